@@ -1,0 +1,132 @@
+package certs
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxCRLBytes bounds a fetched CRL; a distribution point cannot make the
+// gateway buffer an unbounded body.
+const maxCRLBytes = 16 << 20
+
+// CRLFetcher keeps the latest valid CRL from each URL. A failed or invalid
+// fetch keeps the previous copy: staleness is judged by the verifier against
+// the CRL's own nextUpdate, so an unreachable distribution point eventually
+// fails closed rather than open.
+type CRLFetcher struct {
+	URLs    []string
+	Refresh time.Duration
+	Client  *http.Client
+	Logger  *slog.Logger
+	// Result is told of every fetch (url, error or nil).
+	Result func(url string, err error)
+
+	mu      sync.RWMutex
+	data    map[string][]byte
+	version atomic.Uint64
+}
+
+// Get returns the last good CRL bytes for url.
+func (f *CRLFetcher) Get(url string) ([]byte, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, ok := f.data[url]
+	return b, ok
+}
+
+// Version changes whenever any CRL was replaced; a Watcher adds it to its
+// digest so that a new CRL triggers a trust reload.
+func (f *CRLFetcher) Version() []byte {
+	return binary.BigEndian.AppendUint64(nil, f.version.Load())
+}
+
+// FetchAll fetches every URL once and returns the errors joined.
+func (f *CRLFetcher) FetchAll(ctx context.Context) error {
+	var first error
+	for _, u := range f.URLs {
+		err := f.fetch(ctx, u)
+		if f.Result != nil {
+			f.Result(u, err)
+		}
+		if err != nil {
+			f.log().Warn("crl fetch failed; keeping the previous copy", "url", u, "error", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Run refetches every Refresh until ctx ends.
+func (f *CRLFetcher) Run(ctx context.Context) {
+	t := time.NewTicker(f.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = f.FetchAll(ctx)
+		}
+	}
+}
+
+func (f *CRLFetcher) fetch(ctx context.Context, url string) error {
+	client := f.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > maxCRLBytes {
+		return fmt.Errorf("larger than %d bytes", maxCRLBytes)
+	}
+	der := body
+	if b, _ := pem.Decode(body); b != nil {
+		der = b.Bytes
+	}
+	if _, err := x509.ParseRevocationList(der); err != nil {
+		return fmt.Errorf("not a CRL: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.data == nil {
+		f.data = map[string][]byte{}
+	}
+	if string(f.data[url]) != string(body) {
+		f.data[url] = body
+		f.version.Add(1)
+	}
+	return nil
+}
+
+func (f *CRLFetcher) log() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.Default()
+}

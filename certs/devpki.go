@@ -1,0 +1,616 @@
+package certs
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Files of a dev PKI directory. Other parts of ura (example configs, tests)
+// refer to these names, so they are part of the layout, not a detail.
+const (
+	devRootCert         = "root.crt"
+	devRootKey          = "root.key"
+	devIntermediateCert = "intermediate.crt"
+	devIntermediateKey  = "intermediate.key"
+	devTrustAnchor      = "ca.crt"
+	devServerCert       = "server.crt"
+	devServerKey        = "server.key"
+	devItalianCert      = "it-ca.crt"
+	devItalianKey       = "it-ca.key"
+	devCRL              = "crl.pem"
+	devRevokedState     = "revoked.json"
+	devReadme           = "README.txt"
+	devClientsDir       = "clients"
+)
+
+// Lifetimes of the dev PKI. The CAs are backdated by a week so that the
+// expired fixture lies inside its issuer's validity: the only thing wrong
+// with it is its own expiry, which is what a test of that case wants.
+const (
+	devBackdate             = 7 * 24 * time.Hour
+	devRootValidity         = 10 * 365 * 24 * time.Hour
+	devIntermediateValidity = 5 * 365 * 24 * time.Hour
+	devCRLNextUpdate        = 7 * 24 * time.Hour
+)
+
+// Which dev CA signs a member certificate (IssueOptions.CA).
+const (
+	DevCAIntermediate = "intermediate"
+	DevCAItalian      = "it"
+)
+
+// devMembers are issued on init; each gets clients/<ID_>.crt|key.
+var devMembers = []struct {
+	id string
+	ca string
+}{
+	{"AL/GOV/AIM", DevCAIntermediate},
+	{"AL/GOV/MOD", DevCAIntermediate},
+	{"AL/GOV/DPD", DevCAIntermediate},
+	{"NATO/ORG/LIAISON", DevCAIntermediate},
+	{"AL/GOV/AUDIT", DevCAIntermediate},
+	{"IT/GOV/MOD", DevCAItalian},
+}
+
+// ErrPKIExists is returned by InitDev when Dir already holds a PKI and Force
+// is not set: replacing the CAs silently would orphan every certificate
+// already handed out from them.
+var ErrPKIExists = errors.New("directory already holds a PKI")
+
+// devPKIMu serialises read-modify-write of revoked.json within a process, so
+// two revocations cannot both read CRL number n and lose one entry.
+var devPKIMu sync.Mutex
+
+// InitOptions configures InitDev.
+type InitOptions struct {
+	// Dir receives the PKI; it is created with mode 0700.
+	Dir string
+	// Force replaces an existing PKI in Dir.
+	Force bool
+	// Now is the reference time for every validity period; zero means
+	// time.Now. Fixing it makes fixtures reproducible in tests.
+	Now time.Time
+	// Out receives one progress line per group of files; nil discards them.
+	Out io.Writer
+}
+
+// InitDev creates a complete development PKI in opts.Dir: a root and an
+// issuing intermediate, a serving certificate for localhost, a separate
+// Italian partner root, member client certificates, and the negative
+// fixtures (revoked, expired, a foreign CA claiming an Albanian member) that
+// the gateway's security tests need. README.txt in Dir describes every file.
+func InitDev(opts InitOptions) (err error) {
+	if opts.Dir == "" {
+		return errors.New("init dev PKI: no directory given")
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("init dev PKI in %s: %w", opts.Dir, err)
+		}
+	}()
+	dir := opts.Dir
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if !opts.Force {
+		if name, err := devExistingFile(dir); err != nil {
+			return err
+		} else if name != "" {
+			return fmt.Errorf("%w (%s exists); set force (--force) to replace it and invalidate every certificate issued from it",
+				ErrPKIExists, name)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, devClientsDir), 0o700); err != nil {
+		return err
+	}
+	caNotBefore := now.Add(-devBackdate)
+	leafNotBefore, leafNotAfter := now.Add(-clockSkew), now.Add(DefaultLeafValidity)
+	w := devWriter{dir: dir, out: out}
+
+	root, err := newRootCA("ura dev root CA", caNotBefore, now.Add(devRootValidity))
+	if err != nil {
+		return err
+	}
+	w.cert(devRootCert, root.Cert)
+	w.key(devRootKey, root.Key)
+	w.cert(devTrustAnchor, root.Cert)
+	w.done("root CA (ca.crt = trust anchor)")
+
+	inter, err := root.newIntermediate("ura dev issuing CA", caNotBefore, now.Add(devIntermediateValidity))
+	if err != nil {
+		return err
+	}
+	w.cert(devIntermediateCert, inter.Cert)
+	w.key(devIntermediateKey, inter.Key)
+	w.done("issuing CA")
+
+	server, err := inter.Issue(LeafOptions{
+		CommonName:  "localhost",
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   leafNotBefore,
+		NotAfter:    leafNotAfter,
+		Server:      true,
+	})
+	if err != nil {
+		return err
+	}
+	w.leaf("server", server)
+	w.done("server certificate")
+
+	italy, err := newRootCA("Italian partner CA (dev)", caNotBefore, now.Add(devRootValidity))
+	if err != nil {
+		return err
+	}
+	w.cert(devItalianCert, italy.Cert)
+	w.key(devItalianKey, italy.Key)
+	w.done("Italian partner CA")
+
+	cas := map[string]*CA{DevCAIntermediate: inter, DevCAItalian: italy}
+	for _, m := range devMembers {
+		leaf, err := cas[m.ca].Issue(memberLeafOptions(m.id, leafNotBefore, leafNotAfter))
+		if err != nil {
+			return err
+		}
+		w.leaf(filepath.Join(devClientsDir, memberFileBase(m.id)), leaf)
+	}
+	w.done("member certificates")
+
+	revoked, err := inter.Issue(memberLeafOptions("AL/GOV/MOD", leafNotBefore, leafNotAfter))
+	if err != nil {
+		return err
+	}
+	w.leaf(filepath.Join(devClientsDir, "revoked"), revoked)
+	expired, err := inter.Issue(memberLeafOptions("AL/GOV/AIM", now.Add(-72*time.Hour), now.Add(-24*time.Hour)))
+	if err != nil {
+		return err
+	}
+	w.leaf(filepath.Join(devClientsDir, "expired"), expired)
+	rogue, err := italy.Issue(memberLeafOptions("AL/GOV/AIM", leafNotBefore, leafNotAfter))
+	if err != nil {
+		return err
+	}
+	w.leaf(filepath.Join(devClientsDir, "rogue-it-claims-al"), rogue)
+	w.done("negative test certificates")
+	if w.err != nil {
+		return w.err
+	}
+
+	state := &devRevocations{Revoked: []devRevokedEntry{{
+		Serial:  revoked.Cert.SerialNumber.Text(16),
+		At:      now.UTC().Truncate(time.Second),
+		Subject: revoked.Cert.Subject.CommonName,
+		File:    filepath.Join(devClientsDir, "revoked.crt"),
+	}}}
+	if err := writeDevCRL(dir, inter, state, now, devCRLNextUpdate); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-30s %s, %s\n", "CRL (next update in 7 days)", filepath.Join(dir, devCRL), filepath.Join(dir, devRevokedState))
+
+	if err := writeFileAtomic(filepath.Join(dir, devReadme), []byte(devReadmeText(now)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-30s %s\n", "description of every file", filepath.Join(dir, devReadme))
+	return nil
+}
+
+func memberLeafOptions(id string, notBefore, notAfter time.Time) LeafOptions {
+	return LeafOptions{
+		CommonName: id,
+		URIs:       []string{MemberURI(id)},
+		NotBefore:  notBefore,
+		NotAfter:   notAfter,
+		Client:     true,
+	}
+}
+
+// devExistingFile returns the name of the first PKI file found in dir, or ""
+// when dir holds none (or does not exist).
+func devExistingFile(dir string) (string, error) {
+	for _, name := range []string{
+		devRootCert, devRootKey, devIntermediateCert, devIntermediateKey, devTrustAnchor,
+		devServerCert, devServerKey, devItalianCert, devItalianKey, devCRL, devRevokedState,
+	} {
+		_, err := os.Lstat(filepath.Join(dir, name))
+		switch {
+		case err == nil:
+			return name, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// devWriter keeps the first write error so InitDev reads as the list of
+// files it produces; progress lines report only what was really written.
+type devWriter struct {
+	dir     string
+	out     io.Writer
+	err     error
+	pending []string // files written since the last progress line
+	stems   []string // leaves written since the last progress line
+}
+
+func (w *devWriter) cert(name string, certs ...*x509.Certificate) {
+	if w.do(name, func(p string) error { return WriteCertsPEM(p, certs...) }) {
+		w.pending = append(w.pending, name)
+	}
+}
+
+func (w *devWriter) key(name string, key crypto.Signer) {
+	if w.do(name, func(p string) error { return WriteKeyPEM(p, key) }) {
+		w.pending = append(w.pending, name)
+	}
+}
+
+// leaf writes stem.key, then stem.crt holding the chain: key first, so a
+// reader never pairs a new certificate with an old key.
+func (w *devWriter) leaf(stem string, l *Leaf) {
+	if w.do(stem+".key", func(p string) error { return WriteKeyPEM(p, l.Key) }) &&
+		w.do(stem+".crt", func(p string) error { return WriteCertsPEM(p, l.Chain...) }) {
+		w.stems = append(w.stems, stem)
+	}
+}
+
+func (w *devWriter) do(name string, write func(path string) error) bool {
+	if w.err == nil {
+		w.err = write(filepath.Join(w.dir, name))
+	}
+	return w.err == nil
+}
+
+func (w *devWriter) done(what string) {
+	if w.err != nil {
+		return
+	}
+	var where string
+	switch {
+	case len(w.pending) > 0:
+		where = filepath.Join(w.dir, devBraces(w.pending))
+	case len(w.stems) > 0:
+		// Leaves of one group share a directory; name it once.
+		bases := make([]string, len(w.stems))
+		for i, s := range w.stems {
+			bases[i] = filepath.Base(s)
+		}
+		where = filepath.Join(w.dir, filepath.Dir(w.stems[0]), devBraces(bases)+".{crt,key}")
+	default:
+		return
+	}
+	fmt.Fprintf(w.out, "%-30s %s\n", what, where)
+	w.pending, w.stems = nil, nil
+}
+
+func devBraces(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return "{" + strings.Join(names, ",") + "}"
+}
+
+// devRevocations is revoked.json: the source from which crl.pem is rebuilt.
+// The CRL itself is not parsed back, so the list survives re-signing with a
+// new number and keeps each entry's original revocation time.
+type devRevocations struct {
+	// CRLNumber is the number of the last CRL written.
+	CRLNumber int64             `json:"crl_number"`
+	Revoked   []devRevokedEntry `json:"revoked"`
+}
+
+type devRevokedEntry struct {
+	// Serial is lowercase hexadecimal, as openssl prints it.
+	Serial string    `json:"serial"`
+	At     time.Time `json:"revoked_at"`
+	// Subject and File only help a human reading the file.
+	Subject string `json:"subject,omitempty"`
+	File    string `json:"file,omitempty"`
+}
+
+func readDevRevocations(dir string) (*devRevocations, error) {
+	p := filepath.Join(dir, devRevokedState)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read revocation list: %w", err)
+	}
+	var st devRevocations
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return &st, nil
+}
+
+// writeDevCRL signs the CRL for st with the next CRL number, then records
+// st before replacing crl.pem: if the process stops in between, revoked.json
+// still holds every entry and the next refresh publishes it with a higher
+// number, never a lower one.
+func writeDevCRL(dir string, issuer *CA, st *devRevocations, now time.Time, nextUpdate time.Duration) error {
+	if nextUpdate <= 0 {
+		return fmt.Errorf("CRL next update %s must be positive", nextUpdate)
+	}
+	entries := make([]Revoked, 0, len(st.Revoked))
+	for _, e := range st.Revoked {
+		serial, ok := new(big.Int).SetString(e.Serial, 16)
+		if !ok {
+			return fmt.Errorf("%s: bad serial %q", filepath.Join(dir, devRevokedState), e.Serial)
+		}
+		entries = append(entries, Revoked{Serial: serial, At: e.At})
+	}
+	number := st.CRLNumber + 1
+	der, err := issuer.CRL(number, entries, now, now.Add(nextUpdate))
+	if err != nil {
+		return err
+	}
+	st.CRLNumber = number
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, devRevokedState), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return WriteCRLPEM(filepath.Join(dir, devCRL), der)
+}
+
+// loadDevCA loads one of the dev PKI's issuing CAs from dir and checks that
+// its key belongs to its certificate, so a mixed-up directory fails here
+// rather than producing certificates that verify against nothing.
+func loadDevCA(dir, which string) (*CA, error) {
+	if which == "" {
+		which = DevCAIntermediate
+	}
+	var certName, keyName string
+	switch which {
+	case DevCAIntermediate:
+		certName, keyName = devIntermediateCert, devIntermediateKey
+	case DevCAItalian:
+		certName, keyName = devItalianCert, devItalianKey
+	default:
+		return nil, fmt.Errorf("unknown dev CA %q: want %q or %q", which, DevCAIntermediate, DevCAItalian)
+	}
+	certs, err := ReadCertsPEM(filepath.Join(dir, certName))
+	if err != nil {
+		return nil, fmt.Errorf("load dev CA %q: %w", which, err)
+	}
+	key, err := ReadKeyPEM(filepath.Join(dir, keyName))
+	if err != nil {
+		return nil, fmt.Errorf("load dev CA %q: %w", which, err)
+	}
+	pub, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(key.Public()) {
+		return nil, fmt.Errorf("load dev CA %q: %s does not match %s", which, filepath.Join(dir, keyName), filepath.Join(dir, certName))
+	}
+	if !certs[0].IsCA {
+		return nil, fmt.Errorf("load dev CA %q: %s is not a CA certificate", which, filepath.Join(dir, certName))
+	}
+	// Roots never travel in a chain: the peer must already trust them.
+	chain := slices.DeleteFunc(slices.Clone(certs), isSelfSigned)
+	return &CA{Cert: certs[0], Key: key, Chain: chain}, nil
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+// IssueOptions configures IssueMember.
+type IssueOptions struct {
+	// Dir is the dev PKI directory made by InitDev.
+	Dir string
+	// Member is the member ID, INSTANCE/CLASS/CODE.
+	Member string
+	// Out is a path prefix: the files are Out+".crt" and Out+".key". Empty
+	// means Dir/clients/<ID with / replaced by _>.
+	Out string
+	// Validity is the lifetime from now; zero means DefaultLeafValidity.
+	Validity time.Duration
+	// CA is DevCAIntermediate (default) or DevCAItalian.
+	CA string
+}
+
+// IssueMember issues a client certificate for a member from one of the dev
+// CAs and writes it (leaf plus intermediates) and its key. The key is
+// written first, so a reader never pairs a new certificate with an old key.
+// It does not check the member against the CA's allowed prefixes: that is
+// the gateway's job, and tests need certificates that break the rule.
+func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
+	defer func() {
+		if err != nil {
+			certPath, keyPath = "", ""
+			err = fmt.Errorf("issue certificate for %q: %w", opts.Member, err)
+		}
+	}()
+	if err := ValidMemberID(opts.Member); err != nil {
+		return "", "", err
+	}
+	if opts.Dir == "" {
+		return "", "", errors.New("no PKI directory given")
+	}
+	if opts.Validity < 0 {
+		return "", "", fmt.Errorf("negative validity %s", opts.Validity)
+	}
+	ca, err := loadDevCA(opts.Dir, opts.CA)
+	if err != nil {
+		return "", "", err
+	}
+	lo := memberLeafOptions(opts.Member, time.Time{}, time.Time{})
+	if opts.Validity > 0 {
+		now := time.Now()
+		lo.NotBefore, lo.NotAfter = now.Add(-clockSkew), now.Add(opts.Validity)
+	}
+	leaf, err := ca.Issue(lo)
+	if err != nil {
+		return "", "", err
+	}
+	prefix := opts.Out
+	if prefix == "" {
+		prefix = filepath.Join(opts.Dir, devClientsDir, memberFileBase(opts.Member))
+	}
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o700); err != nil {
+		return "", "", err
+	}
+	certPath, keyPath = prefix+".crt", prefix+".key"
+	if err := WriteKeyPEM(keyPath, leaf.Key); err != nil {
+		return "", "", err
+	}
+	if err := WriteCertsPEM(certPath, leaf.Chain...); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, nil
+}
+
+// RevokeOptions configures Revoke.
+type RevokeOptions struct {
+	// Dir is the dev PKI directory made by InitDev.
+	Dir string
+	// CertFile holds the certificate to revoke (first PEM block; a chain
+	// file is fine).
+	CertFile string
+	// NextUpdate is how long the new CRL stays current; zero means 7 days.
+	NextUpdate time.Duration
+	// Out receives a line saying what was done; nil discards it.
+	Out io.Writer
+}
+
+// Revoke adds the certificate in opts.CertFile to the dev intermediate's
+// revocation list and re-signs crl.pem with the next CRL number. Only
+// certificates issued by the dev intermediate are accepted, since its CRL
+// can speak for no other issuer. Revoking a certificate twice changes
+// nothing and says so.
+func Revoke(opts RevokeOptions) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("revoke %s: %w", opts.CertFile, err)
+		}
+	}()
+	if opts.Dir == "" {
+		return errors.New("no PKI directory given")
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	next := opts.NextUpdate
+	if next == 0 {
+		next = devCRLNextUpdate
+	}
+	certs, err := ReadCertsPEM(opts.CertFile)
+	if err != nil {
+		return err
+	}
+	cert := certs[0]
+	inter, err := loadDevCA(opts.Dir, DevCAIntermediate)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cert.RawIssuer, inter.Cert.RawSubject) || cert.CheckSignatureFrom(inter.Cert) != nil {
+		return fmt.Errorf("%q was not issued by the dev issuing CA %s, whose CRL therefore cannot revoke it",
+			cert.Subject.CommonName, filepath.Join(opts.Dir, devIntermediateCert))
+	}
+
+	devPKIMu.Lock()
+	defer devPKIMu.Unlock()
+	st, err := readDevRevocations(opts.Dir)
+	if err != nil {
+		return err
+	}
+	serial := cert.SerialNumber.Text(16)
+	for _, e := range st.Revoked {
+		if strings.EqualFold(e.Serial, serial) {
+			fmt.Fprintf(out, "%s (serial %s) is already revoked; %s unchanged\n", opts.CertFile, serial, devCRL)
+			return nil
+		}
+	}
+	now := time.Now()
+	st.Revoked = append(st.Revoked, devRevokedEntry{
+		Serial:  serial,
+		At:      now.UTC().Truncate(time.Second),
+		Subject: cert.Subject.CommonName,
+		File:    opts.CertFile,
+	})
+	if err := writeDevCRL(opts.Dir, inter, st, now, next); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "revoked %s (serial %s); %s is now CRL number %d\n",
+		opts.CertFile, serial, filepath.Join(opts.Dir, devCRL), st.CRLNumber)
+	return nil
+}
+
+// RefreshCRL re-signs crl.pem with the same entries, a new CRL number and a
+// nextUpdate of now+nextUpdate (7 days if zero). A CRL must be re-issued
+// before its nextUpdate or verifiers fail closed; tests also use it to
+// rotate the CRL under a running gateway.
+func RefreshCRL(dir string, nextUpdate time.Duration) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("refresh CRL in %s: %w", dir, err)
+		}
+	}()
+	if nextUpdate == 0 {
+		nextUpdate = devCRLNextUpdate
+	}
+	inter, err := loadDevCA(dir, DevCAIntermediate)
+	if err != nil {
+		return err
+	}
+	devPKIMu.Lock()
+	defer devPKIMu.Unlock()
+	st, err := readDevRevocations(dir)
+	if err != nil {
+		return err
+	}
+	if err := writeDevCRL(dir, inter, st, time.Now(), nextUpdate); err != nil {
+		return err
+	}
+	return nil
+}
+
+func devReadmeText(now time.Time) string {
+	return `ura development PKI, generated ` + now.UTC().Format(time.RFC3339) + `.
+For development and tests only: every private key here is unprotected.
+
+root.crt / root.key              "ura dev root CA", self-signed, may sign one intermediate level
+ca.crt                           copy of root.crt: the trust anchor clients use for the server,
+                                 and the gateway uses for AL/ and NATO/ members
+intermediate.crt / .key          "ura dev issuing CA", signed by the root; signs server,
+                                 member certificates and crl.pem
+server.crt / server.key          serving certificate for localhost, 127.0.0.1 and ::1;
+                                 server.crt holds the leaf then the intermediate
+it-ca.crt / it-ca.key            "Italian partner CA (dev)", a separate self-signed root;
+                                 the gateway should trust it for IT/ members only
+clients/<ID>.crt / .key          member client certificates, "/" in the ID replaced by "_":
+                                 AL_GOV_AIM, AL_GOV_MOD, AL_GOV_DPD, NATO_ORG_LIAISON and
+                                 AL_GOV_AUDIT from the intermediate, IT_GOV_MOD from it-ca;
+                                 CN is the member ID, the identity is the single SAN URI
+                                 urn:ura:member:<ID>; each .crt holds the leaf then its
+                                 intermediates, never the root
+clients/revoked.crt / .key       AL/GOV/MOD from the intermediate, listed in crl.pem
+clients/expired.crt / .key       AL/GOV/AIM from the intermediate, validity entirely past
+clients/rogue-it-claims-al.crt   issued by it-ca but claiming AL/GOV/AIM: a valid chain
+  / .key                         that the CA prefix rule must refuse
+crl.pem                          CRL signed by the intermediate; nextUpdate 7 days after
+                                 signing; re-sign with "ura certs crl"
+revoked.json                     revoked serials (hex) and the last CRL number, from which
+                                 crl.pem is rebuilt by "ura certs revoke" and "ura certs crl"
+
+Keys are mode 0600, everything else 0644, directories 0700.
+`
+}

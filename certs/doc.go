@@ -1,0 +1,15 @@
+// Package certs is ura's PKI code: building CAs, issuing member and server
+// certificates, signing CRLs, reading and writing PEM files, and the
+// development PKI behind "ura certs".
+//
+// A member's identity is carried in its client certificate as exactly one
+// SAN URI, MemberURIPrefix followed by the member ID (INSTANCE/CLASS/CODE,
+// see ValidMemberID). This package issues such certificates but never decides
+// whom to trust: checking chains, CA prefixes and revocation is done where
+// connections are accepted, so that a certificate built here for a negative
+// test (no URI, two URIs, a foreign CA claiming a member) is refused there.
+//
+// All keys are ECDSA P-256. Files are replaced atomically (write to a
+// temporary file, then rename) because a running gateway reloads
+// certificates and CRLs from disk and must never read a half-written one.
+package certs

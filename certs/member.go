@@ -1,0 +1,40 @@
+package certs
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// MemberURIPrefix starts the one SAN URI that carries a member's identity.
+// Identity comes from this URI alone (never from the CN or a header), so the
+// prefix is a constant shared by the issuing side and the verifying side.
+const MemberURIPrefix = "urn:ura:member:"
+
+// memberIDPattern is INSTANCE/CLASS/CODE. It is uppercase-only so that one
+// member cannot appear under two spellings (AL/GOV/AIM vs al/gov/aim) in
+// policy, audit and CA prefix checks.
+var memberIDPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}/[A-Z]{2,12}/[A-Z0-9][A-Z0-9_-]{0,63}$`)
+
+// ValidMemberID reports whether id is a well-formed member ID. It is checked
+// before a certificate is issued so a typo never becomes an identity that no
+// registry entry or CA prefix will ever match.
+func ValidMemberID(id string) error {
+	if memberIDPattern.MatchString(id) {
+		return nil
+	}
+	return fmt.Errorf("invalid member ID %q: want INSTANCE/CLASS/CODE in uppercase, e.g. AL/GOV/AIM "+
+		"(INSTANCE 2-12 of A-Z 0-9, CLASS 2-12 of A-Z, CODE 1-64 of A-Z 0-9 _ - starting with A-Z or 0-9)", id)
+}
+
+// MemberURI returns the SAN URI that names member id, so every caller builds
+// it the same way the gateway parses it.
+func MemberURI(id string) string {
+	return MemberURIPrefix + id
+}
+
+// memberFileBase turns a member ID into a file name: "/" would otherwise
+// create nested directories under clients/.
+func memberFileBase(id string) string {
+	return strings.ReplaceAll(id, "/", "_")
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/server"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "ura serve --config FILE [--check]",
+		"ura serve --config deploy/dev/ura.yaml", stderr)
+	path := fs.String("config", "", "path to the YAML configuration (see deploy/ura.example.yaml)")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: serve: --config is required", errUsage)
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: configuration is valid (%d members, %d trust anchors)\n", *path, len(cfg.Members), len(cfg.TLS.ClientCAs))
+		return nil
+	}
+	logger := newLogger(cfg.Log, stderr)
+
+	var deps server.Deps
+	if cfg.Redis.Configured() {
+		rc, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		deps.Checks = append(deps.Checks, ratelimit.Pinger{Client: rc})
+	}
+	if cfg.Vault.Configured() {
+		vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path)
+		if err != nil {
+			return err
+		}
+		deps.Checks = append(deps.Checks, sign.Health{Client: vc})
+	}
+	srv, err := server.New(cfg, deps, logger)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// loadConfig loads and validates, listing every problem at once.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, indentErrors("invalid configuration", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, indentErrors("invalid configuration "+path, err)
+	}
+	return cfg, nil
+}
+
+// indentErrors formats a joined error as one problem per line.
+func indentErrors(title string, err error) error {
+	var b strings.Builder
+	b.WriteString(title + ":")
+	for _, line := range strings.Split(err.Error(), "\n") {
+		b.WriteString("\n  - " + line)
+	}
+	return errors.New(b.String())
+}
+
+func newLogger(lc config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lc.SlogLevel()}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if lc.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h)
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Starts the development stack (Redis, PostgreSQL, Vault) on 127.0.0.1 and
+# writes var/dev/stack.env for tests and tools to source. Safe to re-run: what
+# is already running is left alone.
+set -euo pipefail
+# shellcheck source=deploy/dev/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_dirs
+# One apt-get call for everything the stack and the tests need (nginx for the
+# reverse-proxy tests, chromium and its driver for the console tests), rather
+# than one per service script.
+apt_install_missing redis-server postgresql nginx chromium chromium-driver curl
+
+bash "$URA_ROOT/deploy/dev/redis.sh" up
+bash "$URA_ROOT/deploy/dev/postgres.sh" up
+bash "$URA_ROOT/deploy/dev/vault.sh" up
+
+redis_pw="$(cat "$URA_DEV/redis.password")"
+pg_pw="$(cat "$URA_DEV/postgres.password")"
+vault_token="$(cat "$URA_DEV/vault.token")"
+write_private "$URA_DEV/stack.env" <<EOF2
+# Development stack endpoints and secrets, written by deploy/dev/up.sh.
+export URA_REDIS_ADDR='127.0.0.1:6390'
+export URA_REDIS_PASSWORD='$redis_pw'
+export URA_VAULT_ADDR='http://127.0.0.1:8210'
+export URA_VAULT_TOKEN='$vault_token'
+export URA_VAULT_BIN='${URA_VAULT_BIN:-$(vault_bin)}'
+export URA_POSTGRES_DSN='postgres://ura:$pg_pw@127.0.0.1:5440/ura?sslmode=disable'
+export URA_TEST_POSTGRES_DSN='postgres://ura:$pg_pw@127.0.0.1:5440/ura_test?sslmode=disable'
+export REDIS_SERVER_BIN='$(command -v redis-server)'
+EOF2
+say "stack:    ready; run: source var/dev/stack.env"

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Development Vault on http://127.0.0.1:8210: vault.sh up|down|status
+#
+# A dev-mode server: in memory, unsealed, root token from var/dev/vault.token.
+# It also binds the cluster port 8211. Its state is lost on every restart, so
+# `up` always re-applies the setup (Transit and KV v2 mounts, the signing keys,
+# policy `ura`); every step is idempotent.
+set -euo pipefail
+# shellcheck source=deploy/dev/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VAULT_HOST=127.0.0.1
+VAULT_PORT=8210
+export VAULT_ADDR="http://$VAULT_HOST:$VAULT_PORT"
+pidfile="$URA_RUN/vault.pid"
+logfile="$URA_LOG/vault.log"
+bin="${URA_VAULT_BIN:-$(vault_bin)}"
+
+status() {
+	local pid
+	if pid="$(pid_running "$pidfile" vault)"; then
+		say "vault:    running (pid $pid, $VAULT_ADDR)"
+	else
+		say "vault:    stopped"
+		return 1
+	fi
+}
+
+healthy() {
+	curl -fsS -m 2 "$VAULT_ADDR/v1/sys/health" >/dev/null 2>&1
+}
+
+start() {
+	local p
+	for p in "$VAULT_PORT" $((VAULT_PORT + 1)); do
+		if port_in_use "$VAULT_HOST" "$p"; then
+			die "vault: $VAULT_HOST:$p is taken by a process not started from $URA_RUN"
+		fi
+	done
+	: >"$logfile"
+	# The token goes through the environment, not argv, to stay out of `ps`.
+	# setsid detaches it from the caller's process group so an interrupted
+	# `make test` does not take the shared server down with it.
+	# -dev-no-store-token keeps the dev server from writing ~/.vault-token.
+	VAULT_DEV_ROOT_TOKEN_ID="$token" setsid "$bin" server -dev \
+		-dev-listen-address="$VAULT_HOST:$VAULT_PORT" -dev-no-store-token \
+		>>"$logfile" 2>&1 </dev/null &
+	echo $! >"$pidfile"
+}
+
+wait_healthy() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		healthy && return 0
+		pid_running "$pidfile" vault >/dev/null || {
+			tail -n 20 "$logfile" >&2
+			die "vault: exited during startup (log: var/log/vault.log)"
+		}
+		sleep 0.1
+	done
+	die "vault: not healthy after 60 s (log: var/log/vault.log)"
+}
+
+v() {
+	VAULT_TOKEN="$token" "$bin" "$@"
+}
+
+setup() {
+	v read sys/mounts/transit >/dev/null 2>&1 || v secrets enable transit >/dev/null
+	v read sys/mounts/kv >/dev/null 2>&1 || v secrets enable -path=kv -version=2 kv >/dev/null
+	v read transit/keys/ura-signing >/dev/null 2>&1 ||
+		v write -f transit/keys/ura-signing type=ed25519 >/dev/null
+	v read transit/keys/ura-signing-p256 >/dev/null 2>&1 ||
+		v write -f transit/keys/ura-signing-p256 type=ecdsa-p256 >/dev/null
+	v policy write ura "$URA_ROOT/deploy/vault/ura.hcl" >/dev/null
+}
+
+up() {
+	ensure_dirs
+	apt_install_missing curl
+	if ! [[ -x $bin ]] || ! "$bin" version >/dev/null 2>&1; then
+		[[ -z ${URA_VAULT_BIN:-} ]] || die "vault: URA_VAULT_BIN=$URA_VAULT_BIN is not a working vault binary"
+		bash "$URA_ROOT/deploy/dev/build-vault.sh"
+	fi
+	token="$(ensure_secret "$URA_DEV/vault.token")"
+	if pid_running "$pidfile" vault >/dev/null; then
+		# A server started with an older token file cannot be configured with
+		# the current one; a dev server holds nothing worth keeping, so restart.
+		if ! v token lookup >/dev/null 2>&1; then
+			say "vault: running server does not accept var/dev/vault.token; restarting it"
+			stop_pid "$pidfile" vault 15
+			start
+		fi
+	else
+		start
+	fi
+	wait_healthy
+	setup
+	status
+}
+
+down() {
+	stop_pid "$pidfile" vault 15
+	say "vault:    stopped"
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+*) die "usage: $0 up|down|status" ;;
+esac

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/ura-gateway/ura/certs"
+)
+
+// Member is one institution in the registry. Only registered members act; the
+// certificate proves who calls, the registry says what that caller is.
+type Member struct {
+	ID        string   `yaml:"id"`
+	Name      string   `yaml:"name"`
+	Nation    string   `yaml:"nation"`
+	Kind      string   `yaml:"kind"`
+	Clearance string   `yaml:"clearance"`
+	Roles     []string `yaml:"roles"`
+}
+
+// Kinds of member, and classifications lowest first, as DESIGN.md defines them.
+var (
+	MemberKinds     = []string{"agency", "ministry", "customs", "partner", "liaison", "auditor"}
+	Classifications = []string{"UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"}
+)
+
+var (
+	nationPattern = regexp.MustCompile(`^([A-Z]{3}|NATO|EU)$`)
+	rolePattern   = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,63}$`)
+)
+
+func validateMembers(root *validator, members []Member, cas []ClientCA) {
+	seen := map[string]bool{}
+	for i, m := range members {
+		v := root.index("members", i)
+		if err := certs.ValidMemberID(m.ID); err != nil {
+			v.add("id", "%v", err)
+		} else {
+			if seen[m.ID] {
+				v.add("id", "duplicate member %s", m.ID)
+			}
+			if !vouched(m.ID, cas) {
+				v.add("id", "no tls.client_cas entry may vouch for %s: add a prefix or remove the member", m.ID)
+			}
+		}
+		seen[m.ID] = true
+		if strings.TrimSpace(m.Name) == "" {
+			v.add("name", "must be set")
+		}
+		if !nationPattern.MatchString(m.Nation) {
+			v.add("nation", "must be an ISO 3166 alpha-3 code, NATO or EU; got %q", m.Nation)
+		}
+		if !slices.Contains(MemberKinds, m.Kind) {
+			v.add("kind", "must be one of %s; got %q", strings.Join(MemberKinds, "|"), m.Kind)
+		}
+		if !slices.Contains(Classifications, m.Clearance) {
+			v.add("clearance", "must be one of %s; got %q", strings.Join(Classifications, "|"), m.Clearance)
+		}
+		for j, r := range m.Roles {
+			if !rolePattern.MatchString(r) {
+				v.add(indexPath("roles", j), "%q: roles are lower-case words ([a-z0-9_.:-])", r)
+			}
+		}
+	}
+}
+
+func vouched(id string, cas []ClientCA) bool {
+	for _, ca := range cas {
+		for _, p := range ca.Prefixes {
+			if id == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(id, p)) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,66 @@
+// Package ratelimit charges every institution for the records it moves,
+// against limits shared by every gateway replica through Redis.
+package ratelimit
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ura-gateway/ura/gateway/config"
+)
+
+// NewClient connects to a single Redis, a Sentinel group (master_name) or a
+// Cluster (several addresses) through go-redis' universal client.
+func NewClient(cfg config.Redis, resolve func(string) string) (redis.UniversalClient, error) {
+	password := cfg.Password
+	if cfg.PasswordFile != "" {
+		raw, err := os.ReadFile(resolve(cfg.PasswordFile))
+		if err != nil {
+			return nil, fmt.Errorf("redis password_file: %w", err)
+		}
+		password = strings.TrimSpace(string(raw))
+	}
+	opts := &redis.UniversalOptions{
+		Addrs:        cfg.Addrs,
+		Username:     cfg.Username,
+		Password:     password,
+		DB:           cfg.DB,
+		MasterName:   cfg.MasterName,
+		DialTimeout:  cfg.Timeout,
+		ReadTimeout:  cfg.Timeout,
+		WriteTimeout: cfg.Timeout,
+		// Bounded retries: a limiter decision must not hang a request.
+		MaxRetries: 1,
+	}
+	if cfg.TLS.Enabled {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(resolve(cfg.TLS.CAFile))
+			if err != nil {
+				return nil, fmt.Errorf("redis tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("redis tls.ca_file: no PEM certificate")
+			}
+			tc.RootCAs = pool
+		}
+		opts.TLSConfig = tc
+	}
+	return redis.NewUniversalClient(opts), nil
+}
+
+// Pinger adapts a client to a readiness check.
+type Pinger struct{ Client redis.UniversalClient }
+
+// Name is the readiness check's name.
+func (Pinger) Name() string { return "redis" }
+
+// Check pings Redis.
+func (p Pinger) Check(ctx context.Context) error { return p.Client.Ping(ctx).Err() }

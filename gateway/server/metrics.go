@@ -1,0 +1,48 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's own Prometheus series. Parts of the chain register
+// theirs on the same registry.
+type metrics struct {
+	registry          *prometheus.Registry
+	handshakeFailures *prometheus.CounterVec
+	reloads           *prometheus.CounterVec
+	crlFetches        *prometheus.CounterVec
+	requests          *prometheus.CounterVec
+	duration          *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &metrics{
+		registry: reg,
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_tls_handshake_failures_total",
+			Help: "TLS handshakes refused, by reason (expired, revoked, unknown_ca, prefix_not_allowed, ...).",
+		}, []string{"reason"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_tls_reloads_total",
+			Help: "Hot reloads of certificates, keys, CAs and CRLs, by result (ok, error).",
+		}, []string{"result"}),
+		crlFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_crl_fetches_total",
+			Help: "CRL fetches from distribution URLs, by result.",
+		}, []string{"result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ura_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.requests, m.duration)
+	return m
+}

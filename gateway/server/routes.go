@@ -1,0 +1,47 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the whole request path on one screen:
+//
+//	TLS 1.3 handshake (chain, CA prefix, CRL)   — tls.go, before any route
+//	→ strip identity headers → observe (metrics, request log, recover)
+//	→ member identity (registry) → the route's own chain
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.ForwardedByClientIP = false
+	_ = r.SetTrustedProxies(nil)
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(s.notFound)
+	r.NoMethod(s.methodNotAllowed)
+	r.Use(stripIdentityHeaders, s.observe)
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	member := r.Group("/", s.identify)
+	member.GET("/metrics", s.requireMetricsReader, gin.WrapH(s.metricsHandler()))
+	member.GET("/v1/whoami", s.whoami)
+	return r
+}
+
+// opsRoutes serve probes and scrapers on the optional plain-HTTP ops
+// listener, which carries no member data.
+func (s *Server) opsRoutes() *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
+	return r
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,152 @@
+// Package server composes the gateway: the mutual-TLS listener, the member
+// identity, and the request chain in front of every route.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
+)
+
+// Checker is one dependency that /readyz asks.
+type Checker interface {
+	Name() string
+	Check(ctx context.Context) error
+}
+
+// Deps are the parts the chain is composed of. Nil parts are not configured.
+type Deps struct {
+	Checks []Checker
+}
+
+// Server is one gateway process.
+type Server struct {
+	cfg      *config.Config
+	deps     Deps
+	log      *slog.Logger
+	metrics  *metrics
+	tls      *tlsManager
+	registry *identity.Registry
+	engine   *gin.Engine
+
+	mu      sync.Mutex
+	addr    net.Addr
+	started chan struct{}
+}
+
+// New builds a server from a validated config. It loads the TLS state once,
+// so a broken certificate fails start-up instead of the first handshake.
+func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	m := newMetrics()
+	s := &Server{
+		cfg:     cfg,
+		deps:    deps,
+		log:     logger,
+		metrics: m,
+		tls:     newTLSManager(cfg, m, logger.With("component", "tls")),
+		started: make(chan struct{}),
+	}
+	members := make([]identity.Member, len(cfg.Members))
+	for i, cm := range cfg.Members {
+		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
+	}
+	s.registry = identity.NewRegistry(members)
+	if s.tls.fetcher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// A CRL that cannot be fetched now is not fatal: the certificates it
+		// covers are refused (crl_missing) until a fetch succeeds.
+		_ = s.tls.fetcher.FetchAll(ctx)
+		cancel()
+	}
+	if err := s.tls.load(); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler is the whole HTTP chain, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Addr is the listener's address once Run has started listening.
+func (s *Server) Addr() net.Addr {
+	<-s.started
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Run serves until ctx ends, then drains in-flight requests.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	close(s.started)
+
+	srv := &http.Server{
+		Handler:           s.engine,
+		TLSConfig:         s.tls.baseConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(handshakeLog{metrics: s.metrics, log: s.log.With("component", "tls")}, "", 0),
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+
+	if s.cfg.OpsListen != "" {
+		ops := &http.Server{Addr: s.cfg.OpsListen, Handler: s.opsRoutes(), ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, ops)
+		go func() { errc <- ops.ListenAndServe() }()
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	watcher := &certs.Watcher{
+		Files:    s.tls.watchedFiles(),
+		Interval: s.cfg.TLS.ReloadInterval,
+		Reload:   s.tls.load,
+		Result:   func(err error) { s.metrics.reloads.WithLabelValues(result(err)).Inc() },
+		Logger:   s.log.With("component", "tls"),
+	}
+	if s.tls.fetcher != nil {
+		watcher.Extra = s.tls.fetcher.Version
+		go s.tls.fetcher.Run(runCtx)
+	}
+	watcher.Prime()
+	go watcher.Run(runCtx)
+
+	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.log.Info("ura stopped")
+	return errors.Join(errs...)
+}

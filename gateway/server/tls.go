@@ -1,0 +1,214 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
+)
+
+// tlsState is everything the listener needs for one handshake. It is built
+// whole and swapped atomically, so a handshake sees either the old or the new
+// certificates and CRLs, never a mix.
+type tlsState struct {
+	config *tls.Config
+	trust  *identity.Trust
+	min    uint16
+}
+
+// tlsManager owns the current tlsState and rebuilds it from disk.
+type tlsManager struct {
+	cfg     *config.Config
+	fetcher *certs.CRLFetcher
+	metrics *metrics
+	log     *slog.Logger
+	now     func() time.Time
+	current atomic.Pointer[tlsState]
+}
+
+func newTLSManager(cfg *config.Config, m *metrics, log *slog.Logger) *tlsManager {
+	tm := &tlsManager{cfg: cfg, metrics: m, log: log, now: time.Now}
+	var urls []string
+	for _, ca := range cfg.TLS.ClientCAs {
+		for _, s := range ca.CRLs {
+			if s.URL != "" {
+				urls = append(urls, s.URL)
+			}
+		}
+	}
+	if len(urls) > 0 {
+		tm.fetcher = &certs.CRLFetcher{
+			URLs:    urls,
+			Refresh: cfg.TLS.CRLRefresh,
+			Logger:  log,
+			Result: func(_ string, err error) {
+				m.crlFetches.WithLabelValues(result(err)).Inc()
+			},
+		}
+	}
+	return tm
+}
+
+// watchedFiles are the files whose change triggers a reload.
+func (tm *tlsManager) watchedFiles() []string {
+	t := tm.cfg.TLS
+	files := []string{tm.cfg.Path(t.CertFile), tm.cfg.Path(t.KeyFile)}
+	for _, ca := range t.ClientCAs {
+		files = append(files, tm.cfg.Path(ca.CertFile))
+		for _, s := range ca.CRLs {
+			if s.File != "" {
+				files = append(files, tm.cfg.Path(s.File))
+			}
+		}
+	}
+	return files
+}
+
+// load builds a new state from disk and swaps it in, or changes nothing.
+func (tm *tlsManager) load() error {
+	st, err := tm.build()
+	if err != nil {
+		return err
+	}
+	tm.current.Store(st)
+	return nil
+}
+
+func (tm *tlsManager) build() (*tlsState, error) {
+	t := tm.cfg.TLS
+	cert, err := tls.LoadX509KeyPair(tm.cfg.Path(t.CertFile), tm.cfg.Path(t.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	anchors := make([]identity.AnchorConfig, 0, len(t.ClientCAs))
+	for _, ca := range t.ClientCAs {
+		pem, err := os.ReadFile(tm.cfg.Path(ca.CertFile))
+		if err != nil {
+			return nil, fmt.Errorf("client CA %s: %w", ca.Name, err)
+		}
+		ac := identity.AnchorConfig{Name: ca.Name, CertPEM: pem, Prefixes: ca.Prefixes}
+		for _, s := range ca.CRLs {
+			var raw []byte
+			if s.File != "" {
+				if raw, err = os.ReadFile(tm.cfg.Path(s.File)); err != nil {
+					return nil, fmt.Errorf("client CA %s: crl: %w", ca.Name, err)
+				}
+			} else if tm.fetcher != nil {
+				var ok bool
+				if raw, ok = tm.fetcher.Get(s.URL); !ok {
+					// Not fetched yet: leave it out; certificates that need it
+					// are refused as crl_missing until it arrives.
+					continue
+				}
+			}
+			ac.CRLs = append(ac.CRLs, raw)
+		}
+		anchors = append(anchors, ac)
+	}
+	trust, err := identity.NewTrust(anchors, t.CRLGrace)
+	if err != nil {
+		return nil, err
+	}
+	st := &tlsState{trust: trust, min: tls.VersionTLS13}
+	if t.MinVersion == "1.2" {
+		st.min = tls.VersionTLS12
+	}
+	st.config = &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   st.min,
+		// Go's TLS 1.3 suites are all AEAD; for 1.2 only AEAD suites with
+		// forward secrecy are offered.
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		// The certificate is requested but verified by VerifyConnection, so
+		// that every refusal is classified, counted and logged by reason.
+		ClientAuth:       tls.RequestClientCert,
+		NextProtos:       []string{"h2", "http/1.1"},
+		VerifyConnection: tm.verifier(trust),
+	}
+	return st, nil
+}
+
+func (tm *tlsManager) verifier(trust *identity.Trust) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		id, err := trust.Verify(cs.PeerCertificates, tm.now())
+		if err != nil {
+			reason := identity.ReasonOf(err)
+			tm.metrics.handshakeFailures.WithLabelValues(reason).Inc()
+			tm.log.Warn("client certificate refused", "reason", reason, "error", err)
+			return err
+		}
+		tm.log.Debug("client certificate accepted", "member", id)
+		return nil
+	}
+}
+
+// baseConfig is the listener's config: it only dispatches to the current
+// state, which is what makes hot reload possible without a restart.
+func (tm *tlsManager) baseConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{"h2", "http/1.1"},
+		GetConfigForClient: tm.configForClient,
+	}
+}
+
+var errProtocolVersion = errors.New("client offers no TLS version the gateway accepts")
+
+func (tm *tlsManager) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := tm.current.Load()
+	if !slices.ContainsFunc(hello.SupportedVersions, func(v uint16) bool { return v >= st.min }) {
+		tm.metrics.handshakeFailures.WithLabelValues(identity.ReasonProtocolVersion).Inc()
+		return nil, errProtocolVersion
+	}
+	return st.config, nil
+}
+
+// handshakeLog receives net/http's "TLS handshake error" lines. Refusals made
+// by the verifier are already counted and logged; anything else crypto/tls
+// rejected on its own is counted as "other".
+type handshakeLog struct {
+	metrics *metrics
+	log     *slog.Logger
+}
+
+func (h handshakeLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	switch {
+	case strings.Contains(msg, "ura identity refused"), strings.Contains(msg, errProtocolVersion.Error()):
+	case strings.Contains(msg, "TLS handshake error"):
+		if strings.HasSuffix(msg, "EOF") || strings.Contains(msg, "connection reset") {
+			// Port scans and health probes that hang up: not an attack signal.
+			h.metrics.handshakeFailures.WithLabelValues("closed").Inc()
+			h.log.Debug("tls handshake aborted", "error", msg)
+			return len(p), nil
+		}
+		h.metrics.handshakeFailures.WithLabelValues("other").Inc()
+		h.log.Warn("tls handshake failed", "error", msg)
+	default:
+		h.log.Warn("http server", "error", msg)
+	}
+	return len(p), nil
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
