@@ -1,0 +1,60 @@
+// Package store keeps records: the register store behind push and pull.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// Outcome of a Put.
+type Outcome string
+
+// Outcomes.
+const (
+	Accepted  Outcome = "accepted"
+	Unchanged Outcome = "unchanged"
+)
+
+// Errors a Store returns.
+var (
+	ErrNotFound = errors.New("record not found")
+	// ErrConflict: the same id+version with other content, or an older version.
+	ErrConflict = errors.New("version conflict")
+)
+
+// Check runs inside Put's transaction with the currently stored version
+// (nil if none); an error aborts the Put. It is how lifecycle rules
+// (licence transitions) are enforced without a race between two pushes.
+type Check func(prev *records.Record) error
+
+// Marking identifies an item (ITI: country, manufacturer, serial).
+type Marking struct {
+	Country, Manufacturer, Serial string
+}
+
+// Query selects records for a pull. Results come in the order they were
+// stored; After resumes behind a cursor.
+type Query struct {
+	Kind       string
+	Originator string
+	LicenceID  string
+	Marking    *Marking
+	Since      time.Time
+	After      string
+	Limit      int // 0 = no limit (streaming)
+}
+
+// Store is where records are kept. Implementations: the embedded default and
+// PostgreSQL; one contract test suite runs against both.
+type Store interface {
+	Put(ctx context.Context, rec *records.Record, check Check) (Outcome, error)
+	Get(ctx context.Context, id string) (*records.Record, error)
+	// Query calls fn for each match in order with its cursor; returning an
+	// error from fn stops the scan and is returned.
+	Query(ctx context.Context, q Query, fn func(rec *records.Record, cursor string) error) error
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,53 @@
+// Package policy decides, one record at a time, whether a member may push or
+// pull it, and which fields must be redacted first.
+package policy
+
+import (
+	"context"
+
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// Action is what the caller does with the record.
+type Action string
+
+// Actions.
+const (
+	Push Action = "push"
+	Pull Action = "pull"
+)
+
+// Input is one per-record question.
+type Input struct {
+	Caller identity.Member
+	Action Action
+	Record *records.Record
+	// Previous is the stored version the push would replace, if any, so that
+	// policy can refuse a silent downgrade of the label.
+	Previous *records.Record
+}
+
+// Reason explains a decision with a stable code.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Decision is the answer for one record.
+type Decision struct {
+	Allow bool
+	// Redact lists JSON pointers removed before the record is serialized.
+	Redact  []string
+	Reasons []Reason
+	// ID identifies this decision in the audit log and the signed output.
+	ID string
+	// Revision is the policy bundle hash that decided.
+	Revision string
+}
+
+// Engine answers per-record questions. It never returns an error: an
+// undefined result, an evaluation error or a timeout is a deny with a reason.
+type Engine interface {
+	Decide(ctx context.Context, in Input) Decision
+}
