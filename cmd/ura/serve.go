@@ -51,6 +51,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		deps.Checks = append(deps.Checks, sign.Health{Client: vc})
 	}
+	// Each part of the chain is built here from its config section, in the
+	// order the request chain uses them.
+	// [deps: store]
+	// [deps: policy]
+	// [deps: signer]
+	// [deps: limiter]
+	// [deps: audit]
 	srv, err := server.New(cfg, deps, logger)
 	if err != nil {
 		return err

@@ -28,6 +28,10 @@ func (s *Server) routes() *gin.Engine {
 	member := r.Group("/", s.identify)
 	member.GET("/metrics", s.requireMetricsReader, gin.WrapH(s.metricsHandler()))
 	member.GET("/v1/whoami", s.whoami)
+	// [routes: records]  push, pull, get, trace, schemas, openapi
+	// [routes: policy]   /v1/policy
+	// [routes: sign]     /.well-known/jwks.json
+	// [routes: audit]    /v1/audit..., /console/
 	return r
 }
 

@@ -15,9 +15,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // Checker is one dependency that /readyz asks.
@@ -26,9 +31,15 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// Deps are the parts the chain is composed of. Nil parts are not configured.
+// Deps are the parts the request chain is composed of.
 type Deps struct {
-	Checks []Checker
+	// Checks are the dependencies /readyz asks.
+	Checks  []Checker
+	Store   store.Store
+	Policy  policy.Engine
+	Signer  sign.Signer
+	Limiter ratelimit.Limiter
+	Audit   audit.Log
 }
 
 // Server is one gateway process.
