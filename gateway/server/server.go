@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
@@ -40,6 +41,8 @@ type Deps struct {
 	Signer  sign.Signer
 	Limiter ratelimit.Limiter
 	Audit   audit.Log
+	// Forwarder is optional: without destinations, records are only stored.
+	Forwarder upstream.Forwarder
 }
 
 // Server is one gateway process.
