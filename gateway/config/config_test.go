@@ -105,3 +105,15 @@ func splitErrors(err error) []string {
 	}
 	return strings.Split(err.Error(), "\n")
 }
+
+// TestExampleConfigParses keeps the documented example in step with the code:
+// a key documented there but unknown to the code fails here.
+func TestExampleConfigParses(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "ura.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(raw, ""); err != nil {
+		t.Fatalf("deploy/ura.example.yaml: %v", err)
+	}
+}
