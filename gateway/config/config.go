@@ -30,6 +30,7 @@ type Config struct {
 	Limits    Limits   `yaml:"limits"`
 	Redis     Redis    `yaml:"redis"`
 	Vault     Vault    `yaml:"vault"`
+	Sign      Sign     `yaml:"sign"`
 	Store     Store    `yaml:"store"`
 	Log       Log      `yaml:"log"`
 	Shutdown  Shutdown `yaml:"shutdown"`
@@ -91,6 +92,7 @@ func Default() *Config {
 		Limits: defaultLimits(),
 		Redis:  defaultRedis(),
 		Vault:  defaultVault(),
+		Sign:   defaultSign(),
 		Store:  defaultStore(),
 		Log:    Log{Level: "info", Format: "json"},
 		Shutdown: Shutdown{
@@ -122,8 +124,9 @@ func (c *Config) Validate() error {
 	c.TLS.validate(v.at("tls"), c)
 	validateMembers(v, c.Members, c.TLS.ClientCAs)
 	c.Limits.validate(v.at("limits"))
-	c.Redis.validate(v.at("redis"))
-	c.Vault.validate(v.at("vault"))
+	c.Redis.validate(v.at("redis"), c.Path)
+	c.Vault.validate(v.at("vault"), c.Path)
+	c.Sign.validate(v.at("sign"), c)
 	c.Store.validate(v.at("store"), c)
 	c.Log.validate(v.at("log"))
 	c.Shutdown.validate(v.at("shutdown"))

@@ -2,7 +2,6 @@ package config
 
 import (
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -61,43 +60,19 @@ func defaultRedis() Redis { return Redis{Timeout: 500 * time.Millisecond} }
 // Configured reports whether a Redis is set up at all.
 func (r *Redis) Configured() bool { return len(r.Addrs) > 0 }
 
-func (r *Redis) validate(v *validator) {
+func (r *Redis) validate(v *validator, resolve func(string) string) {
 	for i, a := range r.Addrs {
 		v.hostPort(indexPath("addrs", i), a)
 	}
 	if r.Password != "" && r.PasswordFile != "" {
 		v.add("password_file", "set password or password_file, not both")
+	} else if r.PasswordFile != "" {
+		v.file("password_file", resolve(r.PasswordFile), true)
 	}
 	if r.DB < 0 {
 		v.add("db", "must not be negative")
 	}
 	v.positive("timeout", r.Timeout)
-}
-
-// Vault holds the signing keys. Addr empty means not configured.
-type Vault struct {
-	Addr      string        `yaml:"addr"`
-	Token     string        `yaml:"token"`
-	TokenFile string        `yaml:"token_file"`
-	CAFile    string        `yaml:"ca_file"`
-	Timeout   time.Duration `yaml:"timeout"`
-}
-
-func defaultVault() Vault { return Vault{Timeout: 5 * time.Second} }
-
-// Configured reports whether a Vault is set up at all.
-func (vc *Vault) Configured() bool { return vc.Addr != "" }
-
-func (vc *Vault) validate(v *validator) {
-	if vc.Addr != "" {
-		if u, err := url.Parse(vc.Addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add("addr", "must be an http or https URL")
-		}
-	}
-	if vc.Token != "" && vc.TokenFile != "" {
-		v.add("token_file", "set token or token_file, not both")
-	}
-	v.positive("timeout", vc.Timeout)
 }
 
 // Store is where records are kept: the embedded default or PostgreSQL.

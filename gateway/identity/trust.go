@@ -208,13 +208,13 @@ func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.T
 			if i > 0 {
 				continue
 			}
-			return refused(ReasonCRLMissing, "no CRL from %q covers %q", issuer.Subject.CommonName, cert.Subject.CommonName)
+			return refused(ReasonCRLMissing, "no CRL from '%s' covers '%s'", issuer.Subject.CommonName, cert.Subject.CommonName)
 		}
 		if now.After(list.list.NextUpdate.Add(t.grace)) {
-			return refused(ReasonCRLStale, "the CRL from %q expired at %s", issuer.Subject.CommonName, list.list.NextUpdate.UTC().Format(time.RFC3339))
+			return refused(ReasonCRLStale, "the CRL from '%s' expired at %s", issuer.Subject.CommonName, list.list.NextUpdate.UTC().Format(time.RFC3339))
 		}
 		if _, ok := list.revoked[cert.SerialNumber.String()]; ok {
-			return refused(ReasonRevoked, "certificate %s from %q is revoked", serialHex(cert.SerialNumber), issuer.Subject.CommonName)
+			return refused(ReasonRevoked, "certificate %s from '%s' is revoked", serialHex(cert.SerialNumber), issuer.Subject.CommonName)
 		}
 	}
 	return nil
