@@ -24,6 +24,7 @@ down:
 # Integration tests need the real stack, so bring it up first; the race
 # detector is on because the gateway is a concurrent server.
 test: up
+	npm ci --prefix deploy/jose-verify --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
 
 # Formatting, vet and golangci-lint. var/ is skipped: it holds databases and

@@ -36,15 +36,25 @@ type Marking struct {
 }
 
 // Query selects records for a pull. Results come in the order they were
-// stored; After resumes behind a cursor.
+// stored; After resumes behind a cursor. Each record appears once, as its
+// latest version, at the position where that version was stored: a new
+// version moves the record behind every cursor already handed out, so a
+// caller that resumes from its last cursor sees the update. Filters combine
+// with AND.
 type Query struct {
 	Kind       string
 	Originator string
-	LicenceID  string
-	Marking    *Marking
-	Since      time.Time
-	After      string
-	Limit      int // 0 = no limit (streaming)
+	// LicenceID matches records that refer to a licence (a tracking event's
+	// event.licence_id).
+	LicenceID string
+	// Marking matches records about one item (event.item.marking), exactly.
+	Marking *Marking
+	// Since matches records whose label.created is at or after it.
+	Since time.Time
+	// After is a cursor from an earlier Query; a malformed one is
+	// ErrBadCursor.
+	After string
+	Limit int // 0 = no limit (streaming)
 }
 
 // Store is where records are kept. Implementations: the embedded default and

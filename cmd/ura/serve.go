@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/server"
-	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,27 +37,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := newLogger(cfg.Log, stderr)
 
 	var deps server.Deps
+	var rdb redis.UniversalClient // stays nil without redis: limits are then per process
 	if cfg.Redis.Configured() {
 		rc, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
 		if err != nil {
 			return err
 		}
+		rdb = rc
 		defer rc.Close()
 		deps.Checks = append(deps.Checks, ratelimit.Pinger{Client: rc})
-	}
-	if cfg.Vault.Configured() {
-		vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path)
-		if err != nil {
-			return err
-		}
-		deps.Checks = append(deps.Checks, sign.Health{Client: vc})
 	}
 	// Each part of the chain is built here from its config section, in the
 	// order the request chain uses them.
 	// [deps: store]
 	// [deps: policy]
 	// [deps: signer]
+	if err := addSigning(ctx, cfg, logger, &deps); err != nil {
+		return err
+	}
 	// [deps: limiter]
+	deps.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, logger)
 	// [deps: audit]
 	srv, err := server.New(cfg, deps, logger)
 	if err != nil {

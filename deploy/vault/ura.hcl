@@ -2,6 +2,17 @@
 # Key management (create, rotate, trim, export, delete) stays with operators; a
 # compromised gateway can sign with the current keys but cannot extract,
 # replace or destroy them.
+#
+# Attach it to whatever the gateway logs in with (vault.auth.method); login
+# paths need no policy. For example:
+#   vault policy write ura deploy/vault/ura.hcl
+#   vault write auth/approle/role/ura token_policies=ura token_ttl=1h \
+#       token_max_ttl=24h secret_id_ttl=720h
+#   vault write auth/kubernetes/role/ura token_policies=ura token_ttl=1h \
+#       bound_service_account_names=ura bound_service_account_namespaces=ura
+# The key names below match sign.key's default (ura-signing, and
+# ura-signing-p256 for ES256); adjust them with a different sign.key or
+# sign.kv_path.
 
 # Sign records and push results. The glob covers each key's optional
 # /<hash_algorithm> suffix and the P-256 variant (ura-signing-p256).

@@ -1,5 +1,13 @@
 // Package audit keeps the tamper-evident log of every request and every
 // per-record policy decision.
+//
+// Each appended event gets a gap-free sequence number, the hash of the event
+// before it, and its own hash: SHA-256 over the event's RFC 8785 (JCS)
+// canonical JSON without the "hash" member. Append returns only once the
+// events are durable; concurrent appenders share one write and one fsync
+// (group commit). Signed checkpoints (count, head hash, time) bind the chain
+// to a key held outside the gateway host, so that a rewrite of the log, even
+// by the gateway's administrator, is detectable by anyone holding the JWKS.
 package audit
 
 import (
@@ -12,11 +20,18 @@ import (
 // Event is one audit entry: a request, or one per-record decision in it.
 // Secrets, tokens and redacted field values never enter it.
 type Event struct {
+	// Seq, Prev and Hash are set by the log when the event is appended;
+	// whatever a caller puts there is overwritten.
+	Seq  int64  `json:"seq"`
+	Prev string `json:"prev"`
+	Hash string `json:"hash,omitempty"`
+
 	Time           time.Time       `json:"time"`
 	RequestID      string          `json:"request_id"`
 	Member         string          `json:"member"`
 	Action         string          `json:"action"`
 	Route          string          `json:"route,omitempty"`
+	RecordKind     string          `json:"record_kind,omitempty"`
 	RecordID       string          `json:"record_id,omitempty"`
 	RecordVersion  int             `json:"record_version,omitempty"`
 	Decision       string          `json:"decision"`
@@ -27,10 +42,40 @@ type Event struct {
 	SigningKID     string          `json:"signing_kid,omitempty"`
 	RequestDigest  string          `json:"request_digest,omitempty"`
 	Status         int             `json:"status,omitempty"`
+	// Records is how many records a request-level event covers.
+	Records int `json:"records,omitempty"`
+	// Shadow is what a candidate (shadow) policy would have decided, when it
+	// differs from the enforced decision.
+	Shadow *Shadow `json:"shadow,omitempty"`
+}
+
+// Shadow is a shadow policy's divergent answer for the same input.
+type Shadow struct {
+	Decision string          `json:"decision"`
+	Reasons  []policy.Reason `json:"reasons,omitempty"`
+	Revision string          `json:"revision,omitempty"`
+}
+
+// Decisions recorded in Event.Decision. Request-level events carry the
+// outcome of the request as a whole.
+const (
+	DecisionAllow    = "allow"
+	DecisionRedact   = "redact"
+	DecisionDeny     = "deny"
+	DecisionWithhold = "withhold"
+	DecisionError    = "error"
+)
+
+// Denied reports whether a decision kept a record (or a request) from the
+// caller: what security officers count as a denial.
+func Denied(decision string) bool {
+	return decision == DecisionDeny || decision == DecisionWithhold
 }
 
 // Log appends events. Append returns only once the events are durable, so
-// a response is acknowledged only after the entry describing it.
+// a response is acknowledged only after the entry describing it. An error
+// wrapping ErrUnavailable means the events may not be durable: the caller
+// must answer 503 and send nothing.
 type Log interface {
 	Append(ctx context.Context, events ...Event) error
 }

@@ -24,16 +24,20 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// OpsListen is an optional plain-HTTP address for /healthz, /readyz and
 	// /metrics, for probes and scrapers that cannot present a client certificate.
-	OpsListen string   `yaml:"ops_listen"`
-	TLS       TLS      `yaml:"tls"`
-	Members   []Member `yaml:"members"`
-	Limits    Limits   `yaml:"limits"`
-	Redis     Redis    `yaml:"redis"`
-	Vault     Vault    `yaml:"vault"`
-	Sign      Sign     `yaml:"sign"`
-	Store     Store    `yaml:"store"`
-	Log       Log      `yaml:"log"`
-	Shutdown  Shutdown `yaml:"shutdown"`
+	OpsListen string    `yaml:"ops_listen"`
+	TLS       TLS       `yaml:"tls"`
+	Members   []Member  `yaml:"members"`
+	Limits    Limits    `yaml:"limits"`
+	Redis     Redis     `yaml:"redis"`
+	RateLimit RateLimit `yaml:"ratelimit"`
+	Vault     Vault     `yaml:"vault"`
+	Sign      Sign      `yaml:"sign"`
+	Policy    Policy    `yaml:"policy"`
+	Store     Store     `yaml:"store"`
+	Upstream  Upstream  `yaml:"upstream"`
+	Log       Log       `yaml:"log"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+	Audit     Audit     `yaml:"audit"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -87,14 +91,18 @@ var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in typ
 // Default returns the configuration used for every key the file leaves out.
 func Default() *Config {
 	return &Config{
-		Listen: "127.0.0.1:8443",
-		TLS:    defaultTLS(),
-		Limits: defaultLimits(),
-		Redis:  defaultRedis(),
-		Vault:  defaultVault(),
-		Sign:   defaultSign(),
-		Store:  defaultStore(),
-		Log:    Log{Level: "info", Format: "json"},
+		Listen:    "127.0.0.1:8443",
+		TLS:       defaultTLS(),
+		Limits:    defaultLimits(),
+		Redis:     defaultRedis(),
+		RateLimit: defaultRateLimit(),
+		Vault:     defaultVault(),
+		Sign:      defaultSign(),
+		Policy:    defaultPolicy(),
+		Store:     defaultStore(),
+		Upstream:  defaultUpstream(),
+		Log:       Log{Level: "info", Format: "json"},
+		Audit:     defaultAudit(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -125,11 +133,15 @@ func (c *Config) Validate() error {
 	validateMembers(v, c.Members, c.TLS.ClientCAs)
 	c.Limits.validate(v.at("limits"))
 	c.Redis.validate(v.at("redis"), c.Path)
+	c.RateLimit.validate(v.at("ratelimit"), c)
 	c.Vault.validate(v.at("vault"), c.Path)
 	c.Sign.validate(v.at("sign"), c)
 	c.Store.validate(v.at("store"), c)
+	c.Upstream.validate(v.at("upstream"), c)
+	c.Policy.validate(v.at("policy"), c.Path)
 	c.Log.validate(v.at("log"))
 	c.Shutdown.validate(v.at("shutdown"))
+	c.Audit.validate(v.at("audit"), c)
 	return v.err()
 }
 

@@ -38,67 +38,6 @@ func (l *Limits) validate(v *validator) {
 	}
 }
 
-// Redis is the rate limiter's shared state. Addrs empty means not configured.
-type Redis struct {
-	// Addrs is one address, several for Cluster, or Sentinel addresses with MasterName.
-	Addrs        []string `yaml:"addrs"`
-	Username     string   `yaml:"username"`
-	Password     string   `yaml:"password"`
-	PasswordFile string   `yaml:"password_file"`
-	DB           int      `yaml:"db"`
-	MasterName   string   `yaml:"master_name"`
-	TLS          struct {
-		Enabled    bool   `yaml:"enabled"`
-		CAFile     string `yaml:"ca_file"`
-		ServerName string `yaml:"server_name"`
-	} `yaml:"tls"`
-	Timeout time.Duration `yaml:"timeout"`
-}
-
-func defaultRedis() Redis { return Redis{Timeout: 500 * time.Millisecond} }
-
-// Configured reports whether a Redis is set up at all.
-func (r *Redis) Configured() bool { return len(r.Addrs) > 0 }
-
-func (r *Redis) validate(v *validator, resolve func(string) string) {
-	for i, a := range r.Addrs {
-		v.hostPort(indexPath("addrs", i), a)
-	}
-	if r.Password != "" && r.PasswordFile != "" {
-		v.add("password_file", "set password or password_file, not both")
-	} else if r.PasswordFile != "" {
-		v.file("password_file", resolve(r.PasswordFile), true)
-	}
-	if r.DB < 0 {
-		v.add("db", "must not be negative")
-	}
-	v.positive("timeout", r.Timeout)
-}
-
-// Store is where records are kept: the embedded default or PostgreSQL.
-type Store struct {
-	Driver string `yaml:"driver"`
-	Path   string `yaml:"path"`
-	DSN    string `yaml:"dsn"`
-}
-
-func defaultStore() Store { return Store{Driver: "embedded", Path: "var/data/ura.db"} }
-
-func (s *Store) validate(v *validator, _ *Config) {
-	switch s.Driver {
-	case "embedded":
-		if s.Path == "" {
-			v.add("path", "must be set for the embedded store")
-		}
-	case "postgres":
-		if s.DSN == "" {
-			v.add("dsn", "must be set for the postgres store (or URA_POSTGRES_DSN)")
-		}
-	default:
-		v.add("driver", "must be embedded or postgres; got %q", s.Driver)
-	}
-}
-
 // Log configures structured logging.
 type Log struct {
 	Level  string `yaml:"level"`
@@ -152,5 +91,6 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 		c.Vault.Token, c.Vault.TokenFile = val, ""
 	}
 	set("URA_POSTGRES_DSN", &c.Store.DSN)
+	set("URA_AUDIT_DSN", &c.Audit.DSN)
 	set("URA_LOG_LEVEL", &c.Log.Level)
 }

@@ -21,6 +21,8 @@ const (
 	TypeInvalidRecord    = TypePrefix + "invalid-record"
 	TypeBodyTooLarge     = TypePrefix + "body-too-large"
 	TypeTooManyRecords   = TypePrefix + "too-many-records"
+	TypeTooDeep          = TypePrefix + "json-too-deep"
+	TypeStringTooLong    = TypePrefix + "string-too-long"
 	TypeUnsupportedMedia = TypePrefix + "unsupported-media-type"
 	TypeNotAcceptable    = TypePrefix + "not-acceptable"
 	TypeUnauthenticated  = TypePrefix + "unauthenticated"

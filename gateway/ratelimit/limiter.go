@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -18,16 +19,39 @@ const (
 	ClassAudit Class = "audit"
 )
 
+// Classes lists every route class, in a stable order.
+var Classes = []Class{ClassPush, ClassPull, ClassTrace, ClassAudit}
+
 // Result is one limiter decision, with what the RateLimit headers need.
 type Result struct {
-	Allowed    bool
-	Limit      int
-	Remaining  int
+	Allowed bool
+	// Limit is the quota: records per Window.
+	Limit int
+	// Burst is the most records one request may cost under this limit.
+	Burst int
+	// Window is the period Limit is counted over.
+	Window time.Duration
+	// Remaining is how many records could be charged right now.
+	Remaining int
+	// RetryAfter is how long until this request's cost would be allowed;
+	// zero when allowed or when waiting cannot help (cost over Burst).
 	RetryAfter time.Duration
+	// ResetAfter is how long until Remaining is back to Burst.
 	ResetAfter time.Duration
 	// Policy is the RateLimit-Policy header value for this member and class.
 	Policy string
+	// Local is true when the decision was made in-process because Redis was
+	// unavailable (fail: local).
+	Local bool
 }
+
+// OverBurst reports whether cost can never be allowed under this limit:
+// such a request is refused up front, and waiting does not help.
+func (r Result) OverBurst(cost int) bool { return cost > r.Burst }
+
+// ErrUnavailable is returned (wrapped) when no decision can be made: Redis is
+// unreachable and the member's failure mode is closed.
+var ErrUnavailable = errors.New("rate limiter unavailable")
 
 // Limiter charges a member for the records a request moves.
 type Limiter interface {

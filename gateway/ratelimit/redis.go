@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -35,8 +36,13 @@ func NewClient(cfg config.Redis, resolve func(string) string) (redis.UniversalCl
 		DialTimeout:  cfg.Timeout,
 		ReadTimeout:  cfg.Timeout,
 		WriteTimeout: cfg.Timeout,
-		// Bounded retries: a limiter decision must not hang a request.
-		MaxRetries: 1,
+		// Bounded retries: a limiter decision must not hang a request. One
+		// command retry replaces a pooled connection that died with a
+		// restarted Redis; go-redis would otherwise dial five times with
+		// back-off (~0.8 s against a refused port) before the failure mode
+		// can apply.
+		MaxRetries:    1,
+		DialerRetries: 1,
 	}
 	if cfg.TLS.Enabled {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}
@@ -64,3 +70,13 @@ func (Pinger) Name() string { return "redis" }
 
 // Check pings Redis.
 func (p Pinger) Check(ctx context.Context) error { return p.Client.Ping(ctx).Err() }
+
+// redisLogger takes go-redis' own messages (such as a pool that cannot dial)
+// into the gateway's structured log. They repeat on every probe while Redis
+// is down, and the switch to local mode has already been logged once with
+// its cause, so they are debug lines.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
+}

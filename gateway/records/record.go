@@ -16,6 +16,31 @@ const (
 	KindEndUserCertificate = "end_user_certificate"
 )
 
+// Kinds lists every record kind in a stable order.
+var Kinds = []string{KindLicence, KindTrackingEvent, KindEntity, KindExcludedEntity, KindEndUserCertificate}
+
+// KnownKind reports whether kind is one of Kinds.
+func KnownKind(kind string) bool {
+	_, ok := bodyKeys[kind]
+	return ok
+}
+
+// bodyKeys name the member that holds each kind's body. A tracking event's
+// body is "event" (DESIGN.md); every other kind's body is named for the kind.
+var bodyKeys = map[string]string{
+	KindLicence:            "licence",
+	KindTrackingEvent:      "event",
+	KindEntity:             "entity",
+	KindExcludedEntity:     "excluded_entity",
+	KindEndUserCertificate: "end_user_certificate",
+}
+
+// BodyKey is the top-level member holding the body of a record of kind.
+func BodyKey(kind string) string { return bodyKeys[kind] }
+
+// Classifications, lowest first.
+var Classifications = []string{"UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"}
+
 // Label is the record's confidentiality label (STANAG 4774 in spirit).
 type Label struct {
 	Classification string    `json:"classification"`
@@ -29,6 +54,11 @@ type Label struct {
 // Record is one validated record. Raw is what is stored and what policy,
 // redaction and signing start from; Doc is the same record decoded (numbers
 // as json.Number) for policy input and redaction.
+//
+// Raw is canonical: object keys sorted, no insignificant whitespace, strings
+// re-escaped the one way encoding/json writes them (without HTML escaping),
+// numbers exactly as sent. Two pushes of the same content in another key
+// order or layout therefore have equal Raw, which is what "unchanged" means.
 type Record struct {
 	Kind    string
 	ID      string
@@ -36,4 +66,38 @@ type Record struct {
 	Label   Label
 	Doc     map[string]any
 	Raw     json.RawMessage
+}
+
+// Body is the kind-specific part of the record (nil if absent).
+func (r *Record) Body() map[string]any {
+	b, _ := r.Doc[BodyKey(r.Kind)].(map[string]any)
+	return b
+}
+
+// Marking is an item's marking as a tracking event carries it.
+type Marking struct {
+	Country      string `json:"country"`
+	Manufacturer string `json:"manufacturer"`
+	Serial       string `json:"serial"`
+}
+
+// ItemMarking returns the marking of a tracking event's item.
+func (r *Record) ItemMarking() (Marking, bool) {
+	if r.Kind != KindTrackingEvent {
+		return Marking{}, false
+	}
+	item, _ := r.Body()["item"].(map[string]any)
+	mk, _ := item["marking"].(map[string]any)
+	m := Marking{}
+	m.Country, _ = mk["country"].(string)
+	m.Manufacturer, _ = mk["manufacturer"].(string)
+	m.Serial, _ = mk["serial"].(string)
+	return m, m.Country != "" && m.Manufacturer != "" && m.Serial != ""
+}
+
+// EventTime is a tracking event's event.at, the order of an item's trace.
+func (r *Record) EventTime() (time.Time, bool) {
+	at, _ := r.Body()["at"].(string)
+	t, err := time.Parse(time.RFC3339Nano, at)
+	return t, err == nil
 }

@@ -31,6 +31,7 @@ func (s *Server) routes() *gin.Engine {
 	// [routes: records]  push, pull, get, trace, schemas, openapi
 	// [routes: policy]   /v1/policy
 	// [routes: sign]     /.well-known/jwks.json
+	member.GET("/.well-known/jwks.json", s.jwks)
 	// [routes: audit]    /v1/audit..., /console/
 	return r
 }

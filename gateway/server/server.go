@@ -43,6 +43,8 @@ type Deps struct {
 	Audit   audit.Log
 	// Forwarder is optional: without destinations, records are only stored.
 	Forwarder upstream.Forwarder
+	// Peers verifies records signed by peer gateways (sign.peers); nil: none.
+	Peers sign.PeerVerifier
 }
 
 // Server is one gateway process.
@@ -77,6 +79,12 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
 	}
 	s.registry = identity.NewRegistry(members)
+	if err := rlRegisterMetrics(m.registry, deps.Limiter); err != nil {
+		return nil, err
+	}
+	if err := jwksRegisterMetrics(m.registry, deps); err != nil {
+		return nil, err
+	}
 	if s.tls.fetcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		// A CRL that cannot be fetched now is not fatal: the certificates it

@@ -2,7 +2,10 @@ package sign
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
@@ -17,6 +20,35 @@ type Signer interface {
 	Keys(ctx context.Context) (jwk.Set, error)
 }
 
+// TypedSigner is a Signer that can say in the protected header what a JWS
+// carries, so that a push result can never be passed off as a delivered
+// record. Callers use SignAs, which falls back to Sign.
+type TypedSigner interface {
+	Signer
+	SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error)
+}
+
+// Values of the typ header.
+const (
+	// TypDelivery marks a record delivered by a push, pull or get.
+	TypDelivery = "ura-delivery+jws"
+	// TypResult marks the result of one pushed record.
+	TypResult = "ura-result+jws"
+)
+
+// ErrUnavailable is wrapped by every error that means the signing keys
+// cannot be used right now: Vault unreachable or sealed, the token expired or
+// refused, the key missing. Whoever gets it answers 503 and sends nothing.
+var ErrUnavailable = errors.New("signing unavailable")
+
+// SignAs signs with typ in the protected header when s supports it.
+func SignAs(ctx context.Context, s Signer, typ string, payloads [][]byte) ([]string, error) {
+	if ts, ok := s.(TypedSigner); ok {
+		return ts.SignTyped(ctx, typ, payloads)
+	}
+	return s.Sign(ctx, payloads)
+}
+
 // Delivery is the signed payload for one delivered record: the record as the
 // recipient may see it, bound to the decision that released it.
 type Delivery struct {
@@ -28,3 +60,28 @@ type Delivery struct {
 	Issuer         string          `json:"iss"`
 	IssuedAt       int64           `json:"iat"`
 }
+
+// KeyID returns the kid from a compact JWS's protected header, or "" when
+// there is none or the JWS is malformed. It does not verify anything: it is
+// for logs and the audit trail, never for a trust decision.
+func KeyID(compact string) string {
+	h, _, ok := strings.Cut(compact, ".")
+	if !ok || len(h) > maxHeaderLen {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(raw, &hdr) != nil {
+		return ""
+	}
+	return hdr.Kid
+}
+
+// maxHeaderLen bounds a protected header read from outside: ours are under
+// 100 bytes, and nothing legitimate comes close to this.
+const maxHeaderLen = 4096

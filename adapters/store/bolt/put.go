@@ -1,0 +1,261 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// errClosed answers a write after Close.
+var errClosed = errors.New("embedded store: closed")
+
+type writeReq struct {
+	items   []store.Item
+	ixs     []recdoc.Index
+	valid   []bool
+	results []store.Result
+	done    chan struct{}
+}
+
+// Put stores one version of a record: the version rules and check run in the
+// same write transaction as the write, so two pushes of the same record are
+// decided one after the other against what the first one stored.
+func (s *Store) Put(ctx context.Context, rec *records.Record, check store.Check) (store.Outcome, error) {
+	res := s.PutBatch(ctx, []store.Item{{Record: rec, Check: check}})
+	return res[0].Outcome, res[0].Err
+}
+
+// PutBatch stores items in one transaction (see store.Batcher).
+func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
+	req := &writeReq{
+		items:   items,
+		ixs:     make([]recdoc.Index, len(items)),
+		valid:   make([]bool, len(items)),
+		results: make([]store.Result, len(items)),
+		done:    make(chan struct{}),
+	}
+	if err := ctx.Err(); err != nil {
+		return failAll(req.results, err)
+	}
+	pending := false
+	for i, it := range items {
+		if err := recdoc.CheckInput(it.Record); err != nil {
+			req.results[i].Err = err
+			continue
+		}
+		ix, err := recdoc.IndexOf(it.Record)
+		if err != nil {
+			req.results[i].Err = err
+			continue
+		}
+		req.ixs[i], req.valid[i], pending = ix, true, true
+	}
+	if !pending {
+		return req.results
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return failAll(req.results, errClosed)
+	}
+	s.writes <- req
+	s.mu.RUnlock()
+	// The write is not abandoned when ctx ends: once queued it commits or
+	// fails as a whole, and the caller is told which.
+	<-req.done
+	return req.results
+}
+
+func failAll(results []store.Result, err error) []store.Result {
+	for i := range results {
+		if results[i].Err == nil {
+			results[i] = store.Result{Err: err}
+		}
+	}
+	return results
+}
+
+// writer is the only goroutine that writes. It commits everything queued at
+// the moment in one transaction and never waits for more, so a lone Put pays
+// no extra latency and concurrent Puts share the commit's fsync.
+func (s *Store) writer() {
+	defer s.wg.Done()
+	for req := range s.writes {
+		group := []*writeReq{req}
+		n := len(req.items)
+	drain:
+		for n < s.maxGroup {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+				n += len(r.items)
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+		for _, r := range group {
+			close(r.done)
+		}
+	}
+}
+
+func (s *Store) commit(group []*writeReq) {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, r := range group {
+			if err := s.applyReq(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	if len(group) == 1 {
+		s.failReq(group[0], err)
+		return
+	}
+	// One request's storage failure must not fail the others queued with
+	// it: each is retried in its own transaction.
+	for _, r := range group {
+		if err := s.db.Update(func(tx *bbolt.Tx) error { return s.applyReq(tx, r) }); err != nil {
+			s.failReq(r, err)
+		}
+	}
+}
+
+func (s *Store) failReq(r *writeReq, err error) {
+	for i := range r.results {
+		if r.valid[i] {
+			r.results[i] = store.Result{Err: fmt.Errorf("embedded store: %w", err)}
+		}
+	}
+}
+
+func (s *Store) applyReq(tx *bbolt.Tx, r *writeReq) error {
+	for i, it := range r.items {
+		if !r.valid[i] {
+			continue
+		}
+		res, err := s.apply(tx, it.Record, &r.ixs[i], it.Check)
+		if err != nil {
+			return err
+		}
+		r.results[i] = res
+	}
+	return nil
+}
+
+func conflict(format string, args ...any) store.Result {
+	return store.Result{Err: fmt.Errorf("%w: "+format, append([]any{store.ErrConflict}, args...)...)}
+}
+
+// apply decides one record and writes it when accepted. The decision is made
+// before anything is written, so a refused record leaves the transaction
+// untouched; a returned error is a storage failure that aborts it.
+func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check store.Check) (store.Result, error) {
+	recs, versions, seqs := tx.Bucket(bRecords), tx.Bucket(bVersions), tx.Bucket(bSeq)
+	id := []byte(rec.ID)
+	prevVal := recs.Get(id)
+	var (
+		prev *records.Record
+		pm   meta
+	)
+	if prevVal != nil {
+		var (
+			praw []byte
+			err  error
+		)
+		if pm, praw, err = decodeMeta(prevVal); err != nil {
+			return store.Result{}, err
+		}
+		if pm.Kind != rec.Kind {
+			return conflict("%s is stored as a %s, not a %s", rec.ID, pm.Kind, rec.Kind), nil
+		}
+		switch {
+		case rec.Version == pm.Version:
+			if recdoc.SameContent(praw, rec.Raw) {
+				return store.Result{Outcome: store.Unchanged}, nil
+			}
+			return conflict("%s version %d is stored with other content", rec.ID, rec.Version), nil
+		case rec.Version < pm.Version:
+			if old := versions.Get(versionKey(rec.ID, rec.Version)); old != nil {
+				if _, oraw, err := splitValue(old); err == nil && recdoc.SameContent(oraw, rec.Raw) {
+					return store.Result{Outcome: store.Unchanged}, nil
+				}
+			}
+			return conflict("%s version %d is older than the stored version %d", rec.ID, rec.Version, pm.Version), nil
+		}
+		if prev, err = recdoc.Decode(bytes.Clone(praw)); err != nil {
+			return store.Result{}, err
+		}
+	}
+	if check != nil {
+		if err := runCheck(check, prev); err != nil {
+			return store.Result{Err: err}, nil
+		}
+	}
+
+	seq, err := seqs.NextSequence()
+	if err != nil {
+		return store.Result{}, err
+	}
+	if prevVal != nil {
+		if err := seqs.Delete(seqKey(pm.Seq)); err != nil {
+			return store.Result{}, err
+		}
+		for _, e := range indexEntries(&pm) {
+			if err := tx.Bucket(e[0]).Delete(append(e[1], seqKey(pm.Seq)...)); err != nil {
+				return store.Result{}, err
+			}
+		}
+	}
+	m := meta{
+		Kind: rec.Kind, Version: rec.Version, Seq: seq,
+		Originator: ix.Originator, Created: ix.Created,
+		LicenceID: ix.LicenceID, Marking: ix.Marking,
+		Stored: time.Now().UTC(),
+	}
+	val, err := encodeValue(&m, rec.Raw)
+	if err != nil {
+		return store.Result{}, err
+	}
+	if err := recs.Put(id, val); err != nil {
+		return store.Result{}, err
+	}
+	if err := versions.Put(versionKey(rec.ID, rec.Version), val); err != nil {
+		return store.Result{}, err
+	}
+	if err := seqs.Put(seqKey(seq), id); err != nil {
+		return store.Result{}, err
+	}
+	for _, e := range indexEntries(&m) {
+		if err := tx.Bucket(e[0]).Put(append(e[1], seqKey(seq)...), id); err != nil {
+			return store.Result{}, err
+		}
+	}
+	return store.Result{Outcome: store.Accepted}, nil
+}
+
+// runCheck keeps a panicking Check from taking the writer goroutine, and
+// with it every later write, down.
+func runCheck(check store.Check, prev *records.Record) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: lifecycle check panicked: %v", r)
+		}
+	}()
+	return check(prev)
+}

@@ -1,0 +1,401 @@
+package upstream
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// BatchForwarder is implemented by forwarders that can take several records
+// with one durable write; a pushed batch then costs one fsync, not one per
+// record. The Outbox implements it.
+type BatchForwarder interface {
+	Forwarder
+	EnqueueBatch(ctx context.Context, recs []*records.Record) error
+}
+
+// Defaults for destination settings left at zero.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultBackoffInitial = time.Second
+	DefaultBackoffMax     = 5 * time.Minute
+)
+
+// Outbox is the durable outbox: Enqueue writes one entry per destination the
+// record goes to and returns once the file is synced; one worker per
+// destination delivers its entries in order and removes each only when the
+// destination has it (2xx, or 409 for one it already had). An entry the
+// destination refuses for good is parked in a dead-letter bucket, counted and
+// logged, never dropped.
+//
+// File layout (bbolt): bucket "q/<destination>" and "dead/<destination>",
+// keys are the bucket's sequence (8 bytes, big-endian), values are entries.
+type Outbox struct {
+	db    *bbolt.DB
+	dests []*destination
+	log   *slog.Logger
+	m     *metrics
+
+	// writes carries enqueues to the one writer goroutine, which commits all
+	// that are waiting in one transaction.
+	writes chan *enqueueReq
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // workers
+	wwg    sync.WaitGroup // writer
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+var (
+	_ Forwarder      = (*Outbox)(nil)
+	_ BatchForwarder = (*Outbox)(nil)
+)
+
+// entry is one record waiting for one destination.
+type entry struct {
+	ID       string          `json:"id"`
+	Version  int             `json:"version"`
+	Kind     string          `json:"kind"`
+	Raw      json.RawMessage `json:"raw"`
+	Enqueued time.Time       `json:"enqueued"`
+	Attempts int             `json:"attempts,omitempty"`
+	// LastError is the last failure, as logged (no response bodies).
+	LastError string `json:"last_error,omitempty"`
+	// Parked and Status are set when the entry is moved to dead letters.
+	Parked *time.Time `json:"parked,omitempty"`
+	Status int        `json:"status,omitempty"`
+}
+
+// IdempotencyKey is what the destination deduplicates on: a record version
+// is delivered once however often it is sent.
+func (e *entry) IdempotencyKey() string { return fmt.Sprintf("%s@%d", e.ID, e.Version) }
+
+func queueBucket(name string) []byte { return []byte("q/" + name) }
+func deadBucket(name string) []byte  { return []byte("dead/" + name) }
+
+// Options are what Open needs besides the config.
+type Options struct {
+	Logger *slog.Logger
+}
+
+// Open opens (or creates) the outbox file and starts one worker per
+// destination; entries left from before a restart are delivered first.
+// resolve turns config-relative paths into usable ones (config.Config.Path).
+func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outbox, error) {
+	if resolve == nil {
+		resolve = func(p string) string { return p }
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "outbox")
+	var dests []*destination
+	for _, dc := range cfg.Destinations {
+		d, err := newDestination(dc, resolve)
+		if err != nil {
+			return nil, fmt.Errorf("upstream destination %s: %w", dc.Name, err)
+		}
+		dests = append(dests, d)
+	}
+	path := resolve(cfg.Outbox.Path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 10 * time.Second, FreelistType: bbolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("outbox %s: %w", path, err)
+	}
+	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: make(chan *enqueueReq, 256)}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, d := range dests {
+			if _, err := tx.CreateBucketIfNotExists(queueBucket(d.name)); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(deadBucket(d.name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("outbox %s: %w", path, err)
+	}
+	o.initGauges()
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	o.wwg.Add(1)
+	go o.writer()
+	for _, d := range dests {
+		o.wg.Add(1)
+		go o.run(d)
+	}
+	return o, nil
+}
+
+// initGauges counts what a previous run left, and warns about entries for
+// destinations no longer configured: they stay in the file until one of
+// that name is configured again.
+func (o *Outbox) initGauges() {
+	_ = o.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			n := b.Stats().KeyN
+			switch {
+			case len(name) > 2 && string(name[:2]) == "q/":
+				dest := string(name[2:])
+				if o.dest(dest) == nil {
+					if n > 0 {
+						o.log.Warn("outbox holds records for a destination that is no longer configured",
+							"destination", dest, "records", n)
+					}
+					return nil
+				}
+				o.m.pending.WithLabelValues(dest).Set(float64(n))
+				if n > 0 {
+					o.log.Info("outbox resumes", "destination", dest, "records", n)
+				}
+			case len(name) > 5 && string(name[:5]) == "dead/" && n > 0:
+				o.log.Warn("outbox holds parked records", "destination", string(name[5:]), "records", n)
+			}
+			return nil
+		})
+	})
+}
+
+func (o *Outbox) dest(name string) *destination {
+	for _, d := range o.dests {
+		if d.name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// Enqueue makes rec durable for every destination it goes to. A record that
+// goes nowhere is not written at all.
+func (o *Outbox) Enqueue(ctx context.Context, rec *records.Record) error {
+	return o.EnqueueBatch(ctx, []*records.Record{rec})
+}
+
+// EnqueueBatch makes recs durable with one commit.
+func (o *Outbox) EnqueueBatch(ctx context.Context, recs []*records.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &enqueueReq{done: make(chan struct{})}
+	now := time.Now().UTC()
+	for _, rec := range recs {
+		if rec == nil || rec.ID == "" || len(rec.Raw) == 0 {
+			return problem.Internal(errors.New("outbox: record without id or raw JSON"))
+		}
+		for _, d := range o.dests {
+			if d.wants(rec) {
+				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
+					Raw: slices.Clone(rec.Raw), Enqueued: now}})
+			}
+		}
+	}
+	if len(req.puts) == 0 {
+		return nil
+	}
+	o.mu.RLock()
+	if o.closed {
+		o.mu.RUnlock()
+		return problem.Unavailable("the outbox is closed", errors.New("outbox: closed"))
+	}
+	o.writes <- req
+	o.mu.RUnlock()
+	<-req.done
+	if req.err != nil {
+		return problem.Unavailable("the record could not be queued for forwarding", fmt.Errorf("outbox: %w", req.err))
+	}
+	for _, p := range req.puts {
+		o.m.pending.WithLabelValues(p.dest.name).Inc()
+		p.dest.wakeUp()
+	}
+	return nil
+}
+
+type put struct {
+	dest *destination
+	e    entry
+}
+
+type enqueueReq struct {
+	puts []put
+	err  error
+	done chan struct{}
+}
+
+func (o *Outbox) writer() {
+	defer o.wwg.Done()
+	for req := range o.writes {
+		group := []*enqueueReq{req}
+	drain:
+		for len(group) < 256 {
+			select {
+			case r, ok := <-o.writes:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		err := o.db.Update(func(tx *bbolt.Tx) error {
+			for _, r := range group {
+				for _, p := range r.puts {
+					b := tx.Bucket(queueBucket(p.dest.name))
+					seq, err := b.NextSequence()
+					if err != nil {
+						return err
+					}
+					v, err := json.Marshal(&p.e)
+					if err != nil {
+						return err
+					}
+					if err := b.Put(seqKey(seq), v); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		for _, r := range group {
+			r.err = err
+			close(r.done)
+		}
+	}
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// Close stops the workers (an attempt in flight is abandoned and made again
+// after the next Open, under the same idempotency key) and closes the file.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	o.closed = true
+	close(o.writes)
+	o.mu.Unlock()
+	o.wwg.Wait()
+	o.cancel()
+	o.wg.Wait()
+	for _, d := range o.dests {
+		d.client.CloseIdleConnections()
+	}
+	return o.db.Close()
+}
+
+// Pending is how many records wait for the named destination.
+func (o *Outbox) Pending(name string) (int, error) {
+	n := 0
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(queueBucket(name)); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Parked is one record a destination refused for good.
+type Parked struct {
+	Seq      uint64
+	ID       string
+	Version  int
+	Kind     string
+	Attempts int
+	Status   int
+	Reason   string
+	At       time.Time
+}
+
+// ParkedEntries lists what the named destination refused, oldest first.
+func (o *Outbox) ParkedEntries(name string) ([]Parked, error) {
+	var out []Parked
+	err := o.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(deadBucket(name))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			p := Parked{Seq: binary.BigEndian.Uint64(k), ID: e.ID, Version: e.Version, Kind: e.Kind,
+				Attempts: e.Attempts, Status: e.Status, Reason: e.LastError}
+			if e.Parked != nil {
+				p.At = *e.Parked
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Requeue moves every parked record of the named destination back to the end
+// of its queue, once whatever made the destination refuse them is fixed.
+func (o *Outbox) Requeue(name string) (int, error) {
+	d := o.dest(name)
+	if d == nil {
+		return 0, fmt.Errorf("outbox: no destination %q", name)
+	}
+	n := 0
+	err := o.db.Update(func(tx *bbolt.Tx) error {
+		dead, q := tx.Bucket(deadBucket(name)), tx.Bucket(queueBucket(name))
+		c := dead.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.First() {
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			e.Parked, e.Status, e.Attempts = nil, 0, 0
+			nv, err := json.Marshal(&e)
+			if err != nil {
+				return err
+			}
+			seq, err := q.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := q.Put(seqKey(seq), nv); err != nil {
+				return err
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: requeue %s: %w", name, err)
+	}
+	o.m.pending.WithLabelValues(name).Add(float64(n))
+	d.wakeUp()
+	return n, nil
+}

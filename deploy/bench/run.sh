@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# `make bench`: ura beside two baselines on this machine, in one run.
+#
+#   floor         nginx terminating the same mutual TLS, forwarding to the
+#                 upstream without any check
+#   external-opa  ura with every part of its chain, but asking a separate
+#                 `opa run --server` over HTTP for each record's decision
+#   ura           ura's full chain: identity, Redis limit, embedded policy,
+#                 Vault-keyed signatures, durable audit
+#
+# All of them listen on 127.0.0.1, use the PKI in var/bench/pki and forward
+# to the same plain upstream (deploy/bench/cmd/upstream). Results go to
+# var/bench/results.{json,md,png}; the table is printed at the end. Every
+# process started here is stopped by its PID when the script exits.
+#
+# Knobs (environment):
+#   BENCH_QUICK=1            a smoke run of a couple of minutes
+#   BENCH_SCALE=1            also the 1,000,000-record pull (make bench-scale)
+#   BENCH_SCALE_RECORDS=N    records in the scale run (default 1000000)
+#   BENCH_PARTS=0|1          run the parts' go test benchmarks (default: 1, 0 when quick)
+#   BENCH_DURATION=5s        seconds each cell sends requests
+#   BENCH_CONCURRENCY=1,8,32 push concurrency levels
+#   BENCH_PULL_CONCURRENCY=1,8
+#   BENCH_SCENARIOS=pull10k,push1,push100
+#   BENCH_MODES=keepalive,fresh
+#   BENCH_README=1           also refresh the Performance block in README.md
+set -euo pipefail
+# shellcheck source=deploy/dev/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../dev/lib.sh"
+cd "$URA_ROOT"
+
+BENCH="$URA_VAR/bench"
+BRUN="$BENCH/run"
+BLOG="$BENCH/log"
+BBIN="$BENCH/bin"
+PKI="$BENCH/pki"
+TOOLS="$URA_CACHE/bin"
+OPA_VERSION=v1.22.2
+
+UPSTREAM_ADDR=127.0.0.1:9600
+FLOOR_ADDR=127.0.0.1:9611
+EXTOPA_ADDR=127.0.0.1:9612
+URA_ADDR=127.0.0.1:9613
+OPA_ADDR=127.0.0.1:9681
+
+quick="${BENCH_QUICK:-0}"
+if [[ $quick == 1 ]]; then
+	duration="${BENCH_DURATION:-2s}"
+	conc="${BENCH_CONCURRENCY:-8}"
+	pull_conc="${BENCH_PULL_CONCURRENCY:-2}"
+	parts="${BENCH_PARTS:-0}"
+	warmup=0s
+else
+	duration="${BENCH_DURATION:-5s}"
+	conc="${BENCH_CONCURRENCY:-1,8,32}"
+	pull_conc="${BENCH_PULL_CONCURRENCY:-1,8}"
+	parts="${BENCH_PARTS:-1}"
+	warmup=1s
+fi
+scenarios="${BENCH_SCENARIOS:-pull10k,push1,push100}"
+modes="${BENCH_MODES:-keepalive,fresh}"
+
+started_pids=()
+cleanup() {
+	local pid i
+	for pid in "${started_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${started_pids[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	started_pids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME LOG CMD… — runs CMD in the background, records its PID in
+# var/bench/run/NAME.pid and for the exit trap.
+start() {
+	local name="$1" log="$2"
+	shift 2
+	"$@" >>"$log" 2>&1 &
+	local pid=$!
+	started_pids+=("$pid")
+	echo "$pid" >"$BRUN/$name.pid"
+}
+
+# stop NAME — stops one process started by start, by its PID.
+stop() {
+	local name="$1" pid i
+	pid="$(cat "$BRUN/$name.pid" 2>/dev/null)" || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$BRUN/$name.pid"
+}
+
+# wait_ready NAME URL SECONDS — polls a plain-HTTP readiness URL while the
+# process is alive.
+wait_ready() {
+	local name="$1" url="$2" secs="$3" i pid
+	pid="$(cat "$BRUN/$name.pid")"
+	for ((i = 0; i < secs * 10; i++)); do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+section() { printf '\n== %s\n' "$*"; }
+
+mkdir -p "$BRUN" "$BLOG" "$BBIN" "$TOOLS"
+for f in "$BRUN"/*.pid; do
+	# A previous run that was killed hard may have left these behind; only
+	# processes whose PID file is ours and that still run our binaries go.
+	[[ -e $f ]] || continue
+	pid="$(cat "$f")"
+	comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
+	case "$comm" in ura | nginx | opa | upstream) kill -TERM "$pid" 2>/dev/null || true ;; esac
+	rm -f "$f"
+done
+
+section "Development stack (Redis, Vault)"
+bash deploy/dev/up.sh
+# shellcheck source=/dev/null
+source "$URA_DEV/stack.env"
+
+section "Tools and binaries"
+if [[ ! -x $TOOLS/opa ]] || ! "$TOOLS/opa" version 2>/dev/null | grep -q "Version: ${OPA_VERSION#v}"; then
+	say "building OPA $OPA_VERSION into $TOOLS (once; a few minutes)"
+	GOBIN="$TOOLS" go install "github.com/open-policy-agent/opa@$OPA_VERSION"
+fi
+go build -o "$URA_VAR/bin/ura" ./cmd/ura
+go build -o "$BBIN/bench" ./deploy/bench/cmd/bench
+go build -o "$BBIN/upstream" ./deploy/bench/cmd/upstream
+(cd deploy/bench/chart && go build -o "$BBIN/chart" .)
+URA="$URA_VAR/bin/ura"
+say "built: ura, bench, upstream, chart; opa $("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
+
+section "Bench PKI ($PKI)"
+if [[ ! -f $PKI/ca.crt ]]; then
+	"$URA" certs init --dir "$PKI" >/dev/null
+fi
+# A CRL past its nextUpdate fails closed at the gateway: re-sign it each run.
+"$URA" certs crl --dir "$PKI" >/dev/null
+say "ready"
+
+section "Systems"
+: >"$BLOG/ura.log" && : >"$BLOG/external-opa.log" && : >"$BLOG/opa.log" && : >"$BLOG/upstream.log" && : >"$BLOG/nginx-error.log"
+# Each run starts from empty stores and audit logs, so every run does the
+# same work.
+rm -rf "$BENCH/data"
+mkdir -p "$BENCH/data/ura" "$BENCH/data/external-opa" "$BENCH/nginx"
+
+start upstream "$BLOG/upstream.log" "$BBIN/upstream" -listen "$UPSTREAM_ADDR"
+wait_ready upstream "http://$UPSTREAM_ADDR/healthz" 10 || die "upstream did not start (log: $BLOG/upstream.log)"
+say "upstream      http://$UPSTREAM_ADDR"
+
+systems=()
+absent=()
+sed -e "s|@RUN@|$BRUN|g" -e "s|@LOG@|$BLOG|g" -e "s|@PREFIX@|$BENCH/nginx|g" -e "s|@PKI@|$PKI|g" \
+	-e "s|@UPSTREAM@|$UPSTREAM_ADDR|g" -e "s|@LISTEN@|$FLOOR_ADDR|g" deploy/bench/nginx.conf.in >"$BENCH/nginx/nginx.conf"
+if nginx -t -q -p "$BENCH/nginx" -e "$BLOG/nginx-error.log" -c "$BENCH/nginx/nginx.conf" 2>>"$BLOG/nginx-error.log"; then
+	start nginx "$BLOG/nginx-error.log" nginx -p "$BENCH/nginx" -e "$BLOG/nginx-error.log" -c "$BENCH/nginx/nginx.conf"
+	wait_for_port 127.0.0.1 "${FLOOR_ADDR##*:}" 10 || die "nginx did not start (log: $BLOG/nginx-error.log)"
+	systems+=(-system "name=floor,kind=nginx,url=https://$FLOOR_ADDR,pids=$BRUN/nginx.pid,notes=nginx $(nginx -v 2>&1 | sed 's|.*/||') as an mTLS reverse proxy (verify client against the dev CA; no other check)")
+	say "floor         https://$FLOOR_ADDR (nginx)"
+else
+	absent+=(-absent "floor=nginx -t failed: $(tail -n1 "$BLOG/nginx-error.log")")
+fi
+
+# start_ura NAME CONFIG OPS_ADDR — a gateway from a bench config; on failure
+# the system is reported as not measured, with the reason.
+start_ura() {
+	local name="$1" config="$2" ops="$3" why
+	if ! why="$("$URA" serve --config "$config" --check 2>&1)"; then
+		absent+=(-absent "$name=configuration refused: $(printf '%s' "$why" | tr '\n' ' ' | cut -c1-400)")
+		say "$name: not started: configuration refused (see results)"
+		return 1
+	fi
+	start "$name" "$BLOG/$name.log" "$URA" serve --config "$config"
+	if ! wait_ready "$name" "http://$ops/readyz" 60; then
+		absent+=(-absent "$name=did not become ready: $(tail -n3 "$BLOG/$name.log" | tr '\n' ' ' | cut -c1-400)")
+		say "$name: did not become ready (log: $BLOG/$name.log)"
+		stop "$name"
+		return 1
+	fi
+}
+
+opa_ok=0
+start opa "$BLOG/opa.log" "$TOOLS/opa" run --server --addr "$OPA_ADDR" --log-level error \
+	--ignore '*_test.rego' --ignore '*.go' policies/
+if wait_ready opa "http://$OPA_ADDR/health" 30; then
+	opa_ok=1
+else
+	absent+=(-absent "external-opa=opa run --server did not start: $(tail -n3 "$BLOG/opa.log" | tr '\n' ' ')")
+fi
+if ((opa_ok)) && start_ura external-opa deploy/bench/ura-external-opa.yaml 127.0.0.1:9622; then
+	systems+=(-system "name=external-opa,kind=ura,url=https://$EXTOPA_ADDR,pids=$BRUN/external-opa.pid+$BRUN/opa.pid,notes=ura's chain with policy asked of a separate OPA $OPA_VERSION server over HTTP (CPU and memory include the OPA process)")
+	say "external-opa  https://$EXTOPA_ADDR (ura, policy from opa at http://$OPA_ADDR)"
+fi
+if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
+	systems+=(-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid,notes=ura's full chain: identity, Redis limit, embedded per-record policy, Vault-keyed signature, durable audit")
+	say "ura           https://$URA_ADDR"
+fi
+
+meta=(
+	-meta "nginx=$(nginx -v 2>&1 | sed 's|.*/||')"
+	-meta "opa=$("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
+	-meta "redis=$(redis-server --version | awk '{print $3}' | sed 's/v=//')"
+	-meta "vault=$("$URA_VAULT_BIN" version 2>/dev/null | awk '{print $2}')"
+	-meta "ura=$("$URA" version | awk '{print $2, $3, $4}')"
+)
+deps="$URA_RUN/redis.pid,$URA_RUN/vault.pid"
+
+section "Cells ($scenarios × $modes; push concurrency $conc, pull $pull_conc; $duration each)"
+quick_flag=()
+[[ $quick == 1 ]] && quick_flag=(-quick)
+"$BBIN/bench" run -pki "$PKI" -out "$BENCH/cells.json" -deps "$deps" \
+	-scenarios "$scenarios" -modes "$modes" -concurrency "$conc" -pull-concurrency "$pull_conc" \
+	-duration "$duration" -warmup "$warmup" "${systems[@]}" "${absent[@]}" "${meta[@]}" "${quick_flag[@]}"
+
+if [[ ${BENCH_SCALE:-0} == 1 ]]; then
+	n="${BENCH_SCALE_RECORDS:-1000000}"
+	section "Scale: $n records through ura"
+	if [[ -f $BRUN/ura.pid ]]; then
+		# A fresh store, so the pull is exactly the records seeded for it.
+		stop ura
+		rm -rf "$BENCH/data/ura"
+		mkdir -p "$BENCH/data/ura"
+		if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
+			"$BBIN/bench" scale -pki "$PKI" -out "$BENCH/scale.json" -deps "$deps" -records "$n" "${meta[@]}" \
+				-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid"
+		fi
+	else
+		say "ura is not running; no scale run"
+	fi
+else
+	rm -f "$BENCH/scale.json"
+fi
+
+# The systems are done; the parts' benchmarks get the machine to themselves.
+cleanup
+
+if [[ $parts == 1 ]]; then
+	section "The parts alone (go test -bench)"
+	"$BBIN/bench" parts -out "$BENCH/parts.json" -pkgs ./... || say "parts benchmarks failed (see above)"
+else
+	rm -f "$BENCH/parts.json"
+fi
+
+section "Report"
+readme=()
+[[ ${BENCH_README:-0} == 1 ]] && readme=(-readme README.md)
+"$BBIN/bench" report -dir "$BENCH" "${readme[@]}" >/dev/null
+"$BBIN/chart" -in "$BENCH/results.json" -out "$BENCH/results.png" || say "chart: nothing to draw"
+cat "$BENCH/results.md"
+say ""
+say "results: var/bench/results.md, var/bench/results.json, var/bench/results.png"

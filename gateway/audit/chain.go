@@ -1,0 +1,483 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// Options configure a Chain.
+type Options struct {
+	Store Store
+	// Signer signs checkpoints. Without one no checkpoints are made, and
+	// truncation of the log's tail cannot be detected.
+	Signer sign.Signer
+	// CheckpointEvery and CheckpointInterval: a checkpoint is signed when
+	// this many events have been appended since the last one, or when the
+	// interval passes with any new event.
+	CheckpointEvery    int64
+	CheckpointInterval time.Duration
+	// MaxBatch bounds the events committed with one write and fsync.
+	MaxBatch int
+	// MaxWait is how long the writer lingers for more appenders before it
+	// commits; zero commits what is queued at once (appenders that arrive
+	// during an fsync still share the next one).
+	MaxWait time.Duration
+	// CommitTimeout bounds one store write; past it the log is failed.
+	CommitTimeout time.Duration
+	// Forwarder, if set, receives every committed event and checkpoint
+	// (a SIEM feed); it must not block.
+	Forwarder Forwarder
+	Logger    *slog.Logger
+	// Registerer, if set, gets the chain's metrics. A Chain is also a
+	// prometheus.Collector, for registries created after it.
+	Registerer prometheus.Registerer
+}
+
+// Forwarder receives copies of committed events and checkpoints. The durable
+// log is the source of truth; a forwarder may drop.
+type Forwarder interface {
+	Forward(events []Event)
+	ForwardCheckpoint(cp SignedCheckpoint)
+}
+
+// Defaults for Options.
+const (
+	DefaultCheckpointEvery    = 1000
+	DefaultCheckpointInterval = 30 * time.Second
+	DefaultMaxBatch           = 1024
+	DefaultCommitTimeout      = 10 * time.Second
+)
+
+// Reader is what the security officers' API reads. Chain implements it; a
+// Log that is not a Reader offers no audit API.
+type Reader interface {
+	Head() Head
+	Search(ctx context.Context, q Query) (Page, error)
+	Proof(ctx context.Context, seq int64) (*Proof, error)
+	Export(ctx context.Context, w io.Writer, from int64) error
+	Checkpoints(ctx context.Context) ([]SignedCheckpoint, error)
+	Summary(ctx context.Context, q SummaryQuery) (*Summary, error)
+}
+
+// Chain is the audit log: it seals events into the hash chain, commits them
+// in groups with one fsync, signs checkpoints, and serves reads.
+type Chain struct {
+	store  Store
+	signer sign.Signer
+	opts   Options
+	log    *slog.Logger
+	m      *chainMetrics
+
+	reqs       chan *appendReq
+	closing    chan struct{}
+	closeOnce  sync.Once
+	writerDone chan struct{}
+	cpDone     chan struct{}
+	cpKick     chan struct{}
+
+	failed atomic.Pointer[error]
+
+	mu     sync.RWMutex
+	head   Head
+	lastCP *SignedCheckpoint
+	cpMu   sync.Mutex // one signing at a time
+}
+
+type appendReq struct {
+	events []Event
+	done   chan error
+}
+
+var (
+	_ Log                  = (*Chain)(nil)
+	_ Reader               = (*Chain)(nil)
+	_ prometheus.Collector = (*Chain)(nil)
+)
+
+// Open starts a chain over an opened store. It refuses a store whose tail
+// does not reach its own latest checkpoint, or whose event at that count
+// does not hash to the checkpoint's head: the log was truncated or rewritten.
+func Open(ctx context.Context, opts Options) (*Chain, error) {
+	if opts.Store == nil {
+		return nil, errors.New("audit: no store")
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = DefaultCommitTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Chain{
+		store:      opts.Store,
+		signer:     opts.Signer,
+		opts:       opts,
+		log:        opts.Logger,
+		m:          newChainMetrics(),
+		reqs:       make(chan *appendReq),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		cpDone:     make(chan struct{}),
+		cpKick:     make(chan struct{}, 1),
+		head:       opts.Store.Head(),
+	}
+	cps, err := c.store.Checkpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
+	}
+	if n := len(cps); n > 0 {
+		last := cps[n-1]
+		if last.Count > c.head.Count {
+			return nil, fmt.Errorf("audit: the log ends at seq %d but checkpoint signed at %s covers %d events: the log was truncated; refusing to open",
+				c.head.Count, last.Time.Format(time.RFC3339), last.Count)
+		}
+		e, err := c.store.Get(ctx, last.Count)
+		if err != nil {
+			return nil, fmt.Errorf("audit: read seq %d for the latest checkpoint: %w", last.Count, err)
+		}
+		if e.Event.Hash != last.HeadHash {
+			return nil, fmt.Errorf("audit: seq %d does not match the checkpoint signed at %s: the log was rewritten; refusing to open",
+				last.Count, last.Time.Format(time.RFC3339))
+		}
+		c.lastCP = &last
+	}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("audit: register metrics: %w", err)
+		}
+	}
+	c.m.head.Set(float64(c.head.Count))
+	go c.writer()
+	if c.signer != nil {
+		go c.checkpointer()
+	} else {
+		close(c.cpDone)
+		c.log.Warn("audit: no signer configured; checkpoints are not signed, so truncation of the log's tail is not detectable")
+	}
+	c.log.Info("audit log open", "head_seq", c.head.Count, "checkpoints", len(cps))
+	return c, nil
+}
+
+// Append seals and commits events; it returns once they are durable. Every
+// error wraps ErrUnavailable.
+func (c *Chain) Append(ctx context.Context, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := c.failure(); err != nil {
+		return err
+	}
+	r := &appendReq{events: events, done: make(chan error, 1)}
+	select {
+	case c.reqs <- r:
+	case <-c.closing:
+		return fmt.Errorf("%w: the log is closed", ErrUnavailable)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The events may still become durable; the caller must not
+		// acknowledge what it cannot prove, so this is a failure.
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// failure is the sticky error once a commit failed.
+func (c *Chain) failure() error {
+	if p := c.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *Chain) setFailed(err error) {
+	wrapped := fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if c.failed.CompareAndSwap(nil, &wrapped) {
+		c.m.failed.Set(1)
+		c.log.Error("audit log failed: refusing every append until the gateway is restarted and the log verified", "error", err)
+	}
+}
+
+// Name and Check make the chain a readiness check: a failed log is not ready.
+func (c *Chain) Name() string { return "audit" }
+
+// Check reports the sticky failure, if any.
+func (c *Chain) Check(context.Context) error { return c.failure() }
+
+func (c *Chain) writer() {
+	defer close(c.writerDone)
+	for {
+		var first *appendReq
+		select {
+		case first = <-c.reqs:
+		case <-c.closing:
+			return
+		}
+		batch := c.collect(first)
+		errs := c.commit(batch)
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
+	}
+}
+
+// collect gathers the appends queued behind first, up to MaxBatch events,
+// lingering up to MaxWait for more.
+func (c *Chain) collect(first *appendReq) []*appendReq {
+	batch := []*appendReq{first}
+	n := len(first.events)
+	var deadline <-chan time.Time
+	if c.opts.MaxWait > 0 {
+		t := time.NewTimer(c.opts.MaxWait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for n < c.opts.MaxBatch {
+		select {
+		case r := <-c.reqs:
+			batch = append(batch, r)
+			n += len(r.events)
+			continue
+		default:
+		}
+		if deadline == nil {
+			break
+		}
+		select {
+		case r := <-c.reqs:
+			batch = append(batch, r)
+			n += len(r.events)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit seals and writes one batch; errs[i] is request i's result.
+func (c *Chain) commit(batch []*appendReq) []error {
+	errs := make([]error, len(batch))
+	if err := c.failure(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	head := c.Head()
+	var entries []Entry
+	var events []Event
+	for i, r := range batch {
+		h, mark := head, len(entries)
+		for _, e := range r.events {
+			ent, err := seal(e, h.Count+1, h.Hash)
+			if err != nil {
+				// A bad event fails its own request, not the log.
+				errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+				entries = entries[:mark]
+				break
+			}
+			entries = append(entries, ent)
+			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
+		}
+		if errs[i] == nil {
+			head = h
+		}
+	}
+	if len(entries) == 0 {
+		return errs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
+	start := time.Now()
+	err := c.store.Write(ctx, entries)
+	cancel()
+	c.m.commitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.setFailed(err)
+		c.m.appendFailures.Add(float64(len(entries)))
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = c.failure()
+			}
+		}
+		return errs
+	}
+	c.mu.Lock()
+	c.head = head
+	lastCP := int64(0)
+	if c.lastCP != nil {
+		lastCP = c.lastCP.Count
+	}
+	c.mu.Unlock()
+	c.m.events.Add(float64(len(entries)))
+	c.m.batchEvents.Observe(float64(len(entries)))
+	c.m.head.Set(float64(head.Count))
+	if c.opts.Forwarder != nil {
+		events = make([]Event, len(entries))
+		for i := range entries {
+			events[i] = entries[i].Event
+		}
+		c.opts.Forwarder.Forward(events)
+	}
+	if c.signer != nil && head.Count-lastCP >= c.opts.CheckpointEvery {
+		select {
+		case c.cpKick <- struct{}{}:
+		default:
+		}
+	}
+	return errs
+}
+
+func (c *Chain) checkpointer() {
+	defer close(c.cpDone)
+	t := time.NewTicker(c.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.cpKick:
+		case <-t.C:
+		case <-c.closing:
+			// A last checkpoint on a clean stop covers the final events.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			<-c.writerDone
+			_, _ = c.Checkpoint(ctx)
+			cancel()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, _ = c.Checkpoint(ctx)
+		cancel()
+	}
+}
+
+// Checkpoint signs and stores a checkpoint of the current head now, unless
+// the latest checkpoint already covers it; it returns the latest checkpoint.
+func (c *Chain) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
+	if c.signer == nil {
+		return nil, errors.New("audit: no signer for checkpoints")
+	}
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	if err := c.failure(); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	head, last := c.head, c.lastCP
+	c.mu.RUnlock()
+	if head.Count == 0 || (last != nil && last.Count >= head.Count) {
+		return last, nil
+	}
+	cp, err := SignCheckpoint(ctx, c.signer, head, time.Now())
+	if err != nil {
+		c.m.checkpoints.WithLabelValues("sign_error").Inc()
+		c.log.Warn("audit checkpoint not signed; will retry", "count", head.Count, "error", err)
+		return nil, err
+	}
+	if err := c.store.AddCheckpoint(ctx, cp); err != nil {
+		c.m.checkpoints.WithLabelValues("store_error").Inc()
+		c.log.Warn("audit checkpoint not stored; will retry", "count", head.Count, "error", err)
+		return nil, err
+	}
+	c.mu.Lock()
+	c.lastCP = &cp
+	c.mu.Unlock()
+	c.m.checkpoints.WithLabelValues("ok").Inc()
+	if c.opts.Forwarder != nil {
+		c.opts.Forwarder.ForwardCheckpoint(cp)
+	}
+	c.log.Debug("audit checkpoint signed", "count", cp.Count)
+	return &cp, nil
+}
+
+// Close stops accepting appends, commits those already taken, signs a last
+// checkpoint and closes the store.
+func (c *Chain) Close() error {
+	c.closeOnce.Do(func() { close(c.closing) })
+	<-c.writerDone
+	<-c.cpDone
+	var errs []error
+	if f, ok := c.opts.Forwarder.(io.Closer); ok {
+		errs = append(errs, f.Close())
+	}
+	errs = append(errs, c.store.Close())
+	return errors.Join(errs...)
+}
+
+// Head is the last committed event.
+func (c *Chain) Head() Head {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head
+}
+
+// Search finds events, newest first.
+func (c *Chain) Search(ctx context.Context, q Query) (Page, error) {
+	return c.store.Search(ctx, q)
+}
+
+// Export streams the log as NDJSON with its checkpoints.
+func (c *Chain) Export(ctx context.Context, w io.Writer, from int64) error {
+	return Export(ctx, c.store, w, from)
+}
+
+// Checkpoints returns every checkpoint, oldest first.
+func (c *Chain) Checkpoints(ctx context.Context) ([]SignedCheckpoint, error) {
+	cps, err := c.store.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(cps, func(i, j int) bool { return cps[i].Count < cps[j].Count })
+	return cps, nil
+}
+
+// Proof returns the event at seq with what proves it is in the signed chain.
+func (c *Chain) Proof(ctx context.Context, seq int64) (*Proof, error) {
+	cps, err := c.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return BuildProof(ctx, c.store, cps, seq)
+}
+
+// Summary counts events for the console and `ura audit summary`.
+func (c *Chain) Summary(ctx context.Context, q SummaryQuery) (*Summary, error) {
+	return Summarize(ctx, c.store, q)
+}
+
+// Describe implements prometheus.Collector, including the forwarder's
+// metrics when it has any.
+func (c *Chain) Describe(ch chan<- *prometheus.Desc) {
+	c.m.describe(ch)
+	if f, ok := c.opts.Forwarder.(prometheus.Collector); ok {
+		f.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Chain) Collect(ch chan<- prometheus.Metric) {
+	c.m.collect(ch)
+	if f, ok := c.opts.Forwarder.(prometheus.Collector); ok {
+		f.Collect(ch)
+	}
+}

@@ -1,0 +1,716 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+)
+
+// FileOptions configure the embedded store.
+type FileOptions struct {
+	// SegmentBytes is the size after which a new segment file is started.
+	SegmentBytes int64
+	// ReadOnly opens without the writer's lock and without repairing a torn
+	// final line: for verifying or exporting a log that a running gateway
+	// owns, or a copy of it. Write and AddCheckpoint fail.
+	ReadOnly bool
+	Logger   *slog.Logger
+}
+
+// DefaultSegmentBytes is the default segment size.
+const DefaultSegmentBytes = 16 << 20
+
+const (
+	checkpointsFile = "checkpoints.ndjson"
+	lockName        = "LOCK"
+)
+
+var segmentName = regexp.MustCompile(`^([0-9]{6,})\.log$`)
+
+// FileStore is the embedded store: append-only NDJSON segment files
+// (000001.log, 000002.log, …), one canonical event per line, and the signed
+// checkpoints in checkpoints.ndjson beside them.
+//
+// On open it checks the joints between segments and the whole chain of the
+// last one, and truncates a torn final line (a write cut short by a crash;
+// its append was never acknowledged). Any other inconsistency refuses the
+// open: an operator must look, with `ura audit verify`.
+type FileStore struct {
+	dir  string
+	opts FileOptions
+	log  *slog.Logger
+	lock *os.File
+
+	wmu sync.Mutex // one Write or AddCheckpoint at a time
+
+	mu         sync.RWMutex
+	segs       []segment
+	head       Head
+	active     *os.File
+	activeSize int64
+	cps        []SignedCheckpoint
+	cpFile     *os.File
+}
+
+type segment struct {
+	num  int
+	path string
+	// first is the seq of the segment's first line (head+1 while empty);
+	// zero when opened read-only, where nothing in the files is trusted.
+	first int64
+}
+
+var _ Store = (*FileStore)(nil)
+
+// OpenFileStore opens (creating if needed) the log in dir.
+func OpenFileStore(dir string, opts FileOptions) (*FileStore, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &FileStore{dir: dir, opts: opts, log: opts.Logger, head: Head{Hash: ZeroHash}}
+	if opts.ReadOnly {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("audit log %s: %w", dir, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("audit log %s: not a directory", dir)
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("audit log %s: %w", dir, err)
+		}
+		lock, err := lockFile(filepath.Join(dir, lockName))
+		if err != nil {
+			return nil, fmt.Errorf("audit log %s: %w", dir, err)
+		}
+		s.lock = lock
+	}
+	if err := s.open(); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("audit log %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+func (s *FileStore) open() error {
+	segs, err := listSegments(s.dir)
+	if err != nil {
+		return err
+	}
+	s.segs = segs
+	if s.opts.ReadOnly {
+		return nil
+	}
+	for i, sg := range segs {
+		if sg.num != i+1 {
+			return fmt.Errorf("segment %06d.log is missing (found %s); refusing to open", i+1, filepath.Base(sg.path))
+		}
+	}
+	// Joints: each closed segment must be non-empty, end with a complete
+	// line and continue the segment before it.
+	prev := Head{Hash: ZeroHash}
+	for i := 0; i < len(segs)-1; i++ {
+		first, tail, err := segmentEnds(segs[i].path)
+		if err != nil {
+			return fmt.Errorf("%s: %w; refusing to open", filepath.Base(segs[i].path), err)
+		}
+		if first.Event.Seq != prev.Count+1 || first.Event.Prev != prev.Hash {
+			return fmt.Errorf("%s: first event is seq %d, expected %d linked to the previous segment; refusing to open",
+				filepath.Base(segs[i].path), first.Event.Seq, prev.Count+1)
+		}
+		segs[i].first = first.Event.Seq
+		prev = Head{Count: tail.Event.Seq, Hash: tail.Event.Hash}
+	}
+	if len(segs) == 0 {
+		if err := s.newSegment(1, 1); err != nil {
+			return err
+		}
+	} else {
+		lastSeg := &s.segs[len(s.segs)-1]
+		head, size, err := s.recoverTail(lastSeg.path, prev)
+		if err != nil {
+			return fmt.Errorf("%s: %w; refusing to open", filepath.Base(lastSeg.path), err)
+		}
+		lastSeg.first = prev.Count + 1
+		prev = head
+		f, err := os.OpenFile(lastSeg.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		s.active, s.activeSize = f, size
+	}
+	s.head = prev
+	return s.openCheckpoints()
+}
+
+func listSegments(dir string) ([]segment, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, e := range ents {
+		m := segmentName.FindStringSubmatch(e.Name())
+		if m == nil || !e.Type().IsRegular() {
+			continue
+		}
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad segment name %s", e.Name())
+		}
+		segs = append(segs, segment{num: n, path: filepath.Join(dir, e.Name())})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].num < segs[j].num })
+	return segs, nil
+}
+
+// segmentEnds reads the first and the last line of a closed segment.
+func segmentEnds(path string) (first, last Entry, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return first, last, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return first, last, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return first, last, errors.New("segment is empty but is not the last one")
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	line, err := readLine(r)
+	if err != nil {
+		return first, last, fmt.Errorf("first line: %w", err)
+	}
+	if first, err = ParseLine(line); err != nil {
+		return first, last, fmt.Errorf("first line: %w", err)
+	}
+	n := min(size, int64(MaxLineBytes+1))
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, size-n); err != nil {
+		return first, last, err
+	}
+	if buf[len(buf)-1] != '\n' {
+		return first, last, errors.New("ends in a partial line but is not the last segment")
+	}
+	buf = buf[:len(buf)-1]
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		buf = buf[i+1:]
+	} else if n < size {
+		return first, last, errors.New("last line is too long")
+	}
+	if last, err = ParseLine(buf); err != nil {
+		return first, last, fmt.Errorf("last line: %w", err)
+	}
+	return first, last, nil
+}
+
+// readLine returns the next complete line, without its newline.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var acc []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(acc)+len(chunk) > MaxLineBytes+1 {
+			return nil, fmt.Errorf("line longer than %d bytes", MaxLineBytes)
+		}
+		switch {
+		case err == nil:
+			if acc == nil {
+				return chunk[:len(chunk)-1], nil
+			}
+			acc = append(acc, chunk...)
+			return acc[:len(acc)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			acc = append(acc, chunk...)
+		case errors.Is(err, io.EOF) && len(acc)+len(chunk) > 0:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// recoverTail verifies the last segment's chain from prev, truncates a torn
+// final line, and returns the head and the segment's (new) size.
+func (s *FileStore) recoverTail(path string, prev Head) (Head, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return prev, 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	var good int64
+	head := prev
+	for {
+		line, err := readLine(r)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// A torn final line: the write it belongs to never returned, so
+			// no caller was told it is durable.
+			st, serr := f.Stat()
+			if serr != nil {
+				return prev, 0, serr
+			}
+			if err := f.Truncate(good); err != nil {
+				return prev, 0, fmt.Errorf("truncate torn line: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				return prev, 0, fmt.Errorf("truncate torn line: %w", err)
+			}
+			s.log.Warn("audit log: truncated a torn final line left by a crash",
+				"segment", filepath.Base(path), "bytes", st.Size()-good, "head_seq", head.Count)
+			break
+		}
+		if err != nil {
+			return prev, 0, fmt.Errorf("after seq %d: %w", head.Count, err)
+		}
+		e, err := ParseLine(line)
+		if err != nil {
+			return prev, 0, fmt.Errorf("seq %d: %w", head.Count+1, err)
+		}
+		if e.Event.Seq != head.Count+1 {
+			return prev, 0, fmt.Errorf("seq %d: found seq %d", head.Count+1, e.Event.Seq)
+		}
+		if e.Event.Prev != head.Hash {
+			return prev, 0, fmt.Errorf("seq %d: prev does not match the hash of seq %d", e.Event.Seq, head.Count)
+		}
+		head = Head{Count: e.Event.Seq, Hash: e.Event.Hash}
+		good += int64(len(line)) + 1
+	}
+	return head, good, nil
+}
+
+func (s *FileStore) openCheckpoints() error {
+	path := filepath.Join(s.dir, checkpointsFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	s.cpFile = f
+	cps, good, torn, err := readCheckpoints(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w; refusing to open", checkpointsFile, err)
+	}
+	if torn {
+		if err := f.Truncate(good); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		s.log.Warn("audit log: truncated a torn final checkpoint line left by a crash")
+	}
+	s.cps = cps
+	return syncDir(s.dir)
+}
+
+func readCheckpoints(r io.Reader) (cps []SignedCheckpoint, good int64, torn bool, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := readLine(br)
+		if errors.Is(err, io.EOF) {
+			return cps, good, false, nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return cps, good, true, nil
+		}
+		if err != nil {
+			return nil, 0, false, err
+		}
+		cp, err := parseCheckpoint(line)
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("checkpoint %d: %w", len(cps)+1, err)
+		}
+		if n := len(cps); n > 0 && cp.Count <= cps[n-1].Count {
+			return nil, 0, false, fmt.Errorf("checkpoint %d: count %d does not follow %d", n+1, cp.Count, cps[n-1].Count)
+		}
+		cps = append(cps, cp)
+		good += int64(len(line)) + 1
+	}
+}
+
+func (s *FileStore) newSegment(num int, first int64) error {
+	path := filepath.Join(s.dir, fmt.Sprintf("%06d.log", num))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(s.dir); err != nil {
+		_ = f.Close()
+		return err
+	}
+	s.mu.Lock()
+	s.segs = append(s.segs, segment{num: num, path: path, first: first})
+	old := s.active
+	s.active, s.activeSize = f, 0
+	s.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Head implements Store.
+func (s *FileStore) Head() Head {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head
+}
+
+// Write appends the entries with one write and one fsync.
+func (s *FileStore) Write(_ context.Context, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if s.opts.ReadOnly {
+		return errors.New("audit log opened read-only")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.active == nil {
+		return errors.New("audit log is closed")
+	}
+	head := s.Head()
+	if e := entries[0].Event; e.Seq != head.Count+1 || e.Prev != head.Hash {
+		return fmt.Errorf("write seq %d does not continue head %d", e.Seq, head.Count)
+	}
+	if s.activeSize >= s.opts.SegmentBytes {
+		last := s.segs[len(s.segs)-1].num
+		if err := s.newSegment(last+1, head.Count+1); err != nil {
+			return fmt.Errorf("start segment: %w", err)
+		}
+	}
+	size := 0
+	for _, e := range entries {
+		size += len(e.Line) + 1
+	}
+	buf := make([]byte, 0, size)
+	for _, e := range entries {
+		buf = append(buf, e.Line...)
+		buf = append(buf, '\n')
+	}
+	n, err := s.active.Write(buf)
+	s.activeSize += int64(n)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := s.active.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	last := entries[len(entries)-1].Event
+	s.mu.Lock()
+	s.head = Head{Count: last.Seq, Hash: last.Hash}
+	s.mu.Unlock()
+	return nil
+}
+
+// AddCheckpoint appends a checkpoint line and fsyncs it.
+func (s *FileStore) AddCheckpoint(_ context.Context, cp SignedCheckpoint) error {
+	if s.opts.ReadOnly {
+		return errors.New("audit log opened read-only")
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.cpFile == nil {
+		return errors.New("audit log is closed")
+	}
+	s.mu.RLock()
+	n := len(s.cps)
+	var lastCount int64
+	if n > 0 {
+		lastCount = s.cps[n-1].Count
+	}
+	s.mu.RUnlock()
+	if cp.Count <= lastCount || cp.Count > s.Head().Count {
+		return fmt.Errorf("checkpoint at %d out of order (last %d, head %d)", cp.Count, lastCount, s.Head().Count)
+	}
+	line, err := canonicalJSON(cp)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cpFile.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err := s.cpFile.Sync(); err != nil {
+		return fmt.Errorf("fsync checkpoint: %w", err)
+	}
+	s.mu.Lock()
+	s.cps = append(s.cps, cp)
+	s.mu.Unlock()
+	return nil
+}
+
+// Checkpoints implements Store.
+func (s *FileStore) Checkpoints(context.Context) ([]SignedCheckpoint, error) {
+	if s.opts.ReadOnly {
+		f, err := os.Open(filepath.Join(s.dir, checkpointsFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cps, _, _, err := readCheckpoints(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", checkpointsFile, err)
+		}
+		return cps, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]SignedCheckpoint(nil), s.cps...), nil
+}
+
+// view is a consistent snapshot for a reader.
+func (s *FileStore) view() ([]segment, Head) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]segment(nil), s.segs...), s.head
+}
+
+// Scan implements Store. Read-only, it passes every complete line of every
+// segment in order, however broken, for the verifier to judge.
+func (s *FileStore) Scan(ctx context.Context, from int64, fn func([]byte) error) error {
+	from = max(from, 1)
+	segs, head := s.view()
+	pos := int64(0)
+	start := 0
+	if !s.opts.ReadOnly {
+		if from > head.Count {
+			return nil
+		}
+		start = sort.Search(len(segs), func(i int) bool { return segs[i].first > from }) - 1
+		start = max(start, 0)
+		pos = segs[start].first - 1
+	}
+	for _, sg := range segs[start:] {
+		stop, err := scanSegment(ctx, sg.path, func(line []byte) (bool, error) {
+			pos++
+			if !s.opts.ReadOnly && pos > head.Count {
+				return true, nil
+			}
+			if pos < from {
+				return false, nil
+			}
+			return false, fn(line)
+		})
+		if err != nil {
+			return err
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// scanSegment calls fn for each complete line; a partial final line (a
+// write in progress, or torn) is not passed. fn returns true to stop.
+func scanSegment(ctx context.Context, path string, fn func([]byte) (bool, error)) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 256<<10)
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+		}
+		line, err := readLine(r)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		stop, err := fn(line)
+		if err != nil || stop {
+			return stop, err
+		}
+	}
+}
+
+// Get implements Store.
+func (s *FileStore) Get(ctx context.Context, seq int64) (Entry, error) {
+	if seq < 1 {
+		return Entry{}, ErrNotFound
+	}
+	var out Entry
+	found := false
+	errStop := errors.New("stop")
+	err := s.Scan(ctx, seq, func(line []byte) error {
+		e, err := decodeLine(line)
+		if err != nil {
+			return err
+		}
+		out, found = Entry{Event: e, Line: bytes.Clone(line)}, true
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return Entry{}, err
+	}
+	if !found || out.Event.Seq != seq {
+		return Entry{}, ErrNotFound
+	}
+	return out, nil
+}
+
+// Search implements Store: newest segment first, keeping only the newest
+// Limit+1 matches in memory.
+func (s *FileStore) Search(ctx context.Context, q Query) (Page, error) {
+	q = q.normalize()
+	segs, head := s.view()
+	want := q.Limit + 1
+	var out []Event
+	for i := len(segs) - 1; i >= 0 && len(out) < want; i-- {
+		if !s.opts.ReadOnly && q.Before > 0 && segs[i].first >= q.Before {
+			continue
+		}
+		ring := newRing(want - len(out))
+		_, err := scanSegment(ctx, segs[i].path, func(line []byte) (bool, error) {
+			if !prefilter(line, q) {
+				return false, nil
+			}
+			e, err := decodeLine(line)
+			if err != nil {
+				// Unreadable lines are the verifier's business; search shows
+				// what can be read.
+				return false, nil
+			}
+			if !s.opts.ReadOnly && e.Seq > head.Count {
+				return true, nil
+			}
+			if q.Before > 0 && e.Seq >= q.Before {
+				return true, nil
+			}
+			if q.Match(&e) {
+				ring.add(e)
+			}
+			return false, nil
+		})
+		if err != nil {
+			return Page{}, err
+		}
+		out = append(out, ring.newestFirst()...)
+	}
+	return pageOf(out, q.Limit), nil
+}
+
+func pageOf(events []Event, limit int) Page {
+	p := Page{Events: events}
+	if p.Events == nil {
+		p.Events = []Event{}
+	}
+	if len(p.Events) > limit {
+		p.Events = p.Events[:limit]
+		p.Next = p.Events[limit-1].Seq
+	}
+	return p
+}
+
+// prefilter rules a line out cheaply when an exact-match filter's value does
+// not occur in it. JCS writes these values verbatim unless they hold a
+// quote, a backslash or a control character.
+func prefilter(line []byte, q Query) bool {
+	for _, v := range []string{q.Member, q.RecordID, q.Decision, q.Reason} {
+		if v == "" || needsEscape(v) {
+			continue
+		}
+		if !bytes.Contains(line, []byte(`"`+v+`"`)) {
+			return false
+		}
+	}
+	return true
+}
+
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// ring keeps the last n events added.
+type ring struct {
+	buf  []Event
+	next int
+	full bool
+}
+
+func newRing(n int) *ring { return &ring{buf: make([]Event, n)} }
+
+func (r *ring) add(e Event) {
+	r.buf[r.next] = e
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+}
+
+func (r *ring) newestFirst() []Event {
+	n := r.next
+	if r.full {
+		n = len(r.buf)
+	}
+	out := make([]Event, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, r.buf[(r.next-i+len(r.buf))%len(r.buf)])
+	}
+	return out
+}
+
+// Close implements Store.
+func (s *FileStore) Close() error {
+	var errs []error
+	s.mu.Lock()
+	if s.active != nil {
+		errs = append(errs, s.active.Close())
+		s.active = nil
+	}
+	if s.cpFile != nil {
+		errs = append(errs, s.cpFile.Close())
+		s.cpFile = nil
+	}
+	s.mu.Unlock()
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,379 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/policies"
+)
+
+// TestFourViews asks the embedded policy for the same records as AIM,
+// Customs, the Italian partner and the NATO liaison.
+func TestFourViews(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	licence := record(t, "licence", nil)
+	export := record(t, "export", nil)
+	transfer := record(t, "transfer_ita", nil)
+	entity := record(t, "entity", nil)
+
+	type view struct {
+		allow  bool
+		redact []string
+		code   string // a reason code the denial must carry
+	}
+	cases := []struct {
+		member identity.Member
+		rec    *records.Record
+		want   view
+	}{
+		{memberAIM, licence, view{allow: true}},
+		{memberAIM, export, view{allow: true}},
+		{memberAIM, transfer, view{allow: true}},
+		{memberAIM, entity, view{allow: true}},
+
+		{memberDPD, licence, view{allow: true, redact: []string{"/licence/contract_value", "/licence/end_user/contact"}}},
+		{memberDPD, export, view{allow: true}},
+		{memberDPD, transfer, view{allow: true}},
+		{memberDPD, entity, view{allow: true, redact: []string{"/entity/contact"}}},
+
+		{memberITA, licence, view{code: "not_releasable"}},
+		{memberITA, export, view{code: "not_releasable"}},
+		{memberITA, transfer, view{allow: true}},
+		{memberITA, entity, view{code: "pull_not_permitted"}},
+
+		{memberNATO, licence, view{allow: true, redact: []string{"/licence/end_user/contact"}}},
+		{memberNATO, export, view{code: "not_releasable"}},
+		{memberNATO, transfer, view{allow: true}},
+		{memberNATO, entity, view{allow: true, redact: []string{"/entity/contact"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.member.ID+" pulls "+tc.rec.ID, func(t *testing.T) {
+			d := e.Decide(context.Background(), Input{Caller: tc.member, Action: Pull, Record: tc.rec})
+			if d.Allow != tc.want.allow {
+				t.Fatalf("allow = %v, want %v (reasons %v)", d.Allow, tc.want.allow, d.Reasons)
+			}
+			if !slices.Equal(d.Redact, tc.want.redact) && !(len(d.Redact) == 0 && len(tc.want.redact) == 0) {
+				t.Errorf("redact = %v, want %v", d.Redact, tc.want.redact)
+			}
+			if tc.want.code != "" && !hasCode(d, tc.want.code) {
+				t.Errorf("reasons = %v, want %s among them", codes(d), tc.want.code)
+			}
+			if d.ID == "" || d.Revision != e.Revision() {
+				t.Errorf("decision id %q revision %q", d.ID, d.Revision)
+			}
+		})
+	}
+}
+
+// TestRedactionRemovesFields: the pointers Customs' decision carries take
+// the contract value and the personal contact out of the bytes delivered,
+// and nothing else.
+func TestRedactionRemovesFields(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	lic := record(t, "licence", nil)
+	d := e.Decide(context.Background(), Input{Caller: memberDPD, Action: Pull, Record: lic})
+	if !d.Allow || len(d.Redact) != 2 {
+		t.Fatalf("decision %+v", d)
+	}
+	out, err := records.Redact(lic.Doc, d.Redact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"contract_value", "1840000", "jana.novakova", "Jana Novakova", "contact"} {
+		if strings.Contains(string(sent), secret) {
+			t.Errorf("redacted record still contains %q: %s", secret, sent)
+		}
+	}
+	for _, kept := range []string{"valid_until", "KAYO sh.a.", "200000", "Ministry of Defence of the Czech Republic"} {
+		if !strings.Contains(string(sent), kept) {
+			t.Errorf("redacted record lost %q, which customs must see: %s", kept, sent)
+		}
+	}
+	// The stored record itself is untouched.
+	if !strings.Contains(string(lic.Raw), "contract_value") {
+		t.Error("redaction changed the stored record")
+	}
+}
+
+// TestFailClosed: every way a policy can fail to answer is a deny with its
+// own reason code, never an allow.
+func TestFailClosed(t *testing.T) {
+	lic := record(t, "licence", nil)
+	cases := []struct {
+		dir  string
+		code string
+	}{
+		{"undefined", ReasonUndefined},
+		{"builtin_error", ReasonError},
+		{"conflict", ReasonError},
+		{"timeout", ReasonTimeout},
+		{"malformed_allow", ReasonMalformed},
+		{"malformed_redact", ReasonMalformed},
+		{"malformed_reasons", ReasonMalformed},
+		{"not_object", ReasonMalformed},
+		{"deny_no_reason", ReasonDenied},
+	}
+	for _, tc := range cases {
+		t.Run(tc.dir, func(t *testing.T) {
+			logger, logs := captureLogger()
+			e := newEngine(t, Options{Source: DirSource(filepath.Join("testdata", "policies", tc.dir)), Timeout: 50 * time.Millisecond, Logger: logger})
+			d := e.Decide(context.Background(), Input{Caller: memberAIM, Action: Pull, Record: lic})
+			if d.Allow || len(d.Redact) != 0 {
+				t.Fatalf("failed policy allowed: %+v", d)
+			}
+			if len(d.Reasons) != 1 || d.Reasons[0].Code != tc.code {
+				t.Fatalf("reasons = %+v, want exactly %s", d.Reasons, tc.code)
+			}
+			result := "error"
+			if tc.code == ReasonDenied {
+				result = "deny"
+			}
+			if got := testutil.ToFloat64(e.metrics.decisions.WithLabelValues("pull", result)); got != 1 {
+				t.Errorf("ura_policy_decisions_total{pull,%s} = %v", result, got)
+			}
+			for _, leak := range []string{"jana", "Novakova", "1840000", "Durrës"} {
+				if strings.Contains(logs.String(), leak) {
+					t.Errorf("log carries record content %q: %s", leak, logs.String())
+				}
+			}
+		})
+	}
+}
+
+// TestFailClosedInputs: a question that cannot be put is a deny too.
+func TestFailClosedInputs(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	for name, in := range map[string]Input{
+		"no record":          {Caller: memberAIM, Action: Pull},
+		"record without doc": {Caller: memberAIM, Action: Pull, Record: &records.Record{ID: "X"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := e.Decide(context.Background(), in)
+			if d.Allow || !hasCode(d, ReasonError) {
+				t.Fatalf("decision %+v", d)
+			}
+		})
+	}
+}
+
+// TestUnregisteredCaller: without a member the caller object is absent and
+// the policy refuses.
+func TestUnregisteredCaller(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	d := e.Decide(context.Background(), Input{Action: Pull, Record: record(t, "transfer_ita", nil)})
+	if d.Allow || !hasCode(d, "unregistered_member") {
+		t.Fatalf("decision %+v", d)
+	}
+}
+
+// TestRefusedPolicies: a policy that cannot serve is refused at load.
+func TestRefusedPolicies(t *testing.T) {
+	for dir, want := range map[string]string{
+		"no_decision":  "defines no data.ura.decision",
+		"syntax_error": "rego_parse_error",
+		"network":      "unsafe built-in function",
+	} {
+		t.Run(dir, func(t *testing.T) {
+			_, err := New(context.Background(), Options{Source: DirSource(filepath.Join("testdata", "policies", dir)), Logger: discard})
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want it to mention %q", err, want)
+			}
+		})
+	}
+}
+
+func TestDecisionIDsUnique(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	rec := record(t, "transfer_ita", nil)
+	seen := map[string]bool{}
+	for range 500 {
+		d := e.Decide(context.Background(), Input{Caller: memberAIM, Action: Pull, Record: rec})
+		if seen[d.ID] {
+			t.Fatalf("decision id %s repeated", d.ID)
+		}
+		seen[d.ID] = true
+	}
+}
+
+// TestRevisionStable: the revision is the files' hash, the same after a
+// restart and unchanged by tests or unrelated files.
+func TestRevisionStable(t *testing.T) {
+	dir := copyEmbedded(t)
+	a := newEngine(t, Options{Source: DirSource(dir), Logger: discard}).Revision()
+	b := newEngine(t, Options{Logger: discard}).Revision()
+	if a != b || len(a) != 64 {
+		t.Fatalf("revision of a copy %s != embedded %s", a, b)
+	}
+	writeAtomic(t, filepath.Join(dir, "README.md"), []byte("notes"))
+	writeAtomic(t, filepath.Join(dir, "extra_test.rego"), []byte("package ura_test\n\ntest_x if true\n"))
+	if c := newEngine(t, Options{Source: DirSource(dir), Logger: discard}).Revision(); c != a {
+		t.Errorf("tests and other files changed the revision")
+	}
+	writeAtomic(t, filepath.Join(dir, "extra.rego"), []byte("package ura\n\nextra := 1\n"))
+	if c := newEngine(t, Options{Source: DirSource(dir), Logger: discard}).Revision(); c == a {
+		t.Errorf("a new module did not change the revision")
+	}
+}
+
+// TestObserveRegisters: accepted records reach the policy's registers
+// without a store read, and versions only move forward.
+func TestObserveRegisters(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, Options{Logger: discard})
+	export := func(id string, version int, qty int) *records.Record {
+		return record(t, "export", map[string]any{"id": id, "version": version, "event.quantity": qty})
+	}
+	push := func(rec, prev *records.Record) Decision {
+		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec, Previous: prev})
+	}
+
+	if d := push(export("DPD-EVT-1", 1, 100), nil); d.Allow || !hasCode(d, "licence_unknown") {
+		t.Fatalf("before the licence is known: %+v", d)
+	}
+	e.Observe(record(t, "licence", nil))
+	first := export("DPD-EVT-1", 1, 300)
+	if d := push(first, nil); !d.Allow {
+		t.Fatalf("after the licence is observed: %+v", d)
+	}
+	e.Observe(first)
+	second := export("DPD-EVT-2", 1, 200)
+	if d := push(second, nil); !d.Allow {
+		t.Fatalf("300+200 of 500: %+v", d)
+	}
+	e.Observe(second)
+	if d := push(export("DPD-EVT-3", 1, 1), nil); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
+		t.Fatalf("501 of 500: %+v", d)
+	}
+	// A correction of the first declaration replaces its 300.
+	corrected := export("DPD-EVT-1", 2, 250)
+	if d := push(corrected, first); !d.Allow {
+		t.Fatalf("correction 300 → 250: %+v", d)
+	}
+	e.Observe(corrected)
+	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
+		t.Fatalf("250+200+50 of 500: %+v", d)
+	}
+	// Observing the same record again counts nothing twice.
+	e.Observe(corrected)
+	e.Observe(second)
+	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
+		t.Fatalf("replays counted twice: %+v", d)
+	}
+
+	suspended := record(t, "licence", map[string]any{"version": 4, "licence.status": "suspended"})
+	e.Observe(suspended)
+	if d := push(export("DPD-EVT-5", 1, 1), nil); d.Allow || !hasCode(d, "licence_suspended") {
+		t.Fatalf("suspended licence: %+v", d)
+	}
+	// An older version arriving late does not undo the suspension.
+	e.Observe(record(t, "licence", nil))
+	if d := push(export("DPD-EVT-5", 1, 1), nil); !hasCode(d, "licence_suspended") {
+		t.Fatalf("stale version reinstated the licence: %+v", d)
+	}
+
+	// The register of excluded entities, by name, normalised.
+	renamed := record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000124", "version": 1,
+		"licence.holder": map[string]any{"entity_id": "L01234567B", "name": "SHADOW ARMS Sh. P. K."}})
+	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
+		t.Fatalf("before the exclusion: %+v", d)
+	}
+	e.Observe(record(t, "excluded", nil))
+	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); d.Allow || !hasCode(d, "excluded_entity") {
+		t.Fatalf("after the exclusion: %+v", d)
+	}
+	// Lifting it (an end date in the past) frees the name again.
+	lifted := record(t, "excluded", map[string]any{"version": 2, "excluded_entity.excluded_until": "2025-12-31"})
+	e.Observe(lifted)
+	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
+		t.Fatalf("after the exclusion ended: %+v", d)
+	}
+	if c := e.Status().Registers; c.Licences != 1 || c.ExcludedEntities != 1 || c.ExportedLicences != 1 {
+		t.Errorf("register counts %+v", c)
+	}
+}
+
+// TestLoadRegisters reads the registers from a real embedded store once at
+// start-up.
+func TestLoadRegisters(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	for _, rec := range []*records.Record{
+		record(t, "licence", map[string]any{"version": 1}),
+		record(t, "licence", map[string]any{"version": 2, "licence.status": "suspended"}),
+		record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}),
+		record(t, "export", map[string]any{"id": "DPD-EVT-9", "licence_id": nil, "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 450}),
+		record(t, "excluded", nil),
+		record(t, "entity", nil),
+		record(t, "transfer_ita", nil),
+	} {
+		if _, err := st.Put(ctx, rec, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEngine(t, Options{Logger: discard})
+	if err := e.LoadRegisters(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.Status().Registers; c.Licences != 2 || c.Entities != 1 || c.ExcludedEntities != 1 || c.ExportedLicences != 1 {
+		t.Fatalf("register counts %+v", c)
+	}
+	push := func(licence string, qty int) Decision {
+		rec := record(t, "export", map[string]any{"id": "DPD-EVT-10", "event.licence_id": licence, "event.quantity": qty})
+		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec})
+	}
+	if d := push("AIM-LIC-2026-000123", 1); !hasCode(d, "licence_suspended") {
+		t.Errorf("latest version not loaded: %+v", d)
+	}
+	if d := push("AIM-LIC-2026-000200", 50); !d.Allow {
+		t.Errorf("450+50 of 500: %+v", d)
+	}
+	if d := push("AIM-LIC-2026-000200", 51); !hasCode(d, "licence_quantity_exceeded") {
+		t.Errorf("450+51 of 500: %+v", d)
+	}
+}
+
+// TestNormaliseMatchesPolicy: the Go index and the Rego lookup normalise
+// names identically, or an excluded name would slip through.
+func TestNormaliseMatchesPolicy(t *testing.T) {
+	l, err := EmbeddedSource(policies.FS).load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []func(*rego.Rego){rego.Query("data.ura.normalise(input.name)"), rego.StrictBuiltinErrors(true)}
+	for _, m := range l.modules {
+		opts = append(opts, rego.ParsedModule(m))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"KAYO sh.a.", "  Shadow   ARMS, sh.p.k ", "Uzina Mekanike Poliçan", "Ë-Ç ltd",
+		"A/B\tC", "ÆØÅ GmbH & Co. KG", "İstanbul Savunma", "Σ-Defence", "", "..."} {
+		rs, err := pq.Eval(context.Background(), rego.EvalInput(map[string]any{"name": name}))
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("%q: %v %v", name, rs, err)
+		}
+		if got, want := rs[0].Expressions[0].Value, NormaliseName(name); got != want {
+			t.Errorf("%q: policy %q, gateway %q", name, got, want)
+		}
+	}
+}

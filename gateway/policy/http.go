@@ -1,0 +1,417 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// maxOPAAnswerBytes bounds one answer from the OPA server: a decision is a
+// few hundred bytes, so anything near this is not a decision.
+const maxOPAAnswerBytes = 1 << 20
+
+// HTTP asks a separate OPA server, over its REST API, for every decision:
+// the common sidecar design, which ura's embedded engine replaces. The same
+// input document is POSTed to /v1/data/ura/decision, and the registers the
+// policy reads are kept current in the server's data.registers with JSON
+// Patch, as the embedded engine keeps them in its own store. Every way the
+// server cannot answer (unreachable, slow, an HTTP error, no result, a
+// malformed result) is a deny, never an allow.
+type HTTP struct {
+	decisionURL string
+	dataURL     string // …/v1/data, where data.registers is written
+	client      *http.Client
+	timeout     time.Duration
+	log         *slog.Logger
+	metrics     *opaMetrics
+	revision    string
+
+	regs *registers
+	// flushMu makes one decision at a time send the queued register
+	// changes; the others wait for it, so none decides on stale registers.
+	flushMu sync.Mutex
+}
+
+var (
+	_ Engine               = (*HTTP)(nil)
+	_ prometheus.Collector = (*HTTP)(nil)
+)
+
+// HTTPOptions configure an HTTP engine.
+type HTTPOptions struct {
+	// URL is the decision document, e.g. http://127.0.0.1:8181/v1/data/ura/decision.
+	URL string
+	// Timeout bounds each decision's round trip; DefaultTimeout if zero.
+	Timeout time.Duration
+	// Client is used as given when set (tests); the default keeps a pool of
+	// connections to the one server and never goes through a proxy.
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+// NewHTTP checks that the OPA server answers, gives it empty registers and
+// reads the revision of the policy it holds. A server that cannot be reached
+// at start-up is an error: a gateway that would deny everything should not
+// claim to be ready.
+func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("policy http: url %q: want http(s)://host/v1/data/<path>", opts.URL)
+	}
+	i := strings.Index(u.Path, "/v1/data/")
+	if i < 0 || len(u.Path) == i+len("/v1/data/") {
+		return nil, fmt.Errorf("policy http: url %q: the path must name a document under /v1/data/", opts.URL)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	client := opts.Client
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	base := *u
+	base.RawQuery, base.Fragment = "", ""
+	base.Path = u.Path[:i] + "/v1/data"
+	e := &HTTP{
+		decisionURL: u.String(),
+		dataURL:     base.String(),
+		client:      client,
+		timeout:     opts.Timeout,
+		log:         opts.Logger.With("component", "policy"),
+		metrics:     newOPAMetrics(),
+		regs:        newRegisters(),
+	}
+	e.regs.rewrite = true
+	e.regs.dirty.Store(true)
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := e.flush(sctx); err != nil {
+		return nil, fmt.Errorf("policy http: %w", err)
+	}
+	rev, err := e.fetchRevision(sctx, u.Path[:i])
+	if err != nil {
+		return nil, fmt.Errorf("policy http: %w", err)
+	}
+	e.revision = rev
+	e.log.Info("policy decided by an OPA server", "url", e.decisionURL, "revision", rev)
+	return e, nil
+}
+
+// Revision names the policy the OPA server held at start-up: "opa-http:"
+// and a SHA-256 over its modules as the server reports them.
+func (e *HTTP) Revision() string { return e.revision }
+
+// Observe updates the registers from an accepted record; the change reaches
+// the OPA server before the next decision.
+func (e *HTTP) Observe(rec *records.Record) { e.regs.observe(rec) }
+
+// LoadRegisters rebuilds the registers from the store and sends them whole.
+func (e *HTTP) LoadRegisters(ctx context.Context, s store.Store) error {
+	n, err := e.regs.load(ctx, s)
+	if err != nil {
+		return fmt.Errorf("load policy registers: %w", err)
+	}
+	if err := e.flush(ctx); err != nil {
+		return fmt.Errorf("load policy registers: %w", err)
+	}
+	e.log.Info("policy registers loaded", "records", n)
+	return nil
+}
+
+// Decide asks the OPA server about one record.
+func (e *HTTP) Decide(ctx context.Context, in Input) Decision {
+	d := Decision{ID: newDecisionID(), Revision: e.revision}
+	start := time.Now()
+	d, failed := e.decide(ctx, in, d)
+	e.metrics.eval.Observe(time.Since(start).Seconds())
+	result := "deny"
+	switch {
+	case failed:
+		result = "error"
+		e.log.Warn("policy could not decide; denied", "decision_id", d.ID, "revision", d.Revision,
+			"record_id", recordID(in), "member", in.Caller.ID, "reason", d.Reasons[0].Code)
+	case d.Allow:
+		result = "allow"
+	}
+	e.metrics.decisions.WithLabelValues(string(in.Action), result).Inc()
+	return d
+}
+
+func (e *HTTP) decide(ctx context.Context, in Input, d Decision) (Decision, bool) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	if err := e.flush(ctx); err != nil {
+		e.log.Error("policy registers update failed", "decision_id", d.ID, "error", err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
+		}
+		return deny(d, ReasonError, "the policy's registers could not be brought up to date"), true
+	}
+	doc, err := inputDocument(in)
+	if err != nil {
+		e.log.Error("policy input", "decision_id", d.ID, "error", err)
+		return deny(d, ReasonError, "the question could not be put to the policy"), true
+	}
+	body, err := json.Marshal(map[string]any{"input": doc})
+	if err != nil {
+		e.log.Error("policy input", "decision_id", d.ID, "error", err)
+		return deny(d, ReasonError, "the question could not be put to the policy"), true
+	}
+	var ans struct {
+		Result     json.RawMessage `json:"result"`
+		DecisionID string          `json:"decision_id"`
+	}
+	if err := e.call(ctx, http.MethodPost, e.decisionURL, "application/json", body, &ans); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
+		}
+		e.log.Warn("policy server error", "decision_id", d.ID, "error", err)
+		return deny(d, ReasonError, "the policy failed while deciding"), true
+	}
+	if ans.DecisionID != "" {
+		// The server's own ID links its decision log to ours.
+		d.ID = ans.DecisionID
+	}
+	if len(ans.Result) == 0 || string(ans.Result) == "null" {
+		return deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(ans.Result))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
+	}
+	allow, redact, reasons, err := parseResult(v)
+	if err != nil {
+		e.log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
+		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
+	}
+	d.Allow, d.Redact, d.Reasons = allow, redact, reasons
+	if !d.Allow {
+		d.Redact = nil
+		if len(d.Reasons) == 0 {
+			d.Reasons = []Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
+		}
+	}
+	return d, false
+}
+
+// inputDocument is the same input the embedded engine builds as an AST
+// value, as plain JSON.
+func inputDocument(in Input) (map[string]any, error) {
+	if in.Record == nil || in.Record.Doc == nil {
+		return nil, errors.New("no record")
+	}
+	doc := map[string]any{
+		"action":   string(in.Action),
+		"record":   in.Record.Doc,
+		"previous": nil,
+	}
+	if in.Previous != nil && in.Previous.Doc != nil {
+		doc["previous"] = in.Previous.Doc
+	}
+	if in.Caller.ID != "" {
+		roles := in.Caller.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		doc["caller"] = map[string]any{
+			"member":    in.Caller.ID,
+			"nation":    in.Caller.Nation,
+			"kind":      in.Caller.Kind,
+			"clearance": in.Caller.Clearance,
+			"roles":     roles,
+		}
+	}
+	return doc, nil
+}
+
+// flush sends the register changes queued since the last decision as one
+// JSON Patch, or the registers whole after a load or a failed patch. On
+// failure nothing is forgotten: the next decision sends everything again.
+func (e *HTTP) flush(ctx context.Context) error {
+	if !e.regs.dirty.Load() {
+		return nil
+	}
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	r := e.regs
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.dirty.Load() && !r.rewrite {
+		return nil
+	}
+	if !r.rewrite && len(r.pending) > 0 {
+		ops := make([]jsonPatchOp, 0, len(r.pending))
+		for _, p := range r.pending {
+			ops = append(ops, patchOp(p))
+		}
+		body, err := json.Marshal(ops)
+		if err == nil {
+			err = e.call(ctx, http.MethodPatch, e.dataURL+"/"+registersKey, "application/json-patch+json", body, nil)
+		}
+		if err == nil {
+			r.pending = r.pending[:0]
+			r.dirty.Store(false)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		// A patch can fail where a path's parent is missing; the whole
+		// registers always apply.
+		e.log.Warn("policy registers patch refused; sending them whole", "error", err)
+	}
+	body, err := json.Marshal(r.snapshotLocked())
+	if err != nil {
+		return fmt.Errorf("encode registers: %w", err)
+	}
+	if err := e.call(ctx, http.MethodPut, e.dataURL+"/"+registersKey, "application/json", body, nil); err != nil {
+		r.rewrite = true
+		return fmt.Errorf("write registers: %w", err)
+	}
+	r.pending = r.pending[:0]
+	r.rewrite = false
+	r.dirty.Store(false)
+	return nil
+}
+
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// patchOp turns a queued change under data.registers into a JSON Patch
+// operation relative to it.
+func patchOp(p patch) jsonPatchOp {
+	rel := p.path
+	if len(rel) > 0 && rel[0] == registersKey {
+		rel = rel[1:]
+	}
+	if p.value == nil {
+		return jsonPatchOp{Op: "remove", Path: jsonPointer(rel)}
+	}
+	return jsonPatchOp{Op: "add", Path: jsonPointer(rel), Value: p.value}
+}
+
+func jsonPointer(p storage.Path) string {
+	var b strings.Builder
+	for _, s := range p {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(s))
+	}
+	return b.String()
+}
+
+// fetchRevision hashes the modules the server holds, so the audit log names
+// what decided even though no bundle hash comes back with a decision.
+func (e *HTTP) fetchRevision(ctx context.Context, prefix string) (string, error) {
+	u, _ := url.Parse(e.decisionURL)
+	u.Path, u.RawQuery = prefix+"/v1/policies", ""
+	var ans struct {
+		Result []struct {
+			ID  string `json:"id"`
+			Raw string `json:"raw"`
+		} `json:"result"`
+	}
+	if err := e.call(ctx, http.MethodGet, u.String(), "", nil, &ans); err != nil {
+		return "", fmt.Errorf("list policies: %w", err)
+	}
+	if len(ans.Result) == 0 {
+		return "", errors.New("the OPA server holds no policy")
+	}
+	sort.Slice(ans.Result, func(i, j int) bool { return ans.Result[i].ID < ans.Result[j].ID })
+	h := sha256.New()
+	for _, m := range ans.Result {
+		d := sha256.Sum256([]byte(m.Raw))
+		fmt.Fprintf(h, "%s\x00%x\n", m.ID, d)
+	}
+	return "opa-http:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// call does one request and decodes a JSON answer into out (if not nil).
+// Any status but 200 and 204 is an error.
+func (e *HTTP) call(ctx context.Context, method, u, ctype string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxOPAAnswerBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxOPAAnswerBytes {
+		return fmt.Errorf("%s %s: answer larger than %d bytes", method, req.URL.Path, maxOPAAnswerBytes)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		// OPA's error body names a code; the input it may quote stays out
+		// of the error.
+		var oe struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal(raw, &oe)
+		return fmt.Errorf("%s %s: HTTP %d %s", method, req.URL.Path, resp.StatusCode, oe.Code)
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (e *HTTP) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range e.metrics.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (e *HTTP) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range e.metrics.collectors() {
+		c.Collect(ch)
+	}
+}

@@ -1,0 +1,459 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/policies"
+)
+
+// Query is what the gateway asks of every policy.
+const Query = "data.ura.decision"
+
+// Reason codes of decisions the policy itself could not make. Each is a deny.
+const (
+	ReasonUndefined = "policy_undefined"
+	ReasonError     = "policy_error"
+	ReasonTimeout   = "policy_timeout"
+	ReasonMalformed = "policy_malformed"
+	// ReasonDenied is added when a policy denies without saying why.
+	ReasonDenied = "policy_denied"
+)
+
+// DefaultTimeout bounds one evaluation unless configured otherwise.
+const DefaultTimeout = 50 * time.Millisecond
+
+// unsafeBuiltins are refused at compile time: a decision depends on its input
+// and the registers only, never on the network.
+var unsafeBuiltins = map[string]struct{}{
+	"http.send":          {},
+	"net.lookup_ip_addr": {},
+}
+
+// Options configure an OPA engine.
+type Options struct {
+	// Source is the active policy; the zero value is the embedded bundle.
+	Source Source
+	// Shadow is an optional candidate evaluated beside the active policy.
+	Shadow *Source
+	// Timeout bounds each evaluation; DefaultTimeout if zero.
+	Timeout time.Duration
+	// ShadowKeep is how many divergences are kept in memory (default 1000).
+	ShadowKeep int
+	Logger     *slog.Logger
+}
+
+// OPA is the policy engine: Rego prepared once per revision, evaluated per
+// record against an AST input, with the registers in OPA's store.
+type OPA struct {
+	timeout time.Duration
+	log     *slog.Logger
+	metrics *opaMetrics
+	regs    *registers
+
+	activeSrc Source
+	shadowSrc *Source
+	active    atomic.Pointer[compiled]
+	shadow    atomic.Pointer[compiled]
+
+	ring      *divergenceRing
+	shadowSem chan struct{}
+	shadowWG  sync.WaitGroup
+
+	reloadMu   sync.Mutex
+	failed     map[string]string // target → revision that failed to load
+	lastReload atomic.Pointer[ReloadInfo]
+}
+
+var (
+	_ Engine               = (*OPA)(nil)
+	_ prometheus.Collector = (*OPA)(nil)
+)
+
+// compiled is one policy revision ready to evaluate. It is immutable once
+// swapped in, apart from the registers its store receives.
+type compiled struct {
+	source           Source
+	revision         string
+	manifestRevision string
+	loadedAt         time.Time
+	store            storage.Store
+	query            rego.PreparedEvalQuery
+}
+
+// New loads and compiles the active (and shadow) policy. A policy that does
+// not load is an error here; later reloads keep the running policy instead.
+func New(ctx context.Context, opts Options) (*OPA, error) {
+	if opts.Source.Kind == "" {
+		opts.Source = EmbeddedSource(policies.FS)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.ShadowKeep <= 0 {
+		opts.ShadowKeep = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e := &OPA{
+		timeout:   opts.Timeout,
+		log:       opts.Logger.With("component", "policy"),
+		metrics:   newOPAMetrics(),
+		regs:      newRegisters(),
+		activeSrc: opts.Source,
+		shadowSrc: opts.Shadow,
+		ring:      newDivergenceRing(opts.ShadowKeep),
+		shadowSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		failed:    map[string]string{},
+	}
+	c, err := e.build(ctx, opts.Source)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	e.install(ctx, &e.active, c)
+	if opts.Shadow != nil {
+		sc, err := e.build(ctx, *opts.Shadow)
+		if err != nil {
+			return nil, fmt.Errorf("shadow policy: %w", err)
+		}
+		e.install(ctx, &e.shadow, sc)
+	}
+	e.log.Info("policy loaded", "source", c.source.Kind, "revision", c.revision, "shadow", e.shadowRevision())
+	return e, nil
+}
+
+func (e *OPA) shadowRevision() string {
+	if sc := e.shadow.Load(); sc != nil {
+		return sc.revision
+	}
+	return ""
+}
+
+// build reads, verifies and compiles a source into a new revision without
+// touching the running one.
+func (e *OPA) build(ctx context.Context, src Source) (*compiled, error) {
+	l, err := src.load()
+	if err != nil {
+		return nil, err
+	}
+	return compile(ctx, l)
+}
+
+func compile(ctx context.Context, l *loaded) (*compiled, error) {
+	st := inmem.NewFromObjectWithOpts(l.data, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	opts := []func(*rego.Rego){
+		rego.Query(Query),
+		rego.Store(st),
+		rego.StrictBuiltinErrors(true),
+		rego.UnsafeBuiltins(unsafeBuiltins),
+		rego.SetRegoVersion(ast.RegoV1),
+	}
+	paths := make([]string, 0, len(l.modules))
+	for p := range l.modules {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		opts = append(opts, rego.ParsedModule(l.modules[p]))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", l.source, err)
+	}
+	if !definesDecision(l.modules) {
+		return nil, fmt.Errorf("%s defines no %s rule", l.source, Query)
+	}
+	return &compiled{
+		source:           l.source,
+		revision:         l.revision,
+		manifestRevision: l.manifestRevision,
+		loadedAt:         time.Now().UTC(),
+		store:            st,
+		query:            pq,
+	}, nil
+}
+
+func definesDecision(mods map[string]*ast.Module) bool {
+	want := ast.MustParseRef(Query)
+	for _, m := range mods {
+		for _, r := range m.Rules {
+			if r.Path().Equal(want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// install gives c the current registers and swaps it in. Both happen under
+// the registers' lock, so no observed record is missing from the new store.
+func (e *OPA) install(ctx context.Context, slot *atomic.Pointer[compiled], c *compiled) {
+	e.regs.mu.Lock()
+	defer e.regs.mu.Unlock()
+	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
+		e.log.Error("policy registers update failed", "error", err)
+	}
+	if err := e.regs.writeAllLocked(ctx, c.store); err != nil {
+		// A fresh in-memory store refusing a write is a bug, not a state
+		// to run in: the revision would decide without its registers.
+		panic(fmt.Sprintf("policy: write registers to a new store: %v", err))
+	}
+	slot.Store(c)
+}
+
+func (e *OPA) stores() []storage.Store {
+	var out []storage.Store
+	if c := e.active.Load(); c != nil {
+		out = append(out, c.store)
+	}
+	if c := e.shadow.Load(); c != nil {
+		out = append(out, c.store)
+	}
+	return out
+}
+
+// Observe updates the registers from a record the gateway accepted. It is
+// cheap: the change reaches OPA's store with the next decision.
+func (e *OPA) Observe(rec *records.Record) {
+	e.regs.observe(rec)
+}
+
+// LoadRegisters rebuilds the registers from the store, reading it once. Call
+// it at start-up, before the gateway serves.
+func (e *OPA) LoadRegisters(ctx context.Context, s store.Store) error {
+	start := time.Now()
+	n, err := e.regs.load(ctx, s)
+	if err != nil {
+		return fmt.Errorf("load policy registers: %w", err)
+	}
+	e.flush(ctx)
+	c := e.regs.counts()
+	e.log.Info("policy registers loaded", "records", n, "licences", c.Licences, "entities", c.Entities,
+		"excluded_entities", c.ExcludedEntities, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+func (e *OPA) flush(ctx context.Context) {
+	if !e.regs.dirty.Load() {
+		return
+	}
+	e.regs.mu.Lock()
+	defer e.regs.mu.Unlock()
+	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
+		e.log.Error("policy registers update failed", "error", err)
+	}
+}
+
+// Decide evaluates the active policy for one record. It never fails: every
+// way the policy cannot answer is a deny with a reason code.
+func (e *OPA) Decide(ctx context.Context, in Input) Decision {
+	e.flush(context.WithoutCancel(ctx))
+	c := e.active.Load()
+	input, err := buildInput(in)
+	if err != nil {
+		d := Decision{ID: newDecisionID(), Revision: c.revision}
+		d.Reasons = []Reason{{Code: ReasonError, Message: "the question could not be put to the policy"}}
+		e.log.Error("policy input", "decision_id", d.ID, "error", err)
+		e.metrics.decisions.WithLabelValues(string(in.Action), "error").Inc()
+		return d
+	}
+	start := time.Now()
+	d, failed := e.eval(ctx, c, input)
+	e.metrics.eval.Observe(time.Since(start).Seconds())
+	result := "deny"
+	switch {
+	case failed:
+		result = "error"
+		e.log.Warn("policy could not decide; denied", "decision_id", d.ID, "revision", d.Revision,
+			"record_id", recordID(in), "member", in.Caller.ID, "reason", d.Reasons[0].Code)
+	case d.Allow:
+		result = "allow"
+	}
+	e.metrics.decisions.WithLabelValues(string(in.Action), result).Inc()
+	if sc := e.shadow.Load(); sc != nil {
+		e.shadowDecide(sc, in, input, d)
+	}
+	return d
+}
+
+func recordID(in Input) string {
+	if in.Record == nil {
+		return ""
+	}
+	return in.Record.ID
+}
+
+// eval runs one prepared query with the engine's deadline. failed reports a
+// deny the policy did not choose (undefined, error, timeout, malformed).
+func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decision, failed bool) {
+	d = Decision{ID: newDecisionID(), Revision: c.revision}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("policy evaluation panicked", "decision_id", d.ID, "panic", fmt.Sprint(p))
+			d = deny(d, ReasonError, "the policy failed while deciding")
+			failed = true
+		}
+	}()
+	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input))
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
+	case err != nil:
+		// The error text can quote input values; the log gets its code and
+		// location only.
+		attrs := []any{"decision_id", d.ID}
+		var te *topdown.Error
+		if errors.As(err, &te) {
+			attrs = append(attrs, "code", te.Code)
+			if te.Location != nil {
+				attrs = append(attrs, "location", te.Location.String())
+			}
+		}
+		if ctx.Err() != nil {
+			attrs = append(attrs, "cancelled", true)
+		}
+		e.log.Warn("policy evaluation error", attrs...)
+		return deny(d, ReasonError, "the policy failed while deciding"), true
+	case len(rs) == 0 || len(rs[0].Expressions) == 0:
+		return deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
+	}
+	allow, redact, reasons, err := parseResult(rs[0].Expressions[0].Value)
+	if err != nil {
+		e.log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
+		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
+	}
+	d.Allow, d.Redact, d.Reasons = allow, redact, reasons
+	if !d.Allow {
+		d.Redact = nil
+		if len(d.Reasons) == 0 {
+			d.Reasons = []Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
+		}
+	}
+	return d, false
+}
+
+func deny(d Decision, code, msg string) Decision {
+	d.Allow = false
+	d.Redact = nil
+	d.Reasons = []Reason{{Code: code, Message: msg}}
+	return d
+}
+
+// parseResult checks the decision's shape: {allow: bool, redact: [pointer],
+// reasons: [{code, message}]}. Anything else is malformed, never guessed at.
+func parseResult(v any) (allow bool, redact []string, reasons []Reason, err error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return false, nil, nil, fmt.Errorf("decision is %T, not an object", v)
+	}
+	allow, ok = obj["allow"].(bool)
+	if !ok {
+		return false, nil, nil, errors.New("allow is not a boolean")
+	}
+	if raw, present := obj["redact"]; present && raw != nil {
+		list, ok := raw.([]any)
+		if !ok {
+			return false, nil, nil, errors.New("redact is not an array")
+		}
+		for i, p := range list {
+			s, ok := p.(string)
+			if !ok || !strings.HasPrefix(s, "/") || len(s) < 2 {
+				return false, nil, nil, fmt.Errorf("redact[%d] is not a JSON pointer below the root", i)
+			}
+			redact = append(redact, s)
+		}
+	}
+	if raw, present := obj["reasons"]; present && raw != nil {
+		list, ok := raw.([]any)
+		if !ok {
+			return false, nil, nil, errors.New("reasons is not an array")
+		}
+		for i, r := range list {
+			m, ok := r.(map[string]any)
+			if !ok {
+				return false, nil, nil, fmt.Errorf("reasons[%d] is not an object", i)
+			}
+			code, ok1 := m["code"].(string)
+			msg, ok2 := m["message"].(string)
+			if !ok1 || !ok2 || code == "" {
+				return false, nil, nil, fmt.Errorf("reasons[%d] needs a code and a message", i)
+			}
+			reasons = append(reasons, Reason{Code: code, Message: msg})
+		}
+	}
+	return allow, redact, reasons, nil
+}
+
+// newDecisionID is a UUIDv7: unique, and sortable by time in the audit log.
+func newDecisionID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// buildInput is the question as an OPA value, built directly from the
+// decoded record: no JSON encoding and parsing per record.
+func buildInput(in Input) (ast.Value, error) {
+	if in.Record == nil || in.Record.Doc == nil {
+		return nil, errors.New("no record")
+	}
+	rec, err := ast.InterfaceToValue(in.Record.Doc)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", in.Record.ID, err)
+	}
+	prev := ast.Value(ast.NullValue)
+	if in.Previous != nil && in.Previous.Doc != nil {
+		if prev, err = ast.InterfaceToValue(in.Previous.Doc); err != nil {
+			return nil, fmt.Errorf("previous %s: %w", in.Previous.ID, err)
+		}
+	}
+	kvs := [][2]*ast.Term{
+		{ast.InternedTerm("action"), ast.StringTerm(string(in.Action))},
+		{ast.InternedTerm("record"), ast.NewTerm(rec)},
+		{ast.InternedTerm("previous"), ast.NewTerm(prev)},
+	}
+	// Only a registered member has a caller object; the policy treats its
+	// absence as "not a member".
+	if in.Caller.ID != "" {
+		roles := make([]*ast.Term, len(in.Caller.Roles))
+		for i, r := range in.Caller.Roles {
+			roles[i] = ast.StringTerm(r)
+		}
+		caller := ast.NewObject(
+			[2]*ast.Term{ast.InternedTerm("member"), ast.StringTerm(in.Caller.ID)},
+			[2]*ast.Term{ast.InternedTerm("nation"), ast.StringTerm(in.Caller.Nation)},
+			[2]*ast.Term{ast.InternedTerm("kind"), ast.StringTerm(in.Caller.Kind)},
+			[2]*ast.Term{ast.InternedTerm("clearance"), ast.StringTerm(in.Caller.Clearance)},
+			[2]*ast.Term{ast.InternedTerm("roles"), ast.ArrayTerm(roles...)},
+		)
+		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("caller"), ast.NewTerm(caller)})
+	}
+	return ast.NewObject(kvs...), nil
+}
+
+// Revision is the active policy's bundle hash.
+func (e *OPA) Revision() string { return e.active.Load().revision }

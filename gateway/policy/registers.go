@@ -1,0 +1,493 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/storage"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// registersKey is where the registers live in OPA's data: data.registers.
+const registersKey = "registers"
+
+// Register names under data.registers.
+const (
+	regLicences = "licences"
+	regEntities = "entities"
+	regExcluded = "excluded"
+	regExported = "exported"
+	regByID     = "by_id"
+	regByName   = "by_name"
+)
+
+// nameSeparators is the Rego policy's normalise(): lower case, every run of
+// characters other than letters and digits becomes one space, trimmed. Both
+// sides must agree exactly, or a name on the register would not match.
+var nameSeparators = regexp.MustCompile(`[^\p{L}\p{N}]+`)
+
+// NormaliseName is how names of excluded entities are compared.
+func NormaliseName(name string) string {
+	return strings.TrimSpace(nameSeparators.ReplaceAllString(strings.ToLower(name), " "))
+}
+
+// patch is one change to data.registers: value nil removes path.
+type patch struct {
+	path  storage.Path
+	value any
+}
+
+// registers is the gateway's copy of the registers the policy reads: the
+// state in Go, and the changes not yet written to OPA's stores. Observe only
+// updates Go maps and queues patches; the next decision writes the queued
+// patches to every live store in one transaction, so a burst of accepted
+// records costs one store commit, and a decision always sees every record
+// observed before it.
+type registers struct {
+	mu sync.Mutex
+
+	licences map[string]licenceEntry // by record id
+	entities map[string]entityEntry  // by record id
+	excluded map[string]exclusion    // by record id
+	byID     map[string]map[string]any
+	byName   map[string]map[string]any
+	exported map[string]map[string]int64   // licence id → ML category → quantity
+	exports  map[string]exportContribution // declaration record id → what it counted
+	pending  []patch
+	// rewrite asks the next flush to replace data.registers whole rather
+	// than apply pending patches (after a bulk load).
+	rewrite bool
+	dirty   atomic.Bool
+}
+
+type licenceEntry struct {
+	version int
+	value   map[string]any
+}
+
+type entityEntry struct {
+	version  int
+	entityID string
+	value    map[string]any
+}
+
+type exclusion struct {
+	version  int
+	entityID string
+	name     string // normalised
+	value    map[string]any
+}
+
+type exportContribution struct {
+	version  int
+	licence  string
+	category string
+	quantity int64
+}
+
+func newRegisters() *registers {
+	return &registers{
+		licences: map[string]licenceEntry{},
+		entities: map[string]entityEntry{},
+		excluded: map[string]exclusion{},
+		byID:     map[string]map[string]any{},
+		byName:   map[string]map[string]any{},
+		exported: map[string]map[string]int64{},
+		exports:  map[string]exportContribution{},
+	}
+}
+
+// RegisterCounts says how much the policy knows, for /v1/policy.
+type RegisterCounts struct {
+	Licences         int `json:"licences"`
+	Entities         int `json:"entities"`
+	ExcludedEntities int `json:"excluded_entities"`
+	ExportedLicences int `json:"licences_with_exports"`
+}
+
+func (r *registers) counts() RegisterCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return RegisterCounts{Licences: len(r.licences), Entities: len(r.entities),
+		ExcludedEntities: len(r.excluded), ExportedLicences: len(r.exported)}
+}
+
+// observe updates the registers from one accepted record. An older version
+// than the one already known changes nothing, so replays and out-of-order
+// loads are harmless.
+func (r *registers) observe(rec *records.Record) bool {
+	if rec == nil {
+		return false
+	}
+	body := rec.Body()
+	if body == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var changed bool
+	switch rec.Kind {
+	case records.KindLicence:
+		changed = r.observeLicence(rec, body)
+	case records.KindEntity:
+		changed = r.observeEntity(rec, body)
+	case records.KindExcludedEntity:
+		changed = r.observeExclusion(rec, body)
+	case records.KindTrackingEvent:
+		changed = r.observeEvent(rec, body)
+	}
+	if changed {
+		r.dirty.Store(true)
+	}
+	return changed
+}
+
+func (r *registers) observeLicence(rec *records.Record, body map[string]any) bool {
+	if old, ok := r.licences[rec.ID]; ok && old.version > rec.Version {
+		return false
+	}
+	items := map[string]any{}
+	totals := map[string]int64{}
+	list, _ := body["items"].([]any)
+	for _, it := range list {
+		m, _ := it.(map[string]any)
+		cat, _ := m["ml_category"].(string)
+		if cat == "" {
+			continue
+		}
+		totals[cat] += quantity(m["quantity"], 0)
+	}
+	for cat, q := range totals {
+		items[cat] = q
+	}
+	v := map[string]any{
+		"id":          rec.ID,
+		"version":     rec.Version,
+		"type":        str(body["type"]),
+		"status":      str(body["status"]),
+		"valid_from":  str(body["valid_from"]),
+		"valid_until": str(body["valid_until"]),
+		"destination": str(body["destination"]),
+		"items":       items,
+	}
+	if h, ok := body["holder"].(map[string]any); ok {
+		v["holder"] = map[string]any{"entity_id": str(h["entity_id"]), "name": str(h["name"])}
+	}
+	if eu, ok := body["end_user"].(map[string]any); ok {
+		// Only what a licence check needs: never the contact.
+		v["end_user"] = map[string]any{"name": str(eu["name"]), "country": str(eu["country"])}
+	}
+	r.licences[rec.ID] = licenceEntry{version: rec.Version, value: v}
+	r.queue(storage.Path{registersKey, regLicences, rec.ID}, cloneValue(v))
+	return true
+}
+
+func (r *registers) observeEntity(rec *records.Record, body map[string]any) bool {
+	old, had := r.entities[rec.ID]
+	if had && old.version > rec.Version {
+		return false
+	}
+	e := entityEntry{version: rec.Version, entityID: str(body["entity_id"]), value: map[string]any{
+		"record_id": rec.ID,
+		"name":      str(body["name"]),
+		"status":    str(body["status"]),
+	}}
+	if e.entityID == "" {
+		return false
+	}
+	if had && old.entityID != e.entityID {
+		r.queue(storage.Path{registersKey, regEntities, old.entityID}, nil)
+	}
+	r.entities[rec.ID] = e
+	r.queue(storage.Path{registersKey, regEntities, e.entityID}, cloneValue(e.value))
+	return true
+}
+
+func (r *registers) observeExclusion(rec *records.Record, body map[string]any) bool {
+	old, had := r.excluded[rec.ID]
+	if had && old.version > rec.Version {
+		return false
+	}
+	x := exclusion{version: rec.Version, entityID: str(body["entity_id"]), name: NormaliseName(str(body["name"]))}
+	x.value = map[string]any{"record_id": rec.ID, "from": str(body["excluded_from"])}
+	if until := str(body["excluded_until"]); until != "" {
+		x.value["until"] = until
+	}
+	if had {
+		r.unindexExclusion(rec.ID, old)
+	}
+	r.excluded[rec.ID] = x
+	r.indexExclusion(rec.ID, x)
+	return true
+}
+
+func (r *registers) indexExclusion(id string, x exclusion) {
+	if x.entityID != "" {
+		r.byID[x.entityID] = withEntry(r.byID[x.entityID], id, x.value)
+		r.queue(storage.Path{registersKey, regExcluded, regByID, x.entityID}, cloneValue(r.byID[x.entityID]))
+	}
+	if x.name != "" {
+		r.byName[x.name] = withEntry(r.byName[x.name], id, x.value)
+		r.queue(storage.Path{registersKey, regExcluded, regByName, x.name}, cloneValue(r.byName[x.name]))
+	}
+}
+
+func (r *registers) unindexExclusion(id string, x exclusion) {
+	for _, ix := range []struct {
+		idx map[string]map[string]any
+		key string
+		reg string
+	}{{r.byID, x.entityID, regByID}, {r.byName, x.name, regByName}} {
+		if ix.key == "" {
+			continue
+		}
+		delete(ix.idx[ix.key], id)
+		path := storage.Path{registersKey, regExcluded, ix.reg, ix.key}
+		if len(ix.idx[ix.key]) == 0 {
+			delete(ix.idx, ix.key)
+			r.queue(path, nil)
+		} else {
+			r.queue(path, cloneValue(ix.idx[ix.key]))
+		}
+	}
+}
+
+func withEntry(m map[string]any, id string, v map[string]any) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[id] = v
+	return m
+}
+
+// observeEvent counts the quantity of every export declaration against its
+// licence and ML category. A new version of a declaration replaces what the
+// old one counted.
+func (r *registers) observeEvent(rec *records.Record, body map[string]any) bool {
+	old, had := r.exports[rec.ID]
+	if had && old.version > rec.Version {
+		return false
+	}
+	var now *exportContribution
+	if str(body["type"]) == "EXPORT_DECLARED" {
+		item, _ := body["item"].(map[string]any)
+		c := exportContribution{version: rec.Version, licence: str(body["licence_id"]),
+			category: str(item["ml_category"]), quantity: quantity(body["quantity"], 1)}
+		if c.licence != "" && c.category != "" {
+			now = &c
+		}
+	}
+	if !had && now == nil {
+		return false
+	}
+	touched := map[string]bool{}
+	if had {
+		r.exported[old.licence][old.category] -= old.quantity
+		if r.exported[old.licence][old.category] <= 0 {
+			delete(r.exported[old.licence], old.category)
+		}
+		delete(r.exports, rec.ID)
+		touched[old.licence] = true
+	}
+	if now != nil {
+		if r.exported[now.licence] == nil {
+			r.exported[now.licence] = map[string]int64{}
+		}
+		r.exported[now.licence][now.category] += now.quantity
+		r.exports[rec.ID] = *now
+		touched[now.licence] = true
+	}
+	for lic := range touched {
+		path := storage.Path{registersKey, regExported, lic}
+		if len(r.exported[lic]) == 0 {
+			delete(r.exported, lic)
+			r.queue(path, nil)
+			continue
+		}
+		v := make(map[string]any, len(r.exported[lic]))
+		for k, q := range r.exported[lic] {
+			v[k] = q
+		}
+		r.queue(path, v)
+	}
+	return true
+}
+
+func (r *registers) queue(p storage.Path, v any) {
+	if r.rewrite {
+		// A full rewrite is already due: it will carry this change.
+		return
+	}
+	r.pending = append(r.pending, patch{path: p, value: v})
+}
+
+// snapshotLocked is data.registers whole, as fresh maps that share nothing
+// with the Go state.
+func (r *registers) snapshotLocked() map[string]any {
+	lic := make(map[string]any, len(r.licences))
+	for id, e := range r.licences {
+		lic[id] = cloneValue(e.value)
+	}
+	ent := make(map[string]any, len(r.entities))
+	for _, e := range r.entities {
+		ent[e.entityID] = cloneValue(e.value)
+	}
+	byID := make(map[string]any, len(r.byID))
+	for k, m := range r.byID {
+		byID[k] = cloneValue(m)
+	}
+	byName := make(map[string]any, len(r.byName))
+	for k, m := range r.byName {
+		byName[k] = cloneValue(m)
+	}
+	exp := make(map[string]any, len(r.exported))
+	for lic, cats := range r.exported {
+		m := make(map[string]any, len(cats))
+		for c, q := range cats {
+			m[c] = q
+		}
+		exp[lic] = m
+	}
+	return map[string]any{
+		regLicences: lic,
+		regEntities: ent,
+		regExcluded: map[string]any{regByID: byID, regByName: byName},
+		regExported: exp,
+	}
+}
+
+// flushLocked writes what changed to every store given, in one transaction
+// each. A store a patch cannot be applied to gets the whole registers
+// instead, so no store is ever left half-updated.
+func (r *registers) flushLocked(ctx context.Context, stores []storage.Store) error {
+	if !r.dirty.Load() && !r.rewrite {
+		return nil
+	}
+	var errs []error
+	for _, st := range stores {
+		if st == nil {
+			continue
+		}
+		if !r.rewrite {
+			if err := storage.Txn(ctx, st, storage.WriteParams, func(txn storage.Transaction) error {
+				for _, p := range r.pending {
+					if err := applyPatch(ctx, st, txn, p); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err == nil {
+				continue
+			}
+		}
+		if err := r.writeAllLocked(ctx, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.pending = r.pending[:0]
+	r.rewrite = false
+	r.dirty.Store(false)
+	if len(errs) > 0 {
+		return fmt.Errorf("update policy registers: %v", errs)
+	}
+	return nil
+}
+
+func applyPatch(ctx context.Context, st storage.Store, txn storage.Transaction, p patch) error {
+	if p.value == nil {
+		err := st.Write(ctx, txn, storage.RemoveOp, p.path, nil)
+		if storage.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	return st.Write(ctx, txn, storage.AddOp, p.path, p.value)
+}
+
+func (r *registers) writeAllLocked(ctx context.Context, st storage.Store) error {
+	snap := r.snapshotLocked()
+	return storage.Txn(ctx, st, storage.WriteParams, func(txn storage.Transaction) error {
+		return st.Write(ctx, txn, storage.AddOp, storage.Path{registersKey}, snap)
+	})
+}
+
+// load streams every record in s once and rebuilds the registers from it.
+func (r *registers) load(ctx context.Context, s store.Store) (int, error) {
+	r.mu.Lock()
+	r.rewrite = true
+	r.pending = r.pending[:0]
+	r.mu.Unlock()
+	n := 0
+	err := s.Query(ctx, store.Query{}, func(rec *records.Record, _ string) error {
+		switch rec.Kind {
+		case records.KindLicence, records.KindEntity, records.KindExcludedEntity, records.KindTrackingEvent:
+			if r.observe(rec) {
+				n++
+			}
+		}
+		return nil
+	})
+	r.mu.Lock()
+	r.rewrite = true
+	r.dirty.Store(true)
+	r.mu.Unlock()
+	return n, err
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// quantity reads a JSON quantity (json.Number from the decoder, or a Go
+// number); anything else counts as def.
+func quantity(v any, def int64) int64 {
+	switch q := v.(type) {
+	case json.Number:
+		if n, err := q.Int64(); err == nil {
+			return n
+		}
+		if f, err := q.Float64(); err == nil {
+			return int64(f)
+		}
+	case int:
+		return int64(q)
+	case int64:
+		return q
+	case float64:
+		return int64(q)
+	case string:
+		if n, err := strconv.ParseInt(q, 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// cloneValue deep-copies the maps and slices the registers hand to OPA's
+// store, which keeps what it is given.
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = cloneValue(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = cloneValue(e)
+		}
+		return s
+	}
+	return v
+}

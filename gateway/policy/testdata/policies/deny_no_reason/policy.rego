@@ -1,0 +1,3 @@
+package ura
+
+decision := {"allow": false}

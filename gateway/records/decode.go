@@ -1,0 +1,307 @@
+package records
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ura-gateway/ura/gateway/problem"
+)
+
+// Format is how a push body carries its records.
+type Format int
+
+// Formats of a push body.
+const (
+	// FormatJSON is one JSON array of record objects (application/json).
+	FormatJSON Format = iota
+	// FormatNDJSON is one record object per line (application/x-ndjson).
+	FormatNDJSON
+)
+
+// Limits bound what decoding one body may cost. The body's own size is
+// bounded by whoever reads it (config limits.max_body_bytes).
+type Limits struct {
+	// MaxRecords is the most records one body may carry.
+	MaxRecords int
+	// MaxDepth is the deepest nesting of objects and arrays inside one
+	// record; the record object itself is depth 1.
+	MaxDepth int
+	// MaxStringLength is the longest string or object key, in bytes.
+	MaxStringLength int
+}
+
+// Decoded is one record of a batch as the scanner found it, before
+// validation: its value (numbers as json.Number) and the structural errors
+// that JSON decoding alone cannot report, such as duplicate keys.
+type Decoded struct {
+	Value  any
+	Errors []problem.FieldError
+}
+
+// Decode splits a push body into its records without validating them. It
+// reads JSON one token at a time and stops at the first limit exceeded, so a
+// hostile body costs at most a bounded multiple of its (already bounded)
+// size. Every error is a *problem.Error for the request as a whole:
+// malformed JSON, a body that is not an array or NDJSON, no records, too
+// many records, too deep, a string too long.
+//
+// Duplicate object keys are not accepted: a validator and a store that
+// resolve them differently (first wins, last wins) would see different
+// records. Each is reported as a field error of its record, which makes the
+// record invalid.
+func Decode(body []byte, f Format, lim Limits) ([]Decoded, error) {
+	if !utf8.Valid(body) {
+		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the body is not valid UTF-8")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	s := &scanner{dec: d, lim: lim, body: body}
+	var out []Decoded
+	var err error
+	if f == FormatNDJSON {
+		out, err = s.ndjson()
+	} else {
+		out, err = s.array()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the body holds no records")
+	}
+	return out, nil
+}
+
+type scanner struct {
+	dec  *json.Decoder
+	lim  Limits
+	body []byte
+	// index is the record being scanned; path is the JSON pointer's tokens
+	// inside it.
+	index int
+	path  []string
+	errs  []problem.FieldError
+}
+
+func (s *scanner) array() ([]Decoded, error) {
+	tok, err := s.dec.Token()
+	if err != nil {
+		return nil, s.syntax(err, "the body must be a JSON array of records")
+	}
+	if tok != json.Delim('[') {
+		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
+			"the body must be a JSON array of records (or NDJSON with Content-Type application/x-ndjson)")
+	}
+	var out []Decoded
+	for s.dec.More() {
+		if err := s.next(len(out)); err != nil {
+			return nil, err
+		}
+		v, err := s.value(0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Decoded{Value: v, Errors: s.errs})
+	}
+	if _, err := s.dec.Token(); err != nil { // the closing ']'
+		return nil, s.syntax(err, "")
+	}
+	if _, err := s.dec.Token(); err != io.EOF {
+		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
+			fmt.Sprintf("unexpected data after the array at byte %d", s.dec.InputOffset()))
+	}
+	return out, nil
+}
+
+// ndjson reads one record per line. A record spread over several lines, or
+// two records on one line, is refused: line numbers must mean record numbers
+// for the pusher reading the results.
+func (s *scanner) ndjson() ([]Decoded, error) {
+	var out []Decoded
+	prevEnd := int64(0)
+	for {
+		tok, err := s.dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, s.syntax(err, "")
+		}
+		if err := s.next(len(out)); err != nil {
+			return nil, err
+		}
+		start := s.dec.InputOffset() - tokenLen(tok)
+		if len(out) > 0 && !bytes.ContainsRune(s.body[prevEnd:start], '\n') {
+			return nil, s.requestError(http.StatusBadRequest, problem.TypeBadRequest, "",
+				"NDJSON holds one record per line; this record starts on the line of the one before it")
+		}
+		v, err := s.valueFrom(tok, 0)
+		if err != nil {
+			return nil, err
+		}
+		end := s.dec.InputOffset()
+		if bytes.ContainsRune(s.body[start:end], '\n') {
+			return nil, s.requestError(http.StatusBadRequest, problem.TypeBadRequest, "",
+				"NDJSON holds one record per line; this record spans several lines")
+		}
+		prevEnd = end
+		out = append(out, Decoded{Value: v, Errors: s.errs})
+	}
+}
+
+// tokenLen is how many input bytes the first token of a record takes, so
+// that the record's start can be found from the decoder's offset after it.
+// Only an object can be a valid record; a scalar (refused later) counts as
+// starting at its end, which is enough for the line checks because a JSON
+// scalar never contains a raw newline.
+func tokenLen(tok json.Token) int64 {
+	if _, ok := tok.(json.Delim); ok {
+		return 1
+	}
+	return 0
+}
+
+// next starts record i, refusing it when the batch is already full.
+func (s *scanner) next(i int) error {
+	if i >= s.lim.MaxRecords {
+		p := problem.New(http.StatusRequestEntityTooLarge, problem.TypeTooManyRecords,
+			fmt.Sprintf("a batch may hold at most %d records; split it", s.lim.MaxRecords))
+		p.Extra = map[string]any{"max_records": s.lim.MaxRecords}
+		return p
+	}
+	s.index, s.path, s.errs = i, s.path[:0], nil
+	return nil
+}
+
+func (s *scanner) value(depth int) (any, error) {
+	tok, err := s.dec.Token()
+	if err != nil {
+		return nil, s.syntax(err, "")
+	}
+	return s.valueFrom(tok, depth)
+}
+
+// valueFrom builds the value that starts with tok; depth is how deep its
+// container is nested (0 for a record itself).
+func (s *scanner) valueFrom(tok json.Token, depth int) (any, error) {
+	switch t := tok.(type) {
+	case string:
+		if err := s.checkString(t); err != nil {
+			return nil, err
+		}
+		return t, nil
+	case json.Delim:
+		if depth+1 > s.lim.MaxDepth {
+			return nil, s.requestError(http.StatusUnprocessableEntity, problem.TypeTooDeep, s.pointer(),
+				fmt.Sprintf("JSON nesting deeper than %d levels", s.lim.MaxDepth))
+		}
+		if t == '{' {
+			return s.object(depth + 1)
+		}
+		return s.array1(depth + 1)
+	default: // json.Number, bool, nil
+		return t, nil
+	}
+}
+
+func (s *scanner) object(depth int) (any, error) {
+	obj := map[string]any{}
+	for s.dec.More() {
+		tok, err := s.dec.Token()
+		if err != nil {
+			return nil, s.syntax(err, "")
+		}
+		key, _ := tok.(string) // the decoder only yields strings here
+		s.path = append(s.path, key)
+		if err := s.checkString(key); err != nil {
+			return nil, err
+		}
+		v, err := s.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := obj[key]; dup {
+			s.errs = append(s.errs, s.fieldError(s.pointer(), "duplicate key: an object may name each member once"))
+		} else {
+			obj[key] = v
+		}
+		s.path = s.path[:len(s.path)-1]
+	}
+	if _, err := s.dec.Token(); err != nil {
+		return nil, s.syntax(err, "")
+	}
+	return obj, nil
+}
+
+func (s *scanner) array1(depth int) (any, error) {
+	arr := []any{}
+	for i := 0; s.dec.More(); i++ {
+		s.path = append(s.path, strconv.Itoa(i))
+		v, err := s.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		s.path = s.path[:len(s.path)-1]
+	}
+	if _, err := s.dec.Token(); err != nil {
+		return nil, s.syntax(err, "")
+	}
+	return arr, nil
+}
+
+func (s *scanner) checkString(v string) error {
+	if len(v) > s.lim.MaxStringLength {
+		return s.requestError(http.StatusUnprocessableEntity, problem.TypeStringTooLong, s.pointer(),
+			fmt.Sprintf("string longer than %d bytes", s.lim.MaxStringLength))
+	}
+	return nil
+}
+
+func (s *scanner) pointer() string { return Pointer(s.path...) }
+
+func (s *scanner) fieldError(ptr, detail string) problem.FieldError {
+	i := s.index
+	return problem.FieldError{Record: &i, Pointer: ptr, Detail: detail}
+}
+
+func (s *scanner) requestError(status int, typ, ptr, detail string) *problem.Error {
+	p := problem.New(status, typ, fmt.Sprintf("record %d: %s", s.index, detail))
+	p.Errors = []problem.FieldError{s.fieldError(ptr, detail)}
+	return p
+}
+
+// syntax turns a decoder error into a 400 that says where, never what the
+// decoder's internals are.
+func (s *scanner) syntax(err error, detail string) error {
+	if detail == "" {
+		detail = "malformed JSON"
+	}
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		detail = fmt.Sprintf("%s at byte %d", detail, se.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		detail += ": the body ends inside a value"
+	}
+	return problem.New(http.StatusBadRequest, problem.TypeBadRequest, detail).Wrap(err)
+}
+
+// Pointer builds an RFC 6901 JSON pointer from reference tokens.
+func Pointer(tokens ...string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteByte('/')
+		b.WriteString(pointerEscaper.Replace(t))
+	}
+	return b.String()
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

@@ -1,0 +1,97 @@
+package records
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/problem"
+)
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+var fuzzLimits = Limits{MaxRecords: 20, MaxDepth: 8, MaxStringLength: 256}
+
+func seedBodies(f *testing.F, ndjson bool) {
+	for _, k := range Kinds {
+		raw, err := os.ReadFile(filepath.Join("testdata", "valid", k+".json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		var v any
+		_ = json.Unmarshal(raw, &v)
+		compact, _ := json.Marshal(v)
+		if ndjson {
+			f.Add(append(compact, '\n'))
+		} else {
+			f.Add(append(append([]byte("["), compact...), ']'))
+		}
+	}
+	for _, s := range []string{`[]`, `[{}]`, `[{"a":1,"a":2}]`, "{}\n{}", `[[[[[[[[[[]]]]]]]]]]`, `[{"kind":"licence"}] x`, "\xff"} {
+		f.Add([]byte(s))
+	}
+}
+
+// checkDecoded holds for every body: a request-level problem, or one result
+// per record that is either a record whose Raw re-decodes to a valid record,
+// or field errors that name the record.
+func checkDecoded(t *testing.T, body []byte, f Format) {
+	got, err := DecodeBatch(body, f, fuzzLimits)
+	if err != nil {
+		var p *problem.Error
+		if !errors.As(err, &p) || p.Status < 400 || p.Status >= 500 {
+			t.Fatalf("error is not a 4xx problem: %v", err)
+		}
+		return
+	}
+	if len(got) == 0 || len(got) > fuzzLimits.MaxRecords {
+		t.Fatalf("%d records", len(got))
+	}
+	for i, c := range got {
+		if c.Valid() == (len(c.Errors) > 0) {
+			t.Fatalf("record %d: valid %v with %d errors", i, c.Valid(), len(c.Errors))
+		}
+		for _, e := range c.Errors {
+			if e.Record == nil || *e.Record != i {
+				t.Fatalf("record %d: error names record %v", i, e.Record)
+			}
+		}
+		if c.Valid() {
+			again, err := DecodeBatch(append(append([]byte("["), c.Record.Raw...), ']'), FormatJSON, fuzzLimits)
+			if err != nil || !again[0].Valid() || string(again[0].Record.Raw) != string(c.Record.Raw) {
+				t.Fatalf("record %d: canonical Raw does not round-trip: %v", i, err)
+			}
+		}
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	seedBodies(f, false)
+	f.Fuzz(func(t *testing.T, body []byte) { checkDecoded(t, body, FormatJSON) })
+}
+
+func FuzzDecodeNDJSON(f *testing.F) {
+	seedBodies(f, true)
+	f.Fuzz(func(t *testing.T, body []byte) { checkDecoded(t, body, FormatNDJSON) })
+}
+
+func FuzzRedact(f *testing.F) {
+	for _, p := range []string{"/licence/contract_value", "/a~1b/0", "/~0", "", "x", "/items/-"} {
+		f.Add(p)
+	}
+	doc := map[string]any{"licence": map[string]any{"contract_value": "secret"}, "a/b": []any{"x", "y"}, "~": 1, "items": []any{1}}
+	f.Fuzz(func(t *testing.T, ptr string) {
+		out, err := Redact(doc, []string{ptr})
+		if err != nil {
+			return
+		}
+		if _, err := Canonical(out); err != nil {
+			t.Fatal(err)
+		}
+		if tokens, _ := ParsePointer(ptr); Pointer(tokens...) != ptr {
+			t.Fatalf("pointer %q does not round-trip: %q", ptr, Pointer(tokens...))
+		}
+	})
+}

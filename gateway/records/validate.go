@@ -1,0 +1,269 @@
+package records
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/ura-gateway/ura/gateway/problem"
+)
+
+// Checked is one record of a batch after validation: the record, or the
+// field errors that make it invalid (with whatever id and version could be
+// read, so the pusher can match the result to what it sent).
+type Checked struct {
+	Index   int
+	Record  *Record
+	ID      string
+	Version int
+	Errors  []problem.FieldError
+}
+
+// Valid reports whether the record passed every check.
+func (c *Checked) Valid() bool { return c.Record != nil }
+
+// DecodeBatch decodes a push body and validates every record in it. A
+// request-level problem (malformed body, limits) is returned as the error;
+// otherwise each record has its Checked, valid or not.
+func DecodeBatch(body []byte, f Format, lim Limits) ([]Checked, error) {
+	decoded, err := Decode(body, f, lim)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Checked, len(decoded))
+	for i, d := range decoded {
+		out[i] = Validate(d.Value, d.Errors)
+		out[i].Index = i
+		for j := range out[i].Errors {
+			idx := i
+			out[i].Errors[j].Record = &idx
+		}
+	}
+	return out, nil
+}
+
+// Validate checks one decoded record (numbers as json.Number) against its
+// kind's schema and the rules a schema cannot say, and builds the Record.
+// scanErrs are errors the decoder already found (duplicate keys); with any
+// of them the record is invalid whatever else holds.
+func Validate(v any, scanErrs []problem.FieldError) Checked {
+	out := Checked{Errors: slices.Clone(scanErrs)}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		out.Errors = append(out.Errors, problem.FieldError{Pointer: "", Detail: "a record must be a JSON object"})
+		return out
+	}
+	out.ID, _ = doc["id"].(string)
+	if n, ok := doc["version"].(json.Number); ok {
+		out.Version, _ = strconv.Atoi(n.String())
+	}
+	set, err := schemas()
+	if err != nil {
+		out.Errors = append(out.Errors, problem.FieldError{Pointer: "", Detail: "record schemas are unavailable"})
+		return out
+	}
+	k, _ := doc["kind"].(string)
+	sch, ok := set.compiled[k]
+	if !ok {
+		detail := "must be one of " + strings.Join(Kinds, ", ")
+		if _, present := doc["kind"]; !present {
+			detail = "is required (" + detail + ")"
+		}
+		out.Errors = append(out.Errors, problem.FieldError{Pointer: "/kind", Detail: detail})
+		return out
+	}
+	if err := sch.Validate(doc); err != nil {
+		out.Errors = append(out.Errors, schemaErrors(err)...)
+	}
+	if len(out.Errors) == 0 {
+		out.Errors = semanticErrors(k, doc)
+	}
+	if len(out.Errors) > 0 {
+		out.Errors = sortFieldErrors(out.Errors)
+		return out
+	}
+	rec, err := build(k, doc)
+	if err != nil {
+		out.Errors = []problem.FieldError{{Pointer: "", Detail: err.Error()}}
+		return out
+	}
+	out.Record = rec
+	return out
+}
+
+func build(k string, doc map[string]any) (*Record, error) {
+	raw, err := Canonical(doc)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{Kind: k, Doc: doc, Raw: raw}
+	rec.ID, _ = doc["id"].(string)
+	n, _ := doc["version"].(json.Number)
+	if rec.Version, err = strconv.Atoi(n.String()); err != nil {
+		return nil, errors.New("version must be an integer")
+	}
+	lbl, _ := doc["label"].(map[string]any)
+	rec.Label.Classification, _ = lbl["classification"].(string)
+	rec.Label.Originator, _ = lbl["originator"].(string)
+	rec.Label.Review, _ = lbl["review"].(string)
+	for _, n := range lbl["releasable_to"].([]any) {
+		s, _ := n.(string)
+		rec.Label.ReleasableTo = append(rec.Label.ReleasableTo, s)
+	}
+	created, _ := lbl["created"].(string)
+	if rec.Label.Created, err = time.Parse(time.RFC3339Nano, created); err != nil {
+		return nil, errors.New("label.created must be an RFC 3339 date-time")
+	}
+	return rec, nil
+}
+
+// Canonical is the one serialization of a record (or of a redacted copy):
+// keys sorted, no insignificant whitespace, no HTML escaping, numbers as
+// they were decoded.
+func Canonical(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("canonical json: %w", err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+var printer = message.NewPrinter(language.English)
+
+// schemaErrors flattens a validation error to one field error per failing
+// leaf, at the JSON pointer of the offending value (for a missing or unknown
+// member: the member's own pointer).
+func schemaErrors(err error) []problem.FieldError {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []problem.FieldError{{Pointer: "", Detail: "the record does not match its schema"}}
+	}
+	var out []problem.FieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		at := Pointer(e.InstanceLocation...)
+		switch k := e.ErrorKind.(type) {
+		case *kind.Required:
+			for _, m := range k.Missing {
+				out = append(out, problem.FieldError{Pointer: at + Pointer(m), Detail: "is required"})
+			}
+		case *kind.AdditionalProperties:
+			for _, p := range k.Properties {
+				out = append(out, problem.FieldError{Pointer: at + Pointer(p), Detail: "is not a known field"})
+			}
+		case *kind.Enum:
+			out = append(out, problem.FieldError{Pointer: at, Detail: enumDetail(e.SchemaURL, k)})
+		case *kind.Const:
+			out = append(out, problem.FieldError{Pointer: at, Detail: fmt.Sprintf("must be %v", k.Want)})
+		default:
+			out = append(out, problem.FieldError{Pointer: at, Detail: k.LocalizedString(printer)})
+		}
+	}
+	walk(ve)
+	return out
+}
+
+// enumDetails name the long enumerations instead of listing hundreds of
+// values back to the caller.
+var enumDetails = map[string]string{
+	"country":     "must be an ISO 3166-1 alpha-3 country code (or XKX)",
+	"nation":      "must be an ISO 3166-1 alpha-3 country code, XKX, NATO or EU",
+	"ml_category": "must be an EU Military List category ML1 to ML22",
+}
+
+func enumDetail(schemaURL string, k *kind.Enum) string {
+	for def, detail := range enumDetails {
+		if strings.HasSuffix(schemaURL, "/$defs/"+def) {
+			return fmt.Sprintf("%v: %s", k.Got, detail)
+		}
+	}
+	want := make([]string, len(k.Want))
+	for i, w := range k.Want {
+		want[i] = fmt.Sprint(w)
+	}
+	return fmt.Sprintf("%v: must be one of %s", k.Got, strings.Join(want, ", "))
+}
+
+func sortFieldErrors(errs []problem.FieldError) []problem.FieldError {
+	slices.SortStableFunc(errs, func(a, b problem.FieldError) int {
+		if c := strings.Compare(a.Pointer, b.Pointer); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Detail, b.Detail)
+	})
+	// Two schema branches can report the same fault twice.
+	return slices.CompactFunc(errs, func(a, b problem.FieldError) bool { return a.Pointer == b.Pointer && a.Detail == b.Detail })
+}
+
+// semanticErrors are the rules between fields that the schemas cannot say:
+// a period that ends before it starts, an item made after the event that
+// moves it. They run only on schema-valid records, so the fields exist and
+// parse.
+func semanticErrors(k string, doc map[string]any) []problem.FieldError {
+	var errs []problem.FieldError
+	notBefore := func(laterPtr, later, earlierName, earlier string) {
+		if later != "" && earlier != "" && later < earlier {
+			errs = append(errs, problem.FieldError{Pointer: laterPtr, Detail: fmt.Sprintf("%s is before %s %s", later, earlierName, earlier)})
+		}
+	}
+	str := func(m map[string]any, key string) string { s, _ := m[key].(string); return s }
+
+	lbl, _ := doc["label"].(map[string]any)
+	notBefore("/label/review", str(lbl, "review"), "label.created", dateOf(str(lbl, "created")))
+
+	body, _ := doc[BodyKey(k)].(map[string]any)
+	switch k {
+	case KindLicence:
+		notBefore("/licence/valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
+		notBefore("/licence/valid_from", str(body, "valid_from"), "issue_date", str(body, "issue_date"))
+	case KindExcludedEntity:
+		notBefore("/excluded_entity/excluded_until", str(body, "excluded_until"), "excluded_from", str(body, "excluded_from"))
+	case KindEndUserCertificate:
+		notBefore("/end_user_certificate/valid_until", str(body, "valid_until"), "issued_on", str(body, "issued_on"))
+	case KindTrackingEvent:
+		item, _ := body["item"].(map[string]any)
+		mk, _ := item["marking"].(map[string]any)
+		at, err := time.Parse(time.RFC3339Nano, str(body, "at"))
+		yn, _ := mk["year"].(json.Number)
+		year, _ := yn.Int64()
+		if err == nil && year > int64(at.Year()) {
+			errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/year",
+				Detail: fmt.Sprintf("the item is marked as made in %d, after the event (%s)", year, at.Format(time.DateOnly))})
+		}
+		if iy, ok := mk["import_year"].(json.Number); ok {
+			if imp, _ := iy.Int64(); imp < year {
+				errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/import_year",
+					Detail: fmt.Sprintf("import year %d is before the year of manufacture %d", imp, year)})
+			}
+		}
+	}
+	return errs
+}
+
+// dateOf is the calendar date of an RFC 3339 date-time as written (its own
+// offset), or "" when it does not parse.
+func dateOf(dt string) string {
+	t, err := time.Parse(time.RFC3339Nano, dt)
+	if err != nil {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// The exchange API: what institutions push and pull. Every route runs the
+// chain DESIGN.md draws, in this order and nowhere else:
+//
+//	push  identity → body under limits → rate limit (cost = records)
+//	      → schema validation → originator = caller → policy per record
+//	      → store (lifecycle check inside the store's transaction)
+//	      → forward (outbox) → sign every result → audit (durable) → response
+//	pull  identity → query → per chunk of records: rate limit → policy
+//	      (allow, redact, withhold) → redact → sign → audit (durable)
+//	      → write and flush → refund what was reserved but not sent
+//
+// Nothing unsigned or unaudited is ever written: a signer or audit failure
+// before the first byte is a 503; after it (a stream), the stream ends with
+// an error line instead of records.
+
+// exChunk is how many records a pull decides, signs and audits together:
+// one signer call and one audit commit per chunk keeps Vault and fsync off
+// the per-record path, and bounds the memory a stream holds.
+const exChunk = 256
+
+// exHandlers serve the exchange routes.
+type exHandlers struct {
+	s       *Server
+	metrics *exMetrics
+}
+
+type exMetrics struct {
+	pushed    *prometheus.CounterVec
+	delivered *prometheus.CounterVec
+}
+
+// exchange builds the exchange handlers and registers their metrics on the
+// server's registry.
+func (s *Server) exchange() *exHandlers {
+	m := &exMetrics{
+		pushed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_records_pushed_total",
+			Help: "Pushed records by result status (accepted, unchanged, denied, invalid, conflict).",
+		}, []string{"status"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_records_pulled_total",
+			Help: "Records a pull, get or trace decided on, by route class and decision (allow, redact, withhold).",
+		}, []string{"class", "decision"}),
+	}
+	s.metrics.registry.MustRegister(m.pushed, m.delivered)
+	return &exHandlers{s: s, metrics: m}
+}
+
+// ready refuses every data route until the whole chain is configured: a
+// gateway without a store, policy, signer or audit log must not half-work.
+func (h *exHandlers) ready(c *gin.Context) bool {
+	d := h.s.deps
+	var missing string
+	switch {
+	case d.Store == nil:
+		missing = "store"
+	case d.Policy == nil:
+		missing = "policy"
+	case d.Signer == nil:
+		missing = "signer"
+	case d.Audit == nil:
+		missing = "audit log"
+	default:
+		return true
+	}
+	h.s.fail(c, problem.Unavailable("the record exchange is not available on this gateway", errors.New("exchange: no "+missing+" configured")))
+	return false
+}
+
+// exRequest is what every audit event of one request shares.
+type exRequest struct {
+	member  identity.Member
+	id      string
+	route   string
+	action  string
+	digest  string
+	started time.Time
+}
+
+func (h *exHandlers) request(c *gin.Context, action string) exRequest {
+	m, _ := identity.FromContext(c.Request.Context())
+	return exRequest{member: m, id: c.GetString(ginRequestID), route: c.FullPath(), action: action, started: time.Now().UTC()}
+}
+
+// event starts an audit event of this request.
+func (r *exRequest) event(decision string) audit.Event {
+	return audit.Event{Time: time.Now().UTC(), RequestID: r.id, Member: r.member.ID, Action: r.action,
+		Route: r.route, Decision: decision, RequestDigest: r.digest}
+}
+
+// recordEvent is the audit event of one per-record decision.
+func (r *exRequest) recordEvent(rec *records.Record, decision string, d policy.Decision) audit.Event {
+	ev := r.event(decision)
+	if rec != nil {
+		ev.RecordKind, ev.RecordID, ev.RecordVersion = rec.Kind, rec.ID, rec.Version
+	}
+	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
+	if decision == audit.DecisionRedact {
+		ev.Redactions = d.Redact
+	}
+	return ev
+}
+
+// refuse answers a request-level problem, audited first: a refused request
+// is a request too, and the audit log must show it before the caller does.
+func (h *exHandlers) refuse(c *gin.Context, req *exRequest, err error) {
+	p := problem.From(err)
+	ev := req.event(audit.DecisionDeny)
+	if p.Status >= 500 {
+		ev.Decision = audit.DecisionError
+	}
+	ev.Status = p.Status
+	if aerr := h.s.deps.Audit.Append(c.Request.Context(), ev); aerr != nil {
+		h.s.fail(c, problem.Unavailable("the audit log is unavailable; nothing was processed", aerr))
+		return
+	}
+	h.s.fail(c, p)
+}
+
+// sign signs payloads in one call. Its errors are already problems: every
+// signing failure is a 503 and nothing is sent.
+func (h *exHandlers) sign(ctx context.Context, typ string, payloads [][]byte) ([]string, string, error) {
+	if len(payloads) == 0 {
+		return nil, "", nil
+	}
+	jws, err := sign.SignAs(ctx, h.s.deps.Signer, typ, payloads)
+	if err == nil && len(jws) != len(payloads) {
+		err = fmt.Errorf("signer returned %d signatures for %d payloads", len(jws), len(payloads))
+	}
+	if err != nil {
+		return nil, "", problem.Unavailable("signing is unavailable; nothing was sent", err)
+	}
+	return jws, sign.KeyID(jws[0]), nil
+}
+
+// append makes events durable, or answers why not.
+func (h *exHandlers) append(ctx context.Context, events []audit.Event) error {
+	if err := h.s.deps.Audit.Append(ctx, events...); err != nil {
+		return problem.Unavailable("the audit log is unavailable; nothing was sent", err)
+	}
+	return nil
+}
+
+// exDelivery is one record as a pull, get or trace sends it: the signed
+// sign.Delivery and, outside the signature, what a client needs to route it.
+type exDelivery struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	JWS     string `json:"jws"`
+}
+
+// deliver runs the pull chain for one chunk of records: policy per record,
+// redaction, one signer call. It returns the released records in order and
+// one audit event per record (withheld ones are only there). Nothing is
+// written to the caller or the audit log here: the caller commits the events
+// and only then writes.
+func (h *exHandlers) deliver(ctx context.Context, req *exRequest, chunk []*records.Record) ([]exDelivery, []audit.Event, error) {
+	var (
+		released []*records.Record
+		at       []int // index in events of each released record's event
+		payloads [][]byte
+		events   = make([]audit.Event, 0, len(chunk))
+		now      = time.Now().Unix()
+	)
+	for _, rec := range chunk {
+		d := h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Pull, Record: rec})
+		if !d.Allow {
+			events = append(events, req.recordEvent(rec, audit.DecisionWithhold, d))
+			continue
+		}
+		body, decision := []byte(rec.Raw), audit.DecisionAllow
+		if len(d.Redact) > 0 {
+			var err error
+			if body, err = exRedacted(rec, d.Redact); err != nil {
+				// A redaction that cannot be applied is a policy bug; the
+				// record is withheld rather than sent with the field in it.
+				h.s.log.Error("redaction failed; record withheld", "component", "exchange", "request_id", req.id,
+					"record_id", rec.ID, "decision_id", d.ID, "error", err)
+				d.Reasons = append(d.Reasons, policy.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
+				events = append(events, req.recordEvent(rec, audit.DecisionWithhold, d))
+				continue
+			}
+			decision = audit.DecisionRedact
+		}
+		redactions := d.Redact
+		if redactions == nil {
+			redactions = []string{}
+		}
+		payload, err := json.Marshal(sign.Delivery{Record: body, DecisionID: d.ID, PolicyRevision: d.Revision,
+			Redactions: redactions, Recipient: req.member.ID, Issuer: h.s.cfg.Sign.Issuer, IssuedAt: now})
+		if err != nil {
+			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", rec.ID, err))
+		}
+		payloads = append(payloads, payload)
+		released = append(released, rec)
+		at = append(at, len(events))
+		events = append(events, req.recordEvent(rec, decision, d))
+	}
+	jws, kid, err := h.sign(ctx, sign.TypDelivery, payloads)
+	if err != nil {
+		return nil, nil, err
+	}
+	deliveries := make([]exDelivery, len(released))
+	for i, rec := range released {
+		events[at[i]].SigningKID = kid
+		deliveries[i] = exDelivery{ID: rec.ID, Version: rec.Version, JWS: jws[i]}
+	}
+	return deliveries, events, nil
+}
+
+// commit makes a pull's events durable and counts its decisions. The
+// request's own event (lead) goes with the first commit.
+func (h *exHandlers) commit(ctx context.Context, class string, lead *audit.Event, events []audit.Event) error {
+	all := events
+	if lead != nil {
+		all = append([]audit.Event{*lead}, events...)
+	}
+	if err := h.append(ctx, all); err != nil {
+		return err
+	}
+	for _, ev := range events {
+		h.metrics.delivered.WithLabelValues(class, ev.Decision).Inc()
+	}
+	return nil
+}
+
+// exRedacted is rec's canonical bytes without the redacted fields. The
+// fields are removed from a copy of the decoded record before anything is
+// serialized, so their values never exist in an output buffer.
+func exRedacted(rec *records.Record, pointers []string) ([]byte, error) {
+	if rec.Doc == nil {
+		return nil, errors.New("record has no decoded document")
+	}
+	doc, err := records.Redact(rec.Doc, pointers)
+	if err != nil {
+		return nil, err
+	}
+	return records.Canonical(doc)
+}

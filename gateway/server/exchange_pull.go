@@ -1,0 +1,548 @@
+package server
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// exNDJSON is the streaming media type of pulls and pushes.
+const exNDJSON = "application/x-ndjson"
+
+// exDefaultPage is a page's size when the caller names none.
+const exDefaultPage = 100
+
+// exTraceMax bounds one item's history: a trace is sorted in memory, and no
+// real item has anywhere near this many events.
+const exTraceMax = 10000
+
+var (
+	// Patterns of the record schemas, checked again on query parameters
+	// so that a malformed filter is a 400, not an empty answer.
+	exRecordID     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	exManufacturer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 .&'-]{0,63}$`)
+	exSerial       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	exCursor       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+)
+
+// exStop ends a store scan early without an error.
+var exStop = errors.New("stop")
+
+// exAnswered ends a stream whose response a helper has already written.
+var exAnswered = errors.New("answered")
+
+// exPullParams is a validated pull query.
+type exPullParams struct {
+	q     store.Query
+	limit int
+}
+
+// pull is GET /v1/records: a page (JSON) or a stream (NDJSON).
+func (h *exHandlers) pull(c *gin.Context) {
+	if !h.ready(c) {
+		return
+	}
+	req := h.request(c, "pull")
+	sum := sha256.Sum256([]byte(c.Request.URL.RawQuery))
+	req.digest = "sha256:" + hex.EncodeToString(sum[:])
+	stream, err := exWantsStream(c.GetHeader("Accept"))
+	if err != nil {
+		h.refuse(c, &req, err)
+		return
+	}
+	pp, err := h.pullParams(c, stream)
+	if err != nil {
+		h.refuse(c, &req, err)
+		return
+	}
+	if stream {
+		h.stream(c, &req, pp)
+		return
+	}
+	h.page(c, &req, pp)
+}
+
+// page answers one page. The whole page is reserved from the rate limit up
+// front and what policy withheld is refunded, so a caller is charged for
+// what it received.
+func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
+	ctx := c.Request.Context()
+	if !h.s.take(c, ratelimit.ClassPull, pp.limit) {
+		return
+	}
+	var (
+		out    []exDelivery
+		events []audit.Event
+		chunk  = make([]*records.Record, 0, min(pp.limit, exChunk))
+		seen   int
+		next   = pp.q.After
+		more   bool
+	)
+	sent := 0
+	defer func() { h.s.refund(c, ratelimit.ClassPull, pp.limit-sent) }()
+	flush := func() error {
+		d, ev, err := h.deliver(ctx, req, chunk)
+		if err != nil {
+			return err
+		}
+		out, events, chunk = append(out, d...), append(events, ev...), chunk[:0]
+		return nil
+	}
+	q := pp.q
+	q.Limit = pp.limit + 1 // one more than the page, to know whether there is more
+	err := h.s.deps.Store.Query(ctx, q, func(rec *records.Record, cursor string) error {
+		if seen == pp.limit {
+			more = true
+			return exStop
+		}
+		seen++
+		next = cursor
+		chunk = append(chunk, rec)
+		if len(chunk) == exChunk {
+			return flush()
+		}
+		return nil
+	})
+	if errors.Is(err, exStop) {
+		err = nil
+	}
+	if err == nil && len(chunk) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		h.s.fail(c, exQueryProblem(err))
+		return
+	}
+	lead := req.event(audit.DecisionAllow)
+	lead.Status, lead.Records = http.StatusOK, len(out)
+	if err := h.commit(ctx, "pull", &lead, events); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	sent = len(out)
+	if out == nil {
+		out = []exDelivery{}
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"records": out, "next_cursor": next, "more": more})
+}
+
+// exTrailer is the last line of an NDJSON pull: where to resume, and
+// whether the stream ended because everything was sent or because of an
+// error. A stream without it was cut off.
+type exTrailer struct {
+	NextCursor string         `json:"next_cursor"`
+	Complete   bool           `json:"complete"`
+	Records    int            `json:"records"`
+	Error      map[string]any `json:"error,omitempty"`
+}
+
+// stream answers NDJSON, one chunk at a time straight from the store's
+// scan, so memory stays flat however many records match. Each chunk is
+// charged, decided, signed and audited before its first byte is written.
+func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
+	ctx := c.Request.Context()
+	var (
+		chunk     = make([]*records.Record, 0, exChunk)
+		lastSeen  string
+		resume    = pp.q.After // cursor behind the last chunk written
+		started   bool
+		reserved  int
+		sent      int
+		lead      = req.event(audit.DecisionAllow)
+		firstLead = &lead
+		line      bytes.Buffer
+	)
+	defer func() { h.s.refund(c, ratelimit.ClassPull, reserved-sent) }()
+	flush := func() error {
+		n := len(chunk)
+		if n > 0 {
+			if !started {
+				if !h.s.take(c, ratelimit.ClassPull, n) {
+					return exAnswered
+				}
+			} else if p := h.takeQuiet(c, ratelimit.ClassPull, n); p != nil {
+				return p
+			}
+			reserved += n
+		}
+		d, events, err := h.deliver(ctx, req, chunk)
+		if err != nil {
+			return err
+		}
+		if err := h.commit(ctx, "pull", firstLead, events); err != nil {
+			return err
+		}
+		firstLead = nil
+		if !started {
+			c.Header("Content-Type", exNDJSON)
+			c.Header("Cache-Control", "no-store")
+			c.Header("X-Content-Type-Options", "nosniff")
+			c.Status(http.StatusOK)
+			started = true
+		}
+		line.Reset()
+		enc := json.NewEncoder(&line)
+		for _, one := range d {
+			_ = enc.Encode(one) // three plain fields: cannot fail
+		}
+		if _, err := c.Writer.Write(line.Bytes()); err != nil {
+			return fmt.Errorf("write stream: %w", err)
+		}
+		c.Writer.Flush()
+		sent += len(d)
+		resume = lastSeen
+		chunk = chunk[:0]
+		return nil
+	}
+	q := pp.q
+	q.Limit = pp.limit
+	err := h.s.deps.Store.Query(ctx, q, func(rec *records.Record, cursor string) error {
+		chunk = append(chunk, rec)
+		lastSeen = cursor
+		if len(chunk) == exChunk {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush() // the rest, or, for an empty result, the request's audit event
+	}
+	switch {
+	case errors.Is(err, exAnswered):
+		return
+	case err != nil && !started:
+		h.s.fail(c, exQueryProblem(err))
+		return
+	case err != nil:
+		p := exQueryProblem(err)
+		h.s.log.Warn("pull stream ended early", "component", "exchange", "request_id", req.id, "member", req.member.ID,
+			"records", sent, "status", p.Status, "type", p.Type, "error", err)
+		trailer := exTrailer{NextCursor: resume, Records: sent, Error: p.Body("urn:ura:request:" + req.id)}
+		_ = json.NewEncoder(c.Writer).Encode(trailer)
+		c.Writer.Flush()
+		return
+	}
+	_ = json.NewEncoder(c.Writer).Encode(exTrailer{NextCursor: resume, Complete: true, Records: sent})
+	c.Writer.Flush()
+}
+
+// exQueryProblem maps what a store scan (or the chain inside it) failed with.
+func exQueryProblem(err error) *problem.Error {
+	var p *problem.Error
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.Is(err, store.ErrBadCursor):
+		return exParamProblem("cursor", "is not a cursor this gateway handed out")
+	default:
+		return problem.Unavailable("the record store is unavailable", err)
+	}
+}
+
+// takeQuiet charges like take, but never writes: a stream whose status line
+// is already sent cannot answer 429. The refusal take would have written is
+// returned instead, to end the stream with.
+func (h *exHandlers) takeQuiet(c *gin.Context, class ratelimit.Class, cost int) *problem.Error {
+	orig := c.Writer
+	capture := &exCaptureWriter{ResponseWriter: orig, header: http.Header{}}
+	c.Writer = capture
+	ok := h.s.take(c, class, cost)
+	c.Writer = orig
+	if ok {
+		return nil
+	}
+	p := problem.New(capture.status, problem.TypeRateLimited, "the rate limit stopped the stream")
+	var body struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(capture.body.Bytes(), &body) == nil && body.Type != "" {
+		p.Type, p.Detail = body.Type, body.Detail
+	}
+	if ra := capture.header.Get("Retry-After"); ra != "" {
+		if n, err := strconv.Atoi(ra); err == nil {
+			p.Extra = map[string]any{"retry_after": n}
+		}
+	}
+	return p
+}
+
+// exCaptureWriter keeps a response written in the middle of a stream from
+// reaching the wire.
+type exCaptureWriter struct {
+	gin.ResponseWriter
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *exCaptureWriter) Header() http.Header               { return w.header }
+func (w *exCaptureWriter) WriteHeader(code int)              { w.status = code }
+func (w *exCaptureWriter) WriteHeaderNow()                   {}
+func (w *exCaptureWriter) Write(b []byte) (int, error)       { return w.body.Write(b) }
+func (w *exCaptureWriter) WriteString(s string) (int, error) { return w.body.WriteString(s) }
+func (w *exCaptureWriter) Status() int                       { return w.status }
+func (w *exCaptureWriter) Written() bool                     { return w.status != 0 }
+func (w *exCaptureWriter) Size() int                         { return w.body.Len() }
+func (w *exCaptureWriter) Flush()                            {}
+
+// get is GET /v1/records/{id}: one record as the caller may see it. A
+// withheld record is answered exactly like a missing one, so that existence
+// is not leaked.
+func (h *exHandlers) get(c *gin.Context) {
+	if !h.ready(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	req := h.request(c, "pull")
+	notFound := problem.New(http.StatusNotFound, problem.TypeNotFound, "no such record")
+	id := c.Param("id")
+	if !exRecordID.MatchString(id) {
+		h.refuse(c, &req, notFound)
+		return
+	}
+	if !h.s.take(c, ratelimit.ClassPull, 1) {
+		return
+	}
+	sent := 0
+	defer func() { h.s.refund(c, ratelimit.ClassPull, 1-sent) }()
+	rec, err := h.s.deps.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		h.refuse(c, &req, notFound)
+		return
+	}
+	if err != nil {
+		h.s.fail(c, problem.Unavailable("the record store is unavailable", err))
+		return
+	}
+	d, events, err := h.deliver(ctx, &req, []*records.Record{rec})
+	if err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	lead := req.event(audit.DecisionAllow)
+	lead.Status, lead.Records = http.StatusOK, len(d)
+	if len(d) == 0 {
+		lead.Decision, lead.Status = audit.DecisionWithhold, http.StatusNotFound
+	}
+	if err := h.commit(ctx, "pull", &lead, events); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	if len(d) == 0 {
+		h.s.fail(c, notFound)
+		return
+	}
+	sent = 1
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, d[0])
+}
+
+// trace is GET /v1/items/{country}/{manufacturer}/{serial}/trace: an item's
+// tracking events in the order they happened, each decided, signed and
+// audited like a pull (class trace). The item's events are found first, then
+// charged one per event.
+func (h *exHandlers) trace(c *gin.Context) {
+	if !h.ready(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	req := h.request(c, "trace")
+	mk := store.Marking{Country: c.Param("country"), Manufacturer: c.Param("manufacturer"), Serial: c.Param("serial")}
+	switch {
+	case !records.IsCountry(mk.Country):
+		h.refuse(c, &req, exParamProblem("country", "must be an ISO 3166-1 alpha-3 country code (or XKX)"))
+		return
+	case !exManufacturer.MatchString(mk.Manufacturer):
+		h.refuse(c, &req, exParamProblem("manufacturer", "must be a manufacturer as marked on the item"))
+		return
+	case !exSerial.MatchString(mk.Serial):
+		h.refuse(c, &req, exParamProblem("serial", "must be a serial number as marked on the item"))
+		return
+	}
+	var found []*records.Record
+	err := h.s.deps.Store.Query(ctx, store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
+		if len(found) == exTraceMax {
+			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
+				fmt.Sprintf("this item has more than %d events; pull them with GET /v1/records and the marking filters", exTraceMax))
+		}
+		found = append(found, rec)
+		return nil
+	})
+	if err != nil {
+		h.s.fail(c, exQueryProblem(err))
+		return
+	}
+	slices.SortStableFunc(found, func(a, b *records.Record) int {
+		ta, _ := a.EventTime()
+		tb, _ := b.EventTime()
+		return cmp.Or(ta.Compare(tb), strings.Compare(a.ID, b.ID))
+	})
+	cost := max(1, len(found))
+	if !h.s.take(c, ratelimit.ClassTrace, cost) {
+		return
+	}
+	sent := 0
+	defer func() { h.s.refund(c, ratelimit.ClassTrace, cost-sent) }()
+	var (
+		out    = []exDelivery{}
+		events []audit.Event
+	)
+	for chunk := range slices.Chunk(found, exChunk) {
+		d, ev, err := h.deliver(ctx, &req, chunk)
+		if err != nil {
+			h.s.fail(c, err)
+			return
+		}
+		out, events = append(out, d...), append(events, ev...)
+	}
+	lead := req.event(audit.DecisionAllow)
+	lead.Status, lead.Records = http.StatusOK, len(out)
+	if err := h.commit(ctx, "trace", &lead, events); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	sent = len(out)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial}, "events": out})
+}
+
+// exWantsStream reads Accept: NDJSON streams, JSON (or anything) pages.
+func exWantsStream(accept string) (bool, error) {
+	if strings.TrimSpace(accept) == "" {
+		return false, nil
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case exNDJSON:
+			return true, nil
+		case "application/json", "application/*", "*/*":
+			return false, nil
+		}
+	}
+	p := problem.New(http.StatusNotAcceptable, problem.TypeNotAcceptable,
+		"a pull answers application/json (a page) or application/x-ndjson (a stream)")
+	p.Extra = map[string]any{"available": []string{"application/json", exNDJSON}}
+	return false, p
+}
+
+// exPullParamNames are the only query parameters a pull takes: a misspelt
+// filter must not silently widen what is returned.
+var exPullParamNames = []string{"kind", "since", "originator", "licence_id", "country", "manufacturer", "serial", "cursor", "limit"}
+
+// pullParams validates the query of a pull. Every error names its parameter
+// as the pointer.
+func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, error) {
+	values := c.Request.URL.Query()
+	var pp exPullParams
+	var errs []problem.FieldError
+	bad := func(name, detail string) { errs = append(errs, problem.FieldError{Pointer: name, Detail: detail}) }
+	for name, v := range values {
+		switch {
+		case !slices.Contains(exPullParamNames, name):
+			bad(name, "is not a parameter of this route (known: "+strings.Join(exPullParamNames, ", ")+")")
+		case len(v) > 1:
+			bad(name, "may be given once")
+		}
+	}
+	get := values.Get
+	if k := get("kind"); k != "" {
+		if !records.KnownKind(k) {
+			bad("kind", "must be one of "+strings.Join(records.Kinds, ", "))
+		}
+		pp.q.Kind = k
+	}
+	if s := get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t, err = time.Parse(time.DateOnly, s)
+		}
+		if err != nil {
+			bad("since", "must be an RFC 3339 date-time or a date (YYYY-MM-DD)")
+		}
+		pp.q.Since = t
+	}
+	if o := get("originator"); o != "" {
+		if certs.ValidMemberID(o) != nil {
+			bad("originator", "must be a member ID such as AL/GOV/AIM")
+		}
+		pp.q.Originator = o
+	}
+	if l := get("licence_id"); l != "" {
+		if !exRecordID.MatchString(l) {
+			bad("licence_id", "must be a record id")
+		}
+		pp.q.LicenceID = l
+	}
+	country, manufacturer, serial := get("country"), get("manufacturer"), get("serial")
+	if country != "" || manufacturer != "" || serial != "" {
+		switch {
+		case !records.IsCountry(country):
+			bad("country", "must be an ISO 3166-1 alpha-3 country code (or XKX); an item is named by country, manufacturer and serial together")
+		case !exManufacturer.MatchString(manufacturer):
+			bad("manufacturer", "must be given with country and serial, as marked on the item")
+		case !exSerial.MatchString(serial):
+			bad("serial", "must be given with country and manufacturer, as marked on the item")
+		}
+		pp.q.Marking = &store.Marking{Country: country, Manufacturer: manufacturer, Serial: serial}
+	}
+	if cur := get("cursor"); cur != "" {
+		if !exCursor.MatchString(cur) {
+			bad("cursor", "is not a cursor this gateway handed out")
+		}
+		pp.q.After = cur
+	}
+	maxPage := h.s.cfg.Limits.MaxPageSize
+	if !stream {
+		pp.limit = min(exDefaultPage, maxPage)
+	}
+	if l := get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		switch {
+		case err != nil || n < 1:
+			bad("limit", "must be a positive integer")
+		case !stream && n > maxPage:
+			bad("limit", fmt.Sprintf("a page holds at most %d records; stream with Accept: %s for more", maxPage, exNDJSON))
+		}
+		pp.limit = n
+	}
+	if len(errs) > 0 {
+		slices.SortFunc(errs, func(a, b problem.FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
+		p := problem.New(http.StatusBadRequest, problem.TypeBadRequest, "invalid query parameters")
+		p.Errors = errs
+		return pp, p
+	}
+	return pp, nil
+}
+
+// exParamProblem is a 400 naming one query or path parameter.
+func exParamProblem(name, detail string) *problem.Error {
+	p := problem.New(http.StatusBadRequest, problem.TypeBadRequest, "invalid parameter "+name)
+	p.Errors = []problem.FieldError{{Pointer: name, Detail: detail}}
+	return p
+}

@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// Push result statuses.
+const (
+	exAccepted  = "accepted"
+	exUnchanged = "unchanged"
+	exDenied    = "denied"
+	exInvalid   = "invalid"
+	exConflict  = "conflict"
+)
+
+// exResult is the answer for one pushed record; each is signed on its own,
+// so a pusher can keep it as proof of what the gateway decided.
+type exResult struct {
+	Index      int                  `json:"index"`
+	ID         string               `json:"id,omitempty"`
+	Version    int                  `json:"version,omitempty"`
+	Status     string               `json:"status"`
+	Reasons    []policy.Reason      `json:"reasons,omitempty"`
+	Errors     []problem.FieldError `json:"errors,omitempty"`
+	DecisionID string               `json:"decision_id,omitempty"`
+	JWS        string               `json:"jws"`
+}
+
+// exSignedResult is the JWS payload of one result: the result bound to who
+// it was for, who said it and when.
+type exSignedResult struct {
+	exResult
+	JWS       string `json:"jws,omitempty"` // shadows exResult.JWS: never inside its own signature
+	Recipient string `json:"recipient"`
+	Issuer    string `json:"iss"`
+	IssuedAt  int64  `json:"iat"`
+}
+
+// exPushItem carries one record through the push chain.
+type exPushItem struct {
+	res  exResult
+	rec  *records.Record
+	d    policy.Decision
+	prev *records.Record
+}
+
+// push is POST /v1/records.
+func (h *exHandlers) push(c *gin.Context) {
+	if !h.ready(c) {
+		return
+	}
+	ctx := c.Request.Context()
+	req := h.request(c, string(policy.Push))
+
+	format, err := exPushFormat(c.GetHeader("Content-Type"))
+	if err != nil {
+		h.refuse(c, &req, err)
+		return
+	}
+	body, err := h.readBody(c)
+	if err != nil {
+		h.refuse(c, &req, err)
+		return
+	}
+	sum := sha256.Sum256(body)
+	req.digest = "sha256:" + hex.EncodeToString(sum[:])
+	decoded, err := records.Decode(body, format, h.limits())
+	if err != nil {
+		h.refuse(c, &req, err)
+		return
+	}
+	if !h.s.take(c, ratelimit.ClassPush, len(decoded)) {
+		return
+	}
+
+	items := make([]exPushItem, len(decoded))
+	for i, d := range decoded {
+		items[i].res.Index = i
+		if err := h.check(ctx, &req, &items[i], records.Validate(d.Value, d.Errors)); err != nil {
+			h.s.fail(c, err)
+			return
+		}
+	}
+	if err := h.store(ctx, items); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	if err := h.forward(ctx, items); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	results, events, err := h.signResults(ctx, &req, items)
+	if err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	lead := req.event(audit.DecisionAllow)
+	lead.Status, lead.Records = http.StatusOK, len(items)
+	lead.SigningKID = events[0].SigningKID
+	if err := h.append(ctx, append([]audit.Event{lead}, events...)); err != nil {
+		h.s.fail(c, err)
+		return
+	}
+	for _, r := range results {
+		h.metrics.pushed.WithLabelValues(r.Status).Inc()
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"results": results})
+}
+
+// check validates one record and asks policy about it; items that survive
+// have status accepted pending the store.
+func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, v records.Checked) error {
+	it.res.ID, it.res.Version = v.ID, v.Version
+	if !v.Valid() {
+		it.res.Status = exInvalid
+		it.res.Errors = v.Errors
+		for i := range it.res.Errors {
+			it.res.Errors[i].Record = &it.res.Index
+		}
+		return nil
+	}
+	rec := v.Record
+	it.rec = rec
+	// No one pushes in another institution's name: the label's originator
+	// is what every later policy decision trusts.
+	if rec.Label.Originator != req.member.ID {
+		it.res.Status = exDenied
+		it.res.Reasons = []policy.Reason{{Code: "originator_mismatch",
+			Message: fmt.Sprintf("label.originator %s is not the caller %s", rec.Label.Originator, req.member.ID)}}
+		return nil
+	}
+	prev, err := h.s.deps.Store.Get(ctx, rec.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		prev = nil
+	case err != nil:
+		// Without the stored version policy cannot judge a downgrade; no
+		// record is decided blind, and none of the batch is stored yet.
+		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
+	}
+	it.prev = prev
+	it.d = h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Push, Record: rec, Previous: prev})
+	it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
+	it.res.Status = exAccepted
+	if !it.d.Allow {
+		it.res.Status = exDenied
+	}
+	return nil
+}
+
+// store writes every allowed record with its lifecycle check, in one
+// transaction when the store can batch. Version conflicts and refused
+// transitions are per-record results; any other store error fails the
+// request (records stored before it stay stored: the pusher retries and
+// gets unchanged for them).
+func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
+	var batch []store.Item
+	var idx []int
+	for i := range items {
+		if items[i].res.Status == exAccepted {
+			rec := items[i].rec
+			batch = append(batch, store.Item{Record: rec, Check: store.Check(records.LifecycleCheck(rec))})
+			idx = append(idx, i)
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	var results []store.Result
+	if b, ok := h.s.deps.Store.(store.Batcher); ok {
+		results = b.PutBatch(ctx, batch)
+	} else {
+		results = make([]store.Result, len(batch))
+		for i, it := range batch {
+			results[i].Outcome, results[i].Err = h.s.deps.Store.Put(ctx, it.Record, it.Check)
+		}
+	}
+	observer, _ := h.s.deps.Policy.(interface{ Observe(*records.Record) })
+	for j, r := range results {
+		it := &items[idx[j]]
+		switch {
+		case r.Err == nil && r.Outcome == store.Unchanged:
+			it.res.Status = exUnchanged
+		case r.Err == nil:
+			it.res.Status = exAccepted
+			// The policy engine keeps its registers (licences, exclusions)
+			// current from what was accepted.
+			if observer != nil {
+				observer.Observe(it.rec)
+			}
+		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
+			it.res.Status = exConflict
+			it.res.Reasons = []policy.Reason{exConflictReason(it.rec, it.prev, r.Err)}
+		default:
+			return problem.Unavailable("the record store is unavailable; records before this one may be stored, retry the batch", r.Err)
+		}
+	}
+	return nil
+}
+
+// exConflictReason explains a conflict in the caller's terms. The store's
+// own message is not passed on: it is written for the log.
+func exConflictReason(rec, prev *records.Record, err error) policy.Reason {
+	var te *records.TransitionError
+	switch {
+	case errors.As(err, &te):
+		return policy.Reason{Code: "illegal_transition", Message: te.Error()}
+	case errors.Is(err, records.ErrKindChange) || (prev != nil && prev.Kind != rec.Kind):
+		return policy.Reason{Code: "kind_change", Message: "this id is already used by a record of another kind"}
+	case prev != nil && rec.Version < prev.Version:
+		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is older than the stored version %d", rec.Version, prev.Version)}
+	default:
+		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is already stored with other content; push a higher version", rec.Version)}
+	}
+}
+
+// forward hands accepted and unchanged records to the outbox. Unchanged
+// ones go too: when an earlier push stored a record but failed before it was
+// queued, its retry answers unchanged, and this is what still gets it to its
+// destinations. Destinations deduplicate on id+version.
+func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
+	f := h.s.deps.Forwarder
+	if f == nil {
+		return nil
+	}
+	var recs []*records.Record
+	for i := range items {
+		if s := items[i].res.Status; s == exAccepted || s == exUnchanged {
+			recs = append(recs, items[i].rec)
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	var err error
+	if b, ok := f.(interface {
+		EnqueueBatch(context.Context, []*records.Record) error
+	}); ok {
+		err = b.EnqueueBatch(ctx, recs)
+	} else {
+		for _, rec := range recs {
+			if err = f.Enqueue(ctx, rec); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
+	}
+	return nil
+}
+
+// signResults signs every result in one signer call and builds the
+// per-record audit events.
+func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []exPushItem) ([]exResult, []audit.Event, error) {
+	now := time.Now().Unix()
+	payloads := make([][]byte, len(items))
+	for i := range items {
+		p, err := json.Marshal(exSignedResult{exResult: items[i].res, Recipient: req.member.ID, Issuer: h.s.cfg.Sign.Issuer, IssuedAt: now})
+		if err != nil {
+			return nil, nil, problem.Internal(fmt.Errorf("push result payload: %w", err))
+		}
+		payloads[i] = p
+	}
+	jws, kid, err := h.sign(ctx, sign.TypResult, payloads)
+	if err != nil {
+		return nil, nil, err
+	}
+	results := make([]exResult, len(items))
+	events := make([]audit.Event, len(items))
+	for i := range items {
+		it := &items[i]
+		results[i] = it.res
+		results[i].JWS = jws[i]
+		decision := audit.DecisionAllow
+		if s := it.res.Status; s != exAccepted && s != exUnchanged {
+			decision = audit.DecisionDeny
+		}
+		ev := req.recordEvent(it.rec, decision, it.d)
+		if it.rec == nil {
+			ev.RecordID, ev.RecordVersion = it.res.ID, it.res.Version
+		}
+		ev.Reasons = it.res.Reasons
+		switch it.res.Status {
+		case exInvalid:
+			ev.Reasons = []policy.Reason{{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))}}
+		case exUnchanged:
+			ev.Reasons = append(ev.Reasons, policy.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
+		}
+		ev.SigningKID = kid
+		events[i] = ev
+	}
+	return results, events, nil
+}
+
+// limits are the decoding limits from the configuration.
+func (h *exHandlers) limits() records.Limits {
+	l := h.s.cfg.Limits
+	return records.Limits{MaxRecords: l.MaxRecords, MaxDepth: l.MaxDepth, MaxStringLength: l.MaxStringLength}
+}
+
+// readBody reads the whole body, never more than limits.max_body_bytes.
+func (h *exHandlers) readBody(c *gin.Context) ([]byte, error) {
+	max := h.s.cfg.Limits.MaxBodyBytes
+	tooLarge := func() error {
+		p := problem.New(http.StatusRequestEntityTooLarge, problem.TypeBodyTooLarge,
+			fmt.Sprintf("the body is larger than %d bytes; split the batch", max))
+		p.Extra = map[string]any{"max_body_bytes": max}
+		return p
+	}
+	if c.Request.ContentLength > max {
+		return nil, tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge()
+	case err != nil:
+		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the body could not be read").Wrap(err)
+	}
+	return body, nil
+}
+
+// exPushFormat maps the Content-Type to a body format; anything else is 415.
+func exPushFormat(contentType string) (records.Format, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err == nil {
+		if cs, ok := params["charset"]; ok && cs != "utf-8" && cs != "UTF-8" {
+			err = errors.New("charset " + cs)
+		}
+	}
+	if err == nil {
+		switch mt {
+		case "application/json":
+			return records.FormatJSON, nil
+		case "application/x-ndjson":
+			return records.FormatNDJSON, nil
+		}
+	}
+	p := problem.New(http.StatusUnsupportedMediaType, problem.TypeUnsupportedMedia,
+		"push a JSON array of records as application/json, or one record per line as application/x-ndjson (UTF-8)")
+	p.Extra = map[string]any{"accept": []string{"application/json", "application/x-ndjson"}}
+	return 0, p
+}

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+)
+
+// rlRefundTimeout bounds a refund made after the response: the request's own
+// context is often gone by then (a client that stopped reading a pull).
+const rlRefundTimeout = 2 * time.Second
+
+// take charges the caller cost records of class. When the charge is refused
+// it has already answered (429, or 503 when the limiter cannot decide) and
+// returns false; the handler must then return. Without a limiter configured
+// every charge is allowed.
+func (s *Server) take(c *gin.Context, class ratelimit.Class, cost int) bool {
+	if s.deps.Limiter == nil {
+		return true
+	}
+	m, ok := identity.FromContext(c.Request.Context())
+	if !ok {
+		// Limited routes sit behind identify; reaching here without a member
+		// is a wiring mistake, and it must not turn into an unlimited call.
+		s.fail(c, problem.Internal(errors.New("rate limit: no member in request context")))
+		return false
+	}
+	res, err := s.deps.Limiter.Take(c.Request.Context(), m, class, cost)
+	if err != nil {
+		switch {
+		case errors.Is(err, ratelimit.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// fail: closed — no decision means no request, never an unlimited one.
+			s.fail(c, problem.Unavailable("the rate limiter is unavailable; the request was not processed, retry later", err))
+		default:
+			s.fail(c, problem.From(err))
+		}
+		return false
+	}
+	rlHeaders(c, class, res)
+	if res.Allowed {
+		return true
+	}
+	if res.OverBurst(cost) {
+		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
+			fmt.Sprintf("this request costs %d records but the %s limit allows at most %d per request; send batches of at most %d",
+				cost, class, res.Burst, res.Burst))
+		p.Extra = map[string]any{"class": string(class), "cost": cost, "max_batch": res.Burst}
+		s.fail(c, p)
+		return false
+	}
+	retry := rlSeconds(res.RetryAfter)
+	c.Header("Retry-After", strconv.Itoa(retry))
+	p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
+		fmt.Sprintf("the %s limit of %d records per %s is exhausted; retry after %d s", class, res.Limit, rlWindow(res.Window), retry))
+	p.Extra = map[string]any{"class": string(class), "cost": cost, "retry_after": retry}
+	s.fail(c, p)
+	return false
+}
+
+// refund returns n records that take reserved but the handler did not send
+// (a short pull). A failed refund only costs the caller quota, so it is
+// logged, never turned into an error for a response already under way.
+func (s *Server) refund(c *gin.Context, class ratelimit.Class, n int) {
+	if s.deps.Limiter == nil || n <= 0 {
+		return
+	}
+	m, ok := identity.FromContext(c.Request.Context())
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), rlRefundTimeout)
+	defer cancel()
+	if err := s.deps.Limiter.Refund(ctx, m, class, n); err != nil {
+		s.log.Warn("rate limit refund failed", "component", "ratelimit", "request_id", c.GetString(ginRequestID),
+			"member", m.ID, "class", string(class), "records", n, "error", err)
+	}
+}
+
+// rlHeaders writes the IETF RateLimit-Policy and RateLimit fields
+// (draft-ietf-httpapi-ratelimit-headers) on allowed and refused answers alike.
+func rlHeaders(c *gin.Context, class ratelimit.Class, res ratelimit.Result) {
+	if res.Policy != "" {
+		c.Header("RateLimit-Policy", res.Policy)
+	}
+	c.Header("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", string(class), max(res.Remaining, 0), rlSeconds(res.ResetAfter)))
+}
+
+// rlSeconds rounds up, so a client that waits the advertised time is not
+// refused again for a fraction of a second.
+func rlSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}
+
+func rlWindow(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "second"
+	case time.Minute:
+		return "minute"
+	case time.Hour:
+		return "hour"
+	}
+	return d.String()
+}
+
+// rlRegisterMetrics puts the limiter's series on the server's registry when
+// the limiter keeps any.
+func rlRegisterMetrics(reg prometheus.Registerer, l ratelimit.Limiter) error {
+	col, ok := l.(prometheus.Collector)
+	if !ok {
+		return nil
+	}
+	if err := reg.Register(col); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			return nil
+		}
+		return fmt.Errorf("rate limit metrics: %w", err)
+	}
+	return nil
+}

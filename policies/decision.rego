@@ -1,0 +1,86 @@
+# The gateway asks data.ura.decision once per record, pushed or pulled.
+#
+# input:
+#   caller    {member, nation, kind, clearance, roles}; absent when the
+#             certificate names no registered member
+#   action    "push" | "pull"
+#   record    the record document, label included
+#   previous  the stored version a push would replace, or null
+# data:
+#   ura_data   this bundle's tables (data.json)
+#   registers  entities, excluded entities, licences and exported quantities,
+#              kept current by the gateway from its store
+#
+# Every rule that can refuse adds one reason to `deny`; a record is allowed
+# only when a grant applies and no reason was given.
+package ura
+
+default decision := {
+	"allow": false,
+	"redact": [],
+	"reasons": [{"code": "default_deny", "message": "no policy rule allows this"}],
+}
+
+decision := {
+	"allow": allow,
+	"redact": redactions,
+	"reasons": reasons,
+}
+
+# A refused record is not delivered, so nothing in it is redacted.
+redactions := sort(redact) if allow
+
+else := []
+
+default allow := false
+
+allow if {
+	granted
+	count(deny) == 0
+}
+
+granted if push_granted
+
+granted if pull_granted
+
+reasons := sort(deny) if {
+	count(deny) > 0
+} else := sort(notes)
+
+deny contains reason("unregistered_member", "only registered members may push or pull records") if {
+	not registered
+}
+
+deny contains reason("unknown_action", msg) if {
+	registered
+	not known_action
+	msg := sprintf("unknown action %v: only push and pull are decided here", [object.get(input, "action", "(missing)")])
+}
+
+# Negations test helper rules, never an expression over input directly:
+# OPA evaluates `not x in s` as false, not true, when x is missing.
+known_action if input.action in {"push", "pull"}
+
+# Each grant that does not apply says why in its own rule; this one catches
+# a grant missing for any other reason, so that a refusal always has one.
+deny contains reason("not_granted", "no rule grants this action on this record") if {
+	registered
+	input.action in {"push", "pull"}
+	not granted
+	not grant_refusal_explained
+}
+
+grant_refusal_explained if {
+	push
+	not push_authority_covers
+}
+
+grant_refusal_explained if {
+	pull
+	not pull_kind_permitted
+}
+
+notes contains reason("redacted", msg) if {
+	count(redact) > 0
+	msg := sprintf("%d field(s) withheld from a %s member: %s", [count(redact), input.caller.kind, concat(", ", sort(redact))])
+}

@@ -1,0 +1,45 @@
+package ura
+
+reason(code, message) := {"code": code, "message": message}
+
+# Messages quote the record through these: a message must never be
+# undefined because the field it quotes is missing, or the refusal it
+# explains would silently not happen.
+rec(path) := object.get(input.record, path, "(missing)")
+
+prev(path) := object.get(input, array.concat(["previous"], path), "(missing)")
+
+who(field) := object.get(input, ["caller", field], "(missing)")
+
+push if input.action == "push"
+
+pull if input.action == "pull"
+
+# The gateway sets input.caller only for a member in its registry.
+registered if {
+	is_object(input.caller)
+	is_string(input.caller.member)
+	input.caller.member != ""
+}
+
+has_previous if is_object(input.previous)
+
+rank(classification) := data.ura_data.classifications[classification]
+
+# Names are compared case-, punctuation- and spacing-insensitively, the way
+# the gateway indexes the register of excluded entities ("KAYO sh.a." and
+# "Kayo Sh A" are one name).
+normalise(name) := trim_space(regex.replace(lower(name), `[^\p{L}\p{N}]+`, " "))
+
+ns_per_day := ((24 * 60) * 60) * 1000000000
+
+# A date (YYYY-MM-DD) as the first and the last nanosecond it covers, UTC.
+day_start(date) := time.parse_ns("2006-01-02", date)
+
+day_end(date) := (time.parse_ns("2006-01-02", date) + ns_per_day) - 1
+
+# present is true when the record has a non-null value at a JSON pointer.
+present(pointer) if {
+	path := split(trim_prefix(pointer, "/"), "/")
+	object.get(input.record, path, null) != null
+}

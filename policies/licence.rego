@@ -1,0 +1,190 @@
+package ura
+
+# Pushes that name an entity on the register of excluded entities, as licence
+# holder or end user, are refused.
+named_parties contains ["holder", party] if {
+	input.record.kind == "licence"
+	party := input.record.licence.holder
+}
+
+named_parties contains ["end user", party] if {
+	input.record.kind == "licence"
+	party := input.record.licence.end_user
+}
+
+named_parties contains ["end user", party] if {
+	input.record.kind == "end_user_certificate"
+	party := input.record.end_user_certificate.end_user
+}
+
+deny contains reason("excluded_entity", msg) if {
+	push
+	registered
+	some [role, party] in named_parties
+	excluded(party)
+	msg := sprintf("the %s %v is on the register of excluded entities", [role, display_name(party)])
+}
+
+display_name(party) := party.name if {
+	is_string(party.name)
+} else := party.entity_id if {
+	is_string(party.entity_id)
+} else := "(unnamed)"
+
+excluded(party) if {
+	some entry in data.registers.excluded.by_id[party.entity_id]
+	exclusion_in_force(entry)
+}
+
+excluded(party) if {
+	some entry in data.registers.excluded.by_name[normalise(party.name)]
+	exclusion_in_force(entry)
+}
+
+# A party named only by its registration number is also matched by the name
+# the register of entities holds for it.
+excluded(party) if {
+	entity := data.registers.entities[party.entity_id]
+	some entry in data.registers.excluded.by_name[normalise(entity.name)]
+	exclusion_in_force(entry)
+}
+
+# An exclusion is in force from its first day to the end of its last day,
+# and unless one of the two is shown to be past or to come, it is in force.
+exclusion_in_force(entry) if {
+	not exclusion_not_started(entry)
+	not exclusion_ended(entry)
+}
+
+exclusion_not_started(entry) if time.now_ns() < day_start(entry.from)
+
+exclusion_ended(entry) if time.now_ns() > day_end(entry.until)
+
+# EXPORT_DECLARED: customs declares an export against a licence; the
+# licence must exist, be in force today, be an export licence for this
+# destination, cover the item's category, and have quantity left.
+export_declared if {
+	push
+	registered
+	input.record.kind == "tracking_event"
+	input.record.event.type == "EXPORT_DECLARED"
+}
+
+export_licence_id := input.record.event.licence_id
+
+export_licence := data.registers.licences[export_licence_id]
+
+deny contains reason("licence_unknown", msg) if {
+	export_declared
+	not export_licence
+	msg := sprintf("licence %v is not in the register of licences", [object.get(input.record.event, "licence_id", "(none)")])
+}
+
+deny contains reason("licence_suspended", sprintf("licence %s is suspended", [export_licence_id])) if {
+	export_declared
+	export_licence.status == "suspended"
+}
+
+deny contains reason("licence_revoked", sprintf("licence %s has been revoked", [export_licence_id])) if {
+	export_declared
+	export_licence.status == "revoked"
+}
+
+deny contains reason("licence_expired", sprintf("licence %s has expired", [export_licence_id])) if {
+	export_declared
+	export_licence.status == "expired"
+}
+
+# Validity dates must be shown to include today; a licence without them is
+# not in force.
+licence_not_expired if time.now_ns() <= day_end(export_licence.valid_until)
+
+licence_started if time.now_ns() >= day_start(export_licence.valid_from)
+
+deny contains reason("licence_expired", msg) if {
+	export_declared
+	export_licence
+	not licence_not_expired
+	msg := sprintf("licence %s expired on %v", [export_licence_id, object.get(export_licence, "valid_until", "(no date)")])
+}
+
+deny contains reason("licence_not_yet_valid", msg) if {
+	export_declared
+	export_licence
+	not licence_started
+	msg := sprintf("licence %s is valid only from %v", [export_licence_id, object.get(export_licence, "valid_from", "(no date)")])
+}
+
+licence_status_named if export_licence.status in {"suspended", "revoked", "expired"}
+
+licence_status_valid if export_licence.status in data.ura_data.licence.valid_statuses
+
+deny contains reason("licence_not_in_force", msg) if {
+	export_declared
+	export_licence
+	not licence_status_named
+	not licence_status_valid
+	msg := sprintf("licence %s has status %v", [export_licence_id, object.get(export_licence, "status", "(none)")])
+}
+
+export_licence_type if export_licence.type in data.ura_data.licence.export_types
+
+deny contains reason("licence_type_mismatch", msg) if {
+	export_declared
+	export_licence
+	not export_licence_type
+	msg := sprintf("licence %s is an %v licence, not an export licence", [export_licence_id, object.get(export_licence, "type", "(untyped)")])
+}
+
+destination_matches if input.record.event.to == export_licence.destination
+
+deny contains reason("licence_destination_mismatch", msg) if {
+	export_declared
+	export_licence
+	not destination_matches
+	msg := sprintf("licence %s is for export to %v, not to %v", [export_licence_id, object.get(export_licence, "destination", "(none)"), rec(["event", "to"])])
+}
+
+export_category := input.record.event.item.ml_category
+
+# A declaration without a quantity moves one serialised item.
+export_quantity := object.get(input.record.event, "quantity", 1)
+
+licensed_quantity := export_licence.items[export_category]
+
+deny contains reason("licence_category_not_covered", msg) if {
+	export_declared
+	export_licence
+	not licensed_quantity
+	msg := sprintf("licence %s covers no %v items", [export_licence_id, rec(["event", "item", "ml_category"])])
+}
+
+# A new version of the same declaration replaces its old quantity rather
+# than adding to it.
+previous_export_quantity := object.get(input.previous.event, "quantity", 1) if {
+	input.previous.event.type == "EXPORT_DECLARED"
+	input.previous.event.licence_id == export_licence_id
+	input.previous.event.item.ml_category == export_category
+} else := 0
+
+exported_so_far := q if {
+	q := data.registers.exported[export_licence_id][export_category]
+} else := 0
+
+already_exported := exported_so_far - previous_export_quantity
+
+quantity_within_licence if already_exported + export_quantity <= licensed_quantity
+
+deny contains reason("licence_quantity_exceeded", msg) if {
+	export_declared
+	licensed_quantity
+	not quantity_within_licence
+	msg := sprintf("licence %s allows %v %v items; %v already exported, this declaration adds %v", [export_licence_id, licensed_quantity, export_category, already_exported, export_quantity])
+}
+
+# A licence whose holder was excluded after it was issued exports nothing more.
+deny contains reason("excluded_entity", msg) if {
+	export_declared
+	excluded(export_licence.holder)
+	msg := sprintf("the holder %v of licence %s is on the register of excluded entities", [display_name(export_licence.holder), export_licence_id])
+}

@@ -1,0 +1,68 @@
+package ura
+
+pull_granted if {
+	pull
+	registered
+	pull_kind_permitted
+}
+
+pull_kind_permitted if input.record.kind in data.ura_data.pull_kinds[input.caller.kind]
+
+deny contains reason("pull_not_permitted", msg) if {
+	pull
+	registered
+	not pull_kind_permitted
+	msg := sprintf("a %v member does not receive %v records", [who("kind"), rec(["kind"])])
+}
+
+# Clearance dominates classification. A classification the table does not
+# know has no rank, so nothing dominates it.
+clearance_dominates if rank(input.caller.clearance) >= rank(input.record.label.classification)
+
+deny contains reason("clearance_insufficient", msg) if {
+	pull
+	registered
+	not clearance_dominates
+	msg := sprintf("%v is %v; %v is cleared to %v", [rec(["id"]), rec(["label", "classification"]), who("member"), who("clearance")])
+}
+
+# Releasable To: the caller's nation (NATO for the liaison office), or a
+# group listed in data.ura_data.groups that contains it.
+releasable if input.caller.nation in input.record.label.releasable_to
+
+releasable if {
+	some group in input.record.label.releasable_to
+	input.caller.nation in data.ura_data.groups[group]
+}
+
+deny contains reason("not_releasable", msg) if {
+	pull
+	registered
+	not releasable
+	msg := sprintf("%v is releasable to %v, not to %v", [rec(["id"]), rec(["label", "releasable_to"]), who("nation")])
+}
+
+# A partner sees the movements that concern its own nation, nothing of
+# Albania's internal register traffic.
+event_involves_caller if input.record.event.from == input.caller.nation
+
+event_involves_caller if input.record.event.to == input.caller.nation
+
+deny contains reason("outside_partner_scope", msg) if {
+	pull
+	registered
+	input.caller.kind == "partner"
+	input.record.kind == "tracking_event"
+	not event_involves_caller
+	msg := sprintf("%v moves goods from %v to %v; a partner sees only events from or to %v", [rec(["id"]), rec(["event", "from"]), rec(["event", "to"]), who("nation")])
+}
+
+# Fields a kind of member never receives are removed, not the whole record:
+# customs needs a licence's validity, holder and items, never its contract
+# value or anyone's personal contact details.
+redact contains pointer if {
+	pull
+	registered
+	some pointer in data.ura_data.redactions[input.caller.kind][input.record.kind]
+	present(pointer)
+}

@@ -1,0 +1,135 @@
+package ura_test
+
+# Clearance dominates classification.
+
+test_clearance_dominates_allowed if allowed(decide(dpd, "pull", licence))
+
+test_clearance_below_classification_denied if {
+	confidential := json.patch(licence, [{"op": "replace", "path": "/label/classification", "value": "CONFIDENTIAL"}])
+	denied_with(decide(dpd, "pull", confidential), "clearance_insufficient")
+	allowed(decide(aim, "pull", confidential))
+}
+
+test_missing_label_fields_denied if {
+	no_class := json.remove(licence, ["label/classification"])
+	denied_with(decide(aim, "pull", no_class), "clearance_insufficient")
+	no_rel := json.remove(licence, ["label/releasable_to"])
+	denied_with(decide(aim, "pull", no_rel), "not_releasable")
+	no_label := json.remove(licence, ["label"])
+	d := decide(aim, "pull", no_label)
+	denied_with(d, "clearance_insufficient")
+	denied_with(d, "not_releasable")
+}
+
+test_partner_event_without_route_denied if {
+	d := decide(ita, "pull", json.remove(to_ita, ["event/to", "event/from"]))
+	denied_with(d, "outside_partner_scope")
+}
+
+test_unknown_classification_denied if {
+	odd := json.patch(licence, [{"op": "replace", "path": "/label/classification", "value": "TOP SECRET"}])
+	denied_with(decide(aim, "pull", odd), "clearance_insufficient")
+}
+
+# Releasable To.
+
+test_albanian_institutions_see_alb_releasable if {
+	allowed(decide(aim, "pull", licence))
+	allowed(decide(mod, "pull", licence))
+}
+
+test_not_releasable_to_caller_denied if {
+	denied_with(decide(ita, "pull", licence), "not_releasable")
+	only_nato := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["NATO"]}])
+	denied_with(decide(aim, "pull", only_nato), "not_releasable")
+}
+
+test_liaison_sees_nato_releasable if {
+	d := decide(nato, "pull", licence)
+	d.allow
+}
+
+test_liaison_denied_without_nato if {
+	alb_only := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB"]}])
+	denied_with(decide(nato, "pull", alb_only), "not_releasable")
+}
+
+test_eu_group_releases_to_member_states if {
+	eu := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["EU"]}])
+	decide(ita, "pull", eu).allow
+	denied_with(decide(aim, "pull", eu), "not_releasable")
+	denied_with(decide(nato, "pull", eu), "not_releasable")
+}
+
+# Partners see only events from or to their nation.
+
+to_ita := json.patch(export_event, [
+	{"op": "replace", "path": "/event/to", "value": "ITA"},
+	{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "ITA"]},
+])
+
+test_partner_sees_events_involving_it if allowed(decide(ita, "pull", to_ita))
+
+test_partner_denied_other_nations_events if {
+	about_cze := json.patch(export_event, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "CZE", "ITA"]}])
+	d := decide(ita, "pull", about_cze)
+	denied_with(d, "outside_partner_scope")
+	count(d.reasons) == 1
+}
+
+test_partner_sees_licence_released_to_it if {
+	released := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "ITA"]}])
+	decide(ita, "pull", released).allow
+}
+
+# What each kind of member receives at all.
+
+test_partner_denied_registers if {
+	entity := {"kind": "entity", "id": "AIM-ENT-1", "version": 1, "label": label("UNCLASSIFIED", ["ALB", "ITA"], "AL/GOV/AIM"), "entity": {"entity_id": "L61234567A", "name": "KAYO sh.a."}}
+	denied_with(decide(ita, "pull", entity), "pull_not_permitted")
+	allowed(decide(dpd, "pull", entity))
+}
+
+test_auditor_pulls_no_records if {
+	denied_with(decide(auditor, "pull", licence), "pull_not_permitted")
+}
+
+# Redaction: removed fields, the record still delivered.
+
+test_customs_licence_redacted if {
+	d := decide(dpd, "pull", licence)
+	d.allow
+	d.redact == ["/licence/contract_value", "/licence/end_user/contact"]
+	codes(d) == {"redacted"}
+}
+
+test_customs_redacts_only_fields_present if {
+	no_value := json.remove(licence, ["licence/contract_value"])
+	d := decide(dpd, "pull", no_value)
+	d.allow
+	d.redact == ["/licence/end_user/contact"]
+}
+
+test_agency_and_ministry_see_everything if {
+	decide(aim, "pull", licence).redact == []
+	decide(mod, "pull", licence).redact == []
+}
+
+test_partner_and_liaison_lose_personal_contact_only if {
+	released := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "ITA", "NATO"]}])
+	decide(ita, "pull", released).redact == ["/licence/end_user/contact"]
+	decide(nato, "pull", released).redact == ["/licence/end_user/contact"]
+}
+
+test_events_not_redacted if {
+	decide(dpd, "pull", export_event).redact == []
+}
+
+test_push_never_redacts if {
+	decide(aim, "push", licence).redact == []
+}
+
+test_partner_sees_events_from_it if {
+	from_ita := json.patch(to_ita, [{"op": "replace", "path": "/event/from", "value": "ITA"}, {"op": "replace", "path": "/event/to", "value": "ALB"}])
+	allowed(decide(ita, "pull", from_ita))
+}

@@ -1,0 +1,147 @@
+package ura_test
+
+# Push authority by kind of member.
+
+test_aim_pushes_licence_allowed if allowed(decide(aim, "push", licence))
+
+test_customs_pushes_licence_denied if {
+	denied_with(decide(dpd, "push", with_originator(licence, "AL/GOV/DPD")), "push_not_authorised")
+}
+
+test_aim_pushes_registers_allowed if {
+	entity := {"kind": "entity", "id": "AIM-ENT-1", "version": 1, "label": label("UNCLASSIFIED", ["ALB"], "AL/GOV/AIM"), "entity": {"entity_id": "L61234567A", "name": "KAYO sh.a."}}
+	allowed(decide(aim, "push", entity))
+	excluded := {"kind": "excluded_entity", "id": "AIM-EXC-2", "version": 1, "label": label("UNCLASSIFIED", ["ALB"], "AL/GOV/AIM"), "excluded_entity": {"entity_id": "L00000000A", "name": "X"}}
+	allowed(decide(aim, "push", excluded))
+}
+
+test_ministry_pushes_register_denied if {
+	entity := {"kind": "entity", "id": "AIM-ENT-1", "version": 1, "label": label("UNCLASSIFIED", ["ALB"], "AL/GOV/MOD"), "entity": {"entity_id": "L61234567A", "name": "KAYO sh.a."}}
+	denied_with(decide(mod, "push", entity), "push_not_authorised")
+}
+
+test_aim_pushes_marking_events_allowed if {
+	every t in ["MANUFACTURED", "IMPORT_MARKED", "TRANSFERRED", "STORED", "DEACTIVATED", "DESTROYED", "LOST", "STOLEN"] {
+		allowed(decide(aim, "push", aim_event(t)))
+	}
+}
+
+test_aim_pushes_export_declaration_denied if {
+	denied_with(decide(aim, "push", with_originator(export_event, "AL/GOV/AIM")), "push_not_authorised")
+}
+
+test_customs_pushes_declarations_allowed if {
+	allowed(decide(dpd, "push", export_event))
+	every t in ["EXIT_CONFIRMED", "IMPORT_DECLARED"] {
+		allowed(decide(dpd, "push", json.patch(export_event, [{"op": "replace", "path": "/event/type", "value": t}])))
+	}
+}
+
+test_customs_pushes_manufacture_denied if {
+	denied_with(decide(dpd, "push", with_originator(aim_event("MANUFACTURED"), "AL/GOV/DPD")), "push_not_authorised")
+}
+
+test_ministry_pushes_end_user_certificate_allowed if {
+	euc := {"kind": "end_user_certificate", "id": "MOD-EUC-1", "version": 1, "label": label("RESTRICTED", ["ALB"], "AL/GOV/MOD"), "end_user_certificate": {"end_user": {"name": "Albanian Armed Forces", "country": "ALB"}}}
+	allowed(decide(mod, "push", euc))
+}
+
+test_ministry_pushes_own_procurement_events_allowed if {
+	allowed(decide(mod, "push", with_originator(aim_event("TRANSFERRED"), "AL/GOV/MOD")))
+	allowed(decide(mod, "push", with_originator(aim_event("STORED"), "AL/GOV/MOD")))
+}
+
+test_ministry_pushes_licence_or_destruction_denied if {
+	denied_with(decide(mod, "push", with_originator(licence, "AL/GOV/MOD")), "push_not_authorised")
+	denied_with(decide(mod, "push", with_originator(aim_event("DESTROYED"), "AL/GOV/MOD")), "push_not_authorised")
+}
+
+test_partner_pushes_trace_request_allowed if {
+	req := json.patch(with_originator(aim_event("TRACE_REQUEST"), "IT/GOV/MOD"), [{"op": "add", "path": "/event/trace", "value": {"request_id": "IT-TR-1"}}])
+	allowed(decide(ita, "push", req))
+}
+
+test_partner_pushes_transfer_denied if {
+	denied_with(decide(ita, "push", with_originator(aim_event("TRANSFERRED"), "IT/GOV/MOD")), "push_not_authorised")
+}
+
+test_liaison_and_auditor_push_nothing if {
+	denied_with(decide(nato, "push", with_originator(aim_event("TRACE_REQUEST"), "NATO/ORG/LIAISON")), "push_not_authorised")
+	denied_with(decide(auditor, "push", with_originator(licence, "AL/GOV/AUDIT")), "push_not_authorised")
+}
+
+# The caller is the label's originator.
+
+test_originator_is_caller_allowed if allowed(decide(dpd, "push", export_event))
+
+test_originator_mismatch_denied if {
+	denied_with(decide(dpd, "push", with_originator(export_event, "AL/GOV/AIM")), "originator_mismatch")
+}
+
+test_push_without_record_kind_denied if {
+	d := decide(aim, "push", json.remove(licence, ["kind"]))
+	denied_with(d, "push_not_authorised")
+}
+
+test_originator_missing_denied if {
+	d := decide(aim, "push", json.remove(licence, ["label/originator"]))
+	denied_with(d, "originator_mismatch")
+}
+
+# Only the originator pushes new versions.
+
+test_owner_pushes_new_version_allowed if {
+	v4 := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}])
+	allowed(decide_prev(aim, v4, licence))
+}
+
+test_other_member_replaces_record_denied if {
+	v2 := json.patch(with_originator(export_event, "AL/GOV/AIM"), [{"op": "replace", "path": "/version", "value": 2}])
+	d := decide_prev(aim, v2, export_event)
+	denied_with(d, "not_record_owner")
+}
+
+# No silent downgrade of the label.
+
+lowered := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}, {"op": "replace", "path": "/label/classification", "value": "UNCLASSIFIED"}])
+
+widened := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}, {"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "NATO", "ITA"]}])
+
+narrowed := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}, {"op": "replace", "path": "/label/releasable_to", "value": ["ALB"]}, {"op": "replace", "path": "/label/classification", "value": "CONFIDENTIAL"}])
+
+test_originator_may_lower_or_widen if {
+	allowed(decide_prev(aim, lowered, licence))
+	allowed(decide_prev(aim, widened, licence))
+}
+
+test_lowered_classification_by_other_member_denied if {
+	prev := with_originator(licence, "AL/GOV/MOD")
+	denied_with(decide_prev(aim, lowered, prev), "label_downgrade")
+}
+
+test_widened_releasability_by_other_member_denied if {
+	prev := with_originator(licence, "AL/GOV/MOD")
+	d := decide_prev(aim, widened, prev)
+	denied_with(d, "label_downgrade")
+	some r in d.reasons
+	r.code == "label_downgrade"
+	contains(r.message, "ITA")
+}
+
+test_tightened_label_is_no_downgrade if {
+	prev := with_originator(licence, "AL/GOV/MOD")
+	d := decide_prev(aim, narrowed, prev)
+	not "label_downgrade" in codes(d)
+}
+
+test_unknown_classification_counts_as_downgrade if {
+	prev := with_originator(licence, "AL/GOV/MOD")
+	odd := json.patch(lowered, [{"op": "replace", "path": "/label/classification", "value": "COSMIC"}])
+	denied_with(decide_prev(aim, odd, prev), "label_downgrade")
+}
+
+test_previous_without_releasability_counts_as_widening if {
+	prev := json.remove(with_originator(licence, "AL/GOV/MOD"), ["label/releasable_to"])
+	v4 := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}])
+	denied_with(decide_prev(aim, v4, prev), "label_downgrade")
+}
