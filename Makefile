@@ -7,7 +7,7 @@ GO ?= go
 # Pinned so lint results do not change under a developer's feet; bump deliberately.
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
-.PHONY: build up down test lint demo clean
+.PHONY: build up down test lint demo clean bench bench-scale
 
 # The gateway binary; var/ keeps build output out of the source tree.
 build:
@@ -38,6 +38,15 @@ lint:
 # A gateway running against the development stack.
 demo: build up
 	bash deploy/dev/demo.sh
+
+# ura beside nginx (the floor) and an external-OPA gateway, on this machine,
+# in one run; BENCH_QUICK=1 for a smoke run. Results in var/bench/.
+bench:
+	bash deploy/bench/run.sh
+
+# The same, plus a 1,000,000-record signed pull through ura.
+bench-scale:
+	BENCH_SCALE=1 bash deploy/bench/run.sh
 
 # Stop the stack and delete everything it and the build wrote, including a
 # PostgreSQL cluster placed outside var/ (see deploy/dev/postgres.sh). The Vault

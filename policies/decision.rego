@@ -71,12 +71,12 @@ deny contains reason("not_granted", "no rule grants this action on this record")
 }
 
 grant_refusal_explained if {
-	push
+	input.action == "push"
 	not push_authority_covers
 }
 
 grant_refusal_explained if {
-	pull
+	input.action == "pull"
 	not pull_kind_permitted
 }
 

@@ -18,7 +18,7 @@ named_parties contains ["end user", party] if {
 }
 
 deny contains reason("excluded_entity", msg) if {
-	push
+	input.action == "push"
 	registered
 	some [role, party] in named_parties
 	excluded(party)
@@ -64,7 +64,7 @@ exclusion_ended(entry) if time.now_ns() > day_end(entry.until)
 # licence must exist, be in force today, be an export licence for this
 # destination, cover the item's category, and have quantity left.
 export_declared if {
-	push
+	input.action == "push"
 	registered
 	input.record.kind == "tracking_event"
 	input.record.event.type == "EXPORT_DECLARED"

@@ -1,7 +1,7 @@
 package ura
 
 pull_granted if {
-	pull
+	input.action == "pull"
 	registered
 	pull_kind_permitted
 }
@@ -9,7 +9,7 @@ pull_granted if {
 pull_kind_permitted if input.record.kind in data.ura_data.pull_kinds[input.caller.kind]
 
 deny contains reason("pull_not_permitted", msg) if {
-	pull
+	input.action == "pull"
 	registered
 	not pull_kind_permitted
 	msg := sprintf("a %v member does not receive %v records", [who("kind"), rec(["kind"])])
@@ -20,7 +20,7 @@ deny contains reason("pull_not_permitted", msg) if {
 clearance_dominates if rank(input.caller.clearance) >= rank(input.record.label.classification)
 
 deny contains reason("clearance_insufficient", msg) if {
-	pull
+	input.action == "pull"
 	registered
 	not clearance_dominates
 	msg := sprintf("%v is %v; %v is cleared to %v", [rec(["id"]), rec(["label", "classification"]), who("member"), who("clearance")])
@@ -36,7 +36,7 @@ releasable if {
 }
 
 deny contains reason("not_releasable", msg) if {
-	pull
+	input.action == "pull"
 	registered
 	not releasable
 	msg := sprintf("%v is releasable to %v, not to %v", [rec(["id"]), rec(["label", "releasable_to"]), who("nation")])
@@ -49,7 +49,7 @@ event_involves_caller if input.record.event.from == input.caller.nation
 event_involves_caller if input.record.event.to == input.caller.nation
 
 deny contains reason("outside_partner_scope", msg) if {
-	pull
+	input.action == "pull"
 	registered
 	input.caller.kind == "partner"
 	input.record.kind == "tracking_event"
@@ -61,7 +61,7 @@ deny contains reason("outside_partner_scope", msg) if {
 # customs needs a licence's validity, holder and items, never its contract
 # value or anyone's personal contact details.
 redact contains pointer if {
-	pull
+	input.action == "pull"
 	registered
 	some pointer in data.ura_data.redactions[input.caller.kind][input.record.kind]
 	present(pointer)

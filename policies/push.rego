@@ -1,7 +1,7 @@
 package ura
 
 push_granted if {
-	push
+	input.action == "push"
 	registered
 	push_authority_covers
 }
@@ -22,7 +22,7 @@ pushed_what := sprintf("tracking_event %v", [rec(["event", "type"])]) if {
 } else := sprintf("%v", [rec(["kind"])])
 
 deny contains reason("push_not_authorised", msg) if {
-	push
+	input.action == "push"
 	registered
 	not push_authority_covers
 	msg := sprintf("%v (%v) is not the authority for %s records", [who("member"), who("kind"), pushed_what])
@@ -32,7 +32,7 @@ deny contains reason("push_not_authorised", msg) if {
 originator_is_caller if input.record.label.originator == input.caller.member
 
 deny contains reason("originator_mismatch", msg) if {
-	push
+	input.action == "push"
 	registered
 	not originator_is_caller
 	msg := sprintf("the label names %v as originator, but the caller is %v", [rec(["label", "originator"]), who("member")])
@@ -41,7 +41,7 @@ deny contains reason("originator_mismatch", msg) if {
 previous_owned_by_caller if input.previous.label.originator == input.caller.member
 
 deny contains reason("not_record_owner", msg) if {
-	push
+	input.action == "push"
 	registered
 	has_previous
 	not previous_owned_by_caller
@@ -65,7 +65,7 @@ label_downgraded if not classification_kept
 label_downgraded if count(widened) > 0
 
 deny contains reason("label_downgrade", msg) if {
-	push
+	input.action == "push"
 	registered
 	has_previous
 	label_downgraded

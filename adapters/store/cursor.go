@@ -25,7 +25,7 @@ func DecodeCursor(c string) (uint64, error) {
 	if c == "" {
 		return 0, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || len(b) != 8 {
 		return 0, fmt.Errorf("%w: %q", ErrBadCursor, c)
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -86,7 +87,7 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if *cfgPath == "" {
 			return fmt.Errorf("%w: policy test: --bundle needs --config for the verification key", errUsage)
 		}
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadPolicyConfig(*cfgPath)
 		if err != nil {
 			return err
 		}
@@ -222,7 +223,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if *nation != "" || *kind != "" || *clearance != "" || *roles != "" {
 			return fmt.Errorf("%w: policy eval: with --config the member's attributes come from its registry", errUsage)
 		}
-		cfg, err := loadConfig(*cfgPath)
+		cfg, err := loadPolicyConfig(*cfgPath)
 		if err != nil {
 			return err
 		}
@@ -283,6 +284,33 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(out)
+}
+
+// loadPolicyConfig loads a gateway configuration for its members and policy
+// section only: a security officer's copy may lack the Vault token or Redis
+// password files the gateway itself needs.
+func loadPolicyConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, indentErrors("invalid configuration", err)
+	}
+	var relevant []error
+	if err := cfg.Validate(); err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			var fe *config.FieldError
+			if !errors.As(e, &fe) || strings.HasPrefix(fe.Path, "policy") || strings.HasPrefix(fe.Path, "members") {
+				relevant = append(relevant, e)
+			}
+		}
+	}
+	if len(relevant) > 0 {
+		return nil, indentErrors("invalid configuration "+path, errors.Join(relevant...))
+	}
+	return cfg, nil
 }
 
 // evalLimits are generous: these are the operator's own files.

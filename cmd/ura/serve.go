@@ -50,6 +50,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Each part of the chain is built here from its config section, in the
 	// order the request chain uses them.
 	// [deps: store]
+	closeStore, err := addStore(ctx, cfg, logger, &deps)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	// [deps: policy]
 	// [deps: signer]
 	if err := addSigning(ctx, cfg, logger, &deps); err != nil {

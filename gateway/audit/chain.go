@@ -186,6 +186,8 @@ func (c *Chain) Append(ctx context.Context, events ...Event) error {
 	if err := c.failure(); err != nil {
 		return err
 	}
+	c.m.waiting.Inc()
+	defer c.m.waiting.Dec()
 	r := &appendReq{events: events, done: make(chan error, 1)}
 	select {
 	case c.reqs <- r:

@@ -9,6 +9,7 @@ type chainMetrics struct {
 	commitSeconds  prometheus.Histogram
 	head           prometheus.Gauge
 	failed         prometheus.Gauge
+	waiting        prometheus.Gauge
 	checkpoints    *prometheus.CounterVec
 }
 
@@ -40,6 +41,10 @@ func newChainMetrics() *chainMetrics {
 			Name: "ura_audit_failed",
 			Help: "1 once an audit commit failed: every request needing the audit log is refused until restart.",
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ura_audit_appends_waiting",
+			Help: "Appends waiting for their group commit (requests held before their response).",
+		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_audit_checkpoints_total",
 			Help: "Checkpoint signing attempts, by result (ok, sign_error, store_error).",
@@ -48,7 +53,7 @@ func newChainMetrics() *chainMetrics {
 }
 
 func (m *chainMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.appendFailures, m.batchEvents, m.commitSeconds, m.head, m.failed, m.checkpoints}
+	return []prometheus.Collector{m.events, m.appendFailures, m.batchEvents, m.commitSeconds, m.head, m.failed, m.waiting, m.checkpoints}
 }
 
 func (m *chainMetrics) describe(ch chan<- *prometheus.Desc) {

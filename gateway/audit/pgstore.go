@@ -479,7 +479,7 @@ func (s *PGStore) Summary(ctx context.Context, q SummaryQuery) (*Summary, error)
 		start := time.UnixMicro(k * bucketUS).UTC()
 		if len(out.Buckets) == 0 || !out.Buckets[len(out.Buckets)-1].Start.Equal(start) {
 			if len(out.Buckets) >= MaxBuckets {
-				return nil, fmt.Errorf("more than %d buckets of %s: choose a wider bucket or a shorter range", MaxBuckets, q.Bucket)
+				return nil, fmt.Errorf("%w: more than %d buckets of %s; choose a wider bucket or a shorter range", ErrTooManyBuckets, MaxBuckets, q.Bucket)
 			}
 			out.Buckets = append(out.Buckets, Bucket{Start: start, ByDecision: map[string]int64{}})
 		}

@@ -22,6 +22,10 @@ type SummaryQuery struct {
 // cannot exhaust memory.
 const MaxBuckets = 10000
 
+// ErrTooManyBuckets is returned when a summary would need more than
+// MaxBuckets buckets.
+var ErrTooManyBuckets = errors.New("too many buckets")
+
 // Summary is what a security officer looks at first: how many decisions of
 // each kind, over time, and who was denied why.
 type Summary struct {
@@ -130,7 +134,7 @@ func (z *Summarizer) Add(e *Event) {
 // Result returns the summary.
 func (z *Summarizer) Result() (*Summary, error) {
 	if z.tooFine {
-		return nil, fmt.Errorf("more than %d buckets of %s: choose a wider bucket or a shorter range", MaxBuckets, z.q.Bucket)
+		return nil, fmt.Errorf("%w: more than %d buckets of %s; choose a wider bucket or a shorter range", ErrTooManyBuckets, MaxBuckets, z.q.Bucket)
 	}
 	s := z.s
 	if z.anyEvents {
@@ -189,14 +193,12 @@ func Summarize(ctx context.Context, st Store, q SummaryQuery) (*Summary, error) 
 		}
 		z.Add(&e)
 		if z.tooFine {
-			return errTooFine
+			return ErrTooManyBuckets
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errTooFine) {
+	if err != nil && !errors.Is(err, ErrTooManyBuckets) {
 		return nil, err
 	}
 	return z.Result()
 }
-
-var errTooFine = errors.New("too many buckets")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -66,8 +67,14 @@ func record(t testing.TB, name string, edits map[string]any) *records.Record {
 	return checked[0].Record
 }
 
+// newEngine builds an engine; without a timeout of its own a test gets a
+// generous one, because a loaded CI machine under -race is slow and timings
+// are never what a test asserts.
 func newEngine(t testing.TB, opts Options) *OPA {
 	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
 	e, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

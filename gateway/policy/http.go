@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -414,4 +415,9 @@ func (e *HTTP) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range e.metrics.collectors() {
 		c.Collect(ch)
 	}
+}
+
+// HTTPFromConfig builds the engine for policy.mode http.
+func HTTPFromConfig(ctx context.Context, pc config.Policy, logger *slog.Logger) (*HTTP, error) {
+	return NewHTTP(ctx, HTTPOptions{URL: pc.HTTPURL, Timeout: pc.Timeout, Logger: logger})
 }

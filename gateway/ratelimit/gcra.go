@@ -101,7 +101,8 @@ func (g *GCRA) Take(ctx context.Context, m identity.Member, class Class, cost in
 	}
 	key, err := g.key(m.ID, class)
 	if err != nil {
-		g.metrics.requests.WithLabelValues(m.ID, string(class), resultError).Inc()
+		// The ID is not a member ID: it must not become a label either.
+		g.metrics.requests.WithLabelValues("invalid", "invalid", resultError).Inc()
 		return Result{}, err
 	}
 	rate := g.cfg.Limit(m.ID, m.Kind, string(class))

@@ -211,6 +211,22 @@ func TestDefaultLimitsByKind(t *testing.T) {
 	}
 }
 
+func TestRefillsAtTheRate(t *testing.T) {
+	rdb := sharedRedis(t)
+	m := testMember("customs")
+	// One record every 100ms, one at a time.
+	g, _ := newTestGCRA(t, rdb, limits(config.Rate{Rate: 10, Burst: 1, Period: time.Second}, m))
+	if res := take(t, g, m, ClassTrace, 1); !res.Allowed {
+		t.Fatalf("first: %+v", res)
+	}
+	// Redis' clock moves on whatever the load here: after 300ms at least
+	// one record has been earned back.
+	time.Sleep(300 * time.Millisecond)
+	if res := take(t, g, m, ClassTrace, 1); !res.Allowed {
+		t.Fatalf("after 300ms at 10/s: %+v", res)
+	}
+}
+
 func TestRecordWeighting(t *testing.T) {
 	rdb := sharedRedis(t)
 	m := testMember("ministry")

@@ -235,6 +235,9 @@ func (h *exHandlers) commit(ctx context.Context, class string, lead *audit.Event
 	if lead != nil {
 		all = append([]audit.Event{*lead}, events...)
 	}
+	if len(all) == 0 {
+		return nil
+	}
 	if err := h.append(ctx, all); err != nil {
 		return err
 	}

@@ -26,46 +26,61 @@ const rlRefundTimeout = 2 * time.Second
 // returns false; the handler must then return. Without a limiter configured
 // every charge is allowed.
 func (s *Server) take(c *gin.Context, class ratelimit.Class, cost int) bool {
-	if s.deps.Limiter == nil {
+	res, decided, p := s.rlCharge(c, class, cost)
+	if decided {
+		rlHeaders(c, class, res)
+	}
+	if p == nil {
 		return true
+	}
+	if ra, ok := p.Extra["retry_after"].(int); ok {
+		c.Header("Retry-After", strconv.Itoa(ra))
+	}
+	s.fail(c, p)
+	return false
+}
+
+// rlCharge charges like take but writes nothing, for a stream whose status
+// line has already been sent and can no longer become a 429. It returns the
+// decision (decided is false when there was none to report in headers) and,
+// when the charge is refused, the problem take would have answered with;
+// a rate-limit refusal carries retry_after (whole seconds) in Extra unless
+// waiting cannot help.
+func (s *Server) rlCharge(c *gin.Context, class ratelimit.Class, cost int) (res ratelimit.Result, decided bool, p *problem.Error) {
+	if s.deps.Limiter == nil {
+		return ratelimit.Result{}, false, nil
 	}
 	m, ok := identity.FromContext(c.Request.Context())
 	if !ok {
 		// Limited routes sit behind identify; reaching here without a member
 		// is a wiring mistake, and it must not turn into an unlimited call.
-		s.fail(c, problem.Internal(errors.New("rate limit: no member in request context")))
-		return false
+		return ratelimit.Result{}, false, problem.Internal(errors.New("rate limit: no member in request context"))
 	}
 	res, err := s.deps.Limiter.Take(c.Request.Context(), m, class, cost)
 	if err != nil {
 		switch {
 		case errors.Is(err, ratelimit.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			// fail: closed — no decision means no request, never an unlimited one.
-			s.fail(c, problem.Unavailable("the rate limiter is unavailable; the request was not processed, retry later", err))
+			return res, false, problem.Unavailable("the rate limiter is unavailable; the request was not processed, retry later", err)
 		default:
-			s.fail(c, problem.From(err))
+			return res, false, problem.From(err)
 		}
-		return false
 	}
-	rlHeaders(c, class, res)
 	if res.Allowed {
-		return true
+		return res, true, nil
 	}
 	if res.OverBurst(cost) {
 		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
 			fmt.Sprintf("this request costs %d records but the %s limit allows at most %d per request; send batches of at most %d",
 				cost, class, res.Burst, res.Burst))
 		p.Extra = map[string]any{"class": string(class), "cost": cost, "max_batch": res.Burst}
-		s.fail(c, p)
-		return false
+		return res, true, p
 	}
-	retry := rlSeconds(res.RetryAfter)
-	c.Header("Retry-After", strconv.Itoa(retry))
-	p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
+	retry := max(rlSeconds(res.RetryAfter), 1)
+	p = problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
 		fmt.Sprintf("the %s limit of %d records per %s is exhausted; retry after %d s", class, res.Limit, rlWindow(res.Window), retry))
 	p.Extra = map[string]any{"class": string(class), "cost": cost, "retry_after": retry}
-	s.fail(c, p)
-	return false
+	return res, true, p
 }
 
 // refund returns n records that take reserved but the handler did not send

@@ -29,10 +29,18 @@ func (s *Server) routes() *gin.Engine {
 	member.GET("/metrics", s.requireMetricsReader, gin.WrapH(s.metricsHandler()))
 	member.GET("/v1/whoami", s.whoami)
 	// [routes: records]  push, pull, get, trace, schemas, openapi
+	ex := s.exchange() // the chain of each is in exchange.go
+	member.POST("/v1/records", ex.push)
+	member.GET("/v1/records", ex.pull)
+	member.GET("/v1/records/:id", ex.get)
+	member.GET("/v1/items/:country/:manufacturer/:serial/trace", ex.trace)
+	member.GET("/v1/schemas/:kind", ex.schema)
+	member.GET("/v1/openapi.json", ex.openapi)
 	// [routes: policy]   /v1/policy
 	// [routes: sign]     /.well-known/jwks.json
 	member.GET("/.well-known/jwks.json", s.jwks)
 	// [routes: audit]    /v1/audit..., /console/
+	s.auditRoutes(member)
 	return r
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -85,6 +86,9 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := jwksRegisterMetrics(m.registry, deps); err != nil {
 		return nil, err
 	}
+	if err := exRegisterAdapterMetrics(m.registry, deps); err != nil {
+		return nil, err
+	}
 	if s.tls.fetcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		// A CRL that cannot be fetched now is not fatal: the certificates it
@@ -94,6 +98,11 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	}
 	if err := s.tls.load(); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
+	}
+	// The record schemas are compiled once, here, so a broken one stops
+	// start-up instead of failing pushes.
+	if err := records.LoadSchemas(); err != nil {
+		return nil, fmt.Errorf("record schemas: %w", err)
 	}
 	s.engine = s.routes()
 	return s, nil

@@ -175,6 +175,21 @@ func pullRecords(bc *bodyCount) int64 {
 	return n
 }
 
+// shortAnswer says why a 200 answer is not a full one, or "" when it is.
+func shortAnswer(sc scenario, n int64, bc *bodyCount) string {
+	switch {
+	case sc.Push && n != int64(sc.Records):
+		return "200 but not every record accepted"
+	case sc.Push:
+		return ""
+	case bc != nil && isTrailer(bc.lastLine()) && !bytes.Contains(bc.lastLine(), []byte(`"complete":true`)):
+		return "200 but the stream ended with an error"
+	case n != int64(sc.Records):
+		return "200 but a short stream"
+	}
+	return ""
+}
+
 // isTrailer recognises a stream's closing line: an object that is neither a
 // record (kind) nor a signed delivery (a JWS string or an object holding one).
 func isTrailer(line []byte) bool {
@@ -241,9 +256,17 @@ func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode str
 			c.BytesIn += bc.bytes
 		}
 		if r.Code >= 200 && r.Code < 300 && r.Error == "" {
+			n := countRecords(sc, int(r.Code), r.Body, bc)
+			c.Records += n
+			// An answer that moved fewer records than asked (some refused,
+			// a stream cut short) is a failure, though what it did deliver
+			// still counts.
+			if short := shortAnswer(sc, n, bc); short != "" {
+				c.Errors[short]++
+				continue
+			}
 			c.OK++
 			lat = append(lat, r.Latency)
-			c.Records += countRecords(sc, int(r.Code), r.Body, bc)
 			continue
 		}
 		c.Errors[errorKey(r, bc)]++
@@ -382,8 +405,8 @@ func (d *driver) probe(ctx context.Context, sys *system, sc scenario) Probe {
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		p.Detail = fmt.Sprintf("HTTP %d %s", resp.StatusCode, trim(body, 300))
-	case p.Records != int64(sc.Records):
-		p.Detail = fmt.Sprintf("delivered %d records, want %d; answer starts %s", p.Records, sc.Records, trim(bc.head, 300))
+	case shortAnswer(sc, p.Records, bc) != "":
+		p.Detail = fmt.Sprintf("delivered %d records, want %d; answer starts %s; ends %s", p.Records, sc.Records, trim(bc.head, 300), trim(bc.lastLine(), 300))
 	default:
 		p.OK = true
 	}

@@ -56,11 +56,16 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// parseSystem reads name=…,kind=…,url=…,pids=a.pid+b.pid[,notes=…].
+// parseSystem reads name=…,kind=…,url=…,pids=a.pid+b.pid[,notes=…];
+// notes comes last and may hold commas.
 func parseSystem(spec string) (*system, error) {
 	s := &system{}
 	var pids []string
-	for _, kv := range strings.Split(spec, ",") {
+	head := spec
+	if i := strings.Index(spec, ",notes="); i >= 0 {
+		head, s.Notes = spec[:i], spec[i+len(",notes="):]
+	}
+	for _, kv := range strings.Split(head, ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return nil, fmt.Errorf("-system %q: %q is not key=value", spec, kv)
@@ -74,8 +79,6 @@ func parseSystem(spec string) (*system, error) {
 			s.URL = v
 		case "pids":
 			pids = strings.Split(v, "+")
-		case "notes":
-			s.Notes = v
 		default:
 			return nil, fmt.Errorf("-system %q: unknown key %q", spec, k)
 		}
@@ -161,7 +164,7 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	timeout := fs.Duration("timeout", 3*time.Minute, "per-request timeout")
 	maxTime := fs.Duration("max-time", 14*time.Minute, "stop starting cells after this long; what ran is still reported")
 	pusher := fs.String("pusher", "AL_GOV_AIM", "client certificate (clients/NAME) that pushes")
-	puller := fs.String("puller", "AL_GOV_MOD", "client certificate that pulls")
+	puller := fs.String("puller", "AL_GOV_DPD", "client certificate that pulls (customs: policy redacts two fields of every licence)")
 	seedN := fs.Int("seed", 10_000, "licences pushed into each ura system before its pulls")
 	seedBatch := fs.Int("seed-batch", 1000, "licences per seeding request")
 	pullPath := fs.String("pull-path", "/v1/records?kind=licence", "path and query of the pull (limit= is appended)")

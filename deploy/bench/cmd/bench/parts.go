@@ -171,7 +171,7 @@ func fmtMetrics(m map[string]float64) string {
 	sort.Strings(keys)
 	var parts []string
 	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%.4g %s", m[k], k))
+		parts = append(parts, num(m[k])+" "+k)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -213,7 +213,7 @@ const cellHeader = "| scenario | mode | conc. | system | req/s | records/s | p50
 func cellRow(c Cell) string {
 	failed := c.Requests - c.OK
 	fail := fmt.Sprintf("%d", failed)
-	if failed > 0 {
+	if len(c.Errors) > 0 {
 		var ks []string
 		for k, n := range c.Errors {
 			ks = append(ks, fmt.Sprintf("%d× %s", n, k))
@@ -294,7 +294,7 @@ func writeScale(b *strings.Builder, r *Results) {
 	if s == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n## Scale: %d records through %s\n\n", s.Records, s.System)
+	fmt.Fprintf(b, "\n## Scale: %s records through %s\n\n", commas(fmt.Sprint(s.Records)), s.System)
 	if r.Started == "" {
 		fmt.Fprintf(b, "%s\n\n", machineLine(s.Machine))
 	}
@@ -306,7 +306,7 @@ func writeScale(b *strings.Builder, r *Results) {
 		if st.s == nil {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %.1f | %d | %s | %s | %.1f | %s | %.1f | %s | %s |\n", st.name, st.s.Seconds, st.s.Records,
+		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %s | %.1f | %s | %s |\n", st.name, st.s.Seconds, commas(fmt.Sprint(st.s.Records)),
 			num(st.s.RecordsPerS), ms(st.s.FirstByteMs), st.s.CPUSeconds, sig(st.s.CPUPer1kRecords), st.s.DepsCPUSeconds,
 			num(st.s.PeakRSSMiB), trim([]byte(st.s.Error), 200))
 	}
@@ -321,9 +321,10 @@ func writeParts(b *strings.Builder, r *Results) {
 	if len(p.Bench) == 0 {
 		fmt.Fprintf(b, "No benchmarks found in the tree (%s).\n", p.Ran)
 	} else {
+		writeStageRates(b, p.Bench)
 		bs := append([]PartBench(nil), p.Bench...)
 		sort.SliceStable(bs, func(i, j int) bool { return bs[i].NsPerOp > bs[j].NsPerOp })
-		b.WriteString("Slowest first. What one op is depends on the benchmark (its name says); custom metrics are the benchmark's own.\n\n")
+		b.WriteString("\nEvery benchmark, slowest op first. What one op is depends on the benchmark (its name says); custom metrics are the benchmark's own.\n\n")
 		b.WriteString("| benchmark | ns/op | ops/s | B/op | allocs/op | other |\n|---|--:|--:|--:|--:|---|\n")
 		for _, x := range bs {
 			fmt.Fprintf(b, "| %s.%s | %s | %s | %s | %s | %s |\n", shortPkg(x.Package), x.Name, num(x.NsPerOp),
@@ -433,4 +434,34 @@ func updateReadme(path, block string) error {
 	out.WriteString("\n" + strings.ReplaceAll(block, "\n## ", "\n#### ") + "\n")
 	out.Write(raw[j:])
 	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+// stageRate is one benchmark's own per-item rate: signatures, decisions,
+// events or records per second.
+type stageRate struct {
+	stage, name, unit string
+	rate              float64
+}
+
+// writeStageRates lists the per-item rates the parts' benchmarks report,
+// slowest first, so the stage that bounds the chain stands out.
+func writeStageRates(b *strings.Builder, bs []PartBench) {
+	var rates []stageRate
+	for _, x := range bs {
+		for unit, v := range x.Metrics {
+			if strings.HasSuffix(unit, "/s") && v > 0 {
+				rates = append(rates, stageRate{stage: shortPkg(x.Package), name: x.Name, unit: unit, rate: v})
+			}
+		}
+	}
+	if len(rates) == 0 {
+		return
+	}
+	sort.SliceStable(rates, func(i, j int) bool { return rates[i].rate < rates[j].rate })
+	b.WriteString("Per-item rates the benchmarks report (each runs its part alone, on the same machine), slowest first. " +
+		"A name with \"baseline\" or \"single\" is a comparison point, not the path the gateway takes.\n\n")
+	b.WriteString("| stage | benchmark | rate |\n|---|---|--:|\n")
+	for _, r := range rates {
+		fmt.Fprintf(b, "| %s | %s | %s %s |\n", r.stage, r.name, num(r.rate), r.unit)
+	}
 }

@@ -57,7 +57,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("seed-batch", 1000, "licences per seeding request")
 	seedConc := fs.Int("seed-concurrency", 2, "seeding requests in flight")
 	pusher := fs.String("pusher", "AL_GOV_AIM", "client certificate that seeds")
-	puller := fs.String("puller", "AL_GOV_MOD", "client certificate that pulls")
+	puller := fs.String("puller", "AL_GOV_DPD", "client certificate that pulls (customs: policy redacts two fields of every licence)")
 	pullPath := fs.String("pull-path", "/v1/records?kind=licence", "path and query of the pull (limit= is appended)")
 	timeout := fs.Duration("timeout", 40*time.Minute, "bound on the whole scale run")
 	if err := fs.Parse(args); err != nil {

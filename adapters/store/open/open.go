@@ -1,0 +1,39 @@
+// Package open builds the register store a configuration names. It is the
+// one package that knows every driver, so the rest of the gateway depends on
+// the store.Store interface only.
+package open
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/adapters/store/postgres"
+	"github.com/ura-gateway/ura/gateway/config"
+)
+
+// Open opens the configured store. resolve turns a config-relative path into
+// a usable one (config.Config.Path); nil leaves paths as they are.
+func Open(ctx context.Context, cfg config.Store, resolve func(string) string) (store.Store, error) {
+	if resolve == nil {
+		resolve = func(p string) string { return p }
+	}
+	switch cfg.Driver {
+	case "embedded":
+		s, err := bolt.Open(resolve(cfg.Path), bolt.Options{Timeout: cfg.Timeout})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case "postgres":
+		s, err := postgres.Open(ctx, postgres.Options{
+			DSN: cfg.DSN, Schema: cfg.Schema, MaxConns: int32(min(cfg.MaxConns, 1<<16)), ConnectTimeout: cfg.Timeout,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("store: unknown driver %q (embedded or postgres)", cfg.Driver)
+}

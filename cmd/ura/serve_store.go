@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	storeopen "github.com/ura-gateway/ura/adapters/store/open"
+	"github.com/ura-gateway/ura/adapters/upstream"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/server"
+)
+
+// addStore opens the register store and, when destinations are configured,
+// the outbox that forwards accepted records. The returned function closes
+// both once the server has stopped: the outbox first, so nothing is queued
+// behind a closed store.
+func addStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
+	st, err := storeopen.Open(ctx, cfg.Store, cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	deps.Store = st
+	deps.Checks = append(deps.Checks, store.Health{Store: st})
+	logger.Info("register store open", "component", "store", "driver", cfg.Store.Driver)
+	if !cfg.Upstream.Configured() {
+		return func() { closeLogged(logger, "store", st.Close) }, nil
+	}
+	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger})
+	if err != nil {
+		closeLogged(logger, "store", st.Close)
+		return nil, err
+	}
+	deps.Forwarder = ob
+	return func() {
+		closeLogged(logger, "outbox", ob.Close)
+		closeLogged(logger, "store", st.Close)
+	}, nil
+}
+
+func closeLogged(logger *slog.Logger, component string, closeFn func() error) {
+	if err := closeFn(); err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("close failed", "component", component, "err", err)
+	}
+}

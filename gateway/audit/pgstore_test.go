@@ -1,0 +1,148 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/testenv"
+)
+
+// pgSchema makes a private schema in the shared test database and drops it
+// when the test ends.
+func pgSchema(t *testing.T) (dsn, schema string) {
+	t.Helper()
+	dsn = testenv.Postgres(t)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema = "audit_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		_, _ = conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+	})
+	return dsn, schema
+}
+
+func TestPostgresStoreContract(t *testing.T) {
+	audittest.Run(t, func(t *testing.T) audittest.Opener {
+		dsn, schema := pgSchema(t)
+		return func() (audit.Store, error) {
+			return audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+		}
+	})
+}
+
+func pgExec(t *testing.T, dsn, schema, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `SET search_path TO `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pgLog(t *testing.T, n int) (dsn, schema string, signer *audittest.Signer) {
+	t.Helper()
+	dsn, schema = pgSchema(t)
+	signer = audittest.NewSigner(t, "k1")
+	st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.Open(context.Background(), audit.Options{Store: st, Signer: signer, CheckpointEvery: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := audittest.Events(n, t0)
+	for i := 0; i < n; i += 10 {
+		if err := c.Append(context.Background(), evs[i:i+10]...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, schema, signer
+}
+
+// TestPostgresTampering: a database administrator's UPDATE, DELETE or
+// renumbering is caught by the verifier and refused by the gateway.
+func TestPostgresTampering(t *testing.T) {
+	cases := []struct {
+		name, sql, want string
+	}{
+		{"update", `UPDATE ura_audit_events SET line = replace(line::text, '"decision":"deny"', '"decision":"allow"')::bytea WHERE seq = 19`, "seq 19: hash mismatch"},
+		{"delete", `DELETE FROM ura_audit_events WHERE seq = 8`, "seq 8: missing"},
+		{"truncate tail", `DELETE FROM ura_audit_events WHERE seq > 35`, "truncated"},
+		{"reorder", `UPDATE ura_audit_events SET seq = -seq WHERE seq IN (5, 6); UPDATE ura_audit_events SET seq = 11 - seq WHERE seq IN (-5, -6)`, "seq 5: missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn, schema, signer := pgLog(t, 40)
+			pgExec(t, dsn, schema, tc.sql)
+			ro, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = audit.VerifyStore(context.Background(), ro, audit.VerifyOptions{Keys: signer.KeySet()})
+			ro.Close()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verify: %v, want …%s…", err, tc.want)
+			}
+			st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+			if err == nil {
+				_, err = audit.Open(context.Background(), audit.Options{Store: st})
+				st.Close()
+			}
+			if err == nil {
+				t.Fatal("the gateway opened a tampered log")
+			}
+		})
+	}
+}
+
+// TestPostgresFailureIsUnavailable: the table disappears under a running
+// gateway; appends fail with ErrUnavailable and stay failed.
+func TestPostgresFailureIsUnavailable(t *testing.T) {
+	dsn, schema := pgSchema(t)
+	st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.Open(context.Background(), audit.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Append(context.Background(), audittest.Events(3, t0)...); err != nil {
+		t.Fatal(err)
+	}
+	pgExec(t, dsn, schema, `ALTER TABLE ura_audit_events RENAME TO gone`)
+	if err := c.Append(context.Background(), audittest.Events(1, t0)...); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("append with the table gone: %v", err)
+	}
+	pgExec(t, dsn, schema, `ALTER TABLE gone RENAME TO ura_audit_events`)
+	if err := c.Append(context.Background(), audittest.Events(1, t0)...); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("append after the table came back: %v (must stay failed until reopened)", err)
+	}
+}

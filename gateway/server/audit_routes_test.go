@@ -1,0 +1,416 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// audFlakyStore is a real file store whose writes can be made to fail, as a
+// full or vanished disk would.
+type audFlakyStore struct {
+	audit.Store
+	fail atomic.Bool
+}
+
+func (s *audFlakyStore) Write(ctx context.Context, entries []audit.Entry) error {
+	if s.fail.Load() {
+		return errors.New("write: no space left on device")
+	}
+	return s.Store.Write(ctx, entries)
+}
+
+type audEnv struct {
+	*exEnv
+	chain  *audit.Chain
+	store  *audFlakyStore
+	signer *audittest.Signer
+	dir    string
+	logs   *audSyncBuffer
+}
+
+type audSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *audSyncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *audSyncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// audStart starts a gateway whose audit log is the real chain over a file
+// store, with the exchange's fakes for the rest of the chain.
+func audStart(t *testing.T) *audEnv {
+	t.Helper()
+	dir := t.TempDir()
+	fs, err := audit.OpenFileStore(dir, audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &audEnv{store: &audFlakyStore{Store: fs}, signer: audittest.NewSigner(t, "audit-test-1"), dir: dir, logs: &audSyncBuffer{}}
+	a.chain, err = audit.Open(context.Background(), audit.Options{Store: a.store, Signer: a.signer,
+		CheckpointEvery: 1 << 40, CheckpointInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.chain.Close() })
+	a.exEnv = exStart(t, func(_ *config.Config, d *Deps) { d.Audit = a.chain })
+	return a
+}
+
+// audRoutes are every audit route, with and without parameters.
+var audRoutes = []string{
+	"/v1/audit/events",
+	"/v1/audit/events?member=AL/GOV/AIM&decision=deny&limit=5",
+	"/v1/audit/events/1",
+	"/v1/audit/export",
+	"/v1/audit/export?from=1",
+	"/v1/audit/checkpoints",
+	"/v1/audit/summary",
+	"/v1/audit/summary?bucket=5m",
+}
+
+// audEvents reads the whole log back.
+func (a *audEnv) events(t *testing.T) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	var buf bytes.Buffer
+	if err := a.chain.Export(context.Background(), &buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	err := audit.ReadExport(&buf, func(line []byte) error {
+		e, err := audit.ParseLine(line)
+		out = append(out, e.Event)
+		return err
+	}, func(audit.SignedCheckpoint) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAudNonAuditorsForbidden: every member that is not a security officer
+// gets 403 on every audit route over real mutual TLS, and each attempt is
+// itself in the log.
+func TestAudNonAuditorsForbidden(t *testing.T) {
+	a := audStart(t)
+	a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)) // something to steal
+	clients := map[string]*exClient{
+		"AL/GOV/AIM":       a.as("AL/GOV/AIM"),
+		"AL/GOV/MOD":       a.as("AL/GOV/MOD"),
+		"AL/GOV/DPD":       a.as("AL/GOV/DPD"),
+		"NATO/ORG/LIAISON": a.as("NATO/ORG/LIAISON"),
+		"IT/GOV/MOD":       {t: t, http: a.p.client(a.p.member(a.p.it, "IT/GOV/MOD"), 0, true), base: "https://" + a.addr},
+	}
+	before := len(a.events(t))
+	attempts := 0
+	for member, c := range clients {
+		for _, route := range audRoutes {
+			r := c.get(route)
+			body := r.problem(t, http.StatusForbidden, problem.TypeForbidden)
+			if strings.Contains(string(r.body), "AIM-LIC") || body["events"] != nil {
+				t.Errorf("%s %s: 403 carries data: %s", member, route, r.body)
+			}
+			attempts++
+		}
+		// Methods other than GET do not reach the log either.
+		if r := c.do(http.MethodPost, "/v1/audit/events", "application/json", "", []byte(`{}`)); r.status != http.StatusMethodNotAllowed && r.status != http.StatusForbidden && r.status != http.StatusNotFound {
+			t.Errorf("%s POST /v1/audit/events: %d", member, r.status)
+		}
+	}
+	// The auditor is let through on the same routes.
+	auditor := a.as("AL/GOV/AUDIT")
+	for _, route := range audRoutes {
+		if r := auditor.get(route); r.status != http.StatusOK {
+			t.Errorf("auditor %s: %d %s", route, r.status, r.body)
+		}
+	}
+	denied := 0
+	for _, ev := range a.events(t)[before:] {
+		if ev.Decision == audit.DecisionDeny && strings.HasPrefix(ev.Action, "audit.") {
+			denied++
+			if len(ev.Reasons) != 1 || ev.Reasons[0].Code != audReasonNotAuditor || ev.Status != 403 || ev.Member == "" {
+				t.Errorf("denial event %+v", ev)
+			}
+		}
+	}
+	if denied != attempts {
+		t.Errorf("%d denials audited, want %d", denied, attempts)
+	}
+}
+
+func (a *audEnv) auditorJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	r := a.as("AL/GOV/AUDIT").get(path)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("GET %s: Cache-Control %q", path, cc)
+	}
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// TestAudAuditorAPI drives real pushes and pulls through the exchange, then
+// answers a security officer's questions about them.
+func TestAudAuditorAPI(t *testing.T) {
+	a := audStart(t)
+	ctx := context.Background()
+	aim := a.as("AL/GOV/AIM")
+	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+	exResults(t, aim.push(exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-1")))
+	a.as("AL/GOV/DPD").get("/v1/records")                 // customs: redacted
+	a.as("NATO/ORG/LIAISON").get("/v1/records/AIM-ENT-L61234567A")
+	if _, err := a.chain.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	aim.push(exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-2"))
+
+	// Who was denied, and why?
+	var page audSearchResponse
+	a.auditorJSON(t, "/v1/audit/events?decision=deny&reason=test_deny", &page)
+	if len(page.Events) != 2 || page.Events[0].RecordID != "DENY-ENT-2" || page.Events[1].RecordID != "DENY-ENT-1" {
+		t.Fatalf("denials: %+v", page.Events)
+	}
+	// What did customs receive, with which redactions?
+	a.auditorJSON(t, "/v1/audit/events?member=AL/GOV/DPD&decision=redact", &page)
+	if len(page.Events) == 0 || len(page.Events[0].Redactions) == 0 || page.Events[0].PolicyRevision != "rev-test" {
+		t.Fatalf("customs redactions: %+v", page.Events)
+	}
+	// Paging by cursor reaches every event exactly once.
+	seen := map[int64]bool{}
+	cursor := ""
+	for range 100 {
+		page = audSearchResponse{}
+		a.auditorJSON(t, "/v1/audit/events?limit=3"+cursor, &page)
+		for _, e := range page.Events {
+			if seen[e.Seq] {
+				t.Fatalf("seq %d twice", e.Seq)
+			}
+			seen[e.Seq] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = "&cursor=" + page.NextCursor
+	}
+	if int64(len(seen)) < a.chain.Head().Count-20 || len(seen) == 0 {
+		t.Fatalf("paged through %d of %d events", len(seen), a.chain.Head().Count)
+	}
+
+	// One decision in full, with the proof that it is in the signed chain.
+	a.auditorJSON(t, "/v1/audit/events?record_id=DENY-ENT-1", &page)
+	var proof audit.Proof
+	a.auditorJSON(t, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
+	if proof.Event.RecordID != "DENY-ENT-1" || proof.Checkpoint == nil {
+		t.Fatalf("proof: %+v", proof)
+	}
+	if err := audit.VerifyProof(&proof, a.signer.KeySet()); err != nil {
+		t.Fatalf("proof does not verify: %v", err)
+	}
+	// The newest event is past the last checkpoint: its proof is pending.
+	a.auditorJSON(t, "/v1/audit/events?record_id=DENY-ENT-2", &page)
+	a.auditorJSON(t, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
+	if !proof.Pending {
+		t.Fatalf("proof past the last checkpoint is not pending: %+v", proof)
+	}
+
+	// Export and checkpoints verify offline.
+	r := a.as("AL/GOV/AUDIT").get("/v1/audit/export")
+	if r.status != 200 || r.header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("export: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	var cps audCheckpointsResponse
+	a.auditorJSON(t, "/v1/audit/checkpoints", &cps)
+	if len(cps.Checkpoints) != 1 || cps.Head.Count < cps.Checkpoints[0].Count {
+		t.Fatalf("checkpoints: %+v", cps)
+	}
+	rep, err := audit.VerifyExport(bytes.NewReader(r.body), audit.VerifyOptions{Keys: a.signer.KeySet(), Checkpoints: cps.Checkpoints})
+	if err != nil {
+		t.Fatalf("export does not verify: %v", err)
+	}
+	if rep.Checkpoints != 1 || !rep.Signed {
+		t.Fatalf("export report %+v", rep)
+	}
+
+	// The console's chart and lists.
+	var sum audit.Summary
+	a.auditorJSON(t, "/v1/audit/summary?bucket=1m&top=5", &sum)
+	if sum.Events == 0 || sum.ByDecision[audit.DecisionDeny] < 2 || len(sum.Buckets) == 0 || sum.BucketSeconds != 60 {
+		t.Fatalf("summary %+v", sum)
+	}
+	var byReason bool
+	for _, c := range sum.DenialsByReason {
+		byReason = byReason || c.Key == "test_deny"
+	}
+	if !byReason {
+		t.Fatalf("denials by reason: %+v", sum.DenialsByReason)
+	}
+
+	// The officer's own reading is in the log too.
+	a.auditorJSON(t, "/v1/audit/events?member=AL/GOV/AUDIT&limit=1000", &page)
+	actions := map[string]bool{}
+	for _, e := range page.Events {
+		actions[e.Action] = true
+	}
+	for _, want := range []string{"audit.search", "audit.event", "audit.export", "audit.checkpoints", "audit.summary"} {
+		if !actions[want] {
+			t.Errorf("auditor's %s not audited (have %v)", want, actions)
+		}
+	}
+
+	// And the metrics are on the gateway's registry.
+	m := a.as("AL/GOV/AUDIT").get("/metrics")
+	if !strings.Contains(string(m.body), "ura_audit_events_total") {
+		t.Error("ura_audit_events_total not exported")
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestAudBadParameters(t *testing.T) {
+	a := audStart(t)
+	for _, path := range []string{
+		"/v1/audit/events?limit=0", "/v1/audit/events?limit=1001", "/v1/audit/events?from=yesterday",
+		"/v1/audit/events?cursor=-1", "/v1/audit/events?member=" + strings.Repeat("x", 300),
+		"/v1/audit/events/abc", "/v1/audit/events/0", "/v1/audit/export?from=x",
+		"/v1/audit/summary?bucket=1s", "/v1/audit/summary?top=0", "/v1/audit/summary?to=x",
+	} {
+		a.as("AL/GOV/AUDIT").get(path).problem(t, http.StatusBadRequest, problem.TypeBadRequest)
+	}
+	a.as("AL/GOV/AUDIT").get("/v1/audit/events/999999").problem(t, http.StatusNotFound, problem.TypeNotFound)
+}
+
+// TestAudLogFailureRefusesEverything: when the audit log cannot be written,
+// no data route and no audit route answers: 503, nothing unaudited leaves.
+func TestAudLogFailureRefusesEverything(t *testing.T) {
+	a := audStart(t)
+	exResults(t, a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	a.store.fail.Store(true)
+
+	push := a.as("AL/GOV/AIM").push(exWith(exSample(t, records.KindEntity), "id", "AIM-ENT-NEW"))
+	push.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	pull := a.as("AL/GOV/MOD").get("/v1/records")
+	pull.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	one := a.as("AL/GOV/MOD").get("/v1/records/AIM-LIC-2026-000123")
+	one.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	for _, r := range []exResponse{push, pull, one} {
+		if strings.Contains(string(r.body), "AIM-LIC") || strings.Contains(string(r.body), "jws") {
+			t.Errorf("a refused response carries data: %s", r.body)
+		}
+	}
+	for _, route := range audRoutes {
+		a.as("AL/GOV/AUDIT").get(route).problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+		a.as("AL/GOV/MOD").get(route).problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	}
+	// The disk comes back, but the log stays failed until the gateway is
+	// restarted and the log verified.
+	a.store.fail.Store(false)
+	a.as("AL/GOV/MOD").get("/v1/records").problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	if r := a.as("AL/GOV/AUDIT").get("/readyz"); r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz: %d", r.status)
+	}
+}
+
+// TestAudSecretsNeverLogged runs a realistic exchange with credentials in
+// every place a client could put them, and redacted fields in the records,
+// then scans the audit log and the gateway's own log for any of them.
+func TestAudSecretsNeverLogged(t *testing.T) {
+	a := audStart(t)
+	secrets := []string{"s3cr3t-bearer-token-7f1c", "hvs.CAESIVaultTokenNotForLogs", "session-cookie-9a8b7c", "query-token-5e4d"}
+	// Values the policy redacts for customs: they must reach neither the
+	// customs member nor the log.
+	redacted := []string{"jan.novak@army.cz", "Jan Novák", "1840000"}
+	do := func(c *exClient, method, path string, body []byte) exResponse {
+		req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secrets[0])
+		req.Header.Set("X-Vault-Token", secrets[1])
+		req.Header.Set("Cookie", "session="+secrets[2])
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	body, _ := json.Marshal([]any{exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-9")})
+	if r := do(a.as("AL/GOV/AIM"), http.MethodPost, "/v1/records", body); r.status != http.StatusOK && r.status != http.StatusMultiStatus {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	body, _ = json.Marshal([]any{exSample(t, records.KindEndUserCertificate)})
+	do(a.as("AL/GOV/MOD"), http.MethodPost, "/v1/records", body)
+	// A query string the exchange refuses is audited as a refusal: the
+	// token in it must not be.
+	do(a.as("AL/GOV/DPD"), http.MethodGet, "/v1/records?token="+secrets[3], nil)
+	if r := do(a.as("AL/GOV/DPD"), http.MethodGet, "/v1/records/AIM-LIC-2026-000123", nil); r.status != http.StatusOK {
+		t.Fatalf("customs get: %d %s", r.status, r.body)
+	}
+	do(a.as("AL/GOV/DPD"), http.MethodGet, "/v1/records", nil)
+	do(a.as("AL/GOV/MOD"), http.MethodGet, "/v1/records/AIM-LIC-2026-000123", nil)
+	do(a.as("AL/GOV/DPD"), http.MethodGet, "/v1/audit/events?token="+secrets[3], nil)
+	do(a.as("AL/GOV/AUDIT"), http.MethodGet, "/v1/audit/events?member=AL/GOV/DPD&token="+secrets[3], nil)
+	if _, err := a.chain.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.chain.Head().Count; n < 12 {
+		for _, e := range a.events(t) {
+			t.Logf("%+v", e)
+		}
+		t.Fatalf("only %d events: the run did not reach the log", n)
+	}
+	var logBytes []byte
+	_ = filepath.Walk(a.dir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			logBytes = append(logBytes, b...)
+		}
+		return nil
+	})
+	sawRedaction := false
+	for _, ev := range a.events(t) {
+		sawRedaction = sawRedaction || ev.Decision == audit.DecisionRedact
+	}
+	if !sawRedaction {
+		t.Fatal("no redaction in the run: the scan proves nothing")
+	}
+	for _, s := range append(secrets, redacted...) {
+		if bytes.Contains(logBytes, []byte(s)) {
+			t.Errorf("the audit log contains %q", s)
+		}
+		if strings.Contains(a.logs.String(), s) {
+			t.Errorf("the audit component's log contains %q", s)
+		}
+	}
+}

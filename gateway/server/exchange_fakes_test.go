@@ -1,0 +1,404 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// In-memory fakes of the chain's parts, for the handlers' unit tests. The
+// real ones have their own tests against Redis, Vault and PostgreSQL.
+
+// exFakeStore keeps records in memory with the version rules of the real
+// stores: a new version moves the record behind every cursor handed out.
+type exFakeStore struct {
+	mu     sync.Mutex
+	seq    uint64
+	byID   map[string]*exStored
+	failOn string // Put of this id fails as a storage error
+	getErr error
+}
+
+type exStored struct {
+	rec *records.Record
+	seq uint64
+}
+
+var _ store.Store = (*exFakeStore)(nil)
+
+func newExFakeStore() *exFakeStore { return &exFakeStore{byID: map[string]*exStored{}} }
+
+func (s *exFakeStore) Put(_ context.Context, rec *records.Record, check store.Check) (store.Outcome, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.ID == s.failOn {
+		return "", errors.New("disk on fire")
+	}
+	var prev *records.Record
+	if st, ok := s.byID[rec.ID]; ok {
+		prev = st.rec
+		switch {
+		case prev.Kind != rec.Kind:
+			return "", fmt.Errorf("%w: kind", store.ErrConflict)
+		case prev.Version == rec.Version && string(prev.Raw) == string(rec.Raw):
+			return store.Unchanged, nil
+		case prev.Version >= rec.Version:
+			return "", fmt.Errorf("%w: version", store.ErrConflict)
+		}
+	}
+	if check != nil {
+		if err := check(prev); err != nil {
+			return "", err
+		}
+	}
+	s.seq++
+	s.byID[rec.ID] = &exStored{rec: rec, seq: s.seq}
+	return store.Accepted, nil
+}
+
+func (s *exFakeStore) Get(_ context.Context, id string) (*records.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
+	st, ok := s.byID[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return st.rec, nil
+}
+
+func (s *exFakeStore) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	after, err := store.DecodeCursor(q.After)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var all []*exStored
+	for _, st := range s.byID {
+		if st.seq > after && exMatches(st.rec, q) {
+			all = append(all, st)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(all, func(a, b *exStored) int { return int(a.seq) - int(b.seq) })
+	for i, st := range all {
+		if q.Limit > 0 && i == q.Limit {
+			break
+		}
+		if err := fn(st.rec, store.EncodeCursor(st.seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func exMatches(r *records.Record, q store.Query) bool {
+	if q.Kind != "" && r.Kind != q.Kind || q.Originator != "" && r.Label.Originator != q.Originator {
+		return false
+	}
+	if !q.Since.IsZero() && r.Label.Created.Before(q.Since) {
+		return false
+	}
+	if q.LicenceID != "" {
+		if id, _ := r.Body()["licence_id"].(string); id != q.LicenceID {
+			return false
+		}
+	}
+	if q.Marking != nil {
+		m, ok := r.ItemMarking()
+		if !ok || m.Country != q.Marking.Country || m.Manufacturer != q.Marking.Manufacturer || m.Serial != q.Marking.Serial {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *exFakeStore) Ping(context.Context) error { return nil }
+func (s *exFakeStore) Close() error               { return nil }
+
+func (s *exFakeStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// exGenStore makes up n records as a scan asks for them, so that a stream
+// of any length costs the test no memory of its own.
+type exGenStore struct {
+	exFakeStore
+	n int
+}
+
+func (g *exGenStore) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	after, err := store.DecodeCursor(q.After)
+	if err != nil {
+		return err
+	}
+	label := records.Label{Classification: "RESTRICTED", ReleasableTo: []string{"ALB", "NATO"}, Originator: "AL/GOV/AIM",
+		Created: time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)}
+	sent := 0
+	for i := after + 1; i <= uint64(g.n); i++ {
+		if q.Limit > 0 && sent == q.Limit {
+			break
+		}
+		id := fmt.Sprintf("AIM-EVT-2026-%07d", i)
+		rec := &records.Record{Kind: records.KindTrackingEvent, ID: id, Version: 1, Label: label,
+			Raw: []byte(fmt.Sprintf(exGenTemplate, i%1000, id, i))}
+		if err := fn(rec, store.EncodeCursor(i)); err != nil {
+			return err
+		}
+		sent++
+	}
+	return nil
+}
+
+const exGenTemplate = `{"event":{"at":"2026-06-02T07:55:00Z","customs_declaration":"EX-2026-%06d","from":"ALB","item":{"att_category":"small_arms",` +
+	`"marking":{"country":"ALB","manufacturer":"KAYO","serial":"K26-X","year":2026},"ml_category":"ML1"},"licence_id":"AIM-LIC-2026-000123",` +
+	`"location":"Durrës port","to":"CZE","type":"EXPORT_DECLARED"},"id":"%s","kind":"tracking_event","label":{"classification":"RESTRICTED",` +
+	`"created":"2026-06-02T08:00:00Z","originator":"AL/GOV/AIM","releasable_to":["ALB","NATO"]},"version":1,"n":%d}`
+
+// exFakePolicy is a small stand-in for the OPA engine: records whose id
+// starts with DENY- are refused on push; a pull releases a record to members
+// of a nation in its releasable_to (auditors see everything), and customs
+// members get contract values and personal contacts redacted.
+type exFakePolicy struct {
+	n        atomic.Int64
+	observed atomic.Int64
+	redact   []string // overrides the customs redactions when set
+}
+
+var _ policy.Engine = (*exFakePolicy)(nil)
+
+func (p *exFakePolicy) Decide(_ context.Context, in policy.Input) policy.Decision {
+	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: "rev-test"}
+	if in.Action == policy.Push {
+		if strings.HasPrefix(in.Record.ID, "DENY-") {
+			d.Reasons = []policy.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
+			return d
+		}
+		d.Allow = true
+		return d
+	}
+	if in.Caller.Kind != "auditor" && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
+		d.Reasons = []policy.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
+		return d
+	}
+	d.Allow = true
+	if in.Caller.Kind == "customs" {
+		d.Redact = []string{"/licence/contract_value", "/licence/end_user/contact"}
+		if p.redact != nil {
+			d.Redact = p.redact
+		}
+	}
+	return d
+}
+
+func (p *exFakePolicy) Observe(*records.Record) { p.observed.Add(1) }
+
+// exFakeSigner makes real compact JWS with HMAC-SHA256, so tests can verify
+// what was signed.
+type exFakeSigner struct {
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+var exTestKey = []byte("exchange test key")
+
+var _ sign.TypedSigner = (*exFakeSigner)(nil)
+
+func (s *exFakeSigner) Sign(ctx context.Context, payloads [][]byte) ([]string, error) {
+	return s.SignTyped(ctx, "JOSE", payloads)
+}
+
+func (s *exFakeSigner) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
+	s.calls.Add(1)
+	if s.fail.Load() {
+		return nil, fmt.Errorf("%w: vault sealed", sign.ErrUnavailable)
+	}
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"test:1","typ":"` + typ + `"}`))
+	out := make([]string, len(payloads))
+	for i, p := range payloads {
+		input := hdr + "." + base64.RawURLEncoding.EncodeToString(p)
+		mac := hmac.New(sha256.New, exTestKey)
+		mac.Write([]byte(input))
+		out[i] = input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	return out, nil
+}
+
+func (s *exFakeSigner) Keys(context.Context) (jwk.Set, error) { return jwk.NewSet(), nil }
+
+// exVerify checks a fake JWS and returns its typ and payload.
+func exVerify(t *testing.T, jws string) (string, map[string]any) {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %.40q", jws)
+	}
+	mac := hmac.New(sha256.New, exTestKey)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		t.Fatal("JWS signature does not verify")
+	}
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	var h struct{ Typ string }
+	_ = json.Unmarshal(hdr, &h)
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var payload map[string]any
+	if err := json.Unmarshal(raw, &payload); err != nil {
+		t.Fatal(err)
+	}
+	return h.Typ, payload
+}
+
+// exFakeAudit keeps events (or only counts them when discard is set).
+type exFakeAudit struct {
+	mu      sync.Mutex
+	events  []audit.Event
+	count   int
+	fail    atomic.Bool
+	discard bool
+}
+
+var _ audit.Log = (*exFakeAudit)(nil)
+
+func (a *exFakeAudit) Append(_ context.Context, events ...audit.Event) error {
+	if a.fail.Load() {
+		return fmt.Errorf("%w: disk full", audit.ErrUnavailable)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.count += len(events)
+	if !a.discard {
+		a.events = append(a.events, events...)
+	}
+	return nil
+}
+
+func (a *exFakeAudit) all() []audit.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.events)
+}
+
+// exFakeLimiter allows up to budget records per class (unlimited when a
+// class has no budget) and records refunds.
+type exFakeLimiter struct {
+	mu       sync.Mutex
+	budget   map[ratelimit.Class]int
+	taken    map[ratelimit.Class]int
+	refunded map[ratelimit.Class]int
+}
+
+var _ ratelimit.Limiter = (*exFakeLimiter)(nil)
+
+func newExFakeLimiter(budget map[ratelimit.Class]int) *exFakeLimiter {
+	return &exFakeLimiter{budget: budget, taken: map[ratelimit.Class]int{}, refunded: map[ratelimit.Class]int{}}
+}
+
+func (l *exFakeLimiter) Take(_ context.Context, _ identity.Member, class ratelimit.Class, cost int) (ratelimit.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := ratelimit.Result{Limit: 1 << 30, Burst: 1 << 30, Window: time.Minute, Remaining: 1 << 30, Policy: `"test";q=1000000;w=60`}
+	if b, ok := l.budget[class]; ok {
+		res.Limit, res.Remaining = b, b-l.taken[class]
+		if l.taken[class]+cost > b {
+			res.RetryAfter, res.Remaining = 7*time.Second, max(0, b-l.taken[class])
+			return res, nil
+		}
+	}
+	l.taken[class] += cost
+	res.Allowed = true
+	return res, nil
+}
+
+func (l *exFakeLimiter) Refund(_ context.Context, _ identity.Member, class ratelimit.Class, n int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refunded[class] += n
+	return nil
+}
+
+func (l *exFakeLimiter) counts(class ratelimit.Class) (taken, refunded int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.taken[class], l.refunded[class]
+}
+
+// exEnv is a gateway with fake parts, over real mutual TLS.
+type exEnv struct {
+	p       *testPKI
+	srv     *Server
+	addr    string
+	store   *exFakeStore
+	policy  *exFakePolicy
+	signer  *exFakeSigner
+	audit   *exFakeAudit
+	limiter *exFakeLimiter
+	clients map[string]*exClient
+}
+
+func exConfig(p *testPKI) *config.Config {
+	cfg := p.config()
+	cfg.Members = append(cfg.Members,
+		config.Member{ID: "AL/GOV/DPD", Name: "Customs", Nation: "ALB", Kind: "customs", Clearance: "RESTRICTED"},
+		config.Member{ID: "NATO/ORG/LIAISON", Name: "NATO liaison", Nation: "NATO", Kind: "liaison", Clearance: "SECRET"})
+	return cfg
+}
+
+// exStart starts a gateway over deps (fakes are filled in where nil).
+func exStart(t *testing.T, mutate func(*config.Config, *Deps)) *exEnv {
+	t.Helper()
+	p := newTestPKI(t)
+	cfg := exConfig(p)
+	e := &exEnv{p: p, store: newExFakeStore(), policy: &exFakePolicy{}, signer: &exFakeSigner{}, audit: &exFakeAudit{},
+		limiter: newExFakeLimiter(nil), clients: map[string]*exClient{}}
+	deps := Deps{Store: e.store, Policy: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
+	if mutate != nil {
+		mutate(cfg, &deps)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	srv, err := New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with error: %v", err)
+		}
+	})
+	e.srv, e.addr = srv, srv.Addr().String()
+	return e
+}

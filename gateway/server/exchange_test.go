@@ -1,0 +1,916 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// exClient is one member's HTTPS client to the test gateway.
+type exClient struct {
+	t    *testing.T
+	http *http.Client
+	base string
+}
+
+func (e *exEnv) as(member string) *exClient {
+	if c, ok := e.clients[member]; ok {
+		return c
+	}
+	ca := e.p.inter
+	if strings.HasPrefix(member, "IT/") {
+		ca = e.p.it // partners' certificates come from their own CA
+	}
+	c := &exClient{t: e.p.t, http: e.p.client(e.p.member(ca, member), 0, true), base: "https://" + e.addr}
+	e.clients[member] = c
+	return c
+}
+
+type exResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r exResponse) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response %d is not JSON: %.200q", r.status, r.body)
+	}
+	return m
+}
+
+// problem checks that r is problem+json with status and type.
+func (r exResponse) problem(t *testing.T, status int, typ string) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != problem.ContentType {
+		t.Fatalf("Content-Type %q, want %s", ct, problem.ContentType)
+	}
+	m := r.json(t)
+	if m["type"] != typ {
+		t.Fatalf("problem type %v, want %s (%s)", m["type"], typ, r.body)
+	}
+	return m
+}
+
+func (c *exClient) do(method, path, contentType, accept string, body []byte) exResponse {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (c *exClient) push(docs ...map[string]any) exResponse {
+	c.t.Helper()
+	body, _ := json.Marshal(docs)
+	return c.do(http.MethodPost, "/v1/records", "application/json", "", body)
+}
+
+func (c *exClient) get(path string) exResponse {
+	c.t.Helper()
+	return c.do(http.MethodGet, path, "", "", nil)
+}
+
+// exSample is the valid record of kind from the records package's testdata.
+func exSample(t *testing.T, kind string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "records", "testdata", "valid", kind+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// exWith returns a copy of doc with top-level or nested values set:
+// path "licence.status" → doc["licence"]["status"].
+func exWith(doc map[string]any, kv ...any) map[string]any {
+	raw, _ := json.Marshal(doc)
+	var out map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&out)
+	for i := 0; i < len(kv); i += 2 {
+		path := strings.Split(kv[i].(string), ".")
+		m := out
+		for _, p := range path[:len(path)-1] {
+			m = m[p].(map[string]any)
+		}
+		if kv[i+1] == nil {
+			delete(m, path[len(path)-1])
+		} else {
+			m[path[len(path)-1]] = kv[i+1]
+		}
+	}
+	return out
+}
+
+type exResultT struct {
+	Index      int                  `json:"index"`
+	ID         string               `json:"id"`
+	Version    int                  `json:"version"`
+	Status     string               `json:"status"`
+	Reasons    []map[string]string  `json:"reasons"`
+	Errors     []problem.FieldError `json:"errors"`
+	DecisionID string               `json:"decision_id"`
+	JWS        string               `json:"jws"`
+}
+
+func exResults(t *testing.T, r exResponse) []exResultT {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	var body struct{ Results []exResultT }
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Results
+}
+
+type exPageT struct {
+	Records    []exDelivery `json:"records"`
+	NextCursor string       `json:"next_cursor"`
+	More       bool         `json:"more"`
+}
+
+func exPage(t *testing.T, r exResponse) exPageT {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("pull: %d %s", r.status, r.body)
+	}
+	var p exPageT
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// exRecordOf verifies a delivery and returns the record inside it.
+func exRecordOf(t *testing.T, d exDelivery, recipient string) (map[string]any, map[string]any) {
+	t.Helper()
+	typ, payload := exVerify(t, d.JWS)
+	if typ != "ura-delivery+jws" {
+		t.Errorf("delivery typ %q", typ)
+	}
+	if payload["recipient"] != recipient || payload["iss"] != "ura" || payload["iat"] == nil || payload["decision_id"] == "" || payload["policy_revision"] != "rev-test" {
+		t.Errorf("delivery payload envelope: %v", payload)
+	}
+	rec, _ := payload["record"].(map[string]any)
+	if rec["id"] != d.ID {
+		t.Errorf("delivery id %s, record id %v", d.ID, rec["id"])
+	}
+	return rec, payload
+}
+
+func TestExPushPullRoundTrip(t *testing.T) {
+	e := exStart(t, nil)
+	aim := e.as("AL/GOV/AIM")
+	res := exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity), exSample(t, records.KindExcludedEntity)))
+	dpd := exResults(t, e.as("AL/GOV/DPD").push(exSample(t, records.KindTrackingEvent)))
+	mod := exResults(t, e.as("AL/GOV/MOD").push(exSample(t, records.KindEndUserCertificate)))
+	for i, r := range append(append(res, dpd...), mod...) {
+		if r.Status != "accepted" || r.DecisionID == "" {
+			t.Errorf("result %d: %+v", i, r)
+		}
+		typ, payload := exVerify(t, r.JWS)
+		if typ != "ura-result+jws" || payload["status"] != "accepted" || payload["iss"] != "ura" || payload["iat"] == nil || payload["jws"] != nil {
+			t.Errorf("result %d payload: %s %v", i, typ, payload)
+		}
+	}
+	if _, p := exVerify(t, res[0].JWS); p["recipient"] != "AL/GOV/AIM" || p["id"] != "AIM-LIC-2026-000123" {
+		t.Errorf("result payload: %v", p)
+	}
+	if e.store.len() != 5 || e.policy.observed.Load() != 5 {
+		t.Fatalf("stored %d, observed %d; want 5", e.store.len(), e.policy.observed.Load())
+	}
+
+	// The Ministry of Defence pulls everything released to ALB.
+	page := exPage(t, e.as("AL/GOV/MOD").get("/v1/records"))
+	if len(page.Records) != 5 || page.More || page.NextCursor == "" {
+		t.Fatalf("page: %d records, more %v, cursor %q", len(page.Records), page.More, page.NextCursor)
+	}
+	stored, _ := e.store.Get(t.Context(), "AIM-LIC-2026-000123")
+	rec, payload := exRecordOf(t, page.Records[0], "AL/GOV/MOD")
+	got, _ := json.Marshal(rec)
+	if !bytes.Equal(got, stored.Raw) || len(payload["redactions"].([]any)) != 0 {
+		t.Errorf("pulled record differs from the stored one:\n%s\n%s", got, stored.Raw)
+	}
+	// Nothing new behind the cursor.
+	if again := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?cursor="+page.NextCursor)); len(again.Records) != 0 || again.NextCursor != page.NextCursor {
+		t.Errorf("pull behind the last cursor: %+v", again)
+	}
+	// Filters.
+	if p := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?kind=tracking_event&licence_id=AIM-LIC-2026-000123")); len(p.Records) != 1 || p.Records[0].ID != "AIM-EVT-2026-9000001" {
+		t.Errorf("filtered pull: %+v", p.Records)
+	}
+	if p := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?originator=AL/GOV/AIM&limit=2")); len(p.Records) != 2 || !p.More {
+		t.Errorf("paged pull: %d records, more %v", len(p.Records), p.More)
+	}
+	one := e.as("AL/GOV/MOD").get("/v1/records/AIM-ENT-L61234567A")
+	var d exDelivery
+	if one.status != 200 || json.Unmarshal(one.body, &d) != nil || d.Version != 2 {
+		t.Fatalf("get: %d %s", one.status, one.body)
+	}
+	exRecordOf(t, d, "AL/GOV/MOD")
+
+	// Every request and every decision is in the audit log, and every
+	// delivered record's event names the signing key.
+	var pushes, pulls int
+	for _, ev := range e.audit.all() {
+		if ev.Member == "" || ev.RequestID == "" || ev.Time.IsZero() {
+			t.Errorf("incomplete audit event %+v", ev)
+		}
+		if ev.RecordID != "" && ev.SigningKID != "test:1" && ev.Decision != audit.DecisionWithhold {
+			t.Errorf("record event without signing kid: %+v", ev)
+		}
+		switch {
+		case ev.Action == "push" && ev.RecordID != "":
+			pushes++
+			if !strings.HasPrefix(ev.RequestDigest, "sha256:") || ev.DecisionID == "" || ev.PolicyRevision != "rev-test" {
+				t.Errorf("push event %+v", ev)
+			}
+		case ev.Action == "pull" && ev.RecordID != "":
+			pulls++
+		}
+	}
+	if pushes != 5 || pulls != 5+0+1+2+1 {
+		t.Errorf("audit: %d push record events (want 5), %d pull record events (want 9)", pushes, pulls)
+	}
+}
+
+// TestExPushStatuses drives every result status through one gateway.
+func TestExPushStatuses(t *testing.T) {
+	e := exStart(t, nil)
+	aim := e.as("AL/GOV/AIM")
+	lic := exSample(t, records.KindLicence)
+	exResults(t, aim.push(lic))
+	revoked := exWith(lic, "version", json.Number("4"), "licence.status", "revoked")
+	exResults(t, aim.push(revoked, exWith(exSample(t, records.KindEntity), "id", "AIM-ENT-1")))
+
+	batch := []map[string]any{
+		revoked, // 0 unchanged
+		exWith(revoked, "licence.status_reason", "other content"),                                                      // 1 same version, other content
+		exWith(lic, "licence.status", "issued"),                                                                        // 2 older version
+		exWith(revoked, "version", json.Number("5"), "licence.status", "issued"),                                       // 3 revoked is final
+		exWith(exSample(t, records.KindExcludedEntity), "id", "AIM-LIC-2026-000123"),                                   // 4 kind change
+		exWith(exSample(t, records.KindEntity), "id", "DENY-1"),                                                        // 5 policy deny
+		exWith(exSample(t, records.KindEntity), "label.originator", "AL/GOV/MOD"),                                      // 6 spoofed originator
+		exWith(exSample(t, records.KindEntity), "entity.activities", []any{"x"}),                                       // 7 invalid
+		exWith(exSample(t, records.KindEntity), "id", "AIM-ENT-2"),                                                     // 8 accepted
+		exWith(exSample(t, records.KindEntity), "id", "AIM-ENT-1", "version", json.Number("3"), "entity.name", "KAYO"), // 9 update
+	}
+	got := exResults(t, aim.push(batch...))
+	want := []struct{ status, reason string }{
+		{"unchanged", ""}, {"conflict", "version_conflict"}, {"conflict", "version_conflict"}, {"conflict", "illegal_transition"},
+		{"conflict", "kind_change"}, {"denied", "test_deny"}, {"denied", "originator_mismatch"}, {"invalid", ""},
+		{"accepted", ""}, {"accepted", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results for %d records", len(got), len(want))
+	}
+	for i, w := range want {
+		r := got[i]
+		if r.Index != i || r.Status != w.status {
+			t.Errorf("record %d: status %s, want %s (%+v)", i, r.Status, w.status, r)
+			continue
+		}
+		if w.reason != "" && (len(r.Reasons) == 0 || r.Reasons[0]["code"] != w.reason) {
+			t.Errorf("record %d: reasons %v, want %s", i, r.Reasons, w.reason)
+		}
+		if _, p := exVerify(t, r.JWS); p["status"] != w.status || p["index"] != float64(i) {
+			t.Errorf("record %d: signed payload %v", i, p)
+		}
+	}
+	if len(got[7].Errors) != 1 || got[7].Errors[0].Pointer != "/entity/activities/0" || *got[7].Errors[0].Record != 7 {
+		t.Errorf("invalid record errors: %+v", got[7].Errors)
+	}
+	if m := got[3].Reasons[0]["message"]; !strings.Contains(m, "revoked") {
+		t.Errorf("transition message %q", m)
+	}
+	// Nothing of a refused record was stored.
+	if r, _ := e.store.Get(t.Context(), "AIM-LIC-2026-000123"); r.Version != 4 || r.Kind != records.KindLicence {
+		t.Errorf("licence now %s v%d", r.Kind, r.Version)
+	}
+	for _, id := range []string{"DENY-1"} {
+		if _, err := e.store.Get(t.Context(), id); err == nil {
+			t.Errorf("%s stored", id)
+		}
+	}
+	if r, _ := e.store.Get(t.Context(), "AIM-ENT-L61234567A"); r != nil {
+		t.Error("the spoofed or invalid record was stored")
+	}
+	// One request event and one event per record, with the outcome.
+	var reqEvents, recEvents int
+	decisions := map[string]int{}
+	for _, ev := range e.audit.all()[len(e.audit.all())-11:] {
+		if ev.RecordID == "" && ev.RecordVersion == 0 {
+			reqEvents++
+			if ev.Records != 10 || ev.Status != 200 {
+				t.Errorf("request event %+v", ev)
+			}
+			continue
+		}
+		recEvents++
+		decisions[ev.Decision]++
+	}
+	if reqEvents != 1 || recEvents != 10 || decisions[audit.DecisionAllow] != 3 || decisions[audit.DecisionDeny] != 7 {
+		t.Errorf("audit: %d request events, %d record events, decisions %v", reqEvents, recEvents, decisions)
+	}
+}
+
+// TestExOriginatorSpoofing: no one pushes in another institution's name.
+func TestExOriginatorSpoofing(t *testing.T) {
+	e := exStart(t, nil)
+	lic := exSample(t, records.KindLicence) // originator AL/GOV/AIM
+	for _, member := range []string{"AL/GOV/MOD", "IT/GOV/MOD", "AL/GOV/AUDIT"} {
+		r := exResults(t, e.as(member).push(lic))[0]
+		if r.Status != "denied" || r.Reasons[0]["code"] != "originator_mismatch" {
+			t.Errorf("%s pushing as AL/GOV/AIM: %+v", member, r)
+		}
+	}
+	if e.store.len() != 0 {
+		t.Fatal("a spoofed record was stored")
+	}
+	// The originator itself may.
+	if r := exResults(t, e.as("AL/GOV/AIM").push(lic))[0]; r.Status != "accepted" {
+		t.Fatalf("the originator's own push: %+v", r)
+	}
+}
+
+// TestExRedaction: redacted fields are removed before serialization, so
+// their values are nowhere in what is sent.
+func TestExRedaction(t *testing.T) {
+	e := exStart(t, nil)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	secrets := []string{"1840000", "Jan Novák", "jan.novak@army.cz", `"EUR"`}
+
+	resp := e.as("AL/GOV/DPD").get("/v1/records")
+	page := exPage(t, resp)
+	if len(page.Records) != 1 {
+		t.Fatalf("customs got %d records", len(page.Records))
+	}
+	rec, payload := exRecordOf(t, page.Records[0], "AL/GOV/DPD")
+	if red := payload["redactions"].([]any); len(red) != 2 || red[0] != "/licence/contract_value" {
+		t.Errorf("redactions %v", red)
+	}
+	lic := rec["licence"].(map[string]any)
+	if _, ok := lic["contract_value"]; ok {
+		t.Error("contract_value delivered")
+	}
+	if eu := lic["end_user"].(map[string]any); eu["contact"] != nil || eu["name"] != "Ministry of Defence" {
+		t.Errorf("end_user %v", eu)
+	}
+	decoded, _ := base64.RawURLEncoding.DecodeString(strings.Split(page.Records[0].JWS, ".")[1])
+	for _, s := range secrets {
+		if bytes.Contains(resp.body, []byte(s)) || bytes.Contains(decoded, []byte(s)) {
+			t.Errorf("%q is in what customs received", s)
+		}
+	}
+	// The same through GET and the stream.
+	for _, r := range []exResponse{e.as("AL/GOV/DPD").get("/v1/records/AIM-LIC-2026-000123"),
+		e.as("AL/GOV/DPD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)} {
+		for _, jws := range exJWSIn(r.body) {
+			payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(jws, ".")[1])
+			for _, s := range secrets {
+				if bytes.Contains(payload, []byte(s)) {
+					t.Errorf("%q delivered", s)
+				}
+			}
+		}
+	}
+	// The ministry, which may see them, gets them.
+	full, _ := exRecordOf(t, exPage(t, e.as("AL/GOV/MOD").get("/v1/records")).Records[0], "AL/GOV/MOD")
+	if full["licence"].(map[string]any)["contract_value"] == nil {
+		t.Error("the ministry lost the contract value")
+	}
+	// Redactions are audited by path, never by value.
+	for _, ev := range e.audit.all() {
+		if ev.Decision == audit.DecisionRedact {
+			if len(ev.Redactions) != 2 {
+				t.Errorf("redact event %+v", ev)
+			}
+			b, _ := json.Marshal(ev)
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("audit event holds %q", s)
+				}
+			}
+		}
+	}
+}
+
+func exJWSIn(body []byte) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(string(body), func(r rune) bool { return r == '"' }) {
+		if strings.Count(f, ".") == 2 && strings.HasPrefix(f, "eyJ") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestExRedactionFailureWithholds: a policy redaction that cannot be
+// applied withholds the record instead of sending the field.
+func TestExRedactionFailureWithholds(t *testing.T) {
+	e := exStart(t, nil)
+	e.policy.redact = []string{"licence/contract_value"} // not a JSON pointer
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	if p := exPage(t, e.as("AL/GOV/DPD").get("/v1/records")); len(p.Records) != 0 {
+		t.Fatalf("record with a failed redaction delivered: %+v", p.Records)
+	}
+}
+
+// TestExWithheldNeverSent: a record policy withholds is not sent, and
+// asking for it by id answers exactly like a missing record.
+func TestExWithheldNeverSent(t *testing.T) {
+	e := exStart(t, nil)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+	it := e.as("IT/GOV/MOD") // ITA: neither record is releasable to Italy
+	resp := it.get("/v1/records")
+	if p := exPage(t, resp); len(p.Records) != 0 || p.NextCursor == "" {
+		t.Fatalf("Italy received %+v", p)
+	}
+	if bytes.Contains(resp.body, []byte("AIM-LIC")) {
+		t.Error("a withheld record's id reached the caller")
+	}
+	stream := it.do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	if lines := strings.Split(strings.TrimSpace(string(stream.body)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"complete":true`) {
+		t.Fatalf("stream to Italy: %q", stream.body)
+	}
+	withheld := it.get("/v1/records/AIM-LIC-2026-000123").problem(t, 404, problem.TypeNotFound)
+	missing := it.get("/v1/records/AIM-LIC-2099-999999").problem(t, 404, problem.TypeNotFound)
+	delete(withheld, "instance")
+	delete(missing, "instance")
+	if a, b := jsonString(withheld), jsonString(missing); a != b {
+		t.Errorf("withheld and missing answer differently:\n%s\n%s", a, b)
+	}
+	// NATO sees the licence (releasable to NATO), not the entity? Both are.
+	if p := exPage(t, e.as("NATO/ORG/LIAISON").get("/v1/records")); len(p.Records) != 2 {
+		t.Errorf("NATO received %d records", len(p.Records))
+	}
+	withholds := 0
+	for _, ev := range e.audit.all() {
+		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" {
+			withholds++
+			if ev.Reasons[0].Code != "not_releasable" || ev.SigningKID != "" {
+				t.Errorf("withhold event %+v", ev)
+			}
+		}
+	}
+	if withholds != 5 {
+		t.Errorf("%d withhold events, want 5", withholds)
+	}
+	// Withheld records are refunded.
+	if taken, refunded := e.limiter.counts(ratelimit.ClassPull); refunded < 4 || taken < refunded {
+		t.Errorf("pull taken %d refunded %d", taken, refunded)
+	}
+}
+
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestExSignerDown: nothing unsigned leaves. Push, page, stream, get and
+// trace all answer 503 with no record in them.
+func TestExSignerDown(t *testing.T) {
+	e := exStart(t, nil)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	exResults(t, e.as("AL/GOV/DPD").push(exSample(t, records.KindTrackingEvent)))
+	e.signer.fail.Store(true)
+	before := len(e.audit.all())
+	mod := e.as("AL/GOV/MOD")
+	for name, r := range map[string]exResponse{
+		"push":   e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
+		"page":   mod.get("/v1/records"),
+		"stream": mod.do(http.MethodGet, "/v1/records", "", exNDJSON, nil),
+		"get":    mod.get("/v1/records/AIM-LIC-2026-000123"),
+		"trace":  mod.get("/v1/items/ALB/KAYO/K26-000123/trace"),
+	} {
+		r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+		if bytes.Contains(r.body, []byte("eyJ")) || bytes.Contains(r.body, []byte("AIM-")) || bytes.Contains(r.body, []byte("sealed")) {
+			t.Errorf("%s: 503 body carries data or internals: %s", name, r.body)
+		}
+	}
+	for _, ev := range e.audit.all()[before:] {
+		if ev.Decision == audit.DecisionAllow || ev.Decision == audit.DecisionRedact {
+			t.Errorf("a delivery was audited though nothing was signed: %+v", ev)
+		}
+	}
+	// The pushed entity was stored before signing failed; the retry is
+	// unchanged and signed.
+	e.signer.fail.Store(false)
+	if r := exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)))[0]; r.Status != "unchanged" {
+		t.Errorf("retry after signer outage: %+v", r)
+	}
+}
+
+// TestExAuditDown: nothing unaudited leaves.
+func TestExAuditDown(t *testing.T) {
+	e := exStart(t, nil)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	e.audit.fail.Store(true)
+	mod := e.as("AL/GOV/MOD")
+	for name, r := range map[string]exResponse{
+		"push":        e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
+		"page":        mod.get("/v1/records"),
+		"stream":      mod.do(http.MethodGet, "/v1/records", "", exNDJSON, nil),
+		"get":         mod.get("/v1/records/AIM-LIC-2026-000123"),
+		"bad request": mod.get("/v1/records?limit=zero"),
+	} {
+		r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+		if bytes.Contains(r.body, []byte("eyJ")) {
+			t.Errorf("%s: a signed record in a 503", name)
+		}
+	}
+}
+
+// TestExStreamBoundedMemory streams 100,000 records (URA_STREAM_RECORDS
+// overrides, e.g. 1000000) through a store that makes them up as it is
+// scanned, and reports the heap in use while streaming. A handler that
+// collected the result would hold every record and signature at once.
+func TestExStreamBoundedMemory(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 5_000
+	}
+	if v := os.Getenv("URA_STREAM_RECORDS"); v != "" {
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: n}
+	e := exStart(t, func(_ *config.Config, d *Deps) {
+		d.Store = gen
+		d.Audit = &exFakeAudit{discard: true}
+	})
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	})
+	req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/v1/records", nil)
+	req.Header.Set("Accept", exNDJSON)
+	resp, err := e.as("AL/GOV/MOD").http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != exNDJSON {
+		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	lines, last := 0, ""
+	start := time.Now()
+	for sc.Scan() {
+		lines++
+		if lines == 1 {
+			exRecordOf(t, mustDelivery(t, sc.Bytes()), "AL/GOV/MOD")
+		}
+		last = sc.Text()
+	}
+	elapsed := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if lines != n+1 {
+		t.Fatalf("%d lines, want %d records and a trailer", lines, n)
+	}
+	var tr exTrailer
+	if err := json.Unmarshal([]byte(last), &tr); err != nil || !tr.Complete || tr.Records != n || tr.NextCursor != store.EncodeCursor(uint64(n)) {
+		t.Fatalf("trailer %q", last)
+	}
+	if calls := e.signer.calls.Load(); calls != int64((n+exChunk-1)/exChunk) {
+		t.Errorf("%d signer calls for %d records, want one per chunk", calls, n)
+	}
+	t.Logf("streamed %d records in %v (%.0f records/s, client and server in one process); heap in use before %.1f MiB, peak while streaming %.1f MiB",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), float64(base.HeapInuse)/(1<<20), float64(peak.Load())/(1<<20))
+	// A generous bound that only a handler holding the whole result would
+	// break: 100,000 signed records are over 200 MiB.
+	if grown := float64(peak.Load()-min(peak.Load(), base.HeapInuse)) / (1 << 20); grown > 64 {
+		t.Errorf("heap grew by %.1f MiB while streaming", grown)
+	}
+}
+
+func mustDelivery(t *testing.T, line []byte) exDelivery {
+	t.Helper()
+	var d exDelivery
+	if err := json.Unmarshal(line, &d); err != nil || d.JWS == "" {
+		t.Fatalf("not a delivery line: %q", line)
+	}
+	return d
+}
+
+// TestExStreamStoppedByRateLimit: a stream the rate limit stops ends with
+// an error trailer (never a problem appended to records), naming where to
+// resume; what was reserved and not sent is refunded.
+func TestExStreamStoppedByRateLimit(t *testing.T) {
+	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: 1000}
+	lim := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 2 * exChunk})
+	e := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim })
+	r := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if r.status != 200 || len(lines) != 2*exChunk+1 {
+		t.Fatalf("status %d, %d lines", r.status, len(lines))
+	}
+	var tr exTrailer
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tr); err != nil || tr.Complete || tr.Records != 2*exChunk ||
+		tr.NextCursor != store.EncodeCursor(2*exChunk) || tr.Error["type"] != problem.TypeRateLimited || tr.Error["retry_after"] != float64(7) {
+		t.Fatalf("trailer %s", lines[len(lines)-1])
+	}
+	// Resuming from the trailer's cursor continues where it stopped.
+	lim.mu.Lock()
+	lim.budget = nil
+	lim.mu.Unlock()
+	rest := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records?cursor="+tr.NextCursor, "", exNDJSON, nil)
+	restLines := strings.Split(strings.TrimSpace(string(rest.body)), "\n")
+	if len(restLines) != 1000-2*exChunk+1 || mustDelivery(t, []byte(restLines[0])).ID != "AIM-EVT-2026-0000513" {
+		t.Fatalf("resumed stream: %d lines, first %.60s", len(restLines), restLines[0])
+	}
+	// The first chunk refused is a plain 429 before any byte.
+	lim2 := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 10})
+	e2 := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim2 })
+	r2 := e2.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	r2.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
+	if r2.header.Get("Retry-After") != "7" {
+		t.Errorf("Retry-After %q", r2.header.Get("Retry-After"))
+	}
+}
+
+func TestExPushRateLimited(t *testing.T) {
+	lim := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPush: 2})
+	e := exStart(t, func(_ *config.Config, d *Deps) { d.Limiter = lim })
+	aim := e.as("AL/GOV/AIM")
+	r := aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity), exSample(t, records.KindExcludedEntity))
+	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
+	if r.header.Get("Retry-After") == "" || e.store.len() != 0 {
+		t.Fatalf("Retry-After %q, stored %d", r.header.Get("Retry-After"), e.store.len())
+	}
+	// Within the limit the same member is served: the cost is the records.
+	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+}
+
+// TestExRequestErrors: every refusal of a whole request is problem+json
+// with a stable type and, where a field is at fault, its pointer.
+func TestExRequestErrors(t *testing.T) {
+	e := exStart(t, func(cfg *config.Config, _ *Deps) {
+		cfg.Limits = config.Limits{MaxBodyBytes: 64 << 10, MaxRecords: 3, MaxDepth: 6, MaxStringLength: 100, MaxPageSize: 50}
+	})
+	aim := e.as("AL/GOV/AIM")
+	lic, _ := json.Marshal(exSample(t, records.KindLicence))
+	batch := func(n int) []byte {
+		return []byte("[" + strings.TrimSuffix(strings.Repeat(`{},`, n), ",") + "]")
+	}
+	cases := []struct {
+		name, method, path, ctype, accept string
+		body                              []byte
+		status                            int
+		typ                               string
+		pointer                           string
+	}{
+		{"body too large", "POST", "/v1/records", "application/json", "", bytes.Repeat([]byte(" "), 65<<10), 413, problem.TypeBodyTooLarge, ""},
+		{"too many records", "POST", "/v1/records", "application/json", "", batch(4), 413, problem.TypeTooManyRecords, ""},
+		{"too deep", "POST", "/v1/records", "application/json", "", []byte(`[{"a":[[[[[[1]]]]]]}]`), 422, problem.TypeTooDeep, "/a/0/0/0/0/0"},
+		{"string too long", "POST", "/v1/records", "application/json", "", []byte(`[{"id":"` + strings.Repeat("A", 101) + `"}]`), 422, problem.TypeStringTooLong, "/id"},
+		{"form post", "POST", "/v1/records", "application/x-www-form-urlencoded", "", []byte("a=b"), 415, problem.TypeUnsupportedMedia, ""},
+		{"no content type", "POST", "/v1/records", "", "", lic, 415, problem.TypeUnsupportedMedia, ""},
+		{"latin-1 charset", "POST", "/v1/records", "application/json; charset=iso-8859-1", "", lic, 415, problem.TypeUnsupportedMedia, ""},
+		{"malformed", "POST", "/v1/records", "application/json", "", []byte(`[{"id":`), 400, problem.TypeBadRequest, ""},
+		{"object not array", "POST", "/v1/records", "application/json", "", lic, 400, problem.TypeBadRequest, ""},
+		{"pretty NDJSON", "POST", "/v1/records", exNDJSON, "", []byte("{\n}\n"), 400, problem.TypeBadRequest, ""},
+		{"unknown kind filter", "GET", "/v1/records?kind=weapon", "", "", nil, 400, problem.TypeBadRequest, "kind"},
+		{"bad since", "GET", "/v1/records?since=yesterday", "", "", nil, 400, problem.TypeBadRequest, "since"},
+		{"bad limit", "GET", "/v1/records?limit=-1", "", "", nil, 400, problem.TypeBadRequest, "limit"},
+		{"page over max", "GET", "/v1/records?limit=51", "", "", nil, 400, problem.TypeBadRequest, "limit"},
+		{"bad originator", "GET", "/v1/records?originator=aim", "", "", nil, 400, problem.TypeBadRequest, "originator"},
+		{"half a marking", "GET", "/v1/records?country=ALB&serial=K1", "", "", nil, 400, problem.TypeBadRequest, "manufacturer"},
+		{"misspelt filter", "GET", "/v1/records?knd=licence", "", "", nil, 400, problem.TypeBadRequest, "knd"},
+		{"repeated filter", "GET", "/v1/records?kind=licence&kind=entity", "", "", nil, 400, problem.TypeBadRequest, "kind"},
+		{"forged cursor", "GET", "/v1/records?cursor=AAAA", "", "", nil, 400, problem.TypeBadRequest, "cursor"},
+		{"cursor with symbols", "GET", "/v1/records?cursor=%27%3B--", "", "", nil, 400, problem.TypeBadRequest, "cursor"},
+		{"csv wanted", "GET", "/v1/records", "", "text/csv", nil, 406, problem.TypeNotAcceptable, ""},
+		{"trace bad country", "GET", "/v1/items/ALBANIA/KAYO/K1/trace", "", "", nil, 400, problem.TypeBadRequest, "country"},
+		{"trace bad serial", "GET", "/v1/items/ALB/KAYO/K%3C1%3E/trace", "", "", nil, 400, problem.TypeBadRequest, "serial"},
+		{"unknown schema", "GET", "/v1/schemas/weapon", "", "", nil, 404, problem.TypeNotFound, ""},
+		{"bad record id", "GET", "/v1/records/..%2Fetc", "", "", nil, 404, problem.TypeNotFound, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := aim.do(tc.method, tc.path, tc.ctype, tc.accept, tc.body)
+			p := r.problem(t, tc.status, tc.typ)
+			if tc.pointer != "" {
+				errs, _ := p["errors"].([]any)
+				if len(errs) == 0 || errs[0].(map[string]any)["pointer"] != tc.pointer {
+					t.Errorf("errors %v, want pointer %s", p["errors"], tc.pointer)
+				}
+			}
+			if bytes.Contains(r.body, []byte("syntax error")) || bytes.Contains(r.body, []byte("json:")) {
+				t.Errorf("internal decoder message leaked: %s", r.body)
+			}
+		})
+	}
+	if e.store.len() != 0 {
+		t.Error("a refused request stored records")
+	}
+	// Refused requests are audited with their status.
+	statuses := map[int]int{}
+	for _, ev := range e.audit.all() {
+		statuses[ev.Status]++
+	}
+	if statuses[413] != 2 || statuses[422] != 2 || statuses[415] != 3 || statuses[400] < 10 {
+		t.Errorf("audited statuses %v", statuses)
+	}
+}
+
+func TestExTrace(t *testing.T) {
+	e := exStart(t, nil)
+	ev := exSample(t, records.KindTrackingEvent)
+	mk := func(id, typ, at string, releasable ...any) map[string]any {
+		return exWith(ev, "id", id, "event.type", typ, "event.at", at, "label.releasable_to", releasable)
+	}
+	// Pushed out of order; one event is not releasable to Italy.
+	exResults(t, e.as("AL/GOV/DPD").push(
+		mk("EVT-3", "EXIT_CONFIRMED", "2026-06-03T10:00:00Z", "ALB", "ITA"),
+		mk("EVT-1", "EXPORT_DECLARED", "2026-06-01T09:00:00+02:00", "ALB", "ITA"),
+		mk("EVT-2", "EXPORT_DECLARED", "2026-06-02T07:55:00Z", "ALB"),
+		exWith(mk("EVT-9", "EXPORT_DECLARED", "2026-06-01T00:00:00Z", "ALB", "ITA"), "event.item.marking.serial", "OTHER"),
+	))
+	get := func(member string) []string {
+		r := e.as(member).get("/v1/items/ALB/KAYO/K26-000123/trace")
+		var body struct {
+			Item   map[string]string
+			Events []exDelivery
+		}
+		if r.status != 200 || json.Unmarshal(r.body, &body) != nil || body.Item["serial"] != "K26-000123" {
+			t.Fatalf("trace: %d %s", r.status, r.body)
+		}
+		var ids []string
+		for _, d := range body.Events {
+			rec, _ := exRecordOf(t, d, member)
+			ids = append(ids, rec["id"].(string))
+		}
+		return ids
+	}
+	if got := get("AL/GOV/MOD"); !slices.Equal(got, []string{"EVT-1", "EVT-2", "EVT-3"}) {
+		t.Errorf("trace for ALB: %v", got)
+	}
+	if got := get("IT/GOV/MOD"); !slices.Equal(got, []string{"EVT-1", "EVT-3"}) {
+		t.Errorf("trace for ITA: %v", got)
+	}
+	if taken, refunded := e.limiter.counts(ratelimit.ClassTrace); taken != 6 || refunded != 1 {
+		t.Errorf("trace charged %d, refunded %d", taken, refunded)
+	}
+	// Unknown item: an empty history, not an error.
+	r := e.as("AL/GOV/MOD").get("/v1/items/ITA/BERETTA/X1/trace")
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"events":[]`)) {
+		t.Errorf("unknown item: %d %s", r.status, r.body)
+	}
+}
+
+func TestExSchemas(t *testing.T) {
+	e := exStart(t, nil)
+	for _, k := range records.Kinds {
+		r := e.as("IT/GOV/MOD").get("/v1/schemas/" + k)
+		want, _, _ := records.Schema(k)
+		if r.status != 200 || r.header.Get("Content-Type") != "application/schema+json" || !bytes.Equal(r.body, want) {
+			t.Errorf("%s: %d %s", k, r.status, r.header.Get("Content-Type"))
+		}
+	}
+	r := e.as("IT/GOV/MOD").get("/v1/openapi.json")
+	if r.status != 200 || !bytes.Equal(r.body, openapiDoc) {
+		t.Errorf("openapi: %d", r.status)
+	}
+}
+
+// TestExNotConfigured: a gateway without its chain refuses data routes
+// rather than half-working.
+func TestExNotConfigured(t *testing.T) {
+	p := newTestPKI(t)
+	_, addr := start(t, exConfig(p))
+	c := &exClient{t: t, http: p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), base: "https://" + addr}
+	body, _ := json.Marshal([]any{exSample(t, records.KindLicence)})
+	c.do(http.MethodPost, "/v1/records", "application/json", "", body).problem(t, 503, problem.TypeUnavailable)
+	c.get("/v1/records").problem(t, 503, problem.TypeUnavailable)
+	if r := c.get("/v1/schemas/licence"); r.status != 200 {
+		t.Errorf("schemas need no chain: %d", r.status)
+	}
+}
+
+// TestExStoreFailure: a storage error fails the request; nothing unsigned
+// is returned.
+func TestExStoreFailure(t *testing.T) {
+	e := exStart(t, nil)
+	e.store.failOn = "AIM-ENT-L61234567A"
+	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity))
+	r.problem(t, 503, problem.TypeUnavailable)
+	if bytes.Contains(r.body, []byte("fire")) {
+		t.Error("internal cause leaked")
+	}
+	e.store.failOn = ""
+	got := exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+	if got[0].Status != "unchanged" || got[1].Status != "accepted" {
+		t.Errorf("retry: %s %s", got[0].Status, got[1].Status)
+	}
+}
+
+// TestExForwarding: accepted (and unchanged, for retries) records reach the
+// outbox; an outbox failure is a 503.
+func TestExForwarding(t *testing.T) {
+	fw := &exFakeForwarder{}
+	e := exStart(t, func(_ *config.Config, d *Deps) { d.Forwarder = fw })
+	aim := e.as("AL/GOV/AIM")
+	exResults(t, aim.push(exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-1")))
+	if got := fw.ids(); !slices.Equal(got, []string{"AIM-LIC-2026-000123"}) {
+		t.Errorf("forwarded %v", got)
+	}
+	fw.fail.Store(true)
+	aim.push(exSample(t, records.KindEntity)).problem(t, 503, problem.TypeUnavailable)
+	fw.fail.Store(false)
+	exResults(t, aim.push(exSample(t, records.KindEntity)))
+	if got := fw.ids(); !slices.Equal(got, []string{"AIM-LIC-2026-000123", "AIM-ENT-L61234567A"}) {
+		t.Errorf("forwarded after retry %v", got)
+	}
+}
+
+type exFakeForwarder struct {
+	mu   sync.Mutex
+	recs []string
+	fail atomic.Bool
+}
+
+func (f *exFakeForwarder) Enqueue(_ context.Context, rec *records.Record) error {
+	if f.fail.Load() {
+		return errors.New("outbox disk full")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recs = append(f.recs, rec.ID)
+	return nil
+}
+
+func (f *exFakeForwarder) ids() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.recs)
+}

@@ -1,0 +1,89 @@
+package sign
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/testenv"
+)
+
+// Benchmarks against the real dev Vault. Run with -cpu 1 for signatures per
+// second per core of the gateway process (Vault's own CPU is not counted):
+//
+//	source var/dev/stack.env
+//	go test -run '^$' -bench Vault -benchtime 5s -cpu 1 ./gateway/sign/
+//
+// Each reports sigs/s and vault_calls/op.
+
+func benchSigner(b *testing.B, mode, alg string) (*VaultSigner, *atomic.Int64) {
+	b.Helper()
+	addr, token := testenv.Vault(b)
+	root := rootClient(b, addr, token)
+	var name string
+	if mode == config.SignModeTransit {
+		name = transitKeyForTest(b, root, alg)
+	} else {
+		name = kvKeyForTest(b, root, alg)
+	}
+	calls := new(atomic.Int64)
+	c := rootClient(b, addr, token, WithTransport(countCalls(calls)))
+	s := itSigner(b, c, mode, alg, name, Options{})
+	if _, err := s.Sign(context.Background(), payloads(1)); err != nil {
+		b.Fatal(err)
+	}
+	calls.Store(0)
+	return s, calls
+}
+
+func benchBatches(b *testing.B, s *VaultSigner, calls *atomic.Int64, perOp int) {
+	in := payloads(perOp)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Sign(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "sigs/s")
+	b.ReportMetric(float64(calls.Load())/float64(b.N), "vault_calls/op")
+}
+
+// BenchmarkVaultTransitBatched signs 256 payloads per op in one Transit call
+// (sign.batch_size 256).
+func BenchmarkVaultTransitBatched(b *testing.B) {
+	for _, alg := range []string{config.AlgEd25519, config.AlgECDSAP256} {
+		b.Run(alg, func(b *testing.B) {
+			s, calls := benchSigner(b, config.SignModeTransit, alg)
+			benchBatches(b, s, calls, 256)
+		})
+	}
+}
+
+// BenchmarkVaultTransitSingle signs one payload per op through jwx with the
+// Transit key as a crypto.Signer: one Vault call per signature.
+func BenchmarkVaultTransitSingle(b *testing.B) {
+	for _, alg := range []string{config.AlgEd25519, config.AlgECDSAP256} {
+		b.Run(alg, func(b *testing.B) {
+			s, calls := benchSigner(b, config.SignModeTransit, alg)
+			in := payloads(1)
+			b.ResetTimer()
+			for b.Loop() {
+				_ = signSingle(b, s, in)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sigs/s")
+			b.ReportMetric(float64(calls.Load())/float64(b.N), "vault_calls/op")
+		})
+	}
+}
+
+// BenchmarkVaultKV signs 256 payloads per op in memory with a key read from KV.
+func BenchmarkVaultKV(b *testing.B) {
+	for _, alg := range []string{config.AlgEd25519, config.AlgECDSAP256} {
+		b.Run(alg, func(b *testing.B) {
+			s, calls := benchSigner(b, config.SignModeKV, alg)
+			benchBatches(b, s, calls, 256)
+		})
+	}
+}
