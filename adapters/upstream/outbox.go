@@ -140,6 +140,12 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
 	o.initGauges()
+	for _, d := range dests {
+		// Zero series from the start, so a dashboard sees a destination
+		// before its first delivery.
+		o.m.delivered.WithLabelValues(d.name)
+		o.m.parked.WithLabelValues(d.name)
+	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wwg.Add(1)
 	go o.writer()

@@ -17,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/server"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -156,6 +157,23 @@ func printTestReport(w io.Writer, src policy.Source, rep *policy.TestReport, ver
 		fmt.Fprintf(w, " %s %.1f%%", strings.TrimPrefix(f, "/"), rep.Files[f])
 	}
 	fmt.Fprintln(w)
+}
+
+// addPolicy builds the policy engine, fills its registers from the store
+// once, and polls the policy sources for changes while the gateway runs.
+func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) error {
+	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger)
+	if err != nil {
+		return err
+	}
+	if deps.Store != nil {
+		if err := engine.LoadRegisters(ctx, deps.Store); err != nil {
+			return err
+		}
+	}
+	go engine.Watch(ctx, cfg.Policy.ReloadInterval)
+	deps.Policy = engine
+	return nil
 }
 
 // evalOutput is what "ura policy eval" prints.

@@ -56,6 +56,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeStore()
 	// [deps: policy]
+	if err := addPolicy(ctx, cfg, logger, &deps); err != nil {
+		return err
+	}
 	// [deps: signer]
 	if err := addSigning(ctx, cfg, logger, &deps); err != nil {
 		return err
@@ -63,6 +66,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// [deps: limiter]
 	deps.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, logger)
 	// [deps: audit]
+	closeAudit, err := addAudit(ctx, cfg, logger, &deps)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	srv, err := server.New(cfg, deps, logger)
 	if err != nil {
 		return err

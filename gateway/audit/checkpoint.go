@@ -19,6 +19,10 @@ import (
 // as a checkpoint.
 const CheckpointType = "urn:ura:audit:checkpoint"
 
+// CheckpointTyp is the JWS typ header of a checkpoint, when the signer can
+// set one.
+const CheckpointTyp = "ura-audit-checkpoint+jws"
+
 // Checkpoint is a tree head: the chain held Count events, the last of which
 // hashed to HeadHash, at Time.
 type Checkpoint struct {
@@ -42,7 +46,7 @@ func SignCheckpoint(ctx context.Context, signer sign.Signer, head Head, at time.
 	if err != nil {
 		return SignedCheckpoint{}, err
 	}
-	sigs, err := signer.Sign(ctx, [][]byte{payload})
+	sigs, err := sign.SignAs(ctx, signer, CheckpointTyp, [][]byte{payload})
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("sign checkpoint at %d: %w", head.Count, err)
 	}
@@ -58,6 +62,13 @@ func SignCheckpoint(ctx context.Context, signer sign.Signer, head Head, at time.
 func VerifyCheckpoint(cp SignedCheckpoint, keys jwk.Set) (Checkpoint, error) {
 	if keys == nil || keys.Len() == 0 {
 		return Checkpoint{}, errors.New("no keys to verify the checkpoint with")
+	}
+	msg, err := jws.Parse([]byte(cp.JWS))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return Checkpoint{}, fmt.Errorf("checkpoint at count %d: not a compact JWS", cp.Count)
+	}
+	if typ := msg.Signatures()[0].ProtectedHeaders().Type(); typ != "" && typ != CheckpointTyp {
+		return Checkpoint{}, fmt.Errorf("checkpoint at count %d: signed as %q, not as a checkpoint", cp.Count, typ)
 	}
 	payload, err := jws.Verify([]byte(cp.JWS), jws.WithKeySet(keys, jws.WithInferAlgorithmFromKey(true)))
 	if err != nil {

@@ -91,10 +91,10 @@ func TestPostgresTampering(t *testing.T) {
 	cases := []struct {
 		name, sql, want string
 	}{
-		{"update", `UPDATE ura_audit_events SET line = replace(line::text, '"decision":"deny"', '"decision":"allow"')::bytea WHERE seq = 19`, "seq 19: hash mismatch"},
+		{"update", `UPDATE ura_audit_events SET line = convert_to(replace(convert_from(line, 'UTF8'), '"decision":"deny"', '"decision":"allow"'), 'UTF8') WHERE seq = 19`, "seq 19: hash mismatch"},
 		{"delete", `DELETE FROM ura_audit_events WHERE seq = 8`, "seq 8: missing"},
 		{"truncate tail", `DELETE FROM ura_audit_events WHERE seq > 35`, "truncated"},
-		{"reorder", `UPDATE ura_audit_events SET seq = -seq WHERE seq IN (5, 6); UPDATE ura_audit_events SET seq = 11 - seq WHERE seq IN (-5, -6)`, "seq 5: missing"},
+		{"reorder", `UPDATE ura_audit_events SET seq = seq + 1000 WHERE seq IN (5, 6); UPDATE ura_audit_events SET seq = 1011 - seq WHERE seq IN (1005, 1006)`, "seq 5: missing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

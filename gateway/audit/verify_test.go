@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -180,4 +181,44 @@ func FuzzVerifyExport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = audit.VerifyExport(bytes.NewReader(data), audit.VerifyOptions{})
 	})
+}
+
+// TestCheckpointTypConfusion: a signature the gateway made for something
+// else (a delivered record) over checkpoint-shaped bytes is not a checkpoint.
+func TestCheckpointTypConfusion(t *testing.T) {
+	signer := audittest.NewSigner(t, "k1")
+	ctx := context.Background()
+	head := audit.Head{Count: 5, Hash: strings.Repeat("ab", 32)}
+	good, err := audit.SignCheckpoint(ctx, signer, head, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.VerifyCheckpoint(good, signer.KeySet()); err != nil {
+		t.Fatalf("genuine checkpoint: %v", err)
+	}
+	inner, _ := json.Marshal(good.Checkpoint)
+	sigs, err := signer.SignTyped(ctx, "ura-delivery+jws", [][]byte{inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := good
+	forged.JWS = sigs[0]
+	if _, err := audit.VerifyCheckpoint(forged, signer.KeySet()); err == nil || !strings.Contains(err.Error(), "not as a checkpoint") {
+		t.Fatalf("delivery signature accepted as a checkpoint: %v", err)
+	}
+	// Signed payload of another type.
+	other := good.Checkpoint
+	other.Type = "urn:ura:something-else"
+	raw, _ := json.Marshal(other)
+	sigs, _ = signer.Sign(ctx, [][]byte{raw})
+	forged.JWS = sigs[0]
+	if _, err := audit.VerifyCheckpoint(forged, signer.KeySet()); err == nil {
+		t.Fatal("a payload of another type accepted as a checkpoint")
+	}
+	// Outer fields that differ from the signed ones.
+	lie := good
+	lie.Count = 6
+	if _, err := audit.VerifyCheckpoint(lie, signer.KeySet()); err == nil {
+		t.Fatal("checkpoint fields differing from the signed payload accepted")
+	}
 }

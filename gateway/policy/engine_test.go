@@ -3,9 +3,12 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,5 +378,80 @@ func TestNormaliseMatchesPolicy(t *testing.T) {
 		if got, want := rs[0].Expressions[0].Value, NormaliseName(name); got != want {
 			t.Errorf("%q: policy %q, gateway %q", name, got, want)
 		}
+	}
+}
+
+// TestExportReservations: an allowed export declaration holds its quantity
+// until it is stored, so declarations in one batch or in concurrent pushes
+// cannot together exceed a licence that each fits alone.
+func TestExportReservations(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, Options{Logger: discard})
+	e.Observe(record(t, "licence", nil)) // ML1: 500
+	export := func(id string, version, qty int) *records.Record {
+		return record(t, "export", map[string]any{"id": id, "version": version, "event.quantity": qty})
+	}
+	decide := func(rec, prev *records.Record) Decision {
+		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec, Previous: prev})
+	}
+
+	a := export("DPD-A", 1, 300)
+	if d := decide(a, nil); !d.Allow {
+		t.Fatalf("A: %+v", d)
+	}
+	// B is decided before A is stored, as in one batch.
+	if d := decide(export("DPD-B", 1, 300), nil); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
+		t.Fatalf("B with A reserved: %+v", d)
+	}
+	// A retried does not count against itself.
+	if d := decide(a, nil); !d.Allow {
+		t.Fatalf("A retried: %+v", d)
+	}
+	e.Observe(a)
+	// A corrected downwards, not yet stored: B fits beside the correction.
+	if d := decide(export("DPD-A", 2, 200), a); !d.Allow {
+		t.Fatalf("A corrected: %+v", d)
+	}
+	if d := decide(export("DPD-B", 1, 300), nil); !d.Allow {
+		t.Fatalf("B beside A's correction: %+v", d)
+	}
+	if d := decide(export("DPD-C", 1, 1), nil); d.Allow {
+		t.Fatalf("C over the licence: %+v", d)
+	}
+
+	// Concurrent pushes against a fresh licence: exactly as many pass as fit.
+	e.Observe(record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}))
+	var wg sync.WaitGroup
+	var allowed atomic.Int64
+	for i := range 10 {
+		wg.Go(func() {
+			rec := record(t, "export", map[string]any{"id": fmt.Sprintf("DPD-P-%d", i), "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 100})
+			if decide(rec, nil).Allow {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 5 {
+		t.Fatalf("%d of 10 concurrent declarations of 100 passed against 500", allowed.Load())
+	}
+
+	// A reservation whose push was never stored lapses.
+	e.regs.mu.Lock()
+	for id, res := range e.regs.reserved {
+		res.expires = time.Now().Add(-time.Second)
+		e.regs.reserved[id] = res
+	}
+	e.regs.nextExpiry.Store(time.Now().Add(-time.Second).UnixNano())
+	e.regs.mu.Unlock()
+	// Only A's stored 300 still counts against the first licence.
+	if d := decide(export("DPD-Q", 1, 201), nil); d.Allow {
+		t.Fatalf("the stored declaration lapsed too: %+v", d)
+	}
+	if d := decide(export("DPD-Q", 1, 200), nil); !d.Allow {
+		t.Fatalf("lapsed reservations still count: %+v", d)
+	}
+	if d := decide(record(t, "export", map[string]any{"id": "DPD-R", "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 500}), nil); !d.Allow {
+		t.Fatalf("lapsed reservations still count against the second licence: %+v", d)
 	}
 }

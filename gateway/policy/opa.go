@@ -79,6 +79,9 @@ type OPA struct {
 	shadowSem chan struct{}
 	shadowWG  sync.WaitGroup
 
+	// exportMu serialises export declarations (see Decide).
+	exportMu sync.Mutex
+
 	reloadMu   sync.Mutex
 	failed     map[string]string // target → revision that failed to load
 	lastReload atomic.Pointer[ReloadInfo]
@@ -254,11 +257,16 @@ func (e *OPA) LoadRegisters(ctx context.Context, s store.Store) error {
 }
 
 func (e *OPA) flush(ctx context.Context) {
-	if !e.regs.dirty.Load() {
+	now := time.Now()
+	due := e.regs.expireDue(now)
+	if !due && !e.regs.dirty.Load() {
 		return
 	}
 	e.regs.mu.Lock()
 	defer e.regs.mu.Unlock()
+	if due {
+		e.regs.expireLocked(now)
+	}
 	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
 		e.log.Error("policy registers update failed", "error", err)
 	}
@@ -267,6 +275,16 @@ func (e *OPA) flush(ctx context.Context) {
 // Decide evaluates the active policy for one record. It never fails: every
 // way the policy cannot answer is a deny with a reason code.
 func (e *OPA) Decide(ctx context.Context, in Input) Decision {
+	export := isExportPush(in)
+	if export {
+		// Export declarations are decided one at a time, each seeing the
+		// quantities the ones before it reserved: two declarations that
+		// fit a licence only separately cannot both pass, whether they
+		// come in one batch or in two concurrent pushes.
+		e.exportMu.Lock()
+		defer e.exportMu.Unlock()
+		e.regs.unreserve(in.Record.ID)
+	}
 	e.flush(context.WithoutCancel(ctx))
 	c := e.active.Load()
 	input, err := buildInput(in)
@@ -290,10 +308,18 @@ func (e *OPA) Decide(ctx context.Context, in Input) Decision {
 		result = "allow"
 	}
 	e.metrics.decisions.WithLabelValues(string(in.Action), result).Inc()
+	if export && d.Allow {
+		e.regs.reserve(in.Record, time.Now())
+	}
 	if sc := e.shadow.Load(); sc != nil {
 		e.shadowDecide(sc, in, input, d)
 	}
 	return d
+}
+
+func isExportPush(in Input) bool {
+	return in.Action == Push && in.Record != nil && in.Record.Kind == records.KindTrackingEvent &&
+		str(in.Record.Body()["type"]) == "EXPORT_DECLARED"
 }
 
 func recordID(in Input) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/storage"
 
@@ -59,9 +60,13 @@ type registers struct {
 	excluded map[string]exclusion    // by record id
 	byID     map[string]map[string]any
 	byName   map[string]map[string]any
-	exported map[string]map[string]int64   // licence id → ML category → quantity
+	exported map[string]map[string]int64   // licence id → ML category → quantity stored
 	exports  map[string]exportContribution // declaration record id → what it counted
-	pending  []patch
+	reserved map[string]reservation        // declaration record id → quantity held
+	// nextExpiry is the earliest reservation expiry (UnixNano), 0 if none.
+	nextExpiry atomic.Int64
+	ttl        time.Duration
+	pending    []patch
 	// rewrite asks the next flush to replace data.registers whole rather
 	// than apply pending patches (after a bulk load).
 	rewrite bool
@@ -102,6 +107,8 @@ func newRegisters() *registers {
 		byName:   map[string]map[string]any{},
 		exported: map[string]map[string]int64{},
 		exports:  map[string]exportContribution{},
+		reserved: map[string]reservation{},
+		ttl:      reservationTTL,
 	}
 }
 
@@ -268,57 +275,173 @@ func withEntry(m map[string]any, id string, v map[string]any) map[string]any {
 	return m
 }
 
+// exportOf reads what an export declaration counts against its licence.
+func exportOf(rec *records.Record, body map[string]any) (exportContribution, bool) {
+	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXPORT_DECLARED" {
+		return exportContribution{}, false
+	}
+	item, _ := body["item"].(map[string]any)
+	c := exportContribution{version: rec.Version, licence: str(body["licence_id"]),
+		category: str(item["ml_category"]), quantity: quantity(body["quantity"], 1)}
+	return c, c.licence != "" && c.category != ""
+}
+
 // observeEvent counts the quantity of every export declaration against its
 // licence and ML category. A new version of a declaration replaces what the
-// old one counted.
+// old one counted, and a stored declaration replaces its reservation.
 func (r *registers) observeEvent(rec *records.Record, body map[string]any) bool {
 	old, had := r.exports[rec.ID]
 	if had && old.version > rec.Version {
 		return false
 	}
-	var now *exportContribution
-	if str(body["type"]) == "EXPORT_DECLARED" {
-		item, _ := body["item"].(map[string]any)
-		c := exportContribution{version: rec.Version, licence: str(body["licence_id"]),
-			category: str(item["ml_category"]), quantity: quantity(body["quantity"], 1)}
-		if c.licence != "" && c.category != "" {
-			now = &c
-		}
-	}
-	if !had && now == nil {
+	now, counts := exportOf(rec, body)
+	res, reserved := r.reserved[rec.ID]
+	// Storing the reserved version (or a later one) settles the reservation.
+	reserved = reserved && res.version <= rec.Version
+	if !had && !counts && !reserved {
 		return false
 	}
 	touched := map[string]bool{}
+	if reserved {
+		delete(r.reserved, rec.ID)
+		touched[res.licence] = true
+	}
 	if had {
 		r.exported[old.licence][old.category] -= old.quantity
 		if r.exported[old.licence][old.category] <= 0 {
 			delete(r.exported[old.licence], old.category)
 		}
+		if len(r.exported[old.licence]) == 0 {
+			delete(r.exported, old.licence)
+		}
 		delete(r.exports, rec.ID)
 		touched[old.licence] = true
 	}
-	if now != nil {
+	if counts {
 		if r.exported[now.licence] == nil {
 			r.exported[now.licence] = map[string]int64{}
 		}
 		r.exported[now.licence][now.category] += now.quantity
-		r.exports[rec.ID] = *now
+		r.exports[rec.ID] = now
 		touched[now.licence] = true
 	}
 	for lic := range touched {
-		path := storage.Path{registersKey, regExported, lic}
-		if len(r.exported[lic]) == 0 {
-			delete(r.exported, lic)
-			r.queue(path, nil)
-			continue
-		}
-		v := make(map[string]any, len(r.exported[lic]))
-		for k, q := range r.exported[lic] {
-			v[k] = q
-		}
-		r.queue(path, v)
+		r.queueExported(lic)
 	}
 	return true
+}
+
+// exportedValue is what the policy sees as exported under a licence: the
+// stored declarations plus the reservations of declarations allowed but not
+// yet stored.
+func (r *registers) exportedValue(lic string) map[string]any {
+	v := map[string]any{}
+	for cat, q := range r.exported[lic] {
+		v[cat] = q
+	}
+	for id, res := range r.reserved {
+		// A reserved new version of a stored declaration replaces what the
+		// stored version counted.
+		if old, ok := r.exports[id]; ok && old.licence == lic {
+			q, _ := v[old.category].(int64)
+			if q -= old.quantity; q > 0 {
+				v[old.category] = q
+			} else {
+				delete(v, old.category)
+			}
+		}
+		if res.licence == lic {
+			q, _ := v[res.category].(int64)
+			v[res.category] = q + res.quantity
+		}
+	}
+	return v
+}
+
+// queueReservation queues the licences a reservation of declaration id
+// changes: its own, and the one its stored version counted against.
+func (r *registers) queueReservation(id string, res reservation) {
+	r.queueExported(res.licence)
+	if old, ok := r.exports[id]; ok && old.licence != res.licence {
+		r.queueExported(old.licence)
+	}
+}
+
+func (r *registers) queueExported(lic string) {
+	v := r.exportedValue(lic)
+	if len(v) == 0 {
+		r.queue(storage.Path{registersKey, regExported, lic}, nil)
+		return
+	}
+	r.queue(storage.Path{registersKey, regExported, lic}, v)
+}
+
+// reservationTTL is how long an allowed export declaration holds its
+// quantity before the gateway stores it. A push stores within moments; a
+// reservation whose push failed lapses after this.
+const reservationTTL = time.Minute
+
+type reservation struct {
+	exportContribution
+	expires time.Time
+}
+
+// unreserve drops the reservation of a declaration about to be decided
+// again: a retried push must not count against itself.
+func (r *registers) unreserve(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if res, ok := r.reserved[id]; ok {
+		delete(r.reserved, id)
+		r.queueReservation(id, res)
+		r.dirty.Store(true)
+	}
+}
+
+// reserve counts an allowed declaration's quantity at once, so that the
+// next declaration against the same licence (later in the same batch, or
+// in a concurrent push) is decided as if this one were already stored.
+func (r *registers) reserve(rec *records.Record, now time.Time) {
+	c, ok := exportOf(rec, rec.Body())
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if done, stored := r.exports[rec.ID]; stored && done.version >= rec.Version {
+		return
+	}
+	exp := now.Add(r.ttl)
+	res := reservation{exportContribution: c, expires: exp}
+	r.reserved[rec.ID] = res
+	if next := r.nextExpiry.Load(); next == 0 || exp.UnixNano() < next {
+		r.nextExpiry.Store(exp.UnixNano())
+	}
+	r.queueReservation(rec.ID, res)
+	r.dirty.Store(true)
+}
+
+// expireDue reports whether a reservation may have lapsed.
+func (r *registers) expireDue(now time.Time) bool {
+	next := r.nextExpiry.Load()
+	return next != 0 && now.UnixNano() >= next
+}
+
+// expireLocked drops lapsed reservations.
+func (r *registers) expireLocked(now time.Time) {
+	var next int64
+	for id, res := range r.reserved {
+		if !now.Before(res.expires) {
+			delete(r.reserved, id)
+			r.queueReservation(id, res)
+			r.dirty.Store(true)
+			continue
+		}
+		if n := res.expires.UnixNano(); next == 0 || n < next {
+			next = n
+		}
+	}
+	r.nextExpiry.Store(next)
 }
 
 func (r *registers) queue(p storage.Path, v any) {
@@ -349,12 +472,16 @@ func (r *registers) snapshotLocked() map[string]any {
 		byName[k] = cloneValue(m)
 	}
 	exp := make(map[string]any, len(r.exported))
-	for lic, cats := range r.exported {
-		m := make(map[string]any, len(cats))
-		for c, q := range cats {
-			m[c] = q
+	for lic := range r.exported {
+		exp[lic] = r.exportedValue(lic)
+	}
+	for _, res := range r.reserved {
+		exp[res.licence] = r.exportedValue(res.licence)
+	}
+	for lic, v := range exp {
+		if len(v.(map[string]any)) == 0 {
+			delete(exp, lic)
 		}
-		exp[lic] = m
 	}
 	return map[string]any{
 		regLicences: lic,

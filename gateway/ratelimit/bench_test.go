@@ -47,6 +47,26 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		}
 	})
+	// paired alternates a PING and a decision so both see the same load on
+	// a shared machine; take/ping is the ratio to report.
+	b.Run("paired", func(b *testing.B) {
+		var ping, dec time.Duration
+		for b.Loop() {
+			t0 := time.Now()
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := g.Take(ctx, m, ClassPush, 1); err != nil {
+				b.Fatal(err)
+			}
+			dec += time.Since(t1)
+			ping += t1.Sub(t0)
+		}
+		b.ReportMetric(float64(ping.Nanoseconds())/float64(b.N), "ping-ns/op")
+		b.ReportMetric(float64(dec.Nanoseconds())/float64(b.N), "take-ns/op")
+		b.ReportMetric(float64(dec)/float64(ping), "take/ping")
+	})
 	b.Run("local", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := local.Take(ctx, m, ClassPush, 1); err != nil {

@@ -609,7 +609,9 @@ func TestExStreamBoundedMemory(t *testing.T) {
 	})
 	req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/v1/records", nil)
 	req.Header.Set("Accept", exNDJSON)
-	resp, err := e.as("AL/GOV/MOD").http.Do(req)
+	hc := *e.as("AL/GOV/MOD").http
+	hc.Timeout = 0 // a long stream outlives the helpers' 10 s client timeout
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,7 +300,7 @@ func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 	}
 }
 
-// rlFakeLimiter answers from fixed values, for the helper's unit tests.
+// rlFakeLimiter answers from fixed values, for the unit tests of take and refund.
 type rlFakeLimiter struct {
 	res      ratelimit.Result
 	err      error
@@ -319,7 +319,7 @@ func (f *rlFakeLimiter) Refund(ctx context.Context, _ identity.Member, _ ratelim
 	return f.err
 }
 
-func TestTakeHelper(t *testing.T) {
+func TestTakeAnswers(t *testing.T) {
 	member := identity.Member{ID: "IT/GOV/MOD", Kind: "partner"}
 	cases := []struct {
 		name       string
@@ -382,7 +382,7 @@ func TestTakeHelper(t *testing.T) {
 	}
 }
 
-func TestRefundHelper(t *testing.T) {
+func TestRefundAfterResponse(t *testing.T) {
 	f := &rlFakeLimiter{}
 	s := &Server{deps: Deps{Limiter: f}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	w := httptest.NewRecorder()

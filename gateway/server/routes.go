@@ -37,6 +37,7 @@ func (s *Server) routes() *gin.Engine {
 	member.GET("/v1/schemas/:kind", ex.schema)
 	member.GET("/v1/openapi.json", ex.openapi)
 	// [routes: policy]   /v1/policy
+	member.GET("/v1/policy", s.polStatus)
 	// [routes: sign]     /.well-known/jwks.json
 	member.GET("/.well-known/jwks.json", s.jwks)
 	// [routes: audit]    /v1/audit..., /console/

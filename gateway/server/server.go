@@ -83,6 +83,9 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := rlRegisterMetrics(m.registry, deps.Limiter); err != nil {
 		return nil, err
 	}
+	if err := polRegisterMetrics(m.registry, deps.Policy); err != nil {
+		return nil, err
+	}
 	if err := jwksRegisterMetrics(m.registry, deps); err != nil {
 		return nil, err
 	}

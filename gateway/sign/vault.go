@@ -14,14 +14,12 @@
 package sign
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -163,21 +161,18 @@ func vaultDo(ctx context.Context, c *vault.Client, method, path string, params u
 	ctx, cancel := context.WithTimeout(ctx, c.ClientTimeout())
 	defer cancel()
 	var (
-		resp *vault.Response
-		err  error
+		sec *vault.Secret
+		err error
 	)
 	switch method {
 	case http.MethodGet:
-		resp, err = c.Logical().ReadRawWithDataWithContext(ctx, path, params)
+		sec, err = c.Logical().ReadWithDataWithContext(ctx, path, params)
 	default:
 		var raw []byte
 		if raw, err = json.Marshal(body); err != nil {
 			return err
 		}
-		resp, err = c.Logical().WriteRawWithContext(ctx, path, raw)
-	}
-	if resp != nil {
-		defer resp.Body.Close()
+		sec, err = c.Logical().WriteBytesWithContext(ctx, path, raw)
 	}
 	if err != nil {
 		var re *vault.ResponseError
@@ -186,21 +181,17 @@ func vaultDo(ctx context.Context, c *vault.Client, method, path string, params u
 		}
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return fmt.Errorf("%s: response is not JSON: %w", path, err)
-	}
 	if out == nil {
 		return nil
 	}
-	if len(env.Data) == 0 || bytes.Equal(env.Data, []byte("null")) {
-		return fmt.Errorf("%s: response has no data", path)
+	if sec == nil || sec.Data == nil {
+		return fmt.Errorf("%s: %w", path, errNotFound)
 	}
-	return json.Unmarshal(env.Data, out)
+	// The API client decodes into a generic map; one more round through
+	// JSON gives typed results without a second copy of its parser.
+	raw, err := json.Marshal(sec.Data)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
 }

@@ -283,9 +283,9 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 	// Sequence numbers are taken under a lock held until commit, so they
 	// become visible in the order they were taken: a pull that has read
 	// number n never later finds a smaller one appear behind its cursor.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, lockSeq); err != nil {
-		return nil, err
-	}
+	// The writes go in one round trip (a pipelined batch).
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, lockSeq)
 	inserted := map[string]bool{}
 	for _, i := range accepted {
 		rec, ix := items[i].Record, &ixs[i]
@@ -301,23 +301,28 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 			licence = ix.LicenceID
 		}
 		if states[rec.ID].exists || inserted[rec.ID] {
-			_, err = tx.Exec(ctx, `UPDATE ura_records SET kind = $2, version = $3, seq = nextval('ura_record_seq'),
+			batch.Queue(`UPDATE ura_records SET kind = $2, version = $3, seq = nextval('ura_record_seq'),
 				originator = $4, created = $5, licence_id = $6, mark_country = $7, mark_manufacturer = $8,
 				mark_serial = $9, raw = $10, stored_at = now() WHERE id = $1`,
 				rec.ID, rec.Kind, rec.Version, ix.Originator, created, licence, country, manufacturer, serial, []byte(rec.Raw))
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO ura_records (id, kind, version, seq, originator, created, licence_id,
+			batch.Queue(`INSERT INTO ura_records (id, kind, version, seq, originator, created, licence_id,
 				mark_country, mark_manufacturer, mark_serial, raw) VALUES ($1, $2, $3, nextval('ura_record_seq'), $4, $5, $6, $7, $8, $9, $10)`,
 				rec.ID, rec.Kind, rec.Version, ix.Originator, created, licence, country, manufacturer, serial, []byte(rec.Raw))
 			inserted[rec.ID] = true
 		}
-		if err != nil {
+		batch.Queue(`INSERT INTO ura_record_versions (id, version, kind, raw) VALUES ($1, $2, $3, $4)`,
+			rec.ID, rec.Version, rec.Kind, []byte(rec.Raw))
+	}
+	br := tx.SendBatch(ctx, batch)
+	for range batch.Len() {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ura_record_versions (id, version, kind, raw) VALUES ($1, $2, $3, $4)`,
-			rec.ID, rec.Version, rec.Kind, []byte(rec.Raw)); err != nil {
-			return nil, err
-		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err

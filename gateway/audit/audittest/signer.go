@@ -29,7 +29,7 @@ type Signer struct {
 	Calls atomic.Int64
 }
 
-var _ sign.Signer = (*Signer)(nil)
+var _ sign.TypedSigner = (*Signer)(nil)
 
 // NewSigner makes a signer with a fresh key named kid.
 func NewSigner(t testing.TB, kid string) *Signer {
@@ -65,14 +65,25 @@ func NewSignerFromSeed(t testing.TB, kid string, seed []byte) *Signer {
 }
 
 // Sign implements sign.Signer.
-func (s *Signer) Sign(_ context.Context, payloads [][]byte) ([]string, error) {
+func (s *Signer) Sign(ctx context.Context, payloads [][]byte) ([]string, error) {
+	return s.SignTyped(ctx, "", payloads)
+}
+
+// SignTyped implements sign.TypedSigner.
+func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
 	s.Calls.Add(1)
 	if s.Fail.Load() {
 		return nil, errors.New("signer unavailable")
 	}
+	hdr := jws.NewHeaders()
+	if typ != "" {
+		if err := hdr.Set(jws.TypeKey, typ); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]string, len(payloads))
 	for i, p := range payloads {
-		sig, err := jws.Sign(p, jws.WithKey(jwa.EdDSA, s.key))
+		sig, err := jws.Sign(p, jws.WithKey(jwa.EdDSA, s.key, jws.WithProtectedHeaders(hdr)))
 		if err != nil {
 			return nil, err
 		}
