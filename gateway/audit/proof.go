@@ -30,10 +30,16 @@ type Proof struct {
 	Event      Event             `json:"event"`
 	Following  []string          `json:"following"`
 	Checkpoint *SignedCheckpoint `json:"checkpoint,omitempty"`
-	// Pending is set when no checkpoint covers the event yet: the proof is
-	// then only the event; ask again after the next checkpoint.
+	// Pending is set when no checkpoint covers the event yet, or the nearest
+	// one is more than MaxProofEvents after it (checkpoints could not be
+	// signed for a while): the proof is then only the event; ask again after
+	// the next checkpoint, or verify an export.
 	Pending bool `json:"pending,omitempty"`
 }
+
+// MaxProofEvents bounds the events in one proof, and so its size and the
+// memory building it takes.
+const MaxProofEvents = 10000
 
 // BuildProof assembles the proof for seq from a store and its checkpoints
 // (oldest first).
@@ -50,7 +56,7 @@ func BuildProof(ctx context.Context, st Store, cps []SignedCheckpoint, seq int64
 			break
 		}
 	}
-	if cp == nil {
+	if cp == nil || cp.Count-seq > MaxProofEvents {
 		p.Pending = true
 		return p, nil
 	}

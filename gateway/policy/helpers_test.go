@@ -79,7 +79,7 @@ func newEngine(t testing.TB, opts Options) *OPA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.waitShadow)
+	t.Cleanup(e.Close)
 	return e
 }
 

@@ -428,4 +428,18 @@ func TestShadowDivergence(t *testing.T) {
 			t.Errorf("divergence log carries record content %q", leak)
 		}
 	}
+
+	// A burst is queued, not dropped: every decision is compared.
+	for range 100 {
+		if d := e.Decide(context.Background(), inputs[0]); !d.Allow || len(d.Redact) != 2 {
+			t.Fatalf("burst: %+v", d)
+		}
+	}
+	e.waitShadow()
+	if got := testutil.ToFloat64(e.metrics.divergences); got != 104 {
+		t.Errorf("after a burst of 100: %v divergences, want 104", got)
+	}
+	if got := testutil.ToFloat64(e.metrics.shadowSkipped); got != 0 {
+		t.Errorf("%v comparisons skipped", got)
+	}
 }

@@ -75,9 +75,11 @@ type OPA struct {
 	active    atomic.Pointer[compiled]
 	shadow    atomic.Pointer[compiled]
 
-	ring      *divergenceRing
-	shadowSem chan struct{}
-	shadowWG  sync.WaitGroup
+	ring       *divergenceRing
+	shadowJobs chan shadowJob
+	shadowWG   sync.WaitGroup
+	stop       chan struct{}
+	stopOnce   sync.Once
 
 	// exportMu serialises export declarations (see Decide).
 	exportMu sync.Mutex
@@ -126,20 +128,28 @@ func New(ctx context.Context, opts Options) (*OPA, error) {
 		activeSrc: opts.Source,
 		shadowSrc: opts.Shadow,
 		ring:      newDivergenceRing(opts.ShadowKeep),
-		shadowSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		stop:      make(chan struct{}),
 		failed:    map[string]string{},
 	}
 	c, err := e.build(ctx, opts.Source)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	e.install(ctx, &e.active, c)
+	if err := e.install(ctx, &e.active, c); err != nil {
+		return nil, err
+	}
 	if opts.Shadow != nil {
 		sc, err := e.build(ctx, *opts.Shadow)
 		if err != nil {
 			return nil, fmt.Errorf("shadow policy: %w", err)
 		}
-		e.install(ctx, &e.shadow, sc)
+		if err := e.install(ctx, &e.shadow, sc); err != nil {
+			return nil, err
+		}
+		e.shadowJobs = make(chan shadowJob, shadowQueue)
+		for range max(1, runtime.GOMAXPROCS(0)) {
+			go e.shadowWorker()
+		}
 	}
 	e.log.Info("policy loaded", "source", c.source.Kind, "revision", c.revision, "shadow", e.shadowRevision())
 	return e, nil
@@ -210,18 +220,19 @@ func definesDecision(mods map[string]*ast.Module) bool {
 
 // install gives c the current registers and swaps it in. Both happen under
 // the registers' lock, so no observed record is missing from the new store.
-func (e *OPA) install(ctx context.Context, slot *atomic.Pointer[compiled], c *compiled) {
+func (e *OPA) install(ctx context.Context, slot *atomic.Pointer[compiled], c *compiled) error {
 	e.regs.mu.Lock()
 	defer e.regs.mu.Unlock()
 	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
 		e.log.Error("policy registers update failed", "error", err)
 	}
+	// A revision without its registers would decide on none: it is not
+	// swapped in.
 	if err := e.regs.writeAllLocked(ctx, c.store); err != nil {
-		// A fresh in-memory store refusing a write is a bug, not a state
-		// to run in: the revision would decide without its registers.
-		panic(fmt.Sprintf("policy: write registers to a new store: %v", err))
+		return fmt.Errorf("policy registers: %w", err)
 	}
 	slot.Store(c)
+	return nil
 }
 
 func (e *OPA) stores() []storage.Store {

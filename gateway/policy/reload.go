@@ -67,8 +67,12 @@ func (e *OPA) reloadOne(ctx context.Context, target string, src Source, slot *at
 		e.reloadResult(target, snap.revision, err)
 		return fmt.Errorf("%s policy: %w", target, err)
 	}
+	if err := e.install(ctx, slot, c); err != nil {
+		e.failed[target] = snap.revision
+		e.reloadResult(target, snap.revision, err)
+		return fmt.Errorf("%s policy: %w", target, err)
+	}
 	delete(e.failed, target)
-	e.install(ctx, slot, c)
 	e.reloadResult(target, c.revision, nil)
 	return nil
 }
@@ -93,7 +97,7 @@ func (e *OPA) Watch(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
-			e.waitShadow()
+			e.Close()
 			return
 		case <-t.C:
 			_ = e.Reload(ctx)

@@ -39,45 +39,66 @@ type DivergenceLister interface {
 
 var _ DivergenceLister = (*OPA)(nil)
 
-// shadowDecide evaluates the candidate on the same input, off the request
-// path: its answer is compared and recorded, never returned. When every
-// slot is busy the comparison is skipped (and counted) rather than slowing
-// the request down.
+// shadowQueue is how many comparisons may wait for a shadow worker; beyond
+// it they are skipped (and counted) rather than slowing requests down.
+const shadowQueue = 4096
+
+type shadowJob struct {
+	sc     *compiled
+	in     Input
+	input  ast.Value
+	active Decision
+}
+
+// shadowDecide queues the candidate's evaluation of the same input, off the
+// request path: its answer is compared and recorded, never returned.
 func (e *OPA) shadowDecide(sc *compiled, in Input, input ast.Value, active Decision) {
+	e.shadowWG.Add(1)
 	select {
-	case e.shadowSem <- struct{}{}:
+	case e.shadowJobs <- shadowJob{sc: sc, in: in, input: input, active: active}:
 	default:
+		e.shadowWG.Done()
 		e.metrics.shadowSkipped.Inc()
+	}
+}
+
+func (e *OPA) shadowWorker() {
+	for {
+		select {
+		case <-e.stop:
+			return
+		case job := <-e.shadowJobs:
+			e.compare(job)
+			e.shadowWG.Done()
+		}
+	}
+}
+
+func (e *OPA) compare(job shadowJob) {
+	in, active := job.in, job.active
+	sd, _ := e.eval(context.Background(), job.sc, job.input)
+	if sd.Allow == active.Allow && sameSet(sd.Redact, active.Redact) {
 		return
 	}
-	e.shadowWG.Add(1)
-	go func() {
-		defer e.shadowWG.Done()
-		defer func() { <-e.shadowSem }()
-		sd, _ := e.eval(context.Background(), sc, input)
-		if sd.Allow == active.Allow && sameSet(sd.Redact, active.Redact) {
-			return
-		}
-		dv := Divergence{
-			Time:          time.Now().UTC(),
-			Member:        in.Caller.ID,
-			Action:        in.Action,
-			RecordKind:    in.Record.Kind,
-			RecordID:      in.Record.ID,
-			RecordVersion: in.Record.Version,
-			Active:        outcomeOf(active),
-			Shadow:        outcomeOf(sd),
-		}
-		e.ring.add(dv)
-		e.metrics.divergences.Inc()
-		e.log.Warn("shadow policy diverges",
-			"member", dv.Member, "action", string(dv.Action), "record_id", dv.RecordID, "record_version", dv.RecordVersion,
-			"decision_id", dv.Active.DecisionID, "shadow_decision_id", dv.Shadow.DecisionID,
-			"allow", dv.Active.Allow, "shadow_allow", dv.Shadow.Allow,
-			"redact", dv.Active.Redact, "shadow_redact", dv.Shadow.Redact,
-			"reasons", dv.Active.Reasons, "shadow_reasons", dv.Shadow.Reasons,
-			"revision", dv.Active.Revision, "shadow_revision", dv.Shadow.Revision)
-	}()
+	dv := Divergence{
+		Time:          time.Now().UTC(),
+		Member:        in.Caller.ID,
+		Action:        in.Action,
+		RecordKind:    in.Record.Kind,
+		RecordID:      in.Record.ID,
+		RecordVersion: in.Record.Version,
+		Active:        outcomeOf(active),
+		Shadow:        outcomeOf(sd),
+	}
+	e.ring.add(dv)
+	e.metrics.divergences.Inc()
+	e.log.Warn("shadow policy diverges",
+		"member", dv.Member, "action", string(dv.Action), "record_id", dv.RecordID, "record_version", dv.RecordVersion,
+		"decision_id", dv.Active.DecisionID, "shadow_decision_id", dv.Shadow.DecisionID,
+		"allow", dv.Active.Allow, "shadow_allow", dv.Shadow.Allow,
+		"redact", dv.Active.Redact, "shadow_redact", dv.Shadow.Redact,
+		"reasons", dv.Active.Reasons, "shadow_reasons", dv.Shadow.Reasons,
+		"revision", dv.Active.Revision, "shadow_revision", dv.Shadow.Revision)
 }
 
 func outcomeOf(d Decision) Outcome {
@@ -144,5 +165,12 @@ func (r *divergenceRing) list() []Divergence {
 	return append(out, r.buf[:r.next]...)
 }
 
-// waitShadow waits for shadow evaluations under way (tests, shutdown).
+// waitShadow waits for the queued shadow evaluations (tests, shutdown).
 func (e *OPA) waitShadow() { e.shadowWG.Wait() }
+
+// Close finishes the queued shadow comparisons and stops the shadow
+// workers. Decisions still work after it; their comparisons are skipped.
+func (e *OPA) Close() {
+	e.waitShadow()
+	e.stopOnce.Do(func() { close(e.stop) })
+}

@@ -209,6 +209,7 @@ func TestValidationErrors(t *testing.T) {
 		{"HS code outside chapter 93", KindLicence, []change{set("/licence/items/0/hs_code", "8710")}, map[string]string{"/licence/items/0/hs_code": "does not match pattern"}},
 		{"no items", KindLicence, []change{set("/licence/items", []any{})}, map[string]string{"/licence/items": "minItems"}},
 		{"bad currency", KindLicence, []change{set("/licence/contract_value/currency", "euro")}, map[string]string{"/licence/contract_value/currency": "does not match pattern"}},
+		{"absurd amount", KindLicence, []change{set("/licence/contract_value/amount", json.Number("1e400"))}, map[string]string{"/licence/contract_value/amount": "maximum"}},
 		{"negative amount", KindLicence, []change{set("/licence/contract_value/amount", json.Number("-10"))}, map[string]string{"/licence/contract_value/amount": "minimum"}},
 		{"bad NIPT", KindLicence, []change{set("/licence/holder/entity_id", "61234567")}, map[string]string{"/licence/holder/entity_id": "does not match pattern"}},
 		{"bad email", KindLicence, []change{set("/licence/end_user/contact/email", "not-an-address")}, map[string]string{"/licence/end_user/contact/email": "email"}},

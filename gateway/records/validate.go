@@ -116,7 +116,8 @@ func build(k string, doc map[string]any) (*Record, error) {
 	rec.Label.Classification, _ = lbl["classification"].(string)
 	rec.Label.Originator, _ = lbl["originator"].(string)
 	rec.Label.Review, _ = lbl["review"].(string)
-	for _, n := range lbl["releasable_to"].([]any) {
+	rel, _ := lbl["releasable_to"].([]any)
+	for _, n := range rel {
 		s, _ := n.(string)
 		rec.Label.ReleasableTo = append(rec.Label.ReleasableTo, s)
 	}

@@ -187,7 +187,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	aim := a.as("AL/GOV/AIM")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
 	exResults(t, aim.push(exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-1")))
-	a.as("AL/GOV/DPD").get("/v1/records")                 // customs: redacted
+	a.as("AL/GOV/DPD").get("/v1/records") // customs: redacted
 	a.as("NATO/ORG/LIAISON").get("/v1/records/AIM-ENT-L61234567A")
 	if _, err := a.chain.Checkpoint(ctx); err != nil {
 		t.Fatal(err)

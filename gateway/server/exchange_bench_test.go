@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -39,7 +38,7 @@ func BenchmarkExPullChunk(b *testing.B) {
 			for i, c := range checked {
 				chunk[i] = c.Record
 			}
-			req := &exRequest{member: tc.member, id: "bench", route: "/v1/records", action: "pull", started: time.Now()}
+			req := &exRequest{member: tc.member, id: "bench", route: "/v1/records", action: "pull"}
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {

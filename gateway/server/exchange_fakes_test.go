@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -362,6 +362,26 @@ type exEnv struct {
 	audit   *exFakeAudit
 	limiter *exFakeLimiter
 	clients map[string]*exClient
+	logs    *exLogBuffer
+}
+
+// exLogBuffer holds everything the gateway logged, for tests that check
+// what must never be in a log.
+type exLogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *exLogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *exLogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func exConfig(p *testPKI) *config.Config {
@@ -378,7 +398,7 @@ func exStart(t *testing.T, mutate func(*config.Config, *Deps)) *exEnv {
 	p := newTestPKI(t)
 	cfg := exConfig(p)
 	e := &exEnv{p: p, store: newExFakeStore(), policy: &exFakePolicy{}, signer: &exFakeSigner{}, audit: &exFakeAudit{},
-		limiter: newExFakeLimiter(nil), clients: map[string]*exClient{}}
+		limiter: newExFakeLimiter(nil), clients: map[string]*exClient{}, logs: &exLogBuffer{}}
 	deps := Deps{Store: e.store, Policy: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
 	if mutate != nil {
 		mutate(cfg, &deps)
@@ -386,7 +406,7 @@ func exStart(t *testing.T, mutate func(*config.Config, *Deps)) *exEnv {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	srv, err := New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(cfg, deps, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}

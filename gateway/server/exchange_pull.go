@@ -434,8 +434,8 @@ func exWantsStream(accept string) (bool, error) {
 		return false, nil
 	}
 	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || exQZero(params["q"]) {
 			continue
 		}
 		switch mt {
@@ -449,6 +449,12 @@ func exWantsStream(accept string) (bool, error) {
 		"a pull answers application/json (a page) or application/x-ndjson (a stream)")
 	p.Extra = map[string]any{"available": []string{"application/json", exNDJSON}}
 	return false, p
+}
+
+// exQZero reports an Accept weight of zero: "not acceptable".
+func exQZero(q string) bool {
+	f, err := strconv.ParseFloat(q, 64)
+	return err == nil && f == 0
 }
 
 // exPullParamNames are the only query parameters a pull takes: a misspelt

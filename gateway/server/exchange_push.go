@@ -101,22 +101,19 @@ func (h *exHandlers) push(c *gin.Context) {
 		}
 	}
 	if err := h.store(ctx, items); err != nil {
-		h.s.fail(c, err)
+		h.failStored(c, &req, items, err)
 		return
 	}
 	if err := h.forward(ctx, items); err != nil {
-		h.s.fail(c, err)
+		h.failStored(c, &req, items, err)
 		return
 	}
-	results, events, err := h.signResults(ctx, &req, items)
+	results, kid, err := h.signResults(ctx, &req, items)
 	if err != nil {
-		h.s.fail(c, err)
+		h.failStored(c, &req, items, err)
 		return
 	}
-	lead := req.event(audit.DecisionAllow)
-	lead.Status, lead.Records = http.StatusOK, len(items)
-	lead.SigningKID = events[0].SigningKID
-	if err := h.append(ctx, append([]audit.Event{lead}, events...)); err != nil {
+	if err := h.append(ctx, h.pushEvents(&req, items, http.StatusOK, kid)); err != nil {
 		h.s.fail(c, err)
 		return
 	}
@@ -270,28 +267,41 @@ func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
 	return nil
 }
 
-// signResults signs every result in one signer call and builds the
-// per-record audit events.
-func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []exPushItem) ([]exResult, []audit.Event, error) {
+// signResults signs every result in one signer call.
+func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []exPushItem) ([]exResult, string, error) {
 	now := time.Now().Unix()
 	payloads := make([][]byte, len(items))
 	for i := range items {
 		p, err := json.Marshal(exSignedResult{exResult: items[i].res, Recipient: req.member.ID, Issuer: h.s.cfg.Sign.Issuer, IssuedAt: now})
 		if err != nil {
-			return nil, nil, problem.Internal(fmt.Errorf("push result payload: %w", err))
+			return nil, "", problem.Internal(fmt.Errorf("push result payload: %w", err))
 		}
 		payloads[i] = p
 	}
 	jws, kid, err := h.sign(ctx, sign.TypResult, payloads)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	results := make([]exResult, len(items))
-	events := make([]audit.Event, len(items))
+	for i := range items {
+		results[i] = items[i].res
+		results[i].JWS = jws[i]
+	}
+	return results, kid, nil
+}
+
+// pushEvents are the request's audit event and one per record, with the
+// record's outcome; kid is empty when no result was signed.
+func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, kid string) []audit.Event {
+	lead := req.event(audit.DecisionAllow)
+	if status != http.StatusOK {
+		lead.Decision = audit.DecisionError
+	}
+	lead.Status, lead.Records, lead.SigningKID = status, len(items), kid
+	events := make([]audit.Event, 0, len(items)+1)
+	events = append(events, lead)
 	for i := range items {
 		it := &items[i]
-		results[i] = it.res
-		results[i].JWS = jws[i]
 		decision := audit.DecisionAllow
 		if s := it.res.Status; s != exAccepted && s != exUnchanged {
 			decision = audit.DecisionDeny
@@ -308,9 +318,22 @@ func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []ex
 			ev.Reasons = append(ev.Reasons, policy.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
 		}
 		ev.SigningKID = kid
-		events[i] = ev
+		events = append(events, ev)
 	}
-	return results, events, nil
+	return events
+}
+
+// failStored answers a push that failed after its records were stored
+// (outbox or signer down). The answer is a 503 with no result; the audit log
+// still gets what was stored, so that no stored record lacks its decision.
+// The pusher retries and gets unchanged for what is already there.
+func (h *exHandlers) failStored(c *gin.Context, req *exRequest, items []exPushItem, err error) {
+	p := problem.From(err)
+	if aerr := h.s.deps.Audit.Append(c.Request.Context(), h.pushEvents(req, items, p.Status, "")...); aerr != nil {
+		h.s.log.Error("audit append failed for a push that stored records", "component", "exchange",
+			"request_id", req.id, "member", req.member.ID, "error", aerr)
+	}
+	h.s.fail(c, p)
 }
 
 // limits are the decoding limits from the configuration.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,12 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // exClient is one member's HTTPS client to the test gateway.
@@ -535,10 +539,20 @@ func TestExSignerDown(t *testing.T) {
 			t.Errorf("%s: 503 body carries data or internals: %s", name, r.body)
 		}
 	}
+	var storedAudited, failedRequest bool
 	for _, ev := range e.audit.all()[before:] {
-		if ev.Decision == audit.DecisionAllow || ev.Decision == audit.DecisionRedact {
+		switch {
+		case ev.Action == "push" && ev.RecordID == "AIM-ENT-L61234567A":
+			// Stored before signing failed: its decision is still logged.
+			storedAudited = ev.Decision == audit.DecisionAllow && ev.SigningKID == ""
+		case ev.Action == "push":
+			failedRequest = ev.Decision == audit.DecisionError && ev.Status == http.StatusServiceUnavailable
+		case ev.Decision == audit.DecisionAllow || ev.Decision == audit.DecisionRedact:
 			t.Errorf("a delivery was audited though nothing was signed: %+v", ev)
 		}
+	}
+	if !storedAudited || !failedRequest {
+		t.Errorf("the failed push is not in the audit log as stored and failed (%v, %v)", storedAudited, failedRequest)
 	}
 	// The pushed entity was stored before signing failed; the retry is
 	// unchanged and signed.
@@ -915,4 +929,100 @@ func (f *exFakeForwarder) ids() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.recs)
+}
+
+// TestExDeliveryPayload: the hand-assembled payload is exactly what
+// encoding/json makes of sign.Delivery, with the record's bytes untouched.
+func TestExDeliveryPayload(t *testing.T) {
+	d := sign.Delivery{Record: json.RawMessage(`{"id":"A<1>","n":1.50}`), DecisionID: "dec-1", PolicyRevision: "rev",
+		Redactions: []string{"/a/b"}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
+	got, err := exDeliveryPayload(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(d)
+	var g, w any
+	if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !reflect.DeepEqual(g, w) {
+		t.Fatalf("payload\n%s\nwant the same as\n%s", got, want)
+	}
+	if !bytes.Contains(got, d.Record) || bytes.Count(got, []byte(`"record"`)) != 1 {
+		t.Errorf("record bytes changed or repeated: %s", got)
+	}
+	if _, err := exDeliveryPayload(sign.Delivery{Record: json.RawMessage(`{"id":`)}); err == nil {
+		t.Error("a broken record was signed")
+	}
+}
+
+// TestExLogsHoldNoRecordData: whatever happens, the log names records by id
+// and never holds their content, personal data or signatures.
+func TestExLogsHoldNoRecordData(t *testing.T) {
+	e := exStart(t, nil)
+	aim, dpd := e.as("AL/GOV/AIM"), e.as("AL/GOV/DPD")
+	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+	exPage(t, dpd.get("/v1/records"))
+	dpd.do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	e.policy.redact = []string{"no-slash"}
+	exPage(t, dpd.get("/v1/records"))
+	e.signer.fail.Store(true)
+	aim.push(exSample(t, records.KindExcludedEntity))
+	e.signer.fail.Store(false)
+	e.audit.fail.Store(true)
+	dpd.get("/v1/records")
+	e.audit.fail.Store(false)
+	e.store.failOn = "AIM-EXC-2025-0007"
+	aim.push(exSample(t, records.KindExcludedEntity))
+	logs := e.logs.String()
+	if !strings.Contains(logs, "AIM-LIC-2026-000123") || !strings.Contains(logs, "request failed") {
+		t.Fatalf("the log is missing what it should say:\n%s", logs)
+	}
+	for _, s := range []string{"1840000", "jan.novak@army.cz", "Jan Novák", "KAYO sh.a.", "Adriatik", "eyJ", "L61234567A\"", "licensing@kayo.al"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log holds %q", s)
+		}
+	}
+}
+
+func TestExMetrics(t *testing.T) {
+	e := exStart(t, nil)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-1")))
+	exPage(t, e.as("AL/GOV/DPD").get("/v1/records"))
+	exPage(t, e.as("IT/GOV/MOD").get("/v1/records"))
+	m := e.srv.metrics.registry
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"ura_records_pushed_total", map[string]string{"status": "accepted"}, 1},
+		{"ura_records_pushed_total", map[string]string{"status": "denied"}, 1},
+		{"ura_records_pulled_total", map[string]string{"class": "pull", "decision": "redact"}, 1},
+		{"ura_records_pulled_total", map[string]string{"class": "pull", "decision": "withhold"}, 1},
+	} {
+		if got := exMetricValue(t, m, tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
+
+func exMetricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,12 +13,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
 // jwksFakeSigner hands out a fixed set, or an error.
@@ -135,5 +142,138 @@ func TestJWKSNeedsARegisteredMember(t *testing.T) {
 	resp, _ := jwksGet(t, p.client(p.member(p.inter, "AL/GOV/NOBODY"), 0, false), addr)
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("unregistered member got %d", resp.StatusCode)
+	}
+}
+
+// jwksVault is a signer over a real Vault with a Transit key of its own.
+// An empty name makes a key for this test alone.
+func jwksVault(t *testing.T, addr, token, name string, ttl time.Duration) (*sign.VaultSigner, *vault.Client, string) {
+	t.Helper()
+	vc := config.Default().Vault
+	vc.Addr, vc.Token, vc.Timeout, vc.MaxRetries = addr, token, 5*time.Second, 0
+	c, err := sign.NewVaultClient(vc, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		name = "ura-signing-it-" + hex.EncodeToString(b)
+	}
+	if _, err := c.Logical().Write("transit/keys/"+name, map[string]any{"type": "ed25519"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = c.Logical().Write("transit/keys/"+name+"/config", map[string]any{"deletion_allowed": true})
+		_, _ = c.Logical().Delete("transit/keys/" + name)
+	})
+	sc := config.Default().Sign
+	sc.Key, sc.JWKSCacheTTL = name, ttl
+	s, err := sign.New(c, sc, sign.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c, name
+}
+
+// jwksClientFiles writes a member's certificate and key for URLKeys.
+func jwksClientFiles(t *testing.T, p *testPKI, member string) sign.TLSFiles {
+	t.Helper()
+	leaf := p.member(p.it, member)
+	files := sign.TLSFiles{CAFile: p.path("ca.crt"), CertFile: p.path("jwks-client.crt"), KeyFile: p.path("jwks-client.key")}
+	if err := certs.WriteCertsPEM(files.CertFile, leaf.Chain...); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteKeyPEM(files.KeyFile, leaf.Key); err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestJWKSFromVaultAcrossRotation is a partner's view: records signed by the
+// gateway verify against the JWKS it fetches over mutual TLS, before and
+// after a Vault rotation.
+func TestJWKSFromVaultAcrossRotation(t *testing.T) {
+	addr, token := testenv.Vault(t)
+	s, c, name := jwksVault(t, addr, token, "", time.Minute)
+	p := newTestPKI(t)
+	gw := jwksStart(t, p.config(), Deps{Signer: s, Checks: []Checker{sign.Health{Client: c, Signer: s}}})
+	partner := sign.NewVerifier(sign.NewURLKeys("https://"+gw+"/.well-known/jwks.json", jwksClientFiles(t, p, "IT/GOV/MOD"), time.Hour))
+
+	ctx := context.Background()
+	before, err := s.Sign(ctx, [][]byte{[]byte(`{"record":{"id":"AIM-LIC-2026-000123","version":3}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, kid, err := partner.Verify(before[0]); err != nil || kid != name+":1" {
+		t.Fatalf("before rotation: %s %v", kid, err)
+	}
+	if _, err := c.Logical().Write("transit/keys/"+name+"/rotate", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Sign(ctx, [][]byte{[]byte(`{"record":{"id":"AIM-LIC-2026-000123","version":4}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The partner's cached JWKS predates the rotation: the unknown kid makes
+	// it fetch again, and both signatures verify.
+	if _, kid, err := partner.Verify(after[0]); err != nil || kid != name+":2" {
+		t.Fatalf("after rotation: %s %v", kid, err)
+	}
+	if _, _, err := partner.Verify(before[0]); err != nil {
+		t.Fatalf("old signature after rotation: %v", err)
+	}
+	// A tampered copy fails.
+	parts := strings.Split(after[0], ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"record":{"id":"AIM-LIC-2026-000123","version":5}}`)) + "." + parts[2]
+	if _, _, err := partner.Verify(tampered); !errors.Is(err, sign.ErrBadSignature) {
+		t.Errorf("tampered copy: %v", err)
+	}
+}
+
+// TestReadyzFollowsVault stops and restarts a private Vault under a running
+// gateway: readiness fails while it is down and recovers by itself.
+func TestReadyzFollowsVault(t *testing.T) {
+	v := testenv.StartVault(t)
+	// ura-signing is the key the private Vault is set up with, again after
+	// every restart.
+	s, c, _ := jwksVault(t, v.Addr, v.Token, "ura-signing", time.Second)
+	p := newTestPKI(t)
+	cfg := p.config()
+	gw := jwksStart(t, cfg, Deps{Signer: s, Checks: []Checker{sign.Health{Client: c, Signer: s}}})
+	hc := p.client(p.member(p.inter, "AL/GOV/AIM"), 0, true)
+	ready := func() (int, string) {
+		resp, err := hc.Get("https://" + gw + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("readyz with Vault up: %d %s", code, body)
+	}
+	v.Stop()
+	if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, `"vault":"unavailable"`) {
+		t.Fatalf("readyz with Vault down: %d %s", code, body)
+	}
+	if _, err := s.Sign(context.Background(), [][]byte{[]byte("{}")}); !errors.Is(err, sign.ErrUnavailable) {
+		t.Fatalf("Sign with Vault down: %v", err)
+	}
+	v.Restart()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if code, _ := ready(); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, body := ready()
+			t.Fatalf("readyz did not recover: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -115,7 +115,7 @@ func readSecretFile(path string) (string, error) {
 }
 
 // tokenLogin "logs in" with a configured token: it re-reads the token file
-// (an agent may have written a new token there) and asks Vault about it.
+// (a sidecar may have written a new token there) and asks Vault about it.
 func (a *Auth) tokenLogin(ctx context.Context, cfg config.Vault, resolve func(string) string) (*vault.Secret, error) {
 	tok, err := configuredToken(cfg, resolve)
 	if err != nil {

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAuditValidation(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(a *Audit)
+		want   []string
+	}{
+		{"defaults", func(*Audit) {}, nil},
+		{"unknown driver", func(a *Audit) { a.Driver = "sqlite" }, []string{"audit.driver"}},
+		{"file without dir", func(a *Audit) { a.Dir = "" }, []string{"audit.dir"}},
+		{"tiny segments", func(a *Audit) { a.SegmentBytes = 100 }, []string{"audit.segment_bytes"}},
+		{"postgres without dsn", func(a *Audit) { a.Driver = "postgres" }, []string{"audit.dsn"}},
+		{"group commit", func(a *Audit) {
+			a.GroupCommit = AuditGroupCommit{MaxBatch: 0, MaxWait: time.Second, Timeout: 0}
+		}, []string{"audit.group_commit.max_batch", "audit.group_commit.max_wait", "audit.group_commit.timeout"}},
+		{"checkpoint", func(a *Audit) { a.Checkpoint = AuditCheckpoint{} }, []string{"audit.checkpoint.every", "audit.checkpoint.interval"}},
+		{"syslog", func(a *Audit) { a.Syslog = AuditSyslog{Network: "http", Format: "json", Queue: 0} },
+			[]string{"audit.syslog.network", "audit.syslog.addr", "audit.syslog.format", "audit.syslog.queue"}},
+		{"syslog tls files without tls", func(a *Audit) {
+			a.Syslog.Network, a.Syslog.Addr, a.Syslog.CAFile = "tcp", "siem:514", "ca.pem"
+		}, []string{"audit.syslog.ca_file"}},
+		{"syslog tls half a key pair", func(a *Audit) {
+			a.Syslog.Network, a.Syslog.Addr, a.Syslog.CertFile = "tls", "siem:6514", "testdata/not-a-cert.txt"
+		}, []string{"audit.syslog.key_file"}},
+		{"syslog ok", func(a *Audit) { a.Syslog.Network, a.Syslog.Addr, a.Syslog.Format = "udp", "127.0.0.1:514", "cef" }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := defaultAudit()
+			tc.mutate(&a)
+			v := &validator{}
+			a.validate(v.at("audit"), &Config{})
+			var got []string
+			if err := v.err(); err != nil {
+				for _, line := range strings.Split(err.Error(), "\n") {
+					got = append(got, strings.SplitN(line, ":", 2)[0])
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("errors at %v, want %v (%v)", got, tc.want, v.err())
+			}
+		})
+	}
+}
+
+func TestAuditDSNFromEnvironment(t *testing.T) {
+	cfg := Default()
+	cfg.applyEnv(func(k string) (string, bool) {
+		if k == "URA_AUDIT_DSN" {
+			return "postgres://audit@db/ura", true
+		}
+		return "", false
+	})
+	if cfg.Audit.DSN != "postgres://audit@db/ura" {
+		t.Fatalf("audit.dsn = %q", cfg.Audit.DSN)
+	}
+}
