@@ -162,6 +162,9 @@ func printTestReport(w io.Writer, src policy.Source, rep *policy.TestReport, ver
 // addPolicy builds the policy engine, fills its registers from the store
 // once, and polls the policy sources for changes while the gateway runs.
 func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) error {
+	if cfg.Policy.HTTPMode() {
+		return addHTTPPolicy(ctx, cfg, logger, deps)
+	}
 	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger)
 	if err != nil {
 		return err

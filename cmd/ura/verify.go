@@ -233,11 +233,10 @@ func itemsOf(raw json.RawMessage, where string) []signedItem {
 	if json.Unmarshal(raw, &obj) != nil {
 		return []signedItem{{label: where, problem: "neither a JSON object nor an array"}}
 	}
+	// A page or push response holds its records in an array; a stream's
+	// closing line has "records" too, as a count, and carries no record.
 	for _, key := range []string{"records", "results"} {
-		if list, ok := obj[key]; ok {
-			if json.Unmarshal(list, &arr) != nil {
-				return []signedItem{{label: where, problem: key + " is not an array"}}
-			}
+		if list, ok := obj[key]; ok && json.Unmarshal(list, &arr) == nil {
 			return itemList(arr, map[string]string{"records": "record", "results": "result"}[key])
 		}
 	}

@@ -126,7 +126,7 @@ func TestVerifyFormatsGolden(t *testing.T) {
 
 	files := map[string]string{
 		"pull.ndjson": strings.Join([]string{line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b),
-			`{"next_cursor":"c2luY2U9MjAyNg"}`}, "\n") + "\n",
+			`{"next_cursor":"c2luY2U9MjAyNg","complete":true,"records":2}`}, "\n") + "\n",
 		"page.json": fmt.Sprintf(`{"records":[{"id":"AIM-LIC-2026-000123","version":3,"jws":%q}],"next_cursor":""}`, a),
 		"push.json": fmt.Sprintf(`{"results":[{"index":0,"id":"AIM-EVT-2026-9000001","status":"accepted","jws":%q}]}`, b),
 		"bare.jws":  a + "\n",

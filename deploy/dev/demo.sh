@@ -84,7 +84,147 @@ demo_identity() {
 	curl -s http://127.0.0.1:9443/metrics | grep '^ura_tls_handshake_failures_total' | sed 's/^/    /'
 }
 
+# b64url_json — decode the payload of the compact JWS on stdin.
+JWS_PAYLOAD='split(".")[1] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson'
+
+push_file() { # push_file MEMBER FILE → prints per-status counts
+	call "$1" POST /v1/records -H 'Content-Type: application/x-ndjson' --data-binary "@$2"
+	[[ $STATUS == 200 ]] || die "$1 push: HTTP $STATUS $BODY"
+	printf '%s' "$BODY" | jq -r '[.results[].status] | group_by(.) | map("\(.[0]) \(length)") | join(", ")'
+}
+
+demo_push() {
+	section "Institutions push their records (one policy decision per record)"
+	local pair
+	for pair in aim:AL_GOV_AIM mod:AL_GOV_MOD customs:AL_GOV_DPD; do
+		printf '  %-11s %-30s → %s\n' "${pair#*:}" "deploy/dev/seed/${pair%%:*}.ndjson" \
+			"$(push_file "${pair#*:}" "deploy/dev/seed/${pair%%:*}.ndjson")"
+	done
+	say "  (a second run answers \"unchanged\": same id, version and content)"
+}
+
+# deny MEMBER WHAT JSON — push one record that policy must refuse.
+deny() {
+	local who="$1" what="$2" rec="$3" line
+	call "$who" POST /v1/records -H 'Content-Type: application/json' --data-binary "[$rec]"
+	line="$(printf '%s' "$BODY" | jq -r '.results[0] | "\(.status): \([.reasons[]? | "\(.code) — \(.message)"] | join("; "))"')"
+	[[ $line == denied* ]] || die "$who: $what was not denied: $BODY"
+	printf '  %-11s %s\n              → %s\n' "$who" "$what" "$line"
+}
+
+demo_denials() {
+	section "What policy refuses, and why"
+	local seed_aim=deploy/dev/seed/aim.ndjson seed_dpd=deploy/dev/seed/customs.ndjson base
+	base="$(jq -c 'select(.id=="DPD-EVT-2026-0004511")' "$seed_dpd")"
+	deny AL_GOV_DPD "declares an export under the suspended licence AIM-LIC-2026-000127" \
+		"$(printf '%s' "$base" | jq -c '.id="DPD-EVT-2026-0009001" | .event.licence_id="AIM-LIC-2026-000127" | .event.item.ml_category="ML13"')"
+	base="$(jq -c 'select(.id=="DPD-EVT-2026-0004501")' "$seed_dpd")"
+	deny AL_GOV_DPD "declares an export to SRB under a licence for HRV" \
+		"$(printf '%s' "$base" | jq -c '.id="DPD-EVT-2026-0009002" | .event.to="SRB" | .label.releasable_to=["ALB"]')"
+	base="$(jq -c 'select(.id=="AIM-LIC-2026-000123")' "$seed_aim")"
+	deny AL_GOV_DPD "pushes a licence in AIM's name" \
+		"$(printf '%s' "$base" | jq -c '.id="AIM-LIC-2026-009001"')"
+	deny AL_GOV_AIM "issues a licence to the excluded Valona Brokerage sh.p.k." \
+		"$(printf '%s' "$base" | jq -c '.id="AIM-LIC-2026-009002" | .licence.holder={"entity_id":"K72019384C","name":"Valona Brokerage sh.p.k."}')"
+}
+
+demo_views() {
+	section "The same pull of licences, four institutions, four views"
+	local who
+	for who in AL_GOV_AIM AL_GOV_DPD IT_GOV_MOD NATO_ORG_LIAISON; do
+		call "$who" GET "/v1/records?kind=licence" -H 'Accept: application/x-ndjson'
+		[[ $STATUS == 200 ]] || die "$who pull: HTTP $STATUS"
+		printf '  %-17s' "$who"
+		printf '%s\n' "$BODY" | jq -rs --arg p "$JWS_PAYLOAD" '
+			[.[] | select(.jws) | .jws | '"$JWS_PAYLOAD"'] as $d
+			| "\($d | length) licences: \([$d[].record.id | sub("AIM-LIC-2026-";"")] | join(" "))"
+			  + (if ([$d[].redactions[]] | length) > 0
+			     then "; redacted: \([$d[].redactions[]] | unique | join(", "))" else "; nothing redacted" end)'
+	done
+	say "  (Customs sees validity, holder and items, never contract values or contacts;"
+	say "   Italy sees only what is releasable to ITA; NATO what is releasable to NATO)"
+}
+
+demo_trace() {
+	section "Tracing one rifle by its marking (ALB / KAYO / K26-GR-000101): its history across institutions"
+	call AL_GOV_AIM GET /v1/items/ALB/KAYO/K26-GR-000101/trace
+	[[ $STATUS == 200 ]] || die "trace: HTTP $STATUS $BODY"
+	printf '%s' "$BODY" | jq -r --arg p "$JWS_PAYLOAD" \
+		'(.records // .events // [])[] | .jws | '"$JWS_PAYLOAD"' | .record | "  \(.event.at)  \(.event.type | .[0:16] | . + " " * (16 - length))  \(.event.location // "")  by \(.label.originator)"'
+}
+
+demo_signed() {
+	section "Italy saves a signed pull and verifies it offline against the gateway's JWKS"
+	local dir="$URA_VAR/demo" it=IT_GOV_MOD
+	mkdir -p "$dir"
+	call "$it" GET "/v1/records" -H 'Accept: application/x-ndjson'
+	printf '%s\n' "$BODY" >"$dir/it-pull.ndjson"
+	call "$it" GET /.well-known/jwks.json
+	printf '%s\n' "$BODY" >"$dir/jwks.json"
+	say "  saved $(grep -c '"jws"' "$dir/it-pull.ndjson") signed records to var/demo/it-pull.ndjson"
+	"$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull.ndjson" | tail -n 3 | sed 's/^/  /'
+	# Tamper: raise a quantity in the first record, keep its signature.
+	jq -c --arg p x 'if .jws then .jws |= (split(".") as $s
+		| ($s[1] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson
+		   | (.record.licence.items[0].quantity? // empty) |= . * 10 | (.record.event.item.quantity? // empty) |= . + 1
+		   | .recipient = "IT/GOV/MOD " | tojson | @base64 | gsub("\\+";"-") | gsub("/";"_") | gsub("=";"")) as $t
+		| [$s[0], $t, $s[2]] | join(".")) else . end' "$dir/it-pull.ndjson" | head -n 1 >"$dir/it-pull-tampered.ndjson"
+	say "  a tampered copy (first record's payload changed, signature kept):"
+	if "$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull-tampered.ndjson" >"$dir/verify-tampered.txt" 2>&1; then
+		die "the tampered copy verified"
+	fi
+	grep -E "INVALID|invalid" "$dir/verify-tampered.txt" | head -n 2 | sed "s/^/  /"
+}
+
+demo_ratelimit() {
+	section "Italy floods the gateway; its limit holds while AIM is unaffected"
+	local rec i
+	rec="$(jq -cn '{kind:"tracking_event",id:"IT-TR-2026-000001",version:1,
+		label:{classification:"UNCLASSIFIED",releasable_to:["ALB","ITA"],originator:"IT/GOV/MOD",created:"2026-11-01T09:00:00Z"},
+		event:{type:"TRACE_REQUEST",at:"2026-11-01T09:00:00Z",
+		  item:{marking:{manufacturer:"KAYO",country:"ALB",serial:"K26-GR-000101",year:2026},ml_category:"ML1",att_category:"small_arms"},
+		  from:"ITA",to:"ALB",trace:{request_id:"IT-TR-1"}}}')"
+	for i in $(seq 1 40); do
+		call IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$rec]" -D "$URA_VAR/demo/headers.txt"
+		if [[ $STATUS == 429 ]]; then
+			printf '  IT_GOV_MOD push #%d → 429 %s\n' "$i" "$(printf '%s' "$BODY" | jq -r .detail)"
+			grep -iE '^(retry-after|ratelimit|ratelimit-policy):' "$URA_VAR/demo/headers.txt" | tr -d '\r' | sed 's/^/      /'
+			break
+		fi
+	done
+	[[ $STATUS == 429 ]] || die "the partner was never limited"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/x-ndjson' --data-binary @deploy/dev/seed/aim.ndjson
+	printf '  AL_GOV_AIM push of %s records right after → HTTP %s\n' "$(wc -l <deploy/dev/seed/aim.ndjson)" "$STATUS"
+	[[ $STATUS == 200 ]] || die "AIM was limited by Italy's flood"
+}
+
+demo_audit() {
+	section "Security officer: the audit log of every decision"
+	call AL_GOV_AUDIT GET "/v1/audit/events?decision=deny&limit=3"
+	printf '%s' "$BODY" | jq -r '(.events // [])[] | "  seq \(.seq)  \(.member)  \(.action)  \(.record_id // "-")  \([.reasons[]?.code] | join(","))"'
+	stop_pid "$PIDFILE" ura   # a clean stop writes the final checkpoint
+	"$URA" audit summary --config "$CONFIG" | sed 's/^/  /'
+	section "ura audit verify: the hash chain and every signed checkpoint"
+	"$URA" audit verify --config "$CONFIG" --jwks "$URA_VAR/demo/jwks.json" | tail -n 3 | sed 's/^/  /'
+	"$URA" audit export --config "$CONFIG" --out "$URA_VAR/demo/audit-export.ndjson" >/dev/null
+	# Tamper with one event in an exported copy: turn a denial into an allow.
+	awk 'BEGIN{d=0} !d && /"decision":"deny"/ {sub(/"decision":"deny"/, "\"decision\":\"allow\""); d=1} {print}' \
+		"$URA_VAR/demo/audit-export.ndjson" >"$URA_VAR/demo/audit-tampered.ndjson"
+	say "  a copy with one denial rewritten as an allow:"
+	if "$URA" audit verify --file "$URA_VAR/demo/audit-tampered.ndjson" --jwks "$URA_VAR/demo/jwks.json" >"$URA_VAR/demo/audit-verify-tampered.txt" 2>&1; then
+		die "the tampered audit export verified"
+	fi
+	tail -n 2 "$URA_VAR/demo/audit-verify-tampered.txt" | sed 's/^/  /'
+}
+
 trap stop_gateway EXIT
 start_gateway
 demo_identity
-section "Done"
+demo_push
+demo_denials
+demo_views
+demo_trace
+demo_signed
+demo_ratelimit
+demo_audit
+section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

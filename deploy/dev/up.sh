@@ -10,7 +10,7 @@ ensure_dirs
 # One apt-get call for everything the stack and the tests need (nginx for the
 # reverse-proxy tests, chromium and its driver for the console tests), rather
 # than one per service script.
-apt_install_missing redis-server postgresql nginx chromium chromium-driver curl
+apt_install_missing redis-server postgresql nginx chromium chromium-driver curl jq
 
 bash "$URA_ROOT/deploy/dev/redis.sh" up
 bash "$URA_ROOT/deploy/dev/postgres.sh" up

@@ -21,13 +21,22 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 3s ./gateway/audit/
 func BenchmarkAppend(b *testing.B) {
-	for _, p := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("group_commit/appenders=%d", p), func(b *testing.B) {
+	type variant struct {
+		appenders int
+		wait      time.Duration
+	}
+	for _, v := range []variant{{1, 0}, {8, 0}, {64, 0}, {8, time.Millisecond}, {64, time.Millisecond}} {
+		p := v.appenders
+		name := fmt.Sprintf("group_commit/appenders=%d", p)
+		if v.wait > 0 {
+			name = fmt.Sprintf("group_commit_wait=%s/appenders=%d", v.wait, p)
+		}
+		b.Run(name, func(b *testing.B) {
 			st, err := audit.OpenFileStore(b.TempDir(), audit.FileOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			c, err := audit.Open(context.Background(), audit.Options{Store: st})
+			c, err := audit.Open(context.Background(), audit.Options{Store: st, MaxWait: v.wait})
 			if err != nil {
 				b.Fatal(err)
 			}

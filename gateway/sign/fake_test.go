@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -50,6 +52,18 @@ type fakeVault struct {
 func newFakeVault(t *testing.T) *fakeVault {
 	f := &fakeVault{t: t, deleted: map[int]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// newFakeVaultTLS serves over HTTPS with a certificate from httptest's own
+// CA, which no system trust store holds.
+func newFakeVaultTLS(t *testing.T) *fakeVault {
+	f := &fakeVault{t: t, deleted: map[int]bool{}}
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	// Refused handshakes are what the test provokes; no need to print them.
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }

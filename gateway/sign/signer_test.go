@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -422,4 +425,53 @@ func FuzzKeyID(f *testing.F) {
 	f.Add("eyJhbGciOiJFZERTQSIsImtpZCI6InVyYS1zaWduaW5nOjMifQ.e30.c2ln")
 	f.Add("..")
 	f.Fuzz(func(t *testing.T, s string) { _ = KeyID(s) })
+}
+
+// TestVaultClientTLS: Vault's certificate is checked against the configured
+// CA, and Vault's own environment variables cannot switch that off or slip
+// in a token.
+func TestVaultClientTLS(t *testing.T) {
+	f := newFakeVaultTLS(t)
+	f.rotateTransit(config.AlgEd25519)
+	caFile := filepath.Join(t.TempDir(), "vault-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VAULT_SKIP_VERIFY", "true")
+	t.Setenv("VAULT_CACERT", caFile)
+	t.Setenv("VAULT_TOKEN", "fake-token")
+	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
+	cases := []struct {
+		name   string
+		ca     string
+		method string
+		ok     bool
+	}{
+		{"configured CA", caFile, config.VaultAuthToken, true},
+		{"no CA: VAULT_SKIP_VERIFY and VAULT_CACERT ignored", "", config.VaultAuthToken, false},
+		{"approle before login: VAULT_TOKEN ignored", caFile, config.VaultAuthAppRole, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vc := config.Vault{Addr: f.srv.URL, CAFile: tc.ca, Timeout: 2 * time.Second, Auth: config.VaultAuth{Method: tc.method}}
+			if tc.method == config.VaultAuthToken {
+				vc.Token = "fake-token"
+			}
+			c, err := NewVaultClient(vc, func(s string) string { return s })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Address() != f.srv.URL {
+				t.Fatalf("address %s: VAULT_ADDR was honoured", c.Address())
+			}
+			s, err := New(c, fakeSignConfig(config.SignModeTransit, config.AlgEd25519), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Sign(context.Background(), payloads(1))
+			if tc.ok != (err == nil) {
+				t.Fatalf("Sign: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
 }
