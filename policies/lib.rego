@@ -11,10 +11,6 @@ prev(path) := object.get(input, array.concat(["previous"], path), "(missing)")
 
 who(field) := object.get(input, ["caller", field], "(missing)")
 
-push if input.action == "push"
-
-pull if input.action == "pull"
-
 # The gateway sets input.caller only for a member in its registry.
 registered if {
 	is_object(input.caller)

@@ -29,7 +29,7 @@ func commands() map[string]command {
 		"certs":   {"create and manage the development PKI (init, issue, revoke, crl)", runCerts},
 		"audit":   {"verify, export and summarize the tamper-evident audit log", runAudit},
 		"policy":  {"test the Rego policy and explain a decision (test, eval)", runPolicy},
-		"verify":  {"check signed records (NDJSON pull, page, push response or JWS) against a JWKS", runVerify},
+		"verify":  {"check the signatures on saved pulls, pages, push results or JWS against a JWKS", runVerify},
 		"version": {"print the version", runVersion},
 	}
 }

@@ -117,3 +117,14 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatalf("deploy/ura.example.yaml: %v", err)
 	}
 }
+
+// TestMain clears URA_* overrides: `make test` runs with the development
+// stack's environment, which must not leak into the golden files.
+func TestMain(m *testing.M) {
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "URA_") {
+			_ = os.Unsetenv(name)
+		}
+	}
+	os.Exit(m.Run())
+}

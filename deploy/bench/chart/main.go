@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 
 	"gonum.org/v1/plot"
@@ -156,10 +157,9 @@ func plots(cells []cell, systems []string, mode string) [][]*plot.Plot {
 				out[i][j] = p
 				continue
 			}
-			p.Y.Min = 0
 			bw := vg.Points(40)
 			var names []string
-			top := 0.0
+			top, bottom := 0.0, math.Inf(1)
 			for k, sys := range systems {
 				c, ok := pick[sys]
 				if !ok {
@@ -176,6 +176,9 @@ func plots(cells []cell, systems []string, mode string) [][]*plot.Plot {
 				p.Add(bars)
 				v := m.value(c)
 				top = max(top, v)
+				if v > 0 {
+					bottom = min(bottom, v)
+				}
 				if lb, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: 0, Y: v}}, Labels: []string{short(v)}}); err == nil {
 					lb.Offset = vg.Point{X: off - bw/2, Y: vg.Points(2)}
 					lb.TextStyle[0].Font.Size = vg.Points(9)
@@ -184,8 +187,15 @@ func plots(cells []cell, systems []string, mode string) [][]*plot.Plot {
 				p.Legend.Add(fmt.Sprintf("%s (c=%d)", sys, c.Concurrency), bars)
 				names = append(names, sys)
 			}
-			// Headroom for the value labels and the legend.
-			p.Y.Max = top * 1.3
+			// The floor is often orders of magnitude from the gateways: a
+			// log axis keeps ura and external-OPA readable beside it.
+			if top > 0 {
+				p.Y.Scale = clampLog{}
+				p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+				p.Y.Min = math.Pow(10, math.Floor(math.Log10(bottom)))
+				// Headroom for the value labels and the legend.
+				p.Y.Max = math.Pow(10, math.Ceil(math.Log10(top*3)))
+			}
 			p.NominalX("")
 			p.Legend.Top = true
 			p.Legend.TextStyle.Font.Size = vg.Points(8)
@@ -226,4 +236,12 @@ func short(v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// clampLog is a log scale on which a bar's base (0) sits at the axis
+// minimum instead of being undefined.
+type clampLog struct{}
+
+func (clampLog) Normalize(lo, hi, x float64) float64 {
+	return plot.LogScale{}.Normalize(lo, hi, max(x, lo))
 }

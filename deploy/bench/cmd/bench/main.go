@@ -158,7 +158,7 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scen := fs.String("scenarios", "pull10k,push1,push100", "scenarios, in the order run")
 	modes := fs.String("modes", "keepalive,fresh", "connection modes: keepalive, fresh (a new TLS handshake per request)")
 	concS := fs.String("concurrency", "1,8,32", "concurrency levels for pushes")
-	pullConcS := fs.String("pull-concurrency", "1,8", "concurrency levels for the 10,000-record pull")
+	pullConcS := fs.String("pull-concurrency", "1,4", "concurrency levels for the 10,000-record pull")
 	dur := fs.Duration("duration", 5*time.Second, "how long each cell sends new requests")
 	warm := fs.Duration("warmup", time.Second, "unmeasured load before a system's first cell of a push scenario")
 	timeout := fs.Duration("timeout", 3*time.Minute, "per-request timeout")
