@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // destination is one configured destination with its client.
@@ -34,6 +36,11 @@ type destination struct {
 
 	client *http.Client
 	wake   chan struct{}
+
+	// member, signer and issuer sign what a peer destination receives.
+	member string
+	signer sign.Signer
+	issuer string
 }
 
 func newDestination(dc config.Destination, resolve func(string) string) (*destination, error) {
@@ -41,6 +48,7 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 		name:           dc.Name,
 		kind:           dc.Kind,
 		nation:         dc.Nation,
+		member:         dc.Member,
 		kinds:          map[string]bool{},
 		timeout:        orDefault(dc.Timeout, DefaultTimeout),
 		maxAttempts:    dc.MaxAttempts,
@@ -59,6 +67,9 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 	case "http":
 		d.endpoint = u.String()
 	case "peer":
+		if dc.Member == "" {
+			return nil, errors.New("member must name the peer gateway's member ID")
+		}
 		d.endpoint = u.JoinPath("/v1/records").String()
 	default:
 		return nil, fmt.Errorf("kind must be http or peer; got %q", dc.Kind)
@@ -192,7 +203,13 @@ func (d *destination) deliver(ctx context.Context, e *entry) attempt {
 	body := []byte(e.Raw)
 	ct := "application/json"
 	if d.kind == "peer" {
-		body = append(slices.Clip(body), '\n')
+		line, err := d.signedLine(ctx, e)
+		if err != nil {
+			// Signing happens here, not at enqueue, so a Vault outage
+			// delays delivery instead of losing or refusing records.
+			return attempt{verdict: retry, reason: err.Error(), failure: "signing"}
+		}
+		body = append(line, '\n')
 		ct = "application/x-ndjson"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint, bytes.NewReader(body))
@@ -230,4 +247,35 @@ func transportFailure(err error) string {
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// fedLine is the one NDJSON line a peer gateway receives per record.
+type fedLine struct {
+	JWS string `json:"jws"`
+}
+
+// signedLine signs e for the peer as a sign.Delivery bound to the peer's
+// member ID, so the peer can tell it was meant for it, by whom, under which
+// decision.
+func (d *destination) signedLine(ctx context.Context, e *entry) ([]byte, error) {
+	payload, err := json.Marshal(sign.Delivery{
+		Record:         e.Raw,
+		DecisionID:     e.DecisionID,
+		PolicyRevision: e.PolicyRevision,
+		Redactions:     []string{},
+		Recipient:      d.member,
+		Issuer:         d.issuer,
+		IssuedAt:       time.Now().Unix(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delivery payload: %w", err)
+	}
+	jws, err := sign.SignAs(ctx, d.signer, sign.TypFederation, [][]byte{payload})
+	if err == nil && len(jws) != 1 {
+		err = fmt.Errorf("signer returned %d signatures for 1 payload", len(jws))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signing for peer %s: %w", d.member, err)
+	}
+	return json.Marshal(fedLine{JWS: jws[0]})
 }

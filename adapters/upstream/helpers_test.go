@@ -236,8 +236,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // destination config for a back office at url.
 func (p *pki) destination(name, kind, url string, kinds ...string) config.Destination {
 	cert, key := p.gatewayCert("AL/GOV/AIM")
+	member := ""
+	if kind == "peer" {
+		member = "IT/GOV/URA"
+	}
 	return config.Destination{
-		Name: name, Kind: kind, URL: url, Kinds: kinds,
+		Name: name, Kind: kind, URL: url, Kinds: kinds, Member: member,
 		CAFile: p.path("ca.crt"), ClientCertFile: cert, ClientKeyFile: key,
 		Timeout: 5 * time.Second, BackoffInitial: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
 	}

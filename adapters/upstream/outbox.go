@@ -18,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // BatchForwarder is implemented by forwarders that can take several records
@@ -64,8 +65,9 @@ type Outbox struct {
 }
 
 var (
-	_ Forwarder      = (*Outbox)(nil)
-	_ BatchForwarder = (*Outbox)(nil)
+	_ Forwarder        = (*Outbox)(nil)
+	_ BatchForwarder   = (*Outbox)(nil)
+	_ DecidedForwarder = (*Outbox)(nil)
 )
 
 // entry is one record waiting for one destination.
@@ -76,6 +78,10 @@ type entry struct {
 	Raw      json.RawMessage `json:"raw"`
 	Enqueued time.Time       `json:"enqueued"`
 	Attempts int             `json:"attempts,omitempty"`
+	// DecisionID and PolicyRevision are the push decision that accepted
+	// the record, signed into what a peer destination receives.
+	DecisionID     string `json:"decision_id,omitempty"`
+	PolicyRevision string `json:"policy_revision,omitempty"`
 	// LastError is the last failure, as logged (no response bodies).
 	LastError string `json:"last_error,omitempty"`
 	// Parked and Status are set when the entry is moved to dead letters.
@@ -93,6 +99,27 @@ func deadBucket(name string) []byte  { return []byte("dead/" + name) }
 // Options are what Open needs besides the config.
 type Options struct {
 	Logger *slog.Logger
+	// Signer signs every record sent to a peer gateway (typ
+	// ura-federation+jws), at delivery time: while it fails, delivery is
+	// retried, and nothing is ever sent unsigned. Required when a peer
+	// destination is configured.
+	Signer sign.Signer
+	// Issuer is this gateway's name in every signed delivery (sign.issuer).
+	Issuer string
+}
+
+// Decided is an accepted record with the policy decision that accepted it,
+// which a peer destination binds into its signature.
+type Decided struct {
+	Record         *records.Record
+	DecisionID     string
+	PolicyRevision string
+}
+
+// DecidedForwarder takes records with their decisions. The Outbox
+// implements it; the push handler prefers it to EnqueueBatch.
+type DecidedForwarder interface {
+	EnqueueDecided(ctx context.Context, recs []Decided) error
 }
 
 // Open opens (or creates) the outbox file and starts one worker per
@@ -112,6 +139,12 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		d, err := newDestination(dc, resolve)
 		if err != nil {
 			return nil, fmt.Errorf("upstream destination %s: %w", dc.Name, err)
+		}
+		if d.kind == "peer" {
+			if opts.Signer == nil {
+				return nil, fmt.Errorf("upstream destination %s: a peer gateway takes only signed records, and no signer is configured (vault)", dc.Name)
+			}
+			d.signer, d.issuer = opts.Signer, opts.Issuer
 		}
 		dests = append(dests, d)
 	}
@@ -202,19 +235,29 @@ func (o *Outbox) Enqueue(ctx context.Context, rec *records.Record) error {
 
 // EnqueueBatch makes recs durable with one commit.
 func (o *Outbox) EnqueueBatch(ctx context.Context, recs []*records.Record) error {
+	ds := make([]Decided, len(recs))
+	for i, rec := range recs {
+		ds[i].Record = rec
+	}
+	return o.EnqueueDecided(ctx, ds)
+}
+
+// EnqueueDecided makes recs durable with one commit, each with its decision.
+func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	req := &enqueueReq{done: make(chan struct{})}
 	now := time.Now().UTC()
-	for _, rec := range recs {
+	for _, dr := range recs {
+		rec := dr.Record
 		if rec == nil || rec.ID == "" || len(rec.Raw) == 0 {
 			return problem.Internal(errors.New("outbox: record without id or raw JSON"))
 		}
 		for _, d := range o.dests {
 			if d.wants(rec) {
 				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
-					Raw: slices.Clone(rec.Raw), Enqueued: now}})
+					Raw: slices.Clone(rec.Raw), Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
 			}
 		}
 	}

@@ -38,6 +38,7 @@ TOOLS="$URA_CACHE/bin"
 OPA_VERSION=v1.22.2
 
 UPSTREAM_ADDR=127.0.0.1:9600
+UPSTREAM_TLS_ADDR=127.0.0.1:9601 # ura's outbox delivers over https only
 FLOOR_ADDR=127.0.0.1:9611
 EXTOPA_ADDR=127.0.0.1:9612
 URA_ADDR=127.0.0.1:9613
@@ -168,9 +169,10 @@ section "Systems"
 rm -rf "$BENCH/data"
 mkdir -p "$BENCH/data/ura" "$BENCH/data/external-opa" "$BENCH/nginx"
 
-start upstream "$BLOG/upstream.log" "$BBIN/upstream" -listen "$UPSTREAM_ADDR"
+start upstream "$BLOG/upstream.log" "$BBIN/upstream" -listen "$UPSTREAM_ADDR" \
+	-tls-listen "$UPSTREAM_TLS_ADDR" -tls-cert "$PKI/server.crt" -tls-key "$PKI/server.key"
 wait_ready upstream "http://$UPSTREAM_ADDR/healthz" 10 || die "upstream did not start (log: $BLOG/upstream.log)"
-say "upstream      http://$UPSTREAM_ADDR"
+say "upstream      http://$UPSTREAM_ADDR, https://$UPSTREAM_TLS_ADDR"
 
 systems=()
 absent=()
@@ -224,8 +226,8 @@ meta=(
 	-meta "nginx=$(nginx -v 2>&1 | sed 's|.*/||')"
 	-meta "opa=$("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
 	-meta "redis=$(redis-server --version | awk '{print $3}' | sed 's/v=//')"
-	-meta "vault=$("$URA_VAULT_BIN" version 2>/dev/null | awk '{print $2}')"
-	-meta "ura=$("$URA" version | awk '{print $2, $3, $4}')"
+	-meta "vault=$("$URA_VAULT_BIN" version 2>/dev/null | awk '{print $2}' | tr -d ,)"
+	-meta "ura=$("$URA" version | sed 's/^ura //' | tr , ';')"
 )
 deps="$URA_RUN/redis.pid,$URA_RUN/vault.pid"
 

@@ -45,6 +45,7 @@ can_traverse() {
 }
 
 resolve_paths() {
+	[[ -z ${PG_DATA:-} ]] || return 0
 	ensure_dirs
 	local hash
 	hash="$(printf '%s' "$URA_ROOT" | sha256sum | cut -c1-12)"

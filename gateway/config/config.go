@@ -38,6 +38,7 @@ type Config struct {
 	Log       Log       `yaml:"log"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Audit     Audit     `yaml:"audit"`
+	Console   Console   `yaml:"console"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -103,6 +104,7 @@ func Default() *Config {
 		Upstream:  defaultUpstream(),
 		Log:       Log{Level: "info", Format: "json"},
 		Audit:     defaultAudit(),
+		Console:   defaultConsole(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -142,6 +144,7 @@ func (c *Config) Validate() error {
 	c.Log.validate(v.at("log"))
 	c.Shutdown.validate(v.at("shutdown"))
 	c.Audit.validate(v.at("audit"), c)
+	c.Console.validate(v.at("console"))
 	return v.err()
 }
 

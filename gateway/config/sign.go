@@ -32,6 +32,11 @@ type Sign struct {
 	BatchSize int `yaml:"batch_size"`
 	// Issuer is the gateway's name in every signed payload (iss).
 	Issuer string `yaml:"issuer"`
+	// Member is this gateway's own member ID as peer gateways know it (the
+	// SAN of the certificate it presents to them). A record a peer forwards
+	// must be signed for this recipient; one signed for another gateway is
+	// a replay. Required when peers are configured.
+	Member string `yaml:"member"`
 	// JWKSCacheTTL is how long key versions read from Vault are reused before
 	// they are read again: it bounds how late a rotation is noticed.
 	JWKSCacheTTL time.Duration `yaml:"jwks_cache_ttl"`
@@ -127,6 +132,13 @@ func (s *Sign) validate(v *validator, c *Config) {
 	v.positive("jwks_cache_ttl", s.JWKSCacheTTL)
 	if s.VerificationWindow < 0 {
 		v.add("verification_window", "must not be negative (0 keeps every version Vault allows)")
+	}
+	if s.Member != "" {
+		if err := certs.ValidMemberID(s.Member); err != nil {
+			v.add("member", "%v", err)
+		}
+	} else if len(s.Peers) > 0 {
+		v.add("member", "must be set when peers are configured: records from a peer are accepted only when signed for this member ID")
 	}
 	peers := v.at("peers")
 	for _, id := range slices.Sorted(maps.Keys(s.Peers)) {

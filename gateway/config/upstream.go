@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/ura-gateway/ura/certs"
 )
 
 // Upstream forwards accepted records to where institutions keep them, through
@@ -30,6 +32,10 @@ type Destination struct {
 	// (releasable_to). Required for peer: a partner's gateway is another
 	// nation's system.
 	Nation string `yaml:"nation"`
+	// Member is the peer gateway's own member ID (peer only): every record
+	// sent there is signed for this recipient, so the peer refuses one
+	// replayed to it by, or meant for, another gateway.
+	Member string `yaml:"member"`
 	// CAFile verifies the destination's server certificate; empty uses the
 	// system roots.
 	CAFile string `yaml:"ca_file"`
@@ -101,6 +107,16 @@ func (u *Upstream) validate(v *validator, c *Config) {
 			dv.add("nation", "must be an ISO 3166 alpha-3 code, NATO or EU; got %q", d.Nation)
 		case d.Nation == "" && d.Kind == "peer":
 			dv.add("nation", "must be set for a peer: only records releasable to it are sent")
+		}
+		switch {
+		case d.Kind == "peer" && d.Member == "":
+			dv.add("member", "must be set for a peer: the peer gateway's member ID, the recipient of every record signed for it")
+		case d.Kind == "peer":
+			if err := certs.ValidMemberID(d.Member); err != nil {
+				dv.add("member", "%v", err)
+			}
+		case d.Member != "":
+			dv.add("member", "is only for kind peer")
 		}
 		dv.file("ca_file", c.Path(d.CAFile), false)
 		dv.file("client_cert_file", c.Path(d.ClientCertFile), true)

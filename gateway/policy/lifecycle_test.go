@@ -370,7 +370,7 @@ func TestShadowDivergence(t *testing.T) {
 	data = bytes.Replace(data, []byte(`"/licence/contract_value",`), nil, 1)
 	writeAtomic(t, filepath.Join(shadowDir, "data.json"), data)
 	pull, _ := os.ReadFile(filepath.Join(shadowDir, "pull.rego"))
-	pull = append(pull, []byte("\ndeny contains reason(\"partners_paused\", \"partner pulls are paused\") if {\n\tpull\n\tinput.caller.kind == \"partner\"\n}\n")...)
+	pull = append(pull, []byte("\ndeny contains reason(\"partners_paused\", \"partner pulls are paused\") if {\n\tinput.action == \"pull\"\n\tinput.caller.kind == \"partner\"\n}\n")...)
 	writeAtomic(t, filepath.Join(shadowDir, "pull.rego"), pull)
 
 	logger, logs := captureLogger()

@@ -34,6 +34,11 @@ const (
 	TypDelivery = "ura-delivery+jws"
 	// TypResult marks the result of one pushed record.
 	TypResult = "ura-result+jws"
+	// TypFederation marks a record one ura gateway forwards to a peer
+	// gateway: a Delivery whose recipient is the peer. A peer accepts no
+	// other typ in a push, so a delivery or result it once handed out
+	// cannot be replayed to it as a forwarded record.
+	TypFederation = "ura-federation+jws"
 )
 
 // ErrUnavailable is wrapped by every error that means the signing keys
@@ -80,6 +85,27 @@ func KeyID(compact string) string {
 		return ""
 	}
 	return hdr.Kid
+}
+
+// Typ returns the typ from a compact JWS's protected header, or "". Like
+// KeyID it verifies nothing; read it only from a JWS that has verified, whose
+// protected header the signature therefore covers.
+func Typ(compact string) string {
+	h, _, ok := strings.Cut(compact, ".")
+	if !ok || len(h) > maxHeaderLen {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hdr struct {
+		Typ string `json:"typ"`
+	}
+	if json.Unmarshal(raw, &hdr) != nil {
+		return ""
+	}
+	return hdr.Typ
 }
 
 // maxHeaderLen bounds a protected header read from outside: ours are under

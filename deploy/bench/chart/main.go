@@ -96,7 +96,7 @@ func run(in, out, mode string) error {
 	const w, h = 15 * vg.Inch, 10 * vg.Inch
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	title := fmt.Sprintf("ura beside its baselines — %s, highest concurrency per scenario — %d × %s, %s",
+	title := fmt.Sprintf("ura beside its baselines (log scales) — %s, highest concurrency per scenario — %d × %s, %s",
 		mode, r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Date)
 	if r.Config.Quick {
 		title += " (quick smoke run)"

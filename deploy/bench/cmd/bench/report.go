@@ -449,7 +449,8 @@ func writeStageRates(b *strings.Builder, bs []PartBench) {
 	var rates []stageRate
 	for _, x := range bs {
 		for unit, v := range x.Metrics {
-			if strings.HasSuffix(unit, "/s") && v > 0 {
+			// Byte rates (MB/s) measure another thing than items per second.
+			if strings.HasSuffix(unit, "/s") && !strings.HasSuffix(unit, "B/s") && v > 0 {
 				rates = append(rates, stageRate{stage: shortPkg(x.Package), name: x.Name, unit: unit, rate: v})
 			}
 		}

@@ -36,16 +36,27 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9600", "address to listen on (loopback only)")
+	tlsListen := fs.String("tls-listen", "", "also serve HTTPS here (ura's outbox delivers over https only)")
+	certFile := fs.String("tls-cert", "", "serving certificate for -tls-listen")
+	keyFile := fs.String("tls-key", "", "its key")
 	maxRecords := fs.Int("max-records", 1_000_000, "largest stream a GET may ask for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(*listen)
-	if err != nil {
-		return fmt.Errorf("-listen: %w", err)
+	for _, a := range []string{*listen, *tlsListen} {
+		if a == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", a, err)
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("listen %s: the benchmark upstream listens on loopback only", a)
+		}
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-listen %s: the benchmark upstream listens on loopback only", *listen)
+	if *tlsListen != "" && (*certFile == "" || *keyFile == "") {
+		return errors.New("-tls-listen needs -tls-cert and -tls-key")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench-upstream")
 	u := &upstream{max: *maxRecords, streams: map[int][]byte{}}
@@ -57,9 +68,15 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", *listen)
+	servers := []*http.Server{srv}
+	if *tlsListen != "" {
+		tsrv := &http.Server{Addr: *tlsListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		servers = append(servers, tsrv)
+		go func() { errc <- tsrv.ListenAndServeTLS(*certFile, *keyFile) }()
+	}
+	log.Info("listening", "addr", *listen, "tls_addr", *tlsListen)
 	select {
 	case err := <-errc:
 		return err
@@ -67,7 +84,11 @@ func run(args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.Shutdown(sctx))
+	}
+	return errors.Join(errs...)
 }
 
 type upstream struct {

@@ -101,7 +101,12 @@ func TestHandlers(t *testing.T) {
 }
 
 func TestListenLoopbackOnly(t *testing.T) {
-	if err := run([]string{"-listen", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "loopback") {
-		t.Fatalf("err = %v", err)
+	for _, args := range [][]string{{"-listen", "0.0.0.0:0"}, {"-listen", "127.0.0.1:0", "-tls-listen", "[::]:0", "-tls-cert", "c", "-tls-key", "k"}} {
+		if err := run(args); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("%v: err = %v", args, err)
+		}
+	}
+	if err := run([]string{"-listen", "127.0.0.1:0", "-tls-listen", "127.0.0.1:0"}); err == nil {
+		t.Fatal("-tls-listen without a certificate was accepted")
 	}
 }
