@@ -63,6 +63,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := addSigning(ctx, cfg, logger, &deps); err != nil {
 		return err
 	}
+	closeOutbox, err := addOutbox(cfg, logger, &deps)
+	if err != nil {
+		return err
+	}
+	defer closeOutbox()
 	// [deps: limiter]
 	deps.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, logger)
 	// [deps: audit]

@@ -12,10 +12,8 @@ import (
 	"github.com/ura-gateway/ura/gateway/server"
 )
 
-// addStore opens the register store and, when destinations are configured,
-// the outbox that forwards accepted records. The returned function closes
-// both once the server has stopped: the outbox first, so nothing is queued
-// behind a closed store.
+// addStore opens the register store. The returned function closes it once
+// the server has stopped.
 func addStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
 	st, err := storeopen.Open(ctx, cfg.Store, cfg.Path)
 	if err != nil {
@@ -24,19 +22,23 @@ func addStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps
 	deps.Store = st
 	deps.Checks = append(deps.Checks, store.Health{Store: st})
 	logger.Info("register store open", "component", "store", "driver", cfg.Store.Driver)
+	return func() { closeLogged(logger, "store", st.Close) }, nil
+}
+
+// addOutbox opens, when destinations are configured, the outbox that
+// forwards accepted records. It comes after the signer: a peer gateway
+// receives only records signed at delivery time. Its close function runs
+// before the store's, so nothing is queued behind a closed store.
+func addOutbox(cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
 	if !cfg.Upstream.Configured() {
-		return func() { closeLogged(logger, "store", st.Close) }, nil
+		return func() {}, nil
 	}
-	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger})
+	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger, Signer: deps.Signer, Issuer: cfg.Sign.Issuer})
 	if err != nil {
-		closeLogged(logger, "store", st.Close)
 		return nil, err
 	}
 	deps.Forwarder = ob
-	return func() {
-		closeLogged(logger, "outbox", ob.Close)
-		closeLogged(logger, "store", st.Close)
-	}, nil
+	return func() { closeLogged(logger, "outbox", ob.Close) }, nil
 }
 
 func closeLogged(logger *slog.Logger, component string, closeFn func() error) {

@@ -64,12 +64,13 @@ scenarios="${BENCH_SCENARIOS:-pull10k,push1,push100}"
 modes="${BENCH_MODES:-keepalive,fresh}"
 
 started_pids=()
+# cleanup stops what was started, last first, so the gateways are gone
+# before the servers they talk to (OPA, the upstream).
 cleanup() {
-	local pid i
-	for pid in "${started_pids[@]}"; do
+	local pid i j
+	for ((j = ${#started_pids[@]} - 1; j >= 0; j--)); do
+		pid="${started_pids[j]}"
 		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${started_pids[@]}"; do
 		for ((i = 0; i < 100; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
@@ -104,6 +105,12 @@ stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 	rm -f "$BRUN/$name.pid"
+	# Forget it, so the exit trap never signals a PID the system reused.
+	local keep=() p
+	for p in "${started_pids[@]}"; do
+		[[ $p == "$pid" ]] || keep+=("$p")
+	done
+	started_pids=("${keep[@]}")
 }
 
 # wait_ready NAME URL SECONDS — polls a plain-HTTP readiness URL while the

@@ -96,7 +96,11 @@ func (c *Console) Verify(ctx context.Context, v *Viewer, token string) (*Page, e
 	}
 	c.m.verifications.WithLabelValues(result).Inc()
 	c.m.verifySeconds.Observe(d.Elapsed.Seconds())
-	c.log.Info("chain verified from the console", "result", result, "events", rep.Events, "elapsed_ms", d.Elapsed.Milliseconds())
+	if d.Bad != nil {
+		c.log.Warn("chain verification from the console found the log altered", "bad_seq", d.Bad.Seq, "reason", d.Bad.Reason)
+	} else {
+		c.log.Info("chain verified from the console", "result", result, "events", rep.Events, "elapsed_ms", d.Elapsed.Milliseconds())
+	}
 	status := http.StatusOK
 	if d.Failure != "" {
 		status = http.StatusServiceUnavailable

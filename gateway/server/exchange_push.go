@@ -10,11 +10,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -61,6 +63,10 @@ type exPushItem struct {
 	rec  *records.Record
 	d    policy.Decision
 	prev *records.Record
+	// fedPeer: the record came from a peer gateway, signed (fed_push.go);
+	// fedKID is the peer's key that signed it, once verified.
+	fedPeer bool
+	fedKID  string
 }
 
 // push is POST /v1/records.
@@ -83,7 +89,8 @@ func (h *exHandlers) push(c *gin.Context) {
 	}
 	sum := sha256.Sum256(body)
 	req.digest = "sha256:" + hex.EncodeToString(sum[:])
-	decoded, err := records.Decode(body, format, h.limits())
+	peer := h.fedIsPeer(req.member.ID)
+	decoded, err := records.Decode(body, format, h.fedDecodeLimits(peer))
 	if err != nil {
 		h.refuse(c, &req, err)
 		return
@@ -94,8 +101,13 @@ func (h *exHandlers) push(c *gin.Context) {
 
 	items := make([]exPushItem, len(decoded))
 	for i, d := range decoded {
-		items[i].res.Index = i
-		if err := h.check(ctx, &req, &items[i], records.Validate(d.Value, d.Errors)); err != nil {
+		items[i].res.Index, items[i].fedPeer = i, peer
+		v, err := h.fedChecked(ctx, &req, &items[i], d)
+		if err != nil {
+			h.refuse(c, &req, err)
+			return
+		}
+		if err := h.check(ctx, &req, &items[i], v); err != nil {
 			h.s.fail(c, err)
 			return
 		}
@@ -140,10 +152,9 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 	it.rec = rec
 	// No one pushes in another institution's name: the label's originator
 	// is what every later policy decision trusts.
-	if rec.Label.Originator != req.member.ID {
+	if reason, ok := h.fedOriginator(req.member.ID, it, rec.Label.Originator); !ok {
 		it.res.Status = exDenied
-		it.res.Reasons = []policy.Reason{{Code: "originator_mismatch",
-			Message: fmt.Sprintf("label.originator %s is not the caller %s", rec.Label.Originator, req.member.ID)}}
+		it.res.Reasons = []policy.Reason{reason}
 		return nil
 	}
 	prev, err := h.s.deps.Store.Get(ctx, rec.ID)
@@ -241,16 +252,21 @@ func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
 		return nil
 	}
 	var recs []*records.Record
+	var decided []upstream.Decided
 	for i := range items {
 		if s := items[i].res.Status; s == exAccepted || s == exUnchanged {
 			recs = append(recs, items[i].rec)
+			decided = append(decided, upstream.Decided{Record: items[i].rec, DecisionID: items[i].d.ID, PolicyRevision: items[i].d.Revision})
 		}
 	}
 	if len(recs) == 0 {
 		return nil
 	}
 	var err error
-	if b, ok := f.(interface {
+	if df, ok := f.(upstream.DecidedForwarder); ok {
+		// A peer destination signs the decision that accepted each record.
+		err = df.EnqueueDecided(ctx, decided)
+	} else if b, ok := f.(interface {
 		EnqueueBatch(context.Context, []*records.Record) error
 	}); ok {
 		err = b.EnqueueBatch(ctx, recs)
@@ -313,9 +329,12 @@ func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, 
 		ev.Reasons = it.res.Reasons
 		switch it.res.Status {
 		case exInvalid:
-			ev.Reasons = []policy.Reason{{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))}}
+			ev.Reasons = append(slices.Clip(it.res.Reasons), policy.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
 		case exUnchanged:
 			ev.Reasons = append(ev.Reasons, policy.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
+		}
+		if it.fedKID != "" {
+			ev.Reasons = append(slices.Clip(ev.Reasons), fedAuditReason(req.member.ID, it.fedKID))
 		}
 		ev.SigningKID = kid
 		events = append(events, ev)

@@ -42,6 +42,7 @@ func (s *Server) routes() *gin.Engine {
 	member.GET("/.well-known/jwks.json", s.jwks)
 	// [routes: audit]    /v1/audit..., /console/
 	s.auditRoutes(member)
+	s.conRoutes(member) // /console/*: auditors only, strict headers; console_routes.go
 	return r
 }
 

@@ -129,7 +129,7 @@ func TestSharedPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	var one int
 	if err := conn.QueryRow(ctx(t), "SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("SELECT 1: %d, %v", one, err)
@@ -197,7 +197,7 @@ func TestFreePort(t *testing.T) {
 		if err != nil {
 			t.Fatalf("port %d is not free: %v", p, err)
 		}
-		l.Close()
+		_ = l.Close()
 	}
 }
 
@@ -252,7 +252,7 @@ func redisSession(t *testing.T, p *Process, args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(conn)
 	if _, err := redisDo(conn, r, "AUTH", p.Password); err != nil {

@@ -1,0 +1,363 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/policy"
+)
+
+// conChromium finds Debian's chromium (URA_CHROMIUM overrides). Without it
+// the browser test is skipped on a workstation and fails in CI.
+func conChromium(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("URA_CHROMIUM")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		msg := "chromium not found at " + path + " (apt-get install -y chromium, or set URA_CHROMIUM)"
+		switch strings.ToLower(os.Getenv("CI")) {
+		case "", "0", "false", "no":
+			t.Skip(msg)
+		}
+		t.Fatalf("%s; CI is set, so the browser test must run", msg)
+	}
+	return path
+}
+
+// conBrowserProxy is an HTTPS endpoint on 127.0.0.1 that a headless browser
+// can talk to, forwarding every request to the gateway over mutual TLS with
+// a member's certificate: Chromium cannot be handed a client certificate
+// without a profile and a user at the prompt. The gateway still does all
+// the work: the handshake, the identity, the console.
+type conBrowserProxy struct {
+	URL string
+	srv *httptest.Server
+}
+
+func conStartBrowserProxy(t *testing.T, p *testPKI, gateway string, member *certs.Leaf, serverCert tls.Certificate) *conBrowserProxy {
+	t.Helper()
+	target := &url.URL{Scheme: "https", Host: gateway}
+	roots := x509.NewCertPool()
+	roots.AddCert(p.root.Cert)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			// The browser's Host, so that the console's same-origin check
+			// sees the origin the browser sent.
+			r.Out.Host = r.In.Host
+		},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs:      roots,
+			ServerName:   "localhost",
+			Certificates: []tls.Certificate{member.TLSCertificate()},
+			MinVersion:   tls.VersionTLS13,
+		}},
+	}
+	srv := httptest.NewUnstartedServer(rp)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &conBrowserProxy{URL: srv.URL, srv: srv}
+}
+
+// conProxyCert is the browser proxies' own localhost certificate, from a
+// CA nobody trusts; Chromium is told to accept exactly its public key.
+func conProxyCert(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	ca, err := certs.NewRootCA("console browser-test proxy", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(certs.LeafOptions{CommonName: "127.0.0.1", DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
+	return leaf.TLSCertificate(), base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// conArtifacts is var/artifacts at the repository root.
+func conArtifacts(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	out := filepath.Join(dir, "var", "artifacts")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// conBrowserLog collects what the page reported: console messages, CSP
+// violations, exceptions and dialogs (an alert would mean injected script).
+type conBrowserLog struct {
+	mu       sync.Mutex
+	messages []string
+	dialogs  []string
+}
+
+func (l *conBrowserLog) listen(ev any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch e := ev.(type) {
+	case *log.EventEntryAdded:
+		l.messages = append(l.messages, string(e.Entry.Source)+"/"+string(e.Entry.Level)+": "+e.Entry.Text)
+	case *runtime.EventExceptionThrown:
+		l.messages = append(l.messages, "exception: "+e.ExceptionDetails.Text)
+	case *runtime.EventConsoleAPICalled:
+		l.messages = append(l.messages, "console."+string(e.Type))
+	case *page.EventJavascriptDialogOpening:
+		l.dialogs = append(l.dialogs, e.Message)
+	}
+}
+
+func (l *conBrowserLog) snapshot() (messages, dialogs []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.messages...), append([]string(nil), l.dialogs...)
+}
+
+// TestConBrowser drives the console in headless Chromium with a security
+// officer's certificate: overview, a search for customs' denials, one
+// decision with its verified proof, "verify chain", the shadow policy's
+// divergences; then AIM's certificate is refused. Screenshots go to
+// var/artifacts/console*.png.
+func TestConBrowser(t *testing.T) {
+	chromium := conChromium(t)
+	e := conStart(t, nil)
+	e.seed(t)
+	const hostile = `<script>alert(1)</script>`
+	if err := e.chain.Append(context.Background(), audit.Event{Time: time.Now().UTC(), RequestID: "req-hostile", Member: "IT/GOV/MOD",
+		Action: "push", Route: "/v1/records", RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny,
+		Status: 200, Reasons: []policy.Reason{{Code: "schema_invalid", Message: `id "><img src=x onerror=alert(2)>`}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.chain.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	proxyCert, spki := conProxyCert(t)
+	officer := conStartBrowserProxy(t, e.p, e.addr, e.p.member(e.p.inter, "AL/GOV/AUDIT"), proxyCert)
+	aim := conStartBrowserProxy(t, e.p, e.addr, e.p.member(e.p.inter, "AL/GOV/AIM"), proxyCert)
+	artifacts := conArtifacts(t)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	var blog conBrowserLog
+	if err := chromedp.Listen(browser, blog.listen); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
+	defer cancel()
+
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		must("text of "+sel, err)
+		return s
+	}
+	shot := func(name string) string {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		must("screenshot", err)
+		path := filepath.Join(artifacts, name)
+		must("save screenshot", os.WriteFile(path, png, 0o644))
+		t.Logf("screenshot: %s", path)
+		return path
+	}
+
+	// Overview.
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(officer.URL+"/console/"))
+	must("open the console", err)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("console: HTTP %d", resp.Status)
+	}
+	if csp, _ := resp.Headers["Content-Security-Policy"].(string); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("the browser got CSP %q", csp)
+	}
+	must("overview", chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("figure.chart svg"))))
+	if got := text(".brand"); got != "ura — security officers' console" {
+		t.Errorf("header %q", got)
+	}
+	if got := text(".viewer"); !strings.Contains(got, "AL/GOV/AUDIT") || !strings.Contains(got, "Security officer") {
+		t.Errorf("signed-in member %q", got)
+	}
+	if got := text(".cards"); !strings.Contains(got, "Denied") {
+		t.Errorf("cards %q", got)
+	}
+	shot("console-overview.png")
+
+	// Search customs' denials through the form.
+	must("search form", chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href="/console/search"]`)),
+		chromedp.WaitVisible(chromedp.ID("search-submit")),
+		chromedp.SetValue(chromedp.CSS(`input[name="member"]`), "AL/GOV/DPD"),
+		chromedp.SetValue(chromedp.CSS(`select[name="decision"]`), "deny"),
+		chromedp.Click(chromedp.ID("search-submit")),
+		chromedp.WaitVisible(chromedp.ID("results")),
+	))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	must("location", err)
+	if !strings.Contains(loc, "decision=deny") || !strings.Contains(loc, "member=AL%2FGOV%2FDPD") {
+		t.Errorf("search URL %s", loc)
+	}
+	rows := text("#results tbody")
+	for _, w := range []string{"AL/GOV/DPD", "deny", "push_not_authorised", "DPD-LIC-1"} {
+		if !strings.Contains(rows, w) {
+			t.Errorf("search results lack %q:\n%s", w, rows)
+		}
+	}
+	if strings.Contains(rows, "allow") || strings.Contains(rows, "AL/GOV/AIM") {
+		t.Errorf("search results hold other decisions or members:\n%s", rows)
+	}
+	shot("console.png")
+
+	// One decision in full.
+	must("open a decision", chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#results tbody tr:first-child a.seq")),
+		chromedp.WaitVisible(chromedp.ID("proof-state")),
+	))
+	if got := text("#proof-state"); !strings.Contains(got, "verified") {
+		t.Errorf("proof %q", got)
+	}
+	if got := text("#record-id"); !strings.HasPrefix(got, "DPD-") {
+		t.Errorf("record id %q", got)
+	}
+	if got := text("main"); !strings.Contains(got, "Policy revision") || !strings.Contains(got, e.engine.Revision()) {
+		t.Errorf("decision page lacks the policy revision")
+	}
+	shot("console-event.png")
+
+	// Verify the chain.
+	must("verify chain", chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href="/console/verify"]`)),
+		chromedp.WaitVisible(chromedp.ID("verify-button")),
+		chromedp.Click(chromedp.ID("verify-button")),
+		chromedp.WaitVisible(chromedp.ID("verify-result")),
+	))
+	result := text("#verify-result")
+	if !strings.Contains(result, "Chain intact") || !strings.Contains(result, "checked against the gateway's keys") {
+		t.Errorf("verify result:\n%s", result)
+	}
+	count, err := strconv.ParseInt(strings.TrimSpace(text("#verify-count")), 10, 64)
+	if err != nil || count < 20 || count > e.chain.Head().Count {
+		t.Errorf("verified %d events (%v); the head is %d", count, err, e.chain.Head().Count)
+	}
+	if got := strings.TrimSpace(text("#verify-checkpoints")); got == "0" {
+		t.Errorf("no checkpoint matched")
+	}
+	shot("console-verify.png")
+
+	// The shadow candidate's divergences.
+	must("shadow", chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav.tabs a[href="/console/shadow"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.events")),
+	))
+	if got := text("main"); !strings.Contains(got, "candidate_freeze") {
+		t.Errorf("shadow page:\n%s", got)
+	}
+	shot("console-shadow.png")
+
+	// A hostile record id is text in the browser, and runs nothing.
+	must("hostile search", chromedp.Do(ctx,
+		chromedp.Navigate(officer.URL+"/console/search?record_id="+url.QueryEscape(hostile)),
+		chromedp.WaitVisible(chromedp.ID("results")),
+	))
+	if got := text("#results code.record-id"); got != hostile {
+		t.Errorf("hostile record id shown as %q", got)
+	}
+	scripts, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.scripts.length + document.images.length`))
+	must("count scripts", err)
+	if scripts != 1 {
+		t.Errorf("%v scripts and images on the page, want only the console's script", scripts)
+	}
+
+	// AIM's certificate, through the same kind of proxy, is refused.
+	resp, err = chromedp.Run(ctx, chromedp.NavigateResponse(aim.URL+"/console/"))
+	must("open the console as AIM", err)
+	if resp.Status != http.StatusForbidden {
+		t.Errorf("AIM got HTTP %d", resp.Status)
+	}
+	if got := text("h1"); !strings.Contains(got, "403") {
+		t.Errorf("AIM's page: %q", got)
+	}
+	if got := text("body"); strings.Contains(got, "DPD-") || strings.Contains(got, "Verify chain") {
+		t.Errorf("the refusal shows console content:\n%s", got)
+	}
+	shot("console-forbidden.png")
+
+	messages, dialogs := blog.snapshot()
+	if len(dialogs) > 0 {
+		t.Errorf("the page opened dialogs (injected script ran): %v", dialogs)
+	}
+	csp := regexp.MustCompile(`(?i)content security policy|refused to (load|execute|apply)`)
+	for _, m := range messages {
+		if csp.MatchString(m) || strings.HasPrefix(m, "exception") {
+			t.Errorf("browser reported: %s", m)
+		}
+	}
+	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("the browser test ran out of time")
+	}
+}

@@ -1,0 +1,509 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/console"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+)
+
+// conEnv is a gateway with the real parts the console reads: the embedded
+// policy with a shadow candidate beside it, an embedded record store, and
+// the audit chain over a file store, checkpointed by a local key.
+type conEnv struct {
+	*exEnv
+	chain  *audit.Chain
+	store  *conFlakyStore
+	engine *policy.OPA
+	signer *audittest.Signer
+}
+
+// conFlakyStore is a real audit file store whose writes can be made to
+// fail, as a full disk would.
+type conFlakyStore struct {
+	audit.Store
+	fail atomic.Bool
+}
+
+func (s *conFlakyStore) Write(ctx context.Context, entries []audit.Entry) error {
+	if s.fail.Load() {
+		return errors.New("write: no space left on device")
+	}
+	return s.Store.Write(ctx, entries)
+}
+
+// conShadowPolicy is a candidate that would stop every release: beside the
+// embedded policy it diverges on each allowed decision.
+const conShadowPolicy = `package ura
+
+decision := {"allow": false, "redact": [], "reasons": [{"code": "candidate_freeze", "message": "candidate policy: all releases frozen"}]}
+`
+
+func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	shadowDir := t.TempDir()
+	writeFile(t, filepath.Join(shadowDir, "candidate.rego"), []byte(conShadowPolicy))
+	shadow := policy.DirSource(shadowDir)
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(engine.Close)
+	if err := engine.LoadRegisters(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := audit.OpenFileStore(t.TempDir(), audit.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &conEnv{store: &conFlakyStore{Store: fs}, engine: engine, signer: audittest.NewSigner(t, "audit-test-1")}
+	e.chain, err = audit.Open(ctx, audit.Options{Store: e.store, Signer: e.signer, CheckpointEvery: 5, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.chain.Close() })
+	e.exEnv = exStart(t, func(cfg *config.Config, d *Deps) {
+		d.Store, d.Policy, d.Signer, d.Audit = st, engine, e.signer, e.chain
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
+	return e
+}
+
+// seed drives realistic traffic through the exchange: accepted and denied
+// pushes, and pulls that are redacted or withheld, so that the log holds
+// every kind of decision the console shows.
+func (e *conEnv) seed(t *testing.T) {
+	t.Helper()
+	aim := exResults(t, e.as("AL/GOV/AIM").push(
+		polRecord(t, "entity"),
+		polRecord(t, "licence", "label.releasable_to", []any{"ALB", "NATO"}),
+		polRecord(t, "transfer_ita"),
+	))
+	for _, r := range aim {
+		if r.Status != "accepted" {
+			t.Fatalf("AIM push %s: %+v", r.ID, r)
+		}
+	}
+	denied := exResults(t, e.as("AL/GOV/DPD").push(
+		polRecord(t, "export", "id", "DPD-EVT-2026-9000002", "event.quantity", 1, "event.to", "SRB"),
+		polRecord(t, "licence", "id", "DPD-LIC-1", "label.originator", "AL/GOV/DPD"),
+	))
+	for _, r := range denied {
+		if r.Status != "denied" {
+			t.Fatalf("customs push %s: %+v, want denied", r.ID, r)
+		}
+	}
+	for _, m := range []string{"AL/GOV/DPD", "IT/GOV/MOD", "NATO/ORG/LIAISON"} {
+		if r := e.as(m).get("/v1/records?limit=100"); r.status != http.StatusOK {
+			t.Fatalf("%s pull: %d %s", m, r.status, r.body)
+		}
+	}
+	// The shadow candidate is compared off the request path.
+	waitFor(t, func() bool {
+		for _, d := range e.engine.Divergences() {
+			if d.RecordID == "AIM-LIC-2026-000123" && d.Action == policy.Pull {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// events reads the whole log back.
+func (e *conEnv) events(t *testing.T) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	var buf strings.Builder
+	if err := e.chain.Export(context.Background(), &buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	err := audit.ReadExport(strings.NewReader(buf.String()), func(line []byte) error {
+		ent, err := audit.ParseLine(line)
+		out = append(out, ent.Event)
+		return err
+	}, func(audit.SignedCheckpoint) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+const conBrowserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+func (c *exClient) html(path string) exResponse {
+	c.t.Helper()
+	return c.do(http.MethodGet, path, "", conBrowserAccept, nil)
+}
+
+// conPaths are the console's pages and assets, and one it does not have.
+var conPaths = []string{
+	"/console/",
+	"/console/?range=1h",
+	"/console/search",
+	"/console/search?decision=deny&member=AL/GOV/DPD",
+	"/console/events/1",
+	"/console/verify",
+	"/console/shadow",
+	"/console/static/console.css",
+	"/console/static/console.js",
+	"/console/no-such-page",
+}
+
+func conCheckHeaders(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	for k, v := range console.Headers {
+		if h.Get(k) != v {
+			t.Errorf("%s: %s = %q, want %q", what, k, h.Get(k), v)
+		}
+	}
+}
+
+// TestConNonAuditorsForbidden: every member that is not a security officer
+// gets 403 on every console path, known or not, as problem+json or as a
+// short HTML page for a browser, with no data in either; each attempt is
+// in the audit log. The auditor gets every page.
+func TestConNonAuditorsForbidden(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	before := len(e.events(t))
+	attempts := 0
+	for _, member := range []string{"AL/GOV/AIM", "AL/GOV/MOD", "AL/GOV/DPD", "IT/GOV/MOD", "NATO/ORG/LIAISON"} {
+		c := e.as(member)
+		for _, path := range conPaths {
+			r := c.get(path)
+			r.problem(t, http.StatusForbidden, problem.TypeForbidden)
+			conCheckHeaders(t, member+" "+path, r.header)
+			r = c.html(path)
+			if r.status != http.StatusForbidden || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s %s as a browser: %d %s", member, path, r.status, r.header.Get("Content-Type"))
+			}
+			conCheckHeaders(t, member+" "+path+" (html)", r.header)
+			body := string(r.body)
+			if !strings.Contains(body, "403") || strings.Contains(body, "AIM-LIC") || strings.Contains(body, "Chain head") ||
+				strings.Contains(body, `class="tabs"`) || strings.Contains(body, member) {
+				t.Errorf("%s %s: the 403 page shows more than a refusal:\n%s", member, path, body)
+			}
+			attempts += 2
+		}
+		r := c.do(http.MethodPost, "/console/verify", "application/x-www-form-urlencoded", "", []byte("csrf=x"))
+		r.problem(t, http.StatusForbidden, problem.TypeForbidden)
+		attempts++
+	}
+	denied := 0
+	for _, ev := range e.events(t)[before:] {
+		if ev.Action == "console.refused" {
+			denied++
+			if ev.Decision != audit.DecisionDeny || ev.Status != http.StatusForbidden || len(ev.Reasons) != 1 ||
+				ev.Reasons[0].Code != conReasonNotAuditor || ev.Member == "" || !strings.HasPrefix(ev.Route, "/console/") {
+				t.Errorf("refusal event %+v", ev)
+			}
+		}
+	}
+	if denied != attempts {
+		t.Errorf("%d refusals audited, want %d", denied, attempts)
+	}
+
+	auditor := e.as("AL/GOV/AUDIT")
+	for _, path := range conPaths {
+		r := auditor.html(path)
+		want := http.StatusOK
+		if strings.HasSuffix(path, "no-such-page") {
+			want = http.StatusNotFound
+		}
+		if r.status != want {
+			t.Errorf("auditor %s: %d, want %d: %.300s", path, r.status, want, r.body)
+		}
+		conCheckHeaders(t, "auditor "+path, r.header)
+	}
+	if r := auditor.html("/console/"); !strings.Contains(string(r.body), "Security officer") || !strings.Contains(string(r.body), "AL/GOV/AUDIT") {
+		t.Errorf("the console does not show who is signed in")
+	}
+}
+
+// TestConPages reads each page as the security officer after real traffic.
+func TestConPages(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	auditor := e.as("AL/GOV/AUDIT")
+
+	body := string(auditor.html("/console/").body)
+	for _, w := range []string{"Decisions over time", `class="seg deny"`, `class="seg allow"`, "licence_destination_mismatch", "push_not_authorised", "AL/GOV/DPD"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("overview lacks %q", w)
+		}
+	}
+
+	r := auditor.html("/console/search?decision=deny&member=AL/GOV/DPD")
+	if r.status != http.StatusOK {
+		t.Fatalf("search: %d", r.status)
+	}
+	seqs := regexp.MustCompile(`class="seq" href="/console/events/(\d+)"`).FindAllStringSubmatch(string(r.body), -1)
+	if len(seqs) < 2 {
+		t.Fatalf("search for customs' denials found %d rows:\n%s", len(seqs), r.body)
+	}
+
+	r = auditor.html("/console/events/" + seqs[0][1])
+	body = string(r.body)
+	for _, w := range []string{"DPD-", "push_not_authorised", "Policy revision", e.engine.Revision(), "Decision id", "Request digest", "Previous hash", `id="proof-state"`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("event page lacks %q", w)
+		}
+	}
+	if _, err := e.chain.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(auditor.html("/console/events/" + seqs[0][1]).body); !strings.Contains(body, `class="proof verified"`) {
+		t.Errorf("the proof does not verify against the signer's keys")
+	}
+
+	// A redacted pull shows the paths, never the values.
+	evs, err := e.chain.Search(context.Background(), audit.Query{Decision: audit.DecisionRedact, Member: "AL/GOV/DPD", Limit: 1})
+	if err != nil || len(evs.Events) != 1 {
+		t.Fatalf("no redacted decision for customs: %v", err)
+	}
+	body = string(auditor.html("/console/events/" + strconv.FormatInt(evs.Events[0].Seq, 10)).body)
+	if !strings.Contains(body, "/licence/contract_value") || strings.Contains(body, "1840000") {
+		t.Errorf("redacted paths missing, or a value shown")
+	}
+
+	// The shadow candidate diverged on every release.
+	body = string(auditor.html("/console/shadow").body)
+	if !strings.Contains(body, "candidate_freeze") || !strings.Contains(body, "AIM-LIC-2026-000123") || strings.Contains(body, "shadow-empty") {
+		t.Errorf("shadow page lacks the divergences:\n%s", body)
+	}
+	if body := string(auditor.html("/console/events/99999").body); !strings.Contains(body, "404") {
+		t.Errorf("missing event: %s", body)
+	}
+}
+
+// TestConViewsAudited: each page the officer opens is in the log before it
+// is sent, with what it disclosed.
+func TestConViewsAudited(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	auditor := e.as("AL/GOV/AUDIT")
+	before := len(e.events(t))
+	for _, path := range []string{"/console/", "/console/search?record_id=AIM-LIC-2026-000123", "/console/events/2", "/console/shadow", "/console/static/console.css"} {
+		auditor.html(path)
+	}
+	var actions []string
+	for _, ev := range e.events(t)[before:] {
+		actions = append(actions, ev.Action)
+		if ev.Member != "AL/GOV/AUDIT" || ev.Decision != audit.DecisionAllow || ev.RequestDigest == "" {
+			t.Errorf("view event %+v", ev)
+		}
+		if ev.Action == "console.search" && (ev.RecordID != "AIM-LIC-2026-000123" || ev.Records == 0) {
+			t.Errorf("search event %+v", ev)
+		}
+	}
+	want := []string{"console.overview", "console.search", "console.event", "console.shadow"}
+	if strings.Join(actions, ",") != strings.Join(want, ",") {
+		t.Errorf("audited %v, want %v", actions, want)
+	}
+}
+
+// TestConEscaping: a record id chosen by whoever pushed it is shown as
+// text on every page that lists it, never run.
+func TestConEscaping(t *testing.T) {
+	e := conStart(t, nil)
+	const hostile = `<script>alert(1)</script>`
+	ev := audit.Event{Time: time.Now().UTC(), RequestID: "req-x", Member: "AL/GOV/AIM", Action: "push", Route: "/v1/records",
+		RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny, Status: 200,
+		Reasons: []policy.Reason{{Code: "schema", Message: `bad id "><img src=x onerror=alert(2)>`}}}
+	if err := e.chain.Append(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	auditor := e.as("AL/GOV/AUDIT")
+	for _, path := range []string{"/console/search?record_id=" + url.QueryEscape(hostile), "/console/search?decision=deny", "/console/events/1"} {
+		r := auditor.html(path)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d", path, r.status)
+		}
+		body := string(r.body)
+		if strings.Contains(body, hostile) || strings.Contains(body, "<img") {
+			t.Errorf("%s: hostile markup reached the page unescaped", path)
+		}
+		if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: the record id is not shown", path)
+		}
+		if strings.Count(body, "<script") != 1 {
+			t.Errorf("%s: %d script elements, want only the console's own", path, strings.Count(body, "<script"))
+		}
+		conCheckHeaders(t, path, r.header)
+	}
+}
+
+var conTokenRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func conToken(t *testing.T, c *exClient) string {
+	t.Helper()
+	r := c.html("/console/verify")
+	m := conTokenRe.FindStringSubmatch(string(r.body))
+	if r.status != http.StatusOK || m == nil {
+		t.Fatalf("verify form: %d, no token", r.status)
+	}
+	return m[1]
+}
+
+func conPost(c *exClient, token string, header map[string]string) exResponse {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/console/verify", strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", conBrowserAccept)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestConVerifyCSRF: the verify button works with the token of the page
+// that showed it, and a post forged elsewhere is refused and audited: no
+// token, a token of another certificate (even of the same officer), a
+// tampered one, or a post the browser says came from another site.
+func TestConVerifyCSRF(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	auditor := e.as("AL/GOV/AUDIT")
+	token := conToken(t, auditor)
+	other := &exClient{t: t, http: e.p.client(e.p.member(e.p.inter, "AL/GOV/AUDIT"), 0, true), base: auditor.base}
+	otherToken := conToken(t, other)
+	origin := "https://" + e.addr
+
+	before := len(e.events(t))
+	for _, tt := range []struct {
+		name   string
+		token  string
+		header map[string]string
+	}{
+		{"no token", "", nil},
+		{"tampered", token[:len(token)-2] + "xx", nil},
+		{"another certificate's", otherToken, nil},
+		{"cross-site origin", token, map[string]string{"Origin": "https://evil.example"}},
+		{"cross-site fetch", token, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"null origin", token, map[string]string{"Origin": "null"}},
+	} {
+		r := conPost(auditor, tt.token, tt.header)
+		if r.status != http.StatusForbidden || strings.Contains(string(r.body), "Chain intact") {
+			t.Errorf("%s: %d", tt.name, r.status)
+		}
+		conCheckHeaders(t, tt.name, r.header)
+	}
+	refusals := 0
+	for _, ev := range e.events(t)[before:] {
+		if ev.Action == "console.refused" && (ev.Reasons[0].Code == conReasonCSRF || ev.Reasons[0].Code == conReasonOrigin) {
+			refusals++
+		}
+	}
+	if refusals != 6 {
+		t.Errorf("%d forged posts audited, want 6", refusals)
+	}
+
+	head := e.chain.Head()
+	r := conPost(auditor, token, map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-origin"})
+	body := string(r.body)
+	if r.status != http.StatusOK || !strings.Contains(body, "Chain intact") {
+		t.Fatalf("verify: %d\n%s", r.status, body)
+	}
+	if !strings.Contains(body, `id="verify-count">`+strconv.FormatInt(head.Count, 10)+`<`) && !strings.Contains(body, `id="verify-count">`+strconv.FormatInt(head.Count+1, 10)+`<`) {
+		t.Errorf("verify count is not the head (%d):\n%s", head.Count, body)
+	}
+	if !strings.Contains(body, "checked against the gateway") {
+		t.Errorf("checkpoint signatures were not checked")
+	}
+	// The other officer's certificate posts its own token fine.
+	if r := conPost(other, otherToken, nil); r.status != http.StatusOK {
+		t.Errorf("other certificate: %d", r.status)
+	}
+	// Other methods and paths.
+	if r := auditor.do(http.MethodPost, "/console/search", "application/x-www-form-urlencoded", "", nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /console/search: %d", r.status)
+	}
+	if r := auditor.do(http.MethodDelete, "/console/", "", "", nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /console/: %d", r.status)
+	}
+}
+
+// TestConAuditDown: when the log cannot take the record of a view, the
+// officer gets a 503 and nothing of the page.
+func TestConAuditDown(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	e.store.fail.Store(true)
+	auditor := e.as("AL/GOV/AUDIT")
+	for _, path := range []string{"/console/", "/console/search?decision=deny", "/console/events/1"} {
+		r := auditor.html(path)
+		if r.status != http.StatusServiceUnavailable || strings.Contains(string(r.body), "DPD-") || strings.Contains(string(r.body), "Chain head") {
+			t.Errorf("%s with the log down: %d %.200s", path, r.status, r.body)
+		}
+		conCheckHeaders(t, path, r.header)
+	}
+	// A refusal that cannot be recorded is a 503 too, not a silent 403.
+	if r := e.as("AL/GOV/AIM").get("/console/"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("unrecorded refusal: %d", r.status)
+	}
+}
+
+// TestConDisabled: console.enabled: false removes the routes.
+func TestConDisabled(t *testing.T) {
+	e := conStart(t, func(cfg *config.Config) { cfg.Console.Enabled = false })
+	for _, path := range []string{"/console/", "/console/static/console.css"} {
+		if r := e.as("AL/GOV/AUDIT").get(path); r.status != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, r.status)
+		}
+	}
+}
+
+// TestConLogsNoSecrets: the console logs neither form tokens nor anything
+// of the records it shows.
+func TestConLogsNoSecrets(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	auditor := e.as("AL/GOV/AUDIT")
+	token := conToken(t, auditor)
+	conPost(auditor, token, nil)
+	conPost(auditor, token+"x", nil)
+	logs := e.logs.String()
+	for _, s := range []string{token, "csrf=", "1840000", "jan.novak"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log holds %q", s)
+		}
+	}
+	if !strings.Contains(logs, `component=console`) {
+		t.Errorf("no console log line")
+	}
+}

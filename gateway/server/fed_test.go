@@ -1,0 +1,314 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/adapters/upstream"
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// Two gateways over real mutual TLS: A is the Italian partner's gateway
+// (member IT/GOV/URA at B), B is this side's (sign.member AL/GOV/URA). A's
+// outbox forwards to B what Italian members push to A, signed with A's key;
+// B verifies against A's JWKS, written to a file as an operator would.
+const (
+	fedPeerID = "IT/GOV/URA"
+	fedOwnID  = "AL/GOV/URA"
+)
+
+type fedPair struct {
+	a, b    *exEnv
+	aSigner *audittest.Signer
+	outbox  *upstream.Outbox
+}
+
+// fedStartB starts B, trusting signatures of fedPeerID from jwks.
+func fedStartB(t *testing.T, peer config.SignPeer) *exEnv {
+	t.Helper()
+	return exStart(t, func(cfg *config.Config, d *Deps) {
+		cfg.Members = append(cfg.Members,
+			config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
+		cfg.Sign.Issuer = "ura.aim.gov.al"
+		cfg.Sign.Member = fedOwnID
+		cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
+		peers, err := sign.NewPeers(cfg.Sign, cfg.Path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Peers = peers
+	})
+}
+
+func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
+	t.Helper()
+	raw, err := json.Marshal(s.KeySet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "peer-jwks.json")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func fedStart(t *testing.T) *fedPair {
+	t.Helper()
+	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1")}
+	f.b = fedStartB(t, config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)})
+
+	// A's client certificate at B: issued by the Italian CA B trusts for IT/.
+	dir := t.TempDir()
+	leaf := f.b.p.member(f.b.p.it, fedPeerID)
+	certFile, keyFile := filepath.Join(dir, "gw.crt"), filepath.Join(dir, "gw.key")
+	if err := certs.WriteCertsPEM(certFile, leaf.Chain...); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteKeyPEM(keyFile, leaf.Key); err != nil {
+		t.Fatal(err)
+	}
+	f.a = exStart(t, func(cfg *config.Config, d *Deps) {
+		cfg.Sign.Issuer = "ura.difesa.it"
+		cfg.Upstream = config.Upstream{
+			Destinations: []config.Destination{{
+				Name: "al-gateway", Kind: "peer", URL: "https://" + f.b.addr, Kinds: records.Kinds,
+				Nation: "ALB", Member: fedOwnID,
+				CAFile: f.b.p.path("ca.crt"), ClientCertFile: certFile, ClientKeyFile: keyFile,
+				Timeout: 5 * time.Second, BackoffInitial: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			}},
+			Outbox: config.Outbox{Path: filepath.Join(dir, "outbox.db")},
+		}
+		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Signer: f.aSigner, Issuer: cfg.Sign.Issuer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ob.Close() })
+		f.outbox = ob
+		d.Forwarder = ob
+	})
+	return f
+}
+
+// fedRecord is a valid licence of an Italian originator.
+func fedRecord(t *testing.T, id, originator string) map[string]any {
+	return exWith(exSample(t, "licence"), "id", id, "version", 1, "label.originator", originator)
+}
+
+// fedLine signs rec as a delivery and returns the NDJSON line a peer sends.
+func fedLine(t *testing.T, s *audittest.Signer, typ, recipient string, rec any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(sign.Delivery{Record: raw, Recipient: recipient, Issuer: "ura.difesa.it",
+		IssuedAt: time.Now().Unix(), Redactions: []string{}})
+	jws, err := s.SignTyped(context.Background(), typ, [][]byte{payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := json.Marshal(map[string]string{"jws": jws[0]})
+	return line
+}
+
+func (c *exClient) fedPush(lines ...[]byte) []exResultT {
+	c.t.Helper()
+	var body []byte
+	for _, l := range lines {
+		body = append(append(body, l...), '\n')
+	}
+	return exResults(c.t, c.do(http.MethodPost, "/v1/records", "application/x-ndjson", "", body))
+}
+
+func fedHasReason(r exResultT, code string) bool {
+	for _, x := range r.Reasons {
+		if x["code"] == code {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFedEndToEnd: an Italian member pushes to A; A's outbox signs it for B
+// and delivers it; B verifies it against A's JWKS, validates it, lets policy
+// decide, stores it and audits the peer's kid.
+func TestFedEndToEnd(t *testing.T) {
+	f := fedStart(t)
+	rec := fedRecord(t, "ITA-LIC-2026-000001", "IT/GOV/MOD")
+	res := exResults(t, f.a.as("IT/GOV/MOD").push(rec))
+	if len(res) != 1 || res[0].Status != exAccepted {
+		t.Fatalf("push to A: %+v", res)
+	}
+	waitFor(t, func() bool { got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000001"); return got != nil })
+	got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000001")
+	stored, _ := f.a.store.Get(context.Background(), "ITA-LIC-2026-000001")
+	if string(got.Raw) != string(stored.Raw) || got.Label.Originator != "IT/GOV/MOD" {
+		t.Fatalf("B stored %s, A had %s", got.Raw, stored.Raw)
+	}
+	waitFor(t, func() bool { n, _ := f.outbox.Pending("al-gateway"); return n == 0 })
+	if parked, _ := f.outbox.ParkedEntries("al-gateway"); len(parked) != 0 {
+		t.Fatalf("parked at A: %+v", parked)
+	}
+	var ev *audit.Event
+	for _, e := range f.b.audit.all() {
+		if e.RecordID == "ITA-LIC-2026-000001" {
+			ev = &e
+		}
+	}
+	if ev == nil || ev.Member != fedPeerID || ev.Decision != audit.DecisionAllow || ev.DecisionID == "" {
+		t.Fatalf("B's audit event: %+v", ev)
+	}
+	var kidNamed bool
+	for _, r := range ev.Reasons {
+		kidNamed = kidNamed || (r.Code == "peer_signature" && strings.Contains(r.Message, "ura-it:1"))
+	}
+	if !kidNamed {
+		t.Errorf("B's audit event does not name the peer's kid: %+v", ev.Reasons)
+	}
+	// A record not releasable to ALB never leaves A.
+	exResults(t, f.a.as("IT/GOV/MOD").push(exWith(fedRecord(t, "ITA-LIC-2026-000002", "IT/GOV/MOD"), "label.releasable_to", []string{"ITA"})))
+	if n, _ := f.outbox.Pending("al-gateway"); n != 0 {
+		t.Errorf("a record not releasable to ALB was queued for B")
+	}
+}
+
+// TestFedInbound: what B accepts from the peer, line by line, and every
+// way of sending B something the peer did not sign for it.
+func TestFedInbound(t *testing.T) {
+	f := fedStart(t)
+	peer := f.b.as(fedPeerID)
+	other := audittest.NewSigner(t, "ura-it:1") // same kid, another key
+	good := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000010", "IT/GOV/MOD"))
+	tampered := fedTamper(t, good, "ITA-LIC-2026-000010", "ITA-LIC-2026-000011")
+	bare, _ := json.Marshal(fedRecord(t, "ITA-LIC-2026-000012", "IT/GOV/MOD"))
+
+	cases := []struct {
+		name   string
+		line   []byte
+		id     string // never stored, unless want is accepted
+		want   string
+		reason string
+	}{
+		{"signed for B", good, "ITA-LIC-2026-000010", exAccepted, ""},
+		{"tampered payload", tampered, "ITA-LIC-2026-000011", exInvalid, "bad_signature"},
+		{"bare record", bare, "ITA-LIC-2026-000012", exInvalid, fedSignatureRequired},
+		{"another key, same kid", fedLine(t, other, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000013", "IT/GOV/MOD")),
+			"ITA-LIC-2026-000013", exInvalid, "bad_signature"},
+		{"signed for another gateway", fedLine(t, f.aSigner, sign.TypFederation, "AL/GOV/URA2", fedRecord(t, "ITA-LIC-2026-000014", "IT/GOV/MOD")),
+			"ITA-LIC-2026-000014", exInvalid, fedWrongRecipient},
+		{"a delivery, not a federation JWS", fedLine(t, f.aSigner, sign.TypDelivery, fedOwnID, fedRecord(t, "ITA-LIC-2026-000015", "IT/GOV/MOD")),
+			"ITA-LIC-2026-000015", exInvalid, fedWrongType},
+		{"Albanian originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000016", "AL/GOV/AIM")),
+			"ITA-LIC-2026-000016", exDenied, "originator_mismatch"},
+		{"another nation's originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000017", "CZ/GOV/MOD")),
+			"ITA-LIC-2026-000017", exDenied, "originator_mismatch"},
+		{"signed but schema-invalid", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID,
+			exWith(fedRecord(t, "ITA-LIC-2026-000018", "IT/GOV/MOD"), "licence.status", "lost")), "ITA-LIC-2026-000018", exInvalid, ""},
+		{"extra member beside jws", []byte(`{"jws":"a.b.c","record":{}}`), "", exInvalid, fedSignatureRequired},
+		{"alg none", []byte(`{"jws":"` + fedNone(t, fedRecord(t, "ITA-LIC-2026-000019", "IT/GOV/MOD")) + `"}`),
+			"ITA-LIC-2026-000019", exInvalid, "alg_not_allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := peer.fedPush(tc.line)
+			if len(res) != 1 || res[0].Status != tc.want {
+				t.Fatalf("result %+v, want %s", res, tc.want)
+			}
+			if tc.reason != "" && !fedHasReason(res[0], tc.reason) {
+				t.Errorf("reasons %v, want %s", res[0].Reasons, tc.reason)
+			}
+			if tc.want == exInvalid && tc.reason != "" && tc.reason != fedSignatureRequired {
+				if len(res[0].Errors) != 1 || res[0].Errors[0].Pointer != "/jws" {
+					t.Errorf("errors %+v, want one at /jws", res[0].Errors)
+				}
+			}
+			got, _ := f.b.store.Get(context.Background(), tc.id)
+			if stored := got != nil; stored != (tc.want == exAccepted) {
+				t.Errorf("stored = %v", stored)
+			}
+		})
+	}
+
+	// A batch: one bad line does not take the good ones with it, and each
+	// keeps its own result.
+	res := peer.fedPush(
+		fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000020", "IT/GOV/MOD")),
+		bare,
+		fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000021", "IT/GOV/MOD")))
+	if len(res) != 3 || res[0].Status != exAccepted || res[1].Status != exInvalid || res[2].Status != exAccepted {
+		t.Fatalf("batch results %+v", res)
+	}
+}
+
+// TestFedNonPeer: a member that is not a configured peer cannot use the
+// peer form, and a peer cannot push plain records in its own name.
+func TestFedNonPeer(t *testing.T) {
+	f := fedStart(t)
+	line := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000030", "IT/GOV/MOD"))
+	res := f.b.as("IT/GOV/MOD").fedPush(line)
+	if len(res) != 1 || res[0].Status != exInvalid {
+		t.Fatalf("a non-peer's {\"jws\"} line: %+v", res)
+	}
+	if got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000030"); got != nil {
+		t.Fatal("stored")
+	}
+	// The same Italian member pushing its own plain record is fine.
+	if res := exResults(t, f.b.as("IT/GOV/MOD").push(fedRecord(t, "ITA-LIC-2026-000031", "IT/GOV/MOD"))); res[0].Status != exAccepted {
+		t.Fatalf("plain push by IT/GOV/MOD: %+v", res)
+	}
+}
+
+// TestFedKeysUnavailable: when the peer's JWKS cannot be read, B answers
+// 503 and stores nothing of the batch.
+func TestFedKeysUnavailable(t *testing.T) {
+	signer := audittest.NewSigner(t, "ura-it:1")
+	b := fedStartB(t, config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"})
+	line := fedLine(t, signer, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000040", "IT/GOV/MOD"))
+	r := b.as(fedPeerID).do(http.MethodPost, "/v1/records", "application/x-ndjson", "", append(line, '\n'))
+	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	if b.store.len() != 0 {
+		t.Fatal("stored while the peer's keys were unreadable")
+	}
+}
+
+// fedTamper swaps text inside a JWS's payload and keeps the signature.
+func fedTamper(t *testing.T, line []byte, from, to string) []byte {
+	t.Helper()
+	var l struct {
+		JWS string `json:"jws"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(l.JWS, ".")
+	p, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(strings.ReplaceAll(string(p), from, to)))
+	out, _ := json.Marshal(map[string]string{"jws": strings.Join(parts, ".")})
+	return out
+}
+
+// fedNone is an unsigned JWS (alg none) naming the peer's kid.
+func fedNone(t *testing.T, rec any) string {
+	t.Helper()
+	raw, _ := json.Marshal(rec)
+	payload, _ := json.Marshal(sign.Delivery{Record: raw, Recipient: fedOwnID})
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"ura-it:1","typ":"` + sign.TypFederation + `"}`))
+	return hdr + "." + base64.RawURLEncoding.EncodeToString(payload) + ".c2ln"
+}
