@@ -6,6 +6,8 @@ SHELL := bash
 GO ?= go
 # Pinned so lint results do not change under a developer's feet; bump deliberately.
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# The copy in ~/.cache/ura/bin when there is one, else that version via go run.
+GOLANGCI_LINT ?= $(or $(wildcard $(HOME)/.cache/ura/bin/golangci-lint),$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION))
 
 .PHONY: build up down test lint demo clean bench bench-scale
 
@@ -33,7 +35,7 @@ lint:
 	@unformatted="$$(find . -path ./var -prune -o -path ./.git -prune -o -name '*.go' -print | xargs -r gofmt -l)"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+	$(GOLANGCI_LINT) run ./...
 
 # A gateway running against the development stack.
 demo: build up

@@ -204,13 +204,13 @@ func InitDev(opts InitOptions) (err error) {
 	if err := writeDevCRL(dir, inter, state, now, devCRLNextUpdate); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%-30s %s, %s\n", "CRL (next update in 7 days)", filepath.Join(dir, devCRL), filepath.Join(dir, devRevokedState))
+	w.progress("%-30s %s, %s\n", "CRL (next update in 7 days)", filepath.Join(dir, devCRL), filepath.Join(dir, devRevokedState))
 
 	if err := writeFileAtomic(filepath.Join(dir, devReadme), []byte(devReadmeText(now)), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%-30s %s\n", "description of every file", filepath.Join(dir, devReadme))
-	return nil
+	w.progress("%-30s %s\n", "description of every file", filepath.Join(dir, devReadme))
+	return w.outErr
 }
 
 func memberLeafOptions(id string, notBefore, notAfter time.Time) LeafOptions {
@@ -247,6 +247,7 @@ type devWriter struct {
 	dir     string
 	out     io.Writer
 	err     error
+	outErr  error    // first failed progress line; the files are written regardless
 	pending []string // files written since the last progress line
 	stems   []string // leaves written since the last progress line
 }
@@ -279,6 +280,13 @@ func (w *devWriter) do(name string, write func(path string) error) bool {
 	return w.err == nil
 }
 
+// progress writes a progress line, keeping the first write error for the end.
+func (w *devWriter) progress(format string, args ...any) {
+	if w.outErr == nil {
+		_, w.outErr = fmt.Fprintf(w.out, format, args...)
+	}
+}
+
 func (w *devWriter) done(what string) {
 	if w.err != nil {
 		return
@@ -297,7 +305,7 @@ func (w *devWriter) done(what string) {
 	default:
 		return
 	}
-	fmt.Fprintf(w.out, "%-30s %s\n", what, where)
+	w.progress("%-30s %s\n", what, where)
 	w.pending, w.stems = nil, nil
 }
 
@@ -535,8 +543,8 @@ func Revoke(opts RevokeOptions) (err error) {
 	serial := cert.SerialNumber.Text(16)
 	for _, e := range st.Revoked {
 		if strings.EqualFold(e.Serial, serial) {
-			fmt.Fprintf(out, "%s (serial %s) is already revoked; %s unchanged\n", opts.CertFile, serial, devCRL)
-			return nil
+			_, err := fmt.Fprintf(out, "%s (serial %s) is already revoked; %s unchanged\n", opts.CertFile, serial, devCRL)
+			return err
 		}
 	}
 	now := time.Now()
@@ -549,9 +557,9 @@ func Revoke(opts RevokeOptions) (err error) {
 	if err := writeDevCRL(opts.Dir, inter, st, now, next); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "revoked %s (serial %s); %s is now CRL number %d\n",
+	_, err = fmt.Fprintf(out, "revoked %s (serial %s); %s is now CRL number %d\n",
 		opts.CertFile, serial, filepath.Join(opts.Dir, devCRL), st.CRLNumber)
-	return nil
+	return err
 }
 
 // RefreshCRL re-signs crl.pem with the same entries, a new CRL number and a

@@ -33,6 +33,14 @@ func MemberURI(id string) string {
 	return MemberURIPrefix + id
 }
 
+// PrefixAllows reports whether a CA's member prefix covers member id: a
+// prefix ending in "/" covers every ID under it (AL/GOV/ covers AL/GOV/AIM),
+// any other prefix only the one ID it spells. The configuration check and the
+// handshake both use it, so what validates is exactly what is let in.
+func PrefixAllows(prefix, id string) bool {
+	return id == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(id, prefix)
+}
+
 // memberFileBase turns a member ID into a file name: "/" would otherwise
 // create nested directories under clients/.
 func memberFileBase(id string) string {

@@ -68,3 +68,22 @@ func TestMemberURI(t *testing.T) {
 		t.Errorf("MemberURI = %q, want %q", got, want)
 	}
 }
+
+func TestPrefixAllows(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, id string
+		want       bool
+	}{
+		{"AL/GOV/", "AL/GOV/AIM", true},
+		{"AL/", "AL/GOV/AIM", true},
+		{"AL/GOV/AIM", "AL/GOV/AIM", true},
+		{"AL/GOV/AIM", "AL/GOV/AIMX", false}, // a whole ID is not a prefix
+		{"AL/GOV", "AL/GOV/AIM", false},      // nor is a prefix without "/"
+		{"AL/GOV/", "IT/GOV/AIM", false},
+		{"AL/GOV/", "AL/GOVX/AIM", false},
+	} {
+		if got := PrefixAllows(tc.prefix, tc.id); got != tc.want {
+			t.Errorf("PrefixAllows(%q, %q) = %v, want %v", tc.prefix, tc.id, got, tc.want)
+		}
+	}
+}

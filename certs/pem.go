@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,13 +55,23 @@ func WriteCRLPEM(path string, der []byte) error {
 }
 
 // ReadCertsPEM returns every CERTIFICATE block in path, in file order (leaf
-// first for a chain file). Other block types are skipped, as crypto/tls does;
-// a file without any certificate is an error rather than an empty trust set.
+// first for a chain file), as ParseCertsPEM does.
 func ReadCertsPEM(path string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	certs, err := ParseCertsPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return certs, nil
+}
+
+// ParseCertsPEM returns every CERTIFICATE block in data, in order. Other block
+// types are skipped, as crypto/tls does; data without any certificate is an
+// error rather than an empty trust set.
+func ParseCertsPEM(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for rest := data; ; {
 		var block *pem.Block
@@ -73,12 +84,12 @@ func ReadCertsPEM(path string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %w", path, len(certs)+1, err)
+			return nil, fmt.Errorf("certificate %d: %w", len(certs)+1, err)
 		}
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+		return nil, errors.New("no PEM certificate found")
 	}
 	return certs, nil
 }
@@ -134,8 +145,10 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			// Cleanup after a failure already being reported: the file may be
+			// closed already, and a leftover temporary is harmless.
+			_ = f.Close()
+			_ = os.Remove(tmp)
 			err = fmt.Errorf("write %s: %w", path, err)
 		}
 	}()
@@ -160,7 +173,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	// a directory.
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

@@ -224,7 +224,7 @@ func (d *destination) deliver(ctx context.Context, e *entry) attempt {
 	if err != nil {
 		return attempt{verdict: retry, reason: err.Error(), failure: transportFailure(err)}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: nothing to lose on close
 	return classify(d.kind, resp)
 }
 

@@ -51,15 +51,15 @@ var auditCommands = []struct{ name, summary string }{
 }
 
 func auditUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ura audit <command> [flags]\n\n")
-	fmt.Fprintf(w, "Read the tamper-evident audit log offline: from the embedded store's directory\n")
-	fmt.Fprintf(w, "(--dir), from PostgreSQL (--dsn, or the store named in --config), or from an\n")
-	fmt.Fprintf(w, "export (--file). Reading never changes the log and works beside a running gateway.\n\n")
-	fmt.Fprintf(w, "Commands:\n")
+	note(w, "Usage: ura audit <command> [flags]\n\n")
+	note(w, "Read the tamper-evident audit log offline: from the embedded store's directory\n")
+	note(w, "(--dir), from PostgreSQL (--dsn, or the store named in --config), or from an\n")
+	note(w, "export (--file). Reading never changes the log and works beside a running gateway.\n\n")
+	note(w, "Commands:\n")
 	for _, c := range auditCommands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		note(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun \"ura audit <command> --help\" for a command's flags.\n")
+	note(w, "\nRun \"ura audit <command> --help\" for a command's flags.\n")
 }
 
 // runAudit implements "ura audit".
@@ -185,7 +185,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return
 		}
 		last = time.Now()
-		fmt.Fprintf(stderr, "verified %d events (%.0f events/s)\n", n, float64(n)/time.Since(start).Seconds())
+		note(stderr, "verified %d events (%.0f events/s)\n", n, float64(n)/time.Since(start).Seconds())
 	}
 
 	var rep audit.Report
@@ -195,19 +195,19 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if ferr != nil {
 			return ferr
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only: nothing to lose on close
 		rep, err = audit.VerifyExport(bufio.NewReaderSize(f, 1<<20), opts)
 	} else {
 		st, oerr := src.open(ctx)
 		if oerr != nil {
 			return oerr
 		}
-		defer st.Close()
+		defer func() { _ = st.Close() }() // opened read-only
 		rep, err = audit.VerifyStore(ctx, st, opts)
 	}
 	var ve *audit.VerifyError
 	if errors.As(err, &ve) {
-		fmt.Fprintf(stdout, "FAIL: %s: %v\n", src.name(), ve)
+		note(stdout, "FAIL: %s: %v\n", src.name(), ve)
 		return fmt.Errorf("audit log failed verification at seq %d", ve.Seq)
 	}
 	if err != nil {
@@ -218,21 +218,22 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(stdout, "OK: %s: %d events, chain intact, head %s\n", src.name(), rep.Events, shortHash(rep.Head.Hash))
+	p := &printer{w: stdout}
+	p.printf("OK: %s: %d events, chain intact, head %s\n", src.name(), rep.Events, shortHash(rep.Head.Hash))
 	switch {
 	case rep.Latest != nil:
-		fmt.Fprintf(stdout, "    %d signed checkpoints match; the latest covers %d events (signed %s)\n",
+		p.printf("    %d signed checkpoints match; the latest covers %d events (signed %s)\n",
 			rep.Checkpoints, rep.Latest.Count, rep.Latest.Time.Format(time.RFC3339))
 	default:
-		fmt.Fprintf(stdout, "    no checkpoints: truncation of the tail cannot be detected\n")
+		p.printf("    no checkpoints: truncation of the tail cannot be detected\n")
 	}
 	if !rep.Signed {
-		fmt.Fprintf(stderr, "warning: checkpoint signatures were not checked (no --jwks): a log rewritten together with its checkpoints would pass\n")
+		note(stderr, "warning: checkpoint signatures were not checked (no --jwks): a log rewritten together with its checkpoints would pass\n")
 	}
 	if rep.Latest != nil && rep.Events > rep.Latest.Count {
-		fmt.Fprintf(stdout, "    %d events after the latest checkpoint are chained but not yet signed\n", rep.Events-rep.Latest.Count)
+		p.printf("    %d events after the latest checkpoint are chained but not yet signed\n", rep.Events-rep.Latest.Count)
 	}
-	return nil
+	return p.err
 }
 
 func shortHash(h string) string {
@@ -282,7 +283,7 @@ func loadJWKS(ctx context.Context, from string, tf auditTLSFlags) (jwk.Set, erro
 		if err != nil {
 			return nil, fmt.Errorf("--jwks: %w", err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }() // read only: nothing to lose on close
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("--jwks: %s answered %s", from, resp.Status)
 		}
@@ -364,23 +365,26 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	w := stdout
-	if *out != "" {
-		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
+	defer func() { _ = st.Close() }() // opened read-only
+	if *out == "" {
+		if err := audit.Export(ctx, st, stdout, max(*from, 1)); err != nil {
+			return fmt.Errorf("export %s: %w", src.name(), err)
 		}
-		defer f.Close()
-		w = f
+		return nil
 	}
-	if err := audit.Export(ctx, st, w, max(*from, 1)); err != nil {
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := audit.Export(ctx, st, f, max(*from, 1)); err != nil {
+		_ = f.Close() // the export already failed; that error is the one to report
 		return fmt.Errorf("export %s: %w", src.name(), err)
 	}
-	if f, ok := w.(*os.File); ok && *out != "" {
-		return f.Sync()
+	if err := f.Sync(); err != nil {
+		_ = f.Close() // the sync error is the one to report
+		return err
 	}
-	return nil
+	return f.Close()
 }
 
 func runAuditSummary(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -423,7 +427,7 @@ func runAuditSummary(ctx context.Context, args []string, stdout, stderr io.Write
 		if oerr != nil {
 			return oerr
 		}
-		defer st.Close()
+		defer func() { _ = st.Close() }() // opened read-only
 		sum, err = audit.Summarize(ctx, st, q)
 	}
 	if err != nil {
@@ -434,8 +438,7 @@ func runAuditSummary(ctx context.Context, args []string, stdout, stderr io.Write
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	printSummary(stdout, src.name(), sum)
-	return nil
+	return printSummary(stdout, src.name(), sum)
 }
 
 func summarizeExport(path string, q audit.SummaryQuery) (*audit.Summary, error) {
@@ -443,7 +446,7 @@ func summarizeExport(path string, q audit.SummaryQuery) (*audit.Summary, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose on close
 	z := audit.NewSummarizer(q)
 	err = audit.ReadExport(bufio.NewReaderSize(f, 1<<20), func(line []byte) error {
 		var e audit.Event
@@ -459,13 +462,14 @@ func summarizeExport(path string, q audit.SummaryQuery) (*audit.Summary, error) 
 	return z.Result()
 }
 
-func printSummary(w io.Writer, name string, s *audit.Summary) {
-	fmt.Fprintf(w, "Audit summary of %s: %d events", name, s.Events)
+func printSummary(w io.Writer, name string, s *audit.Summary) error {
+	p := &printer{w: w}
+	p.printf("Audit summary of %s: %d events", name, s.Events)
 	if s.First != nil {
-		fmt.Fprintf(w, " from %s to %s", s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339))
+		p.printf(" from %s to %s", s.First.Format(time.RFC3339), s.Last.Format(time.RFC3339))
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "  decisions:")
+	p.println()
+	p.println("  decisions:")
 	keys := make([]string, 0, len(s.ByDecision))
 	for k := range s.ByDecision {
 		keys = append(keys, k)
@@ -474,18 +478,19 @@ func printSummary(w io.Writer, name string, s *audit.Summary) {
 		return s.ByDecision[keys[i]] > s.ByDecision[keys[j]] || s.ByDecision[keys[i]] == s.ByDecision[keys[j]] && keys[i] < keys[j]
 	})
 	for _, k := range keys {
-		fmt.Fprintf(w, "    %-10s %8d\n", k, s.ByDecision[k])
+		p.printf("    %-10s %8d\n", k, s.ByDecision[k])
 	}
 	list := func(title string, cs []audit.Count) {
-		fmt.Fprintf(w, "  %s:\n", title)
+		p.printf("  %s:\n", title)
 		if len(cs) == 0 {
-			fmt.Fprintln(w, "    (none)")
+			p.println("    (none)")
 		}
 		for _, c := range cs {
-			fmt.Fprintf(w, "    %-24s %8d\n", c.Key, c.Count)
+			p.printf("    %-24s %8d\n", c.Key, c.Count)
 		}
 	}
 	list("top denial reasons", s.DenialsByReason)
 	list("denials by member", s.DenialsByMember)
 	list("top members", s.TopMembers)
+	return p.err
 }

@@ -34,15 +34,15 @@ func certsCommandNames() string {
 }
 
 func certsUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ura certs <command> [flags]\n\n")
-	fmt.Fprintf(w, "Manage the development PKI: a root and an issuing CA, the gateway's serving\n")
-	fmt.Fprintf(w, "certificate, member client certificates (identity in the SAN URI\n")
-	fmt.Fprintf(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", certs.MemberURIPrefix)
-	fmt.Fprintf(w, "Commands:\n")
+	note(w, "Usage: ura certs <command> [flags]\n\n")
+	note(w, "Manage the development PKI: a root and an issuing CA, the gateway's serving\n")
+	note(w, "certificate, member client certificates (identity in the SAN URI\n")
+	note(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", certs.MemberURIPrefix)
+	note(w, "Commands:\n")
 	for _, c := range certsCommands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		note(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun \"ura certs <command> --help\" for a command's flags.\n")
+	note(w, "\nRun \"ura certs <command> --help\" for a command's flags.\n")
 }
 
 // runCerts implements "ura certs".
@@ -77,10 +77,9 @@ func certsFlagSet(name, head, example string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ura certs "+name, flag.ContinueOnError)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, head)
-		fmt.Fprintf(w, "\nFlags:\n")
+		note(w, "%s\nFlags:\n", head)
 		fs.PrintDefaults()
-		fmt.Fprintf(w, "\nExample:\n%s", example)
+		note(w, "\nExample:\n%s", example)
 	}
 	return fs
 }
@@ -127,8 +126,8 @@ func runCertsInit(args []string, stdout, stderr io.Writer) error {
 	if err := certs.InitDev(certs.InitOptions{Dir: *dir, Force: *force, Out: stdout}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "dev PKI ready in %s; trust anchor: %s\n", *dir, filepath.Join(*dir, "ca.crt"))
-	return nil
+	_, err := fmt.Fprintf(stdout, "dev PKI ready in %s; trust anchor: %s\n", *dir, filepath.Join(*dir, "ca.crt"))
+	return err
 }
 
 func runCertsIssue(args []string, stdout, stderr io.Writer) error {
@@ -157,8 +156,8 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "issued %s (CA %q)\ncertificate: %s\nkey:         %s\n", *member, *ca, certPath, keyPath)
-	return nil
+	_, err = fmt.Fprintf(stdout, "issued %s (CA %q)\ncertificate: %s\nkey:         %s\n", *member, *ca, certPath, keyPath)
+	return err
 }
 
 func runCertsRevoke(args []string, stdout, stderr io.Writer) error {
@@ -209,8 +208,8 @@ func runCertsCRL(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("certs crl: %w", err)
 	}
-	fmt.Fprintf(stdout, "re-signed %s: CRL number %s, next update %s\n", path, number, nextUpdate.Format(time.RFC3339))
-	return nil
+	_, err = fmt.Fprintf(stdout, "re-signed %s: CRL number %s, next update %s\n", path, number, nextUpdate.Format(time.RFC3339))
+	return err
 }
 
 // certsCRLInfo reads back what was written, so the message reports the file

@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,10 +22,10 @@ func exitCode(err error, stderr *os.File) int {
 	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "ura:", err)
+		note(stderr, "ura: %v\n", err)
 		return 2
 	default:
-		fmt.Fprintln(stderr, "ura:", err)
+		note(stderr, "ura: %v\n", err)
 		return 1
 	}
 }

@@ -38,12 +38,12 @@ Run "ura policy <command> --help" for a command's flags.
 // runPolicy implements "ura policy".
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsageText)
+		note(stderr, "%s", policyUsageText)
 		return fmt.Errorf("%w: policy: missing command; want test or eval", errUsage)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, policyUsageText)
+		note(stdout, "%s", policyUsageText)
 		return errHelp
 	case "test":
 		return runPolicyTest(ctx, args[1:], stdout, stderr)
@@ -111,8 +111,8 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else {
-		printTestReport(stdout, src, rep, *verbose)
+	} else if err := printTestReport(stdout, src, rep, *verbose); err != nil {
+		return err
 	}
 	if !rep.OK() {
 		if rep.Passed+rep.Failed == 0 {
@@ -123,8 +123,9 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-func printTestReport(w io.Writer, src policy.Source, rep *policy.TestReport, verbose bool) {
-	fmt.Fprintf(w, "policy %s, revision %s\n\n", src, rep.Revision)
+func printTestReport(w io.Writer, src policy.Source, rep *policy.TestReport, verbose bool) error {
+	p := &printer{w: w}
+	p.printf("policy %s, revision %s\n\n", src, rep.Revision)
 	for _, r := range rep.Results {
 		status := "PASS"
 		switch {
@@ -138,25 +139,26 @@ func printTestReport(w io.Writer, src policy.Source, rep *policy.TestReport, ver
 		if status == "PASS" && !verbose {
 			continue
 		}
-		fmt.Fprintf(w, "%-5s %s.%s  (%s)\n", status, r.Package, r.Name, strings.TrimPrefix(r.Location, "/"))
+		p.printf("%-5s %s.%s  (%s)\n", status, r.Package, r.Name, strings.TrimPrefix(r.Location, "/"))
 		if r.Error != "" {
-			fmt.Fprintf(w, "      %s\n", r.Error)
+			p.printf("      %s\n", r.Error)
 		}
 	}
 	if verbose || rep.Failed > 0 {
-		fmt.Fprintln(w)
+		p.println()
 	}
-	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", rep.Passed, rep.Failed, rep.Skipped)
-	fmt.Fprintf(w, "coverage %.1f%% of policy lines:", rep.Coverage)
+	p.printf("%d passed, %d failed, %d skipped\n", rep.Passed, rep.Failed, rep.Skipped)
+	p.printf("coverage %.1f%% of policy lines:", rep.Coverage)
 	files := make([]string, 0, len(rep.Files))
 	for f := range rep.Files {
 		files = append(files, f)
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		fmt.Fprintf(w, " %s %.1f%%", strings.TrimPrefix(f, "/"), rep.Files[f])
+		p.printf(" %s %.1f%%", strings.TrimPrefix(f, "/"), rep.Files[f])
 	}
-	fmt.Fprintln(w)
+	p.println()
+	return p.err
 }
 
 // addPolicy builds the policy engine, fills its registers from the store

@@ -48,7 +48,7 @@ Run 'ura <command> --help' for a command's flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(stdout, usageText, commandList(cmds))
+		note(stdout, usageText, commandList(cmds))
 		if len(args) == 0 {
 			return fmt.Errorf("%w: no command given", errUsage)
 		}
@@ -97,10 +97,10 @@ func newFlagSet(name, synopsis, example string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s\n\nFlags:\n", synopsis)
+		note(out, "Usage: %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 		if example != "" {
-			fmt.Fprintf(out, "\nExample:\n  %s\n", example)
+			note(out, "\nExample:\n  %s\n", example)
 		}
 	}
 	return fs
@@ -111,8 +111,8 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, versionString())
-	return nil
+	_, err := fmt.Fprintln(stdout, versionString())
+	return err
 }
 
 func versionString() string {

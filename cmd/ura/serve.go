@@ -31,8 +31,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: configuration is valid (%d members, %d trust anchors)\n", *path, len(cfg.Members), len(cfg.TLS.ClientCAs))
-		return nil
+		_, err := fmt.Fprintf(stdout, "%s: configuration is valid (%d members, %d trust anchors)\n", *path, len(cfg.Members), len(cfg.TLS.ClientCAs))
+		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
 
@@ -44,7 +44,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		rdb = rc
-		defer rc.Close()
+		defer func() {
+			if err := rc.Close(); err != nil {
+				logger.Error("closing the redis client", "component", "ratelimit", "error", err)
+			}
+		}()
 		deps.Checks = append(deps.Checks, ratelimit.Pinger{Client: rc})
 	}
 	// Each part of the chain is built here from its config section, in the

@@ -66,13 +66,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	v := sign.NewVerifier(src)
 
 	var valid, invalid int
+	p := &printer{w: stdout}
 	for _, name := range files {
 		items, err := readSigned(name)
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		if len(items) == 0 {
-			fmt.Fprintf(stdout, "%s: no signed records found\n", name)
+			p.printf("%s: no signed records found\n", name)
 			invalid++
 			continue
 		}
@@ -84,24 +85,24 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			kid, err := it.verify(ctx, v)
 			if err != nil {
 				invalid++
-				fmt.Fprintf(stdout, "%s: INVALID: %s\n", label, why(err))
+				p.printf("%s: INVALID: %s\n", label, why(err))
 				continue
 			}
 			valid++
-			fmt.Fprintf(stdout, "%s: valid (kid %s)\n", label, kid)
+			p.printf("%s: valid (kid %s)\n", label, kid)
 		}
 	}
-	fmt.Fprintf(stdout, "%d valid, %d invalid\n", valid, invalid)
+	p.printf("%d valid, %d invalid\n", valid, invalid)
 	if invalid > 0 {
 		return fmt.Errorf("%w: %d of %d", errInvalid, invalid, valid+invalid)
 	}
-	return nil
+	return p.err
 }
 
 func verifyUsage(base func(), out io.Writer) func() {
 	return func() {
 		base()
-		fmt.Fprint(out, `
+		note(out, "%s", `
 FILE is a saved NDJSON pull (one {"id","version","jws"} per line), a JSON page
 ({"records":[…]}), a push response ({"results":[…]}), or compact JWS, one per
 line. Each record is reported as valid or INVALID with the reason; the exit

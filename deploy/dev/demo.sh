@@ -168,12 +168,12 @@ demo_signed() {
 		| ($s[1] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson
 		   | (.record.licence.items[0].quantity? // empty) |= . * 10 | (.record.event.item.quantity? // empty) |= . + 1
 		   | .recipient = "IT/GOV/MOD " | tojson | @base64 | gsub("\\+";"-") | gsub("/";"_") | gsub("=";"")) as $t
-		| [$s[0], $t, $s[2]] | join(".")) else . end' "$dir/it-pull.ndjson" | head -n 1 >"$dir/it-pull-tampered.ndjson"
+		| [$s[0], $t, $s[2]] | join(".")) else . end' "$dir/it-pull.ndjson" | sed -n 1p >"$dir/it-pull-tampered.ndjson"
 	say "  a tampered copy (first record's payload changed, signature kept):"
 	if "$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull-tampered.ndjson" >"$dir/verify-tampered.txt" 2>&1; then
 		die "the tampered copy verified"
 	fi
-	grep -E "INVALID|invalid" "$dir/verify-tampered.txt" | head -n 2 | sed "s/^/  /"
+	grep -E "INVALID|invalid" "$dir/verify-tampered.txt" | sed -n 1,2p | sed "s/^/  /"
 }
 
 demo_ratelimit() {

@@ -75,11 +75,40 @@ api() {
 		"$VAULT_ADDR/v1/$path" 2>&3
 }
 
+# api_body METHOD PATH [JSON] — like api, but prints the response body.
+api_body() {
+	local method="$1" path="$2" data="${3:-}"
+	local args=(-fsS -m 10 -X "$method")
+	[[ -n $data ]] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+	curl "${args[@]}" -K <(printf 'header = "X-Vault-Token: %s"\n' "$token") "$VAULT_ADDR/v1/$path"
+}
+
+# signing_key NAME TYPE — a dev server keeps nothing across restarts, but
+# signatures and audit checkpoints made before a restart must still verify:
+# the key is backed up to var/dev once and restored into every new server.
+# This is for the development stack only; a real Vault keeps its keys.
+signing_key() {
+	local name="$1" type="$2" backup="$URA_DEV/transit-$1.backup"
+	if ! api GET "transit/keys/$name"; then
+		if [[ -s $backup ]]; then
+			api POST "transit/restore/$name" "$(jq -c '{backup: .data.backup}' "$backup")" ||
+				die "vault: cannot restore $name from ${backup#$URA_ROOT/}"
+			say "vault:    restored signing key $name from ${backup#$URA_ROOT/}"
+		else
+			api POST "transit/keys/$name" "{\"type\":\"$type\",\"exportable\":true,\"allow_plaintext_backup\":true}"
+		fi
+	fi
+	# Refresh the backup so that rotated versions survive a restart too.
+	if out="$(api_body GET "transit/backup/$name" 2>/dev/null)"; then
+		printf '%s' "$out" | write_private "$backup"
+	fi
+}
+
 setup() {
 	api GET sys/mounts/transit || api POST sys/mounts/transit '{"type":"transit"}'
 	api GET sys/mounts/kv || api POST sys/mounts/kv '{"type":"kv","options":{"version":"2"}}'
-	api GET transit/keys/ura-signing || api POST transit/keys/ura-signing '{"type":"ed25519"}'
-	api GET transit/keys/ura-signing-p256 || api POST transit/keys/ura-signing-p256 '{"type":"ecdsa-p256"}'
+	signing_key ura-signing ed25519
+	signing_key ura-signing-p256 ecdsa-p256
 	api PUT sys/policies/acl/ura "$(jq -Rs '{policy: .}' "$URA_ROOT/deploy/vault/ura.hcl")"
 }
 

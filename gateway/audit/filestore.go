@@ -184,7 +184,7 @@ func segmentEnds(path string) (first, last Entry, err error) {
 	if err != nil {
 		return first, last, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose on close
 	st, err := f.Stat()
 	if err != nil {
 		return first, last, err
@@ -253,7 +253,7 @@ func (s *FileStore) recoverTail(path string, prev Head) (Head, int64, error) {
 	if err != nil {
 		return prev, 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a truncation below is synced before it returns; nothing else is written
 	r := bufio.NewReaderSize(f, 256<<10)
 	var good int64
 	head := prev
@@ -373,7 +373,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // a directory opened only to sync it
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
@@ -480,7 +480,7 @@ func (s *FileStore) Checkpoints(context.Context) ([]SignedCheckpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only: nothing to lose on close
 		cps, _, _, err := readCheckpoints(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", checkpointsFile, err)
@@ -542,7 +542,7 @@ func scanSegment(ctx context.Context, path string, fn func([]byte) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose on close
 	r := bufio.NewReaderSize(f, 256<<10)
 	for n := 0; ; n++ {
 		if n%1024 == 0 {

@@ -68,7 +68,7 @@ func validateMembers(root *validator, members []Member, cas []ClientCA) {
 func vouched(id string, cas []ClientCA) bool {
 	for _, ca := range cas {
 		for _, p := range ca.Prefixes {
-			if id == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(id, p)) {
+			if certs.PrefixAllows(p, id) {
 				return true
 			}
 		}

@@ -241,7 +241,7 @@ func (r *RateLimit) validate(v *validator, c *Config) {
 		}
 		mo := r.Members[id]
 		failMode(field+".fail", mo.Fail, true)
-		mo.RateClasses.validate(v.at(field))
+		mo.validate(v.at(field))
 	}
 }
 

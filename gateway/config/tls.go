@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"net/url"
 	"os"
 	"strings"
@@ -133,27 +131,14 @@ func checkCAFile(path string) error {
 	if err != nil {
 		return errorf("cannot read: %v", unwrapPathError(err))
 	}
-	n := 0
-	for {
-		var b *pem.Block
-		b, raw = pem.Decode(raw)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return errorf("certificate %d: %v", n+1, err)
-		}
-		if !cert.IsCA {
-			return errorf("certificate %d (%s) is not a CA", n+1, cert.Subject.CommonName)
-		}
-		n++
+	found, err := certs.ParseCertsPEM(raw)
+	if err != nil {
+		return err
 	}
-	if n == 0 {
-		return errorf("no PEM certificate found")
+	for i, cert := range found {
+		if !cert.IsCA {
+			return errorf("certificate %d (%s) is not a CA", i+1, cert.Subject.CommonName)
+		}
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 func (c *Console) funcs() template.FuncMap {
 	return template.FuncMap{
 		"ts":            formatTime,
+		"tsShort":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"ranking":       func(label string, rows []rankRow) rankTable { return rankTable{Label: label, Rows: rows} },
 		"dur":           formatDuration,
 		"short":         shortHash,
 		"f1":            func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
@@ -26,6 +28,11 @@ func (c *Console) funcs() template.FuncMap {
 			return outcomeView{Decision: decision, Outcome: o}
 		},
 	}
+}
+
+type rankTable struct {
+	Label string
+	Rows  []rankRow
 }
 
 type outcomeView struct {

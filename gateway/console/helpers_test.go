@@ -84,7 +84,9 @@ type fakeEngine struct {
 
 func (f *fakeEngine) Decide(context.Context, policy.Input) policy.Decision { return policy.Decision{} }
 func (f *fakeEngine) Status() policy.Status                                { return f.status }
-func (f *fakeEngine) Divergences() []policy.Divergence                     { return append([]policy.Divergence(nil), f.divs...) }
+func (f *fakeEngine) Divergences() []policy.Divergence {
+	return append([]policy.Divergence(nil), f.divs...)
+}
 
 var (
 	_ policy.StatusReporter   = (*fakeEngine)(nil)

@@ -98,7 +98,7 @@ func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 		grace:   grace,
 	}
 	for _, ac := range anchors {
-		certsIn, err := parseCerts(ac.CertPEM)
+		certsIn, err := certs.ParseCertsPEM(ac.CertPEM)
 		if err != nil {
 			return nil, fmt.Errorf("trust anchor %s: %w", ac.Name, err)
 		}
@@ -157,7 +157,7 @@ func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) 
 	}
 	// A chain may reach more than one anchor (cross-signing); the member is
 	// accepted through the first anchor allowed to vouch for it.
-	var lastErr error = refused(ReasonPrefix, "no trust anchor of this chain may vouch for %s", id)
+	lastErr := refused(ReasonPrefix, "no trust anchor of this chain may vouch for %s", id)
 	for _, chain := range chains {
 		a := t.anchors[string(chain[len(chain)-1].Raw)]
 		if a == nil || !a.allows(id) {
@@ -186,7 +186,7 @@ func (t *Trust) Revoked(leaf *x509.Certificate) bool {
 
 func (a *anchor) allows(id string) bool {
 	for _, p := range a.prefixes {
-		if id == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(id, p)) {
+		if certs.PrefixAllows(p, id) {
 			return true
 		}
 	}
@@ -266,29 +266,6 @@ func classify(err error, id string) error {
 	default:
 		return refused(ReasonBadChain, "certificate for %s: %v", id, err)
 	}
-}
-
-func parseCerts(raw []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, raw = pem.Decode(raw)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
 }
 
 func parseCRL(raw []byte) (*x509.RevocationList, error) {

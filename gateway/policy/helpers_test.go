@@ -21,7 +21,6 @@ import (
 
 var (
 	memberAIM  = identity.Member{ID: "AL/GOV/AIM", Name: "AIM", Nation: "ALB", Kind: "agency", Clearance: "SECRET", Roles: []string{"licensing"}}
-	memberMOD  = identity.Member{ID: "AL/GOV/MOD", Name: "MoD", Nation: "ALB", Kind: "ministry", Clearance: "SECRET"}
 	memberDPD  = identity.Member{ID: "AL/GOV/DPD", Name: "Customs", Nation: "ALB", Kind: "customs", Clearance: "RESTRICTED"}
 	memberITA  = identity.Member{ID: "IT/GOV/MOD", Name: "Italy MoD", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"}
 	memberNATO = identity.Member{ID: "NATO/ORG/LIAISON", Name: "NATO liaison", Nation: "NATO", Kind: "liaison", Clearance: "SECRET"}

@@ -172,7 +172,7 @@ func bundleOf(t testing.TB, s *testSigner, revision string, edit func(files map[
 	t.Helper()
 	files := map[string][]byte{}
 	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".rego") || p == "data.json") {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") && p != "data.json" {
 			return err
 		}
 		files[p], err = fs.ReadFile(policies.FS, p)

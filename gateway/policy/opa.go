@@ -210,7 +210,11 @@ func definesDecision(mods map[string]*ast.Module) bool {
 	want := ast.MustParseRef(Query)
 	for _, m := range mods {
 		for _, r := range m.Rules {
-			if r.Path().Equal(want) {
+			// The ground prefix of the rule's full ref is what the
+			// deprecated Rule.Path returned: data.ura.decision both for
+			// "decision := …" and for "decision[k] := …" or "decision
+			// contains …", whose keys are variables.
+			if r.Ref().GroundPrefix().Equal(want) {
 				return true
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -34,13 +33,8 @@ func (s *Server) auditRoutes(g *gin.RouterGroup) {
 // audRegisterMetrics puts the audit log's metrics on the server's registry:
 // the log is built before the server, so it cannot register them itself.
 func (s *Server) audRegisterMetrics() {
-	if col, ok := s.deps.Audit.(prometheus.Collector); ok {
-		if err := s.metrics.registry.Register(col); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				s.log.Warn("audit metrics not registered", "component", "audit", "error", err)
-			}
-		}
+	if _, err := registerIfCollector(s.metrics.registry, s.deps.Audit); err != nil {
+		s.log.Warn("audit metrics not registered", "component", "audit", "error", err)
 	}
 }
 

@@ -264,12 +264,15 @@ func conBinding(c *gin.Context) string {
 }
 
 // conSameOrigin refuses a post that the browser says came from elsewhere.
-// Browsers send Origin (and Sec-Fetch-Site) on every form post; a client
-// that sends neither is not a browser being abused, and still needs the
-// token.
+// Browsers send Sec-Fetch-Site on every request and vouch for the origin
+// with it. Origin alone cannot: with Referrer-Policy no-referrer a browser
+// posts even a same-origin form with "Origin: null". A client that sends
+// neither header is not a browser being abused, and still needs the token.
 func conSameOrigin(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return true
+	case "":
 	default:
 		return false
 	}

@@ -416,6 +416,7 @@ func TestConVerifyCSRF(t *testing.T) {
 		{"cross-site origin", token, map[string]string{"Origin": "https://evil.example"}},
 		{"cross-site fetch", token, map[string]string{"Sec-Fetch-Site": "cross-site"}},
 		{"null origin", token, map[string]string{"Origin": "null"}},
+		{"same-site, other origin", token, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": origin}},
 	} {
 		r := conPost(auditor, tt.token, tt.header)
 		if r.status != http.StatusForbidden || strings.Contains(string(r.body), "Chain intact") {
@@ -429,8 +430,8 @@ func TestConVerifyCSRF(t *testing.T) {
 			refusals++
 		}
 	}
-	if refusals != 6 {
-		t.Errorf("%d forged posts audited, want 6", refusals)
+	if refusals != 7 {
+		t.Errorf("%d forged posts audited, want 7", refusals)
 	}
 
 	head := e.chain.Head()
@@ -444,6 +445,11 @@ func TestConVerifyCSRF(t *testing.T) {
 	}
 	if !strings.Contains(body, "checked against the gateway") {
 		t.Errorf("checkpoint signatures were not checked")
+	}
+	// What a browser sends for the console's own form under
+	// Referrer-Policy no-referrer.
+	if r := conPost(auditor, token, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}); r.status != http.StatusOK {
+		t.Errorf("same-origin browser post: %d", r.status)
 	}
 	// The other officer's certificate posts its own token fine.
 	if r := conPost(other, otherToken, nil); r.status != http.StatusOK {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,15 +10,7 @@ import (
 // (ura_outbox_*) on the server's registry when they have any.
 func exRegisterAdapterMetrics(reg prometheus.Registerer, deps Deps) error {
 	for _, dep := range []any{deps.Store, deps.Forwarder} {
-		col, ok := dep.(prometheus.Collector)
-		if !ok {
-			continue
-		}
-		if err := reg.Register(col); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if errors.As(err, &already) {
-				continue
-			}
+		if _, err := registerIfCollector(reg, dep); err != nil {
 			return fmt.Errorf("adapter metrics: %w", err)
 		}
 	}

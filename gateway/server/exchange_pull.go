@@ -45,11 +45,11 @@ var (
 	exCursor       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 )
 
-// exStop ends a store scan early without an error.
-var exStop = errors.New("stop")
+// errExStop ends a store scan early without an error.
+var errExStop = errors.New("stop")
 
-// exAnswered ends a stream whose response a helper has already written.
-var exAnswered = errors.New("answered")
+// errExAnswered ends a stream whose response a helper has already written.
+var errExAnswered = errors.New("answered")
 
 // exPullParams is a validated pull query.
 type exPullParams struct {
@@ -113,7 +113,7 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 	err := h.s.deps.Store.Query(ctx, q, func(rec *records.Record, cursor string) error {
 		if seen == pp.limit {
 			more = true
-			return exStop
+			return errExStop
 		}
 		seen++
 		next = cursor
@@ -123,7 +123,7 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 		}
 		return nil
 	})
-	if errors.Is(err, exStop) {
+	if errors.Is(err, errExStop) {
 		err = nil
 	}
 	if err == nil && len(chunk) > 0 {
@@ -179,7 +179,7 @@ func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
 		if n > 0 {
 			if !started {
 				if !h.s.take(c, ratelimit.ClassPull, n) {
-					return exAnswered
+					return errExAnswered
 				}
 			} else if p := h.takeQuiet(c, ratelimit.ClassPull, n); p != nil {
 				return p
@@ -229,7 +229,7 @@ func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
 		err = flush() // the rest, or, for an empty result, the request's audit event
 	}
 	switch {
-	case errors.Is(err, exAnswered):
+	case errors.Is(err, errExAnswered):
 		return
 	case err != nil && !started:
 		h.s.fail(c, exQueryProblem(err))

@@ -308,10 +308,10 @@ func TestMetricsRestricted(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
+			t.Fatal("condition not reached within 30s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

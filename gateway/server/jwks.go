@@ -53,18 +53,13 @@ func (s *Server) jwks(c *gin.Context) {
 // enough.
 func jwksRegisterMetrics(reg prometheus.Registerer, deps Deps) error {
 	for _, dep := range []any{deps.Signer, deps.Peers} {
-		col, ok := dep.(prometheus.Collector)
-		if !ok {
-			continue
-		}
-		if err := reg.Register(col); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if errors.As(err, &already) {
-				return nil
-			}
+		found, err := registerIfCollector(reg, dep)
+		if err != nil {
 			return fmt.Errorf("signing metrics: %w", err)
 		}
-		return nil
+		if found {
+			return nil
+		}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -45,4 +47,22 @@ func newMetrics() *metrics {
 	}
 	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.requests, m.duration)
 	return m
+}
+
+// registerIfCollector puts dep's series on reg when dep keeps any, that is
+// when it is a prometheus.Collector; found reports whether it is one. A
+// collector registered already (a second server on the same registry) is not
+// an error.
+func registerIfCollector(reg prometheus.Registerer, dep any) (found bool, err error) {
+	col, ok := dep.(prometheus.Collector)
+	if !ok {
+		return false, nil
+	}
+	if err := reg.Register(col); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return true, err
+		}
+	}
+	return true, nil
 }

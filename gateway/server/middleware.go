@@ -37,8 +37,6 @@ func stripIdentityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-type requestIDKey struct{}
-
 // observe assigns a request ID, recovers panics, and records the request's
 // metrics and one log line.
 func (s *Server) observe(c *gin.Context) {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -54,15 +53,7 @@ func (s *Server) polStatus(c *gin.Context) {
 // polRegisterMetrics puts the policy engine's series on the server's
 // registry when the engine keeps any.
 func polRegisterMetrics(reg prometheus.Registerer, e policy.Engine) error {
-	col, ok := e.(prometheus.Collector)
-	if !ok {
-		return nil
-	}
-	if err := reg.Register(col); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			return nil
-		}
+	if _, err := registerIfCollector(reg, e); err != nil {
 		return fmt.Errorf("policy metrics: %w", err)
 	}
 	return nil

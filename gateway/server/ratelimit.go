@@ -135,15 +135,7 @@ func rlWindow(d time.Duration) string {
 // rlRegisterMetrics puts the limiter's series on the server's registry when
 // the limiter keeps any.
 func rlRegisterMetrics(reg prometheus.Registerer, l ratelimit.Limiter) error {
-	col, ok := l.(prometheus.Collector)
-	if !ok {
-		return nil
-	}
-	if err := reg.Register(col); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			return nil
-		}
+	if _, err := registerIfCollector(reg, l); err != nil {
 		return fmt.Errorf("rate limit metrics: %w", err)
 	}
 	return nil

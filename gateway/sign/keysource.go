@@ -190,7 +190,7 @@ func (u *URLKeys) fetch(ctx context.Context) (jwk.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jwks %s: %w", u.url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: nothing to lose on close
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("jwks %s: HTTP %d", u.url, resp.StatusCode)
 	}

@@ -70,42 +70,38 @@ type Delivery struct {
 // there is none or the JWS is malformed. It does not verify anything: it is
 // for logs and the audit trail, never for a trust decision.
 func KeyID(compact string) string {
-	h, _, ok := strings.Cut(compact, ".")
-	if !ok || len(h) > maxHeaderLen {
-		return ""
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(h)
-	if err != nil {
-		return ""
-	}
-	var hdr struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(raw, &hdr) != nil {
-		return ""
-	}
-	return hdr.Kid
+	return peekHeader(compact).Kid
 }
 
 // Typ returns the typ from a compact JWS's protected header, or "". Like
 // KeyID it verifies nothing; read it only from a JWS that has verified, whose
 // protected header the signature therefore covers.
 func Typ(compact string) string {
+	return peekHeader(compact).Typ
+}
+
+// peekedHeader is what KeyID and Typ read from a protected header.
+type peekedHeader struct {
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// peekHeader decodes a compact JWS's protected header without verifying
+// anything; a malformed or oversized header reads as empty.
+func peekHeader(compact string) peekedHeader {
+	var hdr peekedHeader
 	h, _, ok := strings.Cut(compact, ".")
 	if !ok || len(h) > maxHeaderLen {
-		return ""
+		return hdr
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(h)
 	if err != nil {
-		return ""
-	}
-	var hdr struct {
-		Typ string `json:"typ"`
+		return hdr
 	}
 	if json.Unmarshal(raw, &hdr) != nil {
-		return ""
+		return peekedHeader{}
 	}
-	return hdr.Typ
+	return hdr
 }
 
 // maxHeaderLen bounds a protected header read from outside: ours are under

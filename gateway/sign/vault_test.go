@@ -534,7 +534,7 @@ func joseVerify(t *testing.T, set any, list []string) []joseResult {
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
 	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+	if err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 1) {
 		t.Fatalf("node verify.mjs: %v\n%s", err, stderr.String())
 	}
 	var res []joseResult

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
@@ -103,7 +104,7 @@ func Open(path string, opts Options) (*Store, error) {
 		FreelistType: bbolt.FreelistMapType,
 	})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("embedded store %s: locked by another process: %w", path, err)
 		}
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
@@ -282,7 +283,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed {
-		return bbolt.ErrDatabaseNotOpen
+		return berrors.ErrDatabaseNotOpen
 	}
 	return s.db.View(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bRecords) == nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -52,18 +51,6 @@ func put(t testing.TB, s store.Store, rec *records.Record, want store.Outcome) {
 	}
 	if got != want {
 		t.Fatalf("Put %s v%d = %s, want %s", rec.ID, rec.Version, got, want)
-	}
-}
-
-func sameJSON(t testing.TB, got, want []byte) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("stored raw is not JSON: %v: %s", err, got)
-	}
-	_ = json.Unmarshal(want, &w)
-	if !reflect.DeepEqual(g, w) {
-		t.Fatalf("raw differs:\n got %s\nwant %s", got, want)
 	}
 }
 

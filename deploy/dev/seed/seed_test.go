@@ -109,7 +109,8 @@ func push(t *testing.T) *seeded {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{})
+	// A generous deadline: the race detector on a loaded machine can be slow.
+	engine, err := policy.New(ctx, policy.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sync"
 	"testing"
@@ -42,6 +43,16 @@ func open(t *testing.T, o Opener) audit.Store {
 	return st
 }
 
+// closeOK closes a store or chain and fails the test if that fails: Close
+// flushes, signs a last checkpoint and releases the lock, all part of the
+// contract.
+func closeOK(t *testing.T, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
 func chain(t *testing.T, st audit.Store, signer *Signer) *audit.Chain {
 	t.Helper()
 	opts := audit.Options{Store: st, CheckpointEvery: 1 << 40, CheckpointInterval: time.Hour}
@@ -58,7 +69,7 @@ func chain(t *testing.T, st audit.Store, signer *Signer) *audit.Chain {
 func testEmpty(t *testing.T, o Opener) {
 	ctx := context.Background()
 	st := open(t, o)
-	defer st.Close()
+	defer closeOK(t, st)
 	if h := st.Head(); h.Count != 0 || h.Hash != audit.ZeroHash {
 		t.Fatalf("empty head = %+v", h)
 	}
@@ -105,7 +116,7 @@ func testAppendReopen(t *testing.T, o Opener) {
 		t.Fatalf("reopened head %+v, want %+v", got, head)
 	}
 	c = chain(t, st, nil)
-	defer c.Close()
+	defer closeOK(t, c)
 	if err := c.Append(ctx, evs[100:]...); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +169,7 @@ func testConcurrent(t *testing.T, o Opener) {
 	ctx := context.Background()
 	st := open(t, o)
 	c := chain(t, st, nil)
-	defer c.Close()
+	defer closeOK(t, c)
 	const workers, each = 16, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -201,7 +212,7 @@ func testSearch(t *testing.T, o Opener) {
 	ctx := context.Background()
 	st := open(t, o)
 	c := chain(t, st, nil)
-	defer c.Close()
+	defer closeOK(t, c)
 	evs := Events(300, t0)
 	if err := c.Append(ctx, evs...); err != nil {
 		t.Fatal(err)
@@ -283,7 +294,7 @@ func testSummary(t *testing.T, o Opener) {
 	ctx := context.Background()
 	st := open(t, o)
 	c := chain(t, st, nil)
-	defer c.Close()
+	defer closeOK(t, c)
 	evs := Events(500, t0)
 	if err := c.Append(ctx, evs...); err != nil {
 		t.Fatal(err)
@@ -346,7 +357,7 @@ func testCheckpoints(t *testing.T, o Opener) {
 
 	st = open(t, o)
 	c = chain(t, st, signer)
-	defer c.Close()
+	defer closeOK(t, c)
 	cps, err := c.Checkpoints(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +413,7 @@ func testCheckpoints(t *testing.T, o Opener) {
 func testContinuation(t *testing.T, o Opener) {
 	ctx := context.Background()
 	st := open(t, o)
-	defer st.Close()
+	defer closeOK(t, st)
 	ev := Events(2, t0)
 	ev[0].Seq, ev[0].Prev, ev[0].Hash = 2, audit.ZeroHash, "00"
 	if err := st.Write(ctx, []audit.Entry{{Event: ev[0], Line: []byte(`{}`)}}); err == nil {
@@ -415,10 +426,10 @@ func testContinuation(t *testing.T, o Opener) {
 
 func testSingleWriter(t *testing.T, o Opener) {
 	st := open(t, o)
-	defer st.Close()
+	defer closeOK(t, st)
 	second, err := o()
 	if err == nil {
-		second.Close()
+		closeOK(t, second)
 		t.Fatal("a second writer opened the same log")
 	}
 	if !errors.Is(err, audit.ErrInUse) {
