@@ -258,11 +258,11 @@ func Static(name string) (body []byte, contentType string, ok bool) {
 	return b, contentType, true
 }
 
-// Headers are set on every console response, error pages included. The
+// headers are set on every console response, error pages included. The
 // policy allows only the console's own stylesheet and script: no inline
 // code, no frames, no form posting elsewhere, no referrer leaking a record
 // id in a URL, and nothing cached on a shared workstation.
-var Headers = map[string]string{
+var headers = map[string]string{
 	"Content-Security-Policy":      "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	"X-Content-Type-Options":       "nosniff",
 	"Referrer-Policy":              "no-referrer",
@@ -272,9 +272,18 @@ var Headers = map[string]string{
 	"Cross-Origin-Resource-Policy": "same-origin",
 }
 
-// SetHeaders puts Headers on h.
+// Headers returns a copy of the headers every console response carries.
+func Headers() map[string]string {
+	out := make(map[string]string, len(headers))
+	for k, v := range headers {
+		out[k] = v
+	}
+	return out
+}
+
+// SetHeaders puts the console's headers on h.
 func SetHeaders(h http.Header) {
-	for k, v := range Headers {
+	for k, v := range headers {
 		h.Set(k, v)
 	}
 }

@@ -152,17 +152,7 @@ func (e *HTTP) Decide(ctx context.Context, in Input) Decision {
 	d := Decision{ID: newDecisionID(), Revision: e.revision}
 	start := time.Now()
 	d, failed := e.decide(ctx, in, d)
-	e.metrics.eval.Observe(time.Since(start).Seconds())
-	result := "deny"
-	switch {
-	case failed:
-		result = "error"
-		e.log.Warn("policy could not decide; denied", "decision_id", d.ID, "revision", d.Revision,
-			"record_id", recordID(in), "member", in.Caller.ID, "reason", d.Reasons[0].Code)
-	case d.Allow:
-		result = "allow"
-	}
-	e.metrics.decisions.WithLabelValues(string(in.Action), result).Inc()
+	e.metrics.observe(e.log, in, d, failed, start)
 	return d
 }
 
@@ -210,19 +200,7 @@ func (e *HTTP) decide(ctx context.Context, in Input, d Decision) (Decision, bool
 	if err := dec.Decode(&v); err != nil {
 		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
 	}
-	allow, redact, reasons, err := parseResult(v)
-	if err != nil {
-		e.log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
-		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
-	}
-	d.Allow, d.Redact, d.Reasons = allow, redact, reasons
-	if !d.Allow {
-		d.Redact = nil
-		if len(d.Reasons) == 0 {
-			d.Reasons = []Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
-		}
-	}
-	return d, false
+	return decided(e.log, d, v)
 }
 
 // inputDocument is the same input the embedded engine builds as an AST

@@ -1,6 +1,11 @@
 package policy
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // opaMetrics are the engine's series; the engine is a prometheus.Collector
 // so that the server registers them on its own registry.
@@ -36,6 +41,22 @@ func newOPAMetrics() *opaMetrics {
 			Help: "Decisions the shadow policy was not evaluated for because it was busy.",
 		}),
 	}
+}
+
+// observe records one decision begun at start, by either engine: its time,
+// its result, and a warning when the policy could not decide (and so denied).
+func (m *opaMetrics) observe(log *slog.Logger, in Input, d Decision, failed bool, start time.Time) {
+	m.eval.Observe(time.Since(start).Seconds())
+	result := "deny"
+	switch {
+	case failed:
+		result = "error"
+		log.Warn("policy could not decide; denied", "decision_id", d.ID, "revision", d.Revision,
+			"record_id", recordID(in), "member", in.Caller.ID, "reason", d.Reasons[0].Code)
+	case d.Allow:
+		result = "allow"
+	}
+	m.decisions.WithLabelValues(string(in.Action), result).Inc()
 }
 
 func (m *opaMetrics) collectors() []prometheus.Collector {

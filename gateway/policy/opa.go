@@ -312,17 +312,7 @@ func (e *OPA) Decide(ctx context.Context, in Input) Decision {
 	}
 	start := time.Now()
 	d, failed := e.eval(ctx, c, input)
-	e.metrics.eval.Observe(time.Since(start).Seconds())
-	result := "deny"
-	switch {
-	case failed:
-		result = "error"
-		e.log.Warn("policy could not decide; denied", "decision_id", d.ID, "revision", d.Revision,
-			"record_id", recordID(in), "member", in.Caller.ID, "reason", d.Reasons[0].Code)
-	case d.Allow:
-		result = "allow"
-	}
-	e.metrics.decisions.WithLabelValues(string(in.Action), result).Inc()
+	e.metrics.observe(e.log, in, d, failed, start)
 	if export && d.Allow {
 		e.regs.reserve(in.Record, time.Now())
 	}
@@ -380,9 +370,16 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 	case len(rs) == 0 || len(rs[0].Expressions) == 0:
 		return deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
 	}
-	allow, redact, reasons, err := parseResult(rs[0].Expressions[0].Value)
+	return decided(e.log, d, rs[0].Expressions[0].Value)
+}
+
+// decided fills d from the policy's result v, for either engine. failed
+// reports a malformed result, which denies. A denial keeps no redactions and
+// always carries a reason.
+func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
+	allow, redact, reasons, err := parseResult(v)
 	if err != nil {
-		e.log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
+		log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
 		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
 	}
 	d.Allow, d.Redact, d.Reasons = allow, redact, reasons

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -33,6 +34,8 @@ type conEnv struct {
 	store  *conFlakyStore
 	engine *policy.OPA
 	signer *audittest.Signer
+	// auditDir holds the log's segment files.
+	auditDir string
 }
 
 // conFlakyStore is a real audit file store whose writes can be made to
@@ -76,11 +79,12 @@ func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
 	if err := engine.LoadRegisters(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := audit.OpenFileStore(t.TempDir(), audit.FileOptions{})
+	auditDir := t.TempDir()
+	fs, err := audit.OpenFileStore(auditDir, audit.FileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &conEnv{store: &conFlakyStore{Store: fs}, engine: engine, signer: audittest.NewSigner(t, "audit-test-1")}
+	e := &conEnv{store: &conFlakyStore{Store: fs}, engine: engine, signer: audittest.NewSigner(t, "audit-test-1"), auditDir: auditDir}
 	e.chain, err = audit.Open(ctx, audit.Options{Store: e.store, Signer: e.signer, CheckpointEvery: 5, CheckpointInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +181,7 @@ var conPaths = []string{
 
 func conCheckHeaders(t *testing.T, what string, h http.Header) {
 	t.Helper()
-	for k, v := range console.Headers {
+	for k, v := range console.Headers() {
 		if h.Get(k) != v {
 			t.Errorf("%s: %s = %q, want %q", what, k, h.Get(k), v)
 		}
@@ -451,6 +455,14 @@ func TestConVerifyCSRF(t *testing.T) {
 	if r := conPost(auditor, token, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}); r.status != http.StatusOK {
 		t.Errorf("same-origin browser post: %d", r.status)
 	}
+	// Forged posts are counted for alerting.
+	metrics := string(auditor.get("/metrics").body)
+	for _, want := range []string{`ura_console_refusals_total{reason="csrf"} 3`, `ura_console_refusals_total{reason="cross_origin"} 4`,
+		`ura_console_chain_verifications_total{result="intact"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// The other officer's certificate posts its own token fine.
 	if r := conPost(other, otherToken, nil); r.status != http.StatusOK {
 		t.Errorf("other certificate: %d", r.status)
@@ -461,6 +473,46 @@ func TestConVerifyCSRF(t *testing.T) {
 	}
 	if r := auditor.do(http.MethodDelete, "/console/", "", "", nil); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE /console/: %d", r.status)
+	}
+}
+
+// TestConVerifyFindsTampering: an event changed on disk under the running
+// gateway is named by its position when the officer presses "verify chain".
+func TestConVerifyFindsTampering(t *testing.T) {
+	e := conStart(t, nil)
+	e.seed(t)
+	auditor := e.as("AL/GOV/AUDIT")
+	token := conToken(t, auditor)
+	if r := conPost(auditor, token, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "Chain intact") {
+		t.Fatalf("before: %d", r.status)
+	}
+	segs, err := filepath.Glob(filepath.Join(e.auditDir, "*.log"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no segment files in %s: %v", e.auditDir, err)
+	}
+	raw, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(raw), "\n")
+	// Turn customs' first denial into an allow, same length, as an insider
+	// hiding it would.
+	bad := -1
+	for i, l := range lines {
+		if strings.Contains(l, `"decision":"deny"`) && strings.Contains(l, `"member":"AL/GOV/DPD"`) {
+			lines[i], bad = strings.Replace(l, `"decision":"deny"`, `"decision":"alow"`, 1), i+1
+			break
+		}
+	}
+	if bad < 0 {
+		t.Fatal("no denial of customs in the log")
+	}
+	writeFile(t, segs[0], []byte(strings.Join(lines, "")))
+	r := conPost(auditor, token, nil)
+	body := string(r.body)
+	if r.status != http.StatusOK || !strings.Contains(body, "Chain broken at event #"+strconv.Itoa(bad)) ||
+		!strings.Contains(body, `id="verify-bad-seq">#`+strconv.Itoa(bad)+`<`) {
+		t.Fatalf("after tampering with #%d: %d\n%s", bad, r.status, body)
 	}
 }
 
