@@ -53,10 +53,9 @@ func (c *Console) Verify(ctx context.Context, v *Viewer, token string) (*Page, e
 
 	d := verifyData{Token: token, Ran: true}
 	opts := audit.VerifyOptions{}
-	switch {
-	case c.opts.Keys == nil:
+	if c.opts.Keys == nil {
 		d.KeysNote = "This gateway has no signing keys: checkpoints were matched against the chain, but their signatures were not checked."
-	default:
+	} else {
 		keys, err := c.opts.Keys(ctx)
 		if err != nil {
 			c.log.Warn("signing keys unavailable for verification", "error", err)
