@@ -264,12 +264,22 @@ func writeCells(b *strings.Builder, r *Results) {
 	for _, c := range r.Cells {
 		b.WriteString(cellRow(c))
 	}
+	b.WriteString("\n" + loadLine(r))
+}
+
+// loadLine summarises the 1-minute load average before each cell: the
+// benchmark's own processes account for a few; more means other work
+// shared the machine.
+func loadLine(r *Results) string {
 	var loads []float64
 	for _, c := range r.Cells {
 		loads = append(loads, c.Load1)
 	}
+	if len(loads) == 0 {
+		return ""
+	}
 	sort.Float64s(loads)
-	fmt.Fprintf(b, "\nLoad average before a cell: min %.2f, median %.2f, max %.2f (the machine has %d CPUs; anything well above the gateway's own load means other work shared them).\n",
+	return fmt.Sprintf("Load average before a cell: min %.2f, median %.2f, max %.2f on %d CPUs (the systems, Redis, Vault and the load generator under load account for several; more means other work shared the machine).\n",
 		loads[0], loads[len(loads)/2], loads[len(loads)-1], r.Machine.CPUs)
 }
 
@@ -399,6 +409,10 @@ const (
 func summaryBlock(r *Results) string {
 	var b strings.Builder
 	b.WriteString(machineLine(r.Machine) + "\n")
+	if r.Incomplete != "" {
+		b.WriteString("\n**Incomplete:** " + r.Incomplete + ".\n")
+	}
+	b.WriteString("\n" + loadLine(r))
 	writeSummary(&b, r)
 	writeRatiosSummary(&b, r)
 	return b.String()
