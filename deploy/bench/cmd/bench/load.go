@@ -393,7 +393,7 @@ func (d *driver) probe(ctx context.Context, sys *system, sc scenario) Probe {
 		p.Detail = err.Error()
 		return p
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	p.Status = resp.StatusCode
 	bc := &bodyCount{}
 	body, err := io.ReadAll(&countingBody{rc: resp.Body, c: bc})
@@ -443,7 +443,7 @@ func (d *driver) seed(ctx context.Context, sys *system, n, batch int) error {
 			return fmt.Errorf("seed %s: %w", sys.Name, err)
 		}
 		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", sys.Name, err)
 		}

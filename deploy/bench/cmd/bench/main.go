@@ -240,10 +240,10 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var ready []*system
 		for _, sys := range syss {
 			if !sc.Push && sys.Kind == "ura" && !seeded[sys.Name] {
-				fmt.Fprintf(stdout, "seeding %s with %d licences\n", sys.Name, *seedN)
+				_, _ = fmt.Fprintf(stdout, "seeding %s with %d licences\n", sys.Name, *seedN)
 				if err := d.seed(ctx, sys, *seedN, *seedBatch); err != nil {
 					res.Probes = append(res.Probes, Probe{System: sys.Name, Scenario: sc.Name, Detail: err.Error()})
-					fmt.Fprintf(stdout, "  %s cannot be seeded: %v\n", sys.Name, err)
+					_, _ = fmt.Fprintf(stdout, "  %s cannot be seeded: %v\n", sys.Name, err)
 					continue
 				}
 				seeded[sys.Name] = true
@@ -251,7 +251,7 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			pr := d.probe(ctx, sys, sc)
 			res.Probes = append(res.Probes, pr)
 			if !pr.OK {
-				fmt.Fprintf(stdout, "  %s %s: not measured: %s\n", sys.Name, sc.Name, pr.Detail)
+				_, _ = fmt.Fprintf(stdout, "  %s %s: not measured: %s\n", sys.Name, sc.Name, pr.Detail)
 				continue
 			}
 			if sc.Push && *warm > 0 {
@@ -270,12 +270,12 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					}
 					if time.Now().After(deadline) {
 						res.Incomplete = fmt.Sprintf("stopped after -max-time %s", *maxTime)
-						fmt.Fprintln(stdout, res.Incomplete)
+						_, _ = fmt.Fprintln(stdout, res.Incomplete)
 						return save()
 					}
 					cell := d.runCell(ctx, sys, sc, mode, c, *dur)
 					res.Cells = append(res.Cells, cell)
-					fmt.Fprintf(stdout, "%-9s %-8s %-9s c=%-3d %8.1f req/s %10.1f rec/s  p50 %8.2f ms  p99 %8.2f ms  cpu %6.2f s  err %d\n",
+					_, _ = fmt.Fprintf(stdout, "%-9s %-8s %-9s c=%-3d %8.1f req/s %10.1f rec/s  p50 %8.2f ms  p99 %8.2f ms  cpu %6.2f s  err %d\n",
 						sys.Name, sc.Name, mode, c, cell.RequestsPerS, cell.RecordsPerS, cell.LatencyP50Ms, cell.LatencyP99Ms,
 						cell.CPUSeconds, cell.Requests-cell.OK)
 					if err := save(); err != nil {

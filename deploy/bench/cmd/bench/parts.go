@@ -59,7 +59,7 @@ func runParts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("go test -list: %w\n%s", err, tail(listOut, 2000))
 	}
 	res.Listed = pkgs
-	fmt.Fprintf(stdout, "packages with benchmarks: %s\n", strings.Join(pkgs, " "))
+	_, _ = fmt.Fprintf(stdout, "packages with benchmarks: %s\n", strings.Join(pkgs, " "))
 	for _, pkg := range pkgs {
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, *pkgTimeout)
@@ -75,10 +75,10 @@ func runParts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		res.Packages = append(res.Packages, pr)
 		res.Bench = append(res.Bench, benches...)
 		for _, b := range benches {
-			fmt.Fprintf(stdout, "  %-50s %14.0f ns/op %s\n", shortPkg(b.Package)+"."+b.Name, b.NsPerOp, fmtMetrics(b.Metrics))
+			_, _ = fmt.Fprintf(stdout, "  %-50s %14.0f ns/op %s\n", shortPkg(b.Package)+"."+b.Name, b.NsPerOp, fmtMetrics(b.Metrics))
 		}
 		if pr.Error != "" {
-			fmt.Fprintf(stdout, "  %s: %s\n", pkg, firstLine(pr.Error))
+			_, _ = fmt.Fprintf(stdout, "  %s: %s\n", pkg, firstLine(pr.Error))
 		}
 	}
 	return writeJSON(*out, res)

@@ -81,18 +81,18 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		runTag: fmt.Sprintf("S%x", time.Now().Unix()), pullPath: *pullPath}
 	res := &ScaleFile{Ran: time.Now().UTC().Format(time.RFC3339), Machine: machine(parseMeta(meta)), System: sys.Name, Records: *n}
 
-	fmt.Fprintf(stdout, "scale: seeding %s with %d licences (%d per request, %d in flight)\n", sys.Name, *n, *batch, *seedConc)
+	_, _ = fmt.Fprintf(stdout, "scale: seeding %s with %d licences (%d per request, %d in flight)\n", sys.Name, *n, *batch, *seedConc)
 	res.Seed = measure(sys, depGroup, func(st *ScaleStep) error { return d.seedParallel(ctx, sys, *n, *batch, *seedConc, st, stdout) })
-	fmt.Fprintf(stdout, "scale: seeded %d in %.1f s (%.0f records/s)\n", res.Seed.Records, res.Seed.Seconds, res.Seed.RecordsPerS)
+	_, _ = fmt.Fprintf(stdout, "scale: seeded %d in %.1f s (%.0f records/s)\n", res.Seed.Records, res.Seed.Seconds, res.Seed.RecordsPerS)
 	if err := writeJSON(*out, res); err != nil {
 		return err
 	}
 	if res.Seed.Error != "" {
 		return errors.New("scale: seeding failed: " + res.Seed.Error)
 	}
-	fmt.Fprintf(stdout, "scale: pulling %d records from %s in one NDJSON stream\n", *n, sys.Name)
+	_, _ = fmt.Fprintf(stdout, "scale: pulling %d records from %s in one NDJSON stream\n", *n, sys.Name)
 	res.Pull = measure(sys, depGroup, func(st *ScaleStep) error { return d.pullOnce(ctx, sys, *n, st) })
-	fmt.Fprintf(stdout, "scale: pulled %d records in %.1f s (%.0f records/s), ura CPU %.1f s, peak RSS %.0f MiB\n",
+	_, _ = fmt.Fprintf(stdout, "scale: pulled %d records in %.1f s (%.0f records/s), ura CPU %.1f s, peak RSS %.0f MiB\n",
 		res.Pull.Records, res.Pull.Seconds, res.Pull.RecordsPerS, res.Pull.CPUSeconds, res.Pull.PeakRSSMiB)
 	return writeJSON(*out, res)
 }
@@ -155,7 +155,7 @@ func (d *driver) seedParallel(ctx context.Context, sys *system, n, batch, conc i
 					return
 				}
 				if v := done.Add(int64(k)); v%100_000 < int64(k) {
-					fmt.Fprintf(progress, "  seeded %d\n", v)
+					_, _ = fmt.Fprintf(progress, "  seeded %d\n", v)
 				}
 			}
 		}()
@@ -175,7 +175,7 @@ func (d *driver) pushBatch(ctx context.Context, client *http.Client, sys *system
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	ans, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
@@ -204,7 +204,7 @@ func (d *driver) pullOnce(ctx context.Context, sys *system, n int, st *ScaleStep
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	st.Status = resp.StatusCode
 	bc := &bodyCount{}
 	body := &countingBody{rc: resp.Body, c: bc}
