@@ -125,6 +125,10 @@ sign:
 store:
   driver: embedded
   path: data/ura.db
+# A generous policy deadline: the race-built child on a loaded machine can
+# exceed the 50ms default, and a timeout (a deny) is not what this test checks.
+policy:
+  timeout: 5s
 audit:
   driver: file
   dir: audit
