@@ -73,9 +73,46 @@ type registers struct {
 	dirty   atomic.Bool
 }
 
+// licenceEntry is what the policy may ask of one licence, kept as strings
+// rather than maps: a national register holds every licence ever issued, and
+// a map per licence costs several times the bytes of the struct.
 type licenceEntry struct {
-	version int
-	value   map[string]any
+	version     int
+	typ         string
+	status      string
+	validFrom   string
+	validUntil  string
+	destination string
+	holderID    string
+	holderName  string
+	hasHolder   bool
+	items       []categoryQuantity
+}
+
+type categoryQuantity struct {
+	category string
+	quantity int64
+}
+
+// value is the licence as data.registers.licences[id]: only what a decision
+// on an export declaration reads, as a fresh map OPA's store may keep.
+func (l licenceEntry) value() map[string]any {
+	items := make(map[string]any, len(l.items))
+	for _, it := range l.items {
+		items[it.category] = it.quantity
+	}
+	v := map[string]any{
+		"type":        l.typ,
+		"status":      l.status,
+		"valid_from":  l.validFrom,
+		"valid_until": l.validUntil,
+		"destination": l.destination,
+		"items":       items,
+	}
+	if l.hasHolder {
+		v["holder"] = map[string]any{"entity_id": l.holderID, "name": l.holderName}
+	}
+	return v
 }
 
 type entityEntry struct {
@@ -161,8 +198,14 @@ func (r *registers) observeLicence(rec *records.Record, body map[string]any) boo
 	if old, ok := r.licences[rec.ID]; ok && old.version > rec.Version {
 		return false
 	}
-	items := map[string]any{}
-	totals := map[string]int64{}
+	l := licenceEntry{
+		version:     rec.Version,
+		typ:         str(body["type"]),
+		status:      str(body["status"]),
+		validFrom:   str(body["valid_from"]),
+		validUntil:  str(body["valid_until"]),
+		destination: str(body["destination"]),
+	}
 	list, _ := body["items"].([]any)
 	for _, it := range list {
 		m, _ := it.(map[string]any)
@@ -170,31 +213,25 @@ func (r *registers) observeLicence(rec *records.Record, body map[string]any) boo
 		if cat == "" {
 			continue
 		}
-		totals[cat] += quantity(m["quantity"], 0)
-	}
-	for cat, q := range totals {
-		items[cat] = q
-	}
-	v := map[string]any{
-		"id":          rec.ID,
-		"version":     rec.Version,
-		"type":        str(body["type"]),
-		"status":      str(body["status"]),
-		"valid_from":  str(body["valid_from"]),
-		"valid_until": str(body["valid_until"]),
-		"destination": str(body["destination"]),
-		"items":       items,
+		l.addItem(cat, quantity(m["quantity"], 0))
 	}
 	if h, ok := body["holder"].(map[string]any); ok {
-		v["holder"] = map[string]any{"entity_id": str(h["entity_id"]), "name": str(h["name"])}
+		l.hasHolder, l.holderID, l.holderName = true, str(h["entity_id"]), str(h["name"])
 	}
-	if eu, ok := body["end_user"].(map[string]any); ok {
-		// Only what a licence check needs: never the contact.
-		v["end_user"] = map[string]any{"name": str(eu["name"]), "country": str(eu["country"])}
-	}
-	r.licences[rec.ID] = licenceEntry{version: rec.Version, value: v}
-	r.queue(storage.Path{registersKey, regLicences, rec.ID}, cloneValue(v))
+	r.licences[rec.ID] = l
+	r.queue(storage.Path{registersKey, regLicences, rec.ID}, l.value())
 	return true
+}
+
+// addItem adds q to the licensed quantity of category cat.
+func (l *licenceEntry) addItem(cat string, q int64) {
+	for i := range l.items {
+		if l.items[i].category == cat {
+			l.items[i].quantity += q
+			return
+		}
+	}
+	l.items = append(l.items, categoryQuantity{category: cat, quantity: q})
 }
 
 func (r *registers) observeEntity(rec *records.Record, body map[string]any) bool {
@@ -457,7 +494,7 @@ func (r *registers) queue(p storage.Path, v any) {
 func (r *registers) snapshotLocked() map[string]any {
 	lic := make(map[string]any, len(r.licences))
 	for id, e := range r.licences {
-		lic[id] = cloneValue(e.value)
+		lic[id] = e.value()
 	}
 	ent := make(map[string]any, len(r.entities))
 	for _, e := range r.entities {
