@@ -392,7 +392,10 @@ func goldenResults() *Results {
 	res.Ratios = ratios(res.Cells, res.Names)
 	res.Scale = &ScaleFile{System: "ura", Records: 1000000,
 		Seed: &ScaleStep{Seconds: 300, Records: 1000000, RecordsPerS: 3333, CPUSeconds: 400, CPUPer1kRecords: 0.4, DepsCPUSeconds: 100, PeakRSSMiB: 200},
-		Pull: &ScaleStep{Seconds: 100, FirstByteMs: 12, Records: 1000000, RecordsPerS: 10000, CPUSeconds: 150, CPUPer1kRecords: 0.15, DepsCPUSeconds: 80, PeakRSSMiB: 120}}
+		Pull: &ScaleStep{Seconds: 100, FirstByteMs: 12, Records: 1000000, RecordsPerS: 10000, CPUSeconds: 150, CPUPer1kRecords: 0.15, DepsCPUSeconds: 80, PeakRSSMiB: 120,
+			AnonBeforeMiB: 60, PeakAnonMiB: 70, PeakFileMiB: 50, MemorySamples: []MemPoint{
+				{Seconds: 0, Records: 0, AnonMiB: 60, FileMiB: 10}, {Seconds: 50, Records: 500000, AnonMiB: 70, FileMiB: 30},
+				{Seconds: 100, Records: 1000000, AnonMiB: 65, FileMiB: 50}}}}
 	res.Parts = &PartsFile{Bench: []PartBench{
 		{Package: "github.com/ura-gateway/ura/gateway/sign", Name: "BenchmarkTransit", NsPerOp: 100000},
 		{Package: "github.com/ura-gateway/ura/gateway/policy", Name: "BenchmarkDecide", NsPerOp: 20000, BytesPerOp: 9000, AllocsOp: 100, Metrics: map[string]float64{"records/s": 50000}},

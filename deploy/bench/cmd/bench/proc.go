@@ -123,26 +123,42 @@ func readStat(pid int) (stat, error) {
 	return stat{ppid: ppid, ticks: ut + st}, nil
 }
 
-// memKB reads VmHWM (peak resident set) and VmRSS in KiB.
-func memKB(pid int) (hwm, rss uint64) {
+// statusKB reads the kB fields of /proc/<pid>/status; a process that is
+// gone reads as empty.
+func statusKB(pid int) map[string]uint64 {
+	out := map[string]uint64{}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok {
+		if !ok || !strings.HasSuffix(v, " kB") {
 			continue
 		}
-		n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmHWM":
-			hwm = n
-		case "VmRSS":
-			rss = n
+		if n, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(v, " kB")), 10, 64); err == nil {
+			out[k] = n
 		}
 	}
-	return hwm, rss
+	return out
+}
+
+// memKB reads VmHWM (peak resident set) and VmRSS in KiB.
+func memKB(pid int) (hwm, rss uint64) {
+	st := statusKB(pid)
+	return st["VmHWM"], st["VmRSS"]
+}
+
+// residentKB is the group's resident memory now, split into anonymous
+// pages (heap, stacks) and file-backed ones (mapped files such as the
+// embedded store, which the kernel may reclaim).
+func (g *group) residentKB() (anon, file uint64) {
+	for _, pid := range g.pids {
+		st := statusKB(pid)
+		anon += st["RssAnon"]
+		file += st["RssFile"] + st["RssShmem"]
+	}
+	return anon, file
 }
 
 // sample is a group's counters at one moment.

@@ -308,17 +308,28 @@ func writeScale(b *strings.Builder, r *Results) {
 	if r.Started == "" {
 		fmt.Fprintf(b, "%s\n\n", machineLine(s.Machine))
 	}
-	b.WriteString("| step | seconds | records | records/s | first byte ms | ura CPU s | CPU s / 1k rec | Redis+Vault CPU s | ura peak RSS MiB | error |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
-	for _, st := range []struct {
+	b.WriteString("| step | seconds | records | records/s | first byte ms | ura CPU s | CPU s / 1k rec | Redis+Vault CPU s | ura peak RSS MiB | anon before MiB | peak anon MiB | peak file MiB | error |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	steps := []struct {
 		name string
 		s    *ScaleStep
-	}{{"seed (push, 1,000 per request)", s.Seed}, {"pull (one NDJSON stream)", s.Pull}} {
+	}{{"seed (push, 1,000 per request)", s.Seed}, {"pull (one NDJSON stream)", s.Pull}}
+	for _, st := range steps {
 		if st.s == nil {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %s | %.1f | %s | %s |\n", st.name, st.s.Seconds, commas(fmt.Sprint(st.s.Records)),
+		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %s | %.1f | %s | %s | %s | %s | %s |\n", st.name, st.s.Seconds, commas(fmt.Sprint(st.s.Records)),
 			num(st.s.RecordsPerS), ms(st.s.FirstByteMs), st.s.CPUSeconds, sig(st.s.CPUPer1kRecords), st.s.DepsCPUSeconds,
-			num(st.s.PeakRSSMiB), trim([]byte(st.s.Error), 200))
+			num(st.s.PeakRSSMiB), num(st.s.AnonBeforeMiB), num(st.s.PeakAnonMiB), num(st.s.PeakFileMiB), trim([]byte(st.s.Error), 200))
+	}
+	b.WriteString("\nAnonymous memory is the heap and stacks the gateway holds; file memory is pages of the embedded store mapped in, which the kernel reclaims under pressure. Peak RSS counts both.\n")
+	if p := s.Pull; p != nil && len(p.MemorySamples) > 1 {
+		b.WriteString("\nDuring the pull, ura's anonymous memory as the stream went on:\n\n| seconds | records streamed | anon MiB | file MiB |\n|--:|--:|--:|--:|\n")
+		step := max(1, len(p.MemorySamples)/10)
+		for i, m := range p.MemorySamples {
+			if i%step == 0 || i == len(p.MemorySamples)-1 {
+				fmt.Fprintf(b, "| %.0f | %s | %s | %s |\n", m.Seconds, commas(fmt.Sprint(m.Records)), num(m.AnonMiB), num(m.FileMiB))
+			}
+		}
 	}
 }
 

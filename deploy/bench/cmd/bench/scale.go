@@ -40,8 +40,25 @@ type ScaleStep struct {
 	CPUWithDeps1k    float64 `json:"cpu_with_deps_s_per_1k_records"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	DepsPeakRSSMiB   float64 `json:"deps_peak_rss_mib"`
-	Status           int     `json:"status,omitempty"`
-	Error            string  `json:"error,omitempty"`
+	// The peak above counts file pages the store maps into memory, which
+	// the kernel may drop at any time; anonymous memory (the Go heap and
+	// stacks) is what the gateway itself holds. Both are sampled every
+	// 250 ms: before the step, at their peaks, and along the way.
+	AnonBeforeMiB float64    `json:"anon_rss_before_mib"`
+	PeakAnonMiB   float64    `json:"peak_anon_rss_mib"`
+	PeakFileMiB   float64    `json:"peak_file_rss_mib"`
+	MemorySamples []MemPoint `json:"memory_samples,omitempty"`
+	Status        int        `json:"status,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	progress      atomic.Int64
+}
+
+// MemPoint is the system's memory after some of a step's records.
+type MemPoint struct {
+	Seconds float64 `json:"seconds"`
+	Records int64   `json:"records"`
+	AnonMiB float64 `json:"anon_rss_mib"`
+	FileMiB float64 `json:"file_rss_mib"`
 }
 
 func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,7 +108,7 @@ func runScale(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("scale: seeding failed: " + res.Seed.Error)
 	}
 	_, _ = fmt.Fprintf(stdout, "scale: pulling %d records from %s in one NDJSON stream\n", *n, sys.Name)
-	res.Pull = measure(sys, depGroup, func(st *ScaleStep) error { return d.pullOnce(ctx, sys, *n, st) })
+	res.Pull = measure(sys, depGroup, func(st *ScaleStep) error { return d.pullOnce(ctx, sys, *n, st, stdout) })
 	_, _ = fmt.Fprintf(stdout, "scale: pulled %d records in %.1f s (%.0f records/s), ura CPU %.1f s, peak RSS %.0f MiB\n",
 		res.Pull.Records, res.Pull.Seconds, res.Pull.RecordsPerS, res.Pull.CPUSeconds, res.Pull.PeakRSSMiB)
 	return writeJSON(*out, res)
@@ -110,7 +127,17 @@ func measure(sys *system, deps *group, fn func(*ScaleStep) error) *ScaleStep {
 	deps.resetPeak()
 	b, db, cb := sys.procs.sample(), deps.sample(), selfCPU()
 	start := time.Now()
+	anon, _ := sys.procs.residentKB()
+	st.AnonBeforeMiB = float64(anon) / 1024
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		sampleMemory(sys.procs, st, start, stop)
+	}()
 	err := fn(st)
+	close(stop)
+	<-sampled
 	st.Seconds = time.Since(start).Seconds()
 	a, da, ca := sys.procs.sample(), deps.sample(), selfCPU()
 	if err != nil {
@@ -126,6 +153,29 @@ func measure(sys *system, deps *group, fn func(*ScaleStep) error) *ScaleStep {
 		st.CPUWithDeps1k = (st.CPUSeconds + st.DepsCPUSeconds) / float64(st.Records) * 1000
 	}
 	return st
+}
+
+// sampleMemory records the system's anonymous and file-backed resident
+// memory every 250 ms until stop, keeping the peaks and a point every 5 s.
+func sampleMemory(g *group, st *ScaleStep, start time.Time, stop <-chan struct{}) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		anon, file := g.residentKB()
+		a, f := float64(anon)/1024, float64(file)/1024
+		st.PeakAnonMiB, st.PeakFileMiB = max(st.PeakAnonMiB, a), max(st.PeakFileMiB, f)
+		if now := time.Now(); now.Sub(last) >= 5*time.Second {
+			last = now
+			st.MemorySamples = append(st.MemorySamples, MemPoint{Seconds: now.Sub(start).Seconds(),
+				Records: st.progress.Load(), AnonMiB: a, FileMiB: f})
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // seedParallel pushes n licences with conc requests in flight.
@@ -154,7 +204,9 @@ func (d *driver) seedParallel(ctx context.Context, sys *system, n, batch, conc i
 					once.Do(func() { firstErr = err; cancel() })
 					return
 				}
-				if v := done.Add(int64(k)); v%100_000 < int64(k) {
+				v := done.Add(int64(k))
+				st.progress.Store(v)
+				if v%100_000 < int64(k) {
 					_, _ = fmt.Fprintf(progress, "  seeded %d\n", v)
 				}
 			}
@@ -190,7 +242,7 @@ func (d *driver) pushBatch(ctx context.Context, client *http.Client, sys *system
 }
 
 // pullOnce streams one pull of n records, counting as it reads.
-func (d *driver) pullOnce(ctx context.Context, sys *system, n int, st *ScaleStep) error {
+func (d *driver) pullOnce(ctx context.Context, sys *system, n int, st *ScaleStep, progress io.Writer) error {
 	tr := d.pki.transport(d.puller, 1, true)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -207,7 +259,7 @@ func (d *driver) pullOnce(ctx context.Context, sys *system, n int, st *ScaleStep
 	defer func() { _ = resp.Body.Close() }()
 	st.Status = resp.StatusCode
 	bc := &bodyCount{}
-	body := &countingBody{rc: resp.Body, c: bc}
+	body := &progressBody{r: &countingBody{rc: resp.Body, c: bc}, n: &st.progress, every: 100_000, out: progress}
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(body, first); err == nil {
 		st.FirstByteMs = float64(time.Since(start)) / float64(time.Millisecond)
@@ -225,4 +277,25 @@ func (d *driver) pullOnce(ctx context.Context, sys *system, n int, st *ScaleStep
 		return fmt.Errorf("delivered %d records, want %d; last line %s", st.Records, n, trim(bc.lastLine(), 200))
 	}
 	return nil
+}
+
+// progressBody counts the lines read so far where the memory sampler can
+// see them, and says so every `every` lines: a million-record stream runs
+// for minutes.
+type progressBody struct {
+	r     io.Reader
+	n     *atomic.Int64
+	every int64
+	out   io.Writer
+}
+
+func (p *progressBody) Read(b []byte) (int, error) {
+	k, err := p.r.Read(b)
+	if lines := int64(bytes.Count(b[:k], []byte{'\n'})); lines > 0 {
+		v := p.n.Add(lines)
+		if v%p.every < lines {
+			_, _ = fmt.Fprintf(p.out, "  pulled %d\n", v/p.every*p.every)
+		}
+	}
+	return k, err
 }
