@@ -9,14 +9,21 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// run is one destination's worker: it delivers the oldest entry until the
-// destination has it, then the next, so a destination sees records in the
-// order they were accepted.
+// deliverWindow is how many entries a worker reads at once. Delivered
+// entries are removed together, in one commit, after the window (or before
+// an entry that was not delivered): removing each alone cost one fsync per
+// record. A crash between delivery and removal sends those entries again,
+// which their idempotency keys make harmless.
+const deliverWindow = 64
+
+// run is one destination's worker: it delivers the oldest entries one by one
+// until the destination has each, so a destination sees records in the order
+// they were accepted.
 func (o *Outbox) run(d *destination) {
 	defer o.wg.Done()
 	log := o.log.With("destination", d.name)
 	for {
-		key, e, err := o.head(d)
+		window, err := o.oldest(d, deliverWindow)
 		if err != nil {
 			log.Error("outbox read failed", "err", err)
 			if !o.sleep(time.Second) {
@@ -24,7 +31,7 @@ func (o *Outbox) run(d *destination) {
 			}
 			continue
 		}
-		if e == nil {
+		if len(window) == 0 {
 			select {
 			case <-d.wake:
 				continue
@@ -32,35 +39,51 @@ func (o *Outbox) run(d *destination) {
 				return
 			}
 		}
+		if !o.deliverWindow(d, window) {
+			return
+		}
+	}
+}
+
+// deliverWindow delivers entries in order until one is not delivered, then
+// removes the delivered ones. It reports false when the outbox is closing.
+func (o *Outbox) deliverWindow(d *destination, window []queued) bool {
+	log := o.log.With("destination", d.name)
+	var done [][]byte
+	defer func() { o.removeDelivered(d, done) }()
+	for _, q := range window {
+		e := q.entry
 		start := time.Now()
 		a := d.deliver(o.ctx, e)
 		if o.ctx.Err() != nil {
 			// Closing: the attempt was cut short, not refused. The entry
 			// stays and is sent again after the next Open.
-			return
+			return false
 		}
 		o.m.seconds.WithLabelValues(d.name).Observe(time.Since(start).Seconds())
 		switch a.verdict {
 		case delivered:
-			if err := o.remove(d, key); err != nil {
-				log.Error("outbox remove failed", "err", err, "record_id", e.ID)
-				continue
-			}
-			o.m.delivered.WithLabelValues(d.name).Inc()
-			o.m.pending.WithLabelValues(d.name).Dec()
+			done = append(done, q.key)
 			log.Debug("record delivered", "record_id", e.ID, "version", e.Version, "status", a.status, "attempts", e.Attempts+1)
+			continue
 		case park:
+			o.removeDelivered(d, done)
+			done = nil
 			e.Attempts++
-			o.parkEntry(d, key, e, a.status, a.reason)
+			o.parkEntry(d, q.key, e, a.status, a.reason)
+			// The next entry may be delivered at once: read a new window.
+			return true
 		case retry:
+			o.removeDelivered(d, done)
+			done = nil
 			e.Attempts++
 			e.LastError = a.reason
 			o.m.failed.WithLabelValues(d.name, a.failure).Inc()
 			if d.maxAttempts > 0 && e.Attempts >= d.maxAttempts {
-				o.parkEntry(d, key, e, a.status, "gave up after max_attempts: "+a.reason)
-				continue
+				o.parkEntry(d, q.key, e, a.status, "gave up after max_attempts: "+a.reason)
+				return true
 			}
-			if err := o.update(d, key, e); err != nil {
+			if err := o.update(d, q.key, e); err != nil {
 				log.Error("outbox update failed", "err", err, "record_id", e.ID)
 			}
 			wait := backoff(d.backoffInitial, d.backoffMax, e.Attempts)
@@ -69,11 +92,34 @@ func (o *Outbox) run(d *destination) {
 			}
 			log.Warn("delivery failed, will retry", "record_id", e.ID, "version", e.Version,
 				"attempts", e.Attempts, "reason", a.reason, "retry_in", wait.Round(time.Millisecond).String())
-			if !o.sleep(wait) {
-				return
-			}
+			return o.sleep(wait)
 		}
 	}
+	return true
+}
+
+// removeDelivered removes delivered entries in one commit. If it fails they
+// stay, and are sent again: the destination has them already, and their
+// idempotency keys say so.
+func (o *Outbox) removeDelivered(d *destination, keys [][]byte) {
+	if len(keys) == 0 {
+		return
+	}
+	err := o.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(queueBucket(d.name))
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		o.log.Error("outbox remove failed", "destination", d.name, "err", err, "entries", len(keys))
+		return
+	}
+	o.m.delivered.WithLabelValues(d.name).Add(float64(len(keys)))
+	o.m.pending.WithLabelValues(d.name).Sub(float64(len(keys)))
 }
 
 func (o *Outbox) parkEntry(d *destination, key []byte, e *entry, status int, reason string) {
@@ -114,32 +160,31 @@ func (o *Outbox) sleep(d time.Duration) bool {
 	}
 }
 
-func (o *Outbox) head(d *destination) ([]byte, *entry, error) {
-	var (
-		key []byte
-		e   *entry
-	)
+// queued is one outbox entry and its key.
+type queued struct {
+	key   []byte
+	entry *entry
+}
+
+// oldest reads up to n entries from the head of the destination's queue.
+func (o *Outbox) oldest(d *destination, n int) ([]queued, error) {
+	var out []queued
 	err := o.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(queueBucket(d.name))
 		if b == nil {
 			return errors.New("queue bucket missing")
 		}
-		k, v := b.Cursor().First()
-		if k == nil {
-			return nil
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+			e := new(entry)
+			if err := json.Unmarshal(v, e); err != nil {
+				return err
+			}
+			out = append(out, queued{key: append([]byte(nil), k...), entry: e})
 		}
-		e = new(entry)
-		if err := json.Unmarshal(v, e); err != nil {
-			return err
-		}
-		key = append([]byte(nil), k...)
 		return nil
 	})
-	return key, e, err
-}
-
-func (o *Outbox) remove(d *destination, key []byte) error {
-	return o.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(queueBucket(d.name)).Delete(key) })
+	return out, err
 }
 
 func (o *Outbox) update(d *destination, key []byte, e *entry) error {
