@@ -107,7 +107,9 @@ func New(client *vault.Client, cfg config.Sign, opts Options) (*VaultSigner, err
 	var b backend
 	switch cfg.Mode {
 	case config.SignModeTransit:
-		b = &transit{c: client, mount: cfg.TransitMount, key: cfg.Key, alg: alg, batch: cfg.BatchSize, m: m}
+		t := &transit{c: client, mount: cfg.TransitMount, key: cfg.Key, alg: alg, batch: cfg.BatchSize, m: m}
+		t.co = &coalescer{limit: cfg.BatchSize, call: t.call}
+		b = t
 	case config.SignModeKV:
 		b = &kv{c: client, mount: cfg.KVMount, path: cfg.KVPath, alg: alg, m: m}
 	default:

@@ -26,6 +26,8 @@ type transit struct {
 	alg   jwa.SignatureAlgorithm
 	batch int
 	m     *Metrics
+	// co merges small requests into shared calls; nil sends each alone.
+	co *coalescer
 }
 
 func (t *transit) mode() string { return "transit" }
@@ -122,33 +124,53 @@ type transitSignResponse struct {
 	transitSignResult
 }
 
+// sign signs inputs with st's current version. Fewer inputs than one call
+// holds share a call with other requests' (see coalescer); more are sent in
+// calls of batch inputs each.
 func (t *transit) sign(ctx context.Context, st *keyState, inputs [][]byte) ([][]byte, error) {
+	if t.co != nil && len(inputs) < t.batch {
+		return t.co.sign(ctx, st, inputs)
+	}
 	out := make([][]byte, 0, len(inputs))
 	for start := 0; start < len(inputs); start += t.batch {
-		chunk := inputs[start:min(start+t.batch, len(inputs))]
-		req := transitSignRequest{KeyVersion: st.current.version, BatchInput: make([]transitInput, len(chunk))}
-		for i, in := range chunk {
-			req.BatchInput[i].Input = base64.StdEncoding.EncodeToString(t.message(in))
-		}
-		t.marshaling(&req, "jws")
-		var resp transitSignResponse
-		err := vaultDo(ctx, t.c, http.MethodPost, t.mount+"/sign/"+t.key, nil, req, &resp)
-		t.m.vault("transit_sign", err)
+		sigs, errs, err := t.call(ctx, st, inputs[start:min(start+t.batch, len(inputs))])
 		if err != nil {
-			return nil, fmt.Errorf("vault transit sign %s: %w", t.key, err)
+			return nil, err
 		}
-		if len(resp.BatchResults) != len(chunk) {
-			return nil, fmt.Errorf("vault transit sign %s: %d results for %d inputs", t.key, len(resp.BatchResults), len(chunk))
-		}
-		for i, r := range resp.BatchResults {
-			sig, err := t.decode(r, st.current.version, "jws")
-			if err != nil {
-				return nil, fmt.Errorf("vault transit sign %s, input %d: %w", t.key, start+i, err)
+		for i, e := range errs {
+			if e != nil {
+				return nil, fmt.Errorf("input %d: %w", start+i, e)
 			}
-			out = append(out, sig)
 		}
+		out = append(out, sigs...)
 	}
 	return out, nil
+}
+
+// call is one Transit sign call for at most batch inputs.
+func (t *transit) call(ctx context.Context, st *keyState, chunk [][]byte) ([][]byte, []error, error) {
+	req := transitSignRequest{KeyVersion: st.current.version, BatchInput: make([]transitInput, len(chunk))}
+	for i, in := range chunk {
+		req.BatchInput[i].Input = base64.StdEncoding.EncodeToString(t.message(in))
+	}
+	t.marshaling(&req, "jws")
+	var resp transitSignResponse
+	err := vaultDo(ctx, t.c, http.MethodPost, t.mount+"/sign/"+t.key, nil, req, &resp)
+	t.m.vault("transit_sign", err)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vault transit sign %s: %w", t.key, err)
+	}
+	if len(resp.BatchResults) != len(chunk) {
+		return nil, nil, fmt.Errorf("vault transit sign %s: %d results for %d inputs", t.key, len(resp.BatchResults), len(chunk))
+	}
+	sigs := make([][]byte, len(chunk))
+	errs := make([]error, len(chunk))
+	for i, r := range resp.BatchResults {
+		if sigs[i], errs[i] = t.decode(r, st.current.version, "jws"); errs[i] != nil {
+			errs[i] = fmt.Errorf("vault transit sign %s: %w", t.key, errs[i])
+		}
+	}
+	return sigs, errs, nil
 }
 
 // message is what Vault is asked to sign for one JWS signing input.

@@ -87,3 +87,35 @@ func BenchmarkVaultKV(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVaultTransitConcurrent is what a busy gateway asks of Transit:
+// 32 requests at a time, each signing one push result. "coalesced" is the
+// gateway's path (concurrent requests share calls); "baseline_call_each"
+// sends one call per request, as the gateway did before, in the same run.
+func BenchmarkVaultTransitConcurrent(b *testing.B) {
+	for _, coalesce := range []bool{true, false} {
+		name := "coalesced"
+		if !coalesce {
+			name = "baseline_call_each"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, calls := benchSigner(b, config.SignModeTransit, config.AlgEd25519)
+			if !coalesce {
+				s.b.(*transit).co = nil
+			}
+			in := payloads(1)
+			b.SetParallelism(16) // × GOMAXPROCS goroutines
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.SignTyped(context.Background(), TypResult, in); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sigs/s")
+			b.ReportMetric(float64(calls.Load())/float64(b.N), "vault_calls/op")
+		})
+	}
+}
