@@ -24,6 +24,8 @@
 #   BENCH_SCENARIOS=pull10k,push1,push100
 #   BENCH_MODES=keepalive,fresh
 #   BENCH_README=1           also refresh the Performance block in README.md
+#   BENCH_BEFORE=<git rev>   also run ura as of that revision, side by side
+#                            (system "ura-<rev>"), for before/after ratios
 set -euo pipefail
 # shellcheck source=deploy/dev/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../dev/lib.sh"
@@ -42,6 +44,8 @@ UPSTREAM_TLS_ADDR=127.0.0.1:9601 # ura's outbox delivers over https only
 FLOOR_ADDR=127.0.0.1:9611
 EXTOPA_ADDR=127.0.0.1:9612
 URA_ADDR=127.0.0.1:9613
+BEFORE_ADDR=127.0.0.1:9614
+BEFORE_OPS=127.0.0.1:9624
 OPA_ADDR=127.0.0.1:9681
 
 quick="${BENCH_QUICK:-0}"
@@ -137,7 +141,7 @@ for f in "$BRUN"/*.pid; do
 	[[ -e $f ]] || continue
 	pid="$(cat "$f")"
 	comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
-	case "$comm" in ura | nginx | opa | upstream) kill -TERM "$pid" 2>/dev/null || true ;; esac
+	case "$comm" in ura | ura-before | nginx | opa | upstream) kill -TERM "$pid" 2>/dev/null || true ;; esac
 	rm -f "$f"
 done
 
@@ -159,6 +163,22 @@ go build -o "$BBIN/bench" ./deploy/bench/cmd/bench
 go build -o "$BBIN/upstream" ./deploy/bench/cmd/upstream
 (cd deploy/bench/chart && go build -o "$BBIN/chart" .)
 URA="$URA_VAR/bin/ura"
+before_rev=""
+if [[ -n ${BENCH_BEFORE:-} ]]; then
+	before_rev="$(git rev-parse --short "$BENCH_BEFORE^{commit}")" || die "BENCH_BEFORE=$BENCH_BEFORE is not a revision of this repository"
+	say "building ura as of $before_rev (BENCH_BEFORE)"
+	rm -rf "$BENCH/before-src"
+	mkdir -p "$BENCH/before-src"
+	git archive "$before_rev" | tar -x -C "$BENCH/before-src"
+	(cd "$BENCH/before-src" && go build -o "$BBIN/ura-before" ./cmd/ura)
+	# That revision's own bench configuration, moved to its own ports, data
+	# and limiter database; paths made absolute, since it lives elsewhere.
+	sed -e "s#\.\./\.\./var/#$URA_ROOT/var/#g" \
+		-e "s#var/bench/data/ura/#var/bench/data/before/#" \
+		-e "s#127\.0\.0\.1:9613#$BEFORE_ADDR#" -e "s#127\.0\.0\.1:9623#$BEFORE_OPS#" \
+		-e "s#^  db: 1 .*#  db: 3#" \
+		"$BENCH/before-src/deploy/bench/ura.yaml" >"$BENCH/before.yaml"
+fi
 say "built: ura, bench, upstream, chart; opa $("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
 
 section "Bench PKI ($PKI)"
@@ -174,7 +194,7 @@ section "Systems"
 # Each run starts from empty stores and audit logs, so every run does the
 # same work.
 rm -rf "$BENCH/data"
-mkdir -p "$BENCH/data/ura" "$BENCH/data/external-opa" "$BENCH/nginx"
+mkdir -p "$BENCH/data/ura" "$BENCH/data/external-opa" "$BENCH/data/before" "$BENCH/nginx"
 
 start upstream "$BLOG/upstream.log" "$BBIN/upstream" -listen "$UPSTREAM_ADDR" \
 	-tls-listen "$UPSTREAM_TLS_ADDR" -tls-cert "$PKI/server.crt" -tls-key "$PKI/server.key"
@@ -197,13 +217,13 @@ fi
 # start_ura NAME CONFIG OPS_ADDR — a gateway from a bench config; on failure
 # the system is reported as not measured, with the reason.
 start_ura() {
-	local name="$1" config="$2" ops="$3" why
-	if ! why="$("$URA" serve --config "$config" --check 2>&1)"; then
+	local name="$1" config="$2" ops="$3" bin="${4:-$URA}" why
+	if ! why="$("$bin" serve --config "$config" --check 2>&1)"; then
 		absent+=(-absent "$name=configuration refused: $(printf '%s' "$why" | tr '\n' ' ' | cut -c1-400)")
 		say "$name: not started: configuration refused (see results)"
 		return 1
 	fi
-	start "$name" "$BLOG/$name.log" "$URA" serve --config "$config"
+	start "$name" "$BLOG/$name.log" "$bin" serve --config "$config"
 	if ! wait_ready "$name" "http://$ops/readyz" 60; then
 		absent+=(-absent "$name=did not become ready: $(tail -n3 "$BLOG/$name.log" | tr '\n' ' ' | cut -c1-400)")
 		say "$name: did not become ready (log: $BLOG/$name.log)"
@@ -227,6 +247,10 @@ fi
 if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
 	systems+=(-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid,notes=ura's full chain: identity, Redis limit, embedded per-record policy, Vault-keyed signature, durable audit")
 	say "ura           https://$URA_ADDR"
+fi
+if [[ -n $before_rev ]] && start_ura "ura-before" "$BENCH/before.yaml" "$BEFORE_OPS" "$BBIN/ura-before"; then
+	systems+=(-system "name=ura-$before_rev,kind=ura,url=https://$BEFORE_ADDR,pids=$BRUN/ura-before.pid,notes=ura as of revision $before_rev, the same chain and configuration, for before/after ratios")
+	say "ura-$before_rev   https://$BEFORE_ADDR"
 fi
 
 meta=(
@@ -277,7 +301,9 @@ fi
 section "Report"
 readme=()
 [[ ${BENCH_README:-0} == 1 ]] && readme=(-readme README.md)
-"$BBIN/bench" report -dir "$BENCH" "${readme[@]}" >/dev/null
+before_flag=()
+[[ -n $before_rev ]] && before_flag=(-before "ura-$before_rev")
+"$BBIN/bench" report -dir "$BENCH" "${readme[@]}" "${before_flag[@]}" >/dev/null
 "$BBIN/chart" -in "$BENCH/results.json" -out "$BENCH/results.png" || say "chart: nothing to draw"
 cat "$BENCH/results.md"
 say ""

@@ -27,6 +27,8 @@ type ReportNames struct {
 	Ura    string `json:"ura"`
 	Floor  string `json:"floor"`
 	ExtOPA string `json:"external_opa"`
+	// Before is ura at an earlier revision, when the run has one.
+	Before string `json:"before,omitempty"`
 }
 
 // Ratio is ura against one baseline in one cell. Throughput below 1 means
@@ -52,11 +54,12 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	ura := fl.String("ura", "ura", "name of the ura system")
 	floor := fl.String("floor", "floor", "name of the floor (nginx) system")
 	ext := fl.String("external-opa", "external-opa", "name of the external-OPA gateway")
+	before := fl.String("before", "", "name of ura at an earlier revision, if the run has one")
 	readme := fl.String("readme", "", "also replace the block between the bench markers in this README")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	res := &Results{CellsFile: &CellsFile{}, Names: ReportNames{Ura: *ura, Floor: *floor, ExtOPA: *ext}}
+	res := &Results{CellsFile: &CellsFile{}, Names: ReportNames{Ura: *ura, Floor: *floor, ExtOPA: *ext, Before: *before}}
 	if err := readJSON(*dir+"/cells.json", res.CellsFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -111,8 +114,11 @@ func ratios(cells []Cell, n ReportNames) []Ratio {
 		if !ok || u.Records == 0 {
 			continue
 		}
-		for _, b := range []string{n.Floor, n.ExtOPA} {
+		for _, b := range []string{n.Floor, n.ExtOPA, n.Before} {
 			bc, ok := by[k][b]
+			if b == "" {
+				continue
+			}
 			if !ok || bc.Records == 0 {
 				continue
 			}
