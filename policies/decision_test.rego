@@ -55,3 +55,11 @@ test_not_granted_without_other_reason if {
 	d := decide(aim, "push", licence) with data.ura.push_granted as false
 	denied_with(d, "not_granted")
 }
+
+# Should a grant fail with no rule saying why, the record is still refused.
+test_refused_when_nothing_granted_and_nothing_said if {
+	d := decide(aim, "push", licence) with data.ura.push_granted as false
+		with data.ura.grant_refusal_explained as true
+	d.allow == false
+	d.redact == []
+}

@@ -27,15 +27,11 @@ rank(classification) := data.ura_data.classifications[classification]
 # "Kayo Sh A" are one name).
 normalise(name) := trim_space(regex.replace(lower(name), `[^\p{L}\p{N}]+`, " "))
 
-ns_per_day := ((24 * 60) * 60) * 1000000000
+# 24 * 60 * 60 * 1e9, written out: a rule's value is computed anew for every
+# record, the arithmetic included.
+ns_per_day := 86400000000000
 
 # A date (YYYY-MM-DD) as the first and the last nanosecond it covers, UTC.
 day_start(date) := time.parse_ns("2006-01-02", date)
 
 day_end(date) := (time.parse_ns("2006-01-02", date) + ns_per_day) - 1
-
-# present is true when the record has a non-null value at a JSON pointer.
-present(pointer) if {
-	path := split(trim_prefix(pointer, "/"), "/")
-	object.get(input.record, path, null) != null
-}

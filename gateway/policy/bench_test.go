@@ -20,9 +20,10 @@ func cpuTime() time.Duration {
 
 // BenchmarkDecide measures one per-record decision of the embedded policy on
 // realistic records: a licence pulled by Customs (two fields redacted) and
-// a tracking event pulled by the Italian partner (no redaction), plus an
-// export declaration pushed against the licence registers. Run with -cpu 1
-// for evaluations per second per core.
+// a tracking event pulled by the Italian partner (no redaction), an export
+// declaration pushed against the licence registers, and a licence pushed by
+// the agency, whose holder and end user are checked against the register of
+// excluded entities. Run with -cpu 1 for evaluations per second per core.
 func BenchmarkDecide(b *testing.B) {
 	e := newEngine(b, Options{Logger: discard})
 	lic := record(b, "licence", nil)
@@ -35,6 +36,7 @@ func BenchmarkDecide(b *testing.B) {
 		{"licence_pull_customs_redacted", Input{Caller: memberDPD, Action: Pull, Record: lic}, 2},
 		{"event_pull_partner", Input{Caller: memberITA, Action: Pull, Record: record(b, "transfer_ita", nil)}, 0},
 		{"export_push_customs_registers", Input{Caller: memberDPD, Action: Push, Record: record(b, "export", nil)}, 0},
+		{"licence_push_agency_parties", Input{Caller: memberAIM, Action: Push, Record: lic}, 0},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -347,7 +348,18 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 			failed = true
 		}
 	}()
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input))
+	// The evaluation is cancelled from a callback on ctx rather than the
+	// goroutine OPA would start per query, its metrics are not collected, and
+	// the decision is handed back as the AST OPA computed: parseResult reads
+	// it without a round trip through map[string]any.
+	cancelEval := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancelEval.Cancel)
+	rs, err := c.query.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalExternalCancel(cancelEval),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepAST))
+	stop()
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
@@ -401,7 +413,16 @@ func deny(d Decision, code, msg string) Decision {
 
 // parseResult checks the decision's shape: {allow: bool, redact: [pointer],
 // reasons: [{code, message}]}. Anything else is malformed, never guessed at.
+// v is the decision as JSON, or as the AST the embedded engine computed.
 func parseResult(v any) (allow bool, redact []string, reasons []Reason, err error) {
+	if av, isAST := v.(ast.Value); isAST {
+		if allow, redact, reasons, ok := parseDecisionAST(av); ok {
+			return allow, redact, reasons, nil
+		}
+		if v, err = ast.JSON(av); err != nil {
+			return false, nil, nil, fmt.Errorf("decision is not JSON: %w", err)
+		}
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return false, nil, nil, fmt.Errorf("decision is %T, not an object", v)
@@ -454,10 +475,16 @@ func newDecisionID() string {
 }
 
 // buildInput is the question as an OPA value, built directly from the
-// decoded record: no JSON encoding and parsing per record.
+// decoded record: no JSON encoding and parsing per record. A record of the
+// types the JSON decoder produces, which is every record the gateway
+// decodes, is handed over lazily (see lazyInput); anything else is converted
+// here, whole.
 func buildInput(in Input) (ast.Value, error) {
 	if in.Record == nil || in.Record.Doc == nil {
 		return nil, errors.New("no record")
+	}
+	if v, ok := lazyInput(in); ok {
+		return v, nil
 	}
 	rec, err := ast.InterfaceToValue(in.Record.Doc)
 	if err != nil {

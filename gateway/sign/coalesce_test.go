@@ -125,7 +125,10 @@ func TestCoalescerRefusalStaysWithItsRequest(t *testing.T) {
 	var goodErr, badErr error
 	wg.Add(2)
 	go func() { defer wg.Done(); _, goodErr = c.sign(context.Background(), st, [][]byte{[]byte("good")}) }()
-	go func() { defer wg.Done(); _, badErr = c.sign(context.Background(), st, [][]byte{[]byte("ok"), []byte("bad")}) }()
+	go func() {
+		defer wg.Done()
+		_, badErr = c.sign(context.Background(), st, [][]byte{[]byte("ok"), []byte("bad")})
+	}()
 	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.queue) == 2 })
 	close(e.release)
 	wg.Wait()
