@@ -13,6 +13,14 @@ import (
 // busy while making the queue, and so the batches, as large as possible.
 const coalescedCalls = 2
 
+// coalesceMax is the largest request that is merged with others. Merging
+// pays where a call would carry one or a few signatures (a push of one
+// record); a request of a hundred already amortises its call, and queueing
+// it behind the shared call slots would only add latency: measured with
+// make bench, merging 100-record pushes at 32 in flight cost 0.70x their
+// throughput.
+const coalesceMax = 16
+
 // callFunc is one Vault call: a signature or an error per input, or an error
 // for the whole call.
 type callFunc func(ctx context.Context, st *keyState, inputs [][]byte) ([][]byte, []error, error)

@@ -124,11 +124,12 @@ type transitSignResponse struct {
 	transitSignResult
 }
 
-// sign signs inputs with st's current version. Fewer inputs than one call
-// holds share a call with other requests' (see coalescer); more are sent in
-// calls of batch inputs each.
+// sign signs inputs with st's current version. A few inputs share a call
+// with other requests' (see coalescer); more already amortise a call of
+// their own and are sent in calls of batch inputs each, in parallel with
+// other requests' calls.
 func (t *transit) sign(ctx context.Context, st *keyState, inputs [][]byte) ([][]byte, error) {
-	if t.co != nil && len(inputs) < t.batch {
+	if t.co != nil && len(inputs) <= min(coalesceMax, t.batch) {
 		return t.co.sign(ctx, st, inputs)
 	}
 	out := make([][]byte, 0, len(inputs))
