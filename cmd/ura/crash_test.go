@@ -11,10 +11,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,9 +20,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
-	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
 // The gateway-level crash test (issue 8): the test binary re-executes itself
@@ -79,83 +75,10 @@ func TestGatewayKill9(t *testing.T) {
 		}
 		cycles = n
 	}
-	vaultAddr, vaultToken := testenv.Vault(t)
-
-	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if err := certs.InitDev(certs.InitOptions{Dir: pki}); err != nil {
-		t.Fatal(err)
-	}
-	auditDir := filepath.Join(dir, "audit")
-	if err := os.WriteFile(filepath.Join(dir, "vault.token"), []byte(vaultToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port, opsPort := testenv.FreePort(t), testenv.FreePort(t)
-	cfgPath := filepath.Join(dir, "ura.yaml")
-	// Relative paths resolve against the config's directory. No redis: the
-	// limiter is then per process, and AIM's push limit is far above the load.
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-ops_listen: 127.0.0.1:%d
-tls:
-  cert_file: pki/server.crt
-  key_file: pki/server.key
-  client_cas:
-    - name: al-dev-root
-      cert_file: pki/ca.crt
-      prefixes: ["AL/"]
-members:
-  - id: AL/GOV/AIM
-    name: Defence Industry Agency
-    nation: ALB
-    kind: agency
-    clearance: SECRET
-    roles: [licensing, registers, marking]
-ratelimit:
-  members:
-    AL/GOV/AIM:
-      push: {rate: 1000000, burst: 10000, period: 1s}
-vault:
-  addr: %s
-  token_file: vault.token
-sign:
-  mode: transit
-  key: ura-signing
-  algorithm: ed25519
-  issuer: ura.crash.test
-store:
-  driver: embedded
-  path: data/ura.db
-# A generous policy deadline: the race-built child on a loaded machine can
-# exceed the 50ms default, and a timeout (a deny) is not what this test checks.
-policy:
-  timeout: 5s
-audit:
-  driver: file
-  dir: audit
-  segment_bytes: 262144
-  checkpoint:
-    every: 50
-    interval: 100ms
-log:
-  level: warn
-  format: text
-`, port, opsPort, vaultAddr)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// The child sees none of the stack's URA_* variables: they override the
-	// file (URA_REDIS_ADDR would switch on the shared Redis, for one).
-	var childEnv []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "URA_") {
-			childEnv = append(childEnv, kv)
-		}
-	}
-	childEnv = append(childEnv, crashChildEnv+"=1", crashConfigEnv+"="+cfgPath)
-
+	fx := newGatewayFixture(t, "", "")
+	pki, auditDir, port := fx.pki, fx.auditDir, fx.port
 	client := crashClient(t, pki)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", opsPort)
 
 	var (
 		ctx         = context.Background()
@@ -172,45 +95,7 @@ log:
 		start       = time.Now()
 	)
 	for cycle := range cycles {
-		logPath := filepath.Join(dir, fmt.Sprintf("child-%03d.log", cycle))
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestGatewayCrashChild$", "-test.count=1")
-		cmd.Env = childEnv
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		childLog := func() string {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			return string(b)
-		}
-
-		// Up: ready (Vault, store, audit) on the ops port, then whoami over
-		// mutual TLS as AIM.
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			select {
-			case err := <-exited:
-				t.Fatalf("cycle %d: gateway exited before it was ready (%v):\n%s", cycle, err, childLog())
-			default:
-			}
-			if time.Now().After(deadline) {
-				_ = cmd.Process.Kill()
-				t.Fatalf("cycle %d: gateway not ready after 60s:\n%s", cycle, childLog())
-			}
-			if crashGet(client, readyz) == http.StatusOK && crashGet(client, base+"/v1/whoami") == http.StatusOK {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		g := fx.start(t, fmt.Sprintf("child-%03d", cycle), client)
 		if keys == nil || cycle%10 == 0 {
 			// The JWKS verifies the checkpoints; read again now and then
 			// in case another test rotated the shared key.
@@ -256,17 +141,15 @@ log:
 		// Pushers start nothing new from here on; what is in flight is
 		// cut off by the kill or acknowledged before it.
 		close(stop)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		werr := <-exited
+		werr := g.stop(syscall.SIGKILL)
 		pushers.Wait()
 		client.CloseIdleConnections()
-		_ = logFile.Close()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-			t.Fatalf("cycle %d: gateway ended on its own (%v):\n%s", cycle, werr, childLog())
+		if ws, ok := g.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+			t.Fatalf("cycle %d: gateway ended on its own (%v):\n%s", cycle, werr, g.log())
 		}
 		// Under -race the child is race-instrumented too, but a kill hides
 		// its exit status: look for the detector's report in its output.
-		if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+		if b, _ := os.ReadFile(g.logPath); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
 			t.Fatalf("cycle %d: the race detector reported in the gateway:\n%s", cycle, b)
 		}
 		if len(errs) > 0 {
@@ -388,7 +271,13 @@ func crashVerify(ctx context.Context, dir string, keys jwk.Set, fn func(int64, [
 
 func crashClient(t *testing.T, pki string) *http.Client {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", "AL_GOV_AIM.crt"), filepath.Join(pki, "clients", "AL_GOV_AIM.key"))
+	return memberClient(t, pki, "AL_GOV_AIM")
+}
+
+// memberClient is a client with the dev PKI's certificate clients/<name>.crt.
+func memberClient(t *testing.T, pki, name string) *http.Client {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", name+".crt"), filepath.Join(pki, "clients", name+".key"))
 	if err != nil {
 		t.Fatal(err)
 	}

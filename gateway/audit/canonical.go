@@ -51,10 +51,41 @@ func HashBytes(canonical []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// MaxInt is the largest magnitude an integer member of an event may have.
+// RFC 8785 writes numbers as IEEE 754 doubles, so a larger integer would be
+// stored rounded (2^63 becomes 9223372036854776000) and the line could no
+// longer be decoded into its event: the log would refuse to open. Such an
+// event is refused at append instead.
+const MaxInt = 1<<53 - 1
+
+// ErrInvalidEvent marks an event that cannot be stored as it is: a caller
+// bug, since every value copied from a request must be bounded before it
+// reaches an event. Nothing is appended.
+var ErrInvalidEvent = errors.New("audit: event cannot be stored")
+
+// check refuses an event whose line would not decode back to it.
+func (e *Event) check() error {
+	for _, f := range [...]struct {
+		name string
+		v    int64
+	}{{"seq", e.Seq}, {"record_version", int64(e.RecordVersion)}, {"status", int64(e.Status)}, {"records", int64(e.Records)}} {
+		if f.v > MaxInt || f.v < -MaxInt {
+			return fmt.Errorf("%w: %s %d is outside ±2^53", ErrInvalidEvent, f.name, f.v)
+		}
+	}
+	if y := e.Time.Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("%w: time %d is outside years 1-9999", ErrInvalidEvent, y)
+	}
+	return nil
+}
+
 // seal sets e's seq and prev, computes its hash and returns the stored entry.
 func seal(e Event, seq int64, prev string) (Entry, error) {
 	e.Seq, e.Prev, e.Hash = seq, prev, ""
 	e.Time = normTime(e.Time)
+	if err := e.check(); err != nil {
+		return Entry{}, err
+	}
 	c, err := canonicalJSON(e)
 	if err != nil {
 		return Entry{}, err

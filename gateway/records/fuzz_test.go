@@ -29,7 +29,8 @@ func seedBodies(f *testing.F, ndjson bool) {
 			f.Add(append(append([]byte("["), compact...), ']'))
 		}
 	}
-	for _, s := range []string{`[]`, `[{}]`, `[{"a":1,"a":2}]`, "{}\n{}", `[[[[[[[[[[]]]]]]]]]]`, `[{"kind":"licence"}] x`, "\xff"} {
+	for _, s := range []string{`[{"id":"X-1","version":9223372036854775808}]`, `[{"id":"X\u0000","version":-9223372036854775809}]`,
+		`[{"id":"X-1","version":1e300}]`, `[{"id":"X-1","version":2147483648}]`, `[]`, `[{}]`, `[{"a":1,"a":2}]`, "{}\n{}", `[[[[[[[[[[]]]]]]]]]]`, `[{"kind":"licence"}] x`, "\xff"} {
 		f.Add([]byte(s))
 	}
 }
@@ -50,6 +51,11 @@ func checkDecoded(t *testing.T, body []byte, f Format) {
 		t.Fatalf("%d records", len(got))
 	}
 	for i, c := range got {
+		// What is echoed and audited for any record, valid or not, is
+		// bounded: a well-formed id or none, a version in range or none.
+		if c.ID != "" && !ValidID(c.ID) || c.Version < 0 || c.Version > MaxVersion {
+			t.Fatalf("record %d: unbounded identity echoed: id %q version %d", i, c.ID, c.Version)
+		}
 		if c.Valid() == (len(c.Errors) > 0) {
 			t.Fatalf("record %d: valid %v with %d errors", i, c.Valid(), len(c.Errors))
 		}

@@ -592,3 +592,63 @@ func BenchmarkDecodeBatch100(b *testing.B) {
 	}
 	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestEchoedIdentityIsBounded: an invalid record's id and version are
+// echoed in its result and copied into its audit event, so only values the
+// schema itself would accept are kept (a version of 2^63 once made the
+// audit log unreadable on the next start).
+func TestEchoedIdentityIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		body        string
+		id          string
+		version     int
+		description string
+	}{
+		{`[{"id":"X-1","version":9223372036854775808}]`, "X-1", 0, "2^63"},
+		{`[{"id":"X-1","version":9223372036854775807}]`, "X-1", 0, "2^63-1"},
+		{`[{"id":"X-1","version":-9223372036854775808}]`, "X-1", 0, "-2^63"},
+		{`[{"id":"X-1","version":2147483648}]`, "X-1", 0, "2^31"},
+		{`[{"id":"X-1","version":2147483647}]`, "X-1", MaxVersion, "2^31-1"},
+		{`[{"id":"X-1","version":0}]`, "X-1", 0, "zero"},
+		{`[{"id":"X-1","version":1.5}]`, "X-1", 0, "fraction"},
+		{`[{"id":"X-1","version":1e300}]`, "X-1", 0, "exponent"},
+		{`[{"id":"X-1","version":"7"}]`, "X-1", 0, "string"},
+		{`[{"id":"X\u0000\n","version":3}]`, "", 3, "control characters"},
+		{`[{"id":"` + strings.Repeat("A", 129) + `","version":3}]`, "", 3, "id too long"},
+		{`[{"id":7,"version":3}]`, "", 3, "id a number"},
+		{`[{"id":"../etc","version":3}]`, "", 3, "path"},
+	} {
+		t.Run(tc.description, func(t *testing.T) {
+			got, err := DecodeBatch([]byte(tc.body), FormatJSON, Limits{MaxRecords: 1, MaxDepth: 8, MaxStringLength: 1024})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Valid() || got[0].ID != tc.id || got[0].Version != tc.version {
+				t.Fatalf("valid %v, id %q, version %d; want invalid, %q, %d", got[0].Valid(), got[0].ID, got[0].Version, tc.id, tc.version)
+			}
+		})
+	}
+}
+
+// TestIDPatternIsTheSchemas: ValidID and the published schema agree.
+func TestIDPatternIsTheSchemas(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("schemas", "common.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var common struct {
+		Defs map[string]struct {
+			Pattern string `json:"pattern"`
+			Maximum int    `json:"maximum"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &common); err != nil {
+		t.Fatal(err)
+	}
+	if got := common.Defs["record_id"].Pattern; got != idPattern.String() {
+		t.Errorf("schema record_id pattern %q, ValidID uses %q", got, idPattern.String())
+	}
+	if got := common.Defs["version"].Maximum; got != MaxVersion {
+		t.Errorf("schema version maximum %d, MaxVersion %d", got, MaxVersion)
+	}
+}

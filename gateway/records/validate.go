@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,10 +64,7 @@ func Validate(v any, scanErrs []problem.FieldError) Checked {
 		out.Errors = append(out.Errors, problem.FieldError{Pointer: "", Detail: "a record must be a JSON object"})
 		return out
 	}
-	out.ID, _ = doc["id"].(string)
-	if n, ok := doc["version"].(json.Number); ok {
-		out.Version, _ = strconv.Atoi(n.String())
-	}
+	out.ID, out.Version = echoIdentity(doc)
 	set, err := schemas()
 	if err != nil {
 		out.Errors = append(out.Errors, problem.FieldError{Pointer: "", Detail: "record schemas are unavailable"})
@@ -99,6 +97,35 @@ func Validate(v any, scanErrs []problem.FieldError) Checked {
 	}
 	out.Record = rec
 	return out
+}
+
+// MaxVersion is the highest record version (the schemas' version maximum).
+const MaxVersion = 1<<31 - 1
+
+// idPattern is the schemas' record_id pattern.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidID reports whether id is a well-formed record id: what may appear in
+// a URL path, a store key, an audit event and a result.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// echoIdentity is the id and version of a record that may be invalid, as far
+// as they are well formed; anything else is left empty. They are echoed in
+// the push result and copied into the audit event, so a value the schema
+// would refuse (a version of 2^63, an id of control characters) must never
+// travel with them.
+func echoIdentity(doc map[string]any) (string, int) {
+	id, _ := doc["id"].(string)
+	if !ValidID(id) {
+		id = ""
+	}
+	var version int
+	if n, ok := doc["version"].(json.Number); ok {
+		if v, err := strconv.ParseInt(n.String(), 10, 32); err == nil && v >= 1 && v <= MaxVersion {
+			version = int(v)
+		}
+	}
+	return id, version
 }
 
 func build(k string, doc map[string]any) (*Record, error) {

@@ -39,7 +39,6 @@ const exTraceMax = 10000
 var (
 	// Patterns of the record schemas, checked again on query parameters
 	// so that a malformed filter is a 400, not an empty answer.
-	exRecordID     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	exManufacturer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 .&'-]{0,63}$`)
 	exSerial       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	exCursor       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -318,7 +317,7 @@ func (h *exHandlers) get(c *gin.Context) {
 	req := h.request(c, "pull")
 	notFound := problem.New(http.StatusNotFound, problem.TypeNotFound, "no such record")
 	id := c.Param("id")
-	if !exRecordID.MatchString(id) {
+	if !records.ValidID(id) {
 		h.refuse(c, &req, notFound)
 		return
 	}
@@ -500,7 +499,7 @@ func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, erro
 		pp.q.Originator = o
 	}
 	if l := get("licence_id"); l != "" {
-		if !exRecordID.MatchString(l) {
+		if !records.ValidID(l) {
 			bad("licence_id", "must be a record id")
 		}
 		pp.q.LicenceID = l
