@@ -21,7 +21,7 @@ import (
 // and a file audit log in a temporary directory.
 type gatewayFixture struct {
 	dir, pki, auditDir, cfgPath string
-	port, opsPort              int
+	port, opsPort               int
 	// env is the child's environment: none of the stack's URA_* variables,
 	// which override the file (URA_REDIS_ADDR would switch on the shared
 	// Redis, for one).
