@@ -28,7 +28,15 @@ default decision := {
 # The decision is one rule with an else chain rather than an object of
 # allow, redactions and reasons rules: OPA evaluates every rule anew for each
 # record, and a rule costs more than the test inside it.
-decision := {"allow": true, "redact": sort(redact), "reasons": sort(notes)} if {
+decision := {"allow": false, "redact": [], "reasons": [id_outside_namespace]} if {
+	# First, and alone: a pushed id outside its originator's namespace is
+	# refused with this one reason whether or not a record with that id is
+	# stored, so the refusal tells nothing about a record the caller may not
+	# see (push.rego, "Record ids").
+	input.action == "push"
+	registered
+	not id_in_namespace
+} else := {"allow": true, "redact": sort(redact), "reasons": sort(notes)} if {
 	granted
 	count(deny) == 0
 } else := {"allow": false, "redact": [], "reasons": sort(deny)} if {

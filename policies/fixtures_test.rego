@@ -80,7 +80,12 @@ aim_event(type) := {
 	},
 }
 
-with_originator(record, member) := json.patch(record, [{"op": "replace", "path": "/label/originator", "value": member}])
+# with_originator moves a record to another originator, its id included: an
+# id begins with its originator's namespace (push.rego, "Record ids").
+with_originator(record, member) := json.patch(record, [
+	{"op": "replace", "path": "/label/originator", "value": member},
+	{"op": "replace", "path": "/id", "value": concat("", [data.ura.id_prefixes(member)[0], "X-", record.id])},
+])
 
 # The registers as the gateway keeps them for the licence above.
 licence_register := {

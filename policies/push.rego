@@ -38,6 +38,34 @@ deny contains reason("originator_mismatch", msg) if {
 	msg := sprintf("the label names %v as originator, but the caller is %v", [rec(["label", "originator"]), who("member")])
 }
 
+# Record ids. Every originator owns a namespace of ids: the prefixes listed
+# for it in data.ura_data.id_namespaces, else its member ID with "/" as "-"
+# and a trailing "-" (IT/GOV/MOD pushes IT-GOV-MOD-…). A push may use only
+# ids in its originator's namespace, so no member can take an id that
+# another institution will use (squatting), and a push naming another
+# institution's record is refused before anything about that record is
+# looked at. The refusal is the decision's only reason (decision.rego).
+id_prefixes(member) := data.ura_data.id_namespaces[member]
+
+id_prefixes(member) := [concat("", [replace(member, "/", "-"), "-"])] if {
+	is_string(member)
+	not data.ura_data.id_namespaces[member]
+}
+
+id_in_namespace if {
+	some p in id_prefixes(input.record.label.originator)
+	startswith(input.record.id, p)
+}
+
+id_outside_namespace := reason("id_outside_namespace", msg) if {
+	msg := sprintf("record ids of %v must begin with %v; this id is not in that namespace", [rec(["label", "originator"]), namespace_text])
+}
+
+# Never undefined, so that the refusal it explains always happens.
+namespace_text := concat(" or ", id_prefixes(input.record.label.originator)) if {
+	is_string(input.record.label.originator)
+} else := "(no namespace)"
+
 previous_owned_by_caller if input.previous.label.originator == input.caller.member
 
 deny contains reason("not_record_owner", msg) if {
@@ -45,7 +73,7 @@ deny contains reason("not_record_owner", msg) if {
 	registered
 	has_previous
 	not previous_owned_by_caller
-	msg := sprintf("%v was originated by %v; only its originator may push a new version", [rec(["id"]), prev(["label", "originator"])])
+	msg := sprintf("only the originator of %v may push a new version of it", [rec(["id"])])
 }
 
 # No silent downgrade: a new version keeps at least the classification and
@@ -70,9 +98,8 @@ deny contains reason("label_downgrade", msg) if {
 	has_previous
 	label_downgraded
 	not previous_owned_by_caller
-	msg := sprintf("version %v of %v would lower the classification from %v to %v or release it to %v; only the originator %v may", [
+	# Nothing of the stored version is quoted: the caller does not own it.
+	msg := sprintf("version %v of %v would lower the classification or widen the releasability of the stored version; only its originator may", [
 		rec(["version"]), rec(["id"]),
-		prev(["label", "classification"]), rec(["label", "classification"]),
-		sort(widened), prev(["label", "originator"]),
 	])
 }

@@ -16,7 +16,7 @@ test_aim_pushes_registers_allowed if {
 }
 
 test_ministry_pushes_register_denied if {
-	entity := {"kind": "entity", "id": "AIM-ENT-1", "version": 1, "label": label("UNCLASSIFIED", ["ALB"], "AL/GOV/MOD"), "entity": {"entity_id": "L61234567A", "name": "KAYO sh.a."}}
+	entity := {"kind": "entity", "id": "MOD-ENT-1", "version": 1, "label": label("UNCLASSIFIED", ["ALB"], "AL/GOV/MOD"), "entity": {"entity_id": "L61234567A", "name": "KAYO sh.a."}}
 	denied_with(decide(mod, "push", entity), "push_not_authorised")
 }
 
@@ -83,8 +83,15 @@ test_push_without_record_kind_denied if {
 	denied_with(d, "push_not_authorised")
 }
 
+# Without an originator an id has no namespace, so that refusal comes first.
 test_originator_missing_denied if {
 	d := decide(aim, "push", json.remove(licence, ["label/originator"]))
+	denied_with(d, "id_outside_namespace")
+	contains(d.reasons[0].message, "(no namespace)")
+}
+
+test_originator_mismatch_denied if {
+	d := decide(aim, "push", with_originator(licence, "AL/GOV/MOD"))
 	denied_with(d, "originator_mismatch")
 }
 
@@ -125,7 +132,7 @@ test_widened_releasability_by_other_member_denied if {
 	denied_with(d, "label_downgrade")
 	some r in d.reasons
 	r.code == "label_downgrade"
-	contains(r.message, "ITA")
+	not contains(r.message, "AL/GOV/MOD")
 }
 
 test_tightened_label_is_no_downgrade if {
@@ -144,4 +151,49 @@ test_previous_without_releasability_counts_as_widening if {
 	prev := json.remove(with_originator(licence, "AL/GOV/MOD"), ["label/releasable_to"])
 	v4 := json.patch(licence, [{"op": "replace", "path": "/version", "value": 4}])
 	denied_with(decide_prev(aim, v4, prev), "label_downgrade")
+}
+
+# Record ids are bound to their originator's namespace: a partner cannot
+# take an id AIM will use, nor one AIM already uses.
+test_id_squatting_refused if {
+	squat := json.patch(with_originator(licence, "IT/GOV/MOD"), [{"op": "replace", "path": "/id", "value": "AIM-LIC-2026-NOPE-9"}])
+	d := decide(ita, "push", squat)
+	not d.allow
+	d.reasons == [{"code": "id_outside_namespace", "message": "record ids of IT/GOV/MOD must begin with IT-GOV-MOD-; this id is not in that namespace"}]
+}
+
+test_id_in_own_namespace_allowed if {
+	allowed(decide(aim, "push", licence))
+	startswith(licence.id, "AIM-")
+}
+
+test_default_namespace_is_member_id if {
+	data.ura.id_prefixes("IT/GOV/MOD") == ["IT-GOV-MOD-"]
+	data.ura.id_prefixes("AL/GOV/DPD") == ["DPD-"]
+}
+
+# A push naming a stored record the caller does not own gets the same answer
+# whether that record exists or not, and quotes nothing of it.
+test_push_hidden_equals_missing if {
+	probe := json.patch(with_originator(licence, "IT/GOV/MOD"), [{"op": "replace", "path": "/id", "value": licence.id}])
+	secret := json.patch(licence, [{"op": "replace", "path": "/label/classification", "value": "SECRET"}])
+	hidden := decide_prev(ita, probe, secret)
+	missing := decide_prev(ita, probe, null)
+	hidden == missing
+	not hidden.allow
+	not contains(json.marshal(hidden), "SECRET")
+	not contains(json.marshal(hidden), "AL/GOV/AIM")
+}
+
+# The listed namespaces never overlap: one id has at most one owner.
+test_namespaces_disjoint if {
+	overlaps := {[a, b] |
+		some a, pa in data.ura_data.id_namespaces
+		some b, pb in data.ura_data.id_namespaces
+		a != b
+		some x in pa
+		some y in pb
+		startswith(x, y)
+	}
+	count(overlaps) == 0
 }

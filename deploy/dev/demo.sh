@@ -179,7 +179,7 @@ demo_signed() {
 demo_ratelimit() {
 	section "Italy floods the gateway; its limit holds while AIM is unaffected"
 	local rec i
-	rec="$(jq -cn '{kind:"tracking_event",id:"IT-TR-2026-000001",version:1,
+	rec="$(jq -cn '{kind:"tracking_event",id:"IT-GOV-MOD-TR-2026-000001",version:1,
 		label:{classification:"UNCLASSIFIED",releasable_to:["ALB","ITA"],originator:"IT/GOV/MOD",created:"2026-11-01T09:00:00Z"},
 		event:{type:"TRACE_REQUEST",at:"2026-11-01T09:00:00Z",
 		  item:{marking:{manufacturer:"KAYO",country:"ALB",serial:"K26-GR-000101",year:2026},ml_category:"ML1",att_category:"small_arms"},
