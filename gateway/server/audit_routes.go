@@ -14,6 +14,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
 // auditRoutes are the security officers' API, for members of kind auditor
@@ -22,7 +23,7 @@ import (
 // the answer is sent.
 func (s *Server) auditRoutes(g *gin.RouterGroup) {
 	s.audRegisterMetrics()
-	a := g.Group("/v1/audit", s.audRequireAuditor)
+	a := g.Group("/v1/audit", s.charge(ratelimit.ClassAudit), s.audRequireAuditor)
 	a.GET("/events", s.audSearch)
 	a.GET("/events/:seq", s.audEvent)
 	a.GET("/export", s.audExport)

@@ -16,6 +16,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
 // conBase is where the console is served.
@@ -57,8 +58,8 @@ func (s *Server) conRoutes(g *gin.RouterGroup) {
 	if h.broken != nil {
 		s.log.Error("console unavailable", "component", "console", "error", h.broken)
 	}
-	g.GET("/console/*page", h.headers, h.requireAuditor, h.get)
-	g.POST("/console/*page", h.headers, h.requireAuditor, h.post)
+	g.GET("/console/*page", h.headers, s.charge(ratelimit.ClassAudit), h.requireAuditor, h.get)
+	g.POST("/console/*page", h.headers, s.charge(ratelimit.ClassAudit), h.requireAuditor, h.post)
 }
 
 func (h *conHandlers) headers(c *gin.Context) {

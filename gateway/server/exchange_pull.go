@@ -21,6 +21,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -81,12 +82,12 @@ func (h *exHandlers) pull(c *gin.Context) {
 	h.page(c, &req, pp)
 }
 
-// page answers one page. The whole page is reserved from the rate limit up
-// front and what policy withheld is refunded, so a caller is charged for
-// what it received.
+// page answers one page. A page costs the records it asks for (its limit),
+// paid up front and never refunded: what it returns, and what policy
+// withheld from it, must not show in the caller's remaining quota.
 func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 	ctx := c.Request.Context()
-	if !h.s.take(c, ratelimit.ClassPull, pp.limit) {
+	if !h.s.takeMore(c, ratelimit.ClassPull, pp.limit) {
 		return
 	}
 	var (
@@ -97,8 +98,6 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 		next   = pp.q.After
 		more   bool
 	)
-	sent := 0
-	defer func() { h.s.refund(c, ratelimit.ClassPull, pp.limit-sent) }()
 	flush := func() error {
 		d, ev, err := h.deliver(ctx, req, chunk)
 		if err != nil {
@@ -138,7 +137,6 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 		h.s.fail(c, err)
 		return
 	}
-	sent = len(out)
 	if out == nil {
 		out = []exDelivery{}
 	}
@@ -159,6 +157,13 @@ type exTrailer struct {
 // stream answers NDJSON, one chunk at a time straight from the store's
 // scan, so memory stays flat however many records match. Each chunk is
 // charged, decided, signed and audited before its first byte is written.
+//
+// A chunk costs exChunk records (or what is left of the stream's limit),
+// however many of them the store found and policy released: the first
+// chunk is paid even when nothing matches, so an empty answer and an answer
+// of withheld records cost the same, and nothing is refunded. Only the
+// number of chunks depends on what the store holds, so hidden records can
+// show in the quota at a granularity of exChunk, never one by one.
 func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
 	ctx := c.Request.Context()
 	var (
@@ -166,24 +171,28 @@ func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
 		lastSeen  string
 		resume    = pp.q.After // cursor behind the last chunk written
 		started   bool
-		reserved  int
+		charged   int
 		sent      int
 		lead      = req.event(audit.DecisionAllow)
 		firstLead = &lead
 		line      bytes.Buffer
 	)
-	defer func() { h.s.refund(c, ratelimit.ClassPull, reserved-sent) }()
 	flush := func() error {
-		n := len(chunk)
-		if n > 0 {
+		if len(chunk) > 0 || charged == 0 {
+			cost := exChunk
+			if pp.limit > 0 {
+				cost = max(1, min(exChunk, pp.limit-charged))
+			}
 			if !started {
-				if !h.s.take(c, ratelimit.ClassPull, n) {
+				if !h.s.takeMore(c, ratelimit.ClassPull, charged+cost) {
 					return errExAnswered
 				}
-			} else if p := h.takeQuiet(c, ratelimit.ClassPull, n); p != nil {
+			} else if _, _, p := h.s.rlCharge(c, ratelimit.ClassPull, cost); p != nil {
+				// The status line is sent: the refusal ends the stream in
+				// its trailer instead of a 429.
 				return p
 			}
-			reserved += n
+			charged += cost
 		}
 		d, events, err := h.deliver(ctx, req, chunk)
 		if err != nil {
@@ -259,56 +268,12 @@ func exQueryProblem(err error) *problem.Error {
 	}
 }
 
-// takeQuiet charges like take, but never writes: a stream whose status line
-// is already sent cannot answer 429. The refusal take would have written is
-// returned instead, to end the stream with.
-func (h *exHandlers) takeQuiet(c *gin.Context, class ratelimit.Class, cost int) *problem.Error {
-	orig := c.Writer
-	capture := &exCaptureWriter{ResponseWriter: orig, header: http.Header{}}
-	c.Writer = capture
-	ok := h.s.take(c, class, cost)
-	c.Writer = orig
-	if ok {
-		return nil
-	}
-	p := problem.New(capture.status, problem.TypeRateLimited, "the rate limit stopped the stream")
-	var body struct {
-		Type   string `json:"type"`
-		Detail string `json:"detail"`
-	}
-	if json.Unmarshal(capture.body.Bytes(), &body) == nil && body.Type != "" {
-		p.Type, p.Detail = body.Type, body.Detail
-	}
-	if ra := capture.header.Get("Retry-After"); ra != "" {
-		if n, err := strconv.Atoi(ra); err == nil {
-			p.Extra = map[string]any{"retry_after": n}
-		}
-	}
-	return p
-}
-
-// exCaptureWriter keeps a response written in the middle of a stream from
-// reaching the wire.
-type exCaptureWriter struct {
-	gin.ResponseWriter
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *exCaptureWriter) Header() http.Header               { return w.header }
-func (w *exCaptureWriter) WriteHeader(code int)              { w.status = code }
-func (w *exCaptureWriter) WriteHeaderNow()                   {}
-func (w *exCaptureWriter) Write(b []byte) (int, error)       { return w.body.Write(b) }
-func (w *exCaptureWriter) WriteString(s string) (int, error) { return w.body.WriteString(s) }
-func (w *exCaptureWriter) Status() int                       { return w.status }
-func (w *exCaptureWriter) Written() bool                     { return w.status != 0 }
-func (w *exCaptureWriter) Size() int                         { return w.body.Len() }
-func (w *exCaptureWriter) Flush()                            {}
-
 // get is GET /v1/records/{id}: one record as the caller may see it. A
-// withheld record is answered exactly like a missing one, so that existence
-// is not leaked.
+// withheld record is answered exactly like a missing one, and costs the same
+// work: a missing id is decided too (on a stand-in that no rule releases)
+// and audited with the same two events, so neither the answer nor its
+// timing tells whether the record exists. The request's one charge was paid
+// before (charge), and nothing is refunded.
 func (h *exHandlers) get(c *gin.Context) {
 	if !h.ready(c) {
 		return
@@ -321,22 +286,24 @@ func (h *exHandlers) get(c *gin.Context) {
 		h.refuse(c, &req, notFound)
 		return
 	}
-	if !h.s.take(c, ratelimit.ClassPull, 1) {
-		return
-	}
-	sent := 0
-	defer func() { h.s.refund(c, ratelimit.ClassPull, 1-sent) }()
 	rec, err := h.s.deps.Store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		h.refuse(c, &req, notFound)
-		return
-	}
-	if err != nil {
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
 		h.s.fail(c, problem.Unavailable("the record store is unavailable", err))
 		return
 	}
-	d, events, err := h.deliver(ctx, &req, []*records.Record{rec})
-	if err != nil {
+	var (
+		d      []exDelivery
+		events []audit.Event
+	)
+	if missing {
+		// Decided and audited like a withheld record; the decision itself
+		// is not used.
+		_ = h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Pull, Record: exStandIn(id)})
+		ev := req.recordEvent(nil, audit.DecisionWithhold, policy.Decision{})
+		ev.RecordID, ev.Reasons = id, []policy.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
+		events = []audit.Event{ev}
+	} else if d, events, err = h.deliver(ctx, &req, []*records.Record{rec}); err != nil {
 		h.s.fail(c, err)
 		return
 	}
@@ -353,15 +320,25 @@ func (h *exHandlers) get(c *gin.Context) {
 		h.s.fail(c, notFound)
 		return
 	}
-	sent = 1
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, d[0])
 }
 
+// exStandIn is what a get decides for an id that is not stored: a record
+// of the most guarded shape, which the policy withholds from every member
+// (no nation is named in releasable_to), so that a missing id costs one
+// decision like a stored one.
+func exStandIn(id string) *records.Record {
+	created := time.Unix(0, 0).UTC()
+	lbl := map[string]any{"classification": "SECRET", "releasable_to": []any{}, "originator": "NONE/NONE/NONE", "created": created.Format(time.RFC3339)}
+	doc := map[string]any{"kind": records.KindLicence, "id": id, "version": json.Number("1"), "label": lbl, "licence": map[string]any{}}
+	return &records.Record{Kind: records.KindLicence, ID: id, Version: 1, Doc: doc, Raw: json.RawMessage(`{}`),
+		Label: records.Label{Classification: "SECRET", ReleasableTo: []string{}, Originator: "NONE/NONE/NONE", Created: created}}
+}
+
 // trace is GET /v1/items/{country}/{manufacturer}/{serial}/trace: an item's
 // tracking events in the order they happened, each decided, signed and
-// audited like a pull (class trace). The item's events are found first, then
-// charged one per event.
+// audited like a pull (class trace). One trace is one charge of its class.
 func (h *exHandlers) trace(c *gin.Context) {
 	if !h.ready(c) {
 		return
@@ -398,12 +375,9 @@ func (h *exHandlers) trace(c *gin.Context) {
 		tb, _ := b.EventTime()
 		return cmp.Or(ta.Compare(tb), strings.Compare(a.ID, b.ID))
 	})
-	cost := max(1, len(found))
-	if !h.s.take(c, ratelimit.ClassTrace, cost) {
-		return
-	}
-	sent := 0
-	defer func() { h.s.refund(c, ratelimit.ClassTrace, cost-sent) }()
+	// A trace costs its one charge (paid before, in charge) however many
+	// events the item has: a charge per event found would count the events
+	// policy withholds.
 	var (
 		out    = []exDelivery{}
 		events []audit.Event
@@ -422,7 +396,6 @@ func (h *exHandlers) trace(c *gin.Context) {
 		h.s.fail(c, err)
 		return
 	}
-	sent = len(out)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial}, "events": out})
 }

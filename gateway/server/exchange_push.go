@@ -95,7 +95,8 @@ func (h *exHandlers) push(c *gin.Context) {
 		h.refuse(c, &req, err)
 		return
 	}
-	if !h.s.take(c, ratelimit.ClassPush, len(decoded)) {
+	// A push costs one per record; its declared size was paid already.
+	if !h.s.takeMore(c, ratelimit.ClassPush, len(decoded)) {
 		return
 	}
 

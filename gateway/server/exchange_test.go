@@ -500,7 +500,7 @@ func TestExWithheldNeverSent(t *testing.T) {
 	}
 	withholds := 0
 	for _, ev := range e.audit.all() {
-		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" {
+		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" && ev.Reasons[0].Code != "not_found" {
 			withholds++
 			if ev.Reasons[0].Code != "not_releasable" || ev.SigningKID != "" {
 				t.Errorf("withhold event %+v", ev)
@@ -510,8 +510,9 @@ func TestExWithheldNeverSent(t *testing.T) {
 	if withholds != 5 {
 		t.Errorf("%d withhold events, want 5", withholds)
 	}
-	// Withheld records are refunded.
-	if taken, refunded := e.limiter.counts(ratelimit.ClassPull); refunded < 4 || taken < refunded {
+	// Withheld records are not refunded: they cost a decision and an
+	// audit event, and a refund would show them in the quota.
+	if taken, refunded := e.limiter.counts(ratelimit.ClassPull); refunded != 0 || taken == 0 {
 		t.Errorf("pull taken %d refunded %d", taken, refunded)
 	}
 }
@@ -723,8 +724,12 @@ func TestExPushRateLimited(t *testing.T) {
 	if r.header.Get("Retry-After") == "" || e.store.len() != 0 {
 		t.Fatalf("Retry-After %q, stored %d", r.header.Get("Retry-After"), e.store.len())
 	}
-	// Within the limit the same member is served: the cost is the records.
-	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
+	// The refused push still paid its minimum of one (charge), so one
+	// record of the budget is left, and a push of one record is served.
+	if taken, _ := lim.counts(ratelimit.ClassPush); taken != 1 {
+		t.Errorf("a refused push was charged %d, want its minimum of 1", taken)
+	}
+	exResults(t, aim.push(exSample(t, records.KindLicence)))
 }
 
 // TestExRequestErrors: every refusal of a whole request is problem+json
@@ -834,7 +839,8 @@ func TestExTrace(t *testing.T) {
 	if got := get("IT/GOV/MOD"); !slices.Equal(got, []string{"EVT-1", "EVT-3"}) {
 		t.Errorf("trace for ITA: %v", got)
 	}
-	if taken, refunded := e.limiter.counts(ratelimit.ClassTrace); taken != 6 || refunded != 1 {
+	// One charge per trace, whatever the item's history holds.
+	if taken, refunded := e.limiter.counts(ratelimit.ClassTrace); taken != 2 || refunded != 0 {
 		t.Errorf("trace charged %d, refunded %d", taken, refunded)
 	}
 	// Unknown item: an empty history, not an error.

@@ -17,10 +17,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
-// rlRefundTimeout bounds a refund made after the response: the request's own
-// context is often gone by then (a client that stopped reading a pull).
-const rlRefundTimeout = 2 * time.Second
-
 // take charges the caller cost records of class. When the charge is refused
 // it has already answered (429, or 503 when the limiter cannot decide) and
 // returns false; the handler must then return. Without a limiter configured
@@ -83,25 +79,6 @@ func (s *Server) rlCharge(c *gin.Context, class ratelimit.Class, cost int) (res 
 	return res, true, p
 }
 
-// refund returns n records that take reserved but the handler did not send
-// (a short pull). A failed refund only costs the caller quota, so it is
-// logged, never turned into an error for a response already under way.
-func (s *Server) refund(c *gin.Context, class ratelimit.Class, n int) {
-	if s.deps.Limiter == nil || n <= 0 {
-		return
-	}
-	m, ok := identity.FromContext(c.Request.Context())
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), rlRefundTimeout)
-	defer cancel()
-	if err := s.deps.Limiter.Refund(ctx, m, class, n); err != nil {
-		s.log.Warn("rate limit refund failed", "component", "ratelimit", "request_id", c.GetString(ginRequestID),
-			"member", m.ID, "class", string(class), "records", n, "error", err)
-	}
-}
-
 // rlHeaders writes the IETF RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers) on allowed and refused answers alike.
 func rlHeaders(c *gin.Context, class ratelimit.Class, res ratelimit.Result) {
@@ -139,4 +116,49 @@ func rlRegisterMetrics(reg prometheus.Registerer, l ratelimit.Limiter) error {
 		return fmt.Errorf("rate limit metrics: %w", err)
 	}
 	return nil
+}
+
+// pushBytesPerRecord is what one record of push cost buys in body bytes:
+// a push is charged for its declared size before its body is read, so a
+// flood of large bodies meets 429 rather than costing the gateway their
+// transfer and decoding. Real records are a few KiB.
+const pushBytesPerRecord = 16 << 10
+
+// ginPrecharged is how much of its class a request has already paid.
+const ginPrecharged = "ura.precharged"
+
+// charge is the first step of every limited route: the request pays the
+// minimum of its class (one) before anything else happens, so that even a
+// request refused with a 4xx costs its caller. A push also pays for its
+// declared Content-Length here, before its body is read. What a handler
+// charges after this never depends on records the caller may not see
+// (exchange_pull.go), and nothing is refunded for records policy withheld:
+// a withheld record costs the gateway a decision and an audit event.
+func (s *Server) charge(class ratelimit.Class) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cost := 1
+		if class == ratelimit.ClassPush && c.Request.ContentLength > 0 {
+			cost += int(min(c.Request.ContentLength, 1<<40) / pushBytesPerRecord)
+		}
+		if !s.take(c, class, cost) {
+			c.Abort()
+			return
+		}
+		c.Set(ginPrecharged, cost)
+		c.Next()
+	}
+}
+
+// takeMore charges what a handler finds it costs beyond what charge
+// already took: total is the request's whole cost in its class.
+func (s *Server) takeMore(c *gin.Context, class ratelimit.Class, total int) bool {
+	more := total - c.GetInt(ginPrecharged)
+	if more <= 0 {
+		return true
+	}
+	if !s.take(c, class, more) {
+		return false
+	}
+	c.Set(ginPrecharged, total)
+	return true
 }

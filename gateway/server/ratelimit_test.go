@@ -27,7 +27,7 @@ import (
 
 // rlStart runs a gateway with deps and a test-only data route that charges
 // through take: POST /rltest?cost=N charges N push records; GET
-// /rltest?reserve=N&send=M reserves N pull records and refunds N-M.
+// /rltest?reserve=N charges N pull records.
 func rlStart(t *testing.T, cfg *config.Config, deps Deps) string {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
@@ -47,12 +47,10 @@ func rlStart(t *testing.T, cfg *config.Config, deps Deps) string {
 	})
 	data.GET("/rltest", func(c *gin.Context) {
 		reserve, _ := strconv.Atoi(c.Query("reserve"))
-		send, _ := strconv.Atoi(c.Query("send"))
 		if !srv.take(c, ratelimit.ClassPull, reserve) {
 			return
 		}
-		srv.refund(c, ratelimit.ClassPull, reserve-send)
-		c.JSON(http.StatusOK, gin.H{"sent": send})
+		c.JSON(http.StatusOK, gin.H{"charged": reserve})
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -204,17 +202,14 @@ func TestRateLimitOverMTLS(t *testing.T) {
 		}
 	}
 
-	// A short pull: 10 reserved, 4 sent, 6 refunded.
-	r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=10&send=4")
+	// A pull is charged what it asks for, whatever it returns: nothing is
+	// refunded (what policy withheld must not show in the quota).
+	r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=10")
 	if r.status != http.StatusOK || rlRemaining(t, r.header) != 0 {
 		t.Fatalf("pull: %d r=%q", r.status, r.header.Get("RateLimit"))
 	}
-	r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=6&send=6")
-	if r.status != http.StatusOK {
-		t.Fatalf("the 6 refunded records were not available again: %d %v", r.status, r.body)
-	}
-	if r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=1&send=1"); r.status != http.StatusTooManyRequests {
-		t.Errorf("more than 4 sent + 6 refunded allowed: %d", r.status)
+	if r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=1"); r.status != http.StatusTooManyRequests {
+		t.Errorf("more than the 10 charged allowed: %d", r.status)
 	}
 
 	// Routes that are not data routes carry no rate-limit headers.
@@ -382,19 +377,3 @@ func TestTakeAnswers(t *testing.T) {
 	}
 }
 
-func TestRefundAfterResponse(t *testing.T) {
-	f := &rlFakeLimiter{}
-	s := &Server{deps: Deps{Limiter: f}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	w := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(w)
-	ctx, cancel := context.WithCancel(identity.NewContext(context.Background(), identity.Member{ID: "IT/GOV/MOD"}))
-	c.Request = httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
-	// A client that went away mid-pull is exactly when a refund is due.
-	cancel()
-	s.refund(c, ratelimit.ClassPull, 7)
-	s.refund(c, ratelimit.ClassPull, 0)
-	s.refund(c, ratelimit.ClassPull, -3)
-	if f.refunded != 7 {
-		t.Errorf("refunded %d, want 7", f.refunded)
-	}
-}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
 // routes is the whole request path on one screen:
@@ -30,10 +32,12 @@ func (s *Server) routes() *gin.Engine {
 	member.GET("/v1/whoami", s.whoami)
 	// [routes: records]  push, pull, get, trace, schemas, openapi
 	ex := s.exchange() // the chain of each is in exchange.go
-	member.POST("/v1/records", ex.push)
-	member.GET("/v1/records", ex.pull)
-	member.GET("/v1/records/:id", ex.get)
-	member.GET("/v1/items/:country/:manufacturer/:serial/trace", ex.trace)
+	// Each data route pays its class's minimum before anything else
+	// (ratelimit.go, charge).
+	member.POST("/v1/records", s.charge(ratelimit.ClassPush), ex.push)
+	member.GET("/v1/records", s.charge(ratelimit.ClassPull), ex.pull)
+	member.GET("/v1/records/:id", s.charge(ratelimit.ClassPull), ex.get)
+	member.GET("/v1/items/:country/:manufacturer/:serial/trace", s.charge(ratelimit.ClassTrace), ex.trace)
 	member.GET("/v1/schemas/:kind", ex.schema)
 	member.GET("/v1/openapi.json", ex.openapi)
 	// [routes: policy]   /v1/policy
