@@ -376,4 +376,3 @@ func TestTakeAnswers(t *testing.T) {
 		})
 	}
 }
-
