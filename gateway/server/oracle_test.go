@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+)
+
+// The partner who should not see. Each test here puts a record the Italian
+// partner may not see beside one that does not exist, asks about both the
+// same way, and requires the two answers to be the same: status, body,
+// headers (RateLimit included) and the work the gateway did for them (audit
+// events). The gateway runs the embedded policy over a real embedded store
+// and the real rate limiter (in-process), over mutual TLS.
+
+// oracleEnv is a gateway holding one SECRET licence of AIM's that no
+// partner may see, and two partner members with identical limits so that a
+// question about a hidden record (asked by one) and about a missing one
+// (asked by the other) start from the same quota.
+func oracleEnv(t *testing.T) (*exEnv, string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.LoadRegisters(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	e := exStart(t, func(cfg *config.Config, d *Deps) {
+		cfg.Members = append(cfg.Members,
+			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
+			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
+		d.Store, d.Policy = st, engine
+		d.Limiter = ratelimit.NewGCRA(nil, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	secret := polRecord(t, "licence", "label.classification", "SECRET", "label.releasable_to", []any{"ALB"})
+	res := exResults(t, e.as("AL/GOV/AIM").push(secret))
+	if res[0].Status != "accepted" {
+		t.Fatalf("AIM's licence: %+v", res[0])
+	}
+	return e, res[0].ID
+}
+
+// oracleSame fails unless two answers are the same but for the fields
+// that differ between any two requests (request ids, decision ids,
+// signatures, echoed ids).
+func oracleSame(t *testing.T, what string, hidden, missing exResponse, hiddenID, missingID string) {
+	t.Helper()
+	if hidden.status != missing.status {
+		t.Errorf("%s: status %d for the hidden record, %d for the missing one", what, hidden.status, missing.status)
+	}
+	for _, h := range []string{"Content-Type", "RateLimit", "RateLimit-Policy", "Retry-After", "Cache-Control"} {
+		if a, b := hidden.header.Get(h), missing.header.Get(h); a != b {
+			t.Errorf("%s: %s %q for the hidden record, %q for the missing one", what, h, a, b)
+		}
+	}
+	norm := func(body []byte, id string) string {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("%s: body is not JSON: %s", what, body)
+		}
+		v = oracleScrub(v)
+		b, _ := json.Marshal(v)
+		// The two partners differ only in name.
+		return strings.NewReplacer(id, "<id>", "HIDDEN", "<member>", "MISSING", "<member>").Replace(string(b))
+	}
+	if a, b := norm(hidden.body, hiddenID), norm(missing.body, missingID); a != b {
+		t.Errorf("%s: bodies differ:\nhidden:  %s\nmissing: %s", what, a, b)
+	}
+	for _, leak := range []string{"SECRET", "AL/GOV/AIM", "KAYO"} {
+		if strings.Contains(string(hidden.body), leak) {
+			t.Errorf("%s: the answer about the hidden record quotes %q: %s", what, leak, hidden.body)
+		}
+	}
+}
+
+// oracleScrub blanks the members every answer has its own value of.
+func oracleScrub(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k := range x {
+			switch k {
+			case "instance", "decision_id", "jws":
+				x[k] = "<per request>"
+			default:
+				x[k] = oracleScrub(x[k])
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = oracleScrub(x[i])
+		}
+	}
+	return v
+}
+
+// oracleWork is the audit events one request wrote, without the values
+// that are per request or per record.
+func oracleWork(e *exEnv, from int) []string {
+	var out []string
+	for _, ev := range e.audit.all()[from:] {
+		var codes []string
+		for _, r := range ev.Reasons {
+			codes = append(codes, r.Code)
+		}
+		rec := ""
+		if ev.RecordID != "" {
+			rec = "record"
+		}
+		out = append(out, strings.Join([]string{ev.Action, ev.Decision, rec, http.StatusText(ev.Status)}, "|"))
+	}
+	return out
+}
+
+// TestOraclePushHiddenEqualsMissing: a partner pushing a record whose id is
+// that of AIM's stored SECRET licence is refused exactly as when it uses an
+// id no record has, and learns nothing of the stored version (its
+// originator, classification, releasability).
+func TestOraclePushHiddenEqualsMissing(t *testing.T) {
+	e, id := oracleEnv(t)
+	probe := func(member, id string) exResponse {
+		return e.as(member).push(polRecord(t, "licence", "id", id, "label.originator", member))
+	}
+	missingID := id[:len(id)-1] + "9"
+	hidden := probe("IT/GOV/HIDDEN", id)
+	missing := probe("IT/GOV/MISSING", missingID)
+	oracleSame(t, "push", hidden, missing, id, missingID)
+	res := exResults(t, hidden)
+	if res[0].Status != "denied" || res[0].Reasons[0]["code"] != "id_outside_namespace" {
+		t.Errorf("hidden probe: %+v", res[0])
+	}
+}
+
+// TestOracleIDSquatting: a partner cannot take an id AIM will use; AIM's
+// own record with that id is then accepted.
+func TestOracleIDSquatting(t *testing.T) {
+	e, _ := oracleEnv(t)
+	const id = "AIM-LIC-2026-NOPE-9"
+	squat := exResults(t, e.as("IT/GOV/MOD").push(polRecord(t, "licence", "id", id, "label.originator", "IT/GOV/MOD")))
+	if squat[0].Status != "denied" || squat[0].Reasons[0]["code"] != "id_outside_namespace" {
+		t.Fatalf("squatting push: %+v", squat[0])
+	}
+	own := exResults(t, e.as("AL/GOV/AIM").push(polRecord(t, "licence", "id", id)))
+	if own[0].Status != "accepted" {
+		t.Fatalf("AIM's own licence after the squatting attempt: %+v", own[0])
+	}
+	// In its own namespace the partner pushes what its authority covers.
+	ownNS := exResults(t, e.as("IT/GOV/MOD").push(polRecord(t, "licence", "id", "IT-GOV-MOD-LIC-1", "label.originator", "IT/GOV/MOD")))
+	if ownNS[0].Status != "denied" || ownNS[0].Reasons[0]["code"] == "id_outside_namespace" {
+		t.Errorf("partner licence in its own namespace: %+v (want the authority refusal, not the namespace one)", ownNS[0])
+	}
+}
+
+// TestOracleGetHiddenEqualsMissing: GET /v1/records/{id} of a record the
+// partner may not see and of an id nothing has: same status, body,
+// RateLimit values, and the same audit work (finding: the hidden record
+// used to get a policy decision and two audit events, the missing one one).
+func TestOracleGetHiddenEqualsMissing(t *testing.T) {
+	e, id := oracleEnv(t)
+	missingID := id[:len(id)-1] + "9"
+	n := len(e.audit.all())
+	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records/" + id)
+	hiddenWork := oracleWork(e, n)
+	n = len(e.audit.all())
+	missing := e.as("IT/GOV/MISSING").get("/v1/records/" + missingID)
+	missingWork := oracleWork(e, n)
+	oracleSame(t, "get", hidden, missing, id, missingID)
+	if strings.Join(hiddenWork, ",") != strings.Join(missingWork, ",") {
+		t.Errorf("audit work differs:\nhidden:  %v\nmissing: %v", hiddenWork, missingWork)
+	}
+	if hidden.status != http.StatusNotFound || hidden.header.Get("RateLimit") == "" {
+		t.Errorf("hidden: %d, RateLimit %q", hidden.status, hidden.header.Get("RateLimit"))
+	}
+	// The second partner's quota moved by the same one request.
+	again := e.as("IT/GOV/MISSING").get("/v1/records/" + id)
+	if again.status != http.StatusNotFound {
+		t.Errorf("hidden for the second partner too: %d", again.status)
+	}
+	var withheld, notFound int
+	for _, ev := range e.audit.all() {
+		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" {
+			switch ev.Reasons[0].Code {
+			case "not_found":
+				notFound++
+			default:
+				withheld++
+			}
+		}
+	}
+	if withheld != 2 || notFound != 1 {
+		t.Errorf("audit: %d withheld, %d not found; want 2 and 1", withheld, notFound)
+	}
+}
+
+// TestOracleTraceAndPullCostIndependentOfHidden: a page and a trace cost
+// the same whether what they match is hidden or absent.
+func TestOracleTraceAndPullCostIndependentOfHidden(t *testing.T) {
+	e, _ := oracleEnv(t)
+	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&originator=AL/GOV/AIM&limit=5")
+	missing := e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&originator=AL/GOV/MOD&limit=5")
+	for _, h := range []string{"RateLimit", "RateLimit-Policy"} {
+		if a, b := hidden.header.Get(h), missing.header.Get(h); a != b || a == "" {
+			t.Errorf("page: %s %q for hidden matches, %q for none", h, a, b)
+		}
+	}
+	if hidden.status != http.StatusOK || missing.status != http.StatusOK || !strings.Contains(string(hidden.body), `"records":[]`) {
+		t.Errorf("page: %d %s / %d %s", hidden.status, hidden.body, missing.status, missing.body)
+	}
+}
