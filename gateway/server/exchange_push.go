@@ -113,6 +113,13 @@ func (h *exHandlers) push(c *gin.Context) {
 			return
 		}
 	}
+	// Audit before effect: every decision is durable before anything is
+	// stored or queued, so no record takes effect without its decision in
+	// the log. If the log cannot take them, nothing happens.
+	if err := h.s.deps.Audit.Append(ctx, h.decisionEvents(&req, items)...); err != nil {
+		h.s.fail(c, problem.Unavailable("the audit log is unavailable; nothing was stored, retry the batch", err))
+		return
+	}
 	if err := h.store(ctx, items); err != nil {
 		h.failStored(c, &req, items, err)
 		return
@@ -126,7 +133,7 @@ func (h *exHandlers) push(c *gin.Context) {
 		h.failStored(c, &req, items, err)
 		return
 	}
-	if err := h.append(ctx, h.pushEvents(&req, items, http.StatusOK, kid)); err != nil {
+	if err := h.append(ctx, h.outcomeEvents(&req, items, http.StatusOK, kid)); err != nil {
 		h.s.fail(c, err)
 		return
 	}
@@ -307,16 +314,24 @@ func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []ex
 	return results, kid, nil
 }
 
-// pushEvents are the request's audit event and one per record, with the
-// record's outcome; kid is empty when no result was signed.
-func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, kid string) []audit.Event {
+// pushLead is a push's request-level event; status 0 means decided but not
+// yet answered.
+func pushLead(req *exRequest, records, status int, kid string) audit.Event {
 	lead := req.event(audit.DecisionAllow)
-	if status != http.StatusOK {
+	if status >= 400 {
 		lead.Decision = audit.DecisionError
 	}
-	lead.Status, lead.Records, lead.SigningKID = status, len(items), kid
+	lead.Status, lead.Records, lead.SigningKID = status, records, kid
+	return lead
+}
+
+// decisionEvents are the events written before any effect: the request's
+// event (status 0) and one per record with its decision. Invalid and denied
+// records are final here; an allowed one is "allow" unless the store then
+// finds it unchanged or in conflict (outcomeEvents).
+func (h *exHandlers) decisionEvents(req *exRequest, items []exPushItem) []audit.Event {
 	events := make([]audit.Event, 0, len(items)+1)
-	events = append(events, lead)
+	events = append(events, pushLead(req, len(items), 0, ""))
 	for i := range items {
 		it := &items[i]
 		decision := audit.DecisionAllow
@@ -328,14 +343,35 @@ func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, 
 			ev.RecordID, ev.RecordVersion = it.res.ID, it.res.Version
 		}
 		ev.Reasons = it.res.Reasons
-		switch it.res.Status {
-		case exInvalid:
+		if it.res.Status == exInvalid {
 			ev.Reasons = append(slices.Clip(it.res.Reasons), policy.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
-		case exUnchanged:
-			ev.Reasons = append(ev.Reasons, policy.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
 		}
 		if it.fedKID != "" {
 			ev.Reasons = append(slices.Clip(ev.Reasons), fedAuditReason(req.member.ID, it.fedKID))
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// outcomeEvents close a push whose decisions are already in the log: the
+// request's final event (its status, and the key that signed its results)
+// and an event for every allowed record the store did not take as decided
+// (unchanged, or a version conflict).
+func (h *exHandlers) outcomeEvents(req *exRequest, items []exPushItem, status int, kid string) []audit.Event {
+	events := []audit.Event{pushLead(req, len(items), status, kid)}
+	for i := range items {
+		it := &items[i]
+		var ev audit.Event
+		switch it.res.Status {
+		case exUnchanged:
+			ev = req.recordEvent(it.rec, audit.DecisionAllow, it.d)
+			ev.Reasons = []policy.Reason{{Code: "unchanged", Message: "this version was already stored with the same content"}}
+		case exConflict:
+			ev = req.recordEvent(it.rec, audit.DecisionDeny, it.d)
+			ev.Reasons = it.res.Reasons
+		default:
+			continue
 		}
 		ev.SigningKID = kid
 		events = append(events, ev)
@@ -343,14 +379,14 @@ func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, 
 	return events
 }
 
-// failStored answers a push that failed after its records were stored
-// (outbox or signer down). The answer is a 503 with no result; the audit log
-// still gets what was stored, so that no stored record lacks its decision.
-// The pusher retries and gets unchanged for what is already there.
+// failStored answers a push that failed after its decisions were logged
+// (store, outbox or signer down). The answer is a 503 with no result; the
+// log gets the request's final event with that status. The pusher retries
+// and gets unchanged for what is already stored.
 func (h *exHandlers) failStored(c *gin.Context, req *exRequest, items []exPushItem, err error) {
 	p := problem.From(err)
-	if aerr := h.s.deps.Audit.Append(c.Request.Context(), h.pushEvents(req, items, p.Status, "")...); aerr != nil {
-		h.s.log.Error("audit append failed for a push that stored records", "component", "exchange",
+	if aerr := h.s.deps.Audit.Append(c.Request.Context(), h.outcomeEvents(req, items, p.Status, "")...); aerr != nil {
+		h.s.log.Error("audit append failed for a push that failed after its decisions were logged", "component", "exchange",
 			"request_id", req.id, "member", req.member.ID, "error", aerr)
 	}
 	h.s.fail(c, p)

@@ -264,14 +264,19 @@ func TestExPushPullRoundTrip(t *testing.T) {
 	exRecordOf(t, d, "AL/GOV/MOD")
 
 	// Every request and every decision is in the audit log, and every
-	// delivered record's event names the signing key.
+	// delivered record's event names the signing key. A push's decisions
+	// are logged before anything is stored or signed, so the key that
+	// signed its results is on the push's final request event.
 	var pushes, pulls int
 	for _, ev := range e.audit.all() {
 		if ev.Member == "" || ev.RequestID == "" || ev.Time.IsZero() {
 			t.Errorf("incomplete audit event %+v", ev)
 		}
-		if ev.RecordID != "" && ev.SigningKID != "test:1" && ev.Decision != audit.DecisionWithhold {
+		if ev.RecordID != "" && ev.Action != "push" && ev.SigningKID != "test:1" && ev.Decision != audit.DecisionWithhold {
 			t.Errorf("record event without signing kid: %+v", ev)
+		}
+		if ev.Action == "push" && ev.RecordID == "" && ev.Status == http.StatusOK && ev.SigningKID != "test:1" {
+			t.Errorf("push result event without signing kid: %+v", ev)
 		}
 		switch {
 		case ev.Action == "push" && ev.RecordID != "":
@@ -1031,4 +1036,31 @@ func exMetricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[
 		}
 	}
 	return 0
+}
+
+// TestExAuditBeforeEffect: when the audit log cannot take a push's
+// decisions, nothing of the push takes effect: not stored, not queued for
+// forwarding, and the pusher is told to retry.
+func TestExAuditBeforeEffect(t *testing.T) {
+	fw := &exFakeForwarder{}
+	e := exStart(t, func(_ *config.Config, d *Deps) { d.Forwarder = fw })
+	e.audit.fail.Store(true)
+	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence))
+	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
+	if n := e.store.len(); n != 0 {
+		t.Errorf("%d records stored without their decisions in the audit log", n)
+	}
+	if got := fw.ids(); len(got) != 0 {
+		t.Errorf("queued for forwarding without their decisions in the audit log: %v", got)
+	}
+	// Once the log is back, the same push takes effect, decisions first.
+	e.audit.fail.Store(false)
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	evs := e.audit.all()
+	if len(evs) < 3 || evs[0].Status != 0 || evs[1].RecordID == "" || evs[len(evs)-1].Status != http.StatusOK {
+		t.Errorf("audit order: want decided request, decisions, then the result: %+v", evs)
+	}
+	if e.store.len() != 1 || len(fw.ids()) != 1 {
+		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.len(), fw.ids())
+	}
 }
