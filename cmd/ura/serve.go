@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/cursor"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/server"
 )
@@ -80,6 +83,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeAudit()
+	if deps.Cursors, err = cursorSealer(cfg); err != nil {
+		return err
+	}
 	srv, err := server.New(cfg, deps, logger)
 	if err != nil {
 		return err
@@ -116,4 +122,21 @@ func newLogger(lc config.Log, w io.Writer) *slog.Logger {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h)
+}
+
+// cursorSealer reads cursors.key_file; without one the server makes a key
+// of its own (and says what that costs).
+func cursorSealer(cfg *config.Config) (*cursor.Sealer, error) {
+	if cfg.Cursors.KeyFile == "" {
+		return nil, nil
+	}
+	secret, err := os.ReadFile(cfg.Path(cfg.Cursors.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("cursors.key_file: %w", err)
+	}
+	s, err := cursor.New(bytes.TrimSpace(secret))
+	if err != nil {
+		return nil, fmt.Errorf("cursors.key_file: %w", err)
+	}
+	return s, nil
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	Audit     Audit     `yaml:"audit"`
 	Console   Console   `yaml:"console"`
+	Cursors   Cursors   `yaml:"cursors"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -145,6 +146,7 @@ func (c *Config) Validate() error {
 	c.Shutdown.validate(v.at("shutdown"))
 	c.Audit.validate(v.at("audit"), c)
 	c.Console.validate(v.at("console"))
+	c.Cursors.validate(v.at("cursors"), c.Path)
 	return v.err()
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -42,7 +43,6 @@ var (
 	// so that a malformed filter is a 400, not an empty answer.
 	exManufacturer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 .&'-]{0,63}$`)
 	exSerial       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	exCursor       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 )
 
 // errExStop ends a store scan early without an error.
@@ -140,8 +140,13 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 	if out == nil {
 		out = []exDelivery{}
 	}
+	sealed, err := h.exSealCursor(c, pp.q, next)
+	if err != nil {
+		h.s.fail(c, err)
+		return
+	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"records": out, "next_cursor": next, "more": more})
+	c.JSON(http.StatusOK, gin.H{"records": out, "next_cursor": sealed, "more": more})
 }
 
 // exTrailer is the last line of an NDJSON pull: where to resume, and
@@ -246,12 +251,14 @@ func (h *exHandlers) stream(c *gin.Context, req *exRequest, pp exPullParams) {
 		p := exQueryProblem(err)
 		h.s.log.Warn("pull stream ended early", "component", "exchange", "request_id", req.id, "member", req.member.ID,
 			"records", sent, "status", p.Status, "type", p.Type, "error", err)
-		trailer := exTrailer{NextCursor: resume, Records: sent, Error: p.Body("urn:ura:request:" + req.id)}
+		sealed, _ := h.exSealCursor(c, pp.q, resume) // a position the store handed out
+		trailer := exTrailer{NextCursor: sealed, Records: sent, Error: p.Body("urn:ura:request:" + req.id)}
 		_ = json.NewEncoder(c.Writer).Encode(trailer)
 		c.Writer.Flush()
 		return
 	}
-	_ = json.NewEncoder(c.Writer).Encode(exTrailer{NextCursor: resume, Complete: true, Records: sent})
+	sealed, _ := h.exSealCursor(c, pp.q, resume)
+	_ = json.NewEncoder(c.Writer).Encode(exTrailer{NextCursor: sealed, Complete: true, Records: sent})
 	c.Writer.Flush()
 }
 
@@ -489,12 +496,7 @@ func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, erro
 		}
 		pp.q.Marking = &store.Marking{Country: country, Manufacturer: manufacturer, Serial: serial}
 	}
-	if cur := get("cursor"); cur != "" {
-		if !exCursor.MatchString(cur) {
-			bad("cursor", "is not a cursor this gateway handed out")
-		}
-		pp.q.After = cur
-	}
+	cur := get("cursor")
 	maxPage := h.s.cfg.Limits.MaxPageSize
 	if !stream {
 		pp.limit = min(exDefaultPage, maxPage)
@@ -509,6 +511,16 @@ func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, erro
 		}
 		pp.limit = n
 	}
+	if cur != "" && len(errs) == 0 {
+		// A cursor opens only for the member and the query it was handed
+		// out for (cursor.Sealer); the binding is complete only once the
+		// filters above are valid.
+		pos, err := h.s.deps.Cursors.Open(exCursorBinding(c, pp.q), cur)
+		if err != nil {
+			bad("cursor", "is not a cursor this gateway handed out for this query")
+		}
+		pp.q.After = store.EncodeCursor(pos)
+	}
 	if len(errs) > 0 {
 		slices.SortFunc(errs, func(a, b problem.FieldError) int { return strings.Compare(a.Pointer, b.Pointer) })
 		p := problem.New(http.StatusBadRequest, problem.TypeBadRequest, "invalid query parameters")
@@ -516,6 +528,30 @@ func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, erro
 		return pp, p
 	}
 	return pp, nil
+}
+
+// exCursorBinding is what a cursor is sealed to: the member and every
+// filter of its query (not the limit, which may change from page to page).
+func exCursorBinding(c *gin.Context, q store.Query) []byte {
+	m, _ := identity.FromContext(c.Request.Context())
+	return exCursorBindingFor(m.ID, q)
+}
+
+func exCursorBindingFor(member string, q store.Query) []byte {
+	b := fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s\x00%s", member, q.Kind, q.Originator, q.LicenceID, q.Since.UTC().Format(time.RFC3339Nano))
+	if mk := q.Marking; mk != nil {
+		b = fmt.Appendf(b, "\x00%s\x00%s\x00%s", mk.Country, mk.Manufacturer, mk.Serial)
+	}
+	return b
+}
+
+// exSealCursor hands out store position pos as a sealed cursor.
+func (h *exHandlers) exSealCursor(c *gin.Context, q store.Query, pos string) (string, error) {
+	seq, err := store.DecodeCursor(pos)
+	if err != nil {
+		return "", problem.Internal(fmt.Errorf("store cursor: %w", err))
+	}
+	return h.s.deps.Cursors.Seal(exCursorBinding(c, q), seq), nil
 }
 
 // exParamProblem is a 400 naming one query or path parameter.

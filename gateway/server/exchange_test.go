@@ -246,9 +246,19 @@ func TestExPushPullRoundTrip(t *testing.T) {
 		t.Errorf("pulled record differs from the stored one:\n%s\n%s", got, stored.Raw)
 	}
 	// Nothing new behind the cursor.
-	if again := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?cursor="+page.NextCursor)); len(again.Records) != 0 || again.NextCursor != page.NextCursor {
+	if again := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?cursor="+page.NextCursor)); len(again.Records) != 0 ||
+		e.cursorPos(t, "AL/GOV/MOD", store.Query{}, again.NextCursor) != e.cursorPos(t, "AL/GOV/MOD", store.Query{}, page.NextCursor) {
 		t.Errorf("pull behind the last cursor: %+v", again)
 	}
+	// A cursor opens only for the member and the query it was handed out
+	// for, and a made-up one is refused.
+	for _, path := range []string{
+		"/v1/records?kind=licence&cursor=" + page.NextCursor,
+		"/v1/records?cursor=" + store.EncodeCursor(1),
+	} {
+		e.as("AL/GOV/MOD").get(path).problem(t, http.StatusBadRequest, problem.TypeBadRequest)
+	}
+	e.as("AL/GOV/DPD").get("/v1/records?cursor="+page.NextCursor).problem(t, http.StatusBadRequest, problem.TypeBadRequest)
 	// Filters.
 	if p := exPage(t, e.as("AL/GOV/MOD").get("/v1/records?kind=tracking_event&licence_id=AIM-LIC-2026-000123")); len(p.Records) != 1 || p.Records[0].ID != "AIM-EVT-2026-9000001" {
 		t.Errorf("filtered pull: %+v", p.Records)
@@ -660,7 +670,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 		t.Fatalf("%d lines, want %d records and a trailer", lines, n)
 	}
 	var tr exTrailer
-	if err := json.Unmarshal([]byte(last), &tr); err != nil || !tr.Complete || tr.Records != n || tr.NextCursor != store.EncodeCursor(uint64(n)) {
+	if err := json.Unmarshal([]byte(last), &tr); err != nil || !tr.Complete || tr.Records != n || e.cursorPos(t, "AL/GOV/MOD", store.Query{}, tr.NextCursor) != uint64(n) {
 		t.Fatalf("trailer %q", last)
 	}
 	if calls := e.signer.calls.Load(); calls != int64((n+exChunk-1)/exChunk) {
@@ -698,7 +708,7 @@ func TestExStreamStoppedByRateLimit(t *testing.T) {
 	}
 	var tr exTrailer
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tr); err != nil || tr.Complete || tr.Records != 2*exChunk ||
-		tr.NextCursor != store.EncodeCursor(2*exChunk) || tr.Error["type"] != problem.TypeRateLimited || tr.Error["retry_after"] != float64(7) {
+		e.cursorPos(t, "AL/GOV/MOD", store.Query{}, tr.NextCursor) != 2*exChunk || tr.Error["type"] != problem.TypeRateLimited || tr.Error["retry_after"] != float64(7) {
 		t.Fatalf("trailer %s", lines[len(lines)-1])
 	}
 	// Resuming from the trailer's cursor continues where it stopped.
@@ -1063,4 +1073,14 @@ func TestExAuditBeforeEffect(t *testing.T) {
 	if e.store.len() != 1 || len(fw.ids()) != 1 {
 		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.len(), fw.ids())
 	}
+}
+
+// cursorPos opens a cursor handed out to member for q.
+func (e *exEnv) cursorPos(t *testing.T, member string, q store.Query, c string) uint64 {
+	t.Helper()
+	pos, err := e.srv.deps.Cursors.Open(exCursorBindingFor(member, q), c)
+	if err != nil {
+		t.Fatalf("cursor %q does not open for %s: %v", c, member, err)
+	}
+	return pos
 }

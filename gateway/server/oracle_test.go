@@ -14,6 +14,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/cursor"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
@@ -62,7 +63,7 @@ func oracleEnv(t *testing.T) (*exEnv, string) {
 // oracleSame fails unless two answers are the same but for the fields
 // that differ between any two requests (request ids, decision ids,
 // signatures, echoed ids).
-func oracleSame(t *testing.T, what string, hidden, missing exResponse, hiddenID, missingID string) {
+func oracleSame(t *testing.T, what string, hidden, missing exResponse, hiddenID, missingID string, leaks ...string) {
 	t.Helper()
 	if hidden.status != missing.status {
 		t.Errorf("%s: status %d for the hidden record, %d for the missing one", what, hidden.status, missing.status)
@@ -80,12 +81,19 @@ func oracleSame(t *testing.T, what string, hidden, missing exResponse, hiddenID,
 		v = oracleScrub(v)
 		b, _ := json.Marshal(v)
 		// The two partners differ only in name.
-		return strings.NewReplacer(id, "<id>", "HIDDEN", "<member>", "MISSING", "<member>").Replace(string(b))
+		r := []string{"HIDDEN", "<member>", "MISSING", "<member>"}
+		if id != "" {
+			r = append(r, id, "<id>")
+		}
+		return strings.NewReplacer(r...).Replace(string(b))
 	}
 	if a, b := norm(hidden.body, hiddenID), norm(missing.body, missingID); a != b {
 		t.Errorf("%s: bodies differ:\nhidden:  %s\nmissing: %s", what, a, b)
 	}
-	for _, leak := range []string{"SECRET", "AL/GOV/AIM", "KAYO"} {
+	if leaks == nil {
+		leaks = []string{"SECRET", "AL/GOV/AIM", "KAYO"}
+	}
+	for _, leak := range leaks {
 		if strings.Contains(string(hidden.body), leak) {
 			t.Errorf("%s: the answer about the hidden record quotes %q: %s", what, leak, hidden.body)
 		}
@@ -98,7 +106,9 @@ func oracleScrub(v any) any {
 	case map[string]any:
 		for k := range x {
 			switch k {
-			case "instance", "decision_id", "jws":
+			case "instance", "decision_id", "jws", "next_cursor":
+				// Sealed cursors differ on every answer; their length is
+				// checked on its own.
 				x[k] = "<per request>"
 			default:
 				x[k] = oracleScrub(x[k])
@@ -210,18 +220,40 @@ func TestOracleGetHiddenEqualsMissing(t *testing.T) {
 	}
 }
 
-// TestOracleTraceAndPullCostIndependentOfHidden: a page and a trace cost
-// the same whether what they match is hidden or absent.
-func TestOracleTraceAndPullCostIndependentOfHidden(t *testing.T) {
+// TestOraclePageHiddenEqualsMissing: a page whose filter matches only a
+// record the partner may not see, and one whose filter matches nothing:
+// same body (no records, same "more"), same RateLimit values, and sealed
+// cursors of one length that tell nothing of the position behind them.
+func TestOraclePageHiddenEqualsMissing(t *testing.T) {
 	e, _ := oracleEnv(t)
 	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&originator=AL/GOV/AIM&limit=5")
-	missing := e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&originator=AL/GOV/MOD&limit=5")
-	for _, h := range []string{"RateLimit", "RateLimit-Policy"} {
-		if a, b := hidden.header.Get(h), missing.header.Get(h); a != b || a == "" {
-			t.Errorf("page: %s %q for hidden matches, %q for none", h, a, b)
-		}
+	missing := e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&originator=AL/GOV/AIM&limit=5&since=2099-01-01")
+	oracleSame(t, "page", hidden, missing, "", "")
+	h, m := exPage(t, hidden), exPage(t, missing)
+	if len(h.NextCursor) != cursor.Len || len(m.NextCursor) != cursor.Len {
+		t.Errorf("cursors of %d and %d characters, want %d", len(h.NextCursor), len(m.NextCursor), cursor.Len)
 	}
-	if hidden.status != http.StatusOK || missing.status != http.StatusOK || !strings.Contains(string(hidden.body), `"records":[]`) {
-		t.Errorf("page: %d %s / %d %s", hidden.status, hidden.body, missing.status, missing.body)
+	// The same page asked twice hands out two different cursors.
+	if again := exPage(t, e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&originator=AL/GOV/AIM&limit=5")); again.NextCursor == h.NextCursor {
+		t.Error("the same page handed out the same cursor twice")
+	}
+}
+
+// TestOracleTraceHiddenEqualsMissing: the trace of an item whose only event
+// the partner may not see, against the trace of an item that has none.
+func TestOracleTraceHiddenEqualsMissing(t *testing.T) {
+	e, _ := oracleEnv(t)
+	ev := polRecord(t, "transfer_ita", "id", "AIM-EVT-2026-0000900", "label.releasable_to", []any{"ALB"}, "label.classification", "SECRET")
+	if res := exResults(t, e.as("AL/GOV/AIM").push(ev)); res[0].Status != "accepted" {
+		t.Fatalf("AIM's event: %+v", res[0])
+	}
+	mk := ev["event"].(map[string]any)["item"].(map[string]any)["marking"].(map[string]any)
+	path := "/v1/items/" + mk["country"].(string) + "/" + mk["manufacturer"].(string) + "/"
+	hidden := e.as("IT/GOV/HIDDEN").get(path + mk["serial"].(string) + "/trace")
+	missing := e.as("IT/GOV/MISSING").get(path + "NO-SUCH-SERIAL/trace")
+	// The item's marking is the caller's own question, echoed.
+	oracleSame(t, "trace", hidden, missing, mk["serial"].(string), "NO-SUCH-SERIAL", "SECRET", "AL/GOV/AIM", "transferred")
+	if hidden.status != http.StatusOK || !strings.Contains(string(hidden.body), `"events":[]`) {
+		t.Errorf("trace of a hidden item: %d %s", hidden.status, hidden.body)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/cursor"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -46,6 +47,9 @@ type Deps struct {
 	Forwarder upstream.Forwarder
 	// Peers verifies records signed by peer gateways (sign.peers); nil: none.
 	Peers sign.PeerVerifier
+	// Cursors seals the cursors pulls hand out; nil: a key of this
+	// process's own (cursors.key_file unset).
+	Cursors *cursor.Sealer
 }
 
 // Server is one gateway process.
@@ -80,6 +84,11 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
 	}
 	s.registry = identity.NewRegistry(members)
+	if s.deps.Cursors == nil {
+		s.deps.Cursors = cursor.Random()
+		logger.Warn("cursors are sealed with a key of this process: they stop working when it restarts and other replicas refuse them; set cursors.key_file",
+			"component", "exchange")
+	}
 	if err := rlRegisterMetrics(m.registry, deps.Limiter); err != nil {
 		return nil, err
 	}
