@@ -44,7 +44,9 @@ func newGatewayFixture(t *testing.T, extraCAs, extraMembers string) *gatewayFixt
 	}
 	// Relative paths resolve against the config's directory. No redis: the
 	// limiter is then per process, and AIM's push limit is far above the load.
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
+	// development: the shared Vault listens on plain http.
+	cfg := fmt.Sprintf(`development: true
+listen: 127.0.0.1:%d
 ops_listen: 127.0.0.1:%d
 tls:
   cert_file: pki/server.crt

@@ -97,14 +97,15 @@ apt_install_missing() {
 	((rc == 0)) || { tail -n 20 "$URA_LOG/apt.log" >&2; die "apt-get install ${missing[*]} failed (log: var/log/apt.log)"; }
 }
 
-# ensure_secret FILE — a random hex secret, created once. Hex keeps it safe to
-# embed in URLs, config files and SQL literals without escaping.
+# ensure_secret FILE [BYTES] — a random hex secret of BYTES random bytes
+# (default 24), created once. Hex keeps it safe to embed in URLs, config
+# files and SQL literals without escaping.
 ensure_secret() {
-	local f="$1" tmp
+	local f="$1" bytes="${2:-24}" tmp
 	if [[ ! -s $f ]]; then
 		tmp="$(mktemp "$f.XXXXXX")"
 		chmod 0600 "$tmp"
-		od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
+		od -An -N"$bytes" -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
 		mv -f "$tmp" "$f"
 	fi
 	chmod 0600 "$f"

@@ -7,6 +7,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_dirs
+# The console's form key (console.csrf_key_file in deploy/dev/ura.yaml): 32
+# random bytes, kept across restarts like the other secrets here.
+ensure_secret "$URA_DEV/console-csrf.key" 32 >/dev/null
 # One apt-get call for everything the stack and the tests need (nginx for the
 # reverse-proxy tests, chromium and its driver for the console tests), rather
 # than one per service script.

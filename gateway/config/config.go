@@ -22,24 +22,31 @@ import (
 type Config struct {
 	// Listen is the address of the mutual-TLS API listener.
 	Listen string `yaml:"listen"`
-	// OpsListen is an optional plain-HTTP address for /healthz, /readyz and
-	// /metrics, for probes and scrapers that cannot present a client certificate.
-	OpsListen string    `yaml:"ops_listen"`
-	TLS       TLS       `yaml:"tls"`
-	Members   []Member  `yaml:"members"`
-	Limits    Limits    `yaml:"limits"`
-	Redis     Redis     `yaml:"redis"`
-	RateLimit RateLimit `yaml:"ratelimit"`
-	Vault     Vault     `yaml:"vault"`
-	Sign      Sign      `yaml:"sign"`
-	Policy    Policy    `yaml:"policy"`
-	Store     Store     `yaml:"store"`
-	Upstream  Upstream  `yaml:"upstream"`
-	Log       Log       `yaml:"log"`
-	Shutdown  Shutdown  `yaml:"shutdown"`
-	Audit     Audit     `yaml:"audit"`
-	Console   Console   `yaml:"console"`
-	Cursors   Cursors   `yaml:"cursors"`
+	// OpsListen is an optional plain-HTTP address for /healthz and /readyz,
+	// for probes that cannot present a client certificate.
+	OpsListen string `yaml:"ops_listen"`
+	// OpsMetrics also serves /metrics on the ops listener. Off by default:
+	// the series name members, and the ops listener asks nobody who they are.
+	OpsMetrics bool `yaml:"ops_metrics"`
+	// Development marks a local development stack: it allows plain-http
+	// addresses for Vault and the OPA server. Never set it in production.
+	Development bool      `yaml:"development"`
+	HTTP        HTTP      `yaml:"http"`
+	TLS         TLS       `yaml:"tls"`
+	Members     []Member  `yaml:"members"`
+	Limits      Limits    `yaml:"limits"`
+	Redis       Redis     `yaml:"redis"`
+	RateLimit   RateLimit `yaml:"ratelimit"`
+	Vault       Vault     `yaml:"vault"`
+	Sign        Sign      `yaml:"sign"`
+	Policy      Policy    `yaml:"policy"`
+	Store       Store     `yaml:"store"`
+	Upstream    Upstream  `yaml:"upstream"`
+	Log         Log       `yaml:"log"`
+	Shutdown    Shutdown  `yaml:"shutdown"`
+	Audit       Audit     `yaml:"audit"`
+	Console     Console   `yaml:"console"`
+	Cursors     Cursors   `yaml:"cursors"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -94,6 +101,7 @@ var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in typ
 func Default() *Config {
 	return &Config{
 		Listen:    "127.0.0.1:8443",
+		HTTP:      defaultHTTP(),
 		TLS:       defaultTLS(),
 		Limits:    defaultLimits(),
 		Redis:     defaultRedis(),
@@ -131,7 +139,10 @@ func (c *Config) Validate() error {
 	}
 	if c.OpsListen != "" {
 		v.hostPort("ops_listen", c.OpsListen)
+	} else if c.OpsMetrics {
+		v.add("ops_metrics", "needs ops_listen")
 	}
+	c.HTTP.validate(v.at("http"))
 	c.TLS.validate(v.at("tls"), c)
 	validateMembers(v, c.Members, c.TLS.ClientCAs)
 	c.Limits.validate(v.at("limits"))
@@ -145,8 +156,9 @@ func (c *Config) Validate() error {
 	c.Log.validate(v.at("log"))
 	c.Shutdown.validate(v.at("shutdown"))
 	c.Audit.validate(v.at("audit"), c)
-	c.Console.validate(v.at("console"))
+	c.Console.validate(v.at("console"), c.Path)
 	c.Cursors.validate(v.at("cursors"), c.Path)
+	c.validateTransport(v)
 	return v.err()
 }
 

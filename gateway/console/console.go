@@ -56,8 +56,9 @@ type Options struct {
 	Base string
 	// VerifyTimeout bounds one chain verification.
 	VerifyTimeout time.Duration
-	// CSRFKey authenticates the verify form's tokens; empty: a random key,
-	// so tokens do not survive a restart.
+	// CSRFKey authenticates the verify form's tokens, the same for every
+	// replica (console.csrf_key_file); empty: a random key, so tokens do not
+	// survive a restart or reach another replica, which New logs.
 	CSRFKey []byte
 	Logger  *slog.Logger
 	// Registerer, if set, gets the console's metrics.
@@ -138,6 +139,10 @@ func New(opts Options) (*Console, error) {
 		verifying: make(chan struct{}, 1),
 	}
 	csrf.now = opts.Now
+	if len(opts.CSRFKey) == 0 {
+		c.log.Warn("console.csrf_key_file is not set: the verify form's key is random to this process, " +
+			"so a form shown before a restart or by another replica is refused")
+	}
 	if opts.Registerer != nil {
 		if err := c.m.register(opts.Registerer); err != nil {
 			return nil, err

@@ -45,6 +45,7 @@ func (s *Server) conRoutes(g *gin.RouterGroup) {
 		Policy:        s.deps.Policy,
 		Base:          conBase,
 		VerifyTimeout: s.cfg.Console.VerifyTimeout,
+		CSRFKey:       s.csrfKey,
 		Logger:        s.log,
 		Registerer:    s.metrics.registry,
 	}

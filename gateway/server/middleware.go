@@ -3,14 +3,18 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -151,4 +155,167 @@ func (s *Server) notFound(c *gin.Context) {
 
 func (s *Server) methodNotAllowed(c *gin.Context) {
 	s.fail(c, problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, "method not allowed on this resource"))
+}
+
+// refuseAmbiguousFraming answers a request whose headers carried both
+// Content-Length and Transfer-Encoding with 400, and closes its connection:
+// a front end that framed it by Content-Length would read the rest of the
+// stream differently, so nothing more is read from it (RFC 9112 6.1).
+func (s *Server) refuseAmbiguousFraming(c *gin.Context) {
+	if fc, ok := framingConnFrom(c.Request.Context()); ok && fc.ambiguous() {
+		c.Header("Connection", "close")
+		s.fail(c, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
+			"a request must not carry both Content-Length and Transfer-Encoding"))
+		return
+	}
+	c.Next()
+}
+
+// deadlines bounds how long a request's body may take to arrive
+// (http.body_timeout, from here) and how long its response may take to
+// leave (http.write_timeout, from the end of the body). A stream instead
+// gets http.stream_write_timeout between completed writes, so that a long
+// pull is not cut off but a reader that stopped reading is.
+func (s *Server) deadlines(c *gin.Context) {
+	hc := s.cfg.HTTP
+	rc := http.NewResponseController(c.Writer)
+	write, stream := s.writeBudget(c.Request.Method, c.FullPath())
+	body := c.Request.Body != nil && c.Request.Body != http.NoBody && c.Request.ContentLength != 0
+	switch {
+	case stream:
+		w := &streamWriter{ResponseWriter: c.Writer, rc: rc, timeout: hc.StreamWriteTimeout}
+		w.arm()
+		c.Writer = w
+	case body:
+		_ = rc.SetWriteDeadline(time.Now().Add(hc.BodyTimeout + write))
+	default:
+		_ = rc.SetWriteDeadline(time.Now().Add(write))
+	}
+	if body {
+		_ = rc.SetReadDeadline(time.Now().Add(hc.BodyTimeout))
+		c.Request.Body = &deadlineBody{ReadCloser: c.Request.Body, end: func() {
+			// The body is in: the connection's next read is the next
+			// request, bounded by net/http's idle and header timeouts.
+			_ = rc.SetReadDeadline(time.Time{})
+			if !stream {
+				_ = rc.SetWriteDeadline(time.Now().Add(write))
+			}
+		}}
+	}
+	c.Next()
+}
+
+// deadlineBody calls end once, when the body has been read to its end (or
+// failed).
+type deadlineBody struct {
+	io.ReadCloser
+	end  func()
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		if err == io.EOF {
+			b.end()
+		}
+	}
+	return n, err
+}
+
+// streamWriter moves a stream's write deadline forward after each write
+// that completes. Moving it costs a timer reset (a message to the
+// connection's goroutine in HTTP/2), so it is moved at most every eighth of
+// the timeout: a stream is cut off between 7/8 and all of
+// stream_write_timeout after its last completed write.
+type streamWriter struct {
+	gin.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	armed   time.Time
+}
+
+func (w *streamWriter) arm() {
+	w.armed = time.Now()
+	_ = w.rc.SetWriteDeadline(w.armed.Add(w.timeout))
+}
+
+func (w *streamWriter) wrote(err error) {
+	if err == nil && time.Since(w.armed) >= w.timeout/8 {
+		w.arm()
+	}
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.wrote(err)
+	return n, err
+}
+
+func (w *streamWriter) WriteString(p string) (int, error) {
+	n, err := w.ResponseWriter.WriteString(p)
+	w.wrote(err)
+	return n, err
+}
+
+func (w *streamWriter) Flush() {
+	w.ResponseWriter.Flush()
+	w.arm()
+}
+
+// inFlight counts each member's requests in progress.
+type inFlight struct {
+	max     int
+	mu      sync.Mutex
+	n       map[string]int
+	refused *prometheus.CounterVec
+}
+
+func newInFlight(max int, reg prometheus.Registerer) (*inFlight, error) {
+	f := &inFlight{max: max, n: map[string]int{}, refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ura_http_in_flight_refused_total",
+		Help: "Requests refused because their member already had http.max_in_flight_per_member in progress, by member.",
+	}, []string{"member"})}
+	if err := reg.Register(f.refused); err != nil {
+		return nil, fmt.Errorf("in-flight metrics: %w", err)
+	}
+	return f, nil
+}
+
+func (f *inFlight) acquire(member string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[member] >= f.max {
+		return false
+	}
+	f.n[member]++
+	return true
+}
+
+func (f *inFlight) release(member string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[member]--; f.n[member] <= 0 {
+		delete(f.n, member)
+	}
+}
+
+// limitInFlight admits a member's request while it has fewer than
+// http.max_in_flight_per_member in progress on this process, and answers
+// 429 otherwise: slow requests of one member cannot take every worker, and
+// other members are not affected.
+func (s *Server) limitInFlight(c *gin.Context) {
+	m, _ := identity.FromContext(c.Request.Context())
+	if !s.inFlight.acquire(m.ID) {
+		s.inFlight.refused.WithLabelValues(m.ID).Inc()
+		s.log.Warn("request refused: too many in progress", "component", "http", "member", m.ID,
+			"request_id", c.GetString(ginRequestID), "max_in_flight", s.inFlight.max)
+		c.Header("Retry-After", "1")
+		s.fail(c, problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
+			fmt.Sprintf("at most %d requests of one member may be in progress at once", s.inFlight.max)))
+		return
+	}
+	defer s.inFlight.release(m.ID)
+	c.Next()
 }

@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -12,8 +14,11 @@ import (
 // routes is the whole request path on one screen:
 //
 //	TLS 1.3 handshake (chain, CA prefix, CRL)   — tls.go, before any route
+//	→ refuse Content-Length with Transfer-Encoding (listener.go)
 //	→ strip identity headers → observe (metrics, request log, recover)
-//	→ member identity (registry) → the route's own chain
+//	→ read and write deadlines (writeBudget below)
+//	→ member identity (registry) → member's in-flight cap
+//	→ the route's own chain
 func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -22,12 +27,12 @@ func (s *Server) routes() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(s.notFound)
 	r.NoMethod(s.methodNotAllowed)
-	r.Use(stripIdentityHeaders, s.observe)
+	r.Use(s.refuseAmbiguousFraming, stripIdentityHeaders, s.observe, s.deadlines)
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
 
-	member := r.Group("/", s.identify)
+	member := r.Group("/", s.identify, s.limitInFlight)
 	member.GET("/metrics", s.requireMetricsReader, gin.WrapH(s.metricsHandler()))
 	member.GET("/v1/whoami", s.whoami)
 	// [routes: records]  push, pull, get, trace, schemas, openapi
@@ -50,14 +55,31 @@ func (s *Server) routes() *gin.Engine {
 	return r
 }
 
-// opsRoutes serve probes and scrapers on the optional plain-HTTP ops
-// listener, which carries no member data.
+// writeBudget is how long a route's response may take to leave, from the
+// end of the request's body; stream routes write for as long as they have
+// records, and are bounded per write instead (http.stream_write_timeout).
+func (s *Server) writeBudget(method, route string) (d time.Duration, stream bool) {
+	switch {
+	case method == http.MethodGet && (route == "/v1/records" || route == "/v1/audit/export"):
+		return 0, true
+	case method == http.MethodPost && strings.HasPrefix(route, "/console/"):
+		// "verify chain" answers once it has read the whole log.
+		return s.cfg.Console.VerifyTimeout + s.cfg.HTTP.WriteTimeout, false
+	}
+	return s.cfg.HTTP.WriteTimeout, false
+}
+
+// opsRoutes serve probes on the optional plain-HTTP ops listener, which
+// identifies nobody: /metrics (whose series name members) only when
+// ops_metrics opens it.
 func (s *Server) opsRoutes() *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
+	if s.cfg.OpsMetrics {
+		r.GET("/metrics", gin.WrapH(s.metricsHandler()))
+	}
 	return r
 }
 

@@ -61,6 +61,11 @@ type Server struct {
 	tls      *tlsManager
 	registry *identity.Registry
 	engine   *gin.Engine
+	// inFlight caps each member's requests in progress (http.max_in_flight_per_member).
+	inFlight *inFlight
+	// csrfKey signs the console's form tokens (console.csrf_key_file); nil:
+	// a random key per process.
+	csrfKey []byte
 
 	mu      sync.Mutex
 	addr    net.Addr
@@ -78,6 +83,13 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		metrics: m,
 		tls:     newTLSManager(cfg, m, logger.With("component", "tls")),
 		started: make(chan struct{}),
+	}
+	var err error
+	if s.inFlight, err = newInFlight(cfg.HTTP.MaxInFlightPerMember, m.registry); err != nil {
+		return nil, err
+	}
+	if s.csrfKey, err = cfg.Console.CSRFKey(cfg.Path); err != nil {
+		return nil, fmt.Errorf("console.csrf_key_file: %w", err)
 	}
 	members := make([]identity.Member, len(cfg.Members))
 	for i, cm := range cfg.Members {
@@ -121,7 +133,18 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 }
 
 // Handler is the whole HTTP chain, for tests that serve it themselves.
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An HTTP/1.1 connection reaches net/http as a framingConn, which
+		// net/http does not know for TLS: the state comes from the
+		// connection itself.
+		if fc, ok := framingConnFrom(r.Context()); ok && r.TLS == nil {
+			st := fc.ConnectionState()
+			r.TLS = &st
+		}
+		s.engine.ServeHTTP(w, r)
+	})
+}
 
 // Addr is the listener's address once Run has started listening.
 func (s *Server) Addr() net.Addr {
@@ -142,20 +165,26 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.started)
 
+	// Per-request read and write deadlines are set by the chain
+	// (deadlines, middleware.go): a stream needs another bound than a page.
+	hc := s.cfg.HTTP
+	errorLog := log.New(handshakeLog{metrics: s.metrics, log: s.log.With("component", "tls")}, "", 0)
 	srv := &http.Server{
-		Handler:           s.engine,
-		TLSConfig:         s.tls.baseConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: hc.ReadHeaderTimeout,
+		IdleTimeout:       hc.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(handshakeLog{metrics: s.metrics, log: s.log.With("component", "tls")}, "", 0),
+		ErrorLog:          errorLog,
+		ConnContext:       connContext,
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	tl := newTLSListener(ln, s.tls.baseConfig(), hc.ReadHeaderTimeout, errorLog.Printf)
+	go func() { errc <- srv.Serve(tl) }()
 
 	if s.cfg.OpsListen != "" {
-		ops := &http.Server{Addr: s.cfg.OpsListen, Handler: s.opsRoutes(), ReadHeaderTimeout: 5 * time.Second}
+		ops := &http.Server{Addr: s.cfg.OpsListen, Handler: s.opsRoutes(),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: hc.IdleTimeout}
 		servers = append(servers, ops)
 		go func() { errc <- ops.ListenAndServe() }()
 	}
@@ -176,7 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	watcher.Prime()
 	go watcher.Run(runCtx)
 
-	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen)
+	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen, "ops_metrics", s.cfg.OpsMetrics)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
