@@ -10,6 +10,9 @@ ensure_dirs
 # The console's form key (console.csrf_key_file in deploy/dev/ura.yaml): 32
 # random bytes, kept across restarts like the other secrets here.
 ensure_secret "$URA_DEV/console-csrf.key" 32 >/dev/null
+# The key pull cursors are sealed with (cursors.key_file), so that a cursor
+# survives a gateway restart.
+ensure_secret "$URA_DEV/cursor.key" 32 >/dev/null
 # One apt-get call for everything the stack and the tests need (nginx for the
 # reverse-proxy tests, chromium and its driver for the console tests), rather
 # than one per service script.
