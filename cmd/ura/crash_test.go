@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -51,8 +52,14 @@ func TestGatewayCrashChild(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "1" {
 		t.Skip("started only by TestGatewayKill9")
 	}
-	err := run(context.Background(), []string{"serve", "--config", os.Getenv(crashConfigEnv)}, os.Stdout, os.Stderr)
+	// As main does: SIGTERM is a graceful stop, which the restart test uses.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	err := run(ctx, []string{"serve", "--config", os.Getenv(crashConfigEnv)}, os.Stdout, os.Stderr)
+	stop()
 	fmt.Fprintln(os.Stderr, "crash child: serve returned:", err)
+	if err == nil {
+		os.Exit(0)
+	}
 	os.Exit(3)
 }
 
