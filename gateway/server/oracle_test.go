@@ -32,6 +32,18 @@ import (
 // (asked by the other) start from the same quota.
 func oracleEnv(t *testing.T) (*exEnv, string) {
 	t.Helper()
+	return oracleEnvWith2(t, nil)
+}
+
+// oracleEnvWith is oracleEnv with the configuration changed by mutate.
+func oracleEnvWith(t *testing.T, mutate func(*config.Config)) *exEnv {
+	t.Helper()
+	e, _ := oracleEnvWith2(t, mutate)
+	return e
+}
+
+func oracleEnvWith2(t *testing.T, mutate func(*config.Config)) (*exEnv, string) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
 	if err != nil {
@@ -49,6 +61,9 @@ func oracleEnv(t *testing.T) (*exEnv, string) {
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
+		if mutate != nil {
+			mutate(cfg)
+		}
 		d.Store, d.Policy = st, engine
 		d.Limiter = ratelimit.NewGCRA(nil, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	})
