@@ -38,11 +38,11 @@ func oracleEnv(t *testing.T) (*exEnv, string) {
 // oracleEnvWith is oracleEnv with the configuration changed by mutate.
 func oracleEnvWith(t *testing.T, mutate func(*config.Config)) *exEnv {
 	t.Helper()
-	e, _ := oracleEnvWith2(t, mutate)
+	e, _ := oracleEnvWith2(t, func(cfg *config.Config, _ *Deps) { mutate(cfg) })
 	return e
 }
 
-func oracleEnvWith2(t *testing.T, mutate func(*config.Config)) (*exEnv, string) {
+func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
@@ -61,10 +61,10 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config)) (*exEnv, string) 
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
-		if mutate != nil {
-			mutate(cfg)
-		}
 		d.Store, d.Policy = st, engine
+		if mutate != nil {
+			mutate(cfg, d)
+		}
 		d.Limiter = ratelimit.NewGCRA(nil, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	})
 	secret := polRecord(t, "licence", "label.classification", "SECRET", "label.releasable_to", []any{"ALB"})
