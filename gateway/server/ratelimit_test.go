@@ -234,7 +234,6 @@ func TestRateLimitOverMTLS(t *testing.T) {
 		`ura_ratelimit_requests_total{class="push",member="` + partner + `",result="allowed"} 3`,
 		`ura_ratelimit_requests_total{class="push",member="` + agency + `",result="allowed"} 10`,
 		`ura_ratelimit_records_total{class="push",member="` + agency + `"} 500`,
-		`ura_ratelimit_refunded_records_total{class="pull",member="` + partner + `"} 6`,
 		`ura_ratelimit_mode{mode="redis"} 1`,
 	} {
 		if !strings.Contains(string(raw), want) {
