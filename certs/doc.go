@@ -1,6 +1,7 @@
 // Package certs is ura's PKI code: building CAs, issuing member and server
-// certificates, signing CRLs, reading and writing PEM files, and the
-// development PKI behind "ura certs".
+// certificates, signing CRLs, and reading and writing PEM files. The
+// development PKI behind "ura certs" is package certs/devpki, built on this
+// one; nothing here writes a fixed directory layout.
 //
 // A member's identity is carried in its client certificate as exactly one
 // SAN URI, MemberURIPrefix followed by the member ID (INSTANCE/CLASS/CODE,

@@ -54,7 +54,7 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 	now := time.Now()
 	notBefore, notAfter := opts.NotBefore, opts.NotAfter
 	if notBefore.IsZero() {
-		notBefore = now.Add(-clockSkew)
+		notBefore = now.Add(-ClockSkew)
 	}
 	if notAfter.IsZero() {
 		notAfter = now.Add(DefaultLeafValidity)

@@ -40,9 +40,3 @@ func MemberURI(id string) string {
 func PrefixAllows(prefix, id string) bool {
 	return id == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(id, prefix)
 }
-
-// memberFileBase turns a member ID into a file name: "/" would otherwise
-// create nested directories under clients/.
-func memberFileBase(id string) string {
-	return strings.ReplaceAll(id, "/", "_")
-}

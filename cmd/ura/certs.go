@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/devpki"
 )
 
 const certsDefaultDir = "var/pki"
@@ -123,7 +124,7 @@ func runCertsInit(args []string, stdout, stderr io.Writer) error {
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
-	if err := certs.InitDev(certs.InitOptions{Dir: *dir, Force: *force, Out: stdout}); err != nil {
+	if err := devpki.Init(devpki.InitOptions{Dir: *dir, Force: *force, Out: stdout}); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "dev PKI ready in %s; trust anchor: %s\n", *dir, filepath.Join(*dir, "ca.crt"))
@@ -141,7 +142,7 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 			"  ura certs issue --member IT/GOV/DIFESA --ca it --validity 720h --out var/pki/clients/it-difesa\n")
 	member := fs.String("member", "", "member `ID` to issue for, INSTANCE/CLASS/CODE (required)")
 	dir := fs.String("dir", certsDefaultDir, "dev PKI directory made by \"ura certs init\"")
-	ca := fs.String("ca", certs.DevCAIntermediate, "issuing CA: \"intermediate\" (the dev issuing CA) or \"it\" (the Italian partner CA)")
+	ca := fs.String("ca", devpki.CAIntermediate, "issuing CA: \"intermediate\" (the dev issuing CA) or \"it\" (the Italian partner CA)")
 	validity := fs.Duration("validity", 8760*time.Hour, "lifetime of the certificate from now")
 	out := fs.String("out", "", "write `PREFIX`.crt and PREFIX.key (default DIR/clients/<ID with / replaced by _>)")
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
@@ -150,7 +151,7 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 	if *member == "" {
 		return errors.New("certs issue: --member is required, e.g. --member AL/GOV/AIM")
 	}
-	certPath, keyPath, err := certs.IssueMember(certs.IssueOptions{
+	certPath, keyPath, err := devpki.IssueMember(devpki.IssueOptions{
 		Dir: *dir, Member: *member, Out: *out, Validity: *validity, CA: *ca,
 	})
 	if err != nil {
@@ -179,7 +180,7 @@ func runCertsRevoke(args []string, stdout, stderr io.Writer) error {
 	if *next <= 0 {
 		return fmt.Errorf("certs revoke: --next-update %s must be positive", *next)
 	}
-	if err := certs.Revoke(certs.RevokeOptions{Dir: *dir, CertFile: *cert, NextUpdate: *next, Out: stdout}); err != nil {
+	if err := devpki.Revoke(devpki.RevokeOptions{Dir: *dir, CertFile: *cert, NextUpdate: *next, Out: stdout}); err != nil {
 		return err
 	}
 	return nil
@@ -200,7 +201,7 @@ func runCertsCRL(args []string, stdout, stderr io.Writer) error {
 	if *next <= 0 {
 		return fmt.Errorf("certs crl: --next-update %s must be positive", *next)
 	}
-	if err := certs.RefreshCRL(*dir, *next); err != nil {
+	if err := devpki.RefreshCRL(*dir, *next); err != nil {
 		return err
 	}
 	path := filepath.Join(*dir, "crl.pem")
