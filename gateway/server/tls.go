@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/reload"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 )
@@ -28,7 +28,7 @@ type tlsState struct {
 // tlsManager owns the current tlsState and rebuilds it from disk.
 type tlsManager struct {
 	cfg     *config.Config
-	fetcher *certs.CRLFetcher
+	fetcher *reload.CRLFetcher
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -46,7 +46,7 @@ func newTLSManager(cfg *config.Config, m *metrics, log *slog.Logger) *tlsManager
 		}
 	}
 	if len(urls) > 0 {
-		tm.fetcher = &certs.CRLFetcher{
+		tm.fetcher = &reload.CRLFetcher{
 			URLs:    urls,
 			Refresh: cfg.TLS.CRLRefresh,
 			Logger:  log,
