@@ -4,9 +4,10 @@
 // one; nothing here writes a fixed directory layout.
 //
 // A member's identity is carried in its client certificate as exactly one
-// SAN URI, MemberURIPrefix followed by the member ID (INSTANCE/CLASS/CODE,
-// see ValidMemberID). This package issues such certificates but never decides
-// whom to trust: checking chains, CA prefixes and revocation is done where
+// SAN URI, urn:ura:member: followed by the member ID (INSTANCE/CLASS/CODE);
+// its syntax belongs to package gateway/identity, which builds and parses
+// it. This package issues such certificates but never decides whom to
+// trust: checking chains, CA prefixes and revocation is done where
 // connections are accepted, so that a certificate built here for a negative
 // test (no URI, two URIs, a foreign CA claiming a member) is refused there.
 //

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Files of a dev PKI directory. Other parts of ura (example configs, tests)
@@ -218,7 +219,7 @@ func Init(opts InitOptions) (err error) {
 func memberLeafOptions(id string, notBefore, notAfter time.Time) certs.LeafOptions {
 	return certs.LeafOptions{
 		CommonName: id,
-		URIs:       []string{certs.MemberURI(id)},
+		URIs:       []string{identity.MemberURI(id)},
 		NotBefore:  notBefore,
 		NotAfter:   notAfter,
 		Client:     true,
@@ -448,7 +449,7 @@ func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
 			err = fmt.Errorf("issue certificate for %q: %w", opts.Member, err)
 		}
 	}()
-	if err := certs.ValidMemberID(opts.Member); err != nil {
+	if err := identity.ValidMemberID(opts.Member); err != nil {
 		return "", "", err
 	}
 	if opts.Dir == "" {

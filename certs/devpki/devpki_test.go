@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // devTestInit creates a dev PKI in a fresh directory.
@@ -220,8 +221,8 @@ func TestInitCertificates(t *testing.T) {
 			if leaf.Subject.CommonName != tt.member {
 				t.Errorf("CN = %q, want %q", leaf.Subject.CommonName, tt.member)
 			}
-			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != certs.MemberURI(tt.member) {
-				t.Errorf("URIs = %v, want exactly [%s]", leaf.URIs, certs.MemberURI(tt.member))
+			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != identity.MemberURI(tt.member) {
+				t.Errorf("URIs = %v, want exactly [%s]", leaf.URIs, identity.MemberURI(tt.member))
 			}
 			if len(leaf.DNSNames) != 0 || len(leaf.IPAddresses) != 0 {
 				t.Errorf("client certificate carries DNS %v / IP %v", leaf.DNSNames, leaf.IPAddresses)
@@ -369,7 +370,7 @@ func TestIssueMemberAndRevoke(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != certs.MemberURI(opts.Member) {
+			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != identity.MemberURI(opts.Member) {
 				t.Errorf("URIs = %v", leaf.URIs)
 			}
 			if opts.Validity > 0 {

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/certs/devpki"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 const certsDefaultDir = "var/pki"
@@ -38,7 +38,7 @@ func certsUsage(w io.Writer) {
 	note(w, "Usage: ura certs <command> [flags]\n\n")
 	note(w, "Manage the development PKI: a root and an issuing CA, the gateway's serving\n")
 	note(w, "certificate, member client certificates (identity in the SAN URI\n")
-	note(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", certs.MemberURIPrefix)
+	note(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", identity.MemberURIPrefix)
 	note(w, "Commands:\n")
 	for _, c := range certsCommands {
 		note(w, "  %-8s %s\n", c.name, c.summary)
@@ -135,7 +135,7 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 	fs := certsFlagSet("issue",
 		"Usage: ura certs issue --member ID [--dir DIR] [--ca intermediate|it] [--validity D] [--out PREFIX]\n\n"+
 			"Issue a client certificate for member ID (INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM)\n"+
-			"from a dev CA. The identity is the single SAN URI "+certs.MemberURIPrefix+"ID; the\n"+
+			"from a dev CA. The identity is the single SAN URI "+identity.MemberURIPrefix+"ID; the\n"+
 			"certificate file holds the leaf then its intermediates. An existing file at\n"+
 			"the same path is replaced.\n",
 		"  ura certs issue --member XKX/GOV/MOD\n"+

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -186,7 +184,7 @@ func (t *Trust) Revoked(leaf *x509.Certificate) bool {
 
 func (a *anchor) allows(id string) bool {
 	for _, p := range a.prefixes {
-		if certs.PrefixAllows(p, id) {
+		if PrefixAllows(p, id) {
 			return true
 		}
 	}
@@ -236,25 +234,6 @@ func (t *Trust) crlFor(cert, issuer *x509.Certificate) *crl {
 	return best
 }
 
-func memberFromLeaf(leaf *x509.Certificate) (string, error) {
-	if n := len(leaf.URIs); n != 1 {
-		return "", refused(ReasonSANCount, "the certificate carries %d SAN URIs; exactly one %s<ID> is required", n, certs.MemberURIPrefix)
-	}
-	return memberFromURI(leaf.URIs[0])
-}
-
-func memberFromURI(u *url.URL) (string, error) {
-	s := u.String()
-	id, ok := strings.CutPrefix(s, certs.MemberURIPrefix)
-	if !ok {
-		return "", refused(ReasonSANInvalid, "the SAN URI is not a %s<ID> URI", certs.MemberURIPrefix)
-	}
-	if err := certs.ValidMemberID(id); err != nil {
-		return "", refused(ReasonSANInvalid, "the SAN URI names no valid member ID")
-	}
-	return id, nil
-}
-
 func classify(err error, id string) error {
 	var inv x509.CertificateInvalidError
 	var ua x509.UnknownAuthorityError
@@ -281,6 +260,3 @@ func parseCRL(raw []byte) (*x509.RevocationList, error) {
 }
 
 func serialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }
-
-// MemberID reads the member ID from an already verified leaf certificate.
-func MemberID(leaf *x509.Certificate) (string, error) { return memberFromLeaf(leaf) }

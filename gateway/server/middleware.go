@@ -118,7 +118,7 @@ func (s *Server) identify(c *gin.Context) {
 
 func (s *Server) requireMetricsReader(c *gin.Context) {
 	m, _ := identity.FromContext(c.Request.Context())
-	if m.Kind != "auditor" && !m.HasRole("metrics") {
+	if m.Kind != identity.KindAuditor && !m.HasRole("metrics") {
 		s.fail(c, problem.New(http.StatusForbidden, problem.TypeForbidden, "metrics are for security officers and members with the metrics role"))
 		return
 	}
