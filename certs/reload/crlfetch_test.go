@@ -2,6 +2,8 @@ package reload
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -126,4 +128,82 @@ func TestCRLFetcherKeepsTheLastGoodCopy(t *testing.T) {
 	if n := len(results); n != 7 {
 		t.Fatalf("Result called %d times, want 7 (one per fetch)", n)
 	}
+}
+
+// TestCRLFetcherRefusesRedirects: a CRL comes from the URL configured for it
+// and nowhere else, even when the redirect target serves a valid CRL and the
+// caller's client would follow it.
+func TestCRLFetcherRefusesRedirects(t *testing.T) {
+	ca := newTestCA(t)
+	target := newCRLServer(t)
+	target.serve(http.StatusOK, testCRL(t, ca, 7))
+	var targetHits sync.Map
+	inner := target.Config.Handler
+	target.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		targetHits.Store(r.URL.Path, true)
+		inner.ServeHTTP(w, r)
+	})
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/elsewhere.crl", status)
+		}))
+		t.Cleanup(redirector.Close)
+		for _, client := range []*http.Client{nil, {Timeout: 5 * time.Second}} { // nil: the default client
+			f := &CRLFetcher{URLs: []string{redirector.URL}, Client: client, Logger: quiet}
+			err := f.FetchAll(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "redirect") {
+				t.Fatalf("%d: FetchAll = %v, want a refused redirect", status, err)
+			}
+			if _, ok := f.Get(redirector.URL); ok {
+				t.Fatalf("%d: a redirected CRL was kept", status)
+			}
+		}
+	}
+	if _, hit := targetHits.Load("/elsewhere.crl"); hit {
+		t.Fatal("the redirect target was contacted")
+	}
+	// The same CRL at its own URL is fetched.
+	f := &CRLFetcher{URLs: []string{target.URL}, Logger: quiet}
+	if err := f.FetchAll(t.Context()); err != nil {
+		t.Fatalf("direct fetch: %v", err)
+	}
+}
+
+// TestCRLFetcherNeedsANumber: a CRL without a CRL number cannot be ordered
+// against the one in force, so it is refused and the last good copy kept.
+func TestCRLFetcherNeedsANumber(t *testing.T) {
+	ca := newTestCA(t)
+	srv := newCRLServer(t)
+	good := testCRL(t, ca, 1)
+	srv.serve(http.StatusOK, good)
+	f := &CRLFetcher{URLs: []string{srv.URL}, Logger: quiet}
+	if err := f.FetchAll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv.serve(http.StatusOK, crlWithoutNumber(t, ca))
+	if err := f.FetchAll(t.Context()); err == nil || !strings.Contains(err.Error(), "no CRL number") {
+		t.Fatalf("FetchAll = %v, want a refused CRL without a number", err)
+	}
+	if got, _ := f.Get(srv.URL); !bytes.Equal(got, good) {
+		t.Fatal("the last good CRL was replaced")
+	}
+}
+
+// crlWithoutNumber is a well-formed CRL naming ca that lacks the cRLNumber
+// extension (its signature is not valid: the fetcher never checks it).
+func crlWithoutNumber(t *testing.T, ca *certs.CA) []byte {
+	t.Helper()
+	ecdsaSHA256 := pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}}
+	der, err := asn1.Marshal(pkix.CertificateList{
+		TBSCertList: pkix.TBSCertificateList{
+			Version: 1, Signature: ecdsaSHA256, Issuer: ca.Cert.Subject.ToRDNSequence(),
+			ThisUpdate: time.Now().UTC(), NextUpdate: time.Now().Add(time.Hour).UTC(),
+		},
+		SignatureAlgorithm: ecdsaSHA256,
+		SignatureValue:     asn1.BitString{Bytes: []byte{0}, BitLength: 8},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }

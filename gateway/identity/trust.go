@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,10 +68,12 @@ type AnchorConfig struct {
 // Trust is an immutable snapshot of the trust anchors and revocation lists.
 // A reload builds a new Trust and swaps it in whole.
 type Trust struct {
-	roots   *x509.CertPool
-	anchors map[string]*anchor // by the anchor certificate's raw DER
-	crls    map[string][]*crl  // by the CRL's raw issuer name
-	grace   time.Duration
+	roots     *x509.CertPool
+	anchors   map[string]*anchor // by the anchor certificate's raw DER
+	crls      map[string][]*crl  // by the CRL's raw issuer name
+	grace     time.Duration
+	rollbacks []Rollback
+	verdicts  verdicts
 }
 
 type anchor struct {
@@ -80,15 +84,47 @@ type anchor struct {
 
 type crl struct {
 	list    *x509.RevocationList
+	seq     crlSeq
 	revoked map[string]struct{} // serial numbers, as big.Int.String()
 	// verified caches which issuer certificates this CRL's signature was
 	// checked against, so a handshake costs a signature check only once.
 	verified sync.Map // string(issuer.Raw) -> bool
 }
 
+// crlSeq names one issuer's sequence of CRL numbers: its name and the key
+// it signs with (the CRL's authority key identifier).
+type crlSeq struct {
+	issuer string // raw DER name
+	keyID  string
+}
+
+// Rollback is a CRL refused because a CRL with a higher number from the same
+// issuer was seen before it: an older list replayed in place of a newer one
+// would un-revoke every certificate revoked in between. The newer list stays
+// in force until the issuer publishes one numbered at least as high.
+type Rollback struct {
+	// Issuer is the common name of the CRL's issuer.
+	Issuer string
+	// Number is the refused CRL's number, Kept the number of the one kept.
+	Number, Kept *big.Int
+	// Unverified is set when the kept CRL's signature has not yet been
+	// checked (no certificate from its issuer was presented since it was
+	// loaded). It is kept all the same: a forged list is never used, and a
+	// genuine one must not be forgotten for want of a handshake.
+	Unverified bool
+}
+
 // NewTrust parses anchors and CRLs. Any unparsable input is an error: a reload
 // with a half-written file must keep the previous state.
 func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
+	return NewTrustAfter(nil, anchors, grace)
+}
+
+// NewTrustAfter is NewTrust for a reload that replaces prev. CRL numbers
+// must not go back: a loaded or fetched CRL numbered lower than one prev
+// held for the same issuer is refused and prev's CRL is kept in force (see
+// Rollbacks). prev is only read; nil means a first load.
+func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 	t := &Trust{
 		roots:   x509.NewCertPool(),
 		anchors: map[string]*anchor{},
@@ -112,33 +148,160 @@ func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 			t.anchors[string(c.Raw)] = a
 		}
 		for i, raw := range ac.CRLs {
-			list, err := parseCRL(raw)
+			list, err := ParseCRL(raw)
 			if err != nil {
 				return nil, fmt.Errorf("trust anchor %s: crl %d: %w", ac.Name, i+1, err)
 			}
-			c := &crl{list: list, revoked: make(map[string]struct{}, len(list.RevokedCertificateEntries))}
-			for _, e := range list.RevokedCertificateEntries {
-				c.revoked[e.SerialNumber.String()] = struct{}{}
-			}
-			t.crls[string(list.RawIssuer)] = append(t.crls[string(list.RawIssuer)], c)
+			t.addCRL(prev.sameCRL(list))
 		}
 	}
 	if len(t.anchors) == 0 {
 		return nil, errors.New("no trust anchors")
 	}
+	t.keepNewest(prev)
 	return t, nil
 }
 
+// Rollbacks are the CRLs refused while this Trust was built, for the
+// caller to log and count.
+func (t *Trust) Rollbacks() []Rollback { return slices.Clone(t.rollbacks) }
+
+// sameCRL returns prev's copy of list when prev already held it, so that
+// its checked signatures carry over; otherwise a new entry.
+func (prev *Trust) sameCRL(list *x509.RevocationList) *crl {
+	if prev != nil {
+		for _, c := range prev.crls[string(list.RawIssuer)] {
+			if bytes.Equal(c.list.Raw, list.Raw) {
+				return c
+			}
+		}
+	}
+	c := &crl{
+		list:    list,
+		seq:     crlSeq{issuer: string(list.RawIssuer), keyID: string(list.AuthorityKeyId)},
+		revoked: make(map[string]struct{}, len(list.RevokedCertificateEntries)),
+	}
+	for _, e := range list.RevokedCertificateEntries {
+		c.revoked[e.SerialNumber.String()] = struct{}{}
+	}
+	return c
+}
+
+func (t *Trust) addCRL(c *crl) {
+	if !slices.Contains(t.crls[c.seq.issuer], c) {
+		t.crls[c.seq.issuer] = append(t.crls[c.seq.issuer], c)
+	}
+}
+
+// keepNewest compares every issuer's newly loaded CRLs with the ones prev
+// held. Only issuers that still have a CRL source are considered: a source
+// removed from the configuration takes its CRLs with it.
+//
+// From prev it keeps, per issuer, the highest-numbered CRL whose signature
+// was verified, and a higher-numbered one not yet checked. The verifier
+// always uses the highest-numbered CRL that verifies, so a replayed older
+// list changes nothing, and a forged list with a high number (which never
+// verifies) cannot push out a genuine one.
+func (t *Trust) keepNewest(prev *Trust) {
+	if prev == nil {
+		return
+	}
+	newest := map[crlSeq]*crl{}
+	for _, list := range t.crls {
+		for _, c := range list {
+			if n := newest[c.seq]; n == nil || c.list.Number.Cmp(n.list.Number) > 0 {
+				newest[c.seq] = c
+			}
+		}
+	}
+	for seq, loaded := range newest {
+		var valid, unchecked *crl
+		for _, c := range prev.crls[seq.issuer] {
+			if c.seq != seq {
+				continue
+			}
+			switch c.signature() {
+			case sigValid:
+				if valid == nil || c.list.Number.Cmp(valid.list.Number) > 0 {
+					valid = c
+				}
+			case sigUnchecked:
+				if unchecked == nil || c.list.Number.Cmp(unchecked.list.Number) > 0 {
+					unchecked = c
+				}
+			}
+		}
+		floor := loaded.list.Number
+		if valid != nil {
+			if valid.list.Number.Cmp(floor) > 0 {
+				t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: valid.list.Number})
+				floor = valid.list.Number
+				// What was refused is not kept: it can never be used.
+				t.crls[seq.issuer] = slices.DeleteFunc(t.crls[seq.issuer], func(c *crl) bool {
+					return c.seq == seq && c.list.Number.Cmp(floor) < 0
+				})
+			}
+			t.addCRL(valid)
+		}
+		if unchecked != nil && unchecked.list.Number.Cmp(floor) > 0 {
+			t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: unchecked.list.Number, Unverified: true})
+			t.addCRL(unchecked)
+		}
+	}
+	slices.SortFunc(t.rollbacks, func(a, b Rollback) int { return strings.Compare(a.Issuer, b.Issuer) })
+}
+
+type sigState int
+
+const (
+	sigUnchecked sigState = iota // no issuer certificate seen yet
+	sigInvalid                   // checked, and no issuer's key verifies it
+	sigValid                     // verified under some issuer certificate
+)
+
+func (c *crl) signature() sigState {
+	state := sigUnchecked
+	c.verified.Range(func(_, ok any) bool {
+		if ok.(bool) {
+			state = sigValid
+			return false
+		}
+		state = sigInvalid
+		return true
+	})
+	return state
+}
+
 // Verify checks a peer's certificate chain as sent in the handshake and
-// returns the member ID it proves. It is the whole identity decision.
+// returns the member ID it proves. It is the whole identity decision, made
+// at the handshake and again on every request of an open connection, so
+// that an expiry, a revocation or a removed anchor ends access on
+// connections opened before it with the refusal a new handshake would get.
+//
+// A chain accepted once is remembered by this Trust until the first moment
+// its answer could change (a certificate's notAfter, a CRL's nextUpdate plus
+// grace); a reload builds a new Trust and so forgets every answer.
 func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) {
 	if len(peer) == 0 {
 		return "", refused(ReasonNoCertificate, "the client sent no certificate")
 	}
+	key := chainKey(peer)
+	if id, ok := t.verdicts.get(key, now); ok {
+		return id, nil
+	}
+	v, err := t.verify(peer, now)
+	if err != nil {
+		return "", err
+	}
+	t.verdicts.put(key, v)
+	return v.id, nil
+}
+
+func (t *Trust) verify(peer []*x509.Certificate, now time.Time) (verdict, error) {
 	leaf := peer[0]
 	id, err := memberFromLeaf(leaf)
 	if err != nil {
-		return "", err
+		return verdict{}, err
 	}
 	inter := x509.NewCertPool()
 	for _, c := range peer[1:] {
@@ -151,7 +314,7 @@ func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return "", classify(err, id)
+		return verdict{}, classify(err, id)
 	}
 	// A chain may reach more than one anchor (cross-signing); the member is
 	// accepted through the first anchor allowed to vouch for it.
@@ -161,25 +324,17 @@ func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) 
 		if a == nil || !a.allows(id) {
 			continue
 		}
-		if err := t.checkRevocation(chain, a, now); err != nil {
+		v := verdict{id: id}
+		for _, c := range chain {
+			v.narrow(c.NotBefore, c.NotAfter)
+		}
+		if err := t.checkRevocation(chain, a, now, &v); err != nil {
 			lastErr = err
 			continue
 		}
-		return id, nil
+		return v, nil
 	}
-	return "", lastErr
-}
-
-// Revoked reports whether the leaf of a live connection is on a current CRL.
-// It lets a revocation take effect on connections opened before the CRL
-// reload, not only on new handshakes.
-func (t *Trust) Revoked(leaf *x509.Certificate) bool {
-	for _, c := range t.crls[string(leaf.RawIssuer)] {
-		if _, ok := c.revoked[leaf.SerialNumber.String()]; ok {
-			return true
-		}
-	}
-	return false
+	return verdict{}, lastErr
 }
 
 func (a *anchor) allows(id string) bool {
@@ -195,7 +350,8 @@ func (a *anchor) allows(id string) bool {
 // leaf must be covered by a current CRL from its issuer. Intermediates are
 // checked against any CRL configured from their issuer (an authority
 // revocation list), which most PKIs do not publish, so it is not required.
-func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.Time) error {
+// Every CRL it relies on narrows v to the time that CRL is current.
+func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.Time, v *verdict) error {
 	if !a.requireCRL {
 		return nil
 	}
@@ -214,6 +370,7 @@ func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.T
 		if _, ok := list.revoked[cert.SerialNumber.String()]; ok {
 			return refused(ReasonRevoked, "certificate %s from '%s' is revoked", serialHex(cert.SerialNumber), issuer.Subject.CommonName)
 		}
+		v.narrow(time.Time{}, list.list.NextUpdate.Add(t.grace))
 	}
 	return nil
 }
@@ -247,7 +404,12 @@ func classify(err error, id string) error {
 	}
 }
 
-func parseCRL(raw []byte) (*x509.RevocationList, error) {
+// ParseCRL parses one CRL, PEM ("X509 CRL") or DER, as the gateway loads
+// it from a file or a URL. It checks the form only, never the signature
+// (the issuer's certificate is known only when a chain presents it), and
+// refuses a CRL without a CRL number: without one, an older list could not
+// be told from a newer one.
+func ParseCRL(raw []byte) (*x509.RevocationList, error) {
 	if b, _ := pem.Decode(raw); b != nil {
 		if b.Type != "X509 CRL" {
 			return nil, fmt.Errorf("PEM block %q is not an X509 CRL", b.Type)
@@ -256,7 +418,14 @@ func parseCRL(raw []byte) (*x509.RevocationList, error) {
 	} else if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("-----")) {
 		return nil, errors.New("truncated PEM")
 	}
-	return x509.ParseRevocationList(raw)
+	list, err := x509.ParseRevocationList(raw)
+	if err != nil {
+		return nil, err
+	}
+	if list.Number == nil || list.Number.Sign() < 0 {
+		return nil, errors.New("the CRL carries no CRL number")
+	}
+	return list, nil
 }
 
 func serialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }

@@ -114,9 +114,18 @@ func (tm *tlsManager) build() (*tlsState, error) {
 		}
 		anchors = append(anchors, ac)
 	}
-	trust, err := identity.NewTrust(anchors, t.CRLGrace)
+	var prev *identity.Trust
+	if cur := tm.current.Load(); cur != nil {
+		prev = cur.trust
+	}
+	trust, err := identity.NewTrustAfter(prev, anchors, t.CRLGrace)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range trust.Rollbacks() {
+		tm.metrics.crlRollbacks.Inc()
+		tm.log.Warn("crl refused: numbered lower than one already seen from its issuer; the newer one stays in force",
+			"issuer", r.Issuer, "crl_number", r.Number.String(), "kept_crl_number", r.Kept.String(), "kept_unverified", r.Unverified)
 	}
 	st := &tlsState{trust: trust, min: tls.VersionTLS13}
 	if t.MinVersion == "1.2" {
