@@ -2,10 +2,12 @@ package identity
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -194,14 +196,14 @@ func (t *Trust) addCRL(c *crl) {
 }
 
 // keepNewest compares every issuer's newly loaded CRLs with the ones prev
-// held. Only issuers that still have a CRL source are considered: a source
+// held. Only issuers that still have a CRL loaded are considered: a source
 // removed from the configuration takes its CRLs with it.
 //
-// From prev it keeps, per issuer, the highest-numbered CRL whose signature
-// was verified, and a higher-numbered one not yet checked. The verifier
-// always uses the highest-numbered CRL that verifies, so a replayed older
-// list changes nothing, and a forged list with a high number (which never
-// verifies) cannot push out a genuine one.
+// From prev it keeps, per issuer and signing key, the highest-numbered CRL
+// whose signature was verified, and a higher-numbered one not yet checked.
+// The verifier always uses the highest-numbered CRL that verifies, so a
+// replayed older list changes nothing, and a forged list (which never
+// verifies) cannot push out a genuine one, whatever number or key it claims.
 func (t *Trust) keepNewest(prev *Trust) {
 	if prev == nil {
 		return
@@ -214,41 +216,47 @@ func (t *Trust) keepNewest(prev *Trust) {
 			}
 		}
 	}
-	for seq, loaded := range newest {
-		var valid, unchecked *crl
-		for _, c := range prev.crls[seq.issuer] {
-			if c.seq != seq {
-				continue
-			}
+	issuers := slices.Sorted(maps.Keys(t.crls))
+	for _, issuer := range issuers {
+		valid, unchecked := map[crlSeq]*crl{}, map[crlSeq]*crl{}
+		for _, c := range prev.crls[issuer] {
+			pick := unchecked
 			switch c.signature() {
 			case sigValid:
-				if valid == nil || c.list.Number.Cmp(valid.list.Number) > 0 {
-					valid = c
-				}
-			case sigUnchecked:
-				if unchecked == nil || c.list.Number.Cmp(unchecked.list.Number) > 0 {
-					unchecked = c
-				}
+				pick = valid
+			case sigInvalid:
+				continue
+			}
+			if b := pick[c.seq]; b == nil || c.list.Number.Cmp(b.list.Number) > 0 {
+				pick[c.seq] = c
 			}
 		}
-		floor := loaded.list.Number
-		if valid != nil {
-			if valid.list.Number.Cmp(floor) > 0 {
-				t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: valid.list.Number})
-				floor = valid.list.Number
+		for seq, v := range valid {
+			loaded := newest[seq]
+			if loaded != nil && v.list.Number.Cmp(loaded.list.Number) > 0 {
+				t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: v.list.Number})
 				// What was refused is not kept: it can never be used.
-				t.crls[seq.issuer] = slices.DeleteFunc(t.crls[seq.issuer], func(c *crl) bool {
-					return c.seq == seq && c.list.Number.Cmp(floor) < 0
+				t.crls[issuer] = slices.DeleteFunc(t.crls[issuer], func(c *crl) bool {
+					return c.seq == seq && c.list.Number.Cmp(v.list.Number) < 0
 				})
 			}
-			t.addCRL(valid)
+			t.addCRL(v)
 		}
-		if unchecked != nil && unchecked.list.Number.Cmp(floor) > 0 {
-			t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: unchecked.list.Number, Unverified: true})
-			t.addCRL(unchecked)
+		for seq, u := range unchecked {
+			loaded := newest[seq]
+			if loaded == nil || u.list.Number.Cmp(loaded.list.Number) <= 0 {
+				continue
+			}
+			if v := valid[seq]; v != nil && u.list.Number.Cmp(v.list.Number) <= 0 {
+				continue
+			}
+			t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: u.list.Number, Unverified: true})
+			t.addCRL(u)
 		}
 	}
-	slices.SortFunc(t.rollbacks, func(a, b Rollback) int { return strings.Compare(a.Issuer, b.Issuer) })
+	slices.SortFunc(t.rollbacks, func(a, b Rollback) int {
+		return cmp.Or(strings.Compare(a.Issuer, b.Issuer), a.Kept.Cmp(b.Kept))
+	})
 }
 
 type sigState int

@@ -18,12 +18,12 @@ import (
 // trustPKI is an in-test PKI: root → issuing intermediate → member leaves,
 // and CRLs from both CAs, numbered as the test chooses.
 type trustPKI struct {
-	t     *testing.T
+	t     testing.TB
 	root  *certs.CA
 	inter *certs.CA
 }
 
-func newTrustPKI(t *testing.T) *trustPKI {
+func newTrustPKI(t testing.TB) *trustPKI {
 	t.Helper()
 	root, err := certs.NewRootCA("trust test root", 24*time.Hour)
 	if err != nil {
@@ -148,11 +148,14 @@ func TestCRLRollbackRefused(t *testing.T) {
 	t.Run("a forged high number cannot push out the genuine list", func(t *testing.T) {
 		t1 := p.trust(nil, newer)
 		wantReason(t, t1, victim, now, ReasonRevoked)
-		forged := forgeCRL(t, p.inter.Cert, 1000)
-		t2 := p.trust(t1, forged)
-		wantRollbacks(t, t2)
-		wantReason(t, t2, victim, now, ReasonRevoked) // the forged list never verifies
-		wantReason(t, t2, good, now, "")
+		for _, keyID := range [][]byte{p.inter.Cert.SubjectKeyId, []byte("another key")} {
+			t2 := p.trust(t1, forgeCRL(t, p.inter.Cert, keyID, 1000))
+			wantRollbacks(t, t2)
+			wantReason(t, t2, victim, now, ReasonRevoked) // the forged list never verifies
+			wantReason(t, t2, good, now, "")
+		}
+		t2 := p.trust(t1, forgeCRL(t, p.inter.Cert, p.inter.Cert.SubjectKeyId, 1000))
+		wantReason(t, t2, victim, now, ReasonRevoked)
 		// Once seen to be forged, it no longer holds back genuine lists.
 		t3 := p.trust(t2, p.crl(p.inter, 3, victim[0].SerialNumber))
 		wantRollbacks(t, t3)
@@ -167,9 +170,9 @@ func TestCRLRollbackRefused(t *testing.T) {
 	})
 }
 
-// forgeCRL is a CRL that names issuer (same name and authority key ID) and
+// forgeCRL is a CRL that names issuer, claims authority key ID keyID and
 // carries number n, but is signed by another key.
-func forgeCRL(t *testing.T, issuer *x509.Certificate, n int64) []byte {
+func forgeCRL(t testing.TB, issuer *x509.Certificate, keyID []byte, n int64) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -178,7 +181,7 @@ func forgeCRL(t *testing.T, issuer *x509.Certificate, n int64) []byte {
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               issuer.Subject,
-		SubjectKeyId:          issuer.SubjectKeyId,
+		SubjectKeyId:          keyID,
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
 		IsCA:                  true,
