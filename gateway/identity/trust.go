@@ -154,7 +154,7 @@ func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*T
 			if err != nil {
 				return nil, fmt.Errorf("trust anchor %s: crl %d: %w", ac.Name, i+1, err)
 			}
-			t.addCRL(prev.sameCRL(list))
+			t.addCRL(reuseCRL(prev, list))
 		}
 	}
 	if len(t.anchors) == 0 {
@@ -168,9 +168,9 @@ func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*T
 // caller to log and count.
 func (t *Trust) Rollbacks() []Rollback { return slices.Clone(t.rollbacks) }
 
-// sameCRL returns prev's copy of list when prev already held it, so that
+// reuseCRL returns prev's copy of list when prev already held it, so that
 // its checked signatures carry over; otherwise a new entry.
-func (prev *Trust) sameCRL(list *x509.RevocationList) *crl {
+func reuseCRL(prev *Trust, list *x509.RevocationList) *crl {
 	if prev != nil {
 		for _, c := range prev.crls[string(list.RawIssuer)] {
 			if bytes.Equal(c.list.Raw, list.Raw) {
