@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// clockSkew backdates NotBefore so that a peer whose clock runs a little
+// ClockSkew backdates NotBefore so that a peer whose clock runs a little
 // behind does not reject a certificate issued a moment ago.
-const clockSkew = 5 * time.Minute
+const ClockSkew = 5 * time.Minute
 
 // CA is a certificate authority that can sign intermediates, leaves and CRLs.
 type CA struct {
@@ -38,10 +38,13 @@ type CA struct {
 // under a second, unplanned intermediate level is refused by verifiers.
 func NewRootCA(commonName string, validity time.Duration) (*CA, error) {
 	now := time.Now()
-	return newRootCA(commonName, now.Add(-clockSkew), now.Add(validity))
+	return NewRootCABetween(commonName, now.Add(-ClockSkew), now.Add(validity))
 }
 
-func newRootCA(commonName string, notBefore, notAfter time.Time) (*CA, error) {
+// NewRootCABetween is NewRootCA with an explicit validity period, for
+// fixtures whose dates matter (a CA backdated so that an expired leaf still
+// lies inside its issuer's validity).
+func NewRootCABetween(commonName string, notBefore, notAfter time.Time) (*CA, error) {
 	key, err := newKey()
 	if err != nil {
 		return nil, err
@@ -62,10 +65,11 @@ func newRootCA(commonName string, notBefore, notAfter time.Time) (*CA, error) {
 // may sign leaves only, so a stolen issuing key cannot mint further CAs.
 func (ca *CA) NewIntermediate(commonName string, validity time.Duration) (*CA, error) {
 	now := time.Now()
-	return ca.newIntermediate(commonName, now.Add(-clockSkew), now.Add(validity))
+	return ca.NewIntermediateBetween(commonName, now.Add(-ClockSkew), now.Add(validity))
 }
 
-func (ca *CA) newIntermediate(commonName string, notBefore, notAfter time.Time) (*CA, error) {
+// NewIntermediateBetween is NewIntermediate with an explicit validity period.
+func (ca *CA) NewIntermediateBetween(commonName string, notBefore, notAfter time.Time) (*CA, error) {
 	if err := ca.check(); err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 // Package certs is ura's PKI code: building CAs, issuing member and server
-// certificates, signing CRLs, reading and writing PEM files, and the
-// development PKI behind "ura certs".
+// certificates, signing CRLs, and reading and writing PEM files. The
+// development PKI behind "ura certs" is package certs/devpki, built on this
+// one; nothing here writes a fixed directory layout.
 //
 // A member's identity is carried in its client certificate as exactly one
-// SAN URI, MemberURIPrefix followed by the member ID (INSTANCE/CLASS/CODE,
-// see ValidMemberID). This package issues such certificates but never decides
-// whom to trust: checking chains, CA prefixes and revocation is done where
+// SAN URI, urn:ura:member: followed by the member ID (INSTANCE/CLASS/CODE);
+// its syntax belongs to package gateway/identity, which builds and parses
+// it. This package issues such certificates but never decides whom to
+// trust: checking chains, CA prefixes and revocation is done where
 // connections are accepted, so that a certificate built here for a negative
 // test (no URI, two URIs, a foreign CA claiming a member) is refused there.
 //

@@ -21,7 +21,7 @@ const DefaultLeafValidity = 397 * 24 * time.Hour
 // attacker would present (no member URI, two of them, a malformed one).
 type LeafOptions struct {
 	CommonName string
-	// URIs are complete SAN URIs, e.g. MemberURI("AL/GOV/AIM").
+	// URIs are complete SAN URIs, e.g. "urn:ura:member:AL/GOV/AIM" (identity.MemberURI).
 	URIs        []string
 	DNSNames    []string
 	IPAddresses []net.IP
@@ -54,7 +54,7 @@ func (ca *CA) Issue(opts LeafOptions) (*Leaf, error) {
 	now := time.Now()
 	notBefore, notAfter := opts.NotBefore, opts.NotAfter
 	if notBefore.IsZero() {
-		notBefore = now.Add(-clockSkew)
+		notBefore = now.Add(-ClockSkew)
 	}
 	if notAfter.IsZero() {
 		notAfter = now.Add(DefaultLeafValidity)

@@ -42,7 +42,7 @@ func TestIssue(t *testing.T) {
 		{
 			name:     "member client",
 			ca:       inter,
-			opts:     LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{MemberURI("AL/GOV/AIM")}, Client: true},
+			opts:     LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{"urn:ura:member:AL/GOV/AIM"}, Client: true},
 			usage:    x509.ExtKeyUsageClientAuth,
 			wantURIs: []string{"urn:ura:member:AL/GOV/AIM"},
 			chainLen: 2,
@@ -57,7 +57,7 @@ func TestIssue(t *testing.T) {
 		{
 			name:     "directly under root",
 			ca:       root,
-			opts:     LeafOptions{CommonName: "x", URIs: []string{MemberURI("IT/GOV/MOD")}, Client: true},
+			opts:     LeafOptions{CommonName: "x", URIs: []string{"urn:ura:member:IT/GOV/MOD"}, Client: true},
 			usage:    x509.ExtKeyUsageClientAuth,
 			wantURIs: []string{"urn:ura:member:IT/GOV/MOD"},
 			chainLen: 1,
@@ -72,7 +72,7 @@ func TestIssue(t *testing.T) {
 		{
 			name:     "two URIs",
 			ca:       inter,
-			opts:     LeafOptions{CommonName: "x", URIs: []string{MemberURI("AL/GOV/AIM"), MemberURI("AL/GOV/MOD")}, Client: true},
+			opts:     LeafOptions{CommonName: "x", URIs: []string{"urn:ura:member:AL/GOV/AIM", "urn:ura:member:AL/GOV/MOD"}, Client: true},
 			usage:    x509.ExtKeyUsageClientAuth,
 			wantURIs: []string{"urn:ura:member:AL/GOV/AIM", "urn:ura:member:AL/GOV/MOD"},
 			chainLen: 2,
@@ -197,7 +197,7 @@ func TestTLSCertificateHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := inter.Issue(LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{MemberURI("AL/GOV/AIM")}, Client: true})
+	client, err := inter.Issue(LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{"urn:ura:member:AL/GOV/AIM"}, Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}

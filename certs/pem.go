@@ -31,7 +31,7 @@ func WriteCertsPEM(path string, certs ...*x509.Certificate) error {
 			return fmt.Errorf("encode %s: %w", path, err)
 		}
 	}
-	return writeFileAtomic(path, buf.Bytes(), 0o644)
+	return WriteFileAtomic(path, buf.Bytes(), 0o644)
 }
 
 // WriteKeyPEM writes key as PKCS#8 "PRIVATE KEY" with mode 0600. The file is
@@ -43,7 +43,7 @@ func WriteKeyPEM(path string, key crypto.Signer) error {
 		return fmt.Errorf("marshal key for %s: %w", path, err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der})
-	return writeFileAtomic(path, data, 0o600)
+	return WriteFileAtomic(path, data, 0o600)
 }
 
 // WriteCRLPEM writes a DER CRL as an "X509 CRL" PEM file (mode 0644).
@@ -51,7 +51,7 @@ func WriteCRLPEM(path string, der []byte) error {
 	if _, err := x509.ParseRevocationList(der); err != nil {
 		return fmt.Errorf("write %s: not a CRL: %w", path, err)
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemCRL, Bytes: der}), 0o644)
+	return WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: pemCRL, Bytes: der}), 0o644)
 }
 
 // ReadCertsPEM returns every CERTIFICATE block in path, in file order (leaf
@@ -128,12 +128,12 @@ func ReadKeyPEM(path string) (crypto.Signer, error) {
 	}
 }
 
-// writeFileAtomic writes data to a temporary file in the target directory and
+// WriteFileAtomic writes data to a temporary file in the target directory and
 // renames it into place, so a reader (a CRL refresher, a reloading server)
 // sees either the old file or the new one, never a half-written one. The
 // temporary file must share the directory because rename is only atomic
 // within one file system.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -13,7 +13,7 @@ import (
 
 func TestPEMRoundTrip(t *testing.T) {
 	_, inter := certsTestPKI(t)
-	leaf, err := inter.Issue(LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{MemberURI("AL/GOV/AIM")}, Client: true})
+	leaf, err := inter.Issue(LeafOptions{CommonName: "AL/GOV/AIM", URIs: []string{"urn:ura:member:AL/GOV/AIM"}, Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}

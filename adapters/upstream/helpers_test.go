@@ -19,6 +19,7 @@ import (
 
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
@@ -57,7 +58,7 @@ func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 // member certificate, as a peer gateway expects.
 func (p *pki) gatewayCert(member string) (certFile, keyFile string) {
 	p.t.Helper()
-	l, err := p.inter.Issue(certs.LeafOptions{CommonName: member, URIs: []string{certs.MemberURI(member)}, Client: true})
+	l, err := p.inter.Issue(certs.LeafOptions{CommonName: member, URIs: []string{identity.MemberURI(member)}, Client: true})
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/devpki"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 const certsDefaultDir = "var/pki"
@@ -37,7 +38,7 @@ func certsUsage(w io.Writer) {
 	note(w, "Usage: ura certs <command> [flags]\n\n")
 	note(w, "Manage the development PKI: a root and an issuing CA, the gateway's serving\n")
 	note(w, "certificate, member client certificates (identity in the SAN URI\n")
-	note(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", certs.MemberURIPrefix)
+	note(w, "%s<ID>) and the CRL. Keys are unprotected files: not for production.\n\n", identity.MemberURIPrefix)
 	note(w, "Commands:\n")
 	for _, c := range certsCommands {
 		note(w, "  %-8s %s\n", c.name, c.summary)
@@ -123,7 +124,7 @@ func runCertsInit(args []string, stdout, stderr io.Writer) error {
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
-	if err := certs.InitDev(certs.InitOptions{Dir: *dir, Force: *force, Out: stdout}); err != nil {
+	if err := devpki.Init(devpki.InitOptions{Dir: *dir, Force: *force, Out: stdout}); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "dev PKI ready in %s; trust anchor: %s\n", *dir, filepath.Join(*dir, "ca.crt"))
@@ -134,14 +135,14 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 	fs := certsFlagSet("issue",
 		"Usage: ura certs issue --member ID [--dir DIR] [--ca intermediate|it] [--validity D] [--out PREFIX]\n\n"+
 			"Issue a client certificate for member ID (INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM)\n"+
-			"from a dev CA. The identity is the single SAN URI "+certs.MemberURIPrefix+"ID; the\n"+
+			"from a dev CA. The identity is the single SAN URI "+identity.MemberURIPrefix+"ID; the\n"+
 			"certificate file holds the leaf then its intermediates. An existing file at\n"+
 			"the same path is replaced.\n",
 		"  ura certs issue --member XKX/GOV/MOD\n"+
 			"  ura certs issue --member IT/GOV/DIFESA --ca it --validity 720h --out var/pki/clients/it-difesa\n")
 	member := fs.String("member", "", "member `ID` to issue for, INSTANCE/CLASS/CODE (required)")
 	dir := fs.String("dir", certsDefaultDir, "dev PKI directory made by \"ura certs init\"")
-	ca := fs.String("ca", certs.DevCAIntermediate, "issuing CA: \"intermediate\" (the dev issuing CA) or \"it\" (the Italian partner CA)")
+	ca := fs.String("ca", devpki.CAIntermediate, "issuing CA: \"intermediate\" (the dev issuing CA) or \"it\" (the Italian partner CA)")
 	validity := fs.Duration("validity", 8760*time.Hour, "lifetime of the certificate from now")
 	out := fs.String("out", "", "write `PREFIX`.crt and PREFIX.key (default DIR/clients/<ID with / replaced by _>)")
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
@@ -150,7 +151,7 @@ func runCertsIssue(args []string, stdout, stderr io.Writer) error {
 	if *member == "" {
 		return errors.New("certs issue: --member is required, e.g. --member AL/GOV/AIM")
 	}
-	certPath, keyPath, err := certs.IssueMember(certs.IssueOptions{
+	certPath, keyPath, err := devpki.IssueMember(devpki.IssueOptions{
 		Dir: *dir, Member: *member, Out: *out, Validity: *validity, CA: *ca,
 	})
 	if err != nil {
@@ -179,7 +180,7 @@ func runCertsRevoke(args []string, stdout, stderr io.Writer) error {
 	if *next <= 0 {
 		return fmt.Errorf("certs revoke: --next-update %s must be positive", *next)
 	}
-	if err := certs.Revoke(certs.RevokeOptions{Dir: *dir, CertFile: *cert, NextUpdate: *next, Out: stdout}); err != nil {
+	if err := devpki.Revoke(devpki.RevokeOptions{Dir: *dir, CertFile: *cert, NextUpdate: *next, Out: stdout}); err != nil {
 		return err
 	}
 	return nil
@@ -200,7 +201,7 @@ func runCertsCRL(args []string, stdout, stderr io.Writer) error {
 	if *next <= 0 {
 		return fmt.Errorf("certs crl: --next-update %s must be positive", *next)
 	}
-	if err := certs.RefreshCRL(*dir, *next); err != nil {
+	if err := devpki.RefreshCRL(*dir, *next); err != nil {
 		return err
 	}
 	path := filepath.Join(*dir, "crl.pem")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/devpki"
 	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
@@ -36,7 +36,7 @@ func newGatewayFixture(t *testing.T, extraCAs, extraMembers string) *gatewayFixt
 	dir := t.TempDir()
 	fx := &gatewayFixture{dir: dir, pki: filepath.Join(dir, "pki"), auditDir: filepath.Join(dir, "audit"),
 		cfgPath: filepath.Join(dir, "ura.yaml"), port: testenv.FreePort(t), opsPort: testenv.FreePort(t)}
-	if err := certs.InitDev(certs.InitOptions{Dir: fx.pki}); err != nil {
+	if err := devpki.Init(devpki.InitOptions{Dir: fx.pki}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "vault.token"), []byte(vaultToken+"\n"), 0o600); err != nil {

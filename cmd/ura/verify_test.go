@@ -29,6 +29,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -216,7 +217,7 @@ func TestVerifyJWKSOverMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := root.Issue(certs.LeafOptions{CommonName: "IT/GOV/MOD", URIs: []string{certs.MemberURI("IT/GOV/MOD")}, Client: true})
+	client, err := root.Issue(certs.LeafOptions{CommonName: "IT/GOV/MOD", URIs: []string{identity.MemberURI("IT/GOV/MOD")}, Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}

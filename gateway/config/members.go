@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Member is one institution in the registry. Only registered members act; the
@@ -21,7 +21,7 @@ type Member struct {
 
 // Kinds of member, and classifications lowest first, as DESIGN.md defines them.
 var (
-	MemberKinds     = []string{"agency", "ministry", "customs", "partner", "liaison", "auditor"}
+	MemberKinds     = identity.Kinds()
 	Classifications = []string{"UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"}
 )
 
@@ -34,7 +34,7 @@ func validateMembers(root *validator, members []Member, cas []ClientCA) {
 	seen := map[string]bool{}
 	for i, m := range members {
 		v := root.index("members", i)
-		if err := certs.ValidMemberID(m.ID); err != nil {
+		if err := identity.ValidMemberID(m.ID); err != nil {
 			v.add("id", "%v", err)
 		} else {
 			if seen[m.ID] {
@@ -68,7 +68,7 @@ func validateMembers(root *validator, members []Member, cas []ClientCA) {
 func vouched(id string, cas []ClientCA) bool {
 	for _, ca := range cas {
 		for _, p := range ca.Prefixes {
-			if certs.PrefixAllows(p, id) {
+			if identity.PrefixAllows(p, id) {
 				return true
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Failure modes of the rate limiter when Redis cannot be reached.
@@ -111,27 +111,27 @@ func (r Rate) over(base Rate) Rate {
 // partners and liaison offices push and trace far less than the national
 // institutions, and a flood from one of them must not starve the others.
 var builtinRates = map[string]map[string]Rate{
-	"agency": {
+	identity.KindAgency: {
 		"push": {6000, 2000, time.Minute}, "pull": {6000, 2000, time.Minute},
 		"trace": {600, 100, time.Minute}, "audit": {600, 200, time.Minute},
 	},
-	"ministry": {
+	identity.KindMinistry: {
 		"push": {3000, 1000, time.Minute}, "pull": {3000, 1000, time.Minute},
 		"trace": {300, 60, time.Minute}, "audit": {300, 100, time.Minute},
 	},
-	"customs": {
+	identity.KindCustoms: {
 		"push": {3000, 1000, time.Minute}, "pull": {3000, 1000, time.Minute},
 		"trace": {300, 60, time.Minute}, "audit": {300, 100, time.Minute},
 	},
-	"partner": {
+	identity.KindPartner: {
 		"push": {600, 200, time.Minute}, "pull": {1200, 1000, time.Minute},
 		"trace": {120, 30, time.Minute}, "audit": {60, 20, time.Minute},
 	},
-	"liaison": {
+	identity.KindLiaison: {
 		"push": {600, 200, time.Minute}, "pull": {1200, 1000, time.Minute},
 		"trace": {120, 30, time.Minute}, "audit": {60, 20, time.Minute},
 	},
-	"auditor": {
+	identity.KindAuditor: {
 		"push": {60, 20, time.Minute}, "pull": {1200, 1000, time.Minute},
 		"trace": {120, 30, time.Minute}, "audit": {6000, 2000, time.Minute},
 	},
@@ -232,7 +232,7 @@ func (r *RateLimit) validate(v *validator, c *Config) {
 	}
 	for _, id := range sortedKeys(r.Members) {
 		field := "members." + id
-		if err := certs.ValidMemberID(id); err != nil {
+		if err := identity.ValidMemberID(id); err != nil {
 			v.add(field, "%v", err)
 			continue
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Sign configures how delivered records and push results are signed, and how
@@ -134,7 +134,7 @@ func (s *Sign) validate(v *validator, c *Config) {
 		v.add("verification_window", "must not be negative (0 keeps every version Vault allows)")
 	}
 	if s.Member != "" {
-		if err := certs.ValidMemberID(s.Member); err != nil {
+		if err := identity.ValidMemberID(s.Member); err != nil {
 			v.add("member", "%v", err)
 		}
 	} else if len(s.Peers) > 0 {
@@ -144,7 +144,7 @@ func (s *Sign) validate(v *validator, c *Config) {
 	for _, id := range slices.Sorted(maps.Keys(s.Peers)) {
 		p := s.Peers[id]
 		pv := peers.at(id)
-		if err := certs.ValidMemberID(id); err != nil {
+		if err := identity.ValidMemberID(id); err != nil {
 			peers.add(id, "%v", err)
 		} else if !slices.ContainsFunc(c.Members, func(m Member) bool { return m.ID == id }) {
 			peers.add(id, "is not in members: a peer gateway must be a registered member")

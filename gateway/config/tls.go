@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // TLS configures the mutual-TLS listener and the trust anchors for callers.
@@ -120,7 +121,7 @@ func validPrefix(p string) error {
 		}
 		return nil
 	}
-	if err := certs.ValidMemberID(p); err != nil {
+	if err := identity.ValidMemberID(p); err != nil {
 		return errorf("%q: must end with \"/\" or be a whole member ID", p)
 	}
 	return nil

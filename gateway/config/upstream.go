@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Upstream forwards accepted records to where institutions keep them, through
@@ -112,7 +112,7 @@ func (u *Upstream) validate(v *validator, c *Config) {
 		case d.Kind == "peer" && d.Member == "":
 			dv.add("member", "must be set for a peer: the peer gateway's member ID, the recipient of every record signed for it")
 		case d.Kind == "peer":
-			if err := certs.ValidMemberID(d.Member); err != nil {
+			if err := identity.ValidMemberID(d.Member); err != nil {
 				dv.add("member", "%v", err)
 			}
 		case d.Member != "":

@@ -2,12 +2,14 @@ package identity
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
-	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,10 +70,12 @@ type AnchorConfig struct {
 // Trust is an immutable snapshot of the trust anchors and revocation lists.
 // A reload builds a new Trust and swaps it in whole.
 type Trust struct {
-	roots   *x509.CertPool
-	anchors map[string]*anchor // by the anchor certificate's raw DER
-	crls    map[string][]*crl  // by the CRL's raw issuer name
-	grace   time.Duration
+	roots     *x509.CertPool
+	anchors   map[string]*anchor // by the anchor certificate's raw DER
+	crls      map[string][]*crl  // by the CRL's raw issuer name
+	grace     time.Duration
+	rollbacks []Rollback
+	verdicts  verdicts
 }
 
 type anchor struct {
@@ -82,15 +86,47 @@ type anchor struct {
 
 type crl struct {
 	list    *x509.RevocationList
+	seq     crlSeq
 	revoked map[string]struct{} // serial numbers, as big.Int.String()
 	// verified caches which issuer certificates this CRL's signature was
 	// checked against, so a handshake costs a signature check only once.
 	verified sync.Map // string(issuer.Raw) -> bool
 }
 
+// crlSeq names one issuer's sequence of CRL numbers: its name and the key
+// it signs with (the CRL's authority key identifier).
+type crlSeq struct {
+	issuer string // raw DER name
+	keyID  string
+}
+
+// Rollback is a CRL refused because a CRL with a higher number from the same
+// issuer was seen before it: an older list replayed in place of a newer one
+// would un-revoke every certificate revoked in between. The newer list stays
+// in force until the issuer publishes one numbered at least as high.
+type Rollback struct {
+	// Issuer is the common name of the CRL's issuer.
+	Issuer string
+	// Number is the refused CRL's number, Kept the number of the one kept.
+	Number, Kept *big.Int
+	// Unverified is set when the kept CRL's signature has not yet been
+	// checked (no certificate from its issuer was presented since it was
+	// loaded). It is kept all the same: a forged list is never used, and a
+	// genuine one must not be forgotten for want of a handshake.
+	Unverified bool
+}
+
 // NewTrust parses anchors and CRLs. Any unparsable input is an error: a reload
 // with a half-written file must keep the previous state.
 func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
+	return NewTrustAfter(nil, anchors, grace)
+}
+
+// NewTrustAfter is NewTrust for a reload that replaces prev. CRL numbers
+// must not go back: a loaded or fetched CRL numbered lower than one prev
+// held for the same issuer is refused and prev's CRL is kept in force (see
+// Rollbacks). prev is only read; nil means a first load.
+func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 	t := &Trust{
 		roots:   x509.NewCertPool(),
 		anchors: map[string]*anchor{},
@@ -114,33 +150,166 @@ func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 			t.anchors[string(c.Raw)] = a
 		}
 		for i, raw := range ac.CRLs {
-			list, err := parseCRL(raw)
+			list, err := ParseCRL(raw)
 			if err != nil {
 				return nil, fmt.Errorf("trust anchor %s: crl %d: %w", ac.Name, i+1, err)
 			}
-			c := &crl{list: list, revoked: make(map[string]struct{}, len(list.RevokedCertificateEntries))}
-			for _, e := range list.RevokedCertificateEntries {
-				c.revoked[e.SerialNumber.String()] = struct{}{}
-			}
-			t.crls[string(list.RawIssuer)] = append(t.crls[string(list.RawIssuer)], c)
+			t.addCRL(reuseCRL(prev, list))
 		}
 	}
 	if len(t.anchors) == 0 {
 		return nil, errors.New("no trust anchors")
 	}
+	t.keepNewest(prev)
 	return t, nil
 }
 
+// Rollbacks are the CRLs refused while this Trust was built, for the
+// caller to log and count.
+func (t *Trust) Rollbacks() []Rollback { return slices.Clone(t.rollbacks) }
+
+// reuseCRL returns prev's copy of list when prev already held it, so that
+// its checked signatures carry over; otherwise a new entry.
+func reuseCRL(prev *Trust, list *x509.RevocationList) *crl {
+	if prev != nil {
+		for _, c := range prev.crls[string(list.RawIssuer)] {
+			if bytes.Equal(c.list.Raw, list.Raw) {
+				return c
+			}
+		}
+	}
+	c := &crl{
+		list:    list,
+		seq:     crlSeq{issuer: string(list.RawIssuer), keyID: string(list.AuthorityKeyId)},
+		revoked: make(map[string]struct{}, len(list.RevokedCertificateEntries)),
+	}
+	for _, e := range list.RevokedCertificateEntries {
+		c.revoked[e.SerialNumber.String()] = struct{}{}
+	}
+	return c
+}
+
+func (t *Trust) addCRL(c *crl) {
+	if !slices.Contains(t.crls[c.seq.issuer], c) {
+		t.crls[c.seq.issuer] = append(t.crls[c.seq.issuer], c)
+	}
+}
+
+// keepNewest compares every issuer's newly loaded CRLs with the ones prev
+// held. Only issuers that still have a CRL loaded are considered: a source
+// removed from the configuration takes its CRLs with it.
+//
+// From prev it keeps, per issuer and signing key, the highest-numbered CRL
+// whose signature was verified, and a higher-numbered one not yet checked.
+// The verifier always uses the highest-numbered CRL that verifies, so a
+// replayed older list changes nothing, and a forged list (which never
+// verifies) cannot push out a genuine one, whatever number or key it claims.
+func (t *Trust) keepNewest(prev *Trust) {
+	if prev == nil {
+		return
+	}
+	newest := map[crlSeq]*crl{}
+	for _, list := range t.crls {
+		for _, c := range list {
+			if n := newest[c.seq]; n == nil || c.list.Number.Cmp(n.list.Number) > 0 {
+				newest[c.seq] = c
+			}
+		}
+	}
+	issuers := slices.Sorted(maps.Keys(t.crls))
+	for _, issuer := range issuers {
+		valid, unchecked := map[crlSeq]*crl{}, map[crlSeq]*crl{}
+		for _, c := range prev.crls[issuer] {
+			pick := unchecked
+			switch c.signature() {
+			case sigValid:
+				pick = valid
+			case sigInvalid:
+				continue
+			}
+			if b := pick[c.seq]; b == nil || c.list.Number.Cmp(b.list.Number) > 0 {
+				pick[c.seq] = c
+			}
+		}
+		for seq, v := range valid {
+			loaded := newest[seq]
+			if loaded != nil && v.list.Number.Cmp(loaded.list.Number) > 0 {
+				t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: v.list.Number})
+				// What was refused is not kept: it can never be used.
+				t.crls[issuer] = slices.DeleteFunc(t.crls[issuer], func(c *crl) bool {
+					return c.seq == seq && c.list.Number.Cmp(v.list.Number) < 0
+				})
+			}
+			t.addCRL(v)
+		}
+		for seq, u := range unchecked {
+			loaded := newest[seq]
+			if loaded == nil || u.list.Number.Cmp(loaded.list.Number) <= 0 {
+				continue
+			}
+			if v := valid[seq]; v != nil && u.list.Number.Cmp(v.list.Number) <= 0 {
+				continue
+			}
+			t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: u.list.Number, Unverified: true})
+			t.addCRL(u)
+		}
+	}
+	slices.SortFunc(t.rollbacks, func(a, b Rollback) int {
+		return cmp.Or(strings.Compare(a.Issuer, b.Issuer), a.Kept.Cmp(b.Kept))
+	})
+}
+
+type sigState int
+
+const (
+	sigUnchecked sigState = iota // no issuer certificate seen yet
+	sigInvalid                   // checked, and no issuer's key verifies it
+	sigValid                     // verified under some issuer certificate
+)
+
+func (c *crl) signature() sigState {
+	state := sigUnchecked
+	c.verified.Range(func(_, ok any) bool {
+		if ok.(bool) {
+			state = sigValid
+			return false
+		}
+		state = sigInvalid
+		return true
+	})
+	return state
+}
+
 // Verify checks a peer's certificate chain as sent in the handshake and
-// returns the member ID it proves. It is the whole identity decision.
+// returns the member ID it proves. It is the whole identity decision, made
+// at the handshake and again on every request of an open connection, so
+// that an expiry, a revocation or a removed anchor ends access on
+// connections opened before it with the refusal a new handshake would get.
+//
+// A chain accepted once is remembered by this Trust until the first moment
+// its answer could change (a certificate's notAfter, a CRL's nextUpdate plus
+// grace); a reload builds a new Trust and so forgets every answer.
 func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) {
 	if len(peer) == 0 {
 		return "", refused(ReasonNoCertificate, "the client sent no certificate")
 	}
+	key := chainKey(peer)
+	if id, ok := t.verdicts.get(key, now); ok {
+		return id, nil
+	}
+	v, err := t.verify(peer, now)
+	if err != nil {
+		return "", err
+	}
+	t.verdicts.put(key, v)
+	return v.id, nil
+}
+
+func (t *Trust) verify(peer []*x509.Certificate, now time.Time) (verdict, error) {
 	leaf := peer[0]
 	id, err := memberFromLeaf(leaf)
 	if err != nil {
-		return "", err
+		return verdict{}, err
 	}
 	inter := x509.NewCertPool()
 	for _, c := range peer[1:] {
@@ -153,7 +322,7 @@ func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
-		return "", classify(err, id)
+		return verdict{}, classify(err, id)
 	}
 	// A chain may reach more than one anchor (cross-signing); the member is
 	// accepted through the first anchor allowed to vouch for it.
@@ -163,30 +332,22 @@ func (t *Trust) Verify(peer []*x509.Certificate, now time.Time) (string, error) 
 		if a == nil || !a.allows(id) {
 			continue
 		}
-		if err := t.checkRevocation(chain, a, now); err != nil {
+		v := verdict{id: id}
+		for _, c := range chain {
+			v.narrow(c.NotBefore, c.NotAfter)
+		}
+		if err := t.checkRevocation(chain, a, now, &v); err != nil {
 			lastErr = err
 			continue
 		}
-		return id, nil
+		return v, nil
 	}
-	return "", lastErr
-}
-
-// Revoked reports whether the leaf of a live connection is on a current CRL.
-// It lets a revocation take effect on connections opened before the CRL
-// reload, not only on new handshakes.
-func (t *Trust) Revoked(leaf *x509.Certificate) bool {
-	for _, c := range t.crls[string(leaf.RawIssuer)] {
-		if _, ok := c.revoked[leaf.SerialNumber.String()]; ok {
-			return true
-		}
-	}
-	return false
+	return verdict{}, lastErr
 }
 
 func (a *anchor) allows(id string) bool {
 	for _, p := range a.prefixes {
-		if certs.PrefixAllows(p, id) {
+		if PrefixAllows(p, id) {
 			return true
 		}
 	}
@@ -197,7 +358,8 @@ func (a *anchor) allows(id string) bool {
 // leaf must be covered by a current CRL from its issuer. Intermediates are
 // checked against any CRL configured from their issuer (an authority
 // revocation list), which most PKIs do not publish, so it is not required.
-func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.Time) error {
+// Every CRL it relies on narrows v to the time that CRL is current.
+func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.Time, v *verdict) error {
 	if !a.requireCRL {
 		return nil
 	}
@@ -216,6 +378,7 @@ func (t *Trust) checkRevocation(chain []*x509.Certificate, a *anchor, now time.T
 		if _, ok := list.revoked[cert.SerialNumber.String()]; ok {
 			return refused(ReasonRevoked, "certificate %s from '%s' is revoked", serialHex(cert.SerialNumber), issuer.Subject.CommonName)
 		}
+		v.narrow(time.Time{}, list.list.NextUpdate.Add(t.grace))
 	}
 	return nil
 }
@@ -236,25 +399,6 @@ func (t *Trust) crlFor(cert, issuer *x509.Certificate) *crl {
 	return best
 }
 
-func memberFromLeaf(leaf *x509.Certificate) (string, error) {
-	if n := len(leaf.URIs); n != 1 {
-		return "", refused(ReasonSANCount, "the certificate carries %d SAN URIs; exactly one %s<ID> is required", n, certs.MemberURIPrefix)
-	}
-	return memberFromURI(leaf.URIs[0])
-}
-
-func memberFromURI(u *url.URL) (string, error) {
-	s := u.String()
-	id, ok := strings.CutPrefix(s, certs.MemberURIPrefix)
-	if !ok {
-		return "", refused(ReasonSANInvalid, "the SAN URI is not a %s<ID> URI", certs.MemberURIPrefix)
-	}
-	if err := certs.ValidMemberID(id); err != nil {
-		return "", refused(ReasonSANInvalid, "the SAN URI names no valid member ID")
-	}
-	return id, nil
-}
-
 func classify(err error, id string) error {
 	var inv x509.CertificateInvalidError
 	var ua x509.UnknownAuthorityError
@@ -268,7 +412,12 @@ func classify(err error, id string) error {
 	}
 }
 
-func parseCRL(raw []byte) (*x509.RevocationList, error) {
+// ParseCRL parses one CRL, PEM ("X509 CRL") or DER, as the gateway loads
+// it from a file or a URL. It checks the form only, never the signature
+// (the issuer's certificate is known only when a chain presents it), and
+// refuses a CRL without a CRL number: without one, an older list could not
+// be told from a newer one.
+func ParseCRL(raw []byte) (*x509.RevocationList, error) {
 	if b, _ := pem.Decode(raw); b != nil {
 		if b.Type != "X509 CRL" {
 			return nil, fmt.Errorf("PEM block %q is not an X509 CRL", b.Type)
@@ -277,10 +426,14 @@ func parseCRL(raw []byte) (*x509.RevocationList, error) {
 	} else if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("-----")) {
 		return nil, errors.New("truncated PEM")
 	}
-	return x509.ParseRevocationList(raw)
+	list, err := x509.ParseRevocationList(raw)
+	if err != nil {
+		return nil, err
+	}
+	if list.Number == nil || list.Number.Sign() < 0 {
+		return nil, errors.New("the CRL carries no CRL number")
+	}
+	return list, nil
 }
 
 func serialHex(n *big.Int) string { return fmt.Sprintf("%x", n) }
-
-// MemberID reads the member ID from an already verified leaf certificate.
-func MemberID(leaf *x509.Certificate) (string, error) { return memberFromLeaf(leaf) }

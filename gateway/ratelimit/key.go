@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // KeyPrefix starts every key the limiter writes, so that a Redis ACL
@@ -21,7 +21,7 @@ const KeyPrefix = "ura:rl:"
 // only [A-Z0-9/_-] can reach the key, so no ID can name another member's key,
 // a glob, a hash tag or a second key.
 func Key(memberID string, class Class) (string, error) {
-	if err := certs.ValidMemberID(memberID); err != nil {
+	if err := identity.ValidMemberID(memberID); err != nil {
 		return "", fmt.Errorf("rate limit key: %w", err)
 	}
 	if !slices.Contains(Classes, class) {

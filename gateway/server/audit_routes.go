@@ -43,7 +43,7 @@ const audReasonNotAuditor = "not_auditor"
 
 func (s *Server) audRequireAuditor(c *gin.Context) {
 	m, _ := identity.FromContext(c.Request.Context())
-	if m.Kind == "auditor" {
+	if m.Kind == identity.KindAuditor {
 		c.Next()
 		return
 	}

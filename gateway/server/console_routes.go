@@ -77,7 +77,7 @@ const (
 
 func (h *conHandlers) requireAuditor(c *gin.Context) {
 	m, _ := identity.FromContext(c.Request.Context())
-	if m.Kind == "auditor" {
+	if m.Kind == identity.KindAuditor {
 		if h.broken != nil {
 			h.fail(c, nil, problem.Unavailable("the console is unavailable on this gateway", h.broken))
 			return

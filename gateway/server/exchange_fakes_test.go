@@ -204,12 +204,12 @@ func (p *exFakePolicy) Decide(_ context.Context, in policy.Input) policy.Decisio
 		d.Allow = true
 		return d
 	}
-	if in.Caller.Kind != "auditor" && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
+	if in.Caller.Kind != identity.KindAuditor && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
 		d.Reasons = []policy.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
 		return d
 	}
 	d.Allow = true
-	if in.Caller.Kind == "customs" {
+	if in.Caller.Kind == identity.KindCustoms {
 		d.Redact = []string{"/licence/contract_value", "/licence/end_user/contact"}
 		if p.redact != nil {
 			d.Redact = p.redact

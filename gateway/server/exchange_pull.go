@@ -19,7 +19,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ura-gateway/ura/adapters/store"
-	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
@@ -473,7 +472,7 @@ func (h *exHandlers) pullParams(c *gin.Context, stream bool) (exPullParams, erro
 		pp.q.Since = t
 	}
 	if o := get("originator"); o != "" {
-		if certs.ValidMemberID(o) != nil {
+		if identity.ValidMemberID(o) != nil {
 			bad("originator", "must be a member ID such as AL/GOV/AIM")
 		}
 		pp.q.Originator = o

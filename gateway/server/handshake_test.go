@@ -56,13 +56,13 @@ func TestHandshakeMatrix(t *testing.T) {
 		{name: "valid AL member via intermediate", leaf: p.member(p.inter, "AL/GOV/AIM"), wantMember: "AL/GOV/AIM", wantStatus: 200},
 		{name: "valid partner under its own CA", leaf: p.member(p.it, "IT/GOV/MOD"), wantMember: "IT/GOV/MOD", wantStatus: 200},
 		{name: "no certificate", leaf: nil, wantReason: identity.ReasonNoCertificate},
-		{name: "expired", leaf: p.leaf(p.inter, certs.LeafOptions{URIs: []string{certs.MemberURI("AL/GOV/AIM")}, Client: true,
+		{name: "expired", leaf: p.leaf(p.inter, certs.LeafOptions{URIs: []string{identity.MemberURI("AL/GOV/AIM")}, Client: true,
 			NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}), wantReason: identity.ReasonExpired},
 		{name: "revoked", leaf: revoked, wantReason: identity.ReasonRevoked},
 		{name: "unknown CA", leaf: p.member(p.foreign, "AL/GOV/AIM"), wantReason: identity.ReasonUnknownCA},
 		{name: "partner CA claims AL prefix", leaf: p.member(p.it, "AL/GOV/AIM"), wantReason: identity.ReasonPrefix},
 		{name: "two SAN URIs", leaf: p.leaf(p.inter, certs.LeafOptions{Client: true,
-			URIs: []string{certs.MemberURI("AL/GOV/AIM"), certs.MemberURI("AL/GOV/MOD")}}), wantReason: identity.ReasonSANCount},
+			URIs: []string{identity.MemberURI("AL/GOV/AIM"), identity.MemberURI("AL/GOV/MOD")}}), wantReason: identity.ReasonSANCount},
 		{name: "no SAN URI, identity only in CN", leaf: p.leaf(p.inter, certs.LeafOptions{CommonName: "AL/GOV/AIM", Client: true}),
 			wantReason: identity.ReasonSANCount},
 		{name: "malformed member URI", leaf: p.leaf(p.inter, certs.LeafOptions{Client: true, URIs: []string{"urn:ura:member:al/gov/aim"}}),
@@ -70,7 +70,7 @@ func TestHandshakeMatrix(t *testing.T) {
 		{name: "foreign URI scheme", leaf: p.leaf(p.inter, certs.LeafOptions{Client: true, URIs: []string{"spiffe://al/gov/aim"}}),
 			wantReason: identity.ReasonSANInvalid},
 		{name: "server-only certificate used as client", leaf: p.leaf(p.inter, certs.LeafOptions{Server: true,
-			URIs: []string{certs.MemberURI("AL/GOV/AIM")}}), wantReason: identity.ReasonBadChain},
+			URIs: []string{identity.MemberURI("AL/GOV/AIM")}}), wantReason: identity.ReasonBadChain},
 		{name: "TLS 1.2 when only 1.3 is allowed", leaf: p.member(p.inter, "AL/GOV/AIM"), maxVersion: tls.VersionTLS12,
 			wantReason: identity.ReasonProtocolVersion},
 		{name: "valid certificate, member not registered", leaf: p.member(p.inter, "AL/GOV/NOBODY"), wantStatus: 403},
@@ -256,7 +256,10 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d of %d requests failed during hot reload", n, total)
 	}
-	waitFor(t, func() bool { return srv.tls.current.Load().trust.Revoked(victim.Cert) })
+	waitFor(t, func() bool {
+		_, err := srv.tls.current.Load().trust.Verify(victim.Chain, time.Now())
+		return identity.ReasonOf(err) == identity.ReasonRevoked
+	})
 	if got := testutil.ToFloat64(srv.metrics.reloads.WithLabelValues("ok")); got <= reloadsBefore {
 		t.Errorf("no successful reload was counted (%v)", got)
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	reloads           *prometheus.CounterVec
 	crlFetches        *prometheus.CounterVec
+	crlRollbacks      prometheus.Counter
 	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
 }
@@ -35,6 +36,10 @@ func newMetrics() *metrics {
 			Name: "ura_crl_fetches_total",
 			Help: "CRL fetches from distribution URLs, by result.",
 		}, []string{"result"}),
+		crlRollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ura_crl_rollbacks_total",
+			Help: "CRLs refused because a CRL with a higher number from the same issuer was seen before.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -45,7 +50,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.requests, m.duration)
+	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.crlRollbacks, m.requests, m.duration)
 	return m
 }
 

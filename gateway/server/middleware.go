@@ -91,24 +91,19 @@ func toAttrs(kv []any) []slog.Attr {
 }
 
 // identify turns the verified TLS state into a registered member. The
-// handshake already verified the chain; this re-reads only the SAN URI and
-// checks the current CRLs, so a revocation also ends connections opened
-// before it.
+// peer's chain is verified again on every request, against the current
+// anchors and CRLs, so an expiry, a revocation or a removed anchor also ends
+// connections opened before it.
 func (s *Server) identify(c *gin.Context) {
 	st := c.Request.TLS
 	if st == nil || len(st.PeerCertificates) == 0 {
 		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "a verified client certificate is required"))
 		return
 	}
-	leaf := st.PeerCertificates[0]
-	id, err := identity.MemberID(leaf)
+	id, err := s.tls.current.Load().trust.Verify(st.PeerCertificates, s.tls.now())
 	if err != nil {
-		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate names no member").Wrap(err))
-		return
-	}
-	if s.tls.current.Load().trust.Revoked(leaf) {
 		c.Header("Connection", "close")
-		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate has been revoked"))
+		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate is not accepted").Wrap(err))
 		return
 	}
 	m, ok := s.registry.Lookup(id)
@@ -122,7 +117,7 @@ func (s *Server) identify(c *gin.Context) {
 
 func (s *Server) requireMetricsReader(c *gin.Context) {
 	m, _ := identity.FromContext(c.Request.Context())
-	if m.Kind != "auditor" && !m.HasRole("metrics") {
+	if m.Kind != identity.KindAuditor && !m.HasRole("metrics") {
 		s.fail(c, problem.New(http.StatusForbidden, problem.TypeForbidden, "metrics are for security officers and members with the metrics role"))
 		return
 	}

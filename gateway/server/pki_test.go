@@ -16,6 +16,7 @@ import (
 
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // testPKI is an in-test PKI: root → intermediate → leaves, plus an Italian
@@ -99,7 +100,7 @@ func (p *testPKI) revoke(serial *big.Int) {
 }
 
 func (p *testPKI) member(ca *certs.CA, id string) *certs.Leaf {
-	return p.leaf(ca, certs.LeafOptions{CommonName: id, URIs: []string{certs.MemberURI(id)}, Client: true})
+	return p.leaf(ca, certs.LeafOptions{CommonName: id, URIs: []string{identity.MemberURI(id)}, Client: true})
 }
 
 func (p *testPKI) leaf(ca *certs.CA, opts certs.LeafOptions) *certs.Leaf {

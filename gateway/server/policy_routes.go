@@ -43,7 +43,7 @@ func (s *Server) polStatus(c *gin.Context) {
 	if st.LastReload != nil {
 		out.LastReload = &polReloadView{At: st.LastReload.At, Target: st.LastReload.Target, Result: st.LastReload.Result, Revision: st.LastReload.Revision}
 	}
-	if m, _ := identity.FromContext(c.Request.Context()); m.Kind == "auditor" {
+	if m, _ := identity.FromContext(c.Request.Context()); m.Kind == identity.KindAuditor {
 		out.Registers = &st.Registers
 	}
 	c.Header("Cache-Control", "no-store")

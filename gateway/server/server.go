@@ -17,7 +17,7 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/reload"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/cursor"
@@ -191,7 +191,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	watcher := &certs.Watcher{
+	watcher := &reload.Watcher{
 		Files:    s.tls.watchedFiles(),
 		Interval: s.cfg.TLS.ReloadInterval,
 		Reload:   s.tls.load,

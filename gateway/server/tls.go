@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/reload"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 )
@@ -28,7 +28,7 @@ type tlsState struct {
 // tlsManager owns the current tlsState and rebuilds it from disk.
 type tlsManager struct {
 	cfg     *config.Config
-	fetcher *certs.CRLFetcher
+	fetcher *reload.CRLFetcher
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -46,7 +46,7 @@ func newTLSManager(cfg *config.Config, m *metrics, log *slog.Logger) *tlsManager
 		}
 	}
 	if len(urls) > 0 {
-		tm.fetcher = &certs.CRLFetcher{
+		tm.fetcher = &reload.CRLFetcher{
 			URLs:    urls,
 			Refresh: cfg.TLS.CRLRefresh,
 			Logger:  log,
@@ -114,9 +114,18 @@ func (tm *tlsManager) build() (*tlsState, error) {
 		}
 		anchors = append(anchors, ac)
 	}
-	trust, err := identity.NewTrust(anchors, t.CRLGrace)
+	var prev *identity.Trust
+	if cur := tm.current.Load(); cur != nil {
+		prev = cur.trust
+	}
+	trust, err := identity.NewTrustAfter(prev, anchors, t.CRLGrace)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range trust.Rollbacks() {
+		tm.metrics.crlRollbacks.Inc()
+		tm.log.Warn("crl refused: numbered lower than one already seen from its issuer; the newer one stays in force",
+			"issuer", r.Issuer, "crl_number", r.Number.String(), "kept_crl_number", r.Kept.String(), "kept_unverified", r.Unverified)
 	}
 	st := &tlsState{trust: trust, min: tls.VersionTLS13}
 	if t.MinVersion == "1.2" {

@@ -24,7 +24,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/certs/devpki"
 	"github.com/ura-gateway/ura/deploy/bench/internal/synth"
 )
 
@@ -261,7 +261,7 @@ func benchTLSServer(t *testing.T, dir string) string {
 // counts what it delivered; a server that refuses is reported, not counted.
 func TestRunCell(t *testing.T) {
 	dir := t.TempDir()
-	if err := certs.InitDev(certs.InitOptions{Dir: dir}); err != nil {
+	if err := devpki.Init(devpki.InitOptions{Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	url := benchTLSServer(t, dir)

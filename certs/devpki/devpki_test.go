@@ -1,4 +1,4 @@
-package certs
+package devpki
 
 import (
 	"bytes"
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // devTestInit creates a dev PKI in a fresh directory.
@@ -20,11 +23,11 @@ func devTestInit(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pki")
 	var out bytes.Buffer
-	if err := InitDev(InitOptions{Dir: dir, Out: &out}); err != nil {
+	if err := Init(InitOptions{Dir: dir, Out: &out}); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() == 0 {
-		t.Error("InitDev printed no progress")
+		t.Error("Init printed no progress")
 	}
 	return dir
 }
@@ -33,11 +36,11 @@ func devTestInit(t *testing.T) string {
 // gateway does: the intermediates come from the presented chain only.
 func devTestVerify(t *testing.T, chainFile, rootFile string, at time.Time, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
 	t.Helper()
-	chain, err := ReadCertsPEM(chainFile)
+	chain, err := certs.ReadCertsPEM(chainFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootCerts, err := ReadCertsPEM(rootFile)
+	rootCerts, err := certs.ReadCertsPEM(rootFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +72,7 @@ func devTestCRL(t *testing.T, dir string) *x509.RevocationList {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inter, err := ReadCertsPEM(filepath.Join(dir, "intermediate.crt"))
+	inter, err := certs.ReadCertsPEM(filepath.Join(dir, "intermediate.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func devTestCRLHas(crl *x509.RevocationList, serial *big.Int) bool {
 	return false
 }
 
-func TestInitDevFiles(t *testing.T) {
+func TestInitFiles(t *testing.T) {
 	dir := devTestInit(t)
 	files := map[string]os.FileMode{
 		"root.crt": 0o644, "root.key": 0o600,
@@ -145,13 +148,13 @@ func TestInitDevFiles(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"root.key", "intermediate.key", "it-ca.key", "server.key", "clients/AL_GOV_AIM.key"} {
-		if _, err := ReadKeyPEM(filepath.Join(dir, name)); err != nil {
+		if _, err := certs.ReadKeyPEM(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
 
-func TestInitDevCertificates(t *testing.T) {
+func TestInitCertificates(t *testing.T) {
 	dir := devTestInit(t)
 	now := time.Now()
 	ca, itCA := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "it-ca.crt")
@@ -218,8 +221,8 @@ func TestInitDevCertificates(t *testing.T) {
 			if leaf.Subject.CommonName != tt.member {
 				t.Errorf("CN = %q, want %q", leaf.Subject.CommonName, tt.member)
 			}
-			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != MemberURI(tt.member) {
-				t.Errorf("URIs = %v, want exactly [%s]", leaf.URIs, MemberURI(tt.member))
+			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != identity.MemberURI(tt.member) {
+				t.Errorf("URIs = %v, want exactly [%s]", leaf.URIs, identity.MemberURI(tt.member))
 			}
 			if len(leaf.DNSNames) != 0 || len(leaf.IPAddresses) != 0 {
 				t.Errorf("client certificate carries DNS %v / IP %v", leaf.DNSNames, leaf.IPAddresses)
@@ -230,7 +233,7 @@ func TestInitDevCertificates(t *testing.T) {
 		})
 	}
 
-	server, _ := ReadCertsPEM(filepath.Join(dir, "server.crt"))
+	server, _ := certs.ReadCertsPEM(filepath.Join(dir, "server.crt"))
 	if len(server) != 2 || server[1].Subject.CommonName != "ura dev issuing CA" {
 		t.Errorf("server.crt holds %d certificates, want leaf + intermediate", len(server))
 	}
@@ -239,10 +242,10 @@ func TestInitDevCertificates(t *testing.T) {
 	}
 }
 
-func TestInitDevCRL(t *testing.T) {
+func TestInitCRL(t *testing.T) {
 	dir := devTestInit(t)
 	crl := devTestCRL(t, dir)
-	revoked, _ := ReadCertsPEM(filepath.Join(dir, "clients/revoked.crt"))
+	revoked, _ := certs.ReadCertsPEM(filepath.Join(dir, "clients/revoked.crt"))
 	if !devTestCRLHas(crl, revoked[0].SerialNumber) {
 		t.Error("crl.pem does not list clients/revoked.crt")
 	}
@@ -250,7 +253,7 @@ func TestInitDevCRL(t *testing.T) {
 		t.Errorf("crl.pem lists %d certificates, want 1", len(crl.RevokedCertificateEntries))
 	}
 	for _, name := range []string{"AL_GOV_MOD", "AL_GOV_AIM"} {
-		c, _ := ReadCertsPEM(filepath.Join(dir, "clients", name+".crt"))
+		c, _ := certs.ReadCertsPEM(filepath.Join(dir, "clients", name+".crt"))
 		if devTestCRLHas(crl, c[0].SerialNumber) {
 			t.Errorf("crl.pem lists %s", name)
 		}
@@ -261,16 +264,16 @@ func TestInitDevCRL(t *testing.T) {
 	if d := time.Until(crl.NextUpdate); d < 7*24*time.Hour-time.Hour || d > 7*24*time.Hour {
 		t.Errorf("nextUpdate in %s, want 7 days", d)
 	}
-	root, _ := ReadCertsPEM(filepath.Join(dir, "root.crt"))
+	root, _ := certs.ReadCertsPEM(filepath.Join(dir, "root.crt"))
 	if err := crl.CheckSignatureFrom(root[0]); err == nil {
 		t.Error("CRL verifies against the root; it must be the intermediate's")
 	}
 }
 
-func TestInitDevFixedNow(t *testing.T) {
+func TestInitFixedNow(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	if err := InitDev(InitOptions{Dir: dir, Now: now}); err != nil {
+	if err := Init(InitOptions{Dir: dir, Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	crl := devTestCRL(t, dir)
@@ -282,28 +285,28 @@ func TestInitDevFixedNow(t *testing.T) {
 	}
 }
 
-func TestInitDevRefusesOverwrite(t *testing.T) {
+func TestInitRefusesOverwrite(t *testing.T) {
 	dir := devTestInit(t)
 	before, _ := os.ReadFile(filepath.Join(dir, "root.key"))
 
-	err := InitDev(InitOptions{Dir: dir})
+	err := Init(InitOptions{Dir: dir})
 	if !errors.Is(err, ErrPKIExists) {
-		t.Fatalf("second InitDev = %v, want ErrPKIExists", err)
+		t.Fatalf("second Init = %v, want ErrPKIExists", err)
 	}
 	if !strings.Contains(err.Error(), "force") {
 		t.Errorf("error %q does not say how to override", err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dir, "root.key"))
 	if !bytes.Equal(before, after) {
-		t.Fatal("refused InitDev still changed root.key")
+		t.Fatal("refused Init still changed root.key")
 	}
 
-	if err := InitDev(InitOptions{Dir: dir, Force: true}); err != nil {
-		t.Fatalf("InitDev with Force: %v", err)
+	if err := Init(InitOptions{Dir: dir, Force: true}); err != nil {
+		t.Fatalf("Init with Force: %v", err)
 	}
 	after, _ = os.ReadFile(filepath.Join(dir, "root.key"))
 	if bytes.Equal(before, after) {
-		t.Error("InitDev with Force kept the old root key")
+		t.Error("Init with Force kept the old root key")
 	}
 	if _, err := devTestVerify(t, filepath.Join(dir, "clients/AL_GOV_AIM.crt"), filepath.Join(dir, "ca.crt"), time.Now(), x509.ExtKeyUsageClientAuth); err != nil {
 		t.Errorf("after Force, clients do not chain to the new root: %v", err)
@@ -314,11 +317,11 @@ func TestInitDevRefusesOverwrite(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(partial, "revoked.json"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := InitDev(InitOptions{Dir: partial}); !errors.Is(err, ErrPKIExists) {
-		t.Errorf("InitDev over a partial PKI = %v, want ErrPKIExists", err)
+	if err := Init(InitOptions{Dir: partial}); !errors.Is(err, ErrPKIExists) {
+		t.Errorf("Init over a partial PKI = %v, want ErrPKIExists", err)
 	}
-	if err := InitDev(InitOptions{}); err == nil {
-		t.Error("InitDev without a directory succeeded")
+	if err := Init(InitOptions{}); err == nil {
+		t.Error("Init without a directory succeeded")
 	}
 }
 
@@ -367,7 +370,7 @@ func TestIssueMemberAndRevoke(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != MemberURI(opts.Member) {
+			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != identity.MemberURI(opts.Member) {
 				t.Errorf("URIs = %v", leaf.URIs)
 			}
 			if opts.Validity > 0 {
@@ -375,7 +378,7 @@ func TestIssueMemberAndRevoke(t *testing.T) {
 					t.Errorf("expires in %s, want %s", d, opts.Validity)
 				}
 			}
-			key, err := ReadKeyPEM(keyPath)
+			key, err := certs.ReadKeyPEM(keyPath)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -391,7 +394,7 @@ func TestIssueMemberAndRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := ReadCertsPEM(certPath)
+	leaf, _ := certs.ReadCertsPEM(certPath)
 	old := devTestCRL(t, dir)
 	var out bytes.Buffer
 	if err := Revoke(RevokeOptions{Dir: dir, CertFile: certPath, Out: &out}); err != nil {

@@ -1,7 +1,9 @@
-package certs
+package identity
 
 import (
+	"crypto/x509"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -41,8 +43,24 @@ func PrefixAllows(prefix, id string) bool {
 	return id == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(id, prefix)
 }
 
-// memberFileBase turns a member ID into a file name: "/" would otherwise
-// create nested directories under clients/.
-func memberFileBase(id string) string {
-	return strings.ReplaceAll(id, "/", "_")
+// MemberID reads the member ID from an already verified leaf certificate.
+func MemberID(leaf *x509.Certificate) (string, error) { return memberFromLeaf(leaf) }
+
+func memberFromLeaf(leaf *x509.Certificate) (string, error) {
+	if n := len(leaf.URIs); n != 1 {
+		return "", refused(ReasonSANCount, "the certificate carries %d SAN URIs; exactly one %s<ID> is required", n, MemberURIPrefix)
+	}
+	return memberFromURI(leaf.URIs[0])
+}
+
+func memberFromURI(u *url.URL) (string, error) {
+	s := u.String()
+	id, ok := strings.CutPrefix(s, MemberURIPrefix)
+	if !ok {
+		return "", refused(ReasonSANInvalid, "the SAN URI is not a %s<ID> URI", MemberURIPrefix)
+	}
+	if err := ValidMemberID(id); err != nil {
+		return "", refused(ReasonSANInvalid, "the SAN URI names no valid member ID")
+	}
+	return id, nil
 }

@@ -1,10 +1,11 @@
-package certs
+package reload
 
 import (
 	"context"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,11 +23,18 @@ const maxCRLBytes = 16 << 20
 // fetch keeps the previous copy: staleness is judged by the verifier against
 // the CRL's own nextUpdate, so an unreachable distribution point eventually
 // fails closed rather than open.
+//
+// Redirects are never followed: a CRL is fetched from the URL configured for
+// it and nowhere else. Whether a fetched CRL is newer than the one in force
+// is decided where its signature can be checked (identity.NewTrustAfter
+// refuses a lower CRL number and keeps the newer list).
 type CRLFetcher struct {
 	URLs    []string
 	Refresh time.Duration
-	Client  *http.Client
-	Logger  *slog.Logger
+	// Client is used for fetching, except that redirects are refused
+	// whatever its CheckRedirect says. Nil means a client with a 30s timeout.
+	Client *http.Client
+	Logger *slog.Logger
 	// Result is told of every fetch (url, error or nil).
 	Result func(url string, err error)
 
@@ -81,11 +89,20 @@ func (f *CRLFetcher) Run(ctx context.Context) {
 	}
 }
 
-func (f *CRLFetcher) fetch(ctx context.Context, url string) error {
-	client := f.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+// errRedirect is returned for a redirect instead of following it.
+var errRedirect = errors.New("the CRL distribution point redirects; redirects are not followed")
+
+func (f *CRLFetcher) client() *http.Client {
+	c := http.Client{Timeout: 30 * time.Second}
+	if f.Client != nil {
+		c = *f.Client
 	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	return &c
+}
+
+func (f *CRLFetcher) fetch(ctx context.Context, url string) error {
+	client := f.client()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -109,8 +126,12 @@ func (f *CRLFetcher) fetch(ctx context.Context, url string) error {
 	if b, _ := pem.Decode(body); b != nil {
 		der = b.Bytes
 	}
-	if _, err := x509.ParseRevocationList(der); err != nil {
+	list, err := x509.ParseRevocationList(der)
+	if err != nil {
 		return fmt.Errorf("not a CRL: %w", err)
+	}
+	if list.Number == nil {
+		return errors.New("the CRL carries no CRL number")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

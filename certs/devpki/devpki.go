@@ -1,4 +1,4 @@
-package certs
+package devpki
 
 import (
 	"bytes"
@@ -17,6 +17,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Files of a dev PKI directory. Other parts of ura (example configs, tests)
@@ -49,8 +52,8 @@ const (
 
 // Which dev CA signs a member certificate (IssueOptions.CA).
 const (
-	DevCAIntermediate = "intermediate"
-	DevCAItalian      = "it"
+	CAIntermediate = "intermediate"
+	CAItalian      = "it"
 )
 
 // devMembers are issued on init; each gets clients/<ID_>.crt|key.
@@ -58,15 +61,15 @@ var devMembers = []struct {
 	id string
 	ca string
 }{
-	{"AL/GOV/AIM", DevCAIntermediate},
-	{"AL/GOV/MOD", DevCAIntermediate},
-	{"AL/GOV/DPD", DevCAIntermediate},
-	{"NATO/ORG/LIAISON", DevCAIntermediate},
-	{"AL/GOV/AUDIT", DevCAIntermediate},
-	{"IT/GOV/MOD", DevCAItalian},
+	{"AL/GOV/AIM", CAIntermediate},
+	{"AL/GOV/MOD", CAIntermediate},
+	{"AL/GOV/DPD", CAIntermediate},
+	{"NATO/ORG/LIAISON", CAIntermediate},
+	{"AL/GOV/AUDIT", CAIntermediate},
+	{"IT/GOV/MOD", CAItalian},
 }
 
-// ErrPKIExists is returned by InitDev when Dir already holds a PKI and Force
+// ErrPKIExists is returned by Init when Dir already holds a PKI and Force
 // is not set: replacing the CAs silently would orphan every certificate
 // already handed out from them.
 var ErrPKIExists = errors.New("directory already holds a PKI")
@@ -75,7 +78,7 @@ var ErrPKIExists = errors.New("directory already holds a PKI")
 // two revocations cannot both read CRL number n and lose one entry.
 var devPKIMu sync.Mutex
 
-// InitOptions configures InitDev.
+// InitOptions configures Init.
 type InitOptions struct {
 	// Dir receives the PKI; it is created with mode 0700.
 	Dir string
@@ -88,12 +91,12 @@ type InitOptions struct {
 	Out io.Writer
 }
 
-// InitDev creates a complete development PKI in opts.Dir: a root and an
+// Init creates a complete development PKI in opts.Dir: a root and an
 // issuing intermediate, a serving certificate for localhost, a separate
 // Italian partner root, member client certificates, and the negative
 // fixtures (revoked, expired, a foreign CA claiming an Albanian member) that
 // the gateway's security tests need. README.txt in Dir describes every file.
-func InitDev(opts InitOptions) (err error) {
+func Init(opts InitOptions) (err error) {
 	if opts.Dir == "" {
 		return errors.New("init dev PKI: no directory given")
 	}
@@ -123,10 +126,10 @@ func InitDev(opts InitOptions) (err error) {
 		return err
 	}
 	caNotBefore := now.Add(-devBackdate)
-	leafNotBefore, leafNotAfter := now.Add(-clockSkew), now.Add(DefaultLeafValidity)
+	leafNotBefore, leafNotAfter := now.Add(-certs.ClockSkew), now.Add(certs.DefaultLeafValidity)
 	w := devWriter{dir: dir, out: out}
 
-	root, err := newRootCA("ura dev root CA", caNotBefore, now.Add(devRootValidity))
+	root, err := certs.NewRootCABetween("ura dev root CA", caNotBefore, now.Add(devRootValidity))
 	if err != nil {
 		return err
 	}
@@ -135,7 +138,7 @@ func InitDev(opts InitOptions) (err error) {
 	w.cert(devTrustAnchor, root.Cert)
 	w.done("root CA (ca.crt = trust anchor)")
 
-	inter, err := root.newIntermediate("ura dev issuing CA", caNotBefore, now.Add(devIntermediateValidity))
+	inter, err := root.NewIntermediateBetween("ura dev issuing CA", caNotBefore, now.Add(devIntermediateValidity))
 	if err != nil {
 		return err
 	}
@@ -143,7 +146,7 @@ func InitDev(opts InitOptions) (err error) {
 	w.key(devIntermediateKey, inter.Key)
 	w.done("issuing CA")
 
-	server, err := inter.Issue(LeafOptions{
+	server, err := inter.Issue(certs.LeafOptions{
 		CommonName:  "localhost",
 		DNSNames:    []string{"localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
@@ -157,7 +160,7 @@ func InitDev(opts InitOptions) (err error) {
 	w.leaf("server", server)
 	w.done("server certificate")
 
-	italy, err := newRootCA("Italian partner CA (dev)", caNotBefore, now.Add(devRootValidity))
+	italy, err := certs.NewRootCABetween("Italian partner CA (dev)", caNotBefore, now.Add(devRootValidity))
 	if err != nil {
 		return err
 	}
@@ -165,7 +168,7 @@ func InitDev(opts InitOptions) (err error) {
 	w.key(devItalianKey, italy.Key)
 	w.done("Italian partner CA")
 
-	cas := map[string]*CA{DevCAIntermediate: inter, DevCAItalian: italy}
+	cas := map[string]*certs.CA{CAIntermediate: inter, CAItalian: italy}
 	for _, m := range devMembers {
 		leaf, err := cas[m.ca].Issue(memberLeafOptions(m.id, leafNotBefore, leafNotAfter))
 		if err != nil {
@@ -206,17 +209,17 @@ func InitDev(opts InitOptions) (err error) {
 	}
 	w.progress("%-30s %s, %s\n", "CRL (next update in 7 days)", filepath.Join(dir, devCRL), filepath.Join(dir, devRevokedState))
 
-	if err := writeFileAtomic(filepath.Join(dir, devReadme), []byte(devReadmeText(now)), 0o644); err != nil {
+	if err := certs.WriteFileAtomic(filepath.Join(dir, devReadme), []byte(devReadmeText(now)), 0o644); err != nil {
 		return err
 	}
 	w.progress("%-30s %s\n", "description of every file", filepath.Join(dir, devReadme))
 	return w.outErr
 }
 
-func memberLeafOptions(id string, notBefore, notAfter time.Time) LeafOptions {
-	return LeafOptions{
+func memberLeafOptions(id string, notBefore, notAfter time.Time) certs.LeafOptions {
+	return certs.LeafOptions{
 		CommonName: id,
-		URIs:       []string{MemberURI(id)},
+		URIs:       []string{identity.MemberURI(id)},
 		NotBefore:  notBefore,
 		NotAfter:   notAfter,
 		Client:     true,
@@ -241,7 +244,7 @@ func devExistingFile(dir string) (string, error) {
 	return "", nil
 }
 
-// devWriter keeps the first write error so InitDev reads as the list of
+// devWriter keeps the first write error so Init reads as the list of
 // files it produces; progress lines report only what was really written.
 type devWriter struct {
 	dir     string
@@ -252,23 +255,23 @@ type devWriter struct {
 	stems   []string // leaves written since the last progress line
 }
 
-func (w *devWriter) cert(name string, certs ...*x509.Certificate) {
-	if w.do(name, func(p string) error { return WriteCertsPEM(p, certs...) }) {
+func (w *devWriter) cert(name string, chain ...*x509.Certificate) {
+	if w.do(name, func(p string) error { return certs.WriteCertsPEM(p, chain...) }) {
 		w.pending = append(w.pending, name)
 	}
 }
 
 func (w *devWriter) key(name string, key crypto.Signer) {
-	if w.do(name, func(p string) error { return WriteKeyPEM(p, key) }) {
+	if w.do(name, func(p string) error { return certs.WriteKeyPEM(p, key) }) {
 		w.pending = append(w.pending, name)
 	}
 }
 
 // leaf writes stem.key, then stem.crt holding the chain: key first, so a
 // reader never pairs a new certificate with an old key.
-func (w *devWriter) leaf(stem string, l *Leaf) {
-	if w.do(stem+".key", func(p string) error { return WriteKeyPEM(p, l.Key) }) &&
-		w.do(stem+".crt", func(p string) error { return WriteCertsPEM(p, l.Chain...) }) {
+func (w *devWriter) leaf(stem string, l *certs.Leaf) {
+	if w.do(stem+".key", func(p string) error { return certs.WriteKeyPEM(p, l.Key) }) &&
+		w.do(stem+".crt", func(p string) error { return certs.WriteCertsPEM(p, l.Chain...) }) {
 		w.stems = append(w.stems, stem)
 	}
 }
@@ -351,17 +354,17 @@ func readDevRevocations(dir string) (*devRevocations, error) {
 // st before replacing crl.pem: if the process stops in between, revoked.json
 // still holds every entry and the next refresh publishes it with a higher
 // number, never a lower one.
-func writeDevCRL(dir string, issuer *CA, st *devRevocations, now time.Time, nextUpdate time.Duration) error {
+func writeDevCRL(dir string, issuer *certs.CA, st *devRevocations, now time.Time, nextUpdate time.Duration) error {
 	if nextUpdate <= 0 {
 		return fmt.Errorf("CRL next update %s must be positive", nextUpdate)
 	}
-	entries := make([]Revoked, 0, len(st.Revoked))
+	entries := make([]certs.Revoked, 0, len(st.Revoked))
 	for _, e := range st.Revoked {
 		serial, ok := new(big.Int).SetString(e.Serial, 16)
 		if !ok {
 			return fmt.Errorf("%s: bad serial %q", filepath.Join(dir, devRevokedState), e.Serial)
 		}
-		entries = append(entries, Revoked{Serial: serial, At: e.At})
+		entries = append(entries, certs.Revoked{Serial: serial, At: e.At})
 	}
 	number := st.CRLNumber + 1
 	der, err := issuer.CRL(number, entries, now, now.Add(nextUpdate))
@@ -373,46 +376,46 @@ func writeDevCRL(dir string, issuer *CA, st *devRevocations, now time.Time, next
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, devRevokedState), append(data, '\n'), 0o644); err != nil {
+	if err := certs.WriteFileAtomic(filepath.Join(dir, devRevokedState), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	return WriteCRLPEM(filepath.Join(dir, devCRL), der)
+	return certs.WriteCRLPEM(filepath.Join(dir, devCRL), der)
 }
 
 // loadDevCA loads one of the dev PKI's issuing CAs from dir and checks that
 // its key belongs to its certificate, so a mixed-up directory fails here
 // rather than producing certificates that verify against nothing.
-func loadDevCA(dir, which string) (*CA, error) {
+func loadDevCA(dir, which string) (*certs.CA, error) {
 	if which == "" {
-		which = DevCAIntermediate
+		which = CAIntermediate
 	}
 	var certName, keyName string
 	switch which {
-	case DevCAIntermediate:
+	case CAIntermediate:
 		certName, keyName = devIntermediateCert, devIntermediateKey
-	case DevCAItalian:
+	case CAItalian:
 		certName, keyName = devItalianCert, devItalianKey
 	default:
-		return nil, fmt.Errorf("unknown dev CA %q: want %q or %q", which, DevCAIntermediate, DevCAItalian)
+		return nil, fmt.Errorf("unknown dev CA %q: want %q or %q", which, CAIntermediate, CAItalian)
 	}
-	certs, err := ReadCertsPEM(filepath.Join(dir, certName))
+	found, err := certs.ReadCertsPEM(filepath.Join(dir, certName))
 	if err != nil {
 		return nil, fmt.Errorf("load dev CA %q: %w", which, err)
 	}
-	key, err := ReadKeyPEM(filepath.Join(dir, keyName))
+	key, err := certs.ReadKeyPEM(filepath.Join(dir, keyName))
 	if err != nil {
 		return nil, fmt.Errorf("load dev CA %q: %w", which, err)
 	}
-	pub, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	pub, ok := found[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(key.Public()) {
 		return nil, fmt.Errorf("load dev CA %q: %s does not match %s", which, filepath.Join(dir, keyName), filepath.Join(dir, certName))
 	}
-	if !certs[0].IsCA {
+	if !found[0].IsCA {
 		return nil, fmt.Errorf("load dev CA %q: %s is not a CA certificate", which, filepath.Join(dir, certName))
 	}
 	// Roots never travel in a chain: the peer must already trust them.
-	chain := slices.DeleteFunc(slices.Clone(certs), isSelfSigned)
-	return &CA{Cert: certs[0], Key: key, Chain: chain}, nil
+	chain := slices.DeleteFunc(slices.Clone(found), isSelfSigned)
+	return &certs.CA{Cert: found[0], Key: key, Chain: chain}, nil
 }
 
 func isSelfSigned(c *x509.Certificate) bool {
@@ -421,7 +424,7 @@ func isSelfSigned(c *x509.Certificate) bool {
 
 // IssueOptions configures IssueMember.
 type IssueOptions struct {
-	// Dir is the dev PKI directory made by InitDev.
+	// Dir is the dev PKI directory made by Init.
 	Dir string
 	// Member is the member ID, INSTANCE/CLASS/CODE.
 	Member string
@@ -430,7 +433,7 @@ type IssueOptions struct {
 	Out string
 	// Validity is the lifetime from now; zero means DefaultLeafValidity.
 	Validity time.Duration
-	// CA is DevCAIntermediate (default) or DevCAItalian.
+	// CA is CAIntermediate (default) or CAItalian.
 	CA string
 }
 
@@ -446,7 +449,7 @@ func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
 			err = fmt.Errorf("issue certificate for %q: %w", opts.Member, err)
 		}
 	}()
-	if err := ValidMemberID(opts.Member); err != nil {
+	if err := identity.ValidMemberID(opts.Member); err != nil {
 		return "", "", err
 	}
 	if opts.Dir == "" {
@@ -462,7 +465,7 @@ func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
 	lo := memberLeafOptions(opts.Member, time.Time{}, time.Time{})
 	if opts.Validity > 0 {
 		now := time.Now()
-		lo.NotBefore, lo.NotAfter = now.Add(-clockSkew), now.Add(opts.Validity)
+		lo.NotBefore, lo.NotAfter = now.Add(-certs.ClockSkew), now.Add(opts.Validity)
 	}
 	leaf, err := ca.Issue(lo)
 	if err != nil {
@@ -476,10 +479,10 @@ func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
 		return "", "", err
 	}
 	certPath, keyPath = prefix+".crt", prefix+".key"
-	if err := WriteKeyPEM(keyPath, leaf.Key); err != nil {
+	if err := certs.WriteKeyPEM(keyPath, leaf.Key); err != nil {
 		return "", "", err
 	}
-	if err := WriteCertsPEM(certPath, leaf.Chain...); err != nil {
+	if err := certs.WriteCertsPEM(certPath, leaf.Chain...); err != nil {
 		return "", "", err
 	}
 	return certPath, keyPath, nil
@@ -487,7 +490,7 @@ func IssueMember(opts IssueOptions) (certPath, keyPath string, err error) {
 
 // RevokeOptions configures Revoke.
 type RevokeOptions struct {
-	// Dir is the dev PKI directory made by InitDev.
+	// Dir is the dev PKI directory made by Init.
 	Dir string
 	// CertFile holds the certificate to revoke (first PEM block; a chain
 	// file is fine).
@@ -520,12 +523,12 @@ func Revoke(opts RevokeOptions) (err error) {
 	if next == 0 {
 		next = devCRLNextUpdate
 	}
-	certs, err := ReadCertsPEM(opts.CertFile)
+	found, err := certs.ReadCertsPEM(opts.CertFile)
 	if err != nil {
 		return err
 	}
-	cert := certs[0]
-	inter, err := loadDevCA(opts.Dir, DevCAIntermediate)
+	cert := found[0]
+	inter, err := loadDevCA(opts.Dir, CAIntermediate)
 	if err != nil {
 		return err
 	}
@@ -575,7 +578,7 @@ func RefreshCRL(dir string, nextUpdate time.Duration) (err error) {
 	if nextUpdate == 0 {
 		nextUpdate = devCRLNextUpdate
 	}
-	inter, err := loadDevCA(dir, DevCAIntermediate)
+	inter, err := loadDevCA(dir, CAIntermediate)
 	if err != nil {
 		return err
 	}
@@ -621,4 +624,10 @@ revoked.json                     revoked serials (hex) and the last CRL number, 
 
 Keys are mode 0600, everything else 0644, directories 0700.
 `
+}
+
+// memberFileBase turns a member ID into a file name: "/" would otherwise
+// create nested directories under clients/.
+func memberFileBase(id string) string {
+	return strings.ReplaceAll(id, "/", "_")
 }
