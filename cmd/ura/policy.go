@@ -18,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/server"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -183,15 +184,15 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 
 // evalOutput is what "ura policy eval" prints.
 type evalOutput struct {
-	DecisionID string          `json:"decision_id"`
-	Revision   string          `json:"revision"`
-	Member     string          `json:"member"`
-	Registered bool            `json:"registered"`
-	Action     string          `json:"action"`
-	Record     evalRecord      `json:"record"`
-	Allow      bool            `json:"allow"`
-	Redact     []string        `json:"redact"`
-	Reasons    []policy.Reason `json:"reasons"`
+	DecisionID string           `json:"decision_id"`
+	Revision   string           `json:"revision"`
+	Member     string           `json:"member"`
+	Registered bool             `json:"registered"`
+	Action     string           `json:"action"`
+	Record     evalRecord       `json:"record"`
+	Allow      bool             `json:"allow"`
+	Redact     []string         `json:"redact"`
+	Reasons    []verdict.Reason `json:"reasons"`
 }
 
 type evalRecord struct {
@@ -301,7 +302,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		out.Redact = []string{}
 	}
 	if out.Reasons == nil {
-		out.Reasons = []policy.Reason{}
+		out.Reasons = []verdict.Reason{}
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -306,7 +307,7 @@ func (e *OPA) Decide(ctx context.Context, in Input) Decision {
 	input, err := buildInput(in)
 	if err != nil {
 		d := Decision{ID: newDecisionID(), Revision: c.revision}
-		d.Reasons = []Reason{{Code: ReasonError, Message: "the question could not be put to the policy"}}
+		d.Reasons = []verdict.Reason{{Code: ReasonError, Message: "the question could not be put to the policy"}}
 		e.log.Error("policy input", "decision_id", d.ID, "error", err)
 		e.metrics.decisions.WithLabelValues(string(in.Action), "error").Inc()
 		return d
@@ -398,7 +399,7 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 	if !d.Allow {
 		d.Redact = nil
 		if len(d.Reasons) == 0 {
-			d.Reasons = []Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
+			d.Reasons = []verdict.Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
 		}
 	}
 	return d, false
@@ -407,14 +408,14 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 func deny(d Decision, code, msg string) Decision {
 	d.Allow = false
 	d.Redact = nil
-	d.Reasons = []Reason{{Code: code, Message: msg}}
+	d.Reasons = []verdict.Reason{{Code: code, Message: msg}}
 	return d
 }
 
 // parseResult checks the decision's shape: {allow: bool, redact: [pointer],
 // reasons: [{code, message}]}. Anything else is malformed, never guessed at.
 // v is the decision as JSON, or as the AST the embedded engine computed.
-func parseResult(v any) (allow bool, redact []string, reasons []Reason, err error) {
+func parseResult(v any) (allow bool, redact []string, reasons []verdict.Reason, err error) {
 	if av, isAST := v.(ast.Value); isAST {
 		if allow, redact, reasons, ok := parseDecisionAST(av); ok {
 			return allow, redact, reasons, nil
@@ -459,7 +460,7 @@ func parseResult(v any) (allow bool, redact []string, reasons []Reason, err erro
 			if !ok1 || !ok2 || code == "" {
 				return false, nil, nil, fmt.Errorf("reasons[%d] needs a code and a message", i)
 			}
-			reasons = append(reasons, Reason{Code: code, Message: msg})
+			reasons = append(reasons, verdict.Reason{Code: code, Message: msg})
 		}
 	}
 	return allow, redact, reasons, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // conEnv is a gateway with the real parts the console reads: the embedded
@@ -339,7 +340,7 @@ func TestConEscaping(t *testing.T) {
 	const hostile = `<script>alert(1)</script>`
 	ev := audit.Event{Time: time.Now().UTC(), RequestID: "req-x", Member: "AL/GOV/AIM", Action: "push", Route: "/v1/records",
 		RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny, Status: 200,
-		Reasons: []policy.Reason{{Code: "schema", Message: `bad id "><img src=x onerror=alert(2)>`}}}
+		Reasons: []verdict.Reason{{Code: "schema", Message: `bad id "><img src=x onerror=alert(2)>`}}}
 	if err := e.chain.Append(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // In-memory fakes of the chain's parts, for the handlers' unit tests. The
@@ -198,14 +199,14 @@ func (p *exFakePolicy) Decide(_ context.Context, in policy.Input) policy.Decisio
 	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: "rev-test"}
 	if in.Action == policy.Push {
 		if strings.HasPrefix(in.Record.ID, "DENY-") {
-			d.Reasons = []policy.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
+			d.Reasons = []verdict.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
 			return d
 		}
 		d.Allow = true
 		return d
 	}
 	if in.Caller.Kind != "auditor" && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
-		d.Reasons = []policy.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
+		d.Reasons = []verdict.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
 		return d
 	}
 	d.Allow = true

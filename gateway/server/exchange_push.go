@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Push result statuses.
@@ -41,7 +42,7 @@ type exResult struct {
 	ID         string               `json:"id,omitempty"`
 	Version    int                  `json:"version,omitempty"`
 	Status     string               `json:"status"`
-	Reasons    []policy.Reason      `json:"reasons,omitempty"`
+	Reasons    []verdict.Reason     `json:"reasons,omitempty"`
 	Errors     []problem.FieldError `json:"errors,omitempty"`
 	DecisionID string               `json:"decision_id,omitempty"`
 	JWS        string               `json:"jws"`
@@ -154,7 +155,7 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 	// is what every later policy decision trusts.
 	if reason, ok := h.fedOriginator(req.member.ID, it, rec.Label.Originator); !ok {
 		it.res.Status = exDenied
-		it.res.Reasons = []policy.Reason{reason}
+		it.res.Reasons = []verdict.Reason{reason}
 		return nil
 	}
 	prev, err := h.s.deps.Store.Get(ctx, rec.ID)
@@ -218,7 +219,7 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 			}
 		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
 			it.res.Status = exConflict
-			it.res.Reasons = []policy.Reason{exConflictReason(it.rec, it.prev, r.Err)}
+			it.res.Reasons = []verdict.Reason{exConflictReason(it.rec, it.prev, r.Err)}
 		default:
 			return problem.Unavailable("the record store is unavailable; records before this one may be stored, retry the batch", r.Err)
 		}
@@ -228,17 +229,17 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 
 // exConflictReason explains a conflict in the caller's terms. The store's
 // own message is not passed on: it is written for the log.
-func exConflictReason(rec, prev *records.Record, err error) policy.Reason {
+func exConflictReason(rec, prev *records.Record, err error) verdict.Reason {
 	var te *records.TransitionError
 	switch {
 	case errors.As(err, &te):
-		return policy.Reason{Code: "illegal_transition", Message: te.Error()}
+		return verdict.Reason{Code: "illegal_transition", Message: te.Error()}
 	case errors.Is(err, records.ErrKindChange) || (prev != nil && prev.Kind != rec.Kind):
-		return policy.Reason{Code: "kind_change", Message: "this id is already used by a record of another kind"}
+		return verdict.Reason{Code: "kind_change", Message: "this id is already used by a record of another kind"}
 	case prev != nil && rec.Version < prev.Version:
-		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is older than the stored version %d", rec.Version, prev.Version)}
+		return verdict.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is older than the stored version %d", rec.Version, prev.Version)}
 	default:
-		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is already stored with other content; push a higher version", rec.Version)}
+		return verdict.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is already stored with other content; push a higher version", rec.Version)}
 	}
 }
 
@@ -329,9 +330,9 @@ func (h *exHandlers) pushEvents(req *exRequest, items []exPushItem, status int, 
 		ev.Reasons = it.res.Reasons
 		switch it.res.Status {
 		case exInvalid:
-			ev.Reasons = append(slices.Clip(it.res.Reasons), policy.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
+			ev.Reasons = append(slices.Clip(it.res.Reasons), verdict.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
 		case exUnchanged:
-			ev.Reasons = append(ev.Reasons, policy.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
+			ev.Reasons = append(ev.Reasons, verdict.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
 		}
 		if it.fedKID != "" {
 			ev.Reasons = append(slices.Clip(ev.Reasons), fedAuditReason(req.member.ID, it.fedKID))
