@@ -21,14 +21,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
-// BatchForwarder is implemented by forwarders that can take several records
-// with one durable write; a pushed batch then costs one fsync, not one per
-// record. The Outbox implements it.
-type BatchForwarder interface {
-	Forwarder
-	EnqueueBatch(ctx context.Context, recs []*records.Record) error
-}
-
 // Defaults for destination settings left at zero.
 const (
 	DefaultTimeout        = 10 * time.Second
@@ -64,11 +56,7 @@ type Outbox struct {
 	closed bool
 }
 
-var (
-	_ Forwarder        = (*Outbox)(nil)
-	_ BatchForwarder   = (*Outbox)(nil)
-	_ DecidedForwarder = (*Outbox)(nil)
-)
+var _ Forwarder = (*Outbox)(nil)
 
 // entry is one record waiting for one destination.
 type entry struct {
@@ -106,20 +94,6 @@ type Options struct {
 	Signer sign.Signer
 	// Issuer is this gateway's name in every signed delivery (sign.issuer).
 	Issuer string
-}
-
-// Decided is an accepted record with the policy decision that accepted it,
-// which a peer destination binds into its signature.
-type Decided struct {
-	Record         *records.Record
-	DecisionID     string
-	PolicyRevision string
-}
-
-// DecidedForwarder takes records with their decisions. The Outbox
-// implements it; the push handler prefers it to EnqueueBatch.
-type DecidedForwarder interface {
-	EnqueueDecided(ctx context.Context, recs []Decided) error
 }
 
 // Open opens (or creates) the outbox file and starts one worker per

@@ -168,7 +168,8 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 	if cfg.Policy.HTTPMode() {
 		return addHTTPPolicy(ctx, cfg, logger, deps)
 	}
-	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger)
+	regs := policy.NewRegisters()
+	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger)
 	if err != nil {
 		return err
 	}
@@ -178,7 +179,7 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 		}
 	}
 	go engine.Watch(ctx, cfg.Policy.ReloadInterval)
-	deps.Policy = engine
+	deps.Policy, deps.Registers = engine, regs
 	return nil
 }
 
@@ -239,6 +240,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var (
 		engine     *policy.OPA
+		regs       = policy.NewRegisters()
 		caller     identity.Member
 		registered bool
 		err        error
@@ -257,7 +259,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 				registered = true
 			}
 		}
-		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger); err != nil {
+		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger); err != nil {
 			return err
 		}
 	} else {
@@ -266,7 +268,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		caller = identity.Member{ID: *member, Nation: *nation, Kind: *kind, Clearance: *clearance, Roles: splitList(*roles)}
 		registered = true
-		if engine, err = policy.New(ctx, policy.Options{Logger: logger}); err != nil {
+		if engine, err = policy.New(ctx, policy.Options{Registers: regs, Logger: logger}); err != nil {
 			return err
 		}
 	}
@@ -284,12 +286,12 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if *registersFile != "" {
-		regs, err := readRecords(*registersFile)
+		known, err := readRecords(*registersFile)
 		if err != nil {
 			return err
 		}
-		for _, r := range regs {
-			engine.Observe(r)
+		for _, r := range known {
+			regs.Observe(r)
 		}
 	}
 	d := engine.Decide(ctx, in)

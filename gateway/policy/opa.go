@@ -59,6 +59,9 @@ type Options struct {
 	Shadow *Source
 	// Timeout bounds each evaluation; DefaultTimeout if zero.
 	Timeout time.Duration
+	// Registers are what the policy reads besides its input; empty ones
+	// of its own if nil.
+	Registers *Registers
 	// ShadowKeep is how many divergences are kept in memory (default 1000).
 	ShadowKeep int
 	Logger     *slog.Logger
@@ -70,7 +73,7 @@ type OPA struct {
 	timeout time.Duration
 	log     *slog.Logger
 	metrics *opaMetrics
-	regs    *registers
+	regs    *Registers
 
 	activeSrc Source
 	shadowSrc *Source
@@ -122,11 +125,14 @@ func New(ctx context.Context, opts Options) (*OPA, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Registers == nil {
+		opts.Registers = NewRegisters()
+	}
 	e := &OPA{
 		timeout:   opts.Timeout,
 		log:       opts.Logger.With("component", "policy"),
 		metrics:   newOPAMetrics(),
-		regs:      newRegisters(),
+		regs:      opts.Registers,
 		activeSrc: opts.Source,
 		shadowSrc: opts.Shadow,
 		ring:      newDivergenceRing(opts.ShadowKeep),
@@ -250,12 +256,6 @@ func (e *OPA) stores() []storage.Store {
 		out = append(out, c.store)
 	}
 	return out
-}
-
-// Observe updates the registers from a record the gateway accepted. It is
-// cheap: the change reaches OPA's store with the next decision.
-func (e *OPA) Observe(rec *records.Record) {
-	e.regs.observe(rec)
 }
 
 // LoadRegisters rebuilds the registers from the store, reading it once. Call

@@ -71,7 +71,8 @@ func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
 	shadowDir := t.TempDir()
 	writeFile(t, filepath.Join(shadowDir, "candidate.rego"), []byte(conShadowPolicy))
 	shadow := policy.DirSource(shadowDir)
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow,
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow, Registers: regs,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
 	}
 	t.Cleanup(func() { _ = e.chain.Close() })
 	e.exEnv = exStart(t, func(cfg *config.Config, d *Deps) {
-		d.Store, d.Policy, d.Signer, d.Audit = st, engine, e.signer, e.chain
+		d.Store, d.Policy, d.Registers, d.Signer, d.Audit = st, engine, regs, e.signer, e.chain
 		if mutate != nil {
 			mutate(cfg)
 		}

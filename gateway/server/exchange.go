@@ -143,7 +143,7 @@ func (h *exHandlers) sign(ctx context.Context, typ string, payloads [][]byte) ([
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
-	jws, err := sign.SignAs(ctx, h.s.deps.Signer, typ, payloads)
+	jws, err := h.s.deps.Signer.SignTyped(ctx, typ, payloads)
 	if err == nil && len(jws) != len(payloads) {
 		err = fmt.Errorf("signer returned %d signatures for %d payloads", len(jws), len(payloads))
 	}

@@ -195,16 +195,7 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var results []store.Result
-	if b, ok := h.s.deps.Store.(store.Batcher); ok {
-		results = b.PutBatch(ctx, batch)
-	} else {
-		results = make([]store.Result, len(batch))
-		for i, it := range batch {
-			results[i].Outcome, results[i].Err = h.s.deps.Store.Put(ctx, it.Record, it.Check)
-		}
-	}
-	observer, _ := h.s.deps.Policy.(interface{ Observe(*records.Record) })
+	results := h.s.deps.Store.PutBatch(ctx, batch)
 	for j, r := range results {
 		it := &items[idx[j]]
 		switch {
@@ -212,10 +203,10 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 			it.res.Status = exUnchanged
 		case r.Err == nil:
 			it.res.Status = exAccepted
-			// The policy engine keeps its registers (licences, exclusions)
+			// The policy's registers (licences, exclusions) are kept
 			// current from what was accepted.
-			if observer != nil {
-				observer.Observe(it.rec)
+			if regs := h.s.deps.Registers; regs != nil {
+				regs.Observe(it.rec)
 			}
 		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
 			it.res.Status = exConflict
@@ -252,33 +243,17 @@ func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
 	if f == nil {
 		return nil
 	}
-	var recs []*records.Record
 	var decided []upstream.Decided
 	for i := range items {
 		if s := items[i].res.Status; s == exAccepted || s == exUnchanged {
-			recs = append(recs, items[i].rec)
 			decided = append(decided, upstream.Decided{Record: items[i].rec, DecisionID: items[i].d.ID, PolicyRevision: items[i].d.Revision})
 		}
 	}
-	if len(recs) == 0 {
+	if len(decided) == 0 {
 		return nil
 	}
-	var err error
-	if df, ok := f.(upstream.DecidedForwarder); ok {
-		// A peer destination signs the decision that accepted each record.
-		err = df.EnqueueDecided(ctx, decided)
-	} else if b, ok := f.(interface {
-		EnqueueBatch(context.Context, []*records.Record) error
-	}); ok {
-		err = b.EnqueueBatch(ctx, recs)
-	} else {
-		for _, rec := range recs {
-			if err = f.Enqueue(ctx, rec); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
+	// A peer destination signs the decision that accepted each record.
+	if err := f.EnqueueDecided(ctx, decided); err != nil {
 		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
 	}
 	return nil

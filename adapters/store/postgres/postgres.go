@@ -43,11 +43,7 @@ type Store struct {
 	schema string
 }
 
-var (
-	_ store.Store   = (*Store)(nil)
-	_ store.History = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // Open connects, then applies pending migrations under an advisory lock.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -137,7 +133,7 @@ func (s *Store) Put(ctx context.Context, rec *records.Record, check store.Check)
 // (serialization failure, deadlock, or two first pushes of the same id).
 const maxAttempts = 64
 
-// PutBatch stores items in one transaction (see store.Batcher).
+// PutBatch stores items in one transaction (see store.Store).
 func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
 	results := make([]store.Result, len(items))
 	ixs := make([]recdoc.Index, len(items))
