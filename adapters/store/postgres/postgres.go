@@ -326,37 +326,23 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 	return results, nil
 }
 
-func conflict(format string, args ...any) store.Result {
-	return store.Result{Err: fmt.Errorf("%w: "+format, append([]any{store.ErrConflict}, args...)...)}
-}
-
 // decide applies the version rules and the Check to one record against st,
 // the record as the transaction sees it (nil: not stored). A returned error
 // is a database failure; refusals are in the Result.
 func (s *Store) decide(ctx context.Context, tx pgx.Tx, rec *records.Record, st *state, check store.Check) (store.Result, error) {
 	var prev *records.Record
 	if st != nil {
-		if st.kind != rec.Kind {
-			return conflict("%s is stored as a %s, not a %s", rec.ID, st.kind, rec.Kind), nil
-		}
-		switch {
-		case rec.Version == st.version:
-			if recdoc.SameContent(st.raw, rec.Raw) {
-				return store.Result{Outcome: store.Unchanged}, nil
-			}
-			return conflict("%s version %d is stored with other content", rec.ID, rec.Version), nil
-		case rec.Version < st.version:
+		older := func(version int) ([]byte, error) {
 			var old []byte
-			err := tx.QueryRow(ctx, `SELECT raw FROM ura_record_versions WHERE id = $1 AND version = $2`, rec.ID, rec.Version).Scan(&old)
-			switch {
-			case err == nil:
-				if recdoc.SameContent(old, rec.Raw) {
-					return store.Result{Outcome: store.Unchanged}, nil
-				}
-			case !errors.Is(err, pgx.ErrNoRows):
-				return store.Result{}, err
+			err := tx.QueryRow(ctx, `SELECT raw FROM ura_record_versions WHERE id = $1 AND version = $2`, rec.ID, version).Scan(&old)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil
 			}
-			return conflict("%s version %d is older than the stored version %d", rec.ID, rec.Version, st.version), nil
+			return old, err
+		}
+		res, ok, err := recdoc.VersionRule(rec, &recdoc.Stored{Kind: st.kind, Version: st.version, Raw: st.raw}, older)
+		if !ok {
+			return res, err
 		}
 		prev = st.rec
 		if prev == nil {
@@ -367,20 +353,8 @@ func (s *Store) decide(ctx context.Context, tx pgx.Tx, rec *records.Record, st *
 			st.rec = prev
 		}
 	}
-	if check != nil {
-		if err := runCheck(check, prev); err != nil {
-			return store.Result{Err: err}, nil
-		}
+	if err := recdoc.RunCheck(check, prev); err != nil {
+		return store.Result{Err: err}, nil
 	}
 	return store.Result{Outcome: store.Accepted}, nil
-}
-
-// runCheck turns a panicking Check into a refused Put.
-func runCheck(check store.Check, prev *records.Record) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("store: lifecycle check panicked: %v", r)
-		}
-	}()
-	return check(prev)
 }
