@@ -19,6 +19,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/internal/groupcommit"
 )
 
 // Defaults for destination settings left at zero.
@@ -270,19 +271,7 @@ type enqueueReq struct {
 func (o *Outbox) writer() {
 	defer o.wwg.Done()
 	for req := range o.writes {
-		group := []*enqueueReq{req}
-	drain:
-		for len(group) < 256 {
-			select {
-			case r, ok := <-o.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
+		group := groupcommit.Gather(req, o.writes, 256, nil, 0)
 		err := o.db.Update(func(tx *bbolt.Tx) error {
 			for _, r := range group {
 				for _, p := range r.puts {

@@ -12,6 +12,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/internal/groupcommit"
 )
 
 // fillPercent is how full bbolt leaves a page it splits.
@@ -92,21 +93,7 @@ func failAll(results []store.Result, err error) []store.Result {
 func (s *Store) writer() {
 	defer s.wg.Done()
 	for req := range s.writes {
-		group := []*writeReq{req}
-		n := len(req.items)
-	drain:
-		for n < s.maxGroup {
-			select {
-			case r, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-				n += len(r.items)
-			default:
-				break drain
-			}
-		}
+		group := groupcommit.Gather(req, s.writes, s.maxGroup, func(r *writeReq) int { return len(r.items) }, 0)
 		s.commit(group)
 		for _, r := range group {
 			close(r.done)
