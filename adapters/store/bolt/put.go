@@ -37,7 +37,7 @@ func (s *Store) Put(ctx context.Context, rec *records.Record, check store.Check)
 	return res[0].Outcome, res[0].Err
 }
 
-// PutBatch stores items in one transaction (see store.Batcher).
+// PutBatch stores items in one transaction (see store.Store).
 func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
 	req := &writeReq{
 		items:   items,
