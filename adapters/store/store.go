@@ -65,6 +65,17 @@ type Store interface {
 	// Query calls fn for each match in order with its cursor; returning an
 	// error from fn stops the scan and is returned.
 	Query(ctx context.Context, q Query, fn func(rec *records.Record, cursor string) error) error
+	// PutBatch stores items in order, each decided exactly as Put would
+	// decide it after the ones before it: one item's conflict or failed
+	// Check does not affect the others. Results[i] answers items[i]; every
+	// accepted record is durable when PutBatch returns. A pushed batch
+	// costs one durable commit instead of one per record.
+	PutBatch(ctx context.Context, items []Item) []Result
+	// Versions returns every stored version of id, oldest first, or
+	// ErrNotFound when the id was never stored: every version is kept, as
+	// the UN Firearms Protocol (art. 7) and the ATT (art. 12) ask registers
+	// to do for at least ten years.
+	Versions(ctx context.Context, id string) ([]*records.Record, error)
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -270,7 +270,7 @@ func (d *destination) signedLine(ctx context.Context, e *entry) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("delivery payload: %w", err)
 	}
-	jws, err := sign.SignAs(ctx, d.signer, sign.TypFederation, [][]byte{payload})
+	jws, err := d.signer.SignTyped(ctx, sign.TypFederation, [][]byte{payload})
 	if err == nil && len(jws) != 1 {
 		err = fmt.Errorf("signer returned %d signatures for 1 payload", len(jws))
 	}

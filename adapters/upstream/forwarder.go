@@ -8,9 +8,18 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
-// Forwarder hands an accepted record to the durable outbox. Enqueue returns
-// once the record is durable there, so a record acknowledged to the pusher
-// reaches its destinations even if they, or the gateway, are down for a while.
+// Forwarder hands accepted records to the durable outbox, each with the
+// decision that accepted it, which a peer destination binds into its
+// signature. EnqueueDecided returns once the records are durable there (one
+// write for the batch), so a record acknowledged to the pusher reaches its
+// destinations even if they, or the gateway, are down for a while.
 type Forwarder interface {
-	Enqueue(ctx context.Context, rec *records.Record) error
+	EnqueueDecided(ctx context.Context, recs []Decided) error
+}
+
+// Decided is an accepted record with the policy decision that accepted it.
+type Decided struct {
+	Record         *records.Record
+	DecisionID     string
+	PolicyRevision string
 }

@@ -19,15 +19,8 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/internal/groupcommit"
 )
-
-// BatchForwarder is implemented by forwarders that can take several records
-// with one durable write; a pushed batch then costs one fsync, not one per
-// record. The Outbox implements it.
-type BatchForwarder interface {
-	Forwarder
-	EnqueueBatch(ctx context.Context, recs []*records.Record) error
-}
 
 // Defaults for destination settings left at zero.
 const (
@@ -64,11 +57,7 @@ type Outbox struct {
 	closed bool
 }
 
-var (
-	_ Forwarder        = (*Outbox)(nil)
-	_ BatchForwarder   = (*Outbox)(nil)
-	_ DecidedForwarder = (*Outbox)(nil)
-)
+var _ Forwarder = (*Outbox)(nil)
 
 // entry is one record waiting for one destination.
 type entry struct {
@@ -106,20 +95,6 @@ type Options struct {
 	Signer sign.Signer
 	// Issuer is this gateway's name in every signed delivery (sign.issuer).
 	Issuer string
-}
-
-// Decided is an accepted record with the policy decision that accepted it,
-// which a peer destination binds into its signature.
-type Decided struct {
-	Record         *records.Record
-	DecisionID     string
-	PolicyRevision string
-}
-
-// DecidedForwarder takes records with their decisions. The Outbox
-// implements it; the push handler prefers it to EnqueueBatch.
-type DecidedForwarder interface {
-	EnqueueDecided(ctx context.Context, recs []Decided) error
 }
 
 // Open opens (or creates) the outbox file and starts one worker per
@@ -296,19 +271,7 @@ type enqueueReq struct {
 func (o *Outbox) writer() {
 	defer o.wwg.Done()
 	for req := range o.writes {
-		group := []*enqueueReq{req}
-	drain:
-		for len(group) < 256 {
-			select {
-			case r, ok := <-o.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
+		group := groupcommit.Gather(req, o.writes, 256, nil, 0)
 		err := o.db.Update(func(tx *bbolt.Tx) error {
 			for _, r := range group {
 				for _, p := range r.puts {

@@ -18,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/server"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -167,7 +168,8 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 	if cfg.Policy.HTTPMode() {
 		return addHTTPPolicy(ctx, cfg, logger, deps)
 	}
-	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger)
+	regs := policy.NewRegisters()
+	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger)
 	if err != nil {
 		return err
 	}
@@ -177,21 +179,21 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 		}
 	}
 	go engine.Watch(ctx, cfg.Policy.ReloadInterval)
-	deps.Policy = engine
+	deps.Policy, deps.Registers = engine, regs
 	return nil
 }
 
 // evalOutput is what "ura policy eval" prints.
 type evalOutput struct {
-	DecisionID string          `json:"decision_id"`
-	Revision   string          `json:"revision"`
-	Member     string          `json:"member"`
-	Registered bool            `json:"registered"`
-	Action     string          `json:"action"`
-	Record     evalRecord      `json:"record"`
-	Allow      bool            `json:"allow"`
-	Redact     []string        `json:"redact"`
-	Reasons    []policy.Reason `json:"reasons"`
+	DecisionID string           `json:"decision_id"`
+	Revision   string           `json:"revision"`
+	Member     string           `json:"member"`
+	Registered bool             `json:"registered"`
+	Action     string           `json:"action"`
+	Record     evalRecord       `json:"record"`
+	Allow      bool             `json:"allow"`
+	Redact     []string         `json:"redact"`
+	Reasons    []verdict.Reason `json:"reasons"`
 }
 
 type evalRecord struct {
@@ -238,6 +240,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var (
 		engine     *policy.OPA
+		regs       = policy.NewRegisters()
 		caller     identity.Member
 		registered bool
 		err        error
@@ -256,7 +259,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 				registered = true
 			}
 		}
-		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger); err != nil {
+		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger); err != nil {
 			return err
 		}
 	} else {
@@ -265,7 +268,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		caller = identity.Member{ID: *member, Nation: *nation, Kind: *kind, Clearance: *clearance, Roles: splitList(*roles)}
 		registered = true
-		if engine, err = policy.New(ctx, policy.Options{Logger: logger}); err != nil {
+		if engine, err = policy.New(ctx, policy.Options{Registers: regs, Logger: logger}); err != nil {
 			return err
 		}
 	}
@@ -283,12 +286,12 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if *registersFile != "" {
-		regs, err := readRecords(*registersFile)
+		known, err := readRecords(*registersFile)
 		if err != nil {
 			return err
 		}
-		for _, r := range regs {
-			engine.Observe(r)
+		for _, r := range known {
+			regs.Observe(r)
 		}
 	}
 	d := engine.Decide(ctx, in)
@@ -301,7 +304,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		out.Redact = []string{}
 	}
 	if out.Reasons == nil {
-		out.Reasons = []policy.Reason{}
+		out.Reasons = []verdict.Reason{}
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

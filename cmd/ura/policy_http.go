@@ -13,7 +13,8 @@ import (
 // (policy.mode: http). The server loads and reloads its own policy; the
 // gateway keeps its registers current, as it does for the embedded engine.
 func addHTTPPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) error {
-	engine, err := policy.HTTPFromConfig(ctx, cfg.Policy, logger)
+	regs := policy.NewRegisters()
+	engine, err := policy.HTTPFromConfig(ctx, cfg.Policy, regs, logger)
 	if err != nil {
 		return err
 	}
@@ -22,6 +23,6 @@ func addHTTPPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 			return err
 		}
 	}
-	deps.Policy = engine
+	deps.Policy, deps.Registers = engine, regs
 	return nil
 }

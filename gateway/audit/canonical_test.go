@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 func weirdEvent(s string, n int) Event {
@@ -21,7 +21,7 @@ func weirdEvent(s string, n int) Event {
 		Decision:   s,
 		DecisionID: s + `","member":"forged`,
 		RecordID:   s,
-		Reasons:    []policy.Reason{{Code: s, Message: s + "\u2028\x00\"\\ë<&>"}},
+		Reasons:    []verdict.Reason{{Code: s, Message: s + "\u2028\x00\"\\ë<&>"}},
 		Redactions: []string{"/licence/" + s},
 		Status:     n,
 		Records:    n,

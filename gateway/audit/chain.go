@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/internal/groupcommit"
 )
 
 // Options configure a Chain.
@@ -237,45 +238,12 @@ func (c *Chain) writer() {
 		case <-c.closing:
 			return
 		}
-		batch := c.collect(first)
+		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.events) }, c.opts.MaxWait)
 		errs := c.commit(batch)
 		for i, r := range batch {
 			r.done <- errs[i]
 		}
 	}
-}
-
-// collect gathers the appends queued behind first, up to MaxBatch events,
-// lingering up to MaxWait for more.
-func (c *Chain) collect(first *appendReq) []*appendReq {
-	batch := []*appendReq{first}
-	n := len(first.events)
-	var deadline <-chan time.Time
-	if c.opts.MaxWait > 0 {
-		t := time.NewTimer(c.opts.MaxWait)
-		defer t.Stop()
-		deadline = t.C
-	}
-	for n < c.opts.MaxBatch {
-		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
-			n += len(r.events)
-			continue
-		default:
-		}
-		if deadline == nil {
-			break
-		}
-		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
-			n += len(r.events)
-		case <-deadline:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commit seals and writes one batch; errs[i] is request i's result.

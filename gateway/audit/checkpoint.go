@@ -19,8 +19,7 @@ import (
 // as a checkpoint.
 const CheckpointType = "urn:ura:audit:checkpoint"
 
-// CheckpointTyp is the JWS typ header of a checkpoint, when the signer can
-// set one.
+// CheckpointTyp is the JWS typ header of a checkpoint.
 const CheckpointTyp = "ura-audit-checkpoint+jws"
 
 // Checkpoint is a tree head: the chain held Count events, the last of which
@@ -46,7 +45,7 @@ func SignCheckpoint(ctx context.Context, signer sign.Signer, head Head, at time.
 	if err != nil {
 		return SignedCheckpoint{}, err
 	}
-	sigs, err := sign.SignAs(ctx, signer, CheckpointTyp, [][]byte{payload})
+	sigs, err := signer.SignTyped(ctx, CheckpointTyp, [][]byte{payload})
 	if err != nil {
 		return SignedCheckpoint{}, fmt.Errorf("sign checkpoint at %d: %w", head.Count, err)
 	}

@@ -14,7 +14,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Event is one audit entry: a request, or one per-record decision in it.
@@ -26,22 +26,22 @@ type Event struct {
 	Prev string `json:"prev"`
 	Hash string `json:"hash,omitempty"`
 
-	Time           time.Time       `json:"time"`
-	RequestID      string          `json:"request_id"`
-	Member         string          `json:"member"`
-	Action         string          `json:"action"`
-	Route          string          `json:"route,omitempty"`
-	RecordKind     string          `json:"record_kind,omitempty"`
-	RecordID       string          `json:"record_id,omitempty"`
-	RecordVersion  int             `json:"record_version,omitempty"`
-	Decision       string          `json:"decision"`
-	Reasons        []policy.Reason `json:"reasons,omitempty"`
-	Redactions     []string        `json:"redactions,omitempty"`
-	PolicyRevision string          `json:"policy_revision,omitempty"`
-	DecisionID     string          `json:"decision_id,omitempty"`
-	SigningKID     string          `json:"signing_kid,omitempty"`
-	RequestDigest  string          `json:"request_digest,omitempty"`
-	Status         int             `json:"status,omitempty"`
+	Time           time.Time        `json:"time"`
+	RequestID      string           `json:"request_id"`
+	Member         string           `json:"member"`
+	Action         string           `json:"action"`
+	Route          string           `json:"route,omitempty"`
+	RecordKind     string           `json:"record_kind,omitempty"`
+	RecordID       string           `json:"record_id,omitempty"`
+	RecordVersion  int              `json:"record_version,omitempty"`
+	Decision       string           `json:"decision"`
+	Reasons        []verdict.Reason `json:"reasons,omitempty"`
+	Redactions     []string         `json:"redactions,omitempty"`
+	PolicyRevision string           `json:"policy_revision,omitempty"`
+	DecisionID     string           `json:"decision_id,omitempty"`
+	SigningKID     string           `json:"signing_kid,omitempty"`
+	RequestDigest  string           `json:"request_digest,omitempty"`
+	Status         int              `json:"status,omitempty"`
 	// Records is how many records a request-level event covers.
 	Records int `json:"records,omitempty"`
 	// Shadow is what a candidate (shadow) policy would have decided, when it
@@ -51,9 +51,9 @@ type Event struct {
 
 // Shadow is a shadow policy's divergent answer for the same input.
 type Shadow struct {
-	Decision string          `json:"decision"`
-	Reasons  []policy.Reason `json:"reasons,omitempty"`
-	Revision string          `json:"revision,omitempty"`
+	Decision string           `json:"decision"`
+	Reasons  []verdict.Reason `json:"reasons,omitempty"`
+	Revision string           `json:"revision,omitempty"`
 }
 
 // Decisions recorded in Event.Decision. Request-level events carry the

@@ -210,7 +210,7 @@ func TestCheckpointTypConfusion(t *testing.T) {
 	other := good.Checkpoint
 	other.Type = "urn:ura:something-else"
 	raw, _ := json.Marshal(other)
-	sigs, _ = signer.Sign(ctx, [][]byte{raw})
+	sigs, _ = signer.SignTyped(ctx, audit.CheckpointTyp, [][]byte{raw})
 	forged.JWS = sigs[0]
 	if _, err := audit.VerifyCheckpoint(forged, signer.KeySet()); err == nil {
 		t.Fatal("a payload of another type accepted as a checkpoint")

@@ -9,19 +9,20 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 )
 
-// Failure modes of the rate limiter when Redis cannot be reached.
+// Failure modes of the rate limiter when Redis cannot be reached, as the
+// file spells them; package ratelimit says what each does.
 const (
-	// FailClosed refuses the request (503): nothing moves unlimited.
 	FailClosed = "closed"
-	// FailLocal limits in-process at the configured limit divided by replicas.
-	FailLocal = "local"
+	FailLocal  = "local"
 )
 
-// RateClassNames are the route classes a limit may be set for.
-var RateClassNames = []string{"push", "pull", "trace", "audit"}
+// rateClassNames are the route classes a limit may be set for: the keys of
+// RateClasses.
+var rateClassNames = []string{"push", "pull", "trace", "audit"}
 
-// RateLimit is how many records each institution may move per route class,
-// counted in Redis so that every replica enforces one shared limit.
+// RateLimit is the ratelimit section: how many records each institution may
+// move per route class. Package ratelimit builds its table from it and owns
+// the built-in defaults and the order in which settings are inherited.
 type RateLimit struct {
 	// Fail is what happens when Redis cannot be reached: closed (default) or local.
 	Fail string `yaml:"fail"`
@@ -35,7 +36,7 @@ type RateLimit struct {
 	// Redis again instead of deciding without it.
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 	// LimitsByKind are the limits per member kind and route class. Keys a
-	// file leaves out keep their defaults, field by field.
+	// file leaves out keep the built-in defaults, field by field.
 	LimitsByKind map[string]RateClasses `yaml:"limits_by_kind"`
 	// Members override their kind's limits (and failure mode) by member ID.
 	Members map[string]MemberRateLimit `yaml:"members"`
@@ -55,9 +56,9 @@ type MemberRateLimit struct {
 	RateClasses `yaml:",inline"`
 }
 
-// Rate is a GCRA limit: Rate records per Period, at most Burst at once
-// (Burst is also the largest cost one request may have). A zero field is
-// inherited from the level below: member → kind → built-in default.
+// Rate is one configured GCRA limit: Rate records per Period, at most Burst
+// at once. A zero field is inherited from the level below: member → kind →
+// built-in default.
 type Rate struct {
 	Rate   int           `yaml:"rate"`
 	Burst  int           `yaml:"burst"`
@@ -78,121 +79,12 @@ func (c *RateClasses) get(class string) *Rate {
 	return nil
 }
 
-func (c *RateClasses) set(class string, r Rate) {
-	p := &r
-	switch class {
-	case "push":
-		c.Push = p
-	case "pull":
-		c.Pull = p
-	case "trace":
-		c.Trace = p
-	case "audit":
-		c.Audit = p
-	}
-}
-
-// over fills the zero fields of r from base.
-func (r Rate) over(base Rate) Rate {
-	if r.Rate == 0 {
-		r.Rate = base.Rate
-	}
-	if r.Burst == 0 {
-		r.Burst = base.Burst
-	}
-	if r.Period == 0 {
-		r.Period = base.Period
-	}
-	return r
-}
-
-// builtinRates are the defaults per member kind. Bursts for pull are at least
-// limits.max_page_size's default so that every kind can fetch a full page;
-// partners and liaison offices push and trace far less than the national
-// institutions, and a flood from one of them must not starve the others.
-var builtinRates = map[string]map[string]Rate{
-	identity.KindAgency: {
-		"push": {6000, 2000, time.Minute}, "pull": {6000, 2000, time.Minute},
-		"trace": {600, 100, time.Minute}, "audit": {600, 200, time.Minute},
-	},
-	identity.KindMinistry: {
-		"push": {3000, 1000, time.Minute}, "pull": {3000, 1000, time.Minute},
-		"trace": {300, 60, time.Minute}, "audit": {300, 100, time.Minute},
-	},
-	identity.KindCustoms: {
-		"push": {3000, 1000, time.Minute}, "pull": {3000, 1000, time.Minute},
-		"trace": {300, 60, time.Minute}, "audit": {300, 100, time.Minute},
-	},
-	identity.KindPartner: {
-		"push": {600, 200, time.Minute}, "pull": {1200, 1000, time.Minute},
-		"trace": {120, 30, time.Minute}, "audit": {60, 20, time.Minute},
-	},
-	identity.KindLiaison: {
-		"push": {600, 200, time.Minute}, "pull": {1200, 1000, time.Minute},
-		"trace": {120, 30, time.Minute}, "audit": {60, 20, time.Minute},
-	},
-	identity.KindAuditor: {
-		"push": {60, 20, time.Minute}, "pull": {1200, 1000, time.Minute},
-		"trace": {120, 30, time.Minute}, "audit": {6000, 2000, time.Minute},
-	},
-}
-
-// fallbackRate applies to a kind the table does not know; Validate has
-// already refused unknown kinds in the registry, so it is a last resort.
-var fallbackRate = Rate{Rate: 60, Burst: 20, Period: time.Minute}
-
 func defaultRateLimit() RateLimit {
-	byKind := make(map[string]RateClasses, len(builtinRates))
-	for kind, classes := range builtinRates {
-		var rc RateClasses
-		for class, r := range classes {
-			rc.set(class, r)
-		}
-		byKind[kind] = rc
-	}
 	return RateLimit{
 		Fail:          FailClosed,
 		Replicas:      1,
 		ProbeInterval: time.Second,
-		LimitsByKind:  byKind,
 	}
-}
-
-// Limit returns the effective limit of one member and route class: the
-// member's override, then its kind's configured limit, then the built-in
-// default, field by field.
-func (r *RateLimit) Limit(memberID, kind, class string) Rate {
-	base, ok := builtinRates[kind][class]
-	if !ok {
-		base = fallbackRate
-	}
-	eff := base
-	if kc, ok := r.LimitsByKind[kind]; ok {
-		if kr := kc.get(class); kr != nil {
-			eff = kr.over(eff)
-		}
-	}
-	if mo, ok := r.Members[memberID]; ok {
-		if mr := mo.get(class); mr != nil {
-			eff = mr.over(eff)
-		}
-	}
-	return eff
-}
-
-// FailMode returns closed or local for one member: its own setting, then its
-// kind's, then the global one.
-func (r *RateLimit) FailMode(memberID, kind string) string {
-	if mo, ok := r.Members[memberID]; ok && mo.Fail != "" {
-		return mo.Fail
-	}
-	if f, ok := r.FailByKind[kind]; ok && f != "" {
-		return f
-	}
-	if r.Fail == "" {
-		return FailClosed
-	}
-	return r.Fail
 }
 
 func (r *RateLimit) validate(v *validator, c *Config) {
@@ -246,7 +138,7 @@ func (r *RateLimit) validate(v *validator, c *Config) {
 }
 
 func (c *RateClasses) validate(v *validator) {
-	for _, class := range RateClassNames {
+	for _, class := range rateClassNames {
 		r := c.get(class)
 		if r == nil {
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // TestPagesGolden renders each page over a real log with a fixed clock and
@@ -225,7 +226,7 @@ func TestEscaping(t *testing.T) {
 	ev.RecordID = hostile
 	ev.Member = "AL/GOV/AIM" + attr
 	ev.Decision = audit.DecisionDeny
-	ev.Reasons = []policy.Reason{{Code: "x" + attr, Message: hostile + attr}}
+	ev.Reasons = []verdict.Reason{{Code: "x" + attr, Message: hostile + attr}}
 	ev.Redactions = []string{"/a" + attr}
 	ev.PolicyRevision = "javascript:alert(3)"
 	ch := openChain(t, []audit.Event{ev}, nil)

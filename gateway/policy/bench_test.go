@@ -27,7 +27,7 @@ func cpuTime() time.Duration {
 func BenchmarkDecide(b *testing.B) {
 	e := newEngine(b, Options{Logger: discard})
 	lic := record(b, "licence", nil)
-	e.Observe(lic)
+	e.regs.Observe(lic)
 	cases := []struct {
 		name   string
 		in     Input

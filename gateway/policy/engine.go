@@ -7,6 +7,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Action is what the caller does with the record.
@@ -28,18 +29,12 @@ type Input struct {
 	Previous *records.Record
 }
 
-// Reason explains a decision with a stable code.
-type Reason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // Decision is the answer for one record.
 type Decision struct {
 	Allow bool
 	// Redact lists JSON pointers removed before the record is serialized.
 	Redact  []string
-	Reasons []Reason
+	Reasons []verdict.Reason
 	// ID identifies this decision in the audit log and the signed output.
 	ID string
 	// Revision is the policy bundle hash that decided.

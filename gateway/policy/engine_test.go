@@ -248,17 +248,17 @@ func TestObserveRegisters(t *testing.T) {
 	if d := push(export("DPD-EVT-1", 1, 100), nil); d.Allow || !hasCode(d, "licence_unknown") {
 		t.Fatalf("before the licence is known: %+v", d)
 	}
-	e.Observe(record(t, "licence", nil))
+	e.regs.Observe(record(t, "licence", nil))
 	first := export("DPD-EVT-1", 1, 300)
 	if d := push(first, nil); !d.Allow {
 		t.Fatalf("after the licence is observed: %+v", d)
 	}
-	e.Observe(first)
+	e.regs.Observe(first)
 	second := export("DPD-EVT-2", 1, 200)
 	if d := push(second, nil); !d.Allow {
 		t.Fatalf("300+200 of 500: %+v", d)
 	}
-	e.Observe(second)
+	e.regs.Observe(second)
 	if d := push(export("DPD-EVT-3", 1, 1), nil); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
 		t.Fatalf("501 of 500: %+v", d)
 	}
@@ -267,24 +267,24 @@ func TestObserveRegisters(t *testing.T) {
 	if d := push(corrected, first); !d.Allow {
 		t.Fatalf("correction 300 → 250: %+v", d)
 	}
-	e.Observe(corrected)
+	e.regs.Observe(corrected)
 	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
 		t.Fatalf("250+200+50 of 500: %+v", d)
 	}
 	// Observing the same record again counts nothing twice.
-	e.Observe(corrected)
-	e.Observe(second)
+	e.regs.Observe(corrected)
+	e.regs.Observe(second)
 	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
 		t.Fatalf("replays counted twice: %+v", d)
 	}
 
 	suspended := record(t, "licence", map[string]any{"version": 4, "licence.status": "suspended"})
-	e.Observe(suspended)
+	e.regs.Observe(suspended)
 	if d := push(export("DPD-EVT-5", 1, 1), nil); d.Allow || !hasCode(d, "licence_suspended") {
 		t.Fatalf("suspended licence: %+v", d)
 	}
 	// An older version arriving late does not undo the suspension.
-	e.Observe(record(t, "licence", nil))
+	e.regs.Observe(record(t, "licence", nil))
 	if d := push(export("DPD-EVT-5", 1, 1), nil); !hasCode(d, "licence_suspended") {
 		t.Fatalf("stale version reinstated the licence: %+v", d)
 	}
@@ -295,13 +295,13 @@ func TestObserveRegisters(t *testing.T) {
 	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
 		t.Fatalf("before the exclusion: %+v", d)
 	}
-	e.Observe(record(t, "excluded", nil))
+	e.regs.Observe(record(t, "excluded", nil))
 	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); d.Allow || !hasCode(d, "excluded_entity") {
 		t.Fatalf("after the exclusion: %+v", d)
 	}
 	// Lifting it (an end date in the past) frees the name again.
 	lifted := record(t, "excluded", map[string]any{"version": 2, "excluded_entity.excluded_until": "2025-12-31"})
-	e.Observe(lifted)
+	e.regs.Observe(lifted)
 	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
 		t.Fatalf("after the exclusion ended: %+v", d)
 	}
@@ -387,7 +387,7 @@ func TestNormaliseMatchesPolicy(t *testing.T) {
 func TestExportReservations(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t, Options{Logger: discard})
-	e.Observe(record(t, "licence", nil)) // ML1: 500
+	e.regs.Observe(record(t, "licence", nil)) // ML1: 500
 	export := func(id string, version, qty int) *records.Record {
 		return record(t, "export", map[string]any{"id": id, "version": version, "event.quantity": qty})
 	}
@@ -407,7 +407,7 @@ func TestExportReservations(t *testing.T) {
 	if d := decide(a, nil); !d.Allow {
 		t.Fatalf("A retried: %+v", d)
 	}
-	e.Observe(a)
+	e.regs.Observe(a)
 	// A corrected downwards, not yet stored: B fits beside the correction.
 	if d := decide(export("DPD-A", 2, 200), a); !d.Allow {
 		t.Fatalf("A corrected: %+v", d)
@@ -420,7 +420,7 @@ func TestExportReservations(t *testing.T) {
 	}
 
 	// Concurrent pushes against a fresh licence: exactly as many pass as fit.
-	e.Observe(record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}))
+	e.regs.Observe(record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}))
 	var wg sync.WaitGroup
 	var allowed atomic.Int64
 	for i := range 10 {

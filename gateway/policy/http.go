@@ -23,7 +23,6 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/records"
 )
 
 // maxOPAAnswerBytes bounds one answer from the OPA server: a decision is a
@@ -46,7 +45,7 @@ type HTTP struct {
 	metrics     *opaMetrics
 	revision    string
 
-	regs *registers
+	regs *Registers
 	// flushMu makes one decision at a time send the queued register
 	// changes; the others wait for it, so none decides on stale registers.
 	flushMu sync.Mutex
@@ -66,7 +65,10 @@ type HTTPOptions struct {
 	// Client is used as given when set (tests); the default keeps a pool of
 	// connections to the one server and never goes through a proxy.
 	Client *http.Client
-	Logger *slog.Logger
+	// Registers are sent to the server and kept current there before each
+	// decision; empty ones of its own if nil.
+	Registers *Registers
+	Logger    *slog.Logger
 }
 
 // NewHTTP checks that the OPA server answers, gives it empty registers and
@@ -88,6 +90,9 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Registers == nil {
+		opts.Registers = NewRegisters()
+	}
 	client := opts.Client
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{
@@ -108,7 +113,7 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 		timeout:     opts.Timeout,
 		log:         opts.Logger.With("component", "policy"),
 		metrics:     newOPAMetrics(),
-		regs:        newRegisters(),
+		regs:        opts.Registers,
 	}
 	e.regs.rewrite = true
 	e.regs.dirty.Store(true)
@@ -129,10 +134,6 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 // Revision names the policy the OPA server held at start-up: "opa-http:"
 // and a SHA-256 over its modules as the server reports them.
 func (e *HTTP) Revision() string { return e.revision }
-
-// Observe updates the registers from an accepted record; the change reaches
-// the OPA server before the next decision.
-func (e *HTTP) Observe(rec *records.Record) { e.regs.observe(rec) }
 
 // LoadRegisters rebuilds the registers from the store and sends them whole.
 func (e *HTTP) LoadRegisters(ctx context.Context, s store.Store) error {
@@ -396,6 +397,6 @@ func (e *HTTP) Collect(ch chan<- prometheus.Metric) {
 }
 
 // HTTPFromConfig builds the engine for policy.mode http.
-func HTTPFromConfig(ctx context.Context, pc config.Policy, logger *slog.Logger) (*HTTP, error) {
-	return NewHTTP(ctx, HTTPOptions{URL: pc.HTTPURL, Timeout: pc.Timeout, Logger: logger})
+func HTTPFromConfig(ctx context.Context, pc config.Policy, regs *Registers, logger *slog.Logger) (*HTTP, error) {
+	return NewHTTP(ctx, HTTPOptions{URL: pc.HTTPURL, Timeout: pc.Timeout, Registers: regs, Logger: logger})
 }

@@ -134,8 +134,8 @@ func TestHTTPMatchesEmbedded(t *testing.T) {
 	check(t, "empty registers")
 	// With the licence in the registers, decisions that read them (the
 	// export event against its licence) must still agree.
-	local.Observe(licence)
-	remote.Observe(licence)
+	local.regs.Observe(licence)
+	remote.regs.Observe(licence)
 	check(t, "licence registered")
 	// The change went as a patch, which the real server accepted.
 	if strings.Contains(logs.String(), "patch refused") || strings.Contains(logs.String(), "level=ERROR") {

@@ -235,7 +235,7 @@ func TestHTTPRegisters(t *testing.T) {
 	rec := httpTestRecord(t, httpTestLicence)
 	in := Input{Caller: httpTestAIM, Action: Push, Record: rec}
 
-	e.Observe(rec)
+	e.regs.Observe(rec)
 	e.Decide(context.Background(), in)
 	if len(f.patches) != 1 || len(f.patches[0]) == 0 || f.patches[0][0].Op != "add" || f.patches[0][0].Path != "/licences/AIM-LIC-2026-000123" {
 		t.Fatalf("patches = %+v", f.patches)
@@ -248,7 +248,7 @@ func TestHTTPRegisters(t *testing.T) {
 	// A refused patch falls back to the whole registers.
 	f.patchErr = http.StatusNotFound
 	rec2 := httpTestRecord(t, strings.Replace(httpTestLicence, `"version":1`, `"version":2`, 1))
-	e.Observe(rec2)
+	e.regs.Observe(rec2)
 	if d := e.Decide(context.Background(), in); !d.Allow {
 		t.Fatalf("decision after a refused patch: %+v", d)
 	}
@@ -258,7 +258,7 @@ func TestHTTPRegisters(t *testing.T) {
 
 	// Neither applies: deny, and send everything with the next decision.
 	f.putErr = http.StatusInternalServerError
-	e.Observe(httpTestRecord(t, strings.Replace(httpTestLicence, `"version":1`, `"version":3`, 1)))
+	e.regs.Observe(httpTestRecord(t, strings.Replace(httpTestLicence, `"version":1`, `"version":3`, 1)))
 	if d := e.Decide(context.Background(), in); d.Allow || d.Reasons[0].Code != ReasonError {
 		t.Fatalf("decision on stale registers: %+v", d)
 	}

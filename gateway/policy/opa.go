@@ -24,6 +24,7 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -58,6 +59,9 @@ type Options struct {
 	Shadow *Source
 	// Timeout bounds each evaluation; DefaultTimeout if zero.
 	Timeout time.Duration
+	// Registers are what the policy reads besides its input; empty ones
+	// of its own if nil.
+	Registers *Registers
 	// ShadowKeep is how many divergences are kept in memory (default 1000).
 	ShadowKeep int
 	Logger     *slog.Logger
@@ -69,7 +73,7 @@ type OPA struct {
 	timeout time.Duration
 	log     *slog.Logger
 	metrics *opaMetrics
-	regs    *registers
+	regs    *Registers
 
 	activeSrc Source
 	shadowSrc *Source
@@ -121,11 +125,14 @@ func New(ctx context.Context, opts Options) (*OPA, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Registers == nil {
+		opts.Registers = NewRegisters()
+	}
 	e := &OPA{
 		timeout:   opts.Timeout,
 		log:       opts.Logger.With("component", "policy"),
 		metrics:   newOPAMetrics(),
-		regs:      newRegisters(),
+		regs:      opts.Registers,
 		activeSrc: opts.Source,
 		shadowSrc: opts.Shadow,
 		ring:      newDivergenceRing(opts.ShadowKeep),
@@ -251,12 +258,6 @@ func (e *OPA) stores() []storage.Store {
 	return out
 }
 
-// Observe updates the registers from a record the gateway accepted. It is
-// cheap: the change reaches OPA's store with the next decision.
-func (e *OPA) Observe(rec *records.Record) {
-	e.regs.observe(rec)
-}
-
 // LoadRegisters rebuilds the registers from the store, reading it once. Call
 // it at start-up, before the gateway serves.
 func (e *OPA) LoadRegisters(ctx context.Context, s store.Store) error {
@@ -306,7 +307,7 @@ func (e *OPA) Decide(ctx context.Context, in Input) Decision {
 	input, err := buildInput(in)
 	if err != nil {
 		d := Decision{ID: newDecisionID(), Revision: c.revision}
-		d.Reasons = []Reason{{Code: ReasonError, Message: "the question could not be put to the policy"}}
+		d.Reasons = []verdict.Reason{{Code: ReasonError, Message: "the question could not be put to the policy"}}
 		e.log.Error("policy input", "decision_id", d.ID, "error", err)
 		e.metrics.decisions.WithLabelValues(string(in.Action), "error").Inc()
 		return d
@@ -398,7 +399,7 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 	if !d.Allow {
 		d.Redact = nil
 		if len(d.Reasons) == 0 {
-			d.Reasons = []Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
+			d.Reasons = []verdict.Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
 		}
 	}
 	return d, false
@@ -407,14 +408,14 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 func deny(d Decision, code, msg string) Decision {
 	d.Allow = false
 	d.Redact = nil
-	d.Reasons = []Reason{{Code: code, Message: msg}}
+	d.Reasons = []verdict.Reason{{Code: code, Message: msg}}
 	return d
 }
 
 // parseResult checks the decision's shape: {allow: bool, redact: [pointer],
 // reasons: [{code, message}]}. Anything else is malformed, never guessed at.
 // v is the decision as JSON, or as the AST the embedded engine computed.
-func parseResult(v any) (allow bool, redact []string, reasons []Reason, err error) {
+func parseResult(v any) (allow bool, redact []string, reasons []verdict.Reason, err error) {
 	if av, isAST := v.(ast.Value); isAST {
 		if allow, redact, reasons, ok := parseDecisionAST(av); ok {
 			return allow, redact, reasons, nil
@@ -459,7 +460,7 @@ func parseResult(v any) (allow bool, redact []string, reasons []Reason, err erro
 			if !ok1 || !ok2 || code == "" {
 				return false, nil, nil, fmt.Errorf("reasons[%d] needs a code and a message", i)
 			}
-			reasons = append(reasons, Reason{Code: code, Message: msg})
+			reasons = append(reasons, verdict.Reason{Code: code, Message: msg})
 		}
 	}
 	return allow, redact, reasons, nil

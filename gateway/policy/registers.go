@@ -46,13 +46,15 @@ type patch struct {
 	value any
 }
 
-// registers is the gateway's copy of the registers the policy reads: the
-// state in Go, and the changes not yet written to OPA's stores. Observe only
+// Registers is the gateway's copy of the registers the policy reads: the
+// state in Go, and the changes not yet written to OPA's stores. The push
+// handler observes every accepted record; the engine it is given to reads
+// them. Observe only
 // updates Go maps and queues patches; the next decision writes the queued
 // patches to every live store in one transaction, so a burst of accepted
 // records costs one store commit, and a decision always sees every record
 // observed before it.
-type registers struct {
+type Registers struct {
 	mu sync.Mutex
 
 	licences map[string]licenceEntry // by record id
@@ -135,8 +137,11 @@ type exportContribution struct {
 	quantity int64
 }
 
-func newRegisters() *registers {
-	return &registers{
+// NewRegisters returns empty registers, to give to one engine
+// (Options.Registers, HTTPOptions.Registers) and to whoever observes the
+// records the gateway accepts.
+func NewRegisters() *Registers {
+	return &Registers{
 		licences: map[string]licenceEntry{},
 		entities: map[string]entityEntry{},
 		excluded: map[string]exclusion{},
@@ -157,17 +162,30 @@ type RegisterCounts struct {
 	ExportedLicences int `json:"licences_with_exports"`
 }
 
-func (r *registers) counts() RegisterCounts {
+func (r *Registers) counts() RegisterCounts {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return RegisterCounts{Licences: len(r.licences), Entities: len(r.entities),
 		ExcludedEntities: len(r.excluded), ExportedLicences: len(r.exported)}
 }
 
-// observe updates the registers from one accepted record. An older version
+// Observer is told of every record the gateway accepts: the registers the
+// policy reads.
+type Observer interface {
+	Observe(rec *records.Record)
+}
+
+var _ Observer = (*Registers)(nil)
+
+// Observe updates the registers from one accepted record. It is cheap: the
+// change reaches the policy with the next decision.
+func (r *Registers) Observe(rec *records.Record) { r.observe(rec) }
+
+// observe updates the registers from one record and reports whether they
+// changed. An older version
 // than the one already known changes nothing, so replays and out-of-order
 // loads are harmless.
-func (r *registers) observe(rec *records.Record) bool {
+func (r *Registers) observe(rec *records.Record) bool {
 	if rec == nil {
 		return false
 	}
@@ -194,7 +212,7 @@ func (r *registers) observe(rec *records.Record) bool {
 	return changed
 }
 
-func (r *registers) observeLicence(rec *records.Record, body map[string]any) bool {
+func (r *Registers) observeLicence(rec *records.Record, body map[string]any) bool {
 	if old, ok := r.licences[rec.ID]; ok && old.version > rec.Version {
 		return false
 	}
@@ -234,7 +252,7 @@ func (l *licenceEntry) addItem(cat string, q int64) {
 	l.items = append(l.items, categoryQuantity{category: cat, quantity: q})
 }
 
-func (r *registers) observeEntity(rec *records.Record, body map[string]any) bool {
+func (r *Registers) observeEntity(rec *records.Record, body map[string]any) bool {
 	old, had := r.entities[rec.ID]
 	if had && old.version > rec.Version {
 		return false
@@ -255,7 +273,7 @@ func (r *registers) observeEntity(rec *records.Record, body map[string]any) bool
 	return true
 }
 
-func (r *registers) observeExclusion(rec *records.Record, body map[string]any) bool {
+func (r *Registers) observeExclusion(rec *records.Record, body map[string]any) bool {
 	old, had := r.excluded[rec.ID]
 	if had && old.version > rec.Version {
 		return false
@@ -273,7 +291,7 @@ func (r *registers) observeExclusion(rec *records.Record, body map[string]any) b
 	return true
 }
 
-func (r *registers) indexExclusion(id string, x exclusion) {
+func (r *Registers) indexExclusion(id string, x exclusion) {
 	if x.entityID != "" {
 		r.byID[x.entityID] = withEntry(r.byID[x.entityID], id, x.value)
 		r.queue(storage.Path{registersKey, regExcluded, regByID, x.entityID}, cloneValue(r.byID[x.entityID]))
@@ -284,7 +302,7 @@ func (r *registers) indexExclusion(id string, x exclusion) {
 	}
 }
 
-func (r *registers) unindexExclusion(id string, x exclusion) {
+func (r *Registers) unindexExclusion(id string, x exclusion) {
 	for _, ix := range []struct {
 		idx map[string]map[string]any
 		key string
@@ -326,7 +344,7 @@ func exportOf(rec *records.Record, body map[string]any) (exportContribution, boo
 // observeEvent counts the quantity of every export declaration against its
 // licence and ML category. A new version of a declaration replaces what the
 // old one counted, and a stored declaration replaces its reservation.
-func (r *registers) observeEvent(rec *records.Record, body map[string]any) bool {
+func (r *Registers) observeEvent(rec *records.Record, body map[string]any) bool {
 	old, had := r.exports[rec.ID]
 	if had && old.version > rec.Version {
 		return false
@@ -371,7 +389,7 @@ func (r *registers) observeEvent(rec *records.Record, body map[string]any) bool 
 // exportedValue is what the policy sees as exported under a licence: the
 // stored declarations plus the reservations of declarations allowed but not
 // yet stored.
-func (r *registers) exportedValue(lic string) map[string]any {
+func (r *Registers) exportedValue(lic string) map[string]any {
 	v := map[string]any{}
 	for cat, q := range r.exported[lic] {
 		v[cat] = q
@@ -397,14 +415,14 @@ func (r *registers) exportedValue(lic string) map[string]any {
 
 // queueReservation queues the licences a reservation of declaration id
 // changes: its own, and the one its stored version counted against.
-func (r *registers) queueReservation(id string, res reservation) {
+func (r *Registers) queueReservation(id string, res reservation) {
 	r.queueExported(res.licence)
 	if old, ok := r.exports[id]; ok && old.licence != res.licence {
 		r.queueExported(old.licence)
 	}
 }
 
-func (r *registers) queueExported(lic string) {
+func (r *Registers) queueExported(lic string) {
 	v := r.exportedValue(lic)
 	if len(v) == 0 {
 		r.queue(storage.Path{registersKey, regExported, lic}, nil)
@@ -425,7 +443,7 @@ type reservation struct {
 
 // unreserve drops the reservation of a declaration about to be decided
 // again: a retried push must not count against itself.
-func (r *registers) unreserve(id string) {
+func (r *Registers) unreserve(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if res, ok := r.reserved[id]; ok {
@@ -438,7 +456,7 @@ func (r *registers) unreserve(id string) {
 // reserve counts an allowed declaration's quantity at once, so that the
 // next declaration against the same licence (later in the same batch, or
 // in a concurrent push) is decided as if this one were already stored.
-func (r *registers) reserve(rec *records.Record, now time.Time) {
+func (r *Registers) reserve(rec *records.Record, now time.Time) {
 	c, ok := exportOf(rec, rec.Body())
 	if !ok {
 		return
@@ -459,13 +477,13 @@ func (r *registers) reserve(rec *records.Record, now time.Time) {
 }
 
 // expireDue reports whether a reservation may have lapsed.
-func (r *registers) expireDue(now time.Time) bool {
+func (r *Registers) expireDue(now time.Time) bool {
 	next := r.nextExpiry.Load()
 	return next != 0 && now.UnixNano() >= next
 }
 
 // expireLocked drops lapsed reservations.
-func (r *registers) expireLocked(now time.Time) {
+func (r *Registers) expireLocked(now time.Time) {
 	var next int64
 	for id, res := range r.reserved {
 		if !now.Before(res.expires) {
@@ -481,7 +499,7 @@ func (r *registers) expireLocked(now time.Time) {
 	r.nextExpiry.Store(next)
 }
 
-func (r *registers) queue(p storage.Path, v any) {
+func (r *Registers) queue(p storage.Path, v any) {
 	if r.rewrite {
 		// A full rewrite is already due: it will carry this change.
 		return
@@ -491,7 +509,7 @@ func (r *registers) queue(p storage.Path, v any) {
 
 // snapshotLocked is data.registers whole, as fresh maps that share nothing
 // with the Go state.
-func (r *registers) snapshotLocked() map[string]any {
+func (r *Registers) snapshotLocked() map[string]any {
 	lic := make(map[string]any, len(r.licences))
 	for id, e := range r.licences {
 		lic[id] = e.value()
@@ -531,7 +549,7 @@ func (r *registers) snapshotLocked() map[string]any {
 // flushLocked writes what changed to every store given, in one transaction
 // each. A store a patch cannot be applied to gets the whole registers
 // instead, so no store is ever left half-updated.
-func (r *registers) flushLocked(ctx context.Context, stores []storage.Store) error {
+func (r *Registers) flushLocked(ctx context.Context, stores []storage.Store) error {
 	if !r.dirty.Load() && !r.rewrite {
 		return nil
 	}
@@ -576,7 +594,7 @@ func applyPatch(ctx context.Context, st storage.Store, txn storage.Transaction, 
 	return st.Write(ctx, txn, storage.AddOp, p.path, p.value)
 }
 
-func (r *registers) writeAllLocked(ctx context.Context, st storage.Store) error {
+func (r *Registers) writeAllLocked(ctx context.Context, st storage.Store) error {
 	snap := r.snapshotLocked()
 	return storage.Txn(ctx, st, storage.WriteParams, func(txn storage.Transaction) error {
 		return st.Write(ctx, txn, storage.AddOp, storage.Path{registersKey}, snap)
@@ -584,7 +602,7 @@ func (r *registers) writeAllLocked(ctx context.Context, st storage.Store) error 
 }
 
 // load streams every record in s once and rebuilds the registers from it.
-func (r *registers) load(ctx context.Context, s store.Store) (int, error) {
+func (r *Registers) load(ctx context.Context, s store.Store) (int, error) {
 	r.mu.Lock()
 	r.rewrite = true
 	r.pending = r.pending[:0]

@@ -28,7 +28,7 @@ func BenchmarkRegisterLicence(b *testing.B) {
 		for i := range n {
 			r := *base
 			r.ID = fmt.Sprintf("BENCH-LIC-%07d", i)
-			e.Observe(&r)
+			e.regs.Observe(&r)
 			if i%100 == 99 {
 				e.flush(ctx)
 			}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // keepAST is the result conversion the engine asks OPA for: none. The
@@ -24,7 +26,7 @@ var (
 // answers ok only for the exact shape parseResult accepts; anything else,
 // sets included, goes through the JSON conversion and parseResult's checks,
 // so that the errors and the order of elements stay exactly theirs.
-func parseDecisionAST(v ast.Value) (allow bool, redact []string, reasons []Reason, ok bool) {
+func parseDecisionAST(v ast.Value) (allow bool, redact []string, reasons []verdict.Reason, ok bool) {
 	obj, isObj := v.(ast.Object)
 	if !isObj {
 		return false, nil, nil, false
@@ -61,7 +63,7 @@ func parseDecisionAST(v ast.Value) (allow bool, redact []string, reasons []Reaso
 		case ast.Null:
 		case *ast.Array:
 			if list.Len() > 0 {
-				reasons = make([]Reason, 0, list.Len())
+				reasons = make([]verdict.Reason, 0, list.Len())
 			}
 			for i := range list.Len() {
 				r, isObj := list.Elem(i).Value.(ast.Object)
@@ -73,7 +75,7 @@ func parseDecisionAST(v ast.Value) (allow bool, redact []string, reasons []Reaso
 				if !ok1 || !ok2 || code == "" {
 					return false, nil, nil, false
 				}
-				reasons = append(reasons, Reason{Code: code, Message: msg})
+				reasons = append(reasons, verdict.Reason{Code: code, Message: msg})
 			}
 		default:
 			return false, nil, nil, false

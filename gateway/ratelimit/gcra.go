@@ -27,6 +27,7 @@ type GCRA struct {
 	rdb     redis.UniversalClient
 	shared  *redis_rate.Limiter
 	cfg     config.RateLimit
+	table   *Table
 	local   *localGCRA
 	metrics *metrics
 	log     *slog.Logger
@@ -59,6 +60,7 @@ func NewGCRA(rdb redis.UniversalClient, cfg config.RateLimit, logger *slog.Logge
 	g := &GCRA{
 		rdb:     rdb,
 		cfg:     cfg,
+		table:   NewTable(cfg),
 		local:   newLocalGCRA(time.Now),
 		metrics: newMetrics(),
 		log:     logger.With("component", "ratelimit"),
@@ -105,7 +107,7 @@ func (g *GCRA) Take(ctx context.Context, m identity.Member, class Class, cost in
 		g.metrics.requests.WithLabelValues("invalid", "invalid", resultError).Inc()
 		return Result{}, err
 	}
-	rate := g.cfg.Limit(m.ID, m.Kind, string(class))
+	rate := g.table.Limit(m.ID, m.Kind, class)
 	n := cost
 	if cost > rate.Burst {
 		n = 0
@@ -151,7 +153,7 @@ func (g *GCRA) Refund(ctx context.Context, m identity.Member, class Class, n int
 	if err != nil {
 		return err
 	}
-	rate := g.cfg.Limit(m.ID, m.Kind, string(class))
+	rate := g.table.Limit(m.ID, m.Kind, class)
 	state := g.state.Load()
 	if state%2 == 1 {
 		lim := g.effective(rate, true)
@@ -172,7 +174,7 @@ func (g *GCRA) Refund(ctx context.Context, m identity.Member, class Class, n int
 
 // decide asks Redis, or the local limiter when Redis is failing and m's
 // failure mode is local. n = 0 reads the state without charging.
-func (g *GCRA) decide(ctx context.Context, m identity.Member, key string, rate config.Rate, n int) (decision, bool, error) {
+func (g *GCRA) decide(ctx context.Context, m identity.Member, key string, rate Rate, n int) (decision, bool, error) {
 	state := g.state.Load()
 	redisErr := errors.New("redis unavailable")
 	if g.rdb != nil && (state%2 == 0 || g.probeDue()) {
@@ -190,7 +192,7 @@ func (g *GCRA) decide(ctx context.Context, m identity.Member, key string, rate c
 		g.toLocal(state, err)
 		redisErr = err
 	}
-	if g.rdb != nil && g.cfg.FailMode(m.ID, m.Kind) != config.FailLocal {
+	if g.rdb != nil && g.table.FailMode(m.ID, m.Kind) != FailLocal {
 		return decision{}, false, fmt.Errorf("%w: %w", ErrUnavailable, redisErr)
 	}
 	start := time.Now()
@@ -239,7 +241,7 @@ type effectiveLimit struct {
 
 // effective is the limit itself, or in local mode this process's share:
 // limit/replicas, rounded down so that replicas together never exceed it.
-func (g *GCRA) effective(rate config.Rate, local bool) effectiveLimit {
+func (g *GCRA) effective(rate Rate, local bool) effectiveLimit {
 	if !local {
 		return effectiveLimit{rate: rate.Rate, burst: rate.Burst, interval: rate.Period / time.Duration(rate.Rate)}
 	}
@@ -264,7 +266,7 @@ func (g *GCRA) key(memberID string, class Class) (string, error) {
 	return k, nil
 }
 
-func fromRedis(r *redis_rate.Result, rate config.Rate) decision {
+func fromRedis(r *redis_rate.Result, rate Rate) decision {
 	// redis_rate answers RetryAfter -1 when allowed (also for a zero-cost
 	// read), and the time until the cost fits when refused.
 	d := decision{allowed: r.RetryAfter < 0, remaining: r.Remaining, resetAfter: r.ResetAfter}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
-	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // auditRoutes are the security officers' API, for members of kind auditor
@@ -50,7 +50,7 @@ func (s *Server) audRequireAuditor(c *gin.Context) {
 	refusal := problem.New(http.StatusForbidden, problem.TypeForbidden, "the audit log is for security officers")
 	if s.deps.Audit != nil {
 		ev := s.audAccessEvent(c, audit.DecisionDeny, http.StatusForbidden)
-		ev.Reasons = []policy.Reason{{Code: audReasonNotAuditor, Message: "member kind " + m.Kind + " may not read the audit log"}}
+		ev.Reasons = []verdict.Reason{{Code: audReasonNotAuditor, Message: "member kind " + m.Kind + " may not read the audit log"}}
 		if err := s.deps.Audit.Append(c.Request.Context(), ev); err != nil {
 			s.fail(c, problem.Unavailable("the audit log is unavailable", err))
 			return

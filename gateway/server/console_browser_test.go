@@ -29,7 +29,7 @@ import (
 
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/audit"
-	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // conChromium finds Debian's chromium (URA_CHROMIUM overrides). Without it
@@ -175,7 +175,7 @@ func TestConBrowser(t *testing.T) {
 	const hostile = `<script>alert(1)</script>`
 	if err := e.chain.Append(context.Background(), audit.Event{Time: time.Now().UTC(), RequestID: "req-hostile", Member: "IT/GOV/MOD",
 		Action: "push", Route: "/v1/records", RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny,
-		Status: 200, Reasons: []policy.Reason{{Code: "schema_invalid", Message: `id "><img src=x onerror=alert(2)>`}}}); err != nil {
+		Status: 200, Reasons: []verdict.Reason{{Code: "schema_invalid", Message: `id "><img src=x onerror=alert(2)>`}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.chain.Checkpoint(context.Background()); err != nil {

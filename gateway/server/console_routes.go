@@ -14,9 +14,9 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/identity"
-	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // conBase is where the console is served.
@@ -101,7 +101,7 @@ func (h *conHandlers) refuse(c *gin.Context, code, message string) bool {
 		return true
 	}
 	ev := h.accessEvent(c, "refused", audit.DecisionDeny, http.StatusForbidden)
-	ev.Reasons = []policy.Reason{{Code: code, Message: message}}
+	ev.Reasons = []verdict.Reason{{Code: code, Message: message}}
 	if err := h.s.deps.Audit.Append(c.Request.Context(), ev); err != nil {
 		h.fail(c, nil, problem.Unavailable("the audit log is unavailable", err))
 		return false

@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // conEnv is a gateway with the real parts the console reads: the embedded
@@ -70,7 +71,8 @@ func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
 	shadowDir := t.TempDir()
 	writeFile(t, filepath.Join(shadowDir, "candidate.rego"), []byte(conShadowPolicy))
 	shadow := policy.DirSource(shadowDir)
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow,
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow, Registers: regs,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +93,7 @@ func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
 	}
 	t.Cleanup(func() { _ = e.chain.Close() })
 	e.exEnv = exStart(t, func(cfg *config.Config, d *Deps) {
-		d.Store, d.Policy, d.Signer, d.Audit = st, engine, e.signer, e.chain
+		d.Store, d.Policy, d.Registers, d.Signer, d.Audit = st, engine, regs, e.signer, e.chain
 		if mutate != nil {
 			mutate(cfg)
 		}
@@ -339,7 +341,7 @@ func TestConEscaping(t *testing.T) {
 	const hostile = `<script>alert(1)</script>`
 	ev := audit.Event{Time: time.Now().UTC(), RequestID: "req-x", Member: "AL/GOV/AIM", Action: "push", Route: "/v1/records",
 		RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny, Status: 200,
-		Reasons: []policy.Reason{{Code: "schema", Message: `bad id "><img src=x onerror=alert(2)>`}}}
+		Reasons: []verdict.Reason{{Code: "schema", Message: `bad id "><img src=x onerror=alert(2)>`}}}
 	if err := e.chain.Append(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // The exchange API: what institutions push and pull. Every route runs the
@@ -142,7 +143,7 @@ func (h *exHandlers) sign(ctx context.Context, typ string, payloads [][]byte) ([
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
-	jws, err := sign.SignAs(ctx, h.s.deps.Signer, typ, payloads)
+	jws, err := h.s.deps.Signer.SignTyped(ctx, typ, payloads)
 	if err == nil && len(jws) != len(payloads) {
 		err = fmt.Errorf("signer returned %d signatures for %d payloads", len(jws), len(payloads))
 	}
@@ -195,7 +196,7 @@ func (h *exHandlers) deliver(ctx context.Context, req *exRequest, chunk []*recor
 				// record is withheld rather than sent with the field in it.
 				h.s.log.Error("redaction failed; record withheld", "component", "exchange", "request_id", req.id,
 					"record_id", rec.ID, "decision_id", d.ID, "error", err)
-				d.Reasons = append(d.Reasons, policy.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
+				d.Reasons = append(d.Reasons, verdict.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
 				events = append(events, req.recordEvent(rec, audit.DecisionWithhold, d))
 				continue
 			}

@@ -27,6 +27,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // In-memory fakes of the chain's parts, for the handlers' unit tests. The
@@ -43,8 +44,9 @@ type exFakeStore struct {
 }
 
 type exStored struct {
-	rec *records.Record
-	seq uint64
+	rec      *records.Record
+	seq      uint64
+	versions []*records.Record // every accepted version, oldest first
 }
 
 var _ store.Store = (*exFakeStore)(nil)
@@ -75,8 +77,30 @@ func (s *exFakeStore) Put(_ context.Context, rec *records.Record, check store.Ch
 		}
 	}
 	s.seq++
-	s.byID[rec.ID] = &exStored{rec: rec, seq: s.seq}
+	var versions []*records.Record
+	if st, ok := s.byID[rec.ID]; ok {
+		versions = st.versions
+	}
+	s.byID[rec.ID] = &exStored{rec: rec, seq: s.seq, versions: append(versions, rec)}
 	return store.Accepted, nil
+}
+
+func (s *exFakeStore) PutBatch(ctx context.Context, items []store.Item) []store.Result {
+	results := make([]store.Result, len(items))
+	for i, it := range items {
+		results[i].Outcome, results[i].Err = s.Put(ctx, it.Record, it.Check)
+	}
+	return results
+}
+
+func (s *exFakeStore) Versions(_ context.Context, id string) ([]*records.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.byID[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return slices.Clone(st.versions), nil
 }
 
 func (s *exFakeStore) Get(_ context.Context, id string) (*records.Record, error) {
@@ -198,14 +222,14 @@ func (p *exFakePolicy) Decide(_ context.Context, in policy.Input) policy.Decisio
 	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: "rev-test"}
 	if in.Action == policy.Push {
 		if strings.HasPrefix(in.Record.ID, "DENY-") {
-			d.Reasons = []policy.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
+			d.Reasons = []verdict.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
 			return d
 		}
 		d.Allow = true
 		return d
 	}
 	if in.Caller.Kind != identity.KindAuditor && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
-		d.Reasons = []policy.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
+		d.Reasons = []verdict.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
 		return d
 	}
 	d.Allow = true
@@ -229,10 +253,10 @@ type exFakeSigner struct {
 
 var exTestKey = []byte("exchange test key")
 
-var _ sign.TypedSigner = (*exFakeSigner)(nil)
+var _ sign.Signer = (*exFakeSigner)(nil)
 
 func (s *exFakeSigner) Sign(ctx context.Context, payloads [][]byte) ([]string, error) {
-	return s.SignTyped(ctx, "JOSE", payloads)
+	return s.SignTyped(ctx, sign.TypDelivery, payloads)
 }
 
 func (s *exFakeSigner) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
@@ -399,7 +423,7 @@ func exStart(t *testing.T, mutate func(*config.Config, *Deps)) *exEnv {
 	cfg := exConfig(p)
 	e := &exEnv{p: p, store: newExFakeStore(), policy: &exFakePolicy{}, signer: &exFakeSigner{}, audit: &exFakeAudit{},
 		limiter: newExFakeLimiter(nil), clients: map[string]*exClient{}, logs: &exLogBuffer{}}
-	deps := Deps{Store: e.store, Policy: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
+	deps := Deps{Store: e.store, Policy: e.policy, Registers: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
 	if mutate != nil {
 		mutate(cfg, &deps)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // exNDJSON is the streaming media type of pulls and pushes.
@@ -307,7 +308,7 @@ func (h *exHandlers) get(c *gin.Context) {
 		// is not used.
 		_ = h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Pull, Record: exStandIn(id)})
 		ev := req.recordEvent(nil, audit.DecisionWithhold, policy.Decision{})
-		ev.RecordID, ev.Reasons = id, []policy.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
+		ev.RecordID, ev.Reasons = id, []verdict.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
 		events = []audit.Event{ev}
 	} else if d, events, err = h.deliver(ctx, &req, []*records.Record{rec}); err != nil {
 		h.s.fail(c, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Push result statuses.
@@ -41,7 +42,7 @@ type exResult struct {
 	ID         string               `json:"id,omitempty"`
 	Version    int                  `json:"version,omitempty"`
 	Status     string               `json:"status"`
-	Reasons    []policy.Reason      `json:"reasons,omitempty"`
+	Reasons    []verdict.Reason     `json:"reasons,omitempty"`
 	Errors     []problem.FieldError `json:"errors,omitempty"`
 	DecisionID string               `json:"decision_id,omitempty"`
 	JWS        string               `json:"jws"`
@@ -162,7 +163,7 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 	// is what every later policy decision trusts.
 	if reason, ok := h.fedOriginator(req.member.ID, it, rec.Label.Originator); !ok {
 		it.res.Status = exDenied
-		it.res.Reasons = []policy.Reason{reason}
+		it.res.Reasons = []verdict.Reason{reason}
 		return nil
 	}
 	prev, err := h.s.deps.Store.Get(ctx, rec.ID)
@@ -202,16 +203,7 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var results []store.Result
-	if b, ok := h.s.deps.Store.(store.Batcher); ok {
-		results = b.PutBatch(ctx, batch)
-	} else {
-		results = make([]store.Result, len(batch))
-		for i, it := range batch {
-			results[i].Outcome, results[i].Err = h.s.deps.Store.Put(ctx, it.Record, it.Check)
-		}
-	}
-	observer, _ := h.s.deps.Policy.(interface{ Observe(*records.Record) })
+	results := h.s.deps.Store.PutBatch(ctx, batch)
 	for j, r := range results {
 		it := &items[idx[j]]
 		switch {
@@ -219,14 +211,14 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 			it.res.Status = exUnchanged
 		case r.Err == nil:
 			it.res.Status = exAccepted
-			// The policy engine keeps its registers (licences, exclusions)
+			// The policy's registers (licences, exclusions) are kept
 			// current from what was accepted.
-			if observer != nil {
-				observer.Observe(it.rec)
+			if regs := h.s.deps.Registers; regs != nil {
+				regs.Observe(it.rec)
 			}
 		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
 			it.res.Status = exConflict
-			it.res.Reasons = []policy.Reason{exConflictReason(it.rec, it.prev, r.Err)}
+			it.res.Reasons = []verdict.Reason{exConflictReason(it.rec, it.prev, r.Err)}
 		default:
 			return problem.Unavailable("the record store is unavailable; records before this one may be stored, retry the batch", r.Err)
 		}
@@ -236,17 +228,17 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 
 // exConflictReason explains a conflict in the caller's terms. The store's
 // own message is not passed on: it is written for the log.
-func exConflictReason(rec, prev *records.Record, err error) policy.Reason {
+func exConflictReason(rec, prev *records.Record, err error) verdict.Reason {
 	var te *records.TransitionError
 	switch {
 	case errors.As(err, &te):
-		return policy.Reason{Code: "illegal_transition", Message: te.Error()}
+		return verdict.Reason{Code: "illegal_transition", Message: te.Error()}
 	case errors.Is(err, records.ErrKindChange) || (prev != nil && prev.Kind != rec.Kind):
-		return policy.Reason{Code: "kind_change", Message: "this id is already used by a record of another kind"}
+		return verdict.Reason{Code: "kind_change", Message: "this id is already used by a record of another kind"}
 	case prev != nil && rec.Version < prev.Version:
-		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is older than the stored version %d", rec.Version, prev.Version)}
+		return verdict.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is older than the stored version %d", rec.Version, prev.Version)}
 	default:
-		return policy.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is already stored with other content; push a higher version", rec.Version)}
+		return verdict.Reason{Code: "version_conflict", Message: fmt.Sprintf("version %d is already stored with other content; push a higher version", rec.Version)}
 	}
 }
 
@@ -259,33 +251,17 @@ func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
 	if f == nil {
 		return nil
 	}
-	var recs []*records.Record
 	var decided []upstream.Decided
 	for i := range items {
 		if s := items[i].res.Status; s == exAccepted || s == exUnchanged {
-			recs = append(recs, items[i].rec)
 			decided = append(decided, upstream.Decided{Record: items[i].rec, DecisionID: items[i].d.ID, PolicyRevision: items[i].d.Revision})
 		}
 	}
-	if len(recs) == 0 {
+	if len(decided) == 0 {
 		return nil
 	}
-	var err error
-	if df, ok := f.(upstream.DecidedForwarder); ok {
-		// A peer destination signs the decision that accepted each record.
-		err = df.EnqueueDecided(ctx, decided)
-	} else if b, ok := f.(interface {
-		EnqueueBatch(context.Context, []*records.Record) error
-	}); ok {
-		err = b.EnqueueBatch(ctx, recs)
-	} else {
-		for _, rec := range recs {
-			if err = f.Enqueue(ctx, rec); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
+	// A peer destination signs the decision that accepted each record.
+	if err := f.EnqueueDecided(ctx, decided); err != nil {
 		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
 	}
 	return nil
@@ -344,7 +320,7 @@ func (h *exHandlers) decisionEvents(req *exRequest, items []exPushItem) []audit.
 		}
 		ev.Reasons = it.res.Reasons
 		if it.res.Status == exInvalid {
-			ev.Reasons = append(slices.Clip(it.res.Reasons), policy.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
+			ev.Reasons = append(slices.Clip(it.res.Reasons), verdict.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
 		}
 		if it.fedKID != "" {
 			ev.Reasons = append(slices.Clip(ev.Reasons), fedAuditReason(req.member.ID, it.fedKID))
@@ -366,7 +342,7 @@ func (h *exHandlers) outcomeEvents(req *exRequest, items []exPushItem, status in
 		switch it.res.Status {
 		case exUnchanged:
 			ev = req.recordEvent(it.rec, audit.DecisionAllow, it.d)
-			ev.Reasons = []policy.Reason{{Code: "unchanged", Message: "this version was already stored with the same content"}}
+			ev.Reasons = []verdict.Reason{{Code: "unchanged", Message: "this version was already stored with the same content"}}
 		case exConflict:
 			ev = req.recordEvent(it.rec, audit.DecisionDeny, it.d)
 			ev.Reasons = it.res.Reasons

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -936,13 +937,15 @@ type exFakeForwarder struct {
 	fail atomic.Bool
 }
 
-func (f *exFakeForwarder) Enqueue(_ context.Context, rec *records.Record) error {
+func (f *exFakeForwarder) EnqueueDecided(_ context.Context, recs []upstream.Decided) error {
 	if f.fail.Load() {
 		return errors.New("outbox disk full")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.recs = append(f.recs, rec.ID)
+	for _, d := range recs {
+		f.recs = append(f.recs, d.Record.ID)
+	}
 	return nil
 }
 

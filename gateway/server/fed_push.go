@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Federation: a peer ura gateway (a member under sign.peers) forwards
@@ -55,7 +55,7 @@ func (h *exHandlers) fedChecked(ctx context.Context, req *exRequest, it *exPushI
 		return records.Validate(d.Value, d.Errors), nil
 	}
 	invalid := func(code, detail string) (records.Checked, error) {
-		it.res.Reasons = []policy.Reason{{Code: code, Message: detail}}
+		it.res.Reasons = []verdict.Reason{{Code: code, Message: detail}}
 		return records.Checked{Index: it.res.Index, Errors: []problem.FieldError{{Pointer: "/jws", Detail: detail}}}, nil
 	}
 	compact, ok := fedCompact(d)
@@ -117,21 +117,21 @@ func fedCompact(d records.Decoded) (string, bool) {
 // nation (instance): IT/GOV/URA may relay IT/GOV/MOD's, never another
 // nation's and never one in this gateway's own instance, which the peer
 // could otherwise use to speak for this gateway's institutions.
-func (h *exHandlers) fedOriginator(caller string, it *exPushItem, originator string) (policy.Reason, bool) {
+func (h *exHandlers) fedOriginator(caller string, it *exPushItem, originator string) (verdict.Reason, bool) {
 	if !it.fedPeer {
 		if originator == caller {
-			return policy.Reason{}, true
+			return verdict.Reason{}, true
 		}
-		return policy.Reason{Code: "originator_mismatch",
+		return verdict.Reason{Code: "originator_mismatch",
 			Message: fmt.Sprintf("label.originator %s is not the caller %s", originator, caller)}, false
 	}
 	peerInstance := fedInstance(caller)
 	own := fedInstance(h.s.cfg.Sign.Member)
 	if fedInstance(originator) == peerInstance && peerInstance != "" && peerInstance != own &&
 		strings.Count(originator, "/") == 2 {
-		return policy.Reason{}, true
+		return verdict.Reason{}, true
 	}
-	return policy.Reason{Code: "originator_mismatch",
+	return verdict.Reason{Code: "originator_mismatch",
 		Message: fmt.Sprintf("label.originator %s is outside %s/, the instance peer gateway %s may relay for", originator, peerInstance, caller)}, false
 }
 
@@ -146,6 +146,6 @@ func fedInstance(member string) string {
 
 // fedAuditReason names the peer key that signed a relayed record, for the
 // audit event; the kid comes from a verified header.
-func fedAuditReason(peer, kid string) policy.Reason {
-	return policy.Reason{Code: "peer_signature", Message: fmt.Sprintf("signed by peer gateway %s with key %s", peer, kid)}
+func fedAuditReason(peer, kid string) verdict.Reason {
+	return verdict.Reason{Code: "peer_signature", Message: fmt.Sprintf("signed by peer gateway %s with key %s", peer, kid)}
 }

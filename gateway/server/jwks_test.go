@@ -36,6 +36,10 @@ func (f jwksFakeSigner) Sign(context.Context, [][]byte) ([]string, error) {
 	return nil, errors.New("not used")
 }
 
+func (f jwksFakeSigner) SignTyped(context.Context, string, [][]byte) ([]string, error) {
+	return nil, errors.New("not used")
+}
+
 func (f jwksFakeSigner) Keys(context.Context) (jwk.Set, error) { return f.set, f.err }
 
 // jwksStart is start with dependencies.

@@ -50,7 +50,8 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second})
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, s
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
-		d.Store, d.Policy = st, engine
+		d.Store, d.Policy, d.Registers = st, engine, regs
 		if mutate != nil {
 			mutate(cfg, d)
 		}

@@ -83,7 +83,8 @@ func TestPolE2EFourViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second})
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestPolE2EFourViews(t *testing.T) {
 	}
 	e := exStart(t, func(_ *config.Config, d *Deps) {
 		d.Store = st
-		d.Policy = engine
+		d.Policy, d.Registers = engine, regs
 	})
 	rev := engine.Revision()
 

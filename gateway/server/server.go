@@ -37,12 +37,15 @@ type Checker interface {
 // Deps are the parts the request chain is composed of.
 type Deps struct {
 	// Checks are the dependencies /readyz asks.
-	Checks  []Checker
-	Store   store.Store
-	Policy  policy.Engine
-	Signer  sign.Signer
-	Limiter ratelimit.Limiter
-	Audit   audit.Log
+	Checks []Checker
+	Store  store.Store
+	Policy policy.Engine
+	// Registers are what Policy reads besides its input; every accepted
+	// record is observed into them. Nil: the policy reads none.
+	Registers policy.Observer
+	Signer    sign.Signer
+	Limiter   ratelimit.Limiter
+	Audit     audit.Log
 	// Forwarder is optional: without destinations, records are only stored.
 	Forwarder upstream.Forwarder
 	// Peers verifies records signed by peer gateways (sign.peers); nil: none.

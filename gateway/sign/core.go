@@ -52,7 +52,6 @@ type VaultSigner struct {
 
 var (
 	_ Signer        = (*VaultSigner)(nil)
-	_ TypedSigner   = (*VaultSigner)(nil)
 	_ crypto.Signer = (*TransitKey)(nil)
 )
 

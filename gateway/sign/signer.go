@@ -13,19 +13,16 @@ import (
 // Signer signs payloads as compact JWS with a key held in Vault.
 type Signer interface {
 	// Sign returns one compact JWS per payload, in order, or an error and
-	// nothing: nothing unsigned, nothing half-signed, ever leaves.
+	// nothing: nothing unsigned, nothing half-signed, ever leaves. It signs
+	// delivered records: SignTyped with TypDelivery.
 	Sign(ctx context.Context, payloads [][]byte) ([]string, error)
+	// SignTyped is Sign with typ in the protected header, saying what the
+	// JWS carries, so that a push result can never be passed off as a
+	// delivered record.
+	SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error)
 	// Keys returns the public keys of every key version still in its
 	// verification window, for /.well-known/jwks.json.
 	Keys(ctx context.Context) (jwk.Set, error)
-}
-
-// TypedSigner is a Signer that can say in the protected header what a JWS
-// carries, so that a push result can never be passed off as a delivered
-// record. Callers use SignAs, which falls back to Sign.
-type TypedSigner interface {
-	Signer
-	SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error)
 }
 
 // Values of the typ header.
@@ -45,14 +42,6 @@ const (
 // cannot be used right now: Vault unreachable or sealed, the token expired or
 // refused, the key missing. Whoever gets it answers 503 and sends nothing.
 var ErrUnavailable = errors.New("signing unavailable")
-
-// SignAs signs with typ in the protected header when s supports it.
-func SignAs(ctx context.Context, s Signer, typ string, payloads [][]byte) ([]string, error) {
-	if ts, ok := s.(TypedSigner); ok {
-		return ts.SignTyped(ctx, typ, payloads)
-	}
-	return s.Sign(ctx, payloads)
-}
 
 // Delivery is the signed payload for one delivered record: the record as the
 // recipient may see it, bound to the decision that released it.

@@ -79,11 +79,7 @@ type Store struct {
 	closed bool
 }
 
-var (
-	_ store.Store   = (*Store)(nil)
-	_ store.History = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // Open opens or creates the store file at path (mode 0600, its directory
 // 0700: the file holds every record the gateway accepted).

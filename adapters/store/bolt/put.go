@@ -12,6 +12,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/internal/groupcommit"
 )
 
 // fillPercent is how full bbolt leaves a page it splits.
@@ -36,7 +37,7 @@ func (s *Store) Put(ctx context.Context, rec *records.Record, check store.Check)
 	return res[0].Outcome, res[0].Err
 }
 
-// PutBatch stores items in one transaction (see store.Batcher).
+// PutBatch stores items in one transaction (see store.Store).
 func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
 	req := &writeReq{
 		items:   items,
@@ -92,21 +93,7 @@ func failAll(results []store.Result, err error) []store.Result {
 func (s *Store) writer() {
 	defer s.wg.Done()
 	for req := range s.writes {
-		group := []*writeReq{req}
-		n := len(req.items)
-	drain:
-		for n < s.maxGroup {
-			select {
-			case r, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-				n += len(r.items)
-			default:
-				break drain
-			}
-		}
+		group := groupcommit.Gather(req, s.writes, s.maxGroup, func(r *writeReq) int { return len(r.items) }, 0)
 		s.commit(group)
 		for _, r := range group {
 			close(r.done)
@@ -161,10 +148,6 @@ func (s *Store) applyReq(tx *bbolt.Tx, r *writeReq) error {
 	return nil
 }
 
-func conflict(format string, args ...any) store.Result {
-	return store.Result{Err: fmt.Errorf("%w: "+format, append([]any{store.ErrConflict}, args...)...)}
-}
-
 // apply decides one record and writes it when accepted. The decision is made
 // before anything is written, so a refused record leaves the transaction
 // untouched; a returned error is a storage failure that aborts it.
@@ -190,31 +173,24 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		if pm, praw, err = decodeMeta(prevVal); err != nil {
 			return store.Result{}, err
 		}
-		if pm.Kind != rec.Kind {
-			return conflict("%s is stored as a %s, not a %s", rec.ID, pm.Kind, rec.Kind), nil
+		older := func(version int) ([]byte, error) {
+			if _, oraw, err := splitValue(versions.Get(versionKey(rec.ID, version))); err == nil {
+				return oraw, nil
+			}
+			return nil, nil // not stored, or unreadable: not the same content
 		}
-		switch {
-		case rec.Version == pm.Version:
-			if recdoc.SameContent(praw, rec.Raw) {
-				return store.Result{Outcome: store.Unchanged}, nil
-			}
-			return conflict("%s version %d is stored with other content", rec.ID, rec.Version), nil
-		case rec.Version < pm.Version:
-			if old := versions.Get(versionKey(rec.ID, rec.Version)); old != nil {
-				if _, oraw, err := splitValue(old); err == nil && recdoc.SameContent(oraw, rec.Raw) {
-					return store.Result{Outcome: store.Unchanged}, nil
-				}
-			}
-			return conflict("%s version %d is older than the stored version %d", rec.ID, rec.Version, pm.Version), nil
+		res, ok, err := recdoc.VersionRule(rec, &recdoc.Stored{Kind: pm.Kind, Version: pm.Version, Raw: praw}, older)
+		if !ok {
+			return res, err
 		}
 		if prev, err = recdoc.Decode(bytes.Clone(praw)); err != nil {
 			return store.Result{}, err
 		}
 	}
-	if check != nil {
-		if err := runCheck(check, prev); err != nil {
-			return store.Result{Err: err}, nil
-		}
+	// RunCheck keeps a panicking Check from taking the writer goroutine,
+	// and with it every later write, down.
+	if err := recdoc.RunCheck(check, prev); err != nil {
+		return store.Result{Err: err}, nil
 	}
 
 	seq, err := seqs.NextSequence()
@@ -258,15 +234,4 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		}
 	}
 	return store.Result{Outcome: store.Accepted}, nil
-}
-
-// runCheck keeps a panicking Check from taking the writer goroutine, and
-// with it every later write, down.
-func runCheck(check store.Check, prev *records.Record) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("store: lifecycle check panicked: %v", r)
-		}
-	}()
-	return check(prev)
 }

@@ -43,11 +43,7 @@ type Store struct {
 	schema string
 }
 
-var (
-	_ store.Store   = (*Store)(nil)
-	_ store.History = (*Store)(nil)
-	_ store.Batcher = (*Store)(nil)
-)
+var _ store.Store = (*Store)(nil)
 
 // Open connects, then applies pending migrations under an advisory lock.
 func Open(ctx context.Context, opts Options) (*Store, error) {
@@ -137,7 +133,7 @@ func (s *Store) Put(ctx context.Context, rec *records.Record, check store.Check)
 // (serialization failure, deadlock, or two first pushes of the same id).
 const maxAttempts = 64
 
-// PutBatch stores items in one transaction (see store.Batcher).
+// PutBatch stores items in one transaction (see store.Store).
 func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
 	results := make([]store.Result, len(items))
 	ixs := make([]recdoc.Index, len(items))
@@ -330,37 +326,23 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 	return results, nil
 }
 
-func conflict(format string, args ...any) store.Result {
-	return store.Result{Err: fmt.Errorf("%w: "+format, append([]any{store.ErrConflict}, args...)...)}
-}
-
 // decide applies the version rules and the Check to one record against st,
 // the record as the transaction sees it (nil: not stored). A returned error
 // is a database failure; refusals are in the Result.
 func (s *Store) decide(ctx context.Context, tx pgx.Tx, rec *records.Record, st *state, check store.Check) (store.Result, error) {
 	var prev *records.Record
 	if st != nil {
-		if st.kind != rec.Kind {
-			return conflict("%s is stored as a %s, not a %s", rec.ID, st.kind, rec.Kind), nil
-		}
-		switch {
-		case rec.Version == st.version:
-			if recdoc.SameContent(st.raw, rec.Raw) {
-				return store.Result{Outcome: store.Unchanged}, nil
-			}
-			return conflict("%s version %d is stored with other content", rec.ID, rec.Version), nil
-		case rec.Version < st.version:
+		older := func(version int) ([]byte, error) {
 			var old []byte
-			err := tx.QueryRow(ctx, `SELECT raw FROM ura_record_versions WHERE id = $1 AND version = $2`, rec.ID, rec.Version).Scan(&old)
-			switch {
-			case err == nil:
-				if recdoc.SameContent(old, rec.Raw) {
-					return store.Result{Outcome: store.Unchanged}, nil
-				}
-			case !errors.Is(err, pgx.ErrNoRows):
-				return store.Result{}, err
+			err := tx.QueryRow(ctx, `SELECT raw FROM ura_record_versions WHERE id = $1 AND version = $2`, rec.ID, version).Scan(&old)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil
 			}
-			return conflict("%s version %d is older than the stored version %d", rec.ID, rec.Version, st.version), nil
+			return old, err
+		}
+		res, ok, err := recdoc.VersionRule(rec, &recdoc.Stored{Kind: st.kind, Version: st.version, Raw: st.raw}, older)
+		if !ok {
+			return res, err
 		}
 		prev = st.rec
 		if prev == nil {
@@ -371,20 +353,8 @@ func (s *Store) decide(ctx context.Context, tx pgx.Tx, rec *records.Record, st *
 			st.rec = prev
 		}
 	}
-	if check != nil {
-		if err := runCheck(check, prev); err != nil {
-			return store.Result{Err: err}, nil
-		}
+	if err := recdoc.RunCheck(check, prev); err != nil {
+		return store.Result{Err: err}, nil
 	}
 	return store.Result{Outcome: store.Accepted}, nil
-}
-
-// runCheck turns a panicking Check into a refused Put.
-func runCheck(check store.Check, prev *records.Record) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("store: lifecycle check panicked: %v", r)
-		}
-	}()
-	return check(prev)
 }

@@ -44,16 +44,12 @@ func Bench(b *testing.B, newStore NewStore) {
 	})
 	b.Run("PutBatch100", func(b *testing.B) {
 		s := newStore(b)
-		bt, ok := s.(store.Batcher)
-		if !ok {
-			b.Skip("not a store.Batcher")
-		}
 		b.ResetTimer()
 		for i := range b.N {
 			b.StopTimer()
 			items := items(b, i*100, 100)
 			b.StartTimer()
-			for _, r := range bt.PutBatch(ctx, items) {
+			for _, r := range s.PutBatch(ctx, items) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}
@@ -102,22 +98,13 @@ func items(tb testing.TB, from, n int) []store.Item {
 	return out
 }
 
-// Load stores n small records, in batches when the store takes them.
+// Load stores n small records, in batches.
 func Load(tb testing.TB, s store.Store, n int) {
 	tb.Helper()
 	const chunk = 5000
-	bt, batched := s.(store.Batcher)
 	for from := 0; from < n; from += chunk {
 		size := min(chunk, n-from)
-		if !batched {
-			for _, r := range smalls(tb, from, size) {
-				if _, err := s.Put(ctx, r, nil); err != nil {
-					tb.Fatal(err)
-				}
-			}
-			continue
-		}
-		for i, r := range bt.PutBatch(ctx, items(tb, from, size)) {
+		for i, r := range s.PutBatch(ctx, items(tb, from, size)) {
 			if r.Err != nil || r.Outcome != store.Accepted {
 				tb.Fatalf("record %d: %q %v", from+i, r.Outcome, r.Err)
 			}

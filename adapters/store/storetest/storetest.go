@@ -90,11 +90,7 @@ func testVersions(t *testing.T, s store.Store) {
 	if got.Version != 3 || status(got) != "suspended" {
 		t.Errorf("latest = v%d %s, want v3 suspended", got.Version, status(got))
 	}
-	h, ok := s.(store.History)
-	if !ok {
-		t.Fatal("store does not keep history (store.History): every version must be kept")
-	}
-	vs, err := h.Versions(ctx, id)
+	vs, err := s.Versions(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +104,7 @@ func testVersions(t *testing.T, s store.Store) {
 	}
 	// A version may be skipped (v3 → v5) as long as it moves forward.
 	put(t, s, Licence(t, id, 5, "revoked", base.Add(4*time.Hour)), store.Accepted)
-	if vs, _ := h.Versions(ctx, id); len(vs) != 4 || vs[3].Version != 5 {
+	if vs, _ := s.Versions(ctx, id); len(vs) != 4 || vs[3].Version != 5 {
 		t.Errorf("after v5, history = %d versions", len(vs))
 	}
 }
@@ -140,10 +136,8 @@ func testUnchanged(t *testing.T, s store.Store) {
 	if got.Version != 2 {
 		t.Errorf("an unchanged re-push of v1 moved the record to v%d", got.Version)
 	}
-	if h, ok := s.(store.History); ok {
-		if vs, _ := h.Versions(ctx, id); len(vs) != 2 {
-			t.Errorf("history has %d versions after unchanged pushes, want 2", len(vs))
-		}
+	if vs, _ := s.Versions(ctx, id); len(vs) != 2 {
+		t.Errorf("history has %d versions after unchanged pushes, want 2", len(vs))
 	}
 }
 
@@ -209,10 +203,8 @@ func testCheck(t *testing.T, s store.Store) {
 	if got.Version != 2 {
 		t.Errorf("aborted Put changed the record to v%d", got.Version)
 	}
-	if h, ok := s.(store.History); ok {
-		if vs, _ := h.Versions(ctx, id); len(vs) != 2 {
-			t.Errorf("aborted Put left %d versions, want 2", len(vs))
-		}
+	if vs, _ := s.Versions(ctx, id); len(vs) != 2 {
+		t.Errorf("aborted Put left %d versions, want 2", len(vs))
 	}
 	ids := collect(t, s, store.Query{Kind: records.KindLicence})
 	if !slices.Equal(ids, []string{id + "@2"}) {
@@ -391,19 +383,13 @@ func testCursorStable(t *testing.T, s store.Store) {
 // nor return anything twice.
 func testWriteDuringStream(t *testing.T, s store.Store) {
 	const n = 700 // several of any implementation's internal batches
-	if b, ok := s.(store.Batcher); ok {
-		items := make([]store.Item, n)
-		for i := range items {
-			items[i] = store.Item{Record: Small(t, i)}
-		}
-		for i, r := range b.PutBatch(ctx, items) {
-			if r.Err != nil || r.Outcome != store.Accepted {
-				t.Fatalf("batch item %d: %v %v", i, r.Outcome, r.Err)
-			}
-		}
-	} else {
-		for i := range n {
-			put(t, s, Small(t, i), store.Accepted)
+	items := make([]store.Item, n)
+	for i := range items {
+		items[i] = store.Item{Record: Small(t, i)}
+	}
+	for i, r := range s.PutBatch(ctx, items) {
+		if r.Err != nil || r.Outcome != store.Accepted {
+			t.Fatalf("batch item %d: %v %v", i, r.Outcome, r.Err)
 		}
 	}
 	seen := map[string]bool{}
@@ -571,7 +557,7 @@ func testConcurrentVersions(t *testing.T, s store.Store) {
 	if !slices.Contains(accepted, n) {
 		t.Errorf("v%d was never accepted", n)
 	}
-	vs, err := s.(store.History).Versions(ctx, id)
+	vs, err := s.Versions(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +624,7 @@ func testConcurrentIncrements(t *testing.T, s store.Store) {
 	for err := range errc {
 		t.Error(err)
 	}
-	vs, err := s.(store.History).Versions(ctx, id)
+	vs, err := s.Versions(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -666,10 +652,6 @@ func testConcurrentIncrements(t *testing.T, s store.Store) {
 }
 
 func testBatch(t *testing.T, s store.Store) {
-	b, ok := s.(store.Batcher)
-	if !ok {
-		t.Skip("store does not implement store.Batcher")
-	}
 	put(t, s, Licence(t, "LIC-X", 2, "issued", base), store.Accepted)
 	refused := errors.New("refused by check")
 	items := []store.Item{
@@ -685,7 +667,7 @@ func testBatch(t *testing.T, s store.Store) {
 		{Record: Licence(t, "LIC-Y", 2, "suspended", base)}, // same as item 2
 		{Record: &records.Record{ID: "broken"}},
 	}
-	res := b.PutBatch(ctx, items)
+	res := s.PutBatch(ctx, items)
 	if len(res) != len(items) {
 		t.Fatalf("%d results for %d items", len(res), len(items))
 	}
@@ -720,10 +702,8 @@ func testNotFound(t *testing.T, s store.Store) {
 	if _, err := s.Get(ctx, "AIM-LIC-2026-404"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get unknown = %v, want ErrNotFound", err)
 	}
-	if h, ok := s.(store.History); ok {
-		if _, err := h.Versions(ctx, "AIM-LIC-2026-404"); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Versions unknown = %v, want ErrNotFound", err)
-		}
+	if _, err := s.Versions(ctx, "AIM-LIC-2026-404"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Versions unknown = %v, want ErrNotFound", err)
 	}
 	if ids := collect(t, s, store.Query{}); len(ids) != 0 {
 		t.Errorf("empty store returned %v", ids)

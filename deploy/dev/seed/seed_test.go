@@ -110,7 +110,8 @@ func push(t *testing.T) *seeded {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	// A generous deadline: the race detector on a loaded machine can be slow.
-	engine, err := policy.New(ctx, policy.Options{Timeout: 5 * time.Second})
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 5 * time.Second, Registers: regs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func push(t *testing.T) *seeded {
 				t.Errorf("%s: storing %s v%d: %q %v", p.File, rec.ID, rec.Version, out, err)
 				continue
 			}
-			engine.Observe(rec)
+			regs.Observe(rec)
 			s.all[rec.ID] = rec
 		}
 	}

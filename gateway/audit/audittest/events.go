@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
-	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Members used in generated events.
@@ -38,17 +38,17 @@ func Events(n int, t0 time.Time) []audit.Event {
 		case 3:
 			e.Decision = audit.DecisionRedact
 			e.Redactions = []string{"/licence/contract_value", "/licence/end_user/contact"}
-			e.Reasons = []policy.Reason{{Code: "redact_commercial", Message: "contract values are not released to customs"}}
+			e.Reasons = []verdict.Reason{{Code: "redact_commercial", Message: "contract values are not released to customs"}}
 		case 4, 5:
 			e.Decision = audit.DecisionDeny
 			e.Status = 403
-			e.Reasons = []policy.Reason{{Code: "not_releasable", Message: "record is not releasable to " + member}}
+			e.Reasons = []verdict.Reason{{Code: "not_releasable", Message: "record is not releasable to " + member}}
 			if i%2 == 0 {
-				e.Reasons = append(e.Reasons, policy.Reason{Code: "clearance", Message: "classification above the caller's clearance"})
+				e.Reasons = append(e.Reasons, verdict.Reason{Code: "clearance", Message: "classification above the caller's clearance"})
 			}
 		case 6:
 			e.Decision = audit.DecisionWithhold
-			e.Reasons = []policy.Reason{{Code: "clearance", Message: "classification above the caller's clearance"}}
+			e.Reasons = []verdict.Reason{{Code: "clearance", Message: "classification above the caller's clearance"}}
 		}
 		out[i] = e
 	}

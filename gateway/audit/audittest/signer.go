@@ -29,7 +29,7 @@ type Signer struct {
 	Calls atomic.Int64
 }
 
-var _ sign.TypedSigner = (*Signer)(nil)
+var _ sign.Signer = (*Signer)(nil)
 
 // NewSigner makes a signer with a fresh key named kid.
 func NewSigner(t testing.TB, kid string) *Signer {
@@ -66,10 +66,10 @@ func NewSignerFromSeed(t testing.TB, kid string, seed []byte) *Signer {
 
 // Sign implements sign.Signer.
 func (s *Signer) Sign(ctx context.Context, payloads [][]byte) ([]string, error) {
-	return s.SignTyped(ctx, "", payloads)
+	return s.SignTyped(ctx, sign.TypDelivery, payloads)
 }
 
-// SignTyped implements sign.TypedSigner.
+// SignTyped implements sign.Signer.
 func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
 	s.Calls.Add(1)
 	if s.Fail.Load() {
