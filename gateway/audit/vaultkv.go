@@ -60,7 +60,7 @@ func (k *VaultKV) Latest(ctx context.Context) (*SignedCheckpoint, int, error) {
 		return nil, 0, err
 	}
 	if s == nil || s.Data == nil || (s.VersionMetadata != nil && (s.VersionMetadata.Destroyed || !s.VersionMetadata.DeletionTime.IsZero())) {
-		return nil, 0, fmt.Errorf("%s: current version %d was deleted or destroyed; the latest checkpoint kept there is gone, so a rollback cannot be ruled out", k, meta.CurrentVersion)
+		return nil, 0, fmt.Errorf("%s: current version %d was deleted or destroyed, so a rollback cannot be ruled out: %w", k, meta.CurrentVersion, ErrWitnessDeleted)
 	}
 	raw, ok := s.Data[kvFieldCheckpoint].(string)
 	if !ok {
