@@ -375,6 +375,11 @@ func (c *Chain) checkpointer() {
 	for {
 		select {
 		case <-c.cpKick:
+			// A kick that was queued while the previous checkpoint was
+			// being signed is stale once that checkpoint landed.
+			if !c.checkpointDue() {
+				continue
+			}
 		case <-t.C:
 		case <-c.closing:
 			// A last checkpoint on a clean stop covers the final events.
@@ -388,6 +393,23 @@ func (c *Chain) checkpointer() {
 		_, _ = c.Checkpoint(ctx)
 		cancel()
 	}
+}
+
+// checkpointDue reports whether CheckpointEvery events came since the latest
+// checkpoint, or that checkpoint has still to reach the witness.
+func (c *Chain) checkpointDue() bool {
+	c.mu.RLock()
+	head, last := c.head, c.lastCP
+	c.mu.RUnlock()
+	if last == nil || head.Count-last.Count >= c.opts.CheckpointEvery {
+		return true
+	}
+	if c.opts.Witness == nil {
+		return false
+	}
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	return !c.wKnown || c.wcp == nil || c.wcp.Count < last.Count
 }
 
 // Checkpoint signs and stores a checkpoint of the current head now, unless
