@@ -226,9 +226,6 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if offHost, _, err = witness.Latest(ctx); err != nil {
 			return fmt.Errorf("read the off-host checkpoint from %s: %w", witness, err)
 		}
-		if offHost != nil {
-			opts.Checkpoints = append(opts.Checkpoints, *offHost)
-		}
 	}
 	start, last := time.Now(), time.Now()
 	opts.Progress = func(n int64) {
@@ -246,6 +243,10 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return ferr
 		}
 		defer func() { _ = f.Close() }() // read only: nothing to lose on close
+		if offHost != nil {
+			// The export must reach it like any other checkpoint.
+			opts.Checkpoints = append(opts.Checkpoints, *offHost)
+		}
 		rep, err = audit.VerifyExport(bufio.NewReaderSize(f, 1<<20), opts)
 	} else {
 		st, oerr := src.open(ctx)
@@ -253,10 +254,17 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return oerr
 		}
 		defer func() { _ = st.Close() }() // opened read-only
-		if offHost != nil {
-			// Said first, and as what it is: a log cut back behind the
-			// off-host checkpoint would otherwise read as a truncation.
-			err := audit.CheckWitness(ctx, witness.String(), st.Head(), offHost, func(ctx context.Context, seq int64) (string, error) {
+		if offHost != nil && opts.Keys != nil {
+			if _, err := audit.VerifyCheckpoint(*offHost, opts.Keys); err != nil {
+				note(stdout, "FAIL: the checkpoint kept in %s: %v\n", witness, err)
+				return fmt.Errorf("the off-host checkpoint in %s is not signed by --jwks", witness)
+			}
+		}
+		rep, err = audit.VerifyStore(ctx, st, opts)
+		if err == nil && offHost != nil {
+			// The log is consistent on its own; does it still reach what
+			// was kept off the host? Said as what it is: a rollback.
+			err = audit.CheckWitness(ctx, witness.String(), rep.Head, offHost, func(ctx context.Context, seq int64) (string, error) {
 				e, err := st.Get(ctx, seq)
 				return e.Event.Hash, err
 			})
@@ -265,11 +273,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 				note(stdout, "FAIL: %s: %v\n", src.name(), rb)
 				return fmt.Errorf("audit log rolled back: it no longer contains the checkpoint at seq %d kept in %s", rb.Checkpoint.Count, rb.Witness)
 			}
-			if err != nil {
-				return fmt.Errorf("verify %s: %w", src.name(), err)
-			}
 		}
-		rep, err = audit.VerifyStore(ctx, st, opts)
 	}
 	var ve *audit.VerifyError
 	if errors.As(err, &ve) {

@@ -244,3 +244,32 @@ func TestGatewayRefusesAuditRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditVerifyVaultKVFake is TestAuditVerifyVaultKV's unit version: the
+// Vault is a fake KV API, reached through URA_VAULT_ADDR and URA_VAULT_TOKEN.
+func TestAuditVerifyVaultKVFake(t *testing.T) {
+	fake := audittest.NewFakeVaultKV(t)
+	t.Setenv("URA_VAULT_ADDR", fake.URL)
+	t.Setenv("URA_VAULT_TOKEN", "test-token")
+	vc := config.Default().Vault
+	vc.Addr, vc.Token = fake.URL, "test-token"
+	client, err := sign.NewVaultClient(vc, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "ura-audit/checkpoints/gw1"
+	dir, jwks := auditWitnessedLog(t, audit.NewVaultKV(client, "kv", path), 50)
+	out, _, err := auditTestRun(t, "verify", "--dir", dir, "--jwks", jwks, "--vault-kv", "kv/"+path)
+	if err != nil || !strings.Contains(out, "contains the checkpoint kept in vault kv kv/"+path+" (50 events") {
+		t.Fatalf("intact: %v\n%s", err, out)
+	}
+	audittest.RollBackFileLog(t, dir, 20)
+	out, _, err = auditTestRun(t, "verify", "--dir", dir, "--jwks", jwks, "--vault-kv", "kv/"+path)
+	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(out, "ends at seq 20") || !strings.Contains(out, "30 events were removed") {
+		t.Fatalf("rolled back: %v\n%s", err, out)
+	}
+	t.Setenv("URA_VAULT_ADDR", "http://127.0.0.1:1")
+	if _, _, err := auditTestRun(t, "verify", "--dir", dir, "--vault-kv", "kv/"+path); err == nil || !strings.Contains(err.Error(), "off-host checkpoint") {
+		t.Fatalf("unreachable Vault: %v", err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // TestCheckWitness: the comparison of a log with its off-host checkpoint.
@@ -311,5 +313,40 @@ func TestWitnessMovedRetries(t *testing.T) {
 	}
 	if got, _, _ := w.Latest(context.Background()); got.Count != 22 {
 		t.Fatalf("witness at %d, want 22", got.Count)
+	}
+}
+
+// TestVaultKVWire: VaultKV against a fake KV v2 API: empty, forward with
+// check-and-set, a lost race, a deleted current version.
+func TestVaultKVWire(t *testing.T) {
+	fake := audittest.NewFakeVaultKV(t)
+	vc := config.Default().Vault
+	vc.Addr, vc.Token, vc.MaxRetries = fake.URL, "test-token", 0
+	client, err := sign.NewVaultClient(vc, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w := audit.NewVaultKV(client, "kv", "ura-audit/checkpoints/gw1")
+	if cp, ver, err := w.Latest(ctx); cp != nil || ver != 0 || err != nil {
+		t.Fatalf("empty: %+v %d %v", cp, ver, err)
+	}
+	dir := t.TempDir()
+	witnessedLog(t, dir, w, 30)
+	cp, ver, err := w.Latest(ctx)
+	if err != nil || cp == nil || cp.Count != 30 || ver != 3 || cp.JWS == "" {
+		t.Fatalf("after three checkpoints: %+v %d %v", cp, ver, err)
+	}
+	if _, err := w.Put(ctx, *cp, 2); !errors.Is(err, audit.ErrWitnessMoved) {
+		t.Fatalf("stale check-and-set: %v", err)
+	}
+	audittest.RollBackFileLog(t, dir, 10)
+	var rb *audit.RollbackError
+	if _, err := openWitnessed(t, dir, w, false); !errors.As(err, &rb) {
+		t.Fatalf("rolled back: %v", err)
+	}
+	fake.DeleteLatest("ura-audit/checkpoints/gw1")
+	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessDeleted) {
+		t.Fatalf("deleted current version: %v", err)
 	}
 }
