@@ -232,6 +232,7 @@ func TestGatewayRefusesAuditRollback(t *testing.T) {
 		t.Fatalf("verify --config after the rollback: %v\n%s", err, out)
 	}
 	log := fx.startFails(t, "rolled-back")
+	t.Logf("the gateway refused to start:\n%s", log)
 	for _, want := range []string{"rolled back", fmt.Sprintf("ends at seq %d", keep), "vault kv kv/" + path, "refusing to open"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("refusal does not say %q:\n%s", want, log)

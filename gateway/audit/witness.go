@@ -151,7 +151,7 @@ func (c *Chain) openWitness(ctx context.Context) error {
 		var rb *RollbackError
 		if errors.As(err, &rb) {
 			c.m.checkpoints.WithLabelValues("rollback").Inc()
-			return fmt.Errorf("audit: %w; refusing to open. What to do: %s", err, rb.Remedy())
+			return fmt.Errorf("%w; refusing to open. What to do: %s", err, rb.Remedy())
 		}
 		return fmt.Errorf("audit: %w", err)
 	}
