@@ -43,7 +43,10 @@ const (
 
 // Latest reads the current version. A current version that was deleted or
 // destroyed is an error, not an empty witness: only removing the entry's
-// metadata (all versions) empties it.
+// metadata (all versions) empties it. So is an older checkpoint written
+// after a newer one (a replay by someone holding the gateway's token): every
+// version still kept (the mount's max_versions) is read, and none may cover
+// more events than the current one.
 func (k *VaultKV) Latest(ctx context.Context) (*SignedCheckpoint, int, error) {
 	meta, err := k.client.KVv2(k.mount).GetMetadata(ctx, k.path)
 	if errors.Is(err, vault.ErrSecretNotFound) {
@@ -55,22 +58,48 @@ func (k *VaultKV) Latest(ctx context.Context) (*SignedCheckpoint, int, error) {
 	if meta.CurrentVersion == 0 {
 		return nil, 0, nil
 	}
-	s, err := k.client.KVv2(k.mount).GetVersion(ctx, k.path, meta.CurrentVersion)
-	if err != nil && !errors.Is(err, vault.ErrSecretNotFound) {
+	cur, err := k.version(ctx, meta.CurrentVersion)
+	if err != nil {
 		return nil, 0, err
 	}
+	if cur == nil {
+		return nil, 0, fmt.Errorf("%s: current version %d was deleted or destroyed, so a rollback cannot be ruled out: %w", k, meta.CurrentVersion, ErrWitnessTampered)
+	}
+	for name, vm := range meta.Versions {
+		n, err := strconv.Atoi(name)
+		if err != nil || n == meta.CurrentVersion || vm.Destroyed || !vm.DeletionTime.IsZero() {
+			continue
+		}
+		old, err := k.version(ctx, n)
+		if err != nil {
+			return nil, 0, err
+		}
+		if old != nil && old.Count > cur.Count {
+			return nil, 0, fmt.Errorf("%s: version %d covers %d events but the current version %d only %d: %w",
+				k, n, old.Count, meta.CurrentVersion, cur.Count, ErrWitnessTampered)
+		}
+	}
+	return cur, meta.CurrentVersion, nil
+}
+
+// version reads one version's checkpoint; nil when it was deleted.
+func (k *VaultKV) version(ctx context.Context, n int) (*SignedCheckpoint, error) {
+	s, err := k.client.KVv2(k.mount).GetVersion(ctx, k.path, n)
+	if err != nil && !errors.Is(err, vault.ErrSecretNotFound) {
+		return nil, err
+	}
 	if s == nil || s.Data == nil || (s.VersionMetadata != nil && (s.VersionMetadata.Destroyed || !s.VersionMetadata.DeletionTime.IsZero())) {
-		return nil, 0, fmt.Errorf("%s: current version %d was deleted or destroyed, so a rollback cannot be ruled out: %w", k, meta.CurrentVersion, ErrWitnessDeleted)
+		return nil, nil
 	}
 	raw, ok := s.Data[kvFieldCheckpoint].(string)
 	if !ok {
-		return nil, 0, fmt.Errorf("%s version %d: no %q field", k, meta.CurrentVersion, kvFieldCheckpoint)
+		return nil, fmt.Errorf("%s version %d: no %q field", k, n, kvFieldCheckpoint)
 	}
 	cp, err := parseCheckpoint([]byte(raw))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s version %d: %w", k, meta.CurrentVersion, err)
+		return nil, fmt.Errorf("%s version %d: %w", k, n, err)
 	}
-	return &cp, meta.CurrentVersion, nil
+	return &cp, nil
 }
 
 // Put writes cp as version version+1 (check-and-set on version; 0 creates

@@ -61,14 +61,27 @@ func TestVaultKVWitness(t *testing.T) {
 	if !strings.Contains(w.String(), "kv/"+path) {
 		t.Fatalf("name %q", w)
 	}
-	if err := client.KVv2("kv").DeleteVersions(ctx, path, []int{3}); err != nil {
+	// A replay of an older checkpoint as the newest version.
+	st, err := audit.OpenFileStore(dir, audit.FileOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := st.Checkpoints(ctx)
+	_ = st.Close()
+	if _, err := w.Put(ctx, cps[0], 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Latest(ctx); !errors.Is(err, audit.ErrWitnessTampered) {
+		t.Fatalf("replayed older checkpoint: %v", err)
+	}
+	if err := client.KVv2("kv").DeleteVersions(ctx, path, []int{4}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := w.Latest(ctx); err == nil || !strings.Contains(err.Error(), "deleted") {
 		t.Fatalf("deleted current version: %v", err)
 	}
 	// Not an unreachable witness: even unreachable: start refuses.
-	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessDeleted) {
+	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessTampered) {
 		t.Fatalf("open with the current version deleted: %v", err)
 	}
 }

@@ -32,10 +32,11 @@ type Witness interface {
 // it was read.
 var ErrWitnessMoved = errors.New("the off-host checkpoint changed since it was read")
 
-// ErrWitnessDeleted is returned by Witness.Latest when the latest checkpoint
-// it held was deleted: not an unreachable witness, evidence removed. It
-// refuses the open even where an unreachable witness would not.
-var ErrWitnessDeleted = errors.New("the latest off-host checkpoint was deleted")
+// ErrWitnessTampered is returned by Witness.Latest when the latest checkpoint
+// it held was deleted, or an older one was written after it: not an
+// unreachable witness, evidence removed. It refuses the open even where an
+// unreachable witness would not.
+var ErrWitnessTampered = errors.New("the latest off-host checkpoint was deleted or replaced by an older one")
 
 // RollbackError says that a log no longer contains the checkpoint its witness
 // holds: events it once held were removed or replaced.
@@ -131,10 +132,10 @@ func (c *Chain) openWitness(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, witnessReadTimeout)
 	cp, ver, err := w.Latest(rctx)
 	cancel()
-	if errors.Is(err, ErrWitnessDeleted) {
+	if errors.Is(err, ErrWitnessTampered) {
 		c.m.checkpoints.WithLabelValues("rollback").Inc()
-		return fmt.Errorf("audit: %w; refusing to open. Find out who deleted it (Vault's audit device records it); "+
-			"undelete that version if it was a mistake, or, once investigated, delete the entry's metadata to start afresh from the log as it is", err)
+		return fmt.Errorf("audit: %w; refusing to open. Find out who changed it (Vault's audit device records it); "+
+			"undelete the version or write the newest checkpoint back if it was a mistake, or, once investigated, delete the entry's metadata to start afresh from the log as it is", err)
 	}
 	if err != nil {
 		if !c.opts.WitnessOptional {
@@ -193,7 +194,7 @@ func (c *Chain) witnessPut(ctx context.Context, cp SignedCheckpoint) error {
 	for range 3 {
 		if !c.wKnown {
 			cur, ver, err := w.Latest(ctx)
-			if errors.Is(err, ErrWitnessDeleted) {
+			if errors.Is(err, ErrWitnessTampered) {
 				c.m.checkpoints.WithLabelValues("rollback").Inc()
 				c.setFailed(fmt.Errorf("%s: %w", w, err))
 				return c.failure()

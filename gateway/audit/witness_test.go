@@ -345,8 +345,25 @@ func TestVaultKVWire(t *testing.T) {
 	if _, err := openWitnessed(t, dir, w, false); !errors.As(err, &rb) {
 		t.Fatalf("rolled back: %v", err)
 	}
+	// A replay: the checkpoint at 10 written again as the newest version,
+	// as whoever holds the gateway's token could.
+	st, err := audit.OpenFileStore(dir, audit.FileOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := st.Checkpoints(ctx)
+	_ = st.Close()
+	if len(cps) != 1 || cps[0].Count != 10 {
+		t.Fatalf("local checkpoints %+v", cps)
+	}
+	if _, err := w.Put(ctx, cps[0], 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessTampered) {
+		t.Fatalf("replayed older checkpoint: %v", err)
+	}
 	fake.DeleteLatest("ura-audit/checkpoints/gw1")
-	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessDeleted) {
+	if _, err := openWitnessed(t, dir, w, true); !errors.Is(err, audit.ErrWitnessTampered) {
 		t.Fatalf("deleted current version: %v", err)
 	}
 }
