@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/server"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 const auditDefaultDir = "var/audit"
@@ -31,7 +32,11 @@ const auditDefaultDir = "var/audit"
 // checkpoints are signed with the signer built before it. The returned
 // function commits what is queued, signs a last checkpoint and closes.
 func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
-	chain, err := audit.FromConfig(ctx, cfg.Audit, cfg.Path, deps.Signer, logger)
+	witness, err := auditWitness(ctx, cfg, cfg.Audit.Checkpoint.VaultKV, logger, true)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	chain, err := audit.FromConfig(ctx, cfg.Audit, cfg.Path, deps.Signer, witness, logger)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -44,8 +49,39 @@ func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps
 	}, nil
 }
 
+// auditWitness is the Vault KV entry that keeps the latest checkpoint off
+// the host (audit.checkpoint.vault_kv), or nil when none is configured. Its
+// Vault client is built like the signer's, with its own login; with keep set
+// the login is kept alive until ctx ends. A failed login is not an error
+// here: reading the entry then fails, and the caller decides.
+func auditWitness(ctx context.Context, cfg *config.Config, kv config.AuditVaultKV, logger *slog.Logger, keep bool) (audit.Witness, error) {
+	if !kv.Configured() {
+		return nil, nil
+	}
+	if !cfg.Vault.Configured() {
+		return nil, errors.New("audit.checkpoint.vault_kv: needs vault.addr")
+	}
+	vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := sign.NewAuth(vc, cfg.Vault, cfg.Path, logger, nil)
+	if err != nil {
+		return nil, err
+	}
+	loginCtx, cancel := context.WithTimeout(ctx, 2*cfg.Vault.Timeout)
+	if err := auth.Login(loginCtx); err != nil {
+		logger.Warn("vault login for the off-host audit checkpoint failed", "component", "audit", "error", err)
+	}
+	cancel()
+	if keep {
+		go auth.Run(ctx)
+	}
+	return audit.NewVaultKV(vc, kv.Mount, kv.Path), nil
+}
+
 var auditCommands = []struct{ name, summary string }{
-	{"verify", "recompute the hash chain and check every signed checkpoint; exit 1 on any tampering"},
+	{"verify", "recompute the hash chain, check every signed checkpoint and the one kept off the host; exit 1 on any tampering or rollback"},
 	{"export", "write the log as NDJSON: events, each signed checkpoint after the event it covers"},
 	{"summary", "count decisions, top denial reasons and members"},
 }
@@ -149,12 +185,14 @@ func (s *auditSource) name() string {
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit verify",
-		"ura audit verify [--dir DIR | --dsn DSN | --config FILE | --file EXPORT] [--jwks FILE|URL] [--checkpoints FILE]",
+		"ura audit verify [--dir DIR | --dsn DSN | --config FILE | --file EXPORT] [--jwks FILE|URL] [--checkpoints FILE] [--vault-kv MOUNT/PATH]",
 		"ura audit verify --dir var/audit --jwks var/audit-jwks.json --checkpoints checkpoints.json", stderr)
 	var src auditSource
 	src.flags(fs, true)
 	jwksFrom := fs.String("jwks", "", "public keys (JWKS file, or URL such as https://gateway/.well-known/jwks.json) that must have signed every checkpoint")
 	cpFile := fs.String("checkpoints", "", "checkpoints kept elsewhere (the JSON of GET /v1/audit/checkpoints, or NDJSON) that the log must still match")
+	kvFlag := fs.String("vault-kv", "", "Vault KV v2 entry (MOUNT/PATH) holding the latest checkpoint kept off the host, which the log must still contain; "+
+		"default: audit.checkpoint.vault_kv of --config. Vault is the one in --config, else URA_VAULT_ADDR and URA_VAULT_TOKEN")
 	var tlsFlags auditTLSFlags
 	tlsFlags.flags(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -179,6 +217,16 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		opts.Checkpoints = cps
 	}
+	witness, err := verifyWitness(ctx, src.config, *kvFlag)
+	if err != nil {
+		return err
+	}
+	var offHost *audit.SignedCheckpoint
+	if witness != nil {
+		if offHost, _, err = witness.Latest(ctx); err != nil {
+			return fmt.Errorf("read the off-host checkpoint from %s: %w", witness, err)
+		}
+	}
 	start, last := time.Now(), time.Now()
 	opts.Progress = func(n int64) {
 		if time.Since(last) < 3*time.Second {
@@ -189,13 +237,16 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 
 	var rep audit.Report
-	var err error
 	if src.file != "" {
 		f, ferr := os.Open(src.file)
 		if ferr != nil {
 			return ferr
 		}
 		defer func() { _ = f.Close() }() // read only: nothing to lose on close
+		if offHost != nil {
+			// The export must reach it like any other checkpoint.
+			opts.Checkpoints = append(opts.Checkpoints, *offHost)
+		}
 		rep, err = audit.VerifyExport(bufio.NewReaderSize(f, 1<<20), opts)
 	} else {
 		st, oerr := src.open(ctx)
@@ -203,7 +254,26 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			return oerr
 		}
 		defer func() { _ = st.Close() }() // opened read-only
+		if offHost != nil && opts.Keys != nil {
+			if _, err := audit.VerifyCheckpoint(*offHost, opts.Keys); err != nil {
+				note(stdout, "FAIL: the checkpoint kept in %s: %v\n", witness, err)
+				return fmt.Errorf("the off-host checkpoint in %s is not signed by --jwks", witness)
+			}
+		}
 		rep, err = audit.VerifyStore(ctx, st, opts)
+		if err == nil && offHost != nil {
+			// The log is consistent on its own; does it still reach what
+			// was kept off the host? Said as what it is: a rollback.
+			err = audit.CheckWitness(ctx, witness.String(), rep.Head, offHost, func(ctx context.Context, seq int64) (string, error) {
+				e, err := st.Get(ctx, seq)
+				return e.Event.Hash, err
+			})
+			var rb *audit.RollbackError
+			if errors.As(err, &rb) {
+				note(stdout, "FAIL: %s: %v\n", src.name(), rb)
+				return fmt.Errorf("audit log rolled back: it no longer contains the checkpoint at seq %d kept in %s", rb.Checkpoint.Count, rb.Witness)
+			}
+		}
 	}
 	var ve *audit.VerifyError
 	if errors.As(err, &ve) {
@@ -227,6 +297,13 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	default:
 		p.printf("    no checkpoints: truncation of the tail cannot be detected\n")
 	}
+	switch {
+	case offHost != nil:
+		p.printf("    the log contains the checkpoint kept in %s (%d events, signed %s)\n",
+			witness, offHost.Count, offHost.Time.Format(time.RFC3339))
+	case witness != nil:
+		p.printf("    %s holds no checkpoint yet\n", witness)
+	}
 	if !rep.Signed {
 		note(stderr, "warning: checkpoint signatures were not checked (no --jwks): a log rewritten together with its checkpoints would pass\n")
 	}
@@ -234,6 +311,40 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		p.printf("    %d events after the latest checkpoint are chained but not yet signed\n", rep.Events-rep.Latest.Count)
 	}
 	return p.err
+}
+
+// verifyWitness is the off-host checkpoint entry for verify: --vault-kv, or
+// audit.checkpoint.vault_kv of --config; nil when neither names one.
+func verifyWitness(ctx context.Context, cfgPath, kvFlag string) (audit.Witness, error) {
+	var cfg *config.Config
+	var err error
+	if cfgPath != "" {
+		if cfg, err = loadConfig(cfgPath); err != nil {
+			return nil, err
+		}
+	} else if kvFlag != "" {
+		// Defaults and the URA_VAULT_* variables.
+		if cfg, err = config.Parse(nil, "."); err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, nil
+	}
+	kv := cfg.Audit.Checkpoint.VaultKV
+	if kvFlag != "" {
+		mount, path, ok := strings.Cut(strings.Trim(kvFlag, "/"), "/")
+		if !ok || mount == "" || path == "" {
+			return nil, fmt.Errorf("%w: --vault-kv must be MOUNT/PATH, e.g. kv/ura-audit/checkpoints/gw1", errUsage)
+		}
+		kv.Mount, kv.Path = mount, path
+	}
+	if !kv.Configured() {
+		return nil, nil
+	}
+	if !cfg.Vault.Configured() {
+		return nil, errors.New("--vault-kv: no Vault address (vault.addr in --config, or URA_VAULT_ADDR)")
+	}
+	return auditWitness(ctx, cfg, kv, slog.New(slog.DiscardHandler), false)
 }
 
 func shortHash(h string) string {

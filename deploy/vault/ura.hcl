@@ -35,6 +35,20 @@ path "kv/metadata/ura/*" {
   capabilities = ["read"]
 }
 
+# The latest audit checkpoint, kept off the host (audit.checkpoint.vault_kv;
+# ura-audit/checkpoints/<log> by convention). The gateway writes every
+# checkpoint as a new version with check-and-set and reads it back at
+# start-up. No delete, destroy or metadata writes: a compromised gateway
+# cannot remove the evidence of a rollback (an operator resets an entry by
+# deleting its metadata, after investigating).
+path "kv/data/ura-audit/*" {
+  capabilities = ["create", "update", "read"]
+}
+
+path "kv/metadata/ura-audit/*" {
+  capabilities = ["read"]
+}
+
 # Keep its own token alive and learn its TTL; no other token operations.
 path "auth/token/renew-self" {
   capabilities = ["update"]

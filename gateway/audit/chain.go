@@ -39,7 +39,15 @@ type Options struct {
 	// Forwarder, if set, receives every committed event and checkpoint
 	// (a SIEM feed); it must not block.
 	Forwarder Forwarder
-	Logger    *slog.Logger
+	// Witness, if set, keeps each checkpoint off the host as soon as it is
+	// signed. Open refuses a log that no longer contains the witness's
+	// checkpoint, and a later checkpoint that finds it so fails the log.
+	Witness Witness
+	// WitnessOptional lets Open proceed when the witness cannot be read;
+	// the comparison then happens at the next checkpoint. By default an
+	// unreachable witness refuses the open (fail closed).
+	WitnessOptional bool
+	Logger          *slog.Logger
 	// Registerer, if set, gets the chain's metrics. A Chain is also a
 	// prometheus.Collector, for registries created after it.
 	Registerer prometheus.Registerer
@@ -55,7 +63,7 @@ type Forwarder interface {
 // Defaults for Options.
 const (
 	DefaultCheckpointEvery    = 1000
-	DefaultCheckpointInterval = 30 * time.Second
+	DefaultCheckpointInterval = 5 * time.Second
 	DefaultMaxBatch           = 1024
 	DefaultCommitTimeout      = 10 * time.Second
 )
@@ -93,6 +101,12 @@ type Chain struct {
 	head   Head
 	lastCP *SignedCheckpoint
 	cpMu   sync.Mutex // one signing at a time
+
+	// The witness's latest checkpoint and version as last read or written;
+	// guarded by cpMu. wKnown is false until read.
+	wcp    *SignedCheckpoint
+	wver   int
+	wKnown bool
 }
 
 type appendReq struct {
@@ -160,6 +174,9 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 				last.Count, last.Time.Format(time.RFC3339))
 		}
 		c.lastCP = &last
+	}
+	if err := c.openWitness(ctx); err != nil {
+		return nil, err
 	}
 	if opts.Registerer != nil {
 		if err := opts.Registerer.Register(c); err != nil {
@@ -326,6 +343,11 @@ func (c *Chain) checkpointer() {
 	for {
 		select {
 		case <-c.cpKick:
+			// A kick that was queued while the previous checkpoint was
+			// being signed is stale once that checkpoint landed.
+			if !c.checkpointDue() {
+				continue
+			}
 		case <-t.C:
 		case <-c.closing:
 			// A last checkpoint on a clean stop covers the final events.
@@ -339,6 +361,23 @@ func (c *Chain) checkpointer() {
 		_, _ = c.Checkpoint(ctx)
 		cancel()
 	}
+}
+
+// checkpointDue reports whether CheckpointEvery events came since the latest
+// checkpoint, or that checkpoint has still to reach the witness.
+func (c *Chain) checkpointDue() bool {
+	c.mu.RLock()
+	head, last := c.head, c.lastCP
+	c.mu.RUnlock()
+	if last == nil || head.Count-last.Count >= c.opts.CheckpointEvery {
+		return true
+	}
+	if c.opts.Witness == nil {
+		return false
+	}
+	c.cpMu.Lock()
+	defer c.cpMu.Unlock()
+	return !c.wKnown || c.wcp == nil || c.wcp.Count < last.Count
 }
 
 // Checkpoint signs and stores a checkpoint of the current head now, unless
@@ -356,6 +395,12 @@ func (c *Chain) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
 	head, last := c.head, c.lastCP
 	c.mu.RUnlock()
 	if head.Count == 0 || (last != nil && last.Count >= head.Count) {
+		if last != nil {
+			// The latest checkpoint may not have reached the witness yet.
+			if err := c.witnessPut(ctx, *last); err != nil {
+				return nil, err
+			}
+		}
 		return last, nil
 	}
 	cp, err := SignCheckpoint(ctx, c.signer, head, time.Now())
@@ -377,6 +422,9 @@ func (c *Chain) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
 		c.opts.Forwarder.ForwardCheckpoint(cp)
 	}
 	c.log.Debug("audit checkpoint signed", "count", cp.Count)
+	if err := c.witnessPut(ctx, cp); err != nil {
+		return nil, err
+	}
 	return &cp, nil
 }
 

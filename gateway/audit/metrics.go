@@ -11,6 +11,7 @@ type chainMetrics struct {
 	failed         prometheus.Gauge
 	waiting        prometheus.Gauge
 	checkpoints    *prometheus.CounterVec
+	witnessSeq     prometheus.Gauge
 }
 
 func newChainMetrics() *chainMetrics {
@@ -47,13 +48,17 @@ func newChainMetrics() *chainMetrics {
 		}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_audit_checkpoints_total",
-			Help: "Checkpoint signing attempts, by result (ok, sign_error, store_error).",
+			Help: "Checkpoint signing attempts, by result (ok, sign_error, store_error), and failures to keep them off the host (witness_error, rollback).",
 		}, []string{"result"}),
+		witnessSeq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ura_audit_checkpoint_offhost_seq",
+			Help: "Event count covered by the latest checkpoint kept off the host (audit.checkpoint.vault_kv); 0 when none.",
+		}),
 	}
 }
 
 func (m *chainMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.appendFailures, m.batchEvents, m.commitSeconds, m.head, m.failed, m.waiting, m.checkpoints}
+	return []prometheus.Collector{m.events, m.appendFailures, m.batchEvents, m.commitSeconds, m.head, m.failed, m.waiting, m.checkpoints, m.witnessSeq}
 }
 
 func (m *chainMetrics) describe(ch chan<- *prometheus.Desc) {

@@ -26,8 +26,10 @@ func OpenStore(ctx context.Context, ac config.Audit, resolve func(string) string
 }
 
 // FromConfig opens the configured store, forwarder and chain for a gateway.
-// signer may be nil (no checkpoints; a warning is logged).
-func FromConfig(ctx context.Context, ac config.Audit, resolve func(string) string, signer sign.Signer, logger *slog.Logger) (*Chain, error) {
+// signer may be nil (no checkpoints; a warning is logged). witness, when
+// not nil, is where audit.checkpoint.vault_kv keeps the latest checkpoint
+// (NewVaultKV); the log is compared with it before it opens.
+func FromConfig(ctx context.Context, ac config.Audit, resolve func(string) string, signer sign.Signer, witness Witness, logger *slog.Logger) (*Chain, error) {
 	logger = logger.With("component", "audit")
 	st, err := OpenStore(ctx, ac, resolve, false, logger)
 	if err != nil {
@@ -59,6 +61,8 @@ func FromConfig(ctx context.Context, ac config.Audit, resolve func(string) strin
 		MaxWait:            ac.GroupCommit.MaxWait,
 		CommitTimeout:      ac.GroupCommit.Timeout,
 		Forwarder:          fwd,
+		Witness:            witness,
+		WitnessOptional:    ac.Checkpoint.VaultKV.Unreachable == config.AuditUnreachableStart,
 		Logger:             logger,
 	})
 	if err != nil {

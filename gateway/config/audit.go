@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Audit configures the tamper-evident audit log of every request and
 // per-record decision.
@@ -30,11 +33,39 @@ type AuditGroupCommit struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// AuditCheckpoint says how often a checkpoint is signed.
+// AuditCheckpoint says how often a checkpoint is signed and where a copy
+// is kept off the host.
 type AuditCheckpoint struct {
 	Every    int64         `yaml:"every"`
 	Interval time.Duration `yaml:"interval"`
+	// VaultKV keeps the latest checkpoint in Vault, so that a log rolled
+	// back together with its own checkpoints is still detected.
+	VaultKV AuditVaultKV `yaml:"vault_kv"`
 }
+
+// AuditVaultKV is a Vault KV v2 entry holding the latest signed checkpoint
+// of one log: every checkpoint is written as a new version, with
+// check-and-set so that the entry only moves forward. Path empty means no
+// off-host copy.
+type AuditVaultKV struct {
+	Mount string `yaml:"mount"`
+	// Path names the entry under Mount: one path per log.
+	Path string `yaml:"path"`
+	// Unreachable is what the gateway does when it cannot read the entry at
+	// start-up: refuse (the default, also when empty: it does not start) or
+	// start (it starts without the comparison, logs an error, and compares
+	// at the next checkpoint it writes).
+	Unreachable string `yaml:"unreachable"`
+}
+
+// Values of audit.checkpoint.vault_kv.unreachable.
+const (
+	AuditUnreachableRefuse = "refuse"
+	AuditUnreachableStart  = "start"
+)
+
+// Configured reports whether checkpoints are copied to Vault KV.
+func (k AuditVaultKV) Configured() bool { return k.Path != "" }
 
 // AuditSyslog forwards events to a syslog server or SIEM. Network empty
 // means no forwarding.
@@ -58,8 +89,11 @@ func defaultAudit() Audit {
 		Dir:          "var/audit",
 		SegmentBytes: 16 << 20,
 		GroupCommit:  AuditGroupCommit{MaxBatch: 1024, Timeout: 10 * time.Second},
-		Checkpoint:   AuditCheckpoint{Every: 1000, Interval: 30 * time.Second},
-		Syslog:       AuditSyslog{Format: "rfc5424", Queue: 10000},
+		// Events after the latest checkpoint are what a rollback can remove
+		// unseen; the interval bounds how long they stay unsigned.
+		Checkpoint: AuditCheckpoint{Every: 1000, Interval: 5 * time.Second,
+			VaultKV: AuditVaultKV{Mount: "kv", Unreachable: AuditUnreachableRefuse}},
+		Syslog: AuditSyslog{Format: "rfc5424", Queue: 10000},
 	}
 }
 
@@ -90,7 +124,28 @@ func (a *Audit) validate(v *validator, c *Config) {
 		v.at("checkpoint").add("every", "must be at least 1")
 	}
 	v.at("checkpoint").positive("interval", a.Checkpoint.Interval)
+	a.Checkpoint.VaultKV.validate(v.at("checkpoint").at("vault_kv"), c)
 	a.Syslog.validate(v.at("syslog"), c)
+}
+
+func (k *AuditVaultKV) validate(v *validator, c *Config) {
+	switch k.Unreachable {
+	case "", AuditUnreachableRefuse, AuditUnreachableStart:
+	default:
+		v.add("unreachable", "must be refuse or start; got %q", k.Unreachable)
+	}
+	if !k.Configured() {
+		return
+	}
+	if k.Mount == "" || strings.Trim(k.Mount, "/") != k.Mount {
+		v.add("mount", "must be a KV v2 mount path without leading or trailing /")
+	}
+	if strings.Trim(k.Path, "/") != k.Path || strings.Contains(k.Path, "//") {
+		v.add("path", "must not start or end with / or contain //")
+	}
+	if c != nil && !c.Vault.Configured() {
+		v.add("path", "needs vault.addr: the checkpoint copy is kept in Vault")
+	}
 }
 
 func (s *AuditSyslog) validate(v *validator, c *Config) {

@@ -30,6 +30,11 @@ func TestAuditValidation(t *testing.T) {
 			a.Syslog.Network, a.Syslog.Addr, a.Syslog.CertFile = "tls", "siem:6514", "testdata/not-a-cert.txt"
 		}, []string{"audit.syslog.key_file"}},
 		{"syslog ok", func(a *Audit) { a.Syslog.Network, a.Syslog.Addr, a.Syslog.Format = "udp", "127.0.0.1:514", "cef" }, nil},
+		{"vault kv without vault", func(a *Audit) { a.Checkpoint.VaultKV.Path = "ura-audit/checkpoints/gw1" },
+			[]string{"audit.checkpoint.vault_kv.path"}},
+		{"vault kv paths", func(a *Audit) {
+			a.Checkpoint.VaultKV = AuditVaultKV{Mount: "/kv/", Path: "/a//b", Unreachable: "ignore"}
+		}, []string{"audit.checkpoint.vault_kv.unreachable", "audit.checkpoint.vault_kv.mount", "audit.checkpoint.vault_kv.path", "audit.checkpoint.vault_kv.path"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,5 +65,19 @@ func TestAuditDSNFromEnvironment(t *testing.T) {
 	})
 	if cfg.Audit.DSN != "postgres://audit@db/ura" {
 		t.Fatalf("audit.dsn = %q", cfg.Audit.DSN)
+	}
+}
+
+func TestAuditVaultKV(t *testing.T) {
+	a := defaultAudit()
+	if a.Checkpoint.VaultKV.Configured() || a.Checkpoint.VaultKV.Unreachable != AuditUnreachableRefuse {
+		t.Fatalf("default vault_kv %+v: want off, failing closed when on", a.Checkpoint.VaultKV)
+	}
+	a.Checkpoint.VaultKV.Path = "ura-audit/checkpoints/gw1"
+	c := &Config{Vault: Vault{Addr: "https://vault.internal:8200"}}
+	v := &validator{}
+	a.validate(v.at("audit"), c)
+	if err := v.err(); err != nil {
+		t.Fatal(err)
 	}
 }
