@@ -26,7 +26,8 @@ func DecodeCursor(c string) (uint64, error) {
 		return 0, nil
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
-	if err != nil || len(b) != 8 {
+	// The decoder skips \r and \n; one position has one cursor.
+	if err != nil || len(b) != 8 || base64.RawURLEncoding.EncodeToString(b) != c {
 		return 0, fmt.Errorf("%w: %q", ErrBadCursor, c)
 	}
 	return binary.BigEndian.Uint64(b), nil

@@ -64,7 +64,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 	t.Run("http1", func(t *testing.T) {
 		conn, r := rawTLS(t, e.p, leaf, e.addr)
 		start := time.Now()
-		fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n")
+		_, _ = fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n")
 		go func() {
 			for {
 				if _, err := conn.Write([]byte(" ")); err != nil {
@@ -189,7 +189,7 @@ func TestInFlightCapPerMember(t *testing.T) {
 	var slow []net.Conn
 	for range max {
 		conn, _ := rawTLS(t, e.p, aim, e.addr)
-		fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{")
+		_, _ = fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{")
 		slow = append(slow, conn)
 	}
 	whoami := func(member string) exResponse {
@@ -266,8 +266,8 @@ func TestContentLengthWithTransferEncodingClosesConnection(t *testing.T) {
 	// The positive side: chunked alone, then Content-Length alone, on one
 	// kept-alive connection, are both answered.
 	conn, r := rawTLS(t, e.p, aim, e.addr)
-	fmt.Fprintf(conn, "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-	fmt.Fprintf(conn, "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
+	_, _ = fmt.Fprintf(conn, "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	_, _ = fmt.Fprintf(conn, "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}")
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for i := range 2 {
 		resp, err := http.ReadResponse(r, nil)

@@ -143,10 +143,6 @@ func oracleScrub(v any) any {
 func oracleWork(e *exEnv, from int) []string {
 	var out []string
 	for _, ev := range e.audit.all()[from:] {
-		var codes []string
-		for _, r := range ev.Reasons {
-			codes = append(codes, r.Code)
-		}
 		rec := ""
 		if ev.RecordID != "" {
 			rec = "record"
