@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +147,18 @@ func tlsScanRun(t *testing.T, bin, name string, port int, checks []string) []tls
 // names the forward-secrecy findings PFS_*, later releases FS_*.
 func tlsScanCheck(t *testing.T, findings []tlsScanFinding, protocols map[string]bool, full bool) {
 	t.Helper()
+	tlsScanCheckInto(t, findings, protocols, full)
+}
+
+// tlsScanReporter is the part of testing.T the checker uses.
+type tlsScanReporter interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Error(args ...any)
+}
+
+func tlsScanCheckInto(t tlsScanReporter, findings []tlsScanFinding, protocols map[string]bool, full bool) {
+	t.Helper()
 	byID := map[string]tlsScanFinding{}
 	for _, f := range findings {
 		if strings.HasPrefix(f.ID, "PFS") {
@@ -234,3 +247,76 @@ func tlsScanTail(b []byte) string {
 	}
 	return string(b)
 }
+
+// The checker refuses what a weak listener would show: every case below
+// is one finding away from the clean report, and each must fail. The clean
+// report itself passes.
+func TestTLSScanCheckRefusesWeakFindings(t *testing.T) {
+	clean := []tlsScanFinding{
+		{ID: "SSLv2", Finding: "not offered"}, {ID: "SSLv3", Finding: "not offered"},
+		{ID: "TLS1", Finding: "not offered"}, {ID: "TLS1_1", Finding: "not offered"},
+		{ID: "TLS1_2", Finding: "offered"}, {ID: "TLS1_3", Finding: "offered with final"},
+		{ID: "cipherlist_NULL", Finding: "not offered"}, {ID: "cipherlist_aNULL", Finding: "not offered"},
+		{ID: "cipherlist_EXPORT", Finding: "not offered"}, {ID: "cipherlist_LOW", Finding: "not offered"},
+		{ID: "cipherlist_3DES_IDEA", Finding: "not offered"}, {ID: "cipherlist_AVERAGE", Finding: "not offered"},
+		{ID: "cipherlist_STRONG", Finding: "offered"},
+		{ID: "PFS_ciphers", Finding: "TLS_AES_256_GCM_SHA384 ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{ID: "PFS_ECDHE_curves", Finding: "prime256v1 secp384r1 X25519"},
+	}
+	protocols := map[string]bool{"SSLv2": false, "SSLv3": false, "TLS1": false, "TLS1_1": false, "TLS1_2": true, "TLS1_3": true}
+	with := func(id, finding string) []tlsScanFinding {
+		out := append([]tlsScanFinding{}, clean...)
+		for i := range out {
+			if out[i].ID == id {
+				out[i].Finding = finding
+				return out
+			}
+		}
+		return append(out, tlsScanFinding{ID: id, Finding: finding})
+	}
+	without := func(id string) []tlsScanFinding {
+		var out []tlsScanFinding
+		for _, f := range clean {
+			if f.ID != id {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	rec := &tlsScanRecorder{}
+	tlsScanCheckInto(rec, clean, protocols, true)
+	if len(rec.errs) > 0 {
+		t.Fatalf("the clean report was refused: %v", rec.errs)
+	}
+	for name, findings := range map[string][]tlsScanFinding{
+		"TLS 1.1 offered":        with("TLS1_1", "offered (deprecated)"),
+		"TLS 1.3 missing":        with("TLS1_3", "not offered"),
+		"CBC suites":             with("cipherlist_AVERAGE", "offered"),
+		"3DES":                   with("cipherlist_3DES_IDEA", "offered (NOT ok)"),
+		"non-AEAD FS suite":      with("PFS_ciphers", "TLS_AES_256_GCM_SHA384 ECDHE-RSA-AES128-SHA"),
+		"static RSA suite":       with("PFS_ciphers", "TLS_AES_256_GCM_SHA384 AES128-GCM-SHA256"),
+		"weak curve":             with("PFS_ECDHE_curves", "prime256v1 secp192r1 X25519"),
+		"binary curve":           with("PFS_ECDHE_curves", "sect163k1 prime256v1"),
+		"finite-field DHE":       with("DH_groups", "ffdhe2048"),
+		"scan problem":           with("scanProblem", "Can't connect"),
+		"no group check":         without("PFS_ECDHE_curves"),
+		"no cipher categories":   without("cipherlist_NULL"),
+		"no strong suites found": with("cipherlist_STRONG", "not offered"),
+	} {
+		rec := &tlsScanRecorder{}
+		tlsScanCheckInto(rec, findings, protocols, true)
+		if len(rec.errs) == 0 {
+			t.Errorf("%s: the checker accepted it", name)
+		}
+	}
+}
+
+// tlsScanRecorder collects what tlsScanCheck reports, for the test of the
+// checker itself.
+type tlsScanRecorder struct{ errs []string }
+
+func (r *tlsScanRecorder) Helper() {}
+func (r *tlsScanRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *tlsScanRecorder) Error(args ...any) { r.errs = append(r.errs, fmt.Sprint(args...)) }
