@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # The copy in ~/.cache/ura/bin when there is one, else that version via go run.
 GOLANGCI_LINT ?= $(or $(wildcard $(HOME)/.cache/ura/bin/golangci-lint),$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION))
 
-.PHONY: build up down test lint demo clean bench bench-scale
+.PHONY: build up down tools test fuzz lint demo clean bench bench-scale
 
 # The gateway binary; var/ keeps build output out of the source tree.
 build:
@@ -23,11 +23,26 @@ up:
 down:
 	bash deploy/dev/down.sh
 
+# Tools the tests use beyond the stack: OPA's own server, built once per
+# version into ~/.cache/ura/bin (deploy/dev/lib.sh pins OPA_VERSION).
+tools:
+	bash deploy/dev/tools.sh
+
 # Integration tests need the real stack, so bring it up first; the race
 # detector is on because the gateway is a concurrent server.
-test: up
+# Under it the policy equivalence test checks one question in sixteen of its
+# corpus (OPA evaluates several times slower there); the second run checks all.
+test: up tools
 	npm ci --prefix deploy/jose-verify --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run '^TestPolicyEquivalence$$' ./gateway/policy/
+
+# Every Go fuzz target in the repository, FUZZTIME each (CI runs them for a
+# few seconds each); a crash fails the run and its input is kept under the
+# package's testdata/fuzz/. Logs in var/log/fuzz/.
+FUZZTIME ?= 60s
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash deploy/dev/fuzz.sh
 
 # Formatting, vet and golangci-lint. var/ is skipped: it holds databases and
 # build output, not source.

@@ -36,8 +36,6 @@ BRUN="$BENCH/run"
 BLOG="$BENCH/log"
 BBIN="$BENCH/bin"
 PKI="$BENCH/pki"
-TOOLS="$URA_CACHE/bin"
-OPA_VERSION=v1.22.2
 
 UPSTREAM_ADDR=127.0.0.1:9600
 UPSTREAM_TLS_ADDR=127.0.0.1:9601 # ura's outbox delivers over https only
@@ -134,14 +132,14 @@ wait_ready() {
 
 section() { printf '\n== %s\n' "$*"; }
 
-mkdir -p "$BRUN" "$BLOG" "$BBIN" "$TOOLS"
+mkdir -p "$BRUN" "$BLOG" "$BBIN"
 for f in "$BRUN"/*.pid; do
 	# A previous run that was killed hard may have left these behind; only
 	# processes whose PID file is ours and that still run our binaries go.
 	[[ -e $f ]] || continue
 	pid="$(cat "$f")"
 	comm="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
-	case "$comm" in ura | ura-before | nginx | opa | upstream) kill -TERM "$pid" 2>/dev/null || true ;; esac
+	case "$comm" in ura | ura-before | nginx | opa | opa-v* | upstream) kill -TERM "$pid" 2>/dev/null || true ;; esac
 	rm -f "$f"
 done
 
@@ -151,13 +149,8 @@ bash deploy/dev/up.sh
 source "$URA_DEV/stack.env"
 
 section "Tools and binaries"
-# The version is read whole before matching: grep -q closing the pipe early
-# would fail the check under pipefail.
-opa_have="$("$TOOLS/opa" version 2>/dev/null || true)"
-if [[ $opa_have != *"Version: ${OPA_VERSION#v}"* ]]; then
-	say "building OPA $OPA_VERSION into $TOOLS (once; a few minutes)"
-	GOBIN="$TOOLS" go install "github.com/open-policy-agent/opa@$OPA_VERSION"
-fi
+ensure_opa # deploy/dev/lib.sh: the pinned version, cached in ~/.cache/ura/bin
+OPA="$(opa_bin)"
 go build -o "$URA_VAR/bin/ura" ./cmd/ura
 go build -o "$BBIN/bench" ./deploy/bench/cmd/bench
 go build -o "$BBIN/upstream" ./deploy/bench/cmd/upstream
@@ -179,7 +172,7 @@ if [[ -n ${BENCH_BEFORE:-} ]]; then
 		-e "s#^  db: 1 .*#  db: 3#" \
 		"$BENCH/before-src/deploy/bench/ura.yaml" >"$BENCH/before.yaml"
 fi
-say "built: ura, bench, upstream, chart; opa $("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
+say "built: ura, bench, upstream, chart; opa $("$OPA" version | awk '/^Version:/ {print $2}')"
 
 section "Bench PKI ($PKI)"
 if [[ ! -f $PKI/ca.crt ]]; then
@@ -233,7 +226,7 @@ start_ura() {
 }
 
 opa_ok=0
-start opa "$BLOG/opa.log" "$TOOLS/opa" run --server --addr "$OPA_ADDR" --log-level error \
+start opa "$BLOG/opa.log" "$OPA" run --server --addr "$OPA_ADDR" --log-level error \
 	--ignore '*_test.rego' --ignore '*.go' policies/
 if wait_ready opa "http://$OPA_ADDR/health" 30; then
 	opa_ok=1
@@ -255,7 +248,7 @@ fi
 
 meta=(
 	-meta "nginx=$(nginx -v 2>&1 | sed 's|.*/||')"
-	-meta "opa=$("$TOOLS/opa" version | awk '/^Version:/ {print $2}')"
+	-meta "opa=$("$OPA" version | awk '/^Version:/ {print $2}')"
 	-meta "redis=$(redis-server --version | awk '{print $3}' | sed 's/v=//')"
 	-meta "vault=$("$URA_VAULT_BIN" version 2>/dev/null | awk '{print $2}' | tr -d ,)"
 	-meta "ura=$("$URA" version | sed 's/^ura //' | tr , ';')"

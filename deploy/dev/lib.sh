@@ -147,3 +147,29 @@ write_private() {
 	cat >"$tmp"
 	mv -f "$tmp" "$f"
 }
+
+# OPA's own server, for the test that compares it with the embedded engine
+# (gateway/policy/http_opa_test.go) and the bench's external-OPA baseline.
+# Built from its Go module once per version into ~/.cache/ura/bin, named for
+# the version so that a bump of the pin builds the new one beside the old.
+OPA_VERSION="${OPA_VERSION:-v1.22.2}"
+
+opa_bin() {
+	printf '%s/bin/opa-%s\n' "$URA_CACHE" "$OPA_VERSION"
+}
+
+# ensure_opa — build opa_bin if it is missing (a few minutes of CPU, once).
+ensure_opa() {
+	local bin tmp
+	bin="$(opa_bin)"
+	[[ -x $bin ]] && return 0
+	say "building OPA $OPA_VERSION into $bin (once; a few minutes)"
+	mkdir -p "$URA_CACHE/bin"
+	tmp="$(mktemp -d "$URA_CACHE/bin/.opa-build.XXXXXX")"
+	if ! GOBIN="$tmp" go install "github.com/open-policy-agent/opa@$OPA_VERSION"; then
+		rm -rf "$tmp"
+		die "go install github.com/open-policy-agent/opa@$OPA_VERSION failed"
+	fi
+	mv -f "$tmp/opa" "$bin"
+	rm -rf "$tmp"
+}

@@ -14,9 +14,10 @@ ensure_secret "$URA_DEV/console-csrf.key" 32 >/dev/null
 # survives a gateway restart.
 ensure_secret "$URA_DEV/cursor.key" 32 >/dev/null
 # One apt-get call for everything the stack and the tests need (nginx for the
-# reverse-proxy tests, chromium and its driver for the console tests), rather
-# than one per service script.
-apt_install_missing redis-server postgresql nginx chromium chromium-driver curl jq
+# reverse-proxy tests, chromium and its driver for the console tests, testssl.sh
+# for the scan of the gateway's TLS listener), rather than one per service
+# script.
+apt_install_missing redis-server postgresql nginx chromium chromium-driver curl jq testssl.sh
 
 bash "$URA_ROOT/deploy/dev/redis.sh" up
 bash "$URA_ROOT/deploy/dev/postgres.sh" up
@@ -35,5 +36,7 @@ export URA_VAULT_BIN='${URA_VAULT_BIN:-$(vault_bin)}'
 export URA_POSTGRES_DSN='postgres://ura:$pg_pw@127.0.0.1:5440/ura?sslmode=disable'
 export URA_TEST_POSTGRES_DSN='postgres://ura:$pg_pw@127.0.0.1:5440/ura_test?sslmode=disable'
 export REDIS_SERVER_BIN='$(command -v redis-server)'
+export URA_OPA_BIN='$(opa_bin)'
+export URA_TESTSSL_BIN='$(command -v testssl || true)'
 EOF2
 say "stack:    ready; run: source var/dev/stack.env"

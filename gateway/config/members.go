@@ -19,7 +19,8 @@ type Member struct {
 	Roles     []string `yaml:"roles"`
 }
 
-// Kinds of member, and classifications lowest first, as DESIGN.md defines them.
+// Kinds of member, and classifications lowest first, as gateway/ARCHITECTURE.md
+// defines them ("Packages", identity; "Records").
 var (
 	MemberKinds     = identity.Kinds()
 	Classifications = []string{"UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"}

@@ -1,14 +1,19 @@
 package policy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,55 +24,62 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
-// TestPolicyEquivalence compares the embedded policy with a baseline bundle,
-// decision by decision, over some 127,000 generated questions: every caller
-// shape and action against the test records, each record with every member
-// removed or replaced by an odd value, previous versions, and export
-// declarations against registers in every state the licence checks tell
-// apart. Errors count as equal when their code and message are. It is how a
-// restructuring of the policy for speed shows that it changes no decision:
+// updateEquivalence rewrites the committed corpus of TestPolicyEquivalence
+// from the embedded policy's answers.
+var updateEquivalence = flag.Bool("update", false, "rewrite testdata/equivalence/corpus.json.gz from the embedded policy")
+
+// equivCorpusPath is the committed corpus: every generated question with the
+// decision the embedded policy gave when it was last rewritten.
+var equivCorpusPath = filepath.Join("testdata", "equivalence", "corpus.json.gz")
+
+// TestPolicyEquivalence checks the embedded policy, decision by decision,
+// over some 127,000 generated questions: every caller shape and action
+// against the test records, each record with every member removed or
+// replaced by an odd value, previous versions, and export declarations
+// against registers in every state the licence checks tell apart. Errors
+// count as equal when their code and message are.
+//
+// By default it compares with the committed corpus (questions, registers
+// and expected results, testdata/equivalence/corpus.json.gz), so that a
+// change to the policy that alters any decision fails here. A deliberate
+// change rewrites the corpus, and the diff of its outcome counts in the
+// log shows what moved:
+//
+//	go test -run TestPolicyEquivalence ./gateway/policy/ -update
+//
+// A restructuring of the policy for speed can also be compared with a
+// baseline bundle directly, which needs no corpus:
 //
 //	git worktree add /tmp/ura-base HEAD
 //	URA_POLICY_BASELINE=/tmp/ura-base/policies go test -run TestPolicyEquivalence ./gateway/policy/
 //
 // The embedded policy gets its input as the engine builds it, lazily.
 func TestPolicyEquivalence(t *testing.T) {
-	baseDir := os.Getenv("URA_POLICY_BASELINE")
-	if baseDir == "" {
-		t.Skip("URA_POLICY_BASELINE is not set")
+	regs, questions := equivQuestions(t)
+	switch baseDir := os.Getenv("URA_POLICY_BASELINE"); {
+	case baseDir != "":
+		equivAgainstBaseline(t, baseDir, regs, questions)
+	case *updateEquivalence:
+		equivUpdate(t, regs, questions)
+	default:
+		equivAgainstCorpus(t)
 	}
-	ctx := context.Background()
-	now := time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)
+}
 
-	type pair struct{ base, cur rego.PreparedEvalQuery }
+// equivQuestion is one generated question: the registers it is asked
+// against and its input.
+type equivQuestion struct {
+	engine string
+	input  map[string]any
+}
+
+// equivQuestions generates the registers variants and every question.
+func equivQuestions(t *testing.T) (map[string]any, []equivQuestion) {
+	t.Helper()
 	regs := equivRegisters()
-	engines := map[string]pair{}
-	for name, r := range regs {
-		engines[name] = pair{equivPrepare(t, baseDir, r), equivPrepare(t, "../../policies", r)}
-	}
-
-	n, mismatches := 0, 0
-	outcomes := map[string]int{}
+	var qs []equivQuestion
 	check := func(engine string, input map[string]any) {
-		n++
-		e := engines[engine]
-		v, err := ast.InterfaceToValue(input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := equivResult(e.base.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(now)))
-		if convertible(map[string]any(input)) {
-			v = ast.LazyObject(input)
-		}
-		got := equivResult(e.cur.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(now)))
-		outcomes[equivOutcome(want)]++
-		if got != want {
-			mismatches++
-			if mismatches <= 10 {
-				in, _ := json.Marshal(input)
-				t.Errorf("registers %s, input %s\nbaseline %s\ncurrent  %s", engine, in, want, got)
-			}
-		}
+		qs = append(qs, equivQuestion{engine, input})
 	}
 	question := func(caller, action, rec, prev any) map[string]any {
 		in := map[string]any{"record": rec, "previous": prev}
@@ -172,7 +184,7 @@ func TestPolicyEquivalence(t *testing.T) {
 	for _, q := range []any{1, 100, 200, 201, 400, 500, 501, "x"} {
 		decls = append(decls, equivSet(exp, "event.quantity", q))
 	}
-	for engine := range regs {
+	for _, engine := range equivSortedKeys(regs) {
 		for _, r := range decls {
 			for _, c := range callers[:3] {
 				for _, p := range previousOf(r)[:3] {
@@ -184,6 +196,61 @@ func TestPolicyEquivalence(t *testing.T) {
 		}
 	}
 
+	return regs, qs
+}
+
+// equivAgainstBaseline asks the baseline bundle in baseDir and the embedded
+// policy every question and reports where they differ.
+func equivAgainstBaseline(t *testing.T, baseDir string, regs map[string]any, questions []equivQuestion) {
+	ctx := context.Background()
+	type pair struct{ base, cur rego.PreparedEvalQuery }
+	engines := map[string]pair{}
+	for name, r := range regs {
+		engines[name] = pair{equivPrepare(t, baseDir, r), equivPrepare(t, "../../policies", r)}
+	}
+	mismatches := 0
+	outcomes := map[string]int{}
+	for _, q := range questions {
+		e := engines[q.engine]
+		v, err := ast.InterfaceToValue(q.input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := equivResult(e.base.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(equivNow)))
+		got := equivEval(ctx, e.cur, q.input)
+		outcomes[equivOutcome(want)]++
+		if got != want {
+			mismatches++
+			if mismatches <= 10 {
+				in, _ := json.Marshal(q.input)
+				t.Errorf("registers %s, input %s\nbaseline %s\ncurrent  %s", q.engine, in, want, got)
+			}
+		}
+	}
+	equivSummary(t, len(questions), mismatches, outcomes)
+}
+
+// equivNow is the time every question is asked at, so that validity
+// windows decide the same on every run.
+var equivNow = time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)
+
+// equivEval asks pq one question the way the engine does: lazily, when the
+// input allows it.
+func equivEval(ctx context.Context, pq rego.PreparedEvalQuery, input map[string]any) string {
+	var v ast.Value
+	if convertible(map[string]any(input)) {
+		v = ast.LazyObject(input)
+	} else {
+		var err error
+		if v, err = ast.InterfaceToValue(input); err != nil {
+			return "input error " + err.Error()
+		}
+	}
+	return equivResult(pq.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(equivNow)))
+}
+
+func equivSummary(t *testing.T, n, mismatches int, outcomes map[string]int) {
+	t.Helper()
 	codes := map[string]bool{}
 	for o := range outcomes {
 		for _, c := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(o, "allow "), "deny "), ",") {
@@ -192,6 +259,221 @@ func TestPolicyEquivalence(t *testing.T) {
 	}
 	t.Logf("%d questions, %d decided differently; %d distinct outcomes, %d reason codes, %d errors",
 		n, mismatches, len(outcomes), len(codes), outcomes["error"])
+}
+
+// equivCorpus is the committed corpus, kept small by naming every distinct
+// value once: a question is indexes into Engines, Values and Results.
+type equivCorpus struct {
+	Comment string `json:"comment"`
+	// Registers are data.registers of each engine, by name.
+	Registers map[string]json.RawMessage `json:"registers"`
+	Engines   []string                   `json:"engines"`
+	// Values are the distinct callers, actions, records and previous
+	// versions the questions use.
+	Values []json.RawMessage `json:"values"`
+	// Results are the distinct expected results, as equivResult writes them.
+	Results []string `json:"results"`
+	// Questions are [engine, caller, action, record, previous, result];
+	// -1 leaves caller or action out of the input.
+	Questions [][6]int `json:"questions"`
+}
+
+// equivUpdate writes the corpus: the questions and the embedded policy's
+// answers, computed from the corpus as it will be read back.
+func equivUpdate(t *testing.T, regs map[string]any, questions []equivQuestion) {
+	c := &equivCorpus{
+		Comment: "Questions for data.ura.decision with the embedded policy's answers; " +
+			"rewritten by: go test -run TestPolicyEquivalence ./gateway/policy/ -update",
+		Registers: map[string]json.RawMessage{},
+	}
+	engineIdx, valueIdx := map[string]int{}, map[string]int{}
+	intern := func(v any, present bool) int {
+		if !present {
+			return -1
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, ok := valueIdx[string(b)]
+		if !ok {
+			i = len(c.Values)
+			valueIdx[string(b)] = i
+			c.Values = append(c.Values, b)
+		}
+		return i
+	}
+	for _, name := range equivSortedKeys(regs) {
+		b, err := json.Marshal(regs[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Registers[name] = b
+		engineIdx[name] = len(c.Engines)
+		c.Engines = append(c.Engines, name)
+	}
+	for _, q := range questions {
+		caller, hasCaller := q.input["caller"]
+		action, hasAction := q.input["action"]
+		c.Questions = append(c.Questions, [6]int{engineIdx[q.engine], intern(caller, hasCaller),
+			intern(action, hasAction), intern(q.input["record"], true), intern(q.input["previous"], true), -1})
+	}
+	got := equivAnswer(t, c)
+	resultIdx := map[string]int{}
+	outcomes := map[string]int{}
+	for i, r := range got {
+		j, ok := resultIdx[r]
+		if !ok {
+			j = len(c.Results)
+			resultIdx[r] = j
+			c.Results = append(c.Results, r)
+		}
+		c.Questions[i][5] = j
+		outcomes[equivOutcome(r)]++
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := json.NewEncoder(zw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(equivCorpusPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(equivCorpusPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s: %d bytes, %d values, %d distinct results", equivCorpusPath, buf.Len(), len(c.Values), len(c.Results))
+	equivSummary(t, len(got), 0, outcomes)
+}
+
+// equivAgainstCorpus asks the embedded policy every question of the
+// committed corpus and compares with the answers recorded there.
+func equivAgainstCorpus(t *testing.T) {
+	f, err := os.Open(equivCorpusPath)
+	if err != nil {
+		t.Fatalf("%v (rewrite it with -update)", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c equivCorpus
+	if err := json.NewDecoder(zr).Decode(&c); err != nil {
+		t.Fatalf("%s: %v", equivCorpusPath, err)
+	}
+	if len(c.Questions) < 100000 {
+		t.Fatalf("%s holds %d questions; the generator makes over 100,000", equivCorpusPath, len(c.Questions))
+	}
+	if equivStride > 1 {
+		sample := c.Questions[:0:0]
+		for i := 0; i < len(c.Questions); i += equivStride {
+			sample = append(sample, c.Questions[i])
+		}
+		t.Logf("race detector on: checking every %dth question, %d of %d", equivStride, len(sample), len(c.Questions))
+		c.Questions = sample
+	}
+	got := equivAnswer(t, &c)
+	mismatches := 0
+	outcomes := map[string]int{}
+	for i, q := range c.Questions {
+		if q[5] < 0 || q[5] >= len(c.Results) {
+			t.Fatalf("question %d: result index %d out of range", i, q[5])
+		}
+		want := c.Results[q[5]]
+		outcomes[equivOutcome(want)]++
+		if got[i] != want {
+			mismatches++
+			if mismatches <= 10 {
+				in, _ := json.Marshal(equivInput(t, &c, nil, q))
+				t.Errorf("question %d, registers %s, input %s\nexpected %s\nembedded %s", i*equivStride, c.Engines[q[0]], in, want, got[i])
+			}
+		}
+	}
+	if mismatches > 0 {
+		t.Errorf("%d of %d decisions differ from the corpus; if the policy change is meant, rewrite it with -update", mismatches, len(got))
+	}
+	equivSummary(t, len(got), mismatches, outcomes)
+}
+
+// equivAnswer asks the embedded policy every question of c, on every core.
+func equivAnswer(t *testing.T, c *equivCorpus) []string {
+	t.Helper()
+	ctx := context.Background()
+	engines := make([]rego.PreparedEvalQuery, len(c.Engines))
+	for i, name := range c.Engines {
+		raw, ok := c.Registers[name]
+		if !ok {
+			t.Fatalf("corpus: no registers for engine %s", name)
+		}
+		engines[i] = equivPrepare(t, "../../policies", equivJSON(string(raw)))
+	}
+	values := make([]any, len(c.Values))
+	for i, raw := range c.Values {
+		values[i] = equivJSON(string(raw))
+	}
+	for i, q := range c.Questions {
+		if q[0] < 0 || q[0] >= len(engines) {
+			t.Fatalf("question %d: engine index %d out of range", i, q[0])
+		}
+		for _, j := range q[1:5] {
+			if j < -1 || j >= len(values) {
+				t.Fatalf("question %d: value index %d out of range", i, j)
+			}
+		}
+	}
+	out := make([]string, len(c.Questions))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(c.Questions); i += workers {
+				q := c.Questions[i]
+				out[i] = equivEval(ctx, engines[q[0]], equivInput(t, c, values, q))
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// equivInput builds question q's input from the corpus's values (decoded
+// once into values, or decoded here when values is nil). Each input is a
+// fresh map, so no evaluation sees another's.
+func equivInput(t *testing.T, c *equivCorpus, values []any, q [6]int) map[string]any {
+	val := func(i int) any {
+		if values != nil {
+			return values[i]
+		}
+		return equivJSON(string(c.Values[i]))
+	}
+	in := map[string]any{"record": val(q[3]), "previous": val(q[4])}
+	if q[1] >= 0 {
+		in["caller"] = val(q[1])
+	}
+	if q[2] >= 0 {
+		in["action"] = val(q[2])
+	}
+	return in
+}
+
+func equivSortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // equivRegisters are the registers of the policy tests, and each variant of

@@ -20,17 +20,27 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
-// httpOPABinary finds OPA's own server: URA_OPA_BIN, or where
-// deploy/bench/run.sh installs it.
+// httpOPAVersion is the OPA release deploy/dev/lib.sh pins (OPA_VERSION);
+// `make tools` and .ci/run build it into ~/.cache/ura/bin/opa-<version>.
+const httpOPAVersion = "v1.22.2"
+
+// httpOPABinary finds OPA's own server: URA_OPA_BIN (deploy/dev/up.sh
+// writes it to var/dev/stack.env), else the pinned build in
+// ~/.cache/ura/bin. Without one the test skips on a developer's machine;
+// in CI (CI=true) it fails, because CI installs it.
 func httpOPABinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("URA_OPA_BIN"); p != "" {
-		return p
+	p := os.Getenv("URA_OPA_BIN")
+	if p == "" {
+		home, _ := os.UserHomeDir()
+		p = filepath.Join(home, ".cache", "ura", "bin", "opa-"+httpOPAVersion)
 	}
-	home, _ := os.UserHomeDir()
-	p := filepath.Join(home, ".cache", "ura", "bin", "opa")
 	if _, err := os.Stat(p); err != nil {
-		t.Skip("no opa binary (set URA_OPA_BIN, or run `make bench` once to build it)")
+		msg := fmt.Sprintf("no opa binary at %s (run `make tools`, or set URA_OPA_BIN)", p)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	return p
 }

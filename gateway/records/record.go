@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Kinds of record, as DESIGN.md names them.
+// Kinds of record (gateway/ARCHITECTURE.md, "Records").
 const (
 	KindLicence            = "licence"
 	KindTrackingEvent      = "tracking_event"
@@ -26,7 +26,8 @@ func KnownKind(kind string) bool {
 }
 
 // bodyKeys name the member that holds each kind's body. A tracking event's
-// body is "event" (DESIGN.md); every other kind's body is named for the kind.
+// body is "event" (gateway/ARCHITECTURE.md, "Records"); every other kind's
+// body is named for the kind.
 var bodyKeys = map[string]string{
 	KindLicence:            "licence",
 	KindTrackingEvent:      "event",

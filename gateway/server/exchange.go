@@ -20,7 +20,8 @@ import (
 )
 
 // The exchange API: what institutions push and pull. Every route runs the
-// chain DESIGN.md draws, in this order and nowhere else:
+// chain gateway/ARCHITECTURE.md draws ("Request chain"), in this order and
+// nowhere else:
 //
 //	push  identity → body under limits → rate limit (cost = records)
 //	      → schema validation → originator = caller → policy per record

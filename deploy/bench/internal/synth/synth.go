@@ -1,7 +1,8 @@
 // Package synth makes the records the benchmark sends and the upstream
-// serves: shaped like the licences and tracking events in DESIGN.md, so that
-// schema validation, policy and signing do the work they would do on real
-// traffic, and varied only in the fields that must be unique.
+// serves: shaped like the licences and tracking events in
+// gateway/ARCHITECTURE.md ("Records"), so that schema validation, policy and
+// signing do the work they would do on real traffic, and varied only in the
+// fields that must be unique.
 package synth
 
 import (

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// Every record made is valid JSON shaped like DESIGN.md's licence, and IDs
-// are unique and in order.
+// Every record made is valid JSON shaped like the licence in
+// gateway/ARCHITECTURE.md ("Records"), and IDs are unique and in order.
 func TestShapes(t *testing.T) {
 	var batch []map[string]any
 	if err := json.Unmarshal(Batch("B", 5, 3), &batch); err != nil {
