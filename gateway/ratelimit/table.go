@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // Rate is a GCRA limit: Rate records per Period, at most Burst at once
@@ -46,27 +47,27 @@ const (
 // partners and liaison offices push and trace far less than the national
 // institutions, and a flood from one of them must not starve the others.
 var builtinRates = map[string]map[Class]Rate{
-	"agency": {
+	identity.KindAgency: {
 		ClassPush: {6000, 2000, time.Minute}, ClassPull: {6000, 2000, time.Minute},
 		ClassTrace: {600, 100, time.Minute}, ClassAudit: {600, 200, time.Minute},
 	},
-	"ministry": {
+	identity.KindMinistry: {
 		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
 		ClassTrace: {300, 60, time.Minute}, ClassAudit: {300, 100, time.Minute},
 	},
-	"customs": {
+	identity.KindCustoms: {
 		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
 		ClassTrace: {300, 60, time.Minute}, ClassAudit: {300, 100, time.Minute},
 	},
-	"partner": {
+	identity.KindPartner: {
 		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
 	},
-	"liaison": {
+	identity.KindLiaison: {
 		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
 	},
-	"auditor": {
+	identity.KindAuditor: {
 		ClassPush: {60, 20, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {6000, 2000, time.Minute},
 	},

@@ -1,21 +1,16 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/cursor"
-	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
@@ -44,25 +39,11 @@ func oracleEnvWith(t *testing.T, mutate func(*config.Config)) *exEnv {
 
 func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
 	e := exStart(t, func(cfg *config.Config, d *Deps) {
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
-		d.Store, d.Policy, d.Registers = st, engine, regs
+		withEmbeddedPolicy(t, d)
 		if mutate != nil {
 			mutate(cfg, d)
 		}

@@ -35,6 +35,30 @@ func polRecord(t *testing.T, name string, kv ...any) map[string]any {
 	return exWith(doc, kv...)
 }
 
+// withEmbeddedPolicy gives d a real embedded store and the embedded
+// policy, with its registers loaded from that store and observed by the
+// gateway, and returns the policy's revision: what every test that claims a
+// mission behaviour runs on.
+func withEmbeddedPolicy(t *testing.T, d *Deps) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	regs := policy.NewRegisters()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.LoadRegisters(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	d.Store, d.Policy, d.Registers = st, engine, regs
+	return engine.Revision()
+}
+
 // polView is what one member received from a pull: the records inside the
 // signed deliveries, by id, and the raw response.
 type polView struct {
@@ -77,25 +101,8 @@ func (v polView) ids() []string {
 // records: four different views, each what the policy allows, with
 // redacted fields absent from the bytes on the wire.
 func TestPolE2EFourViews(t *testing.T) {
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	e := exStart(t, func(_ *config.Config, d *Deps) {
-		d.Store = st
-		d.Policy, d.Registers = engine, regs
-	})
-	rev := engine.Revision()
+	var rev string
+	e := exStart(t, func(_ *config.Config, d *Deps) { rev = withEmbeddedPolicy(t, d) })
 
 	// AIM: its registers, a licence, two marking events.
 	aimRes := exResults(t, e.as("AL/GOV/AIM").push(
