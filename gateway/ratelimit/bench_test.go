@@ -37,16 +37,6 @@ func BenchmarkDecision(b *testing.B) {
 			}
 		}
 	})
-	b.Run("take-refund", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := g.Take(ctx, m, ClassPull, 10); err != nil {
-				b.Fatal(err)
-			}
-			if err := g.Refund(ctx, m, ClassPull, 5); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 	// paired alternates a PING and a decision so both see the same load on
 	// a shared machine; take/ping is the ratio to report.
 	b.Run("paired", func(b *testing.B) {

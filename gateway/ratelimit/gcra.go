@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,36 +141,6 @@ func (g *GCRA) Take(ctx context.Context, m identity.Member, class Class, cost in
 	return res, nil
 }
 
-// Refund gives back n records reserved by Take but not sent. The refund is
-// made where decisions are made now: in Redis, or in-process while Redis is
-// unavailable.
-func (g *GCRA) Refund(ctx context.Context, m identity.Member, class Class, n int) error {
-	if n <= 0 {
-		return nil
-	}
-	key, err := g.key(m.ID, class)
-	if err != nil {
-		return err
-	}
-	rate := g.table.Limit(m.ID, m.Kind, class)
-	state := g.state.Load()
-	if state%2 == 1 {
-		lim := g.effective(rate, true)
-		g.local.refund(key, gcraLimit{interval: lim.interval, burst: lim.burst}, n)
-		g.metrics.refunded.WithLabelValues(m.ID, string(class)).Add(float64(n))
-		return nil
-	}
-	interval := rate.Period.Seconds() / float64(rate.Rate)
-	if err := refundScript.Run(ctx, g.rdb, []string{key}, strconv.FormatFloat(interval, 'g', -1, 64), n).Err(); err != nil {
-		if ctx.Err() == nil {
-			g.toLocal(state, err)
-		}
-		return fmt.Errorf("%w: refund: %w", ErrUnavailable, err)
-	}
-	g.metrics.refunded.WithLabelValues(m.ID, string(class)).Add(float64(n))
-	return nil
-}
-
 // decide asks Redis, or the local limiter when Redis is failing and m's
 // failure mode is local. n = 0 reads the state without charging.
 func (g *GCRA) decide(ctx context.Context, m identity.Member, key string, rate Rate, n int) (decision, bool, error) {
@@ -287,30 +256,3 @@ func fromRedis(r *redis_rate.Result, rate Rate) decision {
 func policyHeader(class Class, quota int, window time.Duration) string {
 	return fmt.Sprintf("%q;q=%d;w=%d", string(class), quota, int(window.Seconds()))
 }
-
-// refundScript moves a key's theoretical arrival time back by n emission
-// intervals, never before Redis' now, and keeps the key expiring when the
-// bucket would be full. redis_rate cannot do this: AllowN with a negative
-// cost is not supported. The clock and epoch match redis_rate's script.
-var refundScript = redis.NewScript(`
-redis.replicate_commands()
-local key = KEYS[1]
-local interval = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local tat = redis.call("GET", key)
-if not tat then
-  return 0
-end
-tat = tonumber(tat)
-local jan_1_2017 = 1483228800
-local now = redis.call("TIME")
-now = (now[1] - jan_1_2017) + (now[2] / 1000000)
-local new_tat = math.max(tat - n * interval, now)
-local ttl = new_tat - now
-if ttl > 0 then
-  redis.call("SET", key, new_tat, "EX", math.ceil(ttl))
-else
-  redis.call("DEL", key)
-end
-return 1
-`)

@@ -57,6 +57,4 @@ var ErrUnavailable = errors.New("rate limiter unavailable")
 type Limiter interface {
 	// Take charges cost records; a cost over the burst is refused up front.
 	Take(ctx context.Context, m identity.Member, class Class, cost int) (Result, error)
-	// Refund returns n records reserved but not sent (a short pull).
-	Refund(ctx context.Context, m identity.Member, class Class, n int) error
 }

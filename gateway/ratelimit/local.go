@@ -23,8 +23,7 @@ type decision struct {
 // localGCRA is the in-process limiter used while Redis cannot be reached
 // (fail: local) or when no Redis is configured. It runs the same algorithm
 // as the Lua script redis_rate runs in Redis, so a decision means the same
-// thing in either mode and a refund can move the theoretical arrival time
-// back exactly as in Redis. x/time/rate has no way to return tokens.
+// thing in either mode.
 type localGCRA struct {
 	mu  sync.Mutex
 	tat map[string]time.Time
@@ -67,24 +66,6 @@ func (l *localGCRA) allowN(key string, lim gcraLimit, n int) decision {
 		remaining:  remainingAt(burstOffset, newTAT.Sub(now), lim.interval),
 		resetAfter: newTAT.Sub(now),
 	}
-}
-
-// refund moves the arrival time back by n intervals, never before now:
-// records not sent are given back, but no credit beyond a full bucket.
-func (l *localGCRA) refund(key string, lim gcraLimit, n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tat, ok := l.tat[key]
-	if !ok {
-		return
-	}
-	now := l.now()
-	tat = tat.Add(-lim.interval * time.Duration(n))
-	if !tat.After(now) {
-		delete(l.tat, key)
-		return
-	}
-	l.tat[key] = tat
 }
 
 func (l *localGCRA) sweep(now time.Time) {

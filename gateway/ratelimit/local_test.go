@@ -16,7 +16,6 @@ func TestLocalGCRA(t *testing.T) {
 	type step struct {
 		advance   time.Duration
 		take      int
-		refund    int
 		allowed   bool
 		remaining int
 		retry     time.Duration
@@ -42,19 +41,6 @@ func TestLocalGCRA(t *testing.T) {
 		{"cost over burst never fits", []step{
 			{take: 6, allowed: false, remaining: 5, retry: 100 * time.Millisecond},
 		}},
-		{"refund gives back what was not sent", []step{
-			{take: 5, allowed: true, remaining: 0},
-			{refund: 3},
-			{take: 3, allowed: true, remaining: 0},
-			{take: 1, allowed: false},
-		}},
-		{"refund never credits beyond a full bucket", []step{
-			{take: 2, allowed: true, remaining: 3},
-			{refund: 100},
-			{take: 0, allowed: true, remaining: 5},
-			{take: 5, allowed: true, remaining: 0},
-			{take: 1, allowed: false},
-		}},
 		{"read without charge", []step{
 			{take: 2, allowed: true, remaining: 3},
 			{take: 0, allowed: true, remaining: 3},
@@ -67,10 +53,6 @@ func TestLocalGCRA(t *testing.T) {
 			l := newLocalGCRA(clk.now)
 			for i, s := range tc.steps {
 				clk.advance(s.advance)
-				if s.refund > 0 {
-					l.refund("k", lim, s.refund)
-					continue
-				}
 				d := l.allowN("k", lim, s.take)
 				if d.allowed != s.allowed {
 					t.Fatalf("step %d: allowed = %v, want %v (%+v)", i, d.allowed, s.allowed, d)

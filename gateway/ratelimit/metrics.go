@@ -18,7 +18,6 @@ const (
 type metrics struct {
 	requests *prometheus.CounterVec
 	records  *prometheus.CounterVec
-	refunded *prometheus.CounterVec
 	mode     *prometheus.GaugeVec
 	switches *prometheus.CounterVec
 	seconds  *prometheus.HistogramVec
@@ -32,11 +31,7 @@ func newMetrics() *metrics {
 		}, []string{"member", "class", "result"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_ratelimit_records_total",
-			Help: "Records charged to a member's limit by route class (before refunds).",
-		}, []string{"member", "class"}),
-		refunded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ura_ratelimit_refunded_records_total",
-			Help: "Records reserved but not sent, returned to a member's limit by route class.",
+			Help: "Records charged to a member's limit by route class.",
 		}, []string{"member", "class"}),
 		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ura_ratelimit_mode",
@@ -55,7 +50,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.records, m.refunded, m.mode, m.switches, m.seconds}
+	return []prometheus.Collector{m.requests, m.records, m.mode, m.switches, m.seconds}
 }
 
 func (m *metrics) setMode(mode string) {

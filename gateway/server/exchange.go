@@ -29,7 +29,7 @@ import (
 //	      → forward (outbox) → sign every result → audit (durable) → response
 //	pull  identity → query → per chunk of records: rate limit → policy
 //	      (allow, redact, withhold) → redact → sign → audit (durable)
-//	      → write and flush → refund what was reserved but not sent
+//	      → write and flush
 //
 // Nothing unsigned or unaudited is ever written: a signer or audit failure
 // before the first byte is a 503; after it (a stream), the stream ends with

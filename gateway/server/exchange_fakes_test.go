@@ -332,18 +332,17 @@ func (a *exFakeAudit) all() []audit.Event {
 }
 
 // exFakeLimiter allows up to budget records per class (unlimited when a
-// class has no budget) and records refunds.
+// class has no budget) and records what was taken.
 type exFakeLimiter struct {
-	mu       sync.Mutex
-	budget   map[ratelimit.Class]int
-	taken    map[ratelimit.Class]int
-	refunded map[ratelimit.Class]int
+	mu     sync.Mutex
+	budget map[ratelimit.Class]int
+	taken  map[ratelimit.Class]int
 }
 
 var _ ratelimit.Limiter = (*exFakeLimiter)(nil)
 
 func newExFakeLimiter(budget map[ratelimit.Class]int) *exFakeLimiter {
-	return &exFakeLimiter{budget: budget, taken: map[ratelimit.Class]int{}, refunded: map[ratelimit.Class]int{}}
+	return &exFakeLimiter{budget: budget, taken: map[ratelimit.Class]int{}}
 }
 
 func (l *exFakeLimiter) Take(_ context.Context, _ identity.Member, class ratelimit.Class, cost int) (ratelimit.Result, error) {
@@ -362,17 +361,10 @@ func (l *exFakeLimiter) Take(_ context.Context, _ identity.Member, class ratelim
 	return res, nil
 }
 
-func (l *exFakeLimiter) Refund(_ context.Context, _ identity.Member, class ratelimit.Class, n int) error {
+func (l *exFakeLimiter) counts(class ratelimit.Class) (taken int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.refunded[class] += n
-	return nil
-}
-
-func (l *exFakeLimiter) counts(class ratelimit.Class) (taken, refunded int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.taken[class], l.refunded[class]
+	return l.taken[class]
 }
 
 // exEnv is a gateway with fake parts, over real mutual TLS.

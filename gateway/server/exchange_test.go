@@ -526,10 +526,10 @@ func TestExWithheldNeverSent(t *testing.T) {
 	if withholds != 5 {
 		t.Errorf("%d withhold events, want 5", withholds)
 	}
-	// Withheld records are not refunded: they cost a decision and an
-	// audit event, and a refund would show them in the quota.
-	if taken, refunded := e.limiter.counts(ratelimit.ClassPull); refunded != 0 || taken == 0 {
-		t.Errorf("pull taken %d refunded %d", taken, refunded)
+	// Withheld records are paid for like any other: they cost a decision
+	// and an audit event, and must not show in the quota.
+	if taken := e.limiter.counts(ratelimit.ClassPull); taken == 0 {
+		t.Errorf("pull taken %d", taken)
 	}
 }
 
@@ -697,7 +697,7 @@ func mustDelivery(t *testing.T, line []byte) exDelivery {
 
 // TestExStreamStoppedByRateLimit: a stream the rate limit stops ends with
 // an error trailer (never a problem appended to records), naming where to
-// resume; what was reserved and not sent is refunded.
+// resume.
 func TestExStreamStoppedByRateLimit(t *testing.T) {
 	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: 1000}
 	lim := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 2 * exChunk})
@@ -742,7 +742,7 @@ func TestExPushRateLimited(t *testing.T) {
 	}
 	// The refused push still paid its minimum of one (charge), so one
 	// record of the budget is left, and a push of one record is served.
-	if taken, _ := lim.counts(ratelimit.ClassPush); taken != 1 {
+	if taken := lim.counts(ratelimit.ClassPush); taken != 1 {
 		t.Errorf("a refused push was charged %d, want its minimum of 1", taken)
 	}
 	exResults(t, aim.push(exSample(t, records.KindLicence)))
@@ -856,8 +856,8 @@ func TestExTrace(t *testing.T) {
 		t.Errorf("trace for ITA: %v", got)
 	}
 	// One charge per trace, whatever the item's history holds.
-	if taken, refunded := e.limiter.counts(ratelimit.ClassTrace); taken != 2 || refunded != 0 {
-		t.Errorf("trace charged %d, refunded %d", taken, refunded)
+	if taken := e.limiter.counts(ratelimit.ClassTrace); taken != 2 {
+		t.Errorf("trace charged %d", taken)
 	}
 	// Unknown item: an empty history, not an error.
 	r := e.as("AL/GOV/MOD").get("/v1/items/ITA/BERETTA/X1/trace")

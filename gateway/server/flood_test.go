@@ -47,7 +47,7 @@ func flood(t *testing.T, n int, send func() exResponse) int {
 }
 
 // TestFloodHiddenPulls: pulls that match only records the partner may not
-// see once were refunded in full; now each page costs its limit.
+// see cost their limit all the same, page by page.
 func TestFloodHiddenPulls(t *testing.T) {
 	e := oracleEnvWith(t, floodLimits)
 	n := flood(t, 300, func() exResponse {

@@ -202,8 +202,8 @@ func TestRateLimitOverMTLS(t *testing.T) {
 		}
 	}
 
-	// A pull is charged what it asks for, whatever it returns: nothing is
-	// refunded (what policy withheld must not show in the quota).
+	// A pull is charged what it asks for, whatever it returns (what policy
+	// withheld must not show in the quota).
 	r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=10")
 	if r.status != http.StatusOK || rlRemaining(t, r.header) != 0 {
 		t.Fatalf("pull: %d r=%q", r.status, r.header.Get("RateLimit"))
@@ -294,23 +294,14 @@ func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 	}
 }
 
-// rlFakeLimiter answers from fixed values, for the unit tests of take and refund.
+// rlFakeLimiter answers from fixed values, for the unit tests of take.
 type rlFakeLimiter struct {
-	res      ratelimit.Result
-	err      error
-	refunded int
+	res ratelimit.Result
+	err error
 }
 
 func (f *rlFakeLimiter) Take(context.Context, identity.Member, ratelimit.Class, int) (ratelimit.Result, error) {
 	return f.res, f.err
-}
-
-func (f *rlFakeLimiter) Refund(ctx context.Context, _ identity.Member, _ ratelimit.Class, n int) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.refunded += n
-	return f.err
 }
 
 func TestTakeAnswers(t *testing.T) {
