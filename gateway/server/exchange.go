@@ -176,46 +176,82 @@ type exDelivery struct {
 // written to the caller or the audit log here: the caller commits the events
 // and only then writes.
 func (h *exHandlers) deliver(ctx context.Context, req *exRequest, chunk []*records.Record) ([]exDelivery, []audit.Event, error) {
+	decided := make([]exDecided, len(chunk))
+	for i, rec := range chunk {
+		decided[i] = h.decide(ctx, req, rec)
+	}
+	return h.release(ctx, req, decided)
+}
+
+// exDecided is one record's policy decision before anything is signed:
+// body is what would be sent (redacted if the policy says so), nil when the
+// record is withheld.
+type exDecided struct {
+	rec      *records.Record
+	d        policy.Decision
+	decision string // audit decision: allow, redact or withhold
+	body     []byte
+}
+
+// released reports whether the caller may see the record.
+func (x *exDecided) released() bool { return x.body != nil }
+
+// decide is the first half of deliver for one record: the policy decision
+// and the redaction, without signing.
+func (h *exHandlers) decide(ctx context.Context, req *exRequest, rec *records.Record) exDecided {
+	d := h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Pull, Record: rec})
+	if !d.Allow {
+		return exDecided{rec: rec, d: d, decision: audit.DecisionWithhold}
+	}
+	body, decision := []byte(rec.Raw), audit.DecisionAllow
+	if len(d.Redact) > 0 {
+		var err error
+		if body, err = exRedacted(rec, d.Redact); err != nil {
+			// A redaction that cannot be applied is a policy bug; the
+			// record is withheld rather than sent with the field in it.
+			h.s.log.Error("redaction failed; record withheld", "component", "exchange", "request_id", req.id,
+				"record_id", rec.ID, "decision_id", d.ID, "error", err)
+			d.Reasons = append(d.Reasons, verdict.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
+			return exDecided{rec: rec, d: d, decision: audit.DecisionWithhold}
+		}
+		decision = audit.DecisionRedact
+	}
+	if body == nil {
+		body = []byte{} // released, even if empty (json.Valid refuses it below)
+	}
+	return exDecided{rec: rec, d: d, decision: decision, body: body}
+}
+
+// release is the second half of deliver: the delivery payloads of the
+// released records, one signer call, and one audit event per decided record
+// in their order.
+func (h *exHandlers) release(ctx context.Context, req *exRequest, decided []exDecided) ([]exDelivery, []audit.Event, error) {
 	var (
 		released []*records.Record
 		at       []int // index in events of each released record's event
 		payloads [][]byte
-		events   = make([]audit.Event, 0, len(chunk))
+		events   = make([]audit.Event, 0, len(decided))
 		now      = time.Now().Unix()
 	)
-	for _, rec := range chunk {
-		d := h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Pull, Record: rec})
-		if !d.Allow {
-			events = append(events, req.recordEvent(rec, audit.DecisionWithhold, d))
+	for i := range decided {
+		x := &decided[i]
+		if !x.released() {
+			events = append(events, req.recordEvent(x.rec, audit.DecisionWithhold, x.d))
 			continue
 		}
-		body, decision := []byte(rec.Raw), audit.DecisionAllow
-		if len(d.Redact) > 0 {
-			var err error
-			if body, err = exRedacted(rec, d.Redact); err != nil {
-				// A redaction that cannot be applied is a policy bug; the
-				// record is withheld rather than sent with the field in it.
-				h.s.log.Error("redaction failed; record withheld", "component", "exchange", "request_id", req.id,
-					"record_id", rec.ID, "decision_id", d.ID, "error", err)
-				d.Reasons = append(d.Reasons, verdict.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
-				events = append(events, req.recordEvent(rec, audit.DecisionWithhold, d))
-				continue
-			}
-			decision = audit.DecisionRedact
-		}
-		redactions := d.Redact
+		redactions := x.d.Redact
 		if redactions == nil {
 			redactions = []string{}
 		}
-		payload, err := exDeliveryPayload(sign.Delivery{Record: body, DecisionID: d.ID, PolicyRevision: d.Revision,
+		payload, err := exDeliveryPayload(sign.Delivery{Record: x.body, DecisionID: x.d.ID, PolicyRevision: x.d.Revision,
 			Redactions: redactions, Recipient: req.member.ID, Issuer: h.s.cfg.Sign.Issuer, IssuedAt: now})
 		if err != nil {
-			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", rec.ID, err))
+			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.rec.ID, err))
 		}
 		payloads = append(payloads, payload)
-		released = append(released, rec)
+		released = append(released, x.rec)
 		at = append(at, len(events))
-		events = append(events, req.recordEvent(rec, decision, d))
+		events = append(events, req.recordEvent(x.rec, x.decision, x.d))
 	}
 	jws, kid, err := h.sign(ctx, sign.TypDelivery, payloads)
 	if err != nil {

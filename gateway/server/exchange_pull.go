@@ -82,24 +82,44 @@ func (h *exHandlers) pull(c *gin.Context) {
 	h.page(c, &req, pp)
 }
 
+// exLookahead is how many withheld records one page decides at most,
+// besides its released ones: max(limit, exLookahead).
+const exLookahead = 256
+
 // page answers one page. A page costs the records it asks for (its limit),
 // paid up front and never refunded: what it returns, and what policy
 // withheld from it, must not show in the caller's remaining quota.
+//
+// "more" tells only of records the caller may see. The page scans until it
+// holds limit released records, then looks ahead: it decides the following
+// records (audited like any other, nothing signed) until the first one the
+// caller may see, which answers more=true and is left, undecided as far as
+// the audit goes, for the next page (the cursor stays just before it), or
+// until the store ends (more=false). Withheld records never end a page
+// early, so a short page with more=false means nothing visible is left.
+//
+// Residual: one page decides at most max(limit, exLookahead) withheld
+// records. When that many are met, the page ends with more=true and a
+// cursor after the last one decided, whatever follows them; so more=true
+// (with a short or empty page) may mean only that many withheld records
+// follow. The bound keeps a page's work within a fixed multiple of what it
+// costs.
 func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 	ctx := c.Request.Context()
 	if !h.s.takeMore(c, ratelimit.ClassPull, pp.limit) {
 		return
 	}
 	var (
-		out    []exDelivery
-		events []audit.Event
-		chunk  = make([]*records.Record, 0, min(pp.limit, exChunk))
-		seen   int
-		next   = pp.q.After
-		more   bool
+		out      []exDelivery
+		events   []audit.Event
+		chunk    = make([]exDecided, 0, min(pp.limit, exChunk))
+		budget   = max(pp.limit, exLookahead) // withheld records this page may still decide
+		released int
+		next     = pp.q.After
+		more     bool
 	)
 	flush := func() error {
-		d, ev, err := h.deliver(ctx, req, chunk)
+		d, ev, err := h.release(ctx, req, chunk)
 		if err != nil {
 			return err
 		}
@@ -107,15 +127,26 @@ func (h *exHandlers) page(c *gin.Context, req *exRequest, pp exPullParams) {
 		return nil
 	}
 	q := pp.q
-	q.Limit = pp.limit + 1 // one more than the page, to know whether there is more
+	// At most limit released, budget withheld and one more: the released
+	// record of the lookahead, or whatever follows the last withheld one.
+	q.Limit = pp.limit + budget + 1
 	err := h.s.deps.Store.Query(ctx, q, func(rec *records.Record, cursor string) error {
-		if seen == pp.limit {
-			more = true
+		if budget == 0 {
+			more = true // residual: see above
 			return errExStop
 		}
-		seen++
+		x := h.decide(ctx, req, rec)
+		if x.released() {
+			if released == pp.limit {
+				more = true // the lookahead found one: the next page starts with it
+				return errExStop
+			}
+			released++
+		} else {
+			budget--
+		}
 		next = cursor
-		chunk = append(chunk, rec)
+		chunk = append(chunk, x)
 		if len(chunk) == exChunk {
 			return flush()
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -248,5 +249,151 @@ func TestOracleTraceHiddenEqualsMissing(t *testing.T) {
 	oracleSame(t, "trace", hidden, missing, mk["serial"].(string), "NO-SUCH-SERIAL", "SECRET", "AL/GOV/AIM", "transferred")
 	if hidden.status != http.StatusOK || !strings.Contains(string(hidden.body), `"events":[]`) {
 		t.Errorf("trace of a hidden item: %d %s", hidden.status, hidden.body)
+	}
+}
+
+// oraclePush has AIM push docs and requires every one accepted.
+func oraclePush(t *testing.T, e *exEnv, docs ...map[string]any) {
+	t.Helper()
+	for _, r := range exResults(t, e.as("AL/GOV/AIM").push(docs...)) {
+		if r.Status != "accepted" {
+			t.Fatalf("AIM's %s: %+v", r.ID, r)
+		}
+	}
+}
+
+// oracleLicence is an AIM licence with id AIM-LIC-2026-<n>: releasable to
+// Italy (so to the Italian partners) or, hidden, a SECRET one for Albania
+// only.
+func oracleLicence(t *testing.T, n int, hidden bool, kv ...any) map[string]any {
+	t.Helper()
+	kv = append([]any{"id", fmt.Sprintf("AIM-LIC-2026-%06d", n)}, kv...)
+	if hidden {
+		kv = append(kv, "label.classification", "SECRET", "label.releasable_to", []any{"ALB"})
+	} else {
+		kv = append(kv, "label.releasable_to", []any{"ALB", "ITA"})
+	}
+	return polRecord(t, "licence", kv...)
+}
+
+// oracleDecided is the records a request's audit events decided, from
+// event from on, as "decision id" (a partner receives licences redacted).
+func oracleDecided(e *exEnv, from int) []string {
+	var out []string
+	for _, ev := range e.audit.all()[from:] {
+		if ev.RecordID != "" {
+			out = append(out, ev.Decision+" "+ev.RecordID)
+		}
+	}
+	return out
+}
+
+func oracleIDs(p exPageT) []string {
+	ids := []string{}
+	for _, d := range p.Records {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// TestOraclePageHiddenAfterVisible: a page of one record the partner may
+// see, followed in the store by one it may not, answers exactly like the
+// same page with nothing after it: "more" counts only what the caller may
+// see (finding: it used to be true when the record after the page was
+// withheld).
+func TestOraclePageHiddenAfterVisible(t *testing.T) {
+	e, first := oracleEnv(t)
+	// The hidden licence dates from 2020: since=2026 leaves it out, so one
+	// partner's filter has it after the visible licence, the other's not.
+	oraclePush(t, e, oracleLicence(t, 200, false), oracleLicence(t, 201, true, "label.created", "2020-01-01T00:00:00Z"))
+	n := len(e.audit.all())
+	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&since=2020-01-01&limit=1")
+	hiddenWork := oracleDecided(e, n)
+	missing := e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&since=2026-01-01&limit=1")
+	oracleSame(t, "page", hidden, missing, "", "")
+	h, m := exPage(t, hidden), exPage(t, missing)
+	if got := oracleIDs(h); len(got) != 1 || got[0] != "AIM-LIC-2026-000200" || h.More || m.More {
+		t.Errorf("page with a hidden record after it: %v, more %v (without it: more %v)", got, h.More, m.More)
+	}
+	// With limit=2 the page holds the stored hidden licence and the visible
+	// one, so the record after them is the only difference between the two.
+	oracleSame(t, "page of two",
+		e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&since=2020-01-01&limit=2"),
+		e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&since=2026-01-01&limit=2"), "", "")
+	// The lookahead's withheld record is decided and audited, in scan order.
+	want := []string{"withhold " + first, "redact AIM-LIC-2026-000200", "withhold AIM-LIC-2026-000201"}
+	if strings.Join(hiddenWork, ",") != strings.Join(want, ",") {
+		t.Errorf("audited decisions %v, want %v", hiddenWork, want)
+	}
+	// The cursor is after the withheld record: the next page decides nothing.
+	n = len(e.audit.all())
+	rest := exPage(t, e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&since=2020-01-01&limit=1&cursor="+h.NextCursor))
+	if len(rest.Records) != 0 || rest.More || len(oracleDecided(e, n)) != 0 {
+		t.Errorf("after the last page: %v, more %v, decided %v", oracleIDs(rest), rest.More, oracleDecided(e, n))
+	}
+}
+
+// TestOraclePageVisibleAfterHidden: visible, hidden, visible. A page of one
+// looks past the hidden record to the visible one (more=true) and leaves
+// it, undecided, to the next page, which starts behind the hidden one; a
+// page of two holds both visible records.
+func TestOraclePageVisibleAfterHidden(t *testing.T) {
+	e, first := oracleEnv(t)
+	oraclePush(t, e, oracleLicence(t, 300, false), oracleLicence(t, 301, true), oracleLicence(t, 302, false))
+	const path = "/v1/records?kind=licence&limit="
+	n := len(e.audit.all())
+	p1 := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"1"))
+	if got := oracleIDs(p1); len(got) != 1 || got[0] != "AIM-LIC-2026-000300" || !p1.More {
+		t.Fatalf("first page: %v, more %v", got, p1.More)
+	}
+	want := []string{"withhold " + first, "redact AIM-LIC-2026-000300", "withhold AIM-LIC-2026-000301"}
+	if got := oracleDecided(e, n); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("first page audited %v, want %v (the visible record ahead is not)", got, want)
+	}
+	n = len(e.audit.all())
+	p2 := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"1&cursor="+p1.NextCursor))
+	if got := oracleIDs(p2); len(got) != 1 || got[0] != "AIM-LIC-2026-000302" || p2.More {
+		t.Errorf("second page: %v, more %v", got, p2.More)
+	}
+	if got := oracleDecided(e, n); strings.Join(got, ",") != "redact AIM-LIC-2026-000302" {
+		t.Errorf("second page audited %v: it should start behind the hidden record", got)
+	}
+	both := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"2"))
+	if got := oracleIDs(both); strings.Join(got, ",") != "AIM-LIC-2026-000300,AIM-LIC-2026-000302" || both.More {
+		t.Errorf("page of two: %v, more %v", got, both.More)
+	}
+}
+
+// TestOraclePageLookaheadBound: a page decides at most max(limit, 256)
+// withheld records. A run of exactly that many with nothing after it still
+// answers more=false; one more record after the bound answers more=true
+// (the documented residual), and the next page resumes behind the last
+// record decided.
+func TestOraclePageLookaheadBound(t *testing.T) {
+	e, _ := oracleEnv(t)
+	docs := []map[string]any{oracleLicence(t, 400, false)}
+	// With the stored hidden licence before it, exLookahead-1 hidden
+	// records fill the page's budget.
+	for i := range exLookahead - 1 {
+		docs = append(docs, oracleLicence(t, 1000+i, true))
+	}
+	oraclePush(t, e, docs...)
+	const path = "/v1/records?kind=licence&limit=1"
+	if p := exPage(t, e.as("IT/GOV/HIDDEN").get(path)); len(p.Records) != 1 || p.More {
+		t.Errorf("budget exactly spent, store ended: %v, more %v", oracleIDs(p), p.More)
+	}
+	oraclePush(t, e, oracleLicence(t, 2000, true), oracleLicence(t, 401, false))
+	p := exPage(t, e.as("IT/GOV/HIDDEN").get(path))
+	if got := oracleIDs(p); len(got) != 1 || got[0] != "AIM-LIC-2026-000400" || !p.More {
+		t.Fatalf("budget spent, records follow: %v, more %v", got, p.More)
+	}
+	n := len(e.audit.all())
+	next := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"&cursor="+p.NextCursor))
+	if got := oracleIDs(next); strings.Join(got, ",") != "AIM-LIC-2026-000401" || next.More {
+		t.Errorf("after the bound: %v, more %v", got, next.More)
+	}
+	want := "withhold AIM-LIC-2026-002000,redact AIM-LIC-2026-000401"
+	if got := strings.Join(oracleDecided(e, n), ","); got != want {
+		t.Errorf("after the bound audited %v, want %v", got, want)
 	}
 }
