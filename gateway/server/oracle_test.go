@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
@@ -45,6 +46,17 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, s
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
 		withEmbeddedPolicy(t, d)
+		// The two partners' limits refill once a day at most, so that their
+		// RateLimit values are compared on what the requests cost, never on
+		// how much time passed between them.
+		day := func(n int) *config.Rate { return &config.Rate{Rate: n, Burst: n, Period: 24 * time.Hour} }
+		if cfg.RateLimit.Members == nil {
+			cfg.RateLimit.Members = map[string]config.MemberRateLimit{}
+		}
+		for _, m := range []string{"IT/GOV/HIDDEN", "IT/GOV/MISSING"} {
+			cfg.RateLimit.Members[m] = config.MemberRateLimit{RateClasses: config.RateClasses{
+				Push: day(200), Pull: day(1000), Trace: day(30), Audit: day(20)}}
+		}
 		if mutate != nil {
 			mutate(cfg, d)
 		}
