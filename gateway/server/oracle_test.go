@@ -409,3 +409,17 @@ func TestOraclePageLookaheadBound(t *testing.T) {
 		t.Errorf("after the bound audited %v, want %v", got, want)
 	}
 }
+
+// TestOracleStreamHiddenEqualsMissing: an NDJSON stream whose filter matches
+// only a hidden record, and one whose filter matches nothing: the same
+// trailer, the same RateLimit values (a stream pays its first chunk even
+// when nothing matches).
+func TestOracleStreamHiddenEqualsMissing(t *testing.T) {
+	e, _ := oracleEnv(t)
+	hidden := e.as("IT/GOV/HIDDEN").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM", "", exNDJSON, nil)
+	missing := e.as("IT/GOV/MISSING").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM&since=2099-01-01", "", exNDJSON, nil)
+	oracleSame(t, "stream", hidden, missing, "", "")
+	if hidden.status != http.StatusOK || !strings.Contains(string(hidden.body), `"complete":true,"records":0`) {
+		t.Errorf("stream of hidden records: %d %s", hidden.status, hidden.body)
+	}
+}
