@@ -19,7 +19,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
-	"github.com/ura-gateway/ura/internal/groupcommit"
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 )
 
 // Defaults for destination settings left at zero.

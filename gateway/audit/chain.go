@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/sign"
-	"github.com/ura-gateway/ura/internal/groupcommit"
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 )
 
 // Options configure a Chain.

@@ -12,7 +12,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/internal/groupcommit"
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 )
 
 // fillPercent is how full bbolt leaves a page it splits.
