@@ -77,16 +77,7 @@ func (f *CRLFetcher) FetchAll(ctx context.Context) error {
 
 // Run refetches every Refresh until ctx ends.
 func (f *CRLFetcher) Run(ctx context.Context) {
-	t := time.NewTicker(f.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = f.FetchAll(ctx)
-		}
-	}
+	every(ctx, f.Refresh, func() { _ = f.FetchAll(ctx) })
 }
 
 // errRedirect is returned for a redirect instead of following it.

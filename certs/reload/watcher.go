@@ -41,14 +41,19 @@ func (w *Watcher) Prime() {
 
 // Run checks for changes every Interval until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.Interval)
+	every(ctx, w.Interval, w.Check)
+}
+
+// every calls fn each period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.Check()
+			fn()
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	vault "github.com/hashicorp/vault/api"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -31,8 +32,8 @@ const auditDefaultDir = "var/audit"
 // addAudit opens the audit log for serve. It must be the last part built:
 // checkpoints are signed with the signer built before it. The returned
 // function commits what is queued, signs a last checkpoint and closes.
-func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
-	witness, err := auditWitness(ctx, cfg, cfg.Audit.Checkpoint.VaultKV, logger, true)
+func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, vc *vault.Client, deps *server.Deps) (func(), error) {
+	witness, err := auditWitness(ctx, cfg, cfg.Audit.Checkpoint.VaultKV, logger, vc)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -50,32 +51,32 @@ func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps
 }
 
 // auditWitness is the Vault KV entry that keeps the latest checkpoint off
-// the host (audit.checkpoint.vault_kv), or nil when none is configured. Its
-// Vault client is built like the signer's, with its own login; with keep set
-// the login is kept alive until ctx ends. A failed login is not an error
-// here: reading the entry then fails, and the caller decides.
-func auditWitness(ctx context.Context, cfg *config.Config, kv config.AuditVaultKV, logger *slog.Logger, keep bool) (audit.Witness, error) {
+// the host (audit.checkpoint.vault_kv), or nil when none is configured. A
+// gateway passes the Vault client its signer logged in with (addSigning
+// keeps that login alive); the offline commands pass nil and get a client of
+// their own, logged in once. A failed login is not an error here: reading
+// the entry then fails, and the caller decides.
+func auditWitness(ctx context.Context, cfg *config.Config, kv config.AuditVaultKV, logger *slog.Logger, vc *vault.Client) (audit.Witness, error) {
 	if !kv.Configured() {
 		return nil, nil
 	}
 	if !cfg.Vault.Configured() {
 		return nil, errors.New("audit.checkpoint.vault_kv: needs vault.addr")
 	}
-	vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path)
-	if err != nil {
-		return nil, err
-	}
-	auth, err := sign.NewAuth(vc, cfg.Vault, cfg.Path, logger, nil)
-	if err != nil {
-		return nil, err
-	}
-	loginCtx, cancel := context.WithTimeout(ctx, 2*cfg.Vault.Timeout)
-	if err := auth.Login(loginCtx); err != nil {
-		logger.Warn("vault login for the off-host audit checkpoint failed", "component", "audit", "error", err)
-	}
-	cancel()
-	if keep {
-		go auth.Run(ctx)
+	if vc == nil {
+		var err error
+		if vc, err = sign.NewVaultClient(cfg.Vault, cfg.Path); err != nil {
+			return nil, err
+		}
+		auth, err := sign.NewAuth(vc, cfg.Vault, cfg.Path, logger, nil)
+		if err != nil {
+			return nil, err
+		}
+		loginCtx, cancel := context.WithTimeout(ctx, 2*cfg.Vault.Timeout)
+		if err := auth.Login(loginCtx); err != nil {
+			logger.Warn("vault login for the off-host audit checkpoint failed", "component", "audit", "error", err)
+		}
+		cancel()
 	}
 	return audit.NewVaultKV(vc, kv.Mount, kv.Path), nil
 }
@@ -344,7 +345,7 @@ func verifyWitness(ctx context.Context, cfgPath, kvFlag string) (audit.Witness, 
 	if !cfg.Vault.Configured() {
 		return nil, errors.New("--vault-kv: no Vault address (vault.addr in --config, or URA_VAULT_ADDR)")
 	}
-	return auditWitness(ctx, cfg, kv, slog.New(slog.DiscardHandler), false)
+	return auditWitness(ctx, cfg, kv, slog.New(slog.DiscardHandler), nil)
 }
 
 func shortHash(h string) string {

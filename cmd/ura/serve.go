@@ -67,7 +67,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	// [deps: signer]
-	if err := addSigning(ctx, cfg, logger, &deps); err != nil {
+	vc, err := addSigning(ctx, cfg, logger, &deps)
+	if err != nil {
 		return err
 	}
 	closeOutbox, err := addOutbox(cfg, logger, &deps)
@@ -78,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// [deps: limiter]
 	deps.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, logger)
 	// [deps: audit]
-	closeAudit, err := addAudit(ctx, cfg, logger, &deps)
+	closeAudit, err := addAudit(ctx, cfg, logger, vc, &deps)
 	if err != nil {
 		return err
 	}
