@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // Options configure a Chain.
