@@ -16,7 +16,6 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
@@ -58,6 +57,10 @@ type Outbox struct {
 }
 
 var _ Forwarder = (*Outbox)(nil)
+
+// ErrUnavailable is returned (wrapped) when records cannot be queued: the
+// outbox is closed or its database refused the write.
+var ErrUnavailable = errors.New("outbox unavailable")
 
 // entry is one record waiting for one destination.
 type entry struct {
@@ -227,7 +230,7 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	for _, dr := range recs {
 		rec := dr.Record
 		if rec == nil || rec.ID == "" || len(rec.Raw) == 0 {
-			return problem.Internal(errors.New("outbox: record without id or raw JSON"))
+			return errors.New("outbox: record without id or raw JSON")
 		}
 		for _, d := range o.dests {
 			if d.wants(rec) {
@@ -242,13 +245,13 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	o.mu.RLock()
 	if o.closed {
 		o.mu.RUnlock()
-		return problem.Unavailable("the outbox is closed", errors.New("outbox: closed"))
+		return fmt.Errorf("%w: closed", ErrUnavailable)
 	}
 	o.writes <- req
 	o.mu.RUnlock()
 	<-req.done
 	if req.err != nil {
-		return problem.Unavailable("the record could not be queued for forwarding", fmt.Errorf("outbox: %w", req.err))
+		return fmt.Errorf("%w: %w", ErrUnavailable, req.err)
 	}
 	for _, p := range req.puts {
 		o.m.pending.WithLabelValues(p.dest.name).Inc()

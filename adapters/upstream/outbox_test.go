@@ -185,7 +185,7 @@ func TestOutboxGatewayRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := o.Enqueue(ctx, recs[0]); !isUnavailable(err) {
-		t.Errorf("Enqueue after Close = %v, want an unavailable problem", err)
+		t.Errorf("Enqueue after Close = %v, want ErrUnavailable", err)
 	}
 	_, order, _ := bo.snapshot()
 	if len(order) != 5 {
@@ -258,8 +258,7 @@ func waitDelivered(t *testing.T, o *Outbox, name string, n float64) {
 }
 
 func isUnavailable(err error) bool {
-	var p *problem.Error
-	return errors.As(err, &p) && p.Type == problem.TypeUnavailable
+	return errors.Is(err, ErrUnavailable)
 }
 
 // TestOutboxUntrustedUpstream is the attack: a server that is not the

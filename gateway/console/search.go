@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -18,13 +17,10 @@ const formTime = "2006-01-02T15:04"
 
 // Search form limits.
 const (
-	maxFieldBytes     = 256
 	defaultSearchRows = 50
 	maxSearchRows     = 500
 )
 
-// decisionChoices are the decisions the search form offers.
-var decisionChoices = []string{audit.DecisionAllow, audit.DecisionRedact, audit.DecisionWithhold, audit.DecisionDeny, audit.DecisionError}
 
 // SearchForm is the search form as the officer filled it in, echoed back.
 type SearchForm struct {
@@ -41,88 +37,23 @@ type SearchForm struct {
 // FieldErrors maps a form field to what is wrong with it.
 type FieldErrors map[string]string
 
-// ParseSearch reads a search form from a query string. Every field is
-// checked; the errors name the fields as the form does.
+// ParseSearch reads a search form from a query string with the one parser
+// of audit searches (audit.ParseQuery); the errors name the fields as the
+// form does.
 func ParseSearch(v url.Values) (audit.Query, SearchForm, FieldErrors) {
-	errs := FieldErrors{}
-	f := SearchForm{Limit: defaultSearchRows}
-	text := func(name string) string {
+	q, errs := audit.ParseQuery(v, defaultSearchRows, maxSearchRows)
+	// The time fields are echoed as typed, so that the officer can correct
+	// them; each is bounded like every text field.
+	echo := func(name string) string {
 		s := strings.TrimSpace(v.Get(name))
-		switch {
-		case len(s) > maxFieldBytes:
-			errs[name] = "must be at most " + strconv.Itoa(maxFieldBytes) + " bytes"
-			return ""
-		case !utf8.ValidString(s):
-			errs[name] = "must be valid UTF-8"
+		if len(s) > 256 || !utf8.ValidString(s) {
 			return ""
 		}
 		return s
 	}
-	f.Member = text("member")
-	f.RecordID = text("record_id")
-	f.Reason = text("reason")
-	f.Decision = text("decision")
-	if f.Decision != "" && !validDecision(f.Decision) {
-		errs["decision"] = "must be one of " + strings.Join(decisionChoices, ", ")
-		f.Decision = ""
-	}
-	q := audit.Query{Member: f.Member, RecordID: f.RecordID, Decision: f.Decision, Reason: f.Reason}
-	f.From = text("from")
-	if t, ok := parseFormTime(f.From); !ok {
-		errs["from"] = "must be a time such as 2026-06-02T08:00 (UTC)"
-	} else {
-		q.From = t
-	}
-	f.To = text("to")
-	if t, ok := parseFormTime(f.To); !ok {
-		errs["to"] = "must be a time such as 2026-06-02T18:00 (UTC)"
-	} else {
-		q.To = t
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		errs["to"] = "must be after from"
-	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxSearchRows {
-			errs["limit"] = "must be a number from 1 to " + strconv.Itoa(maxSearchRows)
-		} else {
-			f.Limit = n
-		}
-	}
-	q.Limit = f.Limit
-	if s := v.Get("cursor"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1 {
-			errs["cursor"] = "must be a positive number"
-		} else {
-			f.Cursor, q.Before = n, n
-		}
-	}
-	return q, f, errs
-}
-
-func validDecision(d string) bool {
-	for _, c := range decisionChoices {
-		if d == c {
-			return true
-		}
-	}
-	return false
-}
-
-// parseFormTime reads the form's time fields; empty means no bound. The
-// form sends minutes; links and scripts may send seconds or RFC 3339.
-func parseFormTime(s string) (time.Time, bool) {
-	if s == "" {
-		return time.Time{}, true
-	}
-	for _, layout := range []string{formTime, "2006-01-02T15:04:05", time.RFC3339Nano} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
+	f := SearchForm{Member: q.Member, RecordID: q.RecordID, Decision: q.Decision, Reason: q.Reason,
+		From: echo("from"), To: echo("to"), Limit: q.Limit, Cursor: q.Before}
+	return q, f, FieldErrors(errs)
 }
 
 // values is the query string of the form, without its cursor.
@@ -171,7 +102,7 @@ func (c *Console) Search(ctx context.Context, v *Viewer, form url.Values) (*Page
 		return nil, err
 	}
 	q, f, errs := ParseSearch(form)
-	d := searchData{Form: f, Errors: errs, Decisions: decisionChoices}
+	d := searchData{Form: f, Errors: errs, Decisions: audit.Decisions}
 	d.Filtered = len(f.values()) > 0
 	if len(errs) > 0 {
 		return c.render("search", "Search", v, 400, d)

@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -57,4 +59,38 @@ var ErrUnavailable = errors.New("rate limiter unavailable")
 type Limiter interface {
 	// Take charges cost records; a cost over the burst is refused up front.
 	Take(ctx context.Context, m identity.Member, class Class, cost int) (Result, error)
+}
+
+// RefusedError is a charge the limiter decided against: the request must
+// not go on. The HTTP layer answers it as 429 with Retry-After.
+type RefusedError struct {
+	Class  Class
+	Cost   int
+	Result Result
+}
+
+func (e *RefusedError) Error() string {
+	if e.Result.OverBurst(e.Cost) {
+		return fmt.Sprintf("%s: cost %d is over the burst of %d", e.Class, e.Cost, e.Result.Burst)
+	}
+	return fmt.Sprintf("%s: limit of %d per %s exhausted", e.Class, e.Result.Limit, e.Result.Window)
+}
+
+// RetryAfter is how long the caller should wait, in whole seconds rounded
+// up so that a client that waits the advertised time is not refused again
+// for a fraction of a second; 0 when waiting cannot help (the cost is over
+// the burst).
+func (e *RefusedError) RetryAfter() int {
+	if e.Result.OverBurst(e.Cost) {
+		return 0
+	}
+	return max(Seconds(e.Result.RetryAfter), 1)
+}
+
+// Seconds rounds d up to whole seconds, as the RateLimit headers carry it.
+func Seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
 }

@@ -79,6 +79,28 @@ func Decode(body []byte, f Format, lim Limits) ([]Decoded, error) {
 	return out, nil
 }
 
+// DecodeOne decodes a body that is exactly one record, under the same
+// limits and checks as each record of a batch: a record carried inside
+// something else (a peer gateway's signed delivery).
+func DecodeOne(body []byte, lim Limits) (Decoded, error) {
+	if !utf8.Valid(body) {
+		return Decoded{}, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the record is not valid UTF-8")
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	lim.MaxRecords = max(lim.MaxRecords, 1)
+	s := &scanner{dec: d, lim: lim, body: body}
+	_ = s.next(0) // record 0 of at least one
+	v, err := s.value(0)
+	if err != nil {
+		return Decoded{}, err
+	}
+	if _, err := s.dec.Token(); err != io.EOF {
+		return Decoded{}, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the record is followed by other data")
+	}
+	return Decoded{Value: v, Errors: s.errs}, nil
+}
+
 type scanner struct {
 	dec  *json.Decoder
 	lim  Limits

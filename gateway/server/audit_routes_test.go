@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/api/auditapi"
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
@@ -155,7 +157,7 @@ func TestAudNonAuditorsForbidden(t *testing.T) {
 	for _, ev := range a.events(t)[before:] {
 		if ev.Decision == audit.DecisionDeny && strings.HasPrefix(ev.Action, "audit.") {
 			denied++
-			if len(ev.Reasons) != 1 || ev.Reasons[0].Code != audReasonNotAuditor || ev.Status != 403 || ev.Member == "" {
+			if len(ev.Reasons) != 1 || ev.Reasons[0].Code != chain.ReasonNotAuditor || ev.Status != 403 || ev.Member == "" {
 				t.Errorf("denial event %+v", ev)
 			}
 		}
@@ -195,7 +197,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	aim.push(exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-2"))
 
 	// Who was denied, and why?
-	var page audSearchResponse
+	var page auditapi.SearchResponse
 	a.auditorJSON(t, "/v1/audit/events?decision=deny&reason=test_deny", &page)
 	if len(page.Events) != 2 || page.Events[0].RecordID != "DENY-ENT-2" || page.Events[1].RecordID != "DENY-ENT-1" {
 		t.Fatalf("denials: %+v", page.Events)
@@ -209,7 +211,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	seen := map[int64]bool{}
 	cursor := ""
 	for range 100 {
-		page = audSearchResponse{}
+		page = auditapi.SearchResponse{}
 		a.auditorJSON(t, "/v1/audit/events?limit=3"+cursor, &page)
 		for _, e := range page.Events {
 			if seen[e.Seq] {
@@ -248,7 +250,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	if r.status != 200 || r.header.Get("Content-Type") != "application/x-ndjson" {
 		t.Fatalf("export: %d %s", r.status, r.header.Get("Content-Type"))
 	}
-	var cps audCheckpointsResponse
+	var cps auditapi.CheckpointsResponse
 	a.auditorJSON(t, "/v1/audit/checkpoints", &cps)
 	if len(cps.Checkpoints) != 1 || cps.Head.Count < cps.Checkpoints[0].Count {
 		t.Fatalf("checkpoints: %+v", cps)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/api/consoleapi"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
@@ -226,7 +228,7 @@ func TestConNonAuditorsForbidden(t *testing.T) {
 		if ev.Action == "console.refused" {
 			denied++
 			if ev.Decision != audit.DecisionDeny || ev.Status != http.StatusForbidden || len(ev.Reasons) != 1 ||
-				ev.Reasons[0].Code != conReasonNotAuditor || ev.Member == "" || !strings.HasPrefix(ev.Route, "/console/") {
+				ev.Reasons[0].Code != chain.ReasonNotAuditor || ev.Member == "" || !strings.HasPrefix(ev.Route, "/console/") {
 				t.Errorf("refusal event %+v", ev)
 			}
 		}
@@ -432,7 +434,7 @@ func TestConVerifyCSRF(t *testing.T) {
 	}
 	refusals := 0
 	for _, ev := range e.events(t)[before:] {
-		if ev.Action == "console.refused" && (ev.Reasons[0].Code == conReasonCSRF || ev.Reasons[0].Code == conReasonOrigin) {
+		if ev.Action == "console.refused" && (ev.Reasons[0].Code == consoleapi.ReasonCSRF || ev.Reasons[0].Code == consoleapi.ReasonOrigin) {
 			refusals++
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -25,12 +24,13 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // exClient is one member's HTTPS client to the test gateway.
@@ -179,9 +179,9 @@ func exResults(t *testing.T, r exResponse) []exResultT {
 }
 
 type exPageT struct {
-	Records    []exDelivery `json:"records"`
-	NextCursor string       `json:"next_cursor"`
-	More       bool         `json:"more"`
+	Records    []exchange.Delivery `json:"records"`
+	NextCursor string              `json:"next_cursor"`
+	More       bool                `json:"more"`
 }
 
 func exPage(t *testing.T, r exResponse) exPageT {
@@ -197,9 +197,9 @@ func exPage(t *testing.T, r exResponse) exPageT {
 }
 
 // exRecordOf verifies a delivery and returns the record inside it.
-func exRecordOf(t *testing.T, d exDelivery, recipient string) (map[string]any, map[string]any) {
+func exRecordOf(t *testing.T, d exchange.Delivery, recipient string) (map[string]any, map[string]any) {
 	t.Helper()
-	typ, payload := exVerify(t, d.JWS)
+	typ, payload := apitest.Verify(t, d.JWS)
 	if typ != "ura-delivery+jws" {
 		t.Errorf("delivery typ %q", typ)
 	}
@@ -223,16 +223,16 @@ func TestExPushPullRoundTrip(t *testing.T) {
 		if r.Status != "accepted" || r.DecisionID == "" {
 			t.Errorf("result %d: %+v", i, r)
 		}
-		typ, payload := exVerify(t, r.JWS)
+		typ, payload := apitest.Verify(t, r.JWS)
 		if typ != "ura-result+jws" || payload["status"] != "accepted" || payload["iss"] != "ura" || payload["iat"] == nil || payload["jws"] != nil {
 			t.Errorf("result %d payload: %s %v", i, typ, payload)
 		}
 	}
-	if _, p := exVerify(t, res[0].JWS); p["recipient"] != "AL/GOV/AIM" || p["id"] != "AIM-LIC-2026-000123" {
+	if _, p := apitest.Verify(t, res[0].JWS); p["recipient"] != "AL/GOV/AIM" || p["id"] != "AIM-LIC-2026-000123" {
 		t.Errorf("result payload: %v", p)
 	}
-	if e.store.len() != 5 || e.policy.observed.Load() != 5 {
-		t.Fatalf("stored %d, observed %d; want 5", e.store.len(), e.policy.observed.Load())
+	if e.store.Len() != 5 || e.policy.Observed.Load() != 5 {
+		t.Fatalf("stored %d, observed %d; want 5", e.store.Len(), e.policy.Observed.Load())
 	}
 
 	// The Ministry of Defence pulls everything released to ALB.
@@ -268,7 +268,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 		t.Errorf("paged pull: %d records, more %v", len(p.Records), p.More)
 	}
 	one := e.as("AL/GOV/MOD").get("/v1/records/AIM-ENT-L61234567A")
-	var d exDelivery
+	var d exchange.Delivery
 	if one.status != 200 || json.Unmarshal(one.body, &d) != nil || d.Version != 2 {
 		t.Fatalf("get: %d %s", one.status, one.body)
 	}
@@ -279,7 +279,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 	// are logged before anything is stored or signed, so the key that
 	// signed its results is on the push's final request event.
 	var pushes, pulls int
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.All() {
 		if ev.Member == "" || ev.RequestID == "" || ev.Time.IsZero() {
 			t.Errorf("incomplete audit event %+v", ev)
 		}
@@ -343,7 +343,7 @@ func TestExPushStatuses(t *testing.T) {
 		if w.reason != "" && (len(r.Reasons) == 0 || r.Reasons[0]["code"] != w.reason) {
 			t.Errorf("record %d: reasons %v, want %s", i, r.Reasons, w.reason)
 		}
-		if _, p := exVerify(t, r.JWS); p["status"] != w.status || p["index"] != float64(i) {
+		if _, p := apitest.Verify(t, r.JWS); p["status"] != w.status || p["index"] != float64(i) {
 			t.Errorf("record %d: signed payload %v", i, p)
 		}
 	}
@@ -368,7 +368,7 @@ func TestExPushStatuses(t *testing.T) {
 	// One request event and one event per record, with the outcome.
 	var reqEvents, recEvents int
 	decisions := map[string]int{}
-	for _, ev := range e.audit.all()[len(e.audit.all())-11:] {
+	for _, ev := range e.audit.All()[len(e.audit.All())-11:] {
 		if ev.RecordID == "" && ev.RecordVersion == 0 {
 			reqEvents++
 			if ev.Records != 10 || ev.Status != 200 {
@@ -394,7 +394,7 @@ func TestExOriginatorSpoofing(t *testing.T) {
 			t.Errorf("%s pushing as AL/GOV/AIM: %+v", member, r)
 		}
 	}
-	if e.store.len() != 0 {
+	if e.store.Len() != 0 {
 		t.Fatal("a spoofed record was stored")
 	}
 	// The originator itself may.
@@ -434,7 +434,7 @@ func TestExRedaction(t *testing.T) {
 	}
 	// The same through GET and the stream.
 	for _, r := range []exResponse{e.as("AL/GOV/DPD").get("/v1/records/AIM-LIC-2026-000123"),
-		e.as("AL/GOV/DPD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)} {
+		e.as("AL/GOV/DPD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)} {
 		for _, jws := range exJWSIn(r.body) {
 			payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(jws, ".")[1])
 			for _, s := range secrets {
@@ -450,7 +450,7 @@ func TestExRedaction(t *testing.T) {
 		t.Error("the ministry lost the contract value")
 	}
 	// Redactions are audited by path, never by value.
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.All() {
 		if ev.Decision == audit.DecisionRedact {
 			if len(ev.Redactions) != 2 {
 				t.Errorf("redact event %+v", ev)
@@ -479,7 +479,7 @@ func exJWSIn(body []byte) []string {
 // applied withholds the record instead of sending the field.
 func TestExRedactionFailureWithholds(t *testing.T) {
 	e := exStart(t, nil)
-	e.policy.redact = []string{"licence/contract_value"} // not a JSON pointer
+	e.policy.Redact = []string{"licence/contract_value"} // not a JSON pointer
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	if p := exPage(t, e.as("AL/GOV/DPD").get("/v1/records")); len(p.Records) != 0 {
 		t.Fatalf("record with a failed redaction delivered: %+v", p.Records)
@@ -499,7 +499,7 @@ func TestExWithheldNeverSent(t *testing.T) {
 	if bytes.Contains(resp.body, []byte("AIM-LIC")) {
 		t.Error("a withheld record's id reached the caller")
 	}
-	stream := it.do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	stream := it.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	if lines := strings.Split(strings.TrimSpace(string(stream.body)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"complete":true`) {
 		t.Fatalf("stream to Italy: %q", stream.body)
 	}
@@ -515,7 +515,7 @@ func TestExWithheldNeverSent(t *testing.T) {
 		t.Errorf("NATO received %d records", len(p.Records))
 	}
 	withholds := 0
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.All() {
 		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" && ev.Reasons[0].Code != "not_found" {
 			withholds++
 			if ev.Reasons[0].Code != "not_releasable" || ev.SigningKID != "" {
@@ -528,7 +528,7 @@ func TestExWithheldNeverSent(t *testing.T) {
 	}
 	// Withheld records are paid for like any other: they cost a decision
 	// and an audit event, and must not show in the quota.
-	if taken := e.limiter.counts(ratelimit.ClassPull); taken == 0 {
+	if taken := e.limiter.Counts(ratelimit.ClassPull); taken == 0 {
 		t.Errorf("pull taken %d", taken)
 	}
 }
@@ -541,13 +541,13 @@ func TestExSignerDown(t *testing.T) {
 	e := exStart(t, nil)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	exResults(t, e.as("AL/GOV/DPD").push(exSample(t, records.KindTrackingEvent)))
-	e.signer.fail.Store(true)
-	before := len(e.audit.all())
+	e.signer.Fail.Store(true)
+	before := len(e.audit.All())
 	mod := e.as("AL/GOV/MOD")
 	for name, r := range map[string]exResponse{
 		"push":   e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
 		"page":   mod.get("/v1/records"),
-		"stream": mod.do(http.MethodGet, "/v1/records", "", exNDJSON, nil),
+		"stream": mod.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
 		"get":    mod.get("/v1/records/AIM-LIC-2026-000123"),
 		"trace":  mod.get("/v1/items/ALB/KAYO/K26-000123/trace"),
 	} {
@@ -557,7 +557,7 @@ func TestExSignerDown(t *testing.T) {
 		}
 	}
 	var storedAudited, failedRequest bool
-	for _, ev := range e.audit.all()[before:] {
+	for _, ev := range e.audit.All()[before:] {
 		switch {
 		case ev.Action == "push" && ev.RecordID == "AIM-ENT-L61234567A":
 			// Stored before signing failed: its decision is still logged.
@@ -573,7 +573,7 @@ func TestExSignerDown(t *testing.T) {
 	}
 	// The pushed entity was stored before signing failed; the retry is
 	// unchanged and signed.
-	e.signer.fail.Store(false)
+	e.signer.Fail.Store(false)
 	if r := exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)))[0]; r.Status != "unchanged" {
 		t.Errorf("retry after signer outage: %+v", r)
 	}
@@ -583,12 +583,12 @@ func TestExSignerDown(t *testing.T) {
 func TestExAuditDown(t *testing.T) {
 	e := exStart(t, nil)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
-	e.audit.fail.Store(true)
+	e.audit.Fail.Store(true)
 	mod := e.as("AL/GOV/MOD")
 	for name, r := range map[string]exResponse{
 		"push":        e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
 		"page":        mod.get("/v1/records"),
-		"stream":      mod.do(http.MethodGet, "/v1/records", "", exNDJSON, nil),
+		"stream":      mod.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
 		"get":         mod.get("/v1/records/AIM-LIC-2026-000123"),
 		"bad request": mod.get("/v1/records?limit=zero"),
 	} {
@@ -613,10 +613,10 @@ func TestExStreamBoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: n}
+	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: n}
 	e := exStart(t, func(_ *config.Config, d *Deps) {
 		d.Store = gen
-		d.Audit = &exFakeAudit{discard: true}
+		d.Audit = &apitest.Audit{Discard: true}
 	})
 	runtime.GC()
 	var base runtime.MemStats
@@ -639,7 +639,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 		}
 	})
 	req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/v1/records", nil)
-	req.Header.Set("Accept", exNDJSON)
+	req.Header.Set("Accept", exchange.NDJSON)
 	hc := *e.as("AL/GOV/MOD").http
 	hc.Timeout = 0 // a long stream outlives the helpers' 10 s client timeout
 	resp, err := hc.Do(req)
@@ -647,7 +647,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != exNDJSON {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != exchange.NDJSON {
 		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	sc := bufio.NewScanner(resp.Body)
@@ -670,11 +670,11 @@ func TestExStreamBoundedMemory(t *testing.T) {
 	if lines != n+1 {
 		t.Fatalf("%d lines, want %d records and a trailer", lines, n)
 	}
-	var tr exTrailer
+	var tr exchange.Trailer
 	if err := json.Unmarshal([]byte(last), &tr); err != nil || !tr.Complete || tr.Records != n || e.cursorPos(t, "AL/GOV/MOD", store.Query{}, tr.NextCursor) != uint64(n) {
 		t.Fatalf("trailer %q", last)
 	}
-	if calls := e.signer.calls.Load(); calls != int64((n+exChunk-1)/exChunk) {
+	if calls := e.signer.Calls.Load(); calls != int64((n+exchange.Chunk-1)/exchange.Chunk) {
 		t.Errorf("%d signer calls for %d records, want one per chunk", calls, n)
 	}
 	t.Logf("streamed %d records in %v (%.0f records/s, client and server in one process); heap in use before %.1f MiB, peak while streaming %.1f MiB",
@@ -686,9 +686,9 @@ func TestExStreamBoundedMemory(t *testing.T) {
 	}
 }
 
-func mustDelivery(t *testing.T, line []byte) exDelivery {
+func mustDelivery(t *testing.T, line []byte) exchange.Delivery {
 	t.Helper()
-	var d exDelivery
+	var d exchange.Delivery
 	if err := json.Unmarshal(line, &d); err != nil || d.JWS == "" {
 		t.Fatalf("not a delivery line: %q", line)
 	}
@@ -699,32 +699,30 @@ func mustDelivery(t *testing.T, line []byte) exDelivery {
 // an error trailer (never a problem appended to records), naming where to
 // resume.
 func TestExStreamStoppedByRateLimit(t *testing.T) {
-	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: 1000}
-	lim := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 2 * exChunk})
+	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: 1000}
+	lim := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 2 * exchange.Chunk})
 	e := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim })
-	r := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	r := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
-	if r.status != 200 || len(lines) != 2*exChunk+1 {
+	if r.status != 200 || len(lines) != 2*exchange.Chunk+1 {
 		t.Fatalf("status %d, %d lines", r.status, len(lines))
 	}
-	var tr exTrailer
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tr); err != nil || tr.Complete || tr.Records != 2*exChunk ||
-		e.cursorPos(t, "AL/GOV/MOD", store.Query{}, tr.NextCursor) != 2*exChunk || tr.Error["type"] != problem.TypeRateLimited || tr.Error["retry_after"] != float64(7) {
+	var tr exchange.Trailer
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tr); err != nil || tr.Complete || tr.Records != 2*exchange.Chunk ||
+		e.cursorPos(t, "AL/GOV/MOD", store.Query{}, tr.NextCursor) != 2*exchange.Chunk || tr.Error["type"] != problem.TypeRateLimited || tr.Error["retry_after"] != float64(7) {
 		t.Fatalf("trailer %s", lines[len(lines)-1])
 	}
 	// Resuming from the trailer's cursor continues where it stopped.
-	lim.mu.Lock()
-	lim.budget = nil
-	lim.mu.Unlock()
-	rest := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records?cursor="+tr.NextCursor, "", exNDJSON, nil)
+	lim.SetBudget(nil)
+	rest := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records?cursor="+tr.NextCursor, "", exchange.NDJSON, nil)
 	restLines := strings.Split(strings.TrimSpace(string(rest.body)), "\n")
-	if len(restLines) != 1000-2*exChunk+1 || mustDelivery(t, []byte(restLines[0])).ID != "AIM-EVT-2026-0000513" {
+	if len(restLines) != 1000-2*exchange.Chunk+1 || mustDelivery(t, []byte(restLines[0])).ID != "AIM-EVT-2026-0000513" {
 		t.Fatalf("resumed stream: %d lines, first %.60s", len(restLines), restLines[0])
 	}
 	// The first chunk refused is a plain 429 before any byte.
-	lim2 := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 10})
+	lim2 := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 10})
 	e2 := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim2 })
-	r2 := e2.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	r2 := e2.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	r2.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
 	if r2.header.Get("Retry-After") != "7" {
 		t.Errorf("Retry-After %q", r2.header.Get("Retry-After"))
@@ -732,17 +730,17 @@ func TestExStreamStoppedByRateLimit(t *testing.T) {
 }
 
 func TestExPushRateLimited(t *testing.T) {
-	lim := newExFakeLimiter(map[ratelimit.Class]int{ratelimit.ClassPush: 2})
+	lim := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPush: 2})
 	e := exStart(t, func(_ *config.Config, d *Deps) { d.Limiter = lim })
 	aim := e.as("AL/GOV/AIM")
 	r := aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity), exSample(t, records.KindExcludedEntity))
 	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
-	if r.header.Get("Retry-After") == "" || e.store.len() != 0 {
-		t.Fatalf("Retry-After %q, stored %d", r.header.Get("Retry-After"), e.store.len())
+	if r.header.Get("Retry-After") == "" || e.store.Len() != 0 {
+		t.Fatalf("Retry-After %q, stored %d", r.header.Get("Retry-After"), e.store.Len())
 	}
 	// The refused push still paid its minimum of one (charge), so one
 	// record of the budget is left, and a push of one record is served.
-	if taken := lim.counts(ratelimit.ClassPush); taken != 1 {
+	if taken := lim.Counts(ratelimit.ClassPush); taken != 1 {
 		t.Errorf("a refused push was charged %d, want its minimum of 1", taken)
 	}
 	exResults(t, aim.push(exSample(t, records.KindLicence)))
@@ -775,7 +773,7 @@ func TestExRequestErrors(t *testing.T) {
 		{"latin-1 charset", "POST", "/v1/records", "application/json; charset=iso-8859-1", "", lic, 415, problem.TypeUnsupportedMedia, ""},
 		{"malformed", "POST", "/v1/records", "application/json", "", []byte(`[{"id":`), 400, problem.TypeBadRequest, ""},
 		{"object not array", "POST", "/v1/records", "application/json", "", lic, 400, problem.TypeBadRequest, ""},
-		{"pretty NDJSON", "POST", "/v1/records", exNDJSON, "", []byte("{\n}\n"), 400, problem.TypeBadRequest, ""},
+		{"pretty NDJSON", "POST", "/v1/records", exchange.NDJSON, "", []byte("{\n}\n"), 400, problem.TypeBadRequest, ""},
 		{"unknown kind filter", "GET", "/v1/records?kind=weapon", "", "", nil, 400, problem.TypeBadRequest, "kind"},
 		{"bad since", "GET", "/v1/records?since=yesterday", "", "", nil, 400, problem.TypeBadRequest, "since"},
 		{"bad limit", "GET", "/v1/records?limit=-1", "", "", nil, 400, problem.TypeBadRequest, "limit"},
@@ -807,12 +805,12 @@ func TestExRequestErrors(t *testing.T) {
 			}
 		})
 	}
-	if e.store.len() != 0 {
+	if e.store.Len() != 0 {
 		t.Error("a refused request stored records")
 	}
 	// Refused requests are audited with their status.
 	statuses := map[int]int{}
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.All() {
 		statuses[ev.Status]++
 	}
 	if statuses[413] != 2 || statuses[422] != 2 || statuses[415] != 3 || statuses[400] < 10 {
@@ -837,7 +835,7 @@ func TestExTrace(t *testing.T) {
 		r := e.as(member).get("/v1/items/ALB/KAYO/K26-000123/trace")
 		var body struct {
 			Item   map[string]string
-			Events []exDelivery
+			Events []exchange.Delivery
 		}
 		if r.status != 200 || json.Unmarshal(r.body, &body) != nil || body.Item["serial"] != "K26-000123" {
 			t.Fatalf("trace: %d %s", r.status, r.body)
@@ -856,7 +854,7 @@ func TestExTrace(t *testing.T) {
 		t.Errorf("trace for ITA: %v", got)
 	}
 	// One charge per trace, whatever the item's history holds.
-	if taken := e.limiter.counts(ratelimit.ClassTrace); taken != 2 {
+	if taken := e.limiter.Counts(ratelimit.ClassTrace); taken != 2 {
 		t.Errorf("trace charged %d", taken)
 	}
 	// Unknown item: an empty history, not an error.
@@ -899,13 +897,13 @@ func TestExNotConfigured(t *testing.T) {
 // is returned.
 func TestExStoreFailure(t *testing.T) {
 	e := exStart(t, nil)
-	e.store.failOn = "AIM-ENT-L61234567A"
+	e.store.FailOn = "AIM-ENT-L61234567A"
 	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity))
 	r.problem(t, 503, problem.TypeUnavailable)
 	if bytes.Contains(r.body, []byte("fire")) {
 		t.Error("internal cause leaked")
 	}
-	e.store.failOn = ""
+	e.store.FailOn = ""
 	got := exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
 	if got[0].Status != "unchanged" || got[1].Status != "accepted" {
 		t.Errorf("retry: %s %s", got[0].Status, got[1].Status)
@@ -955,28 +953,6 @@ func (f *exFakeForwarder) ids() []string {
 	return slices.Clone(f.recs)
 }
 
-// TestExDeliveryPayload: the hand-assembled payload is exactly what
-// encoding/json makes of sign.Delivery, with the record's bytes untouched.
-func TestExDeliveryPayload(t *testing.T) {
-	d := sign.Delivery{Record: json.RawMessage(`{"id":"A<1>","n":1.50}`), DecisionID: "dec-1", PolicyRevision: "rev",
-		Redactions: []string{"/a/b"}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
-	got, err := exDeliveryPayload(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := json.Marshal(d)
-	var g, w any
-	if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !reflect.DeepEqual(g, w) {
-		t.Fatalf("payload\n%s\nwant the same as\n%s", got, want)
-	}
-	if !bytes.Contains(got, d.Record) || bytes.Count(got, []byte(`"record"`)) != 1 {
-		t.Errorf("record bytes changed or repeated: %s", got)
-	}
-	if _, err := exDeliveryPayload(sign.Delivery{Record: json.RawMessage(`{"id":`)}); err == nil {
-		t.Error("a broken record was signed")
-	}
-}
-
 // TestExLogsHoldNoRecordData: whatever happens, the log names records by id
 // and never holds their content, personal data or signatures.
 func TestExLogsHoldNoRecordData(t *testing.T) {
@@ -984,16 +960,16 @@ func TestExLogsHoldNoRecordData(t *testing.T) {
 	aim, dpd := e.as("AL/GOV/AIM"), e.as("AL/GOV/DPD")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
 	exPage(t, dpd.get("/v1/records"))
-	dpd.do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
-	e.policy.redact = []string{"no-slash"}
+	dpd.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
+	e.policy.Redact = []string{"no-slash"}
 	exPage(t, dpd.get("/v1/records"))
-	e.signer.fail.Store(true)
+	e.signer.Fail.Store(true)
 	aim.push(exSample(t, records.KindExcludedEntity))
-	e.signer.fail.Store(false)
-	e.audit.fail.Store(true)
+	e.signer.Fail.Store(false)
+	e.audit.Fail.Store(true)
 	dpd.get("/v1/records")
-	e.audit.fail.Store(false)
-	e.store.failOn = "AIM-EXC-2025-0007"
+	e.audit.Fail.Store(false)
+	e.store.FailOn = "AIM-EXC-2025-0007"
 	aim.push(exSample(t, records.KindExcludedEntity))
 	logs := e.logs.String()
 	if !strings.Contains(logs, "AIM-LIC-2026-000123") || !strings.Contains(logs, "request failed") {
@@ -1057,31 +1033,31 @@ func exMetricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[
 func TestExAuditBeforeEffect(t *testing.T) {
 	fw := &exFakeForwarder{}
 	e := exStart(t, func(_ *config.Config, d *Deps) { d.Forwarder = fw })
-	e.audit.fail.Store(true)
+	e.audit.Fail.Store(true)
 	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
-	if n := e.store.len(); n != 0 {
+	if n := e.store.Len(); n != 0 {
 		t.Errorf("%d records stored without their decisions in the audit log", n)
 	}
 	if got := fw.ids(); len(got) != 0 {
 		t.Errorf("queued for forwarding without their decisions in the audit log: %v", got)
 	}
 	// Once the log is back, the same push takes effect, decisions first.
-	e.audit.fail.Store(false)
+	e.audit.Fail.Store(false)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
-	evs := e.audit.all()
+	evs := e.audit.All()
 	if len(evs) < 3 || evs[0].Status != 0 || evs[1].RecordID == "" || evs[len(evs)-1].Status != http.StatusOK {
 		t.Errorf("audit order: want decided request, decisions, then the result: %+v", evs)
 	}
-	if e.store.len() != 1 || len(fw.ids()) != 1 {
-		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.len(), fw.ids())
+	if e.store.Len() != 1 || len(fw.ids()) != 1 {
+		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.Len(), fw.ids())
 	}
 }
 
 // cursorPos opens a cursor handed out to member for q.
 func (e *exEnv) cursorPos(t *testing.T, member string, q store.Query, c string) uint64 {
 	t.Helper()
-	pos, err := e.srv.deps.Cursors.Open(exCursorBindingFor(member, q), c)
+	pos, err := e.srv.deps.Cursors.Open(exchange.CursorBinding(member, q), c)
 	if err != nil {
 		t.Fatalf("cursor %q does not open for %s: %v", c, member, err)
 	}

@@ -13,9 +13,11 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/federation"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
@@ -150,7 +152,7 @@ func TestFedEndToEnd(t *testing.T) {
 	f := fedStart(t)
 	rec := fedRecord(t, "ITA-LIC-2026-000001", "IT/GOV/MOD")
 	res := exResults(t, f.a.as("IT/GOV/MOD").push(rec))
-	if len(res) != 1 || res[0].Status != exAccepted {
+	if len(res) != 1 || res[0].Status != exchange.StatusAccepted {
 		t.Fatalf("push to A: %+v", res)
 	}
 	waitFor(t, func() bool { got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000001"); return got != nil })
@@ -164,7 +166,7 @@ func TestFedEndToEnd(t *testing.T) {
 		t.Fatalf("parked at A: %+v", parked)
 	}
 	var ev *audit.Event
-	for _, e := range f.b.audit.all() {
+	for _, e := range f.b.audit.All() {
 		if e.RecordID == "ITA-LIC-2026-000001" {
 			ev = &e
 		}
@@ -203,24 +205,24 @@ func TestFedInbound(t *testing.T) {
 		want   string
 		reason string
 	}{
-		{"signed for B", good, "ITA-LIC-2026-000010", exAccepted, ""},
-		{"tampered payload", tampered, "ITA-LIC-2026-000011", exInvalid, "bad_signature"},
-		{"bare record", bare, "ITA-LIC-2026-000012", exInvalid, fedSignatureRequired},
+		{"signed for B", good, "ITA-LIC-2026-000010", exchange.StatusAccepted, ""},
+		{"tampered payload", tampered, "ITA-LIC-2026-000011", exchange.StatusInvalid, "bad_signature"},
+		{"bare record", bare, "ITA-LIC-2026-000012", exchange.StatusInvalid, federation.ReasonSignatureRequired},
 		{"another key, same kid", fedLine(t, other, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000013", "IT/GOV/MOD")),
-			"ITA-LIC-2026-000013", exInvalid, "bad_signature"},
+			"ITA-LIC-2026-000013", exchange.StatusInvalid, "bad_signature"},
 		{"signed for another gateway", fedLine(t, f.aSigner, sign.TypFederation, "AL/GOV/URA2", fedRecord(t, "ITA-LIC-2026-000014", "IT/GOV/MOD")),
-			"ITA-LIC-2026-000014", exInvalid, fedWrongRecipient},
+			"ITA-LIC-2026-000014", exchange.StatusInvalid, federation.ReasonWrongRecipient},
 		{"a delivery, not a federation JWS", fedLine(t, f.aSigner, sign.TypDelivery, fedOwnID, fedRecord(t, "ITA-LIC-2026-000015", "IT/GOV/MOD")),
-			"ITA-LIC-2026-000015", exInvalid, fedWrongType},
+			"ITA-LIC-2026-000015", exchange.StatusInvalid, federation.ReasonWrongType},
 		{"Albanian originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000016", "AL/GOV/AIM")),
-			"ITA-LIC-2026-000016", exDenied, "originator_mismatch"},
+			"ITA-LIC-2026-000016", exchange.StatusDenied, "originator_mismatch"},
 		{"another nation's originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000017", "CZ/GOV/MOD")),
-			"ITA-LIC-2026-000017", exDenied, "originator_mismatch"},
+			"ITA-LIC-2026-000017", exchange.StatusDenied, "originator_mismatch"},
 		{"signed but schema-invalid", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID,
-			exWith(fedRecord(t, "ITA-LIC-2026-000018", "IT/GOV/MOD"), "licence.status", "lost")), "ITA-LIC-2026-000018", exInvalid, ""},
-		{"extra member beside jws", []byte(`{"jws":"a.b.c","record":{}}`), "", exInvalid, fedSignatureRequired},
+			exWith(fedRecord(t, "ITA-LIC-2026-000018", "IT/GOV/MOD"), "licence.status", "lost")), "ITA-LIC-2026-000018", exchange.StatusInvalid, ""},
+		{"extra member beside jws", []byte(`{"jws":"a.b.c","record":{}}`), "", exchange.StatusInvalid, federation.ReasonSignatureRequired},
 		{"alg none", []byte(`{"jws":"` + fedNone(t, fedRecord(t, "ITA-LIC-2026-000019", "IT/GOV/MOD")) + `"}`),
-			"ITA-LIC-2026-000019", exInvalid, "alg_not_allowed"},
+			"ITA-LIC-2026-000019", exchange.StatusInvalid, "alg_not_allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,13 +233,13 @@ func TestFedInbound(t *testing.T) {
 			if tc.reason != "" && !fedHasReason(res[0], tc.reason) {
 				t.Errorf("reasons %v, want %s", res[0].Reasons, tc.reason)
 			}
-			if tc.want == exInvalid && tc.reason != "" && tc.reason != fedSignatureRequired {
+			if tc.want == exchange.StatusInvalid && tc.reason != "" && tc.reason != federation.ReasonSignatureRequired {
 				if len(res[0].Errors) != 1 || res[0].Errors[0].Pointer != "/jws" {
 					t.Errorf("errors %+v, want one at /jws", res[0].Errors)
 				}
 			}
 			got, _ := f.b.store.Get(context.Background(), tc.id)
-			if stored := got != nil; stored != (tc.want == exAccepted) {
+			if stored := got != nil; stored != (tc.want == exchange.StatusAccepted) {
 				t.Errorf("stored = %v", stored)
 			}
 		})
@@ -249,7 +251,7 @@ func TestFedInbound(t *testing.T) {
 		fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000020", "IT/GOV/MOD")),
 		bare,
 		fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000021", "IT/GOV/MOD")))
-	if len(res) != 3 || res[0].Status != exAccepted || res[1].Status != exInvalid || res[2].Status != exAccepted {
+	if len(res) != 3 || res[0].Status != exchange.StatusAccepted || res[1].Status != exchange.StatusInvalid || res[2].Status != exchange.StatusAccepted {
 		t.Fatalf("batch results %+v", res)
 	}
 }
@@ -260,14 +262,14 @@ func TestFedNonPeer(t *testing.T) {
 	f := fedStart(t)
 	line := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000030", "IT/GOV/MOD"))
 	res := f.b.as("IT/GOV/MOD").fedPush(line)
-	if len(res) != 1 || res[0].Status != exInvalid {
+	if len(res) != 1 || res[0].Status != exchange.StatusInvalid {
 		t.Fatalf("a non-peer's {\"jws\"} line: %+v", res)
 	}
 	if got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000030"); got != nil {
 		t.Fatal("stored")
 	}
 	// The same Italian member pushing its own plain record is fine.
-	if res := exResults(t, f.b.as("IT/GOV/MOD").push(fedRecord(t, "ITA-LIC-2026-000031", "IT/GOV/MOD"))); res[0].Status != exAccepted {
+	if res := exResults(t, f.b.as("IT/GOV/MOD").push(fedRecord(t, "ITA-LIC-2026-000031", "IT/GOV/MOD"))); res[0].Status != exchange.StatusAccepted {
 		t.Fatalf("plain push by IT/GOV/MOD: %+v", res)
 	}
 }
@@ -280,7 +282,7 @@ func TestFedKeysUnavailable(t *testing.T) {
 	line := fedLine(t, signer, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000040", "IT/GOV/MOD"))
 	r := b.as(fedPeerID).do(http.MethodPost, "/v1/records", "application/x-ndjson", "", append(line, '\n'))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
-	if b.store.len() != 0 {
+	if b.store.Len() != 0 {
 		t.Fatal("stored while the peer's keys were unreadable")
 	}
 }

@@ -76,12 +76,12 @@ func TestFloodLargeBodies(t *testing.T) {
 // class, so the flood of refusals (and of events) stops at the limit.
 func TestFloodRefusedAuditRequests(t *testing.T) {
 	e := oracleEnvWith(t, floodLimits)
-	before := len(e.audit.all())
+	before := len(e.audit.All())
 	n := flood(t, 500, func() exResponse { return e.as("IT/GOV/HIDDEN").get("/v1/audit/summary") })
 	if n > 20 {
 		t.Errorf("%d refused audit requests before a 429; the limit allows 20", n)
 	}
-	if written := len(e.audit.all()) - before; written > 20 {
+	if written := len(e.audit.All()) - before; written > 20 {
 		t.Errorf("%d audit events for the flood; at most one per request within the limit", written)
 	}
 }

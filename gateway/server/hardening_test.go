@@ -20,6 +20,8 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -111,7 +113,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 		}
 	})
 
-	if n := e.store.len(); n != 0 {
+	if n := e.store.Len(); n != 0 {
 		t.Fatalf("%d records stored from bodies that never arrived", n)
 	}
 	// A body that arrives in time is taken as before.
@@ -121,7 +123,7 @@ func TestSlowBodyCutOff(t *testing.T) {
 // A stream outlives http.write_timeout as long as it keeps writing: only
 // stream_write_timeout, per write, bounds it.
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
-	gen := &exGenStore{exFakeStore: *newExFakeStore(), n: 1000}
+	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: 1000}
 	e := exStart(t, func(cfg *config.Config, d *Deps) {
 		cfg.HTTP.WriteTimeout = 500 * time.Millisecond
 		cfg.HTTP.StreamWriteTimeout = 2 * time.Second
@@ -136,7 +138,7 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 				tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 			}
 			req, _ := http.NewRequest(http.MethodGet, "https://"+e.addr+"/v1/records", nil)
-			req.Header.Set("Accept", exNDJSON)
+			req.Header.Set("Accept", exchange.NDJSON)
 			start := time.Now()
 			resp, err := hc.Do(req)
 			if err != nil {
@@ -148,7 +150,7 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 				t.Fatalf("stream cut off after %s: %v", time.Since(start), err)
 			}
 			lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-			var trailer exTrailer
+			var trailer exchange.Trailer
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &trailer); err != nil || !trailer.Complete || trailer.Records != 1000 {
 				t.Fatalf("HTTP/%d stream of %s ended with %.300q", resp.ProtoMajor, time.Since(start), lines[len(lines)-1])
 			}
@@ -161,14 +163,14 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 
 // slowScan pauses every `every` records of a scan.
 type slowScan struct {
-	*exGenStore
+	*apitest.GenStore
 	every int
 	pause time.Duration
 }
 
 func (s slowScan) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
 	n := 0
-	return s.exGenStore.Query(ctx, q, func(r *records.Record, cursor string) error {
+	return s.GenStore.Query(ctx, q, func(r *records.Record, cursor string) error {
 		if n++; n%s.every == 0 {
 			time.Sleep(s.pause)
 		}
@@ -259,7 +261,7 @@ func TestContentLengthWithTransferEncodingClosesConnection(t *testing.T) {
 			}
 		})
 	}
-	if n := e.store.len(); n != 0 {
+	if n := e.store.Len(); n != 0 {
 		t.Fatalf("%d records stored", n)
 	}
 

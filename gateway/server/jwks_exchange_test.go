@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
@@ -38,7 +39,7 @@ func TestJWKSSignedPullWithRealVault(t *testing.T) {
 		}
 	}
 
-	pull := e.as("NATO/ORG/LIAISON").do(http.MethodGet, "/v1/records", "", exNDJSON, nil)
+	pull := e.as("NATO/ORG/LIAISON").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	if pull.status != http.StatusOK {
 		t.Fatalf("pull: %d %s", pull.status, pull.body)
 	}
@@ -75,7 +76,7 @@ func TestJWKSSignedPullWithRealVault(t *testing.T) {
 
 	v.Stop()
 	for name, r := range map[string]exResponse{
-		"stream": e.as("NATO/ORG/LIAISON").do(http.MethodGet, "/v1/records", "", exNDJSON, nil),
+		"stream": e.as("NATO/ORG/LIAISON").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
 		"page":   e.as("NATO/ORG/LIAISON").get("/v1/records"),
 		"push":   e.as("AL/GOV/AIM").push(exSample(t, records.KindTrackingEvent)),
 	} {

@@ -92,7 +92,7 @@ func TestJWKSServesOnlyPublicKeys(t *testing.T) {
 	p := newTestPKI(t)
 	addr := jwksStart(t, p.config(), Deps{Signer: jwksFakeSigner{set: set}})
 	resp, body := jwksGet(t, p.client(p.member(p.it, "IT/GOV/MOD"), 0, false), addr)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != jwksContentType {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	if !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=30") {

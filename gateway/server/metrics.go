@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -70,4 +71,33 @@ func registerIfCollector(reg prometheus.Registerer, dep any) (found bool, err er
 		}
 	}
 	return true, nil
+}
+
+// registerDepMetrics puts the series of the parts the server is built from
+// on its registry: they are built before it, so they cannot register them
+// themselves. The signer and the peer verifier share one set of signing
+// series, so the first of them that keeps any is enough.
+func registerDepMetrics(reg prometheus.Registerer, d Deps) error {
+	for _, dep := range []struct {
+		name string
+		v    []any
+	}{
+		{"rate limit", []any{d.Limiter}},
+		{"policy", []any{d.Policy}},
+		{"signing", []any{d.Signer, d.Peers}},
+		{"store", []any{d.Store}},
+		{"outbox", []any{d.Forwarder}},
+		{"audit", []any{d.Audit}},
+	} {
+		for _, v := range dep.v {
+			found, err := registerIfCollector(reg, v)
+			if err != nil {
+				return fmt.Errorf("%s metrics: %w", dep.name, err)
+			}
+			if found {
+				break
+			}
+		}
+	}
+	return nil
 }

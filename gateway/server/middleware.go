@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
 )
@@ -48,12 +49,12 @@ func (s *Server) observe(c *gin.Context) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	rid := hex.EncodeToString(b[:])
-	c.Set(ginRequestID, rid)
+	chain.SetRequestID(c, rid)
 	c.Header("X-Request-Id", rid)
 	defer func() {
 		if rec := recover(); rec != nil {
 			s.log.Error("panic in handler", "request_id", rid, "panic", rec, "stack", string(debug.Stack()))
-			s.fail(c, problem.Internal(nil))
+			s.kit.Fail(c, problem.Internal(nil))
 		}
 		route := c.FullPath()
 		if route == "" {
@@ -72,8 +73,6 @@ func (s *Server) observe(c *gin.Context) {
 	}()
 	c.Next()
 }
-
-const ginRequestID = "ura.request_id"
 
 func levelFor(status int) slog.Level {
 	if status >= 500 {
@@ -94,62 +93,22 @@ func toAttrs(kv []any) []slog.Attr {
 // peer's chain is verified again on every request, against the current
 // anchors and CRLs, so an expiry, a revocation or a removed anchor also ends
 // connections opened before it.
-func (s *Server) identify(c *gin.Context) {
+func (s *Server) identify(c *gin.Context) error {
 	st := c.Request.TLS
 	if st == nil || len(st.PeerCertificates) == 0 {
-		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "a verified client certificate is required"))
-		return
+		return problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "a verified client certificate is required")
 	}
 	id, err := s.tls.current.Load().trust.Verify(st.PeerCertificates, s.tls.now())
 	if err != nil {
 		c.Header("Connection", "close")
-		s.fail(c, problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate is not accepted").Wrap(err))
-		return
+		return problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate is not accepted").Wrap(err)
 	}
 	m, ok := s.registry.Lookup(id)
 	if !ok {
-		s.fail(c, problem.New(http.StatusForbidden, problem.TypeUnknownMember, "member "+id+" is not registered at this gateway"))
-		return
+		return problem.New(http.StatusForbidden, problem.TypeUnknownMember, "member "+id+" is not registered at this gateway")
 	}
 	c.Request = c.Request.WithContext(identity.NewContext(c.Request.Context(), m))
-	c.Next()
-}
-
-func (s *Server) requireMetricsReader(c *gin.Context) {
-	m, _ := identity.FromContext(c.Request.Context())
-	if m.Kind != identity.KindAuditor && !m.HasRole("metrics") {
-		s.fail(c, problem.New(http.StatusForbidden, problem.TypeForbidden, "metrics are for security officers and members with the metrics role"))
-		return
-	}
-	c.Next()
-}
-
-// fail renders err as problem+json: the one place errors reach a caller.
-// Internal causes are logged here and never written to the response.
-func (s *Server) fail(c *gin.Context, err error) {
-	p := problem.From(err)
-	rid := c.GetString(ginRequestID)
-	if p.Cause != nil || p.Status >= 500 {
-		attrs := []any{"request_id", rid, "status", p.Status, "type", p.Type}
-		if p.Cause != nil {
-			attrs = append(attrs, "error", p.Cause.Error())
-		}
-		if m, ok := identity.FromContext(c.Request.Context()); ok {
-			attrs = append(attrs, "member", m.ID)
-		}
-		s.log.Warn("request failed", attrs...)
-	}
-	c.Header("Content-Type", problem.ContentType)
-	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(p.Status, p.Body("urn:ura:request:"+rid))
-}
-
-func (s *Server) notFound(c *gin.Context) {
-	s.fail(c, problem.New(http.StatusNotFound, problem.TypeNotFound, "no such resource"))
-}
-
-func (s *Server) methodNotAllowed(c *gin.Context) {
-	s.fail(c, problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, "method not allowed on this resource"))
+	return nil
 }
 
 // refuseAmbiguousFraming answers a request whose headers carried both
@@ -159,7 +118,7 @@ func (s *Server) methodNotAllowed(c *gin.Context) {
 func (s *Server) refuseAmbiguousFraming(c *gin.Context) {
 	if fc, ok := framingConnFrom(c.Request.Context()); ok && fc.ambiguous() {
 		c.Header("Connection", "close")
-		s.fail(c, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
+		s.kit.Fail(c, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
 			"a request must not carry both Content-Length and Transfer-Encoding"))
 		return
 	}
@@ -300,17 +259,18 @@ func (f *inFlight) release(member string) {
 // http.max_in_flight_per_member in progress on this process, and answers
 // 429 otherwise: slow requests of one member cannot take every worker, and
 // other members are not affected.
-func (s *Server) limitInFlight(c *gin.Context) {
-	m, _ := identity.FromContext(c.Request.Context())
+func (s *Server) limitInFlight(c *gin.Context) error {
+	m := chain.Caller(c)
 	if !s.inFlight.acquire(m.ID) {
 		s.inFlight.refused.WithLabelValues(m.ID).Inc()
 		s.log.Warn("request refused: too many in progress", "component", "http", "member", m.ID,
-			"request_id", c.GetString(ginRequestID), "max_in_flight", s.inFlight.max)
-		c.Header("Retry-After", "1")
-		s.fail(c, problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
-			fmt.Sprintf("at most %d requests of one member may be in progress at once", s.inFlight.max)))
-		return
+			"request_id", chain.RequestID(c), "max_in_flight", s.inFlight.max)
+		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
+			fmt.Sprintf("at most %d requests of one member may be in progress at once", s.inFlight.max))
+		p.Extra = map[string]any{"retry_after": 1}
+		return p
 	}
 	defer s.inFlight.release(m.ID)
 	c.Next()
+	return nil
 }

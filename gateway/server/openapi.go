@@ -2,9 +2,6 @@ package server
 
 import (
 	_ "embed"
-	"net/http"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
@@ -25,10 +22,4 @@ var openapiSchemaNames = map[string]string{
 	records.KindEntity:             "Entity",
 	records.KindExcludedEntity:     "ExcludedEntity",
 	records.KindEndUserCertificate: "EndUserCertificate",
-}
-
-// openapi is GET /v1/openapi.json.
-func (h *exHandlers) openapi(c *gin.Context) {
-	c.Header("Cache-Control", "no-cache")
-	c.Data(http.StatusOK, "application/json", openapiDoc)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/cursor"
@@ -136,7 +137,7 @@ func oracleScrub(v any) any {
 // that are per request or per record.
 func oracleWork(e *exEnv, from int) []string {
 	var out []string
-	for _, ev := range e.audit.all()[from:] {
+	for _, ev := range e.audit.All()[from:] {
 		rec := ""
 		if ev.RecordID != "" {
 			rec = "record"
@@ -192,10 +193,10 @@ func TestOracleIDSquatting(t *testing.T) {
 func TestOracleGetHiddenEqualsMissing(t *testing.T) {
 	e, id := oracleEnv(t)
 	missingID := id[:len(id)-1] + "9"
-	n := len(e.audit.all())
+	n := len(e.audit.All())
 	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records/" + id)
 	hiddenWork := oracleWork(e, n)
-	n = len(e.audit.all())
+	n = len(e.audit.All())
 	missing := e.as("IT/GOV/MISSING").get("/v1/records/" + missingID)
 	missingWork := oracleWork(e, n)
 	oracleSame(t, "get", hidden, missing, id, missingID)
@@ -211,7 +212,7 @@ func TestOracleGetHiddenEqualsMissing(t *testing.T) {
 		t.Errorf("hidden for the second partner too: %d", again.status)
 	}
 	var withheld, notFound int
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.All() {
 		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" {
 			switch ev.Reasons[0].Code {
 			case "not_found":
@@ -292,7 +293,7 @@ func oracleLicence(t *testing.T, n int, hidden bool, kv ...any) map[string]any {
 // event from on, as "decision id" (a partner receives licences redacted).
 func oracleDecided(e *exEnv, from int) []string {
 	var out []string
-	for _, ev := range e.audit.all()[from:] {
+	for _, ev := range e.audit.All()[from:] {
 		if ev.RecordID != "" {
 			out = append(out, ev.Decision+" "+ev.RecordID)
 		}
@@ -318,7 +319,7 @@ func TestOraclePageHiddenAfterVisible(t *testing.T) {
 	// The hidden licence dates from 2020: since=2026 leaves it out, so one
 	// partner's filter has it after the visible licence, the other's not.
 	oraclePush(t, e, oracleLicence(t, 200, false), oracleLicence(t, 201, true, "label.created", "2020-01-01T00:00:00Z"))
-	n := len(e.audit.all())
+	n := len(e.audit.All())
 	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&since=2020-01-01&limit=1")
 	hiddenWork := oracleDecided(e, n)
 	missing := e.as("IT/GOV/MISSING").get("/v1/records?kind=licence&since=2026-01-01&limit=1")
@@ -338,7 +339,7 @@ func TestOraclePageHiddenAfterVisible(t *testing.T) {
 		t.Errorf("audited decisions %v, want %v", hiddenWork, want)
 	}
 	// The cursor is after the withheld record: the next page decides nothing.
-	n = len(e.audit.all())
+	n = len(e.audit.All())
 	rest := exPage(t, e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&since=2020-01-01&limit=1&cursor="+h.NextCursor))
 	if len(rest.Records) != 0 || rest.More || len(oracleDecided(e, n)) != 0 {
 		t.Errorf("after the last page: %v, more %v, decided %v", oracleIDs(rest), rest.More, oracleDecided(e, n))
@@ -353,7 +354,7 @@ func TestOraclePageVisibleAfterHidden(t *testing.T) {
 	e, first := oracleEnv(t)
 	oraclePush(t, e, oracleLicence(t, 300, false), oracleLicence(t, 301, true), oracleLicence(t, 302, false))
 	const path = "/v1/records?kind=licence&limit="
-	n := len(e.audit.all())
+	n := len(e.audit.All())
 	p1 := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"1"))
 	if got := oracleIDs(p1); len(got) != 1 || got[0] != "AIM-LIC-2026-000300" || !p1.More {
 		t.Fatalf("first page: %v, more %v", got, p1.More)
@@ -362,7 +363,7 @@ func TestOraclePageVisibleAfterHidden(t *testing.T) {
 	if got := oracleDecided(e, n); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("first page audited %v, want %v (the visible record ahead is not)", got, want)
 	}
-	n = len(e.audit.all())
+	n = len(e.audit.All())
 	p2 := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"1&cursor="+p1.NextCursor))
 	if got := oracleIDs(p2); len(got) != 1 || got[0] != "AIM-LIC-2026-000302" || p2.More {
 		t.Errorf("second page: %v, more %v", got, p2.More)
@@ -384,9 +385,9 @@ func TestOraclePageVisibleAfterHidden(t *testing.T) {
 func TestOraclePageLookaheadBound(t *testing.T) {
 	e, _ := oracleEnv(t)
 	docs := []map[string]any{oracleLicence(t, 400, false)}
-	// With the stored hidden licence before it, exLookahead-1 hidden
+	// With the stored hidden licence before it, exchange.Lookahead-1 hidden
 	// records fill the page's budget.
-	for i := range exLookahead - 1 {
+	for i := range exchange.Lookahead - 1 {
 		docs = append(docs, oracleLicence(t, 1000+i, true))
 	}
 	oraclePush(t, e, docs...)
@@ -399,7 +400,7 @@ func TestOraclePageLookaheadBound(t *testing.T) {
 	if got := oracleIDs(p); len(got) != 1 || got[0] != "AIM-LIC-2026-000400" || !p.More {
 		t.Fatalf("budget spent, records follow: %v, more %v", got, p.More)
 	}
-	n := len(e.audit.all())
+	n := len(e.audit.All())
 	next := exPage(t, e.as("IT/GOV/HIDDEN").get(path+"&cursor="+p.NextCursor))
 	if got := oracleIDs(next); strings.Join(got, ",") != "AIM-LIC-2026-000401" || next.More {
 		t.Errorf("after the bound: %v, more %v", got, next.More)
@@ -416,8 +417,8 @@ func TestOraclePageLookaheadBound(t *testing.T) {
 // when nothing matches).
 func TestOracleStreamHiddenEqualsMissing(t *testing.T) {
 	e, _ := oracleEnv(t)
-	hidden := e.as("IT/GOV/HIDDEN").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM", "", exNDJSON, nil)
-	missing := e.as("IT/GOV/MISSING").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM&since=2099-01-01", "", exNDJSON, nil)
+	hidden := e.as("IT/GOV/HIDDEN").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM", "", exchange.NDJSON, nil)
+	missing := e.as("IT/GOV/MISSING").do(http.MethodGet, "/v1/records?kind=licence&originator=AL/GOV/AIM&since=2099-01-01", "", exchange.NDJSON, nil)
 	oracleSame(t, "stream", hidden, missing, "", "")
 	if hidden.status != http.StatusOK || !strings.Contains(string(hidden.body), `"complete":true,"records":0`) {
 		t.Errorf("stream of hidden records: %d %s", hidden.status, hidden.body)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/adapters/store/bolt"
+	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/policy"
 )
@@ -73,7 +74,7 @@ func polPull(t *testing.T, e *exEnv, member, revision string) polView {
 	page := exPage(t, r)
 	v := polView{records: map[string]map[string]any{}, redact: map[string][]string{}, raw: r.body}
 	for _, d := range page.Records {
-		_, payload := exVerify(t, d.JWS)
+		_, payload := apitest.Verify(t, d.JWS)
 		if payload["recipient"] != member || payload["policy_revision"] != revision || payload["decision_id"] == "" {
 			t.Errorf("%s: delivery of %s: envelope %v", member, d.ID, payload)
 		}

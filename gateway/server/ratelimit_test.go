@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -37,21 +38,23 @@ func rlStart(t *testing.T, cfg *config.Config, deps Deps) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := srv.engine.Group("/", srv.identify)
-	data.POST("/rltest", func(c *gin.Context) {
+	data := srv.engine.Group("/", srv.kit.Wrap(srv.identify))
+	data.POST("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
 		cost, _ := strconv.Atoi(c.Query("cost"))
-		if !srv.take(c, ratelimit.ClassPush, cost) {
-			return
+		if err := srv.kit.Take(c, ratelimit.ClassPush, cost); err != nil {
+			return err
 		}
 		c.JSON(http.StatusOK, gin.H{"accepted": cost})
-	})
-	data.GET("/rltest", func(c *gin.Context) {
+		return nil
+	}))
+	data.GET("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
 		reserve, _ := strconv.Atoi(c.Query("reserve"))
-		if !srv.take(c, ratelimit.ClassPull, reserve) {
-			return
+		if err := srv.kit.Take(c, ratelimit.ClassPull, reserve); err != nil {
+			return err
 		}
 		c.JSON(http.StatusOK, gin.H{"charged": reserve})
-	})
+		return nil
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -332,14 +335,18 @@ func TestTakeAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			gin.SetMode(gin.ReleaseMode)
-			s := &Server{deps: Deps{Limiter: tc.limiter}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			kit := &chain.Kit{Limiter: tc.limiter, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			w := httptest.NewRecorder()
 			c, _ := gin.CreateTestContext(w)
 			c.Request = httptest.NewRequest(http.MethodPost, "/", nil)
 			if !tc.noMember {
 				c.Request = c.Request.WithContext(identity.NewContext(c.Request.Context(), member))
 			}
-			ok := s.take(c, ratelimit.ClassPush, tc.cost)
+			err := kit.Take(c, ratelimit.ClassPush, tc.cost)
+			if err != nil {
+				kit.Fail(c, err)
+			}
+			ok := err == nil
 			if ok != tc.wantOK {
 				t.Fatalf("take = %v, want %v (status %d, %s)", ok, tc.wantOK, w.Code, w.Body)
 			}

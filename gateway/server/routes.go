@@ -8,8 +8,20 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ura-gateway/ura/gateway/api/auditapi"
+	"github.com/ura-gateway/ura/gateway/api/consoleapi"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
+	"github.com/ura-gateway/ura/gateway/api/ops"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
+
+// apis are the handler packages the routes mount, one per API.
+type apis struct {
+	exchange *exchange.Handlers
+	audit    *auditapi.Handlers
+	console  *consoleapi.Handlers // nil: console.enabled is false
+	ops      *ops.Handlers
+}
 
 // routes is the whole request path on one screen:
 //
@@ -18,40 +30,53 @@ import (
 //	→ strip identity headers → observe (metrics, request log, recover)
 //	→ read and write deadlines (writeBudget below)
 //	→ member identity (registry) → member's in-flight cap
-//	→ the route's own chain
-func (s *Server) routes() *gin.Engine {
+//	→ the route's own chain: charge its class (chain.Kit.Charge), the
+//	  auditor check where it applies, then its handler, which returns its
+//	  error to chain.Kit.Fail, the one place an error is answered.
+func (s *Server) routes(a apis) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
+	k, w := s.kit, s.kit.Wrap
 	r := gin.New()
 	r.ForwardedByClientIP = false
 	_ = r.SetTrustedProxies(nil)
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(s.notFound)
-	r.NoMethod(s.methodNotAllowed)
+	r.NoRoute(k.NotFound)
+	r.NoMethod(k.MethodNotAllowed)
 	r.Use(s.refuseAmbiguousFraming, stripIdentityHeaders, s.observe, s.deadlines)
 
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
+	r.GET("/healthz", a.ops.Healthz)
+	r.GET("/readyz", a.ops.Readyz)
 
-	member := r.Group("/", s.identify, s.limitInFlight)
-	member.GET("/metrics", s.requireMetricsReader, gin.WrapH(s.metricsHandler()))
-	member.GET("/v1/whoami", s.whoami)
-	// [routes: records]  push, pull, get, trace, schemas, openapi
-	ex := s.exchange() // the chain of each is in exchange.go
-	// Each data route pays its class's minimum before anything else
-	// (ratelimit.go, charge).
-	member.POST("/v1/records", s.charge(ratelimit.ClassPush), ex.push)
-	member.GET("/v1/records", s.charge(ratelimit.ClassPull), ex.pull)
-	member.GET("/v1/records/:id", s.charge(ratelimit.ClassPull), ex.get)
-	member.GET("/v1/items/:country/:manufacturer/:serial/trace", s.charge(ratelimit.ClassTrace), ex.trace)
-	member.GET("/v1/schemas/:kind", ex.schema)
-	member.GET("/v1/openapi.json", ex.openapi)
-	// [routes: policy]   /v1/policy
-	member.GET("/v1/policy", s.polStatus)
-	// [routes: sign]     /.well-known/jwks.json
-	member.GET("/.well-known/jwks.json", s.jwks)
-	// [routes: audit]    /v1/audit..., /console/
-	s.auditRoutes(member)
-	s.conRoutes(member) // /console/*: auditors only, strict headers; console_routes.go
+	member := r.Group("/", w(s.identify), w(s.limitInFlight))
+	member.GET("/metrics", w(a.ops.RequireMetricsReader), gin.WrapH(s.metricsHandler()))
+	member.GET("/v1/whoami", a.ops.Whoami)
+	// Records (gateway/api/exchange): each data route pays its class's
+	// minimum before anything else.
+	ex := a.exchange
+	member.POST("/v1/records", k.Charge(ratelimit.ClassPush), w(ex.Push))
+	member.GET("/v1/records", k.Charge(ratelimit.ClassPull), w(ex.Pull))
+	member.GET("/v1/records/:id", k.Charge(ratelimit.ClassPull), w(ex.Get))
+	member.GET("/v1/items/:country/:manufacturer/:serial/trace", k.Charge(ratelimit.ClassTrace), w(ex.Trace))
+	// What the gateway publishes about itself (gateway/api/ops).
+	member.GET("/v1/schemas/:kind", w(a.ops.Schema))
+	member.GET("/v1/openapi.json", a.ops.OpenAPI)
+	member.GET("/v1/policy", w(a.ops.Policy))
+	member.GET("/.well-known/jwks.json", w(a.ops.JWKS))
+	// The audit log, for security officers (gateway/api/auditapi).
+	au := member.Group("/v1/audit", k.Charge(ratelimit.ClassAudit), w(a.audit.RequireAuditor()))
+	au.GET("/events", w(a.audit.Search))
+	au.GET("/events/:seq", w(a.audit.Event))
+	au.GET("/export", w(a.audit.Export))
+	au.GET("/checkpoints", w(a.audit.Checkpoints))
+	au.GET("/summary", w(a.audit.Summary))
+	// The console (gateway/api/consoleapi): one catch-all, so that every
+	// path under /console/, known or not, passes the same auditor check
+	// and gets the same headers.
+	if con := a.console; con != nil {
+		gate := []gin.HandlerFunc{con.Headers, k.Charge(ratelimit.ClassAudit), w(con.RequireAuditor())}
+		member.GET(consoleapi.Base+"*page", append(gate, w(con.Get))...)
+		member.POST(consoleapi.Base+"*page", append(gate, w(con.Post))...)
+	}
 	return r
 }
 
@@ -62,7 +87,7 @@ func (s *Server) writeBudget(method, route string) (d time.Duration, stream bool
 	switch {
 	case method == http.MethodGet && (route == "/v1/records" || route == "/v1/audit/export"):
 		return 0, true
-	case method == http.MethodPost && strings.HasPrefix(route, "/console/"):
+	case method == http.MethodPost && strings.HasPrefix(route, consoleapi.Base):
 		// "verify chain" answers once it has read the whole log.
 		return s.cfg.Console.VerifyTimeout + s.cfg.HTTP.WriteTimeout, false
 	}
@@ -72,11 +97,11 @@ func (s *Server) writeBudget(method, route string) (d time.Duration, stream bool
 // opsRoutes serve probes on the optional plain-HTTP ops listener, which
 // identifies nobody: /metrics (whose series name members) only when
 // ops_metrics opens it.
-func (s *Server) opsRoutes() *gin.Engine {
+func (s *Server) opsRoutes(o *ops.Handlers) *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery())
-	r.GET("/healthz", s.healthz)
-	r.GET("/readyz", s.readyz)
+	r.GET("/healthz", o.Healthz)
+	r.GET("/readyz", o.Readyz)
 	if s.cfg.OpsMetrics {
 		r.GET("/metrics", gin.WrapH(s.metricsHandler()))
 	}

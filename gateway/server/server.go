@@ -18,8 +18,14 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/certs/reload"
+	"github.com/ura-gateway/ura/gateway/api/auditapi"
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/api/consoleapi"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
+	"github.com/ura-gateway/ura/gateway/api/ops"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/cursor"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
@@ -29,10 +35,7 @@ import (
 )
 
 // Checker is one dependency that /readyz asks.
-type Checker interface {
-	Name() string
-	Check(ctx context.Context) error
-}
+type Checker = ops.Checker
 
 // Deps are the parts the request chain is composed of.
 type Deps struct {
@@ -63,7 +66,9 @@ type Server struct {
 	metrics  *metrics
 	tls      *tlsManager
 	registry *identity.Registry
+	kit      *chain.Kit
 	engine   *gin.Engine
+	ops      *ops.Handlers
 	// inFlight caps each member's requests in progress (http.max_in_flight_per_member).
 	inFlight *inFlight
 	// csrfKey signs the console's form tokens (console.csrf_key_file); nil:
@@ -104,16 +109,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger.Warn("cursors are sealed with a key of this process: they stop working when it restarts and other replicas refuse them; set cursors.key_file",
 			"component", "exchange")
 	}
-	if err := rlRegisterMetrics(m.registry, deps.Limiter); err != nil {
-		return nil, err
-	}
-	if err := polRegisterMetrics(m.registry, deps.Policy); err != nil {
-		return nil, err
-	}
-	if err := jwksRegisterMetrics(m.registry, deps); err != nil {
-		return nil, err
-	}
-	if err := exRegisterAdapterMetrics(m.registry, deps); err != nil {
+	if err := registerDepMetrics(m.registry, deps); err != nil {
 		return nil, err
 	}
 	if s.tls.fetcher != nil {
@@ -131,8 +127,43 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if err := records.LoadSchemas(); err != nil {
 		return nil, fmt.Errorf("record schemas: %w", err)
 	}
-	s.engine = s.routes()
+	a, err := s.apis()
+	if err != nil {
+		return nil, err
+	}
+	s.ops = a.ops
+	s.engine = s.routes(a)
 	return s, nil
+}
+
+// apis builds the handler packages from the server's parts: the one place
+// the APIs get their dependencies.
+func (s *Server) apis() (apis, error) {
+	d := s.deps
+	s.kit = &chain.Kit{Log: s.log, Audit: d.Audit, Limiter: d.Limiter}
+	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy, Registers: d.Registers,
+		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors}, s.metrics.registry)
+	if err != nil {
+		return apis{}, fmt.Errorf("exchange metrics: %w", err)
+	}
+	a := apis{
+		exchange: ex,
+		audit:    auditapi.New(s.kit, d.Audit),
+		ops: ops.New(s.kit, ops.Options{Checks: d.Checks, Signer: d.Signer, Policy: d.Policy,
+			JWKSTTL: s.cfg.Sign.JWKSCacheTTL, OpenAPI: openapiDoc}),
+	}
+	if s.cfg.Console.Enabled {
+		opts := console.Options{Policy: d.Policy, VerifyTimeout: s.cfg.Console.VerifyTimeout, CSRFKey: s.csrfKey,
+			Logger: s.log, Registerer: s.metrics.registry}
+		if r, ok := d.Audit.(audit.Reader); ok {
+			opts.Audit = r
+		}
+		if d.Signer != nil {
+			opts.Keys = d.Signer.Keys
+		}
+		a.console = consoleapi.New(s.kit, opts)
+	}
+	return a, nil
 }
 
 // Handler is the whole HTTP chain, for tests that serve it themselves.
@@ -186,7 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(tl) }()
 
 	if s.cfg.OpsListen != "" {
-		ops := &http.Server{Addr: s.cfg.OpsListen, Handler: s.opsRoutes(),
+		ops := &http.Server{Addr: s.cfg.OpsListen, Handler: s.opsRoutes(s.ops),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: hc.IdleTimeout}
 		servers = append(servers, ops)
 		go func() { errc <- ops.ListenAndServe() }()

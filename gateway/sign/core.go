@@ -22,7 +22,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/problem"
 )
 
 // VaultSigner signs with a key held in Vault, in either mode: Transit (the
@@ -141,8 +140,7 @@ func (s *VaultSigner) Sign(ctx context.Context, payloads [][]byte) ([]string, er
 }
 
 // SignTyped signs each payload with typ in the protected header. It returns
-// every signature or none, and its error is a 503 *problem.Error wrapping
-// ErrUnavailable.
+// every signature or none; its error wraps ErrUnavailable.
 func (s *VaultSigner) SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error) {
 	if len(payloads) == 0 {
 		return nil, nil
@@ -195,8 +193,7 @@ func (s *VaultSigner) SignTyped(ctx context.Context, typ string, payloads [][]by
 func (s *VaultSigner) unavailable(op string, err error) error {
 	s.m.failures.WithLabelValues(s.b.mode(), op).Inc()
 	s.log.Warn("signing failed", "op", op, "error", err)
-	return problem.Unavailable("signing keys are unavailable; nothing was sent",
-		fmt.Errorf("%w: %s %s: %w", ErrUnavailable, s.b.mode(), op, err))
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, s.b.mode(), op, err)
 }
 
 // Keys returns the public key of every version in the verification window.

@@ -1,4 +1,4 @@
-package server
+package federation
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
@@ -26,29 +25,27 @@ func (fedFuzzPeers) VerifyPeer(_ context.Context, _, compact string) ([]byte, st
 	return p, "fuzz:1", err
 }
 
-// FuzzFedChecked: a signed payload from a peer never panics, and whatever it
+// FuzzRelayCheck: a signed payload from a peer never panics, and whatever it
 // holds is either refused or a record that passed the normal validation.
-func FuzzFedChecked(f *testing.F) {
+func FuzzRelayCheck(f *testing.F) {
 	f.Add([]byte(`{"record":{"kind":"licence"},"recipient":"AL/GOV/URA"}`))
 	f.Add([]byte(`{"record":[1,2],"recipient":"AL/GOV/URA"}`))
 	f.Add([]byte(`{"record":{"kind":"licence","id":"X","version":1,"label":{}},"recipient":"AL/GOV/URA","iat":1}`))
 	f.Add([]byte(`{"record":"x","recipient":"AL/GOV/URA"}{}`))
 	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","kid":"fuzz:1","typ":"` + sign.TypFederation + `"}`))
-	cfg := config.Default()
-	cfg.Sign.Member = fedOwnID
+	lim := config.Default().Limits
 	if err := records.LoadSchemas(); err != nil {
 		f.Fatal(err)
 	}
-	h := &exHandlers{s: &Server{cfg: cfg, deps: Deps{Peers: fedFuzzPeers{}}}}
-	req := &exRequest{member: identity.Member{ID: fedPeerID}}
+	r := &Relay{Peers: fedFuzzPeers{}, Self: "AL/GOV/URA", MaxBodyBytes: lim.MaxBodyBytes,
+		Limits: records.Limits{MaxRecords: lim.MaxRecords, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength}}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		compact := hdr + "." + base64.RawURLEncoding.EncodeToString(payload) + ".c2ln"
-		it := &exPushItem{fedPeer: true}
-		v, err := h.fedChecked(context.Background(), req, it, records.Decoded{Value: map[string]any{"jws": compact}})
+		v, err := r.Check(context.Background(), "IT/GOV/URA", true, 0, records.Decoded{Value: map[string]any{"jws": compact}})
 		if err != nil {
 			t.Fatalf("only unreadable keys fail the request: %v", err)
 		}
-		if v.Valid() && (v.Record == nil || v.Record.ID == "" || len(v.Errors) > 0 || it.fedKID == "") {
+		if v.Valid() && (v.Record == nil || v.Record.ID == "" || len(v.Errors) > 0 || v.KID == "") {
 			t.Fatalf("a valid result without a validated, signed record: %+v", v)
 		}
 	})

@@ -1,9 +1,7 @@
-package server
+package exchange
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +15,9 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/federation"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -28,16 +28,16 @@ import (
 
 // Push result statuses.
 const (
-	exAccepted  = "accepted"
-	exUnchanged = "unchanged"
-	exDenied    = "denied"
-	exInvalid   = "invalid"
-	exConflict  = "conflict"
+	StatusAccepted  = "accepted"
+	StatusUnchanged = "unchanged"
+	StatusDenied    = "denied"
+	StatusInvalid   = "invalid"
+	StatusConflict  = "conflict"
 )
 
-// exResult is the answer for one pushed record; each is signed on its own,
+// Result is the answer for one pushed record; each is signed on its own,
 // so a pusher can keep it as proof of what the gateway decided.
-type exResult struct {
+type Result struct {
 	Index      int                  `json:"index"`
 	ID         string               `json:"id,omitempty"`
 	Version    int                  `json:"version,omitempty"`
@@ -48,109 +48,108 @@ type exResult struct {
 	JWS        string               `json:"jws"`
 }
 
-// exSignedResult is the JWS payload of one result: the result bound to who
+// signedResult is the JWS payload of one result: the result bound to who
 // it was for, who said it and when.
-type exSignedResult struct {
-	exResult
-	JWS       string `json:"jws,omitempty"` // shadows exResult.JWS: never inside its own signature
+type signedResult struct {
+	Result
+	JWS       string `json:"jws,omitempty"` // shadows Result.JWS: never inside its own signature
 	Recipient string `json:"recipient"`
 	Issuer    string `json:"iss"`
 	IssuedAt  int64  `json:"iat"`
 }
 
-// exPushItem carries one record through the push chain.
-type exPushItem struct {
-	res  exResult
+// pushItem carries one record through the push chain.
+type pushItem struct {
+	res  Result
 	rec  *records.Record
 	d    policy.Decision
 	prev *records.Record
-	// fedPeer: the record came from a peer gateway, signed (fed_push.go);
-	// fedKID is the peer's key that signed it, once verified.
-	fedPeer bool
-	fedKID  string
+	// kid is the peer gateway's key that signed a relayed record, once
+	// verified (federation.Relay.Check).
+	kid string
 }
 
-// push is POST /v1/records.
-func (h *exHandlers) push(c *gin.Context) {
-	if !h.ready(c) {
-		return
+// pusher is one push going through the chain.
+type pusher struct {
+	*Handlers
+	req  *chain.Request
+	peer bool // the caller is a peer gateway relaying signed records
+}
+
+// Push is POST /v1/records.
+func (h *Handlers) Push(c *gin.Context) error {
+	if err := h.Ready(c); err != nil {
+		return err
 	}
 	ctx := c.Request.Context()
-	req := h.request(c, string(policy.Push))
-
-	format, err := exPushFormat(c.GetHeader("Content-Type"))
+	req := chain.NewRequest(c, string(policy.Push), "")
+	format, err := pushFormat(c.GetHeader("Content-Type"))
 	if err != nil {
-		h.refuse(c, &req, err)
-		return
+		return h.kit.Refuse(c, req, problem.From(err))
 	}
 	body, err := h.readBody(c)
 	if err != nil {
-		h.refuse(c, &req, err)
-		return
+		return h.kit.Refuse(c, req, problem.From(err))
 	}
-	sum := sha256.Sum256(body)
-	req.digest = "sha256:" + hex.EncodeToString(sum[:])
-	peer := h.fedIsPeer(req.member.ID)
-	decoded, err := records.Decode(body, format, h.fedDecodeLimits(peer))
+	req.DigestOf(body)
+	ps := &pusher{Handlers: h, req: req, peer: h.relay.IsPeer(req.Member.ID)}
+	decoded, err := records.Decode(body, format, h.relay.DecodeLimits(ps.peer))
 	if err != nil {
-		h.refuse(c, &req, err)
-		return
+		return h.kit.Refuse(c, req, problem.From(err))
 	}
 	// A push costs one per record; its declared size was paid already.
-	if !h.s.takeMore(c, ratelimit.ClassPush, len(decoded)) {
-		return
+	if err := h.kit.ChargeMore(c, ratelimit.ClassPush, len(decoded)); err != nil {
+		return err
 	}
-
-	items := make([]exPushItem, len(decoded))
+	items := make([]pushItem, len(decoded))
 	for i, d := range decoded {
-		items[i].res.Index, items[i].fedPeer = i, peer
-		v, err := h.fedChecked(ctx, &req, &items[i], d)
+		items[i].res.Index = i
+		e, err := h.relay.Check(ctx, req.Member.ID, ps.peer, i, d)
 		if err != nil {
-			h.refuse(c, &req, err)
-			return
+			return h.kit.Refuse(c, req, problem.From(err))
 		}
-		if err := h.check(ctx, &req, &items[i], v); err != nil {
-			h.s.fail(c, err)
-			return
+		items[i].kid, items[i].res.Reasons = e.KID, e.Reasons
+		if err := ps.check(ctx, &items[i], e.Checked); err != nil {
+			return err
 		}
 	}
 	// Audit before effect: every decision is durable before anything is
 	// stored or queued, so no record takes effect without its decision in
 	// the log. If the log cannot take them, nothing happens.
-	if err := h.s.deps.Audit.Append(ctx, h.decisionEvents(&req, items)...); err != nil {
-		h.s.fail(c, problem.Unavailable("the audit log is unavailable; nothing was stored, retry the batch", err))
-		return
+	if err := h.deps.Audit.Append(ctx, ps.decisionEvents(items)...); err != nil {
+		return problem.Unavailable("the audit log is unavailable; nothing was stored, retry the batch", err)
 	}
-	if err := h.store(ctx, items); err != nil {
-		h.failStored(c, &req, items, err)
-		return
-	}
-	if err := h.forward(ctx, items); err != nil {
-		h.failStored(c, &req, items, err)
-		return
-	}
-	results, kid, err := h.signResults(ctx, &req, items)
+	results, kid, err := ps.apply(ctx, items)
 	if err != nil {
-		h.failStored(c, &req, items, err)
-		return
+		return ps.failStored(c, items, err)
 	}
-	if err := h.append(ctx, h.outcomeEvents(&req, items, http.StatusOK, kid)); err != nil {
-		h.s.fail(c, err)
-		return
+	if err := h.append(ctx, ps.outcomeEvents(items, http.StatusOK, kid)); err != nil {
+		return err
 	}
 	for _, r := range results {
 		h.metrics.pushed.WithLabelValues(r.Status).Inc()
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, gin.H{"results": results})
+	ok(c, gin.H{"results": results})
+	return nil
+}
+
+// apply gives the decided records effect: store, forward, sign the results.
+func (ps *pusher) apply(ctx context.Context, items []pushItem) ([]Result, string, error) {
+	if err := ps.store(ctx, items); err != nil {
+		return nil, "", err
+	}
+	if err := ps.forward(ctx, items); err != nil {
+		return nil, "", err
+	}
+	return ps.signResults(ctx, items)
 }
 
 // check validates one record and asks policy about it; items that survive
 // have status accepted pending the store.
-func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, v records.Checked) error {
+func (ps *pusher) check(ctx context.Context, it *pushItem, v records.Checked) error {
 	it.res.ID, it.res.Version = v.ID, v.Version
 	if !v.Valid() {
-		it.res.Status = exInvalid
+		it.res.Status = StatusInvalid
 		it.res.Errors = v.Errors
 		for i := range it.res.Errors {
 			it.res.Errors[i].Record = &it.res.Index
@@ -161,12 +160,12 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 	it.rec = rec
 	// No one pushes in another institution's name: the label's originator
 	// is what every later policy decision trusts.
-	if reason, ok := h.fedOriginator(req.member.ID, it, rec.Label.Originator); !ok {
-		it.res.Status = exDenied
+	if reason, ok := ps.relay.MayOriginate(ps.req.Member.ID, ps.peer, rec.Label.Originator); !ok {
+		it.res.Status = StatusDenied
 		it.res.Reasons = []verdict.Reason{reason}
 		return nil
 	}
-	prev, err := h.s.deps.Store.Get(ctx, rec.ID)
+	prev, err := ps.deps.Store.Get(ctx, rec.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		prev = nil
@@ -176,11 +175,11 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
 	it.prev = prev
-	it.d = h.s.deps.Policy.Decide(ctx, policy.Input{Caller: req.member, Action: policy.Push, Record: rec, Previous: prev})
+	it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: rec, Previous: prev})
 	it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
-	it.res.Status = exAccepted
+	it.res.Status = StatusAccepted
 	if !it.d.Allow {
-		it.res.Status = exDenied
+		it.res.Status = StatusDenied
 	}
 	return nil
 }
@@ -190,11 +189,11 @@ func (h *exHandlers) check(ctx context.Context, req *exRequest, it *exPushItem, 
 // transitions are per-record results; any other store error fails the
 // request (records stored before it stay stored: the pusher retries and
 // gets unchanged for them).
-func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
+func (ps *pusher) store(ctx context.Context, items []pushItem) error {
 	var batch []store.Item
 	var idx []int
 	for i := range items {
-		if items[i].res.Status == exAccepted {
+		if items[i].res.Status == StatusAccepted {
 			rec := items[i].rec
 			batch = append(batch, store.Item{Record: rec, Check: store.Check(records.LifecycleCheck(rec))})
 			idx = append(idx, i)
@@ -203,22 +202,22 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	results := h.s.deps.Store.PutBatch(ctx, batch)
+	results := ps.deps.Store.PutBatch(ctx, batch)
 	for j, r := range results {
 		it := &items[idx[j]]
 		switch {
 		case r.Err == nil && r.Outcome == store.Unchanged:
-			it.res.Status = exUnchanged
+			it.res.Status = StatusUnchanged
 		case r.Err == nil:
-			it.res.Status = exAccepted
+			it.res.Status = StatusAccepted
 			// The policy's registers (licences, exclusions) are kept
 			// current from what was accepted.
-			if regs := h.s.deps.Registers; regs != nil {
+			if regs := ps.deps.Registers; regs != nil {
 				regs.Observe(it.rec)
 			}
 		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
-			it.res.Status = exConflict
-			it.res.Reasons = []verdict.Reason{exConflictReason(it.rec, it.prev, r.Err)}
+			it.res.Status = StatusConflict
+			it.res.Reasons = []verdict.Reason{conflictReason(it.rec, it.prev, r.Err)}
 		default:
 			return problem.Unavailable("the record store is unavailable; records before this one may be stored, retry the batch", r.Err)
 		}
@@ -226,9 +225,9 @@ func (h *exHandlers) store(ctx context.Context, items []exPushItem) error {
 	return nil
 }
 
-// exConflictReason explains a conflict in the caller's terms. The store's
+// conflictReason explains a conflict in the caller's terms. The store's
 // own message is not passed on: it is written for the log.
-func exConflictReason(rec, prev *records.Record, err error) verdict.Reason {
+func conflictReason(rec, prev *records.Record, err error) verdict.Reason {
 	var te *records.TransitionError
 	switch {
 	case errors.As(err, &te):
@@ -246,14 +245,14 @@ func exConflictReason(rec, prev *records.Record, err error) verdict.Reason {
 // ones go too: when an earlier push stored a record but failed before it was
 // queued, its retry answers unchanged, and this is what still gets it to its
 // destinations. Destinations deduplicate on id+version.
-func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
-	f := h.s.deps.Forwarder
+func (ps *pusher) forward(ctx context.Context, items []pushItem) error {
+	f := ps.deps.Forwarder
 	if f == nil {
 		return nil
 	}
 	var decided []upstream.Decided
 	for i := range items {
-		if s := items[i].res.Status; s == exAccepted || s == exUnchanged {
+		if s := items[i].res.Status; s == StatusAccepted || s == StatusUnchanged {
 			decided = append(decided, upstream.Decided{Record: items[i].rec, DecisionID: items[i].d.ID, PolicyRevision: items[i].d.Revision})
 		}
 	}
@@ -268,21 +267,21 @@ func (h *exHandlers) forward(ctx context.Context, items []exPushItem) error {
 }
 
 // signResults signs every result in one signer call.
-func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []exPushItem) ([]exResult, string, error) {
+func (ps *pusher) signResults(ctx context.Context, items []pushItem) ([]Result, string, error) {
 	now := time.Now().Unix()
 	payloads := make([][]byte, len(items))
 	for i := range items {
-		p, err := json.Marshal(exSignedResult{exResult: items[i].res, Recipient: req.member.ID, Issuer: h.s.cfg.Sign.Issuer, IssuedAt: now})
+		p, err := json.Marshal(signedResult{Result: items[i].res, Recipient: ps.req.Member.ID, Issuer: ps.cfg.Sign.Issuer, IssuedAt: now})
 		if err != nil {
 			return nil, "", problem.Internal(fmt.Errorf("push result payload: %w", err))
 		}
 		payloads[i] = p
 	}
-	jws, kid, err := h.sign(ctx, sign.TypResult, payloads)
+	jws, kid, err := ps.sign(ctx, sign.TypResult, payloads)
 	if err != nil {
 		return nil, "", err
 	}
-	results := make([]exResult, len(items))
+	results := make([]Result, len(items))
 	for i := range items {
 		results[i] = items[i].res
 		results[i].JWS = jws[i]
@@ -292,8 +291,8 @@ func (h *exHandlers) signResults(ctx context.Context, req *exRequest, items []ex
 
 // pushLead is a push's request-level event; status 0 means decided but not
 // yet answered.
-func pushLead(req *exRequest, records, status int, kid string) audit.Event {
-	lead := req.event(audit.DecisionAllow)
+func pushLead(req *chain.Request, records, status int, kid string) audit.Event {
+	lead := req.Event(audit.DecisionAllow, 0)
 	if status >= 400 {
 		lead.Decision = audit.DecisionError
 	}
@@ -305,25 +304,25 @@ func pushLead(req *exRequest, records, status int, kid string) audit.Event {
 // event (status 0) and one per record with its decision. Invalid and denied
 // records are final here; an allowed one is "allow" unless the store then
 // finds it unchanged or in conflict (outcomeEvents).
-func (h *exHandlers) decisionEvents(req *exRequest, items []exPushItem) []audit.Event {
+func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 	events := make([]audit.Event, 0, len(items)+1)
-	events = append(events, pushLead(req, len(items), 0, ""))
+	events = append(events, pushLead(ps.req, len(items), 0, ""))
 	for i := range items {
 		it := &items[i]
 		decision := audit.DecisionAllow
-		if s := it.res.Status; s != exAccepted && s != exUnchanged {
+		if s := it.res.Status; s != StatusAccepted && s != StatusUnchanged {
 			decision = audit.DecisionDeny
 		}
-		ev := req.recordEvent(it.rec, decision, it.d)
+		ev := recordEvent(ps.req, it.rec, decision, it.d)
 		if it.rec == nil {
 			ev.RecordID, ev.RecordVersion = it.res.ID, it.res.Version
 		}
 		ev.Reasons = it.res.Reasons
-		if it.res.Status == exInvalid {
+		if it.res.Status == StatusInvalid {
 			ev.Reasons = append(slices.Clip(it.res.Reasons), verdict.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
 		}
-		if it.fedKID != "" {
-			ev.Reasons = append(slices.Clip(ev.Reasons), fedAuditReason(req.member.ID, it.fedKID))
+		if it.kid != "" {
+			ev.Reasons = append(slices.Clip(ev.Reasons), federation.AuditReason(ps.req.Member.ID, it.kid))
 		}
 		events = append(events, ev)
 	}
@@ -334,17 +333,17 @@ func (h *exHandlers) decisionEvents(req *exRequest, items []exPushItem) []audit.
 // request's final event (its status, and the key that signed its results)
 // and an event for every allowed record the store did not take as decided
 // (unchanged, or a version conflict).
-func (h *exHandlers) outcomeEvents(req *exRequest, items []exPushItem, status int, kid string) []audit.Event {
-	events := []audit.Event{pushLead(req, len(items), status, kid)}
+func (ps *pusher) outcomeEvents(items []pushItem, status int, kid string) []audit.Event {
+	events := []audit.Event{pushLead(ps.req, len(items), status, kid)}
 	for i := range items {
 		it := &items[i]
 		var ev audit.Event
 		switch it.res.Status {
-		case exUnchanged:
-			ev = req.recordEvent(it.rec, audit.DecisionAllow, it.d)
+		case StatusUnchanged:
+			ev = recordEvent(ps.req, it.rec, audit.DecisionAllow, it.d)
 			ev.Reasons = []verdict.Reason{{Code: "unchanged", Message: "this version was already stored with the same content"}}
-		case exConflict:
-			ev = req.recordEvent(it.rec, audit.DecisionDeny, it.d)
+		case StatusConflict:
+			ev = recordEvent(ps.req, it.rec, audit.DecisionDeny, it.d)
 			ev.Reasons = it.res.Reasons
 		default:
 			continue
@@ -359,24 +358,18 @@ func (h *exHandlers) outcomeEvents(req *exRequest, items []exPushItem, status in
 // (store, outbox or signer down). The answer is a 503 with no result; the
 // log gets the request's final event with that status. The pusher retries
 // and gets unchanged for what is already stored.
-func (h *exHandlers) failStored(c *gin.Context, req *exRequest, items []exPushItem, err error) {
-	p := problem.From(err)
-	if aerr := h.s.deps.Audit.Append(c.Request.Context(), h.outcomeEvents(req, items, p.Status, "")...); aerr != nil {
-		h.s.log.Error("audit append failed for a push that failed after its decisions were logged", "component", "exchange",
-			"request_id", req.id, "member", req.member.ID, "error", aerr)
+func (ps *pusher) failStored(c *gin.Context, items []pushItem, err error) error {
+	p := chain.Problem(err)
+	if aerr := ps.deps.Audit.Append(c.Request.Context(), ps.outcomeEvents(items, p.Status, "")...); aerr != nil {
+		ps.log.Error("audit append failed for a push that failed after its decisions were logged",
+			"request_id", ps.req.ID, "member", ps.req.Member.ID, "error", aerr)
 	}
-	h.s.fail(c, p)
-}
-
-// limits are the decoding limits from the configuration.
-func (h *exHandlers) limits() records.Limits {
-	l := h.s.cfg.Limits
-	return records.Limits{MaxRecords: l.MaxRecords, MaxDepth: l.MaxDepth, MaxStringLength: l.MaxStringLength}
+	return p
 }
 
 // readBody reads the whole body, never more than limits.max_body_bytes.
-func (h *exHandlers) readBody(c *gin.Context) ([]byte, error) {
-	max := h.s.cfg.Limits.MaxBodyBytes
+func (h *Handlers) readBody(c *gin.Context) ([]byte, error) {
+	max := h.cfg.Limits.MaxBodyBytes
 	tooLarge := func() error {
 		p := problem.New(http.StatusRequestEntityTooLarge, problem.TypeBodyTooLarge,
 			fmt.Sprintf("the body is larger than %d bytes; split the batch", max))
@@ -397,8 +390,8 @@ func (h *exHandlers) readBody(c *gin.Context) ([]byte, error) {
 	return body, nil
 }
 
-// exPushFormat maps the Content-Type to a body format; anything else is 415.
-func exPushFormat(contentType string) (records.Format, error) {
+// pushFormat maps the Content-Type to a body format; anything else is 415.
+func pushFormat(contentType string) (records.Format, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err == nil {
 		if cs, ok := params["charset"]; ok && cs != "utf-8" && cs != "UTF-8" {

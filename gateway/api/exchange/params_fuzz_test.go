@@ -1,4 +1,4 @@
-package server
+package exchange
 
 import (
 	"net/http"
@@ -24,10 +24,10 @@ func FuzzPullParams(f *testing.F) {
 	gin.SetMode(gin.ReleaseMode)
 	cfg := config.Default()
 	sealer := cursor.Random()
-	h := &exHandlers{s: &Server{cfg: cfg, deps: Deps{Cursors: sealer}}}
+	h := &Handlers{cfg: cfg, deps: Deps{Cursors: sealer}}
 	member := identity.Member{ID: "IT/GOV/MOD"}
 	f.Add("kind=licence&limit=5", false)
-	f.Add("cursor="+sealer.Seal(exCursorBindingFor(member.ID, emptyQuery()), 7), false)
+	f.Add("cursor="+sealer.Seal(CursorBinding(member.ID, emptyQuery()), 7), false)
 	f.Add("since=2026-01-01&originator=AL/GOV/AIM&country=ALB&manufacturer=KAYO&serial=K1", true)
 	f.Add("limit=-1&kind=x&kind=y&cursor=AAAA&bogus=1", false)
 	f.Fuzz(func(t *testing.T, raw string, stream bool) {

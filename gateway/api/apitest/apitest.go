@@ -1,0 +1,375 @@
+// Package apitest holds the one set of in-memory fakes of the chain's
+// parts, for tests of one stage of the request chain. A test that claims a
+// mission behaviour (a view, a refusal, a relay) runs the real embedded
+// policies instead (gateway/policy.NewEmbedded); the real store, signer,
+// limiter and audit log have their own tests against PostgreSQL, Vault and
+// Redis.
+package apitest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
+)
+
+// Store keeps records in memory with the version rules of the real
+// stores: a new version moves the record behind every cursor handed out.
+type Store struct {
+	mu     sync.Mutex
+	seq    uint64
+	byID   map[string]*stored
+	FailOn string // Put of this id fails as a storage error
+	GetErr error
+}
+
+type stored struct {
+	rec      *records.Record
+	seq      uint64
+	versions []*records.Record // every accepted version, oldest first
+}
+
+var _ store.Store = (*Store)(nil)
+
+func NewStore() *Store { return &Store{byID: map[string]*stored{}} }
+
+func (s *Store) Put(_ context.Context, rec *records.Record, check store.Check) (store.Outcome, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.ID == s.FailOn {
+		return "", errors.New("disk on fire")
+	}
+	var prev *records.Record
+	if st, ok := s.byID[rec.ID]; ok {
+		prev = st.rec
+		switch {
+		case prev.Kind != rec.Kind:
+			return "", fmt.Errorf("%w: kind", store.ErrConflict)
+		case prev.Version == rec.Version && string(prev.Raw) == string(rec.Raw):
+			return store.Unchanged, nil
+		case prev.Version >= rec.Version:
+			return "", fmt.Errorf("%w: version", store.ErrConflict)
+		}
+	}
+	if check != nil {
+		if err := check(prev); err != nil {
+			return "", err
+		}
+	}
+	s.seq++
+	var versions []*records.Record
+	if st, ok := s.byID[rec.ID]; ok {
+		versions = st.versions
+	}
+	s.byID[rec.ID] = &stored{rec: rec, seq: s.seq, versions: append(versions, rec)}
+	return store.Accepted, nil
+}
+
+func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result {
+	results := make([]store.Result, len(items))
+	for i, it := range items {
+		results[i].Outcome, results[i].Err = s.Put(ctx, it.Record, it.Check)
+	}
+	return results
+}
+
+func (s *Store) Versions(_ context.Context, id string) ([]*records.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.byID[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return slices.Clone(st.versions), nil
+}
+
+func (s *Store) Get(_ context.Context, id string) (*records.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.GetErr != nil {
+		return nil, s.GetErr
+	}
+	st, ok := s.byID[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return st.rec, nil
+}
+
+func (s *Store) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	after, err := store.DecodeCursor(q.After)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var all []*stored
+	for _, st := range s.byID {
+		if st.seq > after && matches(st.rec, q) {
+			all = append(all, st)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(all, func(a, b *stored) int { return int(a.seq) - int(b.seq) })
+	for i, st := range all {
+		if q.Limit > 0 && i == q.Limit {
+			break
+		}
+		if err := fn(st.rec, store.EncodeCursor(st.seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func matches(r *records.Record, q store.Query) bool {
+	if q.Kind != "" && r.Kind != q.Kind || q.Originator != "" && r.Label.Originator != q.Originator {
+		return false
+	}
+	if !q.Since.IsZero() && r.Label.Created.Before(q.Since) {
+		return false
+	}
+	if q.LicenceID != "" {
+		if id, _ := r.Body()["licence_id"].(string); id != q.LicenceID {
+			return false
+		}
+	}
+	if q.Marking != nil {
+		m, ok := r.ItemMarking()
+		if !ok || m.Country != q.Marking.Country || m.Manufacturer != q.Marking.Manufacturer || m.Serial != q.Marking.Serial {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) Ping(context.Context) error { return nil }
+func (s *Store) Close() error               { return nil }
+
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// GenStore makes up n records as a scan asks for them, so that a stream
+// of any length costs the test no memory of its own.
+type GenStore struct {
+	Store
+	N int
+}
+
+func (g *GenStore) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	after, err := store.DecodeCursor(q.After)
+	if err != nil {
+		return err
+	}
+	label := records.Label{Classification: "RESTRICTED", ReleasableTo: []string{"ALB", "NATO"}, Originator: "AL/GOV/AIM",
+		Created: time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)}
+	sent := 0
+	for i := after + 1; i <= uint64(g.N); i++ {
+		if q.Limit > 0 && sent == q.Limit {
+			break
+		}
+		id := fmt.Sprintf("AIM-EVT-2026-%07d", i)
+		rec := &records.Record{Kind: records.KindTrackingEvent, ID: id, Version: 1, Label: label,
+			Raw: []byte(fmt.Sprintf(genTemplate, i%1000, id, i))}
+		if err := fn(rec, store.EncodeCursor(i)); err != nil {
+			return err
+		}
+		sent++
+	}
+	return nil
+}
+
+const genTemplate = `{"event":{"at":"2026-06-02T07:55:00Z","customs_declaration":"EX-2026-%06d","from":"ALB","item":{"att_category":"small_arms",` +
+	`"marking":{"country":"ALB","manufacturer":"KAYO","serial":"K26-X","year":2026},"ml_category":"ML1"},"licence_id":"AIM-LIC-2026-000123",` +
+	`"location":"Durrës port","to":"CZE","type":"EXPORT_DECLARED"},"id":"%s","kind":"tracking_event","label":{"classification":"RESTRICTED",` +
+	`"created":"2026-06-02T08:00:00Z","originator":"AL/GOV/AIM","releasable_to":["ALB","NATO"]},"version":1,"n":%d}`
+
+// Policy is a small stand-in for the OPA engine: records whose id
+// starts with DENY- are refused on push; a pull releases a record to members
+// of a nation in its releasable_to (auditors see everything), and customs
+// members get contract values and personal contacts redacted.
+type Policy struct {
+	n        atomic.Int64
+	Observed atomic.Int64
+	Redact   []string // overrides the customs redactions when set
+}
+
+var _ policy.Engine = (*Policy)(nil)
+
+func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
+	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: "rev-test"}
+	if in.Action == policy.Push {
+		if strings.HasPrefix(in.Record.ID, "DENY-") {
+			d.Reasons = []verdict.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
+			return d
+		}
+		d.Allow = true
+		return d
+	}
+	if in.Caller.Kind != identity.KindAuditor && !slices.Contains(in.Record.Label.ReleasableTo, in.Caller.Nation) {
+		d.Reasons = []verdict.Reason{{Code: "not_releasable", Message: "not releasable to " + in.Caller.Nation}}
+		return d
+	}
+	d.Allow = true
+	if in.Caller.Kind == identity.KindCustoms {
+		d.Redact = []string{"/licence/contract_value", "/licence/end_user/contact"}
+		if p.Redact != nil {
+			d.Redact = p.Redact
+		}
+	}
+	return d
+}
+
+func (p *Policy) Observe(*records.Record) { p.Observed.Add(1) }
+
+// Signer makes real compact JWS with HMAC-SHA256, so tests can verify
+// what was signed.
+type Signer struct {
+	Fail  atomic.Bool
+	Calls atomic.Int64
+}
+
+var signerKey = []byte("exchange test key")
+
+var _ sign.Signer = (*Signer)(nil)
+
+func (s *Signer) Sign(ctx context.Context, payloads [][]byte) ([]string, error) {
+	return s.SignTyped(ctx, sign.TypDelivery, payloads)
+}
+
+func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
+	s.Calls.Add(1)
+	if s.Fail.Load() {
+		return nil, fmt.Errorf("%w: vault sealed", sign.ErrUnavailable)
+	}
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"test:1","typ":"` + typ + `"}`))
+	out := make([]string, len(payloads))
+	for i, p := range payloads {
+		input := hdr + "." + base64.RawURLEncoding.EncodeToString(p)
+		mac := hmac.New(sha256.New, signerKey)
+		mac.Write([]byte(input))
+		out[i] = input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	return out, nil
+}
+
+func (s *Signer) Keys(context.Context) (jwk.Set, error) { return jwk.NewSet(), nil }
+
+// Verify checks a fake JWS and returns its typ and payload.
+func Verify(t *testing.T, jws string) (string, map[string]any) {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %.40q", jws)
+	}
+	mac := hmac.New(sha256.New, signerKey)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		t.Fatal("JWS signature does not verify")
+	}
+	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	var h struct{ Typ string }
+	_ = json.Unmarshal(hdr, &h)
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var payload map[string]any
+	if err := json.Unmarshal(raw, &payload); err != nil {
+		t.Fatal(err)
+	}
+	return h.Typ, payload
+}
+
+// Audit keeps events (or only counts them when Discard is set).
+type Audit struct {
+	mu      sync.Mutex
+	events  []audit.Event
+	count   int
+	Fail    atomic.Bool
+	Discard bool
+}
+
+var _ audit.Log = (*Audit)(nil)
+
+func (a *Audit) Append(_ context.Context, events ...audit.Event) error {
+	if a.Fail.Load() {
+		return fmt.Errorf("%w: disk full", audit.ErrUnavailable)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.count += len(events)
+	if !a.Discard {
+		a.events = append(a.events, events...)
+	}
+	return nil
+}
+
+func (a *Audit) All() []audit.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.events)
+}
+
+// Limiter allows up to budget records per class (unlimited when a
+// class has no budget) and records what was taken.
+type Limiter struct {
+	mu     sync.Mutex
+	budget map[ratelimit.Class]int
+	taken  map[ratelimit.Class]int
+}
+
+var _ ratelimit.Limiter = (*Limiter)(nil)
+
+func NewLimiter(budget map[ratelimit.Class]int) *Limiter {
+	return &Limiter{budget: budget, taken: map[ratelimit.Class]int{}}
+}
+
+func (l *Limiter) Take(_ context.Context, _ identity.Member, class ratelimit.Class, cost int) (ratelimit.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := ratelimit.Result{Limit: 1 << 30, Burst: 1 << 30, Window: time.Minute, Remaining: 1 << 30, Policy: `"test";q=1000000;w=60`}
+	if b, ok := l.budget[class]; ok {
+		res.Limit, res.Remaining = b, b-l.taken[class]
+		if l.taken[class]+cost > b {
+			res.RetryAfter, res.Remaining = 7*time.Second, max(0, b-l.taken[class])
+			return res, nil
+		}
+	}
+	l.taken[class] += cost
+	res.Allowed = true
+	return res, nil
+}
+
+// SetBudget replaces the budgets; nil: every class is unlimited.
+func (l *Limiter) SetBudget(budget map[ratelimit.Class]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.budget = budget
+}
+
+func (l *Limiter) Counts(class ratelimit.Class) (taken int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.taken[class]
+}

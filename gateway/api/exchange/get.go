@@ -1,0 +1,141 @@
+package exchange
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
+)
+
+// traceMax bounds one item's history: a trace is sorted in memory, and no
+// real item has anywhere near this many events.
+const traceMax = 10000
+
+// Get is GET /v1/records/{id}: one record as the caller may see it. A
+// withheld record is answered exactly like a missing one, and costs the same
+// work: a missing id is decided too (on a stand-in that no rule releases)
+// and audited with the same two events, so neither the answer nor its
+// timing tells whether the record exists. The request's one charge was paid
+// before (chain.Kit.Charge), and nothing is refunded.
+func (h *Handlers) Get(c *gin.Context) error {
+	if err := h.Ready(c); err != nil {
+		return err
+	}
+	req := chain.NewRequest(c, "pull", "")
+	notFound := problem.New(http.StatusNotFound, problem.TypeNotFound, "no such record")
+	id := c.Param("id")
+	if !records.ValidID(id) {
+		return h.kit.Refuse(c, req, notFound)
+	}
+	rec, err := h.deps.Store.Get(c.Request.Context(), id)
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
+		return problem.Unavailable("the record store is unavailable", err)
+	}
+	p := h.pipeline(c, req, ratelimit.ClassPull)
+	var (
+		d      []Delivery
+		events []audit.Event
+	)
+	if missing {
+		// Decided and audited like a withheld record; the decision itself
+		// is not used.
+		_ = p.decide(standIn(id))
+		ev := recordEvent(req, nil, audit.DecisionWithhold, policy.Decision{})
+		ev.RecordID, ev.Reasons = id, []verdict.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
+		events = []audit.Event{ev}
+	} else if d, events, err = p.deliver([]*records.Record{rec}); err != nil {
+		return err
+	}
+	if len(d) == 0 {
+		p.answered(audit.DecisionWithhold, http.StatusNotFound, 0)
+	} else {
+		p.answered(audit.DecisionAllow, http.StatusOK, len(d))
+	}
+	if err := p.commit(events); err != nil {
+		return err
+	}
+	if len(d) == 0 {
+		return notFound
+	}
+	ok(c, d[0])
+	return nil
+}
+
+// standIn is what a get decides for an id that is not stored: a record of
+// the most guarded shape, which the policy withholds from every member (no
+// nation is named in releasable_to), so that a missing id costs one
+// decision like a stored one.
+func standIn(id string) *records.Record {
+	created := time.Unix(0, 0).UTC()
+	lbl := map[string]any{"classification": "SECRET", "releasable_to": []any{}, "originator": "NONE/NONE/NONE", "created": created.Format(time.RFC3339)}
+	doc := map[string]any{"kind": records.KindLicence, "id": id, "version": json.Number("1"), "label": lbl, "licence": map[string]any{}}
+	return &records.Record{Kind: records.KindLicence, ID: id, Version: 1, Doc: doc, Raw: json.RawMessage(`{}`),
+		Label: records.Label{Classification: "SECRET", ReleasableTo: []string{}, Originator: "NONE/NONE/NONE", Created: created}}
+}
+
+// Trace is GET /v1/items/{country}/{manufacturer}/{serial}/trace: an item's
+// tracking events in the order they happened, each decided, signed and
+// audited like a pull (class trace). A trace costs its one charge of its
+// class, paid before, however many events the item has: a charge per event
+// found would count the events policy withholds.
+func (h *Handlers) Trace(c *gin.Context) error {
+	if err := h.Ready(c); err != nil {
+		return err
+	}
+	req := chain.NewRequest(c, "trace", "")
+	mk := store.Marking{Country: c.Param("country"), Manufacturer: c.Param("manufacturer"), Serial: c.Param("serial")}
+	if err := checkMarking(mk.Country, mk.Manufacturer, mk.Serial, false); err != nil {
+		return h.kit.Refuse(c, req, err)
+	}
+	var found []*records.Record
+	err := h.deps.Store.Query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
+		if len(found) == traceMax {
+			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
+				fmt.Sprintf("this item has more than %d events; pull them with GET /v1/records and the marking filters", traceMax))
+		}
+		found = append(found, rec)
+		return nil
+	})
+	if err != nil {
+		return queryProblem(err)
+	}
+	slices.SortStableFunc(found, func(a, b *records.Record) int {
+		ta, _ := a.EventTime()
+		tb, _ := b.EventTime()
+		return cmp.Or(ta.Compare(tb), strings.Compare(a.ID, b.ID))
+	})
+	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	var (
+		out    = []Delivery{}
+		events []audit.Event
+	)
+	for chunk := range slices.Chunk(found, Chunk) {
+		d, ev, err := p.deliver(chunk)
+		if err != nil {
+			return err
+		}
+		out, events = append(out, d...), append(events, ev...)
+	}
+	p.answered(audit.DecisionAllow, http.StatusOK, len(out))
+	if err := p.commit(events); err != nil {
+		return err
+	}
+	ok(c, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial}, "events": out})
+	return nil
+}

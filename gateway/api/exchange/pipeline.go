@@ -1,0 +1,261 @@
+package exchange
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
+)
+
+// Delivery is one record as a pull, get or trace sends it: the signed
+// sign.Delivery and, outside the signature, what a client needs to route it.
+type Delivery struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	JWS     string `json:"jws"`
+}
+
+// pipeline is the one way a stored record leaves the gateway, for a page, a
+// stream, a get and a trace alike:
+//
+//	charge → decide (policy) → redact → sign → audit → deliver
+//
+// A route charges first (charge), runs its records through decide and
+// release (or deliver, both at once) a chunk at a time, commits the events
+// and only then writes what was released. Nothing is refunded: what policy
+// withholds costs the caller like what it releases.
+type pipeline struct {
+	h     *Handlers
+	c     *gin.Context
+	req   *chain.Request
+	class ratelimit.Class
+	// lead is the request's own event, committed with the first chunk.
+	lead *audit.Event
+}
+
+func (h *Handlers) pipeline(c *gin.Context, req *chain.Request, class ratelimit.Class) *pipeline {
+	lead := req.Event(audit.DecisionAllow, 0)
+	return &pipeline{h: h, c: c, req: req, class: class, lead: &lead}
+}
+
+// charge makes the request's whole cost in its class total.
+func (p *pipeline) charge(total int) error {
+	return p.h.kit.ChargeMore(p.c, p.class, total)
+}
+
+// deliver decides, redacts and signs one chunk of records. It returns the
+// released records in order and one audit event per record (withheld ones
+// are only there). Nothing is written to the caller or the audit log here:
+// commit the events, and only then write.
+func (p *pipeline) deliver(chunk []*records.Record) ([]Delivery, []audit.Event, error) {
+	decided := make([]decided, len(chunk))
+	for i, rec := range chunk {
+		decided[i] = p.decide(rec)
+	}
+	return p.release(decided)
+}
+
+// decided is one record's policy decision before anything is signed: body
+// is what would be sent (redacted if the policy says so), nil when the
+// record is withheld.
+type decided struct {
+	rec      *records.Record
+	d        policy.Decision
+	decision string // audit decision: allow, redact or withhold
+	body     []byte
+}
+
+// released reports whether the caller may see the record.
+func (x *decided) released() bool { return x.body != nil }
+
+// decide is the policy decision and the redaction of one record, without
+// signing.
+func (p *pipeline) decide(rec *records.Record) decided {
+	d := p.h.deps.Policy.Decide(p.c.Request.Context(), policy.Input{Caller: p.req.Member, Action: policy.Pull, Record: rec})
+	if !d.Allow {
+		return decided{rec: rec, d: d, decision: audit.DecisionWithhold}
+	}
+	body, decision := []byte(rec.Raw), audit.DecisionAllow
+	if len(d.Redact) > 0 {
+		var err error
+		if body, err = redacted(rec, d.Redact); err != nil {
+			// A redaction that cannot be applied is a policy bug; the
+			// record is withheld rather than sent with the field in it.
+			p.h.log.Error("redaction failed; record withheld", "request_id", p.req.ID,
+				"record_id", rec.ID, "decision_id", d.ID, "error", err)
+			d.Reasons = append(d.Reasons, verdict.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
+			return decided{rec: rec, d: d, decision: audit.DecisionWithhold}
+		}
+		decision = audit.DecisionRedact
+	}
+	if body == nil {
+		body = []byte{} // released, even if empty (json.Valid refuses it below)
+	}
+	return decided{rec: rec, d: d, decision: decision, body: body}
+}
+
+// recordEvent is the audit event of one per-record decision.
+func recordEvent(req *chain.Request, rec *records.Record, decision string, d policy.Decision) audit.Event {
+	ev := req.Event(decision, 0)
+	if rec != nil {
+		ev.RecordKind, ev.RecordID, ev.RecordVersion = rec.Kind, rec.ID, rec.Version
+	}
+	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
+	if decision == audit.DecisionRedact {
+		ev.Redactions = d.Redact
+	}
+	return ev
+}
+
+// release signs the released records of a chunk in one signer call, and
+// builds one audit event per decided record in their order.
+func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
+	var (
+		released []*records.Record
+		at       []int // index in events of each released record's event
+		payloads [][]byte
+		events   = make([]audit.Event, 0, len(chunk))
+		now      = time.Now().Unix()
+	)
+	for i := range chunk {
+		x := &chunk[i]
+		if !x.released() {
+			events = append(events, recordEvent(p.req, x.rec, audit.DecisionWithhold, x.d))
+			continue
+		}
+		redactions := x.d.Redact
+		if redactions == nil {
+			redactions = []string{}
+		}
+		payload, err := deliveryPayload(sign.Delivery{Record: x.body, DecisionID: x.d.ID, PolicyRevision: x.d.Revision,
+			Redactions: redactions, Recipient: p.req.Member.ID, Issuer: p.h.cfg.Sign.Issuer, IssuedAt: now})
+		if err != nil {
+			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.rec.ID, err))
+		}
+		payloads = append(payloads, payload)
+		released = append(released, x.rec)
+		at = append(at, len(events))
+		events = append(events, recordEvent(p.req, x.rec, x.decision, x.d))
+	}
+	jws, kid, err := p.h.sign(p.c.Request.Context(), sign.TypDelivery, payloads)
+	if err != nil {
+		return nil, nil, err
+	}
+	deliveries := make([]Delivery, len(released))
+	for i, rec := range released {
+		events[at[i]].SigningKID = kid
+		deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version, JWS: jws[i]}
+	}
+	return deliveries, events, nil
+}
+
+// commit makes events durable and counts their decisions; the request's
+// own event goes with the first commit, as answered with status and the
+// number of records sent so far when that is known (a page, a get, a trace).
+func (p *pipeline) commit(events []audit.Event) error {
+	all := events
+	if p.lead != nil {
+		all = append([]audit.Event{*p.lead}, events...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if err := p.h.append(p.c.Request.Context(), all); err != nil {
+		return err
+	}
+	p.lead = nil
+	for _, ev := range events {
+		p.h.metrics.delivered.WithLabelValues(string(p.class), ev.Decision).Inc()
+	}
+	return nil
+}
+
+// answered sets the request's own event to what the answer will be, before
+// its one commit.
+func (p *pipeline) answered(decision string, status, records int) {
+	if p.lead != nil {
+		p.lead.Decision, p.lead.Status, p.lead.Records = decision, status, records
+	}
+}
+
+// ok answers JSON body with status 200, never cached.
+func ok(c *gin.Context, body any) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, body)
+}
+
+// sign signs payloads in one call; every signing failure is a 503 and
+// nothing is sent.
+func (h *Handlers) sign(ctx context.Context, typ string, payloads [][]byte) ([]string, string, error) {
+	if len(payloads) == 0 {
+		return nil, "", nil
+	}
+	jws, err := h.deps.Signer.SignTyped(ctx, typ, payloads)
+	if err == nil && len(jws) != len(payloads) {
+		err = fmt.Errorf("%w: %d signatures for %d payloads", sign.ErrUnavailable, len(jws), len(payloads))
+	}
+	if err != nil {
+		return nil, "", problem.Unavailable("signing is unavailable; nothing was sent", err)
+	}
+	return jws, sign.KeyID(jws[0]), nil
+}
+
+// append makes events durable, or answers why not.
+func (h *Handlers) append(ctx context.Context, events []audit.Event) error {
+	if err := h.deps.Audit.Append(ctx, events...); err != nil {
+		return problem.Unavailable("the audit log is unavailable; nothing was sent", err)
+	}
+	return nil
+}
+
+// redacted is rec's canonical bytes without the redacted fields. The
+// fields are removed from a copy of the decoded record before anything is
+// serialized, so their values never exist in an output buffer.
+func redacted(rec *records.Record, pointers []string) ([]byte, error) {
+	if rec.Doc == nil {
+		return nil, errors.New("record has no decoded document")
+	}
+	doc, err := records.Redact(rec.Doc, pointers)
+	if err != nil {
+		return nil, err
+	}
+	return records.Canonical(doc)
+}
+
+// deliveryPayload is json.Marshal(d) without re-encoding the record:
+// encoding/json would re-scan and HTML-escape the record's bytes, which
+// costs a third of a pull and would make the signed record differ, byte for
+// byte, from the stored canonical one. The record is only checked to be
+// JSON.
+func deliveryPayload(d sign.Delivery) ([]byte, error) {
+	if !json.Valid(d.Record) {
+		return nil, errors.New("record is not valid JSON")
+	}
+	rest := d
+	rest.Record = nil
+	tail, err := json.Marshal(struct {
+		sign.Delivery
+		Record json.RawMessage `json:"record,omitempty"` // shadows the embedded record
+	}{Delivery: rest})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(d.Record)+len(tail)+12)
+	out = append(out, `{"record":`...)
+	out = append(out, d.Record...)
+	out = append(out, ',')
+	return append(out, tail[1:]...), nil
+}

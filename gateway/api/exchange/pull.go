@@ -1,0 +1,179 @@
+package exchange
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// errStop ends a store scan early without an error.
+var errStop = errors.New("stop")
+
+// Pull is GET /v1/records: a page (JSON) or a stream (NDJSON).
+func (h *Handlers) Pull(c *gin.Context) error {
+	if err := h.Ready(c); err != nil {
+		return err
+	}
+	req := chain.NewRequest(c, "pull", "").DigestOf([]byte(c.Request.URL.RawQuery))
+	stream, err := wantsStream(c.GetHeader("Accept"))
+	if err != nil {
+		return h.kit.Refuse(c, req, problem.From(err))
+	}
+	pp, err := h.pullParams(c, stream)
+	if err != nil {
+		return h.kit.Refuse(c, req, problem.From(err))
+	}
+	p := h.pipeline(c, req, ratelimit.ClassPull)
+	if stream {
+		return h.stream(p, pp)
+	}
+	return h.page(p, pp)
+}
+
+// Lookahead is how many withheld records one page decides at most, besides
+// its released ones: max(limit, Lookahead).
+const Lookahead = 256
+
+// page answers one page. A page costs the records it asks for (its limit),
+// paid up front and never refunded: what it returns, and what policy
+// withheld from it, must not show in the caller's remaining quota.
+//
+// "more" tells only of records the caller may see. The page scans until it
+// holds limit released records, then looks ahead: it decides the following
+// records (audited like any other, nothing signed) until the first one the
+// caller may see, which answers more=true and is left, undecided as far as
+// the audit goes, for the next page (the cursor stays just before it), or
+// until the store ends (more=false). Withheld records never end a page
+// early, so a short page with more=false means nothing visible is left.
+//
+// Residual: one page decides at most max(limit, Lookahead) withheld
+// records. When that many are met, the page ends with more=true and a
+// cursor after the last one decided, whatever follows them; so more=true
+// (with a short or empty page) may mean only that many withheld records
+// follow. The bound keeps a page's work within a fixed multiple of what it
+// costs.
+func (h *Handlers) page(p *pipeline, pp pullParams) error {
+	if err := p.charge(pp.limit); err != nil {
+		return err
+	}
+	var (
+		out      = []Delivery{}
+		events   []audit.Event
+		chunk    = make([]decided, 0, min(pp.limit, Chunk))
+		budget   = max(pp.limit, Lookahead) // withheld records this page may still decide
+		released int
+		next     = pp.q.After
+		more     bool
+	)
+	flush := func() error {
+		d, ev, err := p.release(chunk)
+		if err != nil {
+			return err
+		}
+		out, events, chunk = append(out, d...), append(events, ev...), chunk[:0]
+		return nil
+	}
+	q := pp.q
+	// At most limit released, budget withheld and one more: the released
+	// record of the lookahead, or whatever follows the last withheld one.
+	q.Limit = pp.limit + budget + 1
+	err := h.deps.Store.Query(p.c.Request.Context(), q, func(rec *records.Record, cursor string) error {
+		if budget == 0 {
+			more = true // residual: see above
+			return errStop
+		}
+		x := p.decide(rec)
+		if x.released() {
+			if released == pp.limit {
+				more = true // the lookahead found one: the next page starts with it
+				return errStop
+			}
+			released++
+		} else {
+			budget--
+		}
+		next = cursor
+		chunk = append(chunk, x)
+		if len(chunk) == Chunk {
+			return flush()
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err == nil && len(chunk) > 0 {
+		err = flush()
+	}
+	if err != nil {
+		return queryProblem(err)
+	}
+	p.answered(audit.DecisionAllow, http.StatusOK, len(out))
+	if err := p.commit(events); err != nil {
+		return err
+	}
+	sealed, err := h.sealCursor(p.c, pp.q, next)
+	if err != nil {
+		return err
+	}
+	ok(p.c, gin.H{"records": out, "next_cursor": sealed, "more": more})
+	return nil
+}
+
+// queryProblem maps what a store scan (or the chain inside it) failed with.
+func queryProblem(err error) *problem.Error {
+	var (
+		p       *problem.Error
+		refused *ratelimit.RefusedError
+	)
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &refused), errors.Is(err, ratelimit.ErrUnavailable):
+		return chain.Problem(err)
+	case errors.Is(err, store.ErrBadCursor):
+		return chain.ParamError("cursor", "is not a cursor this gateway handed out")
+	default:
+		return problem.Unavailable("the record store is unavailable", err)
+	}
+}
+
+// wantsStream reads Accept: NDJSON streams, JSON (or anything) pages.
+func wantsStream(accept string) (bool, error) {
+	if strings.TrimSpace(accept) == "" {
+		return false, nil
+	}
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || qZero(params["q"]) {
+			continue
+		}
+		switch mt {
+		case NDJSON:
+			return true, nil
+		case "application/json", "application/*", "*/*":
+			return false, nil
+		}
+	}
+	p := problem.New(http.StatusNotAcceptable, problem.TypeNotAcceptable,
+		"a pull answers application/json (a page) or application/x-ndjson (a stream)")
+	p.Extra = map[string]any{"available": []string{"application/json", NDJSON}}
+	return false, p
+}
+
+// qZero reports an Accept weight of zero: "not acceptable".
+func qZero(q string) bool {
+	f, err := strconv.ParseFloat(q, 64)
+	return err == nil && f == 0
+}

@@ -1,0 +1,222 @@
+// Package ops serves what the gateway says about itself: liveness and
+// readiness, the caller as the gateway sees it, the signing keys (JWKS),
+// the policy in force, the record schemas and the OpenAPI description.
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// Checker is one dependency that /readyz asks.
+type Checker interface {
+	Name() string
+	Check(ctx context.Context) error
+}
+
+// Handlers serve the ops routes.
+type Handlers struct {
+	kit    *chain.Kit
+	checks []Checker
+	signer sign.Signer   // nil: no signing keys
+	policy policy.Engine // nil: no policy
+	// jwksTTL is how long a JWKS answer may be cached (sign.jwks_cache_ttl).
+	jwksTTL time.Duration
+	openapi []byte
+}
+
+// Options are what the ops routes report on.
+type Options struct {
+	Checks  []Checker
+	Signer  sign.Signer
+	Policy  policy.Engine
+	JWKSTTL time.Duration
+	// OpenAPI is the OpenAPI 3.1 description of every route.
+	OpenAPI []byte
+}
+
+// New builds the ops handlers.
+func New(kit *chain.Kit, o Options) *Handlers {
+	return &Handlers{kit: kit, checks: o.Checks, signer: o.Signer, policy: o.Policy, jwksTTL: o.JWKSTTL, openapi: o.OpenAPI}
+}
+
+// Healthz answers while the process serves.
+func (h *Handlers) Healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// Readyz asks every configured dependency in parallel. Failure details go
+// to the log; the response names only which dependency is not ready.
+func (h *Handlers) Readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	results := make(map[string]string, len(h.checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ready := true
+	for _, chk := range h.checks {
+		wg.Go(func() {
+			err := chk.Check(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				ready = false
+				results[chk.Name()] = "unavailable"
+				h.kit.Log.Warn("readiness check failed", "check", chk.Name(), "error", err)
+				return
+			}
+			results[chk.Name()] = "ok"
+		})
+	}
+	wg.Wait()
+	status, code := "ready", http.StatusOK
+	if !ready {
+		status, code = "not ready", http.StatusServiceUnavailable
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(code, gin.H{"status": status, "checks": results})
+}
+
+// whoamiResponse is the caller as the gateway sees it.
+type whoamiResponse struct {
+	identity.Member
+	Certificate certificateInfo `json:"certificate"`
+}
+
+type certificateInfo struct {
+	Serial   string    `json:"serial"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Whoami is GET /v1/whoami.
+func (h *Handlers) Whoami(c *gin.Context) {
+	leaf := c.Request.TLS.PeerCertificates[0]
+	c.JSON(http.StatusOK, whoamiResponse{
+		Member: chain.Caller(c),
+		Certificate: certificateInfo{
+			Serial:   fmt.Sprintf("%x", leaf.SerialNumber),
+			Issuer:   leaf.Issuer.CommonName,
+			NotAfter: leaf.NotAfter.UTC(),
+		},
+	})
+}
+
+// RequireMetricsReader admits security officers and members with the
+// metrics role: the series name members.
+func (h *Handlers) RequireMetricsReader(c *gin.Context) error {
+	if m := chain.Caller(c); m.Kind != identity.KindAuditor && !m.HasRole("metrics") {
+		return problem.New(http.StatusForbidden, problem.TypeForbidden, "metrics are for security officers and members with the metrics role")
+	}
+	return nil
+}
+
+// jwksContentType is the media type of a JWK Set (RFC 7517 §8.5).
+const jwksContentType = "application/jwk-set+json"
+
+// JWKS serves the public key of every signing key version still in its
+// verification window, so that a signature made before a rotation still
+// verifies. It needs a member certificate like every other route: partners
+// fetch it over the same mutual TLS as their data.
+func (h *Handlers) JWKS(c *gin.Context) error {
+	if h.signer == nil {
+		return problem.Unavailable("this gateway has no signing keys configured", errors.New("no signer"))
+	}
+	set, err := h.signer.Keys(c.Request.Context())
+	if err != nil {
+		return problem.Unavailable("the signing keys cannot be read right now", err)
+	}
+	// Whatever the signer hands over, only public halves leave.
+	pub, err := jwk.PublicSetOf(set)
+	if err != nil {
+		return fmt.Errorf("jwks: %w", err)
+	}
+	body, err := json.Marshal(pub)
+	if err != nil {
+		return fmt.Errorf("jwks: %w", err)
+	}
+	// Caching for as long as the signer reuses its read bounds how late a
+	// verifier sees a new version; verifiers refetch on an unknown kid.
+	c.Header("Cache-Control", fmt.Sprintf("public, max-age=%d", int(h.jwksTTL.Seconds())))
+	c.Data(http.StatusOK, jwksContentType, body)
+	return nil
+}
+
+// statusResponse is GET /v1/policy: which policy decides this member's
+// records, so that a partner can tell which revision a signed decision came
+// from. Register sizes are for security officers only.
+type statusResponse struct {
+	Active            policy.PolicyInfo      `json:"active"`
+	Shadow            *policy.PolicyInfo     `json:"shadow"`
+	ShadowDivergences uint64                 `json:"shadow_divergences"`
+	LastReload        *reloadView            `json:"last_reload,omitempty"`
+	Timeout           string                 `json:"timeout"`
+	Registers         *policy.RegisterCounts `json:"registers,omitempty"`
+}
+
+type reloadView struct {
+	At       time.Time `json:"at"`
+	Target   string    `json:"target"`
+	Result   string    `json:"result"`
+	Revision string    `json:"revision,omitempty"`
+}
+
+// Policy is GET /v1/policy.
+func (h *Handlers) Policy(c *gin.Context) error {
+	rep, ok := h.policy.(policy.StatusReporter)
+	if !ok {
+		return problem.New(http.StatusNotFound, problem.TypeNotFound, "this gateway runs no policy engine that reports its state")
+	}
+	st := rep.Status()
+	out := statusResponse{Active: st.Active, Shadow: st.Shadow, ShadowDivergences: st.ShadowDivergences, Timeout: st.Timeout}
+	if st.LastReload != nil {
+		out.LastReload = &reloadView{At: st.LastReload.At, Target: st.LastReload.Target, Result: st.LastReload.Result, Revision: st.LastReload.Revision}
+	}
+	if chain.Caller(c).Kind == identity.KindAuditor {
+		out.Registers = &st.Registers
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+// schemaType is the media type of a JSON Schema document.
+const schemaType = "application/schema+json"
+
+// Schema is GET /v1/schemas/{kind}: the JSON Schema every pushed record of
+// that kind is validated against, exactly as compiled.
+func (h *Handlers) Schema(c *gin.Context) error {
+	doc, ok, err := records.Schema(c.Param("kind"))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		p := problem.New(http.StatusNotFound, problem.TypeNotFound, "no schema for this kind")
+		p.Extra = map[string]any{"kinds": records.Kinds}
+		return p
+	}
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, schemaType, doc)
+	return nil
+}
+
+// OpenAPI is GET /v1/openapi.json.
+func (h *Handlers) OpenAPI(c *gin.Context) {
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "application/json", h.openapi)
+}
