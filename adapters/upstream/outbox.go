@@ -16,9 +16,9 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
-	"github.com/ura-gateway/ura/gateway/groupcommit"
 )
 
 // Defaults for destination settings left at zero.

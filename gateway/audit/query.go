@@ -71,7 +71,6 @@ func ParseQuery(v url.Values, defaultLimit, maxLimit int) (q Query, errs map[str
 	return q, errs
 }
 
-
 func parseTime(s string) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, true

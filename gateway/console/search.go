@@ -21,7 +21,6 @@ const (
 	maxSearchRows     = 500
 )
 
-
 // SearchForm is the search form as the officer filled it in, echoed back.
 type SearchForm struct {
 	Member   string

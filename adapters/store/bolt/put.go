@@ -11,8 +11,8 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
-	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
+	"github.com/ura-gateway/ura/gateway/records"
 )
 
 // fillPercent is how full bbolt leaves a page it splits.
