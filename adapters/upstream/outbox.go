@@ -45,15 +45,12 @@ type Outbox struct {
 
 	// writes carries enqueues to the one writer goroutine, which commits all
 	// that are waiting in one transaction.
-	writes chan *enqueueReq
+	writes *groupcommit.Queue[*enqueueReq]
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // workers
 	wwg    sync.WaitGroup // writer
-
-	mu     sync.RWMutex
-	closed bool
 }
 
 var _ Forwarder = (*Outbox)(nil)
@@ -134,7 +131,7 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
-	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: make(chan *enqueueReq, 256)}
+	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256)}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, d := range dests {
 			if _, err := tx.CreateBucketIfNotExists(queueBucket(d.name)); err != nil {
@@ -242,13 +239,9 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	if len(req.puts) == 0 {
 		return nil
 	}
-	o.mu.RLock()
-	if o.closed {
-		o.mu.RUnlock()
+	if !o.writes.Send(req) {
 		return fmt.Errorf("%w: closed", ErrUnavailable)
 	}
-	o.writes <- req
-	o.mu.RUnlock()
 	<-req.done
 	if req.err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, req.err)
@@ -273,8 +266,8 @@ type enqueueReq struct {
 
 func (o *Outbox) writer() {
 	defer o.wwg.Done()
-	for req := range o.writes {
-		group := groupcommit.Gather(req, o.writes, 256, nil, 0)
+	for req := range o.writes.C() {
+		group := groupcommit.Gather(req, o.writes.C(), 256, nil, 0)
 		err := o.db.Update(func(tx *bbolt.Tx) error {
 			for _, r := range group {
 				for _, p := range r.puts {
@@ -306,14 +299,9 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // Close stops the workers (an attempt in flight is abandoned and made again
 // after the next Open, under the same idempotency key) and closes the file.
 func (o *Outbox) Close() error {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
+	if !o.writes.Close() {
 		return nil
 	}
-	o.closed = true
-	close(o.writes)
-	o.mu.Unlock()
 	o.wwg.Wait()
 	o.cancel()
 	o.wg.Wait()

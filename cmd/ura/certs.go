@@ -169,8 +169,7 @@ func runCertsRevoke(args []string, stdout, stderr io.Writer) error {
 			"is re-signed with the next CRL number. Revoking twice changes nothing.\n",
 		"  ura certs revoke --cert var/pki/clients/AL_GOV_DPD.crt\n")
 	cert := fs.String("cert", "", "PEM `FILE` holding the certificate to revoke (required)")
-	dir := fs.String("dir", certsDefaultDir, "dev PKI directory made by \"ura certs init\"")
-	next := fs.Duration("next-update", 7*24*time.Hour, "how long the new CRL stays current; verifiers fail closed after it")
+	dir, next := crlFlags(fs)
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
@@ -186,6 +185,13 @@ func runCertsRevoke(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// crlFlags are the flags of every command that signs a new CRL.
+func crlFlags(fs *flag.FlagSet) (dir *string, next *time.Duration) {
+	dir = fs.String("dir", certsDefaultDir, "dev PKI directory made by \"ura certs init\"")
+	next = fs.Duration("next-update", 7*24*time.Hour, "how long the new CRL stays current; verifiers fail closed after it")
+	return dir, next
+}
+
 func runCertsCRL(args []string, stdout, stderr io.Writer) error {
 	fs := certsFlagSet("crl",
 		"Usage: ura certs crl [--dir DIR] [--next-update D]\n\n"+
@@ -193,8 +199,7 @@ func runCertsCRL(args []string, stdout, stderr io.Writer) error {
 			"new next update. Run it before the current CRL's next update passes: a gateway\n"+
 			"holding a stale CRL refuses every client of that CA.\n",
 		"  ura certs crl --dir var/pki --next-update 24h\n")
-	dir := fs.String("dir", certsDefaultDir, "dev PKI directory made by \"ura certs init\"")
-	next := fs.Duration("next-update", 7*24*time.Hour, "how long the new CRL stays current; verifiers fail closed after it")
+	dir, next := crlFlags(fs)
 	if help, err := certsParse(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}

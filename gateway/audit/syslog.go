@@ -9,10 +9,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 )
 
 // SyslogOptions configure forwarding to a syslog server or SIEM.
@@ -40,7 +41,7 @@ type SyslogOptions struct {
 type Syslog struct {
 	opts   SyslogOptions
 	log    *slog.Logger
-	q      chan syslogItem
+	q      *groupcommit.Queue[syslogItem]
 	cancel context.CancelFunc
 	done   chan struct{}
 	pid    string
@@ -48,9 +49,6 @@ type Syslog struct {
 	sent    prometheus.Counter
 	dropped *prometheus.CounterVec
 	queued  prometheus.GaugeFunc
-
-	mu     sync.RWMutex
-	closed bool
 }
 
 type syslogItem struct {
@@ -106,7 +104,7 @@ func NewSyslog(opts SyslogOptions) (*Syslog, error) {
 	s := &Syslog{
 		opts:   opts,
 		log:    opts.Logger,
-		q:      make(chan syslogItem, opts.Queue),
+		q:      groupcommit.NewQueue[syslogItem](opts.Queue),
 		cancel: cancel,
 		done:   make(chan struct{}),
 		pid:    strconv.Itoa(os.Getpid()),
@@ -122,7 +120,7 @@ func NewSyslog(opts SyslogOptions) (*Syslog, error) {
 	s.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ura_audit_forward_queue_events",
 		Help: "Audit events waiting to be forwarded.",
-	}, func() float64 { return float64(len(s.q)) })
+	}, func() float64 { return float64(s.q.Len()) })
 	go s.run(ctx)
 	return s, nil
 }
@@ -139,29 +137,19 @@ func (s *Syslog) Forward(events []Event) {
 func (s *Syslog) ForwardCheckpoint(cp SignedCheckpoint) { s.enqueue(syslogItem{cp: &cp}) }
 
 func (s *Syslog) enqueue(it syslogItem) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	switch full, closed := s.q.TrySend(it); {
+	case closed:
 		s.dropped.WithLabelValues("closed").Inc()
-		return
-	}
-	select {
-	case s.q <- it:
-	default:
+	case full:
 		s.dropped.WithLabelValues("queue_full").Inc()
 	}
 }
 
 // Close stops the forwarder, sending what is queued for up to two seconds.
 func (s *Syslog) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.q.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.q)
-	s.mu.Unlock()
 	select {
 	case <-s.done:
 	case <-time.After(2 * time.Second):
@@ -182,7 +170,7 @@ func (s *Syslog) run(ctx context.Context) {
 	}()
 	var retryAt time.Time
 	var lastErr string
-	for it := range s.q {
+	for it := range s.q.C() {
 		if ctx.Err() != nil {
 			s.dropped.WithLabelValues("closed").Inc()
 			continue

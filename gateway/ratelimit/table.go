@@ -51,27 +51,28 @@ var builtinRates = map[string]map[Class]Rate{
 		ClassPush: {6000, 2000, time.Minute}, ClassPull: {6000, 2000, time.Minute},
 		ClassTrace: {600, 100, time.Minute}, ClassAudit: {600, 200, time.Minute},
 	},
-	identity.KindMinistry: {
-		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
-		ClassTrace: {300, 60, time.Minute}, ClassAudit: {300, 100, time.Minute},
-	},
-	identity.KindCustoms: {
-		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
-		ClassTrace: {300, 60, time.Minute}, ClassAudit: {300, 100, time.Minute},
-	},
-	identity.KindPartner: {
-		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
-		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
-	},
-	identity.KindLiaison: {
-		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
-		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
-	},
+	identity.KindMinistry: nationalRates,
+	identity.KindCustoms:  nationalRates,
+	identity.KindPartner:  foreignRates,
+	identity.KindLiaison:  foreignRates,
 	identity.KindAuditor: {
 		ClassPush: {60, 20, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {6000, 2000, time.Minute},
 	},
 }
+
+// nationalRates are a ministry's and the customs service's; foreignRates a
+// partner's and a liaison office's. The table is only read.
+var (
+	nationalRates = map[Class]Rate{
+		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
+		ClassTrace: {300, 60, time.Minute}, ClassAudit: {300, 100, time.Minute},
+	}
+	foreignRates = map[Class]Rate{
+		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
+		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
+	}
+)
 
 // fallbackRate applies to a kind the table does not know; the configuration
 // has already refused unknown kinds in the registry, so it is a last resort.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
+	"github.com/ura-gateway/ura/gateway/groupcommit"
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -72,11 +73,8 @@ type Store struct {
 	// writes carries Puts to the single writer goroutine, which commits
 	// whatever is queued in one transaction: concurrent pushes share one
 	// fsync instead of waiting for each other's.
-	writes chan *writeReq
+	writes *groupcommit.Queue[*writeReq]
 	wg     sync.WaitGroup
-
-	mu     sync.RWMutex
-	closed bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -124,7 +122,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
-	s := &Store{db: db, maxGroup: opts.MaxGroup, writes: make(chan *writeReq, opts.MaxGroup)}
+	s := &Store{db: db, maxGroup: opts.MaxGroup, writes: groupcommit.NewQueue[*writeReq](opts.MaxGroup)}
 	s.wg.Add(1)
 	go s.writer()
 	return s, nil
@@ -275,10 +273,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.writes.Closed() {
 		return berrors.ErrDatabaseNotOpen
 	}
 	return s.db.View(func(tx *bbolt.Tx) error {
@@ -292,14 +287,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close waits for queued writes, then closes the file. A Put after Close
 // fails; Close twice is harmless.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.writes.Close() {
 		return nil
 	}
-	s.closed = true
-	close(s.writes)
-	s.mu.Unlock()
 	s.wg.Wait()
 	return s.db.Close()
 }

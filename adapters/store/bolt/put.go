@@ -65,13 +65,9 @@ func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result
 	if !pending {
 		return req.results
 	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
+	if !s.writes.Send(req) {
 		return failAll(req.results, errClosed)
 	}
-	s.writes <- req
-	s.mu.RUnlock()
 	// The write is not abandoned when ctx ends: once queued it commits or
 	// fails as a whole, and the caller is told which.
 	<-req.done
@@ -92,8 +88,8 @@ func failAll(results []store.Result, err error) []store.Result {
 // no extra latency and concurrent Puts share the commit's fsync.
 func (s *Store) writer() {
 	defer s.wg.Done()
-	for req := range s.writes {
-		group := groupcommit.Gather(req, s.writes, s.maxGroup, func(r *writeReq) int { return len(r.items) }, 0)
+	for req := range s.writes.C() {
+		group := groupcommit.Gather(req, s.writes.C(), s.maxGroup, func(r *writeReq) int { return len(r.items) }, 0)
 		s.commit(group)
 		for _, r := range group {
 			close(r.done)

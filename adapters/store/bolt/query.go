@@ -23,10 +23,7 @@ const (
 	batchScanned = 4096
 )
 
-type hit struct {
-	seq uint64
-	raw []byte
-}
+type hit = recdoc.Hit
 
 // plan picks the index that narrows q the most. covered means the index
 // entry alone proves a match, so the record's meta need not be decoded.
@@ -71,18 +68,9 @@ func (s *Store) Query(ctx context.Context, q store.Query, fn func(rec *records.R
 		if err != nil {
 			return err
 		}
-		for _, h := range hits {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rec, err := recdoc.Decode(h.raw)
-			if err != nil {
-				return err
-			}
-			if err := fn(rec, store.EncodeCursor(h.seq)); err != nil {
-				return err
-			}
-			sent++
+		n, err := recdoc.Emit(ctx, hits, fn)
+		if sent += n; err != nil {
+			return err
 		}
 		if done || (q.Limit > 0 && sent >= q.Limit) {
 			return nil
@@ -124,14 +112,14 @@ func (s *Store) scan(q *store.Query, bucket, prefix []byte, covered bool, after 
 				if err != nil {
 					return err
 				}
-				hits = append(hits, hit{seq: seq, raw: bytes.Clone(raw)})
+				hits = append(hits, hit{Seq: seq, Raw: bytes.Clone(raw)})
 			} else {
 				m, raw, err := decodeMeta(val)
 				if err != nil {
 					return err
 				}
 				if ix := m.index(); ix.Matches(q) {
-					hits = append(hits, hit{seq: seq, raw: bytes.Clone(raw)})
+					hits = append(hits, hit{Seq: seq, Raw: bytes.Clone(raw)})
 				}
 			}
 			scanned++

@@ -17,11 +17,6 @@ import (
 // batch however many records stream.
 const batchRecords = 500
 
-type row struct {
-	seq int64
-	raw []byte
-}
-
 // Query streams matching records in the order they were stored.
 func (s *Store) Query(ctx context.Context, q store.Query, fn func(rec *records.Record, cursor string) error) error {
 	after, err := store.DecodeCursor(q.After)
@@ -44,39 +39,33 @@ func (s *Store) Query(ctx context.Context, q store.Query, fn func(rec *records.R
 		if err != nil {
 			return err
 		}
-		for _, r := range batch {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rec, err := recdoc.Decode(r.raw)
-			if err != nil {
-				return err
-			}
-			if err := fn(rec, store.EncodeCursor(uint64(r.seq))); err != nil {
-				return err
-			}
-			sent++
+		n, err := recdoc.Emit(ctx, batch, fn)
+		if sent += n; err != nil {
+			return err
 		}
 		if len(batch) < want || (q.Limit > 0 && sent >= q.Limit) {
 			return nil
 		}
-		cursor = batch[len(batch)-1].seq
+		cursor = int64(batch[len(batch)-1].Seq)
 	}
 }
 
-func (s *Store) page(ctx context.Context, sql string, args []any) ([]row, error) {
+func (s *Store) page(ctx context.Context, sql string, args []any) ([]recdoc.Hit, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: query: %w", err)
 	}
 	defer rows.Close()
-	var out []row
+	var out []recdoc.Hit
 	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.seq, &r.raw); err != nil {
+		var (
+			seq int64
+			raw []byte
+		)
+		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, fmt.Errorf("postgres store: query: %w", err)
 		}
-		out = append(out, r)
+		out = append(out, recdoc.Hit{Seq: uint64(seq), Raw: raw})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres store: query: %w", err)

@@ -53,6 +53,20 @@ func closeOK(t *testing.T, c io.Closer) {
 	}
 }
 
+// appended opens a store with n events from Events appended to it; it is
+// closed when the test ends.
+func appended(t *testing.T, o Opener, n int) (audit.Store, []audit.Event) {
+	t.Helper()
+	st := open(t, o)
+	c := chain(t, st, nil)
+	t.Cleanup(func() { closeOK(t, c) })
+	evs := Events(n, t0)
+	if err := c.Append(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	return st, evs
+}
+
 func chain(t *testing.T, st audit.Store, signer *Signer) *audit.Chain {
 	t.Helper()
 	opts := audit.Options{Store: st, CheckpointEvery: 1 << 40, CheckpointInterval: time.Hour}
@@ -210,13 +224,7 @@ func testConcurrent(t *testing.T, o Opener) {
 
 func testSearch(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st := open(t, o)
-	c := chain(t, st, nil)
-	defer closeOK(t, c)
-	evs := Events(300, t0)
-	if err := c.Append(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
+	st, evs := appended(t, o, 300)
 	e, err := st.Get(ctx, 42)
 	if err != nil {
 		t.Fatal(err)
@@ -292,13 +300,7 @@ func testSearch(t *testing.T, o Opener) {
 
 func testSummary(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st := open(t, o)
-	c := chain(t, st, nil)
-	defer closeOK(t, c)
-	evs := Events(500, t0)
-	if err := c.Append(ctx, evs...); err != nil {
-		t.Fatal(err)
-	}
+	st, evs := appended(t, o, 500)
 	for _, q := range []audit.SummaryQuery{
 		{},
 		{Bucket: time.Minute, Top: 3},

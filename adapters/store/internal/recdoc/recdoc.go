@@ -5,6 +5,7 @@ package recdoc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,4 +178,30 @@ func CheckInput(rec *records.Record) error {
 		return fmt.Errorf("store: record %q has no raw JSON", rec.ID)
 	}
 	return nil
+}
+
+// Hit is one stored record a scan found: its stored bytes and its position.
+type Hit struct {
+	Seq uint64
+	Raw []byte
+}
+
+// Emit hands each hit of one batch to fn in order, decoded and with its
+// cursor, and reports how many it handed over. Both stores page through
+// their scans this way, so a query reads back the same whichever driver is
+// configured.
+func Emit(ctx context.Context, hits []Hit, fn func(*records.Record, string) error) (int, error) {
+	for i, h := range hits {
+		if err := ctx.Err(); err != nil {
+			return i, err
+		}
+		rec, err := Decode(h.Raw)
+		if err != nil {
+			return i, err
+		}
+		if err := fn(rec, store.EncodeCursor(h.Seq)); err != nil {
+			return i, err
+		}
+	}
+	return len(hits), nil
 }
