@@ -115,14 +115,13 @@ func (s *Server) identify(c *gin.Context) error {
 // Content-Length and Transfer-Encoding with 400, and closes its connection:
 // a front end that framed it by Content-Length would read the rest of the
 // stream differently, so nothing more is read from it (RFC 9112 6.1).
-func (s *Server) refuseAmbiguousFraming(c *gin.Context) {
+func (s *Server) refuseAmbiguousFraming(c *gin.Context) error {
 	if fc, ok := framingConnFrom(c.Request.Context()); ok && fc.ambiguous() {
 		c.Header("Connection", "close")
-		s.kit.Fail(c, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
-			"a request must not carry both Content-Length and Transfer-Encoding"))
-		return
+		return problem.New(http.StatusBadRequest, problem.TypeBadRequest,
+			"a request must not carry both Content-Length and Transfer-Encoding")
 	}
-	c.Next()
+	return nil
 }
 
 // deadlines bounds how long a request's body may take to arrive

@@ -42,7 +42,7 @@ func (s *Server) routes(a apis) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(k.NotFound)
 	r.NoMethod(k.MethodNotAllowed)
-	r.Use(s.refuseAmbiguousFraming, stripIdentityHeaders, s.observe, s.deadlines)
+	r.Use(w(s.refuseAmbiguousFraming), stripIdentityHeaders, s.observe, s.deadlines)
 
 	r.GET("/healthz", a.ops.Healthz)
 	r.GET("/readyz", a.ops.Readyz)
