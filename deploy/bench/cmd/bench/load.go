@@ -131,7 +131,9 @@ func (d *driver) targeter(sys *system, sc scenario, tag string) vegeta.Targeter 
 		}
 	}
 	url := d.pushURL(sys)
-	prefix := fmt.Sprintf("BENCH-%s-%s", d.runTag, tag)
+	// The records are AL/GOV/AIM's, so their ids are in its namespace, AIM-
+	// (policies/data.json id_namespaces).
+	prefix := fmt.Sprintf("AIM-BENCH-%s-%s", d.runTag, tag)
 	return func(t *vegeta.Target) error {
 		n := int(d.seq.Add(1))
 		t.Method, t.URL = http.MethodPost, url
@@ -427,7 +429,7 @@ func (d *driver) seed(ctx context.Context, sys *system, n, batch int) error {
 	tr := d.pki.transport(d.pusher, 2, true)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: d.timeout}
-	prefix := "BENCH-SEED-" + d.runTag
+	prefix := "AIM-BENCH-SEED-" + d.runTag
 	for first := 0; first < n; first += batch {
 		if err := ctx.Err(); err != nil {
 			return err

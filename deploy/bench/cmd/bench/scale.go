@@ -183,7 +183,7 @@ func (d *driver) seedParallel(ctx context.Context, sys *system, n, batch, conc i
 	tr := d.pki.transport(d.pusher, conc, true)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
-	prefix := "BENCH-SCALE-" + d.runTag
+	prefix := "AIM-BENCH-SCALE-" + d.runTag
 	var next, done atomic.Int64
 	var firstErr error
 	var once sync.Once
