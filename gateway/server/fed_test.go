@@ -33,26 +33,27 @@ const (
 )
 
 type fedPair struct {
-	a, b    *exEnv
+	a, b    *gatewayEnv
 	aSigner *audittest.Signer
 	outbox  *upstream.Outbox
 }
 
 // fedStartB starts B, trusting signatures of fedPeerID from jwks.
-func fedStartB(t *testing.T, peer config.SignPeer) *exEnv {
+func fedStartB(t *testing.T, peer config.SignPeer) *gatewayEnv {
 	t.Helper()
-	return exStart(t, func(cfg *config.Config, d *Deps) {
+	return startGateway(t, withConfig(func(cfg *config.Config) {
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
 		cfg.Sign.Issuer = "ura.aim.gov.al"
 		cfg.Sign.Member = fedOwnID
 		cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
+	}), withDeps(func(cfg *config.Config, d *Deps) {
 		peers, err := sign.NewPeers(cfg.Sign, cfg.Path, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		d.Peers = peers
-	})
+	}))
 }
 
 func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
@@ -83,7 +84,7 @@ func fedStart(t *testing.T) *fedPair {
 	if err := certs.WriteKeyPEM(keyFile, leaf.Key); err != nil {
 		t.Fatal(err)
 	}
-	f.a = exStart(t, func(cfg *config.Config, d *Deps) {
+	f.a = startGateway(t, withConfig(func(cfg *config.Config) {
 		cfg.Sign.Issuer = "ura.difesa.it"
 		cfg.Upstream = config.Upstream{
 			Destinations: []config.Destination{{
@@ -94,6 +95,7 @@ func fedStart(t *testing.T) *fedPair {
 			}},
 			Outbox: config.Outbox{Path: filepath.Join(dir, "outbox.db")},
 		}
+	}), withDeps(func(cfg *config.Config, d *Deps) {
 		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Signer: f.aSigner, Issuer: cfg.Sign.Issuer})
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +103,7 @@ func fedStart(t *testing.T) *fedPair {
 		t.Cleanup(func() { _ = ob.Close() })
 		f.outbox = ob
 		d.Forwarder = ob
-	})
+	}))
 	return f
 }
 
@@ -127,7 +129,7 @@ func fedLine(t *testing.T, s *audittest.Signer, typ, recipient string, rec any) 
 	return line
 }
 
-func (c *exClient) fedPush(lines ...[]byte) []exResultT {
+func (c *memberClient) fedPush(lines ...[]byte) []exResultT {
 	c.t.Helper()
 	var body []byte
 	for _, l := range lines {

@@ -1,11 +1,8 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -128,31 +125,11 @@ func (p *testPKI) config() *config.Config {
 		{ID: "AL/GOV/MOD", Name: "MoD", Nation: "ALB", Kind: "ministry", Clearance: "SECRET"},
 		{ID: "IT/GOV/MOD", Name: "Italy MoD", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 		{ID: "AL/GOV/AUDIT", Name: "Security officer", Nation: "ALB", Kind: "auditor", Clearance: "SECRET"},
+		{ID: "AL/GOV/DPD", Name: "Customs", Nation: "ALB", Kind: "customs", Clearance: "RESTRICTED"},
+		{ID: "NATO/ORG/LIAISON", Name: "NATO liaison", Nation: "NATO", Kind: "liaison", Clearance: "SECRET"},
 	}
 	cfg.Shutdown.Timeout = 2 * time.Second
 	return cfg
-}
-
-// start runs a gateway until the test ends and returns its address.
-func start(t *testing.T, cfg *config.Config) (*Server, string) {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	srv, err := New(cfg, Deps{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
-	return srv, srv.Addr().String()
 }
 
 // client is an HTTPS client presenting leaf (nil: no certificate).
