@@ -17,14 +17,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
-// audStart starts a gateway whose audit log is the real chain over a file
-// store, checkpointed only when a test asks, with the fakes for the rest of
-// the chain.
-func audStart(t *testing.T) *gatewayEnv {
-	t.Helper()
-	return startGateway(t, withAuditChain(1<<40))
-}
-
 // audRoutes are every audit route, with and without parameters.
 var audRoutes = []string{
 	"/v1/audit/events",
@@ -41,7 +33,7 @@ var audRoutes = []string{
 // gets 403 on every audit route over real mutual TLS, and each attempt is
 // itself in the log.
 func TestAudNonAuditorsForbidden(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)) // something to steal
 	clients := map[string]*memberClient{
 		"AL/GOV/AIM":       a.as("AL/GOV/AIM"),
@@ -104,7 +96,7 @@ func audAuditorJSON(t *testing.T, a *gatewayEnv, path string, v any) {
 // TestAudAuditorAPI drives real pushes and pulls through the exchange, then
 // answers a security officer's questions about them.
 func TestAudAuditorAPI(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	ctx := context.Background()
 	aim := a.as("AL/GOV/AIM")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
@@ -219,7 +211,7 @@ func TestAudAuditorAPI(t *testing.T) {
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestAudBadParameters(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	for _, path := range []string{
 		"/v1/audit/events?limit=0", "/v1/audit/events?limit=1001", "/v1/audit/events?from=yesterday",
 		"/v1/audit/events?cursor=-1", "/v1/audit/events?member=" + strings.Repeat("x", 300),
@@ -234,7 +226,7 @@ func TestAudBadParameters(t *testing.T) {
 // TestAudLogFailureRefusesEverything: when the audit log cannot be written,
 // no data route and no audit route answers: 503, nothing unaudited leaves.
 func TestAudLogFailureRefusesEverything(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	exResults(t, a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	a.auditStore.Fail.Store(true)
 
@@ -266,7 +258,7 @@ func TestAudLogFailureRefusesEverything(t *testing.T) {
 // every place a client could put them, and redacted fields in the records,
 // then scans the audit log and the gateway's own log for any of them.
 func TestAudSecretsNeverLogged(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0), withEmbeddedPolicy())
 	secrets := []string{"s3cr3t-bearer-token-7f1c", "hvs.CAESIVaultTokenNotForLogs", "session-cookie-9a8b7c", "query-token-5e4d"}
 	// Values the policy redacts for customs: they must reach neither the
 	// customs member nor the log.
@@ -327,6 +319,9 @@ func TestAudSecretsNeverLogged(t *testing.T) {
 		}
 		if strings.Contains(a.auditLogs.String(), s) {
 			t.Errorf("the audit component's log contains %q", s)
+		}
+		if strings.Contains(a.logs.String(), s) {
+			t.Errorf("the gateway's log contains %q", s)
 		}
 	}
 }

@@ -29,13 +29,14 @@ const conShadowPolicy = `package ura
 decision := {"allow": false, "redact": [], "reasons": [{"code": "candidate_freeze", "message": "candidate policy: all releases frozen"}]}
 `
 
-// conStart starts a gateway with the real parts the console reads: the
-// embedded policy with the shadow candidate beside it, an embedded record
-// store, and the audit chain over a file store, checkpointed every five
-// events by a local key.
-func conStart(t *testing.T, opts ...gatewayOption) *gatewayEnv {
-	t.Helper()
-	return startGateway(t, append([]gatewayOption{withShadowPolicy(conShadowPolicy), withAuditChain(5)}, opts...)...)
+// conParts are the real parts the console reads: the embedded policy with
+// the shadow candidate beside it, an embedded record store, and the audit
+// chain over a file store, checkpointed every five events by a local key.
+func conParts() gatewayOption {
+	return func(s *gatewaySetup) {
+		withShadowPolicy(conShadowPolicy)(s)
+		withAuditChain(5)(s)
+	}
 }
 
 // conSeed drives realistic traffic through the exchange: accepted and
@@ -113,7 +114,7 @@ func conCheckHeaders(t *testing.T, what string, h http.Header) {
 // short HTML page for a browser, with no data in either; each attempt is
 // in the audit log. The auditor gets every page.
 func TestConNonAuditorsForbidden(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	before := len(e.chainEvents(t))
 	attempts := 0
@@ -172,7 +173,7 @@ func TestConNonAuditorsForbidden(t *testing.T) {
 
 // TestConPages reads each page as the security officer after real traffic.
 func TestConPages(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 
@@ -229,7 +230,7 @@ func TestConPages(t *testing.T) {
 // TestConViewsAudited: each page the officer opens is in the log before it
 // is sent, with what it disclosed.
 func TestConViewsAudited(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	before := len(e.chainEvents(t))
@@ -255,7 +256,7 @@ func TestConViewsAudited(t *testing.T) {
 // TestConEscaping: a record id chosen by whoever pushed it is shown as
 // text on every page that lists it, never run.
 func TestConEscaping(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	const hostile = `<script>alert(1)</script>`
 	ev := audit.Event{Time: time.Now().UTC(), RequestID: "req-x", Member: "AL/GOV/AIM", Action: "push", Route: "/v1/records",
 		RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny, Status: 200,
@@ -311,7 +312,7 @@ func conPost(c *memberClient, token string, header map[string]string) memberResp
 // token, a token of another certificate (even of the same officer), a
 // tampered one, or a post the browser says came from another site.
 func TestConVerifyCSRF(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)
@@ -390,7 +391,7 @@ func TestConVerifyCSRF(t *testing.T) {
 // TestConVerifyFindsTampering: an event changed on disk under the running
 // gateway is named by its position when the officer presses "verify chain".
 func TestConVerifyFindsTampering(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)
@@ -430,7 +431,7 @@ func TestConVerifyFindsTampering(t *testing.T) {
 // TestConAuditDown: when the log cannot take the record of a view, the
 // officer gets a 503 and nothing of the page.
 func TestConAuditDown(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	e.auditStore.Fail.Store(true)
 	auditor := e.as("AL/GOV/AUDIT")
@@ -449,7 +450,7 @@ func TestConAuditDown(t *testing.T) {
 
 // TestConDisabled: console.enabled: false removes the routes.
 func TestConDisabled(t *testing.T) {
-	e := conStart(t, withConfig(func(cfg *config.Config) { cfg.Console.Enabled = false }))
+	e := startGateway(t, conParts(), withConfig(func(cfg *config.Config) { cfg.Console.Enabled = false }))
 	for _, path := range []string{"/console/", "/console/static/console.css"} {
 		if r := e.as("AL/GOV/AUDIT").get(path); r.status != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, r.status)
@@ -460,7 +461,7 @@ func TestConDisabled(t *testing.T) {
 // TestConLogsNoSecrets: the console logs neither form tokens nor anything
 // of the records it shows.
 func TestConLogsNoSecrets(t *testing.T) {
-	e := conStart(t)
+	e := startGateway(t, conParts())
 	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)

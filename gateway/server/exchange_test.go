@@ -32,7 +32,13 @@ import (
 // exSample is the valid record of kind from the records package's testdata.
 func exSample(t *testing.T, kind string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "records", "testdata", "valid", kind+".json"))
+	return exReadDoc(t, filepath.Join("..", "records", "testdata", "valid", kind+".json"))
+}
+
+// exReadDoc reads a JSON document, numbers kept as written.
+func exReadDoc(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +305,7 @@ func TestExPushStatuses(t *testing.T) {
 
 // TestExOriginatorSpoofing: no one pushes in another institution's name.
 func TestExOriginatorSpoofing(t *testing.T) {
-	e := startGateway(t)
+	e := startGateway(t, withEmbeddedPolicy())
 	lic := exSample(t, records.KindLicence) // originator AL/GOV/AIM
 	for _, member := range []string{"AL/GOV/MOD", "IT/GOV/MOD", "AL/GOV/AUDIT"} {
 		r := exResults(t, e.as(member).push(lic))[0]
@@ -307,8 +313,8 @@ func TestExOriginatorSpoofing(t *testing.T) {
 			t.Errorf("%s pushing as AL/GOV/AIM: %+v", member, r)
 		}
 	}
-	if e.store.Len() != 0 {
-		t.Fatal("a spoofed record was stored")
+	if got := e.stored(t); len(got) != 0 {
+		t.Fatalf("a spoofed record was stored: %v", got)
 	}
 	// The originator itself may.
 	if r := exResults(t, e.as("AL/GOV/AIM").push(lic))[0]; r.Status != "accepted" {
@@ -319,7 +325,7 @@ func TestExOriginatorSpoofing(t *testing.T) {
 // TestExRedaction: redacted fields are removed before serialization, so
 // their values are nowhere in what is sent.
 func TestExRedaction(t *testing.T) {
-	e := startGateway(t)
+	e := startGateway(t, withEmbeddedPolicy())
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	secrets := []string{"1840000", "Jan Novák", "jan.novak@army.cz", `"EUR"`}
 
@@ -402,9 +408,11 @@ func TestExRedactionFailureWithholds(t *testing.T) {
 // TestExWithheldNeverSent: a record policy withholds is not sent, and
 // asking for it by id answers exactly like a missing record.
 func TestExWithheldNeverSent(t *testing.T) {
-	e := startGateway(t)
+	e := startGateway(t, withEmbeddedPolicy())
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
-	it := e.as("IT/GOV/MOD") // ITA: neither record is releasable to Italy
+	// ITA: the licence is not releasable to Italy, and a partner receives
+	// no entities.
+	it := e.as("IT/GOV/MOD")
 	resp := it.get("/v1/records")
 	if p := exPage(t, resp); len(p.Records) != 0 || p.NextCursor == "" {
 		t.Fatalf("Italy received %+v", p)
@@ -427,11 +435,12 @@ func TestExWithheldNeverSent(t *testing.T) {
 	if p := exPage(t, e.as("NATO/ORG/LIAISON").get("/v1/records")); len(p.Records) != 2 {
 		t.Errorf("NATO received %d records", len(p.Records))
 	}
+	why := map[string]string{"AIM-LIC-2026-000123": "not_releasable", "AIM-ENT-L61234567A": "pull_not_permitted"}
 	withholds := 0
 	for _, ev := range e.audit.All() {
 		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" && ev.Reasons[0].Code != "not_found" {
 			withholds++
-			if ev.Reasons[0].Code != "not_releasable" || ev.SigningKID != "" {
+			if ev.Reasons[0].Code != why[ev.RecordID] || ev.SigningKID != "" {
 				t.Errorf("withhold event %+v", ev)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -40,6 +42,8 @@ type gatewayEnv struct {
 	srv  *Server
 	addr string
 
+	// records is the record store the gateway runs on, fake or real.
+	records store.Store
 	// The fakes the gateway runs on; each is nil when an option gave the
 	// gateway another part in its place.
 	store   *apitest.Store
@@ -124,6 +128,25 @@ func withForwarder(f upstream.Forwarder) gatewayOption {
 	return withDeps(func(_ *config.Config, d *Deps) { d.Forwarder = f })
 }
 
+// withRedisLimiter runs the gateway on the real GCRA limiter over the
+// Redis at addr, under the config's final rate limits.
+func withRedisLimiter(addr, password string) gatewayOption {
+	return func(s *gatewaySetup) {
+		s.configure = append(s.configure, func(cfg *config.Config) {
+			cfg.Redis.Addrs, cfg.Redis.Password = []string{addr}, password
+		})
+		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
+			t := e.t
+			rdb, err := ratelimit.NewClient(e.cfg.Redis, e.cfg.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rdb.Close() })
+			d.Limiter = ratelimit.NewGCRA(rdb, e.cfg.RateLimit, slog.New(slog.DiscardHandler))
+		})
+	}
+}
+
 // withoutParts starts the gateway with none of the chain's parts but
 // those other options give it, as a gateway whose chain is not configured.
 func withoutParts() gatewayOption {
@@ -184,10 +207,13 @@ func (e *gatewayEnv) embedPolicy(d *Deps, shadow *policy.Source) {
 
 // withAuditChain runs the gateway on the real audit chain over a file
 // store whose writes can be made to fail (e.auditStore.Fail). An audittest
-// signer signs the chain's checkpoints, one every checkpointEvery events,
-// and is the gateway's signer too, so that the console verifies proofs
-// against the keys the gateway publishes.
+// signer signs the chain's checkpoints, one every checkpointEvery events
+// (0: only when the test asks), and is the gateway's signer too, so that
+// the console verifies proofs against the keys the gateway publishes.
 func withAuditChain(checkpointEvery int64) gatewayOption {
+	if checkpointEvery == 0 {
+		checkpointEvery = 1 << 40
+	}
 	return func(s *gatewaySetup) {
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
 			t := e.t
@@ -266,6 +292,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gatewayEnv {
 // forgetReplacedFakes drops the fakes the gateway does not run on, so that
 // a test cannot read one by mistake, and notes the policy's revision.
 func (e *gatewayEnv) forgetReplacedFakes(d Deps) {
+	e.records = d.Store
 	if e.store != nil && d.Store != e.store {
 		e.store = nil
 	}
@@ -385,6 +412,20 @@ func (c *memberClient) push(docs ...map[string]any) memberResponse {
 func (c *memberClient) get(path string) memberResponse {
 	c.t.Helper()
 	return c.do(http.MethodGet, path, "", "", nil)
+}
+
+// stored is the id and version of every record in the gateway's store.
+func (e *gatewayEnv) stored(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := e.records.Query(context.Background(), store.Query{}, func(r *records.Record, _ string) error {
+		out = append(out, fmt.Sprintf("%s v%d", r.ID, r.Version))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // chainEvents reads the whole audit chain (withAuditChain) back.

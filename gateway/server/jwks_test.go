@@ -17,7 +17,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -144,15 +143,8 @@ func jwksVaultSigner(s *sign.VaultSigner, c *vault.Client) gatewayOption {
 // jwksClientFiles writes a member's certificate and key for URLKeys.
 func jwksClientFiles(t *testing.T, p *testPKI, member string) sign.TLSFiles {
 	t.Helper()
-	leaf := p.member(p.it, member)
-	files := sign.TLSFiles{CAFile: p.path("ca.crt"), CertFile: p.path("jwks-client.crt"), KeyFile: p.path("jwks-client.key")}
-	if err := certs.WriteCertsPEM(files.CertFile, leaf.Chain...); err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteKeyPEM(files.KeyFile, leaf.Key); err != nil {
-		t.Fatal(err)
-	}
-	return files
+	certFile, keyFile := p.memberFiles(p.it, member, "jwks-client")
+	return sign.TLSFiles{CAFile: p.path("ca.crt"), CertFile: certFile, KeyFile: keyFile}
 }
 
 // TestJWKSFromVaultAcrossRotation is a partner's view: records signed by the

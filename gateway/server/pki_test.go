@@ -100,6 +100,21 @@ func (p *testPKI) member(ca *certs.CA, id string) *certs.Leaf {
 	return p.leaf(ca, certs.LeafOptions{CommonName: id, URIs: []string{identity.MemberURI(id)}, Client: true})
 }
 
+// memberFiles issues member a certificate from ca and writes it and its
+// key to files named name.crt and name.key, for clients that read them.
+func (p *testPKI) memberFiles(ca *certs.CA, id, name string) (certFile, keyFile string) {
+	p.t.Helper()
+	leaf := p.member(ca, id)
+	certFile, keyFile = p.path(name+".crt"), p.path(name+".key")
+	if err := certs.WriteCertsPEM(certFile, leaf.Chain...); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := certs.WriteKeyPEM(keyFile, leaf.Key); err != nil {
+		p.t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 func (p *testPKI) leaf(ca *certs.CA, opts certs.LeafOptions) *certs.Leaf {
 	p.t.Helper()
 	l, err := ca.Issue(opts)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -18,17 +17,7 @@ import (
 // applies edits (dotted paths, nil deletes).
 func polRecord(t *testing.T, name string, kv ...any) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "records", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	return exWith(doc, kv...)
+	return exWith(exReadDoc(t, filepath.Join("..", "policy", "testdata", "records", name+".json")), kv...)
 }
 
 // polView is what one member received from a pull: the records inside the

@@ -30,57 +30,38 @@ import (
 // POST /rltest?cost=N charges N push records; GET /rltest?reserve=N charges
 // N pull records.
 func rlRoutes(srv *Server) {
+	// charge takes the number in query parameter param from class and
+	// answers it under key.
+	charge := func(class ratelimit.Class, param, key string) gin.HandlerFunc {
+		return srv.kit.Wrap(func(c *gin.Context) error {
+			n, _ := strconv.Atoi(c.Query(param))
+			if err := srv.kit.Take(c, class, n); err != nil {
+				return err
+			}
+			c.JSON(http.StatusOK, gin.H{key: n})
+			return nil
+		})
+	}
 	data := srv.engine.Group("/", srv.kit.Wrap(srv.identify))
-	data.POST("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
-		cost, _ := strconv.Atoi(c.Query("cost"))
-		if err := srv.kit.Take(c, ratelimit.ClassPush, cost); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"accepted": cost})
-		return nil
-	}))
-	data.GET("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
-		reserve, _ := strconv.Atoi(c.Query("reserve"))
-		if err := srv.kit.Take(c, ratelimit.ClassPull, reserve); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"charged": reserve})
-		return nil
-	}))
+	data.POST("/rltest", charge(ratelimit.ClassPush, "cost", "accepted"))
+	data.GET("/rltest", charge(ratelimit.ClassPull, "reserve", "charged"))
 }
 
-// rlEnv is a gateway limited by the real GCRA over Redis, with the
-// rlRoutes and two members, an agency and a partner, whose IDs no other run
-// shares, so that their counters on a shared Redis start empty.
-type rlEnv struct {
-	*gatewayEnv
-	agency, partner string
-}
-
-// rlStart starts an rlEnv over the Redis at addr; limits sets the rate
-// limits of its two members.
-func rlStart(t *testing.T, addr, password string, limits func(rl *config.RateLimit, agency, partner string)) *rlEnv {
-	t.Helper()
+// rlMembers adds an agency and a partner with IDs no other run shares, so
+// that their counters on a shared Redis start empty, and sets their rate
+// limits with limits.
+func rlMembers(limits func(rl *config.RateLimit, agency, partner string)) (opt gatewayOption, agency, partner string) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	run := strings.ToUpper(hex.EncodeToString(b))
-	r := &rlEnv{agency: "AL/GOV/RL" + run, partner: "IT/GOV/RL" + run}
-	r.gatewayEnv = startGateway(t, beforeRun(rlRoutes), withConfig(func(cfg *config.Config) {
+	agency, partner = "AL/GOV/RL"+run, "IT/GOV/RL"+run
+	return withConfig(func(cfg *config.Config) {
 		cfg.Members = append(cfg.Members,
-			config.Member{ID: r.agency, Name: "Agency under test", Nation: "ALB", Kind: "agency", Clearance: "SECRET"},
-			config.Member{ID: r.partner, Name: "Partner under test", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
+			config.Member{ID: agency, Name: "Agency under test", Nation: "ALB", Kind: "agency", Clearance: "SECRET"},
+			config.Member{ID: partner, Name: "Partner under test", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 		)
-		limits(&cfg.RateLimit, r.agency, r.partner)
-		cfg.Redis.Addrs, cfg.Redis.Password = []string{addr}, password
-	}), withDeps(func(cfg *config.Config, d *Deps) {
-		rdb, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = rdb.Close() })
-		d.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}))
-	return r
+		limits(&cfg.RateLimit, agency, partner)
+	}), agency, partner
 }
 
 type rlResponse struct {
@@ -118,13 +99,13 @@ func rlRemaining(t *testing.T, h http.Header) int {
 // partner that floods is refused with 429 while the agency is unaffected.
 func TestRateLimitOverMTLS(t *testing.T) {
 	addr, pw := testenv.Redis(t)
-	e := rlStart(t, addr, pw, func(rl *config.RateLimit, _, partner string) {
+	members, agency, partner := rlMembers(func(rl *config.RateLimit, _, partner string) {
 		tiny := &config.Rate{Rate: 1, Burst: 3, Period: time.Minute}
 		rl.Members = map[string]config.MemberRateLimit{
 			partner: {RateClasses: config.RateClasses{Push: tiny, Pull: &config.Rate{Rate: 1, Burst: 10, Period: time.Minute}}},
 		}
 	})
-	agency, partner := e.agency, e.partner
+	e := startGateway(t, members, withRedisLimiter(addr, pw), beforeRun(rlRoutes))
 	partnerC, agencyC := e.as(partner), e.as(agency)
 
 	// The partner's burst of 3 records: allowed, with both headers.
@@ -229,14 +210,15 @@ func TestRateLimitOverMTLS(t *testing.T) {
 // still limited in-process.
 func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 	srvRedis := testenv.StartRedis(t)
-	e := rlStart(t, srvRedis.Addr, srvRedis.Password, func(rl *config.RateLimit, agency, _ string) {
+	members, agency, partner := rlMembers(func(rl *config.RateLimit, agency, _ string) {
 		rl.FailByKind = map[string]string{"agency": config.FailLocal}
 		rl.Members = map[string]config.MemberRateLimit{
 			agency: {RateClasses: config.RateClasses{Push: &config.Rate{Rate: 1, Burst: 4, Period: time.Minute}}},
 		}
 		rl.Replicas = 2
 	})
-	partnerC, agencyC := e.as(e.partner), e.as(e.agency)
+	e := startGateway(t, members, withRedisLimiter(srvRedis.Addr, srvRedis.Password), beforeRun(rlRoutes))
+	partnerC, agencyC := e.as(partner), e.as(agency)
 
 	if r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1"); r.status != http.StatusOK {
 		t.Fatalf("before the outage: %d", r.status)
