@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/adapters/upstream"
@@ -128,20 +130,26 @@ func withForwarder(f upstream.Forwarder) gatewayOption {
 	return withDeps(func(_ *config.Config, d *Deps) { d.Forwarder = f })
 }
 
-// withRedisLimiter runs the gateway on the real GCRA limiter over the
-// Redis at addr, under the config's final rate limits.
-func withRedisLimiter(addr, password string) gatewayOption {
+// withRealLimiter runs the gateway on the real GCRA limiter under the
+// config's final rate limits: over the Redis at addr, or in the process
+// when addr is empty.
+func withRealLimiter(addr, password string) gatewayOption {
 	return func(s *gatewaySetup) {
-		s.configure = append(s.configure, func(cfg *config.Config) {
-			cfg.Redis.Addrs, cfg.Redis.Password = []string{addr}, password
-		})
+		if addr != "" {
+			s.configure = append(s.configure, func(cfg *config.Config) {
+				cfg.Redis.Addrs, cfg.Redis.Password = []string{addr}, password
+			})
+		}
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
-			t := e.t
-			rdb, err := ratelimit.NewClient(e.cfg.Redis, e.cfg.Path)
-			if err != nil {
-				t.Fatal(err)
+			var rdb redis.UniversalClient
+			if addr != "" {
+				c, err := ratelimit.NewClient(e.cfg.Redis, e.cfg.Path)
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				e.t.Cleanup(func() { _ = c.Close() })
+				rdb = c
 			}
-			t.Cleanup(func() { _ = rdb.Close() })
 			d.Limiter = ratelimit.NewGCRA(rdb, e.cfg.RateLimit, slog.New(slog.DiscardHandler))
 		})
 	}

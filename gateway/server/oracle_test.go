@@ -3,8 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/cursor"
-	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
 // The partner who should not see. Each test here puts a record the Italian
@@ -28,11 +25,11 @@ import (
 // partner may see, and two partner members with identical limits so that a
 // question about a hidden record (asked by one) and about a missing one
 // (asked by the other) start from the same quota; it returns the licence's
-// id. opts change the gateway after the oracle's own settings, before the
-// limiter is made from the final rate limits.
+// id. The gateway runs the embedded policy and the real limiter in the
+// process, under the rate limits as opts leave them.
 func oracleEnv(t *testing.T, opts ...gatewayOption) (*gatewayEnv, string) {
 	t.Helper()
-	opts = append([]gatewayOption{withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
+	opts = append([]gatewayOption{withEmbeddedPolicy(), withRealLimiter("", ""), withConfig(func(cfg *config.Config) {
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
@@ -48,9 +45,6 @@ func oracleEnv(t *testing.T, opts ...gatewayOption) (*gatewayEnv, string) {
 				Push: day(200), Pull: day(1000), Trace: day(30), Audit: day(20)}}
 		}
 	})}, opts...)
-	opts = append(opts, withDeps(func(cfg *config.Config, d *Deps) {
-		d.Limiter = ratelimit.NewGCRA(nil, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}))
 	e := startGateway(t, opts...)
 	secret := polRecord(t, "licence", "label.classification", "SECRET", "label.releasable_to", []any{"ALB"})
 	res := exResults(t, e.as("AL/GOV/AIM").push(secret))

@@ -105,7 +105,7 @@ func TestRateLimitOverMTLS(t *testing.T) {
 			partner: {RateClasses: config.RateClasses{Push: tiny, Pull: &config.Rate{Rate: 1, Burst: 10, Period: time.Minute}}},
 		}
 	})
-	e := startGateway(t, members, withRedisLimiter(addr, pw), beforeRun(rlRoutes))
+	e := startGateway(t, members, withRealLimiter(addr, pw), beforeRun(rlRoutes))
 	partnerC, agencyC := e.as(partner), e.as(agency)
 
 	// The partner's burst of 3 records: allowed, with both headers.
@@ -217,7 +217,7 @@ func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 		}
 		rl.Replicas = 2
 	})
-	e := startGateway(t, members, withRedisLimiter(srvRedis.Addr, srvRedis.Password), beforeRun(rlRoutes))
+	e := startGateway(t, members, withRealLimiter(srvRedis.Addr, srvRedis.Password), beforeRun(rlRoutes))
 	partnerC, agencyC := e.as(partner), e.as(agency)
 
 	if r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1"); r.status != http.StatusOK {
