@@ -4,87 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ura-gateway/ura/gateway/api/auditapi"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
-	"github.com/ura-gateway/ura/gateway/audit/audittest"
-	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 )
-
-// audFlakyStore is a real file store whose writes can be made to fail, as a
-// full or vanished disk would.
-type audFlakyStore struct {
-	audit.Store
-	fail atomic.Bool
-}
-
-func (s *audFlakyStore) Write(ctx context.Context, entries []audit.Entry) error {
-	if s.fail.Load() {
-		return errors.New("write: no space left on device")
-	}
-	return s.Store.Write(ctx, entries)
-}
-
-type audEnv struct {
-	*exEnv
-	chain  *audit.Chain
-	store  *audFlakyStore
-	signer *audittest.Signer
-	dir    string
-	logs   *audSyncBuffer
-}
-
-type audSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *audSyncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *audSyncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// audStart starts a gateway whose audit log is the real chain over a file
-// store, with the exchange's fakes for the rest of the chain.
-func audStart(t *testing.T) *audEnv {
-	t.Helper()
-	dir := t.TempDir()
-	fs, err := audit.OpenFileStore(dir, audit.FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &audEnv{store: &audFlakyStore{Store: fs}, signer: audittest.NewSigner(t, "audit-test-1"), dir: dir, logs: &audSyncBuffer{}}
-	a.chain, err = audit.Open(context.Background(), audit.Options{Store: a.store, Signer: a.signer,
-		CheckpointEvery: 1 << 40, CheckpointInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.chain.Close() })
-	a.exEnv = exStart(t, func(_ *config.Config, d *Deps) { d.Audit = a.chain })
-	return a
-}
 
 // audRoutes are every audit route, with and without parameters.
 var audRoutes = []string{
@@ -98,39 +29,20 @@ var audRoutes = []string{
 	"/v1/audit/summary?bucket=5m",
 }
 
-// audEvents reads the whole log back.
-func (a *audEnv) events(t *testing.T) []audit.Event {
-	t.Helper()
-	var out []audit.Event
-	var buf bytes.Buffer
-	if err := a.chain.Export(context.Background(), &buf, 1); err != nil {
-		t.Fatal(err)
-	}
-	err := audit.ReadExport(&buf, func(line []byte) error {
-		e, err := audit.ParseLine(line)
-		out = append(out, e.Event)
-		return err
-	}, func(audit.SignedCheckpoint) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestAudNonAuditorsForbidden: every member that is not a security officer
 // gets 403 on every audit route over real mutual TLS, and each attempt is
 // itself in the log.
 func TestAudNonAuditorsForbidden(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)) // something to steal
-	clients := map[string]*exClient{
+	clients := map[string]*memberClient{
 		"AL/GOV/AIM":       a.as("AL/GOV/AIM"),
 		"AL/GOV/MOD":       a.as("AL/GOV/MOD"),
 		"AL/GOV/DPD":       a.as("AL/GOV/DPD"),
 		"NATO/ORG/LIAISON": a.as("NATO/ORG/LIAISON"),
-		"IT/GOV/MOD":       {t: t, http: a.p.client(a.p.member(a.p.it, "IT/GOV/MOD"), 0, true), base: "https://" + a.addr},
+		"IT/GOV/MOD":       a.as("IT/GOV/MOD"),
 	}
-	before := len(a.events(t))
+	before := len(a.chainEvents(t))
 	attempts := 0
 	for member, c := range clients {
 		for _, route := range audRoutes {
@@ -154,7 +66,7 @@ func TestAudNonAuditorsForbidden(t *testing.T) {
 		}
 	}
 	denied := 0
-	for _, ev := range a.events(t)[before:] {
+	for _, ev := range a.chainEvents(t)[before:] {
 		if ev.Decision == audit.DecisionDeny && strings.HasPrefix(ev.Action, "audit.") {
 			denied++
 			if len(ev.Reasons) != 1 || ev.Reasons[0].Code != chain.ReasonNotAuditor || ev.Status != 403 || ev.Member == "" {
@@ -167,7 +79,7 @@ func TestAudNonAuditorsForbidden(t *testing.T) {
 	}
 }
 
-func (a *audEnv) auditorJSON(t *testing.T, path string, v any) {
+func audAuditorJSON(t *testing.T, a *gatewayEnv, path string, v any) {
 	t.Helper()
 	r := a.as("AL/GOV/AUDIT").get(path)
 	if r.status != http.StatusOK {
@@ -184,7 +96,7 @@ func (a *audEnv) auditorJSON(t *testing.T, path string, v any) {
 // TestAudAuditorAPI drives real pushes and pulls through the exchange, then
 // answers a security officer's questions about them.
 func TestAudAuditorAPI(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	ctx := context.Background()
 	aim := a.as("AL/GOV/AIM")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
@@ -198,12 +110,12 @@ func TestAudAuditorAPI(t *testing.T) {
 
 	// Who was denied, and why?
 	var page auditapi.SearchResponse
-	a.auditorJSON(t, "/v1/audit/events?decision=deny&reason=test_deny", &page)
+	audAuditorJSON(t, a, "/v1/audit/events?decision=deny&reason=test_deny", &page)
 	if len(page.Events) != 2 || page.Events[0].RecordID != "DENY-ENT-2" || page.Events[1].RecordID != "DENY-ENT-1" {
 		t.Fatalf("denials: %+v", page.Events)
 	}
 	// What did customs receive, with which redactions?
-	a.auditorJSON(t, "/v1/audit/events?member=AL/GOV/DPD&decision=redact", &page)
+	audAuditorJSON(t, a, "/v1/audit/events?member=AL/GOV/DPD&decision=redact", &page)
 	if len(page.Events) == 0 || len(page.Events[0].Redactions) == 0 || page.Events[0].PolicyRevision != "rev-test" {
 		t.Fatalf("customs redactions: %+v", page.Events)
 	}
@@ -212,7 +124,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	cursor := ""
 	for range 100 {
 		page = auditapi.SearchResponse{}
-		a.auditorJSON(t, "/v1/audit/events?limit=3"+cursor, &page)
+		audAuditorJSON(t, a, "/v1/audit/events?limit=3"+cursor, &page)
 		for _, e := range page.Events {
 			if seen[e.Seq] {
 				t.Fatalf("seq %d twice", e.Seq)
@@ -229,18 +141,18 @@ func TestAudAuditorAPI(t *testing.T) {
 	}
 
 	// One decision in full, with the proof that it is in the signed chain.
-	a.auditorJSON(t, "/v1/audit/events?record_id=DENY-ENT-1", &page)
+	audAuditorJSON(t, a, "/v1/audit/events?record_id=DENY-ENT-1", &page)
 	var proof audit.Proof
-	a.auditorJSON(t, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
+	audAuditorJSON(t, a, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
 	if proof.Event.RecordID != "DENY-ENT-1" || proof.Checkpoint == nil {
 		t.Fatalf("proof: %+v", proof)
 	}
-	if err := audit.VerifyProof(&proof, a.signer.KeySet()); err != nil {
+	if err := audit.VerifyProof(&proof, a.auditSigner.KeySet()); err != nil {
 		t.Fatalf("proof does not verify: %v", err)
 	}
 	// The newest event is past the last checkpoint: its proof is pending.
-	a.auditorJSON(t, "/v1/audit/events?record_id=DENY-ENT-2", &page)
-	a.auditorJSON(t, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
+	audAuditorJSON(t, a, "/v1/audit/events?record_id=DENY-ENT-2", &page)
+	audAuditorJSON(t, a, "/v1/audit/events/"+itoa(page.Events[0].Seq), &proof)
 	if !proof.Pending {
 		t.Fatalf("proof past the last checkpoint is not pending: %+v", proof)
 	}
@@ -251,11 +163,11 @@ func TestAudAuditorAPI(t *testing.T) {
 		t.Fatalf("export: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 	var cps auditapi.CheckpointsResponse
-	a.auditorJSON(t, "/v1/audit/checkpoints", &cps)
+	audAuditorJSON(t, a, "/v1/audit/checkpoints", &cps)
 	if len(cps.Checkpoints) != 1 || cps.Head.Count < cps.Checkpoints[0].Count {
 		t.Fatalf("checkpoints: %+v", cps)
 	}
-	rep, err := audit.VerifyExport(bytes.NewReader(r.body), audit.VerifyOptions{Keys: a.signer.KeySet(), Checkpoints: cps.Checkpoints})
+	rep, err := audit.VerifyExport(bytes.NewReader(r.body), audit.VerifyOptions{Keys: a.auditSigner.KeySet(), Checkpoints: cps.Checkpoints})
 	if err != nil {
 		t.Fatalf("export does not verify: %v", err)
 	}
@@ -265,7 +177,7 @@ func TestAudAuditorAPI(t *testing.T) {
 
 	// The console's chart and lists.
 	var sum audit.Summary
-	a.auditorJSON(t, "/v1/audit/summary?bucket=1m&top=5", &sum)
+	audAuditorJSON(t, a, "/v1/audit/summary?bucket=1m&top=5", &sum)
 	if sum.Events == 0 || sum.ByDecision[audit.DecisionDeny] < 2 || len(sum.Buckets) == 0 || sum.BucketSeconds != 60 {
 		t.Fatalf("summary %+v", sum)
 	}
@@ -278,7 +190,7 @@ func TestAudAuditorAPI(t *testing.T) {
 	}
 
 	// The officer's own reading is in the log too.
-	a.auditorJSON(t, "/v1/audit/events?member=AL/GOV/AUDIT&limit=1000", &page)
+	audAuditorJSON(t, a, "/v1/audit/events?member=AL/GOV/AUDIT&limit=1000", &page)
 	actions := map[string]bool{}
 	for _, e := range page.Events {
 		actions[e.Action] = true
@@ -299,7 +211,7 @@ func TestAudAuditorAPI(t *testing.T) {
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestAudBadParameters(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	for _, path := range []string{
 		"/v1/audit/events?limit=0", "/v1/audit/events?limit=1001", "/v1/audit/events?from=yesterday",
 		"/v1/audit/events?cursor=-1", "/v1/audit/events?member=" + strings.Repeat("x", 300),
@@ -314,9 +226,9 @@ func TestAudBadParameters(t *testing.T) {
 // TestAudLogFailureRefusesEverything: when the audit log cannot be written,
 // no data route and no audit route answers: 503, nothing unaudited leaves.
 func TestAudLogFailureRefusesEverything(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0))
 	exResults(t, a.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
-	a.store.fail.Store(true)
+	a.auditStore.Fail.Store(true)
 
 	push := a.as("AL/GOV/AIM").push(exWith(exSample(t, records.KindEntity), "id", "AIM-ENT-NEW"))
 	push.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
@@ -324,7 +236,7 @@ func TestAudLogFailureRefusesEverything(t *testing.T) {
 	pull.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
 	one := a.as("AL/GOV/MOD").get("/v1/records/AIM-LIC-2026-000123")
 	one.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
-	for _, r := range []exResponse{push, pull, one} {
+	for _, r := range []memberResponse{push, pull, one} {
 		if strings.Contains(string(r.body), "AIM-LIC") || strings.Contains(string(r.body), "jws") {
 			t.Errorf("a refused response carries data: %s", r.body)
 		}
@@ -335,7 +247,7 @@ func TestAudLogFailureRefusesEverything(t *testing.T) {
 	}
 	// The disk comes back, but the log stays failed until the gateway is
 	// restarted and the log verified.
-	a.store.fail.Store(false)
+	a.auditStore.Fail.Store(false)
 	a.as("AL/GOV/MOD").get("/v1/records").problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
 	if r := a.as("AL/GOV/AUDIT").get("/readyz"); r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz: %d", r.status)
@@ -346,12 +258,12 @@ func TestAudLogFailureRefusesEverything(t *testing.T) {
 // every place a client could put them, and redacted fields in the records,
 // then scans the audit log and the gateway's own log for any of them.
 func TestAudSecretsNeverLogged(t *testing.T) {
-	a := audStart(t)
+	a := startGateway(t, withAuditChain(0), withEmbeddedPolicy())
 	secrets := []string{"s3cr3t-bearer-token-7f1c", "hvs.CAESIVaultTokenNotForLogs", "session-cookie-9a8b7c", "query-token-5e4d"}
 	// Values the policy redacts for customs: they must reach neither the
 	// customs member nor the log.
 	redacted := []string{"jan.novak@army.cz", "Jan Novák", "1840000"}
-	do := func(c *exClient, method, path string, body []byte) exResponse {
+	do := func(c *memberClient, method, path string, body []byte) memberResponse {
 		req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+secrets[0])
 		req.Header.Set("X-Vault-Token", secrets[1])
@@ -359,13 +271,7 @@ func TestAudSecretsNeverLogged(t *testing.T) {
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
+		return c.send(req)
 	}
 	body, _ := json.Marshal([]any{exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-ENT-9")})
 	if r := do(a.as("AL/GOV/AIM"), http.MethodPost, "/v1/records", body); r.status != http.StatusOK && r.status != http.StatusMultiStatus {
@@ -387,13 +293,13 @@ func TestAudSecretsNeverLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := a.chain.Head().Count; n < 12 {
-		for _, e := range a.events(t) {
+		for _, e := range a.chainEvents(t) {
 			t.Logf("%+v", e)
 		}
 		t.Fatalf("only %d events: the run did not reach the log", n)
 	}
 	var logBytes []byte
-	_ = filepath.Walk(a.dir, func(path string, info os.FileInfo, err error) error {
+	_ = filepath.Walk(a.auditDir, func(path string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
 			b, _ := os.ReadFile(path)
 			logBytes = append(logBytes, b...)
@@ -401,7 +307,7 @@ func TestAudSecretsNeverLogged(t *testing.T) {
 		return nil
 	})
 	sawRedaction := false
-	for _, ev := range a.events(t) {
+	for _, ev := range a.chainEvents(t) {
 		sawRedaction = sawRedaction || ev.Decision == audit.DecisionRedact
 	}
 	if !sawRedaction {
@@ -411,8 +317,11 @@ func TestAudSecretsNeverLogged(t *testing.T) {
 		if bytes.Contains(logBytes, []byte(s)) {
 			t.Errorf("the audit log contains %q", s)
 		}
-		if strings.Contains(a.logs.String(), s) {
+		if strings.Contains(a.auditLogs.String(), s) {
 			t.Errorf("the audit component's log contains %q", s)
+		}
+		if strings.Contains(a.logs.String(), s) {
+			t.Errorf("the gateway's log contains %q", s)
 		}
 	}
 }

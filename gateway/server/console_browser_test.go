@@ -170,8 +170,8 @@ func (l *conBrowserLog) snapshot() (messages, dialogs []string) {
 // var/artifacts/console*.png.
 func TestConBrowser(t *testing.T) {
 	chromium := conChromium(t)
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	const hostile = `<script>alert(1)</script>`
 	if err := e.chain.Append(context.Background(), audit.Event{Time: time.Now().UTC(), RequestID: "req-hostile", Member: "IT/GOV/MOD",
 		Action: "push", Route: "/v1/records", RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny,

@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,48 +9,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/api/consoleapi"
 	"github.com/ura-gateway/ura/gateway/audit"
-	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
-
-// conEnv is a gateway with the real parts the console reads: the embedded
-// policy with a shadow candidate beside it, an embedded record store, and
-// the audit chain over a file store, checkpointed by a local key.
-type conEnv struct {
-	*exEnv
-	chain  *audit.Chain
-	store  *conFlakyStore
-	engine *policy.OPA
-	signer *audittest.Signer
-	// auditDir holds the log's segment files.
-	auditDir string
-}
-
-// conFlakyStore is a real audit file store whose writes can be made to
-// fail, as a full disk would.
-type conFlakyStore struct {
-	audit.Store
-	fail atomic.Bool
-}
-
-func (s *conFlakyStore) Write(ctx context.Context, entries []audit.Entry) error {
-	if s.fail.Load() {
-		return errors.New("write: no space left on device")
-	}
-	return s.Store.Write(ctx, entries)
-}
 
 // conShadowPolicy is a candidate that would stop every release: beside the
 // embedded policy it diverges on each allowed decision.
@@ -62,51 +29,20 @@ const conShadowPolicy = `package ura
 decision := {"allow": false, "redact": [], "reasons": [{"code": "candidate_freeze", "message": "candidate policy: all releases frozen"}]}
 `
 
-func conStart(t *testing.T, mutate func(*config.Config)) *conEnv {
-	t.Helper()
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
+// conParts are the real parts the console reads: the embedded policy with
+// the shadow candidate beside it, an embedded record store, and the audit
+// chain over a file store, checkpointed every five events by a local key.
+func conParts() gatewayOption {
+	return func(s *gatewaySetup) {
+		withShadowPolicy(conShadowPolicy)(s)
+		withAuditChain(5)(s)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	shadowDir := t.TempDir()
-	writeFile(t, filepath.Join(shadowDir, "candidate.rego"), []byte(conShadowPolicy))
-	shadow := policy.DirSource(shadowDir)
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: &shadow, Registers: regs,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(engine.Close)
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	auditDir := t.TempDir()
-	fs, err := audit.OpenFileStore(auditDir, audit.FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &conEnv{store: &conFlakyStore{Store: fs}, engine: engine, signer: audittest.NewSigner(t, "audit-test-1"), auditDir: auditDir}
-	e.chain, err = audit.Open(ctx, audit.Options{Store: e.store, Signer: e.signer, CheckpointEvery: 5, CheckpointInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.chain.Close() })
-	e.exEnv = exStart(t, func(cfg *config.Config, d *Deps) {
-		d.Store, d.Policy, d.Registers, d.Signer, d.Audit = st, engine, regs, e.signer, e.chain
-		if mutate != nil {
-			mutate(cfg)
-		}
-	})
-	return e
 }
 
-// seed drives realistic traffic through the exchange: accepted and denied
-// pushes, and pulls that are redacted or withheld, so that the log holds
-// every kind of decision the console shows.
-func (e *conEnv) seed(t *testing.T) {
+// conSeed drives realistic traffic through the exchange: accepted and
+// denied pushes, and pulls that are redacted or withheld, so that the log
+// holds every kind of decision the console shows.
+func conSeed(t *testing.T, e *gatewayEnv) {
 	t.Helper()
 	aim := exResults(t, e.as("AL/GOV/AIM").push(
 		polRecord(t, "entity"),
@@ -143,28 +79,9 @@ func (e *conEnv) seed(t *testing.T) {
 	})
 }
 
-// events reads the whole log back.
-func (e *conEnv) events(t *testing.T) []audit.Event {
-	t.Helper()
-	var out []audit.Event
-	var buf strings.Builder
-	if err := e.chain.Export(context.Background(), &buf, 1); err != nil {
-		t.Fatal(err)
-	}
-	err := audit.ReadExport(strings.NewReader(buf.String()), func(line []byte) error {
-		ent, err := audit.ParseLine(line)
-		out = append(out, ent.Event)
-		return err
-	}, func(audit.SignedCheckpoint) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 const conBrowserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-func (c *exClient) html(path string) exResponse {
+func (c *memberClient) html(path string) memberResponse {
 	c.t.Helper()
 	return c.do(http.MethodGet, path, "", conBrowserAccept, nil)
 }
@@ -197,9 +114,9 @@ func conCheckHeaders(t *testing.T, what string, h http.Header) {
 // short HTML page for a browser, with no data in either; each attempt is
 // in the audit log. The auditor gets every page.
 func TestConNonAuditorsForbidden(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
-	before := len(e.events(t))
+	e := startGateway(t, conParts())
+	conSeed(t, e)
+	before := len(e.chainEvents(t))
 	attempts := 0
 	for _, member := range []string{"AL/GOV/AIM", "AL/GOV/MOD", "AL/GOV/DPD", "IT/GOV/MOD", "NATO/ORG/LIAISON"} {
 		c := e.as(member)
@@ -224,7 +141,7 @@ func TestConNonAuditorsForbidden(t *testing.T) {
 		attempts++
 	}
 	denied := 0
-	for _, ev := range e.events(t)[before:] {
+	for _, ev := range e.chainEvents(t)[before:] {
 		if ev.Action == "console.refused" {
 			denied++
 			if ev.Decision != audit.DecisionDeny || ev.Status != http.StatusForbidden || len(ev.Reasons) != 1 ||
@@ -256,8 +173,8 @@ func TestConNonAuditorsForbidden(t *testing.T) {
 
 // TestConPages reads each page as the security officer after real traffic.
 func TestConPages(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 
 	body := string(auditor.html("/console/").body)
@@ -313,15 +230,15 @@ func TestConPages(t *testing.T) {
 // TestConViewsAudited: each page the officer opens is in the log before it
 // is sent, with what it disclosed.
 func TestConViewsAudited(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
-	before := len(e.events(t))
+	before := len(e.chainEvents(t))
 	for _, path := range []string{"/console/", "/console/search?record_id=AIM-LIC-2026-000123", "/console/events/2", "/console/shadow", "/console/static/console.css"} {
 		auditor.html(path)
 	}
 	var actions []string
-	for _, ev := range e.events(t)[before:] {
+	for _, ev := range e.chainEvents(t)[before:] {
 		actions = append(actions, ev.Action)
 		if ev.Member != "AL/GOV/AUDIT" || ev.Decision != audit.DecisionAllow || ev.RequestDigest == "" {
 			t.Errorf("view event %+v", ev)
@@ -339,7 +256,7 @@ func TestConViewsAudited(t *testing.T) {
 // TestConEscaping: a record id chosen by whoever pushed it is shown as
 // text on every page that lists it, never run.
 func TestConEscaping(t *testing.T) {
-	e := conStart(t, nil)
+	e := startGateway(t, conParts())
 	const hostile = `<script>alert(1)</script>`
 	ev := audit.Event{Time: time.Now().UTC(), RequestID: "req-x", Member: "AL/GOV/AIM", Action: "push", Route: "/v1/records",
 		RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny, Status: 200,
@@ -369,7 +286,7 @@ func TestConEscaping(t *testing.T) {
 
 var conTokenRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func conToken(t *testing.T, c *exClient) string {
+func conToken(t *testing.T, c *memberClient) string {
 	t.Helper()
 	r := c.html("/console/verify")
 	m := conTokenRe.FindStringSubmatch(string(r.body))
@@ -379,7 +296,7 @@ func conToken(t *testing.T, c *exClient) string {
 	return m[1]
 }
 
-func conPost(c *exClient, token string, header map[string]string) exResponse {
+func conPost(c *memberClient, token string, header map[string]string) memberResponse {
 	c.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, c.base+"/console/verify", strings.NewReader(url.Values{"csrf": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -387,16 +304,7 @@ func conPost(c *exClient, token string, header map[string]string) exResponse {
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	return c.send(req)
 }
 
 // TestConVerifyCSRF: the verify button works with the token of the page
@@ -404,15 +312,15 @@ func conPost(c *exClient, token string, header map[string]string) exResponse {
 // token, a token of another certificate (even of the same officer), a
 // tampered one, or a post the browser says came from another site.
 func TestConVerifyCSRF(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)
-	other := &exClient{t: t, http: e.p.client(e.p.member(e.p.inter, "AL/GOV/AUDIT"), 0, true), base: auditor.base}
+	other := e.newClient("AL/GOV/AUDIT")
 	otherToken := conToken(t, other)
 	origin := "https://" + e.addr
 
-	before := len(e.events(t))
+	before := len(e.chainEvents(t))
 	for _, tt := range []struct {
 		name   string
 		token  string
@@ -433,7 +341,7 @@ func TestConVerifyCSRF(t *testing.T) {
 		conCheckHeaders(t, tt.name, r.header)
 	}
 	refusals := 0
-	for _, ev := range e.events(t)[before:] {
+	for _, ev := range e.chainEvents(t)[before:] {
 		if ev.Action == "console.refused" && (ev.Reasons[0].Code == consoleapi.ReasonCSRF || ev.Reasons[0].Code == consoleapi.ReasonOrigin) {
 			refusals++
 		}
@@ -483,8 +391,8 @@ func TestConVerifyCSRF(t *testing.T) {
 // TestConVerifyFindsTampering: an event changed on disk under the running
 // gateway is named by its position when the officer presses "verify chain".
 func TestConVerifyFindsTampering(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)
 	if r := conPost(auditor, token, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "Chain intact") {
@@ -523,9 +431,9 @@ func TestConVerifyFindsTampering(t *testing.T) {
 // TestConAuditDown: when the log cannot take the record of a view, the
 // officer gets a 503 and nothing of the page.
 func TestConAuditDown(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
-	e.store.fail.Store(true)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
+	e.auditStore.Fail.Store(true)
 	auditor := e.as("AL/GOV/AUDIT")
 	for _, path := range []string{"/console/", "/console/search?decision=deny", "/console/events/1"} {
 		r := auditor.html(path)
@@ -542,7 +450,7 @@ func TestConAuditDown(t *testing.T) {
 
 // TestConDisabled: console.enabled: false removes the routes.
 func TestConDisabled(t *testing.T) {
-	e := conStart(t, func(cfg *config.Config) { cfg.Console.Enabled = false })
+	e := startGateway(t, conParts(), withConfig(func(cfg *config.Config) { cfg.Console.Enabled = false }))
 	for _, path := range []string{"/console/", "/console/static/console.css"} {
 		if r := e.as("AL/GOV/AUDIT").get(path); r.status != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, r.status)
@@ -553,8 +461,8 @@ func TestConDisabled(t *testing.T) {
 // TestConLogsNoSecrets: the console logs neither form tokens nor anything
 // of the records it shows.
 func TestConLogsNoSecrets(t *testing.T) {
-	e := conStart(t, nil)
-	e.seed(t)
+	e := startGateway(t, conParts())
+	conSeed(t, e)
 	auditor := e.as("AL/GOV/AUDIT")
 	token := conToken(t, auditor)
 	conPost(auditor, token, nil)

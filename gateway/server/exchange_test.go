@@ -3,12 +3,9 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/adapters/store"
-	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -33,93 +29,16 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
-// exClient is one member's HTTPS client to the test gateway.
-type exClient struct {
-	t    *testing.T
-	http *http.Client
-	base string
-}
-
-func (e *exEnv) as(member string) *exClient {
-	if c, ok := e.clients[member]; ok {
-		return c
-	}
-	ca := e.p.inter
-	if strings.HasPrefix(member, "IT/") {
-		ca = e.p.it // partners' certificates come from their own CA
-	}
-	c := &exClient{t: e.p.t, http: e.p.client(e.p.member(ca, member), 0, true), base: "https://" + e.addr}
-	e.clients[member] = c
-	return c
-}
-
-type exResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r exResponse) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("response %d is not JSON: %.200q", r.status, r.body)
-	}
-	return m
-}
-
-// problem checks that r is problem+json with status and type.
-func (r exResponse) problem(t *testing.T, status int, typ string) map[string]any {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != problem.ContentType {
-		t.Fatalf("Content-Type %q, want %s", ct, problem.ContentType)
-	}
-	m := r.json(t)
-	if m["type"] != typ {
-		t.Fatalf("problem type %v, want %s (%s)", m["type"], typ, r.body)
-	}
-	return m
-}
-
-func (c *exClient) do(method, path, contentType, accept string, body []byte) exResponse {
-	c.t.Helper()
-	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return exResponse{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-func (c *exClient) push(docs ...map[string]any) exResponse {
-	c.t.Helper()
-	body, _ := json.Marshal(docs)
-	return c.do(http.MethodPost, "/v1/records", "application/json", "", body)
-}
-
-func (c *exClient) get(path string) exResponse {
-	c.t.Helper()
-	return c.do(http.MethodGet, path, "", "", nil)
-}
-
 // exSample is the valid record of kind from the records package's testdata.
 func exSample(t *testing.T, kind string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "records", "testdata", "valid", kind+".json"))
+	return exReadDoc(t, filepath.Join("..", "records", "testdata", "valid", kind+".json"))
+}
+
+// exReadDoc reads a JSON document, numbers kept as written.
+func exReadDoc(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +85,7 @@ type exResultT struct {
 	JWS        string               `json:"jws"`
 }
 
-func exResults(t *testing.T, r exResponse) []exResultT {
+func exResults(t *testing.T, r memberResponse) []exResultT {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Fatalf("push: %d %s", r.status, r.body)
@@ -184,7 +103,7 @@ type exPageT struct {
 	More       bool                `json:"more"`
 }
 
-func exPage(t *testing.T, r exResponse) exPageT {
+func exPage(t *testing.T, r memberResponse) exPageT {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Fatalf("pull: %d %s", r.status, r.body)
@@ -196,14 +115,14 @@ func exPage(t *testing.T, r exResponse) exPageT {
 	return p
 }
 
-// exRecordOf verifies a delivery and returns the record inside it.
-func exRecordOf(t *testing.T, d exchange.Delivery, recipient string) (map[string]any, map[string]any) {
+// recordOf verifies a delivery of e's and returns the record inside it.
+func (e *gatewayEnv) recordOf(t *testing.T, d exchange.Delivery, recipient string) (map[string]any, map[string]any) {
 	t.Helper()
 	typ, payload := apitest.Verify(t, d.JWS)
 	if typ != "ura-delivery+jws" {
 		t.Errorf("delivery typ %q", typ)
 	}
-	if payload["recipient"] != recipient || payload["iss"] != "ura" || payload["iat"] == nil || payload["decision_id"] == "" || payload["policy_revision"] != "rev-test" {
+	if payload["recipient"] != recipient || payload["iss"] != "ura" || payload["iat"] == nil || payload["decision_id"] == "" || payload["policy_revision"] != e.revision {
 		t.Errorf("delivery payload envelope: %v", payload)
 	}
 	rec, _ := payload["record"].(map[string]any)
@@ -214,7 +133,7 @@ func exRecordOf(t *testing.T, d exchange.Delivery, recipient string) (map[string
 }
 
 func TestExPushPullRoundTrip(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	aim := e.as("AL/GOV/AIM")
 	res := exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity), exSample(t, records.KindExcludedEntity)))
 	dpd := exResults(t, e.as("AL/GOV/DPD").push(exSample(t, records.KindTrackingEvent)))
@@ -241,7 +160,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 		t.Fatalf("page: %d records, more %v, cursor %q", len(page.Records), page.More, page.NextCursor)
 	}
 	stored, _ := e.store.Get(t.Context(), "AIM-LIC-2026-000123")
-	rec, payload := exRecordOf(t, page.Records[0], "AL/GOV/MOD")
+	rec, payload := e.recordOf(t, page.Records[0], "AL/GOV/MOD")
 	got, _ := json.Marshal(rec)
 	if !bytes.Equal(got, stored.Raw) || len(payload["redactions"].([]any)) != 0 {
 		t.Errorf("pulled record differs from the stored one:\n%s\n%s", got, stored.Raw)
@@ -272,7 +191,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 	if one.status != 200 || json.Unmarshal(one.body, &d) != nil || d.Version != 2 {
 		t.Fatalf("get: %d %s", one.status, one.body)
 	}
-	exRecordOf(t, d, "AL/GOV/MOD")
+	e.recordOf(t, d, "AL/GOV/MOD")
 
 	// Every request and every decision is in the audit log, and every
 	// delivered record's event names the signing key. A push's decisions
@@ -292,7 +211,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 		switch {
 		case ev.Action == "push" && ev.RecordID != "":
 			pushes++
-			if !strings.HasPrefix(ev.RequestDigest, "sha256:") || ev.DecisionID == "" || ev.PolicyRevision != "rev-test" {
+			if !strings.HasPrefix(ev.RequestDigest, "sha256:") || ev.DecisionID == "" || ev.PolicyRevision != e.revision {
 				t.Errorf("push event %+v", ev)
 			}
 		case ev.Action == "pull" && ev.RecordID != "":
@@ -306,7 +225,7 @@ func TestExPushPullRoundTrip(t *testing.T) {
 
 // TestExPushStatuses drives every result status through one gateway.
 func TestExPushStatuses(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	aim := e.as("AL/GOV/AIM")
 	lic := exSample(t, records.KindLicence)
 	exResults(t, aim.push(lic))
@@ -386,7 +305,7 @@ func TestExPushStatuses(t *testing.T) {
 
 // TestExOriginatorSpoofing: no one pushes in another institution's name.
 func TestExOriginatorSpoofing(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t, withEmbeddedPolicy())
 	lic := exSample(t, records.KindLicence) // originator AL/GOV/AIM
 	for _, member := range []string{"AL/GOV/MOD", "IT/GOV/MOD", "AL/GOV/AUDIT"} {
 		r := exResults(t, e.as(member).push(lic))[0]
@@ -394,8 +313,8 @@ func TestExOriginatorSpoofing(t *testing.T) {
 			t.Errorf("%s pushing as AL/GOV/AIM: %+v", member, r)
 		}
 	}
-	if e.store.Len() != 0 {
-		t.Fatal("a spoofed record was stored")
+	if got := e.stored(t); len(got) != 0 {
+		t.Fatalf("a spoofed record was stored: %v", got)
 	}
 	// The originator itself may.
 	if r := exResults(t, e.as("AL/GOV/AIM").push(lic))[0]; r.Status != "accepted" {
@@ -406,7 +325,7 @@ func TestExOriginatorSpoofing(t *testing.T) {
 // TestExRedaction: redacted fields are removed before serialization, so
 // their values are nowhere in what is sent.
 func TestExRedaction(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t, withEmbeddedPolicy())
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	secrets := []string{"1840000", "Jan Novák", "jan.novak@army.cz", `"EUR"`}
 
@@ -415,7 +334,7 @@ func TestExRedaction(t *testing.T) {
 	if len(page.Records) != 1 {
 		t.Fatalf("customs got %d records", len(page.Records))
 	}
-	rec, payload := exRecordOf(t, page.Records[0], "AL/GOV/DPD")
+	rec, payload := e.recordOf(t, page.Records[0], "AL/GOV/DPD")
 	if red := payload["redactions"].([]any); len(red) != 2 || red[0] != "/licence/contract_value" {
 		t.Errorf("redactions %v", red)
 	}
@@ -433,7 +352,7 @@ func TestExRedaction(t *testing.T) {
 		}
 	}
 	// The same through GET and the stream.
-	for _, r := range []exResponse{e.as("AL/GOV/DPD").get("/v1/records/AIM-LIC-2026-000123"),
+	for _, r := range []memberResponse{e.as("AL/GOV/DPD").get("/v1/records/AIM-LIC-2026-000123"),
 		e.as("AL/GOV/DPD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)} {
 		for _, jws := range exJWSIn(r.body) {
 			payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(jws, ".")[1])
@@ -445,7 +364,7 @@ func TestExRedaction(t *testing.T) {
 		}
 	}
 	// The ministry, which may see them, gets them.
-	full, _ := exRecordOf(t, exPage(t, e.as("AL/GOV/MOD").get("/v1/records")).Records[0], "AL/GOV/MOD")
+	full, _ := e.recordOf(t, exPage(t, e.as("AL/GOV/MOD").get("/v1/records")).Records[0], "AL/GOV/MOD")
 	if full["licence"].(map[string]any)["contract_value"] == nil {
 		t.Error("the ministry lost the contract value")
 	}
@@ -478,7 +397,7 @@ func exJWSIn(body []byte) []string {
 // TestExRedactionFailureWithholds: a policy redaction that cannot be
 // applied withholds the record instead of sending the field.
 func TestExRedactionFailureWithholds(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	e.policy.Redact = []string{"licence/contract_value"} // not a JSON pointer
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	if p := exPage(t, e.as("AL/GOV/DPD").get("/v1/records")); len(p.Records) != 0 {
@@ -489,9 +408,11 @@ func TestExRedactionFailureWithholds(t *testing.T) {
 // TestExWithheldNeverSent: a record policy withholds is not sent, and
 // asking for it by id answers exactly like a missing record.
 func TestExWithheldNeverSent(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t, withEmbeddedPolicy())
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
-	it := e.as("IT/GOV/MOD") // ITA: neither record is releasable to Italy
+	// ITA: the licence is not releasable to Italy, and a partner receives
+	// no entities.
+	it := e.as("IT/GOV/MOD")
 	resp := it.get("/v1/records")
 	if p := exPage(t, resp); len(p.Records) != 0 || p.NextCursor == "" {
 		t.Fatalf("Italy received %+v", p)
@@ -514,11 +435,12 @@ func TestExWithheldNeverSent(t *testing.T) {
 	if p := exPage(t, e.as("NATO/ORG/LIAISON").get("/v1/records")); len(p.Records) != 2 {
 		t.Errorf("NATO received %d records", len(p.Records))
 	}
+	why := map[string]string{"AIM-LIC-2026-000123": "not_releasable", "AIM-ENT-L61234567A": "pull_not_permitted"}
 	withholds := 0
 	for _, ev := range e.audit.All() {
 		if ev.Decision == audit.DecisionWithhold && ev.RecordID != "" && ev.Reasons[0].Code != "not_found" {
 			withholds++
-			if ev.Reasons[0].Code != "not_releasable" || ev.SigningKID != "" {
+			if ev.Reasons[0].Code != why[ev.RecordID] || ev.SigningKID != "" {
 				t.Errorf("withhold event %+v", ev)
 			}
 		}
@@ -538,13 +460,13 @@ func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 // TestExSignerDown: nothing unsigned leaves. Push, page, stream, get and
 // trace all answer 503 with no record in them.
 func TestExSignerDown(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	exResults(t, e.as("AL/GOV/DPD").push(exSample(t, records.KindTrackingEvent)))
 	e.signer.Fail.Store(true)
 	before := len(e.audit.All())
 	mod := e.as("AL/GOV/MOD")
-	for name, r := range map[string]exResponse{
+	for name, r := range map[string]memberResponse{
 		"push":   e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
 		"page":   mod.get("/v1/records"),
 		"stream": mod.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
@@ -581,11 +503,11 @@ func TestExSignerDown(t *testing.T) {
 
 // TestExAuditDown: nothing unaudited leaves.
 func TestExAuditDown(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
 	e.audit.Fail.Store(true)
 	mod := e.as("AL/GOV/MOD")
-	for name, r := range map[string]exResponse{
+	for name, r := range map[string]memberResponse{
 		"push":        e.as("AL/GOV/AIM").push(exSample(t, records.KindEntity)),
 		"page":        mod.get("/v1/records"),
 		"stream":      mod.do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
@@ -614,10 +536,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 		}
 	}
 	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: n}
-	e := exStart(t, func(_ *config.Config, d *Deps) {
-		d.Store = gen
-		d.Audit = &apitest.Audit{Discard: true}
-	})
+	e := startGateway(t, withStore(gen), withAuditLog(&apitest.Audit{Discard: true}))
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
@@ -657,7 +576,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 	for sc.Scan() {
 		lines++
 		if lines == 1 {
-			exRecordOf(t, mustDelivery(t, sc.Bytes()), "AL/GOV/MOD")
+			e.recordOf(t, mustDelivery(t, sc.Bytes()), "AL/GOV/MOD")
 		}
 		last = sc.Text()
 	}
@@ -701,7 +620,7 @@ func mustDelivery(t *testing.T, line []byte) exchange.Delivery {
 func TestExStreamStoppedByRateLimit(t *testing.T) {
 	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: 1000}
 	lim := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 2 * exchange.Chunk})
-	e := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim })
+	e := startGateway(t, withStore(gen), withLimiter(lim))
 	r := e.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
 	if r.status != 200 || len(lines) != 2*exchange.Chunk+1 {
@@ -721,7 +640,7 @@ func TestExStreamStoppedByRateLimit(t *testing.T) {
 	}
 	// The first chunk refused is a plain 429 before any byte.
 	lim2 := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: 10})
-	e2 := exStart(t, func(_ *config.Config, d *Deps) { d.Store, d.Limiter = gen, lim2 })
+	e2 := startGateway(t, withStore(gen), withLimiter(lim2))
 	r2 := e2.as("AL/GOV/MOD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)
 	r2.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
 	if r2.header.Get("Retry-After") != "7" {
@@ -731,7 +650,7 @@ func TestExStreamStoppedByRateLimit(t *testing.T) {
 
 func TestExPushRateLimited(t *testing.T) {
 	lim := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPush: 2})
-	e := exStart(t, func(_ *config.Config, d *Deps) { d.Limiter = lim })
+	e := startGateway(t, withLimiter(lim))
 	aim := e.as("AL/GOV/AIM")
 	r := aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity), exSample(t, records.KindExcludedEntity))
 	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
@@ -749,9 +668,9 @@ func TestExPushRateLimited(t *testing.T) {
 // TestExRequestErrors: every refusal of a whole request is problem+json
 // with a stable type and, where a field is at fault, its pointer.
 func TestExRequestErrors(t *testing.T) {
-	e := exStart(t, func(cfg *config.Config, _ *Deps) {
+	e := startGateway(t, withConfig(func(cfg *config.Config) {
 		cfg.Limits = config.Limits{MaxBodyBytes: 64 << 10, MaxRecords: 3, MaxDepth: 6, MaxStringLength: 100, MaxPageSize: 50}
-	})
+	}))
 	aim := e.as("AL/GOV/AIM")
 	lic, _ := json.Marshal(exSample(t, records.KindLicence))
 	batch := func(n int) []byte {
@@ -819,7 +738,7 @@ func TestExRequestErrors(t *testing.T) {
 }
 
 func TestExTrace(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	ev := exSample(t, records.KindTrackingEvent)
 	mk := func(id, typ, at string, releasable ...any) map[string]any {
 		return exWith(ev, "id", id, "event.type", typ, "event.at", at, "label.releasable_to", releasable)
@@ -842,7 +761,7 @@ func TestExTrace(t *testing.T) {
 		}
 		var ids []string
 		for _, d := range body.Events {
-			rec, _ := exRecordOf(t, d, member)
+			rec, _ := e.recordOf(t, d, member)
 			ids = append(ids, rec["id"].(string))
 		}
 		return ids
@@ -865,7 +784,7 @@ func TestExTrace(t *testing.T) {
 }
 
 func TestExSchemas(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	for _, k := range records.Kinds {
 		r := e.as("IT/GOV/MOD").get("/v1/schemas/" + k)
 		want, _, _ := records.Schema(k)
@@ -882,9 +801,8 @@ func TestExSchemas(t *testing.T) {
 // TestExNotConfigured: a gateway without its chain refuses data routes
 // rather than half-working.
 func TestExNotConfigured(t *testing.T) {
-	p := newTestPKI(t)
-	_, addr := start(t, exConfig(p))
-	c := &exClient{t: t, http: p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), base: "https://" + addr}
+	e := startGateway(t, withoutParts())
+	c := e.as("AL/GOV/AIM")
 	body, _ := json.Marshal([]any{exSample(t, records.KindLicence)})
 	c.do(http.MethodPost, "/v1/records", "application/json", "", body).problem(t, 503, problem.TypeUnavailable)
 	c.get("/v1/records").problem(t, 503, problem.TypeUnavailable)
@@ -896,7 +814,7 @@ func TestExNotConfigured(t *testing.T) {
 // TestExStoreFailure: a storage error fails the request; nothing unsigned
 // is returned.
 func TestExStoreFailure(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	e.store.FailOn = "AIM-ENT-L61234567A"
 	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exSample(t, records.KindEntity))
 	r.problem(t, 503, problem.TypeUnavailable)
@@ -913,50 +831,26 @@ func TestExStoreFailure(t *testing.T) {
 // TestExForwarding: accepted (and unchanged, for retries) records reach the
 // outbox; an outbox failure is a 503.
 func TestExForwarding(t *testing.T) {
-	fw := &exFakeForwarder{}
-	e := exStart(t, func(_ *config.Config, d *Deps) { d.Forwarder = fw })
+	fw := &apitest.Forwarder{}
+	e := startGateway(t, withForwarder(fw))
 	aim := e.as("AL/GOV/AIM")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-1")))
-	if got := fw.ids(); !slices.Equal(got, []string{"AIM-LIC-2026-000123"}) {
+	if got := fw.IDs(); !slices.Equal(got, []string{"AIM-LIC-2026-000123"}) {
 		t.Errorf("forwarded %v", got)
 	}
-	fw.fail.Store(true)
+	fw.Fail.Store(true)
 	aim.push(exSample(t, records.KindEntity)).problem(t, 503, problem.TypeUnavailable)
-	fw.fail.Store(false)
+	fw.Fail.Store(false)
 	exResults(t, aim.push(exSample(t, records.KindEntity)))
-	if got := fw.ids(); !slices.Equal(got, []string{"AIM-LIC-2026-000123", "AIM-ENT-L61234567A"}) {
+	if got := fw.IDs(); !slices.Equal(got, []string{"AIM-LIC-2026-000123", "AIM-ENT-L61234567A"}) {
 		t.Errorf("forwarded after retry %v", got)
 	}
-}
-
-type exFakeForwarder struct {
-	mu   sync.Mutex
-	recs []string
-	fail atomic.Bool
-}
-
-func (f *exFakeForwarder) EnqueueDecided(_ context.Context, recs []upstream.Decided) error {
-	if f.fail.Load() {
-		return errors.New("outbox disk full")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range recs {
-		f.recs = append(f.recs, d.Record.ID)
-	}
-	return nil
-}
-
-func (f *exFakeForwarder) ids() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.recs)
 }
 
 // TestExLogsHoldNoRecordData: whatever happens, the log names records by id
 // and never holds their content, personal data or signatures.
 func TestExLogsHoldNoRecordData(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	aim, dpd := e.as("AL/GOV/AIM"), e.as("AL/GOV/DPD")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exSample(t, records.KindEntity)))
 	exPage(t, dpd.get("/v1/records"))
@@ -983,7 +877,7 @@ func TestExLogsHoldNoRecordData(t *testing.T) {
 }
 
 func TestExMetrics(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-1")))
 	exPage(t, e.as("AL/GOV/DPD").get("/v1/records"))
 	exPage(t, e.as("IT/GOV/MOD").get("/v1/records"))
@@ -1031,15 +925,15 @@ func exMetricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[
 // decisions, nothing of the push takes effect: not stored, not queued for
 // forwarding, and the pusher is told to retry.
 func TestExAuditBeforeEffect(t *testing.T) {
-	fw := &exFakeForwarder{}
-	e := exStart(t, func(_ *config.Config, d *Deps) { d.Forwarder = fw })
+	fw := &apitest.Forwarder{}
+	e := startGateway(t, withForwarder(fw))
 	e.audit.Fail.Store(true)
 	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
 	if n := e.store.Len(); n != 0 {
 		t.Errorf("%d records stored without their decisions in the audit log", n)
 	}
-	if got := fw.ids(); len(got) != 0 {
+	if got := fw.IDs(); len(got) != 0 {
 		t.Errorf("queued for forwarding without their decisions in the audit log: %v", got)
 	}
 	// Once the log is back, the same push takes effect, decisions first.
@@ -1049,13 +943,13 @@ func TestExAuditBeforeEffect(t *testing.T) {
 	if len(evs) < 3 || evs[0].Status != 0 || evs[1].RecordID == "" || evs[len(evs)-1].Status != http.StatusOK {
 		t.Errorf("audit order: want decided request, decisions, then the result: %+v", evs)
 	}
-	if e.store.Len() != 1 || len(fw.ids()) != 1 {
-		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.Len(), fw.ids())
+	if e.store.Len() != 1 || len(fw.IDs()) != 1 {
+		t.Errorf("after the log is back: stored %d, forwarded %v", e.store.Len(), fw.IDs())
 	}
 }
 
 // cursorPos opens a cursor handed out to member for q.
-func (e *exEnv) cursorPos(t *testing.T, member string, q store.Query, c string) uint64 {
+func (e *gatewayEnv) cursorPos(t *testing.T, member string, q store.Query, c string) uint64 {
 	t.Helper()
 	pos, err := e.srv.deps.Cursors.Open(exchange.CursorBinding(member, q), c)
 	if err != nil {

@@ -5,14 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ura-gateway/ura/adapters/upstream"
-	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
@@ -27,32 +25,41 @@ import (
 // (member IT/GOV/URA at B), B is this side's (sign.member AL/GOV/URA). A's
 // outbox forwards to B what Italian members push to A, signed with A's key;
 // B verifies against A's JWKS, written to a file as an operator would.
+//
+// Both gateways run on the fake policy (apitest.Policy): the embedded
+// policy refuses every relayed record, because its originator rule
+// (policies/push.rego, originator_is_caller) compares the label's
+// originator with the caller, and the caller of a relay is the peer
+// gateway (IT/GOV/URA), never the Italian member that originated it.
 const (
 	fedPeerID = "IT/GOV/URA"
 	fedOwnID  = "AL/GOV/URA"
 )
 
 type fedPair struct {
-	a, b    *exEnv
+	a, b    *gatewayEnv
 	aSigner *audittest.Signer
 	outbox  *upstream.Outbox
 }
 
-// fedStartB starts B, trusting signatures of fedPeerID from jwks.
-func fedStartB(t *testing.T, peer config.SignPeer) *exEnv {
-	t.Helper()
-	return exStart(t, func(cfg *config.Config, d *Deps) {
-		cfg.Members = append(cfg.Members,
-			config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
-		cfg.Sign.Issuer = "ura.aim.gov.al"
-		cfg.Sign.Member = fedOwnID
-		cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
-		peers, err := sign.NewPeers(cfg.Sign, cfg.Path, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Peers = peers
-	})
+// fedB makes the gateway B, trusting signatures of fedPeerID as peer says.
+func fedB(peer config.SignPeer) gatewayOption {
+	return func(s *gatewaySetup) {
+		withConfig(func(cfg *config.Config) {
+			cfg.Members = append(cfg.Members,
+				config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
+			cfg.Sign.Issuer = "ura.aim.gov.al"
+			cfg.Sign.Member = fedOwnID
+			cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
+		})(s)
+		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
+			peers, err := sign.NewPeers(e.cfg.Sign, e.cfg.Path, nil, nil)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			d.Peers = peers
+		})
+	}
 }
 
 func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
@@ -62,28 +69,20 @@ func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "peer-jwks.json")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, raw)
 	return path
 }
 
-func fedStart(t *testing.T) *fedPair {
+// newFedPair starts B, then A with an outbox to B.
+func newFedPair(t *testing.T) *fedPair {
 	t.Helper()
 	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1")}
-	f.b = fedStartB(t, config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)})
+	f.b = startGateway(t, fedB(config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)}))
 
 	// A's client certificate at B: issued by the Italian CA B trusts for IT/.
+	certFile, keyFile := f.b.p.memberFiles(f.b.p.it, fedPeerID, "gw")
 	dir := t.TempDir()
-	leaf := f.b.p.member(f.b.p.it, fedPeerID)
-	certFile, keyFile := filepath.Join(dir, "gw.crt"), filepath.Join(dir, "gw.key")
-	if err := certs.WriteCertsPEM(certFile, leaf.Chain...); err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteKeyPEM(keyFile, leaf.Key); err != nil {
-		t.Fatal(err)
-	}
-	f.a = exStart(t, func(cfg *config.Config, d *Deps) {
+	f.a = startGateway(t, withConfig(func(cfg *config.Config) {
 		cfg.Sign.Issuer = "ura.difesa.it"
 		cfg.Upstream = config.Upstream{
 			Destinations: []config.Destination{{
@@ -94,6 +93,7 @@ func fedStart(t *testing.T) *fedPair {
 			}},
 			Outbox: config.Outbox{Path: filepath.Join(dir, "outbox.db")},
 		}
+	}), withDeps(func(cfg *config.Config, d *Deps) {
 		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Signer: f.aSigner, Issuer: cfg.Sign.Issuer})
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func fedStart(t *testing.T) *fedPair {
 		t.Cleanup(func() { _ = ob.Close() })
 		f.outbox = ob
 		d.Forwarder = ob
-	})
+	}))
 	return f
 }
 
@@ -127,7 +127,7 @@ func fedLine(t *testing.T, s *audittest.Signer, typ, recipient string, rec any) 
 	return line
 }
 
-func (c *exClient) fedPush(lines ...[]byte) []exResultT {
+func (c *memberClient) fedPush(lines ...[]byte) []exResultT {
 	c.t.Helper()
 	var body []byte
 	for _, l := range lines {
@@ -149,7 +149,7 @@ func fedHasReason(r exResultT, code string) bool {
 // and delivers it; B verifies it against A's JWKS, validates it, lets policy
 // decide, stores it and audits the peer's kid.
 func TestFedEndToEnd(t *testing.T) {
-	f := fedStart(t)
+	f := newFedPair(t)
 	rec := fedRecord(t, "ITA-LIC-2026-000001", "IT/GOV/MOD")
 	res := exResults(t, f.a.as("IT/GOV/MOD").push(rec))
 	if len(res) != 1 || res[0].Status != exchange.StatusAccepted {
@@ -191,7 +191,7 @@ func TestFedEndToEnd(t *testing.T) {
 // TestFedInbound: what B accepts from the peer, line by line, and every
 // way of sending B something the peer did not sign for it.
 func TestFedInbound(t *testing.T) {
-	f := fedStart(t)
+	f := newFedPair(t)
 	peer := f.b.as(fedPeerID)
 	other := audittest.NewSigner(t, "ura-it:1") // same kid, another key
 	good := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000010", "IT/GOV/MOD"))
@@ -259,7 +259,7 @@ func TestFedInbound(t *testing.T) {
 // TestFedNonPeer: a member that is not a configured peer cannot use the
 // peer form, and a peer cannot push plain records in its own name.
 func TestFedNonPeer(t *testing.T) {
-	f := fedStart(t)
+	f := newFedPair(t)
 	line := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000030", "IT/GOV/MOD"))
 	res := f.b.as("IT/GOV/MOD").fedPush(line)
 	if len(res) != 1 || res[0].Status != exchange.StatusInvalid {
@@ -278,7 +278,7 @@ func TestFedNonPeer(t *testing.T) {
 // 503 and stores nothing of the batch.
 func TestFedKeysUnavailable(t *testing.T) {
 	signer := audittest.NewSigner(t, "ura-it:1")
-	b := fedStartB(t, config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"})
+	b := startGateway(t, fedB(config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"}))
 	line := fedLine(t, signer, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000040", "IT/GOV/MOD"))
 	r := b.as(fedPeerID).do(http.MethodPost, "/v1/records", "application/x-ndjson", "", append(line, '\n'))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)

@@ -28,7 +28,7 @@ func floodLimits(cfg *config.Config) {
 
 // flood sends up to n requests and returns how many were answered before
 // the first 429, failing if none came.
-func flood(t *testing.T, n int, send func() exResponse) int {
+func flood(t *testing.T, n int, send func() memberResponse) int {
 	t.Helper()
 	for i := range n {
 		r := send()
@@ -49,8 +49,8 @@ func flood(t *testing.T, n int, send func() exResponse) int {
 // TestFloodHiddenPulls: pulls that match only records the partner may not
 // see cost their limit all the same, page by page.
 func TestFloodHiddenPulls(t *testing.T) {
-	e := oracleEnvWith(t, floodLimits)
-	n := flood(t, 300, func() exResponse {
+	e, _ := oracleEnv(t, withConfig(floodLimits))
+	n := flood(t, 300, func() memberResponse {
 		return e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&originator=AL/GOV/AIM&limit=100")
 	})
 	if n > 10 {
@@ -61,9 +61,9 @@ func TestFloodHiddenPulls(t *testing.T) {
 // TestFloodLargeBodies: bodies over the size limit were refused 413 after
 // nothing was charged; their declared size is now paid before they are read.
 func TestFloodLargeBodies(t *testing.T) {
-	e := oracleEnvWith(t, floodLimits)
+	e, _ := oracleEnv(t, withConfig(floodLimits))
 	body := bytes.Repeat([]byte(" "), 7<<20)
-	n := flood(t, 60, func() exResponse {
+	n := flood(t, 60, func() memberResponse {
 		return e.as("IT/GOV/HIDDEN").do(http.MethodPost, "/v1/records", "application/json", "", body)
 	})
 	if n > 0 {
@@ -75,9 +75,9 @@ func TestFloodLargeBodies(t *testing.T) {
 // 403, and each refusal is an audit event; now each also pays the audit
 // class, so the flood of refusals (and of events) stops at the limit.
 func TestFloodRefusedAuditRequests(t *testing.T) {
-	e := oracleEnvWith(t, floodLimits)
+	e, _ := oracleEnv(t, withConfig(floodLimits))
 	before := len(e.audit.All())
-	n := flood(t, 500, func() exResponse { return e.as("IT/GOV/HIDDEN").get("/v1/audit/summary") })
+	n := flood(t, 500, func() memberResponse { return e.as("IT/GOV/HIDDEN").get("/v1/audit/summary") })
 	if n > 20 {
 		t.Errorf("%d refused audit requests before a 429; the limit allows 20", n)
 	}
@@ -88,8 +88,8 @@ func TestFloodRefusedAuditRequests(t *testing.T) {
 
 // TestFloodTraces: a trace costs one of its class, whatever it finds.
 func TestFloodTraces(t *testing.T) {
-	e := oracleEnvWith(t, floodLimits)
-	n := flood(t, 100, func() exResponse { return e.as("IT/GOV/HIDDEN").get("/v1/items/ALB/KAYO/K26-000123/trace") })
+	e, _ := oracleEnv(t, withConfig(floodLimits))
+	n := flood(t, 100, func() memberResponse { return e.as("IT/GOV/HIDDEN").get("/v1/items/ALB/KAYO/K26-000123/trace") })
 	if n > 30 {
 		t.Errorf("%d traces before a 429; the limit allows 30", n)
 	}

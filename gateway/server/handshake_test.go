@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
 )
@@ -43,7 +44,8 @@ func TestHandshakeMatrix(t *testing.T) {
 	p := newTestPKI(t)
 	revoked := p.member(p.inter, "AL/GOV/MOD")
 	p.revoke(revoked.Cert.SerialNumber)
-	srv, addr := start(t, p.config())
+	g := startGateway(t, withPKI(p))
+	srv, addr := g.srv, g.addr
 
 	cases := []struct {
 		name       string
@@ -114,10 +116,8 @@ func TestHandshakeMatrix(t *testing.T) {
 }
 
 func TestTLS12WhenConfigured(t *testing.T) {
-	p := newTestPKI(t)
-	cfg := p.config()
-	cfg.TLS.MinVersion = "1.2"
-	_, addr := start(t, cfg)
+	g := startGateway(t, withConfig(func(cfg *config.Config) { cfg.TLS.MinVersion = "1.2" }))
+	p, addr := g.p, g.addr
 	resp, body, err := whoami(t, p.client(p.member(p.inter, "AL/GOV/AIM"), tls.VersionTLS12, false), addr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,8 @@ func TestTLS12WhenConfigured(t *testing.T) {
 func TestStaleCRLFailsClosed(t *testing.T) {
 	p := newTestPKI(t)
 	p.writeCRL(time.Now().Add(-2 * time.Hour)) // past nextUpdate + 1h grace
-	srv, addr := start(t, p.config())
+	g := startGateway(t, withPKI(p))
+	srv, addr := g.srv, g.addr
 	if _, _, err := whoami(t, p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), addr, nil); err == nil {
 		t.Fatal("a certificate covered only by a stale CRL was accepted")
 	}
@@ -149,7 +150,7 @@ func TestStaleCRLFailsClosed(t *testing.T) {
 func TestCRLWithinGraceAccepted(t *testing.T) {
 	p := newTestPKI(t)
 	p.writeCRL(time.Now().Add(-30 * time.Minute)) // past nextUpdate, inside 1h grace
-	_, addr := start(t, p.config())
+	addr := startGateway(t, withPKI(p)).addr
 	if _, body, err := whoami(t, p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), addr, nil); err != nil || body["member"] != "AL/GOV/AIM" {
 		t.Fatalf("refused within grace: %v %v", err, body)
 	}
@@ -160,9 +161,9 @@ func TestCRLFromURL(t *testing.T) {
 	revoked := p.member(p.inter, "AL/GOV/MOD")
 	p.revoke(revoked.Cert.SerialNumber)
 	crlSrv := httptestCRL(t, p.path("crl.pem"))
-	cfg := p.config()
-	cfg.TLS.ClientCAs[0].CRLs = []configCRL{{URL: crlSrv}}
-	_, addr := start(t, cfg)
+	addr := startGateway(t, withPKI(p), withConfig(func(cfg *config.Config) {
+		cfg.TLS.ClientCAs[0].CRLs = []config.CRLSource{{URL: crlSrv}}
+	})).addr
 	if _, _, err := whoami(t, p.client(revoked, 0, false), addr, nil); err == nil {
 		t.Fatal("revoked certificate accepted with the CRL fetched from a URL")
 	}
@@ -174,8 +175,8 @@ func TestCRLFromURL(t *testing.T) {
 // TestSpoofedIdentityHeadersIgnored sends every identity header a proxy
 // might trust; whoami must still answer the certificate's member.
 func TestSpoofedIdentityHeadersIgnored(t *testing.T) {
-	p := newTestPKI(t)
-	_, addr := start(t, p.config())
+	g := startGateway(t)
+	p, addr := g.p, g.addr
 	spoof := http.Header{
 		"X-Forwarded-Client-Cert": {"By=spiffe://x;URI=urn:ura:member:AL/GOV/AIM"},
 		"X-Ura-Member":            {"AL/GOV/AIM"},
@@ -209,8 +210,8 @@ func TestStripIdentityHeaders(t *testing.T) {
 // fail, and the certificate revoked by the new CRL is refused afterwards,
 // both on new handshakes and on a connection opened before the reload.
 func TestHotReloadUnderLoad(t *testing.T) {
-	p := newTestPKI(t)
-	srv, addr := start(t, p.config())
+	g := startGateway(t)
+	p, srv, addr := g.p, g.srv, g.addr
 	aim := p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false)
 	victim := p.member(p.inter, "AL/GOV/MOD")
 	victimKept := p.client(victim, 0, true)
@@ -273,8 +274,8 @@ func TestHotReloadUnderLoad(t *testing.T) {
 }
 
 func TestBadReloadKeepsOldState(t *testing.T) {
-	p := newTestPKI(t)
-	srv, addr := start(t, p.config())
+	g := startGateway(t)
+	p, srv, addr := g.p, g.srv, g.addr
 	before := srv.tls.current.Load()
 	writeFile(t, p.path("crl.pem"), []byte("-----BEGIN X509 CRL-----\nMIIB"))
 	writeFile(t, p.path("server.crt"), []byte("not a certificate"))
@@ -292,8 +293,8 @@ func TestBadReloadKeepsOldState(t *testing.T) {
 }
 
 func TestMetricsRestricted(t *testing.T) {
-	p := newTestPKI(t)
-	_, addr := start(t, p.config())
+	g := startGateway(t)
+	p, addr := g.p, g.addr
 	for _, tc := range []struct {
 		member string
 		want   int

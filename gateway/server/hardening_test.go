@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
@@ -60,7 +58,7 @@ func closedWithin(t *testing.T, conn net.Conn, r *bufio.Reader, limit time.Durat
 // over HTTP/1.1 and HTTP/2, and nothing of it is stored.
 func TestSlowBodyCutOff(t *testing.T) {
 	const bodyTimeout = time.Second
-	e := exStart(t, func(cfg *config.Config, _ *Deps) { cfg.HTTP.BodyTimeout = bodyTimeout })
+	e := startGateway(t, withConfig(func(cfg *config.Config) { cfg.HTTP.BodyTimeout = bodyTimeout }))
 	leaf := e.p.member(e.p.inter, "AL/GOV/AIM")
 
 	t.Run("http1", func(t *testing.T) {
@@ -123,12 +121,11 @@ func TestSlowBodyCutOff(t *testing.T) {
 // A stream outlives http.write_timeout as long as it keeps writing: only
 // stream_write_timeout, per write, bounds it.
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
-	gen := &apitest.GenStore{Store: *apitest.NewStore(), N: 1000}
-	e := exStart(t, func(cfg *config.Config, d *Deps) {
+	slow := &apitest.GenStore{Store: *apitest.NewStore(), N: 1000, PauseEvery: 100, Pause: 250 * time.Millisecond}
+	e := startGateway(t, withStore(slow), withConfig(func(cfg *config.Config) {
 		cfg.HTTP.WriteTimeout = 500 * time.Millisecond
 		cfg.HTTP.StreamWriteTimeout = 2 * time.Second
-		d.Store = slowScan{gen, 100, 250 * time.Millisecond}
-	})
+	}))
 	for _, proto := range []string{"http1", "http2"} {
 		t.Run(proto, func(t *testing.T) {
 			hc := e.p.client(e.p.member(e.p.inter, "AL/GOV/MOD"), 0, true)
@@ -161,32 +158,15 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 }
 
-// slowScan pauses every `every` records of a scan.
-type slowScan struct {
-	*apitest.GenStore
-	every int
-	pause time.Duration
-}
-
-func (s slowScan) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
-	n := 0
-	return s.GenStore.Query(ctx, q, func(r *records.Record, cursor string) error {
-		if n++; n%s.every == 0 {
-			time.Sleep(s.pause)
-		}
-		return fn(r, cursor)
-	})
-}
-
 // One member's slow requests use up its own http.max_in_flight_per_member
 // and no more: its next request is refused with 429 problem+json, another
 // member's is served, and once the slow ones end the member is served again.
 func TestInFlightCapPerMember(t *testing.T) {
 	const max = 3
-	e := exStart(t, func(cfg *config.Config, _ *Deps) {
+	e := startGateway(t, withConfig(func(cfg *config.Config) {
 		cfg.HTTP.MaxInFlightPerMember = max
 		cfg.HTTP.BodyTimeout = 30 * time.Second
-	})
+	}))
 	aim := e.p.member(e.p.inter, "AL/GOV/AIM")
 	var slow []net.Conn
 	for range max {
@@ -194,7 +174,7 @@ func TestInFlightCapPerMember(t *testing.T) {
 		_, _ = fmt.Fprintf(conn, "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{")
 		slow = append(slow, conn)
 	}
-	whoami := func(member string) exResponse {
+	whoami := func(member string) memberResponse {
 		return e.as(member).do(http.MethodGet, "/v1/whoami", "", "", nil)
 	}
 	waitFor(t, func() bool { return whoami("AL/GOV/AIM").status == http.StatusTooManyRequests })
@@ -221,7 +201,7 @@ func TestInFlightCapPerMember(t *testing.T) {
 // and its connection closed, so the request smuggled behind it is never
 // read; however the headers are spelt or split across TLS records.
 func TestContentLengthWithTransferEncodingClosesConnection(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	aim := e.p.member(e.p.inter, "AL/GOV/AIM")
 	const smuggled = "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n"
 	cases := []struct {
@@ -318,13 +298,10 @@ func TestFramingConnScan(t *testing.T) {
 func TestOpsListenerMetrics(t *testing.T) {
 	for _, open := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ops_metrics=%v", open), func(t *testing.T) {
-			p := newTestPKI(t)
-			cfg := p.config()
 			ops := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-			cfg.OpsListen, cfg.OpsMetrics = ops, open
-			_, addr := start(t, cfg)
+			e := startGateway(t, withConfig(func(cfg *config.Config) { cfg.OpsListen, cfg.OpsMetrics = ops, open }))
 			// A member's request, so that the series name it.
-			if resp, _, err := whoami(t, p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), addr, nil); err != nil || resp.StatusCode != 200 {
+			if resp, _, err := whoami(t, e.p.client(e.p.member(e.p.inter, "AL/GOV/AIM"), 0, false), e.addr, nil); err != nil || resp.StatusCode != 200 {
 				t.Fatalf("whoami: %v", err)
 			}
 			get := func(path string) (int, string) {
@@ -356,13 +333,11 @@ func TestOpsListenerMetrics(t *testing.T) {
 // replica and every restart accepts the same forms; it is never logged.
 func TestConsoleCSRFKeyFromFile(t *testing.T) {
 	const keyHex = "8f14e45fceea167a5a36dedd4bea2543c4ca4238a0b923820dcc509a6f75849b"
-	e := exStart(t, func(cfg *config.Config, _ *Deps) {
-		path := filepath.Join(t.TempDir(), "console-csrf.key")
-		if err := os.WriteFile(path, []byte(keyHex+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Console.CSRFKeyFile = path
-	})
+	path := filepath.Join(t.TempDir(), "console-csrf.key")
+	if err := os.WriteFile(path, []byte(keyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startGateway(t, withConfig(func(cfg *config.Config) { cfg.Console.CSRFKeyFile = path }))
 	if got := hex.EncodeToString(e.srv.csrfKey); got != keyHex {
 		t.Fatalf("csrf key %s, want the file's", got)
 	}
@@ -374,7 +349,7 @@ func TestConsoleCSRFKeyFromFile(t *testing.T) {
 		t.Fatal("warned about a per-process key although one is configured")
 	}
 	// Without a file: a random key, and a warning that says what it costs.
-	if plain := exStart(t, nil); !strings.Contains(plain.logs.String(), "csrf_key_file is not set") {
+	if plain := startGateway(t); !strings.Contains(plain.logs.String(), "csrf_key_file is not set") {
 		t.Fatal("no warning about the per-process form key")
 	}
 }

@@ -7,11 +7,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/ura-gateway/ura/gateway/config"
 )
-
-type configCRL = config.CRLSource
 
 func httptestCRL(t *testing.T, path string) string {
 	t.Helper()

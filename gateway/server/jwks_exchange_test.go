@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/api/exchange"
-	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/testenv"
@@ -24,10 +23,7 @@ import (
 func TestJWKSSignedPullWithRealVault(t *testing.T) {
 	v := testenv.StartVault(t)
 	s, c, name := jwksVault(t, v.Addr, v.Token, "ura-signing", time.Minute)
-	e := exStart(t, func(_ *config.Config, d *Deps) {
-		d.Signer = s
-		d.Checks = []Checker{sign.Health{Client: c, Signer: s}}
-	})
+	e := startGateway(t, jwksVaultSigner(s, c))
 	partner := sign.NewVerifier(sign.NewURLKeys("https://"+e.addr+"/.well-known/jwks.json",
 		jwksClientFiles(t, e.p, "IT/GOV/MOD"), time.Hour))
 
@@ -75,7 +71,7 @@ func TestJWKSSignedPullWithRealVault(t *testing.T) {
 	}
 
 	v.Stop()
-	for name, r := range map[string]exResponse{
+	for name, r := range map[string]memberResponse{
 		"stream": e.as("NATO/ORG/LIAISON").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil),
 		"page":   e.as("NATO/ORG/LIAISON").get("/v1/records"),
 		"push":   e.as("AL/GOV/AIM").push(exSample(t, records.KindTrackingEvent)),

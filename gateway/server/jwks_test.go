@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,60 +17,17 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
-// jwksFakeSigner hands out a fixed set, or an error.
-type jwksFakeSigner struct {
-	set jwk.Set
-	err error
-}
-
-func (f jwksFakeSigner) Sign(context.Context, [][]byte) ([]string, error) {
-	return nil, errors.New("not used")
-}
-
-func (f jwksFakeSigner) SignTyped(context.Context, string, [][]byte) ([]string, error) {
-	return nil, errors.New("not used")
-}
-
-func (f jwksFakeSigner) Keys(context.Context) (jwk.Set, error) { return f.set, f.err }
-
-// jwksStart is start with dependencies.
-func jwksStart(t *testing.T, cfg *config.Config, deps Deps) string {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	srv, err := New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
-	return srv.Addr().String()
-}
-
-func jwksGet(t *testing.T, c *http.Client, addr string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := c.Get("https://" + addr + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+// jwksGet is c's GET of the gateway's JWKS.
+func jwksGet(c *memberClient) memberResponse {
+	c.t.Helper()
+	return c.get("/.well-known/jwks.json")
 }
 
 func TestJWKSServesOnlyPublicKeys(t *testing.T) {
@@ -89,14 +44,14 @@ func TestJWKSServesOnlyPublicKeys(t *testing.T) {
 	set := jwk.NewSet()
 	_ = set.AddKey(k)
 
-	p := newTestPKI(t)
-	addr := jwksStart(t, p.config(), Deps{Signer: jwksFakeSigner{set: set}})
-	resp, body := jwksGet(t, p.client(p.member(p.it, "IT/GOV/MOD"), 0, false), addr)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/jwk-set+json" {
-		t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	e := startGateway(t, withSigner(&apitest.Signer{KeySet: set}))
+	r := jwksGet(e.as("IT/GOV/MOD"))
+	body := r.body
+	if r.status != 200 || r.header.Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("%d %s: %s", r.status, r.header.Get("Content-Type"), body)
 	}
-	if !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=30") {
-		t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
+	if !strings.Contains(r.header.Get("Cache-Control"), "max-age=30") {
+		t.Errorf("Cache-Control %q", r.header.Get("Cache-Control"))
 	}
 	var got struct {
 		Keys []map[string]any `json:"keys"`
@@ -116,36 +71,32 @@ func TestJWKSServesOnlyPublicKeys(t *testing.T) {
 
 func TestJWKSUnavailable(t *testing.T) {
 	cases := []struct {
-		name string
-		deps Deps
+		name   string
+		signer gatewayOption
 	}{
-		{"no signer configured", Deps{}},
-		{"vault down before any read", Deps{Signer: jwksFakeSigner{err: sign.ErrUnavailable}}},
+		{"no signer configured", withoutParts()},
+		{"vault down before any read", withSigner(&apitest.Signer{KeysErr: sign.ErrUnavailable})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newTestPKI(t)
-			addr := jwksStart(t, p.config(), tc.deps)
-			resp, body := jwksGet(t, p.client(p.member(p.inter, "AL/GOV/AIM"), 0, false), addr)
+			r := jwksGet(startGateway(t, tc.signer).as("AL/GOV/AIM"))
 			var pb map[string]any
-			_ = json.Unmarshal(body, &pb)
-			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != problem.ContentType ||
+			_ = json.Unmarshal(r.body, &pb)
+			if r.status != http.StatusServiceUnavailable || r.header.Get("Content-Type") != problem.ContentType ||
 				pb["type"] != problem.TypeUnavailable {
-				t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+				t.Fatalf("%d %s %s", r.status, r.header.Get("Content-Type"), r.body)
 			}
 		})
 	}
 }
 
 func TestJWKSNeedsARegisteredMember(t *testing.T) {
-	p := newTestPKI(t)
-	addr := jwksStart(t, p.config(), Deps{Signer: jwksFakeSigner{set: jwk.NewSet()}})
-	if _, err := p.client(nil, 0, false).Get("https://" + addr + "/.well-known/jwks.json"); err == nil {
+	e := startGateway(t, withSigner(&apitest.Signer{KeySet: jwk.NewSet()}))
+	if _, err := e.p.client(nil, 0, false).Get("https://" + e.addr + "/.well-known/jwks.json"); err == nil {
 		t.Error("JWKS served without a client certificate")
 	}
-	resp, _ := jwksGet(t, p.client(p.member(p.inter, "AL/GOV/NOBODY"), 0, false), addr)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("unregistered member got %d", resp.StatusCode)
+	if r := jwksGet(e.as("AL/GOV/NOBODY")); r.status != http.StatusForbidden {
+		t.Errorf("unregistered member got %d", r.status)
 	}
 }
 
@@ -180,18 +131,20 @@ func jwksVault(t *testing.T, addr, token, name string, ttl time.Duration) (*sign
 	return s, c, name
 }
 
+// jwksVaultSigner runs the gateway on the Vault signer s, with Vault in
+// its readiness checks.
+func jwksVaultSigner(s *sign.VaultSigner, c *vault.Client) gatewayOption {
+	return withDeps(func(_ *config.Config, d *Deps) {
+		d.Signer = s
+		d.Checks = []Checker{sign.Health{Client: c, Signer: s}}
+	})
+}
+
 // jwksClientFiles writes a member's certificate and key for URLKeys.
 func jwksClientFiles(t *testing.T, p *testPKI, member string) sign.TLSFiles {
 	t.Helper()
-	leaf := p.member(p.it, member)
-	files := sign.TLSFiles{CAFile: p.path("ca.crt"), CertFile: p.path("jwks-client.crt"), KeyFile: p.path("jwks-client.key")}
-	if err := certs.WriteCertsPEM(files.CertFile, leaf.Chain...); err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteKeyPEM(files.KeyFile, leaf.Key); err != nil {
-		t.Fatal(err)
-	}
-	return files
+	certFile, keyFile := p.memberFiles(p.it, member, "jwks-client")
+	return sign.TLSFiles{CAFile: p.path("ca.crt"), CertFile: certFile, KeyFile: keyFile}
 }
 
 // TestJWKSFromVaultAcrossRotation is a partner's view: records signed by the
@@ -200,9 +153,8 @@ func jwksClientFiles(t *testing.T, p *testPKI, member string) sign.TLSFiles {
 func TestJWKSFromVaultAcrossRotation(t *testing.T) {
 	addr, token := testenv.Vault(t)
 	s, c, name := jwksVault(t, addr, token, "", time.Minute)
-	p := newTestPKI(t)
-	gw := jwksStart(t, p.config(), Deps{Signer: s, Checks: []Checker{sign.Health{Client: c, Signer: s}}})
-	partner := sign.NewVerifier(sign.NewURLKeys("https://"+gw+"/.well-known/jwks.json", jwksClientFiles(t, p, "IT/GOV/MOD"), time.Hour))
+	e := startGateway(t, jwksVaultSigner(s, c))
+	partner := sign.NewVerifier(sign.NewURLKeys("https://"+e.addr+"/.well-known/jwks.json", jwksClientFiles(t, e.p, "IT/GOV/MOD"), time.Hour))
 
 	ctx := context.Background()
 	before, err := s.Sign(ctx, [][]byte{[]byte(`{"record":{"id":"AIM-LIC-2026-000123","version":3}}`)})
@@ -245,18 +197,10 @@ func TestReadyzFollowsVault(t *testing.T) {
 	// ura-signing is the key the private Vault is set up with, again after
 	// every restart.
 	s, c, _ := jwksVault(t, v.Addr, v.Token, "ura-signing", time.Second)
-	p := newTestPKI(t)
-	cfg := p.config()
-	gw := jwksStart(t, cfg, Deps{Signer: s, Checks: []Checker{sign.Health{Client: c, Signer: s}}})
-	hc := p.client(p.member(p.inter, "AL/GOV/AIM"), 0, true)
+	aim := startGateway(t, jwksVaultSigner(s, c)).as("AL/GOV/AIM")
 	ready := func() (int, string) {
-		resp, err := hc.Get("https://" + gw + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		r := aim.get("/readyz")
+		return r.status, string(r.body)
 	}
 	if code, body := ready(); code != http.StatusOK {
 		t.Fatalf("readyz with Vault up: %d %s", code, body)

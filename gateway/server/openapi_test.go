@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"io"
-	"log/slog"
 	"os"
 	"reflect"
 	"regexp"
@@ -50,13 +48,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented[strings.ToUpper(method)+" "+path] = true
 		}
 	}
-	p := newTestPKI(t)
-	srv, err := New(p.config(), Deps{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := map[string]bool{}
-	for _, r := range srv.engine.Routes() {
+	for _, r := range startGateway(t, withoutParts()).srv.engine.Routes() {
 		served[r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	for route := range served {

@@ -3,8 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/cursor"
-	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
 // The partner who should not see. Each test here puts a record the Italian
@@ -27,26 +24,15 @@ import (
 // oracleEnv is a gateway holding one SECRET licence of AIM's that no
 // partner may see, and two partner members with identical limits so that a
 // question about a hidden record (asked by one) and about a missing one
-// (asked by the other) start from the same quota.
-func oracleEnv(t *testing.T) (*exEnv, string) {
+// (asked by the other) start from the same quota; it returns the licence's
+// id. The gateway runs the embedded policy and the real limiter in the
+// process, under the rate limits as opts leave them.
+func oracleEnv(t *testing.T, opts ...gatewayOption) (*gatewayEnv, string) {
 	t.Helper()
-	return oracleEnvWith2(t, nil)
-}
-
-// oracleEnvWith is oracleEnv with the configuration changed by mutate.
-func oracleEnvWith(t *testing.T, mutate func(*config.Config)) *exEnv {
-	t.Helper()
-	e, _ := oracleEnvWith2(t, func(cfg *config.Config, _ *Deps) { mutate(cfg) })
-	return e
-}
-
-func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, string) {
-	t.Helper()
-	e := exStart(t, func(cfg *config.Config, d *Deps) {
+	opts = append([]gatewayOption{withEmbeddedPolicy(), withRealLimiter("", ""), withConfig(func(cfg *config.Config) {
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: "IT/GOV/HIDDEN", Name: "Partner asking about a hidden record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
-		withEmbeddedPolicy(t, d)
 		// The two partners' limits refill once a day at most, so that their
 		// RateLimit values are compared on what the requests cost, never on
 		// how much time passed between them.
@@ -58,11 +44,8 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, s
 			cfg.RateLimit.Members[m] = config.MemberRateLimit{RateClasses: config.RateClasses{
 				Push: day(200), Pull: day(1000), Trace: day(30), Audit: day(20)}}
 		}
-		if mutate != nil {
-			mutate(cfg, d)
-		}
-		d.Limiter = ratelimit.NewGCRA(nil, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	})
+	})}, opts...)
+	e := startGateway(t, opts...)
 	secret := polRecord(t, "licence", "label.classification", "SECRET", "label.releasable_to", []any{"ALB"})
 	res := exResults(t, e.as("AL/GOV/AIM").push(secret))
 	if res[0].Status != "accepted" {
@@ -74,7 +57,7 @@ func oracleEnvWith2(t *testing.T, mutate func(*config.Config, *Deps)) (*exEnv, s
 // oracleSame fails unless two answers are the same but for the fields
 // that differ between any two requests (request ids, decision ids,
 // signatures, echoed ids).
-func oracleSame(t *testing.T, what string, hidden, missing exResponse, hiddenID, missingID string, leaks ...string) {
+func oracleSame(t *testing.T, what string, hidden, missing memberResponse, hiddenID, missingID string, leaks ...string) {
 	t.Helper()
 	if hidden.status != missing.status {
 		t.Errorf("%s: status %d for the hidden record, %d for the missing one", what, hidden.status, missing.status)
@@ -135,7 +118,7 @@ func oracleScrub(v any) any {
 
 // oracleWork is the audit events one request wrote, without the values
 // that are per request or per record.
-func oracleWork(e *exEnv, from int) []string {
+func oracleWork(e *gatewayEnv, from int) []string {
 	var out []string
 	for _, ev := range e.audit.All()[from:] {
 		rec := ""
@@ -153,7 +136,7 @@ func oracleWork(e *exEnv, from int) []string {
 // originator, classification, releasability).
 func TestOraclePushHiddenEqualsMissing(t *testing.T) {
 	e, id := oracleEnv(t)
-	probe := func(member, id string) exResponse {
+	probe := func(member, id string) memberResponse {
 		return e.as(member).push(polRecord(t, "licence", "id", id, "label.originator", member))
 	}
 	missingID := id[:len(id)-1] + "9"
@@ -266,7 +249,7 @@ func TestOracleTraceHiddenEqualsMissing(t *testing.T) {
 }
 
 // oraclePush has AIM push docs and requires every one accepted.
-func oraclePush(t *testing.T, e *exEnv, docs ...map[string]any) {
+func oraclePush(t *testing.T, e *gatewayEnv, docs ...map[string]any) {
 	t.Helper()
 	for _, r := range exResults(t, e.as("AL/GOV/AIM").push(docs...)) {
 		if r.Status != "accepted" {
@@ -291,7 +274,7 @@ func oracleLicence(t *testing.T, n int, hidden bool, kv ...any) map[string]any {
 
 // oracleDecided is the records a request's audit events decided, from
 // event from on, as "decision id" (a partner receives licences redacted).
-func oracleDecided(e *exEnv, from int) []string {
+func oracleDecided(e *gatewayEnv, from int) []string {
 	var out []string
 	for _, ev := range e.audit.All()[from:] {
 		if ev.RecordID != "" {

@@ -36,8 +36,7 @@ func TestGetTimingHiddenVsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = chain.Close() })
-	e, id := oracleEnvWith2(t, func(cfg *config.Config, d *Deps) {
-		d.Audit = chain
+	e, id := oracleEnv(t, withAuditLog(chain), withConfig(func(cfg *config.Config) {
 		unlimited := &config.Rate{Rate: 1 << 30, Burst: 1 << 20, Period: time.Second}
 		if cfg.RateLimit.Members == nil {
 			cfg.RateLimit.Members = map[string]config.MemberRateLimit{}
@@ -45,7 +44,7 @@ func TestGetTimingHiddenVsMissing(t *testing.T) {
 		for _, m := range []string{"IT/GOV/HIDDEN", "IT/GOV/MISSING"} {
 			cfg.RateLimit.Members[m] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: unlimited}}
 		}
-	})
+	}))
 	missingID := id[:len(id)-1] + "9"
 	hidden, missing := e.as("IT/GOV/HIDDEN"), e.as("IT/GOV/MISSING")
 	var th, tm []time.Duration

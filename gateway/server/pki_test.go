@@ -1,11 +1,8 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -103,6 +100,21 @@ func (p *testPKI) member(ca *certs.CA, id string) *certs.Leaf {
 	return p.leaf(ca, certs.LeafOptions{CommonName: id, URIs: []string{identity.MemberURI(id)}, Client: true})
 }
 
+// memberFiles issues member a certificate from ca and writes it and its
+// key to files named name.crt and name.key, for clients that read them.
+func (p *testPKI) memberFiles(ca *certs.CA, id, name string) (certFile, keyFile string) {
+	p.t.Helper()
+	leaf := p.member(ca, id)
+	certFile, keyFile = p.path(name+".crt"), p.path(name+".key")
+	if err := certs.WriteCertsPEM(certFile, leaf.Chain...); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := certs.WriteKeyPEM(keyFile, leaf.Key); err != nil {
+		p.t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 func (p *testPKI) leaf(ca *certs.CA, opts certs.LeafOptions) *certs.Leaf {
 	p.t.Helper()
 	l, err := ca.Issue(opts)
@@ -128,31 +140,11 @@ func (p *testPKI) config() *config.Config {
 		{ID: "AL/GOV/MOD", Name: "MoD", Nation: "ALB", Kind: "ministry", Clearance: "SECRET"},
 		{ID: "IT/GOV/MOD", Name: "Italy MoD", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
 		{ID: "AL/GOV/AUDIT", Name: "Security officer", Nation: "ALB", Kind: "auditor", Clearance: "SECRET"},
+		{ID: "AL/GOV/DPD", Name: "Customs", Nation: "ALB", Kind: "customs", Clearance: "RESTRICTED"},
+		{ID: "NATO/ORG/LIAISON", Name: "NATO liaison", Nation: "NATO", Kind: "liaison", Clearance: "SECRET"},
 	}
 	cfg.Shutdown.Timeout = 2 * time.Second
 	return cfg
-}
-
-// start runs a gateway until the test ends and returns its address.
-func start(t *testing.T, cfg *config.Config) (*Server, string) {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	srv, err := New(cfg, Deps{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
-	return srv, srv.Addr().String()
 }
 
 // client is an HTTPS client presenting leaf (nil: no certificate).

@@ -2,62 +2,22 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
-	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/policy"
 )
 
 // polRecord reads one of the policy package's realistic test records and
 // applies edits (dotted paths, nil deletes).
 func polRecord(t *testing.T, name string, kv ...any) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "policy", "testdata", "records", name+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	return exWith(doc, kv...)
-}
-
-// withEmbeddedPolicy gives d a real embedded store and the embedded
-// policy, with its registers loaded from that store and observed by the
-// gateway, and returns the policy's revision: what every test that claims a
-// mission behaviour runs on.
-func withEmbeddedPolicy(t *testing.T, d *Deps) string {
-	t.Helper()
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Registers: regs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	d.Store, d.Policy, d.Registers = st, engine, regs
-	return engine.Revision()
+	return exWith(exReadDoc(t, filepath.Join("..", "policy", "testdata", "records", name+".json")), kv...)
 }
 
 // polView is what one member received from a pull: the records inside the
@@ -68,7 +28,7 @@ type polView struct {
 	raw     []byte
 }
 
-func polPull(t *testing.T, e *exEnv, member, revision string) polView {
+func polPull(t *testing.T, e *gatewayEnv, member, revision string) polView {
 	t.Helper()
 	r := e.as(member).get("/v1/records?limit=100")
 	page := exPage(t, r)
@@ -102,8 +62,8 @@ func (v polView) ids() []string {
 // records: four different views, each what the policy allows, with
 // redacted fields absent from the bytes on the wire.
 func TestPolE2EFourViews(t *testing.T) {
-	var rev string
-	e := exStart(t, func(_ *config.Config, d *Deps) { rev = withEmbeddedPolicy(t, d) })
+	e := startGateway(t, withEmbeddedPolicy())
+	rev := e.revision
 
 	// AIM: its registers, a licence, two marking events.
 	aimRes := exResults(t, e.as("AL/GOV/AIM").push(
@@ -241,6 +201,6 @@ func TestPolE2EFourViews(t *testing.T) {
 // TestPolStatusWithoutEngine: a gateway whose engine cannot describe itself
 // says so instead of inventing a revision.
 func TestPolStatusWithoutEngine(t *testing.T) {
-	e := exStart(t, nil)
+	e := startGateway(t)
 	e.as("AL/GOV/AIM").get("/v1/policy").problem(t, http.StatusNotFound, "urn:ura:problem:not-found")
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -26,60 +26,42 @@ import (
 	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
-// rlStart runs a gateway with deps and a test-only data route that charges
-// through take: POST /rltest?cost=N charges N push records; GET
-// /rltest?reserve=N charges N pull records.
-func rlStart(t *testing.T, cfg *config.Config, deps Deps) string {
-	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config invalid: %v", err)
-	}
-	srv, err := New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
+// rlRoutes mounts a test-only data route that charges through take:
+// POST /rltest?cost=N charges N push records; GET /rltest?reserve=N charges
+// N pull records.
+func rlRoutes(srv *Server) {
+	// charge takes the number in query parameter param from class and
+	// answers it under key.
+	charge := func(class ratelimit.Class, param, key string) gin.HandlerFunc {
+		return srv.kit.Wrap(func(c *gin.Context) error {
+			n, _ := strconv.Atoi(c.Query(param))
+			if err := srv.kit.Take(c, class, n); err != nil {
+				return err
+			}
+			c.JSON(http.StatusOK, gin.H{key: n})
+			return nil
+		})
 	}
 	data := srv.engine.Group("/", srv.kit.Wrap(srv.identify))
-	data.POST("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
-		cost, _ := strconv.Atoi(c.Query("cost"))
-		if err := srv.kit.Take(c, ratelimit.ClassPush, cost); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"accepted": cost})
-		return nil
-	}))
-	data.GET("/rltest", srv.kit.Wrap(func(c *gin.Context) error {
-		reserve, _ := strconv.Atoi(c.Query("reserve"))
-		if err := srv.kit.Take(c, ratelimit.ClassPull, reserve); err != nil {
-			return err
-		}
-		c.JSON(http.StatusOK, gin.H{"charged": reserve})
-		return nil
-	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
-	return srv.Addr().String()
+	data.POST("/rltest", charge(ratelimit.ClassPush, "cost", "accepted"))
+	data.GET("/rltest", charge(ratelimit.ClassPull, "reserve", "charged"))
 }
 
 // rlMembers adds an agency and a partner with IDs no other run shares, so
-// their counters on the shared Redis start empty.
-func rlMembers(t *testing.T, cfg *config.Config) (agency, partner string) {
-	t.Helper()
+// that their counters on a shared Redis start empty, and sets their rate
+// limits with limits.
+func rlMembers(limits func(rl *config.RateLimit, agency, partner string)) (opt gatewayOption, agency, partner string) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	run := strings.ToUpper(hex.EncodeToString(b))
 	agency, partner = "AL/GOV/RL"+run, "IT/GOV/RL"+run
-	cfg.Members = append(cfg.Members,
-		config.Member{ID: agency, Name: "Agency under test", Nation: "ALB", Kind: "agency", Clearance: "SECRET"},
-		config.Member{ID: partner, Name: "Partner under test", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
-	)
-	return agency, partner
+	return withConfig(func(cfg *config.Config) {
+		cfg.Members = append(cfg.Members,
+			config.Member{ID: agency, Name: "Agency under test", Nation: "ALB", Kind: "agency", Clearance: "SECRET"},
+			config.Member{ID: partner, Name: "Partner under test", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"},
+		)
+		limits(&cfg.RateLimit, agency, partner)
+	}), agency, partner
 }
 
 type rlResponse struct {
@@ -88,22 +70,16 @@ type rlResponse struct {
 	body   map[string]any
 }
 
-func rlCall(t *testing.T, c *http.Client, method, url string) rlResponse {
+func rlCall(t *testing.T, c *memberClient, method, path string) rlResponse {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	r := c.do(method, path, "", "", nil)
 	var body map[string]any
-	if len(raw) > 0 && resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
-		if err := json.Unmarshal(raw, &body); err != nil {
-			t.Fatalf("%s %s: body is not JSON: %q", method, url, raw)
+	if len(r.body) > 0 && r.header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		if err := json.Unmarshal(r.body, &body); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %q", method, path, r.body)
 		}
 	}
-	return rlResponse{status: resp.StatusCode, header: resp.Header, body: body}
+	return rlResponse{status: r.status, header: r.header, body: body}
 }
 
 var rlHeaderShape = regexp.MustCompile(`^"(push|pull)";r=(\d+);t=(\d+)$`)
@@ -123,28 +99,18 @@ func rlRemaining(t *testing.T, h http.Header) int {
 // partner that floods is refused with 429 while the agency is unaffected.
 func TestRateLimitOverMTLS(t *testing.T) {
 	addr, pw := testenv.Redis(t)
-	p := newTestPKI(t)
-	cfg := p.config()
-	agency, partner := rlMembers(t, cfg)
-	tiny := &config.Rate{Rate: 1, Burst: 3, Period: time.Minute}
-	cfg.RateLimit.Members = map[string]config.MemberRateLimit{
-		partner: {RateClasses: config.RateClasses{Push: tiny, Pull: &config.Rate{Rate: 1, Burst: 10, Period: time.Minute}}},
-	}
-	cfg.Redis.Addrs, cfg.Redis.Password = []string{addr}, pw
-	rdb, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	lim := ratelimit.NewGCRA(rdb, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	gw := rlStart(t, cfg, Deps{Limiter: lim})
-	base := "https://" + gw
-	partnerC := p.client(p.member(p.it, partner), 0, true)
-	agencyC := p.client(p.member(p.inter, agency), 0, true)
+	members, agency, partner := rlMembers(func(rl *config.RateLimit, _, partner string) {
+		tiny := &config.Rate{Rate: 1, Burst: 3, Period: time.Minute}
+		rl.Members = map[string]config.MemberRateLimit{
+			partner: {RateClasses: config.RateClasses{Push: tiny, Pull: &config.Rate{Rate: 1, Burst: 10, Period: time.Minute}}},
+		}
+	})
+	e := startGateway(t, members, withRealLimiter(addr, pw), beforeRun(rlRoutes))
+	partnerC, agencyC := e.as(partner), e.as(agency)
 
 	// The partner's burst of 3 records: allowed, with both headers.
 	for i := range 3 {
-		r := rlCall(t, partnerC, http.MethodPost, base+"/rltest?cost=1")
+		r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1")
 		if r.status != http.StatusOK {
 			t.Fatalf("partner request %d: %d %v", i+1, r.status, r.body)
 		}
@@ -160,7 +126,7 @@ func TestRateLimitOverMTLS(t *testing.T) {
 	}
 
 	// The fourth is refused: 429 problem with Retry-After and the headers.
-	r := rlCall(t, partnerC, http.MethodPost, base+"/rltest?cost=1")
+	r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1")
 	if r.status != http.StatusTooManyRequests {
 		t.Fatalf("partner over its limit: %d %v", r.status, r.body)
 	}
@@ -183,7 +149,7 @@ func TestRateLimitOverMTLS(t *testing.T) {
 
 	// A batch larger than the burst is refused up front: no Retry-After,
 	// and the problem says the largest batch.
-	r = rlCall(t, partnerC, http.MethodPost, base+"/rltest?cost=5")
+	r = rlCall(t, partnerC, http.MethodPost, "/rltest?cost=5")
 	if r.status != http.StatusTooManyRequests || r.body["max_batch"] != float64(3) {
 		t.Errorf("over-burst batch: %d %v", r.status, r.body)
 	}
@@ -196,7 +162,7 @@ func TestRateLimitOverMTLS(t *testing.T) {
 
 	// Meanwhile the agency is unaffected.
 	for i := range 10 {
-		r := rlCall(t, agencyC, http.MethodPost, base+"/rltest?cost=50")
+		r := rlCall(t, agencyC, http.MethodPost, "/rltest?cost=50")
 		if r.status != http.StatusOK {
 			t.Fatalf("agency request %d refused while the partner floods: %d %v", i+1, r.status, r.body)
 		}
@@ -207,16 +173,16 @@ func TestRateLimitOverMTLS(t *testing.T) {
 
 	// A pull is charged what it asks for, whatever it returns (what policy
 	// withheld must not show in the quota).
-	r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=10")
+	r = rlCall(t, partnerC, http.MethodGet, "/rltest?reserve=10")
 	if r.status != http.StatusOK || rlRemaining(t, r.header) != 0 {
 		t.Fatalf("pull: %d r=%q", r.status, r.header.Get("RateLimit"))
 	}
-	if r = rlCall(t, partnerC, http.MethodGet, base+"/rltest?reserve=1"); r.status != http.StatusTooManyRequests {
+	if r = rlCall(t, partnerC, http.MethodGet, "/rltest?reserve=1"); r.status != http.StatusTooManyRequests {
 		t.Errorf("more than the 10 charged allowed: %d", r.status)
 	}
 
 	// Routes that are not data routes carry no rate-limit headers.
-	resp, _, err := whoami(t, partnerC, gw, nil)
+	resp, _, err := whoami(t, partnerC.http, e.addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,13 +191,7 @@ func TestRateLimitOverMTLS(t *testing.T) {
 	}
 
 	// The limiter's series are on the server's /metrics.
-	auditor := p.client(p.member(p.inter, "AL/GOV/AUDIT"), 0, true)
-	mr, err := auditor.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(mr.Body)
-	mr.Body.Close()
+	raw := e.as("AL/GOV/AUDIT").get("/metrics").body
 	for _, want := range []string{
 		`ura_ratelimit_requests_total{class="push",member="` + partner + `",result="limited"} 2`,
 		`ura_ratelimit_requests_total{class="push",member="` + partner + `",result="allowed"} 3`,
@@ -250,32 +210,22 @@ func TestRateLimitOverMTLS(t *testing.T) {
 // still limited in-process.
 func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 	srvRedis := testenv.StartRedis(t)
-	p := newTestPKI(t)
-	cfg := p.config()
-	agency, partner := rlMembers(t, cfg)
-	cfg.RateLimit.FailByKind = map[string]string{"agency": config.FailLocal}
-	cfg.RateLimit.Members = map[string]config.MemberRateLimit{
-		agency: {RateClasses: config.RateClasses{Push: &config.Rate{Rate: 1, Burst: 4, Period: time.Minute}}},
-	}
-	cfg.RateLimit.Replicas = 2
-	cfg.Redis.Addrs, cfg.Redis.Password = []string{srvRedis.Addr}, srvRedis.Password
-	rdb, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	lim := ratelimit.NewGCRA(rdb, cfg.RateLimit, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	gw := rlStart(t, cfg, Deps{Limiter: lim})
-	base := "https://" + gw
-	partnerC := p.client(p.member(p.it, partner), 0, true)
-	agencyC := p.client(p.member(p.inter, agency), 0, true)
+	members, agency, partner := rlMembers(func(rl *config.RateLimit, agency, _ string) {
+		rl.FailByKind = map[string]string{"agency": config.FailLocal}
+		rl.Members = map[string]config.MemberRateLimit{
+			agency: {RateClasses: config.RateClasses{Push: &config.Rate{Rate: 1, Burst: 4, Period: time.Minute}}},
+		}
+		rl.Replicas = 2
+	})
+	e := startGateway(t, members, withRealLimiter(srvRedis.Addr, srvRedis.Password), beforeRun(rlRoutes))
+	partnerC, agencyC := e.as(partner), e.as(agency)
 
-	if r := rlCall(t, partnerC, http.MethodPost, base+"/rltest?cost=1"); r.status != http.StatusOK {
+	if r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1"); r.status != http.StatusOK {
 		t.Fatalf("before the outage: %d", r.status)
 	}
 	srvRedis.Stop()
 
-	r := rlCall(t, partnerC, http.MethodPost, base+"/rltest?cost=1")
+	r := rlCall(t, partnerC, http.MethodPost, "/rltest?cost=1")
 	if r.status != http.StatusServiceUnavailable || r.body["type"] != problem.TypeUnavailable {
 		t.Fatalf("fail closed with Redis down: %d %v", r.status, r.body)
 	}
@@ -288,23 +238,13 @@ func TestRateLimitRedisDownOverMTLS(t *testing.T) {
 
 	// burst 4 / 2 replicas = 2 per process while Redis is away.
 	for i := range 2 {
-		if r := rlCall(t, agencyC, http.MethodPost, base+"/rltest?cost=1"); r.status != http.StatusOK {
+		if r := rlCall(t, agencyC, http.MethodPost, "/rltest?cost=1"); r.status != http.StatusOK {
 			t.Fatalf("agency local decision %d: %d %v", i+1, r.status, r.body)
 		}
 	}
-	if r := rlCall(t, agencyC, http.MethodPost, base+"/rltest?cost=1"); r.status != http.StatusTooManyRequests {
+	if r := rlCall(t, agencyC, http.MethodPost, "/rltest?cost=1"); r.status != http.StatusTooManyRequests {
 		t.Errorf("fail local allowed more than limit/replicas: %d", r.status)
 	}
-}
-
-// rlFakeLimiter answers from fixed values, for the unit tests of take.
-type rlFakeLimiter struct {
-	res ratelimit.Result
-	err error
-}
-
-func (f *rlFakeLimiter) Take(context.Context, identity.Member, ratelimit.Class, int) (ratelimit.Result, error) {
-	return f.res, f.err
 }
 
 func TestTakeAnswers(t *testing.T) {
@@ -322,15 +262,15 @@ func TestTakeAnswers(t *testing.T) {
 	}{
 		{name: "no limiter configured allows", limiter: nil, cost: 5, wantOK: true},
 		{name: "allowed", cost: 1, wantOK: true, wantRL: `"push";r=9;t=6`,
-			limiter: &rlFakeLimiter{res: ratelimit.Result{Allowed: true, Limit: 10, Burst: 10, Remaining: 9, ResetAfter: 5100 * time.Millisecond, Policy: `"push";q=10;w=60`}}},
+			limiter: &apitest.Limiter{Result: &ratelimit.Result{Allowed: true, Limit: 10, Burst: 10, Remaining: 9, ResetAfter: 5100 * time.Millisecond, Policy: `"push";q=10;w=60`}}},
 		{name: "refused rounds Retry-After up", cost: 1, wantStatus: 429, wantType: problem.TypeRateLimited, wantRetry: "3", wantRL: `"push";r=0;t=60`,
-			limiter: &rlFakeLimiter{res: ratelimit.Result{Limit: 10, Burst: 10, Window: time.Minute, RetryAfter: 2001 * time.Millisecond, ResetAfter: 59500 * time.Millisecond, Policy: `"push";q=10;w=60`}}},
+			limiter: &apitest.Limiter{Result: &ratelimit.Result{Limit: 10, Burst: 10, Window: time.Minute, RetryAfter: 2001 * time.Millisecond, ResetAfter: 59500 * time.Millisecond, Policy: `"push";q=10;w=60`}}},
 		{name: "limiter unavailable is 503", cost: 1, wantStatus: 503, wantType: problem.TypeUnavailable,
-			limiter: &rlFakeLimiter{err: ratelimit.ErrUnavailable}},
+			limiter: &apitest.Limiter{Err: ratelimit.ErrUnavailable}},
 		{name: "other limiter error is 500, not allowed", cost: 1, wantStatus: 500, wantType: problem.TypeInternal,
-			limiter: &rlFakeLimiter{err: errors.New("bad key")}},
+			limiter: &apitest.Limiter{Err: errors.New("bad key")}},
 		{name: "no member in context is never unlimited", noMember: true, cost: 1, wantStatus: 500, wantType: problem.TypeInternal,
-			limiter: &rlFakeLimiter{res: ratelimit.Result{Allowed: true}}},
+			limiter: &apitest.Limiter{Result: &ratelimit.Result{Allowed: true}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

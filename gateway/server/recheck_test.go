@@ -82,9 +82,9 @@ func TestOpenConnectionRecheckedOnEveryRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestPKI(t)
 			p.writeRootCRL(1)
-			cfg := p.config()
-			cfg.TLS.ClientCAs[0].CRLs = append(cfg.TLS.ClientCAs[0].CRLs, config.CRLSource{File: p.path("root-crl.pem")})
-			_, addr := start(t, cfg)
+			addr := startGateway(t, withPKI(p), withConfig(func(cfg *config.Config) {
+				cfg.TLS.ClientCAs[0].CRLs = append(cfg.TLS.ClientCAs[0].CRLs, config.CRLSource{File: p.path("root-crl.pem")})
+			})).addr
 			leaf := tc.member(p)
 			kept := p.client(leaf, 0, true)
 			if resp, body, err := whoami(t, kept, addr, nil); err != nil || resp.StatusCode != http.StatusOK {
@@ -140,10 +140,11 @@ func TestCRLRollbackOverURL(t *testing.T) {
 	}))
 	t.Cleanup(dp.Close)
 
-	cfg := p.config()
-	cfg.TLS.ClientCAs[0].CRLs = []config.CRLSource{{URL: dp.URL}}
-	cfg.TLS.CRLRefresh = 20 * time.Millisecond
-	srv, addr := start(t, cfg)
+	g := startGateway(t, withPKI(p), withConfig(func(cfg *config.Config) {
+		cfg.TLS.ClientCAs[0].CRLs = []config.CRLSource{{URL: dp.URL}}
+		cfg.TLS.CRLRefresh = 20 * time.Millisecond
+	}))
+	srv, addr := g.srv, g.addr
 	wantHandshakeRefused(t, p, victim, addr)
 
 	mu.Lock()

@@ -1,12 +1,16 @@
 // Package apitest holds the one set of in-memory fakes of the chain's
-// parts, for tests of one stage of the request chain. A test that claims a
-// mission behaviour (a view, a refusal, a relay) runs the real embedded
-// policies instead (gateway/policy.NewEmbedded); the real store, signer,
-// limiter and audit log have their own tests against PostgreSQL, Vault and
-// Redis.
+// parts (store, policy, signer, audit log, limiter, outbox), for tests of
+// one stage of the request chain, and the few test doubles around them: an
+// audit store that fails on demand and a log sink. A fake that fails on
+// demand does so through a field of the fake, not through a type of its
+// own. A test that claims a mission behaviour (a view, a refusal, a relay)
+// runs the real embedded policies instead (gateway/policy.New); the real
+// store, signer, limiter and audit log have their own tests against
+// PostgreSQL, Vault and Redis.
 package apitest
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -24,6 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
@@ -176,6 +181,10 @@ func (s *Store) Len() int {
 type GenStore struct {
 	Store
 	N int
+	// PauseEvery and Pause make the scan slow, as a busy disk would: it
+	// sleeps Pause after every PauseEvery records (never when zero).
+	PauseEvery int
+	Pause      time.Duration
 }
 
 func (g *GenStore) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
@@ -197,6 +206,9 @@ func (g *GenStore) Query(ctx context.Context, q store.Query, fn func(*records.Re
 			return err
 		}
 		sent++
+		if g.PauseEvery > 0 && sent%g.PauseEvery == 0 {
+			time.Sleep(g.Pause)
+		}
 	}
 	return nil
 }
@@ -205,6 +217,9 @@ const genTemplate = `{"event":{"at":"2026-06-02T07:55:00Z","customs_declaration"
 	`"marking":{"country":"ALB","manufacturer":"KAYO","serial":"K26-X","year":2026},"ml_category":"ML1"},"licence_id":"AIM-LIC-2026-000123",` +
 	`"location":"Durrës port","to":"CZE","type":"EXPORT_DECLARED"},"id":"%s","kind":"tracking_event","label":{"classification":"RESTRICTED",` +
 	`"created":"2026-06-02T08:00:00Z","originator":"AL/GOV/AIM","releasable_to":["ALB","NATO"]},"version":1,"n":%d}`
+
+// PolicyRevision is the revision every decision of Policy carries.
+const PolicyRevision = "rev-test"
 
 // Policy is a small stand-in for the OPA engine: records whose id
 // starts with DENY- are refused on push; a pull releases a record to members
@@ -219,7 +234,7 @@ type Policy struct {
 var _ policy.Engine = (*Policy)(nil)
 
 func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
-	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: "rev-test"}
+	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: PolicyRevision}
 	if in.Action == policy.Push {
 		if strings.HasPrefix(in.Record.ID, "DENY-") {
 			d.Reasons = []verdict.Reason{{Code: "test_deny", Message: "refused by the test policy"}}
@@ -245,10 +260,13 @@ func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
 func (p *Policy) Observe(*records.Record) { p.Observed.Add(1) }
 
 // Signer makes real compact JWS with HMAC-SHA256, so tests can verify
-// what was signed.
+// what was signed. Its published key set is KeySet (empty when nil), or
+// KeysErr when that is set, as a Vault that cannot be read.
 type Signer struct {
-	Fail  atomic.Bool
-	Calls atomic.Int64
+	Fail    atomic.Bool
+	Calls   atomic.Int64
+	KeySet  jwk.Set
+	KeysErr error
 }
 
 var signerKey = []byte("exchange test key")
@@ -275,7 +293,15 @@ func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]
 	return out, nil
 }
 
-func (s *Signer) Keys(context.Context) (jwk.Set, error) { return jwk.NewSet(), nil }
+func (s *Signer) Keys(context.Context) (jwk.Set, error) {
+	switch {
+	case s.KeysErr != nil:
+		return nil, s.KeysErr
+	case s.KeySet != nil:
+		return s.KeySet, nil
+	}
+	return jwk.NewSet(), nil
+}
 
 // Verify checks a fake JWS and returns its typ and payload.
 func Verify(t *testing.T, jws string) (string, map[string]any) {
@@ -332,11 +358,15 @@ func (a *Audit) All() []audit.Event {
 }
 
 // Limiter allows up to budget records per class (unlimited when a
-// class has no budget) and records what was taken.
+// class has no budget) and records what was taken. Set Result to answer
+// every Take with it as it is, or Err to fail every Take: for tests of how
+// an answer is rendered. The zero Limiter allows everything.
 type Limiter struct {
 	mu     sync.Mutex
 	budget map[ratelimit.Class]int
 	taken  map[ratelimit.Class]int
+	Result *ratelimit.Result
+	Err    error
 }
 
 var _ ratelimit.Limiter = (*Limiter)(nil)
@@ -346,8 +376,17 @@ func NewLimiter(budget map[ratelimit.Class]int) *Limiter {
 }
 
 func (l *Limiter) Take(_ context.Context, _ identity.Member, class ratelimit.Class, cost int) (ratelimit.Result, error) {
+	if l.Err != nil {
+		return ratelimit.Result{}, l.Err
+	}
+	if l.Result != nil {
+		return *l.Result, nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.taken == nil {
+		l.taken = map[ratelimit.Class]int{}
+	}
 	res := ratelimit.Result{Limit: 1 << 30, Burst: 1 << 30, Window: time.Minute, Remaining: 1 << 30, Policy: `"test";q=1000000;w=60`}
 	if b, ok := l.budget[class]; ok {
 		res.Limit, res.Remaining = b, b-l.taken[class]
@@ -372,4 +411,67 @@ func (l *Limiter) Counts(class ratelimit.Class) (taken int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.taken[class]
+}
+
+// Forwarder is an outbox that keeps the ids of the records queued, in
+// order; Fail makes it refuse, as a full outbox disk would.
+type Forwarder struct {
+	mu   sync.Mutex
+	ids  []string
+	Fail atomic.Bool
+}
+
+var _ upstream.Forwarder = (*Forwarder)(nil)
+
+func (f *Forwarder) EnqueueDecided(_ context.Context, recs []upstream.Decided) error {
+	if f.Fail.Load() {
+		return errors.New("outbox disk full")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range recs {
+		f.ids = append(f.ids, d.Record.ID)
+	}
+	return nil
+}
+
+// IDs are the ids of the records queued so far.
+func (f *Forwarder) IDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids)
+}
+
+// AuditStore is a real audit store (a file store, say) under the real
+// audit chain whose writes can be made to fail with Fail, as a full or
+// vanished disk would.
+type AuditStore struct {
+	audit.Store
+	Fail atomic.Bool
+}
+
+func (s *AuditStore) Write(ctx context.Context, entries []audit.Entry) error {
+	if s.Fail.Load() {
+		return errors.New("write: no space left on device")
+	}
+	return s.Store.Write(ctx, entries)
+}
+
+// LogBuffer holds everything a logger wrote, safe for the goroutines that
+// write to it, for tests of what a log must say or must never hold.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
