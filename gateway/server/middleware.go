@@ -266,7 +266,7 @@ func (s *Server) limitInFlight(c *gin.Context) error {
 			"request_id", chain.RequestID(c), "max_in_flight", s.inFlight.max)
 		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
 			fmt.Sprintf("at most %d requests of one member may be in progress at once", s.inFlight.max))
-		p.Extra = map[string]any{"retry_after": 1}
+		c.Header("Retry-After", "1")
 		return p
 	}
 	defer s.inFlight.release(m.ID)

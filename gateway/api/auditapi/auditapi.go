@@ -31,7 +31,7 @@ func New(kit *chain.Kit, log audit.Log) *Handlers {
 
 // RequireAuditor is the first step of every route here.
 func (h *Handlers) RequireAuditor() chain.Handler {
-	return h.kit.RequireAuditor("the audit log", access)
+	return h.kit.RequireAuditor("the audit log", "read", access)
 }
 
 // access starts the audit event of one request to the audit API.

@@ -78,9 +78,14 @@ func (k *Kit) Take(c *gin.Context, class ratelimit.Class, cost int) error {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// A limiter that gave up on a cancelled or late request made no
 			// decision either.
-			err = fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, err)
 		}
-		return err
+		if errors.Is(err, ratelimit.ErrUnavailable) {
+			return err
+		}
+		// Anything else is a fault of the gateway's own (a bad key, a
+		// script error): internal, whatever route it happens on.
+		return problem.Internal(fmt.Errorf("rate limit: %w", err))
 	}
 	if res.Policy != "" {
 		c.Header("RateLimit-Policy", res.Policy)

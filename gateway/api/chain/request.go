@@ -95,8 +95,8 @@ func (k *Kit) Refuse(c *gin.Context, req *Request, refusal *problem.Error, reaso
 		ev.Decision = audit.DecisionError
 	}
 	ev.Reasons = reasons
-	if err := k.Record(c, ev); err != nil {
-		return err
+	if err := k.Audit.Append(c.Request.Context(), ev); err != nil {
+		return problem.Unavailable("the audit log is unavailable; nothing was processed", err)
 	}
 	return refusal
 }
@@ -107,14 +107,15 @@ const ReasonNotAuditor = "not_auditor"
 
 // RequireAuditor admits members of kind auditor. Anyone else is refused
 // with 403, audited first as req(c) with reason not_auditor; what names what
-// was asked for ("the audit log").
-func (k *Kit) RequireAuditor(what string, req func(*gin.Context) *Request) Handler {
+// was asked for ("the audit log"), and use what a member does with it
+// ("read").
+func (k *Kit) RequireAuditor(what, use string, req func(*gin.Context) *Request) Handler {
 	return func(c *gin.Context) error {
 		m := Caller(c)
 		if m.Kind == identity.KindAuditor {
 			return nil
 		}
 		return k.Refuse(c, req(c), problem.New(http.StatusForbidden, problem.TypeForbidden, what+" is for security officers"),
-			verdict.Reason{Code: ReasonNotAuditor, Message: "member kind " + m.Kind + " may not use " + what})
+			verdict.Reason{Code: ReasonNotAuditor, Message: "member kind " + m.Kind + " may not " + use + " " + what})
 	}
 }

@@ -49,10 +49,15 @@ func New(kit *chain.Kit, opts console.Options) *Handlers {
 	return h
 }
 
-// Headers puts the console's strict headers on every answer, and makes
-// errors an HTML page for a browser (problem+json for anyone else).
+// Headers puts the console's strict headers on every answer.
 func (h *Handlers) Headers(c *gin.Context) {
 	console.SetHeaders(c.Writer.Header())
+}
+
+// useHTML makes the errors of a console request an HTML page for a browser
+// (problem+json for anyone else). It is set after the charge: a refusal by
+// the rate limiter is problem+json like everywhere else on the gateway.
+func (h *Handlers) useHTML(c *gin.Context) {
 	if h.con != nil && strings.Contains(c.Request.Header.Get("Accept"), "text/html") {
 		chain.UseHTML(c, func(p *problem.Error, rid string) []byte {
 			// Only an officer's error page shows who is signed in and the
@@ -69,8 +74,9 @@ func (h *Handlers) Headers(c *gin.Context) {
 // RequireAuditor admits security officers only; every refusal is audited
 // and counted.
 func (h *Handlers) RequireAuditor() chain.Handler {
-	check := h.kit.RequireAuditor("the console", func(c *gin.Context) *chain.Request { return access(c, "refused") })
+	check := h.kit.RequireAuditor("the console", "use", func(c *gin.Context) *chain.Request { return access(c, "refused") })
 	return func(c *gin.Context) error {
+		h.useHTML(c)
 		if chain.Caller(c).Kind != identity.KindAuditor && h.con != nil {
 			h.con.Refused(console.RefusedNotAuditor)
 		}
