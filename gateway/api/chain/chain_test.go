@@ -77,7 +77,9 @@ func TestFailRendersOnce(t *testing.T) {
 		w.Header().Get("Retry-After") != "3" || body["retry_after"] != float64(3) {
 		t.Fatalf("refusal: %d %s %q %s", w.Code, w.Header().Get("Content-Type"), w.Header().Get("Retry-After"), w.Body)
 	}
-	page := func(c *gin.Context) { UseHTML(c, func(p *problem.Error, rid string) []byte { return []byte("<p>" + p.Detail + "</p>") }) }
+	page := func(c *gin.Context) {
+		UseHTML(c, func(p *problem.Error, rid string) []byte { return []byte("<p>" + p.Detail + "</p>") })
+	}
 	w = serve(t, k, "text/html", func(*gin.Context) error { return errors.New("disk on fire") }, page)
 	if w.Code != 500 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || strings.Contains(w.Body.String(), "fire") {
 		t.Fatalf("HTML error: %d %s %s", w.Code, w.Header().Get("Content-Type"), w.Body)
