@@ -124,6 +124,9 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		_ = s.tls.fetcher.FetchAll(ctx)
 		cancel()
 	}
+	if err := s.tls.openCRLNumbers(); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
 	if err := s.tls.load(); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
