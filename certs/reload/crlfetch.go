@@ -26,8 +26,9 @@ const maxCRLBytes = 16 << 20
 //
 // Redirects are never followed: a CRL is fetched from the URL configured for
 // it and nowhere else. Whether a fetched CRL is newer than the one in force
-// is decided where its signature can be checked (identity.NewTrustAfter
-// refuses a lower CRL number and keeps the newer list).
+// is decided where its signature can be checked (identity.NewTrustWith
+// refuses a lower CRL number and keeps the newer list, and refuses one lower
+// than the number recorded across restarts in identity.CRLNumbers).
 type CRLFetcher struct {
 	URLs    []string
 	Refresh time.Duration

@@ -7,8 +7,8 @@ import (
 )
 
 // HTTP bounds how long one connection and one request may hold the mutual-TLS
-// listener, and how many requests one member may have in progress at once.
-// Every bound is per process.
+// listener, how many requests one member may have in progress at once, and
+// how many connections one member may hold open. Every bound is per process.
 type HTTP struct {
 	// ReadHeaderTimeout bounds the TLS handshake, and the request line and
 	// headers of each request.
@@ -28,6 +28,10 @@ type HTTP struct {
 	// MaxInFlightPerMember is how many requests one member may have in
 	// progress at once; the next is answered 429 until one finishes.
 	MaxInFlightPerMember int `yaml:"max_in_flight_per_member"`
+	// MaxConnectionsPerMember is how many TLS connections one member may
+	// hold open at once; a connection over it is closed right after its
+	// handshake. Certificates naming no registered member share one count.
+	MaxConnectionsPerMember int `yaml:"max_connections_per_member"`
 }
 
 func defaultHTTP() HTTP {
@@ -38,6 +42,9 @@ func defaultHTTP() HTTP {
 		StreamWriteTimeout:   time.Minute,
 		IdleTimeout:          2 * time.Minute,
 		MaxInFlightPerMember: 64,
+		// An HTTP/1.1 client needs a connection per request in progress,
+		// so the connection cap matches the in-flight cap.
+		MaxConnectionsPerMember: 64,
 	}
 }
 
@@ -59,6 +66,9 @@ func (h *HTTP) validate(v *validator) {
 	}
 	if h.MaxInFlightPerMember < 1 || h.MaxInFlightPerMember > 100000 {
 		v.add("max_in_flight_per_member", "must be between 1 and 100000; got %d", h.MaxInFlightPerMember)
+	}
+	if h.MaxConnectionsPerMember < 1 || h.MaxConnectionsPerMember > 100000 {
+		v.add("max_connections_per_member", "must be between 1 and 100000; got %d", h.MaxConnectionsPerMember)
 	}
 }
 

@@ -31,6 +31,9 @@ func TestHTTPValidation(t *testing.T) {
 		{"stream timeout of a day", func(h *HTTP) { h.StreamWriteTimeout = 24 * time.Hour }, []string{"http.stream_write_timeout"}},
 		{"no idle timeout", func(h *HTTP) { h.IdleTimeout = 0 }, []string{"http.idle_timeout"}},
 		{"no in-flight cap", func(h *HTTP) { h.MaxInFlightPerMember = 0 }, []string{"http.max_in_flight_per_member"}},
+		{"no connection cap", func(h *HTTP) { h.MaxConnectionsPerMember = 0 }, []string{"http.max_connections_per_member"}},
+		{"negative connection cap", func(h *HTTP) { h.MaxConnectionsPerMember = -1 }, []string{"http.max_connections_per_member"}},
+		{"connection cap too large", func(h *HTTP) { h.MaxConnectionsPerMember = 100001 }, []string{"http.max_connections_per_member"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,12 +49,12 @@ func TestHTTPValidation(t *testing.T) {
 }
 
 func TestHTTPFromYAML(t *testing.T) {
-	cfg, err := Parse([]byte("http:\n  body_timeout: 5s\n  max_in_flight_per_member: 3\n"), "")
+	cfg, err := Parse([]byte("http:\n  body_timeout: 5s\n  max_in_flight_per_member: 3\n  max_connections_per_member: 7\n"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := defaultHTTP()
-	want.BodyTimeout, want.MaxInFlightPerMember = 5*time.Second, 3
+	want.BodyTimeout, want.MaxInFlightPerMember, want.MaxConnectionsPerMember = 5*time.Second, 3, 7
 	if cfg.HTTP != want {
 		t.Fatalf("http = %+v, want %+v", cfg.HTTP, want)
 	}

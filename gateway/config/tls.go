@@ -25,6 +25,10 @@ type TLS struct {
 	// ReloadInterval is how often certificate, key, CA and CRL files are checked
 	// for change and hot-reloaded.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// CRLStateFile keeps the highest CRL number verified from each issuer
+	// across restarts, so that an older CRL is refused after a restart as
+	// it is before one. Missing on a first start; a corrupt one stops it.
+	CRLStateFile string `yaml:"crl_state_file"`
 }
 
 // ClientCA is one trust anchor and the member-ID prefixes it may vouch for.
@@ -49,6 +53,7 @@ func defaultTLS() TLS {
 		CRLRefresh:     5 * time.Minute,
 		CRLGrace:       time.Hour,
 		ReloadInterval: 2 * time.Second,
+		CRLStateFile:   "var/data/crl-numbers.json",
 	}
 }
 
@@ -105,6 +110,11 @@ func (t *TLS) validate(v *validator, c *Config) {
 		v.add("crl_grace", "must not be negative")
 	}
 	v.positive("reload_interval", t.ReloadInterval)
+	if t.CRLStateFile == "" {
+		v.add("crl_state_file", "must be set: it keeps CRL numbers across restarts")
+	} else if _, err := identity.OpenCRLNumbers(c.Path(t.CRLStateFile)); err != nil {
+		v.add("crl_state_file", "%v", err)
+	}
 }
 
 // validPrefix accepts "AL/" style prefixes and whole member IDs. A prefix that

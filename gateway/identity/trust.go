@@ -76,6 +76,9 @@ type Trust struct {
 	grace     time.Duration
 	rollbacks []Rollback
 	verdicts  verdicts
+	// numbers records the highest verified CRL number per sequence across
+	// restarts; nil: kept in memory only.
+	numbers *CRLNumbers
 }
 
 type anchor struct {
@@ -114,6 +117,24 @@ type Rollback struct {
 	// loaded). It is kept all the same: a forged list is never used, and a
 	// genuine one must not be forgotten for want of a handshake.
 	Unverified bool
+	// Recorded is set when Kept is the number recorded in the CRL state
+	// file (CRLNumbers) rather than a CRL this process holds: no CRL of the
+	// issuer numbered that high is loaded, so the certificates it covers
+	// are refused (crl_missing) until one is.
+	Recorded bool
+}
+
+// TrustOptions are what a Trust is built with besides its anchors.
+type TrustOptions struct {
+	// Grace is how long past its nextUpdate a CRL is still trusted.
+	Grace time.Duration
+	// Prev is the Trust a reload replaces; nil means a first load.
+	Prev *Trust
+	// Numbers, when set, are the highest CRL numbers verified before, kept
+	// across restarts: a CRL numbered lower than the one recorded for its
+	// issuer and key is refused, as a rollback. Every CRL whose signature
+	// this Trust verifies raises them.
+	Numbers *CRLNumbers
 }
 
 // NewTrust parses anchors and CRLs. Any unparsable input is an error: a reload
@@ -127,12 +148,21 @@ func NewTrust(anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
 // held for the same issuer is refused and prev's CRL is kept in force (see
 // Rollbacks). prev is only read; nil means a first load.
 func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*Trust, error) {
+	return NewTrustWith(anchors, TrustOptions{Grace: grace, Prev: prev})
+}
+
+// NewTrustWith is NewTrust with every option: a reload's previous Trust,
+// and the CRL numbers recorded across restarts.
+func NewTrustWith(anchors []AnchorConfig, opts TrustOptions) (*Trust, error) {
+	prev := opts.Prev
 	t := &Trust{
 		roots:   x509.NewCertPool(),
 		anchors: map[string]*anchor{},
 		crls:    map[string][]*crl{},
-		grace:   grace,
+		grace:   opts.Grace,
+		numbers: opts.Numbers,
 	}
+	loaded := map[*crl]bool{}
 	for _, ac := range anchors {
 		certsIn, err := certs.ParseCertsPEM(ac.CertPEM)
 		if err != nil {
@@ -154,14 +184,50 @@ func NewTrustAfter(prev *Trust, anchors []AnchorConfig, grace time.Duration) (*T
 			if err != nil {
 				return nil, fmt.Errorf("trust anchor %s: crl %d: %w", ac.Name, i+1, err)
 			}
-			t.addCRL(reuseCRL(prev, list))
+			c := reuseCRL(prev, list)
+			loaded[c] = true
+			t.addCRL(c)
 		}
 	}
 	if len(t.anchors) == 0 {
 		return nil, errors.New("no trust anchors")
 	}
-	t.keepNewest(prev)
+	reported := t.keepNewest(prev)
+	if t.numbers != nil {
+		t.numbers.retry()
+		t.refuseBelowRecorded(loaded, reported)
+	}
+	slices.SortFunc(t.rollbacks, func(a, b Rollback) int {
+		return cmp.Or(strings.Compare(a.Issuer, b.Issuer), a.Kept.Cmp(b.Kept))
+	})
 	return t, nil
+}
+
+// refuseBelowRecorded drops every CRL numbered lower than the number
+// recorded for its sequence, and reports each loaded one that keepNewest
+// has not reported already. An issuer left with no CRL has its
+// certificates refused as crl_missing until a CRL numbered at least as high
+// is loaded: the list the number was recorded from is not kept, and an
+// older one must not stand in for it.
+func (t *Trust) refuseBelowRecorded(loaded, reported map[*crl]bool) {
+	for _, issuer := range slices.Sorted(maps.Keys(t.crls)) {
+		var kept []*crl
+		for _, c := range t.crls[issuer] {
+			floor := t.numbers.floor(c.seq)
+			if floor == nil || c.list.Number.Cmp(floor) >= 0 {
+				kept = append(kept, c)
+				continue
+			}
+			if loaded[c] && !reported[c] {
+				t.rollbacks = append(t.rollbacks, Rollback{Issuer: c.list.Issuer.CommonName, Number: c.list.Number, Kept: floor, Recorded: true})
+			}
+		}
+		if len(kept) == 0 {
+			delete(t.crls, issuer)
+		} else {
+			t.crls[issuer] = kept
+		}
+	}
 }
 
 // Rollbacks are the CRLs refused while this Trust was built, for the
@@ -204,9 +270,12 @@ func (t *Trust) addCRL(c *crl) {
 // The verifier always uses the highest-numbered CRL that verifies, so a
 // replayed older list changes nothing, and a forged list (which never
 // verifies) cannot push out a genuine one, whatever number or key it claims.
-func (t *Trust) keepNewest(prev *Trust) {
+//
+// It returns the loaded CRLs it reported as rollbacks.
+func (t *Trust) keepNewest(prev *Trust) map[*crl]bool {
+	reported := map[*crl]bool{}
 	if prev == nil {
-		return
+		return reported
 	}
 	newest := map[crlSeq]*crl{}
 	for _, list := range t.crls {
@@ -235,6 +304,7 @@ func (t *Trust) keepNewest(prev *Trust) {
 			loaded := newest[seq]
 			if loaded != nil && v.list.Number.Cmp(loaded.list.Number) > 0 {
 				t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: v.list.Number})
+				reported[loaded] = true
 				// What was refused is not kept: it can never be used.
 				t.crls[issuer] = slices.DeleteFunc(t.crls[issuer], func(c *crl) bool {
 					return c.seq == seq && c.list.Number.Cmp(v.list.Number) < 0
@@ -251,12 +321,11 @@ func (t *Trust) keepNewest(prev *Trust) {
 				continue
 			}
 			t.rollbacks = append(t.rollbacks, Rollback{Issuer: loaded.list.Issuer.CommonName, Number: loaded.list.Number, Kept: u.list.Number, Unverified: true})
+			reported[loaded] = true
 			t.addCRL(u)
 		}
 	}
-	slices.SortFunc(t.rollbacks, func(a, b Rollback) int {
-		return cmp.Or(strings.Compare(a.Issuer, b.Issuer), a.Kept.Cmp(b.Kept))
-	})
+	return reported
 }
 
 type sigState int
@@ -391,6 +460,9 @@ func (t *Trust) crlFor(cert, issuer *x509.Certificate) *crl {
 		if !seen {
 			ok = c.list.CheckSignatureFrom(issuer) == nil
 			c.verified.Store(string(issuer.Raw), ok)
+			if ok.(bool) && t.numbers != nil {
+				t.numbers.raise(c)
+			}
 		}
 		if ok.(bool) && (best == nil || c.list.Number.Cmp(best.list.Number) > 0) {
 			best = c

@@ -23,6 +23,11 @@ type tlsListener struct {
 	// logf receives the same "http: TLS handshake error" lines net/http
 	// writes, for handshakeLog to classify and count.
 	logf func(format string, args ...any)
+	// admit decides, once a handshake has completed, whether its
+	// connection is served; a refused one is closed at once. It may hand
+	// the connection something to release when it closes (countedConn.hold).
+	// Nil admits every connection.
+	admit func(tls.ConnectionState, *countedConn) bool
 
 	conns     chan net.Conn
 	errc      chan error
@@ -30,8 +35,9 @@ type tlsListener struct {
 	closeOnce sync.Once
 }
 
-func newTLSListener(inner net.Listener, config *tls.Config, handshakeTimeout time.Duration, logf func(string, ...any)) *tlsListener {
-	l := &tlsListener{inner: inner, config: config, timeout: handshakeTimeout, logf: logf,
+func newTLSListener(inner net.Listener, config *tls.Config, handshakeTimeout time.Duration, logf func(string, ...any),
+	admit func(tls.ConnectionState, *countedConn) bool) *tlsListener {
+	l := &tlsListener{inner: inner, config: config, timeout: handshakeTimeout, logf: logf, admit: admit,
 		conns: make(chan net.Conn), errc: make(chan error, 1), done: make(chan struct{})}
 	go l.acceptLoop()
 	return l
@@ -61,14 +67,26 @@ func (l *tlsListener) acceptLoop() {
 	}
 }
 
+// handshake runs one connection's handshake and hands it to Accept. The
+// TLS connection is built over a countedConn, below everything that may
+// close it (crypto/tls, net/http's HTTP/1.1 and HTTP/2 servers, a refusal
+// here): whatever ends the connection ends it through countedConn.Close,
+// which releases what admit counted for it.
 func (l *tlsListener) handshake(raw net.Conn) {
-	tc := tls.Server(raw, l.config)
+	cc := &countedConn{Conn: raw}
+	tc := tls.Server(cc, l.config)
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	_ = raw.SetDeadline(time.Now().Add(l.timeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		l.logf("http: TLS handshake error from %s: %v", raw.RemoteAddr(), err)
-		_ = raw.Close()
+		_ = cc.Close()
+		return
+	}
+	if l.admit != nil && !l.admit(tc.ConnectionState(), cc) {
+		// Refused after the handshake: close_notify, bounded by the
+		// handshake's deadline (still set) and crypto/tls's own 5s.
+		_ = tc.Close()
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
@@ -105,6 +123,40 @@ func (l *tlsListener) Close() error {
 }
 
 func (l *tlsListener) Addr() net.Addr { return l.inner.Addr() }
+
+// countedConn is the raw connection under a TLS connection. It releases
+// what was counted for the connection (hold) when it is closed, once,
+// however the close came about.
+type countedConn struct {
+	net.Conn
+	mu      sync.Mutex
+	closed  bool
+	release func()
+}
+
+// hold arranges for release to run when the connection closes. It reports
+// false, and keeps nothing, when the connection is closed already: the
+// caller releases at once.
+func (c *countedConn) hold(release func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.release = release
+	return true
+}
+
+func (c *countedConn) Close() error {
+	c.mu.Lock()
+	release := c.release
+	c.release, c.closed = nil, true
+	c.mu.Unlock()
+	if release != nil {
+		release()
+	}
+	return c.Conn.Close()
+}
 
 // framingConn is an HTTP/1.1 connection after its handshake. It watches the
 // header lines read from it: a header block carrying both Content-Length

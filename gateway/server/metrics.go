@@ -16,6 +16,7 @@ type metrics struct {
 	reloads           *prometheus.CounterVec
 	crlFetches        *prometheus.CounterVec
 	crlRollbacks      prometheus.Counter
+	crlStateWrites    prometheus.Counter
 	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
 }
@@ -41,6 +42,10 @@ func newMetrics() *metrics {
 			Name: "ura_crl_rollbacks_total",
 			Help: "CRLs refused because a CRL with a higher number from the same issuer was seen before.",
 		}),
+		crlStateWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ura_crl_state_write_failures_total",
+			Help: "Failed writes of tls.crl_state_file; the higher CRL number is still enforced until the process restarts.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -51,7 +56,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.crlRollbacks, m.requests, m.duration)
+	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.crlRollbacks, m.crlStateWrites, m.requests, m.duration)
 	return m
 }
 

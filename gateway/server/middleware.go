@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -219,14 +218,12 @@ func (w *streamWriter) Flush() {
 
 // inFlight counts each member's requests in progress.
 type inFlight struct {
-	max     int
-	mu      sync.Mutex
-	n       map[string]int
+	*memberSlots
 	refused *prometheus.CounterVec
 }
 
 func newInFlight(max int, reg prometheus.Registerer) (*inFlight, error) {
-	f := &inFlight{max: max, n: map[string]int{}, refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := &inFlight{memberSlots: newMemberSlots(max), refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ura_http_in_flight_refused_total",
 		Help: "Requests refused because their member already had http.max_in_flight_per_member in progress, by member.",
 	}, []string{"member"})}
@@ -234,24 +231,6 @@ func newInFlight(max int, reg prometheus.Registerer) (*inFlight, error) {
 		return nil, fmt.Errorf("in-flight metrics: %w", err)
 	}
 	return f, nil
-}
-
-func (f *inFlight) acquire(member string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.n[member] >= f.max {
-		return false
-	}
-	f.n[member]++
-	return true
-}
-
-func (f *inFlight) release(member string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.n[member]--; f.n[member] <= 0 {
-		delete(f.n, member)
-	}
 }
 
 // limitInFlight admits a member's request while it has fewer than

@@ -131,6 +131,7 @@ func (p *testPKI) config() *config.Config {
 	cfg.TLS.CertFile = p.path("server.crt")
 	cfg.TLS.KeyFile = p.path("server.key")
 	cfg.TLS.ReloadInterval = 20 * time.Millisecond
+	cfg.TLS.CRLStateFile = p.path("crl-numbers.json")
 	cfg.TLS.ClientCAs = []config.ClientCA{
 		{Name: "al", CertFile: p.path("ca.crt"), Prefixes: []string{"AL/", "NATO/"}, CRLs: []config.CRLSource{{File: p.path("crl.pem")}}},
 		{Name: "it", CertFile: p.path("it-ca.crt"), Prefixes: []string{"IT/"}},

@@ -71,6 +71,8 @@ type Server struct {
 	ops      *ops.Handlers
 	// inFlight caps each member's requests in progress (http.max_in_flight_per_member).
 	inFlight *inFlight
+	// conns caps each member's open TLS connections (http.max_connections_per_member).
+	conns *connCap
 	// csrfKey signs the console's form tokens (console.csrf_key_file); nil:
 	// a random key per process.
 	csrfKey []byte
@@ -104,6 +106,9 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
 	}
 	s.registry = identity.NewRegistry(members)
+	if s.conns, err = newConnCap(cfg.HTTP.MaxConnectionsPerMember, s.registry, m.registry, logger.With("component", "tls")); err != nil {
+		return nil, err
+	}
 	if s.deps.Cursors == nil {
 		s.deps.Cursors = cursor.Random()
 		logger.Warn("cursors are sealed with a key of this process: they stop working when it restarts and other replicas refuse them; set cursors.key_file",
@@ -118,6 +123,9 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		// covers are refused (crl_missing) until a fetch succeeds.
 		_ = s.tls.fetcher.FetchAll(ctx)
 		cancel()
+	}
+	if err := s.tls.openCRLNumbers(); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
 	}
 	if err := s.tls.load(); err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -213,7 +221,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	servers := []*http.Server{srv}
 	errc := make(chan error, 2)
-	tl := newTLSListener(ln, s.tls.baseConfig(), hc.ReadHeaderTimeout, errorLog.Printf)
+	tl := newTLSListener(ln, s.tls.baseConfig(), hc.ReadHeaderTimeout, errorLog.Printf, s.conns.admit)
 	go func() { errc <- srv.Serve(tl) }()
 
 	if s.cfg.OpsListen != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type tlsManager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	current atomic.Pointer[tlsState]
+	// numbers keeps the highest verified CRL number per issuer across
+	// restarts (tls.crl_state_file); set by openCRLNumbers.
+	numbers *identity.CRLNumbers
 }
 
 func newTLSManager(cfg *config.Config, m *metrics, log *slog.Logger) *tlsManager {
@@ -56,6 +60,29 @@ func newTLSManager(cfg *config.Config, m *metrics, log *slog.Logger) *tlsManager
 		}
 	}
 	return tm
+}
+
+// openCRLNumbers reads tls.crl_state_file, once, before the first load. A
+// missing file is a first start; a corrupt one stops start-up. When any
+// CRL is configured, the file's directory is made now, so that a directory
+// the gateway cannot create stops start-up rather than the first write.
+func (tm *tlsManager) openCRLNumbers() error {
+	path := tm.cfg.Path(tm.cfg.TLS.CRLStateFile)
+	n, err := identity.OpenCRLNumbers(path)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(tm.cfg.TLS.ClientCAs, func(ca config.ClientCA) bool { return len(ca.CRLs) > 0 }) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("crl state file %s: %w", path, err)
+		}
+	}
+	n.OnWriteError = func(err error) {
+		tm.metrics.crlStateWrites.Inc()
+		tm.log.Error("crl number not recorded: a restart before the next successful write would forget it", "error", err)
+	}
+	tm.numbers = n
+	return nil
 }
 
 // watchedFiles are the files whose change triggers a reload.
@@ -118,14 +145,19 @@ func (tm *tlsManager) build() (*tlsState, error) {
 	if cur := tm.current.Load(); cur != nil {
 		prev = cur.trust
 	}
-	trust, err := identity.NewTrustAfter(prev, anchors, t.CRLGrace)
+	trust, err := identity.NewTrustWith(anchors, identity.TrustOptions{Grace: t.CRLGrace, Prev: prev, Numbers: tm.numbers})
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range trust.Rollbacks() {
 		tm.metrics.crlRollbacks.Inc()
-		tm.log.Warn("crl refused: numbered lower than one already seen from its issuer; the newer one stays in force",
-			"issuer", r.Issuer, "crl_number", r.Number.String(), "kept_crl_number", r.Kept.String(), "kept_unverified", r.Unverified)
+		msg := "crl refused: numbered lower than one already seen from its issuer; the newer one stays in force"
+		if r.Recorded {
+			msg = "crl refused: numbered lower than one already seen from its issuer; none that high is loaded " +
+				"(the number is from the CRL state file), so the certificates it covers are refused until one is"
+		}
+		tm.log.Warn(msg, "issuer", r.Issuer, "crl_number", r.Number.String(), "kept_crl_number", r.Kept.String(),
+			"kept_unverified", r.Unverified, "kept_from", keptFrom(r))
 	}
 	st := &tlsState{trust: trust, min: tls.VersionTLS13}
 	if t.MinVersion == "1.2" {
@@ -213,6 +245,14 @@ func (h handshakeLog) Write(p []byte) (int, error) {
 		h.log.Warn("http server", "error", msg)
 	}
 	return len(p), nil
+}
+
+// keptFrom says where a rollback's kept number comes from.
+func keptFrom(r identity.Rollback) string {
+	if r.Recorded {
+		return "state_file"
+	}
+	return "memory"
 }
 
 func result(err error) string {
