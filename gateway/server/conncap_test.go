@@ -83,7 +83,8 @@ func TestConnectionCapPerMember(t *testing.T) {
 	p := newTestPKI(t)
 	cfg := p.config()
 	cfg.HTTP.MaxConnectionsPerMember = 3
-	srv, addr := start(t, cfg)
+	e := startGateway(t, withPKI(p), useConfig(cfg), withoutParts())
+	srv, addr := e.srv, e.addr
 	a := p.member(p.inter, aim)
 
 	// A holds three connections: two over HTTP/2, one over HTTP/1.1.
@@ -163,7 +164,8 @@ func TestConnectionCapReleasedByIdleTimeout(t *testing.T) {
 	cfg := p.config()
 	cfg.HTTP.MaxConnectionsPerMember = 2
 	cfg.HTTP.IdleTimeout = 200 * time.Millisecond
-	srv, addr := start(t, cfg)
+	e := startGateway(t, withPKI(p), useConfig(cfg), withoutParts())
+	srv, addr := e.srv, e.addr
 	a := p.member(p.inter, aim)
 	for _, h2 := range []bool{true, false} {
 		if status, _, _, _, err := capWhoami(t, capClient(p, a, h2), addr); err != nil || status != http.StatusOK {
@@ -189,7 +191,8 @@ func TestConnectionCapUnregisteredShareOneCount(t *testing.T) {
 	p := newTestPKI(t)
 	cfg := p.config()
 	cfg.HTTP.MaxConnectionsPerMember = 1
-	srv, addr := start(t, cfg)
+	e := startGateway(t, withPKI(p), useConfig(cfg), withoutParts())
+	srv, addr := e.srv, e.addr
 	first := capClient(p, p.member(p.inter, "AL/GOV/NOBODY"), false)
 	if status, _, _, _, err := capWhoami(t, first, addr); err != nil || status != http.StatusForbidden {
 		t.Fatalf("unregistered member: %d %v, want 403", status, err)

@@ -76,7 +76,8 @@ func TestCRLNumberSurvivesGatewayRestart(t *testing.T) {
 
 	writeInterCRL(t, p, 5, revoked)
 	t.Run("first run records CRL 5", func(t *testing.T) {
-		srv, addr := start(t, cfg)
+		e := startGateway(t, withPKI(p), useConfig(cfg), withoutParts())
+		srv, addr := e.srv, e.addr
 		if !served(t, aim, addr) {
 			t.Fatal("a valid member was refused")
 		}
@@ -93,7 +94,8 @@ func TestCRLNumberSurvivesGatewayRestart(t *testing.T) {
 
 	writeInterCRL(t, p, 4)
 	t.Run("restart refuses CRL 4, accepts CRL 6", func(t *testing.T) {
-		srv, addr := start(t, cfg)
+		e := startGateway(t, withPKI(p), useConfig(cfg), withoutParts())
+		srv, addr := e.srv, e.addr
 		if got := testutil.ToFloat64(srv.metrics.crlRollbacks); got != 1 {
 			t.Fatalf("ura_crl_rollbacks_total = %v after the restart with CRL 4, want 1", got)
 		}

@@ -79,6 +79,7 @@ type gatewayOption func(*gatewaySetup)
 
 type gatewaySetup struct {
 	p         *testPKI
+	cfg       *config.Config
 	noFakes   bool
 	configure []func(*config.Config)
 	parts     []func(*gatewayEnv, *Deps)
@@ -93,6 +94,12 @@ func withPKI(p *testPKI) gatewayOption {
 
 // withConfig changes the config (testPKI.config) before the gateway is
 // built; config options apply in order, all before any part is made.
+// useConfig runs the gateway on cfg as it is (made with p.config() of the
+// gateway's PKI), for tests that start several gateways on one config.
+func useConfig(cfg *config.Config) gatewayOption {
+	return func(s *gatewaySetup) { s.cfg = cfg }
+}
+
 func withConfig(f func(*config.Config)) gatewayOption {
 	return func(s *gatewaySetup) { s.configure = append(s.configure, f) }
 }
@@ -262,6 +269,9 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gatewayEnv {
 		e.p = newTestPKI(t)
 	}
 	e.cfg = e.p.config()
+	if s.cfg != nil {
+		e.cfg = s.cfg
+	}
 	for _, f := range s.configure {
 		f(e.cfg)
 	}
