@@ -268,7 +268,8 @@ func (s *Server) Run(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	// The listeners have drained: no refusal can come any more.
+	// The listeners have drained. Only if the drain timed out can a refusal
+	// still come; it is then logged and counted as not audited.
 	s.flushRefusals()
 	s.log.Info("ura stopped")
 	return errors.Join(errs...)

@@ -1,6 +1,7 @@
 // Package chain holds the steps every API of the gateway shares: a handler
 // that returns its error, the one place an error becomes a response, the
-// rate-limit charge, the auditor check and the audit event of a request.
+// rate-limit charge, the auditor check, the audit event of a request, and
+// the collapsed audit of the requests a limit refuses (refusals.go).
 // The APIs themselves (exchange, auditapi, consoleapi, ops) are mounted from
 // one composition root, gateway/server; gateway/ARCHITECTURE.md draws the
 // whole chain.
