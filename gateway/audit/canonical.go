@@ -68,7 +68,7 @@ func (e *Event) check() error {
 	for _, f := range [...]struct {
 		name string
 		v    int64
-	}{{"seq", e.Seq}, {"record_version", int64(e.RecordVersion)}, {"status", int64(e.Status)}, {"records", int64(e.Records)}} {
+	}{{"seq", e.Seq}, {"record_version", int64(e.RecordVersion)}, {"status", int64(e.Status)}, {"records", int64(e.Records)}, {"collapsed", int64(e.Collapsed)}} {
 		if f.v > MaxInt || f.v < -MaxInt {
 			return fmt.Errorf("%w: %s %d is outside ±2^53", ErrInvalidEvent, f.name, f.v)
 		}

@@ -44,6 +44,11 @@ type Event struct {
 	Status         int              `json:"status,omitempty"`
 	// Records is how many records a request-level event covers.
 	Records int `json:"records,omitempty"`
+	// Collapsed is how many refusals a summary event stands for: refusals of
+	// one member by one limit, counted in one window after the first, which
+	// has an event of its own (ARCHITECTURE.md, Audit). Zero (absent) on
+	// every other event, so logs written before the field verify unchanged.
+	Collapsed int `json:"collapsed,omitempty"`
 	// Shadow is what a candidate (shadow) policy would have decided, when it
 	// differs from the enforced decision.
 	Shadow *Shadow `json:"shadow,omitempty"`

@@ -248,8 +248,8 @@ func (s *Syslog) format(it syslogItem) []byte {
 	sd := sdElement("ura@32473",
 		"seq", strconv.FormatInt(e.Seq, 10), "member", e.Member, "action", e.Action,
 		"decision", e.Decision, "record_id", e.RecordID, "reasons", strings.Join(codes, ","),
-		"decision_id", e.DecisionID, "policy_revision", e.PolicyRevision, "status", statusString(e.Status),
-		"request_id", e.RequestID, "hash", e.Hash)
+		"decision_id", e.DecisionID, "policy_revision", e.PolicyRevision, "status", nonZero(e.Status),
+		"collapsed", nonZero(e.Collapsed), "request_id", e.RequestID, "hash", e.Hash)
 	line, _ := canonicalJSON(e)
 	return s.header(sev, e.Time, "decision", sd, string(line))
 }
@@ -276,11 +276,13 @@ func severity(decision string) int {
 	}
 }
 
-func statusString(s int) string {
-	if s == 0 {
+// nonZero renders an integer member of the structured data; zero (absent
+// from the event) is left out.
+func nonZero(n int) string {
+	if n == 0 {
 		return ""
 	}
-	return strconv.Itoa(s)
+	return strconv.Itoa(n)
 }
 
 // sdElement renders one SD-ELEMENT, leaving out empty parameters and
@@ -347,6 +349,10 @@ func cef(e *Event) string {
 	}
 	if e.Status != 0 {
 		ext = append(ext, [2]string{"cn2Label", "status"}, [2]string{"cn2", strconv.Itoa(e.Status)})
+	}
+	if e.Collapsed != 0 {
+		// CEF's baseEventCount: how many refusals a summary stands for.
+		ext = append(ext, [2]string{"cnt", strconv.Itoa(e.Collapsed)})
 	}
 	var b strings.Builder
 	for i, h := range hdr {

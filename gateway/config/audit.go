@@ -22,7 +22,21 @@ type Audit struct {
 	GroupCommit AuditGroupCommit `yaml:"group_commit"`
 	Checkpoint  AuditCheckpoint  `yaml:"checkpoint"`
 	Syslog      AuditSyslog      `yaml:"syslog"`
+	// RefusalWindow is how long the refusals of one member by one limit
+	// (a rate-limit class, or the in-flight cap) are collapsed: the first
+	// refusal of a window is an event at once, the rest are counted and
+	// written as one summary event when the window closes
+	// (ARCHITECTURE.md, Audit).
+	RefusalWindow time.Duration `yaml:"refusal_window"`
 }
+
+// Bounds of audit.refusal_window: shorter windows let a flood write more
+// events (at most two per member and limit per window), longer ones hold
+// counts in memory longer before they are written.
+const (
+	MinRefusalWindow = time.Second
+	MaxRefusalWindow = 10 * time.Minute
+)
 
 // AuditGroupCommit bounds how appends are batched into one write and fsync.
 type AuditGroupCommit struct {
@@ -93,7 +107,8 @@ func defaultAudit() Audit {
 		// unseen; the interval bounds how long they stay unsigned.
 		Checkpoint: AuditCheckpoint{Every: 1000, Interval: 5 * time.Second,
 			VaultKV: AuditVaultKV{Mount: "kv", Unreachable: AuditUnreachableRefuse}},
-		Syslog: AuditSyslog{Format: "rfc5424", Queue: 10000},
+		Syslog:        AuditSyslog{Format: "rfc5424", Queue: 10000},
+		RefusalWindow: 10 * time.Second,
 	}
 }
 
@@ -126,6 +141,9 @@ func (a *Audit) validate(v *validator, c *Config) {
 	v.at("checkpoint").positive("interval", a.Checkpoint.Interval)
 	a.Checkpoint.VaultKV.validate(v.at("checkpoint").at("vault_kv"), c)
 	a.Syslog.validate(v.at("syslog"), c)
+	if a.RefusalWindow < MinRefusalWindow || a.RefusalWindow > MaxRefusalWindow {
+		v.add("refusal_window", "must be between %s and %s; got %s", MinRefusalWindow, MaxRefusalWindow, a.RefusalWindow)
+	}
 }
 
 func (k *AuditVaultKV) validate(v *validator, c *Config) {

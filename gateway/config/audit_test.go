@@ -30,6 +30,10 @@ func TestAuditValidation(t *testing.T) {
 			a.Syslog.Network, a.Syslog.Addr, a.Syslog.CertFile = "tls", "siem:6514", "testdata/not-a-cert.txt"
 		}, []string{"audit.syslog.key_file"}},
 		{"syslog ok", func(a *Audit) { a.Syslog.Network, a.Syslog.Addr, a.Syslog.Format = "udp", "127.0.0.1:514", "cef" }, nil},
+		{"refusal window too short", func(a *Audit) { a.RefusalWindow = 500 * time.Millisecond }, []string{"audit.refusal_window"}},
+		{"refusal window too long", func(a *Audit) { a.RefusalWindow = time.Hour }, []string{"audit.refusal_window"}},
+		{"refusal window unset", func(a *Audit) { a.RefusalWindow = 0 }, []string{"audit.refusal_window"}},
+		{"refusal window ok", func(a *Audit) { a.RefusalWindow = time.Minute }, nil},
 		{"vault kv without vault", func(a *Audit) { a.Checkpoint.VaultKV.Path = "ura-audit/checkpoints/gw1" },
 			[]string{"audit.checkpoint.vault_kv.path"}},
 		{"vault kv paths", func(a *Audit) {

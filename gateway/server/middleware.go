@@ -236,7 +236,8 @@ func newInFlight(max int, reg prometheus.Registerer) (*inFlight, error) {
 // limitInFlight admits a member's request while it has fewer than
 // http.max_in_flight_per_member in progress on this process, and answers
 // 429 otherwise: slow requests of one member cannot take every worker, and
-// other members are not affected.
+// other members are not affected. A refusal is counted for the audit log
+// (chain.Kit.Limited: collapsed per member, never waited for).
 func (s *Server) limitInFlight(c *gin.Context) error {
 	m := chain.Caller(c)
 	if !s.inFlight.acquire(m.ID) {
@@ -246,6 +247,7 @@ func (s *Server) limitInFlight(c *gin.Context) error {
 		p := problem.New(http.StatusTooManyRequests, problem.TypeRateLimited,
 			fmt.Sprintf("at most %d requests of one member may be in progress at once", s.inFlight.max))
 		c.Header("Retry-After", "1")
+		s.kit.Limited(c, chain.ScopeInFlight, chain.ReasonTooManyInFlight, p.Detail)
 		return p
 	}
 	defer s.inFlight.release(m.ID)

@@ -149,6 +149,16 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 func (s *Server) apis() (apis, error) {
 	d := s.deps
 	s.kit = &chain.Kit{Log: s.log, Audit: d.Audit, Limiter: d.Limiter}
+	if d.Audit != nil {
+		// The limits' 429s, collapsed per member and limit; Run appends
+		// them and flushes what is counted when it stops.
+		ref, err := chain.NewRefusals(d.Audit, chain.RefusalOptions{Window: s.cfg.Audit.RefusalWindow,
+			Logger: s.log.With("component", "audit"), Registerer: s.metrics.registry})
+		if err != nil {
+			return apis{}, fmt.Errorf("audit.refusal_window: %w", err)
+		}
+		s.kit.Refusals = ref
+	}
 	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy, Registers: d.Registers,
 		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors}, s.metrics.registry)
 	if err != nil {
@@ -196,7 +206,8 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Run serves until ctx ends, then drains in-flight requests.
+// Run serves until ctx ends, then drains in-flight requests and appends
+// the refusals still counted (chain.Refusals) before it returns.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -246,10 +257,14 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	watcher.Prime()
 	go watcher.Run(runCtx)
+	if ref := s.kit.Refusals; ref != nil {
+		go ref.Run(runCtx)
+	}
 
 	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen, "ops_metrics", s.cfg.OpsMetrics)
 	select {
 	case err := <-errc:
+		s.flushRefusals()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -261,6 +276,17 @@ func (s *Server) Run(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// The listeners have drained. Only if the drain timed out can a refusal
+	// still come; it is then logged and counted as not audited.
+	s.flushRefusals()
 	s.log.Info("ura stopped")
 	return errors.Join(errs...)
+}
+
+// flushRefusals appends the refusals counted but not yet written, closing
+// every window; a failure is logged and counted by chain.Refusals.
+func (s *Server) flushRefusals() {
+	if ref := s.kit.Refusals; ref != nil {
+		_ = ref.Close(context.Background())
+	}
 }

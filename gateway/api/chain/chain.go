@@ -1,6 +1,7 @@
 // Package chain holds the steps every API of the gateway shares: a handler
 // that returns its error, the one place an error becomes a response, the
-// rate-limit charge, the auditor check and the audit event of a request.
+// rate-limit charge, the auditor check, the audit event of a request, and
+// the collapsed audit of the requests a limit refuses (refusals.go).
 // The APIs themselves (exchange, auditapi, consoleapi, ops) are mounted from
 // one composition root, gateway/server; gateway/ARCHITECTURE.md draws the
 // whole chain.
@@ -37,6 +38,9 @@ type Kit struct {
 	Audit audit.Log
 	// Limiter charges requests; nil: every charge is allowed.
 	Limiter ratelimit.Limiter
+	// Refusals audits the 429s of the limits, collapsed per member and
+	// limit (refusals.go); nil: they are only answered and counted.
+	Refusals *Refusals
 }
 
 // Wrap adapts h to gin: a returned error is answered by Fail, and nothing
@@ -52,9 +56,14 @@ func (k *Kit) Wrap(h Handler) gin.HandlerFunc {
 // Fail answers err: the one place an error reaches a caller. Internal
 // causes are logged here, once, and never written to the response. A
 // browser on a route that renders HTML errors (UseHTML) gets a page; anyone
-// else gets RFC 9457 problem+json.
+// else gets RFC 9457 problem+json. A refused charge (*ratelimit.RefusedError)
+// is also counted for the audit log (Kit.Limited), which never holds up or
+// changes its 429.
 func (k *Kit) Fail(c *gin.Context, err error) {
 	p := Problem(err)
+	if refused := (*ratelimit.RefusedError)(nil); errors.As(err, &refused) {
+		k.Limited(c, string(refused.Class), ReasonRateLimited, p.Detail)
+	}
 	if ra, ok := p.Extra["retry_after"].(int); ok {
 		c.Header("Retry-After", strconv.Itoa(ra))
 	}

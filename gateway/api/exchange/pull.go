@@ -132,7 +132,10 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 }
 
 // queryProblem maps what a store scan (or the chain inside it) failed with.
-func queryProblem(err error) *problem.Error {
+// A refused or undecided charge is returned as it is, for chain.Kit.Fail to
+// answer (and to count a refusal for the audit log); chain.Problem maps it
+// where the answer is a stream's trailer.
+func queryProblem(err error) error {
 	var (
 		p       *problem.Error
 		refused *ratelimit.RefusedError
@@ -141,7 +144,7 @@ func queryProblem(err error) *problem.Error {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &refused), errors.Is(err, ratelimit.ErrUnavailable):
-		return chain.Problem(err)
+		return err
 	case errors.Is(err, store.ErrBadCursor):
 		return chain.ParamError("cursor", "is not a cursor this gateway handed out")
 	default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -98,7 +99,9 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 	case err != nil && !started:
 		return queryProblem(err)
 	case err != nil:
-		prob := queryProblem(err)
+		// Past the status line a refusal is no 429: the trailer says it,
+		// and the chunks sent are audited already.
+		prob := chain.Problem(queryProblem(err))
 		h.log.Warn("pull stream ended early", "request_id", p.req.ID, "member", p.req.Member.ID,
 			"records", sent, "status", prob.Status, "type", prob.Type, "error", err)
 		sealed, _ := h.sealCursor(c, pp.q, resume) // a position the store handed out
