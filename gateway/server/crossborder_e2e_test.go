@@ -20,8 +20,8 @@ import (
 // ministries of Serbia and Czechia beside Italy's.
 type cbEnv struct {
 	*exEnv
-	rev    string
-	italy  *audittest.Signer // the Italian gateway's signing key
+	rev   string
+	italy *audittest.Signer // the Italian gateway's signing key
 }
 
 func cbStart(t *testing.T) *cbEnv {
