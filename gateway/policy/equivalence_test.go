@@ -33,10 +33,12 @@ var updateEquivalence = flag.Bool("update", false, "rewrite testdata/equivalence
 var equivCorpusPath = filepath.Join("testdata", "equivalence", "corpus.json.gz")
 
 // TestPolicyEquivalence checks the embedded policy, decision by decision,
-// over some 127,000 generated questions: every caller shape and action
+// over some 162,000 generated questions: every caller shape and action
 // against the test records, each record with every member removed or
-// replaced by an odd value, previous versions, and export declarations
-// against registers in every state the licence checks tell apart. Errors
+// replaced by an odd value, previous versions, records of a foreign
+// originator (relayed by a peer gateway or pushed by a partner), trace
+// requests and answers, and export declarations against registers in every
+// state the licence checks tell apart. Errors
 // count as equal when their code and message are.
 //
 // By default it compares with the committed corpus (questions, registers
