@@ -15,6 +15,14 @@ nato := {"member": "NATO/ORG/LIAISON", "nation": "NATO", "kind": "liaison", "cle
 
 auditor := {"member": "AL/GOV/AUDIT", "nation": "ALB", "kind": "auditor", "clearance": "SECRET", "roles": ["audit"]}
 
+# Italy's ura gateway, a peer relaying what Italian institutions push to it.
+itgw := {"member": "IT/GOV/URA", "nation": "ITA", "kind": "gateway", "clearance": "CONFIDENTIAL", "roles": []}
+
+# A partner ministry of any nation, e.g. Czechia's (CZ/GOV/MOD).
+partner_of(nation, member) := {"member": member, "nation": nation, "kind": "partner", "clearance": "SECRET", "roles": []}
+
+cze := partner_of("CZE", "CZ/GOV/MOD")
+
 label(classification, releasable, originator) := {
 	"classification": classification,
 	"releasable_to": releasable,
@@ -91,6 +99,7 @@ with_originator(record, member) := json.patch(record, [
 licence_register := {
 	"id": "AIM-LIC-2026-000123",
 	"version": 3,
+	"originator": "AL/GOV/AIM",
 	"type": "export",
 	"status": "issued",
 	"valid_from": "2026-05-01",

@@ -125,6 +125,19 @@ export_refusals contains reason("licence_not_in_force", msg) if {
 	msg := sprintf("licence %s has status %v", [export_licence_id, object.get(export_licence, "status", "(none)")])
 }
 
+# An export from this nation is declared against a licence that one of its
+# own institutions issued. A peer's licences are relayed here for reference
+# (relay.rego) and kept in the same register; they license nothing at this
+# border. A licence whose originator the register does not know is not
+# shown to be national.
+licence_issued_here if instance_of(export_licence.originator) == data.ura_data.own_instance
+
+export_refusals contains reason("licence_not_national", msg) if {
+	export_licence
+	not licence_issued_here
+	msg := sprintf("licence %s was issued by %v, not by an institution of instance %v", [export_licence_id, object.get(export_licence, "originator", "(unknown)"), data.ura_data.own_instance])
+}
+
 export_licence_type if export_licence.type in data.ura_data.licence.export_types
 
 export_refusals contains reason("licence_type_mismatch", msg) if {

@@ -210,3 +210,15 @@ test_excluded_holder_named_only_by_id_denied if {
 	some r in d.reasons
 	contains(r.message, "K99999999Z")
 }
+
+# A licence relayed from a peer licenses no export from here.
+test_export_against_foreign_licence_denied if {
+	d := decide_regs(dpd, export_event, registers_with_licence({"originator": "IT/GOV/MOD"}))
+	denied_with(d, "licence_not_national")
+	count(d.reasons) == 1
+}
+
+test_export_against_licence_of_unknown_origin_denied if {
+	regs := json.patch(registers, [{"op": "remove", "path": "/licences/AIM-LIC-2026-000123/originator"}])
+	denied_with(decide_regs(dpd, export_event, regs), "licence_not_national")
+}

@@ -29,12 +29,24 @@ deny contains reason("clearance_insufficient", msg) if {
 }
 
 # Releasable To: the caller's nation (NATO for the liaison office), or a
-# group listed in data.ura_data.groups that contains it.
+# group listed in data.ura_data.groups whose members include it (NATO: the
+# member nations and NATO bodies; EU: the member states and EU bodies). The
+# gateway's Go code answers the same question from the same table
+# (policy.Releasable), for what it forwards.
 releasable if input.caller.nation in input.record.label.releasable_to
 
 releasable if {
 	some group in input.record.label.releasable_to
-	input.caller.nation in data.ura_data.groups[group]
+	input.caller.nation in data.ura_data.groups[group].members
+}
+
+# The same test for any nation, where the policy asks about someone other
+# than the caller.
+releasable_to(label, nation) if nation in label.releasable_to
+
+releasable_to(label, nation) if {
+	some group in label.releasable_to
+	nation in data.ura_data.groups[group].members
 }
 
 deny contains reason("not_releasable", msg) if {
@@ -45,19 +57,50 @@ deny contains reason("not_releasable", msg) if {
 }
 
 # A partner sees the movements that concern its own nation, nothing of
-# Albania's internal register traffic.
+# Albania's internal register traffic; of trace requests, its own and those
+# about items marked in its nation. Trace responses are addressed, below.
 event_involves_caller if input.record.event.from == input.caller.nation
 
 event_involves_caller if input.record.event.to == input.caller.nation
+
+event_involves_caller if {
+	input.record.event.type == "TRACE_REQUEST"
+	input.record.label.originator == input.caller.member
+}
+
+event_involves_caller if {
+	input.record.event.type == "TRACE_REQUEST"
+	input.record.event.item.marking.country == input.caller.nation
+}
+
+trace_response if input.record.event.type == "TRACE_RESPONSE"
 
 deny contains reason("outside_partner_scope", msg) if {
 	input.action == "pull"
 	registered
 	input.caller.kind == "partner"
 	input.record.kind == "tracking_event"
+	not trace_response
 	not event_involves_caller
 	msg := sprintf("%v moves goods from %v to %v; a partner sees only events from or to %v", [rec(["id"]), rec(["event", "from"]), rec(["event", "to"]), who("nation")])
 }
+
+# A trace response answers one member's trace request and names it
+# (event.trace.requester): among foreign members, partners and liaison
+# offices, only that one receives it, whatever else its label allows. The
+# label still applies: the answering agency releases it to the requester's
+# nation. The message names no requester.
+deny contains reason("trace_response_not_addressed", msg) if {
+	input.action == "pull"
+	registered
+	input.caller.kind in {"partner", "liaison"}
+	input.record.kind == "tracking_event"
+	trace_response
+	not addressed_to_caller
+	msg := sprintf("%v answers another member's trace request", [rec(["id"])])
+}
+
+addressed_to_caller if input.record.event.trace.requester == input.caller.member
 
 # Fields a kind of member never receives are removed, not the whole record:
 # customs needs a licence's validity, holder and items, never its contract

@@ -39,9 +39,18 @@ test_albanian_institutions_see_alb_releasable if {
 }
 
 test_not_releasable_to_caller_denied if {
-	denied_with(decide(ita, "pull", licence), "not_releasable")
-	only_nato := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["NATO"]}])
-	denied_with(decide(aim, "pull", only_nato), "not_releasable")
+	alb_cze := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "CZE"]}])
+	denied_with(decide(ita, "pull", alb_cze), "not_releasable")
+	only_ita := json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ITA"]}])
+	denied_with(decide(aim, "pull", only_ita), "not_releasable")
+}
+
+# REL ALB, NATO: Italy is a NATO member, so its ministry sees the licence.
+test_italy_sees_rel_alb_nato if {
+	d := decide(ita, "pull", licence)
+	d.allow
+	d.redact == ["/licence/end_user/contact"]
+	codes(d) == {"redacted"}
 }
 
 test_liaison_sees_nato_releasable if {

@@ -65,9 +65,17 @@ test_partner_pushes_transfer_denied if {
 	denied_with(decide(ita, "push", with_originator(aim_event("TRANSFERRED"), "IT/GOV/MOD")), "push_not_authorised")
 }
 
-test_liaison_and_auditor_push_nothing if {
-	denied_with(decide(nato, "push", with_originator(aim_event("TRACE_REQUEST"), "NATO/ORG/LIAISON")), "push_not_authorised")
+# The liaison office asks for traces (trace_test.rego) and pushes nothing
+# else; a security officer pushes nothing.
+test_liaison_pushes_only_trace_requests if {
+	denied_with(decide(nato, "push", with_originator(aim_event("TRACE_RESPONSE"), "NATO/ORG/LIAISON")), "push_not_authorised")
+	denied_with(decide(nato, "push", with_originator(aim_event("TRANSFERRED"), "NATO/ORG/LIAISON")), "push_not_authorised")
+	denied_with(decide(nato, "push", with_originator(licence, "NATO/ORG/LIAISON")), "push_not_authorised")
+}
+
+test_auditor_pushes_nothing if {
 	denied_with(decide(auditor, "push", with_originator(licence, "AL/GOV/AUDIT")), "push_not_authorised")
+	denied_with(decide(auditor, "push", with_originator(aim_event("TRACE_REQUEST"), "AL/GOV/AUDIT")), "push_not_authorised")
 }
 
 # The caller is the label's originator.
@@ -170,6 +178,17 @@ test_id_in_own_namespace_allowed if {
 test_default_namespace_is_member_id if {
 	data.ura.id_prefixes("IT/GOV/MOD") == ["IT-GOV-MOD-"]
 	data.ura.id_prefixes("AL/GOV/DPD") == ["DPD-"]
+}
+
+# A default namespace inside a listed one would let its member take ids of
+# the listed institution: such a member has no namespace, and every id it
+# pushes is refused.
+test_default_namespace_inside_listed_is_none if {
+	data.ura.id_prefixes("AIM/GOV/X") == []
+	data.ura.id_prefixes("MOD/GOV/MOD") == []
+	squat := json.patch(licence, [{"op": "replace", "path": "/label/originator", "value": "AIM/GOV/X"}, {"op": "replace", "path": "/id", "value": "AIM-GOV-X-LIC-1"}])
+	d := decide({"member": "AIM/GOV/X", "nation": "ITA", "kind": "agency", "clearance": "SECRET", "roles": []}, "push", squat)
+	d.reasons == [{"code": "id_outside_namespace", "message": "record ids of AIM/GOV/X must begin with (no namespace); this id is not in that namespace"}]
 }
 
 # A push naming a stored record the caller does not own gets the same answer

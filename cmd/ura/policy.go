@@ -223,7 +223,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	registersFile := fs.String("registers", "", "records (JSON array or NDJSON) to load into the registers first")
 	cfgPath := fs.String("config", "", "gateway configuration: member registry and policy source")
 	nation := fs.String("nation", "", "without --config: the caller's nation (ISO alpha-3, NATO or EU)")
-	kind := fs.String("kind", "", "without --config: agency|ministry|customs|partner|liaison|auditor")
+	kind := fs.String("kind", "", "without --config: agency|ministry|customs|partner|liaison|auditor|gateway")
 	clearance := fs.String("clearance", "", "without --config: UNCLASSIFIED|RESTRICTED|CONFIDENTIAL|SECRET")
 	roles := fs.String("roles", "", "without --config: comma-separated roles")
 	if err := parseFlags(fs, args); err != nil {

@@ -142,7 +142,7 @@ demo_views() {
 			     then "; redacted: \([$d[].redactions[]] | unique | join(", "))" else "; nothing redacted" end)'
 	done
 	say "  (Customs sees validity, holder and items, never contract values or contacts;"
-	say "   Italy sees only what is releasable to ITA; NATO what is releasable to NATO)"
+	say "   Italy, a NATO ally, sees what is releasable to ITA or to NATO; the NATO liaison what is releasable to NATO)"
 }
 
 demo_trace() {
@@ -183,7 +183,8 @@ demo_ratelimit() {
 		label:{classification:"UNCLASSIFIED",releasable_to:["ALB","ITA"],originator:"IT/GOV/MOD",created:"2026-11-01T09:00:00Z"},
 		event:{type:"TRACE_REQUEST",at:"2026-11-01T09:00:00Z",
 		  item:{marking:{manufacturer:"KAYO",country:"ALB",serial:"K26-GR-000101",year:2026},ml_category:"ML1",att_category:"small_arms"},
-		  from:"ITA",to:"ALB",trace:{request_id:"IT-TR-1"}}}')"
+		  from:"ITA",to:"ALB",trace:{request_id:"IT-TR-1",reason:"rifle seized at the port of Bari",
+		    requesting_authority:"Carabinieri, Reparto Operativo di Bari"}}}')"
 	for i in $(seq 1 40); do
 		call IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$rec]" -D "$URA_VAR/demo/headers.txt"
 		if [[ $STATUS == 429 ]]; then

@@ -144,7 +144,7 @@ func (c *Config) Validate() error {
 	}
 	c.HTTP.validate(v.at("http"))
 	c.TLS.validate(v.at("tls"), c)
-	validateMembers(v, c.Members, c.TLS.ClientCAs)
+	validateMembers(v, c.Members, c.TLS.ClientCAs, c.Sign)
 	c.Limits.validate(v.at("limits"))
 	c.Redis.validate(v.at("redis"), c.Path)
 	c.RateLimit.validate(v.at("ratelimit"), c)

@@ -31,7 +31,7 @@ var (
 	rolePattern   = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,63}$`)
 )
 
-func validateMembers(root *validator, members []Member, cas []ClientCA) {
+func validateMembers(root *validator, members []Member, cas []ClientCA, sign Sign) {
 	seen := map[string]bool{}
 	for i, m := range members {
 		v := root.index("members", i)
@@ -55,6 +55,9 @@ func validateMembers(root *validator, members []Member, cas []ClientCA) {
 		if !slices.Contains(MemberKinds, m.Kind) {
 			v.add("kind", "must be one of %s; got %q", strings.Join(MemberKinds, "|"), m.Kind)
 		}
+		if m.Kind == identity.KindGateway && identity.ValidMemberID(m.ID) == nil {
+			validateGateway(v, m, cas, sign)
+		}
 		if !slices.Contains(Classifications, m.Clearance) {
 			v.add("clearance", "must be one of %s; got %q", strings.Join(Classifications, "|"), m.Clearance)
 		}
@@ -75,4 +78,32 @@ func vouched(id string, cas []ClientCA) bool {
 		}
 	}
 	return false
+}
+
+// validateGateway checks a peer gateway member. It relays records in the
+// names of its own instance's institutions (IT/GOV/URA for IT/...), so the
+// anchors that vouch for it must vouch for nothing outside that instance:
+// else a certificate they issue could make a member of another nation, or
+// of this gateway's own, and its relays would speak for it. It is never of
+// this gateway's own instance (sign.member), and its relays are verified
+// with the keys listed for it under sign.peers.
+func validateGateway(v *validator, m Member, cas []ClientCA, sign Sign) {
+	inst := identity.Instance(m.ID)
+	for i, ca := range cas {
+		if !slices.ContainsFunc(ca.Prefixes, func(p string) bool { return identity.PrefixAllows(p, m.ID) }) {
+			continue
+		}
+		for _, p := range ca.Prefixes {
+			if !strings.HasPrefix(p, inst+"/") {
+				v.add("id", "a gateway is vouched for only by anchors limited to its own instance %s/; tls.client_cas[%d] (%s) also vouches for %s",
+					inst, i, ca.Name, p)
+			}
+		}
+	}
+	if sign.Member != "" && identity.Instance(sign.Member) == inst {
+		v.add("id", "a peer gateway of this gateway's own instance %s/ (sign.member %s) would relay in the names of its institutions", inst, sign.Member)
+	}
+	if _, ok := sign.Peers[m.ID]; !ok {
+		v.add("kind", "a gateway member must be listed in sign.peers, with the keys that verify what it relays")
+	}
 }

@@ -146,8 +146,10 @@ func (s *Sign) validate(v *validator, c *Config) {
 		pv := peers.at(id)
 		if err := identity.ValidMemberID(id); err != nil {
 			peers.add(id, "%v", err)
-		} else if !slices.ContainsFunc(c.Members, func(m Member) bool { return m.ID == id }) {
+		} else if i := slices.IndexFunc(c.Members, func(m Member) bool { return m.ID == id }); i < 0 {
 			peers.add(id, "is not in members: a peer gateway must be a registered member")
+		} else if k := c.Members[i].Kind; k != identity.KindGateway {
+			peers.add(id, "is a member of kind %s; a peer gateway is a member of kind %s", k, identity.KindGateway)
 		}
 		switch {
 		case p.JWKSFile == "" && p.JWKSURL == "":

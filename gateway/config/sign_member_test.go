@@ -15,7 +15,8 @@ func TestSignMember(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), []byte(`{"keys":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	members := "members:\n  - {id: IT/GOV/URA, name: Italy ura, nation: ITA, kind: partner, clearance: CONFIDENTIAL}\n"
+	members := "members:\n  - {id: IT/GOV/URA, name: Italy ura, nation: ITA, kind: gateway, clearance: CONFIDENTIAL}\n"
+	partner := strings.Replace(members, "kind: gateway", "kind: partner", 1)
 	peers := "  peers:\n    IT/GOV/URA: {jwks_file: jwks.json}\n"
 	cases := []struct {
 		name string
@@ -26,6 +27,7 @@ func TestSignMember(t *testing.T) {
 		{name: "member without peers", yaml: "sign:\n  member: AL/GOV/URA\n"},
 		{name: "peers need a member", yaml: members + "sign:\n" + peers, want: []string{"sign.member"}},
 		{name: "peers with member", yaml: members + "sign:\n  member: AL/GOV/URA\n" + peers},
+		{name: "a peer is a gateway member", yaml: partner + "sign:\n  member: AL/GOV/URA\n" + peers, want: []string{"sign.peers.IT/GOV/URA"}},
 		{name: "member is a member ID", yaml: "sign:\n  member: ura.aim.gov.al\n", want: []string{"sign.member"}},
 	}
 	for _, tc := range cases {

@@ -14,21 +14,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
-// Reason codes of a peer record refused before validation.
+// Reason codes of a peer record refused before validation, and of a
+// member's record in another's name.
 const (
 	ReasonSignatureRequired = "signature_required"
 	ReasonWrongType         = "wrong_type"
 	ReasonMalformedDelivery = "malformed_delivery"
 	ReasonWrongRecipient    = "wrong_recipient"
 	ReasonOriginator        = "originator_mismatch"
+	// A relayed record's originator is refused with the policy's codes
+	// (policy.RelayOriginator): the same rule, asked twice.
+	ReasonRelayOutsidePeer = policy.ReasonRelayOriginatorOutsidePeer
+	ReasonRelayOwnInstance = policy.ReasonRelayOriginatorOwnInstance
 )
 
 // Relay checks what members push in whose name, and unwraps what peer
@@ -142,11 +148,17 @@ func compactOf(d records.Decoded) (string, bool) {
 	return s, ok && s != ""
 }
 
-// MayOriginate decides whose name a pushed record may carry. A member
-// pushes only its own records. A peer gateway relays records of its own
-// nation (instance): IT/GOV/URA may relay IT/GOV/MOD's, never another
-// nation's and never one in this gateway's own instance, which the peer
-// could otherwise use to speak for this gateway's institutions.
+// MayOriginate decides whose name a pushed record may carry, before policy
+// is asked the same. A member pushes only its own records
+// (originator_mismatch). A peer gateway relays records of the other members
+// of its own instance: IT/GOV/URA may relay IT/GOV/MOD's, never another
+// instance's nor one in its own name (relay_originator_outside_peer), and
+// never one of this gateway's own instance, which the peer could otherwise
+// use to speak for this gateway's institutions
+// (relay_originator_own_instance). The peer rule is the policy's
+// (policies/relay.rego), over the policy bundle's own_instance, through
+// policy.RelayOriginator; the instance of sign.member is refused as well,
+// should the two ever differ.
 func (r *Relay) MayOriginate(caller string, peer bool, originator string) (verdict.Reason, bool) {
 	if !peer {
 		if originator == caller {
@@ -155,22 +167,11 @@ func (r *Relay) MayOriginate(caller string, peer bool, originator string) (verdi
 		return verdict.Reason{Code: ReasonOriginator,
 			Message: fmt.Sprintf("label.originator %s is not the caller %s", originator, caller)}, false
 	}
-	peerInstance := instance(caller)
-	if instance(originator) == peerInstance && peerInstance != "" && peerInstance != instance(r.Self) &&
-		strings.Count(originator, "/") == 2 {
-		return verdict.Reason{}, true
+	if own := identity.Instance(r.Self); own != "" && identity.Instance(originator) == own {
+		return verdict.Reason{Code: ReasonRelayOwnInstance,
+			Message: fmt.Sprintf("label.originator %s is an institution of this gateway's own instance %s; no peer gateway relays for it", originator, own)}, false
 	}
-	return verdict.Reason{Code: ReasonOriginator,
-		Message: fmt.Sprintf("label.originator %s is outside %s/, the instance peer gateway %s may relay for", originator, peerInstance, caller)}, false
-}
-
-// instance is the first segment of a member ID (IT of IT/GOV/MOD).
-func instance(member string) string {
-	i, _, ok := strings.Cut(member, "/")
-	if !ok {
-		return ""
-	}
-	return i
+	return policy.RelayOriginator(caller, originator)
 }
 
 // AuditReason names the peer key that signed a relayed record, for the

@@ -6,7 +6,7 @@ import (
 )
 
 func TestKinds(t *testing.T) {
-	want := []string{"agency", "ministry", "customs", "partner", "liaison", "auditor"}
+	want := []string{"agency", "ministry", "customs", "partner", "liaison", "auditor", "gateway"}
 	if got := Kinds(); !slices.Equal(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}

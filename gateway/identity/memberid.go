@@ -29,6 +29,19 @@ func ValidMemberID(id string) error {
 		"(INSTANCE 2-12 of A-Z 0-9, CLASS 2-12 of A-Z, CODE 1-64 of A-Z 0-9 _ - starting with A-Z or 0-9)", id)
 }
 
+// Instance is the first segment of a member ID: the instance, one nation's
+// or organisation's ura gateway, its institution belongs to (IT of
+// IT/GOV/MOD). It is "" for anything that is not three segments with a
+// non-empty first one. The policy's instance_of (policies/relay.rego) is
+// the same rule: a peer gateway relays only for its own instance.
+func Instance(member string) string {
+	parts := strings.Split(member, "/")
+	if len(parts) != 3 || parts[0] == "" {
+		return ""
+	}
+	return parts[0]
+}
+
 // MemberURI returns the SAN URI that names member id, so every caller builds
 // it the same way the gateway parses it.
 func MemberURI(id string) string {

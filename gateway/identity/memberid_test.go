@@ -87,3 +87,20 @@ func TestPrefixAllows(t *testing.T) {
 		}
 	}
 }
+
+func TestInstance(t *testing.T) {
+	for id, want := range map[string]string{
+		"IT/GOV/MOD":       "IT",
+		"AL/GOV/AIM":       "AL",
+		"NATO/ORG/LIAISON": "NATO",
+		"IT":               "",
+		"IT/GOV":           "",
+		"IT/GOV/MOD/X":     "",
+		"/GOV/MOD":         "",
+		"":                 "",
+	} {
+		if got := Instance(id); got != want {
+			t.Errorf("Instance(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

@@ -33,10 +33,12 @@ var updateEquivalence = flag.Bool("update", false, "rewrite testdata/equivalence
 var equivCorpusPath = filepath.Join("testdata", "equivalence", "corpus.json.gz")
 
 // TestPolicyEquivalence checks the embedded policy, decision by decision,
-// over some 127,000 generated questions: every caller shape and action
+// over some 162,000 generated questions: every caller shape and action
 // against the test records, each record with every member removed or
-// replaced by an odd value, previous versions, and export declarations
-// against registers in every state the licence checks tell apart. Errors
+// replaced by an odd value, previous versions, records of a foreign
+// originator (relayed by a peer gateway or pushed by a partner), trace
+// requests and answers, and export declarations against registers in every
+// state the licence checks tell apart. Errors
 // count as equal when their code and message are.
 //
 // By default it compares with the committed corpus (questions, registers
@@ -99,6 +101,7 @@ func equivQuestions(t *testing.T) (map[string]any, []equivQuestion) {
 		equivJSON(`{"member": "IT/GOV/MOD", "nation": "ITA", "kind": "partner", "clearance": "CONFIDENTIAL", "roles": []}`),
 		equivJSON(`{"member": "NATO/ORG/LIAISON", "nation": "NATO", "kind": "liaison", "clearance": "SECRET", "roles": []}`),
 		equivJSON(`{"member": "AL/GOV/AUDIT", "nation": "ALB", "kind": "auditor", "clearance": "SECRET", "roles": []}`),
+		equivJSON(`{"member": "IT/GOV/URA", "nation": "ITA", "kind": "gateway", "clearance": "CONFIDENTIAL", "roles": []}`),
 		equivJSON(`{"member": "CZ/GOV/X", "nation": "CZE", "kind": "martian", "clearance": "TOP", "roles": []}`),
 		equivJSON(`{"member": "", "nation": "ALB", "kind": "agency", "clearance": "SECRET"}`),
 		equivJSON(`{"member": 5, "nation": "ALB", "kind": "agency", "clearance": "SECRET"}`),
@@ -107,7 +110,7 @@ func equivQuestions(t *testing.T) (map[string]any, []equivQuestion) {
 		"AL/GOV/AIM",
 		nil, // no caller member at all
 	}
-	registered := callers[:7]
+	registered := callers[:8]
 	actions := []any{"push", "pull", "delete", nil, 5}
 
 	lic := equivRecord(t, "licence")
@@ -125,6 +128,22 @@ func equivQuestions(t *testing.T) (map[string]any, []equivQuestion) {
 	for _, orig := range []string{"AL/GOV/AIM", "AL/GOV/MOD", "IT/GOV/MOD", "NATO/ORG/LIAISON", "AL/GOV/AUDIT"} {
 		for _, r := range kinds {
 			records = append(records, equivSet(r, "label.originator", orig))
+		}
+	}
+	// What crosses the border: records of Italian institutions in their own
+	// namespace (relayed by their gateway, or pushed by the partner), trace
+	// requests and the answers that name their requester.
+	for _, r := range []any{lic, euc, exp} {
+		it := equivSet(r, "label.originator", "IT/GOV/MOD")
+		records = append(records, equivSet(it, "id", "IT-GOV-MOD-"+r.(map[string]any)["id"].(string)))
+	}
+	for _, ty := range []string{"TRACE_REQUEST", "TRACE_RESPONSE", "IMPORT_DECLARED"} {
+		ev := equivSet(equivSet(equivSet(exp, "event.type", ty), "label.originator", "IT/GOV/MOD"), "id", "IT-GOV-MOD-EVT-1")
+		for _, rel := range []any{[]any{"ALB", "ITA"}, []any{"ITA"}, []any{"NATO"}} {
+			ev := equivSet(ev, "label.releasable_to", rel)
+			records = append(records, ev,
+				equivSet(ev, "event.trace", map[string]any{"request_id": "TR-1", "requester": "IT/GOV/MOD"}),
+				equivSet(equivSet(ev, "event.trace", map[string]any{"request_id": "TR-1", "requester": "AL/GOV/AIM"}), "label.originator", "AL/GOV/DPD"))
 		}
 	}
 	previousOf := func(r any) []any {
@@ -481,7 +500,7 @@ func equivSortedKeys(m map[string]any) []string {
 // no registers document at all.
 func equivRegisters() map[string]any {
 	base := equivJSON(`{
-	"licences": {"AIM-LIC-2026-000123": {"id": "AIM-LIC-2026-000123", "version": 3, "type": "export", "status": "issued",
+	"licences": {"AIM-LIC-2026-000123": {"id": "AIM-LIC-2026-000123", "version": 3, "originator": "AL/GOV/AIM", "type": "export", "status": "issued",
 		"valid_from": "2026-05-01", "valid_until": "2027-04-30", "destination": "CZE",
 		"holder": {"entity_id": "L61234567A", "name": "KAYO sh.a."}, "items": {"ML3": 200000, "ML1": 500}}},
 	"entities": {"L61234567A": {"name": "KAYO sh.a.", "status": "active"},
@@ -508,10 +527,11 @@ func equivRegisters() map[string]any {
 		{"holder", map[string]any{"entity_id": "K99999999Z", "name": "Shadow Arms sh.p.k."}},
 		{"holder", map[string]any{"entity_id": "L22222222C"}},
 		{"items", map[string]any{"ML1": 400}}, {"items", map[string]any{"ML1": "x"}},
+		{"originator", "IT/GOV/MOD"}, {"originator", "AL/GOV/MOD"}, {"originator", 5},
 	} {
 		out[fmt.Sprintf("licence_%s_%v", kv.key, kv.val)] = equivSet(base, "licences.AIM-LIC-2026-000123."+kv.key, kv.val)
 	}
-	for _, key := range []string{"status", "type", "valid_until", "valid_from", "destination", "holder", "items"} {
+	for _, key := range []string{"status", "type", "valid_until", "valid_from", "destination", "holder", "items", "originator"} {
 		out["licence_"+key+"_missing"] = equivEdit(base, []any{"licences", "AIM-LIC-2026-000123", key}, nil, true)
 	}
 	return out

@@ -379,12 +379,13 @@ func TestShadowDivergence(t *testing.T) {
 	e := newEngine(t, Options{Shadow: &shadow, Logger: logger, ShadowKeep: 3, Timeout: 5 * time.Second})
 
 	lic := record(t, "licence", nil)
+	albOnly := record(t, "licence", map[string]any{"label.releasable_to": []any{"ALB"}})
 	transfer := record(t, "transfer_ita", nil)
 	inputs := []Input{
 		{Caller: memberDPD, Action: Pull, Record: lic},      // diverges: redaction
 		{Caller: memberAIM, Action: Pull, Record: lic},      // same
 		{Caller: memberITA, Action: Pull, Record: transfer}, // diverges: allow
-		{Caller: memberITA, Action: Pull, Record: lic},      // same: both deny
+		{Caller: memberITA, Action: Pull, Record: albOnly},  // same: both deny
 		{Caller: memberDPD, Action: Pull, Record: lic},      // diverges
 		{Caller: memberITA, Action: Pull, Record: transfer}, // diverges
 	}

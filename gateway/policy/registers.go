@@ -79,7 +79,10 @@ type Registers struct {
 // rather than maps: a national register holds every licence ever issued, and
 // a map per licence costs several times the bytes of the struct.
 type licenceEntry struct {
-	version     int
+	version int
+	// originator issued the licence: the policy licenses an export only
+	// under one of its own instance's licences, not a peer's relayed here.
+	originator  string
 	typ         string
 	status      string
 	validFrom   string
@@ -109,6 +112,7 @@ func (l licenceEntry) value() map[string]any {
 		"valid_from":  l.validFrom,
 		"valid_until": l.validUntil,
 		"destination": l.destination,
+		"originator":  l.originator,
 		"items":       items,
 	}
 	if l.hasHolder {
@@ -218,6 +222,7 @@ func (r *Registers) observeLicence(rec *records.Record, body map[string]any) boo
 	}
 	l := licenceEntry{
 		version:     rec.Version,
+		originator:  rec.Label.Originator,
 		typ:         str(body["type"]),
 		status:      str(body["status"]),
 		validFrom:   str(body["valid_from"]),

@@ -55,6 +55,7 @@ var builtinRates = map[string]map[Class]Rate{
 	identity.KindCustoms:  nationalRates,
 	identity.KindPartner:  foreignRates,
 	identity.KindLiaison:  foreignRates,
+	identity.KindGateway:  gatewayRates,
 	identity.KindAuditor: {
 		ClassPush: {60, 20, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {6000, 2000, time.Minute},
@@ -62,7 +63,9 @@ var builtinRates = map[string]map[Class]Rate{
 }
 
 // nationalRates are a ministry's and the customs service's; foreignRates a
-// partner's and a liaison office's. The table is only read.
+// partner's and a liaison office's; gatewayRates a peer gateway's, which
+// relays what a whole nation's institutions push and pulls nothing. The
+// table is only read.
 var (
 	nationalRates = map[Class]Rate{
 		ClassPush: {3000, 1000, time.Minute}, ClassPull: {3000, 1000, time.Minute},
@@ -70,6 +73,10 @@ var (
 	}
 	foreignRates = map[Class]Rate{
 		ClassPush: {600, 200, time.Minute}, ClassPull: {1200, 1000, time.Minute},
+		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
+	}
+	gatewayRates = map[Class]Rate{
+		ClassPush: {3000, 1000, time.Minute}, ClassPull: {1200, 1000, time.Minute},
 		ClassTrace: {120, 30, time.Minute}, ClassAudit: {60, 20, time.Minute},
 	}
 )

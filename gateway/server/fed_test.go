@@ -47,7 +47,7 @@ func fedB(peer config.SignPeer) gatewayOption {
 	return func(s *gatewaySetup) {
 		withConfig(func(cfg *config.Config) {
 			cfg.Members = append(cfg.Members,
-				config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
+				config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "gateway", Clearance: "CONFIDENTIAL"})
 			cfg.Sign.Issuer = "ura.aim.gov.al"
 			cfg.Sign.Member = fedOwnID
 			cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
@@ -215,9 +215,9 @@ func TestFedInbound(t *testing.T) {
 		{"a delivery, not a federation JWS", fedLine(t, f.aSigner, sign.TypDelivery, fedOwnID, fedRecord(t, "ITA-LIC-2026-000015", "IT/GOV/MOD")),
 			"ITA-LIC-2026-000015", exchange.StatusInvalid, federation.ReasonWrongType},
 		{"Albanian originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000016", "AL/GOV/AIM")),
-			"ITA-LIC-2026-000016", exchange.StatusDenied, "originator_mismatch"},
+			"ITA-LIC-2026-000016", exchange.StatusDenied, federation.ReasonRelayOwnInstance},
 		{"another nation's originator", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000017", "CZ/GOV/MOD")),
-			"ITA-LIC-2026-000017", exchange.StatusDenied, "originator_mismatch"},
+			"ITA-LIC-2026-000017", exchange.StatusDenied, federation.ReasonRelayOutsidePeer},
 		{"signed but schema-invalid", fedLine(t, f.aSigner, sign.TypFederation, fedOwnID,
 			exWith(fedRecord(t, "ITA-LIC-2026-000018", "IT/GOV/MOD"), "licence.status", "lost")), "ITA-LIC-2026-000018", exchange.StatusInvalid, ""},
 		{"extra member beside jws", []byte(`{"jws":"a.b.c","record":{}}`), "", exchange.StatusInvalid, federation.ReasonSignatureRequired},
