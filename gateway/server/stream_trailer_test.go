@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,6 +126,7 @@ func TestStreamTrailerSigned(t *testing.T) {
 	case tr.Request != "/v1/records?limit=200" || tr.Cursor != "" || tr.RequestID != r.header.Get("X-Request-Id"):
 		t.Errorf("trailer %+v not bound to the request (X-Request-Id %s)", tr, r.header.Get("X-Request-Id"))
 	}
+	trailerMatchesOpenAPI(t, first)
 	if calls := signer.Calls.Load(); calls != 2 {
 		t.Errorf("%d signer calls for one chunk, want 2: the chunk and the trailer", calls)
 	}
@@ -150,6 +152,34 @@ func TestStreamTrailerSigned(t *testing.T) {
 	empty := readPull(t, mod.do(http.MethodGet, "/v1/records?cursor="+url.QueryEscape(rest.trailer.NextCursor), "", exchange.NDJSON, nil), keys)
 	if empty.trailer.Records != 0 || !empty.trailer.Complete || empty.trailer.Digest != sign.StreamDigest(sha256.New().Sum(nil)) {
 		t.Errorf("empty stream's trailer %+v", empty.trailer)
+	}
+}
+
+// trailerMatchesOpenAPI checks a trailer line and its signed payload
+// against components.schemas.StreamTrailer and TrailerPayload: every field
+// documented, every required one present.
+func trailerMatchesOpenAPI(t *testing.T, p savedPull) {
+	t.Helper()
+	schemas := openapiLoad(t)["components"].(map[string]any)["schemas"].(map[string]any)
+	body := bytes.TrimSuffix(p.body, []byte("\n"))
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(p.plain.JWS, ".")[1])
+	for name, raw := range map[string][]byte{"StreamTrailer": body[bytes.LastIndexByte(body, '\n')+1:], "TrailerPayload": payload} {
+		schema := schemas[name].(map[string]any)
+		var obj map[string]any
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			t.Fatal(err)
+		}
+		props := schema["properties"].(map[string]any)
+		for k := range obj {
+			if _, ok := props[k]; !ok {
+				t.Errorf("%s: field %q is not in openapi.json", name, k)
+			}
+		}
+		for _, k := range schema["required"].([]any) {
+			if _, ok := obj[k.(string)]; !ok {
+				t.Errorf("%s: required field %q missing from %s", name, k, raw)
+			}
+		}
 	}
 }
 
