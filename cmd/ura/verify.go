@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -82,14 +84,17 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if len(files) > 1 {
 				label = name + ": " + label
 			}
-			kid, err := it.verify(ctx, v)
+			kid, detail, err := it.verify(ctx, v)
 			if err != nil {
 				invalid++
 				p.printf("%s: INVALID: %s\n", label, why(err))
 				continue
 			}
 			valid++
-			p.printf("%s: valid (kid %s)\n", label, kid)
+			if detail != "" {
+				detail = ": " + detail
+			}
+			p.printf("%s: valid (kid %s)%s\n", label, kid, detail)
 		}
 	}
 	p.printf("%d valid, %d invalid\n", valid, invalid)
@@ -103,12 +108,15 @@ func verifyUsage(base func(), out io.Writer) func() {
 	return func() {
 		base()
 		note(out, "%s", `
-FILE is a saved NDJSON pull (one {"id","version","jws"} per line), a JSON page
-({"records":[…]}), a push response ({"results":[…]}), or compact JWS, one per
-line. Each record is reported as valid or INVALID with the reason; the exit
-status is 1 when any is invalid. Only EdDSA and ES256 signatures by a key in
-the JWKS count: alg none, HMAC, and keys named by the token (jku, x5u, jwk)
-are refused.
+FILE is a saved NDJSON pull (one {"id","version","jws"} per line, then its
+signed trailer), a JSON page ({"records":[…]}), a push response
+({"results":[…]}), or compact JWS, one per line. Each record is reported as
+valid or INVALID with the reason; the exit status is 1 when any is invalid.
+A pull is also checked as a whole against its trailer (typ ura-trailer+jws):
+a line removed, added, repeated or moved, or a trailer missing or edited, is
+INVALID; a stream the gateway ended early verifies, reported as INCOMPLETE.
+Only EdDSA and ES256 signatures by a key in the JWKS count: alg none, HMAC,
+and keys named by the token (jku, x5u, jwk) are refused.
 `)
 	}
 }
@@ -123,20 +131,35 @@ type signedItem struct {
 	version json.Number
 	// problem is set when the item is unusable before any verification.
 	problem string
+	// typ, when set, is the only typ the JWS may carry: in a pull, every
+	// record line is a delivery and the last line a trailer.
+	typ string
+	// check, when set, is run on the verified payload; what it returns is
+	// added to the item's report line.
+	check func(payload []byte) (string, error)
 }
 
-func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (string, error) {
+func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (kid, detail string, err error) {
 	if it.problem != "" {
-		return "", errors.New(it.problem)
+		return "", "", errors.New(it.problem)
 	}
 	payload, kid, err := v.VerifyContext(ctx, it.jws)
 	if err != nil {
-		return kid, err
+		return kid, "", err
+	}
+	if it.typ != "" {
+		// The protected header is covered by the signature just checked.
+		if got := sign.Typ(it.jws); got != it.typ {
+			return kid, "", fmt.Errorf("typ %q where a pull has %q", got, it.typ)
+		}
 	}
 	if err := matchesPayload(it, payload); err != nil {
-		return kid, err
+		return kid, "", err
 	}
-	return kid, nil
+	if it.check != nil {
+		detail, err = it.check(payload)
+	}
+	return kid, detail, err
 }
 
 // matchesPayload checks that the unsigned id and version next to a JWS are
@@ -207,20 +230,204 @@ func parseSigned(data []byte) ([]signedItem, error) {
 		}
 		return items, nil
 	}
-	var items []signedItem
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var (
+		values  []jsonValue
+		readErr error
+	)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	for n := 1; ; n++ {
+		off := int(dec.InputOffset())
+		for off < len(data) && isJSONSpace(data[off]) {
+			off++
+		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
+			if !errors.Is(err, io.EOF) {
+				readErr = fmt.Errorf("value %d: not JSON: %w", n, err)
+				values = append(values, jsonValue{start: off, problem: "not JSON: the stream was cut off, or the line changed"})
 			}
-			return nil, fmt.Errorf("value %d: not JSON: %w", n, err)
+			break
 		}
-		items = append(items, itemsOf(raw, "line "+strconv.Itoa(n))...)
+		values = append(values, jsonValue{raw: raw, start: off})
+	}
+	if isPull(values) {
+		return pullItems(data, values), nil
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	var items []signedItem
+	for i, v := range values {
+		items = append(items, itemsOf(v.raw, "line "+strconv.Itoa(i+1))...)
 	}
 	return items, nil
+}
+
+// jsonValue is one top-level value of a file and the offset of its first
+// byte; problem says why a value that is not JSON could not be read.
+type jsonValue struct {
+	raw     json.RawMessage
+	start   int
+	problem string
+}
+
+func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// lineKind tells a pull's lines apart: a record line ({"id","version",
+// "jws"}), a trailer (next_cursor with no list of records, as a page has),
+// or anything else.
+func lineKind(raw json.RawMessage) (obj map[string]json.RawMessage, record, trailer bool) {
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil, false, false
+	}
+	for _, key := range []string{"records", "results"} {
+		var arr []json.RawMessage
+		if list, ok := obj[key]; ok && json.Unmarshal(list, &arr) == nil {
+			return obj, false, false // a page or a push response
+		}
+	}
+	if _, ok := obj["next_cursor"]; ok {
+		return obj, false, true
+	}
+	_, id := obj["id"]
+	_, jws := obj["jws"]
+	return obj, id || jws, false
+}
+
+// isPull reports whether a file is a saved NDJSON pull: it holds a record
+// line or a trailer. A pull must end with its signed trailer, so a file of
+// record lines without one is a stream that was cut off, or whose trailer
+// was removed.
+func isPull(values []jsonValue) bool {
+	for _, v := range values {
+		if _, record, trailer := lineKind(v.raw); record || trailer {
+			return true
+		}
+	}
+	return false
+}
+
+// pullItems checks a saved NDJSON pull as a whole (ARCHITECTURE.md,
+// Signing): every line before the last is a record line signed as a
+// delivery; the last is the trailer, signed as a trailer, whose record count
+// and digest match the lines before it, whose plain fields are the signed
+// ones, and whose recipient is every record's. So a line removed, added,
+// repeated, moved or changed, and a trailer removed or altered, are each
+// refused. The trailer is reported as the last item.
+func pullItems(data []byte, values []jsonValue) []signedItem {
+	last := len(values) - 1
+	lastObj, _, hasTrailer := lineKind(values[last].raw)
+	body := values
+	if hasTrailer {
+		body = values[:last]
+	}
+	type recipient struct{ label, member string }
+	var (
+		items      []signedItem
+		recipients []recipient
+	)
+	for i, v := range body {
+		where := "line " + strconv.Itoa(i+1)
+		obj, record, trailer := lineKind(v.raw)
+		var it signedItem
+		switch {
+		case v.problem != "":
+			it = signedItem{label: where, problem: v.problem}
+		case trailer:
+			it = signedItem{label: where, problem: "a trailer before the end of the stream: lines were added after it, or two pulls joined"}
+		case !record:
+			it = signedItem{label: where, problem: "not a record line of a pull"}
+		default:
+			it, _ = itemOf(obj, where)
+			it.typ = sign.TypDelivery
+			label := it.label
+			it.check = func(payload []byte) (string, error) {
+				var d struct {
+					Recipient string `json:"recipient"`
+				}
+				_ = json.Unmarshal(payload, &d)
+				recipients = append(recipients, recipient{label, d.Recipient})
+				return "", nil
+			}
+		}
+		items = append(items, it)
+	}
+	if !hasTrailer {
+		return append(items, signedItem{label: "trailer", problem: "no trailer: the stream was cut off, or its trailer removed " +
+			"(a single record from GET /v1/records/{id} verifies as its bare jws)"})
+	}
+	tr := signedItem{label: "trailer", typ: sign.TypTrailer}
+	raw, ok := lastObj["jws"]
+	switch {
+	case !ok:
+		tr.problem = "the trailer is not signed: nothing vouches for the stream as a whole"
+	case json.Unmarshal(raw, &tr.jws) != nil || tr.jws == "":
+		tr.problem = "the trailer's jws is not a string"
+	}
+	// The digest covers every byte before the trailer's line.
+	boundary := bytes.LastIndexByte(data[:values[last].start], '\n') + 1
+	sum := sha256.Sum256(data[:boundary])
+	digest, lines := sign.StreamDigest(sum[:]), len(body)
+	tr.check = func(payload []byte) (string, error) {
+		var signed sign.Trailer
+		if err := json.Unmarshal(payload, &signed); err != nil {
+			return "", fmt.Errorf("the signed trailer is not a trailer: %v", err)
+		}
+		if signed.Records != lines {
+			return "", fmt.Errorf("the trailer counts %d records, the file holds %d lines before it", signed.Records, lines)
+		}
+		if signed.Digest != digest {
+			return "", errors.New("the lines do not match the trailer's digest: a line was changed, removed, added, repeated or moved")
+		}
+		if err := samePlainFields(lastObj, payload); err != nil {
+			return "", err
+		}
+		for _, r := range recipients {
+			if r.member != signed.Recipient {
+				return "", fmt.Errorf("%s was signed for %q, the trailer for %q", r.label, r.member, signed.Recipient)
+			}
+		}
+		detail := fmt.Sprintf("%d records for %s, complete", signed.Records, signed.Recipient)
+		if !signed.Complete {
+			why, _ := signed.Error["type"].(string)
+			detail = fmt.Sprintf("%d records for %s, INCOMPLETE: the gateway ended the stream early (%s); resume from its next_cursor",
+				signed.Records, signed.Recipient, why)
+		}
+		return detail, nil
+	}
+	return append(items, tr)
+}
+
+// samePlainFields checks that the fields a client reads beside the trailer's
+// JWS are the signed ones: a count, cursor, completeness or error edited
+// in the open must not pass for the gateway's.
+func samePlainFields(plain map[string]json.RawMessage, payload []byte) error {
+	var signed map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &signed); err != nil {
+		return err
+	}
+	for _, name := range []string{"next_cursor", "complete", "records", "digest", "error"} {
+		p, inPlain := plain[name]
+		s, inSigned := signed[name]
+		if inPlain != inSigned || (inPlain && !sameJSON(p, s)) {
+			return fmt.Errorf("the trailer's %s differs from the signed one", name)
+		}
+	}
+	return nil
+}
+
+// sameJSON compares two JSON values as values, numbers exactly.
+func sameJSON(a, b json.RawMessage) bool {
+	decode := func(raw json.RawMessage) (any, bool) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		return v, dec.Decode(&v) == nil
+	}
+	va, okA := decode(a)
+	vb, okB := decode(b)
+	return okA && okB && reflect.DeepEqual(va, vb)
 }
 
 // itemsOf reads one top-level JSON value: a page, a push response, an array
@@ -234,8 +441,7 @@ func itemsOf(raw json.RawMessage, where string) []signedItem {
 	if json.Unmarshal(raw, &obj) != nil {
 		return []signedItem{{label: where, problem: "neither a JSON object nor an array"}}
 	}
-	// A page or push response holds its records in an array; a stream's
-	// closing line has "records" too, as a count, and carries no record.
+	// A page or push response holds its records in an array.
 	for _, key := range []string{"records", "results"} {
 		if list, ok := obj[key]; ok && json.Unmarshal(list, &arr) == nil {
 			return itemList(arr, map[string]string{"records": "record", "results": "result"}[key])
@@ -243,7 +449,7 @@ func itemsOf(raw json.RawMessage, where string) []signedItem {
 	}
 	it, ok := itemOf(obj, where)
 	if !ok {
-		// A stream trailer or cursor line carries no record.
+		// An object that names no record and carries no signature.
 		return nil
 	}
 	return []signedItem{it}

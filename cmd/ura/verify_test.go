@@ -126,8 +126,8 @@ func TestVerifyFormatsGolden(t *testing.T) {
 	tamperedPayload := aParts[0] + "." + base64.RawURLEncoding.EncodeToString(delivery("AIM-LIC-2026-000123", 4)) + "." + aParts[2]
 
 	files := map[string]string{
-		"pull.ndjson": strings.Join([]string{line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b),
-			`{"next_cursor":"c2luY2U9MjAyNg","complete":true,"records":2}`}, "\n") + "\n",
+		"pull.ndjson": ndjson(line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b),
+			f.streamTrailer([]string{line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b)}, true, nil, nil, nil)),
 		"page.json": fmt.Sprintf(`{"records":[{"id":"AIM-LIC-2026-000123","version":3,"jws":%q}],"next_cursor":""}`, a),
 		"push.json": fmt.Sprintf(`{"results":[{"index":0,"id":"AIM-EVT-2026-9000001","status":"accepted","jws":%q}]}`, b),
 		"bare.jws":  a + "\n",
@@ -242,11 +242,12 @@ func TestVerifyJWKSOverMutualTLS(t *testing.T) {
 	if err := certs.WriteKeyPEM(keyPath, client.Key); err != nil {
 		t.Fatal(err)
 	}
-	data := f.write("pull.ndjson", []byte(line("A-1", 1, f.ed25519("A-1", 1))+"\n"))
+	rec := line("A-1", 1, f.ed25519("A-1", 1))
+	data := f.write("pull.ndjson", []byte(ndjson(rec, f.streamTrailer([]string{rec}, true, nil, nil, nil))))
 	url := srv.URL + "/.well-known/jwks.json"
 
 	out, _, err := verifyRun(t, "--jwks", url, "--ca", caPath, "--cert", certPath, "--key", keyPath, data)
-	if err != nil || !strings.Contains(out, "A-1 v1: valid (kid ura-signing:1)") {
+	if err != nil || !strings.Contains(out, "A-1 v1: valid (kid ura-signing:1)") || !strings.Contains(out, "trailer: valid") {
 		t.Fatalf("over mTLS: %v\n%s", err, out)
 	}
 	// Without a client certificate the server refuses the handshake.
@@ -261,6 +262,8 @@ func TestVerifyJWKSOverMutualTLS(t *testing.T) {
 
 func FuzzParseSigned(f *testing.F) {
 	f.Add([]byte(`{"id":"a","version":1,"jws":"x.y.z"}` + "\n" + `{"next_cursor":""}`))
+	f.Add([]byte(`{"id":"a","version":1,"jws":"x.y.z"}` + "\n" + `{"next_cursor":"","complete":true,"records":1,"digest":"sha256:00","jws":"x.y.z"}` + "\n"))
+	f.Add([]byte(`{"next_cursor":"","jws":1}` + "\n" + `{"id":"a"`))
 	f.Add([]byte(`{"records":[{"id":"a","jws":"x.y.z"}]}`))
 	f.Add([]byte(`{"results":[{"jws":"x.y.z"}, 3]}`))
 	f.Add([]byte("a.b.c\n\nd.e.f\n"))

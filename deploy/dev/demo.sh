@@ -174,6 +174,21 @@ demo_signed() {
 		die "the tampered copy verified"
 	fi
 	grep -E "INVALID|invalid" "$dir/verify-tampered.txt" | sed -n 1,2p | sed "s/^/  /"
+	# Tamper: drop the second record line and lower the trailer's plain count
+	# to match. Every line left verifies on its own; the signed trailer does not.
+	if (($(grep -c '"jws"' "$dir/it-pull.ndjson") > 2)); then
+		awk 'NR == 2 { next }
+			/"next_cursor"/ && match($0, /"records":[0-9]+/) {
+				n = substr($0, RSTART + 10, RLENGTH - 10)
+				$0 = substr($0, 1, RSTART - 1) "\"records\":" (n - 1) substr($0, RSTART + RLENGTH)
+			}
+			{ print }' "$dir/it-pull.ndjson" >"$dir/it-pull-cut.ndjson"
+		say "  a copy with one record line removed and the trailer's count edited:"
+		if "$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull-cut.ndjson" >"$dir/verify-cut.txt" 2>&1; then
+			die "the copy with a line removed verified"
+		fi
+		grep -E "^trailer" "$dir/verify-cut.txt" | sed "s/^/  /"
+	fi
 }
 
 demo_ratelimit() {

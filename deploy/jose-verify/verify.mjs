@@ -1,16 +1,31 @@
 #!/usr/bin/env node
-// Independent check of ura's signatures with the `jose` npm package: nothing
-// here shares code with the gateway that signed.
+// Independent check of ura's signatures with the `jose` npm package and
+// node's own SHA-256: nothing here shares code with the gateway that signed.
 //
 //   node verify.mjs JWKS_FILE < lines
+//   node verify.mjs --pull JWKS_FILE < saved-pull.ndjson
 //
-// Each non-empty stdin line is a compact JWS. For each, one JSON line is
-// written to stdout:
+// Lines mode: each non-empty stdin line is a compact JWS. For each, one JSON
+// line is written to stdout:
 //   {"line":1,"valid":true,"kid":"ura-signing:3","alg":"EdDSA","typ":"ura-delivery+jws","payload":"…"}
 //   {"line":2,"valid":false,"error":"ERR_JWS_SIGNATURE_VERIFICATION_FAILED: signature verification failed"}
-// The exit status is 1 when any line is invalid, 2 on a usage or JWKS error.
+//
+// Pull mode: stdin is a saved NDJSON pull, checked as gateway/ARCHITECTURE.md
+// ("Signing") defines: every line before the last is a record line
+// {"id","version","jws"} whose JWS is a delivery (typ ura-delivery+jws) of
+// that record; the last line is the trailer, whose JWS (typ ura-trailer+jws)
+// counts those lines and carries "sha256:" + the hex SHA-256 of every byte
+// before the trailer's line; its plain fields equal the signed ones and its
+// recipient is every record's. One output line per record line as above,
+// then always one for the trailer:
+//   {"line":4,"trailer":true,"valid":true,"kid":"…","records":3,"complete":true,"payload":"…"}
+//   {"trailer":true,"valid":false,"error":"no trailer: …"}
+//
+// The exit status is 1 when anything is invalid, 2 on a usage or JWKS error.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { isDeepStrictEqual } from 'node:util';
 import { compactVerify, createLocalJWKSet } from 'jose';
 
 // The gateway signs with EdDSA (Ed25519) and ES256 only; anything else,
@@ -19,15 +34,19 @@ const algorithms = ['EdDSA', 'ES256'];
 // Headers that name a key or change how the JWS is read are refused: keys
 // come from the JWKS file, never from the token.
 const forbidden = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'];
+const typDelivery = 'ura-delivery+jws';
+const typTrailer = 'ura-trailer+jws';
 
-if (process.argv.length !== 3) {
-  console.error('usage: node verify.mjs JWKS_FILE < jws-lines');
+const args = process.argv.slice(2);
+const pull = args[0] === '--pull';
+if (args.length !== (pull ? 2 : 1)) {
+  console.error('usage: node verify.mjs JWKS_FILE < jws-lines\n       node verify.mjs --pull JWKS_FILE < saved-pull.ndjson');
   process.exit(2);
 }
 
 let keys;
 try {
-  const jwks = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  const jwks = JSON.parse(readFileSync(args[pull ? 1 : 0], 'utf8'));
   keys = createLocalJWKSet(jwks);
 } catch (e) {
   console.error(`jwks: ${e.message}`);
@@ -35,26 +54,126 @@ try {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+
+// verify checks one compact JWS and returns its header and payload text.
+async function verify(jws, typ) {
+  const { payload, protectedHeader } = await compactVerify(jws, keys, { algorithms });
+  for (const h of forbidden) {
+    if (h in protectedHeader) throw new Error(`header ${h} not allowed`);
+  }
+  if (!protectedHeader.kid) throw new Error('no kid');
+  if (typ !== undefined && protectedHeader.typ !== typ) {
+    throw new Error(`typ ${JSON.stringify(protectedHeader.typ)} where a pull has ${JSON.stringify(typ)}`);
+  }
+  return { kid: protectedHeader.kid, alg: protectedHeader.alg, typ: protectedHeader.typ, payload: decoder.decode(payload) };
+}
+
+function failure(e) {
+  return `${e.code ?? e.name}: ${e.message}`;
+}
+
 let invalid = 0;
-let n = 0;
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const raw of rl) {
-  n++;
-  const jws = raw.trim();
-  if (jws === '') continue;
-  try {
-    const { payload, protectedHeader } = await compactVerify(jws, keys, { algorithms });
-    for (const h of forbidden) {
-      if (h in protectedHeader) throw new Error(`header ${h} not allowed`);
+if (pull) {
+  await verifyPull();
+} else {
+  let n = 0;
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const raw of rl) {
+    n++;
+    const jws = raw.trim();
+    if (jws === '') continue;
+    try {
+      console.log(JSON.stringify({ line: n, valid: true, ...(await verify(jws)) }));
+    } catch (e) {
+      invalid++;
+      console.log(JSON.stringify({ line: n, valid: false, error: failure(e) }));
     }
-    if (!protectedHeader.kid) throw new Error('no kid');
-    console.log(JSON.stringify({
-      line: n, valid: true, kid: protectedHeader.kid, alg: protectedHeader.alg,
-      typ: protectedHeader.typ, payload: decoder.decode(payload),
-    }));
-  } catch (e) {
-    invalid++;
-    console.log(JSON.stringify({ line: n, valid: false, error: `${e.code ?? e.name}: ${e.message}` }));
   }
 }
 process.exit(invalid > 0 ? 1 : 0);
+
+async function readStdin() {
+  const chunks = [];
+  for await (const c of process.stdin) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+// parseObject is a line's JSON object, or undefined.
+function parseObject(text) {
+  try {
+    const v = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function verifyPull() {
+  const data = await readStdin();
+  // Lines with the offset of their first byte; the text is exact bytes
+  // decoded, so nothing is normalised before it is hashed.
+  const lines = [];
+  for (let start = 0; start < data.length;) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    lines.push({ start, text: data.subarray(start, end).toString('utf8') });
+    start = end + 1;
+  }
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last].text.trim() === '') last--;
+  const closing = last >= 0 ? parseObject(lines[last].text) : undefined;
+  const hasTrailer = closing !== undefined && 'next_cursor' in closing && !Array.isArray(closing.records);
+  const body = lines.slice(0, hasTrailer ? last : last + 1);
+
+  const recipients = [];
+  for (const [i, l] of body.entries()) {
+    const n = i + 1;
+    try {
+      const obj = parseObject(l.text);
+      if (obj === undefined) throw new Error('not a JSON object');
+      if ('next_cursor' in obj) throw new Error('a trailer before the end of the stream');
+      if (typeof obj.jws !== 'string') throw new Error('no jws: the record is not signed');
+      const r = await verify(obj.jws, typDelivery);
+      const p = JSON.parse(r.payload);
+      if (p.record?.id !== obj.id || p.record?.version !== obj.version) {
+        throw new Error(`the line says ${obj.id} v${obj.version} but the signed record is ${p.record?.id} v${p.record?.version}`);
+      }
+      recipients.push({ line: n, recipient: p.recipient });
+      console.log(JSON.stringify({ line: n, valid: true, ...r }));
+    } catch (e) {
+      invalid++;
+      console.log(JSON.stringify({ line: n, valid: false, error: failure(e) }));
+    }
+  }
+
+  if (!hasTrailer) {
+    invalid++;
+    console.log(JSON.stringify({ trailer: true, valid: false, error: 'no trailer: the stream was cut off, or its trailer removed' }));
+    return;
+  }
+  const n = last + 1;
+  try {
+    if (typeof closing.jws !== 'string') throw new Error('the trailer is not signed');
+    const r = await verify(closing.jws, typTrailer);
+    const signed = JSON.parse(r.payload);
+    if (signed.records !== body.length) {
+      throw new Error(`the trailer counts ${signed.records} records, the file holds ${body.length} lines before it`);
+    }
+    const digest = 'sha256:' + createHash('sha256').update(data.subarray(0, lines[last].start)).digest('hex');
+    if (signed.digest !== digest) {
+      throw new Error("the lines do not match the trailer's digest: a line was changed, removed, added, repeated or moved");
+    }
+    for (const name of ['next_cursor', 'complete', 'records', 'digest', 'error']) {
+      if (!isDeepStrictEqual(closing[name], signed[name])) throw new Error(`the trailer's ${name} differs from the signed one`);
+    }
+    for (const r of recipients) {
+      if (r.recipient !== signed.recipient) {
+        throw new Error(`line ${r.line} was signed for ${r.recipient}, the trailer for ${signed.recipient}`);
+      }
+    }
+    console.log(JSON.stringify({ line: n, trailer: true, valid: true, records: signed.records, complete: signed.complete, ...r }));
+  } catch (e) {
+    invalid++;
+    console.log(JSON.stringify({ line: n, trailer: true, valid: false, error: failure(e) }));
+  }
+}

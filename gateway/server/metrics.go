@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -48,16 +49,28 @@ func newMetrics() *metrics {
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_http_requests_total",
-			Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ura_http_request_duration_seconds",
-			Help:    "HTTP request latency by route.",
+			Help:    "HTTP request latency by route and method.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"route"}),
+		}, []string{"route", "method"}),
 	}
 	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.crlRollbacks, m.crlStateWrites, m.requests, m.duration)
 	return m
+}
+
+// methodLabel is a request's method as a metric label: the methods of RFC
+// 9110 as they are, anything else "other", so that a client cannot make up
+// series with made-up methods.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // registerIfCollector puts dep's series on reg when dep keeps any, that is

@@ -41,8 +41,20 @@ func stripIdentityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// noStore makes no-store the default of every answer, before any route: a
+// response names a member, its records, the policy or the audit log, and no
+// cache on the way or at the client may keep it. A route whose answer is
+// the same public bytes for everyone says otherwise itself: the JWKS
+// (public, max-age), the OpenAPI document and the schemas (no-cache, with an
+// ETag).
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
 // observe assigns a request ID, recovers panics, and records the request's
-// metrics and one log line.
+// metrics (ura_http_requests_total{route,method,code},
+// ura_http_request_duration_seconds{route,method}) and one log line.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	var b [8]byte
@@ -61,8 +73,9 @@ func (s *Server) observe(c *gin.Context) {
 		}
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+		method := methodLabel(c.Request.Method)
+		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		attrs := []any{"request_id", rid, "method", c.Request.Method, "route", route, "status", status,
 			"duration_ms", float64(elapsed.Microseconds()) / 1000, "remote", c.Request.RemoteAddr}
 		if m, ok := identity.FromContext(c.Request.Context()); ok {

@@ -28,6 +28,7 @@ type apis struct {
 //	TLS 1.3 handshake (chain, CA prefix, CRL)   — tls.go, before any route
 //	→ refuse Content-Length with Transfer-Encoding (listener.go)
 //	→ strip identity headers → observe (metrics, request log, recover)
+//	→ Cache-Control: no-store unless the route says otherwise
 //	→ read and write deadlines (writeBudget below)
 //	→ member identity (registry) → member's in-flight cap
 //	→ the route's own chain: charge its class (chain.Kit.Charge), the
@@ -42,7 +43,7 @@ func (s *Server) routes(a apis) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(k.NotFound)
 	r.NoMethod(k.MethodNotAllowed)
-	r.Use(w(s.refuseAmbiguousFraming), stripIdentityHeaders, s.observe, s.deadlines)
+	r.Use(w(s.refuseAmbiguousFraming), stripIdentityHeaders, s.observe, noStore, s.deadlines)
 
 	r.GET("/healthz", a.ops.Healthz)
 	r.GET("/readyz", a.ops.Readyz)
@@ -99,7 +100,7 @@ func (s *Server) writeBudget(method, route string) (d time.Duration, stream bool
 // ops_metrics opens it.
 func (s *Server) opsRoutes(o *ops.Handlers) *gin.Engine {
 	r := gin.New()
-	r.Use(gin.Recovery())
+	r.Use(gin.Recovery(), noStore)
 	r.GET("/healthz", o.Healthz)
 	r.GET("/readyz", o.Readyz)
 	if s.cfg.OpsMetrics {

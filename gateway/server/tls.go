@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -209,13 +208,19 @@ func (tm *tlsManager) baseConfig() *tls.Config {
 	}
 }
 
-var errProtocolVersion = errors.New("client offers no TLS version the gateway accepts")
+// errProtocolVersion is how crypto/tls words its refusal of a client that
+// offers no version st.config's MinVersion allows; it answers such a client
+// with alert 70 (protocol_version).
+const errProtocolVersion = "tls: client offered only unsupported versions"
 
+// configForClient hands every client the current config. A client that
+// offers no version it allows is counted here and refused by crypto/tls
+// itself, with the protocol_version alert: an error returned from here would
+// send internal_error instead.
 func (tm *tlsManager) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	st := tm.current.Load()
 	if !slices.ContainsFunc(hello.SupportedVersions, func(v uint16) bool { return v >= st.min }) {
 		tm.metrics.handshakeFailures.WithLabelValues(identity.ReasonProtocolVersion).Inc()
-		return nil, errProtocolVersion
 	}
 	return st.config, nil
 }
@@ -231,7 +236,7 @@ type handshakeLog struct {
 func (h handshakeLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
 	switch {
-	case strings.Contains(msg, "ura identity refused"), strings.Contains(msg, errProtocolVersion.Error()):
+	case strings.Contains(msg, "ura identity refused"), strings.Contains(msg, errProtocolVersion):
 	case strings.Contains(msg, "TLS handshake error"):
 		if strings.HasSuffix(msg, "EOF") || strings.Contains(msg, "connection reset") {
 			// Port scans and health probes that hang up: not an attack signal.

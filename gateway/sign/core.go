@@ -267,8 +267,8 @@ func (s *VaultSigner) reloadLocked(ctx context.Context) (*keyState, error) {
 	if st.set, err = s.buildSet(st.versions); err != nil {
 		return nil, err
 	}
-	st.headers = make(map[string]string, 2)
-	for _, typ := range []string{TypDelivery, TypResult} {
+	st.headers = make(map[string]string, 3)
+	for _, typ := range []string{TypDelivery, TypResult, TypTrailer} {
 		st.headers[typ] = encodeHeader(s.alg, s.kid(st.current.version), typ)
 	}
 	if prev == nil || prev.current.version != st.current.version {

@@ -3,6 +3,7 @@ package sign
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -36,6 +37,11 @@ const (
 	// other typ in a push, so a delivery or result it once handed out
 	// cannot be replayed to it as a forwarded record.
 	TypFederation = "ura-federation+jws"
+	// TypTrailer marks the last line of an NDJSON pull: how many records
+	// the stream carried and a digest of their lines exactly as sent, so
+	// that a saved stream with a line removed, added, moved or repeated no
+	// longer verifies as a whole.
+	TypTrailer = "ura-trailer+jws"
 )
 
 // ErrUnavailable is wrapped by every error that means the signing keys
@@ -53,6 +59,39 @@ type Delivery struct {
 	Recipient      string          `json:"recipient"`
 	Issuer         string          `json:"iss"`
 	IssuedAt       int64           `json:"iat"`
+}
+
+// Trailer is the signed payload of an NDJSON pull's last line
+// (gateway/ARCHITECTURE.md, Signing): what the stream carried, bound to the
+// member it was made for and the request it answered.
+type Trailer struct {
+	// Request is the request target the stream answered: path and query,
+	// as received.
+	Request   string `json:"request"`
+	RequestID string `json:"request_id"`
+	// Cursor is the cursor the stream resumed from, as the request named
+	// it; "" for a pull from the start.
+	Cursor     string `json:"cursor"`
+	NextCursor string `json:"next_cursor"`
+	// Complete is false when the stream stopped early; Error says why.
+	Complete bool `json:"complete"`
+	// Records is how many record lines precede the trailer.
+	Records int `json:"records"`
+	// Digest is StreamDigest of those lines.
+	Digest    string         `json:"digest"`
+	Error     map[string]any `json:"error,omitempty"`
+	Recipient string         `json:"recipient"`
+	Issuer    string         `json:"iss"`
+	IssuedAt  int64          `json:"iat"`
+}
+
+// StreamDigest is a trailer's digest of the record lines before it:
+// "sha256:" and the lowercase hex SHA-256 of every byte of the stream before
+// the trailer line, that is each record line exactly as sent with its
+// newline, in order (for an empty stream, of nothing). sum is that
+// SHA-256.
+func StreamDigest(sum []byte) string {
+	return "sha256:" + hex.EncodeToString(sum)
 }
 
 // KeyID returns the kid from a compact JWS's protected header, or "" when

@@ -13,7 +13,9 @@
 //
 // Nothing unsigned or unaudited is ever written: a signer or audit failure
 // before the first byte is a 503; after it (a stream), the stream ends with
-// an error line instead of records.
+// its trailer carrying the error instead of more records. Every stream
+// ends with a signed trailer (one more signer call) that counts its records
+// and digests their lines (stream.go).
 package exchange
 
 import (

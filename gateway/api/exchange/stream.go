@@ -2,22 +2,33 @@ package exchange
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
-// Trailer is the last line of an NDJSON pull: where to resume, and whether
-// the stream ended because everything was sent or because of an error. A
-// stream without it was cut off.
+// Trailer is the last line of an NDJSON pull: where to resume, whether the
+// stream ended because everything was sent or because of an error, and how
+// many records it carried with a digest of their lines. JWS signs all of it
+// as a sign.Trailer (typ ura-trailer+jws), bound to the recipient and the
+// request; the plain fields beside it are what a client reads, and a
+// verifier checks that they are the signed ones. A stream without a trailer
+// was cut off; a trailer without JWS is one the gateway could not sign
+// (gateway/ARCHITECTURE.md, Signing), and proves nothing.
 type Trailer struct {
 	NextCursor string         `json:"next_cursor"`
 	Complete   bool           `json:"complete"`
 	Records    int            `json:"records"`
+	Digest     string         `json:"digest"`
 	Error      map[string]any `json:"error,omitempty"`
+	JWS        string         `json:"jws,omitempty"`
 }
 
 // stream answers NDJSON, one chunk at a time straight from the store's
@@ -40,6 +51,7 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 		charged  int
 		sent     int
 		line     bytes.Buffer
+		digest   = sha256.New() // of every record line written, in order
 	)
 	flush := func() error {
 		if len(chunk) > 0 || charged == 0 {
@@ -76,6 +88,7 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 		if _, err := c.Writer.Write(line.Bytes()); err != nil {
 			return fmt.Errorf("write stream: %w", err)
 		}
+		digest.Write(line.Bytes())
 		c.Writer.Flush()
 		sent += len(d)
 		resume = lastSeen
@@ -95,22 +108,54 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 	if err == nil {
 		err = flush() // the rest, or, for an empty result, the request's audit event
 	}
-	switch {
-	case err != nil && !started:
+	if err != nil && !started {
 		return queryProblem(err)
-	case err != nil:
+	}
+	tr := Trailer{Complete: err == nil, Records: sent, Digest: sign.StreamDigest(digest.Sum(nil))}
+	if err != nil {
 		// Past the status line a refusal is no 429: the trailer says it,
 		// and the chunks sent are audited already.
 		prob := chain.Problem(queryProblem(err))
 		h.log.Warn("pull stream ended early", "request_id", p.req.ID, "member", p.req.Member.ID,
 			"records", sent, "status", prob.Status, "type", prob.Type, "error", err)
-		sealed, _ := h.sealCursor(c, pp.q, resume) // a position the store handed out
-		_ = json.NewEncoder(c.Writer).Encode(Trailer{NextCursor: sealed, Records: sent, Error: prob.Body("urn:ura:request:" + p.req.ID)})
-		c.Writer.Flush()
-		return nil
+		tr.Error = prob.Body("urn:ura:request:" + p.req.ID)
 	}
-	sealed, _ := h.sealCursor(c, pp.q, resume)
-	_ = json.NewEncoder(c.Writer).Encode(Trailer{NextCursor: sealed, Complete: true, Records: sent})
-	c.Writer.Flush()
+	tr.NextCursor, _ = h.sealCursor(c, pp.q, resume) // a position the store handed out
+	h.endStream(p, tr)
 	return nil
+}
+
+// endStream signs the trailer and writes it, in one more signer call. When
+// it cannot be signed the trailer goes out without its JWS, saying so in
+// its error, so that a live client still learns why and where to resume; a
+// verifier refuses it like a stream cut off. A client that is gone gets
+// nothing: no signature is spent on it.
+func (h *Handlers) endStream(p *pipeline, tr Trailer) {
+	c := p.c
+	ctx := c.Request.Context()
+	if ctx.Err() != nil {
+		return
+	}
+	payload, err := json.Marshal(sign.Trailer{
+		Request: c.Request.URL.RequestURI(), RequestID: p.req.ID, Cursor: c.Query("cursor"),
+		NextCursor: tr.NextCursor, Complete: tr.Complete, Records: tr.Records, Digest: tr.Digest, Error: tr.Error,
+		Recipient: p.req.Member.ID, Issuer: h.cfg.Sign.Issuer, IssuedAt: time.Now().Unix(),
+	})
+	var jws []string
+	if err == nil {
+		jws, _, err = h.sign(ctx, sign.TypTrailer, [][]byte{payload})
+	}
+	if err != nil {
+		prob := problem.From(err)
+		h.log.Warn("pull stream trailer not signed", "request_id", p.req.ID, "member", p.req.Member.ID,
+			"records", tr.Records, "status", prob.Status, "type", prob.Type, "error", err)
+		tr.Complete = false
+		if tr.Error == nil {
+			tr.Error = prob.Body("urn:ura:request:" + p.req.ID)
+		}
+	} else {
+		tr.JWS = jws[0]
+	}
+	_ = json.NewEncoder(c.Writer).Encode(tr)
+	c.Writer.Flush()
 }

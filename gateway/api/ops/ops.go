@@ -5,10 +5,13 @@ package ops
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +58,10 @@ func New(kit *chain.Kit, o Options) *Handlers {
 	return &Handlers{kit: kit, checks: o.Checks, signer: o.Signer, policy: o.Policy, jwksTTL: o.JWKSTTL, openapi: o.OpenAPI}
 }
 
-// Healthz answers while the process serves.
+// Healthz answers while the process serves; a cached "ok" would say
+// nothing about now.
 func (h *Handlers) Healthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
@@ -107,6 +112,7 @@ type certificateInfo struct {
 // Whoami is GET /v1/whoami.
 func (h *Handlers) Whoami(c *gin.Context) {
 	leaf := c.Request.TLS.PeerCertificates[0]
+	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, whoamiResponse{
 		Member: chain.Caller(c),
 		Certificate: certificateInfo{
@@ -210,13 +216,40 @@ func (h *Handlers) Schema(c *gin.Context) error {
 		p.Extra = map[string]any{"kinds": records.Kinds}
 		return p
 	}
-	c.Header("Cache-Control", "no-cache")
-	c.Data(http.StatusOK, schemaType, doc)
+	revalidated(c, schemaType, doc)
 	return nil
 }
 
 // OpenAPI is GET /v1/openapi.json.
 func (h *Handlers) OpenAPI(c *gin.Context) {
+	revalidated(c, "application/json", h.openapi)
+}
+
+// revalidated answers a document that is the same bytes for every member
+// and names none of them, nor any record (the OpenAPI description, a record
+// schema): unlike every other answer it may be kept, but only revalidated
+// (no-cache), and its strong ETag (the first 128 bits of its SHA-256) makes
+// the revalidation a 304 when nothing changed.
+func revalidated(c *gin.Context, contentType string, body []byte) {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	c.Header("Cache-Control", "no-cache")
-	c.Data(http.StatusOK, "application/json", h.openapi)
+	c.Header("ETag", etag)
+	if noneMatch(c.GetHeader("If-None-Match"), etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Data(http.StatusOK, contentType, body)
+}
+
+// noneMatch reports whether an If-None-Match header names etag (RFC 9110
+// 13.1.2: "*", or a list compared weakly).
+func noneMatch(header, etag string) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }

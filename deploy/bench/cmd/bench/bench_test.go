@@ -98,6 +98,7 @@ func TestPullRecords(t *testing.T) {
 		{"signed objects", "{\"record\":{},\"jws\":\"x\"}\n", 1},
 		{"trailer", "{\"kind\":\"licence\"}\n{\"next_cursor\":\"abc\",\"count\":1}\n", 1},
 		{"ura's lines and trailer", "{\"id\":\"a\",\"version\":1,\"jws\":\"e.e.s\"}\n{\"next_cursor\":\"c\",\"complete\":true,\"records\":1}\n", 1},
+		{"ura's lines and signed trailer", "{\"id\":\"a\",\"version\":1,\"jws\":\"e.e.s\"}\n{\"next_cursor\":\"c\",\"complete\":true,\"records\":1,\"digest\":\"sha256:00\",\"jws\":\"t.t.s\"}\n", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +138,8 @@ func TestShortAnswer(t *testing.T) {
 	}
 	complete := body("{\"jws\":\"a\"}\n{\"jws\":\"b\"}\n{\"next_cursor\":\"c\",\"complete\":true,\"records\":2}\n")
 	broken := body("{\"jws\":\"a\"}\n{\"jws\":\"b\"}\n{\"next_cursor\":\"c\",\"complete\":false,\"records\":2,\"error\":{}}\n")
+	signed := body("{\"jws\":\"a\"}\n{\"jws\":\"b\"}\n{\"next_cursor\":\"c\",\"complete\":true,\"records\":2,\"digest\":\"sha256:00\",\"jws\":\"t.t.s\"}\n")
+	signedBroken := body("{\"jws\":\"a\"}\n{\"next_cursor\":\"c\",\"complete\":false,\"records\":1,\"digest\":\"sha256:00\",\"error\":{},\"jws\":\"t.t.s\"}\n")
 	for _, tt := range []struct {
 		name string
 		sc   scenario
@@ -148,6 +151,8 @@ func TestShortAnswer(t *testing.T) {
 		{"push one denied", push, 1, nil, true},
 		{"pull complete", pull, 2, complete, false},
 		{"pull ended with an error", pull, 2, broken, true},
+		{"pull complete, signed trailer", pull, 2, signed, false},
+		{"pull ended with an error, signed trailer", pull, 1, signedBroken, true},
 		{"pull short", pull, 1, body("{\"kind\":\"licence\"}\n"), true},
 		{"pull without trailer", pull, 2, body("{\"kind\":\"licence\"}\n{\"kind\":\"licence\"}\n"), false},
 	} {

@@ -192,12 +192,17 @@ func shortAnswer(sc scenario, n int64, bc *bodyCount) string {
 	return ""
 }
 
-// isTrailer recognises a stream's closing line: an object that is neither a
-// record (kind) nor a signed delivery (a JWS string or an object holding one).
+// isTrailer recognises a stream's closing line: an object with a
+// next_cursor (ura's trailer, which carries its own signature), or one that
+// is neither a record (kind) nor a signed delivery (a JWS string or an
+// object holding one).
 func isTrailer(line []byte) bool {
 	l := bytes.TrimSpace(line)
 	if len(l) == 0 || l[0] != '{' {
 		return false
+	}
+	if bytes.Contains(l, []byte(`"next_cursor"`)) {
+		return true
 	}
 	for _, k := range [][]byte{[]byte(`"kind"`), []byte(`"jws"`), []byte(`"signature"`), []byte(`"payload"`), []byte(`"record"`)} {
 		if bytes.Contains(l, k) {
