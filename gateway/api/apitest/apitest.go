@@ -310,19 +310,33 @@ type Audit struct {
 	Discard bool
 }
 
-var _ audit.Log = (*Audit)(nil)
+var (
+	_ audit.Log       = (*Audit)(nil)
+	_ audit.Sequencer = (*Audit)(nil)
+)
 
-func (a *Audit) Append(_ context.Context, events ...audit.Event) error {
+func (a *Audit) Append(ctx context.Context, events ...audit.Event) error {
+	_, err := a.AppendSeq(ctx, events...)
+	return err
+}
+
+// AppendSeq numbers events from 1 in the order they are appended, like
+// the real log, and keeps them with their seq.
+func (a *Audit) AppendSeq(_ context.Context, events ...audit.Event) (int64, error) {
 	if a.Fail.Load() {
-		return fmt.Errorf("%w: disk full", audit.ErrUnavailable)
+		return 0, fmt.Errorf("%w: disk full", audit.ErrUnavailable)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	first := int64(a.count) + 1
 	a.count += len(events)
 	if !a.Discard {
-		a.events = append(a.events, events...)
+		for i, e := range events {
+			e.Seq = first + int64(i)
+			a.events = append(a.events, e)
+		}
 	}
-	return nil
+	return first, nil
 }
 
 func (a *Audit) All() []audit.Event {

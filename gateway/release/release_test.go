@@ -1,4 +1,4 @@
-package exchange
+package release
 
 import (
 	"bytes"
@@ -9,12 +9,12 @@ import (
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
-// TestDeliveryPayload: the hand-assembled payload is exactly what
-// encoding/json makes of sign.Delivery, with the record's bytes untouched.
-func TestDeliveryPayload(t *testing.T) {
+// TestPayload: the hand-assembled payload is exactly what encoding/json
+// makes of sign.Delivery, with the record's bytes untouched.
+func TestPayload(t *testing.T) {
 	d := sign.Delivery{Record: json.RawMessage(`{"id":"A<1>","n":1.50}`), DecisionID: "dec-1", PolicyRevision: "rev",
 		Redactions: []string{"/a/b"}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
-	got, err := deliveryPayload(d)
+	got, err := Payload(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestDeliveryPayload(t *testing.T) {
 	if !bytes.Contains(got, d.Record) || bytes.Count(got, []byte(`"record"`)) != 1 {
 		t.Errorf("record bytes changed or repeated: %s", got)
 	}
-	if _, err := deliveryPayload(sign.Delivery{Record: json.RawMessage(`{"id":`)}); err == nil {
+	if _, err := Payload(sign.Delivery{Record: json.RawMessage(`{"id":`)}); err == nil {
 		t.Error("a broken record was signed")
 	}
 }
