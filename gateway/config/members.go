@@ -76,3 +76,12 @@ func vouched(id string, cas []ClientCA) bool {
 	}
 	return false
 }
+
+// Registry is the member registry the gateway and its outbox decide by.
+func (c *Config) Registry() *identity.Registry {
+	members := make([]identity.Member, len(c.Members))
+	for i, m := range c.Members {
+		members[i] = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles}
+	}
+	return identity.NewRegistry(members)
+}

@@ -99,11 +99,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if s.csrfKey, err = cfg.Console.CSRFKey(cfg.Path); err != nil {
 		return nil, fmt.Errorf("console.csrf_key_file: %w", err)
 	}
-	members := make([]identity.Member, len(cfg.Members))
-	for i, cm := range cfg.Members {
-		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
-	}
-	s.registry = identity.NewRegistry(members)
+	s.registry = cfg.Registry()
 	if s.deps.Cursors == nil {
 		s.deps.Cursors = cursor.Random()
 		logger.Warn("cursors are sealed with a key of this process: they stop working when it restarts and other replicas refuse them; set cursors.key_file",
