@@ -163,6 +163,8 @@ type exResultT struct {
 	Reasons    []map[string]string  `json:"reasons"`
 	Errors     []problem.FieldError `json:"errors"`
 	DecisionID string               `json:"decision_id"`
+	Digest     string               `json:"digest"`
+	AuditSeq   int64                `json:"audit_seq"`
 	JWS        string               `json:"jws"`
 }
 
@@ -230,6 +232,22 @@ func TestExPushPullRoundTrip(t *testing.T) {
 	}
 	if _, p := apitest.Verify(t, res[0].JWS); p["recipient"] != "AL/GOV/AIM" || p["id"] != "AIM-LIC-2026-000123" {
 		t.Errorf("result payload: %v", p)
+	}
+	// Each result binds content: the digest of the bytes stored, and the
+	// seq of the record's decision event, both inside the signature.
+	events := e.audit.All()
+	for _, r := range res {
+		stored, _ := e.store.Get(t.Context(), r.ID)
+		_, p := apitest.Verify(t, r.JWS)
+		if r.Digest != records.Digest(stored.Raw) || p["digest"] != r.Digest {
+			t.Errorf("result %s: digest %q (signed %v), stored bytes have %s", r.ID, r.Digest, p["digest"], records.Digest(stored.Raw))
+		}
+		if r.AuditSeq < 1 || r.AuditSeq > int64(len(events)) || p["audit_seq"] != float64(r.AuditSeq) {
+			t.Fatalf("result %s: audit_seq %d (signed %v)", r.ID, r.AuditSeq, p["audit_seq"])
+		}
+		if ev := events[r.AuditSeq-1]; ev.Seq != r.AuditSeq || ev.Action != "push" || ev.RecordID != r.ID || ev.DecisionID != r.DecisionID {
+			t.Errorf("result %s: seq %d is %+v", r.ID, r.AuditSeq, ev)
+		}
 	}
 	if e.store.Len() != 5 || e.policy.Observed.Load() != 5 {
 		t.Fatalf("stored %d, observed %d; want 5", e.store.Len(), e.policy.Observed.Load())

@@ -35,13 +35,18 @@ const (
 type fedPair struct {
 	a, b    *exEnv
 	aSigner *audittest.Signer
+	bSigner *audittest.Signer
 	outbox  *upstream.Outbox
 }
 
-// fedStartB starts B, trusting signatures of fedPeerID from jwks.
-func fedStartB(t *testing.T, peer config.SignPeer) *exEnv {
+// fedStartB starts B, trusting signatures of fedPeerID from jwks; signer,
+// when set, is B's own (an Ed25519 key whose JWKS A holds).
+func fedStartB(t *testing.T, peer config.SignPeer, signer *audittest.Signer) *exEnv {
 	t.Helper()
 	return exStart(t, func(cfg *config.Config, d *Deps) {
+		if signer != nil {
+			d.Signer = signer
+		}
 		cfg.Members = append(cfg.Members,
 			config.Member{ID: fedPeerID, Name: "Italy ura gateway", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
 		cfg.Sign.Issuer = "ura.aim.gov.al"
@@ -70,8 +75,8 @@ func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
 
 func fedStart(t *testing.T) *fedPair {
 	t.Helper()
-	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1")}
-	f.b = fedStartB(t, config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)})
+	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1"), bSigner: audittest.NewSigner(t, "ura-al:1")}
+	f.b = fedStartB(t, config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)}, f.bSigner)
 
 	// A's client certificate at B: issued by the Italian CA B trusts for IT/.
 	dir := t.TempDir()
@@ -84,17 +89,28 @@ func fedStart(t *testing.T) *fedPair {
 		t.Fatal(err)
 	}
 	f.a = exStart(t, func(cfg *config.Config, d *Deps) {
+		// B is a member of A's registry, a partner of its own nation,
+		// and a peer whose JWKS verifies the receipts B answers with.
+		cfg.Members = append(cfg.Members,
+			config.Member{ID: fedOwnID, Name: "Albania ura gateway", Nation: "ALB", Kind: "partner", Clearance: "CONFIDENTIAL"})
 		cfg.Sign.Issuer = "ura.difesa.it"
+		cfg.Sign.Member = fedPeerID
+		cfg.Sign.Peers = map[string]config.SignPeer{fedOwnID: {JWKSFile: fedJWKSFile(t, f.bSigner)}}
 		cfg.Upstream = config.Upstream{
 			Destinations: []config.Destination{{
-				Name: "al-gateway", Kind: "peer", URL: "https://" + f.b.addr, Kinds: records.Kinds,
-				Nation: "ALB", Member: fedOwnID,
+				Name: "al-gateway", Kind: "peer", URL: "https://" + f.b.addr, Kinds: records.Kinds, Member: fedOwnID,
 				CAFile: f.b.p.path("ca.crt"), ClientCertFile: certFile, ClientKeyFile: keyFile,
 				Timeout: 5 * time.Second, BackoffInitial: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 			}},
 			Outbox: config.Outbox{Path: filepath.Join(dir, "outbox.db")},
 		}
-		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Signer: f.aSigner, Issuer: cfg.Sign.Issuer})
+		peers, err := sign.NewPeers(cfg.Sign, cfg.Path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Peers = peers
+		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Registry: cfg.Registry(), Store: d.Store,
+			Policy: d.Policy, Audit: d.Audit, Signer: f.aSigner, Issuer: cfg.Sign.Issuer, Peers: peers, Self: cfg.Sign.Member})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,6 +190,27 @@ func TestFedEndToEnd(t *testing.T) {
 	if ev == nil || ev.Member != fedPeerID || ev.Decision != audit.DecisionAllow || ev.DecisionID == "" {
 		t.Fatalf("B's audit event: %+v", ev)
 	}
+	// A decided the record as a pull by B's member, audited that before
+	// sending, and keeps B's receipt: signed by B, naming B's decision and
+	// the seq of its audit event, over the bytes B stored.
+	var fwd *audit.Event
+	for _, e := range f.a.audit.All() {
+		if e.Action == upstream.ActionForward && e.RecordID == "ITA-LIC-2026-000001" {
+			fwd = &e
+		}
+	}
+	if fwd == nil || fwd.Member != fedOwnID || fwd.Route != "outbox:al-gateway" || fwd.Decision != audit.DecisionAllow || fwd.SigningKID != "ura-it:1" {
+		t.Fatalf("A's forward event: %+v", fwd)
+	}
+	sent, err := f.outbox.SentEntries("al-gateway")
+	if err != nil || len(sent) != 1 || sent[0].Receipt == nil {
+		t.Fatalf("A's sent entries: %+v (%v)", sent, err)
+	}
+	r := sent[0].Receipt
+	if r.Status != exchange.StatusAccepted || r.KID != "ura-al:1" || r.Digest != records.Digest(got.Raw) || r.AuditSeq != ev.Seq ||
+		r.DecisionID != ev.DecisionID || r.Issuer != "ura.aim.gov.al" || sent[0].Forward.DecisionID != fwd.DecisionID {
+		t.Errorf("A's receipt %+v (B's event seq %d, decision %s)", r, ev.Seq, ev.DecisionID)
+	}
 	var kidNamed bool
 	for _, r := range ev.Reasons {
 		kidNamed = kidNamed || (r.Code == "peer_signature" && strings.Contains(r.Message, "ura-it:1"))
@@ -181,10 +218,20 @@ func TestFedEndToEnd(t *testing.T) {
 	if !kidNamed {
 		t.Errorf("B's audit event does not name the peer's kid: %+v", ev.Reasons)
 	}
-	// A record not releasable to ALB never leaves A.
+	// A record not releasable to ALB never leaves A: it is decided at
+	// delivery, withheld from B's member, and that is in A's audit log.
 	exResults(t, f.a.as("IT/GOV/MOD").push(exWith(fedRecord(t, "ITA-LIC-2026-000002", "IT/GOV/MOD"), "label.releasable_to", []string{"ITA"})))
-	if n, _ := f.outbox.Pending("al-gateway"); n != 0 {
-		t.Errorf("a record not releasable to ALB was queued for B")
+	waitFor(t, func() bool {
+		for _, e := range f.a.audit.All() {
+			if e.Action == upstream.ActionForward && e.RecordID == "ITA-LIC-2026-000002" {
+				return e.Decision == audit.DecisionWithhold && e.Member == fedOwnID
+			}
+		}
+		return false
+	})
+	waitFor(t, func() bool { n, _ := f.outbox.Pending("al-gateway"); return n == 0 })
+	if got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000002"); got != nil {
+		t.Errorf("a record not releasable to ALB reached B")
 	}
 }
 
@@ -278,7 +325,7 @@ func TestFedNonPeer(t *testing.T) {
 // 503 and stores nothing of the batch.
 func TestFedKeysUnavailable(t *testing.T) {
 	signer := audittest.NewSigner(t, "ura-it:1")
-	b := fedStartB(t, config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"})
+	b := fedStartB(t, config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"}, nil)
 	line := fedLine(t, signer, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000040", "IT/GOV/MOD"))
 	r := b.as(fedPeerID).do(http.MethodPost, "/v1/records", "application/x-ndjson", "", append(line, '\n'))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)
