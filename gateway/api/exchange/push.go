@@ -272,7 +272,8 @@ func (ps *pusher) forward(ctx context.Context, items []pushItem) error {
 	if len(decided) == 0 {
 		return nil
 	}
-	// A peer destination signs the decision that accepted each record.
+	// Only queued: each destination's worker decides what it is sent,
+	// as a pull by its member, at delivery time.
 	if err := f.EnqueueDecided(ctx, decided); err != nil {
 		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
 	}
