@@ -295,8 +295,9 @@ func (o *Outbox) dest(name string) *destination {
 	return nil
 }
 
-// Enqueue makes rec durable for every destination it goes to. A record that
-// goes nowhere is not written at all.
+// Enqueue makes rec durable for every destination that takes its kind; what
+// each is sent of it is decided at delivery. A record of a kind no
+// destination takes is not written at all.
 func (o *Outbox) Enqueue(ctx context.Context, rec *records.Record) error {
 	return o.EnqueueBatch(ctx, []*records.Record{rec})
 }

@@ -80,10 +80,10 @@ func (o *Outbox) deliverWindow(d *destination, window []queued) bool {
 				log.Debug("record delivered", "record_id", e.ID, "version", e.Version, "status", a.status, "attempts", e.Attempts+1,
 					"decision", e.Forward.Decision, "decision_id", e.Forward.DecisionID)
 			case withheld:
-				log.Info("record withheld from the destination by policy: audited, not sent", "record_id", e.ID, "version", e.Version,
+				log.Debug("record withheld from the destination by policy: audited, not sent", "record_id", e.ID, "version", e.Version,
 					"member", d.who.ID, "decision_id", e.Forward.DecisionID, "reasons", a.reason)
 			default:
-				log.Info("queued version superseded: not sent", "record_id", e.ID, "version", e.Version, "reason", a.reason)
+				log.Debug("queued version superseded: not sent", "record_id", e.ID, "version", e.Version, "reason", a.reason)
 			}
 			continue
 		case park:
