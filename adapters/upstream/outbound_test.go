@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +16,9 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Leak tests: what leaves the gateway for a destination is what a pull by
@@ -61,7 +65,7 @@ func (ob *outbound) start() {
 func (ob *outbound) settled(t *testing.T) {
 	t.Helper()
 	waitFor(t, "both queues to drain", func() bool {
-		return pending(t, ob.o, "it-gateway") == 0 && pending(t, ob.o, "it-office") == 0
+		return drained(t, ob.o, "it-gateway") && drained(t, ob.o, "it-office")
 	})
 }
 
@@ -366,4 +370,55 @@ func TestOutboundReceipts(t *testing.T) {
 			t.Errorf("valid receipts %v", got)
 		}
 	})
+}
+
+// revokedEngine stands in for a policy change: from when it is switched
+// on, it withholds everything; before, the embedded policy decides.
+type revokedEngine struct {
+	policy.Engine
+	on atomic.Bool
+}
+
+func (r *revokedEngine) Decide(ctx context.Context, in policy.Input) policy.Decision {
+	if r.on.Load() {
+		return policy.Decision{ID: "changed", Revision: "rev-changed", Reasons: []verdict.Reason{{Code: "not_releasable", Message: "no longer"}}}
+	}
+	return r.Engine.Decide(ctx, in)
+}
+
+// TestOutboundPolicyChange: a record released when it was queued (and
+// decided allow while the peer was down) is not sent once the policy no
+// longer releases it: every attempt decides anew.
+func TestOutboundPolicyChange(t *testing.T) {
+	p := newPKI(t)
+	d := newDeps()
+	peer := newPeerGateway(t, d, itID)
+	up := newUpstream(t, p.serverTLS(p.inter, p.root), peer)
+	engine := &revokedEngine{Engine: embeddedPolicy(t)}
+	opts := d.options(t)
+	opts.Policy = engine
+	o, err := Open(config.Upstream{Destinations: []config.Destination{p.destination("it-gateway", "peer", up.url(), records.KindLicence)},
+		Outbox: config.Outbox{Path: filepath.Join(t.TempDir(), "o.db")}}, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = o.Close() })
+	rec := licence(t, "AIM-LIC-2026-000110", 1, "RESTRICTED", "ALB", "ITA")
+	enqueue(t, o, rec)
+	waitFor(t, "failed attempts while the peer is down", func() bool {
+		return testutil.ToFloat64(o.m.failed.WithLabelValues("it-gateway", "network")) >= 1
+	})
+	if evs := d.forwards(); len(evs) == 0 || evs[0].Decision != audit.DecisionRedact {
+		t.Fatalf("forward events before the change: %+v", evs)
+	}
+	engine.on.Store(true)
+	up.start()
+	waitFor(t, "the entry to be withheld", func() bool { return drained(t, o, "it-gateway") })
+	if reqs, _, _ := peer.snapshot(); len(reqs) != 0 {
+		t.Fatalf("the peer received %d requests after the policy stopped releasing the record", len(reqs))
+	}
+	evs := d.forwards()
+	if last := evs[len(evs)-1]; last.Decision != audit.DecisionWithhold || last.DecisionID != "changed" || last.PolicyRevision != "rev-changed" {
+		t.Errorf("last forward event %+v", last)
+	}
 }

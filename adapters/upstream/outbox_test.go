@@ -73,6 +73,13 @@ func enqueue(t *testing.T, o *Outbox, recs ...*records.Record) {
 	}
 }
 
+// drained reports whether nothing waits for name any more, in the file and
+// in the metrics (which are counted just after the commit that removes).
+func drained(t *testing.T, o *Outbox, name string) bool {
+	t.Helper()
+	return pending(t, o, name) == 0 && testutil.ToFloat64(o.m.pending.WithLabelValues(name)) == 0
+}
+
 func pending(t *testing.T, o *Outbox, name string) int {
 	t.Helper()
 	n, err := o.Pending(name)
@@ -500,7 +507,7 @@ func TestOutboxPeer(t *testing.T) {
 	notReleasable := storetest.Licence(t, "AIM-LIC-2026-000123", 1, "issued", base) // ALB, NATO
 	denied := storetest.Event(t, "AIM-EVT-2026-9000002", 1, "AL/GOV/AIM", "TRANSFERRED", "AIM-LIC-2026-000123", mark, base)
 	enqueue(t, o, releasable, notReleasable, denied)
-	waitFor(t, "the peer queue to settle", func() bool { return pending(t, o, "cz-gateway") == 0 })
+	waitFor(t, "the peer queue to settle", func() bool { return drained(t, o, "cz-gateway") })
 	if got := testutil.ToFloat64(o.m.delivered.WithLabelValues("cz-gateway")); got != 1 {
 		t.Errorf("delivered %v, want 1", got)
 	}
