@@ -397,7 +397,11 @@ func TestOutboundPolicyChange(t *testing.T) {
 	engine := &revokedEngine{Engine: embeddedPolicy(t)}
 	opts := d.options(t)
 	opts.Policy = engine
-	o, err := Open(config.Upstream{Destinations: []config.Destination{p.destination("it-gateway", "peer", up.url(), records.KindLicence)},
+	dest := p.destination("it-gateway", "peer", up.url(), records.KindLicence)
+	// The second attempt comes a second or more after the first fails:
+	// the policy changes in between, not during an attempt.
+	dest.BackoffInitial, dest.BackoffMax = 2*time.Second, 2*time.Second
+	o, err := Open(config.Upstream{Destinations: []config.Destination{dest},
 		Outbox: config.Outbox{Path: filepath.Join(t.TempDir(), "o.db")}}, nil, opts)
 	if err != nil {
 		t.Fatal(err)
