@@ -11,13 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/release"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -27,7 +28,9 @@ type destination struct {
 	kind     string // http | peer
 	endpoint string
 	kinds    map[string]bool
-	nation   string
+	// who is the destination's registry member: the caller of every
+	// delivery-time decision, and the recipient of what a peer is sent.
+	who identity.Member
 
 	timeout        time.Duration
 	maxAttempts    int
@@ -37,8 +40,7 @@ type destination struct {
 	client *http.Client
 	wake   chan struct{}
 
-	// member, signer and issuer sign what a peer destination receives.
-	member string
+	// signer and issuer sign what a peer destination receives.
 	signer sign.Signer
 	issuer string
 }
@@ -47,8 +49,6 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 	d := &destination{
 		name:           dc.Name,
 		kind:           dc.Kind,
-		nation:         dc.Nation,
-		member:         dc.Member,
 		kinds:          map[string]bool{},
 		timeout:        orDefault(dc.Timeout, DefaultTimeout),
 		maxAttempts:    dc.MaxAttempts,
@@ -67,9 +67,6 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 	case "http":
 		d.endpoint = u.String()
 	case "peer":
-		if dc.Member == "" {
-			return nil, errors.New("member must name the peer gateway's member ID")
-		}
 		d.endpoint = u.JoinPath("/v1/records").String()
 	default:
 		return nil, fmt.Errorf("kind must be http or peer; got %q", dc.Kind)
@@ -84,6 +81,9 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, errors.New("ca_file: no PEM certificate in it")
 		}
+	}
+	if dc.Member == "" {
+		return nil, errors.New("member must name the destination's registry member")
 	}
 	kp := &keyPair{cert: resolve(dc.ClientCertFile), key: resolve(dc.ClientKeyFile)}
 	if _, err := kp.get(); err != nil {
@@ -115,14 +115,11 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// wants reports whether rec goes to this destination: its kind is one the
-// destination takes and, when the destination has a nation, the label
-// releases the record to that nation.
+// wants reports whether rec is queued for this destination: its kind is
+// one the destination takes. Whether it is sent, and how much of it, the
+// policy decides at delivery time.
 func (d *destination) wants(rec *records.Record) bool {
-	if !d.kinds[rec.Kind] {
-		return false
-	}
-	return d.nation == "" || slices.Contains(rec.Label.ReleasableTo, d.nation)
+	return d.kinds[rec.Kind]
 }
 
 func (d *destination) wakeUp() {
@@ -179,44 +176,41 @@ func fileStamp(paths ...string) (string, error) {
 // attempt is the outcome of one delivery attempt.
 type attempt struct {
 	status int
-	// verdict is delivered, retry or park.
-	verdict verdict
-	// reason says why, for the log and the dead letter (no response body
-	// content beyond the destination's own short per-record reason).
+	// verdict is delivered, retry, park, withheld or superseded.
+	verdict fate
+	// reason says why, for the log and the entry's status (no response
+	// body content beyond the destination's own short per-record reason).
 	reason string
 	// retryAfter is the destination's Retry-After, if any.
 	retryAfter time.Duration
 	// failure labels ura_outbox_failed_attempts_total.
 	failure string
+	// body is the bounded response body of a 2xx, for a peer's receipt.
+	body []byte
 }
 
-type verdict int
+// fate is what an attempt means for its entry.
+type fate int
 
 const (
-	delivered verdict = iota
+	delivered fate = iota
 	retry
 	park
+	// withheld: the policy does not release the record to the
+	// destination's member; audited, never sent.
+	withheld
+	// superseded: a newer version is stored; its own entry sends it.
+	superseded
 )
 
-// deliver sends one entry. Only this entry's fate is decided here.
-func (d *destination) deliver(ctx context.Context, e *entry) attempt {
-	body := []byte(e.Raw)
-	ct := "application/json"
-	if d.kind == "peer" {
-		line, err := d.signedLine(ctx, e)
-		if err != nil {
-			// Signing happens here, not at enqueue, so a Vault outage
-			// delays delivery instead of losing or refusing records.
-			return attempt{verdict: retry, reason: err.Error(), failure: "signing"}
-		}
-		body = append(line, '\n')
-		ct = "application/x-ndjson"
-	}
+// send posts body to the destination. Only this entry's fate is decided
+// here.
+func (d *destination) send(ctx context.Context, e *entry, body []byte, contentType string) attempt {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return attempt{verdict: park, reason: "cannot build request: " + err.Error()}
 	}
-	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Idempotency-Key", e.IdempotencyKey())
 	req.Header.Set("User-Agent", "ura-gateway")
@@ -225,7 +219,7 @@ func (d *destination) deliver(ctx context.Context, e *entry) attempt {
 		return attempt{verdict: retry, reason: err.Error(), failure: transportFailure(err)}
 	}
 	defer func() { _ = resp.Body.Close() }() // read only: nothing to lose on close
-	return classify(d.kind, resp)
+	return classify(resp)
 }
 
 func transportFailure(err error) string {
@@ -254,28 +248,25 @@ type fedLine struct {
 	JWS string `json:"jws"`
 }
 
-// signedLine signs e for the peer as a sign.Delivery bound to the peer's
-// member ID, so the peer can tell it was meant for it, by whom, under which
-// decision.
-func (d *destination) signedLine(ctx context.Context, e *entry) ([]byte, error) {
-	payload, err := json.Marshal(sign.Delivery{
-		Record:         e.Raw,
-		DecisionID:     e.DecisionID,
-		PolicyRevision: e.PolicyRevision,
-		Redactions:     []string{},
-		Recipient:      d.member,
-		Issuer:         d.issuer,
-		IssuedAt:       time.Now().Unix(),
-	})
+// signedLine signs what x releases for the peer as a sign.Delivery bound
+// to the peer's member ID and to the delivery-time decision, so the peer can
+// tell it was meant for it, by whom, under which decision and with which
+// redactions. It returns the NDJSON line and the signing kid.
+func (d *destination) signedLine(ctx context.Context, x *release.Outcome) ([]byte, string, error) {
+	payload, err := x.Delivery(d.who.ID, d.issuer, time.Now().Unix())
 	if err != nil {
-		return nil, fmt.Errorf("delivery payload: %w", err)
+		return nil, "", fmt.Errorf("delivery payload: %w", err)
 	}
 	jws, err := d.signer.SignTyped(ctx, sign.TypFederation, [][]byte{payload})
 	if err == nil && len(jws) != 1 {
 		err = fmt.Errorf("signer returned %d signatures for 1 payload", len(jws))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("signing for peer %s: %w", d.member, err)
+		return nil, "", fmt.Errorf("signing for peer %s: %w", d.who.ID, err)
 	}
-	return json.Marshal(fedLine{JWS: jws[0]})
+	line, err := json.Marshal(fedLine{JWS: jws[0]})
+	if err != nil {
+		return nil, "", err
+	}
+	return append(line, '\n'), sign.KeyID(jws[0]), nil
 }

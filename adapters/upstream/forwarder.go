@@ -1,5 +1,7 @@
 // Package upstream forwards accepted records to where an institution keeps
-// them: its HTTP back office, or a peer ura gateway.
+// them: its HTTP back office, or a peer ura gateway. Every destination is a
+// registry member and is sent only what that member's pull would deliver
+// (gateway/ARCHITECTURE.md, "Outbound").
 package upstream
 
 import (
@@ -9,10 +11,11 @@ import (
 )
 
 // Forwarder hands accepted records to the durable outbox, each with the
-// decision that accepted it, which a peer destination binds into its
-// signature. EnqueueDecided returns once the records are durable there (one
-// write for the batch), so a record acknowledged to the pusher reaches its
-// destinations even if they, or the gateway, are down for a while.
+// push decision that accepted it (kept for the log). EnqueueDecided returns
+// once the records are durable there (one write for the batch), so a record
+// acknowledged to the pusher reaches its destinations even if they, or the
+// gateway, are down for a while. What each destination is sent is decided
+// later, at delivery, as a pull by the destination's member.
 type Forwarder interface {
 	EnqueueDecided(ctx context.Context, recs []Decided) error
 }

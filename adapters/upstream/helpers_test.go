@@ -237,9 +237,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 // destination config for a back office at url.
 func (p *pki) destination(name, kind, url string, kinds ...string) config.Destination {
 	cert, key := p.gatewayCert("AL/GOV/AIM")
-	member := ""
+	member := aimID
 	if kind == "peer" {
-		member = "IT/GOV/URA"
+		member = itID
 	}
 	return config.Destination{
 		Name: name, Kind: kind, URL: url, Kinds: kinds, Member: member,

@@ -9,14 +9,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
@@ -28,20 +30,35 @@ const (
 	DefaultBackoffMax     = 5 * time.Minute
 )
 
-// Outbox is the durable outbox: Enqueue writes one entry per destination the
-// record goes to and returns once the file is synced; one worker per
-// destination delivers its entries in order and removes each only when the
-// destination has it (2xx, or 409 for one it already had). An entry the
-// destination refuses for good is parked in a dead-letter bucket, counted and
-// logged, never dropped.
+// Outbox is the durable outbox: Enqueue writes one entry per destination
+// that takes the record's kind and returns once the file is synced; one
+// worker per destination delivers its entries in order. Nothing is decided
+// at enqueue: just before each attempt the worker reads the record's
+// current version from the store, has the policy decide it as a pull by
+// the destination's member (gateway/release), appends that decision to the
+// audit log, and only then sends what the decision releases
+// (gateway/ARCHITECTURE.md, "Outbound"). An entry leaves the queue when the
+// destination has it (2xx, or 409 for one it already had; from a peer
+// gateway, a signed receipt that verifies and matches), when the policy
+// withholds it, or when a newer version is stored. An entry the destination
+// refuses for good is parked in a dead-letter bucket, counted and logged,
+// never dropped.
 //
-// File layout (bbolt): bucket "q/<destination>" and "dead/<destination>",
-// keys are the bucket's sequence (8 bytes, big-endian), values are entries.
+// File layout (bbolt): buckets "q/<destination>", "dead/<destination>" and
+// "sent/<destination>" (a peer's delivered entries with their receipts, the
+// newest KeptReceipts); keys are the bucket's sequence (8 bytes,
+// big-endian), values are entries.
 type Outbox struct {
 	db    *bbolt.DB
 	dests []*destination
 	log   *slog.Logger
 	m     *metrics
+
+	store  Records
+	policy policy.Engine
+	audit  audit.Log
+	peers  sign.PeerVerifier
+	self   string
 
 	// writes carries enqueues to the one writer goroutine, which commits all
 	// that are waiting in one transaction.
@@ -53,6 +70,18 @@ type Outbox struct {
 	wwg    sync.WaitGroup // writer
 }
 
+// Records is where the worker reads the current version of a queued record
+// (store.Store): what is sent is decided on what is stored now, never on
+// what was stored when the entry was queued.
+type Records interface {
+	Get(ctx context.Context, id string) (*records.Record, error)
+}
+
+// KeptReceipts is how many delivered entries, each with the receipt its
+// peer signed, the outbox keeps per peer destination; older ones are
+// dropped as newer ones arrive. The audit log keeps the decisions for good.
+const KeptReceipts = 10000
+
 var _ Forwarder = (*Outbox)(nil)
 
 // ErrUnavailable is returned (wrapped) when records cannot be queued: the
@@ -61,21 +90,44 @@ var ErrUnavailable = errors.New("outbox unavailable")
 
 // entry is one record waiting for one destination.
 type entry struct {
-	ID       string          `json:"id"`
-	Version  int             `json:"version"`
-	Kind     string          `json:"kind"`
-	Raw      json.RawMessage `json:"raw"`
-	Enqueued time.Time       `json:"enqueued"`
-	Attempts int             `json:"attempts,omitempty"`
+	ID       string    `json:"id"`
+	Version  int       `json:"version"`
+	Kind     string    `json:"kind"`
+	Enqueued time.Time `json:"enqueued"`
+	Attempts int       `json:"attempts,omitempty"`
 	// DecisionID and PolicyRevision are the push decision that accepted
-	// the record, signed into what a peer destination receives.
+	// the record, for the log. What is sent is decided again, as a pull by
+	// the destination's member, at every attempt (Forward).
 	DecisionID     string `json:"decision_id,omitempty"`
 	PolicyRevision string `json:"policy_revision,omitempty"`
-	// LastError is the last failure, as logged (no response bodies).
+	// LastError is the entry's status: why its last attempt did not
+	// deliver it, as logged (no response bodies).
 	LastError string `json:"last_error,omitempty"`
+	// Forward is the decision of the last attempt, as audited.
+	Forward *Forwarded `json:"forward,omitempty"`
+	// Receipt is what a peer gateway signed for the record (kept once it
+	// verified and matched what was sent).
+	Receipt *Receipt `json:"receipt,omitempty"`
 	// Parked and Status are set when the entry is moved to dead letters.
 	Parked *time.Time `json:"parked,omitempty"`
 	Status int        `json:"status,omitempty"`
+	// Sent is set when a peer's entry is kept with its receipt.
+	Sent *time.Time `json:"sent,omitempty"`
+}
+
+// Forwarded is one delivery-time decision of an entry, as its audit event
+// (action forward) records it.
+type Forwarded struct {
+	DecisionID     string `json:"decision_id"`
+	PolicyRevision string `json:"policy_revision"`
+	// Decision is allow, redact or withhold.
+	Decision   string   `json:"decision"`
+	Redactions []string `json:"redactions,omitempty"`
+	// AuditSeq is the seq of the forward event (0: the log does not say).
+	AuditSeq int64 `json:"audit_seq,omitempty"`
+	// Digest is records.Digest of the record bytes sent (after redaction).
+	Digest string    `json:"digest,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // IdempotencyKey is what the destination deduplicates on: a record version
@@ -84,10 +136,24 @@ func (e *entry) IdempotencyKey() string { return fmt.Sprintf("%s@%d", e.ID, e.Ve
 
 func queueBucket(name string) []byte { return []byte("q/" + name) }
 func deadBucket(name string) []byte  { return []byte("dead/" + name) }
+func sentBucket(name string) []byte  { return []byte("sent/" + name) }
 
-// Options are what Open needs besides the config.
+// Options are what Open needs besides the config. With destinations
+// configured, Registry, Store, Policy and Audit are required: nothing is
+// sent that was not decided and audited.
 type Options struct {
 	Logger *slog.Logger
+	// Registry names the destinations' members: the caller of every
+	// delivery-time decision.
+	Registry *identity.Registry
+	// Store is read for each queued record's current version.
+	Store Records
+	// Policy decides every record sent, as a pull by the destination's
+	// member.
+	Policy policy.Engine
+	// Audit gets one event per delivery-time decision (action forward),
+	// durable before the record is sent.
+	Audit audit.Log
 	// Signer signs every record sent to a peer gateway (typ
 	// ura-federation+jws), at delivery time: while it fails, delivery is
 	// retried, and nothing is ever sent unsigned. Required when a peer
@@ -95,6 +161,11 @@ type Options struct {
 	Signer sign.Signer
 	// Issuer is this gateway's name in every signed delivery (sign.issuer).
 	Issuer string
+	// Peers verifies the receipts peer gateways sign (sign.peers); Self is
+	// this gateway's member ID (sign.member), the recipient a receipt must
+	// name. Required when a peer destination is configured.
+	Peers sign.PeerVerifier
+	Self  string
 }
 
 // Open opens (or creates) the outbox file and starts one worker per
@@ -109,15 +180,31 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("component", "outbox")
+	if len(cfg.Destinations) > 0 {
+		switch {
+		case opts.Registry == nil:
+			return nil, errors.New("upstream: no member registry: a destination's member decides what it receives")
+		case opts.Store == nil, opts.Policy == nil, opts.Audit == nil:
+			return nil, errors.New("upstream: forwarding needs the store, the policy and the audit log: nothing is sent undecided or unaudited")
+		}
+	}
 	var dests []*destination
 	for _, dc := range cfg.Destinations {
 		d, err := newDestination(dc, resolve)
 		if err != nil {
 			return nil, fmt.Errorf("upstream destination %s: %w", dc.Name, err)
 		}
+		who, ok := opts.Registry.Lookup(dc.Member)
+		if !ok {
+			return nil, fmt.Errorf("upstream destination %s: member %q is not in the registry", dc.Name, dc.Member)
+		}
+		d.who = who
 		if d.kind == "peer" {
-			if opts.Signer == nil {
+			switch {
+			case opts.Signer == nil:
 				return nil, fmt.Errorf("upstream destination %s: a peer gateway takes only signed records, and no signer is configured (vault)", dc.Name)
+			case opts.Peers == nil || !opts.Peers.IsPeer(dc.Member) || opts.Self == "":
+				return nil, fmt.Errorf("upstream destination %s: a peer's receipts are verified against its JWKS: %s must be under sign.peers, and sign.member set", dc.Name, dc.Member)
 			}
 			d.signer, d.issuer = opts.Signer, opts.Issuer
 		}
@@ -131,13 +218,17 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
-	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256)}
+	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256),
+		store: opts.Store, policy: opts.Policy, audit: opts.Audit, peers: opts.Peers, self: opts.Self}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, d := range dests {
 			if _, err := tx.CreateBucketIfNotExists(queueBucket(d.name)); err != nil {
 				return err
 			}
 			if _, err := tx.CreateBucketIfNotExists(deadBucket(d.name)); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists(sentBucket(d.name)); err != nil {
 				return err
 			}
 		}
@@ -153,6 +244,8 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		// before its first delivery.
 		o.m.delivered.WithLabelValues(d.name)
 		o.m.parked.WithLabelValues(d.name)
+		o.m.withheld.WithLabelValues(d.name)
+		o.m.superseded.WithLabelValues(d.name)
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wwg.Add(1)
@@ -202,8 +295,9 @@ func (o *Outbox) dest(name string) *destination {
 	return nil
 }
 
-// Enqueue makes rec durable for every destination it goes to. A record that
-// goes nowhere is not written at all.
+// Enqueue makes rec durable for every destination that takes its kind; what
+// each is sent of it is decided at delivery. A record of a kind no
+// destination takes is not written at all.
 func (o *Outbox) Enqueue(ctx context.Context, rec *records.Record) error {
 	return o.EnqueueBatch(ctx, []*records.Record{rec})
 }
@@ -226,13 +320,13 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	now := time.Now().UTC()
 	for _, dr := range recs {
 		rec := dr.Record
-		if rec == nil || rec.ID == "" || len(rec.Raw) == 0 {
-			return errors.New("outbox: record without id or raw JSON")
+		if rec == nil || rec.ID == "" {
+			return errors.New("outbox: record without id")
 		}
 		for _, d := range o.dests {
 			if d.wants(rec) {
 				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
-					Raw: slices.Clone(rec.Raw), Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
+					Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
 			}
 		}
 	}
@@ -323,8 +417,10 @@ func (o *Outbox) Pending(name string) (int, error) {
 	return n, err
 }
 
-// Parked is one record a destination refused for good.
-type Parked struct {
+// Entry is one outbox entry as an operator sees it: queued (its status is
+// Reason: why the last attempt did not deliver it), parked (refused for
+// good) or sent (a peer's, kept with the receipt the peer signed).
+type Entry struct {
 	Seq      uint64
 	ID       string
 	Version  int
@@ -332,14 +428,32 @@ type Parked struct {
 	Attempts int
 	Status   int
 	Reason   string
-	At       time.Time
+	// At is when the entry was parked or sent; zero for a queued one.
+	At time.Time
+	// Forward is the last delivery-time decision; Receipt the peer's
+	// verified receipt.
+	Forward *Forwarded
+	Receipt *Receipt
 }
 
+// Parked is one record a destination refused for good.
+type Parked = Entry
+
 // ParkedEntries lists what the named destination refused, oldest first.
-func (o *Outbox) ParkedEntries(name string) ([]Parked, error) {
-	var out []Parked
+func (o *Outbox) ParkedEntries(name string) ([]Parked, error) { return o.entries(deadBucket(name)) }
+
+// QueuedEntries lists what waits for the named destination, oldest first,
+// each with the reason its last attempt failed.
+func (o *Outbox) QueuedEntries(name string) ([]Entry, error) { return o.entries(queueBucket(name)) }
+
+// SentEntries lists the newest KeptReceipts entries a peer destination
+// took, oldest first, each with its receipt.
+func (o *Outbox) SentEntries(name string) ([]Entry, error) { return o.entries(sentBucket(name)) }
+
+func (o *Outbox) entries(bucket []byte) ([]Entry, error) {
+	var out []Entry
 	err := o.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(deadBucket(name))
+		b := tx.Bucket(bucket)
 		if b == nil {
 			return nil
 		}
@@ -348,10 +462,13 @@ func (o *Outbox) ParkedEntries(name string) ([]Parked, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err
 			}
-			p := Parked{Seq: binary.BigEndian.Uint64(k), ID: e.ID, Version: e.Version, Kind: e.Kind,
-				Attempts: e.Attempts, Status: e.Status, Reason: e.LastError}
-			if e.Parked != nil {
+			p := Entry{Seq: binary.BigEndian.Uint64(k), ID: e.ID, Version: e.Version, Kind: e.Kind,
+				Attempts: e.Attempts, Status: e.Status, Reason: e.LastError, Forward: e.Forward, Receipt: e.Receipt}
+			switch {
+			case e.Parked != nil:
 				p.At = *e.Parked
+			case e.Sent != nil:
+				p.At = *e.Sent
 			}
 			out = append(out, p)
 			return nil
@@ -376,7 +493,7 @@ func (o *Outbox) Requeue(name string) (int, error) {
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err
 			}
-			e.Parked, e.Status, e.Attempts = nil, 0, 0
+			e.Parked, e.Status, e.Attempts, e.Receipt = nil, 0, 0, nil
 			nv, err := json.Marshal(&e)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/storetest"
 	"github.com/ura-gateway/ura/certs"
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -31,15 +32,26 @@ var (
 	base = time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)
 )
 
+// openOutbox opens an outbox on deps of its own.
 func openOutbox(t *testing.T, path string, dests ...config.Destination) *Outbox {
 	t.Helper()
-	o, err := Open(config.Upstream{Destinations: dests, Outbox: config.Outbox{Path: path}}, nil,
-		Options{Logger: testLogger(t), Signer: fedSigner(t), Issuer: "ura.aim.gov.al"})
+	return openWith(t, newDeps(), path, dests...)
+}
+
+// openWith opens an outbox on d, closed when the test ends.
+func openWith(t *testing.T, d *deps, path string, dests ...config.Destination) *Outbox {
+	t.Helper()
+	o, err := Open(config.Upstream{Destinations: dests, Outbox: config.Outbox{Path: path}}, nil, d.options(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = o.Close() })
 	return o
+}
+
+// depsOf are the deps an outbox was opened with.
+func depsOf(o *Outbox) *deps {
+	return &deps{store: o.store.(*apitest.Store), audit: o.audit.(*apitest.Audit), peers: o.peers.(testPeers)}
 }
 
 func licences(t *testing.T, n int) []*records.Record {
@@ -50,13 +62,22 @@ func licences(t *testing.T, n int) []*records.Record {
 	return out
 }
 
+// enqueue stores each record and queues it, as an accepted push does.
 func enqueue(t *testing.T, o *Outbox, recs ...*records.Record) {
 	t.Helper()
 	for _, r := range recs {
+		depsOf(o).put(t, r)
 		if err := o.Enqueue(ctx, r); err != nil {
 			t.Fatalf("Enqueue %s: %v", r.ID, err)
 		}
 	}
+}
+
+// drained reports whether nothing waits for name any more, in the file and
+// in the metrics (which are counted just after the commit that removes).
+func drained(t *testing.T, o *Outbox, name string) bool {
+	t.Helper()
+	return pending(t, o, name) == 0 && testutil.ToFloat64(o.m.pending.WithLabelValues(name)) == 0
 }
 
 func pending(t *testing.T, o *Outbox, name string) int {
@@ -172,11 +193,13 @@ func TestOutboxGatewayRestart(t *testing.T) {
 	dest := p.destination("aim-backoffice", "http", up.url(), records.KindLicence)
 	path := filepath.Join(t.TempDir(), "outbox.db")
 
-	o, err := Open(config.Upstream{Destinations: []config.Destination{dest}, Outbox: config.Outbox{Path: path}}, nil, Options{Logger: testLogger(t)})
+	d := newDeps()
+	o, err := Open(config.Upstream{Destinations: []config.Destination{dest}, Outbox: config.Outbox{Path: path}}, nil, d.options(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := licences(t, 10)
+	d.put(t, recs...)
 	if err := o.EnqueueBatch(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +218,7 @@ func TestOutboxGatewayRestart(t *testing.T) {
 	// The back office goes down too, so that what the reopened outbox holds
 	// can be counted before it drains.
 	up.stop()
-	o2 := openOutbox(t, path, dest)
+	o2 := openWith(t, d, path, dest)
 	if n := pending(t, o2, "aim-backoffice"); n != 6 {
 		t.Errorf("after reopening, %d pending; want 6 (the one in flight and 6-10)", n)
 	}
@@ -233,7 +256,8 @@ func TestOutboxEnqueueIsDurable(t *testing.T) {
 	up := newUpstream(t, p.serverTLS(p.inter, p.root), bo)
 	dest := p.destination("aim-backoffice", "http", up.url(), records.KindLicence)
 	path := filepath.Join(t.TempDir(), "outbox.db")
-	o, err := Open(config.Upstream{Destinations: []config.Destination{dest}, Outbox: config.Outbox{Path: path}}, nil, Options{})
+	d := newDeps()
+	o, err := Open(config.Upstream{Destinations: []config.Destination{dest}, Outbox: config.Outbox{Path: path}}, nil, d.options(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +267,7 @@ func TestOutboxEnqueueIsDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.start()
-	o2 := openOutbox(t, path, dest)
+	o2 := openWith(t, d, path, dest)
 	waitDelivered(t, o2, "aim-backoffice", 3)
 	checkExactlyOnce(t, bo, recs)
 }
@@ -457,60 +481,74 @@ func TestOutboxMaxAttemptsAndRequeue(t *testing.T) {
 }
 
 // TestOutboxPeer: federation to a partner's gateway. The record goes as
-// NDJSON to /v1/records with the gateway's member certificate; only records
-// released to the partner's nation are sent; a record the peer denies is
+// NDJSON to /v1/records with the gateway's member certificate; a record the
+// policy does not release to the peer's member is queued, decided at
+// delivery, audited as withheld and never sent; a record the peer denies is
 // parked, not retried for ever and not dropped.
 func TestOutboxPeer(t *testing.T) {
 	p := newPKI(t)
-	peer := newBackOffice()
-	peer.respond = func(d delivery, n int) (int, http.Header, string) {
-		if strings.Contains(string(fedRecord(t, d.body)), `"status":"revoked"`) {
-			return 200, http.Header{"Content-Type": {"application/json"}},
-				`{"results":[{"index":0,"status":"denied","reasons":[{"code":"not_releasable","message":"…"}]}]}`
+	d := newDeps()
+	peer := newPeerGateway(t, d, czID)
+	peer.status = func(id string) string {
+		if id == "AIM-EVT-2026-9000002" {
+			return "denied"
 		}
-		return 200, http.Header{"Content-Type": {"application/json"}}, `{"results":[{"index":0,"status":"accepted"}]}`
+		return "accepted"
 	}
 	up := newUpstream(t, p.serverTLS(p.inter, p.root), peer)
 	up.start()
-	dest := p.destination("it-gateway", "peer", up.url(), records.KindLicence, records.KindTrackingEvent)
-	dest.Nation = "CZE"
-	o := openOutbox(t, filepath.Join(t.TempDir(), "outbox.db"), dest)
+	dest := p.destination("cz-gateway", "peer", up.url(), records.KindLicence, records.KindTrackingEvent)
+	dest.Member = czID
+	o := openWith(t, d, filepath.Join(t.TempDir(), "outbox.db"), dest)
 
 	mark := store.Marking{Country: "ALB", Manufacturer: "KAYO", Serial: "K26-000123"}
-	releasable := storetest.Event(t, "AIM-EVT-2026-9000001", 1, "AL/GOV/DPD", "EXPORT_DECLARED", "AIM-LIC-2026-000123",
-		mark, base) // releasable_to ALB, CZE
-	notReleasable := storetest.Licence(t, "AIM-LIC-2026-000123", 1, "issued", base) // ALB, NATO
-	denied := storetest.Event(t, "AIM-EVT-2026-9000002", 1, "AL/GOV/DPD", "EXIT_CONFIRMED", "AIM-LIC-2026-000123", mark, base)
-	denied.Raw = json.RawMessage(strings.Replace(string(denied.Raw), `"type":"EXIT_CONFIRMED"`, `"type":"EXIT_CONFIRMED","status":"revoked"`, 1))
+	releasable := storetest.Event(t, "AIM-EVT-2026-9000001", 1, "AL/GOV/AIM", "TRANSFERRED", "AIM-LIC-2026-000123",
+		mark, base) // releasable_to ALB, CZE; from ALB to CZE
+	// Released to Albania alone (Czechia is in NATO, so "ALB, NATO" would
+	// reach it).
+	doc := storetest.Licence(t, "AIM-LIC-2026-000123", 1, "issued", base).Doc
+	doc["label"].(map[string]any)["releasable_to"] = []string{"ALB"}
+	notReleasable := storetest.Record(t, doc)
+	denied := storetest.Event(t, "AIM-EVT-2026-9000002", 1, "AL/GOV/AIM", "TRANSFERRED", "AIM-LIC-2026-000123", mark, base)
 	enqueue(t, o, releasable, notReleasable, denied)
-	if n := pending(t, o, "it-gateway"); n != 2 {
-		t.Fatalf("pending = %d, want 2: a record not releasable to CZE must not even be queued", n)
+	waitFor(t, "the peer queue to settle", func() bool { return drained(t, o, "cz-gateway") })
+	if got := testutil.ToFloat64(o.m.delivered.WithLabelValues("cz-gateway")); got != 1 {
+		t.Errorf("delivered %v, want 1", got)
 	}
-	waitFor(t, "the peer queue to settle", func() bool {
-		return testutil.ToFloat64(o.m.delivered.WithLabelValues("it-gateway"))+testutil.ToFloat64(o.m.parked.WithLabelValues("it-gateway")) == 2
-	})
+	if got := testutil.ToFloat64(o.m.withheld.WithLabelValues("cz-gateway")); got != 1 {
+		t.Errorf("withheld %v, want 1", got)
+	}
 	reqs, _, _ := peer.snapshot()
 	if len(reqs) != 2 {
 		t.Fatalf("peer received %d requests, want 2", len(reqs))
 	}
-	for _, d := range reqs {
-		if d.path != "/v1/records" || d.contentType != "application/x-ndjson" {
-			t.Errorf("peer request: path %q Content-Type %q", d.path, d.contentType)
+	for _, r := range reqs {
+		if r.path != "/v1/records" || r.contentType != "application/x-ndjson" {
+			t.Errorf("peer request: path %q Content-Type %q", r.path, r.contentType)
 		}
-		if bytes.Count(d.body, []byte("\n")) != 1 || !bytes.HasSuffix(d.body, []byte("\n")) {
-			t.Errorf("peer body is not one NDJSON line: %q", d.body)
+		if bytes.Count(r.body, []byte("\n")) != 1 || !bytes.HasSuffix(r.body, []byte("\n")) {
+			t.Errorf("peer body is not one NDJSON line: %q", r.body)
 		}
-		if rec := fedRecord(t, d.body); strings.Contains(string(rec), `"kind":"licence"`) {
-			t.Errorf("a record not releasable to CZE reached the peer")
-		}
-		if d.client != "urn:ura:member:AL/GOV/AIM" {
-			t.Errorf("peer saw client %q", d.client)
+		if r.client != "urn:ura:member:AL/GOV/AIM" {
+			t.Errorf("peer saw client %q", r.client)
 		}
 	}
-	parked, _ := o.ParkedEntries("it-gateway")
+	if bytes.Contains(wire(reqs), []byte(`"kind":"licence"`)) {
+		t.Errorf("a record not releasable to CZE reached the peer")
+	}
+	parked, _ := o.ParkedEntries("cz-gateway")
 	if len(parked) != 1 || parked[0].ID != "AIM-EVT-2026-9000002" || !strings.Contains(parked[0].Reason, "denied") ||
-		!strings.Contains(parked[0].Reason, "not_releasable") {
+		!strings.Contains(parked[0].Reason, "not_releasable") || parked[0].Receipt == nil || parked[0].Receipt.Status != "denied" {
 		t.Errorf("parked = %+v", parked)
+	}
+	var withheld []string
+	for _, ev := range d.forwards() {
+		if ev.Decision == audit.DecisionWithhold {
+			withheld = append(withheld, ev.RecordID)
+		}
+	}
+	if !slices.Equal(withheld, []string{"AIM-LIC-2026-000123"}) {
+		t.Errorf("withheld forward events for %v", withheld)
 	}
 }
 
@@ -545,12 +583,40 @@ func TestOpenRejectsBadDestination(t *testing.T) {
 		"unknown kind":        func(d *config.Destination) { d.Kind = "ftp" },
 		"missing client cert": func(d *config.Destination) { d.ClientCertFile = p.path("nope.crt") },
 		"CA file not PEM":     func(d *config.Destination) { d.CAFile = d.ClientKeyFile + ".missing" },
+		"no member":           func(d *config.Destination) { d.Member = "" },
+		"unregistered member": func(d *config.Destination) { d.Member = "XX/GOV/NONE" },
+	}
+	open := func(t *testing.T, d config.Destination, opts Options) error {
+		o, err := Open(config.Upstream{Destinations: []config.Destination{d}, Outbox: config.Outbox{Path: filepath.Join(t.TempDir(), "o.db")}}, nil, opts)
+		if err == nil {
+			_ = o.Close()
+		}
+		return err
+	}
+	if err := open(t, good, newDeps().options(t)); err != nil {
+		t.Fatalf("the good destination: %v", err)
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
 			d := good
 			mutate(&d)
-			if _, err := Open(config.Upstream{Destinations: []config.Destination{d}, Outbox: config.Outbox{Path: filepath.Join(t.TempDir(), "o.db")}}, nil, Options{}); err == nil {
+			if err := open(t, d, newDeps().options(t)); err == nil {
+				t.Fatal("Open accepted it")
+			}
+		})
+	}
+	// Nothing is sent undecided or unaudited: each of the parts that
+	// decide and audit is required.
+	for name, drop := range map[string]func(o *Options){
+		"no registry": func(o *Options) { o.Registry = nil },
+		"no store":    func(o *Options) { o.Store = nil },
+		"no policy":   func(o *Options) { o.Policy = nil },
+		"no audit":    func(o *Options) { o.Audit = nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := newDeps().options(t)
+			drop(&opts)
+			if err := open(t, good, opts); err == nil {
 				t.Fatal("Open accepted it")
 			}
 		})

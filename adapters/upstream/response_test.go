@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -17,45 +16,32 @@ func resp(status int, header http.Header, body string) *http.Response {
 }
 
 func TestClassify(t *testing.T) {
-	jws := func(payload string) string {
-		return "eyJhbGciOiJFZERTQSJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
-	}
 	problemJSON := http.Header{"Content-Type": {"application/problem+json"}}
 	cases := []struct {
 		name    string
-		kind    string
 		resp    *http.Response
-		want    verdict
+		want    fate
 		failure string
 		reason  string
 	}{
-		{"http 200", "http", resp(200, nil, ""), delivered, "", ""},
-		{"http 201", "http", resp(201, nil, "{}"), delivered, "", ""},
-		{"http 204", "http", resp(204, nil, ""), delivered, "", ""},
-		{"http 409 duplicate", "http", resp(409, nil, ""), delivered, "", ""},
-		{"http 408", "http", resp(408, nil, ""), retry, "http_408", ""},
-		{"http 429", "http", resp(429, nil, ""), retry, "http_429", ""},
-		{"http 500", "http", resp(500, nil, ""), retry, "http_5xx", ""},
-		{"http 503", "http", resp(503, nil, ""), retry, "http_5xx", ""},
-		{"http 400", "http", resp(400, nil, ""), park, "", "400 Bad Request"},
-		{"http 401", "http", resp(401, nil, ""), park, "", "401 Unauthorized"},
-		{"http 404", "http", resp(404, nil, ""), park, "", "404 Not Found"},
-		{"http 422 problem", "http", resp(422, problemJSON, `{"type":"urn:x:bad","detail":"internal stuff"}`), park, "", "422 Unprocessable Entity (urn:x:bad)"},
-		{"http 302 redirect", "http", resp(302, http.Header{"Location": {"https://elsewhere"}}, ""), park, "", "302 Found"},
-		{"http 200 body ignored", "http", resp(200, nil, `{"results":[{"status":"denied"}]}`), delivered, "", ""},
-		{"peer accepted", "peer", resp(200, nil, `{"results":[{"status":"accepted"}]}`), delivered, "", ""},
-		{"peer unchanged", "peer", resp(200, nil, `{"results":[{"status":"unchanged"}]}`), delivered, "", ""},
-		{"peer denied", "peer", resp(200, nil, `{"results":[{"status":"denied","reasons":[{"code":"not_releasable"}]}]}`), park, "", "peer answered denied: not_releasable"},
-		{"peer invalid", "peer", resp(200, nil, `{"results":[{"result":"invalid"}]}`), park, "", "peer answered invalid"},
-		{"peer JWS compact accepted", "peer", resp(200, nil, jws(`{"results":[{"status":"accepted"}]}`)), delivered, "", ""},
-		{"peer JWS compact denied", "peer", resp(200, nil, jws(`{"results":[{"status":"denied"}]}`)), park, "", "peer answered denied"},
-		{"peer JWS JSON denied", "peer", resp(200, nil, `{"payload":"`+base64.RawURLEncoding.EncodeToString([]byte(`{"results":[{"status":"denied"}]}`))+`","signatures":[]}`), park, "", "peer answered denied"},
-		{"peer unreadable 2xx", "peer", resp(200, nil, "ok"), delivered, "", ""},
-		{"peer 503", "peer", resp(503, nil, ""), retry, "http_5xx", ""},
+		{"http 200", resp(200, nil, ""), delivered, "", ""},
+		{"http 201", resp(201, nil, "{}"), delivered, "", ""},
+		{"http 204", resp(204, nil, ""), delivered, "", ""},
+		{"http 409 duplicate", resp(409, nil, ""), delivered, "", ""},
+		{"http 408", resp(408, nil, ""), retry, "http_408", ""},
+		{"http 429", resp(429, nil, ""), retry, "http_429", ""},
+		{"http 500", resp(500, nil, ""), retry, "http_5xx", ""},
+		{"http 503", resp(503, nil, ""), retry, "http_5xx", ""},
+		{"http 400", resp(400, nil, ""), park, "", "400 Bad Request"},
+		{"http 401", resp(401, nil, ""), park, "", "401 Unauthorized"},
+		{"http 404", resp(404, nil, ""), park, "", "404 Not Found"},
+		{"http 422 problem", resp(422, problemJSON, `{"type":"urn:x:bad","detail":"internal stuff"}`), park, "", "422 Unprocessable Entity (urn:x:bad)"},
+		{"http 302 redirect", resp(302, http.Header{"Location": {"https://elsewhere"}}, ""), park, "", "302 Found"},
+		{"http 200 body ignored", resp(200, nil, `{"results":[{"status":"denied"}]}`), delivered, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := classify(tc.kind, tc.resp)
+			a := classify(tc.resp)
 			if a.verdict != tc.want {
 				t.Fatalf("verdict %d, want %d (%+v)", a.verdict, tc.want, a)
 			}
@@ -113,17 +99,15 @@ func TestBackoff(t *testing.T) {
 // FuzzClassify: whatever a destination answers, classify must not panic and
 // must decide.
 func FuzzClassify(f *testing.F) {
-	f.Add("peer", 200, `{"results":[{"status":"denied","reasons":[{"code":"x"}]}]}`, "")
-	f.Add("peer", 200, "a.b.c", "")
-	f.Add("peer", 200, `{"payload":"e30"}`, "")
-	f.Add("http", 429, "", "120")
-	f.Add("http", 422, `{"type":"urn:x"}`, "")
-	f.Fuzz(func(t *testing.T, kind string, status int, body, ra string) {
+	f.Add(200, `{"results":[{"status":"denied","reasons":[{"code":"x"}]}]}`, "")
+	f.Add(429, "", "120")
+	f.Add(422, `{"type":"urn:x"}`, "")
+	f.Fuzz(func(t *testing.T, status int, body, ra string) {
 		if status < 100 || status > 999 {
 			return
 		}
 		h := http.Header{"Retry-After": {ra}, "Content-Type": {"application/problem+json"}}
-		a := classify(kind, resp(status, h, body))
+		a := classify(resp(status, h, body))
 		if a.verdict != delivered && a.verdict != retry && a.verdict != park {
 			t.Fatalf("no verdict: %+v", a)
 		}

@@ -71,11 +71,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	closeOutbox, err := addOutbox(cfg, logger, &deps)
-	if err != nil {
-		return err
-	}
-	defer closeOutbox()
 	// [deps: limiter]
 	deps.Limiter = ratelimit.NewGCRA(rdb, cfg.RateLimit, logger)
 	// [deps: audit]
@@ -84,6 +79,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeAudit()
+	// [deps: outbox] after the audit log: every record it sends is
+	// decided and audited first. Deferred after it, so it closes first.
+	closeOutbox, err := addOutbox(cfg, logger, &deps)
+	if err != nil {
+		return err
+	}
+	defer closeOutbox()
 	if deps.Cursors, err = cursorSealer(cfg); err != nil {
 		return err
 	}

@@ -26,14 +26,19 @@ func addStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps
 }
 
 // addOutbox opens, when destinations are configured, the outbox that
-// forwards accepted records. It comes after the signer: a peer gateway
-// receives only records signed at delivery time. Its close function runs
-// before the store's, so nothing is queued behind a closed store.
+// forwards accepted records. It comes after the store, the policy, the
+// signer and the audit log: every record it sends is read from the store,
+// decided as a pull by the destination's member, audited, and for a peer
+// gateway signed at delivery time, and a peer's receipt is verified against
+// its JWKS (sign.peers). Its close function runs before the audit log's and
+// the store's, so nothing is decided or queued behind a closed one.
 func addOutbox(cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
 	if !cfg.Upstream.Configured() {
 		return func() {}, nil
 	}
-	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger, Signer: deps.Signer, Issuer: cfg.Sign.Issuer})
+	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger, Registry: cfg.Registry(),
+		Store: deps.Store, Policy: deps.Policy, Audit: deps.Audit, Signer: deps.Signer, Issuer: cfg.Sign.Issuer,
+		Peers: deps.Peers, Self: cfg.Sign.Member})
 	if err != nil {
 		return nil, err
 	}

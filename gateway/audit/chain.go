@@ -112,10 +112,13 @@ type Chain struct {
 type appendReq struct {
 	events []Event
 	done   chan error
+	// first is the seq of the first event once committed.
+	first int64
 }
 
 var (
 	_ Log                  = (*Chain)(nil)
+	_ Sequencer            = (*Chain)(nil)
 	_ Reader               = (*Chain)(nil)
 	_ prometheus.Collector = (*Chain)(nil)
 )
@@ -198,11 +201,18 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 // Append seals and commits events; it returns once they are durable. Every
 // error wraps ErrUnavailable.
 func (c *Chain) Append(ctx context.Context, events ...Event) error {
+	_, err := c.AppendSeq(ctx, events...)
+	return err
+}
+
+// AppendSeq is Append that also returns the seq of the first event; the
+// rest follow it without gaps.
+func (c *Chain) AppendSeq(ctx context.Context, events ...Event) (int64, error) {
 	if len(events) == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := c.failure(); err != nil {
-		return err
+		return 0, err
 	}
 	c.m.waiting.Inc()
 	defer c.m.waiting.Dec()
@@ -210,17 +220,20 @@ func (c *Chain) Append(ctx context.Context, events ...Event) error {
 	select {
 	case c.reqs <- r:
 	case <-c.closing:
-		return fmt.Errorf("%w: the log is closed", ErrUnavailable)
+		return 0, fmt.Errorf("%w: the log is closed", ErrUnavailable)
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 	select {
 	case err := <-r.done:
-		return err
+		if err != nil {
+			return 0, err
+		}
+		return r.first, nil
 	case <-ctx.Done():
 		// The events may still become durable; the caller must not
 		// acknowledge what it cannot prove, so this is a failure.
-		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -289,6 +302,7 @@ func (c *Chain) commit(batch []*appendReq) []error {
 			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
 		}
 		if errs[i] == nil {
+			r.first = head.Count + 1
 			head = h
 		}
 	}

@@ -257,3 +257,59 @@ func TestAppendAfterClose(t *testing.T) {
 		t.Fatalf("append after close: %v", err)
 	}
 }
+
+// TestAppendSeqs: concurrent appenders sharing commits each learn the seqs
+// their own events got, and those are the events stored there.
+func TestAppendSeqs(t *testing.T) {
+	g := newGateStore(t)
+	c, err := audit.Open(context.Background(), audit.Options{Store: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	evs := audittest.Events(40, t0)
+	got := make([][]int64, 10)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			seqs, err := audit.AppendSeqs(ctx, c, evs[4*i:4*i+4]...)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = seqs
+		})
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i, seqs := range got {
+		if len(seqs) != 4 {
+			t.Fatalf("appender %d: seqs %v", i, seqs)
+		}
+		for j, seq := range seqs {
+			if seen[seq] || (j > 0 && seq != seqs[j-1]+1) {
+				t.Errorf("appender %d: seqs %v", i, seqs)
+			}
+			seen[seq] = true
+			e, err := g.Get(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Event.DecisionID != evs[4*i+j].DecisionID {
+				t.Errorf("seq %d holds %s, want event %d", seq, e.Event.DecisionID, 4*i+j)
+			}
+		}
+	}
+	// A Log that does not report seqs still appends.
+	var plain plainLog
+	if seqs, err := audit.AppendSeqs(ctx, &plain, evs[0]); err != nil || seqs != nil || plain.n != 1 {
+		t.Errorf("plain log: seqs %v, err %v, appended %d", seqs, err, plain.n)
+	}
+}
+
+type plainLog struct{ n int }
+
+func (p *plainLog) Append(_ context.Context, events ...audit.Event) error {
+	p.n += len(events)
+	return nil
+}

@@ -84,3 +84,31 @@ func Denied(decision string) bool {
 type Log interface {
 	Append(ctx context.Context, events ...Event) error
 }
+
+// Sequencer is a Log that says where appended events landed. AppendSeq is
+// Append returning the seq of the first event; the others follow it in
+// order, without gaps (one call's events are never interleaved with
+// another's). It is optional: a Log that does not implement it appends
+// through AppendSeqs all the same, and reports no seqs.
+type Sequencer interface {
+	AppendSeq(ctx context.Context, events ...Event) (first int64, err error)
+}
+
+// AppendSeqs appends events to l and returns each one's seq, in order: what
+// a push result and a forwarded record's receipt cite. The seqs are nil
+// when l is not a Sequencer (the events are appended all the same).
+func AppendSeqs(ctx context.Context, l Log, events ...Event) ([]int64, error) {
+	s, ok := l.(Sequencer)
+	if !ok {
+		return nil, l.Append(ctx, events...)
+	}
+	first, err := s.AppendSeq(ctx, events...)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	seqs := make([]int64, len(events))
+	for i := range seqs {
+		seqs[i] = first + int64(i)
+	}
+	return seqs, nil
+}

@@ -107,3 +107,13 @@ func validateGateway(v *validator, m Member, cas []ClientCA, sign Sign) {
 		v.add("kind", "a gateway member must be listed in sign.peers, with the keys that verify what it relays")
 	}
 }
+
+// Registry is the member registry the gateway and its outbox decide by.
+func (c *Config) Registry() *identity.Registry {
+	members := make([]identity.Member, len(c.Members))
+	for i, m := range c.Members {
+		members[i] = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles}
+	}
+	return identity.NewRegistry(members)
+}
+

@@ -28,14 +28,17 @@ type Destination struct {
 	URL string `yaml:"url"`
 	// Kinds are the record kinds sent there.
 	Kinds []string `yaml:"kinds"`
-	// Nation, when set, sends only records whose label releases them to it
-	// (releasable_to). Required for peer: a partner's gateway is another
-	// nation's system.
-	Nation string `yaml:"nation"`
-	// Member is the peer gateway's own member ID (peer only): every record
-	// sent there is signed for this recipient, so the peer refuses one
-	// replayed to it by, or meant for, another gateway.
+	// Member is the registry member (members:) the destination is: an
+	// institution's back office, a partner, or a peer ura gateway (its own
+	// member ID, the recipient every record is signed for). Every record
+	// is sent only as a pull by this member would receive it: the policy
+	// decides, with the member's nation, kind, clearance and roles, at
+	// delivery time, and what it withholds is never sent.
 	Member string `yaml:"member"`
+	// Nation is no longer read: releasability follows from Member's
+	// registry entry. A file that still sets it is refused, so that no one
+	// believes a bare nation still filters what leaves.
+	Nation string `yaml:"nation"`
 	// CAFile verifies the destination's server certificate; empty uses the
 	// system roots.
 	CAFile string `yaml:"ca_file"`
@@ -102,21 +105,18 @@ func (u *Upstream) validate(v *validator, c *Config) {
 				dv.add(indexPath("kinds", j), "unknown record kind %q", k)
 			}
 		}
-		switch {
-		case d.Nation != "" && !nationPattern.MatchString(d.Nation):
-			dv.add("nation", "must be an ISO 3166 alpha-3 code, NATO or EU; got %q", d.Nation)
-		case d.Nation == "" && d.Kind == "peer":
-			dv.add("nation", "must be set for a peer: only records releasable to it are sent")
+		if d.Nation != "" {
+			dv.add("nation", "is no longer read: name the destination's registry member with member (e.g. IT/GOV/URA); its nation, kind and clearance decide what is sent")
 		}
 		switch {
-		case d.Kind == "peer" && d.Member == "":
-			dv.add("member", "must be set for a peer: the peer gateway's member ID, the recipient of every record signed for it")
-		case d.Kind == "peer":
-			if err := identity.ValidMemberID(d.Member); err != nil {
-				dv.add("member", "%v", err)
-			}
-		case d.Member != "":
-			dv.add("member", "is only for kind peer")
+		case d.Member == "":
+			dv.add("member", "must name the registry member the destination is (members:); every record is sent only as a pull by that member would receive it")
+		case identity.ValidMemberID(d.Member) != nil:
+			dv.add("member", "%v", identity.ValidMemberID(d.Member))
+		case !slices.ContainsFunc(c.Members, func(m Member) bool { return m.ID == d.Member }):
+			dv.add("member", "%s is not in members: a destination must be a registered member", d.Member)
+		case d.Kind == "peer" && !hasPeer(c.Sign.Peers, d.Member):
+			dv.add("member", "%s must also be under sign.peers: its JWKS verifies the signed receipts the peer answers with", d.Member)
 		}
 		dv.file("ca_file", c.Path(d.CAFile), false)
 		dv.file("client_cert_file", c.Path(d.ClientCertFile), true)
@@ -137,4 +137,9 @@ func (u *Upstream) validate(v *validator, c *Config) {
 	if u.Configured() && u.Outbox.Path == "" {
 		v.add("outbox.path", "must be set when destinations are configured")
 	}
+}
+
+func hasPeer(peers map[string]SignPeer, id string) bool {
+	_, ok := peers[id]
+	return ok
 }

@@ -17,15 +17,30 @@ func TestStoreAndUpstreamValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The registry the destinations name; errors outside store and
+	// upstream (these members' CAs, the peers' key files) are not looked at.
+	registry := `members:
+  - {id: AL/GOV/AIM, name: AIM, nation: ALB, kind: agency, clearance: SECRET}
+  - {id: IT/GOV/URA, name: Italy ura, nation: ITA, kind: partner, clearance: CONFIDENTIAL}
+  - {id: CZ/GOV/URA, name: Czech ura, nation: CZE, kind: partner, clearance: CONFIDENTIAL}
+sign:
+  member: AL/GOV/URA
+  peers:
+    IT/GOV/URA: {jwks_file: ca.crt}
+`
 	good := `
   - name: aim-backoffice
     kind: http
+    member: AL/GOV/AIM
     url: https://backoffice.aim.gov.al/api/records
     kinds: [licence, tracking_event]
     ca_file: ca.crt
     client_cert_file: gw.crt
     client_key_file: gw.key
 `
+	peer := func(member string) string {
+		return strings.Replace(strings.Replace(good, "kind: http", "kind: peer", 1), "member: AL/GOV/AIM", "member: "+member, 1)
+	}
 	cases := []struct {
 		name string
 		yaml string
@@ -39,16 +54,18 @@ func TestStoreAndUpstreamValidation(t *testing.T) {
 		{name: "store timeout and pool", yaml: "store: {max_conns: -1, timeout: 0s}", want: []string{"store.max_conns", "store.timeout"}},
 		{name: "unknown driver", yaml: "store: {driver: sqlite}", want: []string{"store.driver"}},
 		{name: "one good destination", yaml: "upstream:\n  destinations:" + good},
-		{name: "peer needs a nation", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: peer\n    member: IT/GOV/URA", 1),
+		{name: "a peer", yaml: "upstream:\n  destinations:" + peer("IT/GOV/URA")},
+		{name: "every destination names a member", yaml: "upstream:\n  destinations:" + strings.Replace(good, "    member: AL/GOV/AIM\n", "", 1),
+			want: []string{"upstream.destinations[0].member"}},
+		{name: "member is a member ID", yaml: "upstream:\n  destinations:" + peer("ura.difesa.it"),
+			want: []string{"upstream.destinations[0].member"}},
+		{name: "member must be registered", yaml: "upstream:\n  destinations:" + strings.Replace(good, "AL/GOV/AIM", "AL/GOV/XYZ", 1),
+			want: []string{"upstream.destinations[0].member"}},
+		{name: "a peer's receipts need its JWKS", yaml: "upstream:\n  destinations:" + peer("CZ/GOV/URA"),
+			want: []string{"upstream.destinations[0].member"}},
+		{name: "nation is refused", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: http\n    nation: ITA", 1),
 			want: []string{"upstream.destinations[0].nation"}},
-		{name: "peer with nation and member", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: peer\n    nation: ITA\n    member: IT/GOV/URA", 1)},
-		{name: "peer needs a member", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: peer\n    nation: ITA", 1),
-			want: []string{"upstream.destinations[0].member"}},
-		{name: "peer member is a member ID", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: peer\n    nation: ITA\n    member: ura.difesa.it", 1),
-			want: []string{"upstream.destinations[0].member"}},
-		{name: "member only for peer", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: http\n    member: IT/GOV/URA", 1),
-			want: []string{"upstream.destinations[0].member"}},
-		{name: "bad nation", yaml: "upstream:\n  destinations:" + strings.Replace(good, "kind: http", "kind: http\n    nation: Italy", 1),
+		{name: "nation beside member is refused", yaml: "upstream:\n  destinations:" + strings.Replace(peer("IT/GOV/URA"), "kind: peer", "kind: peer\n    nation: ITA", 1),
 			want: []string{"upstream.destinations[0].nation"}},
 		{name: "plain http url", yaml: "upstream:\n  destinations:" + strings.Replace(good, "https://", "http://", 1),
 			want: []string{"upstream.destinations[0].url"}},
@@ -74,7 +91,7 @@ func TestStoreAndUpstreamValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.yaml), dir)
+			cfg, err := Parse([]byte(registry+tc.yaml), dir)
 			if err != nil {
 				t.Fatal(err)
 			}

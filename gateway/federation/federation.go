@@ -5,7 +5,8 @@
 // gateway. Nothing a peer sends is trusted before its signature verifies
 // against that peer's JWKS; what is inside then takes the same decoding,
 // validation, originator check and policy decision as any pushed record
-// (gateway/ARCHITECTURE.md, "Federation").
+// (gateway/ARCHITECTURE.md, "Request chain"; what a gateway sends its peers:
+// "Outbound").
 package federation
 
 import (

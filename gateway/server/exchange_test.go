@@ -82,6 +82,8 @@ type exResultT struct {
 	Reasons    []map[string]string  `json:"reasons"`
 	Errors     []problem.FieldError `json:"errors"`
 	DecisionID string               `json:"decision_id"`
+	Digest     string               `json:"digest"`
+	AuditSeq   int64                `json:"audit_seq"`
 	JWS        string               `json:"jws"`
 }
 
@@ -149,6 +151,22 @@ func TestExPushPullRoundTrip(t *testing.T) {
 	}
 	if _, p := apitest.Verify(t, res[0].JWS); p["recipient"] != "AL/GOV/AIM" || p["id"] != "AIM-LIC-2026-000123" {
 		t.Errorf("result payload: %v", p)
+	}
+	// Each result binds content: the digest of the bytes stored, and the
+	// seq of the record's decision event, both inside the signature.
+	events := e.audit.All()
+	for _, r := range res {
+		stored, _ := e.store.Get(t.Context(), r.ID)
+		_, p := apitest.Verify(t, r.JWS)
+		if r.Digest != records.Digest(stored.Raw) || p["digest"] != r.Digest {
+			t.Errorf("result %s: digest %q (signed %v), stored bytes have %s", r.ID, r.Digest, p["digest"], records.Digest(stored.Raw))
+		}
+		if r.AuditSeq < 1 || r.AuditSeq > int64(len(events)) || p["audit_seq"] != float64(r.AuditSeq) {
+			t.Fatalf("result %s: audit_seq %d (signed %v)", r.ID, r.AuditSeq, p["audit_seq"])
+		}
+		if ev := events[r.AuditSeq-1]; ev.Seq != r.AuditSeq || ev.Action != "push" || ev.RecordID != r.ID || ev.DecisionID != r.DecisionID {
+			t.Errorf("result %s: seq %d is %+v", r.ID, r.AuditSeq, ev)
+		}
 	}
 	if e.store.Len() != 5 || e.policy.Observed.Load() != 5 {
 		t.Fatalf("stored %d, observed %d; want 5", e.store.Len(), e.policy.Observed.Load())
@@ -833,7 +851,7 @@ func TestExStoreFailure(t *testing.T) {
 // TestExForwarding: accepted (and unchanged, for retries) records reach the
 // outbox; an outbox failure is a 503.
 func TestExForwarding(t *testing.T) {
-	fw := &apitest.Forwarder{}
+	fw := &fakeForwarder{}
 	e := startGateway(t, withForwarder(fw))
 	aim := e.as("AL/GOV/AIM")
 	exResults(t, aim.push(exSample(t, records.KindLicence), exWith(exSample(t, records.KindEntity), "id", "DENY-1")))
@@ -927,7 +945,7 @@ func exMetricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[
 // decisions, nothing of the push takes effect: not stored, not queued for
 // forwarding, and the pusher is told to retry.
 func TestExAuditBeforeEffect(t *testing.T) {
-	fw := &apitest.Forwarder{}
+	fw := &fakeForwarder{}
 	e := startGateway(t, withForwarder(fw))
 	e.audit.Fail.Store(true)
 	r := e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence))

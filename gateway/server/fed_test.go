@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,11 +40,14 @@ const (
 type fedPair struct {
 	a, b    *gatewayEnv
 	aSigner *audittest.Signer
+	bSigner *audittest.Signer
 	outbox  *upstream.Outbox
 }
 
-// fedB makes the gateway B, trusting signatures of fedPeerID as peer says.
-func fedB(peer config.SignPeer) gatewayOption {
+// fedB makes the gateway B, trusting signatures of fedPeerID as peer says;
+// signer, when set, is B's own (an Ed25519 key whose JWKS A holds, to verify
+// the receipts B answers with).
+func fedB(peer config.SignPeer, signer *audittest.Signer) gatewayOption {
 	return func(s *gatewaySetup) {
 		withConfig(func(cfg *config.Config) {
 			cfg.Members = append(cfg.Members,
@@ -53,6 +57,9 @@ func fedB(peer config.SignPeer) gatewayOption {
 			cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
 		})(s)
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
+			if signer != nil {
+				d.Signer = signer
+			}
 			peers, err := sign.NewPeers(e.cfg.Sign, e.cfg.Path, nil, nil)
 			if err != nil {
 				e.t.Fatal(err)
@@ -76,25 +83,39 @@ func fedJWKSFile(t *testing.T, s *audittest.Signer) string {
 // newFedPair starts B, then A with an outbox to B.
 func newFedPair(t *testing.T) *fedPair {
 	t.Helper()
-	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1")}
-	f.b = startGateway(t, fedB(config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)}))
+	f := &fedPair{aSigner: audittest.NewSigner(t, "ura-it:1"), bSigner: audittest.NewSigner(t, "ura-al:1")}
+	f.b = startGateway(t, fedB(config.SignPeer{JWKSFile: fedJWKSFile(t, f.aSigner)}, f.bSigner))
 
 	// A's client certificate at B: issued by the Italian CA B trusts for IT/.
 	certFile, keyFile := f.b.p.memberFiles(f.b.p.it, fedPeerID, "gw")
 	dir := t.TempDir()
 	f.a = startGateway(t, withConfig(func(cfg *config.Config) {
+		// B is a member of A's registry, a peer gateway of its own nation,
+		// whose JWKS verifies the receipts B answers with; an anchor that
+		// vouches for a gateway vouches for nothing outside its instance.
+		cfg.TLS.ClientCAs[0].Prefixes = []string{"AL/"}
+		cfg.Members = slices.DeleteFunc(cfg.Members, func(m config.Member) bool { return m.ID == "NATO/ORG/LIAISON" })
+		cfg.Members = append(cfg.Members,
+			config.Member{ID: fedOwnID, Name: "Albania ura gateway", Nation: "ALB", Kind: "gateway", Clearance: "CONFIDENTIAL"})
 		cfg.Sign.Issuer = "ura.difesa.it"
+		cfg.Sign.Member = fedPeerID
+		cfg.Sign.Peers = map[string]config.SignPeer{fedOwnID: {JWKSFile: fedJWKSFile(t, f.bSigner)}}
 		cfg.Upstream = config.Upstream{
 			Destinations: []config.Destination{{
-				Name: "al-gateway", Kind: "peer", URL: "https://" + f.b.addr, Kinds: records.Kinds,
-				Nation: "ALB", Member: fedOwnID,
+				Name: "al-gateway", Kind: "peer", URL: "https://" + f.b.addr, Kinds: records.Kinds, Member: fedOwnID,
 				CAFile: f.b.p.path("ca.crt"), ClientCertFile: certFile, ClientKeyFile: keyFile,
 				Timeout: 5 * time.Second, BackoffInitial: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 			}},
 			Outbox: config.Outbox{Path: filepath.Join(dir, "outbox.db")},
 		}
 	}), withDeps(func(cfg *config.Config, d *Deps) {
-		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Signer: f.aSigner, Issuer: cfg.Sign.Issuer})
+		peers, err := sign.NewPeers(cfg.Sign, cfg.Path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Peers = peers
+		ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Registry: cfg.Registry(), Store: d.Store,
+			Policy: d.Policy, Audit: d.Audit, Signer: f.aSigner, Issuer: cfg.Sign.Issuer, Peers: peers, Self: cfg.Sign.Member})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,6 +195,27 @@ func TestFedEndToEnd(t *testing.T) {
 	if ev == nil || ev.Member != fedPeerID || ev.Decision != audit.DecisionAllow || ev.DecisionID == "" {
 		t.Fatalf("B's audit event: %+v", ev)
 	}
+	// A decided the record as a pull by B's member, audited that before
+	// sending, and keeps B's receipt: signed by B, naming B's decision and
+	// the seq of its audit event, over the bytes B stored.
+	var fwd *audit.Event
+	for _, e := range f.a.audit.All() {
+		if e.Action == upstream.ActionForward && e.RecordID == "ITA-LIC-2026-000001" {
+			fwd = &e
+		}
+	}
+	if fwd == nil || fwd.Member != fedOwnID || fwd.Route != "outbox:al-gateway" || fwd.Decision != audit.DecisionAllow || fwd.SigningKID != "ura-it:1" {
+		t.Fatalf("A's forward event: %+v", fwd)
+	}
+	sent, err := f.outbox.SentEntries("al-gateway")
+	if err != nil || len(sent) != 1 || sent[0].Receipt == nil {
+		t.Fatalf("A's sent entries: %+v (%v)", sent, err)
+	}
+	r := sent[0].Receipt
+	if r.Status != exchange.StatusAccepted || r.KID != "ura-al:1" || r.Digest != records.Digest(got.Raw) || r.AuditSeq != ev.Seq ||
+		r.DecisionID != ev.DecisionID || r.Issuer != "ura.aim.gov.al" || sent[0].Forward.DecisionID != fwd.DecisionID {
+		t.Errorf("A's receipt %+v (B's event seq %d, decision %s)", r, ev.Seq, ev.DecisionID)
+	}
 	var kidNamed bool
 	for _, r := range ev.Reasons {
 		kidNamed = kidNamed || (r.Code == "peer_signature" && strings.Contains(r.Message, "ura-it:1"))
@@ -181,10 +223,20 @@ func TestFedEndToEnd(t *testing.T) {
 	if !kidNamed {
 		t.Errorf("B's audit event does not name the peer's kid: %+v", ev.Reasons)
 	}
-	// A record not releasable to ALB never leaves A.
+	// A record not releasable to ALB never leaves A: it is decided at
+	// delivery, withheld from B's member, and that is in A's audit log.
 	exResults(t, f.a.as("IT/GOV/MOD").push(exWith(fedRecord(t, "ITA-LIC-2026-000002", "IT/GOV/MOD"), "label.releasable_to", []string{"ITA"})))
-	if n, _ := f.outbox.Pending("al-gateway"); n != 0 {
-		t.Errorf("a record not releasable to ALB was queued for B")
+	waitFor(t, func() bool {
+		for _, e := range f.a.audit.All() {
+			if e.Action == upstream.ActionForward && e.RecordID == "ITA-LIC-2026-000002" {
+				return e.Decision == audit.DecisionWithhold && e.Member == fedOwnID
+			}
+		}
+		return false
+	})
+	waitFor(t, func() bool { n, _ := f.outbox.Pending("al-gateway"); return n == 0 })
+	if got, _ := f.b.store.Get(context.Background(), "ITA-LIC-2026-000002"); got != nil {
+		t.Errorf("a record not releasable to ALB reached B")
 	}
 }
 
@@ -278,7 +330,7 @@ func TestFedNonPeer(t *testing.T) {
 // 503 and stores nothing of the batch.
 func TestFedKeysUnavailable(t *testing.T) {
 	signer := audittest.NewSigner(t, "ura-it:1")
-	b := startGateway(t, fedB(config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"}))
+	b := startGateway(t, fedB(config.SignPeer{JWKSURL: "https://127.0.0.1:1/.well-known/jwks.json"}, nil))
 	line := fedLine(t, signer, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000040", "IT/GOV/MOD"))
 	r := b.as(fedPeerID).do(http.MethodPost, "/v1/records", "application/x-ndjson", "", append(line, '\n'))
 	r.problem(t, http.StatusServiceUnavailable, problem.TypeUnavailable)

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,4 +467,35 @@ func (e *gatewayEnv) chainEvents(t *testing.T) []audit.Event {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// fakeForwarder stays here, not in api/apitest: the outbox's own tests use
+// apitest, and the outbox package is what it fakes.
+// fakeForwarder is an outbox that keeps the ids of the records queued, in
+// order; Fail makes it refuse, as a full outbox disk would.
+type fakeForwarder struct {
+	mu   sync.Mutex
+	ids  []string
+	Fail atomic.Bool
+}
+
+var _ upstream.Forwarder = (*fakeForwarder)(nil)
+
+func (f *fakeForwarder) EnqueueDecided(_ context.Context, recs []upstream.Decided) error {
+	if f.Fail.Load() {
+		return errors.New("outbox disk full")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range recs {
+		f.ids = append(f.ids, d.Record.ID)
+	}
+	return nil
+}
+
+// IDs are the ids of the records queued so far.
+func (f *fakeForwarder) IDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids)
 }

@@ -101,11 +101,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if s.csrfKey, err = cfg.Console.CSRFKey(cfg.Path); err != nil {
 		return nil, fmt.Errorf("console.csrf_key_file: %w", err)
 	}
-	members := make([]identity.Member, len(cfg.Members))
-	for i, cm := range cfg.Members {
-		members[i] = identity.Member{ID: cm.ID, Name: cm.Name, Nation: cm.Nation, Kind: cm.Kind, Clearance: cm.Clearance, Roles: cm.Roles}
-	}
-	s.registry = identity.NewRegistry(members)
+	s.registry = cfg.Registry()
 	if s.conns, err = newConnCap(cfg.HTTP.MaxConnectionsPerMember, s.registry, m.registry, logger.With("component", "tls")); err != nil {
 		return nil, err
 	}

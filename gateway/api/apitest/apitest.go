@@ -28,7 +28,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/ura-gateway/ura/adapters/store"
-	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
@@ -336,19 +335,33 @@ type Audit struct {
 	Discard bool
 }
 
-var _ audit.Log = (*Audit)(nil)
+var (
+	_ audit.Log       = (*Audit)(nil)
+	_ audit.Sequencer = (*Audit)(nil)
+)
 
-func (a *Audit) Append(_ context.Context, events ...audit.Event) error {
+func (a *Audit) Append(ctx context.Context, events ...audit.Event) error {
+	_, err := a.AppendSeq(ctx, events...)
+	return err
+}
+
+// AppendSeq numbers events from 1 in the order they are appended, like
+// the real log, and keeps them with their seq.
+func (a *Audit) AppendSeq(_ context.Context, events ...audit.Event) (int64, error) {
 	if a.Fail.Load() {
-		return fmt.Errorf("%w: disk full", audit.ErrUnavailable)
+		return 0, fmt.Errorf("%w: disk full", audit.ErrUnavailable)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	first := int64(a.count) + 1
 	a.count += len(events)
 	if !a.Discard {
-		a.events = append(a.events, events...)
+		for i, e := range events {
+			e.Seq = first + int64(i)
+			a.events = append(a.events, e)
+		}
 	}
-	return nil
+	return first, nil
 }
 
 func (a *Audit) All() []audit.Event {
@@ -411,35 +424,6 @@ func (l *Limiter) Counts(class ratelimit.Class) (taken int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.taken[class]
-}
-
-// Forwarder is an outbox that keeps the ids of the records queued, in
-// order; Fail makes it refuse, as a full outbox disk would.
-type Forwarder struct {
-	mu   sync.Mutex
-	ids  []string
-	Fail atomic.Bool
-}
-
-var _ upstream.Forwarder = (*Forwarder)(nil)
-
-func (f *Forwarder) EnqueueDecided(_ context.Context, recs []upstream.Decided) error {
-	if f.Fail.Load() {
-		return errors.New("outbox disk full")
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range recs {
-		f.ids = append(f.ids, d.Record.ID)
-	}
-	return nil
-}
-
-// IDs are the ids of the records queued so far.
-func (f *Forwarder) IDs() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.ids)
 }
 
 // AuditStore is a real audit store (a file store, say) under the real

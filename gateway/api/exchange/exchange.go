@@ -5,8 +5,11 @@
 //	push  identity → body under limits → rate limit (cost = records)
 //	      → schema validation → originator = caller → policy per record
 //	      → audit the decisions (durable) → store (lifecycle check inside
-//	      the store's transaction) → forward (outbox) → sign every result
-//	      → audit the outcome → response
+//	      the store's transaction) → queue in the outbox (what is sent is
+//	      decided there, at delivery, as a pull by the destination's
+//	      member: gateway/release) → sign every result (with the record's
+//	      digest and the seq of its decision event) → audit the outcome
+//	      → response
 //	pull  identity → query → per chunk of records: rate limit → policy
 //	      (allow, redact, withhold) → redact → sign → audit (durable)
 //	      → write and flush                                  (pipeline.go)

@@ -2,8 +2,6 @@ package exchange
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -16,8 +14,8 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/release"
 	"github.com/ura-gateway/ura/gateway/sign"
-	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Delivery is one record as a pull, get or trace sends it: the signed
@@ -68,55 +66,28 @@ func (p *pipeline) deliver(chunk []*records.Record) ([]Delivery, []audit.Event, 
 	return p.release(decided)
 }
 
-// decided is one record's policy decision before anything is signed: body
-// is what would be sent (redacted if the policy says so), nil when the
-// record is withheld.
-type decided struct {
-	rec      *records.Record
-	d        policy.Decision
-	decision string // audit decision: allow, redact or withhold
-	body     []byte
-}
-
-// released reports whether the caller may see the record.
-func (x *decided) released() bool { return x.body != nil }
+// decided is one record's policy decision before anything is signed
+// (gateway/release): its body is what would be sent (redacted if the
+// policy says so), nil when the record is withheld.
+type decided = release.Outcome
 
 // decide is the policy decision and the redaction of one record, without
-// signing.
+// signing: the same step the outbox takes for a destination's member.
 func (p *pipeline) decide(rec *records.Record) decided {
-	d := p.h.deps.Policy.Decide(p.c.Request.Context(), policy.Input{Caller: p.req.Member, Action: policy.Pull, Record: rec})
-	if !d.Allow {
-		return decided{rec: rec, d: d, decision: audit.DecisionWithhold}
+	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.req.Member, rec)
+	if x.Err != nil {
+		// A redaction that cannot be applied is a policy bug; the record
+		// is withheld rather than sent with the field in it.
+		p.h.log.Error("redaction failed; record withheld", "request_id", p.req.ID,
+			"record_id", rec.ID, "decision_id", x.Decision.ID, "error", x.Err)
 	}
-	body, decision := []byte(rec.Raw), audit.DecisionAllow
-	if len(d.Redact) > 0 {
-		var err error
-		if body, err = redacted(rec, d.Redact); err != nil {
-			// A redaction that cannot be applied is a policy bug; the
-			// record is withheld rather than sent with the field in it.
-			p.h.log.Error("redaction failed; record withheld", "request_id", p.req.ID,
-				"record_id", rec.ID, "decision_id", d.ID, "error", err)
-			d.Reasons = append(d.Reasons, verdict.Reason{Code: "redaction_failed", Message: "the policy's redaction could not be applied"})
-			return decided{rec: rec, d: d, decision: audit.DecisionWithhold}
-		}
-		decision = audit.DecisionRedact
-	}
-	if body == nil {
-		body = []byte{} // released, even if empty (json.Valid refuses it below)
-	}
-	return decided{rec: rec, d: d, decision: decision, body: body}
+	return x
 }
 
 // recordEvent is the audit event of one per-record decision.
 func recordEvent(req *chain.Request, rec *records.Record, decision string, d policy.Decision) audit.Event {
 	ev := req.Event(decision, 0)
-	if rec != nil {
-		ev.RecordKind, ev.RecordID, ev.RecordVersion = rec.Kind, rec.ID, rec.Version
-	}
-	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
-	if decision == audit.DecisionRedact {
-		ev.Redactions = d.Redact
-	}
+	release.Annotate(&ev, rec, decision, d)
 	return ev
 }
 
@@ -132,23 +103,20 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 	)
 	for i := range chunk {
 		x := &chunk[i]
-		if !x.released() {
-			events = append(events, recordEvent(p.req, x.rec, audit.DecisionWithhold, x.d))
+		ev := p.req.Event(x.Verdict, 0)
+		x.Annotate(&ev)
+		if !x.Released() {
+			events = append(events, ev)
 			continue
 		}
-		redactions := x.d.Redact
-		if redactions == nil {
-			redactions = []string{}
-		}
-		payload, err := deliveryPayload(sign.Delivery{Record: x.body, DecisionID: x.d.ID, PolicyRevision: x.d.Revision,
-			Redactions: redactions, Recipient: p.req.Member.ID, Issuer: p.h.cfg.Sign.Issuer, IssuedAt: now})
+		payload, err := x.Delivery(p.req.Member.ID, p.h.cfg.Sign.Issuer, now)
 		if err != nil {
-			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.rec.ID, err))
+			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.Record.ID, err))
 		}
 		payloads = append(payloads, payload)
-		released = append(released, x.rec)
+		released = append(released, x.Record)
 		at = append(at, len(events))
-		events = append(events, recordEvent(p.req, x.rec, x.decision, x.d))
+		events = append(events, ev)
 	}
 	jws, kid, err := p.h.sign(p.c.Request.Context(), sign.TypDelivery, payloads)
 	if err != nil {
@@ -219,43 +187,4 @@ func (h *Handlers) append(ctx context.Context, events []audit.Event) error {
 		return problem.Unavailable("the audit log is unavailable; nothing was sent", err)
 	}
 	return nil
-}
-
-// redacted is rec's canonical bytes without the redacted fields. The
-// fields are removed from a copy of the decoded record before anything is
-// serialized, so their values never exist in an output buffer.
-func redacted(rec *records.Record, pointers []string) ([]byte, error) {
-	if rec.Doc == nil {
-		return nil, errors.New("record has no decoded document")
-	}
-	doc, err := records.Redact(rec.Doc, pointers)
-	if err != nil {
-		return nil, err
-	}
-	return records.Canonical(doc)
-}
-
-// deliveryPayload is json.Marshal(d) without re-encoding the record:
-// encoding/json would re-scan and HTML-escape the record's bytes, which
-// costs a third of a pull and would make the signed record differ, byte for
-// byte, from the stored canonical one. The record is only checked to be
-// JSON.
-func deliveryPayload(d sign.Delivery) ([]byte, error) {
-	if !json.Valid(d.Record) {
-		return nil, errors.New("record is not valid JSON")
-	}
-	rest := d
-	rest.Record = nil
-	tail, err := json.Marshal(struct {
-		sign.Delivery
-		Record json.RawMessage `json:"record,omitempty"` // shadows the embedded record
-	}{Delivery: rest})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(d.Record)+len(tail)+12)
-	out = append(out, `{"record":`...)
-	out = append(out, d.Record...)
-	out = append(out, ',')
-	return append(out, tail[1:]...), nil
 }

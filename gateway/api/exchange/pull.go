@@ -94,7 +94,7 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 			return errStop
 		}
 		x := p.decide(rec)
-		if x.released() {
+		if x.Released() {
 			if released == pp.limit {
 				more = true // the lookahead found one: the next page starts with it
 				return errStop

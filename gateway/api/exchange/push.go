@@ -15,6 +15,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -42,7 +43,15 @@ type Result struct {
 	Reasons    []verdict.Reason     `json:"reasons,omitempty"`
 	Errors     []problem.FieldError `json:"errors,omitempty"`
 	DecisionID string               `json:"decision_id,omitempty"`
-	JWS        string               `json:"jws"`
+	// Digest binds the result to content: "sha256:" and the hex SHA-256 of
+	// the record's canonical bytes as this gateway decoded them
+	// (records.Digest), the bytes it stores. Absent for an invalid record.
+	Digest string `json:"digest,omitempty"`
+	// AuditSeq is the seq of the record's decision event in this gateway's
+	// audit log (durable before the result is sent); absent when the log
+	// does not report seqs (audit.Sequencer).
+	AuditSeq int64  `json:"audit_seq,omitempty"`
+	JWS      string `json:"jws"`
 }
 
 // signedResult is the JWS payload of one result: the result bound to who
@@ -113,8 +122,14 @@ func (h *Handlers) Push(c *gin.Context) error {
 	// Audit before effect: every decision is durable before anything is
 	// stored or queued, so no record takes effect without its decision in
 	// the log. If the log cannot take them, nothing happens.
-	if err := h.deps.Audit.Append(ctx, ps.decisionEvents(items)...); err != nil {
+	seqs, err := audit.AppendSeqs(ctx, h.deps.Audit, ps.decisionEvents(items)...)
+	if err != nil {
 		return problem.Unavailable("the audit log is unavailable; nothing was stored, retry the batch", err)
+	}
+	if len(seqs) == len(items)+1 { // the request's event, then one per record
+		for i := range items {
+			items[i].res.AuditSeq = seqs[i+1]
+		}
 	}
 	results, kid, err := ps.apply(ctx, items)
 	if err != nil {
@@ -155,6 +170,7 @@ func (ps *pusher) check(ctx context.Context, it *pushItem, v records.Checked) er
 	}
 	rec := v.Record
 	it.rec = rec
+	it.res.Digest = records.Digest(rec.Raw)
 	// No one pushes in another institution's name: the label's originator
 	// is what every later policy decision trusts.
 	if reason, ok := ps.relay.MayOriginate(ps.req.Member.ID, ps.peer, rec.Label.Originator); !ok {
@@ -256,7 +272,8 @@ func (ps *pusher) forward(ctx context.Context, items []pushItem) error {
 	if len(decided) == 0 {
 		return nil
 	}
-	// A peer destination signs the decision that accepted each record.
+	// Only queued: each destination's worker decides what it is sent,
+	// as a pull by its member, at delivery time.
 	if err := f.EnqueueDecided(ctx, decided); err != nil {
 		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
 	}

@@ -1,0 +1,143 @@
+// Package release decides what one member may receive of one stored record:
+// the policy decision (action pull, the member as the caller), the
+// redaction it asks for, and the signed delivery payload of what is
+// released. It is the one copy of that step, shared by everything through
+// which a stored record leaves the gateway: a pull, get or trace
+// (gateway/api/exchange) and the outbox (adapters/upstream), so a record
+// forwarded to a destination is released, redacted or withheld exactly as a
+// pull by the destination's member would be (gateway/ARCHITECTURE.md,
+// "Outbound").
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
+)
+
+// ReasonRedactionFailed is added to a decision whose redaction could not be
+// applied: the record is withheld rather than sent with the field in it.
+const ReasonRedactionFailed = "redaction_failed"
+
+// Outcome is one record's release decision before anything is signed.
+type Outcome struct {
+	Record   *records.Record
+	Decision policy.Decision
+	// Verdict is the audit decision: audit.DecisionAllow, DecisionRedact or
+	// DecisionWithhold.
+	Verdict string
+	// Body is the record as the member may see it: its canonical bytes,
+	// without the redacted fields. Nil when the record is withheld.
+	Body []byte
+	// Err is why a redaction the policy asked for could not be applied (a
+	// policy bug; the record is then withheld). Only for the log.
+	Err error
+}
+
+// Released reports whether the member may see the record.
+func (o *Outcome) Released() bool { return o.Body != nil }
+
+// Redactions are the pointers removed from Body: never nil, so that the
+// signed payload always carries the list.
+func (o *Outcome) Redactions() []string {
+	if o.Verdict != audit.DecisionRedact || o.Decision.Redact == nil {
+		return []string{}
+	}
+	return o.Decision.Redact
+}
+
+// Decide asks engine whether member may pull rec and applies the redaction
+// it asks for. The redacted fields are removed from a copy of the decoded
+// record before anything is serialized, so their values never exist in an
+// output buffer.
+func Decide(ctx context.Context, engine policy.Engine, member identity.Member, rec *records.Record) Outcome {
+	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec})
+	if !d.Allow {
+		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold}
+	}
+	body, v := []byte(rec.Raw), audit.DecisionAllow
+	if len(d.Redact) > 0 {
+		var err error
+		if body, err = redacted(rec, d.Redact); err != nil {
+			d.Reasons = append(d.Reasons, verdict.Reason{Code: ReasonRedactionFailed, Message: "the policy's redaction could not be applied"})
+			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
+		}
+		v = audit.DecisionRedact
+	}
+	if body == nil {
+		body = []byte{} // released, even if empty (Payload refuses it)
+	}
+	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body}
+}
+
+// redacted is rec's canonical bytes without the redacted fields.
+func redacted(rec *records.Record, pointers []string) ([]byte, error) {
+	if rec.Doc == nil {
+		return nil, errors.New("record has no decoded document")
+	}
+	doc, err := records.Redact(rec.Doc, pointers)
+	if err != nil {
+		return nil, err
+	}
+	return records.Canonical(doc)
+}
+
+// Annotate sets what every per-record audit event says about its record
+// and decision: kind, id and version (rec may be nil), the audit decision,
+// the policy's reasons, decision ID and revision, and the redacted pointers
+// when the decision redacts (never the removed values).
+func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.Decision) {
+	if rec != nil {
+		ev.RecordKind, ev.RecordID, ev.RecordVersion = rec.Kind, rec.ID, rec.Version
+	}
+	ev.Decision = decision
+	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
+	ev.Redactions = nil
+	if decision == audit.DecisionRedact {
+		ev.Redactions = d.Redact
+	}
+}
+
+// Annotate sets ev's record and decision from o.
+func (o *Outcome) Annotate(ev *audit.Event) { Annotate(ev, o.Record, o.Verdict, o.Decision) }
+
+// Delivery is the signed payload of a released record for recipient: the
+// body bound to the decision that released it.
+func (o *Outcome) Delivery(recipient, issuer string, iat int64) ([]byte, error) {
+	if !o.Released() {
+		return nil, errors.New("release: the record is withheld")
+	}
+	return Payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
+		Redactions: o.Redactions(), Recipient: recipient, Issuer: issuer, IssuedAt: iat})
+}
+
+// Payload is json.Marshal(d) without re-encoding the record: encoding/json
+// would re-scan and HTML-escape the record's bytes, which costs a third of a
+// pull and would make the signed record differ, byte for byte, from the
+// stored canonical one. The record is only checked to be JSON.
+func Payload(d sign.Delivery) ([]byte, error) {
+	if !json.Valid(d.Record) {
+		return nil, errors.New("record is not valid JSON")
+	}
+	rest := d
+	rest.Record = nil
+	tail, err := json.Marshal(struct {
+		sign.Delivery
+		Record json.RawMessage `json:"record,omitempty"` // shadows the embedded record
+	}{Delivery: rest})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(d.Record)+len(tail)+12)
+	out = append(out, `{"record":`...)
+	out = append(out, d.Record...)
+	out = append(out, ',')
+	return append(out, tail[1:]...), nil
+}

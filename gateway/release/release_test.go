@@ -1,0 +1,87 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/policy"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// TestPayload: the hand-assembled payload is exactly what encoding/json
+// makes of sign.Delivery, with the record's bytes untouched.
+func TestPayload(t *testing.T) {
+	d := sign.Delivery{Record: json.RawMessage(`{"id":"A<1>","n":1.50}`), DecisionID: "dec-1", PolicyRevision: "rev",
+		Redactions: []string{"/a/b"}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
+	got, err := Payload(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(d)
+	var g, w any
+	if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !reflect.DeepEqual(g, w) {
+		t.Fatalf("payload\n%s\nwant the same as\n%s", got, want)
+	}
+	if !bytes.Contains(got, d.Record) || bytes.Count(got, []byte(`"record"`)) != 1 {
+		t.Errorf("record bytes changed or repeated: %s", got)
+	}
+	if _, err := Payload(sign.Delivery{Record: json.RawMessage(`{"id":`)}); err == nil {
+		t.Error("a broken record was signed")
+	}
+}
+
+type stubEngine policy.Decision
+
+func (s stubEngine) Decide(context.Context, policy.Input) policy.Decision { return policy.Decision(s) }
+
+// TestDecide: what each decision releases. A redaction that cannot be
+// applied withholds the record, with a reason saying so.
+func TestDecide(t *testing.T) {
+	doc := map[string]any{"id": "A-1", "secret": "x", "open": "y"}
+	rec := &records.Record{ID: "A-1", Version: 1, Kind: records.KindEntity, Doc: doc, Raw: []byte(`{"id":"A-1","open":"y","secret":"x"}`)}
+	m := identity.Member{ID: "IT/GOV/URA"}
+	cases := []struct {
+		name    string
+		d       policy.Decision
+		verdict string
+		body    string
+	}{
+		{"allow", policy.Decision{Allow: true, ID: "d1"}, audit.DecisionAllow, `{"id":"A-1","open":"y","secret":"x"}`},
+		{"redact", policy.Decision{Allow: true, Redact: []string{"/secret"}, ID: "d2"}, audit.DecisionRedact, `{"id":"A-1","open":"y"}`},
+		{"withhold", policy.Decision{ID: "d3"}, audit.DecisionWithhold, ""},
+		{"bad redaction", policy.Decision{Allow: true, Redact: []string{"secret"}, ID: "d4"}, audit.DecisionWithhold, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := Decide(context.Background(), stubEngine(tc.d), m, rec)
+			if x.Verdict != tc.verdict || string(x.Body) != tc.body || x.Released() != (tc.body != "") {
+				t.Fatalf("outcome %s %q", x.Verdict, x.Body)
+			}
+			var ev audit.Event
+			x.Annotate(&ev)
+			if ev.Decision != tc.verdict || ev.RecordID != "A-1" || ev.DecisionID != tc.d.ID {
+				t.Errorf("event %+v", ev)
+			}
+			if tc.name == "bad redaction" && (x.Err == nil || ev.Reasons[len(ev.Reasons)-1].Code != ReasonRedactionFailed) {
+				t.Errorf("a failed redaction: err %v, reasons %v", x.Err, ev.Reasons)
+			}
+			if tc.name == "redact" && (len(ev.Redactions) != 1 || len(x.Redactions()) != 1) {
+				t.Errorf("redactions %v %v", ev.Redactions, x.Redactions())
+			}
+			if x.Released() {
+				p, err := x.Delivery("IT/GOV/URA", "ura", 1)
+				if err != nil || !bytes.Contains(p, []byte(`"record":`+tc.body)) || !bytes.Contains(p, []byte(`"recipient":"IT/GOV/URA"`)) {
+					t.Errorf("delivery %s (%v)", p, err)
+				}
+			} else if _, err := x.Delivery("IT/GOV/URA", "ura", 1); err == nil {
+				t.Error("a withheld record has a delivery payload")
+			}
+		})
+	}
+}
