@@ -116,4 +116,3 @@ func (c *Config) Registry() *identity.Registry {
 	}
 	return identity.NewRegistry(members)
 }
-
