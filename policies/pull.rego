@@ -59,6 +59,10 @@ deny contains reason("not_releasable", msg) if {
 # A partner sees the movements that concern its own nation, nothing of
 # Albania's internal register traffic; of trace requests, its own and those
 # about items marked in its nation. Trace responses are addressed, below.
+# A peer gateway is sent what a partner of its nation would see, for the
+# institutions of its instance: it receives (outbound, a pull by the peer's
+# member) only what they could pull here, and their own trace requests and
+# answers.
 event_involves_caller if input.record.event.from == input.caller.nation
 
 event_involves_caller if input.record.event.to == input.caller.nation
@@ -73,12 +77,18 @@ event_involves_caller if {
 	input.record.event.item.marking.country == input.caller.nation
 }
 
+event_involves_caller if {
+	input.caller.kind == "gateway"
+	input.record.event.type == "TRACE_REQUEST"
+	instance_of(input.record.label.originator) == instance_of(input.caller.member)
+}
+
 trace_response if input.record.event.type == "TRACE_RESPONSE"
 
 deny contains reason("outside_partner_scope", msg) if {
 	input.action == "pull"
 	registered
-	input.caller.kind == "partner"
+	input.caller.kind in {"partner", "gateway"}
 	input.record.kind == "tracking_event"
 	not trace_response
 	not event_involves_caller
@@ -93,7 +103,7 @@ deny contains reason("outside_partner_scope", msg) if {
 deny contains reason("trace_response_not_addressed", msg) if {
 	input.action == "pull"
 	registered
-	input.caller.kind in {"partner", "liaison"}
+	input.caller.kind in {"partner", "liaison", "gateway"}
 	input.record.kind == "tracking_event"
 	trace_response
 	not addressed_to_caller
@@ -101,6 +111,13 @@ deny contains reason("trace_response_not_addressed", msg) if {
 }
 
 addressed_to_caller if input.record.event.trace.requester == input.caller.member
+
+# A peer gateway carries the answer to the institution of its instance that
+# asked.
+addressed_to_caller if {
+	input.caller.kind == "gateway"
+	instance_of(input.record.event.trace.requester) == instance_of(input.caller.member)
+}
 
 # Fields a kind of member never receives are removed, not the whole record:
 # customs needs a licence's validity, holder and items, never its contract

@@ -142,3 +142,16 @@ test_partner_sees_events_from_it if {
 	from_ita := json.patch(to_ita, [{"op": "replace", "path": "/event/from", "value": "ITA"}, {"op": "replace", "path": "/event/to", "value": "ALB"}])
 	allowed(decide(ita, "pull", from_ita))
 }
+
+# A peer gateway is sent a licence as a partner of its nation would pull
+# it: released to its nation, with the end user's contact removed.
+test_gateway_sent_licence_redacted if {
+	d := decide(itgw, "pull", json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "ITA"]}]))
+	allowed(d)
+	"/licence/end_user/contact" in d.redact
+}
+
+test_gateway_not_sent_entities if {
+	entity := json.patch(licence, [{"op": "replace", "path": "/kind", "value": "entity"}])
+	denied_with(decide(itgw, "pull", entity), "pull_not_permitted")
+}

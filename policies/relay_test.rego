@@ -139,16 +139,18 @@ test_non_gateway_members_meet_no_relay_rule if {
 	count(codes(d2) & relay_codes) == 0
 }
 
-# A gateway relays pushes; it pulls nothing (a peer receives what this
-# gateway forwards to it).
-test_gateway_pulls_nothing if {
-	denied_with(decide(itgw, "pull", it_licence), "pull_not_permitted")
+# What a gateway is sent (forwarded, or pulled: outbound is a pull by the
+# recipient) is what a partner of its nation may pull: not another nation's
+# licence released only to it.
+test_gateway_pulls_as_its_nation if {
+	denied_with(decide(itgw, "pull", json.patch(it_licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB"]}])), "not_releasable")
 }
 
 test_relay_tables if {
 	data.ura_data.own_instance == "AL"
 	not data.ura_data.push_authority.gateway
-	not data.ura_data.pull_kinds.gateway
+	data.ura_data.pull_kinds.gateway == data.ura_data.pull_kinds.partner
+	data.ura_data.redactions.gateway == data.ura_data.redactions.partner
 	not data.ura_data.relay_kinds.entity
 	not data.ura_data.relay_kinds.excluded_entity
 	every t in ["MANUFACTURED", "IMPORT_MARKED", "TRANSFERRED", "EXPORT_DECLARED", "EXIT_CONFIRMED", "STORED", "DEACTIVATED", "DESTROYED"] {

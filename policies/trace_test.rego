@@ -136,3 +136,22 @@ test_albanian_institutions_see_every_answer if {
 	allowed(decide(mod, "pull", trace_response("IT/GOV/MOD", ["ALB", "ITA"])))
 	allowed(decide(dpd, "pull", trace_response("IT/GOV/MOD", ["ALB", "ITA"])))
 }
+
+# A peer gateway is sent what its instance's institutions may see: the
+# answer to an Italian request goes to Italy's gateway, not to Czechia's,
+# and the gateway is sent its institutions' own requests.
+czgw := object.union(itgw, {"member": "CZ/GOV/URA", "nation": "CZE"})
+
+test_gateway_sent_answer_to_its_instance if allowed(decide(itgw, "pull", trace_response("IT/GOV/MOD", ["ALB", "ITA", "CZE"])))
+
+test_gateway_not_sent_answer_to_another_instance if {
+	d := decide(czgw, "pull", trace_response("IT/GOV/MOD", ["ALB", "ITA", "CZE"]))
+	denied_with(d, "trace_response_not_addressed")
+}
+
+test_gateway_sent_its_institutions_requests if allowed(decide(itgw, "pull", trace_request("IT/GOV/MOD", ["ALB", "ITA"], "ALB")))
+
+test_gateway_not_sent_events_outside_its_nation if {
+	d := decide(itgw, "pull", trace_request("CZ/GOV/MOD", ["ALB", "ITA", "CZE"], "ALB"))
+	denied_with(d, "outside_partner_scope")
+}
