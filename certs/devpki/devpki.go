@@ -32,6 +32,7 @@ const (
 	devTrustAnchor      = "ca.crt"
 	devServerCert       = "server.crt"
 	devServerKey        = "server.key"
+	devItalianServer    = "it-server"
 	devItalianCert      = "it-ca.crt"
 	devItalianKey       = "it-ca.key"
 	devCRL              = "crl.pem"
@@ -67,6 +68,11 @@ var devMembers = []struct {
 	{"NATO/ORG/LIAISON", CAIntermediate},
 	{"AL/GOV/AUDIT", CAIntermediate},
 	{"IT/GOV/MOD", CAItalian},
+	// The two dev gateways' member certificates at each other: Albania's
+	// (sign.member AL/GOV/URA) presents AL_GOV_URA at Italy's, Italy's
+	// (IT/GOV/URA) presents IT_GOV_URA at Albania's.
+	{"AL/GOV/URA", CAIntermediate},
+	{"IT/GOV/URA", CAItalian},
 }
 
 // ErrPKIExists is returned by Init when Dir already holds a PKI and Force
@@ -167,6 +173,22 @@ func Init(opts InitOptions) (err error) {
 	w.cert(devItalianCert, italy.Cert)
 	w.key(devItalianKey, italy.Key)
 	w.done("Italian partner CA")
+
+	// Italy's dev gateway (deploy/dev/peer.yaml) serves with a certificate
+	// of its own nation's CA: Albania's gateway verifies it with it-ca.crt.
+	itServer, err := italy.Issue(certs.LeafOptions{
+		CommonName:  "localhost",
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   leafNotBefore,
+		NotAfter:    leafNotAfter,
+		Server:      true,
+	})
+	if err != nil {
+		return err
+	}
+	w.leaf(devItalianServer, itServer)
+	w.done("Italian gateway's server certificate")
 
 	cas := map[string]*certs.CA{CAIntermediate: inter, CAItalian: italy}
 	for _, m := range devMembers {
@@ -607,9 +629,14 @@ server.crt / server.key          serving certificate for localhost, 127.0.0.1 an
                                  server.crt holds the leaf then the intermediate
 it-ca.crt / it-ca.key            "Italian partner CA (dev)", a separate self-signed root;
                                  the gateway should trust it for IT/ members only
+it-server.crt / it-server.key    serving certificate of Italy's dev gateway (IT/GOV/URA,
+                                 deploy/dev/peer.yaml, https://127.0.0.1:8444) for localhost,
+                                 127.0.0.1 and ::1, from it-ca: Albania's gateway verifies
+                                 it with it-ca.crt
 clients/<ID>.crt / .key          member client certificates, "/" in the ID replaced by "_":
-                                 AL_GOV_AIM, AL_GOV_MOD, AL_GOV_DPD, NATO_ORG_LIAISON and
-                                 AL_GOV_AUDIT from the intermediate, IT_GOV_MOD from it-ca;
+                                 AL_GOV_AIM, AL_GOV_MOD, AL_GOV_DPD, NATO_ORG_LIAISON,
+                                 AL_GOV_AUDIT and AL_GOV_URA from the intermediate,
+                                 IT_GOV_MOD and IT_GOV_URA from it-ca;
                                  CN is the member ID, the identity is the single SAN URI
                                  urn:ura:member:<ID>; each .crt holds the leaf then its
                                  intermediates, never the root
@@ -617,6 +644,16 @@ clients/revoked.crt / .key       AL/GOV/MOD from the intermediate, listed in crl
 clients/expired.crt / .key       AL/GOV/AIM from the intermediate, validity entirely past
 clients/rogue-it-claims-al.crt   issued by it-ca but claiming AL/GOV/AIM: a valid chain
   / .key                         that the CA prefix rule must refuse
+clients/AL_GOV_URA.crt / .key   Albania's gateway (sign.member AL/GOV/URA) as a member of
+                                 Italy's: what it forwards to Italy's gateway and how it
+                                 reads Italy's signing keys
+clients/IT_GOV_URA.crt / .key   Italy's gateway (IT/GOV/URA) as a member of Albania's,
+                                 likewise
+                                 The gateways' signing keys (JWKS) are read from each other
+                                 over mutual TLS: sign.peers.<ID>.jwks_url
+                                 https://127.0.0.1:8443/.well-known/jwks.json (Albania's,
+                                 verified with ca.crt) and https://127.0.0.1:8444/... (Italy's,
+                                 verified with it-ca.crt); nothing to copy
 crl.pem                          CRL signed by the intermediate; nextUpdate 7 days after
                                  signing; re-sign with "ura certs crl"
 revoked.json                     revoked serials (hex) and the last CRL number, from which

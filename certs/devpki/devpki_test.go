@@ -99,9 +99,10 @@ func TestInitFiles(t *testing.T) {
 		"ca.crt":     0o644,
 		"server.crt": 0o644, "server.key": 0o600,
 		"it-ca.crt": 0o644, "it-ca.key": 0o600,
+		"it-server.crt": 0o644, "it-server.key": 0o600,
 		"crl.pem": 0o644, "revoked.json": 0o644, "README.txt": 0o644,
 	}
-	for _, base := range []string{"AL_GOV_AIM", "AL_GOV_MOD", "AL_GOV_DPD", "NATO_ORG_LIAISON", "AL_GOV_AUDIT", "IT_GOV_MOD", "revoked", "expired", "rogue-it-claims-al"} {
+	for _, base := range []string{"AL_GOV_AIM", "AL_GOV_MOD", "AL_GOV_DPD", "NATO_ORG_LIAISON", "AL_GOV_AUDIT", "IT_GOV_MOD", "AL_GOV_URA", "IT_GOV_URA", "revoked", "expired", "rogue-it-claims-al"} {
 		files["clients/"+base+".crt"] = 0o644
 		files["clients/"+base+".key"] = 0o600
 	}
@@ -173,6 +174,9 @@ func TestInitCertificates(t *testing.T) {
 		{file: "clients/NATO_ORG_LIAISON.crt", member: "NATO/ORG/LIAISON", root: ca, wrongRoot: itCA},
 		{file: "clients/AL_GOV_AUDIT.crt", member: "AL/GOV/AUDIT", root: ca, wrongRoot: itCA},
 		{file: "clients/IT_GOV_MOD.crt", member: "IT/GOV/MOD", root: itCA, wrongRoot: ca},
+		{file: "clients/AL_GOV_URA.crt", member: "AL/GOV/URA", root: ca, wrongRoot: itCA},
+		{file: "clients/IT_GOV_URA.crt", member: "IT/GOV/URA", root: itCA, wrongRoot: ca},
+		{file: "it-server.crt", root: itCA, wrongRoot: ca},
 		{file: "clients/revoked.crt", member: "AL/GOV/MOD", root: ca, wrongRoot: itCA},
 		{file: "clients/rogue-it-claims-al.crt", member: "AL/GOV/AIM", root: itCA, wrongRoot: ca},
 		{file: "clients/expired.crt", member: "AL/GOV/AIM", root: ca, wrongRoot: itCA, expired: true},
