@@ -157,9 +157,9 @@ func compactOf(d records.Decoded) (string, bool) {
 // never one of this gateway's own instance, which the peer could otherwise
 // use to speak for this gateway's institutions
 // (relay_originator_own_instance). The peer rule is the policy's
-// (policies/relay.rego), over the policy bundle's own_instance, through
-// policy.RelayOriginator; the instance of sign.member is refused as well,
-// should the two ever differ.
+// (policies/relay.rego), here over the instance of sign.member (Tables.
+// RelayOriginator), there over the policy bundle's own_instance: on
+// Albania's gateway the two are AL; Italy's runs the bundle with IT.
 func (r *Relay) MayOriginate(caller string, peer bool, originator string) (verdict.Reason, bool) {
 	if !peer {
 		if originator == caller {
@@ -168,11 +168,16 @@ func (r *Relay) MayOriginate(caller string, peer bool, originator string) (verdi
 		return verdict.Reason{Code: ReasonOriginator,
 			Message: fmt.Sprintf("label.originator %s is not the caller %s", originator, caller)}, false
 	}
-	if own := identity.Instance(r.Self); own != "" && identity.Instance(originator) == own {
-		return verdict.Reason{Code: ReasonRelayOwnInstance,
-			Message: fmt.Sprintf("label.originator %s is an institution of this gateway's own instance %s; no peer gateway relays for it", originator, own)}, false
+	own := identity.Instance(r.Self)
+	if own == "" {
+		return policy.RelayOriginator(caller, originator)
 	}
-	return policy.RelayOriginator(caller, originator)
+	// The rule over this gateway's own instance, sign.member's: the
+	// embedded bundle's tables name Albania's, and another nation's gateway
+	// runs a bundle whose own_instance is its own (the policy asks again
+	// with that one).
+	t := policy.Tables{OwnInstance: own}
+	return t.RelayOriginator(caller, originator)
 }
 
 // AuditReason names the peer key that signed a relayed record, for the

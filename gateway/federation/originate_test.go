@@ -42,12 +42,20 @@ func TestMayOriginate(t *testing.T) {
 			t.Errorf("MayOriginate(%s, %v, %s) = %+v %v, want %q", c.caller, c.peer, c.originator, reason, ok, c.want)
 		}
 	}
-	// Should sign.member ever name another instance than the policy's
-	// own, the relay of either is refused.
-	other := &Relay{Self: "XK/GOV/URA"}
-	for _, orig := range []string{"XK/GOV/MOD", "AL/GOV/AIM"} {
-		if reason, ok := other.MayOriginate("XK/GOV/URA2", true, orig); ok || reason.Code != ReasonRelayOwnInstance {
-			t.Errorf("Self XK/GOV/URA, %s: %+v %v", orig, reason, ok)
+	// Another nation's gateway (sign.member IT/GOV/URA, its bundle's
+	// own_instance IT) takes Albania's gateway's relays of AIM's records and
+	// refuses relays in its own institutions' names: the check is over
+	// sign.member's instance, not the embedded tables' AL.
+	italy := &Relay{Self: "IT/GOV/URA"}
+	for _, c := range []struct{ originator, want string }{
+		{"AL/GOV/AIM", ""},
+		{"IT/GOV/MOD", ReasonRelayOwnInstance},
+		{"CZ/GOV/MOD", ReasonRelayOutsidePeer},
+		{"AL/GOV/URA", ReasonRelayOutsidePeer},
+	} {
+		reason, ok := italy.MayOriginate("AL/GOV/URA", true, c.originator)
+		if ok != (c.want == "") || reason.Code != c.want {
+			t.Errorf("Self IT/GOV/URA, AL/GOV/URA relays %s: %+v %v, want %q", c.originator, reason, ok, c.want)
 		}
 	}
 }

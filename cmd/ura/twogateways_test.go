@@ -1,0 +1,722 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/ura-gateway/ura/certs/devpki"
+	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/testenv"
+	"github.com/ura-gateway/ura/policies"
+)
+
+// Two real gateways, each its own `ura serve` process (the test binary
+// re-executed as TestGatewayCrashChild): Albania's (sign.member AL/GOV/URA)
+// and Italy's (IT/GOV/URA), over mutual TLS with the dev PKI's certificates
+// (Italy's gateway serves with it-server.crt from it-ca, each gateway is a
+// member of the other with clients/AL_GOV_URA and clients/IT_GOV_URA), each
+// signing with its own Transit key in the shared Vault and reading the
+// other's JWKS from it over mutual TLS, each forwarding to the other through
+// its outbox. Both run the embedded Rego modules; Italy's bundle is the
+// embedded one with its own instance in the data tables (own_instance IT,
+// own_nation ITA), as every nation's gateway must say whose institutions it
+// serves.
+//
+//	source var/dev/stack.env
+//	go test -count=1 -run TestTwoGateways -v ./cmd/ura/
+const (
+	tgAL       = "AL/GOV/URA"
+	tgIT       = "IT/GOV/URA"
+	tgITKey    = "ura-signing-it"
+	tgDeadline = 30 * time.Second
+)
+
+// tgGateway is one of the two gateways: its fixture, base URL and audit dir.
+type tgGateway struct {
+	fx   *gatewayFixture
+	base string
+}
+
+func TestTwoGateways(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two gateways")
+	}
+	vaultAddr, vaultToken := testenv.Vault(t)
+	root := t.TempDir()
+	pki := filepath.Join(root, "pki")
+	if err := devpki.Init(devpki.InitOptions{Dir: pki}); err != nil {
+		t.Fatal(err)
+	}
+	vc := tgVault(t, vaultAddr, vaultToken)
+	// Italy's gateway signs with a key of its own: its JWKS is not Albania's.
+	if _, err := vc.Logical().Write("transit/keys/"+tgITKey, map[string]any{"type": "ed25519"}); err != nil {
+		t.Fatalf("create transit key %s: %v", tgITKey, err)
+	}
+
+	alPort, alOps, itPort, itOps := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	// Albania's deliveries to Italy pass a recording proxy, so that the test
+	// sees the signed lines themselves.
+	tap := newDeliveryTap(t, pki, itPort)
+
+	al := &tgGateway{base: fmt.Sprintf("https://127.0.0.1:%d", alPort)}
+	al.fx = tgFixture(t, pki, vaultToken, alPort, alOps, fmt.Sprintf(tgALConfig,
+		alPort, alOps, pki, vaultAddr, itPort, tap.port))
+	it := &tgGateway{base: fmt.Sprintf("https://127.0.0.1:%d", itPort)}
+	itPolicy := filepath.Join(root, "it-policy")
+	tgWritePolicy(t, itPolicy, "IT", "ITA")
+	it.fx = tgFixture(t, pki, vaultToken, itPort, itOps, fmt.Sprintf(tgITConfig,
+		itPort, itOps, pki, itPolicy, vaultAddr, tgITKey, alPort, alPort))
+
+	aim := tgClient(t, pki, "AL_GOV_AIM", "ca.crt")
+	itMOD := tgClient(t, pki, "IT_GOV_MOD", "it-ca.crt")
+	// Each gateway's member certificate at the other.
+	alAtIT := tgClient(t, pki, "AL_GOV_URA", "it-ca.crt")
+	itAtAL := tgClient(t, pki, "IT_GOV_URA", "ca.crt")
+	alChild := al.fx.start(t, "al", aim)
+	itChild := it.fx.start(t, "it", itMOD)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Albania's gateway:\n%s\nItaly's gateway:\n%s", alChild.log(), itChild.log())
+		}
+	})
+
+	// (a) A licence released to Albania and Italy reaches Italy's gateway
+	// as Italy's gateway may see it: without the end user's contact.
+	relA := tgLicence("AIM-LIC-2026-TG0001", "AL/GOV/AIM", "RESTRICTED", []string{"ALB", "ITA"})
+	// (b) A CONFIDENTIAL one, pushed before the next releasable licence:
+	// the outbox takes a destination's entries in order, so once that one
+	// has arrived this one has been decided.
+	conf := tgLicence("AIM-LIC-2026-TG0002", "AL/GOV/AIM", "CONFIDENTIAL", []string{"ALB", "ITA"})
+	after := tgLicence("AIM-LIC-2026-TG0003", "AL/GOV/AIM", "RESTRICTED", []string{"ALB", "ITA"})
+	for _, rec := range []map[string]any{relA, conf, after} {
+		tgPushOK(t, aim, al.base, rec)
+	}
+
+	stored := tgAwait(t, itMOD, it.base, "AIM-LIC-2026-TG0001")
+	want := tgWithout(t, relA, "licence", "end_user", "contact")
+	if !bytes.Equal(stored, want) {
+		t.Errorf("Italy's gateway stored\n%s\nwant (AIM's licence without the end user's contact)\n%s", stored, want)
+	}
+	if bytes.Contains(stored, []byte("acquisizioni@difesa.example.it")) {
+		t.Error("the end user's contact reached Italy's gateway")
+	}
+	tgAwait(t, itMOD, it.base, "AIM-LIC-2026-TG0003")
+
+	// The delivery that carried it names its recipient, the decision, the
+	// policy revision and what was removed, as Albania's audit log says.
+	fwd := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "forward" && e.RecordID == "AIM-LIC-2026-TG0001" && e.Member == tgIT
+	})
+	if fwd.Decision != "redact" || !slices.Equal(fwd.Redactions, []string{"/licence/end_user/contact"}) ||
+		fwd.DecisionID == "" || fwd.PolicyRevision == "" || fwd.SigningKID == "" || fwd.Route != "outbox:it-gateway" {
+		t.Errorf("forward event: %+v", fwd)
+	}
+	line := tap.line(t, "AIM-LIC-2026-TG0001")
+	typ, payload := tgPayload(t, line)
+	if typ != sign.TypFederation || payload.Recipient != tgIT || payload.DecisionID != fwd.DecisionID ||
+		payload.PolicyRevision != fwd.PolicyRevision || !slices.Equal(payload.Redactions, fwd.Redactions) ||
+		sign.KeyID(line) != fwd.SigningKID {
+		t.Errorf("delivery %s %+v; forward event %+v", typ, payload, fwd)
+	}
+	if !bytes.Equal(payload.Record, want) {
+		t.Errorf("the delivery carried\n%s\nwant\n%s", payload.Record, want)
+	}
+	if e := tgEvent(t, it.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "push" && e.RecordID == "AIM-LIC-2026-TG0001" && e.Member == tgAL
+	}); e.Decision != "allow" || !tgSignedBy(e, tgAL, fwd.SigningKID) {
+		t.Errorf("Italy's push event for the relay: %+v", e)
+	}
+
+	// (b) The CONFIDENTIAL licence never left: withheld, never sent, never
+	// stored at Italy's gateway.
+	wh := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "forward" && e.RecordID == "AIM-LIC-2026-TG0002" && e.Member == tgIT
+	})
+	if wh.Decision != "withhold" || !tgHasCode(wh, "clearance_insufficient") {
+		t.Errorf("forward event of the CONFIDENTIAL licence: %+v", wh)
+	}
+	if tap.saw("AIM-LIC-2026-TG0002") {
+		t.Error("the CONFIDENTIAL licence was sent to Italy's gateway")
+	}
+	if st, body := tgGet(t, itMOD, it.base, "AIM-LIC-2026-TG0002"); st != http.StatusNotFound {
+		t.Errorf("Italy's gateway answers %d for the CONFIDENTIAL licence: %s", st, body)
+	}
+
+	// (c) Italy's MoD pushes its own licence to its gateway, which relays it
+	// to Albania's: stored there in its originator's name.
+	itLic := tgLicence("IT-GOV-MOD-LIC-2026-0001", "IT/GOV/MOD", "RESTRICTED", []string{"ITA", "ALB"})
+	itLic["licence"].(map[string]any)["origin"] = "ITA"
+	itLic["licence"].(map[string]any)["destination"] = "ALB"
+	tgPushOK(t, itMOD, it.base, itLic)
+	atAL := tgAwait(t, aim, al.base, "IT-GOV-MOD-LIC-2026-0001")
+	var got map[string]any
+	if err := json.Unmarshal(atAL, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["label"].(map[string]any)["originator"] != "IT/GOV/MOD" {
+		t.Errorf("Albania's gateway stored %s", atAL)
+	}
+	if !bytes.Equal(atAL, tgWithout(t, itLic, "licence", "end_user", "contact")) {
+		t.Errorf("Albania's gateway stored\n%s", atAL)
+	}
+	if e := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "push" && e.RecordID == "IT-GOV-MOD-LIC-2026-0001" && e.Member == tgIT
+	}); e.Decision != "allow" || !tgSignedBy(e, tgIT, tgITKey+":") {
+		t.Errorf("Albania's push event for Italy's relay: %+v", e)
+	}
+
+	// A relay, signed by Italy's gateway and addressed to Albania's, in the
+	// name of an Albanian institution: refused.
+	itSigner := tgSigner(t, vc, tgITKey)
+	forged := tgLicence("AIM-LIC-2026-TG0009", "AL/GOV/AIM", "RESTRICTED", []string{"ALB", "ITA"})
+	res := tgRelay(t, itAtAL, al.base, tgSign(t, itSigner, forged, tgAL))
+	if res.Status != "denied" || !slices.Contains(res.codes(), "relay_originator_own_instance") {
+		t.Errorf("a relay in AIM's name: %+v", res)
+	}
+	if st, _ := tgGet(t, aim, al.base, "AIM-LIC-2026-TG0009"); st != http.StatusNotFound {
+		t.Errorf("the relay in AIM's name was stored (%d)", st)
+	}
+
+	// (d) Replays. The line Albania signed for Italy, sent back to Albania's
+	// gateway by Italy's: it does not verify against Italy's keys.
+	res = tgRelay(t, itAtAL, al.base, line)
+	if res.Status != "invalid" || !slices.Contains(res.codes(), "unknown_kid") {
+		t.Errorf("Albania's own delivery replayed to it: %+v", res)
+	}
+	// A line Albania's key signed for another gateway, sent to Italy's.
+	alSigner := tgSigner(t, vc, "ura-signing")
+	replayed := tgLicence("AIM-LIC-2026-TG0004", "AL/GOV/AIM", "RESTRICTED", []string{"ALB", "ITA", "CZE"})
+	res = tgRelay(t, alAtIT, it.base, tgSign(t, alSigner, replayed, "CZ/GOV/URA"))
+	if res.Status != "invalid" || !slices.Contains(res.codes(), "wrong_recipient") {
+		t.Errorf("a delivery for Czechia's gateway replayed to Italy's: %+v", res)
+	}
+	if st, _ := tgGet(t, itMOD, it.base, "AIM-LIC-2026-TG0004"); st != http.StatusNotFound {
+		t.Errorf("the replayed delivery was stored (%d)", st)
+	}
+}
+
+const tgALConfig = `development: true
+listen: 127.0.0.1:%d
+ops_listen: 127.0.0.1:%d
+tls:
+  cert_file: %[3]s/server.crt
+  key_file: %[3]s/server.key
+  client_cas:
+    - {name: al-dev-root, cert_file: %[3]s/ca.crt, prefixes: ["AL/"]}
+    - {name: it-ca, cert_file: %[3]s/it-ca.crt, prefixes: ["IT/"]}
+members:
+  - {id: AL/GOV/AIM, name: Defence Industry Agency, nation: ALB, kind: agency, clearance: SECRET, roles: [licensing, registers, marking]}
+  - {id: IT/GOV/URA, name: Italy's ura gateway, nation: ITA, kind: gateway, clearance: RESTRICTED}
+vault:
+  addr: %[4]s
+  token_file: vault.token
+sign:
+  mode: transit
+  key: ura-signing
+  algorithm: ed25519
+  issuer: ura.al.two-gateways.test
+  member: AL/GOV/URA
+  peers:
+    IT/GOV/URA:
+      jwks_url: https://127.0.0.1:%[5]d/.well-known/jwks.json
+      ca_file: %[3]s/it-ca.crt
+      cert_file: %[3]s/clients/AL_GOV_URA.crt
+      key_file: %[3]s/clients/AL_GOV_URA.key
+upstream:
+  outbox: {path: data/outbox.db}
+  destinations:
+    - name: it-gateway
+      kind: peer
+      url: https://127.0.0.1:%[6]d
+      member: IT/GOV/URA
+      kinds: [licence, tracking_event]
+      ca_file: %[3]s/it-ca.crt
+      client_cert_file: %[3]s/clients/AL_GOV_URA.crt
+      client_key_file: %[3]s/clients/AL_GOV_URA.key
+      backoff_initial: 100ms
+      backoff_max: 1s
+policy:
+  timeout: 5s
+` + tgCommonConfig
+
+const tgITConfig = `development: true
+listen: 127.0.0.1:%d
+ops_listen: 127.0.0.1:%d
+tls:
+  cert_file: %[3]s/it-server.crt
+  key_file: %[3]s/it-server.key
+  client_cas:
+    - {name: it-ca, cert_file: %[3]s/it-ca.crt, prefixes: ["IT/"]}
+    - {name: al-dev-root, cert_file: %[3]s/ca.crt, prefixes: ["AL/"]}
+members:
+  - {id: IT/GOV/MOD, name: Ministero della Difesa, nation: ITA, kind: agency, clearance: SECRET, roles: [licensing]}
+  - {id: AL/GOV/URA, name: Albania's ura gateway, nation: ALB, kind: gateway, clearance: CONFIDENTIAL}
+policy:
+  dir: %[4]s
+  timeout: 5s
+vault:
+  addr: %[5]s
+  token_file: vault.token
+sign:
+  mode: transit
+  key: %[6]s
+  algorithm: ed25519
+  issuer: ura.it.two-gateways.test
+  member: IT/GOV/URA
+  peers:
+    AL/GOV/URA:
+      jwks_url: https://127.0.0.1:%[7]d/.well-known/jwks.json
+      ca_file: %[3]s/ca.crt
+      cert_file: %[3]s/clients/IT_GOV_URA.crt
+      key_file: %[3]s/clients/IT_GOV_URA.key
+upstream:
+  outbox: {path: data/outbox.db}
+  destinations:
+    - name: al-gateway
+      kind: peer
+      url: https://127.0.0.1:%[8]d
+      member: AL/GOV/URA
+      kinds: [licence, tracking_event]
+      ca_file: %[3]s/ca.crt
+      client_cert_file: %[3]s/clients/IT_GOV_URA.crt
+      client_key_file: %[3]s/clients/IT_GOV_URA.key
+      backoff_initial: 100ms
+      backoff_max: 1s
+` + tgCommonConfig
+
+// tgCommonConfig: an embedded store and a file audit log in the gateway's
+// directory, a generous policy deadline for a loaded machine.
+const tgCommonConfig = `store:
+  driver: embedded
+  path: data/ura.db
+audit:
+  driver: file
+  dir: audit
+  checkpoint:
+    every: 50
+    interval: 100ms
+log:
+  level: info
+  format: text
+`
+
+// tgFixture writes one gateway's configuration (cfg, with the common part)
+// into a directory of its own.
+func tgFixture(t *testing.T, pki, vaultToken string, port, opsPort int, cfg string) *gatewayFixture {
+	t.Helper()
+	dir := t.TempDir()
+	fx := &gatewayFixture{dir: dir, pki: pki, auditDir: filepath.Join(dir, "audit"),
+		cfgPath: filepath.Join(dir, "ura.yaml"), port: port, opsPort: opsPort}
+	if err := os.WriteFile(filepath.Join(dir, "vault.token"), []byte(vaultToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fx.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "URA_") {
+			fx.env = append(fx.env, kv)
+		}
+	}
+	fx.env = append(fx.env, crashChildEnv+"=1", crashConfigEnv+"="+fx.cfgPath)
+	return fx
+}
+
+// tgWritePolicy writes the embedded bundle (its Rego modules and data.json)
+// into dir, with instance and nation as the gateway's own.
+func tgWritePolicy(t *testing.T, dir, instance, nation string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") {
+			return err
+		}
+		b, err := fs.ReadFile(policies.FS, p)
+		if err != nil {
+			return err
+		}
+		if p == "data.json" {
+			var data map[string]map[string]any
+			if err := json.Unmarshal(b, &data); err != nil {
+				return err
+			}
+			data["ura_data"]["own_instance"], data["ura_data"]["own_nation"] = instance, nation
+			if b, err = json.MarshalIndent(data, "", "  "); err != nil {
+				return err
+			}
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tgVault(t *testing.T, addr, token string) *vault.Client {
+	t.Helper()
+	v := config.Default().Vault
+	v.Addr, v.Token, v.Timeout, v.MaxRetries = addr, token, 10*time.Second, 1
+	c, err := sign.NewVaultClient(v, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tgSigner signs with Transit key key, as the gateway that owns it does.
+func tgSigner(t *testing.T, c *vault.Client, key string) *sign.VaultSigner {
+	t.Helper()
+	cfg := config.Default().Sign
+	cfg.Key = key
+	s, err := sign.New(c, cfg, sign.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tgSign is a federation line: rec in a delivery signed for recipient.
+func tgSign(t *testing.T, s *sign.VaultSigner, rec map[string]any, recipient string) string {
+	t.Helper()
+	canon, err := records.Canonical(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(sign.Delivery{Record: canon, DecisionID: "01970000-0000-7000-8000-000000000000",
+		PolicyRevision: "test", Redactions: []string{}, Recipient: recipient, Issuer: "test", IssuedAt: time.Now().Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := s.SignTyped(context.Background(), sign.TypFederation, [][]byte{payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jws[0]
+}
+
+// tgClient is a member's client (clients/<name>) that trusts the server
+// certificates of serverCA (ca.crt: Albania's gateway; it-ca.crt: Italy's).
+func tgClient(t *testing.T, pki, name, serverCA string) *http.Client {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", name+".crt"), filepath.Join(pki, "clients", name+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: tgPool(t, filepath.Join(pki, serverCA)),
+			ServerName: "localhost", MinVersion: tls.VersionTLS13}}}
+}
+
+func tgPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", file)
+	}
+	return pool
+}
+
+// tgLicence is an export licence of originator, with an end user's
+// contact that partners and peer gateways never receive.
+func tgLicence(id, originator, classification string, rel []string) map[string]any {
+	return map[string]any{
+		"kind": "licence", "id": id, "version": 1,
+		"label": map[string]any{"classification": classification, "releasable_to": rel,
+			"originator": originator, "created": "2026-06-04T09:00:00Z"},
+		"licence": map[string]any{
+			"type": "export", "status": "issued",
+			"holder":     map[string]any{"entity_id": "L61234567A", "name": "KAYO sh.a."},
+			"issue_date": "2026-06-02", "valid_from": "2026-06-04", "valid_until": "2029-06-03",
+			"items": []any{map[string]any{"ml_category": "ML8", "description": "TNT recovered from demilitarized munitions, flaked",
+				"quantity": 20, "unit": "tonnes"}},
+			"origin": "ALB", "destination": "ITA",
+			"end_user": map[string]any{"name": "Ministero della Difesa, Direzione degli Armamenti Terrestri", "country": "ITA",
+				"address": map[string]any{"city": "Roma", "country": "ITA"},
+				"contact": map[string]any{"name": "Ufficio acquisizioni", "email": "acquisizioni@difesa.example.it"}},
+		},
+	}
+}
+
+// tgWithout is rec's canonical bytes without the field at path.
+func tgWithout(t *testing.T, rec map[string]any, path ...string) []byte {
+	t.Helper()
+	raw, _ := json.Marshal(rec)
+	var cp map[string]any
+	_ = json.Unmarshal(raw, &cp)
+	m := cp
+	for _, k := range path[:len(path)-1] {
+		m = m[k].(map[string]any)
+	}
+	delete(m, path[len(path)-1])
+	b, err := records.Canonical(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type tgResult struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Reasons []struct {
+		Code string `json:"code"`
+	} `json:"reasons"`
+}
+
+func (r tgResult) codes() []string {
+	var out []string
+	for _, x := range r.Reasons {
+		out = append(out, x.Code)
+	}
+	return out
+}
+
+// tgPush pushes one NDJSON line and returns its result.
+func tgPush(t *testing.T, c *http.Client, base string, line []byte) tgResult {
+	t.Helper()
+	resp, err := c.Post(base+"/v1/records", "application/x-ndjson", bytes.NewReader(append(line, '\n')))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Results []tgResult `json:"results"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || len(out.Results) != 1 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	return out.Results[0]
+}
+
+func tgPushOK(t *testing.T, c *http.Client, base string, rec map[string]any) {
+	t.Helper()
+	line, _ := json.Marshal(rec)
+	if r := tgPush(t, c, base, line); r.Status != "accepted" {
+		t.Fatalf("push %s: %+v", rec["id"], r)
+	}
+}
+
+// tgRelay pushes one federation line as a peer gateway.
+func tgRelay(t *testing.T, c *http.Client, base, jws string) tgResult {
+	t.Helper()
+	line, _ := json.Marshal(map[string]string{"jws": jws})
+	return tgPush(t, c, base, line)
+}
+
+// tgGet gets a record; on 200 it returns the record's bytes as delivered.
+func tgGet(t *testing.T, c *http.Client, base, id string) (int, []byte) {
+	t.Helper()
+	resp, err := c.Get(base + "/v1/records/" + url.PathEscape(id))
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, body
+	}
+	var d struct {
+		JWS string `json:"jws"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil || d.JWS == "" {
+		t.Fatalf("get %s: %s", id, body)
+	}
+	_, p := tgPayload(t, d.JWS)
+	return resp.StatusCode, p.Record
+}
+
+// tgAwait polls until the gateway at base holds id.
+func tgAwait(t *testing.T, c *http.Client, base, id string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(tgDeadline)
+	for {
+		st, body := tgGet(t, c, base, id)
+		if st == http.StatusOK {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not arrive at %s within %s (last: %d %s)", id, base, tgDeadline, st, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tgPayload is a compact JWS's typ and payload (a delivery), unverified:
+// the gateways verified what they took.
+func tgPayload(t *testing.T, compact string) (string, sign.Delivery) {
+	t.Helper()
+	parts := strings.Split(compact, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %.80s", compact)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d sign.Delivery
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return sign.Typ(compact), d
+}
+
+// tgEvent waits for the first audit event in dir that match accepts.
+func tgEvent(t *testing.T, dir string, match func(audit.Event) bool) audit.Event {
+	t.Helper()
+	deadline := time.Now().Add(tgDeadline)
+	for {
+		segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, seg := range segs {
+			f, err := os.Open(seg)
+			if err != nil {
+				continue
+			}
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var e audit.Event
+				if json.Unmarshal(sc.Bytes(), &e) == nil && match(e) {
+					_ = f.Close()
+					return e
+				}
+			}
+			_ = f.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching audit event in %s within %s", dir, tgDeadline)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tgSignedBy reports whether a push event names the peer gateway whose key
+// (kid, or a kid beginning with it) signed the relayed record.
+func tgSignedBy(e audit.Event, peer, kid string) bool {
+	for _, r := range e.Reasons {
+		if r.Code == "peer_signature" && strings.Contains(r.Message, "peer gateway "+peer+" with key "+kid) {
+			return true
+		}
+	}
+	return false
+}
+
+func tgHasCode(e audit.Event, code string) bool {
+	for _, r := range e.Reasons {
+		if r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// deliveryTap stands between Albania's outbox and Italy's gateway: it
+// serves with Italy's certificate, forwards each request with Albania's
+// gateway's member certificate, and keeps every federation line it passed.
+type deliveryTap struct {
+	port  int
+	mu    sync.Mutex
+	lines []string
+}
+
+func newDeliveryTap(t *testing.T, pki string, itPort int) *deliveryTap {
+	t.Helper()
+	serverCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "it-server.crt"), filepath.Join(pki, "it-server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", "AL_GOV_URA.crt"), filepath.Join(pki, "clients", "AL_GOV_URA.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := &deliveryTap{port: ln.Addr().(*net.TCPAddr).Port}
+	target := &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", itPort)}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{clientCert},
+		RootCAs: tgPool(t, filepath.Join(pki, "it-ca.crt")), ServerName: "localhost", MinVersion: tls.VersionTLS13}}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			for l := range bytes.Lines(body) {
+				var line struct {
+					JWS string `json:"jws"`
+				}
+				if json.Unmarshal(l, &line) == nil && line.JWS != "" {
+					tap.mu.Lock()
+					tap.lines = append(tap.lines, line.JWS)
+					tap.mu.Unlock()
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			proxy.ServeHTTP(w, r)
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS13},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return tap
+}
+
+// line is the federation line that carried record id.
+func (d *deliveryTap) line(t *testing.T, id string) string {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.lines {
+		if _, p := tgPayload(t, l); bytes.Contains(p.Record, []byte(`"id":"`+id+`"`)) {
+			return l
+		}
+	}
+	t.Fatalf("no delivery of %s passed to Italy's gateway (%d lines)", id, len(d.lines))
+	return ""
+}
+
+// saw reports whether any line passed carried id.
+func (d *deliveryTap) saw(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, l := range d.lines {
+		if strings.Contains(l, ".") {
+			parts := strings.Split(l, ".")
+			if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil && bytes.Contains(raw, []byte(id)) {
+				return true
+			}
+		}
+	}
+	return false
+}
