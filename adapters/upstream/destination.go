@@ -28,6 +28,8 @@ type destination struct {
 	kind     string // http | peer
 	endpoint string
 	kinds    map[string]bool
+	// member is the configured member ID (who, once the registry is read).
+	member string
 	// who is the destination's registry member: the caller of every
 	// delivery-time decision, and the recipient of what a peer is sent.
 	who identity.Member
@@ -49,6 +51,7 @@ func newDestination(dc config.Destination, resolve func(string) string) (*destin
 	d := &destination{
 		name:           dc.Name,
 		kind:           dc.Kind,
+		member:         dc.Member,
 		kinds:          map[string]bool{},
 		timeout:        orDefault(dc.Timeout, DefaultTimeout),
 		maxAttempts:    dc.MaxAttempts,
@@ -118,7 +121,13 @@ func orDefault(d, def time.Duration) time.Duration {
 // wants reports whether rec is queued for this destination: its kind is
 // one the destination takes. Whether it is sent, and how much of it, the
 // policy decides at delivery time.
+// A peer gateway is never queued a record in the name of an institution of
+// its own instance: that record came from it (it relayed it here), and its
+// relay rule would refuse it back (relay_originator_own_instance).
 func (d *destination) wants(rec *records.Record) bool {
+	if d.kind == "peer" && identity.Instance(rec.Label.Originator) == identity.Instance(d.member) {
+		return false
+	}
 	return d.kinds[rec.Kind]
 }
 

@@ -149,3 +149,20 @@ func TestOpenPeerNeedsSigner(t *testing.T) {
 	}
 	_ = o.Close()
 }
+
+// TestPeerNotSentItsOwnInstance: a record in the name of an institution of
+// the peer's own instance (one the peer relayed here) is not queued for it;
+// the same record still goes to a back office.
+func TestPeerNotSentItsOwnInstance(t *testing.T) {
+	peer := &destination{name: "it-gateway", kind: "peer", member: "IT/GOV/URA", kinds: map[string]bool{"licence": true}}
+	office := &destination{name: "it-office", kind: "http", member: "IT/GOV/MOD", kinds: map[string]bool{"licence": true}}
+	rec := func(originator string) *records.Record {
+		return &records.Record{Kind: "licence", ID: "X-1", Version: 1, Label: records.Label{Originator: originator}}
+	}
+	if peer.wants(rec("IT/GOV/MOD")) || peer.wants(rec("IT/GOV/URA")) {
+		t.Error("Italy's gateway is queued a record of its own instance")
+	}
+	if !peer.wants(rec("AL/GOV/AIM")) || !office.wants(rec("IT/GOV/MOD")) {
+		t.Error("a record that must be queued is not")
+	}
+}

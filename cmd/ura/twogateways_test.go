@@ -189,6 +189,19 @@ func TestTwoGateways(t *testing.T) {
 		t.Errorf("Albania's push event for Italy's relay: %+v", e)
 	}
 
+	// Italy's gateway takes its entries in order: by now it would have sent
+	// AIM's licences back, had it queued them. It did not (a peer is never
+	// sent its own instance's records), nor did Albania's send Italy's
+	// licence back.
+	if n := tgCount(al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "push" && e.Member == tgIT && strings.HasPrefix(e.RecordID, "AIM-")
+	}); n != 0 {
+		t.Errorf("Italy's gateway sent %d of AIM's records back", n)
+	}
+	if n := tgCount(al.fx.auditDir, func(e audit.Event) bool { return e.Action == "forward" && e.RecordID == "IT-GOV-MOD-LIC-2026-0001" }); n != 0 {
+		t.Errorf("Albania's gateway decided %d times to send Italy's licence back", n)
+	}
+
 	// A relay, signed by Italy's gateway and addressed to Albania's, in the
 	// name of an Albanian institution: refused.
 	itSigner := tgSigner(t, vc, tgITKey)
@@ -591,27 +604,37 @@ func tgPayload(t *testing.T, compact string) (string, sign.Delivery) {
 	return sign.Typ(compact), d
 }
 
+// tgEvents are the audit events in dir that match accepts, so far.
+func tgEvents(dir string, match func(audit.Event) bool) []audit.Event {
+	var out []audit.Event
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, seg := range segs {
+		f, err := os.Open(seg)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var e audit.Event
+			if json.Unmarshal(sc.Bytes(), &e) == nil && match(e) {
+				out = append(out, e)
+			}
+		}
+		_ = f.Close()
+	}
+	return out
+}
+
+func tgCount(dir string, match func(audit.Event) bool) int { return len(tgEvents(dir, match)) }
+
 // tgEvent waits for the first audit event in dir that match accepts.
 func tgEvent(t *testing.T, dir string, match func(audit.Event) bool) audit.Event {
 	t.Helper()
 	deadline := time.Now().Add(tgDeadline)
 	for {
-		segs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
-		for _, seg := range segs {
-			f, err := os.Open(seg)
-			if err != nil {
-				continue
-			}
-			sc := bufio.NewScanner(f)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var e audit.Event
-				if json.Unmarshal(sc.Bytes(), &e) == nil && match(e) {
-					_ = f.Close()
-					return e
-				}
-			}
-			_ = f.Close()
+		if es := tgEvents(dir, match); len(es) > 0 {
+			return es[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no matching audit event in %s within %s", dir, tgDeadline)
