@@ -109,6 +109,8 @@ setup() {
 	api GET sys/mounts/kv || api POST sys/mounts/kv '{"type":"kv","options":{"version":"2"}}'
 	signing_key ura-signing ed25519
 	signing_key ura-signing-p256 ecdsa-p256
+	# Italy's dev gateway (deploy/dev/peer.yaml) signs with its own key.
+	signing_key ura-signing-it ed25519
 	api PUT sys/policies/acl/ura "$(jq -Rs '{policy: .}' "$URA_ROOT/deploy/vault/ura.hcl")"
 }
 
