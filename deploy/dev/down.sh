@@ -2,6 +2,8 @@
 # Stops the development stack. Data in var/ is kept; `make clean` removes it.
 set -euo pipefail
 dir="$(dirname "${BASH_SOURCE[0]}")"
+# Italy's gateway, if the demo left it running (URA_DEMO_KEEP=1): by its PID.
+bash "$dir/peer.sh" down
 bash "$dir/vault.sh" down
 bash "$dir/postgres.sh" down
 bash "$dir/redis.sh" down
