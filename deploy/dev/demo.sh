@@ -12,6 +12,7 @@ URA="$URA_VAR/bin/ura"
 PKI="$URA_VAR/pki"
 CONFIG="${URA_DEMO_CONFIG:-deploy/dev/ura.yaml}"
 ADDR="127.0.0.1:8443"
+ADDR_IT="127.0.0.1:8444"
 PIDFILE="$URA_RUN/ura.pid"
 LOGFILE="$URA_LOG/ura.log"
 
@@ -44,7 +45,34 @@ refused() {
 	printf '  %-20s refused at the handshake: %s\n' "$who" "${why:-see $LOGFILE}"
 }
 
+# call_it MEMBER_FILE METHOD PATH [curl args…] — as call, at Italy's
+# gateway (deploy/dev/peer.yaml), whose server certificate is from it-ca.
+call_it() {
+	local who="$1" method="$2" path="$3"
+	shift 3
+	local out
+	out="$(curl -sS --cacert "$PKI/it-ca.crt" --cert "$PKI/clients/$who.crt" --key "$PKI/clients/$who.key" \
+		-X "$method" -w '\n%{http_code}' "$@" "https://$ADDR_IT$path")"
+	STATUS="${out##*$'\n'}"
+	BODY="${out%$'\n'*}"
+}
+
+# await WHAT CALL… — repeats the call until it answers 200 (10s at most).
+await() {
+	local what="$1" i
+	shift
+	for i in $(seq 1 100); do
+		"$@"
+		[[ $STATUS == 200 ]] && return 0
+		sleep 0.1
+	done
+	die "$what: still HTTP $STATUS after 10s: $BODY"
+}
+
 start_gateway() {
+	if [[ -f $PKI/ca.crt && ! -f $PKI/it-server.crt ]]; then
+		die "var/pki predates Italy's gateway (no it-server.crt): ura certs init --dir var/pki --force"
+	fi
 	if [[ ! -f $PKI/ca.crt ]]; then
 		section "Development PKI"
 		"$URA" certs init --dir "$PKI"
@@ -59,6 +87,8 @@ start_gateway() {
 		sleep 0.1
 	done
 	curl -s "http://127.0.0.1:9443/readyz"; echo
+	section "Starting Italy's ura gateway on https://$ADDR_IT (deploy/dev/peer.yaml, log: var/log/ura-peer.log)"
+	bash deploy/dev/peer.sh up
 }
 
 stop_gateway() {
@@ -66,6 +96,7 @@ stop_gateway() {
 		say "ura keeps running (PID $(cat "$PIDFILE")); stop it with: kill \$(cat var/run/ura.pid)"
 	else
 		stop_pid "$PIDFILE" ura
+		bash deploy/dev/peer.sh down
 	fi
 }
 
@@ -233,10 +264,50 @@ demo_audit() {
 	tail -n 2 "$URA_VAR/demo/audit-verify-tampered.txt" | sed 's/^/  /'
 }
 
+# Two gateways: what AIM releases to Italy arrives at Italy's gateway as
+# Italy may see it, what it may not see never leaves, and Italy's gateway
+# relays its ministry's own licence to AIM's.
+demo_federation() {
+	section "Federation: Albania's gateway and Italy's (https://$ADDR_IT)"
+	local id=AIM-LIC-2026-000124 conf
+	await "$id at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/$id"
+	printf '  %s (REL ALB, ITA, NATO) at Italy'"'"'s gateway, as IT/GOV/MOD pulls it there:\n' "$id"
+	printf '%s' "$BODY" | jq -r "(.jws | $JWS_PAYLOAD | .record.licence.end_user) | \"    end user: \(.name), \(.country); contact: \(.contact // \"(removed)\")\""
+	call AL_GOV_AUDIT GET "/v1/audit/events?record_id=$id&member=IT/GOV/URA"
+	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action=="forward") | "    AIM'"'"'s gateway: forward \(.decision) to \(.member), decision \(.decision_id), policy \(.policy_revision[:12])…, removed \(.redactions | join(","))"' | head -n1
+
+	conf="$(jq -c 'select(.id=="AIM-LIC-2026-000124") | .id="AIM-LIC-2026-009124" | .label.classification="CONFIDENTIAL" | .label.releasable_to=["ALB","ITA"]' deploy/dev/seed/aim.ndjson)"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$conf]"
+	[[ $STATUS == 200 ]] || die "AIM push of a CONFIDENTIAL licence: HTTP $STATUS $BODY"
+	for _ in $(seq 1 100); do
+		call AL_GOV_AUDIT GET "/v1/audit/events?record_id=AIM-LIC-2026-009124&decision=withhold"
+		[[ $(printf '%s' "$BODY" | jq '(.events // []) | length') -gt 0 ]] && break
+		sleep 0.1
+	done
+	printf '  AIM-LIC-2026-009124 (CONFIDENTIAL, REL ALB, ITA): %s\n' \
+		"$(printf '%s' "$BODY" | jq -r '(.events // [])[0] | "forward \(.decision) to \(.member): \([.reasons[]?.code] | join(","))"')"
+	call_it IT_GOV_MOD GET /v1/records/AIM-LIC-2026-009124
+	printf '    at Italy'"'"'s gateway: HTTP %s (never sent)\n' "$STATUS"
+	[[ $STATUS == 404 ]] || die "the CONFIDENTIAL licence reached Italy's gateway"
+
+	local it
+	it="$(jq -c '.id="IT-GOV-MOD-LIC-2026-000001" | .label.originator="IT/GOV/MOD" | .label.releasable_to=["ITA","ALB"]
+		| .licence.origin="ITA" | .licence.destination="ALB" | .licence.issue_place="Roma"
+		| .licence.holder={"entity_id":"IT01234567890","name":"Fabbrica d'"'"'armi (dev)"}
+		| .licence.end_user={"name":"Ministria e Mbrojtjes","country":"ALB","address":{"city":"Tiranë","country":"ALB"}}
+		| del(.licence.conditions)' <<<"$(jq -c 'select(.id=="AIM-LIC-2026-000124")' deploy/dev/seed/aim.ndjson)")"
+	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$it]"
+	printf '  IT/GOV/MOD pushes IT-GOV-MOD-LIC-2026-000001 to Italy'"'"'s gateway → %s\n' "$(printf '%s' "$BODY" | jq -r '.results[0].status')"
+	await "Italy's licence at AIM's gateway" call AL_GOV_AIM GET /v1/records/IT-GOV-MOD-LIC-2026-000001
+	printf '    relayed to AIM'"'"'s gateway, stored in its originator'"'"'s name: %s\n' \
+		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.label.originator")"
+}
+
 trap stop_gateway EXIT
 start_gateway
 demo_identity
 demo_push
+demo_federation
 demo_denials
 demo_views
 demo_trace
