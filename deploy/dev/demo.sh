@@ -293,11 +293,11 @@ demo_federation() {
 	local it
 	it="$(jq -c '.id="IT-GOV-MOD-LIC-2026-000001" | .label.originator="IT/GOV/MOD" | .label.releasable_to=["ITA","ALB"]
 		| .licence.origin="ITA" | .licence.destination="ALB" | .licence.issue_place="Roma"
-		| .licence.holder={"entity_id":"IT01234567890","name":"Fabbrica d'"'"'armi (dev)"}
 		| .licence.end_user={"name":"Ministria e Mbrojtjes","country":"ALB","address":{"city":"Tiranë","country":"ALB"}}
 		| del(.licence.conditions)' <<<"$(jq -c 'select(.id=="AIM-LIC-2026-000124")' deploy/dev/seed/aim.ndjson)")"
 	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$it]"
 	printf '  IT/GOV/MOD pushes IT-GOV-MOD-LIC-2026-000001 to Italy'"'"'s gateway → %s\n' "$(printf '%s' "$BODY" | jq -r '.results[0].status')"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') == accepted ]] || die "Italy's push: $BODY"
 	await "Italy's licence at AIM's gateway" call AL_GOV_AIM GET /v1/records/IT-GOV-MOD-LIC-2026-000001
 	printf '    relayed to AIM'"'"'s gateway, stored in its originator'"'"'s name: %s\n' \
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.label.originator")"
