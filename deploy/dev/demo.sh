@@ -167,7 +167,7 @@ demo_views() {
 		[[ $STATUS == 200 ]] || die "$who pull: HTTP $STATUS"
 		printf '  %-17s' "$who"
 		printf '%s\n' "$BODY" | jq -rs --arg p "$JWS_PAYLOAD" '
-			[.[] | select(.jws) | .jws | '"$JWS_PAYLOAD"'] as $d
+			[.[] | select(.jws) | .jws | '"$JWS_PAYLOAD"' | select(.record)] as $d
 			| "\($d | length) licences: \([$d[].record.id | sub("AIM-LIC-2026-";"")] | join(" "))"
 			  + (if ([$d[].redactions[]] | length) > 0
 			     then "; redacted: \([$d[].redactions[]] | unique | join(", "))" else "; nothing redacted" end)'
@@ -297,7 +297,7 @@ demo_federation() {
 		| del(.licence.conditions)' <<<"$(jq -c 'select(.id=="AIM-LIC-2026-000124")' deploy/dev/seed/aim.ndjson)")"
 	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$it]"
 	printf '  IT/GOV/MOD pushes IT-GOV-MOD-LIC-2026-000001 to Italy'"'"'s gateway → %s\n' "$(printf '%s' "$BODY" | jq -r '.results[0].status')"
-	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') == accepted ]] || die "Italy's push: $BODY"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "Italy's push: $BODY"
 	await "Italy's licence at AIM's gateway" call AL_GOV_AIM GET /v1/records/IT-GOV-MOD-LIC-2026-000001
 	printf '    relayed to AIM'"'"'s gateway, stored in its originator'"'"'s name: %s\n' \
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.label.originator")"
