@@ -214,6 +214,26 @@ func TestTwoGateways(t *testing.T) {
 		t.Errorf("the relay in AIM's name was stored (%d)", st)
 	}
 
+	// A trace across the two gateways: Italy's MoD asks, through its
+	// gateway, about a rifle marked in Albania; Italy's gateway forwards the
+	// request to Albania's (the peer of the marking's nation); AIM answers
+	// Italy's MoD, and the answer reaches Italy's gateway, where the MoD
+	// reads it.
+	request := tgTrace("IT-GOV-MOD-TR-2026-0001", "IT/GOV/MOD", "TRACE_REQUEST", map[string]any{
+		"request_id": "IT-TR-2026-0001", "reason": "rifle seized at the port of Bari",
+		"requesting_authority": "Carabinieri, Reparto Operativo di Bari"})
+	tgPushOK(t, itMOD, it.base, request)
+	if got := tgAwait(t, aim, al.base, "IT-GOV-MOD-TR-2026-0001"); !bytes.Equal(got, tgCanonical(t, request)) {
+		t.Errorf("Albania's gateway stored the trace request as\n%s", got)
+	}
+	answer := tgTrace("AIM-EVT-2026-TG0901", "AL/GOV/AIM", "TRACE_RESPONSE", map[string]any{
+		"request_id": "IT-TR-2026-0001", "requester": "IT/GOV/MOD",
+		"answer": "manufactured by KAYO at Gramsh in 2026; exported to ITA through Durrës"})
+	tgPushOK(t, aim, al.base, answer)
+	if got := tgAwait(t, itMOD, it.base, "AIM-EVT-2026-TG0901"); !bytes.Equal(got, tgCanonical(t, answer)) {
+		t.Errorf("Italy's gateway stored the trace response as\n%s", got)
+	}
+
 	// (d) Replays. The line Albania signed for Italy, sent back to Albania's
 	// gateway by Italy's: it does not verify against Italy's keys.
 	res = tgRelay(t, itAtAL, al.base, line)
@@ -478,6 +498,31 @@ func tgLicence(id, originator, classification string, rel []string) map[string]a
 				"contact": map[string]any{"name": "Ufficio acquisizioni", "email": "acquisizioni@difesa.example.it"}},
 		},
 	}
+}
+
+// tgTrace is a trace event about a KAYO rifle marked in Albania.
+func tgTrace(id, originator, typ string, trace map[string]any) map[string]any {
+	return map[string]any{
+		"kind": "tracking_event", "id": id, "version": 1,
+		"label": map[string]any{"classification": "UNCLASSIFIED", "releasable_to": []string{"ALB", "ITA"},
+			"originator": originator, "created": "2026-11-01T09:00:00Z"},
+		"event": map[string]any{"type": typ, "at": "2026-11-01T09:00:00Z",
+			"item": map[string]any{"marking": map[string]any{"manufacturer": "KAYO", "country": "ALB", "serial": "K26-GR-000101", "year": 2026},
+				"ml_category": "ML1", "att_category": "small_arms"},
+			"trace": trace},
+	}
+}
+
+func tgCanonical(t *testing.T, rec map[string]any) []byte {
+	t.Helper()
+	raw, _ := json.Marshal(rec)
+	var cp any
+	_ = json.Unmarshal(raw, &cp)
+	b, err := records.Canonical(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // tgWithout is rec's canonical bytes without the field at path.
