@@ -226,12 +226,26 @@ func TestTwoGateways(t *testing.T) {
 	if got := tgAwait(t, aim, al.base, "IT-GOV-MOD-TR-2026-0001"); !bytes.Equal(got, tgCanonical(t, request)) {
 		t.Errorf("Albania's gateway stored the trace request as\n%s", got)
 	}
+	// AIM's work list: the request waits, named by its request ID.
+	if open := tgOpen(t, aim, al.base); len(open) != 1 || open[0].ID != "IT-GOV-MOD-TR-2026-0001" ||
+		open[0].RequestID != "IT-TR-2026-0001" || open[0].Requester != "IT/GOV/MOD" || open[0].WaitingSeconds < 0 {
+		t.Errorf("open traces before the answer: %+v", open)
+	}
+	if st := crashGet(itAtAL, al.base+"/v1/traces/open"); st != http.StatusForbidden {
+		t.Errorf("Italy's gateway lists the open traces at Albania's: %d", st)
+	}
 	answer := tgTrace("AIM-EVT-2026-TG0901", "AL/GOV/AIM", "TRACE_RESPONSE", map[string]any{
 		"request_id": "IT-TR-2026-0001", "requester": "IT/GOV/MOD",
 		"answer": "manufactured by KAYO at Gramsh in 2026; exported to ITA through Durrës"})
 	tgPushOK(t, aim, al.base, answer)
 	if got := tgAwait(t, itMOD, it.base, "AIM-EVT-2026-TG0901"); !bytes.Equal(got, tgCanonical(t, answer)) {
 		t.Errorf("Italy's gateway stored the trace response as\n%s", got)
+	}
+	if open := tgOpen(t, aim, al.base); len(open) != 0 {
+		t.Errorf("open traces after the answer: %+v", open)
+	}
+	if e := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool { return e.Action == "traces_open" && e.Member == "AL/GOV/AIM" }); e.Decision != "allow" || e.Records != 1 {
+		t.Errorf("audit event of the open traces: %+v", e)
 	}
 
 	// (d) Replays. The line Albania signed for Italy, sent back to Albania's
@@ -523,6 +537,31 @@ func tgCanonical(t *testing.T, rec map[string]any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+type tgOpenTrace struct {
+	ID             string `json:"id"`
+	RequestID      string `json:"request_id"`
+	Requester      string `json:"requester"`
+	WaitingSeconds int64  `json:"waiting_seconds"`
+}
+
+// tgOpen lists the open trace requests at base.
+func tgOpen(t *testing.T, c *http.Client, base string) []tgOpenTrace {
+	t.Helper()
+	resp, err := c.Get(base + "/v1/traces/open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Open []tgOpenTrace `json:"open"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil {
+		t.Fatalf("open traces: %d %s", resp.StatusCode, body)
+	}
+	return out.Open
 }
 
 // tgWithout is rec's canonical bytes without the field at path.
