@@ -301,6 +301,34 @@ demo_federation() {
 	await "Italy's licence at AIM's gateway" call AL_GOV_AIM GET /v1/records/IT-GOV-MOD-LIC-2026-000001
 	printf '    relayed to AIM'"'"'s gateway, stored in its originator'"'"'s name: %s\n' \
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.label.originator")"
+
+	# A trace across the two gateways: Italy's MoD asks, at its own gateway,
+	# about a rifle marked in Albania; the request reaches AIM's gateway,
+	# waits in AIM's open list, and AIM's answer (naming the requester)
+	# comes back to Italy's gateway, where the MoD reads it.
+	# Each run asks anew: the ids and the request time are this run's.
+	local req ans n
+	n="$(date -u +%s)"
+	req="$(jq -cn --arg n "$n" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{kind:"tracking_event",id:("IT-GOV-MOD-TR-" + $n),version:1,
+		label:{classification:"UNCLASSIFIED",releasable_to:["ALB","ITA"],originator:"IT/GOV/MOD",created:$at},
+		event:{type:"TRACE_REQUEST",at:$at,
+		  item:{marking:{manufacturer:"KAYO",country:"ALB",serial:"K26-GR-000101",year:2026},ml_category:"ML1",att_category:"small_arms"},
+		  trace:{request_id:("IT-TR-" + $n),reason:"rifle seized at the port of Bari",
+		    requesting_authority:"Carabinieri, Reparto Operativo di Bari"}}}')"
+	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$req]"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "Italy's trace request: $BODY"
+	printf '  IT/GOV/MOD asks at Italy'"'"'s gateway about KAYO K26-GR-000101 (marked ALB): trace request IT-TR-%s\n' "$n"
+	await "Italy's trace request at AIM's gateway" call AL_GOV_AIM GET "/v1/records/IT-GOV-MOD-TR-$n"
+	call AL_GOV_AIM GET /v1/traces/open
+	printf '%s' "$BODY" | jq -r --arg r "IT-TR-$n" '.open[] | select(.request_id==$r) | "    at AIM'"'"'s gateway, open: \(.request_id) from \(.requester) (\(.requesting_authority)), waiting \(.waiting_seconds) s"'
+	ans="$(jq -c --arg n "$n" '.id=("AIM-EVT-TR-" + $n) | .label.originator="AL/GOV/AIM" | .event.type="TRACE_RESPONSE"
+		| .event.trace={request_id:("IT-TR-" + $n),requester:"IT/GOV/MOD",
+		    answer:"manufactured by KAYO at Gramsh in 2026; exported to ITA through Durres"}' <<<"$req")"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$ans]"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "AIM's trace response: $BODY"
+	await "AIM's answer at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/AIM-EVT-TR-$n"
+	printf '    AIM answers; at Italy'"'"'s gateway IT/GOV/MOD reads: %s\n' \
+		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
 }
 
 trap stop_gateway EXIT
