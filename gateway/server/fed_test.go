@@ -27,11 +27,12 @@ import (
 // outbox forwards to B what Italian members push to A, signed with A's key;
 // B verifies against A's JWKS, written to a file as an operator would.
 //
-// Both gateways run on the fake policy (apitest.Policy): the embedded
-// policy refuses every relayed record, because its originator rule
-// (policies/push.rego, originator_is_caller) compares the label's
-// originator with the caller, and the caller of a relay is the peer
-// gateway (IT/GOV/URA), never the Italian member that originated it.
+// These tests are of the federation stage (signatures, recipients, typ,
+// receipts) and run on the fake policy (apitest.Policy), whose decisions
+// they control. What a relay and an outbound record become under the real
+// embedded policy is tested in crossborder_e2e_test.go, in
+// adapters/upstream's outbound tests, and across two real processes in
+// cmd/ura's TestTwoGateways.
 const (
 	fedPeerID = "IT/GOV/URA"
 	fedOwnID  = "AL/GOV/URA"
