@@ -144,6 +144,15 @@ func Init(opts InitOptions) (err error) {
 	w.cert(devTrustAnchor, root.Cert)
 	w.done("root CA (ca.crt = trust anchor)")
 
+	// Both dev gateways serve on the loopback under the name localhost.
+	localServer := certs.LeafOptions{
+		CommonName:  "localhost",
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   leafNotBefore,
+		NotAfter:    leafNotAfter,
+		Server:      true,
+	}
 	inter, err := root.NewIntermediateBetween("ura dev issuing CA", caNotBefore, now.Add(devIntermediateValidity))
 	if err != nil {
 		return err
@@ -152,14 +161,7 @@ func Init(opts InitOptions) (err error) {
 	w.key(devIntermediateKey, inter.Key)
 	w.done("issuing CA")
 
-	server, err := inter.Issue(certs.LeafOptions{
-		CommonName:  "localhost",
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:   leafNotBefore,
-		NotAfter:    leafNotAfter,
-		Server:      true,
-	})
+	server, err := inter.Issue(localServer)
 	if err != nil {
 		return err
 	}
@@ -176,14 +178,7 @@ func Init(opts InitOptions) (err error) {
 
 	// Italy's dev gateway (deploy/dev/peer.yaml) serves with a certificate
 	// of its own nation's CA: Albania's gateway verifies it with it-ca.crt.
-	itServer, err := italy.Issue(certs.LeafOptions{
-		CommonName:  "localhost",
-		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:   leafNotBefore,
-		NotAfter:    leafNotAfter,
-		Server:      true,
-	})
+	itServer, err := italy.Issue(localServer)
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
 // signTyped makes a JWS with typ in its protected header, as the gateway's
@@ -216,31 +215,9 @@ func TestJoseVerifyPullTrailer(t *testing.T) {
 	}
 }
 
-// josePull runs deploy/jose-verify in pull mode on a saved pull. It skips
-// the test when the verifier's dependencies are not installed, unless CI is
-// set.
+// josePull runs deploy/jose-verify in pull mode on a saved pull.
 func josePull(t *testing.T, jwksPath string, file []byte) (valid bool, out string) {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "jose-verify"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose")); err != nil {
-		msg := "deploy/jose-verify/node_modules missing: run npm ci --prefix deploy/jose-verify"
-		if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "verify.mjs"), "--pull", jwksPath)
-	cmd.Stdin = bytes.NewReader(file)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return true, string(stdout)
-	case errors.As(err, &ee) && ee.ExitCode() == 1:
-		return false, string(stdout)
-	}
-	t.Fatalf("node verify.mjs --pull: %v\n%s", err, stderr.String())
-	return false, ""
+	valid, stdout := testenv.JoseVerify(t, file, "--pull", jwksPath)
+	return valid, string(stdout)
 }

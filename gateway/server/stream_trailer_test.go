@@ -6,12 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
 // savedPull is an NDJSON pull as a client saves it, split into its record
@@ -227,30 +226,9 @@ func TestStreamTrailerUnsigned(t *testing.T) {
 	}
 }
 
-// joseVerifyPull runs deploy/jose-verify on a saved pull; it skips when the
-// verifier's dependencies are not installed, unless CI is set.
+// joseVerifyPull runs deploy/jose-verify on a saved pull.
 func joseVerifyPull(t *testing.T, jwksPath string, body []byte) (bool, string) {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "jose-verify"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose")); err != nil {
-		msg := "deploy/jose-verify/node_modules missing: run npm ci --prefix deploy/jose-verify"
-		if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	cmd := exec.Command("node", filepath.Join(dir, "verify.mjs"), "--pull", jwksPath)
-	cmd.Stdin = bytes.NewReader(body)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return true, string(out)
-	case errors.As(err, &ee) && ee.ExitCode() == 1:
-		return false, string(out)
-	}
-	t.Fatalf("node verify.mjs --pull: %v\n%s", err, stderr.String())
-	return false, ""
+	valid, out := testenv.JoseVerify(t, body, "--pull", jwksPath)
+	return valid, string(out)
 }

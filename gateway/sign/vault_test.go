@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -512,14 +511,6 @@ type joseResult struct {
 // that shares nothing with the code that signed.
 func joseVerify(t *testing.T, set any, list []string) []joseResult {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "jose-verify"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jose")); err != nil {
-		msg := "deploy/jose-verify/node_modules missing: run npm ci --prefix deploy/jose-verify"
-		if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
 	jwks, err := json.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
@@ -528,15 +519,7 @@ func joseVerify(t *testing.T, set any, list []string) []joseResult {
 	if err := os.WriteFile(jwksPath, jwks, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", filepath.Join(dir, "verify.mjs"), jwksPath)
-	cmd.Stdin = strings.NewReader(strings.Join(list, "\n") + "\n")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	var ee *exec.ExitError
-	if err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 1) {
-		t.Fatalf("node verify.mjs: %v\n%s", err, stderr.String())
-	}
+	_, stdout := testenv.JoseVerify(t, []byte(strings.Join(list, "\n")+"\n"), jwksPath)
 	var res []joseResult
 	sc := bufio.NewScanner(bytes.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
