@@ -225,4 +225,50 @@ func TestCrossBorderTraceE2E(t *testing.T) {
 	if got := polPull(t, c.gatewayEnv, "NATO/ORG/LIAISON", c.revision).ids(); len(got) != 0 {
 		t.Errorf("the NATO liaison sees %v", got)
 	}
+	// An answer addressed to another partner is asked for by id: answered
+	// exactly like an id that is not stored (body, status, rate-limit
+	// headers), so its existence is not learned.
+	hidden := c.as("IT/GOV/MOD").get("/v1/records/AIM-EVT-2026-0000902")
+	missing := c.as("IT/GOV/MOD").get("/v1/records/AIM-EVT-2026-0000999")
+	hb, mb := hidden.problem(t, http.StatusNotFound, "urn:ura:problem:not-found"), missing.problem(t, http.StatusNotFound, "urn:ura:problem:not-found")
+	delete(hb, "instance")
+	delete(mb, "instance")
+	if jsonString(hb) != jsonString(mb) || hidden.header.Get("RateLimit") != missing.header.Get("RateLimit") {
+		t.Errorf("an unaddressed trace response answers unlike a missing id:\n%s %q\n%s %q", jsonString(hb), hidden.header.Get("RateLimit"), jsonString(mb), missing.header.Get("RateLimit"))
+	}
+}
+
+// TestOpenTracesRefusedAlike: a partner may not list the open trace
+// requests, and its refusal is the same whether requests wait or not; a
+// parameter the route does not take is a 400 naming it.
+func TestOpenTracesRefusedAlike(t *testing.T) {
+	c := cbStart(t)
+	refusal := func() map[string]any {
+		r := c.as("IT/GOV/MOD").get("/v1/traces/open")
+		p := r.problem(t, http.StatusForbidden, "urn:ura:problem:forbidden")
+		delete(p, "instance")
+		return p
+	}
+	before := refusal()
+	request := polRecord(t, "transfer_ita", "id", "IT-GOV-MOD-TR-2026-0002", "label.originator", "IT/GOV/MOD",
+		"label.releasable_to", []any{"ALB", "ITA"}, "event.type", "TRACE_REQUEST", "event.from", nil, "event.to", nil,
+		"event.location", nil, "event.trace", map[string]any{"request_id": "IT-TR-2026-0002", "reason": "rifle seized in Bari",
+			"requesting_authority": "Carabinieri, Reparto Operativo di Bari"})
+	if res := exResults(t, c.as("IT/GOV/MOD").push(request)); res[0].Status != exchange.StatusAccepted {
+		t.Fatalf("Italy's trace request: %+v", res[0])
+	}
+	if after := refusal(); jsonString(after) != jsonString(before) {
+		t.Errorf("the refusal changed once a request waits:\n%s\n%s", jsonString(before), jsonString(after))
+	}
+	var open struct {
+		Open []exchange.OpenTrace `json:"open"`
+	}
+	r := c.as("AL/GOV/AIM").get("/v1/traces/open")
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &open) != nil || len(open.Open) != 1 || open.Open[0].RequestID != "IT-TR-2026-0002" {
+		t.Fatalf("AIM's open list: %d %s", r.status, r.body)
+	}
+	p := c.as("AL/GOV/AIM").get("/v1/traces/open?limit=5").problem(t, http.StatusBadRequest, "urn:ura:problem:bad-request")
+	if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["pointer"] != "limit" {
+		t.Errorf("unknown parameter: %v", p)
+	}
 }

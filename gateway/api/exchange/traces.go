@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -32,6 +33,20 @@ type OpenTrace struct {
 	WaitingSeconds int64     `json:"waiting_seconds"`
 }
 
+// openTracesMax bounds the tracking events one listing scans, like an
+// item's trace (traceMax).
+const openTracesMax = 100000
+
+// firstParam names one query parameter of c, in sorted order.
+func firstParam(c *gin.Context) string {
+	names := make([]string, 0, len(c.Request.URL.Query()))
+	for n := range c.Request.URL.Query() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names[0]
+}
+
 // OpenTraces lists the trace requests still waiting for an answer, oldest
 // first, for the answering agency and security officers (GET
 // /v1/traces/open): what they are asked and how long each has waited.
@@ -45,17 +60,31 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 		return h.kit.Refuse(c, req, problem.New(http.StatusForbidden, problem.TypeForbidden,
 			"open trace requests are listed for the agency that answers them and for security officers"))
 	}
+	if len(c.Request.URL.Query()) > 0 {
+		return h.kit.Refuse(c, req, chain.ParamError(firstParam(c), "is not a parameter of this route (it takes none)"))
+	}
+	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	type open struct {
+		rec   *records.Record
+		id    string
+		trace map[string]any
+	}
 	var (
-		requests []*records.Record
+		requests []open
 		answered = map[string]bool{}
+		scanned  int
 	)
 	err := h.deps.Store.Query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent}, func(rec *records.Record, _ string) error {
+		if scanned++; scanned > openTracesMax {
+			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
+				fmt.Sprintf("more than %d tracking events are stored; the open trace requests cannot be listed in one answer", openTracesMax))
+		}
 		body := rec.Body()
 		trace, _ := body["trace"].(map[string]any)
 		id, _ := trace["request_id"].(string)
 		switch body["type"] {
 		case "TRACE_REQUEST":
-			requests = append(requests, rec)
+			requests = append(requests, open{rec, id, trace})
 		case "TRACE_RESPONSE":
 			answered[id] = true
 		}
@@ -66,16 +95,25 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 	}
 	now := time.Now().UTC()
 	out := []OpenTrace{}
-	for _, rec := range requests {
-		trace, _ := rec.Body()["trace"].(map[string]any)
-		id, _ := trace["request_id"].(string)
-		if answered[id] {
+	var events []audit.Event
+	for _, r := range requests {
+		if answered[r.id] {
 			continue
 		}
-		o := OpenTrace{ID: rec.ID, Version: rec.Version, RequestID: id, Requester: rec.Label.Originator}
-		o.Authority, _ = trace["requesting_authority"].(string)
-		o.Marking, _ = rec.ItemMarking()
-		if at, ok := rec.EventTime(); ok {
+		// Listed only if the caller could pull the request itself: the
+		// list says no more of a request than the record would.
+		// Each decision is audited like a pull's.
+		x := p.decide(r.rec)
+		ev := p.req.Event(x.Verdict, 0)
+		x.Annotate(&ev)
+		events = append(events, ev)
+		if !x.Released() {
+			continue
+		}
+		o := OpenTrace{ID: r.rec.ID, Version: r.rec.Version, RequestID: r.id, Requester: r.rec.Label.Originator}
+		o.Authority, _ = r.trace["requesting_authority"].(string)
+		o.Marking, _ = r.rec.ItemMarking()
+		if at, ok := r.rec.EventTime(); ok {
 			o.Requested = at.UTC()
 			o.WaitingSeconds = max(0, int64(now.Sub(at)/time.Second))
 		}
@@ -84,9 +122,8 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 	slices.SortStableFunc(out, func(a, b OpenTrace) int {
 		return cmp.Or(a.Requested.Compare(b.Requested), cmp.Compare(a.ID, b.ID))
 	})
-	p := h.pipeline(c, req, ratelimit.ClassTrace)
 	p.answered(audit.DecisionAllow, http.StatusOK, len(out))
-	if err := p.commit(nil); err != nil {
+	if err := p.commit(events); err != nil {
 		return err
 	}
 	ok(c, gin.H{"as_of": now, "open": out})
