@@ -2,9 +2,7 @@ package reload
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/binary"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // maxCRLBytes bounds a fetched CRL; a distribution point cannot make the
@@ -114,16 +114,10 @@ func (f *CRLFetcher) fetch(ctx context.Context, url string) error {
 	if len(body) > maxCRLBytes {
 		return fmt.Errorf("larger than %d bytes", maxCRLBytes)
 	}
-	der := body
-	if b, _ := pem.Decode(body); b != nil {
-		der = b.Bytes
-	}
-	list, err := x509.ParseRevocationList(der)
-	if err != nil {
+	// The same parse the trust build applies: a list it would refuse is
+	// never kept in place of the last good one.
+	if _, err := identity.ParseCRL(body); err != nil {
 		return fmt.Errorf("not a CRL: %w", err)
-	}
-	if list.Number == nil {
-		return errors.New("the CRL carries no CRL number")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

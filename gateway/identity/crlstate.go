@@ -127,9 +127,6 @@ func (n *CRLNumbers) parse(raw []byte) error {
 	return nil
 }
 
-// Path is the file the numbers are kept in.
-func (n *CRLNumbers) Path() string { return n.path }
-
 // floor is the highest number recorded for seq, or nil.
 func (n *CRLNumbers) floor(seq crlSeq) *big.Int {
 	n.mu.Lock()
