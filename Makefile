@@ -35,6 +35,7 @@ tools:
 test: up tools
 	npm ci --prefix deploy/jose-verify --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
+	source var/dev/stack.env && cd deploy/partnerclient && $(GO) test -race -count=1 -timeout 10m ./...
 	$(GO) test -count=1 -run '^TestPolicyEquivalence$$' ./gateway/policy/
 
 # Every Go fuzz target in the repository, FUZZTIME each (CI runs them for a
