@@ -19,6 +19,51 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AttCategory.
+const (
+	Ammunition             AttCategory = "ammunition"
+	ArmouredCombatVehicles AttCategory = "armoured_combat_vehicles"
+	AttackHelicopters      AttCategory = "attack_helicopters"
+	BattleTanks            AttCategory = "battle_tanks"
+	CombatAircraft         AttCategory = "combat_aircraft"
+	LargeCalibreArtillery  AttCategory = "large_calibre_artillery"
+	LightWeapons           AttCategory = "light_weapons"
+	MissilesAndLaunchers   AttCategory = "missiles_and_launchers"
+	PartsAndComponents     AttCategory = "parts_and_components"
+	SmallArms              AttCategory = "small_arms"
+	Warships               AttCategory = "warships"
+)
+
+// Valid indicates whether the value is a known member of the AttCategory enum.
+func (e AttCategory) Valid() bool {
+	switch e {
+	case Ammunition:
+		return true
+	case ArmouredCombatVehicles:
+		return true
+	case AttackHelicopters:
+		return true
+	case BattleTanks:
+		return true
+	case CombatAircraft:
+		return true
+	case LargeCalibreArtillery:
+		return true
+	case LightWeapons:
+		return true
+	case MissilesAndLaunchers:
+		return true
+	case PartsAndComponents:
+		return true
+	case SmallArms:
+		return true
+	case Warships:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuditEventDecision.
 const (
 	AuditEventDecisionAllow    AuditEventDecision = "allow"
@@ -46,1710 +91,762 @@ func (e AuditEventDecision) Valid() bool {
 	}
 }
 
-// Defines values for EndUserCertificateAttCategory.
+// Defines values for Country.
 const (
-	EndUserCertificateAttCategoryAmmunition             EndUserCertificateAttCategory = "ammunition"
-	EndUserCertificateAttCategoryArmouredCombatVehicles EndUserCertificateAttCategory = "armoured_combat_vehicles"
-	EndUserCertificateAttCategoryAttackHelicopters      EndUserCertificateAttCategory = "attack_helicopters"
-	EndUserCertificateAttCategoryBattleTanks            EndUserCertificateAttCategory = "battle_tanks"
-	EndUserCertificateAttCategoryCombatAircraft         EndUserCertificateAttCategory = "combat_aircraft"
-	EndUserCertificateAttCategoryLargeCalibreArtillery  EndUserCertificateAttCategory = "large_calibre_artillery"
-	EndUserCertificateAttCategoryLightWeapons           EndUserCertificateAttCategory = "light_weapons"
-	EndUserCertificateAttCategoryMissilesAndLaunchers   EndUserCertificateAttCategory = "missiles_and_launchers"
-	EndUserCertificateAttCategoryPartsAndComponents     EndUserCertificateAttCategory = "parts_and_components"
-	EndUserCertificateAttCategorySmallArms              EndUserCertificateAttCategory = "small_arms"
-	EndUserCertificateAttCategoryWarships               EndUserCertificateAttCategory = "warships"
+	CountryABW Country = "ABW"
+	CountryAFG Country = "AFG"
+	CountryAGO Country = "AGO"
+	CountryAIA Country = "AIA"
+	CountryALA Country = "ALA"
+	CountryALB Country = "ALB"
+	CountryAND Country = "AND"
+	CountryARE Country = "ARE"
+	CountryARG Country = "ARG"
+	CountryARM Country = "ARM"
+	CountryASM Country = "ASM"
+	CountryATA Country = "ATA"
+	CountryATF Country = "ATF"
+	CountryATG Country = "ATG"
+	CountryAUS Country = "AUS"
+	CountryAUT Country = "AUT"
+	CountryAZE Country = "AZE"
+	CountryBDI Country = "BDI"
+	CountryBEL Country = "BEL"
+	CountryBEN Country = "BEN"
+	CountryBES Country = "BES"
+	CountryBFA Country = "BFA"
+	CountryBGD Country = "BGD"
+	CountryBGR Country = "BGR"
+	CountryBHR Country = "BHR"
+	CountryBHS Country = "BHS"
+	CountryBIH Country = "BIH"
+	CountryBLM Country = "BLM"
+	CountryBLR Country = "BLR"
+	CountryBLZ Country = "BLZ"
+	CountryBMU Country = "BMU"
+	CountryBOL Country = "BOL"
+	CountryBRA Country = "BRA"
+	CountryBRB Country = "BRB"
+	CountryBRN Country = "BRN"
+	CountryBTN Country = "BTN"
+	CountryBVT Country = "BVT"
+	CountryBWA Country = "BWA"
+	CountryCAF Country = "CAF"
+	CountryCAN Country = "CAN"
+	CountryCCK Country = "CCK"
+	CountryCHE Country = "CHE"
+	CountryCHL Country = "CHL"
+	CountryCHN Country = "CHN"
+	CountryCIV Country = "CIV"
+	CountryCMR Country = "CMR"
+	CountryCOD Country = "COD"
+	CountryCOG Country = "COG"
+	CountryCOK Country = "COK"
+	CountryCOL Country = "COL"
+	CountryCOM Country = "COM"
+	CountryCPV Country = "CPV"
+	CountryCRI Country = "CRI"
+	CountryCUB Country = "CUB"
+	CountryCUW Country = "CUW"
+	CountryCXR Country = "CXR"
+	CountryCYM Country = "CYM"
+	CountryCYP Country = "CYP"
+	CountryCZE Country = "CZE"
+	CountryDEU Country = "DEU"
+	CountryDJI Country = "DJI"
+	CountryDMA Country = "DMA"
+	CountryDNK Country = "DNK"
+	CountryDOM Country = "DOM"
+	CountryDZA Country = "DZA"
+	CountryECU Country = "ECU"
+	CountryEGY Country = "EGY"
+	CountryERI Country = "ERI"
+	CountryESH Country = "ESH"
+	CountryESP Country = "ESP"
+	CountryEST Country = "EST"
+	CountryETH Country = "ETH"
+	CountryFIN Country = "FIN"
+	CountryFJI Country = "FJI"
+	CountryFLK Country = "FLK"
+	CountryFRA Country = "FRA"
+	CountryFRO Country = "FRO"
+	CountryFSM Country = "FSM"
+	CountryGAB Country = "GAB"
+	CountryGBR Country = "GBR"
+	CountryGEO Country = "GEO"
+	CountryGGY Country = "GGY"
+	CountryGHA Country = "GHA"
+	CountryGIB Country = "GIB"
+	CountryGIN Country = "GIN"
+	CountryGLP Country = "GLP"
+	CountryGMB Country = "GMB"
+	CountryGNB Country = "GNB"
+	CountryGNQ Country = "GNQ"
+	CountryGRC Country = "GRC"
+	CountryGRD Country = "GRD"
+	CountryGRL Country = "GRL"
+	CountryGTM Country = "GTM"
+	CountryGUF Country = "GUF"
+	CountryGUM Country = "GUM"
+	CountryGUY Country = "GUY"
+	CountryHKG Country = "HKG"
+	CountryHMD Country = "HMD"
+	CountryHND Country = "HND"
+	CountryHRV Country = "HRV"
+	CountryHTI Country = "HTI"
+	CountryHUN Country = "HUN"
+	CountryIDN Country = "IDN"
+	CountryIMN Country = "IMN"
+	CountryIND Country = "IND"
+	CountryIOT Country = "IOT"
+	CountryIRL Country = "IRL"
+	CountryIRN Country = "IRN"
+	CountryIRQ Country = "IRQ"
+	CountryISL Country = "ISL"
+	CountryISR Country = "ISR"
+	CountryITA Country = "ITA"
+	CountryJAM Country = "JAM"
+	CountryJEY Country = "JEY"
+	CountryJOR Country = "JOR"
+	CountryJPN Country = "JPN"
+	CountryKAZ Country = "KAZ"
+	CountryKEN Country = "KEN"
+	CountryKGZ Country = "KGZ"
+	CountryKHM Country = "KHM"
+	CountryKIR Country = "KIR"
+	CountryKNA Country = "KNA"
+	CountryKOR Country = "KOR"
+	CountryKWT Country = "KWT"
+	CountryLAO Country = "LAO"
+	CountryLBN Country = "LBN"
+	CountryLBR Country = "LBR"
+	CountryLBY Country = "LBY"
+	CountryLCA Country = "LCA"
+	CountryLIE Country = "LIE"
+	CountryLKA Country = "LKA"
+	CountryLSO Country = "LSO"
+	CountryLTU Country = "LTU"
+	CountryLUX Country = "LUX"
+	CountryLVA Country = "LVA"
+	CountryMAC Country = "MAC"
+	CountryMAF Country = "MAF"
+	CountryMAR Country = "MAR"
+	CountryMCO Country = "MCO"
+	CountryMDA Country = "MDA"
+	CountryMDG Country = "MDG"
+	CountryMDV Country = "MDV"
+	CountryMEX Country = "MEX"
+	CountryMHL Country = "MHL"
+	CountryMKD Country = "MKD"
+	CountryMLI Country = "MLI"
+	CountryMLT Country = "MLT"
+	CountryMMR Country = "MMR"
+	CountryMNE Country = "MNE"
+	CountryMNG Country = "MNG"
+	CountryMNP Country = "MNP"
+	CountryMOZ Country = "MOZ"
+	CountryMRT Country = "MRT"
+	CountryMSR Country = "MSR"
+	CountryMTQ Country = "MTQ"
+	CountryMUS Country = "MUS"
+	CountryMWI Country = "MWI"
+	CountryMYS Country = "MYS"
+	CountryMYT Country = "MYT"
+	CountryNAM Country = "NAM"
+	CountryNCL Country = "NCL"
+	CountryNER Country = "NER"
+	CountryNFK Country = "NFK"
+	CountryNGA Country = "NGA"
+	CountryNIC Country = "NIC"
+	CountryNIU Country = "NIU"
+	CountryNLD Country = "NLD"
+	CountryNOR Country = "NOR"
+	CountryNPL Country = "NPL"
+	CountryNRU Country = "NRU"
+	CountryNZL Country = "NZL"
+	CountryOMN Country = "OMN"
+	CountryPAK Country = "PAK"
+	CountryPAN Country = "PAN"
+	CountryPCN Country = "PCN"
+	CountryPER Country = "PER"
+	CountryPHL Country = "PHL"
+	CountryPLW Country = "PLW"
+	CountryPNG Country = "PNG"
+	CountryPOL Country = "POL"
+	CountryPRI Country = "PRI"
+	CountryPRK Country = "PRK"
+	CountryPRT Country = "PRT"
+	CountryPRY Country = "PRY"
+	CountryPSE Country = "PSE"
+	CountryPYF Country = "PYF"
+	CountryQAT Country = "QAT"
+	CountryREU Country = "REU"
+	CountryROU Country = "ROU"
+	CountryRUS Country = "RUS"
+	CountryRWA Country = "RWA"
+	CountrySAU Country = "SAU"
+	CountrySDN Country = "SDN"
+	CountrySEN Country = "SEN"
+	CountrySGP Country = "SGP"
+	CountrySGS Country = "SGS"
+	CountrySHN Country = "SHN"
+	CountrySJM Country = "SJM"
+	CountrySLB Country = "SLB"
+	CountrySLE Country = "SLE"
+	CountrySLV Country = "SLV"
+	CountrySMR Country = "SMR"
+	CountrySOM Country = "SOM"
+	CountrySPM Country = "SPM"
+	CountrySRB Country = "SRB"
+	CountrySSD Country = "SSD"
+	CountrySTP Country = "STP"
+	CountrySUR Country = "SUR"
+	CountrySVK Country = "SVK"
+	CountrySVN Country = "SVN"
+	CountrySWE Country = "SWE"
+	CountrySWZ Country = "SWZ"
+	CountrySXM Country = "SXM"
+	CountrySYC Country = "SYC"
+	CountrySYR Country = "SYR"
+	CountryTCA Country = "TCA"
+	CountryTCD Country = "TCD"
+	CountryTGO Country = "TGO"
+	CountryTHA Country = "THA"
+	CountryTJK Country = "TJK"
+	CountryTKL Country = "TKL"
+	CountryTKM Country = "TKM"
+	CountryTLS Country = "TLS"
+	CountryTON Country = "TON"
+	CountryTTO Country = "TTO"
+	CountryTUN Country = "TUN"
+	CountryTUR Country = "TUR"
+	CountryTUV Country = "TUV"
+	CountryTWN Country = "TWN"
+	CountryTZA Country = "TZA"
+	CountryUGA Country = "UGA"
+	CountryUKR Country = "UKR"
+	CountryUMI Country = "UMI"
+	CountryURY Country = "URY"
+	CountryUSA Country = "USA"
+	CountryUZB Country = "UZB"
+	CountryVAT Country = "VAT"
+	CountryVCT Country = "VCT"
+	CountryVEN Country = "VEN"
+	CountryVGB Country = "VGB"
+	CountryVIR Country = "VIR"
+	CountryVNM Country = "VNM"
+	CountryVUT Country = "VUT"
+	CountryWLF Country = "WLF"
+	CountryWSM Country = "WSM"
+	CountryXKX Country = "XKX"
+	CountryYEM Country = "YEM"
+	CountryZAF Country = "ZAF"
+	CountryZMB Country = "ZMB"
+	CountryZWE Country = "ZWE"
 )
 
-// Valid indicates whether the value is a known member of the EndUserCertificateAttCategory enum.
-func (e EndUserCertificateAttCategory) Valid() bool {
+// Valid indicates whether the value is a known member of the Country enum.
+func (e Country) Valid() bool {
 	switch e {
-	case EndUserCertificateAttCategoryAmmunition:
-		return true
-	case EndUserCertificateAttCategoryArmouredCombatVehicles:
-		return true
-	case EndUserCertificateAttCategoryAttackHelicopters:
-		return true
-	case EndUserCertificateAttCategoryBattleTanks:
-		return true
-	case EndUserCertificateAttCategoryCombatAircraft:
-		return true
-	case EndUserCertificateAttCategoryLargeCalibreArtillery:
-		return true
-	case EndUserCertificateAttCategoryLightWeapons:
-		return true
-	case EndUserCertificateAttCategoryMissilesAndLaunchers:
-		return true
-	case EndUserCertificateAttCategoryPartsAndComponents:
-		return true
-	case EndUserCertificateAttCategorySmallArms:
-		return true
-	case EndUserCertificateAttCategoryWarships:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EndUserCertificateCountry.
-const (
-	EndUserCertificateCountryABW EndUserCertificateCountry = "ABW"
-	EndUserCertificateCountryAFG EndUserCertificateCountry = "AFG"
-	EndUserCertificateCountryAGO EndUserCertificateCountry = "AGO"
-	EndUserCertificateCountryAIA EndUserCertificateCountry = "AIA"
-	EndUserCertificateCountryALA EndUserCertificateCountry = "ALA"
-	EndUserCertificateCountryALB EndUserCertificateCountry = "ALB"
-	EndUserCertificateCountryAND EndUserCertificateCountry = "AND"
-	EndUserCertificateCountryARE EndUserCertificateCountry = "ARE"
-	EndUserCertificateCountryARG EndUserCertificateCountry = "ARG"
-	EndUserCertificateCountryARM EndUserCertificateCountry = "ARM"
-	EndUserCertificateCountryASM EndUserCertificateCountry = "ASM"
-	EndUserCertificateCountryATA EndUserCertificateCountry = "ATA"
-	EndUserCertificateCountryATF EndUserCertificateCountry = "ATF"
-	EndUserCertificateCountryATG EndUserCertificateCountry = "ATG"
-	EndUserCertificateCountryAUS EndUserCertificateCountry = "AUS"
-	EndUserCertificateCountryAUT EndUserCertificateCountry = "AUT"
-	EndUserCertificateCountryAZE EndUserCertificateCountry = "AZE"
-	EndUserCertificateCountryBDI EndUserCertificateCountry = "BDI"
-	EndUserCertificateCountryBEL EndUserCertificateCountry = "BEL"
-	EndUserCertificateCountryBEN EndUserCertificateCountry = "BEN"
-	EndUserCertificateCountryBES EndUserCertificateCountry = "BES"
-	EndUserCertificateCountryBFA EndUserCertificateCountry = "BFA"
-	EndUserCertificateCountryBGD EndUserCertificateCountry = "BGD"
-	EndUserCertificateCountryBGR EndUserCertificateCountry = "BGR"
-	EndUserCertificateCountryBHR EndUserCertificateCountry = "BHR"
-	EndUserCertificateCountryBHS EndUserCertificateCountry = "BHS"
-	EndUserCertificateCountryBIH EndUserCertificateCountry = "BIH"
-	EndUserCertificateCountryBLM EndUserCertificateCountry = "BLM"
-	EndUserCertificateCountryBLR EndUserCertificateCountry = "BLR"
-	EndUserCertificateCountryBLZ EndUserCertificateCountry = "BLZ"
-	EndUserCertificateCountryBMU EndUserCertificateCountry = "BMU"
-	EndUserCertificateCountryBOL EndUserCertificateCountry = "BOL"
-	EndUserCertificateCountryBRA EndUserCertificateCountry = "BRA"
-	EndUserCertificateCountryBRB EndUserCertificateCountry = "BRB"
-	EndUserCertificateCountryBRN EndUserCertificateCountry = "BRN"
-	EndUserCertificateCountryBTN EndUserCertificateCountry = "BTN"
-	EndUserCertificateCountryBVT EndUserCertificateCountry = "BVT"
-	EndUserCertificateCountryBWA EndUserCertificateCountry = "BWA"
-	EndUserCertificateCountryCAF EndUserCertificateCountry = "CAF"
-	EndUserCertificateCountryCAN EndUserCertificateCountry = "CAN"
-	EndUserCertificateCountryCCK EndUserCertificateCountry = "CCK"
-	EndUserCertificateCountryCHE EndUserCertificateCountry = "CHE"
-	EndUserCertificateCountryCHL EndUserCertificateCountry = "CHL"
-	EndUserCertificateCountryCHN EndUserCertificateCountry = "CHN"
-	EndUserCertificateCountryCIV EndUserCertificateCountry = "CIV"
-	EndUserCertificateCountryCMR EndUserCertificateCountry = "CMR"
-	EndUserCertificateCountryCOD EndUserCertificateCountry = "COD"
-	EndUserCertificateCountryCOG EndUserCertificateCountry = "COG"
-	EndUserCertificateCountryCOK EndUserCertificateCountry = "COK"
-	EndUserCertificateCountryCOL EndUserCertificateCountry = "COL"
-	EndUserCertificateCountryCOM EndUserCertificateCountry = "COM"
-	EndUserCertificateCountryCPV EndUserCertificateCountry = "CPV"
-	EndUserCertificateCountryCRI EndUserCertificateCountry = "CRI"
-	EndUserCertificateCountryCUB EndUserCertificateCountry = "CUB"
-	EndUserCertificateCountryCUW EndUserCertificateCountry = "CUW"
-	EndUserCertificateCountryCXR EndUserCertificateCountry = "CXR"
-	EndUserCertificateCountryCYM EndUserCertificateCountry = "CYM"
-	EndUserCertificateCountryCYP EndUserCertificateCountry = "CYP"
-	EndUserCertificateCountryCZE EndUserCertificateCountry = "CZE"
-	EndUserCertificateCountryDEU EndUserCertificateCountry = "DEU"
-	EndUserCertificateCountryDJI EndUserCertificateCountry = "DJI"
-	EndUserCertificateCountryDMA EndUserCertificateCountry = "DMA"
-	EndUserCertificateCountryDNK EndUserCertificateCountry = "DNK"
-	EndUserCertificateCountryDOM EndUserCertificateCountry = "DOM"
-	EndUserCertificateCountryDZA EndUserCertificateCountry = "DZA"
-	EndUserCertificateCountryECU EndUserCertificateCountry = "ECU"
-	EndUserCertificateCountryEGY EndUserCertificateCountry = "EGY"
-	EndUserCertificateCountryERI EndUserCertificateCountry = "ERI"
-	EndUserCertificateCountryESH EndUserCertificateCountry = "ESH"
-	EndUserCertificateCountryESP EndUserCertificateCountry = "ESP"
-	EndUserCertificateCountryEST EndUserCertificateCountry = "EST"
-	EndUserCertificateCountryETH EndUserCertificateCountry = "ETH"
-	EndUserCertificateCountryFIN EndUserCertificateCountry = "FIN"
-	EndUserCertificateCountryFJI EndUserCertificateCountry = "FJI"
-	EndUserCertificateCountryFLK EndUserCertificateCountry = "FLK"
-	EndUserCertificateCountryFRA EndUserCertificateCountry = "FRA"
-	EndUserCertificateCountryFRO EndUserCertificateCountry = "FRO"
-	EndUserCertificateCountryFSM EndUserCertificateCountry = "FSM"
-	EndUserCertificateCountryGAB EndUserCertificateCountry = "GAB"
-	EndUserCertificateCountryGBR EndUserCertificateCountry = "GBR"
-	EndUserCertificateCountryGEO EndUserCertificateCountry = "GEO"
-	EndUserCertificateCountryGGY EndUserCertificateCountry = "GGY"
-	EndUserCertificateCountryGHA EndUserCertificateCountry = "GHA"
-	EndUserCertificateCountryGIB EndUserCertificateCountry = "GIB"
-	EndUserCertificateCountryGIN EndUserCertificateCountry = "GIN"
-	EndUserCertificateCountryGLP EndUserCertificateCountry = "GLP"
-	EndUserCertificateCountryGMB EndUserCertificateCountry = "GMB"
-	EndUserCertificateCountryGNB EndUserCertificateCountry = "GNB"
-	EndUserCertificateCountryGNQ EndUserCertificateCountry = "GNQ"
-	EndUserCertificateCountryGRC EndUserCertificateCountry = "GRC"
-	EndUserCertificateCountryGRD EndUserCertificateCountry = "GRD"
-	EndUserCertificateCountryGRL EndUserCertificateCountry = "GRL"
-	EndUserCertificateCountryGTM EndUserCertificateCountry = "GTM"
-	EndUserCertificateCountryGUF EndUserCertificateCountry = "GUF"
-	EndUserCertificateCountryGUM EndUserCertificateCountry = "GUM"
-	EndUserCertificateCountryGUY EndUserCertificateCountry = "GUY"
-	EndUserCertificateCountryHKG EndUserCertificateCountry = "HKG"
-	EndUserCertificateCountryHMD EndUserCertificateCountry = "HMD"
-	EndUserCertificateCountryHND EndUserCertificateCountry = "HND"
-	EndUserCertificateCountryHRV EndUserCertificateCountry = "HRV"
-	EndUserCertificateCountryHTI EndUserCertificateCountry = "HTI"
-	EndUserCertificateCountryHUN EndUserCertificateCountry = "HUN"
-	EndUserCertificateCountryIDN EndUserCertificateCountry = "IDN"
-	EndUserCertificateCountryIMN EndUserCertificateCountry = "IMN"
-	EndUserCertificateCountryIND EndUserCertificateCountry = "IND"
-	EndUserCertificateCountryIOT EndUserCertificateCountry = "IOT"
-	EndUserCertificateCountryIRL EndUserCertificateCountry = "IRL"
-	EndUserCertificateCountryIRN EndUserCertificateCountry = "IRN"
-	EndUserCertificateCountryIRQ EndUserCertificateCountry = "IRQ"
-	EndUserCertificateCountryISL EndUserCertificateCountry = "ISL"
-	EndUserCertificateCountryISR EndUserCertificateCountry = "ISR"
-	EndUserCertificateCountryITA EndUserCertificateCountry = "ITA"
-	EndUserCertificateCountryJAM EndUserCertificateCountry = "JAM"
-	EndUserCertificateCountryJEY EndUserCertificateCountry = "JEY"
-	EndUserCertificateCountryJOR EndUserCertificateCountry = "JOR"
-	EndUserCertificateCountryJPN EndUserCertificateCountry = "JPN"
-	EndUserCertificateCountryKAZ EndUserCertificateCountry = "KAZ"
-	EndUserCertificateCountryKEN EndUserCertificateCountry = "KEN"
-	EndUserCertificateCountryKGZ EndUserCertificateCountry = "KGZ"
-	EndUserCertificateCountryKHM EndUserCertificateCountry = "KHM"
-	EndUserCertificateCountryKIR EndUserCertificateCountry = "KIR"
-	EndUserCertificateCountryKNA EndUserCertificateCountry = "KNA"
-	EndUserCertificateCountryKOR EndUserCertificateCountry = "KOR"
-	EndUserCertificateCountryKWT EndUserCertificateCountry = "KWT"
-	EndUserCertificateCountryLAO EndUserCertificateCountry = "LAO"
-	EndUserCertificateCountryLBN EndUserCertificateCountry = "LBN"
-	EndUserCertificateCountryLBR EndUserCertificateCountry = "LBR"
-	EndUserCertificateCountryLBY EndUserCertificateCountry = "LBY"
-	EndUserCertificateCountryLCA EndUserCertificateCountry = "LCA"
-	EndUserCertificateCountryLIE EndUserCertificateCountry = "LIE"
-	EndUserCertificateCountryLKA EndUserCertificateCountry = "LKA"
-	EndUserCertificateCountryLSO EndUserCertificateCountry = "LSO"
-	EndUserCertificateCountryLTU EndUserCertificateCountry = "LTU"
-	EndUserCertificateCountryLUX EndUserCertificateCountry = "LUX"
-	EndUserCertificateCountryLVA EndUserCertificateCountry = "LVA"
-	EndUserCertificateCountryMAC EndUserCertificateCountry = "MAC"
-	EndUserCertificateCountryMAF EndUserCertificateCountry = "MAF"
-	EndUserCertificateCountryMAR EndUserCertificateCountry = "MAR"
-	EndUserCertificateCountryMCO EndUserCertificateCountry = "MCO"
-	EndUserCertificateCountryMDA EndUserCertificateCountry = "MDA"
-	EndUserCertificateCountryMDG EndUserCertificateCountry = "MDG"
-	EndUserCertificateCountryMDV EndUserCertificateCountry = "MDV"
-	EndUserCertificateCountryMEX EndUserCertificateCountry = "MEX"
-	EndUserCertificateCountryMHL EndUserCertificateCountry = "MHL"
-	EndUserCertificateCountryMKD EndUserCertificateCountry = "MKD"
-	EndUserCertificateCountryMLI EndUserCertificateCountry = "MLI"
-	EndUserCertificateCountryMLT EndUserCertificateCountry = "MLT"
-	EndUserCertificateCountryMMR EndUserCertificateCountry = "MMR"
-	EndUserCertificateCountryMNE EndUserCertificateCountry = "MNE"
-	EndUserCertificateCountryMNG EndUserCertificateCountry = "MNG"
-	EndUserCertificateCountryMNP EndUserCertificateCountry = "MNP"
-	EndUserCertificateCountryMOZ EndUserCertificateCountry = "MOZ"
-	EndUserCertificateCountryMRT EndUserCertificateCountry = "MRT"
-	EndUserCertificateCountryMSR EndUserCertificateCountry = "MSR"
-	EndUserCertificateCountryMTQ EndUserCertificateCountry = "MTQ"
-	EndUserCertificateCountryMUS EndUserCertificateCountry = "MUS"
-	EndUserCertificateCountryMWI EndUserCertificateCountry = "MWI"
-	EndUserCertificateCountryMYS EndUserCertificateCountry = "MYS"
-	EndUserCertificateCountryMYT EndUserCertificateCountry = "MYT"
-	EndUserCertificateCountryNAM EndUserCertificateCountry = "NAM"
-	EndUserCertificateCountryNCL EndUserCertificateCountry = "NCL"
-	EndUserCertificateCountryNER EndUserCertificateCountry = "NER"
-	EndUserCertificateCountryNFK EndUserCertificateCountry = "NFK"
-	EndUserCertificateCountryNGA EndUserCertificateCountry = "NGA"
-	EndUserCertificateCountryNIC EndUserCertificateCountry = "NIC"
-	EndUserCertificateCountryNIU EndUserCertificateCountry = "NIU"
-	EndUserCertificateCountryNLD EndUserCertificateCountry = "NLD"
-	EndUserCertificateCountryNOR EndUserCertificateCountry = "NOR"
-	EndUserCertificateCountryNPL EndUserCertificateCountry = "NPL"
-	EndUserCertificateCountryNRU EndUserCertificateCountry = "NRU"
-	EndUserCertificateCountryNZL EndUserCertificateCountry = "NZL"
-	EndUserCertificateCountryOMN EndUserCertificateCountry = "OMN"
-	EndUserCertificateCountryPAK EndUserCertificateCountry = "PAK"
-	EndUserCertificateCountryPAN EndUserCertificateCountry = "PAN"
-	EndUserCertificateCountryPCN EndUserCertificateCountry = "PCN"
-	EndUserCertificateCountryPER EndUserCertificateCountry = "PER"
-	EndUserCertificateCountryPHL EndUserCertificateCountry = "PHL"
-	EndUserCertificateCountryPLW EndUserCertificateCountry = "PLW"
-	EndUserCertificateCountryPNG EndUserCertificateCountry = "PNG"
-	EndUserCertificateCountryPOL EndUserCertificateCountry = "POL"
-	EndUserCertificateCountryPRI EndUserCertificateCountry = "PRI"
-	EndUserCertificateCountryPRK EndUserCertificateCountry = "PRK"
-	EndUserCertificateCountryPRT EndUserCertificateCountry = "PRT"
-	EndUserCertificateCountryPRY EndUserCertificateCountry = "PRY"
-	EndUserCertificateCountryPSE EndUserCertificateCountry = "PSE"
-	EndUserCertificateCountryPYF EndUserCertificateCountry = "PYF"
-	EndUserCertificateCountryQAT EndUserCertificateCountry = "QAT"
-	EndUserCertificateCountryREU EndUserCertificateCountry = "REU"
-	EndUserCertificateCountryROU EndUserCertificateCountry = "ROU"
-	EndUserCertificateCountryRUS EndUserCertificateCountry = "RUS"
-	EndUserCertificateCountryRWA EndUserCertificateCountry = "RWA"
-	EndUserCertificateCountrySAU EndUserCertificateCountry = "SAU"
-	EndUserCertificateCountrySDN EndUserCertificateCountry = "SDN"
-	EndUserCertificateCountrySEN EndUserCertificateCountry = "SEN"
-	EndUserCertificateCountrySGP EndUserCertificateCountry = "SGP"
-	EndUserCertificateCountrySGS EndUserCertificateCountry = "SGS"
-	EndUserCertificateCountrySHN EndUserCertificateCountry = "SHN"
-	EndUserCertificateCountrySJM EndUserCertificateCountry = "SJM"
-	EndUserCertificateCountrySLB EndUserCertificateCountry = "SLB"
-	EndUserCertificateCountrySLE EndUserCertificateCountry = "SLE"
-	EndUserCertificateCountrySLV EndUserCertificateCountry = "SLV"
-	EndUserCertificateCountrySMR EndUserCertificateCountry = "SMR"
-	EndUserCertificateCountrySOM EndUserCertificateCountry = "SOM"
-	EndUserCertificateCountrySPM EndUserCertificateCountry = "SPM"
-	EndUserCertificateCountrySRB EndUserCertificateCountry = "SRB"
-	EndUserCertificateCountrySSD EndUserCertificateCountry = "SSD"
-	EndUserCertificateCountrySTP EndUserCertificateCountry = "STP"
-	EndUserCertificateCountrySUR EndUserCertificateCountry = "SUR"
-	EndUserCertificateCountrySVK EndUserCertificateCountry = "SVK"
-	EndUserCertificateCountrySVN EndUserCertificateCountry = "SVN"
-	EndUserCertificateCountrySWE EndUserCertificateCountry = "SWE"
-	EndUserCertificateCountrySWZ EndUserCertificateCountry = "SWZ"
-	EndUserCertificateCountrySXM EndUserCertificateCountry = "SXM"
-	EndUserCertificateCountrySYC EndUserCertificateCountry = "SYC"
-	EndUserCertificateCountrySYR EndUserCertificateCountry = "SYR"
-	EndUserCertificateCountryTCA EndUserCertificateCountry = "TCA"
-	EndUserCertificateCountryTCD EndUserCertificateCountry = "TCD"
-	EndUserCertificateCountryTGO EndUserCertificateCountry = "TGO"
-	EndUserCertificateCountryTHA EndUserCertificateCountry = "THA"
-	EndUserCertificateCountryTJK EndUserCertificateCountry = "TJK"
-	EndUserCertificateCountryTKL EndUserCertificateCountry = "TKL"
-	EndUserCertificateCountryTKM EndUserCertificateCountry = "TKM"
-	EndUserCertificateCountryTLS EndUserCertificateCountry = "TLS"
-	EndUserCertificateCountryTON EndUserCertificateCountry = "TON"
-	EndUserCertificateCountryTTO EndUserCertificateCountry = "TTO"
-	EndUserCertificateCountryTUN EndUserCertificateCountry = "TUN"
-	EndUserCertificateCountryTUR EndUserCertificateCountry = "TUR"
-	EndUserCertificateCountryTUV EndUserCertificateCountry = "TUV"
-	EndUserCertificateCountryTWN EndUserCertificateCountry = "TWN"
-	EndUserCertificateCountryTZA EndUserCertificateCountry = "TZA"
-	EndUserCertificateCountryUGA EndUserCertificateCountry = "UGA"
-	EndUserCertificateCountryUKR EndUserCertificateCountry = "UKR"
-	EndUserCertificateCountryUMI EndUserCertificateCountry = "UMI"
-	EndUserCertificateCountryURY EndUserCertificateCountry = "URY"
-	EndUserCertificateCountryUSA EndUserCertificateCountry = "USA"
-	EndUserCertificateCountryUZB EndUserCertificateCountry = "UZB"
-	EndUserCertificateCountryVAT EndUserCertificateCountry = "VAT"
-	EndUserCertificateCountryVCT EndUserCertificateCountry = "VCT"
-	EndUserCertificateCountryVEN EndUserCertificateCountry = "VEN"
-	EndUserCertificateCountryVGB EndUserCertificateCountry = "VGB"
-	EndUserCertificateCountryVIR EndUserCertificateCountry = "VIR"
-	EndUserCertificateCountryVNM EndUserCertificateCountry = "VNM"
-	EndUserCertificateCountryVUT EndUserCertificateCountry = "VUT"
-	EndUserCertificateCountryWLF EndUserCertificateCountry = "WLF"
-	EndUserCertificateCountryWSM EndUserCertificateCountry = "WSM"
-	EndUserCertificateCountryXKX EndUserCertificateCountry = "XKX"
-	EndUserCertificateCountryYEM EndUserCertificateCountry = "YEM"
-	EndUserCertificateCountryZAF EndUserCertificateCountry = "ZAF"
-	EndUserCertificateCountryZMB EndUserCertificateCountry = "ZMB"
-	EndUserCertificateCountryZWE EndUserCertificateCountry = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the EndUserCertificateCountry enum.
-func (e EndUserCertificateCountry) Valid() bool {
-	switch e {
-	case EndUserCertificateCountryABW:
-		return true
-	case EndUserCertificateCountryAFG:
-		return true
-	case EndUserCertificateCountryAGO:
-		return true
-	case EndUserCertificateCountryAIA:
-		return true
-	case EndUserCertificateCountryALA:
-		return true
-	case EndUserCertificateCountryALB:
-		return true
-	case EndUserCertificateCountryAND:
-		return true
-	case EndUserCertificateCountryARE:
-		return true
-	case EndUserCertificateCountryARG:
-		return true
-	case EndUserCertificateCountryARM:
-		return true
-	case EndUserCertificateCountryASM:
-		return true
-	case EndUserCertificateCountryATA:
-		return true
-	case EndUserCertificateCountryATF:
-		return true
-	case EndUserCertificateCountryATG:
-		return true
-	case EndUserCertificateCountryAUS:
-		return true
-	case EndUserCertificateCountryAUT:
-		return true
-	case EndUserCertificateCountryAZE:
-		return true
-	case EndUserCertificateCountryBDI:
-		return true
-	case EndUserCertificateCountryBEL:
-		return true
-	case EndUserCertificateCountryBEN:
-		return true
-	case EndUserCertificateCountryBES:
-		return true
-	case EndUserCertificateCountryBFA:
-		return true
-	case EndUserCertificateCountryBGD:
-		return true
-	case EndUserCertificateCountryBGR:
-		return true
-	case EndUserCertificateCountryBHR:
-		return true
-	case EndUserCertificateCountryBHS:
-		return true
-	case EndUserCertificateCountryBIH:
-		return true
-	case EndUserCertificateCountryBLM:
-		return true
-	case EndUserCertificateCountryBLR:
-		return true
-	case EndUserCertificateCountryBLZ:
-		return true
-	case EndUserCertificateCountryBMU:
-		return true
-	case EndUserCertificateCountryBOL:
-		return true
-	case EndUserCertificateCountryBRA:
-		return true
-	case EndUserCertificateCountryBRB:
-		return true
-	case EndUserCertificateCountryBRN:
-		return true
-	case EndUserCertificateCountryBTN:
-		return true
-	case EndUserCertificateCountryBVT:
-		return true
-	case EndUserCertificateCountryBWA:
-		return true
-	case EndUserCertificateCountryCAF:
-		return true
-	case EndUserCertificateCountryCAN:
-		return true
-	case EndUserCertificateCountryCCK:
-		return true
-	case EndUserCertificateCountryCHE:
-		return true
-	case EndUserCertificateCountryCHL:
-		return true
-	case EndUserCertificateCountryCHN:
+	case CountryABW:
 		return true
-	case EndUserCertificateCountryCIV:
+	case CountryAFG:
 		return true
-	case EndUserCertificateCountryCMR:
+	case CountryAGO:
 		return true
-	case EndUserCertificateCountryCOD:
+	case CountryAIA:
 		return true
-	case EndUserCertificateCountryCOG:
+	case CountryALA:
 		return true
-	case EndUserCertificateCountryCOK:
+	case CountryALB:
 		return true
-	case EndUserCertificateCountryCOL:
+	case CountryAND:
 		return true
-	case EndUserCertificateCountryCOM:
+	case CountryARE:
 		return true
-	case EndUserCertificateCountryCPV:
+	case CountryARG:
 		return true
-	case EndUserCertificateCountryCRI:
+	case CountryARM:
 		return true
-	case EndUserCertificateCountryCUB:
+	case CountryASM:
 		return true
-	case EndUserCertificateCountryCUW:
+	case CountryATA:
 		return true
-	case EndUserCertificateCountryCXR:
+	case CountryATF:
 		return true
-	case EndUserCertificateCountryCYM:
+	case CountryATG:
 		return true
-	case EndUserCertificateCountryCYP:
+	case CountryAUS:
 		return true
-	case EndUserCertificateCountryCZE:
+	case CountryAUT:
 		return true
-	case EndUserCertificateCountryDEU:
+	case CountryAZE:
 		return true
-	case EndUserCertificateCountryDJI:
+	case CountryBDI:
 		return true
-	case EndUserCertificateCountryDMA:
+	case CountryBEL:
 		return true
-	case EndUserCertificateCountryDNK:
+	case CountryBEN:
 		return true
-	case EndUserCertificateCountryDOM:
+	case CountryBES:
 		return true
-	case EndUserCertificateCountryDZA:
+	case CountryBFA:
 		return true
-	case EndUserCertificateCountryECU:
+	case CountryBGD:
 		return true
-	case EndUserCertificateCountryEGY:
+	case CountryBGR:
 		return true
-	case EndUserCertificateCountryERI:
+	case CountryBHR:
 		return true
-	case EndUserCertificateCountryESH:
+	case CountryBHS:
 		return true
-	case EndUserCertificateCountryESP:
+	case CountryBIH:
 		return true
-	case EndUserCertificateCountryEST:
+	case CountryBLM:
 		return true
-	case EndUserCertificateCountryETH:
+	case CountryBLR:
 		return true
-	case EndUserCertificateCountryFIN:
+	case CountryBLZ:
 		return true
-	case EndUserCertificateCountryFJI:
+	case CountryBMU:
 		return true
-	case EndUserCertificateCountryFLK:
+	case CountryBOL:
 		return true
-	case EndUserCertificateCountryFRA:
+	case CountryBRA:
 		return true
-	case EndUserCertificateCountryFRO:
+	case CountryBRB:
 		return true
-	case EndUserCertificateCountryFSM:
+	case CountryBRN:
 		return true
-	case EndUserCertificateCountryGAB:
+	case CountryBTN:
 		return true
-	case EndUserCertificateCountryGBR:
+	case CountryBVT:
 		return true
-	case EndUserCertificateCountryGEO:
+	case CountryBWA:
 		return true
-	case EndUserCertificateCountryGGY:
+	case CountryCAF:
 		return true
-	case EndUserCertificateCountryGHA:
+	case CountryCAN:
 		return true
-	case EndUserCertificateCountryGIB:
+	case CountryCCK:
 		return true
-	case EndUserCertificateCountryGIN:
+	case CountryCHE:
 		return true
-	case EndUserCertificateCountryGLP:
+	case CountryCHL:
 		return true
-	case EndUserCertificateCountryGMB:
+	case CountryCHN:
 		return true
-	case EndUserCertificateCountryGNB:
+	case CountryCIV:
 		return true
-	case EndUserCertificateCountryGNQ:
+	case CountryCMR:
 		return true
-	case EndUserCertificateCountryGRC:
+	case CountryCOD:
 		return true
-	case EndUserCertificateCountryGRD:
+	case CountryCOG:
 		return true
-	case EndUserCertificateCountryGRL:
+	case CountryCOK:
 		return true
-	case EndUserCertificateCountryGTM:
+	case CountryCOL:
 		return true
-	case EndUserCertificateCountryGUF:
+	case CountryCOM:
 		return true
-	case EndUserCertificateCountryGUM:
+	case CountryCPV:
 		return true
-	case EndUserCertificateCountryGUY:
+	case CountryCRI:
 		return true
-	case EndUserCertificateCountryHKG:
+	case CountryCUB:
 		return true
-	case EndUserCertificateCountryHMD:
+	case CountryCUW:
 		return true
-	case EndUserCertificateCountryHND:
+	case CountryCXR:
 		return true
-	case EndUserCertificateCountryHRV:
+	case CountryCYM:
 		return true
-	case EndUserCertificateCountryHTI:
+	case CountryCYP:
 		return true
-	case EndUserCertificateCountryHUN:
+	case CountryCZE:
 		return true
-	case EndUserCertificateCountryIDN:
+	case CountryDEU:
 		return true
-	case EndUserCertificateCountryIMN:
+	case CountryDJI:
 		return true
-	case EndUserCertificateCountryIND:
+	case CountryDMA:
 		return true
-	case EndUserCertificateCountryIOT:
+	case CountryDNK:
 		return true
-	case EndUserCertificateCountryIRL:
+	case CountryDOM:
 		return true
-	case EndUserCertificateCountryIRN:
+	case CountryDZA:
 		return true
-	case EndUserCertificateCountryIRQ:
+	case CountryECU:
 		return true
-	case EndUserCertificateCountryISL:
+	case CountryEGY:
 		return true
-	case EndUserCertificateCountryISR:
+	case CountryERI:
 		return true
-	case EndUserCertificateCountryITA:
+	case CountryESH:
 		return true
-	case EndUserCertificateCountryJAM:
+	case CountryESP:
 		return true
-	case EndUserCertificateCountryJEY:
+	case CountryEST:
 		return true
-	case EndUserCertificateCountryJOR:
+	case CountryETH:
 		return true
-	case EndUserCertificateCountryJPN:
+	case CountryFIN:
 		return true
-	case EndUserCertificateCountryKAZ:
+	case CountryFJI:
 		return true
-	case EndUserCertificateCountryKEN:
+	case CountryFLK:
 		return true
-	case EndUserCertificateCountryKGZ:
+	case CountryFRA:
 		return true
-	case EndUserCertificateCountryKHM:
+	case CountryFRO:
 		return true
-	case EndUserCertificateCountryKIR:
+	case CountryFSM:
 		return true
-	case EndUserCertificateCountryKNA:
+	case CountryGAB:
 		return true
-	case EndUserCertificateCountryKOR:
+	case CountryGBR:
 		return true
-	case EndUserCertificateCountryKWT:
+	case CountryGEO:
 		return true
-	case EndUserCertificateCountryLAO:
+	case CountryGGY:
 		return true
-	case EndUserCertificateCountryLBN:
+	case CountryGHA:
 		return true
-	case EndUserCertificateCountryLBR:
+	case CountryGIB:
 		return true
-	case EndUserCertificateCountryLBY:
+	case CountryGIN:
 		return true
-	case EndUserCertificateCountryLCA:
+	case CountryGLP:
 		return true
-	case EndUserCertificateCountryLIE:
+	case CountryGMB:
 		return true
-	case EndUserCertificateCountryLKA:
+	case CountryGNB:
 		return true
-	case EndUserCertificateCountryLSO:
+	case CountryGNQ:
 		return true
-	case EndUserCertificateCountryLTU:
+	case CountryGRC:
 		return true
-	case EndUserCertificateCountryLUX:
+	case CountryGRD:
 		return true
-	case EndUserCertificateCountryLVA:
+	case CountryGRL:
 		return true
-	case EndUserCertificateCountryMAC:
+	case CountryGTM:
 		return true
-	case EndUserCertificateCountryMAF:
+	case CountryGUF:
 		return true
-	case EndUserCertificateCountryMAR:
+	case CountryGUM:
 		return true
-	case EndUserCertificateCountryMCO:
+	case CountryGUY:
 		return true
-	case EndUserCertificateCountryMDA:
+	case CountryHKG:
 		return true
-	case EndUserCertificateCountryMDG:
+	case CountryHMD:
 		return true
-	case EndUserCertificateCountryMDV:
+	case CountryHND:
 		return true
-	case EndUserCertificateCountryMEX:
+	case CountryHRV:
 		return true
-	case EndUserCertificateCountryMHL:
+	case CountryHTI:
 		return true
-	case EndUserCertificateCountryMKD:
+	case CountryHUN:
 		return true
-	case EndUserCertificateCountryMLI:
+	case CountryIDN:
 		return true
-	case EndUserCertificateCountryMLT:
+	case CountryIMN:
 		return true
-	case EndUserCertificateCountryMMR:
+	case CountryIND:
 		return true
-	case EndUserCertificateCountryMNE:
+	case CountryIOT:
 		return true
-	case EndUserCertificateCountryMNG:
+	case CountryIRL:
 		return true
-	case EndUserCertificateCountryMNP:
+	case CountryIRN:
 		return true
-	case EndUserCertificateCountryMOZ:
+	case CountryIRQ:
 		return true
-	case EndUserCertificateCountryMRT:
+	case CountryISL:
 		return true
-	case EndUserCertificateCountryMSR:
+	case CountryISR:
 		return true
-	case EndUserCertificateCountryMTQ:
+	case CountryITA:
 		return true
-	case EndUserCertificateCountryMUS:
+	case CountryJAM:
 		return true
-	case EndUserCertificateCountryMWI:
+	case CountryJEY:
 		return true
-	case EndUserCertificateCountryMYS:
+	case CountryJOR:
 		return true
-	case EndUserCertificateCountryMYT:
+	case CountryJPN:
 		return true
-	case EndUserCertificateCountryNAM:
+	case CountryKAZ:
 		return true
-	case EndUserCertificateCountryNCL:
+	case CountryKEN:
 		return true
-	case EndUserCertificateCountryNER:
+	case CountryKGZ:
 		return true
-	case EndUserCertificateCountryNFK:
+	case CountryKHM:
 		return true
-	case EndUserCertificateCountryNGA:
+	case CountryKIR:
 		return true
-	case EndUserCertificateCountryNIC:
+	case CountryKNA:
 		return true
-	case EndUserCertificateCountryNIU:
+	case CountryKOR:
 		return true
-	case EndUserCertificateCountryNLD:
+	case CountryKWT:
 		return true
-	case EndUserCertificateCountryNOR:
+	case CountryLAO:
 		return true
-	case EndUserCertificateCountryNPL:
+	case CountryLBN:
 		return true
-	case EndUserCertificateCountryNRU:
+	case CountryLBR:
 		return true
-	case EndUserCertificateCountryNZL:
+	case CountryLBY:
 		return true
-	case EndUserCertificateCountryOMN:
+	case CountryLCA:
 		return true
-	case EndUserCertificateCountryPAK:
+	case CountryLIE:
 		return true
-	case EndUserCertificateCountryPAN:
+	case CountryLKA:
 		return true
-	case EndUserCertificateCountryPCN:
+	case CountryLSO:
 		return true
-	case EndUserCertificateCountryPER:
+	case CountryLTU:
 		return true
-	case EndUserCertificateCountryPHL:
+	case CountryLUX:
 		return true
-	case EndUserCertificateCountryPLW:
+	case CountryLVA:
 		return true
-	case EndUserCertificateCountryPNG:
+	case CountryMAC:
 		return true
-	case EndUserCertificateCountryPOL:
+	case CountryMAF:
 		return true
-	case EndUserCertificateCountryPRI:
+	case CountryMAR:
 		return true
-	case EndUserCertificateCountryPRK:
+	case CountryMCO:
 		return true
-	case EndUserCertificateCountryPRT:
+	case CountryMDA:
 		return true
-	case EndUserCertificateCountryPRY:
+	case CountryMDG:
 		return true
-	case EndUserCertificateCountryPSE:
+	case CountryMDV:
 		return true
-	case EndUserCertificateCountryPYF:
+	case CountryMEX:
 		return true
-	case EndUserCertificateCountryQAT:
+	case CountryMHL:
 		return true
-	case EndUserCertificateCountryREU:
+	case CountryMKD:
 		return true
-	case EndUserCertificateCountryROU:
+	case CountryMLI:
 		return true
-	case EndUserCertificateCountryRUS:
+	case CountryMLT:
 		return true
-	case EndUserCertificateCountryRWA:
+	case CountryMMR:
 		return true
-	case EndUserCertificateCountrySAU:
+	case CountryMNE:
 		return true
-	case EndUserCertificateCountrySDN:
+	case CountryMNG:
 		return true
-	case EndUserCertificateCountrySEN:
+	case CountryMNP:
 		return true
-	case EndUserCertificateCountrySGP:
+	case CountryMOZ:
 		return true
-	case EndUserCertificateCountrySGS:
+	case CountryMRT:
 		return true
-	case EndUserCertificateCountrySHN:
+	case CountryMSR:
 		return true
-	case EndUserCertificateCountrySJM:
+	case CountryMTQ:
 		return true
-	case EndUserCertificateCountrySLB:
+	case CountryMUS:
 		return true
-	case EndUserCertificateCountrySLE:
+	case CountryMWI:
 		return true
-	case EndUserCertificateCountrySLV:
+	case CountryMYS:
 		return true
-	case EndUserCertificateCountrySMR:
+	case CountryMYT:
 		return true
-	case EndUserCertificateCountrySOM:
+	case CountryNAM:
 		return true
-	case EndUserCertificateCountrySPM:
+	case CountryNCL:
 		return true
-	case EndUserCertificateCountrySRB:
+	case CountryNER:
 		return true
-	case EndUserCertificateCountrySSD:
+	case CountryNFK:
 		return true
-	case EndUserCertificateCountrySTP:
+	case CountryNGA:
 		return true
-	case EndUserCertificateCountrySUR:
+	case CountryNIC:
 		return true
-	case EndUserCertificateCountrySVK:
+	case CountryNIU:
 		return true
-	case EndUserCertificateCountrySVN:
+	case CountryNLD:
 		return true
-	case EndUserCertificateCountrySWE:
+	case CountryNOR:
 		return true
-	case EndUserCertificateCountrySWZ:
+	case CountryNPL:
 		return true
-	case EndUserCertificateCountrySXM:
+	case CountryNRU:
 		return true
-	case EndUserCertificateCountrySYC:
+	case CountryNZL:
 		return true
-	case EndUserCertificateCountrySYR:
+	case CountryOMN:
 		return true
-	case EndUserCertificateCountryTCA:
+	case CountryPAK:
 		return true
-	case EndUserCertificateCountryTCD:
+	case CountryPAN:
 		return true
-	case EndUserCertificateCountryTGO:
+	case CountryPCN:
 		return true
-	case EndUserCertificateCountryTHA:
+	case CountryPER:
 		return true
-	case EndUserCertificateCountryTJK:
+	case CountryPHL:
 		return true
-	case EndUserCertificateCountryTKL:
+	case CountryPLW:
 		return true
-	case EndUserCertificateCountryTKM:
+	case CountryPNG:
 		return true
-	case EndUserCertificateCountryTLS:
+	case CountryPOL:
 		return true
-	case EndUserCertificateCountryTON:
+	case CountryPRI:
 		return true
-	case EndUserCertificateCountryTTO:
+	case CountryPRK:
 		return true
-	case EndUserCertificateCountryTUN:
+	case CountryPRT:
 		return true
-	case EndUserCertificateCountryTUR:
+	case CountryPRY:
 		return true
-	case EndUserCertificateCountryTUV:
+	case CountryPSE:
 		return true
-	case EndUserCertificateCountryTWN:
+	case CountryPYF:
 		return true
-	case EndUserCertificateCountryTZA:
+	case CountryQAT:
 		return true
-	case EndUserCertificateCountryUGA:
+	case CountryREU:
 		return true
-	case EndUserCertificateCountryUKR:
+	case CountryROU:
 		return true
-	case EndUserCertificateCountryUMI:
+	case CountryRUS:
 		return true
-	case EndUserCertificateCountryURY:
+	case CountryRWA:
 		return true
-	case EndUserCertificateCountryUSA:
+	case CountrySAU:
 		return true
-	case EndUserCertificateCountryUZB:
+	case CountrySDN:
 		return true
-	case EndUserCertificateCountryVAT:
+	case CountrySEN:
 		return true
-	case EndUserCertificateCountryVCT:
+	case CountrySGP:
 		return true
-	case EndUserCertificateCountryVEN:
+	case CountrySGS:
 		return true
-	case EndUserCertificateCountryVGB:
+	case CountrySHN:
 		return true
-	case EndUserCertificateCountryVIR:
+	case CountrySJM:
 		return true
-	case EndUserCertificateCountryVNM:
+	case CountrySLB:
 		return true
-	case EndUserCertificateCountryVUT:
+	case CountrySLE:
 		return true
-	case EndUserCertificateCountryWLF:
+	case CountrySLV:
 		return true
-	case EndUserCertificateCountryWSM:
+	case CountrySMR:
 		return true
-	case EndUserCertificateCountryXKX:
+	case CountrySOM:
 		return true
-	case EndUserCertificateCountryYEM:
+	case CountrySPM:
 		return true
-	case EndUserCertificateCountryZAF:
+	case CountrySRB:
 		return true
-	case EndUserCertificateCountryZMB:
+	case CountrySSD:
 		return true
-	case EndUserCertificateCountryZWE:
+	case CountrySTP:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EndUserCertificateLabelClassification.
-const (
-	EndUserCertificateLabelClassificationCONFIDENTIAL EndUserCertificateLabelClassification = "CONFIDENTIAL"
-	EndUserCertificateLabelClassificationRESTRICTED   EndUserCertificateLabelClassification = "RESTRICTED"
-	EndUserCertificateLabelClassificationSECRET       EndUserCertificateLabelClassification = "SECRET"
-	EndUserCertificateLabelClassificationUNCLASSIFIED EndUserCertificateLabelClassification = "UNCLASSIFIED"
-)
-
-// Valid indicates whether the value is a known member of the EndUserCertificateLabelClassification enum.
-func (e EndUserCertificateLabelClassification) Valid() bool {
-	switch e {
-	case EndUserCertificateLabelClassificationCONFIDENTIAL:
+	case CountrySUR:
 		return true
-	case EndUserCertificateLabelClassificationRESTRICTED:
+	case CountrySVK:
 		return true
-	case EndUserCertificateLabelClassificationSECRET:
+	case CountrySVN:
 		return true
-	case EndUserCertificateLabelClassificationUNCLASSIFIED:
+	case CountrySWE:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EndUserCertificateMlCategory.
-const (
-	EndUserCertificateMlCategoryML1  EndUserCertificateMlCategory = "ML1"
-	EndUserCertificateMlCategoryML10 EndUserCertificateMlCategory = "ML10"
-	EndUserCertificateMlCategoryML11 EndUserCertificateMlCategory = "ML11"
-	EndUserCertificateMlCategoryML12 EndUserCertificateMlCategory = "ML12"
-	EndUserCertificateMlCategoryML13 EndUserCertificateMlCategory = "ML13"
-	EndUserCertificateMlCategoryML14 EndUserCertificateMlCategory = "ML14"
-	EndUserCertificateMlCategoryML15 EndUserCertificateMlCategory = "ML15"
-	EndUserCertificateMlCategoryML16 EndUserCertificateMlCategory = "ML16"
-	EndUserCertificateMlCategoryML17 EndUserCertificateMlCategory = "ML17"
-	EndUserCertificateMlCategoryML18 EndUserCertificateMlCategory = "ML18"
-	EndUserCertificateMlCategoryML19 EndUserCertificateMlCategory = "ML19"
-	EndUserCertificateMlCategoryML2  EndUserCertificateMlCategory = "ML2"
-	EndUserCertificateMlCategoryML20 EndUserCertificateMlCategory = "ML20"
-	EndUserCertificateMlCategoryML21 EndUserCertificateMlCategory = "ML21"
-	EndUserCertificateMlCategoryML22 EndUserCertificateMlCategory = "ML22"
-	EndUserCertificateMlCategoryML3  EndUserCertificateMlCategory = "ML3"
-	EndUserCertificateMlCategoryML4  EndUserCertificateMlCategory = "ML4"
-	EndUserCertificateMlCategoryML5  EndUserCertificateMlCategory = "ML5"
-	EndUserCertificateMlCategoryML6  EndUserCertificateMlCategory = "ML6"
-	EndUserCertificateMlCategoryML7  EndUserCertificateMlCategory = "ML7"
-	EndUserCertificateMlCategoryML8  EndUserCertificateMlCategory = "ML8"
-	EndUserCertificateMlCategoryML9  EndUserCertificateMlCategory = "ML9"
-)
-
-// Valid indicates whether the value is a known member of the EndUserCertificateMlCategory enum.
-func (e EndUserCertificateMlCategory) Valid() bool {
-	switch e {
-	case EndUserCertificateMlCategoryML1:
+	case CountrySWZ:
 		return true
-	case EndUserCertificateMlCategoryML10:
+	case CountrySXM:
 		return true
-	case EndUserCertificateMlCategoryML11:
+	case CountrySYC:
 		return true
-	case EndUserCertificateMlCategoryML12:
+	case CountrySYR:
 		return true
-	case EndUserCertificateMlCategoryML13:
+	case CountryTCA:
 		return true
-	case EndUserCertificateMlCategoryML14:
+	case CountryTCD:
 		return true
-	case EndUserCertificateMlCategoryML15:
+	case CountryTGO:
 		return true
-	case EndUserCertificateMlCategoryML16:
+	case CountryTHA:
 		return true
-	case EndUserCertificateMlCategoryML17:
+	case CountryTJK:
 		return true
-	case EndUserCertificateMlCategoryML18:
+	case CountryTKL:
 		return true
-	case EndUserCertificateMlCategoryML19:
+	case CountryTKM:
 		return true
-	case EndUserCertificateMlCategoryML2:
+	case CountryTLS:
 		return true
-	case EndUserCertificateMlCategoryML20:
+	case CountryTON:
 		return true
-	case EndUserCertificateMlCategoryML21:
+	case CountryTTO:
 		return true
-	case EndUserCertificateMlCategoryML22:
+	case CountryTUN:
 		return true
-	case EndUserCertificateMlCategoryML3:
+	case CountryTUR:
 		return true
-	case EndUserCertificateMlCategoryML4:
+	case CountryTUV:
 		return true
-	case EndUserCertificateMlCategoryML5:
+	case CountryTWN:
 		return true
-	case EndUserCertificateMlCategoryML6:
+	case CountryTZA:
 		return true
-	case EndUserCertificateMlCategoryML7:
+	case CountryUGA:
 		return true
-	case EndUserCertificateMlCategoryML8:
+	case CountryUKR:
 		return true
-	case EndUserCertificateMlCategoryML9:
+	case CountryUMI:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EndUserCertificateNation.
-const (
-	EndUserCertificateNationABW  EndUserCertificateNation = "ABW"
-	EndUserCertificateNationAFG  EndUserCertificateNation = "AFG"
-	EndUserCertificateNationAGO  EndUserCertificateNation = "AGO"
-	EndUserCertificateNationAIA  EndUserCertificateNation = "AIA"
-	EndUserCertificateNationALA  EndUserCertificateNation = "ALA"
-	EndUserCertificateNationALB  EndUserCertificateNation = "ALB"
-	EndUserCertificateNationAND  EndUserCertificateNation = "AND"
-	EndUserCertificateNationARE  EndUserCertificateNation = "ARE"
-	EndUserCertificateNationARG  EndUserCertificateNation = "ARG"
-	EndUserCertificateNationARM  EndUserCertificateNation = "ARM"
-	EndUserCertificateNationASM  EndUserCertificateNation = "ASM"
-	EndUserCertificateNationATA  EndUserCertificateNation = "ATA"
-	EndUserCertificateNationATF  EndUserCertificateNation = "ATF"
-	EndUserCertificateNationATG  EndUserCertificateNation = "ATG"
-	EndUserCertificateNationAUS  EndUserCertificateNation = "AUS"
-	EndUserCertificateNationAUT  EndUserCertificateNation = "AUT"
-	EndUserCertificateNationAZE  EndUserCertificateNation = "AZE"
-	EndUserCertificateNationBDI  EndUserCertificateNation = "BDI"
-	EndUserCertificateNationBEL  EndUserCertificateNation = "BEL"
-	EndUserCertificateNationBEN  EndUserCertificateNation = "BEN"
-	EndUserCertificateNationBES  EndUserCertificateNation = "BES"
-	EndUserCertificateNationBFA  EndUserCertificateNation = "BFA"
-	EndUserCertificateNationBGD  EndUserCertificateNation = "BGD"
-	EndUserCertificateNationBGR  EndUserCertificateNation = "BGR"
-	EndUserCertificateNationBHR  EndUserCertificateNation = "BHR"
-	EndUserCertificateNationBHS  EndUserCertificateNation = "BHS"
-	EndUserCertificateNationBIH  EndUserCertificateNation = "BIH"
-	EndUserCertificateNationBLM  EndUserCertificateNation = "BLM"
-	EndUserCertificateNationBLR  EndUserCertificateNation = "BLR"
-	EndUserCertificateNationBLZ  EndUserCertificateNation = "BLZ"
-	EndUserCertificateNationBMU  EndUserCertificateNation = "BMU"
-	EndUserCertificateNationBOL  EndUserCertificateNation = "BOL"
-	EndUserCertificateNationBRA  EndUserCertificateNation = "BRA"
-	EndUserCertificateNationBRB  EndUserCertificateNation = "BRB"
-	EndUserCertificateNationBRN  EndUserCertificateNation = "BRN"
-	EndUserCertificateNationBTN  EndUserCertificateNation = "BTN"
-	EndUserCertificateNationBVT  EndUserCertificateNation = "BVT"
-	EndUserCertificateNationBWA  EndUserCertificateNation = "BWA"
-	EndUserCertificateNationCAF  EndUserCertificateNation = "CAF"
-	EndUserCertificateNationCAN  EndUserCertificateNation = "CAN"
-	EndUserCertificateNationCCK  EndUserCertificateNation = "CCK"
-	EndUserCertificateNationCHE  EndUserCertificateNation = "CHE"
-	EndUserCertificateNationCHL  EndUserCertificateNation = "CHL"
-	EndUserCertificateNationCHN  EndUserCertificateNation = "CHN"
-	EndUserCertificateNationCIV  EndUserCertificateNation = "CIV"
-	EndUserCertificateNationCMR  EndUserCertificateNation = "CMR"
-	EndUserCertificateNationCOD  EndUserCertificateNation = "COD"
-	EndUserCertificateNationCOG  EndUserCertificateNation = "COG"
-	EndUserCertificateNationCOK  EndUserCertificateNation = "COK"
-	EndUserCertificateNationCOL  EndUserCertificateNation = "COL"
-	EndUserCertificateNationCOM  EndUserCertificateNation = "COM"
-	EndUserCertificateNationCPV  EndUserCertificateNation = "CPV"
-	EndUserCertificateNationCRI  EndUserCertificateNation = "CRI"
-	EndUserCertificateNationCUB  EndUserCertificateNation = "CUB"
-	EndUserCertificateNationCUW  EndUserCertificateNation = "CUW"
-	EndUserCertificateNationCXR  EndUserCertificateNation = "CXR"
-	EndUserCertificateNationCYM  EndUserCertificateNation = "CYM"
-	EndUserCertificateNationCYP  EndUserCertificateNation = "CYP"
-	EndUserCertificateNationCZE  EndUserCertificateNation = "CZE"
-	EndUserCertificateNationDEU  EndUserCertificateNation = "DEU"
-	EndUserCertificateNationDJI  EndUserCertificateNation = "DJI"
-	EndUserCertificateNationDMA  EndUserCertificateNation = "DMA"
-	EndUserCertificateNationDNK  EndUserCertificateNation = "DNK"
-	EndUserCertificateNationDOM  EndUserCertificateNation = "DOM"
-	EndUserCertificateNationDZA  EndUserCertificateNation = "DZA"
-	EndUserCertificateNationECU  EndUserCertificateNation = "ECU"
-	EndUserCertificateNationEGY  EndUserCertificateNation = "EGY"
-	EndUserCertificateNationERI  EndUserCertificateNation = "ERI"
-	EndUserCertificateNationESH  EndUserCertificateNation = "ESH"
-	EndUserCertificateNationESP  EndUserCertificateNation = "ESP"
-	EndUserCertificateNationEST  EndUserCertificateNation = "EST"
-	EndUserCertificateNationETH  EndUserCertificateNation = "ETH"
-	EndUserCertificateNationEU   EndUserCertificateNation = "EU"
-	EndUserCertificateNationFIN  EndUserCertificateNation = "FIN"
-	EndUserCertificateNationFJI  EndUserCertificateNation = "FJI"
-	EndUserCertificateNationFLK  EndUserCertificateNation = "FLK"
-	EndUserCertificateNationFRA  EndUserCertificateNation = "FRA"
-	EndUserCertificateNationFRO  EndUserCertificateNation = "FRO"
-	EndUserCertificateNationFSM  EndUserCertificateNation = "FSM"
-	EndUserCertificateNationGAB  EndUserCertificateNation = "GAB"
-	EndUserCertificateNationGBR  EndUserCertificateNation = "GBR"
-	EndUserCertificateNationGEO  EndUserCertificateNation = "GEO"
-	EndUserCertificateNationGGY  EndUserCertificateNation = "GGY"
-	EndUserCertificateNationGHA  EndUserCertificateNation = "GHA"
-	EndUserCertificateNationGIB  EndUserCertificateNation = "GIB"
-	EndUserCertificateNationGIN  EndUserCertificateNation = "GIN"
-	EndUserCertificateNationGLP  EndUserCertificateNation = "GLP"
-	EndUserCertificateNationGMB  EndUserCertificateNation = "GMB"
-	EndUserCertificateNationGNB  EndUserCertificateNation = "GNB"
-	EndUserCertificateNationGNQ  EndUserCertificateNation = "GNQ"
-	EndUserCertificateNationGRC  EndUserCertificateNation = "GRC"
-	EndUserCertificateNationGRD  EndUserCertificateNation = "GRD"
-	EndUserCertificateNationGRL  EndUserCertificateNation = "GRL"
-	EndUserCertificateNationGTM  EndUserCertificateNation = "GTM"
-	EndUserCertificateNationGUF  EndUserCertificateNation = "GUF"
-	EndUserCertificateNationGUM  EndUserCertificateNation = "GUM"
-	EndUserCertificateNationGUY  EndUserCertificateNation = "GUY"
-	EndUserCertificateNationHKG  EndUserCertificateNation = "HKG"
-	EndUserCertificateNationHMD  EndUserCertificateNation = "HMD"
-	EndUserCertificateNationHND  EndUserCertificateNation = "HND"
-	EndUserCertificateNationHRV  EndUserCertificateNation = "HRV"
-	EndUserCertificateNationHTI  EndUserCertificateNation = "HTI"
-	EndUserCertificateNationHUN  EndUserCertificateNation = "HUN"
-	EndUserCertificateNationIDN  EndUserCertificateNation = "IDN"
-	EndUserCertificateNationIMN  EndUserCertificateNation = "IMN"
-	EndUserCertificateNationIND  EndUserCertificateNation = "IND"
-	EndUserCertificateNationIOT  EndUserCertificateNation = "IOT"
-	EndUserCertificateNationIRL  EndUserCertificateNation = "IRL"
-	EndUserCertificateNationIRN  EndUserCertificateNation = "IRN"
-	EndUserCertificateNationIRQ  EndUserCertificateNation = "IRQ"
-	EndUserCertificateNationISL  EndUserCertificateNation = "ISL"
-	EndUserCertificateNationISR  EndUserCertificateNation = "ISR"
-	EndUserCertificateNationITA  EndUserCertificateNation = "ITA"
-	EndUserCertificateNationJAM  EndUserCertificateNation = "JAM"
-	EndUserCertificateNationJEY  EndUserCertificateNation = "JEY"
-	EndUserCertificateNationJOR  EndUserCertificateNation = "JOR"
-	EndUserCertificateNationJPN  EndUserCertificateNation = "JPN"
-	EndUserCertificateNationKAZ  EndUserCertificateNation = "KAZ"
-	EndUserCertificateNationKEN  EndUserCertificateNation = "KEN"
-	EndUserCertificateNationKGZ  EndUserCertificateNation = "KGZ"
-	EndUserCertificateNationKHM  EndUserCertificateNation = "KHM"
-	EndUserCertificateNationKIR  EndUserCertificateNation = "KIR"
-	EndUserCertificateNationKNA  EndUserCertificateNation = "KNA"
-	EndUserCertificateNationKOR  EndUserCertificateNation = "KOR"
-	EndUserCertificateNationKWT  EndUserCertificateNation = "KWT"
-	EndUserCertificateNationLAO  EndUserCertificateNation = "LAO"
-	EndUserCertificateNationLBN  EndUserCertificateNation = "LBN"
-	EndUserCertificateNationLBR  EndUserCertificateNation = "LBR"
-	EndUserCertificateNationLBY  EndUserCertificateNation = "LBY"
-	EndUserCertificateNationLCA  EndUserCertificateNation = "LCA"
-	EndUserCertificateNationLIE  EndUserCertificateNation = "LIE"
-	EndUserCertificateNationLKA  EndUserCertificateNation = "LKA"
-	EndUserCertificateNationLSO  EndUserCertificateNation = "LSO"
-	EndUserCertificateNationLTU  EndUserCertificateNation = "LTU"
-	EndUserCertificateNationLUX  EndUserCertificateNation = "LUX"
-	EndUserCertificateNationLVA  EndUserCertificateNation = "LVA"
-	EndUserCertificateNationMAC  EndUserCertificateNation = "MAC"
-	EndUserCertificateNationMAF  EndUserCertificateNation = "MAF"
-	EndUserCertificateNationMAR  EndUserCertificateNation = "MAR"
-	EndUserCertificateNationMCO  EndUserCertificateNation = "MCO"
-	EndUserCertificateNationMDA  EndUserCertificateNation = "MDA"
-	EndUserCertificateNationMDG  EndUserCertificateNation = "MDG"
-	EndUserCertificateNationMDV  EndUserCertificateNation = "MDV"
-	EndUserCertificateNationMEX  EndUserCertificateNation = "MEX"
-	EndUserCertificateNationMHL  EndUserCertificateNation = "MHL"
-	EndUserCertificateNationMKD  EndUserCertificateNation = "MKD"
-	EndUserCertificateNationMLI  EndUserCertificateNation = "MLI"
-	EndUserCertificateNationMLT  EndUserCertificateNation = "MLT"
-	EndUserCertificateNationMMR  EndUserCertificateNation = "MMR"
-	EndUserCertificateNationMNE  EndUserCertificateNation = "MNE"
-	EndUserCertificateNationMNG  EndUserCertificateNation = "MNG"
-	EndUserCertificateNationMNP  EndUserCertificateNation = "MNP"
-	EndUserCertificateNationMOZ  EndUserCertificateNation = "MOZ"
-	EndUserCertificateNationMRT  EndUserCertificateNation = "MRT"
-	EndUserCertificateNationMSR  EndUserCertificateNation = "MSR"
-	EndUserCertificateNationMTQ  EndUserCertificateNation = "MTQ"
-	EndUserCertificateNationMUS  EndUserCertificateNation = "MUS"
-	EndUserCertificateNationMWI  EndUserCertificateNation = "MWI"
-	EndUserCertificateNationMYS  EndUserCertificateNation = "MYS"
-	EndUserCertificateNationMYT  EndUserCertificateNation = "MYT"
-	EndUserCertificateNationNAM  EndUserCertificateNation = "NAM"
-	EndUserCertificateNationNATO EndUserCertificateNation = "NATO"
-	EndUserCertificateNationNCL  EndUserCertificateNation = "NCL"
-	EndUserCertificateNationNER  EndUserCertificateNation = "NER"
-	EndUserCertificateNationNFK  EndUserCertificateNation = "NFK"
-	EndUserCertificateNationNGA  EndUserCertificateNation = "NGA"
-	EndUserCertificateNationNIC  EndUserCertificateNation = "NIC"
-	EndUserCertificateNationNIU  EndUserCertificateNation = "NIU"
-	EndUserCertificateNationNLD  EndUserCertificateNation = "NLD"
-	EndUserCertificateNationNOR  EndUserCertificateNation = "NOR"
-	EndUserCertificateNationNPL  EndUserCertificateNation = "NPL"
-	EndUserCertificateNationNRU  EndUserCertificateNation = "NRU"
-	EndUserCertificateNationNZL  EndUserCertificateNation = "NZL"
-	EndUserCertificateNationOMN  EndUserCertificateNation = "OMN"
-	EndUserCertificateNationPAK  EndUserCertificateNation = "PAK"
-	EndUserCertificateNationPAN  EndUserCertificateNation = "PAN"
-	EndUserCertificateNationPCN  EndUserCertificateNation = "PCN"
-	EndUserCertificateNationPER  EndUserCertificateNation = "PER"
-	EndUserCertificateNationPHL  EndUserCertificateNation = "PHL"
-	EndUserCertificateNationPLW  EndUserCertificateNation = "PLW"
-	EndUserCertificateNationPNG  EndUserCertificateNation = "PNG"
-	EndUserCertificateNationPOL  EndUserCertificateNation = "POL"
-	EndUserCertificateNationPRI  EndUserCertificateNation = "PRI"
-	EndUserCertificateNationPRK  EndUserCertificateNation = "PRK"
-	EndUserCertificateNationPRT  EndUserCertificateNation = "PRT"
-	EndUserCertificateNationPRY  EndUserCertificateNation = "PRY"
-	EndUserCertificateNationPSE  EndUserCertificateNation = "PSE"
-	EndUserCertificateNationPYF  EndUserCertificateNation = "PYF"
-	EndUserCertificateNationQAT  EndUserCertificateNation = "QAT"
-	EndUserCertificateNationREU  EndUserCertificateNation = "REU"
-	EndUserCertificateNationROU  EndUserCertificateNation = "ROU"
-	EndUserCertificateNationRUS  EndUserCertificateNation = "RUS"
-	EndUserCertificateNationRWA  EndUserCertificateNation = "RWA"
-	EndUserCertificateNationSAU  EndUserCertificateNation = "SAU"
-	EndUserCertificateNationSDN  EndUserCertificateNation = "SDN"
-	EndUserCertificateNationSEN  EndUserCertificateNation = "SEN"
-	EndUserCertificateNationSGP  EndUserCertificateNation = "SGP"
-	EndUserCertificateNationSGS  EndUserCertificateNation = "SGS"
-	EndUserCertificateNationSHN  EndUserCertificateNation = "SHN"
-	EndUserCertificateNationSJM  EndUserCertificateNation = "SJM"
-	EndUserCertificateNationSLB  EndUserCertificateNation = "SLB"
-	EndUserCertificateNationSLE  EndUserCertificateNation = "SLE"
-	EndUserCertificateNationSLV  EndUserCertificateNation = "SLV"
-	EndUserCertificateNationSMR  EndUserCertificateNation = "SMR"
-	EndUserCertificateNationSOM  EndUserCertificateNation = "SOM"
-	EndUserCertificateNationSPM  EndUserCertificateNation = "SPM"
-	EndUserCertificateNationSRB  EndUserCertificateNation = "SRB"
-	EndUserCertificateNationSSD  EndUserCertificateNation = "SSD"
-	EndUserCertificateNationSTP  EndUserCertificateNation = "STP"
-	EndUserCertificateNationSUR  EndUserCertificateNation = "SUR"
-	EndUserCertificateNationSVK  EndUserCertificateNation = "SVK"
-	EndUserCertificateNationSVN  EndUserCertificateNation = "SVN"
-	EndUserCertificateNationSWE  EndUserCertificateNation = "SWE"
-	EndUserCertificateNationSWZ  EndUserCertificateNation = "SWZ"
-	EndUserCertificateNationSXM  EndUserCertificateNation = "SXM"
-	EndUserCertificateNationSYC  EndUserCertificateNation = "SYC"
-	EndUserCertificateNationSYR  EndUserCertificateNation = "SYR"
-	EndUserCertificateNationTCA  EndUserCertificateNation = "TCA"
-	EndUserCertificateNationTCD  EndUserCertificateNation = "TCD"
-	EndUserCertificateNationTGO  EndUserCertificateNation = "TGO"
-	EndUserCertificateNationTHA  EndUserCertificateNation = "THA"
-	EndUserCertificateNationTJK  EndUserCertificateNation = "TJK"
-	EndUserCertificateNationTKL  EndUserCertificateNation = "TKL"
-	EndUserCertificateNationTKM  EndUserCertificateNation = "TKM"
-	EndUserCertificateNationTLS  EndUserCertificateNation = "TLS"
-	EndUserCertificateNationTON  EndUserCertificateNation = "TON"
-	EndUserCertificateNationTTO  EndUserCertificateNation = "TTO"
-	EndUserCertificateNationTUN  EndUserCertificateNation = "TUN"
-	EndUserCertificateNationTUR  EndUserCertificateNation = "TUR"
-	EndUserCertificateNationTUV  EndUserCertificateNation = "TUV"
-	EndUserCertificateNationTWN  EndUserCertificateNation = "TWN"
-	EndUserCertificateNationTZA  EndUserCertificateNation = "TZA"
-	EndUserCertificateNationUGA  EndUserCertificateNation = "UGA"
-	EndUserCertificateNationUKR  EndUserCertificateNation = "UKR"
-	EndUserCertificateNationUMI  EndUserCertificateNation = "UMI"
-	EndUserCertificateNationURY  EndUserCertificateNation = "URY"
-	EndUserCertificateNationUSA  EndUserCertificateNation = "USA"
-	EndUserCertificateNationUZB  EndUserCertificateNation = "UZB"
-	EndUserCertificateNationVAT  EndUserCertificateNation = "VAT"
-	EndUserCertificateNationVCT  EndUserCertificateNation = "VCT"
-	EndUserCertificateNationVEN  EndUserCertificateNation = "VEN"
-	EndUserCertificateNationVGB  EndUserCertificateNation = "VGB"
-	EndUserCertificateNationVIR  EndUserCertificateNation = "VIR"
-	EndUserCertificateNationVNM  EndUserCertificateNation = "VNM"
-	EndUserCertificateNationVUT  EndUserCertificateNation = "VUT"
-	EndUserCertificateNationWLF  EndUserCertificateNation = "WLF"
-	EndUserCertificateNationWSM  EndUserCertificateNation = "WSM"
-	EndUserCertificateNationXKX  EndUserCertificateNation = "XKX"
-	EndUserCertificateNationYEM  EndUserCertificateNation = "YEM"
-	EndUserCertificateNationZAF  EndUserCertificateNation = "ZAF"
-	EndUserCertificateNationZMB  EndUserCertificateNation = "ZMB"
-	EndUserCertificateNationZWE  EndUserCertificateNation = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the EndUserCertificateNation enum.
-func (e EndUserCertificateNation) Valid() bool {
-	switch e {
-	case EndUserCertificateNationABW:
+	case CountryURY:
 		return true
-	case EndUserCertificateNationAFG:
+	case CountryUSA:
 		return true
-	case EndUserCertificateNationAGO:
+	case CountryUZB:
 		return true
-	case EndUserCertificateNationAIA:
+	case CountryVAT:
 		return true
-	case EndUserCertificateNationALA:
+	case CountryVCT:
 		return true
-	case EndUserCertificateNationALB:
+	case CountryVEN:
 		return true
-	case EndUserCertificateNationAND:
+	case CountryVGB:
 		return true
-	case EndUserCertificateNationARE:
+	case CountryVIR:
 		return true
-	case EndUserCertificateNationARG:
+	case CountryVNM:
 		return true
-	case EndUserCertificateNationARM:
+	case CountryVUT:
 		return true
-	case EndUserCertificateNationASM:
+	case CountryWLF:
 		return true
-	case EndUserCertificateNationATA:
+	case CountryWSM:
 		return true
-	case EndUserCertificateNationATF:
+	case CountryXKX:
 		return true
-	case EndUserCertificateNationATG:
+	case CountryYEM:
 		return true
-	case EndUserCertificateNationAUS:
+	case CountryZAF:
 		return true
-	case EndUserCertificateNationAUT:
+	case CountryZMB:
 		return true
-	case EndUserCertificateNationAZE:
-		return true
-	case EndUserCertificateNationBDI:
-		return true
-	case EndUserCertificateNationBEL:
-		return true
-	case EndUserCertificateNationBEN:
-		return true
-	case EndUserCertificateNationBES:
-		return true
-	case EndUserCertificateNationBFA:
-		return true
-	case EndUserCertificateNationBGD:
-		return true
-	case EndUserCertificateNationBGR:
-		return true
-	case EndUserCertificateNationBHR:
-		return true
-	case EndUserCertificateNationBHS:
-		return true
-	case EndUserCertificateNationBIH:
-		return true
-	case EndUserCertificateNationBLM:
-		return true
-	case EndUserCertificateNationBLR:
-		return true
-	case EndUserCertificateNationBLZ:
-		return true
-	case EndUserCertificateNationBMU:
-		return true
-	case EndUserCertificateNationBOL:
-		return true
-	case EndUserCertificateNationBRA:
-		return true
-	case EndUserCertificateNationBRB:
-		return true
-	case EndUserCertificateNationBRN:
-		return true
-	case EndUserCertificateNationBTN:
-		return true
-	case EndUserCertificateNationBVT:
-		return true
-	case EndUserCertificateNationBWA:
-		return true
-	case EndUserCertificateNationCAF:
-		return true
-	case EndUserCertificateNationCAN:
-		return true
-	case EndUserCertificateNationCCK:
-		return true
-	case EndUserCertificateNationCHE:
-		return true
-	case EndUserCertificateNationCHL:
-		return true
-	case EndUserCertificateNationCHN:
-		return true
-	case EndUserCertificateNationCIV:
-		return true
-	case EndUserCertificateNationCMR:
-		return true
-	case EndUserCertificateNationCOD:
-		return true
-	case EndUserCertificateNationCOG:
-		return true
-	case EndUserCertificateNationCOK:
-		return true
-	case EndUserCertificateNationCOL:
-		return true
-	case EndUserCertificateNationCOM:
-		return true
-	case EndUserCertificateNationCPV:
-		return true
-	case EndUserCertificateNationCRI:
-		return true
-	case EndUserCertificateNationCUB:
-		return true
-	case EndUserCertificateNationCUW:
-		return true
-	case EndUserCertificateNationCXR:
-		return true
-	case EndUserCertificateNationCYM:
-		return true
-	case EndUserCertificateNationCYP:
-		return true
-	case EndUserCertificateNationCZE:
-		return true
-	case EndUserCertificateNationDEU:
-		return true
-	case EndUserCertificateNationDJI:
-		return true
-	case EndUserCertificateNationDMA:
-		return true
-	case EndUserCertificateNationDNK:
-		return true
-	case EndUserCertificateNationDOM:
-		return true
-	case EndUserCertificateNationDZA:
-		return true
-	case EndUserCertificateNationECU:
-		return true
-	case EndUserCertificateNationEGY:
-		return true
-	case EndUserCertificateNationERI:
-		return true
-	case EndUserCertificateNationESH:
-		return true
-	case EndUserCertificateNationESP:
-		return true
-	case EndUserCertificateNationEST:
-		return true
-	case EndUserCertificateNationETH:
-		return true
-	case EndUserCertificateNationEU:
-		return true
-	case EndUserCertificateNationFIN:
-		return true
-	case EndUserCertificateNationFJI:
-		return true
-	case EndUserCertificateNationFLK:
-		return true
-	case EndUserCertificateNationFRA:
-		return true
-	case EndUserCertificateNationFRO:
-		return true
-	case EndUserCertificateNationFSM:
-		return true
-	case EndUserCertificateNationGAB:
-		return true
-	case EndUserCertificateNationGBR:
-		return true
-	case EndUserCertificateNationGEO:
-		return true
-	case EndUserCertificateNationGGY:
-		return true
-	case EndUserCertificateNationGHA:
-		return true
-	case EndUserCertificateNationGIB:
-		return true
-	case EndUserCertificateNationGIN:
-		return true
-	case EndUserCertificateNationGLP:
-		return true
-	case EndUserCertificateNationGMB:
-		return true
-	case EndUserCertificateNationGNB:
-		return true
-	case EndUserCertificateNationGNQ:
-		return true
-	case EndUserCertificateNationGRC:
-		return true
-	case EndUserCertificateNationGRD:
-		return true
-	case EndUserCertificateNationGRL:
-		return true
-	case EndUserCertificateNationGTM:
-		return true
-	case EndUserCertificateNationGUF:
-		return true
-	case EndUserCertificateNationGUM:
-		return true
-	case EndUserCertificateNationGUY:
-		return true
-	case EndUserCertificateNationHKG:
-		return true
-	case EndUserCertificateNationHMD:
-		return true
-	case EndUserCertificateNationHND:
-		return true
-	case EndUserCertificateNationHRV:
-		return true
-	case EndUserCertificateNationHTI:
-		return true
-	case EndUserCertificateNationHUN:
-		return true
-	case EndUserCertificateNationIDN:
-		return true
-	case EndUserCertificateNationIMN:
-		return true
-	case EndUserCertificateNationIND:
-		return true
-	case EndUserCertificateNationIOT:
-		return true
-	case EndUserCertificateNationIRL:
-		return true
-	case EndUserCertificateNationIRN:
-		return true
-	case EndUserCertificateNationIRQ:
-		return true
-	case EndUserCertificateNationISL:
-		return true
-	case EndUserCertificateNationISR:
-		return true
-	case EndUserCertificateNationITA:
-		return true
-	case EndUserCertificateNationJAM:
-		return true
-	case EndUserCertificateNationJEY:
-		return true
-	case EndUserCertificateNationJOR:
-		return true
-	case EndUserCertificateNationJPN:
-		return true
-	case EndUserCertificateNationKAZ:
-		return true
-	case EndUserCertificateNationKEN:
-		return true
-	case EndUserCertificateNationKGZ:
-		return true
-	case EndUserCertificateNationKHM:
-		return true
-	case EndUserCertificateNationKIR:
-		return true
-	case EndUserCertificateNationKNA:
-		return true
-	case EndUserCertificateNationKOR:
-		return true
-	case EndUserCertificateNationKWT:
-		return true
-	case EndUserCertificateNationLAO:
-		return true
-	case EndUserCertificateNationLBN:
-		return true
-	case EndUserCertificateNationLBR:
-		return true
-	case EndUserCertificateNationLBY:
-		return true
-	case EndUserCertificateNationLCA:
-		return true
-	case EndUserCertificateNationLIE:
-		return true
-	case EndUserCertificateNationLKA:
-		return true
-	case EndUserCertificateNationLSO:
-		return true
-	case EndUserCertificateNationLTU:
-		return true
-	case EndUserCertificateNationLUX:
-		return true
-	case EndUserCertificateNationLVA:
-		return true
-	case EndUserCertificateNationMAC:
-		return true
-	case EndUserCertificateNationMAF:
-		return true
-	case EndUserCertificateNationMAR:
-		return true
-	case EndUserCertificateNationMCO:
-		return true
-	case EndUserCertificateNationMDA:
-		return true
-	case EndUserCertificateNationMDG:
-		return true
-	case EndUserCertificateNationMDV:
-		return true
-	case EndUserCertificateNationMEX:
-		return true
-	case EndUserCertificateNationMHL:
-		return true
-	case EndUserCertificateNationMKD:
-		return true
-	case EndUserCertificateNationMLI:
-		return true
-	case EndUserCertificateNationMLT:
-		return true
-	case EndUserCertificateNationMMR:
-		return true
-	case EndUserCertificateNationMNE:
-		return true
-	case EndUserCertificateNationMNG:
-		return true
-	case EndUserCertificateNationMNP:
-		return true
-	case EndUserCertificateNationMOZ:
-		return true
-	case EndUserCertificateNationMRT:
-		return true
-	case EndUserCertificateNationMSR:
-		return true
-	case EndUserCertificateNationMTQ:
-		return true
-	case EndUserCertificateNationMUS:
-		return true
-	case EndUserCertificateNationMWI:
-		return true
-	case EndUserCertificateNationMYS:
-		return true
-	case EndUserCertificateNationMYT:
-		return true
-	case EndUserCertificateNationNAM:
-		return true
-	case EndUserCertificateNationNATO:
-		return true
-	case EndUserCertificateNationNCL:
-		return true
-	case EndUserCertificateNationNER:
-		return true
-	case EndUserCertificateNationNFK:
-		return true
-	case EndUserCertificateNationNGA:
-		return true
-	case EndUserCertificateNationNIC:
-		return true
-	case EndUserCertificateNationNIU:
-		return true
-	case EndUserCertificateNationNLD:
-		return true
-	case EndUserCertificateNationNOR:
-		return true
-	case EndUserCertificateNationNPL:
-		return true
-	case EndUserCertificateNationNRU:
-		return true
-	case EndUserCertificateNationNZL:
-		return true
-	case EndUserCertificateNationOMN:
-		return true
-	case EndUserCertificateNationPAK:
-		return true
-	case EndUserCertificateNationPAN:
-		return true
-	case EndUserCertificateNationPCN:
-		return true
-	case EndUserCertificateNationPER:
-		return true
-	case EndUserCertificateNationPHL:
-		return true
-	case EndUserCertificateNationPLW:
-		return true
-	case EndUserCertificateNationPNG:
-		return true
-	case EndUserCertificateNationPOL:
-		return true
-	case EndUserCertificateNationPRI:
-		return true
-	case EndUserCertificateNationPRK:
-		return true
-	case EndUserCertificateNationPRT:
-		return true
-	case EndUserCertificateNationPRY:
-		return true
-	case EndUserCertificateNationPSE:
-		return true
-	case EndUserCertificateNationPYF:
-		return true
-	case EndUserCertificateNationQAT:
-		return true
-	case EndUserCertificateNationREU:
-		return true
-	case EndUserCertificateNationROU:
-		return true
-	case EndUserCertificateNationRUS:
-		return true
-	case EndUserCertificateNationRWA:
-		return true
-	case EndUserCertificateNationSAU:
-		return true
-	case EndUserCertificateNationSDN:
-		return true
-	case EndUserCertificateNationSEN:
-		return true
-	case EndUserCertificateNationSGP:
-		return true
-	case EndUserCertificateNationSGS:
-		return true
-	case EndUserCertificateNationSHN:
-		return true
-	case EndUserCertificateNationSJM:
-		return true
-	case EndUserCertificateNationSLB:
-		return true
-	case EndUserCertificateNationSLE:
-		return true
-	case EndUserCertificateNationSLV:
-		return true
-	case EndUserCertificateNationSMR:
-		return true
-	case EndUserCertificateNationSOM:
-		return true
-	case EndUserCertificateNationSPM:
-		return true
-	case EndUserCertificateNationSRB:
-		return true
-	case EndUserCertificateNationSSD:
-		return true
-	case EndUserCertificateNationSTP:
-		return true
-	case EndUserCertificateNationSUR:
-		return true
-	case EndUserCertificateNationSVK:
-		return true
-	case EndUserCertificateNationSVN:
-		return true
-	case EndUserCertificateNationSWE:
-		return true
-	case EndUserCertificateNationSWZ:
-		return true
-	case EndUserCertificateNationSXM:
-		return true
-	case EndUserCertificateNationSYC:
-		return true
-	case EndUserCertificateNationSYR:
-		return true
-	case EndUserCertificateNationTCA:
-		return true
-	case EndUserCertificateNationTCD:
-		return true
-	case EndUserCertificateNationTGO:
-		return true
-	case EndUserCertificateNationTHA:
-		return true
-	case EndUserCertificateNationTJK:
-		return true
-	case EndUserCertificateNationTKL:
-		return true
-	case EndUserCertificateNationTKM:
-		return true
-	case EndUserCertificateNationTLS:
-		return true
-	case EndUserCertificateNationTON:
-		return true
-	case EndUserCertificateNationTTO:
-		return true
-	case EndUserCertificateNationTUN:
-		return true
-	case EndUserCertificateNationTUR:
-		return true
-	case EndUserCertificateNationTUV:
-		return true
-	case EndUserCertificateNationTWN:
-		return true
-	case EndUserCertificateNationTZA:
-		return true
-	case EndUserCertificateNationUGA:
-		return true
-	case EndUserCertificateNationUKR:
-		return true
-	case EndUserCertificateNationUMI:
-		return true
-	case EndUserCertificateNationURY:
-		return true
-	case EndUserCertificateNationUSA:
-		return true
-	case EndUserCertificateNationUZB:
-		return true
-	case EndUserCertificateNationVAT:
-		return true
-	case EndUserCertificateNationVCT:
-		return true
-	case EndUserCertificateNationVEN:
-		return true
-	case EndUserCertificateNationVGB:
-		return true
-	case EndUserCertificateNationVIR:
-		return true
-	case EndUserCertificateNationVNM:
-		return true
-	case EndUserCertificateNationVUT:
-		return true
-	case EndUserCertificateNationWLF:
-		return true
-	case EndUserCertificateNationWSM:
-		return true
-	case EndUserCertificateNationXKX:
-		return true
-	case EndUserCertificateNationYEM:
-		return true
-	case EndUserCertificateNationZAF:
-		return true
-	case EndUserCertificateNationZMB:
-		return true
-	case EndUserCertificateNationZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EndUserCertificateUnit.
-const (
-	EndUserCertificateUnitKg     EndUserCertificateUnit = "kg"
-	EndUserCertificateUnitLots   EndUserCertificateUnit = "lots"
-	EndUserCertificateUnitPieces EndUserCertificateUnit = "pieces"
-	EndUserCertificateUnitRounds EndUserCertificateUnit = "rounds"
-	EndUserCertificateUnitSets   EndUserCertificateUnit = "sets"
-	EndUserCertificateUnitTonnes EndUserCertificateUnit = "tonnes"
-	EndUserCertificateUnitUnits  EndUserCertificateUnit = "units"
-)
-
-// Valid indicates whether the value is a known member of the EndUserCertificateUnit enum.
-func (e EndUserCertificateUnit) Valid() bool {
-	switch e {
-	case EndUserCertificateUnitKg:
-		return true
-	case EndUserCertificateUnitLots:
-		return true
-	case EndUserCertificateUnitPieces:
-		return true
-	case EndUserCertificateUnitRounds:
-		return true
-	case EndUserCertificateUnitSets:
-		return true
-	case EndUserCertificateUnitTonnes:
-		return true
-	case EndUserCertificateUnitUnits:
+	case CountryZWE:
 		return true
 	default:
 		return false
@@ -1777,3108 +874,24 @@ func (e EntityEntityStatus) Valid() bool {
 	}
 }
 
-// Defines values for EntityCountry.
+// Defines values for LabelClassification.
 const (
-	EntityCountryABW EntityCountry = "ABW"
-	EntityCountryAFG EntityCountry = "AFG"
-	EntityCountryAGO EntityCountry = "AGO"
-	EntityCountryAIA EntityCountry = "AIA"
-	EntityCountryALA EntityCountry = "ALA"
-	EntityCountryALB EntityCountry = "ALB"
-	EntityCountryAND EntityCountry = "AND"
-	EntityCountryARE EntityCountry = "ARE"
-	EntityCountryARG EntityCountry = "ARG"
-	EntityCountryARM EntityCountry = "ARM"
-	EntityCountryASM EntityCountry = "ASM"
-	EntityCountryATA EntityCountry = "ATA"
-	EntityCountryATF EntityCountry = "ATF"
-	EntityCountryATG EntityCountry = "ATG"
-	EntityCountryAUS EntityCountry = "AUS"
-	EntityCountryAUT EntityCountry = "AUT"
-	EntityCountryAZE EntityCountry = "AZE"
-	EntityCountryBDI EntityCountry = "BDI"
-	EntityCountryBEL EntityCountry = "BEL"
-	EntityCountryBEN EntityCountry = "BEN"
-	EntityCountryBES EntityCountry = "BES"
-	EntityCountryBFA EntityCountry = "BFA"
-	EntityCountryBGD EntityCountry = "BGD"
-	EntityCountryBGR EntityCountry = "BGR"
-	EntityCountryBHR EntityCountry = "BHR"
-	EntityCountryBHS EntityCountry = "BHS"
-	EntityCountryBIH EntityCountry = "BIH"
-	EntityCountryBLM EntityCountry = "BLM"
-	EntityCountryBLR EntityCountry = "BLR"
-	EntityCountryBLZ EntityCountry = "BLZ"
-	EntityCountryBMU EntityCountry = "BMU"
-	EntityCountryBOL EntityCountry = "BOL"
-	EntityCountryBRA EntityCountry = "BRA"
-	EntityCountryBRB EntityCountry = "BRB"
-	EntityCountryBRN EntityCountry = "BRN"
-	EntityCountryBTN EntityCountry = "BTN"
-	EntityCountryBVT EntityCountry = "BVT"
-	EntityCountryBWA EntityCountry = "BWA"
-	EntityCountryCAF EntityCountry = "CAF"
-	EntityCountryCAN EntityCountry = "CAN"
-	EntityCountryCCK EntityCountry = "CCK"
-	EntityCountryCHE EntityCountry = "CHE"
-	EntityCountryCHL EntityCountry = "CHL"
-	EntityCountryCHN EntityCountry = "CHN"
-	EntityCountryCIV EntityCountry = "CIV"
-	EntityCountryCMR EntityCountry = "CMR"
-	EntityCountryCOD EntityCountry = "COD"
-	EntityCountryCOG EntityCountry = "COG"
-	EntityCountryCOK EntityCountry = "COK"
-	EntityCountryCOL EntityCountry = "COL"
-	EntityCountryCOM EntityCountry = "COM"
-	EntityCountryCPV EntityCountry = "CPV"
-	EntityCountryCRI EntityCountry = "CRI"
-	EntityCountryCUB EntityCountry = "CUB"
-	EntityCountryCUW EntityCountry = "CUW"
-	EntityCountryCXR EntityCountry = "CXR"
-	EntityCountryCYM EntityCountry = "CYM"
-	EntityCountryCYP EntityCountry = "CYP"
-	EntityCountryCZE EntityCountry = "CZE"
-	EntityCountryDEU EntityCountry = "DEU"
-	EntityCountryDJI EntityCountry = "DJI"
-	EntityCountryDMA EntityCountry = "DMA"
-	EntityCountryDNK EntityCountry = "DNK"
-	EntityCountryDOM EntityCountry = "DOM"
-	EntityCountryDZA EntityCountry = "DZA"
-	EntityCountryECU EntityCountry = "ECU"
-	EntityCountryEGY EntityCountry = "EGY"
-	EntityCountryERI EntityCountry = "ERI"
-	EntityCountryESH EntityCountry = "ESH"
-	EntityCountryESP EntityCountry = "ESP"
-	EntityCountryEST EntityCountry = "EST"
-	EntityCountryETH EntityCountry = "ETH"
-	EntityCountryFIN EntityCountry = "FIN"
-	EntityCountryFJI EntityCountry = "FJI"
-	EntityCountryFLK EntityCountry = "FLK"
-	EntityCountryFRA EntityCountry = "FRA"
-	EntityCountryFRO EntityCountry = "FRO"
-	EntityCountryFSM EntityCountry = "FSM"
-	EntityCountryGAB EntityCountry = "GAB"
-	EntityCountryGBR EntityCountry = "GBR"
-	EntityCountryGEO EntityCountry = "GEO"
-	EntityCountryGGY EntityCountry = "GGY"
-	EntityCountryGHA EntityCountry = "GHA"
-	EntityCountryGIB EntityCountry = "GIB"
-	EntityCountryGIN EntityCountry = "GIN"
-	EntityCountryGLP EntityCountry = "GLP"
-	EntityCountryGMB EntityCountry = "GMB"
-	EntityCountryGNB EntityCountry = "GNB"
-	EntityCountryGNQ EntityCountry = "GNQ"
-	EntityCountryGRC EntityCountry = "GRC"
-	EntityCountryGRD EntityCountry = "GRD"
-	EntityCountryGRL EntityCountry = "GRL"
-	EntityCountryGTM EntityCountry = "GTM"
-	EntityCountryGUF EntityCountry = "GUF"
-	EntityCountryGUM EntityCountry = "GUM"
-	EntityCountryGUY EntityCountry = "GUY"
-	EntityCountryHKG EntityCountry = "HKG"
-	EntityCountryHMD EntityCountry = "HMD"
-	EntityCountryHND EntityCountry = "HND"
-	EntityCountryHRV EntityCountry = "HRV"
-	EntityCountryHTI EntityCountry = "HTI"
-	EntityCountryHUN EntityCountry = "HUN"
-	EntityCountryIDN EntityCountry = "IDN"
-	EntityCountryIMN EntityCountry = "IMN"
-	EntityCountryIND EntityCountry = "IND"
-	EntityCountryIOT EntityCountry = "IOT"
-	EntityCountryIRL EntityCountry = "IRL"
-	EntityCountryIRN EntityCountry = "IRN"
-	EntityCountryIRQ EntityCountry = "IRQ"
-	EntityCountryISL EntityCountry = "ISL"
-	EntityCountryISR EntityCountry = "ISR"
-	EntityCountryITA EntityCountry = "ITA"
-	EntityCountryJAM EntityCountry = "JAM"
-	EntityCountryJEY EntityCountry = "JEY"
-	EntityCountryJOR EntityCountry = "JOR"
-	EntityCountryJPN EntityCountry = "JPN"
-	EntityCountryKAZ EntityCountry = "KAZ"
-	EntityCountryKEN EntityCountry = "KEN"
-	EntityCountryKGZ EntityCountry = "KGZ"
-	EntityCountryKHM EntityCountry = "KHM"
-	EntityCountryKIR EntityCountry = "KIR"
-	EntityCountryKNA EntityCountry = "KNA"
-	EntityCountryKOR EntityCountry = "KOR"
-	EntityCountryKWT EntityCountry = "KWT"
-	EntityCountryLAO EntityCountry = "LAO"
-	EntityCountryLBN EntityCountry = "LBN"
-	EntityCountryLBR EntityCountry = "LBR"
-	EntityCountryLBY EntityCountry = "LBY"
-	EntityCountryLCA EntityCountry = "LCA"
-	EntityCountryLIE EntityCountry = "LIE"
-	EntityCountryLKA EntityCountry = "LKA"
-	EntityCountryLSO EntityCountry = "LSO"
-	EntityCountryLTU EntityCountry = "LTU"
-	EntityCountryLUX EntityCountry = "LUX"
-	EntityCountryLVA EntityCountry = "LVA"
-	EntityCountryMAC EntityCountry = "MAC"
-	EntityCountryMAF EntityCountry = "MAF"
-	EntityCountryMAR EntityCountry = "MAR"
-	EntityCountryMCO EntityCountry = "MCO"
-	EntityCountryMDA EntityCountry = "MDA"
-	EntityCountryMDG EntityCountry = "MDG"
-	EntityCountryMDV EntityCountry = "MDV"
-	EntityCountryMEX EntityCountry = "MEX"
-	EntityCountryMHL EntityCountry = "MHL"
-	EntityCountryMKD EntityCountry = "MKD"
-	EntityCountryMLI EntityCountry = "MLI"
-	EntityCountryMLT EntityCountry = "MLT"
-	EntityCountryMMR EntityCountry = "MMR"
-	EntityCountryMNE EntityCountry = "MNE"
-	EntityCountryMNG EntityCountry = "MNG"
-	EntityCountryMNP EntityCountry = "MNP"
-	EntityCountryMOZ EntityCountry = "MOZ"
-	EntityCountryMRT EntityCountry = "MRT"
-	EntityCountryMSR EntityCountry = "MSR"
-	EntityCountryMTQ EntityCountry = "MTQ"
-	EntityCountryMUS EntityCountry = "MUS"
-	EntityCountryMWI EntityCountry = "MWI"
-	EntityCountryMYS EntityCountry = "MYS"
-	EntityCountryMYT EntityCountry = "MYT"
-	EntityCountryNAM EntityCountry = "NAM"
-	EntityCountryNCL EntityCountry = "NCL"
-	EntityCountryNER EntityCountry = "NER"
-	EntityCountryNFK EntityCountry = "NFK"
-	EntityCountryNGA EntityCountry = "NGA"
-	EntityCountryNIC EntityCountry = "NIC"
-	EntityCountryNIU EntityCountry = "NIU"
-	EntityCountryNLD EntityCountry = "NLD"
-	EntityCountryNOR EntityCountry = "NOR"
-	EntityCountryNPL EntityCountry = "NPL"
-	EntityCountryNRU EntityCountry = "NRU"
-	EntityCountryNZL EntityCountry = "NZL"
-	EntityCountryOMN EntityCountry = "OMN"
-	EntityCountryPAK EntityCountry = "PAK"
-	EntityCountryPAN EntityCountry = "PAN"
-	EntityCountryPCN EntityCountry = "PCN"
-	EntityCountryPER EntityCountry = "PER"
-	EntityCountryPHL EntityCountry = "PHL"
-	EntityCountryPLW EntityCountry = "PLW"
-	EntityCountryPNG EntityCountry = "PNG"
-	EntityCountryPOL EntityCountry = "POL"
-	EntityCountryPRI EntityCountry = "PRI"
-	EntityCountryPRK EntityCountry = "PRK"
-	EntityCountryPRT EntityCountry = "PRT"
-	EntityCountryPRY EntityCountry = "PRY"
-	EntityCountryPSE EntityCountry = "PSE"
-	EntityCountryPYF EntityCountry = "PYF"
-	EntityCountryQAT EntityCountry = "QAT"
-	EntityCountryREU EntityCountry = "REU"
-	EntityCountryROU EntityCountry = "ROU"
-	EntityCountryRUS EntityCountry = "RUS"
-	EntityCountryRWA EntityCountry = "RWA"
-	EntityCountrySAU EntityCountry = "SAU"
-	EntityCountrySDN EntityCountry = "SDN"
-	EntityCountrySEN EntityCountry = "SEN"
-	EntityCountrySGP EntityCountry = "SGP"
-	EntityCountrySGS EntityCountry = "SGS"
-	EntityCountrySHN EntityCountry = "SHN"
-	EntityCountrySJM EntityCountry = "SJM"
-	EntityCountrySLB EntityCountry = "SLB"
-	EntityCountrySLE EntityCountry = "SLE"
-	EntityCountrySLV EntityCountry = "SLV"
-	EntityCountrySMR EntityCountry = "SMR"
-	EntityCountrySOM EntityCountry = "SOM"
-	EntityCountrySPM EntityCountry = "SPM"
-	EntityCountrySRB EntityCountry = "SRB"
-	EntityCountrySSD EntityCountry = "SSD"
-	EntityCountrySTP EntityCountry = "STP"
-	EntityCountrySUR EntityCountry = "SUR"
-	EntityCountrySVK EntityCountry = "SVK"
-	EntityCountrySVN EntityCountry = "SVN"
-	EntityCountrySWE EntityCountry = "SWE"
-	EntityCountrySWZ EntityCountry = "SWZ"
-	EntityCountrySXM EntityCountry = "SXM"
-	EntityCountrySYC EntityCountry = "SYC"
-	EntityCountrySYR EntityCountry = "SYR"
-	EntityCountryTCA EntityCountry = "TCA"
-	EntityCountryTCD EntityCountry = "TCD"
-	EntityCountryTGO EntityCountry = "TGO"
-	EntityCountryTHA EntityCountry = "THA"
-	EntityCountryTJK EntityCountry = "TJK"
-	EntityCountryTKL EntityCountry = "TKL"
-	EntityCountryTKM EntityCountry = "TKM"
-	EntityCountryTLS EntityCountry = "TLS"
-	EntityCountryTON EntityCountry = "TON"
-	EntityCountryTTO EntityCountry = "TTO"
-	EntityCountryTUN EntityCountry = "TUN"
-	EntityCountryTUR EntityCountry = "TUR"
-	EntityCountryTUV EntityCountry = "TUV"
-	EntityCountryTWN EntityCountry = "TWN"
-	EntityCountryTZA EntityCountry = "TZA"
-	EntityCountryUGA EntityCountry = "UGA"
-	EntityCountryUKR EntityCountry = "UKR"
-	EntityCountryUMI EntityCountry = "UMI"
-	EntityCountryURY EntityCountry = "URY"
-	EntityCountryUSA EntityCountry = "USA"
-	EntityCountryUZB EntityCountry = "UZB"
-	EntityCountryVAT EntityCountry = "VAT"
-	EntityCountryVCT EntityCountry = "VCT"
-	EntityCountryVEN EntityCountry = "VEN"
-	EntityCountryVGB EntityCountry = "VGB"
-	EntityCountryVIR EntityCountry = "VIR"
-	EntityCountryVNM EntityCountry = "VNM"
-	EntityCountryVUT EntityCountry = "VUT"
-	EntityCountryWLF EntityCountry = "WLF"
-	EntityCountryWSM EntityCountry = "WSM"
-	EntityCountryXKX EntityCountry = "XKX"
-	EntityCountryYEM EntityCountry = "YEM"
-	EntityCountryZAF EntityCountry = "ZAF"
-	EntityCountryZMB EntityCountry = "ZMB"
-	EntityCountryZWE EntityCountry = "ZWE"
+	CONFIDENTIAL LabelClassification = "CONFIDENTIAL"
+	RESTRICTED   LabelClassification = "RESTRICTED"
+	SECRET       LabelClassification = "SECRET"
+	UNCLASSIFIED LabelClassification = "UNCLASSIFIED"
 )
 
-// Valid indicates whether the value is a known member of the EntityCountry enum.
-func (e EntityCountry) Valid() bool {
+// Valid indicates whether the value is a known member of the LabelClassification enum.
+func (e LabelClassification) Valid() bool {
 	switch e {
-	case EntityCountryABW:
+	case CONFIDENTIAL:
 		return true
-	case EntityCountryAFG:
+	case RESTRICTED:
 		return true
-	case EntityCountryAGO:
+	case SECRET:
 		return true
-	case EntityCountryAIA:
-		return true
-	case EntityCountryALA:
-		return true
-	case EntityCountryALB:
-		return true
-	case EntityCountryAND:
-		return true
-	case EntityCountryARE:
-		return true
-	case EntityCountryARG:
-		return true
-	case EntityCountryARM:
-		return true
-	case EntityCountryASM:
-		return true
-	case EntityCountryATA:
-		return true
-	case EntityCountryATF:
-		return true
-	case EntityCountryATG:
-		return true
-	case EntityCountryAUS:
-		return true
-	case EntityCountryAUT:
-		return true
-	case EntityCountryAZE:
-		return true
-	case EntityCountryBDI:
-		return true
-	case EntityCountryBEL:
-		return true
-	case EntityCountryBEN:
-		return true
-	case EntityCountryBES:
-		return true
-	case EntityCountryBFA:
-		return true
-	case EntityCountryBGD:
-		return true
-	case EntityCountryBGR:
-		return true
-	case EntityCountryBHR:
-		return true
-	case EntityCountryBHS:
-		return true
-	case EntityCountryBIH:
-		return true
-	case EntityCountryBLM:
-		return true
-	case EntityCountryBLR:
-		return true
-	case EntityCountryBLZ:
-		return true
-	case EntityCountryBMU:
-		return true
-	case EntityCountryBOL:
-		return true
-	case EntityCountryBRA:
-		return true
-	case EntityCountryBRB:
-		return true
-	case EntityCountryBRN:
-		return true
-	case EntityCountryBTN:
-		return true
-	case EntityCountryBVT:
-		return true
-	case EntityCountryBWA:
-		return true
-	case EntityCountryCAF:
-		return true
-	case EntityCountryCAN:
-		return true
-	case EntityCountryCCK:
-		return true
-	case EntityCountryCHE:
-		return true
-	case EntityCountryCHL:
-		return true
-	case EntityCountryCHN:
-		return true
-	case EntityCountryCIV:
-		return true
-	case EntityCountryCMR:
-		return true
-	case EntityCountryCOD:
-		return true
-	case EntityCountryCOG:
-		return true
-	case EntityCountryCOK:
-		return true
-	case EntityCountryCOL:
-		return true
-	case EntityCountryCOM:
-		return true
-	case EntityCountryCPV:
-		return true
-	case EntityCountryCRI:
-		return true
-	case EntityCountryCUB:
-		return true
-	case EntityCountryCUW:
-		return true
-	case EntityCountryCXR:
-		return true
-	case EntityCountryCYM:
-		return true
-	case EntityCountryCYP:
-		return true
-	case EntityCountryCZE:
-		return true
-	case EntityCountryDEU:
-		return true
-	case EntityCountryDJI:
-		return true
-	case EntityCountryDMA:
-		return true
-	case EntityCountryDNK:
-		return true
-	case EntityCountryDOM:
-		return true
-	case EntityCountryDZA:
-		return true
-	case EntityCountryECU:
-		return true
-	case EntityCountryEGY:
-		return true
-	case EntityCountryERI:
-		return true
-	case EntityCountryESH:
-		return true
-	case EntityCountryESP:
-		return true
-	case EntityCountryEST:
-		return true
-	case EntityCountryETH:
-		return true
-	case EntityCountryFIN:
-		return true
-	case EntityCountryFJI:
-		return true
-	case EntityCountryFLK:
-		return true
-	case EntityCountryFRA:
-		return true
-	case EntityCountryFRO:
-		return true
-	case EntityCountryFSM:
-		return true
-	case EntityCountryGAB:
-		return true
-	case EntityCountryGBR:
-		return true
-	case EntityCountryGEO:
-		return true
-	case EntityCountryGGY:
-		return true
-	case EntityCountryGHA:
-		return true
-	case EntityCountryGIB:
-		return true
-	case EntityCountryGIN:
-		return true
-	case EntityCountryGLP:
-		return true
-	case EntityCountryGMB:
-		return true
-	case EntityCountryGNB:
-		return true
-	case EntityCountryGNQ:
-		return true
-	case EntityCountryGRC:
-		return true
-	case EntityCountryGRD:
-		return true
-	case EntityCountryGRL:
-		return true
-	case EntityCountryGTM:
-		return true
-	case EntityCountryGUF:
-		return true
-	case EntityCountryGUM:
-		return true
-	case EntityCountryGUY:
-		return true
-	case EntityCountryHKG:
-		return true
-	case EntityCountryHMD:
-		return true
-	case EntityCountryHND:
-		return true
-	case EntityCountryHRV:
-		return true
-	case EntityCountryHTI:
-		return true
-	case EntityCountryHUN:
-		return true
-	case EntityCountryIDN:
-		return true
-	case EntityCountryIMN:
-		return true
-	case EntityCountryIND:
-		return true
-	case EntityCountryIOT:
-		return true
-	case EntityCountryIRL:
-		return true
-	case EntityCountryIRN:
-		return true
-	case EntityCountryIRQ:
-		return true
-	case EntityCountryISL:
-		return true
-	case EntityCountryISR:
-		return true
-	case EntityCountryITA:
-		return true
-	case EntityCountryJAM:
-		return true
-	case EntityCountryJEY:
-		return true
-	case EntityCountryJOR:
-		return true
-	case EntityCountryJPN:
-		return true
-	case EntityCountryKAZ:
-		return true
-	case EntityCountryKEN:
-		return true
-	case EntityCountryKGZ:
-		return true
-	case EntityCountryKHM:
-		return true
-	case EntityCountryKIR:
-		return true
-	case EntityCountryKNA:
-		return true
-	case EntityCountryKOR:
-		return true
-	case EntityCountryKWT:
-		return true
-	case EntityCountryLAO:
-		return true
-	case EntityCountryLBN:
-		return true
-	case EntityCountryLBR:
-		return true
-	case EntityCountryLBY:
-		return true
-	case EntityCountryLCA:
-		return true
-	case EntityCountryLIE:
-		return true
-	case EntityCountryLKA:
-		return true
-	case EntityCountryLSO:
-		return true
-	case EntityCountryLTU:
-		return true
-	case EntityCountryLUX:
-		return true
-	case EntityCountryLVA:
-		return true
-	case EntityCountryMAC:
-		return true
-	case EntityCountryMAF:
-		return true
-	case EntityCountryMAR:
-		return true
-	case EntityCountryMCO:
-		return true
-	case EntityCountryMDA:
-		return true
-	case EntityCountryMDG:
-		return true
-	case EntityCountryMDV:
-		return true
-	case EntityCountryMEX:
-		return true
-	case EntityCountryMHL:
-		return true
-	case EntityCountryMKD:
-		return true
-	case EntityCountryMLI:
-		return true
-	case EntityCountryMLT:
-		return true
-	case EntityCountryMMR:
-		return true
-	case EntityCountryMNE:
-		return true
-	case EntityCountryMNG:
-		return true
-	case EntityCountryMNP:
-		return true
-	case EntityCountryMOZ:
-		return true
-	case EntityCountryMRT:
-		return true
-	case EntityCountryMSR:
-		return true
-	case EntityCountryMTQ:
-		return true
-	case EntityCountryMUS:
-		return true
-	case EntityCountryMWI:
-		return true
-	case EntityCountryMYS:
-		return true
-	case EntityCountryMYT:
-		return true
-	case EntityCountryNAM:
-		return true
-	case EntityCountryNCL:
-		return true
-	case EntityCountryNER:
-		return true
-	case EntityCountryNFK:
-		return true
-	case EntityCountryNGA:
-		return true
-	case EntityCountryNIC:
-		return true
-	case EntityCountryNIU:
-		return true
-	case EntityCountryNLD:
-		return true
-	case EntityCountryNOR:
-		return true
-	case EntityCountryNPL:
-		return true
-	case EntityCountryNRU:
-		return true
-	case EntityCountryNZL:
-		return true
-	case EntityCountryOMN:
-		return true
-	case EntityCountryPAK:
-		return true
-	case EntityCountryPAN:
-		return true
-	case EntityCountryPCN:
-		return true
-	case EntityCountryPER:
-		return true
-	case EntityCountryPHL:
-		return true
-	case EntityCountryPLW:
-		return true
-	case EntityCountryPNG:
-		return true
-	case EntityCountryPOL:
-		return true
-	case EntityCountryPRI:
-		return true
-	case EntityCountryPRK:
-		return true
-	case EntityCountryPRT:
-		return true
-	case EntityCountryPRY:
-		return true
-	case EntityCountryPSE:
-		return true
-	case EntityCountryPYF:
-		return true
-	case EntityCountryQAT:
-		return true
-	case EntityCountryREU:
-		return true
-	case EntityCountryROU:
-		return true
-	case EntityCountryRUS:
-		return true
-	case EntityCountryRWA:
-		return true
-	case EntityCountrySAU:
-		return true
-	case EntityCountrySDN:
-		return true
-	case EntityCountrySEN:
-		return true
-	case EntityCountrySGP:
-		return true
-	case EntityCountrySGS:
-		return true
-	case EntityCountrySHN:
-		return true
-	case EntityCountrySJM:
-		return true
-	case EntityCountrySLB:
-		return true
-	case EntityCountrySLE:
-		return true
-	case EntityCountrySLV:
-		return true
-	case EntityCountrySMR:
-		return true
-	case EntityCountrySOM:
-		return true
-	case EntityCountrySPM:
-		return true
-	case EntityCountrySRB:
-		return true
-	case EntityCountrySSD:
-		return true
-	case EntityCountrySTP:
-		return true
-	case EntityCountrySUR:
-		return true
-	case EntityCountrySVK:
-		return true
-	case EntityCountrySVN:
-		return true
-	case EntityCountrySWE:
-		return true
-	case EntityCountrySWZ:
-		return true
-	case EntityCountrySXM:
-		return true
-	case EntityCountrySYC:
-		return true
-	case EntityCountrySYR:
-		return true
-	case EntityCountryTCA:
-		return true
-	case EntityCountryTCD:
-		return true
-	case EntityCountryTGO:
-		return true
-	case EntityCountryTHA:
-		return true
-	case EntityCountryTJK:
-		return true
-	case EntityCountryTKL:
-		return true
-	case EntityCountryTKM:
-		return true
-	case EntityCountryTLS:
-		return true
-	case EntityCountryTON:
-		return true
-	case EntityCountryTTO:
-		return true
-	case EntityCountryTUN:
-		return true
-	case EntityCountryTUR:
-		return true
-	case EntityCountryTUV:
-		return true
-	case EntityCountryTWN:
-		return true
-	case EntityCountryTZA:
-		return true
-	case EntityCountryUGA:
-		return true
-	case EntityCountryUKR:
-		return true
-	case EntityCountryUMI:
-		return true
-	case EntityCountryURY:
-		return true
-	case EntityCountryUSA:
-		return true
-	case EntityCountryUZB:
-		return true
-	case EntityCountryVAT:
-		return true
-	case EntityCountryVCT:
-		return true
-	case EntityCountryVEN:
-		return true
-	case EntityCountryVGB:
-		return true
-	case EntityCountryVIR:
-		return true
-	case EntityCountryVNM:
-		return true
-	case EntityCountryVUT:
-		return true
-	case EntityCountryWLF:
-		return true
-	case EntityCountryWSM:
-		return true
-	case EntityCountryXKX:
-		return true
-	case EntityCountryYEM:
-		return true
-	case EntityCountryZAF:
-		return true
-	case EntityCountryZMB:
-		return true
-	case EntityCountryZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EntityLabelClassification.
-const (
-	EntityLabelClassificationCONFIDENTIAL EntityLabelClassification = "CONFIDENTIAL"
-	EntityLabelClassificationRESTRICTED   EntityLabelClassification = "RESTRICTED"
-	EntityLabelClassificationSECRET       EntityLabelClassification = "SECRET"
-	EntityLabelClassificationUNCLASSIFIED EntityLabelClassification = "UNCLASSIFIED"
-)
-
-// Valid indicates whether the value is a known member of the EntityLabelClassification enum.
-func (e EntityLabelClassification) Valid() bool {
-	switch e {
-	case EntityLabelClassificationCONFIDENTIAL:
-		return true
-	case EntityLabelClassificationRESTRICTED:
-		return true
-	case EntityLabelClassificationSECRET:
-		return true
-	case EntityLabelClassificationUNCLASSIFIED:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for EntityNation.
-const (
-	EntityNationABW  EntityNation = "ABW"
-	EntityNationAFG  EntityNation = "AFG"
-	EntityNationAGO  EntityNation = "AGO"
-	EntityNationAIA  EntityNation = "AIA"
-	EntityNationALA  EntityNation = "ALA"
-	EntityNationALB  EntityNation = "ALB"
-	EntityNationAND  EntityNation = "AND"
-	EntityNationARE  EntityNation = "ARE"
-	EntityNationARG  EntityNation = "ARG"
-	EntityNationARM  EntityNation = "ARM"
-	EntityNationASM  EntityNation = "ASM"
-	EntityNationATA  EntityNation = "ATA"
-	EntityNationATF  EntityNation = "ATF"
-	EntityNationATG  EntityNation = "ATG"
-	EntityNationAUS  EntityNation = "AUS"
-	EntityNationAUT  EntityNation = "AUT"
-	EntityNationAZE  EntityNation = "AZE"
-	EntityNationBDI  EntityNation = "BDI"
-	EntityNationBEL  EntityNation = "BEL"
-	EntityNationBEN  EntityNation = "BEN"
-	EntityNationBES  EntityNation = "BES"
-	EntityNationBFA  EntityNation = "BFA"
-	EntityNationBGD  EntityNation = "BGD"
-	EntityNationBGR  EntityNation = "BGR"
-	EntityNationBHR  EntityNation = "BHR"
-	EntityNationBHS  EntityNation = "BHS"
-	EntityNationBIH  EntityNation = "BIH"
-	EntityNationBLM  EntityNation = "BLM"
-	EntityNationBLR  EntityNation = "BLR"
-	EntityNationBLZ  EntityNation = "BLZ"
-	EntityNationBMU  EntityNation = "BMU"
-	EntityNationBOL  EntityNation = "BOL"
-	EntityNationBRA  EntityNation = "BRA"
-	EntityNationBRB  EntityNation = "BRB"
-	EntityNationBRN  EntityNation = "BRN"
-	EntityNationBTN  EntityNation = "BTN"
-	EntityNationBVT  EntityNation = "BVT"
-	EntityNationBWA  EntityNation = "BWA"
-	EntityNationCAF  EntityNation = "CAF"
-	EntityNationCAN  EntityNation = "CAN"
-	EntityNationCCK  EntityNation = "CCK"
-	EntityNationCHE  EntityNation = "CHE"
-	EntityNationCHL  EntityNation = "CHL"
-	EntityNationCHN  EntityNation = "CHN"
-	EntityNationCIV  EntityNation = "CIV"
-	EntityNationCMR  EntityNation = "CMR"
-	EntityNationCOD  EntityNation = "COD"
-	EntityNationCOG  EntityNation = "COG"
-	EntityNationCOK  EntityNation = "COK"
-	EntityNationCOL  EntityNation = "COL"
-	EntityNationCOM  EntityNation = "COM"
-	EntityNationCPV  EntityNation = "CPV"
-	EntityNationCRI  EntityNation = "CRI"
-	EntityNationCUB  EntityNation = "CUB"
-	EntityNationCUW  EntityNation = "CUW"
-	EntityNationCXR  EntityNation = "CXR"
-	EntityNationCYM  EntityNation = "CYM"
-	EntityNationCYP  EntityNation = "CYP"
-	EntityNationCZE  EntityNation = "CZE"
-	EntityNationDEU  EntityNation = "DEU"
-	EntityNationDJI  EntityNation = "DJI"
-	EntityNationDMA  EntityNation = "DMA"
-	EntityNationDNK  EntityNation = "DNK"
-	EntityNationDOM  EntityNation = "DOM"
-	EntityNationDZA  EntityNation = "DZA"
-	EntityNationECU  EntityNation = "ECU"
-	EntityNationEGY  EntityNation = "EGY"
-	EntityNationERI  EntityNation = "ERI"
-	EntityNationESH  EntityNation = "ESH"
-	EntityNationESP  EntityNation = "ESP"
-	EntityNationEST  EntityNation = "EST"
-	EntityNationETH  EntityNation = "ETH"
-	EntityNationEU   EntityNation = "EU"
-	EntityNationFIN  EntityNation = "FIN"
-	EntityNationFJI  EntityNation = "FJI"
-	EntityNationFLK  EntityNation = "FLK"
-	EntityNationFRA  EntityNation = "FRA"
-	EntityNationFRO  EntityNation = "FRO"
-	EntityNationFSM  EntityNation = "FSM"
-	EntityNationGAB  EntityNation = "GAB"
-	EntityNationGBR  EntityNation = "GBR"
-	EntityNationGEO  EntityNation = "GEO"
-	EntityNationGGY  EntityNation = "GGY"
-	EntityNationGHA  EntityNation = "GHA"
-	EntityNationGIB  EntityNation = "GIB"
-	EntityNationGIN  EntityNation = "GIN"
-	EntityNationGLP  EntityNation = "GLP"
-	EntityNationGMB  EntityNation = "GMB"
-	EntityNationGNB  EntityNation = "GNB"
-	EntityNationGNQ  EntityNation = "GNQ"
-	EntityNationGRC  EntityNation = "GRC"
-	EntityNationGRD  EntityNation = "GRD"
-	EntityNationGRL  EntityNation = "GRL"
-	EntityNationGTM  EntityNation = "GTM"
-	EntityNationGUF  EntityNation = "GUF"
-	EntityNationGUM  EntityNation = "GUM"
-	EntityNationGUY  EntityNation = "GUY"
-	EntityNationHKG  EntityNation = "HKG"
-	EntityNationHMD  EntityNation = "HMD"
-	EntityNationHND  EntityNation = "HND"
-	EntityNationHRV  EntityNation = "HRV"
-	EntityNationHTI  EntityNation = "HTI"
-	EntityNationHUN  EntityNation = "HUN"
-	EntityNationIDN  EntityNation = "IDN"
-	EntityNationIMN  EntityNation = "IMN"
-	EntityNationIND  EntityNation = "IND"
-	EntityNationIOT  EntityNation = "IOT"
-	EntityNationIRL  EntityNation = "IRL"
-	EntityNationIRN  EntityNation = "IRN"
-	EntityNationIRQ  EntityNation = "IRQ"
-	EntityNationISL  EntityNation = "ISL"
-	EntityNationISR  EntityNation = "ISR"
-	EntityNationITA  EntityNation = "ITA"
-	EntityNationJAM  EntityNation = "JAM"
-	EntityNationJEY  EntityNation = "JEY"
-	EntityNationJOR  EntityNation = "JOR"
-	EntityNationJPN  EntityNation = "JPN"
-	EntityNationKAZ  EntityNation = "KAZ"
-	EntityNationKEN  EntityNation = "KEN"
-	EntityNationKGZ  EntityNation = "KGZ"
-	EntityNationKHM  EntityNation = "KHM"
-	EntityNationKIR  EntityNation = "KIR"
-	EntityNationKNA  EntityNation = "KNA"
-	EntityNationKOR  EntityNation = "KOR"
-	EntityNationKWT  EntityNation = "KWT"
-	EntityNationLAO  EntityNation = "LAO"
-	EntityNationLBN  EntityNation = "LBN"
-	EntityNationLBR  EntityNation = "LBR"
-	EntityNationLBY  EntityNation = "LBY"
-	EntityNationLCA  EntityNation = "LCA"
-	EntityNationLIE  EntityNation = "LIE"
-	EntityNationLKA  EntityNation = "LKA"
-	EntityNationLSO  EntityNation = "LSO"
-	EntityNationLTU  EntityNation = "LTU"
-	EntityNationLUX  EntityNation = "LUX"
-	EntityNationLVA  EntityNation = "LVA"
-	EntityNationMAC  EntityNation = "MAC"
-	EntityNationMAF  EntityNation = "MAF"
-	EntityNationMAR  EntityNation = "MAR"
-	EntityNationMCO  EntityNation = "MCO"
-	EntityNationMDA  EntityNation = "MDA"
-	EntityNationMDG  EntityNation = "MDG"
-	EntityNationMDV  EntityNation = "MDV"
-	EntityNationMEX  EntityNation = "MEX"
-	EntityNationMHL  EntityNation = "MHL"
-	EntityNationMKD  EntityNation = "MKD"
-	EntityNationMLI  EntityNation = "MLI"
-	EntityNationMLT  EntityNation = "MLT"
-	EntityNationMMR  EntityNation = "MMR"
-	EntityNationMNE  EntityNation = "MNE"
-	EntityNationMNG  EntityNation = "MNG"
-	EntityNationMNP  EntityNation = "MNP"
-	EntityNationMOZ  EntityNation = "MOZ"
-	EntityNationMRT  EntityNation = "MRT"
-	EntityNationMSR  EntityNation = "MSR"
-	EntityNationMTQ  EntityNation = "MTQ"
-	EntityNationMUS  EntityNation = "MUS"
-	EntityNationMWI  EntityNation = "MWI"
-	EntityNationMYS  EntityNation = "MYS"
-	EntityNationMYT  EntityNation = "MYT"
-	EntityNationNAM  EntityNation = "NAM"
-	EntityNationNATO EntityNation = "NATO"
-	EntityNationNCL  EntityNation = "NCL"
-	EntityNationNER  EntityNation = "NER"
-	EntityNationNFK  EntityNation = "NFK"
-	EntityNationNGA  EntityNation = "NGA"
-	EntityNationNIC  EntityNation = "NIC"
-	EntityNationNIU  EntityNation = "NIU"
-	EntityNationNLD  EntityNation = "NLD"
-	EntityNationNOR  EntityNation = "NOR"
-	EntityNationNPL  EntityNation = "NPL"
-	EntityNationNRU  EntityNation = "NRU"
-	EntityNationNZL  EntityNation = "NZL"
-	EntityNationOMN  EntityNation = "OMN"
-	EntityNationPAK  EntityNation = "PAK"
-	EntityNationPAN  EntityNation = "PAN"
-	EntityNationPCN  EntityNation = "PCN"
-	EntityNationPER  EntityNation = "PER"
-	EntityNationPHL  EntityNation = "PHL"
-	EntityNationPLW  EntityNation = "PLW"
-	EntityNationPNG  EntityNation = "PNG"
-	EntityNationPOL  EntityNation = "POL"
-	EntityNationPRI  EntityNation = "PRI"
-	EntityNationPRK  EntityNation = "PRK"
-	EntityNationPRT  EntityNation = "PRT"
-	EntityNationPRY  EntityNation = "PRY"
-	EntityNationPSE  EntityNation = "PSE"
-	EntityNationPYF  EntityNation = "PYF"
-	EntityNationQAT  EntityNation = "QAT"
-	EntityNationREU  EntityNation = "REU"
-	EntityNationROU  EntityNation = "ROU"
-	EntityNationRUS  EntityNation = "RUS"
-	EntityNationRWA  EntityNation = "RWA"
-	EntityNationSAU  EntityNation = "SAU"
-	EntityNationSDN  EntityNation = "SDN"
-	EntityNationSEN  EntityNation = "SEN"
-	EntityNationSGP  EntityNation = "SGP"
-	EntityNationSGS  EntityNation = "SGS"
-	EntityNationSHN  EntityNation = "SHN"
-	EntityNationSJM  EntityNation = "SJM"
-	EntityNationSLB  EntityNation = "SLB"
-	EntityNationSLE  EntityNation = "SLE"
-	EntityNationSLV  EntityNation = "SLV"
-	EntityNationSMR  EntityNation = "SMR"
-	EntityNationSOM  EntityNation = "SOM"
-	EntityNationSPM  EntityNation = "SPM"
-	EntityNationSRB  EntityNation = "SRB"
-	EntityNationSSD  EntityNation = "SSD"
-	EntityNationSTP  EntityNation = "STP"
-	EntityNationSUR  EntityNation = "SUR"
-	EntityNationSVK  EntityNation = "SVK"
-	EntityNationSVN  EntityNation = "SVN"
-	EntityNationSWE  EntityNation = "SWE"
-	EntityNationSWZ  EntityNation = "SWZ"
-	EntityNationSXM  EntityNation = "SXM"
-	EntityNationSYC  EntityNation = "SYC"
-	EntityNationSYR  EntityNation = "SYR"
-	EntityNationTCA  EntityNation = "TCA"
-	EntityNationTCD  EntityNation = "TCD"
-	EntityNationTGO  EntityNation = "TGO"
-	EntityNationTHA  EntityNation = "THA"
-	EntityNationTJK  EntityNation = "TJK"
-	EntityNationTKL  EntityNation = "TKL"
-	EntityNationTKM  EntityNation = "TKM"
-	EntityNationTLS  EntityNation = "TLS"
-	EntityNationTON  EntityNation = "TON"
-	EntityNationTTO  EntityNation = "TTO"
-	EntityNationTUN  EntityNation = "TUN"
-	EntityNationTUR  EntityNation = "TUR"
-	EntityNationTUV  EntityNation = "TUV"
-	EntityNationTWN  EntityNation = "TWN"
-	EntityNationTZA  EntityNation = "TZA"
-	EntityNationUGA  EntityNation = "UGA"
-	EntityNationUKR  EntityNation = "UKR"
-	EntityNationUMI  EntityNation = "UMI"
-	EntityNationURY  EntityNation = "URY"
-	EntityNationUSA  EntityNation = "USA"
-	EntityNationUZB  EntityNation = "UZB"
-	EntityNationVAT  EntityNation = "VAT"
-	EntityNationVCT  EntityNation = "VCT"
-	EntityNationVEN  EntityNation = "VEN"
-	EntityNationVGB  EntityNation = "VGB"
-	EntityNationVIR  EntityNation = "VIR"
-	EntityNationVNM  EntityNation = "VNM"
-	EntityNationVUT  EntityNation = "VUT"
-	EntityNationWLF  EntityNation = "WLF"
-	EntityNationWSM  EntityNation = "WSM"
-	EntityNationXKX  EntityNation = "XKX"
-	EntityNationYEM  EntityNation = "YEM"
-	EntityNationZAF  EntityNation = "ZAF"
-	EntityNationZMB  EntityNation = "ZMB"
-	EntityNationZWE  EntityNation = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the EntityNation enum.
-func (e EntityNation) Valid() bool {
-	switch e {
-	case EntityNationABW:
-		return true
-	case EntityNationAFG:
-		return true
-	case EntityNationAGO:
-		return true
-	case EntityNationAIA:
-		return true
-	case EntityNationALA:
-		return true
-	case EntityNationALB:
-		return true
-	case EntityNationAND:
-		return true
-	case EntityNationARE:
-		return true
-	case EntityNationARG:
-		return true
-	case EntityNationARM:
-		return true
-	case EntityNationASM:
-		return true
-	case EntityNationATA:
-		return true
-	case EntityNationATF:
-		return true
-	case EntityNationATG:
-		return true
-	case EntityNationAUS:
-		return true
-	case EntityNationAUT:
-		return true
-	case EntityNationAZE:
-		return true
-	case EntityNationBDI:
-		return true
-	case EntityNationBEL:
-		return true
-	case EntityNationBEN:
-		return true
-	case EntityNationBES:
-		return true
-	case EntityNationBFA:
-		return true
-	case EntityNationBGD:
-		return true
-	case EntityNationBGR:
-		return true
-	case EntityNationBHR:
-		return true
-	case EntityNationBHS:
-		return true
-	case EntityNationBIH:
-		return true
-	case EntityNationBLM:
-		return true
-	case EntityNationBLR:
-		return true
-	case EntityNationBLZ:
-		return true
-	case EntityNationBMU:
-		return true
-	case EntityNationBOL:
-		return true
-	case EntityNationBRA:
-		return true
-	case EntityNationBRB:
-		return true
-	case EntityNationBRN:
-		return true
-	case EntityNationBTN:
-		return true
-	case EntityNationBVT:
-		return true
-	case EntityNationBWA:
-		return true
-	case EntityNationCAF:
-		return true
-	case EntityNationCAN:
-		return true
-	case EntityNationCCK:
-		return true
-	case EntityNationCHE:
-		return true
-	case EntityNationCHL:
-		return true
-	case EntityNationCHN:
-		return true
-	case EntityNationCIV:
-		return true
-	case EntityNationCMR:
-		return true
-	case EntityNationCOD:
-		return true
-	case EntityNationCOG:
-		return true
-	case EntityNationCOK:
-		return true
-	case EntityNationCOL:
-		return true
-	case EntityNationCOM:
-		return true
-	case EntityNationCPV:
-		return true
-	case EntityNationCRI:
-		return true
-	case EntityNationCUB:
-		return true
-	case EntityNationCUW:
-		return true
-	case EntityNationCXR:
-		return true
-	case EntityNationCYM:
-		return true
-	case EntityNationCYP:
-		return true
-	case EntityNationCZE:
-		return true
-	case EntityNationDEU:
-		return true
-	case EntityNationDJI:
-		return true
-	case EntityNationDMA:
-		return true
-	case EntityNationDNK:
-		return true
-	case EntityNationDOM:
-		return true
-	case EntityNationDZA:
-		return true
-	case EntityNationECU:
-		return true
-	case EntityNationEGY:
-		return true
-	case EntityNationERI:
-		return true
-	case EntityNationESH:
-		return true
-	case EntityNationESP:
-		return true
-	case EntityNationEST:
-		return true
-	case EntityNationETH:
-		return true
-	case EntityNationEU:
-		return true
-	case EntityNationFIN:
-		return true
-	case EntityNationFJI:
-		return true
-	case EntityNationFLK:
-		return true
-	case EntityNationFRA:
-		return true
-	case EntityNationFRO:
-		return true
-	case EntityNationFSM:
-		return true
-	case EntityNationGAB:
-		return true
-	case EntityNationGBR:
-		return true
-	case EntityNationGEO:
-		return true
-	case EntityNationGGY:
-		return true
-	case EntityNationGHA:
-		return true
-	case EntityNationGIB:
-		return true
-	case EntityNationGIN:
-		return true
-	case EntityNationGLP:
-		return true
-	case EntityNationGMB:
-		return true
-	case EntityNationGNB:
-		return true
-	case EntityNationGNQ:
-		return true
-	case EntityNationGRC:
-		return true
-	case EntityNationGRD:
-		return true
-	case EntityNationGRL:
-		return true
-	case EntityNationGTM:
-		return true
-	case EntityNationGUF:
-		return true
-	case EntityNationGUM:
-		return true
-	case EntityNationGUY:
-		return true
-	case EntityNationHKG:
-		return true
-	case EntityNationHMD:
-		return true
-	case EntityNationHND:
-		return true
-	case EntityNationHRV:
-		return true
-	case EntityNationHTI:
-		return true
-	case EntityNationHUN:
-		return true
-	case EntityNationIDN:
-		return true
-	case EntityNationIMN:
-		return true
-	case EntityNationIND:
-		return true
-	case EntityNationIOT:
-		return true
-	case EntityNationIRL:
-		return true
-	case EntityNationIRN:
-		return true
-	case EntityNationIRQ:
-		return true
-	case EntityNationISL:
-		return true
-	case EntityNationISR:
-		return true
-	case EntityNationITA:
-		return true
-	case EntityNationJAM:
-		return true
-	case EntityNationJEY:
-		return true
-	case EntityNationJOR:
-		return true
-	case EntityNationJPN:
-		return true
-	case EntityNationKAZ:
-		return true
-	case EntityNationKEN:
-		return true
-	case EntityNationKGZ:
-		return true
-	case EntityNationKHM:
-		return true
-	case EntityNationKIR:
-		return true
-	case EntityNationKNA:
-		return true
-	case EntityNationKOR:
-		return true
-	case EntityNationKWT:
-		return true
-	case EntityNationLAO:
-		return true
-	case EntityNationLBN:
-		return true
-	case EntityNationLBR:
-		return true
-	case EntityNationLBY:
-		return true
-	case EntityNationLCA:
-		return true
-	case EntityNationLIE:
-		return true
-	case EntityNationLKA:
-		return true
-	case EntityNationLSO:
-		return true
-	case EntityNationLTU:
-		return true
-	case EntityNationLUX:
-		return true
-	case EntityNationLVA:
-		return true
-	case EntityNationMAC:
-		return true
-	case EntityNationMAF:
-		return true
-	case EntityNationMAR:
-		return true
-	case EntityNationMCO:
-		return true
-	case EntityNationMDA:
-		return true
-	case EntityNationMDG:
-		return true
-	case EntityNationMDV:
-		return true
-	case EntityNationMEX:
-		return true
-	case EntityNationMHL:
-		return true
-	case EntityNationMKD:
-		return true
-	case EntityNationMLI:
-		return true
-	case EntityNationMLT:
-		return true
-	case EntityNationMMR:
-		return true
-	case EntityNationMNE:
-		return true
-	case EntityNationMNG:
-		return true
-	case EntityNationMNP:
-		return true
-	case EntityNationMOZ:
-		return true
-	case EntityNationMRT:
-		return true
-	case EntityNationMSR:
-		return true
-	case EntityNationMTQ:
-		return true
-	case EntityNationMUS:
-		return true
-	case EntityNationMWI:
-		return true
-	case EntityNationMYS:
-		return true
-	case EntityNationMYT:
-		return true
-	case EntityNationNAM:
-		return true
-	case EntityNationNATO:
-		return true
-	case EntityNationNCL:
-		return true
-	case EntityNationNER:
-		return true
-	case EntityNationNFK:
-		return true
-	case EntityNationNGA:
-		return true
-	case EntityNationNIC:
-		return true
-	case EntityNationNIU:
-		return true
-	case EntityNationNLD:
-		return true
-	case EntityNationNOR:
-		return true
-	case EntityNationNPL:
-		return true
-	case EntityNationNRU:
-		return true
-	case EntityNationNZL:
-		return true
-	case EntityNationOMN:
-		return true
-	case EntityNationPAK:
-		return true
-	case EntityNationPAN:
-		return true
-	case EntityNationPCN:
-		return true
-	case EntityNationPER:
-		return true
-	case EntityNationPHL:
-		return true
-	case EntityNationPLW:
-		return true
-	case EntityNationPNG:
-		return true
-	case EntityNationPOL:
-		return true
-	case EntityNationPRI:
-		return true
-	case EntityNationPRK:
-		return true
-	case EntityNationPRT:
-		return true
-	case EntityNationPRY:
-		return true
-	case EntityNationPSE:
-		return true
-	case EntityNationPYF:
-		return true
-	case EntityNationQAT:
-		return true
-	case EntityNationREU:
-		return true
-	case EntityNationROU:
-		return true
-	case EntityNationRUS:
-		return true
-	case EntityNationRWA:
-		return true
-	case EntityNationSAU:
-		return true
-	case EntityNationSDN:
-		return true
-	case EntityNationSEN:
-		return true
-	case EntityNationSGP:
-		return true
-	case EntityNationSGS:
-		return true
-	case EntityNationSHN:
-		return true
-	case EntityNationSJM:
-		return true
-	case EntityNationSLB:
-		return true
-	case EntityNationSLE:
-		return true
-	case EntityNationSLV:
-		return true
-	case EntityNationSMR:
-		return true
-	case EntityNationSOM:
-		return true
-	case EntityNationSPM:
-		return true
-	case EntityNationSRB:
-		return true
-	case EntityNationSSD:
-		return true
-	case EntityNationSTP:
-		return true
-	case EntityNationSUR:
-		return true
-	case EntityNationSVK:
-		return true
-	case EntityNationSVN:
-		return true
-	case EntityNationSWE:
-		return true
-	case EntityNationSWZ:
-		return true
-	case EntityNationSXM:
-		return true
-	case EntityNationSYC:
-		return true
-	case EntityNationSYR:
-		return true
-	case EntityNationTCA:
-		return true
-	case EntityNationTCD:
-		return true
-	case EntityNationTGO:
-		return true
-	case EntityNationTHA:
-		return true
-	case EntityNationTJK:
-		return true
-	case EntityNationTKL:
-		return true
-	case EntityNationTKM:
-		return true
-	case EntityNationTLS:
-		return true
-	case EntityNationTON:
-		return true
-	case EntityNationTTO:
-		return true
-	case EntityNationTUN:
-		return true
-	case EntityNationTUR:
-		return true
-	case EntityNationTUV:
-		return true
-	case EntityNationTWN:
-		return true
-	case EntityNationTZA:
-		return true
-	case EntityNationUGA:
-		return true
-	case EntityNationUKR:
-		return true
-	case EntityNationUMI:
-		return true
-	case EntityNationURY:
-		return true
-	case EntityNationUSA:
-		return true
-	case EntityNationUZB:
-		return true
-	case EntityNationVAT:
-		return true
-	case EntityNationVCT:
-		return true
-	case EntityNationVEN:
-		return true
-	case EntityNationVGB:
-		return true
-	case EntityNationVIR:
-		return true
-	case EntityNationVNM:
-		return true
-	case EntityNationVUT:
-		return true
-	case EntityNationWLF:
-		return true
-	case EntityNationWSM:
-		return true
-	case EntityNationXKX:
-		return true
-	case EntityNationYEM:
-		return true
-	case EntityNationZAF:
-		return true
-	case EntityNationZMB:
-		return true
-	case EntityNationZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ExcludedEntityCountry.
-const (
-	ExcludedEntityCountryABW ExcludedEntityCountry = "ABW"
-	ExcludedEntityCountryAFG ExcludedEntityCountry = "AFG"
-	ExcludedEntityCountryAGO ExcludedEntityCountry = "AGO"
-	ExcludedEntityCountryAIA ExcludedEntityCountry = "AIA"
-	ExcludedEntityCountryALA ExcludedEntityCountry = "ALA"
-	ExcludedEntityCountryALB ExcludedEntityCountry = "ALB"
-	ExcludedEntityCountryAND ExcludedEntityCountry = "AND"
-	ExcludedEntityCountryARE ExcludedEntityCountry = "ARE"
-	ExcludedEntityCountryARG ExcludedEntityCountry = "ARG"
-	ExcludedEntityCountryARM ExcludedEntityCountry = "ARM"
-	ExcludedEntityCountryASM ExcludedEntityCountry = "ASM"
-	ExcludedEntityCountryATA ExcludedEntityCountry = "ATA"
-	ExcludedEntityCountryATF ExcludedEntityCountry = "ATF"
-	ExcludedEntityCountryATG ExcludedEntityCountry = "ATG"
-	ExcludedEntityCountryAUS ExcludedEntityCountry = "AUS"
-	ExcludedEntityCountryAUT ExcludedEntityCountry = "AUT"
-	ExcludedEntityCountryAZE ExcludedEntityCountry = "AZE"
-	ExcludedEntityCountryBDI ExcludedEntityCountry = "BDI"
-	ExcludedEntityCountryBEL ExcludedEntityCountry = "BEL"
-	ExcludedEntityCountryBEN ExcludedEntityCountry = "BEN"
-	ExcludedEntityCountryBES ExcludedEntityCountry = "BES"
-	ExcludedEntityCountryBFA ExcludedEntityCountry = "BFA"
-	ExcludedEntityCountryBGD ExcludedEntityCountry = "BGD"
-	ExcludedEntityCountryBGR ExcludedEntityCountry = "BGR"
-	ExcludedEntityCountryBHR ExcludedEntityCountry = "BHR"
-	ExcludedEntityCountryBHS ExcludedEntityCountry = "BHS"
-	ExcludedEntityCountryBIH ExcludedEntityCountry = "BIH"
-	ExcludedEntityCountryBLM ExcludedEntityCountry = "BLM"
-	ExcludedEntityCountryBLR ExcludedEntityCountry = "BLR"
-	ExcludedEntityCountryBLZ ExcludedEntityCountry = "BLZ"
-	ExcludedEntityCountryBMU ExcludedEntityCountry = "BMU"
-	ExcludedEntityCountryBOL ExcludedEntityCountry = "BOL"
-	ExcludedEntityCountryBRA ExcludedEntityCountry = "BRA"
-	ExcludedEntityCountryBRB ExcludedEntityCountry = "BRB"
-	ExcludedEntityCountryBRN ExcludedEntityCountry = "BRN"
-	ExcludedEntityCountryBTN ExcludedEntityCountry = "BTN"
-	ExcludedEntityCountryBVT ExcludedEntityCountry = "BVT"
-	ExcludedEntityCountryBWA ExcludedEntityCountry = "BWA"
-	ExcludedEntityCountryCAF ExcludedEntityCountry = "CAF"
-	ExcludedEntityCountryCAN ExcludedEntityCountry = "CAN"
-	ExcludedEntityCountryCCK ExcludedEntityCountry = "CCK"
-	ExcludedEntityCountryCHE ExcludedEntityCountry = "CHE"
-	ExcludedEntityCountryCHL ExcludedEntityCountry = "CHL"
-	ExcludedEntityCountryCHN ExcludedEntityCountry = "CHN"
-	ExcludedEntityCountryCIV ExcludedEntityCountry = "CIV"
-	ExcludedEntityCountryCMR ExcludedEntityCountry = "CMR"
-	ExcludedEntityCountryCOD ExcludedEntityCountry = "COD"
-	ExcludedEntityCountryCOG ExcludedEntityCountry = "COG"
-	ExcludedEntityCountryCOK ExcludedEntityCountry = "COK"
-	ExcludedEntityCountryCOL ExcludedEntityCountry = "COL"
-	ExcludedEntityCountryCOM ExcludedEntityCountry = "COM"
-	ExcludedEntityCountryCPV ExcludedEntityCountry = "CPV"
-	ExcludedEntityCountryCRI ExcludedEntityCountry = "CRI"
-	ExcludedEntityCountryCUB ExcludedEntityCountry = "CUB"
-	ExcludedEntityCountryCUW ExcludedEntityCountry = "CUW"
-	ExcludedEntityCountryCXR ExcludedEntityCountry = "CXR"
-	ExcludedEntityCountryCYM ExcludedEntityCountry = "CYM"
-	ExcludedEntityCountryCYP ExcludedEntityCountry = "CYP"
-	ExcludedEntityCountryCZE ExcludedEntityCountry = "CZE"
-	ExcludedEntityCountryDEU ExcludedEntityCountry = "DEU"
-	ExcludedEntityCountryDJI ExcludedEntityCountry = "DJI"
-	ExcludedEntityCountryDMA ExcludedEntityCountry = "DMA"
-	ExcludedEntityCountryDNK ExcludedEntityCountry = "DNK"
-	ExcludedEntityCountryDOM ExcludedEntityCountry = "DOM"
-	ExcludedEntityCountryDZA ExcludedEntityCountry = "DZA"
-	ExcludedEntityCountryECU ExcludedEntityCountry = "ECU"
-	ExcludedEntityCountryEGY ExcludedEntityCountry = "EGY"
-	ExcludedEntityCountryERI ExcludedEntityCountry = "ERI"
-	ExcludedEntityCountryESH ExcludedEntityCountry = "ESH"
-	ExcludedEntityCountryESP ExcludedEntityCountry = "ESP"
-	ExcludedEntityCountryEST ExcludedEntityCountry = "EST"
-	ExcludedEntityCountryETH ExcludedEntityCountry = "ETH"
-	ExcludedEntityCountryFIN ExcludedEntityCountry = "FIN"
-	ExcludedEntityCountryFJI ExcludedEntityCountry = "FJI"
-	ExcludedEntityCountryFLK ExcludedEntityCountry = "FLK"
-	ExcludedEntityCountryFRA ExcludedEntityCountry = "FRA"
-	ExcludedEntityCountryFRO ExcludedEntityCountry = "FRO"
-	ExcludedEntityCountryFSM ExcludedEntityCountry = "FSM"
-	ExcludedEntityCountryGAB ExcludedEntityCountry = "GAB"
-	ExcludedEntityCountryGBR ExcludedEntityCountry = "GBR"
-	ExcludedEntityCountryGEO ExcludedEntityCountry = "GEO"
-	ExcludedEntityCountryGGY ExcludedEntityCountry = "GGY"
-	ExcludedEntityCountryGHA ExcludedEntityCountry = "GHA"
-	ExcludedEntityCountryGIB ExcludedEntityCountry = "GIB"
-	ExcludedEntityCountryGIN ExcludedEntityCountry = "GIN"
-	ExcludedEntityCountryGLP ExcludedEntityCountry = "GLP"
-	ExcludedEntityCountryGMB ExcludedEntityCountry = "GMB"
-	ExcludedEntityCountryGNB ExcludedEntityCountry = "GNB"
-	ExcludedEntityCountryGNQ ExcludedEntityCountry = "GNQ"
-	ExcludedEntityCountryGRC ExcludedEntityCountry = "GRC"
-	ExcludedEntityCountryGRD ExcludedEntityCountry = "GRD"
-	ExcludedEntityCountryGRL ExcludedEntityCountry = "GRL"
-	ExcludedEntityCountryGTM ExcludedEntityCountry = "GTM"
-	ExcludedEntityCountryGUF ExcludedEntityCountry = "GUF"
-	ExcludedEntityCountryGUM ExcludedEntityCountry = "GUM"
-	ExcludedEntityCountryGUY ExcludedEntityCountry = "GUY"
-	ExcludedEntityCountryHKG ExcludedEntityCountry = "HKG"
-	ExcludedEntityCountryHMD ExcludedEntityCountry = "HMD"
-	ExcludedEntityCountryHND ExcludedEntityCountry = "HND"
-	ExcludedEntityCountryHRV ExcludedEntityCountry = "HRV"
-	ExcludedEntityCountryHTI ExcludedEntityCountry = "HTI"
-	ExcludedEntityCountryHUN ExcludedEntityCountry = "HUN"
-	ExcludedEntityCountryIDN ExcludedEntityCountry = "IDN"
-	ExcludedEntityCountryIMN ExcludedEntityCountry = "IMN"
-	ExcludedEntityCountryIND ExcludedEntityCountry = "IND"
-	ExcludedEntityCountryIOT ExcludedEntityCountry = "IOT"
-	ExcludedEntityCountryIRL ExcludedEntityCountry = "IRL"
-	ExcludedEntityCountryIRN ExcludedEntityCountry = "IRN"
-	ExcludedEntityCountryIRQ ExcludedEntityCountry = "IRQ"
-	ExcludedEntityCountryISL ExcludedEntityCountry = "ISL"
-	ExcludedEntityCountryISR ExcludedEntityCountry = "ISR"
-	ExcludedEntityCountryITA ExcludedEntityCountry = "ITA"
-	ExcludedEntityCountryJAM ExcludedEntityCountry = "JAM"
-	ExcludedEntityCountryJEY ExcludedEntityCountry = "JEY"
-	ExcludedEntityCountryJOR ExcludedEntityCountry = "JOR"
-	ExcludedEntityCountryJPN ExcludedEntityCountry = "JPN"
-	ExcludedEntityCountryKAZ ExcludedEntityCountry = "KAZ"
-	ExcludedEntityCountryKEN ExcludedEntityCountry = "KEN"
-	ExcludedEntityCountryKGZ ExcludedEntityCountry = "KGZ"
-	ExcludedEntityCountryKHM ExcludedEntityCountry = "KHM"
-	ExcludedEntityCountryKIR ExcludedEntityCountry = "KIR"
-	ExcludedEntityCountryKNA ExcludedEntityCountry = "KNA"
-	ExcludedEntityCountryKOR ExcludedEntityCountry = "KOR"
-	ExcludedEntityCountryKWT ExcludedEntityCountry = "KWT"
-	ExcludedEntityCountryLAO ExcludedEntityCountry = "LAO"
-	ExcludedEntityCountryLBN ExcludedEntityCountry = "LBN"
-	ExcludedEntityCountryLBR ExcludedEntityCountry = "LBR"
-	ExcludedEntityCountryLBY ExcludedEntityCountry = "LBY"
-	ExcludedEntityCountryLCA ExcludedEntityCountry = "LCA"
-	ExcludedEntityCountryLIE ExcludedEntityCountry = "LIE"
-	ExcludedEntityCountryLKA ExcludedEntityCountry = "LKA"
-	ExcludedEntityCountryLSO ExcludedEntityCountry = "LSO"
-	ExcludedEntityCountryLTU ExcludedEntityCountry = "LTU"
-	ExcludedEntityCountryLUX ExcludedEntityCountry = "LUX"
-	ExcludedEntityCountryLVA ExcludedEntityCountry = "LVA"
-	ExcludedEntityCountryMAC ExcludedEntityCountry = "MAC"
-	ExcludedEntityCountryMAF ExcludedEntityCountry = "MAF"
-	ExcludedEntityCountryMAR ExcludedEntityCountry = "MAR"
-	ExcludedEntityCountryMCO ExcludedEntityCountry = "MCO"
-	ExcludedEntityCountryMDA ExcludedEntityCountry = "MDA"
-	ExcludedEntityCountryMDG ExcludedEntityCountry = "MDG"
-	ExcludedEntityCountryMDV ExcludedEntityCountry = "MDV"
-	ExcludedEntityCountryMEX ExcludedEntityCountry = "MEX"
-	ExcludedEntityCountryMHL ExcludedEntityCountry = "MHL"
-	ExcludedEntityCountryMKD ExcludedEntityCountry = "MKD"
-	ExcludedEntityCountryMLI ExcludedEntityCountry = "MLI"
-	ExcludedEntityCountryMLT ExcludedEntityCountry = "MLT"
-	ExcludedEntityCountryMMR ExcludedEntityCountry = "MMR"
-	ExcludedEntityCountryMNE ExcludedEntityCountry = "MNE"
-	ExcludedEntityCountryMNG ExcludedEntityCountry = "MNG"
-	ExcludedEntityCountryMNP ExcludedEntityCountry = "MNP"
-	ExcludedEntityCountryMOZ ExcludedEntityCountry = "MOZ"
-	ExcludedEntityCountryMRT ExcludedEntityCountry = "MRT"
-	ExcludedEntityCountryMSR ExcludedEntityCountry = "MSR"
-	ExcludedEntityCountryMTQ ExcludedEntityCountry = "MTQ"
-	ExcludedEntityCountryMUS ExcludedEntityCountry = "MUS"
-	ExcludedEntityCountryMWI ExcludedEntityCountry = "MWI"
-	ExcludedEntityCountryMYS ExcludedEntityCountry = "MYS"
-	ExcludedEntityCountryMYT ExcludedEntityCountry = "MYT"
-	ExcludedEntityCountryNAM ExcludedEntityCountry = "NAM"
-	ExcludedEntityCountryNCL ExcludedEntityCountry = "NCL"
-	ExcludedEntityCountryNER ExcludedEntityCountry = "NER"
-	ExcludedEntityCountryNFK ExcludedEntityCountry = "NFK"
-	ExcludedEntityCountryNGA ExcludedEntityCountry = "NGA"
-	ExcludedEntityCountryNIC ExcludedEntityCountry = "NIC"
-	ExcludedEntityCountryNIU ExcludedEntityCountry = "NIU"
-	ExcludedEntityCountryNLD ExcludedEntityCountry = "NLD"
-	ExcludedEntityCountryNOR ExcludedEntityCountry = "NOR"
-	ExcludedEntityCountryNPL ExcludedEntityCountry = "NPL"
-	ExcludedEntityCountryNRU ExcludedEntityCountry = "NRU"
-	ExcludedEntityCountryNZL ExcludedEntityCountry = "NZL"
-	ExcludedEntityCountryOMN ExcludedEntityCountry = "OMN"
-	ExcludedEntityCountryPAK ExcludedEntityCountry = "PAK"
-	ExcludedEntityCountryPAN ExcludedEntityCountry = "PAN"
-	ExcludedEntityCountryPCN ExcludedEntityCountry = "PCN"
-	ExcludedEntityCountryPER ExcludedEntityCountry = "PER"
-	ExcludedEntityCountryPHL ExcludedEntityCountry = "PHL"
-	ExcludedEntityCountryPLW ExcludedEntityCountry = "PLW"
-	ExcludedEntityCountryPNG ExcludedEntityCountry = "PNG"
-	ExcludedEntityCountryPOL ExcludedEntityCountry = "POL"
-	ExcludedEntityCountryPRI ExcludedEntityCountry = "PRI"
-	ExcludedEntityCountryPRK ExcludedEntityCountry = "PRK"
-	ExcludedEntityCountryPRT ExcludedEntityCountry = "PRT"
-	ExcludedEntityCountryPRY ExcludedEntityCountry = "PRY"
-	ExcludedEntityCountryPSE ExcludedEntityCountry = "PSE"
-	ExcludedEntityCountryPYF ExcludedEntityCountry = "PYF"
-	ExcludedEntityCountryQAT ExcludedEntityCountry = "QAT"
-	ExcludedEntityCountryREU ExcludedEntityCountry = "REU"
-	ExcludedEntityCountryROU ExcludedEntityCountry = "ROU"
-	ExcludedEntityCountryRUS ExcludedEntityCountry = "RUS"
-	ExcludedEntityCountryRWA ExcludedEntityCountry = "RWA"
-	ExcludedEntityCountrySAU ExcludedEntityCountry = "SAU"
-	ExcludedEntityCountrySDN ExcludedEntityCountry = "SDN"
-	ExcludedEntityCountrySEN ExcludedEntityCountry = "SEN"
-	ExcludedEntityCountrySGP ExcludedEntityCountry = "SGP"
-	ExcludedEntityCountrySGS ExcludedEntityCountry = "SGS"
-	ExcludedEntityCountrySHN ExcludedEntityCountry = "SHN"
-	ExcludedEntityCountrySJM ExcludedEntityCountry = "SJM"
-	ExcludedEntityCountrySLB ExcludedEntityCountry = "SLB"
-	ExcludedEntityCountrySLE ExcludedEntityCountry = "SLE"
-	ExcludedEntityCountrySLV ExcludedEntityCountry = "SLV"
-	ExcludedEntityCountrySMR ExcludedEntityCountry = "SMR"
-	ExcludedEntityCountrySOM ExcludedEntityCountry = "SOM"
-	ExcludedEntityCountrySPM ExcludedEntityCountry = "SPM"
-	ExcludedEntityCountrySRB ExcludedEntityCountry = "SRB"
-	ExcludedEntityCountrySSD ExcludedEntityCountry = "SSD"
-	ExcludedEntityCountrySTP ExcludedEntityCountry = "STP"
-	ExcludedEntityCountrySUR ExcludedEntityCountry = "SUR"
-	ExcludedEntityCountrySVK ExcludedEntityCountry = "SVK"
-	ExcludedEntityCountrySVN ExcludedEntityCountry = "SVN"
-	ExcludedEntityCountrySWE ExcludedEntityCountry = "SWE"
-	ExcludedEntityCountrySWZ ExcludedEntityCountry = "SWZ"
-	ExcludedEntityCountrySXM ExcludedEntityCountry = "SXM"
-	ExcludedEntityCountrySYC ExcludedEntityCountry = "SYC"
-	ExcludedEntityCountrySYR ExcludedEntityCountry = "SYR"
-	ExcludedEntityCountryTCA ExcludedEntityCountry = "TCA"
-	ExcludedEntityCountryTCD ExcludedEntityCountry = "TCD"
-	ExcludedEntityCountryTGO ExcludedEntityCountry = "TGO"
-	ExcludedEntityCountryTHA ExcludedEntityCountry = "THA"
-	ExcludedEntityCountryTJK ExcludedEntityCountry = "TJK"
-	ExcludedEntityCountryTKL ExcludedEntityCountry = "TKL"
-	ExcludedEntityCountryTKM ExcludedEntityCountry = "TKM"
-	ExcludedEntityCountryTLS ExcludedEntityCountry = "TLS"
-	ExcludedEntityCountryTON ExcludedEntityCountry = "TON"
-	ExcludedEntityCountryTTO ExcludedEntityCountry = "TTO"
-	ExcludedEntityCountryTUN ExcludedEntityCountry = "TUN"
-	ExcludedEntityCountryTUR ExcludedEntityCountry = "TUR"
-	ExcludedEntityCountryTUV ExcludedEntityCountry = "TUV"
-	ExcludedEntityCountryTWN ExcludedEntityCountry = "TWN"
-	ExcludedEntityCountryTZA ExcludedEntityCountry = "TZA"
-	ExcludedEntityCountryUGA ExcludedEntityCountry = "UGA"
-	ExcludedEntityCountryUKR ExcludedEntityCountry = "UKR"
-	ExcludedEntityCountryUMI ExcludedEntityCountry = "UMI"
-	ExcludedEntityCountryURY ExcludedEntityCountry = "URY"
-	ExcludedEntityCountryUSA ExcludedEntityCountry = "USA"
-	ExcludedEntityCountryUZB ExcludedEntityCountry = "UZB"
-	ExcludedEntityCountryVAT ExcludedEntityCountry = "VAT"
-	ExcludedEntityCountryVCT ExcludedEntityCountry = "VCT"
-	ExcludedEntityCountryVEN ExcludedEntityCountry = "VEN"
-	ExcludedEntityCountryVGB ExcludedEntityCountry = "VGB"
-	ExcludedEntityCountryVIR ExcludedEntityCountry = "VIR"
-	ExcludedEntityCountryVNM ExcludedEntityCountry = "VNM"
-	ExcludedEntityCountryVUT ExcludedEntityCountry = "VUT"
-	ExcludedEntityCountryWLF ExcludedEntityCountry = "WLF"
-	ExcludedEntityCountryWSM ExcludedEntityCountry = "WSM"
-	ExcludedEntityCountryXKX ExcludedEntityCountry = "XKX"
-	ExcludedEntityCountryYEM ExcludedEntityCountry = "YEM"
-	ExcludedEntityCountryZAF ExcludedEntityCountry = "ZAF"
-	ExcludedEntityCountryZMB ExcludedEntityCountry = "ZMB"
-	ExcludedEntityCountryZWE ExcludedEntityCountry = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the ExcludedEntityCountry enum.
-func (e ExcludedEntityCountry) Valid() bool {
-	switch e {
-	case ExcludedEntityCountryABW:
-		return true
-	case ExcludedEntityCountryAFG:
-		return true
-	case ExcludedEntityCountryAGO:
-		return true
-	case ExcludedEntityCountryAIA:
-		return true
-	case ExcludedEntityCountryALA:
-		return true
-	case ExcludedEntityCountryALB:
-		return true
-	case ExcludedEntityCountryAND:
-		return true
-	case ExcludedEntityCountryARE:
-		return true
-	case ExcludedEntityCountryARG:
-		return true
-	case ExcludedEntityCountryARM:
-		return true
-	case ExcludedEntityCountryASM:
-		return true
-	case ExcludedEntityCountryATA:
-		return true
-	case ExcludedEntityCountryATF:
-		return true
-	case ExcludedEntityCountryATG:
-		return true
-	case ExcludedEntityCountryAUS:
-		return true
-	case ExcludedEntityCountryAUT:
-		return true
-	case ExcludedEntityCountryAZE:
-		return true
-	case ExcludedEntityCountryBDI:
-		return true
-	case ExcludedEntityCountryBEL:
-		return true
-	case ExcludedEntityCountryBEN:
-		return true
-	case ExcludedEntityCountryBES:
-		return true
-	case ExcludedEntityCountryBFA:
-		return true
-	case ExcludedEntityCountryBGD:
-		return true
-	case ExcludedEntityCountryBGR:
-		return true
-	case ExcludedEntityCountryBHR:
-		return true
-	case ExcludedEntityCountryBHS:
-		return true
-	case ExcludedEntityCountryBIH:
-		return true
-	case ExcludedEntityCountryBLM:
-		return true
-	case ExcludedEntityCountryBLR:
-		return true
-	case ExcludedEntityCountryBLZ:
-		return true
-	case ExcludedEntityCountryBMU:
-		return true
-	case ExcludedEntityCountryBOL:
-		return true
-	case ExcludedEntityCountryBRA:
-		return true
-	case ExcludedEntityCountryBRB:
-		return true
-	case ExcludedEntityCountryBRN:
-		return true
-	case ExcludedEntityCountryBTN:
-		return true
-	case ExcludedEntityCountryBVT:
-		return true
-	case ExcludedEntityCountryBWA:
-		return true
-	case ExcludedEntityCountryCAF:
-		return true
-	case ExcludedEntityCountryCAN:
-		return true
-	case ExcludedEntityCountryCCK:
-		return true
-	case ExcludedEntityCountryCHE:
-		return true
-	case ExcludedEntityCountryCHL:
-		return true
-	case ExcludedEntityCountryCHN:
-		return true
-	case ExcludedEntityCountryCIV:
-		return true
-	case ExcludedEntityCountryCMR:
-		return true
-	case ExcludedEntityCountryCOD:
-		return true
-	case ExcludedEntityCountryCOG:
-		return true
-	case ExcludedEntityCountryCOK:
-		return true
-	case ExcludedEntityCountryCOL:
-		return true
-	case ExcludedEntityCountryCOM:
-		return true
-	case ExcludedEntityCountryCPV:
-		return true
-	case ExcludedEntityCountryCRI:
-		return true
-	case ExcludedEntityCountryCUB:
-		return true
-	case ExcludedEntityCountryCUW:
-		return true
-	case ExcludedEntityCountryCXR:
-		return true
-	case ExcludedEntityCountryCYM:
-		return true
-	case ExcludedEntityCountryCYP:
-		return true
-	case ExcludedEntityCountryCZE:
-		return true
-	case ExcludedEntityCountryDEU:
-		return true
-	case ExcludedEntityCountryDJI:
-		return true
-	case ExcludedEntityCountryDMA:
-		return true
-	case ExcludedEntityCountryDNK:
-		return true
-	case ExcludedEntityCountryDOM:
-		return true
-	case ExcludedEntityCountryDZA:
-		return true
-	case ExcludedEntityCountryECU:
-		return true
-	case ExcludedEntityCountryEGY:
-		return true
-	case ExcludedEntityCountryERI:
-		return true
-	case ExcludedEntityCountryESH:
-		return true
-	case ExcludedEntityCountryESP:
-		return true
-	case ExcludedEntityCountryEST:
-		return true
-	case ExcludedEntityCountryETH:
-		return true
-	case ExcludedEntityCountryFIN:
-		return true
-	case ExcludedEntityCountryFJI:
-		return true
-	case ExcludedEntityCountryFLK:
-		return true
-	case ExcludedEntityCountryFRA:
-		return true
-	case ExcludedEntityCountryFRO:
-		return true
-	case ExcludedEntityCountryFSM:
-		return true
-	case ExcludedEntityCountryGAB:
-		return true
-	case ExcludedEntityCountryGBR:
-		return true
-	case ExcludedEntityCountryGEO:
-		return true
-	case ExcludedEntityCountryGGY:
-		return true
-	case ExcludedEntityCountryGHA:
-		return true
-	case ExcludedEntityCountryGIB:
-		return true
-	case ExcludedEntityCountryGIN:
-		return true
-	case ExcludedEntityCountryGLP:
-		return true
-	case ExcludedEntityCountryGMB:
-		return true
-	case ExcludedEntityCountryGNB:
-		return true
-	case ExcludedEntityCountryGNQ:
-		return true
-	case ExcludedEntityCountryGRC:
-		return true
-	case ExcludedEntityCountryGRD:
-		return true
-	case ExcludedEntityCountryGRL:
-		return true
-	case ExcludedEntityCountryGTM:
-		return true
-	case ExcludedEntityCountryGUF:
-		return true
-	case ExcludedEntityCountryGUM:
-		return true
-	case ExcludedEntityCountryGUY:
-		return true
-	case ExcludedEntityCountryHKG:
-		return true
-	case ExcludedEntityCountryHMD:
-		return true
-	case ExcludedEntityCountryHND:
-		return true
-	case ExcludedEntityCountryHRV:
-		return true
-	case ExcludedEntityCountryHTI:
-		return true
-	case ExcludedEntityCountryHUN:
-		return true
-	case ExcludedEntityCountryIDN:
-		return true
-	case ExcludedEntityCountryIMN:
-		return true
-	case ExcludedEntityCountryIND:
-		return true
-	case ExcludedEntityCountryIOT:
-		return true
-	case ExcludedEntityCountryIRL:
-		return true
-	case ExcludedEntityCountryIRN:
-		return true
-	case ExcludedEntityCountryIRQ:
-		return true
-	case ExcludedEntityCountryISL:
-		return true
-	case ExcludedEntityCountryISR:
-		return true
-	case ExcludedEntityCountryITA:
-		return true
-	case ExcludedEntityCountryJAM:
-		return true
-	case ExcludedEntityCountryJEY:
-		return true
-	case ExcludedEntityCountryJOR:
-		return true
-	case ExcludedEntityCountryJPN:
-		return true
-	case ExcludedEntityCountryKAZ:
-		return true
-	case ExcludedEntityCountryKEN:
-		return true
-	case ExcludedEntityCountryKGZ:
-		return true
-	case ExcludedEntityCountryKHM:
-		return true
-	case ExcludedEntityCountryKIR:
-		return true
-	case ExcludedEntityCountryKNA:
-		return true
-	case ExcludedEntityCountryKOR:
-		return true
-	case ExcludedEntityCountryKWT:
-		return true
-	case ExcludedEntityCountryLAO:
-		return true
-	case ExcludedEntityCountryLBN:
-		return true
-	case ExcludedEntityCountryLBR:
-		return true
-	case ExcludedEntityCountryLBY:
-		return true
-	case ExcludedEntityCountryLCA:
-		return true
-	case ExcludedEntityCountryLIE:
-		return true
-	case ExcludedEntityCountryLKA:
-		return true
-	case ExcludedEntityCountryLSO:
-		return true
-	case ExcludedEntityCountryLTU:
-		return true
-	case ExcludedEntityCountryLUX:
-		return true
-	case ExcludedEntityCountryLVA:
-		return true
-	case ExcludedEntityCountryMAC:
-		return true
-	case ExcludedEntityCountryMAF:
-		return true
-	case ExcludedEntityCountryMAR:
-		return true
-	case ExcludedEntityCountryMCO:
-		return true
-	case ExcludedEntityCountryMDA:
-		return true
-	case ExcludedEntityCountryMDG:
-		return true
-	case ExcludedEntityCountryMDV:
-		return true
-	case ExcludedEntityCountryMEX:
-		return true
-	case ExcludedEntityCountryMHL:
-		return true
-	case ExcludedEntityCountryMKD:
-		return true
-	case ExcludedEntityCountryMLI:
-		return true
-	case ExcludedEntityCountryMLT:
-		return true
-	case ExcludedEntityCountryMMR:
-		return true
-	case ExcludedEntityCountryMNE:
-		return true
-	case ExcludedEntityCountryMNG:
-		return true
-	case ExcludedEntityCountryMNP:
-		return true
-	case ExcludedEntityCountryMOZ:
-		return true
-	case ExcludedEntityCountryMRT:
-		return true
-	case ExcludedEntityCountryMSR:
-		return true
-	case ExcludedEntityCountryMTQ:
-		return true
-	case ExcludedEntityCountryMUS:
-		return true
-	case ExcludedEntityCountryMWI:
-		return true
-	case ExcludedEntityCountryMYS:
-		return true
-	case ExcludedEntityCountryMYT:
-		return true
-	case ExcludedEntityCountryNAM:
-		return true
-	case ExcludedEntityCountryNCL:
-		return true
-	case ExcludedEntityCountryNER:
-		return true
-	case ExcludedEntityCountryNFK:
-		return true
-	case ExcludedEntityCountryNGA:
-		return true
-	case ExcludedEntityCountryNIC:
-		return true
-	case ExcludedEntityCountryNIU:
-		return true
-	case ExcludedEntityCountryNLD:
-		return true
-	case ExcludedEntityCountryNOR:
-		return true
-	case ExcludedEntityCountryNPL:
-		return true
-	case ExcludedEntityCountryNRU:
-		return true
-	case ExcludedEntityCountryNZL:
-		return true
-	case ExcludedEntityCountryOMN:
-		return true
-	case ExcludedEntityCountryPAK:
-		return true
-	case ExcludedEntityCountryPAN:
-		return true
-	case ExcludedEntityCountryPCN:
-		return true
-	case ExcludedEntityCountryPER:
-		return true
-	case ExcludedEntityCountryPHL:
-		return true
-	case ExcludedEntityCountryPLW:
-		return true
-	case ExcludedEntityCountryPNG:
-		return true
-	case ExcludedEntityCountryPOL:
-		return true
-	case ExcludedEntityCountryPRI:
-		return true
-	case ExcludedEntityCountryPRK:
-		return true
-	case ExcludedEntityCountryPRT:
-		return true
-	case ExcludedEntityCountryPRY:
-		return true
-	case ExcludedEntityCountryPSE:
-		return true
-	case ExcludedEntityCountryPYF:
-		return true
-	case ExcludedEntityCountryQAT:
-		return true
-	case ExcludedEntityCountryREU:
-		return true
-	case ExcludedEntityCountryROU:
-		return true
-	case ExcludedEntityCountryRUS:
-		return true
-	case ExcludedEntityCountryRWA:
-		return true
-	case ExcludedEntityCountrySAU:
-		return true
-	case ExcludedEntityCountrySDN:
-		return true
-	case ExcludedEntityCountrySEN:
-		return true
-	case ExcludedEntityCountrySGP:
-		return true
-	case ExcludedEntityCountrySGS:
-		return true
-	case ExcludedEntityCountrySHN:
-		return true
-	case ExcludedEntityCountrySJM:
-		return true
-	case ExcludedEntityCountrySLB:
-		return true
-	case ExcludedEntityCountrySLE:
-		return true
-	case ExcludedEntityCountrySLV:
-		return true
-	case ExcludedEntityCountrySMR:
-		return true
-	case ExcludedEntityCountrySOM:
-		return true
-	case ExcludedEntityCountrySPM:
-		return true
-	case ExcludedEntityCountrySRB:
-		return true
-	case ExcludedEntityCountrySSD:
-		return true
-	case ExcludedEntityCountrySTP:
-		return true
-	case ExcludedEntityCountrySUR:
-		return true
-	case ExcludedEntityCountrySVK:
-		return true
-	case ExcludedEntityCountrySVN:
-		return true
-	case ExcludedEntityCountrySWE:
-		return true
-	case ExcludedEntityCountrySWZ:
-		return true
-	case ExcludedEntityCountrySXM:
-		return true
-	case ExcludedEntityCountrySYC:
-		return true
-	case ExcludedEntityCountrySYR:
-		return true
-	case ExcludedEntityCountryTCA:
-		return true
-	case ExcludedEntityCountryTCD:
-		return true
-	case ExcludedEntityCountryTGO:
-		return true
-	case ExcludedEntityCountryTHA:
-		return true
-	case ExcludedEntityCountryTJK:
-		return true
-	case ExcludedEntityCountryTKL:
-		return true
-	case ExcludedEntityCountryTKM:
-		return true
-	case ExcludedEntityCountryTLS:
-		return true
-	case ExcludedEntityCountryTON:
-		return true
-	case ExcludedEntityCountryTTO:
-		return true
-	case ExcludedEntityCountryTUN:
-		return true
-	case ExcludedEntityCountryTUR:
-		return true
-	case ExcludedEntityCountryTUV:
-		return true
-	case ExcludedEntityCountryTWN:
-		return true
-	case ExcludedEntityCountryTZA:
-		return true
-	case ExcludedEntityCountryUGA:
-		return true
-	case ExcludedEntityCountryUKR:
-		return true
-	case ExcludedEntityCountryUMI:
-		return true
-	case ExcludedEntityCountryURY:
-		return true
-	case ExcludedEntityCountryUSA:
-		return true
-	case ExcludedEntityCountryUZB:
-		return true
-	case ExcludedEntityCountryVAT:
-		return true
-	case ExcludedEntityCountryVCT:
-		return true
-	case ExcludedEntityCountryVEN:
-		return true
-	case ExcludedEntityCountryVGB:
-		return true
-	case ExcludedEntityCountryVIR:
-		return true
-	case ExcludedEntityCountryVNM:
-		return true
-	case ExcludedEntityCountryVUT:
-		return true
-	case ExcludedEntityCountryWLF:
-		return true
-	case ExcludedEntityCountryWSM:
-		return true
-	case ExcludedEntityCountryXKX:
-		return true
-	case ExcludedEntityCountryYEM:
-		return true
-	case ExcludedEntityCountryZAF:
-		return true
-	case ExcludedEntityCountryZMB:
-		return true
-	case ExcludedEntityCountryZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ExcludedEntityLabelClassification.
-const (
-	ExcludedEntityLabelClassificationCONFIDENTIAL ExcludedEntityLabelClassification = "CONFIDENTIAL"
-	ExcludedEntityLabelClassificationRESTRICTED   ExcludedEntityLabelClassification = "RESTRICTED"
-	ExcludedEntityLabelClassificationSECRET       ExcludedEntityLabelClassification = "SECRET"
-	ExcludedEntityLabelClassificationUNCLASSIFIED ExcludedEntityLabelClassification = "UNCLASSIFIED"
-)
-
-// Valid indicates whether the value is a known member of the ExcludedEntityLabelClassification enum.
-func (e ExcludedEntityLabelClassification) Valid() bool {
-	switch e {
-	case ExcludedEntityLabelClassificationCONFIDENTIAL:
-		return true
-	case ExcludedEntityLabelClassificationRESTRICTED:
-		return true
-	case ExcludedEntityLabelClassificationSECRET:
-		return true
-	case ExcludedEntityLabelClassificationUNCLASSIFIED:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for ExcludedEntityNation.
-const (
-	ExcludedEntityNationABW  ExcludedEntityNation = "ABW"
-	ExcludedEntityNationAFG  ExcludedEntityNation = "AFG"
-	ExcludedEntityNationAGO  ExcludedEntityNation = "AGO"
-	ExcludedEntityNationAIA  ExcludedEntityNation = "AIA"
-	ExcludedEntityNationALA  ExcludedEntityNation = "ALA"
-	ExcludedEntityNationALB  ExcludedEntityNation = "ALB"
-	ExcludedEntityNationAND  ExcludedEntityNation = "AND"
-	ExcludedEntityNationARE  ExcludedEntityNation = "ARE"
-	ExcludedEntityNationARG  ExcludedEntityNation = "ARG"
-	ExcludedEntityNationARM  ExcludedEntityNation = "ARM"
-	ExcludedEntityNationASM  ExcludedEntityNation = "ASM"
-	ExcludedEntityNationATA  ExcludedEntityNation = "ATA"
-	ExcludedEntityNationATF  ExcludedEntityNation = "ATF"
-	ExcludedEntityNationATG  ExcludedEntityNation = "ATG"
-	ExcludedEntityNationAUS  ExcludedEntityNation = "AUS"
-	ExcludedEntityNationAUT  ExcludedEntityNation = "AUT"
-	ExcludedEntityNationAZE  ExcludedEntityNation = "AZE"
-	ExcludedEntityNationBDI  ExcludedEntityNation = "BDI"
-	ExcludedEntityNationBEL  ExcludedEntityNation = "BEL"
-	ExcludedEntityNationBEN  ExcludedEntityNation = "BEN"
-	ExcludedEntityNationBES  ExcludedEntityNation = "BES"
-	ExcludedEntityNationBFA  ExcludedEntityNation = "BFA"
-	ExcludedEntityNationBGD  ExcludedEntityNation = "BGD"
-	ExcludedEntityNationBGR  ExcludedEntityNation = "BGR"
-	ExcludedEntityNationBHR  ExcludedEntityNation = "BHR"
-	ExcludedEntityNationBHS  ExcludedEntityNation = "BHS"
-	ExcludedEntityNationBIH  ExcludedEntityNation = "BIH"
-	ExcludedEntityNationBLM  ExcludedEntityNation = "BLM"
-	ExcludedEntityNationBLR  ExcludedEntityNation = "BLR"
-	ExcludedEntityNationBLZ  ExcludedEntityNation = "BLZ"
-	ExcludedEntityNationBMU  ExcludedEntityNation = "BMU"
-	ExcludedEntityNationBOL  ExcludedEntityNation = "BOL"
-	ExcludedEntityNationBRA  ExcludedEntityNation = "BRA"
-	ExcludedEntityNationBRB  ExcludedEntityNation = "BRB"
-	ExcludedEntityNationBRN  ExcludedEntityNation = "BRN"
-	ExcludedEntityNationBTN  ExcludedEntityNation = "BTN"
-	ExcludedEntityNationBVT  ExcludedEntityNation = "BVT"
-	ExcludedEntityNationBWA  ExcludedEntityNation = "BWA"
-	ExcludedEntityNationCAF  ExcludedEntityNation = "CAF"
-	ExcludedEntityNationCAN  ExcludedEntityNation = "CAN"
-	ExcludedEntityNationCCK  ExcludedEntityNation = "CCK"
-	ExcludedEntityNationCHE  ExcludedEntityNation = "CHE"
-	ExcludedEntityNationCHL  ExcludedEntityNation = "CHL"
-	ExcludedEntityNationCHN  ExcludedEntityNation = "CHN"
-	ExcludedEntityNationCIV  ExcludedEntityNation = "CIV"
-	ExcludedEntityNationCMR  ExcludedEntityNation = "CMR"
-	ExcludedEntityNationCOD  ExcludedEntityNation = "COD"
-	ExcludedEntityNationCOG  ExcludedEntityNation = "COG"
-	ExcludedEntityNationCOK  ExcludedEntityNation = "COK"
-	ExcludedEntityNationCOL  ExcludedEntityNation = "COL"
-	ExcludedEntityNationCOM  ExcludedEntityNation = "COM"
-	ExcludedEntityNationCPV  ExcludedEntityNation = "CPV"
-	ExcludedEntityNationCRI  ExcludedEntityNation = "CRI"
-	ExcludedEntityNationCUB  ExcludedEntityNation = "CUB"
-	ExcludedEntityNationCUW  ExcludedEntityNation = "CUW"
-	ExcludedEntityNationCXR  ExcludedEntityNation = "CXR"
-	ExcludedEntityNationCYM  ExcludedEntityNation = "CYM"
-	ExcludedEntityNationCYP  ExcludedEntityNation = "CYP"
-	ExcludedEntityNationCZE  ExcludedEntityNation = "CZE"
-	ExcludedEntityNationDEU  ExcludedEntityNation = "DEU"
-	ExcludedEntityNationDJI  ExcludedEntityNation = "DJI"
-	ExcludedEntityNationDMA  ExcludedEntityNation = "DMA"
-	ExcludedEntityNationDNK  ExcludedEntityNation = "DNK"
-	ExcludedEntityNationDOM  ExcludedEntityNation = "DOM"
-	ExcludedEntityNationDZA  ExcludedEntityNation = "DZA"
-	ExcludedEntityNationECU  ExcludedEntityNation = "ECU"
-	ExcludedEntityNationEGY  ExcludedEntityNation = "EGY"
-	ExcludedEntityNationERI  ExcludedEntityNation = "ERI"
-	ExcludedEntityNationESH  ExcludedEntityNation = "ESH"
-	ExcludedEntityNationESP  ExcludedEntityNation = "ESP"
-	ExcludedEntityNationEST  ExcludedEntityNation = "EST"
-	ExcludedEntityNationETH  ExcludedEntityNation = "ETH"
-	ExcludedEntityNationEU   ExcludedEntityNation = "EU"
-	ExcludedEntityNationFIN  ExcludedEntityNation = "FIN"
-	ExcludedEntityNationFJI  ExcludedEntityNation = "FJI"
-	ExcludedEntityNationFLK  ExcludedEntityNation = "FLK"
-	ExcludedEntityNationFRA  ExcludedEntityNation = "FRA"
-	ExcludedEntityNationFRO  ExcludedEntityNation = "FRO"
-	ExcludedEntityNationFSM  ExcludedEntityNation = "FSM"
-	ExcludedEntityNationGAB  ExcludedEntityNation = "GAB"
-	ExcludedEntityNationGBR  ExcludedEntityNation = "GBR"
-	ExcludedEntityNationGEO  ExcludedEntityNation = "GEO"
-	ExcludedEntityNationGGY  ExcludedEntityNation = "GGY"
-	ExcludedEntityNationGHA  ExcludedEntityNation = "GHA"
-	ExcludedEntityNationGIB  ExcludedEntityNation = "GIB"
-	ExcludedEntityNationGIN  ExcludedEntityNation = "GIN"
-	ExcludedEntityNationGLP  ExcludedEntityNation = "GLP"
-	ExcludedEntityNationGMB  ExcludedEntityNation = "GMB"
-	ExcludedEntityNationGNB  ExcludedEntityNation = "GNB"
-	ExcludedEntityNationGNQ  ExcludedEntityNation = "GNQ"
-	ExcludedEntityNationGRC  ExcludedEntityNation = "GRC"
-	ExcludedEntityNationGRD  ExcludedEntityNation = "GRD"
-	ExcludedEntityNationGRL  ExcludedEntityNation = "GRL"
-	ExcludedEntityNationGTM  ExcludedEntityNation = "GTM"
-	ExcludedEntityNationGUF  ExcludedEntityNation = "GUF"
-	ExcludedEntityNationGUM  ExcludedEntityNation = "GUM"
-	ExcludedEntityNationGUY  ExcludedEntityNation = "GUY"
-	ExcludedEntityNationHKG  ExcludedEntityNation = "HKG"
-	ExcludedEntityNationHMD  ExcludedEntityNation = "HMD"
-	ExcludedEntityNationHND  ExcludedEntityNation = "HND"
-	ExcludedEntityNationHRV  ExcludedEntityNation = "HRV"
-	ExcludedEntityNationHTI  ExcludedEntityNation = "HTI"
-	ExcludedEntityNationHUN  ExcludedEntityNation = "HUN"
-	ExcludedEntityNationIDN  ExcludedEntityNation = "IDN"
-	ExcludedEntityNationIMN  ExcludedEntityNation = "IMN"
-	ExcludedEntityNationIND  ExcludedEntityNation = "IND"
-	ExcludedEntityNationIOT  ExcludedEntityNation = "IOT"
-	ExcludedEntityNationIRL  ExcludedEntityNation = "IRL"
-	ExcludedEntityNationIRN  ExcludedEntityNation = "IRN"
-	ExcludedEntityNationIRQ  ExcludedEntityNation = "IRQ"
-	ExcludedEntityNationISL  ExcludedEntityNation = "ISL"
-	ExcludedEntityNationISR  ExcludedEntityNation = "ISR"
-	ExcludedEntityNationITA  ExcludedEntityNation = "ITA"
-	ExcludedEntityNationJAM  ExcludedEntityNation = "JAM"
-	ExcludedEntityNationJEY  ExcludedEntityNation = "JEY"
-	ExcludedEntityNationJOR  ExcludedEntityNation = "JOR"
-	ExcludedEntityNationJPN  ExcludedEntityNation = "JPN"
-	ExcludedEntityNationKAZ  ExcludedEntityNation = "KAZ"
-	ExcludedEntityNationKEN  ExcludedEntityNation = "KEN"
-	ExcludedEntityNationKGZ  ExcludedEntityNation = "KGZ"
-	ExcludedEntityNationKHM  ExcludedEntityNation = "KHM"
-	ExcludedEntityNationKIR  ExcludedEntityNation = "KIR"
-	ExcludedEntityNationKNA  ExcludedEntityNation = "KNA"
-	ExcludedEntityNationKOR  ExcludedEntityNation = "KOR"
-	ExcludedEntityNationKWT  ExcludedEntityNation = "KWT"
-	ExcludedEntityNationLAO  ExcludedEntityNation = "LAO"
-	ExcludedEntityNationLBN  ExcludedEntityNation = "LBN"
-	ExcludedEntityNationLBR  ExcludedEntityNation = "LBR"
-	ExcludedEntityNationLBY  ExcludedEntityNation = "LBY"
-	ExcludedEntityNationLCA  ExcludedEntityNation = "LCA"
-	ExcludedEntityNationLIE  ExcludedEntityNation = "LIE"
-	ExcludedEntityNationLKA  ExcludedEntityNation = "LKA"
-	ExcludedEntityNationLSO  ExcludedEntityNation = "LSO"
-	ExcludedEntityNationLTU  ExcludedEntityNation = "LTU"
-	ExcludedEntityNationLUX  ExcludedEntityNation = "LUX"
-	ExcludedEntityNationLVA  ExcludedEntityNation = "LVA"
-	ExcludedEntityNationMAC  ExcludedEntityNation = "MAC"
-	ExcludedEntityNationMAF  ExcludedEntityNation = "MAF"
-	ExcludedEntityNationMAR  ExcludedEntityNation = "MAR"
-	ExcludedEntityNationMCO  ExcludedEntityNation = "MCO"
-	ExcludedEntityNationMDA  ExcludedEntityNation = "MDA"
-	ExcludedEntityNationMDG  ExcludedEntityNation = "MDG"
-	ExcludedEntityNationMDV  ExcludedEntityNation = "MDV"
-	ExcludedEntityNationMEX  ExcludedEntityNation = "MEX"
-	ExcludedEntityNationMHL  ExcludedEntityNation = "MHL"
-	ExcludedEntityNationMKD  ExcludedEntityNation = "MKD"
-	ExcludedEntityNationMLI  ExcludedEntityNation = "MLI"
-	ExcludedEntityNationMLT  ExcludedEntityNation = "MLT"
-	ExcludedEntityNationMMR  ExcludedEntityNation = "MMR"
-	ExcludedEntityNationMNE  ExcludedEntityNation = "MNE"
-	ExcludedEntityNationMNG  ExcludedEntityNation = "MNG"
-	ExcludedEntityNationMNP  ExcludedEntityNation = "MNP"
-	ExcludedEntityNationMOZ  ExcludedEntityNation = "MOZ"
-	ExcludedEntityNationMRT  ExcludedEntityNation = "MRT"
-	ExcludedEntityNationMSR  ExcludedEntityNation = "MSR"
-	ExcludedEntityNationMTQ  ExcludedEntityNation = "MTQ"
-	ExcludedEntityNationMUS  ExcludedEntityNation = "MUS"
-	ExcludedEntityNationMWI  ExcludedEntityNation = "MWI"
-	ExcludedEntityNationMYS  ExcludedEntityNation = "MYS"
-	ExcludedEntityNationMYT  ExcludedEntityNation = "MYT"
-	ExcludedEntityNationNAM  ExcludedEntityNation = "NAM"
-	ExcludedEntityNationNATO ExcludedEntityNation = "NATO"
-	ExcludedEntityNationNCL  ExcludedEntityNation = "NCL"
-	ExcludedEntityNationNER  ExcludedEntityNation = "NER"
-	ExcludedEntityNationNFK  ExcludedEntityNation = "NFK"
-	ExcludedEntityNationNGA  ExcludedEntityNation = "NGA"
-	ExcludedEntityNationNIC  ExcludedEntityNation = "NIC"
-	ExcludedEntityNationNIU  ExcludedEntityNation = "NIU"
-	ExcludedEntityNationNLD  ExcludedEntityNation = "NLD"
-	ExcludedEntityNationNOR  ExcludedEntityNation = "NOR"
-	ExcludedEntityNationNPL  ExcludedEntityNation = "NPL"
-	ExcludedEntityNationNRU  ExcludedEntityNation = "NRU"
-	ExcludedEntityNationNZL  ExcludedEntityNation = "NZL"
-	ExcludedEntityNationOMN  ExcludedEntityNation = "OMN"
-	ExcludedEntityNationPAK  ExcludedEntityNation = "PAK"
-	ExcludedEntityNationPAN  ExcludedEntityNation = "PAN"
-	ExcludedEntityNationPCN  ExcludedEntityNation = "PCN"
-	ExcludedEntityNationPER  ExcludedEntityNation = "PER"
-	ExcludedEntityNationPHL  ExcludedEntityNation = "PHL"
-	ExcludedEntityNationPLW  ExcludedEntityNation = "PLW"
-	ExcludedEntityNationPNG  ExcludedEntityNation = "PNG"
-	ExcludedEntityNationPOL  ExcludedEntityNation = "POL"
-	ExcludedEntityNationPRI  ExcludedEntityNation = "PRI"
-	ExcludedEntityNationPRK  ExcludedEntityNation = "PRK"
-	ExcludedEntityNationPRT  ExcludedEntityNation = "PRT"
-	ExcludedEntityNationPRY  ExcludedEntityNation = "PRY"
-	ExcludedEntityNationPSE  ExcludedEntityNation = "PSE"
-	ExcludedEntityNationPYF  ExcludedEntityNation = "PYF"
-	ExcludedEntityNationQAT  ExcludedEntityNation = "QAT"
-	ExcludedEntityNationREU  ExcludedEntityNation = "REU"
-	ExcludedEntityNationROU  ExcludedEntityNation = "ROU"
-	ExcludedEntityNationRUS  ExcludedEntityNation = "RUS"
-	ExcludedEntityNationRWA  ExcludedEntityNation = "RWA"
-	ExcludedEntityNationSAU  ExcludedEntityNation = "SAU"
-	ExcludedEntityNationSDN  ExcludedEntityNation = "SDN"
-	ExcludedEntityNationSEN  ExcludedEntityNation = "SEN"
-	ExcludedEntityNationSGP  ExcludedEntityNation = "SGP"
-	ExcludedEntityNationSGS  ExcludedEntityNation = "SGS"
-	ExcludedEntityNationSHN  ExcludedEntityNation = "SHN"
-	ExcludedEntityNationSJM  ExcludedEntityNation = "SJM"
-	ExcludedEntityNationSLB  ExcludedEntityNation = "SLB"
-	ExcludedEntityNationSLE  ExcludedEntityNation = "SLE"
-	ExcludedEntityNationSLV  ExcludedEntityNation = "SLV"
-	ExcludedEntityNationSMR  ExcludedEntityNation = "SMR"
-	ExcludedEntityNationSOM  ExcludedEntityNation = "SOM"
-	ExcludedEntityNationSPM  ExcludedEntityNation = "SPM"
-	ExcludedEntityNationSRB  ExcludedEntityNation = "SRB"
-	ExcludedEntityNationSSD  ExcludedEntityNation = "SSD"
-	ExcludedEntityNationSTP  ExcludedEntityNation = "STP"
-	ExcludedEntityNationSUR  ExcludedEntityNation = "SUR"
-	ExcludedEntityNationSVK  ExcludedEntityNation = "SVK"
-	ExcludedEntityNationSVN  ExcludedEntityNation = "SVN"
-	ExcludedEntityNationSWE  ExcludedEntityNation = "SWE"
-	ExcludedEntityNationSWZ  ExcludedEntityNation = "SWZ"
-	ExcludedEntityNationSXM  ExcludedEntityNation = "SXM"
-	ExcludedEntityNationSYC  ExcludedEntityNation = "SYC"
-	ExcludedEntityNationSYR  ExcludedEntityNation = "SYR"
-	ExcludedEntityNationTCA  ExcludedEntityNation = "TCA"
-	ExcludedEntityNationTCD  ExcludedEntityNation = "TCD"
-	ExcludedEntityNationTGO  ExcludedEntityNation = "TGO"
-	ExcludedEntityNationTHA  ExcludedEntityNation = "THA"
-	ExcludedEntityNationTJK  ExcludedEntityNation = "TJK"
-	ExcludedEntityNationTKL  ExcludedEntityNation = "TKL"
-	ExcludedEntityNationTKM  ExcludedEntityNation = "TKM"
-	ExcludedEntityNationTLS  ExcludedEntityNation = "TLS"
-	ExcludedEntityNationTON  ExcludedEntityNation = "TON"
-	ExcludedEntityNationTTO  ExcludedEntityNation = "TTO"
-	ExcludedEntityNationTUN  ExcludedEntityNation = "TUN"
-	ExcludedEntityNationTUR  ExcludedEntityNation = "TUR"
-	ExcludedEntityNationTUV  ExcludedEntityNation = "TUV"
-	ExcludedEntityNationTWN  ExcludedEntityNation = "TWN"
-	ExcludedEntityNationTZA  ExcludedEntityNation = "TZA"
-	ExcludedEntityNationUGA  ExcludedEntityNation = "UGA"
-	ExcludedEntityNationUKR  ExcludedEntityNation = "UKR"
-	ExcludedEntityNationUMI  ExcludedEntityNation = "UMI"
-	ExcludedEntityNationURY  ExcludedEntityNation = "URY"
-	ExcludedEntityNationUSA  ExcludedEntityNation = "USA"
-	ExcludedEntityNationUZB  ExcludedEntityNation = "UZB"
-	ExcludedEntityNationVAT  ExcludedEntityNation = "VAT"
-	ExcludedEntityNationVCT  ExcludedEntityNation = "VCT"
-	ExcludedEntityNationVEN  ExcludedEntityNation = "VEN"
-	ExcludedEntityNationVGB  ExcludedEntityNation = "VGB"
-	ExcludedEntityNationVIR  ExcludedEntityNation = "VIR"
-	ExcludedEntityNationVNM  ExcludedEntityNation = "VNM"
-	ExcludedEntityNationVUT  ExcludedEntityNation = "VUT"
-	ExcludedEntityNationWLF  ExcludedEntityNation = "WLF"
-	ExcludedEntityNationWSM  ExcludedEntityNation = "WSM"
-	ExcludedEntityNationXKX  ExcludedEntityNation = "XKX"
-	ExcludedEntityNationYEM  ExcludedEntityNation = "YEM"
-	ExcludedEntityNationZAF  ExcludedEntityNation = "ZAF"
-	ExcludedEntityNationZMB  ExcludedEntityNation = "ZMB"
-	ExcludedEntityNationZWE  ExcludedEntityNation = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the ExcludedEntityNation enum.
-func (e ExcludedEntityNation) Valid() bool {
-	switch e {
-	case ExcludedEntityNationABW:
-		return true
-	case ExcludedEntityNationAFG:
-		return true
-	case ExcludedEntityNationAGO:
-		return true
-	case ExcludedEntityNationAIA:
-		return true
-	case ExcludedEntityNationALA:
-		return true
-	case ExcludedEntityNationALB:
-		return true
-	case ExcludedEntityNationAND:
-		return true
-	case ExcludedEntityNationARE:
-		return true
-	case ExcludedEntityNationARG:
-		return true
-	case ExcludedEntityNationARM:
-		return true
-	case ExcludedEntityNationASM:
-		return true
-	case ExcludedEntityNationATA:
-		return true
-	case ExcludedEntityNationATF:
-		return true
-	case ExcludedEntityNationATG:
-		return true
-	case ExcludedEntityNationAUS:
-		return true
-	case ExcludedEntityNationAUT:
-		return true
-	case ExcludedEntityNationAZE:
-		return true
-	case ExcludedEntityNationBDI:
-		return true
-	case ExcludedEntityNationBEL:
-		return true
-	case ExcludedEntityNationBEN:
-		return true
-	case ExcludedEntityNationBES:
-		return true
-	case ExcludedEntityNationBFA:
-		return true
-	case ExcludedEntityNationBGD:
-		return true
-	case ExcludedEntityNationBGR:
-		return true
-	case ExcludedEntityNationBHR:
-		return true
-	case ExcludedEntityNationBHS:
-		return true
-	case ExcludedEntityNationBIH:
-		return true
-	case ExcludedEntityNationBLM:
-		return true
-	case ExcludedEntityNationBLR:
-		return true
-	case ExcludedEntityNationBLZ:
-		return true
-	case ExcludedEntityNationBMU:
-		return true
-	case ExcludedEntityNationBOL:
-		return true
-	case ExcludedEntityNationBRA:
-		return true
-	case ExcludedEntityNationBRB:
-		return true
-	case ExcludedEntityNationBRN:
-		return true
-	case ExcludedEntityNationBTN:
-		return true
-	case ExcludedEntityNationBVT:
-		return true
-	case ExcludedEntityNationBWA:
-		return true
-	case ExcludedEntityNationCAF:
-		return true
-	case ExcludedEntityNationCAN:
-		return true
-	case ExcludedEntityNationCCK:
-		return true
-	case ExcludedEntityNationCHE:
-		return true
-	case ExcludedEntityNationCHL:
-		return true
-	case ExcludedEntityNationCHN:
-		return true
-	case ExcludedEntityNationCIV:
-		return true
-	case ExcludedEntityNationCMR:
-		return true
-	case ExcludedEntityNationCOD:
-		return true
-	case ExcludedEntityNationCOG:
-		return true
-	case ExcludedEntityNationCOK:
-		return true
-	case ExcludedEntityNationCOL:
-		return true
-	case ExcludedEntityNationCOM:
-		return true
-	case ExcludedEntityNationCPV:
-		return true
-	case ExcludedEntityNationCRI:
-		return true
-	case ExcludedEntityNationCUB:
-		return true
-	case ExcludedEntityNationCUW:
-		return true
-	case ExcludedEntityNationCXR:
-		return true
-	case ExcludedEntityNationCYM:
-		return true
-	case ExcludedEntityNationCYP:
-		return true
-	case ExcludedEntityNationCZE:
-		return true
-	case ExcludedEntityNationDEU:
-		return true
-	case ExcludedEntityNationDJI:
-		return true
-	case ExcludedEntityNationDMA:
-		return true
-	case ExcludedEntityNationDNK:
-		return true
-	case ExcludedEntityNationDOM:
-		return true
-	case ExcludedEntityNationDZA:
-		return true
-	case ExcludedEntityNationECU:
-		return true
-	case ExcludedEntityNationEGY:
-		return true
-	case ExcludedEntityNationERI:
-		return true
-	case ExcludedEntityNationESH:
-		return true
-	case ExcludedEntityNationESP:
-		return true
-	case ExcludedEntityNationEST:
-		return true
-	case ExcludedEntityNationETH:
-		return true
-	case ExcludedEntityNationEU:
-		return true
-	case ExcludedEntityNationFIN:
-		return true
-	case ExcludedEntityNationFJI:
-		return true
-	case ExcludedEntityNationFLK:
-		return true
-	case ExcludedEntityNationFRA:
-		return true
-	case ExcludedEntityNationFRO:
-		return true
-	case ExcludedEntityNationFSM:
-		return true
-	case ExcludedEntityNationGAB:
-		return true
-	case ExcludedEntityNationGBR:
-		return true
-	case ExcludedEntityNationGEO:
-		return true
-	case ExcludedEntityNationGGY:
-		return true
-	case ExcludedEntityNationGHA:
-		return true
-	case ExcludedEntityNationGIB:
-		return true
-	case ExcludedEntityNationGIN:
-		return true
-	case ExcludedEntityNationGLP:
-		return true
-	case ExcludedEntityNationGMB:
-		return true
-	case ExcludedEntityNationGNB:
-		return true
-	case ExcludedEntityNationGNQ:
-		return true
-	case ExcludedEntityNationGRC:
-		return true
-	case ExcludedEntityNationGRD:
-		return true
-	case ExcludedEntityNationGRL:
-		return true
-	case ExcludedEntityNationGTM:
-		return true
-	case ExcludedEntityNationGUF:
-		return true
-	case ExcludedEntityNationGUM:
-		return true
-	case ExcludedEntityNationGUY:
-		return true
-	case ExcludedEntityNationHKG:
-		return true
-	case ExcludedEntityNationHMD:
-		return true
-	case ExcludedEntityNationHND:
-		return true
-	case ExcludedEntityNationHRV:
-		return true
-	case ExcludedEntityNationHTI:
-		return true
-	case ExcludedEntityNationHUN:
-		return true
-	case ExcludedEntityNationIDN:
-		return true
-	case ExcludedEntityNationIMN:
-		return true
-	case ExcludedEntityNationIND:
-		return true
-	case ExcludedEntityNationIOT:
-		return true
-	case ExcludedEntityNationIRL:
-		return true
-	case ExcludedEntityNationIRN:
-		return true
-	case ExcludedEntityNationIRQ:
-		return true
-	case ExcludedEntityNationISL:
-		return true
-	case ExcludedEntityNationISR:
-		return true
-	case ExcludedEntityNationITA:
-		return true
-	case ExcludedEntityNationJAM:
-		return true
-	case ExcludedEntityNationJEY:
-		return true
-	case ExcludedEntityNationJOR:
-		return true
-	case ExcludedEntityNationJPN:
-		return true
-	case ExcludedEntityNationKAZ:
-		return true
-	case ExcludedEntityNationKEN:
-		return true
-	case ExcludedEntityNationKGZ:
-		return true
-	case ExcludedEntityNationKHM:
-		return true
-	case ExcludedEntityNationKIR:
-		return true
-	case ExcludedEntityNationKNA:
-		return true
-	case ExcludedEntityNationKOR:
-		return true
-	case ExcludedEntityNationKWT:
-		return true
-	case ExcludedEntityNationLAO:
-		return true
-	case ExcludedEntityNationLBN:
-		return true
-	case ExcludedEntityNationLBR:
-		return true
-	case ExcludedEntityNationLBY:
-		return true
-	case ExcludedEntityNationLCA:
-		return true
-	case ExcludedEntityNationLIE:
-		return true
-	case ExcludedEntityNationLKA:
-		return true
-	case ExcludedEntityNationLSO:
-		return true
-	case ExcludedEntityNationLTU:
-		return true
-	case ExcludedEntityNationLUX:
-		return true
-	case ExcludedEntityNationLVA:
-		return true
-	case ExcludedEntityNationMAC:
-		return true
-	case ExcludedEntityNationMAF:
-		return true
-	case ExcludedEntityNationMAR:
-		return true
-	case ExcludedEntityNationMCO:
-		return true
-	case ExcludedEntityNationMDA:
-		return true
-	case ExcludedEntityNationMDG:
-		return true
-	case ExcludedEntityNationMDV:
-		return true
-	case ExcludedEntityNationMEX:
-		return true
-	case ExcludedEntityNationMHL:
-		return true
-	case ExcludedEntityNationMKD:
-		return true
-	case ExcludedEntityNationMLI:
-		return true
-	case ExcludedEntityNationMLT:
-		return true
-	case ExcludedEntityNationMMR:
-		return true
-	case ExcludedEntityNationMNE:
-		return true
-	case ExcludedEntityNationMNG:
-		return true
-	case ExcludedEntityNationMNP:
-		return true
-	case ExcludedEntityNationMOZ:
-		return true
-	case ExcludedEntityNationMRT:
-		return true
-	case ExcludedEntityNationMSR:
-		return true
-	case ExcludedEntityNationMTQ:
-		return true
-	case ExcludedEntityNationMUS:
-		return true
-	case ExcludedEntityNationMWI:
-		return true
-	case ExcludedEntityNationMYS:
-		return true
-	case ExcludedEntityNationMYT:
-		return true
-	case ExcludedEntityNationNAM:
-		return true
-	case ExcludedEntityNationNATO:
-		return true
-	case ExcludedEntityNationNCL:
-		return true
-	case ExcludedEntityNationNER:
-		return true
-	case ExcludedEntityNationNFK:
-		return true
-	case ExcludedEntityNationNGA:
-		return true
-	case ExcludedEntityNationNIC:
-		return true
-	case ExcludedEntityNationNIU:
-		return true
-	case ExcludedEntityNationNLD:
-		return true
-	case ExcludedEntityNationNOR:
-		return true
-	case ExcludedEntityNationNPL:
-		return true
-	case ExcludedEntityNationNRU:
-		return true
-	case ExcludedEntityNationNZL:
-		return true
-	case ExcludedEntityNationOMN:
-		return true
-	case ExcludedEntityNationPAK:
-		return true
-	case ExcludedEntityNationPAN:
-		return true
-	case ExcludedEntityNationPCN:
-		return true
-	case ExcludedEntityNationPER:
-		return true
-	case ExcludedEntityNationPHL:
-		return true
-	case ExcludedEntityNationPLW:
-		return true
-	case ExcludedEntityNationPNG:
-		return true
-	case ExcludedEntityNationPOL:
-		return true
-	case ExcludedEntityNationPRI:
-		return true
-	case ExcludedEntityNationPRK:
-		return true
-	case ExcludedEntityNationPRT:
-		return true
-	case ExcludedEntityNationPRY:
-		return true
-	case ExcludedEntityNationPSE:
-		return true
-	case ExcludedEntityNationPYF:
-		return true
-	case ExcludedEntityNationQAT:
-		return true
-	case ExcludedEntityNationREU:
-		return true
-	case ExcludedEntityNationROU:
-		return true
-	case ExcludedEntityNationRUS:
-		return true
-	case ExcludedEntityNationRWA:
-		return true
-	case ExcludedEntityNationSAU:
-		return true
-	case ExcludedEntityNationSDN:
-		return true
-	case ExcludedEntityNationSEN:
-		return true
-	case ExcludedEntityNationSGP:
-		return true
-	case ExcludedEntityNationSGS:
-		return true
-	case ExcludedEntityNationSHN:
-		return true
-	case ExcludedEntityNationSJM:
-		return true
-	case ExcludedEntityNationSLB:
-		return true
-	case ExcludedEntityNationSLE:
-		return true
-	case ExcludedEntityNationSLV:
-		return true
-	case ExcludedEntityNationSMR:
-		return true
-	case ExcludedEntityNationSOM:
-		return true
-	case ExcludedEntityNationSPM:
-		return true
-	case ExcludedEntityNationSRB:
-		return true
-	case ExcludedEntityNationSSD:
-		return true
-	case ExcludedEntityNationSTP:
-		return true
-	case ExcludedEntityNationSUR:
-		return true
-	case ExcludedEntityNationSVK:
-		return true
-	case ExcludedEntityNationSVN:
-		return true
-	case ExcludedEntityNationSWE:
-		return true
-	case ExcludedEntityNationSWZ:
-		return true
-	case ExcludedEntityNationSXM:
-		return true
-	case ExcludedEntityNationSYC:
-		return true
-	case ExcludedEntityNationSYR:
-		return true
-	case ExcludedEntityNationTCA:
-		return true
-	case ExcludedEntityNationTCD:
-		return true
-	case ExcludedEntityNationTGO:
-		return true
-	case ExcludedEntityNationTHA:
-		return true
-	case ExcludedEntityNationTJK:
-		return true
-	case ExcludedEntityNationTKL:
-		return true
-	case ExcludedEntityNationTKM:
-		return true
-	case ExcludedEntityNationTLS:
-		return true
-	case ExcludedEntityNationTON:
-		return true
-	case ExcludedEntityNationTTO:
-		return true
-	case ExcludedEntityNationTUN:
-		return true
-	case ExcludedEntityNationTUR:
-		return true
-	case ExcludedEntityNationTUV:
-		return true
-	case ExcludedEntityNationTWN:
-		return true
-	case ExcludedEntityNationTZA:
-		return true
-	case ExcludedEntityNationUGA:
-		return true
-	case ExcludedEntityNationUKR:
-		return true
-	case ExcludedEntityNationUMI:
-		return true
-	case ExcludedEntityNationURY:
-		return true
-	case ExcludedEntityNationUSA:
-		return true
-	case ExcludedEntityNationUZB:
-		return true
-	case ExcludedEntityNationVAT:
-		return true
-	case ExcludedEntityNationVCT:
-		return true
-	case ExcludedEntityNationVEN:
-		return true
-	case ExcludedEntityNationVGB:
-		return true
-	case ExcludedEntityNationVIR:
-		return true
-	case ExcludedEntityNationVNM:
-		return true
-	case ExcludedEntityNationVUT:
-		return true
-	case ExcludedEntityNationWLF:
-		return true
-	case ExcludedEntityNationWSM:
-		return true
-	case ExcludedEntityNationXKX:
-		return true
-	case ExcludedEntityNationYEM:
-		return true
-	case ExcludedEntityNationZAF:
-		return true
-	case ExcludedEntityNationZMB:
-		return true
-	case ExcludedEntityNationZWE:
+	case UNCLASSIFIED:
 		return true
 	default:
 		return false
@@ -4948,1710 +961,846 @@ func (e LicenceLicenceType) Valid() bool {
 	}
 }
 
-// Defines values for LicenceAttCategory.
+// Defines values for MlCategory.
 const (
-	LicenceAttCategoryAmmunition             LicenceAttCategory = "ammunition"
-	LicenceAttCategoryArmouredCombatVehicles LicenceAttCategory = "armoured_combat_vehicles"
-	LicenceAttCategoryAttackHelicopters      LicenceAttCategory = "attack_helicopters"
-	LicenceAttCategoryBattleTanks            LicenceAttCategory = "battle_tanks"
-	LicenceAttCategoryCombatAircraft         LicenceAttCategory = "combat_aircraft"
-	LicenceAttCategoryLargeCalibreArtillery  LicenceAttCategory = "large_calibre_artillery"
-	LicenceAttCategoryLightWeapons           LicenceAttCategory = "light_weapons"
-	LicenceAttCategoryMissilesAndLaunchers   LicenceAttCategory = "missiles_and_launchers"
-	LicenceAttCategoryPartsAndComponents     LicenceAttCategory = "parts_and_components"
-	LicenceAttCategorySmallArms              LicenceAttCategory = "small_arms"
-	LicenceAttCategoryWarships               LicenceAttCategory = "warships"
+	ML1  MlCategory = "ML1"
+	ML10 MlCategory = "ML10"
+	ML11 MlCategory = "ML11"
+	ML12 MlCategory = "ML12"
+	ML13 MlCategory = "ML13"
+	ML14 MlCategory = "ML14"
+	ML15 MlCategory = "ML15"
+	ML16 MlCategory = "ML16"
+	ML17 MlCategory = "ML17"
+	ML18 MlCategory = "ML18"
+	ML19 MlCategory = "ML19"
+	ML2  MlCategory = "ML2"
+	ML20 MlCategory = "ML20"
+	ML21 MlCategory = "ML21"
+	ML22 MlCategory = "ML22"
+	ML3  MlCategory = "ML3"
+	ML4  MlCategory = "ML4"
+	ML5  MlCategory = "ML5"
+	ML6  MlCategory = "ML6"
+	ML7  MlCategory = "ML7"
+	ML8  MlCategory = "ML8"
+	ML9  MlCategory = "ML9"
 )
 
-// Valid indicates whether the value is a known member of the LicenceAttCategory enum.
-func (e LicenceAttCategory) Valid() bool {
+// Valid indicates whether the value is a known member of the MlCategory enum.
+func (e MlCategory) Valid() bool {
 	switch e {
-	case LicenceAttCategoryAmmunition:
+	case ML1:
 		return true
-	case LicenceAttCategoryArmouredCombatVehicles:
+	case ML10:
 		return true
-	case LicenceAttCategoryAttackHelicopters:
+	case ML11:
 		return true
-	case LicenceAttCategoryBattleTanks:
+	case ML12:
 		return true
-	case LicenceAttCategoryCombatAircraft:
+	case ML13:
 		return true
-	case LicenceAttCategoryLargeCalibreArtillery:
+	case ML14:
 		return true
-	case LicenceAttCategoryLightWeapons:
+	case ML15:
 		return true
-	case LicenceAttCategoryMissilesAndLaunchers:
+	case ML16:
 		return true
-	case LicenceAttCategoryPartsAndComponents:
+	case ML17:
 		return true
-	case LicenceAttCategorySmallArms:
+	case ML18:
 		return true
-	case LicenceAttCategoryWarships:
+	case ML19:
+		return true
+	case ML2:
+		return true
+	case ML20:
+		return true
+	case ML21:
+		return true
+	case ML22:
+		return true
+	case ML3:
+		return true
+	case ML4:
+		return true
+	case ML5:
+		return true
+	case ML6:
+		return true
+	case ML7:
+		return true
+	case ML8:
+		return true
+	case ML9:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for LicenceCountry.
+// Defines values for Nation.
 const (
-	LicenceCountryABW LicenceCountry = "ABW"
-	LicenceCountryAFG LicenceCountry = "AFG"
-	LicenceCountryAGO LicenceCountry = "AGO"
-	LicenceCountryAIA LicenceCountry = "AIA"
-	LicenceCountryALA LicenceCountry = "ALA"
-	LicenceCountryALB LicenceCountry = "ALB"
-	LicenceCountryAND LicenceCountry = "AND"
-	LicenceCountryARE LicenceCountry = "ARE"
-	LicenceCountryARG LicenceCountry = "ARG"
-	LicenceCountryARM LicenceCountry = "ARM"
-	LicenceCountryASM LicenceCountry = "ASM"
-	LicenceCountryATA LicenceCountry = "ATA"
-	LicenceCountryATF LicenceCountry = "ATF"
-	LicenceCountryATG LicenceCountry = "ATG"
-	LicenceCountryAUS LicenceCountry = "AUS"
-	LicenceCountryAUT LicenceCountry = "AUT"
-	LicenceCountryAZE LicenceCountry = "AZE"
-	LicenceCountryBDI LicenceCountry = "BDI"
-	LicenceCountryBEL LicenceCountry = "BEL"
-	LicenceCountryBEN LicenceCountry = "BEN"
-	LicenceCountryBES LicenceCountry = "BES"
-	LicenceCountryBFA LicenceCountry = "BFA"
-	LicenceCountryBGD LicenceCountry = "BGD"
-	LicenceCountryBGR LicenceCountry = "BGR"
-	LicenceCountryBHR LicenceCountry = "BHR"
-	LicenceCountryBHS LicenceCountry = "BHS"
-	LicenceCountryBIH LicenceCountry = "BIH"
-	LicenceCountryBLM LicenceCountry = "BLM"
-	LicenceCountryBLR LicenceCountry = "BLR"
-	LicenceCountryBLZ LicenceCountry = "BLZ"
-	LicenceCountryBMU LicenceCountry = "BMU"
-	LicenceCountryBOL LicenceCountry = "BOL"
-	LicenceCountryBRA LicenceCountry = "BRA"
-	LicenceCountryBRB LicenceCountry = "BRB"
-	LicenceCountryBRN LicenceCountry = "BRN"
-	LicenceCountryBTN LicenceCountry = "BTN"
-	LicenceCountryBVT LicenceCountry = "BVT"
-	LicenceCountryBWA LicenceCountry = "BWA"
-	LicenceCountryCAF LicenceCountry = "CAF"
-	LicenceCountryCAN LicenceCountry = "CAN"
-	LicenceCountryCCK LicenceCountry = "CCK"
-	LicenceCountryCHE LicenceCountry = "CHE"
-	LicenceCountryCHL LicenceCountry = "CHL"
-	LicenceCountryCHN LicenceCountry = "CHN"
-	LicenceCountryCIV LicenceCountry = "CIV"
-	LicenceCountryCMR LicenceCountry = "CMR"
-	LicenceCountryCOD LicenceCountry = "COD"
-	LicenceCountryCOG LicenceCountry = "COG"
-	LicenceCountryCOK LicenceCountry = "COK"
-	LicenceCountryCOL LicenceCountry = "COL"
-	LicenceCountryCOM LicenceCountry = "COM"
-	LicenceCountryCPV LicenceCountry = "CPV"
-	LicenceCountryCRI LicenceCountry = "CRI"
-	LicenceCountryCUB LicenceCountry = "CUB"
-	LicenceCountryCUW LicenceCountry = "CUW"
-	LicenceCountryCXR LicenceCountry = "CXR"
-	LicenceCountryCYM LicenceCountry = "CYM"
-	LicenceCountryCYP LicenceCountry = "CYP"
-	LicenceCountryCZE LicenceCountry = "CZE"
-	LicenceCountryDEU LicenceCountry = "DEU"
-	LicenceCountryDJI LicenceCountry = "DJI"
-	LicenceCountryDMA LicenceCountry = "DMA"
-	LicenceCountryDNK LicenceCountry = "DNK"
-	LicenceCountryDOM LicenceCountry = "DOM"
-	LicenceCountryDZA LicenceCountry = "DZA"
-	LicenceCountryECU LicenceCountry = "ECU"
-	LicenceCountryEGY LicenceCountry = "EGY"
-	LicenceCountryERI LicenceCountry = "ERI"
-	LicenceCountryESH LicenceCountry = "ESH"
-	LicenceCountryESP LicenceCountry = "ESP"
-	LicenceCountryEST LicenceCountry = "EST"
-	LicenceCountryETH LicenceCountry = "ETH"
-	LicenceCountryFIN LicenceCountry = "FIN"
-	LicenceCountryFJI LicenceCountry = "FJI"
-	LicenceCountryFLK LicenceCountry = "FLK"
-	LicenceCountryFRA LicenceCountry = "FRA"
-	LicenceCountryFRO LicenceCountry = "FRO"
-	LicenceCountryFSM LicenceCountry = "FSM"
-	LicenceCountryGAB LicenceCountry = "GAB"
-	LicenceCountryGBR LicenceCountry = "GBR"
-	LicenceCountryGEO LicenceCountry = "GEO"
-	LicenceCountryGGY LicenceCountry = "GGY"
-	LicenceCountryGHA LicenceCountry = "GHA"
-	LicenceCountryGIB LicenceCountry = "GIB"
-	LicenceCountryGIN LicenceCountry = "GIN"
-	LicenceCountryGLP LicenceCountry = "GLP"
-	LicenceCountryGMB LicenceCountry = "GMB"
-	LicenceCountryGNB LicenceCountry = "GNB"
-	LicenceCountryGNQ LicenceCountry = "GNQ"
-	LicenceCountryGRC LicenceCountry = "GRC"
-	LicenceCountryGRD LicenceCountry = "GRD"
-	LicenceCountryGRL LicenceCountry = "GRL"
-	LicenceCountryGTM LicenceCountry = "GTM"
-	LicenceCountryGUF LicenceCountry = "GUF"
-	LicenceCountryGUM LicenceCountry = "GUM"
-	LicenceCountryGUY LicenceCountry = "GUY"
-	LicenceCountryHKG LicenceCountry = "HKG"
-	LicenceCountryHMD LicenceCountry = "HMD"
-	LicenceCountryHND LicenceCountry = "HND"
-	LicenceCountryHRV LicenceCountry = "HRV"
-	LicenceCountryHTI LicenceCountry = "HTI"
-	LicenceCountryHUN LicenceCountry = "HUN"
-	LicenceCountryIDN LicenceCountry = "IDN"
-	LicenceCountryIMN LicenceCountry = "IMN"
-	LicenceCountryIND LicenceCountry = "IND"
-	LicenceCountryIOT LicenceCountry = "IOT"
-	LicenceCountryIRL LicenceCountry = "IRL"
-	LicenceCountryIRN LicenceCountry = "IRN"
-	LicenceCountryIRQ LicenceCountry = "IRQ"
-	LicenceCountryISL LicenceCountry = "ISL"
-	LicenceCountryISR LicenceCountry = "ISR"
-	LicenceCountryITA LicenceCountry = "ITA"
-	LicenceCountryJAM LicenceCountry = "JAM"
-	LicenceCountryJEY LicenceCountry = "JEY"
-	LicenceCountryJOR LicenceCountry = "JOR"
-	LicenceCountryJPN LicenceCountry = "JPN"
-	LicenceCountryKAZ LicenceCountry = "KAZ"
-	LicenceCountryKEN LicenceCountry = "KEN"
-	LicenceCountryKGZ LicenceCountry = "KGZ"
-	LicenceCountryKHM LicenceCountry = "KHM"
-	LicenceCountryKIR LicenceCountry = "KIR"
-	LicenceCountryKNA LicenceCountry = "KNA"
-	LicenceCountryKOR LicenceCountry = "KOR"
-	LicenceCountryKWT LicenceCountry = "KWT"
-	LicenceCountryLAO LicenceCountry = "LAO"
-	LicenceCountryLBN LicenceCountry = "LBN"
-	LicenceCountryLBR LicenceCountry = "LBR"
-	LicenceCountryLBY LicenceCountry = "LBY"
-	LicenceCountryLCA LicenceCountry = "LCA"
-	LicenceCountryLIE LicenceCountry = "LIE"
-	LicenceCountryLKA LicenceCountry = "LKA"
-	LicenceCountryLSO LicenceCountry = "LSO"
-	LicenceCountryLTU LicenceCountry = "LTU"
-	LicenceCountryLUX LicenceCountry = "LUX"
-	LicenceCountryLVA LicenceCountry = "LVA"
-	LicenceCountryMAC LicenceCountry = "MAC"
-	LicenceCountryMAF LicenceCountry = "MAF"
-	LicenceCountryMAR LicenceCountry = "MAR"
-	LicenceCountryMCO LicenceCountry = "MCO"
-	LicenceCountryMDA LicenceCountry = "MDA"
-	LicenceCountryMDG LicenceCountry = "MDG"
-	LicenceCountryMDV LicenceCountry = "MDV"
-	LicenceCountryMEX LicenceCountry = "MEX"
-	LicenceCountryMHL LicenceCountry = "MHL"
-	LicenceCountryMKD LicenceCountry = "MKD"
-	LicenceCountryMLI LicenceCountry = "MLI"
-	LicenceCountryMLT LicenceCountry = "MLT"
-	LicenceCountryMMR LicenceCountry = "MMR"
-	LicenceCountryMNE LicenceCountry = "MNE"
-	LicenceCountryMNG LicenceCountry = "MNG"
-	LicenceCountryMNP LicenceCountry = "MNP"
-	LicenceCountryMOZ LicenceCountry = "MOZ"
-	LicenceCountryMRT LicenceCountry = "MRT"
-	LicenceCountryMSR LicenceCountry = "MSR"
-	LicenceCountryMTQ LicenceCountry = "MTQ"
-	LicenceCountryMUS LicenceCountry = "MUS"
-	LicenceCountryMWI LicenceCountry = "MWI"
-	LicenceCountryMYS LicenceCountry = "MYS"
-	LicenceCountryMYT LicenceCountry = "MYT"
-	LicenceCountryNAM LicenceCountry = "NAM"
-	LicenceCountryNCL LicenceCountry = "NCL"
-	LicenceCountryNER LicenceCountry = "NER"
-	LicenceCountryNFK LicenceCountry = "NFK"
-	LicenceCountryNGA LicenceCountry = "NGA"
-	LicenceCountryNIC LicenceCountry = "NIC"
-	LicenceCountryNIU LicenceCountry = "NIU"
-	LicenceCountryNLD LicenceCountry = "NLD"
-	LicenceCountryNOR LicenceCountry = "NOR"
-	LicenceCountryNPL LicenceCountry = "NPL"
-	LicenceCountryNRU LicenceCountry = "NRU"
-	LicenceCountryNZL LicenceCountry = "NZL"
-	LicenceCountryOMN LicenceCountry = "OMN"
-	LicenceCountryPAK LicenceCountry = "PAK"
-	LicenceCountryPAN LicenceCountry = "PAN"
-	LicenceCountryPCN LicenceCountry = "PCN"
-	LicenceCountryPER LicenceCountry = "PER"
-	LicenceCountryPHL LicenceCountry = "PHL"
-	LicenceCountryPLW LicenceCountry = "PLW"
-	LicenceCountryPNG LicenceCountry = "PNG"
-	LicenceCountryPOL LicenceCountry = "POL"
-	LicenceCountryPRI LicenceCountry = "PRI"
-	LicenceCountryPRK LicenceCountry = "PRK"
-	LicenceCountryPRT LicenceCountry = "PRT"
-	LicenceCountryPRY LicenceCountry = "PRY"
-	LicenceCountryPSE LicenceCountry = "PSE"
-	LicenceCountryPYF LicenceCountry = "PYF"
-	LicenceCountryQAT LicenceCountry = "QAT"
-	LicenceCountryREU LicenceCountry = "REU"
-	LicenceCountryROU LicenceCountry = "ROU"
-	LicenceCountryRUS LicenceCountry = "RUS"
-	LicenceCountryRWA LicenceCountry = "RWA"
-	LicenceCountrySAU LicenceCountry = "SAU"
-	LicenceCountrySDN LicenceCountry = "SDN"
-	LicenceCountrySEN LicenceCountry = "SEN"
-	LicenceCountrySGP LicenceCountry = "SGP"
-	LicenceCountrySGS LicenceCountry = "SGS"
-	LicenceCountrySHN LicenceCountry = "SHN"
-	LicenceCountrySJM LicenceCountry = "SJM"
-	LicenceCountrySLB LicenceCountry = "SLB"
-	LicenceCountrySLE LicenceCountry = "SLE"
-	LicenceCountrySLV LicenceCountry = "SLV"
-	LicenceCountrySMR LicenceCountry = "SMR"
-	LicenceCountrySOM LicenceCountry = "SOM"
-	LicenceCountrySPM LicenceCountry = "SPM"
-	LicenceCountrySRB LicenceCountry = "SRB"
-	LicenceCountrySSD LicenceCountry = "SSD"
-	LicenceCountrySTP LicenceCountry = "STP"
-	LicenceCountrySUR LicenceCountry = "SUR"
-	LicenceCountrySVK LicenceCountry = "SVK"
-	LicenceCountrySVN LicenceCountry = "SVN"
-	LicenceCountrySWE LicenceCountry = "SWE"
-	LicenceCountrySWZ LicenceCountry = "SWZ"
-	LicenceCountrySXM LicenceCountry = "SXM"
-	LicenceCountrySYC LicenceCountry = "SYC"
-	LicenceCountrySYR LicenceCountry = "SYR"
-	LicenceCountryTCA LicenceCountry = "TCA"
-	LicenceCountryTCD LicenceCountry = "TCD"
-	LicenceCountryTGO LicenceCountry = "TGO"
-	LicenceCountryTHA LicenceCountry = "THA"
-	LicenceCountryTJK LicenceCountry = "TJK"
-	LicenceCountryTKL LicenceCountry = "TKL"
-	LicenceCountryTKM LicenceCountry = "TKM"
-	LicenceCountryTLS LicenceCountry = "TLS"
-	LicenceCountryTON LicenceCountry = "TON"
-	LicenceCountryTTO LicenceCountry = "TTO"
-	LicenceCountryTUN LicenceCountry = "TUN"
-	LicenceCountryTUR LicenceCountry = "TUR"
-	LicenceCountryTUV LicenceCountry = "TUV"
-	LicenceCountryTWN LicenceCountry = "TWN"
-	LicenceCountryTZA LicenceCountry = "TZA"
-	LicenceCountryUGA LicenceCountry = "UGA"
-	LicenceCountryUKR LicenceCountry = "UKR"
-	LicenceCountryUMI LicenceCountry = "UMI"
-	LicenceCountryURY LicenceCountry = "URY"
-	LicenceCountryUSA LicenceCountry = "USA"
-	LicenceCountryUZB LicenceCountry = "UZB"
-	LicenceCountryVAT LicenceCountry = "VAT"
-	LicenceCountryVCT LicenceCountry = "VCT"
-	LicenceCountryVEN LicenceCountry = "VEN"
-	LicenceCountryVGB LicenceCountry = "VGB"
-	LicenceCountryVIR LicenceCountry = "VIR"
-	LicenceCountryVNM LicenceCountry = "VNM"
-	LicenceCountryVUT LicenceCountry = "VUT"
-	LicenceCountryWLF LicenceCountry = "WLF"
-	LicenceCountryWSM LicenceCountry = "WSM"
-	LicenceCountryXKX LicenceCountry = "XKX"
-	LicenceCountryYEM LicenceCountry = "YEM"
-	LicenceCountryZAF LicenceCountry = "ZAF"
-	LicenceCountryZMB LicenceCountry = "ZMB"
-	LicenceCountryZWE LicenceCountry = "ZWE"
+	NationABW  Nation = "ABW"
+	NationAFG  Nation = "AFG"
+	NationAGO  Nation = "AGO"
+	NationAIA  Nation = "AIA"
+	NationALA  Nation = "ALA"
+	NationALB  Nation = "ALB"
+	NationAND  Nation = "AND"
+	NationARE  Nation = "ARE"
+	NationARG  Nation = "ARG"
+	NationARM  Nation = "ARM"
+	NationASM  Nation = "ASM"
+	NationATA  Nation = "ATA"
+	NationATF  Nation = "ATF"
+	NationATG  Nation = "ATG"
+	NationAUS  Nation = "AUS"
+	NationAUT  Nation = "AUT"
+	NationAZE  Nation = "AZE"
+	NationBDI  Nation = "BDI"
+	NationBEL  Nation = "BEL"
+	NationBEN  Nation = "BEN"
+	NationBES  Nation = "BES"
+	NationBFA  Nation = "BFA"
+	NationBGD  Nation = "BGD"
+	NationBGR  Nation = "BGR"
+	NationBHR  Nation = "BHR"
+	NationBHS  Nation = "BHS"
+	NationBIH  Nation = "BIH"
+	NationBLM  Nation = "BLM"
+	NationBLR  Nation = "BLR"
+	NationBLZ  Nation = "BLZ"
+	NationBMU  Nation = "BMU"
+	NationBOL  Nation = "BOL"
+	NationBRA  Nation = "BRA"
+	NationBRB  Nation = "BRB"
+	NationBRN  Nation = "BRN"
+	NationBTN  Nation = "BTN"
+	NationBVT  Nation = "BVT"
+	NationBWA  Nation = "BWA"
+	NationCAF  Nation = "CAF"
+	NationCAN  Nation = "CAN"
+	NationCCK  Nation = "CCK"
+	NationCHE  Nation = "CHE"
+	NationCHL  Nation = "CHL"
+	NationCHN  Nation = "CHN"
+	NationCIV  Nation = "CIV"
+	NationCMR  Nation = "CMR"
+	NationCOD  Nation = "COD"
+	NationCOG  Nation = "COG"
+	NationCOK  Nation = "COK"
+	NationCOL  Nation = "COL"
+	NationCOM  Nation = "COM"
+	NationCPV  Nation = "CPV"
+	NationCRI  Nation = "CRI"
+	NationCUB  Nation = "CUB"
+	NationCUW  Nation = "CUW"
+	NationCXR  Nation = "CXR"
+	NationCYM  Nation = "CYM"
+	NationCYP  Nation = "CYP"
+	NationCZE  Nation = "CZE"
+	NationDEU  Nation = "DEU"
+	NationDJI  Nation = "DJI"
+	NationDMA  Nation = "DMA"
+	NationDNK  Nation = "DNK"
+	NationDOM  Nation = "DOM"
+	NationDZA  Nation = "DZA"
+	NationECU  Nation = "ECU"
+	NationEGY  Nation = "EGY"
+	NationERI  Nation = "ERI"
+	NationESH  Nation = "ESH"
+	NationESP  Nation = "ESP"
+	NationEST  Nation = "EST"
+	NationETH  Nation = "ETH"
+	NationEU   Nation = "EU"
+	NationFIN  Nation = "FIN"
+	NationFJI  Nation = "FJI"
+	NationFLK  Nation = "FLK"
+	NationFRA  Nation = "FRA"
+	NationFRO  Nation = "FRO"
+	NationFSM  Nation = "FSM"
+	NationGAB  Nation = "GAB"
+	NationGBR  Nation = "GBR"
+	NationGEO  Nation = "GEO"
+	NationGGY  Nation = "GGY"
+	NationGHA  Nation = "GHA"
+	NationGIB  Nation = "GIB"
+	NationGIN  Nation = "GIN"
+	NationGLP  Nation = "GLP"
+	NationGMB  Nation = "GMB"
+	NationGNB  Nation = "GNB"
+	NationGNQ  Nation = "GNQ"
+	NationGRC  Nation = "GRC"
+	NationGRD  Nation = "GRD"
+	NationGRL  Nation = "GRL"
+	NationGTM  Nation = "GTM"
+	NationGUF  Nation = "GUF"
+	NationGUM  Nation = "GUM"
+	NationGUY  Nation = "GUY"
+	NationHKG  Nation = "HKG"
+	NationHMD  Nation = "HMD"
+	NationHND  Nation = "HND"
+	NationHRV  Nation = "HRV"
+	NationHTI  Nation = "HTI"
+	NationHUN  Nation = "HUN"
+	NationIDN  Nation = "IDN"
+	NationIMN  Nation = "IMN"
+	NationIND  Nation = "IND"
+	NationIOT  Nation = "IOT"
+	NationIRL  Nation = "IRL"
+	NationIRN  Nation = "IRN"
+	NationIRQ  Nation = "IRQ"
+	NationISL  Nation = "ISL"
+	NationISR  Nation = "ISR"
+	NationITA  Nation = "ITA"
+	NationJAM  Nation = "JAM"
+	NationJEY  Nation = "JEY"
+	NationJOR  Nation = "JOR"
+	NationJPN  Nation = "JPN"
+	NationKAZ  Nation = "KAZ"
+	NationKEN  Nation = "KEN"
+	NationKGZ  Nation = "KGZ"
+	NationKHM  Nation = "KHM"
+	NationKIR  Nation = "KIR"
+	NationKNA  Nation = "KNA"
+	NationKOR  Nation = "KOR"
+	NationKWT  Nation = "KWT"
+	NationLAO  Nation = "LAO"
+	NationLBN  Nation = "LBN"
+	NationLBR  Nation = "LBR"
+	NationLBY  Nation = "LBY"
+	NationLCA  Nation = "LCA"
+	NationLIE  Nation = "LIE"
+	NationLKA  Nation = "LKA"
+	NationLSO  Nation = "LSO"
+	NationLTU  Nation = "LTU"
+	NationLUX  Nation = "LUX"
+	NationLVA  Nation = "LVA"
+	NationMAC  Nation = "MAC"
+	NationMAF  Nation = "MAF"
+	NationMAR  Nation = "MAR"
+	NationMCO  Nation = "MCO"
+	NationMDA  Nation = "MDA"
+	NationMDG  Nation = "MDG"
+	NationMDV  Nation = "MDV"
+	NationMEX  Nation = "MEX"
+	NationMHL  Nation = "MHL"
+	NationMKD  Nation = "MKD"
+	NationMLI  Nation = "MLI"
+	NationMLT  Nation = "MLT"
+	NationMMR  Nation = "MMR"
+	NationMNE  Nation = "MNE"
+	NationMNG  Nation = "MNG"
+	NationMNP  Nation = "MNP"
+	NationMOZ  Nation = "MOZ"
+	NationMRT  Nation = "MRT"
+	NationMSR  Nation = "MSR"
+	NationMTQ  Nation = "MTQ"
+	NationMUS  Nation = "MUS"
+	NationMWI  Nation = "MWI"
+	NationMYS  Nation = "MYS"
+	NationMYT  Nation = "MYT"
+	NationNAM  Nation = "NAM"
+	NationNATO Nation = "NATO"
+	NationNCL  Nation = "NCL"
+	NationNER  Nation = "NER"
+	NationNFK  Nation = "NFK"
+	NationNGA  Nation = "NGA"
+	NationNIC  Nation = "NIC"
+	NationNIU  Nation = "NIU"
+	NationNLD  Nation = "NLD"
+	NationNOR  Nation = "NOR"
+	NationNPL  Nation = "NPL"
+	NationNRU  Nation = "NRU"
+	NationNZL  Nation = "NZL"
+	NationOMN  Nation = "OMN"
+	NationPAK  Nation = "PAK"
+	NationPAN  Nation = "PAN"
+	NationPCN  Nation = "PCN"
+	NationPER  Nation = "PER"
+	NationPHL  Nation = "PHL"
+	NationPLW  Nation = "PLW"
+	NationPNG  Nation = "PNG"
+	NationPOL  Nation = "POL"
+	NationPRI  Nation = "PRI"
+	NationPRK  Nation = "PRK"
+	NationPRT  Nation = "PRT"
+	NationPRY  Nation = "PRY"
+	NationPSE  Nation = "PSE"
+	NationPYF  Nation = "PYF"
+	NationQAT  Nation = "QAT"
+	NationREU  Nation = "REU"
+	NationROU  Nation = "ROU"
+	NationRUS  Nation = "RUS"
+	NationRWA  Nation = "RWA"
+	NationSAU  Nation = "SAU"
+	NationSDN  Nation = "SDN"
+	NationSEN  Nation = "SEN"
+	NationSGP  Nation = "SGP"
+	NationSGS  Nation = "SGS"
+	NationSHN  Nation = "SHN"
+	NationSJM  Nation = "SJM"
+	NationSLB  Nation = "SLB"
+	NationSLE  Nation = "SLE"
+	NationSLV  Nation = "SLV"
+	NationSMR  Nation = "SMR"
+	NationSOM  Nation = "SOM"
+	NationSPM  Nation = "SPM"
+	NationSRB  Nation = "SRB"
+	NationSSD  Nation = "SSD"
+	NationSTP  Nation = "STP"
+	NationSUR  Nation = "SUR"
+	NationSVK  Nation = "SVK"
+	NationSVN  Nation = "SVN"
+	NationSWE  Nation = "SWE"
+	NationSWZ  Nation = "SWZ"
+	NationSXM  Nation = "SXM"
+	NationSYC  Nation = "SYC"
+	NationSYR  Nation = "SYR"
+	NationTCA  Nation = "TCA"
+	NationTCD  Nation = "TCD"
+	NationTGO  Nation = "TGO"
+	NationTHA  Nation = "THA"
+	NationTJK  Nation = "TJK"
+	NationTKL  Nation = "TKL"
+	NationTKM  Nation = "TKM"
+	NationTLS  Nation = "TLS"
+	NationTON  Nation = "TON"
+	NationTTO  Nation = "TTO"
+	NationTUN  Nation = "TUN"
+	NationTUR  Nation = "TUR"
+	NationTUV  Nation = "TUV"
+	NationTWN  Nation = "TWN"
+	NationTZA  Nation = "TZA"
+	NationUGA  Nation = "UGA"
+	NationUKR  Nation = "UKR"
+	NationUMI  Nation = "UMI"
+	NationURY  Nation = "URY"
+	NationUSA  Nation = "USA"
+	NationUZB  Nation = "UZB"
+	NationVAT  Nation = "VAT"
+	NationVCT  Nation = "VCT"
+	NationVEN  Nation = "VEN"
+	NationVGB  Nation = "VGB"
+	NationVIR  Nation = "VIR"
+	NationVNM  Nation = "VNM"
+	NationVUT  Nation = "VUT"
+	NationWLF  Nation = "WLF"
+	NationWSM  Nation = "WSM"
+	NationXKX  Nation = "XKX"
+	NationYEM  Nation = "YEM"
+	NationZAF  Nation = "ZAF"
+	NationZMB  Nation = "ZMB"
+	NationZWE  Nation = "ZWE"
 )
 
-// Valid indicates whether the value is a known member of the LicenceCountry enum.
-func (e LicenceCountry) Valid() bool {
+// Valid indicates whether the value is a known member of the Nation enum.
+func (e Nation) Valid() bool {
 	switch e {
-	case LicenceCountryABW:
+	case NationABW:
 		return true
-	case LicenceCountryAFG:
+	case NationAFG:
 		return true
-	case LicenceCountryAGO:
+	case NationAGO:
 		return true
-	case LicenceCountryAIA:
+	case NationAIA:
 		return true
-	case LicenceCountryALA:
+	case NationALA:
 		return true
-	case LicenceCountryALB:
+	case NationALB:
 		return true
-	case LicenceCountryAND:
+	case NationAND:
 		return true
-	case LicenceCountryARE:
+	case NationARE:
 		return true
-	case LicenceCountryARG:
+	case NationARG:
 		return true
-	case LicenceCountryARM:
+	case NationARM:
 		return true
-	case LicenceCountryASM:
+	case NationASM:
 		return true
-	case LicenceCountryATA:
+	case NationATA:
 		return true
-	case LicenceCountryATF:
+	case NationATF:
 		return true
-	case LicenceCountryATG:
+	case NationATG:
 		return true
-	case LicenceCountryAUS:
+	case NationAUS:
 		return true
-	case LicenceCountryAUT:
+	case NationAUT:
 		return true
-	case LicenceCountryAZE:
+	case NationAZE:
 		return true
-	case LicenceCountryBDI:
+	case NationBDI:
 		return true
-	case LicenceCountryBEL:
+	case NationBEL:
 		return true
-	case LicenceCountryBEN:
+	case NationBEN:
 		return true
-	case LicenceCountryBES:
+	case NationBES:
 		return true
-	case LicenceCountryBFA:
+	case NationBFA:
 		return true
-	case LicenceCountryBGD:
+	case NationBGD:
 		return true
-	case LicenceCountryBGR:
+	case NationBGR:
 		return true
-	case LicenceCountryBHR:
+	case NationBHR:
 		return true
-	case LicenceCountryBHS:
+	case NationBHS:
 		return true
-	case LicenceCountryBIH:
+	case NationBIH:
 		return true
-	case LicenceCountryBLM:
+	case NationBLM:
 		return true
-	case LicenceCountryBLR:
+	case NationBLR:
 		return true
-	case LicenceCountryBLZ:
+	case NationBLZ:
 		return true
-	case LicenceCountryBMU:
+	case NationBMU:
 		return true
-	case LicenceCountryBOL:
+	case NationBOL:
 		return true
-	case LicenceCountryBRA:
+	case NationBRA:
 		return true
-	case LicenceCountryBRB:
+	case NationBRB:
 		return true
-	case LicenceCountryBRN:
+	case NationBRN:
 		return true
-	case LicenceCountryBTN:
+	case NationBTN:
 		return true
-	case LicenceCountryBVT:
+	case NationBVT:
 		return true
-	case LicenceCountryBWA:
+	case NationBWA:
 		return true
-	case LicenceCountryCAF:
+	case NationCAF:
 		return true
-	case LicenceCountryCAN:
+	case NationCAN:
 		return true
-	case LicenceCountryCCK:
+	case NationCCK:
 		return true
-	case LicenceCountryCHE:
+	case NationCHE:
 		return true
-	case LicenceCountryCHL:
+	case NationCHL:
 		return true
-	case LicenceCountryCHN:
+	case NationCHN:
 		return true
-	case LicenceCountryCIV:
+	case NationCIV:
 		return true
-	case LicenceCountryCMR:
+	case NationCMR:
 		return true
-	case LicenceCountryCOD:
+	case NationCOD:
 		return true
-	case LicenceCountryCOG:
+	case NationCOG:
 		return true
-	case LicenceCountryCOK:
+	case NationCOK:
 		return true
-	case LicenceCountryCOL:
+	case NationCOL:
 		return true
-	case LicenceCountryCOM:
+	case NationCOM:
 		return true
-	case LicenceCountryCPV:
+	case NationCPV:
 		return true
-	case LicenceCountryCRI:
+	case NationCRI:
 		return true
-	case LicenceCountryCUB:
+	case NationCUB:
 		return true
-	case LicenceCountryCUW:
+	case NationCUW:
 		return true
-	case LicenceCountryCXR:
+	case NationCXR:
 		return true
-	case LicenceCountryCYM:
+	case NationCYM:
 		return true
-	case LicenceCountryCYP:
+	case NationCYP:
 		return true
-	case LicenceCountryCZE:
+	case NationCZE:
 		return true
-	case LicenceCountryDEU:
+	case NationDEU:
 		return true
-	case LicenceCountryDJI:
+	case NationDJI:
 		return true
-	case LicenceCountryDMA:
+	case NationDMA:
 		return true
-	case LicenceCountryDNK:
+	case NationDNK:
 		return true
-	case LicenceCountryDOM:
+	case NationDOM:
 		return true
-	case LicenceCountryDZA:
+	case NationDZA:
 		return true
-	case LicenceCountryECU:
+	case NationECU:
 		return true
-	case LicenceCountryEGY:
+	case NationEGY:
 		return true
-	case LicenceCountryERI:
+	case NationERI:
 		return true
-	case LicenceCountryESH:
+	case NationESH:
 		return true
-	case LicenceCountryESP:
+	case NationESP:
 		return true
-	case LicenceCountryEST:
+	case NationEST:
 		return true
-	case LicenceCountryETH:
+	case NationETH:
 		return true
-	case LicenceCountryFIN:
+	case NationEU:
 		return true
-	case LicenceCountryFJI:
+	case NationFIN:
 		return true
-	case LicenceCountryFLK:
+	case NationFJI:
 		return true
-	case LicenceCountryFRA:
+	case NationFLK:
 		return true
-	case LicenceCountryFRO:
+	case NationFRA:
 		return true
-	case LicenceCountryFSM:
+	case NationFRO:
 		return true
-	case LicenceCountryGAB:
+	case NationFSM:
 		return true
-	case LicenceCountryGBR:
+	case NationGAB:
 		return true
-	case LicenceCountryGEO:
+	case NationGBR:
 		return true
-	case LicenceCountryGGY:
+	case NationGEO:
 		return true
-	case LicenceCountryGHA:
+	case NationGGY:
 		return true
-	case LicenceCountryGIB:
+	case NationGHA:
 		return true
-	case LicenceCountryGIN:
+	case NationGIB:
 		return true
-	case LicenceCountryGLP:
+	case NationGIN:
 		return true
-	case LicenceCountryGMB:
+	case NationGLP:
 		return true
-	case LicenceCountryGNB:
+	case NationGMB:
 		return true
-	case LicenceCountryGNQ:
+	case NationGNB:
 		return true
-	case LicenceCountryGRC:
+	case NationGNQ:
 		return true
-	case LicenceCountryGRD:
+	case NationGRC:
 		return true
-	case LicenceCountryGRL:
+	case NationGRD:
 		return true
-	case LicenceCountryGTM:
+	case NationGRL:
 		return true
-	case LicenceCountryGUF:
+	case NationGTM:
 		return true
-	case LicenceCountryGUM:
+	case NationGUF:
 		return true
-	case LicenceCountryGUY:
+	case NationGUM:
 		return true
-	case LicenceCountryHKG:
+	case NationGUY:
 		return true
-	case LicenceCountryHMD:
+	case NationHKG:
 		return true
-	case LicenceCountryHND:
+	case NationHMD:
 		return true
-	case LicenceCountryHRV:
+	case NationHND:
 		return true
-	case LicenceCountryHTI:
+	case NationHRV:
 		return true
-	case LicenceCountryHUN:
+	case NationHTI:
 		return true
-	case LicenceCountryIDN:
+	case NationHUN:
 		return true
-	case LicenceCountryIMN:
+	case NationIDN:
 		return true
-	case LicenceCountryIND:
+	case NationIMN:
 		return true
-	case LicenceCountryIOT:
+	case NationIND:
 		return true
-	case LicenceCountryIRL:
+	case NationIOT:
 		return true
-	case LicenceCountryIRN:
+	case NationIRL:
 		return true
-	case LicenceCountryIRQ:
+	case NationIRN:
 		return true
-	case LicenceCountryISL:
+	case NationIRQ:
 		return true
-	case LicenceCountryISR:
+	case NationISL:
 		return true
-	case LicenceCountryITA:
+	case NationISR:
 		return true
-	case LicenceCountryJAM:
+	case NationITA:
 		return true
-	case LicenceCountryJEY:
+	case NationJAM:
 		return true
-	case LicenceCountryJOR:
+	case NationJEY:
 		return true
-	case LicenceCountryJPN:
+	case NationJOR:
 		return true
-	case LicenceCountryKAZ:
+	case NationJPN:
 		return true
-	case LicenceCountryKEN:
+	case NationKAZ:
 		return true
-	case LicenceCountryKGZ:
+	case NationKEN:
 		return true
-	case LicenceCountryKHM:
+	case NationKGZ:
 		return true
-	case LicenceCountryKIR:
+	case NationKHM:
 		return true
-	case LicenceCountryKNA:
+	case NationKIR:
 		return true
-	case LicenceCountryKOR:
+	case NationKNA:
 		return true
-	case LicenceCountryKWT:
+	case NationKOR:
 		return true
-	case LicenceCountryLAO:
+	case NationKWT:
 		return true
-	case LicenceCountryLBN:
+	case NationLAO:
 		return true
-	case LicenceCountryLBR:
+	case NationLBN:
 		return true
-	case LicenceCountryLBY:
+	case NationLBR:
 		return true
-	case LicenceCountryLCA:
+	case NationLBY:
 		return true
-	case LicenceCountryLIE:
+	case NationLCA:
 		return true
-	case LicenceCountryLKA:
+	case NationLIE:
 		return true
-	case LicenceCountryLSO:
+	case NationLKA:
 		return true
-	case LicenceCountryLTU:
+	case NationLSO:
 		return true
-	case LicenceCountryLUX:
+	case NationLTU:
 		return true
-	case LicenceCountryLVA:
+	case NationLUX:
 		return true
-	case LicenceCountryMAC:
+	case NationLVA:
 		return true
-	case LicenceCountryMAF:
+	case NationMAC:
 		return true
-	case LicenceCountryMAR:
+	case NationMAF:
 		return true
-	case LicenceCountryMCO:
+	case NationMAR:
 		return true
-	case LicenceCountryMDA:
+	case NationMCO:
 		return true
-	case LicenceCountryMDG:
+	case NationMDA:
 		return true
-	case LicenceCountryMDV:
+	case NationMDG:
 		return true
-	case LicenceCountryMEX:
+	case NationMDV:
 		return true
-	case LicenceCountryMHL:
+	case NationMEX:
 		return true
-	case LicenceCountryMKD:
+	case NationMHL:
 		return true
-	case LicenceCountryMLI:
+	case NationMKD:
 		return true
-	case LicenceCountryMLT:
+	case NationMLI:
 		return true
-	case LicenceCountryMMR:
+	case NationMLT:
 		return true
-	case LicenceCountryMNE:
+	case NationMMR:
 		return true
-	case LicenceCountryMNG:
+	case NationMNE:
 		return true
-	case LicenceCountryMNP:
+	case NationMNG:
 		return true
-	case LicenceCountryMOZ:
+	case NationMNP:
 		return true
-	case LicenceCountryMRT:
+	case NationMOZ:
 		return true
-	case LicenceCountryMSR:
+	case NationMRT:
 		return true
-	case LicenceCountryMTQ:
+	case NationMSR:
 		return true
-	case LicenceCountryMUS:
+	case NationMTQ:
 		return true
-	case LicenceCountryMWI:
+	case NationMUS:
 		return true
-	case LicenceCountryMYS:
+	case NationMWI:
 		return true
-	case LicenceCountryMYT:
+	case NationMYS:
 		return true
-	case LicenceCountryNAM:
+	case NationMYT:
 		return true
-	case LicenceCountryNCL:
+	case NationNAM:
 		return true
-	case LicenceCountryNER:
+	case NationNATO:
 		return true
-	case LicenceCountryNFK:
+	case NationNCL:
 		return true
-	case LicenceCountryNGA:
+	case NationNER:
 		return true
-	case LicenceCountryNIC:
+	case NationNFK:
 		return true
-	case LicenceCountryNIU:
+	case NationNGA:
 		return true
-	case LicenceCountryNLD:
+	case NationNIC:
 		return true
-	case LicenceCountryNOR:
+	case NationNIU:
 		return true
-	case LicenceCountryNPL:
+	case NationNLD:
 		return true
-	case LicenceCountryNRU:
+	case NationNOR:
 		return true
-	case LicenceCountryNZL:
+	case NationNPL:
 		return true
-	case LicenceCountryOMN:
+	case NationNRU:
 		return true
-	case LicenceCountryPAK:
+	case NationNZL:
 		return true
-	case LicenceCountryPAN:
+	case NationOMN:
 		return true
-	case LicenceCountryPCN:
+	case NationPAK:
 		return true
-	case LicenceCountryPER:
+	case NationPAN:
 		return true
-	case LicenceCountryPHL:
+	case NationPCN:
 		return true
-	case LicenceCountryPLW:
+	case NationPER:
 		return true
-	case LicenceCountryPNG:
+	case NationPHL:
 		return true
-	case LicenceCountryPOL:
+	case NationPLW:
 		return true
-	case LicenceCountryPRI:
+	case NationPNG:
 		return true
-	case LicenceCountryPRK:
+	case NationPOL:
 		return true
-	case LicenceCountryPRT:
+	case NationPRI:
 		return true
-	case LicenceCountryPRY:
+	case NationPRK:
 		return true
-	case LicenceCountryPSE:
+	case NationPRT:
 		return true
-	case LicenceCountryPYF:
+	case NationPRY:
 		return true
-	case LicenceCountryQAT:
+	case NationPSE:
 		return true
-	case LicenceCountryREU:
+	case NationPYF:
 		return true
-	case LicenceCountryROU:
+	case NationQAT:
 		return true
-	case LicenceCountryRUS:
+	case NationREU:
 		return true
-	case LicenceCountryRWA:
+	case NationROU:
 		return true
-	case LicenceCountrySAU:
+	case NationRUS:
 		return true
-	case LicenceCountrySDN:
+	case NationRWA:
 		return true
-	case LicenceCountrySEN:
+	case NationSAU:
 		return true
-	case LicenceCountrySGP:
+	case NationSDN:
 		return true
-	case LicenceCountrySGS:
+	case NationSEN:
 		return true
-	case LicenceCountrySHN:
+	case NationSGP:
 		return true
-	case LicenceCountrySJM:
+	case NationSGS:
 		return true
-	case LicenceCountrySLB:
+	case NationSHN:
 		return true
-	case LicenceCountrySLE:
+	case NationSJM:
 		return true
-	case LicenceCountrySLV:
+	case NationSLB:
 		return true
-	case LicenceCountrySMR:
+	case NationSLE:
 		return true
-	case LicenceCountrySOM:
+	case NationSLV:
 		return true
-	case LicenceCountrySPM:
+	case NationSMR:
 		return true
-	case LicenceCountrySRB:
+	case NationSOM:
 		return true
-	case LicenceCountrySSD:
+	case NationSPM:
 		return true
-	case LicenceCountrySTP:
+	case NationSRB:
 		return true
-	case LicenceCountrySUR:
+	case NationSSD:
 		return true
-	case LicenceCountrySVK:
+	case NationSTP:
 		return true
-	case LicenceCountrySVN:
+	case NationSUR:
 		return true
-	case LicenceCountrySWE:
+	case NationSVK:
 		return true
-	case LicenceCountrySWZ:
+	case NationSVN:
 		return true
-	case LicenceCountrySXM:
+	case NationSWE:
 		return true
-	case LicenceCountrySYC:
+	case NationSWZ:
 		return true
-	case LicenceCountrySYR:
+	case NationSXM:
 		return true
-	case LicenceCountryTCA:
+	case NationSYC:
 		return true
-	case LicenceCountryTCD:
+	case NationSYR:
 		return true
-	case LicenceCountryTGO:
+	case NationTCA:
 		return true
-	case LicenceCountryTHA:
+	case NationTCD:
 		return true
-	case LicenceCountryTJK:
+	case NationTGO:
 		return true
-	case LicenceCountryTKL:
+	case NationTHA:
 		return true
-	case LicenceCountryTKM:
+	case NationTJK:
 		return true
-	case LicenceCountryTLS:
+	case NationTKL:
 		return true
-	case LicenceCountryTON:
+	case NationTKM:
 		return true
-	case LicenceCountryTTO:
+	case NationTLS:
 		return true
-	case LicenceCountryTUN:
+	case NationTON:
 		return true
-	case LicenceCountryTUR:
+	case NationTTO:
 		return true
-	case LicenceCountryTUV:
+	case NationTUN:
 		return true
-	case LicenceCountryTWN:
+	case NationTUR:
 		return true
-	case LicenceCountryTZA:
+	case NationTUV:
 		return true
-	case LicenceCountryUGA:
+	case NationTWN:
 		return true
-	case LicenceCountryUKR:
+	case NationTZA:
 		return true
-	case LicenceCountryUMI:
+	case NationUGA:
 		return true
-	case LicenceCountryURY:
+	case NationUKR:
 		return true
-	case LicenceCountryUSA:
+	case NationUMI:
 		return true
-	case LicenceCountryUZB:
+	case NationURY:
 		return true
-	case LicenceCountryVAT:
+	case NationUSA:
 		return true
-	case LicenceCountryVCT:
+	case NationUZB:
 		return true
-	case LicenceCountryVEN:
+	case NationVAT:
 		return true
-	case LicenceCountryVGB:
+	case NationVCT:
 		return true
-	case LicenceCountryVIR:
+	case NationVEN:
 		return true
-	case LicenceCountryVNM:
+	case NationVGB:
 		return true
-	case LicenceCountryVUT:
+	case NationVIR:
 		return true
-	case LicenceCountryWLF:
+	case NationVNM:
 		return true
-	case LicenceCountryWSM:
+	case NationVUT:
 		return true
-	case LicenceCountryXKX:
+	case NationWLF:
 		return true
-	case LicenceCountryYEM:
+	case NationWSM:
 		return true
-	case LicenceCountryZAF:
+	case NationXKX:
 		return true
-	case LicenceCountryZMB:
+	case NationYEM:
 		return true
-	case LicenceCountryZWE:
+	case NationZAF:
 		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for LicenceLabelClassification.
-const (
-	LicenceLabelClassificationCONFIDENTIAL LicenceLabelClassification = "CONFIDENTIAL"
-	LicenceLabelClassificationRESTRICTED   LicenceLabelClassification = "RESTRICTED"
-	LicenceLabelClassificationSECRET       LicenceLabelClassification = "SECRET"
-	LicenceLabelClassificationUNCLASSIFIED LicenceLabelClassification = "UNCLASSIFIED"
-)
-
-// Valid indicates whether the value is a known member of the LicenceLabelClassification enum.
-func (e LicenceLabelClassification) Valid() bool {
-	switch e {
-	case LicenceLabelClassificationCONFIDENTIAL:
+	case NationZMB:
 		return true
-	case LicenceLabelClassificationRESTRICTED:
-		return true
-	case LicenceLabelClassificationSECRET:
-		return true
-	case LicenceLabelClassificationUNCLASSIFIED:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for LicenceMlCategory.
-const (
-	LicenceMlCategoryML1  LicenceMlCategory = "ML1"
-	LicenceMlCategoryML10 LicenceMlCategory = "ML10"
-	LicenceMlCategoryML11 LicenceMlCategory = "ML11"
-	LicenceMlCategoryML12 LicenceMlCategory = "ML12"
-	LicenceMlCategoryML13 LicenceMlCategory = "ML13"
-	LicenceMlCategoryML14 LicenceMlCategory = "ML14"
-	LicenceMlCategoryML15 LicenceMlCategory = "ML15"
-	LicenceMlCategoryML16 LicenceMlCategory = "ML16"
-	LicenceMlCategoryML17 LicenceMlCategory = "ML17"
-	LicenceMlCategoryML18 LicenceMlCategory = "ML18"
-	LicenceMlCategoryML19 LicenceMlCategory = "ML19"
-	LicenceMlCategoryML2  LicenceMlCategory = "ML2"
-	LicenceMlCategoryML20 LicenceMlCategory = "ML20"
-	LicenceMlCategoryML21 LicenceMlCategory = "ML21"
-	LicenceMlCategoryML22 LicenceMlCategory = "ML22"
-	LicenceMlCategoryML3  LicenceMlCategory = "ML3"
-	LicenceMlCategoryML4  LicenceMlCategory = "ML4"
-	LicenceMlCategoryML5  LicenceMlCategory = "ML5"
-	LicenceMlCategoryML6  LicenceMlCategory = "ML6"
-	LicenceMlCategoryML7  LicenceMlCategory = "ML7"
-	LicenceMlCategoryML8  LicenceMlCategory = "ML8"
-	LicenceMlCategoryML9  LicenceMlCategory = "ML9"
-)
-
-// Valid indicates whether the value is a known member of the LicenceMlCategory enum.
-func (e LicenceMlCategory) Valid() bool {
-	switch e {
-	case LicenceMlCategoryML1:
-		return true
-	case LicenceMlCategoryML10:
-		return true
-	case LicenceMlCategoryML11:
-		return true
-	case LicenceMlCategoryML12:
-		return true
-	case LicenceMlCategoryML13:
-		return true
-	case LicenceMlCategoryML14:
-		return true
-	case LicenceMlCategoryML15:
-		return true
-	case LicenceMlCategoryML16:
-		return true
-	case LicenceMlCategoryML17:
-		return true
-	case LicenceMlCategoryML18:
-		return true
-	case LicenceMlCategoryML19:
-		return true
-	case LicenceMlCategoryML2:
-		return true
-	case LicenceMlCategoryML20:
-		return true
-	case LicenceMlCategoryML21:
-		return true
-	case LicenceMlCategoryML22:
-		return true
-	case LicenceMlCategoryML3:
-		return true
-	case LicenceMlCategoryML4:
-		return true
-	case LicenceMlCategoryML5:
-		return true
-	case LicenceMlCategoryML6:
-		return true
-	case LicenceMlCategoryML7:
-		return true
-	case LicenceMlCategoryML8:
-		return true
-	case LicenceMlCategoryML9:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for LicenceNation.
-const (
-	LicenceNationABW  LicenceNation = "ABW"
-	LicenceNationAFG  LicenceNation = "AFG"
-	LicenceNationAGO  LicenceNation = "AGO"
-	LicenceNationAIA  LicenceNation = "AIA"
-	LicenceNationALA  LicenceNation = "ALA"
-	LicenceNationALB  LicenceNation = "ALB"
-	LicenceNationAND  LicenceNation = "AND"
-	LicenceNationARE  LicenceNation = "ARE"
-	LicenceNationARG  LicenceNation = "ARG"
-	LicenceNationARM  LicenceNation = "ARM"
-	LicenceNationASM  LicenceNation = "ASM"
-	LicenceNationATA  LicenceNation = "ATA"
-	LicenceNationATF  LicenceNation = "ATF"
-	LicenceNationATG  LicenceNation = "ATG"
-	LicenceNationAUS  LicenceNation = "AUS"
-	LicenceNationAUT  LicenceNation = "AUT"
-	LicenceNationAZE  LicenceNation = "AZE"
-	LicenceNationBDI  LicenceNation = "BDI"
-	LicenceNationBEL  LicenceNation = "BEL"
-	LicenceNationBEN  LicenceNation = "BEN"
-	LicenceNationBES  LicenceNation = "BES"
-	LicenceNationBFA  LicenceNation = "BFA"
-	LicenceNationBGD  LicenceNation = "BGD"
-	LicenceNationBGR  LicenceNation = "BGR"
-	LicenceNationBHR  LicenceNation = "BHR"
-	LicenceNationBHS  LicenceNation = "BHS"
-	LicenceNationBIH  LicenceNation = "BIH"
-	LicenceNationBLM  LicenceNation = "BLM"
-	LicenceNationBLR  LicenceNation = "BLR"
-	LicenceNationBLZ  LicenceNation = "BLZ"
-	LicenceNationBMU  LicenceNation = "BMU"
-	LicenceNationBOL  LicenceNation = "BOL"
-	LicenceNationBRA  LicenceNation = "BRA"
-	LicenceNationBRB  LicenceNation = "BRB"
-	LicenceNationBRN  LicenceNation = "BRN"
-	LicenceNationBTN  LicenceNation = "BTN"
-	LicenceNationBVT  LicenceNation = "BVT"
-	LicenceNationBWA  LicenceNation = "BWA"
-	LicenceNationCAF  LicenceNation = "CAF"
-	LicenceNationCAN  LicenceNation = "CAN"
-	LicenceNationCCK  LicenceNation = "CCK"
-	LicenceNationCHE  LicenceNation = "CHE"
-	LicenceNationCHL  LicenceNation = "CHL"
-	LicenceNationCHN  LicenceNation = "CHN"
-	LicenceNationCIV  LicenceNation = "CIV"
-	LicenceNationCMR  LicenceNation = "CMR"
-	LicenceNationCOD  LicenceNation = "COD"
-	LicenceNationCOG  LicenceNation = "COG"
-	LicenceNationCOK  LicenceNation = "COK"
-	LicenceNationCOL  LicenceNation = "COL"
-	LicenceNationCOM  LicenceNation = "COM"
-	LicenceNationCPV  LicenceNation = "CPV"
-	LicenceNationCRI  LicenceNation = "CRI"
-	LicenceNationCUB  LicenceNation = "CUB"
-	LicenceNationCUW  LicenceNation = "CUW"
-	LicenceNationCXR  LicenceNation = "CXR"
-	LicenceNationCYM  LicenceNation = "CYM"
-	LicenceNationCYP  LicenceNation = "CYP"
-	LicenceNationCZE  LicenceNation = "CZE"
-	LicenceNationDEU  LicenceNation = "DEU"
-	LicenceNationDJI  LicenceNation = "DJI"
-	LicenceNationDMA  LicenceNation = "DMA"
-	LicenceNationDNK  LicenceNation = "DNK"
-	LicenceNationDOM  LicenceNation = "DOM"
-	LicenceNationDZA  LicenceNation = "DZA"
-	LicenceNationECU  LicenceNation = "ECU"
-	LicenceNationEGY  LicenceNation = "EGY"
-	LicenceNationERI  LicenceNation = "ERI"
-	LicenceNationESH  LicenceNation = "ESH"
-	LicenceNationESP  LicenceNation = "ESP"
-	LicenceNationEST  LicenceNation = "EST"
-	LicenceNationETH  LicenceNation = "ETH"
-	LicenceNationEU   LicenceNation = "EU"
-	LicenceNationFIN  LicenceNation = "FIN"
-	LicenceNationFJI  LicenceNation = "FJI"
-	LicenceNationFLK  LicenceNation = "FLK"
-	LicenceNationFRA  LicenceNation = "FRA"
-	LicenceNationFRO  LicenceNation = "FRO"
-	LicenceNationFSM  LicenceNation = "FSM"
-	LicenceNationGAB  LicenceNation = "GAB"
-	LicenceNationGBR  LicenceNation = "GBR"
-	LicenceNationGEO  LicenceNation = "GEO"
-	LicenceNationGGY  LicenceNation = "GGY"
-	LicenceNationGHA  LicenceNation = "GHA"
-	LicenceNationGIB  LicenceNation = "GIB"
-	LicenceNationGIN  LicenceNation = "GIN"
-	LicenceNationGLP  LicenceNation = "GLP"
-	LicenceNationGMB  LicenceNation = "GMB"
-	LicenceNationGNB  LicenceNation = "GNB"
-	LicenceNationGNQ  LicenceNation = "GNQ"
-	LicenceNationGRC  LicenceNation = "GRC"
-	LicenceNationGRD  LicenceNation = "GRD"
-	LicenceNationGRL  LicenceNation = "GRL"
-	LicenceNationGTM  LicenceNation = "GTM"
-	LicenceNationGUF  LicenceNation = "GUF"
-	LicenceNationGUM  LicenceNation = "GUM"
-	LicenceNationGUY  LicenceNation = "GUY"
-	LicenceNationHKG  LicenceNation = "HKG"
-	LicenceNationHMD  LicenceNation = "HMD"
-	LicenceNationHND  LicenceNation = "HND"
-	LicenceNationHRV  LicenceNation = "HRV"
-	LicenceNationHTI  LicenceNation = "HTI"
-	LicenceNationHUN  LicenceNation = "HUN"
-	LicenceNationIDN  LicenceNation = "IDN"
-	LicenceNationIMN  LicenceNation = "IMN"
-	LicenceNationIND  LicenceNation = "IND"
-	LicenceNationIOT  LicenceNation = "IOT"
-	LicenceNationIRL  LicenceNation = "IRL"
-	LicenceNationIRN  LicenceNation = "IRN"
-	LicenceNationIRQ  LicenceNation = "IRQ"
-	LicenceNationISL  LicenceNation = "ISL"
-	LicenceNationISR  LicenceNation = "ISR"
-	LicenceNationITA  LicenceNation = "ITA"
-	LicenceNationJAM  LicenceNation = "JAM"
-	LicenceNationJEY  LicenceNation = "JEY"
-	LicenceNationJOR  LicenceNation = "JOR"
-	LicenceNationJPN  LicenceNation = "JPN"
-	LicenceNationKAZ  LicenceNation = "KAZ"
-	LicenceNationKEN  LicenceNation = "KEN"
-	LicenceNationKGZ  LicenceNation = "KGZ"
-	LicenceNationKHM  LicenceNation = "KHM"
-	LicenceNationKIR  LicenceNation = "KIR"
-	LicenceNationKNA  LicenceNation = "KNA"
-	LicenceNationKOR  LicenceNation = "KOR"
-	LicenceNationKWT  LicenceNation = "KWT"
-	LicenceNationLAO  LicenceNation = "LAO"
-	LicenceNationLBN  LicenceNation = "LBN"
-	LicenceNationLBR  LicenceNation = "LBR"
-	LicenceNationLBY  LicenceNation = "LBY"
-	LicenceNationLCA  LicenceNation = "LCA"
-	LicenceNationLIE  LicenceNation = "LIE"
-	LicenceNationLKA  LicenceNation = "LKA"
-	LicenceNationLSO  LicenceNation = "LSO"
-	LicenceNationLTU  LicenceNation = "LTU"
-	LicenceNationLUX  LicenceNation = "LUX"
-	LicenceNationLVA  LicenceNation = "LVA"
-	LicenceNationMAC  LicenceNation = "MAC"
-	LicenceNationMAF  LicenceNation = "MAF"
-	LicenceNationMAR  LicenceNation = "MAR"
-	LicenceNationMCO  LicenceNation = "MCO"
-	LicenceNationMDA  LicenceNation = "MDA"
-	LicenceNationMDG  LicenceNation = "MDG"
-	LicenceNationMDV  LicenceNation = "MDV"
-	LicenceNationMEX  LicenceNation = "MEX"
-	LicenceNationMHL  LicenceNation = "MHL"
-	LicenceNationMKD  LicenceNation = "MKD"
-	LicenceNationMLI  LicenceNation = "MLI"
-	LicenceNationMLT  LicenceNation = "MLT"
-	LicenceNationMMR  LicenceNation = "MMR"
-	LicenceNationMNE  LicenceNation = "MNE"
-	LicenceNationMNG  LicenceNation = "MNG"
-	LicenceNationMNP  LicenceNation = "MNP"
-	LicenceNationMOZ  LicenceNation = "MOZ"
-	LicenceNationMRT  LicenceNation = "MRT"
-	LicenceNationMSR  LicenceNation = "MSR"
-	LicenceNationMTQ  LicenceNation = "MTQ"
-	LicenceNationMUS  LicenceNation = "MUS"
-	LicenceNationMWI  LicenceNation = "MWI"
-	LicenceNationMYS  LicenceNation = "MYS"
-	LicenceNationMYT  LicenceNation = "MYT"
-	LicenceNationNAM  LicenceNation = "NAM"
-	LicenceNationNATO LicenceNation = "NATO"
-	LicenceNationNCL  LicenceNation = "NCL"
-	LicenceNationNER  LicenceNation = "NER"
-	LicenceNationNFK  LicenceNation = "NFK"
-	LicenceNationNGA  LicenceNation = "NGA"
-	LicenceNationNIC  LicenceNation = "NIC"
-	LicenceNationNIU  LicenceNation = "NIU"
-	LicenceNationNLD  LicenceNation = "NLD"
-	LicenceNationNOR  LicenceNation = "NOR"
-	LicenceNationNPL  LicenceNation = "NPL"
-	LicenceNationNRU  LicenceNation = "NRU"
-	LicenceNationNZL  LicenceNation = "NZL"
-	LicenceNationOMN  LicenceNation = "OMN"
-	LicenceNationPAK  LicenceNation = "PAK"
-	LicenceNationPAN  LicenceNation = "PAN"
-	LicenceNationPCN  LicenceNation = "PCN"
-	LicenceNationPER  LicenceNation = "PER"
-	LicenceNationPHL  LicenceNation = "PHL"
-	LicenceNationPLW  LicenceNation = "PLW"
-	LicenceNationPNG  LicenceNation = "PNG"
-	LicenceNationPOL  LicenceNation = "POL"
-	LicenceNationPRI  LicenceNation = "PRI"
-	LicenceNationPRK  LicenceNation = "PRK"
-	LicenceNationPRT  LicenceNation = "PRT"
-	LicenceNationPRY  LicenceNation = "PRY"
-	LicenceNationPSE  LicenceNation = "PSE"
-	LicenceNationPYF  LicenceNation = "PYF"
-	LicenceNationQAT  LicenceNation = "QAT"
-	LicenceNationREU  LicenceNation = "REU"
-	LicenceNationROU  LicenceNation = "ROU"
-	LicenceNationRUS  LicenceNation = "RUS"
-	LicenceNationRWA  LicenceNation = "RWA"
-	LicenceNationSAU  LicenceNation = "SAU"
-	LicenceNationSDN  LicenceNation = "SDN"
-	LicenceNationSEN  LicenceNation = "SEN"
-	LicenceNationSGP  LicenceNation = "SGP"
-	LicenceNationSGS  LicenceNation = "SGS"
-	LicenceNationSHN  LicenceNation = "SHN"
-	LicenceNationSJM  LicenceNation = "SJM"
-	LicenceNationSLB  LicenceNation = "SLB"
-	LicenceNationSLE  LicenceNation = "SLE"
-	LicenceNationSLV  LicenceNation = "SLV"
-	LicenceNationSMR  LicenceNation = "SMR"
-	LicenceNationSOM  LicenceNation = "SOM"
-	LicenceNationSPM  LicenceNation = "SPM"
-	LicenceNationSRB  LicenceNation = "SRB"
-	LicenceNationSSD  LicenceNation = "SSD"
-	LicenceNationSTP  LicenceNation = "STP"
-	LicenceNationSUR  LicenceNation = "SUR"
-	LicenceNationSVK  LicenceNation = "SVK"
-	LicenceNationSVN  LicenceNation = "SVN"
-	LicenceNationSWE  LicenceNation = "SWE"
-	LicenceNationSWZ  LicenceNation = "SWZ"
-	LicenceNationSXM  LicenceNation = "SXM"
-	LicenceNationSYC  LicenceNation = "SYC"
-	LicenceNationSYR  LicenceNation = "SYR"
-	LicenceNationTCA  LicenceNation = "TCA"
-	LicenceNationTCD  LicenceNation = "TCD"
-	LicenceNationTGO  LicenceNation = "TGO"
-	LicenceNationTHA  LicenceNation = "THA"
-	LicenceNationTJK  LicenceNation = "TJK"
-	LicenceNationTKL  LicenceNation = "TKL"
-	LicenceNationTKM  LicenceNation = "TKM"
-	LicenceNationTLS  LicenceNation = "TLS"
-	LicenceNationTON  LicenceNation = "TON"
-	LicenceNationTTO  LicenceNation = "TTO"
-	LicenceNationTUN  LicenceNation = "TUN"
-	LicenceNationTUR  LicenceNation = "TUR"
-	LicenceNationTUV  LicenceNation = "TUV"
-	LicenceNationTWN  LicenceNation = "TWN"
-	LicenceNationTZA  LicenceNation = "TZA"
-	LicenceNationUGA  LicenceNation = "UGA"
-	LicenceNationUKR  LicenceNation = "UKR"
-	LicenceNationUMI  LicenceNation = "UMI"
-	LicenceNationURY  LicenceNation = "URY"
-	LicenceNationUSA  LicenceNation = "USA"
-	LicenceNationUZB  LicenceNation = "UZB"
-	LicenceNationVAT  LicenceNation = "VAT"
-	LicenceNationVCT  LicenceNation = "VCT"
-	LicenceNationVEN  LicenceNation = "VEN"
-	LicenceNationVGB  LicenceNation = "VGB"
-	LicenceNationVIR  LicenceNation = "VIR"
-	LicenceNationVNM  LicenceNation = "VNM"
-	LicenceNationVUT  LicenceNation = "VUT"
-	LicenceNationWLF  LicenceNation = "WLF"
-	LicenceNationWSM  LicenceNation = "WSM"
-	LicenceNationXKX  LicenceNation = "XKX"
-	LicenceNationYEM  LicenceNation = "YEM"
-	LicenceNationZAF  LicenceNation = "ZAF"
-	LicenceNationZMB  LicenceNation = "ZMB"
-	LicenceNationZWE  LicenceNation = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the LicenceNation enum.
-func (e LicenceNation) Valid() bool {
-	switch e {
-	case LicenceNationABW:
-		return true
-	case LicenceNationAFG:
-		return true
-	case LicenceNationAGO:
-		return true
-	case LicenceNationAIA:
-		return true
-	case LicenceNationALA:
-		return true
-	case LicenceNationALB:
-		return true
-	case LicenceNationAND:
-		return true
-	case LicenceNationARE:
-		return true
-	case LicenceNationARG:
-		return true
-	case LicenceNationARM:
-		return true
-	case LicenceNationASM:
-		return true
-	case LicenceNationATA:
-		return true
-	case LicenceNationATF:
-		return true
-	case LicenceNationATG:
-		return true
-	case LicenceNationAUS:
-		return true
-	case LicenceNationAUT:
-		return true
-	case LicenceNationAZE:
-		return true
-	case LicenceNationBDI:
-		return true
-	case LicenceNationBEL:
-		return true
-	case LicenceNationBEN:
-		return true
-	case LicenceNationBES:
-		return true
-	case LicenceNationBFA:
-		return true
-	case LicenceNationBGD:
-		return true
-	case LicenceNationBGR:
-		return true
-	case LicenceNationBHR:
-		return true
-	case LicenceNationBHS:
-		return true
-	case LicenceNationBIH:
-		return true
-	case LicenceNationBLM:
-		return true
-	case LicenceNationBLR:
-		return true
-	case LicenceNationBLZ:
-		return true
-	case LicenceNationBMU:
-		return true
-	case LicenceNationBOL:
-		return true
-	case LicenceNationBRA:
-		return true
-	case LicenceNationBRB:
-		return true
-	case LicenceNationBRN:
-		return true
-	case LicenceNationBTN:
-		return true
-	case LicenceNationBVT:
-		return true
-	case LicenceNationBWA:
-		return true
-	case LicenceNationCAF:
-		return true
-	case LicenceNationCAN:
-		return true
-	case LicenceNationCCK:
-		return true
-	case LicenceNationCHE:
-		return true
-	case LicenceNationCHL:
-		return true
-	case LicenceNationCHN:
-		return true
-	case LicenceNationCIV:
-		return true
-	case LicenceNationCMR:
-		return true
-	case LicenceNationCOD:
-		return true
-	case LicenceNationCOG:
-		return true
-	case LicenceNationCOK:
-		return true
-	case LicenceNationCOL:
-		return true
-	case LicenceNationCOM:
-		return true
-	case LicenceNationCPV:
-		return true
-	case LicenceNationCRI:
-		return true
-	case LicenceNationCUB:
-		return true
-	case LicenceNationCUW:
-		return true
-	case LicenceNationCXR:
-		return true
-	case LicenceNationCYM:
-		return true
-	case LicenceNationCYP:
-		return true
-	case LicenceNationCZE:
-		return true
-	case LicenceNationDEU:
-		return true
-	case LicenceNationDJI:
-		return true
-	case LicenceNationDMA:
-		return true
-	case LicenceNationDNK:
-		return true
-	case LicenceNationDOM:
-		return true
-	case LicenceNationDZA:
-		return true
-	case LicenceNationECU:
-		return true
-	case LicenceNationEGY:
-		return true
-	case LicenceNationERI:
-		return true
-	case LicenceNationESH:
-		return true
-	case LicenceNationESP:
-		return true
-	case LicenceNationEST:
-		return true
-	case LicenceNationETH:
-		return true
-	case LicenceNationEU:
-		return true
-	case LicenceNationFIN:
-		return true
-	case LicenceNationFJI:
-		return true
-	case LicenceNationFLK:
-		return true
-	case LicenceNationFRA:
-		return true
-	case LicenceNationFRO:
-		return true
-	case LicenceNationFSM:
-		return true
-	case LicenceNationGAB:
-		return true
-	case LicenceNationGBR:
-		return true
-	case LicenceNationGEO:
-		return true
-	case LicenceNationGGY:
-		return true
-	case LicenceNationGHA:
-		return true
-	case LicenceNationGIB:
-		return true
-	case LicenceNationGIN:
-		return true
-	case LicenceNationGLP:
-		return true
-	case LicenceNationGMB:
-		return true
-	case LicenceNationGNB:
-		return true
-	case LicenceNationGNQ:
-		return true
-	case LicenceNationGRC:
-		return true
-	case LicenceNationGRD:
-		return true
-	case LicenceNationGRL:
-		return true
-	case LicenceNationGTM:
-		return true
-	case LicenceNationGUF:
-		return true
-	case LicenceNationGUM:
-		return true
-	case LicenceNationGUY:
-		return true
-	case LicenceNationHKG:
-		return true
-	case LicenceNationHMD:
-		return true
-	case LicenceNationHND:
-		return true
-	case LicenceNationHRV:
-		return true
-	case LicenceNationHTI:
-		return true
-	case LicenceNationHUN:
-		return true
-	case LicenceNationIDN:
-		return true
-	case LicenceNationIMN:
-		return true
-	case LicenceNationIND:
-		return true
-	case LicenceNationIOT:
-		return true
-	case LicenceNationIRL:
-		return true
-	case LicenceNationIRN:
-		return true
-	case LicenceNationIRQ:
-		return true
-	case LicenceNationISL:
-		return true
-	case LicenceNationISR:
-		return true
-	case LicenceNationITA:
-		return true
-	case LicenceNationJAM:
-		return true
-	case LicenceNationJEY:
-		return true
-	case LicenceNationJOR:
-		return true
-	case LicenceNationJPN:
-		return true
-	case LicenceNationKAZ:
-		return true
-	case LicenceNationKEN:
-		return true
-	case LicenceNationKGZ:
-		return true
-	case LicenceNationKHM:
-		return true
-	case LicenceNationKIR:
-		return true
-	case LicenceNationKNA:
-		return true
-	case LicenceNationKOR:
-		return true
-	case LicenceNationKWT:
-		return true
-	case LicenceNationLAO:
-		return true
-	case LicenceNationLBN:
-		return true
-	case LicenceNationLBR:
-		return true
-	case LicenceNationLBY:
-		return true
-	case LicenceNationLCA:
-		return true
-	case LicenceNationLIE:
-		return true
-	case LicenceNationLKA:
-		return true
-	case LicenceNationLSO:
-		return true
-	case LicenceNationLTU:
-		return true
-	case LicenceNationLUX:
-		return true
-	case LicenceNationLVA:
-		return true
-	case LicenceNationMAC:
-		return true
-	case LicenceNationMAF:
-		return true
-	case LicenceNationMAR:
-		return true
-	case LicenceNationMCO:
-		return true
-	case LicenceNationMDA:
-		return true
-	case LicenceNationMDG:
-		return true
-	case LicenceNationMDV:
-		return true
-	case LicenceNationMEX:
-		return true
-	case LicenceNationMHL:
-		return true
-	case LicenceNationMKD:
-		return true
-	case LicenceNationMLI:
-		return true
-	case LicenceNationMLT:
-		return true
-	case LicenceNationMMR:
-		return true
-	case LicenceNationMNE:
-		return true
-	case LicenceNationMNG:
-		return true
-	case LicenceNationMNP:
-		return true
-	case LicenceNationMOZ:
-		return true
-	case LicenceNationMRT:
-		return true
-	case LicenceNationMSR:
-		return true
-	case LicenceNationMTQ:
-		return true
-	case LicenceNationMUS:
-		return true
-	case LicenceNationMWI:
-		return true
-	case LicenceNationMYS:
-		return true
-	case LicenceNationMYT:
-		return true
-	case LicenceNationNAM:
-		return true
-	case LicenceNationNATO:
-		return true
-	case LicenceNationNCL:
-		return true
-	case LicenceNationNER:
-		return true
-	case LicenceNationNFK:
-		return true
-	case LicenceNationNGA:
-		return true
-	case LicenceNationNIC:
-		return true
-	case LicenceNationNIU:
-		return true
-	case LicenceNationNLD:
-		return true
-	case LicenceNationNOR:
-		return true
-	case LicenceNationNPL:
-		return true
-	case LicenceNationNRU:
-		return true
-	case LicenceNationNZL:
-		return true
-	case LicenceNationOMN:
-		return true
-	case LicenceNationPAK:
-		return true
-	case LicenceNationPAN:
-		return true
-	case LicenceNationPCN:
-		return true
-	case LicenceNationPER:
-		return true
-	case LicenceNationPHL:
-		return true
-	case LicenceNationPLW:
-		return true
-	case LicenceNationPNG:
-		return true
-	case LicenceNationPOL:
-		return true
-	case LicenceNationPRI:
-		return true
-	case LicenceNationPRK:
-		return true
-	case LicenceNationPRT:
-		return true
-	case LicenceNationPRY:
-		return true
-	case LicenceNationPSE:
-		return true
-	case LicenceNationPYF:
-		return true
-	case LicenceNationQAT:
-		return true
-	case LicenceNationREU:
-		return true
-	case LicenceNationROU:
-		return true
-	case LicenceNationRUS:
-		return true
-	case LicenceNationRWA:
-		return true
-	case LicenceNationSAU:
-		return true
-	case LicenceNationSDN:
-		return true
-	case LicenceNationSEN:
-		return true
-	case LicenceNationSGP:
-		return true
-	case LicenceNationSGS:
-		return true
-	case LicenceNationSHN:
-		return true
-	case LicenceNationSJM:
-		return true
-	case LicenceNationSLB:
-		return true
-	case LicenceNationSLE:
-		return true
-	case LicenceNationSLV:
-		return true
-	case LicenceNationSMR:
-		return true
-	case LicenceNationSOM:
-		return true
-	case LicenceNationSPM:
-		return true
-	case LicenceNationSRB:
-		return true
-	case LicenceNationSSD:
-		return true
-	case LicenceNationSTP:
-		return true
-	case LicenceNationSUR:
-		return true
-	case LicenceNationSVK:
-		return true
-	case LicenceNationSVN:
-		return true
-	case LicenceNationSWE:
-		return true
-	case LicenceNationSWZ:
-		return true
-	case LicenceNationSXM:
-		return true
-	case LicenceNationSYC:
-		return true
-	case LicenceNationSYR:
-		return true
-	case LicenceNationTCA:
-		return true
-	case LicenceNationTCD:
-		return true
-	case LicenceNationTGO:
-		return true
-	case LicenceNationTHA:
-		return true
-	case LicenceNationTJK:
-		return true
-	case LicenceNationTKL:
-		return true
-	case LicenceNationTKM:
-		return true
-	case LicenceNationTLS:
-		return true
-	case LicenceNationTON:
-		return true
-	case LicenceNationTTO:
-		return true
-	case LicenceNationTUN:
-		return true
-	case LicenceNationTUR:
-		return true
-	case LicenceNationTUV:
-		return true
-	case LicenceNationTWN:
-		return true
-	case LicenceNationTZA:
-		return true
-	case LicenceNationUGA:
-		return true
-	case LicenceNationUKR:
-		return true
-	case LicenceNationUMI:
-		return true
-	case LicenceNationURY:
-		return true
-	case LicenceNationUSA:
-		return true
-	case LicenceNationUZB:
-		return true
-	case LicenceNationVAT:
-		return true
-	case LicenceNationVCT:
-		return true
-	case LicenceNationVEN:
-		return true
-	case LicenceNationVGB:
-		return true
-	case LicenceNationVIR:
-		return true
-	case LicenceNationVNM:
-		return true
-	case LicenceNationVUT:
-		return true
-	case LicenceNationWLF:
-		return true
-	case LicenceNationWSM:
-		return true
-	case LicenceNationXKX:
-		return true
-	case LicenceNationYEM:
-		return true
-	case LicenceNationZAF:
-		return true
-	case LicenceNationZMB:
-		return true
-	case LicenceNationZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for LicenceUnit.
-const (
-	LicenceUnitKg     LicenceUnit = "kg"
-	LicenceUnitLots   LicenceUnit = "lots"
-	LicenceUnitPieces LicenceUnit = "pieces"
-	LicenceUnitRounds LicenceUnit = "rounds"
-	LicenceUnitSets   LicenceUnit = "sets"
-	LicenceUnitTonnes LicenceUnit = "tonnes"
-	LicenceUnitUnits  LicenceUnit = "units"
-)
-
-// Valid indicates whether the value is a known member of the LicenceUnit enum.
-func (e LicenceUnit) Valid() bool {
-	switch e {
-	case LicenceUnitKg:
-		return true
-	case LicenceUnitLots:
-		return true
-	case LicenceUnitPieces:
-		return true
-	case LicenceUnitRounds:
-		return true
-	case LicenceUnitSets:
-		return true
-	case LicenceUnitTonnes:
-		return true
-	case LicenceUnitUnits:
+	case NationZWE:
 		return true
 	default:
 		return false
@@ -6772,1677 +1921,33 @@ func (e TrackingEventEventType) Valid() bool {
 	}
 }
 
-// Defines values for TrackingEventAttCategory.
+// Defines values for Unit.
 const (
-	TrackingEventAttCategoryAmmunition             TrackingEventAttCategory = "ammunition"
-	TrackingEventAttCategoryArmouredCombatVehicles TrackingEventAttCategory = "armoured_combat_vehicles"
-	TrackingEventAttCategoryAttackHelicopters      TrackingEventAttCategory = "attack_helicopters"
-	TrackingEventAttCategoryBattleTanks            TrackingEventAttCategory = "battle_tanks"
-	TrackingEventAttCategoryCombatAircraft         TrackingEventAttCategory = "combat_aircraft"
-	TrackingEventAttCategoryLargeCalibreArtillery  TrackingEventAttCategory = "large_calibre_artillery"
-	TrackingEventAttCategoryLightWeapons           TrackingEventAttCategory = "light_weapons"
-	TrackingEventAttCategoryMissilesAndLaunchers   TrackingEventAttCategory = "missiles_and_launchers"
-	TrackingEventAttCategoryPartsAndComponents     TrackingEventAttCategory = "parts_and_components"
-	TrackingEventAttCategorySmallArms              TrackingEventAttCategory = "small_arms"
-	TrackingEventAttCategoryWarships               TrackingEventAttCategory = "warships"
+	Kg     Unit = "kg"
+	Lots   Unit = "lots"
+	Pieces Unit = "pieces"
+	Rounds Unit = "rounds"
+	Sets   Unit = "sets"
+	Tonnes Unit = "tonnes"
+	Units  Unit = "units"
 )
 
-// Valid indicates whether the value is a known member of the TrackingEventAttCategory enum.
-func (e TrackingEventAttCategory) Valid() bool {
+// Valid indicates whether the value is a known member of the Unit enum.
+func (e Unit) Valid() bool {
 	switch e {
-	case TrackingEventAttCategoryAmmunition:
+	case Kg:
 		return true
-	case TrackingEventAttCategoryArmouredCombatVehicles:
+	case Lots:
 		return true
-	case TrackingEventAttCategoryAttackHelicopters:
+	case Pieces:
 		return true
-	case TrackingEventAttCategoryBattleTanks:
+	case Rounds:
 		return true
-	case TrackingEventAttCategoryCombatAircraft:
+	case Sets:
 		return true
-	case TrackingEventAttCategoryLargeCalibreArtillery:
+	case Tonnes:
 		return true
-	case TrackingEventAttCategoryLightWeapons:
-		return true
-	case TrackingEventAttCategoryMissilesAndLaunchers:
-		return true
-	case TrackingEventAttCategoryPartsAndComponents:
-		return true
-	case TrackingEventAttCategorySmallArms:
-		return true
-	case TrackingEventAttCategoryWarships:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for TrackingEventCountry.
-const (
-	TrackingEventCountryABW TrackingEventCountry = "ABW"
-	TrackingEventCountryAFG TrackingEventCountry = "AFG"
-	TrackingEventCountryAGO TrackingEventCountry = "AGO"
-	TrackingEventCountryAIA TrackingEventCountry = "AIA"
-	TrackingEventCountryALA TrackingEventCountry = "ALA"
-	TrackingEventCountryALB TrackingEventCountry = "ALB"
-	TrackingEventCountryAND TrackingEventCountry = "AND"
-	TrackingEventCountryARE TrackingEventCountry = "ARE"
-	TrackingEventCountryARG TrackingEventCountry = "ARG"
-	TrackingEventCountryARM TrackingEventCountry = "ARM"
-	TrackingEventCountryASM TrackingEventCountry = "ASM"
-	TrackingEventCountryATA TrackingEventCountry = "ATA"
-	TrackingEventCountryATF TrackingEventCountry = "ATF"
-	TrackingEventCountryATG TrackingEventCountry = "ATG"
-	TrackingEventCountryAUS TrackingEventCountry = "AUS"
-	TrackingEventCountryAUT TrackingEventCountry = "AUT"
-	TrackingEventCountryAZE TrackingEventCountry = "AZE"
-	TrackingEventCountryBDI TrackingEventCountry = "BDI"
-	TrackingEventCountryBEL TrackingEventCountry = "BEL"
-	TrackingEventCountryBEN TrackingEventCountry = "BEN"
-	TrackingEventCountryBES TrackingEventCountry = "BES"
-	TrackingEventCountryBFA TrackingEventCountry = "BFA"
-	TrackingEventCountryBGD TrackingEventCountry = "BGD"
-	TrackingEventCountryBGR TrackingEventCountry = "BGR"
-	TrackingEventCountryBHR TrackingEventCountry = "BHR"
-	TrackingEventCountryBHS TrackingEventCountry = "BHS"
-	TrackingEventCountryBIH TrackingEventCountry = "BIH"
-	TrackingEventCountryBLM TrackingEventCountry = "BLM"
-	TrackingEventCountryBLR TrackingEventCountry = "BLR"
-	TrackingEventCountryBLZ TrackingEventCountry = "BLZ"
-	TrackingEventCountryBMU TrackingEventCountry = "BMU"
-	TrackingEventCountryBOL TrackingEventCountry = "BOL"
-	TrackingEventCountryBRA TrackingEventCountry = "BRA"
-	TrackingEventCountryBRB TrackingEventCountry = "BRB"
-	TrackingEventCountryBRN TrackingEventCountry = "BRN"
-	TrackingEventCountryBTN TrackingEventCountry = "BTN"
-	TrackingEventCountryBVT TrackingEventCountry = "BVT"
-	TrackingEventCountryBWA TrackingEventCountry = "BWA"
-	TrackingEventCountryCAF TrackingEventCountry = "CAF"
-	TrackingEventCountryCAN TrackingEventCountry = "CAN"
-	TrackingEventCountryCCK TrackingEventCountry = "CCK"
-	TrackingEventCountryCHE TrackingEventCountry = "CHE"
-	TrackingEventCountryCHL TrackingEventCountry = "CHL"
-	TrackingEventCountryCHN TrackingEventCountry = "CHN"
-	TrackingEventCountryCIV TrackingEventCountry = "CIV"
-	TrackingEventCountryCMR TrackingEventCountry = "CMR"
-	TrackingEventCountryCOD TrackingEventCountry = "COD"
-	TrackingEventCountryCOG TrackingEventCountry = "COG"
-	TrackingEventCountryCOK TrackingEventCountry = "COK"
-	TrackingEventCountryCOL TrackingEventCountry = "COL"
-	TrackingEventCountryCOM TrackingEventCountry = "COM"
-	TrackingEventCountryCPV TrackingEventCountry = "CPV"
-	TrackingEventCountryCRI TrackingEventCountry = "CRI"
-	TrackingEventCountryCUB TrackingEventCountry = "CUB"
-	TrackingEventCountryCUW TrackingEventCountry = "CUW"
-	TrackingEventCountryCXR TrackingEventCountry = "CXR"
-	TrackingEventCountryCYM TrackingEventCountry = "CYM"
-	TrackingEventCountryCYP TrackingEventCountry = "CYP"
-	TrackingEventCountryCZE TrackingEventCountry = "CZE"
-	TrackingEventCountryDEU TrackingEventCountry = "DEU"
-	TrackingEventCountryDJI TrackingEventCountry = "DJI"
-	TrackingEventCountryDMA TrackingEventCountry = "DMA"
-	TrackingEventCountryDNK TrackingEventCountry = "DNK"
-	TrackingEventCountryDOM TrackingEventCountry = "DOM"
-	TrackingEventCountryDZA TrackingEventCountry = "DZA"
-	TrackingEventCountryECU TrackingEventCountry = "ECU"
-	TrackingEventCountryEGY TrackingEventCountry = "EGY"
-	TrackingEventCountryERI TrackingEventCountry = "ERI"
-	TrackingEventCountryESH TrackingEventCountry = "ESH"
-	TrackingEventCountryESP TrackingEventCountry = "ESP"
-	TrackingEventCountryEST TrackingEventCountry = "EST"
-	TrackingEventCountryETH TrackingEventCountry = "ETH"
-	TrackingEventCountryFIN TrackingEventCountry = "FIN"
-	TrackingEventCountryFJI TrackingEventCountry = "FJI"
-	TrackingEventCountryFLK TrackingEventCountry = "FLK"
-	TrackingEventCountryFRA TrackingEventCountry = "FRA"
-	TrackingEventCountryFRO TrackingEventCountry = "FRO"
-	TrackingEventCountryFSM TrackingEventCountry = "FSM"
-	TrackingEventCountryGAB TrackingEventCountry = "GAB"
-	TrackingEventCountryGBR TrackingEventCountry = "GBR"
-	TrackingEventCountryGEO TrackingEventCountry = "GEO"
-	TrackingEventCountryGGY TrackingEventCountry = "GGY"
-	TrackingEventCountryGHA TrackingEventCountry = "GHA"
-	TrackingEventCountryGIB TrackingEventCountry = "GIB"
-	TrackingEventCountryGIN TrackingEventCountry = "GIN"
-	TrackingEventCountryGLP TrackingEventCountry = "GLP"
-	TrackingEventCountryGMB TrackingEventCountry = "GMB"
-	TrackingEventCountryGNB TrackingEventCountry = "GNB"
-	TrackingEventCountryGNQ TrackingEventCountry = "GNQ"
-	TrackingEventCountryGRC TrackingEventCountry = "GRC"
-	TrackingEventCountryGRD TrackingEventCountry = "GRD"
-	TrackingEventCountryGRL TrackingEventCountry = "GRL"
-	TrackingEventCountryGTM TrackingEventCountry = "GTM"
-	TrackingEventCountryGUF TrackingEventCountry = "GUF"
-	TrackingEventCountryGUM TrackingEventCountry = "GUM"
-	TrackingEventCountryGUY TrackingEventCountry = "GUY"
-	TrackingEventCountryHKG TrackingEventCountry = "HKG"
-	TrackingEventCountryHMD TrackingEventCountry = "HMD"
-	TrackingEventCountryHND TrackingEventCountry = "HND"
-	TrackingEventCountryHRV TrackingEventCountry = "HRV"
-	TrackingEventCountryHTI TrackingEventCountry = "HTI"
-	TrackingEventCountryHUN TrackingEventCountry = "HUN"
-	TrackingEventCountryIDN TrackingEventCountry = "IDN"
-	TrackingEventCountryIMN TrackingEventCountry = "IMN"
-	TrackingEventCountryIND TrackingEventCountry = "IND"
-	TrackingEventCountryIOT TrackingEventCountry = "IOT"
-	TrackingEventCountryIRL TrackingEventCountry = "IRL"
-	TrackingEventCountryIRN TrackingEventCountry = "IRN"
-	TrackingEventCountryIRQ TrackingEventCountry = "IRQ"
-	TrackingEventCountryISL TrackingEventCountry = "ISL"
-	TrackingEventCountryISR TrackingEventCountry = "ISR"
-	TrackingEventCountryITA TrackingEventCountry = "ITA"
-	TrackingEventCountryJAM TrackingEventCountry = "JAM"
-	TrackingEventCountryJEY TrackingEventCountry = "JEY"
-	TrackingEventCountryJOR TrackingEventCountry = "JOR"
-	TrackingEventCountryJPN TrackingEventCountry = "JPN"
-	TrackingEventCountryKAZ TrackingEventCountry = "KAZ"
-	TrackingEventCountryKEN TrackingEventCountry = "KEN"
-	TrackingEventCountryKGZ TrackingEventCountry = "KGZ"
-	TrackingEventCountryKHM TrackingEventCountry = "KHM"
-	TrackingEventCountryKIR TrackingEventCountry = "KIR"
-	TrackingEventCountryKNA TrackingEventCountry = "KNA"
-	TrackingEventCountryKOR TrackingEventCountry = "KOR"
-	TrackingEventCountryKWT TrackingEventCountry = "KWT"
-	TrackingEventCountryLAO TrackingEventCountry = "LAO"
-	TrackingEventCountryLBN TrackingEventCountry = "LBN"
-	TrackingEventCountryLBR TrackingEventCountry = "LBR"
-	TrackingEventCountryLBY TrackingEventCountry = "LBY"
-	TrackingEventCountryLCA TrackingEventCountry = "LCA"
-	TrackingEventCountryLIE TrackingEventCountry = "LIE"
-	TrackingEventCountryLKA TrackingEventCountry = "LKA"
-	TrackingEventCountryLSO TrackingEventCountry = "LSO"
-	TrackingEventCountryLTU TrackingEventCountry = "LTU"
-	TrackingEventCountryLUX TrackingEventCountry = "LUX"
-	TrackingEventCountryLVA TrackingEventCountry = "LVA"
-	TrackingEventCountryMAC TrackingEventCountry = "MAC"
-	TrackingEventCountryMAF TrackingEventCountry = "MAF"
-	TrackingEventCountryMAR TrackingEventCountry = "MAR"
-	TrackingEventCountryMCO TrackingEventCountry = "MCO"
-	TrackingEventCountryMDA TrackingEventCountry = "MDA"
-	TrackingEventCountryMDG TrackingEventCountry = "MDG"
-	TrackingEventCountryMDV TrackingEventCountry = "MDV"
-	TrackingEventCountryMEX TrackingEventCountry = "MEX"
-	TrackingEventCountryMHL TrackingEventCountry = "MHL"
-	TrackingEventCountryMKD TrackingEventCountry = "MKD"
-	TrackingEventCountryMLI TrackingEventCountry = "MLI"
-	TrackingEventCountryMLT TrackingEventCountry = "MLT"
-	TrackingEventCountryMMR TrackingEventCountry = "MMR"
-	TrackingEventCountryMNE TrackingEventCountry = "MNE"
-	TrackingEventCountryMNG TrackingEventCountry = "MNG"
-	TrackingEventCountryMNP TrackingEventCountry = "MNP"
-	TrackingEventCountryMOZ TrackingEventCountry = "MOZ"
-	TrackingEventCountryMRT TrackingEventCountry = "MRT"
-	TrackingEventCountryMSR TrackingEventCountry = "MSR"
-	TrackingEventCountryMTQ TrackingEventCountry = "MTQ"
-	TrackingEventCountryMUS TrackingEventCountry = "MUS"
-	TrackingEventCountryMWI TrackingEventCountry = "MWI"
-	TrackingEventCountryMYS TrackingEventCountry = "MYS"
-	TrackingEventCountryMYT TrackingEventCountry = "MYT"
-	TrackingEventCountryNAM TrackingEventCountry = "NAM"
-	TrackingEventCountryNCL TrackingEventCountry = "NCL"
-	TrackingEventCountryNER TrackingEventCountry = "NER"
-	TrackingEventCountryNFK TrackingEventCountry = "NFK"
-	TrackingEventCountryNGA TrackingEventCountry = "NGA"
-	TrackingEventCountryNIC TrackingEventCountry = "NIC"
-	TrackingEventCountryNIU TrackingEventCountry = "NIU"
-	TrackingEventCountryNLD TrackingEventCountry = "NLD"
-	TrackingEventCountryNOR TrackingEventCountry = "NOR"
-	TrackingEventCountryNPL TrackingEventCountry = "NPL"
-	TrackingEventCountryNRU TrackingEventCountry = "NRU"
-	TrackingEventCountryNZL TrackingEventCountry = "NZL"
-	TrackingEventCountryOMN TrackingEventCountry = "OMN"
-	TrackingEventCountryPAK TrackingEventCountry = "PAK"
-	TrackingEventCountryPAN TrackingEventCountry = "PAN"
-	TrackingEventCountryPCN TrackingEventCountry = "PCN"
-	TrackingEventCountryPER TrackingEventCountry = "PER"
-	TrackingEventCountryPHL TrackingEventCountry = "PHL"
-	TrackingEventCountryPLW TrackingEventCountry = "PLW"
-	TrackingEventCountryPNG TrackingEventCountry = "PNG"
-	TrackingEventCountryPOL TrackingEventCountry = "POL"
-	TrackingEventCountryPRI TrackingEventCountry = "PRI"
-	TrackingEventCountryPRK TrackingEventCountry = "PRK"
-	TrackingEventCountryPRT TrackingEventCountry = "PRT"
-	TrackingEventCountryPRY TrackingEventCountry = "PRY"
-	TrackingEventCountryPSE TrackingEventCountry = "PSE"
-	TrackingEventCountryPYF TrackingEventCountry = "PYF"
-	TrackingEventCountryQAT TrackingEventCountry = "QAT"
-	TrackingEventCountryREU TrackingEventCountry = "REU"
-	TrackingEventCountryROU TrackingEventCountry = "ROU"
-	TrackingEventCountryRUS TrackingEventCountry = "RUS"
-	TrackingEventCountryRWA TrackingEventCountry = "RWA"
-	TrackingEventCountrySAU TrackingEventCountry = "SAU"
-	TrackingEventCountrySDN TrackingEventCountry = "SDN"
-	TrackingEventCountrySEN TrackingEventCountry = "SEN"
-	TrackingEventCountrySGP TrackingEventCountry = "SGP"
-	TrackingEventCountrySGS TrackingEventCountry = "SGS"
-	TrackingEventCountrySHN TrackingEventCountry = "SHN"
-	TrackingEventCountrySJM TrackingEventCountry = "SJM"
-	TrackingEventCountrySLB TrackingEventCountry = "SLB"
-	TrackingEventCountrySLE TrackingEventCountry = "SLE"
-	TrackingEventCountrySLV TrackingEventCountry = "SLV"
-	TrackingEventCountrySMR TrackingEventCountry = "SMR"
-	TrackingEventCountrySOM TrackingEventCountry = "SOM"
-	TrackingEventCountrySPM TrackingEventCountry = "SPM"
-	TrackingEventCountrySRB TrackingEventCountry = "SRB"
-	TrackingEventCountrySSD TrackingEventCountry = "SSD"
-	TrackingEventCountrySTP TrackingEventCountry = "STP"
-	TrackingEventCountrySUR TrackingEventCountry = "SUR"
-	TrackingEventCountrySVK TrackingEventCountry = "SVK"
-	TrackingEventCountrySVN TrackingEventCountry = "SVN"
-	TrackingEventCountrySWE TrackingEventCountry = "SWE"
-	TrackingEventCountrySWZ TrackingEventCountry = "SWZ"
-	TrackingEventCountrySXM TrackingEventCountry = "SXM"
-	TrackingEventCountrySYC TrackingEventCountry = "SYC"
-	TrackingEventCountrySYR TrackingEventCountry = "SYR"
-	TrackingEventCountryTCA TrackingEventCountry = "TCA"
-	TrackingEventCountryTCD TrackingEventCountry = "TCD"
-	TrackingEventCountryTGO TrackingEventCountry = "TGO"
-	TrackingEventCountryTHA TrackingEventCountry = "THA"
-	TrackingEventCountryTJK TrackingEventCountry = "TJK"
-	TrackingEventCountryTKL TrackingEventCountry = "TKL"
-	TrackingEventCountryTKM TrackingEventCountry = "TKM"
-	TrackingEventCountryTLS TrackingEventCountry = "TLS"
-	TrackingEventCountryTON TrackingEventCountry = "TON"
-	TrackingEventCountryTTO TrackingEventCountry = "TTO"
-	TrackingEventCountryTUN TrackingEventCountry = "TUN"
-	TrackingEventCountryTUR TrackingEventCountry = "TUR"
-	TrackingEventCountryTUV TrackingEventCountry = "TUV"
-	TrackingEventCountryTWN TrackingEventCountry = "TWN"
-	TrackingEventCountryTZA TrackingEventCountry = "TZA"
-	TrackingEventCountryUGA TrackingEventCountry = "UGA"
-	TrackingEventCountryUKR TrackingEventCountry = "UKR"
-	TrackingEventCountryUMI TrackingEventCountry = "UMI"
-	TrackingEventCountryURY TrackingEventCountry = "URY"
-	TrackingEventCountryUSA TrackingEventCountry = "USA"
-	TrackingEventCountryUZB TrackingEventCountry = "UZB"
-	TrackingEventCountryVAT TrackingEventCountry = "VAT"
-	TrackingEventCountryVCT TrackingEventCountry = "VCT"
-	TrackingEventCountryVEN TrackingEventCountry = "VEN"
-	TrackingEventCountryVGB TrackingEventCountry = "VGB"
-	TrackingEventCountryVIR TrackingEventCountry = "VIR"
-	TrackingEventCountryVNM TrackingEventCountry = "VNM"
-	TrackingEventCountryVUT TrackingEventCountry = "VUT"
-	TrackingEventCountryWLF TrackingEventCountry = "WLF"
-	TrackingEventCountryWSM TrackingEventCountry = "WSM"
-	TrackingEventCountryXKX TrackingEventCountry = "XKX"
-	TrackingEventCountryYEM TrackingEventCountry = "YEM"
-	TrackingEventCountryZAF TrackingEventCountry = "ZAF"
-	TrackingEventCountryZMB TrackingEventCountry = "ZMB"
-	TrackingEventCountryZWE TrackingEventCountry = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the TrackingEventCountry enum.
-func (e TrackingEventCountry) Valid() bool {
-	switch e {
-	case TrackingEventCountryABW:
-		return true
-	case TrackingEventCountryAFG:
-		return true
-	case TrackingEventCountryAGO:
-		return true
-	case TrackingEventCountryAIA:
-		return true
-	case TrackingEventCountryALA:
-		return true
-	case TrackingEventCountryALB:
-		return true
-	case TrackingEventCountryAND:
-		return true
-	case TrackingEventCountryARE:
-		return true
-	case TrackingEventCountryARG:
-		return true
-	case TrackingEventCountryARM:
-		return true
-	case TrackingEventCountryASM:
-		return true
-	case TrackingEventCountryATA:
-		return true
-	case TrackingEventCountryATF:
-		return true
-	case TrackingEventCountryATG:
-		return true
-	case TrackingEventCountryAUS:
-		return true
-	case TrackingEventCountryAUT:
-		return true
-	case TrackingEventCountryAZE:
-		return true
-	case TrackingEventCountryBDI:
-		return true
-	case TrackingEventCountryBEL:
-		return true
-	case TrackingEventCountryBEN:
-		return true
-	case TrackingEventCountryBES:
-		return true
-	case TrackingEventCountryBFA:
-		return true
-	case TrackingEventCountryBGD:
-		return true
-	case TrackingEventCountryBGR:
-		return true
-	case TrackingEventCountryBHR:
-		return true
-	case TrackingEventCountryBHS:
-		return true
-	case TrackingEventCountryBIH:
-		return true
-	case TrackingEventCountryBLM:
-		return true
-	case TrackingEventCountryBLR:
-		return true
-	case TrackingEventCountryBLZ:
-		return true
-	case TrackingEventCountryBMU:
-		return true
-	case TrackingEventCountryBOL:
-		return true
-	case TrackingEventCountryBRA:
-		return true
-	case TrackingEventCountryBRB:
-		return true
-	case TrackingEventCountryBRN:
-		return true
-	case TrackingEventCountryBTN:
-		return true
-	case TrackingEventCountryBVT:
-		return true
-	case TrackingEventCountryBWA:
-		return true
-	case TrackingEventCountryCAF:
-		return true
-	case TrackingEventCountryCAN:
-		return true
-	case TrackingEventCountryCCK:
-		return true
-	case TrackingEventCountryCHE:
-		return true
-	case TrackingEventCountryCHL:
-		return true
-	case TrackingEventCountryCHN:
-		return true
-	case TrackingEventCountryCIV:
-		return true
-	case TrackingEventCountryCMR:
-		return true
-	case TrackingEventCountryCOD:
-		return true
-	case TrackingEventCountryCOG:
-		return true
-	case TrackingEventCountryCOK:
-		return true
-	case TrackingEventCountryCOL:
-		return true
-	case TrackingEventCountryCOM:
-		return true
-	case TrackingEventCountryCPV:
-		return true
-	case TrackingEventCountryCRI:
-		return true
-	case TrackingEventCountryCUB:
-		return true
-	case TrackingEventCountryCUW:
-		return true
-	case TrackingEventCountryCXR:
-		return true
-	case TrackingEventCountryCYM:
-		return true
-	case TrackingEventCountryCYP:
-		return true
-	case TrackingEventCountryCZE:
-		return true
-	case TrackingEventCountryDEU:
-		return true
-	case TrackingEventCountryDJI:
-		return true
-	case TrackingEventCountryDMA:
-		return true
-	case TrackingEventCountryDNK:
-		return true
-	case TrackingEventCountryDOM:
-		return true
-	case TrackingEventCountryDZA:
-		return true
-	case TrackingEventCountryECU:
-		return true
-	case TrackingEventCountryEGY:
-		return true
-	case TrackingEventCountryERI:
-		return true
-	case TrackingEventCountryESH:
-		return true
-	case TrackingEventCountryESP:
-		return true
-	case TrackingEventCountryEST:
-		return true
-	case TrackingEventCountryETH:
-		return true
-	case TrackingEventCountryFIN:
-		return true
-	case TrackingEventCountryFJI:
-		return true
-	case TrackingEventCountryFLK:
-		return true
-	case TrackingEventCountryFRA:
-		return true
-	case TrackingEventCountryFRO:
-		return true
-	case TrackingEventCountryFSM:
-		return true
-	case TrackingEventCountryGAB:
-		return true
-	case TrackingEventCountryGBR:
-		return true
-	case TrackingEventCountryGEO:
-		return true
-	case TrackingEventCountryGGY:
-		return true
-	case TrackingEventCountryGHA:
-		return true
-	case TrackingEventCountryGIB:
-		return true
-	case TrackingEventCountryGIN:
-		return true
-	case TrackingEventCountryGLP:
-		return true
-	case TrackingEventCountryGMB:
-		return true
-	case TrackingEventCountryGNB:
-		return true
-	case TrackingEventCountryGNQ:
-		return true
-	case TrackingEventCountryGRC:
-		return true
-	case TrackingEventCountryGRD:
-		return true
-	case TrackingEventCountryGRL:
-		return true
-	case TrackingEventCountryGTM:
-		return true
-	case TrackingEventCountryGUF:
-		return true
-	case TrackingEventCountryGUM:
-		return true
-	case TrackingEventCountryGUY:
-		return true
-	case TrackingEventCountryHKG:
-		return true
-	case TrackingEventCountryHMD:
-		return true
-	case TrackingEventCountryHND:
-		return true
-	case TrackingEventCountryHRV:
-		return true
-	case TrackingEventCountryHTI:
-		return true
-	case TrackingEventCountryHUN:
-		return true
-	case TrackingEventCountryIDN:
-		return true
-	case TrackingEventCountryIMN:
-		return true
-	case TrackingEventCountryIND:
-		return true
-	case TrackingEventCountryIOT:
-		return true
-	case TrackingEventCountryIRL:
-		return true
-	case TrackingEventCountryIRN:
-		return true
-	case TrackingEventCountryIRQ:
-		return true
-	case TrackingEventCountryISL:
-		return true
-	case TrackingEventCountryISR:
-		return true
-	case TrackingEventCountryITA:
-		return true
-	case TrackingEventCountryJAM:
-		return true
-	case TrackingEventCountryJEY:
-		return true
-	case TrackingEventCountryJOR:
-		return true
-	case TrackingEventCountryJPN:
-		return true
-	case TrackingEventCountryKAZ:
-		return true
-	case TrackingEventCountryKEN:
-		return true
-	case TrackingEventCountryKGZ:
-		return true
-	case TrackingEventCountryKHM:
-		return true
-	case TrackingEventCountryKIR:
-		return true
-	case TrackingEventCountryKNA:
-		return true
-	case TrackingEventCountryKOR:
-		return true
-	case TrackingEventCountryKWT:
-		return true
-	case TrackingEventCountryLAO:
-		return true
-	case TrackingEventCountryLBN:
-		return true
-	case TrackingEventCountryLBR:
-		return true
-	case TrackingEventCountryLBY:
-		return true
-	case TrackingEventCountryLCA:
-		return true
-	case TrackingEventCountryLIE:
-		return true
-	case TrackingEventCountryLKA:
-		return true
-	case TrackingEventCountryLSO:
-		return true
-	case TrackingEventCountryLTU:
-		return true
-	case TrackingEventCountryLUX:
-		return true
-	case TrackingEventCountryLVA:
-		return true
-	case TrackingEventCountryMAC:
-		return true
-	case TrackingEventCountryMAF:
-		return true
-	case TrackingEventCountryMAR:
-		return true
-	case TrackingEventCountryMCO:
-		return true
-	case TrackingEventCountryMDA:
-		return true
-	case TrackingEventCountryMDG:
-		return true
-	case TrackingEventCountryMDV:
-		return true
-	case TrackingEventCountryMEX:
-		return true
-	case TrackingEventCountryMHL:
-		return true
-	case TrackingEventCountryMKD:
-		return true
-	case TrackingEventCountryMLI:
-		return true
-	case TrackingEventCountryMLT:
-		return true
-	case TrackingEventCountryMMR:
-		return true
-	case TrackingEventCountryMNE:
-		return true
-	case TrackingEventCountryMNG:
-		return true
-	case TrackingEventCountryMNP:
-		return true
-	case TrackingEventCountryMOZ:
-		return true
-	case TrackingEventCountryMRT:
-		return true
-	case TrackingEventCountryMSR:
-		return true
-	case TrackingEventCountryMTQ:
-		return true
-	case TrackingEventCountryMUS:
-		return true
-	case TrackingEventCountryMWI:
-		return true
-	case TrackingEventCountryMYS:
-		return true
-	case TrackingEventCountryMYT:
-		return true
-	case TrackingEventCountryNAM:
-		return true
-	case TrackingEventCountryNCL:
-		return true
-	case TrackingEventCountryNER:
-		return true
-	case TrackingEventCountryNFK:
-		return true
-	case TrackingEventCountryNGA:
-		return true
-	case TrackingEventCountryNIC:
-		return true
-	case TrackingEventCountryNIU:
-		return true
-	case TrackingEventCountryNLD:
-		return true
-	case TrackingEventCountryNOR:
-		return true
-	case TrackingEventCountryNPL:
-		return true
-	case TrackingEventCountryNRU:
-		return true
-	case TrackingEventCountryNZL:
-		return true
-	case TrackingEventCountryOMN:
-		return true
-	case TrackingEventCountryPAK:
-		return true
-	case TrackingEventCountryPAN:
-		return true
-	case TrackingEventCountryPCN:
-		return true
-	case TrackingEventCountryPER:
-		return true
-	case TrackingEventCountryPHL:
-		return true
-	case TrackingEventCountryPLW:
-		return true
-	case TrackingEventCountryPNG:
-		return true
-	case TrackingEventCountryPOL:
-		return true
-	case TrackingEventCountryPRI:
-		return true
-	case TrackingEventCountryPRK:
-		return true
-	case TrackingEventCountryPRT:
-		return true
-	case TrackingEventCountryPRY:
-		return true
-	case TrackingEventCountryPSE:
-		return true
-	case TrackingEventCountryPYF:
-		return true
-	case TrackingEventCountryQAT:
-		return true
-	case TrackingEventCountryREU:
-		return true
-	case TrackingEventCountryROU:
-		return true
-	case TrackingEventCountryRUS:
-		return true
-	case TrackingEventCountryRWA:
-		return true
-	case TrackingEventCountrySAU:
-		return true
-	case TrackingEventCountrySDN:
-		return true
-	case TrackingEventCountrySEN:
-		return true
-	case TrackingEventCountrySGP:
-		return true
-	case TrackingEventCountrySGS:
-		return true
-	case TrackingEventCountrySHN:
-		return true
-	case TrackingEventCountrySJM:
-		return true
-	case TrackingEventCountrySLB:
-		return true
-	case TrackingEventCountrySLE:
-		return true
-	case TrackingEventCountrySLV:
-		return true
-	case TrackingEventCountrySMR:
-		return true
-	case TrackingEventCountrySOM:
-		return true
-	case TrackingEventCountrySPM:
-		return true
-	case TrackingEventCountrySRB:
-		return true
-	case TrackingEventCountrySSD:
-		return true
-	case TrackingEventCountrySTP:
-		return true
-	case TrackingEventCountrySUR:
-		return true
-	case TrackingEventCountrySVK:
-		return true
-	case TrackingEventCountrySVN:
-		return true
-	case TrackingEventCountrySWE:
-		return true
-	case TrackingEventCountrySWZ:
-		return true
-	case TrackingEventCountrySXM:
-		return true
-	case TrackingEventCountrySYC:
-		return true
-	case TrackingEventCountrySYR:
-		return true
-	case TrackingEventCountryTCA:
-		return true
-	case TrackingEventCountryTCD:
-		return true
-	case TrackingEventCountryTGO:
-		return true
-	case TrackingEventCountryTHA:
-		return true
-	case TrackingEventCountryTJK:
-		return true
-	case TrackingEventCountryTKL:
-		return true
-	case TrackingEventCountryTKM:
-		return true
-	case TrackingEventCountryTLS:
-		return true
-	case TrackingEventCountryTON:
-		return true
-	case TrackingEventCountryTTO:
-		return true
-	case TrackingEventCountryTUN:
-		return true
-	case TrackingEventCountryTUR:
-		return true
-	case TrackingEventCountryTUV:
-		return true
-	case TrackingEventCountryTWN:
-		return true
-	case TrackingEventCountryTZA:
-		return true
-	case TrackingEventCountryUGA:
-		return true
-	case TrackingEventCountryUKR:
-		return true
-	case TrackingEventCountryUMI:
-		return true
-	case TrackingEventCountryURY:
-		return true
-	case TrackingEventCountryUSA:
-		return true
-	case TrackingEventCountryUZB:
-		return true
-	case TrackingEventCountryVAT:
-		return true
-	case TrackingEventCountryVCT:
-		return true
-	case TrackingEventCountryVEN:
-		return true
-	case TrackingEventCountryVGB:
-		return true
-	case TrackingEventCountryVIR:
-		return true
-	case TrackingEventCountryVNM:
-		return true
-	case TrackingEventCountryVUT:
-		return true
-	case TrackingEventCountryWLF:
-		return true
-	case TrackingEventCountryWSM:
-		return true
-	case TrackingEventCountryXKX:
-		return true
-	case TrackingEventCountryYEM:
-		return true
-	case TrackingEventCountryZAF:
-		return true
-	case TrackingEventCountryZMB:
-		return true
-	case TrackingEventCountryZWE:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for TrackingEventLabelClassification.
-const (
-	TrackingEventLabelClassificationCONFIDENTIAL TrackingEventLabelClassification = "CONFIDENTIAL"
-	TrackingEventLabelClassificationRESTRICTED   TrackingEventLabelClassification = "RESTRICTED"
-	TrackingEventLabelClassificationSECRET       TrackingEventLabelClassification = "SECRET"
-	TrackingEventLabelClassificationUNCLASSIFIED TrackingEventLabelClassification = "UNCLASSIFIED"
-)
-
-// Valid indicates whether the value is a known member of the TrackingEventLabelClassification enum.
-func (e TrackingEventLabelClassification) Valid() bool {
-	switch e {
-	case TrackingEventLabelClassificationCONFIDENTIAL:
-		return true
-	case TrackingEventLabelClassificationRESTRICTED:
-		return true
-	case TrackingEventLabelClassificationSECRET:
-		return true
-	case TrackingEventLabelClassificationUNCLASSIFIED:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for TrackingEventMlCategory.
-const (
-	TrackingEventMlCategoryML1  TrackingEventMlCategory = "ML1"
-	TrackingEventMlCategoryML10 TrackingEventMlCategory = "ML10"
-	TrackingEventMlCategoryML11 TrackingEventMlCategory = "ML11"
-	TrackingEventMlCategoryML12 TrackingEventMlCategory = "ML12"
-	TrackingEventMlCategoryML13 TrackingEventMlCategory = "ML13"
-	TrackingEventMlCategoryML14 TrackingEventMlCategory = "ML14"
-	TrackingEventMlCategoryML15 TrackingEventMlCategory = "ML15"
-	TrackingEventMlCategoryML16 TrackingEventMlCategory = "ML16"
-	TrackingEventMlCategoryML17 TrackingEventMlCategory = "ML17"
-	TrackingEventMlCategoryML18 TrackingEventMlCategory = "ML18"
-	TrackingEventMlCategoryML19 TrackingEventMlCategory = "ML19"
-	TrackingEventMlCategoryML2  TrackingEventMlCategory = "ML2"
-	TrackingEventMlCategoryML20 TrackingEventMlCategory = "ML20"
-	TrackingEventMlCategoryML21 TrackingEventMlCategory = "ML21"
-	TrackingEventMlCategoryML22 TrackingEventMlCategory = "ML22"
-	TrackingEventMlCategoryML3  TrackingEventMlCategory = "ML3"
-	TrackingEventMlCategoryML4  TrackingEventMlCategory = "ML4"
-	TrackingEventMlCategoryML5  TrackingEventMlCategory = "ML5"
-	TrackingEventMlCategoryML6  TrackingEventMlCategory = "ML6"
-	TrackingEventMlCategoryML7  TrackingEventMlCategory = "ML7"
-	TrackingEventMlCategoryML8  TrackingEventMlCategory = "ML8"
-	TrackingEventMlCategoryML9  TrackingEventMlCategory = "ML9"
-)
-
-// Valid indicates whether the value is a known member of the TrackingEventMlCategory enum.
-func (e TrackingEventMlCategory) Valid() bool {
-	switch e {
-	case TrackingEventMlCategoryML1:
-		return true
-	case TrackingEventMlCategoryML10:
-		return true
-	case TrackingEventMlCategoryML11:
-		return true
-	case TrackingEventMlCategoryML12:
-		return true
-	case TrackingEventMlCategoryML13:
-		return true
-	case TrackingEventMlCategoryML14:
-		return true
-	case TrackingEventMlCategoryML15:
-		return true
-	case TrackingEventMlCategoryML16:
-		return true
-	case TrackingEventMlCategoryML17:
-		return true
-	case TrackingEventMlCategoryML18:
-		return true
-	case TrackingEventMlCategoryML19:
-		return true
-	case TrackingEventMlCategoryML2:
-		return true
-	case TrackingEventMlCategoryML20:
-		return true
-	case TrackingEventMlCategoryML21:
-		return true
-	case TrackingEventMlCategoryML22:
-		return true
-	case TrackingEventMlCategoryML3:
-		return true
-	case TrackingEventMlCategoryML4:
-		return true
-	case TrackingEventMlCategoryML5:
-		return true
-	case TrackingEventMlCategoryML6:
-		return true
-	case TrackingEventMlCategoryML7:
-		return true
-	case TrackingEventMlCategoryML8:
-		return true
-	case TrackingEventMlCategoryML9:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for TrackingEventNation.
-const (
-	TrackingEventNationABW  TrackingEventNation = "ABW"
-	TrackingEventNationAFG  TrackingEventNation = "AFG"
-	TrackingEventNationAGO  TrackingEventNation = "AGO"
-	TrackingEventNationAIA  TrackingEventNation = "AIA"
-	TrackingEventNationALA  TrackingEventNation = "ALA"
-	TrackingEventNationALB  TrackingEventNation = "ALB"
-	TrackingEventNationAND  TrackingEventNation = "AND"
-	TrackingEventNationARE  TrackingEventNation = "ARE"
-	TrackingEventNationARG  TrackingEventNation = "ARG"
-	TrackingEventNationARM  TrackingEventNation = "ARM"
-	TrackingEventNationASM  TrackingEventNation = "ASM"
-	TrackingEventNationATA  TrackingEventNation = "ATA"
-	TrackingEventNationATF  TrackingEventNation = "ATF"
-	TrackingEventNationATG  TrackingEventNation = "ATG"
-	TrackingEventNationAUS  TrackingEventNation = "AUS"
-	TrackingEventNationAUT  TrackingEventNation = "AUT"
-	TrackingEventNationAZE  TrackingEventNation = "AZE"
-	TrackingEventNationBDI  TrackingEventNation = "BDI"
-	TrackingEventNationBEL  TrackingEventNation = "BEL"
-	TrackingEventNationBEN  TrackingEventNation = "BEN"
-	TrackingEventNationBES  TrackingEventNation = "BES"
-	TrackingEventNationBFA  TrackingEventNation = "BFA"
-	TrackingEventNationBGD  TrackingEventNation = "BGD"
-	TrackingEventNationBGR  TrackingEventNation = "BGR"
-	TrackingEventNationBHR  TrackingEventNation = "BHR"
-	TrackingEventNationBHS  TrackingEventNation = "BHS"
-	TrackingEventNationBIH  TrackingEventNation = "BIH"
-	TrackingEventNationBLM  TrackingEventNation = "BLM"
-	TrackingEventNationBLR  TrackingEventNation = "BLR"
-	TrackingEventNationBLZ  TrackingEventNation = "BLZ"
-	TrackingEventNationBMU  TrackingEventNation = "BMU"
-	TrackingEventNationBOL  TrackingEventNation = "BOL"
-	TrackingEventNationBRA  TrackingEventNation = "BRA"
-	TrackingEventNationBRB  TrackingEventNation = "BRB"
-	TrackingEventNationBRN  TrackingEventNation = "BRN"
-	TrackingEventNationBTN  TrackingEventNation = "BTN"
-	TrackingEventNationBVT  TrackingEventNation = "BVT"
-	TrackingEventNationBWA  TrackingEventNation = "BWA"
-	TrackingEventNationCAF  TrackingEventNation = "CAF"
-	TrackingEventNationCAN  TrackingEventNation = "CAN"
-	TrackingEventNationCCK  TrackingEventNation = "CCK"
-	TrackingEventNationCHE  TrackingEventNation = "CHE"
-	TrackingEventNationCHL  TrackingEventNation = "CHL"
-	TrackingEventNationCHN  TrackingEventNation = "CHN"
-	TrackingEventNationCIV  TrackingEventNation = "CIV"
-	TrackingEventNationCMR  TrackingEventNation = "CMR"
-	TrackingEventNationCOD  TrackingEventNation = "COD"
-	TrackingEventNationCOG  TrackingEventNation = "COG"
-	TrackingEventNationCOK  TrackingEventNation = "COK"
-	TrackingEventNationCOL  TrackingEventNation = "COL"
-	TrackingEventNationCOM  TrackingEventNation = "COM"
-	TrackingEventNationCPV  TrackingEventNation = "CPV"
-	TrackingEventNationCRI  TrackingEventNation = "CRI"
-	TrackingEventNationCUB  TrackingEventNation = "CUB"
-	TrackingEventNationCUW  TrackingEventNation = "CUW"
-	TrackingEventNationCXR  TrackingEventNation = "CXR"
-	TrackingEventNationCYM  TrackingEventNation = "CYM"
-	TrackingEventNationCYP  TrackingEventNation = "CYP"
-	TrackingEventNationCZE  TrackingEventNation = "CZE"
-	TrackingEventNationDEU  TrackingEventNation = "DEU"
-	TrackingEventNationDJI  TrackingEventNation = "DJI"
-	TrackingEventNationDMA  TrackingEventNation = "DMA"
-	TrackingEventNationDNK  TrackingEventNation = "DNK"
-	TrackingEventNationDOM  TrackingEventNation = "DOM"
-	TrackingEventNationDZA  TrackingEventNation = "DZA"
-	TrackingEventNationECU  TrackingEventNation = "ECU"
-	TrackingEventNationEGY  TrackingEventNation = "EGY"
-	TrackingEventNationERI  TrackingEventNation = "ERI"
-	TrackingEventNationESH  TrackingEventNation = "ESH"
-	TrackingEventNationESP  TrackingEventNation = "ESP"
-	TrackingEventNationEST  TrackingEventNation = "EST"
-	TrackingEventNationETH  TrackingEventNation = "ETH"
-	TrackingEventNationEU   TrackingEventNation = "EU"
-	TrackingEventNationFIN  TrackingEventNation = "FIN"
-	TrackingEventNationFJI  TrackingEventNation = "FJI"
-	TrackingEventNationFLK  TrackingEventNation = "FLK"
-	TrackingEventNationFRA  TrackingEventNation = "FRA"
-	TrackingEventNationFRO  TrackingEventNation = "FRO"
-	TrackingEventNationFSM  TrackingEventNation = "FSM"
-	TrackingEventNationGAB  TrackingEventNation = "GAB"
-	TrackingEventNationGBR  TrackingEventNation = "GBR"
-	TrackingEventNationGEO  TrackingEventNation = "GEO"
-	TrackingEventNationGGY  TrackingEventNation = "GGY"
-	TrackingEventNationGHA  TrackingEventNation = "GHA"
-	TrackingEventNationGIB  TrackingEventNation = "GIB"
-	TrackingEventNationGIN  TrackingEventNation = "GIN"
-	TrackingEventNationGLP  TrackingEventNation = "GLP"
-	TrackingEventNationGMB  TrackingEventNation = "GMB"
-	TrackingEventNationGNB  TrackingEventNation = "GNB"
-	TrackingEventNationGNQ  TrackingEventNation = "GNQ"
-	TrackingEventNationGRC  TrackingEventNation = "GRC"
-	TrackingEventNationGRD  TrackingEventNation = "GRD"
-	TrackingEventNationGRL  TrackingEventNation = "GRL"
-	TrackingEventNationGTM  TrackingEventNation = "GTM"
-	TrackingEventNationGUF  TrackingEventNation = "GUF"
-	TrackingEventNationGUM  TrackingEventNation = "GUM"
-	TrackingEventNationGUY  TrackingEventNation = "GUY"
-	TrackingEventNationHKG  TrackingEventNation = "HKG"
-	TrackingEventNationHMD  TrackingEventNation = "HMD"
-	TrackingEventNationHND  TrackingEventNation = "HND"
-	TrackingEventNationHRV  TrackingEventNation = "HRV"
-	TrackingEventNationHTI  TrackingEventNation = "HTI"
-	TrackingEventNationHUN  TrackingEventNation = "HUN"
-	TrackingEventNationIDN  TrackingEventNation = "IDN"
-	TrackingEventNationIMN  TrackingEventNation = "IMN"
-	TrackingEventNationIND  TrackingEventNation = "IND"
-	TrackingEventNationIOT  TrackingEventNation = "IOT"
-	TrackingEventNationIRL  TrackingEventNation = "IRL"
-	TrackingEventNationIRN  TrackingEventNation = "IRN"
-	TrackingEventNationIRQ  TrackingEventNation = "IRQ"
-	TrackingEventNationISL  TrackingEventNation = "ISL"
-	TrackingEventNationISR  TrackingEventNation = "ISR"
-	TrackingEventNationITA  TrackingEventNation = "ITA"
-	TrackingEventNationJAM  TrackingEventNation = "JAM"
-	TrackingEventNationJEY  TrackingEventNation = "JEY"
-	TrackingEventNationJOR  TrackingEventNation = "JOR"
-	TrackingEventNationJPN  TrackingEventNation = "JPN"
-	TrackingEventNationKAZ  TrackingEventNation = "KAZ"
-	TrackingEventNationKEN  TrackingEventNation = "KEN"
-	TrackingEventNationKGZ  TrackingEventNation = "KGZ"
-	TrackingEventNationKHM  TrackingEventNation = "KHM"
-	TrackingEventNationKIR  TrackingEventNation = "KIR"
-	TrackingEventNationKNA  TrackingEventNation = "KNA"
-	TrackingEventNationKOR  TrackingEventNation = "KOR"
-	TrackingEventNationKWT  TrackingEventNation = "KWT"
-	TrackingEventNationLAO  TrackingEventNation = "LAO"
-	TrackingEventNationLBN  TrackingEventNation = "LBN"
-	TrackingEventNationLBR  TrackingEventNation = "LBR"
-	TrackingEventNationLBY  TrackingEventNation = "LBY"
-	TrackingEventNationLCA  TrackingEventNation = "LCA"
-	TrackingEventNationLIE  TrackingEventNation = "LIE"
-	TrackingEventNationLKA  TrackingEventNation = "LKA"
-	TrackingEventNationLSO  TrackingEventNation = "LSO"
-	TrackingEventNationLTU  TrackingEventNation = "LTU"
-	TrackingEventNationLUX  TrackingEventNation = "LUX"
-	TrackingEventNationLVA  TrackingEventNation = "LVA"
-	TrackingEventNationMAC  TrackingEventNation = "MAC"
-	TrackingEventNationMAF  TrackingEventNation = "MAF"
-	TrackingEventNationMAR  TrackingEventNation = "MAR"
-	TrackingEventNationMCO  TrackingEventNation = "MCO"
-	TrackingEventNationMDA  TrackingEventNation = "MDA"
-	TrackingEventNationMDG  TrackingEventNation = "MDG"
-	TrackingEventNationMDV  TrackingEventNation = "MDV"
-	TrackingEventNationMEX  TrackingEventNation = "MEX"
-	TrackingEventNationMHL  TrackingEventNation = "MHL"
-	TrackingEventNationMKD  TrackingEventNation = "MKD"
-	TrackingEventNationMLI  TrackingEventNation = "MLI"
-	TrackingEventNationMLT  TrackingEventNation = "MLT"
-	TrackingEventNationMMR  TrackingEventNation = "MMR"
-	TrackingEventNationMNE  TrackingEventNation = "MNE"
-	TrackingEventNationMNG  TrackingEventNation = "MNG"
-	TrackingEventNationMNP  TrackingEventNation = "MNP"
-	TrackingEventNationMOZ  TrackingEventNation = "MOZ"
-	TrackingEventNationMRT  TrackingEventNation = "MRT"
-	TrackingEventNationMSR  TrackingEventNation = "MSR"
-	TrackingEventNationMTQ  TrackingEventNation = "MTQ"
-	TrackingEventNationMUS  TrackingEventNation = "MUS"
-	TrackingEventNationMWI  TrackingEventNation = "MWI"
-	TrackingEventNationMYS  TrackingEventNation = "MYS"
-	TrackingEventNationMYT  TrackingEventNation = "MYT"
-	TrackingEventNationNAM  TrackingEventNation = "NAM"
-	TrackingEventNationNATO TrackingEventNation = "NATO"
-	TrackingEventNationNCL  TrackingEventNation = "NCL"
-	TrackingEventNationNER  TrackingEventNation = "NER"
-	TrackingEventNationNFK  TrackingEventNation = "NFK"
-	TrackingEventNationNGA  TrackingEventNation = "NGA"
-	TrackingEventNationNIC  TrackingEventNation = "NIC"
-	TrackingEventNationNIU  TrackingEventNation = "NIU"
-	TrackingEventNationNLD  TrackingEventNation = "NLD"
-	TrackingEventNationNOR  TrackingEventNation = "NOR"
-	TrackingEventNationNPL  TrackingEventNation = "NPL"
-	TrackingEventNationNRU  TrackingEventNation = "NRU"
-	TrackingEventNationNZL  TrackingEventNation = "NZL"
-	TrackingEventNationOMN  TrackingEventNation = "OMN"
-	TrackingEventNationPAK  TrackingEventNation = "PAK"
-	TrackingEventNationPAN  TrackingEventNation = "PAN"
-	TrackingEventNationPCN  TrackingEventNation = "PCN"
-	TrackingEventNationPER  TrackingEventNation = "PER"
-	TrackingEventNationPHL  TrackingEventNation = "PHL"
-	TrackingEventNationPLW  TrackingEventNation = "PLW"
-	TrackingEventNationPNG  TrackingEventNation = "PNG"
-	TrackingEventNationPOL  TrackingEventNation = "POL"
-	TrackingEventNationPRI  TrackingEventNation = "PRI"
-	TrackingEventNationPRK  TrackingEventNation = "PRK"
-	TrackingEventNationPRT  TrackingEventNation = "PRT"
-	TrackingEventNationPRY  TrackingEventNation = "PRY"
-	TrackingEventNationPSE  TrackingEventNation = "PSE"
-	TrackingEventNationPYF  TrackingEventNation = "PYF"
-	TrackingEventNationQAT  TrackingEventNation = "QAT"
-	TrackingEventNationREU  TrackingEventNation = "REU"
-	TrackingEventNationROU  TrackingEventNation = "ROU"
-	TrackingEventNationRUS  TrackingEventNation = "RUS"
-	TrackingEventNationRWA  TrackingEventNation = "RWA"
-	TrackingEventNationSAU  TrackingEventNation = "SAU"
-	TrackingEventNationSDN  TrackingEventNation = "SDN"
-	TrackingEventNationSEN  TrackingEventNation = "SEN"
-	TrackingEventNationSGP  TrackingEventNation = "SGP"
-	TrackingEventNationSGS  TrackingEventNation = "SGS"
-	TrackingEventNationSHN  TrackingEventNation = "SHN"
-	TrackingEventNationSJM  TrackingEventNation = "SJM"
-	TrackingEventNationSLB  TrackingEventNation = "SLB"
-	TrackingEventNationSLE  TrackingEventNation = "SLE"
-	TrackingEventNationSLV  TrackingEventNation = "SLV"
-	TrackingEventNationSMR  TrackingEventNation = "SMR"
-	TrackingEventNationSOM  TrackingEventNation = "SOM"
-	TrackingEventNationSPM  TrackingEventNation = "SPM"
-	TrackingEventNationSRB  TrackingEventNation = "SRB"
-	TrackingEventNationSSD  TrackingEventNation = "SSD"
-	TrackingEventNationSTP  TrackingEventNation = "STP"
-	TrackingEventNationSUR  TrackingEventNation = "SUR"
-	TrackingEventNationSVK  TrackingEventNation = "SVK"
-	TrackingEventNationSVN  TrackingEventNation = "SVN"
-	TrackingEventNationSWE  TrackingEventNation = "SWE"
-	TrackingEventNationSWZ  TrackingEventNation = "SWZ"
-	TrackingEventNationSXM  TrackingEventNation = "SXM"
-	TrackingEventNationSYC  TrackingEventNation = "SYC"
-	TrackingEventNationSYR  TrackingEventNation = "SYR"
-	TrackingEventNationTCA  TrackingEventNation = "TCA"
-	TrackingEventNationTCD  TrackingEventNation = "TCD"
-	TrackingEventNationTGO  TrackingEventNation = "TGO"
-	TrackingEventNationTHA  TrackingEventNation = "THA"
-	TrackingEventNationTJK  TrackingEventNation = "TJK"
-	TrackingEventNationTKL  TrackingEventNation = "TKL"
-	TrackingEventNationTKM  TrackingEventNation = "TKM"
-	TrackingEventNationTLS  TrackingEventNation = "TLS"
-	TrackingEventNationTON  TrackingEventNation = "TON"
-	TrackingEventNationTTO  TrackingEventNation = "TTO"
-	TrackingEventNationTUN  TrackingEventNation = "TUN"
-	TrackingEventNationTUR  TrackingEventNation = "TUR"
-	TrackingEventNationTUV  TrackingEventNation = "TUV"
-	TrackingEventNationTWN  TrackingEventNation = "TWN"
-	TrackingEventNationTZA  TrackingEventNation = "TZA"
-	TrackingEventNationUGA  TrackingEventNation = "UGA"
-	TrackingEventNationUKR  TrackingEventNation = "UKR"
-	TrackingEventNationUMI  TrackingEventNation = "UMI"
-	TrackingEventNationURY  TrackingEventNation = "URY"
-	TrackingEventNationUSA  TrackingEventNation = "USA"
-	TrackingEventNationUZB  TrackingEventNation = "UZB"
-	TrackingEventNationVAT  TrackingEventNation = "VAT"
-	TrackingEventNationVCT  TrackingEventNation = "VCT"
-	TrackingEventNationVEN  TrackingEventNation = "VEN"
-	TrackingEventNationVGB  TrackingEventNation = "VGB"
-	TrackingEventNationVIR  TrackingEventNation = "VIR"
-	TrackingEventNationVNM  TrackingEventNation = "VNM"
-	TrackingEventNationVUT  TrackingEventNation = "VUT"
-	TrackingEventNationWLF  TrackingEventNation = "WLF"
-	TrackingEventNationWSM  TrackingEventNation = "WSM"
-	TrackingEventNationXKX  TrackingEventNation = "XKX"
-	TrackingEventNationYEM  TrackingEventNation = "YEM"
-	TrackingEventNationZAF  TrackingEventNation = "ZAF"
-	TrackingEventNationZMB  TrackingEventNation = "ZMB"
-	TrackingEventNationZWE  TrackingEventNation = "ZWE"
-)
-
-// Valid indicates whether the value is a known member of the TrackingEventNation enum.
-func (e TrackingEventNation) Valid() bool {
-	switch e {
-	case TrackingEventNationABW:
-		return true
-	case TrackingEventNationAFG:
-		return true
-	case TrackingEventNationAGO:
-		return true
-	case TrackingEventNationAIA:
-		return true
-	case TrackingEventNationALA:
-		return true
-	case TrackingEventNationALB:
-		return true
-	case TrackingEventNationAND:
-		return true
-	case TrackingEventNationARE:
-		return true
-	case TrackingEventNationARG:
-		return true
-	case TrackingEventNationARM:
-		return true
-	case TrackingEventNationASM:
-		return true
-	case TrackingEventNationATA:
-		return true
-	case TrackingEventNationATF:
-		return true
-	case TrackingEventNationATG:
-		return true
-	case TrackingEventNationAUS:
-		return true
-	case TrackingEventNationAUT:
-		return true
-	case TrackingEventNationAZE:
-		return true
-	case TrackingEventNationBDI:
-		return true
-	case TrackingEventNationBEL:
-		return true
-	case TrackingEventNationBEN:
-		return true
-	case TrackingEventNationBES:
-		return true
-	case TrackingEventNationBFA:
-		return true
-	case TrackingEventNationBGD:
-		return true
-	case TrackingEventNationBGR:
-		return true
-	case TrackingEventNationBHR:
-		return true
-	case TrackingEventNationBHS:
-		return true
-	case TrackingEventNationBIH:
-		return true
-	case TrackingEventNationBLM:
-		return true
-	case TrackingEventNationBLR:
-		return true
-	case TrackingEventNationBLZ:
-		return true
-	case TrackingEventNationBMU:
-		return true
-	case TrackingEventNationBOL:
-		return true
-	case TrackingEventNationBRA:
-		return true
-	case TrackingEventNationBRB:
-		return true
-	case TrackingEventNationBRN:
-		return true
-	case TrackingEventNationBTN:
-		return true
-	case TrackingEventNationBVT:
-		return true
-	case TrackingEventNationBWA:
-		return true
-	case TrackingEventNationCAF:
-		return true
-	case TrackingEventNationCAN:
-		return true
-	case TrackingEventNationCCK:
-		return true
-	case TrackingEventNationCHE:
-		return true
-	case TrackingEventNationCHL:
-		return true
-	case TrackingEventNationCHN:
-		return true
-	case TrackingEventNationCIV:
-		return true
-	case TrackingEventNationCMR:
-		return true
-	case TrackingEventNationCOD:
-		return true
-	case TrackingEventNationCOG:
-		return true
-	case TrackingEventNationCOK:
-		return true
-	case TrackingEventNationCOL:
-		return true
-	case TrackingEventNationCOM:
-		return true
-	case TrackingEventNationCPV:
-		return true
-	case TrackingEventNationCRI:
-		return true
-	case TrackingEventNationCUB:
-		return true
-	case TrackingEventNationCUW:
-		return true
-	case TrackingEventNationCXR:
-		return true
-	case TrackingEventNationCYM:
-		return true
-	case TrackingEventNationCYP:
-		return true
-	case TrackingEventNationCZE:
-		return true
-	case TrackingEventNationDEU:
-		return true
-	case TrackingEventNationDJI:
-		return true
-	case TrackingEventNationDMA:
-		return true
-	case TrackingEventNationDNK:
-		return true
-	case TrackingEventNationDOM:
-		return true
-	case TrackingEventNationDZA:
-		return true
-	case TrackingEventNationECU:
-		return true
-	case TrackingEventNationEGY:
-		return true
-	case TrackingEventNationERI:
-		return true
-	case TrackingEventNationESH:
-		return true
-	case TrackingEventNationESP:
-		return true
-	case TrackingEventNationEST:
-		return true
-	case TrackingEventNationETH:
-		return true
-	case TrackingEventNationEU:
-		return true
-	case TrackingEventNationFIN:
-		return true
-	case TrackingEventNationFJI:
-		return true
-	case TrackingEventNationFLK:
-		return true
-	case TrackingEventNationFRA:
-		return true
-	case TrackingEventNationFRO:
-		return true
-	case TrackingEventNationFSM:
-		return true
-	case TrackingEventNationGAB:
-		return true
-	case TrackingEventNationGBR:
-		return true
-	case TrackingEventNationGEO:
-		return true
-	case TrackingEventNationGGY:
-		return true
-	case TrackingEventNationGHA:
-		return true
-	case TrackingEventNationGIB:
-		return true
-	case TrackingEventNationGIN:
-		return true
-	case TrackingEventNationGLP:
-		return true
-	case TrackingEventNationGMB:
-		return true
-	case TrackingEventNationGNB:
-		return true
-	case TrackingEventNationGNQ:
-		return true
-	case TrackingEventNationGRC:
-		return true
-	case TrackingEventNationGRD:
-		return true
-	case TrackingEventNationGRL:
-		return true
-	case TrackingEventNationGTM:
-		return true
-	case TrackingEventNationGUF:
-		return true
-	case TrackingEventNationGUM:
-		return true
-	case TrackingEventNationGUY:
-		return true
-	case TrackingEventNationHKG:
-		return true
-	case TrackingEventNationHMD:
-		return true
-	case TrackingEventNationHND:
-		return true
-	case TrackingEventNationHRV:
-		return true
-	case TrackingEventNationHTI:
-		return true
-	case TrackingEventNationHUN:
-		return true
-	case TrackingEventNationIDN:
-		return true
-	case TrackingEventNationIMN:
-		return true
-	case TrackingEventNationIND:
-		return true
-	case TrackingEventNationIOT:
-		return true
-	case TrackingEventNationIRL:
-		return true
-	case TrackingEventNationIRN:
-		return true
-	case TrackingEventNationIRQ:
-		return true
-	case TrackingEventNationISL:
-		return true
-	case TrackingEventNationISR:
-		return true
-	case TrackingEventNationITA:
-		return true
-	case TrackingEventNationJAM:
-		return true
-	case TrackingEventNationJEY:
-		return true
-	case TrackingEventNationJOR:
-		return true
-	case TrackingEventNationJPN:
-		return true
-	case TrackingEventNationKAZ:
-		return true
-	case TrackingEventNationKEN:
-		return true
-	case TrackingEventNationKGZ:
-		return true
-	case TrackingEventNationKHM:
-		return true
-	case TrackingEventNationKIR:
-		return true
-	case TrackingEventNationKNA:
-		return true
-	case TrackingEventNationKOR:
-		return true
-	case TrackingEventNationKWT:
-		return true
-	case TrackingEventNationLAO:
-		return true
-	case TrackingEventNationLBN:
-		return true
-	case TrackingEventNationLBR:
-		return true
-	case TrackingEventNationLBY:
-		return true
-	case TrackingEventNationLCA:
-		return true
-	case TrackingEventNationLIE:
-		return true
-	case TrackingEventNationLKA:
-		return true
-	case TrackingEventNationLSO:
-		return true
-	case TrackingEventNationLTU:
-		return true
-	case TrackingEventNationLUX:
-		return true
-	case TrackingEventNationLVA:
-		return true
-	case TrackingEventNationMAC:
-		return true
-	case TrackingEventNationMAF:
-		return true
-	case TrackingEventNationMAR:
-		return true
-	case TrackingEventNationMCO:
-		return true
-	case TrackingEventNationMDA:
-		return true
-	case TrackingEventNationMDG:
-		return true
-	case TrackingEventNationMDV:
-		return true
-	case TrackingEventNationMEX:
-		return true
-	case TrackingEventNationMHL:
-		return true
-	case TrackingEventNationMKD:
-		return true
-	case TrackingEventNationMLI:
-		return true
-	case TrackingEventNationMLT:
-		return true
-	case TrackingEventNationMMR:
-		return true
-	case TrackingEventNationMNE:
-		return true
-	case TrackingEventNationMNG:
-		return true
-	case TrackingEventNationMNP:
-		return true
-	case TrackingEventNationMOZ:
-		return true
-	case TrackingEventNationMRT:
-		return true
-	case TrackingEventNationMSR:
-		return true
-	case TrackingEventNationMTQ:
-		return true
-	case TrackingEventNationMUS:
-		return true
-	case TrackingEventNationMWI:
-		return true
-	case TrackingEventNationMYS:
-		return true
-	case TrackingEventNationMYT:
-		return true
-	case TrackingEventNationNAM:
-		return true
-	case TrackingEventNationNATO:
-		return true
-	case TrackingEventNationNCL:
-		return true
-	case TrackingEventNationNER:
-		return true
-	case TrackingEventNationNFK:
-		return true
-	case TrackingEventNationNGA:
-		return true
-	case TrackingEventNationNIC:
-		return true
-	case TrackingEventNationNIU:
-		return true
-	case TrackingEventNationNLD:
-		return true
-	case TrackingEventNationNOR:
-		return true
-	case TrackingEventNationNPL:
-		return true
-	case TrackingEventNationNRU:
-		return true
-	case TrackingEventNationNZL:
-		return true
-	case TrackingEventNationOMN:
-		return true
-	case TrackingEventNationPAK:
-		return true
-	case TrackingEventNationPAN:
-		return true
-	case TrackingEventNationPCN:
-		return true
-	case TrackingEventNationPER:
-		return true
-	case TrackingEventNationPHL:
-		return true
-	case TrackingEventNationPLW:
-		return true
-	case TrackingEventNationPNG:
-		return true
-	case TrackingEventNationPOL:
-		return true
-	case TrackingEventNationPRI:
-		return true
-	case TrackingEventNationPRK:
-		return true
-	case TrackingEventNationPRT:
-		return true
-	case TrackingEventNationPRY:
-		return true
-	case TrackingEventNationPSE:
-		return true
-	case TrackingEventNationPYF:
-		return true
-	case TrackingEventNationQAT:
-		return true
-	case TrackingEventNationREU:
-		return true
-	case TrackingEventNationROU:
-		return true
-	case TrackingEventNationRUS:
-		return true
-	case TrackingEventNationRWA:
-		return true
-	case TrackingEventNationSAU:
-		return true
-	case TrackingEventNationSDN:
-		return true
-	case TrackingEventNationSEN:
-		return true
-	case TrackingEventNationSGP:
-		return true
-	case TrackingEventNationSGS:
-		return true
-	case TrackingEventNationSHN:
-		return true
-	case TrackingEventNationSJM:
-		return true
-	case TrackingEventNationSLB:
-		return true
-	case TrackingEventNationSLE:
-		return true
-	case TrackingEventNationSLV:
-		return true
-	case TrackingEventNationSMR:
-		return true
-	case TrackingEventNationSOM:
-		return true
-	case TrackingEventNationSPM:
-		return true
-	case TrackingEventNationSRB:
-		return true
-	case TrackingEventNationSSD:
-		return true
-	case TrackingEventNationSTP:
-		return true
-	case TrackingEventNationSUR:
-		return true
-	case TrackingEventNationSVK:
-		return true
-	case TrackingEventNationSVN:
-		return true
-	case TrackingEventNationSWE:
-		return true
-	case TrackingEventNationSWZ:
-		return true
-	case TrackingEventNationSXM:
-		return true
-	case TrackingEventNationSYC:
-		return true
-	case TrackingEventNationSYR:
-		return true
-	case TrackingEventNationTCA:
-		return true
-	case TrackingEventNationTCD:
-		return true
-	case TrackingEventNationTGO:
-		return true
-	case TrackingEventNationTHA:
-		return true
-	case TrackingEventNationTJK:
-		return true
-	case TrackingEventNationTKL:
-		return true
-	case TrackingEventNationTKM:
-		return true
-	case TrackingEventNationTLS:
-		return true
-	case TrackingEventNationTON:
-		return true
-	case TrackingEventNationTTO:
-		return true
-	case TrackingEventNationTUN:
-		return true
-	case TrackingEventNationTUR:
-		return true
-	case TrackingEventNationTUV:
-		return true
-	case TrackingEventNationTWN:
-		return true
-	case TrackingEventNationTZA:
-		return true
-	case TrackingEventNationUGA:
-		return true
-	case TrackingEventNationUKR:
-		return true
-	case TrackingEventNationUMI:
-		return true
-	case TrackingEventNationURY:
-		return true
-	case TrackingEventNationUSA:
-		return true
-	case TrackingEventNationUZB:
-		return true
-	case TrackingEventNationVAT:
-		return true
-	case TrackingEventNationVCT:
-		return true
-	case TrackingEventNationVEN:
-		return true
-	case TrackingEventNationVGB:
-		return true
-	case TrackingEventNationVIR:
-		return true
-	case TrackingEventNationVNM:
-		return true
-	case TrackingEventNationVUT:
-		return true
-	case TrackingEventNationWLF:
-		return true
-	case TrackingEventNationWSM:
-		return true
-	case TrackingEventNationXKX:
-		return true
-	case TrackingEventNationYEM:
-		return true
-	case TrackingEventNationZAF:
-		return true
-	case TrackingEventNationZMB:
-		return true
-	case TrackingEventNationZWE:
+	case Units:
 		return true
 	default:
 		return false
@@ -8560,6 +2065,19 @@ func (e GetSchemaParamsKind) Valid() bool {
 	}
 }
 
+// Address defines model for Address.
+type Address struct {
+	City Name `json:"city"`
+
+	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+	Country    Country `json:"country"`
+	PostalCode *string `json:"postal_code,omitempty"`
+	Street     *Name   `json:"street,omitempty"`
+}
+
+// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
+type AttCategory string
+
 // AuditEvent One audit entry: a request, or one per-record decision in it. Secrets, tokens and redacted values never enter it.
 type AuditEvent struct {
 	Action         *string                 `json:"action,omitempty"`
@@ -8588,11 +2106,27 @@ type AuditEvent struct {
 // AuditEventDecision defines model for AuditEvent.Decision.
 type AuditEventDecision string
 
+// Contact Personal contact data: policy redacts it for recipients who may not see it.
+type Contact struct {
+	Email *openapi_types.Email `json:"email,omitempty"`
+	Name  *Name                `json:"name,omitempty"`
+	Phone *string              `json:"phone,omitempty"`
+}
+
+// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+type Country string
+
+// Date Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+type Date = openapi_types.Date
+
+// Datetime Instant, RFC 3339 date-time with offset.
+type Datetime = time.Time
+
 // Delivery One delivered record. Only what is inside the JWS is signed; id and version are repeated outside for routing.
 type Delivery struct {
 	Id string `json:"id"`
 
-	// Jws Compact JWS (typ ura-delivery+jws) over DeliveryPayload.
+	// Jws Compact JWS (typ ura-delivery+jws); its payload is a DeliveryPayload (contentSchema).
 	Jws     string `json:"jws"`
 	Version int    `json:"version"`
 }
@@ -8601,346 +2135,128 @@ type Delivery struct {
 type EndUserCertificate struct {
 	EndUserCertificate struct {
 		// CertificateNumber Identifier issued by another system (decision, declaration, certificate number).
-		CertificateNumber EndUserCertificateReference `json:"certificate_number"`
+		CertificateNumber Reference `json:"certificate_number"`
 
 		// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		Country EndUserCertificateCountry `json:"country"`
-		EndUse  *EndUserCertificateText   `json:"end_use,omitempty"`
+		Country Country `json:"country"`
+		EndUse  *Text   `json:"end_use,omitempty"`
 
 		// EndUser A person or organisation outside the member registry (end user, consignee).
-		EndUser EndUserCertificateParty `json:"end_user"`
+		EndUser Party `json:"end_user"`
 
 		// IssuedOn Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		IssuedOn         EndUserCertificateDate `json:"issued_on"`
+		IssuedOn         Date `json:"issued_on"`
 		IssuingAuthority struct {
 			// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-			Country EndUserCertificateCountry `json:"country"`
-			Name    EndUserCertificateName    `json:"name"`
+			Country Country `json:"country"`
+			Name    Name    `json:"name"`
 		} `json:"issuing_authority"`
-		Items []EndUserCertificateGoods `json:"items"`
+		Items []Goods `json:"items"`
 
 		// LicenceId Record identifier, unique across kinds; safe in a URL path.
-		LicenceId *EndUserCertificateRecordId `json:"licence_id,omitempty"`
+		LicenceId *RecordId `json:"licence_id,omitempty"`
 
 		// NoReexport Whether the certificate carries the undertaking not to re-export without the exporting state's consent.
-		NoReexport     bool                    `json:"no_reexport"`
-		ReexportClause *EndUserCertificateText `json:"reexport_clause,omitempty"`
+		NoReexport     bool  `json:"no_reexport"`
+		ReexportClause *Text `json:"reexport_clause,omitempty"`
 
 		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		ValidUntil EndUserCertificateDate `json:"valid_until"`
+		ValidUntil Date `json:"valid_until"`
 	} `json:"end_user_certificate"`
 
 	// Id Record identifier, unique across kinds; safe in a URL path.
-	Id   EndUserCertificateRecordId `json:"id"`
-	Kind interface{}                `json:"kind"`
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
 
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
-	Label EndUserCertificateLabel `json:"label"`
+	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
-	Version EndUserCertificateVersion `json:"version"`
+	Version Version `json:"version"`
 }
-
-// EndUserCertificateAddress defines model for EndUserCertificate_address.
-type EndUserCertificateAddress struct {
-	City EndUserCertificateName `json:"city"`
-
-	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-	Country    EndUserCertificateCountry `json:"country"`
-	PostalCode *string                   `json:"postal_code,omitempty"`
-	Street     *EndUserCertificateName   `json:"street,omitempty"`
-}
-
-// EndUserCertificateAttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-type EndUserCertificateAttCategory string
-
-// EndUserCertificateContact Personal contact data: policy redacts it for recipients who may not see it.
-type EndUserCertificateContact struct {
-	Email *openapi_types.Email    `json:"email,omitempty"`
-	Name  *EndUserCertificateName `json:"name,omitempty"`
-	Phone *string                 `json:"phone,omitempty"`
-}
-
-// EndUserCertificateCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-type EndUserCertificateCountry string
-
-// EndUserCertificateDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-type EndUserCertificateDate = openapi_types.Date
-
-// EndUserCertificateDatetime Instant, RFC 3339 date-time with offset.
-type EndUserCertificateDatetime = time.Time
-
-// EndUserCertificateGoods A line of military goods: what, how many, under which categories.
-type EndUserCertificateGoods struct {
-	// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-	AttCategory *EndUserCertificateAttCategory `json:"att_category,omitempty"`
-	Description EndUserCertificateText         `json:"description"`
-
-	// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-	HsCode *EndUserCertificateHsCode `json:"hs_code,omitempty"`
-
-	// MlCategory EU Common Military List category.
-	MlCategory EndUserCertificateMlCategory `json:"ml_category"`
-	Model      *EndUserCertificateName      `json:"model,omitempty"`
-	Quantity   EndUserCertificateQuantity   `json:"quantity"`
-	Unit       EndUserCertificateUnit       `json:"unit"`
-}
-
-// EndUserCertificateHsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-type EndUserCertificateHsCode = string
-
-// EndUserCertificateLabel Confidentiality label (NATO STANAG 4774 in spirit).
-type EndUserCertificateLabel struct {
-	Classification EndUserCertificateLabelClassification `json:"classification"`
-
-	// Created Instant, RFC 3339 date-time with offset.
-	Created EndUserCertificateDatetime `json:"created"`
-
-	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   EndUserCertificateMemberId `json:"originator"`
-	ReleasableTo []EndUserCertificateNation `json:"releasable_to"`
-
-	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-	Review *EndUserCertificateDate `json:"review,omitempty"`
-}
-
-// EndUserCertificateLabelClassification defines model for EndUserCertificateLabel.Classification.
-type EndUserCertificateLabelClassification string
-
-// EndUserCertificateMemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-type EndUserCertificateMemberId = string
-
-// EndUserCertificateMlCategory EU Common Military List category.
-type EndUserCertificateMlCategory string
-
-// EndUserCertificateName defines model for EndUserCertificate_name.
-type EndUserCertificateName = string
-
-// EndUserCertificateNation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
-type EndUserCertificateNation string
-
-// EndUserCertificateParty A person or organisation outside the member registry (end user, consignee).
-type EndUserCertificateParty struct {
-	Address *EndUserCertificateAddress `json:"address,omitempty"`
-
-	// Contact Personal contact data: policy redacts it for recipients who may not see it.
-	Contact *EndUserCertificateContact `json:"contact,omitempty"`
-
-	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-	Country EndUserCertificateCountry `json:"country"`
-	Name    EndUserCertificateName    `json:"name"`
-}
-
-// EndUserCertificateQuantity defines model for EndUserCertificate_quantity.
-type EndUserCertificateQuantity = int
-
-// EndUserCertificateRecordId Record identifier, unique across kinds; safe in a URL path.
-type EndUserCertificateRecordId = string
-
-// EndUserCertificateReference Identifier issued by another system (decision, declaration, certificate number).
-type EndUserCertificateReference = string
-
-// EndUserCertificateText defines model for EndUserCertificate_text.
-type EndUserCertificateText = string
-
-// EndUserCertificateUnit defines model for EndUserCertificate_unit.
-type EndUserCertificateUnit string
-
-// EndUserCertificateVersion Version of the record; each change is pushed as a higher version.
-type EndUserCertificateVersion = int
 
 // Entity An entry in AIM's register of entities licensed to design, produce, repair, demilitarize, trade, transport or store military goods, with its sites.
 type Entity struct {
 	Entity struct {
 		Activities EntityActivities `json:"activities"`
-		Address    EntityAddress    `json:"address"`
+		Address    Address          `json:"address"`
 
 		// Contact Personal contact data: policy redacts it for recipients who may not see it.
-		Contact *EntityContact `json:"contact,omitempty"`
+		Contact *Contact `json:"contact,omitempty"`
 
 		// EntityId Albanian taxpayer identification number (NIPT), e.g. L61234567A.
-		EntityId   EntityNipt        `json:"entity_id"`
-		LegalForm  *EntityName       `json:"legal_form,omitempty"`
-		LicenceIds *[]EntityRecordId `json:"licence_ids,omitempty"`
-		Name       EntityName        `json:"name"`
+		EntityId   Nipt        `json:"entity_id"`
+		LegalForm  *Name       `json:"legal_form,omitempty"`
+		LicenceIds *[]RecordId `json:"licence_ids,omitempty"`
+		Name       Name        `json:"name"`
 
 		// Registered Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		Registered *EntityDate `json:"registered,omitempty"`
+		Registered *Date `json:"registered,omitempty"`
 		Sites      *[]struct {
-			Activities EntityActivities  `json:"activities"`
-			Address    EntityAddress     `json:"address"`
-			LicenceIds *[]EntityRecordId `json:"licence_ids,omitempty"`
-			Name       EntityName        `json:"name"`
+			Activities EntityActivities `json:"activities"`
+			Address    Address          `json:"address"`
+			LicenceIds *[]RecordId      `json:"licence_ids,omitempty"`
+			Name       Name             `json:"name"`
 		} `json:"sites,omitempty"`
 		Status *EntityEntityStatus `json:"status,omitempty"`
 	} `json:"entity"`
 
 	// Id Record identifier, unique across kinds; safe in a URL path.
-	Id   EntityRecordId `json:"id"`
-	Kind interface{}    `json:"kind"`
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
 
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
-	Label EntityLabel `json:"label"`
+	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
-	Version EntityVersion `json:"version"`
+	Version Version `json:"version"`
 }
 
 // EntityEntityStatus defines model for Entity.Entity.Status.
 type EntityEntityStatus string
 
-// EntityActivities defines model for Entity_activities.
+// EntityActivities defines model for EntityActivities.
 type EntityActivities = []string
-
-// EntityAddress defines model for Entity_address.
-type EntityAddress struct {
-	City EntityName `json:"city"`
-
-	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-	Country    EntityCountry `json:"country"`
-	PostalCode *string       `json:"postal_code,omitempty"`
-	Street     *EntityName   `json:"street,omitempty"`
-}
-
-// EntityContact Personal contact data: policy redacts it for recipients who may not see it.
-type EntityContact struct {
-	Email *openapi_types.Email `json:"email,omitempty"`
-	Name  *EntityName          `json:"name,omitempty"`
-	Phone *string              `json:"phone,omitempty"`
-}
-
-// EntityCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-type EntityCountry string
-
-// EntityDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-type EntityDate = openapi_types.Date
-
-// EntityDatetime Instant, RFC 3339 date-time with offset.
-type EntityDatetime = time.Time
-
-// EntityLabel Confidentiality label (NATO STANAG 4774 in spirit).
-type EntityLabel struct {
-	Classification EntityLabelClassification `json:"classification"`
-
-	// Created Instant, RFC 3339 date-time with offset.
-	Created EntityDatetime `json:"created"`
-
-	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   EntityMemberId `json:"originator"`
-	ReleasableTo []EntityNation `json:"releasable_to"`
-
-	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-	Review *EntityDate `json:"review,omitempty"`
-}
-
-// EntityLabelClassification defines model for EntityLabel.Classification.
-type EntityLabelClassification string
-
-// EntityMemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-type EntityMemberId = string
-
-// EntityName defines model for Entity_name.
-type EntityName = string
-
-// EntityNation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
-type EntityNation string
-
-// EntityNipt Albanian taxpayer identification number (NIPT), e.g. L61234567A.
-type EntityNipt = string
-
-// EntityRecordId Record identifier, unique across kinds; safe in a URL path.
-type EntityRecordId = string
-
-// EntityVersion Version of the record; each change is pushed as a higher version.
-type EntityVersion = int
 
 // ExcludedEntity An entry in AIM's register of entities excluded from licensing for violations, with the decision that excluded them.
 type ExcludedEntity struct {
 	ExcludedEntity struct {
 		// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		Country ExcludedEntityCountry `json:"country"`
+		Country Country `json:"country"`
 
 		// Criteria Criteria of EU Common Position 2008/944/CFSP the exclusion rests on.
 		Criteria *[]int `json:"criteria,omitempty"`
 
 		// DecisionRef Identifier issued by another system (decision, declaration, certificate number).
-		DecisionRef ExcludedEntityReference `json:"decision_ref"`
+		DecisionRef Reference `json:"decision_ref"`
 
 		// EntityId Identifier issued by another system (decision, declaration, certificate number).
-		EntityId ExcludedEntityReference `json:"entity_id"`
+		EntityId Reference `json:"entity_id"`
 
 		// ExcludedFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		ExcludedFrom ExcludedEntityDate `json:"excluded_from"`
+		ExcludedFrom Date `json:"excluded_from"`
 
 		// ExcludedUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		ExcludedUntil *ExcludedEntityDate `json:"excluded_until,omitempty"`
-		LegalBasis    *ExcludedEntityText `json:"legal_basis,omitempty"`
-		Name          ExcludedEntityName  `json:"name"`
-		Reason        ExcludedEntityText  `json:"reason"`
+		ExcludedUntil *Date `json:"excluded_until,omitempty"`
+		LegalBasis    *Text `json:"legal_basis,omitempty"`
+		Name          Name  `json:"name"`
+		Reason        Text  `json:"reason"`
 	} `json:"excluded_entity"`
 
 	// Id Record identifier, unique across kinds; safe in a URL path.
-	Id   ExcludedEntityRecordId `json:"id"`
-	Kind interface{}            `json:"kind"`
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
 
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
-	Label ExcludedEntityLabel `json:"label"`
+	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
-	Version ExcludedEntityVersion `json:"version"`
+	Version Version `json:"version"`
 }
-
-// ExcludedEntityCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-type ExcludedEntityCountry string
-
-// ExcludedEntityDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-type ExcludedEntityDate = openapi_types.Date
-
-// ExcludedEntityDatetime Instant, RFC 3339 date-time with offset.
-type ExcludedEntityDatetime = time.Time
-
-// ExcludedEntityLabel Confidentiality label (NATO STANAG 4774 in spirit).
-type ExcludedEntityLabel struct {
-	Classification ExcludedEntityLabelClassification `json:"classification"`
-
-	// Created Instant, RFC 3339 date-time with offset.
-	Created ExcludedEntityDatetime `json:"created"`
-
-	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   ExcludedEntityMemberId `json:"originator"`
-	ReleasableTo []ExcludedEntityNation `json:"releasable_to"`
-
-	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-	Review *ExcludedEntityDate `json:"review,omitempty"`
-}
-
-// ExcludedEntityLabelClassification defines model for ExcludedEntityLabel.Classification.
-type ExcludedEntityLabelClassification string
-
-// ExcludedEntityMemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-type ExcludedEntityMemberId = string
-
-// ExcludedEntityName defines model for ExcludedEntity_name.
-type ExcludedEntityName = string
-
-// ExcludedEntityNation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
-type ExcludedEntityNation string
-
-// ExcludedEntityRecordId Record identifier, unique across kinds; safe in a URL path.
-type ExcludedEntityRecordId = string
-
-// ExcludedEntityReference Identifier issued by another system (decision, declaration, certificate number).
-type ExcludedEntityReference = string
-
-// ExcludedEntityText defines model for ExcludedEntity_text.
-type ExcludedEntityText = string
-
-// ExcludedEntityVersion Version of the record; each change is pushed as a higher version.
-type ExcludedEntityVersion = int
 
 // FederatedRecord A record forwarded by a peer ura gateway: a compact JWS (alg EdDSA or ES256, kid in the peer's JWKS, typ ura-federation+jws) whose payload is a DeliveryPayload with recipient = this gateway's sign.member, iss = the peer's sign.issuer, and decision_id / policy_revision / redactions of the peer's delivery-time decision: the record as a pull by this gateway's member at the peer would receive it. The signed result this gateway answers with is the peer's receipt.
 type FederatedRecord struct {
-	// Jws Compact JWS over a DeliveryPayload.
+	// Jws Compact JWS (typ ura-federation+jws); its payload is a DeliveryPayload (contentSchema).
 	Jws string `json:"jws"`
 }
 
@@ -8955,6 +2271,25 @@ type FieldError struct {
 	Record *int `json:"record,omitempty"`
 }
 
+// Goods A line of military goods: what, how many, under which categories.
+type Goods struct {
+	// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
+	AttCategory *AttCategory `json:"att_category,omitempty"`
+	Description Text         `json:"description"`
+
+	// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
+	HsCode *HsCode `json:"hs_code,omitempty"`
+
+	// MlCategory EU Common Military List category.
+	MlCategory MlCategory `json:"ml_category"`
+	Model      *Name      `json:"model,omitempty"`
+	Quantity   Quantity   `json:"quantity"`
+	Unit       Unit       `json:"unit"`
+}
+
+// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
+type HsCode = string
+
 // JWKSet defines model for JWKSet.
 type JWKSet struct {
 	Keys []struct {
@@ -8965,50 +2300,68 @@ type JWKSet struct {
 	} `json:"keys"`
 }
 
+// Label Confidentiality label (NATO STANAG 4774 in spirit).
+type Label struct {
+	Classification LabelClassification `json:"classification"`
+
+	// Created Instant, RFC 3339 date-time with offset.
+	Created Datetime `json:"created"`
+
+	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
+	Originator   MemberId `json:"originator"`
+	ReleasableTo []Nation `json:"releasable_to"`
+
+	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+	Review *Date `json:"review,omitempty"`
+}
+
+// LabelClassification defines model for Label.Classification.
+type LabelClassification string
+
 // Licence A licence issued by AIM for producing, trading, transporting, storing, exporting or importing military goods (UN Firearms Protocol art. 10, ATT art. 12). Each change of status is pushed as a new version.
 type Licence struct {
 	// Id Record identifier, unique across kinds; safe in a URL path.
-	Id   LicenceRecordId `json:"id"`
-	Kind interface{}     `json:"kind"`
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
 
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
-	Label   LicenceLabel `json:"label"`
+	Label   Label `json:"label"`
 	Licence struct {
-		Conditions    *[]LicenceText `json:"conditions,omitempty"`
-		ContractValue *LicenceMoney  `json:"contract_value,omitempty"`
+		Conditions    *[]Text `json:"conditions,omitempty"`
+		ContractValue *Money  `json:"contract_value,omitempty"`
 
 		// Destination ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		Destination *LicenceCountry `json:"destination,omitempty"`
+		Destination *Country `json:"destination,omitempty"`
 
 		// EndUser A person or organisation outside the member registry (end user, consignee).
-		EndUser *LicenceParty `json:"end_user,omitempty"`
+		EndUser *Party `json:"end_user,omitempty"`
 		Holder  struct {
 			// EntityId Albanian taxpayer identification number (NIPT), e.g. L61234567A.
-			EntityId LicenceNipt `json:"entity_id"`
-			Name     LicenceName `json:"name"`
+			EntityId Nipt `json:"entity_id"`
+			Name     Name `json:"name"`
 		} `json:"holder"`
 
 		// IssueDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		IssueDate  *LicenceDate   `json:"issue_date,omitempty"`
-		IssuePlace *LicenceName   `json:"issue_place,omitempty"`
-		Items      []LicenceGoods `json:"items"`
+		IssueDate  *Date   `json:"issue_date,omitempty"`
+		IssuePlace *Name   `json:"issue_place,omitempty"`
+		Items      []Goods `json:"items"`
 
 		// Origin ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		Origin       *LicenceCountry      `json:"origin,omitempty"`
+		Origin       *Country             `json:"origin,omitempty"`
 		Status       LicenceLicenceStatus `json:"status"`
-		StatusReason *LicenceText         `json:"status_reason,omitempty"`
-		Transit      *[]LicenceCountry    `json:"transit,omitempty"`
+		StatusReason *Text                `json:"status_reason,omitempty"`
+		Transit      *[]Country           `json:"transit,omitempty"`
 		Type         LicenceLicenceType   `json:"type"`
 
 		// ValidFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		ValidFrom LicenceDate `json:"valid_from"`
+		ValidFrom Date `json:"valid_from"`
 
 		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-		ValidUntil LicenceDate `json:"valid_until"`
+		ValidUntil Date `json:"valid_until"`
 	} `json:"licence"`
 
 	// Version Version of the record; each change is pushed as a higher version.
-	Version LicenceVersion `json:"version"`
+	Version Version `json:"version"`
 }
 
 // LicenceLicenceStatus defines model for Licence.Licence.Status.
@@ -9017,121 +2370,28 @@ type LicenceLicenceStatus string
 // LicenceLicenceType defines model for Licence.Licence.Type.
 type LicenceLicenceType string
 
-// LicenceAddress defines model for Licence_address.
-type LicenceAddress struct {
-	City LicenceName `json:"city"`
+// MemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
+type MemberId = string
 
-	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-	Country    LicenceCountry `json:"country"`
-	PostalCode *string        `json:"postal_code,omitempty"`
-	Street     *LicenceName   `json:"street,omitempty"`
-}
+// MlCategory EU Common Military List category.
+type MlCategory string
 
-// LicenceAttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-type LicenceAttCategory string
-
-// LicenceContact Personal contact data: policy redacts it for recipients who may not see it.
-type LicenceContact struct {
-	Email *openapi_types.Email `json:"email,omitempty"`
-	Name  *LicenceName         `json:"name,omitempty"`
-	Phone *string              `json:"phone,omitempty"`
-}
-
-// LicenceCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-type LicenceCountry string
-
-// LicenceDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-type LicenceDate = openapi_types.Date
-
-// LicenceDatetime Instant, RFC 3339 date-time with offset.
-type LicenceDatetime = time.Time
-
-// LicenceGoods A line of military goods: what, how many, under which categories.
-type LicenceGoods struct {
-	// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-	AttCategory *LicenceAttCategory `json:"att_category,omitempty"`
-	Description LicenceText         `json:"description"`
-
-	// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-	HsCode *LicenceHsCode `json:"hs_code,omitempty"`
-
-	// MlCategory EU Common Military List category.
-	MlCategory LicenceMlCategory `json:"ml_category"`
-	Model      *LicenceName      `json:"model,omitempty"`
-	Quantity   LicenceQuantity   `json:"quantity"`
-	Unit       LicenceUnit       `json:"unit"`
-}
-
-// LicenceHsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-type LicenceHsCode = string
-
-// LicenceLabel Confidentiality label (NATO STANAG 4774 in spirit).
-type LicenceLabel struct {
-	Classification LicenceLabelClassification `json:"classification"`
-
-	// Created Instant, RFC 3339 date-time with offset.
-	Created LicenceDatetime `json:"created"`
-
-	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   LicenceMemberId `json:"originator"`
-	ReleasableTo []LicenceNation `json:"releasable_to"`
-
-	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-	Review *LicenceDate `json:"review,omitempty"`
-}
-
-// LicenceLabelClassification defines model for LicenceLabel.Classification.
-type LicenceLabelClassification string
-
-// LicenceMemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-type LicenceMemberId = string
-
-// LicenceMlCategory EU Common Military List category.
-type LicenceMlCategory string
-
-// LicenceMoney defines model for Licence_money.
-type LicenceMoney struct {
+// Money defines model for Money.
+type Money struct {
 	Amount float32 `json:"amount"`
 
 	// Currency ISO 4217 alphabetic code.
 	Currency string `json:"currency"`
 }
 
-// LicenceName defines model for Licence_name.
-type LicenceName = string
+// Name defines model for Name.
+type Name = string
 
-// LicenceNation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
-type LicenceNation string
+// Nation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
+type Nation string
 
-// LicenceNipt Albanian taxpayer identification number (NIPT), e.g. L61234567A.
-type LicenceNipt = string
-
-// LicenceParty A person or organisation outside the member registry (end user, consignee).
-type LicenceParty struct {
-	Address *LicenceAddress `json:"address,omitempty"`
-
-	// Contact Personal contact data: policy redacts it for recipients who may not see it.
-	Contact *LicenceContact `json:"contact,omitempty"`
-
-	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-	Country LicenceCountry `json:"country"`
-	Name    LicenceName    `json:"name"`
-}
-
-// LicenceQuantity defines model for Licence_quantity.
-type LicenceQuantity = int
-
-// LicenceRecordId Record identifier, unique across kinds; safe in a URL path.
-type LicenceRecordId = string
-
-// LicenceText defines model for Licence_text.
-type LicenceText = string
-
-// LicenceUnit defines model for Licence_unit.
-type LicenceUnit string
-
-// LicenceVersion Version of the record; each change is pushed as a higher version.
-type LicenceVersion = int
+// Nipt Albanian taxpayer identification number (NIPT), e.g. L61234567A.
+type Nipt = string
 
 // OpenTraces defines model for OpenTraces.
 type OpenTraces struct {
@@ -9170,6 +2430,18 @@ type Page struct {
 	// NextCursor Resume here (also to poll for later records). A page is short with more=false only when nothing the caller may see is left.
 	NextCursor string     `json:"next_cursor"`
 	Records    []Delivery `json:"records"`
+}
+
+// Party A person or organisation outside the member registry (end user, consignee).
+type Party struct {
+	Address *Address `json:"address,omitempty"`
+
+	// Contact Personal contact data: policy redacts it for recipients who may not see it.
+	Contact *Contact `json:"contact,omitempty"`
+
+	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+	Country Country `json:"country"`
+	Name    Name    `json:"name"`
 }
 
 // PolicyStatus defines model for PolicyStatus.
@@ -9228,7 +2500,7 @@ type PushResult struct {
 	Id     *string       `json:"id,omitempty"`
 	Index  int           `json:"index"`
 
-	// Jws Compact JWS (typ ura-result+jws) over SignedPushResult.
+	// Jws Compact JWS (typ ura-result+jws); its payload is a SignedPushResult (contentSchema).
 	Jws string `json:"jws"`
 
 	// Reasons Why (denied: policy reasons or originator_mismatch; conflict: version_conflict, kind_change, illegal_transition).
@@ -9239,6 +2511,9 @@ type PushResult struct {
 
 // PushResultStatus defines model for PushResult.Status.
 type PushResultStatus string
+
+// Quantity defines model for Quantity.
+type Quantity = int
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -9263,6 +2538,12 @@ type Record struct {
 	union json.RawMessage
 }
 
+// RecordId Record identifier, unique across kinds; safe in a URL path.
+type RecordId = string
+
+// Reference Identifier issued by another system (decision, declaration, certificate number).
+type Reference = string
+
 // StreamLine defines model for StreamLine.
 type StreamLine struct {
 	union json.RawMessage
@@ -9279,7 +2560,7 @@ type StreamTrailer struct {
 	// Error RFC 9457 problem details.
 	Error *Problem `json:"error,omitempty"`
 
-	// Jws Compact JWS (typ ura-trailer+jws) over TrailerPayload.
+	// Jws Compact JWS (typ ura-trailer+jws); its payload is a TrailerPayload (contentSchema).
 	Jws *string `json:"jws,omitempty"`
 
 	// NextCursor Where to resume: the cursor of the next pull.
@@ -9288,6 +2569,9 @@ type StreamTrailer struct {
 	// Records Record lines before this one.
 	Records int `json:"records"`
 }
+
+// Text defines model for Text.
+type Text = string
 
 // Trace defines model for Trace.
 type Trace struct {
@@ -9304,145 +2588,91 @@ type Trace struct {
 type TrackingEvent struct {
 	Event struct {
 		// At Instant, RFC 3339 date-time with offset.
-		At TrackingEventDatetime `json:"at"`
+		At Datetime `json:"at"`
 
 		// CustomsDeclaration Identifier issued by another system (decision, declaration, certificate number).
-		CustomsDeclaration *TrackingEventReference `json:"customs_declaration,omitempty"`
+		CustomsDeclaration *Reference `json:"customs_declaration,omitempty"`
 
 		// From ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		From *TrackingEventCountry `json:"from,omitempty"`
+		From *Country `json:"from,omitempty"`
 		Item struct {
 			// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-			AttCategory *TrackingEventAttCategory `json:"att_category,omitempty"`
-			Calibre     *string                   `json:"calibre,omitempty"`
-			Description *TrackingEventText        `json:"description,omitempty"`
+			AttCategory *AttCategory `json:"att_category,omitempty"`
+			Calibre     *string      `json:"calibre,omitempty"`
+			Description *Text        `json:"description,omitempty"`
 
 			// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-			HsCode  *TrackingEventHsCode `json:"hs_code,omitempty"`
+			HsCode  *HsCode `json:"hs_code,omitempty"`
 			Marking struct {
 				// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-				Country TrackingEventCountry `json:"country"`
+				Country Country `json:"country"`
 
 				// ImportCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-				ImportCountry *TrackingEventCountry `json:"import_country,omitempty"`
-				ImportYear    *int                  `json:"import_year,omitempty"`
+				ImportCountry *Country `json:"import_country,omitempty"`
+				ImportYear    *int     `json:"import_year,omitempty"`
 
 				// Lot Identifier issued by another system (decision, declaration, certificate number).
-				Lot          *TrackingEventReference `json:"lot,omitempty"`
-				Manufacturer string                  `json:"manufacturer"`
-				Serial       string                  `json:"serial"`
+				Lot          *Reference `json:"lot,omitempty"`
+				Manufacturer string     `json:"manufacturer"`
+				Serial       string     `json:"serial"`
 
 				// TransferCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-				TransferCountry *TrackingEventCountry `json:"transfer_country,omitempty"`
-				Year            int                   `json:"year"`
+				TransferCountry *Country `json:"transfer_country,omitempty"`
+				Year            int      `json:"year"`
 			} `json:"marking"`
 
 			// MlCategory EU Common Military List category.
-			MlCategory TrackingEventMlCategory `json:"ml_category"`
-			Model      *TrackingEventName      `json:"model,omitempty"`
+			MlCategory MlCategory `json:"ml_category"`
+			Model      *Name      `json:"model,omitempty"`
 		} `json:"item"`
 
 		// LicenceId Record identifier, unique across kinds; safe in a URL path.
-		LicenceId *TrackingEventRecordId `json:"licence_id,omitempty"`
-		Location  *TrackingEventName     `json:"location,omitempty"`
-		Notes     *TrackingEventText     `json:"notes,omitempty"`
-		Quantity  *TrackingEventQuantity `json:"quantity,omitempty"`
+		LicenceId *RecordId `json:"licence_id,omitempty"`
+		Location  *Name     `json:"location,omitempty"`
+		Notes     *Text     `json:"notes,omitempty"`
+		Quantity  *Quantity `json:"quantity,omitempty"`
 
 		// To ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-		To *TrackingEventCountry `json:"to,omitempty"`
+		To *Country `json:"to,omitempty"`
 
 		// Trace A trace request names the item by its marking (event.item), says why and for which authority; its response names the member that asked, the only partner or liaison office that receives it.
 		Trace *struct {
-			Answer *TrackingEventText `json:"answer,omitempty"`
+			Answer *Text `json:"answer,omitempty"`
 
 			// Reason Why the item is traced (seizure, loss, investigation).
-			Reason *TrackingEventText `json:"reason,omitempty"`
+			Reason *Text `json:"reason,omitempty"`
 
 			// RequestId Identifier issued by another system (decision, declaration, certificate number).
-			RequestId TrackingEventReference `json:"request_id"`
+			RequestId Reference `json:"request_id"`
 
 			// Requester The member whose trace request this answers.
-			Requester *TrackingEventMemberId `json:"requester,omitempty"`
+			Requester *MemberId `json:"requester,omitempty"`
 
 			// RequestingAuthority The authority on whose behalf the request is made (a police force, a prosecutor).
-			RequestingAuthority *TrackingEventName `json:"requesting_authority,omitempty"`
+			RequestingAuthority *Name `json:"requesting_authority,omitempty"`
 		} `json:"trace,omitempty"`
 		Type TrackingEventEventType `json:"type"`
 	} `json:"event"`
 
 	// Id Record identifier, unique across kinds; safe in a URL path.
-	Id   TrackingEventRecordId `json:"id"`
-	Kind interface{}           `json:"kind"`
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
 
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
-	Label TrackingEventLabel `json:"label"`
+	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
-	Version TrackingEventVersion `json:"version"`
+	Version Version `json:"version"`
 }
 
 // TrackingEventEventType defines model for TrackingEvent.Event.Type.
 type TrackingEventEventType string
 
-// TrackingEventAttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
-type TrackingEventAttCategory string
+// Unit defines model for Unit.
+type Unit string
 
-// TrackingEventCountry ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
-type TrackingEventCountry string
-
-// TrackingEventDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-type TrackingEventDate = openapi_types.Date
-
-// TrackingEventDatetime Instant, RFC 3339 date-time with offset.
-type TrackingEventDatetime = time.Time
-
-// TrackingEventHsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
-type TrackingEventHsCode = string
-
-// TrackingEventLabel Confidentiality label (NATO STANAG 4774 in spirit).
-type TrackingEventLabel struct {
-	Classification TrackingEventLabelClassification `json:"classification"`
-
-	// Created Instant, RFC 3339 date-time with offset.
-	Created TrackingEventDatetime `json:"created"`
-
-	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   TrackingEventMemberId `json:"originator"`
-	ReleasableTo []TrackingEventNation `json:"releasable_to"`
-
-	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
-	Review *TrackingEventDate `json:"review,omitempty"`
-}
-
-// TrackingEventLabelClassification defines model for TrackingEventLabel.Classification.
-type TrackingEventLabelClassification string
-
-// TrackingEventMemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-type TrackingEventMemberId = string
-
-// TrackingEventMlCategory EU Common Military List category.
-type TrackingEventMlCategory string
-
-// TrackingEventName defines model for TrackingEvent_name.
-type TrackingEventName = string
-
-// TrackingEventNation A country (ISO 3166-1 alpha-3, XKX) or a releasability group (NATO, EU).
-type TrackingEventNation string
-
-// TrackingEventQuantity defines model for TrackingEvent_quantity.
-type TrackingEventQuantity = int
-
-// TrackingEventRecordId Record identifier, unique across kinds; safe in a URL path.
-type TrackingEventRecordId = string
-
-// TrackingEventReference Identifier issued by another system (decision, declaration, certificate number).
-type TrackingEventReference = string
-
-// TrackingEventText defines model for TrackingEvent_text.
-type TrackingEventText = string
-
-// TrackingEventVersion Version of the record; each change is pushed as a higher version.
-type TrackingEventVersion = int
+// Version Version of the record; each change is pushed as a higher version.
+type Version = int
 
 // Whoami defines model for Whoami.
 type Whoami struct {

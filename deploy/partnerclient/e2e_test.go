@@ -81,7 +81,7 @@ func TestPartnerExchange(t *testing.T) {
 	t.Run("stream", func(t *testing.T) { pullStream(t, g, itAPI, v, jwksFile) })
 	t.Run("trace", func(t *testing.T) { traceRequest(t, aimAPI, itAPI, v) })
 	t.Run("audit", func(t *testing.T) { readAudit(t, auditAPI, v, results) })
-	t.Run("refusals", func(t *testing.T) { refusals(t, g, itAPI, v) })
+	t.Run("refusals", func(t *testing.T) { refusals(t, itAPI, v) })
 }
 
 // pushSeeds pushes the demo's seed files, each as its institution, as
@@ -137,6 +137,10 @@ func pullPages(t *testing.T, api *ClientWithResponses, v *verifier, pushed map[s
 			}
 			if rec.Kind != "licence" || len(p.Redactions) != 0 {
 				t.Errorf("AIM's own licence %s: kind %s, redactions %v", rec.ID, rec.Kind, p.Redactions)
+			}
+			var lic Licence
+			if err := json.Unmarshal(p.Record, &lic); err != nil || lic.Id != rec.ID || lic.Label.Originator != aim {
+				t.Errorf("licence %s as the generated Licence (%v): %+v", rec.ID, err, lic)
 			}
 			got = append(got, rec.ID)
 		}
@@ -300,18 +304,12 @@ func traceRequest(t *testing.T, aimAPI, itAPI *ClientWithResponses, v *verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec struct {
-		Event struct {
-			Type  string `json:"type"`
-			Trace struct {
-				Answer    string `json:"answer"`
-				Requester string `json:"requester"`
-			} `json:"trace"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(p.Record, &rec); err != nil || rec.Event.Type != "TRACE_RESPONSE" ||
-		rec.Event.Trace.Requester != itMOD || !strings.HasPrefix(rec.Event.Trace.Answer, "manufactured by KAYO") {
-		t.Errorf("the answer as the partner reads it: %s", p.Record)
+	// The record decodes into the generated type of its kind.
+	var rec TrackingEvent
+	if err := json.Unmarshal(p.Record, &rec); err != nil || rec.Event.Type != "TRACE_RESPONSE" || rec.Event.Trace == nil ||
+		deref(rec.Event.Trace.Requester) != itMOD || rec.Event.Trace.RequestId != reqID ||
+		!strings.HasPrefix(deref(rec.Event.Trace.Answer), "manufactured by KAYO") {
+		t.Errorf("the answer as the partner reads it (%v): %s", err, p.Record)
 	}
 
 	for _, c := range []struct {
@@ -520,7 +518,7 @@ func canonicalHash(v any) (string, error) {
 // the generated client; a withheld record answers exactly like a missing
 // one; and a record the partner pushes in another member's name is denied
 // in a signed result.
-func refusals(t *testing.T, g *gateway, api *ClientWithResponses, v *verifier) {
+func refusals(t *testing.T, api *ClientWithResponses, v *verifier) {
 	ctx := context.Background()
 	search, err := api.SearchAuditWithResponse(ctx, nil)
 	if err != nil || search.ApplicationproblemJSON403 == nil ||
@@ -571,7 +569,6 @@ func refusals(t *testing.T, g *gateway, api *ClientWithResponses, v *verifier) {
 	if s.Status != "denied" || len(s.Reasons) == 0 {
 		t.Errorf("a licence pushed by the partner in AIM's name: %+v", s)
 	}
-	_ = g
 }
 
 // problemShape is a problem's body without its per-request instance.
