@@ -32,6 +32,8 @@ tools:
 # detector is on because the gateway is a concurrent server.
 # Under it the policy equivalence test checks one question in sixteen of its
 # corpus (OPA evaluates several times slower there); the second run checks all.
+# The partner client is a module of its own (deploy/partnerclient), so
+# ./... stops at it: its tests run against real gateways on the same stack.
 test: up tools
 	npm ci --prefix deploy/jose-verify --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
@@ -45,13 +47,15 @@ FUZZTIME ?= 60s
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash deploy/dev/fuzz.sh
 
-# Formatting, vet and golangci-lint. var/ is skipped: it holds databases and
-# build output, not source.
+# Formatting, vet and golangci-lint, of the gateway's module and of the
+# partner client's (deploy/partnerclient). var/ is skipped: it holds
+# databases and build output, not source.
 lint:
 	@unformatted="$$(find . -path ./var -prune -o -path ./.git -prune -o -name '*.go' -print | xargs -r gofmt -l)"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
+	cd deploy/partnerclient && $(GO) vet ./... && $(GOLANGCI_LINT) run ./...
 
 # A gateway running against the development stack.
 demo: build up
