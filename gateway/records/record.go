@@ -99,6 +99,6 @@ func (r *Record) ItemMarking() (Marking, bool) {
 // EventTime is a tracking event's event.at, the order of an item's trace.
 func (r *Record) EventTime() (time.Time, bool) {
 	at, _ := r.Body()["at"].(string)
-	t, err := time.Parse(time.RFC3339Nano, at)
+	t, err := ParseDateTime(at)
 	return t, err == nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -90,9 +89,9 @@ func Validate(v any, scanErrs []problem.FieldError) Checked {
 		out.Errors = sortFieldErrors(out.Errors)
 		return out
 	}
-	rec, err := build(k, doc)
-	if err != nil {
-		out.Errors = []problem.FieldError{{Pointer: "", Detail: err.Error()}}
+	rec, ferr := build(k, doc)
+	if ferr != nil {
+		out.Errors = []problem.FieldError{*ferr}
 		return out
 	}
 	out.Record = rec
@@ -121,24 +120,30 @@ func echoIdentity(doc map[string]any) (string, int) {
 	}
 	var version int
 	if n, ok := doc["version"].(json.Number); ok {
-		if v, err := strconv.ParseInt(n.String(), 10, 32); err == nil && v >= 1 && v <= MaxVersion {
+		if v, ok := Int(n); ok && v >= 1 && v <= MaxVersion {
 			version = int(v)
 		}
 	}
 	return id, version
 }
 
-func build(k string, doc map[string]any) (*Record, error) {
+// build makes the Record of a schema-valid document. Its fields were
+// checked by the schema, so an error here is a field the schema accepts and
+// this code cannot read: it still names the field.
+func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
 	raw, err := Canonical(doc)
 	if err != nil {
-		return nil, err
+		// Decoded JSON always encodes; the whole record is at fault if not.
+		return nil, &problem.FieldError{Pointer: "", Detail: err.Error()}
 	}
 	rec := &Record{Kind: k, Doc: doc, Raw: raw}
 	rec.ID, _ = doc["id"].(string)
 	n, _ := doc["version"].(json.Number)
-	if rec.Version, err = strconv.Atoi(n.String()); err != nil {
-		return nil, errors.New("version must be an integer")
+	v, ok := Int(n)
+	if !ok {
+		return nil, &problem.FieldError{Pointer: "/version", Detail: "must be an integer"}
 	}
+	rec.Version = int(v)
 	lbl, _ := doc["label"].(map[string]any)
 	rec.Label.Classification, _ = lbl["classification"].(string)
 	rec.Label.Originator, _ = lbl["originator"].(string)
@@ -149,8 +154,8 @@ func build(k string, doc map[string]any) (*Record, error) {
 		rec.Label.ReleasableTo = append(rec.Label.ReleasableTo, s)
 	}
 	created, _ := lbl["created"].(string)
-	if rec.Label.Created, err = time.Parse(time.RFC3339Nano, created); err != nil {
-		return nil, errors.New("label.created must be an RFC 3339 date-time")
+	if rec.Label.Created, err = ParseDateTime(created); err != nil {
+		return nil, &problem.FieldError{Pointer: "/label/created", Detail: err.Error()}
 	}
 	return rec, nil
 }
@@ -269,15 +274,15 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 	case KindTrackingEvent:
 		item, _ := body["item"].(map[string]any)
 		mk, _ := item["marking"].(map[string]any)
-		at, err := time.Parse(time.RFC3339Nano, str(body, "at"))
+		at, err := ParseDateTime(str(body, "at"))
 		yn, _ := mk["year"].(json.Number)
-		year, _ := yn.Int64()
-		if err == nil && year > int64(at.Year()) {
+		year, yearOK := Int(yn)
+		if err == nil && yearOK && year > int64(at.Year()) {
 			errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/year",
 				Detail: fmt.Sprintf("the item is marked as made in %d, after the event (%s)", year, at.Format(time.DateOnly))})
 		}
 		if iy, ok := mk["import_year"].(json.Number); ok {
-			if imp, _ := iy.Int64(); imp < year {
+			if imp, ok := Int(iy); ok && yearOK && imp < year {
 				errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/import_year",
 					Detail: fmt.Sprintf("import year %d is before the year of manufacture %d", imp, year)})
 			}
@@ -289,7 +294,7 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 // dateOf is the calendar date of an RFC 3339 date-time as written (its own
 // offset), or "" when it does not parse.
 func dateOf(dt string) string {
-	t, err := time.Parse(time.RFC3339Nano, dt)
+	t, err := ParseDateTime(dt)
 	if err != nil {
 		return ""
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"strconv"
 	"time"
 
 	"github.com/ura-gateway/ura/adapters/store"
@@ -29,11 +28,11 @@ func Decode(raw []byte) (*records.Record, error) {
 	rec.Kind, _ = doc["kind"].(string)
 	rec.ID, _ = doc["id"].(string)
 	if n, ok := doc["version"].(json.Number); ok {
-		v, err := strconv.Atoi(n.String())
-		if err != nil {
-			return nil, fmt.Errorf("stored record %q: version %q: %w", rec.ID, n, err)
+		v, ok := records.Int(n)
+		if !ok {
+			return nil, fmt.Errorf("stored record %q: version %q is not an integer", rec.ID, n)
 		}
-		rec.Version = v
+		rec.Version = int(v)
 	}
 	if lbl, ok := doc["label"].(map[string]any); ok {
 		rec.Label, err = label(lbl)
@@ -71,7 +70,7 @@ func label(m map[string]any) (records.Label, error) {
 		}
 	}
 	if c, ok := m["created"].(string); ok && c != "" {
-		t, err := time.Parse(time.RFC3339Nano, c)
+		t, err := records.ParseDateTime(c)
 		if err != nil {
 			return l, fmt.Errorf("label.created: %w", err)
 		}
