@@ -2119,7 +2119,7 @@ type Country string
 // Date Calendar date, RFC 3339 full-date (YYYY-MM-DD).
 type Date = openapi_types.Date
 
-// Datetime Instant, RFC 3339 date-time with offset.
+// Datetime Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 type Datetime = time.Time
 
 // Delivery One delivered record. Only what is inside the JWS is signed; id and version are repeated outside for routing.
@@ -2304,7 +2304,7 @@ type JWKSet struct {
 type Label struct {
 	Classification LabelClassification `json:"classification"`
 
-	// Created Instant, RFC 3339 date-time with offset.
+	// Created Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 	Created Datetime `json:"created"`
 
 	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
@@ -2587,7 +2587,7 @@ type Trace struct {
 // TrackingEvent One step in an item's life, identified by its marking (ITI; UN Firearms Protocol art. 8): manufacture, import marking, transfer, declaration, exit, storage, deactivation, destruction, loss, theft, or a trace request and its response.
 type TrackingEvent struct {
 	Event struct {
-		// At Instant, RFC 3339 date-time with offset.
+		// At Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 		At Datetime `json:"at"`
 
 		// CustomsDeclaration Identifier issued by another system (decision, declaration, certificate number).
