@@ -115,4 +115,3 @@ func need(t *testing.T, msg string) {
 	}
 	t.Skip(msg)
 }
-
