@@ -456,7 +456,7 @@ func testSingleWriter(t *testing.T, o Opener) {
 func testSeveralWriters(t *testing.T, o Opener) {
 	ctx := context.Background()
 	signer := NewSigner(t, "k1")
-	witness := &memWitness{}
+	witness := &Witness{}
 	const writers, workers, each = 3, 4, 20
 	chains := make([]*audit.Chain, writers)
 	for i := range chains {
@@ -527,35 +527,10 @@ func testSeveralWriters(t *testing.T, o Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp := witness.cp; cp == nil || cp.Count != rep.Events {
+	if cp, _, _ := witness.Latest(ctx); cp == nil || cp.Count != rep.Events {
 		t.Fatalf("witness holds %+v, want the last checkpoint at %d", cp, rep.Events)
 	}
-}
-
-// memWitness is a Witness in memory with the check-and-set of Vault KV.
-type memWitness struct {
-	mu  sync.Mutex
-	cp  *audit.SignedCheckpoint
-	ver int
-}
-
-func (m *memWitness) String() string { return "memory" }
-
-func (m *memWitness) Latest(context.Context) (*audit.SignedCheckpoint, int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cp, m.ver, nil
-}
-
-func (m *memWitness) Put(_ context.Context, cp audit.SignedCheckpoint, ver int) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ver != m.ver {
-		return 0, audit.ErrWitnessMoved
+	if n := witness.Backwards(); n > 0 {
+		t.Fatalf("the witness was moved back %d times", n)
 	}
-	if m.cp != nil && cp.Count < m.cp.Count {
-		return 0, fmt.Errorf("witness moved back from %d to %d", m.cp.Count, cp.Count)
-	}
-	m.cp, m.ver = &cp, m.ver+1
-	return m.ver, nil
 }
