@@ -196,13 +196,20 @@ func (s *PGStore) Head() Head {
 	return s.head
 }
 
-// CurrentHead implements Shared.
+// CurrentHead implements Shared. Read outside the write lock, it may
+// miss a commit this process finished meanwhile: the later head wins, and
+// only a write, which reads under the lock, judges a head that went back.
 func (s *PGStore) CurrentHead(ctx context.Context) (Head, error) {
 	head, err := pgHead(ctx, s.pool)
 	if err != nil {
 		return Head{}, err
 	}
-	return head, s.advance(head)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if head.Count > s.head.Count {
+		s.head = head
+	}
+	return s.head, nil
 }
 
 // pgHead reads the last event's seq and hash (the primary key's last row).
@@ -217,9 +224,9 @@ func pgHead(ctx context.Context, q interface {
 	return head, nil
 }
 
-// advance moves the known head forward to head, and refuses a durable head
-// behind or beside one this process has seen: events were removed or
-// rewritten under the running gateways.
+// advance moves the known head forward to head, read under the write lock,
+// and refuses a durable head behind or beside one this process has seen:
+// events were removed or rewritten under the running gateways.
 func (s *PGStore) advance(head Head) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -296,7 +303,14 @@ func (s *PGStore) WriteSealed(ctx context.Context, seal func(head Head) ([]Entry
 	}
 	last := entries[len(entries)-1].Event
 	head = Head{Count: last.Seq, Hash: last.Hash}
-	return head, s.advance(head)
+	s.mu.Lock()
+	if head.Count > s.head.Count {
+		// Not judged: a concurrent CurrentHead may already know of later
+		// events of other replicas.
+		s.head = head
+	}
+	s.mu.Unlock()
+	return head, nil
 }
 
 // LatestCheckpoint implements Shared.
