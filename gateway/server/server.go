@@ -94,10 +94,10 @@ type Server struct {
 func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	m := newMetrics()
 	s := &Server{
-		cfg:     cfg,
-		deps:    deps,
-		log:     logger,
-		metrics: m,
+		cfg:      cfg,
+		deps:     deps,
+		log:      logger,
+		metrics:  m,
 		tls:      newTLSManager(cfg, m, logger.With("component", "tls")),
 		started:  make(chan struct{}),
 		stopping: make(chan struct{}),
