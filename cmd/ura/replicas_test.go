@@ -783,18 +783,18 @@ func replicaStreamOnStop(t *testing.T, s *replicaStack) {
 
 // TestReplicasLicenceQuantity: a licence's quantity holds across replicas.
 // Declarations against one licence, concurrently through all three, never
-// export more than it allows, in each of 20 rounds; the policy's registers
-// must be the store's, not each process's own.
+// export more than it allows, and use all of it, in each of 20 rounds; the
+// policy's registers must be the store's, not each process's own.
 func TestReplicasLicenceQuantity(t *testing.T) {
 	s := newReplicaStack(t, 3)
 	const rounds, quantity, perReplica = 20, 4, 3
-	exceeded := 0
 	for round := range rounds {
 		licID := fmt.Sprintf("AIM-LIC-2026-Q%04d", round)
 		if _, res, err := replicaPush(s.aim, s.reps[round%3].base(), replicaLicence(licID, quantity)); err != nil || res[0].Status != "accepted" {
 			t.Fatalf("licence %s: %+v %v", licID, res, err)
 		}
 		var accepted atomic.Int64
+		var refusals sync.Map
 		var wg sync.WaitGroup
 		for ri, r := range s.reps {
 			for k := range perReplica {
@@ -808,13 +808,21 @@ func TestReplicasLicenceQuantity(t *testing.T) {
 					if res[0].Status == "accepted" {
 						accepted.Add(1)
 					}
+					for _, r := range res[0].Reasons {
+						refusals.Store(r.Code, true)
+					}
 				})
 			}
 		}
 		wg.Wait()
-		if accepted.Load() > quantity {
-			exceeded++
-			t.Errorf("round %d: %d declarations of one item accepted against a licence for %d", round, accepted.Load(), quantity)
+		var codes []string
+		refusals.Range(func(k, _ any) bool { codes = append(codes, k.(string)); return true })
+		switch n := accepted.Load(); {
+		case n > quantity:
+			t.Errorf("round %d: %d declarations of one item accepted against a licence for %d (refusals %v)", round, n, quantity, codes)
+		case n < quantity:
+			// 9 declarations for 4 items: all 4 must go, wherever pushed.
+			t.Errorf("round %d: only %d of the licence's %d items declared by 9 declarations over three replicas (refusals %v)", round, n, quantity, codes)
 		}
 	}
 	s.stopAll(t)
