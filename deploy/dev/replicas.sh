@@ -4,6 +4,8 @@
 #
 #   replicas.sh start N   start N replicas, then HAProxy in front of them
 #   replicas.sh stop [N]  stop HAProxy, then the replicas (all when N is left out)
+#   replicas.sh bench     pushes/s through HAProxy with 1, 2 and 3 replicas
+#                         (deploy/bench/cmd/lbload, 24 clients, 15s each)
 #
 # Replica i (1…N) listens on https://127.0.0.1:$((8450 + i)) with its ops
 # listener on http://127.0.0.1:$((9450 + i)); its outbox and CRL state are in
@@ -113,8 +115,21 @@ stop() {
 	for ((i = 1; i <= n; i++)); do stop_pid "$URA_RUN/ura-r$i.pid" ura; done
 }
 
+bench() {
+	local n
+	go build -o "$URA_VAR/bin/lbload" ./deploy/bench/cmd/lbload
+	for n in 1 2 3; do
+		stop
+		start "$n" >/dev/null
+		printf 'replicas=%d ' "$n"
+		"$URA_VAR/bin/lbload" -url "https://127.0.0.1:$LB_PORT" -pki "$URA_VAR/pki" -c 24 -d 15s
+	done
+	stop
+}
+
 case "${1:-}" in
 start) start "${2:-}" ;;
 stop) stop "${2:-}" ;;
-*) die "usage: $0 start N | stop [N]" ;;
+bench) bench ;;
+*) die "usage: $0 start N | stop [N] | bench" ;;
 esac
