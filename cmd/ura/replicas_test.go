@@ -502,7 +502,7 @@ func TestReplicasKill9UnderLoad(t *testing.T) {
 		if err := r.child.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		<-r.child.exited
+		_ = <-r.child.exited
 		r.child.exited <- errors.New("killed")
 		_ = r.child.logFile.Close()
 		s.start(t, r)

@@ -104,7 +104,7 @@ func push(ctx context.Context, c *http.Client, target, id string) bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out struct {
 		Results []struct {
 			Status string `json:"status"`
