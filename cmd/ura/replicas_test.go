@@ -502,7 +502,11 @@ func TestReplicasKill9UnderLoad(t *testing.T) {
 		if err := r.child.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		_ = <-r.child.exited
+		// Killed: the exit status says only that; the next start needs
+		// the channel to hold one result again.
+		if err := <-r.child.exited; err == nil {
+			t.Errorf("%s exited by itself before the kill", r.name)
+		}
 		r.child.exited <- errors.New("killed")
 		_ = r.child.logFile.Close()
 		s.start(t, r)
