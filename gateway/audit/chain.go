@@ -162,6 +162,13 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
 	}
+	if sh, ok := c.store.(Shared); ok {
+		// Other replicas may have appended and checkpointed since the store
+		// was opened; read after the checkpoints, the head covers them all.
+		if c.head, err = sh.CurrentHead(ctx); err != nil {
+			return nil, fmt.Errorf("audit: read head: %w", err)
+		}
+	}
 	if n := len(cps); n > 0 {
 		last := cps[n-1]
 		if last.Count > c.head.Count {
@@ -285,34 +292,53 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		}
 		return errs
 	}
-	head := c.Head()
-	var entries []Entry
-	var events []Event
-	for i, r := range batch {
-		h, mark := head, len(entries)
-		for _, e := range r.events {
-			ent, err := seal(e, h.Count+1, h.Hash)
-			if err != nil {
-				// A bad event fails its own request, not the log.
-				errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
-				entries = entries[:mark]
-				break
+	var head Head
+	// sealOn seals the batch after h, from scratch each time, and leaves
+	// head at its last entry; a bad event fails only its own request.
+	sealOn := func(h0 Head) ([]Entry, error) {
+		var entries []Entry
+		head = h0
+		for i, r := range batch {
+			errs[i] = nil
+			h, mark := head, len(entries)
+			for _, e := range r.events {
+				ent, err := seal(e, h.Count+1, h.Hash)
+				if err != nil {
+					errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+					entries = entries[:mark]
+					break
+				}
+				entries = append(entries, ent)
+				h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
 			}
-			entries = append(entries, ent)
-			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
+			if errs[i] == nil {
+				r.first = head.Count + 1
+				head = h
+			}
 		}
-		if errs[i] == nil {
-			r.first = head.Count + 1
-			head = h
-		}
-	}
-	if len(entries) == 0 {
-		return errs
+		return entries, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
 	start := time.Now()
-	err := c.store.Write(ctx, entries)
+	var entries []Entry
+	var err error
+	if sh, ok := c.store.(Shared); ok {
+		// Several processes write this store: the head is the one found
+		// under the store's write lock, not the one this chain last wrote.
+		_, err = sh.WriteSealed(ctx, func(h Head) ([]Entry, error) {
+			entries, err = sealOn(h)
+			return entries, err
+		})
+	} else {
+		entries, _ = sealOn(c.Head())
+		if len(entries) > 0 {
+			err = c.store.Write(ctx, entries)
+		}
+	}
 	cancel()
+	if len(entries) == 0 && err == nil {
+		return errs
+	}
 	c.m.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.setFailed(err)
@@ -324,6 +350,7 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		}
 		return errs
 	}
+	var events []Event
 	c.mu.Lock()
 	c.head = head
 	lastCP := int64(0)
@@ -405,9 +432,10 @@ func (c *Chain) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
 	if err := c.failure(); err != nil {
 		return nil, err
 	}
-	c.mu.RLock()
-	head, last := c.head, c.lastCP
-	c.mu.RUnlock()
+	head, last, err := c.checkpointHead(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if head.Count == 0 || (last != nil && last.Count >= head.Count) {
 		if last != nil {
 			// The latest checkpoint may not have reached the witness yet.
@@ -440,6 +468,37 @@ func (c *Chain) Checkpoint(ctx context.Context) (*SignedCheckpoint, error) {
 		return nil, err
 	}
 	return &cp, nil
+}
+
+// checkpointHead is what a checkpoint would cover and the latest one
+// made. With a Shared store both are the store's, whichever replica
+// appended or signed them: a checkpoint another replica stored is not
+// signed again, and one signed here covers every replica's events.
+func (c *Chain) checkpointHead(ctx context.Context) (Head, *SignedCheckpoint, error) {
+	c.mu.RLock()
+	head, last := c.head, c.lastCP
+	c.mu.RUnlock()
+	sh, ok := c.store.(Shared)
+	if !ok {
+		return head, last, nil
+	}
+	cur, err := sh.CurrentHead(ctx)
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("%w: read head: %w", ErrUnavailable, err)
+	}
+	stored, err := sh.LatestCheckpoint(ctx)
+	if err != nil {
+		return Head{}, nil, fmt.Errorf("read the latest checkpoint: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur.Count > c.head.Count {
+		c.head = cur
+	}
+	if stored != nil && (c.lastCP == nil || stored.Count > c.lastCP.Count) {
+		c.lastCP = stored
+	}
+	return c.head, c.lastCP, nil
 }
 
 // Close stops accepting appends, commits those already taken, signs a last

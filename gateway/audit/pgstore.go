@@ -18,8 +18,8 @@ import (
 type PostgresOptions struct {
 	// Schema holds the tables (default: the connection's search_path).
 	Schema string
-	// ReadOnly neither creates tables nor takes the writer's lock: for
-	// verifying or exporting a log that a running gateway owns.
+	// ReadOnly neither creates tables nor writes: for verifying or
+	// exporting a log that running gateways write.
 	ReadOnly bool
 	// VerifyTail is how many of the newest events are chain-checked on
 	// open (default 10000); `ura audit verify` checks them all.
@@ -30,9 +30,14 @@ type PostgresOptions struct {
 // PGStore keeps the log in PostgreSQL: one row per event with the canonical
 // line (what the chain hashes) and a JSONB copy with indexed columns for
 // search, and one row per checkpoint. A group commit is one transaction.
+//
+// Several gateways may write one schema (Shared): each group commit takes
+// the schema's transaction-level advisory lock, reads the head inside the
+// transaction and appends after it, so the appends of every replica form
+// one chain, serialised in PostgreSQL. head is only what this process last
+// saw: a floor the durable head may never fall below.
 type PGStore struct {
 	pool *pgxpool.Pool
-	lock *pgxpool.Conn
 	opts PostgresOptions
 	log  *slog.Logger
 
@@ -41,7 +46,7 @@ type PGStore struct {
 }
 
 var (
-	_ Store       = (*PGStore)(nil)
+	_ Shared      = (*PGStore)(nil)
 	_ Summarizing = (*PGStore)(nil)
 )
 
@@ -71,8 +76,8 @@ CREATE TABLE IF NOT EXISTS ura_audit_checkpoints (
 	line      bytea NOT NULL
 );`
 
-// OpenPostgres connects, creates the tables if needed, takes the writer's
-// advisory lock and checks the newest events' chain.
+// OpenPostgres connects, creates the tables if needed and checks the
+// newest events' chain. Other gateways may hold the same schema open.
 func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*PGStore, error) {
 	if opts.VerifyTail <= 0 {
 		opts.VerifyTail = 10000
@@ -102,25 +107,24 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*PGSto
 
 func (s *PGStore) open(ctx context.Context) error {
 	if !s.opts.ReadOnly {
-		conn, err := s.pool.Acquire(ctx)
+		// Replicas starting together would race on CREATE … IF NOT EXISTS
+		// (it is not atomic against itself): the append lock orders them.
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey()); err != nil {
+				return fmt.Errorf("advisory lock: %w", err)
+			}
+			if s.opts.Schema != "" {
+				if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()); err != nil {
+					return fmt.Errorf("create schema: %w", err)
+				}
+			}
+			if _, err := tx.Exec(ctx, pgSchema); err != nil {
+				return fmt.Errorf("create tables: %w", err)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		s.lock = conn
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, s.lockKey()).Scan(&ok); err != nil {
-			return fmt.Errorf("advisory lock: %w", err)
-		}
-		if !ok {
-			return ErrInUse
-		}
-		if s.opts.Schema != "" {
-			if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.opts.Schema}.Sanitize()); err != nil {
-				return fmt.Errorf("create schema: %w", err)
-			}
-		}
-		if _, err := conn.Exec(ctx, pgSchema); err != nil {
-			return fmt.Errorf("create tables: %w", err)
 		}
 	}
 	var count, maxSeq int64
@@ -175,32 +179,109 @@ func (s *PGStore) open(ctx context.Context) error {
 	return nil
 }
 
-// lockKey is the advisory lock that makes this gateway the log's only
-// writer; it differs per schema so that tests can run side by side.
+// lockKey is the advisory lock that serialises appends to the schema's
+// chain, whichever gateway makes them; it differs per schema so that
+// tests can run side by side.
 func (s *PGStore) lockKey() int64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte("ura_audit\x00" + s.opts.Schema))
 	return int64(h.Sum64() >> 1)
 }
 
-// Head implements Store.
+// Head implements Store: the head this process last read or wrote. Other
+// replicas may have appended since (CurrentHead).
 func (s *PGStore) Head() Head {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.head
 }
 
-// Write inserts the entries in one transaction.
+// CurrentHead implements Shared. Read outside the write lock, it may
+// miss a commit this process finished meanwhile: the later head wins, and
+// only a write, which reads under the lock, judges a head that went back.
+func (s *PGStore) CurrentHead(ctx context.Context) (Head, error) {
+	head, err := pgHead(ctx, s.pool)
+	if err != nil {
+		return Head{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if head.Count > s.head.Count {
+		s.head = head
+	}
+	return s.head, nil
+}
+
+// pgHead reads the last event's seq and hash (the primary key's last row).
+func pgHead(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (Head, error) {
+	head := Head{Hash: ZeroHash}
+	err := q.QueryRow(ctx, `SELECT seq, hash FROM ura_audit_events ORDER BY seq DESC LIMIT 1`).Scan(&head.Count, &head.Hash)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Head{}, fmt.Errorf("read head: %w", err)
+	}
+	return head, nil
+}
+
+// advance moves the known head forward to head, read under the write lock,
+// and refuses a durable head behind or beside one this process has seen:
+// events were removed or rewritten under the running gateways.
+func (s *PGStore) advance(head Head) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case head.Count < s.head.Count:
+		return fmt.Errorf("the log went back from seq %d to %d: events were removed", s.head.Count, head.Count)
+	case head.Count == s.head.Count && head.Hash != s.head.Hash:
+		return fmt.Errorf("seq %d changed its hash: the log was rewritten", head.Count)
+	}
+	s.head = head
+	return nil
+}
+
+// Write inserts the entries in one transaction, if they continue the
+// durable head.
 func (s *PGStore) Write(ctx context.Context, entries []Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
+	_, err := s.WriteSealed(ctx, func(head Head) ([]Entry, error) {
+		if len(entries) > 0 {
+			if e := entries[0].Event; e.Seq != head.Count+1 || e.Prev != head.Hash {
+				return nil, fmt.Errorf("write seq %d does not continue head %d", e.Seq, head.Count)
+			}
+		}
+		return entries, nil
+	})
+	return err
+}
+
+// WriteSealed implements Shared: one transaction holds the schema's
+// advisory lock from reading the head until the commit, so no other
+// writer's entries can come between the head and these.
+func (s *PGStore) WriteSealed(ctx context.Context, seal func(head Head) ([]Entry, error)) (Head, error) {
 	if s.opts.ReadOnly {
-		return errors.New("audit log opened read-only")
+		return Head{}, errors.New("audit log opened read-only")
 	}
-	head := s.Head()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Head{}, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey()); err != nil {
+		return Head{}, fmt.Errorf("advisory lock: %w", err)
+	}
+	head, err := pgHead(ctx, tx)
+	if err != nil {
+		return Head{}, err
+	}
+	if err := s.advance(head); err != nil {
+		return Head{}, err
+	}
+	entries, err := seal(head)
+	if err != nil || len(entries) == 0 {
+		return head, err
+	}
 	if e := entries[0].Event; e.Seq != head.Count+1 || e.Prev != head.Hash {
-		return fmt.Errorf("write seq %d does not continue head %d", e.Seq, head.Count)
+		return Head{}, fmt.Errorf("write seq %d does not continue head %d", e.Seq, head.Count)
 	}
 	rows := make([][]any, len(entries))
 	for i, en := range entries {
@@ -211,25 +292,42 @@ func (s *PGStore) Write(ctx context.Context, entries []Entry) error {
 		}
 		rows[i] = []any{e.Seq, e.Time, e.Member, e.Action, e.RecordID, e.Decision, codes, e.Prev, e.Hash, en.Line, string(en.Line)}
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"ura_audit_events"},
 		[]string{"seq", "time", "member", "action", "record_id", "decision", "reason_codes", "prev", "hash", "line", "event"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
-		return fmt.Errorf("insert: %w", err)
+		return Head{}, fmt.Errorf("insert: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return Head{}, fmt.Errorf("commit: %w", err)
 	}
 	last := entries[len(entries)-1].Event
+	head = Head{Count: last.Seq, Hash: last.Hash}
 	s.mu.Lock()
-	s.head = Head{Count: last.Seq, Hash: last.Hash}
+	if head.Count > s.head.Count {
+		// Not judged: a concurrent CurrentHead may already know of later
+		// events of other replicas.
+		s.head = head
+	}
 	s.mu.Unlock()
-	return nil
+	return head, nil
+}
+
+// LatestCheckpoint implements Shared.
+func (s *PGStore) LatestCheckpoint(ctx context.Context) (*SignedCheckpoint, error) {
+	var line []byte
+	err := s.pool.QueryRow(ctx, `SELECT line FROM ura_audit_checkpoints ORDER BY count DESC LIMIT 1`).Scan(&line)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, err := parseCheckpoint(line)
+	if err != nil {
+		return nil, fmt.Errorf("latest checkpoint: %w", err)
+	}
+	return &cp, nil
 }
 
 // AddCheckpoint implements Store.
@@ -241,8 +339,10 @@ func (s *PGStore) AddCheckpoint(ctx context.Context, cp SignedCheckpoint) error 
 	if err != nil {
 		return err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO ura_audit_checkpoints (count, head_hash, time, line) VALUES ($1, $2, $3, $4)`,
-		cp.Count, cp.HeadHash, cp.Time, line)
+	// Two replicas may sign the same head: the first checkpoint stored
+	// stands, and the other is as good.
+	_, err = s.pool.Exec(ctx, `INSERT INTO ura_audit_checkpoints (count, head_hash, time, line) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (count) DO NOTHING`, cp.Count, cp.HeadHash, cp.Time, line)
 	if err != nil {
 		return fmt.Errorf("insert checkpoint: %w", err)
 	}
@@ -272,12 +372,11 @@ func (s *PGStore) Checkpoints(ctx context.Context) ([]SignedCheckpoint, error) {
 }
 
 // Scan implements Store. Rows are streamed in seq order; read-only, every
-// row is passed, for the verifier to judge gaps and order.
+// row is passed, for the verifier to judge gaps and order. Every committed
+// row is durable, and appends are serialised, so a reader sees a gap-free
+// prefix of the chain however many replicas write it.
 func (s *PGStore) Scan(ctx context.Context, from int64, fn func([]byte) error) error {
 	upTo := int64(1<<63 - 1)
-	if !s.opts.ReadOnly {
-		upTo = s.Head().Count
-	}
 	q := `SELECT line FROM ura_audit_events WHERE seq <= $2 ORDER BY seq OFFSET $1`
 	if !s.opts.ReadOnly {
 		// Written here, seq is gap-free, so position and seq agree and the
@@ -318,12 +417,9 @@ func (s *PGStore) Get(ctx context.Context, seq int64) (Entry, error) {
 	return Entry{Event: e, Line: line}, nil
 }
 
-func (s *PGStore) readLimit() int64 {
-	if s.opts.ReadOnly {
-		return 1<<63 - 1
-	}
-	return s.Head().Count
-}
+// readLimit bounds what reads show: every committed row, written by this
+// process or another replica, is durable.
+func (s *PGStore) readLimit() int64 { return 1<<63 - 1 }
 
 // where builds the filter shared by search and summary.
 type pgWhere struct {
@@ -491,15 +587,8 @@ func (s *PGStore) Summary(ctx context.Context, q SummaryQuery) (*Summary, error)
 	return out, nil
 }
 
-// Close releases the writer's lock and the pool.
+// Close releases the pool.
 func (s *PGStore) Close() error {
-	if s.lock != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = s.lock.Exec(ctx, `SELECT pg_advisory_unlock($1)`, s.lockKey())
-		cancel()
-		s.lock.Release()
-		s.lock = nil
-	}
 	s.pool.Close()
 	return nil
 }

@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,7 +21,7 @@ import (
 
 // pgSchema makes a private schema in the shared test database and drops it
 // when the test ends.
-func pgSchema(t *testing.T) (dsn, schema string) {
+func pgSchema(t testing.TB) (dsn, schema string) {
 	t.Helper()
 	dsn = testenv.Postgres(t)
 	b := make([]byte, 6)
@@ -144,5 +148,55 @@ func TestPostgresFailureIsUnavailable(t *testing.T) {
 	pgExec(t, dsn, schema, `ALTER TABLE gone RENAME TO ura_audit_events`)
 	if err := c.Append(context.Background(), audittest.Events(1, t0)...); !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("append after the table came back: %v (must stay failed until reopened)", err)
+	}
+}
+
+// BenchmarkPostgresWriters measures durable events per second on one
+// PostgreSQL chain written by one gateway and by three (replicas: each its
+// own store, pool and chain, as separate processes hold them), with 16
+// concurrent appenders per writer. The appends of all writers are
+// serialised by the schema's advisory lock (ARCHITECTURE.md, Audit):
+//
+//	go test -run '^$' -bench BenchmarkPostgresWriters -benchtime 5s ./gateway/audit/
+func BenchmarkPostgresWriters(b *testing.B) {
+	for _, writers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			dsn, schema := pgSchema(b)
+			chains := make([]*audit.Chain, writers)
+			for i := range chains {
+				st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+				if err != nil {
+					b.Fatal(err)
+				}
+				c, err := audit.Open(context.Background(), audit.Options{Store: st})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				chains[i] = c
+			}
+			evs := audittest.Events(1024, time.Now())
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for i := range writers * 16 {
+				c := chains[i%writers]
+				wg.Go(func() {
+					for {
+						n := next.Add(1)
+						if n > int64(b.N) {
+							return
+						}
+						if err := c.Append(context.Background(), evs[n%1024]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
 	}
 }

@@ -27,7 +27,9 @@ type Head struct {
 // Store keeps entries and checkpoints. Implementations need not be safe
 // for concurrent Write calls (the chain has one writer) but must allow
 // reads concurrent with a write, and must never show a reader an entry
-// beyond the last one whose Write returned.
+// beyond the last one whose Write returned (by any writer, for a Shared
+// store). A store that is not Shared has one writing process: it holds the
+// log exclusively (ErrInUse for a second).
 type Store interface {
 	// Head is the last durable entry, as found on open or left by Write.
 	Head() Head
@@ -48,6 +50,26 @@ type Store interface {
 	// Checkpoints returns every stored checkpoint, oldest first.
 	Checkpoints(ctx context.Context) ([]SignedCheckpoint, error)
 	Close() error
+}
+
+// Shared is a store that several gateway processes (replicas) write at
+// once, each with its own Chain: one hash chain whatever process appends.
+// A write is serialised against every other writer's and continues the
+// head it finds inside its own transaction, so no process's in-memory head
+// is trusted to be the chain's (gateway/ARCHITECTURE.md, Audit). Write still
+// refuses entries that do not continue the durable head.
+type Shared interface {
+	Store
+	// WriteSealed takes the chain's write lock, reads the durable head,
+	// calls seal with it and makes the entries seal returns durable before
+	// the lock is released; it returns the head after the write. seal may
+	// return no entries, and is called once.
+	WriteSealed(ctx context.Context, seal func(head Head) ([]Entry, error)) (Head, error)
+	// CurrentHead is the durable head as every writer has left it.
+	CurrentHead(ctx context.Context) (Head, error)
+	// LatestCheckpoint is the newest stored checkpoint, whoever signed it;
+	// nil when there is none.
+	LatestCheckpoint(ctx context.Context) (*SignedCheckpoint, error)
 }
 
 // Query selects events. Empty fields match everything. From is inclusive,

@@ -148,6 +148,15 @@ func (c *Chain) openWitness(ctx context.Context) error {
 		c.kickCheckpoint()
 		return nil
 	}
+	if sh, ok := c.store.(Shared); ok {
+		// Another replica may have appended and copied a checkpoint since
+		// the head was read: read it again, after the witness.
+		head, err := sh.CurrentHead(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: read head: %w", err)
+		}
+		c.head = head
+	}
 	if err := CheckWitness(ctx, w.String(), c.head, cp, storeHashAt(c.store)); err != nil {
 		var rb *RollbackError
 		if errors.As(err, &rb) {
@@ -208,7 +217,16 @@ func (c *Chain) witnessPut(ctx context.Context, cp SignedCheckpoint) error {
 		}
 		// cp is stored and covers the log up to cp.Count, so the log
 		// must contain the witness's checkpoint unless it is ahead of cp.
-		err := CheckWitness(ctx, w.String(), Head{Count: cp.Count, Hash: cp.HeadHash}, c.wcp, storeHashAt(c.store))
+		head := Head{Count: cp.Count, Hash: cp.HeadHash}
+		if sh, ok := c.store.(Shared); ok && c.wcp != nil && c.wcp.Count > cp.Count {
+			// Another replica's later checkpoint: the log must reach it.
+			cur, err := sh.CurrentHead(ctx)
+			if err != nil {
+				return fmt.Errorf("read head to compare with %s: %w", w, err)
+			}
+			head = cur
+		}
+		err := CheckWitness(ctx, w.String(), head, c.wcp, storeHashAt(c.store))
 		var rb *RollbackError
 		if errors.As(err, &rb) {
 			c.m.checkpoints.WithLabelValues("rollback").Inc()

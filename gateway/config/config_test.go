@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -127,4 +128,48 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+// TestDataDirMovesOnlyPerReplicaFiles: URA_DATA_DIR gives a replica its own
+// outbox file and CRL state, keeping their names, and nothing else.
+func TestDataDirMovesOnlyPerReplicaFiles(t *testing.T) {
+	cfg := Default()
+	cfg.Upstream.Outbox.Path = "../../var/data/outbox.db"
+	cfg.Store.Path = "../../var/data/ura.db"
+	cfg.applyEnv(func(k string) (string, bool) {
+		if k == "URA_DATA_DIR" {
+			return "/srv/ura/replica-2", true
+		}
+		return "", false
+	})
+	if cfg.Upstream.Outbox.Path != "/srv/ura/replica-2/outbox.db" || cfg.TLS.CRLStateFile != "/srv/ura/replica-2/crl-numbers.json" {
+		t.Errorf("outbox %q, crl state %q", cfg.Upstream.Outbox.Path, cfg.TLS.CRLStateFile)
+	}
+	if cfg.Store.Path != "../../var/data/ura.db" {
+		t.Errorf("the store moved to %q", cfg.Store.Path)
+	}
+}
+
+func TestShutdownDrainDelay(t *testing.T) {
+	for _, tc := range []struct {
+		drain, timeout time.Duration
+		want           string
+	}{
+		{0, 15 * time.Second, ""},
+		{5 * time.Second, 15 * time.Second, ""},
+		{15 * time.Second, 15 * time.Second, "shutdown.drain_delay: must be shorter than shutdown.timeout"},
+		{-time.Second, 15 * time.Second, "shutdown.drain_delay: must not be negative"},
+	} {
+		cfg := Default()
+		cfg.Shutdown.DrainDelay, cfg.Shutdown.Timeout = tc.drain, tc.timeout
+		var got string
+		for _, e := range splitErrors(cfg.Validate()) {
+			if strings.HasPrefix(e, "shutdown.") {
+				got = e
+			}
+		}
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("drain %s, timeout %s: %q, want %q", tc.drain, tc.timeout, got, tc.want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -61,14 +62,28 @@ func (l *Log) validate(v *validator) {
 	}
 }
 
-// Shutdown bounds how long in-flight requests may finish on stop.
+// Shutdown is how a stop (SIGTERM, SIGINT) proceeds: /readyz answers 503
+// at once; for DrainDelay the listeners still take requests, so that a load
+// balancer that probes /readyz stops sending new ones; then the listeners
+// close, in-flight requests finish (an NDJSON stream at its next chunk,
+// with its signed trailer) and the process exits. Timeout bounds the whole
+// stop from the signal, drain delay included.
 type Shutdown struct {
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout    time.Duration `yaml:"timeout"`
+	DrainDelay time.Duration `yaml:"drain_delay"`
 }
 
 const defaultShutdownTimeout = 15 * time.Second
 
-func (s *Shutdown) validate(v *validator) { v.positive("timeout", s.Timeout) }
+func (s *Shutdown) validate(v *validator) {
+	v.positive("timeout", s.Timeout)
+	switch {
+	case s.DrainDelay < 0:
+		v.add("drain_delay", "must not be negative")
+	case s.DrainDelay >= s.Timeout && s.Timeout > 0:
+		v.add("drain_delay", "must be shorter than shutdown.timeout (%s), which includes it", s.Timeout)
+	}
+}
 
 // applyEnv lets deployment secrets and addresses come from the environment
 // instead of the file. Only these keys are overridable, on purpose.
@@ -93,4 +108,14 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 	set("URA_POSTGRES_DSN", &c.Store.DSN)
 	set("URA_AUDIT_DSN", &c.Audit.DSN)
 	set("URA_LOG_LEVEL", &c.Log.Level)
+	// Each replica has its own outbox file and CRL state, and may share
+	// everything else of one file: the directory is swapped, the names kept.
+	if dir, ok := lookup("URA_DATA_DIR"); ok && dir != "" {
+		if c.Upstream.Outbox.Path != "" {
+			c.Upstream.Outbox.Path = filepath.Join(dir, filepath.Base(c.Upstream.Outbox.Path))
+		}
+		if c.TLS.CRLStateFile != "" {
+			c.TLS.CRLStateFile = filepath.Join(dir, filepath.Base(c.TLS.CRLStateFile))
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -77,6 +78,12 @@ type Server struct {
 	// a random key per process.
 	csrfKey []byte
 
+	// draining is set when a stop begins: /readyz answers 503 from then on.
+	draining atomic.Bool
+	// stopping is closed when the listeners close at the end of the drain
+	// delay: NDJSON streams end at their next chunk, with their trailer.
+	stopping chan struct{}
+
 	mu      sync.Mutex
 	addr    net.Addr
 	started chan struct{}
@@ -87,12 +94,13 @@ type Server struct {
 func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	m := newMetrics()
 	s := &Server{
-		cfg:     cfg,
-		deps:    deps,
-		log:     logger,
-		metrics: m,
-		tls:     newTLSManager(cfg, m, logger.With("component", "tls")),
-		started: make(chan struct{}),
+		cfg:      cfg,
+		deps:     deps,
+		log:      logger,
+		metrics:  m,
+		tls:      newTLSManager(cfg, m, logger.With("component", "tls")),
+		started:  make(chan struct{}),
+		stopping: make(chan struct{}),
 	}
 	var err error
 	if s.inFlight, err = newInFlight(cfg.HTTP.MaxInFlightPerMember, m.registry); err != nil {
@@ -156,14 +164,17 @@ func (s *Server) apis() (apis, error) {
 		s.kit.Refusals = ref
 	}
 	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy, Registers: d.Registers,
-		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors}, s.metrics.registry)
+		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors,
+		Stopping: s.stopping}, s.metrics.registry)
 	if err != nil {
 		return apis{}, fmt.Errorf("exchange metrics: %w", err)
 	}
 	a := apis{
 		exchange: ex,
 		audit:    auditapi.New(s.kit, d.Audit),
-		ops: ops.New(s.kit, ops.Options{Checks: d.Checks, Signer: d.Signer, Policy: d.Policy,
+		// The drain comes first: a stopping process is not ready whatever
+		// its dependencies say.
+		ops: ops.New(s.kit, ops.Options{Checks: append([]Checker{drainCheck{&s.draining}}, d.Checks...), Signer: d.Signer, Policy: d.Policy,
 			JWKSTTL: s.cfg.Sign.JWKSCacheTTL, OpenAPI: openapiDoc}),
 	}
 	if s.cfg.Console.Enabled {
@@ -264,19 +275,61 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-	defer cancel()
-	var errs []error
-	for _, srv := range servers {
-		if err := srv.Shutdown(shutdownCtx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs := s.stop(srv, servers, errc)
 	// The listeners have drained. Only if the drain timed out can a refusal
 	// still come; it is then logged and counted as not audited.
 	s.flushRefusals()
 	s.log.Info("ura stopped")
 	return errors.Join(errs...)
+}
+
+// stop is the graceful stop (ARCHITECTURE.md, Replicas): not ready at once,
+// listeners open for shutdown.drain_delay while load balancers notice,
+// then closed; in-flight requests finish and streams end with their
+// trailers, all within shutdown.timeout of the signal. What is still open
+// then is cut.
+func (s *Server) stop(api *http.Server, servers []*http.Server, errc <-chan error) []error {
+	sc := s.cfg.Shutdown
+	deadline := time.Now().Add(sc.Timeout)
+	s.draining.Store(true)
+	// Every answer from now on closes its connection, and idle ones are
+	// closed, so that a client's next request opens a new connection,
+	// which a load balancer sends to another replica.
+	api.SetKeepAlivesEnabled(false)
+	s.log.Info("ura stopping: not ready; draining", "drain_delay", sc.DrainDelay, "timeout", sc.Timeout)
+	if sc.DrainDelay > 0 {
+		t := time.NewTimer(sc.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			s.log.Error("a listener failed while draining", "error", err)
+		}
+	}
+	close(s.stopping)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var errs []error
+	// The API first, the ops listener last: probes see 503 until the end.
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			s.log.Warn("shutdown.timeout passed with requests in progress; closing their connections", "error", err)
+			errs = append(errs, err, srv.Close())
+		}
+	}
+	return errs
+}
+
+// drainCheck makes /readyz fail once a stop has begun.
+type drainCheck struct{ draining *atomic.Bool }
+
+func (drainCheck) Name() string { return "shutdown" }
+
+func (d drainCheck) Check(context.Context) error {
+	if d.draining.Load() {
+		return errors.New("stopping")
+	}
+	return nil
 }
 
 // flushRefusals appends the refusals counted but not yet written, closing

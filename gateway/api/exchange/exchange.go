@@ -64,6 +64,9 @@ type Deps struct {
 	Peers sign.PeerVerifier
 	// Cursors seals the cursors pulls hand out.
 	Cursors *cursor.Sealer
+	// Stopping is closed when the gateway stops taking requests: a stream
+	// then ends at its next chunk with its trailer. Nil: never.
+	Stopping <-chan struct{}
 }
 
 // Handlers serve the exchange routes.

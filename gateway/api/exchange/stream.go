@@ -54,6 +54,12 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 		digest   = sha256.New() // of every record line written, in order
 	)
 	flush := func() error {
+		if started && stopped(h.deps.Stopping) {
+			// The gateway is stopping: the stream ends here, signed, with
+			// where to resume, rather than be cut when the stop's timeout
+			// passes (ARCHITECTURE.md, Replicas).
+			return errStopping
+		}
 		if len(chunk) > 0 || charged == 0 {
 			cost := Chunk
 			if pp.limit > 0 {
@@ -123,6 +129,19 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 	tr.NextCursor, _ = h.sealCursor(c, pp.q, resume) // a position the store handed out
 	h.endStream(p, tr)
 	return nil
+}
+
+// errStopping ends a stream whose gateway is stopping: a 503 in its
+// trailer, whose next_cursor resumes it at another replica.
+var errStopping = problem.Unavailable("the gateway is stopping; resume from next_cursor", nil)
+
+func stopped(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // endStream signs the trailer and writes it, in one more signer call. When

@@ -29,7 +29,17 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 	t.Run("Summary", func(t *testing.T) { testSummary(t, fresh(t)) })
 	t.Run("CheckpointsProofsExport", func(t *testing.T) { testCheckpoints(t, fresh(t)) })
 	t.Run("RefusesBrokenContinuation", func(t *testing.T) { testContinuation(t, fresh(t)) })
-	t.Run("SingleWriter", func(t *testing.T) { testSingleWriter(t, fresh(t)) })
+	t.Run("Writers", func(t *testing.T) {
+		o := fresh(t)
+		st := open(t, o)
+		_, shared := st.(audit.Shared)
+		closeOK(t, st)
+		if shared {
+			testSeveralWriters(t, o)
+		} else {
+			testSingleWriter(t, o)
+		}
+	})
 }
 
 var t0 = time.Date(2026, 6, 2, 8, 0, 0, 0, time.UTC)
@@ -436,5 +446,91 @@ func testSingleWriter(t *testing.T, o Opener) {
 	}
 	if !errors.Is(err, audit.ErrInUse) {
 		t.Fatalf("second writer: %v, want ErrInUse", err)
+	}
+}
+
+// testSeveralWriters: three chains on one Shared store, as three replicas
+// would hold it, append and checkpoint concurrently; the result is one
+// gap-free chain holding every event once, every checkpoint on it, and a
+// witness none of them could move back.
+func testSeveralWriters(t *testing.T, o Opener) {
+	ctx := context.Background()
+	signer := NewSigner(t, "k1")
+	witness := &Witness{}
+	const writers, workers, each = 3, 4, 20
+	chains := make([]*audit.Chain, writers)
+	for i := range chains {
+		st := open(t, o)
+		c, err := audit.Open(ctx, audit.Options{Store: st, Signer: signer, Witness: witness,
+			CheckpointEvery: 7, CheckpointInterval: time.Hour})
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+		chains[i] = c
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*workers)
+	for ci, c := range chains {
+		for w := range workers {
+			wg.Go(func() {
+				evs := Events(each, t0)
+				for i := range evs {
+					evs[i].RequestID = fmt.Sprintf("c%d-w%d-%03d", ci, w, i)
+					if err := c.Append(ctx, evs[i]); err != nil {
+						errs <- err
+						return
+					}
+					if i%5 == 0 {
+						if _, err := c.Checkpoint(ctx); err != nil {
+							errs <- fmt.Errorf("checkpoint: %w", err)
+							return
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, c := range chains {
+		closeOK(t, c)
+	}
+	st := open(t, o)
+	defer closeOK(t, st)
+	rep, err := audit.VerifyStore(ctx, st, audit.VerifyOptions{Keys: signer.KeySet()})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if want := int64(writers * workers * each); rep.Events != want || rep.Head.Count != want {
+		t.Fatalf("report %+v, want %d events", rep, want)
+	}
+	if rep.Latest == nil || rep.Latest.Count != rep.Events {
+		t.Fatalf("latest checkpoint %+v does not cover the %d events (each writer signs one on close)", rep.Latest, rep.Events)
+	}
+	seen := map[string]bool{}
+	err = st.Scan(ctx, 1, func(line []byte) error {
+		var e struct {
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			return err
+		}
+		if seen[e.RequestID] {
+			return fmt.Errorf("%s twice", e.RequestID)
+		}
+		seen[e.RequestID] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, _, _ := witness.Latest(ctx); cp == nil || cp.Count != rep.Events {
+		t.Fatalf("witness holds %+v, want the last checkpoint at %d", cp, rep.Events)
+	}
+	if n := witness.Backwards(); n > 0 {
+		t.Fatalf("the witness was moved back %d times", n)
 	}
 }

@@ -79,6 +79,7 @@ type Witness struct {
 	version int
 	err     error
 	puts    int
+	back    int
 }
 
 var _ audit.Witness = (*Witness)(nil)
@@ -109,9 +110,20 @@ func (w *Witness) Put(_ context.Context, cp audit.SignedCheckpoint, version int)
 	if version != w.version {
 		return 0, fmt.Errorf("at version %d, not %d: %w", w.version, version, audit.ErrWitnessMoved)
 	}
+	if w.cp != nil && cp.Count < w.cp.Count {
+		w.back++
+	}
 	w.cp, w.version = &cp, w.version+1
 	w.puts++
 	return w.version, nil
+}
+
+// Backwards is how many Puts wrote a checkpoint older than the one held:
+// what several writers must never do.
+func (w *Witness) Backwards() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.back
 }
 
 // Set makes cp the witness's latest checkpoint, as another writer would.
