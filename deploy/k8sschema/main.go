@@ -149,10 +149,10 @@ const (
 func (c converter) schema(s map[string]any, stack []string) map[string]any {
 	if ref, ok := s["$ref"].(string); ok {
 		name := strings.TrimPrefix(ref, refPrefix)
-		switch {
-		case name == defIntOrString:
+		switch name {
+		case defIntOrString:
 			return intOrString()
-		case name == defQuantity:
+		case defQuantity:
 			return map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "number"}}}
 		}
 		for _, seen := range stack {
