@@ -73,5 +73,5 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 curl -fsS "http://$OPS/readyz" >/dev/null || die "ura not ready: $dir/ura.log"
-say "ura $(./"${dir#"$URA_ROOT"/}"/bin/ura version 2>/dev/null | head -n1) pid $pid on $ADDR; $(nproc) cores"
+say "$("$dir/bin/ura" version 2>/dev/null | head -n1), pid $pid on $ADDR; $(nproc) cores"
 "$dir/bin/footprint" -pid "$pid" -addr "$ADDR" -pki "$dir/pki" "$@"
