@@ -173,3 +173,54 @@ ensure_opa() {
 	mv -f "$tmp/opa" "$bin"
 	rm -rf "$tmp"
 }
+
+# Tools that check the deployment files (deploy/helm, deploy/systemd), built
+# or written once per pinned version into ~/.cache/ura like OPA above.
+HELM_VERSION="${HELM_VERSION:-v3.22.1}"
+KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
+# kubeconform's schemas are made from a Kubernetes OpenAPI document; this Go
+# module ships one (Kubernetes K8S_SCHEMA_VERSION) among its test data.
+K8S_SCHEMA_MODULE="${K8S_SCHEMA_MODULE:-k8s.io/kube-openapi@v0.0.0-20260721132016-d427ff9ee9ad}"
+K8S_SCHEMA_FILE="pkg/schemaconv/testdata/swagger.json"
+K8S_SCHEMA_VERSION="${K8S_SCHEMA_VERSION:-v1.27.0}"
+
+# ensure_go_tool NAME VERSION PACKAGE — build PACKAGE@VERSION once into
+# $URA_CACHE/bin/NAME-VERSION.
+ensure_go_tool() {
+	local name="$1" version="$2" pkg="$3" bin tmp
+	bin="$URA_CACHE/bin/$name-$version"
+	[[ -x $bin ]] && return 0
+	say "building $name $version into $bin (once)"
+	mkdir -p "$URA_CACHE/bin"
+	tmp="$(mktemp -d "$URA_CACHE/bin/.$name-build.XXXXXX")"
+	if ! GOBIN="$tmp" go install "$pkg@$version"; then
+		rm -rf "$tmp"
+		die "go install $pkg@$version failed"
+	fi
+	mv -f "$tmp/$(basename "$pkg")" "$bin"
+	rm -rf "$tmp"
+}
+
+k8s_schema_dir() {
+	printf '%s/k8s-schemas/%s-standalone-strict\n' "$URA_CACHE" "$K8S_SCHEMA_VERSION"
+}
+
+# ensure_k8s_schemas — kubeconform's strict stand-alone schemas for
+# K8S_SCHEMA_VERSION, converted by deploy/k8sschema from the OpenAPI document
+# in K8S_SCHEMA_MODULE (fetched from the Go module proxy).
+ensure_k8s_schemas() {
+	local dir src tmp
+	dir="$(k8s_schema_dir)"
+	[[ -f $dir/deployment-apps-v1.json ]] && return 0
+	say "writing Kubernetes $K8S_SCHEMA_VERSION JSON schemas into $dir (once)"
+	src="$(cd "$URA_CACHE" && go mod download -json "$K8S_SCHEMA_MODULE" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[[ -n $src && -f $src/$K8S_SCHEMA_FILE ]] || die "go mod download $K8S_SCHEMA_MODULE gave no $K8S_SCHEMA_FILE"
+	mkdir -p "$(dirname "$dir")"
+	tmp="$(mktemp -d "$(dirname "$dir")/.build.XXXXXX")"
+	if ! (cd "$URA_ROOT" && go run ./deploy/k8sschema -swagger "$src/$K8S_SCHEMA_FILE" -want-version "$K8S_SCHEMA_VERSION" -out "$tmp"); then
+		rm -rf "$tmp"
+		die "converting the Kubernetes OpenAPI document failed"
+	fi
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+}

@@ -19,23 +19,25 @@ import (
 // NewClient connects to a single Redis, a Sentinel group (master_name) or a
 // Cluster (several addresses) through go-redis' universal client.
 func NewClient(cfg config.Redis, resolve func(string) string) (redis.UniversalClient, error) {
-	password := cfg.Password
-	if cfg.PasswordFile != "" {
-		raw, err := os.ReadFile(resolve(cfg.PasswordFile))
-		if err != nil {
-			return nil, fmt.Errorf("redis password_file: %w", err)
-		}
-		password = strings.TrimSpace(string(raw))
+	password, err := secret(cfg.Password, cfg.PasswordFile, resolve)
+	if err != nil {
+		return nil, fmt.Errorf("redis password_file: %w", err)
+	}
+	sentinelPassword, err := secret(cfg.SentinelPassword, cfg.SentinelPasswordFile, resolve)
+	if err != nil {
+		return nil, fmt.Errorf("redis sentinel_password_file: %w", err)
 	}
 	opts := &redis.UniversalOptions{
-		Addrs:        cfg.Addrs,
-		Username:     cfg.Username,
-		Password:     password,
-		DB:           cfg.DB,
-		MasterName:   cfg.MasterName,
-		DialTimeout:  cfg.Timeout,
-		ReadTimeout:  cfg.Timeout,
-		WriteTimeout: cfg.Timeout,
+		Addrs:            cfg.Addrs,
+		Username:         cfg.Username,
+		Password:         password,
+		DB:               cfg.DB,
+		MasterName:       cfg.MasterName,
+		SentinelUsername: cfg.SentinelUsername,
+		SentinelPassword: sentinelPassword,
+		DialTimeout:      cfg.Timeout,
+		ReadTimeout:      cfg.Timeout,
+		WriteTimeout:     cfg.Timeout,
 		// Bounded retries: a limiter decision must not hang a request. One
 		// command retry replaces a pooled connection that died with a
 		// restarted Redis; go-redis would otherwise dial five times with
@@ -60,6 +62,18 @@ func NewClient(cfg config.Redis, resolve func(string) string) (redis.UniversalCl
 		opts.TLSConfig = tc
 	}
 	return redis.NewUniversalClient(opts), nil
+}
+
+// secret is value, or the trimmed content of file when one is named.
+func secret(value, file string, resolve func(string) string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	raw, err := os.ReadFile(resolve(file))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(raw)), nil
 }
 
 // Pinger adapts a client to a readiness check.
