@@ -28,12 +28,16 @@ down:
 tools:
 	bash deploy/dev/tools.sh
 
-# Integration tests need the real stack, so bring it up first; the race
+# Integration tests need the real stack, so bring it up first. The npm
+# packages are the independent checkers the tests run: the JOSE verifier,
+# and the OpenAPI and JSON Schema tools partners use (deploy/openapi-check).
+# The race
 # detector is on because the gateway is a concurrent server.
 # Under it the policy equivalence test checks one question in sixteen of its
 # corpus (OPA evaluates several times slower there); the second run checks all.
 test: up tools
 	npm ci --prefix deploy/jose-verify --no-audit --no-fund
+	npm ci --prefix deploy/openapi-check --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run '^TestPolicyEquivalence$$' ./gateway/policy/
 
