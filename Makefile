@@ -31,8 +31,7 @@ tools:
 # Integration tests need the real stack, so bring it up first. The npm
 # packages are the independent checkers the tests run: the JOSE verifier,
 # and the OpenAPI and JSON Schema tools partners use (deploy/openapi-check).
-# The race
-# detector is on because the gateway is a concurrent server.
+# The race detector is on because the gateway is a concurrent server.
 # Under it the policy equivalence test checks one question in sixteen of its
 # corpus (OPA evaluates several times slower there); the second run checks all.
 test: up tools
