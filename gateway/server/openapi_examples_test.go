@@ -90,30 +90,19 @@ func openapiAt(t *testing.T, doc map[string]any, ptr string) (get func() any, se
 	if err != nil || len(tokens) == 0 {
 		t.Fatalf("pointer %q: %v", ptr, err)
 	}
-	var cur any = doc
-	step := func(tok string) (any, bool) {
-		switch c := cur.(type) {
-		case map[string]any:
-			return c[tok], true
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, false
-			}
-			return c[i], true
-		}
-		return nil, false
-	}
+	var parent any = doc
 	for _, tok := range tokens[:len(tokens)-1] {
-		next, ok := step(tok)
+		next, ok := openapiChild(parent, tok)
 		if !ok || next == nil {
 			t.Fatalf("%s: nothing at %q", ptr, tok)
 		}
-		cur = next
+		parent = next
 	}
 	last := tokens[len(tokens)-1]
-	parent := cur
-	get = func() any { cur = parent; v, _ := step(last); return v }
+	if _, ok := openapiChild(parent, last); !ok {
+		t.Fatalf("%s: no container for %q", ptr, last)
+	}
+	get = func() any { v, _ := openapiChild(parent, last); return v }
 	set = func(v any) {
 		switch c := parent.(type) {
 		case map[string]any:
@@ -123,10 +112,23 @@ func openapiAt(t *testing.T, doc map[string]any, ptr string) (get func() any, se
 			c[i] = v
 		}
 	}
-	if _, ok := step(last); !ok {
-		t.Fatalf("%s: no container for %q", ptr, last)
-	}
 	return get, set
+}
+
+// openapiChild is the member or element tok of an object or array; ok is
+// false when v is neither or has no such element.
+func openapiChild(v any, tok string) (any, bool) {
+	switch c := v.(type) {
+	case map[string]any:
+		return c[tok], true
+	case []any:
+		i, err := strconv.Atoi(tok)
+		if err != nil || i < 0 || i >= len(c) {
+			return nil, false
+		}
+		return c[i], true
+	}
+	return nil, false
 }
 
 func openapiWrite(t *testing.T, doc map[string]any) {
