@@ -28,14 +28,17 @@ down:
 tools:
 	bash deploy/dev/tools.sh
 
-# Integration tests need the real stack, so bring it up first; the race
-# detector is on because the gateway is a concurrent server.
+# Integration tests need the real stack, so bring it up first. The npm
+# packages are the independent checkers the tests run: the JOSE verifier,
+# and the OpenAPI and JSON Schema tools partners use (deploy/openapi-check).
+# The race detector is on because the gateway is a concurrent server.
 # Under it the policy equivalence test checks one question in sixteen of its
 # corpus (OPA evaluates several times slower there); the second run checks all.
 # The partner client is a module of its own (deploy/partnerclient), so
 # ./... stops at it: its tests run against real gateways on the same stack.
 test: up tools
 	npm ci --prefix deploy/jose-verify --no-audit --no-fund
+	npm ci --prefix deploy/openapi-check --no-audit --no-fund
 	source var/dev/stack.env && $(GO) test -race -count=1 -timeout 20m ./...
 	source var/dev/stack.env && cd deploy/partnerclient && $(GO) test -race -count=1 -timeout 10m ./...
 	$(GO) test -count=1 -run '^TestPolicyEquivalence$$' ./gateway/policy/

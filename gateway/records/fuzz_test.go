@@ -3,9 +3,12 @@ package records
 import (
 	"encoding/json"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/problem"
 )
@@ -98,6 +101,47 @@ func FuzzRedact(f *testing.F) {
 		}
 		if tokens, _ := ParsePointer(ptr); Pointer(tokens...) != ptr {
 			t.Fatalf("pointer %q does not round-trip: %q", ptr, Pointer(tokens...))
+		}
+	})
+}
+
+// FuzzParseDateTime: whatever a record's date-time holds, ParseDateTime
+// does not panic, and what it accepts has the schemas' syntax and keeps its
+// calendar date (a leap second is not moved to the next day).
+func FuzzParseDateTime(f *testing.F) {
+	for _, s := range []string{"2026-05-01T10:00:00Z", "2026-05-01t10:00:00z", "2026-06-30T23:59:60Z",
+		"2026-07-01T01:59:60.5+02:00", "2026-02-30T10:00:00Z", "2026-05-01T10:00:00.123456789012-12:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseDateTime(s)
+		if err != nil {
+			return
+		}
+		if !dateTimeSyntax.MatchString(s) {
+			t.Fatalf("%q accepted without the schemas' syntax", s)
+		}
+		if got.Format(time.DateOnly) != s[:10] {
+			t.Fatalf("%q read as %v: another date", s, got)
+		}
+	})
+}
+
+// FuzzInt: Int never panics, and an integer it reads is the number the
+// text denotes (checked exactly with big.Rat on short texts).
+func FuzzInt(f *testing.F) {
+	for _, s := range []string{"1", "1.0", "1e0", "-0", "10e-1", "1e400", "9223372036854775807", "0.5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := Int(json.Number(s))
+		// big.Rat builds 10^exp: only short exponents are checked.
+		if i := strings.IndexAny(s, "eE"); !ok || len(s) > 64 || i >= 0 && len(strings.TrimLeft(s[i+1:], "+-")) > 3 {
+			return
+		}
+		r, exact := new(big.Rat).SetString(s)
+		if !exact || !r.IsInt() || r.Num().Int64() != v {
+			t.Fatalf("Int(%q) = %d", s, v)
 		}
 	})
 }

@@ -97,17 +97,7 @@ func TestOpenAPISchemasMatchRecords(t *testing.T) {
 		t.Errorf("components.schemas.%s differs from the bundled record schemas (go test ./gateway/server -run OpenAPI -update)", name)
 	}
 	if changed || openapiUpdate() {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile("openapi.json", b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Log("rewrote openapi.json")
+		openapiWrite(t, doc)
 	}
 }
 
@@ -218,4 +208,46 @@ func openapiLoad(t *testing.T) map[string]any {
 		t.Fatalf("openapi.json: %v", err)
 	}
 	return doc
+}
+
+// openapiNotProblems are error answers that are not problems: readiness
+// says which dependency is down in its own form.
+var openapiNotProblems = map[string]bool{"GET /readyz 503": true}
+
+// TestOpenAPIProblemResponses: every operation lists the problem answers
+// every route can give (400 for ambiguous framing, 500), and every 4xx and
+// 5xx answer is application/problem+json with the Problem schema and names
+// its problem types (urn:ura:problem:...), so a generated client can decode
+// every refusal.
+func TestOpenAPIProblemResponses(t *testing.T) {
+	doc := openapiLoad(t)
+	for path, item := range doc["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			responses := op.(map[string]any)["responses"].(map[string]any)
+			for _, code := range []string{"400", "500"} {
+				if responses[code] == nil {
+					t.Errorf("%s %s lists no %s", method, path, code)
+				}
+			}
+			for code, r := range responses {
+				route := strings.ToUpper(method) + " " + path + " " + code
+				if code[0] != '4' && code[0] != '5' || openapiNotProblems[route] {
+					continue
+				}
+				resp := r.(map[string]any)
+				if ref, ok := resp["$ref"].(string); ok {
+					resp, _ = openapiResolve(doc, ref).(map[string]any)
+				}
+				content, _ := resp["content"].(map[string]any)
+				media, _ := content["application/problem+json"].(map[string]any)
+				schema, _ := media["schema"].(map[string]any)
+				if schema["$ref"] != "#/components/schemas/Problem" {
+					t.Errorf("%s: not application/problem+json with the Problem schema", route)
+				}
+				if desc, _ := resp["description"].(string); !strings.Contains(desc, "urn:ura:problem:") {
+					t.Errorf("%s: the description names no problem type", route)
+				}
+			}
+		}
+	}
 }
