@@ -93,4 +93,5 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 	set("URA_POSTGRES_DSN", &c.Store.DSN)
 	set("URA_AUDIT_DSN", &c.Audit.DSN)
 	set("URA_LOG_LEVEL", &c.Log.Level)
+	set("URA_TRACING_ENDPOINT", &c.Tracing.Endpoint)
 }
