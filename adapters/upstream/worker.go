@@ -16,8 +16,8 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/release"
+	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
