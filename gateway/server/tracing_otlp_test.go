@@ -179,3 +179,22 @@ func assertNoContentOTLP(t *testing.T, got []receivedSpan, docs []map[string]any
 	}
 	checkNoContent(t, hay, docs)
 }
+
+// TestTracingOffSendsNothing: with tracing.enabled false, a collector
+// configured and listening gets nothing, since no exporter exists.
+func TestTracingOffSendsNothing(t *testing.T) {
+	col := startCollector(t, config.TracingHTTP)
+	tc := config.Default().Tracing
+	tc.Endpoint, tc.Protocol, tc.Insecure = col.addr, config.TracingHTTP, true
+	tr, shutdown, err := tracing.Setup(t.Context(), tc, nil, "test", slog.New(slog.DiscardHandler))
+	if err != nil || tr != nil {
+		t.Fatalf("off: tracer %v, error %v", tr, err)
+	}
+	e := startGateway(t, withTracer(tr))
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	e.stop()
+	_ = shutdown(context.Background())
+	if n := len(col.received()); n != 0 {
+		t.Fatalf("tracing off, the collector got %d spans", n)
+	}
+}
