@@ -196,22 +196,22 @@ func assertNoContent(t *testing.T, spans []sdktrace.ReadOnlySpan, docs []map[str
 	for _, s := range spans {
 		hay = append(hay, s.Name())
 		for _, kv := range s.Attributes() {
-			hay = append(hay, kv.Value.Emit())
+			hay = append(hay, kv.Value.String())
 		}
 		for _, ev := range s.Events() {
 			hay = append(hay, ev.Name)
 			for _, kv := range ev.Attributes {
-				hay = append(hay, kv.Value.Emit())
+				hay = append(hay, kv.Value.String())
 			}
 		}
 		for _, l := range s.Links() {
 			for _, kv := range l.Attributes {
-				hay = append(hay, kv.Value.Emit())
+				hay = append(hay, kv.Value.String())
 			}
 			hay = append(hay, l.SpanContext.TraceState().String())
 		}
 		for _, kv := range s.Resource().Attributes() {
-			hay = append(hay, kv.Value.Emit())
+			hay = append(hay, kv.Value.String())
 		}
 	}
 	checkNoContent(t, hay, docs)

@@ -33,7 +33,7 @@ func (t *Tracer) QueryTracer() pgx.QueryTracer {
 	if t == nil {
 		return nil
 	}
-	return otelpgx.NewTracer(otelpgx.WithTracerProvider(t.Provider()), otelpgx.WithTrimSQLInSpanName(),
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(t.Provider()),
 		otelpgx.WithDisableConnectionDetailsInAttributes())
 }
 
