@@ -212,6 +212,23 @@ const (
 	superseded
 )
 
+// String names the fate, for an attempt's span.
+func (f fate) String() string {
+	switch f {
+	case delivered:
+		return "delivered"
+	case retry:
+		return "retry"
+	case park:
+		return "parked"
+	case withheld:
+		return "withheld"
+	case superseded:
+		return "superseded"
+	}
+	return "unknown"
+}
+
 // send posts body to the destination. Only this entry's fate is decided
 // here.
 func (d *destination) send(ctx context.Context, e *entry, body []byte, contentType string) attempt {

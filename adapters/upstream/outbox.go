@@ -21,6 +21,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // Defaults for destination settings left at zero.
@@ -59,6 +60,7 @@ type Outbox struct {
 	audit  audit.Log
 	peers  sign.PeerVerifier
 	self   string
+	tracer *tracing.Tracer
 
 	// writes carries enqueues to the one writer goroutine, which commits all
 	// that are waiting in one transaction.
@@ -166,6 +168,9 @@ type Options struct {
 	// name. Required when a peer destination is configured.
 	Peers sign.PeerVerifier
 	Self  string
+	// Tracer gives every delivery attempt a trace of its own, whose
+	// requests carry its traceparent to the destination; nil: off.
+	Tracer *tracing.Tracer
 }
 
 // Open opens (or creates) the outbox file and starts one worker per
@@ -199,6 +204,7 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 			return nil, fmt.Errorf("upstream destination %s: member %q is not in the registry", dc.Name, dc.Member)
 		}
 		d.who = who
+		d.client.Transport = opts.Tracer.Transport(d.client.Transport)
 		if d.kind == "peer" {
 			switch {
 			case opts.Signer == nil:
@@ -219,7 +225,7 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
 	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256),
-		store: opts.Store, policy: opts.Policy, audit: opts.Audit, peers: opts.Peers, self: opts.Self}
+		store: opts.Store, policy: opts.Policy, audit: opts.Audit, peers: opts.Peers, self: opts.Self, tracer: opts.Tracer}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, d := range dests {
 			if _, err := tx.CreateBucketIfNotExists(queueBucket(d.name)); err != nil {

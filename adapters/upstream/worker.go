@@ -17,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/release"
+	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
@@ -65,7 +66,20 @@ func (o *Outbox) deliverWindow(d *destination, window []queued) bool {
 	for _, q := range window {
 		e := q.entry
 		start := time.Now()
-		a := o.attempt(o.ctx, d, e)
+		// The span names the destination and the record's kind, never
+		// its id: the record may be one the policy withholds.
+		ctx, sp := o.tracer.StartRoot(o.ctx, "outbox.attempt")
+		sp.Str("ura.destination", d.name)
+		sp.Str(tracing.KeyMember, d.who.ID)
+		sp.Str("ura.record.kind", e.Kind)
+		sp.Int("ura.attempt", e.Attempts+1)
+		a := o.attempt(ctx, d, e)
+		sp.Outcome(a.verdict.String())
+		if a.verdict == retry {
+			sp.Str("ura.failure", a.failure)
+			sp.Fail()
+		}
+		sp.End(nil)
 		if o.ctx.Err() != nil {
 			// Closing: the attempt was cut short, not refused. The entry
 			// stays and is decided and sent again after the next Open.

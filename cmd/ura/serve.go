@@ -16,6 +16,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/cursor"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/server"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,6 +41,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := newLogger(cfg.Log, stderr)
 
 	var deps server.Deps
+	// [deps: tracing] first, so that every client built below is traced;
+	// off (the default), no exporter exists and Tracer is nil.
+	tracer, shutdownTracing, err := tracing.Setup(ctx, cfg.Tracing, cfg.Path, versionString(), logger)
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(shutdownTracing, logger)
+	deps.Tracer = tracer
 	var rdb redis.UniversalClient // stays nil without redis: limits are then per process
 	if cfg.Redis.Configured() {
 		rc, err := ratelimit.NewClient(cfg.Redis, cfg.Path)
@@ -47,6 +56,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		rdb = rc
+		if err := tracer.InstrumentRedis(rc); err != nil {
+			return fmt.Errorf("tracing redis: %w", err)
+		}
 		defer func() {
 			if err := rc.Close(); err != nil {
 				logger.Error("closing the redis client", "component", "ratelimit", "error", err)

@@ -32,7 +32,11 @@ func addSigning(ctx context.Context, cfg *config.Config, logger *slog.Logger, de
 		log.Warn("vault is not configured: nothing can be signed, so data endpoints answer 503")
 		return nil, nil
 	}
-	vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path)
+	var opts []sign.ClientOption
+	if deps.Tracer != nil {
+		opts = append(opts, sign.WithTransport(deps.Tracer.Transport))
+	}
+	vc, err := sign.NewVaultClient(cfg.Vault, cfg.Path, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // addStore opens the register store. The returned function closes it once
 // the server has stopped.
 func addStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func(), error) {
-	st, err := storeopen.Open(ctx, cfg.Store, cfg.Path)
+	st, err := storeopen.Open(ctx, cfg.Store, cfg.Path, storeopen.WithQueryTracer(deps.Tracer.QueryTracer()))
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func addOutbox(cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func
 	}
 	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger, Registry: cfg.Registry(),
 		Store: deps.Store, Policy: deps.Policy, Audit: deps.Audit, Signer: deps.Signer, Issuer: cfg.Sign.Issuer,
-		Peers: deps.Peers, Self: cfg.Sign.Member})
+		Peers: deps.Peers, Self: cfg.Sign.Member, Tracer: deps.Tracer})
 	if err != nil {
 		return nil, err
 	}

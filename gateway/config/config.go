@@ -47,6 +47,7 @@ type Config struct {
 	Audit       Audit     `yaml:"audit"`
 	Console     Console   `yaml:"console"`
 	Cursors     Cursors   `yaml:"cursors"`
+	Tracing     Tracing   `yaml:"tracing"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -114,6 +115,7 @@ func Default() *Config {
 		Log:       Log{Level: "info", Format: "json"},
 		Audit:     defaultAudit(),
 		Console:   defaultConsole(),
+		Tracing:   defaultTracing(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -158,6 +160,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(v.at("audit"), c)
 	c.Console.validate(v.at("console"), c.Path)
 	c.Cursors.validate(v.at("cursors"), c.Path)
+	c.Tracing.validate(v.at("tracing"), c)
 	c.validateTransport(v)
 	return v.err()
 }

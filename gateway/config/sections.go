@@ -118,4 +118,5 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 			c.TLS.CRLStateFile = filepath.Join(dir, filepath.Base(c.TLS.CRLStateFile))
 		}
 	}
+	set("URA_TRACING_ENDPOINT", &c.Tracing.Endpoint)
 }

@@ -76,6 +76,9 @@ type gatewayEnv struct {
 	// logs is everything the gateway logged, from debug level up.
 	logs    *apitest.LogBuffer
 	clients map[string]*memberClient
+	// stop stops the gateway and waits until it has (every request's
+	// handler returned); the test's cleanup calls it too.
+	stop func()
 }
 
 // gatewayOption changes how startGateway builds a gateway.
@@ -301,12 +304,16 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gatewayEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
-		}
-	})
+	var stopped sync.Once
+	e.stop = func() {
+		stopped.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server stopped with error: %v", err)
+			}
+		})
+	}
+	t.Cleanup(e.stop)
 	e.srv, e.addr = srv, srv.Addr().String()
 	return e
 }

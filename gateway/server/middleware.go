@@ -18,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // identityHeaderPrefixes are headers that some proxies use to pass a client
@@ -81,6 +82,9 @@ func (s *Server) observe(c *gin.Context) {
 		if m, ok := identity.FromContext(c.Request.Context()); ok {
 			attrs = append(attrs, "member", m.ID)
 		}
+		if id := s.kit.Tracer.Current(c.Request.Context()).TraceID(); id != "" {
+			attrs = append(attrs, "trace_id", id)
+		}
 		s.log.LogAttrs(c.Request.Context(), levelFor(status), "request", toAttrs(attrs)...)
 	}()
 	c.Next()
@@ -105,7 +109,9 @@ func toAttrs(kv []any) []slog.Attr {
 // peer's chain is verified again on every request, against the current
 // anchors and CRLs, so an expiry, a revocation or a removed anchor also ends
 // connections opened before it.
-func (s *Server) identify(c *gin.Context) error {
+func (s *Server) identify(c *gin.Context) (err error) {
+	_, sp := s.kit.Tracer.Start(c.Request.Context(), "identity")
+	defer func() { sp.End(err) }()
 	st := c.Request.TLS
 	if st == nil || len(st.PeerCertificates) == 0 {
 		return problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "a verified client certificate is required")
@@ -116,9 +122,13 @@ func (s *Server) identify(c *gin.Context) error {
 		return problem.New(http.StatusUnauthorized, problem.TypeUnauthenticated, "the client certificate is not accepted").Wrap(err)
 	}
 	m, ok := s.registry.Lookup(id)
+	sp.Str(tracing.KeyMember, id)
 	if !ok {
+		sp.Outcome("unregistered")
 		return problem.New(http.StatusForbidden, problem.TypeUnknownMember, "member "+id+" is not registered at this gateway")
 	}
+	sp.Outcome("member")
+	s.kit.Tracer.Current(c.Request.Context()).Str(tracing.KeyMember, m.ID)
 	c.Request = c.Request.WithContext(identity.NewContext(c.Request.Context(), m))
 	return nil
 }

@@ -28,6 +28,7 @@ type apis struct {
 //	TLS 1.3 handshake (chain, CA prefix, CRL)   — tls.go, before any route
 //	→ refuse Content-Length with Transfer-Encoding (listener.go)
 //	→ strip identity headers → observe (metrics, request log, recover)
+//	→ the request's span (trace.go; tracing off: nothing)
 //	→ Cache-Control: no-store unless the route says otherwise
 //	→ read and write deadlines (writeBudget below)
 //	→ member identity (registry) → member's in-flight cap
@@ -43,7 +44,7 @@ func (s *Server) routes(a apis) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(k.NotFound)
 	r.NoMethod(k.MethodNotAllowed)
-	r.Use(w(s.refuseAmbiguousFraming), stripIdentityHeaders, s.observe, noStore, s.deadlines)
+	r.Use(w(s.refuseAmbiguousFraming), stripIdentityHeaders, s.observe, s.trace, noStore, s.deadlines)
 
 	r.GET("/healthz", a.ops.Healthz)
 	r.GET("/readyz", a.ops.Readyz)

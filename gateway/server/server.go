@@ -33,6 +33,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // Checker is one dependency that /readyz asks.
@@ -57,6 +58,8 @@ type Deps struct {
 	// Cursors seals the cursors pulls hand out; nil: a key of this
 	// process's own (cursors.key_file unset).
 	Cursors *cursor.Sealer
+	// Tracer spans the request chain (tracing.*); nil: tracing is off.
+	Tracer *tracing.Tracer
 }
 
 // Server is one gateway process.
@@ -152,7 +155,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 // the APIs get their dependencies.
 func (s *Server) apis() (apis, error) {
 	d := s.deps
-	s.kit = &chain.Kit{Log: s.log, Audit: d.Audit, Limiter: d.Limiter}
+	s.kit = &chain.Kit{Log: s.log, Audit: d.Audit, Limiter: d.Limiter, Tracer: d.Tracer}
 	if d.Audit != nil {
 		// The limits' 429s, collapsed per member and limit; Run appends
 		// them and flushes what is counted when it stops.

@@ -35,6 +35,8 @@ type Options struct {
 	MaxConns int32
 	// ConnectTimeout bounds each new connection; zero means 10 s.
 	ConnectTimeout time.Duration
+	// Tracer traces queries (tracing.Tracer.QueryTracer); nil: none.
+	Tracer pgx.QueryTracer
 }
 
 // Store is the PostgreSQL store.
@@ -63,6 +65,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "ura"
+	cfg.ConnConfig.Tracer = opts.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)

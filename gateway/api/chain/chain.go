@@ -23,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // Handler serves one route, or one step in front of it: it either answers
@@ -41,6 +42,8 @@ type Kit struct {
 	// Refusals audits the 429s of the limits, collapsed per member and
 	// limit (refusals.go); nil: they are only answered and counted.
 	Refusals *Refusals
+	// Tracer gives each stage of the chain its span; nil: tracing is off.
+	Tracer *tracing.Tracer
 }
 
 // Wrap adapts h to gin: a returned error is answered by Fail, and nothing
@@ -61,6 +64,7 @@ func (k *Kit) Wrap(h Handler) gin.HandlerFunc {
 // changes its 429.
 func (k *Kit) Fail(c *gin.Context, err error) {
 	p := Problem(err)
+	k.Tracer.Current(c.Request.Context()).Str(tracing.KeyProblem, p.Type)
 	if refused := (*ratelimit.RefusedError)(nil); errors.As(err, &refused) {
 		k.Limited(c, string(refused.Class), ReasonRateLimited, p.Detail)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // PushBytesPerRecord is what one record of push cost buys in body bytes:
@@ -73,7 +74,12 @@ func (k *Kit) Take(c *gin.Context, class ratelimit.Class, cost int) error {
 		// unlimited call.
 		return problem.Internal(errors.New("rate limit: no member in request context"))
 	}
-	res, err := k.Limiter.Take(c.Request.Context(), m, class, cost)
+	ctx, sp := k.Tracer.Start(c.Request.Context(), "ratelimit")
+	sp.Str(tracing.KeyClass, string(class))
+	sp.Int(tracing.KeyCost, cost)
+	res, err := k.Limiter.Take(ctx, m, class, cost)
+	sp.Outcome(takeOutcome(res.Allowed, err))
+	sp.End(err)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// A limiter that gave up on a cancelled or late request made no
@@ -95,4 +101,15 @@ func (k *Kit) Take(c *gin.Context, class ratelimit.Class, cost int) error {
 		return &ratelimit.RefusedError{Class: class, Cost: cost, Result: res}
 	}
 	return nil
+}
+
+// takeOutcome is what a charge came to, for its span.
+func takeOutcome(allowed bool, err error) string {
+	switch {
+	case err != nil:
+		return "undecided"
+	case allowed:
+		return "allowed"
+	}
+	return "refused"
 }

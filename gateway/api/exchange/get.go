@@ -42,7 +42,7 @@ func (h *Handlers) Get(c *gin.Context) error {
 	if !records.ValidID(id) {
 		return h.kit.Refuse(c, req, notFound)
 	}
-	rec, err := h.deps.Store.Get(c.Request.Context(), id)
+	rec, err := h.get(c.Request.Context(), id)
 	missing := errors.Is(err, store.ErrNotFound)
 	if err != nil && !missing {
 		return problem.Unavailable("the record store is unavailable", err)
@@ -104,7 +104,7 @@ func (h *Handlers) Trace(c *gin.Context) error {
 		return h.kit.Refuse(c, req, err)
 	}
 	var found []*records.Record
-	err := h.deps.Store.Query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
+	err := h.query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
 		if len(found) == traceMax {
 			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 				fmt.Sprintf("this item has more than %d events; pull them with GET /v1/records and the marking filters", traceMax))

@@ -2,12 +2,14 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/policy"
@@ -16,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/release"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/tracing"
 )
 
 // Delivery is one record as a pull, get or trace sends it: the signed
@@ -42,6 +45,11 @@ type pipeline struct {
 	class ratelimit.Class
 	// lead is the request's own event, committed with the first chunk.
 	lead *audit.Event
+	// policy is the span of the chunk being decided, from its first
+	// decision to its release; verdicts counts its decisions by verdict.
+	policy   tracing.Span
+	deciding bool
+	verdicts [3]int // allow, redact, withhold
 }
 
 func (h *Handlers) pipeline(c *gin.Context, req *chain.Request, class ratelimit.Class) *pipeline {
@@ -74,7 +82,19 @@ type decided = release.Outcome
 // decide is the policy decision and the redaction of one record, without
 // signing: the same step the outbox takes for a destination's member.
 func (p *pipeline) decide(rec *records.Record) decided {
+	if !p.deciding {
+		_, p.policy = p.h.kit.Tracer.Start(p.c.Request.Context(), "policy")
+		p.deciding = true
+	}
 	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.req.Member, rec)
+	switch x.Verdict {
+	case audit.DecisionAllow:
+		p.verdicts[0]++
+	case audit.DecisionRedact:
+		p.verdicts[1]++
+	default:
+		p.verdicts[2]++
+	}
 	if x.Err != nil {
 		// A redaction that cannot be applied is a policy bug; the record
 		// is withheld rather than sent with the field in it.
@@ -82,6 +102,21 @@ func (p *pipeline) decide(rec *records.Record) decided {
 			"record_id", rec.ID, "decision_id", x.Decision.ID, "error", x.Err)
 	}
 	return x
+}
+
+// endPolicy ends the policy span of the chunk decided so far, with how many
+// records it decided and its verdicts: counts only, never which records.
+func (p *pipeline) endPolicy() {
+	if !p.deciding {
+		return
+	}
+	v := p.verdicts
+	p.policy.Int(tracing.KeyRecords, v[0]+v[1]+v[2])
+	p.policy.Int("ura.records.allowed", v[0])
+	p.policy.Int("ura.records.redacted", v[1])
+	p.policy.Int("ura.records.withheld", v[2])
+	p.policy.End(nil)
+	p.deciding, p.verdicts = false, [3]int{}
 }
 
 // recordEvent is the audit event of one per-record decision.
@@ -94,6 +129,7 @@ func recordEvent(req *chain.Request, rec *records.Record, decision string, d pol
 // release signs the released records of a chunk in one signer call, and
 // builds one audit event per decided record in their order.
 func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
+	p.endPolicy()
 	var (
 		released []*records.Record
 		at       []int // index in events of each released record's event
@@ -134,6 +170,7 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 // own event goes with the first commit, as answered with status and the
 // number of records sent so far when that is known (a page, a get, a trace).
 func (p *pipeline) commit(events []audit.Event) error {
+	p.endPolicy()
 	all := events
 	if p.lead != nil {
 		all = append([]audit.Event{*p.lead}, events...)
@@ -171,10 +208,14 @@ func (h *Handlers) sign(ctx context.Context, typ string, payloads [][]byte) ([]s
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
+	ctx, sp := h.kit.Tracer.Start(ctx, "sign")
+	sp.Str("ura.sign.typ", typ)
+	sp.Int("ura.signatures", len(payloads))
 	jws, err := h.deps.Signer.SignTyped(ctx, typ, payloads)
 	if err == nil && len(jws) != len(payloads) {
 		err = fmt.Errorf("%w: %d signatures for %d payloads", sign.ErrUnavailable, len(jws), len(payloads))
 	}
+	sp.End(err)
 	if err != nil {
 		return nil, "", problem.Unavailable("signing is unavailable; nothing was sent", err)
 	}
@@ -183,8 +224,42 @@ func (h *Handlers) sign(ctx context.Context, typ string, payloads [][]byte) ([]s
 
 // append makes events durable, or answers why not.
 func (h *Handlers) append(ctx context.Context, events []audit.Event) error {
-	if err := h.deps.Audit.Append(ctx, events...); err != nil {
+	ctx, sp := h.kit.Tracer.Start(ctx, "audit")
+	sp.Int("ura.audit.events", len(events))
+	err := h.deps.Audit.Append(ctx, events...)
+	sp.End(err)
+	if err != nil {
 		return problem.Unavailable("the audit log is unavailable; nothing was sent", err)
 	}
 	return nil
+}
+
+// query is the store's scan under a span that counts the records scanned
+// (fn's own stages, run inside the scan, are its siblings).
+func (h *Handlers) query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	if h.kit.Tracer == nil {
+		return h.deps.Store.Query(ctx, q, fn)
+	}
+	qctx, sp := h.kit.Tracer.Start(ctx, "store.query")
+	n := 0
+	err := h.deps.Store.Query(qctx, q, func(rec *records.Record, cursor string) error {
+		n++
+		return fn(rec, cursor)
+	})
+	sp.Int("ura.records.scanned", n)
+	sp.End(err)
+	return err
+}
+
+// get reads one record under a span that says nothing of whether it was
+// found: a missing record and a withheld one leave the same trace.
+func (h *Handlers) get(ctx context.Context, id string) (*records.Record, error) {
+	gctx, sp := h.kit.Tracer.Start(ctx, "store.get")
+	rec, err := h.deps.Store.Get(gctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		sp.End(nil)
+	} else {
+		sp.End(err)
+	}
+	return rec, err
 }

@@ -88,7 +88,7 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 	// At most limit released, budget withheld and one more: the released
 	// record of the lookahead, or whatever follows the last withheld one.
 	q.Limit = pp.limit + budget + 1
-	err := h.deps.Store.Query(p.c.Request.Context(), q, func(rec *records.Record, cursor string) error {
+	err := h.query(p.c.Request.Context(), q, func(rec *records.Record, cursor string) error {
 		if budget == 0 {
 			more = true // residual: see above
 			return errStop

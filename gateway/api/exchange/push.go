@@ -21,6 +21,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
@@ -99,7 +100,10 @@ func (h *Handlers) Push(c *gin.Context) error {
 	}
 	req.DigestOf(body)
 	ps := &pusher{Handlers: h, req: req, peer: h.relay.IsPeer(req.Member.ID)}
+	_, sp := h.kit.Tracer.Start(ctx, "decode")
 	decoded, err := records.Decode(body, format, h.relay.DecodeLimits(ps.peer))
+	sp.Int(tracing.KeyRecords, len(decoded))
+	sp.End(err)
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
@@ -107,22 +111,20 @@ func (h *Handlers) Push(c *gin.Context) error {
 	if err := h.kit.ChargeMore(c, ratelimit.ClassPush, len(decoded)); err != nil {
 		return err
 	}
-	items := make([]pushItem, len(decoded))
-	for i, d := range decoded {
-		items[i].res.Index = i
-		e, err := h.relay.Check(ctx, req.Member.ID, ps.peer, i, d)
-		if err != nil {
-			return h.kit.Refuse(c, req, problem.From(err))
-		}
-		items[i].kid, items[i].res.Reasons = e.KID, e.Reasons
-		if err := ps.check(ctx, &items[i], e.Checked); err != nil {
-			return err
-		}
+	pctx, sp := h.kit.Tracer.Start(ctx, "policy")
+	items, err := ps.decide(pctx, c, decoded)
+	statusCounts(sp, items)
+	sp.End(err)
+	if err != nil {
+		return err
 	}
 	// Audit before effect: every decision is durable before anything is
 	// stored or queued, so no record takes effect without its decision in
 	// the log. If the log cannot take them, nothing happens.
-	seqs, err := audit.AppendSeqs(ctx, h.deps.Audit, ps.decisionEvents(items)...)
+	actx, sp := h.kit.Tracer.Start(ctx, "audit")
+	sp.Int("ura.audit.events", len(items)+1)
+	seqs, err := audit.AppendSeqs(actx, h.deps.Audit, ps.decisionEvents(items)...)
+	sp.End(err)
 	if err != nil {
 		return problem.Unavailable("the audit log is unavailable; nothing was stored, retry the batch", err)
 	}
@@ -141,19 +143,61 @@ func (h *Handlers) Push(c *gin.Context) error {
 	for _, r := range results {
 		h.metrics.pushed.WithLabelValues(r.Status).Inc()
 	}
+	h.kit.Tracer.Current(ctx).Int(tracing.KeyRecords, len(results))
 	ok(c, gin.H{"results": results})
 	return nil
 }
 
 // apply gives the decided records effect: store, forward, sign the results.
 func (ps *pusher) apply(ctx context.Context, items []pushItem) ([]Result, string, error) {
-	if err := ps.store(ctx, items); err != nil {
+	sctx, sp := ps.kit.Tracer.Start(ctx, "store")
+	err := ps.store(sctx, items)
+	statusCounts(sp, items)
+	sp.End(err)
+	if err != nil {
 		return nil, "", err
 	}
-	if err := ps.forward(ctx, items); err != nil {
+	fctx, sp := ps.kit.Tracer.Start(ctx, "outbox.enqueue")
+	err = ps.forward(fctx, items)
+	sp.End(err)
+	if err != nil {
 		return nil, "", err
 	}
 	return ps.signResults(ctx, items)
+}
+
+// decide runs each decoded record through the relay check, validation and
+// policy.
+func (ps *pusher) decide(ctx context.Context, c *gin.Context, decoded []records.Decoded) ([]pushItem, error) {
+	items := make([]pushItem, len(decoded))
+	for i, d := range decoded {
+		items[i].res.Index = i
+		e, err := ps.relay.Check(ctx, ps.req.Member.ID, ps.peer, i, d)
+		if err != nil {
+			return nil, ps.kit.Refuse(c, ps.req, problem.From(err))
+		}
+		items[i].kid, items[i].res.Reasons = e.KID, e.Reasons
+		if err := ps.check(ctx, &items[i], e.Checked); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
+// statusCounts sets how many records of a push have each status so far on
+// sp: counts only, never which records.
+func statusCounts(sp tracing.Span, items []pushItem) {
+	if !sp.Recording() {
+		return
+	}
+	n := map[string]int{}
+	for i := range items {
+		n[items[i].res.Status]++
+	}
+	sp.Int(tracing.KeyRecords, len(items))
+	for _, s := range []string{StatusAccepted, StatusUnchanged, StatusDenied, StatusInvalid, StatusConflict} {
+		sp.Int("ura.records."+s, n[s])
+	}
 }
 
 // check validates one record and asks policy about it; items that survive

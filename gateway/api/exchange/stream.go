@@ -103,7 +103,7 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 	}
 	q := pp.q
 	q.Limit = pp.limit
-	err := h.deps.Store.Query(c.Request.Context(), q, func(rec *records.Record, cursor string) error {
+	err := h.query(c.Request.Context(), q, func(rec *records.Record, cursor string) error {
 		chunk = append(chunk, rec)
 		lastSeen = cursor
 		if len(chunk) == Chunk {

@@ -74,7 +74,7 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 		answered = map[string]bool{}
 		scanned  int
 	)
-	err := h.deps.Store.Query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent}, func(rec *records.Record, _ string) error {
+	err := h.query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent}, func(rec *records.Record, _ string) error {
 		if scanned++; scanned > openTracesMax {
 			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 				fmt.Sprintf("more than %d tracking events are stored; the open trace requests cannot be listed in one answer", openTracesMax))

@@ -1,0 +1,50 @@
+package exchange
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/identity"
+)
+
+// BenchmarkPush is one push of a 256-record batch through the push chain
+// on fakes: decode, validation, policy per record, the decisions' audit,
+// the store, signing, the outcome's audit. With tracing off
+// (benchPushKit's Tracer nil) it measures what the chain costs without
+// spans; tracing_bench_test.go adds the same push with tracing on.
+func BenchmarkPush(b *testing.B) {
+	benchPush(b, &chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+func benchPush(b *testing.B, kit *chain.Kit) {
+	gin.SetMode(gin.ReleaseMode)
+	h, err := New(kit, config.Default(), Deps{Store: apitest.NewStore(), Policy: &apitest.Policy{}, Signer: &apitest.Signer{},
+		Audit: &apitest.Audit{Discard: true}}, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := benchBody(b)
+	member := identity.Member{ID: "AL/GOV/AIM", Nation: "ALB", Kind: "agency", Clearance: "SECRET"}
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		c.Request = r.WithContext(identity.NewContext(r.Context(), member))
+		if err := h.Push(c); err != nil || w.Code != http.StatusOK {
+			b.Fatal(err, w.Code)
+		}
+	}
+	b.ReportMetric(float64(Chunk*b.N)/b.Elapsed().Seconds(), "records/s")
+}
