@@ -35,14 +35,18 @@ func oracleEnv(t *testing.T, opts ...gatewayOption) (*gatewayEnv, string) {
 			config.Member{ID: "IT/GOV/MISSING", Name: "Partner asking about a missing record", Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL"})
 		// The two partners' limits refill once a day at most, so that their
 		// RateLimit values are compared on what the requests cost, never on
-		// how much time passed between them.
+		// how much time passed between them. Each quota divides a day into
+		// whole seconds: a request charged in steps refills a little between
+		// them, and a reset of a whole number of seconds minus that little
+		// still rounds up to the same second (1000 a day, 86.4 s each, once
+		// gave 259 s for one partner and 260 s for the other).
 		day := func(n int) *config.Rate { return &config.Rate{Rate: n, Burst: n, Period: 24 * time.Hour} }
 		if cfg.RateLimit.Members == nil {
 			cfg.RateLimit.Members = map[string]config.MemberRateLimit{}
 		}
 		for _, m := range []string{"IT/GOV/HIDDEN", "IT/GOV/MISSING"} {
 			cfg.RateLimit.Members[m] = config.MemberRateLimit{RateClasses: config.RateClasses{
-				Push: day(200), Pull: day(1000), Trace: day(30), Audit: day(20)}}
+				Push: day(200), Pull: day(960), Trace: day(30), Audit: day(20)}}
 		}
 	})}, opts...)
 	e := startGateway(t, opts...)
