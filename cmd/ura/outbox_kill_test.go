@@ -192,8 +192,13 @@ func (s *outboxSender) kill9() error {
 
 // waitExited waits until g's process has been reaped, leaving its exit
 // status for any other waiter.
-func waitExited(g *gatewayChild) {
-	g.exited <- <-g.exited
+func waitExited(g *gatewayChild) { _ = waitExitedErr(g) }
+
+// waitExitedErr is waitExited that also returns the exit status.
+func waitExitedErr(g *gatewayChild) error {
+	err := <-g.exited
+	g.exited <- err
+	return err
 }
 
 // hasExited reports whether g's process has been reaped.
