@@ -187,6 +187,7 @@ func (s *outboxSender) kill9() error {
 		return err
 	}
 	waitExited(g)
+	_ = g.logFile.Close()
 	return nil
 }
 
@@ -250,9 +251,13 @@ func (s *outboxSender) stop(t *testing.T, dest string) (queued, parked, sent []u
 	if err := s.current().stop(syscall.SIGTERM); err != nil {
 		t.Errorf("SIGTERM ended the sender with %v", err)
 	}
-	// The file as the next run would find it; no destination is
-	// configured, so nothing is sent from it.
-	ob, err := upstream.Open(config.Upstream{Outbox: config.Outbox{Path: filepath.Join(s.dataDir, "outbox.db")}}, nil,
+	// The file as the next run would find it, where URA_DATA_DIR put it;
+	// no destination is configured, so nothing is sent from it.
+	path := filepath.Join(s.dataDir, "outbox.db")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the sender's outbox is not under URA_DATA_DIR: %v", err)
+	}
+	ob, err := upstream.Open(config.Upstream{Outbox: config.Outbox{Path: path}}, nil,
 		upstream.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
