@@ -41,6 +41,14 @@ type Handlers struct {
 	// jwksTTL is how long a JWKS answer may be cached (sign.jwks_cache_ttl).
 	jwksTTL time.Duration
 	openapi []byte
+
+	// failing is each failing check's reason as last logged. A balancer
+	// probes every few hundred milliseconds, and a replica that drains
+	// after SIGTERM (check shutdown) or a dependency that is down fails
+	// every probe: its failure is logged when it begins or its reason
+	// changes, its recovery once, never each probe.
+	mu      sync.Mutex
+	failing map[string]string
 }
 
 // Options are what the ops routes report on.
@@ -55,7 +63,8 @@ type Options struct {
 
 // New builds the ops handlers.
 func New(kit *chain.Kit, o Options) *Handlers {
-	return &Handlers{kit: kit, checks: o.Checks, signer: o.Signer, policy: o.Policy, jwksTTL: o.JWKSTTL, openapi: o.OpenAPI}
+	return &Handlers{kit: kit, checks: o.Checks, signer: o.Signer, policy: o.Policy, jwksTTL: o.JWKSTTL, openapi: o.OpenAPI,
+		failing: map[string]string{}}
 }
 
 // Healthz answers while the process serves; a cached "ok" would say
@@ -66,7 +75,8 @@ func (h *Handlers) Healthz(c *gin.Context) {
 }
 
 // Readyz asks every configured dependency in parallel. Failure details go
-// to the log; the response names only which dependency is not ready.
+// to the log, once per failure (noteCheck); the response names only which
+// dependency is not ready.
 func (h *Handlers) Readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 	defer cancel()
@@ -77,12 +87,12 @@ func (h *Handlers) Readyz(c *gin.Context) {
 	for _, chk := range h.checks {
 		wg.Go(func() {
 			err := chk.Check(ctx)
+			h.noteCheck(chk.Name(), err)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				ready = false
 				results[chk.Name()] = "unavailable"
-				h.kit.Log.Warn("readiness check failed", "check", chk.Name(), "error", err)
 				return
 			}
 			results[chk.Name()] = "ok"
@@ -95,6 +105,25 @@ func (h *Handlers) Readyz(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(code, gin.H{"status": status, "checks": results})
+}
+
+// noteCheck logs a check's change of state: a failure when it begins or
+// its reason changes, a recovery once.
+func (h *Handlers) noteCheck(name string, err error) {
+	h.mu.Lock()
+	prev, was := h.failing[name]
+	switch {
+	case err == nil && was:
+		delete(h.failing, name)
+		h.mu.Unlock()
+		h.kit.Log.Info("readiness check recovered", "check", name)
+	case err != nil && (!was || prev != err.Error()):
+		h.failing[name] = err.Error()
+		h.mu.Unlock()
+		h.kit.Log.Warn("readiness check failed; logged again when it recovers or its reason changes", "check", name, "error", err)
+	default:
+		h.mu.Unlock()
+	}
 }
 
 // whoamiResponse is the caller as the gateway sees it.
