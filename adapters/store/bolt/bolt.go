@@ -46,14 +46,23 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = [][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}
+	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}, regBuckets...)
 
 	keyFormat = []byte("format")
+	// keyBackfill is the last record id the back-fill of the register
+	// indexes reached, while it runs.
+	keyBackfill = []byte("registers_backfill")
 )
 
 // formatVersion is written into the file so that a later layout change can
-// recognise (and migrate) an older file instead of misreading it.
-const formatVersion = 1
+// recognise (and migrate) an older file instead of misreading it. Version 2
+// added the register indexes (registers.go); a version 1 file gets them at
+// Open, and a gateway that knows only version 1 refuses the file rather
+// than store records without them.
+const (
+	formatVersion        = 2
+	formatBeforeRegister = 1
+)
 
 // Options tune Open.
 type Options struct {
@@ -103,6 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
+	needBackfill := false
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -111,13 +121,20 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		m := tx.Bucket(bMeta)
 		if v := m.Get(keyFormat); v != nil {
-			if len(v) != 4 || binary.BigEndian.Uint32(v) != formatVersion {
+			switch {
+			case len(v) == 4 && binary.BigEndian.Uint32(v) == formatVersion:
+			case len(v) == 4 && binary.BigEndian.Uint32(v) == formatBeforeRegister:
+				needBackfill = true
+			default:
 				return fmt.Errorf("file format %x is not %d", v, formatVersion)
 			}
 			return nil
 		}
 		return m.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 	})
+	if err == nil && needBackfill {
+		err = backfill(db)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
