@@ -210,17 +210,13 @@ func (e *gatewayEnv) embedPolicy(d *Deps, shadow *policy.Source) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: shadow, Registers: regs,
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: shadow,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(engine.Close)
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	d.Store, d.Policy, d.Registers = st, engine, regs
+	d.Store, d.Policy = st, engine
 	e.engine = engine
 }
 
@@ -282,7 +278,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gatewayEnv {
 	var d Deps
 	if !s.noFakes {
 		e.store, e.policy, e.signer, e.audit, e.limiter = apitest.NewStore(), &apitest.Policy{}, &apitest.Signer{}, &apitest.Audit{}, apitest.NewLimiter(nil)
-		d = Deps{Store: e.store, Policy: e.policy, Registers: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
+		d = Deps{Store: e.store, Policy: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
 	}
 	for _, f := range s.parts {
 		f(e, &d)
