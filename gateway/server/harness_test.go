@@ -179,9 +179,8 @@ func beforeRun(f func(*Server)) gatewayOption {
 }
 
 // withEmbeddedPolicy runs the gateway on the embedded policy over a real
-// embedded store, with the policy's registers loaded from that store and
-// observed by the gateway: what every test that claims a mission behaviour
-// runs on.
+// embedded store, whose registers each push reads: what every test that
+// claims a mission behaviour runs on.
 func withEmbeddedPolicy() gatewayOption {
 	return func(s *gatewaySetup) {
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) { e.embedPolicy(d, nil) })
@@ -201,15 +200,29 @@ func withShadowPolicy(candidate string) gatewayOption {
 	}
 }
 
+// withEmbeddedPolicyOn is withEmbeddedPolicy over st (several gateways on
+// one PostgreSQL database: replicas).
+func withEmbeddedPolicyOn(st store.Store) gatewayOption {
+	return func(s *gatewaySetup) {
+		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) { e.embedPolicyOn(d, nil, st) })
+	}
+}
+
 func (e *gatewayEnv) embedPolicy(d *Deps, shadow *policy.Source) {
 	t := e.t
 	t.Helper()
-	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	e.embedPolicyOn(d, shadow, st)
+}
+
+func (e *gatewayEnv) embedPolicyOn(d *Deps, shadow *policy.Source, st store.Store) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
 	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: shadow,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
