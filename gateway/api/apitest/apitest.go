@@ -251,9 +251,8 @@ const PolicyRevision = "rev-test"
 // of a nation in its releasable_to (auditors see everything), and customs
 // members get contract values and personal contacts redacted.
 type Policy struct {
-	n        atomic.Int64
-	Observed atomic.Int64
-	Redact   []string // overrides the customs redactions when set
+	n      atomic.Int64
+	Redact []string // overrides the customs redactions when set
 }
 
 var _ policy.Engine = (*Policy)(nil)
@@ -281,8 +280,6 @@ func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
 	}
 	return d
 }
-
-func (p *Policy) Observe(*records.Record) { p.Observed.Add(1) }
 
 // Signer makes real compact JWS with HMAC-SHA256, so tests can verify
 // what was signed. Its published key set is KeySet (empty when nil), or
