@@ -8,6 +8,8 @@
 //	seq       seq(8)                  → id, one entry per record: its latest version
 //	ix_kind, ix_originator, ix_licence, ix_marking
 //	          len(value) value seq(8) → id
+//	reg_*     the registers the policy reads (registers.go), written in
+//	          the transaction that stores each record
 //
 // The sequence is the order records were stored in and the cursor callers
 // resume from. A new version takes a new sequence number and its old index
