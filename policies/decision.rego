@@ -6,10 +6,12 @@
 #   action    "push" | "pull"
 #   record    the record document, label included
 #   previous  the stored version a push would replace, or null
+#   registers of a push: the entries of the registers this record refers to
+#             (licences, entities, excluded.by_id, excluded.by_name,
+#             exported), read by the gateway from its store for the batch
+#             (gateway/ARCHITECTURE.md, "Policy contract"); absent on a pull
 # data:
 #   ura_data   this bundle's tables (data.json)
-#   registers  entities, excluded entities, licences and exported quantities,
-#              kept current by the gateway from its store
 #
 # Every rule that can refuse adds one reason to `deny`; a record is allowed
 # only when a grant applies and no reason was given.

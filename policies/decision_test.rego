@@ -8,7 +8,7 @@ test_registered_member_push_allowed if {
 
 test_unregistered_caller_denied if {
 	d := data.ura.decision with input as {"action": "pull", "record": licence, "previous": null}
-		with data.registers as registers
+		with input.registers as registers
 	denied_with(d, "unregistered_member")
 	count(d.reasons) == 1
 }
@@ -30,7 +30,7 @@ test_unknown_action_denied if {
 
 test_missing_action_denied if {
 	d := data.ura.decision with input as {"caller": aim, "record": licence}
-		with data.registers as registers
+		with input.registers as registers
 	denied_with(d, "unknown_action")
 }
 

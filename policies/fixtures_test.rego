@@ -95,7 +95,7 @@ with_originator(record, member) := json.patch(record, [
 	{"op": "replace", "path": "/id", "value": concat("", [data.ura.id_prefixes(member)[0], "X-", record.id])},
 ])
 
-# The registers as the gateway keeps them for the licence above.
+# input.registers as the gateway reads them for the licence above.
 licence_register := {
 	"id": "AIM-LIC-2026-000123",
 	"version": 3,
@@ -129,19 +129,19 @@ codes(d) := {r.code | some r in d.reasons}
 
 decide(caller, action, record) := d if {
 	d := data.ura.decision with input as {"caller": caller, "action": action, "record": record, "previous": null}
-		with data.registers as registers
+		with input.registers as registers
 		with time.now_ns as now
 }
 
 decide_prev(caller, record, previous) := d if {
 	d := data.ura.decision with input as {"caller": caller, "action": "push", "record": record, "previous": previous}
-		with data.registers as registers
+		with input.registers as registers
 		with time.now_ns as now
 }
 
 decide_regs(caller, record, regs) := d if {
 	d := data.ura.decision with input as {"caller": caller, "action": "push", "record": record, "previous": null}
-		with data.registers as regs
+		with input.registers as regs
 		with time.now_ns as now
 }
 

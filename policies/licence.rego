@@ -32,20 +32,20 @@ display_name(party) := party.name if {
 } else := "(unnamed)"
 
 excluded(party) if {
-	some entry in data.registers.excluded.by_id[party.entity_id]
+	some entry in input.registers.excluded.by_id[party.entity_id]
 	exclusion_in_force(entry)
 }
 
 excluded(party) if {
-	some entry in data.registers.excluded.by_name[normalise(party.name)]
+	some entry in input.registers.excluded.by_name[normalise(party.name)]
 	exclusion_in_force(entry)
 }
 
 # A party named only by its registration number is also matched by the name
 # the register of entities holds for it.
 excluded(party) if {
-	entity := data.registers.entities[party.entity_id]
-	some entry in data.registers.excluded.by_name[normalise(entity.name)]
+	entity := input.registers.entities[party.entity_id]
+	some entry in input.registers.excluded.by_name[normalise(entity.name)]
 	exclusion_in_force(entry)
 }
 
@@ -77,7 +77,7 @@ deny contains refusal if {
 
 export_licence_id := input.record.event.licence_id
 
-export_licence := data.registers.licences[export_licence_id]
+export_licence := input.registers.licences[export_licence_id]
 
 export_refusals contains reason("licence_unknown", msg) if {
 	not export_licence
@@ -176,7 +176,7 @@ previous_export_quantity := object.get(input.previous.event, "quantity", 1) if {
 } else := 0
 
 exported_so_far := q if {
-	q := data.registers.exported[export_licence_id][export_category]
+	q := input.registers.exported[export_licence_id][export_category]
 } else := 0
 
 already_exported := exported_so_far - previous_export_quantity

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // Outcome of a Put.
@@ -23,7 +24,29 @@ var (
 	ErrNotFound = errors.New("record not found")
 	// ErrConflict: the same id+version with other content, or an older version.
 	ErrConflict = errors.New("version conflict")
+	// ErrLicenceNotInForce: an export declaration against a licence the
+	// store does not hold, or one suspended, revoked or expired.
+	ErrLicenceNotInForce = errors.New("licence not in force")
+	// ErrLicenceExceeded: an export declaration that would take more of an
+	// ML category than its licence allows (or one it does not cover).
+	ErrLicenceExceeded = errors.New("licence quantity exceeded")
 )
+
+// LicenceError is a store's refusal of an export declaration, found inside
+// the transaction that would have stored it with the licence locked: the
+// balance and status every replica sees. Code is the policy's reason code
+// for the same refusal (licence_unknown, licence_suspended,
+// licence_revoked, licence_expired, licence_category_not_covered,
+// licence_quantity_exceeded); it wraps ErrLicenceNotInForce or
+// ErrLicenceExceeded.
+type LicenceError struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *LicenceError) Error() string { return e.Message }
+func (e *LicenceError) Unwrap() error { return e.Err }
 
 // Check runs inside Put's transaction with the currently stored version
 // (nil if none); an error aborts the Put. It is how lifecycle rules
@@ -57,7 +80,10 @@ type Query struct {
 	Limit int // 0 = no limit (streaming)
 }
 
-// Store is where records are kept. Implementations: the embedded default and
+// Store is where records are kept: the records, and the registers the
+// policy reads, derived from them in the same transaction. Every accepted
+// export declaration (EXPORT_DECLARED) is checked there against its
+// licence's status and balance (a *LicenceError refuses it). Implementations: the embedded default and
 // PostgreSQL; one contract test suite runs against both.
 type Store interface {
 	Put(ctx context.Context, rec *records.Record, check Check) (Outcome, error)
@@ -76,6 +102,11 @@ type Store interface {
 	// the UN Firearms Protocol (art. 7) and the ATT (art. 12) ask registers
 	// to do for at least ten years.
 	Versions(ctx context.Context, id string) ([]*records.Record, error)
+	// Registers reads the register entries refs name, in one query or one
+	// read transaction (see registers.Refs for what comes back). The
+	// entries are indexes the store keeps in the transaction that stores
+	// each record, derived by registers.Of.
+	Registers(ctx context.Context, refs registers.Refs) (*registers.Snapshot, error)
 	Ping(ctx context.Context) error
 	Close() error
 }

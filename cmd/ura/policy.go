@@ -17,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/server"
 	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
@@ -168,18 +169,12 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 	if cfg.Policy.HTTPMode() {
 		return addHTTPPolicy(ctx, cfg, logger, deps)
 	}
-	regs := policy.NewRegisters()
-	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger)
+	engine, err := policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger)
 	if err != nil {
 		return err
 	}
-	if deps.Store != nil {
-		if err := engine.LoadRegisters(ctx, deps.Store); err != nil {
-			return err
-		}
-	}
 	go engine.Watch(ctx, cfg.Policy.ReloadInterval)
-	deps.Policy, deps.Registers = engine, regs
+	deps.Policy = engine
 	return nil
 }
 
@@ -240,7 +235,6 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var (
 		engine     *policy.OPA
-		regs       = policy.NewRegisters()
 		caller     identity.Member
 		registered bool
 		err        error
@@ -259,7 +253,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 				registered = true
 			}
 		}
-		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, regs, logger); err != nil {
+		if engine, err = policy.FromConfig(ctx, cfg.Policy, cfg.Path, logger); err != nil {
 			return err
 		}
 	} else {
@@ -268,7 +262,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		caller = identity.Member{ID: *member, Nation: *nation, Kind: *kind, Clearance: *clearance, Roles: splitList(*roles)}
 		registered = true
-		if engine, err = policy.New(ctx, policy.Options{Registers: regs, Logger: logger}); err != nil {
+		if engine, err = policy.New(ctx, policy.Options{Logger: logger}); err != nil {
 			return err
 		}
 	}
@@ -285,14 +279,20 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 	}
-	if *registersFile != "" {
-		known, err := readRecords(*registersFile)
-		if err != nil {
-			return err
+	if in.Action == policy.Push {
+		// The registers as a push would read them from a store holding
+		// these records (registers.Of), narrowed to what rec refers to.
+		overlay := registers.NewOverlay(nil)
+		if *registersFile != "" {
+			known, err := readRecords(*registersFile)
+			if err != nil {
+				return err
+			}
+			for _, r := range known {
+				overlay.Apply(r)
+			}
 		}
-		for _, r := range known {
-			regs.Observe(r)
-		}
+		in.Registers = overlay.For(rec)
 	}
 	d := engine.Decide(ctx, in)
 	out := evalOutput{

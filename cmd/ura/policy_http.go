@@ -13,16 +13,10 @@ import (
 // (policy.mode: http). The server loads and reloads its own policy; the
 // gateway keeps its registers current, as it does for the embedded engine.
 func addHTTPPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, deps *server.Deps) error {
-	regs := policy.NewRegisters()
-	engine, err := policy.HTTPFromConfig(ctx, cfg.Policy, regs, logger)
+	engine, err := policy.HTTPFromConfig(ctx, cfg.Policy, logger)
 	if err != nil {
 		return err
 	}
-	if deps.Store != nil {
-		if err := engine.LoadRegisters(ctx, deps.Store); err != nil {
-			return err
-		}
-	}
-	deps.Policy, deps.Registers = engine, regs
+	deps.Policy = engine
 	return nil
 }

@@ -10,10 +10,9 @@ import (
 	"github.com/ura-gateway/ura/policies"
 )
 
-// FromConfig builds the engine a validated policy section describes, reading
-// regs; resolve turns the section's relative paths into paths
+// FromConfig builds the engine a validated policy section describes; resolve turns the section's relative paths into paths
 // (config.Config.Path).
-func FromConfig(ctx context.Context, pc config.Policy, resolve func(string) string, regs *Registers, logger *slog.Logger) (*OPA, error) {
+func FromConfig(ctx context.Context, pc config.Policy, resolve func(string) string, logger *slog.Logger) (*OPA, error) {
 	var vc *bundle.VerificationConfig
 	if pc.VerificationKey != "" {
 		key, err := pc.LoadVerificationKey(resolve)
@@ -22,7 +21,7 @@ func FromConfig(ctx context.Context, pc config.Policy, resolve func(string) stri
 		}
 		vc = VerificationConfig(pc.VerificationKeyID, key.PEM, key.Algorithm)
 	}
-	opts := Options{Source: EmbeddedSource(policies.FS), Timeout: pc.Timeout, Registers: regs, ShadowKeep: pc.Shadow.Keep, Logger: logger}
+	opts := Options{Source: EmbeddedSource(policies.FS), Timeout: pc.Timeout, ShadowKeep: pc.Shadow.Keep, Logger: logger}
 	switch {
 	case pc.Dir != "":
 		opts.Source = DirSource(resolve(pc.Dir))

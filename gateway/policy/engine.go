@@ -7,6 +7,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
@@ -27,6 +28,10 @@ type Input struct {
 	// Previous is the stored version the push would replace, if any, so that
 	// policy can refuse a silent downgrade of the label.
 	Previous *records.Record
+	// Registers are the register entries the record refers to
+	// (input.registers): a push reads them from the store for its batch
+	// (registers.Overlay.For). Nil on a pull, which reads none.
+	Registers *registers.Snapshot
 }
 
 // Decision is the answer for one record.

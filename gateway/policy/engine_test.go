@@ -3,21 +3,20 @@ package policy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -233,32 +232,72 @@ func TestRevisionStable(t *testing.T) {
 	}
 }
 
-// TestObserveRegisters: accepted records reach the policy's registers
-// without a store read, and versions only move forward.
-func TestObserveRegisters(t *testing.T) {
+// decideFromStore decides in the way a push does: the registers in is given
+// are read from st for in's record (one read), through an overlay that
+// batch applies first (records allowed earlier in the same push).
+func decideFromStore(t testing.TB, e *OPA, st store.Store, in Input, batch ...*records.Record) Decision {
+	t.Helper()
+	snap, err := st.Registers(context.Background(), registers.RefsOf(append(batch, in.Record)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := registers.NewOverlay(snap)
+	for _, r := range batch {
+		o.Apply(r)
+	}
+	in.Registers = o.For(in.Record)
+	return e.Decide(context.Background(), in)
+}
+
+// TestRegistersFromStore: the policy decides on the registers a real store
+// keeps (input.registers): licences, quantities exported, corrections,
+// suspensions, and the register of excluded entities by normalised name.
+func TestRegistersFromStore(t *testing.T) {
 	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
 	e := newEngine(t, Options{Logger: discard})
 	export := func(id string, version int, qty int) *records.Record {
 		return record(t, "export", map[string]any{"id": id, "version": version, "event.quantity": qty})
 	}
-	push := func(rec, prev *records.Record) Decision {
-		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec, Previous: prev})
+	stored := func(recs ...*records.Record) {
+		t.Helper()
+		for _, r := range recs {
+			if _, err := st.Put(ctx, r, nil); err != nil {
+				t.Fatalf("store %s v%d: %v", r.ID, r.Version, err)
+			}
+		}
+	}
+	push := func(rec, prev *records.Record, batch ...*records.Record) Decision {
+		return decideFromStore(t, e, st, Input{Caller: memberDPD, Action: Push, Record: rec, Previous: prev}, batch...)
 	}
 
 	if d := push(export("DPD-EVT-1", 1, 100), nil); d.Allow || !hasCode(d, "licence_unknown") {
-		t.Fatalf("before the licence is known: %+v", d)
+		t.Fatalf("before the licence is stored: %+v", d)
 	}
-	e.regs.Observe(record(t, "licence", nil))
+	// A licence earlier in the same batch counts for a later declaration.
+	licence := record(t, "licence", nil) // ML1: 500
+	if d := push(export("DPD-EVT-1", 1, 100), nil, licence); !d.Allow {
+		t.Fatalf("licence earlier in the batch: %+v", d)
+	}
+	stored(licence)
 	first := export("DPD-EVT-1", 1, 300)
 	if d := push(first, nil); !d.Allow {
-		t.Fatalf("after the licence is observed: %+v", d)
+		t.Fatalf("after the licence is stored: %+v", d)
 	}
-	e.regs.Observe(first)
+	stored(first)
 	second := export("DPD-EVT-2", 1, 200)
+	// Two declarations in one batch that fit the licence only apart.
+	if d := push(second, nil, export("DPD-EVT-9", 1, 1)); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
+		t.Fatalf("300+1+200 of 500 in one batch: %+v", d)
+	}
 	if d := push(second, nil); !d.Allow {
 		t.Fatalf("300+200 of 500: %+v", d)
 	}
-	e.regs.Observe(second)
+	stored(second)
 	if d := push(export("DPD-EVT-3", 1, 1), nil); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
 		t.Fatalf("501 of 500: %+v", d)
 	}
@@ -267,90 +306,41 @@ func TestObserveRegisters(t *testing.T) {
 	if d := push(corrected, first); !d.Allow {
 		t.Fatalf("correction 300 → 250: %+v", d)
 	}
-	e.regs.Observe(corrected)
+	stored(corrected)
 	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
 		t.Fatalf("250+200+50 of 500: %+v", d)
 	}
-	// Observing the same record again counts nothing twice.
-	e.regs.Observe(corrected)
-	e.regs.Observe(second)
-	if d := push(export("DPD-EVT-4", 1, 50), nil); !d.Allow {
-		t.Fatalf("replays counted twice: %+v", d)
-	}
 
-	suspended := record(t, "licence", map[string]any{"version": 4, "licence.status": "suspended"})
-	e.regs.Observe(suspended)
+	stored(record(t, "licence", map[string]any{"version": 4, "licence.status": "suspended"}))
 	if d := push(export("DPD-EVT-5", 1, 1), nil); d.Allow || !hasCode(d, "licence_suspended") {
 		t.Fatalf("suspended licence: %+v", d)
-	}
-	// An older version arriving late does not undo the suspension.
-	e.regs.Observe(record(t, "licence", nil))
-	if d := push(export("DPD-EVT-5", 1, 1), nil); !hasCode(d, "licence_suspended") {
-		t.Fatalf("stale version reinstated the licence: %+v", d)
 	}
 
 	// The register of excluded entities, by name, normalised.
 	renamed := record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000124", "version": 1,
 		"licence.holder": map[string]any{"entity_id": "L01234567B", "name": "SHADOW ARMS Sh. P. K."}})
-	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
+	agency := func(batch ...*records.Record) Decision {
+		return decideFromStore(t, e, st, Input{Caller: memberAIM, Action: Push, Record: renamed}, batch...)
+	}
+	if d := agency(); !d.Allow {
 		t.Fatalf("before the exclusion: %+v", d)
 	}
-	e.regs.Observe(record(t, "excluded", nil))
-	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); d.Allow || !hasCode(d, "excluded_entity") {
+	excluded := record(t, "excluded", nil)
+	if d := agency(excluded); d.Allow || !hasCode(d, "excluded_entity") {
+		t.Fatalf("exclusion earlier in the batch: %+v", d)
+	}
+	stored(excluded)
+	if d := agency(); d.Allow || !hasCode(d, "excluded_entity") {
 		t.Fatalf("after the exclusion: %+v", d)
 	}
 	// Lifting it (an end date in the past) frees the name again.
-	lifted := record(t, "excluded", map[string]any{"version": 2, "excluded_entity.excluded_until": "2025-12-31"})
-	e.regs.Observe(lifted)
-	if d := e.Decide(ctx, Input{Caller: memberAIM, Action: Push, Record: renamed}); !d.Allow {
+	stored(record(t, "excluded", map[string]any{"version": 2, "excluded_entity.excluded_until": "2025-12-31"}))
+	if d := agency(); !d.Allow {
 		t.Fatalf("after the exclusion ended: %+v", d)
 	}
-	if c := e.Status().Registers; c.Licences != 1 || c.ExcludedEntities != 1 || c.ExportedLicences != 1 {
-		t.Errorf("register counts %+v", c)
-	}
-}
-
-// TestLoadRegisters reads the registers from a real embedded store once at
-// start-up.
-func TestLoadRegisters(t *testing.T) {
-	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	for _, rec := range []*records.Record{
-		record(t, "licence", map[string]any{"version": 1}),
-		record(t, "licence", map[string]any{"version": 2, "licence.status": "suspended"}),
-		record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}),
-		record(t, "export", map[string]any{"id": "DPD-EVT-9", "licence_id": nil, "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 450}),
-		record(t, "excluded", nil),
-		record(t, "entity", nil),
-		record(t, "transfer_ita", nil),
-	} {
-		if _, err := st.Put(ctx, rec, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e := newEngine(t, Options{Logger: discard})
-	if err := e.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	if c := e.Status().Registers; c.Licences != 2 || c.Entities != 1 || c.ExcludedEntities != 1 || c.ExportedLicences != 1 {
-		t.Fatalf("register counts %+v", c)
-	}
-	push := func(licence string, qty int) Decision {
-		rec := record(t, "export", map[string]any{"id": "DPD-EVT-10", "event.licence_id": licence, "event.quantity": qty})
-		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec})
-	}
-	if d := push("AIM-LIC-2026-000123", 1); !hasCode(d, "licence_suspended") {
-		t.Errorf("latest version not loaded: %+v", d)
-	}
-	if d := push("AIM-LIC-2026-000200", 50); !d.Allow {
-		t.Errorf("450+50 of 500: %+v", d)
-	}
-	if d := push("AIM-LIC-2026-000200", 51); !hasCode(d, "licence_quantity_exceeded") {
-		t.Errorf("450+51 of 500: %+v", d)
+	// A pull reads no registers.
+	if d := e.Decide(ctx, Input{Caller: memberDPD, Action: Pull, Record: renamed}); d.Allow != true {
+		t.Fatalf("pull: %+v", d)
 	}
 }
 
@@ -375,83 +365,8 @@ func TestNormaliseMatchesPolicy(t *testing.T) {
 		if err != nil || len(rs) != 1 {
 			t.Fatalf("%q: %v %v", name, rs, err)
 		}
-		if got, want := rs[0].Expressions[0].Value, NormaliseName(name); got != want {
+		if got, want := rs[0].Expressions[0].Value, registers.NormaliseName(name); got != want {
 			t.Errorf("%q: policy %q, gateway %q", name, got, want)
 		}
-	}
-}
-
-// TestExportReservations: an allowed export declaration holds its quantity
-// until it is stored, so declarations in one batch or in concurrent pushes
-// cannot together exceed a licence that each fits alone.
-func TestExportReservations(t *testing.T) {
-	ctx := context.Background()
-	e := newEngine(t, Options{Logger: discard})
-	e.regs.Observe(record(t, "licence", nil)) // ML1: 500
-	export := func(id string, version, qty int) *records.Record {
-		return record(t, "export", map[string]any{"id": id, "version": version, "event.quantity": qty})
-	}
-	decide := func(rec, prev *records.Record) Decision {
-		return e.Decide(ctx, Input{Caller: memberDPD, Action: Push, Record: rec, Previous: prev})
-	}
-
-	a := export("DPD-A", 1, 300)
-	if d := decide(a, nil); !d.Allow {
-		t.Fatalf("A: %+v", d)
-	}
-	// B is decided before A is stored, as in one batch.
-	if d := decide(export("DPD-B", 1, 300), nil); d.Allow || !hasCode(d, "licence_quantity_exceeded") {
-		t.Fatalf("B with A reserved: %+v", d)
-	}
-	// A retried does not count against itself.
-	if d := decide(a, nil); !d.Allow {
-		t.Fatalf("A retried: %+v", d)
-	}
-	e.regs.Observe(a)
-	// A corrected downwards, not yet stored: B fits beside the correction.
-	if d := decide(export("DPD-A", 2, 200), a); !d.Allow {
-		t.Fatalf("A corrected: %+v", d)
-	}
-	if d := decide(export("DPD-B", 1, 300), nil); !d.Allow {
-		t.Fatalf("B beside A's correction: %+v", d)
-	}
-	if d := decide(export("DPD-C", 1, 1), nil); d.Allow {
-		t.Fatalf("C over the licence: %+v", d)
-	}
-
-	// Concurrent pushes against a fresh licence: exactly as many pass as fit.
-	e.regs.Observe(record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000200", "version": 1}))
-	var wg sync.WaitGroup
-	var allowed atomic.Int64
-	for i := range 10 {
-		wg.Go(func() {
-			rec := record(t, "export", map[string]any{"id": fmt.Sprintf("DPD-P-%d", i), "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 100})
-			if decide(rec, nil).Allow {
-				allowed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if allowed.Load() != 5 {
-		t.Fatalf("%d of 10 concurrent declarations of 100 passed against 500", allowed.Load())
-	}
-
-	// A reservation whose push was never stored lapses.
-	e.regs.mu.Lock()
-	for id, res := range e.regs.reserved {
-		res.expires = time.Now().Add(-time.Second)
-		e.regs.reserved[id] = res
-	}
-	e.regs.nextExpiry.Store(time.Now().Add(-time.Second).UnixNano())
-	e.regs.mu.Unlock()
-	// Only A's stored 300 still counts against the first licence.
-	if d := decide(export("DPD-Q", 1, 201), nil); d.Allow {
-		t.Fatalf("the stored declaration lapsed too: %+v", d)
-	}
-	if d := decide(export("DPD-Q", 1, 200), nil); !d.Allow {
-		t.Fatalf("lapsed reservations still count: %+v", d)
-	}
-	if d := decide(record(t, "export", map[string]any{"id": "DPD-R", "event.licence_id": "AIM-LIC-2026-000200", "event.quantity": 500}), nil); !d.Allow {
-		t.Fatalf("lapsed reservations still count against the second licence: %+v", d)
 	}
 }

@@ -224,13 +224,17 @@ func equivAgainstBaseline(t *testing.T, baseDir string, regs map[string]any, que
 	ctx := context.Background()
 	type pair struct{ base, cur rego.PreparedEvalQuery }
 	engines := map[string]pair{}
+	// A baseline from before input.registers reads them from data; it is
+	// given them in both places.
+	cur := equivPrepare(t, "../../policies", nil)
 	for name, r := range regs {
-		engines[name] = pair{equivPrepare(t, baseDir, r), equivPrepare(t, "../../policies", r)}
+		engines[name] = pair{equivPrepare(t, baseDir, r), cur}
 	}
 	mismatches := 0
 	outcomes := map[string]int{}
 	for _, q := range questions {
 		e := engines[q.engine]
+		q.input = equivWithRegisters(q.input, regs[q.engine])
 		v, err := ast.InterfaceToValue(q.input)
 		if err != nil {
 			t.Fatal(err)
@@ -284,7 +288,7 @@ func equivSummary(t *testing.T, n, mismatches int, outcomes map[string]int) {
 // value once: a question is indexes into Engines, Values and Results.
 type equivCorpus struct {
 	Comment string `json:"comment"`
-	// Registers are data.registers of each engine, by name.
+	// Registers are input.registers of each engine's questions, by name.
 	Registers map[string]json.RawMessage `json:"registers"`
 	Engines   []string                   `json:"engines"`
 	// Values are the distinct callers, actions, records and previous
@@ -413,6 +417,7 @@ func equivAgainstCorpus(t *testing.T) {
 			mismatches++
 			if mismatches <= 10 {
 				in, _ := json.Marshal(equivInput(t, &c, nil, q))
+				// The registers are named by the engine, not printed.
 				t.Errorf("question %d, registers %s, input %s\nexpected %s\nembedded %s", i*equivStride, c.Engines[q[0]], in, want, got[i])
 			}
 		}
@@ -427,20 +432,21 @@ func equivAgainstCorpus(t *testing.T) {
 func equivAnswer(t *testing.T, c *equivCorpus) []string {
 	t.Helper()
 	ctx := context.Background()
-	engines := make([]rego.PreparedEvalQuery, len(c.Engines))
+	pq := equivPrepare(t, "../../policies", nil)
+	regs := make([]any, len(c.Engines))
 	for i, name := range c.Engines {
 		raw, ok := c.Registers[name]
 		if !ok {
 			t.Fatalf("corpus: no registers for engine %s", name)
 		}
-		engines[i] = equivPrepare(t, "../../policies", equivJSON(string(raw)))
+		regs[i] = equivJSON(string(raw))
 	}
 	values := make([]any, len(c.Values))
 	for i, raw := range c.Values {
 		values[i] = equivJSON(string(raw))
 	}
 	for i, q := range c.Questions {
-		if q[0] < 0 || q[0] >= len(engines) {
+		if q[0] < 0 || q[0] >= len(regs) {
 			t.Fatalf("question %d: engine index %d out of range", i, q[0])
 		}
 		for _, j := range q[1:5] {
@@ -458,7 +464,7 @@ func equivAnswer(t *testing.T, c *equivCorpus) []string {
 			defer wg.Done()
 			for i := w; i < len(c.Questions); i += workers {
 				q := c.Questions[i]
-				out[i] = equivEval(ctx, engines[q[0]], equivInput(t, c, values, q))
+				out[i] = equivEval(ctx, pq, equivWithRegisters(equivInput(t, c, values, q), regs[q[0]]))
 			}
 		}()
 	}
@@ -486,6 +492,20 @@ func equivInput(t *testing.T, c *equivCorpus, values []any, q [6]int) map[string
 	return in
 }
 
+// equivWithRegisters is in with regs as input.registers ("none": no
+// registers member at all). regs is shared by every question and only read.
+func equivWithRegisters(in map[string]any, regs any) map[string]any {
+	if regs == nil {
+		return in
+	}
+	out := make(map[string]any, len(in)+1)
+	for k, v := range in {
+		out[k] = v
+	}
+	out["registers"] = regs
+	return out
+}
+
 func equivSortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -497,7 +517,7 @@ func equivSortedKeys(m map[string]any) []string {
 
 // equivRegisters are the registers of the policy tests, and each variant of
 // them that one of the licence and exclusion checks tells apart; "none" has
-// no registers document at all.
+// no registers member in the input at all.
 func equivRegisters() map[string]any {
 	base := equivJSON(`{
 	"licences": {"AIM-LIC-2026-000123": {"id": "AIM-LIC-2026-000123", "version": 3, "originator": "AL/GOV/AIM", "type": "export", "status": "issued",
@@ -548,6 +568,7 @@ func equivPrepare(t *testing.T, dir string, regs any) rego.PreparedEvalQuery {
 		t.Fatal(err)
 	}
 	if regs != nil {
+		// Only a baseline from before input.registers reads them here.
 		data["registers"] = regs
 	}
 	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))

@@ -15,13 +15,10 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/config"
 )
 
@@ -31,24 +28,17 @@ const maxOPAAnswerBytes = 1 << 20
 
 // HTTP asks a separate OPA server, over its REST API, for every decision:
 // the common sidecar design, which ura's embedded engine replaces. The same
-// input document is POSTed to /v1/data/ura/decision, and the registers the
-// policy reads are kept current in the server's data.registers with JSON
-// Patch, as the embedded engine keeps them in its own store. Every way the
-// server cannot answer (unreachable, slow, an HTTP error, no result, a
-// malformed result) is a deny, never an allow.
+// input document, input.registers included, is POSTed to
+// /v1/data/ura/decision: the server holds no state of the gateway's. Every
+// way the server cannot answer (unreachable, slow, an HTTP error, no
+// result, a malformed result) is a deny, never an allow.
 type HTTP struct {
 	decisionURL string
-	dataURL     string // …/v1/data, where data.registers is written
 	client      *http.Client
 	timeout     time.Duration
 	log         *slog.Logger
 	metrics     *opaMetrics
 	revision    string
-
-	regs *Registers
-	// flushMu makes one decision at a time send the queued register
-	// changes; the others wait for it, so none decides on stale registers.
-	flushMu sync.Mutex
 }
 
 var (
@@ -65,14 +55,10 @@ type HTTPOptions struct {
 	// Client is used as given when set (tests); the default keeps a pool of
 	// connections to the one server and never goes through a proxy.
 	Client *http.Client
-	// Registers are sent to the server and kept current there before each
-	// decision; empty ones of its own if nil.
-	Registers *Registers
-	Logger    *slog.Logger
+	Logger *slog.Logger
 }
 
-// NewHTTP checks that the OPA server answers, gives it empty registers and
-// reads the revision of the policy it holds. A server that cannot be reached
+// NewHTTP checks that the OPA server answers and reads the revision of the policy it holds. A server that cannot be reached
 // at start-up is an error: a gateway that would deny everything should not
 // claim to be ready.
 func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
@@ -90,9 +76,6 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if opts.Registers == nil {
-		opts.Registers = NewRegisters()
-	}
 	client := opts.Client
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{
@@ -103,25 +86,15 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
-	base := *u
-	base.RawQuery, base.Fragment = "", ""
-	base.Path = u.Path[:i] + "/v1/data"
 	e := &HTTP{
 		decisionURL: u.String(),
-		dataURL:     base.String(),
 		client:      client,
 		timeout:     opts.Timeout,
 		log:         opts.Logger.With("component", "policy"),
 		metrics:     newOPAMetrics(),
-		regs:        opts.Registers,
 	}
-	e.regs.rewrite = true
-	e.regs.dirty.Store(true)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := e.flush(sctx); err != nil {
-		return nil, fmt.Errorf("policy http: %w", err)
-	}
 	rev, err := e.fetchRevision(sctx, u.Path[:i])
 	if err != nil {
 		return nil, fmt.Errorf("policy http: %w", err)
@@ -135,19 +108,6 @@ func NewHTTP(ctx context.Context, opts HTTPOptions) (*HTTP, error) {
 // and a SHA-256 over its modules as the server reports them.
 func (e *HTTP) Revision() string { return e.revision }
 
-// LoadRegisters rebuilds the registers from the store and sends them whole.
-func (e *HTTP) LoadRegisters(ctx context.Context, s store.Store) error {
-	n, err := e.regs.load(ctx, s)
-	if err != nil {
-		return fmt.Errorf("load policy registers: %w", err)
-	}
-	if err := e.flush(ctx); err != nil {
-		return fmt.Errorf("load policy registers: %w", err)
-	}
-	e.log.Info("policy registers loaded", "records", n)
-	return nil
-}
-
 // Decide asks the OPA server about one record.
 func (e *HTTP) Decide(ctx context.Context, in Input) Decision {
 	d := Decision{ID: newDecisionID(), Revision: e.revision}
@@ -160,13 +120,6 @@ func (e *HTTP) Decide(ctx context.Context, in Input) Decision {
 func (e *HTTP) decide(ctx context.Context, in Input, d Decision) (Decision, bool) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	if err := e.flush(ctx); err != nil {
-		e.log.Error("policy registers update failed", "decision_id", d.ID, "error", err)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
-		}
-		return deny(d, ReasonError, "the policy's registers could not be brought up to date"), true
-	}
 	doc, err := inputDocument(in)
 	if err != nil {
 		e.log.Error("policy input", "decision_id", d.ID, "error", err)
@@ -231,85 +184,10 @@ func inputDocument(in Input) (map[string]any, error) {
 			"roles":     roles,
 		}
 	}
+	if in.Registers != nil {
+		doc["registers"] = in.Registers.Doc()
+	}
 	return doc, nil
-}
-
-// flush sends the register changes queued since the last decision as one
-// JSON Patch, or the registers whole after a load or a failed patch. On
-// failure nothing is forgotten: the next decision sends everything again.
-func (e *HTTP) flush(ctx context.Context) error {
-	if !e.regs.dirty.Load() {
-		return nil
-	}
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
-	r := e.regs
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.dirty.Load() && !r.rewrite {
-		return nil
-	}
-	if !r.rewrite && len(r.pending) > 0 {
-		ops := make([]jsonPatchOp, 0, len(r.pending))
-		for _, p := range r.pending {
-			ops = append(ops, patchOp(p))
-		}
-		body, err := json.Marshal(ops)
-		if err == nil {
-			err = e.call(ctx, http.MethodPatch, e.dataURL+"/"+registersKey, "application/json-patch+json", body, nil)
-		}
-		if err == nil {
-			r.pending = r.pending[:0]
-			r.dirty.Store(false)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		// A patch can fail where a path's parent is missing; the whole
-		// registers always apply.
-		e.log.Warn("policy registers patch refused; sending them whole", "error", err)
-	}
-	body, err := json.Marshal(r.snapshotLocked())
-	if err != nil {
-		return fmt.Errorf("encode registers: %w", err)
-	}
-	if err := e.call(ctx, http.MethodPut, e.dataURL+"/"+registersKey, "application/json", body, nil); err != nil {
-		r.rewrite = true
-		return fmt.Errorf("write registers: %w", err)
-	}
-	r.pending = r.pending[:0]
-	r.rewrite = false
-	r.dirty.Store(false)
-	return nil
-}
-
-type jsonPatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
-}
-
-// patchOp turns a queued change under data.registers into a JSON Patch
-// operation relative to it.
-func patchOp(p patch) jsonPatchOp {
-	rel := p.path
-	if len(rel) > 0 && rel[0] == registersKey {
-		rel = rel[1:]
-	}
-	if p.value == nil {
-		return jsonPatchOp{Op: "remove", Path: jsonPointer(rel)}
-	}
-	return jsonPatchOp{Op: "add", Path: jsonPointer(rel), Value: p.value}
-}
-
-func jsonPointer(p storage.Path) string {
-	var b strings.Builder
-	for _, s := range p {
-		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(s))
-	}
-	return b.String()
 }
 
 // fetchRevision hashes the modules the server holds, so the audit log names
@@ -397,6 +275,6 @@ func (e *HTTP) Collect(ch chan<- prometheus.Metric) {
 }
 
 // HTTPFromConfig builds the engine for policy.mode http.
-func HTTPFromConfig(ctx context.Context, pc config.Policy, regs *Registers, logger *slog.Logger) (*HTTP, error) {
-	return NewHTTP(ctx, HTTPOptions{URL: pc.HTTPURL, Timeout: pc.Timeout, Registers: regs, Logger: logger})
+func HTTPFromConfig(ctx context.Context, pc config.Policy, logger *slog.Logger) (*HTTP, error) {
+	return NewHTTP(ctx, HTTPOptions{URL: pc.HTTPURL, Timeout: pc.Timeout, Logger: logger})
 }

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // httpTestRecord builds a record the way the gateway's decoder does:
@@ -44,13 +44,12 @@ var httpTestAIM = identity.Member{ID: "AL/GOV/AIM", Nation: "ALB", Kind: "agency
 
 // httpFakeOPA is an OPA REST API stand-in whose decision answer a test sets.
 type httpFakeOPA struct {
-	mu       sync.Mutex
-	answer   func(w http.ResponseWriter, input map[string]any)
-	inputs   []map[string]any
-	patches  [][]jsonPatchOp
-	puts     int
-	patchErr int // status to answer PATCH with, 0 = OK
-	putErr   int
+	mu     sync.Mutex
+	answer func(w http.ResponseWriter, input map[string]any)
+	inputs []map[string]any
+	// writes counts requests that would change the server's data: the
+	// engine sends none.
+	writes int
 }
 
 func (f *httpFakeOPA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,22 +59,8 @@ func (f *httpFakeOPA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/policies":
 		_, _ = io.WriteString(w, `{"result":[{"id":"decision.rego","raw":"package ura"}]}`)
-	case r.Method == http.MethodPut && r.URL.Path == "/v1/data/registers":
-		if f.putErr != 0 {
-			w.WriteHeader(f.putErr)
-			return
-		}
-		f.puts++
-		w.WriteHeader(http.StatusNoContent)
-	case r.Method == http.MethodPatch && r.URL.Path == "/v1/data/registers":
-		if f.patchErr != 0 {
-			w.WriteHeader(f.patchErr)
-			_, _ = io.WriteString(w, `{"code":"resource_not_found"}`)
-			return
-		}
-		var ops []jsonPatchOp
-		_ = json.Unmarshal(body, &ops)
-		f.patches = append(f.patches, ops)
+	case r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		f.writes++
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/data/ura/decision":
 		var req struct {
@@ -224,65 +209,29 @@ func compactJSON(t *testing.T, s string) string {
 	return string(b)
 }
 
-// Registers reach the server before the next decision: as a patch, or whole
-// when a patch is refused; a failed update denies and is retried.
-func TestHTTPRegisters(t *testing.T) {
+// The registers travel in each input, as input.registers: the server is
+// never written to, so it holds nothing a replica could disagree on.
+func TestHTTPRegistersInInput(t *testing.T) {
 	f := &httpFakeOPA{answer: httpAnswer(`{"result":{"allow":true}}`)}
 	e, _ := httpStart(t, f, time.Second)
-	if f.puts != 1 {
-		t.Fatalf("start-up wrote the registers %d times, want 1", f.puts)
-	}
 	rec := httpTestRecord(t, httpTestLicence)
-	in := Input{Caller: httpTestAIM, Action: Push, Record: rec}
-
-	e.regs.Observe(rec)
-	e.Decide(context.Background(), in)
-	if len(f.patches) != 1 || len(f.patches[0]) == 0 || f.patches[0][0].Op != "add" || f.patches[0][0].Path != "/licences/AIM-LIC-2026-000123" {
-		t.Fatalf("patches = %+v", f.patches)
-	}
-	e.Decide(context.Background(), in)
-	if len(f.patches) != 1 {
-		t.Fatalf("an unchanged register was sent again: %+v", f.patches)
-	}
-
-	// A refused patch falls back to the whole registers.
-	f.patchErr = http.StatusNotFound
-	rec2 := httpTestRecord(t, strings.Replace(httpTestLicence, `"version":1`, `"version":2`, 1))
-	e.regs.Observe(rec2)
-	if d := e.Decide(context.Background(), in); !d.Allow {
-		t.Fatalf("decision after a refused patch: %+v", d)
-	}
-	if f.puts != 2 {
-		t.Fatalf("puts = %d, want 2", f.puts)
-	}
-
-	// Neither applies: deny, and send everything with the next decision.
-	f.putErr = http.StatusInternalServerError
-	e.regs.Observe(httpTestRecord(t, strings.Replace(httpTestLicence, `"version":1`, `"version":3`, 1)))
-	if d := e.Decide(context.Background(), in); d.Allow || d.Reasons[0].Code != ReasonError {
-		t.Fatalf("decision on stale registers: %+v", d)
-	}
+	snap := registers.NewSnapshot()
+	snap.Licences["AIM-LIC-2026-000123"] = &registers.Licence{Status: "suspended", Items: map[string]int64{"ML1": 5}}
+	snap.AddExported("AIM-LIC-2026-000123", "ML1", 2)
+	e.Decide(context.Background(), Input{Caller: httpTestAIM, Action: Push, Record: rec, Registers: snap})
+	e.Decide(context.Background(), Input{Caller: httpTestAIM, Action: Pull, Record: rec})
 	f.mu.Lock()
-	f.putErr, f.patchErr = 0, 0
-	f.mu.Unlock()
-	if d := e.Decide(context.Background(), in); !d.Allow {
-		t.Fatalf("decision after the server recovered: %+v", d)
+	defer f.mu.Unlock()
+	if f.writes != 0 {
+		t.Fatalf("the engine wrote to the server %d times", f.writes)
 	}
-	if f.puts != 3 {
-		t.Fatalf("puts = %d, want 3 (the whole registers after a failure)", f.puts)
+	regs, _ := f.inputs[0]["registers"].(map[string]any)
+	lic, _ := regs["licences"].(map[string]any)["AIM-LIC-2026-000123"].(map[string]any)
+	exp, _ := regs["exported"].(map[string]any)["AIM-LIC-2026-000123"].(map[string]any)
+	if lic["status"] != "suspended" || exp["ML1"] != float64(2) {
+		t.Fatalf("input.registers = %v", regs)
 	}
-}
-
-func TestJSONPointer(t *testing.T) {
-	if got := jsonPointer([]string{"excluded", "by_name", "a/b~c"}); got != "/excluded/by_name/a~1b~0c" {
-		t.Fatalf("got %s", got)
-	}
-	op := patchOp(patch{path: []string{registersKey, "licences", "L1"}})
-	if op.Op != "remove" || op.Path != "/licences/L1" {
-		t.Fatalf("got %+v", op)
-	}
-	b, _ := json.Marshal(op)
-	if bytes.Contains(b, []byte("value")) {
-		t.Fatalf("remove carries a value: %s", b)
+	if _, ok := f.inputs[1]["registers"]; ok {
+		t.Fatalf("a pull was given registers: %v", f.inputs[1])
 	}
 }

@@ -37,6 +37,9 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 	if in.Caller.ID != "" {
 		doc["caller"] = callerDoc(in.Caller)
 	}
+	if in.Registers != nil {
+		doc["registers"] = in.Registers.Doc()
+	}
 	if !convertible(doc) {
 		return nil, false
 	}

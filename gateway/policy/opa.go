@@ -22,8 +22,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ura-gateway/ura/adapters/store"
-	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
@@ -45,7 +43,7 @@ const (
 const DefaultTimeout = 50 * time.Millisecond
 
 // unsafeBuiltins are refused at compile time: a decision depends on its input
-// and the registers only, never on the network.
+// (the registers included) and the bundle's data only, never on the network.
 var unsafeBuiltins = map[string]struct{}{
 	"http.send":          {},
 	"net.lookup_ip_addr": {},
@@ -59,21 +57,18 @@ type Options struct {
 	Shadow *Source
 	// Timeout bounds each evaluation; DefaultTimeout if zero.
 	Timeout time.Duration
-	// Registers are what the policy reads besides its input; empty ones
-	// of its own if nil.
-	Registers *Registers
 	// ShadowKeep is how many divergences are kept in memory (default 1000).
 	ShadowKeep int
 	Logger     *slog.Logger
 }
 
 // OPA is the policy engine: Rego prepared once per revision, evaluated per
-// record against an AST input, with the registers in OPA's store.
+// record against an AST input that carries the registers the record refers
+// to (input.registers).
 type OPA struct {
 	timeout time.Duration
 	log     *slog.Logger
 	metrics *opaMetrics
-	regs    *Registers
 
 	activeSrc Source
 	shadowSrc *Source
@@ -86,9 +81,6 @@ type OPA struct {
 	stop       chan struct{}
 	stopOnce   sync.Once
 
-	// exportMu serialises export declarations (see Decide).
-	exportMu sync.Mutex
-
 	reloadMu   sync.Mutex
 	failed     map[string]string // target → revision that failed to load
 	lastReload atomic.Pointer[ReloadInfo]
@@ -99,8 +91,8 @@ var (
 	_ prometheus.Collector = (*OPA)(nil)
 )
 
-// compiled is one policy revision ready to evaluate. It is immutable once
-// swapped in, apart from the registers its store receives.
+// compiled is one policy revision ready to evaluate, immutable once swapped
+// in: its store holds the bundle's data only.
 type compiled struct {
 	source           Source
 	revision         string
@@ -125,14 +117,10 @@ func New(ctx context.Context, opts Options) (*OPA, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if opts.Registers == nil {
-		opts.Registers = NewRegisters()
-	}
 	e := &OPA{
 		timeout:   opts.Timeout,
 		log:       opts.Logger.With("component", "policy"),
 		metrics:   newOPAMetrics(),
-		regs:      opts.Registers,
 		activeSrc: opts.Source,
 		shadowSrc: opts.Shadow,
 		ring:      newDivergenceRing(opts.ShadowKeep),
@@ -143,17 +131,13 @@ func New(ctx context.Context, opts Options) (*OPA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	if err := e.install(ctx, &e.active, c); err != nil {
-		return nil, err
-	}
+	e.active.Store(c)
 	if opts.Shadow != nil {
 		sc, err := e.build(ctx, *opts.Shadow)
 		if err != nil {
 			return nil, fmt.Errorf("shadow policy: %w", err)
 		}
-		if err := e.install(ctx, &e.shadow, sc); err != nil {
-			return nil, err
-		}
+		e.shadow.Store(sc)
 		e.shadowJobs = make(chan shadowJob, shadowQueue)
 		for range max(1, runtime.GOMAXPROCS(0)) {
 			go e.shadowWorker()
@@ -230,79 +214,9 @@ func definesDecision(mods map[string]*ast.Module) bool {
 	return false
 }
 
-// install gives c the current registers and swaps it in. Both happen under
-// the registers' lock, so no observed record is missing from the new store.
-func (e *OPA) install(ctx context.Context, slot *atomic.Pointer[compiled], c *compiled) error {
-	e.regs.mu.Lock()
-	defer e.regs.mu.Unlock()
-	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
-		e.log.Error("policy registers update failed", "error", err)
-	}
-	// A revision without its registers would decide on none: it is not
-	// swapped in.
-	if err := e.regs.writeAllLocked(ctx, c.store); err != nil {
-		return fmt.Errorf("policy registers: %w", err)
-	}
-	slot.Store(c)
-	return nil
-}
-
-func (e *OPA) stores() []storage.Store {
-	var out []storage.Store
-	if c := e.active.Load(); c != nil {
-		out = append(out, c.store)
-	}
-	if c := e.shadow.Load(); c != nil {
-		out = append(out, c.store)
-	}
-	return out
-}
-
-// LoadRegisters rebuilds the registers from the store, reading it once. Call
-// it at start-up, before the gateway serves.
-func (e *OPA) LoadRegisters(ctx context.Context, s store.Store) error {
-	start := time.Now()
-	n, err := e.regs.load(ctx, s)
-	if err != nil {
-		return fmt.Errorf("load policy registers: %w", err)
-	}
-	e.flush(ctx)
-	c := e.regs.counts()
-	e.log.Info("policy registers loaded", "records", n, "licences", c.Licences, "entities", c.Entities,
-		"excluded_entities", c.ExcludedEntities, "duration_ms", time.Since(start).Milliseconds())
-	return nil
-}
-
-func (e *OPA) flush(ctx context.Context) {
-	now := time.Now()
-	due := e.regs.expireDue(now)
-	if !due && !e.regs.dirty.Load() {
-		return
-	}
-	e.regs.mu.Lock()
-	defer e.regs.mu.Unlock()
-	if due {
-		e.regs.expireLocked(now)
-	}
-	if err := e.regs.flushLocked(ctx, e.stores()); err != nil {
-		e.log.Error("policy registers update failed", "error", err)
-	}
-}
-
 // Decide evaluates the active policy for one record. It never fails: every
 // way the policy cannot answer is a deny with a reason code.
 func (e *OPA) Decide(ctx context.Context, in Input) Decision {
-	export := isExportPush(in)
-	if export {
-		// Export declarations are decided one at a time, each seeing the
-		// quantities the ones before it reserved: two declarations that
-		// fit a licence only separately cannot both pass, whether they
-		// come in one batch or in two concurrent pushes.
-		e.exportMu.Lock()
-		defer e.exportMu.Unlock()
-		e.regs.unreserve(in.Record.ID)
-	}
-	e.flush(context.WithoutCancel(ctx))
 	c := e.active.Load()
 	input, err := buildInput(in)
 	if err != nil {
@@ -315,18 +229,10 @@ func (e *OPA) Decide(ctx context.Context, in Input) Decision {
 	start := time.Now()
 	d, failed := e.eval(ctx, c, input)
 	e.metrics.observe(e.log, in, d, failed, start)
-	if export && d.Allow {
-		e.regs.reserve(in.Record, time.Now())
-	}
 	if sc := e.shadow.Load(); sc != nil {
 		e.shadowDecide(sc, in, input, d)
 	}
 	return d
-}
-
-func isExportPush(in Input) bool {
-	return in.Action == Push && in.Record != nil && in.Record.Kind == records.KindTrackingEvent &&
-		str(in.Record.Body()["type"]) == "EXPORT_DECLARED"
 }
 
 func recordID(in Input) string {
@@ -517,6 +423,13 @@ func buildInput(in Input) (ast.Value, error) {
 			[2]*ast.Term{ast.InternedTerm("roles"), ast.ArrayTerm(roles...)},
 		)
 		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("caller"), ast.NewTerm(caller)})
+	}
+	if in.Registers != nil {
+		regs, err := ast.InterfaceToValue(in.Registers.Doc())
+		if err != nil {
+			return nil, fmt.Errorf("registers: %w", err)
+		}
+		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("registers"), ast.NewTerm(regs)})
 	}
 	return ast.NewObject(kvs...), nil
 }

@@ -67,11 +67,7 @@ func (e *OPA) reloadOne(ctx context.Context, target string, src Source, slot *at
 		e.reloadResult(target, snap.revision, err)
 		return fmt.Errorf("%s policy: %w", target, err)
 	}
-	if err := e.install(ctx, slot, c); err != nil {
-		e.failed[target] = snap.revision
-		e.reloadResult(target, snap.revision, err)
-		return fmt.Errorf("%s policy: %w", target, err)
-	}
+	slot.Store(c)
 	delete(e.failed, target)
 	e.reloadResult(target, c.revision, nil)
 	return nil
@@ -117,12 +113,11 @@ type PolicyInfo struct {
 
 // Status is what GET /v1/policy shows.
 type Status struct {
-	Active            PolicyInfo     `json:"active"`
-	Shadow            *PolicyInfo    `json:"shadow"`
-	ShadowDivergences uint64         `json:"shadow_divergences"`
-	LastReload        *ReloadInfo    `json:"last_reload,omitempty"`
-	Registers         RegisterCounts `json:"registers"`
-	Timeout           string         `json:"timeout"`
+	Active            PolicyInfo  `json:"active"`
+	Shadow            *PolicyInfo `json:"shadow"`
+	ShadowDivergences uint64      `json:"shadow_divergences"`
+	LastReload        *ReloadInfo `json:"last_reload,omitempty"`
+	Timeout           string      `json:"timeout"`
 }
 
 // StatusReporter is implemented by engines that can describe their state.
@@ -138,7 +133,6 @@ func (e *OPA) Status() Status {
 		Active:            info(e.active.Load()),
 		ShadowDivergences: e.DivergenceCount(),
 		LastReload:        e.lastReload.Load(),
-		Registers:         e.regs.counts(),
 		Timeout:           e.timeout.String(),
 	}
 	if sc := e.shadow.Load(); sc != nil {

@@ -300,15 +300,9 @@ func (s Source) parse(snap *snapshot, withTests bool) (*loaded, error) {
 	if l.data == nil {
 		l.data = map[string]any{}
 	}
-	if _, clash := l.data[registersKey]; clash {
-		return nil, fmt.Errorf("%s: data.%s is kept by the gateway; the bundle must not define it", s, registersKey)
-	}
 	for _, mf := range b.Modules {
 		if !withTests && isTestFile(mf.Path) {
 			continue
-		}
-		if mf.Parsed.Package.Path.HasPrefix(ast.MustParseRef("data." + registersKey)) {
-			return nil, fmt.Errorf("%s: %s: package %s is kept by the gateway", s, mf.Path, mf.Parsed.Package.Path)
 		}
 		l.modules[mf.Path] = mf.Parsed
 	}

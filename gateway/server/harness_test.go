@@ -182,9 +182,8 @@ func beforeRun(f func(*Server)) gatewayOption {
 }
 
 // withEmbeddedPolicy runs the gateway on the embedded policy over a real
-// embedded store, with the policy's registers loaded from that store and
-// observed by the gateway: what every test that claims a mission behaviour
-// runs on.
+// embedded store, whose registers each push reads: what every test that
+// claims a mission behaviour runs on.
 func withEmbeddedPolicy() gatewayOption {
 	return func(s *gatewaySetup) {
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) { e.embedPolicy(d, nil) })
@@ -204,26 +203,36 @@ func withShadowPolicy(candidate string) gatewayOption {
 	}
 }
 
+// withEmbeddedPolicyOn is withEmbeddedPolicy over st (several gateways on
+// one PostgreSQL database: replicas).
+func withEmbeddedPolicyOn(st store.Store) gatewayOption {
+	return func(s *gatewaySetup) {
+		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) { e.embedPolicyOn(d, nil, st) })
+	}
+}
+
 func (e *gatewayEnv) embedPolicy(d *Deps, shadow *policy.Source) {
 	t := e.t
 	t.Helper()
-	ctx := context.Background()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: shadow, Registers: regs,
+	e.embedPolicyOn(d, shadow, st)
+}
+
+func (e *gatewayEnv) embedPolicyOn(d *Deps, shadow *policy.Source, st store.Store) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	engine, err := policy.New(ctx, policy.Options{Timeout: 10 * time.Second, Shadow: shadow,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(engine.Close)
-	if err := engine.LoadRegisters(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	d.Store, d.Policy, d.Registers = st, engine, regs
+	d.Store, d.Policy = st, engine
 	e.engine = engine
 }
 
@@ -285,7 +294,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *gatewayEnv {
 	var d Deps
 	if !s.noFakes {
 		e.store, e.policy, e.signer, e.audit, e.limiter = apitest.NewStore(), &apitest.Policy{}, &apitest.Signer{}, &apitest.Audit{}, apitest.NewLimiter(nil)
-		d = Deps{Store: e.store, Policy: e.policy, Registers: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
+		d = Deps{Store: e.store, Policy: e.policy, Signer: e.signer, Audit: e.audit, Limiter: e.limiter}
 	}
 	for _, f := range s.parts {
 		f(e, &d)

@@ -42,15 +42,12 @@ type Checker = ops.Checker
 // Deps are the parts the request chain is composed of.
 type Deps struct {
 	// Checks are the dependencies /readyz asks.
-	Checks []Checker
-	Store  store.Store
-	Policy policy.Engine
-	// Registers are what Policy reads besides its input; every accepted
-	// record is observed into them. Nil: the policy reads none.
-	Registers policy.Observer
-	Signer    sign.Signer
-	Limiter   ratelimit.Limiter
-	Audit     audit.Log
+	Checks  []Checker
+	Store   store.Store
+	Policy  policy.Engine
+	Signer  sign.Signer
+	Limiter ratelimit.Limiter
+	Audit   audit.Log
 	// Forwarder is optional: without destinations, records are only stored.
 	Forwarder upstream.Forwarder
 	// Peers verifies records signed by peer gateways (sign.peers); nil: none.
@@ -166,7 +163,7 @@ func (s *Server) apis() (apis, error) {
 		}
 		s.kit.Refusals = ref
 	}
-	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy, Registers: d.Registers,
+	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy,
 		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors,
 		Stopping: s.stopping}, s.metrics.registry)
 	if err != nil {

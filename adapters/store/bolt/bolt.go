@@ -8,6 +8,8 @@
 //	seq       seq(8)                  → id, one entry per record: its latest version
 //	ix_kind, ix_originator, ix_licence, ix_marking
 //	          len(value) value seq(8) → id
+//	reg_*     the registers the policy reads (registers.go), written in
+//	          the transaction that stores each record
 //
 // The sequence is the order records were stored in and the cursor callers
 // resume from. A new version takes a new sequence number and its old index
@@ -46,14 +48,23 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = [][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}
+	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}, regBuckets...)
 
 	keyFormat = []byte("format")
+	// keyBackfill is the last record id the back-fill of the register
+	// indexes reached, while it runs.
+	keyBackfill = []byte("registers_backfill")
 )
 
 // formatVersion is written into the file so that a later layout change can
-// recognise (and migrate) an older file instead of misreading it.
-const formatVersion = 1
+// recognise (and migrate) an older file instead of misreading it. Version 2
+// added the register indexes (registers.go); a version 1 file gets them at
+// Open, and a gateway that knows only version 1 refuses the file rather
+// than store records without them.
+const (
+	formatVersion        = 2
+	formatBeforeRegister = 1
+)
 
 // Options tune Open.
 type Options struct {
@@ -103,6 +114,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)
 	}
+	needBackfill := false
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -111,13 +123,20 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		m := tx.Bucket(bMeta)
 		if v := m.Get(keyFormat); v != nil {
-			if len(v) != 4 || binary.BigEndian.Uint32(v) != formatVersion {
+			switch {
+			case len(v) == 4 && binary.BigEndian.Uint32(v) == formatVersion:
+			case len(v) == 4 && binary.BigEndian.Uint32(v) == formatBeforeRegister:
+				needBackfill = true
+			default:
 				return fmt.Errorf("file format %x is not %d", v, formatVersion)
 			}
 			return nil
 		}
 		return m.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 	})
+	if err == nil && needBackfill {
+		err = backfill(db)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded store %s: %w", path, err)

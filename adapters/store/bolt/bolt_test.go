@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/storetest"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 func open(tb testing.TB) *Store {
@@ -127,5 +131,62 @@ func TestFileIsPrivate(t *testing.T) {
 		if fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s has mode %v; group and others must have no access", p, fi.Mode().Perm())
 		}
+	}
+}
+
+// TestBackfillRegisters: a file written before the register indexes existed
+// (format 1) gets them at Open, in chunks.
+func TestBackfillRegisters(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ura.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []*records.Record{
+		storetest.ExportLicence(t, "LIC-1", 1, "issued", 10, "L1", "KAYO"),
+		storetest.Declaration(t, "DEC-1", 1, "LIC-1", "ML1", 4),
+		storetest.Declaration(t, "DEC-1", 2, "LIC-1", "ML1", 6),
+		storetest.Exclusion(t, "EXC-1", 1, "L1", "Kayo", "2025-01-01", ""),
+	}
+	for i := range backfillChunk + 10 { // more than one back-fill chunk
+		recs = append(recs, storetest.Small(t, i))
+	}
+	items := make([]store.Item, len(recs))
+	for i, r := range recs {
+		items[i].Record = r
+	}
+	for i, r := range s.PutBatch(ctx, items) {
+		if r.Err != nil {
+			t.Fatalf("item %d: %v", i, r.Err)
+		}
+	}
+	// Back to a format 1 file: no register buckets.
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range regBuckets {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatBeforeRegister))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.Registers(ctx, registers.Refs{Licences: []string{"LIC-1", "AIM-LIC-2026-0005009"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Licences["LIC-1"] == nil || snap.Licences["AIM-LIC-2026-0005009"] == nil || snap.Exported["LIC-1"]["ML1"] != 6 || snap.ByID["L1"]["EXC-1"] == nil {
+		t.Fatalf("after back-fill: licences %v exported %v exclusions %v", snap.Licences, snap.Exported, snap.ByID)
+	}
+	if _, err := s.Put(ctx, storetest.Declaration(t, "DEC-2", 1, "LIC-1", "ML1", 5), nil); storetest.LicenceCode(err) != "licence_quantity_exceeded" {
+		t.Fatalf("the back-filled balance is not enforced: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // fillPercent is how full bbolt leaves a page it splits.
@@ -188,6 +189,13 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 	if err := recdoc.RunCheck(check, prev); err != nil {
 		return store.Result{Err: err}, nil
 	}
+	entries := registers.Of(rec)
+	if err := checkExport(tx, entries); err != nil {
+		if le := (*store.LicenceError)(nil); errors.As(err, &le) {
+			return store.Result{Err: err}, nil
+		}
+		return store.Result{}, err
+	}
 
 	seq, err := seqs.NextSequence()
 	if err != nil {
@@ -228,6 +236,9 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		if err := b.Put(append(e[1], seqKey(seq)...), id); err != nil {
 			return store.Result{}, err
 		}
+	}
+	if err := index(tx, rec, entries); err != nil {
+		return store.Result{}, err
 	}
 	return store.Result{Outcome: store.Accepted}, nil
 }

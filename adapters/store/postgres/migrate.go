@@ -24,6 +24,10 @@ const (
 	lockSeq     = 0x55524102
 )
 
+// migrationRegisters created the register indexes, which are filled from
+// the stored records in the same transaction.
+const migrationRegisters = 2
+
 type migration struct {
 	version int
 	name    string
@@ -102,6 +106,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ura_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
 			return current, err
+		}
+		if m.version == migrationRegisters {
+			if _, err := backfillRegisters(ctx, tx); err != nil {
+				return current, fmt.Errorf("migration %s: index the stored records: %w", m.name, err)
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

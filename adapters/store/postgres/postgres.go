@@ -2,7 +2,8 @@
 // several replicas or keep their register in an institution's database.
 //
 // Schema (migrations/): ura_records holds the latest version of each record
-// with the fields pulls filter on, ura_record_versions every version. Each
+// with the fields pulls filter on, ura_record_versions every version, and
+// the ura_reg_* tables the registers the policy reads (registers.go). Each
 // stored version takes the next number of ura_record_seq, which is the order
 // pulls stream in and the cursor they resume from.
 package postgres
@@ -22,6 +23,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // Options configure Open.
@@ -212,9 +214,13 @@ type state struct {
 //  1. lock the existing rows of every id in the batch, in id order (FOR
 //     UPDATE), so concurrent pushes of the same record queue behind each
 //     other and batches cannot deadlock on each other's rows;
-//  2. decide each item against what the database and the earlier items say,
-//     running its Check;
-//  3. take the sequence lock and write the accepted items.
+//  2. lock the register index rows of the licences the batch stores or
+//     declares exports against (lockRegisters), and read their balances;
+//  3. decide each item against what the database and the earlier items say,
+//     running its Check, and an export declaration against its licence's
+//     status and balance (a *store.LicenceError refuses it);
+//  4. take the sequence lock and write the accepted items with their
+//     register index entries.
 //
 // Ids not yet stored are not locked by step 1; a concurrent first push of the
 // same id surfaces as a unique violation at INSERT and the whole transaction
@@ -253,7 +259,19 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 		return nil, err
 	}
 
+	entries := make([]registers.Entries, len(items))
+	for i, it := range items {
+		if valid[i] {
+			entries[i] = registers.Of(it.Record)
+		}
+	}
+	regs, err := lockRegisters(ctx, tx, items, valid, entries)
+	if err != nil {
+		return nil, err
+	}
+
 	results := make([]store.Result, len(items))
+	prevExports := make([]*registers.Export, len(items))
 	var accepted []int
 	for i, it := range items {
 		if !valid[i] {
@@ -264,6 +282,13 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 		res, err := s.decide(ctx, tx, rec, st, it.Check)
 		if err != nil {
 			return nil, err
+		}
+		if res.Err == nil && res.Outcome == store.Accepted {
+			if err := regs.check(entries[i]); err != nil {
+				res = store.Result{Err: err}
+			} else {
+				prevExports[i] = regs.apply(rec, entries[i])
+			}
 		}
 		results[i] = res
 		if res.Err == nil && res.Outcome == store.Accepted {
@@ -312,6 +337,9 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 		}
 		batch.Queue(`INSERT INTO ura_record_versions (id, version, kind, raw) VALUES ($1, $2, $3, $4)`,
 			rec.ID, rec.Version, rec.Kind, []byte(rec.Raw))
+		if err := queueIndex(batch, rec, entries[i], prevExports[i]); err != nil {
+			return nil, err
+		}
 	}
 	br := tx.SendBatch(ctx, batch)
 	for range batch.Len() {

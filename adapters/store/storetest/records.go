@@ -56,7 +56,8 @@ func Licence(tb testing.TB, id string, version int, status string, created time.
 			"holder":     map[string]any{"entity_id": "L61234567A", "name": "KAYO sh.a."},
 			"valid_from": "2026-05-01", "valid_until": "2027-04-30",
 			"items": []any{map[string]any{"ml_category": "ML3", "description": "7.62x39mm cartridges",
-				"quantity": 200000, "unit": "rounds"}},
+				"quantity": 200000, "unit": "rounds"}, map[string]any{"ml_category": "ML1", "description": "rifles",
+				"quantity": 1000, "unit": "pieces"}},
 			"destination": "CZE",
 		},
 	})
@@ -103,5 +104,56 @@ func Small(tb testing.TB, i int) *records.Record {
 			"valid_until": "2027-04-30",
 			"destination": "CZE",
 		},
+	})
+}
+
+// ExportLicence is an export licence with the given status and licensed
+// quantity of ML1, held by holder (entity id and name).
+func ExportLicence(tb testing.TB, id string, version int, status string, ml1 int, holderID, holderName string) *records.Record {
+	tb.Helper()
+	return Record(tb, map[string]any{
+		"kind": records.KindLicence, "id": id, "version": version,
+		"label": label("AL/GOV/AIM", base),
+		"licence": map[string]any{
+			"type": "export", "status": status,
+			"holder":     map[string]any{"entity_id": holderID, "name": holderName},
+			"valid_from": "2026-05-01", "valid_until": "2027-04-30",
+			"items":       []any{map[string]any{"ml_category": "ML1", "quantity": ml1, "unit": "pieces"}},
+			"destination": "CZE",
+		},
+	})
+}
+
+// Declaration is an export declaration of quantity items of category under
+// licenceID.
+func Declaration(tb testing.TB, id string, version int, licenceID, category string, quantity int) *records.Record {
+	tb.Helper()
+	return Record(tb, map[string]any{
+		"kind": records.KindTrackingEvent, "id": id, "version": version,
+		"label": label("AL/GOV/DPD", base, "ALB", "CZE"),
+		"event": map[string]any{
+			"type": "EXPORT_DECLARED", "at": base.Format(time.RFC3339),
+			"item": map[string]any{
+				"marking":     map[string]any{"manufacturer": "KAYO", "country": "ALB", "serial": "LOT-" + id, "year": 2026},
+				"ml_category": category,
+			},
+			"quantity": quantity, "licence_id": licenceID, "from": "ALB", "to": "CZE",
+		},
+	})
+}
+
+// Exclusion is an entry of the register of excluded entities.
+func Exclusion(tb testing.TB, id string, version int, entityID, name, from, until string) *records.Record {
+	tb.Helper()
+	body := map[string]any{"name": name, "excluded_from": from, "reason": "sanctions"}
+	if entityID != "" {
+		body["entity_id"] = entityID
+	}
+	if until != "" {
+		body["excluded_until"] = until
+	}
+	return Record(tb, map[string]any{
+		"kind": records.KindExcludedEntity, "id": id, "version": version,
+		"label": label("AL/GOV/AIM", base), "excluded_entity": body,
 	})
 }

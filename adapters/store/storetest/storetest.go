@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Batch", func(t *testing.T) { testBatch(t, newStore(t)) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, newStore(t)) })
+	runRegisters(t, newStore)
 }
 
 var ctx = context.Background()

@@ -17,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // devMembers are the members of deploy/dev/ura.yaml, the configuration the
@@ -99,8 +100,8 @@ type seeded struct {
 }
 
 // push runs the seed through what a push does: the default policy (as the
-// file's member), then the store with the lifecycle check, then the policy
-// registers.
+// file's member, with the registers the store holds for the record), then
+// the store with the lifecycle check and the export balance.
 func push(t *testing.T) *seeded {
 	t.Helper()
 	ctx := context.Background()
@@ -110,8 +111,7 @@ func push(t *testing.T) *seeded {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	// A generous deadline: the race detector on a loaded machine can be slow.
-	regs := policy.NewRegisters()
-	engine, err := policy.New(ctx, policy.Options{Timeout: 5 * time.Second, Registers: regs})
+	engine, err := policy.New(ctx, policy.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,12 @@ func push(t *testing.T) *seeded {
 			if err != nil && err != store.ErrNotFound {
 				t.Fatal(err)
 			}
-			d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Push, Record: rec, Previous: prev})
+			snap, err := st.Registers(ctx, registers.RefsOf([]*records.Record{rec}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Push, Record: rec, Previous: prev,
+				Registers: registers.NewOverlay(snap).For(rec)})
 			if !d.Allow {
 				t.Errorf("%s: policy denies %s v%d to %s: %v%s", p.File, rec.ID, rec.Version, p.Member, d.Reasons, aged(rec, s.all))
 				continue
@@ -136,7 +141,6 @@ func push(t *testing.T) *seeded {
 				t.Errorf("%s: storing %s v%d: %q %v", p.File, rec.ID, rec.Version, out, err)
 				continue
 			}
-			regs.Observe(rec)
 			s.all[rec.ID] = rec
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
@@ -44,6 +45,9 @@ type Store struct {
 	seq    uint64
 	byID   map[string]*stored
 	FailOn string // Put of this id fails as a storage error
+	// Refuse maps ids whose Put the store refuses with the error given
+	// (a *store.LicenceError, as a real store refuses an export).
+	Refuse map[string]error
 	GetErr error
 }
 
@@ -62,6 +66,9 @@ func (s *Store) Put(_ context.Context, rec *records.Record, check store.Check) (
 	defer s.mu.Unlock()
 	if rec.ID == s.FailOn {
 		return "", errors.New("disk on fire")
+	}
+	if err := s.Refuse[rec.ID]; err != nil {
+		return "", err
 	}
 	var prev *records.Record
 	if st, ok := s.byID[rec.ID]; ok {
@@ -95,6 +102,25 @@ func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result
 		results[i].Outcome, results[i].Err = s.Put(ctx, it.Record, it.Check)
 	}
 	return results
+}
+
+// Registers derives the registers from every stored record (registers.Of)
+// and returns them whole, whatever refs name: a decision reads only what
+// its record refers to anyway.
+func (s *Store) Registers(context.Context, registers.Refs) (*registers.Snapshot, error) {
+	s.mu.Lock()
+	all := make([]*stored, 0, len(s.byID))
+	for _, st := range s.byID {
+		all = append(all, st)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(all, func(a, b *stored) int { return int(a.seq) - int(b.seq) })
+	snap := registers.NewSnapshot()
+	o := registers.NewOverlay(snap)
+	for _, st := range all {
+		o.Apply(st.rec)
+	}
+	return snap, nil
 }
 
 func (s *Store) Versions(_ context.Context, id string) ([]*records.Record, error) {
@@ -225,9 +251,8 @@ const PolicyRevision = "rev-test"
 // of a nation in its releasable_to (auditors see everything), and customs
 // members get contract values and personal contacts redacted.
 type Policy struct {
-	n        atomic.Int64
-	Observed atomic.Int64
-	Redact   []string // overrides the customs redactions when set
+	n      atomic.Int64
+	Redact []string // overrides the customs redactions when set
 }
 
 var _ policy.Engine = (*Policy)(nil)
@@ -255,8 +280,6 @@ func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
 	}
 	return d
 }
-
-func (p *Policy) Observe(*records.Record) { p.Observed.Add(1) }
 
 // Signer makes real compact JWS with HMAC-SHA256, so tests can verify
 // what was signed. Its published key set is KeySet (empty when nil), or

@@ -3,9 +3,10 @@
 // chain"), in this order and nowhere else:
 //
 //	push  identity → body under limits → rate limit (cost = records)
-//	      → schema validation → originator = caller → policy per record
-//	      → audit the decisions (durable) → store (lifecycle check inside
-//	      the store's transaction) → queue in the outbox (what is sent is
+//	      → schema validation → originator = caller → the batch's
+//	      registers (one store read) → policy per record → audit the
+//	      decisions (durable) → store (lifecycle check and export balance
+//	      inside the store's transaction) → queue in the outbox (what is sent is
 //	      decided there, at delivery, as a pull by the destination's
 //	      member: gateway/release) → sign every result (with the record's
 //	      digest and the seq of its decision event) → audit the outcome
@@ -53,11 +54,8 @@ const Chunk = 256
 type Deps struct {
 	Store  store.Store
 	Policy policy.Engine
-	// Registers are what Policy reads besides its input; every accepted
-	// record is observed into them. Nil: the policy reads none.
-	Registers policy.Observer
-	Signer    sign.Signer
-	Audit     audit.Log
+	Signer sign.Signer
+	Audit  audit.Log
 	// Forwarder is optional: without destinations, records are only stored.
 	Forwarder upstream.Forwarder
 	// Peers verifies records signed by peer gateways; nil: none.

@@ -20,6 +20,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
@@ -74,6 +75,9 @@ type pushItem struct {
 	// kid is the peer gateway's key that signed a relayed record, once
 	// verified (federation.Relay.Check).
 	kid string
+	// overtaken: the policy allowed the record, and the store then refused
+	// it (an export its licence no longer allows when stored).
+	overtaken bool
 }
 
 // pusher is one push going through the chain.
@@ -177,11 +181,9 @@ func (ps *pusher) decide(ctx context.Context, c *gin.Context, decoded []records.
 			return nil, ps.kit.Refuse(c, ps.req, problem.From(err))
 		}
 		items[i].kid, items[i].res.Reasons = e.KID, e.Reasons
-		if err := ps.check(ctx, &items[i], e.Checked); err != nil {
-			return nil, err
-		}
+		ps.check(&items[i], e.Checked)
 	}
-	return items, nil
+	return items, ps.ask(ctx, items)
 }
 
 // statusCounts sets how many records of a push have each status so far on
@@ -200,9 +202,9 @@ func statusCounts(sp tracing.Span, items []pushItem) {
 	}
 }
 
-// check validates one record and asks policy about it; items that survive
-// have status accepted pending the store.
-func (ps *pusher) check(ctx context.Context, it *pushItem, v records.Checked) error {
+// check validates one record and refuses one pushed in another's name;
+// items that survive are left for ask (rec set, no status yet).
+func (ps *pusher) check(it *pushItem, v records.Checked) {
 	it.res.ID, it.res.Version = v.ID, v.Version
 	if !v.Valid() {
 		it.res.Status = StatusInvalid
@@ -210,7 +212,7 @@ func (ps *pusher) check(ctx context.Context, it *pushItem, v records.Checked) er
 		for i := range it.res.Errors {
 			it.res.Errors[i].Record = &it.res.Index
 		}
-		return nil
+		return
 	}
 	rec := v.Record
 	it.rec = rec
@@ -220,32 +222,71 @@ func (ps *pusher) check(ctx context.Context, it *pushItem, v records.Checked) er
 	if reason, ok := ps.relay.MayOriginate(ps.req.Member.ID, ps.peer, rec.Label.Originator); !ok {
 		it.res.Status = StatusDenied
 		it.res.Reasons = []verdict.Reason{reason}
+	}
+}
+
+// ask asks policy about every checked record, in order; those allowed
+// have status accepted pending the store. The registers the batch refers to
+// are read from the store once (no copy is kept between pushes: every
+// replica reads the same store), and each record allowed is put on the
+// batch's overlay, so that a later record of the batch is decided as if it
+// were stored (a licence, then an export against it).
+func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
+	var recs []*records.Record
+	for i := range items {
+		if items[i].rec != nil && items[i].res.Status == "" {
+			recs = append(recs, items[i].rec)
+		}
+	}
+	if len(recs) == 0 {
 		return nil
 	}
-	prev, err := ps.deps.Store.Get(ctx, rec.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		prev = nil
-	case err != nil:
-		// Without the stored version policy cannot judge a downgrade; no
-		// record is decided blind, and none of the batch is stored yet.
-		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
+	snap := registers.NewSnapshot()
+	if refs := registers.RefsOf(recs); !refs.Empty() {
+		var err error
+		if snap, err = ps.deps.Store.Registers(ctx, refs); err != nil {
+			return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
+		}
 	}
-	it.prev = prev
-	it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: rec, Previous: prev})
-	it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
-	it.res.Status = StatusAccepted
-	if !it.d.Allow {
-		it.res.Status = StatusDenied
+	overlay := registers.NewOverlay(snap)
+	for i := range items {
+		it := &items[i]
+		if it.rec == nil || it.res.Status != "" {
+			continue
+		}
+		prev, err := ps.deps.Store.Get(ctx, it.rec.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			prev = nil
+		case err != nil:
+			// Without the stored version policy cannot judge a downgrade;
+			// no record is decided blind, and none of the batch is stored
+			// yet.
+			return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
+		}
+		it.prev = prev
+		it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
+			Previous: prev, Registers: overlay.For(it.rec)})
+		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
+		it.res.Status = StatusAccepted
+		if !it.d.Allow {
+			it.res.Status = StatusDenied
+			continue
+		}
+		overlay.Apply(it.rec)
 	}
 	return nil
 }
 
 // store writes every allowed record with its lifecycle check, in one
 // transaction when the store can batch. Version conflicts and refused
-// transitions are per-record results; any other store error fails the
-// request (records stored before it stay stored: the pusher retries and
-// gets unchanged for them).
+// transitions are per-record results, and so is an export declaration the
+// store refuses because its licence, locked and read where it is stored,
+// no longer allows it (another push, through this gateway or another
+// replica, got there first): that record is denied with the store's reason,
+// the policy's allow overtaken. Any other store error fails the request
+// (records stored before it stay stored: the pusher retries and gets
+// unchanged for them).
 func (ps *pusher) store(ctx context.Context, items []pushItem) error {
 	var batch []store.Item
 	var idx []int
@@ -260,6 +301,7 @@ func (ps *pusher) store(ctx context.Context, items []pushItem) error {
 		return nil
 	}
 	results := ps.deps.Store.PutBatch(ctx, batch)
+	var refused *store.LicenceError
 	for j, r := range results {
 		it := &items[idx[j]]
 		switch {
@@ -267,11 +309,10 @@ func (ps *pusher) store(ctx context.Context, items []pushItem) error {
 			it.res.Status = StatusUnchanged
 		case r.Err == nil:
 			it.res.Status = StatusAccepted
-			// The policy's registers (licences, exclusions) are kept
-			// current from what was accepted.
-			if regs := ps.deps.Registers; regs != nil {
-				regs.Observe(it.rec)
-			}
+		case errors.As(r.Err, &refused):
+			it.res.Status = StatusDenied
+			it.res.Reasons = []verdict.Reason{{Code: refused.Code, Message: refused.Message}}
+			it.overtaken = true
 		case errors.Is(r.Err, store.ErrConflict), errors.Is(r.Err, records.ErrTransition), errors.Is(r.Err, records.ErrKindChange):
 			it.res.Status = StatusConflict
 			it.res.Reasons = []verdict.Reason{conflictReason(it.rec, it.prev, r.Err)}

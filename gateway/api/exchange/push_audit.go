@@ -15,6 +15,10 @@ import (
 // The audit events of a push: its decisions, written before any effect,
 // and its outcome, written before the answer.
 
+// ReasonOvertaken leads the reasons of the outcome event of a record the
+// policy allowed and the store refused (gateway/ARCHITECTURE.md, "Audit").
+const ReasonOvertaken = "overtaken_by_store"
+
 // pushLead is a push's request-level event; status 0 means decided but not
 // yet answered.
 func pushLead(req *chain.Request, records, status int, kid string) audit.Event {
@@ -58,7 +62,8 @@ func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 // outcomeEvents close a push whose decisions are already in the log: the
 // request's final event (its status, and the key that signed its results)
 // and an event for every allowed record the store did not take as decided
-// (unchanged, or a version conflict).
+// (unchanged, a version conflict, or an export the store refused: a deny
+// whose first reason is overtaken_by_store, then the store's own).
 func (ps *pusher) outcomeEvents(items []pushItem, status int, kid string) []audit.Event {
 	events := []audit.Event{pushLead(ps.req, len(items), status, kid)}
 	for i := range items {
@@ -71,6 +76,14 @@ func (ps *pusher) outcomeEvents(items []pushItem, status int, kid string) []audi
 		case StatusConflict:
 			ev = recordEvent(ps.req, it.rec, audit.DecisionDeny, it.d)
 			ev.Reasons = it.res.Reasons
+		case StatusDenied:
+			if !it.overtaken {
+				continue
+			}
+			ev = recordEvent(ps.req, it.rec, audit.DecisionDeny, it.d)
+			ev.Reasons = append([]verdict.Reason{{Code: ReasonOvertaken,
+				Message: "the policy allowed this record; the store, reading its licence where the record was to be stored, refused it"}},
+				it.res.Reasons...)
 		default:
 			continue
 		}

@@ -194,14 +194,13 @@ func (h *Handlers) JWKS(c *gin.Context) error {
 
 // statusResponse is GET /v1/policy: which policy decides this member's
 // records, so that a partner can tell which revision a signed decision came
-// from. Register sizes are for security officers only.
+// from.
 type statusResponse struct {
-	Active            policy.PolicyInfo      `json:"active"`
-	Shadow            *policy.PolicyInfo     `json:"shadow"`
-	ShadowDivergences uint64                 `json:"shadow_divergences"`
-	LastReload        *reloadView            `json:"last_reload,omitempty"`
-	Timeout           string                 `json:"timeout"`
-	Registers         *policy.RegisterCounts `json:"registers,omitempty"`
+	Active            policy.PolicyInfo  `json:"active"`
+	Shadow            *policy.PolicyInfo `json:"shadow"`
+	ShadowDivergences uint64             `json:"shadow_divergences"`
+	LastReload        *reloadView        `json:"last_reload,omitempty"`
+	Timeout           string             `json:"timeout"`
 }
 
 type reloadView struct {
@@ -221,9 +220,6 @@ func (h *Handlers) Policy(c *gin.Context) error {
 	out := statusResponse{Active: st.Active, Shadow: st.Shadow, ShadowDivergences: st.ShadowDivergences, Timeout: st.Timeout}
 	if st.LastReload != nil {
 		out.LastReload = &reloadView{At: st.LastReload.At, Target: st.LastReload.Target, Result: st.LastReload.Result, Revision: st.LastReload.Revision}
-	}
-	if chain.Caller(c).Kind == identity.KindAuditor {
-		out.Registers = &st.Registers
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, out)

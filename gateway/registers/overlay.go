@@ -1,0 +1,124 @@
+package registers
+
+import "github.com/ura-gateway/ura/gateway/records"
+
+// Overlay is one push batch's view of the registers: the store's snapshot
+// for the batch's Refs, with every record allowed earlier in the batch
+// applied, so that a licence and an export against it, or two declarations
+// against one licence, are decided in one batch as if pushed one after the
+// other. It lives as long as the batch; the store's transaction, not the
+// overlay, has the last word on balances (adapters/store).
+type Overlay struct {
+	s *Snapshot
+}
+
+// NewOverlay starts from a store read; s is the overlay's from now on.
+func NewOverlay(s *Snapshot) *Overlay {
+	if s == nil {
+		s = NewSnapshot()
+	}
+	return &Overlay{s: s}
+}
+
+// Apply puts an allowed record on the overlay. An older version than the
+// one the overlay knows changes nothing, as in the store.
+func (o *Overlay) Apply(rec *records.Record) {
+	e := Of(rec)
+	s := o.s
+	switch {
+	case e.Licence != nil:
+		if old, ok := s.Licences[rec.ID]; ok && old.Version > rec.Version {
+			return
+		}
+		s.Licences[rec.ID] = e.Licence
+	case e.Entity != nil:
+		for id, old := range s.Entities {
+			if old.RecordID != rec.ID {
+				continue
+			}
+			if old.Version > rec.Version {
+				return
+			}
+			delete(s.Entities, id)
+		}
+		s.Entities[e.Entity.EntityID] = e.Entity
+	case e.Exclusion != nil:
+		for _, m := range []map[string]map[string]*Exclusion{s.ByID, s.ByName} {
+			for key, list := range m {
+				old, ok := list[rec.ID]
+				if !ok {
+					continue
+				}
+				if old.Version > rec.Version {
+					return
+				}
+				if delete(list, rec.ID); len(list) == 0 {
+					delete(m, key)
+				}
+			}
+		}
+		s.AddExclusion(e.Exclusion)
+	case e.Event:
+		old, had := s.Declarations[rec.ID]
+		if had && old.Version > rec.Version {
+			return
+		}
+		if had {
+			s.AddExported(old.Licence, old.Category, -old.Quantity)
+			delete(s.Declarations, rec.ID)
+		}
+		if e.Export != nil {
+			s.AddExported(e.Export.Licence, e.Export.Category, e.Export.Quantity)
+			s.Declarations[rec.ID] = e.Export
+		}
+	}
+}
+
+// For is what one decision on rec is given: only the entries rec refers to
+// (its licence and what is exported under it; the exclusions of every party
+// it names and of its licence's holder, by id, by name, and by the name the
+// register of entities holds for the party's id).
+func (o *Overlay) For(rec *records.Record) *Snapshot {
+	out := NewSnapshot()
+	out.Declarations = nil
+	if rec == nil || rec.Body() == nil {
+		return out
+	}
+	parties := PartiesOf(rec)
+	if lic, ok := exportLicence(rec); ok {
+		if l, ok := o.s.Licences[lic]; ok {
+			out.Licences[lic] = l
+			if l.Holder != nil {
+				parties = append(parties, Party{EntityID: l.Holder.EntityID, Name: l.Holder.Name})
+			}
+		}
+		if m, ok := o.s.Exported[lic]; ok {
+			out.Exported[lic] = m
+		}
+	}
+	for _, p := range parties {
+		o.party(out, p)
+	}
+	return out
+}
+
+func (o *Overlay) party(out *Snapshot, p Party) {
+	byName := func(name string) {
+		if n := NormaliseName(name); n != "" {
+			if list, ok := o.s.ByName[n]; ok {
+				out.ByName[n] = list
+			}
+		}
+	}
+	byName(p.Name)
+	if p.EntityID == "" {
+		return
+	}
+	if list, ok := o.s.ByID[p.EntityID]; ok {
+		out.ByID[p.EntityID] = list
+	}
+	if e, ok := o.s.Entities[p.EntityID]; ok {
+		out.Entities[p.EntityID] = e
+		byName(e.Name)
+	}
+}

@@ -1,0 +1,64 @@
+package registers
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+func rec(t *testing.T, kind, id string, version int, body map[string]any) *records.Record {
+	t.Helper()
+	doc := map[string]any{"kind": kind, "id": id, "version": json.Number(itoa(version)),
+		"label": map[string]any{"originator": "AL/GOV/AIM"}, records.BodyKey(kind): body}
+	return &records.Record{Kind: kind, ID: id, Version: version, Label: records.Label{Originator: "AL/GOV/AIM"}, Doc: doc}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// The overlay decides a batch as if its records were stored one by one, and
+// gives each decision only what its record refers to.
+func TestOverlay(t *testing.T) {
+	lic := rec(t, records.KindLicence, "LIC-1", 1, map[string]any{"status": "issued", "type": "export",
+		"holder": map[string]any{"entity_id": "E1", "name": "Kayo sh.a."},
+		"items":  []any{map[string]any{"ml_category": "ML1", "quantity": json.Number("10")}}})
+	decl := func(id string, version int, q string) *records.Record {
+		return rec(t, records.KindTrackingEvent, id, version, map[string]any{"type": "EXPORT_DECLARED", "licence_id": "LIC-1",
+			"quantity": json.Number(q), "item": map[string]any{"ml_category": "ML1"}})
+	}
+	excl := rec(t, records.KindExcludedEntity, "X1", 1, map[string]any{"name": "KAYO, SH.A.", "excluded_from": "2025-01-01"})
+	other := rec(t, records.KindEndUserCertificate, "EUC-1", 1, map[string]any{"end_user": map[string]any{"name": "Someone else"}})
+
+	refs := RefsOf([]*records.Record{lic, decl("D1", 1, "4"), excl, other})
+	if len(refs.Licences) != 1 || len(refs.Declarations) != 1 || len(refs.EntityIDs) != 1 || len(refs.Names) != 2 {
+		t.Fatalf("refs = %+v", refs)
+	}
+	o := NewOverlay(nil)
+	o.Apply(lic)
+	o.Apply(decl("D1", 1, "4"))
+	o.Apply(decl("D2", 1, "3"))
+	o.Apply(decl("D1", 2, "5")) // replaces its 4
+	o.Apply(decl("D1", 1, "9")) // older: nothing
+	o.Apply(excl)
+	snap := o.For(decl("D3", 1, "1"))
+	if got := snap.Exported["LIC-1"]["ML1"]; got != 8 {
+		t.Errorf("exported = %d, want 8", got)
+	}
+	if snap.ByName["kayo sh a"]["X1"] == nil {
+		t.Errorf("the holder's exclusion by name is missing: %+v", snap.ByName)
+	}
+	if s := o.For(other); len(s.Licences)+len(s.Exported)+len(s.ByName) != 0 {
+		t.Errorf("a record that refers to none of them got %+v", s)
+	}
+	doc := snap.Doc()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"entities":{},"excluded":{"by_id":{},"by_name":{"kayo sh a":{"X1":{"from":"2025-01-01","record_id":"X1"}}}},` +
+		`"exported":{"LIC-1":{"ML1":8}},"licences":{"LIC-1":{"destination":"","holder":{"entity_id":"E1","name":"Kayo sh.a."},` +
+		`"items":{"ML1":10},"originator":"AL/GOV/AIM","status":"issued","type":"export","valid_from":"","valid_until":""}}}`
+	if string(b) != want {
+		t.Errorf("input.registers =\n%s\nwant\n%s", b, want)
+	}
+}

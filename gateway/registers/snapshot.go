@@ -1,0 +1,195 @@
+package registers
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// Refs name the register entries a batch of records refers to, for one
+// read from the store. A store answers with:
+//   - each licence in Licences that it holds, and what is exported under it;
+//   - what each declaration in Declarations counts now;
+//   - the entity and the exclusions of each entity id in EntityIDs, and of
+//     the holder of every licence it returns;
+//   - the exclusions of each normalised name in Names, of every licence
+//     holder's name, and of every returned entity's name.
+type Refs struct {
+	Licences     []string
+	EntityIDs    []string
+	Names        []string // normalised
+	Declarations []string // record ids of export declarations
+}
+
+// Empty reports whether r names nothing, so that no read is needed.
+func (r Refs) Empty() bool {
+	return len(r.Licences)+len(r.EntityIDs)+len(r.Names)+len(r.Declarations) == 0
+}
+
+// RefsOf lists what a batch of records refers to: the parties they name,
+// the licences export declarations are made against, and what a record
+// changes (an entity's id and name, a declaration's earlier count), so that
+// the overlay of the batch is complete for every later record in it.
+func RefsOf(recs []*records.Record) Refs {
+	var r Refs
+	party := func(p Party) {
+		if p.EntityID != "" {
+			r.EntityIDs = append(r.EntityIDs, p.EntityID)
+		}
+		if n := NormaliseName(p.Name); n != "" {
+			r.Names = append(r.Names, n)
+		}
+	}
+	for _, rec := range recs {
+		if rec == nil || rec.Body() == nil {
+			continue
+		}
+		for _, p := range PartiesOf(rec) {
+			party(p)
+		}
+		if lic, ok := exportLicence(rec); ok {
+			r.Licences = append(r.Licences, lic)
+			r.Declarations = append(r.Declarations, rec.ID)
+		}
+		e := Of(rec)
+		switch {
+		case e.Entity != nil:
+			party(Party{EntityID: e.Entity.EntityID, Name: e.Entity.Name})
+		case e.Event:
+			r.Declarations = append(r.Declarations, rec.ID)
+		}
+	}
+	for _, s := range []*[]string{&r.Licences, &r.EntityIDs, &r.Names, &r.Declarations} {
+		slices.Sort(*s)
+		*s = slices.Compact(*s)
+	}
+	return r
+}
+
+// exportLicence is the licence id an export declaration names, whether or
+// not the rest of it counts.
+func exportLicence(rec *records.Record) (string, bool) {
+	body := rec.Body()
+	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXPORT_DECLARED" {
+		return "", false
+	}
+	lic := str(body["licence_id"])
+	return lic, lic != ""
+}
+
+// Snapshot is a part of the registers: what a store read for Refs, what the
+// overlay holds, or what one decision is given.
+type Snapshot struct {
+	Licences map[string]*Licence // by licence id
+	Entities map[string]*Entity  // by entity id
+	// ByID and ByName list exclusions by entity id and by normalised
+	// name, each by its record id.
+	ByID   map[string]map[string]*Exclusion
+	ByName map[string]map[string]*Exclusion
+	// Exported is the quantity exported per licence and ML category.
+	Exported map[string]map[string]int64
+	// Declarations is what each export declaration counts now, by record
+	// id (only in a store read and the overlay: the policy reads Exported).
+	Declarations map[string]*Export
+}
+
+// NewSnapshot is an empty snapshot, ready to fill.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{
+		Licences:     map[string]*Licence{},
+		Entities:     map[string]*Entity{},
+		ByID:         map[string]map[string]*Exclusion{},
+		ByName:       map[string]map[string]*Exclusion{},
+		Exported:     map[string]map[string]int64{},
+		Declarations: map[string]*Export{},
+	}
+}
+
+// AddExclusion lists x under its entity id and its name.
+func (s *Snapshot) AddExclusion(x *Exclusion) {
+	add := func(m map[string]map[string]*Exclusion, key string) {
+		if key == "" {
+			return
+		}
+		if m[key] == nil {
+			m[key] = map[string]*Exclusion{}
+		}
+		m[key][x.RecordID] = x
+	}
+	add(s.ByID, x.EntityID)
+	add(s.ByName, x.Name)
+}
+
+// AddExported counts q more of category cat under licence lic.
+func (s *Snapshot) AddExported(lic, cat string, q int64) {
+	m := s.Exported[lic]
+	if m == nil {
+		m = map[string]int64{}
+		s.Exported[lic] = m
+	}
+	m[cat] += q
+	if m[cat] <= 0 {
+		delete(m, cat)
+	}
+	if len(m) == 0 {
+		delete(s.Exported, lic)
+	}
+}
+
+// Doc is the snapshot as the policy reads it, input.registers: the shape
+// gateway/ARCHITECTURE.md ("Policy contract") describes, its numbers as
+// json.Number like every number of a decoded record.
+func (s *Snapshot) Doc() map[string]any {
+	lic := make(map[string]any, len(s.Licences))
+	for id, l := range s.Licences {
+		items := make(map[string]any, len(l.Items))
+		for cat, q := range l.Items {
+			items[cat] = num(q)
+		}
+		v := map[string]any{
+			"type": l.Type, "status": l.Status, "valid_from": l.ValidFrom, "valid_until": l.ValidUntil,
+			"destination": l.Destination, "originator": l.Originator, "items": items,
+		}
+		if l.Holder != nil {
+			v["holder"] = map[string]any{"entity_id": l.Holder.EntityID, "name": l.Holder.Name}
+		}
+		lic[id] = v
+	}
+	ent := make(map[string]any, len(s.Entities))
+	for id, e := range s.Entities {
+		ent[id] = map[string]any{"record_id": e.RecordID, "name": e.Name, "status": e.Status}
+	}
+	exclusions := func(m map[string]map[string]*Exclusion) map[string]any {
+		out := make(map[string]any, len(m))
+		for key, list := range m {
+			entries := make(map[string]any, len(list))
+			for id, x := range list {
+				v := map[string]any{"record_id": x.RecordID, "from": x.From}
+				if x.Until != "" {
+					v["until"] = x.Until
+				}
+				entries[id] = v
+			}
+			out[key] = entries
+		}
+		return out
+	}
+	exp := make(map[string]any, len(s.Exported))
+	for id, m := range s.Exported {
+		cats := make(map[string]any, len(m))
+		for cat, q := range m {
+			cats[cat] = num(q)
+		}
+		exp[id] = cats
+	}
+	return map[string]any{
+		"licences": lic,
+		"entities": ent,
+		"excluded": map[string]any{"by_id": exclusions(s.ByID), "by_name": exclusions(s.ByName)},
+		"exported": exp,
+	}
+}
+
+func num(q int64) json.Number { return json.Number(strconv.FormatInt(q, 10)) }
