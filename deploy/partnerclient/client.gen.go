@@ -2456,9 +2456,6 @@ type PolicyStatus struct {
 		Target   *string    `json:"target,omitempty"`
 	} `json:"last_reload,omitempty"`
 
-	// Registers Sizes of the registers policy decides from (security officers only).
-	Registers *map[string]interface{} `json:"registers,omitempty"`
-
 	// Shadow The candidate policy run beside it, whose answers never change an outcome.
 	Shadow            *map[string]interface{} `json:"shadow,omitempty"`
 	ShadowDivergences int                     `json:"shadow_divergences"`
