@@ -22,6 +22,11 @@ func TestExLeapSecond(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	e := startGateway(t, withStore(st))
+	// The events are export declarations, which the store counts against
+	// their licence: it must be there first.
+	if res := exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence))); res[0].Status != "accepted" {
+		t.Fatalf("licence: %+v", res[0])
+	}
 	ev := exSample(t, records.KindTrackingEvent)
 	mk := func(id, at, created string) map[string]any {
 		return exWith(ev, "id", id, "event.type", "EXPORT_DECLARED", "event.at", at, "label.created", created)
