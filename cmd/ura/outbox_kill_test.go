@@ -562,14 +562,7 @@ type lineKey struct{}
 
 func newPeerProxy(t *testing.T, pki string, itPort int) *peerProxy {
 	t.Helper()
-	serverCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "it-server.crt"), filepath.Join(pki, "it-server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", "AL_GOV_URA.crt"), filepath.Join(pki, "clients", "AL_GOV_URA.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverCert, clientCert := italyEnds(t, pki)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

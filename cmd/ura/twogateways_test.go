@@ -756,16 +756,25 @@ type deliveryTap struct {
 	lines []string
 }
 
+// italyEnds is what a test standing between Albania's outbox and Italy's
+// gateway needs: Italy's server certificate, to be Italy to the outbox, and
+// Albania's gateway's member certificate, to be Albania to Italy.
+func italyEnds(t *testing.T, pki string) (server, client tls.Certificate) {
+	t.Helper()
+	server, err := tls.LoadX509KeyPair(filepath.Join(pki, "it-server.crt"), filepath.Join(pki, "it-server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = tls.LoadX509KeyPair(filepath.Join(pki, "clients", "AL_GOV_URA.crt"), filepath.Join(pki, "clients", "AL_GOV_URA.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
 func newDeliveryTap(t *testing.T, pki string, itPort int) *deliveryTap {
 	t.Helper()
-	serverCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "it-server.crt"), filepath.Join(pki, "it-server.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCert, err := tls.LoadX509KeyPair(filepath.Join(pki, "clients", "AL_GOV_URA.crt"), filepath.Join(pki, "clients", "AL_GOV_URA.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverCert, clientCert := italyEnds(t, pki)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
