@@ -17,6 +17,9 @@
 #   BENCH_QUICK=1            a smoke run of a couple of minutes
 #   BENCH_SCALE=1            also the 1,000,000-record pull (make bench-scale)
 #   BENCH_SCALE_RECORDS=N    records in the scale run (default 1000000)
+#   BENCH_SCALE_STORE=postgres  the scale run on the development PostgreSQL
+#                            (schema ura_bench_scale, dropped before and after)
+#                            instead of the embedded store, as replicas run
 #   BENCH_PARTS=0|1          run the parts' go test benchmarks (default: 1, 0 when quick)
 #   BENCH_DURATION=5s        seconds each cell sends requests
 #   BENCH_CONCURRENCY=1,8,32 push concurrency levels
@@ -262,6 +265,11 @@ quick_flag=()
 	-scenarios "$scenarios" -modes "$modes" -concurrency "$conc" -pull-concurrency "$pull_conc" \
 	-duration "$duration" -warmup "$warmup" "${systems[@]}" "${absent[@]}" "${meta[@]}" "${quick_flag[@]}"
 
+# scale_pg drop: removes the PostgreSQL scale run's schema (a million records).
+scale_pg() {
+	psql -q "$URA_POSTGRES_DSN" -c 'DROP SCHEMA IF EXISTS ura_bench_scale CASCADE' >/dev/null
+}
+
 if [[ ${BENCH_SCALE:-0} == 1 ]]; then
 	n="${BENCH_SCALE_RECORDS:-1000000}"
 	section "Scale: $n records through ura"
@@ -270,10 +278,21 @@ if [[ ${BENCH_SCALE:-0} == 1 ]]; then
 		stop ura
 		rm -rf "$BENCH/data/ura"
 		mkdir -p "$BENCH/data/ura"
-		if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
+		scale_config=deploy/bench/ura.yaml
+		if [[ ${BENCH_SCALE_STORE:-embedded} == postgres ]]; then
+			# The same file with the store in PostgreSQL: its pages are the
+			# database's memory, not the gateway's. var/bench is as deep as
+			# deploy/bench, so the file's relative paths still hold.
+			scale_config="$BENCH/ura-scale-pg.yaml"
+			scale_pg drop
+			awk '/^store:/{print "store:\n  driver: postgres\n  schema: ura_bench_scale"; skip=1; next}
+			     skip && /^[^ #]/{skip=0} !skip' deploy/bench/ura.yaml >"$scale_config"
+		fi
+		if start_ura ura "$scale_config" 127.0.0.1:9623; then
 			"$BBIN/bench" scale -pki "$PKI" -out "$BENCH/scale.json" -deps "$deps" -records "$n" "${meta[@]}" \
 				-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid"
 		fi
+		[[ ${BENCH_SCALE_STORE:-embedded} == postgres ]] && { stop ura; scale_pg drop; }
 	else
 		say "ura is not running; no scale run"
 	fi
