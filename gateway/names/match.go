@@ -1,0 +1,183 @@
+package names
+
+import (
+	"sort"
+	"strings"
+
+	edlib "github.com/hbollon/go-edlib"
+)
+
+// Threshold is the score from which two names are taken for the same
+// party. It was chosen on testdata/pairs.json, where it gives precision and
+// recall both at least 0.95 (TestCorpus prints them); see
+// gateway/ARCHITECTURE.md (Records, Name matching).
+const Threshold = 0.80
+
+// tokenFloor is the least similarity at which two words count as the same
+// word misspelt. Below it, "Alba" and "Alfa" would pair up and lend their
+// weight to names that share nothing else.
+const tokenFloor = 0.88
+
+// commonWeight is the weight of words that many unrelated companies share.
+// They still count, so "Balkan Arms" stays closer to "Balkan Arms Trade"
+// than to "Balkan Tools", but two names that share only such words score low.
+const commonWeight = 0.3
+
+var common = map[string]bool{
+	"trade": true, "trading": true, "import": true, "export": true, "arms": true,
+	"group": true, "international": true, "holding": true, "holdings": true,
+	"industries": true, "services": true, "systems": true, "technology": true,
+	"security": true, "defence": true, "defense": true, "global": true,
+	"general": true, "the": true, "and": true, "of": true,
+	"tregti": true, "tregtare": true, "promet": true, "trejd": true,
+	"eksport": true, "solutions": true, "logistics": true,
+	"partners": true, "enterprises": true, "shpk": true, "kompania": true,
+	"kompanija": true, "grupa": true, "grupi": true,
+}
+
+// Pair is one word of the query paired with one word of the candidate, and
+// how alike they are (1 for the same word).
+type Pair struct {
+	Query     string  `json:"query"`
+	Candidate string  `json:"candidate"`
+	Score     float64 `json:"score"`
+}
+
+// Result is how alike two names are. Score is in [0,1] and Match(a, b) and
+// Match(b, a) give the same score.
+type Result struct {
+	Score           float64  `json:"score"`
+	Pairs           []Pair   `json:"pairs,omitempty"`
+	QueryTokens     []string `json:"query_tokens"`
+	CandidateTokens []string `json:"candidate_tokens"`
+}
+
+// Match compares two names.
+func Match(query, candidate string) Result {
+	return matchTokens(Tokens(query), Tokens(candidate))
+}
+
+func weight(token string) float64 {
+	if common[token] {
+		return commonWeight
+	}
+	return 1
+}
+
+// tokenSimilarity is Jaro-Winkler between two words, with the arguments in
+// a fixed order so the score is symmetric, zero under tokenFloor, and exact
+// equality required of words of one or two letters, where one edit is
+// already another word.
+func tokenSimilarity(a, b string) float64 {
+	if a == b {
+		return 1
+	}
+	if len(a) <= 2 || len(b) <= 2 {
+		return 0
+	}
+	if a > b {
+		a, b = b, a
+	}
+	s := float64(edlib.JaroWinklerSimilarity(a, b))
+	if s < tokenFloor {
+		return 0
+	}
+	return s
+}
+
+// matchTokens is a weighted token-set similarity: words are paired greedily,
+// most alike first, each word at most once (for the handful of words in a
+// company name this finds the best assignment in all but contrived cases),
+// and the score is twice the weighted similarity of the pairs over the
+// weight of all words on both sides, so an unpaired word on either side
+// lowers it. Names written with different word breaks ("ImportExport",
+// "Import Export") are also compared whole by Levenshtein, and the better of
+// the two counts.
+func matchTokens(q, c []string) Result {
+	res := Result{QueryTokens: q, CandidateTokens: c}
+	if len(q) == 0 || len(c) == 0 {
+		return res
+	}
+	type cand struct {
+		i, j int
+		s    float64
+	}
+	var all []cand
+	for i, a := range q {
+		for j, b := range c {
+			if s := tokenSimilarity(a, b); s > 0 {
+				all = append(all, cand{i, j, s})
+			}
+		}
+	}
+	sort.Slice(all, func(x, y int) bool {
+		if all[x].s != all[y].s {
+			return all[x].s > all[y].s
+		}
+		// Ties by the words themselves, never by side, to stay symmetric.
+		kx, ky := pairKey(q[all[x].i], c[all[x].j]), pairKey(q[all[y].i], c[all[y].j])
+		return kx < ky
+	})
+	usedQ := make([]bool, len(q))
+	usedC := make([]bool, len(c))
+	var matched float64
+	for _, p := range all {
+		if usedQ[p.i] || usedC[p.j] {
+			continue
+		}
+		usedQ[p.i], usedC[p.j] = true, true
+		matched += p.s * (weight(q[p.i]) + weight(c[p.j])) / 2
+		res.Pairs = append(res.Pairs, Pair{Query: q[p.i], Candidate: c[p.j], Score: p.s})
+	}
+	var total float64
+	for _, t := range q {
+		total += weight(t)
+	}
+	for _, t := range c {
+		total += weight(t)
+	}
+	score := 2 * matched / total
+	if whole := wholeSimilarity(q, c); whole > score {
+		score = whole
+		res.Pairs = []Pair{{Query: strings.Join(q, " "), Candidate: strings.Join(c, " "), Score: whole}}
+	}
+	res.Score = clamp(score)
+	return res
+}
+
+func pairKey(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "\x00" + b
+}
+
+// wholeSimilarity compares the names with their word breaks removed, and
+// only when the breaks differ: it is there for "ImportExport" against
+// "Import Export", not to give a second chance to names that differ in a word.
+func wholeSimilarity(q, c []string) float64 {
+	if len(q) == len(c) {
+		return 0
+	}
+	a, b := strings.Join(q, ""), strings.Join(c, "")
+	la, lb := len([]rune(a)), len([]rune(b))
+	longest := max(la, lb)
+	if longest == 0 {
+		return 0
+	}
+	s := 1 - float64(edlib.LevenshteinDistance(a, b))/float64(longest)
+	if s < 0.9 {
+		return 0
+	}
+	return s
+}
+
+func clamp(s float64) float64 {
+	switch {
+	case s < 0 || s != s:
+		return 0
+	case s > 1:
+		return 1
+	}
+	return s
+}

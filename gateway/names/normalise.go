@@ -1,0 +1,202 @@
+// Package names compares the names of licence parties with the names on
+// registers of excluded and denied entities, as officers write them: in
+// Latin or Cyrillic script, with or without diacritics, with or without the
+// company's legal form, with typos and words in another order. The rules are
+// described in gateway/ARCHITECTURE.md (Records, Name matching).
+package names
+
+import (
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// cyrillic is the Cyrillic-to-Latin correspondence of the official Serbian
+// Latin alphabet (gajica: Law on the Official Use of Language and Script,
+// one Latin letter or digraph per Cyrillic letter) extended with the three
+// letters of Macedonian that Serbian lacks, romanised as the Macedonian
+// government's official romanisation writes them without diacritics
+// (ѓ gj, ќ kj, ѕ dz). Letters that carry a diacritic in Serbian Latin
+// (ж ž, ч č, ћ ć, ш š, ђ đ, џ dž) are given here already folded, exactly as
+// the same letters written in Latin are folded by latinFold, so that a name
+// in either script reaches the same text. Russian and Bulgarian letters
+// outside both alphabets get their common simple romanisation so that no
+// Cyrillic letter survives into comparison.
+var cyrillic = map[rune]string{
+	'а': "a", 'б': "b", 'в': "v", 'г': "g", 'д': "d", 'ђ': "dj", 'е': "e",
+	'ж': "z", 'з': "z", 'и': "i", 'ј': "j", 'к': "k", 'л': "l", 'љ': "lj",
+	'м': "m", 'н': "n", 'њ': "nj", 'о': "o", 'п': "p", 'р': "r", 'с': "s",
+	'т': "t", 'ћ': "c", 'у': "u", 'ф': "f", 'х': "h", 'ц': "c", 'ч': "c",
+	'џ': "dz", 'ш': "s",
+	// Macedonian.
+	'ѓ': "gj", 'ќ': "kj", 'ѕ': "dz",
+	// Outside both alphabets.
+	'й': "j", 'ы': "y", 'э': "e", 'ю': "ju", 'я': "ja", 'щ': "sc", 'ё': "e",
+	'ъ': "", 'ь': "", 'є': "je", 'і': "i", 'ї': "ji", 'ґ': "g",
+}
+
+// latinFold holds the Latin letters that canonical decomposition does not
+// split into a base letter and a mark. đ becomes "dj", the substitute the
+// Serbian and Croatian standards give for Đ where the letter is unavailable,
+// and the same text ђ transliterates to; plain "d" would merge Đorđević with
+// Dordevic but part it from the far commoner spelling Djordjevic.
+var latinFold = map[rune]string{
+	'đ': "dj", 'ł': "l", 'ø': "o", 'æ': "ae", 'œ': "oe", 'ß': "ss", 'þ': "th",
+	'ı': "i", 'ħ': "h", 'ŧ': "t",
+}
+
+// Normalise returns the text of a name as it is compared: Unicode NFKC,
+// full case folding, Serbian and Macedonian Cyrillic transliterated to
+// Latin, diacritics removed, and every run of characters other than letters
+// and digits turned into one space. Legal forms are kept; Tokens drops them.
+func Normalise(name string) string {
+	folded, _, err := transform.String(transform.Chain(norm.NFKC, cases.Fold()), name)
+	if err != nil {
+		// The transformers only fail on invalid input they cannot
+		// occur for strings; fall back to the less thorough lower case.
+		folded = strings.ToLower(name)
+	}
+	var b strings.Builder
+	b.Grow(len(folded))
+	for _, r := range folded {
+		if s, ok := cyrillic[r]; ok {
+			b.WriteString(s)
+			continue
+		}
+		if s, ok := latinFold[r]; ok {
+			b.WriteString(s)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	stripped, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), b.String())
+	if err != nil {
+		stripped = b.String()
+	}
+	var out strings.Builder
+	out.Grow(len(stripped))
+	space := false
+	for _, r := range stripped {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if space && out.Len() > 0 {
+				out.WriteByte(' ')
+			}
+			space = false
+			out.WriteRune(r)
+			continue
+		}
+		space = true
+	}
+	return out.String()
+}
+
+// legalForms are the legal forms of companies, as token sequences of the
+// normalised text (so "sh.p.k.", "SH.P.K" and "ш.п.к." are all "sh p k").
+// They say nothing about which company is meant, and officers leave them
+// out, abbreviate them or write them in another script.
+var legalForms = [][]string{
+	// Albanian: shoqëri me përgjegjësi të kufizuar, shoqëri aksionare.
+	{"sh", "p", "k"}, {"shpk"}, {"sh", "a"}, {"sha"},
+	// Serbian, Macedonian, Montenegrin, Bosnian, Croatian.
+	{"d", "o", "o", "e", "l"}, {"dooel"}, {"d", "o", "o"}, {"doo"},
+	{"a", "d"}, {"d", "d"}, {"j", "p"}, {"k", "d"}, {"s", "z", "r"},
+	// English.
+	{"ltd"}, {"limited"}, {"llc"}, {"l", "l", "c"}, {"plc"}, {"inc"},
+	{"incorporated"}, {"corp"}, {"corporation"}, {"co"}, {"company"},
+	// German, French, Italian, Spanish.
+	{"gmbh"}, {"ag"}, {"sa"}, {"s", "a"}, {"s", "p", "a"}, {"spa"},
+	{"s", "r", "l"}, {"srl"}, {"sarl"}, {"s", "a", "r", "l"}, {"sl"},
+}
+
+// abbreviations are written out so that "Intl" and "International" are one
+// token; the written-out word is the one registers mostly hold.
+var abbreviations = map[string]string{
+	"intl": "international", "int": "international", "mfg": "manufacturing",
+	"ind": "industries", "inds": "industries", "industry": "industries",
+	"bros": "brothers", "eng": "engineering", "engg": "engineering",
+	"tech": "technology", "technologies": "technology", "svcs": "services",
+	"svc": "services", "sys": "systems", "grp": "group", "hldgs": "holdings",
+	"hldg": "holding", "mgmt": "management", "dist": "distribution",
+	"assoc": "associates", "natl": "national", "imp": "import", "exp": "export",
+	"impex": "import export",
+}
+
+// Tokens returns the words of a normalised name that identify it: legal
+// forms removed (unless nothing else is left), abbreviations written out,
+// and runs of single letters joined, so "K.A.Y.O." is the token "kayo".
+func Tokens(name string) []string {
+	words := strings.Fields(Normalise(name))
+	var expanded []string
+	for _, w := range words {
+		if full, ok := abbreviations[w]; ok {
+			expanded = append(expanded, strings.Fields(full)...)
+			continue
+		}
+		expanded = append(expanded, w)
+	}
+	kept := dropLegalForms(expanded)
+	if len(kept) == 0 {
+		kept = expanded
+	}
+	return joinInitials(kept)
+}
+
+func dropLegalForms(words []string) []string {
+	out := make([]string, 0, len(words))
+	for i := 0; i < len(words); {
+		n := legalFormAt(words[i:])
+		if n > 0 {
+			i += n
+			continue
+		}
+		out = append(out, words[i])
+		i++
+	}
+	return out
+}
+
+// legalFormAt returns how many words of the longest legal form at the start
+// of words take, or 0.
+func legalFormAt(words []string) int {
+	best := 0
+	for _, f := range legalForms {
+		if len(f) <= best || len(f) > len(words) {
+			continue
+		}
+		match := true
+		for j, w := range f {
+			if words[j] != w {
+				match = false
+				break
+			}
+		}
+		if match {
+			best = len(f)
+		}
+	}
+	return best
+}
+
+func joinInitials(words []string) []string {
+	out := make([]string, 0, len(words))
+	run := ""
+	for _, w := range words {
+		if len([]rune(w)) == 1 {
+			run += w
+			continue
+		}
+		if run != "" {
+			out = append(out, run)
+			run = ""
+		}
+		out = append(out, w)
+	}
+	if run != "" {
+		out = append(out, run)
+	}
+	return out
+}
