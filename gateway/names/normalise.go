@@ -110,6 +110,8 @@ var legalForms = [][]string{
 	// German, French, Italian, Spanish.
 	{"gmbh"}, {"ag"}, {"sa"}, {"s", "a"}, {"s", "p", "a"}, {"spa"},
 	{"s", "r", "l"}, {"srl"}, {"sarl"}, {"s", "a", "r", "l"}, {"sl"},
+	// Czech, Slovak, Polish.
+	{"s", "r", "o"}, {"sro"}, {"sp", "z", "o", "o"}, {"sp"},
 }
 
 // abbreviations are written out so that "Intl" and "International" are one
