@@ -27,7 +27,7 @@ func TestNormalise(t *testing.T) {
 		{"ЗАШТАВА ОРУЖЈЕ", "zastava oruzje"},
 		{"Straße", "strasse"},
 		{"ＡＣＭＥ　Ｌｔｄ", "acme ltd"}, // full-width forms, NFKC
-		{"ﬁrearms", "firearms"},    // ligature, NFKC
+		{"ﬁrearms", "firearms"},  // ligature, NFKC
 		{"  --  ", ""},
 	} {
 		if got := Normalise(tc.in); got != tc.want {

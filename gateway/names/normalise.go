@@ -60,23 +60,17 @@ func Normalise(name string) string {
 		// occur for strings; fall back to the less thorough lower case.
 		folded = strings.ToLower(name)
 	}
-	var b strings.Builder
-	b.Grow(len(folded))
-	for _, r := range folded {
-		if s, ok := cyrillic[r]; ok {
-			b.WriteString(s)
-			continue
-		}
-		if s, ok := latinFold[r]; ok {
-			b.WriteString(s)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	stripped, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), b.String())
+	// Cyrillic goes first, while ѓ, ќ and й are still single letters that
+	// removing their marks would turn into г, к and и; then the marks; then
+	// Cyrillic again, for letters outside the table whose base letter is in
+	// it (ӂ is ж with a breve); then the Latin letters without a
+	// decomposition.
+	latin := mapRunes(folded, cyrillic)
+	stripped, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), latin)
 	if err != nil {
-		stripped = b.String()
+		stripped = latin
 	}
+	stripped = mapRunes(mapRunes(stripped, cyrillic), latinFold)
 	var out strings.Builder
 	out.Grow(len(stripped))
 	space := false
@@ -92,6 +86,19 @@ func Normalise(name string) string {
 		space = true
 	}
 	return out.String()
+}
+
+func mapRunes(s string, table map[rune]string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if m, ok := table[r]; ok {
+			b.WriteString(m)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // legalForms are the legal forms of companies, as token sequences of the
