@@ -1,6 +1,7 @@
 package names
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -211,9 +212,12 @@ func wholeSimilarity(q, c []string) float64 {
 	return s
 }
 
+// clamp rounds to nine decimals, so a name compared with itself scores
+// exactly 1 whatever the rounding of its weights, and bounds to [0,1].
 func clamp(s float64) float64 {
+	s = math.Round(s*1e9) / 1e9
 	switch {
-	case s < 0 || s != s:
+	case s < 0 || math.IsNaN(s):
 		return 0
 	case s > 1:
 		return 1

@@ -54,12 +54,21 @@ var latinFold = map[rune]string{
 // Latin, diacritics removed, and every run of characters other than letters
 // and digits turned into one space. Legal forms are kept; Tokens drops them.
 func Normalise(name string) string {
-	folded, _, err := transform.String(transform.Chain(norm.NFKC, cases.Fold()), name)
+	// Invalid UTF-8 is a separator like any other non-letter, not a
+	// letter that a second pass would read differently.
+	name = strings.ToValidUTF8(name, " ")
+	// NFKC again after folding, as Unicode's NFKC_Casefold does: folding can
+	// give a letter with a compatibility decomposition (Ϲ folds to ϲ,
+	// which NFKC makes σ). Lower-casing after folding settles the scripts
+	// whose folding x/text does not make idempotent (Cherokee Ꮆ folds to ꮆ
+	// and ꮆ back to Ꮆ), so a normalised name normalises to itself.
+	folded, _, err := transform.String(transform.Chain(norm.NFKC, cases.Fold(), norm.NFKC), name)
 	if err != nil {
-		// The transformers only fail on invalid input they cannot
-		// occur for strings; fall back to the less thorough lower case.
-		folded = strings.ToLower(name)
+		// The transformers fail only on malformed input, which was
+		// replaced above.
+		folded = name
 	}
+	folded = strings.ToLower(folded)
 	// Cyrillic goes first, while ѓ, ќ and й are still single letters that
 	// removing their marks would turn into г, к and и; then the marks; then
 	// Cyrillic again, for letters outside the table whose base letter is in
@@ -136,7 +145,8 @@ var abbreviations = map[string]string{
 
 // Tokens returns the words of a normalised name that identify it: legal
 // forms removed (unless nothing else is left), abbreviations written out,
-// and runs of single letters joined, so "K.A.Y.O." is the token "kayo".
+// and runs of single letters joined, so "K.A.Y.O." is the token "kayo";
+// at most maxTokens of them.
 func Tokens(name string) []string {
 	words := strings.Fields(Normalise(name))
 	var expanded []string
@@ -151,8 +161,18 @@ func Tokens(name string) []string {
 	if len(kept) == 0 {
 		kept = expanded
 	}
-	return joinInitials(kept)
+	out := joinInitials(kept)
+	if len(out) > maxTokens {
+		out = out[:maxTokens]
+	}
+	return out
 }
+
+// maxTokens bounds the words of one name that are compared. Comparing
+// pairs every word with every word, so an unbounded name from outside
+// (a free-text field pasted whole) would cost quadratic time; no company
+// name on a register comes near this many words.
+const maxTokens = 32
 
 func dropLegalForms(words []string) []string {
 	out := make([]string, 0, len(words))
