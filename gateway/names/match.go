@@ -91,6 +91,12 @@ func tokenSimilarity(a, b string) float64 {
 	if len(ra) >= 5 && strings.HasPrefix(b, a) || len(rb) >= 5 && strings.HasPrefix(a, b) {
 		return 0.8
 	}
+	// The mean below is at most (1 + shorter/longer) / 2, since the
+	// Levenshtein ratio cannot exceed the length ratio: words of too
+	// different lengths are not compared further.
+	if (1+float64(min(len(ra), len(rb)))/float64(max(len(ra), len(rb))))/2 < tokenFloor {
+		return 0
+	}
 	jw := float64(edlib.JaroWinklerSimilarity(a, b))
 	lev := 1 - float64(edlib.OSADamerauLevenshteinDistance(a, b))/float64(max(len(ra), len(rb)))
 	s := (jw + lev) / 2

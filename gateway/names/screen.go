@@ -29,21 +29,53 @@ type Candidate struct {
 	Country bool    `json:"country_matched"`
 }
 
+// Index is a register prepared for screening: every name and alias of
+// every entry tokenised once, so a screen costs only the comparisons.
+type Index struct {
+	entries []Entry
+	names   [][]named
+}
+
+type named struct {
+	name   string
+	tokens []string
+}
+
+// NewIndex prepares entries for screening; it keeps the slice, which must
+// not change afterwards.
+func NewIndex(entries []Entry) *Index {
+	ix := &Index{entries: entries, names: make([][]named, len(entries))}
+	for i, e := range entries {
+		for _, n := range append([]string{e.Name}, e.Aliases...) {
+			if t := Tokens(n); len(t) > 0 {
+				ix.names[i] = append(ix.names[i], named{name: n, tokens: t})
+			}
+		}
+	}
+	return ix
+}
+
 // Screen returns the entries whose name or an alias matches name with a
 // score of at least threshold, best first (equal scores: same country
-// first, then by id).
+// first, then by id). It tokenises every entry on each call; a register
+// screened more than once is better put in an Index.
 func Screen(name, country string, entries []Entry, threshold float64) []Candidate {
+	return NewIndex(entries).Screen(name, country, threshold)
+}
+
+// Screen is the package's Screen over the prepared entries.
+func (ix *Index) Screen(name, country string, threshold float64) []Candidate {
 	q := Tokens(name)
 	if len(q) == 0 {
 		return nil
 	}
 	var out []Candidate
-	for _, e := range entries {
+	for i, e := range ix.entries {
 		best := Result{}
 		bestName := ""
-		for _, n := range append([]string{e.Name}, e.Aliases...) {
-			if r := matchTokens(q, Tokens(n)); r.Score > best.Score {
-				best, bestName = r, n
+		for _, n := range ix.names[i] {
+			if r := matchTokens(q, n.tokens); r.Score > best.Score {
+				best, bestName = r, n.name
 			}
 		}
 		if best.Score < threshold || bestName == "" {
