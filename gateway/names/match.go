@@ -67,7 +67,8 @@ func weight(token string) float64 {
 }
 
 // tokenSimilarity is how alike two words are, symmetric, in [0,1]: 1 for
-// the same word; 0 when the shorter has at most four letters and they
+// the same word; 0.95 for the same word but for zh, ch, sh written for z, c,
+// s; 0 when the shorter has at most four letters and they
 // differ, where one letter already makes another name (Kayo, Kaya); near 1
 // for the same word with another plural ending; 0.8 for a word cut short
 // (Transp., Transport); otherwise the mean of Jaro-Winkler, which forgives
@@ -80,6 +81,9 @@ func tokenSimilarity(a, b string) float64 {
 	}
 	if a > b {
 		a, b = b, a
+	}
+	if undigraph(a) == undigraph(b) {
+		return 0.95
 	}
 	ra, rb := []rune(a), []rune(b)
 	if min(len(ra), len(rb)) <= 4 {
@@ -104,6 +108,16 @@ func tokenSimilarity(a, b string) float64 {
 		return 0
 	}
 	return s
+}
+
+// digraphs are how English-style and Macedonian official romanisation
+// write the letters that Serbian Latin writes with a caron and that
+// Normalise folds to the bare letter: Жито, Žito and Zhito; Штип, Štip and
+// Shtip.
+var digraphs = strings.NewReplacer("zh", "z", "ch", "c", "sh", "s")
+
+func undigraph(w string) string {
+	return digraphs.Replace(w)
 }
 
 // stem removes an English plural ending, the one ending officers most often
