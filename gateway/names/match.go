@@ -82,7 +82,7 @@ func tokenSimilarity(a, b string) float64 {
 	if a > b {
 		a, b = b, a
 	}
-	if undigraph(a) == undigraph(b) {
+	if (strings.IndexByte(a, 'h') >= 0 || strings.IndexByte(b, 'h') >= 0) && undigraph(a) == undigraph(b) {
 		return 0.95
 	}
 	ra, rb := []rune(a), []rune(b)
