@@ -101,8 +101,16 @@ func TestHTTPDecisions(t *testing.T) {
 		wantCode   string
 		wantRedact []string
 	}{
-		{name: "allow", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"reasons":[{"code":"redacted","message":"m"}]}}`),
+		{name: "allow", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":[{"pointer":"/licence/contract_value","rule":"r.1"}],"reasons":[{"code":"redacted","message":"m"}]}}`),
 			wantAllow: true, wantCode: "redacted", wantRedact: []string{"/licence/contract_value"}},
+		{name: "allow redacting a field no rule names", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"reasons":[{"code":"redacted","message":"m"}]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow naming a rule for a field not redacted", answer: httpAnswer(`{"result":{"allow":true,"redact":[],"redactions":[{"pointer":"/licence/contract_value","rule":"r.1"}],"reasons":[]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow with a redaction without its rule", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":[{"pointer":"/licence/contract_value","rule":""}],"reasons":[]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow with redactions not a list", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":{"/licence/contract_value":"r.1"},"reasons":[]}}`),
+			wantCode: ReasonMalformed},
 		{name: "deny with reason", answer: httpAnswer(`{"result":{"allow":false,"redact":["/x"],"reasons":[{"code":"not_releasable","message":"m"}]}}`),
 			wantCode: "not_releasable"},
 		{name: "deny without reason", answer: httpAnswer(`{"result":{"allow":false}}`), wantCode: ReasonDenied},
