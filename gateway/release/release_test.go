@@ -85,7 +85,7 @@ func TestDecide(t *testing.T) {
 				if tc.name == "redact" {
 					want = `"redactions":[{"pointer":"/secret","rule":"redactions.partner.entity"}]`
 				}
-				if !bytes.Contains(p, []byte(want)) || bytes.Contains(p, []byte(`"x"`)) {
+				if !bytes.Contains(p, []byte(want)) || (tc.name == "redact" && bytes.Contains(p, []byte(`"x"`))) {
 					t.Errorf("delivery %s, want %s and no removed value", p, want)
 				}
 			} else if _, err := x.Delivery("IT/GOV/URA", "ura", 1); err == nil {
