@@ -67,9 +67,8 @@ func TestOutboxPeerSigned(t *testing.T) {
 			del.PolicyRevision != embeddedPolicy(t).Revision() || del.PolicyRevision != ev.PolicyRevision {
 			t.Errorf("delivery %d: decision %q revision %q; the forward event has %q %q", i, del.DecisionID, del.PolicyRevision, ev.DecisionID, ev.PolicyRevision)
 		}
-		// A peer gateway is sent what a partner of its nation would pull,
-		// under the gateway's own redaction table entry.
-		want := []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.gateway.licence"}}
+		// The peer's member here is a partner: its table entry removed it.
+		want := []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.partner.licence"}}
 		if !slices.Equal(del.Redactions, want) || ev.Decision != audit.DecisionRedact || !slices.Equal(ev.Redactions, want) {
 			t.Errorf("delivery %d: redactions %v; event %s %v", i, del.Redactions, ev.Decision, ev.Redactions)
 		}

@@ -168,7 +168,7 @@ func TestOutboundRedaction(t *testing.T) {
 		}
 	}
 	_, dels, _ := ob.peer.received(t)
-	if len(dels) != 1 || !slices.Equal(dels[0].Redactions, []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.gateway.licence"}}) {
+	if len(dels) != 1 || !slices.Equal(dels[0].Redactions, []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.partner.licence"}}) {
 		t.Fatalf("peer deliveries %+v", dels)
 	}
 	officeReqs, _, _ := ob.office.snapshot()
