@@ -144,7 +144,7 @@ func TestFailClosed(t *testing.T) {
 			logger, logs := captureLogger()
 			e := newEngine(t, Options{Source: DirSource(filepath.Join("testdata", "policies", tc.dir)), Timeout: 50 * time.Millisecond, Logger: logger})
 			d := e.Decide(context.Background(), Input{Caller: memberAIM, Action: Pull, Record: lic})
-			if d.Allow || len(d.Redact) != 0 {
+			if d.Allow || len(d.Redact) != 0 || len(d.Redactions) != 0 {
 				t.Fatalf("failed policy allowed: %+v", d)
 			}
 			if len(d.Reasons) != 1 || d.Reasons[0].Code != tc.code {

@@ -15,6 +15,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // httpTestRecord builds a record the way the gateway's decoder does:
@@ -151,8 +152,8 @@ func TestHTTPDecisions(t *testing.T) {
 			if len(d.Reasons) == 0 || d.Reasons[0].Code != tt.wantCode {
 				t.Fatalf("reasons = %+v, want code %s", d.Reasons, tt.wantCode)
 			}
-			if !slices.Equal(d.Redact, tt.wantRedact) {
-				t.Fatalf("redact = %v, want %v", d.Redact, tt.wantRedact)
+			if !slices.Equal(d.Redact, tt.wantRedact) || !slices.Equal(verdict.Pointers(d.Redactions), d.Redact) {
+				t.Fatalf("redact = %v (redactions %v), want %v", d.Redact, d.Redactions, tt.wantRedact)
 			}
 			if d.ID == "" || !strings.HasPrefix(d.Revision, "opa-http:") {
 				t.Fatalf("decision id %q revision %q", d.ID, d.Revision)
