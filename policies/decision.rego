@@ -20,6 +20,7 @@ package ura
 default decision := {
 	"allow": false,
 	"redact": [],
+	"redactions": [],
 	"reasons": [{"code": "default_deny", "message": "no policy rule allows this"}],
 }
 
@@ -27,10 +28,14 @@ default decision := {
 # branch, nothing granted and no reason given, is what not_granted exists to
 # prevent; should it ever be reached, the record is still refused.
 #
+# `redactions` is `redact` again, each pointer with the ID of the rule that
+# removed it, so that a recipient can tell why a field is missing
+# (gateway/ARCHITECTURE.md, "Policy contract").
+#
 # The decision is one rule with an else chain rather than an object of
 # allow, redactions and reasons rules: OPA evaluates every rule anew for each
 # record, and a rule costs more than the test inside it.
-decision := {"allow": false, "redact": [], "reasons": [id_outside_namespace]} if {
+decision := {"allow": false, "redact": [], "redactions": [], "reasons": [id_outside_namespace]} if {
 	# First, and alone: a pushed id outside its originator's namespace is
 	# refused with this one reason whether or not a record with that id is
 	# stored, so the refusal tells nothing about a record the caller may not
@@ -38,12 +43,13 @@ decision := {"allow": false, "redact": [], "reasons": [id_outside_namespace]} if
 	input.action == "push"
 	registered
 	not id_in_namespace
-} else := {"allow": true, "redact": sort(redact), "reasons": sort(notes)} if {
+} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(notes)} if {
 	granted
 	count(deny) == 0
-} else := {"allow": false, "redact": [], "reasons": sort(deny)} if {
+	removed := sort(redact)
+} else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny)} if {
 	count(deny) > 0
-} else := {"allow": false, "redact": [], "reasons": sort(notes)}
+} else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(notes)}
 
 granted if push_granted
 
@@ -92,3 +98,13 @@ notes contains {"code": "redacted", "message": msg} if {
 	count(redact) > 0
 	msg := sprintf("%d field(s) withheld from a %s member: %s", [count(redact), input.caller.kind, concat(", ", sort(redact))])
 }
+
+# Every pointer is removed by the redaction table entry of the caller's kind
+# and the record's kind (pull.rego), so that entry's key is the rule ID:
+# stable across revisions for as long as the table keeps the entry.
+redactions(pointers) := [{"pointer": p, "rule": rule} |
+	some p in pointers
+	rule := redaction_rule
+]
+
+redaction_rule := concat(".", ["redactions", input.caller.kind, input.record.kind])

@@ -38,6 +38,7 @@ test_decision_always_has_the_three_members if {
 	d := decide(ita, "pull", licence)
 	is_boolean(d.allow)
 	is_array(d.redact)
+	is_array(d.redactions)
 	is_array(d.reasons)
 	every r in d.reasons {
 		is_string(r.code)
@@ -49,6 +50,18 @@ test_denial_gives_no_redactions if {
 	d := decide(dpd, "pull", json.patch(licence, [{"op": "replace", "path": "/label/classification", "value": "SECRET"}]))
 	d.allow == false
 	d.redact == []
+	d.redactions == []
+}
+
+test_unregistered_gives_no_redactions if {
+	d := data.ura.decision with input as {"action": "pull", "record": licence, "previous": null}
+	d.redactions == []
+}
+
+test_default_decision_gives_no_redactions if {
+	d := decide(aim, "pull", licence) with data.ura.granted as false
+	d.allow == false
+	d.redactions == []
 }
 
 test_not_granted_without_other_reason if {
@@ -62,4 +75,5 @@ test_refused_when_nothing_granted_and_nothing_said if {
 		with data.ura.grant_refusal_explained as true
 	d.allow == false
 	d.redact == []
+	d.redactions == []
 }

@@ -112,11 +112,49 @@ test_customs_licence_redacted if {
 	codes(d) == {"redacted"}
 }
 
+# Each removed field names the table entry that removed it, sorted by
+# pointer as `redact` is.
+test_customs_licence_redactions_name_their_rule if {
+	d := decide(dpd, "pull", licence)
+	d.redactions == [
+		{"pointer": "/licence/contract_value", "rule": "redactions.customs.licence"},
+		{"pointer": "/licence/end_user/contact", "rule": "redactions.customs.licence"},
+	]
+}
+
+test_redactions_repeat_redact if {
+	every d in [decide(dpd, "pull", licence), decide(ita, "pull", licence), decide(aim, "pull", licence), decide(itgw, "pull", licence)] {
+		[r.pointer | some r in d.redactions] == d.redact
+	}
+}
+
+test_partner_redactions_name_their_rule if {
+	decide(ita, "pull", licence).redactions == [{"pointer": "/licence/end_user/contact", "rule": "redactions.partner.licence"}]
+}
+
+test_gateway_redactions_name_their_rule if {
+	d := decide(itgw, "pull", json.patch(licence, [{"op": "replace", "path": "/label/releasable_to", "value": ["ALB", "ITA"]}]))
+	d.redactions == [{"pointer": "/licence/end_user/contact", "rule": "redactions.gateway.licence"}]
+}
+
+test_customs_entity_redactions_name_their_rule if {
+	entity := json.patch(licence, [{"op": "replace", "path": "/kind", "value": "entity"}, {"op": "add", "path": "/entity", "value": {"contact": "x"}}])
+	d := decide(dpd, "pull", entity)
+	d.redactions == [{"pointer": "/entity/contact", "rule": "redactions.customs.entity"}]
+}
+
+test_nothing_removed_no_redactions if {
+	decide(aim, "pull", licence).redactions == []
+	decide(dpd, "pull", export_event).redactions == []
+	decide(aim, "push", licence).redactions == []
+}
+
 test_customs_redacts_only_fields_present if {
 	no_value := json.remove(licence, ["licence/contract_value"])
 	d := decide(dpd, "pull", no_value)
 	d.allow
 	d.redact == ["/licence/end_user/contact"]
+	d.redactions == [{"pointer": "/licence/end_user/contact", "rule": "redactions.customs.licence"}]
 }
 
 test_agency_and_ministry_see_everything if {

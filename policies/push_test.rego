@@ -168,6 +168,7 @@ test_id_squatting_refused if {
 	d := decide(ita, "push", squat)
 	not d.allow
 	d.reasons == [{"code": "id_outside_namespace", "message": "record ids of IT/GOV/MOD must begin with IT-GOV-MOD-; this id is not in that namespace"}]
+	d.redactions == []
 }
 
 test_id_in_own_namespace_allowed if {

@@ -168,7 +168,7 @@ func TestOutboundRedaction(t *testing.T) {
 		}
 	}
 	_, dels, _ := ob.peer.received(t)
-	if len(dels) != 1 || !slices.Equal(dels[0].Redactions, []string{"/licence/end_user/contact"}) {
+	if len(dels) != 1 || !slices.Equal(dels[0].Redactions, []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.partner.licence"}}) {
 		t.Fatalf("peer deliveries %+v", dels)
 	}
 	officeReqs, _, _ := ob.office.snapshot()
@@ -177,7 +177,7 @@ func TestOutboundRedaction(t *testing.T) {
 	}
 	for _, dest := range []string{"it-gateway", "it-office"} {
 		ev := ob.forwardOf(t, dest, rec.ID, 1)
-		if ev.Decision != audit.DecisionRedact || !slices.Equal(ev.Redactions, []string{"/licence/end_user/contact"}) {
+		if ev.Decision != audit.DecisionRedact || !slices.Equal(verdict.Pointers(ev.Redactions), []string{"/licence/end_user/contact"}) {
 			t.Errorf("%s: forward event %+v", dest, ev)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Defaults for destination settings left at zero.
@@ -123,8 +124,8 @@ type Forwarded struct {
 	DecisionID     string `json:"decision_id"`
 	PolicyRevision string `json:"policy_revision"`
 	// Decision is allow, redact or withhold.
-	Decision   string   `json:"decision"`
-	Redactions []string `json:"redactions,omitempty"`
+	Decision   string              `json:"decision"`
+	Redactions []verdict.Redaction `json:"redactions,omitempty"`
 	// AuditSeq is the seq of the forward event (0: the log does not say).
 	AuditSeq int64 `json:"audit_seq,omitempty"`
 	// Digest is records.Digest of the record bytes sent (after redaction).

@@ -180,15 +180,17 @@ func addPolicy(ctx context.Context, cfg *config.Config, logger *slog.Logger, dep
 
 // evalOutput is what "ura policy eval" prints.
 type evalOutput struct {
-	DecisionID string           `json:"decision_id"`
-	Revision   string           `json:"revision"`
-	Member     string           `json:"member"`
-	Registered bool             `json:"registered"`
-	Action     string           `json:"action"`
-	Record     evalRecord       `json:"record"`
-	Allow      bool             `json:"allow"`
-	Redact     []string         `json:"redact"`
-	Reasons    []verdict.Reason `json:"reasons"`
+	DecisionID string     `json:"decision_id"`
+	Revision   string     `json:"revision"`
+	Member     string     `json:"member"`
+	Registered bool       `json:"registered"`
+	Action     string     `json:"action"`
+	Record     evalRecord `json:"record"`
+	Allow      bool       `json:"allow"`
+	Redact     []string   `json:"redact"`
+	// Redactions are Redact with the rule that removed each pointer.
+	Redactions []verdict.Redaction `json:"redactions"`
+	Reasons    []verdict.Reason    `json:"reasons"`
 }
 
 type evalRecord struct {
@@ -298,10 +300,13 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	out := evalOutput{
 		DecisionID: d.ID, Revision: d.Revision, Member: *member, Registered: registered, Action: *action,
 		Record: evalRecord{Kind: rec.Kind, ID: rec.ID, Version: rec.Version},
-		Allow:  d.Allow, Redact: d.Redact, Reasons: d.Reasons,
+		Allow:  d.Allow, Redact: d.Redact, Redactions: d.Redactions, Reasons: d.Reasons,
 	}
 	if out.Redact == nil {
 		out.Redact = []string{}
+	}
+	if out.Redactions == nil {
+		out.Redactions = []verdict.Redaction{}
 	}
 	if out.Reasons == nil {
 		out.Reasons = []verdict.Reason{}

@@ -87,7 +87,8 @@ func TestPolicyEvalCommand(t *testing.T) {
 		t.Errorf("export with its licence: %+v", d)
 	}
 	d = decide(t, append(customs, "--action", "pull", "--record", policyTestRecords+"licence.json")...)
-	if !d.Allow || strings.Join(d.Redact, ",") != "/licence/contract_value,/licence/end_user/contact" {
+	if !d.Allow || strings.Join(d.Redact, ",") != "/licence/contract_value,/licence/end_user/contact" ||
+		len(d.Redactions) != 2 || d.Redactions[0].Pointer != "/licence/contract_value" || d.Redactions[1].Rule != "redactions.customs.licence" {
 		t.Errorf("customs pulls a licence: %+v", d)
 	}
 

@@ -31,6 +31,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/testenv"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -131,7 +132,7 @@ func TestTwoGateways(t *testing.T) {
 	fwd := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
 		return e.Action == "forward" && e.RecordID == "AIM-LIC-2026-TG0001" && e.Member == tgIT
 	})
-	if fwd.Decision != "redact" || !slices.Equal(fwd.Redactions, []string{"/licence/end_user/contact"}) ||
+	if fwd.Decision != "redact" || !slices.Equal(fwd.Redactions, []verdict.Redaction{{Pointer: "/licence/end_user/contact", Rule: "redactions.gateway.licence"}}) ||
 		fwd.DecisionID == "" || fwd.PolicyRevision == "" || fwd.SigningKID == "" || fwd.Route != "outbox:it-gateway" {
 		t.Errorf("forward event: %+v", fwd)
 	}
@@ -456,7 +457,7 @@ func tgSign(t *testing.T, s *sign.VaultSigner, rec map[string]any, recipient str
 		t.Fatal(err)
 	}
 	payload, err := json.Marshal(sign.Delivery{Record: canon, DecisionID: "01970000-0000-7000-8000-000000000000",
-		PolicyRevision: "test", Redactions: []string{}, Recipient: recipient, Issuer: "test", IssuedAt: time.Now().Unix()})
+		PolicyRevision: "test", Redactions: []verdict.Redaction{}, Recipient: recipient, Issuer: "test", IssuedAt: time.Now().Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2080,31 +2080,41 @@ type AttCategory string
 
 // AuditEvent One audit entry: a request, or one per-record decision in it. Secrets, tokens and redacted values never enter it.
 type AuditEvent struct {
-	Action         *string                 `json:"action,omitempty"`
-	Decision       *AuditEventDecision     `json:"decision,omitempty"`
-	DecisionId     *string                 `json:"decision_id,omitempty"`
-	Hash           *string                 `json:"hash,omitempty"`
-	Member         *string                 `json:"member,omitempty"`
-	PolicyRevision *string                 `json:"policy_revision,omitempty"`
-	Prev           *string                 `json:"prev,omitempty"`
-	Reasons        *[]Reason               `json:"reasons,omitempty"`
-	RecordId       *string                 `json:"record_id,omitempty"`
-	RecordKind     *string                 `json:"record_kind,omitempty"`
-	RecordVersion  *int                    `json:"record_version,omitempty"`
-	Records        *int                    `json:"records,omitempty"`
-	Redactions     *[]string               `json:"redactions,omitempty"`
-	RequestDigest  *string                 `json:"request_digest,omitempty"`
-	RequestId      *string                 `json:"request_id,omitempty"`
-	Route          *string                 `json:"route,omitempty"`
-	Seq            *int                    `json:"seq,omitempty"`
-	Shadow         *map[string]interface{} `json:"shadow,omitempty"`
-	SigningKid     *string                 `json:"signing_kid,omitempty"`
-	Status         *int                    `json:"status,omitempty"`
-	Time           *time.Time              `json:"time,omitempty"`
+	Action         *string             `json:"action,omitempty"`
+	Decision       *AuditEventDecision `json:"decision,omitempty"`
+	DecisionId     *string             `json:"decision_id,omitempty"`
+	Hash           *string             `json:"hash,omitempty"`
+	Member         *string             `json:"member,omitempty"`
+	PolicyRevision *string             `json:"policy_revision,omitempty"`
+	Prev           *string             `json:"prev,omitempty"`
+	Reasons        *[]Reason           `json:"reasons,omitempty"`
+	RecordId       *string             `json:"record_id,omitempty"`
+	RecordKind     *string             `json:"record_kind,omitempty"`
+	RecordVersion  *int                `json:"record_version,omitempty"`
+	Records        *int                `json:"records,omitempty"`
+
+	// Redactions The fields a redact decision removed, each with the rule that removed it. An event appended before redactions named their rule carries bare JSON pointers.
+	Redactions    *[]AuditEvent_Redactions_Item `json:"redactions,omitempty"`
+	RequestDigest *string                       `json:"request_digest,omitempty"`
+	RequestId     *string                       `json:"request_id,omitempty"`
+	Route         *string                       `json:"route,omitempty"`
+	Seq           *int                          `json:"seq,omitempty"`
+	Shadow        *map[string]interface{}       `json:"shadow,omitempty"`
+	SigningKid    *string                       `json:"signing_kid,omitempty"`
+	Status        *int                          `json:"status,omitempty"`
+	Time          *time.Time                    `json:"time,omitempty"`
 }
 
 // AuditEventDecision defines model for AuditEvent.Decision.
 type AuditEventDecision string
+
+// AuditEventRedactions1 JSON pointer of a field removed (an event appended before redactions named their rule).
+type AuditEventRedactions1 = string
+
+// AuditEvent_Redactions_Item defines model for AuditEvent.redactions.Item.
+type AuditEvent_Redactions_Item struct {
+	union json.RawMessage
+}
 
 // Contact Personal contact data: policy redacts it for recipients who may not see it.
 type Contact struct {
@@ -2538,6 +2548,15 @@ type Record struct {
 
 // RecordId Record identifier, unique across kinds; safe in a URL path.
 type RecordId = string
+
+// Redaction A field removed from a released record before it was serialized: where it was and the policy rule that removed it, never what it held.
+type Redaction struct {
+	// Pointer JSON pointer (RFC 6901) of the removed field in record.
+	Pointer string `json:"pointer"`
+
+	// Rule Stable ID of the policy rule that removed it: the redaction table entry of the recipient's kind and the record's kind, e.g. redactions.partner.licence.
+	Rule string `json:"rule"`
+}
 
 // Reference Identifier issued by another system (decision, declaration, certificate number).
 type Reference = string
@@ -2977,6 +2996,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsRedaction returns the union data inside the AuditEvent_Redactions_Item as a Redaction
+func (t AuditEvent_Redactions_Item) AsRedaction() (Redaction, error) {
+	var body Redaction
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRedaction overwrites any union data inside the AuditEvent_Redactions_Item as the provided Redaction
+func (t *AuditEvent_Redactions_Item) FromRedaction(v Redaction) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRedaction performs a merge with any union data inside the AuditEvent_Redactions_Item, using the provided Redaction
+func (t *AuditEvent_Redactions_Item) MergeRedaction(v Redaction) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAuditEventRedactions1 returns the union data inside the AuditEvent_Redactions_Item as a AuditEventRedactions1
+func (t AuditEvent_Redactions_Item) AsAuditEventRedactions1() (AuditEventRedactions1, error) {
+	var body AuditEventRedactions1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAuditEventRedactions1 overwrites any union data inside the AuditEvent_Redactions_Item as the provided AuditEventRedactions1
+func (t *AuditEvent_Redactions_Item) FromAuditEventRedactions1(v AuditEventRedactions1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAuditEventRedactions1 performs a merge with any union data inside the AuditEvent_Redactions_Item, using the provided AuditEventRedactions1
+func (t *AuditEvent_Redactions_Item) MergeAuditEventRedactions1(v AuditEventRedactions1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AuditEvent_Redactions_Item) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AuditEvent_Redactions_Item) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // AsLicence returns the union data inside the Record as a Licence

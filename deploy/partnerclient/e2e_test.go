@@ -197,10 +197,27 @@ func pullStream(t *testing.T, g *gateway, api *ClientWithResponses, v *verifier,
 	if err != nil || page.JSON200 == nil || page.JSON200.More || len(page.JSON200.Records) != len(recs) {
 		t.Fatalf("the page form of the stream: %v %s", err, page.Body)
 	}
+	redacted := 0
 	for i, d := range page.JSON200.Records {
 		if d.Id != recs[i].ID {
 			t.Errorf("page record %d is %s, stream line %d %s", i, d.Id, i, recs[i].ID)
 		}
+		// A partner is told which fields were removed and by which rule of
+		// which policy revision, never what they held.
+		p, _, err := v.delivery(d, itMOD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Redactions {
+			redacted++
+			if r.Pointer != "/licence/end_user/contact" || r.Rule != "redactions.partner.licence" || p.PolicyRevision == "" ||
+				bytes.Contains(p.Record, []byte(`"contact"`)) {
+				t.Errorf("%s: redaction %+v, revision %q", d.Id, r, p.PolicyRevision)
+			}
+		}
+	}
+	if redacted == 0 {
+		t.Error("no licence reached the partner with its end user's contact removed")
 	}
 
 	dir := t.TempDir()

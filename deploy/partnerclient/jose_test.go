@@ -75,7 +75,7 @@ type deliveryPayload struct {
 	Record         json.RawMessage `json:"record"`
 	DecisionID     string          `json:"decision_id"`
 	PolicyRevision string          `json:"policy_revision"`
-	Redactions     []string        `json:"redactions"`
+	Redactions     []Redaction     `json:"redactions"`
 	Recipient      string          `json:"recipient"`
 	Iss            string          `json:"iss"`
 	Iat            int64           `json:"iat"`

@@ -22,7 +22,7 @@ func weirdEvent(s string, n int) Event {
 		DecisionID: s + `","member":"forged`,
 		RecordID:   s,
 		Reasons:    []verdict.Reason{{Code: s, Message: s + "\u2028\x00\"\\ë<&>"}},
-		Redactions: []string{"/licence/" + s},
+		Redactions: []verdict.Redaction{{Pointer: "/licence/" + s, Rule: s}, {Pointer: "/licence/" + s}},
 		Status:     n,
 		Records:    n,
 		Shadow:     &Shadow{Decision: s, Revision: s},

@@ -26,22 +26,25 @@ type Event struct {
 	Prev string `json:"prev"`
 	Hash string `json:"hash,omitempty"`
 
-	Time           time.Time        `json:"time"`
-	RequestID      string           `json:"request_id"`
-	Member         string           `json:"member"`
-	Action         string           `json:"action"`
-	Route          string           `json:"route,omitempty"`
-	RecordKind     string           `json:"record_kind,omitempty"`
-	RecordID       string           `json:"record_id,omitempty"`
-	RecordVersion  int              `json:"record_version,omitempty"`
-	Decision       string           `json:"decision"`
-	Reasons        []verdict.Reason `json:"reasons,omitempty"`
-	Redactions     []string         `json:"redactions,omitempty"`
-	PolicyRevision string           `json:"policy_revision,omitempty"`
-	DecisionID     string           `json:"decision_id,omitempty"`
-	SigningKID     string           `json:"signing_kid,omitempty"`
-	RequestDigest  string           `json:"request_digest,omitempty"`
-	Status         int              `json:"status,omitempty"`
+	Time          time.Time        `json:"time"`
+	RequestID     string           `json:"request_id"`
+	Member        string           `json:"member"`
+	Action        string           `json:"action"`
+	Route         string           `json:"route,omitempty"`
+	RecordKind    string           `json:"record_kind,omitempty"`
+	RecordID      string           `json:"record_id,omitempty"`
+	RecordVersion int              `json:"record_version,omitempty"`
+	Decision      string           `json:"decision"`
+	Reasons       []verdict.Reason `json:"reasons,omitempty"`
+	// Redactions are the fields a redact decision removed, each with the
+	// rule that removed it; an event written before rules were recorded
+	// carries bare pointers, and re-encodes to them (verdict.Redaction).
+	Redactions     []verdict.Redaction `json:"redactions,omitempty"`
+	PolicyRevision string              `json:"policy_revision,omitempty"`
+	DecisionID     string              `json:"decision_id,omitempty"`
+	SigningKID     string              `json:"signing_kid,omitempty"`
+	RequestDigest  string              `json:"request_digest,omitempty"`
+	Status         int                 `json:"status,omitempty"`
 	// Records is how many records a request-level event covers.
 	Records int `json:"records,omitempty"`
 	// Collapsed is how many refusals a summary event stands for: refusals of

@@ -228,7 +228,7 @@ func TestEscaping(t *testing.T) {
 	ev.Member = "AL/GOV/AIM" + attr
 	ev.Decision = audit.DecisionDeny
 	ev.Reasons = []verdict.Reason{{Code: "x" + attr, Message: hostile + attr}}
-	ev.Redactions = []string{"/a" + attr}
+	ev.Redactions = []verdict.Redaction{{Pointer: "/a" + attr, Rule: "r" + attr}}
 	ev.PolicyRevision = "javascript:alert(3)"
 	ch := openChain(t, []audit.Event{ev}, nil)
 	eng := &fakeEngine{status: policy.Status{Shadow: &policy.PolicyInfo{Revision: hostile}}, divs: []policy.Divergence{{

@@ -38,8 +38,12 @@ type Input struct {
 type Decision struct {
 	Allow bool
 	// Redact lists JSON pointers removed before the record is serialized.
-	Redact  []string
-	Reasons []verdict.Reason
+	Redact []string
+	// Redactions are Redact again, in its order, each pointer with the ID
+	// of the policy rule that removed it: what the signed delivery and the
+	// audit event say about a removed field (never its value).
+	Redactions []verdict.Redaction
+	Reasons    []verdict.Reason
 	// ID identifies this decision in the audit log and the signed output.
 	ID string
 	// Revision is the policy bundle hash that decided.

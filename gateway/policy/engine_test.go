@@ -17,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
+	"github.com/ura-gateway/ura/gateway/verdict"
 	"github.com/ura-gateway/ura/policies"
 )
 
@@ -88,6 +89,12 @@ func TestRedactionRemovesFields(t *testing.T) {
 	if !d.Allow || len(d.Redact) != 2 {
 		t.Fatalf("decision %+v", d)
 	}
+	// Each removed pointer names the table entry that removed it.
+	want := []verdict.Redaction{{Pointer: "/licence/contract_value", Rule: "redactions.customs.licence"},
+		{Pointer: "/licence/end_user/contact", Rule: "redactions.customs.licence"}}
+	if !slices.Equal(d.Redactions, want) {
+		t.Errorf("redactions %+v, want %+v", d.Redactions, want)
+	}
 	out, err := records.Redact(lic.Doc, d.Redact)
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +133,8 @@ func TestFailClosed(t *testing.T) {
 		{"timeout", ReasonTimeout},
 		{"malformed_allow", ReasonMalformed},
 		{"malformed_redact", ReasonMalformed},
+		{"malformed_redactions", ReasonMalformed},
+		{"unnamed_redaction", ReasonMalformed},
 		{"malformed_reasons", ReasonMalformed},
 		{"not_object", ReasonMalformed},
 		{"deny_no_reason", ReasonDenied},
@@ -135,7 +144,7 @@ func TestFailClosed(t *testing.T) {
 			logger, logs := captureLogger()
 			e := newEngine(t, Options{Source: DirSource(filepath.Join("testdata", "policies", tc.dir)), Timeout: 50 * time.Millisecond, Logger: logger})
 			d := e.Decide(context.Background(), Input{Caller: memberAIM, Action: Pull, Record: lic})
-			if d.Allow || len(d.Redact) != 0 {
+			if d.Allow || len(d.Redact) != 0 || len(d.Redactions) != 0 {
 				t.Fatalf("failed policy allowed: %+v", d)
 			}
 			if len(d.Reasons) != 1 || d.Reasons[0].Code != tc.code {

@@ -15,6 +15,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // httpTestRecord builds a record the way the gateway's decoder does:
@@ -101,8 +102,16 @@ func TestHTTPDecisions(t *testing.T) {
 		wantCode   string
 		wantRedact []string
 	}{
-		{name: "allow", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"reasons":[{"code":"redacted","message":"m"}]}}`),
+		{name: "allow", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":[{"pointer":"/licence/contract_value","rule":"r.1"}],"reasons":[{"code":"redacted","message":"m"}]}}`),
 			wantAllow: true, wantCode: "redacted", wantRedact: []string{"/licence/contract_value"}},
+		{name: "allow redacting a field no rule names", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"reasons":[{"code":"redacted","message":"m"}]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow naming a rule for a field not redacted", answer: httpAnswer(`{"result":{"allow":true,"redact":[],"redactions":[{"pointer":"/licence/contract_value","rule":"r.1"}],"reasons":[]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow with a redaction without its rule", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":[{"pointer":"/licence/contract_value","rule":""}],"reasons":[]}}`),
+			wantCode: ReasonMalformed},
+		{name: "allow with redactions not a list", answer: httpAnswer(`{"result":{"allow":true,"redact":["/licence/contract_value"],"redactions":{"/licence/contract_value":"r.1"},"reasons":[]}}`),
+			wantCode: ReasonMalformed},
 		{name: "deny with reason", answer: httpAnswer(`{"result":{"allow":false,"redact":["/x"],"reasons":[{"code":"not_releasable","message":"m"}]}}`),
 			wantCode: "not_releasable"},
 		{name: "deny without reason", answer: httpAnswer(`{"result":{"allow":false}}`), wantCode: ReasonDenied},
@@ -143,8 +152,8 @@ func TestHTTPDecisions(t *testing.T) {
 			if len(d.Reasons) == 0 || d.Reasons[0].Code != tt.wantCode {
 				t.Fatalf("reasons = %+v, want code %s", d.Reasons, tt.wantCode)
 			}
-			if !slices.Equal(d.Redact, tt.wantRedact) {
-				t.Fatalf("redact = %v, want %v", d.Redact, tt.wantRedact)
+			if !slices.Equal(d.Redact, tt.wantRedact) || !slices.Equal(verdict.Pointers(d.Redactions), d.Redact) {
+				t.Fatalf("redact = %v (redactions %v), want %v", d.Redact, d.Redactions, tt.wantRedact)
 			}
 			if d.ID == "" || !strings.HasPrefix(d.Revision, "opa-http:") {
 				t.Fatalf("decision id %q revision %q", d.ID, d.Revision)

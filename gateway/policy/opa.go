@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,17 +292,22 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 }
 
 // decided fills d from the policy's result v, for either engine. failed
-// reports a malformed result, which denies. A denial keeps no redactions and
-// always carries a reason.
+// reports a malformed result, which denies: among malformed results, an
+// allow whose redactions do not name exactly the pointers it redacts, since
+// the signed delivery would then misstate why a field is missing. A denial
+// keeps no redactions and always carries a reason.
 func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
-	allow, redact, reasons, err := parseResult(v)
+	res, err := parseResult(v)
+	if err == nil && res.allow && !provenanceMatches(res.redact, res.redactions) {
+		err = errors.New("redactions do not name exactly the pointers of redact")
+	}
 	if err != nil {
 		log.Warn("policy result malformed", "decision_id", d.ID, "error", err)
 		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
 	}
-	d.Allow, d.Redact, d.Reasons = allow, redact, reasons
+	d.Allow, d.Redact, d.Redactions, d.Reasons = res.allow, res.redact, res.redactions, res.reasons
 	if !d.Allow {
-		d.Redact = nil
+		d.Redact, d.Redactions = nil, nil
 		if len(d.Reasons) == 0 {
 			d.Reasons = []verdict.Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
 		}
@@ -313,63 +317,82 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 
 func deny(d Decision, code, msg string) Decision {
 	d.Allow = false
-	d.Redact = nil
+	d.Redact, d.Redactions = nil, nil
 	d.Reasons = []verdict.Reason{{Code: code, Message: msg}}
 	return d
 }
 
 // parseResult checks the decision's shape: {allow: bool, redact: [pointer],
-// reasons: [{code, message}]}. Anything else is malformed, never guessed at.
-// v is the decision as JSON, or as the AST the embedded engine computed.
-func parseResult(v any) (allow bool, redact []string, reasons []verdict.Reason, err error) {
+// redactions: [{pointer, rule}], reasons: [{code, message}]}. Anything else
+// is malformed, never guessed at. v is the decision as JSON, or as the AST
+// the embedded engine computed.
+func parseResult(v any) (res result, err error) {
 	if av, isAST := v.(ast.Value); isAST {
-		if allow, redact, reasons, ok := parseDecisionAST(av); ok {
-			return allow, redact, reasons, nil
+		if res, ok := parseDecisionAST(av); ok {
+			return res, nil
 		}
 		if v, err = ast.JSON(av); err != nil {
-			return false, nil, nil, fmt.Errorf("decision is not JSON: %w", err)
+			return result{}, fmt.Errorf("decision is not JSON: %w", err)
 		}
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return false, nil, nil, fmt.Errorf("decision is %T, not an object", v)
+		return result{}, fmt.Errorf("decision is %T, not an object", v)
 	}
-	allow, ok = obj["allow"].(bool)
+	res.allow, ok = obj["allow"].(bool)
 	if !ok {
-		return false, nil, nil, errors.New("allow is not a boolean")
+		return result{}, errors.New("allow is not a boolean")
 	}
 	if raw, present := obj["redact"]; present && raw != nil {
 		list, ok := raw.([]any)
 		if !ok {
-			return false, nil, nil, errors.New("redact is not an array")
+			return result{}, errors.New("redact is not an array")
 		}
 		for i, p := range list {
 			s, ok := p.(string)
-			if !ok || !strings.HasPrefix(s, "/") || len(s) < 2 {
-				return false, nil, nil, fmt.Errorf("redact[%d] is not a JSON pointer below the root", i)
+			if !ok || !isPointer(s) {
+				return result{}, fmt.Errorf("redact[%d] is not a JSON pointer below the root", i)
 			}
-			redact = append(redact, s)
+			res.redact = append(res.redact, s)
+		}
+	}
+	if raw, present := obj["redactions"]; present && raw != nil {
+		list, ok := raw.([]any)
+		if !ok {
+			return result{}, errors.New("redactions is not an array")
+		}
+		for i, r := range list {
+			m, ok := r.(map[string]any)
+			if !ok {
+				return result{}, fmt.Errorf("redactions[%d] is not an object", i)
+			}
+			pointer, ok1 := m["pointer"].(string)
+			rule, ok2 := m["rule"].(string)
+			if !ok1 || !ok2 || !isPointer(pointer) || rule == "" {
+				return result{}, fmt.Errorf("redactions[%d] needs a JSON pointer below the root and a rule", i)
+			}
+			res.redactions = append(res.redactions, verdict.Redaction{Pointer: pointer, Rule: rule})
 		}
 	}
 	if raw, present := obj["reasons"]; present && raw != nil {
 		list, ok := raw.([]any)
 		if !ok {
-			return false, nil, nil, errors.New("reasons is not an array")
+			return result{}, errors.New("reasons is not an array")
 		}
 		for i, r := range list {
 			m, ok := r.(map[string]any)
 			if !ok {
-				return false, nil, nil, fmt.Errorf("reasons[%d] is not an object", i)
+				return result{}, fmt.Errorf("reasons[%d] is not an object", i)
 			}
 			code, ok1 := m["code"].(string)
 			msg, ok2 := m["message"].(string)
 			if !ok1 || !ok2 || code == "" {
-				return false, nil, nil, fmt.Errorf("reasons[%d] needs a code and a message", i)
+				return result{}, fmt.Errorf("reasons[%d] needs a code and a message", i)
 			}
-			reasons = append(reasons, verdict.Reason{Code: code, Message: msg})
+			res.reasons = append(res.reasons, verdict.Reason{Code: code, Message: msg})
 		}
 	}
-	return allow, redact, reasons, nil
+	return res, nil
 }
 
 // newDecisionID is a UUIDv7: unique, and sortable by time in the audit log.

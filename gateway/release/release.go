@@ -44,13 +44,14 @@ type Outcome struct {
 // Released reports whether the member may see the record.
 func (o *Outcome) Released() bool { return o.Body != nil }
 
-// Redactions are the pointers removed from Body: never nil, so that the
-// signed payload always carries the list.
-func (o *Outcome) Redactions() []string {
-	if o.Verdict != audit.DecisionRedact || o.Decision.Redact == nil {
-		return []string{}
+// Redactions are the pointers removed from Body, each with the policy rule
+// that removed it: never nil, so that the signed payload always carries the
+// list.
+func (o *Outcome) Redactions() []verdict.Redaction {
+	if o.Verdict != audit.DecisionRedact || o.Decision.Redactions == nil {
+		return []verdict.Redaction{}
 	}
-	return o.Decision.Redact
+	return o.Decision.Redactions
 }
 
 // Decide asks engine whether member may pull rec and applies the redaction
@@ -92,7 +93,8 @@ func redacted(rec *records.Record, pointers []string) ([]byte, error) {
 // Annotate sets what every per-record audit event says about its record
 // and decision: kind, id and version (rec may be nil), the audit decision,
 // the policy's reasons, decision ID and revision, and the redacted pointers
-// when the decision redacts (never the removed values).
+// with the rule that removed each when the decision redacts (never the
+// removed values).
 func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.Decision) {
 	if rec != nil {
 		ev.RecordKind, ev.RecordID, ev.RecordVersion = rec.Kind, rec.ID, rec.Version
@@ -101,7 +103,7 @@ func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.De
 	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
 	ev.Redactions = nil
 	if decision == audit.DecisionRedact {
-		ev.Redactions = d.Redact
+		ev.Redactions = d.Redactions
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -12,13 +13,14 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // TestPayload: the hand-assembled payload is exactly what encoding/json
 // makes of sign.Delivery, with the record's bytes untouched.
 func TestPayload(t *testing.T) {
 	d := sign.Delivery{Record: json.RawMessage(`{"id":"A<1>","n":1.50}`), DecisionID: "dec-1", PolicyRevision: "rev",
-		Redactions: []string{"/a/b"}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
+		Redactions: []verdict.Redaction{{Pointer: "/a/b", Rule: "redactions.x.y"}}, Recipient: "AL/GOV/MOD", Issuer: "ura", IssuedAt: 1767225600}
 	got, err := Payload(d)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +55,7 @@ func TestDecide(t *testing.T) {
 		body    string
 	}{
 		{"allow", policy.Decision{Allow: true, ID: "d1"}, audit.DecisionAllow, `{"id":"A-1","open":"y","secret":"x"}`},
-		{"redact", policy.Decision{Allow: true, Redact: []string{"/secret"}, ID: "d2"}, audit.DecisionRedact, `{"id":"A-1","open":"y"}`},
+		{"redact", policy.Decision{Allow: true, Redact: []string{"/secret"}, Redactions: []verdict.Redaction{{Pointer: "/secret", Rule: "redactions.partner.entity"}}, ID: "d2"}, audit.DecisionRedact, `{"id":"A-1","open":"y"}`},
 		{"withhold", policy.Decision{ID: "d3"}, audit.DecisionWithhold, ""},
 		{"bad redaction", policy.Decision{Allow: true, Redact: []string{"secret"}, ID: "d4"}, audit.DecisionWithhold, ""},
 	}
@@ -71,13 +73,20 @@ func TestDecide(t *testing.T) {
 			if tc.name == "bad redaction" && (x.Err == nil || ev.Reasons[len(ev.Reasons)-1].Code != ReasonRedactionFailed) {
 				t.Errorf("a failed redaction: err %v, reasons %v", x.Err, ev.Reasons)
 			}
-			if tc.name == "redact" && (len(ev.Redactions) != 1 || len(x.Redactions()) != 1) {
+			if tc.name == "redact" && (!slices.Equal(ev.Redactions, tc.d.Redactions) || !slices.Equal(x.Redactions(), tc.d.Redactions)) {
 				t.Errorf("redactions %v %v", ev.Redactions, x.Redactions())
 			}
 			if x.Released() {
 				p, err := x.Delivery("IT/GOV/URA", "ura", 1)
 				if err != nil || !bytes.Contains(p, []byte(`"record":`+tc.body)) || !bytes.Contains(p, []byte(`"recipient":"IT/GOV/URA"`)) {
 					t.Errorf("delivery %s (%v)", p, err)
+				}
+				want := `"redactions":[]`
+				if tc.name == "redact" {
+					want = `"redactions":[{"pointer":"/secret","rule":"redactions.partner.entity"}]`
+				}
+				if !bytes.Contains(p, []byte(want)) || (tc.name == "redact" && bytes.Contains(p, []byte(`"x"`))) {
+					t.Errorf("delivery %s, want %s and no removed value", p, want)
 				}
 			} else if _, err := x.Delivery("IT/GOV/URA", "ura", 1); err == nil {
 				t.Error("a withheld record has a delivery payload")

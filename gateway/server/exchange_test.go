@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -340,6 +341,85 @@ func TestExOriginatorSpoofing(t *testing.T) {
 	}
 }
 
+// TestExRedactionProvenance: a partner pulling a licence with fields
+// removed is told, in the signed delivery, each removed pointer, the rule
+// that removed it and the policy revision that decided; the pull's audit
+// event says the same. Neither holds the removed values.
+func TestExRedactionProvenance(t *testing.T) {
+	e := startGateway(t, withEmbeddedPolicy())
+	exResults(t, e.as("AL/GOV/AIM").push(exSample(t, records.KindLicence)))
+	removed := []string{"Jan Novák", "jan.novak@army.cz", "Jan Nov\\u00e1k"}
+	want := []any{map[string]any{"pointer": "/licence/end_user/contact", "rule": "redactions.partner.licence"}}
+
+	resp := e.as("IT/GOV/MOD").get("/v1/records")
+	page := exPage(t, resp)
+	if len(page.Records) != 1 {
+		t.Fatalf("the partner got %d records", len(page.Records))
+	}
+	rec, payload := e.recordOf(t, page.Records[0], "IT/GOV/MOD")
+	if !reflect.DeepEqual(payload["redactions"], want) || payload["policy_revision"] != e.revision || e.revision == "" {
+		t.Errorf("delivery redactions %v, revision %v; want %v, %s", payload["redactions"], payload["policy_revision"], want, e.revision)
+	}
+	if eu := rec["licence"].(map[string]any)["end_user"].(map[string]any); eu["contact"] != nil || eu["name"] != "Ministry of Defence" {
+		t.Errorf("end_user %v", eu)
+	}
+	// The same through GET and the stream, and never a removed value.
+	for _, r := range []memberResponse{resp, e.as("IT/GOV/MOD").get("/v1/records/AIM-LIC-2026-000123"),
+		e.as("IT/GOV/MOD").do(http.MethodGet, "/v1/records", "", exchange.NDJSON, nil)} {
+		jws := exJWSIn(r.body)
+		if len(jws) == 0 {
+			t.Fatalf("no delivery in %s", r.body)
+		}
+		for _, s := range removed {
+			if bytes.Contains(r.body, []byte(s)) {
+				t.Errorf("%q is in what the partner received", s)
+			}
+		}
+		for _, j := range jws {
+			typ, p := apitest.Verify(t, j)
+			if typ != "ura-delivery+jws" {
+				continue // the stream's trailer
+			}
+			raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(j, ".")[1])
+			if !reflect.DeepEqual(p["redactions"], want) || p["policy_revision"] != e.revision {
+				t.Errorf("delivery %s", raw)
+			}
+			for _, s := range removed {
+				if bytes.Contains(raw, []byte(s)) {
+					t.Errorf("%q is in the signed payload", s)
+				}
+			}
+		}
+	}
+	// The audit event of each release carries the same list and revision.
+	n := 0
+	for _, ev := range e.audit.All() {
+		if ev.Member != "IT/GOV/MOD" || ev.RecordID == "" {
+			continue
+		}
+		n++
+		got, _ := json.Marshal(ev.Redactions)
+		if ev.Decision != audit.DecisionRedact || ev.PolicyRevision != e.revision ||
+			string(got) != `[{"pointer":"/licence/end_user/contact","rule":"redactions.partner.licence"}]` {
+			t.Errorf("audit event %+v", ev)
+		}
+		b, _ := json.Marshal(ev)
+		for _, s := range removed {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("audit event holds %q", s)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d per-record audit events for the partner's three pulls", n)
+	}
+	// The agency, whose own record it is, is told nothing was removed.
+	_, own := e.recordOf(t, exPage(t, e.as("AL/GOV/AIM").get("/v1/records")).Records[0], "AL/GOV/AIM")
+	if red, ok := own["redactions"].([]any); !ok || len(red) != 0 {
+		t.Errorf("the originator's delivery: redactions %v", own["redactions"])
+	}
+}
+
 // TestExRedaction: redacted fields are removed before serialization, so
 // their values are nowhere in what is sent.
 func TestExRedaction(t *testing.T) {
@@ -353,7 +433,7 @@ func TestExRedaction(t *testing.T) {
 		t.Fatalf("customs got %d records", len(page.Records))
 	}
 	rec, payload := e.recordOf(t, page.Records[0], "AL/GOV/DPD")
-	if red := payload["redactions"].([]any); len(red) != 2 || red[0] != "/licence/contract_value" {
+	if red := payload["redactions"].([]any); len(red) != 2 || red[0].(map[string]any)["pointer"] != "/licence/contract_value" {
 		t.Errorf("redactions %v", red)
 	}
 	lic := rec["licence"].(map[string]any)

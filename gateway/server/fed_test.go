@@ -20,6 +20,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Two gateways over real mutual TLS: A is the Italian partner's gateway
@@ -140,7 +141,7 @@ func fedLine(t *testing.T, s *audittest.Signer, typ, recipient string, rec any) 
 		t.Fatal(err)
 	}
 	payload, _ := json.Marshal(sign.Delivery{Record: raw, Recipient: recipient, Issuer: "ura.difesa.it",
-		IssuedAt: time.Now().Unix(), Redactions: []string{}})
+		IssuedAt: time.Now().Unix(), Redactions: []verdict.Redaction{}})
 	jws, err := s.SignTyped(context.Background(), typ, [][]byte{payload})
 	if err != nil {
 		t.Fatal(err)

@@ -223,7 +223,7 @@ func openapiExamples(t *testing.T) map[string]any {
 		out["jws"] = exampleJWS(t, "ura-result+jws", payload)
 		return out
 	}
-	delivery := func(doc map[string]any, redactions []string) map[string]any {
+	delivery := func(doc map[string]any, redactions []any) map[string]any {
 		payload := map[string]any{"record": doc, "decision_id": decision, "policy_revision": revision,
 			"redactions": redactions, "recipient": recipient, "iss": issuer, "iat": iat}
 		return map[string]any{"id": doc["id"], "version": doc["version"], "jws": exampleJWS(t, "ura-delivery+jws", payload)}
@@ -237,7 +237,16 @@ func openapiExamples(t *testing.T) map[string]any {
 	push, get, pull := p("/v1/records", "post"), p("/v1/records/{id}", "get"), p("/v1/records", "get")
 	trace := p("/v1/items/{country}/{manufacturer}/{serial}/trace", "get")
 
-	page := map[string]any{"records": []any{delivery(lic, []string{})}, "next_cursor": "c1.AAAAAAAAAAE", "more": false}
+	// Italy's MoD is a partner: the licence reaches it without the end
+	// user's contact, and the delivery says which rule removed it.
+	var forItaly map[string]any
+	if b, err := json.Marshal(lic); err != nil || json.Unmarshal(b, &forItaly) != nil {
+		t.Fatal("copy of the seed licence")
+	}
+	delete(forItaly["licence"].(map[string]any)["end_user"].(map[string]any), "contact")
+	italyRedactions := []any{map[string]any{"pointer": "/licence/end_user/contact", "rule": "redactions.partner.licence"}}
+
+	page := map[string]any{"records": []any{delivery(forItaly, italyRedactions)}, "next_cursor": "c1.AAAAAAAAAAE", "more": false}
 	trailer := map[string]any{"next_cursor": "c1.AAAAAAAAAAE", "complete": true, "records": 1,
 		"digest": "sha256:" + strings.Repeat("0", 64)}
 	trailer["jws"] = exampleJWS(t, "ura-trailer+jws", map[string]any{"request": "/v1/records?kind=licence", "request_id": "req-1",
@@ -256,19 +265,19 @@ func openapiExamples(t *testing.T) map[string]any {
 				signedResult(result(0, lic, 41)), signedResult(result(1, evt, 42))}}),
 		},
 		get + "/responses/200" + content("application/json") + "/examples": map[string]any{
-			"licence": ex("The seed licence as Italy's MoD receives it (example signature)", delivery(lic, []string{})),
+			"licence": ex("The seed licence as Italy's MoD receives it (example signature)", delivery(forItaly, italyRedactions)),
 		},
 		pull + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"page": ex("One page of licences (example signature)", page),
 		},
 		pull + "/responses/200" + content("application/x-ndjson") + "/examples": map[string]any{
-			"delivery": ex("A line of the stream: the seed licence (example signature)", delivery(lic, []string{})),
+			"delivery": ex("A line of the stream: the seed licence (example signature)", delivery(forItaly, italyRedactions)),
 			"trailer":  ex("The last line: the signed trailer (example signature)", trailer),
 		},
 		trace + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"trace": ex("The seed export declaration of the item (example signature)", map[string]any{
 				"item":   map[string]any{"country": marking["country"], "manufacturer": marking["manufacturer"], "serial": marking["serial"]},
-				"events": []any{delivery(evt, []string{})}}),
+				"events": []any{delivery(evt, []any{})}}),
 		},
 		p("/v1/whoami", "get") + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"aim": ex("The licensing agency of the dev stack", map[string]any{"member": "AL/GOV/AIM", "name": "Albanian Agency of Industry and Military",

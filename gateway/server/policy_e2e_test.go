@@ -41,7 +41,7 @@ func polPull(t *testing.T, e *gatewayEnv, member, revision string) polView {
 		rec, _ := payload["record"].(map[string]any)
 		v.records[d.ID] = rec
 		for _, p := range payload["redactions"].([]any) {
-			v.redact[d.ID] = append(v.redact[d.ID], p.(string))
+			v.redact[d.ID] = append(v.redact[d.ID], p.(map[string]any)["pointer"].(string))
 		}
 	}
 	return v

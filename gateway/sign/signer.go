@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
 // Signer signs payloads as compact JWS with a key held in Vault.
@@ -55,10 +56,13 @@ type Delivery struct {
 	Record         json.RawMessage `json:"record"`
 	DecisionID     string          `json:"decision_id"`
 	PolicyRevision string          `json:"policy_revision"`
-	Redactions     []string        `json:"redactions"`
-	Recipient      string          `json:"recipient"`
-	Issuer         string          `json:"iss"`
-	IssuedAt       int64           `json:"iat"`
+	// Redactions are the fields removed from Record, each with the policy
+	// rule that removed it (never its value): never null, so that a
+	// recipient can tell "nothing removed" from "not said".
+	Redactions []verdict.Redaction `json:"redactions"`
+	Recipient  string              `json:"recipient"`
+	Issuer     string              `json:"iss"`
+	IssuedAt   int64               `json:"iat"`
 }
 
 // Trailer is the signed payload of an NDJSON pull's last line

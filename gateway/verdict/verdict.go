@@ -5,8 +5,52 @@
 // policy engine.
 package verdict
 
+import "encoding/json"
+
 // Reason explains a decision with a stable code.
 type Reason struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// Redaction is one field removed from a released record: its JSON pointer
+// and the ID of the policy rule that removed it, never the value it held.
+type Redaction struct {
+	Pointer string `json:"pointer"`
+	Rule    string `json:"rule"`
+}
+
+// MarshalJSON writes a redaction without a rule as its bare pointer: the
+// form audit events took before redactions named their rule, so that such
+// an event re-encodes to the bytes its hash covers.
+func (r Redaction) MarshalJSON() ([]byte, error) {
+	if r.Rule == "" {
+		return json.Marshal(r.Pointer)
+	}
+	type plain Redaction
+	return json.Marshal(plain(r))
+}
+
+// UnmarshalJSON reads either form MarshalJSON writes.
+func (r *Redaction) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*r = Redaction{}
+		return json.Unmarshal(b, &r.Pointer)
+	}
+	type plain Redaction
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*r = Redaction(p)
+	return nil
+}
+
+// Pointers lists the pointers of rs, in their order.
+func Pointers(rs []Redaction) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Pointer
+	}
+	return out
 }

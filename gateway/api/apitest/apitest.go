@@ -277,6 +277,11 @@ func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
 		if p.Redact != nil {
 			d.Redact = p.Redact
 		}
+		// Each pointer names the rule that removed it, as the embedded
+		// policy's decisions do.
+		for _, ptr := range d.Redact {
+			d.Redactions = append(d.Redactions, verdict.Redaction{Pointer: ptr, Rule: "redactions.customs." + in.Record.Kind})
+		}
 	}
 	return d
 }

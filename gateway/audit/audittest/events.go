@@ -37,7 +37,8 @@ func Events(n int, t0 time.Time) []audit.Event {
 			e.Decision = audit.DecisionAllow
 		case 3:
 			e.Decision = audit.DecisionRedact
-			e.Redactions = []string{"/licence/contract_value", "/licence/end_user/contact"}
+			e.Redactions = []verdict.Redaction{{Pointer: "/licence/contract_value", Rule: "redactions.customs.licence"},
+				{Pointer: "/licence/end_user/contact", Rule: "redactions.customs.licence"}}
 			e.Reasons = []verdict.Reason{{Code: "redact_commercial", Message: "contract values are not released to customs"}}
 		case 4, 5:
 			e.Decision = audit.DecisionDeny
