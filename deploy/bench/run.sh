@@ -267,7 +267,7 @@ quick_flag=()
 
 # scale_pg drop: removes the PostgreSQL scale run's schema (a million records).
 scale_pg() {
-	psql -q "$URA_POSTGRES_DSN" -c 'DROP SCHEMA IF EXISTS ura_bench_scale CASCADE' >/dev/null
+	PGOPTIONS=--client-min-messages=warning psql -q "$URA_POSTGRES_DSN" -c 'DROP SCHEMA IF EXISTS ura_bench_scale CASCADE' >/dev/null
 }
 
 if [[ ${BENCH_SCALE:-0} == 1 ]]; then
