@@ -68,6 +68,10 @@ listen ura
   balance roundrobin
   option httpchk GET /readyz
   http-check expect status 200
+  # A draining replica answers /readyz 503 at once; a slow answer from a
+  # busy one is not a failure until timeout check, so a loaded machine does
+  # not take every replica out of the rotation at once.
+  timeout check 2s
   default-server inter 200ms fall 1 rise 2
 CFG
 		for ((i = 1; i <= n; i++)); do

@@ -194,6 +194,9 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		}
 	}
 	c.m.head.Set(float64(c.head.Count))
+	// Read before the goroutines start: with a shared store the
+	// checkpointer moves the head forward to what other replicas wrote.
+	headSeq := c.head.Count
 	go c.writer()
 	if c.signer != nil {
 		go c.checkpointer()
@@ -201,7 +204,7 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		close(c.cpDone)
 		c.log.Warn("audit: no signer configured; checkpoints are not signed, so truncation of the log's tail is not detectable")
 	}
-	c.log.Info("audit log open", "head_seq", c.head.Count, "checkpoints", len(cps))
+	c.log.Info("audit log open", "head_seq", headSeq, "checkpoints", len(cps))
 	return c, nil
 }
 
