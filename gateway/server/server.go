@@ -216,6 +216,20 @@ func (s *Server) Addr() net.Addr {
 // Run serves until ctx ends, then drains in-flight requests and appends
 // the refusals still counted (chain.Refusals) before it returns.
 func (s *Server) Run(ctx context.Context) error {
+	// The certificate files are taken as loaded before anyone can know the
+	// gateway is up: a change made once it is (s.started) is a change the
+	// watcher sees, never one it takes for the state already loaded.
+	watcher := &reload.Watcher{
+		Files:    s.tls.watchedFiles(),
+		Interval: s.cfg.TLS.ReloadInterval,
+		Reload:   s.tls.load,
+		Result:   func(err error) { s.metrics.reloads.WithLabelValues(result(err)).Inc() },
+		Logger:   s.log.With("component", "tls"),
+	}
+	if s.tls.fetcher != nil {
+		watcher.Extra = s.tls.fetcher.Version
+	}
+	watcher.Prime()
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
@@ -251,18 +265,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	watcher := &reload.Watcher{
-		Files:    s.tls.watchedFiles(),
-		Interval: s.cfg.TLS.ReloadInterval,
-		Reload:   s.tls.load,
-		Result:   func(err error) { s.metrics.reloads.WithLabelValues(result(err)).Inc() },
-		Logger:   s.log.With("component", "tls"),
-	}
 	if s.tls.fetcher != nil {
-		watcher.Extra = s.tls.fetcher.Version
 		go s.tls.fetcher.Run(runCtx)
 	}
-	watcher.Prime()
 	go watcher.Run(runCtx)
 	if ref := s.kit.Refusals; ref != nil {
 		go ref.Run(runCtx)
