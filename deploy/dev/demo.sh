@@ -170,7 +170,7 @@ demo_views() {
 			[.[] | select(.jws) | .jws | '"$JWS_PAYLOAD"' | select(.record)] as $d
 			| "\($d | length) licences: \([$d[].record.id | sub("AIM-LIC-2026-";"")] | join(" "))"
 			  + (if ([$d[].redactions[]] | length) > 0
-			     then "; redacted: \([$d[].redactions[]] | unique | join(", "))" else "; nothing redacted" end)'
+			     then "; redacted: \([$d[].redactions[] | "\(.pointer) (\(.rule))"] | unique | join(", "))" else "; nothing redacted" end)'
 	done
 	say "  (Customs sees validity, holder and items, never contract values or contacts;"
 	say "   Italy, a NATO ally, sees what is releasable to ITA or to NATO; the NATO liaison what is releasable to NATO)"
@@ -274,7 +274,7 @@ demo_federation() {
 	printf '  %s (REL ALB, ITA, NATO) at Italy'"'"'s gateway, as IT/GOV/MOD pulls it there:\n' "$id"
 	printf '%s' "$BODY" | jq -r "(.jws | $JWS_PAYLOAD | .record.licence.end_user) | \"    end user: \(.name), \(.country); contact: \(.contact // \"(removed)\")\""
 	call AL_GOV_AUDIT GET "/v1/audit/events?record_id=$id&member=IT/GOV/URA"
-	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action=="forward") | "    AIM'"'"'s gateway: forward \(.decision) to \(.member), decision \(.decision_id), policy \(.policy_revision[:12])…, removed \(.redactions | join(","))"' | head -n1
+	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action=="forward") | "    AIM'"'"'s gateway: forward \(.decision) to \(.member), decision \(.decision_id), policy \(.policy_revision[:12])…, removed \(.redactions | map(if type == "object" then "\(.pointer) (\(.rule))" else . end) | join(","))"' | head -n1
 
 	conf="$(jq -c 'select(.id=="AIM-LIC-2026-000124") | .id="AIM-LIC-2026-009124" | .label.classification="CONFIDENTIAL" | .label.releasable_to=["ALB","ITA"]' deploy/dev/seed/aim.ndjson)"
 	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$conf]"
