@@ -14,10 +14,14 @@ const (
 	KindEntity             = "entity"
 	KindExcludedEntity     = "excluded_entity"
 	KindEndUserCertificate = "end_user_certificate"
+	// KindDenial is a denial notification (Common Position 2008/944/CFSP
+	// art. 4), KindConsultation a consultation of the denying state.
+	KindDenial       = "denial"
+	KindConsultation = "consultation"
 )
 
 // Kinds lists every record kind in a stable order.
-var Kinds = []string{KindLicence, KindTrackingEvent, KindEntity, KindExcludedEntity, KindEndUserCertificate}
+var Kinds = []string{KindLicence, KindTrackingEvent, KindEntity, KindExcludedEntity, KindEndUserCertificate, KindDenial, KindConsultation}
 
 // KnownKind reports whether kind is one of Kinds.
 func KnownKind(kind string) bool {
@@ -34,6 +38,8 @@ var bodyKeys = map[string]string{
 	KindEntity:             "entity",
 	KindExcludedEntity:     "excluded_entity",
 	KindEndUserCertificate: "end_user_certificate",
+	KindDenial:             "denial",
+	KindConsultation:       "consultation",
 }
 
 // BodyKey is the top-level member holding the body of a record of kind.

@@ -269,6 +269,13 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 		notBefore("/licence/valid_from", str(body, "valid_from"), "issue_date", str(body, "issue_date"))
 	case KindExcludedEntity:
 		notBefore("/excluded_entity/excluded_until", str(body, "excluded_until"), "excluded_from", str(body, "excluded_from"))
+	case KindDenial:
+		notBefore("/denial/revoked_on", str(body, "revoked_on"), "date", str(body, "date"))
+		notBefore("/denial/expires", str(body, "expires"), "date", str(body, "date"))
+	case KindConsultation:
+		req, _ := body["request"].(map[string]any)
+		ans, _ := body["answer"].(map[string]any)
+		notBefore("/consultation/answer/date", str(ans, "date"), "request.date", str(req, "date"))
 	case KindEndUserCertificate:
 		notBefore("/end_user_certificate/valid_until", str(body, "valid_until"), "issued_on", str(body, "issued_on"))
 	case KindTrackingEvent:
