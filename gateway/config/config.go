@@ -48,6 +48,7 @@ type Config struct {
 	Console     Console   `yaml:"console"`
 	Cursors     Cursors   `yaml:"cursors"`
 	Tracing     Tracing   `yaml:"tracing"`
+	Screening   Screening `yaml:"screening"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -116,6 +117,7 @@ func Default() *Config {
 		Audit:     defaultAudit(),
 		Console:   defaultConsole(),
 		Tracing:   defaultTracing(),
+		Screening: defaultScreening(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -161,6 +163,7 @@ func (c *Config) Validate() error {
 	c.Console.validate(v.at("console"), c.Path)
 	c.Cursors.validate(v.at("cursors"), c.Path)
 	c.Tracing.validate(v.at("tracing"), c)
+	c.Screening.validate(v.at("screening"), c.Path)
 	c.validateTransport(v)
 	return v.err()
 }

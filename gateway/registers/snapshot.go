@@ -93,6 +93,9 @@ type Snapshot struct {
 	// Declarations is what each export declaration counts now, by record
 	// id (only in a store read and the overlay: the policy reads Exported).
 	Declarations map[string]*Export
+	// Screening is what the push's screening step found for one decision
+	// (gateway/screening), input.registers.screening; nil: none ran.
+	Screening map[string]any
 }
 
 // NewSnapshot is an empty snapshot, ready to fill.
@@ -184,12 +187,16 @@ func (s *Snapshot) Doc() map[string]any {
 		}
 		exp[id] = cats
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"licences": lic,
 		"entities": ent,
 		"excluded": map[string]any{"by_id": exclusions(s.ByID), "by_name": exclusions(s.ByName)},
 		"exported": exp,
 	}
+	if s.Screening != nil {
+		doc["screening"] = s.Screening
+	}
+	return doc
 }
 
 func num(q int64) json.Number { return json.Number(strconv.FormatInt(q, 10)) }

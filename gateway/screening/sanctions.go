@@ -72,14 +72,14 @@ type unAddress struct {
 }
 
 type unCommon struct {
-	DataID     string `xml:"DATAID"`
-	First      string `xml:"FIRST_NAME"`
-	Second     string `xml:"SECOND_NAME"`
-	Third      string `xml:"THIRD_NAME"`
-	Fourth     string `xml:"FOURTH_NAME"`
-	Reference  string `xml:"REFERENCE_NUMBER"`
-	ListedOn   string `xml:"LISTED_ON"`
-	Original   string `xml:"NAME_ORIGINAL_SCRIPT"`
+	DataID    string `xml:"DATAID"`
+	First     string `xml:"FIRST_NAME"`
+	Second    string `xml:"SECOND_NAME"`
+	Third     string `xml:"THIRD_NAME"`
+	Fourth    string `xml:"FOURTH_NAME"`
+	Reference string `xml:"REFERENCE_NUMBER"`
+	ListedOn  string `xml:"LISTED_ON"`
+	Original  string `xml:"NAME_ORIGINAL_SCRIPT"`
 }
 
 type unIndividual struct {

@@ -15,6 +15,7 @@ type metrics struct {
 	registry          *prometheus.Registry
 	handshakeFailures *prometheus.CounterVec
 	reloads           *prometheus.CounterVec
+	screeningReloads  *prometheus.CounterVec
 	crlFetches        *prometheus.CounterVec
 	crlRollbacks      prometheus.Counter
 	crlStateWrites    prometheus.Counter
@@ -34,6 +35,10 @@ func newMetrics() *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_tls_reloads_total",
 			Help: "Hot reloads of certificates, keys, CAs and CRLs, by result (ok, error).",
+		}, []string{"result"}),
+		screeningReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ura_screening_reloads_total",
+			Help: "Reloads of the sanctions list (screening.sanctions_file) after its content changed, by result (ok, error).",
 		}, []string{"result"}),
 		crlFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ura_crl_fetches_total",
@@ -57,7 +62,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "method"}),
 	}
-	reg.MustRegister(m.handshakeFailures, m.reloads, m.crlFetches, m.crlRollbacks, m.crlStateWrites, m.requests, m.duration)
+	reg.MustRegister(m.handshakeFailures, m.reloads, m.screeningReloads, m.crlFetches, m.crlRollbacks, m.crlStateWrites, m.requests, m.duration)
 	return m
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/screening"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 )
@@ -57,6 +58,9 @@ type Deps struct {
 	Cursors *cursor.Sealer
 	// Tracer spans the request chain (tracing.*); nil: tracing is off.
 	Tracer *tracing.Tracer
+	// Sanctions is the sanctions list licences are screened against; nil:
+	// New loads screening.sanctions_file, if one is configured.
+	Sanctions *screening.List
 }
 
 // Server is one gateway process.
@@ -118,6 +122,11 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger.Warn("cursors are sealed with a key of this process: they stop working when it restarts and other replicas refuse them; set cursors.key_file",
 			"component", "exchange")
 	}
+	if s.deps.Sanctions == nil && cfg.Screening.SanctionsFile != "" {
+		if s.deps.Sanctions, err = screening.OpenList(cfg.Path(cfg.Screening.SanctionsFile), logger.With("component", "screening")); err != nil {
+			return nil, fmt.Errorf("screening.sanctions_file: %w", err)
+		}
+	}
 	if err := registerDepMetrics(m.registry, deps); err != nil {
 		return nil, err
 	}
@@ -165,7 +174,7 @@ func (s *Server) apis() (apis, error) {
 	}
 	ex, err := exchange.New(s.kit, s.cfg, exchange.Deps{Store: d.Store, Policy: d.Policy,
 		Signer: d.Signer, Audit: d.Audit, Forwarder: d.Forwarder, Peers: d.Peers, Cursors: d.Cursors,
-		Stopping: s.stopping}, s.metrics.registry)
+		Stopping: s.stopping, Sanctions: d.Sanctions}, s.metrics.registry)
 	if err != nil {
 		return apis{}, fmt.Errorf("exchange metrics: %w", err)
 	}
@@ -269,6 +278,11 @@ func (s *Server) Run(ctx context.Context) error {
 		go s.tls.fetcher.Run(runCtx)
 	}
 	go watcher.Run(runCtx)
+	if l := s.deps.Sanctions; l != nil {
+		go l.Watcher(s.cfg.Screening.ReloadInterval, func(err error) {
+			s.metrics.screeningReloads.WithLabelValues(result(err)).Inc()
+		}).Run(runCtx)
+	}
 	if ref := s.kit.Refusals; ref != nil {
 		go ref.Run(runCtx)
 	}

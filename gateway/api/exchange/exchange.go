@@ -39,6 +39,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/screening"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -65,6 +66,9 @@ type Deps struct {
 	// Stopping is closed when the gateway stops taking requests: a stream
 	// then ends at its next chunk with its trailer. Nil: never.
 	Stopping <-chan struct{}
+	// Sanctions is the consolidated sanctions list licences are screened
+	// against (screening.sanctions_file); nil: none.
+	Sanctions *screening.List
 }
 
 // Handlers serve the exchange routes.

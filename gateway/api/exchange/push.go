@@ -265,8 +265,10 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 			return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 		}
 		it.prev = prev
+		regs := overlay.For(it.rec)
+		ps.screen(it.rec, regs)
 		it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
-			Previous: prev, Registers: overlay.For(it.rec)})
+			Previous: prev, Registers: regs})
 		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
 		it.res.Status = StatusAccepted
 		if !it.d.Allow {
