@@ -91,6 +91,27 @@ func (e AuditEventDecision) Valid() bool {
 	}
 }
 
+// Defines values for ConsultationConsultationOutcome.
+const (
+	Pending   ConsultationConsultationOutcome = "pending"
+	Proceed   ConsultationConsultationOutcome = "proceed"
+	Withdrawn ConsultationConsultationOutcome = "withdrawn"
+)
+
+// Valid indicates whether the value is a known member of the ConsultationConsultationOutcome enum.
+func (e ConsultationConsultationOutcome) Valid() bool {
+	switch e {
+	case Pending:
+		return true
+	case Proceed:
+		return true
+	case Withdrawn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Country.
 const (
 	CountryABW Country = "ABW"
@@ -847,6 +868,24 @@ func (e Country) Valid() bool {
 	case CountryZMB:
 		return true
 	case CountryZWE:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DenialDenialStatus.
+const (
+	DenialDenialStatusActive  DenialDenialStatus = "active"
+	DenialDenialStatusRevoked DenialDenialStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the DenialDenialStatus enum.
+func (e DenialDenialStatus) Valid() bool {
+	switch e {
+	case DenialDenialStatusActive:
+		return true
+	case DenialDenialStatusRevoked:
 		return true
 	default:
 		return false
@@ -2013,6 +2052,8 @@ func (e SearchAuditParamsDecision) Valid() bool {
 
 // Defines values for PullRecordsParamsKind.
 const (
+	PullRecordsParamsKindConsultation       PullRecordsParamsKind = "consultation"
+	PullRecordsParamsKindDenial             PullRecordsParamsKind = "denial"
 	PullRecordsParamsKindEndUserCertificate PullRecordsParamsKind = "end_user_certificate"
 	PullRecordsParamsKindEntity             PullRecordsParamsKind = "entity"
 	PullRecordsParamsKindExcludedEntity     PullRecordsParamsKind = "excluded_entity"
@@ -2023,6 +2064,10 @@ const (
 // Valid indicates whether the value is a known member of the PullRecordsParamsKind enum.
 func (e PullRecordsParamsKind) Valid() bool {
 	switch e {
+	case PullRecordsParamsKindConsultation:
+		return true
+	case PullRecordsParamsKindDenial:
+		return true
 	case PullRecordsParamsKindEndUserCertificate:
 		return true
 	case PullRecordsParamsKindEntity:
@@ -2040,6 +2085,8 @@ func (e PullRecordsParamsKind) Valid() bool {
 
 // Defines values for GetSchemaParamsKind.
 const (
+	GetSchemaParamsKindConsultation       GetSchemaParamsKind = "consultation"
+	GetSchemaParamsKindDenial             GetSchemaParamsKind = "denial"
 	GetSchemaParamsKindEndUserCertificate GetSchemaParamsKind = "end_user_certificate"
 	GetSchemaParamsKindEntity             GetSchemaParamsKind = "entity"
 	GetSchemaParamsKindExcludedEntity     GetSchemaParamsKind = "excluded_entity"
@@ -2050,6 +2097,10 @@ const (
 // Valid indicates whether the value is a known member of the GetSchemaParamsKind enum.
 func (e GetSchemaParamsKind) Valid() bool {
 	switch e {
+	case GetSchemaParamsKindConsultation:
+		return true
+	case GetSchemaParamsKindDenial:
+		return true
 	case GetSchemaParamsKindEndUserCertificate:
 		return true
 	case GetSchemaParamsKindEntity:
@@ -2116,6 +2167,49 @@ type AuditEvent_Redactions_Item struct {
 	union json.RawMessage
 }
 
+// Consultation A consultation of the state that issued a denial by a state considering an essentially identical transaction (EU Common Position 2008/944/CFSP art. 4(1)): the denial it concerns, the request, the answer and the consulting state's outcome. Each step is pushed as a new version by the consulting state.
+type Consultation struct {
+	Consultation struct {
+		Answer *ConsultationConsultationStep `json:"answer,omitempty"`
+
+		// ConsultingState ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		ConsultingState Country `json:"consulting_state"`
+
+		// DenialId Record identifier, unique across kinds; safe in a URL path.
+		DenialId RecordId `json:"denial_id"`
+
+		// DenyingState ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		DenyingState Country `json:"denying_state"`
+
+		// LicenceId Record identifier, unique across kinds; safe in a URL path.
+		LicenceId *RecordId `json:"licence_id,omitempty"`
+
+		// Outcome pending: no decision yet; proceed: the consulting state, having consulted, goes ahead with the transaction; withdrawn: it does not.
+		Outcome ConsultationConsultationOutcome `json:"outcome"`
+		Request ConsultationConsultationStep    `json:"request"`
+	} `json:"consultation"`
+
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	Label Label `json:"label"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
+
+// ConsultationConsultationOutcome pending: no decision yet; proceed: the consulting state, having consulted, goes ahead with the transaction; withdrawn: it does not.
+type ConsultationConsultationOutcome string
+
+// ConsultationConsultationStep defines model for ConsultationConsultationStep.
+type ConsultationConsultationStep struct {
+	// Date Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+	Date Date `json:"date"`
+	Text Text `json:"text"`
+}
+
 // Contact Personal contact data: policy redacts it for recipients who may not see it.
 type Contact struct {
 	// Email An Internet mailbox local-part@domain: a dot-atom local part of up to 64 characters and a domain name of at least two labels.
@@ -2140,6 +2234,76 @@ type Delivery struct {
 	// Jws Compact JWS (typ ura-delivery+jws); its payload is a DeliveryPayload (contentSchema).
 	Jws     string `json:"jws"`
 	Version int    `json:"version"`
+}
+
+// Denial A state's denial of an export licence for military goods, notified to the other states that apply EU Common Position 2008/944/CFSP (art. 4(1)), with the fields of the User's Guide's denial notification: denying state, date, the criteria of art. 2 invoked, destination, end user and consignee, the goods, the reasons. A revocation is a new version with status revoked; a denial stops counting three years after its date (art. 4(1)) or at its own expiry, whichever is given.
+type Denial struct {
+	Denial struct {
+		// Consignee The end user or consignee a denial names.
+		Consignee *DenialDenialParty `json:"consignee,omitempty"`
+
+		// Criteria The criteria of art. 2 of Common Position 2008/944/CFSP the denial rests on (1 to 8).
+		Criteria []int `json:"criteria"`
+
+		// Date Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		Date Date `json:"date"`
+
+		// DenyingState ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		DenyingState Country `json:"denying_state"`
+
+		// Destination ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		Destination Country `json:"destination"`
+
+		// EndUser The end user or consignee a denial names.
+		EndUser DenialDenialParty `json:"end_user"`
+
+		// Expires Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		Expires *Date               `json:"expires,omitempty"`
+		Goods   []DenialDenialGoods `json:"goods"`
+		Reasons Text                `json:"reasons"`
+
+		// Reference Identifier issued by another system (decision, declaration, certificate number).
+		Reference *Reference `json:"reference,omitempty"`
+
+		// RevokedOn Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		RevokedOn *Date              `json:"revoked_on,omitempty"`
+		Status    DenialDenialStatus `json:"status"`
+	} `json:"denial"`
+
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	Label Label `json:"label"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
+
+// DenialDenialStatus defines model for Denial.Denial.Status.
+type DenialDenialStatus string
+
+// DenialDenialGoods A line of the goods denied.
+type DenialDenialGoods struct {
+	Description Text `json:"description"`
+
+	// MlCategory EU Common Military List category.
+	MlCategory MlCategory `json:"ml_category"`
+	Quantity   *Quantity  `json:"quantity,omitempty"`
+	Unit       *Unit      `json:"unit,omitempty"`
+}
+
+// DenialDenialParty The end user or consignee a denial names.
+type DenialDenialParty struct {
+	Address *Address `json:"address,omitempty"`
+
+	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+	Country Country `json:"country"`
+
+	// EntityId Identifier issued by another system (decision, declaration, certificate number).
+	EntityId *Reference `json:"entity_id,omitempty"`
+	Name     Name       `json:"name"`
 }
 
 // EndUserCertificate A certificate by which the end user's government states the final use and destination of the goods and undertakes not to re-export them without consent.
@@ -2338,8 +2502,11 @@ type Licence struct {
 	// Label Confidentiality label (NATO STANAG 4774 in spirit).
 	Label   Label `json:"label"`
 	Licence struct {
-		Conditions    *[]Text `json:"conditions,omitempty"`
-		ContractValue *Money  `json:"contract_value,omitempty"`
+		Conditions *[]Text `json:"conditions,omitempty"`
+
+		// Consignee A person or organisation outside the member registry (end user, consignee).
+		Consignee     *Party `json:"consignee,omitempty"`
+		ContractValue *Money `json:"contract_value,omitempty"`
 
 		// Destination ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
 		Destination *Country `json:"destination,omitempty"`
@@ -3230,6 +3397,74 @@ func (t *Record) MergeEndUserCertificate(v EndUserCertificate) error {
 	return err
 }
 
+// AsDenial returns the union data inside the Record as a Denial
+func (t Record) AsDenial() (Denial, error) {
+	var body Denial
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromDenial overwrites any union data inside the Record as the provided Denial
+func (t *Record) FromDenial(v Denial) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"denial"}`))
+	t.union = b
+	return err
+}
+
+// MergeDenial performs a merge with any union data inside the Record, using the provided Denial
+func (t *Record) MergeDenial(v Denial) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"denial"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsConsultation returns the union data inside the Record as a Consultation
+func (t Record) AsConsultation() (Consultation, error) {
+	var body Consultation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromConsultation overwrites any union data inside the Record as the provided Consultation
+func (t *Record) FromConsultation(v Consultation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"consultation"}`))
+	t.union = b
+	return err
+}
+
+// MergeConsultation performs a merge with any union data inside the Record, using the provided Consultation
+func (t *Record) MergeConsultation(v Consultation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"consultation"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 func (t Record) Discriminator() (string, error) {
 	var discriminator struct {
 		Discriminator string `json:"kind"`
@@ -3244,6 +3479,10 @@ func (t Record) ValueByDiscriminator() (interface{}, error) {
 		return nil, err
 	}
 	switch discriminator {
+	case "consultation":
+		return t.AsConsultation()
+	case "denial":
+		return t.AsDenial()
 	case "end_user_certificate":
 		return t.AsEndUserCertificate()
 	case "entity":

@@ -22,4 +22,6 @@ var openapiSchemaNames = map[string]string{
 	records.KindEntity:             "Entity",
 	records.KindExcludedEntity:     "ExcludedEntity",
 	records.KindEndUserCertificate: "EndUserCertificate",
+	records.KindDenial:             "Denial",
+	records.KindConsultation:       "Consultation",
 }
