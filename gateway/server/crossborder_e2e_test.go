@@ -23,11 +23,11 @@ type cbEnv struct {
 	italy *audittest.Signer // the Italian gateway's signing key
 }
 
-func cbStart(t *testing.T) *cbEnv {
+func cbStart(t *testing.T, opts ...gatewayOption) *cbEnv {
 	t.Helper()
 	c := &cbEnv{italy: audittest.NewSigner(t, "ura-it:1")}
 	jwks := fedJWKSFile(t, c.italy)
-	c.gatewayEnv = startGateway(t, withEmbeddedPolicy(), withDeps(func(cfg *config.Config, d *Deps) {
+	c.gatewayEnv = startGateway(t, append([]gatewayOption{withEmbeddedPolicy(), withDeps(func(cfg *config.Config, d *Deps) {
 		// The test PKI's Albanian anchor also issues the Serbian and
 		// Czech ministries' certificates.
 		cfg.TLS.ClientCAs[0].Prefixes = append(cfg.TLS.ClientCAs[0].Prefixes, "RS/", "CZ/")
@@ -43,7 +43,7 @@ func cbStart(t *testing.T) *cbEnv {
 			t.Fatal(err)
 		}
 		d.Peers = peers
-	}))
+	})}, opts...)...)
 	return c
 }
 
