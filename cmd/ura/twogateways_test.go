@@ -249,6 +249,48 @@ func TestTwoGateways(t *testing.T) {
 		t.Errorf("audit event of the open traces: %+v", e)
 	}
 
+	// (e) Denial notifications (Common Position 2008/944/CFSP art. 4).
+	// AIM's denial, releasable to the EU and Albania, reaches Italy's
+	// gateway, a member state's; one notified to North Macedonia alone is
+	// decided for Italy's gateway like any record and withheld from it.
+	alDenial := tgDenial("AIM-DEN-2026-TG0001", "AL/GOV/AIM", "ALB", []string{"EU", "ALB"})
+	mkDenial := tgDenial("AIM-DEN-2026-TG0002", "AL/GOV/AIM", "ALB", []string{"ALB", "MKD"})
+	after = tgDenial("AIM-DEN-2026-TG0003", "AL/GOV/AIM", "ALB", []string{"EU"})
+	for _, rec := range []map[string]any{alDenial, mkDenial, after} {
+		tgPushOK(t, aim, al.base, rec)
+	}
+	if got := tgAwait(t, itMOD, it.base, "AIM-DEN-2026-TG0001"); !bytes.Equal(got, tgCanonical(t, alDenial)) {
+		t.Errorf("Italy's gateway stored the denial as\n%s", got)
+	}
+	tgAwait(t, itMOD, it.base, "AIM-DEN-2026-TG0003")
+	if e := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "forward" && e.RecordID == "AIM-DEN-2026-TG0001" && e.Member == tgIT
+	}); e.Decision != "allow" || e.SigningKID == "" {
+		t.Errorf("forward event of the denial: %+v", e)
+	}
+	if e := tgEvent(t, al.fx.auditDir, func(e audit.Event) bool {
+		return e.Action == "forward" && e.RecordID == "AIM-DEN-2026-TG0002" && e.Member == tgIT
+	}); e.Decision != "withhold" || !tgHasCode(e, "not_releasable") {
+		t.Errorf("forward event of the denial notified to North Macedonia: %+v", e)
+	}
+	if tap.saw("AIM-DEN-2026-TG0002") {
+		t.Error("the denial notified to North Macedonia was sent to Italy's gateway")
+	}
+	if st, body := tgGet(t, itMOD, it.base, "AIM-DEN-2026-TG0002"); st != http.StatusNotFound {
+		t.Errorf("Italy's gateway answers %d for the denial notified to North Macedonia: %s", st, body)
+	}
+	// Italy's MoD notifies its own denial through its gateway: it reaches
+	// Albania's, stored in its originator's name.
+	itDenial := tgDenial("IT-GOV-MOD-DEN-2026-0001", "IT/GOV/MOD", "ITA", []string{"EU", "ALB"})
+	tgPushOK(t, itMOD, it.base, itDenial)
+	if got := tgAwait(t, aim, al.base, "IT-GOV-MOD-DEN-2026-0001"); !bytes.Equal(got, tgCanonical(t, itDenial)) {
+		t.Errorf("Albania's gateway stored Italy's denial as\n%s", got)
+	}
+	tgDenialConsulted(t, aim, al.base)
+	if got := tgAwait(t, itMOD, it.base, "AIM-CONS-2026-TG0001"); !bytes.Contains(got, []byte(`"outcome":"proceed"`)) {
+		t.Errorf("Italy's gateway stored AIM's consultation as\n%s", got)
+	}
+
 	// (d) Replays. The line Albania signed for Italy, sent back to Albania's
 	// gateway by Italy's: it does not verify against Italy's keys.
 	res = tgRelay(t, itAtAL, al.base, line)
@@ -301,7 +343,7 @@ upstream:
       kind: peer
       url: https://127.0.0.1:%[6]d
       member: IT/GOV/URA
-      kinds: [licence, tracking_event]
+      kinds: [licence, tracking_event, denial, consultation]
       ca_file: %[3]s/it-ca.crt
       client_cert_file: %[3]s/clients/AL_GOV_URA.crt
       client_key_file: %[3]s/clients/AL_GOV_URA.key
@@ -348,7 +390,7 @@ upstream:
       kind: peer
       url: https://127.0.0.1:%[8]d
       member: AL/GOV/URA
-      kinds: [licence, tracking_event]
+      kinds: [licence, tracking_event, denial, consultation]
       ca_file: %[3]s/ca.crt
       client_cert_file: %[3]s/clients/IT_GOV_URA.crt
       client_key_file: %[3]s/clients/IT_GOV_URA.key
@@ -515,6 +557,44 @@ func tgLicence(id, originator, classification string, rel []string) map[string]a
 	}
 }
 
+// tgDenial is a denial notification of an export of ML1 rifles to
+// Serbia's Đorđević Trading.
+func tgDenial(id, originator, state string, rel []string) map[string]any {
+	return map[string]any{"kind": "denial", "id": id, "version": 1,
+		"label": map[string]any{"classification": "RESTRICTED", "releasable_to": rel, "originator": originator, "created": "2026-05-10T09:00:00Z"},
+		"denial": map[string]any{"denying_state": state, "date": "2026-05-10", "criteria": []any{2, 7}, "destination": "SRB",
+			"end_user": map[string]any{"name": "Đorđević Trading d.o.o.", "country": "SRB"},
+			"goods":    []any{map[string]any{"ml_category": "ML1", "description": "semi-automatic rifles"}},
+			"reasons":  "risk of diversion to an unauthorised end user", "status": "active"}}
+}
+
+// tgDenialConsulted: with Italy's denial on Albania's register, AIM's
+// licence for an essentially identical transaction waits for a
+// consultation of Italy, and goes once AIM records that it proceeds; the
+// consultation reaches Italy's gateway.
+func tgDenialConsulted(t *testing.T, aim *http.Client, base string) {
+	t.Helper()
+	lic := tgLicence("AIM-LIC-2026-TG0010", "AL/GOV/AIM", "RESTRICTED", []string{"ALB"})
+	body := lic["licence"].(map[string]any)
+	body["destination"] = "SRB"
+	body["end_user"] = map[string]any{"name": "Djordjevic Trading", "country": "SRB"}
+	body["items"] = []any{map[string]any{"ml_category": "ML1", "description": "semi-automatic rifles", "quantity": 200, "unit": "pieces"}}
+	res := tgPush(t, aim, base, tgCanonical(t, lic))
+	if res.Status != "denied" || !slices.Contains(res.codes(), "consultation_required") ||
+		!strings.Contains(res.Reasons[0].Message, "IT-GOV-MOD-DEN-2026-0001") {
+		t.Fatalf("AIM's licence for the transaction Italy denied: %+v", res)
+	}
+	cons := map[string]any{"kind": "consultation", "id": "AIM-CONS-2026-TG0001", "version": 1,
+		"label": map[string]any{"classification": "RESTRICTED", "releasable_to": []any{"ALB", "ITA"}, "originator": "AL/GOV/AIM", "created": "2026-06-01T08:00:00Z"},
+		"consultation": map[string]any{"denial_id": "IT-GOV-MOD-DEN-2026-0001", "consulting_state": "ALB", "denying_state": "ITA",
+			"request": map[string]any{"date": "2026-06-01", "text": "AIM considers an essentially identical transaction"},
+			"answer":  map[string]any{"date": "2026-06-15", "text": "no objection"}, "outcome": "proceed"}}
+	tgPushOK(t, aim, base, cons)
+	if res := tgPush(t, aim, base, tgCanonical(t, lic)); res.Status != "accepted" {
+		t.Fatalf("AIM's licence after the consultation: %+v", res)
+	}
+}
+
 // tgTrace is a trace event about a KAYO rifle marked in Albania.
 func tgTrace(id, originator, typ string, trace map[string]any) map[string]any {
 	return map[string]any{
@@ -587,7 +667,8 @@ type tgResult struct {
 	ID      string `json:"id"`
 	Status  string `json:"status"`
 	Reasons []struct {
-		Code string `json:"code"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
 	} `json:"reasons"`
 }
 
