@@ -331,6 +331,60 @@ demo_federation() {
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
 }
 
+# Denial notifications and consultations (Common Position 2008/944/CFSP
+# art. 4): AIM's denial reaches Italy's gateway, a member state's; Italy's
+# MoD notifies a denial through its gateway; AIM's licence for an
+# essentially identical transaction waits for a consultation of Italy and
+# goes once AIM records that it proceeds; Italy revokes its denial. Each
+# run notifies anew (this run's ids) and ends by revoking what it notified.
+demo_notifications() {
+	section "Denials: notified to partners, consulted before an essentially identical licence"
+	await "AIM's denial at Italy's gateway" call_it IT_GOV_MOD GET /v1/records/AIM-DEN-2026-0001
+	printf '  AIM-DEN-2026-0001 (REL ALB, EU) at Italy'"'"'s gateway: %s\n' \
+		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.denial | \"\(.denying_state) denied \(.goods[0].ml_category) to \(.destination), end user \(.end_user.name), criteria \(.criteria | map(tostring) | join(\",\"))\"")"
+
+	local n den lic cons line
+	n="$(date -u +%s)"
+	den="$(jq -cn --arg n "$n" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg d "$(date -u +%Y-%m-%d)" '{kind:"denial",id:("IT-GOV-MOD-DEN-" + $n),version:1,
+		label:{classification:"RESTRICTED",releasable_to:["EU","ALB"],originator:"IT/GOV/MOD",created:$at},
+		denial:{denying_state:"ITA",reference:("IT-DEN/" + $n),date:$d,criteria:[2,7],destination:"SRB",
+		  end_user:{name:"Đorđević Trading d.o.o.",country:"SRB",address:{city:"Beograd",country:"SRB"}},
+		  goods:[{ml_category:"ML1",description:"semi-automatic rifles, 7.62 mm",quantity:400,unit:"pieces"}],
+		  reasons:"risk of diversion to an unauthorised end user",status:"active"}}')"
+	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$den]"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "Italy's denial: $BODY"
+	printf '  IT/GOV/MOD notifies IT-GOV-MOD-DEN-%s (ML1 rifles to SRB, end user Đorđević Trading d.o.o.) at Italy'"'"'s gateway\n' "$n"
+	await "Italy's denial at AIM's gateway" call AL_GOV_AIM GET "/v1/records/IT-GOV-MOD-DEN-$n"
+	say "    relayed to AIM's gateway, on its register of denials"
+
+	lic="$(jq -c --arg n "$n" '.id=("AIM-LIC-DEN-" + $n) | .version=1 | .label.releasable_to=["ALB"] | .licence.destination="SRB"
+		| .licence.items=[{ml_category:"ML1",description:"semi-automatic rifles",quantity:200,unit:"pieces"}]
+		| .licence.end_user={name:"Djordjevic Trading",country:"SRB"} | del(.licence.contract_value) | del(.licence.transit)' \
+		<<<"$(jq -c 'select(.id=="AIM-LIC-2026-000123")' deploy/dev/seed/aim.ndjson)")"
+	deny AL_GOV_AIM "issues AIM-LIC-DEN-$n: ML1 rifles to SRB for Djordjevic Trading" "$lic"
+
+	cons="$(jq -cn --arg n "$n" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg d "$(date -u +%Y-%m-%d)" '{kind:"consultation",id:("AIM-CONS-" + $n),version:1,
+		label:{classification:"RESTRICTED",releasable_to:["ALB","ITA"],originator:"AL/GOV/AIM",created:$at},
+		consultation:{denial_id:("IT-GOV-MOD-DEN-" + $n),consulting_state:"ALB",denying_state:"ITA",licence_id:("AIM-LIC-DEN-" + $n),
+		  request:{date:$d,text:"AIM considers an export of ML1 rifles to the end user of your denial; please share its grounds."},
+		  answer:{date:$d,text:"The denial concerned another contract; Italy raises no objection."},outcome:"proceed"}}')"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$cons,$lic]"
+	line="$(printf '%s' "$BODY" | jq -r '[.results[].status] | join(", ")')"
+	printf '  AL_GOV_AIM  records its consultation of Italy (outcome proceed), then the licence again → %s\n' "$line"
+	[[ $line =~ ^(accepted|unchanged),\ (accepted|unchanged)$ ]] || die "the consultation did not unlock the licence: $BODY"
+	await "AIM's consultation at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/AIM-CONS-$n"
+	say "    the consultation reaches Italy's gateway"
+
+	den="$(jq -c --arg d "$(date -u +%Y-%m-%d)" '.version=2 | .denial.status="revoked" | .denial.revoked_on=$d' <<<"$den")"
+	call_it IT_GOV_MOD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$den]"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "Italy's revocation: $BODY"
+	printf '  IT/GOV/MOD revokes IT-GOV-MOD-DEN-%s (version 2, status revoked): it no longer holds any licence\n' "$n"
+
+	lic="$(jq -c '.licence.consignee={name:"Northwind Munitions Trading",country:"CYP"}' <<<"$lic")"
+	lic="$(jq -c --arg n "$n" '.id=("AIM-LIC-SAN-" + $n) | .licence.destination="MNE" | .licence.end_user.country="MNE"' <<<"$lic")"
+	deny AL_GOV_AIM "issues AIM-LIC-SAN-$n, consignee Northwind Munitions Trading (CYP)" "$lic"
+}
+
 trap stop_gateway EXIT
 start_gateway
 demo_identity
@@ -342,4 +396,5 @@ demo_trace
 demo_signed
 demo_ratelimit
 demo_audit
+demo_notifications
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"
