@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"github.com/ura-gateway/ura/gateway/screening"
+	"github.com/ura-gateway/ura/gateway/sanctions"
 )
 
 // Screening configures the screening of licence parties against lists kept
@@ -29,7 +29,7 @@ func (s *Screening) validate(v *validator, resolve func(string) string) {
 	if s.SanctionsFile == "" {
 		return
 	}
-	if _, err := screening.LoadSanctions(resolve(s.SanctionsFile)); err != nil {
+	if _, err := sanctions.Load(resolve(s.SanctionsFile)); err != nil {
 		v.add("sanctions_file", "%v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/names"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sanctions"
 )
 
 // Party is one party a licence names, as it is screened.
@@ -184,7 +185,7 @@ type Candidates struct {
 	// Excluded by record id.
 	Excluded map[string]Excluded
 	// Sanctions is the list loaded now (nil: none configured).
-	Sanctions *Sanctions
+	Sanctions *sanctions.Sanctions
 }
 
 // Licence screens the parties of a licence against the candidates.
@@ -241,14 +242,14 @@ func Licence(rec *records.Record, c Candidates) Result {
 	}
 	if s := c.Sanctions; s != nil {
 		for _, p := range parties {
-			for _, cand := range s.index.Screen(p.Name, "", names.Threshold) {
-				l := s.byID[cand.Entry.ID]
+			for _, h := range s.Screen(p.Name, p.Country, names.Threshold) {
 				f := []string{"name"}
-				if p.Country != "" && slices.Contains(l.Countries, strings.ToUpper(p.Country)) {
+				if h.Country {
 					f = append(f, "country")
 				}
+				l := h.Listing
 				r.Sanctions = append(r.Sanctions, SanctionsMatch{DataID: l.DataID, Reference: l.Reference, ListedOn: l.ListedOn,
-					Party: p.Role, Name: p.Name, MatchedName: cand.Name, Score: round(cand.Score), Fields: f})
+					Party: p.Role, Name: p.Name, MatchedName: h.Name, Score: round(h.Score), Fields: f})
 			}
 		}
 	}

@@ -32,7 +32,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/screening"
+	"github.com/ura-gateway/ura/gateway/sanctions"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 )
@@ -60,7 +60,7 @@ type Deps struct {
 	Tracer *tracing.Tracer
 	// Sanctions is the sanctions list licences are screened against; nil:
 	// New loads screening.sanctions_file, if one is configured.
-	Sanctions *screening.List
+	Sanctions *sanctions.List
 }
 
 // Server is one gateway process.
@@ -123,7 +123,7 @@ func New(cfg *config.Config, deps Deps, logger *slog.Logger) (*Server, error) {
 			"component", "exchange")
 	}
 	if s.deps.Sanctions == nil && cfg.Screening.SanctionsFile != "" {
-		if s.deps.Sanctions, err = screening.OpenList(cfg.Path(cfg.Screening.SanctionsFile), logger.With("component", "screening")); err != nil {
+		if s.deps.Sanctions, err = sanctions.Open(cfg.Path(cfg.Screening.SanctionsFile), logger.With("component", "sanctions")); err != nil {
 			return nil, fmt.Errorf("screening.sanctions_file: %w", err)
 		}
 	}

@@ -39,7 +39,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/screening"
+	"github.com/ura-gateway/ura/gateway/sanctions"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -68,7 +68,7 @@ type Deps struct {
 	Stopping <-chan struct{}
 	// Sanctions is the consolidated sanctions list licences are screened
 	// against (screening.sanctions_file); nil: none.
-	Sanctions *screening.List
+	Sanctions *sanctions.List
 }
 
 // Handlers serve the exchange routes.

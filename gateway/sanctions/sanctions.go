@@ -1,4 +1,8 @@
-package screening
+// Package sanctions reads a consolidated sanctions list in the UN Security
+// Council's XML format and screens names against it with the matcher of
+// gateway/names; List keeps the list in force and reloads it when its file
+// changes.
+package sanctions
 
 import (
 	"encoding/xml"
@@ -6,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -41,15 +46,15 @@ type Sanctions struct {
 // maxSanctionsBytes bounds the file read: the UN list is a few MB.
 const maxSanctionsBytes = 256 << 20
 
-// LoadSanctions reads a file in the UN Security Council consolidated list
+// Load reads a file in the UN Security Council consolidated list
 // format (https://scsanctions.un.org/resources/xml/en/consolidated.xml).
-func LoadSanctions(path string) (*Sanctions, error) {
+func Load(path string) (*Sanctions, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sanctions list: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	s, err := ParseSanctions(io.LimitReader(f, maxSanctionsBytes))
+	s, err := Parse(io.LimitReader(f, maxSanctionsBytes))
 	if err != nil {
 		return nil, fmt.Errorf("sanctions list %s: %w", path, err)
 	}
@@ -95,10 +100,10 @@ type unEntity struct {
 	Addresses []unAddress `xml:"ENTITY_ADDRESS"`
 }
 
-// ParseSanctions reads the consolidated list. A document that is not one
+// Parse reads the consolidated list. A document that is not one
 // (another root, no listing at all, a listing without DATAID or name) is
 // refused whole: a list read in part would clear the names it lost.
-func ParseSanctions(r io.Reader) (*Sanctions, error) {
+func Parse(r io.Reader) (*Sanctions, error) {
 	var doc unList
 	dec := xml.NewDecoder(r)
 	if err := dec.Decode(&doc); err != nil {
@@ -214,3 +219,24 @@ var countryNames = sync.OnceValue(func() map[string]string {
 	}
 	return m
 })
+
+// Hit is a listing whose name or an alias scored at least the threshold.
+type Hit struct {
+	Listing *Listing
+	Score   float64
+	// Name is the name or alias that matched.
+	Name string
+	// Country: the name's country is one of the listing's.
+	Country bool
+}
+
+// Screen returns the listings that match name, best first.
+func (s *Sanctions) Screen(name, country string, threshold float64) []Hit {
+	var out []Hit
+	for _, c := range s.index.Screen(name, "", threshold) {
+		l := s.byID[c.Entry.ID]
+		out = append(out, Hit{Listing: l, Score: c.Score, Name: c.Name,
+			Country: country != "" && slices.Contains(l.Countries, strings.ToUpper(strings.TrimSpace(country)))})
+	}
+	return out
+}
