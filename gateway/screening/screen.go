@@ -16,6 +16,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/names"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/sanctions"
 )
 
@@ -51,40 +52,6 @@ func PartiesOf(rec *records.Record) []Party {
 		}
 	}
 	return out
-}
-
-// DeniedParty is the end user or consignee of a denial.
-type DeniedParty struct {
-	Name    string `json:"name"`
-	Country string `json:"country"`
-}
-
-// Denial is what the denials register holds of a denial, under one key
-// "<destination>|<ML category>" per category it denies.
-type Denial struct {
-	RecordID     string       `json:"record_id"`
-	Originator   string       `json:"originator"`
-	DenyingState string       `json:"denying_state"`
-	Reference    string       `json:"reference,omitempty"`
-	Date         string       `json:"date"`
-	Expires      string       `json:"expires,omitempty"`
-	Status       string       `json:"status"`
-	Criteria     []int64      `json:"criteria"`
-	Destination  string       `json:"destination"`
-	MLCategory   string       `json:"ml_category"`
-	EndUser      *DeniedParty `json:"end_user,omitempty"`
-	Consignee    *DeniedParty `json:"consignee,omitempty"`
-}
-
-// Excluded is what the register of excluded entities holds of an entry
-// for screening by a similar name.
-type Excluded struct {
-	RecordID string `json:"record_id"`
-	EntityID string `json:"entity_id,omitempty"`
-	Name     string `json:"name"`
-	Country  string `json:"country,omitempty"`
-	From     string `json:"from"`
-	Until    string `json:"until,omitempty"`
 }
 
 // DenialMatch is a denial whose end user or consignee matched a party of
@@ -181,9 +148,9 @@ func strs(s []string) []any {
 // Candidates is what a decision's register read found to screen against.
 type Candidates struct {
 	// Denials by register key, each by record id.
-	Denials map[string]map[string]Denial
+	Denials map[string]map[string]registers.Denial
 	// Excluded by record id.
-	Excluded map[string]Excluded
+	Excluded map[string]registers.Excluded
 	// Sanctions is the list loaded now (nil: none configured).
 	Sanctions *sanctions.Sanctions
 }
@@ -208,7 +175,7 @@ func Licence(rec *records.Record, c Candidates) Result {
 				}
 				for _, dp := range []struct {
 					role  string
-					party *DeniedParty
+					party *registers.DeniedParty
 				}{{"end_user", d.EndUser}, {"consignee", d.Consignee}} {
 					if dp.party == nil || dp.party.Name == "" {
 						continue

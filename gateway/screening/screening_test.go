@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/sanctions"
 )
 
@@ -35,12 +36,12 @@ func TestLicenceScreen(t *testing.T) {
 		"consignee": map[string]any{"name": "Zvezda Oružje d.o.o.", "country": "SRB"},
 	})
 	c := Candidates{
-		Denials: map[string]map[string]Denial{"SRB|ML1": {
-			"IT-DEN-1": {RecordID: "IT-DEN-1", EndUser: &DeniedParty{Name: "Ђорђевић Трејдинг", Country: "SRB"}},
-			"IT-DEN-2": {RecordID: "IT-DEN-2", EndUser: &DeniedParty{Name: "Đorđević Trading", Country: "BIH"}},
-			"IT-DEN-3": {RecordID: "IT-DEN-3", EndUser: &DeniedParty{Name: "Adriatic Shipping", Country: "SRB"}},
+		Denials: map[string]map[string]registers.Denial{"SRB|ML1": {
+			"IT-DEN-1": {RecordID: "IT-DEN-1", EndUser: &registers.DeniedParty{Name: "Ђорђевић Трејдинг", Country: "SRB"}},
+			"IT-DEN-2": {RecordID: "IT-DEN-2", EndUser: &registers.DeniedParty{Name: "Đorđević Trading", Country: "BIH"}},
+			"IT-DEN-3": {RecordID: "IT-DEN-3", EndUser: &registers.DeniedParty{Name: "Adriatic Shipping", Country: "SRB"}},
 		}},
-		Excluded: map[string]Excluded{
+		Excluded: map[string]registers.Excluded{
 			"AIM-EXC-1": {RecordID: "AIM-EXC-1", Name: "K.A.Y.O. Sh.A", Country: "ALB", From: "2025-01-01"},
 			"AIM-EXC-2": {RecordID: "AIM-EXC-2", Name: "Shadow Arms", Country: "ALB", From: "2025-01-01"},
 		},
@@ -86,26 +87,5 @@ func TestLicenceScreen(t *testing.T) {
 	empty := Result{}.Doc()
 	if len(empty["denials"].([]any)) != 0 || len(empty["sanctions"].([]any)) != 0 {
 		t.Errorf("empty doc %v", empty)
-	}
-}
-
-func TestBlockKeys(t *testing.T) {
-	for _, tc := range []struct {
-		a, b  string
-		share bool
-	}{
-		{"Đorđević Trading d.o.o.", "Ђорђевић Трејдинг", true},
-		{"KAYO sh.a.", "Kajo", true},
-		{"Shadow Arms sh.p.k.", "SHADOW ARMS Sh. P. K.", true},
-		{"Shkodra Arms", "Northwind Munitions", false},
-	} {
-		a, b := BlockKeys(tc.a), BlockKeys(tc.b)
-		shared := slices.ContainsFunc(a, func(k string) bool { return slices.Contains(b, k) })
-		if shared != tc.share {
-			t.Errorf("%q %v and %q %v: share a key %v, want %v", tc.a, a, tc.b, b, shared, tc.share)
-		}
-	}
-	if BlockKeys("") != nil {
-		t.Error("no name has keys")
 	}
 }

@@ -1,4 +1,4 @@
-package screening
+package registers
 
 import (
 	"slices"
@@ -7,7 +7,7 @@ import (
 )
 
 // BlockKeys are the keys under which a name is listed on the register the
-// fuzzy screen of excluded entities reads (excluded_names): the first two
+// fuzzy screen of excluded entities reads (excluded_names, screening.go): the first two
 // letters of each of its words after names.Tokens (scripts transliterated,
 // diacritics and legal forms gone). A party's name is looked up under its
 // own keys, so a candidate shares the start of at least one word with it:

@@ -1,0 +1,181 @@
+package registers
+
+import (
+	"slices"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// The keyed registers the screening of a pushed licence reads
+// (gateway/ARCHITECTURE.md, "Denials and consultations", "Name
+// matching"): denials by destination and ML category, consultations by
+// the denial they concern, excluded entities by the start of their words.
+
+// DeniedParty is the end user or consignee of a denial.
+type DeniedParty struct {
+	Name    string `json:"name"`
+	Country string `json:"country"`
+}
+
+// Denial is what the denials register holds of a denial, under one key
+// "<destination>|<ML category>" per category it denies (one entry per key).
+type Denial struct {
+	RecordID     string       `json:"record_id"`
+	Originator   string       `json:"originator"`
+	DenyingState string       `json:"denying_state"`
+	Reference    string       `json:"reference,omitempty"`
+	Date         string       `json:"date"`
+	Expires      string       `json:"expires,omitempty"`
+	Status       string       `json:"status"`
+	Criteria     []int64      `json:"criteria"`
+	Destination  string       `json:"destination"`
+	MLCategory   string       `json:"ml_category"`
+	EndUser      *DeniedParty `json:"end_user,omitempty"`
+	Consignee    *DeniedParty `json:"consignee,omitempty"`
+}
+
+// Excluded is what the register of excluded entities holds of an entry
+// for screening by a similar name.
+type Excluded struct {
+	RecordID string `json:"record_id"`
+	EntityID string `json:"entity_id,omitempty"`
+	Name     string `json:"name"`
+	Country  string `json:"country,omitempty"`
+	From     string `json:"from"`
+	Until    string `json:"until,omitempty"`
+}
+
+// Consultation is what the consultations register holds of a
+// consultation, under the record id of the denial it concerns.
+type Consultation struct {
+	RecordID   string `json:"record_id"`
+	Originator string `json:"originator"`
+	Outcome    string `json:"outcome"`
+}
+
+// screeningEntry is one entry a record puts on a screening register.
+type screeningEntry struct {
+	Key   string
+	Value any
+}
+
+// denialEntries puts a denial on the denials register, once per ML
+// category it denies, under "<destination>|<category>". Every version is
+// put there, revoked ones too: the policy says why a revoked or expired
+// denial no longer matches.
+func denialEntries(rec *records.Record) []screeningEntry {
+	body := rec.Body()
+	if rec.Kind != records.KindDenial || body == nil {
+		return nil
+	}
+	d := Denial{RecordID: rec.ID, Originator: rec.Label.Originator, DenyingState: str(body["denying_state"]),
+		Reference: str(body["reference"]), Date: str(body["date"]), Expires: str(body["expires"]), Status: str(body["status"]),
+		Destination: str(body["destination"]), EndUser: deniedParty(body["end_user"]), Consignee: deniedParty(body["consignee"])}
+	crit, _ := body["criteria"].([]any)
+	for _, c := range crit {
+		d.Criteria = append(d.Criteria, quantity(c, 0))
+	}
+	var out []screeningEntry
+	goods, _ := body["goods"].([]any)
+	seen := map[string]bool{}
+	for _, g := range goods {
+		m, _ := g.(map[string]any)
+		cat := str(m["ml_category"])
+		if cat == "" || d.Destination == "" || seen[cat] {
+			continue
+		}
+		seen[cat] = true
+		e := d
+		e.MLCategory = cat
+		out = append(out, screeningEntry{Key: DenialKey(d.Destination, cat), Value: e})
+	}
+	return out
+}
+
+// DenialKey is the denials register's key.
+func DenialKey(destination, category string) string { return destination + "|" + category }
+
+func deniedParty(v any) *DeniedParty {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	return &DeniedParty{Name: str(m["name"]), Country: str(m["country"])}
+}
+
+// denialLookups are the keys a licence's decision reads: its destination
+// with each of its items' categories.
+func denialLookups(rec *records.Record) []string {
+	body := rec.Body()
+	if rec.Kind != records.KindLicence || body == nil {
+		return nil
+	}
+	dest := str(body["destination"])
+	if dest == "" {
+		return nil
+	}
+	var out []string
+	items, _ := body["items"].([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if cat := str(m["ml_category"]); cat != "" && !slices.Contains(out, DenialKey(dest, cat)) {
+			out = append(out, DenialKey(dest, cat))
+		}
+	}
+	return out
+}
+
+// consultationEntries puts a consultation under the denial it concerns.
+func consultationEntries(rec *records.Record) []screeningEntry {
+	body := rec.Body()
+	if rec.Kind != records.KindConsultation || body == nil || str(body["denial_id"]) == "" {
+		return nil
+	}
+	return []screeningEntry{{Key: str(body["denial_id"]), Value: Consultation{RecordID: rec.ID,
+		Originator: rec.Label.Originator, Outcome: str(body["outcome"])}}}
+}
+
+// excludedNameEntries lists an excluded entity under BlockKeys of its
+// name.
+func excludedNameEntries(rec *records.Record) []screeningEntry {
+	body := rec.Body()
+	if rec.Kind != records.KindExcludedEntity || body == nil {
+		return nil
+	}
+	x := Excluded{RecordID: rec.ID, EntityID: str(body["entity_id"]), Name: str(body["name"]), Country: str(body["country"]),
+		From: str(body["excluded_from"]), Until: str(body["excluded_until"])}
+	var out []screeningEntry
+	for _, k := range BlockKeys(x.Name) {
+		out = append(out, screeningEntry{Key: k, Value: x})
+	}
+	return out
+}
+
+// screenedNames are the names of a licence's parties (holder, end user,
+// consignee), what the screening step scores.
+func screenedNames(rec *records.Record) []string {
+	body := rec.Body()
+	if rec.Kind != records.KindLicence || body == nil {
+		return nil
+	}
+	var out []string
+	for _, role := range []string{"holder", "end_user", "consignee"} {
+		if m, ok := body[role].(map[string]any); ok && str(m["name"]) != "" {
+			out = append(out, str(m["name"]))
+		}
+	}
+	return out
+}
+
+// excludedNameLookups are BlockKeys of every party of a licence.
+func excludedNameLookups(rec *records.Record) []string {
+	var out []string
+	for _, n := range screenedNames(rec) {
+		for _, k := range BlockKeys(n) {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
