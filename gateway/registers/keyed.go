@@ -42,7 +42,11 @@ type Keyed struct {
 }
 
 // keyedRegisters lists every keyed register, one line each.
-var keyedRegisters = []Keyed{}
+var keyedRegisters = []Keyed{
+	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups},
+	{Name: RegisterConsultations, Version: 1, Entries: consultationEntries, Follow: consultationFollow},
+	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups},
+}
 
 // KeyedRegisters returns every keyed register.
 func KeyedRegisters() []Keyed { return slices.Clone(keyedRegisters) }

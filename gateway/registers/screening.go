@@ -53,17 +53,33 @@ type Consultation struct {
 	Outcome    string `json:"outcome"`
 }
 
-// screeningEntry is one entry a record puts on a screening register.
-type screeningEntry struct {
-	Key   string
-	Value any
+// The screening registers' names under input.registers.
+const (
+	RegisterDenials       = "denials"
+	RegisterConsultations = "consultations"
+	RegisterExcludedNames = "excluded_names"
+)
+
+// consultationFollow: the consultations a licence's decision reads are
+// those of the denials its first read found (under its lookups).
+func consultationFollow(rec *records.Record, snap *Snapshot) []string {
+	var out []string
+	for _, key := range denialLookups(rec) {
+		for id := range snap.KeyedEntries(RegisterDenials, key) {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // denialEntries puts a denial on the denials register, once per ML
 // category it denies, under "<destination>|<category>". Every version is
 // put there, revoked ones too: the policy says why a revoked or expired
 // denial no longer matches.
-func denialEntries(rec *records.Record) []screeningEntry {
+func denialEntries(rec *records.Record) []KeyedEntry {
 	body := rec.Body()
 	if rec.Kind != records.KindDenial || body == nil {
 		return nil
@@ -75,7 +91,7 @@ func denialEntries(rec *records.Record) []screeningEntry {
 	for _, c := range crit {
 		d.Criteria = append(d.Criteria, quantity(c, 0))
 	}
-	var out []screeningEntry
+	var out []KeyedEntry
 	goods, _ := body["goods"].([]any)
 	seen := map[string]bool{}
 	for _, g := range goods {
@@ -87,7 +103,7 @@ func denialEntries(rec *records.Record) []screeningEntry {
 		seen[cat] = true
 		e := d
 		e.MLCategory = cat
-		out = append(out, screeningEntry{Key: DenialKey(d.Destination, cat), Value: e})
+		out = append(out, KeyedEntry{Key: DenialKey(d.Destination, cat), Value: e})
 	}
 	return out
 }
@@ -126,27 +142,27 @@ func denialLookups(rec *records.Record) []string {
 }
 
 // consultationEntries puts a consultation under the denial it concerns.
-func consultationEntries(rec *records.Record) []screeningEntry {
+func consultationEntries(rec *records.Record) []KeyedEntry {
 	body := rec.Body()
 	if rec.Kind != records.KindConsultation || body == nil || str(body["denial_id"]) == "" {
 		return nil
 	}
-	return []screeningEntry{{Key: str(body["denial_id"]), Value: Consultation{RecordID: rec.ID,
+	return []KeyedEntry{{Key: str(body["denial_id"]), Value: Consultation{RecordID: rec.ID,
 		Originator: rec.Label.Originator, Outcome: str(body["outcome"])}}}
 }
 
 // excludedNameEntries lists an excluded entity under BlockKeys of its
 // name.
-func excludedNameEntries(rec *records.Record) []screeningEntry {
+func excludedNameEntries(rec *records.Record) []KeyedEntry {
 	body := rec.Body()
 	if rec.Kind != records.KindExcludedEntity || body == nil {
 		return nil
 	}
 	x := Excluded{RecordID: rec.ID, EntityID: str(body["entity_id"]), Name: str(body["name"]), Country: str(body["country"]),
 		From: str(body["excluded_from"]), Until: str(body["excluded_until"])}
-	var out []screeningEntry
+	var out []KeyedEntry
 	for _, k := range BlockKeys(x.Name) {
-		out = append(out, screeningEntry{Key: k, Value: x})
+		out = append(out, KeyedEntry{Key: k, Value: x})
 	}
 	return out
 }

@@ -56,7 +56,7 @@ func TestScreeningEntries(t *testing.T) {
 	if got := excludedNameLookups(lic); !slices.Equal(got, []string{"ka", "dj", "or"}) {
 		t.Errorf("excluded lookups %v", got)
 	}
-	for _, f := range []func(*records.Record) []screeningEntry{denialEntries, consultationEntries, excludedNameEntries} {
+	for _, f := range []func(*records.Record) []KeyedEntry{denialEntries, consultationEntries, excludedNameEntries} {
 		if es := f(lic); es != nil {
 			t.Errorf("a licence puts %+v", es)
 		}

@@ -10,6 +10,7 @@
 package screening
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -248,4 +249,33 @@ func sortedKeys[V any](m map[string]V) []string {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// CandidatesOf reads what one decision's register read holds to screen
+// against: the denials and excluded entities of the screening registers
+// (an entry that does not decode is left out, as the policy could not read
+// it either), and the sanctions list s.
+func CandidatesOf(regs *registers.Snapshot, s *sanctions.Sanctions) Candidates {
+	c := Candidates{Denials: map[string]map[string]registers.Denial{}, Excluded: map[string]registers.Excluded{}, Sanctions: s}
+	for key, list := range regs.Keyed[registers.RegisterDenials] {
+		for id, v := range list {
+			var d registers.Denial
+			if json.Unmarshal(v.Value, &d) != nil {
+				continue
+			}
+			if c.Denials[key] == nil {
+				c.Denials[key] = map[string]registers.Denial{}
+			}
+			c.Denials[key][id] = d
+		}
+	}
+	for _, list := range regs.Keyed[registers.RegisterExcludedNames] {
+		for id, v := range list {
+			var x registers.Excluded
+			if json.Unmarshal(v.Value, &x) == nil {
+				c.Excluded[id] = x
+			}
+		}
+	}
+	return c
 }

@@ -15,6 +15,5 @@ func (ps *pusher) screen(rec *records.Record, regs *registers.Snapshot) {
 	if rec.Kind != records.KindLicence {
 		return
 	}
-	c := screening.Candidates{Sanctions: ps.deps.Sanctions.Current()}
-	regs.Screening = screening.Licence(rec, c).Doc()
+	regs.Screening = screening.Licence(rec, screening.CandidatesOf(regs, ps.deps.Sanctions.Current())).Doc()
 }
