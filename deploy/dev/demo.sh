@@ -363,15 +363,20 @@ demo_notifications() {
 		<<<"$(jq -c 'select(.id=="AIM-LIC-2026-000123")' deploy/dev/seed/aim.ndjson)")"
 	deny AL_GOV_AIM "issues AIM-LIC-DEN-$n: ML1 rifles to SRB for Djordjevic Trading" "$lic"
 
-	cons="$(jq -cn --arg n "$n" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg d "$(date -u +%Y-%m-%d)" '{kind:"consultation",id:("AIM-CONS-" + $n),version:1,
+	# One consultation for every denial the refusal names (a run cut short
+	# before its revocation leaves its denial in force for the next).
+	local ids
+	ids="$(printf '%s' "$BODY" | jq -c '[.results[0].reasons[] | select(.code=="consultation_required") | .message | capture("denial (?<id>[^ ,]+),").id] | unique')"
+	cons="$(jq -c --arg n "$n" --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg d "$(date -u +%Y-%m-%d)" 'to_entries | map({kind:"consultation",
+		id:("AIM-CONS-" + $n + (if .key == 0 then "" else "-\(.key)" end)),version:1,
 		label:{classification:"RESTRICTED",releasable_to:["ALB","ITA"],originator:"AL/GOV/AIM",created:$at},
-		consultation:{denial_id:("IT-GOV-MOD-DEN-" + $n),consulting_state:"ALB",denying_state:"ITA",licence_id:("AIM-LIC-DEN-" + $n),
+		consultation:{denial_id:.value,consulting_state:"ALB",denying_state:"ITA",licence_id:("AIM-LIC-DEN-" + $n),
 		  request:{date:$d,text:"AIM considers an export of ML1 rifles to the end user of your denial; please share its grounds."},
-		  answer:{date:$d,text:"The denial concerned another contract; Italy raises no objection."},outcome:"proceed"}}')"
+		  answer:{date:$d,text:"The denial concerned another contract; Italy raises no objection."},outcome:"proceed"}}) | .[]' <<<"$ids" | paste -sd, -)"
 	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$cons,$lic]"
-	line="$(printf '%s' "$BODY" | jq -r '[.results[].status] | join(", ")')"
-	printf '  AL_GOV_AIM  records its consultation of Italy (outcome proceed), then the licence again → %s\n' "$line"
-	[[ $line =~ ^(accepted|unchanged),\ (accepted|unchanged)$ ]] || die "the consultation did not unlock the licence: $BODY"
+	line="$(printf '%s' "$BODY" | jq -r '.results[-1].status')"
+	printf '  AL_GOV_AIM  records its consultation of Italy on %s (outcome proceed), then the licence again → %s\n' "$(jq -r 'join(", ")' <<<"$ids")" "$line"
+	[[ $line =~ ^(accepted|unchanged)$ ]] || die "the consultation did not unlock the licence: $BODY"
 	await "AIM's consultation at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/AIM-CONS-$n"
 	say "    the consultation reaches Italy's gateway"
 
@@ -394,7 +399,7 @@ demo_denials
 demo_views
 demo_trace
 demo_signed
+demo_notifications
 demo_ratelimit
 demo_audit
-demo_notifications
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"
