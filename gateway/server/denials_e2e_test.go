@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,6 +50,27 @@ func TestScreeningE2E(t *testing.T) {
 	if r := exResults(t, aim.push(other))[0]; r.Status != "accepted" {
 		t.Errorf("a licence to another destination: %+v", r)
 	}
+
+	// The attack: Italy's gateway relays a consultation of its own with
+	// outcome proceed. Another state's decision to proceed is not this
+	// state's consultation: the licence stays held.
+	itCons := exWith(scConsultation("IT-GOV-MOD-CONS-2026-0001", 1, "IT-GOV-MOD-DEN-2026-0007", "proceed"),
+		"label.originator", "IT/GOV/MOD", "consultation.consulting_state", "ITA")
+	if r := c.relay(t, itCons); r[0].Status != "accepted" {
+		t.Fatalf("Italy's consultation relayed: %+v", r[0])
+	}
+	scReason(t, exResults(t, aim.push(lic))[0], "consultation_required")
+
+	// Releasable to the EU and Albania: Czechia's ministry reads the
+	// denial; Serbia's, outside both, is answered as for an id never
+	// stored.
+	if r := c.as("CZ/GOV/MOD").get("/v1/records/IT-GOV-MOD-DEN-2026-0007"); r.status != http.StatusOK {
+		t.Errorf("Czechia's ministry reads the denial: %d %s", r.status, r.body)
+	}
+	hidden := c.as("RS/GOV/MOD").get("/v1/records/IT-GOV-MOD-DEN-2026-0007")
+	missing := c.as("RS/GOV/MOD").get("/v1/records/IT-GOV-MOD-DEN-2026-0999")
+	oracleSame(t, "a denial not released to Serbia", hidden, missing, "IT-GOV-MOD-DEN-2026-0007", "IT-GOV-MOD-DEN-2026-0999",
+		"Trading", "ITA", "SRB")
 
 	// A pending consultation does not unlock it; one whose outcome is
 	// proceed does.
