@@ -112,3 +112,29 @@ func TestScreenCountry(t *testing.T) {
 		t.Fatalf("hits %+v", hits)
 	}
 }
+
+// FuzzParse: the list reader never panics, and a list it accepts has a
+// DATAID and a name for every listing, each DATAID once.
+func FuzzParse(f *testing.F) {
+	good, err := os.ReadFile(devList)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`<CONSOLIDATED_LIST><ENTITIES><ENTITY><DATAID>1</DATAID><FIRST_NAME>A</FIRST_NAME></ENTITY></ENTITIES></CONSOLIDATED_LIST>`))
+	f.Add([]byte(`<CONSOLIDATED_LIST><INDIVIDUALS><INDIVIDUAL><DATAID>2</DATAID><FIRST_NAME>B</FIRST_NAME><NATIONALITY><VALUE>Serbia</VALUE></NATIONALITY></INDIVIDUAL></INDIVIDUALS></CONSOLIDATED_LIST>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse(strings.NewReader(string(b)))
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, l := range s.Listings {
+			if l.DataID == "" || l.Name == "" || seen[l.DataID] {
+				t.Fatalf("accepted listing %+v", l)
+			}
+			seen[l.DataID] = true
+		}
+		_ = s.Screen("Northwind Munitions", "CYP", 0.75)
+	})
+}
