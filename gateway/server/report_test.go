@@ -6,8 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/report"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/testenv"
@@ -234,4 +237,50 @@ func TestATTReportBadParameters(t *testing.T) {
 	if refused != 8 {
 		t.Errorf("%d audited 400s, want 8", refused)
 	}
+}
+
+// seedATTReport is the report of the demo register (deploy/dev/seed), built
+// from its records without a gateway: the newest version of each, by id.
+func seedATTReport(t *testing.T, year int) *report.Signed {
+	t.Helper()
+	latest := map[string]*records.Record{}
+	lim := config.Default().Limits
+	for _, p := range seed.Order {
+		body, err := fs.ReadFile(seed.Files, p.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked, err := records.DecodeBatch(body, records.FormatNDJSON,
+			records.Limits{MaxRecords: lim.MaxRecords, MaxDepth: lim.MaxDepth, MaxStringLength: lim.MaxStringLength})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range checked {
+			if c.Record == nil {
+				t.Fatalf("%s: %s invalid", p.File, c.ID)
+			}
+			if old := latest[c.Record.ID]; old == nil || old.Version < c.Record.Version {
+				latest[c.Record.ID] = c.Record
+			}
+		}
+	}
+	src := func(_ context.Context, kind string, fn func(*records.Record) error) error {
+		for _, id := range slices.Sorted(maps.Keys(latest)) {
+			if r := latest[id]; r.Kind == kind {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	r, err := report.Build(context.Background(), src, report.Options{Year: year, State: "ALB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _, err := report.Sign(context.Background(), nil, r, "", "", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
 }
