@@ -284,3 +284,25 @@ func seedATTReport(t *testing.T, year int) *report.Signed {
 	}
 	return signed
 }
+
+// TestATTReportNothingUnsignedOrUnaudited: with the signer or the audit
+// log down the report is a 503 and nothing of it is sent.
+func TestATTReportNothingUnsignedOrUnaudited(t *testing.T) {
+	e := startGateway(t, withEmbeddedPolicy())
+	pushSeed(t, e)
+	for name, fail := range map[string]interface{ Store(bool) }{"signer": &e.signer.Fail, "audit log": &e.audit.Fail} {
+		fail.Store(true)
+		for _, format := range []string{"json", "csv", "pdf"} {
+			r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026&format=" + format)
+			r.problem(t, http.StatusServiceUnavailable, "urn:ura:problem:unavailable")
+			if r.header.Get(exchange.HeaderReportDigest) != "" || r.header.Get(exchange.HeaderReportJWS) != "" ||
+				bytes.Contains(r.body, []byte("Battle tanks")) {
+				t.Errorf("%s down, %s: part of the report was sent: %v %.200s", name, format, r.header, r.body)
+			}
+		}
+		fail.Store(false)
+	}
+	if r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026"); r.status != http.StatusOK {
+		t.Fatalf("after recovery: %d %s", r.status, r.body)
+	}
+}
