@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/authority"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
 )
@@ -107,6 +108,30 @@ type Store interface {
 	// entries are indexes the store keeps in the transaction that stores
 	// each record, derived by registers.Of.
 	Registers(ctx context.Context, refs registers.Refs) (*registers.Snapshot, error)
+	Releases
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Releases keeps the requests of two-person release authority
+// (gateway/authority) where the records are, so that they survive a restart
+// and every replica on one store sees the same approvals. A request's
+// changes are made one at a time: UpdateRelease reads, changes and writes a
+// request in one transaction, so two officers approving at once both count,
+// and one officer approving twice counts once.
+type Releases interface {
+	// CreateRelease stores a new request; its id must be new.
+	CreateRelease(ctx context.Context, r authority.Request) error
+	// Release reads one request, or authority.ErrNotFound.
+	Release(ctx context.Context, id string) (authority.Request, error)
+	// UpdateRelease applies fn to the stored request id and stores the
+	// result, in one transaction; an error from fn changes nothing and is
+	// returned. authority.ErrNotFound when there is no such request.
+	UpdateRelease(ctx context.Context, id string, fn func(*authority.Request) error) (authority.Request, error)
+	// ListReleases calls fn for every request, newest first (ids are
+	// UUIDv7, so in id order, descending); an error from fn stops the scan.
+	ListReleases(ctx context.Context, fn func(authority.Request) error) error
+	// ReleasesFor lists the requests naming this record version and
+	// recipient, oldest first.
+	ReleasesFor(ctx context.Context, recordID string, version int, recipient string) ([]authority.Request, error)
 }

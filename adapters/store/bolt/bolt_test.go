@@ -190,3 +190,24 @@ func TestBackfillRegisters(t *testing.T) {
 		t.Fatalf("the back-filled balance is not enforced: %v", err)
 	}
 }
+
+// TestReleasesSurviveRestart approves a release request half before the
+// store is closed and half after it is opened again.
+func TestReleasesSurviveRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ura.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ReleasesSurvive(t, s, func() store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = again.Close() })
+		return again
+	})
+}
