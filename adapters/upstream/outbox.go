@@ -334,7 +334,7 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 			return errors.New("outbox: record without id")
 		}
 		for _, d := range o.dests {
-			if d.wants(rec) {
+			if d.wants(rec) && (dr.Recipient == "" || d.who.ID == dr.Recipient) {
 				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
 					Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
 			}

@@ -142,8 +142,8 @@ func testReleasesConcurrent(t *testing.T, s store.Store) {
 	createRelease(t, s, r)
 	now := r.RequestedAt.Add(time.Hour)
 	var (
-		wg         sync.WaitGroup
-		mu         sync.Mutex
+		wg          sync.WaitGroup
+		mu          sync.Mutex
 		ok, refused int
 	)
 	for i := range 16 {
