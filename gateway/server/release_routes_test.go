@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ura-gateway/ura/gateway/api/releaseapi"
@@ -85,4 +86,53 @@ func TestRelRouteApproveForbidden(t *testing.T) {
 func TestRelRouteRevokeForbidden(t *testing.T) {
 	e, id := relEveryKind(t)
 	relRefused(t, e, id, http.MethodPost, "/v1/releases/"+id+"/revoke", releaseapi.ReasonNotOfficer, relNotOfficers...)
+}
+
+// TestRelConsoleFormsRefused: the console's approve and revoke forms need
+// the form token bound to the officer's certificate and a same-origin
+// post; without them nothing changes, and the refusal is audited.
+func TestRelConsoleFormsRefused(t *testing.T) {
+	e, id := relEveryKind(t)
+	officer := e.as("AL/GOV/AUDIT")
+	post := func(path, csrf, site string) memberResponse {
+		req, _ := http.NewRequest(http.MethodPost, officer.base+path, strings.NewReader("csrf="+csrf))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		return officer.send(req)
+	}
+	for _, verb := range []string{"approve", "revoke"} {
+		path := "/console/releases/" + id + "/" + verb
+		for _, c := range []struct{ csrf, site, reason string }{
+			{"", "same-origin", "csrf_token_invalid"},
+			{"1780403400.forged", "same-origin", "csrf_token_invalid"},
+			{"", "cross-site", "cross_origin_post"},
+		} {
+			n := len(e.audit.All())
+			r := post(path, c.csrf, c.site)
+			if r.status != http.StatusForbidden {
+				t.Errorf("%s %+v: %d %s", verb, c, r.status, r.body)
+			}
+			evs := e.audit.All()[n:]
+			if len(evs) != 1 || evs[0].Reasons[0].Code != c.reason {
+				t.Errorf("%s %+v: audited %+v", verb, c, evs)
+			}
+		}
+	}
+	after, _ := e.records.Release(t.Context(), id)
+	if len(after.Approvals) != 0 || after.RevokedAt != nil {
+		t.Errorf("a refused form changed the request: %+v", after)
+	}
+	// A token minted for another officer's certificate is refused too.
+	page := string(e.as("AL/GOV/AUDIT2").do(http.MethodGet, "/console/releases", "", "text/html", nil).body)
+	i := strings.Index(page, `name="csrf" value="`)
+	if i < 0 {
+		t.Fatalf("no form on the second officer's queue")
+	}
+	token := page[i+len(`name="csrf" value="`):]
+	token = token[:strings.Index(token, `"`)]
+	if r := post("/console/releases/"+id+"/approve", token, "same-origin"); r.status != http.StatusForbidden {
+		t.Errorf("another officer's token: %d", r.status)
+	}
 }
