@@ -120,7 +120,9 @@ func TestRelTwoOfficersRelease(t *testing.T) {
 	if v.Status != authority.StatusPending || v.RequestedBy != "AL/GOV/AIM" || v.Recipient != "IT/GOV/MOD" || v.Version != 1 {
 		t.Fatalf("request %+v", v)
 	}
-	approve := func(officer string) memberResponse { return e.as(officer).do(http.MethodPost, "/v1/releases/"+v.ID+"/approve", "", "", nil) }
+	approve := func(officer string) memberResponse {
+		return e.as(officer).do(http.MethodPost, "/v1/releases/"+v.ID+"/approve", "", "", nil)
+	}
 	if a := relOK(t, approve("AL/GOV/AUDIT"), http.StatusOK); a.Status != authority.StatusPending || len(a.Approvals) != 1 {
 		t.Fatalf("first approval: %+v", a)
 	}
