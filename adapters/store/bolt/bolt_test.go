@@ -211,3 +211,15 @@ func TestReleasesSurviveRestart(t *testing.T) {
 		return again
 	})
 }
+
+func TestKeyedRebuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ura.db")
+	reopen := func() store.Store {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.KeyedRebuild(t, reopen(), reopen)
+}

@@ -159,3 +159,17 @@ func TestReleasesShared(t *testing.T) {
 	}
 	storetest.ReleasesSurvive(t, openOn(), openOn)
 }
+
+func TestKeyedRebuild(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	schema := schemaName(t)
+	t.Cleanup(func() { dropSchema(t, dsn, schema) })
+	reopen := func() store.Store {
+		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.KeyedRebuild(t, reopen(), reopen)
+}
