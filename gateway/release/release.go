@@ -53,6 +53,9 @@ type Outcome struct {
 	// decision found expired and marked so (expire-on-use): audited with
 	// the decision, once each.
 	Expired []authority.Request
+	// Consulted reports whether the store's releases were read for this
+	// decision (the policy said releasable_by_authority).
+	Consulted bool
 }
 
 // Reasons an audit event adds for release authority (never in a delivery).
@@ -99,10 +102,11 @@ func Decide(ctx context.Context, engine policy.Engine, auth Authority, member id
 	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec})
 	var grant *authority.Request
 	var expired []authority.Request
-	if !d.Allow && d.ReleasableByAuthority && auth != nil {
+	consulted := !d.Allow && d.ReleasableByAuthority && auth != nil
+	if consulted {
 		var err error
 		if grant, expired, err = inForce(ctx, auth, member.ID, rec, time.Now()); err != nil {
-			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
+			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err, Consulted: true}
 		}
 		if grant != nil {
 			in := policy.Input{Caller: member, Action: policy.Pull, Record: rec, Release: &policy.Release{
@@ -115,7 +119,7 @@ func Decide(ctx context.Context, engine policy.Engine, auth Authority, member id
 		}
 	}
 	if !d.Allow {
-		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Expired: expired}
+		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Expired: expired, Consulted: consulted}
 	}
 	body, v := []byte(rec.Raw), audit.DecisionAllow
 	if len(d.Redact) > 0 {
@@ -129,7 +133,7 @@ func Decide(ctx context.Context, engine policy.Engine, auth Authority, member id
 	if body == nil {
 		body = []byte{} // released, even if empty (Payload refuses it)
 	}
-	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body, Release: grant, Expired: expired}
+	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body, Release: grant, Expired: expired, Consulted: consulted}
 }
 
 // inForce finds the release of rec's version to recipient in force at now,

@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -77,6 +79,17 @@ func relOK(t *testing.T, r memberResponse, status int) relView {
 	return v
 }
 
+// readCounter counts the store's reads of releases.
+type readCounter struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (r *readCounter) ReleasesFor(ctx context.Context, id string, v int, to string) ([]authority.Request, error) {
+	r.n.Add(1)
+	return r.Store.ReleasesFor(ctx, id, v, to)
+}
+
 // recForwarder records what is queued, with its recipient.
 type recForwarder struct {
 	mu  sync.Mutex
@@ -110,7 +123,11 @@ func (f *recForwarder) released() []upstream.Decided {
 // gets for a missing record; a revocation ends it; every step is audited.
 func TestRelTwoOfficersRelease(t *testing.T) {
 	fw := &recForwarder{}
-	e, _ := oracleEnv(t, relOfficers(), withForwarder(fw))
+	reads := &readCounter{}
+	e, secretID := oracleEnv(t, relOfficers(), withForwarder(fw), withDeps(func(_ *config.Config, d *Deps) {
+		reads.Store = d.Store
+		d.Store = reads
+	}))
 	oraclePush(t, e, relLicence(t, 500))
 	const id = "AIM-LIC-2026-000500"
 	ita := e.as("IT/GOV/MOD")
@@ -176,6 +193,15 @@ func TestRelTwoOfficersRelease(t *testing.T) {
 	missing := e.as("IT/GOV/MISSING").get("/v1/records/" + missingID)
 	missingWork := oracleWork(e, n)
 	oracleSame(t, "get of a record released to another member", hidden, missing, id, missingID, "CONFIDENTIAL", "AL/GOV/AIM", v.ID)
+	// Each withheld or missing get reads the releases once, whatever the
+	// reason it is withheld for: the work tells nothing either.
+	for _, q := range []struct{ who, id string }{{"IT/GOV/HIDDEN", id}, {"IT/GOV/HIDDEN", secretID}, {"IT/GOV/MISSING", missingID}} {
+		before := reads.n.Load()
+		e.as(q.who).get("/v1/records/" + q.id)
+		if got := reads.n.Load() - before; got != 1 {
+			t.Errorf("get of %s by %s read the releases %d times, want 1", q.id, q.who, got)
+		}
+	}
 	if strings.Join(hiddenWork, ",") != strings.Join(missingWork, ",") {
 		t.Errorf("audit work differs:\nhidden:  %v\nmissing: %v", hiddenWork, missingWork)
 	}

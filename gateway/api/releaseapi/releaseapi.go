@@ -365,7 +365,18 @@ func (h *Handlers) Decide(c *gin.Context, id, action, route string) (View, error
 		if errors.Is(err, authority.ErrNotFound) {
 			return View{}, h.kit.Refuse(c, req, p)
 		}
-		return View{}, h.kit.Refuse(c, req, p, verdict.Reason{Code: code, Message: "release " + id + ": " + err.Error()})
+		reason := verdict.Reason{Code: code, Message: "release " + id + ": " + err.Error()}
+		if r, rerr := h.deps.Store.Release(ctx, id); rerr == nil {
+			// The refusal names the record, so a search by record id finds
+			// every step of its releases, refused ones too.
+			ev := event(req, "", r, p.Status, code, reason.Message)
+			ev.Decision = audit.DecisionDeny
+			if err := h.kit.Record(c, ev); err != nil {
+				return View{}, err
+			}
+			return View{}, p
+		}
+		return View{}, h.kit.Refuse(c, req, p, reason)
 	}
 	kind := ""
 	rec, gerr := h.deps.Store.Get(ctx, r.RecordID)
