@@ -10,6 +10,9 @@
 #             (licences, entities, excluded.by_id, excluded.by_name,
 #             exported), read by the gateway from its store for the batch
 #             (gateway/ARCHITECTURE.md, "Policy contract"); absent on a pull
+#   release   of a pull, only when two officers' release of this record
+#             version to this caller is in force (authority.rego):
+#             {id, record_id, version, recipient}; absent otherwise
 # data:
 #   ura_data   this bundle's tables (data.json)
 #
@@ -47,6 +50,14 @@ decision := {"allow": false, "redact": [], "redactions": [], "reasons": [id_outs
 	granted
 	count(deny) == 0
 	removed := sort(redact)
+} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(authority_notes)} if {
+	# Released by two-person authority (authority.rego): only ever after
+	# the grant and its refusals, so no other decision costs more.
+	released_by_authority
+	removed := sort(redact)
+} else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny), "releasable_by_authority": true} if {
+	count(deny) > 0
+	releasable_by_authority
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny)} if {
 	count(deny) > 0
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(notes)}

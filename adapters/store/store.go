@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/authority"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
 )
@@ -113,6 +114,30 @@ type Store interface {
 	// outside a push reads (exports awaiting confirmation, …). Returning
 	// an error from fn stops the scan and is returned.
 	ScanKeyed(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error
+	Releases
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Releases keeps the requests of two-person release authority
+// (gateway/authority) where the records are, so that they survive a restart
+// and every replica on one store sees the same approvals. A request's
+// changes are made one at a time: UpdateRelease reads, changes and writes a
+// request in one transaction, so two officers approving at once both count,
+// and one officer approving twice counts once.
+type Releases interface {
+	// CreateRelease stores a new request; its id must be new.
+	CreateRelease(ctx context.Context, r authority.Request) error
+	// Release reads one request, or authority.ErrNotFound.
+	Release(ctx context.Context, id string) (authority.Request, error)
+	// UpdateRelease applies fn to the stored request id and stores the
+	// result, in one transaction; an error from fn changes nothing and is
+	// returned. authority.ErrNotFound when there is no such request.
+	UpdateRelease(ctx context.Context, id string, fn func(*authority.Request) error) (authority.Request, error)
+	// ListReleases calls fn for every request, newest first (ids are
+	// UUIDv7, so in id order, descending); an error from fn stops the scan.
+	ListReleases(ctx context.Context, fn func(authority.Request) error) error
+	// ReleasesFor lists the requests naming this record version and
+	// recipient, oldest first.
+	ReleasesFor(ctx context.Context, recordID string, version int, recipient string) ([]authority.Request, error)
 }

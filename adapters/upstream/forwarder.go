@@ -25,4 +25,8 @@ type Decided struct {
 	Record         *records.Record
 	DecisionID     string
 	PolicyRevision string
+	// Recipient, when set, queues the record only for the destinations
+	// whose member it names: a release by two-person authority is for one
+	// member alone (gateway/ARCHITECTURE.md, "Release authority").
+	Recipient string
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/release"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
@@ -75,9 +76,11 @@ type Outbox struct {
 
 // Records is where the worker reads the current version of a queued record
 // (store.Store): what is sent is decided on what is stored now, never on
-// what was stored when the entry was queued.
+// what was stored when the entry was queued; and the releases of two-person
+// release authority, which release a record to its named recipient only.
 type Records interface {
 	Get(ctx context.Context, id string) (*records.Record, error)
+	release.Authority
 }
 
 // KeptReceipts is how many delivered entries, each with the receipt its
@@ -331,7 +334,7 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 			return errors.New("outbox: record without id")
 		}
 		for _, d := range o.dests {
-			if d.wants(rec) {
+			if d.wants(rec) && (dr.Recipient == "" || d.who.ID == dr.Recipient) {
 				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
 					Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
 			}

@@ -628,3 +628,22 @@ func TestConfigKindsMatchRecordModel(t *testing.T) {
 		t.Errorf("config.RecordKinds() = %v, records.Kinds = %v: keep them equal", got, records.Kinds)
 	}
 }
+
+// TestOutboxEnqueueForRecipient: a record released by two-person authority
+// is queued only for the destinations whose member is its recipient.
+func TestOutboxEnqueueForRecipient(t *testing.T) {
+	p := newPKI(t)
+	up := newUpstream(t, p.serverTLS(p.inter, p.root), newBackOffice()) // never started: entries wait
+	mine := p.destination("aim-backoffice", "http", up.url(), records.KindLicence)
+	other := p.destination("other-backoffice", "http", up.url(), records.KindLicence)
+	other.Member = itID
+	o := openOutbox(t, filepath.Join(t.TempDir(), "outbox.db"), mine, other)
+	rec := licences(t, 1)[0]
+	depsOf(o).put(t, rec)
+	if err := o.EnqueueDecided(ctx, []Decided{{Record: rec, Recipient: aimID}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := pending(t, o, "aim-backoffice"), pending(t, o, "other-backoffice"); a != 1 || b != 0 {
+		t.Errorf("queued %d for the recipient's destination, %d for another's; want 1 and 0", a, b)
+	}
+}

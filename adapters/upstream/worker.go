@@ -151,7 +151,7 @@ func (o *Outbox) attempt(ctx context.Context, d *destination, e *entry) attempt 
 	case rec.Version < e.Version:
 		return attempt{verdict: park, reason: fmt.Sprintf("the store holds version %d, older than the queued %d", rec.Version, e.Version)}
 	}
-	x := release.Decide(ctx, o.policy, d.who, rec)
+	x := release.Decide(ctx, o.policy, o.store, d.who, rec)
 	if x.Err != nil {
 		o.log.Error("redaction failed; record withheld", "destination", d.name, "record_id", rec.ID,
 			"decision_id", x.Decision.ID, "error", x.Err)

@@ -67,6 +67,9 @@ var devMembers = []struct {
 	{"AL/GOV/DPD", CAIntermediate},
 	{"NATO/ORG/LIAISON", CAIntermediate},
 	{"AL/GOV/AUDIT", CAIntermediate},
+	// The second security officer: a release by two-person authority needs
+	// two officers' approvals (deploy/dev/ura.yaml, make demo).
+	{"AL/GOV/AUDIT2", CAIntermediate},
 	{"IT/GOV/MOD", CAItalian},
 	// The two dev gateways' member certificates at each other: Albania's
 	// (sign.member AL/GOV/URA) presents AL_GOV_URA at Italy's, Italy's
@@ -630,7 +633,8 @@ it-server.crt / it-server.key    serving certificate of Italy's dev gateway (IT/
                                  it with it-ca.crt
 clients/<ID>.crt / .key          member client certificates, "/" in the ID replaced by "_":
                                  AL_GOV_AIM, AL_GOV_MOD, AL_GOV_DPD, NATO_ORG_LIAISON,
-                                 AL_GOV_AUDIT and AL_GOV_URA from the intermediate,
+                                 AL_GOV_AUDIT, AL_GOV_AUDIT2 and AL_GOV_URA from the
+                                 intermediate,
                                  IT_GOV_MOD and IT_GOV_URA from it-ca;
                                  CN is the member ID, the identity is the single SAN URI
                                  urn:ura:member:<ID>; each .crt holds the leaf then its

@@ -102,7 +102,7 @@ func TestInitFiles(t *testing.T) {
 		"it-server.crt": 0o644, "it-server.key": 0o600,
 		"crl.pem": 0o644, "revoked.json": 0o644, "README.txt": 0o644,
 	}
-	for _, base := range []string{"AL_GOV_AIM", "AL_GOV_MOD", "AL_GOV_DPD", "NATO_ORG_LIAISON", "AL_GOV_AUDIT", "IT_GOV_MOD", "AL_GOV_URA", "IT_GOV_URA", "revoked", "expired", "rogue-it-claims-al"} {
+	for _, base := range []string{"AL_GOV_AIM", "AL_GOV_MOD", "AL_GOV_DPD", "NATO_ORG_LIAISON", "AL_GOV_AUDIT", "AL_GOV_AUDIT2", "IT_GOV_MOD", "AL_GOV_URA", "IT_GOV_URA", "revoked", "expired", "rogue-it-claims-al"} {
 		files["clients/"+base+".crt"] = 0o644
 		files["clients/"+base+".key"] = 0o600
 	}

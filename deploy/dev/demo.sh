@@ -390,6 +390,56 @@ demo_notifications() {
 	deny AL_GOV_AIM "issues AIM-LIC-SAN-$n, consignee Northwind Munitions Trading (CYP)" "$lic"
 }
 
+# ---- Two-person release authority ------------------------------------------
+# A CONFIDENTIAL licence for Albania only: Italy's MoD (cleared CONFIDENTIAL)
+# is refused it only because its nation is not on the label, which officers
+# may release. AIM asks; two security officers, each with their own
+# certificate, approve; Italy's MoD then receives that version, its signed
+# delivery carrying both approvals, and nobody else does.
+demo_release() {
+	section "Release authority: a human decision beside the policy's (/v1/releases)"
+	if [[ ! -f $PKI/clients/AL_GOV_AUDIT2.crt ]]; then
+		"$URA" certs issue --member AL/GOV/AUDIT2 --dir "$PKI" --out "$PKI/clients/AL_GOV_AUDIT2" >/dev/null
+		say "  issued the second officer's certificate: var/pki/clients/AL_GOV_AUDIT2.crt"
+	fi
+	local n id lic rel
+	n="$(date -u +%s)"
+	id="AIM-LIC-REL-$n"
+	lic="$(jq -c --arg id "$id" 'select(.id=="AIM-LIC-2026-000124") | .id=$id | .version=1
+		| .label.classification="CONFIDENTIAL" | .label.releasable_to=["ALB"]' deploy/dev/seed/aim.ndjson)"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$lic]"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') == accepted ]] || die "AIM's CONFIDENTIAL licence: $BODY"
+	call IT_GOV_MOD GET "/v1/records/$id"
+	printf '  %s (CONFIDENTIAL, REL ALB): IT/GOV/MOD gets HTTP %s\n' "$id" "$STATUS"
+	[[ $STATUS == 404 ]] || die "released before any approval"
+
+	call AL_GOV_AIM POST /v1/releases -H 'Content-Type: application/json' --data-binary \
+		"$(jq -cn --arg id "$id" '{record_id:$id,version:1,recipient:"IT/GOV/MOD",justification:"Italy'"'"'s end-use check of the transfer"}')"
+	[[ $STATUS == 201 ]] || die "release request: HTTP $STATUS $BODY"
+	rel="$(printf '%s' "$BODY" | jq -r .id)"
+	printf '  AIM requests its release to IT/GOV/MOD → %s, %s until %s\n' "$rel" "$(printf '%s' "$BODY" | jq -r .status)" "$(printf '%s' "$BODY" | jq -r .expires_at)"
+	call AL_GOV_AUDIT POST "/v1/releases/$rel/approve"
+	printf '  AL/GOV/AUDIT approves → HTTP %s, %s (%s approval)\n' "$STATUS" "$(printf '%s' "$BODY" | jq -r .status)" "$(printf '%s' "$BODY" | jq '.approvals | length')"
+	call AL_GOV_AUDIT POST "/v1/releases/$rel/approve"
+	printf '  AL/GOV/AUDIT approves again → HTTP %s: %s\n' "$STATUS" "$(printf '%s' "$BODY" | jq -r .detail)"
+	[[ $STATUS == 409 ]] || die "the same officer approved twice"
+	call AL_GOV_AUDIT2 POST "/v1/releases/$rel/approve"
+	[[ $STATUS == 200 ]] || die "second approval: HTTP $STATUS $BODY"
+	printf '  AL/GOV/AUDIT2 approves → %s\n' "$(printf '%s' "$BODY" | jq -r .status)"
+
+	call IT_GOV_MOD GET "/v1/records/$id"
+	[[ $STATUS == 200 ]] || die "the recipient did not receive the released licence: HTTP $STATUS $BODY"
+	printf '  IT/GOV/MOD now gets HTTP %s; its signed delivery says:\n' "$STATUS"
+	printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD"' | "    recipient \(.recipient), release \(.release.id) of \(.release.record_id) v\(.release.version), until \(.release.expires_at)",
+		(.release.approvals[] | "    approved by \(.officer) at \(.at)"), "    end user contact: \(.record.licence.end_user.contact // "(removed)")"'
+	call NATO_ORG_LIAISON GET "/v1/records/$id"
+	printf '  NATO/ORG/LIAISON (not the named recipient) gets HTTP %s, as for a missing record\n' "$STATUS"
+	[[ $STATUS == 404 ]] || die "a member other than the recipient received the release"
+	call AL_GOV_AUDIT GET "/v1/audit/events?record_id=$id&limit=20"
+	say "  the audit log of $id:"
+	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action|test("^release|^pull")) | "    seq \(.seq)  \(.member)  \(.action)  \(.decision)  \([.reasons[]?.code] | join(","))"'
+}
+
 # ---- ATT annual report (gateway/report) ----------------------------------
 # The national authority's Arms Trade Treaty report of 2026, built from the
 # register the demo pushed: its table printed, its PDF and signed JSON saved
@@ -426,6 +476,7 @@ demo_trace
 demo_signed
 demo_notifications
 demo_ratelimit
+demo_release
 demo_audit
 demo_report
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

@@ -1989,25 +1989,25 @@ func (e Nation) Valid() bool {
 
 // Defines values for PushResultStatus.
 const (
-	Accepted  PushResultStatus = "accepted"
-	Conflict  PushResultStatus = "conflict"
-	Denied    PushResultStatus = "denied"
-	Invalid   PushResultStatus = "invalid"
-	Unchanged PushResultStatus = "unchanged"
+	PushResultStatusAccepted  PushResultStatus = "accepted"
+	PushResultStatusConflict  PushResultStatus = "conflict"
+	PushResultStatusDenied    PushResultStatus = "denied"
+	PushResultStatusInvalid   PushResultStatus = "invalid"
+	PushResultStatusUnchanged PushResultStatus = "unchanged"
 )
 
 // Valid indicates whether the value is a known member of the PushResultStatus enum.
 func (e PushResultStatus) Valid() bool {
 	switch e {
-	case Accepted:
+	case PushResultStatusAccepted:
 		return true
-	case Conflict:
+	case PushResultStatusConflict:
 		return true
-	case Denied:
+	case PushResultStatusDenied:
 		return true
-	case Invalid:
+	case PushResultStatusInvalid:
 		return true
-	case Unchanged:
+	case PushResultStatusUnchanged:
 		return true
 	default:
 		return false
@@ -2044,6 +2044,30 @@ func (e ReadinessStatus) Valid() bool {
 	case NotReady:
 		return true
 	case Ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ReleaseStatus.
+const (
+	ReleaseStatusApproved ReleaseStatus = "approved"
+	ReleaseStatusExpired  ReleaseStatus = "expired"
+	ReleaseStatusPending  ReleaseStatus = "pending"
+	ReleaseStatusRevoked  ReleaseStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ReleaseStatus enum.
+func (e ReleaseStatus) Valid() bool {
+	switch e {
+	case ReleaseStatusApproved:
+		return true
+	case ReleaseStatusExpired:
+		return true
+	case ReleaseStatusPending:
+		return true
+	case ReleaseStatusRevoked:
 		return true
 	default:
 		return false
@@ -2218,6 +2242,30 @@ func (e PullRecordsParamsKind) Valid() bool {
 	case PullRecordsParamsKindLicence:
 		return true
 	case PullRecordsParamsKindTrackingEvent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListReleasesParamsStatus.
+const (
+	ListReleasesParamsStatusApproved ListReleasesParamsStatus = "approved"
+	ListReleasesParamsStatusExpired  ListReleasesParamsStatus = "expired"
+	ListReleasesParamsStatusPending  ListReleasesParamsStatus = "pending"
+	ListReleasesParamsStatusRevoked  ListReleasesParamsStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ListReleasesParamsStatus enum.
+func (e ListReleasesParamsStatus) Valid() bool {
+	switch e {
+	case ListReleasesParamsStatusApproved:
+		return true
+	case ListReleasesParamsStatusExpired:
+		return true
+	case ListReleasesParamsStatusPending:
+		return true
+	case ListReleasesParamsStatusRevoked:
 		return true
 	default:
 		return false
@@ -2974,6 +3022,52 @@ type Redaction struct {
 // Reference Identifier issued by another system (decision, declaration, certificate number).
 type Reference = string
 
+// Release defines model for Release.
+type Release struct {
+	Approvals []struct {
+		At      time.Time `json:"at"`
+		Officer string    `json:"officer"`
+	} `json:"approvals"`
+
+	// ExpiresAt While pending, when the request lapses; once approved, when the release ends.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// ExpiryRecorded When a delivery first found the release expired (audited then, once).
+	ExpiryRecorded *time.Time `json:"expiry_recorded,omitempty"`
+
+	// Id The request's id (UUIDv7).
+	Id            string    `json:"id"`
+	Justification string    `json:"justification"`
+	Recipient     string    `json:"recipient"`
+	RecordId      string    `json:"record_id"`
+	RequestedAt   time.Time `json:"requested_at"`
+
+	// RequestedBy The member who requested it.
+	RequestedBy string        `json:"requested_by"`
+	RevokedAt   *time.Time    `json:"revoked_at,omitempty"`
+	RevokedBy   *string       `json:"revoked_by,omitempty"`
+	Status      ReleaseStatus `json:"status"`
+	Version     int           `json:"version"`
+}
+
+// ReleaseStatus defines model for Release.Status.
+type ReleaseStatus string
+
+// ReleaseRequest defines model for ReleaseRequest.
+type ReleaseRequest struct {
+	// Justification Why, for the officers who decide and the audit log's readers.
+	Justification string `json:"justification"`
+
+	// Recipient The registered member the record is released to, and no other.
+	Recipient string `json:"recipient"`
+
+	// RecordId The record to release.
+	RecordId string `json:"record_id"`
+
+	// Version The stored version to release; a release never covers another version.
+	Version int `json:"version"`
+}
+
 // StreamLine defines model for StreamLine.
 type StreamLine struct {
 	union json.RawMessage
@@ -3128,6 +3222,9 @@ type WhoamiKind string
 // BadRequest RFC 9457 problem details.
 type BadRequest = Problem
 
+// Conflict RFC 9457 problem details.
+type Conflict = Problem
+
 // Forbidden RFC 9457 problem details.
 type Forbidden = Problem
 
@@ -3262,6 +3359,15 @@ type PushRecordsJSONBody_Item struct {
 	union json.RawMessage
 }
 
+// ListReleasesParams defines parameters for ListReleases.
+type ListReleasesParams struct {
+	// Status Only the requests with this status.
+	Status *ListReleasesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+}
+
+// ListReleasesParamsStatus defines parameters for ListReleases.
+type ListReleasesParamsStatus string
+
 // AttReportParams defines parameters for AttReport.
 type AttReportParams struct {
 	// Year The calendar year reported on.
@@ -3288,6 +3394,9 @@ type ConsoleVerifyChainFormdataRequestBody ConsoleVerifyChainFormdataBody
 
 // PushRecordsJSONRequestBody defines body for PushRecords for application/json ContentType.
 type PushRecordsJSONRequestBody = PushRecordsJSONBody
+
+// RequestReleaseJSONRequestBody defines body for RequestRelease for application/json ContentType.
+type RequestReleaseJSONRequestBody = ReleaseRequest
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -4092,6 +4201,45 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 	GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListReleases The release queue
+	//
+	// Every release request, newest first (at most 1000), each with its status now: pending (waiting for two approvals), approved (in force until expires_at), expired, revoked. Audited as one event (action release.list) with the number listed. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Corresponds with GET /v1/releases (the `ListReleases` operationId).
+	ListReleases(ctx context.Context, params *ListReleasesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestReleaseWithBody Request a release by two-person authority
+	//
+	// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+	RequestReleaseWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestRelease Request a release by two-person authority
+	//
+	// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+	RequestRelease(ctx context.Context, body RequestReleaseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveRelease Approve a release
+	//
+	// Records the calling officer's approval. The second approval, by another officer, puts the release in force for release.ttl (default 72h) from then; the record is then delivered to the recipient alone on pull and get (and queued for the outbox destinations whose member is the recipient), each signed delivery carrying the release (id, record, version, recipient, both approvals with their times, expiry). 409 when the same officer approves again, when the officer requested the release, or when it is approved already, revoked or expired. Audited (action release.approve), refusals too. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Corresponds with POST /v1/releases/{id}/approve (the `ApproveRelease` operationId).
+	ApproveRelease(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeRelease Revoke a release
+	//
+	// Ends a pending or approved release at once: the record is withheld from the recipient again, as before the release. 409 when it is revoked or expired already. Audited (action release.revoke). For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Corresponds with POST /v1/releases/{id}/revoke (the `RevokeRelease` operationId).
+	RevokeRelease(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AttReport Arms Trade Treaty annual report
 	//
 	// The ATT annual report (art. 13(3)) of a calendar year, built from every stored licence and tracking event: exports and imports of the categories of art. 2(1) (small arms and light weapons by the template's sub-categories) by partner state, authorised (licences issued in the year) and actual (EXIT_CONFIRMED, IMPORT_DECLARED in the year), value where recorded; and a regional table of exports by destination with the South-East Europe states flagged. A count over the whole register, not a pull: for members of kind agency and auditor only (403 for every other kind). The digest of the report's canonical JSON is signed with the gateway's key (typ ura-report+jws) and given in every format (headers X-Ura-Report-Digest and X-Ura-Report-Jws; in JSON also in the body); `ura verify` checks a saved JSON answer. Charged in rate-limit class trace; audited as one event (action report_att, records the number counted, signing_kid).
@@ -4424,6 +4572,95 @@ func (c *Client) PushRecords(ctx context.Context, body PushRecordsJSONRequestBod
 // Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 func (c *Client) GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetRecordRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListReleases The release queue
+//
+// Every release request, newest first (at most 1000), each with its status now: pending (waiting for two approvals), approved (in force until expires_at), expired, revoked. Audited as one event (action release.list) with the number listed. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Corresponds with GET /v1/releases (the `ListReleases` operationId).
+func (c *Client) ListReleases(ctx context.Context, params *ListReleasesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListReleasesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestReleaseWithBody Request a release by two-person authority
+//
+// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+func (c *Client) RequestReleaseWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestReleaseRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestRelease Request a release by two-person authority
+//
+// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+func (c *Client) RequestRelease(ctx context.Context, body RequestReleaseJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestReleaseRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveRelease Approve a release
+//
+// Records the calling officer's approval. The second approval, by another officer, puts the release in force for release.ttl (default 72h) from then; the record is then delivered to the recipient alone on pull and get (and queued for the outbox destinations whose member is the recipient), each signed delivery carrying the release (id, record, version, recipient, both approvals with their times, expiry). 409 when the same officer approves again, when the officer requested the release, or when it is approved already, revoked or expired. Audited (action release.approve), refusals too. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Corresponds with POST /v1/releases/{id}/approve (the `ApproveRelease` operationId).
+func (c *Client) ApproveRelease(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveReleaseRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeRelease Revoke a release
+//
+// Ends a pending or approved release at once: the record is withheld from the recipient again, as before the release. 409 when it is revoked or expired already. Audited (action release.revoke). For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Corresponds with POST /v1/releases/{id}/revoke (the `RevokeRelease` operationId).
+func (c *Client) RevokeRelease(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeReleaseRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5373,6 +5610,168 @@ func NewGetRecordRequest(server string, id string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListReleasesRequest constructs an http.Request for the ListReleases method
+func NewListReleasesRequest(server string, params *ListReleasesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/releases")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRequestReleaseRequest calls the generic RequestRelease builder with application/json body
+func NewRequestReleaseRequest(server string, body RequestReleaseJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRequestReleaseRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRequestReleaseRequestWithBody constructs an http.Request for the RequestRelease method, with any body, and a specified content type
+func NewRequestReleaseRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/releases")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewApproveReleaseRequest constructs an http.Request for the ApproveRelease method
+func NewApproveReleaseRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/releases/%s/approve", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRevokeReleaseRequest constructs an http.Request for the RevokeRelease method
+func NewRevokeReleaseRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/releases/%s/revoke", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewAttReportRequest constructs an http.Request for the AttReport method
 func NewAttReportRequest(server string, params *AttReportParams) (*http.Request, error) {
 	var err error
@@ -5736,6 +6135,51 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 	GetRecordWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetRecordResponse, error)
+
+	// ListReleasesWithResponse The release queue
+	//
+	// Every release request, newest first (at most 1000), each with its status now: pending (waiting for two approvals), approved (in force until expires_at), expired, revoked. Audited as one event (action release.list) with the number listed. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/releases (the `ListReleases` operationId).
+	ListReleasesWithResponse(ctx context.Context, params *ListReleasesParams, reqEditors ...RequestEditorFn) (*ListReleasesResponse, error)
+
+	// RequestReleaseWithBodyWithResponse Request a release by two-person authority
+	//
+	// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+	RequestReleaseWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestReleaseResponse, error)
+
+	// RequestReleaseWithResponse Request a release by two-person authority
+	//
+	// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+	RequestReleaseWithResponse(ctx context.Context, body RequestReleaseJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestReleaseResponse, error)
+
+	// ApproveReleaseWithResponse Approve a release
+	//
+	// Records the calling officer's approval. The second approval, by another officer, puts the release in force for release.ttl (default 72h) from then; the record is then delivered to the recipient alone on pull and get (and queued for the outbox destinations whose member is the recipient), each signed delivery carrying the release (id, record, version, recipient, both approvals with their times, expiry). 409 when the same officer approves again, when the officer requested the release, or when it is approved already, revoked or expired. Audited (action release.approve), refusals too. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/releases/{id}/approve (the `ApproveRelease` operationId).
+	ApproveReleaseWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ApproveReleaseResponse, error)
+
+	// RevokeReleaseWithResponse Revoke a release
+	//
+	// Ends a pending or approved release at once: the record is withheld from the recipient again, as before the release. 409 when it is revoked or expired already. Audited (action release.revoke). For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/releases/{id}/revoke (the `RevokeRelease` operationId).
+	RevokeReleaseWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeReleaseResponse, error)
 
 	// AttReportWithResponse Arms Trade Treaty annual report
 	//
@@ -7196,6 +7640,434 @@ func (r GetRecordResponse) ContentType() string {
 	return ""
 }
 
+// ListReleasesResponse429Headers the declared response headers of an HTTP 429 response for ListReleases
+type ListReleasesResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type ListReleasesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Releases []Release `json:"releases"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListReleasesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListReleasesResponse) GetJSON200() *struct {
+	Releases []Release `json:"releases"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListReleasesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListReleasesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListReleasesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListReleasesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListReleasesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RequestReleaseResponse429Headers the declared response headers of an HTTP 429 response for RequestRelease
+type RequestReleaseResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type RequestReleaseResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Release
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RequestReleaseResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RequestReleaseResponse) GetJSON201() *Release {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RequestReleaseResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RequestReleaseResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RequestReleaseResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RequestReleaseResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RequestReleaseResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApproveReleaseResponse429Headers the declared response headers of an HTTP 429 response for ApproveRelease
+type ApproveReleaseResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type ApproveReleaseResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Release
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApproveReleaseResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApproveReleaseResponse) GetJSON200() *Release {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ApproveReleaseResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ApproveReleaseResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApproveReleaseResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApproveReleaseResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApproveReleaseResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeReleaseResponse429Headers the declared response headers of an HTTP 429 response for RevokeRelease
+type RevokeReleaseResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type RevokeReleaseResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Release
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeReleaseResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeReleaseResponse) GetJSON200() *Release {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeReleaseResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeReleaseResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeReleaseResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeReleaseResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeReleaseResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // AttReportResponse200Headers the declared response headers of an HTTP 200 response for AttReport
 type AttReportResponse200Headers struct {
 	XUraReportDigest *string
@@ -7830,6 +8702,81 @@ func (c *ClientWithResponses) GetRecordWithResponse(ctx context.Context, id stri
 		return nil, err
 	}
 	return ParseGetRecordResponse(rsp)
+}
+
+// ListReleasesWithResponse The release queue
+//
+// Every release request, newest first (at most 1000), each with its status now: pending (waiting for two approvals), approved (in force until expires_at), expired, revoked. Audited as one event (action release.list) with the number listed. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/releases (the `ListReleases` operationId).
+func (c *ClientWithResponses) ListReleasesWithResponse(ctx context.Context, params *ListReleasesParams, reqEditors ...RequestEditorFn) (*ListReleasesResponse, error) {
+	rsp, err := c.ListReleases(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListReleasesResponse(rsp)
+}
+
+// RequestReleaseWithBodyWithResponse Request a release by two-person authority
+//
+// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+func (c *ClientWithResponses) RequestReleaseWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestReleaseResponse, error) {
+	rsp, err := c.RequestReleaseWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestReleaseResponse(rsp)
+}
+
+// RequestReleaseWithResponse Request a release by two-person authority
+//
+// Asks that one version of a record the policy withholds from recipient only for reasons it marks releasable by authority (releasable_by_authority: a label that does not name the recipient's nation) be released to that member alone, once two different security officers approve (POST /v1/releases/{id}/approve). May request: the record's originator, if it is a member of kind agency or ministry (a record it did not originate is answered as missing, 404), or a security officer holding the role release; every other member is refused 403 (reason not_release_requester). 409 when the version is not the stored one, when the policy releases the record to the recipient already, or withholds it for a reason no officer may release (clearance_insufficient above all). 422 names the invalid fields (recipient must be a registered member). Audited (action release.request). Charged in rate-limit class audit.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/releases (the `RequestRelease` operationId).
+func (c *ClientWithResponses) RequestReleaseWithResponse(ctx context.Context, body RequestReleaseJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestReleaseResponse, error) {
+	rsp, err := c.RequestRelease(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestReleaseResponse(rsp)
+}
+
+// ApproveReleaseWithResponse Approve a release
+//
+// Records the calling officer's approval. The second approval, by another officer, puts the release in force for release.ttl (default 72h) from then; the record is then delivered to the recipient alone on pull and get (and queued for the outbox destinations whose member is the recipient), each signed delivery carrying the release (id, record, version, recipient, both approvals with their times, expiry). 409 when the same officer approves again, when the officer requested the release, or when it is approved already, revoked or expired. Audited (action release.approve), refusals too. For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/releases/{id}/approve (the `ApproveRelease` operationId).
+func (c *ClientWithResponses) ApproveReleaseWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ApproveReleaseResponse, error) {
+	rsp, err := c.ApproveRelease(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveReleaseResponse(rsp)
+}
+
+// RevokeReleaseWithResponse Revoke a release
+//
+// Ends a pending or approved release at once: the record is withheld from the recipient again, as before the release. 409 when it is revoked or expired already. Audited (action release.revoke). For security officers only: members of kind auditor holding the registry role release (403 for every other member, audited with reason not_release_officer). Charged in rate-limit class audit.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/releases/{id}/revoke (the `RevokeRelease` operationId).
+func (c *ClientWithResponses) RevokeReleaseWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*RevokeReleaseResponse, error) {
+	rsp, err := c.RevokeRelease(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeReleaseResponse(rsp)
 }
 
 // AttReportWithResponse Arms Trade Treaty annual report
@@ -9156,6 +10103,444 @@ func ParseGetRecordResponse(rsp *http.Response) (*GetRecordResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers GetRecordResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListReleasesResponse parses an HTTP response from a ListReleasesWithResponse call
+func ParseListReleasesResponse(rsp *http.Response) (*ListReleasesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListReleasesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Releases []Release `json:"releases"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListReleasesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRequestReleaseResponse parses an HTTP response from a RequestReleaseWithResponse call
+func ParseRequestReleaseResponse(rsp *http.Response) (*RequestReleaseResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RequestReleaseResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Release
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RequestReleaseResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApproveReleaseResponse parses an HTTP response from a ApproveReleaseWithResponse call
+func ParseApproveReleaseResponse(rsp *http.Response) (*ApproveReleaseResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApproveReleaseResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Release
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ApproveReleaseResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeReleaseResponse parses an HTTP response from a RevokeReleaseWithResponse call
+func ParseRevokeReleaseResponse(rsp *http.Response) (*RevokeReleaseResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeReleaseResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Release
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RevokeReleaseResponse429Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -46,6 +46,7 @@ type Config struct {
 	Shutdown    Shutdown  `yaml:"shutdown"`
 	Audit       Audit     `yaml:"audit"`
 	Console     Console   `yaml:"console"`
+	Release     Release   `yaml:"release"`
 	Cursors     Cursors   `yaml:"cursors"`
 	Tracing     Tracing   `yaml:"tracing"`
 	Screening   Screening `yaml:"screening"`
@@ -116,6 +117,7 @@ func Default() *Config {
 		Log:       Log{Level: "info", Format: "json"},
 		Audit:     defaultAudit(),
 		Console:   defaultConsole(),
+		Release:   defaultRelease(),
 		Tracing:   defaultTracing(),
 		Screening: defaultScreening(),
 		Shutdown: Shutdown{
@@ -162,6 +164,7 @@ func (c *Config) Validate() error {
 	c.Audit.validate(v.at("audit"), c)
 	c.Console.validate(v.at("console"), c.Path)
 	c.Cursors.validate(v.at("cursors"), c.Path)
+	c.Release.validate(v.at("release"))
 	c.Tracing.validate(v.at("tracing"), c)
 	c.Screening.validate(v.at("screening"), c.Path)
 	c.validateTransport(v)

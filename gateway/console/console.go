@@ -1,6 +1,7 @@
 // Package console renders the security officers' web console: an overview
 // of decisions over time, search, one decision in full with its chain proof,
-// chain verification and the shadow policy's divergences.
+// chain verification, the shadow policy's divergences and the queue of
+// two-person release authority.
 //
 // Pages are rendered on the server with html/template, so every value that
 // came from outside (a record id, a reason message, a member name) is
@@ -162,7 +163,7 @@ func New(opts Options) (*Console, error) {
 	return c, nil
 }
 
-var pageNames = []string{"overview", "search", "event", "verify", "shadow", "error"}
+var pageNames = []string{"overview", "search", "event", "verify", "shadow", "releases", "error"}
 
 // CSRF is the console's token minter, for the server to bind tokens to the
 // caller's connection.
@@ -188,6 +189,7 @@ var navItems = []navItem{
 	{"search", "Search", "search"},
 	{"verify", "Verify chain", "verify"},
 	{"shadow", "Shadow policy", "shadow"},
+	{"releases", "Releases", "releases"},
 }
 
 func (c *Console) render(page, title string, v *Viewer, status int, data any) (*Page, error) {

@@ -42,6 +42,7 @@ func TestPagesGolden(t *testing.T) {
 		{"event", func() (*Page, error) { return c.Event(ctx, officer, "5") }},
 		{"verify-form", func() (*Page, error) { return c.VerifyForm(officer, "1780403400.token") }},
 		{"shadow-none", func() (*Page, error) { return c.Shadow(ctx, officer) }},
+		{"releases", func() (*Page, error) { return c.Releases(officer, sampleReleases(), true, "1780403400.token") }},
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
@@ -540,5 +541,51 @@ func TestNewRejectsBadBase(t *testing.T) {
 		if _, err := New(Options{Base: base}); err == nil {
 			t.Errorf("base %q accepted", base)
 		}
+	}
+}
+
+// TestReleasesQueue: each request under its status, buttons only where the
+// officer may use them, and none at all for an auditor without the role.
+func TestReleasesQueue(t *testing.T) {
+	c := newConsole(t, Options{})
+	pg, err := c.Releases(officer, sampleReleases(), true, "tok.en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(pg.Body)
+	section := func(key string) string {
+		i := strings.Index(body, `id="releases-`+key+`"`)
+		j := strings.Index(body[i:], "</section>")
+		return body[i : i+j]
+	}
+	checks := []struct {
+		key        string
+		has, hasnt []string
+	}{
+		{"pending", []string{"AIM-LIC-2026-000001", "AIM-LIC-2026-000002", "releases/0190a000-0000-7000-8000-000000000001/approve", "releases/0190a000-0000-7000-8000-000000000002/revoke"},
+			[]string{"releases/0190a000-0000-7000-8000-000000000002/approve"}},
+		{"approved", []string{"AIM-LIC-2026-000003", "AL/GOV/AUDIT3", "releases/0190a000-0000-7000-8000-000000000003/revoke"}, []string{"/approve"}},
+		{"expired", []string{"AIM-LIC-2026-000004"}, []string{"<form"}},
+		{"revoked", []string{"AIM-LIC-2026-000005", "revoked by AL/GOV/AUDIT2"}, []string{"<form"}},
+	}
+	for _, ch := range checks {
+		s := section(ch.key)
+		for _, w := range ch.has {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s lacks %q", ch.key, w)
+			}
+		}
+		for _, w := range ch.hasnt {
+			if strings.Contains(s, w) {
+				t.Errorf("%s has %q", ch.key, w)
+			}
+		}
+	}
+	if !strings.Contains(body, `name="csrf" value="tok.en"`) || strings.Contains(body, "<b>by</b>") {
+		t.Errorf("forms lack the token, or the justification is not escaped")
+	}
+	pg, _ = c.Releases(officer, sampleReleases(), false, "tok.en")
+	if strings.Contains(string(pg.Body), "<form") || !strings.Contains(string(pg.Body), "do not hold the release role") {
+		t.Error("an auditor without the release role is offered buttons")
 	}
 }

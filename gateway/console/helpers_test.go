@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/authority"
+	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 )
 
@@ -172,4 +175,29 @@ func assertNoInlineCode(t *testing.T, page string, body []byte) {
 	if problems, _ := inlineCode(body); len(problems) > 0 {
 		t.Errorf("%s: the CSP would block: %v", page, problems)
 	}
+}
+
+// sampleReleases is one request of each status at testNow, and a pending
+// one the viewing officer has approved (no approve button for it).
+func sampleReleases() []authority.Request {
+	t0 := testNow.Add(-2 * time.Hour)
+	o := func(id string) identity.Member {
+		return identity.Member{ID: id, Kind: identity.KindAuditor, Roles: []string{authority.Role}}
+	}
+	mk := func(n int, recipient string) authority.Request {
+		return authority.New(fmt.Sprintf("0190a000-0000-7000-8000-%012d", n), fmt.Sprintf("AIM-LIC-2026-%06d", n), 1, recipient,
+			"end-use check <b>by</b> the importing ministry", "AL/GOV/AIM", t0, 72*time.Hour)
+	}
+	pending := mk(1, "IT/GOV/MOD")
+	mine := mk(2, "IT/GOV/MOD")
+	_ = mine.Approve(o(officer.ID), t0.Add(time.Minute), 72*time.Hour)
+	approved := mk(3, "NATO/ORG/LIAISON")
+	_ = approved.Approve(o("AL/GOV/AUDIT2"), t0.Add(time.Minute), time.Hour)
+	_ = approved.Approve(o("AL/GOV/AUDIT3"), t0.Add(2*time.Minute), 72*time.Hour)
+	expired := mk(4, "IT/GOV/MOD")
+	_ = expired.Approve(o("AL/GOV/AUDIT2"), t0.Add(time.Minute), time.Hour)
+	_ = expired.Approve(o("AL/GOV/AUDIT3"), t0.Add(2*time.Minute), time.Hour)
+	revoked := mk(5, "IT/GOV/MOD")
+	_ = revoked.Revoke(o("AL/GOV/AUDIT2"), t0.Add(time.Minute))
+	return []authority.Request{revoked, expired, approved, mine, pending}
 }

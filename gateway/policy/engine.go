@@ -4,6 +4,8 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -32,6 +34,23 @@ type Input struct {
 	// (input.registers): a push reads them from the store for its batch
 	// (registers.Overlay.For). Nil on a pull, which reads none.
 	Registers *registers.Snapshot
+	// Release is the two-person release in force for this record version
+	// and this caller (input.release), set only on a pull the policy said
+	// was releasable by authority (gateway/ARCHITECTURE.md, "Release
+	// authority"). Nil otherwise.
+	Release *Release
+}
+
+// Release names a release in force, as the policy reads it.
+type Release struct {
+	ID        string
+	RecordID  string
+	Version   int
+	Recipient string
+}
+
+func (r *Release) doc() map[string]any {
+	return map[string]any{"id": r.ID, "record_id": r.RecordID, "version": json.Number(strconv.Itoa(r.Version)), "recipient": r.Recipient}
 }
 
 // Decision is the answer for one record.
@@ -44,6 +63,10 @@ type Decision struct {
 	// audit event say about a removed field (never its value).
 	Redactions []verdict.Redaction
 	Reasons    []verdict.Reason
+	// ReleasableByAuthority is true on a refusal every one of whose reasons
+	// two security officers may release (releasable_by_authority in the
+	// policy's result; absent is false).
+	ReleasableByAuthority bool
 	// ID identifies this decision in the audit log and the signed output.
 	ID string
 	// Revision is the policy bundle hash that decided.

@@ -187,6 +187,9 @@ func inputDocument(in Input) (map[string]any, error) {
 	if in.Registers != nil {
 		doc["registers"] = in.Registers.Doc()
 	}
+	if in.Release != nil {
+		doc["release"] = in.Release.doc()
+	}
 	return doc, nil
 }
 

@@ -40,6 +40,9 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 	if in.Registers != nil {
 		doc["registers"] = in.Registers.Doc()
 	}
+	if in.Release != nil {
+		doc["release"] = in.Release.doc()
+	}
 	if !convertible(doc) {
 		return nil, false
 	}

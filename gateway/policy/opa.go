@@ -306,6 +306,8 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 		return deny(d, ReasonMalformed, "the policy's decision is not in the expected shape"), true
 	}
 	d.Allow, d.Redact, d.Redactions, d.Reasons = res.allow, res.redact, res.redactions, res.reasons
+	// Only a refusal can be released by authority.
+	d.ReleasableByAuthority = res.byAuthority && !res.allow
 	if !d.Allow {
 		d.Redact, d.Redactions = nil, nil
 		if len(d.Reasons) == 0 {
@@ -342,6 +344,11 @@ func parseResult(v any) (res result, err error) {
 	res.allow, ok = obj["allow"].(bool)
 	if !ok {
 		return result{}, errors.New("allow is not a boolean")
+	}
+	if raw, present := obj["releasable_by_authority"]; present {
+		if res.byAuthority, ok = raw.(bool); !ok {
+			return result{}, errors.New("releasable_by_authority is not a boolean")
+		}
 	}
 	if raw, present := obj["redact"]; present && raw != nil {
 		list, ok := raw.([]any)
@@ -453,6 +460,13 @@ func buildInput(in Input) (ast.Value, error) {
 			return nil, fmt.Errorf("registers: %w", err)
 		}
 		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("registers"), ast.NewTerm(regs)})
+	}
+	if in.Release != nil {
+		rel, err := ast.InterfaceToValue(in.Release.doc())
+		if err != nil {
+			return nil, fmt.Errorf("release: %w", err)
+		}
+		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("release"), ast.NewTerm(rel)})
 	}
 	return ast.NewObject(kvs...), nil
 }

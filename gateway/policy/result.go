@@ -23,6 +23,7 @@ var (
 	keyRule       = ast.InternedTerm("rule")
 	keyCode       = ast.InternedTerm("code")
 	keyMessage    = ast.InternedTerm("message")
+	keyByAuth     = ast.InternedTerm("releasable_by_authority")
 )
 
 // parseDecisionAST reads a well-formed decision straight from the AST. It
@@ -43,6 +44,13 @@ func parseDecisionAST(v ast.Value) (res result, ok bool) {
 		return result{}, false
 	}
 	res.allow = bool(b)
+	if t := obj.Get(keyByAuth); t != nil {
+		ba, isBool := t.Value.(ast.Boolean)
+		if !isBool {
+			return result{}, false
+		}
+		res.byAuthority = bool(ba)
+	}
 	if t := obj.Get(keyRedact); t != nil {
 		switch list := t.Value.(type) {
 		case ast.Null:
@@ -116,6 +124,8 @@ type result struct {
 	redact     []string
 	redactions []verdict.Redaction
 	reasons    []verdict.Reason
+	// byAuthority is releasable_by_authority.
+	byAuthority bool
 }
 
 // isPointer reports whether s is a JSON pointer below the document's root.

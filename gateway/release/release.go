@@ -6,15 +6,21 @@
 // (gateway/api/exchange) and the outbox (adapters/upstream), so a record
 // forwarded to a destination is released, redacted or withheld exactly as a
 // pull by the destination's member would be (gateway/ARCHITECTURE.md,
-// "Outbound").
+// "Outbound"). A record the policy withholds only for reasons it marks as
+// releasable by authority is released here, and only here, when two
+// officers' release of that version to that member is in force
+// ("Release authority").
 package release
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/authority"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -37,8 +43,35 @@ type Outcome struct {
 	// without the redacted fields. Nil when the record is withheld.
 	Body []byte
 	// Err is why a redaction the policy asked for could not be applied (a
-	// policy bug; the record is then withheld). Only for the log.
+	// policy bug), or why the releases could not be read: the record is
+	// then withheld. Only for the log.
 	Err error
+	// Release is the two-person release under which the record was
+	// released, when the policy alone withholds it; nil otherwise.
+	Release *authority.Request
+	// Expired are releases of this record version to this member that this
+	// decision found expired and marked so (expire-on-use): audited with
+	// the decision, once each.
+	Expired []authority.Request
+	// Consulted reports whether the store's releases were read for this
+	// decision (the policy said releasable_by_authority).
+	Consulted bool
+}
+
+// Reasons an audit event adds for release authority (never in a delivery).
+const (
+	// ReasonReleaseAuthority names the release a record was delivered
+	// under, with both approvals.
+	ReasonReleaseAuthority = "release_authority"
+	// ReasonReleaseExpired names a release found expired at delivery.
+	ReasonReleaseExpired = "release_expired"
+)
+
+// Authority is what a decision reads of two-person release authority: the
+// store's release requests (store.Releases).
+type Authority interface {
+	ReleasesFor(ctx context.Context, recordID string, version int, recipient string) ([]authority.Request, error)
+	UpdateRelease(ctx context.Context, id string, fn func(*authority.Request) error) (authority.Request, error)
 }
 
 // Released reports whether the member may see the record.
@@ -58,10 +91,35 @@ func (o *Outcome) Redactions() []verdict.Redaction {
 // it asks for. The redacted fields are removed from a copy of the decoded
 // record before anything is serialized, so their values never exist in an
 // output buffer.
-func Decide(ctx context.Context, engine policy.Engine, member identity.Member, rec *records.Record) Outcome {
+//
+// When the policy withholds the record only for reasons releasable by
+// authority and auth (nil: none) holds a release of this version to member
+// in force, the policy is asked again with that release as input.release,
+// and its answer is the decision. Anything else withholds: no release, a
+// release revoked, expired or for another version or member, the store
+// unreadable.
+func Decide(ctx context.Context, engine policy.Engine, auth Authority, member identity.Member, rec *records.Record) Outcome {
 	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec})
+	var grant *authority.Request
+	var expired []authority.Request
+	consulted := !d.Allow && d.ReleasableByAuthority && auth != nil
+	if consulted {
+		var err error
+		if grant, expired, err = inForce(ctx, auth, member.ID, rec, time.Now()); err != nil {
+			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err, Consulted: true}
+		}
+		if grant != nil {
+			in := policy.Input{Caller: member, Action: policy.Pull, Record: rec, Release: &policy.Release{
+				ID: grant.ID, RecordID: grant.RecordID, Version: grant.Version, Recipient: grant.Recipient}}
+			if again := engine.Decide(ctx, in); again.Allow {
+				d = again
+			} else {
+				grant = nil
+			}
+		}
+	}
 	if !d.Allow {
-		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold}
+		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Expired: expired, Consulted: consulted}
 	}
 	body, v := []byte(rec.Raw), audit.DecisionAllow
 	if len(d.Redact) > 0 {
@@ -75,7 +133,45 @@ func Decide(ctx context.Context, engine policy.Engine, member identity.Member, r
 	if body == nil {
 		body = []byte{} // released, even if empty (Payload refuses it)
 	}
-	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body}
+	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body, Release: grant, Expired: expired, Consulted: consulted}
+}
+
+// inForce finds the release of rec's version to recipient in force at now,
+// if any; an approved release found expired is marked so, once, and
+// returned among expired for the audit log.
+func inForce(ctx context.Context, auth Authority, recipient string, rec *records.Record, now time.Time) (*authority.Request, []authority.Request, error) {
+	rs, err := auth.ReleasesFor(ctx, rec.ID, rec.Version, recipient)
+	if err != nil {
+		return nil, nil, fmt.Errorf("release authority: %w", err)
+	}
+	var (
+		grant   *authority.Request
+		expired []authority.Request
+	)
+	for i := range rs {
+		r := &rs[i]
+		if r.InForce(rec.ID, rec.Version, recipient, now) {
+			if grant == nil || r.ExpiresAt.After(grant.ExpiresAt) {
+				grant = r
+			}
+			continue
+		}
+		if r.ExpiryRecorded != nil || !r.RecordExpiry(now) {
+			continue
+		}
+		marked := false
+		if _, err := auth.UpdateRelease(ctx, r.ID, func(x *authority.Request) error {
+			marked = x.RecordExpiry(now)
+			return nil
+		}); err != nil {
+			return nil, nil, fmt.Errorf("release authority: record expiry of %s: %w", r.ID, err)
+		}
+		if marked {
+			// Another delivery may have marked it first; it audits it then.
+			expired = append(expired, *r)
+		}
+	}
+	return grant, expired, nil
 }
 
 // redacted is rec's canonical bytes without the redacted fields.
@@ -107,8 +203,23 @@ func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.De
 	}
 }
 
-// Annotate sets ev's record and decision from o.
-func (o *Outcome) Annotate(ev *audit.Event) { Annotate(ev, o.Record, o.Verdict, o.Decision) }
+// Annotate sets ev's record and decision from o, and what release authority
+// did: the release the record went under, with both approvals, and any
+// release found expired.
+func (o *Outcome) Annotate(ev *audit.Event) {
+	Annotate(ev, o.Record, o.Verdict, o.Decision)
+	if o.Release == nil && len(o.Expired) == 0 {
+		return
+	}
+	ev.Reasons = append([]verdict.Reason(nil), ev.Reasons...)
+	if o.Release != nil {
+		ev.Reasons = append(ev.Reasons, verdict.Reason{Code: ReasonReleaseAuthority, Message: o.Release.Summary()})
+	}
+	for _, r := range o.Expired {
+		ev.Reasons = append(ev.Reasons, verdict.Reason{Code: ReasonReleaseExpired,
+			Message: r.Summary() + "; expired at " + r.ExpiresAt.Format(time.RFC3339)})
+	}
+}
 
 // Delivery is the signed payload of a released record for recipient: the
 // body bound to the decision that released it.
@@ -117,7 +228,22 @@ func (o *Outcome) Delivery(recipient, issuer string, iat int64) ([]byte, error) 
 		return nil, errors.New("release: the record is withheld")
 	}
 	return Payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
-		Redactions: o.Redactions(), Recipient: recipient, Issuer: issuer, IssuedAt: iat})
+		Redactions: o.Redactions(), Recipient: recipient, Issuer: issuer, IssuedAt: iat, Release: o.signedRelease()})
+}
+
+// signedRelease is the release the record went under, as the signed
+// delivery carries it.
+func (o *Outcome) signedRelease() *sign.ReleaseAuthority {
+	r := o.Release
+	if r == nil {
+		return nil
+	}
+	out := &sign.ReleaseAuthority{ID: r.ID, RecordID: r.RecordID, Version: r.Version, Recipient: r.Recipient,
+		ExpiresAt: r.ExpiresAt, Approvals: make([]sign.ReleaseApproval, len(r.Approvals))}
+	for i, a := range r.Approvals {
+		out.Approvals[i] = sign.ReleaseApproval{Officer: a.Officer, At: a.At}
+	}
+	return out
 }
 
 // Payload is json.Marshal(d) without re-encoding the record: encoding/json

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/authority"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -61,7 +65,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			x := Decide(context.Background(), stubEngine(tc.d), m, rec)
+			x := Decide(context.Background(), stubEngine(tc.d), nil, m, rec)
 			if x.Verdict != tc.verdict || string(x.Body) != tc.body || x.Released() != (tc.body != "") {
 				t.Fatalf("outcome %s %q", x.Verdict, x.Body)
 			}
@@ -92,5 +96,133 @@ func TestDecide(t *testing.T) {
 				t.Error("a withheld record has a delivery payload")
 			}
 		})
+	}
+}
+
+// authEngine withholds for a reason releasable by authority, and releases
+// (redacting /secret) when the input names a release of this record.
+type authEngine struct{ asked int }
+
+func (e *authEngine) Decide(_ context.Context, in policy.Input) policy.Decision {
+	e.asked++
+	if r := in.Release; r != nil && r.RecordID == in.Record.ID && r.Version == in.Record.Version && r.Recipient == in.Caller.ID {
+		return policy.Decision{Allow: true, ID: "d-rel", Redact: []string{"/secret"},
+			Redactions: []verdict.Redaction{{Pointer: "/secret", Rule: "redactions.partner.entity"}},
+			Reasons:    []verdict.Reason{{Code: "released_by_authority", Message: "…"}}}
+	}
+	return policy.Decision{ID: "d-no", ReleasableByAuthority: true, Reasons: []verdict.Reason{{Code: "not_releasable", Message: "…"}}}
+}
+
+// fakeAuthority holds release requests in memory.
+type fakeAuthority struct {
+	rs  map[string]authority.Request
+	err error
+}
+
+func (f *fakeAuthority) ReleasesFor(_ context.Context, id string, v int, to string) ([]authority.Request, error) {
+	var out []authority.Request
+	for _, r := range f.rs {
+		if r.RecordID == id && r.Version == v && r.Recipient == to {
+			out = append(out, r)
+		}
+	}
+	return out, f.err
+}
+
+func (f *fakeAuthority) UpdateRelease(_ context.Context, id string, fn func(*authority.Request) error) (authority.Request, error) {
+	r := f.rs[id]
+	if err := fn(&r); err != nil {
+		return authority.Request{}, err
+	}
+	f.rs[id] = r
+	return r, nil
+}
+
+// TestDecideUnderRelease: a release in force releases the one version to
+// the one recipient, with both approvals in the signed payload; anything
+// else withholds as before, and an expired release is reported once.
+func TestDecideUnderRelease(t *testing.T) {
+	ctx := context.Background()
+	doc := map[string]any{"id": "A-1", "secret": "x", "open": "y"}
+	rec := &records.Record{ID: "A-1", Version: 2, Kind: records.KindLicence, Doc: doc, Raw: []byte(`{"id":"A-1","open":"y","secret":"x"}`)}
+	ita := identity.Member{ID: "IT/GOV/MOD", Kind: identity.KindPartner}
+	officer := func(id string) identity.Member {
+		return identity.Member{ID: id, Kind: identity.KindAuditor, Roles: []string{authority.Role}}
+	}
+	now := time.Now()
+	approved := func(id string, version int, to string, ttl time.Duration) authority.Request {
+		r := authority.New(id, "A-1", version, to, "why", "AL/GOV/AIM", now.Add(-time.Hour), 72*time.Hour)
+		for _, o := range []string{"AL/GOV/AUDIT", "AL/GOV/AUDIT2"} {
+			if err := r.Approve(officer(o), now.Add(-time.Minute), ttl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
+	}
+	auth := &fakeAuthority{rs: map[string]authority.Request{}}
+
+	withheld := func(what string, member identity.Member) Outcome {
+		t.Helper()
+		x := Decide(ctx, &authEngine{}, auth, member, rec)
+		if x.Released() || x.Release != nil || !x.Decision.ReleasableByAuthority {
+			t.Fatalf("%s: released (%s)", what, x.Verdict)
+		}
+		return x
+	}
+	withheld("no release", ita)
+	auth.rs["r-v1"] = approved("r-v1", 1, "IT/GOV/MOD", time.Hour)
+	auth.rs["r-cz"] = approved("r-cz", 2, "CZ/GOV/MOD", time.Hour)
+	pending := authority.New("r-pending", "A-1", 2, "IT/GOV/MOD", "why", "AL/GOV/AIM", now, time.Hour)
+	_ = pending.Approve(officer("AL/GOV/AUDIT"), now, time.Hour)
+	auth.rs["r-pending"] = pending
+	withheld("another version's, another recipient's, or a pending release", ita)
+
+	revoked := approved("r-revoked", 2, "IT/GOV/MOD", time.Hour)
+	_ = revoked.Revoke(officer("AL/GOV/AUDIT"), now)
+	auth.rs["r-revoked"] = revoked
+	withheld("a revoked release", ita)
+
+	auth.rs["r-expired"] = approved("r-expired", 2, "IT/GOV/MOD", time.Nanosecond)
+	x := withheld("an expired release", ita)
+	if len(x.Expired) != 1 || x.Expired[0].ID != "r-expired" || auth.rs["r-expired"].ExpiryRecorded == nil {
+		t.Fatalf("expiry not recorded: %+v", x.Expired)
+	}
+	var ev audit.Event
+	x.Annotate(&ev)
+	if ev.Reasons[len(ev.Reasons)-1].Code != ReasonReleaseExpired {
+		t.Errorf("expired release not audited: %v", ev.Reasons)
+	}
+	if x = withheld("the expired release again", ita); len(x.Expired) != 0 {
+		t.Errorf("an expiry reported twice")
+	}
+
+	auth.rs["r-ok"] = approved("r-ok", 2, "IT/GOV/MOD", time.Hour)
+	x = Decide(ctx, &authEngine{}, auth, ita, rec)
+	if !x.Released() || x.Release == nil || x.Release.ID != "r-ok" || x.Verdict != audit.DecisionRedact || string(x.Body) != `{"id":"A-1","open":"y"}` {
+		t.Fatalf("release in force: %s %q %+v", x.Verdict, x.Body, x.Release)
+	}
+	p, err := x.Delivery("IT/GOV/MOD", "ura", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload sign.Delivery
+	if err := json.Unmarshal(p, &payload); err != nil {
+		t.Fatal(err)
+	}
+	rel := payload.Release
+	if rel == nil || rel.ID != "r-ok" || rel.RecordID != "A-1" || rel.Version != 2 || rel.Recipient != "IT/GOV/MOD" ||
+		len(rel.Approvals) != 2 || rel.Approvals[0].Officer != "AL/GOV/AUDIT" || rel.Approvals[1].Officer != "AL/GOV/AUDIT2" || rel.Approvals[0].At.IsZero() {
+		t.Errorf("signed release %s", p)
+	}
+	ev = audit.Event{}
+	x.Annotate(&ev)
+	if last := ev.Reasons[len(ev.Reasons)-1]; last.Code != ReasonReleaseAuthority || !strings.Contains(last.Message, "AL/GOV/AUDIT2") {
+		t.Errorf("delivery under release not audited: %v", ev.Reasons)
+	}
+	withheld("another member, the same record", identity.Member{ID: "CZ/GOV/MOX", Kind: identity.KindPartner})
+
+	auth.err = errors.New("store down")
+	if x = Decide(ctx, &authEngine{}, auth, ita, rec); x.Released() || x.Err == nil {
+		t.Errorf("a store failure released the record or went unsaid: %v", x.Err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/api/consoleapi"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/api/ops"
+	"github.com/ura-gateway/ura/gateway/api/releaseapi"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
@@ -20,6 +21,7 @@ type apis struct {
 	exchange *exchange.Handlers
 	audit    *auditapi.Handlers
 	console  *consoleapi.Handlers // nil: console.enabled is false
+	releases *releaseapi.Handlers
 	ops      *ops.Handlers
 }
 
@@ -73,6 +75,15 @@ func (s *Server) routes(a apis) *gin.Engine {
 	au.GET("/export", w(a.audit.Export))
 	au.GET("/checkpoints", w(a.audit.Checkpoints))
 	au.GET("/summary", w(a.audit.Summary))
+	// Two-person release authority (gateway/api/releaseapi), charged as
+	// the officers' routes: requested by a record's originator or an
+	// officer, decided by officers holding the release role only.
+	rel := a.releases
+	member.POST("/v1/releases", k.Charge(ratelimit.ClassAudit), w(rel.Create))
+	officers := member.Group("/v1/releases", k.Charge(ratelimit.ClassAudit), w(rel.RequireOfficer))
+	officers.GET("", w(rel.List))
+	officers.POST("/:id/approve", w(rel.Approve))
+	officers.POST("/:id/revoke", w(rel.Revoke))
 	// The console (gateway/api/consoleapi): one catch-all, so that every
 	// path under /console/, known or not, passes the same auditor check
 	// and gets the same headers.

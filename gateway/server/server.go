@@ -24,6 +24,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/api/consoleapi"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/api/ops"
+	"github.com/ura-gateway/ura/gateway/api/releaseapi"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/console"
@@ -178,8 +179,11 @@ func (s *Server) apis() (apis, error) {
 	if err != nil {
 		return apis{}, fmt.Errorf("exchange metrics: %w", err)
 	}
+	rel := releaseapi.New(s.kit, releaseapi.Deps{Store: d.Store, Policy: d.Policy, Registry: s.registry,
+		Forwarder: d.Forwarder, TTL: s.cfg.Release.TTL})
 	a := apis{
 		exchange: ex,
+		releases: rel,
 		audit:    auditapi.New(s.kit, d.Audit),
 		// The drain comes first: a stopping process is not ready whatever
 		// its dependencies say.
@@ -195,7 +199,7 @@ func (s *Server) apis() (apis, error) {
 		if d.Signer != nil {
 			opts.Keys = d.Signer.Keys
 		}
-		a.console = consoleapi.New(s.kit, opts)
+		a.console = consoleapi.New(s.kit, opts, rel)
 	}
 	return a, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/ura-gateway/ura/gateway/verdict"
@@ -67,6 +68,27 @@ type Delivery struct {
 	Recipient  string              `json:"recipient"`
 	Issuer     string              `json:"iss"`
 	IssuedAt   int64               `json:"iat"`
+	// Release is the two-person release under which a record the policy
+	// withholds from the recipient was released to it; absent otherwise
+	// (gateway/ARCHITECTURE.md, "Release authority").
+	Release *ReleaseAuthority `json:"release,omitempty"`
+}
+
+// ReleaseAuthority is a release in force, as a delivery carries it: which
+// release, for what, and both officers' approvals.
+type ReleaseAuthority struct {
+	ID        string            `json:"id"`
+	RecordID  string            `json:"record_id"`
+	Version   int               `json:"version"`
+	Recipient string            `json:"recipient"`
+	Approvals []ReleaseApproval `json:"approvals"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// ReleaseApproval is one officer's approval of a release.
+type ReleaseApproval struct {
+	Officer string    `json:"officer"`
+	At      time.Time `json:"at"`
 }
 
 // Trailer is the signed payload of an NDJSON pull's last line

@@ -10,6 +10,8 @@
 //	          len(value) value seq(8) → id
 //	reg_*     the registers the policy reads (registers.go), written in
 //	          the transaction that stores each record
+//	releases  id                      → a release request (releases.go)
+//	ix_release record_id 0 version(4) recipient 0 id → nil
 //
 // The sequence is the order records were stored in and the cursor callers
 // resume from. A new version takes a new sequence number and its old index
@@ -48,7 +50,7 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta, bRegKeyed, bRegKeyedRec, bRegKeyedVer}, regBuckets...)
+	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta, bRegKeyed, bRegKeyedRec, bRegKeyedVer, bReleases, bReleaseIx}, regBuckets...)
 
 	keyFormat = []byte("format")
 	// keyBackfill is the last record id the back-fill of the register

@@ -191,6 +191,27 @@ func TestBackfillRegisters(t *testing.T) {
 	}
 }
 
+// TestReleasesSurviveRestart approves a release request half before the
+// store is closed and half after it is opened again.
+func TestReleasesSurviveRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ura.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ReleasesSurvive(t, s, func() store.Store {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = again.Close() })
+		return again
+	})
+}
+
 func TestKeyedRebuild(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ura.db")
 	reopen := func() store.Store {

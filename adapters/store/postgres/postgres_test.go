@@ -143,6 +143,23 @@ func TestBadDSNDoesNotLeakPassword(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
+// TestReleasesShared approves a release request once through one store and
+// once through another on the same schema, as two replicas would.
+func TestReleasesShared(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	schema := schemaName(t)
+	t.Cleanup(func() { dropSchema(t, dsn, schema) })
+	openOn := func() store.Store {
+		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	storetest.ReleasesSurvive(t, openOn(), openOn)
+}
+
 func TestKeyedRebuild(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	schema := schemaName(t)

@@ -50,6 +50,9 @@ type Store struct {
 	// (a *store.LicenceError, as a real store refuses an export).
 	Refuse map[string]error
 	GetErr error
+
+	relOnce  sync.Once
+	releases *releases
 }
 
 type stored struct {

@@ -13,7 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ura-gateway/ura/gateway/api/chain"
+	"github.com/ura-gateway/ura/gateway/api/releaseapi"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/authority"
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
@@ -33,14 +35,17 @@ const (
 type Handlers struct {
 	kit *chain.Kit
 	con *console.Console
+	// rel runs the release queue's steps, the same as /v1/releases.
+	rel *releaseapi.Handlers
 	// broken is why the console could not be built, answered as a 503 on
 	// every page instead of stopping the gateway.
 	broken error
 }
 
-// New builds the console; a console that cannot be built answers 503.
-func New(kit *chain.Kit, opts console.Options) *Handlers {
-	h := &Handlers{kit: kit}
+// New builds the console; a console that cannot be built answers 503. rel
+// serves the release queue.
+func New(kit *chain.Kit, opts console.Options, rel *releaseapi.Handlers) *Handlers {
+	h := &Handlers{kit: kit, rel: rel}
 	opts.Base = Base
 	h.con, h.broken = console.New(opts)
 	if h.broken != nil {
@@ -99,8 +104,12 @@ func access(c *gin.Context, action string) *chain.Request {
 // so that nothing a caller puts in the path is written there.
 func pageRoute(page string) string {
 	switch {
-	case page == "/", page == "/search", page == "/verify", page == "/shadow":
+	case page == "/", page == "/search", page == "/verify", page == "/shadow", page == "/releases":
 		return Base + strings.TrimPrefix(page, "/")
+	case strings.HasPrefix(page, "/releases/") && strings.HasSuffix(page, "/approve"):
+		return Base + "releases/:id/approve"
+	case strings.HasPrefix(page, "/releases/") && strings.HasSuffix(page, "/revoke"):
+		return Base + "releases/:id/revoke"
 	case strings.HasPrefix(page, "/events/"):
 		return Base + "events/:seq"
 	case strings.HasPrefix(page, "/static/"):
@@ -152,6 +161,17 @@ func (h *Handlers) Get(c *gin.Context) error {
 	case page == "/shadow":
 		pg, err := h.con.Shadow(ctx, v)
 		return h.send(c, pg, err)
+	case page == "/releases":
+		views, err := h.rel.Views(ctx)
+		if err != nil {
+			return err
+		}
+		reqs := make([]authority.Request, len(views))
+		for i, x := range views {
+			reqs[i] = x.Request
+		}
+		pg, err := h.con.Releases(v, reqs, authority.MayDecide(chain.Caller(c)), h.con.CSRF().Token(binding(c)))
+		return h.send(c, pg, err)
 	case strings.HasPrefix(page, "/static/"):
 		body, ct, ok := console.Static(page[len("/static/"):])
 		if !ok {
@@ -166,27 +186,63 @@ func (h *Handlers) Get(c *gin.Context) error {
 // maxFormBytes bounds a posted console form; the verify form is a token.
 const maxFormBytes = 4 << 10
 
-// Post serves the one form of the console: verify the chain.
+// Post serves the console's forms: verify the chain, and approve or revoke
+// a release. Each must come from this console's own page (same origin,
+// and a form token bound to the officer's certificate).
 func (h *Handlers) Post(c *gin.Context) error {
-	if c.Param("page") != "/verify" {
+	page := c.Param("page")
+	id, action, isRelease := releaseForm(page)
+	if page != "/verify" && !isRelease {
 		c.Header("Allow", "GET")
 		return problem.New(http.StatusMethodNotAllowed, problem.TypeMethodNotAllowed, "method not allowed on this resource")
+	}
+	form := "verify"
+	if isRelease {
+		form = action
 	}
 	if !sameOrigin(c.Request) {
 		h.con.Refused(console.RefusedOrigin)
 		return h.kit.Refuse(c, access(c, "refused"),
 			problem.New(http.StatusForbidden, problem.TypeForbidden, "the form was posted from another site"),
-			verdict.Reason{Code: ReasonOrigin, Message: "verify posted from another origin"})
+			verdict.Reason{Code: ReasonOrigin, Message: form + " posted from another origin"})
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
 	if err := h.con.CSRF().Check(binding(c), c.PostForm("csrf")); err != nil {
 		h.con.Refused(console.RefusedCSRF)
 		return h.kit.Refuse(c, access(c, "refused"),
 			problem.New(http.StatusForbidden, problem.TypeForbidden, "the form has expired or did not come from this console; reload the page and try again"),
-			verdict.Reason{Code: ReasonCSRF, Message: "verify posted without a valid form token: " + err.Error()})
+			verdict.Reason{Code: ReasonCSRF, Message: form + " posted without a valid form token: " + err.Error()})
+	}
+	if isRelease {
+		// The step audits itself (action release.approve or
+		// release.revoke, route the console's); then back to the queue.
+		if _, err := h.rel.Decide(c, id, action, pageRoute(page)); err != nil {
+			return err
+		}
+		c.Redirect(http.StatusSeeOther, Base+"releases")
+		return nil
 	}
 	pg, err := h.con.Verify(c.Request.Context(), viewer(c), h.con.CSRF().Token(binding(c)))
 	return h.send(c, pg, err)
+}
+
+// releaseForm reads /releases/{id}/approve or /releases/{id}/revoke.
+func releaseForm(page string) (id, action string, ok bool) {
+	rest, found := strings.CutPrefix(page, "/releases/")
+	if !found {
+		return "", "", false
+	}
+	id, verb, found := strings.Cut(rest, "/")
+	if !found || id == "" || strings.Contains(verb, "/") {
+		return "", "", false
+	}
+	switch verb {
+	case "approve":
+		return id, releaseapi.ActionApprove, true
+	case "revoke":
+		return id, releaseapi.ActionRevoke, true
+	}
+	return "", "", false
 }
 
 // binding ties a form token to the member and the very certificate it was

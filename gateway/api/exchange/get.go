@@ -55,12 +55,17 @@ func (h *Handlers) Get(c *gin.Context) error {
 	if missing {
 		// Decided and audited like a withheld record; the decision itself
 		// is not used.
-		_ = p.decide(standIn(id))
+		x := p.decide(standIn(id))
+		h.sameReads(c, &x, id, 1)
 		ev := recordEvent(req, nil, audit.DecisionWithhold, policy.Decision{})
 		ev.RecordID, ev.Reasons = id, []verdict.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
 		events = []audit.Event{ev}
-	} else if d, events, err = p.deliver([]*records.Record{rec}); err != nil {
-		return err
+	} else {
+		x := p.decide(rec)
+		h.sameReads(c, &x, rec.ID, rec.Version)
+		if d, events, err = p.release([]decided{x}); err != nil {
+			return err
+		}
 	}
 	if len(d) == 0 {
 		p.answered(audit.DecisionWithhold, http.StatusNotFound, 0)
@@ -75,6 +80,18 @@ func (h *Handlers) Get(c *gin.Context) error {
 	}
 	ok(c, d[0])
 	return nil
+}
+
+// sameReads reads the releases of id for the caller when a withheld
+// decision did not (the policy did not say releasable_by_authority), its
+// answer unused: every withheld or missing record then costs a get one
+// such read, so the work done does not tell a record releasable by
+// authority from another withheld one, or from a missing one.
+func (h *Handlers) sameReads(c *gin.Context, x *decided, id string, version int) {
+	if x.Released() || x.Consulted || h.deps.Store == nil {
+		return
+	}
+	_, _ = h.deps.Store.ReleasesFor(c.Request.Context(), id, version, chain.Caller(c).ID)
 }
 
 // standIn is what a get decides for an id that is not stored: a record of

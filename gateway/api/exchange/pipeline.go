@@ -86,7 +86,7 @@ func (p *pipeline) decide(rec *records.Record) decided {
 		_, p.policy = p.h.kit.Tracer.Start(p.c.Request.Context(), "policy")
 		p.deciding = true
 	}
-	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.req.Member, rec)
+	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, rec)
 	switch x.Verdict {
 	case audit.DecisionAllow:
 		p.verdicts[0]++
