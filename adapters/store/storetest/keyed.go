@@ -124,7 +124,7 @@ func KeyedRebuild(t *testing.T, s store.Store, reopen func() store.Store) {
 	}
 	registers.SetKeyed([]registers.Keyed{byLicence(1)})
 	s = reopen()
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if got := scanAll(t, s, "test_by_licence"); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("opened by an older derivation: scan = %v, want %v", got, want)
 	}
