@@ -148,6 +148,10 @@ func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
 	rec.Label.Classification, _ = lbl["classification"].(string)
 	rec.Label.Originator, _ = lbl["originator"].(string)
 	rec.Label.Review, _ = lbl["review"].(string)
+	if rec.Label.PolicyID, _ = lbl["policy_id"].(string); rec.Label.PolicyID == "" {
+		rec.Label.PolicyID = PolicyNATO
+	}
+	rec.Label.Categories = categories(lbl)
 	rel, _ := lbl["releasable_to"].([]any)
 	for _, n := range rel {
 		s, _ := n.(string)
@@ -261,6 +265,7 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 
 	lbl, _ := doc["label"].(map[string]any)
 	notBefore("/label/review", str(lbl, "review"), "label.created", dateOf(str(lbl, "created")))
+	errs = append(errs, permissiveMirrorErrors(lbl)...)
 
 	body, _ := doc[BodyKey(k)].(map[string]any)
 	switch k {
@@ -286,6 +291,56 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 				errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/import_year",
 					Detail: fmt.Sprintf("import year %d is before the year of manufacture %d", imp, year)})
 			}
+		}
+	}
+	return errs
+}
+
+// categories reads a schema-valid label's categories.
+func categories(lbl map[string]any) []Category {
+	list, _ := lbl["categories"].([]any)
+	var out []Category
+	for _, c := range list {
+		m, _ := c.(map[string]any)
+		cat := Category{}
+		cat.Type, _ = m["type"].(string)
+		cat.Name, _ = m["name"].(string)
+		cat.Values = stringsOf(m["values"])
+		out = append(out, cat)
+	}
+	return out
+}
+
+// stringsOf are the strings of a JSON array.
+func stringsOf(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// permissiveMirrorErrors refuses a label whose permissive category says
+// something else than releasable_to: Releasable To is one category written
+// twice (releasable_to for readers of the label before categories, the
+// permissive category for STANAG 4774 readers), and a recipient reading
+// either must reach the same answer.
+func permissiveMirrorErrors(lbl map[string]any) []problem.FieldError {
+	rel := stringsOf(lbl["releasable_to"])
+	slices.Sort(rel)
+	var errs []problem.FieldError
+	for i, c := range categories(lbl) {
+		if c.Type != CategoryPermissive {
+			continue
+		}
+		vals := slices.Clone(c.Values)
+		slices.Sort(vals)
+		if !slices.Equal(vals, rel) {
+			errs = append(errs, problem.FieldError{Pointer: fmt.Sprintf("/label/categories/%d/values", i),
+				Detail: "a permissive category is Releasable To: it must name exactly the nations of label.releasable_to"})
 		}
 	}
 	return errs
