@@ -6,6 +6,7 @@
 #   action    "push" | "pull"
 #   record    the record document, label included
 #   previous  the stored version a push would replace, or null
+#   now       the time of the decision, RFC 3339 (label.rego, review dates)
 #   registers of a push: the entries of the registers this record refers to
 #             (licences, entities, excluded.by_id, excluded.by_name,
 #             exported), read by the gateway from its store for the batch
@@ -43,13 +44,19 @@ decision := {"allow": false, "redact": [], "redactions": [], "reasons": [id_outs
 	input.action == "push"
 	registered
 	not id_in_namespace
-} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(notes)} if {
+} else := allowed(sort(redact)) if {
 	granted
 	count(deny) == 0
-	removed := sort(redact)
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny)} if {
 	count(deny) > 0
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(notes)}
+
+# An allowed record's decision; `translations` only when the delivered
+# label is translated (label.rego), so that a decision on a record in the
+# recipient's own policy is what it always was.
+allowed(removed) := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(notes)} if {
+	count(translations) == 0
+} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(notes), "translations": translations}
 
 granted if push_granted
 
