@@ -4,6 +4,7 @@ package policy
 
 import (
 	"context"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -32,6 +33,18 @@ type Input struct {
 	// (input.registers): a push reads them from the store for its batch
 	// (registers.Overlay.For). Nil on a pull, which reads none.
 	Registers *registers.Snapshot
+	// Now is the time of the decision (input.now, RFC 3339 in UTC): what a
+	// review date or a licence's validity is compared with. Zero leaves it
+	// out, and the policy reads OPA's clock.
+	Now time.Time
+}
+
+// nowDoc is Now as input.now.
+func (in Input) nowDoc() (string, bool) {
+	if in.Now.IsZero() {
+		return "", false
+	}
+	return in.Now.UTC().Format(time.RFC3339Nano), true
 }
 
 // Decision is the answer for one record.
@@ -48,6 +61,10 @@ type Decision struct {
 	ID string
 	// Revision is the policy bundle hash that decided.
 	Revision string
+	// Translations are the steps by which the released record's label is
+	// translated into the recipient's security policy, in order (empty
+	// when it is delivered as stored). Only on an allow.
+	Translations []verdict.Translation
 }
 
 // Engine answers per-record questions. It never returns an error: an

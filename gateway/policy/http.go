@@ -187,6 +187,9 @@ func inputDocument(in Input) (map[string]any, error) {
 	if in.Registers != nil {
 		doc["registers"] = in.Registers.Doc()
 	}
+	if now, ok := in.nowDoc(); ok {
+		doc["now"] = now
+	}
 	return doc, nil
 }
 

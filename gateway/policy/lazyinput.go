@@ -40,6 +40,9 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 	if in.Registers != nil {
 		doc["registers"] = in.Registers.Doc()
 	}
+	if now, ok := in.nowDoc(); ok {
+		doc["now"] = now
+	}
 	if !convertible(doc) {
 		return nil, false
 	}

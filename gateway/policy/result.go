@@ -23,6 +23,7 @@ var (
 	keyRule       = ast.InternedTerm("rule")
 	keyCode       = ast.InternedTerm("code")
 	keyMessage    = ast.InternedTerm("message")
+	keyTranslate  = ast.InternedTerm("translations")
 )
 
 // parseDecisionAST reads a well-formed decision straight from the AST. It
@@ -43,6 +44,11 @@ func parseDecisionAST(v ast.Value) (res result, ok bool) {
 		return result{}, false
 	}
 	res.allow = bool(b)
+	// Translations are rare (a national marking leaving for another
+	// policy): parseResult reads them, checks included.
+	if obj.Get(keyTranslate) != nil {
+		return result{}, false
+	}
 	if t := obj.Get(keyRedact); t != nil {
 		switch list := t.Value.(type) {
 		case ast.Null:
@@ -116,6 +122,8 @@ type result struct {
 	redact     []string
 	redactions []verdict.Redaction
 	reasons    []verdict.Reason
+	// translations are the label's translation steps (label.rego).
+	translations []verdict.Translation
 }
 
 // isPointer reports whether s is a JSON pointer below the document's root.

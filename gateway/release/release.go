@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
@@ -34,8 +35,12 @@ type Outcome struct {
 	// DecisionWithhold.
 	Verdict string
 	// Body is the record as the member may see it: its canonical bytes,
-	// without the redacted fields. Nil when the record is withheld.
+	// without the redacted fields, its label translated into the member's
+	// security policy. Nil when the record is withheld.
 	Body []byte
+	// Label is Body's label, canonical: what the signed delivery's
+	// protected header carries beside it (Signing). Nil when withheld.
+	Label json.RawMessage
 	// Err is why a redaction the policy asked for could not be applied (a
 	// policy bug; the record is then withheld). Only for the log.
 	Err error
@@ -54,40 +59,103 @@ func (o *Outcome) Redactions() []verdict.Redaction {
 	return o.Decision.Redactions
 }
 
-// Decide asks engine whether member may pull rec and applies the redaction
-// it asks for. The redacted fields are removed from a copy of the decoded
-// record before anything is serialized, so their values never exist in an
-// output buffer.
+// ReasonTranslationFailed is added to a decision whose label translation
+// could not be applied: the record is withheld rather than sent under a
+// marking its recipient's policy does not read.
+const ReasonTranslationFailed = "translation_failed"
+
+// Translations are the steps by which Body's label was translated: never
+// nil, so that the signed payload always carries the list.
+func (o *Outcome) Translations() []verdict.Translation {
+	if !o.Released() || o.Decision.Translations == nil {
+		return []verdict.Translation{}
+	}
+	return o.Decision.Translations
+}
+
+// Decide asks engine whether member may pull rec, now, and applies the
+// redaction and label translation it asks for. The redacted fields are
+// removed from a copy of the decoded record before anything is serialized,
+// so their values never exist in an output buffer.
 func Decide(ctx context.Context, engine policy.Engine, member identity.Member, rec *records.Record) Outcome {
-	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec})
+	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec, Now: time.Now()})
 	if !d.Allow {
 		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold}
 	}
-	body, v := []byte(rec.Raw), audit.DecisionAllow
+	v := audit.DecisionAllow
 	if len(d.Redact) > 0 {
-		var err error
-		if body, err = redacted(rec, d.Redact); err != nil {
-			d.Reasons = append(d.Reasons, verdict.Reason{Code: ReasonRedactionFailed, Message: "the policy's redaction could not be applied"})
-			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
-		}
 		v = audit.DecisionRedact
 	}
-	if body == nil {
-		body = []byte{} // released, even if empty (Payload refuses it)
+	if len(d.Redact) == 0 && len(d.Translations) == 0 {
+		// A record read without its decoded document (a generated one in a
+		// benchmark) goes without the header's copy of its label; the
+		// signed record still carries it.
+		label, _ := labelOf(rec.Doc)
+		return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(rec.Raw), Label: label}
 	}
-	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body}
+	if rec.Doc == nil {
+		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", errors.New("record has no decoded document"))
+	}
+	doc := rec.Doc
+	if len(d.Redact) > 0 {
+		var err error
+		if doc, err = records.Redact(doc, d.Redact); err != nil {
+			return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
+		}
+	}
+	if n := len(d.Translations); n > 0 {
+		doc = relabelled(doc, d.Translations[n-1].To)
+	}
+	body, err := records.Canonical(doc)
+	if err != nil {
+		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
+	}
+	label, err := labelOf(doc)
+	if err != nil {
+		return withheld(rec, d, ReasonTranslationFailed, "the record's label could not be read", err)
+	}
+	return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(body), Label: label}
 }
 
-// redacted is rec's canonical bytes without the redacted fields.
-func redacted(rec *records.Record, pointers []string) ([]byte, error) {
-	if rec.Doc == nil {
-		return nil, errors.New("record has no decoded document")
+// withheld is the outcome of an allowed record whose release failed.
+func withheld(rec *records.Record, d policy.Decision, code, msg string, err error) Outcome {
+	d.Reasons = append(d.Reasons, verdict.Reason{Code: code, Message: msg})
+	return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
+}
+
+// nonNil keeps a released body non-nil, even if empty (Payload refuses it).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
 	}
-	doc, err := records.Redact(rec.Doc, pointers)
-	if err != nil {
-		return nil, err
+	return b
+}
+
+// relabelled is doc with its label's policy and classification set to m,
+// the last step of the decision's translations; doc itself, shared with
+// the store's copy and the policy's input, is not changed.
+func relabelled(doc map[string]any, m verdict.Marking) map[string]any {
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		out[k] = v
 	}
-	return records.Canonical(doc)
+	old, _ := doc["label"].(map[string]any)
+	label := make(map[string]any, len(old)+1)
+	for k, v := range old {
+		label[k] = v
+	}
+	label["policy_id"], label["classification"] = m.PolicyID, m.Classification
+	out["label"] = label
+	return out
+}
+
+// labelOf is the canonical bytes of doc's label.
+func labelOf(doc map[string]any) (json.RawMessage, error) {
+	label, ok := doc["label"].(map[string]any)
+	if !ok {
+		return nil, errors.New("record has no label")
+	}
+	return records.Canonical(label)
 }
 
 // Annotate sets what every per-record audit event says about its record
@@ -101,9 +169,12 @@ func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.De
 	}
 	ev.Decision = decision
 	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
-	ev.Redactions = nil
+	ev.Redactions, ev.Translations = nil, nil
 	if decision == audit.DecisionRedact {
 		ev.Redactions = d.Redactions
+	}
+	if decision != audit.DecisionWithhold {
+		ev.Translations = d.Translations
 	}
 }
 
@@ -117,7 +188,7 @@ func (o *Outcome) Delivery(recipient, issuer string, iat int64) ([]byte, error) 
 		return nil, errors.New("release: the record is withheld")
 	}
 	return Payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
-		Redactions: o.Redactions(), Recipient: recipient, Issuer: issuer, IssuedAt: iat})
+		Redactions: o.Redactions(), Translations: o.Translations(), Recipient: recipient, Issuer: issuer, IssuedAt: iat})
 }
 
 // Payload is json.Marshal(d) without re-encoding the record: encoding/json
