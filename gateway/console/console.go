@@ -32,6 +32,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/reviews"
 )
 
 //go:embed templates/*.html
@@ -65,6 +66,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Reviews lists every originator's records due for review on or
+	// before dueBefore, as of now (reviews.Due over the store); nil: the
+	// reviews page answers 503.
+	Reviews func(ctx context.Context, dueBefore, now time.Time) ([]reviews.Item, error)
 }
 
 // DefaultBase is where the gateway serves the console.
@@ -101,7 +106,8 @@ type Page struct {
 
 // Access says what a page disclosed, for the audit event of the view.
 type Access struct {
-	// Action names the page: overview, search, event, verify, shadow.
+	// Action names the page: overview, search, event, verify, shadow,
+	// reviews.
 	Action   string
 	RecordID string
 	// Events is how many audit events the page listed.
@@ -162,7 +168,7 @@ func New(opts Options) (*Console, error) {
 	return c, nil
 }
 
-var pageNames = []string{"overview", "search", "event", "verify", "shadow", "error"}
+var pageNames = []string{"overview", "search", "event", "verify", "shadow", "reviews", "error"}
 
 // CSRF is the console's token minter, for the server to bind tokens to the
 // caller's connection.
@@ -188,6 +194,7 @@ var navItems = []navItem{
 	{"search", "Search", "search"},
 	{"verify", "Verify chain", "verify"},
 	{"shadow", "Shadow policy", "shadow"},
+	{"reviews", "Reviews", "reviews"},
 }
 
 func (c *Console) render(page, title string, v *Viewer, status int, data any) (*Page, error) {
