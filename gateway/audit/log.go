@@ -45,10 +45,10 @@ type Event struct {
 	// as stored).
 	Translations   []verdict.Translation `json:"translations,omitempty"`
 	PolicyRevision string                `json:"policy_revision,omitempty"`
-	DecisionID     string              `json:"decision_id,omitempty"`
-	SigningKID     string              `json:"signing_kid,omitempty"`
-	RequestDigest  string              `json:"request_digest,omitempty"`
-	Status         int                 `json:"status,omitempty"`
+	DecisionID     string                `json:"decision_id,omitempty"`
+	SigningKID     string                `json:"signing_kid,omitempty"`
+	RequestDigest  string                `json:"request_digest,omitempty"`
+	Status         int                   `json:"status,omitempty"`
 	// Records is how many records a request-level event covers.
 	Records int `json:"records,omitempty"`
 	// Collapsed is how many refusals a summary event stands for: refusals of
