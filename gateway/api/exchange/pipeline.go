@@ -224,7 +224,15 @@ func (h *Handlers) signWith(ctx context.Context, typ string, payloads [][]byte, 
 	ctx, sp := h.kit.Tracer.Start(ctx, "sign")
 	sp.Str("ura.sign.typ", typ)
 	sp.Int("ura.signatures", len(payloads))
-	jws, err := h.deps.Signer.SignLabelled(ctx, typ, payloads, labels)
+	var (
+		jws []string
+		err error
+	)
+	if labels == nil {
+		jws, err = h.deps.Signer.SignTyped(ctx, typ, payloads)
+	} else {
+		jws, err = h.deps.Signer.SignLabelled(ctx, typ, payloads, labels)
+	}
 	if err == nil && len(jws) != len(payloads) {
 		err = fmt.Errorf("%w: %d signatures for %d payloads", sign.ErrUnavailable, len(jws), len(payloads))
 	}
