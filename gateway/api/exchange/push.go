@@ -266,7 +266,7 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		}
 		it.prev = prev
 		it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
-			Previous: prev, Registers: overlay.For(it.rec)})
+			Previous: prev, Registers: overlay.For(it.rec), Now: time.Now()})
 		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
 		it.res.Status = StatusAccepted
 		if !it.d.Allow {
