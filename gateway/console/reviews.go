@@ -27,11 +27,13 @@ func (c *Console) Reviews(ctx context.Context, v *Viewer, q url.Values) (*Page, 
 	}
 	now := c.opts.Now().UTC()
 	due := now.Add(reviews.DefaultWindow)
-	for name, vals := range q {
+	for name := range q {
 		if name != "due_before" {
 			return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the reviews page takes only due_before")
 		}
-		d, err := time.Parse(time.DateOnly, vals[len(vals)-1])
+	}
+	if vals, ok := q["due_before"]; ok {
+		d, err := time.Parse(time.DateOnly, vals[0])
 		if len(vals) != 1 || err != nil {
 			return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "due_before must be one date, YYYY-MM-DD")
 		}

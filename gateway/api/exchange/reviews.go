@@ -3,7 +3,9 @@ package exchange
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -39,13 +41,16 @@ func (h *Handlers) Reviews(c *gin.Context) error {
 	}
 	now := time.Now().UTC()
 	dueBefore := now.Add(reviews.DefaultWindow)
-	for name, vals := range c.Request.URL.Query() {
+	q := c.Request.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
 		if name != "due_before" {
 			return h.kit.Refuse(c, req, chain.ParamError(name, "is not a parameter of this route (it takes due_before)"))
 		}
-		d, err := time.Parse(time.DateOnly, vals[len(vals)-1])
+	}
+	if vals, ok := q["due_before"]; ok {
+		d, err := time.Parse(time.DateOnly, vals[0])
 		if len(vals) != 1 || err != nil {
-			return h.kit.Refuse(c, req, chain.ParamError(name, "must be one date, YYYY-MM-DD"))
+			return h.kit.Refuse(c, req, chain.ParamError("due_before", "must be one date, YYYY-MM-DD"))
 		}
 		dueBefore = d
 	}
