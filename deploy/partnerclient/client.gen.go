@@ -2578,9 +2578,11 @@ type Label struct {
 
 // LabelCategory A STANAG 4774 category: permissive (the recipient needs one of the values), restrictive (all of them) or informative (no access rule).
 type LabelCategory struct {
-	Name   string            `json:"name"`
-	Type   LabelCategoryType `json:"type"`
-	Values []string          `json:"values"`
+	Name string            `json:"name"`
+	Type LabelCategoryType `json:"type"`
+
+	// Values A permissive category names the nations of releasable_to (at most 260); others at most 64 values.
+	Values []string `json:"values"`
 }
 
 // LabelCategoryType defines model for LabelCategory.Type.

@@ -204,6 +204,8 @@ func TestValidationErrors(t *testing.T) {
 		{"permissive category disagrees with releasable_to", KindLicence, []change{set("/label/categories", []any{
 			map[string]any{"type": "permissive", "name": "Releasable To", "values": []any{"ALB", "ITA"}}})},
 			map[string]string{"/label/categories/0/values": "exactly the nations of label.releasable_to"}},
+		{"restrictive category with too many values", KindLicence, []change{set("/label/categories", []any{
+			map[string]any{"type": "restrictive", "name": "X", "values": manyValues(65)}})}, map[string]string{"/label/categories/0/values": "maxItems"}},
 		{"unknown category type", KindLicence, []change{set("/label/categories", []any{
 			map[string]any{"type": "mandatory", "name": "X", "values": []any{"Y"}}})}, map[string]string{"/label/categories/0/type": "must be one of"}},
 		{"review before created", KindLicence, []change{set("/label/review", "2026-04-01")}, map[string]string{"/label/review": "before label.created"}},
@@ -685,4 +687,13 @@ func TestIDPatternIsTheSchemas(t *testing.T) {
 	if got := common.Defs["version"].Maximum; got != MaxVersion {
 		t.Errorf("schema version maximum %d, MaxVersion %d", got, MaxVersion)
 	}
+}
+
+// manyValues is n distinct category values.
+func manyValues(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("V%d", i)
+	}
+	return out
 }

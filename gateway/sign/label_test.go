@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/ura-gateway/ura/gateway/config"
@@ -53,5 +54,39 @@ func TestSignLabelled(t *testing.T) {
 	}
 	if err := CheckLabel(out[0], []byte(`{"index":0}`)); !errors.Is(err, ErrLabelMismatch) {
 		t.Errorf("a header label over a payload with no record: %v", err)
+	}
+}
+
+// TestSignLabelledLargestLabel: the largest label the schema admits, in the
+// protected header, still verifies.
+func TestSignLabelledLargestLabel(t *testing.T) {
+	f := newFakeVault(t)
+	f.rotateTransit(config.AlgEd25519)
+	s, err := New(f.client(t), fakeSignConfig(config.SignModeTransit, config.AlgEd25519), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nations := make([]string, 260)
+	for i := range nations {
+		nations[i] = fmt.Sprintf("N%02d", i)
+	}
+	cats := []map[string]any{{"type": "permissive", "name": "Releasable To", "values": nations}}
+	for i := range 7 {
+		vals := make([]string, 64)
+		for j := range vals {
+			vals[j] = fmt.Sprintf("%064d", i*64+j)
+		}
+		cats = append(cats, map[string]any{"type": "restrictive", "name": fmt.Sprintf("C%d", i), "values": vals})
+	}
+	label, _ := json.Marshal(map[string]any{"policy_id": "NATO", "classification": "SECRET", "releasable_to": nations,
+		"categories": cats, "originator": "AL/GOV/AIM", "created": "2026-05-01T10:00:00Z", "review": "2027-05-01"})
+	payload := fmt.Appendf(nil, `{"record":{"id":"A","label":%s}}`, label)
+	out, err := s.SignLabelled(context.Background(), TypDelivery, [][]byte{payload}, []json.RawMessage{label})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyAll(t, s, [][]byte{payload}, out)
+	if err := CheckLabel(out[0], payload); err != nil {
+		t.Error(err)
 	}
 }
