@@ -6,6 +6,7 @@
 #   action    "push" | "pull"
 #   record    the record document, label included
 #   previous  the stored version a push would replace, or null
+#   now       the time of the decision, RFC 3339 (label.rego, review dates)
 #   registers of a push: the entries of the registers this record refers to
 #             (licences, entities, excluded.by_id, excluded.by_name,
 #             exported), read by the gateway from its store for the batch
@@ -46,21 +47,26 @@ decision := {"allow": false, "redact": [], "redactions": [], "reasons": [id_outs
 	input.action == "push"
 	registered
 	not id_in_namespace
-} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(notes)} if {
+} else := allowed(sort(redact), sort(notes)) if {
 	granted
 	count(deny) == 0
-	removed := sort(redact)
-} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": sort(authority_notes)} if {
+} else := allowed(sort(redact), sort(authority_notes)) if {
 	# Released by two-person authority (authority.rego): only ever after
 	# the grant and its refusals, so no other decision costs more.
 	released_by_authority
-	removed := sort(redact)
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny), "releasable_by_authority": true} if {
 	count(deny) > 0
 	releasable_by_authority
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(deny)} if {
 	count(deny) > 0
 } else := {"allow": false, "redact": [], "redactions": [], "reasons": sort(notes)}
+
+# An allowed record's decision; `translations` only when the delivered
+# label is translated (label.rego), so that a decision on a record in the
+# recipient's own policy is what it always was.
+allowed(removed, reasons) := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": reasons} if {
+	count(translations) == 0
+} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": reasons, "translations": translations}
 
 granted if push_granted
 

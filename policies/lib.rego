@@ -35,3 +35,11 @@ ns_per_day := 86400000000000
 day_start(date) := time.parse_ns("2006-01-02", date)
 
 day_end(date) := (time.parse_ns("2006-01-02", date) + ns_per_day) - 1
+
+# The time of the decision: input.now (RFC 3339), which the gateway sets on
+# every question, so that a decision can be asked again with the time it
+# was made at and answer the same; OPA's clock (time.now_ns, fixed per
+# evaluation) for a question that names none.
+now_ns := time.parse_rfc3339_ns(input.now) if is_string(input.now)
+
+else := time.now_ns()

@@ -56,9 +56,9 @@ exclusion_in_force(entry) if {
 	not exclusion_ended(entry)
 }
 
-exclusion_not_started(entry) if time.now_ns() < day_start(entry.from)
+exclusion_not_started(entry) if now_ns < day_start(entry.from)
 
-exclusion_ended(entry) if time.now_ns() > day_end(entry.until)
+exclusion_ended(entry) if now_ns > day_end(entry.until)
 
 # EXPORT_DECLARED: customs declares an export against a licence; the
 # licence must exist, be in force today, be an export licence for this
@@ -98,9 +98,9 @@ export_refusals contains reason("licence_expired", sprintf("licence %s has expir
 
 # Validity dates must be shown to include today; a licence without them is
 # not in force.
-licence_not_expired if time.now_ns() <= day_end(export_licence.valid_until)
+licence_not_expired if now_ns <= day_end(export_licence.valid_until)
 
-licence_started if time.now_ns() >= day_start(export_licence.valid_from)
+licence_started if now_ns >= day_start(export_licence.valid_from)
 
 export_refusals contains reason("licence_expired", msg) if {
 	export_licence

@@ -15,11 +15,12 @@ deny contains reason("pull_not_permitted", msg) if {
 	msg := sprintf("a %v member does not receive %v records", [who("kind"), rec(["kind"])])
 }
 
-# Clearance dominates classification. A classification the table does not
-# know has no rank, so nothing dominates it. The ranks are looked up here
-# rather than through rank(): two function calls per record cost more than
-# the lookups.
-clearance_dominates if data.ura_data.classifications[input.caller.clearance] >= data.ura_data.classifications[input.record.label.classification]
+# Clearance dominates classification, both as NATO levels (a national
+# marking through marking_map, label.rego). A classification the table does
+# not know has no rank, so nothing dominates it. The ranks are looked up
+# here rather than through rank(): two function calls per record cost more
+# than the lookups.
+clearance_dominates if data.ura_data.classifications[input.caller.clearance] >= data.ura_data.classifications[record_nato_level]
 
 deny contains reason("clearance_insufficient", msg) if {
 	input.action == "pull"

@@ -123,7 +123,10 @@ label_owner_pushes if {
 	previous_owned_by_caller
 }
 
-classification_kept if rank(input.record.label.classification) >= rank(input.previous.label.classification)
+# Compared as NATO levels, so that a version re-marked under another policy
+# (KONFIDENCIAL for CONFIDENTIAL) is no downgrade, and one whose marking
+# has no NATO level keeps nothing.
+classification_kept if rank(record_nato_level) >= rank(nato_level(input.previous.label))
 
 widened contains nation if {
 	some nation in input.record.label.releasable_to

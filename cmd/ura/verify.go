@@ -163,6 +163,12 @@ func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (kid, detail 
 	if err := matchesPayload(it, payload); err != nil {
 		return kid, "", err
 	}
+	// The label in the (signed) protected header must be the delivered
+	// record's: a reader that routes on the header's label must reach the
+	// same answer as one that opens the record.
+	if err := sign.CheckLabel(it.jws, payload); err != nil {
+		return kid, "", err
+	}
 	if it.check != nil {
 		detail, err = it.check(payload)
 	}

@@ -440,6 +440,31 @@ demo_release() {
 	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action|test("^release|^pull")) | "    seq \(.seq)  \(.member)  \(.action)  \(.decision)  \([.reasons[]?.code] | join(","))"'
 }
 
+# Labels and review dates: a licence marked in Albania's policy reaches
+# Italy in Italy's, with every translation in the signed delivery and the
+# label in its protected header; a licence past its review date is withheld
+# from Italy exactly as a missing one, and its originator sees what is due.
+demo_reviews() {
+	section "Labels in a national policy, and review dates"
+	call AL_GOV_AIM GET /v1/reviews
+	[[ $STATUS == 200 ]] || die "reviews: HTTP $STATUS $BODY"
+	say "  AIM's records due for review (GET /v1/reviews, due before $(printf '%s' "$BODY" | jq -r .due_before)):"
+	printf '%s' "$BODY" | jq -r '.reviews[] | "    \(.review)  \(if .overdue then "OVERDUE \(0 - .days) day(s)" else "due in \(.days) day(s)" end)  \(.id) v\(.version)  \(.classification) (\(.policy_id))"'
+	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000129
+	[[ $STATUS == 200 ]] || die "Italy's get of AIM-LIC-2026-000129: HTTP $STATUS $BODY"
+	say "  AIM-LIC-2026-000129, marked I KUFIZUAR under Albania's policy, as IT/GOV/MOD receives it:"
+	printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD"' | "    label: \(.record.label.classification) (\(.record.label.policy_id))", (.translations[] | "    translated \(.from.classification) (\(.from.policy_id)) → \(.to.classification) (\(.to.policy_id)) by \(.rule)")'
+	printf '    protected header label: %s\n' "$(printf '%s' "$BODY" | jq -r '.jws | split(".")[0] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson | .label | "\(.classification) (\(.policy_id))"')"
+	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000128
+	local overdue="$STATUS" missing
+	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000999
+	missing="$STATUS"
+	printf '  AIM-LIC-2026-000128 (review date 2026-09-30, past) for IT/GOV/MOD: HTTP %s; a licence that does not exist: HTTP %s\n' "$overdue" "$missing"
+	[[ $overdue == 404 && $missing == 404 ]] || die "the overdue licence reached Italy"
+	call AL_GOV_AUDIT GET "/v1/audit/events?record_id=AIM-LIC-2026-000128&member=IT/GOV/MOD&decision=withhold&limit=1"
+	printf '%s' "$BODY" | jq -r '(.events // [])[] | "    audit: seq \(.seq) \(.action) \(.decision) to \(.member): \([.reasons[]?.code] | join(","))"'
+}
+
 # ---- ATT annual report (gateway/report) ----------------------------------
 # The national authority's Arms Trade Treaty report of 2026, built from the
 # register the demo pushed: its table printed, its PDF and signed JSON saved
@@ -477,6 +502,7 @@ demo_signed
 demo_notifications
 demo_ratelimit
 demo_release
+demo_reviews
 demo_audit
 demo_report
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

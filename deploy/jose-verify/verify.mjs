@@ -21,6 +21,9 @@
 //   {"line":4,"trailer":true,"valid":true,"kid":"…","records":3,"complete":true,"payload":"…"}
 //   {"trailer":true,"valid":false,"error":"no trailer: …"}
 //
+// A JWS whose protected header carries a label must deliver a record with
+// the same label (compared as JSON values).
+//
 // The exit status is 1 when anything is invalid, 2 on a usage or JWKS error.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -65,7 +68,21 @@ async function verify(jws, typ) {
   if (typ !== undefined && protectedHeader.typ !== typ) {
     throw new Error(`typ ${JSON.stringify(protectedHeader.typ)} where a pull has ${JSON.stringify(typ)}`);
   }
-  return { kid: protectedHeader.kid, alg: protectedHeader.alg, typ: protectedHeader.typ, payload: decoder.decode(payload) };
+  const text = decoder.decode(payload);
+  // A label in the protected header (STANAG 4778 binding) must be the
+  // delivered record's label.
+  if ('label' in protectedHeader) {
+    let record;
+    try {
+      record = JSON.parse(text).record;
+    } catch {
+      record = undefined;
+    }
+    if (record === null || typeof record !== 'object' || !isDeepStrictEqual(protectedHeader.label, record.label)) {
+      throw new Error('the label in the protected header is not the delivered record\'s');
+    }
+  }
+  return { kid: protectedHeader.kid, alg: protectedHeader.alg, typ: protectedHeader.typ, payload: text };
 }
 
 function failure(e) {

@@ -234,19 +234,19 @@ func (e AuditEventDecision) Valid() bool {
 
 // Defines values for ConsultationConsultationOutcome.
 const (
-	Pending   ConsultationConsultationOutcome = "pending"
-	Proceed   ConsultationConsultationOutcome = "proceed"
-	Withdrawn ConsultationConsultationOutcome = "withdrawn"
+	ConsultationConsultationOutcomePending   ConsultationConsultationOutcome = "pending"
+	ConsultationConsultationOutcomeProceed   ConsultationConsultationOutcome = "proceed"
+	ConsultationConsultationOutcomeWithdrawn ConsultationConsultationOutcome = "withdrawn"
 )
 
 // Valid indicates whether the value is a known member of the ConsultationConsultationOutcome enum.
 func (e ConsultationConsultationOutcome) Valid() bool {
 	switch e {
-	case Pending:
+	case ConsultationConsultationOutcomePending:
 		return true
-	case Proceed:
+	case ConsultationConsultationOutcomeProceed:
 		return true
-	case Withdrawn:
+	case ConsultationConsultationOutcomeWithdrawn:
 		return true
 	default:
 		return false
@@ -1054,24 +1054,21 @@ func (e EntityEntityStatus) Valid() bool {
 	}
 }
 
-// Defines values for LabelClassification.
+// Defines values for LabelCategoryType.
 const (
-	CONFIDENTIAL LabelClassification = "CONFIDENTIAL"
-	RESTRICTED   LabelClassification = "RESTRICTED"
-	SECRET       LabelClassification = "SECRET"
-	UNCLASSIFIED LabelClassification = "UNCLASSIFIED"
+	Informative LabelCategoryType = "informative"
+	Permissive  LabelCategoryType = "permissive"
+	Restrictive LabelCategoryType = "restrictive"
 )
 
-// Valid indicates whether the value is a known member of the LabelClassification enum.
-func (e LabelClassification) Valid() bool {
+// Valid indicates whether the value is a known member of the LabelCategoryType enum.
+func (e LabelCategoryType) Valid() bool {
 	switch e {
-	case CONFIDENTIAL:
+	case Informative:
 		return true
-	case RESTRICTED:
+	case Permissive:
 		return true
-	case SECRET:
-		return true
-	case UNCLASSIFIED:
+	case Restrictive:
 		return true
 	default:
 		return false
@@ -2484,7 +2481,7 @@ type Consultation struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -2565,7 +2562,7 @@ type Denial struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -2634,7 +2631,7 @@ type EndUserCertificate struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -2671,7 +2668,7 @@ type Entity struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -2713,7 +2710,7 @@ type ExcludedEntity struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -2769,23 +2766,39 @@ type JWKSet struct {
 	} `json:"keys"`
 }
 
-// Label Confidentiality label (NATO STANAG 4774 in spirit).
+// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 type Label struct {
-	Classification LabelClassification `json:"classification"`
+	// Categories STANAG 4774 categories. A permissive one is Releasable To again and must hold exactly the nations of releasable_to; restrictive and informative ones are carried and bound to the record.
+	Categories *[]LabelCategory `json:"categories,omitempty"`
+
+	// Classification Under NATO policy one of UNCLASSIFIED, RESTRICTED, CONFIDENTIAL, SECRET; under a national policy that policy's marking, e.g. KONFIDENCIAL (AL).
+	Classification string `json:"classification"`
 
 	// Created Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 	Created Datetime `json:"created"`
 
 	// Originator Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
-	Originator   MemberId `json:"originator"`
+	Originator MemberId `json:"originator"`
+
+	// PolicyId The security policy the classification is expressed in: NATO (the default, when absent), or a nation's policy by its ura instance (AL, IT, CZ, HR). The policy's marking map (policies/data.json, marking_map) says which levels a national policy has.
+	PolicyId     *string  `json:"policy_id,omitempty"`
 	ReleasableTo []Nation `json:"releasable_to"`
 
 	// Review Calendar date, RFC 3339 full-date (YYYY-MM-DD).
 	Review *Date `json:"review,omitempty"`
 }
 
-// LabelClassification defines model for Label.Classification.
-type LabelClassification string
+// LabelCategory A STANAG 4774 category: permissive (the recipient needs one of the values), restrictive (all of them) or informative (no access rule).
+type LabelCategory struct {
+	Name string            `json:"name"`
+	Type LabelCategoryType `json:"type"`
+
+	// Values A permissive category names the nations of releasable_to (at most 260); others at most 64 values.
+	Values []string `json:"values"`
+}
+
+// LabelCategoryType defines model for LabelCategory.Type.
+type LabelCategoryType string
 
 // Licence A licence issued by AIM for producing, trading, transporting, storing, exporting or importing military goods (UN Firearms Protocol art. 10, ATT art. 12). Each change of status is pushed as a new version.
 type Licence struct {
@@ -2793,7 +2806,7 @@ type Licence struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label   Label `json:"label"`
 	Licence struct {
 		Conditions *[]Text `json:"conditions,omitempty"`
@@ -3068,6 +3081,34 @@ type ReleaseRequest struct {
 	Version int `json:"version"`
 }
 
+// ReviewsDue defines model for ReviewsDue.
+type ReviewsDue struct {
+	// AsOf When the list was made.
+	AsOf      time.Time          `json:"as_of"`
+	DueBefore openapi_types.Date `json:"due_before"`
+	Reviews   []struct {
+		Classification string `json:"classification"`
+
+		// Days Whole days from today (UTC) to the review date; negative when overdue.
+		Days int    `json:"days"`
+		Id   string `json:"id"`
+		Kind string `json:"kind"`
+
+		// Originator The record's label.originator.
+		Originator string `json:"originator"`
+
+		// Overdue True once the review date has passed (after its last instant, UTC): the record is withheld from partners, liaison offices and peer gateways.
+		Overdue bool `json:"overdue"`
+
+		// PolicyId The security policy of the classification (NATO when the label names none).
+		PolicyId string `json:"policy_id"`
+
+		// Review The label's review date.
+		Review  openapi_types.Date `json:"review"`
+		Version int                `json:"version"`
+	} `json:"reviews"`
+}
+
 // StreamLine defines model for StreamLine.
 type StreamLine struct {
 	union json.RawMessage
@@ -3185,7 +3226,7 @@ type TrackingEvent struct {
 	Id   RecordId    `json:"id"`
 	Kind interface{} `json:"kind"`
 
-	// Label Confidentiality label (NATO STANAG 4774 in spirit).
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label Label `json:"label"`
 
 	// Version Version of the record; each change is pushed as a higher version.
@@ -3379,6 +3420,12 @@ type AttReportParams struct {
 
 // AttReportParamsFormat defines parameters for AttReport.
 type AttReportParamsFormat string
+
+// ReviewsDueParams defines parameters for ReviewsDue.
+type ReviewsDueParams struct {
+	// DueBefore List records whose review date is on or before this date (YYYY-MM-DD); default today + 30 days.
+	DueBefore *openapi_types.Date `form:"due_before,omitempty" json:"due_before,omitempty"`
+}
 
 // GetSchemaParams defines parameters for GetSchema.
 type GetSchemaParams struct {
@@ -4247,6 +4294,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
 	AttReport(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ReviewsDue Records due for review
+	//
+	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+	//
+	// Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
+	ReviewsDue(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetSchema The JSON Schema (draft 2020-12) of a record kind
 	//
 	// Exactly the schema pushed records of this kind are validated against; also in components.schemas of this document.
@@ -4678,6 +4732,23 @@ func (c *Client) RevokeRelease(ctx context.Context, id string, reqEditors ...Req
 // Corresponds with GET /v1/reports/att (the `AttReport` operationId).
 func (c *Client) AttReport(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAttReportRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReviewsDue Records due for review
+//
+// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+//
+// Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
+func (c *Client) ReviewsDue(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReviewsDueRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5834,6 +5905,60 @@ func NewAttReportRequest(server string, params *AttReportParams) (*http.Request,
 	return req, nil
 }
 
+// NewReviewsDueRequest constructs an http.Request for the ReviewsDue method
+func NewReviewsDueRequest(server string, params *ReviewsDueParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/reviews")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.DueBefore != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "due_before", *params.DueBefore, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetSchemaRequest constructs an http.Request for the GetSchema method
 func NewGetSchemaRequest(server string, kind GetSchemaParamsKind, params *GetSchemaParams) (*http.Request, error) {
 	var err error
@@ -6189,6 +6314,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
 	AttReportWithResponse(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*AttReportResponse, error)
+
+	// ReviewsDueWithResponse Records due for review
+	//
+	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
+	ReviewsDueWithResponse(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*ReviewsDueResponse, error)
 
 	// GetSchemaWithResponse The JSON Schema (draft 2020-12) of a record kind
 	//
@@ -8168,6 +8302,105 @@ func (r AttReportResponse) ContentType() string {
 	return ""
 }
 
+// ReviewsDueResponse429Headers the declared response headers of an HTTP 429 response for ReviewsDue
+type ReviewsDueResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type ReviewsDueResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ReviewsDue
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReviewsDueResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReviewsDueResponse) GetJSON200() *ReviewsDue {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReviewsDueResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReviewsDueResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReviewsDueResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReviewsDueResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReviewsDueResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetSchemaResponse200Headers the declared response headers of an HTTP 200 response for GetSchema
 type GetSchemaResponse200Headers struct {
 	CacheControl *string
@@ -8792,6 +9025,21 @@ func (c *ClientWithResponses) AttReportWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseAttReportResponse(rsp)
+}
+
+// ReviewsDueWithResponse Records due for review
+//
+// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
+func (c *ClientWithResponses) ReviewsDueWithResponse(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*ReviewsDueResponse, error) {
+	rsp, err := c.ReviewsDue(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReviewsDueResponse(rsp)
 }
 
 // GetSchemaWithResponse The JSON Schema (draft 2020-12) of a record kind
@@ -10656,6 +10904,108 @@ func ParseAttReportResponse(rsp *http.Response) (*AttReportResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 429:
 		var headers AttReportResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReviewsDueResponse parses an HTTP response from a ReviewsDueWithResponse call
+func ParseReviewsDueResponse(rsp *http.Response) (*ReviewsDueResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReviewsDueResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ReviewsDue
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReviewsDueResponse429Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -39,12 +39,16 @@ type Event struct {
 	// Redactions are the fields a redact decision removed, each with the
 	// rule that removed it; an event written before rules were recorded
 	// carries bare pointers, and re-encodes to them (verdict.Redaction).
-	Redactions     []verdict.Redaction `json:"redactions,omitempty"`
-	PolicyRevision string              `json:"policy_revision,omitempty"`
-	DecisionID     string              `json:"decision_id,omitempty"`
-	SigningKID     string              `json:"signing_kid,omitempty"`
-	RequestDigest  string              `json:"request_digest,omitempty"`
-	Status         int                 `json:"status,omitempty"`
+	Redactions []verdict.Redaction `json:"redactions,omitempty"`
+	// Translations are the steps by which a released record's label was
+	// translated into its recipient's security policy (none when it left
+	// as stored).
+	Translations   []verdict.Translation `json:"translations,omitempty"`
+	PolicyRevision string                `json:"policy_revision,omitempty"`
+	DecisionID     string                `json:"decision_id,omitempty"`
+	SigningKID     string                `json:"signing_kid,omitempty"`
+	RequestDigest  string                `json:"request_digest,omitempty"`
+	Status         int                   `json:"status,omitempty"`
 	// Records is how many records a request-level event covers.
 	Records int `json:"records,omitempty"`
 	// Collapsed is how many refusals a summary event stands for: refusals of

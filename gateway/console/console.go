@@ -33,6 +33,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/reviews"
 )
 
 //go:embed templates/*.html
@@ -66,6 +67,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Reviews lists every originator's records due for review on or
+	// before dueBefore, as of now (reviews.Due over the store); nil: the
+	// reviews page answers 503.
+	Reviews func(ctx context.Context, dueBefore, now time.Time) ([]reviews.Item, error)
 }
 
 // DefaultBase is where the gateway serves the console.
@@ -102,7 +107,8 @@ type Page struct {
 
 // Access says what a page disclosed, for the audit event of the view.
 type Access struct {
-	// Action names the page: overview, search, event, verify, shadow.
+	// Action names the page: overview, search, event, verify, shadow,
+	// reviews.
 	Action   string
 	RecordID string
 	// Events is how many audit events the page listed.
@@ -163,7 +169,7 @@ func New(opts Options) (*Console, error) {
 	return c, nil
 }
 
-var pageNames = []string{"overview", "search", "event", "verify", "shadow", "releases", "error"}
+var pageNames = []string{"overview", "search", "event", "verify", "shadow", "releases", "reviews", "error"}
 
 // CSRF is the console's token minter, for the server to bind tokens to the
 // caller's connection.
@@ -190,6 +196,7 @@ var navItems = []navItem{
 	{"verify", "Verify chain", "verify"},
 	{"shadow", "Shadow policy", "shadow"},
 	{"releases", "Releases", "releases"},
+	{"reviews", "Reviews", "reviews"},
 }
 
 func (c *Console) render(page, title string, v *Viewer, status int, data any) (*Page, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/reviews"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
@@ -28,7 +29,7 @@ import (
 func TestPagesGolden(t *testing.T) {
 	ctx := context.Background()
 	ch := openChain(t, sampleEvents(40), nil)
-	c := newConsole(t, Options{Audit: ch, Policy: &fakeEngine{}})
+	c := newConsole(t, Options{Audit: ch, Policy: &fakeEngine{}, Reviews: sampleReviews})
 	pages := []struct {
 		name  string
 		build func() (*Page, error)
@@ -43,6 +44,7 @@ func TestPagesGolden(t *testing.T) {
 		{"verify-form", func() (*Page, error) { return c.VerifyForm(officer, "1780403400.token") }},
 		{"shadow-none", func() (*Page, error) { return c.Shadow(ctx, officer) }},
 		{"releases", func() (*Page, error) { return c.Releases(officer, sampleReleases(), true, "1780403400.token") }},
+		{"reviews", func() (*Page, error) { return c.Reviews(ctx, officer, url.Values{"due_before": {"2026-07-02"}}) }},
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
@@ -587,5 +589,28 @@ func TestReleasesQueue(t *testing.T) {
 	pg, _ = c.Releases(officer, sampleReleases(), false, "tok.en")
 	if strings.Contains(string(pg.Body), "<form") || !strings.Contains(string(pg.Body), "do not hold the release role") {
 		t.Error("an auditor without the release role is offered buttons")
+	}
+}
+
+// sampleReviews is a store with a licence past its review date and an
+// event due soon.
+func sampleReviews(_ context.Context, _, _ time.Time) ([]reviews.Item, error) {
+	return []reviews.Item{
+		{ID: "AIM-LIC-2026-000130", Kind: "licence", Version: 1, Originator: "AL/GOV/AIM", PolicyID: "NATO", Classification: "RESTRICTED", Review: "2026-05-20", Overdue: true, Days: -13},
+		{ID: "AIM-EVT-2026-0000131", Kind: "tracking_event", Version: 2, Originator: "AL/GOV/AIM", PolicyID: "AL", Classification: "I KUFIZUAR", Review: "2026-06-20", Days: 18},
+	}, nil
+}
+
+// TestReviewsPageRefusesOtherParameters: the reviews page takes due_before
+// alone, as one date.
+func TestReviewsPageRefusesOtherParameters(t *testing.T) {
+	c := newConsole(t, Options{Reviews: sampleReviews})
+	for _, q := range []url.Values{{"limit": {"5"}}, {"due_before": {"soon"}}, {"due_before": {"2026-07-01", "2026-07-02"}}} {
+		if _, err := c.Reviews(context.Background(), officer, q); err == nil {
+			t.Errorf("%v: no error", q)
+		}
+	}
+	if _, err := newConsole(t, Options{}).Reviews(context.Background(), officer, nil); err == nil {
+		t.Error("a console with no reviews source lists reviews")
 	}
 }

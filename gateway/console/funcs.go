@@ -23,6 +23,7 @@ func (c *Console) funcs() template.FuncMap {
 		"plusInt":       func(a, b int64) int64 { return a + b },
 		"minus":         func(a, b int64) int64 { return a - b },
 		"decisionClass": decisionClass,
+		"neg":           func(n int) int { return -n },
 		"navItems":      func() []navItem { return navItems },
 		"pair": func(decision string, o policy.Outcome) outcomeView {
 			return outcomeView{Decision: decision, Outcome: o}

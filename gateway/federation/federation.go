@@ -110,6 +110,14 @@ func (r *Relay) Check(ctx context.Context, caller string, peer bool, index int, 
 		e.KID = kid
 		return e, nil
 	}
+	// The label in the protected header is the record's (STANAG 4778
+	// binding): a peer that signed one label and delivered another is
+	// refused.
+	if err := sign.CheckLabel(compact, payload); err != nil {
+		e, _ := invalid(sign.Reason(err), "the label in the protected header is not the delivered record's")
+		e.KID = kid
+		return e, nil
+	}
 	var del sign.Delivery
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()

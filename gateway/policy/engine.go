@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/records"
@@ -39,6 +40,10 @@ type Input struct {
 	// was releasable by authority (gateway/ARCHITECTURE.md, "Release
 	// authority"). Nil otherwise.
 	Release *Release
+	// Now is the time of the decision (input.now, RFC 3339 in UTC): what a
+	// review date or a licence's validity is compared with. Zero leaves it
+	// out, and the policy reads OPA's clock.
+	Now time.Time
 }
 
 // Release names a release in force, as the policy reads it.
@@ -51,6 +56,14 @@ type Release struct {
 
 func (r *Release) doc() map[string]any {
 	return map[string]any{"id": r.ID, "record_id": r.RecordID, "version": json.Number(strconv.Itoa(r.Version)), "recipient": r.Recipient}
+}
+
+// nowDoc is Now as input.now.
+func (in Input) nowDoc() (string, bool) {
+	if in.Now.IsZero() {
+		return "", false
+	}
+	return in.Now.UTC().Format(time.RFC3339Nano), true
 }
 
 // Decision is the answer for one record.
@@ -71,6 +84,10 @@ type Decision struct {
 	ID string
 	// Revision is the policy bundle hash that decided.
 	Revision string
+	// Translations are the steps by which the released record's label is
+	// translated into the recipient's security policy, in order (empty
+	// when it is delivered as stored). Only on an allow.
+	Translations []verdict.Translation
 }
 
 // Engine answers per-record questions. It never returns an error: an

@@ -190,6 +190,9 @@ func inputDocument(in Input) (map[string]any, error) {
 	if in.Release != nil {
 		doc["release"] = in.Release.doc()
 	}
+	if now, ok := in.nowDoc(); ok {
+		doc["now"] = now
+	}
 	return doc, nil
 }
 

@@ -43,6 +43,9 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 	if in.Release != nil {
 		doc["release"] = in.Release.doc()
 	}
+	if now, ok := in.nowDoc(); ok {
+		doc["now"] = now
+	}
 	if !convertible(doc) {
 		return nil, false
 	}

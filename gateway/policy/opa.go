@@ -308,8 +308,9 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 	d.Allow, d.Redact, d.Redactions, d.Reasons = res.allow, res.redact, res.redactions, res.reasons
 	// Only a refusal can be released by authority.
 	d.ReleasableByAuthority = res.byAuthority && !res.allow
+	d.Translations = res.translations
 	if !d.Allow {
-		d.Redact, d.Redactions = nil, nil
+		d.Redact, d.Redactions, d.Translations = nil, nil, nil
 		if len(d.Reasons) == 0 {
 			d.Reasons = []verdict.Reason{{Code: ReasonDenied, Message: "the policy denied this record without a reason"}}
 		}
@@ -319,7 +320,7 @@ func decided(log *slog.Logger, d Decision, v any) (_ Decision, failed bool) {
 
 func deny(d Decision, code, msg string) Decision {
 	d.Allow = false
-	d.Redact, d.Redactions = nil, nil
+	d.Redact, d.Redactions, d.Translations = nil, nil, nil
 	d.Reasons = []verdict.Reason{{Code: code, Message: msg}}
 	return d
 }
@@ -399,7 +400,43 @@ func parseResult(v any) (res result, err error) {
 			res.reasons = append(res.reasons, verdict.Reason{Code: code, Message: msg})
 		}
 	}
+	if raw, present := obj["translations"]; present && raw != nil {
+		if res.translations, err = parseTranslations(raw); err != nil {
+			return result{}, err
+		}
+	}
 	return res, nil
+}
+
+// parseTranslations reads the decision's translations: each step from one
+// marking to another with the rule that made it, each starting where the
+// one before it ended, so that the label delivered is the last step's.
+func parseTranslations(raw any) ([]verdict.Translation, error) {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, errors.New("translations is not an array")
+	}
+	marking := func(v any) (verdict.Marking, bool) {
+		m, _ := v.(map[string]any)
+		p, ok1 := m["policy_id"].(string)
+		c, ok2 := m["classification"].(string)
+		return verdict.Marking{PolicyID: p, Classification: c}, ok1 && ok2 && p != "" && c != ""
+	}
+	var out []verdict.Translation
+	for i, t := range list {
+		m, _ := t.(map[string]any)
+		from, ok1 := marking(m["from"])
+		to, ok2 := marking(m["to"])
+		rule, ok3 := m["rule"].(string)
+		if !ok1 || !ok2 || !ok3 || rule == "" {
+			return nil, fmt.Errorf("translations[%d] needs from and to markings (policy_id, classification) and a rule", i)
+		}
+		if i > 0 && out[i-1].To != from {
+			return nil, fmt.Errorf("translations[%d] does not start where translations[%d] ends", i, i-1)
+		}
+		out = append(out, verdict.Translation{From: from, To: to, Rule: rule})
+	}
+	return out, nil
 }
 
 // newDecisionID is a UUIDv7: unique, and sortable by time in the audit log.
@@ -467,6 +504,9 @@ func buildInput(in Input) (ast.Value, error) {
 			return nil, fmt.Errorf("release: %w", err)
 		}
 		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("release"), ast.NewTerm(rel)})
+	}
+	if now, ok := in.nowDoc(); ok {
+		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("now"), ast.StringTerm(now)})
 	}
 	return ast.NewObject(kvs...), nil
 }

@@ -24,6 +24,7 @@ var (
 	keyCode       = ast.InternedTerm("code")
 	keyMessage    = ast.InternedTerm("message")
 	keyByAuth     = ast.InternedTerm("releasable_by_authority")
+	keyTranslate  = ast.InternedTerm("translations")
 )
 
 // parseDecisionAST reads a well-formed decision straight from the AST. It
@@ -50,6 +51,11 @@ func parseDecisionAST(v ast.Value) (res result, ok bool) {
 			return result{}, false
 		}
 		res.byAuthority = bool(ba)
+	}
+	// Translations are rare (a national marking leaving for another
+	// policy): parseResult reads them, checks included.
+	if obj.Get(keyTranslate) != nil {
+		return result{}, false
 	}
 	if t := obj.Get(keyRedact); t != nil {
 		switch list := t.Value.(type) {
@@ -126,6 +132,8 @@ type result struct {
 	reasons    []verdict.Reason
 	// byAuthority is releasable_by_authority.
 	byAuthority bool
+	// translations are the label's translation steps (label.rego).
+	translations []verdict.Translation
 }
 
 // isPointer reports whether s is a JSON pointer below the document's root.

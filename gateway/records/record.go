@@ -48,14 +48,41 @@ func BodyKey(kind string) string { return bodyKeys[kind] }
 // Classifications, lowest first.
 var Classifications = []string{"UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET"}
 
-// Label is the record's confidentiality label (STANAG 4774 in spirit).
+// PolicyNATO is the security policy of a label that names none: NATO's
+// levels, the ones the gateway has always used (gateway/ARCHITECTURE.md,
+// Records).
+const PolicyNATO = "NATO"
+
+// Label is the record's confidentiality label (STANAG 4774): the policy its
+// classification is expressed in, the classification, Releasable To (the
+// permissive category), further categories, originator, creation and
+// review.
 type Label struct {
+	// PolicyID is the security policy of Classification; PolicyNATO when
+	// the label names none.
+	PolicyID       string    `json:"policy_id"`
 	Classification string    `json:"classification"`
 	ReleasableTo   []string  `json:"releasable_to"`
 	Originator     string    `json:"originator"`
 	Created        time.Time `json:"created"`
 	// Review is an optional review date (YYYY-MM-DD).
 	Review string `json:"review,omitempty"`
+	// Categories are the label's typed categories as pushed.
+	Categories []Category `json:"categories,omitempty"`
+}
+
+// Category types of STANAG 4774.
+const (
+	CategoryPermissive  = "permissive"
+	CategoryRestrictive = "restrictive"
+	CategoryInformative = "informative"
+)
+
+// Category is one STANAG 4774 category of a label.
+type Category struct {
+	Type   string   `json:"type"`
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
 }
 
 // Record is one validated record. Raw is what is stored and what policy,

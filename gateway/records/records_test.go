@@ -192,6 +192,22 @@ func TestValidationErrors(t *testing.T) {
 		{"duplicate releasability", KindLicence, []change{set("/label/releasable_to", []any{"ALB", "ALB"})}, map[string]string{"/label/releasable_to": "are equal"}},
 		{"bad originator", KindLicence, []change{set("/label/originator", "aim")}, map[string]string{"/label/originator": "does not match pattern"}},
 		{"created without zone", KindLicence, []change{set("/label/created", "2026-05-01T10:00:00")}, map[string]string{"/label/created": "date-time"}},
+		{"national policy and marking", KindLicence, []change{set("/label/policy_id", "AL"), set("/label/classification", "KONFIDENCIAL")}, nil},
+		{"national marking with a diacritic", KindLicence, []change{set("/label/policy_id", "AL"), set("/label/classification", "TEPËR SEKRET")}, nil},
+		{"national marking without its policy", KindLicence, []change{set("/label/classification", "KONFIDENCIAL")}, map[string]string{"/label/classification": "must be one of UNCLASSIFIED"}},
+		{"national marking under NATO policy", KindLicence, []change{set("/label/policy_id", "NATO"), set("/label/classification", "SEGRETO")}, map[string]string{"/label/classification": "must be one of UNCLASSIFIED"}},
+		{"bad policy id", KindLicence, []change{set("/label/policy_id", "al")}, map[string]string{"/label/policy_id": "does not match pattern"}},
+		{"categories", KindLicence, []change{set("/label/categories", []any{
+			map[string]any{"type": "permissive", "name": "Releasable To", "values": []any{"NATO", "CZE", "ALB"}},
+			map[string]any{"type": "restrictive", "name": "Special Category", "values": []any{"CRYPTO"}},
+			map[string]any{"type": "informative", "name": "Administrative", "values": []any{"COMMERCIAL IN CONFIDENCE"}}})}, nil},
+		{"permissive category disagrees with releasable_to", KindLicence, []change{set("/label/categories", []any{
+			map[string]any{"type": "permissive", "name": "Releasable To", "values": []any{"ALB", "ITA"}}})},
+			map[string]string{"/label/categories/0/values": "exactly the nations of label.releasable_to"}},
+		{"restrictive category with too many values", KindLicence, []change{set("/label/categories", []any{
+			map[string]any{"type": "restrictive", "name": "X", "values": manyValues(65)}})}, map[string]string{"/label/categories/0/values": "maxItems"}},
+		{"unknown category type", KindLicence, []change{set("/label/categories", []any{
+			map[string]any{"type": "mandatory", "name": "X", "values": []any{"Y"}}})}, map[string]string{"/label/categories/0/type": "must be one of"}},
 		{"review before created", KindLicence, []change{set("/label/review", "2026-04-01")}, map[string]string{"/label/review": "before label.created"}},
 		{"bad date month", KindLicence, []change{set("/licence/valid_until", "2027-13-01")}, map[string]string{"/licence/valid_until": "date"}},
 		{"date not a calendar day", KindLicence, []change{set("/licence/valid_from", "2026-02-30")}, map[string]string{"/licence/valid_from": "date"}},
@@ -686,4 +702,13 @@ func TestIDPatternIsTheSchemas(t *testing.T) {
 	if got := common.Defs["version"].Maximum; got != MaxVersion {
 		t.Errorf("schema version maximum %d, MaxVersion %d", got, MaxVersion)
 	}
+}
+
+// manyValues is n distinct category values.
+func manyValues(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("V%d", i)
+	}
+	return out
 }

@@ -145,19 +145,40 @@ func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
 	}
 	rec.Version = int(v)
 	lbl, _ := doc["label"].(map[string]any)
-	rec.Label.Classification, _ = lbl["classification"].(string)
-	rec.Label.Originator, _ = lbl["originator"].(string)
-	rec.Label.Review, _ = lbl["review"].(string)
-	rel, _ := lbl["releasable_to"].([]any)
-	for _, n := range rel {
-		s, _ := n.(string)
-		rec.Label.ReleasableTo = append(rec.Label.ReleasableTo, s)
-	}
-	created, _ := lbl["created"].(string)
-	if rec.Label.Created, err = ParseDateTime(created); err != nil {
+	if rec.Label, err = ReadLabel(lbl); err != nil {
 		return nil, &problem.FieldError{Pointer: "/label/created", Detail: err.Error()}
 	}
 	return rec, nil
+}
+
+// ReadLabel reads a decoded label: the one reading of a label, for a pushed
+// record and a stored one alike. A label naming no policy is NATO's
+// (PolicyNATO). Only label.created can fail to read.
+func ReadLabel(lbl map[string]any) (Label, error) {
+	var l Label
+	l.Classification, _ = lbl["classification"].(string)
+	l.Originator, _ = lbl["originator"].(string)
+	l.Review, _ = lbl["review"].(string)
+	if l.PolicyID, _ = lbl["policy_id"].(string); l.PolicyID == "" {
+		l.PolicyID = PolicyNATO
+	}
+	l.Categories = categories(lbl)
+	if rel, ok := lbl["releasable_to"].([]any); ok {
+		l.ReleasableTo = make([]string, 0, len(rel))
+		for _, n := range rel {
+			if s, ok := n.(string); ok {
+				l.ReleasableTo = append(l.ReleasableTo, s)
+			}
+		}
+	}
+	if created, _ := lbl["created"].(string); created != "" {
+		t, err := ParseDateTime(created)
+		if err != nil {
+			return l, err
+		}
+		l.Created = t
+	}
+	return l, nil
 }
 
 // Canonical is the one serialization of a record (or of a redacted copy):
@@ -261,6 +282,7 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 
 	lbl, _ := doc["label"].(map[string]any)
 	notBefore("/label/review", str(lbl, "review"), "label.created", dateOf(str(lbl, "created")))
+	errs = append(errs, permissiveMirrorErrors(lbl)...)
 
 	body, _ := doc[BodyKey(k)].(map[string]any)
 	switch k {
@@ -293,6 +315,56 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 				errs = append(errs, problem.FieldError{Pointer: "/event/item/marking/import_year",
 					Detail: fmt.Sprintf("import year %d is before the year of manufacture %d", imp, year)})
 			}
+		}
+	}
+	return errs
+}
+
+// categories reads a schema-valid label's categories.
+func categories(lbl map[string]any) []Category {
+	list, _ := lbl["categories"].([]any)
+	var out []Category
+	for _, c := range list {
+		m, _ := c.(map[string]any)
+		cat := Category{}
+		cat.Type, _ = m["type"].(string)
+		cat.Name, _ = m["name"].(string)
+		cat.Values = stringsOf(m["values"])
+		out = append(out, cat)
+	}
+	return out
+}
+
+// stringsOf are the strings of a JSON array.
+func stringsOf(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// permissiveMirrorErrors refuses a label whose permissive category says
+// something else than releasable_to: Releasable To is one category written
+// twice (releasable_to for readers of the label before categories, the
+// permissive category for STANAG 4774 readers), and a recipient reading
+// either must reach the same answer.
+func permissiveMirrorErrors(lbl map[string]any) []problem.FieldError {
+	rel := stringsOf(lbl["releasable_to"])
+	slices.Sort(rel)
+	var errs []problem.FieldError
+	for i, c := range categories(lbl) {
+		if c.Type != CategoryPermissive {
+			continue
+		}
+		vals := slices.Clone(c.Values)
+		slices.Sort(vals)
+		if !slices.Equal(vals, rel) {
+			errs = append(errs, problem.FieldError{Pointer: fmt.Sprintf("/label/categories/%d/values", i),
+				Detail: "a permissive category is Releasable To: it must name exactly the nations of label.releasable_to"})
 		}
 	}
 	return errs

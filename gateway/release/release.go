@@ -40,8 +40,12 @@ type Outcome struct {
 	// DecisionWithhold.
 	Verdict string
 	// Body is the record as the member may see it: its canonical bytes,
-	// without the redacted fields. Nil when the record is withheld.
+	// without the redacted fields, its label translated into the member's
+	// security policy. Nil when the record is withheld.
 	Body []byte
+	// Label is Body's label, canonical: what the signed delivery's
+	// protected header carries beside it (Signing). Nil when withheld.
+	Label json.RawMessage
 	// Err is why a redaction the policy asked for could not be applied (a
 	// policy bug), or why the releases could not be read: the record is
 	// then withheld. Only for the log.
@@ -87,10 +91,19 @@ func (o *Outcome) Redactions() []verdict.Redaction {
 	return o.Decision.Redactions
 }
 
-// Decide asks engine whether member may pull rec and applies the redaction
-// it asks for. The redacted fields are removed from a copy of the decoded
-// record before anything is serialized, so their values never exist in an
-// output buffer.
+// Translations are the steps by which Body's label was translated: never
+// nil, so that the signed payload always carries the list.
+func (o *Outcome) Translations() []verdict.Translation {
+	if !o.Released() || o.Decision.Translations == nil {
+		return []verdict.Translation{}
+	}
+	return o.Decision.Translations
+}
+
+// Decide asks engine whether member may pull rec, now, and applies the
+// redaction and label translation it asks for. The redacted fields are
+// removed from a copy of the decoded record before anything is serialized,
+// so their values never exist in an output buffer.
 //
 // When the policy withholds the record only for reasons releasable by
 // authority and auth (nil: none) holds a release of this version to member
@@ -99,17 +112,18 @@ func (o *Outcome) Redactions() []verdict.Redaction {
 // release revoked, expired or for another version or member, the store
 // unreadable.
 func Decide(ctx context.Context, engine policy.Engine, auth Authority, member identity.Member, rec *records.Record) Outcome {
-	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec})
+	now := time.Now()
+	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec, Now: now})
 	var grant *authority.Request
 	var expired []authority.Request
 	consulted := !d.Allow && d.ReleasableByAuthority && auth != nil
 	if consulted {
 		var err error
-		if grant, expired, err = inForce(ctx, auth, member.ID, rec, time.Now()); err != nil {
+		if grant, expired, err = inForce(ctx, auth, member.ID, rec, now); err != nil {
 			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err, Consulted: true}
 		}
 		if grant != nil {
-			in := policy.Input{Caller: member, Action: policy.Pull, Record: rec, Release: &policy.Release{
+			in := policy.Input{Caller: member, Action: policy.Pull, Record: rec, Now: now, Release: &policy.Release{
 				ID: grant.ID, RecordID: grant.RecordID, Version: grant.Version, Recipient: grant.Recipient}}
 			if again := engine.Decide(ctx, in); again.Allow {
 				d = again
@@ -121,19 +135,35 @@ func Decide(ctx context.Context, engine policy.Engine, auth Authority, member id
 	if !d.Allow {
 		return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Expired: expired, Consulted: consulted}
 	}
-	body, v := []byte(rec.Raw), audit.DecisionAllow
+	v := audit.DecisionAllow
 	if len(d.Redact) > 0 {
-		var err error
-		if body, err = redacted(rec, d.Redact); err != nil {
-			d.Reasons = append(d.Reasons, verdict.Reason{Code: ReasonRedactionFailed, Message: "the policy's redaction could not be applied"})
-			return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
-		}
 		v = audit.DecisionRedact
 	}
-	if body == nil {
-		body = []byte{} // released, even if empty (Payload refuses it)
+	if len(d.Redact) == 0 && len(d.Translations) == 0 {
+		// Every stored record has a label; a record without one (a test's)
+		// goes without the header's copy.
+		label, _ := labelOf(rec.Doc)
+		return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(rec.Raw), Label: label, Release: grant, Expired: expired, Consulted: consulted}
 	}
-	return Outcome{Record: rec, Decision: d, Verdict: v, Body: body, Release: grant, Expired: expired, Consulted: consulted}
+	if rec.Doc == nil {
+		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", errors.New("record has no decoded document"))
+	}
+	doc := rec.Doc
+	if len(d.Redact) > 0 {
+		var err error
+		if doc, err = records.Redact(doc, d.Redact); err != nil {
+			return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
+		}
+	}
+	if n := len(d.Translations); n > 0 {
+		doc = relabelled(doc, d.Translations[n-1].To)
+	}
+	body, err := records.Canonical(doc)
+	if err != nil {
+		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
+	}
+	label, _ := labelOf(doc)
+	return Outcome{Record: rec, Decision: d, Verdict: v, Body: nonNil(body), Label: label, Release: grant, Expired: expired, Consulted: consulted}
 }
 
 // inForce finds the release of rec's version to recipient in force at now,
@@ -174,16 +204,45 @@ func inForce(ctx context.Context, auth Authority, recipient string, rec *records
 	return grant, expired, nil
 }
 
-// redacted is rec's canonical bytes without the redacted fields.
-func redacted(rec *records.Record, pointers []string) ([]byte, error) {
-	if rec.Doc == nil {
-		return nil, errors.New("record has no decoded document")
+// withheld is the outcome of an allowed record whose release failed.
+func withheld(rec *records.Record, d policy.Decision, code, msg string, err error) Outcome {
+	d.Reasons = append(d.Reasons, verdict.Reason{Code: code, Message: msg})
+	return Outcome{Record: rec, Decision: d, Verdict: audit.DecisionWithhold, Err: err}
+}
+
+// nonNil keeps a released body non-nil, even if empty (Payload refuses it).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
 	}
-	doc, err := records.Redact(rec.Doc, pointers)
-	if err != nil {
-		return nil, err
+	return b
+}
+
+// relabelled is doc with its label's policy and classification set to m,
+// the last step of the decision's translations; doc itself, shared with
+// the store's copy and the policy's input, is not changed.
+func relabelled(doc map[string]any, m verdict.Marking) map[string]any {
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		out[k] = v
 	}
-	return records.Canonical(doc)
+	old, _ := doc["label"].(map[string]any)
+	label := make(map[string]any, len(old)+1)
+	for k, v := range old {
+		label[k] = v
+	}
+	label["policy_id"], label["classification"] = m.PolicyID, m.Classification
+	out["label"] = label
+	return out
+}
+
+// labelOf is the canonical bytes of doc's label.
+func labelOf(doc map[string]any) (json.RawMessage, error) {
+	label, ok := doc["label"].(map[string]any)
+	if !ok {
+		return nil, errors.New("record has no label")
+	}
+	return records.Canonical(label)
 }
 
 // Annotate sets what every per-record audit event says about its record
@@ -197,9 +256,12 @@ func Annotate(ev *audit.Event, rec *records.Record, decision string, d policy.De
 	}
 	ev.Decision = decision
 	ev.Reasons, ev.DecisionID, ev.PolicyRevision = d.Reasons, d.ID, d.Revision
-	ev.Redactions = nil
+	ev.Redactions, ev.Translations = nil, nil
 	if decision == audit.DecisionRedact {
 		ev.Redactions = d.Redactions
+	}
+	if decision != audit.DecisionWithhold {
+		ev.Translations = d.Translations
 	}
 }
 
@@ -228,7 +290,8 @@ func (o *Outcome) Delivery(recipient, issuer string, iat int64) ([]byte, error) 
 		return nil, errors.New("release: the record is withheld")
 	}
 	return Payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
-		Redactions: o.Redactions(), Recipient: recipient, Issuer: issuer, IssuedAt: iat, Release: o.signedRelease()})
+		Redactions: o.Redactions(), Translations: o.Translations(), Recipient: recipient, Issuer: issuer, IssuedAt: iat,
+		Release: o.signedRelease()})
 }
 
 // signedRelease is the release the record went under, as the signed

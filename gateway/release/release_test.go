@@ -226,3 +226,45 @@ func TestDecideUnderRelease(t *testing.T) {
 		t.Errorf("a store failure released the record or went unsaid: %v", x.Err)
 	}
 }
+
+// TestDecideTranslates: a decision with translations delivers the record
+// with its label in the last step's marking, leaves the stored document as
+// it was, and says every step in the audit event and the signed payload;
+// the header's label is the delivered one.
+func TestDecideTranslates(t *testing.T) {
+	lbl := map[string]any{"policy_id": "AL", "classification": "KONFIDENCIAL", "originator": "AL/GOV/AIM"}
+	doc := map[string]any{"id": "AIM-1", "label": lbl, "secret": "x"}
+	rec := &records.Record{ID: "AIM-1", Version: 1, Kind: records.KindLicence, Doc: doc}
+	steps := []verdict.Translation{
+		{From: verdict.Marking{PolicyID: "AL", Classification: "KONFIDENCIAL"}, To: verdict.Marking{PolicyID: "NATO", Classification: "CONFIDENTIAL"}, Rule: "marking_map.policies.AL"},
+		{From: verdict.Marking{PolicyID: "NATO", Classification: "CONFIDENTIAL"}, To: verdict.Marking{PolicyID: "IT", Classification: "RISERVATISSIMO"}, Rule: "marking_map.policies.IT"},
+	}
+	d := policy.Decision{Allow: true, ID: "d1", Redact: []string{"/secret"},
+		Redactions: []verdict.Redaction{{Pointer: "/secret", Rule: "redactions.partner.licence"}}, Translations: steps}
+	x := Decide(context.Background(), stubEngine(d), nil, identity.Member{ID: "IT/GOV/MOD"}, rec)
+	const wantLabel = `{"classification":"RISERVATISSIMO","originator":"AL/GOV/AIM","policy_id":"IT"}`
+	if want := `{"id":"AIM-1","label":` + wantLabel + `}`; string(x.Body) != want {
+		t.Fatalf("body %s, want %s", x.Body, want)
+	}
+	if string(x.Label) != wantLabel {
+		t.Errorf("header label %s, want %s", x.Label, wantLabel)
+	}
+	if lbl["classification"] != "KONFIDENCIAL" || doc["secret"] != "x" {
+		t.Errorf("the stored document changed: %v", doc)
+	}
+	var ev audit.Event
+	x.Annotate(&ev)
+	if !slices.Equal(ev.Translations, steps) {
+		t.Errorf("event translations %v", ev.Translations)
+	}
+	p, err := x.Delivery("IT/GOV/MOD", "ura", 1)
+	if err != nil || !bytes.Contains(p, []byte(`"translations":[{"from":{"policy_id":"AL","classification":"KONFIDENCIAL"},"to":{"policy_id":"NATO","classification":"CONFIDENTIAL"},"rule":"marking_map.policies.AL"},{"from":{"policy_id":"NATO","classification":"CONFIDENTIAL"},"to":{"policy_id":"IT","classification":"RISERVATISSIMO"},"rule":"marking_map.policies.IT"}]`)) {
+		t.Errorf("delivery %s (%v)", p, err)
+	}
+	withheld := Decide(context.Background(), stubEngine(policy.Decision{ID: "d2"}), nil, identity.Member{ID: "IT/GOV/MOD"}, rec)
+	var wev audit.Event
+	withheld.Annotate(&wev)
+	if wev.Translations != nil || len(withheld.Translations()) != 0 {
+		t.Errorf("a withheld record has translations: %v", wev.Translations)
+	}
+}

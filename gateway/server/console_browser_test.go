@@ -166,12 +166,15 @@ func (l *conBrowserLog) snapshot() (messages, dialogs []string) {
 // TestConBrowser drives the console in headless Chromium with a security
 // officer's certificate: overview, a search for customs' denials, one
 // decision with its verified proof, "verify chain", the shadow policy's
-// divergences; then AIM's certificate is refused. Screenshots go to
+// divergences, the records due for review; then AIM's certificate is refused. Screenshots go to
 // var/artifacts/console*.png.
 func TestConBrowser(t *testing.T) {
 	chromium := conChromium(t)
 	e := startGateway(t, conParts())
 	conSeed(t, e)
+	if res := exResults(t, e.as("AL/GOV/AIM").push(reviewLicence(t, 940, -4))); res[0].Status != "accepted" {
+		t.Fatalf("a licence past its review date: %+v", res[0])
+	}
 	const hostile = `<script>alert(1)</script>`
 	if err := e.chain.Append(context.Background(), audit.Event{Time: time.Now().UTC(), RequestID: "req-hostile", Member: "IT/GOV/MOD",
 		Action: "push", Route: "/v1/records", RecordKind: "licence", RecordID: hostile, RecordVersion: 1, Decision: audit.DecisionDeny,
@@ -334,6 +337,16 @@ func TestConBrowser(t *testing.T) {
 		t.Errorf("shadow page:\n%s", got)
 	}
 	shot("console-shadow.png")
+
+	// The records due for review, the overdue licence among them.
+	follow(`nav.tabs a[href="/console/reviews"]`, "table#reviews")
+	if got := text("#reviews"); !strings.Contains(got, "AIM-LIC-2026-000940") || !strings.Contains(got, "overdue") || !strings.Contains(got, "4 day(s)") {
+		t.Errorf("reviews page:\n%s", got)
+	}
+	if got := strings.TrimSpace(text("#reviews-overdue")); got != "1" {
+		t.Errorf("overdue count %q", got)
+	}
+	shot("console-reviews.png")
 
 	// A hostile record id is text in the browser, and runs nothing.
 	must("hostile search", chromedp.Do(ctx,

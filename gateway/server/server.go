@@ -34,6 +34,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/sanctions"
+	"github.com/ura-gateway/ura/gateway/reviews"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 )
@@ -198,6 +199,12 @@ func (s *Server) apis() (apis, error) {
 		}
 		if d.Signer != nil {
 			opts.Keys = d.Signer.Keys
+		}
+		if d.Store != nil {
+			st := d.Store
+			opts.Reviews = func(ctx context.Context, dueBefore, now time.Time) ([]reviews.Item, error) {
+				return reviews.Due(ctx, st, "", dueBefore, now)
+			}
 		}
 		a.console = consoleapi.New(s.kit, opts, rel)
 	}

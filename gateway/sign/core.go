@@ -142,6 +142,12 @@ func (s *VaultSigner) Sign(ctx context.Context, payloads [][]byte) ([]string, er
 // SignTyped signs each payload with typ in the protected header. It returns
 // every signature or none; its error wraps ErrUnavailable.
 func (s *VaultSigner) SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error) {
+	return s.SignLabelled(ctx, typ, payloads, nil)
+}
+
+// SignLabelled signs each payload with typ, and its label when it has one,
+// in the protected header.
+func (s *VaultSigner) SignLabelled(ctx context.Context, typ string, payloads [][]byte, labels []json.RawMessage) ([]string, error) {
 	if len(payloads) == 0 {
 		return nil, nil
 	}
@@ -156,6 +162,12 @@ func (s *VaultSigner) SignTyped(ctx context.Context, typ string, payloads [][]by
 	}
 	inputs := make([][]byte, len(payloads))
 	for i, p := range payloads {
+		hdr := hdr
+		if i < len(labels) && labels[i] != nil {
+			if hdr, err = encodeLabelledHeader(s.alg, s.kid(st.current.version), typ, labels[i]); err != nil {
+				return nil, fmt.Errorf("label of payload %d: %w", i, err)
+			}
+		}
 		in := make([]byte, 0, len(hdr)+1+base64.RawURLEncoding.EncodedLen(len(p)))
 		in = append(in, hdr...)
 		in = append(in, '.')
@@ -364,6 +376,20 @@ func encodeHeader(alg jwa.SignatureAlgorithm, kid, typ string) string {
 		Typ string `json:"typ"`
 	}{alg.String(), kid, typ})
 	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// encodeLabelledHeader is encodeHeader with the record's label.
+func encodeLabelledHeader(alg jwa.SignatureAlgorithm, kid, typ string, label json.RawMessage) (string, error) {
+	raw, err := json.Marshal(struct {
+		Alg   string          `json:"alg"`
+		Kid   string          `json:"kid"`
+		Typ   string          `json:"typ"`
+		Label json.RawMessage `json:"label"`
+	}{alg.String(), kid, typ, label})
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
 // verifyRaw checks one raw JWS signature over input.

@@ -109,6 +109,8 @@ func Reason(err error) string {
 		return "bad_signature"
 	case errors.Is(err, ErrUnknownPeer):
 		return "unknown_peer"
+	case errors.Is(err, ErrLabelMismatch):
+		return "label_mismatch"
 	}
 	return "error"
 }

@@ -23,6 +23,13 @@ type Signer interface {
 	// JWS carries, so that a push result can never be passed off as a
 	// delivered record.
 	SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error)
+	// SignLabelled is SignTyped with labels[i], the confidentiality label
+	// of the record payloads[i] delivers, also in that JWS's protected
+	// header as HeaderLabel (STANAG 4778: the label bound to the data by
+	// the signature), so that a label-aware reader finds it without
+	// opening the payload. A nil label (or nil labels) leaves the header
+	// as SignTyped makes it.
+	SignLabelled(ctx context.Context, typ string, payloads [][]byte, labels []json.RawMessage) ([]string, error)
 	// Keys returns the public keys of every key version still in its
 	// verification window, for /.well-known/jwks.json.
 	Keys(ctx context.Context) (jwk.Set, error)
@@ -50,6 +57,11 @@ const (
 	TypReport = "ura-report+jws"
 )
 
+// HeaderLabel is the protected header parameter that carries a delivered
+// record's label: the same label as the signed record's, which CheckLabel
+// verifies (gateway/ARCHITECTURE.md, Signing).
+const HeaderLabel = "label"
+
 // ErrUnavailable is wrapped by every error that means the signing keys
 // cannot be used right now: Vault unreachable or sealed, the token expired or
 // refused, the key missing. Whoever gets it answers 503 and sends nothing.
@@ -65,9 +77,13 @@ type Delivery struct {
 	// rule that removed it (never its value): never null, so that a
 	// recipient can tell "nothing removed" from "not said".
 	Redactions []verdict.Redaction `json:"redactions"`
-	Recipient  string              `json:"recipient"`
-	Issuer     string              `json:"iss"`
-	IssuedAt   int64               `json:"iat"`
+	// Translations are the steps by which Record's label was translated
+	// into the recipient's security policy, each with the marking map
+	// entry that made it: never null ([] when the label is as stored).
+	Translations []verdict.Translation `json:"translations"`
+	Recipient    string                `json:"recipient"`
+	Issuer       string                `json:"iss"`
+	IssuedAt     int64                 `json:"iat"`
 	// Release is the two-person release under which a record the policy
 	// withholds from the recipient was released to it; absent otherwise
 	// (gateway/ARCHITECTURE.md, "Release authority").
@@ -162,6 +178,8 @@ func peekHeader(compact string) peekedHeader {
 	return hdr
 }
 
-// maxHeaderLen bounds a protected header read from outside: ours are under
-// 100 bytes, and nothing legitimate comes close to this.
-const maxHeaderLen = 4096
+// maxHeaderLen bounds a protected header read from outside: a delivery's
+// carries its record's label (HeaderLabel), which the schema bounds at some
+// 40 KiB in base64url (260 nations, 8 categories of 64 values); nothing
+// legitimate comes close to this.
+const maxHeaderLen = 64 << 10

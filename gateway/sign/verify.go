@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -248,4 +249,46 @@ func ParseJWKS(data []byte) (jwk.Set, error) {
 		}
 	}
 	return out, nil
+}
+
+// ErrLabelMismatch is CheckLabel's error: the label in a JWS's protected
+// header is not the label of the record its payload delivers.
+var ErrLabelMismatch = errors.New("the label in the protected header is not the delivered record's")
+
+// CheckLabel checks the binding of label and record in a verified JWS: when
+// its protected header carries a label (HeaderLabel), the payload must
+// deliver a record with the same label, compared as JSON values. A header
+// without one (a result, a trailer, a delivery signed before labels were
+// bound in the header) passes. Call it only on a JWS that verified, whose
+// header the signature covers.
+func CheckLabel(compact string, payload []byte) error {
+	h, _, ok := strings.Cut(compact, ".")
+	if !ok || len(h) > maxHeaderLen {
+		return fmt.Errorf("%w: malformed header", ErrMalformed)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return fmt.Errorf("%w: header is not base64url", ErrMalformed)
+	}
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		return fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
+	}
+	inHeader, ok := hdr[HeaderLabel]
+	if !ok {
+		return nil
+	}
+	var p struct {
+		Record struct {
+			Label json.RawMessage `json:"label"`
+		} `json:"record"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.Record.Label == nil {
+		return fmt.Errorf("%w: the payload delivers no labelled record", ErrLabelMismatch)
+	}
+	var a, b any
+	if json.Unmarshal(inHeader, &a) != nil || json.Unmarshal(p.Record.Label, &b) != nil || !reflect.DeepEqual(a, b) {
+		return ErrLabelMismatch
+	}
+	return nil
 }

@@ -54,3 +54,19 @@ func Pointers(rs []Redaction) []string {
 	}
 	return out
 }
+
+// Marking is a label's classification in the security policy it is
+// expressed in (STANAG 4774: policy identifier and classification).
+type Marking struct {
+	PolicyID       string `json:"policy_id"`
+	Classification string `json:"classification"`
+}
+
+// Translation is one step by which a delivered label's marking was
+// translated from one security policy to another, with the ID of the
+// marking map entry that made it (gateway/ARCHITECTURE.md, Records).
+type Translation struct {
+	From Marking `json:"from"`
+	To   Marking `json:"to"`
+	Rule string  `json:"rule"`
+}

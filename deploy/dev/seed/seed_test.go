@@ -294,9 +294,21 @@ func TestSeedTellsTheStory(t *testing.T) {
 			t.Errorf("Italy cannot pull %s (pulls %v)", want, itLicences)
 		}
 	}
-	for _, not := range []string{"AIM-LIC-2026-000126"} { // REL ALB, XKX
+	for _, not := range []string{
+		"AIM-LIC-2026-000126", // REL ALB, XKX
+		"AIM-LIC-2026-000128", // past its review date (2026-09-30)
+	} {
 		if slices.Contains(itLicences, not) {
 			t.Errorf("Italy pulls %s, which is not released to it", not)
+		}
+	}
+	// The licence marked in Albania's policy reaches Italy in Italy's.
+	if lic, err := s.st.Get(ctx, "AIM-LIC-2026-000129"); err != nil {
+		t.Error(err)
+	} else {
+		d := s.engine.Decide(ctx, policy.Input{Caller: s.members["IT/GOV/MOD"], Action: policy.Pull, Record: lic})
+		if n := len(d.Translations); !d.Allow || n != 2 || d.Translations[n-1].To.PolicyID != "IT" || d.Translations[n-1].To.Classification != "RISERVATO" {
+			t.Errorf("Italy's pull of AIM-LIC-2026-000129: allow %v, translations %+v", d.Allow, d.Translations)
 		}
 	}
 	if events := pulled("IT/GOV/MOD", records.KindTrackingEvent); len(events) == 0 {

@@ -326,15 +326,22 @@ func (s *Signer) Sign(ctx context.Context, payloads [][]byte) ([]string, error) 
 	return s.SignTyped(ctx, sign.TypDelivery, payloads)
 }
 
-func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
+func (s *Signer) SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error) {
+	return s.SignLabelled(ctx, typ, payloads, nil)
+}
+
+func (s *Signer) SignLabelled(_ context.Context, typ string, payloads [][]byte, labels []json.RawMessage) ([]string, error) {
 	s.Calls.Add(1)
 	if s.Fail.Load() {
 		return nil, fmt.Errorf("%w: vault sealed", sign.ErrUnavailable)
 	}
-	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"test:1","typ":"` + typ + `"}`))
 	out := make([]string, len(payloads))
 	for i, p := range payloads {
-		input := hdr + "." + base64.RawURLEncoding.EncodeToString(p)
+		h := `{"alg":"HS256","kid":"test:1","typ":"` + typ + `"}`
+		if i < len(labels) && labels[i] != nil {
+			h = `{"alg":"HS256","kid":"test:1","typ":"` + typ + `","label":` + string(labels[i]) + `}`
+		}
+		input := base64.RawURLEncoding.EncodeToString([]byte(h)) + "." + base64.RawURLEncoding.EncodeToString(p)
 		mac := hmac.New(sha256.New, signerKey)
 		mac.Write([]byte(input))
 		out[i] = input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))

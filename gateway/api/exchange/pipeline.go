@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -134,6 +135,7 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 		released []*records.Record
 		at       []int // index in events of each released record's event
 		payloads [][]byte
+		labels   []json.RawMessage
 		events   = make([]audit.Event, 0, len(chunk))
 		now      = time.Now().Unix()
 	)
@@ -150,11 +152,12 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.Record.ID, err))
 		}
 		payloads = append(payloads, payload)
+		labels = append(labels, x.Label)
 		released = append(released, x.Record)
 		at = append(at, len(events))
 		events = append(events, ev)
 	}
-	jws, kid, err := p.h.sign(p.c.Request.Context(), sign.TypDelivery, payloads)
+	jws, kid, err := p.h.signLabelled(p.c.Request.Context(), payloads, labels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,13 +208,31 @@ func ok(c *gin.Context, body any) {
 // sign signs payloads in one call; every signing failure is a 503 and
 // nothing is sent.
 func (h *Handlers) sign(ctx context.Context, typ string, payloads [][]byte) ([]string, string, error) {
+	return h.signWith(ctx, typ, payloads, nil)
+}
+
+// signLabelled signs deliveries, each with its record's label in the
+// protected header (Signing).
+func (h *Handlers) signLabelled(ctx context.Context, payloads [][]byte, labels []json.RawMessage) ([]string, string, error) {
+	return h.signWith(ctx, sign.TypDelivery, payloads, labels)
+}
+
+func (h *Handlers) signWith(ctx context.Context, typ string, payloads [][]byte, labels []json.RawMessage) ([]string, string, error) {
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
 	ctx, sp := h.kit.Tracer.Start(ctx, "sign")
 	sp.Str("ura.sign.typ", typ)
 	sp.Int("ura.signatures", len(payloads))
-	jws, err := h.deps.Signer.SignTyped(ctx, typ, payloads)
+	var (
+		jws []string
+		err error
+	)
+	if labels == nil {
+		jws, err = h.deps.Signer.SignTyped(ctx, typ, payloads)
+	} else {
+		jws, err = h.deps.Signer.SignLabelled(ctx, typ, payloads, labels)
+	}
 	if err == nil && len(jws) != len(payloads) {
 		err = fmt.Errorf("%w: %d signatures for %d payloads", sign.ErrUnavailable, len(jws), len(payloads))
 	}

@@ -265,7 +265,7 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		regs := overlay.For(it.rec)
 		ps.screen(it.rec, regs)
 		it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
-			Previous: prev, Registers: regs})
+			Previous: prev, Registers: regs, Now: time.Now()})
 		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
 		it.res.Status = StatusAccepted
 		if !it.d.Allow {

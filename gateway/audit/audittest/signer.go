@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -70,19 +71,33 @@ func (s *Signer) Sign(ctx context.Context, payloads [][]byte) ([]string, error) 
 }
 
 // SignTyped implements sign.Signer.
-func (s *Signer) SignTyped(_ context.Context, typ string, payloads [][]byte) ([]string, error) {
+func (s *Signer) SignTyped(ctx context.Context, typ string, payloads [][]byte) ([]string, error) {
+	return s.SignLabelled(ctx, typ, payloads, nil)
+}
+
+// SignLabelled implements sign.Signer.
+func (s *Signer) SignLabelled(_ context.Context, typ string, payloads [][]byte, labels []json.RawMessage) ([]string, error) {
 	s.Calls.Add(1)
 	if s.Fail.Load() {
 		return nil, errors.New("signer unavailable")
 	}
-	hdr := jws.NewHeaders()
-	if typ != "" {
-		if err := hdr.Set(jws.TypeKey, typ); err != nil {
-			return nil, err
-		}
-	}
 	out := make([]string, len(payloads))
 	for i, p := range payloads {
+		hdr := jws.NewHeaders()
+		if typ != "" {
+			if err := hdr.Set(jws.TypeKey, typ); err != nil {
+				return nil, err
+			}
+		}
+		if i < len(labels) && labels[i] != nil {
+			var label any
+			if err := json.Unmarshal(labels[i], &label); err != nil {
+				return nil, err
+			}
+			if err := hdr.Set(sign.HeaderLabel, label); err != nil {
+				return nil, err
+			}
+		}
 		sig, err := jws.Sign(p, jws.WithKey(jwa.EdDSA, s.key, jws.WithProtectedHeaders(hdr)))
 		if err != nil {
 			return nil, err

@@ -57,24 +57,9 @@ func decodeDoc(raw []byte) (map[string]any, error) {
 }
 
 func label(m map[string]any) (records.Label, error) {
-	var l records.Label
-	l.Classification, _ = m["classification"].(string)
-	l.Originator, _ = m["originator"].(string)
-	l.Review, _ = m["review"].(string)
-	if rt, ok := m["releasable_to"].([]any); ok {
-		l.ReleasableTo = make([]string, 0, len(rt))
-		for _, n := range rt {
-			if s, ok := n.(string); ok {
-				l.ReleasableTo = append(l.ReleasableTo, s)
-			}
-		}
-	}
-	if c, ok := m["created"].(string); ok && c != "" {
-		t, err := records.ParseDateTime(c)
-		if err != nil {
-			return l, fmt.Errorf("label.created: %w", err)
-		}
-		l.Created = t
+	l, err := records.ReadLabel(m)
+	if err != nil {
+		return l, fmt.Errorf("label.created: %w", err)
 	}
 	return l, nil
 }
