@@ -61,7 +61,9 @@ needs_transfer_authorisations if {
 
 # Import authorisation, named by the importing state's reference. Several
 # states may use one reference: the entries under it are each checked.
-licence_ia_entries := object.get(input.registers, ["import_authorisations", input.record.licence.import_authorisation], {})
+licence_ia_entries := entries if {
+	entries := input.registers.import_authorisations[input.record.licence.import_authorisation]
+} else := {}
 
 licence_condition_refusals contains reason("import_authorisation_missing", msg) if {
 	needs_transfer_authorisations
@@ -216,7 +218,9 @@ declaration_needs_ia if {
 	import_authorisation_required_to(input.record.event.to)
 }
 
-export_ia_entries := object.get(input.registers, ["import_authorisations", export_conditions.import_authorisation], {})
+export_ia_entries := entries if {
+	entries := input.registers.import_authorisations[export_conditions.import_authorisation]
+} else := {}
 
 export_refusals contains reason("import_authorisation_missing", msg) if {
 	declaration_needs_ia
