@@ -1,6 +1,8 @@
 package registers
 
 import (
+	"encoding/json"
+
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -266,4 +268,18 @@ func followConditions(pick func(conditionsValue) string) func(*records.Record, *
 		}
 		return nil
 	}
+}
+
+// licenceConditions reads what the snapshot holds of a licence's
+// conditions (the licence puts one entry, under its own id).
+func (s *Snapshot) licenceConditions(lic string) (conditionsValue, bool) {
+	v, ok := s.KeyedEntries(licenceConditions.Name, lic)[lic]
+	if !ok {
+		return conditionsValue{}, false
+	}
+	var c conditionsValue
+	if err := json.Unmarshal(v.Value, &c); err != nil {
+		return conditionsValue{}, false
+	}
+	return c, true
 }

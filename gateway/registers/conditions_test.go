@@ -1,6 +1,7 @@
 package registers
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -87,5 +88,62 @@ func TestConditionRegisters(t *testing.T) {
 		if got := tc.k.Lookups(tc.rec); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: lookups %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A declaration reads its licence's conditions, then (Follow) the import
+// authorisation and certificate they name: from the store in a second read,
+// or from the batch's overlay when the licence came earlier in the batch.
+func TestConditionsFollow(t *testing.T) {
+	lic := rec(t, records.KindLicence, "LIC-1", 1, map[string]any{"type": "export", "status": "issued",
+		"import_authorisation": "MK-1", "end_user_certificate_id": "EUC-1"})
+	ia := rec(t, records.KindImportAuthorisation, "IA-1", 1, map[string]any{"reference": "MK-1", "destination": "MKD"})
+	euc := rec(t, records.KindEndUserCertificate, "EUC-1", 1, map[string]any{"status": "revoked"})
+	decl := rec(t, records.KindTrackingEvent, "D-1", 1, map[string]any{"type": "EXPORT_DECLARED", "licence_id": "LIC-1",
+		"item": map[string]any{"ml_category": "ML1"}})
+
+	// The store: what each read is asked for, answered from the three records.
+	stored := NewOverlay(nil)
+	for _, r := range []*records.Record{lic, ia, euc} {
+		stored.Apply(r)
+	}
+	var asked [][]KeyRef
+	read := func(_ context.Context, refs Refs) (*Snapshot, error) {
+		asked = append(asked, refs.Keyed)
+		out := NewSnapshot()
+		for _, k := range refs.Keyed {
+			for id, v := range stored.s.Keyed[k.Register][k.Key] {
+				out.AddKeyed(k.Register, k.Key, id, v)
+			}
+		}
+		return out, nil
+	}
+	snap, err := Read(context.Background(), []*records.Record{decl}, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]KeyRef{{{"licence_conditions", "LIC-1"}},
+		{{"end_user_certificates", "EUC-1"}, {"import_authorisations", "MK-1"}}}
+	if !reflect.DeepEqual(asked, want) {
+		t.Errorf("reads %v, want %v", asked, want)
+	}
+	doc := NewOverlay(snap).For(decl).Doc()
+	if _, ok := doc["import_authorisations"].(map[string]any)["MK-1"]; !ok {
+		t.Errorf("the declaration's decision lacks the import authorisation: %v", doc)
+	}
+	if _, ok := doc["end_user_certificates"].(map[string]any)["EUC-1"]; !ok {
+		t.Errorf("the declaration's decision lacks the certificate: %v", doc)
+	}
+
+	// Nothing stored: the licence and its authorisation earlier in the batch.
+	o := NewOverlay(nil)
+	o.Apply(ia)
+	o.Apply(lic)
+	doc = o.For(decl).Doc()
+	if _, ok := doc["import_authorisations"].(map[string]any)["MK-1"]; !ok {
+		t.Errorf("the batch's own authorisation is missing: %v", doc)
+	}
+	if got := doc["end_user_certificates"].(map[string]any); len(got) != 0 {
+		t.Errorf("a certificate no one pushed: %v", got)
 	}
 }

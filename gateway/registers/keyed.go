@@ -42,7 +42,14 @@ type Keyed struct {
 }
 
 // keyedRegisters lists every keyed register, one line each.
-var keyedRegisters = []Keyed{}
+var keyedRegisters = []Keyed{
+	importAuthorisations,  // licence conditions (conditions.go)
+	transitAuthorisations, // licence conditions
+	endUserCertificates,   // licence conditions
+	licenceConditions,     // licence conditions
+	brokerRegistrations,   // brokering (conditions.go)
+	brokeringLicences,     // brokering
+}
 
 // KeyedRegisters returns every keyed register.
 func KeyedRegisters() []Keyed { return slices.Clone(keyedRegisters) }
