@@ -242,11 +242,11 @@ func TestRevisionStable(t *testing.T) {
 }
 
 // decideFromStore decides in the way a push does: the registers in is given
-// are read from st for in's record (one read), through an overlay that
+// are read from st for in's record (registers.Read), through an overlay that
 // batch applies first (records allowed earlier in the same push).
 func decideFromStore(t testing.TB, e *OPA, st store.Store, in Input, batch ...*records.Record) Decision {
 	t.Helper()
-	snap, err := st.Registers(context.Background(), registers.RefsOf(append(batch, in.Record)))
+	snap, err := registers.Read(context.Background(), append(batch, in.Record), st.Registers)
 	if err != nil {
 		t.Fatal(err)
 	}
