@@ -56,10 +56,10 @@ const condLicence = "AIM-LIC-2026-000123"
 // each export declared under the licence is held to the authorisation as
 // stored when it is declared, and to the licence's transit states.
 func TestCondImportAndTransitAuthorisations(t *testing.T) {
-	e := startGateway(t, withEmbeddedPolicy())
+	e := startGateway(t, withBareRegisters())
 	aim, dpd := "AL/GOV/AIM", "AL/GOV/DPD"
 	ia, euc, ta := polRecord(t, "import_authorisation"), polRecord(t, "end_user_certificate"), polRecord(t, "transit_authorisation")
-	lic := polRecord(t, "licence")
+	lic := exWith(polRecord(t, "licence"), "licence.transit", []any{"HRV"})
 
 	got := condPush(t, e, aim, euc, ta, lic)
 	condWant(t, "before the import authorisation", got, condLicence, "denied", "import_authorisation_missing")
@@ -112,7 +112,7 @@ func TestCondImportAndTransitAuthorisations(t *testing.T) {
 // certificate it names; a certificate revoked after the licence was issued
 // puts its exports on hold.
 func TestCondEndUserCertificate(t *testing.T) {
-	e := startGateway(t, withEmbeddedPolicy())
+	e := startGateway(t, withBareRegisters())
 	aim, dpd := "AL/GOV/AIM", "AL/GOV/DPD"
 	euc := polRecord(t, "end_user_certificate")
 	lic := polRecord(t, "licence")
@@ -169,7 +169,7 @@ func condBrokering(t *testing.T) (registration, licence map[string]any) {
 // the destination, and the broker not excluded; the trace of a brokered
 // item shows the declaration naming the broker and the brokering licence.
 func TestCondBrokering(t *testing.T) {
-	e := startGateway(t, withEmbeddedPolicy())
+	e := startGateway(t, withBareRegisters())
 	aim, dpd := "AL/GOV/AIM", "AL/GOV/DPD"
 	exResults(t, e.as(aim).push(polRecord(t, "import_authorisation"), polRecord(t, "end_user_certificate"), polRecord(t, "transit_authorisation")))
 	reg, bl := condBrokering(t)
@@ -238,7 +238,7 @@ func TestCondBrokering(t *testing.T) {
 // customs and a partner may not; customs reads them, a partner is answered
 // as if they did not exist.
 func TestCondNewKindsWhoPushesAndReads(t *testing.T) {
-	e := startGateway(t, withEmbeddedPolicy())
+	e := startGateway(t, withBareRegisters())
 	reg, bl := condBrokering(t)
 	docs := []map[string]any{polRecord(t, "import_authorisation"), polRecord(t, "transit_authorisation"), reg, bl}
 	for id, r := range condPush(t, e, "AL/GOV/AIM", docs...) {
