@@ -204,7 +204,8 @@ licence_transit := t if {
 	t := object.get(export_conditions, "transit", [])
 } else := []
 
-# The declaration's date, as written (its own offset).
+# The declaration's date, as written (its own offset). The schema has
+# checked event.at against the calendar; an evaluation error would deny.
 declared_on := day_start(substring(input.record.event.at, 0, 10))
 
 export_refusals contains reason("transit_not_licensed", msg) if {
