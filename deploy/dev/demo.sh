@@ -331,6 +331,31 @@ demo_federation() {
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
 }
 
+# ---- ATT annual report (gateway/report) ----------------------------------
+# The national authority's Arms Trade Treaty report of 2026, built from the
+# register the demo pushed: its table printed, its PDF and signed JSON saved
+# to var/demo/, the signature checked offline; a partner is refused.
+demo_report() {
+	section "Arms Trade Treaty annual report 2026 (GET /v1/reports/att)"
+	local dir="$URA_VAR/demo"
+	mkdir -p "$dir"
+	call AL_GOV_AIM GET '/v1/reports/att?year=2026&format=text'
+	[[ $STATUS == 200 ]] || die "ATT report: HTTP $STATUS $BODY"
+	printf '%s\n' "$BODY" | sed 's/^/  /'
+	curl -sS --fail --cacert "$PKI/ca.crt" --cert "$PKI/clients/AL_GOV_AIM.crt" --key "$PKI/clients/AL_GOV_AIM.key" \
+		-o "$dir/att-2026.pdf" "https://$ADDR/v1/reports/att?year=2026&format=pdf"
+	say "  PDF (title page, export and import tables, regional table, a chart per category): var/demo/att-2026.pdf"
+	call AL_GOV_AUDIT GET '/v1/reports/att?year=2026'
+	[[ $STATUS == 200 ]] || die "ATT report as JSON: HTTP $STATUS"
+	printf '%s\n' "$BODY" >"$dir/att-2026.json"
+	call AL_GOV_AIM GET /.well-known/jwks.json
+	printf '%s\n' "$BODY" >"$dir/jwks.json"
+	"$URA" verify --jwks "$dir/jwks.json" "$dir/att-2026.json" | sed 's/^/  /'
+	call IT_GOV_MOD GET '/v1/reports/att?year=2026'
+	printf '  IT/GOV/MOD (partner) asks for the report → HTTP %s\n' "$STATUS"
+	[[ $STATUS == 403 ]] || die "a partner was given the ATT report"
+}
+
 # Licence conditions: an export licence for small arms and light weapons is
 # issued only against the importing state's import authorisation, the
 # transit states' non-objections and the end user's certificate (Firearms
@@ -355,7 +380,7 @@ demo_conditions() {
 		"$(printf '%s' "$base" | jq -c '.id="AIM-LIC-2026-009131" | .licence.end_user={"name":"Ministry of Interior of North Macedonia","country":"MKD"}')"
 
 	local decl
-	decl="$(jq -c 'select(.id=="DPD-EVT-2026-0004601")' "$seed_dpd")"
+	decl="$(jq -c 'select(.id=="DPD-EVT-2026-0004701")' "$seed_dpd")"
 	deny AL_GOV_DPD "declares the brokered pistols through BIH, a state licence AIM-LIC-2026-000132 does not list" \
 		"$(printf '%s' "$decl" | jq -c '.id="DPD-EVT-2026-0009601" | .event.transit=["MNE","BIH"]')"
 	deny AL_GOV_DPD "declares them brokered by the excluded Valona Brokerage sh.p.k." \
@@ -382,4 +407,5 @@ demo_conditions
 demo_signed
 demo_ratelimit
 demo_audit
+demo_report
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

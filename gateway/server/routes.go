@@ -60,6 +60,7 @@ func (s *Server) routes(a apis) *gin.Engine {
 	member.GET("/v1/records/:id", k.Charge(ratelimit.ClassPull), w(ex.Get))
 	member.GET("/v1/items/:country/:manufacturer/:serial/trace", k.Charge(ratelimit.ClassTrace), w(ex.Trace))
 	member.GET("/v1/traces/open", k.Charge(ratelimit.ClassTrace), w(ex.OpenTraces))
+	member.GET("/v1/reports/att", k.Charge(ratelimit.ClassTrace), w(ex.ATTReport))
 	// What the gateway publishes about itself (gateway/api/ops).
 	member.GET("/v1/schemas/:kind", w(a.ops.Schema))
 	member.GET("/v1/openapi.json", a.ops.OpenAPI)
