@@ -52,6 +52,8 @@ licence := {
 		},
 		"destination": "CZE",
 		"transit": ["HRV"],
+		"import_authorisation": "CZ-IA-2026-0001",
+		"end_user_certificate_id": "AIM-EUC-2026-0001",
 		"contract_value": {"amount": 1840000, "currency": "EUR"},
 	},
 }
@@ -121,6 +123,39 @@ registers := {
 		"by_name": {"shadow arms sh p k": {"AIM-EXC-1": {"record_id": "AIM-EXC-1", "from": "2025-01-01"}}},
 	},
 	"exported": {"AIM-LIC-2026-000123": {"ML1": 300}},
+	"import_authorisations": {"CZ-IA-2026-0001": {"AIM-IA-2026-0001": import_authorisation_register}},
+	"transit_authorisations": {"AIM-LIC-2026-000123|HRV": {"AIM-TA-2026-0001": {
+		"record_id": "AIM-TA-2026-0001", "transit_state": "HRV", "licence_id": "AIM-LIC-2026-000123",
+		"valid_from": "2026-05-01", "valid_until": "2027-04-30",
+	}}},
+	"end_user_certificates": {"AIM-EUC-2026-0001": {"AIM-EUC-2026-0001": euc_register}},
+	"licence_conditions": {"AIM-LIC-2026-000123": {"AIM-LIC-2026-000123": {
+		"import_authorisation": "CZ-IA-2026-0001",
+		"end_user_certificate": "AIM-EUC-2026-0001",
+		"transit": ["HRV"],
+	}}},
+}
+
+# The importing state's authorisation and the end user's certificate the
+# licence above is issued against, as the registers hold them.
+import_authorisation_register := {
+	"record_id": "AIM-IA-2026-0001",
+	"reference": "CZ-IA-2026-0001",
+	"destination": "CZE",
+	"valid_from": "2026-04-01",
+	"valid_until": "2027-04-30",
+	"items": {"ML1": 500},
+}
+
+euc_register := {
+	"record_id": "AIM-EUC-2026-0001",
+	"status": "valid",
+	"end_user": {"name": "Ministry of Defence", "country": "CZE"},
+	"country": "CZE",
+	"issued_on": "2026-04-15",
+	"valid_until": "2027-12-31",
+	"items": {"ML3": 200000, "ML1": 500},
+	"reexport_clause": true,
 }
 
 registers_with_licence(patch) := json.patch(registers, [{"op": "add", "path": "/licences/AIM-LIC-2026-000123", "value": object.union(licence_register, patch)}])

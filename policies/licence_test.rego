@@ -118,7 +118,9 @@ test_export_other_destination_denied if {
 	to_srb := json.patch(export_event, [{"op": "replace", "path": "/event/to", "value": "SRB"}])
 	d := decide(dpd, "push", to_srb)
 	denied_with(d, "licence_destination_mismatch")
-	count(d.reasons) == 1
+
+	# The rifles' import authorisation is Czechia's, not Serbia's.
+	codes(d) == {"licence_destination_mismatch", "import_authorisation_invalid"}
 }
 
 test_export_category_not_licensed_denied if {

@@ -332,14 +332,15 @@ func replicaPush(c *http.Client, base string, recs ...map[string]any) (int, []re
 }
 
 // replicaLicence is an issued export licence of AIM to the Czech Republic
-// for quantity ML1 items.
+// for quantity ML3 items (ammunition: no licence condition of small arms
+// calls for authorisations of their own here).
 func replicaLicence(id string, quantity int) map[string]any {
 	rec := tgLicence(id, "AL/GOV/AIM", "RESTRICTED", []string{"ALB", "CZE"})
 	lic := rec["licence"].(map[string]any)
 	lic["destination"] = "CZE"
 	lic["end_user"].(map[string]any)["country"] = "CZE"
 	lic["end_user"].(map[string]any)["address"].(map[string]any)["country"] = "CZE"
-	lic["items"] = []any{map[string]any{"ml_category": "ML1", "description": "KAYO K9 pistols", "quantity": quantity, "unit": "units"}}
+	lic["items"] = []any{map[string]any{"ml_category": "ML3", "description": "9x19mm cartridges", "quantity": quantity, "unit": "rounds"}}
 	return rec
 }
 
@@ -875,7 +876,7 @@ func slicesContains(reasons []struct {
 	return false
 }
 
-// replicaExport is the DPD's declaration of one ML1 item exported to the
+// replicaExport is the DPD's declaration of one ML3 item exported to the
 // Czech Republic under licence licID.
 func replicaExport(id, licID, serial string) map[string]any {
 	return map[string]any{
@@ -884,7 +885,7 @@ func replicaExport(id, licID, serial string) map[string]any {
 			"originator": "AL/GOV/DPD", "created": "2026-06-04T09:00:00Z"},
 		"event": map[string]any{"type": "EXPORT_DECLARED", "at": time.Now().UTC().Format(time.RFC3339),
 			"item": map[string]any{"marking": map[string]any{"manufacturer": "KAYO", "country": "ALB", "serial": serial, "year": 2026},
-				"ml_category": "ML1", "att_category": "small_arms"},
+				"ml_category": "ML3", "att_category": "ammunition"},
 			"quantity": 1, "licence_id": licID, "from": "ALB", "to": "CZE",
 			"location": "Durrës port", "customs_declaration": "EX-" + id},
 	}

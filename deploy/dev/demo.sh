@@ -490,6 +490,45 @@ demo_report() {
 	[[ $STATUS == 403 ]] || die "a partner was given the ATT report"
 }
 
+# Licence conditions: an export licence for small arms and light weapons is
+# issued only against the importing state's import authorisation, the
+# transit states' non-objections and the end user's certificate (Firearms
+# Protocol art. 10(2), ATT art. 8 and 9); a brokered export needs a
+# registered broker with a brokering licence covering it (art. 15).
+demo_conditions() {
+	section "Licence conditions: import and transit authorisations, end-user certificates, brokering"
+	local seed_aim=deploy/dev/seed/aim.ndjson seed_dpd=deploy/dev/seed/customs.ndjson base ia lic status n
+	# Each run issues a licence of its own, against an authorisation of its own.
+	n="$(date -u +%s)"
+	base="$(jq -c 'select(.id=="AIM-LIC-2026-000130")' "$seed_aim")"
+	lic="$(printf '%s' "$base" | jq -c --arg n "$n" '.id=("AIM-LIC-D-" + $n) | .licence.import_authorisation=("MK-MO-UD-" + $n)')"
+	deny AL_GOV_AIM "issues AIM-LIC-D-$n (300 pistols to MKD) before North Macedonia's import authorisation MK-MO-UD-$n is on the register" "$lic"
+	ia="$(jq -c --arg n "$n" 'select(.id=="AIM-IA-2026-0130") | .id=("AIM-IA-D-" + $n) | .import_authorisation.reference=("MK-MO-UD-" + $n)' "$seed_aim")"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/x-ndjson' --data-binary "$(printf '%s\n%s\n' "$ia" "$lic")"
+	[[ $STATUS == 200 ]] || die "AIM push of the import authorisation and the licence: HTTP $STATUS $BODY"
+	status="$(printf '%s' "$BODY" | jq -r '[.results[] | "\(.id) \(.status)"] | join(", ")')"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[1].status') =~ ^(accepted|unchanged)$ ]] || die "the licence was not issued with its import authorisation: $BODY"
+	printf '  AL_GOV_AIM  pushes the import authorisation, then the licence again\n              → %s\n' "$status"
+
+	deny AL_GOV_AIM "issues a licence whose end user is not the one on its end-user certificate AIM-EUC-2026-0130" \
+		"$(printf '%s' "$base" | jq -c '.id="AIM-LIC-2026-009131" | .licence.end_user={"name":"Ministry of Interior of North Macedonia","country":"MKD"}')"
+
+	local decl
+	decl="$(jq -c 'select(.id=="DPD-EVT-2026-0004701")' "$seed_dpd")"
+	deny AL_GOV_DPD "declares the brokered pistols through BIH, a state licence AIM-LIC-2026-000132 does not list" \
+		"$(printf '%s' "$decl" | jq -c '.id="DPD-EVT-2026-0009601" | .event.transit=["MNE","BIH"]')"
+	deny AL_GOV_DPD "declares them brokered by the excluded Valona Brokerage sh.p.k." \
+		"$(printf '%s' "$decl" | jq -c '.id="DPD-EVT-2026-0009602" | .event.broker={"entity_id":"K72019384C","name":"Valona Brokerage sh.p.k.","brokering_licence_id":"AIM-BRL-2026-0011"}')"
+
+	say "  A brokered export: licence AIM-LIC-2026-000132, brokered by Shqiponja Defence Trading under AIM-BRL-2026-0011;"
+	say "  the trace of one pistol (ALB / KAYO / K26-K9-000501) shows its declaration and the brokering licence:"
+	call AL_GOV_AIM GET /v1/items/ALB/KAYO/K26-K9-000501/trace
+	[[ $STATUS == 200 ]] || die "trace: HTTP $STATUS $BODY"
+	printf '%s' "$BODY" | jq -r '.events[] | .jws | '"$JWS_PAYLOAD"' | .record | "    \(.event.at)  \(.event.type)  \(if .event.broker then "broker \(.event.broker.name) (\(.event.broker.brokering_licence_id)), via \(.event.transit // [] | join(","))" else (.event.location // "") end)"'
+	printf '%s' "$BODY" | jq -r '.brokering[] | .jws | '"$JWS_PAYLOAD"' | .record | "    brokering licence \(.id): \(.brokering_licence.broker.name), \([.brokering_licence.items[] | "\(.quantity) \(.ml_category)"] | join(", ")) to \(.brokering_licence.destination), \(.brokering_licence.status) until \(.brokering_licence.valid_until)"'
+	[[ $(printf '%s' "$BODY" | jq '.brokering | length') -ge 1 ]] || die "the trace shows no brokering licence: $BODY"
+}
+
 trap stop_gateway EXIT
 start_gateway
 demo_identity
@@ -498,6 +537,7 @@ demo_federation
 demo_denials
 demo_views
 demo_trace
+demo_conditions
 demo_signed
 demo_notifications
 demo_ratelimit

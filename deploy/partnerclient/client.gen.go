@@ -232,6 +232,57 @@ func (e AuditEventDecision) Valid() bool {
 	}
 }
 
+// Defines values for BrokerRegistrationBrokerRegistrationStatus.
+const (
+	BrokerRegistrationBrokerRegistrationStatusActive    BrokerRegistrationBrokerRegistrationStatus = "active"
+	BrokerRegistrationBrokerRegistrationStatusExpired   BrokerRegistrationBrokerRegistrationStatus = "expired"
+	BrokerRegistrationBrokerRegistrationStatusRevoked   BrokerRegistrationBrokerRegistrationStatus = "revoked"
+	BrokerRegistrationBrokerRegistrationStatusSuspended BrokerRegistrationBrokerRegistrationStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the BrokerRegistrationBrokerRegistrationStatus enum.
+func (e BrokerRegistrationBrokerRegistrationStatus) Valid() bool {
+	switch e {
+	case BrokerRegistrationBrokerRegistrationStatusActive:
+		return true
+	case BrokerRegistrationBrokerRegistrationStatusExpired:
+		return true
+	case BrokerRegistrationBrokerRegistrationStatusRevoked:
+		return true
+	case BrokerRegistrationBrokerRegistrationStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BrokeringLicenceBrokeringLicenceStatus.
+const (
+	BrokeringLicenceBrokeringLicenceStatusExpired   BrokeringLicenceBrokeringLicenceStatus = "expired"
+	BrokeringLicenceBrokeringLicenceStatusIssued    BrokeringLicenceBrokeringLicenceStatus = "issued"
+	BrokeringLicenceBrokeringLicenceStatusRenewed   BrokeringLicenceBrokeringLicenceStatus = "renewed"
+	BrokeringLicenceBrokeringLicenceStatusRevoked   BrokeringLicenceBrokeringLicenceStatus = "revoked"
+	BrokeringLicenceBrokeringLicenceStatusSuspended BrokeringLicenceBrokeringLicenceStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the BrokeringLicenceBrokeringLicenceStatus enum.
+func (e BrokeringLicenceBrokeringLicenceStatus) Valid() bool {
+	switch e {
+	case BrokeringLicenceBrokeringLicenceStatusExpired:
+		return true
+	case BrokeringLicenceBrokeringLicenceStatusIssued:
+		return true
+	case BrokeringLicenceBrokeringLicenceStatusRenewed:
+		return true
+	case BrokeringLicenceBrokeringLicenceStatusRevoked:
+		return true
+	case BrokeringLicenceBrokeringLicenceStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConsultationConsultationOutcome.
 const (
 	ConsultationConsultationOutcomePending   ConsultationConsultationOutcome = "pending"
@@ -1027,6 +1078,24 @@ func (e DenialDenialStatus) Valid() bool {
 	case DenialDenialStatusActive:
 		return true
 	case DenialDenialStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndUserCertificateEndUserCertificateStatus.
+const (
+	EndUserCertificateEndUserCertificateStatusRevoked EndUserCertificateEndUserCertificateStatus = "revoked"
+	EndUserCertificateEndUserCertificateStatusValid   EndUserCertificateEndUserCertificateStatus = "valid"
+)
+
+// Valid indicates whether the value is a known member of the EndUserCertificateEndUserCertificateStatus enum.
+func (e EndUserCertificateEndUserCertificateStatus) Valid() bool {
+	switch e {
+	case EndUserCertificateEndUserCertificateStatusRevoked:
+		return true
+	case EndUserCertificateEndUserCertificateStatusValid:
 		return true
 	default:
 		return false
@@ -2214,18 +2283,26 @@ func (e SearchAuditParamsDecision) Valid() bool {
 
 // Defines values for PullRecordsParamsKind.
 const (
-	PullRecordsParamsKindConsultation       PullRecordsParamsKind = "consultation"
-	PullRecordsParamsKindDenial             PullRecordsParamsKind = "denial"
-	PullRecordsParamsKindEndUserCertificate PullRecordsParamsKind = "end_user_certificate"
-	PullRecordsParamsKindEntity             PullRecordsParamsKind = "entity"
-	PullRecordsParamsKindExcludedEntity     PullRecordsParamsKind = "excluded_entity"
-	PullRecordsParamsKindLicence            PullRecordsParamsKind = "licence"
-	PullRecordsParamsKindTrackingEvent      PullRecordsParamsKind = "tracking_event"
+	PullRecordsParamsKindBrokerRegistration   PullRecordsParamsKind = "broker_registration"
+	PullRecordsParamsKindBrokeringLicence     PullRecordsParamsKind = "brokering_licence"
+	PullRecordsParamsKindConsultation         PullRecordsParamsKind = "consultation"
+	PullRecordsParamsKindDenial               PullRecordsParamsKind = "denial"
+	PullRecordsParamsKindEndUserCertificate   PullRecordsParamsKind = "end_user_certificate"
+	PullRecordsParamsKindEntity               PullRecordsParamsKind = "entity"
+	PullRecordsParamsKindExcludedEntity       PullRecordsParamsKind = "excluded_entity"
+	PullRecordsParamsKindImportAuthorisation  PullRecordsParamsKind = "import_authorisation"
+	PullRecordsParamsKindLicence              PullRecordsParamsKind = "licence"
+	PullRecordsParamsKindTrackingEvent        PullRecordsParamsKind = "tracking_event"
+	PullRecordsParamsKindTransitAuthorisation PullRecordsParamsKind = "transit_authorisation"
 )
 
 // Valid indicates whether the value is a known member of the PullRecordsParamsKind enum.
 func (e PullRecordsParamsKind) Valid() bool {
 	switch e {
+	case PullRecordsParamsKindBrokerRegistration:
+		return true
+	case PullRecordsParamsKindBrokeringLicence:
+		return true
 	case PullRecordsParamsKindConsultation:
 		return true
 	case PullRecordsParamsKindDenial:
@@ -2236,9 +2313,13 @@ func (e PullRecordsParamsKind) Valid() bool {
 		return true
 	case PullRecordsParamsKindExcludedEntity:
 		return true
+	case PullRecordsParamsKindImportAuthorisation:
+		return true
 	case PullRecordsParamsKindLicence:
 		return true
 	case PullRecordsParamsKindTrackingEvent:
+		return true
+	case PullRecordsParamsKindTransitAuthorisation:
 		return true
 	default:
 		return false
@@ -2295,18 +2376,26 @@ func (e AttReportParamsFormat) Valid() bool {
 
 // Defines values for GetSchemaParamsKind.
 const (
-	GetSchemaParamsKindConsultation       GetSchemaParamsKind = "consultation"
-	GetSchemaParamsKindDenial             GetSchemaParamsKind = "denial"
-	GetSchemaParamsKindEndUserCertificate GetSchemaParamsKind = "end_user_certificate"
-	GetSchemaParamsKindEntity             GetSchemaParamsKind = "entity"
-	GetSchemaParamsKindExcludedEntity     GetSchemaParamsKind = "excluded_entity"
-	GetSchemaParamsKindLicence            GetSchemaParamsKind = "licence"
-	GetSchemaParamsKindTrackingEvent      GetSchemaParamsKind = "tracking_event"
+	GetSchemaParamsKindBrokerRegistration   GetSchemaParamsKind = "broker_registration"
+	GetSchemaParamsKindBrokeringLicence     GetSchemaParamsKind = "brokering_licence"
+	GetSchemaParamsKindConsultation         GetSchemaParamsKind = "consultation"
+	GetSchemaParamsKindDenial               GetSchemaParamsKind = "denial"
+	GetSchemaParamsKindEndUserCertificate   GetSchemaParamsKind = "end_user_certificate"
+	GetSchemaParamsKindEntity               GetSchemaParamsKind = "entity"
+	GetSchemaParamsKindExcludedEntity       GetSchemaParamsKind = "excluded_entity"
+	GetSchemaParamsKindImportAuthorisation  GetSchemaParamsKind = "import_authorisation"
+	GetSchemaParamsKindLicence              GetSchemaParamsKind = "licence"
+	GetSchemaParamsKindTrackingEvent        GetSchemaParamsKind = "tracking_event"
+	GetSchemaParamsKindTransitAuthorisation GetSchemaParamsKind = "transit_authorisation"
 )
 
 // Valid indicates whether the value is a known member of the GetSchemaParamsKind enum.
 func (e GetSchemaParamsKind) Valid() bool {
 	switch e {
+	case GetSchemaParamsKindBrokerRegistration:
+		return true
+	case GetSchemaParamsKindBrokeringLicence:
+		return true
 	case GetSchemaParamsKindConsultation:
 		return true
 	case GetSchemaParamsKindDenial:
@@ -2317,9 +2406,13 @@ func (e GetSchemaParamsKind) Valid() bool {
 		return true
 	case GetSchemaParamsKindExcludedEntity:
 		return true
+	case GetSchemaParamsKindImportAuthorisation:
+		return true
 	case GetSchemaParamsKindLicence:
 		return true
 	case GetSchemaParamsKindTrackingEvent:
+		return true
+	case GetSchemaParamsKindTransitAuthorisation:
 		return true
 	default:
 		return false
@@ -2454,6 +2547,105 @@ type AuditEventRedactions1 = string
 type AuditEvent_Redactions_Item struct {
 	union json.RawMessage
 }
+
+// Broker The broker of a brokered transaction (UN Firearms Protocol art. 15) and the brokering licence it acts under.
+type Broker struct {
+	// BrokeringLicenceId The record id of the broker's brokering licence.
+	BrokeringLicenceId RecordId `json:"brokering_licence_id"`
+
+	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+	Country *Country `json:"country,omitempty"`
+
+	// EntityId An organisation's registration number in its state of registration (a NIPT in Albania).
+	EntityId EntityId `json:"entity_id"`
+	Name     Name     `json:"name"`
+}
+
+// BrokerRegistration A broker's entry on a state's register of brokers (UN Firearms Protocol art. 15(1)(a); Common Position 2003/468/CFSP art. 4). Each change of status is pushed as a new version.
+type BrokerRegistration struct {
+	BrokerRegistration struct {
+		Broker struct {
+			// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+			Country *Country `json:"country,omitempty"`
+
+			// EntityId An organisation's registration number in its state of registration (a NIPT in Albania).
+			EntityId EntityId `json:"entity_id"`
+			Name     Name     `json:"name"`
+		} `json:"broker"`
+
+		// RegisteringState ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		RegisteringState Country `json:"registering_state"`
+
+		// RegistrationNumber Identifier issued by another system (decision, declaration, certificate number).
+		RegistrationNumber Reference                                  `json:"registration_number"`
+		Status             BrokerRegistrationBrokerRegistrationStatus `json:"status"`
+		StatusReason       *Text                                      `json:"status_reason,omitempty"`
+
+		// ValidFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidFrom Date `json:"valid_from"`
+
+		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidUntil Date `json:"valid_until"`
+	} `json:"broker_registration"`
+
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
+	Label Label `json:"label"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
+
+// BrokerRegistrationBrokerRegistrationStatus defines model for BrokerRegistration.BrokerRegistration.Status.
+type BrokerRegistrationBrokerRegistrationStatus string
+
+// BrokeringLicence A licence for a broker to arrange transfers of the goods it lists to one destination (UN Firearms Protocol art. 15(1)(b); Common Position 2003/468/CFSP art. 2). Each change of status is pushed as a new version.
+type BrokeringLicence struct {
+	BrokeringLicence struct {
+		Broker struct {
+			// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+			Country *Country `json:"country,omitempty"`
+
+			// EntityId An organisation's registration number in its state of registration (a NIPT in Albania).
+			EntityId EntityId `json:"entity_id"`
+			Name     Name     `json:"name"`
+		} `json:"broker"`
+
+		// Destination ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		Destination Country `json:"destination"`
+
+		// EndUser A person or organisation outside the member registry (end user, consignee).
+		EndUser *Party  `json:"end_user,omitempty"`
+		Items   []Goods `json:"items"`
+
+		// RegistrationNumber Identifier issued by another system (decision, declaration, certificate number).
+		RegistrationNumber *Reference                             `json:"registration_number,omitempty"`
+		Status             BrokeringLicenceBrokeringLicenceStatus `json:"status"`
+		StatusReason       *Text                                  `json:"status_reason,omitempty"`
+
+		// ValidFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidFrom Date `json:"valid_from"`
+
+		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidUntil Date `json:"valid_until"`
+	} `json:"brokering_licence"`
+
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
+	Label Label `json:"label"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
+
+// BrokeringLicenceBrokeringLicenceStatus defines model for BrokeringLicence.BrokeringLicence.Status.
+type BrokeringLicenceBrokeringLicenceStatus string
 
 // Consultation A consultation of the state that issued a denial by a state considering an essentially identical transaction (EU Common Position 2008/944/CFSP art. 4(1)): the denial it concerns, the request, the answer and the consulting state's outcome. Each step is pushed as a new version by the consulting state.
 type Consultation struct {
@@ -2623,6 +2815,10 @@ type EndUserCertificate struct {
 		NoReexport     bool  `json:"no_reexport"`
 		ReexportClause *Text `json:"reexport_clause,omitempty"`
 
+		// Status A certificate the issuing government withdraws is pushed as a new version with status revoked; absent means valid.
+		Status       *EndUserCertificateEndUserCertificateStatus `json:"status,omitempty"`
+		StatusReason *Text                                       `json:"status_reason,omitempty"`
+
 		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
 		ValidUntil Date `json:"valid_until"`
 	} `json:"end_user_certificate"`
@@ -2637,6 +2833,9 @@ type EndUserCertificate struct {
 	// Version Version of the record; each change is pushed as a higher version.
 	Version Version `json:"version"`
 }
+
+// EndUserCertificateEndUserCertificateStatus A certificate the issuing government withdraws is pushed as a new version with status revoked; absent means valid.
+type EndUserCertificateEndUserCertificateStatus string
 
 // Entity An entry in AIM's register of entities licensed to design, produce, repair, demilitarize, trade, transport or store military goods, with its sites.
 type Entity struct {
@@ -2680,6 +2879,9 @@ type EntityEntityStatus string
 
 // EntityActivities defines model for EntityActivities.
 type EntityActivities = []string
+
+// EntityId An organisation's registration number in its state of registration (a NIPT in Albania).
+type EntityId = string
 
 // ExcludedEntity An entry in AIM's register of entities excluded from licensing for violations, with the decision that excluded them.
 type ExcludedEntity struct {
@@ -2756,6 +2958,48 @@ type Goods struct {
 // HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
 type HsCode = string
 
+// ImportAuthorisation The importing state's import licence or authorisation for a transfer of firearms, which the exporting state verifies before it issues an export licence (UN Firearms Protocol art. 10(2)(a); ATT art. 8(1)). An export licence names it by its reference.
+type ImportAuthorisation struct {
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id                  RecordId `json:"id"`
+	ImportAuthorisation struct {
+		// Destination The importing state.
+		Destination Country `json:"destination"`
+
+		// EndUser A person or organisation outside the member registry (end user, consignee).
+		EndUser Party `json:"end_user"`
+
+		// Importer A person or organisation outside the member registry (end user, consignee).
+		Importer *Party `json:"importer,omitempty"`
+
+		// IssuedOn Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		IssuedOn         Date `json:"issued_on"`
+		IssuingAuthority struct {
+			// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+			Country Country `json:"country"`
+			Name    Name    `json:"name"`
+		} `json:"issuing_authority"`
+		Items []Goods `json:"items"`
+		Notes *Text   `json:"notes,omitempty"`
+
+		// Reference The importing state's own reference of the authorisation.
+		Reference Reference `json:"reference"`
+
+		// ValidFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidFrom Date `json:"valid_from"`
+
+		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidUntil Date `json:"valid_until"`
+	} `json:"import_authorisation"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
+	Label Label `json:"label"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
+
 // JWKSet defines model for JWKSet.
 type JWKSet struct {
 	Keys []struct {
@@ -2809,6 +3053,8 @@ type Licence struct {
 	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
 	Label   Label `json:"label"`
 	Licence struct {
+		// Broker The broker of a brokered transaction (UN Firearms Protocol art. 15) and the brokering licence it acts under.
+		Broker     *Broker `json:"broker,omitempty"`
 		Conditions *[]Text `json:"conditions,omitempty"`
 
 		// Consignee A person or organisation outside the member registry (end user, consignee).
@@ -2820,11 +3066,17 @@ type Licence struct {
 
 		// EndUser A person or organisation outside the member registry (end user, consignee).
 		EndUser *Party `json:"end_user,omitempty"`
-		Holder  struct {
+
+		// EndUserCertificateId The record id of the end-user certificate the licence was issued against.
+		EndUserCertificateId *RecordId `json:"end_user_certificate_id,omitempty"`
+		Holder               struct {
 			// EntityId Albanian taxpayer identification number (NIPT), e.g. L61234567A.
 			EntityId Nipt `json:"entity_id"`
 			Name     Name `json:"name"`
 		} `json:"holder"`
+
+		// ImportAuthorisation The reference of the importing state's import authorisation (UN Firearms Protocol art. 10(2)(a)).
+		ImportAuthorisation *Reference `json:"import_authorisation,omitempty"`
 
 		// IssueDate Calendar date, RFC 3339 full-date (YYYY-MM-DD).
 		IssueDate  *Date   `json:"issue_date,omitempty"`
@@ -2926,7 +3178,10 @@ type Party struct {
 
 	// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
 	Country Country `json:"country"`
-	Name    Name    `json:"name"`
+
+	// EntityId An organisation's registration number in its state of registration (a NIPT in Albania).
+	EntityId *EntityId `json:"entity_id,omitempty"`
+	Name     Name      `json:"name"`
 }
 
 // PolicyStatus defines model for PolicyStatus.
@@ -3140,6 +3395,9 @@ type Text = string
 
 // Trace defines model for Trace.
 type Trace struct {
+	// Brokering Brokering activity: the brokering licence each returned event names as its broker's (event.broker.brokering_licence_id), as the caller may see it.
+	Brokering []Delivery `json:"brokering"`
+
 	// Events Tracking events in event.at order.
 	Events []Delivery `json:"events"`
 	Item   struct {
@@ -3154,6 +3412,9 @@ type TrackingEvent struct {
 	Event struct {
 		// At Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 		At Datetime `json:"at"`
+
+		// Broker The broker of a brokered transaction (UN Firearms Protocol art. 15) and the brokering licence it acts under.
+		Broker *Broker `json:"broker,omitempty"`
 
 		// CustomsDeclaration Identifier issued by another system (decision, declaration, certificate number).
 		CustomsDeclaration *Reference `json:"customs_declaration,omitempty"`
@@ -3219,7 +3480,10 @@ type TrackingEvent struct {
 			// RequestingAuthority The authority on whose behalf the request is made (a police force, a prosecutor).
 			RequestingAuthority *Name `json:"requesting_authority,omitempty"`
 		} `json:"trace,omitempty"`
-		Type TrackingEventEventType `json:"type"`
+
+		// Transit The states the shipment passes through between from and to, in order.
+		Transit *[]Country             `json:"transit,omitempty"`
+		Type    TrackingEventEventType `json:"type"`
 	} `json:"event"`
 
 	// Id Record identifier, unique across kinds; safe in a URL path.
@@ -3235,6 +3499,45 @@ type TrackingEvent struct {
 
 // TrackingEventEventType defines model for TrackingEvent.Event.Type.
 type TrackingEventEventType string
+
+// TransitAuthorisation A transit state's written notice that it does not object to the transit of the goods of one export licence (UN Firearms Protocol art. 10(2)(b); ATT art. 9). It concerns every shipment under that licence.
+type TransitAuthorisation struct {
+	// Id Record identifier, unique across kinds; safe in a URL path.
+	Id   RecordId    `json:"id"`
+	Kind interface{} `json:"kind"`
+
+	// Label Confidentiality label (NATO STANAG 4774): the security policy its classification is expressed in, the classification, Releasable To (the permissive category, also written out as releasable_to), further categories, the originator and the creation and review times.
+	Label                Label `json:"label"`
+	TransitAuthorisation struct {
+		// IssuedOn Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		IssuedOn         Date `json:"issued_on"`
+		IssuingAuthority struct {
+			// Country ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+			Country Country `json:"country"`
+			Name    Name    `json:"name"`
+		} `json:"issuing_authority"`
+		Items []Goods `json:"items"`
+
+		// LicenceId The export licence whose shipments may pass.
+		LicenceId RecordId `json:"licence_id"`
+		Notes     *Text    `json:"notes,omitempty"`
+
+		// Reference The transit state's own reference of its notice.
+		Reference Reference `json:"reference"`
+
+		// TransitState ISO 3166-1 alpha-3 country code, or XKX for Kosovo.
+		TransitState Country `json:"transit_state"`
+
+		// ValidFrom Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidFrom Date `json:"valid_from"`
+
+		// ValidUntil Calendar date, RFC 3339 full-date (YYYY-MM-DD).
+		ValidUntil Date `json:"valid_until"`
+	} `json:"transit_authorisation"`
+
+	// Version Version of the record; each change is pushed as a higher version.
+	Version Version `json:"version"`
+}
 
 // Unit defines model for Unit.
 type Unit string
@@ -3882,6 +4185,142 @@ func (t *Record) MergeConsultation(v Consultation) error {
 	return err
 }
 
+// AsImportAuthorisation returns the union data inside the Record as a ImportAuthorisation
+func (t Record) AsImportAuthorisation() (ImportAuthorisation, error) {
+	var body ImportAuthorisation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromImportAuthorisation overwrites any union data inside the Record as the provided ImportAuthorisation
+func (t *Record) FromImportAuthorisation(v ImportAuthorisation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"import_authorisation"}`))
+	t.union = b
+	return err
+}
+
+// MergeImportAuthorisation performs a merge with any union data inside the Record, using the provided ImportAuthorisation
+func (t *Record) MergeImportAuthorisation(v ImportAuthorisation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"import_authorisation"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTransitAuthorisation returns the union data inside the Record as a TransitAuthorisation
+func (t Record) AsTransitAuthorisation() (TransitAuthorisation, error) {
+	var body TransitAuthorisation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTransitAuthorisation overwrites any union data inside the Record as the provided TransitAuthorisation
+func (t *Record) FromTransitAuthorisation(v TransitAuthorisation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"transit_authorisation"}`))
+	t.union = b
+	return err
+}
+
+// MergeTransitAuthorisation performs a merge with any union data inside the Record, using the provided TransitAuthorisation
+func (t *Record) MergeTransitAuthorisation(v TransitAuthorisation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"transit_authorisation"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBrokerRegistration returns the union data inside the Record as a BrokerRegistration
+func (t Record) AsBrokerRegistration() (BrokerRegistration, error) {
+	var body BrokerRegistration
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBrokerRegistration overwrites any union data inside the Record as the provided BrokerRegistration
+func (t *Record) FromBrokerRegistration(v BrokerRegistration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"broker_registration"}`))
+	t.union = b
+	return err
+}
+
+// MergeBrokerRegistration performs a merge with any union data inside the Record, using the provided BrokerRegistration
+func (t *Record) MergeBrokerRegistration(v BrokerRegistration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"broker_registration"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBrokeringLicence returns the union data inside the Record as a BrokeringLicence
+func (t Record) AsBrokeringLicence() (BrokeringLicence, error) {
+	var body BrokeringLicence
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBrokeringLicence overwrites any union data inside the Record as the provided BrokeringLicence
+func (t *Record) FromBrokeringLicence(v BrokeringLicence) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"brokering_licence"}`))
+	t.union = b
+	return err
+}
+
+// MergeBrokeringLicence performs a merge with any union data inside the Record, using the provided BrokeringLicence
+func (t *Record) MergeBrokeringLicence(v BrokeringLicence) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"kind":"brokering_licence"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 func (t Record) Discriminator() (string, error) {
 	var discriminator struct {
 		Discriminator string `json:"kind"`
@@ -3896,6 +4335,10 @@ func (t Record) ValueByDiscriminator() (interface{}, error) {
 		return nil, err
 	}
 	switch discriminator {
+	case "broker_registration":
+		return t.AsBrokerRegistration()
+	case "brokering_licence":
+		return t.AsBrokeringLicence()
 	case "consultation":
 		return t.AsConsultation()
 	case "denial":
@@ -3906,10 +4349,14 @@ func (t Record) ValueByDiscriminator() (interface{}, error) {
 		return t.AsEntity()
 	case "excluded_entity":
 		return t.AsExcludedEntity()
+	case "import_authorisation":
+		return t.AsImportAuthorisation()
 	case "licence":
 		return t.AsLicence()
 	case "tracking_event":
 		return t.AsTrackingEvent()
+	case "transit_authorisation":
+		return t.AsTransitAuthorisation()
 	default:
 		return nil, errors.New("unknown discriminator value: " + discriminator)
 	}

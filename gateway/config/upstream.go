@@ -72,7 +72,8 @@ func (u *Upstream) Configured() bool { return len(u.Destinations) > 0 }
 
 // recordKinds mirrors records.Kinds; config does not import the record
 // model, and a test in adapters/upstream keeps the two lists equal.
-var recordKinds = []string{"licence", "tracking_event", "entity", "excluded_entity", "end_user_certificate", "denial", "consultation"}
+var recordKinds = []string{"licence", "tracking_event", "entity", "excluded_entity", "end_user_certificate", "denial", "consultation",
+	"import_authorisation", "transit_authorisation", "broker_registration", "brokering_licence"}
 
 // RecordKinds lists the record kinds a destination may name.
 func RecordKinds() []string { return slices.Clone(recordKinds) }

@@ -242,11 +242,11 @@ func TestRevisionStable(t *testing.T) {
 }
 
 // decideFromStore decides in the way a push does: the registers in is given
-// are read from st for in's record (one read), through an overlay that
+// are read from st for in's record (registers.Read), through an overlay that
 // batch applies first (records allowed earlier in the same push).
 func decideFromStore(t testing.TB, e *OPA, st store.Store, in Input, batch ...*records.Record) Decision {
 	t.Helper()
-	snap, err := st.Registers(context.Background(), registers.RefsOf(append(batch, in.Record)))
+	snap, err := registers.Read(context.Background(), append(batch, in.Record), st.Registers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +287,9 @@ func TestRegistersFromStore(t *testing.T) {
 	if d := push(export("DPD-EVT-1", 1, 100), nil); d.Allow || !hasCode(d, "licence_unknown") {
 		t.Fatalf("before the licence is stored: %+v", d)
 	}
+	// The importing state's authorisation and the end user's certificate
+	// the licence names (licence conditions), stored before it.
+	stored(record(t, "import_authorisation", nil), record(t, "end_user_certificate", nil), record(t, "transit_authorisation", nil))
 	// A licence earlier in the same batch counts for a later declaration.
 	licence := record(t, "licence", nil) // ML1: 500
 	if d := push(export("DPD-EVT-1", 1, 100), nil, licence); !d.Allow {
@@ -326,7 +329,7 @@ func TestRegistersFromStore(t *testing.T) {
 	}
 
 	// The register of excluded entities, by name, normalised.
-	renamed := record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000124", "version": 1,
+	renamed := record(t, "licence", map[string]any{"id": "AIM-LIC-2026-000124", "version": 1, "licence.transit": nil,
 		"licence.holder": map[string]any{"entity_id": "L01234567B", "name": "SHADOW ARMS Sh. P. K."}})
 	agency := func(batch ...*records.Record) Decision {
 		return decideFromStore(t, e, st, Input{Caller: memberAIM, Action: Push, Record: renamed}, batch...)

@@ -18,10 +18,18 @@ const (
 	// art. 4), KindConsultation a consultation of the denying state.
 	KindDenial       = "denial"
 	KindConsultation = "consultation"
+	// The authorisations an export of small arms and light weapons is
+	// licensed against (UN Firearms Protocol art. 10(2)), and the register
+	// of brokers and their licences (art. 15).
+	KindImportAuthorisation  = "import_authorisation"
+	KindTransitAuthorisation = "transit_authorisation"
+	KindBrokerRegistration   = "broker_registration"
+	KindBrokeringLicence     = "brokering_licence"
 )
 
 // Kinds lists every record kind in a stable order.
-var Kinds = []string{KindLicence, KindTrackingEvent, KindEntity, KindExcludedEntity, KindEndUserCertificate, KindDenial, KindConsultation}
+var Kinds = []string{KindLicence, KindTrackingEvent, KindEntity, KindExcludedEntity, KindEndUserCertificate, KindDenial, KindConsultation,
+	KindImportAuthorisation, KindTransitAuthorisation, KindBrokerRegistration, KindBrokeringLicence}
 
 // KnownKind reports whether kind is one of Kinds.
 func KnownKind(kind string) bool {
@@ -33,13 +41,17 @@ func KnownKind(kind string) bool {
 // body is "event" (gateway/ARCHITECTURE.md, "Records"); every other kind's
 // body is named for the kind.
 var bodyKeys = map[string]string{
-	KindLicence:            "licence",
-	KindTrackingEvent:      "event",
-	KindEntity:             "entity",
-	KindExcludedEntity:     "excluded_entity",
-	KindEndUserCertificate: "end_user_certificate",
-	KindDenial:             "denial",
-	KindConsultation:       "consultation",
+	KindLicence:              "licence",
+	KindTrackingEvent:        "event",
+	KindEntity:               "entity",
+	KindExcludedEntity:       "excluded_entity",
+	KindEndUserCertificate:   "end_user_certificate",
+	KindDenial:               "denial",
+	KindConsultation:         "consultation",
+	KindImportAuthorisation:  "import_authorisation",
+	KindTransitAuthorisation: "transit_authorisation",
+	KindBrokerRegistration:   "broker_registration",
+	KindBrokeringLicence:     "brokering_licence",
 }
 
 // BodyKey is the top-level member holding the body of a record of kind.

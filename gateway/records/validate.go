@@ -300,6 +300,12 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 		notBefore("/consultation/answer/date", str(ans, "date"), "request.date", str(req, "date"))
 	case KindEndUserCertificate:
 		notBefore("/end_user_certificate/valid_until", str(body, "valid_until"), "issued_on", str(body, "issued_on"))
+	case KindImportAuthorisation, KindTransitAuthorisation, KindBrokerRegistration, KindBrokeringLicence:
+		ptr := "/" + BodyKey(k) + "/"
+		notBefore(ptr+"valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
+		if _, ok := body["issued_on"]; ok {
+			notBefore(ptr+"valid_from", str(body, "valid_from"), "issued_on", str(body, "issued_on"))
+		}
 	case KindTrackingEvent:
 		item, _ := body["item"].(map[string]any)
 		mk, _ := item["marking"].(map[string]any)

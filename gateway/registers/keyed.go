@@ -46,6 +46,12 @@ var keyedRegisters = []Keyed{
 	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups},
 	{Name: RegisterConsultations, Version: 1, Entries: consultationEntries, Follow: consultationFollow},
 	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups},
+	importAuthorisations,  // licence conditions (conditions.go)
+	transitAuthorisations, // licence conditions
+	endUserCertificates,   // licence conditions
+	licenceConditions,     // licence conditions
+	brokerRegistrations,   // brokering (conditions.go)
+	brokeringLicences,     // brokering
 }
 
 // KeyedRegisters returns every keyed register.

@@ -173,15 +173,18 @@ type Party struct {
 }
 
 // PartiesOf lists the parties a record names that the policy checks: a
-// licence's holder and end user, an end-user certificate's end user.
+// licence's holder, end user and broker, an end-user certificate's end
+// user, a tracking event's broker.
 func PartiesOf(rec *records.Record) []Party {
 	body := rec.Body()
 	var keys []string
 	switch rec.Kind {
 	case records.KindLicence:
-		keys = []string{"holder", "end_user"}
+		keys = []string{"holder", "end_user", "broker"}
 	case records.KindEndUserCertificate:
 		keys = []string{"end_user"}
+	case records.KindTrackingEvent:
+		keys = []string{"broker"}
 	}
 	var out []Party
 	for _, k := range keys {

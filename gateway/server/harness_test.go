@@ -62,6 +62,8 @@ type gatewayEnv struct {
 	revision string
 	// engine is the embedded policy (withEmbeddedPolicy), or nil.
 	engine *policy.OPA
+	// bare: the embedded policy's store starts empty (withBareRegisters).
+	bare bool
 
 	// The real audit log (withAuditChain), or nil: the chain, the file
 	// store under it (whose writes fail on demand), the signer of its
@@ -190,6 +192,18 @@ func withEmbeddedPolicy() gatewayOption {
 	}
 }
 
+// withBareRegisters is withEmbeddedPolicy on a store that holds nothing,
+// not even the authorisations the test licences name (storeConditions):
+// for the tests of the licence conditions themselves.
+func withBareRegisters() gatewayOption {
+	return func(s *gatewaySetup) {
+		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
+			e.bare = true
+			e.embedPolicy(d, nil)
+		})
+	}
+}
+
 // withShadowPolicy is withEmbeddedPolicy with the Rego module candidate
 // evaluated beside it as the shadow policy.
 func withShadowPolicy(candidate string) gatewayOption {
@@ -234,6 +248,42 @@ func (e *gatewayEnv) embedPolicyOn(d *Deps, shadow *policy.Source, st store.Stor
 	t.Cleanup(engine.Close)
 	d.Store, d.Policy = st, engine
 	e.engine = engine
+	if !e.bare {
+		e.storeConditions(st)
+	}
+}
+
+// conditionIDs are the records storeConditions stores.
+var conditionIDs = []string{"AIM-IA-2026-0001", "AIM-EUC-2026-0001", "AIM-EUC-2026-0002"}
+
+// storeConditions stores the importing state's import authorisation and
+// the end users' certificates that the test licences (the records package's sample, the policy package's licence)
+// name, so that they are issued as the licence conditions require
+// (gateway/ARCHITECTURE.md, "Licence conditions"): the registry every test
+// on the embedded policy starts from. Stored again (a replica on a shared
+// store), each is unchanged.
+func (e *gatewayEnv) storeConditions(st store.Store) {
+	t := e.t
+	t.Helper()
+	euc := polRecord(t, "end_user_certificate")
+	docs := []map[string]any{polRecord(t, "import_authorisation"), euc,
+		exWith(euc, "id", "AIM-EUC-2026-0002", "end_user_certificate.end_user.name", "Ministry of Defence")}
+	body, err := json.Marshal(docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := records.DecodeBatch(body, records.FormatJSON, records.Limits{MaxRecords: 10, MaxDepth: 16, MaxStringLength: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Record == nil {
+			t.Fatalf("condition record %d: %v", r.Index, r.Errors)
+		}
+		if _, err := st.Put(context.Background(), r.Record, nil); err != nil {
+			t.Fatalf("store %s: %v", r.Record.ID, err)
+		}
+	}
 }
 
 // withAuditChain runs the gateway on the real audit chain over a file
@@ -452,11 +502,15 @@ func (c *memberClient) get(path string) memberResponse {
 	return c.do(http.MethodGet, path, "", "", nil)
 }
 
-// stored is the id and version of every record in the gateway's store.
+// stored is the id and version of every record in the gateway's store,
+// but for those storeConditions put there.
 func (e *gatewayEnv) stored(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	err := e.records.Query(context.Background(), store.Query{}, func(r *records.Record, _ string) error {
+		if slices.Contains(conditionIDs, r.ID) {
+			return nil
+		}
 		out = append(out, fmt.Sprintf("%s v%d", r.ID, r.Version))
 		return nil
 	})

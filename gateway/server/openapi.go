@@ -17,11 +17,15 @@ var openapiDoc []byte
 // openapiSchemaNames are the components.schemas entries that hold each
 // record kind's JSON Schema.
 var openapiSchemaNames = map[string]string{
-	records.KindLicence:            "Licence",
-	records.KindTrackingEvent:      "TrackingEvent",
-	records.KindEntity:             "Entity",
-	records.KindExcludedEntity:     "ExcludedEntity",
-	records.KindEndUserCertificate: "EndUserCertificate",
-	records.KindDenial:             "Denial",
-	records.KindConsultation:       "Consultation",
+	records.KindLicence:              "Licence",
+	records.KindTrackingEvent:        "TrackingEvent",
+	records.KindEntity:               "Entity",
+	records.KindExcludedEntity:       "ExcludedEntity",
+	records.KindEndUserCertificate:   "EndUserCertificate",
+	records.KindDenial:               "Denial",
+	records.KindConsultation:         "Consultation",
+	records.KindImportAuthorisation:  "ImportAuthorisation",
+	records.KindTransitAuthorisation: "TransitAuthorisation",
+	records.KindBrokerRegistration:   "BrokerRegistration",
+	records.KindBrokeringLicence:     "BrokeringLicence",
 }

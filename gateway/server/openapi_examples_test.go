@@ -278,7 +278,7 @@ func openapiExamples(t *testing.T) map[string]any {
 		trace + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"trace": ex("The seed export declaration of the item (example signature)", map[string]any{
 				"item":   map[string]any{"country": marking["country"], "manufacturer": marking["manufacturer"], "serial": marking["serial"]},
-				"events": []any{delivery(evt, []any{})}}),
+				"events": []any{delivery(evt, []any{})}, "brokering": []any{}}),
 		},
 		p("/v1/whoami", "get") + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"aim": ex("The licensing agency of the dev stack", map[string]any{"member": "AL/GOV/AIM", "name": "Albanian Agency of Industry and Military",

@@ -117,11 +117,14 @@ func TestPolE2EFourViews(t *testing.T) {
 	for _, m := range []string{"AL/GOV/AIM", "AL/GOV/DPD", "IT/GOV/MOD", "NATO/ORG/LIAISON"} {
 		views[m] = polPull(t, e, m, rev)
 	}
+	// The licence's import authorisation and end-user certificates are
+	// stored by the harness (storeConditions): the agency reads both,
+	// customs the authorisation, a partner and the liaison neither.
 	wantIDs := map[string][]string{
-		"AL/GOV/AIM": {"AIM-ENT-L61234567A", "AIM-EVT-2026-0000777", "AIM-EVT-2026-0000778", "AIM-EXC-2025-0007",
-			"AIM-LIC-2026-000123", "DPD-EVT-2026-9000001"},
+		"AL/GOV/AIM": {"AIM-ENT-L61234567A", "AIM-EUC-2026-0001", "AIM-EUC-2026-0002", "AIM-EVT-2026-0000777", "AIM-EVT-2026-0000778",
+			"AIM-EXC-2025-0007", "AIM-IA-2026-0001", "AIM-LIC-2026-000123", "DPD-EVT-2026-9000001"},
 		"AL/GOV/DPD": {"AIM-ENT-L61234567A", "AIM-EVT-2026-0000777", "AIM-EVT-2026-0000778", "AIM-EXC-2025-0007",
-			"AIM-LIC-2026-000123", "DPD-EVT-2026-9000001"},
+			"AIM-IA-2026-0001", "AIM-LIC-2026-000123", "DPD-EVT-2026-9000001"},
 		"IT/GOV/MOD":       {"AIM-EVT-2026-0000777", "AIM-LIC-2026-000123"}, // REL ALB, NATO: Italy is an ally
 		"NATO/ORG/LIAISON": {"AIM-ENT-L61234567A", "AIM-EVT-2026-0000777", "AIM-LIC-2026-000123"},
 	}

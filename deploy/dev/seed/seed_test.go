@@ -126,7 +126,7 @@ func push(t *testing.T) *seeded {
 			if err != nil && err != store.ErrNotFound {
 				t.Fatal(err)
 			}
-			snap, err := st.Registers(ctx, registers.RefsOf([]*records.Record{rec}))
+			snap, err := registers.Read(ctx, []*records.Record{rec}, st.Registers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,6 +240,31 @@ func TestSeedTellsTheStory(t *testing.T) {
 				t.Errorf("%s is held by an excluded entity", rec.ID)
 			}
 		}
+	}
+
+	// Licence conditions: every export licence of small arms names its
+	// import authorisation and end-user certificate, held in the seed; the
+	// brokered export's declarations name the broker's brokering licence.
+	for _, rec := range s.all {
+		b := rec.Body()
+		if rec.Kind == records.KindLicence && b["type"] == "export" && rec.Label.Originator == "AL/GOV/AIM" {
+			for _, it := range b["items"].([]any) {
+				if cat := it.(map[string]any)["ml_category"]; cat != "ML1" && cat != "ML2" {
+					continue
+				}
+				if s.all[fmt.Sprint(b["end_user_certificate_id"])] == nil || b["import_authorisation"] == nil {
+					t.Errorf("%s exports small arms without its authorisations in the seed", rec.ID)
+				}
+			}
+		}
+		if broker, ok := b["broker"].(map[string]any); ok && (rec.Kind == records.KindLicence || rec.Kind == records.KindTrackingEvent) {
+			if bl := s.all[fmt.Sprint(broker["brokering_licence_id"])]; bl == nil || bl.Kind != records.KindBrokeringLicence {
+				t.Errorf("%s names brokering licence %v, which the seed does not hold", rec.ID, broker["brokering_licence_id"])
+			}
+		}
+	}
+	if d := s.all["DPD-EVT-2026-0004701"]; d == nil || d.Body()["broker"] == nil {
+		t.Error("the seed has no brokered export declaration")
 	}
 
 	// A rifle's trace: manufacture at Gramsh, export declaration, exit.

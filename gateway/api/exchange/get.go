@@ -149,10 +149,65 @@ func (h *Handlers) Trace(c *gin.Context) error {
 		}
 		out, events = append(out, d...), append(events, ev...)
 	}
-	p.answered(audit.DecisionAllow, http.StatusOK, len(out))
+	brokering, bev, err := h.brokering(c, p, found, out)
+	if err != nil {
+		return err
+	}
+	events = append(events, bev...)
+	p.answered(audit.DecisionAllow, http.StatusOK, len(out)+len(brokering))
 	if err := p.commit(events); err != nil {
 		return err
 	}
-	ok(c, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial}, "events": out})
+	ok(c, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial},
+		"events": out, "brokering": brokering})
 	return nil
+}
+
+// brokering is the trace's brokering activity: the brokering licence each
+// released event of the item names (a brokered export declaration's
+// event.broker.brokering_licence_id), each decided for the caller like any
+// record (gateway/ARCHITECTURE.md, "Traces"). Only events the caller was
+// given count, so a withheld event reveals nothing through its broker; a
+// brokering licence withheld and one not stored are answered alike (absent)
+// and cost the same decision, as in Get.
+func (h *Handlers) brokering(c *gin.Context, p *pipeline, found []*records.Record, released []Delivery) ([]Delivery, []audit.Event, error) {
+	given := make(map[string]bool, len(released))
+	for _, d := range released {
+		given[d.ID] = true
+	}
+	var ids []string
+	for _, rec := range found {
+		if !given[rec.ID] {
+			continue
+		}
+		broker, _ := rec.Body()["broker"].(map[string]any)
+		if id, _ := broker["brokering_licence_id"].(string); records.ValidID(id) && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	out := []Delivery{}
+	var events []audit.Event
+	for _, id := range ids {
+		rec, err := h.get(c.Request.Context(), id)
+		if err == nil && rec.Kind != records.KindBrokeringLicence {
+			// Named as a brokering licence, it is none: as if not stored.
+			err = store.ErrNotFound
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			_ = p.decide(standIn(id))
+			ev := recordEvent(p.req, nil, audit.DecisionWithhold, policy.Decision{})
+			ev.RecordID, ev.Reasons = id, []verdict.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
+			events = append(events, ev)
+			continue
+		case err != nil:
+			return nil, nil, problem.Unavailable("the record store is unavailable", err)
+		}
+		d, ev, err := p.deliver([]*records.Record{rec})
+		if err != nil {
+			return nil, nil, err
+		}
+		out, events = append(out, d...), append(events, ev...)
+	}
+	return out, events, nil
 }

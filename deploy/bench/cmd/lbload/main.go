@@ -88,7 +88,7 @@ func push(ctx context.Context, c *http.Client, target, id string) bool {
 			"type": "export", "status": "issued",
 			"holder":     map[string]any{"entity_id": "L61234567A", "name": "KAYO sh.a."},
 			"issue_date": "2026-06-02", "valid_from": "2026-06-04", "valid_until": "2029-06-03",
-			"items":  []any{map[string]any{"ml_category": "ML1", "description": "KAYO K9 pistols", "quantity": 10, "unit": "units"}},
+			"items":  []any{map[string]any{"ml_category": "ML3", "description": "9x19mm cartridges", "quantity": 10, "unit": "rounds"}},
 			"origin": "ALB", "destination": "ITA",
 			"end_user": map[string]any{"name": "Ministero della Difesa", "country": "ITA",
 				"address": map[string]any{"city": "Roma", "country": "ITA"}},
