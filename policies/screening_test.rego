@@ -10,6 +10,18 @@ srb_licence := json.patch(licence, [
 	{"op": "add", "path": "/licence/consignee", "value": {"name": "Balkan Logistics", "country": "SRB"}},
 ])
 
+# The import authorisation and end-user certificate srb_licence names, for
+# Serbia and its end user (conditions.rego), so that only screening decides.
+srb_registers := json.patch(registers, [
+	{"op": "replace", "path": "/import_authorisations/CZ-IA-2026-0001/AIM-IA-2026-0001/destination", "value": "SRB"},
+	{"op": "replace", "path": "/end_user_certificates/AIM-EUC-2026-0001/AIM-EUC-2026-0001/end_user", "value": {"name": "Djordjevic Trading", "country": "SRB"}},
+	{"op": "replace", "path": "/end_user_certificates/AIM-EUC-2026-0001/AIM-EUC-2026-0001/country", "value": "SRB"},
+	{"op": "add", "path": "/transit_authorisations/AIM-LIC-2026-000200|HRV", "value": {"AIM-TA-2026-0001": object.union(
+		registers.transit_authorisations["AIM-LIC-2026-000123|HRV"]["AIM-TA-2026-0001"],
+		{"licence_id": "AIM-LIC-2026-000200"},
+	)}},
+])
+
 # Italy's denial of 2026-06-10, as the denials register holds it.
 it_denial := {
 	"record_id": "IT-GOV-MOD-DEN-2026-0007",
@@ -34,7 +46,7 @@ denial_match := {
 	"fields": ["name", "country"],
 }
 
-denial_regs(denial, match, consultations) := object.union(registers, {
+denial_regs(denial, match, consultations) := object.union(srb_registers, {
 	"denials": {"SRB|ML1": {"IT-GOV-MOD-DEN-2026-0007": denial}},
 	"consultations": consultations,
 	"screening": {"denials": [match]},
@@ -47,7 +59,7 @@ consultation_entry(outcome, originator) := {"IT-GOV-MOD-DEN-2026-0007": {"AIM-CO
 }}}
 
 test_denial_without_match_allowed if {
-	allowed(decide_regs(aim, srb_licence, object.union(registers, {"screening": {"denials": []}})))
+	allowed(decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"denials": []}})))
 }
 
 test_denial_match_requires_consultation if {
@@ -153,7 +165,7 @@ excluded_match := {
 }
 
 test_excluded_entity_match_denied if {
-	d := decide_regs(aim, srb_licence, object.union(registers, {"screening": {"excluded": [excluded_match]}}))
+	d := decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"excluded": [excluded_match]}}))
 	denied_with(d, "excluded_entity_match")
 	some r in d.reasons
 	r.code == "excluded_entity_match"
@@ -163,7 +175,7 @@ test_excluded_entity_match_denied if {
 
 test_excluded_entity_match_not_in_force if {
 	ended := object.union(excluded_match, {"until": "2026-06-01"})
-	allowed(decide_regs(aim, srb_licence, object.union(registers, {"screening": {"excluded": [ended]}})))
+	allowed(decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"excluded": [ended]}})))
 }
 
 # A party the exact rule refuses is not refused twice.
@@ -186,7 +198,7 @@ sanctions_match := {
 }
 
 test_sanctions_match_denied if {
-	d := decide_regs(aim, srb_licence, object.union(registers, {"screening": {"sanctions": [sanctions_match]}}))
+	d := decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"sanctions": [sanctions_match]}}))
 	denied_with(d, "sanctions_match")
 	some r in d.reasons
 	r.code == "sanctions_match"
@@ -196,14 +208,14 @@ test_sanctions_match_denied if {
 
 test_sanctions_match_without_reference if {
 	m := object.remove(sanctions_match, ["reference"])
-	d := decide_regs(aim, srb_licence, object.union(registers, {"screening": {"sanctions": [m]}}))
+	d := decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"sanctions": [m]}}))
 	some r in d.reasons
 	contains(r.message, "reference (none)")
 }
 
 test_suspended_licence_not_screened_for_sanctions if {
 	s := json.patch(srb_licence, [{"op": "replace", "path": "/licence/status", "value": "suspended"}])
-	allowed(decide_regs(aim, s, object.union(registers, {"screening": {"sanctions": [sanctions_match]}})))
+	allowed(decide_regs(aim, s, object.union(srb_registers, {"screening": {"sanctions": [sanctions_match]}})))
 }
 
 al_denial := {
