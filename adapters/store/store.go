@@ -107,6 +107,8 @@ type Store interface {
 	// entries are indexes the store keeps in the transaction that stores
 	// each record, derived by registers.Of.
 	Registers(ctx context.Context, refs registers.Refs) (*registers.Snapshot, error)
+	// Customs usage batches and each licence's remaining quantity.
+	UsageStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -48,7 +48,7 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}, regBuckets...)
+	allBuckets = append(append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}, regBuckets...), usageBuckets...)
 
 	keyFormat = []byte("format")
 	// keyBackfill is the last record id the back-fill of the register

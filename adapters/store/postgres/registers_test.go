@@ -38,6 +38,12 @@ func TestReplicasNeverExceedALicence(t *testing.T) {
 	storetest.ConcurrentExports(t, openReplicas(t, 4), 20)
 }
 
+// TestReplicasUsage: usage batches through four pools on one database, as
+// replicas would send them, never use more than a licence allows.
+func TestReplicasUsage(t *testing.T) {
+	storetest.ConcurrentUsage(t, openReplicas(t, 4), 10)
+}
+
 // TestReplicasSeeASuspension: a licence suspended through one replica is
 // read suspended, and refused, through another at once.
 func TestReplicasSeeASuspension(t *testing.T) {

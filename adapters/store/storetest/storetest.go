@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, newStore(t)) })
 	runRegisters(t, newStore)
+	runUsage(t, newStore)
 }
 
 var ctx = context.Background()
