@@ -30,24 +30,25 @@ type Config struct {
 	OpsMetrics bool `yaml:"ops_metrics"`
 	// Development marks a local development stack: it allows plain-http
 	// addresses for Vault and the OPA server. Never set it in production.
-	Development bool      `yaml:"development"`
-	HTTP        HTTP      `yaml:"http"`
-	TLS         TLS       `yaml:"tls"`
-	Members     []Member  `yaml:"members"`
-	Limits      Limits    `yaml:"limits"`
-	Redis       Redis     `yaml:"redis"`
-	RateLimit   RateLimit `yaml:"ratelimit"`
-	Vault       Vault     `yaml:"vault"`
-	Sign        Sign      `yaml:"sign"`
-	Policy      Policy    `yaml:"policy"`
-	Store       Store     `yaml:"store"`
-	Upstream    Upstream  `yaml:"upstream"`
-	Log         Log       `yaml:"log"`
-	Shutdown    Shutdown  `yaml:"shutdown"`
-	Audit       Audit     `yaml:"audit"`
-	Console     Console   `yaml:"console"`
-	Cursors     Cursors   `yaml:"cursors"`
-	Tracing     Tracing   `yaml:"tracing"`
+	Development bool       `yaml:"development"`
+	HTTP        HTTP       `yaml:"http"`
+	TLS         TLS        `yaml:"tls"`
+	Members     []Member   `yaml:"members"`
+	Limits      Limits     `yaml:"limits"`
+	Redis       Redis      `yaml:"redis"`
+	RateLimit   RateLimit  `yaml:"ratelimit"`
+	Vault       Vault      `yaml:"vault"`
+	Sign        Sign       `yaml:"sign"`
+	Policy      Policy     `yaml:"policy"`
+	Store       Store      `yaml:"store"`
+	Upstream    Upstream   `yaml:"upstream"`
+	Log         Log        `yaml:"log"`
+	Shutdown    Shutdown   `yaml:"shutdown"`
+	Audit       Audit      `yaml:"audit"`
+	Console     Console    `yaml:"console"`
+	Cursors     Cursors    `yaml:"cursors"`
+	Tracing     Tracing    `yaml:"tracing"`
+	Deliveries  Deliveries `yaml:"deliveries"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -101,21 +102,22 @@ var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in typ
 // Default returns the configuration used for every key the file leaves out.
 func Default() *Config {
 	return &Config{
-		Listen:    "127.0.0.1:8443",
-		HTTP:      defaultHTTP(),
-		TLS:       defaultTLS(),
-		Limits:    defaultLimits(),
-		Redis:     defaultRedis(),
-		RateLimit: defaultRateLimit(),
-		Vault:     defaultVault(),
-		Sign:      defaultSign(),
-		Policy:    defaultPolicy(),
-		Store:     defaultStore(),
-		Upstream:  defaultUpstream(),
-		Log:       Log{Level: "info", Format: "json"},
-		Audit:     defaultAudit(),
-		Console:   defaultConsole(),
-		Tracing:   defaultTracing(),
+		Listen:     "127.0.0.1:8443",
+		HTTP:       defaultHTTP(),
+		TLS:        defaultTLS(),
+		Limits:     defaultLimits(),
+		Redis:      defaultRedis(),
+		RateLimit:  defaultRateLimit(),
+		Vault:      defaultVault(),
+		Sign:       defaultSign(),
+		Policy:     defaultPolicy(),
+		Store:      defaultStore(),
+		Upstream:   defaultUpstream(),
+		Log:        Log{Level: "info", Format: "json"},
+		Audit:      defaultAudit(),
+		Console:    defaultConsole(),
+		Tracing:    defaultTracing(),
+		Deliveries: defaultDeliveries(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -161,6 +163,7 @@ func (c *Config) Validate() error {
 	c.Console.validate(v.at("console"), c.Path)
 	c.Cursors.validate(v.at("cursors"), c.Path)
 	c.Tracing.validate(v.at("tracing"), c)
+	c.Deliveries.validate(v.at("deliveries"))
 	c.validateTransport(v)
 	return v.err()
 }
