@@ -3,6 +3,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -107,6 +108,11 @@ type Store interface {
 	// entries are indexes the store keeps in the transaction that stores
 	// each record, derived by registers.Of.
 	Registers(ctx context.Context, refs registers.Refs) (*registers.Snapshot, error)
+	// ScanKeyed calls fn for every entry of one keyed register
+	// (registers.Keyed), in key and record id order: what a listing
+	// outside a push reads (exports awaiting confirmation, …). Returning
+	// an error from fn stops the scan and is returned.
+	ScanKeyed(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error
 	// Customs usage batches and each licence's remaining quantity.
 	UsageStore
 	Ping(ctx context.Context) error

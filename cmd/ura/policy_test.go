@@ -29,6 +29,16 @@ func TestPolicyTestCommand(t *testing.T) {
 		t.Errorf("report:\n%s", out)
 	}
 
+	// Every rule of the embedded policy is exercised by its tests: the
+	// coverage may not fall to 95% or below.
+	out, _, err = policyTestRun(t, "test", "--json")
+	var own struct {
+		Coverage float64 `json:"coverage_percent"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &own) != nil || own.Coverage <= 95 {
+		t.Errorf("embedded policy coverage %.1f%% (err %v), want above 95%%", own.Coverage, err)
+	}
+
 	// A directory whose test fails: listed, and the command fails.
 	dir := t.TempDir()
 	_ = os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package ura\n\ndecision := {\"allow\": false, \"redact\": [], \"reasons\": []}\n"), 0o600)

@@ -582,27 +582,12 @@ func (s *replicaStack) haproxy(t *testing.T) string {
 		t.Skip("haproxy is not installed (apt-get install haproxy; .ci/run installs it)")
 	}
 	port := testenv.FreePort(t)
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "deploy", "dev", "haproxy-replicas.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `global
-  maxconn 2000
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  retries 3
-  option redispatch
-listen ura
-  bind 127.0.0.1:%d
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-  # A draining replica answers /readyz 503 at once; a slow answer from a
-  # busy one is not a failure until timeout check, so a loaded machine does
-  # not take every replica out of the rotation at once.
-  timeout check 2s
-  default-server inter 100ms fall 1 rise 2
-`, port)
+	b.WriteString(strings.NewReplacer("@BIND@", fmt.Sprintf("127.0.0.1:%d", port), "@CLIENT_TIMEOUT@", "60s").Replace(string(tmpl)))
 	for _, r := range s.reps {
 		fmt.Fprintf(&b, "  server %s 127.0.0.1:%d check port %d\n", r.name, r.fx.port, r.fx.opsPort)
 	}

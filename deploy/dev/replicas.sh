@@ -57,28 +57,7 @@ wait_ready() {
 write_lb_config() {
 	local n="$1" i
 	{
-		cat <<CFG
-# Written by deploy/dev/replicas.sh for $n replicas.
-global
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 5m
-  timeout server 5m
-  retries 3
-  option redispatch
-listen ura
-  bind 127.0.0.1:$LB_PORT
-  balance roundrobin
-  option httpchk GET /readyz
-  http-check expect status 200
-  # A draining replica answers /readyz 503 at once; a slow answer from a
-  # busy one is not a failure until timeout check, so a loaded machine does
-  # not take every replica out of the rotation at once.
-  timeout check 2s
-  default-server inter 200ms fall 1 rise 2
-CFG
+		sed -e "s/@BIND@/127.0.0.1:$LB_PORT/" -e "s/@CLIENT_TIMEOUT@/5m/" "$URA_ROOT/deploy/dev/haproxy-replicas.cfg"
 		for ((i = 1; i <= n; i++)); do
 			printf '  server r%d 127.0.0.1:%d check port %d\n' "$i" "$(api_port "$i")" "$(ops_port "$i")"
 		done

@@ -25,6 +25,7 @@ func NewOverlay(s *Snapshot) *Overlay {
 func (o *Overlay) Apply(rec *records.Record) {
 	e := Of(rec)
 	s := o.s
+	o.applyKeyed(rec)
 	switch {
 	case e.Licence != nil:
 		if old, ok := s.Licences[rec.ID]; ok && old.Version > rec.Version {
@@ -99,7 +100,55 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 	for _, p := range parties {
 		o.party(out, p)
 	}
+	for _, k := range keyedRegisters {
+		keys := []string(nil)
+		if k.Lookups != nil {
+			keys = k.Lookups(rec)
+		}
+		if k.Follow != nil {
+			keys = append(keys, k.Follow(rec, o.s)...)
+		}
+		for _, key := range keys {
+			for id, v := range o.s.Keyed[k.Name][key] {
+				out.AddKeyed(k.Name, key, id, v)
+			}
+		}
+	}
 	return out
+}
+
+// applyKeyed replaces what an older version of rec put on the keyed
+// registers the overlay holds with what rec puts there. An older version
+// than one the overlay holds changes nothing.
+func (o *Overlay) applyKeyed(rec *records.Record) {
+	if len(keyedRegisters) == 0 {
+		return
+	}
+	for _, keys := range o.s.Keyed {
+		for _, list := range keys {
+			if old, ok := list[rec.ID]; ok && old.Version > rec.Version {
+				return
+			}
+		}
+	}
+	for _, keys := range o.s.Keyed {
+		for key, list := range keys {
+			if _, ok := list[rec.ID]; ok {
+				if delete(list, rec.ID); len(list) == 0 {
+					delete(keys, key)
+				}
+			}
+		}
+	}
+	rows, err := KeyedOf(rec, nil)
+	if err != nil {
+		// The store derives the same rows and refuses the record with
+		// this error; the overlay must not count it either.
+		return
+	}
+	for _, r := range rows {
+		o.s.AddKeyed(r.Register, r.Key, rec.ID, KeyedValue{Version: rec.Version, Value: r.Value})
+	}
 }
 
 func (o *Overlay) party(out *Snapshot, p Party) {

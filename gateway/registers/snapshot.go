@@ -21,11 +21,14 @@ type Refs struct {
 	EntityIDs    []string
 	Names        []string // normalised
 	Declarations []string // record ids of export declarations
+	// Keyed names the keys of keyed registers the batch's decisions read
+	// (Keyed.Lookups, or a Follow after a first read).
+	Keyed []KeyRef
 }
 
 // Empty reports whether r names nothing, so that no read is needed.
 func (r Refs) Empty() bool {
-	return len(r.Licences)+len(r.EntityIDs)+len(r.Names)+len(r.Declarations) == 0
+	return len(r.Licences)+len(r.EntityIDs)+len(r.Names)+len(r.Declarations)+len(r.Keyed) == 0
 }
 
 // RefsOf lists what a batch of records refers to: the parties they name,
@@ -49,6 +52,7 @@ func RefsOf(recs []*records.Record) Refs {
 		for _, p := range PartiesOf(rec) {
 			party(p)
 		}
+		keyedLookups(rec, func(k KeyRef) { r.Keyed = append(r.Keyed, k) })
 		if lic, ok := exportLicence(rec); ok {
 			r.Licences = append(r.Licences, lic)
 			r.Declarations = append(r.Declarations, rec.ID)
@@ -65,6 +69,7 @@ func RefsOf(recs []*records.Record) Refs {
 		slices.Sort(*s)
 		*s = slices.Compact(*s)
 	}
+	r.Keyed = compactRefs(r.Keyed)
 	return r
 }
 
@@ -94,6 +99,11 @@ type Snapshot struct {
 	// Declarations is what each export declaration counts now, by record
 	// id (only in a store read and the overlay: the policy reads Exported).
 	Declarations map[string]*Export
+	// Keyed holds the entries of keyed registers: register → key → record
+	// id → entry.
+	Keyed map[string]map[string]map[string]KeyedValue
+	// read is every keyed register key a store read covered, found or not.
+	read map[KeyRef]bool
 }
 
 // NewSnapshot is an empty snapshot, ready to fill.
@@ -105,8 +115,13 @@ func NewSnapshot() *Snapshot {
 		ByName:       map[string]map[string]*Exclusion{},
 		Exported:     map[string]map[string]int64{},
 		Declarations: map[string]*Export{},
+		Keyed:        map[string]map[string]map[string]KeyedValue{},
 	}
 }
+
+// MarkRead records that a store read covered refs' keyed register keys, so
+// FollowRefs does not ask for them again (Read calls it after each read).
+func (s *Snapshot) MarkRead(refs Refs) { s.markRead(refs.Keyed) }
 
 // AddExclusion lists x under its entity id and its name.
 func (s *Snapshot) AddExclusion(x *Exclusion) {
@@ -185,12 +200,14 @@ func (s *Snapshot) Doc() map[string]any {
 		}
 		exp[id] = cats
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"licences": lic,
 		"entities": ent,
 		"excluded": map[string]any{"by_id": exclusions(s.ByID), "by_name": exclusions(s.ByName)},
 		"exported": exp,
 	}
+	s.keyedDoc(doc)
+	return doc
 }
 
 func num(q int64) json.Number { return json.Number(strconv.FormatInt(q, 10)) }

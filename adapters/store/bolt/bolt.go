@@ -48,7 +48,7 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = append(append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta}, regBuckets...), usageBuckets...)
+	allBuckets = append(append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta, bRegKeyed, bRegKeyedRec, bRegKeyedVer}, regBuckets...), usageBuckets...)
 
 	keyFormat = []byte("format")
 	// keyBackfill is the last record id the back-fill of the register
@@ -136,6 +136,9 @@ func Open(path string, opts Options) (*Store, error) {
 	})
 	if err == nil && needBackfill {
 		err = backfill(db)
+	}
+	if err == nil {
+		err = syncKeyed(db)
 	}
 	if err != nil {
 		_ = db.Close()

@@ -190,3 +190,15 @@ func TestBackfillRegisters(t *testing.T) {
 		t.Fatalf("the back-filled balance is not enforced: %v", err)
 	}
 }
+
+func TestKeyedRebuild(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ura.db")
+	reopen := func() store.Store {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.KeyedRebuild(t, reopen(), reopen)
+}

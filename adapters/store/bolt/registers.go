@@ -224,6 +224,9 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 	}
 	out := registers.NewSnapshot()
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		if err := readKeyed(tx, refs.Keyed, out); err != nil {
+			return err
+		}
 		ids := append([]string(nil), refs.EntityIDs...)
 		names := append([]string(nil), refs.Names...)
 		for _, id := range refs.Licences {

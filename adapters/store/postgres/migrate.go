@@ -135,6 +135,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 			}
 		}
 	}
+	if _, err := syncKeyed(ctx, tx); err != nil {
+		return current, fmt.Errorf("keyed registers: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return current, err
 	}

@@ -324,7 +324,8 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 		if ix.LicenceID != "" {
 			licence = ix.LicenceID
 		}
-		if states[rec.ID].exists || inserted[rec.ID] {
+		existed := states[rec.ID].exists || inserted[rec.ID]
+		if existed {
 			batch.Queue(`UPDATE ura_records SET kind = $2, version = $3, seq = nextval('ura_record_seq'),
 				originator = $4, created = $5, licence_id = $6, mark_country = $7, mark_manufacturer = $8,
 				mark_serial = $9, raw = $10, stored_at = now() WHERE id = $1`,
@@ -338,6 +339,9 @@ func (s *Store) putTx(ctx context.Context, items []store.Item, ixs []recdoc.Inde
 		batch.Queue(`INSERT INTO ura_record_versions (id, version, kind, raw) VALUES ($1, $2, $3, $4)`,
 			rec.ID, rec.Version, rec.Kind, []byte(rec.Raw))
 		if err := queueIndex(batch, rec, entries[i], prevExports[i]); err != nil {
+			return nil, err
+		}
+		if err := queueKeyed(batch, rec, existed); err != nil {
 			return nil, err
 		}
 	}

@@ -167,3 +167,17 @@ func TestBadDSNDoesNotLeakPassword(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestKeyedRebuild(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	schema := schemaName(t)
+	t.Cleanup(func() { dropSchema(t, dsn, schema) })
+	reopen := func() store.Store {
+		s, err := Open(context.Background(), Options{DSN: dsn, Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.KeyedRebuild(t, reopen(), reopen)
+}

@@ -272,7 +272,10 @@ UNION ALL SELECT 'd', to_jsonb(d) FROM ura_reg_declarations d WHERE d.record_id 
 // Registers reads what refs name in one query (see registers.Refs).
 func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.Snapshot, error) {
 	out := registers.NewSnapshot()
-	if refs.Empty() {
+	if err := readKeyed(ctx, s.pool, refs.Keyed, out); err != nil {
+		return nil, fmt.Errorf("postgres store: registers: %w", err)
+	}
+	if len(refs.Licences)+len(refs.EntityIDs)+len(refs.Names)+len(refs.Declarations) == 0 {
 		return out, nil
 	}
 	arr := func(v []string) []string {

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, newStore(t)) })
 	runRegisters(t, newStore)
 	runUsage(t, newStore)
+	t.Run("KeyedRegisters", func(t *testing.T) { testKeyed(t, newStore) })
 }
 
 var ctx = context.Background()

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -121,6 +122,24 @@ func (s *Store) Registers(context.Context, registers.Refs) (*registers.Snapshot,
 		o.Apply(st.rec)
 	}
 	return snap, nil
+}
+
+// ScanKeyed derives one keyed register from every stored record.
+func (s *Store) ScanKeyed(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error {
+	snap, err := s.Registers(ctx, registers.Refs{})
+	if err != nil {
+		return err
+	}
+	keys := slices.Sorted(maps.Keys(snap.Keyed[register]))
+	for _, k := range keys {
+		list := snap.Keyed[register][k]
+		for _, id := range slices.Sorted(maps.Keys(list)) {
+			if err := fn(k, id, list[id].Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Store) Versions(_ context.Context, id string) ([]*records.Record, error) {

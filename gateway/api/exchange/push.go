@@ -241,12 +241,9 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	snap := registers.NewSnapshot()
-	if refs := registers.RefsOf(recs); !refs.Empty() {
-		var err error
-		if snap, err = ps.deps.Store.Registers(ctx, refs); err != nil {
-			return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
-		}
+	snap, err := registers.Read(ctx, recs, ps.deps.Store.Registers)
+	if err != nil {
+		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
 	overlay := registers.NewOverlay(snap)
 	for i := range items {

@@ -1,0 +1,230 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/registers"
+)
+
+// The keyed registers (registers.Keyed), in three buckets:
+//
+//	reg_keyed     len(register) register len(key) key record id → version (uint32) value
+//	reg_keyed_rec record id                                     → [[register, key], …]
+//	reg_keyed_ver register                                      → version of its derivation (uint32)
+var (
+	bRegKeyed    = []byte("reg_keyed")
+	bRegKeyedRec = []byte("reg_keyed_rec")
+	bRegKeyedVer = []byte("reg_keyed_ver")
+)
+
+func keyedKey(register, key, id string) []byte {
+	return append(lp(lp(nil, register), key), id...)
+}
+
+// indexKeyed replaces what an earlier version of rec put on the keyed
+// registers with what rec puts there.
+func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
+	if len(registers.KeyedVersions()) == 0 {
+		return nil
+	}
+	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
+	if old := owners.Get([]byte(rec.ID)); old != nil {
+		var refs [][2]string
+		if err := json.Unmarshal(old, &refs); err != nil {
+			return fmt.Errorf("corrupt keyed register owner %s: %w", rec.ID, err)
+		}
+		for _, r := range refs {
+			if err := entries.Delete(keyedKey(r[0], r[1], rec.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	rows, err := registers.KeyedOf(rec, nil)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return owners.Delete([]byte(rec.ID))
+	}
+	refs, err := putKeyed(entries, rec, rows)
+	if err != nil {
+		return err
+	}
+	return putJSON(owners, []byte(rec.ID), refs)
+}
+
+func putKeyed(entries *bbolt.Bucket, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {
+	refs := make([][2]string, 0, len(rows))
+	for _, r := range rows {
+		v := binary.BigEndian.AppendUint32(nil, uint32(rec.Version))
+		if err := entries.Put(keyedKey(r.Register, r.Key, rec.ID), append(v, r.Value...)); err != nil {
+			return nil, err
+		}
+		refs = append(refs, [2]string{r.Register, r.Key})
+	}
+	return refs, nil
+}
+
+// scanKeyed calls fn for each entry under register and key (key nil: every
+// key of the register), in key and record id order.
+func scanKeyed(tx *bbolt.Tx, register string, key *string, fn func(key, id string, v registers.KeyedValue) error) error {
+	prefix := lp(nil, register)
+	if key != nil {
+		prefix = lp(prefix, *key)
+	}
+	c := tx.Bucket(bRegKeyed).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		rest := k[len(lp(nil, register)):]
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < n || len(v) < 4 {
+			return fmt.Errorf("corrupt keyed register entry in %s", register)
+		}
+		kk, id := string(rest[w:w+int(n)]), string(rest[w+int(n):])
+		val := registers.KeyedValue{Version: int(binary.BigEndian.Uint32(v)), Value: json.RawMessage(bytes.Clone(v[4:]))}
+		if err := fn(kk, id, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readKeyed adds the entries of refs' keyed register keys to out.
+func readKeyed(tx *bbolt.Tx, refs []registers.KeyRef, out *registers.Snapshot) error {
+	for _, r := range refs {
+		key := r.Key
+		err := scanKeyed(tx, r.Register, &key, func(k, id string, v registers.KeyedValue) error {
+			out.AddKeyed(r.Register, k, id, v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScanKeyed calls fn for every entry of one keyed register, in key and
+// record id order, in one read transaction.
+func (s *Store) ScanKeyed(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bbolt.Tx) error {
+		return scanKeyed(tx, register, nil, func(k, id string, v registers.KeyedValue) error {
+			return fn(k, id, v.Value)
+		})
+	})
+}
+
+// syncKeyed rebuilds, at Open, each keyed register this gateway derives with
+// a newer version than the file's entries were written by (or never had):
+// its entries are dropped, then every stored record is read again, a chunk
+// per write transaction; the register's version is written last, so an
+// interrupted rebuild starts over at the next Open.
+func syncKeyed(db *bbolt.DB) error {
+	stale := map[string]bool{}
+	want := registers.KeyedVersions()
+	err := db.Update(func(tx *bbolt.Tx) error {
+		ver := tx.Bucket(bRegKeyedVer)
+		for name, v := range want {
+			have := ver.Get([]byte(name))
+			if len(have) == 4 && int(binary.BigEndian.Uint32(have)) >= v {
+				continue
+			}
+			stale[name] = true
+			if err := ver.Delete([]byte(name)); err != nil {
+				return err
+			}
+			var dead [][]byte
+			err := scanKeyed(tx, name, nil, func(k, id string, _ registers.KeyedValue) error {
+				dead = append(dead, keyedKey(name, k, id))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range dead {
+				if err := tx.Bucket(bRegKeyed).Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	var after []byte
+	for {
+		done := false
+		err := db.Update(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bRecords).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
+			for n := 0; k != nil && n < backfillChunk; k, v = c.Next() {
+				after = bytes.Clone(k)
+				n++
+				_, raw, err := decodeMeta(v)
+				if err != nil {
+					return err
+				}
+				rec, err := recdoc.Decode(bytes.Clone(raw))
+				if err != nil {
+					return err
+				}
+				rows, err := registers.KeyedOf(rec, stale)
+				if err != nil {
+					return err
+				}
+				if len(rows) == 0 {
+					continue
+				}
+				refs, err := putKeyed(entries, rec, rows)
+				if err != nil {
+					return err
+				}
+				var old [][2]string
+				if _, err := getJSON(owners, []byte(rec.ID), &old); err != nil {
+					return err
+				}
+				kept := old[:0]
+				for _, r := range old {
+					if !stale[r[0]] {
+						kept = append(kept, r)
+					}
+				}
+				if err := putJSON(owners, []byte(rec.ID), append(kept, refs...)); err != nil {
+					return err
+				}
+			}
+			if k != nil {
+				return nil
+			}
+			done = true
+			ver := tx.Bucket(bRegKeyedVer)
+			for name := range stale {
+				if err := ver.Put([]byte(name), binary.BigEndian.AppendUint32(nil, uint32(want[name]))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package registers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
+
+// KeyedEntry is one entry a record puts on a keyed register.
+type KeyedEntry struct {
+	Key   string // lookup key within the register
+	Value any    // marshalled to JSON; what the policy reads
+}
+
+// Keyed is one keyed register: how records put entries on it, and which of
+// its keys a decision on a record reads. Keyed registers need no table or
+// bucket of their own: every store keeps all of them in one index keyed by
+// register, key and the record that put the entry, written in the
+// transaction that stores the record (gateway/ARCHITECTURE.md, "Register
+// indexes").
+type Keyed struct {
+	// Name is the register's name under input.registers; it must not be
+	// one of the fixed registers (licences, entities, excluded, exported).
+	Name string
+	// Version changes whenever Entries changes what it derives: a store
+	// whose entries were derived by another version rebuilds them from
+	// the stored records when it opens.
+	Version int
+	// Entries lists what rec puts on the register (nil for none).
+	Entries func(rec *records.Record) []KeyedEntry
+	// Lookups lists the keys a decision on rec reads (nil for none).
+	Lookups func(rec *records.Record) []string
+	// Follow, if set, lists more keys a decision on rec reads that depend
+	// on what the first read returned (a declaration, its licence, then
+	// what the licence names). A push reads the store a second time only
+	// when some Follow returns a key the first read did not cover.
+	Follow func(rec *records.Record, snap *Snapshot) []string
+}
+
+// keyedRegisters lists every keyed register, one line each.
+var keyedRegisters = []Keyed{}
+
+// KeyedRegisters returns every keyed register.
+func KeyedRegisters() []Keyed { return slices.Clone(keyedRegisters) }
+
+// KeyedVersions is the version of each keyed register by name: what a
+// store compares with the versions its entries were derived by.
+func KeyedVersions() map[string]int {
+	out := make(map[string]int, len(keyedRegisters))
+	for _, k := range keyedRegisters {
+		out[k.Name] = k.Version
+	}
+	return out
+}
+
+// KeyRef names one key of one keyed register.
+type KeyRef struct {
+	Register string
+	Key      string
+}
+
+// KeyedValue is one stored entry: the version of the record that put it,
+// and its value as JSON.
+type KeyedValue struct {
+	Version int
+	Value   json.RawMessage
+}
+
+// KeyedRow is one entry as a store writes it.
+type KeyedRow struct {
+	Register string
+	Key      string
+	Value    json.RawMessage
+}
+
+// KeyedOf derives every keyed entry rec puts on every keyed register, or on
+// those named in only (all when only is nil). The values are marshalled
+// here, once, so every store writes the same bytes.
+func KeyedOf(rec *records.Record, only map[string]bool) ([]KeyedRow, error) {
+	if rec == nil || rec.Body() == nil {
+		return nil, nil
+	}
+	var out []KeyedRow
+	for _, k := range keyedRegisters {
+		if only != nil && !only[k.Name] {
+			continue
+		}
+		for _, e := range k.Entries(rec) {
+			if e.Key == "" {
+				continue
+			}
+			v, err := marshalValue(e.Value)
+			if err != nil {
+				return nil, fmt.Errorf("register %s: %w", k.Name, err)
+			}
+			out = append(out, KeyedRow{Register: k.Name, Key: e.Key, Value: v})
+		}
+	}
+	return out, nil
+}
+
+func marshalValue(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// keyedLookups adds the keys a decision on rec reads on every keyed
+// register.
+func keyedLookups(rec *records.Record, add func(KeyRef)) {
+	for _, k := range keyedRegisters {
+		if k.Lookups == nil {
+			continue
+		}
+		for _, key := range k.Lookups(rec) {
+			if key != "" {
+				add(KeyRef{Register: k.Name, Key: key})
+			}
+		}
+	}
+}
+
+// FollowRefs lists the keys the records' Follow hooks ask for after a first
+// read, that the first read did not cover; empty when no second read is
+// needed.
+func FollowRefs(recs []*records.Record, snap *Snapshot) Refs {
+	var r Refs
+	for _, k := range keyedRegisters {
+		if k.Follow == nil {
+			continue
+		}
+		for _, rec := range recs {
+			if rec == nil || rec.Body() == nil {
+				continue
+			}
+			for _, key := range k.Follow(rec, snap) {
+				if key == "" || snap.covered(k.Name, key) {
+					continue
+				}
+				r.Keyed = append(r.Keyed, KeyRef{Register: k.Name, Key: key})
+			}
+		}
+	}
+	r.Keyed = compactRefs(r.Keyed)
+	return r
+}
+
+func compactRefs(v []KeyRef) []KeyRef {
+	slices.SortFunc(v, func(a, b KeyRef) int {
+		if a.Register != b.Register {
+			if a.Register < b.Register {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.Key < b.Key:
+			return -1
+		case a.Key > b.Key:
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(v)
+}
+
+// AddKeyed puts one stored entry on the snapshot.
+func (s *Snapshot) AddKeyed(register, key, recordID string, v KeyedValue) {
+	reg := s.Keyed[register]
+	if reg == nil {
+		reg = map[string]map[string]KeyedValue{}
+		s.Keyed[register] = reg
+	}
+	list := reg[key]
+	if list == nil {
+		list = map[string]KeyedValue{}
+		reg[key] = list
+	}
+	list[recordID] = v
+}
+
+// markRead records that a store read covered key of register, whether or
+// not it found entries there.
+func (s *Snapshot) markRead(refs []KeyRef) {
+	for _, r := range refs {
+		if s.read == nil {
+			s.read = map[KeyRef]bool{}
+		}
+		s.read[r] = true
+	}
+}
+
+func (s *Snapshot) covered(register, key string) bool {
+	return s.read[KeyRef{Register: register, Key: key}]
+}
+
+// Merge adds what another read of the store returned.
+func (s *Snapshot) Merge(o *Snapshot) {
+	for reg, keys := range o.Keyed {
+		for key, list := range keys {
+			for id, v := range list {
+				s.AddKeyed(reg, key, id, v)
+			}
+		}
+	}
+	for r := range o.read {
+		s.markRead([]KeyRef{r})
+	}
+}
+
+// Keyed entries of one register and key, by the record that put them.
+func (s *Snapshot) KeyedEntries(register, key string) map[string]KeyedValue {
+	return s.Keyed[register][key]
+}
+
+// keyedDoc is the keyed registers as the policy reads them: register → key
+// → record id → value, the values decoded as a record is (numbers as
+// json.Number).
+func (s *Snapshot) keyedDoc(doc map[string]any) {
+	// Every register is there, empty when nothing was found, so a rule
+	// reads a missing key, never a missing register.
+	for _, k := range keyedRegisters {
+		doc[k.Name] = map[string]any{}
+	}
+	for reg, keys := range s.Keyed {
+		m := make(map[string]any, len(keys))
+		for key, list := range keys {
+			if len(list) == 0 {
+				continue
+			}
+			entries := make(map[string]any, len(list))
+			for id, v := range list {
+				dec := json.NewDecoder(bytes.NewReader(v.Value))
+				dec.UseNumber()
+				var x any
+				if err := dec.Decode(&x); err != nil {
+					continue
+				}
+				entries[id] = x
+			}
+			m[key] = entries
+		}
+		doc[reg] = m
+	}
+}
+
+// Read reads from a store everything a batch of records refers to: one
+// read for RefsOf, and a second only when a keyed register's Follow asks
+// for keys that depend on the first.
+func Read(ctx context.Context, recs []*records.Record, read func(context.Context, Refs) (*Snapshot, error)) (*Snapshot, error) {
+	snap := NewSnapshot()
+	if refs := RefsOf(recs); !refs.Empty() {
+		var err error
+		if snap, err = read(ctx, refs); err != nil {
+			return nil, err
+		}
+		snap.MarkRead(refs)
+	}
+	if more := FollowRefs(recs, snap); !more.Empty() {
+		next, err := read(ctx, more)
+		if err != nil {
+			return nil, err
+		}
+		next.MarkRead(more)
+		snap.Merge(next)
+	}
+	return snap, nil
+}
+
+// SetKeyed replaces the list of keyed registers and returns what restores
+// it. It is for tests of the stores and the overlay, which need a register
+// of their own; the gateway's registers are those of keyedRegisters.
+func SetKeyed(list []Keyed) (restore func()) {
+	old := keyedRegisters
+	keyedRegisters = slices.Clone(list)
+	return func() { keyedRegisters = old }
+}
