@@ -42,7 +42,10 @@ type Keyed struct {
 }
 
 // keyedRegisters lists every keyed register, one line each.
-var keyedRegisters = []Keyed{}
+var keyedRegisters = []Keyed{
+	{Name: RegisterItems, Version: 1, Entries: itemEntries, Lookups: itemLookups},
+	{Name: RegisterDeclarations, Version: 1, Entries: declarationEntries, Lookups: declarationLookups},
+}
 
 // KeyedRegisters returns every keyed register.
 func KeyedRegisters() []Keyed { return slices.Clone(keyedRegisters) }
