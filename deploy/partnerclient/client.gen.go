@@ -2745,6 +2745,39 @@ type TrackingEvent struct {
 // TrackingEventEventType defines model for TrackingEvent.Event.Type.
 type TrackingEventEventType string
 
+// UnconfirmedDeliveries defines model for UnconfirmedDeliveries.
+type UnconfirmedDeliveries struct {
+	// AsOf When the list was made; waiting_seconds count to it.
+	AsOf time.Time `json:"as_of"`
+
+	// ConfirmWithinDays deliveries.confirm_within_days: how long an export waits before it is listed.
+	ConfirmWithinDays int `json:"confirm_within_days"`
+	Unconfirmed       []struct {
+		// CustomsDeclaration The declaration number a DELIVERY_CONFIRMED names to close it.
+		CustomsDeclaration string `json:"customs_declaration"`
+
+		// Declared The declaration's event.at.
+		Declared time.Time `json:"declared"`
+
+		// Id The EXPORT_DECLARED record's id.
+		Id        string `json:"id"`
+		LicenceId string `json:"licence_id"`
+		Marking   struct {
+			Country      *string `json:"country,omitempty"`
+			Manufacturer *string `json:"manufacturer,omitempty"`
+			Serial       *string `json:"serial,omitempty"`
+		} `json:"marking"`
+		MlCategory string `json:"ml_category"`
+		Quantity   int    `json:"quantity"`
+
+		// To The importing state, whose confirmation closes the export.
+		To string `json:"to"`
+
+		// WaitingSeconds Seconds from declared to as_of.
+		WaitingSeconds int `json:"waiting_seconds"`
+	} `json:"unconfirmed"`
+}
+
 // Unit defines model for Unit.
 type Unit string
 
@@ -3657,6 +3690,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit/summary (the `AuditSummary` operationId).
 	AuditSummary(ctx context.Context, params *AuditSummaryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
+	//
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	//
+	// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+	UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TraceItem An item's history by its marking
 	//
 	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
@@ -3937,6 +3977,23 @@ func (c *Client) ExportAudit(ctx context.Context, params *ExportAuditParams, req
 // Corresponds with GET /v1/audit/summary (the `AuditSummary` operationId).
 func (c *Client) AuditSummary(ctx context.Context, params *AuditSummaryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAuditSummaryRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
+//
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+//
+// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+func (c *Client) UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnconfirmedDeliveriesRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4704,6 +4761,33 @@ func NewAuditSummaryRequest(server string, params *AuditSummaryParams) (*http.Re
 	return req, nil
 }
 
+// NewUnconfirmedDeliveriesRequest constructs an http.Request for the UnconfirmedDeliveries method
+func NewUnconfirmedDeliveriesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/deliveries/unconfirmed")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTraceItemRequest constructs an http.Request for the TraceItem method
 func NewTraceItemRequest(server string, country string, manufacturer string, serial string) (*http.Request, error) {
 	var err error
@@ -5372,6 +5456,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/audit/summary (the `AuditSummary` operationId).
 	AuditSummaryWithResponse(ctx context.Context, params *AuditSummaryParams, reqEditors ...RequestEditorFn) (*AuditSummaryResponse, error)
+
+	// UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
+	//
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+	UnconfirmedDeliveriesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UnconfirmedDeliveriesResponse, error)
 
 	// TraceItemWithResponse An item's history by its marking
 	//
@@ -6304,6 +6397,105 @@ func (r AuditSummaryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AuditSummaryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UnconfirmedDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for UnconfirmedDeliveries
+type UnconfirmedDeliveriesResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type UnconfirmedDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UnconfirmedDeliveries
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UnconfirmedDeliveriesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UnconfirmedDeliveriesResponse) GetJSON200() *UnconfirmedDeliveries {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UnconfirmedDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnconfirmedDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnconfirmedDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnconfirmedDeliveriesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7556,6 +7748,21 @@ func (c *ClientWithResponses) AuditSummaryWithResponse(ctx context.Context, para
 	return ParseAuditSummaryResponse(rsp)
 }
 
+// UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
+//
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+func (c *ClientWithResponses) UnconfirmedDeliveriesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UnconfirmedDeliveriesResponse, error) {
+	rsp, err := c.UnconfirmedDeliveries(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnconfirmedDeliveriesResponse(rsp)
+}
+
 // TraceItemWithResponse An item's history by its marking
 //
 // The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
@@ -8407,6 +8614,108 @@ func ParseAuditSummaryResponse(rsp *http.Response) (*AuditSummaryResponse, error
 		}
 		response.ApplicationproblemJSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseUnconfirmedDeliveriesResponse parses an HTTP response from a UnconfirmedDeliveriesWithResponse call
+func ParseUnconfirmedDeliveriesResponse(rsp *http.Response) (*UnconfirmedDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnconfirmedDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UnconfirmedDeliveries
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UnconfirmedDeliveriesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
