@@ -99,7 +99,7 @@ func access(c *gin.Context, action string) *chain.Request {
 // so that nothing a caller puts in the path is written there.
 func pageRoute(page string) string {
 	switch {
-	case page == "/", page == "/search", page == "/verify", page == "/shadow":
+	case page == "/", page == "/search", page == "/verify", page == "/shadow", page == "/deliveries":
 		return Base + strings.TrimPrefix(page, "/")
 	case strings.HasPrefix(page, "/events/"):
 		return Base + "events/:seq"
@@ -151,6 +151,9 @@ func (h *Handlers) Get(c *gin.Context) error {
 		return h.send(c, pg, err)
 	case page == "/shadow":
 		pg, err := h.con.Shadow(ctx, v)
+		return h.send(c, pg, err)
+	case page == "/deliveries":
+		pg, err := h.con.Deliveries(ctx, v)
 		return h.send(c, pg, err)
 	case strings.HasPrefix(page, "/static/"):
 		body, ct, ok := console.Static(page[len("/static/"):])
