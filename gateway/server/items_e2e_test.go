@@ -196,6 +196,24 @@ func TestUnconfirmedDeliveries(t *testing.T) {
 	if got := idsOf(unconfirmed(t, aim)); !slices.Equal(got, []string{"DPD-EVT-2026-9000003", "DPD-EVT-2026-9000002"}) {
 		t.Errorf("after Czechia's confirmation: %v", got)
 	}
+
+	// An export to Italy, confirmed by Italy's ministry through Italy's
+	// gateway.
+	pushOne(t, aim, polRecord(t, "licence", "id", "AIM-LIC-2026-000124", "licence.destination", "ITA", "licence.end_user.country", "ITA"))
+	toItaly := polRecord(t, "export", "id", "DPD-EVT-2026-9000005", "event.licence_id", "AIM-LIC-2026-000124", "event.to", "ITA",
+		"label.releasable_to", []any{"ALB", "ITA"}, "event.item.marking.serial", "K26-000005", "event.customs_declaration", "EX-2026-000005",
+		"event.quantity", json.Number("1"))
+	wantStatus(t, "export to Italy", pushOne(t, dpd, toItaly), exchange.StatusAccepted)
+	if got := idsOf(unconfirmed(t, aim)); !slices.Contains(got, "DPD-EVT-2026-9000005") {
+		t.Fatalf("the export to Italy is not listed: %v", got)
+	}
+	relayed := c.relay(t, confirm("IT-GOV-MOD-DC-5", "IT/GOV/MOD", "EX-2026-000005", "ITA"))
+	if relayed[0].Status != exchange.StatusAccepted {
+		t.Fatalf("Italy's relayed confirmation: %+v", relayed[0])
+	}
+	if got := idsOf(unconfirmed(t, aim)); slices.Contains(got, "DPD-EVT-2026-9000005") {
+		t.Errorf("the relayed confirmation did not close the export to Italy: %v", got)
+	}
 }
 
 func partnerClient(t *testing.T, c *cbEnv, member string) *memberClient {
