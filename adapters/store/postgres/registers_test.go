@@ -105,6 +105,7 @@ func TestBackfillRegisters(t *testing.T) {
 		`DROP TABLE ` + q + `.ura_reg_licences, ` + q + `.ura_reg_entities, ` + q + `.ura_reg_exclusions, ` + q + `.ura_reg_declarations, ` + q + `.ura_reg_exported`,
 		`DROP SEQUENCE ` + q + `.ura_reg_entity_ord`,
 		`DROP TABLE ` + q + `.ura_reg_keyed, ` + q + `.ura_reg_keyed_versions`,
+		`DROP TABLE ` + q + `.ura_usage_lines, ` + q + `.ura_usage_batches, ` + q + `.ura_usage_used`,
 		`DELETE FROM ` + q + `.ura_schema_migrations WHERE version >= 2`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
