@@ -59,7 +59,7 @@ deny contains refusal if {
 item_refusals contains reason(code, msg) if {
 	item_moves
 	code := out_of_service[item_state]
-	msg := sprintf("item %s is reported %s; it cannot be %s", [item_key, item_state, lower(input.record.event.type)])
+	msg := sprintf("item %s is reported %s; it is neither declared for export nor transferred", [item_key, item_state])
 }
 
 # Nothing follows destruction, whatever its time.
