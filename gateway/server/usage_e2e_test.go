@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ura-gateway/ura/adapters/store"
@@ -104,7 +105,7 @@ func TestUsageBatchPartialAndReplayed(t *testing.T) {
 	}
 	var usageEvents []string
 	for _, ev := range c.audit.All() {
-		if ev.Member == "AL/GOV/DPD" && (ev.Action == "licence_usage" || ev.Action == "licence_usage.outcome") {
+		if ev.Member == "AL/GOV/DPD" && ev.RecordID == "" && (ev.Action == "licence_usage" || ev.Action == "licence_usage.outcome") {
 			var codes []string
 			for _, r := range ev.Reasons {
 				codes = append(codes, r.Code)
@@ -162,5 +163,29 @@ func TestLicenceUsageHiddenLikeMissing(t *testing.T) {
 	}
 	if licenceUsage(t, c.as("AL/GOV/AIM"), "AIM-LIC-2026-000123")["ML1"].Licensed != 500 {
 		t.Error("the agency does not see the licence's usage")
+	}
+}
+
+// TestUsageHiddenLicenceLikeUnknown: a line against a licence customs may
+// not pull (classified above its clearance) is refused exactly like one
+// against a licence not stored, and nothing of it is applied.
+func TestUsageHiddenLicenceLikeUnknown(t *testing.T) {
+	c := cbStart(t)
+	secret := polRecord(t, "licence", "id", "AIM-LIC-2026-000777", "label.classification", "SECRET")
+	if res := exResults(t, c.as("AL/GOV/AIM").push(secret)); res[0].Status != exchange.StatusAccepted {
+		t.Fatalf("licence: %+v", res[0])
+	}
+	a := usageAnswer(t, usagePost(c.as("AL/GOV/DPD"), "hidden-1",
+		line("AIM-LIC-2026-000777", "ML1", 1, "2026-06-01"), line("AIM-LIC-2026-000778", "ML1", 1, "2026-06-01")))
+	if len(a.Applied) != 0 || len(a.Rejected) != 2 {
+		t.Fatalf("answer %+v", a)
+	}
+	hidden, missing := a.Rejected[0], a.Rejected[1]
+	if hidden.Code != "licence_unknown" || missing.Code != "licence_unknown" ||
+		strings.Replace(hidden.Message, "000777", "000778", 1) != missing.Message {
+		t.Errorf("a withheld licence's line answers unlike a missing one: %+v %+v", hidden, missing)
+	}
+	if u := licenceUsage(t, c.as("AL/GOV/AIM"), "AIM-LIC-2026-000777"); u["ML1"].Used != 0 {
+		t.Errorf("a withheld licence was used: %+v", u)
 	}
 }

@@ -158,9 +158,40 @@ func (h *Handlers) Usage(c *gin.Context) error {
 	}
 	req.DigestOf(canon.Bytes())
 	b.Digest = req.Digest
-	lead := req.Event(audit.DecisionAllow, 0)
-	lead.Records = len(b.Lines)
-	if err := h.append(ctx, []audit.Event{lead}); err != nil {
+	// A licence customs may not pull is, to it, not in the register: its
+	// lines are refused exactly as those of a licence not stored, so that
+	// no batch tells customs that a licence withheld from it exists. Each
+	// licence is decided once, as a pull, and audited with the batch.
+	p := h.pipeline(c, req, ratelimit.ClassPush)
+	p.lead.Records = len(b.Lines)
+	visible := map[string]bool{}
+	var events []audit.Event
+	for i, l := range b.Lines {
+		if l.LicenceID == "" {
+			continue
+		}
+		seen, decided := visible[l.LicenceID]
+		if !decided {
+			rec, err := h.get(ctx, l.LicenceID)
+			switch {
+			case err == nil && rec.Kind == records.KindLicence:
+				x := p.decide(rec)
+				ev := p.req.Event(x.Verdict, 0)
+				x.Annotate(&ev)
+				events = append(events, ev)
+				seen = x.Released()
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return problem.Unavailable("the record store is unavailable; nothing was applied, retry the batch", err)
+			}
+			visible[l.LicenceID] = seen
+		}
+		if !seen {
+			b.Rejected = append(b.Rejected, store.UsageRejection{Line: i, Code: "licence_unknown",
+				Message: fmt.Sprintf("licence %s is not in the register of licences", l.LicenceID)})
+		}
+	}
+	store.SortRejections(b.Rejected)
+	if err := p.commit(events); err != nil {
 		return problem.Unavailable("the audit log is unavailable; nothing was applied, retry the batch", err)
 	}
 	_, sp := h.kit.Tracer.Start(ctx, "store")
