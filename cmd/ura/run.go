@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"certs":   {"create and manage the development PKI (init, issue, revoke, crl)", runCerts},
 		"audit":   {"verify, export and summarize the tamper-evident audit log", runAudit},
 		"policy":  {"test the Rego policy and explain a decision (test, eval)", runPolicy},
+		"report":  {"build the Arms Trade Treaty annual report from the register (att)", runReport},
 		"verify":  {"check the signatures on saved pulls, pages, push results or JWS against a JWKS", runVerify},
 		"version": {"print the version", runVersion},
 	}

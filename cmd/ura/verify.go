@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ura-gateway/ura/gateway/report"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
@@ -110,7 +111,9 @@ func verifyUsage(base func(), out io.Writer) func() {
 		note(out, "%s", `
 FILE is a saved NDJSON pull (one {"id","version","jws"} per line, then its
 signed trailer), a JSON page ({"records":[…]}), a push response
-({"results":[…]}), or compact JWS, one per line. Each record is reported as
+({"results":[…]}), a signed report ({"report","digest","jws"}: its
+digest must be the SHA-256 of the report's canonical JSON, as signed), or
+compact JWS, one per line. Each record is reported as
 valid or INVALID with the reason; the exit status is 1 when any is invalid.
 A pull is also checked as a whole against its trailer (typ ura-trailer+jws):
 a line removed, added, repeated or moved, or a trailer missing or edited, is
@@ -150,7 +153,11 @@ func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (kid, detail 
 	if it.typ != "" {
 		// The protected header is covered by the signature just checked.
 		if got := sign.Typ(it.jws); got != it.typ {
-			return kid, "", fmt.Errorf("typ %q where a pull has %q", got, it.typ)
+			where := "a pull has"
+			if it.typ == sign.TypReport {
+				where = "a report has"
+			}
+			return kid, "", fmt.Errorf("typ %q where %s %q", got, where, it.typ)
 		}
 	}
 	if err := matchesPayload(it, payload); err != nil {
@@ -289,6 +296,9 @@ func lineKind(raw json.RawMessage) (obj map[string]json.RawMessage, record, trai
 	}
 	if _, ok := obj["next_cursor"]; ok {
 		return obj, false, true
+	}
+	if _, ok := obj["report"]; ok {
+		return obj, false, false // a signed report
 	}
 	_, id := obj["id"]
 	_, jws := obj["jws"]
@@ -441,6 +451,9 @@ func itemsOf(raw json.RawMessage, where string) []signedItem {
 	if json.Unmarshal(raw, &obj) != nil {
 		return []signedItem{{label: where, problem: "neither a JSON object nor an array"}}
 	}
+	if rep, ok := obj["report"]; ok {
+		return []signedItem{reportItem(obj, rep, where)}
+	}
 	// A page or push response holds its records in an array.
 	for _, key := range []string{"records", "results"} {
 		if list, ok := obj[key]; ok && json.Unmarshal(list, &arr) == nil {
@@ -512,4 +525,27 @@ func why(err error) string {
 		return "bad signature"
 	}
 	return err.Error()
+}
+
+// reportItem reads a signed report ({"report", "digest", "jws"}, as `GET
+// /v1/reports/att` and `ura report att --format json --sign` write it):
+// its JWS must be a report attestation (typ ura-report+jws) whose digest is
+// that of the report beside it (gateway/report).
+func reportItem(obj map[string]json.RawMessage, rep json.RawMessage, where string) signedItem {
+	it := signedItem{label: where + ": report", typ: sign.TypReport}
+	var digest string
+	_ = json.Unmarshal(obj["digest"], &digest)
+	raw, ok := obj["jws"]
+	if !ok || json.Unmarshal(raw, &it.jws) != nil || it.jws == "" {
+		it.problem = "no jws: the report is not signed"
+		return it
+	}
+	it.check = func(payload []byte) (string, error) {
+		a, err := report.CheckAttestation(payload, rep, digest)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("ATT report %s %d, %s, for %q", a.ReportingState, a.Year, a.Digest, a.Recipient), nil
+	}
+	return it
 }

@@ -331,7 +331,32 @@ demo_federation() {
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
 }
 
-# Item states, delivery verification and customs usage
+# ---- ATT annual report (gateway/report) ----------------------------------
+# The national authority's Arms Trade Treaty report of 2026, built from the
+# register the demo pushed: its table printed, its PDF and signed JSON saved
+# to var/demo/, the signature checked offline; a partner is refused.
+demo_report() {
+	section "Arms Trade Treaty annual report 2026 (GET /v1/reports/att)"
+	local dir="$URA_VAR/demo"
+	mkdir -p "$dir"
+	call AL_GOV_AIM GET '/v1/reports/att?year=2026&format=text'
+	[[ $STATUS == 200 ]] || die "ATT report: HTTP $STATUS $BODY"
+	printf '%s\n' "$BODY" | sed 's/^/  /'
+	curl -sS --fail --cacert "$PKI/ca.crt" --cert "$PKI/clients/AL_GOV_AIM.crt" --key "$PKI/clients/AL_GOV_AIM.key" \
+		-o "$dir/att-2026.pdf" "https://$ADDR/v1/reports/att?year=2026&format=pdf"
+	say "  PDF (title page, export and import tables, regional table, a chart per category): var/demo/att-2026.pdf"
+	call AL_GOV_AUDIT GET '/v1/reports/att?year=2026'
+	[[ $STATUS == 200 ]] || die "ATT report as JSON: HTTP $STATUS"
+	printf '%s\n' "$BODY" >"$dir/att-2026.json"
+	call AL_GOV_AIM GET /.well-known/jwks.json
+	printf '%s\n' "$BODY" >"$dir/jwks.json"
+	"$URA" verify --jwks "$dir/jwks.json" "$dir/att-2026.json" | sed 's/^/  /'
+	call IT_GOV_MOD GET '/v1/reports/att?year=2026'
+	printf '  IT/GOV/MOD (partner) asks for the report → HTTP %s\n' "$STATUS"
+	[[ $STATUS == 403 ]] || die "a partner was given the ATT report"
+}
+
+# ---- Item states, delivery verification and customs usage -----------------
 # (gateway/ARCHITECTURE.md, "Item states", "Deliveries", "Customs usage"):
 # customs declares the export of a Gramsh rifle that the seed reports
 # stolen, and is refused; the exports whose delivery the importing state
@@ -381,5 +406,6 @@ demo_trace
 demo_signed
 demo_ratelimit
 demo_audit
+demo_report
 demo_items
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

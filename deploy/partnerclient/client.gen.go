@@ -19,45 +19,186 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ATTReportRowCategory.
+const (
+	ATTReportRowCategoryArmouredCombatVehicles ATTReportRowCategory = "armoured_combat_vehicles"
+	ATTReportRowCategoryAttackHelicopters      ATTReportRowCategory = "attack_helicopters"
+	ATTReportRowCategoryBattleTanks            ATTReportRowCategory = "battle_tanks"
+	ATTReportRowCategoryCombatAircraft         ATTReportRowCategory = "combat_aircraft"
+	ATTReportRowCategoryLargeCalibreArtillery  ATTReportRowCategory = "large_calibre_artillery"
+	ATTReportRowCategoryLightWeapons           ATTReportRowCategory = "light_weapons"
+	ATTReportRowCategoryMissilesAndLaunchers   ATTReportRowCategory = "missiles_and_launchers"
+	ATTReportRowCategorySmallArms              ATTReportRowCategory = "small_arms"
+	ATTReportRowCategoryWarships               ATTReportRowCategory = "warships"
+)
+
+// Valid indicates whether the value is a known member of the ATTReportRowCategory enum.
+func (e ATTReportRowCategory) Valid() bool {
+	switch e {
+	case ATTReportRowCategoryArmouredCombatVehicles:
+		return true
+	case ATTReportRowCategoryAttackHelicopters:
+		return true
+	case ATTReportRowCategoryBattleTanks:
+		return true
+	case ATTReportRowCategoryCombatAircraft:
+		return true
+	case ATTReportRowCategoryLargeCalibreArtillery:
+		return true
+	case ATTReportRowCategoryLightWeapons:
+		return true
+	case ATTReportRowCategoryMissilesAndLaunchers:
+		return true
+	case ATTReportRowCategorySmallArms:
+		return true
+	case ATTReportRowCategoryWarships:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ATTReportRowSubcategory.
+const (
+	ATTReportRowSubcategoryAssaultRifles                    ATTReportRowSubcategory = "assault_rifles"
+	ATTReportRowSubcategoryGrenadeLaunchers                 ATTReportRowSubcategory = "grenade_launchers"
+	ATTReportRowSubcategoryHeavyMachineGuns                 ATTReportRowSubcategory = "heavy_machine_guns"
+	ATTReportRowSubcategoryLightMachineGuns                 ATTReportRowSubcategory = "light_machine_guns"
+	ATTReportRowSubcategoryLightWeaponsOthers               ATTReportRowSubcategory = "light_weapons_others"
+	ATTReportRowSubcategoryMortarsUnder75mm                 ATTReportRowSubcategory = "mortars_under_75mm"
+	ATTReportRowSubcategoryPortableAntiTankGuns             ATTReportRowSubcategory = "portable_anti_tank_guns"
+	ATTReportRowSubcategoryPortableAntiTankMissileLaunchers ATTReportRowSubcategory = "portable_anti_tank_missile_launchers"
+	ATTReportRowSubcategoryRecoillessRifles                 ATTReportRowSubcategory = "recoilless_rifles"
+	ATTReportRowSubcategoryRevolversPistols                 ATTReportRowSubcategory = "revolvers_pistols"
+	ATTReportRowSubcategoryRiflesCarbines                   ATTReportRowSubcategory = "rifles_carbines"
+	ATTReportRowSubcategorySmallArmsOthers                  ATTReportRowSubcategory = "small_arms_others"
+	ATTReportRowSubcategorySubMachineGuns                   ATTReportRowSubcategory = "sub_machine_guns"
+)
+
+// Valid indicates whether the value is a known member of the ATTReportRowSubcategory enum.
+func (e ATTReportRowSubcategory) Valid() bool {
+	switch e {
+	case ATTReportRowSubcategoryAssaultRifles:
+		return true
+	case ATTReportRowSubcategoryGrenadeLaunchers:
+		return true
+	case ATTReportRowSubcategoryHeavyMachineGuns:
+		return true
+	case ATTReportRowSubcategoryLightMachineGuns:
+		return true
+	case ATTReportRowSubcategoryLightWeaponsOthers:
+		return true
+	case ATTReportRowSubcategoryMortarsUnder75mm:
+		return true
+	case ATTReportRowSubcategoryPortableAntiTankGuns:
+		return true
+	case ATTReportRowSubcategoryPortableAntiTankMissileLaunchers:
+		return true
+	case ATTReportRowSubcategoryRecoillessRifles:
+		return true
+	case ATTReportRowSubcategoryRevolversPistols:
+		return true
+	case ATTReportRowSubcategoryRiflesCarbines:
+		return true
+	case ATTReportRowSubcategorySmallArmsOthers:
+		return true
+	case ATTReportRowSubcategorySubMachineGuns:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AttCategory.
 const (
-	Ammunition             AttCategory = "ammunition"
-	ArmouredCombatVehicles AttCategory = "armoured_combat_vehicles"
-	AttackHelicopters      AttCategory = "attack_helicopters"
-	BattleTanks            AttCategory = "battle_tanks"
-	CombatAircraft         AttCategory = "combat_aircraft"
-	LargeCalibreArtillery  AttCategory = "large_calibre_artillery"
-	LightWeapons           AttCategory = "light_weapons"
-	MissilesAndLaunchers   AttCategory = "missiles_and_launchers"
-	PartsAndComponents     AttCategory = "parts_and_components"
-	SmallArms              AttCategory = "small_arms"
-	Warships               AttCategory = "warships"
+	AttCategoryAmmunition             AttCategory = "ammunition"
+	AttCategoryArmouredCombatVehicles AttCategory = "armoured_combat_vehicles"
+	AttCategoryAttackHelicopters      AttCategory = "attack_helicopters"
+	AttCategoryBattleTanks            AttCategory = "battle_tanks"
+	AttCategoryCombatAircraft         AttCategory = "combat_aircraft"
+	AttCategoryLargeCalibreArtillery  AttCategory = "large_calibre_artillery"
+	AttCategoryLightWeapons           AttCategory = "light_weapons"
+	AttCategoryMissilesAndLaunchers   AttCategory = "missiles_and_launchers"
+	AttCategoryPartsAndComponents     AttCategory = "parts_and_components"
+	AttCategorySmallArms              AttCategory = "small_arms"
+	AttCategoryWarships               AttCategory = "warships"
 )
 
 // Valid indicates whether the value is a known member of the AttCategory enum.
 func (e AttCategory) Valid() bool {
 	switch e {
-	case Ammunition:
+	case AttCategoryAmmunition:
 		return true
-	case ArmouredCombatVehicles:
+	case AttCategoryArmouredCombatVehicles:
 		return true
-	case AttackHelicopters:
+	case AttCategoryAttackHelicopters:
 		return true
-	case BattleTanks:
+	case AttCategoryBattleTanks:
 		return true
-	case CombatAircraft:
+	case AttCategoryCombatAircraft:
 		return true
-	case LargeCalibreArtillery:
+	case AttCategoryLargeCalibreArtillery:
 		return true
-	case LightWeapons:
+	case AttCategoryLightWeapons:
 		return true
-	case MissilesAndLaunchers:
+	case AttCategoryMissilesAndLaunchers:
 		return true
-	case PartsAndComponents:
+	case AttCategoryPartsAndComponents:
 		return true
-	case SmallArms:
+	case AttCategorySmallArms:
 		return true
-	case Warships:
+	case AttCategoryWarships:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AttSubcategory.
+const (
+	AttSubcategoryAssaultRifles                    AttSubcategory = "assault_rifles"
+	AttSubcategoryGrenadeLaunchers                 AttSubcategory = "grenade_launchers"
+	AttSubcategoryHeavyMachineGuns                 AttSubcategory = "heavy_machine_guns"
+	AttSubcategoryLightMachineGuns                 AttSubcategory = "light_machine_guns"
+	AttSubcategoryLightWeaponsOthers               AttSubcategory = "light_weapons_others"
+	AttSubcategoryMortarsUnder75mm                 AttSubcategory = "mortars_under_75mm"
+	AttSubcategoryPortableAntiTankGuns             AttSubcategory = "portable_anti_tank_guns"
+	AttSubcategoryPortableAntiTankMissileLaunchers AttSubcategory = "portable_anti_tank_missile_launchers"
+	AttSubcategoryRecoillessRifles                 AttSubcategory = "recoilless_rifles"
+	AttSubcategoryRevolversPistols                 AttSubcategory = "revolvers_pistols"
+	AttSubcategoryRiflesCarbines                   AttSubcategory = "rifles_carbines"
+	AttSubcategorySmallArmsOthers                  AttSubcategory = "small_arms_others"
+	AttSubcategorySubMachineGuns                   AttSubcategory = "sub_machine_guns"
+)
+
+// Valid indicates whether the value is a known member of the AttSubcategory enum.
+func (e AttSubcategory) Valid() bool {
+	switch e {
+	case AttSubcategoryAssaultRifles:
+		return true
+	case AttSubcategoryGrenadeLaunchers:
+		return true
+	case AttSubcategoryHeavyMachineGuns:
+		return true
+	case AttSubcategoryLightMachineGuns:
+		return true
+	case AttSubcategoryLightWeaponsOthers:
+		return true
+	case AttSubcategoryMortarsUnder75mm:
+		return true
+	case AttSubcategoryPortableAntiTankGuns:
+		return true
+	case AttSubcategoryPortableAntiTankMissileLaunchers:
+		return true
+	case AttSubcategoryRecoillessRifles:
+		return true
+	case AttSubcategoryRevolversPistols:
+		return true
+	case AttSubcategoryRiflesCarbines:
+		return true
+	case AttSubcategorySmallArmsOthers:
+		return true
+	case AttSubcategorySubMachineGuns:
 		return true
 	default:
 		return false
@@ -2083,6 +2224,30 @@ func (e PullRecordsParamsKind) Valid() bool {
 	}
 }
 
+// Defines values for AttReportParamsFormat.
+const (
+	AttReportParamsFormatCsv  AttReportParamsFormat = "csv"
+	AttReportParamsFormatJson AttReportParamsFormat = "json"
+	AttReportParamsFormatPdf  AttReportParamsFormat = "pdf"
+	AttReportParamsFormatText AttReportParamsFormat = "text"
+)
+
+// Valid indicates whether the value is a known member of the AttReportParamsFormat enum.
+func (e AttReportParamsFormat) Valid() bool {
+	switch e {
+	case AttReportParamsFormatCsv:
+		return true
+	case AttReportParamsFormatJson:
+		return true
+	case AttReportParamsFormatPdf:
+		return true
+	case AttReportParamsFormatText:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetSchemaParamsKind.
 const (
 	GetSchemaParamsKindEndUserCertificate GetSchemaParamsKind = "end_user_certificate"
@@ -2110,6 +2275,81 @@ func (e GetSchemaParamsKind) Valid() bool {
 	}
 }
 
+// ATTReport A signed ATT annual report: the report, the digest of its canonical JSON (RFC 8785), and the gateway's JWS (typ ura-report+jws) over its attestation {report, year, reporting_state, as_of, digest, recipient, iss, iat}.
+type ATTReport struct {
+	Digest string `json:"digest"`
+
+	// Jws Compact JWS, typ ura-report+jws.
+	Jws    *string `json:"jws,omitempty"`
+	Report struct {
+		// AsOf The newest label.created of the records counted (the end of the year when none is): the report's date.
+		AsOf  time.Time `json:"as_of"`
+		Basis string    `json:"basis"`
+
+		// Due 31 May of the next year (ATT art. 13(3)).
+		Due     openapi_types.Date `json:"due"`
+		Exports []ATTReportRow     `json:"exports"`
+		Imports []ATTReportRow     `json:"imports"`
+
+		// Records How many stored records the report counts.
+		Records  int                    `json:"records"`
+		Regional []ATTReportDestination `json:"regional"`
+
+		// ReportingState The policy's own nation.
+		ReportingState string `json:"reporting_state"`
+		Title          string `json:"title"`
+		Year           int    `json:"year"`
+	} `json:"report"`
+}
+
+// ATTReportDestination One line of the regional table of exports by destination (as SEESAC's regional reports publish them): every export licence issued in the year to that state, whatever its goods.
+type ATTReportDestination struct {
+	// Items Goods licensed in pieces, units or sets.
+	Items        int          `json:"items"`
+	Licences     int          `json:"licences"`
+	MlCategories []MlCategory `json:"ml_categories"`
+
+	// SouthEastEurope The state is one SEESAC's regional reports cover (ALB, BIH, BGR, HRV, MDA, MKD, MNE, ROU, SRB, XKX).
+	SouthEastEurope bool   `json:"south_east_europe"`
+	State           string `json:"state"`
+
+	// Value Sums by currency, sorted by currency.
+	Value []Money `json:"value"`
+}
+
+// ATTReportRow One line of the ATT template's export or import table: one category (and SALW sub-category) to or from one partner state.
+type ATTReportRow struct {
+	// Actual Items that left (EXIT_CONFIRMED) or came in (IMPORT_DECLARED) in the year.
+	Actual int `json:"actual"`
+
+	// Authorised Items the export or import licences issued in the year allow.
+	Authorised int `json:"authorised"`
+
+	// Category ATT art. 2(1) category (small arms and light weapons are two, as the template lists them).
+	Category ATTReportRowCategory `json:"category"`
+
+	// Comments The goods' descriptions and models, licences not in force, values not shown.
+	Comments string `json:"comments"`
+
+	// Licences The licences counted as authorised.
+	Licences []RecordId `json:"licences"`
+
+	// State Importing state of an export, exporting state of an import (ISO 3166-1 alpha-3, XKX), or 'not stated'.
+	State string `json:"state"`
+
+	// Subcategory SALW sub-category of the ATT reporting template; absent for the other categories.
+	Subcategory *ATTReportRowSubcategory `json:"subcategory,omitempty"`
+
+	// Value Contract value of the licences counted as authorised, where the licence records one and all its goods are on this row.
+	Value []Money `json:"value"`
+}
+
+// ATTReportRowCategory ATT art. 2(1) category (small arms and light weapons are two, as the template lists them).
+type ATTReportRowCategory string
+
+// ATTReportRowSubcategory SALW sub-category of the ATT reporting template; absent for the other categories.
+type ATTReportRowSubcategory string
+
 // Address defines model for Address.
 type Address struct {
 	City Name `json:"city"`
@@ -2122,6 +2362,9 @@ type Address struct {
 
 // AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
 type AttCategory string
+
+// AttSubcategory Sub-category of small arms and light weapons as the ATT annual reporting template lists them; it names its category (small arms: revolvers_pistols to small_arms_others; light weapons: heavy_machine_guns to light_weapons_others). Optional: without it the report maps the EU Military List category and the description (gateway/ARCHITECTURE.md, Reports).
+type AttSubcategory string
 
 // AuditEvent One audit entry: a request, or one per-record decision in it. Secrets, tokens and redacted values never enter it.
 type AuditEvent struct {
@@ -2331,7 +2574,10 @@ type FieldError struct {
 type Goods struct {
 	// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
 	AttCategory *AttCategory `json:"att_category,omitempty"`
-	Description Text         `json:"description"`
+
+	// AttSubcategory Sub-category of small arms and light weapons as the ATT annual reporting template lists them; it names its category (small arms: revolvers_pistols to small_arms_others; light weapons: heavy_machine_guns to light_weapons_others). Optional: without it the report maps the EU Military List category and the description (gateway/ARCHITECTURE.md, Reports).
+	AttSubcategory *AttSubcategory `json:"att_subcategory,omitempty"`
+	Description    Text            `json:"description"`
 
 	// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
 	HsCode *HsCode `json:"hs_code,omitempty"`
@@ -2675,8 +2921,11 @@ type TrackingEvent struct {
 		Item struct {
 			// AttCategory Arms Trade Treaty category: art. 2(1) (a)-(h), art. 3 ammunition, art. 4 parts and components.
 			AttCategory *AttCategory `json:"att_category,omitempty"`
-			Calibre     *string      `json:"calibre,omitempty"`
-			Description *Text        `json:"description,omitempty"`
+
+			// AttSubcategory Sub-category of small arms and light weapons as the ATT annual reporting template lists them; it names its category (small arms: revolvers_pistols to small_arms_others; light weapons: heavy_machine_guns to light_weapons_others). Optional: without it the report maps the EU Military List category and the description (gateway/ARCHITECTURE.md, Reports).
+			AttSubcategory *AttSubcategory `json:"att_subcategory,omitempty"`
+			Calibre        *string         `json:"calibre,omitempty"`
+			Description    *Text           `json:"description,omitempty"`
 
 			// HsCode Harmonized System code in chapter 93 (arms and ammunition), 4 to 8 digits.
 			HsCode  *HsCode `json:"hs_code,omitempty"`
@@ -2991,6 +3240,18 @@ type PushRecordsJSONBody = []PushRecordsJSONBody_Item
 type PushRecordsJSONBody_Item struct {
 	union json.RawMessage
 }
+
+// AttReportParams defines parameters for AttReport.
+type AttReportParams struct {
+	// Year The calendar year reported on.
+	Year int `form:"year" json:"year"`
+
+	// Format json (default), csv, text or pdf; every format carries the same numbers.
+	Format *AttReportParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// AttReportParamsFormat defines parameters for AttReport.
+type AttReportParamsFormat string
 
 // GetSchemaParams defines parameters for GetSchema.
 type GetSchemaParams struct {
@@ -3773,6 +4034,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 	GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AttReport Arms Trade Treaty annual report
+	//
+	// The ATT annual report (art. 13(3)) of a calendar year, built from every stored licence and tracking event: exports and imports of the categories of art. 2(1) (small arms and light weapons by the template's sub-categories) by partner state, authorised (licences issued in the year) and actual (EXIT_CONFIRMED, IMPORT_DECLARED in the year), value where recorded; and a regional table of exports by destination with the South-East Europe states flagged. A count over the whole register, not a pull: for members of kind agency and auditor only (403 for every other kind). The digest of the report's canonical JSON is signed with the gateway's key (typ ura-report+jws) and given in every format (headers X-Ura-Report-Digest and X-Ura-Report-Jws; in JSON also in the body); `ura verify` checks a saved JSON answer. Charged in rate-limit class trace; audited as one event (action report_att, records the number counted, signing_kid).
+	//
+	// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
+	AttReport(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetSchema The JSON Schema (draft 2020-12) of a record kind
 	//
 	// Exactly the schema pushed records of this kind are validated against; also in components.schemas of this document.
@@ -4170,6 +4438,23 @@ func (c *Client) PushRecords(ctx context.Context, body PushRecordsJSONRequestBod
 // Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 func (c *Client) GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetRecordRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AttReport Arms Trade Treaty annual report
+//
+// The ATT annual report (art. 13(3)) of a calendar year, built from every stored licence and tracking event: exports and imports of the categories of art. 2(1) (small arms and light weapons by the template's sub-categories) by partner state, authorised (licences issued in the year) and actual (EXIT_CONFIRMED, IMPORT_DECLARED in the year), value where recorded; and a regional table of exports by destination with the South-East Europe states flagged. A count over the whole register, not a pull: for members of kind agency and auditor only (403 for every other kind). The digest of the report's canonical JSON is signed with the gateway's key (typ ura-report+jws) and given in every format (headers X-Ura-Report-Digest and X-Ura-Report-Jws; in JSON also in the body); `ura verify` checks a saved JSON answer. Charged in rate-limit class trace; audited as one event (action report_att, records the number counted, signing_kid).
+//
+// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
+func (c *Client) AttReport(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAttReportRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5216,6 +5501,68 @@ func NewGetRecordRequest(server string, id string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewAttReportRequest constructs an http.Request for the AttReport method
+func NewAttReportRequest(server string, params *AttReportParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/reports/att")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "year", params.Year, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetSchemaRequest constructs an http.Request for the GetSchema method
 func NewGetSchemaRequest(server string, kind GetSchemaParamsKind, params *GetSchemaParams) (*http.Request, error) {
 	var err error
@@ -5553,6 +5900,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 	GetRecordWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetRecordResponse, error)
+
+	// AttReportWithResponse Arms Trade Treaty annual report
+	//
+	// The ATT annual report (art. 13(3)) of a calendar year, built from every stored licence and tracking event: exports and imports of the categories of art. 2(1) (small arms and light weapons by the template's sub-categories) by partner state, authorised (licences issued in the year) and actual (EXIT_CONFIRMED, IMPORT_DECLARED in the year), value where recorded; and a regional table of exports by destination with the South-East Europe states flagged. A count over the whole register, not a pull: for members of kind agency and auditor only (403 for every other kind). The digest of the report's canonical JSON is signed with the gateway's key (typ ura-report+jws) and given in every format (headers X-Ura-Report-Digest and X-Ura-Report-Jws; in JSON also in the body); `ura verify` checks a saved JSON answer. Charged in rate-limit class trace; audited as one event (action report_att, records the number counted, signing_kid).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
+	AttReportWithResponse(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*AttReportResponse, error)
 
 	// GetSchemaWithResponse The JSON Schema (draft 2020-12) of a record kind
 	//
@@ -7315,6 +7671,106 @@ func (r GetRecordResponse) ContentType() string {
 	return ""
 }
 
+// AttReportResponse200Headers the declared response headers of an HTTP 200 response for AttReport
+type AttReportResponse200Headers struct {
+	XUraReportDigest *string
+	XUraReportJws    *string
+}
+
+// AttReportResponse429Headers the declared response headers of an HTTP 429 response for AttReport
+type AttReportResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type AttReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ATTReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AttReportResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AttReportResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AttReportResponse) GetJSON200() *ATTReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AttReportResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AttReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AttReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AttReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AttReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetSchemaResponse200Headers the declared response headers of an HTTP 200 response for GetSchema
 type GetSchemaResponse200Headers struct {
 	CacheControl *string
@@ -7909,6 +8365,21 @@ func (c *ClientWithResponses) GetRecordWithResponse(ctx context.Context, id stri
 		return nil, err
 	}
 	return ParseGetRecordResponse(rsp)
+}
+
+// AttReportWithResponse Arms Trade Treaty annual report
+//
+// The ATT annual report (art. 13(3)) of a calendar year, built from every stored licence and tracking event: exports and imports of the categories of art. 2(1) (small arms and light weapons by the template's sub-categories) by partner state, authorised (licences issued in the year) and actual (EXIT_CONFIRMED, IMPORT_DECLARED in the year), value where recorded; and a regional table of exports by destination with the South-East Europe states flagged. A count over the whole register, not a pull: for members of kind agency and auditor only (403 for every other kind). The digest of the report's canonical JSON is signed with the gateway's key (typ ura-report+jws) and given in every format (headers X-Ura-Report-Digest and X-Ura-Report-Jws; in JSON also in the body); `ura verify` checks a saved JSON answer. Charged in rate-limit class trace; audited as one event (action report_att, records the number counted, signing_kid).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/reports/att (the `AttReport` operationId).
+func (c *ClientWithResponses) AttReportWithResponse(ctx context.Context, params *AttReportParams, reqEditors ...RequestEditorFn) (*AttReportResponse, error) {
+	rsp, err := c.AttReport(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAttReportResponse(rsp)
 }
 
 // GetSchemaWithResponse The JSON Schema (draft 2020-12) of a record kind
@@ -9540,6 +10011,121 @@ func ParseGetRecordResponse(rsp *http.Response) (*GetRecordResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers GetRecordResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAttReportResponse parses an HTTP response from a AttReportWithResponse call
+func ParseAttReportResponse(rsp *http.Response) (*AttReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AttReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ATTReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AttReportResponse200Headers
+		if values := rsp.Header.Values("X-Ura-Report-Digest"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Ura-Report-Digest", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUraReportDigest = &value
+		}
+		if values := rsp.Header.Values("X-Ura-Report-Jws"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Ura-Report-Jws", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XUraReportJws = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers AttReportResponse429Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -203,6 +203,8 @@ func TestValidationErrors(t *testing.T) {
 		{"bad ML category", KindLicence, []change{set("/licence/items/0/ml_category", "ML23")}, map[string]string{"/licence/items/0/ml_category": "ML1 to ML22"}},
 		{"ML category lower case", KindLicence, []change{set("/licence/items/0/ml_category", "ml3")}, map[string]string{"/licence/items/0/ml_category": "ML1 to ML22"}},
 		{"bad ATT category", KindLicence, []change{set("/licence/items/0/att_category", "tanks")}, map[string]string{"/licence/items/0/att_category": "must be one of"}},
+		{"bad ATT sub-category", KindLicence, []change{set("/licence/items/1/att_subcategory", "sniper_rifles")}, map[string]string{"/licence/items/1/att_subcategory": "must be one of"}},
+		{"bad ATT sub-category of an event", KindTrackingEvent, []change{set("/event/item/att_subcategory", "pistols")}, map[string]string{"/event/item/att_subcategory": "must be one of"}},
 		{"negative quantity", KindLicence, []change{set("/licence/items/0/quantity", json.Number("-1"))}, map[string]string{"/licence/items/0/quantity": "minimum"}},
 		{"fractional quantity", KindLicence, []change{set("/licence/items/0/quantity", json.Number("2.5"))}, map[string]string{"/licence/items/0/quantity": "want integer"}},
 		{"quantity as string", KindLicence, []change{set("/licence/items/0/quantity", "200000")}, map[string]string{"/licence/items/0/quantity": "want integer"}},

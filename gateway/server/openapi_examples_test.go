@@ -17,6 +17,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/report"
 )
 
 // TestOpenAPIExamples: the document's examples are made here from the seed
@@ -297,6 +298,14 @@ func openapiExamples(t *testing.T) map[string]any {
 				"marking":              map[string]any{"country": marking["country"], "manufacturer": marking["manufacturer"], "serial": marking["serial"]},
 				"requested":            "2026-04-01T09:00:00Z", "waiting_seconds": 90000}}}),
 		},
+	}
+	// The ATT report of the seed register, with an example signature.
+	att := seedATTReport(t, 2026)
+	out[p("/v1/reports/att", "get")+"/responses/200"+content("application/json")+"/examples"] = map[string]any{
+		"seed": ex("The 2026 report of the demo register (example signature)", map[string]any{"report": att.Report, "digest": att.Digest,
+			"jws": exampleJWS(t, "ura-report+jws", report.Attestation{Report: report.KindATT, Year: att.Report.Year,
+				ReportingState: att.Report.ReportingState, AsOf: att.Report.AsOf, Digest: att.Digest, Recipient: "AL/GOV/AIM",
+				Issuer: "ura.dev.aim.al", IssuedAt: 1795000000})}),
 	}
 	// Parameters name seed records.
 	for ptr, v := range map[string]any{

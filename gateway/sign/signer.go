@@ -43,6 +43,10 @@ const (
 	// that a saved stream with a line removed, added, moved or repeated no
 	// longer verifies as a whole.
 	TypTrailer = "ura-trailer+jws"
+	// TypReport marks the attestation of a report (gateway/report): its
+	// digest, what it reports on and for whom, so that a report's numbers
+	// can be checked against the gateway's key.
+	TypReport = "ura-report+jws"
 )
 
 // ErrUnavailable is wrapped by every error that means the signing keys
