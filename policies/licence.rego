@@ -60,13 +60,16 @@ exclusion_not_started(entry) if now_ns < day_start(entry.from)
 
 exclusion_ended(entry) if now_ns > day_end(entry.until)
 
-# EXPORT_DECLARED: customs declares an export against a licence; the
-# licence must exist, be in force today, be an export licence for this
-# destination, cover the item's category, and have quantity left.
+# EXPORT_DECLARED and IMPORT_DECLARED: customs declares a movement against
+# a licence; the licence must exist, be in force today, have been issued by
+# an institution of this gateway's own instance, be of the movement's type
+# and cover the item's category. An export must also be for the licence's
+# destination and have quantity left.
 #
-# Those checks are one set, export_refusals, reached through this rule only.
-# Its equalities on the input are what OPA's rule index keys on, so every
-# other record, pushed or pulled, skips all of them at once.
+# Those checks are one set per type, export_refusals and import_refusals,
+# reached through these rules only. Their equalities on the input are what
+# OPA's rule index keys on, so every other record, pushed or pulled, skips
+# all of them at once.
 deny contains refusal if {
 	input.action == "push"
 	input.record.kind == "tracking_event"
@@ -75,24 +78,43 @@ deny contains refusal if {
 	some refusal in export_refusals
 }
 
+# An import declared here (UN Firearms Protocol art. 10: the importing
+# state's authorisation) names an import licence of this gateway's own
+# instance. An IMPORT_DECLARED relayed by a peer gateway is the other
+# state's confirmation that a shipment arrived there, made against its own
+# licence, which this register does not hold; it is not checked against
+# this one, and so tells the peer nothing of the licences held here.
+deny contains refusal if {
+	input.action == "push"
+	input.record.kind == "tracking_event"
+	input.record.event.type == "IMPORT_DECLARED"
+	registered
+	originator_in_own_instance
+	some refusal in import_refusals
+}
+
+export_refusals contains refusal if some refusal in licence_refusals
+
+import_refusals contains refusal if some refusal in licence_refusals
+
 export_licence_id := input.record.event.licence_id
 
 export_licence := input.registers.licences[export_licence_id]
 
-export_refusals contains reason("licence_unknown", msg) if {
+licence_refusals contains reason("licence_unknown", msg) if {
 	not export_licence
 	msg := sprintf("licence %v is not in the register of licences", [object.get(input.record.event, "licence_id", "(none)")])
 }
 
-export_refusals contains reason("licence_suspended", sprintf("licence %s is suspended", [export_licence_id])) if {
+licence_refusals contains reason("licence_suspended", sprintf("licence %s is suspended", [export_licence_id])) if {
 	export_licence.status == "suspended"
 }
 
-export_refusals contains reason("licence_revoked", sprintf("licence %s has been revoked", [export_licence_id])) if {
+licence_refusals contains reason("licence_revoked", sprintf("licence %s has been revoked", [export_licence_id])) if {
 	export_licence.status == "revoked"
 }
 
-export_refusals contains reason("licence_expired", sprintf("licence %s has expired", [export_licence_id])) if {
+licence_refusals contains reason("licence_expired", sprintf("licence %s has expired", [export_licence_id])) if {
 	export_licence.status == "expired"
 }
 
@@ -102,13 +124,13 @@ licence_not_expired if now_ns <= day_end(export_licence.valid_until)
 
 licence_started if now_ns >= day_start(export_licence.valid_from)
 
-export_refusals contains reason("licence_expired", msg) if {
+licence_refusals contains reason("licence_expired", msg) if {
 	export_licence
 	not licence_not_expired
 	msg := sprintf("licence %s expired on %v", [export_licence_id, object.get(export_licence, "valid_until", "(no date)")])
 }
 
-export_refusals contains reason("licence_not_yet_valid", msg) if {
+licence_refusals contains reason("licence_not_yet_valid", msg) if {
 	export_licence
 	not licence_started
 	msg := sprintf("licence %s is valid only from %v", [export_licence_id, object.get(export_licence, "valid_from", "(no date)")])
@@ -118,21 +140,21 @@ licence_status_named if export_licence.status in {"suspended", "revoked", "expir
 
 licence_status_valid if export_licence.status in data.ura_data.licence.valid_statuses
 
-export_refusals contains reason("licence_not_in_force", msg) if {
+licence_refusals contains reason("licence_not_in_force", msg) if {
 	export_licence
 	not licence_status_named
 	not licence_status_valid
 	msg := sprintf("licence %s has status %v", [export_licence_id, object.get(export_licence, "status", "(none)")])
 }
 
-# An export from this nation is declared against a licence that one of its
-# own institutions issued. A peer's licences are relayed here for reference
-# (relay.rego) and kept in the same register; they license nothing at this
-# border. A licence whose originator the register does not know is not
-# shown to be national.
+# A movement across this nation's border is declared against a licence that
+# one of its own institutions issued. A peer's licences are relayed here for
+# reference (relay.rego) and kept in the same register; they license nothing
+# at this border. A licence whose originator the register does not know is
+# not shown to be national.
 licence_issued_here if instance_of(export_licence.originator) == data.ura_data.own_instance
 
-export_refusals contains reason("licence_not_national", msg) if {
+licence_refusals contains reason("licence_not_national", msg) if {
 	export_licence
 	not licence_issued_here
 	msg := sprintf("licence %s was issued by %v, not by an institution of instance %v", [export_licence_id, object.get(export_licence, "originator", "(unknown)"), data.ura_data.own_instance])
@@ -144,6 +166,14 @@ export_refusals contains reason("licence_type_mismatch", msg) if {
 	export_licence
 	not export_licence_type
 	msg := sprintf("licence %s is an %v licence, not an export licence", [export_licence_id, object.get(export_licence, "type", "(untyped)")])
+}
+
+import_licence_type if export_licence.type in data.ura_data.licence.import_types
+
+import_refusals contains reason("licence_type_mismatch", msg) if {
+	export_licence
+	not import_licence_type
+	msg := sprintf("licence %s is an %v licence, not an import licence", [export_licence_id, object.get(export_licence, "type", "(untyped)")])
 }
 
 destination_matches if input.record.event.to == export_licence.destination
@@ -161,7 +191,7 @@ export_quantity := object.get(input.record.event, "quantity", 1)
 
 licensed_quantity := export_licence.items[export_category]
 
-export_refusals contains reason("licence_category_not_covered", msg) if {
+licence_refusals contains reason("licence_category_not_covered", msg) if {
 	export_licence
 	not licensed_quantity
 	msg := sprintf("licence %s covers no %v items", [export_licence_id, rec(["event", "item", "ml_category"])])

@@ -115,6 +115,8 @@ type Store interface {
 	// an error from fn stops the scan and is returned.
 	ScanKeyed(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error
 	Releases
+	// Customs usage batches and each licence's remaining quantity.
+	UsageStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -529,6 +529,45 @@ demo_conditions() {
 	[[ $(printf '%s' "$BODY" | jq '.brokering | length') -ge 1 ]] || die "the trace shows no brokering licence: $BODY"
 }
 
+# ---- Item states, delivery verification and customs usage -----------------
+# (gateway/ARCHITECTURE.md, "Item states", "Deliveries", "Customs usage"):
+# customs declares the export of a Gramsh rifle that the seed reports
+# stolen, and is refused; the exports whose delivery the importing state
+# has not confirmed after deliveries.confirm_within_days are listed for the
+# agency; customs returns usage against a licence as one idempotent batch.
+demo_items() {
+	section "Item states, unconfirmed deliveries and customs usage"
+	local exp
+	exp="$(jq -c 'select(.id=="DPD-EVT-2026-0004501") | .id="DPD-EVT-2026-0004599"
+		| .event.item.marking.serial="K26-GR-000104" | .event.customs_declaration="EX-2026-004599"' deploy/dev/seed/customs.ndjson)"
+	call AL_GOV_DPD POST /v1/records -H 'Content-Type: application/json' --data-binary "[$exp]"
+	[[ $STATUS == 200 ]] || die "customs push: HTTP $STATUS $BODY"
+	printf '  AL/GOV/DPD declares the export of KAYO K26-GR-000104 (reported STOLEN on 2026-10-02) → %s\n' \
+		"$(printf '%s' "$BODY" | jq -r '.results[0] | "\(.status): \([.reasons[]? | "\(.code) (\(.message))"] | join("; "))"')"
+	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') == denied ]] || die "the stolen rifle's export was not refused: $BODY"
+
+	call AL_GOV_AIM GET /v1/deliveries/unconfirmed
+	[[ $STATUS == 200 ]] || die "unconfirmed deliveries: HTTP $STATUS $BODY"
+	printf '  exports with no DELIVERY_CONFIRMED after %s days, as AIM lists them:\n' "$(printf '%s' "$BODY" | jq -r '.confirm_within_days')"
+	printf '%s' "$BODY" | jq -r '.unconfirmed[] | "    \(.customs_declaration) \(.id): \(.quantity) \(.ml_category) to \(.to) under \(.licence_id), declared \(.declared[:10]), waiting \(.waiting_seconds / 86400 | floor) days"'
+	[[ $(printf '%s' "$BODY" | jq '.unconfirmed | length') -gt 0 ]] || say "    (none overdue yet: the seed's exports are younger than the configured days)"
+	call IT_GOV_MOD GET /v1/deliveries/unconfirmed
+	printf '    IT/GOV/MOD asks for the same list: HTTP %s\n' "$STATUS"
+
+	local batch='{"lines":[{"licence_id":"AIM-LIC-2026-000125","ml_category":"ML1","quantity":3,"declaration":"EX-2026-004561","date":"2026-10-13"},
+		{"licence_id":"AIM-LIC-2026-000127","ml_category":"ML1","quantity":1,"declaration":"EX-2026-004562","date":"2026-10-13"}]}'
+	local i
+	for i in 1 2; do
+		call AL_GOV_DPD POST /v1/licences/usage -H 'Content-Type: application/json' -H 'Idempotency-Key: DPD-USE-2026-10-13-01' --data-binary "$batch"
+		[[ $STATUS == 200 ]] || die "usage batch: HTTP $STATUS $BODY"
+		printf '  customs usage batch DPD-USE-2026-10-13-01 (sent %s): applied %s, rejected %s, replayed %s\n' "$i" \
+			"$(printf '%s' "$BODY" | jq -c '.applied')" "$(printf '%s' "$BODY" | jq -r '[.rejected[] | "line \(.line): \(.code)"] | join(", ")')" \
+			"$(printf '%s' "$BODY" | jq -r '.replayed')"
+	done
+	call AL_GOV_AIM GET /v1/licences/AIM-LIC-2026-000125/usage
+	printf '%s' "$BODY" | jq -r '.categories[] | "    AIM-LIC-2026-000125 \(.ml_category): licensed \(.licensed), used \(.used), remaining \(.remaining)"'
+}
+
 trap stop_gateway EXIT
 start_gateway
 demo_identity
@@ -543,6 +582,7 @@ demo_notifications
 demo_ratelimit
 demo_release
 demo_reviews
-demo_audit
 demo_report
+demo_items
+demo_audit
 section "Done: every step above went through mTLS, Redis, OPA, Vault and the audit log"

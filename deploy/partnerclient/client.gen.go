@@ -2142,25 +2142,29 @@ func (e ReleaseStatus) Valid() bool {
 
 // Defines values for TrackingEventEventType.
 const (
-	DEACTIVATED    TrackingEventEventType = "DEACTIVATED"
-	DESTROYED      TrackingEventEventType = "DESTROYED"
-	EXITCONFIRMED  TrackingEventEventType = "EXIT_CONFIRMED"
-	EXPORTDECLARED TrackingEventEventType = "EXPORT_DECLARED"
-	IMPORTDECLARED TrackingEventEventType = "IMPORT_DECLARED"
-	IMPORTMARKED   TrackingEventEventType = "IMPORT_MARKED"
-	LOST           TrackingEventEventType = "LOST"
-	MANUFACTURED   TrackingEventEventType = "MANUFACTURED"
-	STOLEN         TrackingEventEventType = "STOLEN"
-	STORED         TrackingEventEventType = "STORED"
-	TRACEREQUEST   TrackingEventEventType = "TRACE_REQUEST"
-	TRACERESPONSE  TrackingEventEventType = "TRACE_RESPONSE"
-	TRANSFERRED    TrackingEventEventType = "TRANSFERRED"
+	DEACTIVATED       TrackingEventEventType = "DEACTIVATED"
+	DELIVERYCONFIRMED TrackingEventEventType = "DELIVERY_CONFIRMED"
+	DESTROYED         TrackingEventEventType = "DESTROYED"
+	EXITCONFIRMED     TrackingEventEventType = "EXIT_CONFIRMED"
+	EXPORTDECLARED    TrackingEventEventType = "EXPORT_DECLARED"
+	IMPORTDECLARED    TrackingEventEventType = "IMPORT_DECLARED"
+	IMPORTMARKED      TrackingEventEventType = "IMPORT_MARKED"
+	LOST              TrackingEventEventType = "LOST"
+	MANUFACTURED      TrackingEventEventType = "MANUFACTURED"
+	RECOVERED         TrackingEventEventType = "RECOVERED"
+	STOLEN            TrackingEventEventType = "STOLEN"
+	STORED            TrackingEventEventType = "STORED"
+	TRACEREQUEST      TrackingEventEventType = "TRACE_REQUEST"
+	TRACERESPONSE     TrackingEventEventType = "TRACE_RESPONSE"
+	TRANSFERRED       TrackingEventEventType = "TRANSFERRED"
 )
 
 // Valid indicates whether the value is a known member of the TrackingEventEventType enum.
 func (e TrackingEventEventType) Valid() bool {
 	switch e {
 	case DEACTIVATED:
+		return true
+	case DELIVERYCONFIRMED:
 		return true
 	case DESTROYED:
 		return true
@@ -2175,6 +2179,8 @@ func (e TrackingEventEventType) Valid() bool {
 	case LOST:
 		return true
 	case MANUFACTURED:
+		return true
+	case RECOVERED:
 		return true
 	case STOLEN:
 		return true
@@ -2218,6 +2224,45 @@ func (e Unit) Valid() bool {
 	case Tonnes:
 		return true
 	case Units:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UsageRejectionCode.
+const (
+	InvalidLine               UsageRejectionCode = "invalid_line"
+	LicenceCategoryNotCovered UsageRejectionCode = "licence_category_not_covered"
+	LicenceExpired            UsageRejectionCode = "licence_expired"
+	LicenceNotInForce         UsageRejectionCode = "licence_not_in_force"
+	LicenceNotYetValid        UsageRejectionCode = "licence_not_yet_valid"
+	LicenceQuantityExceeded   UsageRejectionCode = "licence_quantity_exceeded"
+	LicenceRevoked            UsageRejectionCode = "licence_revoked"
+	LicenceSuspended          UsageRejectionCode = "licence_suspended"
+	LicenceUnknown            UsageRejectionCode = "licence_unknown"
+)
+
+// Valid indicates whether the value is a known member of the UsageRejectionCode enum.
+func (e UsageRejectionCode) Valid() bool {
+	switch e {
+	case InvalidLine:
+		return true
+	case LicenceCategoryNotCovered:
+		return true
+	case LicenceExpired:
+		return true
+	case LicenceNotInForce:
+		return true
+	case LicenceNotYetValid:
+		return true
+	case LicenceQuantityExceeded:
+		return true
+	case LicenceRevoked:
+		return true
+	case LicenceSuspended:
+		return true
+	case LicenceUnknown:
 		return true
 	default:
 		return false
@@ -3107,6 +3152,21 @@ type LicenceLicenceStatus string
 // LicenceLicenceType defines model for Licence.Licence.Type.
 type LicenceLicenceType string
 
+// LicenceUsage defines model for LicenceUsage.
+type LicenceUsage struct {
+	Categories []struct {
+		Licensed   int    `json:"licensed"`
+		MlCategory string `json:"ml_category"`
+
+		// Remaining licensed − used.
+		Remaining int `json:"remaining"`
+
+		// Used The sum of the usage lines customs returned and the gateway applied.
+		Used int `json:"used"`
+	} `json:"categories"`
+	LicenceId string `json:"licence_id"`
+}
+
 // MemberId Gateway member ID INSTANCE/CLASS/CODE, e.g. AL/GOV/AIM.
 type MemberId = string
 
@@ -3407,7 +3467,7 @@ type Trace struct {
 	} `json:"item"`
 }
 
-// TrackingEvent One step in an item's life, identified by its marking (ITI; UN Firearms Protocol art. 8): manufacture, import marking, transfer, declaration, exit, storage, deactivation, destruction, loss, theft, or a trace request and its response.
+// TrackingEvent One step in an item's life, identified by its marking (ITI; UN Firearms Protocol art. 8): manufacture, import marking, transfer, declaration, exit, storage, deactivation, destruction, loss, theft, recovery of a lost or stolen item, the importing state's confirmation of delivery, or a trace request and its response.
 type TrackingEvent struct {
 	Event struct {
 		// At Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
@@ -3539,8 +3599,85 @@ type TransitAuthorisation struct {
 	Version Version `json:"version"`
 }
 
+// UnconfirmedDeliveries defines model for UnconfirmedDeliveries.
+type UnconfirmedDeliveries struct {
+	// AsOf When the list was made; waiting_seconds count to it.
+	AsOf time.Time `json:"as_of"`
+
+	// ConfirmWithinDays deliveries.confirm_within_days: how long an export waits before it is listed.
+	ConfirmWithinDays int `json:"confirm_within_days"`
+	Unconfirmed       []struct {
+		// CustomsDeclaration The declaration number a DELIVERY_CONFIRMED names to close it.
+		CustomsDeclaration string `json:"customs_declaration"`
+
+		// Declared The declaration's event.at.
+		Declared time.Time `json:"declared"`
+
+		// Id The EXPORT_DECLARED record's id.
+		Id        string `json:"id"`
+		LicenceId string `json:"licence_id"`
+		Marking   struct {
+			Country      *string `json:"country,omitempty"`
+			Manufacturer *string `json:"manufacturer,omitempty"`
+			Serial       *string `json:"serial,omitempty"`
+		} `json:"marking"`
+		MlCategory string `json:"ml_category"`
+		Quantity   int    `json:"quantity"`
+
+		// To The importing state, whose confirmation closes the export.
+		To string `json:"to"`
+
+		// WaitingSeconds Seconds from declared to as_of.
+		WaitingSeconds int `json:"waiting_seconds"`
+	} `json:"unconfirmed"`
+}
+
 // Unit defines model for Unit.
 type Unit string
+
+// UsageAnswer defines model for UsageAnswer.
+type UsageAnswer struct {
+	// Applied Indexes of the lines applied, in order.
+	Applied []int `json:"applied"`
+
+	// Rejected The lines not applied, in order, each with its reason.
+	Rejected []UsageRejection `json:"rejected"`
+
+	// Replayed true: this key and body were applied before; this is that answer again and nothing was applied now.
+	Replayed bool `json:"replayed"`
+}
+
+// UsageBatch defines model for UsageBatch.
+type UsageBatch struct {
+	// Lines At most limits.max_records lines. A line that does not match UsageLine is rejected alone (invalid_line); the others still apply.
+	Lines []UsageLine `json:"lines"`
+}
+
+// UsageLine defines model for UsageLine.
+type UsageLine struct {
+	// Date When the goods were used against the licence; it must lie within the licence's validity.
+	Date openapi_types.Date `json:"date"`
+
+	// Declaration The customs declaration number the goods passed under.
+	Declaration string `json:"declaration"`
+
+	// LicenceId The licence the line uses.
+	LicenceId  string `json:"licence_id"`
+	MlCategory string `json:"ml_category"`
+	Quantity   int    `json:"quantity"`
+}
+
+// UsageRejection defines model for UsageRejection.
+type UsageRejection struct {
+	Code UsageRejectionCode `json:"code"`
+
+	// Line Index of the line in the batch.
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// UsageRejectionCode defines model for UsageRejection.Code.
+type UsageRejectionCode string
 
 // Version Version of the record; each change is pushed as a higher version.
 type Version = int
@@ -3656,6 +3793,12 @@ type AuditSummaryParams struct {
 	Top *int `form:"top,omitempty" json:"top,omitempty"`
 }
 
+// LicenceUsageParams defines parameters for LicenceUsage.
+type LicenceUsageParams struct {
+	// IdempotencyKey 1 to 128 visible ASCII characters naming the batch, per member.
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
 // GetOpenAPIParams defines parameters for GetOpenAPI.
 type GetOpenAPIParams struct {
 	// IfNoneMatch An ETag of an earlier answer: 304 Not Modified, without a body, if the document is unchanged.
@@ -3741,6 +3884,9 @@ type GetSchemaParamsKind string
 
 // ConsoleVerifyChainFormdataRequestBody defines body for ConsoleVerifyChain for application/x-www-form-urlencoded ContentType.
 type ConsoleVerifyChainFormdataRequestBody ConsoleVerifyChainFormdataBody
+
+// LicenceUsageJSONRequestBody defines body for LicenceUsage for application/json ContentType.
+type LicenceUsageJSONRequestBody = UsageBatch
 
 // PushRecordsJSONRequestBody defines body for PushRecords for application/json ContentType.
 type PushRecordsJSONRequestBody = PushRecordsJSONBody
@@ -4644,12 +4790,44 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit/summary (the `AuditSummary` operationId).
 	AuditSummary(ctx context.Context, params *AuditSummaryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
+	//
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	//
+	// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+	UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TraceItem An item's history by its marking
 	//
 	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
 	//
 	// Corresponds with GET /v1/items/{country}/{manufacturer}/{serial}/trace (the `TraceItem` operationId).
 	TraceItem(ctx context.Context, country string, manufacturer string, serial string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LicenceUsageWithBody Customs usage of licences, as one idempotent batch
+	//
+	// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+	LicenceUsageWithBody(ctx context.Context, params *LicenceUsageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LicenceUsage Customs usage of licences, as one idempotent batch
+	//
+	// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+	LicenceUsage(ctx context.Context, params *LicenceUsageParams, body LicenceUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LicenceUsageRead A licence's usage and remaining quantity
+	//
+	// Per ML category: the licensed quantity, what customs usage batches used of it, and what remains (licensed − used). For any member the policy releases the licence to, decided as a get of it; a licence withheld from the caller is answered exactly like one not stored (404). Charged in rate-limit class pull; audited like a get (action licence_usage_read).
+	//
+	// Corresponds with GET /v1/licences/{id}/usage (the `LicenceUsageRead` operationId).
+	LicenceUsageRead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPI This document
 	//
@@ -4962,6 +5140,23 @@ func (c *Client) AuditSummary(ctx context.Context, params *AuditSummaryParams, r
 	return c.Client.Do(req)
 }
 
+// UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
+//
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+//
+// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+func (c *Client) UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnconfirmedDeliveriesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // TraceItem An item's history by its marking
 //
 // The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
@@ -4969,6 +5164,61 @@ func (c *Client) AuditSummary(ctx context.Context, params *AuditSummaryParams, r
 // Corresponds with GET /v1/items/{country}/{manufacturer}/{serial}/trace (the `TraceItem` operationId).
 func (c *Client) TraceItem(ctx context.Context, country string, manufacturer string, serial string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTraceItemRequest(c.Server, country, manufacturer, serial)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LicenceUsageWithBody Customs usage of licences, as one idempotent batch
+//
+// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+func (c *Client) LicenceUsageWithBody(ctx context.Context, params *LicenceUsageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLicenceUsageRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LicenceUsage Customs usage of licences, as one idempotent batch
+//
+// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+func (c *Client) LicenceUsage(ctx context.Context, params *LicenceUsageParams, body LicenceUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLicenceUsageRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LicenceUsageRead A licence's usage and remaining quantity
+//
+// Per ML category: the licensed quantity, what customs usage batches used of it, and what remains (licensed − used). For any member the policy releases the licence to, decided as a get of it; a licence withheld from the caller is answered exactly like one not stored (404). Charged in rate-limit class pull; audited like a get (action licence_usage_read).
+//
+// Corresponds with GET /v1/licences/{id}/usage (the `LicenceUsageRead` operationId).
+func (c *Client) LicenceUsageRead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLicenceUsageReadRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5787,6 +6037,33 @@ func NewAuditSummaryRequest(server string, params *AuditSummaryParams) (*http.Re
 	return req, nil
 }
 
+// NewUnconfirmedDeliveriesRequest constructs an http.Request for the UnconfirmedDeliveries method
+func NewUnconfirmedDeliveriesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/deliveries/unconfirmed")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTraceItemRequest constructs an http.Request for the TraceItem method
 func NewTraceItemRequest(server string, country string, manufacturer string, serial string) (*http.Request, error) {
 	var err error
@@ -5818,6 +6095,93 @@ func NewTraceItemRequest(server string, country string, manufacturer string, ser
 	}
 
 	operationPath := fmt.Sprintf("/v1/items/%s/%s/%s/trace", pathParam0, pathParam1, pathParam2)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLicenceUsageRequest calls the generic LicenceUsage builder with application/json body
+func NewLicenceUsageRequest(server string, params *LicenceUsageParams, body LicenceUsageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewLicenceUsageRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewLicenceUsageRequestWithBody constructs an http.Request for the LicenceUsage method, with any body, and a specified content type
+func NewLicenceUsageRequestWithBody(server string, params *LicenceUsageParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/licences/usage")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewLicenceUsageReadRequest constructs an http.Request for the LicenceUsageRead method
+func NewLicenceUsageReadRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/licences/%s/usage", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6647,6 +7011,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit/summary (the `AuditSummary` operationId).
 	AuditSummaryWithResponse(ctx context.Context, params *AuditSummaryParams, reqEditors ...RequestEditorFn) (*AuditSummaryResponse, error)
 
+	// UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
+	//
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+	UnconfirmedDeliveriesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UnconfirmedDeliveriesResponse, error)
+
 	// TraceItemWithResponse An item's history by its marking
 	//
 	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
@@ -6655,6 +7028,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/items/{country}/{manufacturer}/{serial}/trace (the `TraceItem` operationId).
 	TraceItemWithResponse(ctx context.Context, country string, manufacturer string, serial string, reqEditors ...RequestEditorFn) (*TraceItemResponse, error)
+
+	// LicenceUsageWithBodyWithResponse Customs usage of licences, as one idempotent batch
+	//
+	// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+	LicenceUsageWithBodyWithResponse(ctx context.Context, params *LicenceUsageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LicenceUsageResponse, error)
+
+	// LicenceUsageWithResponse Customs usage of licences, as one idempotent batch
+	//
+	// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+	LicenceUsageWithResponse(ctx context.Context, params *LicenceUsageParams, body LicenceUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*LicenceUsageResponse, error)
+
+	// LicenceUsageReadWithResponse A licence's usage and remaining quantity
+	//
+	// Per ML category: the licensed quantity, what customs usage batches used of it, and what remains (licensed − used). For any member the policy releases the licence to, decided as a get of it; a licence withheld from the caller is answered exactly like one not stored (404). Charged in rate-limit class pull; audited like a get (action licence_usage_read).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/licences/{id}/usage (the `LicenceUsageRead` operationId).
+	LicenceUsageReadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*LicenceUsageReadResponse, error)
 
 	// GetOpenAPIWithResponse This document
 	//
@@ -7620,6 +8020,105 @@ func (r AuditSummaryResponse) ContentType() string {
 	return ""
 }
 
+// UnconfirmedDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for UnconfirmedDeliveries
+type UnconfirmedDeliveriesResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type UnconfirmedDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UnconfirmedDeliveries
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UnconfirmedDeliveriesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UnconfirmedDeliveriesResponse) GetJSON200() *UnconfirmedDeliveries {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UnconfirmedDeliveriesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UnconfirmedDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnconfirmedDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnconfirmedDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnconfirmedDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // TraceItemResponse429Headers the declared response headers of an HTTP 429 response for TraceItem
 type TraceItemResponse429Headers struct {
 	RateLimit       *string
@@ -7713,6 +8212,218 @@ func (r TraceItemResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r TraceItemResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LicenceUsageResponse429Headers the declared response headers of an HTTP 429 response for LicenceUsage
+type LicenceUsageResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type LicenceUsageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UsageAnswer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LicenceUsageResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LicenceUsageResponse) GetJSON200() *UsageAnswer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LicenceUsageResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LicenceUsageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LicenceUsageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LicenceUsageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LicenceUsageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LicenceUsageReadResponse429Headers the declared response headers of an HTTP 429 response for LicenceUsageRead
+type LicenceUsageReadResponse429Headers struct {
+	RateLimit       *string
+	RateLimitPolicy *string
+	RetryAfter      *int
+}
+
+type LicenceUsageReadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LicenceUsage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LicenceUsageReadResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LicenceUsageReadResponse) GetJSON200() *LicenceUsage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LicenceUsageReadResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LicenceUsageReadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LicenceUsageReadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LicenceUsageReadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LicenceUsageReadResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9281,6 +9992,21 @@ func (c *ClientWithResponses) AuditSummaryWithResponse(ctx context.Context, para
 	return ParseAuditSummaryResponse(rsp)
 }
 
+// UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
+//
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
+func (c *ClientWithResponses) UnconfirmedDeliveriesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*UnconfirmedDeliveriesResponse, error) {
+	rsp, err := c.UnconfirmedDeliveries(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnconfirmedDeliveriesResponse(rsp)
+}
+
 // TraceItemWithResponse An item's history by its marking
 //
 // The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
@@ -9294,6 +10020,51 @@ func (c *ClientWithResponses) TraceItemWithResponse(ctx context.Context, country
 		return nil, err
 	}
 	return ParseTraceItemResponse(rsp)
+}
+
+// LicenceUsageWithBodyWithResponse Customs usage of licences, as one idempotent batch
+//
+// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+func (c *ClientWithResponses) LicenceUsageWithBodyWithResponse(ctx context.Context, params *LicenceUsageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*LicenceUsageResponse, error) {
+	rsp, err := c.LicenceUsageWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLicenceUsageResponse(rsp)
+}
+
+// LicenceUsageWithResponse Customs usage of licences, as one idempotent batch
+//
+// For members of kind customs only (403 otherwise). Customs returns what it saw used of each licence line (ATT art. 8(1)) as a batch under its own Idempotency-Key. A line against a licence the policy does not release to the caller is rejected as licence_unknown, exactly as one against a licence not stored. The lines that pass against their licence (stored, issued or renewed, the line's date within its validity, covering the category, quantity left: licensed minus what is used, earlier lines of the batch included) are applied; the others are listed with their reason. The batch's lines, the sums and the key are stored in one transaction with the licences locked, so concurrent batches through any replica never use more than a licence allows. The same key with the same lines again is answered as the first time with replayed true and nothing applied; the same key with other lines is 409. Charged in rate-limit class push: one, and one per line. Audited before it is applied (action licence_usage; if the log cannot take it nothing is applied) and after (action licence_usage.outcome, every rejected line and a replay as reasons).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/licences/usage (the `LicenceUsage` operationId).
+func (c *ClientWithResponses) LicenceUsageWithResponse(ctx context.Context, params *LicenceUsageParams, body LicenceUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*LicenceUsageResponse, error) {
+	rsp, err := c.LicenceUsage(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLicenceUsageResponse(rsp)
+}
+
+// LicenceUsageReadWithResponse A licence's usage and remaining quantity
+//
+// Per ML category: the licensed quantity, what customs usage batches used of it, and what remains (licensed − used). For any member the policy releases the licence to, decided as a get of it; a licence withheld from the caller is answered exactly like one not stored (404). Charged in rate-limit class pull; audited like a get (action licence_usage_read).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/licences/{id}/usage (the `LicenceUsageRead` operationId).
+func (c *ClientWithResponses) LicenceUsageReadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*LicenceUsageReadResponse, error) {
+	rsp, err := c.LicenceUsageRead(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLicenceUsageReadResponse(rsp)
 }
 
 // GetOpenAPIWithResponse This document
@@ -10197,6 +10968,108 @@ func ParseAuditSummaryResponse(rsp *http.Response) (*AuditSummaryResponse, error
 	return response, nil
 }
 
+// ParseUnconfirmedDeliveriesResponse parses an HTTP response from a UnconfirmedDeliveriesWithResponse call
+func ParseUnconfirmedDeliveriesResponse(rsp *http.Response) (*UnconfirmedDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnconfirmedDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UnconfirmedDeliveries
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UnconfirmedDeliveriesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseTraceItemResponse parses an HTTP response from a TraceItemWithResponse call
 func ParseTraceItemResponse(rsp *http.Response) (*TraceItemResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10272,6 +11145,224 @@ func ParseTraceItemResponse(rsp *http.Response) (*TraceItemResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers TraceItemResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLicenceUsageResponse parses an HTTP response from a LicenceUsageWithResponse call
+func ParseLicenceUsageResponse(rsp *http.Response) (*LicenceUsageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LicenceUsageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UsageAnswer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LicenceUsageResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLicenceUsageReadResponse parses an HTTP response from a LicenceUsageReadWithResponse call
+func ParseLicenceUsageReadResponse(rsp *http.Response) (*LicenceUsageReadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LicenceUsageReadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LicenceUsage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LicenceUsageReadResponse429Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

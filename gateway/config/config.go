@@ -30,26 +30,27 @@ type Config struct {
 	OpsMetrics bool `yaml:"ops_metrics"`
 	// Development marks a local development stack: it allows plain-http
 	// addresses for Vault and the OPA server. Never set it in production.
-	Development bool      `yaml:"development"`
-	HTTP        HTTP      `yaml:"http"`
-	TLS         TLS       `yaml:"tls"`
-	Members     []Member  `yaml:"members"`
-	Limits      Limits    `yaml:"limits"`
-	Redis       Redis     `yaml:"redis"`
-	RateLimit   RateLimit `yaml:"ratelimit"`
-	Vault       Vault     `yaml:"vault"`
-	Sign        Sign      `yaml:"sign"`
-	Policy      Policy    `yaml:"policy"`
-	Store       Store     `yaml:"store"`
-	Upstream    Upstream  `yaml:"upstream"`
-	Log         Log       `yaml:"log"`
-	Shutdown    Shutdown  `yaml:"shutdown"`
-	Audit       Audit     `yaml:"audit"`
-	Console     Console   `yaml:"console"`
-	Release     Release   `yaml:"release"`
-	Cursors     Cursors   `yaml:"cursors"`
-	Tracing     Tracing   `yaml:"tracing"`
-	Screening   Screening `yaml:"screening"`
+	Development bool       `yaml:"development"`
+	HTTP        HTTP       `yaml:"http"`
+	TLS         TLS        `yaml:"tls"`
+	Members     []Member   `yaml:"members"`
+	Limits      Limits     `yaml:"limits"`
+	Redis       Redis      `yaml:"redis"`
+	RateLimit   RateLimit  `yaml:"ratelimit"`
+	Vault       Vault      `yaml:"vault"`
+	Sign        Sign       `yaml:"sign"`
+	Policy      Policy     `yaml:"policy"`
+	Store       Store      `yaml:"store"`
+	Upstream    Upstream   `yaml:"upstream"`
+	Log         Log        `yaml:"log"`
+	Shutdown    Shutdown   `yaml:"shutdown"`
+	Audit       Audit      `yaml:"audit"`
+	Console     Console    `yaml:"console"`
+	Release     Release    `yaml:"release"`
+	Cursors     Cursors    `yaml:"cursors"`
+	Tracing     Tracing    `yaml:"tracing"`
+	Screening   Screening  `yaml:"screening"`
+	Deliveries  Deliveries `yaml:"deliveries"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -103,23 +104,24 @@ var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in typ
 // Default returns the configuration used for every key the file leaves out.
 func Default() *Config {
 	return &Config{
-		Listen:    "127.0.0.1:8443",
-		HTTP:      defaultHTTP(),
-		TLS:       defaultTLS(),
-		Limits:    defaultLimits(),
-		Redis:     defaultRedis(),
-		RateLimit: defaultRateLimit(),
-		Vault:     defaultVault(),
-		Sign:      defaultSign(),
-		Policy:    defaultPolicy(),
-		Store:     defaultStore(),
-		Upstream:  defaultUpstream(),
-		Log:       Log{Level: "info", Format: "json"},
-		Audit:     defaultAudit(),
-		Console:   defaultConsole(),
-		Release:   defaultRelease(),
-		Tracing:   defaultTracing(),
-		Screening: defaultScreening(),
+		Listen:     "127.0.0.1:8443",
+		HTTP:       defaultHTTP(),
+		TLS:        defaultTLS(),
+		Limits:     defaultLimits(),
+		Redis:      defaultRedis(),
+		RateLimit:  defaultRateLimit(),
+		Vault:      defaultVault(),
+		Sign:       defaultSign(),
+		Policy:     defaultPolicy(),
+		Store:      defaultStore(),
+		Upstream:   defaultUpstream(),
+		Log:        Log{Level: "info", Format: "json"},
+		Audit:      defaultAudit(),
+		Console:    defaultConsole(),
+		Release:    defaultRelease(),
+		Tracing:    defaultTracing(),
+		Screening:  defaultScreening(),
+		Deliveries: defaultDeliveries(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -167,6 +169,7 @@ func (c *Config) Validate() error {
 	c.Release.validate(v.at("release"))
 	c.Tracing.validate(v.at("tracing"), c)
 	c.Screening.validate(v.at("screening"), c.Path)
+	c.Deliveries.validate(v.at("deliveries"))
 	c.validateTransport(v)
 	return v.err()
 }

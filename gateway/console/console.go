@@ -1,7 +1,8 @@
 // Package console renders the security officers' web console: an overview
 // of decisions over time, search, one decision in full with its chain proof,
-// chain verification, the shadow policy's divergences and the queue of
-// two-person release authority.
+// chain verification, the shadow policy's divergences, the queue of
+// two-person release authority, the records due for review and the exports
+// whose delivery the importing state has not confirmed.
 //
 // Pages are rendered on the server with html/template, so every value that
 // came from outside (a record id, a reason message, a member name) is
@@ -31,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/deliveries"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/reviews"
@@ -65,6 +67,12 @@ type Options struct {
 	Logger  *slog.Logger
 	// Registerer, if set, gets the console's metrics.
 	Registerer prometheus.Registerer
+	// Deliveries lists the unconfirmed deliveries (deliveries.List on the
+	// store); nil: the page answers 503.
+	Deliveries func(ctx context.Context) ([]deliveries.Unconfirmed, error)
+	// ConfirmWithinDays is deliveries.confirm_within_days, for the page to
+	// say what it lists.
+	ConfirmWithinDays int
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Reviews lists every originator's records due for review on or
@@ -169,7 +177,7 @@ func New(opts Options) (*Console, error) {
 	return c, nil
 }
 
-var pageNames = []string{"overview", "search", "event", "verify", "shadow", "releases", "reviews", "error"}
+var pageNames = []string{"overview", "search", "event", "verify", "shadow", "releases", "reviews", "deliveries", "error"}
 
 // CSRF is the console's token minter, for the server to bind tokens to the
 // caller's connection.
@@ -197,6 +205,7 @@ var navItems = []navItem{
 	{"shadow", "Shadow policy", "shadow"},
 	{"releases", "Releases", "releases"},
 	{"reviews", "Reviews", "reviews"},
+	{"deliveries", "Deliveries", "deliveries"},
 }
 
 func (c *Console) render(page, title string, v *Viewer, status int, data any) (*Page, error) {

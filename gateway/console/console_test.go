@@ -18,6 +18,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
+	"github.com/ura-gateway/ura/gateway/deliveries"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/reviews"
@@ -29,7 +30,13 @@ import (
 func TestPagesGolden(t *testing.T) {
 	ctx := context.Background()
 	ch := openChain(t, sampleEvents(40), nil)
-	c := newConsole(t, Options{Audit: ch, Policy: &fakeEngine{}, Reviews: sampleReviews})
+	waiting := []deliveries.Unconfirmed{{ID: "DPD-EVT-2026-0004507", CustomsDeclaration: "EX-2026-000456", LicenceID: "AIM-LIC-2026-000123",
+		Item: deliveries.Marking{Country: "ALB", Manufacturer: "KAYO", Serial: "PL26-762-0042"}, Category: "ML3", Quantity: 100000, To: "CZE",
+		Declared: testNow.Add(-96 * 24 * time.Hour), WaitingSeconds: 96 * 86400}}
+	c := newConsole(t, Options{Audit: ch, Policy: &fakeEngine{}, Reviews: sampleReviews, ConfirmWithinDays: 90,
+		Deliveries: func(context.Context) ([]deliveries.Unconfirmed, error) { return waiting, nil }})
+	none := newConsole(t, Options{Audit: ch, Policy: &fakeEngine{}, ConfirmWithinDays: 90,
+		Deliveries: func(context.Context) ([]deliveries.Unconfirmed, error) { return nil, nil }})
 	pages := []struct {
 		name  string
 		build func() (*Page, error)
@@ -45,6 +52,8 @@ func TestPagesGolden(t *testing.T) {
 		{"shadow-none", func() (*Page, error) { return c.Shadow(ctx, officer) }},
 		{"releases", func() (*Page, error) { return c.Releases(officer, sampleReleases(), true, "1780403400.token") }},
 		{"reviews", func() (*Page, error) { return c.Reviews(ctx, officer, url.Values{"due_before": {"2026-07-02"}}) }},
+		{"deliveries", func() (*Page, error) { return c.Deliveries(ctx, officer) }},
+		{"deliveries-none", func() (*Page, error) { return none.Deliveries(ctx, officer) }},
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {

@@ -52,6 +52,8 @@ var keyedRegisters = []Keyed{
 	licenceConditions,     // licence conditions
 	brokerRegistrations,   // brokering (conditions.go)
 	brokeringLicences,     // brokering
+	{Name: RegisterItems, Version: 1, Entries: itemEntries, Lookups: itemLookups},
+	{Name: RegisterDeclarations, Version: 1, Entries: declarationEntries, Lookups: declarationLookups},
 }
 
 // KeyedRegisters returns every keyed register.

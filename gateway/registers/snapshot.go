@@ -32,7 +32,7 @@ func (r Refs) Empty() bool {
 }
 
 // RefsOf lists what a batch of records refers to: the parties they name,
-// the licences export declarations are made against, and what a record
+// the licences export and import declarations are made against, and what a record
 // changes (an entity's id and name, a declaration's earlier count), so that
 // the overlay of the batch is complete for every later record in it.
 func RefsOf(recs []*records.Record) Refs {
@@ -73,11 +73,12 @@ func RefsOf(recs []*records.Record) Refs {
 	return r
 }
 
-// exportLicence is the licence id an export declaration names, whether or
-// not the rest of it counts.
+// exportLicence is the licence id an export or import declaration names,
+// whether or not the rest of it counts: the policy checks both against the
+// licence they cite (an import counts nothing against it).
 func exportLicence(rec *records.Record) (string, bool) {
 	body := rec.Body()
-	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXPORT_DECLARED" {
+	if t := str(body["type"]); rec.Kind != records.KindTrackingEvent || (t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED") {
 		return "", false
 	}
 	lic := str(body["licence_id"])

@@ -166,7 +166,8 @@ func (l *conBrowserLog) snapshot() (messages, dialogs []string) {
 // TestConBrowser drives the console in headless Chromium with a security
 // officer's certificate: overview, a search for customs' denials, one
 // decision with its verified proof, "verify chain", the shadow policy's
-// divergences, the records due for review; then AIM's certificate is refused. Screenshots go to
+// divergences, the records due for review, the unconfirmed deliveries; then
+// AIM's certificate is refused. Screenshots go to
 // var/artifacts/console*.png.
 func TestConBrowser(t *testing.T) {
 	chromium := conChromium(t)
@@ -174,6 +175,11 @@ func TestConBrowser(t *testing.T) {
 	conSeed(t, e)
 	if res := exResults(t, e.as("AL/GOV/AIM").push(reviewLicence(t, 940, -4))); res[0].Status != "accepted" {
 		t.Fatalf("a licence past its review date: %+v", res[0])
+	}
+	// An export declared months ago that no importing state confirmed.
+	if res := exResults(t, e.as("AL/GOV/DPD").push(polRecord(t, "export", "id", "DPD-EVT-2026-9000010",
+		"event.customs_declaration", "EX-2026-000999", "event.quantity", 1))); res[0].Status != "accepted" {
+		t.Fatalf("export: %+v", res[0])
 	}
 	const hostile = `<script>alert(1)</script>`
 	if err := e.chain.Append(context.Background(), audit.Event{Time: time.Now().UTC(), RequestID: "req-hostile", Member: "IT/GOV/MOD",
@@ -347,6 +353,13 @@ func TestConBrowser(t *testing.T) {
 		t.Errorf("overdue count %q", got)
 	}
 	shot("console-reviews.png")
+	// The exports waiting for the importing state's confirmation.
+	follow(`nav.tabs a[href="/console/deliveries"]`, "#deliveries")
+	if got := text("#deliveries tbody"); !strings.Contains(got, "DPD-EVT-2026-9000010") || !strings.Contains(got, "EX-2026-000999") ||
+		!strings.Contains(got, "CZE") || !strings.Contains(got, " d") {
+		t.Errorf("deliveries page:\n%s", got)
+	}
+	shot("console-deliveries.png")
 
 	// A hostile record id is text in the browser, and runs nothing.
 	must("hostile search", chromedp.Do(ctx,

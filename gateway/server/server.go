@@ -29,6 +29,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/console"
 	"github.com/ura-gateway/ura/gateway/cursor"
+	"github.com/ura-gateway/ura/gateway/deliveries"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -193,7 +194,13 @@ func (s *Server) apis() (apis, error) {
 	}
 	if s.cfg.Console.Enabled {
 		opts := console.Options{Policy: d.Policy, VerifyTimeout: s.cfg.Console.VerifyTimeout, CSRFKey: s.csrfKey,
-			Logger: s.log, Registerer: s.metrics.registry}
+			Logger: s.log, Registerer: s.metrics.registry, ConfirmWithinDays: s.cfg.Deliveries.ConfirmWithinDays}
+		if st := d.Store; st != nil {
+			within := deliveries.Within(s.cfg.Deliveries.ConfirmWithinDays)
+			opts.Deliveries = func(ctx context.Context) ([]deliveries.Unconfirmed, error) {
+				return deliveries.List(ctx, st.ScanKeyed, time.Now().UTC(), within)
+			}
+		}
 		if r, ok := d.Audit.(audit.Reader); ok {
 			opts.Audit = r
 		}

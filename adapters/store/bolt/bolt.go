@@ -50,7 +50,7 @@ var (
 	bMarking    = []byte("ix_marking")
 	bMeta       = []byte("meta")
 
-	allBuckets = append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta, bRegKeyed, bRegKeyedRec, bRegKeyedVer, bReleases, bReleaseIx}, regBuckets...)
+	allBuckets = append(append([][]byte{bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking, bMeta, bRegKeyed, bRegKeyedRec, bRegKeyedVer, bReleases, bReleaseIx}, regBuckets...), usageBuckets...)
 
 	keyFormat = []byte("format")
 	// keyBackfill is the last record id the back-fill of the register

@@ -53,9 +53,11 @@ func migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+	// Numbers are reserved per change and may be merged in any order, so
+	// a gap is allowed; a number twice is not.
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migration %s: version %d is also %s", out[i].name, out[i].version, out[i-1].name)
 		}
 	}
 	return out, nil
@@ -93,14 +95,34 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return 0, fmt.Errorf("migration table: %w", err)
 	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM ura_schema_migrations`).Scan(&current); err != nil {
+	rows, err := tx.Query(ctx, `SELECT version FROM ura_schema_migrations ORDER BY version`)
+	if err != nil {
 		return 0, err
 	}
-	if current > len(ms) {
-		return current, fmt.Errorf("database schema is at version %d, newer than this gateway knows (%d): refusing to run against it", current, len(ms))
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0, err
 	}
-	for _, m := range ms[current:] {
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	done := map[int]bool{}
+	current := 0
+	for _, v := range applied {
+		if !known[int(v)] {
+			return int(v), fmt.Errorf("database schema has migration %d, which this gateway does not know: refusing to run against it", v)
+		}
+		done[int(v)] = true
+		current = max(current, int(v))
+	}
+	last := ms[len(ms)-1].version
+	// Every migration not applied yet, in order: one merged later under a
+	// lower number than the database's highest is applied too.
+	for _, m := range ms {
+		if done[m.version] {
+			continue
+		}
 		if _, err := tx.Exec(ctx, m.sql); err != nil {
 			return current, fmt.Errorf("migration %s: %w", m.name, err)
 		}
@@ -119,5 +141,5 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (int, error
 	if err := tx.Commit(ctx); err != nil {
 		return current, err
 	}
-	return len(ms), nil
+	return last, nil
 }

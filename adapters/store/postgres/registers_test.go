@@ -38,6 +38,12 @@ func TestReplicasNeverExceedALicence(t *testing.T) {
 	storetest.ConcurrentExports(t, openReplicas(t, 4), 20)
 }
 
+// TestReplicasUsage: usage batches through four pools on one database, as
+// replicas would send them, never use more than a licence allows.
+func TestReplicasUsage(t *testing.T) {
+	storetest.ConcurrentUsage(t, openReplicas(t, 4), 10)
+}
+
 // TestReplicasSeeASuspension: a licence suspended through one replica is
 // read suspended, and refused, through another at once.
 func TestReplicasSeeASuspension(t *testing.T) {
@@ -100,6 +106,7 @@ func TestBackfillRegisters(t *testing.T) {
 		`DROP SEQUENCE ` + q + `.ura_reg_entity_ord`,
 		`DROP TABLE ` + q + `.ura_reg_keyed, ` + q + `.ura_reg_keyed_versions`,
 		`DROP TABLE ` + q + `.ura_releases`,
+		`DROP TABLE ` + q + `.ura_usage_lines, ` + q + `.ura_usage_batches, ` + q + `.ura_usage_used`,
 		`DELETE FROM ` + q + `.ura_schema_migrations WHERE version >= 2`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("PingClose", func(t *testing.T) { testPingClose(t, newStore(t)) })
 	runRegisters(t, newStore)
+	runUsage(t, newStore)
 	t.Run("KeyedRegisters", func(t *testing.T) { testKeyed(t, newStore) })
 	runReleases(t, newStore)
 }

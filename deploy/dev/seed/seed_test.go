@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -288,6 +289,25 @@ func TestSeedTellsTheStory(t *testing.T) {
 	want := []string{"MANUFACTURED by AL/GOV/AIM", "EXPORT_DECLARED by AL/GOV/DPD", "EXIT_CONFIRMED by AL/GOV/DPD"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("trace of %s = %v, want %v", mk.Serial, steps, want)
+	}
+
+	// The rifle the demo tries to export: made at Gramsh, then stolen, so
+	// an export declaration of it is refused (item_stolen).
+	exp := &records.Record{Kind: records.KindTrackingEvent, ID: "DPD-EVT-2026-0004599", Version: 1,
+		Label: records.Label{Classification: "UNCLASSIFIED", ReleasableTo: []string{"ALB", "HRV"}, Originator: "AL/GOV/DPD"}}
+	exp.Doc = map[string]any{"kind": exp.Kind, "id": exp.ID, "version": json.Number("1"),
+		"label": map[string]any{"classification": "UNCLASSIFIED", "releasable_to": []any{"ALB", "HRV"}, "originator": "AL/GOV/DPD", "created": "2026-10-14T08:00:00Z"},
+		"event": map[string]any{"type": "EXPORT_DECLARED", "at": "2026-10-14T07:40:00Z", "licence_id": "AIM-LIC-2026-000125", "from": "ALB", "to": "HRV",
+			"customs_declaration": "EX-2026-004599", "item": map[string]any{"ml_category": "ML1",
+				"marking": map[string]any{"manufacturer": "KAYO", "country": "ALB", "serial": "K26-GR-000104", "year": json.Number("2026")}}}}
+	snap, err := registers.Read(ctx, []*records.Record{exp}, s.st.Registers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.engine.Decide(ctx, policy.Input{Caller: s.members["AL/GOV/DPD"], Action: policy.Push, Record: exp,
+		Registers: registers.NewOverlay(snap).For(exp)})
+	if d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != "item_stolen" {
+		t.Errorf("export of the stolen rifle: allow %v %+v, want refused item_stolen", d.Allow, d.Reasons)
 	}
 
 	// Pulls the demo shows: MoD sees the licences; the Italian partner

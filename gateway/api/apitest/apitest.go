@@ -214,6 +214,16 @@ func matches(r *records.Record, q store.Query) bool {
 	return true
 }
 
+// ApplyUsage and Usage: usage batches are not kept in memory; the stores'
+// contract suite and the gateway's tests exercise them on the real stores.
+func (s *Store) ApplyUsage(context.Context, store.UsageBatch) (store.UsageOutcome, error) {
+	return store.UsageOutcome{}, errors.New("apitest: usage batches are not kept")
+}
+
+func (s *Store) Usage(context.Context, string) (store.LicenceUsage, error) {
+	return store.LicenceUsage{}, store.ErrNotFound
+}
+
 func (s *Store) Ping(context.Context) error { return nil }
 func (s *Store) Close() error               { return nil }
 

@@ -104,7 +104,7 @@ func access(c *gin.Context, action string) *chain.Request {
 // so that nothing a caller puts in the path is written there.
 func pageRoute(page string) string {
 	switch {
-	case page == "/", page == "/search", page == "/verify", page == "/shadow", page == "/releases", page == "/reviews":
+	case page == "/", page == "/search", page == "/verify", page == "/shadow", page == "/releases", page == "/reviews", page == "/deliveries":
 		return Base + strings.TrimPrefix(page, "/")
 	case strings.HasPrefix(page, "/releases/") && strings.HasSuffix(page, "/approve"):
 		return Base + "releases/:id/approve"
@@ -160,6 +160,9 @@ func (h *Handlers) Get(c *gin.Context) error {
 		return h.send(c, pg, err)
 	case page == "/shadow":
 		pg, err := h.con.Shadow(ctx, v)
+		return h.send(c, pg, err)
+	case page == "/deliveries":
+		pg, err := h.con.Deliveries(ctx, v)
 		return h.send(c, pg, err)
 	case page == "/reviews":
 		pg, err := h.con.Reviews(ctx, v, c.Request.URL.Query())
