@@ -59,6 +59,12 @@ needs_transfer_authorisations if {
 	import_authorisation_required_to(input.record.licence.destination)
 }
 
+# What a refusal says of a document the licence should name: the one it
+# names is not on the register, or it names none.
+unregistered_ref(key) := sprintf("%v is not on the register", [input.record.licence[key]]) if {
+	input.record.licence[key]
+} else := "the licence names none"
+
 # Import authorisation, named by the importing state's reference. Several
 # states may use one reference: the entries under it are each checked.
 licence_ia_entries := entries if {
@@ -68,7 +74,7 @@ licence_ia_entries := entries if {
 licence_condition_refusals contains reason("import_authorisation_missing", msg) if {
 	needs_transfer_authorisations
 	count(licence_ia_entries) == 0
-	msg := sprintf("an export licence for %v to %v needs the importing state's import authorisation; %v is not on the register", [concat(", ", sort(licence_salw)), rec(["licence", "destination"]), object.get(input.record.licence, "import_authorisation", "none is named, and none")])
+	msg := sprintf("an export licence for %v to %v needs the importing state's import authorisation; %v", [concat(", ", sort(licence_salw)), rec(["licence", "destination"]), unregistered_ref("import_authorisation")])
 }
 
 licence_ia_fault contains [id, sprintf("is for %v, not %v", [ia.destination, input.record.licence.destination])] if {
@@ -130,7 +136,7 @@ licence_euc := input.registers.end_user_certificates[input.record.licence.end_us
 licence_condition_refusals contains reason("euc_missing", msg) if {
 	needs_euc
 	not licence_euc
-	msg := sprintf("an export licence for these goods is issued against the end user's certificate; %v is not on the register", [object.get(input.record.licence, "end_user_certificate_id", "none is named, and none")])
+	msg := sprintf("an export licence for these goods is issued against the end user's certificate; %v", [unregistered_ref("end_user_certificate_id")])
 }
 
 licence_condition_refusals contains reason("euc_revoked", sprintf("end-user certificate %v has been revoked", [input.record.licence.end_user_certificate_id])) if {

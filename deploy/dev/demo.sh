@@ -331,6 +331,31 @@ demo_federation() {
 		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
 }
 
+# authorise LICENCE: pushes, as AIM, the importing state's import
+# authorisation and the end user's certificate that a small-arms export
+# licence is issued against (Licence conditions), made to fit it, and
+# prints the licence naming them.
+authorise() {
+	local lic="$1" docs
+	docs="$(jq -c --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
+		(.id | sub("^AIM-LIC-"; "")) as $n
+		| {classification:"RESTRICTED", releasable_to:["ALB"], originator:"AL/GOV/AIM", created:$at} as $lbl
+		| {name:"Ministry of Defence", country:.licence.destination} as $authority
+		| {kind:"import_authorisation", id:("AIM-IA-" + $n), version:1, label:$lbl,
+		   import_authorisation:{reference:("IA-" + $n), issuing_authority:$authority, issued_on:"2026-04-20",
+		     valid_from:"2026-04-20", valid_until:.licence.valid_until, destination:.licence.destination,
+		     importer:.licence.end_user, end_user:.licence.end_user, items:.licence.items}},
+		  {kind:"end_user_certificate", id:("AIM-EUC-" + $n), version:1, label:$lbl,
+		   end_user_certificate:{certificate_number:("EUC-" + $n), issuing_authority:$authority, issued_on:"2026-04-20",
+		     end_user:.licence.end_user, country:.licence.destination, items:.licence.items, no_reexport:true,
+		     reexport_clause:"not to be re-exported without the prior written consent of the Republic of Albania",
+		     licence_id:.id, valid_until:.licence.valid_until}}' <<<"$lic" | paste -sd, -)"
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/json' --data-binary "[$docs]"
+	[[ $(printf '%s' "$BODY" | jq -r '[.results[].status] | map(select(. != "accepted" and . != "unchanged")) | length') == 0 ]] ||
+		die "the licence's import authorisation and certificate: $BODY"
+	jq -c '(.id | sub("^AIM-LIC-"; "")) as $n | .licence.import_authorisation=("IA-" + $n) | .licence.end_user_certificate_id=("AIM-EUC-" + $n)' <<<"$lic"
+}
+
 # Denial notifications and consultations (Common Position 2008/944/CFSP
 # art. 4): AIM's denial reaches Italy's gateway, a member state's; Italy's
 # MoD notifies a denial through its gateway; AIM's licence for an
@@ -361,6 +386,7 @@ demo_notifications() {
 		| .licence.items=[{ml_category:"ML1",description:"semi-automatic rifles",quantity:200,unit:"pieces"}]
 		| .licence.end_user={name:"Djordjevic Trading",country:"SRB"} | del(.licence.contract_value) | del(.licence.transit)' \
 		<<<"$(jq -c 'select(.id=="AIM-LIC-2026-000123")' deploy/dev/seed/aim.ndjson)")"
+	lic="$(authorise "$lic")"
 	deny AL_GOV_AIM "issues AIM-LIC-DEN-$n: ML1 rifles to SRB for Djordjevic Trading" "$lic"
 
 	# One consultation for every denial the refusal names (a run cut short
@@ -387,6 +413,7 @@ demo_notifications() {
 
 	lic="$(jq -c '.licence.consignee={name:"Northwind Munitions Trading",country:"CYP"}' <<<"$lic")"
 	lic="$(jq -c --arg n "$n" '.id=("AIM-LIC-SAN-" + $n) | .licence.destination="MNE" | .licence.end_user.country="MNE"' <<<"$lic")"
+	lic="$(authorise "$lic")"
 	deny AL_GOV_AIM "issues AIM-LIC-SAN-$n, consignee Northwind Munitions Trading (CYP)" "$lic"
 }
 
