@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
 )
@@ -125,51 +124,25 @@ func syncKeyed(ctx context.Context, tx pgx.Tx) (rebuilt []string, err error) {
 			return nil, err
 		}
 	}
-	after := ""
-	for {
-		rows, err := tx.Query(ctx, `SELECT id, raw FROM ura_records WHERE id > $1 ORDER BY id LIMIT $2`, after, backfillChunk)
-		if err != nil {
-			return nil, err
-		}
-		var recs []*records.Record
-		for rows.Next() {
-			var id string
-			var raw []byte
-			if err := rows.Scan(&id, &raw); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			rec, err := recdoc.Decode(raw)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("record %s: %w", id, err)
-			}
-			recs = append(recs, rec)
-			after = id
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(recs) == 0 {
-			break
-		}
+	err = eachRecordChunk(ctx, tx, nil, func(recs []*records.Record) error {
 		b := &pgx.Batch{}
 		for _, rec := range recs {
 			kr, err := registers.KeyedOf(rec, stale)
 			if err != nil {
-				return nil, fmt.Errorf("record %s: %w", rec.ID, err)
+				return fmt.Errorf("record %s: %w", rec.ID, err)
 			}
 			for _, r := range kr {
 				b.Queue(`INSERT INTO ura_reg_keyed (register, key, record_id, version, value) VALUES ($1, $2, $3, $4, $5)`,
 					r.Register, r.Key, rec.ID, rec.Version, string(r.Value))
 			}
 		}
-		if b.Len() > 0 {
-			if err := tx.SendBatch(ctx, b).Close(); err != nil {
-				return nil, err
-			}
+		if b.Len() == 0 {
+			return nil
 		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err
 	}
 	versions := registers.KeyedVersions()
 	for name := range stale {

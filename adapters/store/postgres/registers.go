@@ -374,12 +374,35 @@ const backfillChunk = 1000
 // the transaction that created them (migration 0002), so that a database
 // written before they existed has them before any gateway decides on it.
 func backfillRegisters(ctx context.Context, tx pgx.Tx) (int, error) {
-	after, n := "", 0
+	n := 0
+	err := eachRecordChunk(ctx, tx, []string{"licence", "entity", "excluded_entity", "tracking_event"}, func(recs []*records.Record) error {
+		b := &pgx.Batch{}
+		for _, rec := range recs {
+			// Each id is its latest version, indexed once: nothing was
+			// counted before it.
+			if err := queueIndex(b, rec, registers.Of(rec), nil); err != nil {
+				return err
+			}
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		n += len(recs)
+		return nil
+	})
+	return n, err
+}
+
+// eachRecordChunk calls fn with every stored record (the latest version of
+// each id) of the given kinds (nil: all), by id, backfillChunk at a time:
+// the records are streamed, never held all at once.
+func eachRecordChunk(ctx context.Context, tx pgx.Tx, kinds []string, fn func([]*records.Record) error) error {
+	after := ""
 	for {
 		rows, err := tx.Query(ctx, `SELECT id, raw FROM ura_records WHERE id > $1
-			AND kind IN ('licence', 'entity', 'excluded_entity', 'tracking_event') ORDER BY id LIMIT $2`, after, backfillChunk)
+			AND ($3::text[] IS NULL OR kind = ANY($3)) ORDER BY id LIMIT $2`, after, backfillChunk, kinds)
 		if err != nil {
-			return n, err
+			return err
 		}
 		var recs []*records.Record
 		for rows.Next() {
@@ -387,34 +410,25 @@ func backfillRegisters(ctx context.Context, tx pgx.Tx) (int, error) {
 			var raw []byte
 			if err := rows.Scan(&id, &raw); err != nil {
 				rows.Close()
-				return n, err
+				return err
 			}
 			rec, err := recdoc.Decode(raw)
 			if err != nil {
 				rows.Close()
-				return n, fmt.Errorf("record %s: %w", id, err)
+				return fmt.Errorf("record %s: %w", id, err)
 			}
 			recs = append(recs, rec)
 			after = id
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return n, err
+			return err
 		}
 		if len(recs) == 0 {
-			return n, nil
+			return nil
 		}
-		b := &pgx.Batch{}
-		for _, rec := range recs {
-			// Each id is its latest version, indexed once: nothing was
-			// counted before it.
-			if err := queueIndex(b, rec, registers.Of(rec), nil); err != nil {
-				return n, err
-			}
+		if err := fn(recs); err != nil {
+			return err
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return n, err
-		}
-		n += len(recs)
 	}
 }
