@@ -92,7 +92,21 @@ func TestPolicyEvalCommand(t *testing.T) {
 		d.DecisionID == "" || len(d.Revision) != 64 || d.Record.ID != "DPD-EVT-2026-9000001" {
 		t.Errorf("export without its licence: %+v", d)
 	}
-	d = decide(t, append(customs, "--action", "push", "--record", policyTestRecords+"export.json", "--registers", policyTestRecords+"licence.json")...)
+	// The licence, and the import authorisation and end-user certificate a
+	// small-arms licence is issued against, as one JSON array.
+	var regs [][]byte
+	for _, name := range []string{"licence", "import_authorisation", "end_user_certificate"} {
+		b, err := os.ReadFile(policyTestRecords + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, b)
+	}
+	regsFile := filepath.Join(t.TempDir(), "registers.json")
+	if err := os.WriteFile(regsFile, append(append([]byte("["), bytes.Join(regs, []byte(","))...), ']'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = decide(t, append(customs, "--action", "push", "--record", policyTestRecords+"export.json", "--registers", regsFile)...)
 	if !d.Allow {
 		t.Errorf("export with its licence: %+v", d)
 	}

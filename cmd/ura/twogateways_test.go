@@ -579,6 +579,18 @@ func tgDenialConsulted(t *testing.T, aim *http.Client, base string) {
 	body["destination"] = "SRB"
 	body["end_user"] = map[string]any{"name": "Djordjevic Trading", "country": "SRB"}
 	body["items"] = []any{map[string]any{"ml_category": "ML1", "description": "semi-automatic rifles", "quantity": 200, "unit": "pieces"}}
+	// A small-arms licence is issued against the importing state's import
+	// authorisation and the end user's certificate (Licence conditions).
+	body["import_authorisation"], body["end_user_certificate_id"] = "RS-IA-2026-TG10", "AIM-EUC-2026-TG0010"
+	docLabel := map[string]any{"classification": "RESTRICTED", "releasable_to": []any{"ALB"}, "originator": "AL/GOV/AIM", "created": "2026-06-01T08:00:00Z"}
+	authority := map[string]any{"name": "Ministry of Defence of Serbia", "country": "SRB"}
+	tgPushOK(t, aim, base, map[string]any{"kind": "import_authorisation", "id": "AIM-IA-2026-TG0010", "version": 1, "label": docLabel,
+		"import_authorisation": map[string]any{"reference": "RS-IA-2026-TG10", "issuing_authority": authority, "issued_on": "2026-06-01",
+			"valid_from": "2026-06-01", "valid_until": "2029-06-03", "destination": "SRB", "end_user": body["end_user"], "items": body["items"]}})
+	tgPushOK(t, aim, base, map[string]any{"kind": "end_user_certificate", "id": "AIM-EUC-2026-TG0010", "version": 1, "label": docLabel,
+		"end_user_certificate": map[string]any{"certificate_number": "RS-EUC-2026-TG10", "issuing_authority": authority, "issued_on": "2026-06-01",
+			"end_user": body["end_user"], "country": "SRB", "items": body["items"], "no_reexport": true,
+			"reexport_clause": "not to be re-exported without the consent of the Republic of Albania", "valid_until": "2029-06-30"}})
 	res := tgPush(t, aim, base, tgCanonical(t, lic))
 	if res.Status != "denied" || !slices.Contains(res.codes(), "consultation_required") ||
 		!strings.Contains(res.Reasons[0].Message, "IT-GOV-MOD-DEN-2026-0001") {

@@ -39,30 +39,7 @@ func TestConBrowserReleases(t *testing.T) {
 	first := conStartBrowserProxy(t, e.p, e.addr, e.p.member(e.p.inter, "AL/GOV/AUDIT"), proxyCert)
 	second := conStartBrowserProxy(t, e.p, e.addr, e.p.member(e.p.inter, "AL/GOV/AUDIT2"), proxyCert)
 	artifacts := conArtifacts(t)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	var blog conBrowserLog
-	if err := chromedp.Listen(browser, blog.listen); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
-	defer cancel()
+	ctx, blog := conBrowser(t, chromium, spki)
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
