@@ -34,8 +34,8 @@ import (
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/sanctions"
 	"github.com/ura-gateway/ura/gateway/reviews"
+	"github.com/ura-gateway/ura/gateway/sanctions"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 )
