@@ -30,7 +30,11 @@ func TestScreeningE2E(t *testing.T) {
 		t.Fatalf("Italy's denial relayed: %+v", r[0])
 	}
 
-	// (1) An export to Serbia of ML1 rifles to the denied end user, written
+	// The goods are ammunition (ML3): small arms would also need an import
+	// authorisation and a certificate (conditions_test.go), which is not
+	// what this test is about.
+	//
+	// (1) An export to Serbia of ML3 cartridges to the denied end user, written
 	// as AIM's officers write it: consultation required, naming the denial,
 	// its score and the fields that matched.
 	lic := scLicence("AIM-LIC-2026-000200", "Djordjevic Trading", "Adriatic Freight")
@@ -120,7 +124,7 @@ func scDenial(id, originator, state, endUser string) map[string]any {
 		"denial": map[string]any{"denying_state": state, "date": "2026-05-10", "criteria": []any{2, 7}, "destination": "SRB",
 			"end_user":  map[string]any{"name": endUser, "country": "SRB"},
 			"consignee": map[string]any{"name": "Balkan Logistics Group", "country": "SRB"},
-			"goods":     []any{map[string]any{"ml_category": "ML1", "description": "semi-automatic rifles"}},
+			"goods":     []any{map[string]any{"ml_category": "ML3", "description": "7.62x39mm cartridges"}},
 			"reasons":   "risk of diversion", "status": "active"}}
 }
 
@@ -130,7 +134,7 @@ func scLicence(id, endUser, consignee string) map[string]any {
 		"licence": map[string]any{"type": "export", "status": "issued",
 			"holder":     map[string]any{"entity_id": "L61234567A", "name": "KAYO sh.a."},
 			"valid_from": "2026-05-01", "valid_until": "2099-04-30",
-			"items":       []any{map[string]any{"ml_category": "ML1", "description": "AK-pattern rifles", "quantity": 400, "unit": "pieces"}},
+			"items":       []any{map[string]any{"ml_category": "ML3", "description": "7.62x39mm cartridges", "quantity": 400000, "unit": "rounds"}},
 			"destination": "SRB",
 			"end_user":    map[string]any{"name": endUser, "country": "SRB"},
 			"consignee":   map[string]any{"name": consignee, "country": "SRB"}}}

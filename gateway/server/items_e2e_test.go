@@ -199,7 +199,15 @@ func TestUnconfirmedDeliveries(t *testing.T) {
 
 	// An export to Italy, confirmed by Italy's ministry through Italy's
 	// gateway.
-	pushOne(t, aim, polRecord(t, "licence", "id", "AIM-LIC-2026-000124", "licence.destination", "ITA", "licence.end_user.country", "ITA"))
+	// Its licence is issued against Italy's import authorisation and the
+	// end user's certificate (Licence conditions).
+	wantStatus(t, "Italy's import authorisation", pushOne(t, aim, polRecord(t, "import_authorisation", "id", "AIM-IA-2026-0124",
+		"import_authorisation.reference", "IT-IA-2026-0124", "import_authorisation.destination", "ITA")), exchange.StatusAccepted)
+	wantStatus(t, "the Italian end user's certificate", pushOne(t, aim, polRecord(t, "end_user_certificate", "id", "AIM-EUC-2026-0124",
+		"end_user_certificate.country", "ITA", "end_user_certificate.end_user.country", "ITA")), exchange.StatusAccepted)
+	wantStatus(t, "licence for Italy", pushOne(t, aim, polRecord(t, "licence", "id", "AIM-LIC-2026-000124", "licence.destination", "ITA",
+		"licence.end_user.country", "ITA", "licence.import_authorisation", "IT-IA-2026-0124", "licence.end_user_certificate_id", "AIM-EUC-2026-0124")),
+		exchange.StatusAccepted)
 	toItaly := polRecord(t, "export", "id", "DPD-EVT-2026-9000005", "event.licence_id", "AIM-LIC-2026-000124", "event.to", "ITA",
 		"label.releasable_to", []any{"ALB", "ITA"}, "event.item.marking.serial", "K26-000005", "event.customs_declaration", "EX-2026-000005",
 		"event.quantity", json.Number("1"))
