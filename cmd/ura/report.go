@@ -68,7 +68,7 @@ func runReportATT(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	state, err := exchange.ReportingState()
+	opts, err := exchange.ReportOptions(*year)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func runReportATT(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("report att: open the store: %w", err)
 	}
 	defer func() { _ = st.Close() }() // only read
-	r, err := report.Build(ctx, exchange.ReportSource(st), report.Options{Year: *year, State: state})
+	r, err := report.Build(ctx, exchange.ReportSource(st), opts)
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,11 @@ type Options struct {
 	// State is the reporting state (ISO 3166-1 alpha-3), the policy's own
 	// nation.
 	State string
+	// Instance, when set, is the first segment of the reporting state's
+	// member ids (the policy's own instance): only records its institutions
+	// originated are counted, so a peer's licence relayed here (Italy's
+	// export to Albania) is never reported as Albania's transfer.
+	Instance string
 }
 
 // Years a report may be asked for: the ATT entered into force in 2014.
@@ -164,6 +169,12 @@ func (b *builder) count(rec *records.Record) {
 	}
 }
 
+// own reports whether rec was originated by the reporting state's
+// institutions (always, when Options.Instance is not set).
+func (b *builder) own(rec *records.Record) bool {
+	return b.opts.Instance == "" || strings.HasPrefix(rec.Label.Originator, b.opts.Instance+"/")
+}
+
 // inYear reports whether a date or date-time string falls in the year.
 func (b *builder) inYear(s string) bool {
 	return len(s) >= 4 && s[:4] == fmt.Sprint(b.opts.Year) && (len(s) == 4 || s[4] == '-')
@@ -172,6 +183,9 @@ func (b *builder) inYear(s string) bool {
 // licence counts an export or import licence issued in the year as
 // authorised.
 func (b *builder) licence(rec *records.Record) {
+	if !b.own(rec) {
+		return
+	}
 	body := rec.Body()
 	typ, _ := body["type"].(string)
 	if typ != Export && typ != Import {
@@ -264,6 +278,9 @@ func (b *builder) destination(state, licence, ml, unit string, qty int64) {
 // event counts an exit (EXIT_CONFIRMED) from the reporting state or an
 // import (IMPORT_DECLARED) into it, in the year, as actual.
 func (b *builder) event(rec *records.Record) {
+	if !b.own(rec) {
+		return
+	}
 	body := rec.Body()
 	var dir, partner string
 	switch body["type"] {

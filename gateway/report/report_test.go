@@ -351,3 +351,57 @@ func TestNilReport(t *testing.T) {
 		t.Error("the nil report's PDF does not say Nil")
 	}
 }
+
+// TestOnlyOwnInstitutions: a licence a peer's institution issued (Italy's
+// export to Albania, relayed here) is not the reporting state's transfer,
+// and is left out once the report knows its own instance.
+func TestOnlyOwnInstitutions(t *testing.T) {
+	src := seedSource(t)
+	var italian *records.Record
+	_ = src(context.Background(), records.KindLicence, func(r *records.Record) error {
+		if italian == nil && r.Body()["type"] == "export" && r.Body()["destination"] == "ITA" {
+			italian = r
+		}
+		return nil
+	})
+	if italian == nil {
+		t.Fatal("the seed has no export licence to Italy")
+	}
+	doc, _ := json.Marshal(italian.Doc)
+	var cp map[string]any
+	_ = json.Unmarshal(doc, &cp)
+	cp["id"] = "IT-GOV-MOD-LIC-2026-000001"
+	cp["label"].(map[string]any)["originator"] = "IT/GOV/MOD"
+	body := cp["licence"].(map[string]any)
+	body["origin"], body["destination"] = "ITA", "ALB"
+	raw, _ := json.Marshal([]any{cp})
+	checked, err := records.DecodeBatch(raw, records.FormatJSON, records.Limits{MaxRecords: 1, MaxDepth: 32, MaxStringLength: 1 << 16})
+	if err != nil || !checked[0].Valid() {
+		t.Fatalf("Italy's licence: %v %+v", err, checked)
+	}
+	withPeer := func(ctx context.Context, kind string, fn func(*records.Record) error) error {
+		if err := src(ctx, kind, fn); err != nil {
+			return err
+		}
+		if kind == records.KindLicence {
+			return fn(checked[0].Record)
+		}
+		return nil
+	}
+	albania := func(r *report.Report) bool {
+		for _, d := range r.Regional {
+			if d.State == "ALB" {
+				return true
+			}
+		}
+		return false
+	}
+	all, err := report.Build(context.Background(), withPeer, report.Options{Year: 2026, State: "ALB"})
+	if err != nil || !albania(all) {
+		t.Fatalf("without an instance the peer's licence counts: %v", err)
+	}
+	own, err := report.Build(context.Background(), withPeer, report.Options{Year: 2026, State: "ALB", Instance: "AL"})
+	if err != nil || albania(own) {
+		t.Fatalf("Italy's licence to Albania is reported as Albania's export: %v", err)
+	}
+}

@@ -38,14 +38,15 @@ func ReportSource(st store.Store) report.Source {
 	}
 }
 
-// ReportingState is the state a report is made for: the policy's own
-// nation.
-func ReportingState() (string, error) {
+// ReportOptions are the options of a year's report for the reporting
+// state: the policy's own nation, counting only what the institutions of
+// its own instance originated.
+func ReportOptions(year int) (report.Options, error) {
 	t, err := policy.EmbeddedTables()
 	if err != nil {
-		return "", err
+		return report.Options{}, err
 	}
-	return t.OwnNation, nil
+	return report.Options{Year: year, State: t.OwnNation, Instance: t.OwnInstance}, nil
 }
 
 // ATTReport answers the Arms Trade Treaty annual report of a year (GET
@@ -68,12 +69,12 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 		return h.kit.Refuse(c, req, perr)
 	}
 	ctx := c.Request.Context()
-	state, err := ReportingState()
+	opts, err := ReportOptions(year)
 	if err != nil {
 		return fmt.Errorf("report: reporting state: %w", err)
 	}
 	bctx, sp := h.kit.Tracer.Start(ctx, "report")
-	r, err := report.Build(bctx, ReportSource(h.deps.Store), report.Options{Year: year, State: state})
+	r, err := report.Build(bctx, ReportSource(h.deps.Store), opts)
 	sp.End(err)
 	if err != nil {
 		return queryProblem(err)
@@ -95,7 +96,7 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 	c.Header(HeaderReportJWS, signed.JWS)
 	if format != "json" {
 		ext := map[string]string{"csv": "csv", "pdf": "pdf", "text": "txt"}[format]
-		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="att-%s-%d.%s"`, state, year, ext))
+		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="att-%s-%d.%s"`, opts.State, year, ext))
 	}
 	c.Data(http.StatusOK, report.Formats[format], body.Bytes())
 	return nil
