@@ -59,6 +59,10 @@ var keyedRegisters = []Keyed{
 // KeyedRegisters returns every keyed register.
 func KeyedRegisters() []Keyed { return slices.Clone(keyedRegisters) }
 
+// HasKeyed reports whether any keyed register is declared: without one, a
+// store writes and reads no keyed entries.
+func HasKeyed() bool { return len(keyedRegisters) > 0 }
+
 // KeyedVersions is the version of each keyed register by name: what a
 // store compares with the versions its entries were derived by.
 func KeyedVersions() map[string]int {

@@ -10,6 +10,10 @@ import "github.com/ura-gateway/ura/gateway/records"
 // overlay, has the last word on balances (adapters/store).
 type Overlay struct {
 	s *Snapshot
+	// owned lists, by record id, the keyed register keys its entries are
+	// under, so that applying a record touches only its own entries
+	// rather than every key of the batch.
+	owned map[string][]KeyRef
 }
 
 // NewOverlay starts from a store read; s is the overlay's from now on.
@@ -17,7 +21,15 @@ func NewOverlay(s *Snapshot) *Overlay {
 	if s == nil {
 		s = NewSnapshot()
 	}
-	return &Overlay{s: s}
+	o := &Overlay{s: s, owned: map[string][]KeyRef{}}
+	for reg, keys := range s.Keyed {
+		for key, list := range keys {
+			for id := range list {
+				o.owned[id] = append(o.owned[id], KeyRef{Register: reg, Key: key})
+			}
+		}
+	}
+	return o
 }
 
 // Apply puts an allowed record on the overlay. An older version than the
@@ -124,22 +136,21 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 	if len(keyedRegisters) == 0 {
 		return
 	}
-	for _, keys := range o.s.Keyed {
-		for _, list := range keys {
-			if old, ok := list[rec.ID]; ok && old.Version > rec.Version {
-				return
+	mine := o.owned[rec.ID]
+	for _, r := range mine {
+		if old, ok := o.s.Keyed[r.Register][r.Key][rec.ID]; ok && old.Version > rec.Version {
+			return
+		}
+	}
+	for _, r := range mine {
+		keys := o.s.Keyed[r.Register]
+		if list := keys[r.Key]; list != nil {
+			if delete(list, rec.ID); len(list) == 0 {
+				delete(keys, r.Key)
 			}
 		}
 	}
-	for _, keys := range o.s.Keyed {
-		for key, list := range keys {
-			if _, ok := list[rec.ID]; ok {
-				if delete(list, rec.ID); len(list) == 0 {
-					delete(keys, key)
-				}
-			}
-		}
-	}
+	delete(o.owned, rec.ID)
 	rows, err := KeyedOf(rec, nil)
 	if err != nil {
 		// The store derives the same rows and refuses the record with
@@ -148,6 +159,7 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 	}
 	for _, r := range rows {
 		o.s.AddKeyed(r.Register, r.Key, rec.ID, KeyedValue{Version: rec.Version, Value: r.Value})
+		o.owned[rec.ID] = append(o.owned[rec.ID], KeyRef{Register: r.Register, Key: r.Key})
 	}
 }
 

@@ -32,7 +32,7 @@ func keyedKey(register, key, id string) []byte {
 // indexKeyed replaces what an earlier version of rec put on the keyed
 // registers with what rec puts there.
 func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
-	if len(registers.KeyedVersions()) == 0 {
+	if !registers.HasKeyed() {
 		return nil
 	}
 	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)

@@ -15,7 +15,7 @@ import (
 // earlier version put is removed (existed says there may be one), then
 // what this version puts is written.
 func queueKeyed(b *pgx.Batch, rec *records.Record, existed bool) error {
-	if len(registers.KeyedVersions()) == 0 {
+	if !registers.HasKeyed() {
 		return nil
 	}
 	if existed {
