@@ -28,6 +28,10 @@ type Config struct {
 	// OpsMetrics also serves /metrics on the ops listener. Off by default:
 	// the series name members, and the ops listener asks nobody who they are.
 	OpsMetrics bool `yaml:"ops_metrics"`
+	// OpsProfiling serves Go's CPU and heap profiles (/debug/pprof/) on the
+	// ops listener, which must then be a loopback address. Off by default
+	// (ARCHITECTURE.md, "Profiling").
+	OpsProfiling bool `yaml:"ops_profiling"`
 	// Development marks a local development stack: it allows plain-http
 	// addresses for Vault and the OPA server. Never set it in production.
 	Development bool       `yaml:"development"`
@@ -150,6 +154,7 @@ func (c *Config) Validate() error {
 	} else if c.OpsMetrics {
 		v.add("ops_metrics", "needs ops_listen")
 	}
+	validateOpsProfiling(v, c.OpsProfiling, c.OpsListen)
 	c.HTTP.validate(v.at("http"))
 	c.TLS.validate(v.at("tls"), c)
 	validateMembers(v, c.Members, c.TLS.ClientCAs, c.Sign)

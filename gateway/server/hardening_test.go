@@ -353,3 +353,43 @@ func TestConsoleCSRFKeyFromFile(t *testing.T) {
 		t.Fatal("no warning about the per-process form key")
 	}
 }
+
+// Go's profiles are served on the ops listener only when ops_profiling
+// opens it, and never on the mTLS listener, whoever asks.
+func TestOpsListenerProfiling(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ops_profiling=%v", open), func(t *testing.T) {
+			ops := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			e := startGateway(t, withConfig(func(cfg *config.Config) { cfg.OpsListen, cfg.OpsProfiling = ops, open }))
+			get := func(path string) (int, []byte) {
+				var resp *http.Response
+				var err error
+				waitFor(t, func() bool { resp, err = http.Get("http://" + ops + path); return err == nil })
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, b
+			}
+			code, body := get("/debug/pprof/profile?seconds=1")
+			switch {
+			case !open && code != http.StatusNotFound:
+				t.Fatalf("closed ops profile = %d %.200q", code, body)
+			case open && (code != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b):
+				// A CPU profile is gzip-compressed protobuf.
+				t.Fatalf("opened ops profile = %d %.200q", code, body)
+			}
+			if code, _ := get("/debug/pprof/"); (code == http.StatusOK) != open {
+				t.Fatalf("ops /debug/pprof/ = %d with ops_profiling %v", code, open)
+			}
+			for _, who := range []string{"AL/GOV/AIM", "AL/GOV/AUDIT"} {
+				resp, err := e.p.client(e.p.member(e.p.inter, who), 0, false).Get("https://" + e.addr + "/debug/pprof/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Fatalf("mTLS /debug/pprof/ as %s = %d", who, resp.StatusCode)
+				}
+			}
+		})
+	}
+}

@@ -115,7 +115,8 @@ func (s *Server) writeBudget(method, route string) (d time.Duration, stream bool
 
 // opsRoutes serve probes on the optional plain-HTTP ops listener, which
 // identifies nobody: /metrics (whose series name members) only when
-// ops_metrics opens it.
+// ops_metrics opens it, Go's profiles (/debug/pprof/) only when
+// ops_profiling does.
 func (s *Server) opsRoutes(o *ops.Handlers) *gin.Engine {
 	r := gin.New()
 	r.Use(gin.Recovery(), noStore)
@@ -123,6 +124,9 @@ func (s *Server) opsRoutes(o *ops.Handlers) *gin.Engine {
 	r.GET("/readyz", o.Readyz)
 	if s.cfg.OpsMetrics {
 		r.GET("/metrics", gin.WrapH(s.metricsHandler()))
+	}
+	if s.cfg.OpsProfiling {
+		r.Any("/debug/pprof/*profile", gin.WrapH(ops.Profiling()))
 	}
 	return r
 }

@@ -305,7 +305,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go ref.Run(runCtx)
 	}
 
-	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen, "ops_metrics", s.cfg.OpsMetrics)
+	s.log.Info("ura listening", "addr", ln.Addr().String(), "members", s.registry.Len(), "ops", s.cfg.OpsListen, "ops_metrics", s.cfg.OpsMetrics, "ops_profiling", s.cfg.OpsProfiling)
 	select {
 	case err := <-errc:
 		s.flushRefusals()
