@@ -20,7 +20,13 @@
 #   BENCH_SCALE_STORE=postgres  the scale run on the development PostgreSQL
 #                            (schema ura_bench_scale, dropped before and after)
 #                            instead of the embedded store, as replicas run
-#   BENCH_PARTS=0|1          run the parts' go test benchmarks (default: 1, 0 when quick)
+#   BENCH_PARTS=0|1          run the parts' go test benchmarks (default 1)
+#   BENCH_PARTS_PKGS=./...   packages whose benchmarks run (quick: ./gateway/audit)
+#   BENCH_PARTS_BENCH=.      go test -bench pattern (quick: ^BenchmarkAppend$,
+#                            which the audit goal reads)
+#   BENCH_RATE=500           offered req/s of the open-loop push1 cell (0: none)
+#   BENCH_PROFILE=0|1        CPU profile of each ura system per scenario (default 1)
+#   BENCH_FSYNC=0|1          count fsyncs per request with strace (default 1)
 #   BENCH_DURATION=5s        seconds each cell sends requests
 #   BENCH_CONCURRENCY=1,8,32 push concurrency levels
 #   BENCH_PULL_CONCURRENCY=1,4
@@ -54,7 +60,9 @@ if [[ $quick == 1 ]]; then
 	duration="${BENCH_DURATION:-2s}"
 	conc="${BENCH_CONCURRENCY:-8}"
 	pull_conc="${BENCH_PULL_CONCURRENCY:-2}"
-	parts="${BENCH_PARTS:-0}"
+	parts="${BENCH_PARTS:-1}"
+	parts_pkgs="${BENCH_PARTS_PKGS:-./gateway/audit}"
+	parts_bench="${BENCH_PARTS_BENCH:-^BenchmarkAppend\$}"
 	warmup=0s
 else
 	duration="${BENCH_DURATION:-5s}"
@@ -63,10 +71,13 @@ else
 	# streams in flight only queue behind each other.
 	pull_conc="${BENCH_PULL_CONCURRENCY:-1,4}"
 	parts="${BENCH_PARTS:-1}"
+	parts_pkgs="${BENCH_PARTS_PKGS:-./...}"
+	parts_bench="${BENCH_PARTS_BENCH:-.}"
 	warmup=1s
 fi
 scenarios="${BENCH_SCENARIOS:-pull10k,push1,push100}"
 modes="${BENCH_MODES:-keepalive,fresh}"
+rate="${BENCH_RATE:-500}"
 
 started_pids=()
 # cleanup stops what was started, last first, so the gateways are gone
@@ -175,6 +186,15 @@ if [[ -n ${BENCH_BEFORE:-} ]]; then
 		-e "s#^  db: 1 .*#  db: 3#" \
 		"$BENCH/before-src/deploy/bench/ura.yaml" >"$BENCH/before.yaml"
 fi
+strace_bin=""
+if [[ ${BENCH_FSYNC:-1} == 1 ]]; then
+	if ! command -v strace >/dev/null 2>&1; then
+		say "installing strace (fsyncs per request)"
+		{ apt-get install -y -qq strace >/dev/null 2>&1 || sudo -n apt-get install -y -qq strace >/dev/null 2>&1; } || true
+	fi
+	strace_bin="$(command -v strace || true)"
+	[[ -n $strace_bin ]] || say "no strace: fsyncs per request are not counted"
+fi
 say "built: ura, bench, upstream, chart; opa $("$OPA" version | awk '/^Version:/ {print $2}')"
 
 section "Bench PKI ($PKI)"
@@ -189,7 +209,7 @@ section "Systems"
 : >"$BLOG/ura.log" && : >"$BLOG/external-opa.log" && : >"$BLOG/opa.log" && : >"$BLOG/upstream.log" && : >"$BLOG/nginx-error.log"
 # Each run starts from empty stores and audit logs, so every run does the
 # same work.
-rm -rf "$BENCH/data"
+rm -rf "$BENCH/data" "$BENCH/profiles" "$BENCH/strace"
 mkdir -p "$BENCH/data/ura" "$BENCH/data/external-opa" "$BENCH/data/before" "$BENCH/nginx"
 
 start upstream "$BLOG/upstream.log" "$BBIN/upstream" -listen "$UPSTREAM_ADDR" \
@@ -237,15 +257,15 @@ else
 	absent+=(-absent "external-opa=opa run --server did not start: $(tail -n3 "$BLOG/opa.log" | tr '\n' ' ')")
 fi
 if ((opa_ok)) && start_ura external-opa deploy/bench/ura-external-opa.yaml 127.0.0.1:9622; then
-	systems+=(-system "name=external-opa,kind=ura,url=https://$EXTOPA_ADDR,pids=$BRUN/external-opa.pid+$BRUN/opa.pid,notes=ura's chain with policy asked of a separate OPA $OPA_VERSION server over HTTP (CPU and memory include the OPA process)")
+	systems+=(-system "name=external-opa,kind=ura,url=https://$EXTOPA_ADDR,pids=$BRUN/external-opa.pid+$BRUN/opa.pid,ops=127.0.0.1:9622,notes=ura's chain with policy asked of a separate OPA $OPA_VERSION server over HTTP (CPU and memory include the OPA process)")
 	say "external-opa  https://$EXTOPA_ADDR (ura, policy from opa at http://$OPA_ADDR)"
 fi
 if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
-	systems+=(-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid,notes=ura's full chain: identity, Redis limit, embedded per-record policy, Vault-keyed signature, durable audit")
+	systems+=(-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid,ops=127.0.0.1:9623,notes=ura's full chain: identity, Redis limit, embedded per-record policy, Vault-keyed signature, durable audit")
 	say "ura           https://$URA_ADDR"
 fi
 if [[ -n $before_rev ]] && start_ura "ura-before" "$BENCH/before.yaml" "$BEFORE_OPS" "$BBIN/ura-before"; then
-	systems+=(-system "name=ura-$before_rev,kind=ura,url=https://$BEFORE_ADDR,pids=$BRUN/ura-before.pid,notes=ura as of revision $before_rev, the same chain and configuration, for before/after ratios")
+	systems+=(-system "name=ura-$before_rev,kind=ura,url=https://$BEFORE_ADDR,pids=$BRUN/ura-before.pid,ops=$BEFORE_OPS,notes=ura as of revision $before_rev, the same chain and configuration, for before/after ratios")
 	say "ura-$before_rev   https://$BEFORE_ADDR"
 fi
 
@@ -258,12 +278,15 @@ meta=(
 )
 deps="$URA_RUN/redis.pid,$URA_RUN/vault.pid"
 
-section "Cells ($scenarios × $modes; push concurrency $conc, pull $pull_conc; $duration each)"
+section "Cells ($scenarios × $modes; push concurrency $conc, pull $pull_conc; push1 open loop at $rate/s; $duration each)"
 quick_flag=()
 [[ $quick == 1 ]] && quick_flag=(-quick)
+profiles="$BENCH/profiles"
+[[ ${BENCH_PROFILE:-1} == 1 ]] || profiles=""
 "$BBIN/bench" run -pki "$PKI" -out "$BENCH/cells.json" -deps "$deps" \
 	-scenarios "$scenarios" -modes "$modes" -concurrency "$conc" -pull-concurrency "$pull_conc" \
-	-duration "$duration" -warmup "$warmup" "${systems[@]}" "${absent[@]}" "${meta[@]}" "${quick_flag[@]}"
+	-duration "$duration" -warmup "$warmup" -rate "$rate" -profiles "$profiles" -strace "$strace_bin" \
+	"${systems[@]}" "${absent[@]}" "${meta[@]}" "${quick_flag[@]}"
 
 # scale_pg drop: removes the PostgreSQL scale run's schema (a million records).
 scale_pg() {
@@ -305,7 +328,7 @@ cleanup
 
 if [[ $parts == 1 ]]; then
 	section "The parts alone (go test -bench)"
-	"$BBIN/bench" parts -out "$BENCH/parts.json" -pkgs ./... || say "parts benchmarks failed (see above)"
+	"$BBIN/bench" parts -out "$BENCH/parts.json" -pkgs "$parts_pkgs" -bench "$parts_bench" || say "parts benchmarks failed (see above)"
 else
 	rm -f "$BENCH/parts.json"
 fi

@@ -47,8 +47,11 @@ type system struct {
 	Name string `json:"name"`
 	// Kind is nginx (nothing to seed: the upstream synthesizes the pull) or
 	// ura (the pull reads the store, which is seeded first).
-	Kind  string `json:"kind"`
-	URL   string `json:"url"`
+	Kind string `json:"kind"`
+	URL  string `json:"url"`
+	// Ops is the plain-HTTP ops listener (127.0.0.1), where a ura system
+	// with ops_profiling serves its CPU profile.
+	Ops   string `json:"ops,omitempty"`
 	Notes string `json:"notes,omitempty"`
 	procs *group
 }
@@ -59,7 +62,11 @@ type Cell struct {
 	System      string `json:"system"`
 	Scenario    string `json:"scenario"`
 	Mode        string `json:"mode"` // keepalive | fresh
-	Concurrency int    `json:"concurrency"`
+	// Concurrency is the requests kept in flight (closed loop); 0 in an
+	// open-loop cell, which sends at Rate whatever the answers do.
+	Concurrency int `json:"concurrency"`
+	// Rate is the offered requests per second of an open-loop cell.
+	Rate int `json:"rate_per_s,omitempty"`
 
 	TargetSeconds  float64        `json:"target_seconds"`
 	ElapsedSeconds float64        `json:"elapsed_seconds"`
@@ -87,13 +94,29 @@ type Cell struct {
 	CPUPer1kRecords  float64 `json:"cpu_s_per_1k_records"`
 	// CPUWithDepsPer1kRecords adds Redis and Vault.
 	CPUWithDepsPer1kRecords float64 `json:"cpu_with_deps_s_per_1k_records"`
-	PeakRSSMiB              float64 `json:"peak_rss_mib"`
+	// CPUMsPerRequest is the system's CPU per answered request.
+	CPUMsPerRequest float64 `json:"cpu_ms_per_request"`
+	PeakRSSMiB      float64 `json:"peak_rss_mib"`
 	DepsPeakRSSMiB          float64 `json:"deps_peak_rss_mib"`
 	// PeakIsCell is false when the peak could not be reset, so PeakRSSMiB is
 	// the peak over the process's life so far.
 	PeakIsCell bool    `json:"peak_is_cell"`
 	Load1      float64 `json:"load1_before"`
-	Note       string  `json:"note,omitempty"`
+	// VaultCalls is how many Vault requests ura's signer made during the
+	// cell (its own ura_sign_vault_requests_total); absent when the system
+	// is not ura or its metrics could not be read.
+	VaultCalls              *float64 `json:"vault_calls,omitempty"`
+	VaultCallsPer10kRecords *float64 `json:"vault_calls_per_10k_records,omitempty"`
+	Note                    string   `json:"note,omitempty"`
+}
+
+// concLabel is how a cell's load is shown: requests in flight, or the
+// offered rate of an open-loop cell.
+func concLabel(c Cell) string {
+	if c.Rate > 0 {
+		return fmt.Sprintf("@%d/s", c.Rate)
+	}
+	return strconv.Itoa(c.Concurrency)
 }
 
 // driver runs cells against systems.
@@ -105,7 +128,9 @@ type driver struct {
 	deps     *group
 	runTag   string
 	pullPath string
-	seq      atomic.Int64
+	// auditor reads ura's /metrics (Vault calls, the outbox's backlog).
+	auditor string
+	seq     atomic.Int64
 }
 
 // pullURL asks every system the same question; nginx hands it to the
@@ -212,15 +237,45 @@ func isTrailer(line []byte) bool {
 	return true
 }
 
-// runCell drives one cell and measures it.
+// runCell drives one closed-loop cell and measures it.
 func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode string, conc int, dur time.Duration) Cell {
-	c := Cell{System: sys.Name, Scenario: sc.Name, Mode: mode, Concurrency: conc, TargetSeconds: dur.Seconds(), Errors: map[string]int{}}
+	return d.cell(ctx, cellPlan{sys: sys, sc: sc, mode: mode, conc: conc, dur: dur})
+}
+
+// cellPlan is one cell to drive: closed loop at conc requests in flight,
+// or, with rate set, open loop at rate requests per second.
+type cellPlan struct {
+	sys  *system
+	sc   scenario
+	mode string
+	conc int
+	rate int
+	dur  time.Duration
+	// during, when set, starts as the first request goes out; what it
+	// returns is called once the last answer is in.
+	during func() (after func())
+}
+
+// openLoopConns bounds the connections of an open-loop cell: enough that
+// a slow answer never holds back the next request, which is what open
+// loop means.
+const openLoopConns = 512
+
+// cell drives one cell and measures it.
+func (d *driver) cell(ctx context.Context, pl cellPlan) Cell {
+	sys, sc, mode, conc, dur := pl.sys, pl.sc, pl.mode, pl.conc, pl.dur
+	c := Cell{System: sys.Name, Scenario: sc.Name, Mode: mode, Concurrency: conc, Rate: pl.rate, TargetSeconds: dur.Seconds(), Errors: map[string]int{}}
 	keepAlive := mode == "keepalive"
 	who := d.puller
 	if sc.Push {
 		who = d.pusher
 	}
-	tr := d.pki.transport(who, conc, keepAlive)
+	conns := conc
+	if pl.rate > 0 {
+		c.Concurrency = 0
+		conns = openLoopConns
+	}
+	tr := d.pki.transport(who, conns, keepAlive)
 	defer tr.CloseIdleConnections()
 	ct := newCountingTransport(tr)
 	maxBody := int64(0)
@@ -228,19 +283,35 @@ func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode str
 		// Push answers are small; they are read whole to count results.
 		maxBody = -1
 	}
-	atk := vegeta.NewAttacker(
+	opts := []func(*vegeta.Attacker){
 		vegeta.Client(&http.Client{Transport: ct, Timeout: d.timeout}),
-		vegeta.Workers(uint64(conc)),
-		vegeta.MaxWorkers(uint64(conc)),
 		vegeta.MaxBody(maxBody),
-	)
+	}
+	// Closed loop: conc workers, each sending its next request when its
+	// last is answered, as fast as that goes. Open loop: vegeta sends at
+	// the rate and adds workers when answers lag, so a slow answer shows
+	// as latency instead of lowering the load.
+	var pacer vegeta.Pacer = vegeta.ConstantPacer{}
 	tag := fmt.Sprintf("%s-%s-%s-c%d", sys.Name, sc.Name, mode, conc)
+	if pl.rate > 0 {
+		pacer = vegeta.ConstantPacer{Freq: pl.rate, Per: time.Second}
+		opts = append(opts, vegeta.Workers(vegeta.DefaultWorkers), vegeta.MaxWorkers(openLoopConns))
+		tag = fmt.Sprintf("%s-%s-%s-r%d", sys.Name, sc.Name, mode, pl.rate)
+	} else {
+		opts = append(opts, vegeta.Workers(uint64(conc)), vegeta.MaxWorkers(uint64(conc)))
+	}
+	atk := vegeta.NewAttacker(opts...)
 
 	if err := sys.procs.refresh(); err != nil {
 		c.Note = err.Error()
 		return c
 	}
 	_ = d.deps.refresh()
+	var vaultBefore float64
+	vaultOK := false
+	if sys.Kind == "ura" {
+		vaultBefore, vaultOK = d.counter(ctx, sys, vaultCounter)
+	}
 	c.Load1 = loadAverage()
 	c.PeakIsCell = sys.procs.resetPeak()
 	d.deps.resetPeak()
@@ -249,7 +320,11 @@ func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode str
 	start := time.Now()
 	var lat []time.Duration
 	var end time.Time
-	results := atk.Attack(d.targeter(sys, sc, tag), vegeta.ConstantPacer{}, dur, tag)
+	var after func()
+	if pl.during != nil {
+		after = pl.during()
+	}
+	results := atk.Attack(d.targeter(sys, sc, tag), pacer, dur, tag)
 	for r := range results {
 		if ctx.Err() != nil {
 			atk.Stop()
@@ -278,7 +353,20 @@ func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode str
 		}
 		c.Errors[errorKey(r, bc)]++
 	}
-	after, depsAfter, clientAfter := sys.procs.sample(), d.deps.sample(), selfCPU()
+	done, depsAfter, clientAfter := sys.procs.sample(), d.deps.sample(), selfCPU()
+	if after != nil {
+		after()
+	}
+	if vaultOK {
+		if v, ok := d.counter(ctx, sys, vaultCounter); ok {
+			calls := v - vaultBefore
+			c.VaultCalls = &calls
+			if c.Records > 0 {
+				per := calls / float64(c.Records) * 10_000
+				c.VaultCallsPer10kRecords = &per
+			}
+		}
+	}
 	if end.IsZero() {
 		end = time.Now()
 	}
@@ -287,14 +375,17 @@ func (d *driver) runCell(ctx context.Context, sys *system, sc scenario, mode str
 		c.RequestsPerS = float64(c.OK) / c.ElapsedSeconds
 		c.RecordsPerS = float64(c.Records) / c.ElapsedSeconds
 	}
-	c.CPUSeconds = after.cpuSeconds - before.cpuSeconds
+	c.CPUSeconds = done.cpuSeconds - before.cpuSeconds
 	c.DepsCPUSeconds = depsAfter.cpuSeconds - depsBefore.cpuSeconds
 	c.ClientCPUSeconds = clientAfter - clientBefore
 	if c.Records > 0 {
 		c.CPUPer1kRecords = c.CPUSeconds / float64(c.Records) * 1000
 		c.CPUWithDepsPer1kRecords = (c.CPUSeconds + c.DepsCPUSeconds) / float64(c.Records) * 1000
 	}
-	c.PeakRSSMiB = float64(after.hwmKB) / 1024
+	if c.OK > 0 {
+		c.CPUMsPerRequest = c.CPUSeconds / float64(c.OK) * 1000
+	}
+	c.PeakRSSMiB = float64(done.hwmKB) / 1024
 	c.DepsPeakRSSMiB = float64(depsAfter.hwmKB) / 1024
 	fillLatency(&c, lat)
 	if len(c.Errors) == 0 {
@@ -482,8 +573,11 @@ func sortCells(cells []Cell, systems []string) {
 		if a.Mode != b.Mode {
 			return a.Mode == "keepalive"
 		}
-		if a.Concurrency != b.Concurrency {
-			return a.Concurrency < b.Concurrency
+		if (a.Rate > 0) != (b.Rate > 0) {
+			return b.Rate > 0
+		}
+		if a.Concurrency != b.Concurrency || a.Rate != b.Rate {
+			return a.Concurrency < b.Concurrency || (a.Concurrency == b.Concurrency && a.Rate < b.Rate)
 		}
 		return rank[a.System] < rank[b.System]
 	})

@@ -5,6 +5,7 @@
 //	bench scale   one very large signed pull through ura; write scale.json
 //	bench parts   run the parts' own Go benchmarks; write parts.json
 //	bench report  merge what exists into results.json and results.md
+//	bench profile split saved CPU profiles by stage of the chain
 package main
 
 import (
@@ -14,9 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,7 +39,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: bench run|scale|parts|report [flags]")
+		return errors.New("usage: bench run|scale|parts|report|profile [flags]")
 	}
 	switch args[0] {
 	case "run":
@@ -46,8 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runParts(ctx, args[1:], stdout, stderr)
 	case "report":
 		return runReport(args[1:], stdout, stderr)
+	case "profile":
+		return runProfile(args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q: want run, scale, parts or report", args[0])
+	return fmt.Errorf("unknown command %q: want run, scale, parts, report or profile", args[0])
 }
 
 // listFlag is a repeatable flag.
@@ -56,7 +62,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// parseSystem reads name=…,kind=…,url=…,pids=a.pid+b.pid[,notes=…];
+// parseSystem reads name=…,kind=…,url=…,pids=a.pid+b.pid[,ops=…][,notes=…];
 // notes comes last and may hold commas.
 func parseSystem(spec string) (*system, error) {
 	s := &system{}
@@ -79,6 +85,8 @@ func parseSystem(spec string) (*system, error) {
 			s.URL = v
 		case "pids":
 			pids = strings.Split(v, "+")
+		case "ops":
+			s.Ops = v
 		default:
 			return nil, fmt.Errorf("-system %q: unknown key %q", spec, k)
 		}
@@ -88,6 +96,9 @@ func parseSystem(spec string) (*system, error) {
 	}
 	if !strings.HasPrefix(s.URL, "https://127.0.0.1:") {
 		return nil, fmt.Errorf("-system %q: systems are reached on https://127.0.0.1 only", spec)
+	}
+	if s.Ops != "" && !strings.HasPrefix(s.Ops, "127.0.0.1:") {
+		return nil, fmt.Errorf("-system %q: ops listeners are reached on 127.0.0.1 only", spec)
 	}
 	s.procs = &group{name: s.Name, pidFiles: pids}
 	return s, nil
@@ -127,6 +138,12 @@ type CellsFile struct {
 	Systems  []*system `json:"systems"`
 	Probes   []Probe   `json:"probes"`
 	Cells    []Cell    `json:"cells"`
+	// Profiles split a CPU profile of each ura system, taken during its
+	// keep-alive cell at the highest concurrency of each scenario, by stage.
+	Profiles []ProfileShares `json:"profiles,omitempty"`
+	// Fsyncs count durable-write system calls per request in a traced
+	// cell after the measured one (keep-alive, highest concurrency, pushes).
+	Fsyncs []FsyncCount `json:"fsyncs,omitempty"`
 	// Incomplete says why the run stopped early, if it did.
 	Incomplete string `json:"incomplete,omitempty"`
 }
@@ -142,6 +159,8 @@ type RunConfig struct {
 	Pusher          string   `json:"pusher"`
 	Puller          string   `json:"puller"`
 	Seeded          int      `json:"seeded_records"`
+	// OpenLoopRate is the offered req/s of the open-loop push1 cell (0: none).
+	OpenLoopRate int `json:"open_loop_rate"`
 	Quick           bool     `json:"quick"`
 }
 
@@ -162,13 +181,18 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dur := fs.Duration("duration", 5*time.Second, "how long each cell sends new requests")
 	warm := fs.Duration("warmup", time.Second, "unmeasured load before a system's first cell of a push scenario")
 	timeout := fs.Duration("timeout", 3*time.Minute, "per-request timeout")
-	maxTime := fs.Duration("max-time", 14*time.Minute, "stop starting cells after this long; what ran is still reported")
+	maxTime := fs.Duration("max-time", 20*time.Minute, "stop starting cells after this long; what ran is still reported")
 	pusher := fs.String("pusher", "AL_GOV_AIM", "client certificate (clients/NAME) that pushes")
 	puller := fs.String("puller", "AL_GOV_DPD", "client certificate that pulls (customs: policy redacts two fields of every licence)")
 	seedN := fs.Int("seed", 10_000, "licences pushed into each ura system before its pulls")
 	seedBatch := fs.Int("seed-batch", 1000, "licences per seeding request")
 	pullPath := fs.String("pull-path", "/v1/records?kind=licence", "path and query of the pull (limit= is appended)")
 	quick := fs.Bool("quick", false, "recorded in the results: this was a smoke run")
+	rate := fs.Int("rate", 500, "offered req/s of the open-loop push1 cell (keep-alive; 0: no such cell)")
+	auditor := fs.String("auditor", "AL_GOV_AUDIT", "client certificate that reads ura's /metrics (Vault calls, outbox backlog)")
+	profDir := fs.String("profiles", "var/bench/profiles", "where raw CPU profiles go (empty: take none)")
+	straceBin := fs.String("strace", "strace", "strace, to count fsyncs per request (empty: do not)")
+	fsyncDur := fs.Duration("fsync-duration", 2*time.Second, "longest a traced cell (fsync count) sends requests")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -202,7 +226,7 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		syss = append(syss, s)
 	}
-	p, err := loadPKI(*pkiDir, *pusher, *puller)
+	p, err := loadPKI(*pkiDir, *pusher, *puller, *auditor)
 	if err != nil {
 		return err
 	}
@@ -211,13 +235,25 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		depGroup.pidFiles = strings.Split(*deps, ",")
 	}
 	d := &driver{pki: p, pusher: *pusher, puller: *puller, timeout: *timeout, deps: depGroup,
-		runTag: strconv.FormatInt(time.Now().Unix(), 36), pullPath: *pullPath}
+		runTag: strconv.FormatInt(time.Now().Unix(), 36), pullPath: *pullPath, auditor: *auditor}
+	var prof *profiler
+	if *profDir != "" {
+		// The profile's own request waits out the whole cell.
+		prof = &profiler{dir: *profDir, client: &http.Client{Timeout: *dur + time.Minute}}
+	}
+	tr := &tracer{dir: filepath.Join(filepath.Dir(*out), "strace")}
+	if *straceBin != "" {
+		if path, err := exec.LookPath(*straceBin); err == nil {
+			tr.bin = path
+		}
+	}
 
 	res := &CellsFile{
 		Started: time.Now().UTC().Format(time.RFC3339),
 		Machine: machine(parseMeta(meta)),
 		Config: RunConfig{Scenarios: strings.Split(*scen, ","), Modes: modeList, Concurrency: conc, PullConcurrency: pullConc,
-			CellSeconds: dur.Seconds(), WarmupSeconds: warm.Seconds(), Pusher: *pusher, Puller: *puller, Seeded: *seedN, Quick: *quick},
+			CellSeconds: dur.Seconds(), WarmupSeconds: warm.Seconds(), Pusher: *pusher, Puller: *puller, Seeded: *seedN, Quick: *quick,
+			OpenLoopRate: *rate},
 		Systems: syss,
 	}
 	for _, a := range absent {
@@ -247,6 +283,9 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					continue
 				}
 				seeded[sys.Name] = true
+				if took, ok := d.drainOutbox(ctx, sys, 2*time.Minute); !ok {
+					_, _ = fmt.Fprintf(stdout, "  %s: the outbox still delivers the seeded records after %s\n", sys.Name, took.Round(time.Second))
+				}
 			}
 			pr := d.probe(ctx, sys, sc)
 			res.Probes = append(res.Probes, pr)
@@ -259,36 +298,105 @@ func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			ready = append(ready, sys)
 		}
+		top := slices.Max(levels)
+		type step struct {
+			mode string
+			conc int
+			rate int
+		}
+		var steps []step
 		for _, mode := range modeList {
 			for _, c := range levels {
-				// Systems take turns within a cell so that a change in the
-				// machine's background load falls on all of them alike.
-				for _, sys := range ready {
-					if err := ctx.Err(); err != nil {
-						res.Incomplete = "interrupted"
-						return errors.Join(err, save())
-					}
-					if time.Now().After(deadline) {
-						res.Incomplete = fmt.Sprintf("stopped after -max-time %s", *maxTime)
-						_, _ = fmt.Fprintln(stdout, res.Incomplete)
-						return save()
-					}
-					cell := d.runCell(ctx, sys, sc, mode, c, *dur)
-					res.Cells = append(res.Cells, cell)
-					_, _ = fmt.Fprintf(stdout, "%-9s %-8s %-9s c=%-3d %8.1f req/s %10.1f rec/s  p50 %8.2f ms  p99 %8.2f ms  cpu %6.2f s  err %d\n",
-						sys.Name, sc.Name, mode, c, cell.RequestsPerS, cell.RecordsPerS, cell.LatencyP50Ms, cell.LatencyP99Ms,
-						cell.CPUSeconds, cell.Requests-cell.OK)
-					if err := save(); err != nil {
-						return err
-					}
-					// Let the system settle (group commits, GC) so the next
-					// cell starts from quiet.
-					time.Sleep(500 * time.Millisecond)
+				steps = append(steps, step{mode: mode, conc: c})
+			}
+		}
+		if sc.Name == "push1" && *rate > 0 {
+			steps = append(steps, step{mode: "keepalive", rate: *rate})
+		}
+		for _, st := range steps {
+			// Systems take turns within a cell so that a change in the
+			// machine's background load falls on all of them alike.
+			for _, sys := range ready {
+				if err := ctx.Err(); err != nil {
+					res.Incomplete = "interrupted"
+					return errors.Join(err, save())
 				}
+				if time.Now().After(deadline) {
+					res.Incomplete = fmt.Sprintf("stopped after -max-time %s", *maxTime)
+					_, _ = fmt.Fprintln(stdout, res.Incomplete)
+					return save()
+				}
+				plan := cellPlan{sys: sys, sc: sc, mode: st.mode, conc: st.conc, rate: st.rate, dur: *dur}
+				// The headline cell of each scenario is also profiled.
+				headline := st.rate == 0 && st.mode == "keepalive" && st.conc == top && sys.Kind == "ura"
+				var wait func() ProfileShares
+				if headline && prof != nil {
+					plan.during = func() func() {
+						wait = prof.start(ctx, sys, sc.Name, profileSeconds(*dur))
+						return nil
+					}
+				}
+				cell := d.cell(ctx, plan)
+				res.Cells = append(res.Cells, cell)
+				if wait != nil {
+					ps := wait()
+					ps.Mode, ps.Concurrency = st.mode, st.conc
+					res.Profiles = append(res.Profiles, ps)
+				}
+				_, _ = fmt.Fprintf(stdout, "%-9s %-8s %-9s c=%-5s %8.1f req/s %10.1f rec/s  p50 %8.2f ms  p99 %8.2f ms  cpu %6.2f s  err %d\n",
+					sys.Name, sc.Name, st.mode, concLabel(cell), cell.RequestsPerS, cell.RecordsPerS, cell.LatencyP50Ms, cell.LatencyP99Ms,
+					cell.CPUSeconds, cell.Requests-cell.OK)
+				if headline && sc.Push && *straceBin != "" {
+					time.Sleep(500 * time.Millisecond)
+					fc := d.fsyncCell(ctx, tr, plan, min(*dur, *fsyncDur))
+					res.Fsyncs = append(res.Fsyncs, fc)
+					if fc.Error != "" {
+						_, _ = fmt.Fprintf(stdout, "  %s %s: no fsync count: %s\n", sys.Name, sc.Name, fc.Error)
+					} else {
+						_, _ = fmt.Fprintf(stdout, "  %s %s traced: %d sync calls / %d requests = %.2f per request\n", sys.Name, sc.Name, fc.Total, fc.Requests, fc.PerRequest)
+					}
+				}
+				if err := save(); err != nil {
+					return err
+				}
+				// Let the system settle (group commits, GC) so the next
+				// cell starts from quiet.
+				time.Sleep(500 * time.Millisecond)
 			}
 		}
 	}
 	return save()
+}
+
+// fsyncCell repeats a cell for a shorter time with strace counting the
+// system's sync calls. Its own figures are not reported as a cell: strace
+// stops the process at every system call, which slows it.
+func (d *driver) fsyncCell(ctx context.Context, tr *tracer, pl cellPlan, dur time.Duration) FsyncCount {
+	fc := FsyncCount{System: pl.sys.Name, Scenario: pl.sc.Name, Mode: pl.mode, Concurrency: pl.conc}
+	if err := pl.sys.procs.refresh(); err != nil {
+		fc.Error = err.Error()
+		return fc
+	}
+	stop, err := tr.attach(ctx, pl.sys.procs.pids, fmt.Sprintf("%s-%s", pl.sys.Name, pl.sc.Name))
+	if err != nil {
+		fc.Error = err.Error()
+		return fc
+	}
+	pl.dur, pl.during = dur, nil
+	c := d.cell(ctx, pl)
+	calls, err := stop()
+	if err != nil {
+		fc.Error = err.Error()
+		return fc
+	}
+	fc.Seconds, fc.Requests, fc.RequestsPerS, fc.Records, fc.Calls = c.ElapsedSeconds, c.Requests, c.RequestsPerS, c.Records, calls
+	for _, n := range calls {
+		fc.Total += n
+	}
+	if c.Requests > 0 {
+		fc.PerRequest = float64(fc.Total) / float64(c.Requests)
+	}
+	return fc
 }
 
 func writeJSON(path string, v any) error {

@@ -46,13 +46,14 @@ func runParts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "var/bench/parts.json", "where to write the results")
 	pattern := fs.String("pkgs", "./...", "packages to look for benchmarks in")
 	benchtime := fs.String("benchtime", "1s", "go test -benchtime")
+	bench := fs.String("bench", ".", "go test -bench: which benchmarks (BenchmarkAppend feeds the audit goal)")
 	pkgTimeout := fs.Duration("pkg-timeout", 5*time.Minute, "time limit for one package's benchmarks")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	res := &PartsFile{Ran: time.Now().UTC().Format(time.RFC3339)}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	listOut, err := exec.CommandContext(lctx, "go", "test", "-run", "^$", "-list", "Benchmark.*", *pattern).CombinedOutput()
+	listOut, err := exec.CommandContext(lctx, "go", "test", "-run", "^$", "-list", benchList(*bench), *pattern).CombinedOutput()
 	cancel()
 	pkgs := parseList(listOut)
 	if err != nil && len(pkgs) == 0 {
@@ -63,7 +64,7 @@ func runParts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, pkg := range pkgs {
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, *pkgTimeout)
-		cmd := exec.CommandContext(pctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
+		cmd := exec.CommandContext(pctx, "go", "test", "-run", "^$", "-bench", *bench, "-benchmem",
 			"-benchtime", *benchtime, "-count", "1", "-timeout", pkgTimeout.String(), pkg)
 		raw, err := cmd.CombinedOutput()
 		cancel()
@@ -82,6 +83,16 @@ func runParts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return writeJSON(*out, res)
+}
+
+// benchList is the -list pattern for a -bench pattern: -list matches
+// top-level names only, so a sub-benchmark part (after a slash) is dropped.
+func benchList(bench string) string {
+	top, _, _ := strings.Cut(bench, "/")
+	if top == "." || top == "" {
+		return "Benchmark.*"
+	}
+	return top
 }
 
 // parseList reads `go test -list` output: benchmark names, then the

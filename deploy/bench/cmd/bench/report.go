@@ -17,6 +17,7 @@ import (
 type Results struct {
 	*CellsFile
 	Ratios []Ratio     `json:"ratios"`
+	Goals  []Goal      `json:"goals,omitempty"`
 	Scale  *ScaleFile  `json:"scale,omitempty"`
 	Parts  *PartsFile  `json:"parts,omitempty"`
 	Names  ReportNames `json:"names"`
@@ -38,6 +39,7 @@ type Ratio struct {
 	Scenario    string  `json:"scenario"`
 	Mode        string  `json:"mode"`
 	Concurrency int     `json:"concurrency"`
+	Rate        int     `json:"rate_per_s,omitempty"`
 	Baseline    string  `json:"baseline"`
 	RecordsPerS float64 `json:"records_per_s"`
 	P50         float64 `json:"p50"`
@@ -77,6 +79,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	sortCells(res.Cells, names)
 	res.Ratios = ratios(res.Cells, res.Names)
+	res.Goals = goals(res)
 	if err := writeJSON(*dir+"/results.json", res); err != nil {
 		return err
 	}
@@ -96,12 +99,12 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 func ratios(cells []Cell, n ReportNames) []Ratio {
 	type key struct {
 		sc, mode string
-		c        int
+		c, rate  int
 	}
 	by := map[key]map[string]Cell{}
 	var keys []key
 	for _, c := range cells {
-		k := key{c.Scenario, c.Mode, c.Concurrency}
+		k := key{c.Scenario, c.Mode, c.Concurrency, c.Rate}
 		if by[k] == nil {
 			by[k] = map[string]Cell{}
 			keys = append(keys, k)
@@ -123,7 +126,7 @@ func ratios(cells []Cell, n ReportNames) []Ratio {
 				continue
 			}
 			out = append(out, Ratio{
-				Scenario: k.sc, Mode: k.mode, Concurrency: k.c, Baseline: b,
+				Scenario: k.sc, Mode: k.mode, Concurrency: k.c, Rate: k.rate, Baseline: b,
 				RecordsPerS:      div(u.RecordsPerS, bc.RecordsPerS),
 				P50:              div(u.LatencyP50Ms, bc.LatencyP50Ms),
 				P99:              div(u.LatencyP99Ms, bc.LatencyP99Ms),
@@ -163,6 +166,11 @@ func markdown(r *Results) string {
 		}
 		writeSummary(&b, r)
 		writeRatios(&b, r)
+		writeOpenLoop(&b, r)
+		writeGoals(&b, r)
+		writeProfiles(&b, r)
+		writeFsyncs(&b, r)
+		writeVault(&b, r)
 		writeCells(&b, r)
 		writeProbes(&b, r)
 	}
@@ -196,13 +204,13 @@ func summaryCells(r *Results) [][]Cell {
 	for _, sc := range allScenarios {
 		maxC := 0
 		for _, c := range r.Cells {
-			if c.Scenario == sc.Name && c.Mode == "keepalive" && c.Concurrency > maxC {
+			if c.Scenario == sc.Name && c.Mode == "keepalive" && c.Rate == 0 && c.Concurrency > maxC {
 				maxC = c.Concurrency
 			}
 		}
 		var row []Cell
 		for _, c := range r.Cells {
-			if c.Scenario == sc.Name && c.Mode == "keepalive" && c.Concurrency == maxC {
+			if c.Scenario == sc.Name && c.Mode == "keepalive" && c.Rate == 0 && c.Concurrency == maxC {
 				row = append(row, c)
 			}
 		}
@@ -230,8 +238,8 @@ func cellRow(c Cell) string {
 	if c.Note != "" {
 		fail += " " + c.Note
 	}
-	return fmt.Sprintf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-		c.Scenario, c.Mode, c.Concurrency, c.System, num(c.RequestsPerS), num(c.RecordsPerS),
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		c.Scenario, c.Mode, concLabel(c), c.System, num(c.RequestsPerS), num(c.RecordsPerS),
 		ms(c.LatencyP50Ms), ms(c.LatencyP99Ms), sig(c.CPUPer1kRecords), sig(c.CPUWithDepsPer1kRecords),
 		num(c.PeakRSSMiB), fail)
 }
@@ -257,7 +265,7 @@ func writeRatios(b *strings.Builder, r *Results) {
 	b.WriteString("Throughput below 1 means ura moves fewer records per second than the baseline; latency and CPU above 1 mean ura takes longer or burns more per record.\n\n")
 	b.WriteString("| scenario | mode | conc. | baseline | records/s | p50 | p99 | CPU / rec | CPU / rec with Redis, Vault |\n|---|---|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.Ratios {
-		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", x.Scenario, x.Mode, x.Concurrency, x.Baseline,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Scenario, x.Mode, concLabel(Cell{Concurrency: x.Concurrency, Rate: x.Rate}), x.Baseline,
 			ratio(x.RecordsPerS), ratio(x.P50), ratio(x.P99), ratio(x.CPUPer1k), ratio(x.CPUWithDepsPer1k))
 	}
 }
@@ -432,6 +440,8 @@ func summaryBlock(r *Results) string {
 	b.WriteString("\n" + loadLine(r))
 	writeSummary(&b, r)
 	writeRatiosSummary(&b, r)
+	writeOpenLoop(&b, r)
+	writeGoals(&b, r)
 	return b.String()
 }
 
@@ -441,9 +451,18 @@ func writeRatiosSummary(b *strings.Builder, r *Results) {
 	for _, row := range summaryCells(r) {
 		keep[fmt.Sprintf("%s/%d", row[0].Scenario, row[0].Concurrency)] = true
 	}
+	for _, c := range r.Cells {
+		if c.Rate > 0 {
+			keep[fmt.Sprintf("%s/@%d", c.Scenario, c.Rate)] = true
+		}
+	}
 	sub := &Results{CellsFile: r.CellsFile, Names: r.Names}
 	for _, x := range r.Ratios {
-		if x.Mode == "keepalive" && keep[fmt.Sprintf("%s/%d", x.Scenario, x.Concurrency)] {
+		k := fmt.Sprintf("%s/%d", x.Scenario, x.Concurrency)
+		if x.Rate > 0 {
+			k = fmt.Sprintf("%s/@%d", x.Scenario, x.Rate)
+		}
+		if x.Mode == "keepalive" && keep[k] {
 			sub.Ratios = append(sub.Ratios, x)
 		}
 	}
