@@ -33,6 +33,8 @@
 #   BENCH_SCENARIOS=pull10k,push1,push100
 #   BENCH_MODES=keepalive,fresh
 #   BENCH_README=1           also refresh the Performance block in README.md
+#   BENCH_STACK_ENV=<file>   use the running stack of another checkout (its
+#                            var/dev/stack.env) instead of deploy/dev/up.sh
 #   BENCH_BEFORE=<git rev>   also run ura as of that revision, side by side
 #                            (system "ura-<rev>"), for before/after ratios
 set -euo pipefail
@@ -158,9 +160,20 @@ for f in "$BRUN"/*.pid; do
 done
 
 section "Development stack (Redis, Vault)"
-bash deploy/dev/up.sh
-# shellcheck source=/dev/null
-source "$URA_DEV/stack.env"
+stack_run="$URA_RUN"
+if [[ -n ${BENCH_STACK_ENV:-} ]]; then
+	# A stack another checkout of this repository runs (a git worktree has
+	# no var/ of its own): its stack.env, and its var/run for the pid files.
+	[[ -f $BENCH_STACK_ENV ]] || die "BENCH_STACK_ENV=$BENCH_STACK_ENV: no such file"
+	# shellcheck source=/dev/null
+	source "$BENCH_STACK_ENV"
+	stack_run="$(cd "$(dirname "$BENCH_STACK_ENV")/../run" && pwd -P)"
+	say "using the stack of $BENCH_STACK_ENV"
+else
+	bash deploy/dev/up.sh
+	# shellcheck source=/dev/null
+	source "$URA_DEV/stack.env"
+fi
 
 section "Tools and binaries"
 ensure_opa # deploy/dev/lib.sh: the pinned version, cached in ~/.cache/ura/bin
@@ -276,7 +289,7 @@ meta=(
 	-meta "vault=$("$URA_VAULT_BIN" version 2>/dev/null | awk '{print $2}' | tr -d ,)"
 	-meta "ura=$("$URA" version | sed 's/^ura //' | tr , ';')"
 )
-deps="$URA_RUN/redis.pid,$URA_RUN/vault.pid"
+deps="$stack_run/redis.pid,$stack_run/vault.pid"
 
 section "Cells ($scenarios × $modes; push concurrency $conc, pull $pull_conc; push1 open loop at $rate/s; $duration each)"
 quick_flag=()

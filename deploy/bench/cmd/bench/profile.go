@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -217,49 +218,52 @@ type profiler struct {
 	client *http.Client
 }
 
-// start asks for a profile of the next `seconds`; wait returns it split by
-// stage, the raw profile saved in dir. A system without the endpoint (a
-// revision before ops_profiling, or with it off) is "not available".
+// start profiles the system from now until the returned wait is called
+// (when the cell's last answer is in): first the cell's sending time, then
+// one second at a time while answers still come (a 10,000-record stream
+// outlasts the sending time), merged into one profile. wait returns it
+// split by stage, the raw profile saved in dir. A system without the
+// endpoint (a revision before ops_profiling, or with it off) is "not
+// available".
 func (pr *profiler) start(ctx context.Context, sys *system, scenario string, seconds int) (wait func() ProfileShares) {
 	res := ProfileShares{System: sys.Name, Scenario: scenario}
 	if sys.Ops == "" {
 		res.Error = "not available: no ops listener given"
 		return func() ProfileShares { return res }
 	}
+	cellDone := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", sys.Ops, seconds)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			res.Error = err.Error()
-			return
+		var parts []*profile.Profile
+		for n := seconds; ; n = 1 {
+			p, err := pr.fetch(ctx, sys.Ops, n)
+			if err != nil {
+				res.Error = err.Error()
+				return
+			}
+			parts = append(parts, p)
+			if closed(cellDone) || ctx.Err() != nil {
+				break
+			}
 		}
-		resp, err := pr.client.Do(req)
+		merged, err := profile.Merge(parts)
 		if err != nil {
 			res.Error = "profile: " + err.Error()
 			return
 		}
-		defer func() { _ = resp.Body.Close() }()
-		body, err := io.ReadAll(resp.Body)
-		switch {
-		case err != nil:
+		var buf bytes.Buffer
+		if err := merged.Write(&buf); err != nil {
 			res.Error = "profile: " + err.Error()
-			return
-		case resp.StatusCode == http.StatusNotFound:
-			res.Error = "not available: the ops listener serves no /debug/pprof (ops_profiling off, or a revision without it)"
-			return
-		case resp.StatusCode != http.StatusOK:
-			res.Error = fmt.Sprintf("profile: HTTP %d %s", resp.StatusCode, trim(body, 200))
 			return
 		}
 		file := filepath.Join(pr.dir, fmt.Sprintf("%s-%s.pb.gz", sys.Name, scenario))
 		if err := os.MkdirAll(pr.dir, 0o755); err == nil {
-			if err := os.WriteFile(file, body, 0o644); err == nil {
+			if err := os.WriteFile(file, buf.Bytes(), 0o644); err == nil {
 				res.File = file
 			}
 		}
-		ps, err := splitProfile(strings.NewReader(string(body)))
+		ps, err := splitProfile(&buf)
 		if err != nil {
 			res.Error = "profile: " + err.Error()
 			return
@@ -268,9 +272,47 @@ func (pr *profiler) start(ctx context.Context, sys *system, scenario string, sec
 		res = *ps
 	}()
 	return func() ProfileShares {
+		close(cellDone)
 		<-done
 		return res
 	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// fetch takes one CPU profile of the next n seconds.
+func (pr *profiler) fetch(ctx context.Context, ops string, n int) (*profile.Profile, error) {
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", ops, n)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := pr.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("profile: %w", err)
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, errors.New("not available: the ops listener serves no /debug/pprof (ops_profiling off, or a revision without it)")
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("profile: HTTP %d %s", resp.StatusCode, trim(body, 200))
+	}
+	p, err := profile.ParseData(body)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return p, nil
 }
 
 // profileSeconds is how long a profile of a cell samples: the cell's
