@@ -23,10 +23,10 @@ var syncCalls = []string{"fsync", "fdatasync", "sync_file_range"}
 // concurrency: strace stops the process at every system call it makes, so
 // the cell's own figures would not be the system's.
 type FsyncCount struct {
-	System      string `json:"system"`
-	Scenario    string `json:"scenario"`
-	Mode        string `json:"mode"`
-	Concurrency int    `json:"concurrency"`
+	System      string  `json:"system"`
+	Scenario    string  `json:"scenario"`
+	Mode        string  `json:"mode"`
+	Concurrency int     `json:"concurrency"`
 	Seconds     float64 `json:"seconds,omitempty"`
 	// Requests answered in the traced cell, and its rate (lower than the
 	// measured cell's: the tracing slows the system).

@@ -59,9 +59,9 @@ type system struct {
 // Cell is one measurement: a system, a scenario, a connection mode and a
 // concurrency, driven for a fixed time.
 type Cell struct {
-	System      string `json:"system"`
-	Scenario    string `json:"scenario"`
-	Mode        string `json:"mode"` // keepalive | fresh
+	System   string `json:"system"`
+	Scenario string `json:"scenario"`
+	Mode     string `json:"mode"` // keepalive | fresh
 	// Concurrency is the requests kept in flight (closed loop); 0 in an
 	// open-loop cell, which sends at Rate whatever the answers do.
 	Concurrency int `json:"concurrency"`
@@ -97,7 +97,7 @@ type Cell struct {
 	// CPUMsPerRequest is the system's CPU per answered request.
 	CPUMsPerRequest float64 `json:"cpu_ms_per_request"`
 	PeakRSSMiB      float64 `json:"peak_rss_mib"`
-	DepsPeakRSSMiB          float64 `json:"deps_peak_rss_mib"`
+	DepsPeakRSSMiB  float64 `json:"deps_peak_rss_mib"`
 	// PeakIsCell is false when the peak could not be reset, so PeakRSSMiB is
 	// the peak over the process's life so far.
 	PeakIsCell bool    `json:"peak_is_cell"`

@@ -160,8 +160,8 @@ type RunConfig struct {
 	Puller          string   `json:"puller"`
 	Seeded          int      `json:"seeded_records"`
 	// OpenLoopRate is the offered req/s of the open-loop push1 cell (0: none).
-	OpenLoopRate int `json:"open_loop_rate"`
-	Quick           bool     `json:"quick"`
+	OpenLoopRate int  `json:"open_loop_rate"`
+	Quick        bool `json:"quick"`
 }
 
 func runCells(ctx context.Context, args []string, stdout, stderr io.Writer) error {
