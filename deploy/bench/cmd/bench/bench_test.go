@@ -383,15 +383,29 @@ func goldenResults() *Results {
 			}
 		}
 	}
+	vc, per := 3.0, 30.0
+	cells[len(cells)-1].VaultCalls, cells[len(cells)-1].VaultCallsPer10kRecords = &vc, &per
+	for i, sys := range []string{"floor", "external-opa", "ura"} {
+		cells = append(cells, Cell{System: sys, Scenario: "push1", Mode: "keepalive", Rate: 500, TargetSeconds: 5, ElapsedSeconds: 5,
+			Requests: 2500, OK: 2500 - i, Records: int64(2500 - i), RequestsPerS: 500, RecordsPerS: 500, LatencyP50Ms: 0.5 * float64(i+1),
+			LatencyP99Ms: 2 * float64(i+1), LatencyMaxMs: 9, CPUSeconds: 0.5, CPUMsPerRequest: 0.2 * float64(i+1), Load1: 1})
+	}
 	cf := &CellsFile{
 		Started: "2026-11-23T20:00:00Z", Finished: "2026-11-23T20:10:00Z",
 		Machine: Machine{CPUs: 2, CPUModel: "Test CPU", MemoryGiB: 23.5, Kernel: "6.1.0", GoVersion: "go1.26.8",
 			Date: "2026-11-23T20:00:00Z", Load1: 0.5, Versions: map[string]string{"nginx": "1.22.1", "opa": "1.22.2"}},
 		Config:  RunConfig{CellSeconds: 5},
-		Systems: []*system{{Name: "floor", Notes: "nginx"}, {Name: "external-opa", Notes: "ura with OPA over HTTP"}, {Name: "ura", Notes: "ura"}},
+		Systems: []*system{{Name: "floor", Kind: "nginx", Notes: "nginx"}, {Name: "external-opa", Kind: "ura", Notes: "ura with OPA over HTTP"}, {Name: "ura", Kind: "ura", Notes: "ura"}},
 		Probes:  []Probe{{System: "ura", Scenario: "push100", Detail: "HTTP 404"}},
 		Cells:   cells,
 	}
+	cf.Profiles = []ProfileShares{
+		{System: "ura", Scenario: "pull10k", CPUSeconds: 9.5, Samples: 950, Shares: map[string]float64{"policy": 0.4, "sign": 0.1, "gc+runtime": 0.3, "other": 0.2},
+			TopOther: []FuncShare{{Func: uraModule + "gateway/api/exchange.(*Handlers).stream", Share: 0.2}}},
+		{System: "ura-0e6e08e", Scenario: "pull10k", Error: "not available: the ops listener serves no /debug/pprof (ops_profiling off, or a revision without it)"},
+	}
+	cf.Fsyncs = []FsyncCount{{System: "ura", Scenario: "push1", Mode: "keepalive", Concurrency: 8, Requests: 100, Records: 100,
+		Calls: map[string]int{"fdatasync": 150, "fsync": 50}, Total: 200, PerRequest: 2, RequestsPerS: 50}}
 	res := &Results{CellsFile: cf, Names: ReportNames{Ura: "ura", Floor: "floor", ExtOPA: "external-opa"}}
 	sortCells(res.Cells, []string{"floor", "external-opa", "ura"})
 	res.Ratios = ratios(res.Cells, res.Names)
@@ -404,7 +418,10 @@ func goldenResults() *Results {
 	res.Parts = &PartsFile{Bench: []PartBench{
 		{Package: "github.com/ura-gateway/ura/gateway/sign", Name: "BenchmarkTransit", NsPerOp: 100000},
 		{Package: "github.com/ura-gateway/ura/gateway/policy", Name: "BenchmarkDecide", NsPerOp: 20000, BytesPerOp: 9000, AllocsOp: 100, Metrics: map[string]float64{"records/s": 50000}},
+		{Package: "github.com/ura-gateway/ura/gateway/audit", Name: "BenchmarkAppend/group_commit/appenders=64", NsPerOp: 15000, Metrics: map[string]float64{"events/s": 66000}},
+		{Package: "github.com/ura-gateway/ura/gateway/audit", Name: "BenchmarkAppend/baseline_fsync_per_event", NsPerOp: 2000000, Metrics: map[string]float64{"events/s": 500000}},
 	}, Packages: []PartsPkg{{Package: "github.com/ura-gateway/ura/gateway/audit", Error: "exit status 1: FAIL"}}}
+	res.Goals = goals(res)
 	return res
 }
 
