@@ -109,11 +109,14 @@ func (t *tracer) attach(ctx context.Context, pids []int, tag string) (stop func(
 	return func() (map[string]int, error) {
 		// SIGINT makes strace detach and write its summary.
 		_ = cmd.Process.Signal(syscall.SIGINT)
+		// strace's exit status says nothing the summary does not.
 		select {
-		case <-exited:
+		case err := <-exited:
+			_ = err
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			err := <-exited
+			_ = err
 		}
 		raw, err := os.ReadFile(out)
 		if err != nil {

@@ -188,7 +188,7 @@ func TestFsyncHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }()
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
 		_, _ = f.WriteString("x")
 		_ = f.Sync()
