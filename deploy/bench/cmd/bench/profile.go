@@ -99,11 +99,19 @@ func frameStage(fn string) string {
 // nearest caller that decodes, decides, signs, audits or stores with it,
 // and to redact+serialize when none does (the delivery lines). runtime
 // functions count as gc+runtime wherever they are: allocation and garbage
-// collection are reported as one stage, not spread over their callers.
+// collection done on behalf of a stage (allocation, assists, copying) is
+// charged to that stage, the nearest caller a rule names, so the table
+// shows which stage allocates; only what runs on no stage's behalf (the
+// background mark workers, the scheduler) is gc+runtime.
 func sampleStage(funcs []string) string {
+	runtime := false
 	for i, fn := range funcs {
 		st := frameStage(fn)
 		if st == "" {
+			continue
+		}
+		if st == "gc+runtime" {
+			runtime = true
 			continue
 		}
 		if st == "redact+serialize" && strings.HasPrefix(fn, "encoding/json.") {
@@ -119,6 +127,9 @@ func sampleStage(funcs []string) string {
 			}
 		}
 		return st
+	}
+	if runtime {
+		return "gc+runtime"
 	}
 	return "other"
 }
