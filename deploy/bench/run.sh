@@ -55,6 +55,7 @@ EXTOPA_ADDR=127.0.0.1:9612
 URA_ADDR=127.0.0.1:9613
 BEFORE_ADDR=127.0.0.1:9614
 BEFORE_OPS=127.0.0.1:9624
+BEFORE_PPROF=127.0.0.1:9634 # profiles of a revision older than ops_profiling
 OPA_ADDR=127.0.0.1:9681
 
 quick="${BENCH_QUICK:-0}"
@@ -190,6 +191,40 @@ if [[ -n ${BENCH_BEFORE:-} ]]; then
 	rm -rf "$BENCH/before-src"
 	mkdir -p "$BENCH/before-src"
 	git archive "$before_rev" | tar -x -C "$BENCH/before-src"
+	before_profile_ops="$BEFORE_OPS"
+	if ! grep -q 'ops_profiling' "$BENCH/before-src/gateway/config/config.go"; then
+		# A revision older than ops_profiling gets Go's CPU profile handler
+		# on a loopback port of its own, and nothing else, so that its
+		# profile can be split by stage beside today's. It changes no path
+		# a request takes.
+		before_profile_ops="$BEFORE_PPROF"
+		cat >"$BENCH/before-src/cmd/ura/zz_bench_pprof.go" <<'GO'
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+)
+
+func init() {
+	addr := os.Getenv("URA_BENCH_PPROF")
+	if addr == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+}
+GO
+	fi
 	(cd "$BENCH/before-src" && go build -o "$BBIN/ura-before" ./cmd/ura)
 	# That revision's own bench configuration, moved to its own ports, data
 	# and limiter database; paths made absolute, since it lives elsewhere.
@@ -277,8 +312,8 @@ if start_ura ura deploy/bench/ura.yaml 127.0.0.1:9623; then
 	systems+=(-system "name=ura,kind=ura,url=https://$URA_ADDR,pids=$BRUN/ura.pid,ops=127.0.0.1:9623,notes=ura's full chain: identity, Redis limit, embedded per-record policy, Vault-keyed signature, durable audit")
 	say "ura           https://$URA_ADDR"
 fi
-if [[ -n $before_rev ]] && start_ura "ura-before" "$BENCH/before.yaml" "$BEFORE_OPS" "$BBIN/ura-before"; then
-	systems+=(-system "name=ura-$before_rev,kind=ura,url=https://$BEFORE_ADDR,pids=$BRUN/ura-before.pid,ops=$BEFORE_OPS,notes=ura as of revision $before_rev, the same chain and configuration, for before/after ratios")
+if [[ -n $before_rev ]] && URA_BENCH_PPROF="$BEFORE_PPROF" start_ura "ura-before" "$BENCH/before.yaml" "$BEFORE_OPS" "$BBIN/ura-before"; then
+	systems+=(-system "name=ura-$before_rev,kind=ura,url=https://$BEFORE_ADDR,pids=$BRUN/ura-before.pid,ops=$before_profile_ops,notes=ura as of revision $before_rev, the same chain and configuration, for before/after ratios")
 	say "ura-$before_rev   https://$BEFORE_ADDR"
 fi
 
