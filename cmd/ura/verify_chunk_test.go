@@ -70,6 +70,7 @@ type chunkCase struct {
 	name   string
 	file   string
 	record bool // verified as one record (ura verify --record; jose --record)
+	page   bool // a JSON page (jose --page)
 	valid  bool
 	want   string // in ura verify's output
 	jose   string // in the JOSE verifier's output
@@ -81,6 +82,8 @@ type chunkCase struct {
 func chunkCases(f *verifyFixture) []chunkCase {
 	first := f.chunkLines(sign.TypChunk, ids("AIM-LIC-2026", 7)...)
 	second := f.chunkLines(sign.TypChunk, ids("AIM-EVT-2026", 3)...)
+	// Another chunk of as many records, for the same member.
+	other := f.chunkLines(sign.TypChunk, ids("AIM-LIC-2025", 7)...)
 	var lines []string
 	for _, d := range append(append([]exchange.Delivery{}, first...), second...) {
 		lines = append(lines, chunkLine(d))
@@ -103,7 +106,7 @@ func chunkCases(f *verifyFixture) []chunkCase {
 	page, _ := json.Marshal(map[string]any{"records": first, "next_cursor": "c", "more": false})
 	return []chunkCase{
 		{name: "intact stream", file: stream(-1, ""), valid: true, want: "trailer: valid (kid ura-signing:1): 10 records for IT/GOV/MOD, complete"},
-		{name: "intact page", file: string(page), valid: true, want: "AIM-LIC-2026-000006 v1: valid (kid ura-signing:1): leaf 6 of a chunk of 7"},
+		{name: "intact page", file: string(page), page: true, valid: true, want: "AIM-LIC-2026-000006 v1: valid (kid ura-signing:1): leaf 6 of a chunk of 7"},
 		{name: "one record", file: chunkLine(d), record: true, valid: true, want: "AIM-LIC-2026-000003 v1: valid (kid ura-signing:1): leaf 3 of a chunk of 7"},
 		{name: "tampered delivery", file: stream(i, edited(d, func(x *exchange.Delivery) {
 			x.Payload = base64.RawURLEncoding.EncodeToString([]byte(tampered))
@@ -121,7 +124,7 @@ func chunkCases(f *verifyFixture) []chunkCase {
 		{name: "path extended", file: stream(i, edited(d, func(x *exchange.Delivery) {
 			x.Proof.InclusionPath = append(x.Proof.InclusionPath, x.Proof.InclusionPath[0])
 		})), want: line4 + notIn, jose: "inclusion path"},
-		{name: "root of another chunk", file: stream(i, edited(d, func(x *exchange.Delivery) { x.Proof.Root = second[0].Proof.Root })),
+		{name: "root of another chunk", file: stream(i, edited(d, func(x *exchange.Delivery) { x.Proof.Root = other[0].Proof.Root })),
 			want: line4 + notIn, jose: "inclusion path"},
 		{name: "root with the wrong typ", file: stream(i, chunkLine(wrongTyp[i])), want: line4 + notIn + `: the root has typ "ura-delivery+jws", want "ura-chunk+jws"`,
 			jose: `typ \"ura-delivery+jws\" where a chunk root has \"ura-chunk+jws\"`},
@@ -170,7 +173,7 @@ func TestJoseVerifyChunkProfile(t *testing.T) {
 			switch {
 			case tc.record:
 				mode = "--record"
-			case strings.HasPrefix(tc.file, `{"records"`):
+			case tc.page:
 				mode = "--page"
 			}
 			valid, out := joseRun(t, []byte(tc.file), mode, jwksPath)
