@@ -238,7 +238,8 @@ if (mode === '--pull') {
     }
   }
 }
-process.exit(invalid > 0 ? 1 : 0);
+// exitCode, not exit(): a large report on a pipe is flushed before node ends.
+process.exitCode = invalid > 0 ? 1 : 0;
 
 async function readStdin() {
   const chunks = [];
