@@ -45,7 +45,7 @@ func TestSignerCallsPer10000(t *testing.T) {
 	const n = 10000
 	one := benchChunk(t)
 	for _, tc := range []struct {
-		proof                 string
+		proof             string
 		calls, signatures int64
 	}{
 		{config.ProofChunk, (n+Chunk-1)/Chunk + 1, (n+Chunk-1)/Chunk + 1},
