@@ -74,6 +74,7 @@ sign:
   key: ura-signing
   algorithm: ed25519
   issuer: ura.crash.test
+  proof: jws
 store:
   driver: embedded
   path: data/ura.db

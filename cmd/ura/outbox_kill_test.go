@@ -96,6 +96,7 @@ sign:
   key: ura-signing
   algorithm: ed25519
   issuer: ura.al.outbox-kill.test
+  proof: jws
   member: AL/GOV/URA
 %[5]spolicy:
   timeout: 5s

@@ -80,6 +80,7 @@ sign:
   key: ura-signing
   algorithm: ed25519
   issuer: ura.replicas.test
+  proof: jws
 policy:
   timeout: 5s
 store:

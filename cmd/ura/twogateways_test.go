@@ -329,6 +329,7 @@ sign:
   key: ura-signing
   algorithm: ed25519
   issuer: ura.al.two-gateways.test
+  proof: jws
   member: AL/GOV/URA
   peers:
     IT/GOV/URA:
@@ -376,6 +377,7 @@ sign:
   key: %[6]s
   algorithm: ed25519
   issuer: ura.it.two-gateways.test
+  proof: jws
   member: IT/GOV/URA
   peers:
     AL/GOV/URA:

@@ -23,12 +23,13 @@ import (
 var errInvalid = errors.New("invalid signatures")
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", "ura verify --jwks URL|FILE [--ca FILE --cert FILE --key FILE] FILE…",
+	fs := newFlagSet("verify", "ura verify --jwks URL|FILE [--ca FILE --cert FILE --key FILE] [--record] FILE…",
 		"ura verify --jwks https://ura.aim.gov.al:8443/.well-known/jwks.json --ca ca.crt --cert me.crt --key me.key pull.ndjson", stderr)
 	jwksArg := fs.String("jwks", "", "JWKS to verify against: a file, or an https URL fetched over mutual TLS")
 	caFile := fs.String("ca", "", "CA certificate that verifies the JWKS server (URL only; default: system roots)")
 	certFile := fs.String("cert", "", "client certificate presented to the JWKS server (URL only)")
 	keyFile := fs.String("key", "", "key of --cert")
+	single := fs.Bool("record", false, "each FILE is one record as GET /v1/records/{id} answers it, verified alone (no trailer)")
 	fs.Usage = verifyUsage(fs.Usage, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,11 +68,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("verify: %w", err)
 	}
 	v := sign.NewVerifier(src)
+	cv := sign.NewChunkVerifier(v)
 
 	var valid, invalid int
 	p := &printer{w: stdout}
 	for _, name := range files {
-		items, err := readSigned(name)
+		items, err := readSigned(name, *single)
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
@@ -85,7 +87,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if len(files) > 1 {
 				label = name + ": " + label
 			}
-			kid, detail, err := it.verify(ctx, v)
+			kid, detail, err := it.verify(ctx, v, cv)
 			if err != nil {
 				invalid++
 				p.printf("%s: INVALID: %s\n", label, why(err))
@@ -109,7 +111,8 @@ func verifyUsage(base func(), out io.Writer) func() {
 	return func() {
 		base()
 		note(out, "%s", `
-FILE is a saved NDJSON pull (one {"id","version","jws"} per line, then its
+FILE is a saved NDJSON pull (one {"id","version","jws"} or, under the chunk
+proof profile, {"id","version","delivery","proof"} per line, then its
 signed trailer), a JSON page ({"records":[…]}), a push response
 ({"results":[…]}), a signed report ({"report","digest","jws"}: its
 digest must be the SHA-256 of the report's canonical JSON, as signed), or
@@ -118,6 +121,9 @@ valid or INVALID with the reason; the exit status is 1 when any is invalid.
 A pull is also checked as a whole against its trailer (typ ura-trailer+jws):
 a line removed, added, repeated or moved, or a trailer missing or edited, is
 INVALID; a stream the gateway ended early verifies, reported as INCOMPLETE.
+A chunk-profile line verifies alone: its root JWS (typ ura-chunk+jws), the
+SHA-256 leaf hash of its delivery and its inclusion path to that root.
+With --record, FILE is one record from GET /v1/records/{id}: no trailer.
 Only EdDSA and ES256 signatures by a key in the JWKS count: alg none, HMAC,
 and keys named by the token (jku, x5u, jwk) are refused.
 `)
@@ -140,11 +146,18 @@ type signedItem struct {
 	// check, when set, is run on the verified payload; what it returns is
 	// added to the item's report line.
 	check func(payload []byte) (string, error)
+	// proof, when set, makes the item a line of the chunk profile: delivery
+	// is its base64url payload, proved under proof's signed root.
+	proof    *sign.Proof
+	delivery string
 }
 
-func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (kid, detail string, err error) {
+func (it signedItem) verify(ctx context.Context, v *sign.Verifier, cv *sign.ChunkVerifier) (kid, detail string, err error) {
 	if it.problem != "" {
 		return "", "", errors.New(it.problem)
+	}
+	if it.proof != nil {
+		return it.verifyInChunk(ctx, cv)
 	}
 	payload, kid, err := v.VerifyContext(ctx, it.jws)
 	if err != nil {
@@ -173,6 +186,41 @@ func (it signedItem) verify(ctx context.Context, v *sign.Verifier) (kid, detail 
 		detail, err = it.check(payload)
 	}
 	return kid, detail, err
+}
+
+// verifyInChunk checks a line of the chunk profile alone: its root, its
+// leaf and path (sign.ChunkVerifier), then that the line's id and version
+// are the delivered record's. The label is inside the delivered record,
+// which the leaf hash covers; no header carries another copy to compare.
+func (it signedItem) verifyInChunk(ctx context.Context, cv *sign.ChunkVerifier) (kid, detail string, err error) {
+	payload, chunk, kid, err := cv.Verify(ctx, it.delivery, *it.proof)
+	if err != nil {
+		return kid, "", err
+	}
+	var p struct {
+		Record struct {
+			ID      string      `json:"id"`
+			Version json.Number `json:"version"`
+		} `json:"record"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
+		return kid, "", fmt.Errorf("the delivery is not a delivery: %v", err)
+	}
+	if it.id != p.Record.ID || it.version != p.Record.Version {
+		return kid, "", fmt.Errorf("the line says %s v%s but the delivered record is %s v%s", it.id, it.version, p.Record.ID, p.Record.Version)
+	}
+	if it.check != nil {
+		if detail, err = it.check(payload); err != nil {
+			return kid, "", err
+		}
+	}
+	leaf := fmt.Sprintf("leaf %d of a chunk of %d", it.proof.LeafIndex, chunk.TreeSize)
+	if detail != "" {
+		leaf += ", " + detail
+	}
+	return kid, leaf, nil
 }
 
 // matchesPayload checks that the unsigned id and version next to a JWS are
@@ -208,8 +256,9 @@ func matchesPayload(it signedItem, payload []byte) error {
 	return nil
 }
 
-// readSigned finds every JWS in a file (or stdin for "-").
-func readSigned(name string) ([]signedItem, error) {
+// readSigned finds every JWS in a file (or stdin for "-"); single reads it
+// as one record from a get, which has no trailer.
+func readSigned(name string, single bool) ([]signedItem, error) {
 	var (
 		data []byte
 		err  error
@@ -222,7 +271,26 @@ func readSigned(name string) ([]signedItem, error) {
 	if err != nil {
 		return nil, err
 	}
+	if single {
+		return parseRecord(data)
+	}
 	return parseSigned(data)
+}
+
+// parseRecord reads one record line as GET /v1/records/{id} answers it.
+func parseRecord(data []byte) ([]signedItem, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+		return nil, errors.New("--record: the file is not one JSON object")
+	}
+	if _, record, _ := lineKind(data); !record {
+		return nil, errors.New("--record: the file is not a record line ({\"id\",\"version\",\"jws\"} or {\"id\",\"version\",\"delivery\",\"proof\"})")
+	}
+	it, _ := itemOf(obj, "record")
+	if it.proof == nil {
+		it.typ = sign.TypDelivery
+	}
+	return []signedItem{it}, nil
 }
 
 // parseSigned accepts NDJSON pulls, JSON pages and push responses (any
@@ -308,7 +376,8 @@ func lineKind(raw json.RawMessage) (obj map[string]json.RawMessage, record, trai
 	}
 	_, id := obj["id"]
 	_, jws := obj["jws"]
-	return obj, id || jws, false
+	_, proof := obj["proof"]
+	return obj, id || jws || proof, false
 }
 
 // isPull reports whether a file is a saved NDJSON pull: it holds a record
@@ -356,7 +425,9 @@ func pullItems(data []byte, values []jsonValue) []signedItem {
 			it = signedItem{label: where, problem: "not a record line of a pull"}
 		default:
 			it, _ = itemOf(obj, where)
-			it.typ = sign.TypDelivery
+			if it.proof == nil {
+				it.typ = sign.TypDelivery
+			}
 			label := it.label
 			it.check = func(payload []byte) (string, error) {
 				var d struct {
@@ -371,7 +442,7 @@ func pullItems(data []byte, values []jsonValue) []signedItem {
 	}
 	if !hasTrailer {
 		return append(items, signedItem{label: "trailer", problem: "no trailer: the stream was cut off, or its trailer removed " +
-			"(a single record from GET /v1/records/{id} verifies as its bare jws)"})
+			"(a single record from GET /v1/records/{id} verifies with --record)"})
 	}
 	tr := signedItem{label: "trailer", typ: sign.TypTrailer}
 	raw, ok := lastObj["jws"]
@@ -509,6 +580,18 @@ func itemOf(obj map[string]json.RawMessage, where string) (signedItem, bool) {
 		if it.version != "" {
 			it.label += " v" + it.version.String()
 		}
+	}
+	if raw, ok := obj["proof"]; ok {
+		var p sign.Proof
+		if err := json.Unmarshal(raw, &p); err != nil {
+			it.problem = "proof is not a chunk proof: " + err.Error()
+			return it, true
+		}
+		it.proof = &p
+		if json.Unmarshal(obj["delivery"], &it.delivery) != nil || it.delivery == "" {
+			it.problem = "no delivery beside the proof"
+		}
+		return it, true
 	}
 	raw, ok := obj["jws"]
 	if !ok {

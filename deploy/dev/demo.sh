@@ -117,6 +117,10 @@ demo_identity() {
 
 # b64url_json — decode the payload of the compact JWS on stdin.
 JWS_PAYLOAD='split(".")[1] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson'
+# The delivery payload of a record line under either proof profile: its own
+# JWS's payload (jws), or the delivery beside its chunk proof (chunk, the
+# gateway's default; `ura verify` checks the proof).
+DELIVERY='(if .jws then (.jws | split(".")[1]) else .delivery end) | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson'
 
 push_file() { # push_file MEMBER FILE → prints per-status counts
 	call "$1" POST /v1/records -H 'Content-Type: application/x-ndjson' --data-binary "@$2"
@@ -167,7 +171,7 @@ demo_views() {
 		[[ $STATUS == 200 ]] || die "$who pull: HTTP $STATUS"
 		printf '  %-17s' "$who"
 		printf '%s\n' "$BODY" | jq -rs --arg p "$JWS_PAYLOAD" '
-			[.[] | select(.jws) | .jws | '"$JWS_PAYLOAD"' | select(.record)] as $d
+			[.[] | select(.jws or .delivery) | '"$DELIVERY"' | select(.record)] as $d
 			| "\($d | length) licences: \([$d[].record.id | sub("AIM-LIC-2026-";"")] | join(" "))"
 			  + (if ([$d[].redactions[]] | length) > 0
 			     then "; redacted: \([$d[].redactions[] | "\(.pointer) (\(.rule))"] | unique | join(", "))" else "; nothing redacted" end)'
@@ -181,7 +185,7 @@ demo_trace() {
 	call AL_GOV_AIM GET /v1/items/ALB/KAYO/K26-GR-000101/trace
 	[[ $STATUS == 200 ]] || die "trace: HTTP $STATUS $BODY"
 	printf '%s' "$BODY" | jq -r --arg p "$JWS_PAYLOAD" \
-		'(.records // .events // [])[] | .jws | '"$JWS_PAYLOAD"' | .record | "  \(.event.at)  \(.event.type | .[0:16] | . + " " * (16 - length))  \(.event.location // "")  by \(.label.originator)"'
+		'(.records // .events // [])[] | '"$DELIVERY"' | .record | "  \(.event.at)  \(.event.type | .[0:16] | . + " " * (16 - length))  \(.event.location // "")  by \(.label.originator)"'
 }
 
 demo_signed() {
@@ -192,22 +196,30 @@ demo_signed() {
 	printf '%s\n' "$BODY" >"$dir/it-pull.ndjson"
 	call "$it" GET /.well-known/jwks.json
 	printf '%s\n' "$BODY" >"$dir/jwks.json"
-	say "  saved $(grep -c '"jws"' "$dir/it-pull.ndjson") signed records to var/demo/it-pull.ndjson"
+	say "  saved $(grep -c '"version"' "$dir/it-pull.ndjson") records to var/demo/it-pull.ndjson: chunk proof profile, one Vault signature"
+	say "  per chunk of 256 over the Merkle root of its deliveries, each line with its inclusion path"
 	"$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull.ndjson" | tail -n 3 | sed 's/^/  /'
-	# Tamper: raise a quantity in the first record, keep its signature.
-	jq -c --arg p x 'if .jws then .jws |= (split(".") as $s
+	say "  one line alone (ura verify --record): its chunk's signed root, its leaf hash, its path:"
+	sed -n 1p "$dir/it-pull.ndjson" >"$dir/it-line.json"
+	"$URA" verify --record --jwks "$dir/jwks.json" "$dir/it-line.json" | sed -n 1p | sed 's/^/  /'
+	# Tamper: raise a quantity in the first record, keep its signature (jws)
+	# or its proof (chunk).
+	jq -c --arg p x 'if .delivery then .delivery |= (gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson
+		   | (.record.licence.items[0].quantity? // empty) |= . * 10 | (.record.event.item.quantity? // empty) |= . + 1
+		   | .recipient = "IT/GOV/MOD " | tojson | @base64 | gsub("\\+";"-") | gsub("/";"_") | gsub("=";""))
+		elif .jws then .jws |= (split(".") as $s
 		| ($s[1] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson
 		   | (.record.licence.items[0].quantity? // empty) |= . * 10 | (.record.event.item.quantity? // empty) |= . + 1
 		   | .recipient = "IT/GOV/MOD " | tojson | @base64 | gsub("\\+";"-") | gsub("/";"_") | gsub("=";"")) as $t
 		| [$s[0], $t, $s[2]] | join(".")) else . end' "$dir/it-pull.ndjson" | sed -n 1p >"$dir/it-pull-tampered.ndjson"
-	say "  a tampered copy (first record's payload changed, signature kept):"
+	say "  a tampered copy (first record's payload changed, signature and proof kept):"
 	if "$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull-tampered.ndjson" >"$dir/verify-tampered.txt" 2>&1; then
 		die "the tampered copy verified"
 	fi
 	grep -E "INVALID|invalid" "$dir/verify-tampered.txt" | sed -n 1,2p | sed "s/^/  /"
 	# Tamper: drop the second record line and lower the trailer's plain count
 	# to match. Every line left verifies on its own; the signed trailer does not.
-	if (($(grep -c '"jws"' "$dir/it-pull.ndjson") > 2)); then
+	if (($(grep -c '"version"' "$dir/it-pull.ndjson") > 2)); then
 		awk 'NR == 2 { next }
 			/"next_cursor"/ && match($0, /"records":[0-9]+/) {
 				n = substr($0, RSTART + 10, RLENGTH - 10)
@@ -272,7 +284,7 @@ demo_federation() {
 	local id=AIM-LIC-2026-000124 conf
 	await "$id at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/$id"
 	printf '  %s (REL ALB, ITA, NATO) at Italy'"'"'s gateway, as IT/GOV/MOD pulls it there:\n' "$id"
-	printf '%s' "$BODY" | jq -r "(.jws | $JWS_PAYLOAD | .record.licence.end_user) | \"    end user: \(.name), \(.country); contact: \(.contact // \"(removed)\")\""
+	printf '%s' "$BODY" | jq -r "($DELIVERY | .record.licence.end_user) | \"    end user: \(.name), \(.country); contact: \(.contact // \"(removed)\")\""
 	call AL_GOV_AUDIT GET "/v1/audit/events?record_id=$id&member=IT/GOV/URA"
 	printf '%s' "$BODY" | jq -r '(.events // [])[] | select(.action=="forward") | "    AIM'"'"'s gateway: forward \(.decision) to \(.member), decision \(.decision_id), policy \(.policy_revision[:12])…, removed \(.redactions | map(if type == "object" then "\(.pointer) (\(.rule))" else . end) | join(","))"' | head -n1
 
@@ -300,7 +312,7 @@ demo_federation() {
 	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "Italy's push: $BODY"
 	await "Italy's licence at AIM's gateway" call AL_GOV_AIM GET /v1/records/IT-GOV-MOD-LIC-2026-000001
 	printf '    relayed to AIM'"'"'s gateway, stored in its originator'"'"'s name: %s\n' \
-		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.label.originator")"
+		"$(printf '%s' "$BODY" | jq -r "$DELIVERY | .record.label.originator")"
 
 	# A trace across the two gateways: Italy's MoD asks, at its own gateway,
 	# about a rifle marked in Albania; the request reaches AIM's gateway,
@@ -328,7 +340,7 @@ demo_federation() {
 	[[ $(printf '%s' "$BODY" | jq -r '.results[0].status') =~ ^(accepted|unchanged)$ ]] || die "AIM's trace response: $BODY"
 	await "AIM's answer at Italy's gateway" call_it IT_GOV_MOD GET "/v1/records/AIM-EVT-TR-$n"
 	printf '    AIM answers; at Italy'"'"'s gateway IT/GOV/MOD reads: %s\n' \
-		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.event.trace.answer")"
+		"$(printf '%s' "$BODY" | jq -r "$DELIVERY | .record.event.trace.answer")"
 }
 
 # authorise LICENCE: pushes, as AIM, the importing state's import
@@ -366,7 +378,7 @@ demo_notifications() {
 	section "Denials: notified to partners, consulted before an essentially identical licence"
 	await "AIM's denial at Italy's gateway" call_it IT_GOV_MOD GET /v1/records/AIM-DEN-2026-0001
 	printf '  AIM-DEN-2026-0001 (REL ALB, EU) at Italy'"'"'s gateway: %s\n' \
-		"$(printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD | .record.denial | \"\(.denying_state) denied \(.goods[0].ml_category) to \(.destination), end user \(.end_user.name), criteria \(.criteria | map(tostring) | join(\",\"))\"")"
+		"$(printf '%s' "$BODY" | jq -r "$DELIVERY | .record.denial | \"\(.denying_state) denied \(.goods[0].ml_category) to \(.destination), end user \(.end_user.name), criteria \(.criteria | map(tostring) | join(\",\"))\"")"
 
 	local n den lic cons line
 	n="$(date -u +%s)"
@@ -457,7 +469,7 @@ demo_release() {
 	call IT_GOV_MOD GET "/v1/records/$id"
 	[[ $STATUS == 200 ]] || die "the recipient did not receive the released licence: HTTP $STATUS $BODY"
 	printf '  IT/GOV/MOD now gets HTTP %s; its signed delivery says:\n' "$STATUS"
-	printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD"' | "    recipient \(.recipient), release \(.release.id) of \(.release.record_id) v\(.release.version), until \(.release.expires_at)",
+	printf '%s' "$BODY" | jq -r "$DELIVERY"' | "    recipient \(.recipient), release \(.release.id) of \(.release.record_id) v\(.release.version), until \(.release.expires_at)",
 		(.release.approvals[] | "    approved by \(.officer) at \(.at)"), "    end user contact: \(.record.licence.end_user.contact // "(removed)")"'
 	call NATO_ORG_LIAISON GET "/v1/records/$id"
 	printf '  NATO/ORG/LIAISON (not the named recipient) gets HTTP %s, as for a missing record\n' "$STATUS"
@@ -477,10 +489,12 @@ demo_reviews() {
 	[[ $STATUS == 200 ]] || die "reviews: HTTP $STATUS $BODY"
 	say "  AIM's records due for review (GET /v1/reviews, due before $(printf '%s' "$BODY" | jq -r .due_before)):"
 	printf '%s' "$BODY" | jq -r '.reviews[] | "    \(.review)  \(if .overdue then "OVERDUE \(0 - .days) day(s)" else "due in \(.days) day(s)" end)  \(.id) v\(.version)  \(.classification) (\(.policy_id))"'
-	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000129
+	# Under the jws proof profile the record's own JWS carries its label in
+	# the protected header; Accept's profile asks for it.
+	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000129 -H 'Accept: application/json; profile="urn:ura:proof:jws"'
 	[[ $STATUS == 200 ]] || die "Italy's get of AIM-LIC-2026-000129: HTTP $STATUS $BODY"
 	say "  AIM-LIC-2026-000129, marked I KUFIZUAR under Albania's policy, as IT/GOV/MOD receives it:"
-	printf '%s' "$BODY" | jq -r ".jws | $JWS_PAYLOAD"' | "    label: \(.record.label.classification) (\(.record.label.policy_id))", (.translations[] | "    translated \(.from.classification) (\(.from.policy_id)) → \(.to.classification) (\(.to.policy_id)) by \(.rule)")'
+	printf '%s' "$BODY" | jq -r "$DELIVERY"' | "    label: \(.record.label.classification) (\(.record.label.policy_id))", (.translations[] | "    translated \(.from.classification) (\(.from.policy_id)) → \(.to.classification) (\(.to.policy_id)) by \(.rule)")'
 	printf '    protected header label: %s\n' "$(printf '%s' "$BODY" | jq -r '.jws | split(".")[0] | gsub("-";"+") | gsub("_";"/") | . + ("=" * ((4 - length % 4) % 4)) | @base64d | fromjson | .label | "\(.classification) (\(.policy_id))"')"
 	call IT_GOV_MOD GET /v1/records/AIM-LIC-2026-000128
 	local overdue="$STATUS" missing
@@ -551,8 +565,8 @@ demo_conditions() {
 	say "  the trace of one pistol (ALB / KAYO / K26-K9-000501) shows its declaration and the brokering licence:"
 	call AL_GOV_AIM GET /v1/items/ALB/KAYO/K26-K9-000501/trace
 	[[ $STATUS == 200 ]] || die "trace: HTTP $STATUS $BODY"
-	printf '%s' "$BODY" | jq -r '.events[] | .jws | '"$JWS_PAYLOAD"' | .record | "    \(.event.at)  \(.event.type)  \(if .event.broker then "broker \(.event.broker.name) (\(.event.broker.brokering_licence_id)), via \(.event.transit // [] | join(","))" else (.event.location // "") end)"'
-	printf '%s' "$BODY" | jq -r '.brokering[] | .jws | '"$JWS_PAYLOAD"' | .record | "    brokering licence \(.id): \(.brokering_licence.broker.name), \([.brokering_licence.items[] | "\(.quantity) \(.ml_category)"] | join(", ")) to \(.brokering_licence.destination), \(.brokering_licence.status) until \(.brokering_licence.valid_until)"'
+	printf '%s' "$BODY" | jq -r '.events[] | '"$DELIVERY"' | .record | "    \(.event.at)  \(.event.type)  \(if .event.broker then "broker \(.event.broker.name) (\(.event.broker.brokering_licence_id)), via \(.event.transit // [] | join(","))" else (.event.location // "") end)"'
+	printf '%s' "$BODY" | jq -r '.brokering[] | '"$DELIVERY"' | .record | "    brokering licence \(.id): \(.brokering_licence.broker.name), \([.brokering_licence.items[] | "\(.quantity) \(.ml_category)"] | join(", ")) to \(.brokering_licence.destination), \(.brokering_licence.status) until \(.brokering_licence.valid_until)"'
 	[[ $(printf '%s' "$BODY" | jq '.brokering | length') -ge 1 ]] || die "the trace shows no brokering licence: $BODY"
 }
 

@@ -4,6 +4,8 @@
 //
 //   node verify.mjs JWKS_FILE < lines
 //   node verify.mjs --pull JWKS_FILE < saved-pull.ndjson
+//   node verify.mjs --page JWKS_FILE < saved-page.json
+//   node verify.mjs --record JWKS_FILE < saved-get.json
 //
 // Lines mode: each non-empty stdin line is a compact JWS. For each, one JSON
 // line is written to stdout:
@@ -20,6 +22,19 @@
 // then always one for the trailer:
 //   {"line":4,"trailer":true,"valid":true,"kid":"…","records":3,"complete":true,"payload":"…"}
 //   {"trailer":true,"valid":false,"error":"no trailer: …"}
+//
+// A record line is {"id","version","jws"} (proof profile jws) or, under the
+// chunk profile, {"id","version","delivery","proof"}: delivery is the
+// delivery payload (base64url), proof {"leaf_index","tree_size",
+// "inclusion_path","root"}; root is a JWS (typ ura-chunk+jws) over
+// {"root":"sha256:<hex>","tree_size","typ_of_leaves":"ura-delivery",
+// "recipient","iss","iat"}. Such a line verifies alone: the root's JWS, the
+// leaf hash SHA-256(0x00 || delivery), and the inclusion path to the signed
+// root (RFC 9162 §2.1.3.2, node = SHA-256(0x01 || left || right)), with
+// tree_size the signed one, and the delivery's recipient and iss the
+// root's. --page checks a JSON page ({"records":[…]}) line by line, and
+// --record one line as GET /v1/records/{id} answers it; neither has a
+// trailer.
 //
 // A JWS whose protected header carries a label must deliver a record with
 // the same label (compared as JSON values).
@@ -39,11 +54,13 @@ const algorithms = ['EdDSA', 'ES256'];
 const forbidden = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'];
 const typDelivery = 'ura-delivery+jws';
 const typTrailer = 'ura-trailer+jws';
+const typChunk = 'ura-chunk+jws';
 
 const args = process.argv.slice(2);
-const pull = args[0] === '--pull';
+const mode = ['--pull', '--page', '--record'].includes(args[0]) ? args[0] : undefined;
+const pull = mode !== undefined;
 if (args.length !== (pull ? 2 : 1)) {
-  console.error('usage: node verify.mjs JWKS_FILE < jws-lines\n       node verify.mjs --pull JWKS_FILE < saved-pull.ndjson');
+  console.error('usage: node verify.mjs JWKS_FILE < jws-lines\n       node verify.mjs --pull|--page|--record JWKS_FILE < saved-answer');
   process.exit(2);
 }
 
@@ -59,14 +76,14 @@ try {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 // verify checks one compact JWS and returns its header and payload text.
-async function verify(jws, typ) {
+async function verify(jws, typ, where = 'a pull has') {
   const { payload, protectedHeader } = await compactVerify(jws, keys, { algorithms });
   for (const h of forbidden) {
     if (h in protectedHeader) throw new Error(`header ${h} not allowed`);
   }
   if (!protectedHeader.kid) throw new Error('no kid');
   if (typ !== undefined && protectedHeader.typ !== typ) {
-    throw new Error(`typ ${JSON.stringify(protectedHeader.typ)} where a pull has ${JSON.stringify(typ)}`);
+    throw new Error(`typ ${JSON.stringify(protectedHeader.typ)} where ${where} ${JSON.stringify(typ)}`);
   }
   const text = decoder.decode(payload);
   // A label in the protected header (STANAG 4778 binding) must be the
@@ -89,9 +106,123 @@ function failure(e) {
   return `${e.code ?? e.name}: ${e.message}`;
 }
 
+// b64url decodes canonical base64url without padding, or throws.
+function b64url(s, what) {
+  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw new Error(`${what} is not base64url`);
+  const b = Buffer.from(s, 'base64url');
+  if (b.toString('base64url') !== s) throw new Error(`${what} is not base64url`);
+  return b;
+}
+
+const sha256 = (...parts) => createHash('sha256').update(Buffer.concat(parts)).digest();
+
+// rootFromPath is RFC 9162 §2.1.3.2: the root that leafHash at index in a
+// tree of size leaves gives with path, or undefined when the path cannot
+// be one of that index and size.
+function rootFromPath(leafHash, index, size, path) {
+  let fn = BigInt(index);
+  let sn = BigInt(size) - 1n;
+  let r = leafHash;
+  for (const p of path) {
+    if (sn === 0n) return undefined;
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = sha256(Buffer.from([1]), p, r);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      r = sha256(Buffer.from([1]), r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n ? r : undefined;
+}
+
+// roots holds each chunk root already verified: one signature check per
+// chunk, not per line.
+const roots = new Map();
+
+async function verifyRoot(jws) {
+  if (typeof jws !== 'string' || jws === '') throw new Error('the proof has no root');
+  if (roots.has(jws)) return roots.get(jws);
+  const r = await verify(jws, typChunk, 'a chunk root has');
+  const chunk = JSON.parse(r.payload);
+  if (typeof chunk.root !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(chunk.root)) throw new Error('the signed root is not sha256:<64 lowercase hex>');
+  if (!Number.isSafeInteger(chunk.tree_size) || chunk.tree_size < 1) throw new Error(`the signed root has tree_size ${chunk.tree_size}`);
+  if (chunk.typ_of_leaves !== 'ura-delivery') throw new Error(`the signed root's leaves are ${JSON.stringify(chunk.typ_of_leaves)}`);
+  const out = { ...r, chunk, root: Buffer.from(chunk.root.slice(7), 'hex') };
+  roots.set(jws, out);
+  return out;
+}
+
+// verifyChunkLine checks one chunk-profile line alone, as the header says.
+async function verifyChunkLine(obj) {
+  const p = obj.proof;
+  if (p === null || typeof p !== 'object' || !Array.isArray(p.inclusion_path)) throw new Error('proof is not a chunk proof');
+  const r = await verifyRoot(p.root);
+  const n = r.chunk.tree_size;
+  if (p.tree_size !== n) throw new Error(`the line says tree_size ${p.tree_size}, the signed root ${n}`);
+  if (!Number.isSafeInteger(p.leaf_index) || p.leaf_index < 0 || p.leaf_index >= n) throw new Error(`leaf_index ${p.leaf_index} outside a tree of ${n}`);
+  if (p.inclusion_path.length > 64) throw new Error('an inclusion path too long for any tree');
+  const delivery = b64url(obj.delivery, 'the delivery');
+  const path = p.inclusion_path.map((h, i) => {
+    const b = b64url(h, `inclusion_path[${i}]`);
+    if (b.length !== 32) throw new Error(`inclusion_path[${i}] is ${b.length} bytes, not 32`);
+    return b;
+  });
+  const got = rootFromPath(sha256(Buffer.from([0]), delivery), p.leaf_index, n, path);
+  if (got === undefined || !got.equals(r.root)) {
+    throw new Error('the delivery and its inclusion path do not lead to the signed root');
+  }
+  const text = decoder.decode(delivery);
+  const d = JSON.parse(text);
+  if (d.recipient !== r.chunk.recipient || d.iss !== r.chunk.iss) {
+    throw new Error(`the delivery was made for ${d.recipient} by ${d.iss}, the chunk for ${r.chunk.recipient} by ${r.chunk.iss}`);
+  }
+  return { kid: r.kid, alg: r.alg, typ: r.typ, leaf_index: p.leaf_index, tree_size: n, payload: text };
+}
+
+// verifyRecordLine checks one record line of either profile, and that it
+// names the record it delivers.
+async function verifyRecordLine(obj) {
+  if ('next_cursor' in obj) throw new Error('a trailer before the end of the stream');
+  let r;
+  if ('proof' in obj) {
+    r = await verifyChunkLine(obj);
+  } else if (typeof obj.jws === 'string') {
+    r = await verify(obj.jws, typDelivery);
+  } else {
+    throw new Error('no jws: the record is not signed');
+  }
+  const p = JSON.parse(r.payload);
+  if (p.record?.id !== obj.id || p.record?.version !== obj.version) {
+    throw new Error(`the line says ${obj.id} v${obj.version} but the signed record is ${p.record?.id} v${p.record?.version}`);
+  }
+  return { r, recipient: p.recipient };
+}
+
 let invalid = 0;
-if (pull) {
+if (mode === '--pull') {
   await verifyPull();
+} else if (mode === '--page' || mode === '--record') {
+  const obj = parseObject((await readStdin()).toString('utf8'));
+  const list = mode === '--page' ? obj?.records : (obj === undefined ? undefined : [obj]);
+  if (!Array.isArray(list) || list.length === 0) {
+    console.error(mode === '--page' ? 'not a page: no records' : 'not a record line');
+    process.exit(2);
+  }
+  for (const [i, rec] of list.entries()) {
+    try {
+      if (rec === null || typeof rec !== 'object') throw new Error('not a JSON object');
+      const { r } = await verifyRecordLine(rec);
+      console.log(JSON.stringify({ record: i, valid: true, ...r }));
+    } catch (e) {
+      invalid++;
+      console.log(JSON.stringify({ record: i, valid: false, error: failure(e) }));
+    }
+  }
 } else {
   let n = 0;
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
@@ -107,7 +238,8 @@ if (pull) {
     }
   }
 }
-process.exit(invalid > 0 ? 1 : 0);
+// exitCode, not exit(): a large report on a pipe is flushed before node ends.
+process.exitCode = invalid > 0 ? 1 : 0;
 
 async function readStdin() {
   const chunks = [];
@@ -148,14 +280,8 @@ async function verifyPull() {
     try {
       const obj = parseObject(l.text);
       if (obj === undefined) throw new Error('not a JSON object');
-      if ('next_cursor' in obj) throw new Error('a trailer before the end of the stream');
-      if (typeof obj.jws !== 'string') throw new Error('no jws: the record is not signed');
-      const r = await verify(obj.jws, typDelivery);
-      const p = JSON.parse(r.payload);
-      if (p.record?.id !== obj.id || p.record?.version !== obj.version) {
-        throw new Error(`the line says ${obj.id} v${obj.version} but the signed record is ${p.record?.id} v${p.record?.version}`);
-      }
-      recipients.push({ line: n, recipient: p.recipient });
+      const { r, recipient } = await verifyRecordLine(obj);
+      recipients.push({ line: n, recipient });
       console.log(JSON.stringify({ line: n, valid: true, ...r }));
     } catch (e) {
       invalid++;

@@ -2692,6 +2692,19 @@ type BrokeringLicence struct {
 // BrokeringLicenceBrokeringLicenceStatus defines model for BrokeringLicence.BrokeringLicence.Status.
 type BrokeringLicenceBrokeringLicenceStatus string
 
+// ChunkProof Where a delivery sits in its chunk and the path from it to the chunk's signed root (gateway/ARCHITECTURE.md, Signing, Chunk proofs).
+type ChunkProof struct {
+	// InclusionPath The audit path (RFC 9162 §2.1.3.1) from the leaf's sibling up, each hash base64url without padding (32 bytes); node = SHA-256(0x01 || left || right).
+	InclusionPath []string `json:"inclusion_path"`
+	LeafIndex     int      `json:"leaf_index"`
+
+	// Root Compact JWS (typ ura-chunk+jws) over the chunk's root; its payload is a ChunkPayload (contentSchema). The same for every line of the chunk.
+	Root string `json:"root"`
+
+	// TreeSize Must equal the signed tree_size.
+	TreeSize int `json:"tree_size"`
+}
+
 // Consultation A consultation of the state that issued a denial by a state considering an essentially identical transaction (EU Common Position 2008/944/CFSP art. 4(1)): the denial it concerns, the request, the answer and the consulting state's outcome. Each step is pushed as a new version by the consulting state.
 type Consultation struct {
 	Consultation struct {
@@ -2752,13 +2765,18 @@ type Date = openapi_types.Date
 // Datetime Instant, RFC 3339 date-time with offset: T and Z in either case, a fraction of any length, a leap second (23:59:60 UTC).
 type Datetime = time.Time
 
-// Delivery One delivered record. Only what is inside the JWS is signed; id and version are repeated outside for routing.
+// Delivery One delivered record. Under the proof profile jws (Accept profile "urn:ura:proof:jws") it is {id, version, jws}; under chunk ("urn:ura:proof:chunk", sign.proof's default) it is {id, version, delivery, proof}: the delivery payload itself, and its RFC 9162 inclusion path to the chunk's signed Merkle root, so that the line verifies alone. Only what is signed counts; id and version are repeated outside for routing.
 type Delivery struct {
-	Id string `json:"id"`
+	// Delivery Profile chunk: the DeliveryPayload's bytes, base64url without padding, exactly as hashed into the chunk's tree (leaf hash SHA-256(0x00 || bytes)).
+	Delivery *string `json:"delivery,omitempty"`
+	Id       string  `json:"id"`
 
-	// Jws Compact JWS (typ ura-delivery+jws); its payload is a DeliveryPayload (contentSchema).
-	Jws     string `json:"jws"`
-	Version int    `json:"version"`
+	// Jws Profile jws: compact JWS (typ ura-delivery+jws); its payload is a DeliveryPayload (contentSchema).
+	Jws *string `json:"jws,omitempty"`
+
+	// Proof Where a delivery sits in its chunk and the path from it to the chunk's signed root (gateway/ARCHITECTURE.md, Signing, Chunk proofs).
+	Proof   *ChunkProof `json:"proof,omitempty"`
+	Version int         `json:"version"`
 }
 
 // Denial A state's denial of an export licence for military goods, notified to the other states that apply EU Common Position 2008/944/CFSP (art. 4(1)), with the fields of the User's Guide's denial notification: denying state, date, the criteria of art. 2 invoked, destination, end user and consignee, the goods, the reasons. A revocation is a new version with status revoked; a denial stops counting three years after its date (art. 4(1)) or at its own expiry, whichever is given.
@@ -4799,7 +4817,7 @@ type ClientInterface interface {
 
 	// TraceItem An item's history by its marking
 	//
-	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
+	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace). Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 	//
 	// Corresponds with GET /v1/items/{country}/{manufacturer}/{serial}/trace (the `TraceItem` operationId).
 	TraceItem(ctx context.Context, country string, manufacturer string, serial string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4843,7 +4861,7 @@ type ClientInterface interface {
 
 	// PullRecords Pull records released to the caller
 	//
-	// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page.
+	// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page. Accept's profile parameter chooses how records are signed: profile="urn:ura:proof:chunk" (one JWS per chunk over the Merkle root of its deliveries, each line with its inclusion path) or "urn:ura:proof:jws" (one JWS per record); without one, sign.proof decides (default chunk); the Content-Type names the profile used; any other profile is a 406.
 	//
 	// Corresponds with GET /v1/records (the `PullRecords` operationId).
 	PullRecords(ctx context.Context, params *PullRecordsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4868,7 +4886,7 @@ type ClientInterface interface {
 
 	// GetRecord One record, as the caller may see it
 	//
-	// A record policy withholds from the caller is answered exactly like one that does not exist.
+	// A record policy withholds from the caller is answered exactly like one that does not exist. Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 	//
 	// Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 	GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5159,7 +5177,7 @@ func (c *Client) UnconfirmedDeliveries(ctx context.Context, reqEditors ...Reques
 
 // TraceItem An item's history by its marking
 //
-// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
+// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace). Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 //
 // Corresponds with GET /v1/items/{country}/{manufacturer}/{serial}/trace (the `TraceItem` operationId).
 func (c *Client) TraceItem(ctx context.Context, country string, manufacturer string, serial string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5263,7 +5281,7 @@ func (c *Client) GetPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // PullRecords Pull records released to the caller
 //
-// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page.
+// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page. Accept's profile parameter chooses how records are signed: profile="urn:ura:proof:chunk" (one JWS per chunk over the Merkle root of its deliveries, each line with its inclusion path) or "urn:ura:proof:jws" (one JWS per record); without one, sign.proof decides (default chunk); the Content-Type names the profile used; any other profile is a 406.
 //
 // Corresponds with GET /v1/records (the `PullRecords` operationId).
 func (c *Client) PullRecords(ctx context.Context, params *PullRecordsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5318,7 +5336,7 @@ func (c *Client) PushRecords(ctx context.Context, body PushRecordsJSONRequestBod
 
 // GetRecord One record, as the caller may see it
 //
-// A record policy withholds from the caller is answered exactly like one that does not exist.
+// A record policy withholds from the caller is answered exactly like one that does not exist. Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 //
 // Corresponds with GET /v1/records/{id} (the `GetRecord` operationId).
 func (c *Client) GetRecord(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7022,7 +7040,7 @@ type ClientWithResponsesInterface interface {
 
 	// TraceItemWithResponse An item's history by its marking
 	//
-	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
+	// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace). Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7074,7 +7092,7 @@ type ClientWithResponsesInterface interface {
 
 	// PullRecordsWithResponse Pull records released to the caller
 	//
-	// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page.
+	// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page. Accept's profile parameter chooses how records are signed: profile="urn:ura:proof:chunk" (one JWS per chunk over the Merkle root of its deliveries, each line with its inclusion path) or "urn:ura:proof:jws" (one JWS per record); without one, sign.proof decides (default chunk); the Content-Type names the profile used; any other profile is a 406.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7101,7 +7119,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetRecordWithResponse One record, as the caller may see it
 	//
-	// A record policy withholds from the caller is answered exactly like one that does not exist.
+	// A record policy withholds from the caller is answered exactly like one that does not exist. Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8137,6 +8155,8 @@ type TraceItemResponse struct {
 	ApplicationproblemJSON401 *Unauthenticated
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *NotAcceptable
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -8167,6 +8187,11 @@ func (r TraceItemResponse) GetApplicationproblemJSON401() *Unauthenticated {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r TraceItemResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r TraceItemResponse) GetApplicationproblemJSON406() *NotAcceptable {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -8853,6 +8878,8 @@ type GetRecordResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON406 the response for an HTTP 406 `application/problem+json` response
+	ApplicationproblemJSON406 *NotAcceptable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -8886,6 +8913,11 @@ func (r GetRecordResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetRecordResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON406 returns the response for an HTTP 406 `application/problem+json` response
+func (r GetRecordResponse) GetApplicationproblemJSON406() *NotAcceptable {
+	return r.ApplicationproblemJSON406
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -10009,7 +10041,7 @@ func (c *ClientWithResponses) UnconfirmedDeliveriesWithResponse(ctx context.Cont
 
 // TraceItemWithResponse An item's history by its marking
 //
-// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace).
+// The tracking events of the item with this marking (ITI; UN Firearms Protocol art. 8), in the order they happened (event.at), each decided, signed and audited like a pull; events withheld from the caller are left out. Charged one per event found (rate-limit class trace). Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10097,7 +10129,7 @@ func (c *ClientWithResponses) GetPolicyWithResponse(ctx context.Context, reqEdit
 
 // PullRecordsWithResponse Pull records released to the caller
 //
-// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page.
+// Records are decided one by one: released as they are, released with fields redacted (removed before anything is serialized), or withheld (never sent, never hinted at). Each delivered record is a JWS (typ ura-delivery+jws) whose payload is a DeliveryPayload. With Accept: application/x-ndjson the answer is a stream of Delivery lines ended by one StreamTrailer line, signed (typ ura-trailer+jws) over the number of lines and the SHA-256 of their bytes, so that a saved stream verifies as a whole; a stream without its trailer was cut off, and a trailer with an error says why it stopped and where to resume. Otherwise the answer is one Page. Accept's profile parameter chooses how records are signed: profile="urn:ura:proof:chunk" (one JWS per chunk over the Merkle root of its deliveries, each line with its inclusion path) or "urn:ura:proof:jws" (one JWS per record); without one, sign.proof decides (default chunk); the Content-Type names the profile used; any other profile is a 406.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10142,7 +10174,7 @@ func (c *ClientWithResponses) PushRecordsWithResponse(ctx context.Context, body 
 
 // GetRecordWithResponse One record, as the caller may see it
 //
-// A record policy withholds from the caller is answered exactly like one that does not exist.
+// A record policy withholds from the caller is answered exactly like one that does not exist. Accept's profile parameter ("urn:ura:proof:chunk" or "urn:ura:proof:jws") chooses how records are signed, as for a pull; any other profile is a 406.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11112,6 +11144,13 @@ func ParseTraceItemResponse(rsp *http.Response) (*TraceItemResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest Unprocessable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11862,6 +11901,13 @@ func ParseGetRecordResponse(rsp *http.Response) (*GetRecordResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON406 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited

@@ -115,6 +115,7 @@ sign:
   key: ura-signing
   algorithm: ed25519
   issuer: ura.partner.test
+  proof: jws
 # A generous deadline: the machine is shared, and a timeout would deny.
 policy:
   timeout: 5s

@@ -97,7 +97,10 @@ type recordHead struct {
 func (v *verifier) delivery(d Delivery, recipient string) (deliveryPayload, recordHead, error) {
 	var p deliveryPayload
 	var rec recordHead
-	b, _, err := v.verify(d.Jws, typDelivery)
+	if d.Jws == nil {
+		return p, rec, fmt.Errorf("delivery %s: no jws (the gateway runs these tests under the jws proof profile)", d.Id)
+	}
+	b, _, err := v.verify(*d.Jws, typDelivery)
 	if err != nil {
 		return p, rec, fmt.Errorf("delivery %s: %w", d.Id, err)
 	}
@@ -210,7 +213,7 @@ func (v *verifier) stream(body []byte, recipient string) ([]recordHead, trailerP
 		var d Delivery
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&d); err != nil || d.Jws == "" {
+		if err := dec.Decode(&d); err != nil || d.Jws == nil || *d.Jws == "" {
 			return nil, tp, fmt.Errorf("line %d is no record line: %q", i+1, line)
 		}
 		_, rec, err := v.delivery(d, recipient)

@@ -47,6 +47,12 @@ type Sign struct {
 	// Peers are other ura gateways whose signed records this gateway accepts,
 	// by member ID.
 	Peers map[string]SignPeer `yaml:"peers"`
+	// Proof is how a pull's, get's or trace's records are signed when the
+	// client's Accept names no profile: chunk (default: one signature per
+	// chunk over the Merkle root of its deliveries, each line with its
+	// inclusion path) or jws (one JWS per record). Forwarded records are
+	// always one JWS each (gateway/ARCHITECTURE.md, Signing).
+	Proof string `yaml:"proof"`
 }
 
 // SignPeer is where a peer gateway's public keys are found: a JWKS file or
@@ -70,6 +76,9 @@ const (
 	SignModeKV      = "kv"
 	AlgEd25519      = "ed25519"
 	AlgECDSAP256    = "ecdsa-p256"
+	// ProofChunk and ProofJWS are the values of sign.proof.
+	ProofChunk = "chunk"
+	ProofJWS   = "jws"
 )
 
 func defaultSign() Sign {
@@ -83,6 +92,7 @@ func defaultSign() Sign {
 		BatchSize:    256,
 		Issuer:       "ura",
 		JWKSCacheTTL: 30 * time.Second,
+		Proof:        ProofChunk,
 	}
 }
 
@@ -125,6 +135,11 @@ func (s *Sign) validate(v *validator, c *Config) {
 	}
 	if s.BatchSize < 1 || s.BatchSize > 10000 {
 		v.add("batch_size", "must be between 1 and 10000")
+	}
+	switch s.Proof {
+	case ProofChunk, ProofJWS:
+	default:
+		v.add("proof", "must be chunk (one signature per chunk, a Merkle proof per record) or jws (one signature per record); got %q", s.Proof)
 	}
 	if strings.TrimSpace(s.Issuer) == "" {
 		v.add("issuer", "must be set")

@@ -666,7 +666,7 @@ func TestExStreamBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != exchange.NDJSON {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != exchange.NDJSON+`; profile="`+exchange.ProfileJWS+`"` {
 		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	sc := bufio.NewScanner(resp.Body)

@@ -145,6 +145,8 @@ func (p *testPKI) config() *config.Config {
 		{ID: "NATO/ORG/LIAISON", Name: "NATO liaison", Nation: "NATO", Kind: "liaison", Clearance: "SECRET"},
 	}
 	cfg.Shutdown.Timeout = 2 * time.Second
+	// The tests read each record's own JWS; the chunk profile has its own.
+	cfg.Sign.Proof = config.ProofJWS
 	return cfg
 }
 

@@ -280,7 +280,7 @@ func (s *VaultSigner) reloadLocked(ctx context.Context) (*keyState, error) {
 		return nil, err
 	}
 	st.headers = make(map[string]string, 3)
-	for _, typ := range []string{TypDelivery, TypResult, TypTrailer} {
+	for _, typ := range []string{TypDelivery, TypResult, TypTrailer, TypChunk} {
 		st.headers[typ] = encodeHeader(s.alg, s.kid(st.current.version), typ)
 	}
 	if prev == nil || prev.current.version != st.current.version {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -42,12 +43,18 @@ func (h *Handlers) Get(c *gin.Context) error {
 	if !records.ValidID(id) {
 		return h.kit.Refuse(c, req, notFound)
 	}
+	// A get answers JSON only; Accept may still name the proof profile.
+	_, proof, err := negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof)
+	if err != nil {
+		return h.kit.Refuse(c, req, problem.From(err))
+	}
 	rec, err := h.get(c.Request.Context(), id)
 	missing := errors.Is(err, store.ErrNotFound)
 	if err != nil && !missing {
 		return problem.Unavailable("the record store is unavailable", err)
 	}
 	p := h.pipeline(c, req, ratelimit.ClassPull)
+	p.proof = proof
 	var (
 		d      []Delivery
 		events []audit.Event
@@ -78,8 +85,24 @@ func (h *Handlers) Get(c *gin.Context) error {
 	if len(d) == 0 {
 		return notFound
 	}
+	c.Header("Content-Type", contentType("application/json; charset=utf-8", p.proof))
 	ok(c, d[0])
 	return nil
+}
+
+// jsonOnly reads Accept for a route that answers JSON whatever is asked
+// (get, trace): only the media ranges' profiles count, so an Accept
+// naming NDJSON, or nothing JSON, keeps its answer as before.
+func jsonOnly(accept string) string {
+	var kept []string
+	for _, part := range strings.Split(accept, ",") {
+		if _, params, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil {
+			if prof, ok := params["profile"]; ok && !qZero(params["q"]) {
+				kept = append(kept, `application/json; profile="`+prof+`"`)
+			}
+		}
+	}
+	return strings.Join(kept, ", ")
 }
 
 // sameReads reads the releases of id for the caller when a withheld
@@ -120,8 +143,12 @@ func (h *Handlers) Trace(c *gin.Context) error {
 	if err := checkMarking(mk.Country, mk.Manufacturer, mk.Serial, false); err != nil {
 		return h.kit.Refuse(c, req, err)
 	}
+	_, proof, err := negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof)
+	if err != nil {
+		return h.kit.Refuse(c, req, problem.From(err))
+	}
 	var found []*records.Record
-	err := h.query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
+	err = h.query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent, Marking: &mk}, func(rec *records.Record, _ string) error {
 		if len(found) == traceMax {
 			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 				fmt.Sprintf("this item has more than %d events; pull them with GET /v1/records and the marking filters", traceMax))
@@ -138,6 +165,7 @@ func (h *Handlers) Trace(c *gin.Context) error {
 		return cmp.Or(ta.Compare(tb), strings.Compare(a.ID, b.ID))
 	})
 	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	p.proof = proof
 	var (
 		out    = []Delivery{}
 		events []audit.Event
@@ -158,6 +186,7 @@ func (h *Handlers) Trace(c *gin.Context) error {
 	if err := p.commit(events); err != nil {
 		return err
 	}
+	c.Header("Content-Type", contentType("application/json; charset=utf-8", p.proof))
 	ok(c, gin.H{"item": gin.H{"country": mk.Country, "manufacturer": mk.Manufacturer, "serial": mk.Serial},
 		"events": out, "brokering": brokering})
 	return nil

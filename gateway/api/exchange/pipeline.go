@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -24,10 +26,17 @@ import (
 
 // Delivery is one record as a pull, get or trace sends it: the signed
 // sign.Delivery and, outside the signature, what a client needs to route it.
+// Under the jws proof profile the delivery is its own JWS; under chunk it is
+// the payload itself (base64url) with its proof, the path to its chunk's
+// signed root (gateway/ARCHITECTURE.md, Signing).
 type Delivery struct {
 	ID      string `json:"id"`
 	Version int    `json:"version"`
-	JWS     string `json:"jws"`
+	JWS     string `json:"jws,omitempty"`
+	// Payload is the delivery payload's bytes exactly as they are a leaf
+	// of the chunk, base64url without padding.
+	Payload string      `json:"delivery,omitempty"`
+	Proof   *sign.Proof `json:"proof,omitempty"`
 }
 
 // pipeline is the one way a stored record leaves the gateway, for a page, a
@@ -51,11 +60,14 @@ type pipeline struct {
 	policy   tracing.Span
 	deciding bool
 	verdicts [3]int // allow, redact, withhold
+	// proof is how released records are signed: config.ProofChunk or
+	// config.ProofJWS, as negotiated (profile.go).
+	proof string
 }
 
 func (h *Handlers) pipeline(c *gin.Context, req *chain.Request, class ratelimit.Class) *pipeline {
 	lead := req.Event(audit.DecisionAllow, 0)
-	return &pipeline{h: h, c: c, req: req, class: class, lead: &lead}
+	return &pipeline{h: h, c: c, req: req, class: class, lead: &lead, proof: h.cfg.Sign.Proof}
 }
 
 // charge makes the request's whole cost in its class total.
@@ -128,7 +140,9 @@ func recordEvent(req *chain.Request, rec *records.Record, decision string, d pol
 }
 
 // release signs the released records of a chunk in one signer call, and
-// builds one audit event per decided record in their order.
+// builds one audit event per decided record in their order. Under the
+// chunk profile that call signs one JWS, over the Merkle root of the
+// chunk's deliveries; under jws, one JWS per delivery.
 func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 	p.endPolicy()
 	var (
@@ -157,16 +171,60 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 		at = append(at, len(events))
 		events = append(events, ev)
 	}
-	jws, kid, err := p.h.signLabelled(p.c.Request.Context(), payloads, labels)
-	if err != nil {
-		return nil, nil, err
+	var (
+		deliveries = make([]Delivery, len(released))
+		kid        string
+		err        error
+	)
+	if p.proof == config.ProofJWS {
+		var jws []string
+		if jws, kid, err = p.h.signLabelled(p.c.Request.Context(), payloads, labels); err != nil {
+			return nil, nil, err
+		}
+		for i, rec := range released {
+			deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version, JWS: jws[i]}
+		}
+	} else {
+		var proofs []sign.Proof
+		if proofs, kid, err = p.h.signChunk(p.c.Request.Context(), payloads, p.req.Member.ID, now); err != nil {
+			return nil, nil, err
+		}
+		for i, rec := range released {
+			deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version,
+				Payload: base64.RawURLEncoding.EncodeToString(payloads[i]), Proof: &proofs[i]}
+		}
 	}
-	deliveries := make([]Delivery, len(released))
-	for i, rec := range released {
+	for i := range released {
 		events[at[i]].SigningKID = kid
-		deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version, JWS: jws[i]}
 	}
 	return deliveries, events, nil
+}
+
+// signChunk signs the deliveries of one chunk in one JWS (typ
+// ura-chunk+jws) over the Merkle root of their payloads, and returns each
+// delivery's proof under it. A delivery's label is inside its payload,
+// which the leaf hash covers, so no header carries it.
+func (h *Handlers) signChunk(ctx context.Context, payloads [][]byte, recipient string, now int64) ([]sign.Proof, string, error) {
+	if len(payloads) == 0 {
+		return nil, "", nil
+	}
+	tree, err := sign.NewChunkTree(payloads)
+	if err != nil {
+		return nil, "", problem.Internal(fmt.Errorf("chunk tree: %w", err))
+	}
+	root, err := tree.Payload(recipient, h.cfg.Sign.Issuer, now)
+	if err != nil {
+		return nil, "", problem.Internal(fmt.Errorf("chunk root payload: %w", err))
+	}
+	jws, kid, err := h.sign(ctx, sign.TypChunk, [][]byte{root})
+	if err != nil {
+		return nil, "", err
+	}
+	proofs, err := tree.Proofs(jws[0])
+	if err != nil {
+		return nil, "", problem.Internal(fmt.Errorf("chunk proofs: %w", err))
+	}
+	return proofs, kid, nil
 }
 
 // commit makes events durable and counts their decisions; the request's

@@ -19,35 +19,35 @@ import (
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
-	"github.com/ura-gateway/ura/gateway/records"
 )
 
 // BenchmarkPullChunk is the pull path of one chunk with fakes: policy per
-// record, redaction for a customs caller, one signer call, one audit append.
+// record, redaction for a customs caller, one signer call, one audit append;
+// under the jws proof profile (allow, redact: a JWS per record) and the
+// chunk profile (…/chunk: one JWS over the chunk's Merkle root, a proof per
+// record).
 // It measures the gateway's own work, not Vault's, OPA's or the disk's.
 func BenchmarkPullChunk(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		member identity.Member
+		proof  string
 	}{
-		{"allow", identity.Member{ID: "AL/GOV/MOD", Nation: "ALB", Kind: "ministry"}},
-		{"redact", identity.Member{ID: "AL/GOV/DPD", Nation: "ALB", Kind: "customs"}},
+		{"allow", identity.Member{ID: "AL/GOV/MOD", Nation: "ALB", Kind: "ministry"}, config.ProofJWS},
+		{"redact", identity.Member{ID: "AL/GOV/DPD", Nation: "ALB", Kind: "customs"}, config.ProofJWS},
+		{"allow/chunk", identity.Member{ID: "AL/GOV/MOD", Nation: "ALB", Kind: "ministry"}, config.ProofChunk},
+		{"redact/chunk", identity.Member{ID: "AL/GOV/DPD", Nation: "ALB", Kind: "customs"}, config.ProofChunk},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			kit := &chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			h, err := New(kit, config.Default(), Deps{Policy: &apitest.Policy{}, Signer: &apitest.Signer{}, Audit: &apitest.Audit{Discard: true}},
+			cfg := config.Default()
+			cfg.Sign.Proof = tc.proof
+			h, err := New(kit, cfg, Deps{Policy: &apitest.Policy{}, Signer: &apitest.Signer{}, Audit: &apitest.Audit{Discard: true}},
 				prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}
-			checked, err := records.DecodeBatch(benchBody(b), records.FormatJSON, records.Limits{MaxRecords: Chunk, MaxDepth: 16, MaxStringLength: 8192})
-			if err != nil {
-				b.Fatal(err)
-			}
-			chunk := make([]*records.Record, len(checked))
-			for i, c := range checked {
-				chunk[i] = c.Record
-			}
+			chunk := benchChunk(b)
 			req := &chain.Request{Member: tc.member, ID: "bench", Route: "/v1/records", Action: "pull"}
 			c, _ := gin.CreateTestContext(httptest.NewRecorder())
 			c.Request = httptest.NewRequest(http.MethodGet, "/v1/records", nil)
@@ -68,7 +68,7 @@ func BenchmarkPullChunk(b *testing.B) {
 	}
 }
 
-func benchBody(b *testing.B) []byte {
+func benchBody(b testing.TB) []byte {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "records", "testdata", "valid", "licence.json"))
 	if err != nil {
 		b.Fatal(err)

@@ -2,10 +2,8 @@ package exchange
 
 import (
 	"errors"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -26,7 +24,7 @@ func (h *Handlers) Pull(c *gin.Context) error {
 		return err
 	}
 	req := chain.NewRequest(c, "pull", "").DigestOf([]byte(c.Request.URL.RawQuery))
-	stream, err := wantsStream(c.GetHeader("Accept"))
+	stream, proof, err := negotiate(c.GetHeader("Accept"), h.cfg.Sign.Proof)
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
@@ -35,6 +33,7 @@ func (h *Handlers) Pull(c *gin.Context) error {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
 	p := h.pipeline(c, req, ratelimit.ClassPull)
+	p.proof = proof
 	if stream {
 		return h.stream(p, pp)
 	}
@@ -127,6 +126,7 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 	if err != nil {
 		return err
 	}
+	p.c.Header("Content-Type", contentType("application/json; charset=utf-8", p.proof))
 	ok(p.c, gin.H{"records": out, "next_cursor": sealed, "more": more})
 	return nil
 }
@@ -150,29 +150,6 @@ func queryProblem(err error) error {
 	default:
 		return problem.Unavailable("the record store is unavailable", err)
 	}
-}
-
-// wantsStream reads Accept: NDJSON streams, JSON (or anything) pages.
-func wantsStream(accept string) (bool, error) {
-	if strings.TrimSpace(accept) == "" {
-		return false, nil
-	}
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil || qZero(params["q"]) {
-			continue
-		}
-		switch mt {
-		case NDJSON:
-			return true, nil
-		case "application/json", "application/*", "*/*":
-			return false, nil
-		}
-	}
-	p := problem.New(http.StatusNotAcceptable, problem.TypeNotAcceptable,
-		"a pull answers application/json (a page) or application/x-ndjson (a stream)")
-	p.Extra = map[string]any{"available": []string{"application/json", NDJSON}}
-	return false, p
 }
 
 // qZero reports an Accept weight of zero: "not acceptable".

@@ -80,7 +80,7 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 			return err
 		}
 		if !started {
-			c.Header("Content-Type", NDJSON)
+			c.Header("Content-Type", contentType(NDJSON, p.proof))
 			c.Header("Cache-Control", "no-store")
 			c.Header("X-Content-Type-Options", "nosniff")
 			c.Status(http.StatusOK)

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
+	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/records"
+	"github.com/ura-gateway/ura/gateway/sign"
+	"github.com/ura-gateway/ura/gateway/testenv"
+)
+
+// TestChunkProofStreamWithRealVault: a gateway on Vault Transit and the
+// embedded policy streams 600 records under the chunk profile (the
+// default): three chunks, three roots signed in Vault, and every line
+// verifies alone, offline, against the JWKS saved once, with a verifier
+// that has seen no other line; the JOSE verifier accepts the saved stream
+// and single lines, and refuses a line tampered with or a stream cut off.
+func TestChunkProofStreamWithRealVault(t *testing.T) {
+	addr, token := testenv.Vault(t)
+	s, c, name := jwksVault(t, addr, token, "", time.Minute)
+	const n = 600
+	e := startGateway(t, jwksVaultSigner(s, c), withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
+		cfg.Sign.Proof = config.ProofChunk
+		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, n)
+	}))
+	docs := make([]map[string]any, n)
+	for i := range docs {
+		docs[i] = exSample(t, records.KindEntity)
+		docs[i]["id"] = fmt.Sprintf("%s-%04d", docs[i]["id"], i)
+	}
+	for _, res := range exResults(t, e.as("AL/GOV/AIM").push(docs...)) {
+		if res.Status != "accepted" {
+			t.Fatalf("push: %s %s", res.ID, res.Status)
+		}
+	}
+	mod := e.as("AL/GOV/MOD")
+	jwks := jwksGet(mod)
+	if jwks.status != http.StatusOK {
+		t.Fatalf("jwks: %d", jwks.status)
+	}
+	jwksPath := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwksPath, jwks.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	offline, err := sign.NewFileKeys(jwksPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := mod.do(http.MethodGet, "/v1/records?kind=entity", "", exchange.NDJSON, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("pull: %d %.300s", r.status, r.body)
+	}
+	if mt, params, _ := mime.ParseMediaType(r.header.Get("Content-Type")); mt != exchange.NDJSON || params["profile"] != exchange.ProfileChunk {
+		t.Errorf("Content-Type %q, want NDJSON with the chunk profile", r.header.Get("Content-Type"))
+	}
+	lines := bytes.Split(bytes.TrimSuffix(r.body, []byte("\n")), []byte("\n"))
+	records := lines[:len(lines)-1]
+	if len(records) != n {
+		t.Fatalf("%d record lines, want %d", len(records), n)
+	}
+	sizes := map[string]int{}
+	for i, l := range records {
+		var d exchange.Delivery
+		if err := json.Unmarshal(l, &d); err != nil || d.Proof == nil || d.JWS != "" {
+			t.Fatalf("line %d is no chunk-profile line: %v %.200s", i, err, l)
+		}
+		// Alone: a verifier that has verified no other line.
+		payload, chunk, kid, err := sign.NewChunkVerifier(sign.NewVerifier(offline)).Verify(context.Background(), d.Payload, *d.Proof)
+		if err != nil {
+			t.Fatalf("line %d (%s): %v", i, d.ID, err)
+		}
+		var p sign.Delivery
+		if err := json.Unmarshal(payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			ID      string `json:"id"`
+			Version int    `json:"version"`
+		}
+		_ = json.Unmarshal(p.Record, &rec)
+		if kid != name+":1" || rec.ID != d.ID || rec.Version != d.Version || p.Recipient != "AL/GOV/MOD" || chunk.Recipient != "AL/GOV/MOD" ||
+			p.DecisionID == "" || p.PolicyRevision == "" {
+			t.Fatalf("line %d: kid %s, payload %.300s, chunk %+v", i, kid, payload, chunk)
+		}
+		sizes[d.Proof.Root] = chunk.TreeSize
+	}
+	if len(sizes) != 3 {
+		t.Errorf("%d chunk roots for %d records, want 3", len(sizes), n)
+	}
+	total := 0
+	for _, size := range sizes {
+		total += size
+	}
+	if total != n {
+		t.Errorf("the roots' tree sizes add up to %d, want %d", total, n)
+	}
+
+	if valid, out := testenv.JoseVerify(t, r.body, "--pull", jwksPath); !valid {
+		t.Errorf("the JOSE verifier refuses the saved stream:\n%.2000s", out)
+	}
+	for _, i := range []int{0, 300, n - 1} {
+		if valid, out := testenv.JoseVerify(t, records[i], "--record", jwksPath); !valid {
+			t.Errorf("the JOSE verifier refuses line %d alone:\n%s", i, out)
+		}
+	}
+	// One line's delivery tampered with: refused alone, and in the stream.
+	var d exchange.Delivery
+	_ = json.Unmarshal(records[300], &d)
+	raw, _ := base64.RawURLEncoding.DecodeString(d.Payload)
+	d.Payload = base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte(`"AL/GOV/MOD"`), []byte(`"IT/GOV/MOD"`), 1))
+	tampered, _ := json.Marshal(d)
+	if _, _, _, err := sign.NewChunkVerifier(sign.NewVerifier(offline)).Verify(context.Background(), d.Payload, *d.Proof); !errors.Is(err, sign.ErrNotInChunk) {
+		t.Errorf("tampered line: %v", err)
+	}
+	if valid, out := testenv.JoseVerify(t, tampered, "--record", jwksPath); valid || !strings.Contains(string(out), "inclusion path") {
+		t.Errorf("the JOSE verifier takes a tampered line:\n%s", out)
+	}
+	cut := bytes.Join(records, []byte("\n"))
+	if valid, out := testenv.JoseVerify(t, append(cut, '\n'), "--pull", jwksPath); valid || !strings.Contains(string(out), "no trailer") {
+		t.Errorf("the JOSE verifier takes a stream without its trailer (valid %v):\n%s", valid, out[max(0, len(out)-500):])
+	}
+}
+
+// TestProofProfileNegotiation: Accept's profile parameter chooses the proof
+// profile of a stream, a page and a get; one this gateway does not know is
+// a 406 naming the profiles there are.
+func TestProofProfileNegotiation(t *testing.T) {
+	e := startGateway(t, withStore(&apitest.GenStore{Store: *apitest.NewStore(), N: 3}),
+		withConfig(func(cfg *config.Config) { cfg.Sign.Proof = config.ProofChunk }))
+	mod := e.as("AL/GOV/MOD")
+	kind := func(body []byte) string {
+		var d exchange.Delivery
+		if err := json.Unmarshal(body, &d); err != nil {
+			t.Fatalf("%v: %.200s", err, body)
+		}
+		switch {
+		case d.JWS != "" && d.Proof == nil && d.Payload == "":
+			return config.ProofJWS
+		case d.JWS == "" && d.Proof != nil && d.Payload != "":
+			return config.ProofChunk
+		}
+		return "neither"
+	}
+	for _, tc := range []struct {
+		accept, want string
+	}{
+		{exchange.NDJSON, config.ProofChunk},
+		{exchange.NDJSON + `; profile="` + exchange.ProfileJWS + `"`, config.ProofJWS},
+		{exchange.NDJSON + `; profile="` + exchange.ProfileChunk + `"`, config.ProofChunk},
+		{exchange.NDJSON + `; profile="urn:example:other ` + exchange.ProfileJWS + `"`, config.ProofJWS},
+		{exchange.NDJSON + `; profile="urn:example:other", ` + exchange.NDJSON, config.ProofChunk},
+	} {
+		r := mod.do(http.MethodGet, "/v1/records", "", tc.accept, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.accept, r.status, r.body)
+		}
+		first, _, _ := bytes.Cut(r.body, []byte("\n"))
+		if got := kind(first); got != tc.want {
+			t.Errorf("stream with Accept %s: %s lines, want %s", tc.accept, got, tc.want)
+		}
+	}
+	page := mod.do(http.MethodGet, "/v1/records", "", `application/json; profile="`+exchange.ProfileJWS+`"`, nil)
+	var body struct{ Records []json.RawMessage }
+	if err := json.Unmarshal(page.body, &body); err != nil || len(body.Records) != 3 || kind(body.Records[0]) != config.ProofJWS {
+		t.Errorf("page under the jws profile: %d %.300s", page.status, page.body)
+	}
+	if _, params, _ := mime.ParseMediaType(page.header.Get("Content-Type")); params["profile"] != exchange.ProfileJWS {
+		t.Errorf("page Content-Type %q", page.header.Get("Content-Type"))
+	}
+	for _, path := range []string{"/v1/records", "/v1/records/AIM-EVT-2026-0000001"} {
+		for _, accept := range []string{`application/json; profile="urn:ura:proof:merkle"`, exchange.NDJSON + `; profile="jws"`} {
+			r := mod.do(http.MethodGet, path, "", accept, nil)
+			if r.status != http.StatusNotAcceptable || r.header.Get("Content-Type") != problem.ContentType ||
+				!bytes.Contains(r.body, []byte(exchange.ProfileChunk)) {
+				t.Errorf("%s with Accept %s: %d %s", path, accept, r.status, r.body)
+			}
+		}
+	}
+}

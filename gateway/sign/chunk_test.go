@@ -1,0 +1,154 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// chunkOf signs payloads as one chunk with k's Ed25519 key and returns each
+// line's delivery (base64url) and proof.
+func chunkOf(t *testing.T, k *testKeys, typ string, payloads [][]byte, edit func(*Chunk)) ([]string, []Proof) {
+	t.Helper()
+	tree, err := NewChunkTree(payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tree.Payload("IT/GOV/MOD", "ura", 1767225600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		var c Chunk
+		_ = json.Unmarshal(raw, &c)
+		edit(&c)
+		raw, _ = json.Marshal(c)
+	}
+	root := compact(map[string]any{"alg": "EdDSA", "kid": "gw:1", "typ": typ}, raw, k.edSign)
+	proofs, err := tree.Proofs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries := make([]string, len(payloads))
+	for i, p := range payloads {
+		deliveries[i] = b64.EncodeToString(p)
+	}
+	return deliveries, proofs
+}
+
+func deliveryPayload(i int, recipient string) []byte {
+	return fmt.Appendf(nil, `{"record":{"id":"AIM-LIC-2026-%06d","version":1},"decision_id":"d%d","policy_revision":"r","redactions":[],"translations":[],"recipient":%q,"iss":"ura","iat":1767225600}`, i, i, recipient)
+}
+
+// TestChunkProofs: every line of chunks of 1 to 20 deliveries verifies
+// alone against the signed root, and yields its delivery payload.
+func TestChunkProofs(t *testing.T) {
+	k := newTestKeys(t)
+	cv := NewChunkVerifier(NewVerifier(StaticKeys{Set: k.set}))
+	for n := 1; n <= 20; n++ {
+		payloads := make([][]byte, n)
+		for i := range payloads {
+			payloads[i] = deliveryPayload(i, "IT/GOV/MOD")
+		}
+		deliveries, proofs := chunkOf(t, k, TypChunk, payloads, nil)
+		for i := range payloads {
+			got, c, kid, err := cv.Verify(context.Background(), deliveries[i], proofs[i])
+			if err != nil {
+				t.Fatalf("%d of %d: %v", i, n, err)
+			}
+			if string(got) != string(payloads[i]) || c.TreeSize != n || c.Recipient != "IT/GOV/MOD" || kid != "gw:1" {
+				t.Fatalf("%d of %d: payload %s chunk %+v kid %s", i, n, got, c, kid)
+			}
+		}
+	}
+}
+
+// TestChunkProofAttacks: each way to pass off a delivery under a signed
+// chunk that does not hold it is refused.
+func TestChunkProofAttacks(t *testing.T) {
+	k := newTestKeys(t)
+	other := newTestKeys(t)
+	payloads := make([][]byte, 7)
+	for i := range payloads {
+		payloads[i] = deliveryPayload(i, "IT/GOV/MOD")
+	}
+	d, p := chunkOf(t, k, TypChunk, payloads, nil)
+	// Another chunk of the same recipient: its root and its lines.
+	otherPayloads := [][]byte{deliveryPayload(100, "IT/GOV/MOD"), deliveryPayload(101, "IT/GOV/MOD"), deliveryPayload(102, "IT/GOV/MOD"),
+		deliveryPayload(103, "IT/GOV/MOD"), deliveryPayload(104, "IT/GOV/MOD"), deliveryPayload(105, "IT/GOV/MOD"), deliveryPayload(106, "IT/GOV/MOD")}
+	od, op := chunkOf(t, k, TypChunk, otherPayloads, nil)
+	// A chunk whose deliveries were made for another member.
+	liaison := [][]byte{deliveryPayload(0, "NATO/ORG/LIAISON"), deliveryPayload(1, "NATO/ORG/LIAISON")}
+	ld, lp := chunkOf(t, k, TypChunk, liaison, func(c *Chunk) { c.Recipient = "IT/GOV/MOD" })
+	wrongTyp, wrongTypP := chunkOf(t, k, TypDelivery, payloads, nil)
+	_, leavesP := chunkOf(t, k, TypChunk, payloads, func(c *Chunk) { c.TypOfLeaves = "ura-result" })
+	_, grownP := chunkOf(t, k, TypChunk, payloads, func(c *Chunk) { c.TreeSize = 8 })
+	_, upperP := chunkOf(t, k, TypChunk, payloads, func(c *Chunk) { c.Root = strings.ToUpper(c.Root) })
+
+	const i = 3
+	with := func(f func(*Proof)) Proof {
+		q := p[i]
+		q.InclusionPath = append([]string{}, q.InclusionPath...)
+		f(&q)
+		return q
+	}
+	tampered := strings.Replace(string(payloads[i]), `"version":1`, `"version":2`, 1)
+	parts := strings.Split(p[i].Root, ".")
+	forgedRoot := parts[0] + "." + b64.EncodeToString([]byte(strings.Replace(string(must(b64.DecodeString(parts[1]))), `"tree_size":7`, `"tree_size":6`, 1))) + "." + parts[2]
+	otherKeyRoot := with(func(q *Proof) {
+		raw := must(b64.DecodeString(parts[1]))
+		q.Root = compact(map[string]any{"alg": "EdDSA", "kid": "gw:1", "typ": TypChunk}, raw, other.edSign)
+	})
+	cases := []struct {
+		name     string
+		delivery string
+		proof    Proof
+		want     error
+	}{
+		{"tampered delivery", b64.EncodeToString([]byte(tampered)), p[i], ErrNotInChunk},
+		{"delivery of another line", d[i+1], p[i], ErrNotInChunk},
+		{"wrong leaf index", d[i], with(func(q *Proof) { q.LeafIndex = i + 1 }), ErrNotInChunk},
+		{"leaf index negative", d[i], with(func(q *Proof) { q.LeafIndex = -1 }), ErrNotInChunk},
+		{"leaf index past the end", d[i], with(func(q *Proof) { q.LeafIndex = 7 }), ErrNotInChunk},
+		{"tree size edited", d[i], with(func(q *Proof) { q.TreeSize = 8 }), ErrNotInChunk},
+		{"path swapped", d[i], with(func(q *Proof) {
+			q.InclusionPath[0], q.InclusionPath[1] = q.InclusionPath[1], q.InclusionPath[0]
+		}), ErrNotInChunk},
+		{"path shortened", d[i], with(func(q *Proof) { q.InclusionPath = q.InclusionPath[:len(q.InclusionPath)-1] }), ErrNotInChunk},
+		{"path extended", d[i], with(func(q *Proof) { q.InclusionPath = append(q.InclusionPath, q.InclusionPath[0]) }), ErrNotInChunk},
+		{"path element not base64url", d[i], with(func(q *Proof) { q.InclusionPath[0] = "!!" }), ErrNotInChunk},
+		{"path element of 31 bytes", d[i], with(func(q *Proof) { q.InclusionPath[0] = q.InclusionPath[0][:42] }), ErrNotInChunk},
+		{"path too long", d[i], with(func(q *Proof) { q.InclusionPath = make([]string, 65) }), ErrNotInChunk},
+		{"root of another chunk", d[i], with(func(q *Proof) { q.Root = op[i].Root }), ErrNotInChunk},
+		{"line of another chunk under this root", od[i], p[i], ErrNotInChunk},
+		{"root with typ ura-delivery+jws", wrongTyp[i], wrongTypP[i], ErrNotInChunk},
+		{"root of other leaves", d[i], leavesP[i], ErrNotInChunk},
+		{"root claiming one leaf more", d[i], grownP[i], ErrNotInChunk},
+		{"root in upper-case hex", d[i], upperP[i], ErrNotInChunk},
+		{"root payload edited", d[i], with(func(q *Proof) { q.Root = forgedRoot }), ErrBadSignature},
+		{"root signed by another key, same kid", d[i], otherKeyRoot, ErrBadSignature},
+		{"no root", d[i], with(func(q *Proof) { q.Root = "" }), ErrMalformed},
+		{"deliveries for another member under a root for this one", ld[0], lp[0], ErrNotInChunk},
+		{"delivery not base64url", "{}", p[i], ErrMalformed},
+		{"delivery padded", d[i] + "=", p[i], ErrMalformed},
+	}
+	cv := NewChunkVerifier(NewVerifier(StaticKeys{Set: k.set}))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, _, err := cv.Verify(context.Background(), tc.delivery, tc.proof)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if got != nil {
+				t.Fatal("a refused line returned a payload")
+			}
+		})
+	}
+	// The honest line still verifies after every attack on the cache.
+	if _, _, _, err := cv.Verify(context.Background(), d[i], p[i]); err != nil {
+		t.Fatal(err)
+	}
+}
