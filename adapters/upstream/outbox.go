@@ -59,9 +59,9 @@ type Outbox struct {
 	// shared: db is the embedded store's file (Options.DB), which the
 	// store closes.
 	shared bool
-	dests []*destination
-	log   *slog.Logger
-	m     *metrics
+	dests  []*destination
+	log    *slog.Logger
+	m      *metrics
 
 	store  Records
 	policy policy.Engine
