@@ -219,7 +219,7 @@ func (ps *pusher) check(it *pushItem, v records.Checked) {
 	}
 	rec := v.Record
 	it.rec = rec
-	it.res.Digest = records.Digest(rec.Raw)
+	it.res.Digest = rec.ContentDigest()
 	// No one pushes in another institution's name: the label's originator
 	// is what every later policy decision trusts.
 	if reason, ok := ps.relay.MayOriginate(ps.req.Member.ID, ps.peer, rec.Label.Originator); !ok {
