@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,8 +265,10 @@ func (s *refScanner) syntax(err error, detail string) error {
 
 // checkDecodeIsReference holds for every body and format: Decode gives what
 // refDecode gave, value for value and field error for field error; a body
-// refused is refused with the same status, type and field errors (the
-// detail may name another byte offset for malformed JSON).
+// refused is refused with the same status, type and field errors (for
+// malformed JSON the detail may name another byte offset, or say that the
+// body ends where the other decoder had seen enough to call it malformed:
+// " {n" is both).
 func checkDecodeIsReference(t *testing.T, body []byte, f Format) {
 	got, err := Decode(body, f, fuzzLimits)
 	want, werr := refDecode(body, f, fuzzLimits)
@@ -280,7 +283,7 @@ func checkDecodeIsReference(t *testing.T, body []byte, f Format) {
 		if p.Status != wp.Status || p.Type != wp.Type || !reflect.DeepEqual(p.Errors, wp.Errors) {
 			t.Fatalf("%q: problem %d %s %+v, reference %d %s %+v", body, p.Status, p.Type, p.Errors, wp.Status, wp.Type, wp.Errors)
 		}
-		if !strings.Contains(p.Detail, "at byte") && p.Detail != wp.Detail {
+		if syntaxDetail(p.Detail) != syntaxDetail(wp.Detail) {
 			t.Fatalf("%q: detail %q, reference %q", body, p.Detail, wp.Detail)
 		}
 		return
@@ -323,3 +326,8 @@ func FuzzDecodeIsReference(f *testing.F) {
 		checkDecodeIsReference(t, body, FormatNDJSON)
 	})
 }
+
+var syntaxSuffix = regexp.MustCompile(`( at byte \d+|: the body ends inside a value)$`)
+
+// syntaxDetail is a problem's detail without where a syntax error was seen.
+func syntaxDetail(d string) string { return syntaxSuffix.ReplaceAllString(d, "") }
