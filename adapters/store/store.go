@@ -32,6 +32,10 @@ var (
 	// ErrLicenceExceeded: an export declaration that would take more of an
 	// ML category than its licence allows (or one it does not cover).
 	ErrLicenceExceeded = errors.New("licence quantity exceeded")
+	// ErrNoFollow: an Item carries Follow writes and the store keeps no
+	// queues in its transaction (PostgreSQL: the outbox keeps its own
+	// file there).
+	ErrNoFollow = errors.New("this store does not write outbox entries in its transaction")
 )
 
 // LicenceError is a store's refusal of an export declaration, found inside

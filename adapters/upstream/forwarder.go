@@ -7,6 +7,7 @@ package upstream
 import (
 	"context"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -30,3 +31,18 @@ type Decided struct {
 	// member alone (gateway/ARCHITECTURE.md, "Release authority").
 	Recipient string
 }
+
+// Queues is a Forwarder whose queues may be in the embedded store's own
+// file (Outbox with Options.DB). When InStore, a push writes its entries
+// through the store: Follows are the writes for one record
+// (store.Item.Follow), which PutBatch commits in the transaction that
+// stores the record, and Queued is told afterwards, so one durable commit
+// makes the records and their entries.
+type Queues interface {
+	Forwarder
+	InStore() bool
+	Follows(d Decided) ([]store.Follow, error)
+	Queued(fs []store.Follow)
+}
+
+var _ Queues = (*Outbox)(nil)

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
@@ -47,15 +47,21 @@ const (
 // refuses for good is parked in a dead-letter bucket, counted and logged,
 // never dropped.
 //
-// File layout (bbolt): buckets "q/<destination>", "dead/<destination>" and
+// With the embedded store the queues are buckets of the store's own file
+// (Options.DB), and a push's entries are written by the store in the
+// transaction that stores its records (Follows): one durable commit makes
+// both. File layout (bbolt): buckets "q/<destination>", "dead/<destination>" and
 // "sent/<destination>" (a peer's delivered entries with their receipts, the
 // newest KeptReceipts); keys are the bucket's sequence (8 bytes,
 // big-endian), values are entries.
 type Outbox struct {
-	db    *bbolt.DB
-	dests []*destination
-	log   *slog.Logger
-	m     *metrics
+	db *bbolt.DB
+	// shared: db is the embedded store's file (Options.DB), which the
+	// store closes.
+	shared bool
+	dests  []*destination
+	log    *slog.Logger
+	m      *metrics
 
 	store  Records
 	policy policy.Engine
@@ -175,6 +181,11 @@ type Options struct {
 	// Tracer gives every delivery attempt a trace of its own, whose
 	// requests carry its traceparent to the destination; nil: off.
 	Tracer *tracing.Tracer
+	// DB is the embedded store's file (bolt.Store.DB): the queues are kept
+	// there, beside the records, and the outbox file (upstream.outbox.path)
+	// is only read, once, to move what an earlier version left in it
+	// (moveFile). Nil: the outbox keeps its own file (a PostgreSQL store).
+	DB *bbolt.DB
 }
 
 // Open opens (or creates) the outbox file and starts one worker per
@@ -221,14 +232,16 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		dests = append(dests, d)
 	}
 	path := resolve(cfg.Outbox.Path)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 10 * time.Second, FreelistType: bbolt.FreelistMapType})
+	db, err := openDB(path, opts.DB)
 	if err != nil {
-		return nil, fmt.Errorf("outbox %s: %w", path, err)
+		return nil, err
 	}
-	o := &Outbox{db: db, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256),
+	closeDB := func() {
+		if opts.DB == nil {
+			_ = db.Close()
+		}
+	}
+	o := &Outbox{db: db, shared: opts.DB != nil, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256),
 		store: opts.Store, policy: opts.Policy, audit: opts.Audit, peers: opts.Peers, self: opts.Self, tracer: opts.Tracer}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, d := range dests {
@@ -244,8 +257,11 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 		}
 		return nil
 	})
+	if err == nil && o.shared {
+		err = moveFile(db, path, logger)
+	}
 	if err != nil {
-		_ = db.Close()
+		closeDB()
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
 	o.initGauges()
@@ -329,16 +345,10 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 	req := &enqueueReq{done: make(chan struct{})}
 	now := time.Now().UTC()
 	for _, dr := range recs {
-		rec := dr.Record
-		if rec == nil || rec.ID == "" {
+		if dr.Record == nil || dr.Record.ID == "" {
 			return errors.New("outbox: record without id")
 		}
-		for _, d := range o.dests {
-			if d.wants(rec) && (dr.Recipient == "" || d.who.ID == dr.Recipient) {
-				req.puts = append(req.puts, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
-					Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
-			}
-		}
+		req.puts = append(req.puts, o.puts(dr, now)...)
 	}
 	if len(req.puts) == 0 {
 		return nil
@@ -355,6 +365,54 @@ func (o *Outbox) EnqueueDecided(ctx context.Context, recs []Decided) error {
 		p.dest.wakeUp()
 	}
 	return nil
+}
+
+// InStore reports whether the queues are in the embedded store's file
+// (Options.DB): a push then queues its records with Follows, in the
+// store's transaction, and not with EnqueueDecided.
+func (o *Outbox) InStore() bool { return o.shared }
+
+// Follows are the store writes that queue d (store.Item.Follow), one per
+// destination that takes it, for the transaction that stores the record;
+// Queued is told once they are committed.
+func (o *Outbox) Follows(d Decided) ([]store.Follow, error) {
+	if d.Record == nil || d.Record.ID == "" {
+		return nil, errors.New("outbox: record without id")
+	}
+	var fs []store.Follow
+	for _, p := range o.puts(d, time.Now().UTC()) {
+		v, err := json.Marshal(&p.e)
+		if err != nil {
+			return nil, fmt.Errorf("outbox entry: %w", err)
+		}
+		fs = append(fs, store.Follow{Queue: string(queueBucket(p.dest.name)), Value: v})
+	}
+	return fs, nil
+}
+
+// Queued wakes the workers of the queues fs were written to by a committed
+// PutBatch.
+func (o *Outbox) Queued(fs []store.Follow) {
+	for _, f := range fs {
+		name, ok := strings.CutPrefix(f.Queue, "q/")
+		if d := o.dest(name); ok && d != nil {
+			o.m.pending.WithLabelValues(d.name).Inc()
+			d.wakeUp()
+		}
+	}
+}
+
+// puts are the entries of dr, one per destination that takes it.
+func (o *Outbox) puts(dr Decided, now time.Time) []put {
+	var out []put
+	rec := dr.Record
+	for _, d := range o.dests {
+		if d.wants(rec) && (dr.Recipient == "" || d.who.ID == dr.Recipient) {
+			out = append(out, put{dest: d, e: entry{ID: rec.ID, Version: rec.Version, Kind: rec.Kind,
+				Enqueued: now, DecisionID: dr.DecisionID, PolicyRevision: dr.PolicyRevision}})
+		}
+	}
+	return out
 }
 
 type put struct {
@@ -411,6 +469,9 @@ func (o *Outbox) Close() error {
 	o.wg.Wait()
 	for _, d := range o.dests {
 		d.client.CloseIdleConnections()
+	}
+	if o.shared {
+		return nil // the store's file: the store closes it
 	}
 	return o.db.Close()
 }

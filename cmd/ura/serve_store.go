@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/store/bolt"
 	storeopen "github.com/ura-gateway/ura/adapters/store/open"
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/config"
@@ -36,9 +37,16 @@ func addOutbox(cfg *config.Config, logger *slog.Logger, deps *server.Deps) (func
 	if !cfg.Upstream.Configured() {
 		return func() {}, nil
 	}
-	ob, err := upstream.Open(cfg.Upstream, cfg.Path, upstream.Options{Logger: logger, Registry: cfg.Registry(),
+	opts := upstream.Options{Logger: logger, Registry: cfg.Registry(),
 		Store: deps.Store, Policy: deps.Policy, Audit: deps.Audit, Signer: deps.Signer, Issuer: cfg.Sign.Issuer,
-		Peers: deps.Peers, Self: cfg.Sign.Member, Tracer: deps.Tracer})
+		Peers: deps.Peers, Self: cfg.Sign.Member, Tracer: deps.Tracer}
+	// With the embedded store the queues live in its file, so a push's
+	// records and their outbox entries are one durable commit; on
+	// PostgreSQL each replica keeps its own outbox file.
+	if bs, ok := deps.Store.(*bolt.Store); ok {
+		opts.DB = bs.DB()
+	}
+	ob, err := upstream.Open(cfg.Upstream, cfg.Path, opts)
 	if err != nil {
 		return nil, err
 	}

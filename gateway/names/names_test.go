@@ -315,3 +315,33 @@ func BenchmarkIndexScreen10000(b *testing.B) {
 		ix.Screen("Zastava oružje a.d. Kragujevac", "RS", Threshold)
 	}
 }
+
+// TestNormaliseASCIIIsNormalise: the ASCII shortcut gives what the full
+// Unicode path gives, for every ASCII character in every position.
+func TestNormaliseASCIIIsNormalise(t *testing.T) {
+	var all strings.Builder
+	for c := range 0x80 {
+		all.WriteByte(byte(c))
+		all.WriteString("a")
+		all.WriteByte(byte(c))
+	}
+	for _, s := range []string{"", " ", "KAYO sh.a.", "  --Ab9__z  ", "\x00A\x7fB", all.String()} {
+		got, ok := normaliseASCII(s)
+		if want := normaliseUnicode(s); !ok || got != want {
+			t.Errorf("normaliseASCII(%q) = %q %v, want %q", s, got, ok, want)
+		}
+	}
+	if _, ok := normaliseASCII("Mëtaliku"); ok {
+		t.Error("a name outside ASCII took the shortcut")
+	}
+}
+
+func FuzzNormaliseASCII(f *testing.F) {
+	f.Add("KAYO sh.a.")
+	f.Add("Mëtaliku Tiranë")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, ok := normaliseASCII(s); ok && got != normaliseUnicode(s) {
+			t.Fatalf("normaliseASCII(%q) = %q, want %q", s, got, normaliseUnicode(s))
+		}
+	})
+}

@@ -54,6 +54,13 @@ var latinFold = map[rune]string{
 // Latin, diacritics removed, and every run of characters other than letters
 // and digits turned into one space. Legal forms are kept; Tokens drops them.
 func Normalise(name string) string {
+	if n, ok := normaliseASCII(name); ok {
+		return n
+	}
+	return normaliseUnicode(name)
+}
+
+func normaliseUnicode(name string) string {
 	// Invalid UTF-8 is a separator like any other non-letter, not a
 	// letter that a second pass would read differently.
 	name = strings.ToValidUTF8(name, " ")
@@ -95,6 +102,35 @@ func Normalise(name string) string {
 		space = true
 	}
 	return out.String()
+}
+
+// normaliseASCII is Normalise of a name written in ASCII alone, most of
+// them: NFKC, folding and the transliteration tables leave ASCII as it is
+// but for case, so the name is lower-cased and split at every run of
+// characters other than letters and digits, without the transformers'
+// cost (TestNormaliseASCIIIsNormalise).
+func normaliseASCII(name string) (string, bool) {
+	b := make([]byte, 0, len(name))
+	space := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 0x80:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		default:
+			space = true
+			continue
+		}
+		if space && len(b) > 0 {
+			b = append(b, ' ')
+		}
+		space = false
+		b = append(b, c)
+	}
+	return string(b), true
 }
 
 func mapRunes(s string, table map[rune]string) string {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/ura-gateway/ura/gateway/problem"
 )
 
@@ -60,9 +62,7 @@ func Decode(body []byte, f Format, lim Limits) ([]Decoded, error) {
 	if !utf8.Valid(body) {
 		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the body is not valid UTF-8")
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	s := &scanner{dec: d, lim: lim, body: body}
+	s := newScanner(body, lim)
 	var out []Decoded
 	var err error
 	if f == FormatNDJSON {
@@ -86,23 +86,27 @@ func DecodeOne(body []byte, lim Limits) (Decoded, error) {
 	if !utf8.Valid(body) {
 		return Decoded{}, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the record is not valid UTF-8")
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
 	lim.MaxRecords = max(lim.MaxRecords, 1)
-	s := &scanner{dec: d, lim: lim, body: body}
+	s := newScanner(body, lim)
 	_ = s.next(0) // record 0 of at least one
 	v, err := s.value(0)
 	if err != nil {
 		return Decoded{}, err
 	}
-	if _, err := s.dec.Token(); err != io.EOF {
+	if _, err := s.dec.ReadToken(); err != io.EOF {
 		return Decoded{}, problem.New(http.StatusBadRequest, problem.TypeBadRequest, "the record is followed by other data")
 	}
 	return Decoded{Value: v, Errors: s.errs}, nil
 }
 
+// scanner reads a body one token at a time with jsontext, which checks the
+// grammar as it goes and, unlike encoding/json's Decoder.Token, does not
+// decode each scalar through reflection. Duplicate names are let through
+// to be reported per record (below); invalid UTF-8 was refused before, so
+// allowing it here only lets an escaped lone surrogate ("\ud800") decode to
+// U+FFFD as encoding/json does.
 type scanner struct {
-	dec  *json.Decoder
+	dec  *jsontext.Decoder
 	lim  Limits
 	body []byte
 	// index is the record being scanned; path is the JSON pointer's tokens
@@ -112,17 +116,29 @@ type scanner struct {
 	errs  []problem.FieldError
 }
 
+func newScanner(body []byte, lim Limits) *scanner {
+	d := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	return &scanner{dec: d, lim: lim, body: body}
+}
+
+// more reports whether the open object or array has another member; an
+// error is left for the next read to return.
+func (s *scanner) more() bool {
+	k := s.dec.PeekKind()
+	return k != '}' && k != ']' && k != 0
+}
+
 func (s *scanner) array() ([]Decoded, error) {
-	tok, err := s.dec.Token()
+	tok, err := s.dec.ReadToken()
 	if err != nil {
 		return nil, s.syntax(err, "the body must be a JSON array of records")
 	}
-	if tok != json.Delim('[') {
+	if tok.Kind() != '[' {
 		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
 			"the body must be a JSON array of records (or NDJSON with Content-Type application/x-ndjson)")
 	}
 	var out []Decoded
-	for s.dec.More() {
+	for s.more() {
 		if err := s.next(len(out)); err != nil {
 			return nil, err
 		}
@@ -132,10 +148,10 @@ func (s *scanner) array() ([]Decoded, error) {
 		}
 		out = append(out, Decoded{Value: v, Errors: s.errs})
 	}
-	if _, err := s.dec.Token(); err != nil { // the closing ']'
+	if _, err := s.dec.ReadToken(); err != nil { // the closing ']'
 		return nil, s.syntax(err, "")
 	}
-	if _, err := s.dec.Token(); err != io.EOF {
+	if _, err := s.dec.ReadToken(); err != io.EOF {
 		return nil, problem.New(http.StatusBadRequest, problem.TypeBadRequest,
 			fmt.Sprintf("unexpected data after the array at byte %d", s.dec.InputOffset()))
 	}
@@ -149,7 +165,7 @@ func (s *scanner) ndjson() ([]Decoded, error) {
 	var out []Decoded
 	prevEnd := int64(0)
 	for {
-		tok, err := s.dec.Token()
+		tok, err := s.dec.ReadToken()
 		if err == io.EOF {
 			return out, nil
 		}
@@ -183,8 +199,8 @@ func (s *scanner) ndjson() ([]Decoded, error) {
 // Only an object can be a valid record; a scalar (refused later) counts as
 // starting at its end, which is enough for the line checks because a JSON
 // scalar never contains a raw newline.
-func tokenLen(tok json.Token) int64 {
-	if _, ok := tok.(json.Delim); ok {
+func tokenLen(tok jsontext.Token) int64 {
+	if k := tok.Kind(); k == '{' || k == '[' {
 		return 1
 	}
 	return 0
@@ -203,7 +219,7 @@ func (s *scanner) next(i int) error {
 }
 
 func (s *scanner) value(depth int) (any, error) {
-	tok, err := s.dec.Token()
+	tok, err := s.dec.ReadToken()
 	if err != nil {
 		return nil, s.syntax(err, "")
 	}
@@ -211,36 +227,47 @@ func (s *scanner) value(depth int) (any, error) {
 }
 
 // valueFrom builds the value that starts with tok; depth is how deep its
-// container is nested (0 for a record itself).
-func (s *scanner) valueFrom(tok json.Token, depth int) (any, error) {
-	switch t := tok.(type) {
-	case string:
+// container is nested (0 for a record itself). Numbers are kept as written
+// (json.Number), as encoding/json's UseNumber kept them.
+func (s *scanner) valueFrom(tok jsontext.Token, depth int) (any, error) {
+	switch tok.Kind() {
+	case '"':
+		t := tok.String()
 		if err := s.checkString(t); err != nil {
 			return nil, err
 		}
 		return t, nil
-	case json.Delim:
+	case '0':
+		return json.Number(tok.String()), nil
+	case 't':
+		return true, nil
+	case 'f':
+		return false, nil
+	case 'n':
+		return nil, nil
+	case '{', '[':
 		if depth+1 > s.lim.MaxDepth {
 			return nil, s.requestError(http.StatusUnprocessableEntity, problem.TypeTooDeep, s.pointer(),
 				fmt.Sprintf("JSON nesting deeper than %d levels", s.lim.MaxDepth))
 		}
-		if t == '{' {
+		if tok.Kind() == '{' {
 			return s.object(depth + 1)
 		}
 		return s.array1(depth + 1)
-	default: // json.Number, bool, nil
-		return t, nil
+	default:
+		// ReadToken yields no other kind without an error.
+		return nil, s.syntax(fmt.Errorf("unexpected token kind %v", tok.Kind()), "")
 	}
 }
 
 func (s *scanner) object(depth int) (any, error) {
 	obj := map[string]any{}
-	for s.dec.More() {
-		tok, err := s.dec.Token()
+	for s.more() {
+		tok, err := s.dec.ReadToken()
 		if err != nil {
 			return nil, s.syntax(err, "")
 		}
-		key, _ := tok.(string) // the decoder only yields strings here
+		key := tok.String() // the decoder only yields strings here
 		s.path = append(s.path, key)
 		if err := s.checkString(key); err != nil {
 			return nil, err
@@ -256,7 +283,7 @@ func (s *scanner) object(depth int) (any, error) {
 		}
 		s.path = s.path[:len(s.path)-1]
 	}
-	if _, err := s.dec.Token(); err != nil {
+	if _, err := s.dec.ReadToken(); err != nil {
 		return nil, s.syntax(err, "")
 	}
 	return obj, nil
@@ -264,7 +291,7 @@ func (s *scanner) object(depth int) (any, error) {
 
 func (s *scanner) array1(depth int) (any, error) {
 	arr := []any{}
-	for i := 0; s.dec.More(); i++ {
+	for i := 0; s.more(); i++ {
 		s.path = append(s.path, strconv.Itoa(i))
 		v, err := s.value(depth)
 		if err != nil {
@@ -273,7 +300,7 @@ func (s *scanner) array1(depth int) (any, error) {
 		arr = append(arr, v)
 		s.path = s.path[:len(s.path)-1]
 	}
-	if _, err := s.dec.Token(); err != nil {
+	if _, err := s.dec.ReadToken(); err != nil {
 		return nil, s.syntax(err, "")
 	}
 	return arr, nil
@@ -306,12 +333,12 @@ func (s *scanner) syntax(err error, detail string) error {
 	if detail == "" {
 		detail = "malformed JSON"
 	}
-	var se *json.SyntaxError
+	var se *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &se):
-		detail = fmt.Sprintf("%s at byte %d", detail, se.Offset)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		detail += ": the body ends inside a value"
+	case errors.As(err, &se):
+		detail = fmt.Sprintf("%s at byte %d", detail, se.ByteOffset)
 	}
 	return problem.New(http.StatusBadRequest, problem.TypeBadRequest, detail).Wrap(err)
 }

@@ -112,6 +112,9 @@ type Record struct {
 	Label   Label
 	Doc     map[string]any
 	Raw     json.RawMessage
+	// digest is Digest(Raw) when the record was built from a push
+	// (ContentDigest).
+	digest string
 }
 
 // Body is the kind-specific part of the record (nil if absent).

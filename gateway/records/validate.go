@@ -1,7 +1,6 @@
 package records
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,12 +130,12 @@ func echoIdentity(doc map[string]any) (string, int) {
 // checked by the schema, so an error here is a field the schema accepts and
 // this code cannot read: it still names the field.
 func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
-	raw, err := Canonical(doc)
+	raw, jcs, err := canonical(doc)
 	if err != nil {
 		// Decoded JSON always encodes; the whole record is at fault if not.
 		return nil, &problem.FieldError{Pointer: "", Detail: err.Error()}
 	}
-	rec := &Record{Kind: k, Doc: doc, Raw: raw}
+	rec := &Record{Kind: k, Doc: doc, Raw: raw, digest: digestOf(raw, jcs)}
 	rec.ID, _ = doc["id"].(string)
 	n, _ := doc["version"].(json.Number)
 	v, ok := Int(n)
@@ -179,19 +178,6 @@ func ReadLabel(lbl map[string]any) (Label, error) {
 		l.Created = t
 	}
 	return l, nil
-}
-
-// Canonical is the one serialization of a record (or of a redacted copy):
-// keys sorted, no insignificant whitespace, no HTML escaping, numbers as
-// they were decoded.
-func Canonical(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("canonical json: %w", err)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 var printer = message.NewPrinter(language.English)

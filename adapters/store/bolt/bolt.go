@@ -152,6 +152,12 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// DB is the store's file, for an outbox that keeps its queues there
+// (adapters/upstream, Options.DB): its buckets are its own, and a push's
+// entries reach them as the Follow writes of the PutBatch that stores its
+// records, in the same transaction.
+func (s *Store) DB() *bbolt.DB { return s.db }
+
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.db.Path() }
 

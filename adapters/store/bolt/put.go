@@ -140,7 +140,33 @@ func (s *Store) applyReq(tx *bbolt.Tx, r *writeReq) error {
 		if err != nil {
 			return err
 		}
+		if res.Err == nil {
+			if err := follow(tx, it.Follow); err != nil {
+				return err
+			}
+		}
 		r.results[i] = res
+	}
+	return nil
+}
+
+// follow writes a stored (or unchanged) record's Follow entries in its
+// transaction: the outbox's entries for it are durable exactly when it is.
+// A queue the outbox did not create is a storage failure: the record would
+// otherwise be acknowledged and never forwarded.
+func follow(tx *bbolt.Tx, fs []store.Follow) error {
+	for _, f := range fs {
+		b := tx.Bucket([]byte(f.Queue))
+		if b == nil {
+			return fmt.Errorf("queue %q does not exist", f.Queue)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(seq), f.Value); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -149,6 +149,14 @@ func (s *Store) PutBatch(ctx context.Context, items []store.Item) []store.Result
 			results[i].Err = err
 			continue
 		}
+		// The outbox of a gateway on PostgreSQL keeps its own file (one per
+		// replica, each with its own workers): its entries are never
+		// written here, and an item that asks for it is refused rather than
+		// stored unqueued.
+		if len(it.Follow) > 0 {
+			results[i].Err = fmt.Errorf("postgres store: %w", store.ErrNoFollow)
+			continue
+		}
 		ix, err := recdoc.IndexOf(it.Record)
 		if err != nil {
 			results[i].Err = err

@@ -78,6 +78,9 @@ type pushItem struct {
 	// overtaken: the policy allowed the record, and the store then refused
 	// it (an export its licence no longer allows when stored).
 	overtaken bool
+	// follow are the record's outbox entries, written by the store in the
+	// transaction that stores it (an outbox in the store's file).
+	follow []store.Follow
 }
 
 // pusher is one push going through the chain.
@@ -216,7 +219,7 @@ func (ps *pusher) check(it *pushItem, v records.Checked) {
 	}
 	rec := v.Record
 	it.rec = rec
-	it.res.Digest = records.Digest(rec.Raw)
+	it.res.Digest = rec.ContentDigest()
 	// No one pushes in another institution's name: the label's originator
 	// is what every later policy decision trusts.
 	if reason, ok := ps.relay.MayOriginate(ps.req.Member.ID, ps.peer, rec.Label.Originator); !ok {
@@ -286,15 +289,29 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 // the policy's allow overtaken. Any other store error fails the request
 // (records stored before it stay stored: the pusher retries and gets
 // unchanged for them).
+//
+// With the outbox in the store's file, each record's outbox entries go with
+// it (store.Item.Follow): stored or unchanged, the record and its entries
+// are durable in one commit; refused, neither is written.
 func (ps *pusher) store(ctx context.Context, items []pushItem) error {
+	q := ps.queues()
 	var batch []store.Item
 	var idx []int
 	for i := range items {
-		if items[i].res.Status == StatusAccepted {
-			rec := items[i].rec
-			batch = append(batch, store.Item{Record: rec, Check: store.Check(records.LifecycleCheck(rec))})
-			idx = append(idx, i)
+		it := &items[i]
+		if it.res.Status != StatusAccepted {
+			continue
 		}
+		bi := store.Item{Record: it.rec, Check: store.Check(records.LifecycleCheck(it.rec))}
+		if q != nil {
+			fs, err := q.Follows(it.decided())
+			if err != nil {
+				return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
+			}
+			it.follow, bi.Follow = fs, fs
+		}
+		batch = append(batch, bi)
+		idx = append(idx, i)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -342,15 +359,27 @@ func conflictReason(rec, prev *records.Record, err error) verdict.Reason {
 // ones go too: when an earlier push stored a record but failed before it was
 // queued, its retry answers unchanged, and this is what still gets it to its
 // destinations. Destinations deduplicate on id+version.
+// With the outbox in the store's file the store wrote their entries
+// already: its workers are only told.
 func (ps *pusher) forward(ctx context.Context, items []pushItem) error {
 	f := ps.deps.Forwarder
 	if f == nil {
 		return nil
 	}
+	if q := ps.queues(); q != nil {
+		var fs []store.Follow
+		for i := range items {
+			if s := items[i].res.Status; s == StatusAccepted || s == StatusUnchanged {
+				fs = append(fs, items[i].follow...)
+			}
+		}
+		q.Queued(fs)
+		return nil
+	}
 	var decided []upstream.Decided
 	for i := range items {
 		if s := items[i].res.Status; s == StatusAccepted || s == StatusUnchanged {
-			decided = append(decided, upstream.Decided{Record: items[i].rec, DecisionID: items[i].d.ID, PolicyRevision: items[i].d.Revision})
+			decided = append(decided, items[i].decided())
 		}
 	}
 	if len(decided) == 0 {
@@ -362,6 +391,19 @@ func (ps *pusher) forward(ctx context.Context, items []pushItem) error {
 		return problem.Unavailable("accepted records could not be queued for forwarding; retry the batch", err)
 	}
 	return nil
+}
+
+// queues is the outbox when its queues are in the store's file, else nil.
+func (ps *pusher) queues() upstream.Queues {
+	if q, ok := ps.deps.Forwarder.(upstream.Queues); ok && q.InStore() {
+		return q
+	}
+	return nil
+}
+
+// decided is what the outbox keeps of an accepted record: its push decision.
+func (it *pushItem) decided() upstream.Decided {
+	return upstream.Decided{Record: it.rec, DecisionID: it.d.ID, PolicyRevision: it.d.Revision}
 }
 
 // signResults signs every result in one signer call.

@@ -1,0 +1,289 @@
+package records
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Canonical is the one serialization of a record (or of a redacted copy):
+// keys sorted, no insignificant whitespace, no HTML escaping, numbers as
+// they were decoded. The bytes are exactly those of encoding/json with
+// HTML escaping off (what the store has always kept, so that "unchanged"
+// holds across versions); decoded JSON (maps, slices, strings,
+// json.Number, bools, nil) is written directly, anything else through
+// encoding/json.
+func Canonical(v any) ([]byte, error) {
+	b, _, err := canonical(v)
+	return b, err
+}
+
+// canonical writes v as Canonical does, and reports whether those bytes are
+// also their own RFC 8785 form, so that Digest need not parse them again.
+func canonical(v any) ([]byte, bool, error) {
+	w := canonicalWriter{jcs: true}
+	if err := w.value(v); err != nil {
+		return nil, false, err
+	}
+	return w.b, w.jcs, nil
+}
+
+// canonicalWriter appends the canonical form of a decoded value. jcs stays
+// true while what was written is byte for byte its RFC 8785 form too: the
+// two differ only in numbers not written the ECMAScript way (1.50, 1e2,
+// -0), in U+2028 and U+2029 (escaped here, raw there), and in the order of
+// keys outside ASCII (code points here, UTF-16 units there). Anything else
+// written the same way by both (control characters, quotes and backslashes
+// are escaped alike).
+type canonicalWriter struct {
+	b   []byte
+	jcs bool
+	// keys is reused for sorting each object's keys.
+	keys []string
+}
+
+func (w *canonicalWriter) value(v any) error {
+	switch t := v.(type) {
+	case nil:
+		w.b = append(w.b, "null"...)
+	case bool:
+		w.b = strconv.AppendBool(w.b, t)
+	case string:
+		w.string(t)
+	case json.Number:
+		return w.number(t)
+	case map[string]any:
+		if t == nil {
+			w.b = append(w.b, "null"...)
+			return nil
+		}
+		return w.object(t)
+	case []any:
+		if t == nil {
+			w.b = append(w.b, "null"...)
+			return nil
+		}
+		w.b = append(w.b, '[')
+		for i, e := range t {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			if err := w.value(e); err != nil {
+				return err
+			}
+		}
+		w.b = append(w.b, ']')
+	default:
+		return w.fallback(v)
+	}
+	return nil
+}
+
+func (w *canonicalWriter) object(m map[string]any) error {
+	start := len(w.keys)
+	for k := range m {
+		w.keys = append(w.keys, k)
+	}
+	keys := w.keys[start:]
+	slices.Sort(keys)
+	w.b = append(w.b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		if w.jcs && !ascii(k) {
+			w.jcs = false
+		}
+		w.string(k)
+		w.b = append(w.b, ':')
+		if err := w.value(m[k]); err != nil {
+			return err
+		}
+	}
+	w.b = append(w.b, '}')
+	w.keys = w.keys[:start]
+	return nil
+}
+
+// number writes a decoded number as it was sent (encoding/json's rule for
+// json.Number, the empty one included).
+func (w *canonicalWriter) number(n json.Number) error {
+	s := string(n)
+	if s == "" {
+		s = "0"
+	}
+	if !validNumber(s) {
+		return w.fallback(n) // encoding/json's own error
+	}
+	if w.jcs && !jcsInteger(s) {
+		w.jcs = false
+	}
+	w.b = append(w.b, s...)
+	return nil
+}
+
+// fallback writes what is not decoded JSON through encoding/json.
+func (w *canonicalWriter) fallback(v any) error {
+	w.jcs = false
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("canonical json: %w", err)
+	}
+	w.b = append(w.b, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// string is encoding/json's string encoding with HTML escaping off.
+func (w *canonicalWriter) string(s string) {
+	b := append(w.b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			w.jcs = false
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			w.jcs = false
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	w.b = append(b, '"')
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// jcsInteger reports whether a number is written as RFC 8785 writes it
+// without reading it as a double: 0, or an integer of at most 15 digits
+// without a leading zero (every such integer is an exact double, which
+// ECMAScript writes as its digits). Anything else may be written otherwise
+// there (1.50, 1e2, -0, 2^53+1) and is left to jcs.
+func jcsInteger(s string) bool {
+	d := s
+	if d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 15 || d[0] == '0' && (len(d) > 1 || len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validNumber is the RFC 8259 number grammar, as encoding/json checks a
+// json.Number before writing it.
+func validNumber(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '-' {
+		s = s[1:]
+		if s == "" {
+			return false
+		}
+	}
+	switch {
+	case s[0] == '0':
+		s = s[1:]
+	case '1' <= s[0] && s[0] <= '9':
+		s = s[1:]
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	default:
+		return false
+	}
+	if len(s) >= 2 && s[0] == '.' && '0' <= s[1] && s[1] <= '9' {
+		s = s[2:]
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	}
+	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		if s[0] == '+' || s[0] == '-' {
+			s = s[1:]
+			if s == "" {
+				return false
+			}
+		}
+		for len(s) > 0 && '0' <= s[0] && s[0] <= '9' {
+			s = s[1:]
+		}
+	}
+	return s == ""
+}
+
+// digestOf is Digest of canonical bytes known to be their own RFC 8785
+// form (jcs) or not.
+func digestOf(canonical []byte, jcs bool) string {
+	if !jcs {
+		return Digest(canonical)
+	}
+	sum := sha256.Sum256(canonical)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ContentDigest is Digest(r.Raw), computed once when the record was built
+// from a push (without parsing Raw again) and on each call otherwise.
+func (r *Record) ContentDigest() string {
+	if r.digest != "" {
+		return r.digest
+	}
+	return Digest(r.Raw)
+}
