@@ -84,6 +84,7 @@ type Reader interface {
 type Chain struct {
 	store  Store
 	signer sign.Signer
+	sealer *sealer // the writer's
 	opts   Options
 	log    *slog.Logger
 	m      *chainMetrics
@@ -110,7 +111,7 @@ type Chain struct {
 }
 
 type appendReq struct {
-	events []Event
+	drafts []draft
 	done   chan error
 	// first is the seq of the first event once committed.
 	first int64
@@ -148,6 +149,7 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 	c := &Chain{
 		store:      opts.Store,
 		signer:     opts.Signer,
+		sealer:     newSealer(),
 		opts:       opts,
 		log:        opts.Logger,
 		m:          newChainMetrics(),
@@ -224,9 +226,19 @@ func (c *Chain) AppendSeq(ctx context.Context, events ...Event) (int64, error) {
 	if err := c.failure(); err != nil {
 		return 0, err
 	}
+	// Each appender encodes its own events, in parallel with the others,
+	// so that the one writer only places and hashes them.
+	drafts := make([]draft, len(events))
+	for i := range events {
+		d, err := newDraft(events[i])
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		drafts[i] = d
+	}
 	c.m.waiting.Inc()
 	defer c.m.waiting.Dec()
-	r := &appendReq{events: events, done: make(chan error, 1)}
+	r := &appendReq{drafts: drafts, done: make(chan error, 1)}
 	select {
 	case c.reqs <- r:
 	case <-c.closing:
@@ -278,7 +290,7 @@ func (c *Chain) writer() {
 		case <-c.closing:
 			return
 		}
-		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.events) }, c.opts.MaxWait)
+		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.drafts) }, c.opts.MaxWait)
 		errs := c.commit(batch)
 		for i, r := range batch {
 			r.done <- errs[i]
@@ -296,19 +308,30 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		return errs
 	}
 	var head Head
+	n, size := 0, 0
+	for _, r := range batch {
+		for i := range r.drafts {
+			size += r.drafts[i].lineSize()
+		}
+		n += len(r.drafts)
+	}
 	// sealOn seals the batch after h, from scratch each time, and leaves
-	// head at its last entry; a bad event fails only its own request.
+	// head at its last entry; a bad event fails only its own request. The
+	// lines share one buffer.
 	sealOn := func(h0 Head) ([]Entry, error) {
-		var entries []Entry
+		entries := make([]Entry, 0, n)
+		buf := make([]byte, 0, size)
 		head = h0
 		for i, r := range batch {
 			errs[i] = nil
-			h, mark := head, len(entries)
-			for _, e := range r.events {
-				ent, err := seal(e, h.Count+1, h.Hash)
+			h, mark, bmark := head, len(entries), len(buf)
+			for j := range r.drafts {
+				var ent Entry
+				var err error
+				buf, ent, err = c.sealer.seal(buf, &r.drafts[j], h.Count+1, h.Hash)
 				if err != nil {
 					errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
-					entries = entries[:mark]
+					entries, buf = entries[:mark], buf[:bmark]
 					break
 				}
 				entries = append(entries, ent)
