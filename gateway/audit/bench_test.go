@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,62 +28,18 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 3s ./gateway/audit/
 func BenchmarkAppend(b *testing.B) {
-	type variant struct {
-		appenders int
-		chunk     int
-		wait      time.Duration
+	if n, err := strconv.Atoi(os.Getenv("SYNCS")); err == nil {
+		defer audit.SetSyncsInFlight(audit.SetSyncsInFlight(n))
 	}
-	for _, v := range []variant{{1, 1, 0}, {8, 1, 0}, {64, 1, 0}, {8, 1, time.Millisecond}, {64, 1, time.Millisecond}, {1, 256, 0}} {
-		p := v.appenders
-		name := fmt.Sprintf("group_commit/appenders=%d", p)
-		if v.wait > 0 {
-			name = fmt.Sprintf("group_commit_wait=%s/appenders=%d", v.wait, p)
+	file := func(b *testing.B) audit.Store {
+		st, err := audit.OpenFileStore(b.TempDir(), audit.FileOptions{})
+		if err != nil {
+			b.Fatal(err)
 		}
-		if v.chunk > 1 {
-			name = fmt.Sprintf("chunk=%d/appenders=%d", v.chunk, p)
-		}
-		b.Run(name, func(b *testing.B) {
-			st, err := audit.OpenFileStore(b.TempDir(), audit.FileOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			reg := prometheus.NewRegistry()
-			c, err := audit.Open(context.Background(), audit.Options{Store: st, MaxWait: v.wait, Registerer: reg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			evs := audittest.Events(1024, time.Now())
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime(b)
-			for range p {
-				wg.Go(func() {
-					for {
-						i := next.Add(int64(v.chunk))
-						if i > int64(b.N)+int64(v.chunk)-1 {
-							return
-						}
-						k := int(i-int64(v.chunk)) % 1024
-						if err := c.Append(context.Background(), evs[k:min(k+v.chunk, 1024)]...); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
-			n := b.N
-			if v.chunk > 1 {
-				// Whole chunks were appended; count what was.
-				n = int(c.Head().Count)
-			}
-			b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
-			reportCommits(b, reg)
-		})
+		return st
+	}
+	for _, v := range []appendVariant{{1, 1, 0}, {8, 1, 0}, {64, 1, 0}, {8, 1, time.Millisecond}, {64, 1, time.Millisecond}, {1, 256, 0}} {
+		b.Run(v.name(), func(b *testing.B) { benchAppend(b, file(b), v) })
 	}
 	b.Run("baseline_fsync_per_event", func(b *testing.B) {
 		f, err := os.OpenFile(filepath.Join(b.TempDir(), "000001.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -113,6 +70,80 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	})
+}
+
+// BenchmarkAppendPostgres is BenchmarkAppend against the PostgreSQL store
+// (URA_TEST_POSTGRES_DSN), where a group commit is one transaction.
+//
+//	go test -run '^$' -bench BenchmarkAppendPostgres -benchtime 3s ./gateway/audit/
+func BenchmarkAppendPostgres(b *testing.B) {
+	for _, v := range []appendVariant{{1, 1, 0}, {64, 1, 0}, {1, 256, 0}} {
+		b.Run(v.name(), func(b *testing.B) {
+			dsn, schema := pgSchema(b)
+			st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchAppend(b, st, v)
+		})
+	}
+}
+
+type appendVariant struct {
+	appenders int
+	chunk     int // events per Append
+	wait      time.Duration
+}
+
+func (v appendVariant) name() string {
+	switch {
+	case v.chunk > 1:
+		return fmt.Sprintf("chunk=%d/appenders=%d", v.chunk, v.appenders)
+	case v.wait > 0:
+		return fmt.Sprintf("group_commit_wait=%s/appenders=%d", v.wait, v.appenders)
+	}
+	return fmt.Sprintf("group_commit/appenders=%d", v.appenders)
+}
+
+// benchAppend runs v's appenders against a chain over st until b.N events
+// (whole chunks) are durable.
+func benchAppend(b *testing.B, st audit.Store, v appendVariant) {
+	reg := prometheus.NewRegistry()
+	c, err := audit.Open(context.Background(), audit.Options{Store: st, MaxWait: v.wait, Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	evs := audittest.Events(1024, time.Now())
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime(b)
+	for range v.appenders {
+		wg.Go(func() {
+			for {
+				i := next.Add(int64(v.chunk))
+				if i > int64(b.N)+int64(v.chunk)-1 {
+					return
+				}
+				k := int(i-int64(v.chunk)) % 1024
+				if err := c.Append(context.Background(), evs[k:min(k+v.chunk, 1024)]...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
+	n := b.N
+	if v.chunk > 1 {
+		// Whole chunks were appended; count what was.
+		n = int(c.Head().Count)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
+	reportCommits(b, reg)
 }
 
 // cpuTime is the user and system CPU time this process has used.
