@@ -342,9 +342,10 @@ func (s *sealer) seal(dst []byte, d *draft, seq int64, prev string) ([]byte, Ent
 	sq := strconv.AppendInt(seqBuf[:0], seq, 10)
 	j, m := d.json, d.marks
 	// j holds a 64-byte zero prev at m.prev and a 1-byte "0" seq at m.seq.
+	// A hash.Hash never returns an error from Write.
 	s.h.Reset()
 	s.h.Write(j[:m.prev])
-	io.WriteString(s.h, prev)
+	_, _ = io.WriteString(s.h, prev)
 	s.h.Write(j[m.prev+64 : m.seq])
 	s.h.Write(sq)
 	s.h.Write(j[m.seq+1:])
