@@ -27,6 +27,8 @@ import (
 // (user and system, all goroutines) and the events and time per commit.
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 3s ./gateway/audit/
+//
+// SYNCS=n runs the file store with n fsyncs in flight instead of two.
 func BenchmarkAppend(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("SYNCS")); err == nil {
 		defer audit.SetSyncsInFlight(audit.SetSyncsInFlight(n))
