@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
@@ -17,52 +21,27 @@ import (
 
 // BenchmarkAppend measures durable audit events per second: every Append
 // returns only after fsync. Group commit with 1, 8 and 64 concurrent
-// appenders, against a baseline of one write and one fsync per event.
+// appenders of one event each, and one appender of a pull chunk (256
+// events per Append), against a baseline of one write and one fsync per
+// event. Besides events/s it reports the process's CPU time per event
+// (user and system, all goroutines) and the events and time per commit.
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 3s ./gateway/audit/
+//
+// SYNCS=n runs the file store with n fsyncs in flight instead of two.
 func BenchmarkAppend(b *testing.B) {
-	type variant struct {
-		appenders int
-		wait      time.Duration
+	if n, err := strconv.Atoi(os.Getenv("SYNCS")); err == nil {
+		defer audit.SetSyncsInFlight(audit.SetSyncsInFlight(n))
 	}
-	for _, v := range []variant{{1, 0}, {8, 0}, {64, 0}, {8, time.Millisecond}, {64, time.Millisecond}} {
-		p := v.appenders
-		name := fmt.Sprintf("group_commit/appenders=%d", p)
-		if v.wait > 0 {
-			name = fmt.Sprintf("group_commit_wait=%s/appenders=%d", v.wait, p)
+	file := func(b *testing.B) audit.Store {
+		st, err := audit.OpenFileStore(b.TempDir(), audit.FileOptions{})
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Run(name, func(b *testing.B) {
-			st, err := audit.OpenFileStore(b.TempDir(), audit.FileOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			c, err := audit.Open(context.Background(), audit.Options{Store: st, MaxWait: v.wait})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			evs := audittest.Events(1024, time.Now())
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for range p {
-				wg.Go(func() {
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						if err := c.Append(context.Background(), evs[i%1024]); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-		})
+		return st
+	}
+	for _, v := range []appendVariant{{1, 1, 0}, {8, 1, 0}, {64, 1, 0}, {8, 1, time.Millisecond}, {64, 1, time.Millisecond}, {1, 256, 0}} {
+		b.Run(v.name(), func(b *testing.B) { benchAppend(b, file(b), v) })
 	}
 	b.Run("baseline_fsync_per_event", func(b *testing.B) {
 		f, err := os.OpenFile(filepath.Join(b.TempDir(), "000001.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -93,6 +72,116 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	})
+}
+
+// BenchmarkAppendPostgres is BenchmarkAppend against the PostgreSQL store
+// (URA_TEST_POSTGRES_DSN), where a group commit is one transaction.
+//
+//	go test -run '^$' -bench BenchmarkAppendPostgres -benchtime 3s ./gateway/audit/
+func BenchmarkAppendPostgres(b *testing.B) {
+	for _, v := range []appendVariant{{1, 1, 0}, {64, 1, 0}, {1, 256, 0}} {
+		b.Run(v.name(), func(b *testing.B) {
+			dsn, schema := pgSchema(b)
+			st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchAppend(b, st, v)
+		})
+	}
+}
+
+type appendVariant struct {
+	appenders int
+	chunk     int // events per Append
+	wait      time.Duration
+}
+
+func (v appendVariant) name() string {
+	switch {
+	case v.chunk > 1:
+		return fmt.Sprintf("chunk=%d/appenders=%d", v.chunk, v.appenders)
+	case v.wait > 0:
+		return fmt.Sprintf("group_commit_wait=%s/appenders=%d", v.wait, v.appenders)
+	}
+	return fmt.Sprintf("group_commit/appenders=%d", v.appenders)
+}
+
+// benchAppend runs v's appenders against a chain over st until b.N events
+// (whole chunks) are durable.
+func benchAppend(b *testing.B, st audit.Store, v appendVariant) {
+	reg := prometheus.NewRegistry()
+	c, err := audit.Open(context.Background(), audit.Options{Store: st, MaxWait: v.wait, Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	evs := audittest.Events(1024, time.Now())
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime(b)
+	for range v.appenders {
+		wg.Go(func() {
+			for {
+				i := next.Add(int64(v.chunk))
+				if i > int64(b.N)+int64(v.chunk)-1 {
+					return
+				}
+				k := int(i-int64(v.chunk)) % 1024
+				if err := c.Append(context.Background(), evs[k:min(k+v.chunk, 1024)]...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
+	n := b.N
+	if v.chunk > 1 {
+		// Whole chunks were appended; count what was.
+		n = int(c.Head().Count)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
+	reportCommits(b, reg)
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCommits reports the mean events and seconds per group commit.
+func reportCommits(b *testing.B, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events, secs, n float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h == nil {
+				continue
+			}
+			switch mf.GetName() {
+			case "ura_audit_commit_batch_events":
+				events, n = h.GetSampleSum(), float64(h.GetSampleCount())
+			case "ura_audit_commit_seconds":
+				secs = h.GetSampleSum()
+			}
+		}
+	}
+	if n > 0 {
+		b.ReportMetric(events/n, "events/commit")
+		b.ReportMetric(secs/n*1e6, "µs/commit")
+	}
 }
 
 // BenchmarkVerify measures verification speed over a file log.

@@ -33,7 +33,21 @@ func Canonical(e Event) ([]byte, error) {
 	return canonicalJSON(e)
 }
 
+// canonicalJSON is the RFC 8785 form of v: an Event by the one-pass
+// encoder (encode.go), anything else, and the few events that encoder
+// declines, by encoding/json and the jcs library.
 func canonicalJSON(v any) ([]byte, error) {
+	if e, ok := v.(Event); ok {
+		if b, _, ok := appendEvent(make([]byte, 0, eventSizeHint(&e)), &e); ok {
+			return b, nil
+		}
+	}
+	return libraryCanonical(v)
+}
+
+// libraryCanonical is the two-pass reference path: encoding/json, then the
+// jcs library's canonicalisation.
+func libraryCanonical(v any) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode event: %w", err)

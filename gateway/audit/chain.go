@@ -84,6 +84,7 @@ type Reader interface {
 type Chain struct {
 	store  Store
 	signer sign.Signer
+	sealer *sealer // the writer's
 	opts   Options
 	log    *slog.Logger
 	m      *chainMetrics
@@ -96,6 +97,10 @@ type Chain struct {
 	cpKick     chan struct{}
 
 	failed atomic.Pointer[error]
+
+	// Group commits on a pipelinedStore; syncs counts the fsyncs under way.
+	pipe  pipeline
+	syncs sync.WaitGroup
 
 	mu     sync.RWMutex
 	head   Head
@@ -110,7 +115,7 @@ type Chain struct {
 }
 
 type appendReq struct {
-	events []Event
+	drafts []draft
 	done   chan error
 	// first is the seq of the first event once committed.
 	first int64
@@ -148,6 +153,7 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 	c := &Chain{
 		store:      opts.Store,
 		signer:     opts.Signer,
+		sealer:     newSealer(),
 		opts:       opts,
 		log:        opts.Logger,
 		m:          newChainMetrics(),
@@ -156,6 +162,7 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		writerDone: make(chan struct{}),
 		cpDone:     make(chan struct{}),
 		cpKick:     make(chan struct{}, 1),
+		pipe:       pipeline{slots: make(chan struct{}, syncsInFlight)},
 		head:       opts.Store.Head(),
 	}
 	cps, err := c.store.Checkpoints(ctx)
@@ -224,9 +231,19 @@ func (c *Chain) AppendSeq(ctx context.Context, events ...Event) (int64, error) {
 	if err := c.failure(); err != nil {
 		return 0, err
 	}
+	// Each appender encodes its own events, in parallel with the others,
+	// so that the one writer only places and hashes them.
+	drafts := make([]draft, len(events))
+	for i := range events {
+		d, err := newDraft(events[i])
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		drafts[i] = d
+	}
 	c.m.waiting.Inc()
 	defer c.m.waiting.Dec()
-	r := &appendReq{events: events, done: make(chan error, 1)}
+	r := &appendReq{drafts: drafts, done: make(chan error, 1)}
 	select {
 	case c.reqs <- r:
 	case <-c.closing:
@@ -271,14 +288,33 @@ func (c *Chain) Check(context.Context) error { return c.failure() }
 
 func (c *Chain) writer() {
 	defer close(c.writerDone)
+	ps, pipelined := c.store.(pipelinedStore)
+	if _, shared := c.store.(Shared); shared {
+		pipelined = false
+	}
+	// Runs before writerDone closes: every group written is settled.
+	defer c.syncs.Wait()
+	c.pipe.written = c.Head()
 	for {
+		if pipelined {
+			// Wait for a free fsync before taking requests: what queues
+			// meanwhile joins this group instead of waiting behind it.
+			c.pipe.slots <- struct{}{}
+		}
 		var first *appendReq
 		select {
 		case first = <-c.reqs:
 		case <-c.closing:
+			if pipelined {
+				<-c.pipe.slots
+			}
 			return
 		}
-		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.events) }, c.opts.MaxWait)
+		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.drafts) }, c.opts.MaxWait)
+		if pipelined {
+			c.writeNext(ps, batch)
+			continue
+		}
 		errs := c.commit(batch)
 		for i, r := range batch {
 			r.done <- errs[i]
@@ -286,7 +322,45 @@ func (c *Chain) writer() {
 	}
 }
 
-// commit seals and writes one batch; errs[i] is request i's result.
+// sealBatch seals the batch after h0 and returns its entries and the head
+// after them; a bad event fails only its own request (errs[i]). The lines
+// share one buffer.
+func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, Head) {
+	n, size := 0, 0
+	for _, r := range batch {
+		for i := range r.drafts {
+			size += r.drafts[i].lineSize()
+		}
+		n += len(r.drafts)
+	}
+	entries := make([]Entry, 0, n)
+	buf := make([]byte, 0, size)
+	head := h0
+	for i, r := range batch {
+		errs[i] = nil
+		h, mark, bmark := head, len(entries), len(buf)
+		for j := range r.drafts {
+			var ent Entry
+			var err error
+			buf, ent, err = c.sealer.seal(buf, &r.drafts[j], h.Count+1, h.Hash)
+			if err != nil {
+				errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
+				entries, buf = entries[:mark], buf[:bmark]
+				break
+			}
+			entries = append(entries, ent)
+			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
+		}
+		if errs[i] == nil {
+			r.first = head.Count + 1
+			head = h
+		}
+	}
+	return entries, head
+}
+
+// commit seals and writes one batch with one durable store write; errs[i]
+// is request i's result.
 func (c *Chain) commit(batch []*appendReq) []error {
 	errs := make([]error, len(batch))
 	if err := c.failure(); err != nil {
@@ -296,31 +370,6 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		return errs
 	}
 	var head Head
-	// sealOn seals the batch after h, from scratch each time, and leaves
-	// head at its last entry; a bad event fails only its own request.
-	sealOn := func(h0 Head) ([]Entry, error) {
-		var entries []Entry
-		head = h0
-		for i, r := range batch {
-			errs[i] = nil
-			h, mark := head, len(entries)
-			for _, e := range r.events {
-				ent, err := seal(e, h.Count+1, h.Hash)
-				if err != nil {
-					errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
-					entries = entries[:mark]
-					break
-				}
-				entries = append(entries, ent)
-				h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
-			}
-			if errs[i] == nil {
-				r.first = head.Count + 1
-				head = h
-			}
-		}
-		return entries, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
 	start := time.Now()
 	var entries []Entry
@@ -328,12 +377,13 @@ func (c *Chain) commit(batch []*appendReq) []error {
 	if sh, ok := c.store.(Shared); ok {
 		// Several processes write this store: the head is the one found
 		// under the store's write lock, not the one this chain last wrote.
+		// seal may be called again from scratch.
 		_, err = sh.WriteSealed(ctx, func(h Head) ([]Entry, error) {
-			entries, err = sealOn(h)
-			return entries, err
+			entries, head = c.sealBatch(batch, errs, h)
+			return entries, nil
 		})
 	} else {
-		entries, _ = sealOn(c.Head())
+		entries, head = c.sealBatch(batch, errs, c.Head())
 		if len(entries) > 0 {
 			err = c.store.Write(ctx, entries)
 		}
@@ -342,7 +392,6 @@ func (c *Chain) commit(batch []*appendReq) []error {
 	if len(entries) == 0 && err == nil {
 		return errs
 	}
-	c.m.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.setFailed(err)
 		c.m.appendFailures.Add(float64(len(entries)))
@@ -353,7 +402,13 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		}
 		return errs
 	}
-	var events []Event
+	c.committed(entries, head, start)
+	return errs
+}
+
+// committed records that entries, ending at head, are durable: the head
+// moves, the forwarder gets them, and a checkpoint is asked for when due.
+func (c *Chain) committed(entries []Entry, head Head, start time.Time) {
 	c.mu.Lock()
 	c.head = head
 	lastCP := int64(0)
@@ -361,11 +416,12 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		lastCP = c.lastCP.Count
 	}
 	c.mu.Unlock()
+	c.m.commitSeconds.Observe(time.Since(start).Seconds())
 	c.m.events.Add(float64(len(entries)))
 	c.m.batchEvents.Observe(float64(len(entries)))
 	c.m.head.Set(float64(head.Count))
 	if c.opts.Forwarder != nil {
-		events = make([]Event, len(entries))
+		events := make([]Event, len(entries))
 		for i := range entries {
 			events[i] = entries[i].Event
 		}
@@ -377,7 +433,155 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		default:
 		}
 	}
-	return errs
+}
+
+// syncsInFlight bounds the fsyncs under way at once on a pipelined store.
+// Concurrent fsyncs of one file are served by shared journal commits: on
+// ext4 two in flight made three times as many durable per second as one at
+// a time. Four gave 64 appenders no more events per second than two, for a
+// third more CPU per event (each fsync costs CPU, and carried fewer events).
+var syncsInFlight = 2
+
+// pipeline is the state of a pipelined store's group commits: groups
+// written and not yet durable, and their fsyncs, in the order they
+// started. slots holds a token per fsync under way. Guarded by mu.
+type pipeline struct {
+	slots chan struct{}
+	mu    sync.Mutex
+	// written is the last entry the writer wrote (only the writer uses it).
+	written Head
+	groups  []*writtenGroup
+	syncs   []*syncOp
+}
+
+// writtenGroup is one write, answered once an fsync covers it.
+type writtenGroup struct {
+	reqs    []*appendReq
+	entries []Entry
+	head    Head
+	start   time.Time
+}
+
+// syncOp is one fsync under way; done once it returned.
+type syncOp struct {
+	done bool
+	head Head
+	err  error
+}
+
+// writeNext seals and writes one batch and starts its fsync, holding the
+// slot the writer took, without waiting for it: the requests are answered
+// when the fsync returns (settle). Meanwhile the writer takes the next
+// batch as soon as another slot is free.
+func (c *Chain) writeNext(ps pipelinedStore, batch []*appendReq) {
+	p := &c.pipe
+	if err := c.failure(); err != nil {
+		for _, r := range batch {
+			r.done <- err
+		}
+		<-p.slots
+		return
+	}
+	errs := make([]error, len(batch))
+	entries, head := c.sealBatch(batch, errs, p.written)
+	g := &writtenGroup{entries: entries, head: head, start: time.Now()}
+	for i, r := range batch {
+		if errs[i] != nil {
+			r.done <- errs[i]
+		} else {
+			g.reqs = append(g.reqs, r)
+		}
+	}
+	if len(entries) == 0 {
+		<-p.slots
+		return
+	}
+	err := ps.WriteNext(entries)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.groups = append(p.groups, g)
+	if err != nil {
+		c.setFailed(err)
+		c.m.appendFailures.Add(float64(len(entries)))
+		c.failGroupsLocked()
+		<-p.slots
+		return
+	}
+	p.written = head
+	op := &syncOp{}
+	p.syncs = append(p.syncs, op)
+	c.syncs.Add(1)
+	go c.runSync(ps, op)
+}
+
+// runSync runs op's fsync, settles what it made durable and frees its slot.
+func (c *Chain) runSync(ps pipelinedStore, op *syncOp) {
+	defer c.syncs.Done()
+	h, err := ps.Sync()
+	p := &c.pipe
+	p.mu.Lock()
+	op.done, op.head, op.err = true, h, err
+	c.settleLocked(ps)
+	p.mu.Unlock()
+	<-p.slots
+}
+
+// settleLocked answers the groups that the finished fsyncs made durable.
+// fsyncs are settled in the order they began, each only once every
+// earlier one succeeded: a write-back error is reported to one fsync of
+// the file only, and a later one that returned first must not answer
+// for entries the failing one covered.
+func (c *Chain) settleLocked(ps pipelinedStore) {
+	p := &c.pipe
+	for len(p.syncs) > 0 && p.syncs[0].done {
+		op := p.syncs[0]
+		p.syncs = p.syncs[1:]
+		if op.err != nil {
+			c.setFailed(op.err)
+		}
+		if c.failure() != nil {
+			c.failGroupsLocked()
+			continue
+		}
+		n := 0
+		for n < len(p.groups) && p.groups[n].head.Count <= op.head.Count {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		done := p.groups[:n]
+		p.groups = p.groups[n:]
+		last := done[n-1].head
+		ps.Publish(last)
+		var entries []Entry
+		if n == 1 {
+			entries = done[0].entries
+		} else {
+			for _, g := range done {
+				entries = append(entries, g.entries...)
+			}
+		}
+		c.committed(entries, last, done[0].start)
+		for _, g := range done {
+			for _, r := range g.reqs {
+				r.done <- nil
+			}
+		}
+	}
+}
+
+// failGroupsLocked answers every group not yet durable with the failure:
+// some of their entries may be durable, none is acknowledged.
+func (c *Chain) failGroupsLocked() {
+	p := &c.pipe
+	err := c.failure()
+	for _, g := range p.groups {
+		for _, r := range g.reqs {
+			r.done <- err
+		}
+	}
+	p.groups = nil
 }
 
 func (c *Chain) checkpointer() {

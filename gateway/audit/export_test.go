@@ -7,3 +7,11 @@ func BreakActiveSegmentForTest(s *FileStore) {
 	defer s.mu.Unlock()
 	_ = s.active.Close()
 }
+
+// SetSyncsInFlight changes how many fsyncs a chain opened afterwards runs
+// at once; it returns the previous value.
+func SetSyncsInFlight(n int) int {
+	old := syncsInFlight
+	syncsInFlight = n
+	return old
+}

@@ -51,11 +51,17 @@ type FileStore struct {
 	log  *slog.Logger
 	lock *os.File
 
-	wmu sync.Mutex // one Write or AddCheckpoint at a time
+	wmu sync.Mutex // one Write, WriteNext or AddCheckpoint at a time
+	// syncMu is held shared by each Sync under way and exclusively while
+	// the active segment is replaced, so that no fsync meets a closed file.
+	syncMu sync.RWMutex
 
-	mu         sync.RWMutex
-	segs       []segment
-	head       Head
+	mu   sync.RWMutex
+	segs []segment
+	// head is the last entry readers may see: durable, and published.
+	head Head
+	// written is the last entry written, durable or not (guarded by mu).
+	written    Head
 	active     *os.File
 	activeSize int64
 	cps        []SignedCheckpoint
@@ -70,7 +76,7 @@ type segment struct {
 	first int64
 }
 
-var _ Store = (*FileStore)(nil)
+var _ pipelinedStore = (*FileStore)(nil)
 
 // OpenFileStore opens (creating if needed) the log in dir.
 func OpenFileStore(dir string, opts FileOptions) (*FileStore, error) {
@@ -153,7 +159,7 @@ func (s *FileStore) open() error {
 		}
 		s.active, s.activeSize = f, size
 	}
-	s.head = prev
+	s.head, s.written = prev, prev
 	return s.openCheckpoints()
 }
 
@@ -392,6 +398,23 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	if err := s.WriteNext(entries); err != nil {
+		return err
+	}
+	h, err := s.Sync()
+	if err != nil {
+		return err
+	}
+	s.Publish(h)
+	return nil
+}
+
+// WriteNext appends the entries with one write, without fsync; they are
+// neither durable nor shown to readers until a Sync and Publish.
+func (s *FileStore) WriteNext(entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	if s.opts.ReadOnly {
 		return errors.New("audit log opened read-only")
 	}
@@ -400,13 +423,14 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if s.active == nil {
 		return errors.New("audit log is closed")
 	}
-	head := s.Head()
-	if e := entries[0].Event; e.Seq != head.Count+1 || e.Prev != head.Hash {
-		return fmt.Errorf("write seq %d does not continue head %d", e.Seq, head.Count)
+	s.mu.RLock()
+	written := s.written
+	s.mu.RUnlock()
+	if e := entries[0].Event; e.Seq != written.Count+1 || e.Prev != written.Hash {
+		return fmt.Errorf("write seq %d does not continue head %d", e.Seq, written.Count)
 	}
 	if s.activeSize >= s.opts.SegmentBytes {
-		last := s.segs[len(s.segs)-1].num
-		if err := s.newSegment(last+1, head.Count+1); err != nil {
+		if err := s.rotate(written); err != nil {
 			return fmt.Errorf("start segment: %w", err)
 		}
 	}
@@ -424,14 +448,51 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
+	last := entries[len(entries)-1].Event
+	s.mu.Lock()
+	s.written = Head{Count: last.Seq, Hash: last.Hash}
+	s.mu.Unlock()
+	return nil
+}
+
+// rotate makes the active segment durable, once no Sync is under way on
+// it, and starts the next one after written: a Sync on the new segment then
+// covers every entry written before it.
+func (s *FileStore) rotate(written Head) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	if err := s.active.Sync(); err != nil {
 		return fmt.Errorf("fsync: %w", err)
 	}
-	last := entries[len(entries)-1].Event
+	last := s.segs[len(s.segs)-1].num
+	return s.newSegment(last+1, written.Count+1)
+}
+
+// Sync makes every entry written before it was called durable with one
+// fsync, and returns the last of them. Several Syncs may be under way at
+// once: file systems serve concurrent fsyncs with shared journal commits.
+func (s *FileStore) Sync() (Head, error) {
+	s.syncMu.RLock()
+	defer s.syncMu.RUnlock()
+	s.mu.RLock()
+	f, written := s.active, s.written
+	s.mu.RUnlock()
+	if f == nil {
+		return Head{}, errors.New("audit log is closed")
+	}
+	if err := f.Sync(); err != nil {
+		return Head{}, fmt.Errorf("fsync: %w", err)
+	}
+	return written, nil
+}
+
+// Publish shows readers the entries up to h, which a Sync made durable.
+func (s *FileStore) Publish(h Head) {
 	s.mu.Lock()
-	s.head = Head{Count: last.Seq, Hash: last.Hash}
-	s.mu.Unlock()
-	return nil
+	defer s.mu.Unlock()
+	if h.Count > s.head.Count {
+		s.head = h
+	}
 }
 
 // AddCheckpoint appends a checkpoint line and fsyncs it.
@@ -697,6 +758,8 @@ func (r *ring) newestFirst() []Event {
 
 // Close implements Store.
 func (s *FileStore) Close() error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	var errs []error
 	s.mu.Lock()
 	if s.active != nil {

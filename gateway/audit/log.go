@@ -3,9 +3,15 @@
 //
 // Each appended event gets a gap-free sequence number, the hash of the event
 // before it, and its own hash: SHA-256 over the event's RFC 8785 (JCS)
-// canonical JSON without the "hash" member. Append returns only once the
-// events are durable; concurrent appenders share one write and one fsync
-// (group commit). Signed checkpoints (count, head hash, time) bind the chain
+// canonical JSON without the "hash" member. Each appender encodes its own
+// events in that form (encode.go: one pass, members in RFC 8785 order, byte
+// for byte what encoding/json followed by the jcs library gives), so the
+// single writer only places each event in the chain and hashes it.
+// Append returns only once the events are durable; concurrent appenders
+// share one write and one fsync (group commit), and on the file store the
+// writer writes the next group while the previous one's fsync is under way
+// (two fsyncs at most), answering each group once an fsync begun after its
+// write returned (gateway/ARCHITECTURE.md, Audit). Signed checkpoints (count, head hash, time) bind the chain
 // to a key held outside the gateway host, so that a rewrite of the log, even
 // by the gateway's administrator, is detectable by anyone holding the JWKS.
 package audit

@@ -52,6 +52,24 @@ type Store interface {
 	Close() error
 }
 
+// pipelinedStore is a store whose Write comes apart into a write, an
+// fsync and the publication of what the fsync made durable, so that the
+// chain writes the next group while earlier groups' fsyncs are under way,
+// and several fsyncs in flight share the file system's journal commits
+// (gateway/ARCHITECTURE.md, Audit). Write is WriteNext, Sync and Publish.
+type pipelinedStore interface {
+	Store
+	// WriteNext writes entries after the last ones written (not Head: those
+	// may not be durable yet), without making them durable or visible.
+	WriteNext(entries []Entry) error
+	// Sync makes every entry written before the call durable and returns
+	// the last of them. Several may be under way at once.
+	Sync() (Head, error)
+	// Publish moves Head, and what readers see, up to h, which a Sync
+	// returned.
+	Publish(h Head)
+}
+
 // Shared is a store that several gateway processes (replicas) write at
 // once, each with its own Chain: one hash chain whatever process appends.
 // A write is serialised against every other writer's and continues the
