@@ -46,6 +46,10 @@ type stubEngine policy.Decision
 
 func (s stubEngine) Decide(context.Context, policy.Input) policy.Decision { return policy.Decision(s) }
 
+func (s stubEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, s, in)
+}
+
 // TestDecide: what each decision releases. A redaction that cannot be
 // applied withholds the record, with a reason saying so.
 func TestDecide(t *testing.T) {
@@ -102,6 +106,10 @@ func TestDecide(t *testing.T) {
 // authEngine withholds for a reason releasable by authority, and releases
 // (redacting /secret) when the input names a release of this record.
 type authEngine struct{ asked int }
+
+func (e *authEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, e, in)
+}
 
 func (e *authEngine) Decide(_ context.Context, in policy.Input) policy.Decision {
 	e.asked++
