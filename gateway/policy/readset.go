@@ -538,8 +538,8 @@ func alwaysDefined(t *ast.Term) bool {
 	return ok
 }
 
-// neverDefined reports a rule without a default none of whose definitions
-// can succeed under the facts.
+// neverDefined reports a single-value rule without a default none of whose
+// definitions can succeed under the facts.
 func (a *analysis) neverDefined(r ast.Ref) bool {
 	if len(r) != 1 {
 		return false
@@ -567,7 +567,9 @@ func (a *analysis) neverDefined(r ast.Ref) bool {
 	a.undef[p] = 1
 	never := true
 	for _, d := range a.rules[p] {
-		if d.Default || len(d.Head.Args) > 0 {
+		// A set or object rule is an empty collection, defined, when no
+		// body succeeds: only a single value can be undefined.
+		if d.Default || len(d.Head.Args) > 0 || d.Head.RuleKind() != ast.SingleValue || len(d.Head.Ref()) != 1 {
 			never = false
 			break
 		}
