@@ -90,7 +90,7 @@ func BenchmarkDecideChunk(b *testing.B) {
 		}},
 		{"licences_values_differ", func(i int) map[string]any {
 			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i),
-				"licence.contract_value": map[string]any{"amount": json.Number(fmt.Sprint(1000 + i)), "currency": "EUR"},
+				"licence.contract_value":   map[string]any{"amount": json.Number(fmt.Sprint(1000 + i)), "currency": "EUR"},
 				"licence.end_user.contact": map[string]any{"name": fmt.Sprintf("Officer %d", i), "email": fmt.Sprintf("o%d@example.cz", i)}}
 		}},
 		{"licences_reviews_differ", func(i int) map[string]any {
