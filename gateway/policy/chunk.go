@@ -1,14 +1,15 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
-	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/ura-gateway/ura/gateway/identity"
 )
 
 // chunkQuery is the decision and the size of the deny set, asked of a
@@ -45,32 +46,37 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	}
 	groups := map[string][]int{}
 	var order []string
-	var buf bytes.Buffer
+	var kb keyer
 	for i := range in {
-		buf.Reset()
-		if !c.pull.key(&buf, in[i]) {
+		b, ok := kb.key(c.pull, in[i])
+		if !ok {
 			out[i] = e.decide(ctx, c, in[i])
 			continue
 		}
-		k := buf.String()
-		if _, ok := groups[k]; !ok {
+		g, seen := groups[string(b)]
+		if !seen {
+			k := string(b)
 			order = append(order, k)
+			groups[k] = append(g, i)
+			continue
 		}
-		groups[k] = append(groups[k], i)
+		groups[string(b)] = append(g, i)
 	}
 	for _, k := range order {
 		members := groups[k]
 		d, shared := e.decideShared(ctx, c, in[members[0]])
 		out[members[0]] = d
-		for _, j := range members[1:] {
-			if !shared {
+		if !shared {
+			for _, j := range members[1:] {
 				out[j] = e.decide(ctx, c, in[j])
-				continue
 			}
-			out[j] = sharedCopy(d)
-			e.metrics.shared.Inc()
-			e.metrics.decisions.WithLabelValues(string(in[j].Action), verdictLabel(out[j])).Inc()
+			continue
 		}
+		for _, j := range members[1:] {
+			out[j] = sharedCopy(d)
+		}
+		e.metrics.shared.Add(float64(len(members) - 1))
+		e.metrics.decisions.WithLabelValues(string(Pull), verdictLabel(d)).Add(float64(len(members) - 1))
 	}
 	return out
 }
@@ -138,62 +144,209 @@ func (e *OPA) decideFailed(ctx context.Context, c *compiled, in Input) (Decision
 	return d, failed
 }
 
-// chunkable reports a question whose decision may be shared: a pull with
-// a time, no release, no registers and no previous version (the facts the
-// read set was computed under), of a record handed to OPA lazily.
-func chunkable(in Input) bool {
-	return in.Action == Pull && in.Release == nil && in.Registers == nil && in.Previous == nil &&
-		!in.Now.IsZero() && in.Record != nil && in.Record.Doc != nil && convertible(in.Record.Doc)
-}
-
 // missing marks a path with no value; every value is written as JSON,
 // which never holds a NUL byte, and ends with one.
 const missing = "\x01"
 
-// key writes the question's group key into buf: caller, action and time,
-// then, for each path of the read set, the canonical JSON of its value or
-// missing, and for each shape path the shape of its value. false: the
-// question is decided by itself.
-func (rs *readSet) key(buf *bytes.Buffer, in Input) bool {
-	if !chunkable(in) {
-		return false
-	}
-	now, _ := in.nowDoc()
-	doc := map[string]any{"action": string(in.Action), "record": in.Record.Doc, "previous": nil, "now": now}
-	if in.Caller.ID != "" {
-		doc["caller"] = callerDoc(in.Caller)
-	}
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if enc.Encode(doc["caller"]) != nil {
-		return false
-	}
-	buf.WriteString(string(in.Action) + "\x00" + now + "\x00")
-	for _, p := range rs.paths {
-		v, ok := lookup(doc, p)
-		if !ok {
-			buf.WriteString(missing)
-		} else if enc.Encode(v) != nil {
-			return false
-		}
-		buf.WriteByte(0)
-	}
-	for _, p := range rs.presence {
-		v, ok := lookup(doc, p)
-		if !ok {
-			buf.WriteString(missing)
-		} else {
-			shape(buf, v)
-		}
-		buf.WriteByte(0)
-	}
-	return true
+// keyer builds group keys, its buffers kept from one question to the next,
+// and the caller's form from the last question (a chunk has one caller).
+type keyer struct {
+	b       []byte
+	scratch []member
+	caller  identity.Member
+	form    []byte // canonical form of caller's input.caller, or missing
 }
 
-// lookup is the value at p below doc, walking objects only: a path through
+// key is the question's group key: caller, action and time, then, for each
+// path of the read set, the canonical form of its value or missing, and
+// for each shape path the shape of its value. false: the question is
+// decided by itself. The key is valid until the next call.
+func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
+	if in.Action != Pull || in.Release != nil || in.Registers != nil || in.Previous != nil ||
+		in.Now.IsZero() || in.Record == nil || in.Record.Doc == nil {
+		return nil, false
+	}
+	// Only a record of JSON's types is handed to OPA lazily, and keyed:
+	// the key's forms tell such values apart, nothing else. The whole
+	// record's shape, when keyed, checks that on its way.
+	ok := true
+	if !rs.recordShape && !convertible(in.Record.Doc) {
+		return nil, false
+	}
+	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
+		kb.caller, kb.form = in.Caller, []byte(missing)
+		if in.Caller.ID != "" {
+			kb.form = canonical(nil, callerDoc(in.Caller), &kb.scratch, &ok)
+		}
+	}
+	now, _ := in.nowDoc()
+	b := append(kb.b[:0], kb.form...)
+	b = append(append(append(append(b, 0), in.Action...), 0), now...)
+	for _, p := range rs.paths {
+		b = append(b, 0)
+		if len(p) == 1 && p[0] == "caller" {
+			b = append(b, kb.form...)
+		} else if len(p) == 1 && (p[0] == "action" || p[0] == "now") {
+			// canonical's form of the string, without boxing it.
+			v := now
+			if p[0] == "action" {
+				v = string(in.Action)
+			}
+			b = strconv.AppendQuote(append(b, 's'), v)
+		} else if v, found := lookupInput(in, p, now); found {
+			b = canonical(b, v, &kb.scratch, &ok)
+		} else {
+			b = append(b, missing...)
+		}
+	}
+	for _, p := range rs.presence {
+		b = append(b, 0)
+		if v, found := lookupInput(in, p, now); found {
+			b = shape(b, v, &kb.scratch, &ok)
+		} else {
+			b = append(b, missing...)
+		}
+	}
+	kb.b = b
+	return b, ok
+}
+
+func sameMember(a, b identity.Member) bool {
+	return a.ID == b.ID && a.Nation == b.Nation && a.Kind == b.Kind && a.Clearance == b.Clearance && slices.Equal(a.Roles, b.Roles)
+}
+
+// lookupInput is the value at p below the input document lazyInput builds
+// for in, without building it.
+func lookupInput(in Input, p []string, now string) (any, bool) {
+	if len(p) == 0 {
+		doc := map[string]any{"action": string(in.Action), "record": in.Record.Doc, "previous": nil, "now": now}
+		if in.Caller.ID != "" {
+			doc["caller"] = callerDoc(in.Caller)
+		}
+		return doc, true
+	}
+	var root any
+	switch p[0] {
+	case "action":
+		root = string(in.Action)
+	case "record":
+		root = in.Record.Doc
+	case "previous":
+		root = nil
+	case "now":
+		root = now
+	case "caller":
+		if in.Caller.ID == "" {
+			return nil, false
+		}
+		root = callerDoc(in.Caller)
+	default:
+		return nil, false
+	}
+	return lookup(root, p[1:])
+}
+
+// canonical appends v in one form per value, keys sorted: equal forms are
+// equal values to OPA (a number is its literal, so 1 and 1.0 differ here,
+// which only shares less).
+func canonical(b []byte, v any, scratch *[]member, ok *bool) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'z')
+	case bool:
+		if x {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case string:
+		return strconv.AppendQuote(append(b, 's'), x)
+	case json.Number:
+		if _, err := ast.NumberChecked(string(x)); err != nil {
+			*ok = false
+		}
+		return append(append(append(b, 'n'), x...), ';')
+	case []any:
+		b = append(b, '[')
+		for _, e := range x {
+			b = append(canonical(b, e, scratch, ok), ',')
+		}
+		return append(b, ']')
+	case map[string]any:
+		members, mark := sorted(x, scratch)
+		b = append(b, '{')
+		for _, m := range members {
+			b = append(canonical(appendKey(b, m.k), m.v, scratch, ok), ',')
+		}
+		*scratch = (*scratch)[:mark]
+		return append(b, '}')
+	}
+	*ok = false
+	return b
+}
+
+// shape appends v's shape: every object's keys, every array's length, the
+// type of every value, never a string's or number's value. Two values of
+// one shape have a non-null value at the same paths, of the same type.
+func shape(b []byte, v any, scratch *[]member, ok *bool) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'z')
+	case bool:
+		return append(b, 'b')
+	case string:
+		return append(b, 's')
+	case json.Number:
+		if _, err := ast.NumberChecked(string(x)); err != nil {
+			*ok = false
+		}
+		return append(b, 'n')
+	case []any:
+		b = append(b, '[')
+		for _, e := range x {
+			b = shape(b, e, scratch, ok)
+		}
+		return append(b, ']')
+	case map[string]any:
+		members, mark := sorted(x, scratch)
+		b = append(b, '{')
+		for _, m := range members {
+			b = shape(appendKey(b, m.k), m.v, scratch, ok)
+		}
+		*scratch = (*scratch)[:mark]
+		return append(b, '}')
+	}
+	*ok = false
+	return b
+}
+
+// member is one key of an object with its value.
+type member struct {
+	k string
+	v any
+}
+
+// sorted is m's members by key, appended to the scratch space; the caller
+// gives the space back (truncates it to mark) once it has written the
+// level, so a nested level appends after them and never over them.
+func sorted(m map[string]any, scratch *[]member) (members []member, mark int) {
+	mark = len(*scratch)
+	for k, v := range m {
+		*scratch = append(*scratch, member{k, v})
+	}
+	members = (*scratch)[mark:]
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	return members, mark
+}
+
+// appendKey appends an object key, its length first: no key is a prefix
+// of another's form.
+func appendKey(b []byte, k string) []byte {
+	return append(append(strconv.AppendInt(b, int64(len(k)), 10), ':'), k...)
+}
+
+// lookup is the value at p below v, walking objects only: a path through
 // anything else has no value there (Rego's ref is undefined too).
-func lookup(doc map[string]any, p []string) (any, bool) {
-	var v any = doc
+func lookup(v any, p []string) (any, bool) {
 	for _, k := range p {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -204,46 +357,4 @@ func lookup(doc map[string]any, p []string) (any, bool) {
 		}
 	}
 	return v, true
-}
-
-// shape writes v's shape: every object's keys, every array's length, the
-// type of every value (null apart), never a string's or number's value.
-// Two values of one shape have a non-null value at the same paths, of the
-// same type.
-func shape(buf *bytes.Buffer, v any) {
-	switch x := v.(type) {
-	case nil:
-		buf.WriteByte('z')
-	case bool:
-		buf.WriteByte('b')
-	case string:
-		buf.WriteByte('s')
-	case json.Number:
-		buf.WriteByte('n')
-	case []any:
-		buf.WriteByte('[')
-		for _, e := range x {
-			shape(buf, e)
-			buf.WriteByte(',')
-		}
-		buf.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for _, k := range keys {
-			b, _ := json.Marshal(k)
-			buf.Write(b)
-			buf.WriteByte(':')
-			shape(buf, x[k])
-			buf.WriteByte(',')
-		}
-		buf.WriteByte('}')
-	default:
-		// chunkable let through only the types above.
-		buf.WriteByte('?')
-	}
 }

@@ -30,6 +30,9 @@ type readSet struct {
 	// built, and the other questions, whose every other read is the same,
 	// build none either.
 	quoted [][]string
+	// recordShape is true when presence holds input.record or input: the
+	// whole record's shape is keyed.
+	recordShape bool
 	// denyRule is the path of the rule whose messages were skipped, empty
 	// when none was: then the representative's deny set is not consulted.
 	denyRule string
@@ -96,6 +99,9 @@ func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
 	rs = &readSet{paths: minimal(a.paths), presence: minimal(a.presence), quoted: minimal(a.quoted)}
 	if a.denySkip {
 		rs.denyRule = denyPath
+	}
+	for _, p := range rs.presence {
+		rs.recordShape = rs.recordShape || len(p) == 0 || len(p) == 1 && p[0] == "record"
 	}
 	return rs, ""
 }
