@@ -85,7 +85,7 @@ func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
 			}
 		}
 		for _, r := range m.Rules {
-			p := r.Path().String()
+			p := rulePath(r)
 			a.rules[p] = append(a.rules[p], r)
 		}
 	}
@@ -104,6 +104,12 @@ func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
 		rs.recordShape = rs.recordShape || len(p) == 0 || len(p) == 1 && p[0] == "record"
 	}
 	return rs, ""
+}
+
+// rulePath is where a rule's value lives: its package and the ground
+// prefix of its head ("deny" for "deny contains …", "p.q" for "p.q[k] := …").
+func rulePath(r *ast.Rule) string {
+	return r.Ref().GroundPrefix().String()
 }
 
 // minimal sorts paths and drops every path below another one.
@@ -160,7 +166,7 @@ func (a *analysis) follow(path string) {
 // rule analyses one definition and its else chain: a body false under the
 // facts is skipped with its head, and a body true under them ends the chain.
 func (a *analysis) rule(r *ast.Rule) {
-	isDeny := r.Path().String() == denyPath
+	isDeny := rulePath(r) == denyPath
 	for ; r != nil; r = r.Else {
 		f := a.bodyFacts(r.Body)
 		if f == factFalse {
@@ -752,7 +758,7 @@ func stringKeys(t *ast.Term) ([]string, bool) {
 // constant lookup (inlined) always succeeds and only makes the message's
 // text, so its path is quoted rather than read. Other arguments are read.
 func (a *analysis) message(e *ast.Expr, b ast.Body, head *ast.Head) bool {
-	if e.Negated || !(e.IsAssignment() || e.IsEquality()) {
+	if e.Negated || !e.IsAssignment() && !e.IsEquality() {
 		return false
 	}
 	ts := e.Terms.([]*ast.Term)
