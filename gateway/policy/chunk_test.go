@@ -116,9 +116,20 @@ deny contains 1 if false`, nil, nil, ""},
 x if input.a
 deny contains 1 if false`, nil, nil, "input replaced by with"},
 	}
+	cases = append(cases, struct {
+		name    string
+		rules   string
+		paths   []string
+		quoted  []string
+		failure string
+	}{"import of data", "import data.ura.x as y\nallow if y\nx if input.a\ndeny contains 1 if false", nil, nil, "an import of data"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rs, why := analysePull(parsedModules(t, map[string]string{"p.rego": head + tc.rules}))
+			src := head + tc.rules
+			if strings.HasPrefix(tc.rules, "import") {
+				src = strings.Replace(head, "\n\n", "\n\n"+tc.rules[:strings.Index(tc.rules, "\n")+1], 1) + tc.rules[strings.Index(tc.rules, "\n")+1:]
+			}
+			rs, why := analysePull(parsedModules(t, map[string]string{"p.rego": src}))
 			if tc.failure != "" {
 				if rs != nil || why != tc.failure {
 					t.Fatalf("got %v, %q; want no read set: %s", rs, why, tc.failure)

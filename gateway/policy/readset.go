@@ -80,8 +80,13 @@ func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
 	for _, m := range mods {
 		a.pkgs[m.Package.Path.String()] = true
 		for _, imp := range m.Imports {
-			if p, ok := imp.Path.Value.(ast.Ref); ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
+			p, ok := imp.Path.Value.(ast.Ref)
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
 				return nil, "an import of input"
+			}
+			// An alias of data would name rules the walk cannot see.
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
+				return nil, "an import of data"
 			}
 		}
 		for _, r := range m.Rules {
