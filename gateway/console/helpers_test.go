@@ -86,7 +86,11 @@ type fakeEngine struct {
 }
 
 func (f *fakeEngine) Decide(context.Context, policy.Input) policy.Decision { return policy.Decision{} }
-func (f *fakeEngine) Status() policy.Status                                { return f.status }
+
+func (f *fakeEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, f, in)
+}
+func (f *fakeEngine) Status() policy.Status { return f.status }
 func (f *fakeEngine) Divergences() []policy.Divergence {
 	return append([]policy.Divergence(nil), f.divs...)
 }

@@ -1,5 +1,10 @@
-// Package policy decides, one record at a time, whether a member may push or
-// pull it, and which fields must be redacted first.
+// Package policy decides, for each record, whether a member may push or
+// pull it, and which fields must be redacted first. Decide asks about one
+// record; DecideChunk about a chunk of them, where the embedded engine
+// decides once for all the pulls that agree on every input path the
+// policy revision can read (its read set, computed when the revision is
+// compiled: readset.go), so that a bulk pull costs one evaluation per
+// distinct question rather than one per record.
 package policy
 
 import (
@@ -94,4 +99,8 @@ type Decision struct {
 // undefined result, an evaluation error or a timeout is a deny with a reason.
 type Engine interface {
 	Decide(ctx context.Context, in Input) Decision
+	// DecideChunk answers several questions at once, in their order, each
+	// as Decide would, each decision with its own ID: an engine may decide
+	// equal questions once (OPA.DecideChunk).
+	DecideChunk(ctx context.Context, in []Input) []Decision
 }

@@ -426,6 +426,9 @@ func equivAgainstCorpus(t *testing.T) {
 		t.Errorf("%d of %d decisions differ from the corpus; if the policy change is meant, rewrite it with -update", mismatches, len(got))
 	}
 	equivSummary(t, len(got), mismatches, outcomes)
+	// The same pull questions decided a chunk at a time must be decided
+	// exactly as one at a time.
+	equivChunked(t, &c)
 }
 
 // equivAnswer asks the embedded policy every question of c, on every core.

@@ -117,6 +117,12 @@ func (e *HTTP) Decide(ctx context.Context, in Input) Decision {
 	return d
 }
 
+// DecideChunk asks the OPA server about each record, one request per record:
+// the external engine is the baseline the embedded one is measured against.
+func (e *HTTP) DecideChunk(ctx context.Context, in []Input) []Decision {
+	return DecideEach(ctx, e, in)
+}
+
 func (e *HTTP) decide(ctx context.Context, in Input, d Decision) (Decision, bool) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()

@@ -15,6 +15,7 @@ type opaMetrics struct {
 	reloads       *prometheus.CounterVec
 	divergences   prometheus.Counter
 	shadowSkipped prometheus.Counter
+	shared        prometheus.Counter
 }
 
 func newOPAMetrics() *opaMetrics {
@@ -40,6 +41,10 @@ func newOPAMetrics() *opaMetrics {
 			Name: "ura_policy_shadow_skipped_total",
 			Help: "Decisions the shadow policy was not evaluated for because it was busy.",
 		}),
+		shared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ura_policy_shared_decisions_total",
+			Help: "Pull decisions of a chunk given, under their own decision IDs, from another record of the chunk with the same values at every path the policy reads (no evaluation of their own).",
+		}),
 	}
 }
 
@@ -60,7 +65,7 @@ func (m *opaMetrics) observe(log *slog.Logger, in Input, d Decision, failed bool
 }
 
 func (m *opaMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.eval, m.decisions, m.reloads, m.divergences, m.shadowSkipped}
+	return []prometheus.Collector{m.eval, m.decisions, m.reloads, m.divergences, m.shadowSkipped, m.shared}
 }
 
 // Describe implements prometheus.Collector.

@@ -99,6 +99,15 @@ type compiled struct {
 	loadedAt         time.Time
 	store            storage.Store
 	query            rego.PreparedEvalQuery
+	// pull is what a pull decision of this revision reads, nil when it
+	// cannot be told (noShare says why): DecideChunk then decides every
+	// record by itself.
+	pull    *readSet
+	noShare string
+	// chunkQuery asks for the decision and the size of data.ura.deny at
+	// once, for a representative of a chunk when the read set leaves out
+	// paths quoted in deny's messages (readSet.denyRule).
+	chunkQuery *rego.PreparedEvalQuery
 }
 
 // New loads and compiles the active (and shadow) policy. A policy that does
@@ -187,14 +196,27 @@ func compile(ctx context.Context, l *loaded) (*compiled, error) {
 	if !definesDecision(l.modules) {
 		return nil, fmt.Errorf("%s defines no %s rule", l.source, Query)
 	}
-	return &compiled{
+	c := &compiled{
 		source:           l.source,
 		revision:         l.revision,
 		manifestRevision: l.manifestRevision,
 		loadedAt:         time.Now().UTC(),
 		store:            st,
 		query:            pq,
-	}, nil
+	}
+	c.pull, c.noShare = analysePull(l.modules)
+	if c.pull != nil && c.pull.denyRule != "" {
+		// Same modules, same store, another query: one more prepared
+		// query per revision, never shared across revisions.
+		opts[0] = rego.Query(chunkQuery)
+		cq, err := rego.New(opts...).PrepareForEval(ctx)
+		if err != nil {
+			c.pull, c.noShare = nil, "the chunk query does not compile: "+err.Error()
+		} else {
+			c.chunkQuery = &cq
+		}
+	}
+	return c, nil
 }
 
 func definesDecision(mods map[string]*ast.Module) bool {
@@ -216,7 +238,11 @@ func definesDecision(mods map[string]*ast.Module) bool {
 // Decide evaluates the active policy for one record. It never fails: every
 // way the policy cannot answer is a deny with a reason code.
 func (e *OPA) Decide(ctx context.Context, in Input) Decision {
-	c := e.active.Load()
+	return e.decide(ctx, e.active.Load(), in)
+}
+
+// decide is Decide with revision c.
+func (e *OPA) decide(ctx context.Context, c *compiled, in Input) Decision {
 	input, err := buildInput(in)
 	if err != nil {
 		d := Decision{ID: newDecisionID(), Revision: c.revision}
@@ -243,15 +269,25 @@ func recordID(in Input) string {
 
 // eval runs one prepared query with the engine's deadline. failed reports a
 // deny the policy did not choose (undefined, error, timeout, malformed).
-func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decision, failed bool) {
-	d = Decision{ID: newDecisionID(), Revision: c.revision}
+func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (Decision, bool) {
+	d := Decision{ID: newDecisionID(), Revision: c.revision}
+	v, d, failed := e.run(ctx, c.query, input, d)
+	if failed {
+		return d, true
+	}
+	return decided(e.log, d, v)
+}
+
+// run evaluates q on input with the engine's deadline and returns the value
+// of its first expression; failed (with d a deny saying why) when it has
+// none: an error, a timeout, a panic, an undefined result.
+func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, d Decision) (v any, _ Decision, failed bool) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			e.log.Error("policy evaluation panicked", "decision_id", d.ID, "panic", fmt.Sprint(p))
-			d = deny(d, ReasonError, "the policy failed while deciding")
-			failed = true
+			v, d, failed = nil, deny(d, ReasonError, "the policy failed while deciding"), true
 		}
 	}()
 	// The evaluation is cancelled from a callback on ctx rather than the
@@ -260,7 +296,7 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 	// it without a round trip through map[string]any.
 	cancelEval := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancelEval.Cancel)
-	rs, err := c.query.Eval(ctx,
+	rs, err := q.Eval(ctx,
 		rego.EvalParsedInput(input),
 		rego.EvalExternalCancel(cancelEval),
 		rego.EvalMetrics(metrics.NoOp()),
@@ -268,7 +304,7 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 	stop()
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
+		return nil, deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
 	case err != nil:
 		// The error text can quote input values; the log gets its code and
 		// location only.
@@ -284,11 +320,11 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (d Decisio
 			attrs = append(attrs, "cancelled", true)
 		}
 		e.log.Warn("policy evaluation error", attrs...)
-		return deny(d, ReasonError, "the policy failed while deciding"), true
+		return nil, deny(d, ReasonError, "the policy failed while deciding"), true
 	case len(rs) == 0 || len(rs[0].Expressions) == 0:
-		return deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
+		return nil, deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
 	}
-	return decided(e.log, d, rs[0].Expressions[0].Value)
+	return rs[0].Expressions[0].Value, d, false
 }
 
 // decided fills d from the policy's result v, for either engine. failed

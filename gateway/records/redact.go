@@ -15,6 +15,19 @@ import (
 // that this record does not carry. The root pointer "" is refused: a record
 // redacted whole is withheld, which is a different decision.
 func Redact(doc map[string]any, pointers []string) (map[string]any, error) {
+	r, err := NewRedaction(pointers)
+	if err != nil {
+		return nil, err
+	}
+	return r.Apply(doc), nil
+}
+
+// Redaction is a list of pointers parsed once, to be applied to many
+// records (the records of a chunk given one decision).
+type Redaction struct{ root *redactNode }
+
+// NewRedaction parses pointers as Redact does.
+func NewRedaction(pointers []string) (*Redaction, error) {
 	root := &redactNode{}
 	for _, p := range pointers {
 		tokens, err := ParsePointer(p)
@@ -38,8 +51,13 @@ func Redact(doc map[string]any, pointers []string) (map[string]any, error) {
 		}
 		n.remove = true
 	}
-	out, _ := redactCopy(doc, root).(map[string]any)
-	return out, nil
+	return &Redaction{root: root}, nil
+}
+
+// Apply is Redact with r's pointers: a copy of doc without them.
+func (r *Redaction) Apply(doc map[string]any) map[string]any {
+	out, _ := redactCopy(doc, r.root).(map[string]any)
+	return out
 }
 
 // redactNode is one step of the pointers: remove this value, or descend.

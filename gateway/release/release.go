@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/audit"
@@ -114,6 +116,59 @@ func (o *Outcome) Translations() []verdict.Translation {
 func Decide(ctx context.Context, engine policy.Engine, auth Authority, member identity.Member, rec *records.Record) Outcome {
 	now := time.Now()
 	d := engine.Decide(ctx, policy.Input{Caller: member, Action: policy.Pull, Record: rec, Now: now})
+	return finish(ctx, engine, auth, member, rec, now, d, nil)
+}
+
+// DecideChunk is Decide for each of recs, in order, at one time for the
+// whole chunk: the policy is asked about the chunk at once
+// (policy.Engine.DecideChunk, which may decide equal questions once), and
+// each record is then released, redacted and relabelled by itself, as
+// Decide does. A redaction's pointers are parsed once per list of pointers.
+func DecideChunk(ctx context.Context, engine policy.Engine, auth Authority, member identity.Member, recs []*records.Record) []Outcome {
+	now := time.Now()
+	in := make([]policy.Input, len(recs))
+	for i, rec := range recs {
+		in[i] = policy.Input{Caller: member, Action: policy.Pull, Record: rec, Now: now}
+	}
+	ds := engine.DecideChunk(ctx, in)
+	out := make([]Outcome, len(recs))
+	rc := redactions{}
+	for i, rec := range recs {
+		out[i] = finish(ctx, engine, auth, member, rec, now, ds[i], rc)
+	}
+	return out
+}
+
+// redactions are the parsed redactions of a chunk, by their pointers.
+type redactions map[string]*records.Redaction
+
+// apply is records.Redact, its pointers parsed once per chunk (rc nil: not
+// kept).
+func (rc redactions) apply(doc map[string]any, pointers []string) (map[string]any, error) {
+	if rc == nil {
+		return records.Redact(doc, pointers)
+	}
+	var b strings.Builder
+	for _, p := range pointers {
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteByte(':')
+		b.WriteString(p)
+	}
+	k := b.String()
+	r, ok := rc[k]
+	if !ok {
+		var err error
+		if r, err = records.NewRedaction(pointers); err != nil {
+			return nil, err
+		}
+		rc[k] = r
+	}
+	return r.Apply(doc), nil
+}
+
+// finish is the rest of Decide once the policy has answered d, at now:
+// release authority, redaction and label translation.
+func finish(ctx context.Context, engine policy.Engine, auth Authority, member identity.Member, rec *records.Record, now time.Time, d policy.Decision, rc redactions) Outcome {
 	var grant *authority.Request
 	var expired []authority.Request
 	consulted := !d.Allow && d.ReleasableByAuthority && auth != nil
@@ -151,7 +206,7 @@ func Decide(ctx context.Context, engine policy.Engine, auth Authority, member id
 	doc := rec.Doc
 	if len(d.Redact) > 0 {
 		var err error
-		if doc, err = records.Redact(doc, d.Redact); err != nil {
+		if doc, err = rc.apply(doc, d.Redact); err != nil {
 			return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
 		}
 	}

@@ -46,6 +46,10 @@ type stubEngine policy.Decision
 
 func (s stubEngine) Decide(context.Context, policy.Input) policy.Decision { return policy.Decision(s) }
 
+func (s stubEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, s, in)
+}
+
 // TestDecide: what each decision releases. A redaction that cannot be
 // applied withholds the record, with a reason saying so.
 func TestDecide(t *testing.T) {
@@ -102,6 +106,10 @@ func TestDecide(t *testing.T) {
 // authEngine withholds for a reason releasable by authority, and releases
 // (redacting /secret) when the input names a release of this record.
 type authEngine struct{ asked int }
+
+func (e *authEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, e, in)
+}
 
 func (e *authEngine) Decide(_ context.Context, in policy.Input) policy.Decision {
 	e.asked++
@@ -266,5 +274,47 @@ func TestDecideTranslates(t *testing.T) {
 	withheld.Annotate(&wev)
 	if wev.Translations != nil || len(withheld.Translations()) != 0 {
 		t.Errorf("a withheld record has translations: %v", wev.Translations)
+	}
+}
+
+// nowEngine records the time of every question and redacts /secret.
+type nowEngine struct{ nows []time.Time }
+
+func (e *nowEngine) Decide(_ context.Context, in policy.Input) policy.Decision {
+	e.nows = append(e.nows, in.Now)
+	return policy.Decision{Allow: true, ID: "d-" + in.Record.ID, Redact: []string{"/secret"},
+		Redactions: []verdict.Redaction{{Pointer: "/secret", Rule: "redactions.partner.entity"}}}
+}
+
+func (e *nowEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, e, in)
+}
+
+// TestDecideChunk: a chunk is decided at one time, and every record is
+// released exactly as Decide releases it alone.
+func TestDecideChunk(t *testing.T) {
+	m := identity.Member{ID: "IT/GOV/URA"}
+	var recs []*records.Record
+	for _, id := range []string{"A-1", "A-2", "A-3"} {
+		recs = append(recs, &records.Record{ID: id, Version: 1, Kind: records.KindEntity,
+			Doc: map[string]any{"id": id, "secret": "x-" + id, "open": "y", "label": map[string]any{"classification": "UNCLASSIFIED"}}})
+	}
+	e := &nowEngine{}
+	got := DecideChunk(context.Background(), e, nil, m, recs)
+	if len(got) != len(recs) || len(e.nows) != len(recs) {
+		t.Fatalf("%d outcomes, %d questions for %d records", len(got), len(e.nows), len(recs))
+	}
+	for i, rec := range recs {
+		if e.nows[i] != e.nows[0] || e.nows[i].IsZero() {
+			t.Errorf("question %d asked at %v, the chunk at %v", i, e.nows[i], e.nows[0])
+		}
+		want := Decide(context.Background(), &nowEngine{}, nil, m, rec)
+		if got[i].Record != rec || got[i].Verdict != want.Verdict || string(got[i].Body) != string(want.Body) ||
+			string(got[i].Label) != string(want.Label) || got[i].Decision.ID != "d-"+rec.ID {
+			t.Errorf("record %s: chunk %s %s, alone %s %s", rec.ID, got[i].Verdict, got[i].Body, want.Verdict, want.Body)
+		}
+		if strings.Contains(string(got[i].Body), "x-") {
+			t.Errorf("record %s: redacted value delivered: %s", rec.ID, got[i].Body)
+		}
 	}
 }

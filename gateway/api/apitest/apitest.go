@@ -289,6 +289,11 @@ type Policy struct {
 
 var _ policy.Engine = (*Policy)(nil)
 
+// DecideChunk decides each question by itself.
+func (p *Policy) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	return policy.DecideEach(ctx, p, in)
+}
+
 func (p *Policy) Decide(_ context.Context, in policy.Input) policy.Decision {
 	d := policy.Decision{ID: fmt.Sprintf("dec-%d", p.n.Add(1)), Revision: PolicyRevision}
 	if in.Action == policy.Push {

@@ -79,10 +79,15 @@ func (p *pipeline) charge(total int) error {
 // released records in order and one audit event per record (withheld ones
 // are only there). Nothing is written to the caller or the audit log here:
 // commit the events, and only then write.
+//
+// The chunk is decided at once (release.DecideChunk): one time for all its
+// records, and one policy evaluation for the records the policy cannot
+// tell apart (gateway/ARCHITECTURE.md, "Request chain").
 func (p *pipeline) deliver(chunk []*records.Record) ([]Delivery, []audit.Event, error) {
-	decided := make([]decided, len(chunk))
-	for i, rec := range chunk {
-		decided[i] = p.decide(rec)
+	p.startPolicy()
+	decided := release.DecideChunk(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, chunk)
+	for i := range decided {
+		p.tally(&decided[i])
 	}
 	return p.release(decided)
 }
@@ -95,11 +100,23 @@ type decided = release.Outcome
 // decide is the policy decision and the redaction of one record, without
 // signing: the same step the outbox takes for a destination's member.
 func (p *pipeline) decide(rec *records.Record) decided {
+	p.startPolicy()
+	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, rec)
+	p.tally(&x)
+	return x
+}
+
+// startPolicy opens the policy span of a chunk at its first decision.
+func (p *pipeline) startPolicy() {
 	if !p.deciding {
 		_, p.policy = p.h.kit.Tracer.Start(p.c.Request.Context(), "policy")
 		p.deciding = true
 	}
-	x := release.Decide(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, rec)
+}
+
+// tally counts one decision of the chunk by its verdict, and logs a
+// redaction that failed.
+func (p *pipeline) tally(x *decided) {
 	switch x.Verdict {
 	case audit.DecisionAllow:
 		p.verdicts[0]++
@@ -112,9 +129,8 @@ func (p *pipeline) decide(rec *records.Record) decided {
 		// A redaction that cannot be applied is a policy bug; the record
 		// is withheld rather than sent with the field in it.
 		p.h.log.Error("redaction failed; record withheld", "request_id", p.req.ID,
-			"record_id", rec.ID, "decision_id", x.Decision.ID, "error", x.Err)
+			"record_id", x.Record.ID, "decision_id", x.Decision.ID, "error", x.Err)
 	}
-	return x
 }
 
 // endPolicy ends the policy span of the chunk decided so far, with how many
