@@ -47,13 +47,7 @@ func Decode(raw []byte) (*records.Record, error) {
 }
 
 func decodeDoc(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("decode stored record: %w", err)
-	}
-	return doc, nil
+	return records.DecodeStored(raw)
 }
 
 func label(m map[string]any) (records.Label, error) {
