@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -27,6 +28,11 @@ func DecodeStored(raw []byte) (map[string]any, error) {
 	doc, err := storedObject(d)
 	if err != nil {
 		return nil, fmt.Errorf("decode stored record: %w", err)
+	}
+	// Nothing may follow the object: the stored bytes are delivered as
+	// they are (gateway/release), so they must be exactly one JSON value.
+	if _, err := d.ReadToken(); err != io.EOF {
+		return nil, errors.New("decode stored record: data after the object")
 	}
 	return doc, nil
 }

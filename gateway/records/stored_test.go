@@ -49,7 +49,7 @@ func TestDecodeStoredIsEncodingJSON(t *testing.T) {
 			t.Errorf("DecodeStored(%.80s) = %v, want %v", c, got, want)
 		}
 	}
-	for _, bad := range []string{``, `[]`, `"x"`, `{"a":}`, `{"a":1`, `{1:2}`} {
+	for _, bad := range []string{``, `[]`, `"x"`, `{"a":}`, `{"a":1`, `{1:2}`, `{} {}`, `{}x`} {
 		if _, err := DecodeStored([]byte(bad)); err == nil {
 			t.Errorf("DecodeStored(%q) accepted", bad)
 		}

@@ -344,7 +344,10 @@ func (o *Outcome) Delivery(recipient, issuer string, iat int64) ([]byte, error) 
 	if !o.Released() {
 		return nil, errors.New("release: the record is withheld")
 	}
-	return Payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
+	// Body is the store's bytes (one JSON object, DecodeStored saw to it)
+	// or the canonical writer's: valid JSON either way, so the check of
+	// Payload, a scan of every byte, is not repeated.
+	return payload(sign.Delivery{Record: o.Body, DecisionID: o.Decision.ID, PolicyRevision: o.Decision.Revision,
 		Redactions: o.Redactions(), Translations: o.Translations(), Recipient: recipient, Issuer: issuer, IssuedAt: iat,
 		Release: o.signedRelease()})
 }
@@ -371,6 +374,13 @@ func (o *Outcome) signedRelease() *sign.ReleaseAuthority {
 func Payload(d sign.Delivery) ([]byte, error) {
 	if !json.Valid(d.Record) {
 		return nil, errors.New("record is not valid JSON")
+	}
+	return payload(d)
+}
+
+func payload(d sign.Delivery) ([]byte, error) {
+	if len(d.Record) == 0 {
+		return nil, errors.New("record is empty")
 	}
 	rest := d
 	rest.Record = nil

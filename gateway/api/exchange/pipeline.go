@@ -84,12 +84,18 @@ func (p *pipeline) charge(total int) error {
 // records, and one policy evaluation for the records the policy cannot
 // tell apart (gateway/ARCHITECTURE.md, "Request chain").
 func (p *pipeline) deliver(chunk []*records.Record) ([]Delivery, []audit.Event, error) {
-	p.startPolicy()
-	decided := release.DecideChunk(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, chunk)
+	decided := p.decideChunk(chunk)
 	for i := range decided {
 		p.tally(&decided[i])
 	}
 	return p.release(decided)
+}
+
+// decideChunk decides records at once without counting them: the caller
+// tallies those it uses (a page may stop before the end of a chunk).
+func (p *pipeline) decideChunk(chunk []*records.Record) []decided {
+	p.startPolicy()
+	return release.DecideChunk(p.c.Request.Context(), p.h.deps.Policy, p.h.deps.Store, p.req.Member, chunk)
 }
 
 // decided is one record's policy decision before anything is signed

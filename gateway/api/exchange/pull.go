@@ -87,28 +87,61 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 	// At most limit released, budget withheld and one more: the released
 	// record of the lookahead, or whatever follows the last withheld one.
 	q.Limit = pp.limit + budget + 1
-	err := h.query(p.c.Request.Context(), q, func(rec *records.Record, cursor string) error {
-		if budget == 0 {
-			more = true // residual: see above
-			return errStop
+	// Records are decided a chunk at a time (release.DecideChunk) and then
+	// taken in order until the page is full; those read beyond the point
+	// where it ends were decided in memory only: never audited, counted or
+	// signed, as if never read.
+	var (
+		pending []*records.Record
+		cursors []string
+		stopped bool
+	)
+	take := func() error {
+		if len(pending) == 0 || stopped {
+			return nil
 		}
-		x := p.decide(rec)
-		if x.Released() {
-			if released == pp.limit {
-				more = true // the lookahead found one: the next page starts with it
+		xs := p.decideChunk(pending)
+		defer func() { pending, cursors = pending[:0], cursors[:0] }()
+		for i := range xs {
+			x := &xs[i]
+			if budget == 0 {
+				more, stopped = true, true // residual: see above
+				p.unused(&events, xs[i:])
 				return errStop
 			}
-			released++
-		} else {
-			budget--
+			if x.Released() {
+				if released == pp.limit {
+					more, stopped = true, true // the lookahead found one: the next page starts with it
+					p.unused(&events, xs[i:])
+					return errStop
+				}
+				released++
+			} else {
+				budget--
+			}
+			p.tally(x)
+			next = cursors[i]
+			chunk = append(chunk, *x)
+			if len(chunk) == Chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
-		next = cursor
-		chunk = append(chunk, x)
-		if len(chunk) == Chunk {
-			return flush()
+		return nil
+	}
+	err := h.query(p.c.Request.Context(), q, func(rec *records.Record, cursor string) error {
+		pending, cursors = append(pending, rec), append(cursors, cursor)
+		// No more than the page can still take: what it may release and
+		// withhold, and the one record that ends it.
+		if len(pending) == min(Chunk, pp.limit-released+budget+1) {
+			return take()
 		}
 		return nil
 	})
+	if err == nil {
+		err = take()
+	}
 	if errors.Is(err, errStop) {
 		err = nil
 	}
@@ -156,4 +189,19 @@ func queryProblem(err error) error {
 func qZero(q string) bool {
 	f, err := strconv.ParseFloat(q, 64)
 	return err == nil && f == 0
+}
+
+// unused audits, of the decisions a page made but does not use, those that
+// changed something: a release found expired is marked so once, when it is
+// found, and its event must not be lost with the decision. The record
+// itself is neither sent nor counted; the next page decides it again.
+func (p *pipeline) unused(events *[]audit.Event, xs []decided) {
+	for i := range xs {
+		if len(xs[i].Expired) == 0 {
+			continue
+		}
+		ev := p.req.Event(xs[i].Verdict, 0)
+		xs[i].Annotate(&ev)
+		*events = append(*events, ev)
+	}
 }
