@@ -8,8 +8,8 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 	"github.com/ura-gateway/ura/gateway/verdict"
 )
 
@@ -212,56 +212,14 @@ func appendMarking(b []byte, m verdict.Marking) []byte {
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendString writes s as a JSON string the way the two-pass path ends up
 // writing it: encoding/json first replaces each byte that is not valid
 // UTF-8 with U+FFFD; RFC 8785 §3.2.2.2 then escapes only '"', '\\' and the
-// control characters (\b \t \n \f \r by name, the rest as \u00xx in lower
-// case) and leaves every other character, U+2028 and '<' included, as is.
+// control characters and leaves every other character, U+2028 and '<'
+// included, as is.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	b, _ = jsonstr.Append(b, s, true)
+	return b
 }
 
 // eventSizeHint is a capacity for e's canonical JSON that is rarely

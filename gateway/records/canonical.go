@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 )
 
 // Canonical is the one serialization of a record (or of a redacted copy):
@@ -140,59 +142,15 @@ func (w *canonicalWriter) fallback(v any) error {
 	return nil
 }
 
-const hexDigits = "0123456789abcdef"
-
-// string is encoding/json's string encoding with HTML escaping off.
+// string is encoding/json's string encoding with HTML escaping off; a
+// string whose RFC 8785 form differs (invalid UTF-8, U+2028, U+2029) makes
+// the document's canonical bytes not its RFC 8785 form.
 func (w *canonicalWriter) string(s string) {
-	b := append(w.b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			w.jcs = false
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			w.jcs = false
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
+	var differs bool
+	w.b, differs = jsonstr.Append(w.b, s, false)
+	if differs {
+		w.jcs = false
 	}
-	b = append(b, s[start:]...)
-	w.b = append(b, '"')
 }
 
 func ascii(s string) bool {
