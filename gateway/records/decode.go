@@ -2,7 +2,6 @@ package records
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -237,14 +236,8 @@ func (s *scanner) valueFrom(tok jsontext.Token, depth int) (any, error) {
 			return nil, err
 		}
 		return t, nil
-	case '0':
-		return json.Number(tok.String()), nil
-	case 't':
-		return true, nil
-	case 'f':
-		return false, nil
-	case 'n':
-		return nil, nil
+	case '0', 't', 'f', 'n':
+		return literal(tok), nil
 	case '{', '[':
 		if depth+1 > s.lim.MaxDepth {
 			return nil, s.requestError(http.StatusUnprocessableEntity, problem.TypeTooDeep, s.pointer(),

@@ -45,14 +45,8 @@ func storedValue(d *jsontext.Decoder) (any, error) {
 	switch tok.Kind() {
 	case '"':
 		return tok.String(), nil
-	case '0':
-		return json.Number(tok.String()), nil
-	case 't':
-		return true, nil
-	case 'f':
-		return false, nil
-	case 'n':
-		return nil, nil
+	case '0', 't', 'f', 'n':
+		return literal(tok), nil
 	case '{':
 		return storedObject(d)
 	case '[':
@@ -97,4 +91,19 @@ func storedObject(d *jsontext.Decoder) (map[string]any, error) {
 	}
 	_, err := d.ReadToken()
 	return obj, err
+}
+
+// literal is the value of a number, true, false or null token: a number as
+// written (json.Number), as encoding/json's UseNumber kept it.
+func literal(tok jsontext.Token) any {
+	switch tok.Kind() {
+	case '0':
+		return json.Number(tok.String())
+	case 't':
+		return true
+	case 'f':
+		return false
+	default:
+		return nil
+	}
 }
