@@ -25,6 +25,18 @@ func Canonical(v any) ([]byte, error) {
 	return b, err
 }
 
+// CanonicalSized is Canonical written into a buffer of capacity size, for
+// a caller that knows about how long the bytes will be (a redacted copy is
+// no longer than the stored record), so the buffer is not grown and copied
+// as it fills.
+func CanonicalSized(v any, size int) ([]byte, error) {
+	w := canonicalWriter{jcs: true, b: make([]byte, 0, size)}
+	if err := w.value(v); err != nil {
+		return nil, err
+	}
+	return w.b, nil
+}
+
 // canonical writes v as Canonical does, and reports whether those bytes are
 // also their own RFC 8785 form, so that Digest need not parse them again.
 func canonical(v any) ([]byte, bool, error) {

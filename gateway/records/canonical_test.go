@@ -40,6 +40,11 @@ func checkCanonical(t *testing.T, text []byte) {
 	if err != nil {
 		return
 	}
+	for _, size := range []int{0, len(got) / 2, len(got) + 64} {
+		if sized, err := CanonicalSized(v, size); err != nil || !bytes.Equal(sized, got) {
+			t.Fatalf("CanonicalSized(%d) = %q (%v), Canonical %q", size, sized, err, got)
+		}
+	}
 	if isJCS {
 		j, err := jcs.Transform(got)
 		if err != nil || !bytes.Equal(j, got) {

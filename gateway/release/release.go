@@ -213,7 +213,8 @@ func finish(ctx context.Context, engine policy.Engine, auth Authority, member id
 	if n := len(d.Translations); n > 0 {
 		doc = relabelled(doc, d.Translations[n-1].To)
 	}
-	body, err := records.Canonical(doc)
+	// A translated label may be a few bytes longer than the stored one.
+	body, err := records.CanonicalSized(doc, len(rec.Raw)+64)
 	if err != nil {
 		return withheld(rec, d, ReasonRedactionFailed, "the policy's redaction could not be applied", err)
 	}
