@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -15,6 +16,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -363,4 +365,57 @@ func (h *Handlers) get(ctx context.Context, id string) (*records.Record, error) 
 		sp.End(err)
 	}
 	return rec, err
+}
+
+// appendLine appends d as one NDJSON line: the JSON object encoding/json
+// writes for it, with its newline, written directly. Only the id can need
+// escaping; a version is a number and the rest base64url or compact JWS.
+func (d *Delivery) appendLine(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b, _ = jsonstr.Append(b, d.ID, false)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(d.Version), 10)
+	if d.JWS != "" {
+		b = appendPlain(append(b, `,"jws":`...), d.JWS)
+	}
+	if d.Payload != "" {
+		b = appendPlain(append(b, `,"delivery":`...), d.Payload)
+	}
+	if p := d.Proof; p != nil {
+		b = append(b, `,"proof":{"leaf_index":`...)
+		b = strconv.AppendInt(b, int64(p.LeafIndex), 10)
+		b = append(b, `,"tree_size":`...)
+		b = strconv.AppendInt(b, int64(p.TreeSize), 10)
+		b = append(b, `,"inclusion_path":`...)
+		if p.InclusionPath == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for i, h := range p.InclusionPath {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendPlain(b, h)
+			}
+			b = append(b, ']')
+		}
+		b = appendPlain(append(b, `,"root":`...), p.Root)
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendPlain appends s, a base64url or compact JWS string, quoted: none of
+// its characters needs escaping. Anything else is escaped as any string.
+func appendPlain(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b, _ = jsonstr.Append(b, s, false)
+			return b
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

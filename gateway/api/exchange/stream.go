@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -50,7 +49,7 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 		started  bool
 		charged  int
 		sent     int
-		line     bytes.Buffer
+		line     []byte
 		digest   = sha256.New() // of every record line written, in order
 	)
 	flush := func() error {
@@ -86,15 +85,14 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 			c.Status(http.StatusOK)
 			started = true
 		}
-		line.Reset()
-		enc := json.NewEncoder(&line)
-		for _, one := range d {
-			_ = enc.Encode(one) // three plain fields: cannot fail
+		line = line[:0]
+		for i := range d {
+			line = d[i].appendLine(line)
 		}
-		if _, err := c.Writer.Write(line.Bytes()); err != nil {
+		if _, err := c.Writer.Write(line); err != nil {
 			return fmt.Errorf("write stream: %w", err)
 		}
-		digest.Write(line.Bytes())
+		digest.Write(line)
 		c.Writer.Flush()
 		sent += len(d)
 		resume = lastSeen

@@ -1,0 +1,47 @@
+package exchange
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/sign"
+)
+
+// A line written directly is the line encoding/json writes (ids with no
+// HTML characters, which encoding/json alone escapes), and decodes back to
+// the same delivery whatever the id holds.
+func TestAppendLineIsEncodingJSON(t *testing.T) {
+	proof := &sign.Proof{LeafIndex: 3, TreeSize: 7, InclusionPath: []string{"AAAA_-", "bbbb"}, Root: "eyJh.eyJi.c2ln"}
+	for _, d := range []Delivery{
+		{ID: "AIM-LIC-2026-000123", Version: 2, JWS: "eyJh.eyJi.c2ln"},
+		{ID: "AIM-LIC-1", Version: 1, Payload: "eyJyZWNvcmQiOnt9fQ", Proof: proof},
+		{ID: "x", Version: 0, Payload: "p", Proof: &sign.Proof{Root: "r"}},
+		{ID: "x", Version: 1, Payload: "p", Proof: &sign.Proof{InclusionPath: []string{}, Root: "r"}},
+		{ID: "q\"\\\n\u2028é", Version: -1, JWS: "not/base64+url"},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(d); err != nil {
+			t.Fatal(err)
+		}
+		got := d.appendLine(nil)
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("appendLine = %s, encoding/json %s", got, want.Bytes())
+		}
+	}
+	for _, id := range []string{"<a&b>", "bad \xff", ""} {
+		d := Delivery{ID: id, Version: 9, Payload: "p", Proof: proof}
+		var back Delivery
+		if err := json.Unmarshal(d.appendLine(nil), &back); err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		want := d
+		if id == "bad \xff" {
+			want.ID = "bad \ufffd"
+		}
+		if !reflect.DeepEqual(back, want) {
+			t.Errorf("decoded %+v, want %+v", back, want)
+		}
+	}
+}
