@@ -1,0 +1,172 @@
+package records
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/ura-gateway/ura/gateway/problem"
+)
+
+// TestInlinedSchemasJudgeAlike holds the compiled schemas, whose $refs are
+// inlined (inlineRefs), to the schemas as served: on every case of the
+// differential corpus and on every record made from a valid one by
+// removing a field or giving it a value of another type or form, both
+// accept the same records and refuse the others with the same field
+// errors, pointer and text. The served schemas' errors are read as the
+// gateway read them before inlining (a long enumeration known by where it
+// is defined).
+func TestInlinedSchemasJudgeAlike(t *testing.T) {
+	inlined, err := buildSchemas(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := buildSchemas(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := corpusDocs(t)
+	var cases []map[string]any
+	valid := map[string]bool{}
+	for _, d := range docs {
+		cases = append(cases, d)
+		k, _ := d["kind"].(string)
+		if served.compiled[k] != nil && served.compiled[k].Validate(d) == nil && !valid[k] {
+			valid[k] = true
+			cases = append(cases, mutations(d)...)
+		}
+	}
+	refused := 0
+	for i, d := range cases {
+		k, _ := d["kind"].(string)
+		a, b := served.compiled[k], inlined.compiled[k]
+		if a == nil {
+			continue
+		}
+		got := sortFieldErrors(schemaErrorsOrNil(b.Validate(d)))
+		want := sortFieldErrors(servedErrors(a.Validate(d)))
+		if len(want) > 0 {
+			refused++
+		}
+		if !slices.Equal(got, want) {
+			raw, _ := json.Marshal(d)
+			t.Errorf("case %d %s:\n inlined %v\n served  %v", i, raw, got, want)
+		}
+	}
+	if refused < 1000 {
+		t.Errorf("only %d refused cases: the mutations no longer reach the schemas", refused)
+	}
+	t.Logf("%d cases, %d refused", len(cases), refused)
+}
+
+func schemaErrorsOrNil(err error) []problem.FieldError {
+	if err == nil {
+		return nil
+	}
+	return schemaErrors(err)
+}
+
+// servedErrors is schemaErrors as it read an enumeration's error before the
+// schemas were inlined: by the $defs it failed in.
+func servedErrors(err error) []problem.FieldError {
+	if err == nil {
+		return nil
+	}
+	return schemaErrorsWith(err, func(e *jsonschema.ValidationError, k *kind.Enum) string {
+		for def, detail := range enumDetails {
+			if strings.HasSuffix(e.SchemaURL, "/$defs/"+def) {
+				return fmt.Sprintf("%v: %s", k.Got, detail)
+			}
+		}
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = fmt.Sprint(w)
+		}
+		return fmt.Sprintf("%v: must be one of %s", k.Got, strings.Join(want, ", "))
+	})
+}
+
+// corpusDocs are the records of the differential corpus that decode.
+func corpusDocs(t *testing.T) []map[string]any {
+	t.Helper()
+	f, err := os.Open(corpusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var c corpusCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(append(append([]byte("["), c.Record...), ']'), FormatJSON, differentialLimits)
+		if err != nil || len(got) != 1 {
+			continue
+		}
+		if d, ok := got[0].Value.(map[string]any); ok {
+			docs = append(docs, d)
+		}
+	}
+	return docs
+}
+
+// mutations are copies of doc with one field removed, or replaced by a
+// value of another type or a string of another form, for every field at
+// every depth, and with an unknown field added to every object.
+func mutations(doc map[string]any) []map[string]any {
+	replacements := []any{"", "x", "ZZZ", "2026-13-45", "not-an-email", json.Number("0"), json.Number("-1"),
+		json.Number("1.5"), json.Number("99999999999"), true, nil, []any{}, []any{"x"}, map[string]any{}}
+	var out []map[string]any
+	var visit func(path []any, v any)
+	visit = func(path []any, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			out = append(out, withAt(doc, path, func(parent any) { parent.(map[string]any)["zz_unknown"] = "x" }))
+			for k, e := range v {
+				p := append(slices.Clone(path), k)
+				out = append(out, withAt(doc, path, func(parent any) { delete(parent.(map[string]any), k) }))
+				for _, r := range replacements {
+					out = append(out, withAt(doc, path, func(parent any) { parent.(map[string]any)[k] = r }))
+				}
+				visit(p, e)
+			}
+		case []any:
+			for i, e := range v {
+				p := append(slices.Clone(path), i)
+				for _, r := range replacements {
+					out = append(out, withAt(doc, path, func(parent any) { parent.([]any)[i] = r }))
+				}
+				visit(p, e)
+			}
+		}
+	}
+	visit(nil, doc)
+	return out
+}
+
+// withAt copies doc and applies change to the value at path in the copy.
+func withAt(doc map[string]any, path []any, change func(any)) map[string]any {
+	c := copyValue(doc).(map[string]any)
+	var at any = c
+	for _, p := range path {
+		switch p := p.(type) {
+		case string:
+			at = at.(map[string]any)[p]
+		case int:
+			at = at.([]any)[p]
+		}
+	}
+	change(at)
+	return c
+}
+
