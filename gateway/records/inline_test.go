@@ -169,4 +169,3 @@ func withAt(doc map[string]any, path []any, change func(any)) map[string]any {
 	change(at)
 	return c
 }
-
