@@ -16,13 +16,13 @@ import (
 // The result validates exactly as the original does: in draft 2020-12 a
 // $ref beside other keywords is one more conjunct at the same instance
 // location, so moving the referenced keywords up is the same conjunction,
-// as long as no keyword appears on both sides (then the $ref is left as
-// it is) and no unevaluatedProperties/unevaluatedItems sees the difference
-// (the schemas use neither; inlineRefs refuses them). A definition that
-// refers to itself, directly or not, is left as a $ref. Errors carry the
-// same instance locations, kinds and values; only their schema location
-// differs, which is why enumDetail matches the long enumerations by their
-// values, not by where they are defined.
+// as long as no keyword that validates appears on both sides (then the
+// $ref is left as it is) and no unevaluatedProperties/unevaluatedItems
+// sees the difference (the schemas use neither; inlineRefs refuses them).
+// A definition that refers to itself, directly or not, is left as a $ref.
+// Errors carry the same instance locations, kinds and values; only their
+// schema location differs, which is why enumDetail matches the long
+// enumerations by their values, not by where they are defined.
 func inlineRefs(doc any) (any, error) {
 	root, ok := doc.(map[string]any)
 	if !ok {
@@ -95,6 +95,10 @@ func (in *inliner) walk(v any) (any, error) {
 	return in.merge(out)
 }
 
+// annotations are keywords that validate nothing: where the referring
+// schema and the definition both have one, the referring schema's is kept.
+var annotations = map[string]bool{"description": true, "title": true, "$comment": true, "examples": true, "default": true}
+
 // merge replaces s's $ref to a definition by the definition's keywords.
 func (in *inliner) merge(s map[string]any) (map[string]any, error) {
 	ref, _ := s["$ref"].(string)
@@ -107,13 +111,15 @@ func (in *inliner) merge(s map[string]any) (map[string]any, error) {
 		return s, err
 	}
 	for k := range def {
-		if _, clash := s[k]; clash && k != "$ref" {
+		if _, clash := s[k]; clash && k != "$ref" && !annotations[k] {
 			return s, nil
 		}
 	}
 	delete(s, "$ref")
 	for k, e := range def {
-		s[k] = copyValue(e)
+		if _, own := s[k]; !own {
+			s[k] = copyValue(e)
+		}
 	}
 	return s, nil
 }
