@@ -19,7 +19,8 @@ import (
 // as long as no keyword that validates appears on both sides (then the
 // $ref is left as it is) and no unevaluatedProperties/unevaluatedItems
 // sees the difference (the schemas use neither; inlineRefs refuses them).
-// A definition that refers to itself, directly or not, is left as a $ref.
+// A $ref inside a definition back to itself (directly or not) is left as
+// it is, resolved against the $defs the copy keeps.
 // Errors carry the same instance locations, kinds and values; only their
 // schema location differs, which is why enumDetail matches the long
 // enumerations by their values, not by where they are defined.
@@ -49,8 +50,9 @@ const defsRef = "#/$defs/"
 // schemas, or a list of schemas (draft 2020-12). Any other object or list
 // value is one schema.
 var (
-	dataKeywords       = map[string]bool{"enum": true, "const": true, "default": true, "examples": true, "required": true, "type": true}
-	schemaMapKeywords  = map[string]bool{"properties": true, "patternProperties": true, "$defs": true, "dependentSchemas": true}
+	dataKeywords = map[string]bool{"enum": true, "const": true, "default": true, "examples": true, "required": true,
+		"type": true, "dependentRequired": true, "$vocabulary": true}
+	schemaMapKeywords  = map[string]bool{"properties": true, "patternProperties": true, "$defs": true, "definitions": true, "dependentSchemas": true}
 	schemaListKeywords = map[string]bool{"allOf": true, "anyOf": true, "oneOf": true, "prefixItems": true}
 )
 

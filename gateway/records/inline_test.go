@@ -169,3 +169,65 @@ func withAt(doc map[string]any, path []any, change func(any)) map[string]any {
 	change(at)
 	return c
 }
+
+// TestInlineRefs: what is inlined and what is left as it is.
+func TestInlineRefs(t *testing.T) {
+	doc := map[string]any{
+		"$defs": map[string]any{
+			"code": map[string]any{"type": "string", "pattern": "^[A-Z]{3}$", "description": "a code"},
+			"tree": map[string]any{"type": "object", "properties": map[string]any{"kids": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/tree"}}}},
+			"pair": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/code"}},
+		},
+		"type": "object",
+		"properties": map[string]any{
+			"a":    map[string]any{"$ref": "#/$defs/code"},
+			"b":    map[string]any{"$ref": "#/$defs/code", "description": "b's own"},
+			"c":    map[string]any{"$ref": "#/$defs/code", "pattern": "^X"},
+			"d":    map[string]any{"$ref": "#/$defs/tree"},
+			"e":    map[string]any{"$ref": "#/$defs/pair"},
+			"enum": map[string]any{"enum": []any{map[string]any{"$ref": "#/$defs/code"}}},
+		},
+		"dependentRequired": map[string]any{"properties": []any{"a"}},
+	}
+	got, err := inlineRefs(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := got.(map[string]any)["properties"].(map[string]any)
+	want := map[string]any{
+		"a": map[string]any{"type": "string", "pattern": "^[A-Z]{3}$", "description": "a code"},
+		"b": map[string]any{"type": "string", "pattern": "^[A-Z]{3}$", "description": "b's own"},
+		// Two patterns: both must hold, so the $ref stays.
+		"c": map[string]any{"$ref": "#/$defs/code", "pattern": "^X"},
+		// A definition that refers to itself is inlined once; the $ref
+		// inside it stays, to the definition still in $defs.
+		"d": map[string]any{"type": "object", "properties": map[string]any{"kids": map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/tree"}}}},
+		// Definitions inside definitions are inlined too.
+		"e": map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^[A-Z]{3}$", "description": "a code"}},
+		// Values are values, whatever they look like.
+		"enum": map[string]any{"enum": []any{map[string]any{"$ref": "#/$defs/code"}}},
+	}
+	for name, w := range want {
+		g, _ := json.Marshal(props[name])
+		wj, _ := json.Marshal(w)
+		if string(g) != string(wj) {
+			t.Errorf("%s = %s, want %s", name, g, wj)
+		}
+	}
+	if dr, _ := json.Marshal(got.(map[string]any)["dependentRequired"]); string(dr) != `{"properties":["a"]}` {
+		t.Errorf("dependentRequired = %s", dr)
+	}
+	if _, ok := got.(map[string]any)["$defs"].(map[string]any)["tree"]; !ok {
+		t.Error("the definitions are gone")
+	}
+	// The input is not changed.
+	if _, ok := doc["properties"].(map[string]any)["a"].(map[string]any)["$ref"]; !ok {
+		t.Error("the input was changed")
+	}
+	if _, err := inlineRefs(map[string]any{"unevaluatedProperties": false}); err == nil {
+		t.Error("unevaluatedProperties was inlined around")
+	}
+	if _, err := inlineRefs(map[string]any{"$ref": "#/$defs/missing"}); err == nil {
+		t.Error("a $ref to a missing definition was let through")
+	}
+}
