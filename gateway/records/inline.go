@@ -42,6 +42,8 @@ type inliner struct {
 	defs map[string]any
 	done map[string]any // definitions already inlined
 	busy map[string]bool
+	// depth is how deep in the document walk is: 1 at the root.
+	depth int
 }
 
 const defsRef = "#/$defs/"
@@ -53,6 +55,7 @@ var (
 	dataKeywords = map[string]bool{"enum": true, "const": true, "default": true, "examples": true, "required": true,
 		"type": true, "dependentRequired": true, "$vocabulary": true}
 	schemaMapKeywords  = map[string]bool{"properties": true, "patternProperties": true, "$defs": true, "definitions": true, "dependentSchemas": true}
+	scopeKeywords      = map[string]bool{"$id": true, "$anchor": true, "$dynamicRef": true, "$dynamicAnchor": true}
 	schemaListKeywords = map[string]bool{"allOf": true, "anyOf": true, "oneOf": true, "prefixItems": true}
 )
 
@@ -62,12 +65,18 @@ func (in *inliner) walk(v any) (any, error) {
 	if !ok {
 		return v, nil // true, false
 	}
+	in.depth++
+	defer func() { in.depth-- }()
 	out := make(map[string]any, len(s))
 	for k, e := range s {
 		var err error
 		switch {
 		case k == "unevaluatedProperties" || k == "unevaluatedItems":
 			return nil, fmt.Errorf("inlining $ref: %s would see the difference", k)
+		case in.depth > 1 && scopeKeywords[k]:
+			// A $ref copied out of or into its scope would resolve
+			// against another base.
+			return nil, fmt.Errorf("inlining $ref: %s below the root", k)
 		case dataKeywords[k]:
 			out[k] = copyValue(e)
 		case schemaMapKeywords[k]:

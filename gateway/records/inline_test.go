@@ -227,6 +227,9 @@ func TestInlineRefs(t *testing.T) {
 	if _, err := inlineRefs(map[string]any{"unevaluatedProperties": false}); err == nil {
 		t.Error("unevaluatedProperties was inlined around")
 	}
+	if _, err := inlineRefs(map[string]any{"$id": "urn:x", "properties": map[string]any{"a": map[string]any{"$id": "urn:y"}}}); err == nil {
+		t.Error("a $id below the root was let through")
+	}
 	if _, err := inlineRefs(map[string]any{"$ref": "#/$defs/missing"}); err == nil {
 		t.Error("a $ref to a missing definition was let through")
 	}
