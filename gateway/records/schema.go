@@ -24,14 +24,19 @@ type schemaSet struct {
 	// countries and nations are the enums of $defs/country and $defs/nation,
 	// for checks outside a record (query parameters).
 	countries, nations map[string]bool
+	// enumDetails are the details of the long enumerations (validate.go),
+	// by enumKey of their values.
+	enumDetails map[string]string
 }
 
 // schemas compiles the embedded schemas on first use. They are part of the
 // program, so a failure is a bug that the package's tests catch; it is still
 // returned, never panicked, so a server refuses to start instead of crashing.
-var schemas = sync.OnceValues(buildSchemas)
+var schemas = sync.OnceValues(func() (*schemaSet, error) { return buildSchemas(true) })
 
-func buildSchemas() (*schemaSet, error) {
+// buildSchemas compiles every kind's schema; inline compiles the copy with
+// its $refs inlined (inlineRefs), as the gateway validates with.
+func buildSchemas(inline bool) (*schemaSet, error) {
 	common, err := readSchema("common")
 	if err != nil {
 		return nil, err
@@ -72,6 +77,11 @@ func buildSchemas() (*schemaSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schema %s: %w", kind, err)
 		}
+		if inline {
+			if parsed, err = inlineRefs(parsed); err != nil {
+				return nil, fmt.Errorf("schema %s: %w", kind, err)
+			}
+		}
 		url := "urn:ura:schema:" + kind
 		if err := c.AddResource(url, parsed); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", kind, err)
@@ -79,6 +89,15 @@ func buildSchemas() (*schemaSet, error) {
 		if set.compiled[kind], err = c.Compile(url); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", kind, err)
 		}
+	}
+	set.enumDetails = map[string]string{}
+	for def, detail := range enumDetails {
+		d, _ := commonDefs[def].(map[string]any)
+		vals, _ := d["enum"].([]any)
+		if len(vals) == 0 {
+			return nil, fmt.Errorf("schema common: $defs/%s has no enum", def)
+		}
+		set.enumDetails[enumKey(vals)] = detail
 	}
 	set.countries = enumSet(commonDefs, "country")
 	set.nations = enumSet(commonDefs, "nation")

@@ -186,6 +186,12 @@ var printer = message.NewPrinter(language.English)
 // leaf, at the JSON pointer of the offending value (for a missing or unknown
 // member: the member's own pointer).
 func schemaErrors(err error) []problem.FieldError {
+	return schemaErrorsWith(err, func(_ *jsonschema.ValidationError, k *kind.Enum) string { return enumDetail(k) })
+}
+
+// schemaErrorsWith is schemaErrors with the text of an enumeration's error
+// given by enum.
+func schemaErrorsWith(err error, enum func(*jsonschema.ValidationError, *kind.Enum) string) []problem.FieldError {
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
 		return []problem.FieldError{{Pointer: "", Detail: "the record does not match its schema"}}
@@ -210,7 +216,7 @@ func schemaErrors(err error) []problem.FieldError {
 				out = append(out, problem.FieldError{Pointer: at + Pointer(p), Detail: "is not a known field"})
 			}
 		case *kind.Enum:
-			out = append(out, problem.FieldError{Pointer: at, Detail: enumDetail(e.SchemaURL, k)})
+			out = append(out, problem.FieldError{Pointer: at, Detail: enum(e, k)})
 		case *kind.Const:
 			out = append(out, problem.FieldError{Pointer: at, Detail: fmt.Sprintf("must be %v", k.Want)})
 		default:
@@ -229,9 +235,12 @@ var enumDetails = map[string]string{
 	"ml_category": "must be an EU Military List category ML1 to ML22",
 }
 
-func enumDetail(schemaURL string, k *kind.Enum) string {
-	for def, detail := range enumDetails {
-		if strings.HasSuffix(schemaURL, "/$defs/"+def) {
+// enumDetail matches the long enumerations by their values: the compiled
+// schemas have their definitions inlined (inlineRefs), so where an enum
+// was defined is no longer where it fails.
+func enumDetail(k *kind.Enum) string {
+	if set, err := schemas(); err == nil {
+		if detail, ok := set.enumDetails[enumKey(k.Want)]; ok {
 			return fmt.Sprintf("%v: %s", k.Got, detail)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +23,7 @@ type metrics struct {
 	crlStateWrites    prometheus.Counter
 	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
+	series            requestSeries
 }
 
 func newMetrics() *metrics {
@@ -69,6 +72,38 @@ func newMetrics() *metrics {
 // methodLabel is a request's method as a metric label: the methods of RFC
 // 9110 as they are, anything else "other", so that a client cannot make up
 // series with made-up methods.
+// requestSeries are the children of ura_http_requests_total and
+// ura_http_request_duration_seconds one request adds to, kept once found:
+// WithLabelValues hashes its labels and takes the vector's lock on every
+// call, a cost every request paid twice. The keys are bounded like the
+// series themselves (routes, methods, status codes).
+type requestSeries struct {
+	m sync.Map // seriesKey -> *seriesChildren
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type seriesChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (rs *requestSeries) get(m *metrics, route, method string, status int) *seriesChildren {
+	k := seriesKey{route, method, status}
+	if c, ok := rs.m.Load(k); ok {
+		return c.(*seriesChildren)
+	}
+	c := &seriesChildren{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		duration: m.duration.WithLabelValues(route, method),
+	}
+	got, _ := rs.m.LoadOrStore(k, c)
+	return got.(*seriesChildren)
+}
+
 func methodLabel(method string) string {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,17 +74,20 @@ func (s *Server) observe(c *gin.Context) {
 		status := c.Writer.Status()
 		elapsed := time.Since(start)
 		method := methodLabel(c.Request.Method)
-		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
-		attrs := []any{"request_id", rid, "method", c.Request.Method, "route", route, "status", status,
-			"duration_ms", float64(elapsed.Microseconds()) / 1000, "remote", c.Request.RemoteAddr}
+		series := s.metrics.series.get(s.metrics, route, method, status)
+		series.requests.Inc()
+		series.duration.Observe(elapsed.Seconds())
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs, slog.String("request_id", rid), slog.String("method", c.Request.Method),
+			slog.String("route", route), slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("remote", c.Request.RemoteAddr))
 		if m, ok := identity.FromContext(c.Request.Context()); ok {
-			attrs = append(attrs, "member", m.ID)
+			attrs = append(attrs, slog.String("member", m.ID))
 		}
 		if id := s.kit.Tracer.Current(c.Request.Context()).TraceID(); id != "" {
-			attrs = append(attrs, "trace_id", id)
+			attrs = append(attrs, slog.String("trace_id", id))
 		}
-		s.log.LogAttrs(c.Request.Context(), levelFor(status), "request", toAttrs(attrs)...)
+		s.log.LogAttrs(c.Request.Context(), levelFor(status), "request", attrs...)
 	}()
 	c.Next()
 }
@@ -95,14 +97,6 @@ func levelFor(status int) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
-}
-
-func toAttrs(kv []any) []slog.Attr {
-	out := make([]slog.Attr, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
-	}
-	return out
 }
 
 // identify turns the verified TLS state into a registered member. The
