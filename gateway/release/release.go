@@ -104,8 +104,9 @@ func (o *Outcome) Translations() []verdict.Translation {
 
 // Decide asks engine whether member may pull rec, now, and applies the
 // redaction and label translation it asks for. The redacted fields are
-// removed from a copy of the decoded record before anything is serialized,
-// so their values never exist in an output buffer.
+// skipped while the stored bytes are copied (records.ApplyRaw), or removed
+// from a copy of the decoded record before it is serialized when the label
+// changes too, so their values never exist in an output buffer.
 //
 // When the policy withholds the record only for reasons releasable by
 // authority and auth (nil: none) holds a release of this version to member
