@@ -379,7 +379,9 @@ func (d *Delivery) appendLine(b []byte) []byte {
 		b = appendPlain(append(b, `,"jws":`...), d.JWS)
 	}
 	if d.Payload != "" {
-		b = appendPlain(append(b, `,"delivery":`...), d.Payload)
+		// base64url, encoded here: nothing to escape or to check.
+		b = append(append(b, `,"delivery":"`...), d.Payload...)
+		b = append(b, '"')
 	}
 	if p := d.Proof; p != nil {
 		b = append(b, `,"proof":{"leaf_index":`...)
@@ -395,7 +397,7 @@ func (d *Delivery) appendLine(b []byte) []byte {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = appendPlain(b, h)
+				b = append(append(append(b, '"'), h...), '"') // base64url, as Payload
 			}
 			b = append(b, ']')
 		}
