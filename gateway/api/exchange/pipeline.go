@@ -412,7 +412,7 @@ func (d *Delivery) appendLine(b []byte) []byte {
 func appendPlain(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !base64url(c) && c != '.' {
 			b, _ = jsonstr.Append(b, s, false)
 			return b
 		}
@@ -420,4 +420,9 @@ func appendPlain(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// base64url reports whether c is in the base64url alphabet.
+func base64url(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
