@@ -95,26 +95,29 @@ func openLoopGoals(r *Results) []Goal {
 	return []Goal{cpu, p99}
 }
 
-// appendGoal reads BenchmarkAppend from the parts: the best of its group
-// commit variants (the audit log's path), named.
+// appendGoal reads BenchmarkAppend from the parts: the goal is 64
+// concurrent appenders of one event each (group_commit/appenders=64); one
+// appender of 256-event chunks, the pull's pattern, is named beside it.
 func appendGoal(r *Results) Goal {
-	g := Goal{Name: "audit: BenchmarkAppend", Target: "≥ 50,000 events/s", Measured: "not measured (no parts run)"}
+	g := Goal{Name: "audit: BenchmarkAppend, 64 appenders", Target: "≥ 50,000 events/s", Measured: "not measured (no parts run)"}
 	if r.Parts == nil {
 		return g
 	}
-	g.Measured = "not measured (BenchmarkAppend not in the parts run)"
-	var best PartBench
-	for _, b := range r.Parts.Bench {
-		if !strings.HasSuffix(b.Package, "/gateway/audit") || !strings.HasPrefix(b.Name, "BenchmarkAppend") || strings.Contains(b.Name, "baseline") {
-			continue
+	g.Measured = "not measured (BenchmarkAppend/group_commit/appenders=64 not in the parts run)"
+	rate := func(name string) float64 {
+		for _, b := range r.Parts.Bench {
+			if strings.HasSuffix(b.Package, "/gateway/audit") && b.Name == name {
+				return b.Metrics["events/s"]
+			}
 		}
-		if b.Metrics["events/s"] > best.Metrics["events/s"] {
-			best = b
-		}
+		return 0
 	}
-	if v := best.Metrics["events/s"]; v > 0 {
+	if v := rate("BenchmarkAppend/group_commit/appenders=64"); v > 0 {
 		g.Value = v
-		g.Measured = fmt.Sprintf("%s events/s (%s)", num(v), strings.TrimPrefix(best.Name, "BenchmarkAppend/"))
+		g.Measured = fmt.Sprintf("%s events/s", num(v))
+		if c := rate("BenchmarkAppend/chunk=256/appenders=1"); c > 0 {
+			g.Measured += fmt.Sprintf(" (one appender of 256-event chunks: %s)", num(c))
+		}
 		g.Met = met(v >= 50_000)
 	}
 	return g
@@ -181,7 +184,7 @@ func writeProfiles(b *strings.Builder, r *Results) {
 	}
 	b.WriteString("\n## CPU profile shares\n\n")
 	b.WriteString("Share of each ura system's CPU samples by stage, from a CPU profile (`/debug/pprof/profile` on the ops listener, `ops_profiling`) taken during its keep-alive cell at the highest concurrency. " +
-		"Each sample is charged to the leaf-most function of its stack that a stage names (deploy/bench/README.md lists them); allocation and garbage collection are gc+runtime. Raw profiles: var/bench/profiles/ (`go tool pprof`).\n\n")
+		"Each sample is charged to the leaf-most function of its stack that a stage names (deploy/bench/README.md lists them); allocation and the garbage collection it causes go to the stage that allocates; only background GC and the scheduler are gc+runtime. Raw profiles: var/bench/profiles/ (`go tool pprof`).\n\n")
 	writeProfileTable(b, r.Profiles)
 }
 
