@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.etcd.io/bbolt"
 
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/certs/devpki"
@@ -60,7 +61,8 @@ func TestOutboxSurvivesKill9(t *testing.T) {
 	if err := devpki.Init(devpki.InitOptions{Dir: pki}); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("back office", func(t *testing.T) { outboxKillBackOffice(t, pki) })
+	t.Run("back office", func(t *testing.T) { outboxKillBackOffice(t, pki, false) })
+	t.Run("back office, embedded store", func(t *testing.T) { outboxKillBackOffice(t, pki, true) })
 	t.Run("peer gateway", func(t *testing.T) { outboxKillPeer(t, pki) })
 }
 
@@ -100,11 +102,7 @@ sign:
   member: AL/GOV/URA
 %[5]spolicy:
   timeout: 5s
-store:
-  driver: postgres
-  dsn: %[6]s
-  schema: %[7]s
-audit:
+%[10]saudit:
   driver: postgres
   dsn: %[6]s
   schema: %[7]s_audit
@@ -128,6 +126,9 @@ type outboxSender struct {
 	dsn     string
 	aim     *http.Client
 	runs    int
+	// embedded: the records, and so the outbox's queues, are in the
+	// embedded store's file (data/ura.db), not PostgreSQL.
+	embedded bool
 
 	mu    sync.Mutex
 	child *gatewayChild
@@ -141,6 +142,14 @@ type outboxPeer struct{ member, peers string }
 // under upstream.destinations.
 func newOutboxSender(t *testing.T, pki string, peer outboxPeer, dests string) *outboxSender {
 	t.Helper()
+	return newOutboxSenderOn(t, pki, peer, dests, false)
+}
+
+// newOutboxSenderOn is newOutboxSender with the records in the embedded
+// store (embedded): the outbox then keeps its queues in the store's file,
+// where a push's records and their entries are one commit.
+func newOutboxSenderOn(t *testing.T, pki string, peer outboxPeer, dests string, embedded bool) *outboxSender {
+	t.Helper()
 	vaultAddr, vaultToken := testenv.Vault(t)
 	dsn := testenv.Postgres(t)
 	b := make([]byte, 6)
@@ -148,8 +157,13 @@ func newOutboxSender(t *testing.T, pki string, peer outboxPeer, dests string) *o
 	s := &outboxSender{dsn: dsn, schema: "outbox_" + hex.EncodeToString(b), aim: tgClient(t, pki, "AL_GOV_AIM", "ca.crt")}
 	t.Cleanup(func() { s.dropSchemas() })
 	port, opsPort := testenv.FreePort(t), testenv.FreePort(t)
+	storeSection := fmt.Sprintf("store:\n  driver: postgres\n  dsn: %s\n  schema: %s\n", dsn, s.schema)
+	if embedded {
+		storeSection = "store:\n  driver: embedded\n  path: data/ura.db\n"
+	}
+	s.embedded = embedded
 	s.fx = tgFixture(t, pki, vaultToken, port, opsPort, fmt.Sprintf(outboxSenderConfig,
-		port, opsPort, pki, vaultAddr, peer.peers, dsn, s.schema, dests, peer.member))
+		port, opsPort, pki, vaultAddr, peer.peers, dsn, s.schema, dests, peer.member, storeSection))
 	s.dataDir = filepath.Join(s.fx.dir, "replica-data")
 	s.fx.env = append(s.fx.env, "URA_DATA_DIR="+s.dataDir)
 	t.Cleanup(func() {
@@ -253,13 +267,21 @@ func (s *outboxSender) stop(t *testing.T, dest string) (queued, parked, sent []u
 		t.Errorf("SIGTERM ended the sender with %v", err)
 	}
 	// The file as the next run would find it, where URA_DATA_DIR put it;
-	// no destination is configured, so nothing is sent from it.
+	// no destination is configured, so nothing is sent from it. With the
+	// embedded store the queues are in the store's file.
 	path := filepath.Join(s.dataDir, "outbox.db")
-	if _, err := os.Stat(path); err != nil {
+	opts := upstream.Options{Logger: slog.New(slog.DiscardHandler)}
+	if s.embedded {
+		db, err := bbolt.Open(filepath.Join(s.fx.dir, "data", "ura.db"), 0o600, &bbolt.Options{Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = db.Close() }()
+		opts.DB = db
+	} else if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the sender's outbox is not under URA_DATA_DIR: %v", err)
 	}
-	ob, err := upstream.Open(config.Upstream{Outbox: config.Outbox{Path: path}}, nil,
-		upstream.Options{Logger: slog.New(slog.DiscardHandler)})
+	ob, err := upstream.Open(config.Upstream{Outbox: config.Outbox{Path: path}}, nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,9 +477,12 @@ func (bo *backOffice) set(f func(bo *backOffice)) {
 // more, it delivers the rest. The back office stores every record once,
 // each request under the record's own key with the same bytes as before,
 // and the one whose answer was lost comes again, under the same key.
-func outboxKillBackOffice(t *testing.T, pki string) {
+//
+// With embedded, the records and the queues share the embedded store's
+// file and its transactions, and the same must hold.
+func outboxKillBackOffice(t *testing.T, pki string, embedded bool) {
 	bo := newBackOffice(t, pki)
-	s := newOutboxSender(t, pki, outboxPeer{}, fmt.Sprintf(`    - name: backoffice
+	s := newOutboxSenderOn(t, pki, outboxPeer{}, fmt.Sprintf(`    - name: backoffice
       kind: http
       url: %s
       member: AL/GOV/AIM
@@ -468,7 +493,7 @@ func outboxKillBackOffice(t *testing.T, pki string) {
       timeout: 30s
       backoff_initial: 100ms
       backoff_max: 500ms
-`, bo.url, pki))
+`, bo.url, pki), embedded)
 	bo.kill = s.kill9
 	ids := outboxIDs("AIM-LIC-2026-OB")
 
@@ -497,6 +522,13 @@ func outboxKillBackOffice(t *testing.T, pki string) {
 	queued, parked, _ := s.stop(t, "backoffice")
 	if len(queued) != 0 || len(parked) != 0 {
 		t.Errorf("the outbox holds %d queued and %d parked entries: %+v %+v", len(queued), len(parked), queued, parked)
+	}
+	if embedded {
+		// The entries queued in run 1 were delivered after a kill -9, so
+		// they were durable; and nowhere but in the store's file.
+		if _, err := os.Stat(filepath.Join(s.dataDir, "outbox.db")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("an outbox file of its own beside the embedded store: %v", err)
+		}
 	}
 
 	ds := bo.deliveries()
