@@ -283,7 +283,7 @@ func (d *destination) signedLine(ctx context.Context, x *release.Outcome) ([]byt
 	if err != nil {
 		return nil, "", fmt.Errorf("delivery payload: %w", err)
 	}
-	jws, err := d.signer.SignLabelled(ctx, sign.TypFederation, [][]byte{payload}, []json.RawMessage{x.Label})
+	jws, err := d.signer.SignLabelled(ctx, sign.TypFederation, [][]byte{payload}, []json.RawMessage{x.Label()})
 	if err == nil && len(jws) != 1 {
 		err = fmt.Errorf("signer returned %d signatures for 1 payload", len(jws))
 	}

@@ -254,8 +254,8 @@ func TestDecideTranslates(t *testing.T) {
 	if want := `{"id":"AIM-1","label":` + wantLabel + `}`; string(x.Body) != want {
 		t.Fatalf("body %s, want %s", x.Body, want)
 	}
-	if string(x.Label) != wantLabel {
-		t.Errorf("header label %s, want %s", x.Label, wantLabel)
+	if string(x.Label()) != wantLabel {
+		t.Errorf("header label %s, want %s", x.Label(), wantLabel)
 	}
 	if lbl["classification"] != "KONFIDENCIAL" || doc["secret"] != "x" {
 		t.Errorf("the stored document changed: %v", doc)
@@ -310,11 +310,42 @@ func TestDecideChunk(t *testing.T) {
 		}
 		want := Decide(context.Background(), &nowEngine{}, nil, m, rec)
 		if got[i].Record != rec || got[i].Verdict != want.Verdict || string(got[i].Body) != string(want.Body) ||
-			string(got[i].Label) != string(want.Label) || got[i].Decision.ID != "d-"+rec.ID {
+			string(got[i].Label()) != string(want.Label()) || got[i].Decision.ID != "d-"+rec.ID {
 			t.Errorf("record %s: chunk %s %s, alone %s %s", rec.ID, got[i].Verdict, got[i].Body, want.Verdict, want.Body)
 		}
 		if strings.Contains(string(got[i].Body), "x-") {
 			t.Errorf("record %s: redacted value delivered: %s", rec.ID, got[i].Body)
+		}
+	}
+}
+
+// The delivery payload written directly is the one json.Marshal writes.
+func TestPayloadIsEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	for _, d := range []sign.Delivery{
+		{Record: json.RawMessage(`{"id":"x"}`), DecisionID: "d", PolicyRevision: "r", Redactions: []verdict.Redaction{},
+			Translations: []verdict.Translation{}, Recipient: "AL/GOV/DPD", Issuer: "ura.test", IssuedAt: 1796600000},
+		{Record: json.RawMessage(`{"a":[1,2]}`), DecisionID: "<&>", PolicyRevision: "é\u2028\xff",
+			Redactions:   []verdict.Redaction{{Pointer: "/licence/contract_value", Rule: "redactions.customs.licence"}, {Pointer: "/bare"}},
+			Translations: []verdict.Translation{{From: verdict.Marking{PolicyID: "AL", Classification: "I KUFIZUAR"}, To: verdict.Marking{PolicyID: "NATO", Classification: "NATO RESTRICTED"}, Rule: "marking_map.AL"}},
+			Recipient:    "IT/GOV/MOD", Issuer: "q\"\\\n", IssuedAt: -1,
+			Release: &sign.ReleaseAuthority{ID: "rel-1", RecordID: "x", Version: 2, Recipient: "IT/GOV/MOD", ExpiresAt: at,
+				Approvals: []sign.ReleaseApproval{{Officer: "AL/GOV/AUDIT", At: at}}}},
+		{Record: json.RawMessage(`{}`)},
+	} {
+		rest := d
+		rest.Record = nil
+		tail, err := json.Marshal(struct {
+			sign.Delivery
+			Record json.RawMessage `json:"record,omitempty"`
+		}{Delivery: rest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append(append(append([]byte(`{"record":`), d.Record...), ','), tail[1:]...)
+		got, err := Payload(d)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Payload = %s (%v)\nwant      %s", got, err, want)
 		}
 	}
 }

@@ -190,7 +190,9 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 			return nil, nil, problem.Internal(fmt.Errorf("delivery payload %s: %w", x.Record.ID, err))
 		}
 		payloads = append(payloads, payload)
-		labels = append(labels, x.Label)
+		if p.proof == config.ProofJWS {
+			labels = append(labels, x.Label())
+		}
 		released = append(released, x.Record)
 		at = append(at, len(events))
 		events = append(events, ev)
