@@ -20,7 +20,7 @@ import (
 // Decode rebuilds a record from its stored JSON. The bytes were validated on
 // the way in, so this only re-reads them; it does not validate again.
 func Decode(raw []byte) (*records.Record, error) {
-	doc, err := decodeDoc(raw)
+	doc, err := records.DecodeStored(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +44,6 @@ func Decode(raw []byte) (*records.Record, error) {
 		return nil, errors.New("stored record has no kind or id")
 	}
 	return rec, nil
-}
-
-func decodeDoc(raw []byte) (map[string]any, error) {
-	return records.DecodeStored(raw)
 }
 
 func label(m map[string]any) (records.Label, error) {
@@ -78,7 +74,7 @@ func IndexOf(rec *records.Record) (Index, error) {
 	doc := rec.Doc
 	if doc == nil {
 		var err error
-		if doc, err = decodeDoc(rec.Raw); err != nil {
+		if doc, err = records.DecodeStored(rec.Raw); err != nil {
 			return ix, err
 		}
 	}
@@ -131,11 +127,11 @@ func SameContent(a, b []byte) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	da, err := decodeDoc(a)
+	da, err := records.DecodeStored(a)
 	if err != nil {
 		return false
 	}
-	db, err := decodeDoc(b)
+	db, err := records.DecodeStored(b)
 	if err != nil {
 		return false
 	}
