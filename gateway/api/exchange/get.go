@@ -166,16 +166,12 @@ func (h *Handlers) Trace(c *gin.Context) error {
 	})
 	p := h.pipeline(c, req, ratelimit.ClassTrace)
 	p.proof = proof
-	var (
-		out    = []Delivery{}
-		events []audit.Event
-	)
-	for chunk := range slices.Chunk(found, Chunk) {
-		d, ev, err := p.deliver(chunk)
-		if err != nil {
-			return err
-		}
-		out, events = append(out, d...), append(events, ev...)
+	out, events, err := p.deliver(found)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		out = []Delivery{}
 	}
 	brokering, bev, err := h.brokering(c, p, found, out)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,20 +78,42 @@ func (p *pipeline) charge(total int) error {
 	return p.h.kit.ChargeMore(p.c, p.class, total)
 }
 
-// deliver decides, redacts and signs one chunk of records. It returns the
-// released records in order and one audit event per record (withheld ones
-// are only there). Nothing is written to the caller or the audit log here:
-// commit the events, and only then write.
+// deliver decides, redacts and signs records, any number of them, and
+// returns the released ones in order and one audit event per record
+// (withheld ones are only there). Nothing is written to the caller or the
+// audit log here: commit the events, and only then write.
 //
-// The chunk is decided at once (release.DecideChunk): one time for all its
-// records, and one policy evaluation for the records the policy cannot
-// tell apart (gateway/ARCHITECTURE.md, "Request chain").
-func (p *pipeline) deliver(chunk []*records.Record) ([]Delivery, []audit.Event, error) {
-	decided := p.decideChunk(chunk)
-	for i := range decided {
-		p.tally(&decided[i])
+// Records are decided a chunk at a time (release.DecideChunk): one time
+// for all its records, and one policy evaluation for the records the
+// policy cannot tell apart (gateway/ARCHITECTURE.md, "Request chain").
+// They are signed in chunks of released records only (batch).
+func (p *pipeline) deliver(recs []*records.Record) ([]Delivery, []audit.Event, error) {
+	var (
+		b      = newBatch(p)
+		out    []Delivery
+		events []audit.Event
+	)
+	sign := func(n int) error {
+		d, ev, _, err := b.take(n)
+		out, events = append(out, d...), append(events, ev...)
+		return err
 	}
-	return p.release(decided)
+	for chunk := range slices.Chunk(recs, Chunk) {
+		decided := p.decideChunk(chunk)
+		for i := range decided {
+			p.tally(&decided[i])
+			b.add(&decided[i], "")
+		}
+		if b.full() {
+			if err := sign(Chunk); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if err := sign(b.pending()); err != nil {
+		return nil, nil, err
+	}
+	return out, events, nil
 }
 
 // decideChunk decides records at once without counting them: the caller
@@ -156,6 +179,13 @@ func (p *pipeline) endPolicy() {
 	p.deciding, p.verdicts = false, [3]int{}
 }
 
+// event is the audit event of one decision, before it is signed.
+func (p *pipeline) event(x *decided) audit.Event {
+	ev := p.req.Event(x.Verdict, 0)
+	x.Annotate(&ev)
+	return ev
+}
+
 // recordEvent is the audit event of one per-record decision.
 func recordEvent(req *chain.Request, rec *records.Record, decision string, d policy.Decision) audit.Event {
 	ev := req.Event(decision, 0)
@@ -164,7 +194,9 @@ func recordEvent(req *chain.Request, rec *records.Record, decision string, d pol
 }
 
 // release signs the released records of a chunk in one signer call, and
-// builds one audit event per decided record in their order. Under the
+// builds one audit event per decided record in their order. Callers pass
+// released records only (batch), so that a chunk's size says nothing of
+// what was withheld beside it. Under the
 // chunk profile that call signs one JWS, over the Merkle root of the
 // chunk's deliveries; under jws, one JWS per delivery.
 func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
@@ -179,8 +211,7 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 	)
 	for i := range chunk {
 		x := &chunk[i]
-		ev := p.req.Event(x.Verdict, 0)
-		x.Annotate(&ev)
+		ev := p.event(x)
 		if !x.Released() {
 			events = append(events, ev)
 			continue

@@ -69,18 +69,18 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 	var (
 		out      = []Delivery{}
 		events   []audit.Event
-		chunk    = make([]decided, 0, min(pp.limit, Chunk))
+		b        = newBatch(p)              // signs the page in chunks of released records
 		budget   = max(pp.limit, Lookahead) // withheld records this page may still decide
 		released int
 		next     = pp.q.After
 		more     bool
 	)
-	flush := func() error {
-		d, ev, err := p.release(chunk)
+	flush := func(n int) error {
+		d, ev, _, err := b.take(n)
 		if err != nil {
 			return err
 		}
-		out, events, chunk = append(out, d...), append(events, ev...), chunk[:0]
+		out, events = append(out, d...), append(events, ev...)
 		return nil
 	}
 	q := pp.q
@@ -121,9 +121,9 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 			}
 			p.tally(x)
 			next = cursors[i]
-			chunk = append(chunk, *x)
-			if len(chunk) == Chunk {
-				if err := flush(); err != nil {
+			b.add(x, next)
+			if b.full() {
+				if err := flush(Chunk); err != nil {
 					return err
 				}
 			}
@@ -145,8 +145,8 @@ func (h *Handlers) page(p *pipeline, pp pullParams) error {
 	if errors.Is(err, errStop) {
 		err = nil
 	}
-	if err == nil && len(chunk) > 0 {
-		err = flush()
+	if err == nil {
+		err = flush(b.pending())
 	}
 	if err != nil {
 		return queryProblem(err)
@@ -200,8 +200,6 @@ func (p *pipeline) unused(events *[]audit.Event, xs []decided) {
 		if len(xs[i].Expired) == 0 {
 			continue
 		}
-		ev := p.req.Event(xs[i].Verdict, 0)
-		xs[i].Annotate(&ev)
-		*events = append(*events, ev)
+		*events = append(*events, p.event(&xs[i]))
 	}
 }

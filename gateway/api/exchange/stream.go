@@ -31,47 +31,44 @@ type Trailer struct {
 }
 
 // stream answers NDJSON, one chunk at a time straight from the store's
-// scan, so memory stays flat however many records match. Each chunk is
-// charged, decided, signed and audited before its first byte is written.
+// scan, so memory stays flat however many records match.
 //
-// A chunk costs Chunk records (or what is left of the stream's limit),
+// The store is read in scans of Chunk records; each scan is charged and
+// decided as it comes. What is released is signed, audited, written and
+// flushed in chunks of Chunk released records (batch), carried from scan
+// to scan: neither a chunk's size nor when its lines arrive says how many
+// records beside them policy withheld. Every chunk's events, and those of
+// the withheld decisions before it, are committed before its first byte
+// is written.
+//
+// A scan costs Chunk records (or what is left of the stream's limit),
 // however many of them the store found and policy released: the first
-// chunk is paid even when nothing matches, so an empty answer and an answer
+// scan is paid even when nothing matches, so an empty answer and an answer
 // of withheld records cost the same, and nothing is refunded. Only the
-// number of chunks depends on what the store holds, so hidden records can
-// show in the quota at a granularity of Chunk, never one by one.
+// number of scans depends on what the store holds, so hidden records can
+// show in the quota, and in how long a stream takes, at a granularity of
+// Chunk, never one by one. What a refused or stopped scan leaves ends the
+// stream after the released records already paid for are sent.
 func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 	c := p.c
 	var (
-		chunk    = make([]*records.Record, 0, Chunk)
-		lastSeen string
-		resume   = pp.q.After // cursor behind the last chunk written
-		started  bool
-		charged  int
-		sent     int
-		line     []byte
-		digest   = sha256.New() // of every record line written, in order
+		scan    = make([]*records.Record, 0, Chunk)
+		at      = make([]string, 0, Chunk) // each scanned record's cursor
+		b       = newBatch(p)
+		seen    string       // cursor of the last record read
+		decided string       // cursor of the last record decided
+		resume  = pp.q.After // cursor behind what was sent and audited
+		scans   int
+		started bool
+		charged int
+		sent    int
+		line    []byte
+		digest  = sha256.New() // of every record line written, in order
 	)
-	flush := func() error {
-		if started && stopped(h.deps.Stopping) {
-			// The gateway is stopping: the stream ends here, signed, with
-			// where to resume, rather than be cut when the stop's timeout
-			// passes (ARCHITECTURE.md, Replicas).
-			return errStopping
-		}
-		if len(chunk) > 0 || charged == 0 {
-			cost := Chunk
-			if pp.limit > 0 {
-				cost = max(1, min(Chunk, pp.limit-charged))
-			}
-			// Once the status line is sent, a refusal ends the stream in
-			// its trailer instead of a 429.
-			if err := p.charge(charged + cost); err != nil {
-				return err
-			}
-			charged += cost
-		}
-		d, events, err := p.deliver(chunk)
+	// send commits the events gathered so far and writes the first n
+	// released records. The first send also writes the status line.
+	send := func(n int) error {
+		d, events, last, err := b.take(n)
 		if err != nil {
 			return err
 		}
@@ -95,22 +92,86 @@ func (h *Handlers) stream(p *pipeline, pp pullParams) error {
 		digest.Write(line)
 		c.Writer.Flush()
 		sent += len(d)
-		resume = lastSeen
-		chunk = chunk[:0]
+		// Once nothing decided waits, everything up to the last record
+		// decided is settled; otherwise resume after the last one sent
+		// (the withheld records after it are decided again, and audited
+		// again, by the stream that resumes).
+		switch {
+		case b.pending() == 0:
+			resume = decided
+		case last != "":
+			resume = last
+		}
+		return nil
+	}
+	// ended sends what was decided and paid for, then ends with err.
+	ended := func(err error) error {
+		if !started && b.pending() == 0 {
+			// Nothing released yet: the refusal is the answer, and the
+			// decisions made so far are audited if they can be.
+			if events := b.settle(); len(events) > 0 {
+				_ = p.commit(events)
+			}
+			return err
+		}
+		if e := send(b.pending()); e != nil {
+			return e
+		}
+		return err
+	}
+	decide := func() error {
+		if scans > 0 && stopped(h.deps.Stopping) {
+			// The gateway is stopping: the stream ends here, signed, with
+			// where to resume, rather than be cut when the stop's timeout
+			// passes (ARCHITECTURE.md, Replicas).
+			return ended(errStopping)
+		}
+		if len(scan) > 0 || charged == 0 {
+			cost := Chunk
+			if pp.limit > 0 {
+				cost = max(1, min(Chunk, pp.limit-charged))
+			}
+			// Once the status line is sent, a refusal ends the stream in
+			// its trailer instead of a 429.
+			if err := p.charge(charged + cost); err != nil {
+				return ended(err)
+			}
+			charged += cost
+		}
+		xs := p.decideChunk(scan)
+		for i := range xs {
+			p.tally(&xs[i])
+			b.add(&xs[i], at[i])
+		}
+		scans++
+		decided = seen
+		scan, at = scan[:0], at[:0]
+		for b.full() {
+			if err := send(Chunk); err != nil {
+				return err
+			}
+		}
+		// Withheld events do not wait without end for a chunk to fill.
+		if b.withheld >= 4*Chunk {
+			return p.commit(b.settle())
+		}
 		return nil
 	}
 	q := pp.q
 	q.Limit = pp.limit
 	err := h.query(c.Request.Context(), q, func(rec *records.Record, cursor string) error {
-		chunk = append(chunk, rec)
-		lastSeen = cursor
-		if len(chunk) == Chunk {
-			return flush()
+		scan, at = append(scan, rec), append(at, cursor)
+		seen = cursor
+		if len(scan) == Chunk {
+			return decide()
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush() // the rest, or, for an empty result, the request's audit event
+		// The rest, or, for an empty result, the request's audit event.
+		if err = decide(); err == nil {
+			err = send(b.pending())
+		}
 	}
 	if err != nil && !started {
 		return queryProblem(err)

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ura-gateway/ura/gateway/api/apitest"
+	"github.com/ura-gateway/ura/gateway/api/exchange"
+	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
+)
+
+// TestOracleChunksHiddenEqualsMissing: under the chunk profile a chunk's
+// tree_size and where one tree ends are signed, and a stream is flushed
+// once per chunk. A gateway holding 300 records a partner may see and,
+// between them, 150 it may not, must cut its answers exactly as one that
+// holds the 300 alone: the same records, leaf indexes and tree sizes, in a
+// stream and in a page. Were chunks cut per scan of the store, the first
+// tree would hold the visible records among the first 256 stored (171),
+// not 256.
+func TestOracleChunksHiddenEqualsMissing(t *testing.T) {
+	const visible = 300
+	shapes := func(withHidden bool) (stream, page []string) {
+		e, _ := oracleEnv(t)
+		var docs []map[string]any
+		for i := range visible {
+			docs = append(docs, oracleLicence(t, 3000+2*i, false))
+			if withHidden && i%2 == 0 {
+				docs = append(docs, oracleLicence(t, 3001+2*i, true))
+			}
+		}
+		for len(docs) > 0 {
+			n := min(len(docs), 150)
+			oraclePush(t, e, docs[:n]...)
+			docs = docs[n:]
+		}
+		partner := e.as("IT/GOV/HIDDEN")
+		s := partner.do(http.MethodGet, "/v1/records?kind=licence", "", exchange.NDJSON+`; profile="`+exchange.ProfileChunk+`"`, nil)
+		if s.status != http.StatusOK {
+			t.Fatalf("stream: %d %s", s.status, s.body)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(s.body))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var line struct {
+				ID       string `json:"id"`
+				Records  *int   `json:"records"`
+				Complete bool   `json:"complete"`
+				Proof    *struct {
+					LeafIndex int `json:"leaf_index"`
+					TreeSize  int `json:"tree_size"`
+				} `json:"proof"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatalf("stream line %q: %v", sc.Text(), err)
+			}
+			switch {
+			case line.Records != nil:
+				stream = append(stream, fmt.Sprintf("trailer %d %v", *line.Records, line.Complete))
+			case line.Proof == nil:
+				t.Fatalf("a stream line without its proof: %s", sc.Text())
+			default:
+				stream = append(stream, fmt.Sprintf("%s %d/%d", line.ID, line.Proof.LeafIndex, line.Proof.TreeSize))
+			}
+		}
+		pg := partner.do(http.MethodGet, fmt.Sprintf("/v1/records?kind=licence&limit=%d", visible), "",
+			`application/json; profile="`+exchange.ProfileChunk+`"`, nil)
+		if pg.status != http.StatusOK {
+			t.Fatalf("page: %d %s", pg.status, pg.body)
+		}
+		var p struct {
+			Records []struct {
+				ID    string `json:"id"`
+				Proof struct {
+					LeafIndex int `json:"leaf_index"`
+					TreeSize  int `json:"tree_size"`
+				} `json:"proof"`
+			} `json:"records"`
+			More bool `json:"more"`
+		}
+		if err := json.Unmarshal(pg.body, &p); err != nil {
+			t.Fatalf("page: %v", err)
+		}
+		for _, r := range p.Records {
+			page = append(page, fmt.Sprintf("%s %d/%d", r.ID, r.Proof.LeafIndex, r.Proof.TreeSize))
+		}
+		page = append(page, fmt.Sprintf("more %v", p.More))
+		return stream, page
+	}
+	hiddenStream, hiddenPage := shapes(true)
+	missingStream, missingPage := shapes(false)
+	if len(missingStream) != visible+1 || !strings.HasSuffix(missingStream[0], " 0/256") ||
+		!strings.HasSuffix(missingStream[visible-1], " 43/44") {
+		t.Fatalf("the stream of %d visible records is not two trees of 256 and 44: %v … %v",
+			visible, missingStream[0], missingStream[len(missingStream)-2:])
+	}
+	for what, pair := range map[string][2][]string{"stream": {hiddenStream, missingStream}, "page": {hiddenPage, missingPage}} {
+		h, m := strings.Join(pair[0], "\n"), strings.Join(pair[1], "\n")
+		if h != m {
+			for i := range min(len(pair[0]), len(pair[1])) {
+				if pair[0][i] != pair[1][i] {
+					t.Errorf("%s: line %d is %q beside hidden records, %q without them", what, i, pair[0][i], pair[1][i])
+					break
+				}
+			}
+			t.Errorf("%s: %d lines beside hidden records, %d without them", what, len(pair[0]), len(pair[1]))
+		}
+	}
+}
+
+// TestStreamResumesBetweenChunks: records released from a scan wait for
+// their chunk; when the rate limit refuses the next scan, the stream sends
+// what was paid for, ends with an error trailer, and its next_cursor
+// resumes right behind it: every visible record once, in order, none lost
+// between the two streams, under the embedded policy.
+func TestStreamResumesBetweenChunks(t *testing.T) {
+	lim := apitest.NewLimiter(map[ratelimit.Class]int{ratelimit.ClassPull: exchange.Chunk})
+	e := startGateway(t, withEmbeddedPolicy(), withLimiter(lim))
+	var want []string
+	var all []map[string]any
+	for i := range 300 {
+		all = append(all, oracleLicence(t, 5000+2*i, false))
+		want = append(want, fmt.Sprintf("AIM-LIC-2026-%06d", 5000+2*i))
+		if i%2 == 0 {
+			all = append(all, oracleLicence(t, 5001+2*i, true))
+		}
+	}
+	for len(all) > 0 {
+		n := min(len(all), 150)
+		oraclePush(t, e, all[:n]...)
+		all = all[n:]
+	}
+	read := func(path string) (ids []string, tr exchange.Trailer) {
+		r := e.as("IT/GOV/MOD").do(http.MethodGet, path, "", exchange.NDJSON+`; profile="`+exchange.ProfileChunk+`"`, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+		for _, l := range lines[:len(lines)-1] {
+			var d exchange.Delivery
+			if err := json.Unmarshal([]byte(l), &d); err != nil || d.Proof == nil {
+				t.Fatalf("line %s: %v", l, err)
+			}
+			ids = append(ids, d.ID)
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tr); err != nil {
+			t.Fatal(err)
+		}
+		return ids, tr
+	}
+	first, tr := read("/v1/records?kind=licence")
+	if tr.Complete || tr.Error["type"] != problem.TypeRateLimited || tr.Records != len(first) || len(first) == 0 || len(first) >= exchange.Chunk {
+		t.Fatalf("the refused stream sent %d records, trailer %+v", len(first), tr)
+	}
+	lim.SetBudget(nil)
+	rest, tr2 := read("/v1/records?kind=licence&cursor=" + tr.NextCursor)
+	if !tr2.Complete {
+		t.Fatalf("resumed stream: %+v", tr2)
+	}
+	if got := strings.Join(append(first, rest...), ","); got != strings.Join(want, ",") {
+		t.Errorf("the two streams sent %d+%d records, want the %d visible ones once each, in order", len(first), len(rest), len(want))
+	}
+}
