@@ -29,6 +29,25 @@ deny contains reason("clearance_insufficient", msg) if {
 	msg := sprintf("%v is %v; %v is cleared to %v", [rec(["id"]), rec(["label", "classification"]), who("member"), who("clearance")])
 }
 
+# Restrictive categories (STANAG 4774: all must match). A record whose
+# label carries a restrictive category is released only to a member granted
+# every value of it (input.caller.categories, from the member registry: a
+# member is granted none unless configured). No other rule, and no
+# two-person release, lifts this one.
+category_not_held contains [cat.name, v] if {
+	some cat in input.record.label.categories
+	cat.type == "restrictive"
+	some v in cat.values
+	not v in object.get(input.caller, ["categories", cat.name], [])
+}
+
+deny contains reason("category_not_held", msg) if {
+	input.action == "pull"
+	registered
+	count(category_not_held) > 0
+	msg := sprintf("%v carries restrictive categories %v is not granted", [rec(["id"]), who("member")])
+}
+
 # Releasable To: the caller's nation (NATO for the liaison office), or a
 # group listed in data.ura_data.groups whose members include it (NATO: the
 # member nations and NATO bodies; EU: the member states and EU bodies). The

@@ -31,6 +31,38 @@ test_unknown_classification_denied if {
 	denied_with(decide(aim, "pull", odd), "clearance_insufficient")
 }
 
+# Restrictive categories: every value of each must be granted.
+
+crypto_licence := json.patch(licence, [{"op": "add", "path": "/label/categories", "value": [
+	{"type": "informative", "name": "Programme", "values": ["ALTAY"]},
+	{"type": "restrictive", "name": "Special Access", "values": ["CRYPTO", "ATOMAL"]},
+]}])
+
+test_restrictive_category_withheld_without_grant if {
+	denied_with(decide(aim, "pull", crypto_licence), "category_not_held")
+	denied_with(decide(mod, "pull", crypto_licence), "category_not_held")
+}
+
+test_restrictive_category_withheld_with_some_values if {
+	some_of := object.union(aim, {"categories": {"Special Access": ["CRYPTO"]}})
+	denied_with(decide(some_of, "pull", crypto_licence), "category_not_held")
+	other_name := object.union(aim, {"categories": {"Special": ["CRYPTO", "ATOMAL"]}})
+	denied_with(decide(other_name, "pull", crypto_licence), "category_not_held")
+}
+
+test_restrictive_category_released_with_every_value if {
+	granted := object.union(aim, {"categories": {"Special Access": ["ATOMAL", "CRYPTO", "BOHEMIA"]}})
+	allowed(decide(granted, "pull", crypto_licence))
+}
+
+test_informative_and_permissive_categories_need_no_grant if {
+	info := json.patch(licence, [{"op": "add", "path": "/label/categories", "value": [
+		{"type": "informative", "name": "Programme", "values": ["ALTAY"]},
+		{"type": "permissive", "name": "Releasable To", "values": ["ALB", "NATO"]},
+	]}])
+	allowed(decide(aim, "pull", info))
+}
+
 # Releasable To.
 
 test_albanian_institutions_see_alb_releasable if {

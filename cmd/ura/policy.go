@@ -251,7 +251,7 @@ func runPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		for _, m := range cfg.Members {
 			if m.ID == *member {
-				caller = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles}
+				caller = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles, Categories: m.Categories}
 				registered = true
 			}
 		}

@@ -17,6 +17,9 @@ type Member struct {
 	Kind      string   `yaml:"kind"`
 	Clearance string   `yaml:"clearance"`
 	Roles     []string `yaml:"roles"`
+	// Categories grants values of STANAG 4774 restrictive categories, by
+	// category name (identity.Member.Categories).
+	Categories map[string][]string `yaml:"categories"`
 }
 
 // Kinds of member, and classifications lowest first, as gateway/ARCHITECTURE.md
@@ -29,6 +32,7 @@ var (
 var (
 	nationPattern = regexp.MustCompile(`^([A-Z]{3}|NATO|EU)$`)
 	rolePattern   = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,63}$`)
+	categoryName  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 ._-]{0,63}$`)
 )
 
 func validateMembers(root *validator, members []Member, cas []ClientCA, sign Sign) {
@@ -64,6 +68,20 @@ func validateMembers(root *validator, members []Member, cas []ClientCA, sign Sig
 		for j, r := range m.Roles {
 			if !rolePattern.MatchString(r) {
 				v.add(indexPath("roles", j), "%q: roles are lower-case words ([a-z0-9_.:-])", r)
+			}
+		}
+		for name, values := range m.Categories {
+			// The label schema's bounds for a category's name and values.
+			if !categoryName.MatchString(name) {
+				v.add("categories", "%q: a category name is a letter, then up to 63 letters, digits, spaces or ._-", name)
+			}
+			if len(values) == 0 || len(values) > 64 {
+				v.add("categories."+name, "must grant between 1 and 64 values; got %d", len(values))
+			}
+			for j, val := range values {
+				if strings.TrimSpace(val) == "" || len(val) > 128 {
+					v.add(indexPath("categories."+name, j), "a value is a non-blank string of at most 128 bytes")
+				}
 			}
 		}
 	}
@@ -112,7 +130,7 @@ func validateGateway(v *validator, m Member, cas []ClientCA, sign Sign) {
 func (c *Config) Registry() *identity.Registry {
 	members := make([]identity.Member, len(c.Members))
 	for i, m := range c.Members {
-		members[i] = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles}
+		members[i] = identity.Member{ID: m.ID, Name: m.Name, Nation: m.Nation, Kind: m.Kind, Clearance: m.Clearance, Roles: m.Roles, Categories: m.Categories}
 	}
 	return identity.NewRegistry(members)
 }

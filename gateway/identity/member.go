@@ -17,6 +17,11 @@ type Member struct {
 	Kind      string   `json:"kind"`
 	Clearance string   `json:"clearance"`
 	Roles     []string `json:"roles"`
+	// Categories are the values of STANAG 4774 restrictive categories the
+	// member is granted, by category name: a record whose label carries a
+	// restrictive category is released only to a member granted every one
+	// of its values (the policy's category_not_held).
+	Categories map[string][]string `json:"categories,omitempty"`
 }
 
 // HasRole reports whether the member holds role.

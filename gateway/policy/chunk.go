@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,7 +213,8 @@ func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
 }
 
 func sameMember(a, b identity.Member) bool {
-	return a.ID == b.ID && a.Nation == b.Nation && a.Kind == b.Kind && a.Clearance == b.Clearance && slices.Equal(a.Roles, b.Roles)
+	return a.ID == b.ID && a.Nation == b.Nation && a.Kind == b.Kind && a.Clearance == b.Clearance && slices.Equal(a.Roles, b.Roles) &&
+		maps.EqualFunc(a.Categories, b.Categories, slices.Equal)
 }
 
 // lookupInput is the value at p below the input document lazyInput builds

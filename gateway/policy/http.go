@@ -182,13 +182,17 @@ func inputDocument(in Input) (map[string]any, error) {
 		if roles == nil {
 			roles = []string{}
 		}
-		doc["caller"] = map[string]any{
+		caller := map[string]any{
 			"member":    in.Caller.ID,
 			"nation":    in.Caller.Nation,
 			"kind":      in.Caller.Kind,
 			"clearance": in.Caller.Clearance,
 			"roles":     roles,
 		}
+		if len(in.Caller.Categories) > 0 {
+			caller["categories"] = in.Caller.Categories
+		}
+		doc["caller"] = caller
 	}
 	if in.Registers != nil {
 		doc["registers"] = in.Registers.Doc()

@@ -57,13 +57,25 @@ func callerDoc(m identity.Member) map[string]any {
 	for i, r := range m.Roles {
 		roles[i] = r
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"member":    m.ID,
 		"nation":    m.Nation,
 		"kind":      m.Kind,
 		"clearance": m.Clearance,
 		"roles":     roles,
 	}
+	if len(m.Categories) > 0 {
+		cats := make(map[string]any, len(m.Categories))
+		for name, values := range m.Categories {
+			vs := make([]any, len(values))
+			for i, v := range values {
+				vs[i] = v
+			}
+			cats[name] = vs
+		}
+		doc["categories"] = cats
+	}
+	return doc
 }
 
 // convertible reports whether ast.InterfaceToValue converts v directly and

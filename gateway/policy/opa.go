@@ -525,6 +525,13 @@ func buildInput(in Input) (ast.Value, error) {
 			[2]*ast.Term{ast.InternedTerm("clearance"), ast.StringTerm(in.Caller.Clearance)},
 			[2]*ast.Term{ast.InternedTerm("roles"), ast.ArrayTerm(roles...)},
 		)
+		if len(in.Caller.Categories) > 0 {
+			cats, err := ast.InterfaceToValue(in.Caller.Categories)
+			if err != nil {
+				return nil, fmt.Errorf("caller categories: %w", err)
+			}
+			caller.Insert(ast.InternedTerm("categories"), ast.NewTerm(cats))
+		}
 		kvs = append(kvs, [2]*ast.Term{ast.InternedTerm("caller"), ast.NewTerm(caller)})
 	}
 	if in.Registers != nil {

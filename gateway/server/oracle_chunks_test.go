@@ -11,6 +11,7 @@ import (
 
 	"github.com/ura-gateway/ura/gateway/api/apitest"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
@@ -164,5 +165,46 @@ func TestStreamResumesBetweenChunks(t *testing.T) {
 	}
 	if got := strings.Join(append(first, rest...), ","); got != strings.Join(want, ",") {
 		t.Errorf("the two streams sent %d+%d records, want the %d visible ones once each, in order", len(first), len(rest), len(want))
+	}
+}
+
+// TestOracleCategoryHiddenEqualsMissing: a licence releasable to Italy
+// whose label carries a restrictive category is withheld from a partner
+// the registry grants none of it (category_not_held): GET answers as for
+// an id nothing has, with the same audit work; a partner granted the
+// category's value receives it.
+func TestOracleCategoryHiddenEqualsMissing(t *testing.T) {
+	e, _ := oracleEnv(t, withConfig(func(cfg *config.Config) {
+		cfg.Members = append(cfg.Members, config.Member{ID: "IT/GOV/CLEARED", Name: "Partner granted a category",
+			Nation: "ITA", Kind: "partner", Clearance: "CONFIDENTIAL", Categories: map[string][]string{"Special Access": {"ALTAY"}}})
+	}))
+	restricted := oracleLicence(t, 700, false, "label.categories", []any{
+		map[string]any{"type": "restrictive", "name": "Special Access", "values": []any{"ALTAY"}}})
+	oraclePush(t, e, restricted)
+	const id, missingID = "AIM-LIC-2026-000700", "AIM-LIC-2026-000709"
+	n := len(e.audit.All())
+	hidden := e.as("IT/GOV/HIDDEN").get("/v1/records/" + id)
+	hiddenWork := oracleWork(e, n)
+	var reasons []string
+	for _, ev := range e.audit.All()[n:] {
+		for _, r := range ev.Reasons {
+			reasons = append(reasons, r.Code)
+		}
+	}
+	n = len(e.audit.All())
+	missing := e.as("IT/GOV/MISSING").get("/v1/records/" + missingID)
+	missingWork := oracleWork(e, n)
+	oracleSame(t, "get", hidden, missing, id, missingID, "Special Access", "ALTAY")
+	if hidden.status != http.StatusNotFound || strings.Join(hiddenWork, ",") != strings.Join(missingWork, ",") {
+		t.Errorf("hidden: %d; audit work %v, for the missing id %v", hidden.status, hiddenWork, missingWork)
+	}
+	if !strings.Contains(strings.Join(reasons, ","), "category_not_held") {
+		t.Errorf("the withheld get was audited with %v, want category_not_held", reasons)
+	}
+	if r := e.as("IT/GOV/CLEARED").get("/v1/records/" + id); r.status != http.StatusOK {
+		t.Errorf("a partner granted the category: %d %s", r.status, r.body)
+	}
+	if p := exPage(t, e.as("IT/GOV/HIDDEN").get("/v1/records?kind=licence&limit=10")); len(p.Records) != 0 {
+		t.Errorf("a page gave the partner without the category %v", oracleIDs(p))
 	}
 }
