@@ -35,12 +35,12 @@ const (
 
 // Outbox is the durable outbox: Enqueue writes one entry per destination
 // that takes the record's kind and returns once the file is synced; one
-// worker per destination delivers its entries in order. Nothing is decided
-// at enqueue: just before each attempt the worker reads the record's
-// current version from the store, has the policy decide it as a pull by
-// the destination's member (gateway/release), appends that decision to the
-// audit log, and only then sends what the decision releases
-// (gateway/ARCHITECTURE.md, "Outbound"). An entry leaves the queue when the
+// worker per destination delivers its entries in order, a batch at a time
+// (deliverBatch). Nothing is decided at enqueue: just before each attempt
+// the worker reads the record's current version from the store, has the
+// policy decide it as a pull by the destination's member (gateway/release),
+// appends that decision to the audit log, and only then sends what the
+// decision releases (gateway/ARCHITECTURE.md, "Outbound"). An entry leaves the queue when the
 // destination has it (2xx, or 409 for one it already had; from a peer
 // gateway, a signed receipt that verifies and matches), when the policy
 // withholds it, or when a newer version is stored. An entry the destination
