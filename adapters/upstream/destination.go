@@ -274,25 +274,37 @@ type fedLine struct {
 	JWS string `json:"jws"`
 }
 
-// signedLine signs what x releases for the peer as a sign.Delivery bound
-// to the peer's member ID and to the delivery-time decision, so the peer can
-// tell it was meant for it, by whom, under which decision and with which
-// redactions. It returns the NDJSON line and the signing kid.
-func (d *destination) signedLine(ctx context.Context, x *release.Outcome) ([]byte, string, error) {
-	payload, err := x.Delivery(d.who.ID, d.issuer, time.Now().Unix())
+// signedLines signs what each of xs releases for the peer, with one
+// signer call, as a sign.Delivery bound to the peer's member ID and to the
+// delivery-time decision, so the peer can tell it was meant for it, by
+// whom, under which decision and with which redactions. It returns each
+// one's NDJSON line and signing kid.
+func (d *destination) signedLines(ctx context.Context, xs []*release.Outcome) ([][]byte, []string, error) {
+	iat := time.Now().Unix()
+	payloads := make([][]byte, len(xs))
+	labels := make([]json.RawMessage, len(xs))
+	for i, x := range xs {
+		p, err := x.Delivery(d.who.ID, d.issuer, iat)
+		if err != nil {
+			return nil, nil, fmt.Errorf("delivery payload: %w", err)
+		}
+		payloads[i], labels[i] = p, x.Label()
+	}
+	jws, err := d.signer.SignLabelled(ctx, sign.TypFederation, payloads, labels)
+	if err == nil && len(jws) != len(xs) {
+		err = fmt.Errorf("signer returned %d signatures for %d payloads", len(jws), len(xs))
+	}
 	if err != nil {
-		return nil, "", fmt.Errorf("delivery payload: %w", err)
+		return nil, nil, fmt.Errorf("signing for peer %s: %w", d.who.ID, err)
 	}
-	jws, err := d.signer.SignLabelled(ctx, sign.TypFederation, [][]byte{payload}, []json.RawMessage{x.Label()})
-	if err == nil && len(jws) != 1 {
-		err = fmt.Errorf("signer returned %d signatures for 1 payload", len(jws))
+	lines := make([][]byte, len(jws))
+	kids := make([]string, len(jws))
+	for i, j := range jws {
+		line, err := json.Marshal(fedLine{JWS: j})
+		if err != nil {
+			return nil, nil, err
+		}
+		lines[i], kids[i] = append(line, '\n'), sign.KeyID(j)
 	}
-	if err != nil {
-		return nil, "", fmt.Errorf("signing for peer %s: %w", d.who.ID, err)
-	}
-	line, err := json.Marshal(fedLine{JWS: jws[0]})
-	if err != nil {
-		return nil, "", err
-	}
-	return append(line, '\n'), sign.KeyID(jws[0]), nil
+	return lines, kids, nil
 }

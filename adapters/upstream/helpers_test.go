@@ -26,14 +26,14 @@ import (
 // pki is an in-test PKI: a root and issuing intermediate the gateway and the
 // back office both trust, and a foreign root nobody trusts.
 type pki struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	root    *certs.CA
 	inter   *certs.CA
 	foreign *certs.CA
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{t: t, dir: t.TempDir()}
 	var err error
@@ -162,14 +162,14 @@ func (b *backOffice) snapshot() (requests []delivery, order []string, stored map
 // upstreamServer runs h with TLS on a fixed port, so it can be stopped and
 // started again at the same address.
 type upstreamServer struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	tls  *tls.Config
 	h    http.Handler
 	srv  *httptest.Server
 }
 
-func newUpstream(t *testing.T, tc *tls.Config, h http.Handler) *upstreamServer {
+func newUpstream(t testing.TB, tc *tls.Config, h http.Handler) *upstreamServer {
 	u := &upstreamServer{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))), tls: tc, h: h}
 	t.Cleanup(u.stop)
 	return u

@@ -386,6 +386,15 @@ func (r *revokedEngine) Decide(ctx context.Context, in policy.Input) policy.Deci
 	return r.Engine.Decide(ctx, in)
 }
 
+// DecideChunk is Decide for each question: the outbox decides a batch at
+// once, and the change must reach it too.
+func (r *revokedEngine) DecideChunk(ctx context.Context, in []policy.Input) []policy.Decision {
+	if r.on.Load() {
+		return policy.DecideEach(ctx, r, in)
+	}
+	return r.Engine.DecideChunk(ctx, in)
+}
+
 // TestOutboundPolicyChange: a record released when it was queued (and
 // decided allow while the peer was down) is not sent once the policy no
 // longer releases it: every attempt decides anew.

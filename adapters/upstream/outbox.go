@@ -35,12 +35,12 @@ const (
 
 // Outbox is the durable outbox: Enqueue writes one entry per destination
 // that takes the record's kind and returns once the file is synced; one
-// worker per destination delivers its entries in order. Nothing is decided
-// at enqueue: just before each attempt the worker reads the record's
-// current version from the store, has the policy decide it as a pull by
-// the destination's member (gateway/release), appends that decision to the
-// audit log, and only then sends what the decision releases
-// (gateway/ARCHITECTURE.md, "Outbound"). An entry leaves the queue when the
+// worker per destination delivers its entries in order, a batch at a time
+// (deliverBatch). Nothing is decided at enqueue: just before each attempt
+// the worker reads the record's current version from the store, has the
+// policy decide it as a pull by the destination's member (gateway/release),
+// appends that decision to the audit log, and only then sends what the
+// decision releases (gateway/ARCHITECTURE.md, "Outbound"). An entry leaves the queue when the
 // destination has it (2xx, or 409 for one it already had; from a peer
 // gateway, a signed receipt that verifies and matches), when the policy
 // withholds it, or when a newer version is stored. An entry the destination
@@ -69,6 +69,9 @@ type Outbox struct {
 	peers  sign.PeerVerifier
 	self   string
 	tracer *tracing.Tracer
+
+	// batch is how many entries a worker takes at once (deliverBatch).
+	batch int
 
 	// writes carries enqueues to the one writer goroutine, which commits all
 	// that are waiting in one transaction.
@@ -192,6 +195,11 @@ type Options struct {
 // destination; entries left from before a restart are delivered first.
 // resolve turns config-relative paths into usable ones (config.Config.Path).
 func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outbox, error) {
+	return open(cfg, resolve, opts, deliverBatch)
+}
+
+// open is Open with workers that take up to batch entries at once.
+func open(cfg config.Upstream, resolve func(string) string, opts Options, batch int) (*Outbox, error) {
 	if resolve == nil {
 		resolve = func(p string) string { return p }
 	}
@@ -241,7 +249,7 @@ func Open(cfg config.Upstream, resolve func(string) string, opts Options) (*Outb
 			_ = db.Close()
 		}
 	}
-	o := &Outbox{db: db, shared: opts.DB != nil, dests: dests, log: logger, m: newMetrics(), writes: groupcommit.NewQueue[*enqueueReq](256),
+	o := &Outbox{db: db, shared: opts.DB != nil, dests: dests, log: logger, m: newMetrics(), batch: max(batch, 1), writes: groupcommit.NewQueue[*enqueueReq](256),
 		store: opts.Store, policy: opts.Policy, audit: opts.Audit, peers: opts.Peers, self: opts.Self, tracer: opts.Tracer}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, d := range dests {

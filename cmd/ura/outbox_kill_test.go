@@ -67,8 +67,9 @@ func TestOutboxSurvivesKill9(t *testing.T) {
 }
 
 // outboxRecords is how many licences each case queues: fewer than the
-// worker's window (64), so the entries delivered before the second kill
-// are all still in the file, waiting to be removed together.
+// worker's batch (64), so the entries delivered before the second kill
+// (after the first, tried alone since its last attempt failed) are all
+// still in the file, waiting to be settled together.
 const outboxRecords = 8
 
 // outboxKillAt is the delivery after which the destination kills the
