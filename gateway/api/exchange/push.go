@@ -249,11 +249,13 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
 	overlay := registers.NewOverlay(snap)
+	left := len(recs) // records still to ask about
 	for i := range items {
 		it := &items[i]
 		if it.rec == nil || it.res.Status != "" {
 			continue
 		}
+		left--
 		prev, err := ps.deps.Store.Get(ctx, it.rec.ID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -275,7 +277,11 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 			it.res.Status = StatusDenied
 			continue
 		}
-		overlay.Apply(it.rec)
+		// The overlay is for the records after this one: the last (a push
+		// of one record) has none to decide on it.
+		if left > 0 {
+			overlay.Apply(it.rec)
+		}
 	}
 	return nil
 }
