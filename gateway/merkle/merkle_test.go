@@ -55,6 +55,27 @@ func TestLeafAndNodeHash(t *testing.T) {
 	}
 }
 
+// TestLeafHashes: the leaves of a chunk hashed at once are each its
+// LeafHash, the test vectors' own, and stay apart (none aliases another).
+func TestLeafHashes(t *testing.T) {
+	nh := testonly.NodeHashes()
+	in := testonly.LeafInputs()
+	for _, leaves := range [][][]byte{nil, in[:1], in} {
+		got := LeafHashes(leaves)
+		if len(got) != len(leaves) {
+			t.Fatalf("%d hashes of %d leaves", len(got), len(leaves))
+		}
+		for i := range got {
+			got[i] = append(got[i], 0xff) // may not write into its neighbour
+		}
+		for i, h := range got {
+			if !bytes.Equal(h[:HashSize], nh[0][i]) || !bytes.Equal(h[:HashSize], LeafHash(leaves[i])) {
+				t.Errorf("leaf %d: %x, want %x", i, h[:HashSize], nh[0][i])
+			}
+		}
+	}
+}
+
 // TestInclusionVectors: the audit paths of the RFC 6962 test vectors (as
 // the reference implementation's tests give them, leaf index from 0).
 func TestInclusionVectors(t *testing.T) {

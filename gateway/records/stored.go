@@ -16,7 +16,26 @@ import (
 // json.Number as written), without its reflection per value, which was a
 // quarter of a pull's CPU. The bytes were checked when they were pushed,
 // so no limit is applied again; they must still be one JSON object.
+//
+// Almost every stored record is read by a parser of its own (storedParser)
+// that takes each unescaped string as a slice of one copy of the bytes and
+// sizes each object and array once; anything it does not take on (an
+// escape it does not decode, invalid UTF-8, a syntax error, deep nesting)
+// is read again by the token decoder, whose value or error is the answer.
 func DecodeStored(raw []byte) (map[string]any, error) {
+	p := storedParsers.Get().(*storedParser)
+	doc, ok := p.parse(raw)
+	p.reset()
+	storedParsers.Put(p)
+	if ok {
+		return doc, nil
+	}
+	return decodeStoredTokens(raw)
+}
+
+// decodeStoredTokens is DecodeStored by jsontext's tokens: the reference
+// the fast parser is held to, and its fallback.
+func decodeStoredTokens(raw []byte) (map[string]any, error) {
 	d := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	tok, err := d.ReadToken()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -70,4 +71,98 @@ func FuzzDecodeStored(f *testing.F) {
 			t.Fatalf("DecodeStored(%q) = %v, want %v", raw, got, want)
 		}
 	})
+}
+
+// checkStoredParser: whatever the fast parser reads, the token decoder
+// reads too, to the same document; and DecodeStored answers as the token
+// decoder does, value or error, for every input.
+func checkStoredParser(t *testing.T, raw []byte) {
+	t.Helper()
+	want, werr := decodeStoredTokens(raw)
+	p := &storedParser{}
+	fast, ok := p.parse(raw)
+	if ok && (werr != nil || !reflect.DeepEqual(fast, want)) {
+		t.Fatalf("fast parser read %q as %v; token decoder: %v, %v", raw, fast, want, werr)
+	}
+	got, err := DecodeStored(raw)
+	if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeStored(%q) = %v, %v; token decoder: %v, %v", raw, got, err, want, werr)
+	}
+}
+
+func TestStoredParserIsTokenDecoder(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatal("no records", err)
+	}
+	cases := []string{
+		`{}`, ` { } `, "{\t\"a\"\n:\r[ 1 , {} ,[ ] ] }", `{"a":[],"b":{},"c":null,"d":[1,2.50,-0,1e400,"x",1E+2,1e-2,0.0]}`,
+		`{"a":"\u00e9\ud83d\ude00\u2028","a":"last wins"}`, `{"e":"\"\\\/\b\f\n\r\t\u0000\u001F\uFFFF"}`,
+		`{"nested":{"deep":[{"x":[[[]]]}]}}`, `{"é":"ü€😀"}`,
+		// Read by the token decoder only, or refused.
+		`{"a":"\ud800"}`, `{"a":"\udc00x"}`, `{"a":"\ud800\u0041"}`, "{\"a\":\"\xff\"}", "{\"a\xff\":1}",
+		`{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"\u12g4"}`, "{\"a\":\"\x01\"}", `{"a":01}`, `{"a":-}`, `{"a":1.}`,
+		`{"a":1e}`, `{"a":.5}`, `{"a":+1}`, `{"a":tru}`, `{"a":nul}`, `{"a":[1,]}`, `{"a":1,}`, `{,}`, `{"a" 1}`,
+		`{"a":1}}`, `{"a":1} x`, `{}{}`, ``, `   `, `[]`, `"x"`, `{"a":`, `{"a":"`, `{"a":[`, `{"a"`, `{1:2}`,
+		"\ufeff{}", `{"a":NaN}`, `{"a":Infinity}`, `{"a":"\u2028"}`,
+		strings.Repeat(`{"a":`, storedDepth+2) + `1` + strings.Repeat(`}`, storedDepth+2),
+		strings.Repeat(`[`, storedDepth) + strings.Repeat(`]`, storedDepth),
+		`{"a":` + strings.Repeat(`[`, storedDepth-1) + strings.Repeat(`]`, storedDepth-1) + `}`,
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, string(raw))
+		var doc map[string]any
+		if json.Unmarshal(raw, &doc) == nil {
+			c, _ := Canonical(doc)
+			cases = append(cases, string(c))
+		}
+	}
+	for _, c := range cases {
+		checkStoredParser(t, []byte(c))
+	}
+	// A stored record is read by the fast parser, not handed on.
+	lic, _ := os.ReadFile(filepath.Join("testdata", "valid", "licence.json"))
+	if _, ok := new(storedParser).parse(lic); !ok {
+		t.Error("the fast parser did not read a valid licence")
+	}
+}
+
+// FuzzStoredParser: the fast parser never reads anything otherwise than
+// the token decoder.
+func FuzzStoredParser(f *testing.F) {
+	f.Add([]byte(`{"id":"x","version":1,"label":{"classification":"RESTRICTED"},"licence":{"items":[{"q":2}]}}`))
+	f.Add([]byte(`{"a":"\ud800","b":"\xff","c":[true,false,null,-1.5e-3],"d":"\ud83d\ude00\n"}`))
+	f.Add([]byte(` {"a" : [ 1 , 2 ] } `))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkStoredParser(t, raw)
+	})
+}
+
+func BenchmarkDecodeStored(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "valid", "licence.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		b.Fatal(err)
+	}
+	raw, _ = Canonical(doc)
+	for _, tc := range []struct {
+		name string
+		fn   func([]byte) (map[string]any, error)
+	}{{"parser", DecodeStored}, {"tokens", decodeStoredTokens}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.fn(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -65,11 +65,7 @@ type ChunkTree struct {
 // NewChunkTree builds the tree over payloads, each a delivery payload
 // exactly as it is sent (its leaf is SHA-256(0x00 || payload)).
 func NewChunkTree(payloads [][]byte) (*ChunkTree, error) {
-	leaves := make([][]byte, len(payloads))
-	for i, p := range payloads {
-		leaves[i] = merkle.LeafHash(p)
-	}
-	t, err := merkle.New(leaves)
+	t, err := merkle.New(merkle.LeafHashes(payloads))
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +83,9 @@ func (c *ChunkTree) Payload(recipient, issuer string, iat int64) ([]byte, error)
 func (c *ChunkTree) Proofs(rootJWS string) ([]Proof, error) {
 	n := int(c.tree.Size())
 	out := make([]Proof, n)
+	// A node is on the path of every leaf below its sibling: each is
+	// encoded once, and its string shared by all those paths.
+	encoded := make(map[string]string, n)
 	for i := range out {
 		path, err := c.tree.InclusionProof(uint64(i))
 		if err != nil {
@@ -94,7 +93,12 @@ func (c *ChunkTree) Proofs(rootJWS string) ([]Proof, error) {
 		}
 		enc := make([]string, len(path))
 		for k, h := range path {
-			enc[k] = base64.RawURLEncoding.EncodeToString(h)
+			s, ok := encoded[string(h)]
+			if !ok {
+				s = base64.RawURLEncoding.EncodeToString(h)
+				encoded[string(h)] = s
+			}
+			enc[k] = s
 		}
 		out[i] = Proof{LeafIndex: i, TreeSize: n, InclusionPath: enc, Root: rootJWS}
 	}
