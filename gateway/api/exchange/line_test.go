@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -22,13 +23,27 @@ func TestAppendLineIsEncodingJSON(t *testing.T) {
 		{ID: "q\"\\\n\u2028é", Version: -1, JWS: "not/base64+url"},
 	} {
 		var want bytes.Buffer
-		if err := json.NewEncoder(&want).Encode(d); err != nil {
+		// deliveryFields has Delivery's fields without its MarshalJSON.
+		if err := json.NewEncoder(&want).Encode(deliveryFields(d)); err != nil {
 			t.Fatal(err)
 		}
 		got := d.appendLine(nil)
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Errorf("appendLine = %s, encoding/json %s", got, want.Bytes())
 		}
+		if m, err := json.Marshal(d); err != nil || !bytes.Equal(append(m, '\n'), want.Bytes()) {
+			t.Errorf("MarshalJSON = %s (%v), encoding/json %s", m, err, want.Bytes())
+		}
+	}
+	// A payload held as bytes is written as its base64url, as Payload.
+	raw := []byte(`{"record":{"id":"<x>"}}` + "\xff")
+	held := Delivery{ID: "AIM-LIC-1", Version: 1, payload: raw, Proof: proof}
+	as := Delivery{ID: "AIM-LIC-1", Version: 1, Payload: base64.RawURLEncoding.EncodeToString(raw), Proof: proof}
+	if a, b := held.appendLine(nil), as.appendLine(nil); !bytes.Equal(a, b) {
+		t.Errorf("payload bytes written %s, as a string %s", a, b)
+	}
+	if a, err := json.Marshal([]Delivery{held}); err != nil || !bytes.Contains(a, []byte(as.Payload)) {
+		t.Errorf("a page's delivery: %s (%v)", a, err)
 	}
 	for _, id := range []string{"<a&b>", "bad \xff", ""} {
 		d := Delivery{ID: id, Version: 9, Payload: "p", Proof: proof}
@@ -45,3 +60,5 @@ func TestAppendLineIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+type deliveryFields Delivery

@@ -40,6 +40,17 @@ type Delivery struct {
 	// of the chunk, base64url without padding.
 	Payload string      `json:"delivery,omitempty"`
 	Proof   *sign.Proof `json:"proof,omitempty"`
+	// payload is the delivery payload itself, as the gateway signed it:
+	// written as Payload's base64url straight into the answer, without a
+	// string of its own per record.
+	payload []byte
+}
+
+// MarshalJSON writes d as appendLine does, which is what encoding/json
+// writes for its fields, payload written as Payload.
+func (d Delivery) MarshalJSON() ([]byte, error) {
+	b := d.appendLine(nil)
+	return b[:len(b)-1], nil
 }
 
 // pipeline is the one way a stored record leaves the gateway, for a page, a
@@ -247,8 +258,7 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 			return nil, nil, err
 		}
 		for i, rec := range released {
-			deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version,
-				Payload: base64.RawURLEncoding.EncodeToString(payloads[i]), Proof: &proofs[i]}
+			deliveries[i] = Delivery{ID: rec.ID, Version: rec.Version, payload: payloads[i], Proof: &proofs[i]}
 		}
 	}
 	for i := range released {
@@ -411,7 +421,11 @@ func (d *Delivery) appendLine(b []byte) []byte {
 	if d.JWS != "" {
 		b = appendPlain(append(b, `,"jws":`...), d.JWS)
 	}
-	if d.Payload != "" {
+	switch {
+	case d.payload != nil:
+		b = base64.RawURLEncoding.AppendEncode(append(b, `,"delivery":"`...), d.payload)
+		b = append(b, '"')
+	case d.Payload != "":
 		// base64url, encoded here: nothing to escape or to check.
 		b = append(append(b, `,"delivery":"`...), d.Payload...)
 		b = append(b, '"')
