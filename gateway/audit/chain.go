@@ -316,7 +316,12 @@ func (c *Chain) writer() {
 		if pipelined {
 			// Wait for a free fsync before taking requests: what queues
 			// meanwhile joins this group instead of waiting behind it.
-			c.pipe.slots <- struct{}{}
+			select {
+			case c.pipe.slots <- struct{}{}:
+			default:
+				ps.PrepareNext()
+				c.pipe.slots <- struct{}{}
+			}
 			// The fsync that freed the slot has just answered its group,
 			// and those appenders are runnable behind this goroutine; let
 			// them queue their next appends first, so that they join this
@@ -325,6 +330,9 @@ func (c *Chain) writer() {
 			runtime.Gosched()
 		}
 		var first *appendReq
+		if pipelined && len(c.reqs) == 0 {
+			ps.PrepareNext()
+		}
 		select {
 		case first = <-c.reqs:
 		case <-c.closing:
@@ -345,14 +353,15 @@ func (c *Chain) writer() {
 	}
 }
 
-// sealBatch seals the batch after h0 and returns its entries and the head
-// after them; a bad event fails only its own request (errs[i]). The lines
-// share one buffer.
-func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, Head) {
+// sealBatch seals the batch after h0 and returns its entries, their lines
+// each followed by a newline (the entries' Lines are slices of it, without
+// the newline) and the head after them; a bad event fails only its own
+// request (errs[i]).
+func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, []byte, Head) {
 	n, size := 0, 0
 	for _, r := range batch {
 		for i := range r.drafts {
-			size += r.drafts[i].lineSize()
+			size += r.drafts[i].lineSize() + 1
 		}
 		n += len(r.drafts)
 	}
@@ -371,6 +380,7 @@ func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, H
 				entries, buf = entries[:mark], buf[:bmark]
 				break
 			}
+			buf = append(buf, '\n')
 			entries = append(entries, ent)
 			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
 		}
@@ -379,7 +389,7 @@ func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, H
 			head = h
 		}
 	}
-	return entries, head
+	return entries, buf, head
 }
 
 // commit seals and writes one batch with one durable store write; errs[i]
@@ -402,11 +412,11 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		// under the store's write lock, not the one this chain last wrote.
 		// seal may be called again from scratch.
 		_, err = sh.WriteSealed(ctx, func(h Head) ([]Entry, error) {
-			entries, head = c.sealBatch(batch, errs, h)
+			entries, _, head = c.sealBatch(batch, errs, h)
 			return entries, nil
 		})
 	} else {
-		entries, head = c.sealBatch(batch, errs, c.Head())
+		entries, _, head = c.sealBatch(batch, errs, c.Head())
 		if len(entries) > 0 {
 			err = c.store.Write(ctx, entries)
 		}
@@ -506,7 +516,7 @@ func (c *Chain) writeNext(ps pipelinedStore, batch []*appendReq) {
 		return
 	}
 	errs := make([]error, len(batch))
-	entries, head := c.sealBatch(batch, errs, p.written)
+	entries, lines, head := c.sealBatch(batch, errs, p.written)
 	g := &writtenGroup{entries: entries, head: head, start: time.Now()}
 	for i, r := range batch {
 		if errs[i] != nil {
@@ -519,7 +529,7 @@ func (c *Chain) writeNext(ps pipelinedStore, batch []*appendReq) {
 		<-p.slots
 		return
 	}
-	err := ps.WriteNext(entries)
+	err := ps.WriteNext(entries, lines)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.groups = append(p.groups, g)

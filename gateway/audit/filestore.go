@@ -491,7 +491,7 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := s.WriteNext(entries); err != nil {
+	if err := s.WriteNext(entries, nil); err != nil {
 		return err
 	}
 	h, err := s.Sync()
@@ -503,8 +503,9 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 }
 
 // WriteNext appends the entries with one write, without fsync; they are
-// neither durable nor shown to readers until a Sync and Publish.
-func (s *FileStore) WriteNext(entries []Entry) error {
+// neither durable nor shown to readers until a Sync and Publish. lines, if
+// not nil, holds the entries' lines each followed by a newline.
+func (s *FileStore) WriteNext(entries []Entry, lines []byte) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -531,15 +532,19 @@ func (s *FileStore) WriteNext(entries []Entry) error {
 	for _, e := range entries {
 		size += len(e.Line) + 1
 	}
+	if lines == nil {
+		lines = make([]byte, 0, size)
+		for _, e := range entries {
+			lines = append(lines, e.Line...)
+			lines = append(lines, '\n')
+		}
+	} else if len(lines) != size {
+		return fmt.Errorf("write: %d bytes of lines for entries of %d", len(lines), size)
+	}
 	if err := s.prepare(s.activeSize + int64(size)); err != nil {
 		return fmt.Errorf("preallocate: %w", err)
 	}
-	buf := make([]byte, 0, size)
-	for _, e := range entries {
-		buf = append(buf, e.Line...)
-		buf = append(buf, '\n')
-	}
-	n, err := s.active.WriteAt(buf, s.activeSize)
+	n, err := s.active.WriteAt(lines, s.activeSize)
 	s.activeSize += int64(n)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -580,6 +585,23 @@ func (s *FileStore) prepare(end int64) error {
 	}
 	s.prepared = to
 	return nil
+}
+
+// PrepareNext preallocates the next step of the active segment once less
+// than half a step is left, so that WriteNext seldom has to, and its fsync
+// runs while the writer waits for an fsync slot or for appends rather than
+// between taking a group and writing it.
+func (s *FileStore) PrepareNext() {
+	if s.opts.ReadOnly {
+		return
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	step := min(int64(preallocBytes), s.opts.SegmentBytes)
+	if s.active == nil || s.activeSize >= s.opts.SegmentBytes || s.prepared-s.activeSize >= step/2 {
+		return
+	}
+	_ = s.prepare(s.activeSize + step) // WriteNext prepares again and reports the error
 }
 
 // cutActive truncates the active segment to its lines and fsyncs it, so
