@@ -469,10 +469,10 @@ func (c *Chain) committed(entries []Entry, head Head, start time.Time) {
 }
 
 // syncsInFlight bounds the fsyncs under way at once on a pipelined store.
-// Concurrent fsyncs of one file are served by shared journal commits: on
-// ext4 two in flight made three times as many durable per second as one at
-// a time. Four gave 64 appenders no more events per second than two, for a
-// third more CPU per event (each fsync costs CPU, and carried fewer events).
+// Concurrent fsyncs of one file overlap on the device: two in flight made
+// three times as many durable per second as one at a time. Three or four
+// gave 64 appenders no more events per second than two, for more CPU per
+// event (each fsync costs CPU, and carried fewer events).
 var syncsInFlight = 2
 
 // pipeline is the state of a pipelined store's group commits: groups

@@ -76,8 +76,8 @@ type FileStore struct {
 	// activeSize to it are zeros, written and made durable before any
 	// entry goes there (the writer's, under wmu).
 	prepared int64
-	cps        []SignedCheckpoint
-	cpFile     *os.File
+	cps      []SignedCheckpoint
+	cpFile   *os.File
 }
 
 type segment struct {
@@ -925,6 +925,8 @@ func (r *ring) newestFirst() []Event {
 
 // Close implements Store.
 func (s *FileStore) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	var errs []error
