@@ -338,8 +338,8 @@ func (s *FileStore) cutTail(f *os.File, path string, good int64, head Head) erro
 		return fmt.Errorf("read the tail after seq %d: %w", head.Count, err)
 	}
 	if last > 0 {
-		kept := fmt.Sprintf("%s.cut-%d", path, good)
-		if err := keepBytes(kept, io.NewSectionReader(f, good, last)); err != nil {
+		kept, err := keepBytes(fmt.Sprintf("%s.cut-%d", path, good), io.NewSectionReader(f, good, last))
+		if err != nil {
 			return fmt.Errorf("keep the torn tail after seq %d: %w", head.Count, err)
 		}
 		s.log.Warn("audit log: cut a torn tail left by a crash; its bytes were never acknowledged and are kept aside",
@@ -354,24 +354,31 @@ func (s *FileStore) cutTail(f *os.File, path string, good int64, head Head) erro
 	return nil
 }
 
-// keepBytes writes r to a new file at path, durably.
-func keepBytes(path string, r io.Reader) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// keepBytes writes r durably to a new file named path, or path.1, path.2, …
+// when that exists (a crash at the same place before, or during the cut),
+// and returns its name: what was kept before is never overwritten.
+func keepBytes(path string, r io.Reader) (string, error) {
+	name := path
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	for i := 1; errors.Is(err, os.ErrExist) && i < 1000; i++ {
+		name = fmt.Sprintf("%s.%d", path, i)
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		_ = f.Close()
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	return syncDir(filepath.Dir(path))
+	return name, syncDir(filepath.Dir(path))
 }
 
 // lastNonZero is the length of r up to and including its last byte that

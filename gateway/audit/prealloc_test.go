@@ -144,6 +144,20 @@ func TestCrashLeftoversCut(t *testing.T) {
 	if !bytes.HasPrefix(kept, []byte(`{"action":"push"`)) || !bytes.HasSuffix(kept, later) || len(kept) != 8192+len(later) {
 		t.Fatalf("kept %d bytes, not the torn tail", len(kept))
 	}
+	// The same crash again, before any new line: what was kept stays.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, seg, "torn again")
+	if st, err = audit.OpenFileStore(dir, audit.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := os.ReadFile(seg + ".cut-" + strconv.FormatInt(good, 10) + ".1"); err != nil || string(again) != "torn again" {
+		t.Fatalf("the second cut at the same place: %q %v", again, err)
+	}
+	if first, _ := os.ReadFile(seg + ".cut-" + strconv.FormatInt(good, 10)); !bytes.Equal(first, kept) {
+		t.Fatal("the first cut's bytes were overwritten")
+	}
 	c, err := audit.Open(ctx, audit.Options{Store: st, Signer: signer})
 	if err != nil {
 		t.Fatal(err)
