@@ -41,10 +41,18 @@ var segmentName = regexp.MustCompile(`^([0-9]{6,})\.log$`)
 // (000001.log, 000002.log, …), one canonical event per line, and the signed
 // checkpoints in checkpoints.ndjson beside them.
 //
+// The active segment is preallocated ahead of its lines with zeros that are
+// written and fsynced before any line goes there, so that making a group
+// durable changes no metadata and one fdatasync suffices (no inode write;
+// gateway/ARCHITECTURE.md, Audit). A segment's lines end at its first zero
+// byte, which no line holds (JSON escapes control characters). A closed
+// segment, and the active one on a clean close, is cut to its lines.
+//
 // On open it checks the joints between segments and the whole chain of the
-// last one, and truncates a torn final line (a write cut short by a crash;
-// its append was never acknowledged). Any other inconsistency refuses the
-// open: an operator must look, with `ura audit verify`.
+// last one, and cuts the last segment after its last complete line: what
+// follows is a zero tail, or a torn line or lines left by a crash, none of
+// which was acknowledged. Any other inconsistency refuses the open: an
+// operator must look, with `ura audit verify`.
 type FileStore struct {
 	dir  string
 	opts FileOptions
@@ -64,8 +72,12 @@ type FileStore struct {
 	written    Head
 	active     *os.File
 	activeSize int64
-	cps        []SignedCheckpoint
-	cpFile     *os.File
+	// prepared is the active segment's file size: the bytes from
+	// activeSize to it are zeros, written and made durable before any
+	// entry goes there (the writer's, under wmu).
+	prepared int64
+	cps      []SignedCheckpoint
+	cpFile   *os.File
 }
 
 type segment struct {
@@ -153,11 +165,11 @@ func (s *FileStore) open() error {
 		}
 		lastSeg.first = prev.Count + 1
 		prev = head
-		f, err := os.OpenFile(lastSeg.path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := os.OpenFile(lastSeg.path, os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
-		s.active, s.activeSize = f, size
+		s.active, s.activeSize, s.prepared = f, size, size
 	}
 	s.head, s.written = prev, prev
 	return s.openCheckpoints()
@@ -200,7 +212,7 @@ func segmentEnds(path string) (first, last Entry, err error) {
 		return first, last, errors.New("segment is empty but is not the last one")
 	}
 	r := bufio.NewReaderSize(f, 64<<10)
-	line, err := readLine(r)
+	line, err := readLine(r, false)
 	if err != nil {
 		return first, last, fmt.Errorf("first line: %w", err)
 	}
@@ -227,11 +239,22 @@ func segmentEnds(path string) (first, last Entry, err error) {
 	return first, last, nil
 }
 
-// readLine returns the next complete line, without its newline.
-func readLine(r *bufio.Reader) ([]byte, error) {
+// readLine returns the next complete line, without its newline. With
+// zeroEnds, as in a segment, a zero byte ends the lines: io.EOF where a
+// line would start (the preallocated tail), io.ErrUnexpectedEOF inside a
+// line (a write that a crash cut short, as at the end of the file).
+func readLine(r *bufio.Reader, zeroEnds bool) ([]byte, error) {
 	var acc []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
+		if zeroEnds {
+			if i := bytes.IndexByte(chunk, 0); i >= 0 {
+				if len(acc)+i == 0 {
+					return nil, io.EOF
+				}
+				return nil, io.ErrUnexpectedEOF
+			}
+		}
 		if len(acc)+len(chunk) > MaxLineBytes+1 {
 			return nil, fmt.Errorf("line longer than %d bytes", MaxLineBytes)
 		}
@@ -252,8 +275,9 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// recoverTail verifies the last segment's chain from prev, truncates a torn
-// final line, and returns the head and the segment's (new) size.
+// recoverTail verifies the last segment's chain from prev, cuts the file
+// after its last complete line, and returns the head and the segment's
+// (new) size.
 func (s *FileStore) recoverTail(path string, prev Head) (Head, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -264,25 +288,16 @@ func (s *FileStore) recoverTail(path string, prev Head) (Head, int64, error) {
 	var good int64
 	head := prev
 	for {
-		line, err := readLine(r)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			// A torn final line: the write it belongs to never returned, so
-			// no caller was told it is durable.
-			st, serr := f.Stat()
-			if serr != nil {
-				return prev, 0, serr
+		line, err := readLine(r, true)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// What follows the last complete line is the preallocated zero
+			// tail, or bytes of groups whose fdatasync never returned: a
+			// torn line, or lines after a page the crash left zero. No
+			// caller was told any of them is durable, since each answer
+			// waits for an fdatasync that covers every byte before it.
+			if err := s.cutTail(f, path, good, head); err != nil {
+				return prev, 0, err
 			}
-			if err := f.Truncate(good); err != nil {
-				return prev, 0, fmt.Errorf("truncate torn line: %w", err)
-			}
-			if err := f.Sync(); err != nil {
-				return prev, 0, fmt.Errorf("truncate torn line: %w", err)
-			}
-			s.log.Warn("audit log: truncated a torn final line left by a crash",
-				"segment", filepath.Base(path), "bytes", st.Size()-good, "head_seq", head.Count)
 			break
 		}
 		if err != nil {
@@ -302,6 +317,91 @@ func (s *FileStore) recoverTail(path string, prev Head) (Head, int64, error) {
 		good += int64(len(line)) + 1
 	}
 	return head, good, nil
+}
+
+// cutTail truncates the last segment to its good bytes. A tail of zeros is
+// the preallocation and goes silently; when a crash left more (a torn line,
+// or lines after a page that stayed zero), those bytes are first kept
+// beside the segment, in <segment>.cut-<offset>, for an operator to look
+// at, and a warning says so: they were never acknowledged, but cutting
+// must not be a way to erase lines without a trace.
+func (s *FileStore) cutTail(f *os.File, path string, good int64, head Head) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() == good {
+		return nil
+	}
+	last, err := lastNonZero(io.NewSectionReader(f, good, st.Size()-good))
+	if err != nil {
+		return fmt.Errorf("read the tail after seq %d: %w", head.Count, err)
+	}
+	if last > 0 {
+		kept, err := keepBytes(fmt.Sprintf("%s.cut-%d", path, good), io.NewSectionReader(f, good, last))
+		if err != nil {
+			return fmt.Errorf("keep the torn tail after seq %d: %w", head.Count, err)
+		}
+		s.log.Warn("audit log: cut a torn tail left by a crash; its bytes were never acknowledged and are kept aside",
+			"segment", filepath.Base(path), "bytes", last, "kept", filepath.Base(kept), "head_seq", head.Count)
+	}
+	if err := f.Truncate(good); err != nil {
+		return fmt.Errorf("truncate the tail: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("truncate the tail: %w", err)
+	}
+	return nil
+}
+
+// keepBytes writes r durably to a new file named path, or path.1, path.2, …
+// when that exists (a crash at the same place before, or during the cut),
+// and returns its name: what was kept before is never overwritten.
+func keepBytes(path string, r io.Reader) (string, error) {
+	name := path
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	for i := 1; errors.Is(err, os.ErrExist) && i < 1000; i++ {
+		name = fmt.Sprintf("%s.%d", path, i)
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		_ = f.Close()
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return name, syncDir(filepath.Dir(path))
+}
+
+// lastNonZero is the length of r up to and including its last byte that
+// is not zero: 0 when r is all zeros.
+func lastNonZero(r io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var off, last int64
+	for {
+		k, err := r.Read(buf)
+		for i := k - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				last = off + int64(i) + 1
+				break
+			}
+		}
+		off += int64(k)
+		if errors.Is(err, io.EOF) {
+			return last, nil
+		}
+		if err != nil {
+			return last, err
+		}
+	}
 }
 
 func (s *FileStore) openCheckpoints() error {
@@ -331,7 +431,7 @@ func (s *FileStore) openCheckpoints() error {
 func readCheckpoints(r io.Reader) (cps []SignedCheckpoint, good int64, torn bool, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		line, err := readLine(br)
+		line, err := readLine(br, false)
 		if errors.Is(err, io.EOF) {
 			return cps, good, false, nil
 		}
@@ -355,7 +455,7 @@ func readCheckpoints(r io.Reader) (cps []SignedCheckpoint, good int64, torn bool
 
 func (s *FileStore) newSegment(num int, first int64) error {
 	path := filepath.Join(s.dir, fmt.Sprintf("%06d.log", num))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -366,7 +466,7 @@ func (s *FileStore) newSegment(num int, first int64) error {
 	s.mu.Lock()
 	s.segs = append(s.segs, segment{num: num, path: path, first: first})
 	old := s.active
-	s.active, s.activeSize = f, 0
+	s.active, s.activeSize, s.prepared = f, 0, 0
 	s.mu.Unlock()
 	if old != nil {
 		return old.Close()
@@ -398,7 +498,7 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := s.WriteNext(entries); err != nil {
+	if err := s.WriteNext(entries, nil); err != nil {
 		return err
 	}
 	h, err := s.Sync()
@@ -410,8 +510,9 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 }
 
 // WriteNext appends the entries with one write, without fsync; they are
-// neither durable nor shown to readers until a Sync and Publish.
-func (s *FileStore) WriteNext(entries []Entry) error {
+// neither durable nor shown to readers until a Sync and Publish. lines, if
+// not nil, holds the entries' lines each followed by a newline.
+func (s *FileStore) WriteNext(entries []Entry, lines []byte) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -438,12 +539,19 @@ func (s *FileStore) WriteNext(entries []Entry) error {
 	for _, e := range entries {
 		size += len(e.Line) + 1
 	}
-	buf := make([]byte, 0, size)
-	for _, e := range entries {
-		buf = append(buf, e.Line...)
-		buf = append(buf, '\n')
+	if lines == nil {
+		lines = make([]byte, 0, size)
+		for _, e := range entries {
+			lines = append(lines, e.Line...)
+			lines = append(lines, '\n')
+		}
+	} else if len(lines) != size {
+		return fmt.Errorf("write: %d bytes of lines for entries of %d", len(lines), size)
 	}
-	n, err := s.active.Write(buf)
+	if err := s.prepare(s.activeSize + int64(size)); err != nil {
+		return fmt.Errorf("preallocate: %w", err)
+	}
+	n, err := s.active.WriteAt(lines, s.activeSize)
 	s.activeSize += int64(n)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
@@ -455,22 +563,87 @@ func (s *FileStore) WriteNext(entries []Entry) error {
 	return nil
 }
 
-// rotate makes the active segment durable, once no Sync is under way on
-// it, and starts the next one after written: a Sync on the new segment then
-// covers every entry written before it.
+// preallocBytes is how far ahead of its lines the active segment is
+// preallocated at a time (at most a segment's size).
+const preallocBytes = 1 << 20
+
+// zeros is what a segment is preallocated with.
+var zeros [64 << 10]byte
+
+// prepare makes sure the active segment is preallocated up to at least end:
+// zeros written over a whole step and fsynced (size and blocks), before
+// any line is written there. fallocate would not do: its extents stay
+// unwritten until written, and writing them changes metadata again.
+func (s *FileStore) prepare(end int64) error {
+	if end <= s.prepared {
+		return nil
+	}
+	step := min(int64(preallocBytes), s.opts.SegmentBytes)
+	to := (max(end, s.prepared+step) + 4095) &^ 4095
+	for off := s.prepared; off < to; {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := s.active.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	if err := s.active.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	s.prepared = to
+	return nil
+}
+
+// PrepareNext preallocates the next step of the active segment once less
+// than half a step is left, so that WriteNext seldom has to, and its fsync
+// runs while the writer waits for an fsync slot or for appends rather than
+// between taking a group and writing it.
+func (s *FileStore) PrepareNext() {
+	if s.opts.ReadOnly {
+		return
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	step := min(int64(preallocBytes), s.opts.SegmentBytes)
+	if s.active == nil || s.activeSize >= s.opts.SegmentBytes || s.prepared-s.activeSize >= step/2 {
+		return
+	}
+	_ = s.prepare(s.activeSize + step) // WriteNext prepares again and reports the error
+}
+
+// cutActive truncates the active segment to its lines and fsyncs it, so
+// that a closed segment holds nothing else. The caller holds syncMu.
+func (s *FileStore) cutActive() error {
+	if s.prepared > s.activeSize {
+		if err := s.active.Truncate(s.activeSize); err != nil {
+			return fmt.Errorf("truncate: %w", err)
+		}
+		s.prepared = s.activeSize
+	}
+	if err := s.active.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	return nil
+}
+
+// rotate makes the active segment durable and cuts it to its lines, once
+// no Sync is under way on it, and starts the next one after written: a
+// Sync on the new segment then covers every entry written before it.
 func (s *FileStore) rotate(written Head) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	if err := s.active.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
+	if err := s.cutActive(); err != nil {
+		return err
 	}
 	last := s.segs[len(s.segs)-1].num
 	return s.newSegment(last+1, written.Count+1)
 }
 
 // Sync makes every entry written before it was called durable with one
-// fsync, and returns the last of them. Several Syncs may be under way at
-// once: file systems serve concurrent fsyncs with shared journal commits.
+// fdatasync, and returns the last of them. The lines lie in preallocated,
+// durable blocks, so no metadata is needed to read them back; should one
+// have been (a file system that lost track), fdatasync writes it too.
+// Several Syncs may be under way at once: their cache flushes are shared.
 func (s *FileStore) Sync() (Head, error) {
 	s.syncMu.RLock()
 	defer s.syncMu.RUnlock()
@@ -480,8 +653,8 @@ func (s *FileStore) Sync() (Head, error) {
 	if f == nil {
 		return Head{}, errors.New("audit log is closed")
 	}
-	if err := f.Sync(); err != nil {
-		return Head{}, fmt.Errorf("fsync: %w", err)
+	if err := fdatasync(f); err != nil {
+		return Head{}, fmt.Errorf("fdatasync: %w", err)
 	}
 	return written, nil
 }
@@ -597,7 +770,8 @@ func (s *FileStore) Scan(ctx context.Context, from int64, fn func([]byte) error)
 }
 
 // scanSegment calls fn for each complete line; a partial final line (a
-// write in progress, or torn) is not passed. fn returns true to stop.
+// write in progress, or torn) and the zero tail of the active segment are
+// not passed. fn returns true to stop.
 func scanSegment(ctx context.Context, path string, fn func([]byte) (bool, error)) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -611,7 +785,7 @@ func scanSegment(ctx context.Context, path string, fn func([]byte) (bool, error)
 				return false, err
 			}
 		}
-		line, err := readLine(r)
+		line, err := readLine(r, true)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return false, nil
 		}
@@ -758,11 +932,18 @@ func (r *ring) newestFirst() []Event {
 
 // Close implements Store.
 func (s *FileStore) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	var errs []error
 	s.mu.Lock()
 	if s.active != nil {
+		if !s.opts.ReadOnly {
+			// A cleanly closed log holds only lines, as before
+			// preallocation; the next open preallocates again.
+			errs = append(errs, s.cutActive())
+		}
 		errs = append(errs, s.active.Close())
 		s.active = nil
 	}

@@ -55,16 +55,22 @@ type Store interface {
 // pipelinedStore is a store whose Write comes apart into a write, an
 // fsync and the publication of what the fsync made durable, so that the
 // chain writes the next group while earlier groups' fsyncs are under way,
-// and several fsyncs in flight share the file system's journal commits
+// and several fsyncs in flight overlap on the device
 // (gateway/ARCHITECTURE.md, Audit). Write is WriteNext, Sync and Publish.
 type pipelinedStore interface {
 	Store
 	// WriteNext writes entries after the last ones written (not Head: those
 	// may not be durable yet), without making them durable or visible.
-	WriteNext(entries []Entry) error
+	// lines, if not nil, is their lines each followed by a newline, as the
+	// writer sealed them into one buffer: written as it is, not copied.
+	WriteNext(entries []Entry, lines []byte) error
 	// Sync makes every entry written before the call durable and returns
 	// the last of them. Several may be under way at once.
 	Sync() (Head, error)
+	// PrepareNext readies the store for the next writes, ahead of need;
+	// the writer calls it when it would otherwise wait. An error is left
+	// for the next WriteNext to meet.
+	PrepareNext()
 	// Publish moves Head, and what readers see, up to h, which a Sync
 	// returned.
 	Publish(h Head)
