@@ -125,3 +125,59 @@ func BenchmarkDecideChunk(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecidePushChunk measures a push of 100 licences by the agency,
+// alike but for their ids (what deploy/bench's push100 sends), each with
+// the registers its conditions and parties are checked against, decided
+// three ways in the same run: one at a time (Decide, the single path), as
+// one chunk (DecideChunk), and one after the other through a Batch, as the
+// push handler decides them. cpu-ns/record compares them.
+func BenchmarkDecidePushChunk(b *testing.B) {
+	e := newEngine(b, Options{Logger: discard})
+	const n = 100
+	o := registers.NewOverlay(nil)
+	o.Apply(record(b, "import_authorisation", nil))
+	o.Apply(record(b, "end_user_certificate", nil))
+	now := time.Now() // one time for the push, as the handler asks
+	in := make([]Input, n)
+	for i := range in {
+		rec := record(b, "licence", map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i)})
+		in[i] = Input{Caller: memberAIM, Action: Push, Record: rec, Registers: o.For(rec), Now: now}
+	}
+	ways := []struct {
+		name   string
+		decide func(ctx context.Context) []Decision
+	}{
+		{"single", func(ctx context.Context) []Decision { return DecideEach(ctx, e, in) }},
+		{"chunk", func(ctx context.Context) []Decision { return e.DecideChunk(ctx, in) }},
+		{"batch", func(ctx context.Context) []Decision {
+			bt := NewBatch(e)
+			out := make([]Decision, len(in))
+			for i := range in {
+				out[i] = bt.Decide(ctx, in[i])
+			}
+			return out
+		}},
+	}
+	for _, w := range ways {
+		b.Run(w.name, func(b *testing.B) {
+			ctx := context.Background()
+			for i, d := range w.decide(ctx) {
+				if !d.Allow {
+					b.Fatalf("decision %d: %+v", i, d)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				if d := w.decide(ctx); !d[n-1].Allow {
+					b.Fatalf("decision %+v", d[n-1])
+				}
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/record")
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "decisions/s")
+		})
+	}
+}

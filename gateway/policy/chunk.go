@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/ura-gateway/ura/gateway/identity"
 )
 
@@ -32,14 +35,16 @@ func DecideEach(ctx context.Context, e Engine, in []Input) []Decision {
 // contract"): the pulls that put the same caller, time and values at every
 // path the revision's pull decision can read (its read set, readset.go) are
 // decided once, by their first member, and every other member gets that
-// decision under its own decision ID. A pull with a release, a push, a
-// question without a time, a representative whose evaluation failed or whose
-// deny set was not empty, and every question of a revision without a read
-// set, are decided one by one.
+// decision under its own decision ID; so are the pushes that agree on what
+// a push decision reads, their ids compared by what the policy computes
+// from them (pushKey). A pull with a release, a question without a time, a
+// representative whose evaluation failed or whose deny set was not empty,
+// and every question of a revision without a read set for its action, are
+// decided one by one.
 func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	c := e.active.Load()
 	out := make([]Decision, len(in))
-	if c.pull == nil || len(in) < 2 {
+	if c.pull == nil && c.push == nil || len(in) < 2 {
 		for i := range in {
 			out[i] = e.decide(ctx, c, in[i])
 		}
@@ -47,13 +52,15 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	}
 	groups := map[string][]int{}
 	var order []string
+	inputs := make([]ast.Value, len(in))
 	var kb keyer
 	for i := range in {
-		b, ok := kb.key(c.pull, in[i])
+		b, input, ok := e.groupKey(ctx, c, &kb, in[i])
 		if !ok {
 			out[i] = e.decide(ctx, c, in[i])
 			continue
 		}
+		inputs[i] = input
 		g, seen := groups[string(b)]
 		if !seen {
 			k := string(b)
@@ -65,7 +72,7 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	}
 	for _, k := range order {
 		members := groups[k]
-		d, shared := e.decideShared(ctx, c, in[members[0]])
+		d, shared := e.decideShared(ctx, c, in[members[0]], inputs[members[0]])
 		out[members[0]] = d
 		if !shared {
 			for _, j := range members[1:] {
@@ -77,9 +84,84 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 			out[j] = sharedCopy(d)
 		}
 		e.metrics.shared.Add(float64(len(members) - 1))
-		e.metrics.decisions.WithLabelValues(string(Pull), verdictLabel(d)).Add(float64(len(members) - 1))
+		e.metrics.decisions.WithLabelValues(string(in[members[0]].Action), verdictLabel(d)).Add(float64(len(members) - 1))
 	}
 	return out
+}
+
+// groupKey is the key of a question that may share its decision, with its
+// input as OPA's value when it was built on the way (a push's, for its
+// probes); false: the question is decided by itself.
+func (e *OPA) groupKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, ast.Value, bool) {
+	switch {
+	case in.Action == Pull && c.pull != nil:
+		b, ok := kb.key(c.pull, in)
+		return b, nil, ok
+	case in.Action == Push && c.push != nil:
+		return e.pushKey(ctx, c, kb, in)
+	}
+	return nil, nil, false
+}
+
+// pushKey is a push's group key: what keyer.keyPush writes, then the values
+// its probes take on this question. A probe that fails leaves the question
+// to be decided by itself.
+func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, ast.Value, bool) {
+	if !pushKeyable(in) {
+		return nil, nil, false
+	}
+	regs := map[string]any(nil)
+	if in.Registers != nil {
+		regs = in.Registers.Doc()
+	}
+	input, ok := lazyInputWith(in, regs)
+	if !ok {
+		return nil, nil, false
+	}
+	probe := ""
+	if c.probeQuery != nil {
+		if probe, ok = e.probe(ctx, *c.probeQuery, input, in.Now); !ok {
+			return nil, nil, false
+		}
+	}
+	b, ok := kb.keyPush(c.push, in, regs, probe)
+	return b, input, ok
+}
+
+// probeQuery asks the value of each probe rule, as a set of none or one
+// element, so that an undefined rule is an answer, not the end of the query.
+func probeQuery(rules []string) string {
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		parts[i] = "{x | x := " + r + "}"
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// probe evaluates the probe query of one question: its value in Rego's
+// syntax, one text per value. Any failure is reported, not logged: the
+// question is then decided by itself, where a failure is logged once.
+func (e *OPA) probe(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, now time.Time) (_ string, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+		}
+	}()
+	cancelEval := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancelEval.Cancel)
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancelEval), rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepAST), rego.EvalTime(now))
+	stop()
+	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return "", false
+	}
+	v, isValue := rs[0].Expressions[0].Value.(ast.Value)
+	if !isValue {
+		return "", false
+	}
+	return v.String(), true
 }
 
 // sharedCopy is d under a new decision ID, its lists copied so that no two
@@ -100,21 +182,28 @@ func verdictLabel(d Decision) string {
 	return "deny"
 }
 
-// decideShared decides a group's representative. shared reports whether
-// its decision may be given to the group: the policy decided (no error,
-// timeout, undefined or malformed result) and, when the read set leaves
-// out what deny's messages quote, its deny set was empty.
-func (e *OPA) decideShared(ctx context.Context, c *compiled, in Input) (_ Decision, shared bool) {
-	if c.chunkQuery == nil {
-		d, failed := e.decideFailed(ctx, c, in)
+// decideShared decides a group's representative, on input when it was
+// built already (nil: built here). shared reports whether its decision may
+// be given to the group: the policy decided (no error, timeout, undefined
+// or malformed result) and, when the read set leaves out what deny's
+// messages quote, its deny set was empty.
+func (e *OPA) decideShared(ctx context.Context, c *compiled, in Input, input ast.Value) (_ Decision, shared bool) {
+	rs := c.pull
+	if in.Action == Push {
+		rs = c.push
+	}
+	if input == nil {
+		var err error
+		if input, err = buildInput(in); err != nil {
+			return e.decide(ctx, c, in), false
+		}
+	}
+	if c.chunkQuery == nil || rs.denyRule == "" {
+		d, failed := e.decideFailed(ctx, c, in, input)
 		return d, !failed
 	}
-	input, err := buildInput(in)
-	if err != nil {
-		return e.decide(ctx, c, in), false
-	}
 	start := time.Now()
-	v, d, failed := e.run(ctx, *c.chunkQuery, input, Decision{ID: newDecisionID(), Revision: c.revision})
+	v, d, failed := e.run(ctx, *c.chunkQuery, input, in.Now, Decision{ID: newDecisionID(), Revision: c.revision})
 	pair, ok := v.(*ast.Array)
 	if failed || !ok || pair.Len() != 2 {
 		// Whatever went wrong, the representative is asked as Decide asks.
@@ -130,14 +219,11 @@ func (e *OPA) decideShared(ctx context.Context, c *compiled, in Input) (_ Decisi
 	return d, !failed && zero
 }
 
-// decideFailed is decide, reporting a deny the policy did not choose.
-func (e *OPA) decideFailed(ctx context.Context, c *compiled, in Input) (Decision, bool) {
-	input, err := buildInput(in)
-	if err != nil {
-		return e.decide(ctx, c, in), true
-	}
+// decideFailed is decide on input, reporting a deny the policy did not
+// choose.
+func (e *OPA) decideFailed(ctx context.Context, c *compiled, in Input, input ast.Value) (Decision, bool) {
 	start := time.Now()
-	d, failed := e.eval(ctx, c, input)
+	d, failed := e.eval(ctx, c, input, in.Now)
 	e.metrics.observe(e.log, in, d, failed, start)
 	if sc := e.shadow.Load(); sc != nil {
 		e.shadowDecide(sc, in, input, d)
@@ -156,6 +242,8 @@ type keyer struct {
 	scratch []member
 	caller  identity.Member
 	form    []byte // canonical form of caller's input.caller, or missing
+	formOK  bool   // form was written without a value canonical cannot tell apart
+	ok      bool   // the key being written tells its values apart
 }
 
 // key is the question's group key: caller, action and time, then, for each
@@ -170,19 +258,87 @@ func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
 	// Only a record of JSON's types is handed to OPA lazily, and keyed:
 	// the key's forms tell such values apart, nothing else. The whole
 	// record's shape, when keyed, checks that on its way.
-	ok := true
+	kb.ok = true
 	if !rs.recordShape && !convertible(in.Record.Doc) {
 		return nil, false
 	}
+	b, _ := kb.keyPaths(rs, in, nil)
+	kb.b = b
+	return b, kb.ok
+}
+
+// pushKeyable reports a push whose question can be keyed: one with a time,
+// without a release, of a decoded record.
+func pushKeyable(in Input) bool {
+	return in.Action == Push && in.Release == nil && !in.Now.IsZero() && in.Record != nil && in.Record.Doc != nil &&
+		(in.Previous == nil || in.Previous.Doc != nil)
+}
+
+// keyPush is a push's group key: as a pull's, over the push's read set
+// (regs is input.registers, built once for the key and the input), then
+// the record id's type, its value when one of the read set's conds holds
+// something (what the id is compared with or looked up under is then
+// there), and probe, the values of the probes on this question. The id's
+// value is keyed nowhere else: where a decision reads it, it reads it
+// through a probe, below an empty cond, or to quote it in a message of
+// deny, which a shared decision's representative did not build.
+func (kb *keyer) keyPush(rs *readSet, in Input, regs map[string]any, probe string) ([]byte, bool) {
+	if !pushKeyable(in) || !convertible(in.Record.Doc) || in.Previous != nil && !convertible(in.Previous.Doc) || !convertible(regs) {
+		return nil, false
+	}
+	kb.ok = true
+	b, look := kb.keyPaths(rs, in, regs)
+	id, found := look(rs.id)
+	b = append(b, 0)
+	if !found {
+		b = append(b, missing...)
+	} else {
+		b = shape(b, id, &kb.scratch, &kb.ok)
+		for _, p := range rs.conds {
+			if v, there := look(p); there && !empty(v) {
+				b = canonical(append(b, '='), id, &kb.scratch, &kb.ok)
+				break
+			}
+		}
+	}
+	b = append(append(b, 0), probe...)
+	kb.b = b
+	return b, kb.ok
+}
+
+// empty reports a value below which no key finds anything.
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// keyPaths appends caller, action and time, then each path of the read set
+// and each shape path, looked up in the question's input (regs its
+// registers); look looks up more.
+func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, func([]string) (any, bool)) {
+	now, _ := in.nowDoc()
+	look := func(p []string) (any, bool) { return lookupInput(in, regs, p, now) }
 	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
 		kb.caller, kb.form = in.Caller, []byte(missing)
 		if in.Caller.ID != "" {
-			kb.form = canonical(nil, callerDoc(in.Caller), &kb.scratch, &ok)
+			// The caller's form is kept for the next question: a failure
+			// here must fail every key made with it.
+			formOK := true
+			kb.form = canonical(nil, callerDoc(in.Caller), &kb.scratch, &formOK)
+			kb.formOK = formOK
 		}
 	}
-	now, _ := in.nowDoc()
+	kb.ok = kb.ok && (in.Caller.ID == "" || kb.formOK)
 	b := append(kb.b[:0], kb.form...)
 	b = append(append(append(append(b, 0), in.Action...), 0), now...)
+	ok := &kb.ok
 	for _, p := range rs.paths {
 		b = append(b, 0)
 		if len(p) == 1 && p[0] == "caller" {
@@ -194,22 +350,21 @@ func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
 				v = string(in.Action)
 			}
 			b = strconv.AppendQuote(append(b, 's'), v)
-		} else if v, found := lookupInput(in, p, now); found {
-			b = canonical(b, v, &kb.scratch, &ok)
+		} else if v, found := look(p); found {
+			b = canonical(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
 		}
 	}
 	for _, p := range rs.presence {
 		b = append(b, 0)
-		if v, found := lookupInput(in, p, now); found {
-			b = shape(b, v, &kb.scratch, &ok)
+		if v, found := look(p); found {
+			b = shape(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
 		}
 	}
-	kb.b = b
-	return b, ok
+	return b, look
 }
 
 func sameMember(a, b identity.Member) bool {
@@ -219,11 +374,18 @@ func sameMember(a, b identity.Member) bool {
 
 // lookupInput is the value at p below the input document lazyInput builds
 // for in, without building it.
-func lookupInput(in Input, p []string, now string) (any, bool) {
+func lookupInput(in Input, regs map[string]any, p []string, now string) (any, bool) {
+	prev := any(nil)
+	if in.Previous != nil && in.Previous.Doc != nil {
+		prev = in.Previous.Doc
+	}
 	if len(p) == 0 {
-		doc := map[string]any{"action": string(in.Action), "record": in.Record.Doc, "previous": nil, "now": now}
+		doc := map[string]any{"action": string(in.Action), "record": in.Record.Doc, "previous": prev, "now": now}
 		if in.Caller.ID != "" {
 			doc["caller"] = callerDoc(in.Caller)
+		}
+		if in.Registers != nil {
+			doc["registers"] = regs
 		}
 		return doc, true
 	}
@@ -234,7 +396,12 @@ func lookupInput(in Input, p []string, now string) (any, bool) {
 	case "record":
 		root = in.Record.Doc
 	case "previous":
-		root = nil
+		root = prev
+	case "registers":
+		if in.Registers == nil {
+			return nil, false
+		}
+		root = regs
 	case "now":
 		root = now
 	case "caller":
@@ -359,4 +526,55 @@ func lookup(v any, p []string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// Batch decides the questions of one push batch, one after the other, each
+// as Decide would: a question is put only once the one before it is
+// decided, because what the earlier ones were allowed to do is part of it
+// (its registers: registers.Overlay). A question whose group key (pushKey)
+// equals an earlier one's, whose decision could be shared, gets that
+// decision under its own ID without an evaluation; any other is evaluated.
+// The batch decides with the revision active when it was made. An engine
+// other than the embedded one decides each question itself. A Batch is
+// not safe for concurrent use.
+type Batch struct {
+	e    Engine
+	o    *OPA
+	c    *compiled
+	kb   keyer
+	seen map[string]Decision
+}
+
+// NewBatch starts a batch of questions for e.
+func NewBatch(e Engine) *Batch {
+	b := &Batch{e: e}
+	if o, ok := e.(*OPA); ok {
+		b.o, b.c = o, o.active.Load()
+	}
+	return b
+}
+
+// Decide answers one question of the batch.
+func (b *Batch) Decide(ctx context.Context, in Input) Decision {
+	if b.o == nil {
+		return b.e.Decide(ctx, in)
+	}
+	key, input, ok := b.o.groupKey(ctx, b.c, &b.kb, in)
+	if !ok {
+		return b.o.decide(ctx, b.c, in)
+	}
+	if d, seen := b.seen[string(key)]; seen {
+		b.o.metrics.shared.Inc()
+		b.o.metrics.decisions.WithLabelValues(string(in.Action), verdictLabel(d)).Inc()
+		return sharedCopy(d)
+	}
+	d, shared := b.o.decideShared(ctx, b.c, in, input)
+	if shared {
+		if b.seen == nil {
+			b.seen = map[string]Decision{}
+		}
+		// Kept as a copy: the decision returned is its caller's.
+		b.seen[string(key)] = sharedCopy(d)
+	}
+	return d
 }

@@ -336,6 +336,7 @@ func equivChunked(t *testing.T, c *equivCorpus) {
 	}
 	t.Logf("DecideChunk: %d pull questions in chunks of 256 of one caller, %.0f decisions shared, %d not expressible as an engine input",
 		n, sharedCount(e), skipped)
+	equivChunkedPushes(t, c)
 }
 
 // equivPullInput is a corpus pull question as the engine's Input, when its

@@ -24,6 +24,16 @@ import (
 // anything else, which buildInput converts up front and whose error it
 // reports as before.
 func lazyInput(in Input) (_ ast.Value, ok bool) {
+	var regs map[string]any
+	if in.Registers != nil {
+		regs = in.Registers.Doc()
+	}
+	return lazyInputWith(in, regs)
+}
+
+// lazyInputWith is lazyInput with regs as input.registers, when in has
+// registers: their document built once for a push's group key and input.
+func lazyInputWith(in Input, regs map[string]any) (_ ast.Value, ok bool) {
 	doc := map[string]any{
 		"action":   string(in.Action),
 		"record":   in.Record.Doc,
@@ -38,7 +48,7 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 		doc["caller"] = callerDoc(in.Caller)
 	}
 	if in.Registers != nil {
-		doc["registers"] = in.Registers.Doc()
+		doc["registers"] = regs
 	}
 	if in.Release != nil {
 		doc["release"] = in.Release.doc()

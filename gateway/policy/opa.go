@@ -108,6 +108,12 @@ type compiled struct {
 	// once, for a representative of a chunk when the read set leaves out
 	// paths quoted in deny's messages (readSet.denyRule).
 	chunkQuery *rego.PreparedEvalQuery
+	// push is what a push decision of this revision reads, the record's id
+	// masked (readSet.id); nil when it cannot be told (pushNoShare says
+	// why). probeQuery asks the values of its probes of one question.
+	push        *readSet
+	pushNoShare string
+	probeQuery  *rego.PreparedEvalQuery
 }
 
 // New loads and compiles the active (and shadow) policy. A policy that does
@@ -205,15 +211,26 @@ func compile(ctx context.Context, l *loaded) (*compiled, error) {
 		query:            pq,
 	}
 	c.pull, c.noShare = analysePull(l.modules)
-	if c.pull != nil && c.pull.denyRule != "" {
+	c.push, c.pushNoShare = analysePush(l.modules)
+	if c.pull != nil && c.pull.denyRule != "" || c.push != nil && c.push.denyRule != "" {
 		// Same modules, same store, another query: one more prepared
 		// query per revision, never shared across revisions.
 		opts[0] = rego.Query(chunkQuery)
 		cq, err := rego.New(opts...).PrepareForEval(ctx)
 		if err != nil {
 			c.pull, c.noShare = nil, "the chunk query does not compile: "+err.Error()
+			c.push, c.pushNoShare = nil, c.noShare
 		} else {
 			c.chunkQuery = &cq
+		}
+	}
+	if c.push != nil && len(c.push.probes) > 0 {
+		opts[0] = rego.Query(probeQuery(c.push.probes))
+		pq, err := rego.New(opts...).PrepareForEval(ctx)
+		if err != nil {
+			c.push, c.pushNoShare = nil, "the probe query does not compile: "+err.Error()
+		} else {
+			c.probeQuery = &pq
 		}
 	}
 	return c, nil
@@ -252,7 +269,7 @@ func (e *OPA) decide(ctx context.Context, c *compiled, in Input) Decision {
 		return d
 	}
 	start := time.Now()
-	d, failed := e.eval(ctx, c, input)
+	d, failed := e.eval(ctx, c, input, in.Now)
 	e.metrics.observe(e.log, in, d, failed, start)
 	if sc := e.shadow.Load(); sc != nil {
 		e.shadowDecide(sc, in, input, d)
@@ -269,9 +286,9 @@ func recordID(in Input) string {
 
 // eval runs one prepared query with the engine's deadline. failed reports a
 // deny the policy did not choose (undefined, error, timeout, malformed).
-func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (Decision, bool) {
+func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value, now time.Time) (Decision, bool) {
 	d := Decision{ID: newDecisionID(), Revision: c.revision}
-	v, d, failed := e.run(ctx, c.query, input, d)
+	v, d, failed := e.run(ctx, c.query, input, now, d)
 	if failed {
 		return d, true
 	}
@@ -280,8 +297,12 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value) (Decision,
 
 // run evaluates q on input with the engine's deadline and returns the value
 // of its first expression; failed (with d a deny saying why) when it has
-// none: an error, a timeout, a panic, an undefined result.
-func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, d Decision) (v any, _ Decision, failed bool) {
+// none: an error, a timeout, a panic, an undefined result. A question with
+// a time (Input.Now) is evaluated with it as OPA's clock, so that
+// time.now_ns() is input.now: the decision is a function of its input, and
+// the questions of a push chunk that agree on it may share one
+// (gateway/ARCHITECTURE.md, "Deciding pushes a chunk at a time").
+func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, now time.Time, d Decision) (v any, _ Decision, failed bool) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	defer func() {
@@ -296,11 +317,16 @@ func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value
 	// it without a round trip through map[string]any.
 	cancelEval := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancelEval.Cancel)
-	rs, err := q.Eval(ctx,
+	opts := []rego.EvalOption{
 		rego.EvalParsedInput(input),
 		rego.EvalExternalCancel(cancelEval),
 		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepAST))
+		rego.EvalGenerateJSON(keepAST),
+	}
+	if !now.IsZero() {
+		opts = append(opts, rego.EvalTime(now))
+	}
+	rs, err := q.Eval(ctx, opts...)
 	stop()
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -36,6 +36,23 @@ type readSet struct {
 	// denyRule is the path of the rule whose messages were skipped, empty
 	// when none was: then the representative's deny set is not consulted.
 	denyRule string
+
+	// Of a push only (analysePush): the record's id, which differs from
+	// record to record of a batch, is keyed by what the policy computes
+	// from it rather than by its value, wherever the analysis can tell
+	// that this is all a decision depends on.
+	//
+	// id is the masked path, input.record.id; nil on a pull.
+	id []string
+	// probes are rules without arguments whose bodies read the id: their
+	// values, asked of each question (probeQuery), are keyed instead.
+	probes []string
+	// conds are input.registers paths below which the id is only a key
+	// (input.registers.x[concat("|", [input.record.id, s])]) or only
+	// compared with the keys iterated (some k, v in input.registers.x[…];
+	// k != input.record.id): with nothing at such a path the id is never
+	// looked at, and when something is there the id's value is keyed.
+	conds [][]string
 }
 
 // denyPath is the set of reasons the decision is built from.
@@ -57,8 +74,24 @@ func nondeterministic(name string) bool {
 	return false
 }
 
-// analysis walks the rules a pull decision can reach from data.ura.decision.
+// analysis walks the rules a decision of one action can reach from
+// data.ura.decision.
 type analysis struct {
+	action Action
+	// masked is the path keyed by what the policy computes from it
+	// (readSet.id), nil for none.
+	masked []string
+	// probeRule is the rule without arguments whose definition is being
+	// walked, "" in any other rule; cond the registers path the term being
+	// walked is a key below, or whose iteration the expression follows.
+	probeRule string
+	cond      []string
+	probes    map[string]bool
+	conds     map[string][]string
+	// feeding are set rules whose elements become elements of deny and
+	// nothing else (refusalSets): their messages are quoted as deny's.
+	feeding map[string]bool
+
 	rules    map[string][]*ast.Rule // by path, e.g. data.ura.deny
 	pkgs     map[string]bool        // package paths
 	seen     map[string]bool
@@ -75,8 +108,24 @@ type analysis struct {
 // a non-deterministic builtin or an input replaced by `with` in a pull's
 // rules, an import of input, anything the analysis does not know.
 func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
+	return analyse(mods, Pull)
+}
+
+// analysePush computes the read set of a push: as a pull's, under the facts
+// of a push (input.registers and input.previous may be there, input.release
+// never is, time.now_ns() is input.now: run), with the record's id masked
+// (readSet.id).
+func analysePush(mods map[string]*ast.Module) (rs *readSet, why string) {
+	return analyse(mods, Push)
+}
+
+func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why string) {
 	a := &analysis{rules: map[string][]*ast.Rule{}, pkgs: map[string]bool{}, seen: map[string]bool{},
-		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{}}
+		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{},
+		action: action, probes: map[string]bool{}, conds: map[string][]string{}}
+	if action == Push {
+		a.masked = []string{"record", "id"}
+	}
 	for _, m := range mods {
 		a.pkgs[m.Package.Path.String()] = true
 		for _, imp := range m.Imports {
@@ -97,11 +146,20 @@ func analysePull(mods map[string]*ast.Module) (rs *readSet, why string) {
 	if len(a.rules[Query]) == 0 {
 		return nil, "no " + Query
 	}
+	a.feeding = refusalSets(a.rules)
 	a.follow(Query)
 	if a.fail != "" {
 		return nil, a.fail
 	}
 	rs = &readSet{paths: minimal(a.paths), presence: minimal(a.presence), quoted: minimal(a.quoted)}
+	if a.masked != nil {
+		rs.id = a.masked
+		for p := range a.probes {
+			rs.probes = append(rs.probes, p)
+		}
+		sort.Strings(rs.probes)
+		rs.conds = minimal(a.conds)
+	}
 	if a.denySkip {
 		rs.denyRule = denyPath
 	}
@@ -155,23 +213,49 @@ func isPrefix(q, p []string) bool {
 
 func pathKey(p []string) string { return "input." + strings.Join(p, ".") }
 
-func (a *analysis) read(p []string) { a.paths[pathKey(p)] = p }
+// read records a read of p. The masked path is read conditionally below a
+// registers path, or through the rule being walked when it has no
+// arguments (its value is probed); anywhere else its value is read.
+func (a *analysis) read(p []string) {
+	if a.masked != nil && slicesEqual(p, a.masked) {
+		switch {
+		case a.cond != nil:
+			a.conds[pathKey(a.cond)] = a.cond
+			return
+		case a.probeRule != "":
+			a.probes[a.probeRule] = true
+			return
+		}
+	}
+	a.paths[pathKey(p)] = p
+}
 
-// follow analyses every definition of the rules at path (and below it).
+func slicesEqual(p, q []string) bool { return len(p) == len(q) && isPrefix(p, q) }
+
+// follow analyses every definition of the rules at path (and below it),
+// each in a context of its own: what encloses the reference to it does not
+// enclose its body.
 func (a *analysis) follow(path string) {
 	if a.seen[path] {
 		return
 	}
 	a.seen[path] = true
+	probe, cond := a.probeRule, a.cond
 	for _, r := range a.rules[path] {
+		a.probeRule, a.cond = "", nil
+		if a.masked != nil && len(r.Head.Args) == 0 && path != denyPath && path != Query && !a.feeding[path] &&
+			r.Head.Ref().IsGround() {
+			a.probeRule = path
+		}
 		a.rule(r)
 	}
+	a.probeRule, a.cond = probe, cond
 }
 
 // rule analyses one definition and its else chain: a body false under the
 // facts is skipped with its head, and a body true under them ends the chain.
 func (a *analysis) rule(r *ast.Rule) {
-	isDeny := rulePath(r) == denyPath
+	isDeny := rulePath(r) == denyPath || a.feeding[rulePath(r)]
 	for ; r != nil; r = r.Else {
 		f := a.bodyFacts(r.Body)
 		if f == factFalse {
@@ -201,7 +285,10 @@ func (a *analysis) head(r *ast.Rule) {
 }
 
 func (a *analysis) body(b ast.Body, isDeny bool, head *ast.Head) {
+	it := a.iterations()
+	defer it.done()
 	for _, e := range b {
+		it.enter(e)
 		if len(e.With) > 0 {
 			for _, w := range e.With {
 				if w.Target.String() == "input" || strings.HasPrefix(w.Target.String(), "input.") {
@@ -262,7 +349,10 @@ func (a *analysis) call(ts []*ast.Term) {
 		return
 	} else if fn := a.ruleOf(op); fn != "" {
 		a.follow(fn)
-	} else if name := op.String(); nondeterministic(name) {
+	} else if name := op.String(); a.action == Push && name == "time.now_ns" {
+		// A push is evaluated with input.now as OPA's clock (run).
+		a.read([]string{"now"})
+	} else if nondeterministic(name) {
 		a.fail = "non-deterministic builtin " + name
 	}
 	for _, t := range ts[1:] {
@@ -290,7 +380,20 @@ func (a *analysis) term(t *ast.Term) {
 		}
 	case ast.Ref:
 		if v[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
-			a.read(constPrefix(v))
+			p := constPrefix(v)
+			a.read(p)
+			if k := len(p) + 1; a.masked != nil && len(p) > 0 && p[0] == "registers" && k < len(v) && registerKey(v[k]) {
+				// The masked path in the key below a registers path is
+				// looked at only when something is there.
+				cond := a.cond
+				a.cond = p
+				a.term(v[k])
+				a.cond = cond
+				for _, x := range v[k+1:] {
+					a.term(x)
+				}
+				return
+			}
 		} else if v[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
 			a.followData(v)
 		} else if fn := a.ruleOf(v[:1]); fn != "" {
@@ -326,7 +429,10 @@ func (a *analysis) term(t *ast.Term) {
 }
 
 func (a *analysis) comprehension(b ast.Body) {
+	it := a.iterations()
+	defer it.done()
 	for _, e := range b {
+		it.enter(e)
 		if len(e.With) > 0 {
 			a.fail = "with inside a comprehension"
 		}
@@ -435,9 +541,9 @@ func (a *analysis) exprFact(e *ast.Expr) fact {
 
 func (a *analysis) positiveFact(e *ast.Expr) fact {
 	// A ref into input.release, input.registers or below input.previous
-	// (null), outside any comprehension, is undefined, and so is the
-	// expression that holds it.
-	if absentRef(e) {
+	// (null), outside any comprehension, is undefined on a pull, and so is
+	// the expression that holds it; on a push only input.release is.
+	if absentRef(e, a.action) {
 		return factFalse
 	}
 	switch t := e.Terms.(type) {
@@ -459,7 +565,7 @@ func (a *analysis) positiveFact(e *ast.Expr) fact {
 			if !isAction {
 				break
 			}
-			if (s == string(Pull)) == (op == "equal") {
+			if (s == string(a.action)) == (op == "equal") {
 				return factTrue
 			}
 			return factFalse
@@ -482,7 +588,7 @@ func actionCompare(x, y *ast.Term) (string, bool) {
 // absentRef reports a ref, among e's terms outside comprehensions and
 // every bodies, through input.release, input.registers or a member of
 // input.previous.
-func absentRef(e *ast.Expr) bool {
+func absentRef(e *ast.Expr, action Action) bool {
 	var ts []*ast.Term
 	switch t := e.Terms.(type) {
 	case *ast.Term:
@@ -502,7 +608,8 @@ func absentRef(e *ast.Expr) bool {
 		case ast.Ref:
 			if v[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
 				p := constPrefix(v)
-				if len(p) > 0 && (p[0] == "release" || p[0] == "registers") || len(v) > 2 && len(p) > 0 && p[0] == "previous" {
+				if len(p) > 0 && p[0] == "release" ||
+					action == Pull && (len(p) > 0 && p[0] == "registers" || len(v) > 2 && len(p) > 0 && p[0] == "previous") {
 					found = true
 					return
 				}
@@ -847,8 +954,226 @@ func (rs *readSet) String() string {
 	for _, p := range rs.quoted {
 		fmt.Fprintf(&b, "quoted   %s\n", pathKey(p))
 	}
+	for _, p := range rs.probes {
+		fmt.Fprintf(&b, "probe    %s\n", p)
+	}
+	for _, p := range rs.conds {
+		fmt.Fprintf(&b, "id if    %s\n", pathKey(p))
+	}
 	if rs.denyRule != "" {
 		fmt.Fprintf(&b, "shared only when %s is empty\n", rs.denyRule)
 	}
 	return b.String()
+}
+
+// Masking (readSet.id).
+
+// registerKey reports a key term below a registers path whose evaluation
+// can fail only by the types of its parts, never by their values: a ref, or
+// concat of a separator and an array literal.
+func registerKey(t *ast.Term) bool {
+	switch v := t.Value.(type) {
+	case ast.Ref:
+		return true
+	case ast.Call:
+		if len(v) != 3 || v[0].String() != "concat" {
+			return false
+		}
+		_, isArray := v[2].Value.(*ast.Array)
+		return isArray
+	}
+	return false
+}
+
+// iterations tracks, along one body, the variables bound by an iteration
+// over a registers path (some k, v in input.registers.x[…]): an expression
+// that uses one of them runs only when something is at that path, so the
+// masked path read in it is read conditionally.
+type iterations struct {
+	a     *analysis
+	saved []string
+	bound map[ast.Var][]string
+}
+
+func (a *analysis) iterations() *iterations {
+	return &iterations{a: a, saved: a.cond}
+}
+
+// enter sets the context of e, the body's next expression.
+func (it *iterations) enter(e *ast.Expr) {
+	it.a.cond = it.saved
+	if it.a.masked == nil {
+		return
+	}
+	if vars, p, ok := registerIteration(e); ok {
+		if it.bound == nil {
+			it.bound = map[ast.Var][]string{}
+		}
+		for _, v := range vars {
+			it.bound[v] = p
+		}
+		return
+	}
+	if len(it.bound) == 0 {
+		return
+	}
+	ast.WalkVars(e, func(v ast.Var) bool {
+		if p, ok := it.bound[v]; ok {
+			it.a.cond = p
+			return true
+		}
+		return false
+	})
+}
+
+func (it *iterations) done() { it.a.cond = it.saved }
+
+// registerIteration reports `some v in D` or `some k, v in D` with D a ref
+// below input.registers: the variables it binds and D's constant path.
+func registerIteration(e *ast.Expr) ([]ast.Var, []string, bool) {
+	d, ok := e.Terms.(*ast.SomeDecl)
+	if !ok || len(d.Symbols) != 1 || e.Negated || len(e.With) > 0 {
+		return nil, nil, false
+	}
+	call, ok := d.Symbols[0].Value.(ast.Call)
+	if !ok || len(call) < 3 || len(call) > 4 {
+		return nil, nil, false
+	}
+	if op := call[0].String(); op != "internal.member_2" && op != "internal.member_3" {
+		return nil, nil, false
+	}
+	dom, ok := call[len(call)-1].Value.(ast.Ref)
+	if !ok || dom[0].Value.Compare(ast.InputRootDocument.Value) != 0 {
+		return nil, nil, false
+	}
+	p := constPrefix(dom)
+	if len(p) < 2 || p[0] != "registers" {
+		return nil, nil, false
+	}
+	var vars []ast.Var
+	for _, t := range call[1 : len(call)-1] {
+		v, ok := t.Value.(ast.Var)
+		if !ok || v.IsWildcard() {
+			continue
+		}
+		vars = append(vars, v)
+	}
+	return vars, p, len(vars) > 0
+}
+
+// refusalSets are the set rules without arguments whose every use in the
+// policy is `some r in S` in a body of deny, or of another such set, whose
+// head adds r and which uses r nowhere else: their elements become elements
+// of deny and nothing else, so that a message quoted in one of them is
+// quoted as in deny, and is built only when deny is not empty.
+func refusalSets(rules map[string][]*ast.Rule) map[string]bool {
+	byName := map[string][]string{}
+	cand := map[string]bool{}
+	for p, defs := range rules {
+		ok := p != denyPath && p != Query
+		for _, r := range defs {
+			ok = ok && len(r.Head.Args) == 0 && r.Head.RuleKind() == ast.MultiValue && r.Head.Ref().IsGround() && !r.Default && r.Else == nil
+		}
+		if ok {
+			cand[p] = true
+			name := p[strings.LastIndex(p, ".")+1:]
+			byName[name] = append(byName[name], p)
+		}
+	}
+	consumers := map[string]map[string]bool{}
+	escapes := map[string]bool{}
+	escape := func(x any) {
+		ast.WalkTerms(x, func(t *ast.Term) bool {
+			switch v := t.Value.(type) {
+			case ast.Var:
+				for _, p := range byName[string(v)] {
+					escapes[p] = true
+				}
+			case ast.String:
+				for _, p := range byName[string(v)] {
+					escapes[p] = true
+				}
+			}
+			return false
+		})
+	}
+	for p, defs := range rules {
+		for _, r := range defs {
+			for x := r; x != nil; x = x.Else {
+				h := x.Head
+				for _, t := range h.Ref()[1:] {
+					escape(t)
+				}
+				for _, t := range h.Args {
+					escape(t)
+				}
+				if h.Key != nil {
+					escape(h.Key)
+				}
+				if h.Value != nil {
+					escape(h.Value)
+				}
+				for _, e := range x.Body {
+					if names, ok := consumedSet(e, x); ok {
+						for _, q := range byName[names] {
+							if consumers[q] == nil {
+								consumers[q] = map[string]bool{}
+							}
+							consumers[q][p] = true
+						}
+						continue
+					}
+					escape(e)
+				}
+			}
+		}
+	}
+	feeding := map[string]bool{}
+	for p := range cand {
+		if !escapes[p] && len(consumers[p]) > 0 {
+			feeding[p] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for p := range feeding {
+			for c := range consumers[p] {
+				if c != denyPath && !feeding[c] {
+					delete(feeding, p)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return feeding
+}
+
+// consumedSet reports `some r in S` in r's body, S a bare name, whose head
+// adds r, r used by no other expression of the body: the name S.
+func consumedSet(e *ast.Expr, r *ast.Rule) (string, bool) {
+	d, ok := e.Terms.(*ast.SomeDecl)
+	if !ok || len(d.Symbols) != 1 || e.Negated || len(e.With) > 0 || r.Head.Key == nil || r.Head.Value != nil {
+		return "", false
+	}
+	call, ok := d.Symbols[0].Value.(ast.Call)
+	if !ok || len(call) != 3 || call[0].String() != "internal.member_2" {
+		return "", false
+	}
+	v, ok1 := call[1].Value.(ast.Var)
+	s, ok2 := call[2].Value.(ast.Var)
+	if !ok1 || !ok2 || !r.Head.Key.Equal(call[1]) {
+		return "", false
+	}
+	for _, x := range r.Body {
+		if x == e {
+			continue
+		}
+		used := false
+		ast.WalkVars(x, func(w ast.Var) bool { used = used || w.Equal(v); return used })
+		if used {
+			return "", false
+		}
+	}
+	return string(s), true
 }

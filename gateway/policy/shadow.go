@@ -76,7 +76,7 @@ func (e *OPA) shadowWorker() {
 
 func (e *OPA) compare(job shadowJob) {
 	in, active := job.in, job.active
-	sd, _ := e.eval(context.Background(), job.sc, job.input)
+	sd, _ := e.eval(context.Background(), job.sc, job.input, in.Now)
 	if sd.Allow == active.Allow && sameSet(sd.Redact, active.Redact) {
 		return
 	}

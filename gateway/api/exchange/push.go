@@ -250,6 +250,9 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 	}
 	overlay := registers.NewOverlay(snap)
 	left := len(recs) // records still to ask about
+	// One time and one policy batch for the push: records whose questions
+	// agree on what the policy reads share a decision (policy.Batch).
+	now, batch := time.Now(), policy.NewBatch(ps.deps.Policy)
 	for i := range items {
 		it := &items[i]
 		if it.rec == nil || it.res.Status != "" {
@@ -269,8 +272,8 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		it.prev = prev
 		regs := overlay.For(it.rec)
 		ps.screen(it.rec, regs)
-		it.d = ps.deps.Policy.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
-			Previous: prev, Registers: regs, Now: time.Now()})
+		it.d = batch.Decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
+			Previous: prev, Registers: regs, Now: now})
 		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
 		it.res.Status = StatusAccepted
 		if !it.d.Allow {
