@@ -86,13 +86,14 @@ type Chain struct {
 	store  Store
 	signer sign.Signer
 	sealer *sealer // the writer's
+	opts   Options
+	log    *slog.Logger
+	m      *chainMetrics
+
 	// keepEvents: appenders keep a copy of their events, for a store
 	// written entries (not pipelined, or Shared) or for the forwarder.
 	// Otherwise the writer deals in lines only.
 	keepEvents bool
-	opts   Options
-	log    *slog.Logger
-	m      *chainMetrics
 
 	// reqs queues appends for the writer. It is buffered so that an
 	// appender does not park until the writer takes its request, and the

@@ -58,14 +58,15 @@ func appendEvent(dst []byte, e *Event) (out []byte, m eventMarks, ok bool) {
 // microseconds of each other, the second of their time. Each is escaped
 // once: a value equal to the previous event's is copied from where that
 // event's bytes lie in the buffer, which are the same bytes, since the
-// encoding of a value depends on the value only. Its zero value is ready;
+// encoding of a value depends on the value only. (A draft's prev, always
+// the zero hash, is one of them.) Its zero value is ready;
 // one encoder serves one buffer, which may only grow.
 type eventEncoder struct {
-	action, decision, member, policyRevision, recordKind   strMemo
-	requestDigest, requestID, route, signingKID, shadowRev strMemo
-	reasons                                                sliceMemo[verdict.Reason]
-	redactions                                             sliceMemo[verdict.Redaction]
-	translations                                           sliceMemo[verdict.Translation]
+	action, decision, member, policyRevision, prev, recordKind strMemo
+	requestDigest, requestID, route, signingKID, shadowRev     strMemo
+	reasons                                                    sliceMemo[verdict.Reason]
+	redactions                                                 sliceMemo[verdict.Redaction]
+	translations                                               sliceMemo[verdict.Translation]
 	// second is the Unix second of the last UTC time written, and where
 	// its "2006-01-02T15:04:05" lies.
 	second      int64
@@ -138,7 +139,7 @@ func (enc *eventEncoder) appendEvent(dst []byte, e *Event) (out []byte, m eventM
 	b = enc.policyRevision.appendOpt(b, `,"policy_revision":`, e.PolicyRevision)
 	b = append(b, `,"prev":`...)
 	m.prev = len(b) - n0 + 1
-	b = appendString(b, e.Prev)
+	b = enc.prev.append(b, e.Prev)
 	if len(e.Reasons) > 0 {
 		b = append(b, `,"reasons":`...)
 		b = enc.reasons.append(b, e.Reasons, appendReasons)
