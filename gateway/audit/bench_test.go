@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,9 +22,10 @@ import (
 
 // BenchmarkAppend measures durable audit events per second: every Append
 // returns only after fsync. Group commit with 1, 8 and 64 concurrent
-// appenders of one event each, and one appender of a pull chunk (256
-// events per Append), against a baseline of one write and one fsync per
-// event. Besides events/s it reports the process's CPU time per event
+// appenders of one event each, and one appender of 256 events per Append:
+// varied events (chunk=256), and a pull's chunk (pull=256: one request's
+// decisions, made microseconds apart, audittest.PullChunk); against a
+// baseline of one write and one fsync per event. Besides events/s it reports the process's CPU time per event
 // (user and system, all goroutines) and the events and time per commit.
 //
 //	go test -run '^$' -bench BenchmarkAppend -benchtime 3s ./gateway/audit/
@@ -40,7 +42,8 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		return st
 	}
-	for _, v := range []appendVariant{{1, 1, 0}, {8, 1, 0}, {64, 1, 0}, {8, 1, time.Millisecond}, {64, 1, time.Millisecond}, {1, 256, 0}} {
+	for _, v := range []appendVariant{{1, 1, 0, false}, {8, 1, 0, false}, {64, 1, 0, false}, {8, 1, time.Millisecond, false},
+		{64, 1, time.Millisecond, false}, {1, 256, 0, false}, {1, 256, 0, true}} {
 		b.Run(v.name(), func(b *testing.B) { benchAppend(b, file(b), v) })
 	}
 	b.Run("baseline_fsync_per_event", func(b *testing.B) {
@@ -79,7 +82,7 @@ func BenchmarkAppend(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkAppendPostgres -benchtime 3s ./gateway/audit/
 func BenchmarkAppendPostgres(b *testing.B) {
-	for _, v := range []appendVariant{{1, 1, 0}, {64, 1, 0}, {1, 256, 0}} {
+	for _, v := range []appendVariant{{1, 1, 0, false}, {64, 1, 0, false}, {1, 256, 0, false}} {
 		b.Run(v.name(), func(b *testing.B) {
 			dsn, schema := pgSchema(b)
 			st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
@@ -95,10 +98,13 @@ type appendVariant struct {
 	appenders int
 	chunk     int // events per Append
 	wait      time.Duration
+	pull      bool // events as a pull's chunks, not varied ones
 }
 
 func (v appendVariant) name() string {
 	switch {
+	case v.pull:
+		return fmt.Sprintf("pull=%d/appenders=%d", v.chunk, v.appenders)
 	case v.chunk > 1:
 		return fmt.Sprintf("chunk=%d/appenders=%d", v.chunk, v.appenders)
 	case v.wait > 0:
@@ -117,6 +123,10 @@ func benchAppend(b *testing.B, st audit.Store, v appendVariant) {
 	}
 	defer c.Close()
 	evs := audittest.Events(1024, time.Now())
+	if v.pull {
+		evs = slices.Concat(audittest.PullChunk(v.chunk, time.Now()), audittest.PullChunk(v.chunk, time.Now()),
+			audittest.PullChunk(v.chunk, time.Now()), audittest.PullChunk(v.chunk, time.Now()))
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()

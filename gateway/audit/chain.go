@@ -90,6 +90,11 @@ type Chain struct {
 	log    *slog.Logger
 	m      *chainMetrics
 
+	// keepEvents: appenders keep a copy of their events, for a store
+	// written entries (not pipelined, or Shared) or for the forwarder.
+	// Otherwise the writer deals in lines only.
+	keepEvents bool
+
 	// reqs queues appends for the writer. It is buffered so that an
 	// appender does not park until the writer takes its request, and the
 	// writer takes a group without waking each appender in turn: one wake
@@ -120,7 +125,7 @@ type Chain struct {
 }
 
 type appendReq struct {
-	drafts []draft
+	drafts *drafts
 	done   chan error
 	// first is the seq of the first event once committed.
 	first int64
@@ -170,6 +175,9 @@ func Open(ctx context.Context, opts Options) (*Chain, error) {
 		pipe:       pipeline{slots: make(chan struct{}, syncsInFlight)},
 		head:       opts.Store.Head(),
 	}
+	_, pipelined := opts.Store.(pipelinedStore)
+	_, shared := opts.Store.(Shared)
+	c.keepEvents = !pipelined || shared || opts.Forwarder != nil
 	cps, err := c.store.Checkpoints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
@@ -238,22 +246,22 @@ func (c *Chain) AppendSeq(ctx context.Context, events ...Event) (int64, error) {
 	}
 	// Each appender encodes its own events, in parallel with the others,
 	// so that the one writer only places and hashes them.
-	drafts := make([]draft, len(events))
-	for i := range events {
-		d, err := newDraft(events[i])
-		if err != nil {
-			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		drafts[i] = d
+	ds, err := newDrafts(events, c.keepEvents)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.m.waiting.Inc()
 	defer c.m.waiting.Dec()
-	r := &appendReq{drafts: drafts, done: make(chan error, 1)}
+	r := &appendReq{drafts: ds, done: make(chan error, 1)}
+	// Once queued, the request is the writer's, buffer included, even if
+	// this appender stops waiting.
 	select {
 	case c.reqs <- r:
 	case <-c.closing:
+		ds.release()
 		return 0, fmt.Errorf("%w: the log is closed", ErrUnavailable)
 	case <-ctx.Done():
+		ds.release()
 		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 	select {
@@ -341,7 +349,7 @@ func (c *Chain) writer() {
 			}
 			return
 		}
-		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.drafts) }, c.opts.MaxWait)
+		batch := groupcommit.Gather(first, c.reqs, c.opts.MaxBatch, func(r *appendReq) int { return len(r.drafts.at) }, c.opts.MaxWait)
 		if pipelined {
 			c.writeNext(ps, batch)
 			continue
@@ -353,43 +361,99 @@ func (c *Chain) writer() {
 	}
 }
 
-// sealBatch seals the batch after h0 and returns its entries, their lines
-// each followed by a newline (the entries' Lines are slices of it, without
-// the newline) and the head after them; a bad event fails only its own
-// request (errs[i]).
-func (c *Chain) sealBatch(batch []*appendReq, errs []error, h0 Head) ([]Entry, []byte, Head) {
+// sealed is a batch placed in the chain.
+type sealed struct {
+	// lines are the events' lines, each followed by a newline.
+	lines []byte
+	// pooled, if not nil, holds lines, from bufs: nothing else refers to
+	// them, and it goes back once they are written.
+	pooled *[]byte
+	// n is how many events; entries are they, when the chain keeps events
+	// (their Lines are slices of lines, without the newline).
+	n       int
+	entries []Entry
+	// head is the chain's head after them.
+	head Head
+}
+
+// sealBatch seals the batch after h0; a bad event fails only its own
+// request (errs[i]). keep: build the entries, from the drafts' events.
+func (s *sealer) sealBatch(batch []*appendReq, errs []error, h0 Head, keep bool) sealed {
 	n, size := 0, 0
 	for _, r := range batch {
-		for i := range r.drafts {
-			size += r.drafts[i].lineSize() + 1
-		}
-		n += len(r.drafts)
+		size += r.drafts.linesSize()
+		n += len(r.drafts.at)
 	}
-	entries := make([]Entry, 0, n)
-	buf := make([]byte, 0, size)
+	var out sealed
+	var buf []byte
+	if keep {
+		out.entries = make([]Entry, 0, n)
+		buf = make([]byte, 0, size)
+	} else {
+		// Only the store's write reads the lines.
+		out.pooled = bufs.get(size)
+		buf = *out.pooled
+	}
+	// The head is carried as hex bytes, its string made once per batch:
+	// prev is each event's hash as it goes between quotes, first the
+	// head's, then the one just computed.
 	head := h0
+	var headHex [64]byte
+	sealedHere := false
+	var scratch [64]byte
 	for i, r := range batch {
 		errs[i] = nil
-		h, mark, bmark := head, len(entries), len(buf)
-		for j := range r.drafts {
-			var ent Entry
+		mark, bmark := len(out.entries), len(buf)
+		var prev []byte
+		if sealedHere {
+			prev = headHex[:]
+		} else {
+			prev = prevValue(scratch[:0], head.Hash)
+		}
+		count, prevStr := head.Count, head.Hash
+		var last [64]byte
+		for j := range r.drafts.at {
+			json, m := r.drafts.json(j)
+			start := len(buf)
 			var err error
-			buf, ent, err = c.sealer.seal(buf, &r.drafts[j], h.Count+1, h.Hash)
-			if err != nil {
+			if buf, last, err = s.seal(buf, json, m, count+1, prev); err != nil {
 				errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
-				entries, buf = entries[:mark], buf[:bmark]
+				out.entries, buf = out.entries[:mark], buf[:bmark]
 				break
 			}
+			count++
+			prev = last[:]
+			if keep {
+				ev := r.drafts.events[j]
+				ev.Seq, ev.Prev, ev.Hash = count, prevStr, string(last[:])
+				prevStr = ev.Hash
+				out.entries = append(out.entries, Entry{Event: ev, Line: buf[start:len(buf):len(buf)]})
+			}
 			buf = append(buf, '\n')
-			entries = append(entries, ent)
-			h = Head{Count: ent.Event.Seq, Hash: ent.Event.Hash}
 		}
 		if errs[i] == nil {
 			r.first = head.Count + 1
-			head = h
+			head.Count, headHex, sealedHere = count, last, true
+			if keep {
+				head.Hash = prevStr
+			}
 		}
 	}
-	return entries, buf, head
+	if sealedHere && !keep {
+		head.Hash = string(headHex[:])
+	}
+	if out.pooled != nil {
+		*out.pooled = buf
+	}
+	out.lines, out.n, out.head = buf, int(head.Count-h0.Count), head
+	return out
+}
+
+// releaseDrafts gives back the buffers of the batch's drafts, once sealed.
+func releaseDrafts(batch []*appendReq) {
+	for _, r := range batch {
+		r.drafts.release()
+	}
 }
 
 // commit seals and writes one batch with one durable store write; errs[i]
@@ -402,32 +466,32 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		}
 		return errs
 	}
-	var head Head
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
 	start := time.Now()
-	var entries []Entry
+	var s sealed
 	var err error
 	if sh, ok := c.store.(Shared); ok {
 		// Several processes write this store: the head is the one found
 		// under the store's write lock, not the one this chain last wrote.
 		// seal may be called again from scratch.
 		_, err = sh.WriteSealed(ctx, func(h Head) ([]Entry, error) {
-			entries, _, head = c.sealBatch(batch, errs, h)
-			return entries, nil
+			s = c.sealer.sealBatch(batch, errs, h, c.keepEvents)
+			return s.entries, nil
 		})
 	} else {
-		entries, _, head = c.sealBatch(batch, errs, c.Head())
-		if len(entries) > 0 {
-			err = c.store.Write(ctx, entries)
+		s = c.sealer.sealBatch(batch, errs, c.Head(), c.keepEvents)
+		if s.n > 0 {
+			err = c.store.Write(ctx, s.entries)
 		}
 	}
 	cancel()
-	if len(entries) == 0 && err == nil {
+	releaseDrafts(batch)
+	if s.n == 0 && err == nil {
 		return errs
 	}
 	if err != nil {
 		c.setFailed(err)
-		c.m.appendFailures.Add(float64(len(entries)))
+		c.m.appendFailures.Add(float64(s.n))
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = c.failure()
@@ -435,13 +499,14 @@ func (c *Chain) commit(batch []*appendReq) []error {
 		}
 		return errs
 	}
-	c.committed(entries, head, start)
+	c.committed(s.n, s.entries, s.head, start)
 	return errs
 }
 
-// committed records that entries, ending at head, are durable: the head
-// moves, the forwarder gets them, and a checkpoint is asked for when due.
-func (c *Chain) committed(entries []Entry, head Head, start time.Time) {
+// committed records that n entries, ending at head, are durable: the head
+// moves, the forwarder gets them (entries, kept for it), and a checkpoint
+// is asked for when due.
+func (c *Chain) committed(n int, entries []Entry, head Head, start time.Time) {
 	c.mu.Lock()
 	c.head = head
 	lastCP := int64(0)
@@ -450,8 +515,8 @@ func (c *Chain) committed(entries []Entry, head Head, start time.Time) {
 	}
 	c.mu.Unlock()
 	c.m.commitSeconds.Observe(time.Since(start).Seconds())
-	c.m.events.Add(float64(len(entries)))
-	c.m.batchEvents.Observe(float64(len(entries)))
+	c.m.events.Add(float64(n))
+	c.m.batchEvents.Observe(float64(n))
 	c.m.head.Set(float64(head.Count))
 	if c.opts.Forwarder != nil {
 		events := make([]Event, len(entries))
@@ -489,7 +554,9 @@ type pipeline struct {
 
 // writtenGroup is one write, answered once an fsync covers it.
 type writtenGroup struct {
-	reqs    []*appendReq
+	reqs []*appendReq
+	n    int
+	// entries are its events, when the chain keeps them.
 	entries []Entry
 	head    Head
 	start   time.Time
@@ -516,8 +583,11 @@ func (c *Chain) writeNext(ps pipelinedStore, batch []*appendReq) {
 		return
 	}
 	errs := make([]error, len(batch))
-	entries, lines, head := c.sealBatch(batch, errs, p.written)
-	g := &writtenGroup{entries: entries, head: head, start: time.Now()}
+	after := p.written
+	s := c.sealer.sealBatch(batch, errs, after, c.keepEvents)
+	releaseDrafts(batch)
+	head := s.head
+	g := &writtenGroup{n: s.n, entries: s.entries, head: head, start: time.Now()}
 	for i, r := range batch {
 		if errs[i] != nil {
 			r.done <- errs[i]
@@ -525,17 +595,20 @@ func (c *Chain) writeNext(ps pipelinedStore, batch []*appendReq) {
 			g.reqs = append(g.reqs, r)
 		}
 	}
-	if len(entries) == 0 {
+	if s.n == 0 {
 		<-p.slots
 		return
 	}
-	err := ps.WriteNext(entries, lines)
+	err := ps.WriteNext(after, head, s.lines)
+	if s.pooled != nil {
+		bufs.put(s.pooled)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.groups = append(p.groups, g)
 	if err != nil {
 		c.setFailed(err)
-		c.m.appendFailures.Add(float64(len(entries)))
+		c.m.appendFailures.Add(float64(s.n))
 		c.failGroupsLocked()
 		<-p.slots
 		return
@@ -588,14 +661,16 @@ func (c *Chain) settleLocked(ps pipelinedStore) {
 		last := done[n-1].head
 		ps.Publish(last)
 		var entries []Entry
+		events := 0
 		if n == 1 {
-			entries = done[0].entries
+			entries, events = done[0].entries, done[0].n
 		} else {
 			for _, g := range done {
 				entries = append(entries, g.entries...)
+				events += g.n
 			}
 		}
-		c.committed(entries, last, done[0].start)
+		c.committed(events, entries, last, done[0].start)
 		for _, g := range done {
 			for _, r := range g.reqs {
 				r.done <- nil

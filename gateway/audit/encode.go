@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ura-gateway/ura/gateway/jsonstr"
@@ -46,33 +47,105 @@ type eventMarks struct {
 // only the library path writes as RFC 8785 does (see above); dst is then
 // returned unchanged.
 func appendEvent(dst []byte, e *Event) (out []byte, m eventMarks, ok bool) {
+	var enc eventEncoder
+	return enc.appendEvent(dst, e)
+}
+
+// eventEncoder writes the events of one Append one after another into one
+// buffer. The events of one request share most of their strings (action,
+// member, request_id, route, request_digest, policy_revision, signing_kid,
+// record_kind, often the decision and its reasons) and, being made within
+// microseconds of each other, the second of their time. Each is escaped
+// once: a value equal to the previous event's is copied from where that
+// event's bytes lie in the buffer, which are the same bytes, since the
+// encoding of a value depends on the value only. (A draft's prev, always
+// the zero hash, is one of them.) Its zero value is ready;
+// one encoder serves one buffer, which may only grow.
+type eventEncoder struct {
+	action, decision, member, policyRevision, prev, recordKind strMemo
+	requestDigest, requestID, route, signingKID, shadowRev     strMemo
+	reasons                                                    sliceMemo[verdict.Reason]
+	redactions                                                 sliceMemo[verdict.Redaction]
+	translations                                               sliceMemo[verdict.Translation]
+	// second is the Unix second of the last UTC time written, and where
+	// its "2006-01-02T15:04:05" lies.
+	second      int64
+	secondStart int
+	secondSet   bool
+}
+
+// strMemo is the last value written for one member and where its JSON
+// string lies in the buffer.
+type strMemo struct {
+	v          string
+	start, end int
+	set        bool
+}
+
+func (m *strMemo) append(b []byte, s string) []byte {
+	if m.set && m.v == s {
+		return append(b, b[m.start:m.end]...)
+	}
+	start := len(b)
+	b = appendString(b, s)
+	*m = strMemo{v: s, start: start, end: len(b), set: true}
+	return b
+}
+
+func (m *strMemo) appendOpt(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return m.append(append(b, key...), s)
+}
+
+// sliceMemo is strMemo for an array member.
+type sliceMemo[T comparable] struct {
+	v          []T
+	start, end int
+	set        bool
+}
+
+func (m *sliceMemo[T]) append(b []byte, v []T, write func([]byte, []T) []byte) []byte {
+	if m.set && slices.Equal(m.v, v) {
+		return append(b, b[m.start:m.end]...)
+	}
+	start := len(b)
+	b = write(b, v)
+	*m = sliceMemo[T]{v: v, start: start, end: len(b), set: true}
+	return b
+}
+
+// appendEvent is the package's appendEvent, remembering what it wrote for
+// the next event in the same buffer.
+func (enc *eventEncoder) appendEvent(dst []byte, e *Event) (out []byte, m eventMarks, ok bool) {
 	if !safeInts(e) {
 		return dst, m, false
 	}
 	n0 := len(dst)
 	b := append(dst, `{"action":`...)
-	b = appendString(b, e.Action)
+	b = enc.action.append(b, e.Action)
 	if e.Collapsed != 0 {
 		b = append(b, `,"collapsed":`...)
 		b = strconv.AppendInt(b, int64(e.Collapsed), 10)
 	}
 	b = append(b, `,"decision":`...)
-	b = appendString(b, e.Decision)
+	b = enc.decision.append(b, e.Decision)
 	b = appendOptString(b, `,"decision_id":`, e.DecisionID)
 	b = appendOptString(b, `,"hash":`, e.Hash)
 	m.hash = len(b) - n0
 	b = append(b, `,"member":`...)
-	b = appendString(b, e.Member)
-	b = appendOptString(b, `,"policy_revision":`, e.PolicyRevision)
+	b = enc.member.append(b, e.Member)
+	b = enc.policyRevision.appendOpt(b, `,"policy_revision":`, e.PolicyRevision)
 	b = append(b, `,"prev":`...)
 	m.prev = len(b) - n0 + 1
-	b = appendString(b, e.Prev)
+	b = enc.prev.append(b, e.Prev)
 	if len(e.Reasons) > 0 {
 		b = append(b, `,"reasons":`...)
-		b = appendReasons(b, e.Reasons)
+		b = enc.reasons.append(b, e.Reasons, appendReasons)
 	}
 	b = appendOptString(b, `,"record_id":`, e.RecordID)
-	b = appendOptString(b, `,"record_kind":`, e.RecordKind)
+	b = enc.recordKind.appendOpt(b, `,"record_kind":`, e.RecordKind)
 	if e.RecordVersion != 0 {
 		b = append(b, `,"record_version":`...)
 		b = strconv.AppendInt(b, int64(e.RecordVersion), 10)
@@ -83,12 +156,12 @@ func appendEvent(dst []byte, e *Event) (out []byte, m eventMarks, ok bool) {
 	}
 	if len(e.Redactions) > 0 {
 		b = append(b, `,"redactions":`...)
-		b = appendRedactions(b, e.Redactions)
+		b = enc.redactions.append(b, e.Redactions, appendRedactions)
 	}
-	b = appendOptString(b, `,"request_digest":`, e.RequestDigest)
+	b = enc.requestDigest.appendOpt(b, `,"request_digest":`, e.RequestDigest)
 	b = append(b, `,"request_id":`...)
-	b = appendString(b, e.RequestID)
-	b = appendOptString(b, `,"route":`, e.Route)
+	b = enc.requestID.append(b, e.RequestID)
+	b = enc.route.appendOpt(b, `,"route":`, e.Route)
 	b = append(b, `,"seq":`...)
 	m.seq = len(b) - n0
 	b = strconv.AppendInt(b, e.Seq, 10)
@@ -99,25 +172,62 @@ func appendEvent(dst []byte, e *Event) (out []byte, m eventMarks, ok bool) {
 			b = append(b, `,"reasons":`...)
 			b = appendReasons(b, s.Reasons)
 		}
-		b = appendOptString(b, `,"revision":`, s.Revision)
+		b = enc.shadowRev.appendOpt(b, `,"revision":`, s.Revision)
 		b = append(b, '}')
 	}
-	b = appendOptString(b, `,"signing_kid":`, e.SigningKID)
+	b = enc.signingKID.appendOpt(b, `,"signing_kid":`, e.SigningKID)
 	if e.Status != 0 {
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(e.Status), 10)
 	}
 	b = append(b, `,"time":"`...)
 	var tok bool
-	if b, tok = appendTime(b, e.Time); !tok {
+	if b, tok = enc.appendTime(b, e.Time); !tok {
+		// What the memos point at past n0 is about to be overwritten.
+		*enc = eventEncoder{}
 		return dst[:n0], eventMarks{}, false
 	}
 	b = append(b, '"')
 	if len(e.Translations) > 0 {
 		b = append(b, `,"translations":`...)
-		b = appendTranslations(b, e.Translations)
+		b = enc.translations.append(b, e.Translations, appendTranslations)
 	}
 	return append(b, '}'), m, true
+}
+
+// appendTime is the package's appendTime. A UTC time, as every event a
+// log appends has (normTime), is written as time.RFC3339Nano writes it,
+// with the date and time of day copied from the previous event's when in
+// the same second.
+func (enc *eventEncoder) appendTime(b []byte, t time.Time) ([]byte, bool) {
+	if t.Location() != time.UTC {
+		return appendTime(b, t)
+	}
+	sec := t.Unix()
+	if !enc.secondSet || sec != enc.second {
+		start := len(b)
+		b, ok := appendTime(b, t)
+		if ok {
+			enc.second, enc.secondStart, enc.secondSet = sec, start, true
+		}
+		return b, ok
+	}
+	b = append(b, b[enc.secondStart:enc.secondStart+len("2006-01-02T15:04:05")]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// RFC3339Nano: nine digits, trailing zeros dropped.
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z'), true
 }
 
 // safeInts reports whether every integer of e is one a double holds
@@ -246,33 +356,115 @@ func eventSizeHint(e *Event) int {
 	return n
 }
 
-// draft is an event encoded by its appender, before it has a place in the
-// chain: its canonical JSON with seq 0 and a zero prev, and where those and
+// drafts are the events of one Append as their appender encoded them,
+// before they have a place in the chain: their canonical JSON, back to
+// back in one buffer, each with seq 0 and a zero prev, and where those and
 // the hash go. Encoding in the appenders' goroutines, in parallel, leaves
 // the single writer only the splice and the SHA-256 of each event.
+type drafts struct {
+	// buf holds the JSON; the writer returns it to bufs once sealed.
+	buf *[]byte
+	at  []draft
+	// events are the events as encoded (time normalised), kept only when
+	// the chain hands sealed events on: to a store that is written
+	// entries, or to a forwarder.
+	events []Event
+}
+
+// draft is one event's JSON in drafts.buf: buf[start:end], with marks
+// counted from start.
 type draft struct {
-	ev    Event
-	json  []byte
-	marks eventMarks
+	start, end int
+	marks      eventMarks
 }
 
-// newDraft checks and encodes e as Append received it.
-func newDraft(e Event) (draft, error) {
-	e.Seq, e.Prev, e.Hash = 0, ZeroHash, ""
-	e.Time = normTime(e.Time)
-	if err := e.check(); err != nil {
-		return draft{}, err
+// newDrafts checks and encodes events as Append received them; keep keeps
+// a copy of each as encoded (drafts.events).
+func newDrafts(events []Event, keep bool) (*drafts, error) {
+	size := 0
+	for i := range events {
+		size += eventSizeHint(&events[i])
 	}
-	b, m, ok := appendEvent(make([]byte, 0, eventSizeHint(&e)), &e)
-	if !ok {
-		// check admits only what the encoder writes; this is a bug.
-		return draft{}, fmt.Errorf("%w: the encoder declined it", ErrInvalidEvent)
+	ds := &drafts{buf: bufs.get(size), at: make([]draft, len(events))}
+	if keep {
+		ds.events = make([]Event, len(events))
 	}
-	return draft{ev: e, json: b, marks: m}, nil
+	var enc eventEncoder
+	b := *ds.buf
+	for i := range events {
+		e := events[i]
+		e.Seq, e.Prev, e.Hash = 0, ZeroHash, ""
+		e.Time = normTime(e.Time)
+		if err := e.check(); err != nil {
+			bufs.put(ds.buf)
+			return nil, err
+		}
+		start := len(b)
+		var m eventMarks
+		var ok bool
+		if b, m, ok = enc.appendEvent(b, &e); !ok {
+			// check admits only what the encoder writes; this is a bug.
+			bufs.put(ds.buf)
+			return nil, fmt.Errorf("%w: the encoder declined it", ErrInvalidEvent)
+		}
+		ds.at[i] = draft{start: start, end: len(b), marks: m}
+		if keep {
+			ds.events[i] = e
+		}
+	}
+	*ds.buf = b
+	return ds, nil
 }
 
-// lineSize bounds the length of d's line once sealed.
-func (d *draft) lineSize() int { return len(d.json) + len(`,"hash":""`) + 64 + 20 }
+// json is event i's draft.
+func (ds *drafts) json(i int) ([]byte, eventMarks) {
+	d := ds.at[i]
+	return (*ds.buf)[d.start:d.end], d.marks
+}
+
+// linesSize bounds the length of the drafts' lines once sealed, each
+// followed by a newline (when prev is a hash, as this log writes them).
+func (ds *drafts) linesSize() int {
+	return len(*ds.buf) + len(ds.at)*(len(`,"hash":""`)+64+20+1)
+}
+
+// release gives the drafts' buffer back, once sealed into lines.
+func (ds *drafts) release() {
+	if ds.buf != nil {
+		bufs.put(ds.buf)
+		ds.buf = nil
+	}
+}
+
+// bufPool recycles the buffers of drafts and of a group's lines, so that
+// the JSON of each event, written twice (drafted, then sealed), costs no
+// allocation and no garbage to collect: at a pull's rate of events, that
+// garbage cost the process more than encoding them.
+type bufPool struct{ p sync.Pool }
+
+// maxPooled is the largest buffer kept for reuse: a full group of events.
+const maxPooled = 4 << 20
+
+var bufs bufPool
+
+// get returns an empty buffer of capacity n or more.
+func (bp *bufPool) get(n int) *[]byte {
+	if b, _ := bp.p.Get().(*[]byte); b != nil {
+		if cap(*b) >= n {
+			*b = (*b)[:0]
+			return b
+		}
+		bp.p.Put(b)
+	}
+	b := make([]byte, 0, n)
+	return &b
+}
+
+func (bp *bufPool) put(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		bp.p.Put(b)
+	}
+}
 
 // sealer seals drafts into the chain; one per writer, for its digest.
 type sealer struct {
@@ -281,34 +473,27 @@ type sealer struct {
 
 func newSealer() *sealer { return &sealer{h: sha256.New()} }
 
-// seal places d at seq after prev: it appends d's line to dst and returns
-// the entry, whose Line is the appended bytes. The result is exactly what
-// seal(d.ev, seq, prev) gives (TestDraftSealMatches).
-func (s *sealer) seal(dst []byte, d *draft, seq int64, prev string) ([]byte, Entry, error) {
-	if seq > MaxInt || !isHex64(prev) {
-		// Not a head this log writes; the general path judges it.
-		ent, err := seal(d.ev, seq, prev)
-		if err != nil {
-			return dst, Entry{}, err
-		}
-		start := len(dst)
-		dst = append(dst, ent.Line...)
-		ent.Line = dst[start:len(dst):len(dst)]
-		return dst, ent, nil
+// seal places the draft j (marks m) at seq after the event whose hash is
+// prev, written as in a JSON string (prevValue): it appends the event's
+// line to dst and returns the line's hash, in hex. The line is exactly
+// what seal(e, seq, prev) gives for the drafted event e
+// (TestDraftSealMatches).
+func (s *sealer) seal(dst, j []byte, m eventMarks, seq int64, prev []byte) ([]byte, [2 * sha256.Size]byte, error) {
+	var hx [2 * sha256.Size]byte
+	if seq > MaxInt || seq < -MaxInt {
+		return dst, hx, fmt.Errorf("%w: seq %d is outside ±2^53", ErrInvalidEvent, seq)
 	}
 	var seqBuf [20]byte
 	sq := strconv.AppendInt(seqBuf[:0], seq, 10)
-	j, m := d.json, d.marks
 	// j holds a 64-byte zero prev at m.prev and a 1-byte "0" seq at m.seq.
 	// A hash.Hash never returns an error from Write.
 	s.h.Reset()
 	s.h.Write(j[:m.prev])
-	_, _ = io.WriteString(s.h, prev)
+	s.h.Write(prev)
 	s.h.Write(j[m.prev+64 : m.seq])
 	s.h.Write(sq)
 	s.h.Write(j[m.seq+1:])
 	var sum [sha256.Size]byte
-	var hx [2 * sha256.Size]byte
 	hex.Encode(hx[:], s.h.Sum(sum[:0]))
 	start := len(dst)
 	dst = append(dst, j[:m.hash]...)
@@ -320,13 +505,25 @@ func (s *sealer) seal(dst []byte, d *draft, seq int64, prev string) ([]byte, Ent
 	dst = append(dst, j[m.prev+64:m.seq]...)
 	dst = append(dst, sq...)
 	dst = append(dst, j[m.seq+1:]...)
-	line := dst[start:len(dst):len(dst)]
-	if len(line) > MaxLineBytes {
-		return dst[:start], Entry{}, fmt.Errorf("audit: event of %d bytes exceeds %d", len(line), MaxLineBytes)
+	if n := len(dst) - start; n > MaxLineBytes {
+		return dst[:start], hx, fmt.Errorf("audit: event of %d bytes exceeds %d", n, MaxLineBytes)
 	}
-	ev := d.ev
-	ev.Seq, ev.Prev, ev.Hash = seq, prev, string(hx[:])
-	return dst, Entry{Event: ev, Line: line}, nil
+	return dst, hx, nil
+}
+
+// prevValue appends prev as it stands between the quotes of the "prev"
+// member: as it is when it is a hash this log writes (64 lower-case hex
+// digits), escaped otherwise (a head this log did not write; the
+// verifier judges it).
+func prevValue(dst []byte, prev string) []byte {
+	if isHex64(prev) {
+		return append(dst, prev...)
+	}
+	n := len(dst)
+	dst = appendString(dst, prev)
+	// Drop the quotes appendString put around it.
+	copy(dst[n:], dst[n+1:len(dst)-1])
+	return dst[:len(dst)-2]
 }
 
 // isHex64 reports whether s is a hash as this log writes it: 64 lower-case

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,37 +123,153 @@ func checkEncoder(t *testing.T, e Event) {
 	}
 }
 
-// checkDraft compares the appender's draft, sealed by the writer, with
-// sealing through the reference.
+// checkDraft compares the appender's draft, sealed by the writer (with
+// and without the entries a store or forwarder takes), with sealing
+// through the reference.
 func checkDraft(t *testing.T, e Event, seq int64, prev string) {
 	t.Helper()
-	d, err := newDraft(e)
+	ds, err := newDrafts([]Event{e}, true)
 	if err != nil {
 		if e.check() == nil && func() error { n := e; n.Time = normTime(n.Time); return n.check() }() == nil {
 			t.Fatalf("draft refused a valid event: %v", err)
 		}
 		return
 	}
-	_, got, err := newSealer().seal([]byte("earlier lines\n"), &d, seq, prev)
-	ref := d.ev
+	ref := ds.events[0]
 	ref.Seq, ref.Prev, ref.Hash = seq, prev, ""
-	if err != nil {
-		if ref.check() == nil {
-			t.Fatalf("seal refused seq %d: %v", seq, err)
+	for _, keep := range []bool{false, true} {
+		errs := make([]error, 1)
+		got := newSealer().sealBatch([]*appendReq{{drafts: ds}}, errs, Head{Count: seq - 1, Hash: prev}, keep)
+		if errs[0] != nil {
+			if ref.check() == nil {
+				t.Fatalf("seal refused seq %d: %v", seq, errs[0])
+			}
+			if got.n != 0 || len(got.lines) != 0 || got.head != (Head{Count: seq - 1, Hash: prev}) {
+				t.Fatalf("a refused request left %d events, %q, head %v", got.n, got.lines, got.head)
+			}
+			return
 		}
-		return
+		want := referenceEntry(t, ref)
+		if got.n != 1 || got.head != (Head{Count: seq, Hash: want.Event.Hash}) || !bytes.Equal(got.lines, append(want.Line, '\n')) {
+			t.Fatalf("sealed draft differs from the reference:\n got %s (head %v)\nwant %s", got.lines, got.head, want.Line)
+		}
+		if keep && (len(got.entries) != 1 || !reflect.DeepEqual(got.entries[0], want)) {
+			t.Fatalf("sealed entry differs from the reference:\n got %#v\nwant %#v", got.entries, want)
+		}
 	}
-	c, err := libraryCanonical(ref)
+}
+
+// referenceEntry is e (with seq and prev set) sealed through the library.
+func referenceEntry(t *testing.T, e Event) Entry {
+	t.Helper()
+	e.Hash = ""
+	c, err := libraryCanonical(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref.Hash = HashBytes(c)
-	line, err := libraryCanonical(ref)
+	e.Hash = HashBytes(c)
+	line, err := libraryCanonical(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Event.Hash != ref.Hash || !bytes.Equal(got.Line, line) {
-		t.Fatalf("sealed draft differs from the reference:\n got %s\nwant %s", got.Line, line)
+	return Entry{Event: e, Line: line}
+}
+
+// relatedEvents are n events such as one request appends: each shares
+// some of its members with the one before, sometimes the very same slice,
+// sometimes an equal one, and its time falls in the same second or the next.
+func relatedEvents(r *rand.Rand, n int) []Event {
+	out := make([]Event, n)
+	out[0] = randEvent(r)
+	for i := 1; i < n; i++ {
+		e, o := out[i-1], randEvent(r)
+		keep := func() bool { return r.IntN(3) > 0 }
+		if !keep() {
+			e.Action = o.Action
+		}
+		if !keep() {
+			e.Decision = o.Decision
+		}
+		if !keep() {
+			e.Member = o.Member
+		}
+		if !keep() {
+			e.PolicyRevision = o.PolicyRevision
+		}
+		if !keep() {
+			e.RecordKind = o.RecordKind
+		}
+		if !keep() {
+			e.RequestDigest = o.RequestDigest
+		}
+		if !keep() {
+			e.RequestID = o.RequestID
+		}
+		if !keep() {
+			e.Route = o.Route
+		}
+		if !keep() {
+			e.SigningKID = o.SigningKID
+		}
+		switch r.IntN(3) {
+		case 0:
+			e.Reasons, e.Redactions, e.Translations = o.Reasons, o.Redactions, o.Translations
+		case 1:
+			e.Reasons, e.Redactions, e.Translations = slices.Clone(e.Reasons), slices.Clone(e.Redactions), slices.Clone(e.Translations)
+		}
+		if e.Shadow != nil && r.IntN(2) == 0 {
+			e.Shadow = &Shadow{Decision: e.Shadow.Decision, Revision: e.Shadow.Revision, Reasons: o.Reasons}
+		} else if r.IntN(2) == 0 {
+			e.Shadow = o.Shadow
+		}
+		e.RecordID, e.RecordVersion, e.DecisionID, e.Status = o.RecordID, o.RecordVersion, o.DecisionID, o.Status
+		switch r.IntN(5) {
+		case 0:
+			e.Time = o.Time
+		case 1:
+			e.Time = e.Time.Add(time.Second)
+		default:
+			e.Time = e.Time.Add(time.Duration(r.IntN(3)) * []time.Duration{time.Nanosecond, time.Microsecond, time.Millisecond}[r.IntN(3)])
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// checkEncoderRun encodes events one after another with one encoder into
+// one buffer, as an Append's drafts are, and compares each with the
+// reference, as written and as drafted.
+func checkEncoderRun(t *testing.T, events []Event) {
+	t.Helper()
+	var enc eventEncoder
+	b := []byte("earlier bytes")
+	for i := range events {
+		e := events[i]
+		want, wantErr := libraryCanonical(e)
+		n := len(b)
+		var ok bool
+		b, _, ok = enc.appendEvent(b, &e)
+		switch {
+		case ok && wantErr != nil:
+			t.Fatalf("event %d: encoder wrote what the reference refuses (%v): %s", i, wantErr, b[n:])
+		case ok && !bytes.Equal(b[n:], want):
+			t.Fatalf("event %d differs from the reference for %#v:\n got %s\nwant %s", i, e, b[n:], want)
+		case !ok && len(b) != n:
+			t.Fatalf("event %d: declined, but wrote %q", i, b[n:])
+		}
+	}
+	ds, err := newDrafts(events, true)
+	if err != nil {
+		return // an event the log refuses; checkDraft covers those
+	}
+	for i := range events {
+		want, err := libraryCanonical(ds.events[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := ds.json(i); !bytes.Equal(got, want) {
+			t.Fatalf("draft %d differs from the reference:\n got %s\nwant %s", i, got, want)
+		}
 	}
 }
 
@@ -161,6 +280,86 @@ func TestEventEncoderMatchesLibrary(t *testing.T) {
 	}
 	checkEncoder(t, Event{})
 	checkEncoder(t, Event{Shadow: &Shadow{}, Reasons: []verdict.Reason{{}}, Redactions: []verdict.Redaction{{}}, Translations: []verdict.Translation{{}}})
+}
+
+// TestEventEncoderRunMatchesLibrary: what an encoder copies from the
+// events before, rather than escaping again, is what the reference writes.
+func TestEventEncoderRunMatchesLibrary(t *testing.T) {
+	r := rand.New(rand.NewPCG(8785, 3))
+	for range 2000 {
+		checkEncoderRun(t, relatedEvents(r, 1+r.IntN(12)))
+	}
+	// A pull's chunk: the request's members shared, one second crossed.
+	t0 := time.Date(2026, 6, 1, 12, 0, 59, 999_998_000, time.UTC)
+	evs := make([]Event, 256)
+	for i := range evs {
+		evs[i] = Event{Time: t0.Add(time.Duration(i) * time.Microsecond), RequestID: "req-1", Member: "AL/GOV/AIM", Action: "pull",
+			Route: "/v1/records", RecordKind: "licence", RecordID: "AIM-LIC-" + string(rune('A'+i%26)), Decision: []string{"allow", "withhold"}[i%2],
+			RequestDigest: "sha256:" + ZeroHash, PolicyRevision: "sha256:4f2a9c", SigningKID: "ura-signing/1"}
+		if i%2 == 1 {
+			evs[i].Reasons = []verdict.Reason{{Code: "clearance", Message: "classification above the caller's clearance"}}
+		}
+	}
+	checkEncoderRun(t, evs)
+}
+
+// TestSealBatch seals several requests in one group, one of them with an
+// event too large to store: it alone fails, and the others' lines chain
+// on as the reference seals them, with and without entries.
+func TestSealBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(8785, 4))
+	var reqs []*appendReq
+	var events [][]Event
+	for i := range 4 {
+		evs := relatedEvents(r, 1+r.IntN(5))
+		for j := range evs {
+			evs[j].Time = normTime(time.Unix(1780387200+int64(i), int64(j)*1000))
+			evs[j].Seq, evs[j].RecordVersion, evs[j].Status, evs[j].Records, evs[j].Collapsed = 0, j, 200, 0, 0
+		}
+		if i == 2 {
+			evs[len(evs)-1].RecordID = strings.Repeat("x", MaxLineBytes)
+		}
+		ds, err := newDrafts(evs, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs, events = append(reqs, &appendReq{drafts: ds}), append(events, ds.events)
+	}
+	for _, keep := range []bool{false, true} {
+		h0 := Head{Count: 41, Hash: HashBytes([]byte("h0"))}
+		errs := make([]error, len(reqs))
+		got := newSealer().sealBatch(reqs, errs, h0, keep)
+		var want []byte
+		var entries []Entry
+		head := h0
+		for i, evs := range events {
+			if (errs[i] != nil) != (i == 2) {
+				t.Fatalf("request %d: error %v", i, errs[i])
+			}
+			if i == 2 {
+				continue
+			}
+			if reqs[i].first != head.Count+1 {
+				t.Fatalf("request %d: first %d, want %d", i, reqs[i].first, head.Count+1)
+			}
+			for _, e := range evs {
+				e.Seq, e.Prev = head.Count+1, head.Hash
+				ent := referenceEntry(t, e)
+				want = append(append(want, ent.Line...), '\n')
+				entries = append(entries, ent)
+				head = Head{Count: e.Seq, Hash: ent.Event.Hash}
+			}
+		}
+		if !bytes.Equal(got.lines, want) || got.head != head || got.n != len(entries) {
+			t.Fatalf("keep=%v: sealed\n%s(head %v, %d events)\nwant\n%s(head %v, %d)", keep, got.lines, got.head, got.n, want, head, len(entries))
+		}
+		if keep && !reflect.DeepEqual(got.entries, entries) {
+			t.Fatalf("entries differ from the reference")
+		}
+		if !keep && got.entries != nil {
+			t.Fatalf("entries built without keep")
+		}
+	}
 }
 
 func TestDraftSealMatches(t *testing.T) {
@@ -208,6 +407,12 @@ func FuzzEventEncoder(f *testing.F) {
 			e.PolicyRevision, e.DecisionID, e.SigningKID, e.RequestDigest = a, b, c, a
 		}
 		checkEncoder(t, e)
+		// The same and a related event after it, in one buffer: the second
+		// copies what it shares with the first.
+		e2 := e
+		e2.Time = e.Time.Add(time.Duration(n % 2e9))
+		e2.RequestID, e2.Decision = c, a
+		checkEncoderRun(t, []Event{e, e, e2, e})
 		prev := ZeroHash
 		if bit(8) {
 			prev = a

@@ -498,7 +498,18 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := s.WriteNext(entries, nil); err != nil {
+	size := 0
+	for _, e := range entries {
+		size += len(e.Line) + 1
+	}
+	lines := make([]byte, 0, size)
+	for _, e := range entries {
+		lines = append(lines, e.Line...)
+		lines = append(lines, '\n')
+	}
+	first, last := entries[0].Event, entries[len(entries)-1].Event
+	after := Head{Count: first.Seq - 1, Hash: first.Prev}
+	if err := s.WriteNext(after, Head{Count: last.Seq, Hash: last.Hash}, lines); err != nil {
 		return err
 	}
 	h, err := s.Sync()
@@ -509,11 +520,11 @@ func (s *FileStore) Write(_ context.Context, entries []Entry) error {
 	return nil
 }
 
-// WriteNext appends the entries with one write, without fsync; they are
-// neither durable nor shown to readers until a Sync and Publish. lines, if
-// not nil, holds the entries' lines each followed by a newline.
-func (s *FileStore) WriteNext(entries []Entry, lines []byte) error {
-	if len(entries) == 0 {
+// WriteNext appends lines, entries' lines each followed by a newline,
+// after the entry after, with one write, without fsync; they are neither
+// durable nor shown to readers until a Sync and Publish.
+func (s *FileStore) WriteNext(after, head Head, lines []byte) error {
+	if len(lines) == 0 {
 		return nil
 	}
 	if s.opts.ReadOnly {
@@ -527,27 +538,15 @@ func (s *FileStore) WriteNext(entries []Entry, lines []byte) error {
 	s.mu.RLock()
 	written := s.written
 	s.mu.RUnlock()
-	if e := entries[0].Event; e.Seq != written.Count+1 || e.Prev != written.Hash {
-		return fmt.Errorf("write seq %d does not continue head %d", e.Seq, written.Count)
+	if after != written || head.Count <= after.Count || lines[len(lines)-1] != '\n' {
+		return fmt.Errorf("write seq %d does not continue head %d", after.Count+1, written.Count)
 	}
 	if s.activeSize >= s.opts.SegmentBytes {
 		if err := s.rotate(written); err != nil {
 			return fmt.Errorf("start segment: %w", err)
 		}
 	}
-	size := 0
-	for _, e := range entries {
-		size += len(e.Line) + 1
-	}
-	if lines == nil {
-		lines = make([]byte, 0, size)
-		for _, e := range entries {
-			lines = append(lines, e.Line...)
-			lines = append(lines, '\n')
-		}
-	} else if len(lines) != size {
-		return fmt.Errorf("write: %d bytes of lines for entries of %d", len(lines), size)
-	}
+	size := len(lines)
 	if err := s.prepare(s.activeSize + int64(size)); err != nil {
 		return fmt.Errorf("preallocate: %w", err)
 	}
@@ -556,9 +555,8 @@ func (s *FileStore) WriteNext(entries []Entry, lines []byte) error {
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	last := entries[len(entries)-1].Event
 	s.mu.Lock()
-	s.written = Head{Count: last.Seq, Hash: last.Hash}
+	s.written = head
 	s.mu.Unlock()
 	return nil
 }

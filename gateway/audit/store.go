@@ -59,11 +59,13 @@ type Store interface {
 // (gateway/ARCHITECTURE.md, Audit). Write is WriteNext, Sync and Publish.
 type pipelinedStore interface {
 	Store
-	// WriteNext writes entries after the last ones written (not Head: those
-	// may not be durable yet), without making them durable or visible.
-	// lines, if not nil, is their lines each followed by a newline, as the
-	// writer sealed them into one buffer: written as it is, not copied.
-	WriteNext(entries []Entry, lines []byte) error
+	// WriteNext writes lines, each an entry's followed by a newline, as
+	// the writer sealed them into one buffer, after the last ones written
+	// (not Head: those may not be durable yet), without making them
+	// durable or visible. after is the head they continue, which must be
+	// the last written; head is the head after them. The lines are written
+	// as they are and not kept.
+	WriteNext(after, head Head, lines []byte) error
 	// Sync makes every entry written before the call durable and returns
 	// the last of them. Several may be under way at once.
 	Sync() (Head, error)

@@ -55,3 +55,38 @@ func Events(n int, t0 time.Time) []audit.Event {
 	}
 	return out
 }
+
+// PullChunk returns n events as one pull appends them for one chunk: one
+// request's per-record decisions, made microseconds apart from t0, each
+// with its own record and policy decision, most released (some redacted),
+// some withheld with the same reason.
+func PullChunk(n int, t0 time.Time) []audit.Event {
+	out := make([]audit.Event, n)
+	redactions := []verdict.Redaction{{Pointer: "/licence/contract_value", Rule: "redactions.customs.licence"}}
+	withheld := []verdict.Reason{{Code: "clearance", Message: "classification above the caller's clearance"}}
+	for i := range out {
+		e := audit.Event{
+			Time:           t0.Add(time.Duration(i) * 3 * time.Microsecond),
+			RequestID:      "01JZ8Q4K7M3N5P6R7S8T9V0W1X",
+			Member:         "AL/GOV/DPD",
+			Action:         "pull",
+			Route:          "/v1/records",
+			RecordKind:     "licence",
+			RecordID:       fmt.Sprintf("AIM-LIC-2026-%06d", i),
+			RecordVersion:  1 + i%3,
+			PolicyRevision: "sha256:4f2a9c",
+			DecisionID:     fmt.Sprintf("0197c0de-%04x-7000-8000-%012x", i, i),
+			RequestDigest:  "sha256:" + fmt.Sprintf("%064x", 7),
+			Decision:       audit.DecisionAllow,
+			SigningKID:     "ura-signing/1",
+		}
+		switch i % 8 {
+		case 1, 2:
+			e.Decision, e.Redactions = audit.DecisionRedact, redactions
+		case 7:
+			e.Decision, e.Reasons, e.SigningKID = audit.DecisionWithhold, withheld, ""
+		}
+		out[i] = e
+	}
+	return out
+}
