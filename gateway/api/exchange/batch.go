@@ -31,6 +31,8 @@ type batch struct {
 	events []audit.Event
 	// withheld counts the withheld decisions' events among them.
 	withheld int
+	// spare is the buffer of the events last taken, reused by the next.
+	spare []audit.Event
 }
 
 func newBatch(p *pipeline) *batch {
@@ -76,8 +78,10 @@ func (b *batch) take(n int) (d []Delivery, events []audit.Event, last string, er
 	if n > 0 {
 		last = b.cursors[n-1]
 	}
+	// The events returned are committed before the next take, so the two
+	// buffers take turns rather than a new one per chunk.
 	events = b.events[:cut:cut]
-	b.events = append([]audit.Event(nil), b.events[cut:]...)
+	b.events, b.spare = append(b.spare[:0], b.events[cut:]...), b.events[:0]
 	b.withheld = len(b.events) - (len(b.released) - n)
 	rest := copy(b.released, b.released[n:])
 	clear(b.released[rest:]) // let the taken records' bodies go
