@@ -94,6 +94,14 @@ type Query struct {
 type Store interface {
 	Put(ctx context.Context, rec *records.Record, check Check) (Outcome, error)
 	Get(ctx context.Context, id string) (*records.Record, error)
+	// GetMany returns the latest version of each of ids in one read
+	// transaction (one query): out[i] answers ids[i], nil when that id was
+	// never stored (what Get answers with ErrNotFound). An id may appear
+	// more than once. An error is the read's failure and answers none of
+	// them: a push decides its records on their previous versions, and an
+	// outbox batch on its records' current ones, with one read each rather
+	// than one per record.
+	GetMany(ctx context.Context, ids []string) ([]*records.Record, error)
 	// Query calls fn for each match in order with its cursor; returning an
 	// error from fn stops the scan and is returned.
 	Query(ctx context.Context, q Query, fn func(rec *records.Record, cursor string) error) error

@@ -298,4 +298,14 @@ func (s *storeGetFails) Get(ctx context.Context, id string) (*records.Record, er
 	return s.Store.Get(ctx, id)
 }
 
+func (s *storeGetFails) GetMany(ctx context.Context, ids []string) ([]*records.Record, error) {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail {
+		return nil, errors.New("connection refused")
+	}
+	return s.Store.GetMany(ctx, ids)
+}
+
 var _ store.Store = (*storeGetFails)(nil)

@@ -83,12 +83,13 @@ type Outbox struct {
 	wwg    sync.WaitGroup // writer
 }
 
-// Records is where the worker reads the current version of a queued record
-// (store.Store): what is sent is decided on what is stored now, never on
-// what was stored when the entry was queued; and the releases of two-person
-// release authority, which release a record to its named recipient only.
+// Records is where the worker reads the current versions of a batch's
+// queued records, in one read (store.Store's GetMany: nil for a record not
+// stored): what is sent is decided on what is stored now, never on what was
+// stored when the entry was queued; and the releases of two-person release
+// authority, which release a record to its named recipient only.
 type Records interface {
-	Get(ctx context.Context, id string) (*records.Record, error)
+	GetMany(ctx context.Context, ids []string) ([]*records.Record, error)
 	release.Authority
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	bbolt "go.etcd.io/bbolt"
 
-	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/release"
@@ -192,13 +191,14 @@ func parkAs(e *entry, status int, reason string) {
 
 // prepare does, for the whole batch and in the order of a pull
 // (gateway/ARCHITECTURE.md, "Outbound"), what comes before the sends: the
-// records' current versions from the store (an older queued version is
-// superseded, not sent) → the policy's decisions as pulls by the
+// records' current versions from the store, in one read (an older queued
+// version is superseded, not sent) → the policy's decisions as pulls by the
 // destination's member, and their redactions (one release.DecideChunk) →
 // for a peer, the signed deliveries (one signer call) → the decisions'
 // audit events, durable (one Append). A step that fails (the store, the
 // signer, the audit log) ends the batch there, as a retry of its entry:
-// the entries after it are neither sent nor audited.
+// the entries after it are neither sent nor audited. The store's read
+// answers every entry or none, so its failure is the first entry's retry.
 func (o *Outbox) prepare(d *destination, batch []queued) []step {
 	ctx, sp := o.tracer.StartRoot(o.ctx, "outbox.batch")
 	sp.Str("ura.destination", d.name)
@@ -206,30 +206,32 @@ func (o *Outbox) prepare(d *destination, batch []queued) []step {
 	sp.Int("ura.records", len(batch))
 	defer sp.End(nil)
 	steps := make([]step, len(batch))
+	ids := make([]string, len(batch))
+	for i, q := range batch {
+		steps[i].queued = q
+		ids[i] = q.entry.ID
+	}
+	stored, err := o.store.GetMany(ctx, ids)
+	if err != nil {
+		steps[0].settled = &attempt{verdict: retry, reason: "reading the stored record: " + err.Error(), failure: "store"}
+		return steps[:1]
+	}
 	var (
 		decided []int
 		recs    []*records.Record
 	)
-	for i, q := range batch {
+	for i := range steps {
 		st := &steps[i]
-		st.queued = q
-		e := q.entry
-		rec, err := o.store.Get(ctx, e.ID)
+		e, rec := st.entry, stored[i]
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case rec == nil:
 			st.settled = &attempt{verdict: park, reason: "the record is not in the store"}
-		case err != nil:
-			st.settled = &attempt{verdict: retry, reason: "reading the stored record: " + err.Error(), failure: "store"}
 		case rec.Version > e.Version:
 			st.settled = &attempt{verdict: superseded, reason: fmt.Sprintf("version %d is stored; its own entry is decided and sent", rec.Version)}
 		case rec.Version < e.Version:
 			st.settled = &attempt{verdict: park, reason: fmt.Sprintf("the store holds version %d, older than the queued %d", rec.Version, e.Version)}
 		default:
 			decided, recs = append(decided, i), append(recs, rec)
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			steps = steps[:i+1]
-			break
 		}
 	}
 	if len(decided) == 0 {

@@ -9,21 +9,37 @@ package registers
 
 import (
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
-// nameSeparators is the Rego policy's normalise(): lower case, every run of
-// characters other than letters and digits becomes one space, trimmed. Both
-// sides must agree exactly, or a name on the register would not match.
-var nameSeparators = regexp.MustCompile(`[^\p{L}\p{N}]+`)
-
-// NormaliseName is how names of excluded entities are compared.
+// NormaliseName is how names of excluded entities are compared: the Rego
+// policy's normalise(), lower case, every run of characters other than
+// letters and digits (regexp `[^\p{L}\p{N}]+`) one space, trimmed. Both
+// sides must agree exactly, or a name on the register would not match. It
+// runs for every party of every pushed record, so it is one pass over the
+// runes rather than a regular expression (a test holds it to the
+// expression).
 func NormaliseName(name string) string {
-	return strings.TrimSpace(nameSeparators.ReplaceAllString(strings.ToLower(name), " "))
+	lower := strings.ToLower(name)
+	var b strings.Builder
+	b.Grow(len(lower))
+	gap := false // a separator run is pending, to be written before the next letter
+	for _, r := range lower {
+		if !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+			gap = b.Len() > 0 // a leading run is trimmed
+			continue
+		}
+		if gap {
+			b.WriteByte(' ')
+			gap = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Holder is a licence's holder as the policy compares it with the register

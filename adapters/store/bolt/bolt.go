@@ -262,6 +262,45 @@ func (s *Store) Get(ctx context.Context, id string) (*records.Record, error) {
 	return recdoc.Decode(raw)
 }
 
+// GetMany returns the latest version of each of ids, in one read
+// transaction (see store.Store).
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*records.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	raws := make([][]byte, len(ids))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bRecords)
+		for i, id := range ids {
+			v := b.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			_, r, err := splitValue(v)
+			if err != nil {
+				return err
+			}
+			// The value lives in the file's map only as long as the
+			// transaction: decoded after it, it must be copied.
+			raws[i] = bytes.Clone(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*records.Record, len(ids))
+	for i, r := range raws {
+		if r == nil {
+			continue
+		}
+		if out[i], err = recdoc.Decode(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Versions returns every stored version of id, oldest first.
 func (s *Store) Versions(ctx context.Context, id string) ([]*records.Record, error) {
 	if err := ctx.Err(); err != nil {

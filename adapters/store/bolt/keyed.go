@@ -36,7 +36,8 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
 		return nil
 	}
 	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
-	if old := owners.Get([]byte(rec.ID)); old != nil {
+	old := bytes.Clone(owners.Get([]byte(rec.ID)))
+	if old != nil {
 		var refs [][2]string
 		if err := json.Unmarshal(old, &refs); err != nil {
 			return fmt.Errorf("corrupt keyed register owner %s: %w", rec.ID, err)
@@ -58,7 +59,17 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
 	if err != nil {
 		return err
 	}
-	return putJSON(owners, []byte(rec.ID), refs)
+	raw, err := json.Marshal(refs)
+	if err != nil {
+		return err
+	}
+	// A new version mostly sits under the keys its last one did: left as
+	// it is, the owner's page (and the branch pages above it) is not
+	// rewritten by the commit.
+	if bytes.Equal(raw, old) {
+		return nil
+	}
+	return owners.Put([]byte(rec.ID), raw)
 }
 
 func putKeyed(entries *bbolt.Bucket, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {

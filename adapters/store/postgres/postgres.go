@@ -97,6 +97,49 @@ func (s *Store) Get(ctx context.Context, id string) (*records.Record, error) {
 	return recdoc.Decode(raw)
 }
 
+// GetMany returns the latest version of each of ids, in one query (see
+// store.Store).
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]*records.Record, error) {
+	out := make([]*records.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, raw FROM ura_records WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: get many: %w", err)
+	}
+	raws := make(map[string][]byte, len(ids))
+	var (
+		id  string
+		raw []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
+		raws[id] = raw
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: get many: %w", err)
+	}
+	// An id asked twice gets one decoded record: a push of two versions of
+	// one id decides both against the same previous version.
+	done := make(map[string]*records.Record, len(raws))
+	for i, id := range ids {
+		r, ok := raws[id]
+		if !ok {
+			continue
+		}
+		if rec, ok := done[id]; ok {
+			out[i] = rec
+			continue
+		}
+		if out[i], err = recdoc.Decode(r); err != nil {
+			return nil, err
+		}
+		done[id] = out[i]
+	}
+	return out, nil
+}
+
 // Versions returns every stored version of id, oldest first.
 func (s *Store) Versions(ctx context.Context, id string) ([]*records.Record, error) {
 	rows, err := s.pool.Query(ctx, `SELECT raw FROM ura_record_versions WHERE id = $1 ORDER BY version`, id)

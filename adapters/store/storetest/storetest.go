@@ -23,6 +23,7 @@ type NewStore func(tb testing.TB) store.Store
 func Run(t *testing.T, newStore NewStore) {
 	t.Run("PutGet", func(t *testing.T) { testPutGet(t, newStore(t)) })
 	t.Run("Versions", func(t *testing.T) { testVersions(t, newStore(t)) })
+	t.Run("GetMany", func(t *testing.T) { testGetMany(t, newStore(t)) })
 	t.Run("Unchanged", func(t *testing.T) { testUnchanged(t, newStore(t)) })
 	t.Run("Conflicts", func(t *testing.T) { testConflicts(t, newStore(t)) })
 	t.Run("CheckHook", func(t *testing.T) { testCheck(t, newStore(t)) })
@@ -110,6 +111,45 @@ func testVersions(t *testing.T, s store.Store) {
 	put(t, s, Licence(t, id, 5, "revoked", base.Add(4*time.Hour)), store.Accepted)
 	if vs, _ := s.Versions(ctx, id); len(vs) != 4 || vs[3].Version != 5 {
 		t.Errorf("after v5, history = %d versions", len(vs))
+	}
+}
+
+// testGetMany: one read answers each id as Get does, in the order asked,
+// nil where Get says ErrNotFound, the latest version where there are
+// several, and an id asked twice twice.
+func testGetMany(t *testing.T, s store.Store) {
+	if got, err := s.GetMany(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(nil) = %v, %v; want nothing", got, err)
+	}
+	a, b := "AIM-LIC-2026-000301", "AIM-LIC-2026-000302"
+	put(t, s, Licence(t, a, 1, "issued", base), store.Accepted)
+	put(t, s, Licence(t, b, 1, "issued", base), store.Accepted)
+	put(t, s, Licence(t, b, 2, "suspended", base.Add(time.Hour)), store.Accepted)
+	ids := []string{b, "AIM-LIC-2026-404", a, b, ""}
+	got, err := s.GetMany(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("GetMany answered %d of %d ids", len(got), len(ids))
+	}
+	for i, id := range ids {
+		want, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if got[i] != nil {
+				t.Errorf("GetMany[%d] %q = v%d, want nil (Get: not found)", i, id, got[i].Version)
+			}
+		case err != nil:
+			t.Fatal(err)
+		case got[i] == nil:
+			t.Errorf("GetMany[%d] %q = nil, want v%d", i, id, want.Version)
+		case got[i].ID != id || got[i].Version != want.Version || !bytes.Equal(got[i].Raw, want.Raw):
+			t.Errorf("GetMany[%d] %q = %s v%d, want v%d as Get has it", i, id, got[i].ID, got[i].Version, want.Version)
+		}
+	}
+	if got[0] == nil || got[0].Version != 2 || status(got[0]) != "suspended" {
+		t.Errorf("GetMany %s is not its latest version", b)
 	}
 }
 

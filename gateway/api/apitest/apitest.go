@@ -168,6 +168,22 @@ func (s *Store) Get(_ context.Context, id string) (*records.Record, error) {
 	return st.rec, nil
 }
 
+// GetMany answers as Get would for each id, GetErr failing them all.
+func (s *Store) GetMany(_ context.Context, ids []string) ([]*records.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.GetErr != nil {
+		return nil, s.GetErr
+	}
+	out := make([]*records.Record, len(ids))
+	for i, id := range ids {
+		if st, ok := s.byID[id]; ok {
+			out[i] = st.rec
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
 	after, err := store.DecodeCursor(q.After)
 	if err != nil {

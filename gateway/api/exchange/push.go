@@ -231,20 +231,32 @@ func (ps *pusher) check(it *pushItem, v records.Checked) {
 // ask asks policy about every checked record, in order; those allowed
 // have status accepted pending the store. The registers the batch refers to
 // are read from the store once (no copy is kept between pushes: every
-// replica reads the same store), and each record allowed is put on the
-// batch's overlay, so that a later record of the batch is decided as if it
-// were stored (a licence, then an export against it).
+// replica reads the same store), and so are the records' stored versions
+// (one Store.GetMany, not one read per record); each record allowed is put
+// on the batch's overlay, so that a later record of the batch is decided as
+// if it were stored (a licence, then an export against it).
 func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
-	var recs []*records.Record
+	var (
+		recs []*records.Record
+		ids  []string
+	)
 	for i := range items {
 		if items[i].rec != nil && items[i].res.Status == "" {
 			recs = append(recs, items[i].rec)
+			ids = append(ids, items[i].rec.ID)
 		}
 	}
 	if len(recs) == 0 {
 		return nil
 	}
 	snap, err := registers.Read(ctx, recs, ps.deps.Store.Registers)
+	if err != nil {
+		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
+	}
+	// Without the stored versions policy cannot judge a downgrade; no
+	// record is decided blind, and none of the batch is stored yet. A
+	// record never stored has none (nil).
+	prevs, err := ps.deps.Store.GetMany(ctx, ids)
 	if err != nil {
 		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
@@ -258,17 +270,9 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		if it.rec == nil || it.res.Status != "" {
 			continue
 		}
+		// This loop meets the records in recs' order, so prevs' too.
+		prev := prevs[len(recs)-left]
 		left--
-		prev, err := ps.deps.Store.Get(ctx, it.rec.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			prev = nil
-		case err != nil:
-			// Without the stored version policy cannot judge a downgrade;
-			// no record is decided blind, and none of the batch is stored
-			// yet.
-			return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
-		}
 		it.prev = prev
 		regs := overlay.For(it.rec)
 		ps.screen(it.rec, regs)

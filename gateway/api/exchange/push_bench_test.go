@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -60,4 +61,50 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPushBatch100 is deploy/bench's push100 in process: 100 licences
+// never sent before per request, through the gateway's own store, audit
+// chain and policy (and Vault, as BenchmarkPush1's real), reporting the
+// process's CPU per record (cpu-ns/record) for the whole request.
+//
+//	source /work/main/var/dev/stack.env
+//	go test -run '^$' -bench BenchmarkPushBatch100 -benchtime 100x ./gateway/api/exchange/
+func BenchmarkPushBatch100(b *testing.B) {
+	const n = 100
+	gin.SetMode(gin.ReleaseMode)
+	h, err := New(&chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, config.Default(), realDeps(b), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	member := identity.Member{ID: "AL/GOV/AIM", Nation: "ALB", Kind: "agency", Clearance: "SECRET"}
+	prefix := "AIM-LIC-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	body := make([]byte, 0, n*1024)
+	req := 0
+	push := func() {
+		req++
+		body = append(body[:0], '[')
+		for i := range n {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = benchLicence(body, prefix+"-"+strconv.Itoa(req)+"-"+strconv.Itoa(i))
+		}
+		body = append(body, ']')
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		c.Request = r.WithContext(identity.NewContext(r.Context(), member))
+		if err := h.Push(c); err != nil || w.Code != http.StatusOK || bytes.Count(w.Body.Bytes(), []byte(`"status":"accepted"`)) != n {
+			b.Fatal(err, w.Code, w.Body.String())
+		}
+	}
+	push() // warm: policy compiled, Vault connection open
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		push()
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n*b.N), "cpu-ns/record")
 }
