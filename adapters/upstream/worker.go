@@ -107,6 +107,7 @@ func (o *Outbox) deliverBatch(d *destination, batch []queued) bool {
 	share := time.Since(start) / time.Duration(len(steps))
 	var s settlement
 	var wait time.Duration
+	stop := len(steps) // the entry the batch stopped at, when one did
 	for i := range steps {
 		st := &steps[i]
 		if st.settled == nil && i > 0 && time.Since(start) > decisionMaxAge {
@@ -162,6 +163,7 @@ func (o *Outbox) deliverBatch(d *destination, batch []queued) bool {
 		e.Attempts++
 		e.LastError = a.reason
 		o.m.failed.WithLabelValues(d.name, a.failure).Inc()
+		stop = i
 		if d.maxAttempts > 0 && e.Attempts >= d.maxAttempts {
 			parkAs(e, a.status, "gave up after max_attempts: "+a.reason)
 			s.parked = append(s.parked, st.queued)
@@ -175,6 +177,16 @@ func (o *Outbox) deliverBatch(d *destination, batch []queued) bool {
 		log.Warn("delivery failed, will retry", "record_id", e.ID, "version", e.Version,
 			"attempts", e.Attempts, "failure", a.failure, "reason", a.reason, "retry_in", wait.Round(time.Millisecond).String())
 		break
+	}
+	// The withheld decisions behind the entry the batch stopped at are
+	// audited already and send nothing, so order does not hold them: they
+	// leave the queue now, rather than be decided and audited again.
+	for j := stop + 1; j < len(steps); j++ {
+		if st := &steps[j]; st.settled == nil && st.x != nil && !st.x.Released() {
+			s.done = append(s.done, removal{key: st.key, e: st.entry, verdict: withheld})
+			log.Debug("record withheld from the destination by policy: audited, not sent", "record_id", st.entry.ID,
+				"version", st.entry.Version, "member", d.who.ID, "decision_id", st.entry.Forward.DecisionID)
+		}
 	}
 	o.settle(d, &s)
 	if s.retried != nil {
