@@ -110,8 +110,9 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 	if !pushKeyable(in) {
 		return nil, nil, false
 	}
-	regs, ok := map[string]any(nil), true
+	var regs map[string]any
 	if in.Registers != nil {
+		var ok bool
 		if regs, ok = kb.regs.doc(in.Registers); !ok {
 			return nil, nil, false
 		}
