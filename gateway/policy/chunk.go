@@ -110,11 +110,14 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 	if !pushKeyable(in) {
 		return nil, nil, false
 	}
-	regs := map[string]any(nil)
+	var regs map[string]any
 	if in.Registers != nil {
-		regs = in.Registers.Doc()
+		var ok bool
+		if regs, ok = kb.regs.doc(in.Registers); !ok {
+			return nil, nil, false
+		}
 	}
-	input, ok := lazyInputWith(in, regs)
+	input, ok := lazyInputChecked(in, regs, kb.now(in))
 	if !ok {
 		return nil, nil, false
 	}
@@ -231,12 +234,15 @@ func (e *OPA) decideFailed(ctx context.Context, c *compiled, in Input, input ast
 	return d, failed
 }
 
-// missing marks a path with no value; every value is written as JSON,
-// which never holds a NUL byte, and ends with one.
+// missing marks a path with no value. Each path's part of a key is a NUL,
+// then missing or a form of canonical or shape, which tells where it ends
+// and never begins with this byte: a key is read back one way.
 const missing = "\x01"
 
 // keyer builds group keys, its buffers kept from one question to the next,
-// and the caller's form from the last question (a chunk has one caller).
+// and the caller's form and the time's text from the last question (a
+// chunk has one caller and one time). It lives as long as its chunk or
+// batch.
 type keyer struct {
 	b       []byte
 	scratch []member
@@ -244,6 +250,21 @@ type keyer struct {
 	form    []byte // canonical form of caller's input.caller, or missing
 	formOK  bool   // form was written without a value canonical cannot tell apart
 	ok      bool   // the key being written tells its values apart
+	nowT    time.Time
+	nowS    string
+	regs    regsDoc
+}
+
+// now is in.nowDoc(), "" for none, formatted once per distinct time.
+func (kb *keyer) now(in Input) string {
+	if in.Now.IsZero() {
+		return ""
+	}
+	if kb.nowS == "" || !in.Now.Equal(kb.nowT) {
+		kb.nowT = in.Now
+		kb.nowS, _ = in.nowDoc()
+	}
+	return kb.nowS
 }
 
 // key is the question's group key: caller, action and time, then, for each
@@ -275,7 +296,8 @@ func pushKeyable(in Input) bool {
 }
 
 // keyPush is a push's group key: as a pull's, over the push's read set
-// (regs is input.registers, built once for the key and the input), then
+// (regs is input.registers, built once for the key and the input, which
+// pushKey has checked convertible, registers and all), then
 // the record id's type, its value when one of the read set's conds holds
 // something (what the id is compared with or looked up under is then
 // there), and probe, the values of the probes on this question. The id's
@@ -283,7 +305,7 @@ func pushKeyable(in Input) bool {
 // through a probe, below an empty cond, or to quote it in a message of
 // deny, which a shared decision's representative did not build.
 func (kb *keyer) keyPush(rs *readSet, in Input, regs map[string]any, probe string) ([]byte, bool) {
-	if !pushKeyable(in) || !convertible(in.Record.Doc) || in.Previous != nil && !convertible(in.Previous.Doc) || !convertible(regs) {
+	if !pushKeyable(in) {
 		return nil, false
 	}
 	kb.ok = true
@@ -323,7 +345,7 @@ func empty(v any) bool {
 // and each shape path, looked up in the question's input (regs its
 // registers); look looks up more.
 func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, func([]string) (any, bool)) {
-	now, _ := in.nowDoc()
+	now := kb.now(in)
 	look := func(p []string) (any, bool) { return lookupInput(in, regs, p, now) }
 	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
 		kb.caller, kb.form = in.Caller, []byte(missing)
@@ -349,7 +371,7 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 			if p[0] == "action" {
 				v = string(in.Action)
 			}
-			b = strconv.AppendQuote(append(b, 's'), v)
+			b = appendString(b, v)
 		} else if v, found := look(p); found {
 			b = canonical(b, v, &kb.scratch, ok)
 		} else {
@@ -417,7 +439,9 @@ func lookupInput(in Input, regs map[string]any, p []string, now string) (any, bo
 
 // canonical appends v in one form per value, keys sorted: equal forms are
 // equal values to OPA (a number is its literal, so 1 and 1.0 differ here,
-// which only shares less).
+// which only shares less). Every form tells where it ends (a string is
+// its length and bytes, a number ends with ';', a list or object with its
+// bracket), so forms written one after the other are read back one way.
 func canonical(b []byte, v any, scratch *[]member, ok *bool) []byte {
 	switch x := v.(type) {
 	case nil:
@@ -428,7 +452,7 @@ func canonical(b []byte, v any, scratch *[]member, ok *bool) []byte {
 		}
 		return append(b, 'f')
 	case string:
-		return strconv.AppendQuote(append(b, 's'), x)
+		return appendString(b, x)
 	case json.Number:
 		if _, err := ast.NumberChecked(string(x)); err != nil {
 			*ok = false
@@ -505,6 +529,12 @@ func sorted(m map[string]any, scratch *[]member) (members []member, mark int) {
 	members = (*scratch)[mark:]
 	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	return members, mark
+}
+
+// appendString appends a string's canonical form: 's', its length, then
+// its bytes as they are (quoting them cost more than the rest of a key).
+func appendString(b []byte, s string) []byte {
+	return append(append(strconv.AppendInt(append(b, 's'), int64(len(s)), 10), ':'), s...)
 }
 
 // appendKey appends an object key, its length first: no key is a prefix

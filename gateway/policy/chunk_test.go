@@ -380,3 +380,26 @@ func equivPullInput(c *equivCorpus, q [6]int) (Input, bool) {
 	}
 	return in, fmt.Sprint(callerDoc(in.Caller)) == fmt.Sprint(caller)
 }
+
+// Strings are written into keys as their length and bytes, unquoted:
+// values that differ, however their bytes line up, never have one form.
+func TestCanonicalFormsTellValuesApart(t *testing.T) {
+	values := []any{
+		"", "a", "ab", "s1:a", "a\x00", "\x01", "1:a", "a,", "a]",
+		[]any{"ab"}, []any{"a", "b"}, []any{"a,s1:b"}, []any{""}, []any{},
+		map[string]any{"a": "b"}, map[string]any{"a": "b,1:c"}, map[string]any{"a": "b", "c": "d"}, map[string]any{"a,": "b"},
+		map[string]any{"1:a": "b"}, json.Number("1"), "n1;", nil, "z", true, "t",
+	}
+	seen := map[string]int{}
+	for i, v := range values {
+		ok := true
+		form := string(canonical(nil, v, &[]member{}, &ok))
+		if !ok {
+			t.Fatalf("%#v not keyed", v)
+		}
+		if j, dup := seen[form]; dup {
+			t.Errorf("%#v and %#v share the form %q", values[j], v, form)
+		}
+		seen[form] = i
+	}
+}

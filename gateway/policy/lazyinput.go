@@ -34,6 +34,30 @@ func lazyInput(in Input) (_ ast.Value, ok bool) {
 // lazyInputWith is lazyInput with regs as input.registers, when in has
 // registers: their document built once for a push's group key and input.
 func lazyInputWith(in Input, regs map[string]any) (_ ast.Value, ok bool) {
+	now, _ := in.nowDoc()
+	doc := inputDoc(in, regs, now)
+	if !convertible(doc) {
+		return nil, false
+	}
+	return ast.LazyObject(doc), true
+}
+
+// lazyInputChecked is lazyInputWith for registers already known
+// convertible (regsDoc.doc), now being in.nowDoc(): only the rest of the
+// input is checked.
+func lazyInputChecked(in Input, regs map[string]any, now string) (_ ast.Value, ok bool) {
+	doc := inputDoc(in, regs, now)
+	for k, v := range doc {
+		if k != "registers" && !convertible(v) {
+			return nil, false
+		}
+	}
+	return ast.LazyObject(doc), true
+}
+
+// inputDoc is the input document of in, regs its registers and now its
+// time as in.nowDoc() gives it ("" for none).
+func inputDoc(in Input, regs map[string]any, now string) map[string]any {
 	doc := map[string]any{
 		"action":   string(in.Action),
 		"record":   in.Record.Doc,
@@ -53,13 +77,10 @@ func lazyInputWith(in Input, regs map[string]any) (_ ast.Value, ok bool) {
 	if in.Release != nil {
 		doc["release"] = in.Release.doc()
 	}
-	if now, ok := in.nowDoc(); ok {
+	if now != "" {
 		doc["now"] = now
 	}
-	if !convertible(doc) {
-		return nil, false
-	}
-	return ast.LazyObject(doc), true
+	return doc
 }
 
 func callerDoc(m identity.Member) map[string]any {

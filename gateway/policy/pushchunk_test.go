@@ -363,3 +363,68 @@ func equivSnapshot(doc any) *registers.Snapshot {
 	}
 	return s
 }
+
+// Attack: two export declarations of one item, alike but for what the
+// register of items holds under the item from one other record (stored,
+// then stolen: the same register, key and record id, another value), are
+// refused and allowed each on its own entry. Keyed entries are decoded
+// once per chunk or batch (regsDoc): by their bytes, never by where they
+// are, so the second entry is never read as the first.
+func TestPushChunkKeyedEntryChangesBetweenRecords(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	o := licenceRegisters(t)
+	o.Apply(record(t, "licence", nil))
+	entry := func(typ string) registers.KeyedValue {
+		v, err := json.Marshal(map[string]any{"type": typ, "at": "2026-05-01T00:00:00.000000000Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return registers.KeyedValue{Version: 1, Value: v}
+	}
+	recs := []*records.Record{
+		record(t, "export", map[string]any{"id": "DPD-EVT-2026-9000001"}),
+		record(t, "export", map[string]any{"id": "DPD-EVT-2026-9000002"}),
+		record(t, "export", map[string]any{"id": "DPD-EVT-2026-9000003"}),
+		record(t, "export", map[string]any{"id": "DPD-EVT-2026-9000004"}),
+	}
+	in := pushes(o, memberDPD, recs...)
+	for i, typ := range []string{"STORED", "STOLEN", "STORED", "STOLEN"} {
+		in[i].Registers.AddKeyed("items", "ALB|KAYO|K26-000123", "DPD-EVT-2026-8000001", entry(typ))
+	}
+	for _, decide := range []func(*testing.T, *OPA, []Input) []Decision{checkChunk, checkBatch} {
+		got := decide(t, e, in)
+		for i, d := range got {
+			if stolen := i%2 == 1; d.Allow == stolen || stolen && !hasCode(d, "item_stolen") {
+				t.Errorf("%s: %+v", recordID(in[i]), d)
+			}
+		}
+	}
+}
+
+// The registers a push's key is built from are the registers Decide
+// gives the policy: Snapshot.Doc, entry for entry, whatever the keyed
+// registers hold (an entry that does not decode, a key without entries, a
+// register the gateway does not know, a screening).
+func TestRegsDocIsSnapshotDoc(t *testing.T) {
+	o := licenceRegisters(t)
+	o.Apply(record(t, "licence", nil))
+	o.Apply(record(t, "excluded", nil))
+	lic := record(t, "licence", nil)
+	s := o.For(lic)
+	s.AddKeyed("items", "ALB|KAYO|K26-000123", "DPD-EVT-2026-8000001", registers.KeyedValue{Version: 1, Value: []byte(`{"type":"STOLEN","n":1.50}`)})
+	s.AddKeyed("items", "ALB|KAYO|K26-000124", "DPD-EVT-2026-8000002", registers.KeyedValue{Version: 1, Value: []byte(`{"type":`)})
+	s.AddKeyed("unknown_register", "k", "DPD-EVT-2026-8000003", registers.KeyedValue{Version: 1, Value: []byte(`[1, "two", null] trailing`)})
+	s.Keyed["items"]["empty"] = map[string]registers.KeyedValue{}
+	s.Screening = map[string]any{"sanctions": []any{}}
+	var r regsDoc
+	for range 2 { // the second time from the cache
+		got, ok := r.doc(s)
+		if want := s.Doc(); !ok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("regsDoc (convertible %v)\n%v\nSnapshot.Doc\n%v", ok, got, want)
+		}
+	}
+	s.AddKeyed("items", "ALB|KAYO|K26-000125", "DPD-EVT-2026-8000004", registers.KeyedValue{Version: 1, Value: []byte(`{"n":1e999999999}`)})
+	if _, ok := r.doc(s); ok {
+		t.Error("an entry OPA cannot hold lazily was reported convertible")
+	}
+}
