@@ -220,6 +220,27 @@ export_refusals contains reason("transit_not_licensed", msg) if {
 	msg := sprintf("the shipment passes through %v, which licence %s does not list as a transit state", [state, export_licence_id])
 }
 
+# Each transit state the shipment passes through, and its licence lists,
+# must still have given its written non-objection to this licence, in force
+# on the declaration's date: one that has expired since the licence was
+# issued puts the licence's exports of small arms through that state on
+# hold, as a lapsed import authorisation does (UN Firearms Protocol art.
+# 10(2); ATT art. 9). A state the licence does not list is refused above.
+export_transit_authorised(state) if {
+	some entry in input.registers.transit_authorisations[concat("|", [export_licence_id, state])]
+	entry.transit_state == state
+	entry.licence_id == export_licence_id
+	in_force_on(entry, declared_on)
+}
+
+export_refusals contains reason("transit_authorisation_missing", msg) if {
+	salw_category(export_category)
+	some state in object.get(input.record.event, "transit", [])
+	state in licence_transit
+	not export_transit_authorised(state)
+	msg := sprintf("%v has no written non-objection to licence %s in force on %v: its exports through %v are on hold", [state, export_licence_id, substring(input.record.event.at, 0, 10), state])
+}
+
 declaration_needs_ia if {
 	salw_category(export_category)
 	import_authorisation_required_to(input.record.event.to)

@@ -204,6 +204,36 @@ test_declaration_through_unlisted_transit_denied if {
 	contains(r.message, "SRB")
 }
 
+# The transit state's non-objection is held to the declaration's date.
+transit_event := json.patch(export_event, [{"op": "add", "path": "/event/transit", "value": ["HRV"]}])
+
+test_declaration_transit_non_objection_expired_denied if {
+	regs := with_regs([{"op": "replace", "path": "/transit_authorisations/AIM-LIC-2026-000123|HRV/AIM-TA-2026-0001/valid_until", "value": "2026-05-31"}])
+	d := decide_regs(dpd, transit_event, regs)
+	denied_with(d, "transit_authorisation_missing")
+	some r in d.reasons
+	contains(r.message, "HRV")
+}
+
+test_declaration_transit_non_objection_missing_denied if {
+	d := decide_regs(dpd, transit_event, with_regs([{"op": "remove", "path": "/transit_authorisations"}]))
+	denied_with(d, "transit_authorisation_missing")
+}
+
+test_declaration_transit_non_objection_of_another_licence_does_not_count if {
+	regs := with_regs([{"op": "replace", "path": "/transit_authorisations/AIM-LIC-2026-000123|HRV/AIM-TA-2026-0001/licence_id", "value": "AIM-LIC-2026-000999"}])
+	denied_with(decide_regs(dpd, transit_event, regs), "transit_authorisation_missing")
+}
+
+test_declaration_without_transit_needs_no_non_objection if {
+	allowed(decide_regs(dpd, export_event, with_regs([{"op": "remove", "path": "/transit_authorisations"}])))
+}
+
+test_declaration_of_ammunition_needs_no_non_objection if {
+	ml3 := json.patch(transit_event, [{"op": "replace", "path": "/event/item/ml_category", "value": "ML3"}])
+	not "transit_authorisation_missing" in codes(decide_regs(dpd, ml3, with_regs([{"op": "remove", "path": "/transit_authorisations"}])))
+}
+
 test_declaration_transit_without_conditions_register_denied if {
 	d := decide_regs(dpd, json.patch(export_event, [{"op": "add", "path": "/event/transit", "value": ["HRV"]}]), with_regs([{"op": "remove", "path": "/licence_conditions"}]))
 	denied_with(d, "transit_not_licensed")

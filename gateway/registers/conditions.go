@@ -73,12 +73,18 @@ func transitAuthorisationEntries(rec *records.Record) []KeyedEntry {
 }
 
 // transitLookups: a licence reads the non-objection of each transit state
-// it lists.
+// it lists; an export declaration, for its licence, that of each transit
+// state the shipment passes through (held to the declaration's date).
 func transitLookups(rec *records.Record) []string {
-	body := bodyOf(rec, records.KindLicence)
+	lic, body := rec.ID, bodyOf(rec, records.KindLicence)
+	if body == nil {
+		if l, ok := exportLicence(rec); ok && str(rec.Body()["type"]) == "EXPORT_DECLARED" {
+			lic, body = l, rec.Body()
+		}
+	}
 	var keys []string
 	for _, s := range stringList(body["transit"]) {
-		keys = append(keys, TransitKey(rec.ID, s))
+		keys = append(keys, TransitKey(lic, s))
 	}
 	return keys
 }

@@ -20,6 +20,8 @@ func TestConditionRegisters(t *testing.T) {
 	bare := rec(t, records.KindLicence, "LIC-2", 1, map[string]any{"type": "export"})
 	decl := rec(t, records.KindTrackingEvent, "D-1", 1, map[string]any{"type": "EXPORT_DECLARED", "licence_id": "LIC-1", "broker": broker})
 	other := rec(t, records.KindTrackingEvent, "E-1", 1, map[string]any{"type": "STORED", "broker": broker})
+	via := rec(t, records.KindTrackingEvent, "D-2", 1, map[string]any{"type": "EXPORT_DECLARED", "licence_id": "LIC-1", "transit": []any{"MNE"}})
+	imported := rec(t, records.KindTrackingEvent, "D-3", 1, map[string]any{"type": "IMPORT_DECLARED", "licence_id": "LIC-1", "transit": []any{"MNE"}})
 	ia := rec(t, records.KindImportAuthorisation, "IA-1", 1, map[string]any{"reference": "MK-1", "destination": "MKD",
 		"valid_from": "2026-01-01", "valid_until": "2027-01-01", "items": goods})
 	ta := rec(t, records.KindTransitAuthorisation, "TA-1", 1, map[string]any{"licence_id": "LIC-1", "transit_state": "MNE",
@@ -83,6 +85,9 @@ func TestConditionRegisters(t *testing.T) {
 		{"declaration names no authorisation itself", importAuthorisations, decl, nil},
 		{"a licence naming nothing reads nothing", importAuthorisations, bare, nil},
 		{"a licence without transit reads none", transitAuthorisations, bare, nil},
+		{"declaration reads its licence's non-objection of each state passed", transitAuthorisations, via, []string{"LIC-1|MNE"}},
+		{"declaration through no state reads none", transitAuthorisations, decl, nil},
+		{"an import declaration reads none", transitAuthorisations, imported, nil},
 		{"another event's broker is not read", brokeringLicences, other, nil},
 	} {
 		if got := tc.k.Lookups(tc.rec); !reflect.DeepEqual(got, tc.want) {

@@ -102,6 +102,18 @@ func TestCondImportAndTransitAuthorisations(t *testing.T) {
 	condWant(t, "a declaration within the conditions", got, "DPD-EVT-2026-9000001", "accepted")
 	condWant(t, "a declaration through an unlisted state", got, "DPD-EVT-2026-9000002", "denied", "transit_not_licensed")
 
+	// Through HRV while its non-objection is in force; then that
+	// non-objection replaced by a version that ended before the date.
+	viaHRV := exWith(decl, "id", "DPD-EVT-2026-9000004", "event.transit", []any{"HRV"})
+	condWant(t, "a declaration through a state with its non-objection", condPush(t, e, dpd, viaHRV), "DPD-EVT-2026-9000004", "accepted")
+	lapsed := exWith(ta, "version", json.Number("2"), "transit_authorisation.valid_until", "2026-06-01")
+	condWant(t, "the non-objection shortened", condPush(t, e, aim, lapsed), "AIM-TA-2026-0001", "accepted")
+	got = condPush(t, e, dpd, exWith(viaHRV, "id", "DPD-EVT-2026-9000005"))
+	condWant(t, "a declaration after the non-objection ended", got, "DPD-EVT-2026-9000005", "denied", "transit_authorisation_missing")
+	got = condPush(t, e, dpd, exWith(decl, "id", "DPD-EVT-2026-9000006"))
+	condWant(t, "a declaration through no transit state", got, "DPD-EVT-2026-9000006", "accepted")
+	condWant(t, "the non-objection restored", condPush(t, e, aim, exWith(ta, "version", json.Number("3"))), "AIM-TA-2026-0001", "accepted")
+
 	shortened := exWith(ia, "version", json.Number(jsonString(version+1)), "import_authorisation.valid_until", "2026-06-01")
 	condWant(t, "the authorisation shortened", condPush(t, e, aim, shortened), "AIM-IA-2026-0001", "accepted")
 	got = condPush(t, e, dpd, exWith(decl, "id", "DPD-EVT-2026-9000003"))
