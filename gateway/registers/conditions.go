@@ -12,7 +12,8 @@ import (
 // each licence names, brokers' registrations and brokering licences. A
 // licence looks up the authorisations, certificate and broker it names; an
 // export declaration its licence's conditions, then (Follow) the import
-// authorisation and certificate those name, and its own broker.
+// authorisation and certificate those name, its licence's non-objection of
+// each transit state it passes, and its own broker.
 var (
 	importAuthorisations = Keyed{Name: "import_authorisations", Version: 1,
 		Entries: importAuthorisationEntries, Lookups: namedByLicence("import_authorisation"),
