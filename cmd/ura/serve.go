@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
+	applyRuntime(cfg.Runtime, logger)
 
 	var deps server.Deps
 	// [deps: tracing] first, so that every client built below is traced;
@@ -154,4 +156,18 @@ func cursorSealer(cfg *config.Config) (*cursor.Sealer, error) {
 		return nil, fmt.Errorf("cursors.key_file: %w", err)
 	}
 	return s, nil
+}
+
+// applyRuntime sets the garbage collector as runtime.* says, where the
+// environment's GOGC and GOMEMLIMIT do not already.
+func applyRuntime(r config.Runtime, logger *slog.Logger) {
+	gc, gcOK, limit, limitOK := r.Settings(os.Getenv)
+	if gcOK {
+		debug.SetGCPercent(gc)
+	}
+	if limitOK {
+		debug.SetMemoryLimit(limit)
+	}
+	logger.Debug("garbage collector", "component", "runtime", "gc_percent", gc, "from_config", gcOK,
+		"memory_limit_bytes", limit, "limit_from_config", limitOK)
 }

@@ -55,6 +55,7 @@ type Config struct {
 	Tracing     Tracing    `yaml:"tracing"`
 	Screening   Screening  `yaml:"screening"`
 	Deliveries  Deliveries `yaml:"deliveries"`
+	Runtime     Runtime    `yaml:"runtime"`
 
 	// dir is the directory of the loaded file; relative paths resolve against it.
 	dir string
@@ -126,6 +127,7 @@ func Default() *Config {
 		Tracing:    defaultTracing(),
 		Screening:  defaultScreening(),
 		Deliveries: defaultDeliveries(),
+		Runtime:    defaultRuntime(),
 		Shutdown: Shutdown{
 			Timeout: defaultShutdownTimeout,
 		},
@@ -155,6 +157,7 @@ func (c *Config) Validate() error {
 		v.add("ops_metrics", "needs ops_listen")
 	}
 	validateOpsProfiling(v, c.OpsProfiling, c.OpsListen)
+	c.Runtime.validate(v.at("runtime"))
 	c.HTTP.validate(v.at("http"))
 	c.TLS.validate(v.at("tls"), c)
 	validateMembers(v, c.Members, c.TLS.ClientCAs, c.Sign)
