@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/ura-gateway/ura/gateway/jsonstr"
@@ -40,11 +41,33 @@ func CanonicalSized(v any, size int) ([]byte, error) {
 // canonical writes v as Canonical does, and reports whether those bytes are
 // also their own RFC 8785 form, so that Digest need not parse them again.
 func canonical(v any) ([]byte, bool, error) {
-	w := canonicalWriter{jcs: true}
+	w := canonicalScratch.Get().(*canonicalWriter)
+	defer w.release()
+	w.jcs = true
 	if err := w.value(v); err != nil {
 		return nil, false, err
 	}
-	return w.b, w.jcs, nil
+	return bytes.Clone(w.b), w.jcs, nil
+}
+
+// canonicalScratch keeps writers between records: a record is written
+// into a buffer that already has room for it and copied out once, instead
+// of into one grown (and copied) about ten times from nothing.
+var canonicalScratch = sync.Pool{New: func() any { return new(canonicalWriter) }}
+
+// maxScratch is the largest buffer kept for the next record; a larger one
+// (a record near limits.max_body_bytes) is left to the collector.
+const maxScratch = 64 << 10
+
+func (w *canonicalWriter) release() {
+	if cap(w.b) > maxScratch {
+		return
+	}
+	w.b = w.b[:0]
+	// The keys are the last record's map keys: not kept alive by the pool.
+	clear(w.keys[:cap(w.keys)])
+	w.keys = w.keys[:0]
+	canonicalScratch.Put(w)
 }
 
 // canonicalWriter appends the canonical form of a decoded value. jcs stays
@@ -246,7 +269,12 @@ func digestOf(canonical []byte, jcs bool) string {
 		return Digest(canonical)
 	}
 	sum := sha256.Sum256(canonical)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	// One allocation for the whole name, not one for the hex and one more
+	// for the prefix.
+	const prefix = "sha256:"
+	var b [len(prefix) + 2*sha256.Size]byte
+	hex.Encode(b[copy(b[:], prefix):], sum[:])
+	return string(b[:])
 }
 
 // ContentDigest is Digest(r.Raw), computed once when the record was built

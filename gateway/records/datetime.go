@@ -27,6 +27,17 @@ const lastNanosecond = ".999999999"
 // its calendar date; the instants inside a leap second compare equal. A
 // :60 anywhere but at 23:59 UTC is refused, as the schemas' format does.
 func ParseDateTime(s string) (time.Time, error) {
+	// What nearly every record holds (an upper-case T, no lower-case z, no
+	// leap second) is what time.Parse reads as it is: the general path below
+	// would build this very string again from its parts.
+	// TestParseDateTimeIsReference holds the two paths to each other.
+	if len(s) >= 20 && s[10] == 'T' && s[len(s)-1] != 'z' && s[17:19] != "60" && dateTimeSyntax.MatchString(s) {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, errors.New("not an RFC 3339 date-time")
+		}
+		return t, nil
+	}
 	m := dateTimeSyntax.FindStringSubmatch(s)
 	if m == nil {
 		return time.Time{}, errors.New("not an RFC 3339 date-time")
@@ -54,6 +65,13 @@ func ParseDateTime(s string) (time.Time, error) {
 // for a fraction, a value outside int64 or no JSON number. It works on the
 // digits, never on a big number an exponent like 1e999999999 would make.
 func Int(n json.Number) (v int64, ok bool) {
+	// An integer written plainly in at most 18 digits (a version, a year)
+	// is what strconv reads; TestIntIsReference holds this path to the
+	// general one.
+	if plainInt(string(n)) {
+		v, err := strconv.ParseInt(string(n), 10, 64)
+		return v, err == nil
+	}
 	m := jsonNumber.FindStringSubmatch(n.String())
 	if m == nil {
 		return 0, false
@@ -89,3 +107,18 @@ func Int(n json.Number) (v int64, ok bool) {
 
 // jsonNumber is RFC 8259's number: sign, whole part, fraction, exponent.
 var jsonNumber = regexp.MustCompile(`^(-?)(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// plainInt reports whether s is -?(0|[1-9][0-9]{0,17}): a JSON integer
+// with no fraction or exponent that fits an int64 whatever its digits.
+func plainInt(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if len(s) == 0 || len(s) > 18 || s[0] == '0' && len(s) > 1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

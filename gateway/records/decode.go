@@ -113,6 +113,8 @@ type scanner struct {
 	index int
 	path  []string
 	errs  []problem.FieldError
+	// names are the member names read so far, each kept once.
+	names map[string]string
 }
 
 func newScanner(body []byte, lim Limits) *scanner {
@@ -256,11 +258,11 @@ func (s *scanner) valueFrom(tok jsontext.Token, depth int) (any, error) {
 func (s *scanner) object(depth int) (any, error) {
 	obj := map[string]any{}
 	for s.more() {
-		tok, err := s.dec.ReadToken()
+		raw, err := s.dec.ReadValue() // the decoder only yields a string here
 		if err != nil {
 			return nil, s.syntax(err, "")
 		}
-		key := tok.String() // the decoder only yields strings here
+		key := s.name(raw)
 		s.path = append(s.path, key)
 		if err := s.checkString(key); err != nil {
 			return nil, err
@@ -297,6 +299,36 @@ func (s *scanner) array1(depth int) (any, error) {
 		return nil, s.syntax(err, "")
 	}
 	return arr, nil
+}
+
+// maxNames bounds how many distinct member names one body's scanner keeps.
+const maxNames = 512
+
+// name is the member name whose JSON text is raw, as the token reader
+// reads it (an escaped lone surrogate becomes U+FFFD). The records of a
+// batch name the same members again and again; a name without escapes
+// is looked up among those already read instead of being allocated once
+// per object (TestDecodeIsReference holds the result to encoding/json).
+func (s *scanner) name(raw jsontext.Value) string {
+	text := raw[1 : len(raw)-1]
+	if bytes.IndexByte(text, '\\') >= 0 {
+		// AppendUnquote reports a lone surrogate after writing U+FFFD
+		// for it, as the token reader does; the body is valid UTF-8 and
+		// the decoder checked the grammar, so that is its only error.
+		b, _ := jsontext.AppendUnquote(nil, raw)
+		return string(b)
+	}
+	if n, ok := s.names[string(text)]; ok {
+		return n
+	}
+	n := string(text)
+	if s.names == nil {
+		s.names = map[string]string{}
+	}
+	if len(s.names) < maxNames {
+		s.names[n] = n
+	}
+	return n
 }
 
 func (s *scanner) checkString(v string) error {

@@ -297,6 +297,11 @@ func TestDecodeIsReference(t *testing.T) {
 	for _, s := range []string{
 		`[{"a":"\ud800","b":"\udc00x","c":"\ud83d\ude00","d":"\u0000"}]`,
 		`[{"a":1,"a":2,"b":{"c":[1,{"c":1,"c":2}]}}]`,
+		// Names: escaped, a lone surrogate, the same name spelt two ways,
+		// one name in several records, more names than the scanner keeps.
+		`[{"\u0061":1,"a":2,"\ud800":3,"x\udc00\u00e9\n":4,"\ud83d\ude00":5,"a/~b":6}]`,
+		`[{"id":1,"k":{"id":2}},{"id":3,"k":{"id":4,"\u0069d":5}}]`,
+		`[{` + manyNames(600) + `}]`, `[{1:2}]`, `[{"a":1,}]`, `[{"a":1,"b"}]`, `[{"a`,
 		`[{"n":-0,"m":1.50,"k":1e400,"j":12345678901234567890}]`,
 		`[{"":null,"t":true,"f":false}] `, `[{}] x`, `[{}]]`, `[{},]`, `[,{}]`, `[{"a" 1}]`, `[{"a":01}]`, `[{"a":.1}]`,
 		`{}`, `"x"`, ``, ` `, `[`, `[{`, `[{"a":`, `[{"a":"`, `[1,2,"x",null,[],{}]`,
@@ -331,3 +336,12 @@ var syntaxSuffix = regexp.MustCompile(`( at byte \d+|: the body ends inside a va
 
 // syntaxDetail is a problem's detail without where a syntax error was seen.
 func syntaxDetail(d string) string { return syntaxSuffix.ReplaceAllString(d, "") }
+
+// manyNames is n distinct members, "k0":0 to "k(n-1)":n-1.
+func manyNames(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(parts, ",")
+}

@@ -2,6 +2,7 @@ package records
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -193,4 +194,132 @@ func enumKey(vals []any) string {
 		fmt.Fprintf(&b, "%v\x00", v)
 	}
 	return b.String()
+}
+
+// pruneBranches removes, from an inlined schema, the subschemas whose
+// every error another part of the schema already reports, and the
+// branches that assert nothing, so that the validator, which allocates a
+// validator, a scope and an evaluation record for every subschema it
+// enters, enters fewer per record:
+//
+//   - a then/else branch's property schema equal to the enclosing
+//     object's own schema of that property: both see the same value, so
+//     the branch's errors are the object's, and sortFieldErrors keeps one
+//     of each pair anyway;
+//   - a then or else that is empty (or only annotations), and an if left
+//     with no branch: in draft 2020-12 an if only chooses a branch;
+//   - an allOf of one member whose keywords the enclosing schema does not
+//     have: the member's keywords move up, the same conjunction at the
+//     same instance location, as inlineRefs moves a $ref's.
+//
+// The leaves of every error tree (instance location, kind, values), which
+// are all that schemaErrors reads, stay the same; TestInlinedSchemasJudgeAlike
+// holds the result to the served schemas.
+func pruneBranches(v any) any {
+	s, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	for k, e := range s {
+		switch {
+		case dataKeywords[k]:
+		case schemaMapKeywords[k]:
+			m, _ := e.(map[string]any)
+			for name, sub := range m {
+				m[name] = pruneBranches(sub)
+			}
+		case schemaListKeywords[k]:
+			l, _ := e.([]any)
+			for i, sub := range l {
+				l[i] = pruneBranches(sub)
+			}
+		default:
+			s[k] = pruneBranches(e)
+		}
+	}
+	props, _ := s["properties"].(map[string]any)
+	pruneConditional(s, props)
+	if all, ok := s["allOf"].([]any); ok {
+		kept := all[:0]
+		for _, m := range all {
+			if ms, ok := m.(map[string]any); ok {
+				pruneConditional(ms, props)
+				if onlyAnnotations(ms) {
+					continue
+				}
+			}
+			kept = append(kept, m)
+		}
+		switch {
+		case len(kept) == 0:
+			delete(s, "allOf")
+		case len(kept) == 1 && hoistable(s, kept[0]):
+			delete(s, "allOf")
+			for k, e := range kept[0].(map[string]any) {
+				if _, own := s[k]; !own {
+					s[k] = e
+				}
+			}
+		default:
+			s["allOf"] = kept
+		}
+	}
+	return s
+}
+
+// pruneConditional prunes s's then and else against props, the
+// properties of the object schema s applies beside.
+func pruneConditional(s map[string]any, props map[string]any) {
+	if _, ok := s["if"]; !ok {
+		return
+	}
+	for _, branch := range []string{"then", "else"} {
+		b, ok := s[branch].(map[string]any)
+		if !ok {
+			continue
+		}
+		if bp, ok := b["properties"].(map[string]any); ok && props != nil {
+			for name, sub := range bp {
+				if own, ok := props[name]; ok && reflect.DeepEqual(own, sub) {
+					delete(bp, name)
+				}
+			}
+			if len(bp) == 0 {
+				delete(b, "properties")
+			}
+		}
+		if onlyAnnotations(b) {
+			delete(s, branch)
+		}
+	}
+	_, then := s["then"]
+	_, els := s["else"]
+	if !then && !els {
+		delete(s, "if")
+	}
+}
+
+// onlyAnnotations reports whether schema s asserts nothing.
+func onlyAnnotations(s map[string]any) bool {
+	for k := range s {
+		if !annotations[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// hoistable reports whether member m of s's allOf can be merged into s:
+// an object none of whose validating keywords s has.
+func hoistable(s map[string]any, m any) bool {
+	ms, ok := m.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k := range ms {
+		if _, clash := s[k]; clash && !annotations[k] {
+			return false
+		}
+	}
+	return true
 }

@@ -234,3 +234,55 @@ func TestInlineRefs(t *testing.T) {
 		t.Error("a $ref to a missing definition was let through")
 	}
 }
+
+// TestPruneBranches: what pruneBranches removes and what it keeps.
+func TestPruneBranches(t *testing.T) {
+	code := map[string]any{"type": "string", "pattern": "^[A-Z]{3}$"}
+	for _, tc := range []struct {
+		name     string
+		doc, out string
+	}{
+		{"a branch's property equal to the object's own goes",
+			`{"properties":{"a":` + mustJSON(code) + `},"allOf":[{"if":{"required":["b"]},"then":{"required":["a"],"properties":{"a":` + mustJSON(code) + `}}}]}`,
+			`{"if":{"required":["b"]},"properties":{"a":{"pattern":"^[A-Z]{3}$","type":"string"}},"then":{"required":["a"]}}`},
+		{"a branch's property other than the object's own stays",
+			`{"properties":{"a":{"type":"string"}},"if":{"required":["b"]},"then":{"properties":{"a":{"maxLength":3}}}}`,
+			`{"if":{"required":["b"]},"properties":{"a":{"type":"string"}},"then":{"properties":{"a":{"maxLength":3}}}}`},
+		{"an empty branch goes, and an if with no branch",
+			`{"if":{"required":["b"]},"then":{},"else":{"$comment":"nothing"}}`,
+			`{}`},
+		{"an empty then goes, else stays",
+			`{"if":{"required":["b"]},"then":{},"else":{"required":["c"]}}`,
+			`{"else":{"required":["c"]},"if":{"required":["b"]}}`},
+		{"an allOf of one member the schema has none of the keywords of moves up",
+			`{"type":"object","$comment":"own","allOf":[{"$comment":"member's","required":["a"]}]}`,
+			`{"$comment":"own","required":["a"],"type":"object"}`},
+		{"an allOf of one member with a keyword of the schema stays",
+			`{"required":["b"],"allOf":[{"required":["a"]}]}`,
+			`{"allOf":[{"required":["a"]}],"required":["b"]}`},
+		{"an allOf of several members stays, less the empty ones",
+			`{"allOf":[{"if":{"required":["a"]},"then":{"required":["b"]}},{"if":{"required":["c"]},"then":{}},{"if":{"required":["d"]},"then":{"required":["e"]}}]}`,
+			`{"allOf":[{"if":{"required":["a"]},"then":{"required":["b"]}},{"if":{"required":["d"]},"then":{"required":["e"]}}]}`},
+		{"values are values",
+			`{"const":{"if":{},"then":{}},"properties":{"if":{"then":{}}}}`,
+			`{"const":{"if":{},"then":{}},"properties":{"if":{"then":{}}}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc any
+			if err := json.Unmarshal([]byte(tc.doc), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustJSON(pruneBranches(doc)); got != tc.out {
+				t.Errorf("got  %s\nwant %s", got, tc.out)
+			}
+		})
+	}
+}
+
+func mustJSON(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(raw)
+}

@@ -81,6 +81,7 @@ func buildSchemas(inline bool) (*schemaSet, error) {
 			if parsed, err = inlineRefs(parsed); err != nil {
 				return nil, fmt.Errorf("schema %s: %w", kind, err)
 			}
+			parsed = pruneBranches(parsed)
 		}
 		url := "urn:ura:schema:" + kind
 		if err := c.AddResource(url, parsed); err != nil {

@@ -81,14 +81,21 @@ func Validate(v any, scanErrs []problem.FieldError) Checked {
 	if err := sch.Validate(doc); err != nil {
 		out.Errors = append(out.Errors, schemaErrors(err)...)
 	}
-	if len(out.Errors) == 0 {
-		out.Errors = semanticErrors(k, doc)
-	}
 	if len(out.Errors) > 0 {
 		out.Errors = sortFieldErrors(out.Errors)
 		return out
 	}
-	rec, ferr := build(k, doc)
+	// The label is read once, for the rules between its fields and for
+	// the Record; a label.created that does not parse is still reported
+	// only when no such rule fails, where build reported it.
+	lbl, _ := doc["label"].(map[string]any)
+	label, labelErr := ReadLabel(lbl)
+	created, _ := lbl["created"].(string)
+	if out.Errors = semanticErrors(k, doc, label, created != "" && labelErr == nil); len(out.Errors) > 0 {
+		out.Errors = sortFieldErrors(out.Errors)
+		return out
+	}
+	rec, ferr := build(k, doc, label, labelErr)
 	if ferr != nil {
 		out.Errors = []problem.FieldError{*ferr}
 		return out
@@ -129,7 +136,7 @@ func echoIdentity(doc map[string]any) (string, int) {
 // build makes the Record of a schema-valid document. Its fields were
 // checked by the schema, so an error here is a field the schema accepts and
 // this code cannot read: it still names the field.
-func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
+func build(k string, doc map[string]any, label Label, labelErr error) (*Record, *problem.FieldError) {
 	raw, jcs, err := canonical(doc)
 	if err != nil {
 		// Decoded JSON always encodes; the whole record is at fault if not.
@@ -143,10 +150,10 @@ func build(k string, doc map[string]any) (*Record, *problem.FieldError) {
 		return nil, &problem.FieldError{Pointer: "/version", Detail: "must be an integer"}
 	}
 	rec.Version = int(v)
-	lbl, _ := doc["label"].(map[string]any)
-	if rec.Label, err = ReadLabel(lbl); err != nil {
-		return nil, &problem.FieldError{Pointer: "/label/created", Detail: err.Error()}
+	if labelErr != nil {
+		return nil, &problem.FieldError{Pointer: "/label/created", Detail: labelErr.Error()}
 	}
+	rec.Label = label
 	return rec, nil
 }
 
@@ -265,8 +272,9 @@ func sortFieldErrors(errs []problem.FieldError) []problem.FieldError {
 // semanticErrors are the rules between fields that the schemas cannot say:
 // a period that ends before it starts, an item made after the event that
 // moves it. They run only on schema-valid records, so the fields exist and
-// parse.
-func semanticErrors(k string, doc map[string]any) []problem.FieldError {
+// parse. label is the record's label as ReadLabel read it; created tells
+// whether it has a created time, read.
+func semanticErrors(k string, doc map[string]any, label Label, created bool) []problem.FieldError {
 	var errs []problem.FieldError
 	notBefore := func(laterPtr, later, earlierName, earlier string) {
 		if later != "" && earlier != "" && later < earlier {
@@ -275,9 +283,10 @@ func semanticErrors(k string, doc map[string]any) []problem.FieldError {
 	}
 	str := func(m map[string]any, key string) string { s, _ := m[key].(string); return s }
 
-	lbl, _ := doc["label"].(map[string]any)
-	notBefore("/label/review", str(lbl, "review"), "label.created", dateOf(str(lbl, "created")))
-	errs = append(errs, permissiveMirrorErrors(lbl)...)
+	if created {
+		notBefore("/label/review", label.Review, "label.created", label.Created.Format(time.DateOnly))
+	}
+	errs = append(errs, permissiveMirrorErrors(label)...)
 
 	body, _ := doc[BodyKey(k)].(map[string]any)
 	switch k {
@@ -353,11 +362,10 @@ func stringsOf(v any) []string {
 // twice (releasable_to for readers of the label before categories, the
 // permissive category for STANAG 4774 readers), and a recipient reading
 // either must reach the same answer.
-func permissiveMirrorErrors(lbl map[string]any) []problem.FieldError {
-	rel := stringsOf(lbl["releasable_to"])
-	slices.Sort(rel)
+func permissiveMirrorErrors(label Label) []problem.FieldError {
+	rel := slices.Sorted(slices.Values(label.ReleasableTo))
 	var errs []problem.FieldError
-	for i, c := range categories(lbl) {
+	for i, c := range label.Categories {
 		if c.Type != CategoryPermissive {
 			continue
 		}
@@ -369,14 +377,4 @@ func permissiveMirrorErrors(lbl map[string]any) []problem.FieldError {
 		}
 	}
 	return errs
-}
-
-// dateOf is the calendar date of an RFC 3339 date-time as written (its own
-// offset), or "" when it does not parse.
-func dateOf(dt string) string {
-	t, err := ParseDateTime(dt)
-	if err != nil {
-		return ""
-	}
-	return t.Format(time.DateOnly)
 }
