@@ -2,6 +2,8 @@ package records
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -24,6 +26,11 @@ type storedParser struct {
 	members []storedMember
 	elems   []any
 	buf     []byte
+	// shape is the record's shape (Record.Shape) written as it is read;
+	// shaped stays true while it is that shape: every object's keys came
+	// strictly sorted (no repeat) and every number needs no range check.
+	shape  []byte
+	shaped bool
 }
 
 type storedMember struct {
@@ -38,11 +45,13 @@ var storedParsers = sync.Pool{New: func() any { return new(storedParser) }}
 func (p *storedParser) reset() {
 	clear(p.members[:cap(p.members)])
 	clear(p.elems[:cap(p.elems)])
-	p.members, p.elems, p.s, p.i, p.depth = p.members[:0], p.elems[:0], "", 0, 0
+	p.members, p.elems, p.s, p.i, p.depth, p.shape = p.members[:0], p.elems[:0], "", 0, 0, p.shape[:0]
 }
 
+// parse reads raw; the shape is p.shape when p.shaped.
 func (p *storedParser) parse(raw []byte) (map[string]any, bool) {
 	p.s, p.i, p.depth = string(raw), 0, 0
+	p.shape, p.shaped = append(p.shape[:0], '{'), true
 	p.space()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return nil, false
@@ -74,22 +83,29 @@ func (p *storedParser) value() (any, bool) {
 	}
 	switch c := p.s[p.i]; {
 	case c == '"':
+		p.shape = append(p.shape, 's')
 		s, ok := p.string()
 		return s, ok
 	case c == '{':
 		p.i++
+		p.shape = append(p.shape, '{')
 		m, ok := p.object()
 		return m, ok
 	case c == '[':
 		p.i++
+		p.shape = append(p.shape, '[')
 		return p.array()
 	case c == '-' || c >= '0' && c <= '9':
+		p.shape = append(p.shape, 'n')
 		return p.number()
 	case c == 't':
+		p.shape = append(p.shape, 'b')
 		return true, p.literal("true")
 	case c == 'f':
+		p.shape = append(p.shape, 'b')
 		return false, p.literal("false")
 	case c == 'n':
+		p.shape = append(p.shape, 'z')
 		return nil, p.literal("null")
 	}
 	return nil, false
@@ -114,6 +130,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
 		p.depth--
+		p.shape = append(p.shape, '}')
 		return map[string]any{}, true
 	}
 	for {
@@ -130,6 +147,13 @@ func (p *storedParser) object() (map[string]any, bool) {
 			return nil, false
 		}
 		p.i++
+		// The shape lists the keys sorted, as written here: only while
+		// each key is above the one before it (strings.Compare, as the
+		// shape of a map sorts them) is the shape written so far right.
+		if p.shaped && len(p.members) > mark && strings.Compare(k, p.members[len(p.members)-1].k) <= 0 {
+			p.shaped = false
+		}
+		p.shape = append(append(strconv.AppendInt(p.shape, int64(len(k)), 10), ':'), k...)
 		v, ok := p.value()
 		if !ok {
 			return nil, false
@@ -156,6 +180,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	clear(ms)
 	p.members = p.members[:mark]
 	p.depth--
+	p.shape = append(p.shape, '}')
 	return obj, true
 }
 
@@ -168,6 +193,7 @@ func (p *storedParser) array() (any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
 		p.depth--
+		p.shape = append(p.shape, ']')
 		return []any{}, true
 	}
 	for {
@@ -195,6 +221,7 @@ func (p *storedParser) array() (any, bool) {
 	clear(es)
 	p.elems = p.elems[:mark]
 	p.depth--
+	p.shape = append(p.shape, ']')
 	return arr, true
 }
 
@@ -221,6 +248,9 @@ func (p *storedParser) number() (any, bool) {
 		i = j
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		// The policy checks an exponent's range before it keys a shape
+		// with it (ast.NumberChecked); such a record's shape is left to it.
+		p.shaped = false
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++

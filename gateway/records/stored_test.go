@@ -88,6 +88,11 @@ func checkStoredParser(t *testing.T, raw []byte) {
 	if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("DecodeStored(%q) = %v, %v; token decoder: %v, %v", raw, got, err, want, werr)
 	}
+	// The record's Doc is DecodeStored's, its Raw the bytes read.
+	rec, rerr := DecodeStoredRecord(raw)
+	if (rerr == nil) != (werr == nil) || rerr == nil && (!reflect.DeepEqual(rec.Doc, want) || !bytes.Equal(rec.Raw, raw)) {
+		t.Fatalf("DecodeStoredRecord(%q) = %+v, %v; token decoder: %v, %v", raw, rec, rerr, want, werr)
+	}
 }
 
 func TestStoredParserIsTokenDecoder(t *testing.T) {
