@@ -192,14 +192,10 @@ func TestDecideChunkStoredShapeTellsOptionalMembers(t *testing.T) {
 	with := record(t, "licence", nil)
 	without := record(t, "licence", map[string]any{"licence.end_user.contact": nil})
 	stored := func(r *records.Record) *records.Record {
-		s, err := records.DecodeStoredRecord(r.Raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := storedRecord(t, r)
 		if _, ok := s.Shape(); !ok {
 			t.Fatal("no stored shape")
 		}
-		s.Kind, s.ID, s.Version, s.Label = r.Kind, r.ID, r.Version, r.Label
 		return s
 	}
 	stale := stored(with)
@@ -240,6 +236,17 @@ func TestDecideChunkStoredShapeTellsOptionalMembers(t *testing.T) {
 	if n := sharedCount(e) - before; n != 1 {
 		t.Errorf("%v decisions shared between a stored and a pushed copy of one licence, want 1", n)
 	}
+}
+
+// storedRecord is r read back from its stored bytes, as a store reads it.
+func storedRecord(t testing.TB, r *records.Record) *records.Record {
+	t.Helper()
+	s, err := records.DecodeStoredRecord(r.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Kind, s.ID, s.Version, s.Label = r.Kind, r.ID, r.Version, r.Label
+	return s
 }
 
 var shapeKeys = []string{"a", "b", "A", "aa", "ab", "é", "e\u0301", "😀", "\"", "\\", "\n", "<", "\u2028", "", "z\x00", "kind", "label"}
