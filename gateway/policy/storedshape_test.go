@@ -249,7 +249,7 @@ func storedRecord(t testing.TB, r *records.Record) *records.Record {
 	return s
 }
 
-var shapeKeys = []string{"a", "b", "A", "aa", "ab", "é", "e\u0301", "😀", "\"", "\\", "\n", "<", "\u2028", "", "z\x00", "kind", "label"}
+var shapeKeys = []string{"a", "b", "A", "aa", "ab", "é", "e\u0301", "😀", "\"", "\\", "\n", "<", "\u2028", "", "z\x00", "kind", "label", "releasable_to", strings.Repeat("k", 120)}
 
 // randomDoc is a random object of JSON's values, numbers as written.
 func randomDoc(r *rand.Rand, depth int) map[string]any {

@@ -48,9 +48,9 @@ func DecodeStoredRecord(raw []byte) (*Record, error) {
 // without a number whose range the policy checks ("": none).
 func decodeStored(raw []byte, wantShape bool) (map[string]any, string, error) {
 	p := storedParsers.Get().(*storedParser)
-	doc, ok := p.parse(raw)
+	doc, ok := p.parse(raw, wantShape)
 	shape := ""
-	if ok && wantShape && p.shaped {
+	if ok && p.shaped {
 		shape = string(p.shape)
 	}
 	p.reset()

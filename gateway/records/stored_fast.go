@@ -27,8 +27,9 @@ type storedParser struct {
 	elems   []any
 	buf     []byte
 	// shape is the record's shape (Record.Shape) written as it is read;
-	// shaped stays true while it is that shape: every object's keys came
-	// strictly sorted (no repeat) and every number needs no range check.
+	// shaped is true while one is asked for and what is written is that
+	// shape: every object's keys came strictly sorted (no repeat) and no
+	// number needs a range check.
 	shape  []byte
 	shaped bool
 }
@@ -48,10 +49,35 @@ func (p *storedParser) reset() {
 	p.members, p.elems, p.s, p.i, p.depth, p.shape = p.members[:0], p.elems[:0], "", 0, 0, p.shape[:0]
 }
 
-// parse reads raw; the shape is p.shape when p.shaped.
-func (p *storedParser) parse(raw []byte) (map[string]any, bool) {
+// put adds one byte to the shape while there is one.
+func (p *storedParser) put(c byte) {
+	if p.shaped {
+		p.shape = append(p.shape, c)
+	}
+}
+
+// key adds an object's key to the shape, its length first, as the group
+// key writes it. The shape lists each object's keys sorted: only while
+// each key is above the one before it at its level (mark is the level's
+// first member; strings.Compare, as the group key sorts a map's keys) is
+// the shape written so far right.
+func (p *storedParser) key(k string, mark int) {
+	if len(p.members) > mark && strings.Compare(k, p.members[len(p.members)-1].k) <= 0 {
+		p.shaped = false
+		return
+	}
+	if len(k) < 10 {
+		p.shape = append(p.shape, '0'+byte(len(k)))
+	} else {
+		p.shape = strconv.AppendInt(p.shape, int64(len(k)), 10)
+	}
+	p.shape = append(append(p.shape, ':'), k...)
+}
+
+// parse reads raw, with its shape in p.shape when shape and p.shaped.
+func (p *storedParser) parse(raw []byte, shape bool) (map[string]any, bool) {
 	p.s, p.i, p.depth = string(raw), 0, 0
-	p.shape, p.shaped = append(p.shape[:0], '{'), true
+	p.shape, p.shaped = append(p.shape[:0], '{'), shape
 	p.space()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return nil, false
@@ -83,29 +109,29 @@ func (p *storedParser) value() (any, bool) {
 	}
 	switch c := p.s[p.i]; {
 	case c == '"':
-		p.shape = append(p.shape, 's')
+		p.put('s')
 		s, ok := p.string()
 		return s, ok
 	case c == '{':
 		p.i++
-		p.shape = append(p.shape, '{')
+		p.put('{')
 		m, ok := p.object()
 		return m, ok
 	case c == '[':
 		p.i++
-		p.shape = append(p.shape, '[')
+		p.put('[')
 		return p.array()
 	case c == '-' || c >= '0' && c <= '9':
-		p.shape = append(p.shape, 'n')
+		p.put('n')
 		return p.number()
 	case c == 't':
-		p.shape = append(p.shape, 'b')
+		p.put('b')
 		return true, p.literal("true")
 	case c == 'f':
-		p.shape = append(p.shape, 'b')
+		p.put('b')
 		return false, p.literal("false")
 	case c == 'n':
-		p.shape = append(p.shape, 'z')
+		p.put('z')
 		return nil, p.literal("null")
 	}
 	return nil, false
@@ -130,7 +156,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
 		p.depth--
-		p.shape = append(p.shape, '}')
+		p.put('}')
 		return map[string]any{}, true
 	}
 	for {
@@ -147,13 +173,9 @@ func (p *storedParser) object() (map[string]any, bool) {
 			return nil, false
 		}
 		p.i++
-		// The shape lists the keys sorted, as written here: only while
-		// each key is above the one before it (strings.Compare, as the
-		// shape of a map sorts them) is the shape written so far right.
-		if p.shaped && len(p.members) > mark && strings.Compare(k, p.members[len(p.members)-1].k) <= 0 {
-			p.shaped = false
+		if p.shaped {
+			p.key(k, mark)
 		}
-		p.shape = append(append(strconv.AppendInt(p.shape, int64(len(k)), 10), ':'), k...)
 		v, ok := p.value()
 		if !ok {
 			return nil, false
@@ -180,7 +202,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	clear(ms)
 	p.members = p.members[:mark]
 	p.depth--
-	p.shape = append(p.shape, '}')
+	p.put('}')
 	return obj, true
 }
 
@@ -193,7 +215,7 @@ func (p *storedParser) array() (any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
 		p.depth--
-		p.shape = append(p.shape, ']')
+		p.put(']')
 		return []any{}, true
 	}
 	for {
@@ -221,7 +243,7 @@ func (p *storedParser) array() (any, bool) {
 	clear(es)
 	p.elems = p.elems[:mark]
 	p.depth--
-	p.shape = append(p.shape, ']')
+	p.put(']')
 	return arr, true
 }
 
