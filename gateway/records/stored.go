@@ -51,7 +51,12 @@ func decodeStored(raw []byte, wantShape bool) (map[string]any, string, error) {
 	doc, ok := p.parse(raw, wantShape)
 	shape := ""
 	if ok && p.shaped {
-		shape = string(p.shape)
+		// The records of a pull are mostly alike: the shape before is
+		// kept for the next record of the same shape, not copied again.
+		if string(p.shape) != p.lastShape {
+			p.lastShape = string(p.shape)
+		}
+		shape = p.lastShape
 	}
 	p.reset()
 	storedParsers.Put(p)

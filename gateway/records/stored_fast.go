@@ -32,6 +32,9 @@ type storedParser struct {
 	// number needs a range check.
 	shape  []byte
 	shaped bool
+	// lastShape is the last shape handed out (shared by every record of
+	// that shape; a string, so none of them can change it).
+	lastShape string
 }
 
 type storedMember struct {
