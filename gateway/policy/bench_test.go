@@ -77,26 +77,37 @@ func BenchmarkDecide(b *testing.B) {
 // redaction only asks whether they are there), and with review dates that
 // all differ (a field the policy reads: nothing shared, the cost of keying
 // on top of one evaluation per record). cpu-ns/record is the figure to
-// compare with BenchmarkDecide's cpu-ns/op.
+// compare with BenchmarkDecide's cpu-ns/op. Records are read back as a
+// store reads them (storedRecord), but for licences_alike_pushed, the
+// same licences as a push decodes them; licences_alike_decoded reads them
+// back from their bytes in every round, which a pull pays too.
 func BenchmarkDecideChunk(b *testing.B) {
 	e := newEngine(b, Options{Logger: discard})
 	const n = 256
 	variants := []struct {
-		name  string
-		edits func(i int) map[string]any
+		name   string
+		edits  func(i int) map[string]any
+		pushed bool
+		decode bool
 	}{
 		{"licences_alike", func(i int) map[string]any {
 			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i)}
-		}},
+		}, false, false},
+		{"licences_alike_pushed", func(i int) map[string]any {
+			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i)}
+		}, true, false},
+		{"licences_alike_decoded", func(i int) map[string]any {
+			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i)}
+		}, false, true},
 		{"licences_values_differ", func(i int) map[string]any {
 			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i),
 				"licence.contract_value":   map[string]any{"amount": json.Number(fmt.Sprint(1000 + i)), "currency": "EUR"},
 				"licence.end_user.contact": map[string]any{"name": fmt.Sprintf("Officer %d", i), "email": fmt.Sprintf("o%d@example.cz", i)}}
-		}},
+		}, false, false},
 		{"licences_reviews_differ", func(i int) map[string]any {
 			return map[string]any{"id": fmt.Sprintf("AIM-LIC-2026-%06d", i),
 				"label.review": time.Date(2090, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format("2006-01-02")}
-		}},
+		}, false, false},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
@@ -104,7 +115,11 @@ func BenchmarkDecideChunk(b *testing.B) {
 			in := make([]Input, n)
 			now := time.Now() // one time for the chunk, as release.DecideChunk asks
 			for i := range in {
-				in[i] = Input{Caller: memberDPD, Action: Pull, Record: record(b, "licence", v.edits(i)), Now: now}
+				rec := record(b, "licence", v.edits(i))
+				if !v.pushed {
+					rec = storedRecord(b, rec)
+				}
+				in[i] = Input{Caller: memberDPD, Action: Pull, Record: rec, Now: now}
 			}
 			for i, d := range e.DecideChunk(ctx, in) {
 				if !d.Allow || len(d.Redact) != 2 {
@@ -115,6 +130,11 @@ func BenchmarkDecideChunk(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			for b.Loop() {
+				if v.decode {
+					for i := range in {
+						in[i].Record = storedRecord(b, in[i].Record)
+					}
+				}
 				if d := e.DecideChunk(ctx, in); !d[n-1].Allow {
 					b.Fatalf("decision %+v", d[n-1])
 				}

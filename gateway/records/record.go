@@ -4,6 +4,7 @@ package records
 
 import (
 	"encoding/json"
+	"reflect"
 	"time"
 )
 
@@ -115,6 +116,29 @@ type Record struct {
 	// digest is Digest(Raw) when the record was built from a push
 	// (ContentDigest).
 	digest string
+	// shape is Doc's shape (Shape) when DecodeStoredRecord found it while
+	// decoding; shapeOf is the map it describes, held so that no other
+	// map can take its address.
+	shape   string
+	shapeOf map[string]any
+}
+
+// Shape is the shape of Doc as the policy's group key writes it
+// (gateway/ARCHITECTURE.md, "Decided per chunk"): every object's keys
+// sorted, each as its length in decimal, ':' and its bytes, followed by
+// its value's shape, between '{' and '}'; every array's elements' shapes
+// between '[' and ']'; 's' for a string, 'n' a number, 'b' a boolean, 'z'
+// null. ok only for a record DecodeStoredRecord built, with the shape
+// written in the same pass as Doc, while Doc is still the map it decoded:
+// a record built any other way, or given another Doc, has none, and its
+// shape is computed from Doc. Doc is never changed in place once decoded
+// (redaction and relabelling copy it); code that did so would have to
+// build a new Record.
+func (r *Record) Shape() (string, bool) {
+	if r.shape == "" || r.Doc == nil || reflect.ValueOf(r.shapeOf).Pointer() != reflect.ValueOf(r.Doc).Pointer() {
+		return "", false
+	}
+	return r.shape, true
 }
 
 // Body is the kind-specific part of the record (nil if absent).

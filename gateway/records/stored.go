@@ -23,14 +23,48 @@ import (
 // escape it does not decode, invalid UTF-8, a syntax error, deep nesting)
 // is read again by the token decoder, whose value or error is the answer.
 func DecodeStored(raw []byte) (map[string]any, error) {
+	doc, _, err := decodeStored(raw, false)
+	return doc, err
+}
+
+// DecodeStoredRecord is a record whose Doc is DecodeStored(raw) and whose
+// Raw is raw, nothing else filled in; it also knows Doc's shape (Shape)
+// when the fast parser found it in the same pass.
+func DecodeStoredRecord(raw []byte) (*Record, error) {
+	doc, shape, err := decodeStored(raw, true)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{Doc: doc, Raw: json.RawMessage(raw)}
+	if shape != "" {
+		rec.shape, rec.shapeOf = shape, doc
+	}
+	return rec, nil
+}
+
+// decodeStored is DecodeStored, with the document's shape when wantShape
+// and the fast parser read the record with its keys strictly sorted at
+// every level (the canonical form; nothing else is trusted to be) and
+// without a number whose range the policy checks ("": none).
+func decodeStored(raw []byte, wantShape bool) (map[string]any, string, error) {
 	p := storedParsers.Get().(*storedParser)
-	doc, ok := p.parse(raw)
+	doc, ok := p.parse(raw, wantShape)
+	shape := ""
+	if ok && p.shaped {
+		// The records of a pull are mostly alike: the shape before is
+		// kept for the next record of the same shape, not copied again.
+		if string(p.shape) != p.lastShape {
+			p.lastShape = string(p.shape)
+		}
+		shape = p.lastShape
+	}
 	p.reset()
 	storedParsers.Put(p)
 	if ok {
-		return doc, nil
+		return doc, shape, nil
 	}
-	return decodeStoredTokens(raw)
+	doc, err := decodeStoredTokens(raw)
+	return doc, "", err
 }
 
 // decodeStoredTokens is DecodeStored by jsontext's tokens: the reference

@@ -2,6 +2,8 @@ package records
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -24,6 +26,15 @@ type storedParser struct {
 	members []storedMember
 	elems   []any
 	buf     []byte
+	// shape is the record's shape (Record.Shape) written as it is read;
+	// shaped is true while one is asked for and what is written is that
+	// shape: every object's keys came strictly sorted (no repeat) and no
+	// number needs a range check.
+	shape  []byte
+	shaped bool
+	// lastShape is the last shape handed out (shared by every record of
+	// that shape; a string, so none of them can change it).
+	lastShape string
 }
 
 type storedMember struct {
@@ -38,11 +49,38 @@ var storedParsers = sync.Pool{New: func() any { return new(storedParser) }}
 func (p *storedParser) reset() {
 	clear(p.members[:cap(p.members)])
 	clear(p.elems[:cap(p.elems)])
-	p.members, p.elems, p.s, p.i, p.depth = p.members[:0], p.elems[:0], "", 0, 0
+	p.members, p.elems, p.s, p.i, p.depth, p.shape = p.members[:0], p.elems[:0], "", 0, 0, p.shape[:0]
 }
 
-func (p *storedParser) parse(raw []byte) (map[string]any, bool) {
+// put adds one byte to the shape while there is one.
+func (p *storedParser) put(c byte) {
+	if p.shaped {
+		p.shape = append(p.shape, c)
+	}
+}
+
+// key adds an object's key to the shape, its length first, as the group
+// key writes it. The shape lists each object's keys sorted: only while
+// each key is above the one before it at its level (mark is the level's
+// first member; strings.Compare, as the group key sorts a map's keys) is
+// the shape written so far right.
+func (p *storedParser) key(k string, mark int) {
+	if len(p.members) > mark && strings.Compare(k, p.members[len(p.members)-1].k) <= 0 {
+		p.shaped = false
+		return
+	}
+	if len(k) < 10 {
+		p.shape = append(p.shape, '0'+byte(len(k)))
+	} else {
+		p.shape = strconv.AppendInt(p.shape, int64(len(k)), 10)
+	}
+	p.shape = append(append(p.shape, ':'), k...)
+}
+
+// parse reads raw, with its shape in p.shape when shape and p.shaped.
+func (p *storedParser) parse(raw []byte, shape bool) (map[string]any, bool) {
 	p.s, p.i, p.depth = string(raw), 0, 0
+	p.shape, p.shaped = append(p.shape[:0], '{'), shape
 	p.space()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return nil, false
@@ -74,22 +112,29 @@ func (p *storedParser) value() (any, bool) {
 	}
 	switch c := p.s[p.i]; {
 	case c == '"':
+		p.put('s')
 		s, ok := p.string()
 		return s, ok
 	case c == '{':
 		p.i++
+		p.put('{')
 		m, ok := p.object()
 		return m, ok
 	case c == '[':
 		p.i++
+		p.put('[')
 		return p.array()
 	case c == '-' || c >= '0' && c <= '9':
+		p.put('n')
 		return p.number()
 	case c == 't':
+		p.put('b')
 		return true, p.literal("true")
 	case c == 'f':
+		p.put('b')
 		return false, p.literal("false")
 	case c == 'n':
+		p.put('z')
 		return nil, p.literal("null")
 	}
 	return nil, false
@@ -114,6 +159,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
 		p.depth--
+		p.put('}')
 		return map[string]any{}, true
 	}
 	for {
@@ -130,6 +176,9 @@ func (p *storedParser) object() (map[string]any, bool) {
 			return nil, false
 		}
 		p.i++
+		if p.shaped {
+			p.key(k, mark)
+		}
 		v, ok := p.value()
 		if !ok {
 			return nil, false
@@ -156,6 +205,7 @@ func (p *storedParser) object() (map[string]any, bool) {
 	clear(ms)
 	p.members = p.members[:mark]
 	p.depth--
+	p.put('}')
 	return obj, true
 }
 
@@ -168,6 +218,7 @@ func (p *storedParser) array() (any, bool) {
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
 		p.depth--
+		p.put(']')
 		return []any{}, true
 	}
 	for {
@@ -195,6 +246,7 @@ func (p *storedParser) array() (any, bool) {
 	clear(es)
 	p.elems = p.elems[:mark]
 	p.depth--
+	p.put(']')
 	return arr, true
 }
 
@@ -221,6 +273,9 @@ func (p *storedParser) number() (any, bool) {
 		i = j
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		// The policy checks an exponent's range before it keys a shape
+		// with it (ast.NumberChecked); such a record's shape is left to it.
+		p.shaped = false
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++

@@ -3,6 +3,7 @@ package records
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -80,13 +81,18 @@ func checkStoredParser(t *testing.T, raw []byte) {
 	t.Helper()
 	want, werr := decodeStoredTokens(raw)
 	p := &storedParser{}
-	fast, ok := p.parse(raw)
+	fast, ok := p.parse(raw, true)
 	if ok && (werr != nil || !reflect.DeepEqual(fast, want)) {
 		t.Fatalf("fast parser read %q as %v; token decoder: %v, %v", raw, fast, want, werr)
 	}
 	got, err := DecodeStored(raw)
 	if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("DecodeStored(%q) = %v, %v; token decoder: %v, %v", raw, got, err, want, werr)
+	}
+	// The record's Doc is DecodeStored's, its Raw the bytes read.
+	rec, rerr := DecodeStoredRecord(raw)
+	if (rerr == nil) != (werr == nil) || rerr == nil && (!reflect.DeepEqual(rec.Doc, want) || !bytes.Equal(rec.Raw, raw)) {
+		t.Fatalf("DecodeStoredRecord(%q) = %+v, %v; token decoder: %v, %v", raw, rec, rerr, want, werr)
 	}
 }
 
@@ -126,7 +132,7 @@ func TestStoredParserIsTokenDecoder(t *testing.T) {
 	}
 	// A stored record is read by the fast parser, not handed on.
 	lic, _ := os.ReadFile(filepath.Join("testdata", "valid", "licence.json"))
-	if _, ok := new(storedParser).parse(lic); !ok {
+	if _, ok := new(storedParser).parse(lic, true); !ok {
 		t.Error("the fast parser did not read a valid licence")
 	}
 }
@@ -155,7 +161,17 @@ func BenchmarkDecodeStored(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		fn   func([]byte) (map[string]any, error)
-	}{{"parser", DecodeStored}, {"tokens", decodeStoredTokens}} {
+	}{{"parser", DecodeStored}, {"tokens", decodeStoredTokens}, {"record", func(raw []byte) (map[string]any, error) {
+		// As a store reads a record: with its shape, which it has.
+		rec, err := DecodeStoredRecord(raw)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := rec.Shape(); !ok {
+			return nil, errors.New("no stored shape")
+		}
+		return rec.Doc, nil
+	}}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

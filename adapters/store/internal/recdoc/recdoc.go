@@ -20,11 +20,11 @@ import (
 // Decode rebuilds a record from its stored JSON. The bytes were validated on
 // the way in, so this only re-reads them; it does not validate again.
 func Decode(raw []byte) (*records.Record, error) {
-	doc, err := records.DecodeStored(raw)
+	rec, err := records.DecodeStoredRecord(raw)
 	if err != nil {
 		return nil, err
 	}
-	rec := &records.Record{Doc: doc, Raw: json.RawMessage(raw)}
+	doc := rec.Doc
 	rec.Kind, _ = doc["kind"].(string)
 	rec.ID, _ = doc["id"].(string)
 	if n, ok := doc["version"].(json.Number); ok {
