@@ -38,6 +38,12 @@ func ParseDateTime(s string) (time.Time, error) {
 		}
 		return t, nil
 	}
+	return parseDateTimeParts(s)
+}
+
+// parseDateTimeParts is ParseDateTime for any date-time: read by its
+// parts, a lower-case t or z and a leap second included.
+func parseDateTimeParts(s string) (time.Time, error) {
 	m := dateTimeSyntax.FindStringSubmatch(s)
 	if m == nil {
 		return time.Time{}, errors.New("not an RFC 3339 date-time")
@@ -72,6 +78,12 @@ func Int(n json.Number) (v int64, ok bool) {
 		v, err := strconv.ParseInt(string(n), 10, 64)
 		return v, err == nil
 	}
+	return intDigits(n)
+}
+
+// intDigits is Int for any JSON number: it works on the digits, never on
+// the value an exponent would make.
+func intDigits(n json.Number) (v int64, ok bool) {
 	m := jsonNumber.FindStringSubmatch(n.String())
 	if m == nil {
 		return 0, false
