@@ -49,7 +49,9 @@ func BenchmarkRegistersMemory(b *testing.B) {
 		return float64(ms.HeapAlloc) / (1 << 20)
 	}
 	decide := func() {
-		exp := record(b, "export", map[string]any{"event.licence_id": "AIM-LIC-2026-0000007", "event.quantity": 1})
+		// Ammunition (ML3): no import authorisation or certificate to seed.
+		exp := record(b, "export", map[string]any{"event.licence_id": "AIM-LIC-2026-0000007", "event.quantity": 1,
+			"event.item.ml_category": "ML3"})
 		if d := decideFromStore(b, e, st, Input{Caller: memberDPD, Action: Push, Record: exp}); !d.Allow {
 			b.Fatalf("decision %+v", d)
 		}
