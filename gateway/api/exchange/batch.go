@@ -1,8 +1,6 @@
 package exchange
 
 import (
-	"slices"
-
 	"github.com/ura-gateway/ura/gateway/audit"
 )
 
@@ -100,10 +98,12 @@ func (b *batch) take(n int) (d []Delivery, events []audit.Event, last string, er
 func (b *batch) settle() []audit.Event {
 	var out []audit.Event
 	kept := b.events[:0:0]
+	j := 0 // slots ascend, as the events were added
 	for i, ev := range b.events {
-		if j := slices.Index(b.slots, i); j >= 0 {
+		if j < len(b.slots) && b.slots[j] == i {
 			b.slots[j] = len(kept)
 			kept = append(kept, ev)
+			j++
 			continue
 		}
 		out = append(out, ev)

@@ -1,27 +1,17 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/gateway/api/apitest"
-	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/config"
-	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/registers"
 	"github.com/ura-gateway/ura/gateway/sign"
@@ -46,10 +36,10 @@ import (
 //	go test -run '^$' -bench BenchmarkPush1 -benchtime 2000x ./gateway/api/exchange/
 func BenchmarkPush1(b *testing.B) {
 	b.Run("fakes", func(b *testing.B) {
-		benchPush1(b, Deps{Store: noRegisters{apitest.NewStore()}, Policy: &apitest.Policy{}, Signer: &apitest.Signer{},
-			Audit: &apitest.Audit{Discard: true}})
+		benchPushes(b, Deps{Store: noRegisters{apitest.NewStore()}, Policy: &apitest.Policy{}, Signer: &apitest.Signer{},
+			Audit: &apitest.Audit{Discard: true}}, 1, "cpu-ns/req")
 	})
-	b.Run("real", func(b *testing.B) { benchPush1(b, realDeps(b)) })
+	b.Run("real", func(b *testing.B) { benchPushes(b, realDeps(b), 1, "cpu-ns/req") })
 }
 
 // noRegisters is the fake store with empty registers: it would derive
@@ -58,39 +48,6 @@ type noRegisters struct{ *apitest.Store }
 
 func (noRegisters) Registers(context.Context, registers.Refs) (*registers.Snapshot, error) {
 	return registers.NewSnapshot(), nil
-}
-
-func benchPush1(b *testing.B, deps Deps) {
-	gin.SetMode(gin.ReleaseMode)
-	h, err := New(&chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, config.Default(), deps, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	member := identity.Member{ID: "AL/GOV/AIM", Nation: "ALB", Kind: "agency", Clearance: "SECRET"}
-	prefix := "AIM-LIC-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	body := make([]byte, 0, 1024)
-	n := 0
-	push := func() {
-		n++
-		body = append(body[:0], '[')
-		body = benchLicence(body, prefix+"-"+strconv.Itoa(n))
-		body = append(body, ']')
-		w := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(w)
-		r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		c.Request = r.WithContext(identity.NewContext(r.Context(), member))
-		if err := h.Push(c); err != nil || w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte(`"status":"accepted"`)) {
-			b.Fatal(err, w.Code, w.Body.String())
-		}
-	}
-	push() // warm: policy compiled, Vault connection open
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	for b.Loop() {
-		push()
-	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/req")
 }
 
 // benchLicence appends the licence deploy/bench's push1 sends

@@ -70,10 +70,14 @@ func cpuTime() time.Duration {
 //
 //	source /work/main/var/dev/stack.env
 //	go test -run '^$' -bench BenchmarkPushBatch100 -benchtime 100x ./gateway/api/exchange/
-func BenchmarkPushBatch100(b *testing.B) {
-	const n = 100
+func BenchmarkPushBatch100(b *testing.B) { benchPushes(b, realDeps(b), 100, "cpu-ns/record") }
+
+// benchPushes pushes n licences never sent before per request, as AIM,
+// and reports the process's CPU per request (n 1) or per record under
+// unit.
+func benchPushes(b *testing.B, deps Deps, n int, unit string) {
 	gin.SetMode(gin.ReleaseMode)
-	h, err := New(&chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, config.Default(), realDeps(b), prometheus.NewRegistry())
+	h, err := New(&chain.Kit{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, config.Default(), deps, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,5 +110,5 @@ func BenchmarkPushBatch100(b *testing.B) {
 	for b.Loop() {
 		push()
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n*b.N), "cpu-ns/record")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(n*b.N), unit)
 }
