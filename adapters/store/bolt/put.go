@@ -19,6 +19,26 @@ import (
 // fillPercent is how full bbolt leaves a page it splits.
 const fillPercent = 0.9
 
+// appendBuckets are the buckets whose keys mostly arrive in ascending order,
+// at their end or at the end of one register's or value's range: sequence
+// numbers, and record ids that institutions number upwards. Where bbolt's
+// default splits a page half full, each of them would take twice the pages
+// of its data, and a commit of many new records would write twice the
+// pages. Buckets keyed by something else (entity ids, names) keep bbolt's
+// default, where a page split at 90 % would soon split again.
+var appendBuckets = [][]byte{
+	bRecords, bVersions, bSeq, bKind, bOriginator, bLicence, bMarking,
+	bRegLicences, bRegEntityRec, bRegExclRec, bRegDecl, bRegKeyed, bRegKeyedRec,
+}
+
+// denseAppends sets fillPercent on tx's append buckets; bbolt keeps one
+// handle per bucket for a write transaction, so it holds for the whole of it.
+func denseAppends(tx *bbolt.Tx) {
+	for _, name := range appendBuckets {
+		tx.Bucket(name).FillPercent = fillPercent
+	}
+}
+
 // errClosed answers a write after Close.
 var errClosed = errors.New("embedded store: closed")
 
@@ -100,6 +120,7 @@ func (s *Store) writer() {
 
 func (s *Store) commit(group []*writeReq) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		denseAppends(tx)
 		for _, r := range group {
 			if err := s.applyReq(tx, r); err != nil {
 				return err
@@ -117,7 +138,7 @@ func (s *Store) commit(group []*writeReq) {
 	// One request's storage failure must not fail the others queued with
 	// it: each is retried in its own transaction.
 	for _, r := range group {
-		if err := s.db.Update(func(tx *bbolt.Tx) error { return s.applyReq(tx, r) }); err != nil {
+		if err := s.db.Update(func(tx *bbolt.Tx) error { denseAppends(tx); return s.applyReq(tx, r) }); err != nil {
 			s.failReq(r, err)
 		}
 	}
@@ -176,12 +197,6 @@ func follow(tx *bbolt.Tx, fs []store.Follow) error {
 // untouched; a returned error is a storage failure that aborts it.
 func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check store.Check) (store.Result, error) {
 	recs, versions, seqs := tx.Bucket(bRecords), tx.Bucket(bVersions), tx.Bucket(bSeq)
-	// Keys mostly arrive in ascending order (sequence numbers; ids that
-	// institutions number upwards), where bbolt's default of splitting pages
-	// half full would leave the file twice the size of its data.
-	for _, b := range []*bbolt.Bucket{recs, versions, seqs} {
-		b.FillPercent = fillPercent
-	}
 	id := []byte(rec.ID)
 	prevVal := recs.Get(id)
 	var (
@@ -257,9 +272,7 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		return store.Result{}, err
 	}
 	for _, e := range indexEntries(&m) {
-		b := tx.Bucket(e[0])
-		b.FillPercent = fillPercent
-		if err := b.Put(append(e[1], seqKey(seq)...), id); err != nil {
+		if err := tx.Bucket(e[0]).Put(append(e[1], seqKey(seq)...), id); err != nil {
 			return store.Result{}, err
 		}
 	}

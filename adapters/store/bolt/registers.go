@@ -318,6 +318,7 @@ func backfill(db *bbolt.DB) error {
 	for {
 		done := false
 		err := db.Update(func(tx *bbolt.Tx) error {
+			denseAppends(tx)
 			m := tx.Bucket(bMeta)
 			after := m.Get(keyBackfill)
 			c := tx.Bucket(bRecords).Cursor()
