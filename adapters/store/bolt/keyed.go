@@ -30,13 +30,18 @@ func keyedKey(register, key, id string) []byte {
 }
 
 // indexKeyed replaces what an earlier version of rec put on the keyed
-// registers with what rec puts there.
-func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
+// registers with what rec puts there. first says no version of rec is
+// stored: then it has no owner entry either (both are written in one
+// transaction), and looking for one would be a seek for nothing.
+func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 	if !registers.HasKeyed() {
 		return nil
 	}
 	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
-	old := bytes.Clone(owners.Get([]byte(rec.ID)))
+	var old []byte
+	if !first {
+		old = bytes.Clone(owners.Get([]byte(rec.ID)))
+	}
 	if old != nil {
 		var refs [][2]string
 		if err := json.Unmarshal(old, &refs); err != nil {
@@ -53,6 +58,9 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record) error {
 		return err
 	}
 	if len(rows) == 0 {
+		if old == nil {
+			return nil
+		}
 		return owners.Delete([]byte(rec.ID))
 	}
 	refs, err := putKeyed(entries, rec, rows)

@@ -279,7 +279,7 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 	if err := index(tx, rec, entries); err != nil {
 		return store.Result{}, err
 	}
-	if err := indexKeyed(tx, rec); err != nil {
+	if err := indexKeyed(tx, rec, prevVal == nil); err != nil {
 		return store.Result{}, err
 	}
 	return store.Result{Outcome: store.Accepted}, nil

@@ -1,0 +1,61 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/ura-gateway/ura/adapters/store"
+)
+
+// TestAppendMetaIsMarshal holds the hand-written meta encoding to
+// json.Marshal byte for byte, so that a file's values do not depend on
+// which of the two wrote them; what it declines, encodeValue marshals.
+func TestAppendMetaIsMarshal(t *testing.T) {
+	at := time.Date(2026, 5, 1, 10, 0, 0, 123456789, time.UTC)
+	cases := []meta{
+		{Kind: "licence", Version: 1, Seq: 1, Originator: "AL/GOV/AIM", Created: at, Stored: at},
+		{Kind: "tracking_event", Version: 1 << 30, Seq: 1<<64 - 1, Originator: "XK/MOD", Created: at.Truncate(time.Second), Stored: at.Add(time.Nanosecond),
+			LicenceID: "AIM-LIC-2026-000123", Marking: &store.Marking{Country: "ALB", Manufacturer: "Zastava", Serial: "M70-0001"}},
+		{Kind: "entity", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", 3600)), Stored: time.Time{}},
+		{Kind: "", Marking: &store.Marking{}},
+		{Kind: "licence", Originator: `quote " and \ backslash`, Created: at, Stored: at},
+		{Kind: "licence", Originator: "<script>&", Created: at, Stored: at},
+		{Kind: "licence", Originator: "Ōtautahi ünïcode", LicenceID: "tab\there", Created: at, Stored: at},
+		{Kind: "licence", Originator: "invalid \xff utf-8", Created: at, Stored: at},
+		{Kind: "licence", Created: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), Stored: at},
+		{Kind: "licence", Created: at, Stored: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for i, m := range cases {
+		want, wantErr := json.Marshal(&m)
+		got, ok := appendMeta(nil, &m)
+		if ok && (wantErr != nil || !bytes.Equal(got, want)) {
+			t.Errorf("case %d: appendMeta wrote\n%s\njson.Marshal\n%s (%v)", i, got, want, wantErr)
+		}
+		val, err := encodeValue(&m, []byte(`{"id":"x"}`))
+		if (err != nil) != (wantErr != nil) {
+			t.Errorf("case %d: encodeValue error %v, json.Marshal %v", i, err, wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		mj, raw, err := splitValue(val)
+		if err != nil || !bytes.Equal(mj, want) || string(raw) != `{"id":"x"}` {
+			t.Errorf("case %d: encodeValue stored %q %q %v, want meta %q", i, mj, raw, err, want)
+		}
+	}
+}
+
+func BenchmarkEncodeValue(b *testing.B) {
+	at := time.Date(2026, 5, 1, 10, 0, 0, 123456789, time.UTC)
+	m := meta{Kind: "licence", Version: 3, Seq: 123456, Originator: "AL/GOV/AIM", Created: at, Stored: at, LicenceID: "AIM-LIC-2026-000123"}
+	raw := bytes.Repeat([]byte("x"), 400)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encodeValue(&m, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
