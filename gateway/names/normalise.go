@@ -8,6 +8,7 @@ package names
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
@@ -179,19 +180,49 @@ var abbreviations = map[string]string{
 	"impex": "import export",
 }
 
+// abbreviationWords is abbreviations with each written-out form split into
+// its words once, not on every name.
+var abbreviationWords = func() map[string][]string {
+	out := make(map[string][]string, len(abbreviations))
+	for k, v := range abbreviations {
+		out[k] = strings.Fields(v)
+	}
+	return out
+}()
+
+// legalFormsByFirst is legalForms by their first word: only those can
+// start at a word, so a name's words are held to a few forms, not to all.
+var legalFormsByFirst = func() map[string][][]string {
+	out := map[string][][]string{}
+	for _, f := range legalForms {
+		out[f[0]] = append(out[f[0]], f)
+	}
+	return out
+}()
+
 // Tokens returns the words of a normalised name that identify it: legal
 // forms removed (unless nothing else is left), abbreviations written out,
 // and runs of single letters joined, so "K.A.Y.O." is the token "kayo";
-// at most maxTokens of them.
+// at most maxTokens of them. Every party of every pushed licence is
+// tokenised, so the words are split once and the later steps write into
+// one slice (TestTokensIsReference holds it to the plain statement of
+// these steps).
 func Tokens(name string) []string {
 	words := strings.Fields(Normalise(name))
-	var expanded []string
-	for _, w := range words {
-		if full, ok := abbreviations[w]; ok {
-			expanded = append(expanded, strings.Fields(full)...)
+	expanded := words
+	for i, w := range words {
+		if _, ok := abbreviationWords[w]; !ok {
 			continue
 		}
-		expanded = append(expanded, w)
+		expanded = append(make([]string, 0, len(words)+2), words[:i]...)
+		for _, w := range words[i:] {
+			if full, ok := abbreviationWords[w]; ok {
+				expanded = append(expanded, full...)
+			} else {
+				expanded = append(expanded, w)
+			}
+		}
+		break
 	}
 	kept := dropLegalForms(expanded)
 	if len(kept) == 0 {
@@ -228,7 +259,7 @@ func dropLegalForms(words []string) []string {
 // of words take, or 0.
 func legalFormAt(words []string) int {
 	best := 0
-	for _, f := range legalForms {
+	for _, f := range legalFormsByFirst[words[0]] {
 		if len(f) <= best || len(f) > len(words) {
 			continue
 		}
@@ -246,11 +277,14 @@ func legalFormAt(words []string) int {
 	return best
 }
 
+// joinInitials joins each run of single letters into one word. It writes
+// over words (each word written takes at least one read), which Tokens
+// owns.
 func joinInitials(words []string) []string {
-	out := make([]string, 0, len(words))
+	out := words[:0]
 	run := ""
 	for _, w := range words {
-		if len([]rune(w)) == 1 {
+		if utf8.RuneCountInString(w) == 1 {
 			run += w
 			continue
 		}
