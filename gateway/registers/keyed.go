@@ -129,19 +129,32 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// keyedLookups adds the keys a decision on rec reads on every keyed
-// register.
-func keyedLookups(rec *records.Record, add func(KeyRef)) {
-	for _, k := range keyedRegisters {
-		if k.Lookups == nil {
-			continue
-		}
-		for _, key := range k.Lookups(rec) {
-			if key != "" {
-				add(KeyRef{Register: k.Name, Key: key})
-			}
+// keyedLookupsOf lists the keys a decision on rec reads on each keyed
+// register, in the order of keyedRegisters (nil where it has no Lookups).
+func keyedLookupsOf(rec *records.Record) [][]string {
+	out := make([][]string, len(keyedRegisters))
+	for i, k := range keyedRegisters {
+		if k.Lookups != nil {
+			out[i] = k.Lookups(rec)
 		}
 	}
+	return out
+}
+
+// lookupMemo holds keyedLookupsOf for each record of a batch: Read derives
+// them for its refs, and each decision of the batch reads them again
+// (Overlay.For). The records of a batch do not change while it is decided
+// (the overlay is complete only for the refs read for them), so a record
+// is known by its pointer.
+type lookupMemo map[*records.Record][][]string
+
+// lookupsOf is keyedLookupsOf(rec), from the batch's memo when Read kept it
+// for rec. The slices are the memo's: read, not appended to.
+func (s *Snapshot) lookupsOf(rec *records.Record) [][]string {
+	if keys, ok := s.lookups[rec]; ok && len(keys) == len(keyedRegisters) {
+		return keys
+	}
+	return keyedLookupsOf(rec)
 }
 
 // FollowRefs lists the keys the records' Follow hooks ask for after a first
@@ -273,13 +286,15 @@ func (s *Snapshot) keyedDoc(doc map[string]any) {
 // for keys that depend on the first.
 func Read(ctx context.Context, recs []*records.Record, read func(context.Context, Refs) (*Snapshot, error)) (*Snapshot, error) {
 	snap := NewSnapshot()
-	if refs := RefsOf(recs); !refs.Empty() {
+	refs, memo := refsOf(recs)
+	if !refs.Empty() {
 		var err error
 		if snap, err = read(ctx, refs); err != nil {
 			return nil, err
 		}
 		snap.MarkRead(refs)
 	}
+	snap.lookups = memo
 	if more := FollowRefs(recs, snap); !more.Empty() {
 		next, err := read(ctx, more)
 		if err != nil {

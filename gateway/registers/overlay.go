@@ -112,18 +112,23 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 	for _, p := range parties {
 		o.party(out, p)
 	}
-	for _, k := range keyedRegisters {
-		keys := []string(nil)
-		if k.Lookups != nil {
-			keys = k.Lookups(rec)
+	lookups := o.s.lookupsOf(rec)
+	for i, k := range keyedRegisters {
+		held := o.s.Keyed[k.Name]
+		if len(held) == 0 {
+			// Nothing to find: its keys need not be known.
+			continue
 		}
-		if k.Follow != nil {
-			keys = append(keys, k.Follow(rec, o.s)...)
-		}
-		for _, key := range keys {
-			for id, v := range o.s.Keyed[k.Name][key] {
-				out.AddKeyed(k.Name, key, id, v)
+		add := func(keys []string) {
+			for _, key := range keys {
+				for id, v := range held[key] {
+					out.AddKeyed(k.Name, key, id, v)
+				}
 			}
+		}
+		add(lookups[i])
+		if k.Follow != nil {
+			add(k.Follow(rec, o.s))
 		}
 	}
 	return out

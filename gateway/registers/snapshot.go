@@ -36,7 +36,15 @@ func (r Refs) Empty() bool {
 // changes (an entity's id and name, a declaration's earlier count), so that
 // the overlay of the batch is complete for every later record in it.
 func RefsOf(recs []*records.Record) Refs {
+	r, _ := refsOf(recs)
+	return r
+}
+
+// refsOf is RefsOf, and the keys each record's Lookups gave, which the
+// batch's decisions read again (Overlay.For) rather than derive again.
+func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	var r Refs
+	memo := make(lookupMemo, len(recs))
 	party := func(p Party) {
 		if p.EntityID != "" {
 			r.EntityIDs = append(r.EntityIDs, p.EntityID)
@@ -46,22 +54,37 @@ func RefsOf(recs []*records.Record) Refs {
 		}
 	}
 	for _, rec := range recs {
-		if rec == nil || rec.Body() == nil {
+		if rec == nil {
+			continue
+		}
+		body := rec.Body()
+		if body == nil {
 			continue
 		}
 		for _, p := range PartiesOf(rec) {
 			party(p)
 		}
-		keyedLookups(rec, func(k KeyRef) { r.Keyed = append(r.Keyed, k) })
+		keys := keyedLookupsOf(rec)
+		memo[rec] = keys
+		for i, k := range keyedRegisters {
+			for _, key := range keys[i] {
+				if key != "" {
+					r.Keyed = append(r.Keyed, KeyRef{Register: k.Name, Key: key})
+				}
+			}
+		}
 		if lic, ok := exportLicence(rec); ok {
 			r.Licences = append(r.Licences, lic)
 			r.Declarations = append(r.Declarations, rec.ID)
 		}
-		e := Of(rec)
-		switch {
-		case e.Entity != nil:
-			party(Party{EntityID: e.Entity.EntityID, Name: e.Entity.Name})
-		case e.Event:
+		// What the record changes, as Of derives it, without deriving
+		// the rest (a licence's entries are not refs).
+		switch rec.Kind {
+		case records.KindEntity:
+			if id := str(body["entity_id"]); id != "" {
+				party(Party{EntityID: id, Name: str(body["name"])})
+			}
+		case records.KindTrackingEvent:
 			r.Declarations = append(r.Declarations, rec.ID)
 		}
 	}
@@ -70,7 +93,7 @@ func RefsOf(recs []*records.Record) Refs {
 		*s = slices.Compact(*s)
 	}
 	r.Keyed = compactRefs(r.Keyed)
-	return r
+	return r, memo
 }
 
 // exportLicence is the licence id an export or import declaration names,
@@ -104,6 +127,9 @@ type Snapshot struct {
 	Keyed map[string]map[string]map[string]KeyedValue
 	// read is every keyed register key a store read covered, found or not.
 	read map[KeyRef]bool
+	// lookups are the keys the Lookups of each keyed register gave for
+	// each record of the batch Read read for (nil: none kept).
+	lookups lookupMemo
 	// Screening is what the push's screening step found for one decision
 	// (gateway/screening), input.registers.screening; nil: none ran.
 	Screening map[string]any
