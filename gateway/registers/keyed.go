@@ -39,13 +39,17 @@ type Keyed struct {
 	// what the licence names). A push reads the store a second time only
 	// when some Follow returns a key the first read did not cover.
 	Follow func(rec *records.Record, snap *Snapshot) []string
+	// lookupsIn, if set, is Lookups sharing what it derives across the
+	// records of one batch (refsOf); it must answer as Lookups does.
+	lookupsIn func(rec *records.Record, seen blockKeyMemo) []string
 }
 
 // keyedRegisters lists every keyed register, one line each.
 var keyedRegisters = []Keyed{
 	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups},
 	{Name: RegisterConsultations, Version: 1, Entries: consultationEntries, Follow: consultationFollow},
-	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups},
+	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups,
+		lookupsIn: excludedNameLookupsIn},
 	importAuthorisations,  // licence conditions (conditions.go)
 	transitAuthorisations, // licence conditions
 	endUserCertificates,   // licence conditions
@@ -131,10 +135,16 @@ func marshalValue(v any) (json.RawMessage, error) {
 
 // keyedLookupsOf lists the keys a decision on rec reads on each keyed
 // register, in the order of keyedRegisters (nil where it has no Lookups).
-func keyedLookupsOf(rec *records.Record) [][]string {
+// seen keeps what one lookup derived for the batch's later records (nil:
+// none kept).
+func keyedLookupsOf(rec *records.Record, seen blockKeyMemo) [][]string {
 	out := make([][]string, len(keyedRegisters))
 	for i, k := range keyedRegisters {
-		if k.Lookups != nil {
+		switch {
+		case k.Lookups == nil:
+		case k.lookupsIn != nil:
+			out[i] = k.lookupsIn(rec, seen)
+		default:
 			out[i] = k.Lookups(rec)
 		}
 	}
@@ -154,7 +164,7 @@ func (s *Snapshot) lookupsOf(rec *records.Record) [][]string {
 	if keys, ok := s.lookups[rec]; ok && len(keys) == len(keyedRegisters) {
 		return keys
 	}
-	return keyedLookupsOf(rec)
+	return keyedLookupsOf(rec, nil)
 }
 
 // FollowRefs lists the keys the records' Follow hooks ask for after a first

@@ -1,6 +1,10 @@
 package registers
 
-import "github.com/ura-gateway/ura/gateway/records"
+import (
+	"maps"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
 
 // Overlay is one push batch's view of the registers: the store's snapshot
 // for the batch's Refs, with every record allowed earlier in the batch
@@ -121,9 +125,18 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 		}
 		add := func(keys []string) {
 			for _, key := range keys {
-				for id, v := range held[key] {
-					out.AddKeyed(k.Name, key, id, v)
+				list := held[key]
+				if len(list) == 0 {
+					continue
 				}
+				// A copy, as AddKeyed would make one entry at a time:
+				// the overlay's own list changes with the batch.
+				reg := out.Keyed[k.Name]
+				if reg == nil {
+					reg = map[string]map[string]KeyedValue{}
+					out.Keyed[k.Name] = reg
+				}
+				reg[key] = maps.Clone(list)
 			}
 		}
 		add(lookups[i])

@@ -185,9 +185,23 @@ func screenedNames(rec *records.Record) []string {
 
 // excludedNameLookups are BlockKeys of every party of a licence.
 func excludedNameLookups(rec *records.Record) []string {
+	return excludedNameLookupsIn(rec, nil)
+}
+
+// excludedNameLookupsIn is excludedNameLookups with the block keys of each
+// name kept in seen (nil: none kept), for the batch's other records: the
+// licences of one push mostly name the same holder and end user.
+func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
 	var out []string
 	for _, n := range screenedNames(rec) {
-		for _, k := range BlockKeys(n) {
+		keys, ok := seen[n]
+		if !ok {
+			keys = BlockKeys(n)
+			if seen != nil {
+				seen[n] = keys
+			}
+		}
+		for _, k := range keys {
 			if !slices.Contains(out, k) {
 				out = append(out, k)
 			}
@@ -195,3 +209,6 @@ func excludedNameLookups(rec *records.Record) []string {
 	}
 	return out
 }
+
+// blockKeyMemo is BlockKeys by name, for the records of one batch.
+type blockKeyMemo map[string][]string

@@ -45,10 +45,25 @@ func RefsOf(recs []*records.Record) Refs {
 func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	var r Refs
 	memo := make(lookupMemo, len(recs))
+	seen := blockKeyMemo{}
+	// The records of a push mostly name the same parties and read the
+	// same keys: each is listed once as it is met, not once per record to
+	// be compacted after (a name is known by how it is written, which
+	// normalises to one name).
+	var (
+		ids      = map[string]bool{}
+		written  = map[string]bool{}
+		keyedRef = map[KeyRef]bool{}
+	)
 	party := func(p Party) {
-		if p.EntityID != "" {
+		if p.EntityID != "" && !ids[p.EntityID] {
+			ids[p.EntityID] = true
 			r.EntityIDs = append(r.EntityIDs, p.EntityID)
 		}
+		if written[p.Name] {
+			return
+		}
+		written[p.Name] = true
 		if n := NormaliseName(p.Name); n != "" {
 			r.Names = append(r.Names, n)
 		}
@@ -64,12 +79,13 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 		for _, p := range PartiesOf(rec) {
 			party(p)
 		}
-		keys := keyedLookupsOf(rec)
+		keys := keyedLookupsOf(rec, seen)
 		memo[rec] = keys
 		for i, k := range keyedRegisters {
 			for _, key := range keys[i] {
-				if key != "" {
-					r.Keyed = append(r.Keyed, KeyRef{Register: k.Name, Key: key})
+				if ref := (KeyRef{Register: k.Name, Key: key}); key != "" && !keyedRef[ref] {
+					keyedRef[ref] = true
+					r.Keyed = append(r.Keyed, ref)
 				}
 			}
 		}
