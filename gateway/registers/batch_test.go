@@ -265,3 +265,34 @@ func TestBatchScreensEveryRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestForKeepsWhatItGave: what For gave a record's decision stays as it
+// was when later records of the batch change the same keys.
+func TestForKeepsWhatItGave(t *testing.T) {
+	stored, batch := batchFixture(t)
+	snap, err := Read(context.Background(), batch, storeOf(t, stored...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := NewOverlay(snap)
+	lic := batch[0]
+	before := o.For(lic)
+	want, _ := json.Marshal(before.Doc())
+	o.Apply(lic)
+	// X-1 renamed (off "dj"), another exclusion under "dj", and the
+	// licence's own conditions replaced by a new version.
+	o.Apply(decodedRec(t, records.KindExcludedEntity, "X-1", 2, `{"entity_id":"K99","name":"Other Name","excluded_from":"2025-01-01"}`))
+	o.Apply(decodedRec(t, records.KindExcludedEntity, "X-7", 1, `{"entity_id":"K7","name":"Djuro","excluded_from":"2025-01-01"}`))
+	v2 := decodedRec(t, records.KindLicence, lic.ID, 2, `{"type":"export","import_authorisation":"MK-2"}`)
+	o.Apply(v2)
+	if got, _ := json.Marshal(before.Doc()); string(got) != string(want) {
+		t.Errorf("the first decision's registers changed:\n%s\nwere\n%s", got, want)
+	}
+	after := o.For(lic)
+	if _, ok := after.Keyed[RegisterExcludedNames]["dj"]["X-1"]; ok {
+		t.Errorf("a renamed exclusion is still under its old key: %v", after.Keyed[RegisterExcludedNames])
+	}
+	if _, ok := after.Keyed[RegisterExcludedNames]["dj"]["X-7"]; !ok {
+		t.Errorf("the batch's new exclusion is missing: %v", after.Keyed[RegisterExcludedNames])
+	}
+}

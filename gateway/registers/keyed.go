@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
@@ -124,14 +125,29 @@ func KeyedOf(rec *records.Record, only map[string]bool) ([]KeyedRow, error) {
 }
 
 func marshalValue(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	m := marshallers.Get().(*marshaller)
+	defer marshallers.Put(m)
+	m.buf.Reset()
+	if err := m.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return bytes.Clone(bytes.TrimSuffix(m.buf.Bytes(), []byte("\n"))), nil
 }
+
+// marshaller is an encoder with its buffer, kept for the next value: an
+// overlay marshals every entry each record of a push puts on the keyed
+// registers.
+type marshaller struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var marshallers = sync.Pool{New: func() any {
+	m := &marshaller{}
+	m.enc = json.NewEncoder(&m.buf)
+	m.enc.SetEscapeHTML(false)
+	return m
+}}
 
 // keyedLookupsOf lists the keys a decision on rec reads on each keyed
 // register, in the order of keyedRegisters (nil where it has no Lookups).

@@ -18,6 +18,9 @@ type Overlay struct {
 	// under, so that applying a record touches only its own entries
 	// rather than every key of the batch.
 	owned map[string][]KeyRef
+	// normal is NormaliseName of each name the batch's parties are
+	// written with: the records of a push mostly name the same ones.
+	normal map[string]string
 }
 
 // NewOverlay starts from a store read; s is the overlay's from now on.
@@ -25,7 +28,7 @@ func NewOverlay(s *Snapshot) *Overlay {
 	if s == nil {
 		s = NewSnapshot()
 	}
-	o := &Overlay{s: s, owned: map[string][]KeyRef{}}
+	o := &Overlay{s: s, owned: map[string][]KeyRef{}, normal: map[string]string{}}
 	for reg, keys := range s.Keyed {
 		for key, list := range keys {
 			for id := range list {
@@ -129,14 +132,14 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 				if len(list) == 0 {
 					continue
 				}
-				// A copy, as AddKeyed would make one entry at a time:
-				// the overlay's own list changes with the batch.
+				// Shared, not copied: Apply replaces a list rather
+				// than change it (applyKeyed).
 				reg := out.Keyed[k.Name]
 				if reg == nil {
 					reg = map[string]map[string]KeyedValue{}
 					out.Keyed[k.Name] = reg
 				}
-				reg[key] = maps.Clone(list)
+				reg[key] = list
 			}
 		}
 		add(lookups[i])
@@ -160,11 +163,17 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 			return
 		}
 	}
+	// A key's list is replaced, never changed in place: the snapshots For
+	// gave earlier records share the lists (For), and keep what their
+	// decisions read.
 	for _, r := range mine {
 		keys := o.s.Keyed[r.Register]
 		if list := keys[r.Key]; list != nil {
+			list = maps.Clone(list)
 			if delete(list, rec.ID); len(list) == 0 {
 				delete(keys, r.Key)
+			} else {
+				keys[r.Key] = list
 			}
 		}
 	}
@@ -176,14 +185,29 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 		return
 	}
 	for _, r := range rows {
-		o.s.AddKeyed(r.Register, r.Key, rec.ID, KeyedValue{Version: rec.Version, Value: r.Value})
+		keys := o.s.Keyed[r.Register]
+		if keys == nil {
+			keys = map[string]map[string]KeyedValue{}
+			o.s.Keyed[r.Register] = keys
+		}
+		list := maps.Clone(keys[r.Key])
+		if list == nil {
+			list = make(map[string]KeyedValue, 1)
+		}
+		list[rec.ID] = KeyedValue{Version: rec.Version, Value: r.Value}
+		keys[r.Key] = list
 		o.owned[rec.ID] = append(o.owned[rec.ID], KeyRef{Register: r.Register, Key: r.Key})
 	}
 }
 
 func (o *Overlay) party(out *Snapshot, p Party) {
 	byName := func(name string) {
-		if n := NormaliseName(name); n != "" {
+		n, ok := o.normal[name]
+		if !ok {
+			n = NormaliseName(name)
+			o.normal[name] = n
+		}
+		if n != "" {
 			if list, ok := o.s.ByName[n]; ok {
 				out.ByName[n] = list
 			}
