@@ -279,10 +279,10 @@ func TestForKeepsWhatItGave(t *testing.T) {
 	before := o.For(lic)
 	want, _ := json.Marshal(before.Doc())
 	o.Apply(lic)
-	// X-1 renamed (off "dj"), another exclusion under "dj", and the
+	// Another exclusion under "dj", X-1 renamed (off "dj"), and the
 	// licence's own conditions replaced by a new version.
-	o.Apply(decodedRec(t, records.KindExcludedEntity, "X-1", 2, `{"entity_id":"K99","name":"Other Name","excluded_from":"2025-01-01"}`))
 	o.Apply(decodedRec(t, records.KindExcludedEntity, "X-7", 1, `{"entity_id":"K7","name":"Djuro","excluded_from":"2025-01-01"}`))
+	o.Apply(decodedRec(t, records.KindExcludedEntity, "X-1", 2, `{"entity_id":"K99","name":"Other Name","excluded_from":"2025-01-01"}`))
 	v2 := decodedRec(t, records.KindLicence, lic.ID, 2, `{"type":"export","import_authorisation":"MK-2"}`)
 	o.Apply(v2)
 	if got, _ := json.Marshal(before.Doc()); string(got) != string(want) {
