@@ -7,6 +7,7 @@ package names
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -62,6 +63,15 @@ func Normalise(name string) string {
 }
 
 func normaliseUnicode(name string) string {
+	fold, marks := foldChains.Get().(transform.Transformer), markChains.Get().(transform.Transformer)
+	defer foldChains.Put(fold)
+	defer markChains.Put(marks)
+	return normaliseWith(name, fold, marks)
+}
+
+// normaliseWith is normaliseUnicode with the chains it runs: fold
+// (newFoldChain) and marks (newMarkChain).
+func normaliseWith(name string, fold, marks transform.Transformer) string {
 	// Invalid UTF-8 is a separator like any other non-letter, not a
 	// letter that a second pass would read differently.
 	name = strings.ToValidUTF8(name, " ")
@@ -70,7 +80,7 @@ func normaliseUnicode(name string) string {
 	// which NFKC makes σ). Lower-casing after folding settles the scripts
 	// whose folding x/text does not make idempotent (Cherokee Ꮆ folds to ꮆ
 	// and ꮆ back to Ꮆ), so a normalised name normalises to itself.
-	folded, _, err := transform.String(transform.Chain(norm.NFKC, cases.Fold(), norm.NFKC), name)
+	folded, _, err := transform.String(fold, name)
 	if err != nil {
 		// The transformers fail only on malformed input, which was
 		// replaced above.
@@ -83,7 +93,7 @@ func normaliseUnicode(name string) string {
 	// it (ӂ is ж with a breve); then the Latin letters without a
 	// decomposition.
 	latin := mapRunes(folded, cyrillic)
-	stripped, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), latin)
+	stripped, _, err := transform.String(marks, latin)
 	if err != nil {
 		stripped = latin
 	}
@@ -103,6 +113,24 @@ func normaliseUnicode(name string) string {
 		space = true
 	}
 	return out.String()
+}
+
+// foldChains and markChains hold the chains of transformers
+// normaliseUnicode runs, for the next name: a chain allocates buffers of
+// some kilobytes for each of its links when it is made, more than a name
+// costs to transform. transform.String resets a chain before it reads
+// (TestPooledChainsAreFresh).
+var (
+	foldChains = sync.Pool{New: func() any { return newFoldChain() }}
+	markChains = sync.Pool{New: func() any { return newMarkChain() }}
+)
+
+func newFoldChain() transform.Transformer {
+	return transform.Chain(norm.NFKC, cases.Fold(), norm.NFKC)
+}
+
+func newMarkChain() transform.Transformer {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 }
 
 // normaliseASCII is Normalise of a name written in ASCII alone, most of

@@ -3,6 +3,7 @@ package names
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -99,4 +100,26 @@ func BenchmarkTokens(b *testing.B) {
 			Tokens(s)
 		}
 	}
+}
+
+// TestPooledChainsAreFresh: a name normalised by chains that transformed
+// other names before (long ones, malformed ones, at the same time on other
+// goroutines) comes out as by chains made for it.
+func TestPooledChainsAreFresh(t *testing.T) {
+	all := slices.Clone(tokenSamples)
+	for _, p := range loadPairs(t) {
+		all = append(all, p.A, p.B)
+	}
+	all = append(all, strings.Repeat("Ђорђевић ", 2000), strings.Repeat("e\u0301", 3000), "\xff\xfe", strings.Repeat("ﬁ", 5000)+"x")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, s := range all {
+				if got, want := normaliseUnicode(s), normaliseWith(s, newFoldChain(), newMarkChain()); got != want {
+					t.Errorf("normaliseUnicode(%.40q) = %.40q, fresh chains give %.40q", s, got, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
