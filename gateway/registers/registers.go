@@ -207,8 +207,8 @@ func licenceOf(rec *records.Record, body map[string]any) *Licence {
 // ExportOf reads what an export declaration counts against its licence; ok
 // is false for any other record.
 func ExportOf(rec *records.Record) (Export, bool) {
-	body := rec.Body()
-	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXPORT_DECLARED" {
+	body := bodyOf(rec, records.KindTrackingEvent)
+	if str(body["type"]) != "EXPORT_DECLARED" {
 		return Export{}, false
 	}
 	item, _ := body["item"].(map[string]any)

@@ -116,8 +116,8 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 // whether or not the rest of it counts: the policy checks both against the
 // licence they cite (an import counts nothing against it).
 func exportLicence(rec *records.Record) (string, bool) {
-	body := rec.Body()
-	if t := str(body["type"]); rec.Kind != records.KindTrackingEvent || (t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED") {
+	body := bodyOf(rec, records.KindTrackingEvent)
+	if t := str(body["type"]); t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED" {
 		return "", false
 	}
 	lic := str(body["licence_id"])
