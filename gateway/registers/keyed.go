@@ -247,7 +247,7 @@ func (s *Snapshot) AddKeyed(register, key, recordID string, v KeyedValue) {
 func (s *Snapshot) markRead(refs []KeyRef) {
 	for _, r := range refs {
 		if s.read == nil {
-			s.read = map[KeyRef]bool{}
+			s.read = make(map[KeyRef]bool, len(refs))
 		}
 		s.read[r] = true
 	}

@@ -184,6 +184,10 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 		// this error; the overlay must not count it either.
 		return
 	}
+	var owned []KeyRef
+	if len(rows) > 0 {
+		owned = make([]KeyRef, 0, len(rows))
+	}
 	for _, r := range rows {
 		keys := o.s.Keyed[r.Register]
 		if keys == nil {
@@ -196,7 +200,10 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 		}
 		list[rec.ID] = KeyedValue{Version: rec.Version, Value: r.Value}
 		keys[r.Key] = list
-		o.owned[rec.ID] = append(o.owned[rec.ID], KeyRef{Register: r.Register, Key: r.Key})
+		owned = append(owned, KeyRef{Register: r.Register, Key: r.Key})
+	}
+	if owned != nil {
+		o.owned[rec.ID] = owned
 	}
 }
 

@@ -177,6 +177,9 @@ func screenedNames(rec *records.Record) []string {
 	var out []string
 	for _, role := range []string{"holder", "end_user", "consignee"} {
 		if m, ok := body[role].(map[string]any); ok && str(m["name"]) != "" {
+			if out == nil {
+				out = make([]string, 0, 3)
+			}
 			out = append(out, str(m["name"]))
 		}
 	}
@@ -194,6 +197,9 @@ func excludedNameLookups(rec *records.Record) []string {
 func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
 	var out []string
 	for _, n := range screenedNames(rec) {
+		if out == nil {
+			out = make([]string, 0, 8) // a few words for each of three names
+		}
 		keys, ok := seen[n]
 		if !ok {
 			keys = BlockKeys(n)
@@ -206,6 +212,9 @@ func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
 				out = append(out, k)
 			}
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
