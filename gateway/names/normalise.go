@@ -7,7 +7,9 @@ package names
 
 import (
 	"strings"
+	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
@@ -61,6 +63,15 @@ func Normalise(name string) string {
 }
 
 func normaliseUnicode(name string) string {
+	fold, marks := foldChains.Get().(transform.Transformer), markChains.Get().(transform.Transformer)
+	defer foldChains.Put(fold)
+	defer markChains.Put(marks)
+	return normaliseWith(name, fold, marks)
+}
+
+// normaliseWith is normaliseUnicode with the chains it runs: fold
+// (newFoldChain) and marks (newMarkChain).
+func normaliseWith(name string, fold, marks transform.Transformer) string {
 	// Invalid UTF-8 is a separator like any other non-letter, not a
 	// letter that a second pass would read differently.
 	name = strings.ToValidUTF8(name, " ")
@@ -69,7 +80,7 @@ func normaliseUnicode(name string) string {
 	// which NFKC makes σ). Lower-casing after folding settles the scripts
 	// whose folding x/text does not make idempotent (Cherokee Ꮆ folds to ꮆ
 	// and ꮆ back to Ꮆ), so a normalised name normalises to itself.
-	folded, _, err := transform.String(transform.Chain(norm.NFKC, cases.Fold(), norm.NFKC), name)
+	folded, _, err := transform.String(fold, name)
 	if err != nil {
 		// The transformers fail only on malformed input, which was
 		// replaced above.
@@ -82,7 +93,7 @@ func normaliseUnicode(name string) string {
 	// it (ӂ is ж with a breve); then the Latin letters without a
 	// decomposition.
 	latin := mapRunes(folded, cyrillic)
-	stripped, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), latin)
+	stripped, _, err := transform.String(marks, latin)
 	if err != nil {
 		stripped = latin
 	}
@@ -102,6 +113,24 @@ func normaliseUnicode(name string) string {
 		space = true
 	}
 	return out.String()
+}
+
+// foldChains and markChains hold the chains of transformers
+// normaliseUnicode runs, for the next name: a chain allocates buffers of
+// some kilobytes for each of its links when it is made, more than a name
+// costs to transform. transform.String resets a chain before it reads
+// (TestPooledChainsAreFresh).
+var (
+	foldChains = sync.Pool{New: func() any { return newFoldChain() }}
+	markChains = sync.Pool{New: func() any { return newMarkChain() }}
+)
+
+func newFoldChain() transform.Transformer {
+	return transform.Chain(norm.NFKC, cases.Fold(), norm.NFKC)
+}
+
+func newMarkChain() transform.Transformer {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 }
 
 // normaliseASCII is Normalise of a name written in ASCII alone, most of
@@ -179,19 +208,49 @@ var abbreviations = map[string]string{
 	"impex": "import export",
 }
 
+// abbreviationWords is abbreviations with each written-out form split into
+// its words once, not on every name.
+var abbreviationWords = func() map[string][]string {
+	out := make(map[string][]string, len(abbreviations))
+	for k, v := range abbreviations {
+		out[k] = strings.Fields(v)
+	}
+	return out
+}()
+
+// legalFormsByFirst is legalForms by their first word: only those can
+// start at a word, so a name's words are held to a few forms, not to all.
+var legalFormsByFirst = func() map[string][][]string {
+	out := map[string][][]string{}
+	for _, f := range legalForms {
+		out[f[0]] = append(out[f[0]], f)
+	}
+	return out
+}()
+
 // Tokens returns the words of a normalised name that identify it: legal
 // forms removed (unless nothing else is left), abbreviations written out,
 // and runs of single letters joined, so "K.A.Y.O." is the token "kayo";
-// at most maxTokens of them.
+// at most maxTokens of them. Every party of every pushed licence is
+// tokenised, so the words are split once and the later steps write into
+// one slice (TestTokensIsReference holds it to the plain statement of
+// these steps).
 func Tokens(name string) []string {
 	words := strings.Fields(Normalise(name))
-	var expanded []string
-	for _, w := range words {
-		if full, ok := abbreviations[w]; ok {
-			expanded = append(expanded, strings.Fields(full)...)
+	expanded := words
+	for i, w := range words {
+		if _, ok := abbreviationWords[w]; !ok {
 			continue
 		}
-		expanded = append(expanded, w)
+		expanded = append(make([]string, 0, len(words)+2), words[:i]...)
+		for _, w := range words[i:] {
+			if full, ok := abbreviationWords[w]; ok {
+				expanded = append(expanded, full...)
+			} else {
+				expanded = append(expanded, w)
+			}
+		}
+		break
 	}
 	kept := dropLegalForms(expanded)
 	if len(kept) == 0 {
@@ -228,7 +287,7 @@ func dropLegalForms(words []string) []string {
 // of words take, or 0.
 func legalFormAt(words []string) int {
 	best := 0
-	for _, f := range legalForms {
+	for _, f := range legalFormsByFirst[words[0]] {
 		if len(f) <= best || len(f) > len(words) {
 			continue
 		}
@@ -246,11 +305,14 @@ func legalFormAt(words []string) int {
 	return best
 }
 
+// joinInitials joins each run of single letters into one word. It writes
+// over words (each word written takes at least one read), which Tokens
+// owns.
 func joinInitials(words []string) []string {
-	out := make([]string, 0, len(words))
+	out := words[:0]
 	run := ""
 	for _, w := range words {
-		if len([]rune(w)) == 1 {
+		if utf8.RuneCountInString(w) == 1 {
 			run += w
 			continue
 		}

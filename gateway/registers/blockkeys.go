@@ -2,6 +2,7 @@ package registers
 
 import (
 	"slices"
+	"unicode/utf8"
 
 	"github.com/ura-gateway/ura/gateway/names"
 )
@@ -17,14 +18,29 @@ import (
 func BlockKeys(name string) []string {
 	var out []string
 	for _, t := range names.Tokens(name) {
-		r := []rune(t)
-		if len(r) > 2 {
-			r = r[:2]
-		}
-		k := string(r)
+		k := firstTwoRunes(t)
 		if k != "" && !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
 	return out
+}
+
+// firstTwoRunes is string([]rune(t)[:2]) (all of t if shorter) without the
+// conversion's copies: a prefix of t. Where t is not valid UTF-8 in that
+// prefix, the conversion writes U+FFFD for each bad byte, and so does this.
+func firstTwoRunes(t string) string {
+	n := 0
+	for range 2 {
+		if n == len(t) {
+			break
+		}
+		r, size := utf8.DecodeRuneInString(t[n:])
+		if r == utf8.RuneError && size <= 1 {
+			r := []rune(t)
+			return string(r[:min(len(r), 2)])
+		}
+		n += size
+	}
+	return t[:n]
 }

@@ -25,3 +25,14 @@ func TestBlockKeys(t *testing.T) {
 		t.Error("no name has keys")
 	}
 }
+
+// TestFirstTwoRunes: the prefix is what converting to runes and back gives,
+// for valid and invalid UTF-8 alike.
+func TestFirstTwoRunes(t *testing.T) {
+	for _, s := range []string{"", "a", "ab", "abc", "ђо", "ђорђе", "é", "\xff", "a\xffb", "\xff\xfe", "名字x", "\U0001F600\U0001F600a"} {
+		r := []rune(s)
+		if got, want := firstTwoRunes(s), string(r[:min(len(r), 2)]); got != want {
+			t.Errorf("firstTwoRunes(%q) = %q, want %q", s, got, want)
+		}
+	}
+}

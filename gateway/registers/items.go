@@ -121,8 +121,8 @@ func declarationEntries(rec *records.Record) []KeyedEntry {
 // else does (a delivery confirmation is not checked against them, so that
 // it tells its sender nothing of them).
 func declarationLookups(rec *records.Record) []string {
-	body := rec.Body()
-	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXIT_CONFIRMED" {
+	body := bodyOf(rec, records.KindTrackingEvent)
+	if str(body["type"]) != "EXIT_CONFIRMED" {
 		return nil
 	}
 	if num := str(body["customs_declaration"]); num != "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
@@ -39,13 +40,17 @@ type Keyed struct {
 	// what the licence names). A push reads the store a second time only
 	// when some Follow returns a key the first read did not cover.
 	Follow func(rec *records.Record, snap *Snapshot) []string
+	// lookupsIn, if set, is Lookups sharing what it derives across the
+	// records of one batch (refsOf); it must answer as Lookups does.
+	lookupsIn func(rec *records.Record, seen blockKeyMemo) []string
 }
 
 // keyedRegisters lists every keyed register, one line each.
 var keyedRegisters = []Keyed{
 	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups},
 	{Name: RegisterConsultations, Version: 1, Entries: consultationEntries, Follow: consultationFollow},
-	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups},
+	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups,
+		lookupsIn: excludedNameLookupsIn},
 	importAuthorisations,  // licence conditions (conditions.go)
 	transitAuthorisations, // licence conditions
 	endUserCertificates,   // licence conditions
@@ -120,28 +125,62 @@ func KeyedOf(rec *records.Record, only map[string]bool) ([]KeyedRow, error) {
 }
 
 func marshalValue(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	m := marshallers.Get().(*marshaller)
+	defer marshallers.Put(m)
+	m.buf.Reset()
+	if err := m.enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return bytes.Clone(bytes.TrimSuffix(m.buf.Bytes(), []byte("\n"))), nil
 }
 
-// keyedLookups adds the keys a decision on rec reads on every keyed
-// register.
-func keyedLookups(rec *records.Record, add func(KeyRef)) {
-	for _, k := range keyedRegisters {
-		if k.Lookups == nil {
-			continue
-		}
-		for _, key := range k.Lookups(rec) {
-			if key != "" {
-				add(KeyRef{Register: k.Name, Key: key})
-			}
+// marshaller is an encoder with its buffer, kept for the next value: an
+// overlay marshals every entry each record of a push puts on the keyed
+// registers.
+type marshaller struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var marshallers = sync.Pool{New: func() any {
+	m := &marshaller{}
+	m.enc = json.NewEncoder(&m.buf)
+	m.enc.SetEscapeHTML(false)
+	return m
+}}
+
+// keyedLookupsOf lists the keys a decision on rec reads on each keyed
+// register, in the order of keyedRegisters (nil where it has no Lookups).
+// seen keeps what one lookup derived for the batch's later records (nil:
+// none kept).
+func keyedLookupsOf(rec *records.Record, seen blockKeyMemo) [][]string {
+	out := make([][]string, len(keyedRegisters))
+	for i, k := range keyedRegisters {
+		switch {
+		case k.Lookups == nil:
+		case k.lookupsIn != nil:
+			out[i] = k.lookupsIn(rec, seen)
+		default:
+			out[i] = k.Lookups(rec)
 		}
 	}
+	return out
+}
+
+// lookupMemo holds keyedLookupsOf for each record of a batch: Read derives
+// them for its refs, and each decision of the batch reads them again
+// (Overlay.For). The records of a batch do not change while it is decided
+// (the overlay is complete only for the refs read for them), so a record
+// is known by its pointer.
+type lookupMemo map[*records.Record][][]string
+
+// lookupsOf is keyedLookupsOf(rec), from the batch's memo when Read kept it
+// for rec. The slices are the memo's: read, not appended to.
+func (s *Snapshot) lookupsOf(rec *records.Record) [][]string {
+	if keys, ok := s.lookups[rec]; ok && len(keys) == len(keyedRegisters) {
+		return keys
+	}
+	return keyedLookupsOf(rec, nil)
 }
 
 // FollowRefs lists the keys the records' Follow hooks ask for after a first
@@ -208,7 +247,7 @@ func (s *Snapshot) AddKeyed(register, key, recordID string, v KeyedValue) {
 func (s *Snapshot) markRead(refs []KeyRef) {
 	for _, r := range refs {
 		if s.read == nil {
-			s.read = map[KeyRef]bool{}
+			s.read = make(map[KeyRef]bool, len(refs))
 		}
 		s.read[r] = true
 	}
@@ -273,13 +312,15 @@ func (s *Snapshot) keyedDoc(doc map[string]any) {
 // for keys that depend on the first.
 func Read(ctx context.Context, recs []*records.Record, read func(context.Context, Refs) (*Snapshot, error)) (*Snapshot, error) {
 	snap := NewSnapshot()
-	if refs := RefsOf(recs); !refs.Empty() {
+	refs, memo := refsOf(recs)
+	if !refs.Empty() {
 		var err error
 		if snap, err = read(ctx, refs); err != nil {
 			return nil, err
 		}
 		snap.MarkRead(refs)
 	}
+	snap.lookups = memo
 	if more := FollowRefs(recs, snap); !more.Empty() {
 		next, err := read(ctx, more)
 		if err != nil {

@@ -36,3 +36,23 @@ func FuzzNormaliseName(f *testing.F) {
 		}
 	})
 }
+
+// TestNormaliseNameASCII: the ASCII shortcut gives what the pass over the
+// runes gives, for every ASCII character in every position.
+func TestNormaliseNameASCII(t *testing.T) {
+	var all strings.Builder
+	for c := range 0x80 {
+		all.WriteByte(byte(c))
+		all.WriteString("a")
+		all.WriteByte(byte(c))
+	}
+	for _, s := range append([]string{all.String(), "\x00A\x7fB", "  --Ab9__z  "}, nameSamples...) {
+		got, ok := normaliseNameASCII(s)
+		if want := normaliseNameRunes(s); ok && got != want {
+			t.Errorf("normaliseNameASCII(%q) = %q, want %q", s, got, want)
+		}
+	}
+	if _, ok := normaliseNameASCII("Mëtaliku"); ok {
+		t.Error("a name outside ASCII took the shortcut")
+	}
+}

@@ -1,6 +1,10 @@
 package registers
 
-import "github.com/ura-gateway/ura/gateway/records"
+import (
+	"maps"
+
+	"github.com/ura-gateway/ura/gateway/records"
+)
 
 // Overlay is one push batch's view of the registers: the store's snapshot
 // for the batch's Refs, with every record allowed earlier in the batch
@@ -14,6 +18,9 @@ type Overlay struct {
 	// under, so that applying a record touches only its own entries
 	// rather than every key of the batch.
 	owned map[string][]KeyRef
+	// normal is NormaliseName of each name the batch's parties are
+	// written with: the records of a push mostly name the same ones.
+	normal map[string]string
 }
 
 // NewOverlay starts from a store read; s is the overlay's from now on.
@@ -21,7 +28,7 @@ func NewOverlay(s *Snapshot) *Overlay {
 	if s == nil {
 		s = NewSnapshot()
 	}
-	o := &Overlay{s: s, owned: map[string][]KeyRef{}}
+	o := &Overlay{s: s, owned: map[string][]KeyRef{}, normal: map[string]string{}}
 	for reg, keys := range s.Keyed {
 		for key, list := range keys {
 			for id := range list {
@@ -112,18 +119,32 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 	for _, p := range parties {
 		o.party(out, p)
 	}
-	for _, k := range keyedRegisters {
-		keys := []string(nil)
-		if k.Lookups != nil {
-			keys = k.Lookups(rec)
+	lookups := o.s.lookupsOf(rec)
+	for i, k := range keyedRegisters {
+		held := o.s.Keyed[k.Name]
+		if len(held) == 0 {
+			// Nothing to find: its keys need not be known.
+			continue
 		}
-		if k.Follow != nil {
-			keys = append(keys, k.Follow(rec, o.s)...)
-		}
-		for _, key := range keys {
-			for id, v := range o.s.Keyed[k.Name][key] {
-				out.AddKeyed(k.Name, key, id, v)
+		add := func(keys []string) {
+			for _, key := range keys {
+				list := held[key]
+				if len(list) == 0 {
+					continue
+				}
+				// Shared, not copied: Apply replaces a list rather
+				// than change it (applyKeyed).
+				reg := out.Keyed[k.Name]
+				if reg == nil {
+					reg = map[string]map[string]KeyedValue{}
+					out.Keyed[k.Name] = reg
+				}
+				reg[key] = list
 			}
+		}
+		add(lookups[i])
+		if k.Follow != nil {
+			add(k.Follow(rec, o.s))
 		}
 	}
 	return out
@@ -142,11 +163,17 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 			return
 		}
 	}
+	// A key's list is replaced, never changed in place: the snapshots For
+	// gave earlier records share the lists (For), and keep what their
+	// decisions read.
 	for _, r := range mine {
 		keys := o.s.Keyed[r.Register]
 		if list := keys[r.Key]; list != nil {
+			list = maps.Clone(list)
 			if delete(list, rec.ID); len(list) == 0 {
 				delete(keys, r.Key)
+			} else {
+				keys[r.Key] = list
 			}
 		}
 	}
@@ -157,15 +184,37 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 		// this error; the overlay must not count it either.
 		return
 	}
+	var owned []KeyRef
+	if len(rows) > 0 {
+		owned = make([]KeyRef, 0, len(rows))
+	}
 	for _, r := range rows {
-		o.s.AddKeyed(r.Register, r.Key, rec.ID, KeyedValue{Version: rec.Version, Value: r.Value})
-		o.owned[rec.ID] = append(o.owned[rec.ID], KeyRef{Register: r.Register, Key: r.Key})
+		keys := o.s.Keyed[r.Register]
+		if keys == nil {
+			keys = map[string]map[string]KeyedValue{}
+			o.s.Keyed[r.Register] = keys
+		}
+		list := maps.Clone(keys[r.Key])
+		if list == nil {
+			list = make(map[string]KeyedValue, 1)
+		}
+		list[rec.ID] = KeyedValue{Version: rec.Version, Value: r.Value}
+		keys[r.Key] = list
+		owned = append(owned, KeyRef{Register: r.Register, Key: r.Key})
+	}
+	if owned != nil {
+		o.owned[rec.ID] = owned
 	}
 }
 
 func (o *Overlay) party(out *Snapshot, p Party) {
 	byName := func(name string) {
-		if n := NormaliseName(name); n != "" {
+		n, ok := o.normal[name]
+		if !ok {
+			n = NormaliseName(name)
+			o.normal[name] = n
+		}
+		if n != "" {
 			if list, ok := o.s.ByName[n]; ok {
 				out.ByName[n] = list
 			}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
@@ -24,6 +25,13 @@ import (
 // runes rather than a regular expression (a test holds it to the
 // expression).
 func NormaliseName(name string) string {
+	if n, ok := normaliseNameASCII(name); ok {
+		return n
+	}
+	return normaliseNameRunes(name)
+}
+
+func normaliseNameRunes(name string) string {
 	lower := strings.ToLower(name)
 	var b strings.Builder
 	b.Grow(len(lower))
@@ -40,6 +48,34 @@ func NormaliseName(name string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// normaliseNameASCII is NormaliseName of a name written in ASCII alone,
+// most of them: there the letters are a-z and A-Z, the digits 0-9, and
+// lower case changes nothing but A-Z (TestNormaliseNameIsTheExpression and
+// FuzzNormaliseName hold it to the expression too).
+func normaliseNameASCII(name string) (string, bool) {
+	b := make([]byte, 0, len(name))
+	gap := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return "", false
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		default:
+			gap = len(b) > 0
+			continue
+		}
+		if gap {
+			b = append(b, ' ')
+			gap = false
+		}
+		b = append(b, c)
+	}
+	return string(b), true
 }
 
 // Holder is a licence's holder as the policy compares it with the register
@@ -171,8 +207,8 @@ func licenceOf(rec *records.Record, body map[string]any) *Licence {
 // ExportOf reads what an export declaration counts against its licence; ok
 // is false for any other record.
 func ExportOf(rec *records.Record) (Export, bool) {
-	body := rec.Body()
-	if rec.Kind != records.KindTrackingEvent || str(body["type"]) != "EXPORT_DECLARED" {
+	body := bodyOf(rec, records.KindTrackingEvent)
+	if str(body["type"]) != "EXPORT_DECLARED" {
 		return Export{}, false
 	}
 	item, _ := body["item"].(map[string]any)

@@ -80,8 +80,8 @@ func consultationFollow(rec *records.Record, snap *Snapshot) []string {
 // put there, revoked ones too: the policy says why a revoked or expired
 // denial no longer matches.
 func denialEntries(rec *records.Record) []KeyedEntry {
-	body := rec.Body()
-	if rec.Kind != records.KindDenial || body == nil {
+	body := bodyOf(rec, records.KindDenial)
+	if body == nil {
 		return nil
 	}
 	d := Denial{RecordID: rec.ID, Originator: rec.Label.Originator, DenyingState: str(body["denying_state"]),
@@ -122,8 +122,8 @@ func deniedParty(v any) *DeniedParty {
 // denialLookups are the keys a licence's decision reads: its destination
 // with each of its items' categories.
 func denialLookups(rec *records.Record) []string {
-	body := rec.Body()
-	if rec.Kind != records.KindLicence || body == nil {
+	body := bodyOf(rec, records.KindLicence)
+	if body == nil {
 		return nil
 	}
 	dest := str(body["destination"])
@@ -143,8 +143,8 @@ func denialLookups(rec *records.Record) []string {
 
 // consultationEntries puts a consultation under the denial it concerns.
 func consultationEntries(rec *records.Record) []KeyedEntry {
-	body := rec.Body()
-	if rec.Kind != records.KindConsultation || body == nil || str(body["denial_id"]) == "" {
+	body := bodyOf(rec, records.KindConsultation)
+	if body == nil || str(body["denial_id"]) == "" {
 		return nil
 	}
 	return []KeyedEntry{{Key: str(body["denial_id"]), Value: Consultation{RecordID: rec.ID,
@@ -154,8 +154,8 @@ func consultationEntries(rec *records.Record) []KeyedEntry {
 // excludedNameEntries lists an excluded entity under BlockKeys of its
 // name.
 func excludedNameEntries(rec *records.Record) []KeyedEntry {
-	body := rec.Body()
-	if rec.Kind != records.KindExcludedEntity || body == nil {
+	body := bodyOf(rec, records.KindExcludedEntity)
+	if body == nil {
 		return nil
 	}
 	x := Excluded{RecordID: rec.ID, EntityID: str(body["entity_id"]), Name: str(body["name"]), Country: str(body["country"]),
@@ -170,13 +170,16 @@ func excludedNameEntries(rec *records.Record) []KeyedEntry {
 // screenedNames are the names of a licence's parties (holder, end user,
 // consignee), what the screening step scores.
 func screenedNames(rec *records.Record) []string {
-	body := rec.Body()
-	if rec.Kind != records.KindLicence || body == nil {
+	body := bodyOf(rec, records.KindLicence)
+	if body == nil {
 		return nil
 	}
 	var out []string
 	for _, role := range []string{"holder", "end_user", "consignee"} {
 		if m, ok := body[role].(map[string]any); ok && str(m["name"]) != "" {
+			if out == nil {
+				out = make([]string, 0, 3)
+			}
 			out = append(out, str(m["name"]))
 		}
 	}
@@ -185,13 +188,36 @@ func screenedNames(rec *records.Record) []string {
 
 // excludedNameLookups are BlockKeys of every party of a licence.
 func excludedNameLookups(rec *records.Record) []string {
+	return excludedNameLookupsIn(rec, nil)
+}
+
+// excludedNameLookupsIn is excludedNameLookups with the block keys of each
+// name kept in seen (nil: none kept), for the batch's other records: the
+// licences of one push mostly name the same holder and end user.
+func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
 	var out []string
 	for _, n := range screenedNames(rec) {
-		for _, k := range BlockKeys(n) {
+		if out == nil {
+			out = make([]string, 0, 8) // a few words for each of three names
+		}
+		keys, ok := seen[n]
+		if !ok {
+			keys = BlockKeys(n)
+			if seen != nil {
+				seen[n] = keys
+			}
+		}
+		for _, k := range keys {
 			if !slices.Contains(out, k) {
 				out = append(out, k)
 			}
 		}
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
+
+// blockKeyMemo is BlockKeys by name, for the records of one batch.
+type blockKeyMemo map[string][]string

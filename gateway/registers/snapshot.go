@@ -36,32 +36,71 @@ func (r Refs) Empty() bool {
 // changes (an entity's id and name, a declaration's earlier count), so that
 // the overlay of the batch is complete for every later record in it.
 func RefsOf(recs []*records.Record) Refs {
+	r, _ := refsOf(recs)
+	return r
+}
+
+// refsOf is RefsOf, and the keys each record's Lookups gave, which the
+// batch's decisions read again (Overlay.For) rather than derive again.
+func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	var r Refs
+	memo := make(lookupMemo, len(recs))
+	seen := blockKeyMemo{}
+	// The records of a push mostly name the same parties and read the
+	// same keys: each is listed once as it is met, not once per record to
+	// be compacted after (a name is known by how it is written, which
+	// normalises to one name).
+	var (
+		ids      = map[string]bool{}
+		written  = map[string]bool{}
+		keyedRef = map[KeyRef]bool{}
+	)
 	party := func(p Party) {
-		if p.EntityID != "" {
+		if p.EntityID != "" && !ids[p.EntityID] {
+			ids[p.EntityID] = true
 			r.EntityIDs = append(r.EntityIDs, p.EntityID)
 		}
+		if written[p.Name] {
+			return
+		}
+		written[p.Name] = true
 		if n := NormaliseName(p.Name); n != "" {
 			r.Names = append(r.Names, n)
 		}
 	}
 	for _, rec := range recs {
-		if rec == nil || rec.Body() == nil {
+		if rec == nil {
+			continue
+		}
+		body := rec.Body()
+		if body == nil {
 			continue
 		}
 		for _, p := range PartiesOf(rec) {
 			party(p)
 		}
-		keyedLookups(rec, func(k KeyRef) { r.Keyed = append(r.Keyed, k) })
+		keys := keyedLookupsOf(rec, seen)
+		memo[rec] = keys
+		for i, k := range keyedRegisters {
+			for _, key := range keys[i] {
+				if ref := (KeyRef{Register: k.Name, Key: key}); key != "" && !keyedRef[ref] {
+					keyedRef[ref] = true
+					r.Keyed = append(r.Keyed, ref)
+				}
+			}
+		}
 		if lic, ok := exportLicence(rec); ok {
 			r.Licences = append(r.Licences, lic)
 			r.Declarations = append(r.Declarations, rec.ID)
 		}
-		e := Of(rec)
-		switch {
-		case e.Entity != nil:
-			party(Party{EntityID: e.Entity.EntityID, Name: e.Entity.Name})
-		case e.Event:
+		// What the record changes, as Of derives it, without deriving
+		// the rest (a licence's entries are not refs).
+		switch rec.Kind {
+		case records.KindEntity:
+			if id := str(body["entity_id"]); id != "" {
+				party(Party{EntityID: id, Name: str(body["name"])})
+			}
+		case records.KindTrackingEvent:
 			r.Declarations = append(r.Declarations, rec.ID)
 		}
 	}
@@ -70,15 +109,15 @@ func RefsOf(recs []*records.Record) Refs {
 		*s = slices.Compact(*s)
 	}
 	r.Keyed = compactRefs(r.Keyed)
-	return r
+	return r, memo
 }
 
 // exportLicence is the licence id an export or import declaration names,
 // whether or not the rest of it counts: the policy checks both against the
 // licence they cite (an import counts nothing against it).
 func exportLicence(rec *records.Record) (string, bool) {
-	body := rec.Body()
-	if t := str(body["type"]); rec.Kind != records.KindTrackingEvent || (t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED") {
+	body := bodyOf(rec, records.KindTrackingEvent)
+	if t := str(body["type"]); t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED" {
 		return "", false
 	}
 	lic := str(body["licence_id"])
@@ -104,6 +143,9 @@ type Snapshot struct {
 	Keyed map[string]map[string]map[string]KeyedValue
 	// read is every keyed register key a store read covered, found or not.
 	read map[KeyRef]bool
+	// lookups are the keys the Lookups of each keyed register gave for
+	// each record of the batch Read read for (nil: none kept).
+	lookups lookupMemo
 	// Screening is what the push's screening step found for one decision
 	// (gateway/screening), input.registers.screening; nil: none ran.
 	Screening map[string]any
