@@ -276,25 +276,9 @@ func appendReasons(b []byte, rs []verdict.Reason) []byte {
 	return append(b, ']')
 }
 
-// appendRedactions mirrors verdict.Redaction's MarshalJSON: a redaction
-// without a rule is its bare pointer.
+// appendRedactions is the redactions array in the event's string form.
 func appendRedactions(b []byte, rs []verdict.Redaction) []byte {
-	b = append(b, '[')
-	for i, r := range rs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if r.Rule == "" {
-			b = appendString(b, r.Pointer)
-			continue
-		}
-		b = append(b, `{"pointer":`...)
-		b = appendString(b, r.Pointer)
-		b = append(b, `,"rule":`...)
-		b = appendString(b, r.Rule)
-		b = append(b, '}')
-	}
-	return append(b, ']')
+	return verdict.AppendRedactions(b, rs, appendString)
 }
 
 func appendTranslations(b []byte, ts []verdict.Translation) []byte {

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"encoding/json"
 
 	"github.com/ura-gateway/ura/gateway/registers"
@@ -37,52 +36,45 @@ func (r *regsDoc) doc(s *registers.Snapshot) (map[string]any, bool) {
 		doc := s.Doc()
 		return doc, convertible(doc)
 	}
-	if _, clash := s.Keyed["screening"]; clash && s.Screening != nil {
-		// Doc puts the screening over a keyed register of its name;
-		// rather than copy that order here, such a snapshot is built
-		// as Doc builds it.
-		doc := s.Doc()
-		return doc, convertible(doc)
-	}
-	// Everything but the keyed registers' entries is what Doc builds: the
-	// snapshot without them. Doc puts every keyed register there, empty.
+	// Everything but the keyed registers' entries and the screening is
+	// what Doc builds from the snapshot without them; KeyedDoc, the
+	// builder Doc itself uses, then puts the entries on it, each decoded
+	// once per chunk.
 	bare := *s
-	bare.Keyed = nil
+	bare.Keyed, bare.Screening = nil, nil
 	doc := bare.Doc()
-	ok := convertible(doc)
-	for reg, keys := range s.Keyed {
-		m := make(map[string]any, len(keys))
-		for key, list := range keys {
-			if len(list) == 0 {
-				continue
-			}
-			entries := make(map[string]any, len(list))
-			for id, v := range list {
-				e := r.entry(v.Value)
-				if !e.decoded {
-					continue
-				}
-				ok = ok && e.convertible
-				entries[id] = e.v
-			}
-			m[key] = entries
+	if s.Screening != nil {
+		_, declared := doc["screening"]
+		if _, found := s.Keyed["screening"]; declared || found {
+			// Doc puts the screening over a keyed register of its name;
+			// rather than copy that order here, such a snapshot is built
+			// as Doc builds it.
+			full := s.Doc()
+			return full, convertible(full)
 		}
-		doc[reg] = m
+		// No keyed register shares its name, so where it goes first
+		// or last makes the same document.
+		doc["screening"] = s.Screening
 	}
+	ok := convertible(doc)
+	s.KeyedDoc(doc, func(raw json.RawMessage) (any, bool) {
+		e := r.entry(raw)
+		if e.decoded && !e.convertible {
+			ok = false
+		}
+		return e.v, e.decoded
+	})
 	return doc, ok
 }
 
-// entry decodes raw as keyedDoc does (registers/keyed.go): its first JSON
-// value, numbers as json.Number.
+// entry decodes raw as Doc does (registers.DecodeKeyed), once for each
+// distinct raw.
 func (r *regsDoc) entry(raw []byte) decodedEntry {
 	if e, ok := r.entries[string(raw)]; ok {
 		return e
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var x any
 	e := decodedEntry{}
-	if err := dec.Decode(&x); err == nil {
+	if x, ok := registers.DecodeKeyed(raw); ok {
 		e = decodedEntry{v: x, decoded: true, convertible: convertible(x)}
 	}
 	if r.entries == nil {

@@ -276,10 +276,17 @@ func (s *Snapshot) KeyedEntries(register, key string) map[string]KeyedValue {
 	return s.Keyed[register][key]
 }
 
-// keyedDoc is the keyed registers as the policy reads them: register → key
-// → record id → value, the values decoded as a record is (numbers as
-// json.Number).
-func (s *Snapshot) keyedDoc(doc map[string]any) {
+// keyedDoc is the keyed registers as the policy reads them, each entry
+// decoded by DecodeKeyed.
+func (s *Snapshot) keyedDoc(doc map[string]any) { s.KeyedDoc(doc, DecodeKeyed) }
+
+// KeyedDoc puts the keyed registers on doc as the policy reads them:
+// register → key → record id → value, each entry's value as decode gives
+// it, an entry left out where decode says false. It is the one builder of
+// that shape: Doc uses it with DecodeKeyed, and a caller that decodes the
+// same entries for many documents (gateway/policy, regsdoc.go) with a
+// decoder that remembers them, so that the two documents cannot drift.
+func (s *Snapshot) KeyedDoc(doc map[string]any, decode func(raw json.RawMessage) (any, bool)) {
 	// Every register is there, empty when nothing was found, so a rule
 	// reads a missing key, never a missing register.
 	for _, k := range keyedRegisters {
@@ -293,18 +300,27 @@ func (s *Snapshot) keyedDoc(doc map[string]any) {
 			}
 			entries := make(map[string]any, len(list))
 			for id, v := range list {
-				dec := json.NewDecoder(bytes.NewReader(v.Value))
-				dec.UseNumber()
-				var x any
-				if err := dec.Decode(&x); err != nil {
-					continue
+				if x, ok := decode(v.Value); ok {
+					entries[id] = x
 				}
-				entries[id] = x
 			}
 			m[key] = entries
 		}
 		doc[reg] = m
 	}
+}
+
+// DecodeKeyed decodes one stored entry as a record is decoded: its first
+// JSON value, numbers as json.Number; false for bytes that do not start
+// with one, which the policy does not see.
+func DecodeKeyed(raw json.RawMessage) (any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil {
+		return nil, false
+	}
+	return x, true
 }
 
 // Read reads from a store everything a batch of records refers to: one

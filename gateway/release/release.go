@@ -443,21 +443,7 @@ func payload(d sign.Delivery) ([]byte, error) {
 	if d.Redactions == nil {
 		out = append(out, "null"...)
 	} else {
-		out = append(out, '[')
-		for i, r := range d.Redactions {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			if r.Rule == "" {
-				out = appendString(out, r.Pointer)
-				continue
-			}
-			out = append(out, `{"pointer":`...)
-			out = appendString(out, r.Pointer)
-			out = appendMember(out, "rule", r.Rule)
-			out = append(out, '}')
-		}
-		out = append(out, ']')
+		out = verdict.AppendRedactions(out, d.Redactions, appendString)
 	}
 	out = append(out, `,"translations":`...)
 	if d.Translations == nil {
