@@ -120,28 +120,12 @@ func analysePush(mods map[string]*ast.Module) (rs *readSet, why string) {
 }
 
 func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why string) {
-	a := &analysis{rules: map[string][]*ast.Rule{}, pkgs: map[string]bool{}, seen: map[string]bool{},
-		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{},
-		action: action, probes: map[string]bool{}, conds: map[string][]string{}}
+	a, why := newAnalysis(mods, action)
+	if a == nil {
+		return nil, why
+	}
 	if action == Push {
 		a.masked = []string{"record", "id"}
-	}
-	for _, m := range mods {
-		a.pkgs[m.Package.Path.String()] = true
-		for _, imp := range m.Imports {
-			p, ok := imp.Path.Value.(ast.Ref)
-			if ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
-				return nil, "an import of input"
-			}
-			// An alias of data would name rules the walk cannot see.
-			if ok && len(p) > 0 && p[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
-				return nil, "an import of data"
-			}
-		}
-		for _, r := range m.Rules {
-			p := rulePath(r)
-			a.rules[p] = append(a.rules[p], r)
-		}
 	}
 	if len(a.rules[Query]) == 0 {
 		return nil, "no " + Query
@@ -167,6 +151,96 @@ func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why strin
 		rs.recordShape = rs.recordShape || len(p) == 0 || len(p) == 1 && p[0] == "record"
 	}
 	return rs, ""
+}
+
+// newAnalysis is an analysis of mods for action, nothing walked yet; nil
+// with why when the modules name what the walk cannot see.
+func newAnalysis(mods map[string]*ast.Module, action Action) (_ *analysis, why string) {
+	a := &analysis{rules: map[string][]*ast.Rule{}, pkgs: map[string]bool{}, seen: map[string]bool{},
+		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{},
+		action: action, probes: map[string]bool{}, conds: map[string][]string{}}
+	for _, m := range mods {
+		a.pkgs[m.Package.Path.String()] = true
+		for _, imp := range m.Imports {
+			p, ok := imp.Path.Value.(ast.Ref)
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
+				return nil, "an import of input"
+			}
+			// An alias of data would name rules the walk cannot see.
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
+				return nil, "an import of data"
+			}
+		}
+		for _, r := range m.Rules {
+			p := rulePath(r)
+			a.rules[p] = append(a.rules[p], r)
+		}
+	}
+	return a, ""
+}
+
+// analyseProbes tells whether the probes of a push (readSet.probes) can be
+// asked once per distinct value of what they read besides the record id
+// (probe.go): each probe is a rule true or undefined, never anything else
+// (every definition `p if body`, no default, no else, nothing defined
+// below it), and what the probes read, walked as a push's rules are but
+// with the id unmasked, is a set of input paths none of which holds the id
+// but the id's own. reads are those paths, the id's left out; why says why
+// not when they cannot be told.
+func analyseProbes(mods map[string]*ast.Module, probes []string) (reads [][]string, why string) {
+	a, why := newAnalysis(mods, Push)
+	if a == nil {
+		return nil, why
+	}
+	for _, p := range probes {
+		if !booleanRule(a.rules, p) {
+			return nil, p + " may have a value other than true"
+		}
+		a.follow(p)
+	}
+	if a.fail != "" {
+		return nil, a.fail
+	}
+	id := []string{"record", "id"}
+	all := map[string][]string{}
+	for _, m := range []map[string][]string{a.paths, a.presence, a.quoted} {
+		for k, p := range m {
+			all[k] = p
+		}
+	}
+	for _, p := range minimal(all) {
+		switch {
+		case slicesEqual(p, id):
+		case isPrefix(p, id):
+			return nil, "a probe reads " + pathKey(p) + ", which holds the id"
+		default:
+			reads = append(reads, p)
+		}
+	}
+	return reads, ""
+}
+
+// booleanRule reports a rule whose every definition is `path if body`
+// (value true), without default or else, with nothing defined below it:
+// its value is true or undefined.
+func booleanRule(rules map[string][]*ast.Rule, path string) bool {
+	defs := rules[path]
+	if len(defs) == 0 {
+		return false
+	}
+	for p := range rules {
+		if strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return false
+		}
+	}
+	for _, r := range defs {
+		h := r.Head
+		if r.Default || r.Else != nil || len(h.Args) > 0 || h.Key != nil || h.RuleKind() != ast.SingleValue ||
+			!h.Ref().IsGround() || h.Value == nil || !h.Value.Equal(ast.BooleanTerm(true)) {
+			return false
+		}
+	}
+	return true
 }
 
 // rulePath is where a rule's value lives: its package and the ground
