@@ -120,8 +120,9 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 		}
 	}
 	// What lazyInputChecked checks of a push's input besides its
-	// registers: the caller's and the time's parts are strings.
-	if !convertible(in.Record.Doc) || in.Previous != nil && !convertible(in.Previous.Doc) {
+	// registers (the caller's and the time's parts are strings), but for
+	// what the key checks on its way.
+	if !c.push.walked("record", in.Record.Doc) || in.Previous != nil && !c.push.walked("previous", in.Previous.Doc) {
 		return nil, nil, false
 	}
 	now := kb.now(in)
@@ -552,7 +553,17 @@ func sorted(m map[string]any, scratch *[]member) (members []member, mark int) {
 		*scratch = append(*scratch, member{k, v})
 	}
 	members = (*scratch)[mark:]
-	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	if len(members) > 12 {
+		slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+		return members, mark
+	}
+	// Most objects of a record are small: an insertion sort without a
+	// call per comparison.
+	for i := 1; i < len(members); i++ {
+		for j := i; j > 0 && members[j].k < members[j-1].k; j-- {
+			members[j], members[j-1] = members[j-1], members[j]
+		}
+	}
 	return members, mark
 }
 

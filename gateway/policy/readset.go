@@ -47,6 +47,12 @@ type readSet struct {
 	// probes are rules without arguments whose bodies read the id: their
 	// values, asked of each question (probeQuery), are keyed instead.
 	probes []string
+	// keyedWhole lists what a push's key walks whole, checking on its way
+	// that OPA can hold every value (canonical, shape): "" for the whole
+	// input, "record" and "previous" for those documents; keyedMembers the
+	// members of those documents it walks whole (readSet.walked).
+	keyedWhole   map[string]bool
+	keyedMembers map[string]map[string]bool
 	// conds are input.registers paths below which the id is only a key
 	// (input.registers.x[concat("|", [input.record.id, s])]) or only
 	// compared with the keys iterated (some k, v in input.registers.x[…];
@@ -146,6 +152,28 @@ func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why strin
 	}
 	if a.denySkip {
 		rs.denyRule = denyPath
+	}
+	rs.keyedWhole, rs.keyedMembers = map[string]bool{}, map[string]map[string]bool{}
+	whole := func(p []string) {
+		switch len(p) {
+		case 0, 1:
+			rs.keyedWhole[strings.Join(p, ".")] = true
+		case 2:
+			if rs.keyedMembers[p[0]] == nil {
+				rs.keyedMembers[p[0]] = map[string]bool{}
+			}
+			rs.keyedMembers[p[0]][p[1]] = true
+		}
+	}
+	for _, p := range rs.paths {
+		whole(p)
+	}
+	for _, p := range rs.presence {
+		// A record's shape may be the decoder's (Record.Shape): not
+		// walked.
+		if len(p) > 1 {
+			whole(p)
+		}
 	}
 	for _, p := range rs.presence {
 		rs.recordShape = rs.recordShape || len(p) == 0 || len(p) == 1 && p[0] == "record"
@@ -1250,4 +1278,21 @@ func consumedSet(e *ast.Expr, r *ast.Rule) (string, bool) {
 		}
 	}
 	return string(s), true
+}
+
+// walked reports whether doc, the document at input.<base> ("record" or
+// "previous"), is OPA's to hold (convertible) in every part the key does
+// not walk whole: those the key walks fail the key themselves when they
+// are not (canonical, shape).
+func (rs *readSet) walked(base string, doc map[string]any) bool {
+	if rs.keyedWhole[""] || rs.keyedWhole[base] {
+		return true
+	}
+	members := rs.keyedMembers[base]
+	for k, v := range doc {
+		if !members[k] && !convertible(v) {
+			return false
+		}
+	}
+	return true
 }
