@@ -54,7 +54,8 @@ func withDoc(t *testing.T, top map[string]any) *records.Record {
 		}
 		doc[k] = v
 	}
-	return &records.Record{Kind: r.Kind, ID: r.ID, Label: r.Label, Doc: doc, Raw: r.Raw}
+	id, _ := doc["id"].(string)
+	return &records.Record{Kind: r.Kind, ID: id, Label: r.Label, Doc: doc, Raw: r.Raw}
 }
 
 // The embedded policy's namespace probe is answered from its residual,
@@ -127,7 +128,7 @@ deny contains reason("prefix_mismatch", "the id does not begin with the declared
 	not declared_prefix
 }
 
-declared_prefix if startswith(input.record.id, object.get(input.record, "id_prefix", ""))
+declared_prefix if startswith(input.record.id, input.record.id_prefix)
 `)
 	c := e.active.Load()
 	if c.probeResiduals == nil || !slices.Contains(pathSet(c.probeResiduals.reads), "input.record.id_prefix") {
@@ -150,6 +151,18 @@ declared_prefix if startswith(input.record.id, object.get(input.record, "id_pref
 	}
 	if texts[0] == texts[1] || texts[0] != texts[2] {
 		t.Errorf("probe texts %q", texts)
+	}
+	pr := c.probeResiduals
+	pr.mu.Lock()
+	kept := 0
+	for _, r := range pr.memo {
+		if r != nil {
+			kept++
+		}
+	}
+	pr.mu.Unlock()
+	if kept != 2 {
+		t.Errorf("%d residuals kept, want one per declared prefix", kept)
 	}
 	for _, decide := range []func(*testing.T, *OPA, []Input) []Decision{checkChunk, checkBatch} {
 		got := decide(t, e, in)
