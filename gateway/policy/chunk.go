@@ -52,15 +52,15 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	}
 	groups := map[string][]int{}
 	var order []string
-	inputs := make([]ast.Value, len(in))
+	regs := make([]map[string]any, len(in))
 	var kb keyer
 	for i := range in {
-		b, input, ok := e.groupKey(ctx, c, &kb, in[i])
+		b, r, ok := e.groupKey(ctx, c, &kb, in[i])
 		if !ok {
 			out[i] = e.decide(ctx, c, in[i])
 			continue
 		}
-		inputs[i] = input
+		regs[i] = r
 		g, seen := groups[string(b)]
 		if !seen {
 			k := string(b)
@@ -72,7 +72,7 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	}
 	for _, k := range order {
 		members := groups[k]
-		d, shared := e.decideShared(ctx, c, in[members[0]], inputs[members[0]])
+		d, shared := e.decideShared(ctx, c, in[members[0]], regs[members[0]])
 		out[members[0]] = d
 		if !shared {
 			for _, j := range members[1:] {
@@ -89,10 +89,10 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 	return out
 }
 
-// groupKey is the key of a question that may share its decision, with its
-// input as OPA's value when it was built on the way (a push's, for its
-// probes); false: the question is decided by itself.
-func (e *OPA) groupKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, ast.Value, bool) {
+// groupKey is the key of a question that may share its decision, with a
+// push's input.registers as built for the key (nil for none); false: the
+// question is decided by itself.
+func (e *OPA) groupKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, map[string]any, bool) {
 	switch {
 	case in.Action == Pull && c.pull != nil:
 		b, ok := kb.key(c.pull, in)
@@ -104,9 +104,11 @@ func (e *OPA) groupKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([
 }
 
 // pushKey is a push's group key: what keyer.keyPush writes, then the values
-// its probes take on this question. A probe that fails leaves the question
-// to be decided by itself.
-func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, ast.Value, bool) {
+// its probes take on this question (probeText). A probe that fails leaves
+// the question to be decided by itself. The input is not built here: only
+// a group's first question is evaluated (decideShared), and a probe is
+// mostly answered without it.
+func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]byte, map[string]any, bool) {
 	if !pushKeyable(in) {
 		return nil, nil, false
 	}
@@ -117,18 +119,23 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 			return nil, nil, false
 		}
 	}
-	input, ok := lazyInputChecked(in, regs, kb.now(in))
-	if !ok {
+	// What lazyInputChecked checks of a push's input besides its
+	// registers (the caller's and the time's parts are strings), but for
+	// what the key checks on its way.
+	if !c.push.walked("record", in.Record.Doc) || in.Previous != nil && !c.push.walked("previous", in.Previous.Doc) {
 		return nil, nil, false
 	}
+	now := kb.now(in)
 	probe := ""
 	if c.probeQuery != nil {
-		if probe, ok = e.probe(ctx, *c.probeQuery, input, in.Now); !ok {
+		var ok bool
+		input := func() (ast.Value, bool) { return lazyInputChecked(in, regs, now) }
+		if probe, ok = e.probeText(ctx, c, kb, in, regs, now, input); !ok {
 			return nil, nil, false
 		}
 	}
 	b, ok := kb.keyPush(c.push, in, regs, probe)
-	return b, input, ok
+	return b, regs, ok
 }
 
 // probeQuery asks the value of each probe rule, as a set of none or one
@@ -185,15 +192,22 @@ func verdictLabel(d Decision) string {
 	return "deny"
 }
 
-// decideShared decides a group's representative, on input when it was
-// built already (nil: built here). shared reports whether its decision may
+// decideShared decides a group's representative, regs being its
+// input.registers as its key was built from them (a push's, nil for none).
+// shared reports whether its decision may
 // be given to the group: the policy decided (no error, timeout, undefined
 // or malformed result) and, when the read set leaves out what deny's
 // messages quote, its deny set was empty.
-func (e *OPA) decideShared(ctx context.Context, c *compiled, in Input, input ast.Value) (_ Decision, shared bool) {
+func (e *OPA) decideShared(ctx context.Context, c *compiled, in Input, regs map[string]any) (_ Decision, shared bool) {
 	rs := c.pull
 	if in.Action == Push {
 		rs = c.push
+	}
+	var input ast.Value
+	if regs != nil {
+		// Checked convertible by pushKey, registers and all.
+		now, _ := in.nowDoc()
+		input, _ = lazyInputChecked(in, regs, now)
 	}
 	if input == nil {
 		var err error
@@ -253,6 +267,7 @@ type keyer struct {
 	nowT    time.Time
 	nowS    string
 	regs    regsDoc
+	probeB  []byte // what the probes read besides the id (probeText)
 }
 
 // now is in.nowDoc(), "" for none, formatted once per distinct time.
@@ -538,7 +553,17 @@ func sorted(m map[string]any, scratch *[]member) (members []member, mark int) {
 		*scratch = append(*scratch, member{k, v})
 	}
 	members = (*scratch)[mark:]
-	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	if len(members) > 12 {
+		slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
+		return members, mark
+	}
+	// Most objects of a record are small: an insertion sort without a
+	// call per comparison.
+	for i := 1; i < len(members); i++ {
+		for j := i; j > 0 && members[j].k < members[j-1].k; j-- {
+			members[j], members[j-1] = members[j-1], members[j]
+		}
+	}
 	return members, mark
 }
 
@@ -600,7 +625,7 @@ func (b *Batch) Decide(ctx context.Context, in Input) Decision {
 	if b.o == nil {
 		return b.e.Decide(ctx, in)
 	}
-	key, input, ok := b.o.groupKey(ctx, b.c, &b.kb, in)
+	key, regs, ok := b.o.groupKey(ctx, b.c, &b.kb, in)
 	if !ok {
 		return b.o.decide(ctx, b.c, in)
 	}
@@ -609,7 +634,7 @@ func (b *Batch) Decide(ctx context.Context, in Input) Decision {
 		b.o.metrics.decisions.WithLabelValues(string(in.Action), verdictLabel(d)).Inc()
 		return sharedCopy(d)
 	}
-	d, shared := b.o.decideShared(ctx, b.c, in, input)
+	d, shared := b.o.decideShared(ctx, b.c, in, regs)
 	if shared {
 		if b.seen == nil {
 			b.seen = map[string]Decision{}

@@ -114,6 +114,11 @@ type compiled struct {
 	push        *readSet
 	pushNoShare string
 	probeQuery  *rego.PreparedEvalQuery
+	// probeResiduals asks the probes once per distinct value of what they
+	// read besides the id; nil when they cannot be asked so (probeNoMemo
+	// says why).
+	probeResiduals *probeResiduals
+	probeNoMemo    string
 }
 
 // New loads and compiles the active (and shadow) policy. A policy that does
@@ -231,6 +236,7 @@ func compile(ctx context.Context, l *loaded) (*compiled, error) {
 			c.push, c.pushNoShare = nil, "the probe query does not compile: "+err.Error()
 		} else {
 			c.probeQuery = &pq
+			c.probeResiduals, c.probeNoMemo = newProbeResiduals(ctx, opts, l.modules, c.push.probes)
 		}
 	}
 	return c, nil

@@ -47,6 +47,12 @@ type readSet struct {
 	// probes are rules without arguments whose bodies read the id: their
 	// values, asked of each question (probeQuery), are keyed instead.
 	probes []string
+	// keyedWhole lists what a push's key walks whole, checking on its way
+	// that OPA can hold every value (canonical, shape): "" for the whole
+	// input, "record" and "previous" for those documents; keyedMembers the
+	// members of those documents it walks whole (readSet.walked).
+	keyedWhole   map[string]bool
+	keyedMembers map[string]map[string]bool
 	// conds are input.registers paths below which the id is only a key
 	// (input.registers.x[concat("|", [input.record.id, s])]) or only
 	// compared with the keys iterated (some k, v in input.registers.x[…];
@@ -120,28 +126,12 @@ func analysePush(mods map[string]*ast.Module) (rs *readSet, why string) {
 }
 
 func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why string) {
-	a := &analysis{rules: map[string][]*ast.Rule{}, pkgs: map[string]bool{}, seen: map[string]bool{},
-		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{},
-		action: action, probes: map[string]bool{}, conds: map[string][]string{}}
+	a, why := newAnalysis(mods, action)
+	if a == nil {
+		return nil, why
+	}
 	if action == Push {
 		a.masked = []string{"record", "id"}
-	}
-	for _, m := range mods {
-		a.pkgs[m.Package.Path.String()] = true
-		for _, imp := range m.Imports {
-			p, ok := imp.Path.Value.(ast.Ref)
-			if ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
-				return nil, "an import of input"
-			}
-			// An alias of data would name rules the walk cannot see.
-			if ok && len(p) > 0 && p[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
-				return nil, "an import of data"
-			}
-		}
-		for _, r := range m.Rules {
-			p := rulePath(r)
-			a.rules[p] = append(a.rules[p], r)
-		}
 	}
 	if len(a.rules[Query]) == 0 {
 		return nil, "no " + Query
@@ -163,10 +153,122 @@ func analyse(mods map[string]*ast.Module, action Action) (rs *readSet, why strin
 	if a.denySkip {
 		rs.denyRule = denyPath
 	}
+	rs.keyedWhole, rs.keyedMembers = map[string]bool{}, map[string]map[string]bool{}
+	whole := func(p []string) {
+		switch len(p) {
+		case 0, 1:
+			rs.keyedWhole[strings.Join(p, ".")] = true
+		case 2:
+			if rs.keyedMembers[p[0]] == nil {
+				rs.keyedMembers[p[0]] = map[string]bool{}
+			}
+			rs.keyedMembers[p[0]][p[1]] = true
+		}
+	}
+	for _, p := range rs.paths {
+		whole(p)
+	}
+	for _, p := range rs.presence {
+		// A record's shape may be the decoder's (Record.Shape): not
+		// walked.
+		if len(p) > 1 {
+			whole(p)
+		}
+	}
 	for _, p := range rs.presence {
 		rs.recordShape = rs.recordShape || len(p) == 0 || len(p) == 1 && p[0] == "record"
 	}
 	return rs, ""
+}
+
+// newAnalysis is an analysis of mods for action, nothing walked yet; nil
+// with why when the modules name what the walk cannot see.
+func newAnalysis(mods map[string]*ast.Module, action Action) (_ *analysis, why string) {
+	a := &analysis{rules: map[string][]*ast.Rule{}, pkgs: map[string]bool{}, seen: map[string]bool{},
+		paths: map[string][]string{}, presence: map[string][]string{}, quoted: map[string][]string{}, undef: map[string]int{},
+		action: action, probes: map[string]bool{}, conds: map[string][]string{}}
+	for _, m := range mods {
+		a.pkgs[m.Package.Path.String()] = true
+		for _, imp := range m.Imports {
+			p, ok := imp.Path.Value.(ast.Ref)
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.InputRootDocument.Value) == 0 {
+				return nil, "an import of input"
+			}
+			// An alias of data would name rules the walk cannot see.
+			if ok && len(p) > 0 && p[0].Value.Compare(ast.DefaultRootDocument.Value) == 0 {
+				return nil, "an import of data"
+			}
+		}
+		for _, r := range m.Rules {
+			p := rulePath(r)
+			a.rules[p] = append(a.rules[p], r)
+		}
+	}
+	return a, ""
+}
+
+// analyseProbes tells whether the probes of a push (readSet.probes) can be
+// asked once per distinct value of what they read besides the record id
+// (probe.go): each probe is a rule true or undefined, never anything else
+// (every definition `p if body`, no default, no else, nothing defined
+// below it), and what the probes read, walked as a push's rules are but
+// with the id unmasked, is a set of input paths none of which holds the id
+// but the id's own. reads are those paths, the id's left out; why says why
+// not when they cannot be told.
+func analyseProbes(mods map[string]*ast.Module, probes []string) (reads [][]string, why string) {
+	a, why := newAnalysis(mods, Push)
+	if a == nil {
+		return nil, why
+	}
+	for _, p := range probes {
+		if !booleanRule(a.rules, p) {
+			return nil, p + " may have a value other than true"
+		}
+		a.follow(p)
+	}
+	if a.fail != "" {
+		return nil, a.fail
+	}
+	id := []string{"record", "id"}
+	all := map[string][]string{}
+	for _, m := range []map[string][]string{a.paths, a.presence, a.quoted} {
+		for k, p := range m {
+			all[k] = p
+		}
+	}
+	for _, p := range minimal(all) {
+		switch {
+		case slicesEqual(p, id):
+		case isPrefix(p, id):
+			return nil, "a probe reads " + pathKey(p) + ", which holds the id"
+		default:
+			reads = append(reads, p)
+		}
+	}
+	return reads, ""
+}
+
+// booleanRule reports a rule whose every definition is `path if body`
+// (value true), without default or else, with nothing defined below it:
+// its value is true or undefined.
+func booleanRule(rules map[string][]*ast.Rule, path string) bool {
+	defs := rules[path]
+	if len(defs) == 0 {
+		return false
+	}
+	for p := range rules {
+		if strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return false
+		}
+	}
+	for _, r := range defs {
+		h := r.Head
+		if r.Default || r.Else != nil || len(h.Args) > 0 || h.Key != nil || h.RuleKind() != ast.SingleValue ||
+			!h.Ref().IsGround() || h.Value == nil || !h.Value.Equal(ast.BooleanTerm(true)) {
+			return false
+		}
+	}
+	return true
 }
 
 // rulePath is where a rule's value lives: its package and the ground
@@ -1176,4 +1278,21 @@ func consumedSet(e *ast.Expr, r *ast.Rule) (string, bool) {
 		}
 	}
 	return string(s), true
+}
+
+// walked reports whether doc, the document at input.<base> ("record" or
+// "previous"), is OPA's to hold (convertible) in every part the key does
+// not walk whole: those the key walks fail the key themselves when they
+// are not (canonical, shape).
+func (rs *readSet) walked(base string, doc map[string]any) bool {
+	if rs.keyedWhole[""] || rs.keyedWhole[base] {
+		return true
+	}
+	members := rs.keyedMembers[base]
+	for k, v := range doc {
+		if !members[k] && !convertible(v) {
+			return false
+		}
+	}
+	return true
 }
