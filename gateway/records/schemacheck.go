@@ -253,6 +253,7 @@ func (n *passCheck) check(v any) verdict {
 		bit    uint8
 		intVal int64
 		isInt  bool
+		rat    *big.Rat
 	)
 	switch x := v.(type) {
 	case nil:
@@ -263,7 +264,12 @@ func (n *passCheck) check(v any) verdict {
 		bit = typeString
 	case json.Number:
 		bit = typeNumber
-		intVal, isInt = integerOf(x)
+		if intVal, isInt = integerOf(x); !isInt {
+			// 1.0, 1e2 and 2.5 are read as the library reads them.
+			if rat = ratOf(x); rat == nil {
+				return unsure
+			}
+		}
 	case []any:
 		bit = typeArray
 	case map[string]any:
@@ -275,9 +281,8 @@ func (n *passCheck) check(v any) verdict {
 		switch {
 		case bit != typeNumber || n.types&typeInteger == 0:
 			return fail
-		case !isInt:
-			// Whether 1.0 or 1e2 is an integer is the library's to say.
-			return unsure
+		case !isInt && !rat.IsInt():
+			return fail
 		}
 	}
 	if n.constant != nil {
@@ -307,7 +312,7 @@ func (n *passCheck) check(v any) verdict {
 	case string:
 		r = n.checkString(x)
 	case json.Number:
-		r = n.checkNumber(x, intVal, isInt)
+		r = n.checkNumber(intVal, isInt, rat)
 	}
 	if r != pass {
 		return r
@@ -439,19 +444,21 @@ func sameScalar(a, b any) verdict {
 			return fail
 		}
 	case json.Number:
-		xi, ok := integerOf(x)
-		if !ok {
-			return unsure
-		}
 		switch y := b.(type) {
 		case string:
 			return fail
 		case json.Number:
-			yi, ok := integerOf(y)
-			if !ok {
+			xi, xok := integerOf(x)
+			yi, yok := integerOf(y)
+			if xok && yok {
+				return boolVerdict(xi == yi)
+			}
+			// 1 and 1.0 are the same item to the library.
+			xr, yr := ratOf(x), ratOf(y)
+			if xr == nil || yr == nil {
 				return unsure
 			}
-			return boolVerdict(xi == yi)
+			return boolVerdict(xr.Cmp(yr) == 0)
 		}
 	}
 	return unsure
@@ -477,7 +484,9 @@ func (n *passCheck) checkString(s string) verdict {
 	return pass
 }
 
-func (n *passCheck) checkNumber(x json.Number, i int64, isInt bool) verdict {
+// checkNumber checks a number read as the integer i when isInt, else as
+// the rational r.
+func (n *passCheck) checkNumber(i int64, isInt bool, r *big.Rat) verdict {
 	if isInt && n.exclMinimum == nil && n.exclMaximum == nil && n.multipleOf == nil &&
 		(n.minimum == nil || n.hasMinInt) && (n.maximum == nil || n.hasMaxInt) {
 		if n.hasMinInt && i < n.minInt || n.hasMaxInt && i > n.maxInt {
@@ -488,10 +497,8 @@ func (n *passCheck) checkNumber(x json.Number, i int64, isInt bool) verdict {
 	if n.minimum == nil && n.maximum == nil && n.exclMinimum == nil && n.exclMaximum == nil && n.multipleOf == nil {
 		return pass
 	}
-	// The library's own reading of a number: its text as a big.Rat.
-	r, ok := new(big.Rat).SetString(x.String())
-	if !ok {
-		return unsure
+	if r == nil {
+		r = new(big.Rat).SetInt64(i)
 	}
 	switch {
 	case n.minimum != nil && r.Cmp(n.minimum) < 0,
@@ -502,6 +509,16 @@ func (n *passCheck) checkNumber(x json.Number, i int64, isInt bool) verdict {
 		return fail
 	}
 	return pass
+}
+
+// ratOf is the library's own reading of a number: its text as a big.Rat.
+// It is nil for a json.Number that is no number, which no decoder makes.
+func ratOf(x json.Number) *big.Rat {
+	r, ok := new(big.Rat).SetString(x.String())
+	if !ok {
+		return nil
+	}
+	return r
 }
 
 // integerOf reads a number written as an optional minus and decimal digits,
