@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,6 +22,10 @@ type schemaSet struct {
 	docs map[string][]byte
 	// compiled validate decoded records.
 	compiled map[string]*jsonschema.Schema
+	// passes are the compiled schemas read back as pass checks
+	// (schemacheck.go), by kind; a kind without one is validated by the
+	// library alone.
+	passes map[string]*passCheck
 	// countries and nations are the enums of $defs/country and $defs/nation,
 	// for checks outside a record (query parameters).
 	countries, nations map[string]bool
@@ -42,7 +47,7 @@ func buildSchemas(inline bool) (*schemaSet, error) {
 		return nil, err
 	}
 	commonDefs, _ := common["$defs"].(map[string]any)
-	set := &schemaSet{docs: map[string][]byte{}, compiled: map[string]*jsonschema.Schema{}}
+	set := &schemaSet{docs: map[string][]byte{}, compiled: map[string]*jsonschema.Schema{}, passes: map[string]*passCheck{}}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	// Dates, date-times and e-mail addresses are checked, not just annotated.
@@ -88,6 +93,11 @@ func buildSchemas(inline bool) (*schemaSet, error) {
 			return nil, fmt.Errorf("schema %s: %w", kind, err)
 		}
 		if set.compiled[kind], err = c.Compile(url); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", kind, err)
+		}
+		if pc, err := planOf(set.compiled[kind]); err == nil {
+			set.passes[kind] = pc
+		} else if !errors.Is(err, errUnplanned) {
 			return nil, fmt.Errorf("schema %s: %w", kind, err)
 		}
 	}
