@@ -3,7 +3,9 @@ package records
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -320,4 +322,32 @@ func nearMisses(doc map[string]any) []map[string]any {
 	}
 	visit(nil, doc)
 	return out
+}
+
+// TestPassCheckKnowsEverySchemaField guards the plan against a newer
+// jsonschema/v6 that adds an assertion to its compiled Schema: every field
+// is either read by planOf (a keyword it models or refuses to plan) or an
+// annotation that asserts nothing. A field outside both lists fails here
+// before a plan could pass a record the library would refuse.
+func TestPassCheckKnowsEverySchemaField(t *testing.T) {
+	annotations := map[string]bool{
+		"ID": true, "Anchor": true, "RecursiveAnchor": true, "DynamicAnchor": true,
+		// Only meaningful with Contains, which planOf refuses.
+		"MinContains": true, "MaxContains": true,
+		"Title": true, "Description": true, "Default": true, "Comment": true,
+		"ReadOnly": true, "WriteOnly": true, "Examples": true, "Deprecated": true,
+	}
+	src, err := os.ReadFile("schemacheck.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeFor[jsonschema.Schema]()
+	for f := range typ.Fields() {
+		if !f.IsExported() || annotations[f.Name] {
+			continue
+		}
+		if !regexp.MustCompile(`\bs\.` + f.Name + `\b`).Match(src) {
+			t.Errorf("jsonschema.Schema.%s is neither planned nor listed as an annotation: the pass check must model it or refuse to plan a schema that sets it", f.Name)
+		}
+	}
 }
