@@ -153,8 +153,11 @@ both_entity_ids(a, b) if {
 	is_string(b.entity_id)
 }
 
+# both_entity_ids written out: the end users compared are usually named
+# by name, and this branch then fails before a function is called.
 same_end_user(a, b) if {
-	both_entity_ids(a, b)
+	is_string(a.entity_id)
+	is_string(b.entity_id)
 	a.entity_id == b.entity_id
 }
 
