@@ -19,10 +19,12 @@ import_authorisation_required_to(_) if "*" in data.ura_data.conditions.import_au
 import_authorisation_required_to(destination) if destination in data.ura_data.conditions.import_authorisation.destinations
 
 # A date is in a register entry's validity from the first day to the end of
-# the last; an entry without both dates is in force on no day.
+# the last; an entry without both dates is in force on no day. day_start and
+# day_end (lib.rego) are written out here: this runs for every register entry
+# a push is checked against, and a function call costs more than its body.
 in_force_on(entry, ns) if {
-	ns >= day_start(entry.valid_from)
-	ns <= day_end(entry.valid_until)
+	ns >= time.parse_ns("2006-01-02", entry.valid_from)
+	ns <= time.parse_ns("2006-01-02", entry.valid_until) + 86399999999999
 }
 
 # Licence push: the conditions apply to an export licence being issued or
@@ -151,8 +153,11 @@ both_entity_ids(a, b) if {
 	is_string(b.entity_id)
 }
 
+# both_entity_ids written out: the end users compared are usually named
+# by name, and this branch then fails before a function is called.
 same_end_user(a, b) if {
-	both_entity_ids(a, b)
+	is_string(a.entity_id)
+	is_string(b.entity_id)
 	a.entity_id == b.entity_id
 }
 

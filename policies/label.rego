@@ -54,8 +54,8 @@ label_is_national(label) if {
 
 deny contains reason("marking_unmapped", msg) if {
 	registered
-	input.action in {"push", "pull"}
 	national_label
+	input.action in {"push", "pull"}
 	not record_nato_level
 	msg := sprintf("%v is marked %v under policy %v, which marking_map does not map to NATO", [rec(["id"]), rec(["label", "classification"]), record_policy])
 }

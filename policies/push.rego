@@ -57,16 +57,19 @@ deny contains reason("originator_mismatch", msg) if {
 # about that record is looked at. The refusal is the decision's only reason
 # (decision.rego). A default namespace that falls inside a listed one (an
 # instance named AIM would make AIM-GOV-X-) is no namespace at all.
-id_prefixes(member) := data.ura_data.id_namespaces[member]
-
-id_prefixes(member) := [p] if {
+#
+# One rule with an else chain: the listed prefixes when there are any, and
+# only then the default, so that a listed member's id is checked without
+# asking the other branches (the tables list prefixes as arrays, never
+# false, so "not listed" is exactly "the first branch gave nothing").
+id_prefixes(member) := prefixes if {
+	prefixes := data.ura_data.id_namespaces[member]
+} else := [p] if {
 	is_string(member)
-	not data.ura_data.id_namespaces[member]
 	p := concat("", [replace(member, "/", "-"), "-"])
 	not inside_listed_namespace(p)
 } else := [] if {
 	is_string(member)
-	not data.ura_data.id_namespaces[member]
 }
 
 inside_listed_namespace(prefix) if {

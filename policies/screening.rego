@@ -48,8 +48,11 @@ denial_screened if {
 
 deny contains reason("consultation_required", msg) if {
 	registered
-	denial_screened
+
+	# The candidates first: a licence with none, most of them, is done
+	# before the rules that tell whether it is screened are asked.
 	some m in input.registers.screening.denials
+	denial_screened
 	d := input.registers.denials[m.key][m.denial]
 	denial_undercut(m, d)
 	not consulted(m.denial)
@@ -100,8 +103,8 @@ consulted(denial_id) if {
 deny contains reason("excluded_entity_match", msg) if {
 	input.action == "push"
 	registered
-	screened_licence
 	some m in input.registers.screening.excluded
+	screened_licence
 	exclusion_in_force(m)
 	not excluded(party_of(m.party))
 	msg := sprintf("the %s %v matches %v on the register of excluded entities (record %v; score %v; matched on %s)", [
@@ -113,8 +116,8 @@ deny contains reason("excluded_entity_match", msg) if {
 deny contains reason("sanctions_match", msg) if {
 	input.action == "push"
 	registered
-	screened_licence
 	some m in input.registers.screening.sanctions
+	screened_licence
 	msg := sprintf("the %s %v matches %v on the consolidated sanctions list (DATAID %v, reference %v; score %v; matched on %s)", [
 		party_role_text[m.party], m.name, m.matched_name, m.dataid, object.get(m, "reference", "(none)"), m.score, match_fields(m),
 	])
