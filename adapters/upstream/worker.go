@@ -45,7 +45,7 @@ const decisionMaxAge = 2 * time.Second
 // per record. A record queued after a quiet gatherWindow goes at once.
 // The sends stay one request per record, in order.
 const (
-	gatherDelay  = 20 * time.Millisecond
+	gatherDelay  = 50 * time.Millisecond
 	gatherWindow = time.Second
 )
 
