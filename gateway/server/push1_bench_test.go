@@ -151,7 +151,9 @@ func benchServerPush1(b *testing.B, inFlight int) {
 	go func() { done <- srv.Run(runCtx) }()
 	b.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Errorf("server stopped with error: %v", err)
+		}
 		_ = ob.Close()
 	})
 	url := "https://" + srv.Addr().String() + "/v1/records"
