@@ -37,12 +37,25 @@ const deliverBatch = 64
 // so what is sent is never a stale decision.
 const decisionMaxAge = 2 * time.Second
 
+// gatherDelay is how long a worker woken to an empty queue lets entries
+// gather before it takes them, when its last batch ended less than
+// gatherWindow ago: records that arrive one at a time, as a lone client's
+// pushes do, then go a batch at a time, and share its queue read, store
+// read, audit commit and settling commit instead of paying one of each
+// per record. A record queued after a quiet gatherWindow goes at once.
+// The sends stay one request per record, in order.
+const (
+	gatherDelay  = 50 * time.Millisecond
+	gatherWindow = time.Second
+)
+
 // run is one destination's worker: it delivers the oldest entries, a batch
 // at a time, each entry sent only once those before it are settled, so a
 // destination sees records in the order they were accepted.
 func (o *Outbox) run(d *destination) {
 	defer o.wg.Done()
 	log := o.log.With("destination", d.name)
+	var last time.Time // when the last batch was settled
 	for {
 		batch, err := o.oldest(d, o.batch)
 		if err != nil {
@@ -55,6 +68,9 @@ func (o *Outbox) run(d *destination) {
 		if len(batch) == 0 {
 			select {
 			case <-d.wake:
+				if time.Since(last) < gatherWindow && !o.sleep(gatherDelay) {
+					return
+				}
 				continue
 			case <-o.ctx.Done():
 				return
@@ -70,6 +86,7 @@ func (o *Outbox) run(d *destination) {
 		if !o.deliverBatch(d, batch) {
 			return
 		}
+		last = time.Now()
 	}
 }
 
