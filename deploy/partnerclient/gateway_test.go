@@ -44,6 +44,16 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary uraBinary built: it is outside any test's
+// TempDir (one build serves every test), and a run left it behind before.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildBin != "" {
+		_ = os.RemoveAll(filepath.Dir(buildBin))
+	}
+	os.Exit(code)
+}
+
 // uraBinary builds ./cmd/ura once per test binary.
 func uraBinary(t *testing.T) string {
 	t.Helper()
