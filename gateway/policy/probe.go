@@ -86,7 +86,17 @@ func (e *OPA) residualFor(ctx context.Context, pr *probeResiduals, memoKey []byt
 	if seen || full {
 		return r
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
 	r = e.partialProbes(ctx, pr, in, regs, now)
+	// A partial evaluation cut short by the caller's deadline or
+	// cancellation says nothing about the policy: it is not remembered, or
+	// one slow moment would send every later push of these reads to whole
+	// evaluation for the rest of the revision.
+	if r == nil && ctx.Err() != nil {
+		return nil
+	}
 	pr.mu.Lock()
 	if len(pr.memo) < probeMemoSize {
 		pr.memo[string(memoKey)] = r

@@ -257,3 +257,36 @@ ns if { startswith(input.record.id, "A"); input != {} }`, nil, true},
 		})
 	}
 }
+
+// A partial evaluation cut short by a cancelled request is not remembered
+// as "evaluate whole": the next push with the same reads gets its residual.
+func TestProbeResidualsNotRememberedWhenCancelled(t *testing.T) {
+	e := newEngine(t, Options{Logger: discard})
+	c := e.active.Load()
+	if c.probeResiduals == nil {
+		t.Fatalf("no residuals: %s", c.probeNoMemo)
+	}
+	in := pushes(licenceRegisters(t), memberAIM, record(t, "licence", nil))[0]
+	var kb keyer
+	regs, ok := kb.regs.doc(in.Registers)
+	if !ok {
+		t.Fatal("registers not convertible")
+	}
+	now := kb.now(in)
+	pr := c.probeResiduals
+	key := []byte("originator AL/GOV/AIM")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r := e.residualFor(cancelled, pr, key, in, regs, now); r != nil {
+		t.Fatal("a residual from a cancelled evaluation")
+	}
+	pr.mu.Lock()
+	n := len(pr.memo)
+	pr.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a cancelled evaluation was remembered (%d entries)", n)
+	}
+	if r := e.residualFor(context.Background(), pr, key, in, regs, now); r == nil {
+		t.Fatal("no residual once the context is live")
+	}
+}
