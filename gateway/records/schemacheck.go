@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
 	"strconv"
 	"unicode/utf8"
 
@@ -48,7 +49,9 @@ type passCheck struct {
 	items              *passCheck
 
 	minLen, maxLen int // -1: none
-	pattern        jsonschema.Regexp
+	// match is the pattern's MatchString (matcherOf when the library
+	// compiled it with Go's regexp).
+	match func(string) bool
 
 	minimum, maximum, exclMinimum, exclMaximum, multipleOf *big.Rat
 	// minInt and maxInt are minimum and maximum when they are integers
@@ -203,7 +206,13 @@ func (p *planner) plan(s *jsonschema.Schema) (*passCheck, error) {
 	if s.MaxLength != nil {
 		n.maxLen = *s.MaxLength
 	}
-	n.pattern = s.Pattern
+	switch re := s.Pattern.(type) {
+	case nil:
+	case *regexp.Regexp:
+		n.match = matcherOf(re)
+	default:
+		n.match = s.Pattern.MatchString
+	}
 	n.minimum, n.maximum, n.exclMinimum, n.exclMaximum, n.multipleOf = s.Minimum, s.Maximum, s.ExclusiveMinimum, s.ExclusiveMaximum, s.MultipleOf
 	n.minInt, n.hasMinInt = ratInt(s.Minimum)
 	n.maxInt, n.hasMaxInt = ratInt(s.Maximum)
@@ -478,7 +487,7 @@ func (n *passCheck) checkString(s string) verdict {
 			return fail
 		}
 	}
-	if n.pattern != nil && !n.pattern.MatchString(s) {
+	if n.match != nil && !n.match(s) {
 		return fail
 	}
 	return pass

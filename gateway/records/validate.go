@@ -121,7 +121,10 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // ValidID reports whether id is a well-formed record id: what may appear in
 // a URL path, a store key, an audit event and a result.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return idMatch(id) }
+
+// idMatch is idPattern's MatchString without the regexp machine.
+var idMatch = matcherOf(idPattern)
 
 // echoIdentity is the id and version of a record that may be invalid, as far
 // as they are well formed; anything else is left empty. They are echoed in

@@ -1,0 +1,135 @@
+package records
+
+import (
+	"encoding/json"
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// schemaPatterns are every pattern the record schemas declare.
+func schemaPatterns(t testing.TB) []string {
+	t.Helper()
+	seen := map[string]bool{idPattern.String(): true}
+	out := []string{idPattern.String()}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if p, ok := x["pattern"].(string); ok && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	err := fs.WalkDir(schemaFS, "schemas", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := schemaFS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return err
+		}
+		walk(doc)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// patternInputs are strings near the edges of the schema patterns: every
+// length bound, a foreign rune in each place, invalid UTF-8.
+func patternInputs() []string {
+	in := []string{"", "A", "AB", "ABC", "ABCD", "abc", "A-1", "+1234567", "+12 345 678", "1", "12", "9301", "930199",
+		"A12345678B", "2026-12-07", "2026-12-07T10:00:00Z", "ALB/KAYO/K26-000123", "BENCH-000001", "x@example.org",
+		"ÀB", "ÀÉ ÖØ", "A\n", "\nA", "A\x00", "\xff", "A\xffB", "\u00c0\u017e", "\ufffd", "A\ufffdB", "LICENCE_1", "a b",
+		"-A", ".A", "A.", "A/B", "A:B", "O'Brien & Co", "Z" + strings.Repeat("9", 63), "Z" + strings.Repeat("9", 64),
+		"Z" + strings.Repeat("9", 127), "Z" + strings.Repeat("9", 128), strings.Repeat("AB", 7), "+" + strings.Repeat("1", 21),
+		"+" + strings.Repeat("1", 22)}
+	return in
+}
+
+// TestPatternMatchersAreExact: every schema pattern's matcher answers as
+// the regexp for the inputs near its edges, and the patterns the pass
+// check meets most take the fast path.
+func TestPatternMatchersAreExact(t *testing.T) {
+	fast := 0
+	for _, p := range schemaPatterns(t) {
+		re := regexp.MustCompile(p)
+		m := runMatcherOf(p)
+		if m != nil {
+			fast++
+		}
+		for _, s := range patternInputs() {
+			if got, want := matcherOf(re)(s), re.MatchString(s); got != want {
+				t.Errorf("%s on %q: %v, regexp %v", p, s, got, want)
+			}
+		}
+	}
+	if fast < 12 {
+		t.Errorf("%d schema patterns have a fast matcher, want at least 12", fast)
+	}
+	if runMatcherOf(idPattern.String()) == nil {
+		t.Error("the record id pattern has no fast matcher")
+	}
+}
+
+// TestRunMatcherRefusesShapes: a shape that a single greedy pass could
+// judge wrongly, or that runMatcher does not model, keeps the regexp.
+func TestRunMatcherRefusesShapes(t *testing.T) {
+	for _, p := range []string{
+		`^[A-Z][A-Z ]*[A-Z]$`, // the run can give back its last letter
+		`^a*a$`, `^a{0,3}b?a$`, `^[a-z]{1,3}[a-c]$`,
+		`^(ab)+$`, `^a|b$`, `^abc`, `abc$`, `(?i)^abc$`, `^a.b$`, `^(?m)a$`, `^a\b$`, `^a{0}$`,
+		`^930[1-7]([0-9]{2}){0,2}$`,
+	} {
+		if runMatcherOf(p) != nil {
+			t.Errorf("%s has a fast matcher", p)
+		}
+	}
+	for _, p := range []string{`^$`, `^abc$`, `^[A-Z]{3}$`, `^a*b$`, `^a+$`, `^\+[0-9][0-9 ]{6,20}$`, `^[^a]*a$`} {
+		if runMatcherOf(p) == nil {
+			t.Errorf("%s has no fast matcher", p)
+		}
+	}
+}
+
+// FuzzPatternMatcher: for any pattern the regexp compiles, a fast matcher,
+// when there is one, answers every string as the regexp does.
+func FuzzPatternMatcher(f *testing.F) {
+	for _, p := range schemaPatterns(f) {
+		for _, s := range patternInputs() {
+			f.Add(p, s)
+		}
+	}
+	for _, p := range []string{`^a*b$`, `^[^a]*a$`, `^[À-ž]{0,2}x$`, `^a?b?c$`, `^[a-c]+[d-f]{2,}$`} {
+		f.Add(p, "aab")
+	}
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return
+		}
+		m := runMatcherOf(pattern)
+		if m == nil {
+			return
+		}
+		if got, want := m.match(s), re.MatchString(s); got != want {
+			t.Fatalf("%q on %q: %v, regexp %v", pattern, s, got, want)
+		}
+	})
+}
