@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -64,9 +65,9 @@ func (w *canonicalWriter) release() {
 		return
 	}
 	w.b = w.b[:0]
-	// The keys are the last record's map keys: not kept alive by the pool.
-	clear(w.keys[:cap(w.keys)])
-	w.keys = w.keys[:0]
+	// The members are the last record's: not kept alive by the pool.
+	clear(w.members[:cap(w.members)])
+	w.members = w.members[:0]
 	canonicalScratch.Put(w)
 }
 
@@ -80,8 +81,8 @@ func (w *canonicalWriter) release() {
 type canonicalWriter struct {
 	b   []byte
 	jcs bool
-	// keys is reused for sorting each object's keys.
-	keys []string
+	// members is reused for sorting each object's members.
+	members []member
 }
 
 func (w *canonicalWriter) value(v any) error {
@@ -122,29 +123,50 @@ func (w *canonicalWriter) value(v any) error {
 }
 
 func (w *canonicalWriter) object(m map[string]any) error {
-	start := len(w.keys)
-	for k := range m {
-		w.keys = append(w.keys, k)
+	// Members are taken with their values in one pass over the map and
+	// sorted as pairs, so no value is looked up again by its key.
+	start := len(w.members)
+	for k, v := range m {
+		w.members = append(w.members, member{k, v})
 	}
-	keys := w.keys[start:]
-	slices.Sort(keys)
+	members := w.members[start:]
+	sortMembers(members)
 	w.b = append(w.b, '{')
-	for i, k := range keys {
+	for i, mb := range members {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		if w.jcs && !ascii(k) {
+		if w.jcs && !ascii(mb.key) {
 			w.jcs = false
 		}
-		w.string(k)
+		w.string(mb.key)
 		w.b = append(w.b, ':')
-		if err := w.value(m[k]); err != nil {
+		if err := w.value(mb.val); err != nil {
 			return err
 		}
 	}
 	w.b = append(w.b, '}')
-	w.keys = w.keys[:start]
+	w.members = w.members[:start]
 	return nil
+}
+
+type member struct {
+	key string
+	val any
+}
+
+// sortMembers sorts by key as slices.Sort sorts strings (byte order);
+// keys of one map are distinct, so the order is total.
+func sortMembers(ms []member) {
+	if len(ms) > 12 {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].key < ms[j-1].key; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
 }
 
 // number writes a decoded number as it was sent (encoding/json's rule for

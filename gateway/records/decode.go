@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,8 @@ type scanner struct {
 	errs  []problem.FieldError
 	// names are the member names read so far, each kept once.
 	names map[string]string
+	// strings and numbers are the scalar values read so far, boxed.
+	strings, numbers map[string]any
 }
 
 func newScanner(body []byte, lim Limits) *scanner {
@@ -220,6 +223,13 @@ func (s *scanner) next(i int) error {
 }
 
 func (s *scanner) value(depth int) (any, error) {
+	if k := s.dec.PeekKind(); k == '"' || k == '0' {
+		raw, err := s.dec.ReadValue()
+		if err != nil {
+			return nil, s.syntax(err, "")
+		}
+		return s.scalar(raw)
+	}
 	tok, err := s.dec.ReadToken()
 	if err != nil {
 		return nil, s.syntax(err, "")
@@ -300,6 +310,59 @@ func (s *scanner) array1(depth int) (any, error) {
 	}
 	return arr, nil
 }
+
+// scalar is the string or number whose JSON text is raw, as valueFrom
+// makes it from the token. The records of a batch repeat many values
+// (kinds, countries, classifications, dates); a value without escapes
+// already read is handed out again, boxed once, instead of being
+// allocated twice (text and box) each time. Strings and numbers are
+// immutable, so sharing one is never seen.
+func (s *scanner) scalar(raw jsontext.Value) (any, error) {
+	if raw[0] != '"' {
+		if v, ok := s.numbers[string(raw)]; ok {
+			return v, nil
+		}
+		n := string(raw)
+		var v any = json.Number(n)
+		if s.numbers == nil {
+			s.numbers = map[string]any{}
+		}
+		if len(s.numbers) < maxValues {
+			s.numbers[n] = v
+		}
+		return v, nil
+	}
+	text := raw[1 : len(raw)-1]
+	if bytes.IndexByte(text, '\\') >= 0 {
+		// As in name: U+FFFD for a lone surrogate is AppendUnquote's
+		// only possible error.
+		b, _ := jsontext.AppendUnquote(nil, raw)
+		t := string(b)
+		if err := s.checkString(t); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	if len(text) > s.lim.MaxStringLength {
+		return nil, s.checkString(string(text))
+	}
+	if v, ok := s.strings[string(text)]; ok {
+		return v, nil
+	}
+	t := string(text)
+	var v any = t
+	if s.strings == nil {
+		s.strings = map[string]any{}
+	}
+	if len(s.strings) < maxValues {
+		s.strings[t] = v
+	}
+	return v, nil
+}
+
+// maxValues bounds how many distinct strings, and numbers, one body's
+// scanner keeps.
+const maxValues = 4096
 
 // maxNames bounds how many distinct member names one body's scanner keeps.
 const maxNames = 512

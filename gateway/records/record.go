@@ -121,6 +121,10 @@ type Record struct {
 	// map can take its address.
 	shape   string
 	shapeOf map[string]any
+	// body is Body() when build found it, for the map bodyOf (Doc when
+	// built): a push's record is asked for its body many times along the
+	// chain.
+	body, bodyOf map[string]any
 }
 
 // Shape is the shape of Doc as the policy's group key writes it
@@ -143,8 +147,22 @@ func (r *Record) Shape() (string, bool) {
 
 // Body is the kind-specific part of the record (nil if absent).
 func (r *Record) Body() map[string]any {
-	b, _ := r.Doc[BodyKey(r.Kind)].(map[string]any)
+	if r.body != nil && sameMap(r.bodyOf, r.Doc) {
+		return r.body
+	}
+	return bodyOf(r.Kind, r.Doc)
+}
+
+func bodyOf(kind string, doc map[string]any) map[string]any {
+	b, _ := doc[BodyKey(kind)].(map[string]any)
 	return b
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+// Like Shape, a cached body is only trusted for the very map it was read
+// from: a record given another Doc reads its body again.
+func sameMap(a, b map[string]any) bool {
+	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // Marking is an item's marking as a tracking event carries it.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -751,4 +753,29 @@ func manyValues(n int) []any {
 		out[i] = fmt.Sprintf("V%d", i)
 	}
 	return out
+}
+
+// TestBodyCacheFollowsDoc: the body build found is the body read from Doc,
+// and a record given another Doc reads that Doc's body.
+func TestBodyCacheFollowsDoc(t *testing.T) {
+	got, err := DecodeBatch(batchOf(t, sample(t, KindLicence), sample(t, KindTrackingEvent)), FormatJSON, testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range got {
+		r := c.Record
+		if !reflect.DeepEqual(r.Body(), bodyOf(r.Kind, r.Doc)) || r.Body() == nil {
+			t.Fatalf("%s: cached body differs from Doc's", r.Kind)
+		}
+		other := maps.Clone(r.Doc)
+		other[BodyKey(r.Kind)] = map[string]any{"replaced": true}
+		r.Doc = other
+		if r.Body()["replaced"] != true {
+			t.Errorf("%s: Body() kept the body of the Doc it was built with", r.Kind)
+		}
+		r.Doc = nil
+		if r.Body() != nil {
+			t.Errorf("%s: Body() of a nil Doc is not nil", r.Kind)
+		}
+	}
 }

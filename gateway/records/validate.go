@@ -155,6 +155,7 @@ func build(k string, doc map[string]any, label Label, labelErr error) (*Record, 
 		return nil, &problem.FieldError{Pointer: "", Detail: err.Error()}
 	}
 	rec := &Record{Kind: k, Doc: doc, Raw: raw, digest: digestOf(raw, jcs)}
+	rec.body, rec.bodyOf = bodyOf(k, doc), doc
 	rec.ID, _ = doc["id"].(string)
 	n, _ := doc["version"].(json.Number)
 	v, ok := Int(n)
