@@ -37,8 +37,15 @@ type passCheck struct {
 	format func(any) error
 
 	minProps, maxProps int // -1: none
-	required           []string
-	props              map[string]*passCheck
+	// required are the required names that props does not check;
+	// requiredProps counts those it does, each marked in its property.
+	// A record's member names are distinct, so counting the required
+	// properties met while checking the members answers required
+	// without looking each name up again.
+	required      []string
+	requiredProps int
+	allRequired   []string
+	props         map[string]property
 	// closed is additionalProperties: false; additional, a schema for the
 	// others.
 	closed     bool
@@ -62,6 +69,12 @@ type passCheck struct {
 	allOf           []*passCheck
 	not             *passCheck
 	cond, then, els *passCheck
+}
+
+// property is one named property's check.
+type property struct {
+	check    *passCheck
+	required bool
 }
 
 // verdict is a plan's answer: only pass lets a record skip the library.
@@ -169,15 +182,26 @@ func (p *planner) plan(s *jsonschema.Schema) (*passCheck, error) {
 	if s.MaxProperties != nil {
 		n.maxProps = *s.MaxProperties
 	}
-	n.required = s.Required
 	if len(s.Properties) > 0 {
-		n.props = make(map[string]*passCheck, len(s.Properties))
+		n.props = make(map[string]property, len(s.Properties))
 		for name, sub := range s.Properties {
 			c, err := p.plan(sub)
 			if err != nil {
 				return nil, err
 			}
-			n.props[name] = c
+			n.props[name] = property{check: c}
+		}
+	}
+	n.allRequired = s.Required
+	for _, name := range s.Required {
+		prop, ok := n.props[name]
+		switch {
+		case !ok:
+			n.required = append(n.required, name)
+		case !prop.required: // a name required twice is counted once
+			prop.required = true
+			n.props[name] = prop
+			n.requiredProps++
 		}
 	}
 	switch a := s.AdditionalProperties.(type) {
@@ -363,8 +387,13 @@ func (n *passCheck) checkObject(obj map[string]any) verdict {
 			return fail
 		}
 	}
+	met := 0
 	for name, val := range obj {
-		sub, ok := n.props[name]
+		prop, ok := n.props[name]
+		sub := prop.check
+		if prop.required {
+			met++
+		}
 		switch {
 		case ok:
 		case n.closed:
@@ -375,10 +404,27 @@ func (n *passCheck) checkObject(obj map[string]any) verdict {
 			continue
 		}
 		if r := sub.check(val); r != pass {
+			// A missing required member is a certain fail, as it was
+			// before any member was checked.
+			if r == unsure && n.missingRequired(obj) {
+				return fail
+			}
 			return r
 		}
 	}
+	if met < n.requiredProps {
+		return fail
+	}
 	return pass
+}
+
+func (n *passCheck) missingRequired(obj map[string]any) bool {
+	for _, name := range n.allRequired {
+		if _, ok := obj[name]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *passCheck) checkArray(arr []any) verdict {

@@ -170,6 +170,12 @@ func TestPassCheckVerdicts(t *testing.T) {
 		{`{"if":{"properties":{"t":{"const":"x"}}},"then":{"required":["y"]},"else":{"required":["z"]}}`, `{"t":"w","z":1}`, pass},
 		{`{"allOf":[{"required":["a"]},{"required":["b"]}]}`, `{"a":1}`, fail},
 		{`false`, `1`, fail},
+		// Required members are counted while the members are checked.
+		{`{"properties":{"a":{},"b":{}},"required":["a","b","a"]}`, `{"a":1,"b":2}`, pass},
+		{`{"properties":{"a":{},"b":{}},"required":["a","b"]}`, `{"a":1,"c":2}`, fail},
+		{`{"properties":{"a":{}},"required":["a","z"]}`, `{"a":1}`, fail},
+		{`{"properties":{"a":{}},"required":["a","z"]}`, `{"a":1,"z":1}`, pass},
+		{`{"properties":{"a":{}},"additionalProperties":false,"required":["a","z"]}`, `{"a":1,"z":1}`, fail},
 	}
 	for _, tc := range tests {
 		pc, err := planOf(compile(t, tc.schema))
@@ -183,6 +189,17 @@ func TestPassCheckVerdicts(t *testing.T) {
 		if got := pc.check(v); got != tc.want {
 			t.Errorf("%s on %s: %d, want %d", tc.schema, tc.value, got, tc.want)
 		}
+	}
+	// A member left undecided does not hide a missing required one.
+	req, err := planOf(compile(t, `{"properties":{"a":{},"b":{}},"required":["a","b"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.check(map[string]any{"a": float64(1)}); got != fail {
+		t.Errorf("undecided member, missing required: %d, want fail", got)
+	}
+	if got := req.check(map[string]any{"a": float64(1), "b": "x"}); got != unsure {
+		t.Errorf("undecided member, required present: %d, want unsure", got)
 	}
 	// A value no decoder makes, and an if it leaves undecided, decide
 	// nothing.
