@@ -191,7 +191,7 @@ func TestPassCheckVerdicts(t *testing.T) {
 		}
 	}
 	// A member left undecided does not hide a missing required one.
-	req, err := planOf(compile(t, `{"properties":{"a":{},"b":{}},"required":["a","b"]}`))
+	req, err := planOf(compile(t, `{"properties":{"a":{"type":"number"},"b":{}},"required":["a","b"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
