@@ -192,6 +192,14 @@ func (c *Chain) kickCheckpoint() {
 	}
 }
 
+// witnessStalls is how many lost compare-and-sets in a row witnessPut
+// tolerates without the witness moving forward. A lost race in which the
+// witness's count rose is progress, not a stall: replicas checkpointing one
+// shared log each write only counts above what they read, so those races end
+// once the witness reaches cp. A fixed number of attempts once failed a
+// checkpoint when three replicas overtook each other three times running.
+const witnessStalls = 3
+
 // witnessPut copies cp to the witness unless it already holds it or a later
 // one, after checking that the log still contains what the witness holds.
 // A log that does not is failed. The caller holds cpMu.
@@ -200,7 +208,11 @@ func (c *Chain) witnessPut(ctx context.Context, cp SignedCheckpoint) error {
 	if w == nil {
 		return nil
 	}
-	for range 3 {
+	lost, stalls := int64(-1), 0
+	for stalls < witnessStalls {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("copy checkpoint %d to %s: %w", cp.Count, w, err)
+		}
 		if !c.wKnown {
 			cur, ver, err := w.Latest(ctx)
 			if errors.Is(err, ErrWitnessTampered) {
@@ -242,6 +254,10 @@ func (c *Chain) witnessPut(ctx context.Context, cp SignedCheckpoint) error {
 		}
 		ver, err := w.Put(ctx, cp, c.wver)
 		if errors.Is(err, ErrWitnessMoved) {
+			if n := witnessCount(c.wcp); n > lost {
+				lost, stalls = n, 0
+			}
+			stalls++
 			c.wKnown = false
 			continue
 		}
@@ -255,5 +271,5 @@ func (c *Chain) witnessPut(ctx context.Context, cp SignedCheckpoint) error {
 		return nil
 	}
 	c.m.checkpoints.WithLabelValues("witness_error").Inc()
-	return fmt.Errorf("copy checkpoint %d to %s: %w (three times)", cp.Count, w, ErrWitnessMoved)
+	return fmt.Errorf("copy checkpoint %d to %s: %w (%d times without it moving forward)", cp.Count, w, ErrWitnessMoved, witnessStalls)
 }

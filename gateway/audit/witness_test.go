@@ -367,3 +367,64 @@ func TestVaultKVWire(t *testing.T) {
 		t.Fatalf("deleted current version: %v", err)
 	}
 }
+
+// racingWitness is a witness that other replicas write to just before each
+// of the chain's first Puts, with next's checkpoints in turn.
+type racingWitness struct {
+	*audittest.Witness
+	next []audit.SignedCheckpoint
+}
+
+func (r *racingWitness) Put(ctx context.Context, cp audit.SignedCheckpoint, version int) (int, error) {
+	if len(r.next) > 0 {
+		r.Set(r.next[0])
+		r.next = r.next[1:]
+	}
+	return r.Witness.Put(ctx, cp, version)
+}
+
+// TestWitnessRacesWhileItMovesForward: replicas checkpointing one log can
+// overtake each other many times running; each lost compare-and-set that
+// finds the witness further on is retried, however many there are, and
+// losing without the witness moving forward still gives up.
+func TestWitnessRacesWhileItMovesForward(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	witnessedLog(t, dir, nil, 80)
+	st, err := audit.OpenFileStore(dir, audit.FileOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := st.Checkpoints(ctx)
+	_ = st.Close()
+	if err != nil || len(cps) != 8 {
+		t.Fatalf("local checkpoints: %d, %v", len(cps), err)
+	}
+
+	t.Run("moving forward", func(t *testing.T) {
+		w := &racingWitness{Witness: &audittest.Witness{}, next: cps[:7]}
+		c, err := openWitnessed(t, dir, w, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Checkpoint(ctx); err != nil {
+			t.Fatalf("after seven lost races, each further on: %v", err)
+		}
+		if got, _, _ := w.Latest(ctx); got == nil || got.Count != 80 || w.Backwards() != 0 {
+			t.Fatalf("witness at %+v, %d backwards, want 80 and none", got, w.Backwards())
+		}
+	})
+	t.Run("standing still", func(t *testing.T) {
+		same := []audit.SignedCheckpoint{cps[0], cps[0], cps[0], cps[0], cps[0]}
+		w := &racingWitness{Witness: &audittest.Witness{}, next: same}
+		c, err := openWitnessed(t, dir, w, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Checkpoint(ctx); !errors.Is(err, audit.ErrWitnessMoved) {
+			t.Fatalf("losing to a witness that does not move forward: %v, want ErrWitnessMoved", err)
+		}
+	})
+}
