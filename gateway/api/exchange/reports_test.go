@@ -25,10 +25,10 @@ func fakeRegister(n map[string]int, read *int) report.Source {
 	}
 }
 
-// TestPaidSource: a report pays a scan of Chunk before each Chunk records
+// TestReportPaidSource: a report pays a scan of Chunk before each Chunk records
 // it counts, across kinds, and a refused charge stops the scan before the
 // record that asked for it is counted.
-func TestPaidSource(t *testing.T) {
+func TestReportPaidSource(t *testing.T) {
 	errRefused := errors.New("refused")
 	cases := []struct {
 		name     string
