@@ -43,8 +43,8 @@ func ReportSource(st store.Store) report.Source {
 // already, and before the first record beyond them is counted, pay is
 // asked for the next scan of Chunk (total: the request's whole cost so
 // far), across every kind src is asked for. A refused charge ends the scan
-// there, so a report reads at most one record it has not paid for, and
-// counts none. A scan costs Chunk however few records it turns out to
+// there, so a report is handed at most one record it has not paid for,
+// and counts none. A scan costs Chunk however few records it turns out to
 // hold, as a stream's does: the cost is known before the records are.
 func paidSource(src report.Source, paid int, pay func(total int) error) report.Source {
 	read := 0
