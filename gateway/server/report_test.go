@@ -5,20 +5,27 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/adapters/store/bolt"
 	"github.com/ura-gateway/ura/deploy/dev/seed"
+	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/api/exchange"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/audit/audittest"
 	"github.com/ura-gateway/ura/gateway/config"
+	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/report"
 	"github.com/ura-gateway/ura/gateway/sign"
@@ -305,4 +312,145 @@ func TestATTReportNothingUnsignedOrUnaudited(t *testing.T) {
 	if r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026"); r.status != http.StatusOK {
 		t.Fatalf("after recovery: %d %s", r.status, r.body)
 	}
+}
+
+// scanCounter counts the records the store's queries hand out: what a
+// report has made the gateway read.
+type scanCounter struct {
+	store.Store
+	read atomic.Int64
+}
+
+func (s *scanCounter) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	return s.Store.Query(ctx, q, func(rec *records.Record, cursor string) error {
+		s.read.Add(1)
+		return fn(rec, cursor)
+	})
+}
+
+// TestATTReportPaysForItsScan: a report pays in class pull for the stored
+// records it reads, a scan of 256 before each 256 it counts, the first
+// before the store is read. Over a register of 300 licences (two scans, 512
+// records): the national authority, with 300 records of pull a day, pays
+// the first scan and is refused the second (429, Retry-After, RateLimit)
+// with nothing counted beyond what it paid; asked again, it is refused
+// before the store is read at all; both refusals are audited as rate-limit
+// refusals, and no report is signed or audited as served. The security
+// officer, with 1,000 a day, gets the report with 512 records paid.
+func TestATTReportPaysForItsScan(t *testing.T) {
+	const licences = 300
+	bst, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bst.Close() })
+	st := &scanCounter{Store: bst}
+	day := func(n int) *config.Rate { return &config.Rate{Rate: n, Burst: n, Period: 24 * time.Hour} }
+	e := startGateway(t, withEmbeddedPolicyOn(st), withRealLimiter("", ""), withConfig(func(cfg *config.Config) {
+		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, licences)
+		if cfg.RateLimit.Members == nil {
+			cfg.RateLimit.Members = map[string]config.MemberRateLimit{}
+		}
+		cfg.RateLimit.Members["AL/GOV/AIM"] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: day(300)}}
+		cfg.RateLimit.Members["AL/GOV/AUDIT"] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: day(1000)}}
+	}))
+	docs := make([]map[string]any, licences)
+	for i := range docs {
+		docs[i] = oracleLicence(t, 7000+i, false)
+	}
+	oraclePush(t, e, docs...)
+	direct, err := report.Build(context.Background(), exchange.ReportSource(bst), report.Options{Year: 2026, State: "ALB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() int {
+		n := 0
+		for _, kind := range []string{records.KindLicence, records.KindTrackingEvent} {
+			_ = bst.Query(context.Background(), store.Query{Kind: kind}, func(*records.Record, string) error { n++; return nil })
+		}
+		return n
+	}()
+	if stored <= exchange.Chunk || stored > 2*exchange.Chunk {
+		t.Fatalf("%d licences and tracking events stored, want two scans' worth", stored)
+	}
+
+	// The first scan is paid (256 of 300), the second is refused before
+	// the record that asked for it is counted.
+	st.read.Store(0)
+	r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026")
+	p := r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
+	if r.header.Get("Retry-After") == "" || p["cost"] != float64(exchange.Chunk) || p["class"] != "pull" {
+		t.Errorf("mid-scan refusal: Retry-After %q, %v", r.header.Get("Retry-After"), p)
+	}
+	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 300-exchange.Chunk, rlSeconds(t, got)) {
+		t.Errorf("RateLimit %q after a paid scan of %d", got, exchange.Chunk)
+	}
+	if n := st.read.Load(); n != exchange.Chunk+1 {
+		t.Errorf("a report refused its second scan read %d records, want the %d paid and the one that asked", n, exchange.Chunk)
+	}
+	// Asked again, with 44 left, it is refused before the store is read.
+	st.read.Store(0)
+	r = e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026&format=pdf")
+	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
+	if r.header.Get("Retry-After") == "" || !strings.HasPrefix(r.header.Get("RateLimit"), `"pull";r=`) || r.header.Get(exchange.HeaderReportJWS) != "" {
+		t.Errorf("refusal before the scan: %v", r.header)
+	}
+	if n := st.read.Load(); n != 0 {
+		t.Errorf("a report refused its first scan read %d records", n)
+	}
+	refusalWait(t, e.audit, 1)
+	firsts, _ := refusalEvents(e.audit)
+	if ev := firsts[0]; ev.Member != "AL/GOV/AIM" || ev.Route != "/v1/reports/att" || ev.Status != http.StatusTooManyRequests ||
+		ev.Decision != audit.DecisionDeny || len(ev.Reasons) != 1 || ev.Reasons[0].Code != chain.ReasonRateLimited {
+		t.Errorf("refusal event %+v", ev)
+	}
+	for _, ev := range e.audit.All() {
+		if ev.Action == "report_att" && ev.Member == "AL/GOV/AIM" {
+			t.Errorf("a refused report audited as %s %d", ev.Action, ev.Status)
+		}
+	}
+
+	// Enough budget: the same report as ever, two scans paid.
+	st.read.Store(0)
+	r = e.as("AL/GOV/AUDIT").get("/v1/reports/att?year=2026")
+	if r.status != http.StatusOK {
+		t.Fatalf("auditor: %d %.300s", r.status, r.body)
+	}
+	wantDigest, err := report.Digest(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.header.Get(exchange.HeaderReportDigest) != wantDigest {
+		t.Errorf("digest %s, want %s", r.header.Get(exchange.HeaderReportDigest), wantDigest)
+	}
+	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 1000-2*exchange.Chunk, rlSeconds(t, got)) {
+		t.Errorf("RateLimit %q after a report of two scans", got)
+	}
+	if n := st.read.Load(); n != int64(stored) {
+		t.Errorf("the report read %d records, %d stored", n, stored)
+	}
+	var served int
+	for _, ev := range e.audit.All() {
+		if ev.Action == "report_att" && ev.Member == "AL/GOV/AUDIT" && ev.Status == http.StatusOK && ev.Records == direct.Records && ev.SigningKID != "" {
+			served++
+		}
+	}
+	if served != 1 {
+		t.Errorf("%d report_att events for the served report, want 1", served)
+	}
+}
+
+// rlSeconds is the t= of a RateLimit field (when the limit is full again):
+// a time, compared as what it is, never asserted.
+func rlSeconds(t *testing.T, field string) int {
+	t.Helper()
+	i := strings.LastIndex(field, ";t=")
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(field[i+3:])
+	if err != nil {
+		return -1
+	}
+	return n
 }

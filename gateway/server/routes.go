@@ -63,7 +63,7 @@ func (s *Server) routes(a apis) *gin.Engine {
 	member.GET("/v1/items/:country/:manufacturer/:serial/trace", k.Charge(ratelimit.ClassTrace), w(ex.Trace))
 	member.GET("/v1/traces/open", k.Charge(ratelimit.ClassTrace), w(ex.OpenTraces))
 	member.GET("/v1/reviews", k.Charge(ratelimit.ClassTrace), w(ex.Reviews))
-	member.GET("/v1/reports/att", k.Charge(ratelimit.ClassTrace), w(ex.ATTReport))
+	member.GET("/v1/reports/att", k.Charge(ratelimit.ClassPull), w(ex.ATTReport))
 	member.GET("/v1/deliveries/unconfirmed", k.Charge(ratelimit.ClassTrace), w(ex.UnconfirmedDeliveries))
 	member.POST("/v1/licences/usage", k.Charge(ratelimit.ClassPush), w(ex.Usage))
 	member.GET("/v1/licences/:id/usage", k.Charge(ratelimit.ClassPull), w(ex.LicenceUsage))

@@ -19,6 +19,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
+	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/report"
 )
@@ -38,6 +39,29 @@ func ReportSource(st store.Store) report.Source {
 	}
 }
 
+// paidSource is src charged as it is read: paid records are paid for
+// already, and before the first record beyond them is counted, pay is
+// asked for the next scan of Chunk (total: the request's whole cost so
+// far), across every kind src is asked for. A refused charge ends the scan
+// there, so a report is handed at most one record it has not paid for,
+// and counts none. A scan costs Chunk however few records it turns out to
+// hold, as a stream's does: the cost is known before the records are.
+func paidSource(src report.Source, paid int, pay func(total int) error) report.Source {
+	read := 0
+	return func(ctx context.Context, kind string, fn func(*records.Record) error) error {
+		return src(ctx, kind, func(rec *records.Record) error {
+			if read == paid {
+				if err := pay(paid + Chunk); err != nil {
+					return err
+				}
+				paid += Chunk
+			}
+			read++
+			return fn(rec)
+		})
+	}
+}
+
 // ReportOptions are the options of a year's report for the reporting
 // state: the policy's own nation, counting only what the institutions of
 // its own instance originated.
@@ -54,7 +78,10 @@ func ReportOptions(year int) (report.Options, error) {
 // tracking event, for the national authority (kind agency) and security
 // officers: a count over the whole register, never a pull of records.
 // Signed (typ ura-report+jws) and audited (action report_att) before it
-// is answered; charged in class trace.
+// is answered. Charged in class pull for the stored records it reads, as a
+// stream that read them would be (paidSource), the first scan before the
+// store is read: the gateway's work grows with the register, and so does
+// what the caller pays.
 func (h *Handlers) ATTReport(c *gin.Context) error {
 	if err := h.Ready(c); err != nil {
 		return err
@@ -73,8 +100,12 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 	if err != nil {
 		return fmt.Errorf("report: reporting state: %w", err)
 	}
+	pay := func(total int) error { return h.kit.ChargeMore(c, ratelimit.ClassPull, total) }
+	if err := pay(Chunk); err != nil {
+		return err
+	}
 	bctx, sp := h.kit.Tracer.Start(ctx, "report")
-	r, err := report.Build(bctx, ReportSource(h.deps.Store), opts)
+	r, err := report.Build(bctx, paidSource(ReportSource(h.deps.Store), Chunk, pay), opts)
 	sp.End(err)
 	if err != nil {
 		return queryProblem(err)
