@@ -329,14 +329,14 @@ func (s *scanCounter) Query(ctx context.Context, q store.Query, fn func(*records
 }
 
 // TestATTReportPaysForItsScan: a report pays in class pull for the stored
-// records it reads, a scan of 256 before each 256 it counts, the first
-// before the store is read. Over a register of 300 licences (two scans, 512
-// records): the national authority, with 300 records of pull a day, pays
-// the first scan and is refused the second (429, Retry-After, RateLimit)
+// records it reads, ReportScanCost for a scan of 256 before each 256 it
+// counts, the first before the store is read. Over a register of 300
+// licences (two scans): the national authority, with 20 of pull a day,
+// pays the first scan and is refused the second (429, Retry-After, RateLimit)
 // with nothing counted beyond what it paid; asked again, it is refused
 // before the store is read at all; both refusals are audited as rate-limit
 // refusals, and no report is signed or audited as served. The security
-// officer, with 1,000 a day, gets the report with 512 records paid.
+// officer, with 1,000 a day, gets the report with two scans paid.
 func TestATTReportPaysForItsScan(t *testing.T) {
 	const licences = 300
 	bst, err := bolt.Open(filepath.Join(t.TempDir(), "ura.db"), bolt.Options{})
@@ -351,7 +351,7 @@ func TestATTReportPaysForItsScan(t *testing.T) {
 		if cfg.RateLimit.Members == nil {
 			cfg.RateLimit.Members = map[string]config.MemberRateLimit{}
 		}
-		cfg.RateLimit.Members["AL/GOV/AIM"] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: day(300)}}
+		cfg.RateLimit.Members["AL/GOV/AIM"] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: day(20)}}
 		cfg.RateLimit.Members["AL/GOV/AUDIT"] = config.MemberRateLimit{RateClasses: config.RateClasses{Pull: day(1000)}}
 	}))
 	docs := make([]map[string]any, licences)
@@ -374,21 +374,21 @@ func TestATTReportPaysForItsScan(t *testing.T) {
 		t.Fatalf("%d licences and tracking events stored, want two scans' worth", stored)
 	}
 
-	// The first scan is paid (256 of 300), the second is refused before
+	// The first scan is paid (16 of 20), the second is refused before
 	// the record that asked for it is counted.
 	st.read.Store(0)
 	r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026")
 	p := r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
-	if r.header.Get("Retry-After") == "" || p["cost"] != float64(exchange.Chunk) || p["class"] != "pull" {
+	if r.header.Get("Retry-After") == "" || p["cost"] != float64(exchange.ReportScanCost) || p["class"] != "pull" {
 		t.Errorf("mid-scan refusal: Retry-After %q, %v", r.header.Get("Retry-After"), p)
 	}
-	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 300-exchange.Chunk, rlSeconds(t, got)) {
+	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 20-exchange.ReportScanCost, rlSeconds(t, got)) {
 		t.Errorf("RateLimit %q after a paid scan of %d", got, exchange.Chunk)
 	}
 	if n := st.read.Load(); n != exchange.Chunk+1 {
 		t.Errorf("a report refused its second scan read %d records, want the %d paid and the one that asked", n, exchange.Chunk)
 	}
-	// Asked again, with 44 left, it is refused before the store is read.
+	// Asked again, with 4 left, it is refused before the store is read.
 	st.read.Store(0)
 	r = e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026&format=pdf")
 	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
@@ -423,7 +423,7 @@ func TestATTReportPaysForItsScan(t *testing.T) {
 	if r.header.Get(exchange.HeaderReportDigest) != wantDigest {
 		t.Errorf("digest %s, want %s", r.header.Get(exchange.HeaderReportDigest), wantDigest)
 	}
-	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 1000-2*exchange.Chunk, rlSeconds(t, got)) {
+	if got := r.header.Get("RateLimit"); got != fmt.Sprintf(`"pull";r=%d;t=%d`, 1000-2*exchange.ReportScanCost, rlSeconds(t, got)) {
 		t.Errorf("RateLimit %q after a report of two scans", got)
 	}
 	if n := st.read.Load(); n != int64(stored) {

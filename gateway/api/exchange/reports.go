@@ -39,10 +39,18 @@ func ReportSource(st store.Store) report.Source {
 	}
 }
 
+// ReportScanCost is what a report pays in class pull for each scan of up
+// to Chunk stored records it reads: a sixteenth of a stream's, because a
+// report only reads and counts them, where a stream decides, redacts,
+// signs and audits each (gateway/ARCHITECTURE.md, "Reports"). The
+// national authority's default pull burst of 2,000 then reads a register
+// of 32,000 licences and tracking events at once.
+const ReportScanCost = Chunk / 16
+
 // paidSource is src charged as it is read: paid records are paid for
 // already, and before the first record beyond them is counted, pay is
-// asked for the next scan of Chunk (total: the request's whole cost so
-// far), across every kind src is asked for. A refused charge ends the scan
+// asked for the next scan of Chunk (read: how many records the request has
+// then paid to read), across every kind src is asked for. A refused charge ends the scan
 // there, so a report is handed at most one record it has not paid for,
 // and counts none. A scan costs Chunk however few records it turns out to
 // hold, as a stream's does: the cost is known before the records are.
@@ -78,10 +86,10 @@ func ReportOptions(year int) (report.Options, error) {
 // tracking event, for the national authority (kind agency) and security
 // officers: a count over the whole register, never a pull of records.
 // Signed (typ ura-report+jws) and audited (action report_att) before it
-// is answered. Charged in class pull for the stored records it reads, as a
-// stream that read them would be (paidSource), the first scan before the
-// store is read: the gateway's work grows with the register, and so does
-// what the caller pays.
+// is answered. Charged in class pull for the stored records it reads, by
+// the scan as a stream is (paidSource, ReportScanCost), the first scan
+// before the store is read: the gateway's work grows with the register,
+// and so does what the caller pays.
 func (h *Handlers) ATTReport(c *gin.Context) error {
 	if err := h.Ready(c); err != nil {
 		return err
@@ -100,7 +108,7 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 	if err != nil {
 		return fmt.Errorf("report: reporting state: %w", err)
 	}
-	pay := func(total int) error { return h.kit.ChargeMore(c, ratelimit.ClassPull, total) }
+	pay := func(read int) error { return h.kit.ChargeMore(c, ratelimit.ClassPull, read/Chunk*ReportScanCost) }
 	if err := pay(Chunk); err != nil {
 		return err
 	}
