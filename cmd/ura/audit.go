@@ -37,7 +37,7 @@ func addAudit(ctx context.Context, cfg *config.Config, logger *slog.Logger, vc *
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	chain, err := audit.FromConfig(ctx, cfg.Audit, cfg.Path, deps.Signer, witness, logger)
+	chain, err := audit.FromConfig(ctx, cfg.Audit, cfg.Path, deps.Signer, witness, logger, deps.Tracer.QueryTracer())
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -169,7 +169,7 @@ func (s *auditSource) open(ctx context.Context) (audit.Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, indentErrors("invalid configuration "+s.config, err)
 	}
-	return audit.OpenStore(ctx, cfg.Audit, cfg.Path, true, logger)
+	return audit.OpenStore(ctx, cfg.Audit, cfg.Path, true, logger, nil)
 }
 
 func (s *auditSource) name() string {

@@ -9,17 +9,20 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // OpenStore opens the configured store; resolve maps config-relative paths.
-func OpenStore(ctx context.Context, ac config.Audit, resolve func(string) string, readOnly bool, logger *slog.Logger) (Store, error) {
+// tracer traces a PostgreSQL store's queries (nil: none).
+func OpenStore(ctx context.Context, ac config.Audit, resolve func(string) string, readOnly bool, logger *slog.Logger, tracer pgx.QueryTracer) (Store, error) {
 	switch ac.Driver {
 	case "file":
 		return OpenFileStore(resolve(ac.Dir), FileOptions{SegmentBytes: ac.SegmentBytes, ReadOnly: readOnly, Logger: logger})
 	case "postgres":
-		return OpenPostgres(ctx, ac.DSN, PostgresOptions{Schema: ac.Schema, ReadOnly: readOnly, Logger: logger})
+		return OpenPostgres(ctx, ac.DSN, PostgresOptions{Schema: ac.Schema, ReadOnly: readOnly, Logger: logger, Tracer: tracer})
 	default:
 		return nil, fmt.Errorf("audit: unknown driver %q", ac.Driver)
 	}
@@ -28,10 +31,11 @@ func OpenStore(ctx context.Context, ac config.Audit, resolve func(string) string
 // FromConfig opens the configured store, forwarder and chain for a gateway.
 // signer may be nil (no checkpoints; a warning is logged). witness, when
 // not nil, is where audit.checkpoint.vault_kv keeps the latest checkpoint
-// (NewVaultKV); the log is compared with it before it opens.
-func FromConfig(ctx context.Context, ac config.Audit, resolve func(string) string, signer sign.Signer, witness Witness, logger *slog.Logger) (*Chain, error) {
+// (NewVaultKV); the log is compared with it before it opens. tracer traces
+// a PostgreSQL store's queries (nil: none).
+func FromConfig(ctx context.Context, ac config.Audit, resolve func(string) string, signer sign.Signer, witness Witness, logger *slog.Logger, tracer pgx.QueryTracer) (*Chain, error) {
 	logger = logger.With("component", "audit")
-	st, err := OpenStore(ctx, ac, resolve, false, logger)
+	st, err := OpenStore(ctx, ac, resolve, false, logger, tracer)
 	if err != nil {
 		return nil, err
 	}

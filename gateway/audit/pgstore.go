@@ -25,6 +25,9 @@ type PostgresOptions struct {
 	// open (default 10000); `ura audit verify` checks them all.
 	VerifyTail int64
 	Logger     *slog.Logger
+	// Tracer traces queries (tracing.Tracer.QueryTracer): a search or
+	// export under a request's span shows its statements; nil: none.
+	Tracer pgx.QueryTracer
 }
 
 // PGStore keeps the log in PostgreSQL: one row per event with the canonical
@@ -93,6 +96,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts PostgresOptions) (*PGSto
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 	}
+	cfg.ConnConfig.Tracer = opts.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("audit postgres: %w", err)

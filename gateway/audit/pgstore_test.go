@@ -200,3 +200,53 @@ func BenchmarkPostgresWriters(b *testing.B) {
 		})
 	}
 }
+
+// queryMarker marks the context of the queries a test asks for.
+type queryMarker struct{}
+
+// seenQueries is a pgx.QueryTracer that keeps the statements of the
+// queries started under a marked context.
+type seenQueries struct {
+	mu   sync.Mutex
+	sqls []string
+}
+
+func (q *seenQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if ctx.Value(queryMarker{}) != nil {
+		q.mu.Lock()
+		q.sqls = append(q.sqls, d.SQL)
+		q.mu.Unlock()
+	}
+	return ctx
+}
+
+func (*seenQueries) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestPostgresQueriesTraced: the audit store's queries go through the
+// tracer it was opened with, under the context of whoever asked, as the
+// record store's do (a search under a request's span shows them).
+func TestPostgresQueriesTraced(t *testing.T) {
+	dsn, schema := pgSchema(t)
+	seen := &seenQueries{}
+	st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema, Tracer: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.Open(context.Background(), audit.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Append(context.Background(), audittest.Events(3, t0)...); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), queryMarker{}, true)
+	if _, err := st.Get(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if len(seen.sqls) == 0 || !strings.Contains(strings.Join(seen.sqls, "\n"), "ura_audit_events") {
+		t.Fatalf("queries traced under the asker's context: %q", seen.sqls)
+	}
+}
