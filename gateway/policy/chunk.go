@@ -151,27 +151,19 @@ func probeQuery(rules []string) string {
 // probe evaluates the probe query of one question: its value in Rego's
 // syntax, one text per value. Any failure is reported, not logged: the
 // question is then decided by itself, where a failure is logged once.
-func (e *OPA) probe(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, now time.Time) (_ string, ok bool) {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			ok = false
+func (e *OPA) probe(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, now time.Time) (text string, ok bool) {
+	// A panic leaves ok false.
+	e.guarded(ctx, func(ctx context.Context, cancel topdown.Cancel) {
+		rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()),
+			rego.EvalGenerateJSON(keepAST), rego.EvalTime(now))
+		if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
+			return
 		}
-	}()
-	cancelEval := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancelEval.Cancel)
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancelEval), rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepAST), rego.EvalTime(now))
-	stop()
-	if err != nil || len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return "", false
-	}
-	v, isValue := rs[0].Expressions[0].Value.(ast.Value)
-	if !isValue {
-		return "", false
-	}
-	return v.String(), true
+		if v, isValue := rs[0].Expressions[0].Value.(ast.Value); isValue {
+			text, ok = v.String(), true
+		}
+	})
+	return text, ok
 }
 
 // sharedCopy is d under a new decision ID, its lists copied so that no two

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ura-gateway/ura/adapters/store"
@@ -164,6 +166,56 @@ func TestFailClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuarded: the guard of every evaluation cuts it off at the engine's
+// deadline or the caller's cancellation, through the topdown cancel OPA
+// polls, and hands back a panic rather than let it take the gateway down.
+func TestGuarded(t *testing.T) {
+	waitCancelled := func(c topdown.Cancel) {
+		for !c.Cancelled() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Run("deadline", func(t *testing.T) {
+		e := &OPA{timeout: time.Millisecond}
+		var err error
+		if p := e.guarded(context.Background(), func(ctx context.Context, c topdown.Cancel) {
+			waitCancelled(c)
+			err = ctx.Err()
+		}); p != nil {
+			t.Fatalf("panicked = %v", p)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("ctx.Err() = %v, want the deadline", err)
+		}
+	})
+	t.Run("caller cancels", func(t *testing.T) {
+		e := &OPA{timeout: time.Hour}
+		ctx, cancel := context.WithCancel(context.Background())
+		var err error
+		e.guarded(ctx, func(ctx context.Context, c topdown.Cancel) {
+			cancel()
+			waitCancelled(c)
+			err = ctx.Err()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("ctx.Err() = %v, want cancelled", err)
+		}
+	})
+	t.Run("panic", func(t *testing.T) {
+		e := &OPA{timeout: time.Hour}
+		if p := e.guarded(context.Background(), func(context.Context, topdown.Cancel) { panic("boom") }); p != "boom" {
+			t.Errorf("panicked = %v, want boom", p)
+		}
+	})
+	t.Run("returns", func(t *testing.T) {
+		e := &OPA{timeout: time.Hour}
+		var cancelled bool
+		if p := e.guarded(context.Background(), func(_ context.Context, c topdown.Cancel) { cancelled = c.Cancelled() }); p != nil || cancelled {
+			t.Errorf("panicked = %v, cancelled = %v: want neither", p, cancelled)
+		}
+	})
 }
 
 // TestFailClosedInputs: a question that cannot be put is a deny too.

@@ -309,33 +309,31 @@ func (e *OPA) eval(ctx context.Context, c *compiled, input ast.Value, now time.T
 // the questions of a push chunk that agree on it may share one
 // (gateway/ARCHITECTURE.md, "Deciding pushes a chunk at a time").
 func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, now time.Time, d Decision) (v any, _ Decision, failed bool) {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			e.log.Error("policy evaluation panicked", "decision_id", d.ID, "panic", fmt.Sprint(p))
-			v, d, failed = nil, deny(d, ReasonError, "the policy failed while deciding"), true
+	var (
+		rs          rego.ResultSet
+		err, ctxErr error
+	)
+	if p := e.guarded(ctx, func(ctx context.Context, cancel topdown.Cancel) {
+		// Its metrics are not collected, and the decision is handed back
+		// as the AST OPA computed: parseResult reads it without a round
+		// trip through map[string]any.
+		opts := []rego.EvalOption{
+			rego.EvalParsedInput(input),
+			rego.EvalExternalCancel(cancel),
+			rego.EvalMetrics(metrics.NoOp()),
+			rego.EvalGenerateJSON(keepAST),
 		}
-	}()
-	// The evaluation is cancelled from a callback on ctx rather than the
-	// goroutine OPA would start per query, its metrics are not collected, and
-	// the decision is handed back as the AST OPA computed: parseResult reads
-	// it without a round trip through map[string]any.
-	cancelEval := topdown.NewCancel()
-	stop := context.AfterFunc(ctx, cancelEval.Cancel)
-	opts := []rego.EvalOption{
-		rego.EvalParsedInput(input),
-		rego.EvalExternalCancel(cancelEval),
-		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepAST),
+		if !now.IsZero() {
+			opts = append(opts, rego.EvalTime(now))
+		}
+		rs, err = q.Eval(ctx, opts...)
+		ctxErr = ctx.Err()
+	}); p != nil {
+		e.log.Error("policy evaluation panicked", "decision_id", d.ID, "panic", fmt.Sprint(p))
+		return nil, deny(d, ReasonError, "the policy failed while deciding"), true
 	}
-	if !now.IsZero() {
-		opts = append(opts, rego.EvalTime(now))
-	}
-	rs, err := q.Eval(ctx, opts...)
-	stop()
 	switch {
-	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case err != nil && errors.Is(ctxErr, context.DeadlineExceeded):
 		return nil, deny(d, ReasonTimeout, fmt.Sprintf("the policy did not decide within %s", e.timeout)), true
 	case err != nil:
 		// The error text can quote input values; the log gets its code and
@@ -348,7 +346,7 @@ func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value
 				attrs = append(attrs, "location", te.Location.String())
 			}
 		}
-		if ctx.Err() != nil {
+		if ctxErr != nil {
 			attrs = append(attrs, "cancelled", true)
 		}
 		e.log.Warn("policy evaluation error", attrs...)
@@ -357,6 +355,21 @@ func (e *OPA) run(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value
 		return nil, deny(d, ReasonUndefined, "the policy gave no decision for this record"), true
 	}
 	return rs[0].Expressions[0].Value, d, false
+}
+
+// guarded calls eval under the engine's deadline, with a topdown cancel
+// that the deadline (or the caller's cancellation) fires from a callback on
+// ctx rather than from the goroutine OPA would start per query. A panic in
+// eval is recovered and handed back; what it means is the caller's to say.
+func (e *OPA) guarded(ctx context.Context, eval func(ctx context.Context, cancel topdown.Cancel)) (panicked any) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	defer func() { panicked = recover() }()
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
+	eval(ctx, c)
+	return nil
 }
 
 // decided fills d from the policy's result v, for either engine. failed

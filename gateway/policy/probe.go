@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // probeMemoSize bounds the residuals a revision keeps: one per distinct
@@ -109,13 +110,15 @@ func (e *OPA) residualFor(ctx context.Context, pr *probeResiduals, memoKey []byt
 // from the input, so that nothing of it is kept); nil when any probe
 // fails or leaves a residual not made of idTests.
 func (e *OPA) partialProbes(ctx context.Context, pr *probeResiduals, in Input, regs map[string]any, now string) (out *residual) {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			out = nil
-		}
-	}()
+	// A panic leaves out nil.
+	e.guarded(ctx, func(ctx context.Context, cancel topdown.Cancel) {
+		out = partialResidual(ctx, cancel, pr, in, regs, now)
+	})
+	return out
+}
+
+// partialResidual is the work of partialProbes, within its guard.
+func partialResidual(ctx context.Context, cancel topdown.Cancel, pr *probeResiduals, in Input, regs map[string]any, now string) *residual {
 	rec := make(map[string]any, len(in.Record.Doc))
 	for k, v := range in.Record.Doc {
 		if k != "id" {
@@ -131,7 +134,7 @@ func (e *OPA) partialProbes(ctx context.Context, pr *probeResiduals, in Input, r
 	r := make(residual, len(pr.queries))
 	for i, q := range pr.queries {
 		pqs, err := q.Partial(ctx, rego.EvalParsedInput(input), rego.EvalParsedUnknowns(idUnknown),
-			rego.EvalMetrics(metrics.NoOp()), rego.EvalTime(in.Now))
+			rego.EvalExternalCancel(cancel), rego.EvalMetrics(metrics.NoOp()), rego.EvalTime(in.Now))
 		if err != nil || len(pqs.Support) > 0 {
 			return nil
 		}

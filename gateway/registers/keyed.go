@@ -229,17 +229,24 @@ func compactRefs(v []KeyRef) []KeyRef {
 
 // AddKeyed puts one stored entry on the snapshot.
 func (s *Snapshot) AddKeyed(register, key, recordID string, v KeyedValue) {
-	reg := s.Keyed[register]
-	if reg == nil {
-		reg = map[string]map[string]KeyedValue{}
-		s.Keyed[register] = reg
-	}
+	reg := s.keyedRegister(register)
 	list := reg[key]
 	if list == nil {
 		list = map[string]KeyedValue{}
 		reg[key] = list
 	}
 	list[recordID] = v
+}
+
+// keyedRegister is the keys of register the snapshot holds, made empty
+// first when it holds none.
+func (s *Snapshot) keyedRegister(register string) map[string]map[string]KeyedValue {
+	reg := s.Keyed[register]
+	if reg == nil {
+		reg = map[string]map[string]KeyedValue{}
+		s.Keyed[register] = reg
+	}
+	return reg
 }
 
 // markRead records that a store read covered key of register, whether or

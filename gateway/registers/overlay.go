@@ -134,12 +134,7 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 				}
 				// Shared, not copied: Apply replaces a list rather
 				// than change it (applyKeyed).
-				reg := out.Keyed[k.Name]
-				if reg == nil {
-					reg = map[string]map[string]KeyedValue{}
-					out.Keyed[k.Name] = reg
-				}
-				reg[key] = list
+				out.keyedRegister(k.Name)[key] = list
 			}
 		}
 		add(lookups[i])
@@ -189,11 +184,7 @@ func (o *Overlay) applyKeyed(rec *records.Record) {
 		owned = make([]KeyRef, 0, len(rows))
 	}
 	for _, r := range rows {
-		keys := o.s.Keyed[r.Register]
-		if keys == nil {
-			keys = map[string]map[string]KeyedValue{}
-			o.s.Keyed[r.Register] = keys
-		}
+		keys := o.s.keyedRegister(r.Register)
 		list := maps.Clone(keys[r.Key])
 		if list == nil {
 			list = make(map[string]KeyedValue, 1)
