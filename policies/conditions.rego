@@ -95,14 +95,23 @@ licence_ia_fault contains [id, sprintf("covers %v %v items, not the %v licensed"
 	not object.get(ia.items, cat, 0) >= licence_goods[cat]
 }
 
-licence_ia_faulty(id) if {
-	some fault in licence_ia_fault
-	fault[0] == id
+# An entry fits when licence_ia_fault finds nothing in it. Asked of the
+# entry itself, without the fault set, whose messages only a refusal needs:
+# each test is the body of one licence_ia_fault rule, with what the rule's
+# message needs to be defined.
+licence_ia_faulty(ia) if ia.destination != input.record.licence.destination
+
+licence_ia_faulty(ia) if not in_force_on(ia, time.now_ns())
+
+licence_ia_faulty(ia) if {
+	some cat in licence_salw
+	not object.get(ia.items, cat, 0) >= licence_goods[cat]
+	_ := object.get(ia.items, cat, 0)
 }
 
 licence_ia_fits if {
-	some id, _ in licence_ia_entries
-	not licence_ia_faulty(id)
+	some ia in licence_ia_entries
+	not licence_ia_faulty(ia)
 }
 
 licence_condition_refusals contains reason("import_authorisation_invalid", msg) if {
