@@ -51,9 +51,11 @@ licence_goods := {cat: q |
 	q := sum([it.quantity | some it in input.record.licence.items; it.ml_category == cat])
 }
 
+# salw_category and euc_category written out, here and in needs_euc: a
+# function call per category costs more than the test inside it.
 licence_salw contains cat if {
 	some cat, _ in licence_goods
-	salw_category(cat)
+	cat in data.ura_data.conditions.salw.categories
 }
 
 needs_transfer_authorisations if {
@@ -139,7 +141,7 @@ licence_condition_refusals contains reason("transit_authorisation_missing", msg)
 # End-user certificate, named by its record id.
 needs_euc if {
 	some cat, _ in licence_goods
-	euc_category(cat)
+	cat in data.ura_data.conditions.end_user_certificate.categories
 }
 
 licence_euc := input.registers.end_user_certificates[input.record.licence.end_user_certificate_id][input.record.licence.end_user_certificate_id]
