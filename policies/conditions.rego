@@ -288,14 +288,23 @@ export_ia_fault contains [id, sprintf("covers %v %v items; %v already exported, 
 	not object.get(ia.items, export_category, 0) >= already_exported + export_quantity
 }
 
-export_ia_faulty(id) if {
-	some fault in export_ia_fault
-	fault[0] == id
+# As licence_ia_faulty: each test is the body of one export_ia_fault rule,
+# with what that rule's message needs to be defined.
+export_ia_faulty(ia) if ia.destination != input.record.event.to
+
+export_ia_faulty(ia) if {
+	not in_force_on(ia, declared_on)
+	_ := substring(input.record.event.at, 0, 10)
+}
+
+export_ia_faulty(ia) if {
+	not object.get(ia.items, export_category, 0) >= already_exported + export_quantity
+	_ := [object.get(ia.items, export_category, 0), export_category, already_exported, export_quantity]
 }
 
 export_ia_fits if {
-	some id, _ in export_ia_entries
-	not export_ia_faulty(id)
+	some ia in export_ia_entries
+	not export_ia_faulty(ia)
 }
 
 export_refusals contains reason("import_authorisation_invalid", msg) if {
