@@ -91,7 +91,7 @@ exit_declarations contains e if {
 
 exit_declared if some _ in exit_declarations
 
-exit_licence_matches(e) if not input.record.event.licence_id
+exit_licence_matches(_) if not input.record.event.licence_id
 
 exit_licence_matches(e) if e.licence_id == input.record.event.licence_id
 
