@@ -111,7 +111,11 @@ grant_refusal_explained if {
 
 # The one reason an allowed record can carry, so the object is written out:
 # a call to reason() per record costs more than building it.
+#
+# redact has members on a pull only; the action, tested here too, is what
+# OPA's rule index keys on, so that no push evaluates this rule.
 notes contains {"code": "redacted", "message": msg} if {
+	input.action == "pull"
 	count(redact) > 0
 	msg := sprintf("%d field(s) withheld from a %s member: %s", [count(redact), input.caller.kind, concat(", ", sort(redact))])
 }
