@@ -317,3 +317,17 @@ test_licence_ia_faulty_names_the_entries_licence_ia_fault_names if {
 	faulty == faults
 	faulty == {"destination", "expired", "short", "other_category", "no_dates"}
 }
+
+# The same of export_ia_faulty and export_ia_fault, for a declaration and
+# for one without its date (which no entry's validity is then tested on).
+test_export_ia_faulty_names_the_entries_export_ia_fault_names if {
+	variants := object.union(ia_variants, {"short": object.union(import_authorisation_register, {"items": {"ML1": 350}})})
+	regs := with_regs([{"op": "replace", "path": "/import_authorisations/CZ-IA-2026-0001", "value": variants}])
+	every event in [export_event, json.patch(export_event, [{"op": "remove", "path": "/event/at"}])] {
+		q := {"caller": dpd, "action": "push", "record": event, "previous": null, "registers": regs}
+		faulty := {id | some id, ia in variants; data.ura.export_ia_faulty(ia)} with input as q with time.now_ns as now
+		faults := {f[0] | some f in data.ura.export_ia_fault} with input as q with time.now_ns as now
+		faulty == faults
+		count(faulty) >= 3
+	}
+}
