@@ -48,7 +48,7 @@ broker_faults(broker, _, _, on) := {reason("broker_not_registered", msg)} if {
 	msg := sprintf("the broker %v (%v) is on no register of brokers in force", [display_name(broker), object.get(broker, "entity_id", "?")])
 }
 
-broker_faults(broker, goods, destination, on) := {reason("brokering_licence_missing", msg)} if {
+broker_faults(broker, _, _, on) := {reason("brokering_licence_missing", msg)} if {
 	broker_registered(broker, on)
 	not brokering_licence_in_force(broker, on)
 	msg := sprintf("the broker %v holds no brokering licence %v in force", [display_name(broker), object.get(broker, "brokering_licence_id", "(none)")])

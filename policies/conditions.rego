@@ -51,9 +51,11 @@ licence_goods := {cat: q |
 	q := sum([it.quantity | some it in input.record.licence.items; it.ml_category == cat])
 }
 
+# salw_category and euc_category written out, here and in needs_euc: a
+# function call per category costs more than the test inside it.
 licence_salw contains cat if {
 	some cat, _ in licence_goods
-	salw_category(cat)
+	cat in data.ura_data.conditions.salw.categories
 }
 
 needs_transfer_authorisations if {
@@ -95,14 +97,23 @@ licence_ia_fault contains [id, sprintf("covers %v %v items, not the %v licensed"
 	not object.get(ia.items, cat, 0) >= licence_goods[cat]
 }
 
-licence_ia_faulty(id) if {
-	some fault in licence_ia_fault
-	fault[0] == id
+# An entry fits when licence_ia_fault finds nothing in it. Asked of the
+# entry itself, without the fault set, whose messages only a refusal needs:
+# each test is the body of one licence_ia_fault rule, with what the rule's
+# message needs to be defined.
+licence_ia_faulty(ia) if ia.destination != input.record.licence.destination
+
+licence_ia_faulty(ia) if not in_force_on(ia, time.now_ns())
+
+licence_ia_faulty(ia) if {
+	some cat in licence_salw
+	not object.get(ia.items, cat, 0) >= licence_goods[cat]
+	_ := object.get(ia.items, cat, 0)
 }
 
 licence_ia_fits if {
-	some id, _ in licence_ia_entries
-	not licence_ia_faulty(id)
+	some ia in licence_ia_entries
+	not licence_ia_faulty(ia)
 }
 
 licence_condition_refusals contains reason("import_authorisation_invalid", msg) if {
@@ -130,7 +141,7 @@ licence_condition_refusals contains reason("transit_authorisation_missing", msg)
 # End-user certificate, named by its record id.
 needs_euc if {
 	some cat, _ in licence_goods
-	euc_category(cat)
+	cat in data.ura_data.conditions.end_user_certificate.categories
 }
 
 licence_euc := input.registers.end_user_certificates[input.record.licence.end_user_certificate_id][input.record.licence.end_user_certificate_id]
@@ -277,14 +288,23 @@ export_ia_fault contains [id, sprintf("covers %v %v items; %v already exported, 
 	not object.get(ia.items, export_category, 0) >= already_exported + export_quantity
 }
 
-export_ia_faulty(id) if {
-	some fault in export_ia_fault
-	fault[0] == id
+# As licence_ia_faulty: each test is the body of one export_ia_fault rule,
+# with what that rule's message needs to be defined.
+export_ia_faulty(ia) if ia.destination != input.record.event.to
+
+export_ia_faulty(ia) if {
+	not in_force_on(ia, declared_on)
+	_ := substring(input.record.event.at, 0, 10)
+}
+
+export_ia_faulty(ia) if {
+	not object.get(ia.items, export_category, 0) >= already_exported + export_quantity
+	_ := [object.get(ia.items, export_category, 0), export_category, already_exported, export_quantity]
 }
 
 export_ia_fits if {
-	some id, _ in export_ia_entries
-	not export_ia_faulty(id)
+	some ia in export_ia_entries
+	not export_ia_faulty(ia)
 }
 
 export_refusals contains reason("import_authorisation_invalid", msg) if {

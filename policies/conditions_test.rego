@@ -294,3 +294,40 @@ test_declaration_against_unknown_licence_only_unknown if {
 	d := decide(dpd, "push", other)
 	codes(d) == {"licence_unknown"}
 }
+
+# licence_ia_fits asks each entry through licence_ia_faulty, not through the
+# fault set that the refusal's message lists: the two must name the same
+# entries, whatever an entry lacks or gets wrong.
+ia_variants := {
+	"fits": import_authorisation_register,
+	"destination": object.union(import_authorisation_register, {"destination": "SRB"}),
+	"expired": object.union(import_authorisation_register, {"valid_until": "2026-06-01"}),
+	"short": object.union(import_authorisation_register, {"items": {"ML1": 499}}),
+	"other_category": object.union(object.remove(import_authorisation_register, ["items"]), {"items": {"ML2": 500}}),
+	"no_items": object.remove(import_authorisation_register, ["items"]),
+	"no_destination": object.remove(import_authorisation_register, ["destination"]),
+	"no_dates": object.remove(import_authorisation_register, ["valid_from", "valid_until"]),
+}
+
+test_licence_ia_faulty_names_the_entries_licence_ia_fault_names if {
+	regs := with_regs([{"op": "replace", "path": "/import_authorisations/CZ-IA-2026-0001", "value": ia_variants}])
+	q := {"caller": aim, "action": "push", "record": licence, "previous": null, "registers": regs}
+	faulty := {id | some id, ia in ia_variants; data.ura.licence_ia_faulty(ia)} with input as q with time.now_ns as now
+	faults := {f[0] | some f in data.ura.licence_ia_fault} with input as q with time.now_ns as now
+	faulty == faults
+	faulty == {"destination", "expired", "short", "other_category", "no_dates"}
+}
+
+# The same of export_ia_faulty and export_ia_fault, for a declaration and
+# for one without its date (which no entry's validity is then tested on).
+test_export_ia_faulty_names_the_entries_export_ia_fault_names if {
+	variants := object.union(ia_variants, {"short": object.union(import_authorisation_register, {"items": {"ML1": 350}})})
+	regs := with_regs([{"op": "replace", "path": "/import_authorisations/CZ-IA-2026-0001", "value": variants}])
+	every event in [export_event, json.patch(export_event, [{"op": "remove", "path": "/event/at"}])] {
+		q := {"caller": dpd, "action": "push", "record": event, "previous": null, "registers": regs}
+		faulty := {id | some id, ia in variants; data.ura.export_ia_faulty(ia)} with input as q with time.now_ns as now
+		faults := {f[0] | some f in data.ura.export_ia_fault} with input as q with time.now_ns as now
+		faulty == faults
+		count(faulty) >= 3
+	}
+}

@@ -63,8 +63,13 @@ decision := {"allow": false, "redact": [], "redactions": [], "reasons": [id_outs
 
 # An allowed record's decision; `translations` only when the delivered
 # label is translated (label.rego), so that a decision on a record in the
-# recipient's own policy is what it always was.
-allowed(removed, reasons) := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": reasons} if {
+# recipient's own policy is what it always was. A record with nothing
+# removed, every push, is written out first: no redactions() call for an
+# empty list.
+allowed(removed, reasons) := {"allow": true, "redact": [], "redactions": [], "reasons": reasons} if {
+	count(removed) == 0
+	count(translations) == 0
+} else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": reasons} if {
 	count(translations) == 0
 } else := {"allow": true, "redact": removed, "redactions": redactions(removed), "reasons": reasons, "translations": translations}
 
@@ -111,7 +116,11 @@ grant_refusal_explained if {
 
 # The one reason an allowed record can carry, so the object is written out:
 # a call to reason() per record costs more than building it.
+#
+# redact has members on a pull only; the action, tested here too, is what
+# OPA's rule index keys on, so that no push evaluates this rule.
 notes contains {"code": "redacted", "message": msg} if {
+	input.action == "pull"
 	count(redact) > 0
 	msg := sprintf("%d field(s) withheld from a %s member: %s", [count(redact), input.caller.kind, concat(", ", sort(redact))])
 }

@@ -88,7 +88,10 @@ recipient_level := lvl if {
 	nato == record_nato_level
 }
 
+# translated asks input.action == "pull" too; written here as well, it is
+# what OPA's rule index keys on, so that no push evaluates this rule.
 deny contains reason("marking_unmapped", msg) if {
+	input.action == "pull"
 	registered
 	translated
 	recipient_policy != "NATO"
@@ -99,7 +102,10 @@ deny contains reason("marking_unmapped", msg) if {
 
 default translations := []
 
-translations := array.concat([to_nato_step], from_nato_steps) if translated
+translations := array.concat([to_nato_step], from_nato_steps) if {
+	input.action == "pull"
+	translated
+}
 
 to_nato_step := {
 	"from": {"policy_id": record_policy, "classification": input.record.label.classification},

@@ -20,7 +20,7 @@ push_authority_covers if {
 # A peer gateway has no push authority of its own: it relays what
 # data.ura_data.relay_kinds lists (relay.rego).
 push_authority_covers if {
-	relaying
+	input.caller.kind == "gateway"
 	relay_kind_permitted
 }
 
@@ -103,7 +103,7 @@ previous_owned_by_pusher if {
 }
 
 previous_owned_by_pusher if {
-	relaying
+	input.caller.kind == "gateway"
 	input.previous.label.originator == input.record.label.originator
 }
 

@@ -46,7 +46,12 @@ denial_screened if {
 	originator_in_own_instance
 }
 
+# The three rules below also test, in their own bodies, the action and the
+# kind that screened_licence asks: those equalities are what OPA's rule
+# index keys on, so that no other record evaluates the rules at all.
 deny contains reason("consultation_required", msg) if {
+	input.action == "push"
+	input.record.kind == "licence"
 	registered
 
 	# The candidates first: a licence with none, most of them, is done
@@ -102,6 +107,7 @@ consulted(denial_id) if {
 # transliteration away.
 deny contains reason("excluded_entity_match", msg) if {
 	input.action == "push"
+	input.record.kind == "licence"
 	registered
 	some m in input.registers.screening.excluded
 	screened_licence
@@ -115,6 +121,7 @@ deny contains reason("excluded_entity_match", msg) if {
 # The consolidated sanctions list (UN Security Council).
 deny contains reason("sanctions_match", msg) if {
 	input.action == "push"
+	input.record.kind == "licence"
 	registered
 	some m in input.registers.screening.sanctions
 	screened_licence
