@@ -23,10 +23,10 @@ import (
 // reads: beyond it the agency is answered 422. AgencyDeliveriesCost is
 // what the agency pays for every listing, in class pull, before the
 // register is read: the largest read the bound allows, at a report's price
-// per scan of Chunk (ReportScanCost), 125 scans. It is the agency's
-// default pull burst, so a listing needs the agency's pull quota whole.
+// per scan of Chunk (ReportScanCost), 64 scans: 1,024, so a listing
+// needs half the agency's default pull burst of 2,000.
 const (
-	AgencyDeliveriesMax  = 125 * Chunk
+	AgencyDeliveriesMax  = 64 * Chunk
 	AgencyDeliveriesCost = AgencyDeliveriesMax / Chunk * ReportScanCost
 )
 
