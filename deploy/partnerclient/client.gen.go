@@ -4810,7 +4810,7 @@ type ClientInterface interface {
 
 	// UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
 	//
-	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class pull before the register is read: the agency 1024 whatever the register holds, for a read of at most 16,384 entries (a larger register is a 422), since the register holds declarations it may not pull; a security officer, listed every entry, 16 per scan of 256 entries read (each next scan before its entries are used); 429 when the caller cannot pay. Audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
 	//
 	// Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
 	UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4939,7 +4939,7 @@ type ClientInterface interface {
 
 	// ReviewsDue Records due for review
 	//
-	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class pull for the records it reads, 16 per scan of 256 (an institution reads only the records it originated, an officer every one; the first scan before the store is read, each next one before its records are used; 429 when the caller cannot pay); audited as one event (action reviews_due) with the number listed.
 	//
 	// Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
 	ReviewsDue(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4953,7 +4953,7 @@ type ClientInterface interface {
 
 	// OpenTraces Trace requests waiting for an answer
 	//
-	// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action traces_open) with the number listed.
+	// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). A request or an answer the caller may not pull is as if not stored: such a request is not listed, such an answer closes nothing. Charged in rate-limit class pull for the tracking events it reads, 16 per scan of 256 stored tracking events, the scans a stream of that kind makes for the caller (the first before the store is read, each next one before its events are used; 429 when the caller cannot pay); audited as one event (action traces_open) with the number listed.
 	//
 	// Corresponds with GET /v1/traces/open (the `OpenTraces` operationId).
 	OpenTraces(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5160,7 +5160,7 @@ func (c *Client) AuditSummary(ctx context.Context, params *AuditSummaryParams, r
 
 // UnconfirmedDeliveries Exports whose delivery the importing state has not confirmed
 //
-// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class pull before the register is read: the agency 1024 whatever the register holds, for a read of at most 16,384 entries (a larger register is a 422), since the register holds declarations it may not pull; a security officer, listed every entry, 16 per scan of 256 entries read (each next scan before its entries are used); 429 when the caller cannot pay. Audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
 //
 // Corresponds with GET /v1/deliveries/unconfirmed (the `UnconfirmedDeliveries` operationId).
 func (c *Client) UnconfirmedDeliveries(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5459,7 +5459,7 @@ func (c *Client) AttReport(ctx context.Context, params *AttReportParams, reqEdit
 
 // ReviewsDue Records due for review
 //
-// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class pull for the records it reads, 16 per scan of 256 (an institution reads only the records it originated, an officer every one; the first scan before the store is read, each next one before its records are used; 429 when the caller cannot pay); audited as one event (action reviews_due) with the number listed.
 //
 // Corresponds with GET /v1/reviews (the `ReviewsDue` operationId).
 func (c *Client) ReviewsDue(ctx context.Context, params *ReviewsDueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5493,7 +5493,7 @@ func (c *Client) GetSchema(ctx context.Context, kind GetSchemaParamsKind, params
 
 // OpenTraces Trace requests waiting for an answer
 //
-// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action traces_open) with the number listed.
+// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). A request or an answer the caller may not pull is as if not stored: such a request is not listed, such an answer closes nothing. Charged in rate-limit class pull for the tracking events it reads, 16 per scan of 256 stored tracking events, the scans a stream of that kind makes for the caller (the first before the store is read, each next one before its events are used; 429 when the caller cannot pay); audited as one event (action traces_open) with the number listed.
 //
 // Corresponds with GET /v1/traces/open (the `OpenTraces` operationId).
 func (c *Client) OpenTraces(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7031,7 +7031,7 @@ type ClientWithResponsesInterface interface {
 
 	// UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
 	//
-	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+	// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class pull before the register is read: the agency 1024 whatever the register holds, for a read of at most 16,384 entries (a larger register is a 422), since the register holds declarations it may not pull; a security officer, listed every entry, 16 per scan of 256 entries read (each next scan before its entries are used); 429 when the caller cannot pay. Audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7182,7 +7182,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReviewsDueWithResponse Records due for review
 	//
-	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+	// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class pull for the records it reads, 16 per scan of 256 (an institution reads only the records it originated, an officer every one; the first scan before the store is read, each next one before its records are used; 429 when the caller cannot pay); audited as one event (action reviews_due) with the number listed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7200,7 +7200,7 @@ type ClientWithResponsesInterface interface {
 
 	// OpenTracesWithResponse Trace requests waiting for an answer
 	//
-	// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action traces_open) with the number listed.
+	// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). A request or an answer the caller may not pull is as if not stored: such a request is not listed, such an answer closes nothing. Charged in rate-limit class pull for the tracking events it reads, 16 per scan of 256 stored tracking events, the scans a stream of that kind makes for the caller (the first before the store is read, each next one before its events are used; 429 when the caller cannot pay); audited as one event (action traces_open) with the number listed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9708,6 +9708,8 @@ type OpenTracesResponse struct {
 	ApplicationproblemJSON401 *Unauthenticated
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -9736,6 +9738,11 @@ func (r OpenTracesResponse) GetApplicationproblemJSON401() *Unauthenticated {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r OpenTracesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r OpenTracesResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -10026,7 +10033,7 @@ func (c *ClientWithResponses) AuditSummaryWithResponse(ctx context.Context, para
 
 // UnconfirmedDeliveriesWithResponse Exports whose delivery the importing state has not confirmed
 //
-// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class trace; audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
+// The export declarations (EXPORT_DECLARED) stored here longer than deliveries.confirm_within_days ago (default 90) that no DELIVERY_CONFIRMED with the same customs_declaration and the export's destination (event.to) closes, oldest first, with how long each has waited (UN Firearms Protocol art. 10(4); ATT art. 8(1)). For members of kind agency and auditor only (403 otherwise). The agency is listed only the declarations it could pull itself; a security officer every one. Each entry holds what the register of declarations holds, never the record. Takes no parameters. Charged in rate-limit class pull before the register is read: the agency 1024 whatever the register holds, for a read of at most 16,384 entries (a larger register is a 422), since the register holds declarations it may not pull; a security officer, listed every entry, 16 per scan of 256 entries read (each next scan before its entries are used); 429 when the caller cannot pay. Audited as one event (action deliveries_unconfirmed) with the number listed, and for the agency one decision per declaration.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10279,7 +10286,7 @@ func (c *ClientWithResponses) AttReportWithResponse(ctx context.Context, params 
 
 // ReviewsDueWithResponse Records due for review
 //
-// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action reviews_due) with the number listed.
+// The latest stored version of every record the caller originated whose label.review date is on or before due_before (default: today + 30 days, UTC), soonest first, overdue ones included: what its originator must review before the policy withholds the record from partners, liaison offices and peer gateways (reason review_overdue). A security officer (kind auditor) sees every originator's. For members of kind agency, ministry, customs and auditor only (403 otherwise). Charged in rate-limit class pull for the records it reads, 16 per scan of 256 (an institution reads only the records it originated, an officer every one; the first scan before the store is read, each next one before its records are used; 429 when the caller cannot pay); audited as one event (action reviews_due) with the number listed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10309,7 +10316,7 @@ func (c *ClientWithResponses) GetSchemaWithResponse(ctx context.Context, kind Ge
 
 // OpenTracesWithResponse Trace requests waiting for an answer
 //
-// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). Charged in rate-limit class trace; audited as one event (action traces_open) with the number listed.
+// The trace requests (TRACE_REQUEST) stored here that no TRACE_RESPONSE with the same event.trace.request_id answers yet, oldest first, with how long each has waited: the answering agency's work list. For members of kind agency and auditor only (403 otherwise). A request or an answer the caller may not pull is as if not stored: such a request is not listed, such an answer closes nothing. Charged in rate-limit class pull for the tracking events it reads, 16 per scan of 256 stored tracking events, the scans a stream of that kind makes for the caller (the first before the store is read, each next one before its events are used; 429 when the caller cannot pay); audited as one event (action traces_open) with the number listed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12766,6 +12773,13 @@ func ParseOpenTracesResponse(rsp *http.Response) (*OpenTracesResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited

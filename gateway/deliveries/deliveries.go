@@ -59,6 +59,12 @@ type Marking struct {
 // destination (event.to) is the export's: the policy takes one only from
 // that state's members and gateway.
 func List(ctx context.Context, scan Scan, now time.Time, within time.Duration) ([]Unconfirmed, error) {
+	return ListAtMost(ctx, scan, now, within, MaxEntries)
+}
+
+// ListAtMost is List reading at most limit register entries: one more is
+// ErrTooMany, before it is used.
+func ListAtMost(ctx context.Context, scan Scan, now time.Time, within time.Duration, limit int) ([]Unconfirmed, error) {
 	type export struct {
 		id string
 		d  registers.Declared
@@ -69,8 +75,8 @@ func List(ctx context.Context, scan Scan, now time.Time, within time.Duration) (
 		n         int
 	)
 	err := scan(ctx, registers.RegisterDeclarations, func(key, id string, raw json.RawMessage) error {
-		if n++; n > MaxEntries {
-			return fmt.Errorf("%w: more than %d entries", ErrTooMany, MaxEntries)
+		if n++; n > limit {
+			return fmt.Errorf("%w: more than %d entries", ErrTooMany, limit)
 		}
 		var d registers.Declared
 		if err := json.Unmarshal(raw, &d); err != nil {

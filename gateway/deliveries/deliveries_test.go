@@ -74,3 +74,34 @@ func TestListBounded(t *testing.T) {
 		t.Errorf("err = %v, want ErrTooMany", err)
 	}
 }
+
+// TestListAtMostStopsAtItsBound: one entry beyond the bound ends the read
+// there, before it is used, and the bound itself is read whole.
+func TestListAtMostStopsAtItsBound(t *testing.T) {
+	const limit = 10
+	read := 0
+	scan := func(_ context.Context, _ string, fn func(key, recordID string, value json.RawMessage) error) error {
+		for range 3 * limit {
+			read++
+			if err := fn("K", "ID", json.RawMessage(`{"type":"EXIT_CONFIRMED","at":"x"}`)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := ListAtMost(context.Background(), scan, time.Now(), Within(90), limit); !errors.Is(err, ErrTooMany) || read != limit+1 {
+		t.Errorf("err = %v after %d entries, want ErrTooMany after %d", err, read, limit+1)
+	}
+	read = 0
+	exact := func(ctx context.Context, r string, fn func(key, recordID string, value json.RawMessage) error) error {
+		return scan(ctx, r, func(k, id string, v json.RawMessage) error {
+			if read > limit {
+				return nil
+			}
+			return fn(k, id, v)
+		})
+	}
+	if _, err := ListAtMost(context.Background(), exact, time.Now(), Within(90), limit); err != nil {
+		t.Errorf("a register of exactly the bound: %v", err)
+	}
+}

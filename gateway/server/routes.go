@@ -55,16 +55,18 @@ func (s *Server) routes(a apis) *gin.Engine {
 	member.GET("/metrics", w(a.ops.RequireMetricsReader), gin.WrapH(s.metricsHandler()))
 	member.GET("/v1/whoami", a.ops.Whoami)
 	// Records (gateway/api/exchange): each data route pays its class's
-	// minimum before anything else.
+	// minimum before anything else. The work lists (open traces, reviews,
+	// unconfirmed deliveries) and the report read the register, and pay
+	// for it in class pull.
 	ex := a.exchange
 	member.POST("/v1/records", k.Charge(ratelimit.ClassPush), w(ex.Push))
 	member.GET("/v1/records", k.Charge(ratelimit.ClassPull), w(ex.Pull))
 	member.GET("/v1/records/:id", k.Charge(ratelimit.ClassPull), w(ex.Get))
 	member.GET("/v1/items/:country/:manufacturer/:serial/trace", k.Charge(ratelimit.ClassTrace), w(ex.Trace))
-	member.GET("/v1/traces/open", k.Charge(ratelimit.ClassTrace), w(ex.OpenTraces))
-	member.GET("/v1/reviews", k.Charge(ratelimit.ClassTrace), w(ex.Reviews))
+	member.GET("/v1/traces/open", k.Charge(ratelimit.ClassPull), w(ex.OpenTraces))
+	member.GET("/v1/reviews", k.Charge(ratelimit.ClassPull), w(ex.Reviews))
 	member.GET("/v1/reports/att", k.Charge(ratelimit.ClassPull), w(ex.ATTReport))
-	member.GET("/v1/deliveries/unconfirmed", k.Charge(ratelimit.ClassTrace), w(ex.UnconfirmedDeliveries))
+	member.GET("/v1/deliveries/unconfirmed", k.Charge(ratelimit.ClassPull), w(ex.UnconfirmedDeliveries))
 	member.POST("/v1/licences/usage", k.Charge(ratelimit.ClassPush), w(ex.Usage))
 	member.GET("/v1/licences/:id/usage", k.Charge(ratelimit.ClassPull), w(ex.LicenceUsage))
 	// What the gateway publishes about itself (gateway/api/ops).

@@ -1,6 +1,8 @@
 package exchange
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,19 +19,49 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
+// AgencyDeliveriesMax bounds the register entries the agency's listing
+// reads: beyond it the agency is answered 422. AgencyDeliveriesCost is
+// what the agency pays for every listing, in class pull, before the
+// register is read: the largest read the bound allows, at a report's price
+// per scan of Chunk (ReportScanCost), 64 scans: 1,024, so a listing
+// needs half the agency's default pull burst of 2,000.
+const (
+	AgencyDeliveriesMax  = 64 * Chunk
+	AgencyDeliveriesCost = AgencyDeliveriesMax / Chunk * ReportScanCost
+)
+
+// meteredScan is scan with every entry it reads paid for by meter first.
+func meteredScan(scan deliveries.Scan, meter *scanMeter) deliveries.Scan {
+	return func(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error {
+		return scan(ctx, register, func(key, recordID string, value json.RawMessage) error {
+			if err := meter.next(); err != nil {
+				return err
+			}
+			return fn(key, recordID, value)
+		})
+	}
+}
+
 // UnconfirmedDeliveries is GET /v1/deliveries/unconfirmed: the exports
 // declared here longer than deliveries.confirm_within_days ago that no
 // DELIVERY_CONFIRMED from the importing state closes, oldest first, with
 // how long each has waited (gateway/ARCHITECTURE.md, "Deliveries"). For
-// the agency and security officers; charged in class trace; audited as one
-// request event (action deliveries_unconfirmed) and, for the agency, one
-// decision per declaration.
+// the agency and security officers; audited as one request event (action
+// deliveries_unconfirmed) and, for the agency, one decision per
+// declaration.
 //
 // The list carries what the register of declarations holds, never the
 // record. The agency is listed only the declarations it could pull itself
 // (each decided and audited as a pull), so the list says no more than the
 // records would; a security officer, who may pull no record, is listed
 // every one, as the console shows them.
+//
+// Charged in class pull before the register is read (gateway/ARCHITECTURE.md,
+// "Work lists"). A security officer, listed every entry read, pays by the
+// scan (scanMeter). The agency pays AgencyDeliveriesCost whatever the
+// register holds, for a read of at most AgencyDeliveriesMax entries: the
+// register holds declarations it may not pull, and a charge that followed
+// their number would count them for it.
 func (h *Handlers) UnconfirmedDeliveries(c *gin.Context) error {
 	if err := h.Ready(c); err != nil {
 		return err
@@ -46,15 +78,28 @@ func (h *Handlers) UnconfirmedDeliveries(c *gin.Context) error {
 	ctx := c.Request.Context()
 	now := time.Now().UTC()
 	days := h.cfg.Deliveries.ConfirmWithinDays
-	list, err := deliveries.List(ctx, h.deps.Store.ScanKeyed, now, deliveries.Within(days))
+	scan, limit := deliveries.Scan(h.deps.Store.ScanKeyed), AgencyDeliveriesMax
+	if k == identity.KindAuditor {
+		meter := h.newScanMeter(c)
+		if err := meter.start(); err != nil {
+			return err
+		}
+		scan, limit = meteredScan(scan, meter), deliveries.MaxEntries
+	} else if err := h.kit.ChargeMore(c, ratelimit.ClassPull, AgencyDeliveriesCost); err != nil {
+		return err
+	}
+	list, err := deliveries.ListAtMost(ctx, scan, now, deliveries.Within(days), limit)
+	var refused *ratelimit.RefusedError
 	switch {
 	case errors.Is(err, deliveries.ErrTooMany):
 		return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
-			fmt.Sprintf("more than %d declarations are registered; the unconfirmed deliveries cannot be listed in one answer", deliveries.MaxEntries))
+			fmt.Sprintf("more than %d declarations are registered; the unconfirmed deliveries cannot be listed in one answer", limit))
+	case errors.As(err, &refused), errors.Is(err, ratelimit.ErrUnavailable):
+		return err
 	case err != nil:
 		return problem.Unavailable("the record store is unavailable", err)
 	}
-	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	p := h.pipeline(c, req, ratelimit.ClassPull)
 	out := []deliveries.Unconfirmed{}
 	var events []audit.Event
 	for _, u := range list {

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,11 +11,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
+	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/reviews"
 )
 
@@ -28,8 +31,14 @@ var reviewers = map[string]bool{
 // before due_before (default: today + 30 days), soonest first, overdue ones
 // included (GET /v1/reviews): what its originator must review before the
 // policy withholds a record from partners (review_overdue). A security
-// officer sees every originator's. Charged in class trace; audited as one
-// request event.
+// officer sees every originator's. Audited as one request event.
+//
+// Charged in class pull by the scan of the stored records it reads
+// (scanMeter), the first scan before the store is read: an institution's
+// listing reads only the records it originated (the store's index by
+// originator), an officer's every record, and each caller is listed
+// every record read that is due, so the charge follows nothing the caller
+// may not know of (gateway/ARCHITECTURE.md, "Work lists").
 func (h *Handlers) Reviews(c *gin.Context) error {
 	if err := h.Ready(c); err != nil {
 		return err
@@ -54,12 +63,16 @@ func (h *Handlers) Reviews(c *gin.Context) error {
 		}
 		dueBefore = d
 	}
-	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	p := h.pipeline(c, req, ratelimit.ClassPull)
 	originator := req.Member.ID
 	if req.Member.Kind == identity.KindAuditor {
 		originator = ""
 	}
-	items, err := reviews.Due(c.Request.Context(), h.deps.Store, originator, dueBefore, now)
+	meter := h.newScanMeter(c)
+	if err := meter.start(); err != nil {
+		return err
+	}
+	items, err := reviews.Due(c.Request.Context(), meteredQuerier{h.deps.Store, meter}, originator, dueBefore, now)
 	if errors.Is(err, reviews.ErrTooMany) {
 		err = problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 			fmt.Sprintf("more than %d records are stored; the records due for review cannot be listed in one answer", reviews.MaxScanned))
@@ -73,4 +86,19 @@ func (h *Handlers) Reviews(c *gin.Context) error {
 	}
 	ok(c, gin.H{"as_of": now, "due_before": dueBefore.Format(time.DateOnly), "reviews": items})
 	return nil
+}
+
+// meteredQuerier is q with every record it reads paid for by meter first.
+type meteredQuerier struct {
+	q     reviews.Querier
+	meter *scanMeter
+}
+
+func (m meteredQuerier) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	return m.q.Query(ctx, q, func(rec *records.Record, cursor string) error {
+		if err := m.meter.next(); err != nil {
+			return err
+		}
+		return fn(rec, cursor)
+	})
 }

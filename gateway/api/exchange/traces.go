@@ -34,7 +34,9 @@ type OpenTrace struct {
 }
 
 // openTracesMax bounds the tracking events one listing scans, like an
-// item's trace (traceMax).
+// item's trace (traceMax). Paid by the scan (scanMeter), it costs
+// 6,256 of class pull: a caller reaches it only with a pull burst raised
+// that far.
 const openTracesMax = 100000
 
 // firstParam names one query parameter of c, in sorted order.
@@ -50,7 +52,14 @@ func firstParam(c *gin.Context) string {
 // OpenTraces lists the trace requests still waiting for an answer, oldest
 // first, for the answering agency and security officers (GET
 // /v1/traces/open): what they are asked and how long each has waited.
-// Charged in class trace; audited as one request event.
+// Audited as one request event, and one decision per open request.
+//
+// Charged in class pull by the scan of the stored tracking events it
+// reads (scanMeter), the first scan before the store is read: the listing
+// walks exactly the records a stream of kind tracking_event walks for the
+// same caller, whose charge already shows it their number by the scan of
+// 256, so a charge by the same scans tells it nothing more about the
+// events policy withholds from it (gateway/ARCHITECTURE.md, "Work lists").
 func (h *Handlers) OpenTraces(c *gin.Context) error {
 	if err := h.Ready(c); err != nil {
 		return err
@@ -63,18 +72,25 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 	if len(c.Request.URL.Query()) > 0 {
 		return h.kit.Refuse(c, req, chain.ParamError(firstParam(c), "is not a parameter of this route (it takes none)"))
 	}
-	p := h.pipeline(c, req, ratelimit.ClassTrace)
+	p := h.pipeline(c, req, ratelimit.ClassPull)
+	meter := h.newScanMeter(c)
+	if err := meter.start(); err != nil {
+		return err
+	}
 	type open struct {
 		rec   *records.Record
 		id    string
 		trace map[string]any
 	}
 	var (
-		requests []open
-		answered = map[string]bool{}
-		scanned  int
+		requests  []open
+		responses = map[string][]*records.Record{}
+		scanned   int
 	)
 	err := h.query(c.Request.Context(), store.Query{Kind: records.KindTrackingEvent}, func(rec *records.Record, _ string) error {
+		if err := meter.next(); err != nil {
+			return err
+		}
 		if scanned++; scanned > openTracesMax {
 			return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 				fmt.Sprintf("more than %d tracking events are stored; the open trace requests cannot be listed in one answer", openTracesMax))
@@ -86,7 +102,7 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 		case "TRACE_REQUEST":
 			requests = append(requests, open{rec, id, trace})
 		case "TRACE_RESPONSE":
-			answered[id] = true
+			responses[id] = append(responses[id], rec)
 		}
 		return nil
 	})
@@ -96,18 +112,21 @@ func (h *Handlers) OpenTraces(c *gin.Context) error {
 	now := time.Now().UTC()
 	out := []OpenTrace{}
 	var events []audit.Event
-	for _, r := range requests {
-		if answered[r.id] {
-			continue
-		}
-		// Listed only if the caller could pull the request itself: the
-		// list says no more of a request than the record would.
-		// Each decision is audited like a pull's.
-		x := p.decide(r.rec)
+	// released decides rec for the caller, audited like a pull's decision.
+	released := func(rec *records.Record) bool {
+		x := p.decide(rec)
 		ev := p.req.Event(x.Verdict, 0)
 		x.Annotate(&ev)
 		events = append(events, ev)
-		if !x.Released() {
+		return x.Released()
+	}
+	for _, r := range requests {
+		// A request is answered for the caller only by an answer it could
+		// pull, and listed only if it could pull the request itself: the
+		// list says no more of a request, or of its answers, than the
+		// records would, so an answer withheld from the caller reads as
+		// one not stored.
+		if slices.ContainsFunc(responses[r.id], released) || !released(r.rec) {
 			continue
 		}
 		o := OpenTrace{ID: r.rec.ID, Version: r.rec.Version, RequestID: r.id, Requester: r.rec.Label.Originator}
