@@ -19,7 +19,6 @@ import (
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
-	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/report"
 )
@@ -47,24 +46,17 @@ func ReportSource(st store.Store) report.Source {
 // of 32,000 licences and tracking events at once.
 const ReportScanCost = Chunk / 16
 
-// paidSource is src charged as it is read: paid records are paid for
-// already, and before the first record beyond them is counted, pay is
-// asked for the next scan of Chunk (read: how many records the request has
-// then paid to read), across every kind src is asked for. A refused charge ends the scan
-// there, so a report is handed at most one record it has not paid for,
-// and counts none. A scan costs Chunk however few records it turns out to
-// hold, as a stream's does: the cost is known before the records are.
-func paidSource(src report.Source, paid int, pay func(total int) error) report.Source {
-	read := 0
+// paidSource is src charged as it is read, by m across every kind src is
+// asked for (scanMeter): a refused charge ends the scan there, so a report
+// is handed at most one record it has not paid for, and counts none. A
+// scan costs the same however few records it turns out to hold, as a
+// stream's does: the cost is known before the records are.
+func paidSource(src report.Source, m *scanMeter) report.Source {
 	return func(ctx context.Context, kind string, fn func(*records.Record) error) error {
 		return src(ctx, kind, func(rec *records.Record) error {
-			if read == paid {
-				if err := pay(paid + Chunk); err != nil {
-					return err
-				}
-				paid += Chunk
+			if err := m.next(); err != nil {
+				return err
 			}
-			read++
 			return fn(rec)
 		})
 	}
@@ -108,12 +100,12 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 	if err != nil {
 		return fmt.Errorf("report: reporting state: %w", err)
 	}
-	pay := func(read int) error { return h.kit.ChargeMore(c, ratelimit.ClassPull, read/Chunk*ReportScanCost) }
-	if err := pay(Chunk); err != nil {
+	meter := h.newScanMeter(c)
+	if err := meter.start(); err != nil {
 		return err
 	}
 	bctx, sp := h.kit.Tracer.Start(ctx, "report")
-	r, err := report.Build(bctx, paidSource(ReportSource(h.deps.Store), Chunk, pay), opts)
+	r, err := report.Build(bctx, paidSource(ReportSource(h.deps.Store), meter), opts)
 	sp.End(err)
 	if err != nil {
 		return queryProblem(err)

@@ -59,7 +59,9 @@ func TestReportPaidSource(t *testing.T) {
 				}
 				return nil
 			}
-			src := paidSource(fakeRegister(map[string]int{records.KindLicence: c.licences, records.KindTrackingEvent: c.events}, &read), Chunk, pay)
+			// The first scan is paid before the source is read (start).
+			meter := &scanMeter{pay: pay, paid: Chunk}
+			src := paidSource(fakeRegister(map[string]int{records.KindLicence: c.licences, records.KindTrackingEvent: c.events}, &read), meter)
 			var err error
 			for _, kind := range []string{records.KindLicence, records.KindTrackingEvent} {
 				if err = src(context.Background(), kind, func(*records.Record) error { counted++; return nil }); err != nil {
