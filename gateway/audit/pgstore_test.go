@@ -125,11 +125,11 @@ func TestPostgresTampering(t *testing.T) {
 	}
 }
 
-// TestPostgresFailureIsUnavailable: the table disappears under a running
-// gateway; appends fail with ErrUnavailable and stay failed.
-func TestPostgresFailureIsUnavailable(t *testing.T) {
-	dsn, schema := pgSchema(t)
-	st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema})
+// pgChainOfThree opens a chain on a PostgreSQL store opened with opts and
+// appends three events to it.
+func pgChainOfThree(t *testing.T, dsn string, opts audit.PostgresOptions) (*audit.Chain, *audit.PGStore) {
+	t.Helper()
+	st, err := audit.OpenPostgres(context.Background(), dsn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +137,19 @@ func TestPostgresFailureIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.Append(context.Background(), audittest.Events(3, t0)...); err != nil {
+		_ = c.Close()
 		t.Fatal(err)
 	}
+	return c, st
+}
+
+// TestPostgresFailureIsUnavailable: the table disappears under a running
+// gateway; appends fail with ErrUnavailable and stay failed.
+func TestPostgresFailureIsUnavailable(t *testing.T) {
+	dsn, schema := pgSchema(t)
+	c, _ := pgChainOfThree(t, dsn, audit.PostgresOptions{Schema: schema})
+	defer c.Close()
 	pgExec(t, dsn, schema, `ALTER TABLE ura_audit_events RENAME TO gone`)
 	if err := c.Append(context.Background(), audittest.Events(1, t0)...); !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("append with the table gone: %v", err)
@@ -228,18 +237,8 @@ func (*seenQueries) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndD
 func TestPostgresQueriesTraced(t *testing.T) {
 	dsn, schema := pgSchema(t)
 	seen := &seenQueries{}
-	st, err := audit.OpenPostgres(context.Background(), dsn, audit.PostgresOptions{Schema: schema, Tracer: seen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := audit.Open(context.Background(), audit.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := pgChainOfThree(t, dsn, audit.PostgresOptions{Schema: schema, Tracer: seen})
 	defer c.Close()
-	if err := c.Append(context.Background(), audittest.Events(3, t0)...); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.WithValue(context.Background(), queryMarker{}, true)
 	if _, err := st.Get(ctx, 2); err != nil {
 		t.Fatal(err)

@@ -142,6 +142,32 @@ func wantRemaining(t *testing.T, what string, r memberResponse, want int) {
 	}
 }
 
+// refusedScans: the agency, able to pay one scan of a listing's two (20 of
+// pull), is refused the second after reading the scan it paid and the
+// entry that asked for the next (the first request, at path), and, asked
+// again, is refused before anything is read; neither listing is audited as
+// served (action).
+func refusedScans(t *testing.T, e *gatewayEnv, st *worklistStore, path, route, action string) {
+	t.Helper()
+	st.read.Store(0)
+	r := e.as("AL/GOV/AIM").get(path)
+	checkScanRefusal(t, e, r, "AL/GOV/AIM", route)
+	wantRemaining(t, "after one paid scan", r, 20-exchange.ReportScanCost)
+	if n := st.read.Load(); n != exchange.Chunk+1 {
+		t.Errorf("refused its second scan after reading %d entries, want the %d paid and the one that asked", n, exchange.Chunk)
+	}
+	st.read.Store(0)
+	e.as("AL/GOV/AIM").get(route).problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
+	if n := st.read.Load(); n != 0 {
+		t.Errorf("refused its first scan after reading %d entries", n)
+	}
+	for _, ev := range e.audit.All() {
+		if ev.Action == action && ev.Member == "AL/GOV/AIM" && ev.Status == http.StatusOK {
+			t.Errorf("a refused listing audited as served: %+v", ev)
+		}
+	}
+}
+
 // TestOpenTracesPayForTheirScan: the open trace requests are paid in class
 // pull by the scan of the stored tracking events, ReportScanCost per 256,
 // the first before the store is read. Over 301 events (two scans) the
@@ -158,27 +184,10 @@ func TestOpenTracesPayForTheirScan(t *testing.T) {
 	}
 	pushAs(t, e, "AL/GOV/AIM", docs...)
 
-	st.read.Store(0)
-	r := e.as("AL/GOV/AIM").get("/v1/traces/open")
-	checkScanRefusal(t, e, r, "AL/GOV/AIM", "/v1/traces/open")
-	wantRemaining(t, "after one paid scan", r, 20-exchange.ReportScanCost)
-	if n := st.read.Load(); n != exchange.Chunk+1 {
-		t.Errorf("refused its second scan after reading %d events, want the %d paid and the one that asked", n, exchange.Chunk)
-	}
-	st.read.Store(0)
-	r = e.as("AL/GOV/AIM").get("/v1/traces/open")
-	r.problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
-	if n := st.read.Load(); n != 0 {
-		t.Errorf("refused its first scan after reading %d events", n)
-	}
-	for _, ev := range e.audit.All() {
-		if ev.Action == "traces_open" && ev.Member == "AL/GOV/AIM" && ev.Status == http.StatusOK {
-			t.Errorf("a refused listing audited as served: %+v", ev)
-		}
-	}
+	refusedScans(t, e, st, "/v1/traces/open", "/v1/traces/open", "traces_open")
 
 	st.read.Store(0)
-	r = e.as("AL/GOV/AUDIT").get("/v1/traces/open")
+	r := e.as("AL/GOV/AUDIT").get("/v1/traces/open")
 	if r.status != http.StatusOK {
 		t.Fatalf("officer: %d %s", r.status, r.body)
 	}
@@ -276,26 +285,10 @@ func TestReviewsPayForTheirScan(t *testing.T) {
 	}
 	pushAs(t, e, "AL/GOV/AIM", docs...)
 
-	st.read.Store(0)
-	r := e.as("AL/GOV/AIM").get("/v1/reviews?due_before=2200-01-01")
-	checkScanRefusal(t, e, r, "AL/GOV/AIM", "/v1/reviews")
-	wantRemaining(t, "after one paid scan", r, 20-exchange.ReportScanCost)
-	if n := st.read.Load(); n != exchange.Chunk+1 {
-		t.Errorf("refused its second scan after reading %d records, want the %d paid and the one that asked", n, exchange.Chunk)
-	}
-	st.read.Store(0)
-	e.as("AL/GOV/AIM").get("/v1/reviews").problem(t, http.StatusTooManyRequests, problem.TypeRateLimited)
-	if n := st.read.Load(); n != 0 {
-		t.Errorf("refused its first scan after reading %d records", n)
-	}
-	for _, ev := range e.audit.All() {
-		if ev.Action == "reviews_due" && ev.Member == "AL/GOV/AIM" && ev.Status == http.StatusOK {
-			t.Errorf("a refused listing audited as served: %+v", ev)
-		}
-	}
+	refusedScans(t, e, st, "/v1/reviews?due_before=2200-01-01", "/v1/reviews", "reviews_due")
 
 	st.read.Store(0)
-	r = e.as("AL/GOV/MOD").get("/v1/reviews")
+	r := e.as("AL/GOV/MOD").get("/v1/reviews")
 	if r.status != http.StatusOK {
 		t.Fatalf("ministry: %d %s", r.status, r.body)
 	}
