@@ -1,8 +1,6 @@
 package exchange
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,18 +27,6 @@ const (
 	AgencyDeliveriesMax  = 64 * Chunk
 	AgencyDeliveriesCost = AgencyDeliveriesMax / Chunk * ReportScanCost
 )
-
-// meteredScan is scan with every entry it reads paid for by meter first.
-func meteredScan(scan deliveries.Scan, meter *scanMeter) deliveries.Scan {
-	return func(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error {
-		return scan(ctx, register, func(key, recordID string, value json.RawMessage) error {
-			if err := meter.next(); err != nil {
-				return err
-			}
-			return fn(key, recordID, value)
-		})
-	}
-}
 
 // UnconfirmedDeliveries is GET /v1/deliveries/unconfirmed: the exports
 // declared here longer than deliveries.confirm_within_days ago that no
@@ -89,15 +75,12 @@ func (h *Handlers) UnconfirmedDeliveries(c *gin.Context) error {
 		return err
 	}
 	list, err := deliveries.ListAtMost(ctx, scan, now, deliveries.Within(days), limit)
-	var refused *ratelimit.RefusedError
 	switch {
 	case errors.Is(err, deliveries.ErrTooMany):
 		return problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 			fmt.Sprintf("more than %d declarations are registered; the unconfirmed deliveries cannot be listed in one answer", limit))
-	case errors.As(err, &refused), errors.Is(err, ratelimit.ErrUnavailable):
-		return err
 	case err != nil:
-		return problem.Unavailable("the record store is unavailable", err)
+		return queryProblem(err)
 	}
 	p := h.pipeline(c, req, ratelimit.ClassPull)
 	out := []deliveries.Unconfirmed{}

@@ -32,7 +32,7 @@ const (
 
 // ReportSource is the report's view of a store: the newest version of
 // every record of a kind, in the store's order.
-func ReportSource(st store.Store) report.Source {
+func ReportSource(st recordReader) report.Source {
 	return func(ctx context.Context, kind string, fn func(*records.Record) error) error {
 		return st.Query(ctx, store.Query{Kind: kind}, func(rec *records.Record, _ string) error { return fn(rec) })
 	}
@@ -45,22 +45,6 @@ func ReportSource(st store.Store) report.Source {
 // national authority's default pull burst of 2,000 then reads a register
 // of 32,000 licences and tracking events at once.
 const ReportScanCost = Chunk / 16
-
-// paidSource is src charged as it is read, by m across every kind src is
-// asked for (scanMeter): a refused charge ends the scan there, so a report
-// is handed at most one record it has not paid for, and counts none. A
-// scan costs the same however few records it turns out to hold, as a
-// stream's does: the cost is known before the records are.
-func paidSource(src report.Source, m *scanMeter) report.Source {
-	return func(ctx context.Context, kind string, fn func(*records.Record) error) error {
-		return src(ctx, kind, func(rec *records.Record) error {
-			if err := m.next(); err != nil {
-				return err
-			}
-			return fn(rec)
-		})
-	}
-}
 
 // ReportOptions are the options of a year's report for the reporting
 // state: the policy's own nation, counting only what the institutions of
@@ -79,7 +63,7 @@ func ReportOptions(year int) (report.Options, error) {
 // officers: a count over the whole register, never a pull of records.
 // Signed (typ ura-report+jws) and audited (action report_att) before it
 // is answered. Charged in class pull for the stored records it reads, by
-// the scan as a stream is (paidSource, ReportScanCost), the first scan
+// the scan as a stream is (scanMeter, ReportScanCost), the first scan
 // before the store is read: the gateway's work grows with the register,
 // and so does what the caller pays.
 func (h *Handlers) ATTReport(c *gin.Context) error {
@@ -105,7 +89,7 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 		return err
 	}
 	bctx, sp := h.kit.Tracer.Start(ctx, "report")
-	r, err := report.Build(bctx, paidSource(ReportSource(h.deps.Store), meter), opts)
+	r, err := report.Build(bctx, ReportSource(meteredQuerier{h.deps.Store, meter}), opts)
 	sp.End(err)
 	if err != nil {
 		return queryProblem(err)

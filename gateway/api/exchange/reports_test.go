@@ -7,22 +7,27 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/records"
-	"github.com/ura-gateway/ura/gateway/report"
 )
 
 // fakeRegister is a report.Source of n records of each kind, counting
 // what it hands out.
-func fakeRegister(n map[string]int, read *int) report.Source {
-	return func(_ context.Context, kind string, fn func(*records.Record) error) error {
-		for i := range n[kind] {
-			*read++
-			if err := fn(&records.Record{Kind: kind, ID: fmt.Sprintf("%s-%d", kind, i)}); err != nil {
-				return err
-			}
+// fakeRegister holds n[kind] records of each kind and counts those it hands
+// out in read.
+type fakeRegister struct {
+	n    map[string]int
+	read *int
+}
+
+func (f fakeRegister) Query(_ context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	for i := range f.n[q.Kind] {
+		*f.read++
+		if err := fn(&records.Record{Kind: q.Kind, ID: fmt.Sprintf("%s-%d", q.Kind, i)}, ""); err != nil {
+			return err
 		}
-		return nil
 	}
+	return nil
 }
 
 // TestReportPaidSource: a report pays a scan of Chunk before each Chunk records
@@ -61,7 +66,8 @@ func TestReportPaidSource(t *testing.T) {
 			}
 			// The first scan is paid before the source is read (start).
 			meter := &scanMeter{pay: pay, paid: Chunk}
-			src := paidSource(fakeRegister(map[string]int{records.KindLicence: c.licences, records.KindTrackingEvent: c.events}, &read), meter)
+			reg := fakeRegister{map[string]int{records.KindLicence: c.licences, records.KindTrackingEvent: c.events}, &read}
+			src := ReportSource(meteredQuerier{reg, meter})
 			var err error
 			for _, kind := range []string{records.KindLicence, records.KindTrackingEvent} {
 				if err = src(context.Background(), kind, func(*records.Record) error { counted++; return nil }); err != nil {

@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,13 +10,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
 	"github.com/ura-gateway/ura/gateway/identity"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
-	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/reviews"
 )
 
@@ -86,19 +83,4 @@ func (h *Handlers) Reviews(c *gin.Context) error {
 	}
 	ok(c, gin.H{"as_of": now, "due_before": dueBefore.Format(time.DateOnly), "reviews": items})
 	return nil
-}
-
-// meteredQuerier is q with every record it reads paid for by meter first.
-type meteredQuerier struct {
-	q     reviews.Querier
-	meter *scanMeter
-}
-
-func (m meteredQuerier) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
-	return m.q.Query(ctx, q, func(rec *records.Record, cursor string) error {
-		if err := m.meter.next(); err != nil {
-			return err
-		}
-		return fn(rec, cursor)
-	})
 }

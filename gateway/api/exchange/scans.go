@@ -1,13 +1,20 @@
 package exchange
 
 import (
+	"context"
+	"encoding/json"
+
 	"github.com/gin-gonic/gin"
+
+	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/deliveries"
+	"github.com/ura-gateway/ura/gateway/records"
 
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 )
 
-// scanMeter charges a work list for what it reads of the store, as a
-// report pays for its scan (paidSource): in class pull, ReportScanCost per
+// scanMeter charges a report or a work list for what it reads of the
+// store (through meteredQuerier or meteredScan): in class pull, ReportScanCost per
 // scan of up to Chunk stored entries, the first paid before the store is
 // read (start) and each next one before its first entry is used (next).
 // A refused charge is the error the scan ends with, so a list is handed
@@ -48,4 +55,38 @@ func (m *scanMeter) next() error {
 	}
 	m.read++
 	return nil
+}
+
+// recordReader is the store's read of records (store.Store's Query), which
+// the report and the review listing read through a meter.
+type recordReader interface {
+	Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error
+}
+
+// meteredQuerier is q with every record it reads paid for by meter first.
+type meteredQuerier struct {
+	q     recordReader
+	meter *scanMeter
+}
+
+func (m meteredQuerier) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	return m.q.Query(ctx, q, func(rec *records.Record, cursor string) error {
+		if err := m.meter.next(); err != nil {
+			return err
+		}
+		return fn(rec, cursor)
+	})
+}
+
+// meteredScan is scan with every register entry it reads paid for by meter
+// first.
+func meteredScan(scan deliveries.Scan, meter *scanMeter) deliveries.Scan {
+	return func(ctx context.Context, register string, fn func(key, recordID string, value json.RawMessage) error) error {
+		return scan(ctx, register, func(key, recordID string, value json.RawMessage) error {
+			if err := meter.next(); err != nil {
+				return err
+			}
+			return fn(key, recordID, value)
+		})
+	}
 }
