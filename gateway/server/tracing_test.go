@@ -190,6 +190,51 @@ func TestTracingPushAndPull(t *testing.T) {
 	assertNoContent(t, rec.Ended(), append(docs, map[string]any{"ids": []any{"AIM-LIC-2026-999999"}}))
 }
 
+// TestTracingReportAndReviews: the ATT report's and the review listing's
+// reads of the store are store.query spans, as a pull's are, each counting
+// what it scanned: an operator sees where a register-wide read spends its
+// time.
+func TestTracingReportAndReviews(t *testing.T) {
+	tr, rec := recorded(t)
+	e := startGateway(t, withBareRegisters(), withTracer(tr))
+	lic := exSample(t, records.KindLicence)
+	lic = exWith(lic, "licence.items", lic["licence"].(map[string]any)["items"].([]any)[:1])
+	if res := exResults(t, e.as("AL/GOV/AIM").push(lic)); res[0].Status != "accepted" {
+		t.Fatalf("push: %+v", res[0])
+	}
+	scanned := func(spans []sdktrace.ReadOnlySpan) int64 {
+		n := int64(0)
+		for _, s := range spans {
+			n += attrs(s)["ura.records.scanned"].AsInt64()
+		}
+		return n
+	}
+
+	if r := e.as("AL/GOV/AIM").get("/v1/reports/att?year=2026"); r.status != http.StatusOK {
+		t.Fatalf("report: %d %s", r.status, r.body)
+	}
+	root, all := requestTrace(t, rec, "GET /v1/reports/att", 1)
+	_, by := children(root, all)
+	if len(by["report"]) != 1 {
+		t.Fatalf("report: no report span among %v", by)
+	}
+	names, under := children(by["report"][0], all)
+	if len(names) == 0 || len(slices.DeleteFunc(names, func(n string) bool { return n == "store.query" })) != 0 {
+		t.Fatalf("the report's reads: %v", names)
+	}
+	if n := scanned(under["store.query"]); n < 1 {
+		t.Errorf("the report's reads scanned %d records", n)
+	}
+
+	if r := e.as("AL/GOV/AIM").get("/v1/reviews"); r.status != http.StatusOK {
+		t.Fatalf("reviews: %d %s", r.status, r.body)
+	}
+	root, all = requestTrace(t, rec, "GET /v1/reviews", 1)
+	if _, by := children(root, all); len(by["store.query"]) != 1 || scanned(by["store.query"]) != 1 {
+		t.Errorf("the review listing's read: %v", by["store.query"])
+	}
+}
+
 // assertNoContent fails if any value a span carries (name, attributes,
 // events, links, resource) holds a string or number of the records, their
 // ids among them. Member IDs, which label a record's originator and name

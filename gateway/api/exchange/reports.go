@@ -89,7 +89,7 @@ func (h *Handlers) ATTReport(c *gin.Context) error {
 		return err
 	}
 	bctx, sp := h.kit.Tracer.Start(ctx, "report")
-	r, err := report.Build(bctx, ReportSource(meteredQuerier{h.deps.Store, meter}), opts)
+	r, err := report.Build(bctx, ReportSource(meteredQuerier{queryFunc(h.query), meter}), opts)
 	sp.End(err)
 	if err != nil {
 		return queryProblem(err)

@@ -69,7 +69,7 @@ func (h *Handlers) Reviews(c *gin.Context) error {
 	if err := meter.start(); err != nil {
 		return err
 	}
-	items, err := reviews.Due(c.Request.Context(), meteredQuerier{h.deps.Store, meter}, originator, dueBefore, now)
+	items, err := reviews.Due(c.Request.Context(), meteredQuerier{queryFunc(h.query), meter}, originator, dueBefore, now)
 	if errors.Is(err, reviews.ErrTooMany) {
 		err = problem.New(http.StatusUnprocessableEntity, problem.TypeTooManyRecords,
 			fmt.Sprintf("more than %d records are stored; the records due for review cannot be listed in one answer", reviews.MaxScanned))

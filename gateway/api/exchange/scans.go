@@ -63,6 +63,14 @@ type recordReader interface {
 	Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error
 }
 
+// queryFunc is a record read as a function: Handlers.query, the store's
+// read under its store.query span, for the report and the review listing.
+type queryFunc func(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error
+
+func (f queryFunc) Query(ctx context.Context, q store.Query, fn func(*records.Record, string) error) error {
+	return f(ctx, q, fn)
+}
+
 // meteredQuerier is q with every record it reads paid for by meter first.
 type meteredQuerier struct {
 	q     recordReader
