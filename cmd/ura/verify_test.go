@@ -132,7 +132,7 @@ func TestVerifyFormatsGolden(t *testing.T) {
 		"page.json": fmt.Sprintf(`{"records":[{"id":"AIM-LIC-2026-000123","version":3,"jws":%q}],"next_cursor":""}`, a),
 		"push.json": fmt.Sprintf(`{"results":[{"index":0,"id":"AIM-EVT-2026-9000001","version":1,"status":"accepted","jws":%q}]}`,
 			f.signTyped(pushResult(0, "AIM-EVT-2026-9000001", "IT/GOV/MOD"), sign.TypResult)),
-		"bare.jws":  a + "\n",
+		"bare.jws": a + "\n",
 		"tampered.ndjson": strings.Join([]string{
 			line("AIM-LIC-2026-000123", 3, a),
 			line("AIM-LIC-2026-000123", 4, tamperedPayload),
