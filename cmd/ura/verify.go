@@ -114,7 +114,8 @@ func verifyUsage(base func(), out io.Writer) func() {
 FILE is a saved NDJSON pull (one {"id","version","jws"} or, under the chunk
 proof profile, {"id","version","delivery","proof"} per line, then its
 signed trailer), a JSON page ({"records":[…]}), a push response
-({"results":[…]}), a signed report ({"report","digest","jws"}: its
+({"results":[…]}, each result with its own "jws" (typ ura-result+jws) or,
+under the chunk profile, its "result" payload and "proof"), a signed report ({"report","digest","jws"}: its
 digest must be the SHA-256 of the report's canonical JSON, as signed), or
 compact JWS, one per line. Each record is reported as
 valid or INVALID with the reason; the exit status is 1 when any is invalid.
@@ -122,7 +123,10 @@ A pull is also checked as a whole against its trailer (typ ura-trailer+jws):
 a line removed, added, repeated or moved, or a trailer missing or edited, is
 INVALID; a stream the gateway ended early verifies, reported as INCOMPLETE.
 A chunk-profile line verifies alone: its root JWS (typ ura-chunk+jws), the
-SHA-256 leaf hash of its delivery and its inclusion path to that root.
+SHA-256 leaf hash of its delivery and its inclusion path to that root; a
+chunk-profile push result likewise, under a root whose leaves are results
+(typ_of_leaves ura-result), never a delivery's. A push result's plain fields
+(status, reasons, digest, …) must be the signed ones.
 With --record, FILE is one record from GET /v1/records/{id}: no trailer.
 Only EdDSA and ES256 signatures by a key in the JWKS count: alg none, HMAC,
 and keys named by the token (jku, x5u, jwk) are refused.
@@ -147,9 +151,12 @@ type signedItem struct {
 	// added to the item's report line.
 	check func(payload []byte) (string, error)
 	// proof, when set, makes the item a line of the chunk profile: delivery
-	// is its base64url payload, proved under proof's signed root.
+	// is its base64url payload, proved under proof's signed root, and leaves
+	// what that payload is (sign.LeavesDelivery, or sign.LeavesResult for a
+	// push result).
 	proof    *sign.Proof
 	delivery string
+	leaves   string
 }
 
 func (it signedItem) verify(ctx context.Context, v *sign.Verifier, cv *sign.ChunkVerifier) (kid, detail string, err error) {
@@ -167,8 +174,11 @@ func (it signedItem) verify(ctx context.Context, v *sign.Verifier, cv *sign.Chun
 		// The protected header is covered by the signature just checked.
 		if got := sign.Typ(it.jws); got != it.typ {
 			where := "a pull has"
-			if it.typ == sign.TypReport {
+			switch it.typ {
+			case sign.TypReport:
 				where = "a report has"
+			case sign.TypResult:
+				where = "a push answer has"
 			}
 			return kid, "", fmt.Errorf("typ %q where %s %q", got, where, it.typ)
 		}
@@ -193,6 +203,9 @@ func (it signedItem) verify(ctx context.Context, v *sign.Verifier, cv *sign.Chun
 // are the delivered record's. The label is inside the delivered record,
 // which the leaf hash covers; no header carries another copy to compare.
 func (it signedItem) verifyInChunk(ctx context.Context, cv *sign.ChunkVerifier) (kid, detail string, err error) {
+	if it.leaves == sign.LeavesResult {
+		return it.verifyResultInChunk(ctx, cv)
+	}
 	payload, chunk, kid, err := cv.Verify(ctx, it.delivery, *it.proof)
 	if err != nil {
 		return kid, "", err
@@ -221,6 +234,58 @@ func (it signedItem) verifyInChunk(ctx context.Context, cv *sign.ChunkVerifier) 
 		leaf += ", " + detail
 	}
 	return kid, leaf, nil
+}
+
+// verifyResultInChunk checks a push result of the chunk profile alone: its
+// root, its leaf and path (sign.ChunkVerifier.VerifyResult, a root of
+// results only), then its plain fields against the signed ones (check).
+func (it signedItem) verifyResultInChunk(ctx context.Context, cv *sign.ChunkVerifier) (kid, detail string, err error) {
+	payload, chunk, kid, err := cv.VerifyResult(ctx, it.delivery, *it.proof)
+	if err != nil {
+		return kid, "", err
+	}
+	if it.check != nil {
+		if detail, err = it.check(payload); err != nil {
+			return kid, "", err
+		}
+	}
+	leaf := fmt.Sprintf("leaf %d of a chunk of %d results", it.proof.LeafIndex, chunk.TreeSize)
+	if detail != "" {
+		leaf += ", " + detail
+	}
+	return kid, leaf, nil
+}
+
+// resultFields are a push result's fields outside its signature: routing
+// hints for a client that does not verify, each the signed one.
+var resultFields = []string{"index", "id", "version", "status", "reasons", "errors", "decision_id", "digest", "audit_seq"}
+
+// sameResultFields checks that each of a push result's plain fields that is
+// there is the signed one: a status or reason edited in the open must not
+// pass for the gateway's.
+func sameResultFields(plain map[string]json.RawMessage, payload []byte) (string, error) {
+	var signed map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &signed); err != nil {
+		return "", fmt.Errorf("the signed result is not a push result: %v", err)
+	}
+	if _, ok := signed["status"]; !ok {
+		return "", errors.New("the signed payload is not a push result")
+	}
+	for _, name := range resultFields {
+		p, inPlain := plain[name]
+		if !inPlain {
+			continue
+		}
+		if s, inSigned := signed[name]; !inSigned || !sameJSON(p, s) {
+			return "", fmt.Errorf("the result's %s differs from the signed one", name)
+		}
+	}
+	var r struct {
+		Status    string `json:"status"`
+		Recipient string `json:"recipient"`
+	}
+	_ = json.Unmarshal(payload, &r)
+	return fmt.Sprintf("%s, for %s", r.Status, r.Recipient), nil
 }
 
 // matchesPayload checks that the unsigned id and version next to a JWS are
@@ -290,6 +355,7 @@ func parseRecord(data []byte) ([]signedItem, error) {
 	if it.proof == nil {
 		it.typ = sign.TypDelivery
 	}
+	deliveryOnly(&it)
 	return []signedItem{it}, nil
 }
 
@@ -428,6 +494,7 @@ func pullItems(data []byte, values []jsonValue) []signedItem {
 			if it.proof == nil {
 				it.typ = sign.TypDelivery
 			}
+			deliveryOnly(&it)
 			label := it.label
 			it.check = func(payload []byte) (string, error) {
 				var d struct {
@@ -532,10 +599,11 @@ func itemsOf(raw json.RawMessage, where string) []signedItem {
 		return []signedItem{reportItem(obj, rep, where)}
 	}
 	// A page or push response holds its records in an array.
-	for _, key := range []string{"records", "results"} {
-		if list, ok := obj[key]; ok && json.Unmarshal(list, &arr) == nil {
-			return itemList(arr, map[string]string{"records": "record", "results": "result"}[key])
-		}
+	if list, ok := obj["records"]; ok && json.Unmarshal(list, &arr) == nil {
+		return itemList(arr, "record")
+	}
+	if list, ok := obj["results"]; ok && json.Unmarshal(list, &arr) == nil {
+		return itemList(arr, "result")
 	}
 	it, ok := itemOf(obj, where)
 	if !ok {
@@ -555,6 +623,11 @@ func itemList(arr []json.RawMessage, noun string) []signedItem {
 			continue
 		}
 		if it, ok := itemOf(obj, where); ok {
+			if noun == "result" {
+				asResult(&it, obj)
+			} else {
+				deliveryOnly(&it)
+			}
 			items = append(items, it)
 		} else {
 			items = append(items, signedItem{label: where, problem: "no jws: the record is not signed"})
@@ -588,8 +661,17 @@ func itemOf(obj map[string]json.RawMessage, where string) (signedItem, bool) {
 			return it, true
 		}
 		it.proof = &p
-		if json.Unmarshal(obj["delivery"], &it.delivery) != nil || it.delivery == "" {
-			it.problem = "no delivery beside the proof"
+		// The payload beside a proof is named after its kind of leaf: a
+		// pull line's "delivery", a push result's "result".
+		_, delivery := obj["delivery"]
+		_, result := obj["result"]
+		field := "delivery"
+		it.leaves = sign.LeavesDelivery
+		if result && !delivery {
+			field, it.leaves = "result", sign.LeavesResult
+		}
+		if json.Unmarshal(obj[field], &it.delivery) != nil || it.delivery == "" || delivery && result {
+			it.problem = "no delivery or result beside the proof"
 		}
 		return it, true
 	}
@@ -605,6 +687,29 @@ func itemOf(obj map[string]json.RawMessage, where string) (signedItem, bool) {
 		it.problem = "jws is not a string"
 	}
 	return it, true
+}
+
+// deliveryOnly refuses a push result where a pull, page or get has a
+// delivered record.
+func deliveryOnly(it *signedItem) {
+	if it.problem == "" && it.leaves == sign.LeavesResult {
+		it.problem = "a push result where a pull has a delivered record"
+	}
+}
+
+// asResult makes it a push result: a JWS of typ ura-result+jws, or a
+// result leaf under a chunk root, whose plain fields are the signed ones.
+func asResult(it *signedItem, plain map[string]json.RawMessage) {
+	if it.problem != "" {
+		return
+	}
+	if it.proof == nil {
+		it.typ = sign.TypResult
+	} else if it.leaves != sign.LeavesResult {
+		it.problem = "a delivered record where a push answer has a result"
+		return
+	}
+	it.check = func(payload []byte) (string, error) { return sameResultFields(plain, payload) }
 }
 
 // why is the one-line reason printed after INVALID. The library's own text

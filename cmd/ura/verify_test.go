@@ -30,6 +30,7 @@ import (
 
 	"github.com/ura-gateway/ura/certs"
 	"github.com/ura-gateway/ura/gateway/identity"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -129,8 +130,9 @@ func TestVerifyFormatsGolden(t *testing.T) {
 		"pull.ndjson": ndjson(line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b),
 			f.streamTrailer([]string{line("AIM-LIC-2026-000123", 3, a), line("AIM-EVT-2026-9000001", 1, b)}, true, nil, nil, nil)),
 		"page.json": fmt.Sprintf(`{"records":[{"id":"AIM-LIC-2026-000123","version":3,"jws":%q}],"next_cursor":""}`, a),
-		"push.json": fmt.Sprintf(`{"results":[{"index":0,"id":"AIM-EVT-2026-9000001","status":"accepted","jws":%q}]}`, b),
-		"bare.jws":  a + "\n",
+		"push.json": fmt.Sprintf(`{"results":[{"index":0,"id":"AIM-EVT-2026-9000001","version":1,"status":"accepted","jws":%q}]}`,
+			f.signTyped(pushResult(0, "AIM-EVT-2026-9000001", "IT/GOV/MOD"), sign.TypResult)),
+		"bare.jws": a + "\n",
 		"tampered.ndjson": strings.Join([]string{
 			line("AIM-LIC-2026-000123", 3, a),
 			line("AIM-LIC-2026-000123", 4, tamperedPayload),

@@ -6,6 +6,7 @@
 //   node verify.mjs --pull JWKS_FILE < saved-pull.ndjson
 //   node verify.mjs --page JWKS_FILE < saved-page.json
 //   node verify.mjs --record JWKS_FILE < saved-get.json
+//   node verify.mjs --push JWKS_FILE < saved-push-answer.json
 //
 // Lines mode: each non-empty stdin line is a compact JWS. For each, one JSON
 // line is written to stdout:
@@ -36,6 +37,16 @@
 // --record one line as GET /v1/records/{id} answers it; neither has a
 // trailer.
 //
+// --push checks a push answer ({"results":[…]}) result by result: a result
+// is {"index","id","version","status",…,"jws"} whose JWS has typ
+// ura-result+jws (proof profile jws) or, under the chunk profile,
+// {…,"result","proof"}: result is the result's signed payload (base64url)
+// and proof as a line's, under a root whose typ_of_leaves is "ura-result"
+// (never a delivery's root, and a pull line never under a result's). Each
+// plain field present beside the signature (index, id, version, status,
+// reasons, errors, decision_id, digest, audit_seq) must equal the signed
+// one.
+//
 // A JWS whose protected header carries a label must deliver a record with
 // the same label (compared as JSON values).
 //
@@ -55,12 +66,17 @@ const forbidden = ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64'];
 const typDelivery = 'ura-delivery+jws';
 const typTrailer = 'ura-trailer+jws';
 const typChunk = 'ura-chunk+jws';
+const typResult = 'ura-result+jws';
+const leavesDelivery = 'ura-delivery';
+const leavesResult = 'ura-result';
+// A push result's fields outside its signature.
+const resultFields = ['index', 'id', 'version', 'status', 'reasons', 'errors', 'decision_id', 'digest', 'audit_seq'];
 
 const args = process.argv.slice(2);
-const mode = ['--pull', '--page', '--record'].includes(args[0]) ? args[0] : undefined;
+const mode = ['--pull', '--page', '--record', '--push'].includes(args[0]) ? args[0] : undefined;
 const pull = mode !== undefined;
 if (args.length !== (pull ? 2 : 1)) {
-  console.error('usage: node verify.mjs JWKS_FILE < jws-lines\n       node verify.mjs --pull|--page|--record JWKS_FILE < saved-answer');
+  console.error('usage: node verify.mjs JWKS_FILE < jws-lines\n       node verify.mjs --pull|--page|--record|--push JWKS_FILE < saved-answer');
   process.exit(2);
 }
 
@@ -151,37 +167,68 @@ async function verifyRoot(jws) {
   const chunk = JSON.parse(r.payload);
   if (typeof chunk.root !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(chunk.root)) throw new Error('the signed root is not sha256:<64 lowercase hex>');
   if (!Number.isSafeInteger(chunk.tree_size) || chunk.tree_size < 1) throw new Error(`the signed root has tree_size ${chunk.tree_size}`);
-  if (chunk.typ_of_leaves !== 'ura-delivery') throw new Error(`the signed root's leaves are ${JSON.stringify(chunk.typ_of_leaves)}`);
+  if (chunk.typ_of_leaves !== leavesDelivery && chunk.typ_of_leaves !== leavesResult) {
+    throw new Error(`the signed root's leaves are ${JSON.stringify(chunk.typ_of_leaves)}`);
+  }
   const out = { ...r, chunk, root: Buffer.from(chunk.root.slice(7), 'hex') };
   roots.set(jws, out);
   return out;
 }
 
-// verifyChunkLine checks one chunk-profile line alone, as the header says.
-async function verifyChunkLine(obj) {
+// verifyChunkLine checks one chunk-profile line alone, as the header says:
+// leaves is what its root must hold, a pull's deliveries or a push's
+// results, whose payload the line carries as "delivery" or "result".
+async function verifyChunkLine(obj, leaves = leavesDelivery) {
+  const noun = leaves === leavesResult ? 'result' : 'delivery';
   const p = obj.proof;
   if (p === null || typeof p !== 'object' || !Array.isArray(p.inclusion_path)) throw new Error('proof is not a chunk proof');
   const r = await verifyRoot(p.root);
+  if (r.chunk.typ_of_leaves !== leaves) {
+    throw new Error(`the signed root's leaves are ${JSON.stringify(r.chunk.typ_of_leaves)}, want ${JSON.stringify(leaves)}`);
+  }
   const n = r.chunk.tree_size;
   if (p.tree_size !== n) throw new Error(`the line says tree_size ${p.tree_size}, the signed root ${n}`);
   if (!Number.isSafeInteger(p.leaf_index) || p.leaf_index < 0 || p.leaf_index >= n) throw new Error(`leaf_index ${p.leaf_index} outside a tree of ${n}`);
   if (p.inclusion_path.length > 64) throw new Error('an inclusion path too long for any tree');
-  const delivery = b64url(obj.delivery, 'the delivery');
+  const leaf = b64url(obj[noun], `the ${noun}`);
   const path = p.inclusion_path.map((h, i) => {
     const b = b64url(h, `inclusion_path[${i}]`);
     if (b.length !== 32) throw new Error(`inclusion_path[${i}] is ${b.length} bytes, not 32`);
     return b;
   });
-  const got = rootFromPath(sha256(Buffer.from([0]), delivery), p.leaf_index, n, path);
+  const got = rootFromPath(sha256(Buffer.from([0]), leaf), p.leaf_index, n, path);
   if (got === undefined || !got.equals(r.root)) {
-    throw new Error('the delivery and its inclusion path do not lead to the signed root');
+    throw new Error(`the ${noun} and its inclusion path do not lead to the signed root`);
   }
-  const text = decoder.decode(delivery);
+  const text = decoder.decode(leaf);
   const d = JSON.parse(text);
+  // A delivery carries a record and a result a status, never the other.
+  const isDelivery = d !== null && typeof d.record === 'object' && d.record !== null && !('status' in d);
+  const isResult = d !== null && typeof d.status === 'string' && !('record' in d);
+  if (leaves === leavesDelivery ? !isDelivery : !isResult) throw new Error(`the leaf is not a ${noun}`);
   if (d.recipient !== r.chunk.recipient || d.iss !== r.chunk.iss) {
-    throw new Error(`the delivery was made for ${d.recipient} by ${d.iss}, the chunk for ${r.chunk.recipient} by ${r.chunk.iss}`);
+    throw new Error(`the ${noun} was made for ${d.recipient} by ${d.iss}, the chunk for ${r.chunk.recipient} by ${r.chunk.iss}`);
   }
   return { kid: r.kid, alg: r.alg, typ: r.typ, leaf_index: p.leaf_index, tree_size: n, payload: text };
+}
+
+// verifyResult checks one push result of either profile, and that its
+// plain fields are the signed ones.
+async function verifyResult(obj) {
+  let r;
+  if ('proof' in obj) {
+    r = await verifyChunkLine(obj, leavesResult);
+  } else if (typeof obj.jws === 'string') {
+    r = await verify(obj.jws, typResult, 'a push answer has');
+  } else {
+    throw new Error('no jws: the result is not signed');
+  }
+  const signed = JSON.parse(r.payload);
+  if (typeof signed?.status !== 'string') throw new Error('the signed payload is not a push result');
+  for (const name of resultFields) {
+    if (name in obj && !isDeepStrictEqual(obj[name], signed[name])) throw new Error(`the result's ${name} differs from the signed one`);
+  }
+  return r;
 }
 
 // verifyRecordLine checks one record line of either profile, and that it
@@ -206,6 +253,21 @@ async function verifyRecordLine(obj) {
 let invalid = 0;
 if (mode === '--pull') {
   await verifyPull();
+} else if (mode === '--push') {
+  const list = parseObject((await readStdin()).toString('utf8'))?.results;
+  if (!Array.isArray(list) || list.length === 0) {
+    console.error('not a push answer: no results');
+    process.exit(2);
+  }
+  for (const [i, res] of list.entries()) {
+    try {
+      if (res === null || typeof res !== 'object') throw new Error('not a JSON object');
+      console.log(JSON.stringify({ result: i, valid: true, ...(await verifyResult(res)) }));
+    } catch (e) {
+      invalid++;
+      console.log(JSON.stringify({ result: i, valid: false, error: failure(e) }));
+    }
+  }
 } else if (mode === '--page' || mode === '--record') {
   const obj = parseObject((await readStdin()).toString('utf8'));
   const list = mode === '--page' ? obj?.records : (obj === undefined ? undefined : [obj]);

@@ -140,7 +140,10 @@ type signedResult struct {
 // signed ones.
 func (v *verifier) result(r PushResult, recipient string) (signedResult, error) {
 	var s signedResult
-	b, _, err := v.verify(r.Jws, typResult)
+	if r.Jws == nil {
+		return s, fmt.Errorf("result %d: no jws (the gateway runs these tests under the jws proof profile)", r.Index)
+	}
+	b, _, err := v.verify(*r.Jws, typResult)
 	if err != nil {
 		return s, fmt.Errorf("result %d: %w", r.Index, err)
 	}

@@ -47,10 +47,11 @@ type Sign struct {
 	// Peers are other ura gateways whose signed records this gateway accepts,
 	// by member ID.
 	Peers map[string]SignPeer `yaml:"peers"`
-	// Proof is how a pull's, get's or trace's records are signed when the
-	// client's Accept names no profile: chunk (default: one signature per
-	// chunk over the Merkle root of its deliveries, each line with its
-	// inclusion path) or jws (one JWS per record). Forwarded records are
+	// Proof is how a pull's, get's or trace's records, and a push's results,
+	// are signed when the client's Accept names no profile: chunk (default:
+	// one signature per chunk over the Merkle root of its deliveries or
+	// results, each with its inclusion path) or jws (one JWS per record or
+	// result). Forwarded records, and a peer gateway's push results, are
 	// always one JWS each (gateway/ARCHITECTURE.md, Signing).
 	Proof string `yaml:"proof"`
 }

@@ -193,3 +193,78 @@ func TestProofProfileNegotiation(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkProofPushWithRealVault: a gateway on Vault Transit and the
+// embedded policy answers a push of 300 records under the chunk profile
+// (the default): two roots (256 and 44 results) signed in one Vault call,
+// every result verifies alone, offline, as a result and never as a
+// delivery; the JOSE verifier accepts the saved answer and refuses it with
+// one result tampered with.
+func TestChunkProofPushWithRealVault(t *testing.T) {
+	addr, token := testenv.Vault(t)
+	s, c, name := jwksVault(t, addr, token, "", time.Minute)
+	const n = 300
+	e := startGateway(t, jwksVaultSigner(s, c), withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
+		cfg.Sign.Proof = config.ProofChunk
+		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, n)
+	}))
+	docs := make([]map[string]any, n)
+	for i := range docs {
+		docs[i] = exSample(t, records.KindEntity)
+		docs[i]["id"] = fmt.Sprintf("%s-%04d", docs[i]["id"], i)
+	}
+	r := e.as("AL/GOV/AIM").push(docs...)
+	if r.status != http.StatusOK {
+		t.Fatalf("push: %d %.300s", r.status, r.body)
+	}
+	if mt, params, _ := mime.ParseMediaType(r.header.Get("Content-Type")); mt != "application/json" || params["profile"] != exchange.ProfileChunk {
+		t.Errorf("Content-Type %q, want JSON with the chunk profile", r.header.Get("Content-Type"))
+	}
+	jwks := jwksGet(e.as("AL/GOV/AIM"))
+	jwksPath := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwksPath, jwks.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	offline, err := sign.NewFileKeys(jwksPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ Results []exchange.Result }
+	if err := json.Unmarshal(r.body, &answer); err != nil || len(answer.Results) != n {
+		t.Fatalf("%d results (%v)", len(answer.Results), err)
+	}
+	sizes := map[string]int{}
+	for i, res := range answer.Results {
+		if res.Status != exchange.StatusAccepted || res.JWS != "" || res.Proof == nil || res.Payload == "" {
+			t.Fatalf("result %d: %+v", i, res)
+		}
+		cv := sign.NewChunkVerifier(sign.NewVerifier(offline))
+		payload, chunk, kid, err := cv.VerifyResult(context.Background(), res.Payload, *res.Proof)
+		if err != nil {
+			t.Fatalf("result %d: %v", i, err)
+		}
+		var p exchange.Result
+		_ = json.Unmarshal(payload, &p)
+		if kid != name+":1" || p.Index != i || p.ID != res.ID || p.Status != res.Status || p.Digest != res.Digest || p.AuditSeq != res.AuditSeq ||
+			chunk.Recipient != "AL/GOV/AIM" || chunk.TypOfLeaves != sign.LeavesResult {
+			t.Fatalf("result %d: kid %s, payload %.300s, chunk %+v", i, kid, payload, chunk)
+		}
+		if _, _, _, err := cv.Verify(context.Background(), res.Payload, *res.Proof); !errors.Is(err, sign.ErrNotInChunk) {
+			t.Fatalf("result %d taken for a delivery: %v", i, err)
+		}
+		sizes[res.Proof.Root] = chunk.TreeSize
+	}
+	if len(sizes) != 2 {
+		t.Errorf("%d roots for %d results, want 2", len(sizes), n)
+	}
+	if valid, out := testenv.JoseVerify(t, r.body, "--push", jwksPath); !valid {
+		t.Errorf("the JOSE verifier refuses the push answer:\n%.2000s", out)
+	}
+	res := answer.Results[100]
+	raw, _ := base64.RawURLEncoding.DecodeString(res.Payload)
+	answer.Results[100].Payload = base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte(`"accepted"`), []byte(`"denied"`), 1))
+	tampered, _ := json.Marshal(map[string]any{"results": answer.Results})
+	if valid, out := testenv.JoseVerify(t, tampered, "--push", jwksPath); valid || !strings.Contains(string(out), "inclusion path") {
+		t.Errorf("the JOSE verifier takes a tampered result:\n%.2000s", out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,9 @@ func fedB(peer config.SignPeer, signer *audittest.Signer) gatewayOption {
 			cfg.Sign.Issuer = "ura.aim.gov.al"
 			cfg.Sign.Member = fedOwnID
 			cfg.Sign.Peers = map[string]config.SignPeer{fedPeerID: peer}
+			// The default proof profile: a peer's receipts are still one
+			// JWS each.
+			cfg.Sign.Proof = config.ProofChunk
 		})(s)
 		s.parts = append(s.parts, func(e *gatewayEnv, d *Deps) {
 			if signer != nil {
@@ -307,6 +311,24 @@ func TestFedInbound(t *testing.T) {
 		fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000021", "IT/GOV/MOD")))
 	if len(res) != 3 || res[0].Status != exchange.StatusAccepted || res[1].Status != exchange.StatusInvalid || res[2].Status != exchange.StatusAccepted {
 		t.Fatalf("batch results %+v", res)
+	}
+
+	// B answers its members under the chunk profile, but a peer always gets
+	// one ura-result+jws per result, its receipt, whatever it asks.
+	for _, accept := range []string{"", `application/json; profile="` + exchange.ProfileChunk + `"`, `application/json; profile="urn:example:other"`} {
+		line := fedLine(t, f.aSigner, sign.TypFederation, fedOwnID, fedRecord(t, "ITA-LIC-2026-000022", "IT/GOV/MOD"))
+		r := peer.do(http.MethodPost, "/v1/records", "application/x-ndjson", accept, append(line, '\n'))
+		res := exResults(t, r)
+		if len(res) != 1 || res[0].JWS == "" || sign.Typ(res[0].JWS) != sign.TypResult {
+			t.Fatalf("peer with Accept %q: %s", accept, r.body)
+		}
+		if _, params, _ := mime.ParseMediaType(r.header.Get("Content-Type")); params["profile"] != exchange.ProfileJWS {
+			t.Errorf("peer with Accept %q: Content-Type %q", accept, r.header.Get("Content-Type"))
+		}
+	}
+	member := exResults(t, f.b.as("AL/GOV/AIM").push(polRecord(t, "licence")))
+	if len(member) != 1 || member[0].JWS != "" {
+		t.Errorf("a member's push under B's chunk profile carries a JWS: %+v", member)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/report"
+	"github.com/ura-gateway/ura/gateway/sign"
 )
 
 // TestOpenAPIExamples: the document's examples are made here from the seed
@@ -224,6 +225,36 @@ func openapiExamples(t *testing.T) map[string]any {
 		out["jws"] = exampleJWS(t, "ura-result+jws", payload)
 		return out
 	}
+	// The same results under the chunk profile: one root over their
+	// payloads, each result with its payload and proof.
+	chunkResults := func(rs ...map[string]any) []any {
+		payloads := make([][]byte, len(rs))
+		for i, r := range rs {
+			payload := map[string]any{"recipient": "AL/GOV/AIM", "iss": issuer, "iat": iat}
+			maps.Copy(payload, r)
+			payloads[i], _ = json.Marshal(payload)
+		}
+		tree, err := sign.NewLeafTree(sign.LeavesResult, payloads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := tree.Payload("AL/GOV/AIM", issuer, iat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proofs, err := tree.Proofs(exampleJWS(t, sign.TypChunk, json.RawMessage(root)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]any, len(rs))
+		for i, r := range rs {
+			res := maps.Clone(r)
+			res["result"] = base64.RawURLEncoding.EncodeToString(payloads[i])
+			res["proof"] = proofs[i]
+			out[i] = res
+		}
+		return out
+	}
 	delivery := func(doc map[string]any, redactions []any) map[string]any {
 		payload := map[string]any{"record": doc, "decision_id": decision, "policy_revision": revision,
 			"redactions": redactions, "recipient": recipient, "iss": issuer, "iat": iat}
@@ -262,8 +293,10 @@ func openapiExamples(t *testing.T) map[string]any {
 			"seed": ex("One line of the body: the seed licence (the next line would hold the export declaration)", lic),
 		},
 		push + "/responses/200" + content("application/json") + "/examples": map[string]any{
-			"accepted": ex("Both records accepted (example signatures)", map[string]any{"results": []any{
+			"accepted": ex("Both records accepted, proof profile jws (example signatures)", map[string]any{"results": []any{
 				signedResult(result(0, lic, 41)), signedResult(result(1, evt, 42))}}),
+			"accepted-chunk": ex("Both records accepted, proof profile chunk (example signature)", map[string]any{
+				"results": chunkResults(result(0, lic, 41), result(1, evt, 42))}),
 		},
 		get + "/responses/200" + content("application/json") + "/examples": map[string]any{
 			"licence": ex("The seed licence as Italy's MoD receives it (example signature)", delivery(forItaly, italyRedactions)),

@@ -15,28 +15,33 @@ import (
 )
 
 // The chunk proof profile (gateway/ARCHITECTURE.md, Signing): a chunk of a
-// pull is signed once, over the Merkle root (gateway/merkle) of its
-// deliveries, and each delivery travels with its inclusion path to that
-// root. One line still verifies alone: the root's JWS, the leaf hash of
-// the delivery, and the path between them.
+// pull, or a push answer, is signed once, over the Merkle root
+// (gateway/merkle) of its deliveries or results, and each travels with its
+// inclusion path to that root. One line still verifies alone: the root's
+// JWS, the leaf hash of the payload, and the path between them.
 const (
-	// TypChunk marks the signed root of one chunk of deliveries.
+	// TypChunk marks the signed root of one chunk of deliveries or results.
 	TypChunk = "ura-chunk+jws"
-	// LeavesDelivery is what every leaf under a chunk root is: the payload
-	// of a TypDelivery JWS, byte for byte.
+	// LeavesDelivery is what every leaf under a pull's chunk root is: the
+	// payload of a TypDelivery JWS, byte for byte.
 	LeavesDelivery = "ura-delivery"
+	// LeavesResult is what every leaf under a push answer's chunk root is:
+	// the payload of a TypResult JWS, byte for byte.
+	LeavesResult = "ura-result"
 	// rootPrefix introduces the hex Merkle root in a Chunk.
 	rootPrefix = "sha256:"
 )
 
 // Chunk is the signed payload of a chunk's root: the Merkle tree head of
-// the chunk's delivery payloads, bound to the member they were made for.
+// the chunk's delivery (or result) payloads, bound to the member they were
+// made for.
 type Chunk struct {
 	// Root is "sha256:" and the lowercase hex tree head (RFC 9162 §2.1.1).
 	Root string `json:"root"`
 	// TreeSize is how many deliveries the chunk holds.
 	TreeSize int `json:"tree_size"`
-	// TypOfLeaves is LeavesDelivery: a leaf is never read as anything else.
+	// TypOfLeaves is LeavesDelivery or LeavesResult: a leaf is never read
+	// as anything else.
 	TypOfLeaves string `json:"typ_of_leaves"`
 	Recipient   string `json:"recipient"`
 	Issuer      string `json:"iss"`
@@ -56,26 +61,37 @@ type Proof struct {
 	Root string `json:"root"`
 }
 
-// ChunkTree is a chunk of delivery payloads as a Merkle tree: the payload
-// to sign for its root, and each delivery's proof once it is signed.
+// ChunkTree is a chunk of delivery (or result) payloads as a Merkle tree:
+// the payload to sign for its root, and each leaf's proof once it is
+// signed.
 type ChunkTree struct {
-	tree *merkle.Tree
+	tree   *merkle.Tree
+	leaves string
 }
 
 // NewChunkTree builds the tree over payloads, each a delivery payload
 // exactly as it is sent (its leaf is SHA-256(0x00 || payload)).
 func NewChunkTree(payloads [][]byte) (*ChunkTree, error) {
+	return NewLeafTree(LeavesDelivery, payloads)
+}
+
+// NewLeafTree builds the tree over payloads whose kind is leaves
+// (LeavesDelivery or LeavesResult), each exactly as it is sent.
+func NewLeafTree(leaves string, payloads [][]byte) (*ChunkTree, error) {
+	if leaves != LeavesDelivery && leaves != LeavesResult {
+		return nil, fmt.Errorf("a chunk of %q leaves", leaves)
+	}
 	t, err := merkle.New(merkle.LeafHashes(payloads))
 	if err != nil {
 		return nil, err
 	}
-	return &ChunkTree{tree: t}, nil
+	return &ChunkTree{tree: t, leaves: leaves}, nil
 }
 
 // Payload is the Chunk to sign for this tree.
 func (c *ChunkTree) Payload(recipient, issuer string, iat int64) ([]byte, error) {
 	return json.Marshal(Chunk{Root: rootPrefix + hex.EncodeToString(c.tree.Root()), TreeSize: int(c.tree.Size()),
-		TypOfLeaves: LeavesDelivery, Recipient: recipient, Issuer: issuer, IssuedAt: iat})
+		TypOfLeaves: c.leaves, Recipient: recipient, Issuer: issuer, IssuedAt: iat})
 }
 
 // Proofs are the proofs of every leaf, in order, under the signed root
@@ -105,9 +121,10 @@ func (c *ChunkTree) Proofs(rootJWS string) ([]Proof, error) {
 	return out, nil
 }
 
-// ErrNotInChunk wraps every reason a delivery is refused under its chunk
-// proof once the root's signature has verified: the path, the index, the
-// size or the recipient do not agree with the signed root.
+// ErrNotInChunk wraps every reason a delivery or result is refused under
+// its chunk proof once the root's signature has verified: the path, the
+// index, the size, the kind of leaf or the recipient do not agree with the
+// signed root.
 var ErrNotInChunk = errors.New("the delivery is not in the signed chunk")
 
 // maxPath bounds an inclusion path read from outside: a tree of 2^63
@@ -144,11 +161,27 @@ func NewChunkVerifier(v *Verifier) *ChunkVerifier {
 // TypDelivery JWS's, the signed Chunk and the kid. The error wraps
 // ErrNotInChunk, or one of Verify's.
 func (cv *ChunkVerifier) Verify(ctx context.Context, delivery string, p Proof) ([]byte, Chunk, string, error) {
+	return cv.verifyLeaf(ctx, LeavesDelivery, delivery, p)
+}
+
+// VerifyResult checks one push result of the chunk profile as Verify
+// checks a delivered line, under a root whose leaves are LeavesResult:
+// result is the result's base64url payload. A delivery is never taken
+// for a result, nor a result for a delivery: the signed root names what
+// its leaves are, and each leaf must be one.
+func (cv *ChunkVerifier) VerifyResult(ctx context.Context, result string, p Proof) ([]byte, Chunk, string, error) {
+	return cv.verifyLeaf(ctx, LeavesResult, result, p)
+}
+
+func (cv *ChunkVerifier) verifyLeaf(ctx context.Context, leaves, leaf string, p Proof) ([]byte, Chunk, string, error) {
 	r, err := cv.root(ctx, p.Root)
 	if err != nil {
 		return nil, Chunk{}, r.kid, err
 	}
-	payload, err := checkInclusion(r, delivery, p)
+	if r.chunk.TypOfLeaves != leaves {
+		return nil, r.chunk, r.kid, fmt.Errorf("%w: the signed root's leaves are %q, want %q", ErrNotInChunk, r.chunk.TypOfLeaves, leaves)
+	}
+	payload, err := checkInclusion(r, leaf, p)
 	if err != nil {
 		return nil, r.chunk, r.kid, err
 	}
@@ -186,8 +219,8 @@ func (cv *ChunkVerifier) root(ctx context.Context, compact string) (verifiedRoot
 		return r, fmt.Errorf("%w: the signed root %q is not sha256:<64 lowercase hex>", ErrNotInChunk, c.Root)
 	case c.TreeSize < 1:
 		return r, fmt.Errorf("%w: the signed root has tree_size %d", ErrNotInChunk, c.TreeSize)
-	case c.TypOfLeaves != LeavesDelivery:
-		return r, fmt.Errorf("%w: the signed root's leaves are %q, want %q", ErrNotInChunk, c.TypOfLeaves, LeavesDelivery)
+	case c.TypOfLeaves != LeavesDelivery && c.TypOfLeaves != LeavesResult:
+		return r, fmt.Errorf("%w: the signed root's leaves are %q, want %q or %q", ErrNotInChunk, c.TypOfLeaves, LeavesDelivery, LeavesResult)
 	}
 	cv.mu.Lock()
 	cv.roots[compact] = r
@@ -195,7 +228,7 @@ func (cv *ChunkVerifier) root(ctx context.Context, compact string) (verifiedRoot
 	return r, nil
 }
 
-func checkInclusion(r verifiedRoot, delivery string, p Proof) ([]byte, error) {
+func checkInclusion(r verifiedRoot, leaf string, p Proof) ([]byte, error) {
 	c := r.chunk
 	switch {
 	case p.TreeSize != c.TreeSize:
@@ -204,12 +237,12 @@ func checkInclusion(r verifiedRoot, delivery string, p Proof) ([]byte, error) {
 		return nil, fmt.Errorf("%w: leaf_index %d outside a tree of %d", ErrNotInChunk, p.LeafIndex, c.TreeSize)
 	case len(p.InclusionPath) > maxPath:
 		return nil, fmt.Errorf("%w: an inclusion path of %d hashes", ErrNotInChunk, len(p.InclusionPath))
-	case len(delivery) > maxJWSLen:
-		return nil, fmt.Errorf("%w: a delivery longer than %d bytes", ErrMalformed, maxJWSLen)
+	case len(leaf) > maxJWSLen:
+		return nil, fmt.Errorf("%w: a %s longer than %d bytes", ErrMalformed, noun(c.TypOfLeaves), maxJWSLen)
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(delivery)
+	payload, err := base64.RawURLEncoding.DecodeString(leaf)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the delivery is not base64url", ErrMalformed)
+		return nil, fmt.Errorf("%w: the %s is not base64url", ErrMalformed, noun(c.TypOfLeaves))
 	}
 	path := make([][]byte, len(p.InclusionPath))
 	for i, s := range p.InclusionPath {
@@ -218,19 +251,31 @@ func checkInclusion(r verifiedRoot, delivery string, p Proof) ([]byte, error) {
 		}
 	}
 	if err := merkle.VerifyInclusion(merkle.LeafHash(payload), uint64(p.LeafIndex), uint64(c.TreeSize), path, r.root); err != nil {
-		return nil, fmt.Errorf("%w: the delivery and its inclusion path do not lead to the signed root (a delivery, leaf_index or path changed, or a root of another chunk)", ErrNotInChunk)
+		return nil, fmt.Errorf("%w: the %s and its inclusion path do not lead to the signed root (a payload, leaf_index or path changed, or a root of another chunk)", ErrNotInChunk, noun(c.TypOfLeaves))
 	}
 	var d struct {
 		Record    json.RawMessage `json:"record"`
+		Status    string          `json:"status"`
 		Recipient string          `json:"recipient"`
 		Issuer    string          `json:"iss"`
 	}
-	if err := json.Unmarshal(payload, &d); err != nil || len(d.Record) == 0 {
-		return nil, fmt.Errorf("%w: the leaf is not a delivery", ErrNotInChunk)
+	if err := json.Unmarshal(payload, &d); err != nil {
+		return nil, fmt.Errorf("%w: the leaf is not a %s", ErrNotInChunk, noun(c.TypOfLeaves))
+	}
+	// Belt and braces beside typ_of_leaves: a delivery carries a record and
+	// a result a status, never the other.
+	if c.TypOfLeaves == LeavesDelivery && (len(d.Record) == 0 || d.Status != "") ||
+		c.TypOfLeaves == LeavesResult && (d.Status == "" || len(d.Record) != 0) {
+		return nil, fmt.Errorf("%w: the leaf is not a %s", ErrNotInChunk, noun(c.TypOfLeaves))
 	}
 	if d.Recipient != c.Recipient || d.Issuer != c.Issuer {
-		return nil, fmt.Errorf("%w: the delivery was made for %q by %q, the chunk for %q by %q",
-			ErrNotInChunk, d.Recipient, d.Issuer, c.Recipient, c.Issuer)
+		return nil, fmt.Errorf("%w: the %s was made for %q by %q, the chunk for %q by %q",
+			ErrNotInChunk, noun(c.TypOfLeaves), d.Recipient, d.Issuer, c.Recipient, c.Issuer)
 	}
 	return payload, nil
+}
+
+// noun names a kind of leaf in an error: "delivery" or "result".
+func noun(leaves string) string {
+	return strings.TrimPrefix(leaves, "ura-")
 }

@@ -152,3 +152,135 @@ func TestChunkProofAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// leafChunkOf signs payloads as one chunk of leaves (LeavesDelivery or
+// LeavesResult) for recipient, as a gateway signs a push answer.
+func leafChunkOf(t *testing.T, k *testKeys, leaves, recipient string, payloads [][]byte) ([]string, []Proof) {
+	t.Helper()
+	tree, err := NewLeafTree(leaves, payloads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := tree.Payload(recipient, "ura", 1767225600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := compact(map[string]any{"alg": "EdDSA", "kid": "gw:1", "typ": TypChunk}, raw, k.edSign)
+	proofs, err := tree.Proofs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(payloads))
+	for i, p := range payloads {
+		out[i] = b64.EncodeToString(p)
+	}
+	return out, proofs
+}
+
+func resultPayload(i int, recipient string) []byte {
+	return fmt.Appendf(nil, `{"index":%d,"id":"AIM-LIC-2026-%06d","version":1,"status":"accepted","decision_id":"d%d","digest":"sha256:00","audit_seq":%d,"recipient":%q,"iss":"ura","iat":1767225600}`, i, i, i, i+10, recipient)
+}
+
+// TestChunkResultProofs: every result of push answers of 1 to 20 results
+// verifies alone under its root (typ_of_leaves ura-result), and yields its
+// signed payload; the same leaves are never taken for deliveries.
+func TestChunkResultProofs(t *testing.T) {
+	k := newTestKeys(t)
+	cv := NewChunkVerifier(NewVerifier(StaticKeys{Set: k.set}))
+	for n := 1; n <= 20; n++ {
+		payloads := make([][]byte, n)
+		for i := range payloads {
+			payloads[i] = resultPayload(i, "AL/GOV/AIM")
+		}
+		results, proofs := leafChunkOf(t, k, LeavesResult, "AL/GOV/AIM", payloads)
+		for i := range payloads {
+			got, c, kid, err := cv.VerifyResult(context.Background(), results[i], proofs[i])
+			if err != nil {
+				t.Fatalf("%d of %d: %v", i, n, err)
+			}
+			if string(got) != string(payloads[i]) || c.TreeSize != n || c.TypOfLeaves != LeavesResult || c.Recipient != "AL/GOV/AIM" || kid != "gw:1" {
+				t.Fatalf("%d of %d: payload %s chunk %+v kid %s", i, n, got, c, kid)
+			}
+			if _, _, _, err := cv.Verify(context.Background(), results[i], proofs[i]); !errors.Is(err, ErrNotInChunk) {
+				t.Fatalf("%d of %d: a result taken for a delivery: %v", i, n, err)
+			}
+		}
+	}
+}
+
+// TestChunkResultProofAttacks: each way to pass off a push result under a
+// signed root that does not hold it is refused, and so is a delivery passed
+// off as a result or a result as a delivery.
+func TestChunkResultProofAttacks(t *testing.T) {
+	k := newTestKeys(t)
+	payloads := make([][]byte, 7)
+	for i := range payloads {
+		payloads[i] = resultPayload(i, "AL/GOV/AIM")
+	}
+	r, p := leafChunkOf(t, k, LeavesResult, "AL/GOV/AIM", payloads)
+	// Another push answer of the same member.
+	other := make([][]byte, 7)
+	for i := range other {
+		other[i] = resultPayload(i+100, "AL/GOV/AIM")
+	}
+	or, op := leafChunkOf(t, k, LeavesResult, "AL/GOV/AIM", other)
+	// A pull's chunk of deliveries for the same member.
+	deliveries := make([][]byte, 7)
+	for i := range deliveries {
+		deliveries[i] = deliveryPayload(i, "AL/GOV/AIM")
+	}
+	dd, dp := leafChunkOf(t, k, LeavesDelivery, "AL/GOV/AIM", deliveries)
+	// Deliveries under a root that calls them results (a root no gateway
+	// makes, signed with its key).
+	mislabelled, mp := leafChunkOf(t, k, LeavesResult, "AL/GOV/AIM", deliveries)
+	// Results made for another member under a root for this one.
+	liaison := [][]byte{resultPayload(0, "NATO/ORG/LIAISON"), resultPayload(1, "NATO/ORG/LIAISON")}
+	lr, lp := leafChunkOf(t, k, LeavesResult, "AL/GOV/AIM", liaison)
+
+	const i = 3
+	with := func(f func(*Proof)) Proof {
+		q := p[i]
+		q.InclusionPath = append([]string{}, q.InclusionPath...)
+		f(&q)
+		return q
+	}
+	changed := b64.EncodeToString([]byte(strings.Replace(string(payloads[i]), `"status":"accepted"`, `"status":"denied"`, 1)))
+	cases := []struct {
+		name   string
+		result string
+		proof  Proof
+		want   error
+	}{
+		{"result payload changed", changed, p[i], ErrNotInChunk},
+		{"result of another line", r[i+1], p[i], ErrNotInChunk},
+		{"wrong leaf index", r[i], with(func(q *Proof) { q.LeafIndex = i + 1 }), ErrNotInChunk},
+		{"path swapped", r[i], with(func(q *Proof) {
+			q.InclusionPath[0], q.InclusionPath[1] = q.InclusionPath[1], q.InclusionPath[0]
+		}), ErrNotInChunk},
+		{"root of another push answer", r[i], with(func(q *Proof) { q.Root = op[i].Root }), ErrNotInChunk},
+		{"result of another push answer under this root", or[i], p[i], ErrNotInChunk},
+		{"root of a delivery chunk", r[i], with(func(q *Proof) { q.Root = dp[i].Root }), ErrNotInChunk},
+		{"a delivery with its own proof, as a result", dd[i], dp[i], ErrNotInChunk},
+		{"deliveries under a root of results", mislabelled[i], mp[i], ErrNotInChunk},
+		{"results for another member under a root for this one", lr[0], lp[0], ErrNotInChunk},
+	}
+	cv := NewChunkVerifier(NewVerifier(StaticKeys{Set: k.set}))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, _, err := cv.VerifyResult(context.Background(), tc.result, tc.proof)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if got != nil {
+				t.Fatal("a refused result returned a payload")
+			}
+		})
+	}
+	// And the reverse: a result with its proof is no delivery.
+	if _, _, _, err := cv.Verify(context.Background(), r[i], p[i]); !errors.Is(err, ErrNotInChunk) {
+		t.Errorf("a result taken for a delivery: %v", err)
+	}
+	if _, _, _, err := cv.VerifyResult(context.Background(), r[i], p[i]); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -91,14 +91,17 @@ func (h *Handlers) Get(c *gin.Context) error {
 }
 
 // jsonOnly reads Accept for a route that answers JSON whatever is asked
-// (get, trace): only the media ranges' profiles count, so an Accept
-// naming NDJSON, or nothing JSON, keeps its answer as before.
+// (get, trace, push): only the media ranges' profiles count, so an Accept
+// naming NDJSON, or nothing JSON, keeps its answer as before. A range
+// without a profile takes sign.proof's, as it does for a pull.
 func jsonOnly(accept string) string {
 	var kept []string
 	for _, part := range strings.Split(accept, ",") {
-		if _, params, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil {
-			if prof, ok := params["profile"]; ok && !qZero(params["q"]) {
+		if _, params, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && !qZero(params["q"]) {
+			if prof, ok := params["profile"]; ok {
 				kept = append(kept, `application/json; profile="`+prof+`"`)
+			} else {
+				kept = append(kept, "application/json")
 			}
 		}
 	}

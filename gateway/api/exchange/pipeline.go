@@ -272,24 +272,43 @@ func (p *pipeline) release(chunk []decided) ([]Delivery, []audit.Event, error) {
 // delivery's proof under it. A delivery's label is inside its payload,
 // which the leaf hash covers, so no header carries it.
 func (h *Handlers) signChunk(ctx context.Context, payloads [][]byte, recipient string, now int64) ([]sign.Proof, string, error) {
+	return h.signLeaves(ctx, sign.LeavesDelivery, payloads, recipient, now)
+}
+
+// signLeaves signs payloads, leaves of one kind (sign.LeavesDelivery or
+// sign.LeavesResult), as chunks of up to Chunk leaves, one root JWS (typ
+// ura-chunk+jws) each, all roots in one signer call, and returns each
+// payload's proof, in order.
+func (h *Handlers) signLeaves(ctx context.Context, leaves string, payloads [][]byte, recipient string, now int64) ([]sign.Proof, string, error) {
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
-	tree, err := sign.NewChunkTree(payloads)
-	if err != nil {
-		return nil, "", problem.Internal(fmt.Errorf("chunk tree: %w", err))
+	var (
+		trees []*sign.ChunkTree
+		roots [][]byte
+	)
+	for chunk := range slices.Chunk(payloads, Chunk) {
+		tree, err := sign.NewLeafTree(leaves, chunk)
+		if err != nil {
+			return nil, "", problem.Internal(fmt.Errorf("chunk tree: %w", err))
+		}
+		root, err := tree.Payload(recipient, h.cfg.Sign.Issuer, now)
+		if err != nil {
+			return nil, "", problem.Internal(fmt.Errorf("chunk root payload: %w", err))
+		}
+		trees, roots = append(trees, tree), append(roots, root)
 	}
-	root, err := tree.Payload(recipient, h.cfg.Sign.Issuer, now)
-	if err != nil {
-		return nil, "", problem.Internal(fmt.Errorf("chunk root payload: %w", err))
-	}
-	jws, kid, err := h.sign(ctx, sign.TypChunk, [][]byte{root})
+	jws, kid, err := h.sign(ctx, sign.TypChunk, roots)
 	if err != nil {
 		return nil, "", err
 	}
-	proofs, err := tree.Proofs(jws[0])
-	if err != nil {
-		return nil, "", problem.Internal(fmt.Errorf("chunk proofs: %w", err))
+	proofs := make([]sign.Proof, 0, len(payloads))
+	for i, tree := range trees {
+		p, err := tree.Proofs(jws[i])
+		if err != nil {
+			return nil, "", problem.Internal(fmt.Errorf("chunk proofs: %w", err))
+		}
+		proofs = append(proofs, p...)
 	}
 	return proofs, kid, nil
 }

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/upstream"
 	"github.com/ura-gateway/ura/gateway/api/chain"
 	"github.com/ura-gateway/ura/gateway/audit"
+	"github.com/ura-gateway/ura/gateway/config"
 	"github.com/ura-gateway/ura/gateway/policy"
 	"github.com/ura-gateway/ura/gateway/problem"
 	"github.com/ura-gateway/ura/gateway/ratelimit"
@@ -35,8 +37,12 @@ const (
 	StatusConflict  = "conflict"
 )
 
-// Result is the answer for one pushed record; each is signed on its own,
-// so a pusher can keep it as proof of what the gateway decided.
+// Result is the answer for one pushed record, signed so that a pusher can
+// keep it as proof of what the gateway decided: under the proof profile
+// jws each result is its own JWS; under chunk it carries its signed payload
+// (Payload) and the path from it to the answer's signed root (Proof), as a
+// pull's line carries its delivery (gateway/ARCHITECTURE.md, Signing). The
+// other fields, outside the signature, are routing hints.
 type Result struct {
 	Index      int                  `json:"index"`
 	ID         string               `json:"id,omitempty"`
@@ -53,17 +59,25 @@ type Result struct {
 	// audit log (durable before the result is sent); absent when the log
 	// does not report seqs (audit.Sequencer).
 	AuditSeq int64  `json:"audit_seq,omitempty"`
-	JWS      string `json:"jws"`
+	JWS      string `json:"jws,omitempty"`
+	// Payload is, under the chunk profile, the result's signed payload,
+	// the leaf of its chunk, base64url without padding: named "result"
+	// as a pull line's is "delivery", after the kind of its leaves.
+	Payload string      `json:"result,omitempty"`
+	Proof   *sign.Proof `json:"proof,omitempty"`
 }
 
 // signedResult is the JWS payload of one result: the result bound to who
 // it was for, who said it and when.
 type signedResult struct {
 	Result
-	JWS       string `json:"jws,omitempty"` // shadows Result.JWS: never inside its own signature
-	Recipient string `json:"recipient"`
-	Issuer    string `json:"iss"`
-	IssuedAt  int64  `json:"iat"`
+	// These shadow Result's proof fields: never inside their own signature.
+	JWS       string      `json:"jws,omitempty"`
+	Payload   string      `json:"result,omitempty"`
+	Proof     *sign.Proof `json:"proof,omitempty"`
+	Recipient string      `json:"recipient"`
+	Issuer    string      `json:"iss"`
+	IssuedAt  int64       `json:"iat"`
 }
 
 // pushItem carries one record through the push chain.
@@ -88,6 +102,9 @@ type pusher struct {
 	*Handlers
 	req  *chain.Request
 	peer bool // the caller is a peer gateway relaying signed records
+	// proof is how the results are signed: config.ProofChunk or
+	// config.ProofJWS, as negotiated (profile.go).
+	proof string
 }
 
 // Push is POST /v1/records.
@@ -101,12 +118,22 @@ func (h *Handlers) Push(c *gin.Context) error {
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
+	peer := h.relay.IsPeer(req.Member.ID)
+	// A push answers JSON only; Accept may still name the proof profile. A
+	// peer gateway relaying records always gets one JWS per result, whatever
+	// it asks: its receipt must stand alone (Outbound).
+	proof := config.ProofJWS
+	if !peer {
+		if _, proof, err = negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof); err != nil {
+			return h.kit.Refuse(c, req, problem.From(err))
+		}
+	}
 	body, err := h.readBody(c)
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
 	req.DigestOf(body)
-	ps := &pusher{Handlers: h, req: req, peer: h.relay.IsPeer(req.Member.ID)}
+	ps := &pusher{Handlers: h, req: req, peer: peer, proof: proof}
 	_, sp := h.kit.Tracer.Start(ctx, "decode")
 	decoded, err := records.Decode(body, format, h.relay.DecodeLimits(ps.peer))
 	sp.Int(tracing.KeyRecords, len(decoded))
@@ -151,6 +178,7 @@ func (h *Handlers) Push(c *gin.Context) error {
 		h.metrics.pushed.WithLabelValues(r.Status).Inc()
 	}
 	h.kit.Tracer.Current(ctx).Int(tracing.KeyRecords, len(results))
+	c.Header("Content-Type", contentType("application/json; charset=utf-8", ps.proof))
 	ok(c, gin.H{"results": results})
 	return nil
 }
@@ -426,7 +454,10 @@ func (it *pushItem) decided() upstream.Decided {
 	return upstream.Decided{Record: it.rec, DecisionID: it.d.ID, PolicyRevision: it.d.Revision}
 }
 
-// signResults signs every result in one signer call.
+// signResults signs every result in one signer call: under the jws
+// profile one JWS per result; under chunk one root JWS per Chunk results,
+// over their signed payloads (sign.LeavesResult), each result carrying its
+// payload and proof instead of a JWS.
 func (ps *pusher) signResults(ctx context.Context, items []pushItem) ([]Result, string, error) {
 	now := time.Now().Unix()
 	payloads := make([][]byte, len(items))
@@ -437,14 +468,27 @@ func (ps *pusher) signResults(ctx context.Context, items []pushItem) ([]Result, 
 		}
 		payloads[i] = p
 	}
-	jws, kid, err := ps.sign(ctx, sign.TypResult, payloads)
-	if err != nil {
-		return nil, "", err
-	}
 	results := make([]Result, len(items))
 	for i := range items {
 		results[i] = items[i].res
-		results[i].JWS = jws[i]
+	}
+	if ps.proof == config.ProofJWS {
+		jws, kid, err := ps.sign(ctx, sign.TypResult, payloads)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := range results {
+			results[i].JWS = jws[i]
+		}
+		return results, kid, nil
+	}
+	proofs, kid, err := ps.signLeaves(ctx, sign.LeavesResult, payloads, ps.req.Member.ID, now)
+	if err != nil {
+		return nil, "", err
+	}
+	for i := range results {
+		results[i].Payload = base64.RawURLEncoding.EncodeToString(payloads[i])
+		results[i].Proof = &proofs[i]
 	}
 	return results, kid, nil
 }

@@ -67,7 +67,7 @@ func benchLicence(dst []byte, id string) []byte {
 
 // realDeps are the gateway's own store, audit chain and policy in b's
 // temporary directory, and Vault Transit when the dev stack is there.
-func realDeps(b *testing.B) Deps {
+func realDeps(b testing.TB) Deps {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
