@@ -44,7 +44,7 @@ func (h *Handlers) Get(c *gin.Context) error {
 		return h.kit.Refuse(c, req, notFound)
 	}
 	// A get answers JSON only; Accept may still name the proof profile.
-	_, proof, err := negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof)
+	proof, err := jsonProfile(c.GetHeader("Accept"), h.cfg.Sign.Proof)
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}
@@ -90,11 +90,13 @@ func (h *Handlers) Get(c *gin.Context) error {
 	return nil
 }
 
-// jsonOnly reads Accept for a route that answers JSON whatever is asked
+// jsonProfile reads Accept for a route that answers JSON whatever is asked
 // (get, trace, push): only the media ranges' profiles count, so an Accept
-// naming NDJSON, or nothing JSON, keeps its answer as before. A range
-// without a profile takes sign.proof's, as it does for a pull.
-func jsonOnly(accept string) string {
+// naming NDJSON, or nothing JSON, keeps its answer as before; a range
+// without a profile takes def (sign.proof), as it does for a pull. When
+// every range names only profiles this gateway does not know, it is a 406
+// naming the one media type and the profiles there are.
+func jsonProfile(accept, def string) (string, error) {
 	var kept []string
 	for _, part := range strings.Split(accept, ",") {
 		if _, params, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && !qZero(params["q"]) {
@@ -105,7 +107,14 @@ func jsonOnly(accept string) string {
 			}
 		}
 	}
-	return strings.Join(kept, ", ")
+	_, proof, err := negotiate(strings.Join(kept, ", "), def)
+	if err != nil {
+		p := problem.New(http.StatusNotAcceptable, problem.TypeNotAcceptable,
+			`this answers application/json, with no profile or profile "`+ProfileChunk+`" or "`+ProfileJWS+`"`)
+		p.Extra = map[string]any{"available": []string{"application/json"}, "profiles": []string{ProfileChunk, ProfileJWS}}
+		return "", p
+	}
+	return proof, nil
 }
 
 // sameReads reads the releases of id for the caller when a withheld
@@ -146,7 +155,7 @@ func (h *Handlers) Trace(c *gin.Context) error {
 	if err := checkMarking(mk.Country, mk.Manufacturer, mk.Serial, false); err != nil {
 		return h.kit.Refuse(c, req, err)
 	}
-	_, proof, err := negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof)
+	proof, err := jsonProfile(c.GetHeader("Accept"), h.cfg.Sign.Proof)
 	if err != nil {
 		return h.kit.Refuse(c, req, problem.From(err))
 	}

@@ -124,7 +124,7 @@ func (h *Handlers) Push(c *gin.Context) error {
 	// it asks: its receipt must stand alone (Outbound).
 	proof := config.ProofJWS
 	if !peer {
-		if _, proof, err = negotiate(jsonOnly(c.GetHeader("Accept")), h.cfg.Sign.Proof); err != nil {
+		if proof, err = jsonProfile(c.GetHeader("Accept"), h.cfg.Sign.Proof); err != nil {
 			return h.kit.Refuse(c, req, problem.From(err))
 		}
 	}

@@ -232,7 +232,8 @@ func TestPushProofNegotiation(t *testing.T) {
 		for _, accept := range []string{`application/json; profile="urn:ura:proof:merkle"`, `application/json; profile="jws"`} {
 			w := pushLicences(t, h, prefix+"-refused", accept, 3)
 			if w.Code != http.StatusNotAcceptable || w.Header().Get("Content-Type") != problem.ContentType ||
-				!bytes.Contains(w.Body.Bytes(), []byte(ProfileChunk)) || !bytes.Contains(w.Body.Bytes(), []byte(ProfileJWS)) {
+				!bytes.Contains(w.Body.Bytes(), []byte(ProfileChunk)) || !bytes.Contains(w.Body.Bytes(), []byte(ProfileJWS)) ||
+				!bytes.Contains(w.Body.Bytes(), []byte(`"available":["application/json"]`)) {
 				t.Errorf("default %s, Accept %q: %d %s %s", def, accept, w.Code, w.Header().Get("Content-Type"), w.Body)
 			}
 			// Nothing was stored: the same records push as new.
