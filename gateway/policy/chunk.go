@@ -112,12 +112,15 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 	if !pushKeyable(in) {
 		return nil, nil, false
 	}
-	var regs map[string]any
+	var (
+		br   *builtRegs
+		regs map[string]any
+	)
 	if in.Registers != nil {
-		var ok bool
-		if regs, ok = kb.regs.doc(in.Registers); !ok {
+		if br = kb.regs.built(in.Registers, &kb.scratch); !br.ok {
 			return nil, nil, false
 		}
+		regs = br.doc
 	}
 	// What lazyInputChecked checks of a push's input besides its
 	// registers (the caller's and the time's parts are strings), but for
@@ -134,7 +137,7 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 			return nil, nil, false
 		}
 	}
-	b, ok := kb.keyPush(c.push, in, regs, probe)
+	b, ok := kb.keyPush(c.push, in, br, probe)
 	return b, regs, ok
 }
 
@@ -303,20 +306,20 @@ func pushKeyable(in Input) bool {
 }
 
 // keyPush is a push's group key: as a pull's, over the push's read set
-// (regs is input.registers, built once for the key and the input, which
-// pushKey has checked convertible, registers and all), then
+// (br holds input.registers, built once for the key and the input, which
+// pushKey has checked convertible, registers and all; nil for none), then
 // the record id's type, its value when one of the read set's conds holds
 // something (what the id is compared with or looked up under is then
 // there), and probe, the values of the probes on this question. The id's
 // value is keyed nowhere else: where a decision reads it, it reads it
 // through a probe, below an empty cond, or to quote it in a message of
 // deny, which a shared decision's representative did not build.
-func (kb *keyer) keyPush(rs *readSet, in Input, regs map[string]any, probe string) ([]byte, bool) {
+func (kb *keyer) keyPush(rs *readSet, in Input, br *builtRegs, probe string) ([]byte, bool) {
 	if !pushKeyable(in) {
 		return nil, false
 	}
 	kb.ok = true
-	b, look := kb.keyPaths(rs, in, regs)
+	b, look := kb.keyPaths(rs, in, br)
 	id, found := look(rs.id)
 	b = append(b, 0)
 	if !found {
@@ -349,10 +352,15 @@ func empty(v any) bool {
 }
 
 // keyPaths appends caller, action and time, then each path of the read set
-// and each shape path, looked up in the question's input (regs its
-// registers); look looks up more.
-func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, func([]string) (any, bool)) {
+// and each shape path, looked up in the question's input (br holds its
+// registers, nil for none); look looks up more. A registers path's form is
+// written once per document (builtRegs.form).
+func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) ([]byte, func([]string) (any, bool)) {
 	now := kb.now(in)
+	var regs map[string]any
+	if br != nil {
+		regs = br.doc
+	}
 	look := func(p []string) (any, bool) { return lookupInput(in, regs, p, now) }
 	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
 		kb.caller, kb.form = in.Caller, []byte(missing)
@@ -368,9 +376,13 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 	b := append(kb.b[:0], kb.form...)
 	b = append(append(append(append(b, 0), in.Action...), 0), now...)
 	ok := &kb.ok
-	for _, p := range rs.paths {
+	for i, p := range rs.paths {
 		b = append(b, 0)
-		if len(p) == 1 && p[0] == "caller" {
+		if br != nil && len(p) > 0 && p[0] == "registers" {
+			f := br.form(rs, i, &kb.scratch)
+			b = append(b, f.b...)
+			kb.ok = kb.ok && f.ok
+		} else if len(p) == 1 && p[0] == "caller" {
 			b = append(b, kb.form...)
 		} else if len(p) == 1 && (p[0] == "action" || p[0] == "now") {
 			// canonical's form of the string, without boxing it.
@@ -385,8 +397,14 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 			b = append(b, missing...)
 		}
 	}
-	for _, p := range rs.presence {
+	for i, p := range rs.presence {
 		b = append(b, 0)
+		if br != nil && len(p) > 0 && p[0] == "registers" {
+			f := br.form(rs, len(rs.paths)+i, &kb.scratch)
+			b = append(b, f.b...)
+			kb.ok = kb.ok && f.ok
+			continue
+		}
 		if len(p) == 1 && p[0] == "record" {
 			// The stored decoder wrote the record's shape as it read it,
 			// in shape's form (records.Record.Shape): the same bytes, no
