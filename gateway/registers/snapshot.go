@@ -377,4 +377,6 @@ func appendStrs(b []byte, ss ...string) []byte {
 }
 
 // appendLen appends the number of members that follow.
-func appendLen(b []byte, n int) []byte { return append(strconv.AppendInt(append(b, '#'), int64(n), 10), '.') }
+func appendLen(b []byte, n int) []byte {
+	return append(strconv.AppendInt(append(b, '#'), int64(n), 10), '.')
+}
