@@ -293,7 +293,7 @@ func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
 	if !rs.recordShape && !convertible(in.Record.Doc) {
 		return nil, false
 	}
-	b, _ := kb.keyPaths(rs, in, nil)
+	b := kb.keyPaths(rs, in, nil)
 	kb.b = b
 	return b, kb.ok
 }
@@ -319,15 +319,20 @@ func (kb *keyer) keyPush(rs *readSet, in Input, br *builtRegs, probe string) ([]
 		return nil, false
 	}
 	kb.ok = true
-	b, look := kb.keyPaths(rs, in, br)
-	id, found := look(rs.id)
+	b := kb.keyPaths(rs, in, br)
+	var regs map[string]any
+	if br != nil {
+		regs = br.doc
+	}
+	now := kb.now(in)
+	id, found := lookupInput(in, regs, rs.id, now)
 	b = append(b, 0)
 	if !found {
 		b = append(b, missing...)
 	} else {
 		b = shape(b, id, &kb.scratch, &kb.ok)
 		for _, p := range rs.conds {
-			if v, there := look(p); there && !empty(v) {
+			if v, there := lookupInput(in, regs, p, now); there && !empty(v) {
 				b = canonical(append(b, '='), id, &kb.scratch, &kb.ok)
 				break
 			}
@@ -353,15 +358,16 @@ func empty(v any) bool {
 
 // keyPaths appends caller, action and time, then each path of the read set
 // and each shape path, looked up in the question's input (br holds its
-// registers, nil for none); look looks up more. A registers path's form is
-// written once per document (builtRegs.form).
-func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) ([]byte, func([]string) (any, bool)) {
+// registers, nil for none). A registers path's form is written once per
+// document (builtRegs.form). Paths are looked up by lookupInput itself,
+// not by a function kept for the caller: that would move the question to
+// the heap for every key.
+func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) []byte {
 	now := kb.now(in)
 	var regs map[string]any
 	if br != nil {
 		regs = br.doc
 	}
-	look := func(p []string) (any, bool) { return lookupInput(in, regs, p, now) }
 	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
 		kb.caller, kb.form = in.Caller, []byte(missing)
 		if in.Caller.ID != "" {
@@ -391,7 +397,7 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) ([]byte, func([]
 				v = string(in.Action)
 			}
 			b = appendString(b, v)
-		} else if v, found := look(p); found {
+		} else if v, found := lookupInput(in, regs, p, now); found {
 			b = canonical(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
@@ -414,13 +420,13 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) ([]byte, func([]
 				continue
 			}
 		}
-		if v, found := look(p); found {
+		if v, found := lookupInput(in, regs, p, now); found {
 			b = shape(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
 		}
 	}
-	return b, look
+	return b
 }
 
 func sameMember(a, b identity.Member) bool {

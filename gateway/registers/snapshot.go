@@ -326,7 +326,8 @@ func (s *Snapshot) AppendDocKey(b []byte, keys *[]string) []byte {
 			ids, mark := sortedKeys(list, keys)
 			b = appendLen(appendStr(b, key), len(ids))
 			for _, id := range ids {
-				b = appendStr(appendStr(b, id), string(list[id].Value))
+				v := list[id].Value
+				b = append(append(strconv.AppendInt(appendStr(b, id), int64(len(v)), 10), ':'), v...)
 			}
 			*keys = (*keys)[:mark]
 		}
