@@ -50,8 +50,11 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 		}
 		return out
 	}
-	groups := map[string][]int{}
-	var order []string
+	// A group is known by its index in order: a key is copied into a
+	// string once per group, not once per question (assigning to a map
+	// under string(b) copies b).
+	groups := map[string]int{}
+	var order [][]int
 	regs := make([]map[string]any, len(in))
 	var kb keyer
 	for i := range in {
@@ -61,17 +64,14 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 			continue
 		}
 		regs[i] = r
-		g, seen := groups[string(b)]
-		if !seen {
-			k := string(b)
-			order = append(order, k)
-			groups[k] = append(g, i)
+		if g, seen := groups[string(b)]; seen {
+			order[g] = append(order[g], i)
 			continue
 		}
-		groups[string(b)] = append(g, i)
+		groups[string(b)] = len(order)
+		order = append(order, []int{i})
 	}
-	for _, k := range order {
-		members := groups[k]
+	for _, members := range order {
 		d, shared := e.decideShared(ctx, c, in[members[0]], regs[members[0]])
 		out[members[0]] = d
 		if !shared {

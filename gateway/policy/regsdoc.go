@@ -19,15 +19,15 @@ import (
 type regsDoc struct {
 	entries map[string]decodedEntry
 	// docs are the documents built, by what they were built from
-	// (docKey): the questions of a push mostly refer to the same
+	// (built): the questions of a push mostly refer to the same
 	// entries, and their registers are built once.
 	docs map[string]*builtRegs
-	kbuf []byte   // the last docKey
+	kbuf []byte   // the last key of docs looked up
 	keys []string // registers.Snapshot.AppendDocKey's scratch space
 }
 
 // builtRegs is one input.registers document, shared by the questions of
-// a chunk or batch whose snapshots have one docKey, with the forms the
+// a chunk or batch whose snapshots are alike (built), with the forms the
 // group key writes of its registers paths, each written once for all of
 // them (keyer.keyPaths).
 type builtRegs struct {
@@ -48,10 +48,10 @@ type regsForm struct {
 }
 
 // built is input.registers of a question whose registers are s, built
-// by doc once for every snapshot of one docKey: what Doc reads of the
+// by doc once for all snapshots of one key: what Doc reads of the
 // snapshot (registers.Snapshot.AppendDocKey), then the canonical form of
 // its screening, which the push sets for each record. Two snapshots of
-// one docKey have one document, so a record whose screening or entries
+// one key have one document, so a record whose screening or entries
 // differ from an earlier one's gets its own (TestRegsDocSharedOnlyByEqual).
 // A screening canonical cannot tell apart is not convertible either: its
 // document is built for the question alone.
