@@ -50,8 +50,11 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 		}
 		return out
 	}
-	groups := map[string][]int{}
-	var order []string
+	// A group is known by its index in order: a key is copied into a
+	// string once per group, not once per question (assigning to a map
+	// under string(b) copies b).
+	groups := map[string]int{}
+	var order [][]int
 	regs := make([]map[string]any, len(in))
 	var kb keyer
 	for i := range in {
@@ -61,17 +64,14 @@ func (e *OPA) DecideChunk(ctx context.Context, in []Input) []Decision {
 			continue
 		}
 		regs[i] = r
-		g, seen := groups[string(b)]
-		if !seen {
-			k := string(b)
-			order = append(order, k)
-			groups[k] = append(g, i)
+		if g, seen := groups[string(b)]; seen {
+			order[g] = append(order[g], i)
 			continue
 		}
-		groups[string(b)] = append(g, i)
+		groups[string(b)] = len(order)
+		order = append(order, []int{i})
 	}
-	for _, k := range order {
-		members := groups[k]
+	for _, members := range order {
 		d, shared := e.decideShared(ctx, c, in[members[0]], regs[members[0]])
 		out[members[0]] = d
 		if !shared {
@@ -112,12 +112,15 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 	if !pushKeyable(in) {
 		return nil, nil, false
 	}
-	var regs map[string]any
+	var (
+		br   *builtRegs
+		regs map[string]any
+	)
 	if in.Registers != nil {
-		var ok bool
-		if regs, ok = kb.regs.doc(in.Registers); !ok {
+		if br = kb.regs.built(in.Registers, &kb.scratch); !br.ok {
 			return nil, nil, false
 		}
+		regs = br.doc
 	}
 	// What lazyInputChecked checks of a push's input besides its
 	// registers (the caller's and the time's parts are strings), but for
@@ -134,7 +137,7 @@ func (e *OPA) pushKey(ctx context.Context, c *compiled, kb *keyer, in Input) ([]
 			return nil, nil, false
 		}
 	}
-	b, ok := kb.keyPush(c.push, in, regs, probe)
+	b, ok := kb.keyPush(c.push, in, br, probe)
 	return b, regs, ok
 }
 
@@ -290,7 +293,7 @@ func (kb *keyer) key(rs *readSet, in Input) ([]byte, bool) {
 	if !rs.recordShape && !convertible(in.Record.Doc) {
 		return nil, false
 	}
-	b, _ := kb.keyPaths(rs, in, nil)
+	b := kb.keyPaths(rs, in, nil)
 	kb.b = b
 	return b, kb.ok
 }
@@ -303,28 +306,33 @@ func pushKeyable(in Input) bool {
 }
 
 // keyPush is a push's group key: as a pull's, over the push's read set
-// (regs is input.registers, built once for the key and the input, which
-// pushKey has checked convertible, registers and all), then
+// (br holds input.registers, built once for the key and the input, which
+// pushKey has checked convertible, registers and all; nil for none), then
 // the record id's type, its value when one of the read set's conds holds
 // something (what the id is compared with or looked up under is then
 // there), and probe, the values of the probes on this question. The id's
 // value is keyed nowhere else: where a decision reads it, it reads it
 // through a probe, below an empty cond, or to quote it in a message of
 // deny, which a shared decision's representative did not build.
-func (kb *keyer) keyPush(rs *readSet, in Input, regs map[string]any, probe string) ([]byte, bool) {
+func (kb *keyer) keyPush(rs *readSet, in Input, br *builtRegs, probe string) ([]byte, bool) {
 	if !pushKeyable(in) {
 		return nil, false
 	}
 	kb.ok = true
-	b, look := kb.keyPaths(rs, in, regs)
-	id, found := look(rs.id)
+	b := kb.keyPaths(rs, in, br)
+	var regs map[string]any
+	if br != nil {
+		regs = br.doc
+	}
+	now := kb.now(in)
+	id, found := lookupInput(in, regs, rs.id, now)
 	b = append(b, 0)
 	if !found {
 		b = append(b, missing...)
 	} else {
 		b = shape(b, id, &kb.scratch, &kb.ok)
 		for _, p := range rs.conds {
-			if v, there := look(p); there && !empty(v) {
+			if v, there := lookupInput(in, regs, p, now); there && !empty(v) {
 				b = canonical(append(b, '='), id, &kb.scratch, &kb.ok)
 				break
 			}
@@ -349,11 +357,17 @@ func empty(v any) bool {
 }
 
 // keyPaths appends caller, action and time, then each path of the read set
-// and each shape path, looked up in the question's input (regs its
-// registers); look looks up more.
-func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, func([]string) (any, bool)) {
+// and each shape path, looked up in the question's input (br holds its
+// registers, nil for none). A registers path's form is written once per
+// document (builtRegs.form). Paths are looked up by lookupInput itself,
+// not by a function kept for the caller: that would move the question to
+// the heap for every key.
+func (kb *keyer) keyPaths(rs *readSet, in Input, br *builtRegs) []byte {
 	now := kb.now(in)
-	look := func(p []string) (any, bool) { return lookupInput(in, regs, p, now) }
+	var regs map[string]any
+	if br != nil {
+		regs = br.doc
+	}
 	if kb.form == nil || !sameMember(kb.caller, in.Caller) {
 		kb.caller, kb.form = in.Caller, []byte(missing)
 		if in.Caller.ID != "" {
@@ -368,9 +382,13 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 	b := append(kb.b[:0], kb.form...)
 	b = append(append(append(append(b, 0), in.Action...), 0), now...)
 	ok := &kb.ok
-	for _, p := range rs.paths {
+	for i, p := range rs.paths {
 		b = append(b, 0)
-		if len(p) == 1 && p[0] == "caller" {
+		if br != nil && len(p) > 0 && p[0] == "registers" {
+			f := br.form(rs, i, &kb.scratch)
+			b = append(b, f.b...)
+			kb.ok = kb.ok && f.ok
+		} else if len(p) == 1 && p[0] == "caller" {
 			b = append(b, kb.form...)
 		} else if len(p) == 1 && (p[0] == "action" || p[0] == "now") {
 			// canonical's form of the string, without boxing it.
@@ -379,14 +397,20 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 				v = string(in.Action)
 			}
 			b = appendString(b, v)
-		} else if v, found := look(p); found {
+		} else if v, found := lookupInput(in, regs, p, now); found {
 			b = canonical(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
 		}
 	}
-	for _, p := range rs.presence {
+	for i, p := range rs.presence {
 		b = append(b, 0)
+		if br != nil && len(p) > 0 && p[0] == "registers" {
+			f := br.form(rs, len(rs.paths)+i, &kb.scratch)
+			b = append(b, f.b...)
+			kb.ok = kb.ok && f.ok
+			continue
+		}
 		if len(p) == 1 && p[0] == "record" {
 			// The stored decoder wrote the record's shape as it read it,
 			// in shape's form (records.Record.Shape): the same bytes, no
@@ -396,13 +420,13 @@ func (kb *keyer) keyPaths(rs *readSet, in Input, regs map[string]any) ([]byte, f
 				continue
 			}
 		}
-		if v, found := look(p); found {
+		if v, found := lookupInput(in, regs, p, now); found {
 			b = shape(b, v, &kb.scratch, ok)
 		} else {
 			b = append(b, missing...)
 		}
 	}
-	return b, look
+	return b
 }
 
 func sameMember(a, b identity.Member) bool {

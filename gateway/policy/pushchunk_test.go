@@ -416,9 +416,16 @@ func TestRegsDocIsSnapshotDoc(t *testing.T) {
 	s.AddKeyed("unknown_register", "k", "DPD-EVT-2026-8000003", registers.KeyedValue{Version: 1, Value: []byte(`[1, "two", null] trailing`)})
 	s.Keyed["items"]["empty"] = map[string]registers.KeyedValue{}
 	s.Screening = map[string]any{"sanctions": []any{}}
-	var r regsDoc
-	for range 2 { // the second time from the cache
+	var (
+		r       regsDoc
+		scratch []member
+	)
+	for i := range 4 { // the second time from the cache; then built, the fourth time from its memo
 		got, ok := r.doc(s)
+		if i >= 2 {
+			br := r.built(s, &scratch)
+			got, ok = br.doc, br.ok
+		}
 		if want := s.Doc(); !ok || !reflect.DeepEqual(got, want) {
 			t.Fatalf("regsDoc (convertible %v)\n%v\nSnapshot.Doc\n%v", ok, got, want)
 		}
@@ -426,5 +433,8 @@ func TestRegsDocIsSnapshotDoc(t *testing.T) {
 	s.AddKeyed("items", "ALB|KAYO|K26-000125", "DPD-EVT-2026-8000004", registers.KeyedValue{Version: 1, Value: []byte(`{"n":1e999999999}`)})
 	if _, ok := r.doc(s); ok {
 		t.Error("an entry OPA cannot hold lazily was reported convertible")
+	}
+	if br := r.built(s, &scratch); br.ok {
+		t.Error("an entry OPA cannot hold lazily was reported convertible by the memo")
 	}
 }

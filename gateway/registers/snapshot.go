@@ -259,3 +259,125 @@ func (s *Snapshot) Doc() map[string]any {
 }
 
 func num(q int64) json.Number { return json.Number(strconv.FormatInt(q, 10)) }
+
+// AppendDocKey appends a key of the document Doc builds from s, its
+// screening aside: two snapshots with equal keys have equal documents but
+// for their screening, so a caller that builds the document of many
+// snapshots (gateway/policy, regsdoc.go) builds it once per key. The key
+// holds every value Doc reads and no order of a map's iteration; a keyed
+// entry is its stored bytes, so two spellings of one value are two keys
+// (the same document built twice, never two documents shared). keys is
+// scratch space the caller keeps between calls. Doc and AppendDocKey
+// read the same fields (TestAppendDocKeyCoversDoc).
+func (s *Snapshot) AppendDocKey(b []byte, keys *[]string) []byte {
+	ids, mark := sortedKeys(s.Licences, keys)
+	b = appendLen(b, len(ids))
+	for _, id := range ids {
+		l := s.Licences[id]
+		b = appendStrs(appendStr(b, id), l.Type, l.Status, l.ValidFrom, l.ValidUntil, l.Destination, l.Originator)
+		b = appendCounts(b, l.Items, keys)
+		if l.Holder == nil {
+			b = append(b, '-')
+		} else {
+			b = appendStrs(append(b, 'h'), l.Holder.EntityID, l.Holder.Name)
+		}
+	}
+	*keys = (*keys)[:mark]
+	ids, mark = sortedKeys(s.Entities, keys)
+	b = appendLen(b, len(ids))
+	for _, id := range ids {
+		e := s.Entities[id]
+		b = appendStrs(appendStr(b, id), e.RecordID, e.Name, e.Status)
+	}
+	*keys = (*keys)[:mark]
+	for _, m := range []map[string]map[string]*Exclusion{s.ByID, s.ByName} {
+		names, mark := sortedKeys(m, keys)
+		b = appendLen(b, len(names))
+		for _, key := range names {
+			list := m[key]
+			ids, mark := sortedKeys(list, keys)
+			b = appendLen(appendStr(b, key), len(ids))
+			for _, id := range ids {
+				x := list[id]
+				// Doc leaves out an empty until: "" and none are one.
+				b = appendStrs(appendStr(b, id), x.RecordID, x.From, x.Until)
+			}
+			*keys = (*keys)[:mark]
+		}
+		*keys = (*keys)[:mark]
+	}
+	ids, mark = sortedKeys(s.Exported, keys)
+	b = appendLen(b, len(ids))
+	for _, id := range ids {
+		b = appendCounts(appendStr(b, id), s.Exported[id], keys)
+	}
+	*keys = (*keys)[:mark]
+	regs, mark := sortedKeys(s.Keyed, keys)
+	b = appendLen(b, len(regs))
+	for _, reg := range regs {
+		regKeys := s.Keyed[reg]
+		b = appendStr(b, reg)
+		names, mark := sortedKeys(regKeys, keys)
+		for _, key := range names {
+			list := regKeys[key]
+			if len(list) == 0 {
+				continue // Doc leaves it out
+			}
+			ids, mark := sortedKeys(list, keys)
+			b = appendLen(appendStr(b, key), len(ids))
+			for _, id := range ids {
+				v := list[id].Value
+				b = append(append(strconv.AppendInt(appendStr(b, id), int64(len(v)), 10), ':'), v...)
+			}
+			*keys = (*keys)[:mark]
+		}
+		*keys = (*keys)[:mark]
+		b = append(b, ';')
+	}
+	*keys = (*keys)[:mark]
+	return b
+}
+
+// sortedKeys appends m's keys, sorted, to keys' space and returns them;
+// the caller gives the space back (truncates keys to mark) once it has
+// read them, so that a nested level appends after them, never over them.
+func sortedKeys[V any](m map[string]V, keys *[]string) (k []string, mark int) {
+	mark = len(*keys)
+	for key := range m {
+		*keys = append(*keys, key)
+	}
+	k = (*keys)[mark:]
+	if len(k) > 1 {
+		slices.Sort(k)
+	}
+	return k, mark
+}
+
+// appendCounts appends a map of counts, keys sorted.
+func appendCounts(b []byte, m map[string]int64, keys *[]string) []byte {
+	cats, mark := sortedKeys(m, keys)
+	b = appendLen(b, len(cats))
+	for _, cat := range cats {
+		b = strconv.AppendInt(append(appendStr(b, cat), '='), m[cat], 10)
+	}
+	*keys = (*keys)[:mark]
+	return b
+}
+
+// appendStr appends s as its length and bytes: no string's form is a
+// prefix of another's.
+func appendStr(b []byte, s string) []byte {
+	return append(append(strconv.AppendInt(b, int64(len(s)), 10), ':'), s...)
+}
+
+func appendStrs(b []byte, ss ...string) []byte {
+	for _, s := range ss {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+// appendLen appends the number of members that follow.
+func appendLen(b []byte, n int) []byte {
+	return append(strconv.AppendInt(append(b, '#'), int64(n), 10), '.')
+}
