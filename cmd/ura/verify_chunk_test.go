@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -148,15 +147,7 @@ func TestVerifyChunkProfile(t *testing.T) {
 				args = append([]string{"--record"}, args...)
 			}
 			out, _, err := verifyRun(t, args...)
-			switch {
-			case tc.valid && err != nil:
-				t.Fatalf("refused: %v\n%s", err, out)
-			case !tc.valid && !errors.Is(err, errInvalid):
-				t.Fatalf("err = %v, want it refused:\n%s", err, out)
-			}
-			if !strings.Contains(out, tc.want) {
-				t.Errorf("output lacks %q:\n%s", tc.want, out)
-			}
+			wantVerdict(t, out, err, tc.valid, tc.want)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,15 +168,7 @@ func TestVerifyPullTrailer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := f.write("pull-"+string(rune('a'+i))+".ndjson", []byte(tc.file))
 			out, _, err := verifyRun(t, "--jwks", jwksPath, path)
-			switch {
-			case tc.valid && err != nil:
-				t.Fatalf("refused an intact pull: %v\n%s", err, out)
-			case !tc.valid && !errors.Is(err, errInvalid):
-				t.Fatalf("err = %v, want it refused:\n%s", err, out)
-			}
-			if tc.want != "" && !strings.Contains(out, tc.want) {
-				t.Errorf("output lacks %q:\n%s", tc.want, out)
-			}
+			wantVerdict(t, out, err, tc.valid, tc.want)
 		})
 	}
 }

@@ -144,6 +144,22 @@ func must[T any](v T, err error) T {
 	return v
 }
 
+// wantVerdict fails unless ura verify's answer (out, err) accepts the file
+// when valid and refuses it as invalid otherwise, its output naming want
+// (anything, when want is empty).
+func wantVerdict(t *testing.T, out string, err error, valid bool, want string) {
+	t.Helper()
+	switch {
+	case valid && err != nil:
+		t.Fatalf("refused: %v\n%s", err, out)
+	case !valid && !errors.Is(err, errInvalid):
+		t.Fatalf("err = %v, want it refused:\n%s", err, out)
+	}
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
 // TestVerifyPushAnswer: ura verify checks a push answer of either profile,
 // each result alone, and refuses every attack on a chunk-profile result.
 func TestVerifyPushAnswer(t *testing.T) {
@@ -153,15 +169,7 @@ func TestVerifyPushAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := f.write(fmt.Sprintf("push-%d.json", n), []byte(tc.file))
 			out, _, err := verifyRun(t, "--jwks", jwksPath, path)
-			switch {
-			case tc.valid && err != nil:
-				t.Fatalf("refused: %v\n%s", err, out)
-			case !tc.valid && !errors.Is(err, errInvalid):
-				t.Fatalf("err = %v, want it refused:\n%s", err, out)
-			}
-			if !strings.Contains(out, tc.want) {
-				t.Errorf("output lacks %q:\n%s", tc.want, out)
-			}
+			wantVerdict(t, out, err, tc.valid, tc.want)
 		})
 	}
 }

@@ -24,6 +24,25 @@ import (
 	"github.com/ura-gateway/ura/gateway/testenv"
 )
 
+// chunkVaultGateway starts a gateway on Vault Transit (a key of its own,
+// named name) and the embedded policy, on the chunk profile and taking
+// pushes of n records, and makes n entities for it.
+func chunkVaultGateway(t *testing.T, n int) (_ *gatewayEnv, docs []map[string]any, name string) {
+	t.Helper()
+	addr, token := testenv.Vault(t)
+	s, c, name := jwksVault(t, addr, token, "", time.Minute)
+	e := startGateway(t, jwksVaultSigner(s, c), withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
+		cfg.Sign.Proof = config.ProofChunk
+		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, n)
+	}))
+	docs = make([]map[string]any, n)
+	for i := range docs {
+		docs[i] = exSample(t, records.KindEntity)
+		docs[i]["id"] = fmt.Sprintf("%s-%04d", docs[i]["id"], i)
+	}
+	return e, docs, name
+}
+
 // TestChunkProofStreamWithRealVault: a gateway on Vault Transit and the
 // embedded policy streams 600 records under the chunk profile (the
 // default): three chunks, three roots signed in Vault, and every line
@@ -31,18 +50,8 @@ import (
 // that has seen no other line; the JOSE verifier accepts the saved stream
 // and single lines, and refuses a line tampered with or a stream cut off.
 func TestChunkProofStreamWithRealVault(t *testing.T) {
-	addr, token := testenv.Vault(t)
-	s, c, name := jwksVault(t, addr, token, "", time.Minute)
 	const n = 600
-	e := startGateway(t, jwksVaultSigner(s, c), withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
-		cfg.Sign.Proof = config.ProofChunk
-		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, n)
-	}))
-	docs := make([]map[string]any, n)
-	for i := range docs {
-		docs[i] = exSample(t, records.KindEntity)
-		docs[i]["id"] = fmt.Sprintf("%s-%04d", docs[i]["id"], i)
-	}
+	e, docs, name := chunkVaultGateway(t, n)
 	for _, res := range exResults(t, e.as("AL/GOV/AIM").push(docs...)) {
 		if res.Status != "accepted" {
 			t.Fatalf("push: %s %s", res.ID, res.Status)
@@ -201,18 +210,8 @@ func TestProofProfileNegotiation(t *testing.T) {
 // delivery; the JOSE verifier accepts the saved answer and refuses it with
 // one result tampered with.
 func TestChunkProofPushWithRealVault(t *testing.T) {
-	addr, token := testenv.Vault(t)
-	s, c, name := jwksVault(t, addr, token, "", time.Minute)
 	const n = 300
-	e := startGateway(t, jwksVaultSigner(s, c), withEmbeddedPolicy(), withConfig(func(cfg *config.Config) {
-		cfg.Sign.Proof = config.ProofChunk
-		cfg.Limits.MaxRecords = max(cfg.Limits.MaxRecords, n)
-	}))
-	docs := make([]map[string]any, n)
-	for i := range docs {
-		docs[i] = exSample(t, records.KindEntity)
-		docs[i]["id"] = fmt.Sprintf("%s-%04d", docs[i]["id"], i)
-	}
+	e, docs, name := chunkVaultGateway(t, n)
 	r := e.as("AL/GOV/AIM").push(docs...)
 	if r.status != http.StatusOK {
 		t.Fatalf("push: %d %.300s", r.status, r.body)

@@ -9,15 +9,24 @@ import (
 	"testing"
 )
 
-// chunkOf signs payloads as one chunk with k's Ed25519 key and returns each
-// line's delivery (base64url) and proof.
+// chunkOf signs payloads as one chunk of deliveries for IT/GOV/MOD with
+// k's Ed25519 key under typ, its root's payload edited first when edit is
+// set, and returns each line's delivery (base64url) and proof.
 func chunkOf(t *testing.T, k *testKeys, typ string, payloads [][]byte, edit func(*Chunk)) ([]string, []Proof) {
 	t.Helper()
-	tree, err := NewChunkTree(payloads)
+	return signedLeaves(t, k, LeavesDelivery, "IT/GOV/MOD", typ, payloads, edit)
+}
+
+// signedLeaves signs payloads as one chunk of leaves (LeavesDelivery or
+// LeavesResult) for recipient, its root a typ JWS, and returns each leaf
+// (base64url) and its proof.
+func signedLeaves(t *testing.T, k *testKeys, leaves, recipient, typ string, payloads [][]byte, edit func(*Chunk)) ([]string, []Proof) {
+	t.Helper()
+	tree, err := NewLeafTree(leaves, payloads)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := tree.Payload("IT/GOV/MOD", "ura", 1767225600)
+	raw, err := tree.Payload(recipient, "ura", 1767225600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +41,11 @@ func chunkOf(t *testing.T, k *testKeys, typ string, payloads [][]byte, edit func
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliveries := make([]string, len(payloads))
+	out := make([]string, len(payloads))
 	for i, p := range payloads {
-		deliveries[i] = b64.EncodeToString(p)
+		out[i] = b64.EncodeToString(p)
 	}
-	return deliveries, proofs
+	return out, proofs
 }
 
 func deliveryPayload(i int, recipient string) []byte {
@@ -157,24 +166,7 @@ func TestChunkProofAttacks(t *testing.T) {
 // LeavesResult) for recipient, as a gateway signs a push answer.
 func leafChunkOf(t *testing.T, k *testKeys, leaves, recipient string, payloads [][]byte) ([]string, []Proof) {
 	t.Helper()
-	tree, err := NewLeafTree(leaves, payloads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := tree.Payload(recipient, "ura", 1767225600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := compact(map[string]any{"alg": "EdDSA", "kid": "gw:1", "typ": TypChunk}, raw, k.edSign)
-	proofs, err := tree.Proofs(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]string, len(payloads))
-	for i, p := range payloads {
-		out[i] = b64.EncodeToString(p)
-	}
-	return out, proofs
+	return signedLeaves(t, k, leaves, recipient, TypChunk, payloads, nil)
 }
 
 func resultPayload(i int, recipient string) []byte {
