@@ -189,7 +189,7 @@ demo_trace() {
 }
 
 demo_signed() {
-	section "Italy saves a signed pull and verifies it offline against the gateway's JWKS"
+	section "Signed answers, verified offline against the gateway's JWKS: Italy's pull, AIM's push answer"
 	local dir="$URA_VAR/demo" it=IT_GOV_MOD
 	mkdir -p "$dir"
 	call "$it" GET "/v1/records" -H 'Accept: application/x-ndjson'
@@ -199,6 +199,12 @@ demo_signed() {
 	say "  saved $(grep -c '"version"' "$dir/it-pull.ndjson") records to var/demo/it-pull.ndjson: chunk proof profile, one Vault signature"
 	say "  per chunk of 256 over the Merkle root of its deliveries, each line with its inclusion path"
 	"$URA" verify --jwks "$dir/jwks.json" "$dir/it-pull.ndjson" | tail -n 3 | sed 's/^/  /'
+	call AL_GOV_AIM POST /v1/records -H 'Content-Type: application/x-ndjson' --data-binary @deploy/dev/seed/aim.ndjson
+	[[ $STATUS == 200 ]] || die "AIM push: HTTP $STATUS $BODY"
+	printf '%s\n' "$BODY" >"$dir/aim-push.json"
+	say "  AIM keeps its push answer as proof (var/demo/aim-push.json): one signature over the Merkle root"
+	say "  of its results, each result with its path; ura verify checks every result alone:"
+	"$URA" verify --jwks "$dir/jwks.json" "$dir/aim-push.json" | tail -n 2 | sed 's/^/  /'
 	say "  one line alone (ura verify --record): its chunk's signed root, its leaf hash, its path:"
 	sed -n 1p "$dir/it-pull.ndjson" >"$dir/it-line.json"
 	"$URA" verify --record --jwks "$dir/jwks.json" "$dir/it-line.json" | sed -n 1p | sed 's/^/  /'
