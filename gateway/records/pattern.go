@@ -25,7 +25,10 @@ func matcherOf(re *regexp.Regexp) func(string) bool {
 // min and max times. It is built only when each run of variable length
 // is the last or is followed by a run of at least one character from a
 // disjoint class: then the longest run (up to max) is the only length
-// that can lead to a match, so matching never has to backtrack.
+// that can lead to a match, so matching never has to backtrack. A run of
+// variable length followed only by runs of fixed length (the national
+// marking's ^[A-Z…][A-Z… ]*[A-Z…]$) has one length that can match too:
+// the string's runes after it, less the fixed runs' runes.
 type runMatcher struct {
 	runs []charRun
 }
@@ -36,6 +39,10 @@ type charRun struct {
 	ascii    [2]uint64
 	ranges   []rune
 	min, max int // max -1: no upper bound
+	// tailed is a run of variable length followed by runs of fixed
+	// length only, tail runes in all: it takes every rune but those.
+	tailed bool
+	tail   int
 }
 
 // runMatcherOf is nil unless the pattern, read as regexp.Compile reads
@@ -90,11 +97,27 @@ func runMatcherOf(pattern string) *runMatcher {
 		if i+1 < len(m.runs) {
 			next := m.runs[i+1]
 			if next.min < 1 || !r.disjoint(&next) {
-				return nil
+				tail, ok := fixedRunes(m.runs[i+1:])
+				if !ok {
+					return nil
+				}
+				m.runs[i].tailed, m.runs[i].tail = true, tail
 			}
 		}
 	}
 	return m
+}
+
+// fixedRunes is how many runes runs take when each is of fixed length.
+func fixedRunes(runs []charRun) (int, bool) {
+	n := 0
+	for _, r := range runs {
+		if r.min != r.max {
+			return 0, false
+		}
+		n += r.min
+	}
+	return n, true
 }
 
 // classOf is the ranges of a character class or of one literal rune,
@@ -155,6 +178,25 @@ func (m *runMatcher) match(s string) bool {
 	p := 0
 	for i := range m.runs {
 		r := &m.runs[i]
+		if r.tailed {
+			// Runes are counted as they are read: a byte that starts no
+			// valid sequence is one.
+			k := utf8.RuneCountInString(s[p:]) - r.tail
+			if k < r.min || r.max >= 0 && k > r.max {
+				return false
+			}
+			for ; k > 0; k-- {
+				c, w := rune(s[p]), 1
+				if c >= utf8.RuneSelf {
+					c, w = utf8.DecodeRuneInString(s[p:])
+				}
+				if !r.has(c) {
+					return false
+				}
+				p += w
+			}
+			continue
+		}
 		n := 0
 		for (r.max < 0 || n < r.max) && p < len(s) {
 			c, w := rune(s[p]), 1
