@@ -14,6 +14,9 @@ import (
 // TestPatternMatchersAreExact and FuzzPatternMatcher hold every fast
 // matcher to the regexp.
 func matcherOf(re *regexp.Regexp) func(string) bool {
+	if re.String() == dateTimePattern {
+		return matchDateTime
+	}
 	if m := runMatcherOf(re.String()); m != nil {
 		return m.match
 	}
@@ -215,3 +218,41 @@ func (m *runMatcher) match(s string) bool {
 	}
 	return p == len(s)
 }
+
+// dateTimePattern is the schemas' datetime pattern (RFC 3339 section 5.6),
+// which every record's label.created meets; matchDateTime is its matcher
+// (TestDateTimeMatcherIsRegexp, FuzzDateTimeMatcher).
+const dateTimePattern = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
+
+// matchDateTime is dateTimePattern's MatchString. Every character the
+// pattern allows is ASCII, so the string is read byte by byte.
+func matchDateTime(s string) bool {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	zone := s[19:]
+	if zone[0] == '.' {
+		i := 1
+		for i < len(zone) && isDigit(zone[i]) {
+			i++
+		}
+		if i == 1 {
+			return false
+		}
+		zone = zone[i:]
+	}
+	switch {
+	case zone == "Z" || zone == "z":
+		return true
+	case len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':':
+		return isDigit(zone[1]) && isDigit(zone[2]) && isDigit(zone[4]) && isDigit(zone[5])
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -135,6 +136,47 @@ func FuzzPatternMatcher(f *testing.F) {
 		}
 		if got, want := m.match(s), re.MatchString(s); got != want {
 			t.Fatalf("%q on %q: %v, regexp %v", pattern, s, got, want)
+		}
+	})
+}
+
+var dateTimeInputs = []string{
+	"2026-12-07T10:00:00Z", "2026-12-07t10:00:00z", "2026-12-07T10:00:00.5Z", "2026-12-07T10:00:00.123456789+01:00",
+	"2026-12-07T10:00:00-12:30", "2026-12-07T10:00:00.Z", "2026-12-07T10:00:00+0100", "2026-12-07T10:00:00",
+	"2026-12-07T10:00:00ZZ", "2026-12-07 10:00:00Z", "2026-12-07T10:00:0aZ", "2026-12-07T99:99:99Z", "x026-12-07T10:00:00Z",
+	"2026-12-07T10:00:00+01:0a", "2026-12-07T10:00:00+01-00", "2026-12-07T10:00:00.1.2Z", "2026-12-07T10:00:00\u00e9",
+	"2026-12-07T10:00:00.\xffZ", "", "2026-12-07", "2026-12-07T10:00:00.123+01:00x", "2026/12/07T10:00:00Z",
+}
+
+// TestDateTimeMatcherIsRegexp: the schemas' datetime pattern has the
+// dedicated matcher, which answers as the regexp, and ParseDateTime's
+// regexp has the same language.
+func TestDateTimeMatcherIsRegexp(t *testing.T) {
+	if !slices.Contains(schemaPatterns(t), dateTimePattern) {
+		t.Fatal("the schemas no longer declare dateTimePattern")
+	}
+	re := regexp.MustCompile(dateTimePattern)
+	for _, s := range append(dateTimeInputs, patternInputs()...) {
+		if got, want := matchDateTime(s), re.MatchString(s); got != want {
+			t.Errorf("%q: %v, regexp %v", s, got, want)
+		}
+		if got, want := matchDateTime(s), dateTimeSyntax.MatchString(s); got != want {
+			t.Errorf("%q: %v, ParseDateTime's regexp %v", s, got, want)
+		}
+	}
+}
+
+func FuzzDateTimeMatcher(f *testing.F) {
+	for _, s := range dateTimeInputs {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(dateTimePattern)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := matchDateTime(s), re.MatchString(s); got != want {
+			t.Fatalf("%q: %v, regexp %v", s, got, want)
+		}
+		if got, want := matchDateTime(s), dateTimeSyntax.MatchString(s); got != want {
+			t.Fatalf("%q: %v, ParseDateTime's regexp %v", s, got, want)
 		}
 	})
 }
