@@ -64,6 +64,10 @@ var canonicalSeeds = []string{
 	`[null,true,false,[],{},"",0.1,1E5,-1.0e-7]`,
 	`{"a":{"b":{"c":[{"d":"x"}]}}}`,
 	`"\ufffd"`,
+	// Objects sorted on their own frame (up to 16 members) and on the
+	// shared stack (more), one inside the other.
+	`{` + manyNames(16) + `}`, `{` + manyNames(17) + `,"z":{` + manyNames(20) + `,"y":{"b":1,"a":[{` + manyNames(18) + `}]}}}`,
+	`{"a":{` + manyNames(30) + `},"b":{` + manyNames(17) + `},"c":[{` + manyNames(3) + `},{` + manyNames(40) + `}]}`,
 }
 
 func TestCanonicalIsEncodingJSONAndDigestIsJCS(t *testing.T) {

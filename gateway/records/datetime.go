@@ -10,7 +10,8 @@ import (
 )
 
 // dateTimeSyntax is RFC 3339 §5.6 date-time as the schemas' datetime
-// pattern spells it: "T" and "Z" in either case (§5.6 NOTE), seconds up to
+// pattern spells it (dateTimePattern, with groups; matchDateTime matches
+// it without the regexp machine): "T" and "Z" in either case (§5.6 NOTE), seconds up to
 // 60 (a leap second, §5.7), any number of fraction digits, an offset with
 // hours and minutes.
 var dateTimeSyntax = regexp.MustCompile(`^([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
@@ -31,7 +32,7 @@ func ParseDateTime(s string) (time.Time, error) {
 	// leap second) is what time.Parse reads as it is: the general path below
 	// would build this very string again from its parts.
 	// TestParseDateTimeIsReference holds the two paths to each other.
-	if len(s) >= 20 && s[10] == 'T' && s[len(s)-1] != 'z' && s[17:19] != "60" && dateTimeSyntax.MatchString(s) {
+	if len(s) >= 20 && s[10] == 'T' && s[len(s)-1] != 'z' && s[17:19] != "60" && matchDateTime(s) {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return time.Time{}, errors.New("not an RFC 3339 date-time")

@@ -118,6 +118,10 @@ type scanner struct {
 	names map[string]string
 	// strings and numbers are the scalar values read so far, boxed.
 	strings, numbers map[string]any
+	// members and elems are the stacks the open objects and arrays
+	// gather their contents on.
+	members []storedMember
+	elems   []any
 }
 
 func newScanner(body []byte, lim Limits) *scanner {
@@ -266,7 +270,13 @@ func (s *scanner) valueFrom(tok jsontext.Token, depth int) (any, error) {
 }
 
 func (s *scanner) object(depth int) (any, error) {
-	obj := map[string]any{}
+	// The members are gathered on the scanner's stack, shared by every
+	// level, and the map is made once at its final size instead of grown
+	// as they come (as DecodeStored does). A repeated name is found among
+	// the members gathered so far, at the same point as before: the first
+	// is kept and the error is reported after the repeat's value.
+	mark := len(s.members)
+	var seen map[string]struct{}
 	for s.more() {
 		raw, err := s.dec.ReadValue() // the decoder only yields a string here
 		if err != nil {
@@ -281,33 +291,75 @@ func (s *scanner) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := obj[key]; dup {
+		if s.repeated(mark, key, &seen) {
 			s.errs = append(s.errs, s.fieldError(s.pointer(), "duplicate key: an object may name each member once"))
 		} else {
-			obj[key] = v
+			s.members = append(s.members, storedMember{key, v})
 		}
 		s.path = s.path[:len(s.path)-1]
 	}
 	if _, err := s.dec.ReadToken(); err != nil {
 		return nil, s.syntax(err, "")
 	}
+	ms := s.members[mark:]
+	obj := make(map[string]any, len(ms))
+	for _, m := range ms {
+		obj[m.k] = m.v
+	}
+	clear(ms)
+	s.members = s.members[:mark]
 	return obj, nil
 }
 
+// linearNames is how many members an object may have before a repeated
+// name is looked up in a set rather than among the members one by one.
+const linearNames = 16
+
+// repeated reports whether key names a member already gathered since mark.
+// A large object (more than linearNames members) gets a set of its names,
+// so that a hostile one costs no more than a map did.
+func (s *scanner) repeated(mark int, key string, seen *map[string]struct{}) bool {
+	ms := s.members[mark:]
+	if *seen == nil && len(ms) < linearNames {
+		for _, m := range ms {
+			if m.k == key {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*len(ms))
+		for _, m := range ms {
+			(*seen)[m.k] = struct{}{}
+		}
+	}
+	if _, ok := (*seen)[key]; ok {
+		return true
+	}
+	(*seen)[key] = struct{}{}
+	return false
+}
+
 func (s *scanner) array1(depth int) (any, error) {
-	arr := []any{}
+	mark := len(s.elems)
 	for i := 0; s.more(); i++ {
 		s.path = append(s.path, strconv.Itoa(i))
 		v, err := s.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		arr = append(arr, v)
+		s.elems = append(s.elems, v)
 		s.path = s.path[:len(s.path)-1]
 	}
 	if _, err := s.dec.ReadToken(); err != nil {
 		return nil, s.syntax(err, "")
 	}
+	es := s.elems[mark:]
+	arr := make([]any, len(es))
+	copy(arr, es)
+	clear(es)
+	s.elems = s.elems[:mark]
 	return arr, nil
 }
 

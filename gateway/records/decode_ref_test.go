@@ -309,6 +309,12 @@ func TestDecodeIsReference(t *testing.T) {
 		"{}\n{}", "{}{}", "{}\n\n{\"a\":1}\n", "{\n}\n", "1\n2\n", "{}\n{\"a\"}\n", "[\n]", "\n",
 		`[{"k":"` + strings.Repeat("x", 300) + `"}]`, `[{"` + strings.Repeat("k", 300) + `":1}]`,
 		`[` + strings.Repeat(`{},`, 25) + `{}]`, strings.Repeat("{}\n", 25),
+		// Repeated names in objects small and large (a large one's names
+		// are looked up in a set), around the size where that starts,
+		// and inside a member of such an object.
+		`[{` + manyNames(15) + `,"k0":1,"k15":2,"k15":{"a":1,"a":2},"k14":3}]`,
+		`[{` + manyNames(16) + `,"k3":"x","k16":[{"b":1,"b":2}],"k16":1,"k0":2}]`,
+		`[{"o":{` + manyNames(40) + `,"k39":1,"k1":[],"k40":{},"k40":null},"o":1},{` + manyNames(17) + `}]`,
 	} {
 		for _, f := range []Format{FormatJSON, FormatNDJSON} {
 			checkDecodeIsReference(t, []byte(s), f)

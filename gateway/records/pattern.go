@@ -14,6 +14,9 @@ import (
 // TestPatternMatchersAreExact and FuzzPatternMatcher hold every fast
 // matcher to the regexp.
 func matcherOf(re *regexp.Regexp) func(string) bool {
+	if re.String() == dateTimePattern {
+		return matchDateTime
+	}
 	if m := runMatcherOf(re.String()); m != nil {
 		return m.match
 	}
@@ -25,7 +28,10 @@ func matcherOf(re *regexp.Regexp) func(string) bool {
 // min and max times. It is built only when each run of variable length
 // is the last or is followed by a run of at least one character from a
 // disjoint class: then the longest run (up to max) is the only length
-// that can lead to a match, so matching never has to backtrack.
+// that can lead to a match, so matching never has to backtrack. A run of
+// variable length followed only by runs of fixed length (the national
+// marking's ^[A-Z…][A-Z… ]*[A-Z…]$) has one length that can match too:
+// the string's runes after it, less the fixed runs' runes.
 type runMatcher struct {
 	runs []charRun
 }
@@ -36,6 +42,10 @@ type charRun struct {
 	ascii    [2]uint64
 	ranges   []rune
 	min, max int // max -1: no upper bound
+	// tailed is a run of variable length followed by runs of fixed
+	// length only, tail runes in all: it takes every rune but those.
+	tailed bool
+	tail   int
 }
 
 // runMatcherOf is nil unless the pattern, read as regexp.Compile reads
@@ -90,11 +100,27 @@ func runMatcherOf(pattern string) *runMatcher {
 		if i+1 < len(m.runs) {
 			next := m.runs[i+1]
 			if next.min < 1 || !r.disjoint(&next) {
-				return nil
+				tail, ok := fixedRunes(m.runs[i+1:])
+				if !ok {
+					return nil
+				}
+				m.runs[i].tailed, m.runs[i].tail = true, tail
 			}
 		}
 	}
 	return m
+}
+
+// fixedRunes is how many runes runs take when each is of fixed length.
+func fixedRunes(runs []charRun) (int, bool) {
+	n := 0
+	for _, r := range runs {
+		if r.min != r.max {
+			return 0, false
+		}
+		n += r.min
+	}
+	return n, true
 }
 
 // classOf is the ranges of a character class or of one literal rune,
@@ -155,6 +181,25 @@ func (m *runMatcher) match(s string) bool {
 	p := 0
 	for i := range m.runs {
 		r := &m.runs[i]
+		if r.tailed {
+			// Runes are counted as they are read: a byte that starts no
+			// valid sequence is one.
+			k := utf8.RuneCountInString(s[p:]) - r.tail
+			if k < r.min || r.max >= 0 && k > r.max {
+				return false
+			}
+			for ; k > 0; k-- {
+				c, w := rune(s[p]), 1
+				if c >= utf8.RuneSelf {
+					c, w = utf8.DecodeRuneInString(s[p:])
+				}
+				if !r.has(c) {
+					return false
+				}
+				p += w
+			}
+			continue
+		}
 		n := 0
 		for (r.max < 0 || n < r.max) && p < len(s) {
 			c, w := rune(s[p]), 1
@@ -173,3 +218,41 @@ func (m *runMatcher) match(s string) bool {
 	}
 	return p == len(s)
 }
+
+// dateTimePattern is the schemas' datetime pattern (RFC 3339 section 5.6),
+// which every record's label.created meets; matchDateTime is its matcher
+// (TestDateTimeMatcherIsRegexp, FuzzDateTimeMatcher).
+const dateTimePattern = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
+
+// matchDateTime is dateTimePattern's MatchString. Every character the
+// pattern allows is ASCII, so the string is read byte by byte.
+func matchDateTime(s string) bool {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	zone := s[19:]
+	if zone[0] == '.' {
+		i := 1
+		for i < len(zone) && isDigit(zone[i]) {
+			i++
+		}
+		if i == 1 {
+			return false
+		}
+		zone = zone[i:]
+	}
+	switch {
+	case zone == "Z" || zone == "z":
+		return true
+	case len(zone) == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':':
+		return isDigit(zone[1]) && isDigit(zone[2]) && isDigit(zone[4]) && isDigit(zone[5])
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,7 +60,9 @@ func patternInputs() []string {
 		"ÀB", "ÀÉ ÖØ", "A\n", "\nA", "A\x00", "\xff", "A\xffB", "\u00c0\u017e", "\ufffd", "A\ufffdB", "LICENCE_1", "a b",
 		"-A", ".A", "A.", "A/B", "A:B", "O'Brien & Co", "Z" + strings.Repeat("9", 63), "Z" + strings.Repeat("9", 64),
 		"Z" + strings.Repeat("9", 127), "Z" + strings.Repeat("9", 128), strings.Repeat("AB", 7), "+" + strings.Repeat("1", 21),
-		"+" + strings.Repeat("1", 22)}
+		"+" + strings.Repeat("1", 22),
+		"A ", " A", "A B", "AB ", "À", "ÀB ", "A \xff", "A\xffB", "TEPËR SEKRET", "2026-12-07t10:00:00.5z", "2026-12-07T10:00:00+01:00",
+		"2026-12-07T10:00:00.Z", "2026-12-07T10:00:00+0100", "2026-12-07T10:00:00", "2026-12-07T10:00:00.123-12:30x"}
 	return in
 }
 
@@ -80,8 +83,8 @@ func TestPatternMatchersAreExact(t *testing.T) {
 			}
 		}
 	}
-	if fast < 12 {
-		t.Errorf("%d schema patterns have a fast matcher, want at least 12", fast)
+	if fast < 13 {
+		t.Errorf("%d schema patterns have a fast matcher, want at least 13", fast)
 	}
 	if runMatcherOf(idPattern.String()) == nil {
 		t.Error("the record id pattern has no fast matcher")
@@ -92,8 +95,7 @@ func TestPatternMatchersAreExact(t *testing.T) {
 // judge wrongly, or that runMatcher does not model, keeps the regexp.
 func TestRunMatcherRefusesShapes(t *testing.T) {
 	for _, p := range []string{
-		`^[A-Z][A-Z ]*[A-Z]$`, // the run can give back its last letter
-		`^a*a$`, `^a{0,3}b?a$`, `^[a-z]{1,3}[a-c]$`,
+		`^a{0,3}b?a$`, `^[a-z]*[a-c]?$`, `^a*[ab]+$`, `^a*ab*$`,
 		`^(ab)+$`, `^a|b$`, `^abc`, `abc$`, `(?i)^abc$`, `^a.b$`, `^(?m)a$`, `^a\b$`, `^a{0}$`,
 		`^930[1-7]([0-9]{2}){0,2}$`,
 	} {
@@ -101,7 +103,10 @@ func TestRunMatcherRefusesShapes(t *testing.T) {
 			t.Errorf("%s has a fast matcher", p)
 		}
 	}
-	for _, p := range []string{`^$`, `^abc$`, `^[A-Z]{3}$`, `^a*b$`, `^a+$`, `^\+[0-9][0-9 ]{6,20}$`, `^[^a]*a$`} {
+	for _, p := range []string{`^$`, `^abc$`, `^[A-Z]{3}$`, `^a*b$`, `^a+$`, `^\+[0-9][0-9 ]{6,20}$`, `^[^a]*a$`,
+		// A run that could give back runes to the fixed runs after it
+		// takes all but theirs.
+		`^[A-Z][A-Z ]*[A-Z]$`, `^a*a$`, `^[a-z]{1,3}[a-c]$`, `^[ab]{2,}a[a-c]{2}$`, `^x[^\n]*yz$`} {
 		if runMatcherOf(p) == nil {
 			t.Errorf("%s has no fast matcher", p)
 		}
@@ -116,7 +121,8 @@ func FuzzPatternMatcher(f *testing.F) {
 			f.Add(p, s)
 		}
 	}
-	for _, p := range []string{`^a*b$`, `^[^a]*a$`, `^[À-ž]{0,2}x$`, `^a?b?c$`, `^[a-c]+[d-f]{2,}$`} {
+	for _, p := range []string{`^a*b$`, `^[^a]*a$`, `^[À-ž]{0,2}x$`, `^a?b?c$`, `^[a-c]+[d-f]{2,}$`,
+		`^[A-ZÀ-ž][A-ZÀ-ž ]*[A-ZÀ-ž]$`, `^a*a$`, `^[a-z]{1,3}[a-c]{2}$`, `^[^x]{0,4}[^y]x$`} {
 		f.Add(p, "aab")
 	}
 	f.Fuzz(func(t *testing.T, pattern, s string) {
@@ -130,6 +136,47 @@ func FuzzPatternMatcher(f *testing.F) {
 		}
 		if got, want := m.match(s), re.MatchString(s); got != want {
 			t.Fatalf("%q on %q: %v, regexp %v", pattern, s, got, want)
+		}
+	})
+}
+
+var dateTimeInputs = []string{
+	"2026-12-07T10:00:00Z", "2026-12-07t10:00:00z", "2026-12-07T10:00:00.5Z", "2026-12-07T10:00:00.123456789+01:00",
+	"2026-12-07T10:00:00-12:30", "2026-12-07T10:00:00.Z", "2026-12-07T10:00:00+0100", "2026-12-07T10:00:00",
+	"2026-12-07T10:00:00ZZ", "2026-12-07 10:00:00Z", "2026-12-07T10:00:0aZ", "2026-12-07T99:99:99Z", "x026-12-07T10:00:00Z",
+	"2026-12-07T10:00:00+01:0a", "2026-12-07T10:00:00+01-00", "2026-12-07T10:00:00.1.2Z", "2026-12-07T10:00:00\u00e9",
+	"2026-12-07T10:00:00.\xffZ", "", "2026-12-07", "2026-12-07T10:00:00.123+01:00x", "2026/12/07T10:00:00Z",
+}
+
+// TestDateTimeMatcherIsRegexp: the schemas' datetime pattern has the
+// dedicated matcher, which answers as the regexp, and ParseDateTime's
+// regexp has the same language.
+func TestDateTimeMatcherIsRegexp(t *testing.T) {
+	if !slices.Contains(schemaPatterns(t), dateTimePattern) {
+		t.Fatal("the schemas no longer declare dateTimePattern")
+	}
+	re := regexp.MustCompile(dateTimePattern)
+	for _, s := range append(dateTimeInputs, patternInputs()...) {
+		if got, want := matchDateTime(s), re.MatchString(s); got != want {
+			t.Errorf("%q: %v, regexp %v", s, got, want)
+		}
+		if got, want := matchDateTime(s), dateTimeSyntax.MatchString(s); got != want {
+			t.Errorf("%q: %v, ParseDateTime's regexp %v", s, got, want)
+		}
+	}
+}
+
+func FuzzDateTimeMatcher(f *testing.F) {
+	for _, s := range dateTimeInputs {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(dateTimePattern)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := matchDateTime(s), re.MatchString(s); got != want {
+			t.Fatalf("%q: %v, regexp %v", s, got, want)
+		}
+		if got, want := matchDateTime(s), dateTimeSyntax.MatchString(s); got != want {
+			t.Fatalf("%q: %v, ParseDateTime's regexp %v", s, got, want)
 		}
 	})
 }

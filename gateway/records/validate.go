@@ -289,39 +289,47 @@ func sortFieldErrors(errs []problem.FieldError) []problem.FieldError {
 // whether it has a created time, read.
 func semanticErrors(k string, doc map[string]any, label Label, created bool) []problem.FieldError {
 	var errs []problem.FieldError
-	notBefore := func(laterPtr, later, earlierName, earlier string) {
+	// The pointer ("/" + section + "/" + field) is written only for an
+	// error: a valid record makes no string here.
+	notBefore := func(section, field, later, earlierName, earlier string) {
 		if later != "" && earlier != "" && later < earlier {
-			errs = append(errs, problem.FieldError{Pointer: laterPtr, Detail: fmt.Sprintf("%s is before %s %s", later, earlierName, earlier)})
+			errs = append(errs, problem.FieldError{Pointer: "/" + section + "/" + field, Detail: fmt.Sprintf("%s is before %s %s", later, earlierName, earlier)})
 		}
 	}
 	str := func(m map[string]any, key string) string { s, _ := m[key].(string); return s }
 
-	if created {
-		notBefore("/label/review", label.Review, "label.created", label.Created.Format(time.DateOnly))
+	if created && label.Review != "" {
+		// label.created's date is written on the stack and compared
+		// there; only an error keeps it.
+		var buf [len(time.DateOnly) + 4]byte
+		day := label.Created.AppendFormat(buf[:0], time.DateOnly)
+		if label.Review < string(day) {
+			notBefore("label", "review", label.Review, "label.created", string(day))
+		}
 	}
 	errs = append(errs, permissiveMirrorErrors(label)...)
 
 	body, _ := doc[BodyKey(k)].(map[string]any)
 	switch k {
 	case KindLicence:
-		notBefore("/licence/valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
-		notBefore("/licence/valid_from", str(body, "valid_from"), "issue_date", str(body, "issue_date"))
+		notBefore("licence", "valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
+		notBefore("licence", "valid_from", str(body, "valid_from"), "issue_date", str(body, "issue_date"))
 	case KindExcludedEntity:
-		notBefore("/excluded_entity/excluded_until", str(body, "excluded_until"), "excluded_from", str(body, "excluded_from"))
+		notBefore("excluded_entity", "excluded_until", str(body, "excluded_until"), "excluded_from", str(body, "excluded_from"))
 	case KindDenial:
-		notBefore("/denial/revoked_on", str(body, "revoked_on"), "date", str(body, "date"))
-		notBefore("/denial/expires", str(body, "expires"), "date", str(body, "date"))
+		notBefore("denial", "revoked_on", str(body, "revoked_on"), "date", str(body, "date"))
+		notBefore("denial", "expires", str(body, "expires"), "date", str(body, "date"))
 	case KindConsultation:
 		req, _ := body["request"].(map[string]any)
 		ans, _ := body["answer"].(map[string]any)
-		notBefore("/consultation/answer/date", str(ans, "date"), "request.date", str(req, "date"))
+		notBefore("consultation", "answer/date", str(ans, "date"), "request.date", str(req, "date"))
 	case KindEndUserCertificate:
-		notBefore("/end_user_certificate/valid_until", str(body, "valid_until"), "issued_on", str(body, "issued_on"))
+		notBefore("end_user_certificate", "valid_until", str(body, "valid_until"), "issued_on", str(body, "issued_on"))
 	case KindImportAuthorisation, KindTransitAuthorisation, KindBrokerRegistration, KindBrokeringLicence:
-		ptr := "/" + BodyKey(k) + "/"
-		notBefore(ptr+"valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
+		section := BodyKey(k)
+		notBefore(section, "valid_until", str(body, "valid_until"), "valid_from", str(body, "valid_from"))
 		if _, ok := body["issued_on"]; ok {
-			notBefore(ptr+"valid_from", str(body, "valid_from"), "issued_on", str(body, "issued_on"))
+			notBefore(section, "valid_from", str(body, "valid_from"), "issued_on", str(body, "issued_on"))
 		}
 	case KindTrackingEvent:
 		item, _ := body["item"].(map[string]any)
@@ -376,13 +384,20 @@ func stringsOf(v any) []string {
 // permissive category for STANAG 4774 readers), and a recipient reading
 // either must reach the same answer.
 func permissiveMirrorErrors(label Label) []problem.FieldError {
-	rel := slices.Sorted(slices.Values(label.ReleasableTo))
 	var errs []problem.FieldError
+	var rel []string
+	// The sorted copies are made on the stack for the usual few nations,
+	// and only for a label that has a permissive category.
+	var relBuf, valBuf [16]string
 	for i, c := range label.Categories {
 		if c.Type != CategoryPermissive {
 			continue
 		}
-		vals := slices.Clone(c.Values)
+		if rel == nil {
+			rel = append(relBuf[:0], label.ReleasableTo...)
+			slices.Sort(rel)
+		}
+		vals := append(valBuf[:0], c.Values...)
 		slices.Sort(vals)
 		if !slices.Equal(vals, rel) {
 			errs = append(errs, problem.FieldError{Pointer: fmt.Sprintf("/label/categories/%d/values", i),
