@@ -202,11 +202,9 @@ func encodeValue(m *meta, raw []byte) ([]byte, error) {
 func appendMeta(b []byte, m *meta) ([]byte, bool) {
 	ok := true
 	str := func(s string) {
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				ok = false
-				return
-			}
+		if !plainJSON(s) {
+			ok = false
+			return
 		}
 		b = append(append(append(b, '"'), s...), '"')
 	}
@@ -279,19 +277,6 @@ func versionKey(id string, version int) []byte {
 
 func markingPrefix(m *store.Marking) []byte {
 	return lp(lp(lp(nil, m.Country), m.Manufacturer), m.Serial)
-}
-
-// indexEntries lists the secondary index keys (without the sequence) of a
-// record with these fields.
-func indexEntries(m *meta) [][2][]byte {
-	out := [][2][]byte{{bKind, lp(nil, m.Kind)}, {bOriginator, lp(nil, m.Originator)}}
-	if m.LicenceID != "" {
-		out = append(out, [2][]byte{bLicence, lp(nil, m.LicenceID)})
-	}
-	if m.Marking != nil {
-		out = append(out, [2][]byte{bMarking, markingPrefix(m.Marking)})
-	}
-	return out
 }
 
 // Get returns the latest version of id.

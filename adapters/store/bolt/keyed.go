@@ -26,18 +26,22 @@ var (
 )
 
 func keyedKey(register, key, id string) []byte {
-	return append(lp(lp(nil, register), key), id...)
+	return appendKeyedKey(nil, register, key, id)
+}
+
+func appendKeyedKey(b []byte, register, key, id string) []byte {
+	return append(lp(lp(b, register), key), id...)
 }
 
 // indexKeyed replaces what an earlier version of rec put on the keyed
 // registers with what rec puts there. first says no version of rec is
 // stored: then it has no owner entry either (both are written in one
 // transaction), and looking for one would be a seek for nothing.
-func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
+func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 	if !registers.HasKeyed() {
 		return nil
 	}
-	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
+	entries, owners := w.keyed, w.keyedRec
 	var old []byte
 	if !first {
 		old = bytes.Clone(owners.Get([]byte(rec.ID)))
@@ -48,7 +52,8 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 			return fmt.Errorf("corrupt keyed register owner %s: %w", rec.ID, err)
 		}
 		for _, r := range refs {
-			if err := entries.Delete(keyedKey(r[0], r[1], rec.ID)); err != nil {
+			w.key = appendKeyedKey(w.key[:0], r[0], r[1], rec.ID)
+			if err := entries.Delete(w.key); err != nil {
 				return err
 			}
 		}
@@ -63,11 +68,11 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 		}
 		return owners.Delete([]byte(rec.ID))
 	}
-	refs, err := putKeyed(entries, rec, rows)
+	refs, err := putKeyed(entries, &w.key, rec, rows)
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(refs)
+	raw, err := marshalRefs(refs)
 	if err != nil {
 		return err
 	}
@@ -80,16 +85,62 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 	return owners.Put([]byte(rec.ID), raw)
 }
 
-func putKeyed(entries *bbolt.Bucket, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {
+// putKeyed writes rec's rows, building each key in *scratch. The values,
+// which bbolt holds until the commit, share one allocation.
+func putKeyed(entries *bbolt.Bucket, scratch *[]byte, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {
 	refs := make([][2]string, 0, len(rows))
+	n := 0
 	for _, r := range rows {
-		v := binary.BigEndian.AppendUint32(nil, uint32(rec.Version))
-		if err := entries.Put(keyedKey(r.Register, r.Key, rec.ID), append(v, r.Value...)); err != nil {
+		n += 4 + len(r.Value)
+	}
+	vals := make([]byte, 0, n)
+	for _, r := range rows {
+		start := len(vals)
+		vals = append(binary.BigEndian.AppendUint32(vals, uint32(rec.Version)), r.Value...)
+		*scratch = appendKeyedKey((*scratch)[:0], r.Register, r.Key, rec.ID)
+		if err := entries.Put(*scratch, vals[start:len(vals):len(vals)]); err != nil {
 			return nil, err
 		}
 		refs = append(refs, [2]string{r.Register, r.Key})
 	}
 	return refs, nil
+}
+
+// marshalRefs is json.Marshal(refs), byte for byte (TestMarshalRefs),
+// written without its reflection where every string is plain ASCII that
+// JSON does not escape.
+func marshalRefs(refs [][2]string) ([]byte, error) {
+	if refs == nil {
+		return json.Marshal(refs)
+	}
+	n := 2
+	for _, r := range refs {
+		n += len(r[0]) + len(r[1]) + 8
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, r := range refs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !plainJSON(r[0]) || !plainJSON(r[1]) {
+			return json.Marshal(refs)
+		}
+		b = append(append(append(append(append(b, `["`...), r[0]...), `","`...), r[1]...), `"]`...)
+	}
+	return append(b, ']'), nil
+}
+
+// plainJSON says whether json.Marshal writes s as it is between quotes:
+// printable ASCII without the characters it escapes (quote, backslash, and
+// the HTML ones).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // scanKeyed calls fn for each entry under register and key (key nil: every
@@ -181,7 +232,7 @@ func syncKeyed(db *bbolt.DB) error {
 	if err != nil || len(stale) == 0 {
 		return err
 	}
-	var after []byte
+	var after, scratch []byte
 	for {
 		done := false
 		err := db.Update(func(tx *bbolt.Tx) error {
@@ -212,7 +263,7 @@ func syncKeyed(db *bbolt.DB) error {
 				if len(rows) == 0 {
 					continue
 				}
-				refs, err := putKeyed(entries, rec, rows)
+				refs, err := putKeyed(entries, &scratch, rec, rows)
 				if err != nil {
 					return err
 				}

@@ -59,3 +59,28 @@ func BenchmarkEncodeValue(b *testing.B) {
 		}
 	}
 }
+
+// TestMarshalRefs holds the hand-written keyed register owner encoding to
+// json.Marshal byte for byte, escaped strings and all.
+func TestMarshalRefs(t *testing.T) {
+	cases := [][][2]string{
+		nil,
+		{},
+		{{"licence_holder", "AL/GOV/AIM"}},
+		{{"a", ""}, {"", "b"}, {"serial", "ALB|Zastava|M70-0001"}},
+		{{"reg", `quote " and \ backslash`}},
+		{{"reg", "<script>&"}, {"plain", "x"}},
+		{{"reg", "Ōtautahi ünïcode"}},
+		{{"reg", "invalid \xff utf-8"}, {"tab\there", "\u2028"}},
+	}
+	for i, refs := range cases {
+		want, err := json.Marshal(refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := marshalRefs(refs)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("case %d: marshalRefs wrote %s (%v), json.Marshal %s", i, got, err, want)
+		}
+	}
+}
