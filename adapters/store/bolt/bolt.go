@@ -271,10 +271,6 @@ func lp(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func versionKey(id string, version int) []byte {
-	return binary.BigEndian.AppendUint32(lp(nil, id), uint32(version))
-}
-
 func markingPrefix(m *store.Marking) []byte {
 	return lp(lp(lp(nil, m.Country), m.Manufacturer), m.Serial)
 }

@@ -70,7 +70,8 @@ func (w *wtx) seqKey(seq uint64) []byte {
 	return w.key
 }
 
-// versionKey is versionKey(id, version) in w's scratch buffer.
+// versionKey is the versions bucket's key, len(id) id version(4), in w's
+// scratch buffer.
 func (w *wtx) versionKey(id string, version int) []byte {
 	w.key = binary.BigEndian.AppendUint32(lp(w.key[:0], id), uint32(version))
 	return w.key
