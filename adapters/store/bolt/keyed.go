@@ -143,16 +143,19 @@ func plainJSON(s string) bool {
 	return true
 }
 
-// scanKeyed calls fn for each entry under register and key (key nil: every
-// key of the register), in key and record id order.
-func scanKeyed(tx *bbolt.Tx, register string, key *string, fn func(key, id string, v registers.KeyedValue) error) error {
+// scanKeyed calls fn for each entry of b (the reg_keyed bucket) under
+// register and key (key nil: every key of the register), in key and record
+// id order. The bucket is the caller's: in a read transaction bbolt does
+// not keep the handles it opens, so each lookup would seek the root again.
+func scanKeyed(b *bbolt.Bucket, register string, key *string, fn func(key, id string, v registers.KeyedValue) error) error {
 	prefix := lp(nil, register)
+	head := len(prefix)
 	if key != nil {
 		prefix = lp(prefix, *key)
 	}
-	c := tx.Bucket(bRegKeyed).Cursor()
+	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		rest := k[len(lp(nil, register)):]
+		rest := k[head:]
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || uint64(len(rest)-w) < n || len(v) < 4 {
 			return fmt.Errorf("corrupt keyed register entry in %s", register)
@@ -168,9 +171,13 @@ func scanKeyed(tx *bbolt.Tx, register string, key *string, fn func(key, id strin
 
 // readKeyed adds the entries of refs' keyed register keys to out.
 func readKeyed(tx *bbolt.Tx, refs []registers.KeyRef, out *registers.Snapshot) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bRegKeyed)
 	for _, r := range refs {
 		key := r.Key
-		err := scanKeyed(tx, r.Register, &key, func(k, id string, v registers.KeyedValue) error {
+		err := scanKeyed(b, r.Register, &key, func(k, id string, v registers.KeyedValue) error {
 			out.AddKeyed(r.Register, k, id, v)
 			return nil
 		})
@@ -188,7 +195,7 @@ func (s *Store) ScanKeyed(ctx context.Context, register string, fn func(key, rec
 		return err
 	}
 	return s.db.View(func(tx *bbolt.Tx) error {
-		return scanKeyed(tx, register, nil, func(k, id string, v registers.KeyedValue) error {
+		return scanKeyed(tx.Bucket(bRegKeyed), register, nil, func(k, id string, v registers.KeyedValue) error {
 			return fn(k, id, v.Value)
 		})
 	})
@@ -214,7 +221,7 @@ func syncKeyed(db *bbolt.DB) error {
 				return err
 			}
 			var dead [][]byte
-			err := scanKeyed(tx, name, nil, func(k, id string, _ registers.KeyedValue) error {
+			err := scanKeyed(tx.Bucket(bRegKeyed), name, nil, func(k, id string, _ registers.KeyedValue) error {
 				dead = append(dead, keyedKey(name, k, id))
 				return nil
 			})

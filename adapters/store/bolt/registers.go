@@ -166,8 +166,12 @@ func addExported(tx *bbolt.Tx, lic, cat string, q int64) error {
 }
 
 func licenceIn(tx *bbolt.Tx, id string) (*registers.Licence, error) {
+	return licenceOf(tx.Bucket(bRegLicences), id)
+}
+
+func licenceOf(b *bbolt.Bucket, id string) (*registers.Licence, error) {
 	var l regLicence
-	ok, err := getJSON(tx.Bucket(bRegLicences), []byte(id), &l)
+	ok, err := getJSON(b, []byte(id), &l)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -177,8 +181,12 @@ func licenceIn(tx *bbolt.Tx, id string) (*registers.Licence, error) {
 }
 
 func declarationIn(tx *bbolt.Tx, id string) (*registers.Export, error) {
+	return declarationOf(tx.Bucket(bRegDecl), id)
+}
+
+func declarationOf(b *bbolt.Bucket, id string) (*registers.Export, error) {
 	var x registers.Export
-	ok, err := getJSON(tx.Bucket(bRegDecl), []byte(id), &x)
+	ok, err := getJSON(b, []byte(id), &x)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -289,10 +297,20 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 		if err := readKeyed(tx, refs.Keyed, out); err != nil {
 			return err
 		}
+		// One handle per bucket for the whole read, looked up only when
+		// there is something to read in it: bbolt keeps none in a read
+		// transaction, so each lookup seeks the root and opens the bucket.
+		var lics, exported, decls, ents, exclID, exclName *bbolt.Bucket
+		if len(refs.Licences) > 0 {
+			lics, exported = tx.Bucket(bRegLicences), tx.Bucket(bRegExported)
+		}
+		if len(refs.Declarations) > 0 {
+			decls = tx.Bucket(bRegDecl)
+		}
 		ids := append([]string(nil), refs.EntityIDs...)
 		names := append([]string(nil), refs.Names...)
 		for _, id := range refs.Licences {
-			l, err := licenceIn(tx, id)
+			l, err := licenceOf(lics, id)
 			if err != nil {
 				return err
 			}
@@ -304,7 +322,7 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				}
 			}
 			prefix := lp(nil, id)
-			c := tx.Bucket(bRegExported).Cursor()
+			c := exported.Cursor()
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				if len(v) == 8 {
 					out.AddExported(id, string(k[len(prefix):]), int64(binary.BigEndian.Uint64(v)))
@@ -312,7 +330,7 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 			}
 		}
 		for _, id := range refs.Declarations {
-			x, err := declarationIn(tx, id)
+			x, err := declarationOf(decls, id)
 			if err != nil {
 				return err
 			}
@@ -320,12 +338,15 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				out.Declarations[id] = x
 			}
 		}
+		if len(ids) > 0 {
+			ents, exclID = tx.Bucket(bRegEntities), tx.Bucket(bRegExclID)
+		}
 		for _, id := range ids {
 			if id == "" {
 				continue
 			}
 			var e regEntity
-			ok, err := getJSON(tx.Bucket(bRegEntities), []byte(id), &e)
+			ok, err := getJSON(ents, []byte(id), &e)
 			if err != nil {
 				return err
 			}
@@ -335,15 +356,18 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				out.Entities[id] = &ent
 				names = append(names, registers.NormaliseName(ent.Name))
 			}
-			if err := scanExclusions(tx.Bucket(bRegExclID), id, out); err != nil {
+			if err := scanExclusions(exclID, id, out); err != nil {
 				return err
 			}
+		}
+		if len(names) > 0 {
+			exclName = tx.Bucket(bRegExclName)
 		}
 		for _, n := range names {
 			if n == "" {
 				continue
 			}
-			if err := scanExclusions(tx.Bucket(bRegExclName), n, out); err != nil {
+			if err := scanExclusions(exclName, n, out); err != nil {
 				return err
 			}
 		}
