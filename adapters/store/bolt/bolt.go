@@ -184,8 +184,11 @@ func encodeValue(m *meta, raw []byte) ([]byte, error) {
 	var buf [256]byte
 	mj, ok := appendMeta(buf[:0], m)
 	if !ok {
+		// A copy, so that m itself does not escape to the heap on the
+		// path every record takes.
+		mc := *m
 		var err error
-		if mj, err = json.Marshal(m); err != nil {
+		if mj, err = json.Marshal(&mc); err != nil {
 			return nil, err
 		}
 	}

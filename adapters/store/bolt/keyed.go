@@ -68,11 +68,10 @@ func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 		}
 		return owners.Delete([]byte(rec.ID))
 	}
-	refs, err := putKeyed(entries, &w.key, rec, rows)
-	if err != nil {
+	if err := putKeyed(entries, &w.key, rec, rows); err != nil {
 		return err
 	}
-	raw, err := marshalRefs(refs)
+	raw, err := marshalRefs(rows)
 	if err != nil {
 		return err
 	}
@@ -82,13 +81,13 @@ func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 	if bytes.Equal(raw, old) {
 		return nil
 	}
-	return owners.Put([]byte(rec.ID), raw)
+	w.key = append(w.key[:0], rec.ID...)
+	return owners.Put(w.key, raw)
 }
 
 // putKeyed writes rec's rows, building each key in *scratch. The values,
 // which bbolt holds until the commit, share one allocation.
-func putKeyed(entries *bbolt.Bucket, scratch *[]byte, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {
-	refs := make([][2]string, 0, len(rows))
+func putKeyed(entries *bbolt.Bucket, scratch *[]byte, rec *records.Record, rows []registers.KeyedRow) error {
 	n := 0
 	for _, r := range rows {
 		n += 4 + len(r.Value)
@@ -99,34 +98,39 @@ func putKeyed(entries *bbolt.Bucket, scratch *[]byte, rec *records.Record, rows 
 		vals = append(binary.BigEndian.AppendUint32(vals, uint32(rec.Version)), r.Value...)
 		*scratch = appendKeyedKey((*scratch)[:0], r.Register, r.Key, rec.ID)
 		if err := entries.Put(*scratch, vals[start:len(vals):len(vals)]); err != nil {
-			return nil, err
+			return err
 		}
-		refs = append(refs, [2]string{r.Register, r.Key})
 	}
-	return refs, nil
+	return nil
 }
 
-// marshalRefs is json.Marshal(refs), byte for byte (TestMarshalRefs),
-// written without its reflection where every string is plain ASCII that
-// JSON does not escape.
-func marshalRefs(refs [][2]string) ([]byte, error) {
-	if refs == nil {
-		return json.Marshal(refs)
+// refsOf is the owner entry of rows: [[register, key], …].
+func refsOf(rows []registers.KeyedRow) [][2]string {
+	refs := make([][2]string, 0, len(rows))
+	for _, r := range rows {
+		refs = append(refs, [2]string{r.Register, r.Key})
 	}
+	return refs
+}
+
+// marshalRefs is json.Marshal(refsOf(rows)), byte for byte
+// (TestMarshalRefs), written without its reflection where every string is
+// plain ASCII that JSON does not escape.
+func marshalRefs(rows []registers.KeyedRow) ([]byte, error) {
 	n := 2
-	for _, r := range refs {
-		n += len(r[0]) + len(r[1]) + 8
+	for _, r := range rows {
+		n += len(r.Register) + len(r.Key) + 8
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
-	for i, r := range refs {
+	for i, r := range rows {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if !plainJSON(r[0]) || !plainJSON(r[1]) {
-			return json.Marshal(refs)
+		if !plainJSON(r.Register) || !plainJSON(r.Key) {
+			return json.Marshal(refsOf(rows))
 		}
-		b = append(append(append(append(append(b, `["`...), r[0]...), `","`...), r[1]...), `"]`...)
+		b = append(append(append(append(append(b, `["`...), r.Register...), `","`...), r.Key...), `"]`...)
 	}
 	return append(b, ']'), nil
 }
@@ -270,10 +274,10 @@ func syncKeyed(db *bbolt.DB) error {
 				if len(rows) == 0 {
 					continue
 				}
-				refs, err := putKeyed(entries, &scratch, rec, rows)
-				if err != nil {
+				if err := putKeyed(entries, &scratch, rec, rows); err != nil {
 					return err
 				}
+				refs := refsOf(rows)
 				var old [][2]string
 				if _, err := getJSON(owners, []byte(rec.ID), &old); err != nil {
 					return err

@@ -66,7 +66,6 @@ func BenchmarkEncodeValue(b *testing.B) {
 // json.Marshal byte for byte, escaped strings and all.
 func TestMarshalRefs(t *testing.T) {
 	cases := [][][2]string{
-		nil,
 		{},
 		{{"licence_holder", "AL/GOV/AIM"}},
 		{{"a", ""}, {"", "b"}, {"serial", "ALB|Zastava|M70-0001"}},
@@ -80,7 +79,11 @@ func TestMarshalRefs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := marshalRefs(refs)
+		rows := make([]registers.KeyedRow, len(refs))
+		for j, r := range refs {
+			rows[j] = registers.KeyedRow{Register: r[0], Key: r[1], Value: json.RawMessage(`1`)}
+		}
+		got, err := marshalRefs(rows)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("case %d: marshalRefs wrote %s (%v), json.Marshal %s", i, got, err, want)
 		}

@@ -338,7 +338,7 @@ func (s *Store) apply(w *wtx, rec *records.Record, ix *recdoc.Index, check store
 	if err != nil {
 		return store.Result{}, err
 	}
-	if err := index(tx, rec, entries); err != nil {
+	if err := index(tx, rec, id, entries); err != nil {
 		return store.Result{}, err
 	}
 	if err := indexKeyed(w, rec, prevVal == nil); err != nil {

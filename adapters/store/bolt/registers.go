@@ -93,7 +93,8 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 func putLicence(b *bbolt.Bucket, key []byte, l *regLicence) error {
 	raw, ok := appendLicence(make([]byte, 0, 256), l)
 	if !ok {
-		return putJSON(b, key, l)
+		lc := *l // a copy, so that l does not escape on the common path
+		return putJSON(b, key, &lc)
 	}
 	return b.Put(key, raw)
 }
@@ -214,13 +215,14 @@ func checkExport(tx *bbolt.Tx, e registers.Entries) error {
 
 // index writes a stored record's register entries. The store accepts only
 // a newer version of a record, so each entry replaces its older version.
-func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
+// id is rec.ID as bytes, which the caller has already made.
+func index(tx *bbolt.Tx, rec *records.Record, id []byte, e registers.Entries) error {
 	switch {
 	case e.Licence != nil:
-		return putLicence(tx.Bucket(bRegLicences), []byte(rec.ID), &regLicence{Version: rec.Version, Licence: *e.Licence})
+		return putLicence(tx.Bucket(bRegLicences), id, &regLicence{Version: rec.Version, Licence: *e.Licence})
 	case e.Entity != nil:
 		ents, recs := tx.Bucket(bRegEntities), tx.Bucket(bRegEntityRec)
-		if old := recs.Get([]byte(rec.ID)); old != nil && string(old) != e.Entity.EntityID {
+		if old := recs.Get(id); old != nil && string(old) != e.Entity.EntityID {
 			var cur regEntity
 			if ok, err := getJSON(ents, old, &cur); err != nil {
 				return err
@@ -230,7 +232,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 				}
 			}
 		}
-		if err := recs.Put([]byte(rec.ID), []byte(e.Entity.EntityID)); err != nil {
+		if err := recs.Put(id, []byte(e.Entity.EntityID)); err != nil {
 			return err
 		}
 		return putJSON(ents, []byte(e.Entity.EntityID), regEntity{Version: rec.Version, EntityID: e.Entity.EntityID, Entity: *e.Entity})
@@ -238,7 +240,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 		x := e.Exclusion
 		recs := tx.Bucket(bRegExclRec)
 		var old regExclusion
-		if ok, err := getJSON(recs, []byte(rec.ID), &old); err != nil {
+		if ok, err := getJSON(recs, id, &old); err != nil {
 			return err
 		} else if ok {
 			if err := exclusionKeys(tx, &old, rec.ID, func(b *bbolt.Bucket, k []byte) error { return b.Delete(k) }); err != nil {
@@ -246,7 +248,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			}
 		}
 		now := regExclusion{Version: rec.Version, EntityID: x.EntityID, Name: x.Name, Exclusion: *x}
-		if err := putJSON(recs, []byte(rec.ID), now); err != nil {
+		if err := putJSON(recs, id, now); err != nil {
 			return err
 		}
 		return exclusionKeys(tx, &now, rec.ID, func(b *bbolt.Bucket, k []byte) error { return putJSON(b, k, now) })
@@ -260,7 +262,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			if err := addExported(tx, prev.Licence, prev.Category, -prev.Quantity); err != nil {
 				return err
 			}
-			if err := decl.Delete([]byte(rec.ID)); err != nil {
+			if err := decl.Delete(id); err != nil {
 				return err
 			}
 		}
@@ -268,7 +270,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			if err := addExported(tx, x.Licence, x.Category, x.Quantity); err != nil {
 				return err
 			}
-			return putJSON(decl, []byte(rec.ID), x)
+			return putJSON(decl, id, x)
 		}
 	}
 	return nil
@@ -431,7 +433,7 @@ func backfill(db *bbolt.DB) error {
 				if err != nil {
 					return err
 				}
-				if err := index(tx, rec, registers.Of(rec)); err != nil {
+				if err := index(tx, rec, []byte(rec.ID), registers.Of(rec)); err != nil {
 					return err
 				}
 				n++
