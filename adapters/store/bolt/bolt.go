@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -181,6 +182,11 @@ func (m *meta) index() recdoc.Index {
 
 // encodeValue: uvarint(len(meta)) meta raw.
 func encodeValue(m *meta, raw []byte) ([]byte, error) {
+	return appendValue(nil, m, raw)
+}
+
+// appendValue appends encodeValue(m, raw) to dst.
+func appendValue(dst []byte, m *meta, raw []byte) ([]byte, error) {
 	var buf [256]byte
 	mj, ok := appendMeta(buf[:0], m)
 	if !ok {
@@ -192,7 +198,7 @@ func encodeValue(m *meta, raw []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	out := make([]byte, 0, binary.MaxVarintLen32+len(mj)+len(raw))
+	out := slices.Grow(dst, binary.MaxVarintLen32+len(mj)+len(raw))
 	out = binary.AppendUvarint(out, uint64(len(mj)))
 	out = append(out, mj...)
 	return append(out, raw...), nil

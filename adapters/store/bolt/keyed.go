@@ -68,10 +68,10 @@ func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 		}
 		return owners.Delete([]byte(rec.ID))
 	}
-	if err := putKeyed(entries, &w.key, rec, rows); err != nil {
+	if err := putKeyed(entries, &w.key, w, rec, rows); err != nil {
 		return err
 	}
-	raw, err := marshalRefs(rows)
+	raw, err := marshalRefs(w, rows)
 	if err != nil {
 		return err
 	}
@@ -86,13 +86,21 @@ func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 }
 
 // putKeyed writes rec's rows, building each key in *scratch. The values,
-// which bbolt holds until the commit, share one allocation.
-func putKeyed(entries *bbolt.Bucket, scratch *[]byte, rec *records.Record, rows []registers.KeyedRow) error {
+// which bbolt holds until the commit, share one block: w's arena (nil: an
+// allocation of their own).
+func putKeyed(entries *bbolt.Bucket, scratch *[]byte, w *wtx, rec *records.Record, rows []registers.KeyedRow) error {
 	n := 0
 	for _, r := range rows {
 		n += 4 + len(r.Value)
 	}
-	vals := make([]byte, 0, n)
+	var vals []byte
+	if w != nil {
+		// n is exactly what the rows take: they stay in the room tail
+		// gives, and keep takes them all out of the arena at once.
+		vals = w.keep(append(w.tail(n), make([]byte, n)...))[:0]
+	} else {
+		vals = make([]byte, 0, n)
+	}
 	for _, r := range rows {
 		start := len(vals)
 		vals = append(binary.BigEndian.AppendUint32(vals, uint32(rec.Version)), r.Value...)
@@ -116,12 +124,17 @@ func refsOf(rows []registers.KeyedRow) [][2]string {
 // marshalRefs is json.Marshal(refsOf(rows)), byte for byte
 // (TestMarshalRefs), written without its reflection where every string is
 // plain ASCII that JSON does not escape.
-func marshalRefs(rows []registers.KeyedRow) ([]byte, error) {
+func marshalRefs(w *wtx, rows []registers.KeyedRow) ([]byte, error) {
 	n := 2
 	for _, r := range rows {
 		n += len(r.Register) + len(r.Key) + 8
 	}
-	b := make([]byte, 0, n)
+	var b []byte
+	if w != nil {
+		b = w.tail(n)
+	} else {
+		b = make([]byte, 0, n)
+	}
 	b = append(b, '[')
 	for i, r := range rows {
 		if i > 0 {
@@ -132,7 +145,11 @@ func marshalRefs(rows []registers.KeyedRow) ([]byte, error) {
 		}
 		b = append(append(append(append(append(b, `["`...), r.Register...), `","`...), r.Key...), `"]`...)
 	}
-	return append(b, ']'), nil
+	b = append(b, ']')
+	if w != nil {
+		b = w.keep(b)
+	}
+	return b, nil
 }
 
 // plainJSON says whether json.Marshal writes s as it is between quotes:
@@ -274,7 +291,7 @@ func syncKeyed(db *bbolt.DB) error {
 				if len(rows) == 0 {
 					continue
 				}
-				if err := putKeyed(entries, &scratch, rec, rows); err != nil {
+				if err := putKeyed(entries, &scratch, nil, rec, rows); err != nil {
 					return err
 				}
 				refs := refsOf(rows)

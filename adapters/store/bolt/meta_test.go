@@ -83,7 +83,7 @@ func TestMarshalRefs(t *testing.T) {
 		for j, r := range refs {
 			rows[j] = registers.KeyedRow{Register: r[0], Key: r[1], Value: json.RawMessage(`1`)}
 		}
-		got, err := marshalRefs(rows)
+		got, err := marshalRefs(nil, rows)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("case %d: marshalRefs wrote %s (%v), json.Marshal %s", i, got, err, want)
 		}

@@ -43,6 +43,36 @@ type wtx struct {
 	kind, originator, licence, marking *bbolt.Bucket
 	keyed, keyedRec                    *bbolt.Bucket
 	key                                []byte
+	// arena is where the transaction's values are cut from (tail, keep):
+	// bbolt holds a value, uncopied, until the commit, so each must stay
+	// as it is until then, but they need not be allocated one by one.
+	arena []byte
+}
+
+// arenaChunk is the size of the blocks a transaction's values are cut
+// from: a few records' worth, so that the last block's unused end wastes
+// little.
+const arenaChunk = 64 << 10
+
+// tail is the unused end of w's arena, with room for n bytes, for one
+// value to be appended to; keep then takes the value out of it.
+func (w *wtx) tail(n int) []byte {
+	if cap(w.arena)-len(w.arena) < n {
+		w.arena = make([]byte, 0, max(arenaChunk, n))
+	}
+	return w.arena[len(w.arena):len(w.arena)]
+}
+
+// keep takes v, appended to what tail returned, out of the arena, and caps
+// it so that no append to it can reach the next value. A v that outgrew
+// the room (append moved it) is its own allocation and leaves the arena
+// as it was.
+func (w *wtx) keep(v []byte) []byte {
+	rest := w.arena[len(w.arena):cap(w.arena)]
+	if len(v) > 0 && len(v) <= len(rest) && &v[0] == &rest[0] {
+		w.arena = w.arena[:len(w.arena)+len(v)]
+	}
+	return v[:len(v):len(v)]
 }
 
 // denseAppends sets fillPercent on tx's append buckets; bbolt keeps one
@@ -262,7 +292,7 @@ func follow(w *wtx, fs []store.Follow) error {
 // untouched; a returned error is a storage failure that aborts it.
 func (s *Store) apply(w *wtx, rec *records.Record, ix *recdoc.Index, check store.Check) (store.Result, error) {
 	tx, recs, versions, seqs := w.tx, w.recs, w.versions, w.seqs
-	id := []byte(rec.ID)
+	id := w.keep(append(w.tail(len(rec.ID)), rec.ID...))
 	prevVal := recs.Get(id)
 	var (
 		prev *records.Record
@@ -321,10 +351,11 @@ func (s *Store) apply(w *wtx, rec *records.Record, ix *recdoc.Index, check store
 		LicenceID: ix.LicenceID, Marking: ix.Marking,
 		Stored: time.Now().UTC(),
 	}
-	val, err := encodeValue(&m, rec.Raw)
+	val, err := appendValue(w.tail(binary.MaxVarintLen32+256+len(rec.Raw)), &m, rec.Raw)
 	if err != nil {
 		return store.Result{}, err
 	}
+	val = w.keep(val)
 	if err := recs.Put(id, val); err != nil {
 		return store.Result{}, err
 	}
@@ -338,7 +369,7 @@ func (s *Store) apply(w *wtx, rec *records.Record, ix *recdoc.Index, check store
 	if err != nil {
 		return store.Result{}, err
 	}
-	if err := index(tx, rec, id, entries); err != nil {
+	if err := index(w, rec, id, entries); err != nil {
 		return store.Result{}, err
 	}
 	if err := indexKeyed(w, rec, prevVal == nil); err != nil {

@@ -90,8 +90,11 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 // putLicence stores l as putJSON would, byte for byte
 // (TestAppendLicenceIsMarshal), without json.Marshal's reflection where
 // appendLicence writes it: every licence a push stores passes here.
-func putLicence(b *bbolt.Bucket, key []byte, l *regLicence) error {
-	raw, ok := appendLicence(make([]byte, 0, 256), l)
+func putLicence(w *wtx, b *bbolt.Bucket, key []byte, l *regLicence) error {
+	raw, ok := appendLicence(w.tail(256+16*len(l.Items)), l)
+	if ok {
+		raw = w.keep(raw)
+	}
 	if !ok {
 		lc := *l // a copy, so that l does not escape on the common path
 		return putJSON(b, key, &lc)
@@ -216,10 +219,11 @@ func checkExport(tx *bbolt.Tx, e registers.Entries) error {
 // index writes a stored record's register entries. The store accepts only
 // a newer version of a record, so each entry replaces its older version.
 // id is rec.ID as bytes, which the caller has already made.
-func index(tx *bbolt.Tx, rec *records.Record, id []byte, e registers.Entries) error {
+func index(w *wtx, rec *records.Record, id []byte, e registers.Entries) error {
+	tx := w.tx
 	switch {
 	case e.Licence != nil:
-		return putLicence(tx.Bucket(bRegLicences), id, &regLicence{Version: rec.Version, Licence: *e.Licence})
+		return putLicence(w, tx.Bucket(bRegLicences), id, &regLicence{Version: rec.Version, Licence: *e.Licence})
 	case e.Entity != nil:
 		ents, recs := tx.Bucket(bRegEntities), tx.Bucket(bRegEntityRec)
 		if old := recs.Get(id); old != nil && string(old) != e.Entity.EntityID {
@@ -406,7 +410,7 @@ func backfill(db *bbolt.DB) error {
 	for {
 		done := false
 		err := db.Update(func(tx *bbolt.Tx) error {
-			denseAppends(tx)
+			w := begin(tx)
 			m := tx.Bucket(bMeta)
 			after := m.Get(keyBackfill)
 			c := tx.Bucket(bRecords).Cursor()
@@ -433,7 +437,7 @@ func backfill(db *bbolt.DB) error {
 				if err != nil {
 					return err
 				}
-				if err := index(tx, rec, []byte(rec.ID), registers.Of(rec)); err != nil {
+				if err := index(w, rec, []byte(rec.ID), registers.Of(rec)); err != nil {
 					return err
 				}
 				n++
