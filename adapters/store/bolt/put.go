@@ -49,16 +49,21 @@ type wtx struct {
 	arena []byte
 }
 
-// arenaChunk is the size of the blocks a transaction's values are cut
-// from: a few records' worth, so that the last block's unused end wastes
-// little.
-const arenaChunk = 64 << 10
+// arenaChunk bounds the blocks a transaction's values are cut from. The
+// first is small, so that a lone Put does not pay for a batch's block, and
+// each next one twice the last, up to arenaChunk; the last block's unused
+// end is what is wasted.
+const (
+	arenaFirst = 4 << 10
+	arenaChunk = 64 << 10
+)
 
 // tail is the unused end of w's arena, with room for n bytes, for one
 // value to be appended to; keep then takes the value out of it.
 func (w *wtx) tail(n int) []byte {
 	if cap(w.arena)-len(w.arena) < n {
-		w.arena = make([]byte, 0, max(arenaChunk, n))
+		size := min(arenaChunk, max(arenaFirst, 2*cap(w.arena)))
+		w.arena = make([]byte, 0, max(size, n))
 	}
 	return w.arena[len(w.arena):len(w.arena)]
 }
