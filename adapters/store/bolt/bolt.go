@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -181,15 +182,23 @@ func (m *meta) index() recdoc.Index {
 
 // encodeValue: uvarint(len(meta)) meta raw.
 func encodeValue(m *meta, raw []byte) ([]byte, error) {
+	return appendValue(nil, m, raw)
+}
+
+// appendValue appends encodeValue(m, raw) to dst.
+func appendValue(dst []byte, m *meta, raw []byte) ([]byte, error) {
 	var buf [256]byte
 	mj, ok := appendMeta(buf[:0], m)
 	if !ok {
+		// A copy, so that m itself does not escape to the heap on the
+		// path every record takes.
+		mc := *m
 		var err error
-		if mj, err = json.Marshal(m); err != nil {
+		if mj, err = json.Marshal(&mc); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]byte, 0, binary.MaxVarintLen32+len(mj)+len(raw))
+	out := slices.Grow(dst, binary.MaxVarintLen32+len(mj)+len(raw))
 	out = binary.AppendUvarint(out, uint64(len(mj)))
 	out = append(out, mj...)
 	return append(out, raw...), nil
@@ -202,11 +211,9 @@ func encodeValue(m *meta, raw []byte) ([]byte, error) {
 func appendMeta(b []byte, m *meta) ([]byte, bool) {
 	ok := true
 	str := func(s string) {
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-				ok = false
-				return
-			}
+		if !plainJSON(s) {
+			ok = false
+			return
 		}
 		b = append(append(append(b, '"'), s...), '"')
 	}
@@ -273,25 +280,8 @@ func lp(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func versionKey(id string, version int) []byte {
-	return binary.BigEndian.AppendUint32(lp(nil, id), uint32(version))
-}
-
 func markingPrefix(m *store.Marking) []byte {
 	return lp(lp(lp(nil, m.Country), m.Manufacturer), m.Serial)
-}
-
-// indexEntries lists the secondary index keys (without the sequence) of a
-// record with these fields.
-func indexEntries(m *meta) [][2][]byte {
-	out := [][2][]byte{{bKind, lp(nil, m.Kind)}, {bOriginator, lp(nil, m.Originator)}}
-	if m.LicenceID != "" {
-		out = append(out, [2][]byte{bLicence, lp(nil, m.LicenceID)})
-	}
-	if m.Marking != nil {
-		out = append(out, [2][]byte{bMarking, markingPrefix(m.Marking)})
-	}
-	return out
 }
 
 // Get returns the latest version of id.

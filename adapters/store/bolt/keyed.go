@@ -26,18 +26,22 @@ var (
 )
 
 func keyedKey(register, key, id string) []byte {
-	return append(lp(lp(nil, register), key), id...)
+	return appendKeyedKey(nil, register, key, id)
+}
+
+func appendKeyedKey(b []byte, register, key, id string) []byte {
+	return append(lp(lp(b, register), key), id...)
 }
 
 // indexKeyed replaces what an earlier version of rec put on the keyed
 // registers with what rec puts there. first says no version of rec is
 // stored: then it has no owner entry either (both are written in one
 // transaction), and looking for one would be a seek for nothing.
-func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
+func indexKeyed(w *wtx, rec *records.Record, first bool) error {
 	if !registers.HasKeyed() {
 		return nil
 	}
-	entries, owners := tx.Bucket(bRegKeyed), tx.Bucket(bRegKeyedRec)
+	entries, owners := w.keyed, w.keyedRec
 	var old []byte
 	if !first {
 		old = bytes.Clone(owners.Get([]byte(rec.ID)))
@@ -48,7 +52,8 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 			return fmt.Errorf("corrupt keyed register owner %s: %w", rec.ID, err)
 		}
 		for _, r := range refs {
-			if err := entries.Delete(keyedKey(r[0], r[1], rec.ID)); err != nil {
+			w.key = appendKeyedKey(w.key[:0], r[0], r[1], rec.ID)
+			if err := entries.Delete(w.key); err != nil {
 				return err
 			}
 		}
@@ -63,11 +68,10 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 		}
 		return owners.Delete([]byte(rec.ID))
 	}
-	refs, err := putKeyed(entries, rec, rows)
-	if err != nil {
+	if err := putKeyed(entries, &w.key, w, rec, rows); err != nil {
 		return err
 	}
-	raw, err := json.Marshal(refs)
+	raw, err := marshalRefs(w, rows)
 	if err != nil {
 		return err
 	}
@@ -77,31 +81,102 @@ func indexKeyed(tx *bbolt.Tx, rec *records.Record, first bool) error {
 	if bytes.Equal(raw, old) {
 		return nil
 	}
-	return owners.Put([]byte(rec.ID), raw)
+	w.key = append(w.key[:0], rec.ID...)
+	return owners.Put(w.key, raw)
 }
 
-func putKeyed(entries *bbolt.Bucket, rec *records.Record, rows []registers.KeyedRow) ([][2]string, error) {
+// putKeyed writes rec's rows, building each key in *scratch. The values,
+// which bbolt holds until the commit, share one block: w's arena (nil: an
+// allocation of their own).
+func putKeyed(entries *bbolt.Bucket, scratch *[]byte, w *wtx, rec *records.Record, rows []registers.KeyedRow) error {
+	n := 0
+	for _, r := range rows {
+		n += 4 + len(r.Value)
+	}
+	var vals []byte
+	if w != nil {
+		// n is exactly what the rows take: they stay in the room tail
+		// gives, and keep takes them all out of the arena at once.
+		vals = w.keep(append(w.tail(n), make([]byte, n)...))[:0]
+	} else {
+		vals = make([]byte, 0, n)
+	}
+	for _, r := range rows {
+		start := len(vals)
+		vals = append(binary.BigEndian.AppendUint32(vals, uint32(rec.Version)), r.Value...)
+		*scratch = appendKeyedKey((*scratch)[:0], r.Register, r.Key, rec.ID)
+		if err := entries.Put(*scratch, vals[start:len(vals):len(vals)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refsOf is the owner entry of rows: [[register, key], …].
+func refsOf(rows []registers.KeyedRow) [][2]string {
 	refs := make([][2]string, 0, len(rows))
 	for _, r := range rows {
-		v := binary.BigEndian.AppendUint32(nil, uint32(rec.Version))
-		if err := entries.Put(keyedKey(r.Register, r.Key, rec.ID), append(v, r.Value...)); err != nil {
-			return nil, err
-		}
 		refs = append(refs, [2]string{r.Register, r.Key})
 	}
-	return refs, nil
+	return refs
 }
 
-// scanKeyed calls fn for each entry under register and key (key nil: every
-// key of the register), in key and record id order.
-func scanKeyed(tx *bbolt.Tx, register string, key *string, fn func(key, id string, v registers.KeyedValue) error) error {
+// marshalRefs is json.Marshal(refsOf(rows)), byte for byte
+// (TestMarshalRefs), written without its reflection where every string is
+// plain ASCII that JSON does not escape.
+func marshalRefs(w *wtx, rows []registers.KeyedRow) ([]byte, error) {
+	n := 2
+	for _, r := range rows {
+		n += len(r.Register) + len(r.Key) + 8
+	}
+	var b []byte
+	if w != nil {
+		b = w.tail(n)
+	} else {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, '[')
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !plainJSON(r.Register) || !plainJSON(r.Key) {
+			return json.Marshal(refsOf(rows))
+		}
+		b = append(append(append(append(append(b, `["`...), r.Register...), `","`...), r.Key...), `"]`...)
+	}
+	b = append(b, ']')
+	if w != nil {
+		b = w.keep(b)
+	}
+	return b, nil
+}
+
+// plainJSON says whether json.Marshal writes s as it is between quotes:
+// printable ASCII without the characters it escapes (quote, backslash, and
+// the HTML ones).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// scanKeyed calls fn for each entry of b (the reg_keyed bucket) under
+// register and key (key nil: every key of the register), in key and record
+// id order. The bucket is the caller's: in a read transaction bbolt does
+// not keep the handles it opens, so each lookup would seek the root again.
+func scanKeyed(b *bbolt.Bucket, register string, key *string, fn func(key, id string, v registers.KeyedValue) error) error {
 	prefix := lp(nil, register)
+	head := len(prefix)
 	if key != nil {
 		prefix = lp(prefix, *key)
 	}
-	c := tx.Bucket(bRegKeyed).Cursor()
+	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		rest := k[len(lp(nil, register)):]
+		rest := k[head:]
 		n, w := binary.Uvarint(rest)
 		if w <= 0 || uint64(len(rest)-w) < n || len(v) < 4 {
 			return fmt.Errorf("corrupt keyed register entry in %s", register)
@@ -117,9 +192,13 @@ func scanKeyed(tx *bbolt.Tx, register string, key *string, fn func(key, id strin
 
 // readKeyed adds the entries of refs' keyed register keys to out.
 func readKeyed(tx *bbolt.Tx, refs []registers.KeyRef, out *registers.Snapshot) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bRegKeyed)
 	for _, r := range refs {
 		key := r.Key
-		err := scanKeyed(tx, r.Register, &key, func(k, id string, v registers.KeyedValue) error {
+		err := scanKeyed(b, r.Register, &key, func(k, id string, v registers.KeyedValue) error {
 			out.AddKeyed(r.Register, k, id, v)
 			return nil
 		})
@@ -137,7 +216,7 @@ func (s *Store) ScanKeyed(ctx context.Context, register string, fn func(key, rec
 		return err
 	}
 	return s.db.View(func(tx *bbolt.Tx) error {
-		return scanKeyed(tx, register, nil, func(k, id string, v registers.KeyedValue) error {
+		return scanKeyed(tx.Bucket(bRegKeyed), register, nil, func(k, id string, v registers.KeyedValue) error {
 			return fn(k, id, v.Value)
 		})
 	})
@@ -163,7 +242,7 @@ func syncKeyed(db *bbolt.DB) error {
 				return err
 			}
 			var dead [][]byte
-			err := scanKeyed(tx, name, nil, func(k, id string, _ registers.KeyedValue) error {
+			err := scanKeyed(tx.Bucket(bRegKeyed), name, nil, func(k, id string, _ registers.KeyedValue) error {
 				dead = append(dead, keyedKey(name, k, id))
 				return nil
 			})
@@ -181,7 +260,7 @@ func syncKeyed(db *bbolt.DB) error {
 	if err != nil || len(stale) == 0 {
 		return err
 	}
-	var after []byte
+	var after, scratch []byte
 	for {
 		done := false
 		err := db.Update(func(tx *bbolt.Tx) error {
@@ -212,10 +291,10 @@ func syncKeyed(db *bbolt.DB) error {
 				if len(rows) == 0 {
 					continue
 				}
-				refs, err := putKeyed(entries, rec, rows)
-				if err != nil {
+				if err := putKeyed(entries, &scratch, nil, rec, rows); err != nil {
 					return err
 				}
+				refs := refsOf(rows)
 				var old [][2]string
 				if _, err := getJSON(owners, []byte(rec.ID), &old); err != nil {
 					return err

@@ -3,10 +3,12 @@ package bolt
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ura-gateway/ura/adapters/store"
+	"github.com/ura-gateway/ura/gateway/registers"
 )
 
 // TestAppendMetaIsMarshal holds the hand-written meta encoding to
@@ -56,6 +58,70 @@ func BenchmarkEncodeValue(b *testing.B) {
 	for b.Loop() {
 		if _, err := encodeValue(&m, raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMarshalRefs holds the hand-written keyed register owner encoding to
+// json.Marshal byte for byte, escaped strings and all.
+func TestMarshalRefs(t *testing.T) {
+	cases := [][][2]string{
+		{},
+		{{"licence_holder", "AL/GOV/AIM"}},
+		{{"a", ""}, {"", "b"}, {"serial", "ALB|Zastava|M70-0001"}},
+		{{"reg", `quote " and \ backslash`}},
+		{{"reg", "<script>&"}, {"plain", "x"}},
+		{{"reg", "Ōtautahi ünïcode"}},
+		{{"reg", "invalid \xff utf-8"}, {"tab\there", "\u2028"}},
+	}
+	for i, refs := range cases {
+		want, err := json.Marshal(refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]registers.KeyedRow, len(refs))
+		for j, r := range refs {
+			rows[j] = registers.KeyedRow{Register: r[0], Key: r[1], Value: json.RawMessage(`1`)}
+		}
+		got, err := marshalRefs(nil, rows)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("case %d: marshalRefs wrote %s (%v), json.Marshal %s", i, got, err, want)
+		}
+	}
+}
+
+// TestAppendLicenceIsMarshal holds the hand-written licence register
+// encoding to json.Marshal byte for byte; what it declines, putLicence
+// marshals.
+func TestAppendLicenceIsMarshal(t *testing.T) {
+	// A field added to registers.Licence must be written by appendLicence
+	// too: the count makes this test fail until it is looked at.
+	if n := reflect.TypeFor[registers.Licence]().NumField(); n != 10 {
+		t.Fatalf("registers.Licence has %d fields, appendLicence writes 10", n)
+	}
+	full := registers.Licence{ID: "LIC-1", Version: 9, Originator: "AL/GOV/AIM", Type: "individual", Status: "active",
+		ValidFrom: "2026-01-01", ValidUntil: "2027-01-01", Destination: "XKX",
+		Holder: &registers.Holder{EntityID: "ENT-1", Name: "Acme Defence"}, Items: map[string]int64{"ML1": 5, "ML10": -3, "ML2": 1 << 62, "": 0}}
+	cases := []regLicence{
+		{Version: 1, Licence: full},
+		{Version: 1 << 30},
+		{Version: -1, Licence: registers.Licence{Items: map[string]int64{}}},
+		{Version: 2, Licence: registers.Licence{Holder: &registers.Holder{}, Items: map[string]int64{"ML<1>": 1}}},
+		{Version: 2, Licence: registers.Licence{Originator: `quote " and \ backslash`}},
+		{Version: 2, Licence: registers.Licence{Holder: &registers.Holder{Name: "Ōtautahi ünïcode & sons"}}},
+		{Version: 2, Licence: registers.Licence{Destination: "invalid \xff utf-8", Type: "tab\there"}},
+	}
+	for i, l := range cases {
+		want, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendLicence(nil, &l)
+		if i == 0 && !ok {
+			t.Errorf("case 0: appendLicence declined a plain licence")
+		}
+		if ok && !bytes.Equal(got, want) {
+			t.Errorf("case %d: appendLicence wrote\n%s\njson.Marshal\n%s", i, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -31,12 +32,111 @@ var appendBuckets = [][]byte{
 	bRegLicences, bRegEntityRec, bRegExclRec, bRegDecl, bRegKeyed, bRegKeyedRec,
 }
 
+// wtx is one write transaction as apply sees it: its buckets, looked up
+// once, and one scratch buffer that every key is built in. bbolt copies a
+// key on Put and only seeks with it on Get and Delete, so the buffer can be
+// reused for the next key at once; values, which bbolt keeps until the
+// commit, are never built in it.
+type wtx struct {
+	tx                                 *bbolt.Tx
+	recs, versions, seqs               *bbolt.Bucket
+	kind, originator, licence, marking *bbolt.Bucket
+	keyed, keyedRec                    *bbolt.Bucket
+	key                                []byte
+	// arena is where the transaction's values are cut from (tail, keep):
+	// bbolt holds a value, uncopied, until the commit, so each must stay
+	// as it is until then, but they need not be allocated one by one.
+	arena []byte
+}
+
+// arenaChunk bounds the blocks a transaction's values are cut from. The
+// first is small, so that a lone Put does not pay for a batch's block, and
+// each next one twice the last, up to arenaChunk; the last block's unused
+// end is what is wasted.
+const (
+	arenaFirst = 4 << 10
+	arenaChunk = 64 << 10
+)
+
+// tail is the unused end of w's arena, with room for n bytes, for one
+// value to be appended to; keep then takes the value out of it.
+func (w *wtx) tail(n int) []byte {
+	if cap(w.arena)-len(w.arena) < n {
+		size := min(arenaChunk, max(arenaFirst, 2*cap(w.arena)))
+		w.arena = make([]byte, 0, max(size, n))
+	}
+	return w.arena[len(w.arena):len(w.arena)]
+}
+
+// keep takes v, appended to what tail returned, out of the arena, and caps
+// it so that no append to it can reach the next value. A v that outgrew
+// the room (append moved it) is its own allocation and leaves the arena
+// as it was.
+func (w *wtx) keep(v []byte) []byte {
+	rest := w.arena[len(w.arena):cap(w.arena)]
+	if len(v) > 0 && len(v) <= len(rest) && &v[0] == &rest[0] {
+		w.arena = w.arena[:len(w.arena)+len(v)]
+	}
+	return v[:len(v):len(v)]
+}
+
 // denseAppends sets fillPercent on tx's append buckets; bbolt keeps one
 // handle per bucket for a write transaction, so it holds for the whole of it.
 func denseAppends(tx *bbolt.Tx) {
 	for _, name := range appendBuckets {
 		tx.Bucket(name).FillPercent = fillPercent
 	}
+}
+
+// begin readies tx for apply: denseAppends, and its buckets found.
+func begin(tx *bbolt.Tx) *wtx {
+	denseAppends(tx)
+	return &wtx{
+		tx: tx, recs: tx.Bucket(bRecords), versions: tx.Bucket(bVersions), seqs: tx.Bucket(bSeq),
+		kind: tx.Bucket(bKind), originator: tx.Bucket(bOriginator), licence: tx.Bucket(bLicence), marking: tx.Bucket(bMarking),
+		keyed: tx.Bucket(bRegKeyed), keyedRec: tx.Bucket(bRegKeyedRec),
+		key: make([]byte, 0, 256),
+	}
+}
+
+// seqKey is seqKey(seq) in w's scratch buffer.
+func (w *wtx) seqKey(seq uint64) []byte {
+	w.key = binary.BigEndian.AppendUint64(w.key[:0], seq)
+	return w.key
+}
+
+// versionKey is the versions bucket's key, len(id) id version(4), in w's
+// scratch buffer.
+func (w *wtx) versionKey(id string, version int) []byte {
+	w.key = binary.BigEndian.AppendUint32(lp(w.key[:0], id), uint32(version))
+	return w.key
+}
+
+// eachIndex calls fn with each secondary index bucket of a record with m's
+// fields and its key there (len(value) value seq(8), see the layout in
+// bolt.go), built in w's scratch buffer.
+func (w *wtx) eachIndex(m *meta, fn func(b *bbolt.Bucket, key []byte) error) error {
+	w.key = binary.BigEndian.AppendUint64(lp(w.key[:0], m.Kind), m.Seq)
+	if err := fn(w.kind, w.key); err != nil {
+		return err
+	}
+	w.key = binary.BigEndian.AppendUint64(lp(w.key[:0], m.Originator), m.Seq)
+	if err := fn(w.originator, w.key); err != nil {
+		return err
+	}
+	if m.LicenceID != "" {
+		w.key = binary.BigEndian.AppendUint64(lp(w.key[:0], m.LicenceID), m.Seq)
+		if err := fn(w.licence, w.key); err != nil {
+			return err
+		}
+	}
+	if m.Marking != nil {
+		w.key = binary.BigEndian.AppendUint64(lp(lp(lp(w.key[:0], m.Marking.Country), m.Marking.Manufacturer), m.Marking.Serial), m.Seq)
+		if err := fn(w.marking, w.key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errClosed answers a write after Close.
@@ -120,9 +220,9 @@ func (s *Store) writer() {
 
 func (s *Store) commit(group []*writeReq) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		denseAppends(tx)
+		w := begin(tx)
 		for _, r := range group {
-			if err := s.applyReq(tx, r); err != nil {
+			if err := s.applyReq(w, r); err != nil {
 				return err
 			}
 		}
@@ -138,7 +238,7 @@ func (s *Store) commit(group []*writeReq) {
 	// One request's storage failure must not fail the others queued with
 	// it: each is retried in its own transaction.
 	for _, r := range group {
-		if err := s.db.Update(func(tx *bbolt.Tx) error { denseAppends(tx); return s.applyReq(tx, r) }); err != nil {
+		if err := s.db.Update(func(tx *bbolt.Tx) error { return s.applyReq(begin(tx), r) }); err != nil {
 			s.failReq(r, err)
 		}
 	}
@@ -152,17 +252,17 @@ func (s *Store) failReq(r *writeReq, err error) {
 	}
 }
 
-func (s *Store) applyReq(tx *bbolt.Tx, r *writeReq) error {
+func (s *Store) applyReq(w *wtx, r *writeReq) error {
 	for i, it := range r.items {
 		if !r.valid[i] {
 			continue
 		}
-		res, err := s.apply(tx, it.Record, &r.ixs[i], it.Check)
+		res, err := s.apply(w, it.Record, &r.ixs[i], it.Check)
 		if err != nil {
 			return err
 		}
 		if res.Err == nil {
-			if err := follow(tx, it.Follow); err != nil {
+			if err := follow(w, it.Follow); err != nil {
 				return err
 			}
 		}
@@ -175,9 +275,9 @@ func (s *Store) applyReq(tx *bbolt.Tx, r *writeReq) error {
 // transaction: the outbox's entries for it are durable exactly when it is.
 // A queue the outbox did not create is a storage failure: the record would
 // otherwise be acknowledged and never forwarded.
-func follow(tx *bbolt.Tx, fs []store.Follow) error {
+func follow(w *wtx, fs []store.Follow) error {
 	for _, f := range fs {
-		b := tx.Bucket([]byte(f.Queue))
+		b := w.tx.Bucket([]byte(f.Queue))
 		if b == nil {
 			return fmt.Errorf("queue %q does not exist", f.Queue)
 		}
@@ -185,7 +285,7 @@ func follow(tx *bbolt.Tx, fs []store.Follow) error {
 		if err != nil {
 			return err
 		}
-		if err := b.Put(seqKey(seq), f.Value); err != nil {
+		if err := b.Put(w.seqKey(seq), f.Value); err != nil {
 			return err
 		}
 	}
@@ -195,9 +295,9 @@ func follow(tx *bbolt.Tx, fs []store.Follow) error {
 // apply decides one record and writes it when accepted. The decision is made
 // before anything is written, so a refused record leaves the transaction
 // untouched; a returned error is a storage failure that aborts it.
-func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check store.Check) (store.Result, error) {
-	recs, versions, seqs := tx.Bucket(bRecords), tx.Bucket(bVersions), tx.Bucket(bSeq)
-	id := []byte(rec.ID)
+func (s *Store) apply(w *wtx, rec *records.Record, ix *recdoc.Index, check store.Check) (store.Result, error) {
+	tx, recs, versions, seqs := w.tx, w.recs, w.versions, w.seqs
+	id := w.keep(append(w.tail(len(rec.ID)), rec.ID...))
 	prevVal := recs.Get(id)
 	var (
 		prev *records.Record
@@ -212,7 +312,7 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 			return store.Result{}, err
 		}
 		older := func(version int) ([]byte, error) {
-			if _, oraw, err := splitValue(versions.Get(versionKey(rec.ID, version))); err == nil {
+			if _, oraw, err := splitValue(versions.Get(w.versionKey(rec.ID, version))); err == nil {
 				return oraw, nil
 			}
 			return nil, nil // not stored, or unreadable: not the same content
@@ -243,13 +343,11 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		return store.Result{}, err
 	}
 	if prevVal != nil {
-		if err := seqs.Delete(seqKey(pm.Seq)); err != nil {
+		if err := seqs.Delete(w.seqKey(pm.Seq)); err != nil {
 			return store.Result{}, err
 		}
-		for _, e := range indexEntries(&pm) {
-			if err := tx.Bucket(e[0]).Delete(append(e[1], seqKey(pm.Seq)...)); err != nil {
-				return store.Result{}, err
-			}
+		if err := w.eachIndex(&pm, (*bbolt.Bucket).Delete); err != nil {
+			return store.Result{}, err
 		}
 	}
 	m := meta{
@@ -258,28 +356,28 @@ func (s *Store) apply(tx *bbolt.Tx, rec *records.Record, ix *recdoc.Index, check
 		LicenceID: ix.LicenceID, Marking: ix.Marking,
 		Stored: time.Now().UTC(),
 	}
-	val, err := encodeValue(&m, rec.Raw)
+	val, err := appendValue(w.tail(binary.MaxVarintLen32+256+len(rec.Raw)), &m, rec.Raw)
 	if err != nil {
 		return store.Result{}, err
 	}
+	val = w.keep(val)
 	if err := recs.Put(id, val); err != nil {
 		return store.Result{}, err
 	}
-	if err := versions.Put(versionKey(rec.ID, rec.Version), val); err != nil {
+	if err := versions.Put(w.versionKey(rec.ID, rec.Version), val); err != nil {
 		return store.Result{}, err
 	}
-	if err := seqs.Put(seqKey(seq), id); err != nil {
+	if err := seqs.Put(w.seqKey(seq), id); err != nil {
 		return store.Result{}, err
 	}
-	for _, e := range indexEntries(&m) {
-		if err := tx.Bucket(e[0]).Put(append(e[1], seqKey(seq)...), id); err != nil {
-			return store.Result{}, err
-		}
-	}
-	if err := index(tx, rec, entries); err != nil {
+	err = w.eachIndex(&m, func(b *bbolt.Bucket, key []byte) error { return b.Put(key, id) })
+	if err != nil {
 		return store.Result{}, err
 	}
-	if err := indexKeyed(tx, rec, prevVal == nil); err != nil {
+	if err := index(w, rec, id, entries); err != nil {
+		return store.Result{}, err
+	}
+	if err := indexKeyed(w, rec, prevVal == nil); err != nil {
 		return store.Result{}, err
 	}
 	return store.Result{Outcome: store.Accepted}, nil

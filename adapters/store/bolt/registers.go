@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -84,6 +87,69 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 	return b.Put(key, raw)
 }
 
+// putLicence stores l as putJSON would, byte for byte
+// (TestAppendLicenceIsMarshal), without json.Marshal's reflection where
+// appendLicence writes it: every licence a push stores passes here.
+func putLicence(w *wtx, b *bbolt.Bucket, key []byte, l *regLicence) error {
+	raw, ok := appendLicence(w.tail(256+16*len(l.Items)), l)
+	if ok {
+		raw = w.keep(raw)
+	}
+	if !ok {
+		lc := *l // a copy, so that l does not escape on the common path
+		return putJSON(b, key, &lc)
+	}
+	return b.Put(key, raw)
+}
+
+// appendLicence appends l as json.Marshal writes it. It declines (false) a
+// string that JSON escapes, in a field or an item's category.
+func appendLicence(b []byte, l *regLicence) ([]byte, bool) {
+	ok := true
+	str := func(s string) {
+		if !plainJSON(s) {
+			ok = false
+			return
+		}
+		b = append(append(append(b, '"'), s...), '"')
+	}
+	b = strconv.AppendInt(append(b, `{"v":`...), int64(l.Version), 10)
+	b = append(b, `,"originator":`...)
+	str(l.Originator)
+	b = append(b, `,"type":`...)
+	str(l.Type)
+	b = append(b, `,"status":`...)
+	str(l.Status)
+	b = append(b, `,"valid_from":`...)
+	str(l.ValidFrom)
+	b = append(b, `,"valid_until":`...)
+	str(l.ValidUntil)
+	b = append(b, `,"destination":`...)
+	str(l.Destination)
+	if h := l.Holder; h != nil {
+		b = append(b, `,"holder":{"entity_id":`...)
+		str(h.EntityID)
+		b = append(b, `,"name":`...)
+		str(h.Name)
+		b = append(b, '}')
+	}
+	b = append(b, `,"items":`...)
+	if l.Items == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '{')
+		for i, cat := range slices.Sorted(maps.Keys(l.Items)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			str(cat)
+			b = strconv.AppendInt(append(b, ':'), l.Items[cat], 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), ok
+}
+
 func exportedKey(lic, cat string) []byte { return append(lp(nil, lic), cat...) }
 
 func exportedIn(tx *bbolt.Tx, lic, cat string) int64 {
@@ -104,8 +170,12 @@ func addExported(tx *bbolt.Tx, lic, cat string, q int64) error {
 }
 
 func licenceIn(tx *bbolt.Tx, id string) (*registers.Licence, error) {
+	return licenceOf(tx.Bucket(bRegLicences), id)
+}
+
+func licenceOf(b *bbolt.Bucket, id string) (*registers.Licence, error) {
 	var l regLicence
-	ok, err := getJSON(tx.Bucket(bRegLicences), []byte(id), &l)
+	ok, err := getJSON(b, []byte(id), &l)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -115,8 +185,12 @@ func licenceIn(tx *bbolt.Tx, id string) (*registers.Licence, error) {
 }
 
 func declarationIn(tx *bbolt.Tx, id string) (*registers.Export, error) {
+	return declarationOf(tx.Bucket(bRegDecl), id)
+}
+
+func declarationOf(b *bbolt.Bucket, id string) (*registers.Export, error) {
 	var x registers.Export
-	ok, err := getJSON(tx.Bucket(bRegDecl), []byte(id), &x)
+	ok, err := getJSON(b, []byte(id), &x)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -144,13 +218,15 @@ func checkExport(tx *bbolt.Tx, e registers.Entries) error {
 
 // index writes a stored record's register entries. The store accepts only
 // a newer version of a record, so each entry replaces its older version.
-func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
+// id is rec.ID as bytes, which the caller has already made.
+func index(w *wtx, rec *records.Record, id []byte, e registers.Entries) error {
+	tx := w.tx
 	switch {
 	case e.Licence != nil:
-		return putJSON(tx.Bucket(bRegLicences), []byte(rec.ID), regLicence{Version: rec.Version, Licence: *e.Licence})
+		return putLicence(w, tx.Bucket(bRegLicences), id, &regLicence{Version: rec.Version, Licence: *e.Licence})
 	case e.Entity != nil:
 		ents, recs := tx.Bucket(bRegEntities), tx.Bucket(bRegEntityRec)
-		if old := recs.Get([]byte(rec.ID)); old != nil && string(old) != e.Entity.EntityID {
+		if old := recs.Get(id); old != nil && string(old) != e.Entity.EntityID {
 			var cur regEntity
 			if ok, err := getJSON(ents, old, &cur); err != nil {
 				return err
@@ -160,7 +236,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 				}
 			}
 		}
-		if err := recs.Put([]byte(rec.ID), []byte(e.Entity.EntityID)); err != nil {
+		if err := recs.Put(id, []byte(e.Entity.EntityID)); err != nil {
 			return err
 		}
 		return putJSON(ents, []byte(e.Entity.EntityID), regEntity{Version: rec.Version, EntityID: e.Entity.EntityID, Entity: *e.Entity})
@@ -168,7 +244,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 		x := e.Exclusion
 		recs := tx.Bucket(bRegExclRec)
 		var old regExclusion
-		if ok, err := getJSON(recs, []byte(rec.ID), &old); err != nil {
+		if ok, err := getJSON(recs, id, &old); err != nil {
 			return err
 		} else if ok {
 			if err := exclusionKeys(tx, &old, rec.ID, func(b *bbolt.Bucket, k []byte) error { return b.Delete(k) }); err != nil {
@@ -176,7 +252,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			}
 		}
 		now := regExclusion{Version: rec.Version, EntityID: x.EntityID, Name: x.Name, Exclusion: *x}
-		if err := putJSON(recs, []byte(rec.ID), now); err != nil {
+		if err := putJSON(recs, id, now); err != nil {
 			return err
 		}
 		return exclusionKeys(tx, &now, rec.ID, func(b *bbolt.Bucket, k []byte) error { return putJSON(b, k, now) })
@@ -190,7 +266,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			if err := addExported(tx, prev.Licence, prev.Category, -prev.Quantity); err != nil {
 				return err
 			}
-			if err := decl.Delete([]byte(rec.ID)); err != nil {
+			if err := decl.Delete(id); err != nil {
 				return err
 			}
 		}
@@ -198,7 +274,7 @@ func index(tx *bbolt.Tx, rec *records.Record, e registers.Entries) error {
 			if err := addExported(tx, x.Licence, x.Category, x.Quantity); err != nil {
 				return err
 			}
-			return putJSON(decl, []byte(rec.ID), x)
+			return putJSON(decl, id, x)
 		}
 	}
 	return nil
@@ -227,10 +303,20 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 		if err := readKeyed(tx, refs.Keyed, out); err != nil {
 			return err
 		}
+		// One handle per bucket for the whole read, looked up only when
+		// there is something to read in it: bbolt keeps none in a read
+		// transaction, so each lookup seeks the root and opens the bucket.
+		var lics, exported, decls, ents, exclID, exclName *bbolt.Bucket
+		if len(refs.Licences) > 0 {
+			lics, exported = tx.Bucket(bRegLicences), tx.Bucket(bRegExported)
+		}
+		if len(refs.Declarations) > 0 {
+			decls = tx.Bucket(bRegDecl)
+		}
 		ids := append([]string(nil), refs.EntityIDs...)
 		names := append([]string(nil), refs.Names...)
 		for _, id := range refs.Licences {
-			l, err := licenceIn(tx, id)
+			l, err := licenceOf(lics, id)
 			if err != nil {
 				return err
 			}
@@ -242,7 +328,7 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				}
 			}
 			prefix := lp(nil, id)
-			c := tx.Bucket(bRegExported).Cursor()
+			c := exported.Cursor()
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				if len(v) == 8 {
 					out.AddExported(id, string(k[len(prefix):]), int64(binary.BigEndian.Uint64(v)))
@@ -250,7 +336,7 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 			}
 		}
 		for _, id := range refs.Declarations {
-			x, err := declarationIn(tx, id)
+			x, err := declarationOf(decls, id)
 			if err != nil {
 				return err
 			}
@@ -258,12 +344,15 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				out.Declarations[id] = x
 			}
 		}
+		if len(ids) > 0 {
+			ents, exclID = tx.Bucket(bRegEntities), tx.Bucket(bRegExclID)
+		}
 		for _, id := range ids {
 			if id == "" {
 				continue
 			}
 			var e regEntity
-			ok, err := getJSON(tx.Bucket(bRegEntities), []byte(id), &e)
+			ok, err := getJSON(ents, []byte(id), &e)
 			if err != nil {
 				return err
 			}
@@ -273,15 +362,18 @@ func (s *Store) Registers(ctx context.Context, refs registers.Refs) (*registers.
 				out.Entities[id] = &ent
 				names = append(names, registers.NormaliseName(ent.Name))
 			}
-			if err := scanExclusions(tx.Bucket(bRegExclID), id, out); err != nil {
+			if err := scanExclusions(exclID, id, out); err != nil {
 				return err
 			}
+		}
+		if len(names) > 0 {
+			exclName = tx.Bucket(bRegExclName)
 		}
 		for _, n := range names {
 			if n == "" {
 				continue
 			}
-			if err := scanExclusions(tx.Bucket(bRegExclName), n, out); err != nil {
+			if err := scanExclusions(exclName, n, out); err != nil {
 				return err
 			}
 		}
@@ -318,7 +410,7 @@ func backfill(db *bbolt.DB) error {
 	for {
 		done := false
 		err := db.Update(func(tx *bbolt.Tx) error {
-			denseAppends(tx)
+			w := begin(tx)
 			m := tx.Bucket(bMeta)
 			after := m.Get(keyBackfill)
 			c := tx.Bucket(bRecords).Cursor()
@@ -345,7 +437,7 @@ func backfill(db *bbolt.DB) error {
 				if err != nil {
 					return err
 				}
-				if err := index(tx, rec, registers.Of(rec)); err != nil {
+				if err := index(w, rec, []byte(rec.ID), registers.Of(rec)); err != nil {
 					return err
 				}
 				n++
