@@ -101,6 +101,32 @@ func forEach(o *Overlay, rec *records.Record) *Snapshot {
 	return out
 }
 
+// filled is s with an empty map for each register For found nothing in
+// (and left nil), as forEach makes them: the two are one document.
+func filled(s *Snapshot) *Snapshot {
+	c := *s
+	e := NewSnapshot()
+	if c.Licences == nil {
+		c.Licences = e.Licences
+	}
+	if c.Entities == nil {
+		c.Entities = e.Entities
+	}
+	if c.ByID == nil {
+		c.ByID = e.ByID
+	}
+	if c.ByName == nil {
+		c.ByName = e.ByName
+	}
+	if c.Exported == nil {
+		c.Exported = e.Exported
+	}
+	if c.Keyed == nil {
+		c.Keyed = e.Keyed
+	}
+	return &c
+}
+
 // storeOf answers a read as a store holding recs does (the fixed registers
 // and the keyed ones under refs; Refs describes the contract).
 func storeOf(t *testing.T, recs ...*records.Record) func(context.Context, Refs) (*Snapshot, error) {
@@ -229,7 +255,7 @@ func TestBatchIsRecordByRecord(t *testing.T) {
 	o := NewOverlay(snap)
 	for _, r := range batch {
 		got, want := o.For(r), forEach(o, r)
-		if !reflect.DeepEqual(got, want) {
+		if !reflect.DeepEqual(filled(got), want) {
 			gb, _ := json.Marshal(got.Doc())
 			wb, _ := json.Marshal(want.Doc())
 			t.Errorf("For(%s) =\n%s\nrecord by record\n%s", r.ID, gb, wb)

@@ -42,7 +42,7 @@ type Keyed struct {
 	Follow func(rec *records.Record, snap *Snapshot) []string
 	// lookupsIn, if set, is Lookups sharing what it derives across the
 	// records of one batch (refsOf); it must answer as Lookups does.
-	lookupsIn func(rec *records.Record, seen blockKeyMemo) []string
+	lookupsIn func(rec *records.Record, seen *blockKeyMemo) []string
 }
 
 // keyedRegisters lists every keyed register, one line each.
@@ -150,11 +150,13 @@ var marshallers = sync.Pool{New: func() any {
 }}
 
 // keyedLookupsOf lists the keys a decision on rec reads on each keyed
-// register, in the order of keyedRegisters (nil where it has no Lookups).
-// seen keeps what one lookup derived for the batch's later records (nil:
-// none kept).
-func keyedLookupsOf(rec *records.Record, seen blockKeyMemo) [][]string {
-	out := make([][]string, len(keyedRegisters))
+// register, in the order of keyedRegisters (nil where it has no Lookups),
+// into out (len(keyedRegisters) long; nil: made here). seen keeps what one
+// lookup derived for the batch's later records (nil: none kept).
+func keyedLookupsOf(rec *records.Record, seen *blockKeyMemo, out [][]string) [][]string {
+	if out == nil {
+		out = make([][]string, len(keyedRegisters))
+	}
 	for i, k := range keyedRegisters {
 		switch {
 		case k.Lookups == nil:
@@ -167,20 +169,27 @@ func keyedLookupsOf(rec *records.Record, seen blockKeyMemo) [][]string {
 	return out
 }
 
-// lookupMemo holds keyedLookupsOf for each record of a batch: Read derives
-// them for its refs, and each decision of the batch reads them again
-// (Overlay.For). The records of a batch do not change while it is decided
-// (the overlay is complete only for the refs read for them), so a record
-// is known by its pointer.
-type lookupMemo map[*records.Record][][]string
+// recordMemo is what Read derives of one record of a batch that each
+// decision of the batch reads again (Overlay.For): the keys of its keyed
+// registers' Lookups (keyedLookupsOf) and its parties (PartiesOf). Both
+// are read, not appended to: a list may be shared by several records.
+type recordMemo struct {
+	keys    [][]string
+	parties []Party
+}
 
-// lookupsOf is keyedLookupsOf(rec), from the batch's memo when Read kept it
-// for rec. The slices are the memo's: read, not appended to.
-func (s *Snapshot) lookupsOf(rec *records.Record) [][]string {
-	if keys, ok := s.lookups[rec]; ok && len(keys) == len(keyedRegisters) {
-		return keys
+// lookupMemo holds recordMemo for each record of a batch. The records of
+// a batch do not change while it is decided (the overlay is complete only
+// for the refs read for them), so a record is known by its pointer.
+type lookupMemo map[*records.Record]*recordMemo
+
+// memoOf is rec's recordMemo, from the batch's memo when Read kept it for
+// rec, else derived now.
+func (s *Snapshot) memoOf(rec *records.Record) *recordMemo {
+	if m, ok := s.lookups[rec]; ok && len(m.keys) == len(keyedRegisters) {
+		return m
 	}
-	return keyedLookupsOf(rec, nil)
+	return &recordMemo{keys: keyedLookupsOf(rec, nil, nil), parties: PartiesOf(rec)}
 }
 
 // FollowRefs lists the keys the records' Follow hooks ask for after a first
@@ -244,6 +253,9 @@ func (s *Snapshot) keyedRegister(register string) map[string]map[string]KeyedVal
 	reg := s.Keyed[register]
 	if reg == nil {
 		reg = map[string]map[string]KeyedValue{}
+		if s.Keyed == nil {
+			s.Keyed = map[string]map[string]map[string]KeyedValue{}
+		}
 		s.Keyed[register] = reg
 	}
 	return reg

@@ -2,6 +2,7 @@ package registers
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/ura-gateway/ura/gateway/records"
 )
@@ -97,29 +98,32 @@ func (o *Overlay) Apply(rec *records.Record) {
 // For is what one decision on rec is given: only the entries rec refers to
 // (its licence and what is exported under it; the exclusions of every party
 // it names and of its licence's holder, by id, by name, and by the name the
-// register of entities holds for the party's id).
+// register of entities holds for the party's id). The snapshot is read, not
+// written: a register it found nothing in is nil rather than empty (Doc
+// and the policy read both alike), so that a decision that finds little
+// makes few maps.
 func (o *Overlay) For(rec *records.Record) *Snapshot {
-	out := NewSnapshot()
-	out.Declarations = nil
+	out := &Snapshot{}
 	if rec == nil || rec.Body() == nil {
 		return out
 	}
-	parties := PartiesOf(rec)
+	m := o.s.memoOf(rec)
+	parties := m.parties
 	if lic, ok := exportLicence(rec); ok {
 		if l, ok := o.s.Licences[lic]; ok {
-			out.Licences[lic] = l
+			put(&out.Licences, lic, l)
 			if l.Holder != nil {
-				parties = append(parties, Party{EntityID: l.Holder.EntityID, Name: l.Holder.Name})
+				// The memo's list is shared: appending copies it.
+				parties = append(slices.Clip(parties), Party{EntityID: l.Holder.EntityID, Name: l.Holder.Name})
 			}
 		}
-		if m, ok := o.s.Exported[lic]; ok {
-			out.Exported[lic] = m
+		if x, ok := o.s.Exported[lic]; ok {
+			put(&out.Exported, lic, x)
 		}
 	}
 	for _, p := range parties {
 		o.party(out, p)
 	}
-	lookups := o.s.lookupsOf(rec)
 	for i, k := range keyedRegisters {
 		held := o.s.Keyed[k.Name]
 		if len(held) == 0 {
@@ -137,12 +141,20 @@ func (o *Overlay) For(rec *records.Record) *Snapshot {
 				out.keyedRegister(k.Name)[key] = list
 			}
 		}
-		add(lookups[i])
+		add(m.keys[i])
 		if k.Follow != nil {
 			add(k.Follow(rec, o.s))
 		}
 	}
 	return out
+}
+
+// put sets m[k] = v, making m first when it is nil.
+func put[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = make(map[string]V, 1)
+	}
+	(*m)[k] = v
 }
 
 // applyKeyed replaces what an older version of rec put on the keyed
@@ -207,7 +219,7 @@ func (o *Overlay) party(out *Snapshot, p Party) {
 		}
 		if n != "" {
 			if list, ok := o.s.ByName[n]; ok {
-				out.ByName[n] = list
+				put(&out.ByName, n, list)
 			}
 		}
 	}
@@ -216,10 +228,10 @@ func (o *Overlay) party(out *Snapshot, p Party) {
 		return
 	}
 	if list, ok := o.s.ByID[p.EntityID]; ok {
-		out.ByID[p.EntityID] = list
+		put(&out.ByID, p.EntityID, list)
 	}
 	if e, ok := o.s.Entities[p.EntityID]; ok {
-		out.Entities[p.EntityID] = e
+		put(&out.Entities, p.EntityID, e)
 		byName(e.Name)
 	}
 }

@@ -232,20 +232,30 @@ func PartiesOf(rec *records.Record) []Party {
 	var keys []string
 	switch rec.Kind {
 	case records.KindLicence:
-		keys = []string{"holder", "end_user", "broker"}
+		keys = licenceParties
 	case records.KindEndUserCertificate:
-		keys = []string{"end_user"}
+		keys = endUserParties
 	case records.KindTrackingEvent:
-		keys = []string{"broker"}
+		keys = brokerParties
 	}
 	var out []Party
 	for _, k := range keys {
 		if m, ok := body[k].(map[string]any); ok {
+			if out == nil {
+				out = make([]Party, 0, len(keys))
+			}
 			out = append(out, Party{EntityID: str(m["entity_id"]), Name: str(m["name"])})
 		}
 	}
 	return out
 }
+
+// The fields naming the parties PartiesOf lists, by kind of record.
+var (
+	licenceParties = []string{"holder", "end_user", "broker"}
+	endUserParties = []string{"end_user"}
+	brokerParties  = []string{"broker"}
+)
 
 func str(v any) string {
 	s, _ := v.(string)

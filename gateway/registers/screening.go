@@ -170,20 +170,33 @@ func excludedNameEntries(rec *records.Record) []KeyedEntry {
 // screenedNames are the names of a licence's parties (holder, end user,
 // consignee), what the screening step scores.
 func screenedNames(rec *records.Record) []string {
-	body := bodyOf(rec, records.KindLicence)
-	if body == nil {
+	names, n := screenedNamesOf(rec)
+	if n == 0 {
 		return nil
 	}
-	var out []string
-	for _, role := range []string{"holder", "end_user", "consignee"} {
-		if m, ok := body[role].(map[string]any); ok && str(m["name"]) != "" {
-			if out == nil {
-				out = make([]string, 0, 3)
+	return slices.Clone(names[:n])
+}
+
+// screenedRoles are the parties of a licence whose names are screened, in
+// the order screenedNames lists them.
+var screenedRoles = [3]string{"holder", "end_user", "consignee"}
+
+// screenedNamesOf is screenedNames as an array, the first n of it set:
+// a key of a map, and no allocation.
+func screenedNamesOf(rec *records.Record) (names [3]string, n int) {
+	body := bodyOf(rec, records.KindLicence)
+	if body == nil {
+		return names, 0
+	}
+	for _, role := range screenedRoles {
+		if m, ok := body[role].(map[string]any); ok {
+			if name := str(m["name"]); name != "" {
+				names[n] = name
+				n++
 			}
-			out = append(out, str(m["name"]))
 		}
 	}
-	return out
+	return names, n
 }
 
 // excludedNameLookups are BlockKeys of every party of a licence.
@@ -191,21 +204,33 @@ func excludedNameLookups(rec *records.Record) []string {
 	return excludedNameLookupsIn(rec, nil)
 }
 
-// excludedNameLookupsIn is excludedNameLookups with the block keys of each
-// name kept in seen (nil: none kept), for the batch's other records: the
-// licences of one push mostly name the same holder and end user.
-func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
-	var out []string
-	for _, n := range screenedNames(rec) {
-		if out == nil {
-			out = make([]string, 0, 8) // a few words for each of three names
+// excludedNameLookupsIn is excludedNameLookups with what it derives kept
+// in seen (nil: none kept) for the batch's other records: the licences of
+// one push mostly name the same holder and end user, so the block keys of
+// each name are derived once, and the merged keys of each list of names
+// too (the records naming the same parties then share one list, read and
+// never appended to: it is clipped, so an append would copy it).
+func excludedNameLookupsIn(rec *records.Record, seen *blockKeyMemo) []string {
+	names, n := screenedNamesOf(rec)
+	if n == 0 {
+		return nil
+	}
+	if seen != nil {
+		if out, ok := seen.merged[names]; ok {
+			return out
 		}
-		keys, ok := seen[n]
-		if !ok {
-			keys = BlockKeys(n)
-			if seen != nil {
-				seen[n] = keys
+	}
+	out := make([]string, 0, 8) // a few words for each of three names
+	for _, name := range names[:n] {
+		var keys []string
+		if seen != nil {
+			var ok bool
+			if keys, ok = seen.byName[name]; !ok {
+				keys = BlockKeys(name)
+				seen.byName[name] = keys
 			}
+		} else {
+			keys = BlockKeys(name)
 		}
 		for _, k := range keys {
 			if !slices.Contains(out, k) {
@@ -214,10 +239,22 @@ func excludedNameLookupsIn(rec *records.Record, seen blockKeyMemo) []string {
 		}
 	}
 	if len(out) == 0 {
-		return nil
+		out = nil
+	}
+	out = slices.Clip(out)
+	if seen != nil {
+		seen.merged[names] = out
 	}
 	return out
 }
 
-// blockKeyMemo is BlockKeys by name, for the records of one batch.
-type blockKeyMemo map[string][]string
+// blockKeyMemo is what excludedNameLookupsIn derives for the records of
+// one batch: BlockKeys by name, and the merged keys by list of names.
+type blockKeyMemo struct {
+	byName map[string][]string
+	merged map[[3]string][]string
+}
+
+func newBlockKeyMemo() *blockKeyMemo {
+	return &blockKeyMemo{byName: map[string][]string{}, merged: map[[3]string][]string{}}
+}

@@ -45,7 +45,11 @@ func RefsOf(recs []*records.Record) Refs {
 func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	var r Refs
 	memo := make(lookupMemo, len(recs))
-	seen := blockKeyMemo{}
+	seen := newBlockKeyMemo()
+	// One allocation for every record's memo and lists of keys, rather
+	// than two for each.
+	memos := make([]recordMemo, len(recs))
+	lists := make([][]string, len(recs)*len(keyedRegisters))
 	// The records of a push mostly name the same parties and read the
 	// same keys: each is listed once as it is met, not once per record to
 	// be compacted after (a name is known by how it is written, which
@@ -68,7 +72,7 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 			r.Names = append(r.Names, n)
 		}
 	}
-	for _, rec := range recs {
+	for n, rec := range recs {
 		if rec == nil {
 			continue
 		}
@@ -76,11 +80,14 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 		if body == nil {
 			continue
 		}
-		for _, p := range PartiesOf(rec) {
+		m := &memos[n]
+		m.parties = PartiesOf(rec)
+		for _, p := range m.parties {
 			party(p)
 		}
-		keys := keyedLookupsOf(rec, seen)
-		memo[rec] = keys
+		keys := keyedLookupsOf(rec, seen, lists[n*len(keyedRegisters):(n+1)*len(keyedRegisters):(n+1)*len(keyedRegisters)])
+		m.keys = keys
+		memo[rec] = m
 		for i, k := range keyedRegisters {
 			for _, key := range keys[i] {
 				if ref := (KeyRef{Register: k.Name, Key: key}); key != "" && !keyedRef[ref] {
