@@ -83,9 +83,10 @@ func transitLookups(rec *records.Record) []string {
 			lic, body = l, rec.Body()
 		}
 	}
-	var keys []string
-	for _, s := range stringList(body["transit"]) {
-		keys = append(keys, TransitKey(lic, s))
+	// stringList's list is new: each state is replaced by its key.
+	keys := stringList(body["transit"])
+	for i, s := range keys {
+		keys[i] = TransitKey(lic, s)
 	}
 	return keys
 }
@@ -252,6 +253,9 @@ func stringList(v any) []string {
 	var out []string
 	for _, x := range list {
 		if s, ok := x.(string); ok && s != "" {
+			if out == nil {
+				out = make([]string, 0, len(list))
+			}
 			out = append(out, s)
 		}
 	}

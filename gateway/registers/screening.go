@@ -134,8 +134,10 @@ func denialLookups(rec *records.Record) []string {
 	items, _ := body["items"].([]any)
 	for _, it := range items {
 		m, _ := it.(map[string]any)
-		if cat := str(m["ml_category"]); cat != "" && !slices.Contains(out, DenialKey(dest, cat)) {
-			out = append(out, DenialKey(dest, cat))
+		if cat := str(m["ml_category"]); cat != "" {
+			if key := DenialKey(dest, cat); !slices.Contains(out, key) {
+				out = append(out, key)
+			}
 		}
 	}
 	return out
