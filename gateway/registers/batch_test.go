@@ -264,6 +264,50 @@ func TestBatchIsRecordByRecord(t *testing.T) {
 	}
 }
 
+// TestBatchMemoIsDerivation: what Read keeps of each record for the
+// batch's decisions (its parties, its lookup keys, the denials its
+// consultations follow, the block keys shared by records naming the same
+// parties) is what deriving it again for the record alone gives.
+func TestBatchMemoIsDerivation(t *testing.T) {
+	stored, batch := batchFixture(t)
+	snap, err := Read(context.Background(), batch, storeOf(t, stored...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := *snap
+	bare.lookups = nil
+	kept := 0
+	for _, r := range batch {
+		if r.Body() == nil {
+			continue
+		}
+		if _, ok := snap.lookups[r]; ok {
+			kept++
+		}
+		m := snap.memoOf(r)
+		if want := keyedLookupsOf(r, nil, nil); !reflect.DeepEqual(m.keys, want) {
+			t.Errorf("%s: kept lookups %v, derived %v", r.ID, m.keys, want)
+		}
+		if want := PartiesOf(r); !reflect.DeepEqual(m.parties, want) {
+			t.Errorf("%s: kept parties %v, derived %v", r.ID, m.parties, want)
+		}
+		if got, want := snap.denialKeys(r), denialLookups(r); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: kept denial keys %v, derived %v", r.ID, got, want)
+		}
+		for _, k := range keyedRegisters {
+			if k.Follow == nil {
+				continue
+			}
+			if got, want := k.Follow(r, snap), k.Follow(r, &bare); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s follows %v with the memo, %v without", r.ID, k.Name, got, want)
+			}
+		}
+	}
+	if kept == 0 {
+		t.Fatal("Read kept nothing for the batch")
+	}
+}
+
 // TestBatchScreensEveryRecord is the attack on what the batch keeps: a
 // party named by several records of one push, in one spelling or
 // another, is screened for each of them, not only for the first that

@@ -43,11 +43,14 @@ type Keyed struct {
 	// lookupsIn, if set, is Lookups sharing what it derives across the
 	// records of one batch (refsOf); it must answer as Lookups does.
 	lookupsIn func(rec *records.Record, seen *blockKeyMemo) []string
+	// denials says Lookups is denialLookups, which consultationFollow
+	// reads again: Read keeps what it gave (recordMemo.denials).
+	denials bool
 }
 
 // keyedRegisters lists every keyed register, one line each.
 var keyedRegisters = []Keyed{
-	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups},
+	{Name: RegisterDenials, Version: 1, Entries: denialEntries, Lookups: denialLookups, denials: true},
 	{Name: RegisterConsultations, Version: 1, Entries: consultationEntries, Follow: consultationFollow},
 	{Name: RegisterExcludedNames, Version: 1, Entries: excludedNameEntries, Lookups: excludedNameLookups,
 		lookupsIn: excludedNameLookupsIn},
@@ -176,6 +179,21 @@ func keyedLookupsOf(rec *records.Record, seen *blockKeyMemo, out [][]string) [][
 type recordMemo struct {
 	keys    [][]string
 	parties []Party
+	// denials is denialLookups(rec), when a keyed register's Lookups
+	// gave it (denialsKnown).
+	denials      []string
+	denialsKnown bool
+}
+
+// denialKeys is denialLookups(rec), from the batch's memo when Read kept
+// it for rec.
+func (s *Snapshot) denialKeys(rec *records.Record) []string {
+	if s != nil {
+		if m, ok := s.lookups[rec]; ok && m.denialsKnown {
+			return m.denials
+		}
+	}
+	return denialLookups(rec)
 }
 
 // lookupMemo holds recordMemo for each record of a batch. The records of

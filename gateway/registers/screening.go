@@ -64,7 +64,7 @@ const (
 // those of the denials its first read found (under its lookups).
 func consultationFollow(rec *records.Record, snap *Snapshot) []string {
 	var out []string
-	for _, key := range denialLookups(rec) {
+	for _, key := range snap.denialKeys(rec) {
 		for id := range snap.KeyedEntries(RegisterDenials, key) {
 			if !slices.Contains(out, id) {
 				out = append(out, id)

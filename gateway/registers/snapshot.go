@@ -87,6 +87,11 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 		}
 		keys := keyedLookupsOf(rec, seen, lists[n*len(keyedRegisters):(n+1)*len(keyedRegisters):(n+1)*len(keyedRegisters)])
 		m.keys = keys
+		for i, k := range keyedRegisters {
+			if k.denials && k.lookupsIn == nil {
+				m.denials, m.denialsKnown = keys[i], true
+			}
+		}
 		memo[rec] = m
 		for i, k := range keyedRegisters {
 			for _, key := range keys[i] {
