@@ -134,6 +134,49 @@ type conditionsValue struct {
 	Transit             []string `json:"transit"`
 }
 
+// appendJSON appends c as the encoder writes it, when every string in it
+// is plain (printable ASCII, no quote or backslash: written as it is);
+// false otherwise, for the encoder to write.
+func (c conditionsValue) appendJSON(b []byte) ([]byte, bool) {
+	if c.Transit == nil {
+		return b, false // null; the encoder's
+	}
+	b = append(b, '{')
+	if c.ImportAuthorisation != "" {
+		if b = appendPlain(append(b, `"import_authorisation":`...), c.ImportAuthorisation); b == nil {
+			return nil, false
+		}
+		b = append(b, ',')
+	}
+	if c.EndUserCertificate != "" {
+		if b = appendPlain(append(b, `"end_user_certificate":`...), c.EndUserCertificate); b == nil {
+			return nil, false
+		}
+		b = append(b, ',')
+	}
+	b = append(b, `"transit":[`...)
+	for i, t := range c.Transit {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b = appendPlain(b, t); b == nil {
+			return nil, false
+		}
+	}
+	return append(b, "]}"...), true
+}
+
+// appendPlain appends s as a JSON string when it needs no escape; nil
+// when it does.
+func appendPlain(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return nil
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
 func licenceConditionEntries(rec *records.Record) []KeyedEntry {
 	body := bodyOf(rec, records.KindLicence)
 	if body == nil {

@@ -1,6 +1,7 @@
 package registers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"reflect"
@@ -150,5 +151,34 @@ func TestConditionsFollow(t *testing.T) {
 	}
 	if got := doc["end_user_certificates"].(map[string]any); len(got) != 0 {
 		t.Errorf("a certificate no one pushed: %v", got)
+	}
+}
+
+// TestConditionsJSON: the conditions a licence puts on the register are
+// the encoder's bytes, whatever their strings hold.
+func TestConditionsJSON(t *testing.T) {
+	strs := []string{"", "MK-1", "a b", "<&>", `q"uote`, `back\slash`, "tab\there", "del\x7f", "Ђурић", "\u2028", "\xff", "~"}
+	var cases []conditionsValue
+	for _, a := range strs {
+		for _, b := range strs {
+			cases = append(cases,
+				conditionsValue{ImportAuthorisation: a, EndUserCertificate: b, Transit: []string{}},
+				conditionsValue{ImportAuthorisation: a, Transit: []string{b, a}},
+				conditionsValue{EndUserCertificate: a, Transit: []string{b}})
+		}
+	}
+	cases = append(cases, conditionsValue{}, conditionsValue{Transit: []string{""}})
+	for _, c := range cases {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(c); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		got, err := marshalValue(c)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%+v: %s (%v), the encoder writes %s", c, got, err, want)
+		}
 	}
 }

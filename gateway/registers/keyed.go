@@ -128,6 +128,15 @@ func KeyedOf(rec *records.Record, only map[string]bool) ([]KeyedRow, error) {
 }
 
 func marshalValue(v any) (json.RawMessage, error) {
+	// Every licence of a push puts its conditions on the register, and
+	// every store writes them again: their plain form is written here,
+	// byte for byte what the encoder writes (TestConditionsJSON).
+	if c, ok := v.(conditionsValue); ok {
+		var buf [128]byte
+		if b, ok := c.appendJSON(buf[:0]); ok {
+			return bytes.Clone(b), nil
+		}
+	}
 	m := marshallers.Get().(*marshaller)
 	defer marshallers.Put(m)
 	m.buf.Reset()
