@@ -169,22 +169,12 @@ func excludedNameEntries(rec *records.Record) []KeyedEntry {
 	return out
 }
 
-// screenedNames are the names of a licence's parties (holder, end user,
-// consignee), what the screening step scores.
-func screenedNames(rec *records.Record) []string {
-	names, n := screenedNamesOf(rec)
-	if n == 0 {
-		return nil
-	}
-	return slices.Clone(names[:n])
-}
-
-// screenedRoles are the parties of a licence whose names are screened, in
-// the order screenedNames lists them.
+// screenedRoles are the parties of a licence whose names the screening
+// step scores (holder, end user, consignee).
 var screenedRoles = [3]string{"holder", "end_user", "consignee"}
 
-// screenedNamesOf is screenedNames as an array, the first n of it set:
-// a key of a map, and no allocation.
+// screenedNamesOf are the names of a licence's screenedRoles, in their
+// order: the first n of an array, a key of a map and no allocation.
 func screenedNamesOf(rec *records.Record) (names [3]string, n int) {
 	body := bodyOf(rec, records.KindLicence)
 	if body == nil {
