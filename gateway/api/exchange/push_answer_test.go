@@ -322,3 +322,56 @@ func signedPayload(t *testing.T, r Result, proof string) []byte {
 	}
 	return p
 }
+
+// BenchmarkPushAnswer100 is what a push of 100 accepted licences spends
+// on its result payloads, their base64 and its answer under the chunk
+// profile (signing aside), written by encoding/json as before
+// (encoding-json) and by hand (appended), side by side.
+func BenchmarkPushAnswer100(b *testing.B) {
+	r := rand.New(rand.NewPCG(11, 12))
+	base := answerResults(r, 100, config.ProofChunk)
+	for i := range base {
+		base[i].Reasons, base[i].Errors, base[i].JWS, base[i].Payload = nil, nil, "", ""
+		base[i].ID, base[i].Version, base[i].Status = "AIM-LIC-123456789-12-"+strconv.Itoa(i), 1, StatusAccepted
+		base[i].DecisionID, base[i].AuditSeq = "0123456789abcdef0123456789abcdef", int64(1000+i)
+		base[i].Digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	}
+	proofs := make([]*sign.Proof, len(base))
+	for i := range base {
+		proofs[i], base[i].Proof = base[i].Proof, nil
+	}
+	results := make([]Result, len(base))
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			payloads := make([][]byte, len(base))
+			for i := range base {
+				p, err := json.Marshal(signedResult{Result: base[i], Recipient: "AL/GOV/AIM", Issuer: "ura-al", IssuedAt: 1765000000})
+				if err != nil {
+					b.Fatal(err)
+				}
+				payloads[i] = p
+			}
+			copy(results, base)
+			for i := range results {
+				results[i].Payload = base64.RawURLEncoding.EncodeToString(payloads[i])
+				results[i].Proof = proofs[i]
+			}
+			if _, err := json.Marshal(gin.H{"results": results}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("appended", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			copy(results, base)
+			payloads := signedPayloads(results, "AL/GOV/AIM", "ura-al", 1765000000)
+			setPayloads(results, payloads)
+			for i := range results {
+				results[i].Proof = proofs[i]
+			}
+			_ = appendAnswer(make([]byte, 0, answerSize(results)), results)
+		}
+	})
+}
