@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -131,17 +132,23 @@ func signedPayloads(results []Result, recipient, issuer string, iat int64) [][]b
 }
 
 // setPayloads sets each result's Payload, base64url without padding,
-// all encoded into one string.
+// all encoded into one string (a strings.Builder grown once hands its
+// bytes over without a copy).
 func setPayloads(results []Result, payloads [][]byte) {
-	size := 0
+	size, longest := 0, 0
 	for _, p := range payloads {
-		size += base64.RawURLEncoding.EncodedLen(len(p))
+		n := base64.RawURLEncoding.EncodedLen(len(p))
+		size, longest = size+n, max(longest, n)
 	}
-	buf := make([]byte, 0, size)
+	var sb strings.Builder
+	sb.Grow(size)
+	scratch := make([]byte, longest)
 	for _, p := range payloads {
-		buf = base64.RawURLEncoding.AppendEncode(buf, p)
+		n := base64.RawURLEncoding.EncodedLen(len(p))
+		base64.RawURLEncoding.Encode(scratch[:n], p)
+		sb.Write(scratch[:n])
 	}
-	all, at := string(buf), 0
+	all, at := sb.String(), 0
 	for i, p := range payloads {
 		n := base64.RawURLEncoding.EncodedLen(len(p))
 		results[i].Payload = all[at : at+n]
