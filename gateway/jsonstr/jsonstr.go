@@ -17,12 +17,24 @@ const hexDigits = "0123456789abcdef"
 // U+2029 are escaped in encoding/json's form only. differs reports that s
 // had either, so that the two forms of it are not the same bytes.
 func Append(b []byte, s string, jcs bool) (out []byte, differs bool) {
+	return appendString(b, s, jcs, false)
+}
+
+// AppendHTML appends s to b as json.Marshal writes it: encoding/json's
+// form with '<', '>' and '&' escaped as well (\u003c, \u003e, \u0026), the
+// bytes of a payload or an answer encoding/json wrote before.
+func AppendHTML(b []byte, s string) []byte {
+	b, _ = appendString(b, s, false, true)
+	return b
+}
+
+func appendString(b []byte, s string, jcs, html bool) (out []byte, differs bool) {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}

@@ -40,14 +40,31 @@ func check(t testing.TB, s string) {
 	}
 }
 
+// checkHTML holds AppendHTML to json.Marshal, HTML escaping on.
+func checkHTML(t testing.TB, s string) {
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := AppendHTML([]byte("x"), s); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+		t.Fatalf("AppendHTML(%q) = %s, want x%s", s, got, want)
+	}
+}
+
+var samples = []string{"", "plain", "<&>", "a<b>c&d", "quote\" back\\slash", "\b\f\n\r\t\x00\x1f\x7f",
+	"é😀", "\u2028\u2029", "bad \xff byte", "\xed\xa0\x80", "mixed \u2028 and \xc3"}
+
 func TestAppendIsTheLibraries(t *testing.T) {
-	for _, s := range []string{"", "plain", "<&>", "quote\" back\\slash", "\b\f\n\r\t\x00\x1f\x7f",
-		"é😀", "\u2028\u2029", "bad \xff byte", "\xed\xa0\x80", "mixed \u2028 and \xc3"} {
+	for _, s := range samples {
 		check(t, s)
+		checkHTML(t, s)
 	}
 }
 
 func FuzzAppend(f *testing.F) {
-	f.Add("a\u2028b\xffc\"\\\n")
-	f.Fuzz(func(t *testing.T, s string) { check(t, s) })
+	f.Add("a\u2028b\xffc\"\\\n<&>")
+	f.Fuzz(func(t *testing.T, s string) {
+		check(t, s)
+		checkHTML(t, s)
+	})
 }

@@ -283,10 +283,8 @@ func (h *Handlers) signLeaves(ctx context.Context, leaves string, payloads [][]b
 	if len(payloads) == 0 {
 		return nil, "", nil
 	}
-	var (
-		trees []*sign.ChunkTree
-		roots [][]byte
-	)
+	n := (len(payloads) + Chunk - 1) / Chunk
+	trees, roots := make([]*sign.ChunkTree, 0, n), make([][]byte, 0, n)
 	for chunk := range slices.Chunk(payloads, Chunk) {
 		tree, err := sign.NewLeafTree(leaves, chunk)
 		if err != nil {
@@ -302,11 +300,17 @@ func (h *Handlers) signLeaves(ctx context.Context, leaves string, payloads [][]b
 	if err != nil {
 		return nil, "", err
 	}
-	proofs := make([]sign.Proof, 0, len(payloads))
+	var proofs []sign.Proof
 	for i, tree := range trees {
 		p, err := tree.Proofs(jws[i])
 		if err != nil {
 			return nil, "", problem.Internal(fmt.Errorf("chunk proofs: %w", err))
+		}
+		if len(trees) == 1 { // a chunk's proofs are the answer's as they are
+			return p, kid, nil
+		}
+		if proofs == nil {
+			proofs = make([]sign.Proof, 0, len(payloads))
 		}
 		proofs = append(proofs, p...)
 	}

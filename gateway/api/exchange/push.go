@@ -2,8 +2,6 @@ package exchange
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -179,7 +177,7 @@ func (h *Handlers) Push(c *gin.Context) error {
 	}
 	h.kit.Tracer.Current(ctx).Int(tracing.KeyRecords, len(results))
 	c.Header("Content-Type", contentType("application/json; charset=utf-8", ps.proof))
-	ok(c, gin.H{"results": results})
+	answer(c, results)
 	return nil
 }
 
@@ -460,18 +458,11 @@ func (it *pushItem) decided() upstream.Decided {
 // payload and proof instead of a JWS.
 func (ps *pusher) signResults(ctx context.Context, items []pushItem) ([]Result, string, error) {
 	now := time.Now().Unix()
-	payloads := make([][]byte, len(items))
-	for i := range items {
-		p, err := json.Marshal(signedResult{Result: items[i].res, Recipient: ps.req.Member.ID, Issuer: ps.cfg.Sign.Issuer, IssuedAt: now})
-		if err != nil {
-			return nil, "", problem.Internal(fmt.Errorf("push result payload: %w", err))
-		}
-		payloads[i] = p
-	}
 	results := make([]Result, len(items))
 	for i := range items {
 		results[i] = items[i].res
 	}
+	payloads := signedPayloads(results, ps.req.Member.ID, ps.cfg.Sign.Issuer, now)
 	if ps.proof == config.ProofJWS {
 		jws, kid, err := ps.sign(ctx, sign.TypResult, payloads)
 		if err != nil {
@@ -486,8 +477,8 @@ func (ps *pusher) signResults(ctx context.Context, items []pushItem) ([]Result, 
 	if err != nil {
 		return nil, "", err
 	}
+	setPayloads(results, payloads)
 	for i := range results {
-		results[i].Payload = base64.RawURLEncoding.EncodeToString(payloads[i])
 		results[i].Proof = &proofs[i]
 	}
 	return results, kid, nil

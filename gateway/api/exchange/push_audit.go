@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,6 +36,14 @@ func pushLead(req *chain.Request, records, status int, kid string) audit.Event {
 func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 	events := make([]audit.Event, 0, len(items)+1)
 	events = append(events, pushLead(ps.req, len(items), 0, ""))
+	// The reasons this adds to records' own go into one array sized once.
+	size := 0
+	for i := range items {
+		if k := ps.addedReasons(&items[i], nil); k > 0 {
+			size += len(items[i].res.Reasons) + k
+		}
+	}
+	arena := make(reasons, 0, size)
 	for i := range items {
 		it := &items[i]
 		decision := audit.DecisionAllow
@@ -48,15 +55,45 @@ func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 			ev.RecordID, ev.RecordVersion = it.res.ID, it.res.Version
 		}
 		ev.Reasons = it.res.Reasons
-		if it.res.Status == StatusInvalid {
-			ev.Reasons = append(slices.Clip(it.res.Reasons), verdict.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))})
-		}
-		if it.kid != "" {
-			ev.Reasons = append(slices.Clip(ev.Reasons), federation.AuditReason(ps.req.Member.ID, it.kid))
+		var added [2]verdict.Reason
+		if k := ps.addedReasons(it, &added); k > 0 {
+			ev.Reasons = arena.join(it.res.Reasons, added[:k]...)
 		}
 		events = append(events, ev)
 	}
 	return events
+}
+
+// addedReasons is how many reasons a record's decision event has beyond its
+// result's: why it was invalid, and the peer key that signed it when
+// relayed; into added, in that order, when added is not nil.
+func (ps *pusher) addedReasons(it *pushItem, added *[2]verdict.Reason) int {
+	k := 0
+	if it.res.Status == StatusInvalid {
+		if added != nil {
+			added[k] = verdict.Reason{Code: "invalid_record", Message: fmt.Sprintf("%d invalid fields", len(it.res.Errors))}
+		}
+		k++
+	}
+	if it.kid != "" {
+		if added != nil {
+			added[k] = federation.AuditReason(ps.req.Member.ID, it.kid)
+		}
+		k++
+	}
+	return k
+}
+
+// reasons hands out the reasons of a push's events from one array, each
+// event's capped at its end, so that appending to one never reaches the
+// next. Sized too small, it grows: the reasons handed out before keep the
+// old array, which nothing writes again.
+type reasons []verdict.Reason
+
+func (a *reasons) join(head []verdict.Reason, tail ...verdict.Reason) []verdict.Reason {
+	start := len(*a)
+	*a = append(append(*a, head...), tail...)
+	return (*a)[start:len(*a):len(*a)]
 }
 
 // outcomeEvents close a push whose decisions are already in the log: the
@@ -65,14 +102,31 @@ func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 // (unchanged, a version conflict, or an export the store refused: a deny
 // whose first reason is overtaken_by_store, then the store's own).
 func (ps *pusher) outcomeEvents(items []pushItem, status int, kid string) []audit.Event {
-	events := []audit.Event{pushLead(ps.req, len(items), status, kid)}
+	// Sized once: the events, and the reasons of those that bring their own.
+	n, size := 1, 0
+	for i := range items {
+		switch it := &items[i]; {
+		case it.res.Status == StatusUnchanged:
+			n, size = n+1, size+1
+		case it.res.Status == StatusConflict:
+			n++
+		case it.res.Status == StatusDenied && it.overtaken:
+			n, size = n+1, size+1+len(it.res.Reasons)
+		}
+	}
+	events := make([]audit.Event, 0, n)
+	events = append(events, pushLead(ps.req, len(items), status, kid))
+	if n == 1 {
+		return events
+	}
+	arena := make(reasons, 0, size)
 	for i := range items {
 		it := &items[i]
 		var ev audit.Event
 		switch it.res.Status {
 		case StatusUnchanged:
 			ev = recordEvent(ps.req, it.rec, audit.DecisionAllow, it.d)
-			ev.Reasons = []verdict.Reason{{Code: "unchanged", Message: "this version was already stored with the same content"}}
+			ev.Reasons = arena.join(nil, verdict.Reason{Code: "unchanged", Message: "this version was already stored with the same content"})
 		case StatusConflict:
 			ev = recordEvent(ps.req, it.rec, audit.DecisionDeny, it.d)
 			ev.Reasons = it.res.Reasons
@@ -81,7 +135,7 @@ func (ps *pusher) outcomeEvents(items []pushItem, status int, kid string) []audi
 				continue
 			}
 			ev = recordEvent(ps.req, it.rec, audit.DecisionDeny, it.d)
-			ev.Reasons = append([]verdict.Reason{{Code: ReasonOvertaken,
+			ev.Reasons = arena.join([]verdict.Reason{{Code: ReasonOvertaken,
 				Message: "the policy allowed this record; the store, reading its licence where the record was to be stored, refused it"}},
 				it.res.Reasons...)
 		default:
