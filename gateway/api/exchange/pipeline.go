@@ -454,24 +454,7 @@ func (d *Delivery) appendLine(b []byte) []byte {
 		b = append(b, '"')
 	}
 	if p := d.Proof; p != nil {
-		b = append(b, `,"proof":{"leaf_index":`...)
-		b = strconv.AppendInt(b, int64(p.LeafIndex), 10)
-		b = append(b, `,"tree_size":`...)
-		b = strconv.AppendInt(b, int64(p.TreeSize), 10)
-		b = append(b, `,"inclusion_path":`...)
-		if p.InclusionPath == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i, h := range p.InclusionPath {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(append(append(b, '"'), h...), '"') // base64url, as Payload
-			}
-			b = append(b, ']')
-		}
-		b = appendPlain(append(b, `,"root":`...), p.Root)
+		b = appendPlain(appendProofHead(append(b, `,"proof":`...), p), p.Root)
 		b = append(b, '}')
 	}
 	return append(b, "}\n"...)

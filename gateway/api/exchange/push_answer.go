@@ -159,6 +159,14 @@ func setPayloads(results []Result, payloads [][]byte) {
 // appendProof appends p as json.Marshal writes a sign.Proof. root is
 // p.Root as a JSON string, written once per chunk by the caller.
 func appendProof(b []byte, p *sign.Proof, root []byte) []byte {
+	b = append(appendProofHead(b, p), root...)
+	return append(b, '}')
+}
+
+// appendProofHead appends p as json.Marshal writes a sign.Proof, up to
+// its root's value: the caller writes the root (escaped once per chunk,
+// or as it goes) and the closing brace.
+func appendProofHead(b []byte, p *sign.Proof) []byte {
 	b = append(b, `{"leaf_index":`...)
 	b = strconv.AppendInt(b, int64(p.LeafIndex), 10)
 	b = append(b, `,"tree_size":`...)
@@ -176,9 +184,7 @@ func appendProof(b []byte, p *sign.Proof, root []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	b = append(b, `,"root":`...)
-	b = append(b, root...)
-	return append(b, '}')
+	return append(b, `,"root":`...)
 }
 
 // answerSize is about what appendAnswer writes of results.
