@@ -90,12 +90,13 @@ func (e *OPA) residualFor(ctx context.Context, pr *probeResiduals, memoKey []byt
 	if ctx.Err() != nil {
 		return nil
 	}
-	r = e.partialProbes(ctx, pr, in, regs, now)
+	r, cut := e.partialProbes(ctx, pr, in, regs, now)
 	// A partial evaluation cut short by the caller's deadline or
-	// cancellation says nothing about the policy: it is not remembered, or
-	// one slow moment would send every later push of these reads to whole
-	// evaluation for the rest of the revision.
-	if r == nil && ctx.Err() != nil {
+	// cancellation, or by the engine's own timeout, says nothing about the
+	// policy: it is not remembered, or one slow moment would send every
+	// later push of these reads to whole evaluation for the rest of the
+	// revision.
+	if r == nil && (cut || ctx.Err() != nil) {
 		return nil
 	}
 	pr.mu.Lock()
@@ -108,13 +109,15 @@ func (e *OPA) residualFor(ctx context.Context, pr *probeResiduals, memoKey []byt
 
 // partialProbes evaluates each probe on in with the id unknown (and gone
 // from the input, so that nothing of it is kept); nil when any probe
-// fails or leaves a residual not made of idTests.
-func (e *OPA) partialProbes(ctx context.Context, pr *probeResiduals, in Input, regs map[string]any, now string) (out *residual) {
+// fails or leaves a residual not made of idTests. cut reports an
+// evaluation that ran out of time (the engine's timeout or ctx's end).
+func (e *OPA) partialProbes(ctx context.Context, pr *probeResiduals, in Input, regs map[string]any, now string) (out *residual, cut bool) {
 	// A panic leaves out nil.
 	e.guarded(ctx, func(ctx context.Context, cancel topdown.Cancel) {
 		out = partialResidual(ctx, cancel, pr, in, regs, now)
+		cut = ctx.Err() != nil
 	})
-	return out
+	return out, cut
 }
 
 // partialResidual is the work of partialProbes, within its guard.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -285,6 +286,17 @@ func TestProbeResidualsNotRememberedWhenCancelled(t *testing.T) {
 	pr.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("a cancelled evaluation was remembered (%d entries)", n)
+	}
+	// The engine's own timeout cuts it short too: not remembered either.
+	timeout := e.timeout
+	e.timeout = time.Nanosecond
+	r := e.residualFor(context.Background(), pr, key, in, regs, now)
+	e.timeout = timeout
+	pr.mu.Lock()
+	n = len(pr.memo)
+	pr.mu.Unlock()
+	if r != nil || n != 0 {
+		t.Fatalf("an evaluation past the engine's timeout: residual %v, %d entries remembered", r, n)
 	}
 	if r := e.residualFor(context.Background(), pr, key, in, regs, now); r == nil {
 		t.Fatal("no residual once the context is live")
