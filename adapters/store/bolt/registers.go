@@ -14,6 +14,7 @@ import (
 
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/adapters/store/internal/regindex"
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
 )
@@ -88,31 +89,16 @@ func putJSON(b *bbolt.Bucket, key []byte, v any) error {
 }
 
 // putLicence stores l as putJSON would, byte for byte
-// (TestAppendLicenceIsMarshal), without json.Marshal's reflection where
-// appendLicence writes it: every licence a push stores passes here.
+// (TestAppendLicenceIsMarshal), without json.Marshal's reflection: every
+// licence a push stores passes here.
 func putLicence(w *wtx, b *bbolt.Bucket, key []byte, l *regLicence) error {
-	raw, ok := appendLicence(w.tail(256+16*len(l.Items)), l)
-	if ok {
-		raw = w.keep(raw)
-	}
-	if !ok {
-		lc := *l // a copy, so that l does not escape on the common path
-		return putJSON(b, key, &lc)
-	}
-	return b.Put(key, raw)
+	return b.Put(key, w.keep(appendLicence(w.tail(256+16*len(l.Items)), l)))
 }
 
-// appendLicence appends l as json.Marshal writes it. It declines (false) a
-// string that JSON escapes, in a field or an item's category.
-func appendLicence(b []byte, l *regLicence) ([]byte, bool) {
-	ok := true
-	str := func(s string) {
-		if !plainJSON(s) {
-			ok = false
-			return
-		}
-		b = append(append(append(b, '"'), s...), '"')
-	}
+// appendLicence appends l as json.Marshal writes it, its strings escaped
+// as json.Marshal escapes them (jsonstr.AppendHTML).
+func appendLicence(b []byte, l *regLicence) []byte {
+	str := func(s string) { b = jsonstr.AppendHTML(b, s) }
 	b = strconv.AppendInt(append(b, `{"v":`...), int64(l.Version), 10)
 	b = append(b, `,"originator":`...)
 	str(l.Originator)
@@ -147,7 +133,7 @@ func appendLicence(b []byte, l *regLicence) ([]byte, bool) {
 		}
 		b = append(b, '}')
 	}
-	return append(b, '}'), ok
+	return append(b, '}')
 }
 
 func exportedKey(lic, cat string) []byte { return append(lp(nil, lic), cat...) }
