@@ -39,6 +39,7 @@ import (
 	"github.com/ura-gateway/ura/adapters/store"
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
 	"github.com/ura-gateway/ura/gateway/groupcommit"
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 	"github.com/ura-gateway/ura/gateway/records"
 )
 
@@ -207,16 +208,10 @@ func appendValue(dst []byte, m *meta, raw []byte) ([]byte, error) {
 // appendMeta appends m as json.Marshal writes it, byte for byte
 // (TestAppendMetaIsMarshal), without its reflection, which was a tenth of
 // storing a record. It declines (false) what it does not write itself: a
-// string that JSON escapes, a time json.Marshal refuses.
+// time json.Marshal refuses.
 func appendMeta(b []byte, m *meta) ([]byte, bool) {
 	ok := true
-	str := func(s string) {
-		if !plainJSON(s) {
-			ok = false
-			return
-		}
-		b = append(append(append(b, '"'), s...), '"')
-	}
+	str := func(s string) { b = jsonstr.AppendHTML(b, s) }
 	tm := func(t time.Time) {
 		if y := t.Year(); y < 0 || y > 9999 {
 			ok = false

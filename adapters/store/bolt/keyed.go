@@ -10,6 +10,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ura-gateway/ura/adapters/store/internal/recdoc"
+	"github.com/ura-gateway/ura/gateway/jsonstr"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
 )
@@ -122,8 +123,7 @@ func refsOf(rows []registers.KeyedRow) [][2]string {
 }
 
 // marshalRefs is json.Marshal(refsOf(rows)), byte for byte
-// (TestMarshalRefs), written without its reflection where every string is
-// plain ASCII that JSON does not escape.
+// (TestMarshalRefs), written without its reflection.
 func marshalRefs(w *wtx, rows []registers.KeyedRow) ([]byte, error) {
 	n := 2
 	for _, r := range rows {
@@ -140,28 +140,14 @@ func marshalRefs(w *wtx, rows []registers.KeyedRow) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if !plainJSON(r.Register) || !plainJSON(r.Key) {
-			return json.Marshal(refsOf(rows))
-		}
-		b = append(append(append(append(append(b, `["`...), r.Register...), `","`...), r.Key...), `"]`...)
+		b = append(jsonstr.AppendHTML(append(b, '['), r.Register), ',')
+		b = append(jsonstr.AppendHTML(b, r.Key), ']')
 	}
 	b = append(b, ']')
 	if w != nil {
 		b = w.keep(b)
 	}
 	return b, nil
-}
-
-// plainJSON says whether json.Marshal writes s as it is between quotes:
-// printable ASCII without the characters it escapes (quote, backslash, and
-// the HTML ones).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // scanKeyed calls fn for each entry of b (the reg_keyed bucket) under
