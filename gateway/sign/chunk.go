@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -102,21 +103,25 @@ func (c *ChunkTree) Proofs(rootJWS string) ([]Proof, error) {
 	// A node is on the path of every leaf below its sibling: each is
 	// encoded once, and its string shared by all those paths.
 	encoded := make(map[string]string, n)
+	// Every path is cut from one array: a path is at most one hash per
+	// level, and there is one array to allocate instead of one per leaf.
+	depth := bits.Len(uint(n))
+	all := make([]string, 0, n*depth)
 	for i := range out {
 		path, err := c.tree.InclusionProof(uint64(i))
 		if err != nil {
 			return nil, err
 		}
-		enc := make([]string, len(path))
-		for k, h := range path {
+		start := len(all)
+		for _, h := range path {
 			s, ok := encoded[string(h)]
 			if !ok {
 				s = base64.RawURLEncoding.EncodeToString(h)
 				encoded[string(h)] = s
 			}
-			enc[k] = s
+			all = append(all, s)
 		}
-		out[i] = Proof{LeafIndex: i, TreeSize: n, InclusionPath: enc, Root: rootJWS}
+		out[i] = Proof{LeafIndex: i, TreeSize: n, InclusionPath: all[start:len(all):len(all)], Root: rootJWS}
 	}
 	return out, nil
 }
