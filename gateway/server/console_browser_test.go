@@ -197,49 +197,8 @@ func TestConBrowser(t *testing.T) {
 
 	ctx, blog := conBrowser(t, chromium, spki)
 
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		must("text of "+sel, err)
-		return s
-	}
-	// follow clicks a link or button that loads a new page, and waits until
-	// that page has loaded and shows waitFor: a query against the page
-	// being left would race its unloading. The page being left is marked,
-	// since a form may post to its own URL.
-	follow := func(click, waitFor string) {
-		t.Helper()
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.uraLeaving = true`))
-		must("mark the page", err)
-		must("click "+click, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(click))))
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(window.uraLeaving ? "old " : "new ") + document.readyState`))
-			if err == nil && state == "new complete" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("clicking %s loaded no new page (%q, %v)", click, state, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		must("wait for "+waitFor, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(waitFor))))
-	}
-	shot := func(name string) string {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		must("screenshot", err)
-		path := filepath.Join(artifacts, name)
-		must("save screenshot", os.WriteFile(path, png, 0o644))
-		t.Logf("screenshot: %s", path)
-		return path
-	}
+	pg := &conPage{t: t, ctx: ctx, artifacts: artifacts}
+	must, text, follow, shot := pg.must, pg.text, pg.follow, pg.shot
 
 	// Overview.
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(officer.URL+"/console/"))
@@ -379,6 +338,64 @@ func TestConBrowser(t *testing.T) {
 	if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("the browser test ran out of time")
 	}
+}
+
+// conPage drives one browser tab of a console test: each step fails the
+// test with what it was doing.
+type conPage struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string
+}
+
+func (p *conPage) must(what string, err error) {
+	p.t.Helper()
+	if err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the text of the element sel selects.
+func (p *conPage) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+	p.must("text of "+sel, err)
+	return s
+}
+
+// follow clicks a link or button that loads a new page (a form's post, a
+// 303 after it), and waits until that page has loaded and shows waitFor: a
+// query against the page being left would race its unloading. The page
+// being left is marked, since a form may post to its own URL.
+func (p *conPage) follow(click, waitFor string) {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`window.uraLeaving = true`))
+	p.must("mark the page", err)
+	p.must("click "+click, chromedp.Do(p.ctx, chromedp.Click(chromedp.CSS(click))))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		state, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(window.uraLeaving ? "old " : "new ") + document.readyState`))
+		if err == nil && state == "new complete" {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("clicking %s loaded no new page (%q, %v)", click, state, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.must("wait for "+waitFor, chromedp.Do(p.ctx, chromedp.WaitVisible(chromedp.CSS(waitFor))))
+}
+
+// shot saves a screenshot of the whole page under the artifacts directory
+// and returns its path.
+func (p *conPage) shot(name string) string {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	p.must("screenshot", err)
+	path := filepath.Join(p.artifacts, name)
+	p.must("save screenshot", os.WriteFile(path, png, 0o644))
+	p.t.Logf("screenshot: %s", path)
+	return path
 }
 
 // conBrowser starts headless Chromium, trusting the browser proxies'

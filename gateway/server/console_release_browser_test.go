@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -40,44 +37,8 @@ func TestConBrowserReleases(t *testing.T) {
 	second := conStartBrowserProxy(t, e.p, e.addr, e.p.member(e.p.inter, "AL/GOV/AUDIT2"), proxyCert)
 	artifacts := conArtifacts(t)
 	ctx, blog := conBrowser(t, chromium, spki)
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		must("text of "+sel, err)
-		return s
-	}
-	// follow clicks a button that posts a form, and waits for the page the
-	// post leads to (the queue again, after a 303).
-	follow := func(click, waitFor string) {
-		t.Helper()
-		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.uraLeaving = true`))
-		must("mark the page", err)
-		must("click "+click, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(click))))
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(window.uraLeaving ? "old " : "new ") + document.readyState`))
-			if err == nil && state == "new complete" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("clicking %s loaded no new page (%q, %v)", click, state, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		must("wait for "+waitFor, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(waitFor))))
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		must("screenshot", err)
-		must("save screenshot", os.WriteFile(filepath.Join(artifacts, name), png, 0o644))
-	}
+	pg := &conPage{t: t, ctx: ctx, artifacts: artifacts}
+	must, text, follow, shot := pg.must, pg.text, pg.follow, pg.shot
 	row := func(section string) string { return `#releases-` + section + ` tr[data-release="` + v.ID + `"]` }
 
 	// The first officer: the request waits in the queue, and is approved.
