@@ -2,6 +2,7 @@ package registers
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -127,6 +128,30 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 // exportLicence is the licence id an export or import declaration names,
 // whether or not the rest of it counts: the policy checks both against the
 // licence they cite (an import counts nothing against it).
+// DeclaredLicence is the licence an export or import declaration cites.
+func DeclaredLicence(rec *records.Record) (string, bool) { return exportLicence(rec) }
+
+// WithoutLicence is rec, a declaration, as if it cited no licence: what its
+// registers are read and given for when its pusher may not see the licence
+// it cites, so that nothing the registers hold of that licence (its entry,
+// conditions, exports, holder's exclusions, the authorisations and
+// certificate it names) reaches the decision. Only the copy's document
+// differs; rec is not changed.
+func WithoutLicence(rec *records.Record) *records.Record {
+	key := records.BodyKey(records.KindTrackingEvent)
+	ev, ok := rec.Doc[key].(map[string]any)
+	if !ok {
+		return rec
+	}
+	doc := maps.Clone(rec.Doc)
+	ev = maps.Clone(ev)
+	delete(ev, "licence_id")
+	doc[key] = ev
+	cp := *rec
+	cp.Doc = doc
+	return &cp
+}
+
 func exportLicence(rec *records.Record) (string, bool) {
 	body := bodyOf(rec, records.KindTrackingEvent)
 	if t := str(body["type"]); t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED" {
