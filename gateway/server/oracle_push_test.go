@@ -152,3 +152,45 @@ func TestOraclePushDeclarationHiddenLicence(t *testing.T) {
 		t.Errorf("stored: %v, want AIM's licence alone", got)
 	}
 }
+
+// TestOraclePushOverwriteHiddenEqualsMissing: a push that would replace a
+// record its pusher may not see (AIM's SECRET licence, version 3), with an
+// older version, a newer one, or a record of another kind under its id, is
+// answered as the same push under an id nothing has, by a partner and by
+// customs alike: no conflict, no "older than the stored version", no
+// "another kind" (the namespace refusal comes first, whatever is stored:
+// push.rego, "Record ids").
+func TestOraclePushOverwriteHiddenEqualsMissing(t *testing.T) {
+	e, id := oracleCustomsEnv(t)
+	missingID := id[:len(id)-1] + "9"
+	probes := map[string]func(member, id string) map[string]any{
+		"older version": func(member, id string) map[string]any {
+			return polRecord(t, "licence", "id", id, "version", 1, "label.originator", member)
+		},
+		"newer version": func(member, id string) map[string]any {
+			return polRecord(t, "licence", "id", id, "version", 9, "label.originator", member, "label.classification", "UNCLASSIFIED")
+		},
+		"another kind": func(member, id string) map[string]any {
+			return polRecord(t, "export", "id", id, "version", 9, "label.originator", member)
+		},
+	}
+	for what, probe := range probes {
+		for _, nation := range []string{"IT", "AL"} {
+			hm, mm := nation+"/GOV/HIDDEN", nation+"/GOV/MISSING"
+			n := len(e.audit.All())
+			hidden := e.as(hm).push(probe(hm, id))
+			hiddenWork := oracleWork(e, n)
+			n = len(e.audit.All())
+			missing := e.as(mm).push(probe(mm, missingID))
+			missingWork := oracleWork(e, n)
+			oracleSame(t, what+" by "+hm, hidden, missing, id, missingID,
+				"SECRET", "AL/GOV/AIM", "KAYO", "stored", "another kind", "conflict")
+			if strings.Join(hiddenWork, ",") != strings.Join(missingWork, ",") {
+				t.Errorf("%s by %s: audit work differs:\nhidden:  %v\nmissing: %v", what, hm, hiddenWork, missingWork)
+			}
+			if r := exResults(t, hidden)[0]; r.Status != "denied" || len(r.Reasons) != 1 || r.Reasons[0]["code"] != "id_outside_namespace" {
+				t.Errorf("%s by %s: %+v", what, hm, r)
+			}
+		}
+	}
+}
