@@ -125,9 +125,6 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	return r, memo
 }
 
-// exportLicence is the licence id an export or import declaration names,
-// whether or not the rest of it counts: the policy checks both against the
-// licence they cite (an import counts nothing against it).
 // DeclaredLicence is the licence an export or import declaration cites.
 func DeclaredLicence(rec *records.Record) (string, bool) { return exportLicence(rec) }
 
@@ -152,6 +149,9 @@ func WithoutLicence(rec *records.Record) *records.Record {
 	return &cp
 }
 
+// exportLicence is the licence id an export or import declaration names,
+// whether or not the rest of it counts: the policy checks both against the
+// licence they cite (an import counts nothing against it).
 func exportLicence(rec *records.Record) (string, bool) {
 	body := bodyOf(rec, records.KindTrackingEvent)
 	if t := str(body["type"]); t != "EXPORT_DECLARED" && t != "IMPORT_DECLARED" {
