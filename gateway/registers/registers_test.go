@@ -72,3 +72,45 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("input.registers =\n%s\nwant\n%s", b, want)
 	}
 }
+
+// WithoutLicence: a declaration's copy that cites no licence is given none
+// of what the overlay holds of its licence (the entry, its exports, its
+// holder's exclusions, its conditions), refers to none, and leaves the
+// declaration as it was.
+func TestWithoutLicence(t *testing.T) {
+	lic := rec(t, records.KindLicence, "LIC-1", 1, map[string]any{"status": "issued", "type": "export",
+		"holder": map[string]any{"entity_id": "E1", "name": "Kayo sh.a."}, "import_authorisation": "IA-1",
+		"items": []any{map[string]any{"ml_category": "ML1", "quantity": json.Number("10")}}})
+	excl := rec(t, records.KindExcludedEntity, "X1", 1, map[string]any{"name": "KAYO, SH.A.", "excluded_from": "2025-01-01"})
+	decl := rec(t, records.KindTrackingEvent, "D1", 1, map[string]any{"type": "EXPORT_DECLARED", "licence_id": "LIC-1",
+		"quantity": json.Number("4"), "item": map[string]any{"ml_category": "ML1"}})
+	o := NewOverlay(nil)
+	for _, r := range []*records.Record{lic, excl, decl} {
+		o.Apply(r)
+	}
+	if s := o.For(decl); len(s.Licences) != 1 || len(s.Exported) != 1 || len(s.ByName) != 1 {
+		t.Fatalf("the declaration itself: %+v", s)
+	}
+	blind := WithoutLicence(decl)
+	if got, ok := DeclaredLicence(decl); !ok || got != "LIC-1" {
+		t.Errorf("the declaration was changed: cites %q", got)
+	}
+	if got, ok := DeclaredLicence(blind); ok {
+		t.Errorf("the copy cites %q", got)
+	}
+	if blind.ID != decl.ID || blind.Version != decl.Version || blind.Kind != decl.Kind {
+		t.Errorf("the copy is %s v%d (%s)", blind.ID, blind.Version, blind.Kind)
+	}
+	if refs := RefsOf([]*records.Record{blind}); len(refs.Licences) != 0 || len(refs.EntityIDs)+len(refs.Names) != 0 {
+		t.Errorf("the copy refers to %+v", refs)
+	}
+	s := o.For(blind)
+	if len(s.Licences)+len(s.Exported)+len(s.ByID)+len(s.ByName) != 0 {
+		t.Errorf("the copy was given %+v", s)
+	}
+	for name, keys := range s.Keyed {
+		if len(keys) != 0 {
+			t.Errorf("the copy was given keyed register %s: %v", name, keys)
+		}
+	}
+}

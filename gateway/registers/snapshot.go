@@ -2,6 +2,7 @@ package registers
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -122,6 +123,30 @@ func refsOf(recs []*records.Record) (Refs, lookupMemo) {
 	}
 	r.Keyed = compactRefs(r.Keyed)
 	return r, memo
+}
+
+// DeclaredLicence is the licence an export or import declaration cites.
+func DeclaredLicence(rec *records.Record) (string, bool) { return exportLicence(rec) }
+
+// WithoutLicence is rec, a declaration, as if it cited no licence: what its
+// registers are read and given for when its pusher may not see the licence
+// it cites, so that nothing the registers hold of that licence (its entry,
+// conditions, exports, holder's exclusions, the authorisations and
+// certificate it names) reaches the decision. Only the copy's document
+// differs; rec is not changed.
+func WithoutLicence(rec *records.Record) *records.Record {
+	key := records.BodyKey(records.KindTrackingEvent)
+	ev, ok := rec.Doc[key].(map[string]any)
+	if !ok {
+		return rec
+	}
+	doc := maps.Clone(rec.Doc)
+	ev = maps.Clone(ev)
+	delete(ev, "licence_id")
+	doc[key] = ev
+	cp := *rec
+	cp.Doc = doc
+	return &cp
 }
 
 // exportLicence is the licence id an export or import declaration names,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,7 @@ import (
 	"github.com/ura-gateway/ura/gateway/ratelimit"
 	"github.com/ura-gateway/ura/gateway/records"
 	"github.com/ura-gateway/ura/gateway/registers"
+	"github.com/ura-gateway/ura/gateway/release"
 	"github.com/ura-gateway/ura/gateway/sign"
 	"github.com/ura-gateway/ura/gateway/tracing"
 	"github.com/ura-gateway/ura/gateway/verdict"
@@ -93,6 +95,9 @@ type pushItem struct {
 	// follow are the record's outbox entries, written by the store in the
 	// transaction that stores it (an outbox in the store's file).
 	follow []store.Follow
+	// withheld is, for a declaration citing a licence the pusher may not
+	// see, why (licenceView): its decision event's, never its result's.
+	withheld *verdict.Reason
 }
 
 // pusher is one push going through the chain.
@@ -275,14 +280,29 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	snap, err := registers.Read(ctx, recs, ps.deps.Store.Registers)
+	// Without the stored versions policy cannot judge a downgrade; no
+	// record is decided blind, and none of the batch is stored yet. A
+	// record never stored has none (nil). The licences the batch's
+	// declarations cite are read in the same call (licenceView).
+	cited := citedLicences(recs)
+	got, err := ps.deps.Store.GetMany(ctx, append(ids, cited...))
 	if err != nil {
 		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
-	// Without the stored versions policy cannot judge a downgrade; no
-	// record is decided blind, and none of the batch is stored yet. A
-	// record never stored has none (nil).
-	prevs, err := ps.deps.Store.GetMany(ctx, ids)
+	prevs, view := got[:len(ids)], recs
+	withheld := ps.licenceView(ctx, cited, got[len(ids):])
+	if len(withheld) > 0 {
+		view = make([]*records.Record, len(recs))
+		for i, rec := range recs {
+			view[i] = rec
+			if lic, ok := registers.DeclaredLicence(rec); ok {
+				if _, hidden := withheld[lic]; hidden {
+					view[i] = registers.WithoutLicence(rec)
+				}
+			}
+		}
+	}
+	snap, err := registers.Read(ctx, view, ps.deps.Store.Registers)
 	if err != nil {
 		return problem.Unavailable("the record store is unavailable; nothing was stored, retry the batch", err)
 	}
@@ -303,15 +323,19 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		if it.rec == nil || it.res.Status != "" {
 			continue
 		}
-		// This loop meets the records in recs' order, so prevs' too.
+		// This loop meets the records in recs' order, so prevs' and
+		// view's too.
 		prev := prevs[len(recs)-left]
+		regs := overlay.For(view[len(recs)-left])
 		left--
 		it.prev = prev
-		regs := overlay.For(it.rec)
 		ps.screen(it.rec, regs)
 		it.d = decide(ctx, policy.Input{Caller: ps.req.Member, Action: policy.Push, Record: it.rec,
 			Previous: prev, Registers: regs, Now: now})
 		it.res.DecisionID, it.res.Reasons = it.d.ID, it.d.Reasons
+		if lic, ok := registers.DeclaredLicence(it.rec); ok {
+			it.withheld = withheld[lic]
+		}
 		it.res.Status = StatusAccepted
 		if !it.d.Allow {
 			it.res.Status = StatusDenied
@@ -324,6 +348,76 @@ func (ps *pusher) ask(ctx context.Context, items []pushItem) error {
 		}
 	}
 	return nil
+}
+
+// citedLicences are the ids of the licences the declarations among recs
+// cite, each once, but for those the batch itself carries: its pusher
+// knows what it pushes, and the overlay decides on it as before.
+func citedLicences(recs []*records.Record) []string {
+	var (
+		out    []string
+		pushed map[string]bool // made at the first declaration: most pushes have none
+	)
+	for _, rec := range recs {
+		lic, ok := registers.DeclaredLicence(rec)
+		if !ok {
+			continue
+		}
+		if pushed == nil {
+			pushed = make(map[string]bool, len(recs))
+			for _, r := range recs {
+				pushed[r.ID] = true
+			}
+		}
+		if !pushed[lic] {
+			pushed[lic] = true
+			out = append(out, lic)
+		}
+	}
+	return out
+}
+
+// licenceView decides each cited licence as a pull by the pusher, and
+// returns those it may not see, each with the reason its declarations'
+// decision events give (never their results). A licence withheld from the
+// pusher is, to it, not in the register, as for customs' usage batches: its
+// declarations are decided on registers read as if they cited no licence,
+// so they get exactly the answer of a declaration against a licence never
+// stored (licence_unknown), and nothing of the licence, its conditions or
+// its holder reaches a reason (gateway/ARCHITECTURE.md, "Policy contract").
+// A licence not stored is decided on a stand-in, so that a hidden licence
+// and a missing one cost one decision alike.
+func (ps *pusher) licenceView(ctx context.Context, cited []string, stored []*records.Record) map[string]*verdict.Reason {
+	if len(cited) == 0 {
+		return nil
+	}
+	withheld := make(map[string]*verdict.Reason, len(cited))
+	for i, lic := range cited {
+		rec := stored[i]
+		if rec == nil {
+			rec = standIn(lic)
+		}
+		x := release.Decide(ctx, ps.deps.Policy, ps.deps.Store, ps.req.Member, rec)
+		if stored[i] != nil && stored[i].Kind == records.KindLicence && x.Released() {
+			continue
+		}
+		// As a get's sameReads: every licence withheld or missing costs
+		// one read of its releases, whether or not the policy asked.
+		if !x.Released() && !x.Consulted {
+			_, _ = ps.deps.Store.ReleasesFor(ctx, lic, rec.Version, ps.req.Member.ID)
+		}
+		withheld[lic] = nil
+		if stored[i] == nil {
+			continue
+		}
+		codes := make([]string, 0, len(x.Decision.Reasons))
+		for _, r := range x.Decision.Reasons {
+			codes = append(codes, r.Code)
+		}
+		withheld[lic] = &verdict.Reason{Code: ReasonLicenceWithheld,
+			Message: fmt.Sprintf("the cited licence %s (version %d, decision %s: %s) is withheld from the pusher; decided as if not stored", lic, rec.Version, x.Decision.ID, strings.Join(codes, ", "))}
+	}
+	return withheld
 }
 
 // store writes every allowed record with its lifecycle check, in one

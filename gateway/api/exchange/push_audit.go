@@ -18,6 +18,11 @@ import (
 // policy allowed and the store refused (gateway/ARCHITECTURE.md, "Audit").
 const ReasonOvertaken = "overtaken_by_store"
 
+// ReasonLicenceWithheld is added to the decision event of a declaration
+// citing a licence its pusher may not see (licenceView): the event says
+// why its result is licence_unknown; the result never does.
+const ReasonLicenceWithheld = "licence_withheld"
+
 // pushLead is a push's request-level event; status 0 means decided but not
 // yet answered.
 func pushLead(req *chain.Request, records, status int, kid string) audit.Event {
@@ -55,7 +60,7 @@ func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 			ev.RecordID, ev.RecordVersion = it.res.ID, it.res.Version
 		}
 		ev.Reasons = it.res.Reasons
-		var added [2]verdict.Reason
+		var added [3]verdict.Reason
 		if k := ps.addedReasons(it, &added); k > 0 {
 			ev.Reasons = arena.join(it.res.Reasons, added[:k]...)
 		}
@@ -65,9 +70,10 @@ func (ps *pusher) decisionEvents(items []pushItem) []audit.Event {
 }
 
 // addedReasons is how many reasons a record's decision event has beyond its
-// result's: why it was invalid, and the peer key that signed it when
-// relayed; into added, in that order, when added is not nil.
-func (ps *pusher) addedReasons(it *pushItem, added *[2]verdict.Reason) int {
+// result's: why it was invalid, the peer key that signed it when relayed,
+// and the licence withheld from its pusher; into added, in that order, when
+// added is not nil.
+func (ps *pusher) addedReasons(it *pushItem, added *[3]verdict.Reason) int {
 	k := 0
 	if it.res.Status == StatusInvalid {
 		if added != nil {
@@ -78,6 +84,12 @@ func (ps *pusher) addedReasons(it *pushItem, added *[2]verdict.Reason) int {
 	if it.kid != "" {
 		if added != nil {
 			added[k] = federation.AuditReason(ps.req.Member.ID, it.kid)
+		}
+		k++
+	}
+	if it.withheld != nil {
+		if added != nil {
+			added[k] = *it.withheld
 		}
 		k++
 	}
