@@ -113,10 +113,21 @@ deny contains reason("excluded_entity_match", msg) if {
 	screened_licence
 	exclusion_in_force(m)
 	not excluded(party_of(m.party))
-	msg := sprintf("the %s %v matches %v on the register of excluded entities (record %v; score %v; matched on %s)", [
-		party_role_text[m.party], m.name, m.matched_name, m.record_id, m.score, match_fields(m),
-	])
+	msg := excluded_match_text(m)
 }
+
+# An institution of this gateway's own instance is told which entry its
+# party matched. A peer gateway relaying its state's licence may never pull
+# the register of excluded entities: it is told that an entry matched, in
+# its own party's name, but not the entry's name, record or score, which
+# would otherwise cross the border with the refusal.
+excluded_match_text(m) := sprintf("the %s %v matches %v on the register of excluded entities (record %v; score %v; matched on %s)", [
+	party_role_text[m.party], m.name, m.matched_name, m.record_id, m.score, match_fields(m),
+]) if {
+	instance_of(input.caller.member) == data.ura_data.own_instance
+} else := sprintf("the %s %v matches an entry of the register of excluded entities of %v", [
+	party_role_text[m.party], m.name, data.ura_data.own_instance,
+])
 
 # The consolidated sanctions list (UN Security Council).
 deny contains reason("sanctions_match", msg) if {

@@ -173,6 +173,25 @@ test_excluded_entity_match_denied if {
 	contains(r.message, "score 0.9")
 }
 
+# A peer relaying its state's licence learns that an entry matched, not
+# which: the entry's name, record and score stay here.
+test_excluded_entity_match_relayed_names_no_entry if {
+	rel := with_originator(srb_licence, "IT/GOV/MOD")
+	d := decide_regs(itgw, rel, object.union(srb_registers, {"screening": {"excluded": [excluded_match]}}))
+	denied_with(d, "excluded_entity_match")
+	some r in d.reasons
+	r.code == "excluded_entity_match"
+	contains(r.message, "Djordjevic Trading")
+	not contains(r.message, "AIM-EXC-2")
+	not contains(r.message, "Ђорђевић")
+	not contains(r.message, "0.9")
+
+	# Another entry, another record and score: the same answer.
+	other := object.union(excluded_match, {"record_id": "AIM-EXC-9", "matched_name": "Djordjević Trading d.o.o.", "score": 0.83})
+	d2 := decide_regs(itgw, rel, object.union(srb_registers, {"screening": {"excluded": [other]}}))
+	d2.reasons == d.reasons
+}
+
 test_excluded_entity_match_not_in_force if {
 	ended := object.union(excluded_match, {"until": "2026-06-01"})
 	allowed(decide_regs(aim, srb_licence, object.union(srb_registers, {"screening": {"excluded": [ended]}})))
