@@ -1,12 +1,10 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 
@@ -59,12 +57,8 @@ func BenchmarkPushDeclaration(b *testing.B) {
 					`"event":{"type":"EXPORT_DECLARED","at":"2026-06-02T07:55:00Z",` +
 					`"item":{"marking":{"manufacturer":"KAYO","country":"ALB","serial":"K26-` + n + `","year":2026},"ml_category":"ML3","att_category":"ammunition"},` +
 					`"quantity":1,"licence_id":"` + id + `","from":"ALB","to":"CZE","location":"Durrës port","customs_declaration":"EX-B-` + n + `"}}]`)
-				w := httptest.NewRecorder()
-				c, _ := gin.CreateTestContext(w)
-				r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
-				r.Header.Set("Content-Type", "application/json")
-				c.Request = r.WithContext(identity.NewContext(r.Context(), member))
-				if err := h.Push(c); err != nil || w.Code != http.StatusOK {
+				w, err := postPush(h, member, body)
+				if err != nil || w.Code != http.StatusOK {
 					b.Fatal(err, w.Code, w.Body.String())
 				}
 				status = w.Body.String()

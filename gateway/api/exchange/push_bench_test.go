@@ -41,17 +41,23 @@ func benchPush(b *testing.B, kit *chain.Kit) {
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		w := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(w)
-		r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		c.Request = r.WithContext(identity.NewContext(r.Context(), member))
-		if err := h.Push(c); err != nil || w.Code != http.StatusOK {
+		if w, err := postPush(h, member, body); err != nil || w.Code != http.StatusOK {
 			b.Fatal(err, w.Code)
 		}
 	}
 	b.ReportMetric(float64(Chunk*b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(Chunk*b.N), "cpu-ns/record")
+}
+
+// postPush is one POST /v1/records of a JSON body by member, answered by
+// h in process.
+func postPush(h *Handlers, member identity.Member, body []byte) (*httptest.ResponseRecorder, error) {
+	w := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(w)
+	r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	c.Request = r.WithContext(identity.NewContext(r.Context(), member))
+	return w, h.Push(c)
 }
 
 // cpuTime is the CPU time this process has used: on a machine shared with
@@ -95,12 +101,8 @@ func benchPushes(b *testing.B, deps Deps, n int, unit string) {
 			body = benchLicence(body, prefix+"-"+strconv.Itoa(req)+"-"+strconv.Itoa(i))
 		}
 		body = append(body, ']')
-		w := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(w)
-		r := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		c.Request = r.WithContext(identity.NewContext(r.Context(), member))
-		if err := h.Push(c); err != nil || w.Code != http.StatusOK || bytes.Count(w.Body.Bytes(), []byte(`"status":"accepted"`)) != n {
+		w, err := postPush(h, member, body)
+		if err != nil || w.Code != http.StatusOK || bytes.Count(w.Body.Bytes(), []byte(`"status":"accepted"`)) != n {
 			b.Fatal(err, w.Code, w.Body.String())
 		}
 	}
