@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,13 +64,13 @@ func (h *Handlers) Get(c *gin.Context) error {
 		// Decided and audited like a withheld record; the decision itself
 		// is not used.
 		x := p.decide(standIn(id))
-		h.sameReads(c, &x, id, 1)
+		h.sameReads(c.Request.Context(), req.Member.ID, &x, id, 1)
 		ev := recordEvent(req, nil, audit.DecisionWithhold, policy.Decision{})
 		ev.RecordID, ev.Reasons = id, []verdict.Reason{{Code: "not_found", Message: "no record with this id is stored"}}
 		events = []audit.Event{ev}
 	} else {
 		x := p.decide(rec)
-		h.sameReads(c, &x, rec.ID, rec.Version)
+		h.sameReads(c.Request.Context(), req.Member.ID, &x, rec.ID, rec.Version)
 		if d, events, err = p.release([]decided{x}); err != nil {
 			return err
 		}
@@ -122,11 +123,11 @@ func jsonProfile(accept, def string) (string, error) {
 // answer unused: every withheld or missing record then costs a get one
 // such read, so the work done does not tell a record releasable by
 // authority from another withheld one, or from a missing one.
-func (h *Handlers) sameReads(c *gin.Context, x *decided, id string, version int) {
+func (h *Handlers) sameReads(ctx context.Context, caller string, x *decided, id string, version int) {
 	if x.Released() || x.Consulted || h.deps.Store == nil {
 		return
 	}
-	_, _ = h.deps.Store.ReleasesFor(c.Request.Context(), id, version, chain.Caller(c).ID)
+	_, _ = h.deps.Store.ReleasesFor(ctx, id, version, caller)
 }
 
 // standIn is what a get decides for an id that is not stored: a record of

@@ -401,11 +401,9 @@ func (ps *pusher) licenceView(ctx context.Context, cited []string, stored []*rec
 		if stored[i] != nil && stored[i].Kind == records.KindLicence && x.Released() {
 			continue
 		}
-		// As a get's sameReads: every licence withheld or missing costs
-		// one read of its releases, whether or not the policy asked.
-		if !x.Released() && !x.Consulted {
-			_, _ = ps.deps.Store.ReleasesFor(ctx, lic, rec.Version, ps.req.Member.ID)
-		}
+		// As for a get: every licence withheld or missing costs one read
+		// of its releases, whether or not the policy asked.
+		ps.sameReads(ctx, ps.req.Member.ID, &x, lic, rec.Version)
 		withheld[lic] = nil
 		if stored[i] == nil {
 			continue
